@@ -1,0 +1,676 @@
+//! Wire types shared by the Slate device (`slated`) and the school server (`slate-server`).
+//!
+//! This crate owns the shape and validation of everything that crosses the network. It does no
+//! I/O. Both sides decode with [`Batch::from_json`], [`EnrollRequest::from_json`] and friends,
+//! which check size, version and every field, so a malformed message is refused with a
+//! [`ProtocolError`] naming what was wrong and never half-accepted.
+//!
+//! # Version
+//!
+//! Every request body carries `"v": 1` ([`PROTOCOL_VERSION`]). A server refuses versions it does
+//! not speak with `400` and an [`ErrorReply`]; it never guesses.
+//!
+//! # Conversation (JSON over HTTPS; plain HTTP only on loopback)
+//!
+//! ```text
+//! device                                         server
+//!   POST /api/v1/enroll   EnrollRequest   --->
+//!                                         <---   200 EnrollReply      (credential, once)
+//!                                         <---   401 ErrorReply       (token unknown or used)
+//!   POST /api/v1/events   Batch           --->   Authorization: Bearer <credential>
+//!                                         <---   200 IngestReply      (stored + duplicates)
+//!                                         <---   400 ErrorReply       (malformed: do not retry as is)
+//!                                         <---   401 ErrorReply       (credential refused)
+//!                                         <---   413                  (over MAX_BATCH_BYTES)
+//! ```
+//!
+//! An [`Event`] is the unit of "nothing lost": its [`EventId`] is a UUIDv7 made on the device
+//! when the thing happened, the device keeps it in its spool until the server answers 200, and
+//! the server stores each id at most once. At-least-once delivery plus idempotent ingest gives
+//! exactly-once records.
+//!
+//! # Events
+//!
+//! ```json
+//! {"v":1,"events":[
+//!   {"id":"0192…","device":12,"at":"2026-11-17T10:14:03.120Z",
+//!    "body":{"type":"report_filed","session":"0192…","pupil":"p-7f3a9c","app":"browser",
+//!            "url":"https://example.org/x","page_title":"…","blank_latency_us":41250}}]}
+//! ```
+//!
+//! Kinds of body ([`EventBody`]): `hello`, `heartbeat`, `session_started`, `session_ended`,
+//! `report_filed`. A report never carries a picture, page content or keystrokes: there is no
+//! field for them (seed 003: "Not view the image").
+//!
+//! Pupils appear only as a pseudonymous [`PupilId`]; names stay on the school server.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use uuid::Uuid;
+
+/// The protocol version this crate speaks.
+pub const PROTOCOL_VERSION: u16 = 1;
+/// Largest request body either side accepts, in bytes.
+pub const MAX_BODY_BYTES: usize = 256 * 1024;
+/// Most events in one [`Batch`].
+pub const MAX_EVENTS_PER_BATCH: usize = 256;
+/// Longest URL a report keeps, in bytes (longer ones are refused, not cut silently).
+pub const MAX_URL_BYTES: usize = 4096;
+/// Longest page title or other free text, in bytes.
+pub const MAX_TEXT_BYTES: usize = 512;
+
+/// Why a message was refused. The message names the offending field.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ProtocolError {
+    #[error("message is {size} bytes, over the limit of {limit}")]
+    TooLarge { size: usize, limit: usize },
+    #[error("malformed JSON: {0}")]
+    Malformed(String),
+    #[error("protocol version {0} is not supported (this side speaks {PROTOCOL_VERSION})")]
+    UnsupportedVersion(u16),
+    #[error("invalid field `{field}`: {reason}")]
+    InvalidField { field: String, reason: String },
+}
+
+fn invalid(field: impl Into<String>, reason: impl Into<String>) -> ProtocolError {
+    ProtocolError::InvalidField { field: field.into(), reason: reason.into() }
+}
+
+fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, ProtocolError> {
+    if bytes.len() > MAX_BODY_BYTES {
+        return Err(ProtocolError::TooLarge { size: bytes.len(), limit: MAX_BODY_BYTES });
+    }
+    serde_json::from_slice(bytes).map_err(|e| ProtocolError::Malformed(e.to_string()))
+}
+
+fn check_version(v: u16) -> Result<(), ProtocolError> {
+    if v == PROTOCOL_VERSION {
+        Ok(())
+    } else {
+        Err(ProtocolError::UnsupportedVersion(v))
+    }
+}
+
+fn check_text(field: &str, value: &str, limit: usize) -> Result<(), ProtocolError> {
+    if value.len() > limit {
+        return Err(invalid(field, format!("{} bytes, over the limit of {limit}", value.len())));
+    }
+    if value.chars().any(|c| c.is_control()) {
+        return Err(invalid(field, "contains control characters"));
+    }
+    Ok(())
+}
+
+/// The number painted on the device's case, 1 to 9999. Staff say "device 12".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "u32", into = "u32")]
+pub struct DeviceNumber(u16);
+
+impl DeviceNumber {
+    pub const MAX: u16 = 9999;
+
+    pub fn new(n: u32) -> Result<Self, ProtocolError> {
+        match u16::try_from(n) {
+            Ok(n) if (1..=Self::MAX).contains(&n) => Ok(Self(n)),
+            _ => Err(invalid("device", format!("{n} is not a device number from 1 to {}", Self::MAX))),
+        }
+    }
+
+    pub fn get(self) -> u16 {
+        self.0
+    }
+}
+
+impl TryFrom<u32> for DeviceNumber {
+    type Error = ProtocolError;
+    fn try_from(n: u32) -> Result<Self, Self::Error> {
+        Self::new(n)
+    }
+}
+
+impl From<DeviceNumber> for u32 {
+    fn from(d: DeviceNumber) -> u32 {
+        d.0.into()
+    }
+}
+
+impl fmt::Display for DeviceNumber {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// A pseudonymous pupil id issued by the school server's roster: 1 to 64 characters of
+/// `[A-Za-z0-9_-]`. Never a name (seed 004: "learners' full names will not be used").
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct PupilId(String);
+
+impl PupilId {
+    pub fn new(id: impl Into<String>) -> Result<Self, ProtocolError> {
+        let id = id.into();
+        let well_formed = (1..=64).contains(&id.len())
+            && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if well_formed {
+            Ok(Self(id))
+        } else {
+            Err(invalid("pupil", "must be 1 to 64 characters of letters, digits, '-' or '_'"))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for PupilId {
+    type Error = ProtocolError;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        Self::new(s)
+    }
+}
+
+impl From<PupilId> for String {
+    fn from(p: PupilId) -> String {
+        p.0
+    }
+}
+
+impl fmt::Display for PupilId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The id of one event: a UUIDv7, so ids sort by creation time and never collide across devices.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "Uuid", into = "Uuid")]
+pub struct EventId(Uuid);
+
+impl EventId {
+    pub fn new() -> Self {
+        Self(Uuid::now_v7())
+    }
+
+    pub fn as_uuid(&self) -> Uuid {
+        self.0
+    }
+}
+
+impl Default for EventId {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl TryFrom<Uuid> for EventId {
+    type Error = ProtocolError;
+    fn try_from(u: Uuid) -> Result<Self, Self::Error> {
+        if u.get_version_num() == 7 {
+            Ok(Self(u))
+        } else {
+            Err(invalid("id", "must be a UUIDv7"))
+        }
+    }
+}
+
+impl From<EventId> for Uuid {
+    fn from(e: EventId) -> Uuid {
+        e.0
+    }
+}
+
+impl fmt::Display for EventId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// One pupil's time on one device, from sign-in to sign-out. A UUIDv7 made on the device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct SessionId(pub Uuid);
+
+impl SessionId {
+    pub fn new() -> Self {
+        Self(Uuid::now_v7())
+    }
+}
+
+impl Default for SessionId {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Display for SessionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// Something that happened on a device, at a time, with an id that makes it count once.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub id: EventId,
+    pub device: DeviceNumber,
+    /// When it happened, by the device's clock.
+    pub at: DateTime<Utc>,
+    pub body: EventBody,
+}
+
+impl Event {
+    /// A new event with a fresh id.
+    pub fn new(device: DeviceNumber, at: DateTime<Utc>, body: EventBody) -> Self {
+        Self { id: EventId::new(), device, at, body }
+    }
+
+    /// Checks every field a type cannot check alone (text lengths, URL shape, time order).
+    pub fn validate(&self) -> Result<(), ProtocolError> {
+        self.body.validate()?;
+        if let EventBody::SessionEnded { started_at, .. } = &self.body {
+            if *started_at > self.at {
+                return Err(invalid("started_at", "is after the session's end"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Why a session ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionEndReason {
+    SignedOut,
+    IdleTimeout,
+    EndOfLesson,
+    SignedOutByStaff,
+    /// The device restarted while the session was open: the end time is the last time it was
+    /// known to be alive.
+    DeviceRestarted,
+}
+
+/// What happened. Tagged by `type` in JSON.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum EventBody {
+    /// The daemon started.
+    Hello { software_version: String },
+    /// The daemon is alive; `spool_pending` events wait to upload.
+    Heartbeat { uptime_s: u64, spool_pending: u32 },
+    /// A pupil signed in.
+    SessionStarted { session: SessionId, pupil: PupilId },
+    /// A pupil's session ended; the event's `at` is the end.
+    SessionEnded {
+        session: SessionId,
+        pupil: PupilId,
+        started_at: DateTime<Utc>,
+        reason: SessionEndReason,
+    },
+    /// The report button was pressed. The event's `at` is the moment of the press.
+    ReportFiled {
+        /// The session open at the press, if any (a press with nobody signed in still counts).
+        session: Option<SessionId>,
+        pupil: Option<PupilId>,
+        /// The foreground app's id, as named in the policy.
+        app: Option<String>,
+        url: Option<String>,
+        page_title: Option<String>,
+        /// From the input event to the screen confirmed dark; `None` if darkness could not be
+        /// confirmed (the report still goes).
+        blank_latency_us: Option<u64>,
+    },
+}
+
+impl EventBody {
+    fn validate(&self) -> Result<(), ProtocolError> {
+        match self {
+            EventBody::Hello { software_version } => {
+                check_text("software_version", software_version, 64)
+            }
+            EventBody::ReportFiled { app, url, page_title, .. } => {
+                if let Some(app) = app {
+                    check_text("app", app, 64)?;
+                }
+                if let Some(url) = url {
+                    check_text("url", url, MAX_URL_BYTES)?;
+                    if url.chars().any(char::is_whitespace) || !url.contains(':') {
+                        return Err(invalid("url", "is not a URL"));
+                    }
+                }
+                if let Some(title) = page_title {
+                    check_text("page_title", title, MAX_TEXT_BYTES)?;
+                }
+                Ok(())
+            }
+            EventBody::Heartbeat { .. }
+            | EventBody::SessionStarted { .. }
+            | EventBody::SessionEnded { .. } => Ok(()),
+        }
+    }
+
+    /// The `type` tag, for logs and storage.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            EventBody::Hello { .. } => "hello",
+            EventBody::Heartbeat { .. } => "heartbeat",
+            EventBody::SessionStarted { .. } => "session_started",
+            EventBody::SessionEnded { .. } => "session_ended",
+            EventBody::ReportFiled { .. } => "report_filed",
+        }
+    }
+}
+
+/// What a device uploads: up to [`MAX_EVENTS_PER_BATCH`] events, all its own.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Batch {
+    pub v: u16,
+    pub events: Vec<Event>,
+}
+
+impl Batch {
+    pub fn new(events: Vec<Event>) -> Self {
+        Self { v: PROTOCOL_VERSION, events }
+    }
+
+    /// Decodes and validates a batch. Refuses the whole batch if any event is bad, naming it.
+    pub fn from_json(bytes: &[u8]) -> Result<Self, ProtocolError> {
+        let batch: Batch = decode(bytes)?;
+        check_version(batch.v)?;
+        if batch.events.is_empty() {
+            return Err(invalid("events", "is empty"));
+        }
+        if batch.events.len() > MAX_EVENTS_PER_BATCH {
+            return Err(invalid(
+                "events",
+                format!("{} events, over the limit of {MAX_EVENTS_PER_BATCH}", batch.events.len()),
+            ));
+        }
+        for (i, event) in batch.events.iter().enumerate() {
+            event.validate().map_err(|e| match e {
+                ProtocolError::InvalidField { field, reason } => {
+                    invalid(format!("events[{i}].{field}"), reason)
+                }
+                other => other,
+            })?;
+        }
+        Ok(batch)
+    }
+
+    pub fn to_json(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("a batch always serialises")
+    }
+}
+
+/// The server's answer to a batch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IngestReply {
+    /// Events stored for the first time.
+    pub stored: u32,
+    /// Events whose id was already stored (a retry); not stored again.
+    pub duplicates: u32,
+}
+
+/// A device exchanging its one-time enrollment token for a credential.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnrollRequest {
+    pub v: u16,
+    pub device: DeviceNumber,
+    pub token: String,
+    pub software_version: String,
+}
+
+impl EnrollRequest {
+    pub fn from_json(bytes: &[u8]) -> Result<Self, ProtocolError> {
+        let req: EnrollRequest = decode(bytes)?;
+        check_version(req.v)?;
+        check_text("token", &req.token, 128)?;
+        if req.token.is_empty() {
+            return Err(invalid("token", "is empty"));
+        }
+        check_text("software_version", &req.software_version, 64)?;
+        Ok(req)
+    }
+}
+
+/// The credential a device presents as `Authorization: Bearer …` from then on. Shown once.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnrollReply {
+    pub device: DeviceNumber,
+    pub credential: String,
+}
+
+impl fmt::Debug for EnrollReply {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EnrollReply")
+            .field("device", &self.device)
+            .field("credential", &"<hidden>")
+            .finish()
+    }
+}
+
+/// The body of every error answer: a short reason safe to show, never an internal cause.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorReply {
+    pub error: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> DateTime<Utc> {
+        s.parse().unwrap()
+    }
+
+    fn report() -> Event {
+        Event::new(
+            DeviceNumber::new(12).unwrap(),
+            at("2026-11-17T10:14:03.120Z"),
+            EventBody::ReportFiled {
+                session: Some(SessionId::new()),
+                pupil: Some(PupilId::new("p-7f3a9c").unwrap()),
+                app: Some("browser".into()),
+                url: Some("https://example.org/page?q=1".into()),
+                page_title: Some("A page".into()),
+                blank_latency_us: Some(41_250),
+            },
+        )
+    }
+
+    fn batch_json(event: serde_json::Value) -> Vec<u8> {
+        serde_json::to_vec(&serde_json::json!({"v": 1, "events": [event]})).unwrap()
+    }
+
+    fn good_event_json() -> serde_json::Value {
+        serde_json::to_value(report()).unwrap()
+    }
+
+    #[test]
+    fn every_event_kind_round_trips() {
+        let d = DeviceNumber::new(12).unwrap();
+        let now = at("2026-11-17T10:14:03Z");
+        let session = SessionId::new();
+        let pupil = PupilId::new("p-1").unwrap();
+        let bodies = vec![
+            EventBody::Hello { software_version: "0.1.0".into() },
+            EventBody::Heartbeat { uptime_s: 60, spool_pending: 2 },
+            EventBody::SessionStarted { session, pupil: pupil.clone() },
+            EventBody::SessionEnded {
+                session,
+                pupil,
+                started_at: at("2026-11-17T09:00:00Z"),
+                reason: SessionEndReason::IdleTimeout,
+            },
+            report().body,
+        ];
+        let batch = Batch::new(bodies.into_iter().map(|b| Event::new(d, now, b)).collect());
+        let decoded = Batch::from_json(&batch.to_json()).unwrap();
+        assert_eq!(decoded, batch);
+    }
+
+    #[test]
+    fn event_ids_are_v7_and_unique() {
+        let a = EventId::new();
+        let b = EventId::new();
+        assert_ne!(a, b);
+        assert_eq!(a.as_uuid().get_version_num(), 7);
+    }
+
+    #[test]
+    fn oversized_body_is_refused_before_parsing() {
+        let big = vec![b' '; MAX_BODY_BYTES + 1];
+        assert_eq!(
+            Batch::from_json(&big),
+            Err(ProtocolError::TooLarge { size: MAX_BODY_BYTES + 1, limit: MAX_BODY_BYTES })
+        );
+    }
+
+    #[test]
+    fn too_many_events_are_refused() {
+        let events: Vec<_> = (0..=MAX_EVENTS_PER_BATCH).map(|_| report()).collect();
+        let json = serde_json::to_vec(&Batch::new(events)).unwrap();
+        let err = Batch::from_json(&json).unwrap_err();
+        assert!(matches!(err, ProtocolError::InvalidField { ref field, .. } if field == "events"), "{err}");
+    }
+
+    #[test]
+    fn malformed_input_names_what_is_wrong() {
+        let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+            ("not json", b"{not json".to_vec(), "malformed JSON"),
+            ("empty", b"".to_vec(), "malformed JSON"),
+            ("wrong version", br#"{"v":2,"events":[]}"#.to_vec(), "version 2"),
+            ("no events", br#"{"v":1,"events":[]}"#.to_vec(), "`events`: is empty"),
+            ("unknown top field", br#"{"v":1,"events":[],"x":1}"#.to_vec(), "unknown field"),
+            (
+                "device zero",
+                batch_json({
+                    let mut e = good_event_json();
+                    e["device"] = 0.into();
+                    e
+                }),
+                "device number",
+            ),
+            (
+                "device too big",
+                batch_json({
+                    let mut e = good_event_json();
+                    e["device"] = 70000.into();
+                    e
+                }),
+                "device number",
+            ),
+            (
+                "uuid v4 id",
+                batch_json({
+                    let mut e = good_event_json();
+                    e["id"] = "9b2f6c1e-3f1a-4c53-9d55-8e2f3b0f1a2b".into();
+                    e
+                }),
+                "UUIDv7",
+            ),
+            (
+                "pupil with a space",
+                batch_json({
+                    let mut e = good_event_json();
+                    e["body"]["pupil"] = "Amira Khan".into();
+                    e
+                }),
+                "pupil",
+            ),
+            (
+                "unknown body type",
+                batch_json({
+                    let mut e = good_event_json();
+                    e["body"]["type"] = "screenshot".into();
+                    e
+                }),
+                "unknown variant",
+            ),
+            (
+                "an image field",
+                batch_json({
+                    let mut e = good_event_json();
+                    e["body"]["image"] = "iVBORw0KGgo=".into();
+                    e
+                }),
+                "unknown field `image`",
+            ),
+            (
+                "url too long",
+                batch_json({
+                    let mut e = good_event_json();
+                    e["body"]["url"] = format!("https://x/{}", "a".repeat(MAX_URL_BYTES)).into();
+                    e
+                }),
+                "events[0].url",
+            ),
+            (
+                "url not a url",
+                batch_json({
+                    let mut e = good_event_json();
+                    e["body"]["url"] = "hello world".into();
+                    e
+                }),
+                "events[0].url",
+            ),
+            (
+                "title with control characters",
+                batch_json({
+                    let mut e = good_event_json();
+                    e["body"]["page_title"] = "a\u{7}b".into();
+                    e
+                }),
+                "events[0].page_title",
+            ),
+            (
+                "bad time",
+                batch_json({
+                    let mut e = good_event_json();
+                    e["at"] = "yesterday".into();
+                    e
+                }),
+                "malformed JSON",
+            ),
+        ];
+        for (name, input, expected) in cases {
+            let err = Batch::from_json(&input).expect_err(name).to_string();
+            assert!(err.contains(expected), "{name}: {err:?} should mention {expected:?}");
+        }
+    }
+
+    #[test]
+    fn session_that_ends_before_it_starts_is_refused() {
+        let e = Event::new(
+            DeviceNumber::new(3).unwrap(),
+            at("2026-11-17T09:00:00Z"),
+            EventBody::SessionEnded {
+                session: SessionId::new(),
+                pupil: PupilId::new("p-1").unwrap(),
+                started_at: at("2026-11-17T10:00:00Z"),
+                reason: SessionEndReason::SignedOut,
+            },
+        );
+        let err = Batch::from_json(&Batch::new(vec![e]).to_json()).unwrap_err();
+        assert!(err.to_string().contains("started_at"), "{err}");
+    }
+
+    #[test]
+    fn enroll_request_is_validated() {
+        let ok = br#"{"v":1,"device":12,"token":"abc","software_version":"0.1.0"}"#;
+        assert_eq!(EnrollRequest::from_json(ok).unwrap().device.get(), 12);
+        let empty = br#"{"v":1,"device":12,"token":"","software_version":"0.1.0"}"#;
+        assert!(EnrollRequest::from_json(empty).unwrap_err().to_string().contains("token"));
+        let old = br#"{"v":0,"device":12,"token":"a","software_version":"0.1.0"}"#;
+        assert_eq!(EnrollRequest::from_json(old), Err(ProtocolError::UnsupportedVersion(0)));
+    }
+
+    #[test]
+    fn credentials_are_hidden_from_debug_output() {
+        let reply = EnrollReply { device: DeviceNumber::new(1).unwrap(), credential: "s3cret".into() };
+        assert!(!format!("{reply:?}").contains("s3cret"));
+    }
+}
