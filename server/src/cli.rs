@@ -1,0 +1,149 @@
+//! The command line's shape: subcommands, flags, defaults and per-value parsing. It does no I/O;
+//! `main.rs` carries the commands out.
+
+use clap::{Args, Parser, Subcommand};
+use slate_protocol::{DeviceNumber, PupilId};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "slate-server",
+    version,
+    about = "Slate's school server: devices report here, the DSL reads here"
+)]
+pub struct Cli {
+    /// Where the database, staff key and generated certificate live (created, mode 0700).
+    #[arg(long, global = true, default_value = "/var/lib/slate-server", value_name = "DIR")]
+    pub data_dir: PathBuf,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the device API and the staff pages.
+    Serve(ServeArgs),
+    /// Make a one-time token that lets one device enroll; prints the token alone.
+    EnrollmentToken(EnrollmentTokenArgs),
+    /// Manage the roster of pupils.
+    #[command(subcommand)]
+    Pupil(PupilCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address and port to listen on; port 0 picks a free one.
+    #[arg(long, default_value = "127.0.0.1:8443", value_name = "ADDR")]
+    pub listen: SocketAddr,
+
+    /// Serve plain HTTP instead of HTTPS. Only allowed on a loopback address.
+    #[arg(long, conflicts_with_all = ["tls_cert", "tls_key"])]
+    pub plain_http: bool,
+
+    /// PEM certificate chain to serve instead of the generated self-signed one.
+    #[arg(long, requires = "tls_key", value_name = "PEM")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// PEM private key for --tls-cert.
+    #[arg(long, requires = "tls_cert", value_name = "PEM")]
+    pub tls_key: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct EnrollmentTokenArgs {
+    /// The number painted on the device, 1 to 9999.
+    #[arg(long, value_parser = parse_device)]
+    pub device: DeviceNumber,
+
+    /// How long the token may be used, in hours (up to a year).
+    #[arg(long, default_value_t = 168, value_parser = clap::value_parser!(u32).range(1..=8760))]
+    pub valid_hours: u32,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PupilCommand {
+    /// Add a pupil to the roster, or update their names.
+    Add(PupilAddArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PupilAddArgs {
+    /// The pseudonymous id devices use, e.g. p-7f3a9c.
+    #[arg(long, value_parser = parse_pupil)]
+    pub id: PupilId,
+
+    /// What staff see: first name and initial, e.g. "Amira K." (at most 40 characters).
+    #[arg(long)]
+    pub name: String,
+
+    /// The pupil's class, e.g. "Year 2" (at most 40 characters).
+    #[arg(long)]
+    pub class: String,
+}
+
+fn parse_device(text: &str) -> Result<DeviceNumber, String> {
+    let n: u32 = text.parse().map_err(|_| format!("{text:?} is not a number"))?;
+    DeviceNumber::new(n).map_err(|e| e.to_string())
+}
+
+fn parse_pupil(text: &str) -> Result<PupilId, String> {
+    PupilId::new(text).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn data_dir_is_accepted_before_or_after_the_subcommand() {
+        let after = Cli::try_parse_from([
+            "slate-server",
+            "pupil",
+            "--data-dir",
+            "/d",
+            "add",
+            "--id",
+            "p-1",
+            "--name",
+            "A",
+            "--class",
+            "Y2",
+        ])
+        .unwrap();
+        assert_eq!(after.data_dir, PathBuf::from("/d"));
+        let serve = Cli::try_parse_from([
+            "slate-server",
+            "serve",
+            "--data-dir",
+            "/e",
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .unwrap();
+        assert_eq!(serve.data_dir, PathBuf::from("/e"));
+        let Command::Serve(args) = serve.command else { panic!("serve") };
+        assert_eq!(args.listen.port(), 0);
+        assert!(!args.plain_http);
+    }
+
+    #[test]
+    fn bad_values_are_refused_by_name() {
+        let cases: [&[&str]; 4] = [
+            &["slate-server", "enrollment-token", "--device", "0"],
+            &["slate-server", "enrollment-token", "--device", "12", "--valid-hours", "0"],
+            &["slate-server", "pupil", "add", "--id", "Amira K", "--name", "A", "--class", "Y"],
+            &["slate-server", "serve", "--tls-cert", "c.pem"],
+        ];
+        for args in cases {
+            assert!(Cli::try_parse_from(args).is_err(), "{args:?}");
+        }
+    }
+}

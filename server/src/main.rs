@@ -1,0 +1,107 @@
+//! The `slate-server` binary: parses the command line, sets up logging, and calls the library.
+//! Logs go to stderr; stdout carries only what scripts read (start-up lines, a token).
+
+use anyhow::Context;
+use clap::Parser;
+use slate_server::cli::{Cli, Command, EnrollmentTokenArgs, PupilAddArgs, PupilCommand, ServeArgs};
+use slate_server::data_dir::DataDir;
+use slate_server::roster::PupilEntry;
+use slate_server::{listen, tls, AppState, Store};
+use std::io::Write;
+use std::path::Path;
+use std::process::ExitCode;
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let result = match cli.command {
+        Command::Serve(args) => serve(&cli.data_dir, args).await,
+        Command::EnrollmentToken(args) => enrollment_token(&cli.data_dir, args),
+        Command::Pupil(PupilCommand::Add(args)) => add_pupil(&cli.data_dir, args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            // `{:#}` gives the whole chain on one line, for IT, without a backtrace.
+            eprintln!("slate-server: error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn open(data_dir: &Path) -> anyhow::Result<(DataDir, Store)> {
+    let data_dir = DataDir::open(data_dir)?;
+    let database = data_dir.database_path();
+    let store = Store::open(&database)
+        .with_context(|| format!("cannot open the database {}", database.display()))?;
+    Ok((data_dir, store))
+}
+
+async fn serve(data_dir: &Path, args: ServeArgs) -> anyhow::Result<()> {
+    listen::check_plain_http_allowed(args.listen, args.plain_http)?;
+    let (data_dir, store) = open(data_dir)?;
+    let staff_key = data_dir.staff_key()?;
+    let tls_files = match (args.plain_http, args.tls_cert, args.tls_key) {
+        (true, _, _) => None,
+        (false, Some(cert), Some(key)) => Some(tls::TlsFiles { cert, key }),
+        (false, _, _) => Some(tls::self_signed(&data_dir)?),
+    };
+    let tls_config = tls_files.as_ref().map(tls::load).transpose()?;
+
+    let listener =
+        listen::bind(args.listen).with_context(|| format!("cannot listen on {}", args.listen))?;
+    let local = listener.local_addr()?;
+    let certificate = tls_files.as_ref().map(|f| f.cert.as_path());
+    let mut stdout = std::io::stdout().lock();
+    for line in listen::startup_lines(local, &staff_key, certificate) {
+        writeln!(stdout, "{line}")?;
+    }
+    stdout.flush()?;
+    drop(stdout);
+    tracing::info!(%local, tls = tls_config.is_some(), "serving");
+
+    let state = AppState::new(store, staff_key);
+    slate_server::serve(listener, state, tls_config, shutdown_signal()).await?;
+    Ok(())
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut terminate = match signal(SignalKind::terminate()) {
+        Ok(stream) => stream,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot listen for SIGTERM; only Ctrl-C will stop the server");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate.recv() => {}
+    }
+}
+
+fn enrollment_token(data_dir: &Path, args: EnrollmentTokenArgs) -> anyhow::Result<()> {
+    let (_, store) = open(data_dir)?;
+    let valid_for = chrono::Duration::hours(args.valid_hours.into());
+    let token = store.issue_enrollment_token(args.device, valid_for, chrono::Utc::now())?;
+    tracing::info!(device = %args.device, valid_hours = args.valid_hours, "enrollment token issued");
+    println!("{}", token.expose());
+    Ok(())
+}
+
+fn add_pupil(data_dir: &Path, args: PupilAddArgs) -> anyhow::Result<()> {
+    let entry = PupilEntry::new(args.id.as_str(), &args.name, &args.class)?;
+    let (_, store) = open(data_dir)?;
+    store.save_pupil(&entry)?;
+    println!("saved pupil {}", entry.id);
+    Ok(())
+}

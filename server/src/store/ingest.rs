@@ -1,0 +1,232 @@
+//! Storing a device's batch of events, exactly once each, and the rows derived from them.
+
+use super::{db_time, Store, StoreError};
+use chrono::{DateTime, Utc};
+use rusqlite::{Transaction, TransactionBehavior};
+use slate_protocol::{DeviceNumber, Event, EventBody, IngestReply, SessionEndReason};
+
+impl Store {
+    /// Stores a batch from `device` in one transaction. An event whose id is already stored is
+    /// counted as a duplicate and changes nothing, so a device may resend a batch safely.
+    ///
+    /// The caller has checked that every event belongs to `device`.
+    pub fn ingest(
+        &self,
+        device: DeviceNumber,
+        events: &[Event],
+        received_at: DateTime<Utc>,
+    ) -> Result<IngestReply, StoreError> {
+        let mut connection = self.lock();
+        let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let received_at = db_time(received_at);
+        let mut reply = IngestReply { stored: 0, duplicates: 0 };
+        for event in events {
+            // ON CONFLICT (id), not INSERT OR IGNORE: only a repeated id is a duplicate; any
+            // other constraint failure is an error that must not pass silently.
+            let inserted = tx.execute(
+                "INSERT INTO events (id, device, kind, at, received_at, body)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (id) DO NOTHING",
+                (
+                    event.id.to_string(),
+                    device.get(),
+                    event.body.kind(),
+                    db_time(event.at),
+                    &received_at,
+                    serde_json::to_string(&event.body)?,
+                ),
+            )?;
+            if inserted == 0 {
+                reply.duplicates += 1;
+            } else {
+                reply.stored += 1;
+                derive_rows(&tx, device, event, &received_at)?;
+            }
+        }
+        tx.execute(
+            "UPDATE devices SET last_seen_at = ?2 WHERE number = ?1",
+            (device.get(), &received_at),
+        )?;
+        tx.commit()?;
+        Ok(reply)
+    }
+}
+
+/// Writes what a newly stored event means for the sessions, reports and devices tables.
+fn derive_rows(
+    tx: &Transaction<'_>,
+    device: DeviceNumber,
+    event: &Event,
+    received_at: &str,
+) -> Result<(), StoreError> {
+    match &event.body {
+        EventBody::Hello { software_version } => {
+            tx.execute(
+                "UPDATE devices SET software_version = ?2 WHERE number = ?1",
+                (device.get(), software_version),
+            )?;
+        }
+        EventBody::Heartbeat { .. } => {}
+        // The events of one session can arrive in either order (different batches, or one
+        // batch in any order), and `session_ended` carries the start time, so each of the two
+        // writes a whole row if it comes first.
+        EventBody::SessionStarted { session, pupil } => {
+            tx.execute(
+                "INSERT INTO sessions (session_id, device, pupil, started_at)
+                 VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (session_id) DO NOTHING",
+                (session.to_string(), device.get(), pupil.as_str(), db_time(event.at)),
+            )?;
+        }
+        EventBody::SessionEnded { session, pupil, started_at, reason } => {
+            // The device check stops one device from closing another device's session.
+            tx.execute(
+                "INSERT INTO sessions (session_id, device, pupil, started_at, ended_at, end_reason)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (session_id) DO UPDATE SET ended_at = excluded.ended_at,
+                                                        end_reason = excluded.end_reason
+                 WHERE sessions.device = excluded.device",
+                (
+                    session.to_string(),
+                    device.get(),
+                    pupil.as_str(),
+                    db_time(*started_at),
+                    db_time(event.at),
+                    end_reason_name(*reason),
+                ),
+            )?;
+        }
+        EventBody::ReportFiled { session, pupil, app, url, page_title, blank_latency_us } => {
+            // SQLite integers are signed; an absurd latency is capped here (the raw event keeps
+            // the exact value) rather than refusing the batch and holding the report back.
+            let latency = blank_latency_us.map(|us| i64::try_from(us).unwrap_or(i64::MAX));
+            tx.execute(
+                "INSERT INTO reports (event_id, device, pupil, session, pressed_at, received_at,
+                                      app, url, page_title, blank_latency_us)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                (
+                    event.id.to_string(),
+                    device.get(),
+                    pupil.as_ref().map(|p| p.as_str()),
+                    session.map(|s| s.to_string()),
+                    db_time(event.at),
+                    received_at,
+                    app,
+                    url,
+                    page_title,
+                    latency,
+                ),
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// The wire name of an end reason (`signed_out`, …), as stored.
+fn end_reason_name(reason: SessionEndReason) -> String {
+    match serde_json::to_value(reason) {
+        Ok(serde_json::Value::String(name)) => name,
+        // Unit variants always serialise to strings; keep the Debug name rather than fail.
+        _ => format!("{reason:?}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_support::*;
+    use super::*;
+    use slate_protocol::{PupilId, SessionId};
+
+    fn report(n: u32, at_time: &str) -> Event {
+        Event::new(
+            device(n),
+            at(at_time),
+            EventBody::ReportFiled {
+                session: None,
+                pupil: Some(PupilId::new("p-1").unwrap()),
+                app: Some("browser".into()),
+                url: Some("https://example.org/".into()),
+                page_title: Some("A page".into()),
+                blank_latency_us: Some(u64::MAX),
+            },
+        )
+    }
+
+    fn count(store: &Store, table: &str) -> i64 {
+        store.lock().query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0)).unwrap()
+    }
+
+    #[test]
+    fn the_same_batch_twice_is_stored_once() {
+        let (_dir, store) = store_with_device(12);
+        let events = vec![report(12, "2026-11-17T10:00:00Z"), report(12, "2026-11-17T10:01:00Z")];
+        let now = at("2026-11-17T10:02:00Z");
+
+        let first = store.ingest(device(12), &events, now).unwrap();
+        assert_eq!(first, IngestReply { stored: 2, duplicates: 0 });
+        let again = store.ingest(device(12), &events, now).unwrap();
+        assert_eq!(again, IngestReply { stored: 0, duplicates: 2 });
+        assert_eq!((count(&store, "events"), count(&store, "reports")), (2, 2));
+
+        let one_id_twice = vec![events[0].clone(), events[0].clone()];
+        let store2 = store_with_device(3).1;
+        let mixed = store2.ingest(device(3), &one_id_twice, now).unwrap();
+        assert_eq!(mixed, IngestReply { stored: 1, duplicates: 1 }, "a repeat inside one batch");
+    }
+
+    #[test]
+    fn a_failing_batch_stores_nothing() {
+        let (_dir, store) = store_with_device(12);
+        // Device 40 is not enrolled: its events break a foreign key, and the whole batch goes.
+        let events = vec![report(12, "2026-11-17T10:00:00Z"), report(40, "2026-11-17T10:01:00Z")];
+        let err = store.ingest(device(40), &events, at("2026-11-17T10:02:00Z"));
+        assert!(err.is_err());
+        assert_eq!(count(&store, "events"), 0);
+    }
+
+    #[test]
+    fn sessions_are_whole_whichever_event_comes_first() {
+        let session = SessionId::new();
+        let pupil = PupilId::new("p-7f3a9c").unwrap();
+        let started = Event::new(
+            device(12),
+            at("2026-11-17T09:00:00Z"),
+            EventBody::SessionStarted { session, pupil: pupil.clone() },
+        );
+        let ended = Event::new(
+            device(12),
+            at("2026-11-17T10:00:00Z"),
+            EventBody::SessionEnded {
+                session,
+                pupil,
+                started_at: at("2026-11-17T09:00:00Z"),
+                reason: SessionEndReason::IdleTimeout,
+            },
+        );
+        let orders = [vec![started.clone(), ended.clone()], vec![ended, started]];
+        for (i, order) in orders.into_iter().enumerate() {
+            let (_dir, store) = store_with_device(12);
+            store.ingest(device(12), &order, at("2026-11-17T10:00:01Z")).unwrap();
+            let sessions = store.device_sessions(device(12), 10).unwrap();
+            assert_eq!(sessions.len(), 1, "order {i}");
+            let s = &sessions[0];
+            assert_eq!(s.started_at, at("2026-11-17T09:00:00Z"), "order {i}");
+            assert_eq!(s.ended_at, Some(at("2026-11-17T10:00:00Z")), "order {i}");
+            assert_eq!(s.end_reason.as_deref(), Some("idle_timeout"), "order {i}");
+        }
+    }
+
+    #[test]
+    fn hello_records_the_software_version_and_any_batch_the_last_contact() {
+        let (_dir, store) = store_with_device(12);
+        let hello = Event::new(
+            device(12),
+            at("2026-11-17T09:00:00Z"),
+            EventBody::Hello { software_version: "0.2.0".into() },
+        );
+        store.ingest(device(12), &[hello], at("2026-11-17T09:00:05Z")).unwrap();
+        let record = store.device(device(12)).unwrap().unwrap();
+        assert_eq!(record.software_version, "0.2.0");
+        assert_eq!(record.last_seen_at, Some(at("2026-11-17T09:00:05Z")));
+    }
+}

@@ -1,0 +1,193 @@
+//! The server's SQLite database: opening it, its schema, and every read and write of it. It
+//! must not know about HTTP, HTML or the CLI, and it keeps secrets only as SHA-256 hashes.
+//!
+//! Times are stored as RFC 3339 text in UTC with microseconds and a `Z`
+//! (`2026-11-17T10:14:03.120000Z`): fixed width, so text order is time order and indexes on
+//! them work, and readable by IT in the `sqlite3` shell.
+
+mod devices;
+mod ingest;
+mod queries;
+mod schema;
+
+pub use devices::{EnrollOutcome, EnrollRefusal};
+pub use queries::{DeviceRecord, ReportRecord, SessionRecord, WhoHad};
+
+use crate::roster::PupilEntry;
+use chrono::{DateTime, SecondsFormat, Utc};
+use rusqlite::Connection;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+/// How long a writer waits for another (an `enrollment-token` command while the server runs).
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("cannot bring the database schema up to date: {0}")]
+    Migration(#[from] rusqlite_migration::Error),
+    #[error("cannot encode an event for storage: {0}")]
+    Encode(#[from] serde_json::Error),
+    #[error("the database holds a value this server cannot read: {0}")]
+    Corrupt(String),
+    #[error("cannot make {0} private to its owner: {1}")]
+    Permissions(std::path::PathBuf, std::io::Error),
+    #[error("a database task stopped before finishing: {0}")]
+    TaskFailed(String),
+}
+
+/// A handle on the database. Cheap to clone; every clone shares one connection.
+///
+/// One connection behind a mutex is plenty for a school's devices and keeps every write
+/// serialised; a pool can replace it without changing the methods.
+#[derive(Clone)]
+pub struct Store {
+    connection: Arc<Mutex<Connection>>,
+}
+
+impl Store {
+    /// Opens (creating if missing) the database file and brings its schema up to date.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let mut connection = Connection::open(path)?;
+        // Pupil data: owner-only, like the directory. SQLite gives the -wal and -shm files the
+        // main file's mode, so this runs before WAL mode creates them.
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| StoreError::Permissions(path.to_owned(), e))?;
+        connection.busy_timeout(BUSY_TIMEOUT)?;
+        connection.pragma_update(None, "journal_mode", "WAL")?;
+        // FULL, not NORMAL: a 200 to a device lets it forget the events, so a committed batch
+        // must survive a power cut (PRODUCT.md: "nothing is lost").
+        connection.pragma_update(None, "synchronous", "FULL")?;
+        connection.pragma_update(None, "foreign_keys", true)?;
+        schema::migrations().to_latest(&mut connection)?;
+        Ok(Self { connection: Arc::new(Mutex::new(connection)) })
+    }
+
+    /// Runs blocking database work off the async runtime's threads.
+    pub async fn run<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
+    {
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || work(&store))
+            .await
+            .map_err(|e| StoreError::TaskFailed(e.to_string()))?
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock cannot leave a half-written transaction behind (an
+        // unfinished rusqlite transaction rolls back when dropped), so the connection is safe
+        // to keep using.
+        self.connection.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Adds a pupil to the roster, or updates their names if the id is known.
+    pub fn save_pupil(&self, pupil: &PupilEntry) -> Result<(), StoreError> {
+        self.lock().execute(
+            "INSERT INTO pupils (id, display_name, class_name) VALUES (?1, ?2, ?3)
+             ON CONFLICT (id) DO UPDATE SET display_name = excluded.display_name,
+                                            class_name = excluded.class_name",
+            (pupil.id.as_str(), &pupil.display_name, &pupil.class_name),
+        )?;
+        Ok(())
+    }
+}
+
+pub(crate) fn db_time(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+pub(crate) fn parse_db_time(text: &str) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| StoreError::Corrupt(format!("time {text:?}: {e}")))
+}
+
+#[cfg(test)]
+pub(crate) mod test_support {
+    use super::*;
+    use slate_protocol::DeviceNumber;
+
+    pub fn at(s: &str) -> DateTime<Utc> {
+        s.parse().unwrap()
+    }
+
+    pub fn device(n: u32) -> DeviceNumber {
+        DeviceNumber::new(n).unwrap()
+    }
+
+    /// A store in a fresh file with device `n` enrolled.
+    pub fn store_with_device(n: u32) -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("slate.sqlite")).unwrap();
+        let now = at("2026-11-17T08:00:00Z");
+        let token =
+            store.issue_enrollment_token(device(n), chrono::Duration::hours(1), now).unwrap();
+        let credential = crate::secrets::Secret::generate();
+        let outcome =
+            store.enroll(&token.hash(), device(n), &credential.hash(), "0.1.0", now).unwrap();
+        assert_eq!(outcome, EnrollOutcome::Enrolled);
+        (dir, store)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_support::*;
+    use super::*;
+
+    #[test]
+    fn migrations_apply_to_a_fresh_file_and_reopen_cleanly() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("slate.sqlite");
+        let store = Store::open(&path).unwrap();
+        store.save_pupil(&PupilEntry::new("p-1", "Amira K.", "Year 2").unwrap()).unwrap();
+        drop(store);
+
+        let store = Store::open(&path).unwrap();
+        let connection = store.lock();
+        let version: i64 =
+            connection.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+        assert_eq!(version, schema::migrations_count());
+        let journal: String =
+            connection.pragma_query_value(None, "journal_mode", |r| r.get(0)).unwrap();
+        assert_eq!(journal, "wal");
+        let pupils: i64 =
+            connection.query_row("SELECT count(*) FROM pupils", [], |r| r.get(0)).unwrap();
+        assert_eq!(pupils, 1, "data survives a reopen");
+    }
+
+    #[test]
+    fn schema_migrations_are_valid() {
+        schema::migrations().validate().unwrap();
+    }
+
+    #[test]
+    fn saving_a_pupil_again_updates_the_names() {
+        let (_dir, store) = store_with_device(1);
+        store.save_pupil(&PupilEntry::new("p-1", "Amira K.", "Year 2").unwrap()).unwrap();
+        store.save_pupil(&PupilEntry::new("p-1", "Amira Kh.", "Year 3").unwrap()).unwrap();
+        let name: String = store
+            .lock()
+            .query_row(
+                "SELECT display_name || '/' || class_name FROM pupils WHERE id = 'p-1'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(name, "Amira Kh./Year 3");
+    }
+
+    #[test]
+    fn times_are_fixed_width_and_round_trip() {
+        let t = at("2026-11-17T10:14:03.12Z");
+        assert_eq!(db_time(t), "2026-11-17T10:14:03.120000Z");
+        assert_eq!(parse_db_time(&db_time(t)).unwrap(), t);
+        assert!(parse_db_time("yesterday").is_err());
+    }
+}

@@ -1,0 +1,177 @@
+//! The `slate-server` binary as IT runs it: start-up lines, the generated certificate and staff
+//! key reused across restarts, SIGTERM, and the CLI commands.
+
+use crate::common::PATIENCE;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use tokio::io::{AsyncBufReadExt, BufReader, Lines};
+use tokio::process::{Child, ChildStdout, Command};
+
+const BINARY: &str = env!("CARGO_BIN_EXE_slate-server");
+
+struct Running {
+    child: Child,
+    url: String,
+    dsl: String,
+    certificate: PathBuf,
+}
+
+async fn next_line(lines: &mut Lines<BufReader<ChildStdout>>) -> String {
+    tokio::time::timeout(PATIENCE, lines.next_line())
+        .await
+        .expect("a start-up line in time")
+        .unwrap()
+        .expect("the server printed its start-up lines before exiting")
+}
+
+async fn start(data_dir: &Path, listen: &str) -> Running {
+    let mut child = Command::new(BINARY)
+        .args(["serve", "--data-dir"])
+        .arg(data_dir)
+        .args(["--listen", listen])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let url = next_line(&mut lines)
+        .await
+        .strip_prefix("slate-server listening on ")
+        .expect("listening line")
+        .to_owned();
+    let dsl = next_line(&mut lines).await.strip_prefix("DSL page: ").expect("DSL line").to_owned();
+    let certificate =
+        next_line(&mut lines).await.strip_prefix("certificate: ").expect("certificate line").into();
+    Running { child, url, dsl, certificate }
+}
+
+async fn terminate(mut running: Running) {
+    let pid = running.child.id().unwrap().to_string();
+    let status = Command::new("kill").args(["-TERM", &pid]).status().await.unwrap();
+    assert!(status.success());
+    let exit = tokio::time::timeout(PATIENCE, running.child.wait())
+        .await
+        .expect("exits on SIGTERM")
+        .unwrap();
+    assert!(exit.success(), "graceful shutdown exits 0: {exit}");
+}
+
+fn client_trusting(cert: &Path) -> reqwest::Client {
+    let pem = std::fs::read(cert).unwrap();
+    reqwest::Client::builder()
+        .no_proxy()
+        .timeout(PATIENCE)
+        .tls_certs_only([reqwest::Certificate::from_pem(&pem).unwrap()])
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn serve_prints_its_address_reuses_its_certificate_and_stops_on_sigterm() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data_dir = tmp.path().join("data");
+
+    let first = start(&data_dir, "127.0.0.1:0").await;
+    assert!(first.url.starts_with("https://127.0.0.1:"), "{}", first.url);
+    assert!(first.dsl.starts_with(&format!("{}/staff/login?key=", first.url)), "{}", first.dsl);
+    assert_eq!(first.certificate, data_dir.join("tls/cert.pem"));
+    let cert = std::fs::read(&first.certificate).unwrap();
+    let health = client_trusting(&first.certificate)
+        .get(format!("{}/healthz", first.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.text().await.unwrap(), "ok");
+    let listen = first.url.strip_prefix("https://").unwrap().to_owned();
+    let dsl = first.dsl.clone();
+    terminate(first).await;
+
+    // Same data directory, same port: the certificate devices trust and the DSL link stay.
+    let second = start(&data_dir, &listen).await;
+    assert_eq!(std::fs::read(&second.certificate).unwrap(), cert, "the certificate is reused");
+    assert_eq!(second.dsl, dsl, "the staff key is reused");
+    let health = client_trusting(&second.certificate)
+        .get(format!("{}/healthz", second.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    terminate(second).await;
+}
+
+async fn run(args: &[&str]) -> std::process::Output {
+    tokio::time::timeout(PATIENCE, Command::new(BINARY).args(args).output()).await.unwrap().unwrap()
+}
+
+#[tokio::test]
+async fn cli_commands_print_a_token_and_save_pupils() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    let dir = dir.to_str().unwrap();
+
+    let out = run(&["enrollment-token", "--data-dir", dir, "--device", "12"]).await;
+    assert!(out.status.success(), "{out:?}");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let token = stdout.trim_end();
+    assert_eq!(stdout, format!("{token}\n"), "the token alone");
+    assert_eq!(token.len(), 43);
+
+    let out = run(&[
+        "pupil",
+        "--data-dir",
+        dir,
+        "add",
+        "--id",
+        "p-7f3a9c",
+        "--name",
+        "Amira K.",
+        "--class",
+        "Year 2",
+    ])
+    .await;
+    assert!(out.status.success(), "{out:?}");
+
+    let bad = run(&[
+        "pupil",
+        "add",
+        "--data-dir",
+        dir,
+        "--id",
+        "p-1",
+        "--name",
+        &"x".repeat(41),
+        "--class",
+        "Y",
+    ])
+    .await;
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("name is 41 characters"), "{bad:?}");
+
+    let bad = run(&["enrollment-token", "--data-dir", dir, "--device", "10000"]).await;
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("device"), "{bad:?}");
+}
+
+#[tokio::test]
+async fn unloadable_certificate_files_are_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let junk = tmp.path().join("junk.pem");
+    std::fs::write(&junk, "junk").unwrap();
+    let dir = tmp.path().join("data");
+    let out = run(&[
+        "serve",
+        "--data-dir",
+        dir.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+        "--tls-cert",
+        junk.to_str().unwrap(),
+        "--tls-key",
+        junk.to_str().unwrap(),
+    ])
+    .await;
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("junk.pem"), "{out:?}");
+}

@@ -1,0 +1,141 @@
+//! The device API: enrollment, authentication, idempotent ingest and refusals of bad input.
+
+use crate::common::*;
+use chrono::{Duration, Utc};
+use slate_protocol::{ErrorReply, IngestReply, MAX_BODY_BYTES};
+
+async fn error_of(response: reqwest::Response) -> String {
+    response.json::<ErrorReply>().await.expect("an ErrorReply body").error
+}
+
+#[tokio::test]
+async fn a_token_enrolls_once_and_the_credential_authorizes_uploads() {
+    let server = TestServer::start().await;
+    let token = server.token(12, Duration::days(7), Utc::now());
+
+    let first = server.post_enroll(12, &token).await;
+    assert_eq!(first.status(), 200);
+    let reply: serde_json::Value = first.json().await.unwrap();
+    assert_eq!(reply["device"], 12);
+    let credential = reply["credential"].as_str().unwrap().to_owned();
+
+    let second = server.post_enroll(12, &token).await;
+    assert_eq!(second.status(), 401, "a token works once");
+    assert_eq!(error_of(second).await, "enrollment token refused");
+
+    let response = server.post_events(Some(&credential), batch(vec![report(12, None, "t")])).await;
+    assert_eq!(response.status(), 200);
+    let reply: IngestReply = response.json().await.unwrap();
+    assert_eq!(reply, IngestReply { stored: 1, duplicates: 0 });
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn expired_unknown_and_other_device_tokens_are_refused() {
+    let server = TestServer::start().await;
+    let expired = server.token(12, Duration::days(7), Utc::now() - Duration::days(8));
+    let for_twelve = server.token(12, Duration::days(7), Utc::now());
+
+    for (device, token, case) in [
+        (12, expired.as_str(), "expired"),
+        (12, "no-such-token", "unknown"),
+        (13, for_twelve.as_str(), "other device"),
+    ] {
+        let response = server.post_enroll(device, token).await;
+        assert_eq!(response.status(), 401, "{case}");
+        assert_eq!(error_of(response).await, "enrollment token refused", "{case}: no hint why");
+    }
+    assert_eq!(
+        server.post_enroll(12, &for_twelve).await.status(),
+        200,
+        "refusals did not use it up"
+    );
+
+    let malformed = server
+        .client
+        .post(format!("{}/api/v1/enroll", server.url))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(malformed.status(), 400);
+    assert!(error_of(malformed).await.contains("missing field"));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn uploads_without_a_valid_credential_are_refused() {
+    let server = TestServer::start().await;
+    server.enroll(12).await;
+    let body = || batch(vec![report(12, None, "t")]);
+
+    let none = server.post_events(None, body()).await;
+    assert_eq!(none.status(), 401);
+    assert!(error_of(none).await.contains("Bearer"));
+    let wrong = server.post_events(Some("not-a-credential"), body()).await;
+    assert_eq!(wrong.status(), 401);
+    assert_eq!(error_of(wrong).await, "credential refused");
+    assert!(server.reports().await.is_empty());
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_same_batch_twice_is_stored_once() {
+    let server = TestServer::start().await;
+    let credential = server.enroll(12).await;
+    let events =
+        vec![report(12, Some("p-7f3a9c"), "unique-title-1"), report(12, None, "unique-title-2")];
+    let body = batch(events.clone());
+
+    let first: IngestReply =
+        server.post_events(Some(&credential), body.clone()).await.json().await.unwrap();
+    assert_eq!(first, IngestReply { stored: 2, duplicates: 0 });
+    let second: IngestReply =
+        server.post_events(Some(&credential), body).await.json().await.unwrap();
+    assert_eq!(second, IngestReply { stored: 0, duplicates: 2 });
+
+    let reports = server.reports().await;
+    assert_eq!(reports.len(), 2, "{reports:?}");
+    let page = server.staff_page("/reports").await;
+    assert_eq!(page.matches("unique-title-1").count(), 1, "listed once:\n{page}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn malformed_oversized_and_foreign_batches_are_refused() {
+    let server = TestServer::start().await;
+    let credential = server.enroll(12).await;
+    server.enroll(13).await;
+
+    let mut event = serde_json::to_value(report(12, None, "t")).unwrap();
+    event["body"]["page_title"] = "a\u{7}b".into();
+    let bad_field = serde_json::to_vec(&serde_json::json!({"v": 1, "events": [event]})).unwrap();
+    let response = server.post_events(Some(&credential), bad_field).await;
+    assert_eq!(response.status(), 400);
+    assert!(error_of(response).await.contains("events[0].page_title"));
+
+    let response = server.post_events(Some(&credential), b"{not json".to_vec()).await;
+    assert_eq!(response.status(), 400);
+    assert!(error_of(response).await.contains("malformed JSON"));
+
+    let oversized = vec![b' '; MAX_BODY_BYTES + 1];
+    let response = server.post_events(Some(&credential), oversized).await;
+    assert_eq!(response.status(), 413);
+
+    let foreign = batch(vec![report(12, None, "mine"), report(13, None, "not mine")]);
+    let response = server.post_events(Some(&credential), foreign).await;
+    assert_eq!(response.status(), 403);
+    assert!(error_of(response).await.contains("own events"));
+
+    assert!(server.reports().await.is_empty(), "nothing was half-accepted");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn health_answers_ok() {
+    let server = TestServer::start().await;
+    let response = server.client.get(format!("{}/healthz", server.url)).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.text().await.unwrap(), "ok");
+    server.stop().await;
+}

@@ -1,0 +1,173 @@
+//! The walking skeleton's promise, end to end: a press on a device reaches the DSL's page, exactly
+//! once, whatever happens between (SIGKILL, server down, a damaged spool or config).
+
+use slate_e2e::{wait_until, Device, DeviceSetup, Server};
+use std::process::Command;
+
+const PUPIL: &str = "p-7f3a9c";
+
+/// A server with one pupil on the roster and an enrolled, running device number 12.
+fn school(dir: &std::path::Path, tls: bool) -> (Server, Device) {
+    let server = Server::start(&dir.join("server"), tls);
+    server.add_pupil(PUPIL, "Amira K.", "Year 2");
+    let token = server.enrollment_token(12);
+    let mut device = Device::configure(
+        &dir.join("device"),
+        &DeviceSetup {
+            number: 12,
+            server_url: &server.url,
+            certificate: server.certificate.as_deref(),
+            enrollment_token: Some(&token),
+        },
+    );
+    device.start();
+    wait_until("the device to enroll", || (device.status()["enrolled"] == true).then_some(()));
+    (server, device)
+}
+
+fn report_with_id<'a>(reports: &'a [serde_json::Value], id: &str) -> Vec<&'a serde_json::Value> {
+    reports.iter().filter(|r| r["id"] == id).collect()
+}
+
+#[test]
+fn a_press_appears_on_the_dsl_page_with_device_and_pupil() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, device) = school(dir.path(), true);
+    device.ctl(&["sign-in", PUPIL]);
+    device.ctl(&["foreground", "--app", "browser", "--url", "https://example.org/upsetting", "--title", "Some <b>page</b>"]);
+
+    let id = device.press();
+    assert_eq!(device.status()["state"], "held", "the device is held for staff after a press");
+
+    let page = wait_until("the report on the DSL page", || {
+        let page = server.staff_page("/reports");
+        page.contains(PUPIL).then_some(page)
+    });
+    assert!(page.contains("/devices/12"), "device number links to its page:\n{page}");
+    assert!(page.contains("Amira K."), "pupil's roster name is shown:\n{page}");
+    assert!(page.contains("https://example.org/upsetting"), "URL recorded:\n{page}");
+    assert!(page.contains("Some &lt;b&gt;page&lt;/b&gt;"), "page title shown, escaped:\n{page}");
+
+    let reports = server.reports();
+    let report = report_with_id(&reports, &id);
+    assert_eq!(report.len(), 1, "{reports:?}");
+    assert_eq!(report[0]["device"], 12);
+    assert_eq!(report[0]["pupil"], PUPIL);
+    assert_eq!(report[0]["app"], "browser");
+    assert!(report[0]["blank_latency_us"].as_u64().is_some(), "darkness confirmed and timed: {report:?}");
+
+    // The device page lists the session the report happened in.
+    let device_page = server.staff_page("/devices/12");
+    assert!(device_page.contains(PUPIL) && device_page.contains("Amira K."), "{device_page}");
+}
+
+#[test]
+fn a_report_survives_sigkill_before_upload_and_arrives_exactly_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut server, mut device) = school(dir.path(), false);
+    device.ctl(&["sign-in", PUPIL]);
+    device.wait_until_drained();
+
+    server.stop();
+    let id = device.press();
+    device.kill();
+    assert!(
+        std::fs::read_to_string(device.spool_file()).unwrap().contains(&id),
+        "the press was on disk before slated was killed"
+    );
+
+    server.restart();
+    device.start();
+    let reports = wait_until("the report after restart", || {
+        let reports = server.reports();
+        (!report_with_id(&reports, &id).is_empty()).then_some(reports)
+    });
+    assert_eq!(report_with_id(&reports, &id).len(), 1);
+    device.wait_until_drained();
+    assert_eq!(report_with_id(&server.reports(), &id).len(), 1, "still once after the spool drained");
+}
+
+#[test]
+fn a_crash_after_upload_but_before_the_spool_forgets_does_not_duplicate() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut server, mut device) = school(dir.path(), false);
+    server.stop();
+    let id = device.press();
+    // The spool as it stood before the upload was acknowledged: what a crash at that moment leaves.
+    let unacknowledged = std::fs::read(device.spool_file()).unwrap();
+
+    server.restart();
+    device.wait_until_drained();
+    device.kill();
+    std::fs::write(device.spool_file(), unacknowledged).unwrap();
+    device.start();
+    device.wait_until_drained();
+
+    let reports = server.reports();
+    assert_eq!(report_with_id(&reports, &id).len(), 1, "{reports:?}");
+    assert_eq!(reports.len(), 1, "no other report appeared");
+}
+
+#[test]
+fn a_press_while_the_server_is_down_arrives_when_it_is_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut server, device) = school(dir.path(), true);
+    server.stop();
+
+    device.ctl(&["sign-in", PUPIL]);
+    let id = device.press();
+    assert_ne!(device.status()["spool_pending"], 0, "waiting in the spool while the server is down");
+
+    server.restart();
+    wait_until("the report once the server is back", || {
+        (report_with_id(&server.reports(), &id).len() == 1).then_some(())
+    });
+}
+
+#[test]
+fn a_corrupt_spool_record_is_set_aside_and_the_others_still_arrive() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut server, mut device) = school(dir.path(), false);
+    server.stop();
+    let first = device.press();
+    device.ctl(&["unlock"]);
+    let second = device.press();
+    device.kill();
+
+    // Damage the first report's record in the middle of the file.
+    let spool = std::fs::read_to_string(device.spool_file()).unwrap();
+    let damaged = spool.replacen(&first, &first.replace(['0', '1', '2', '3'], "Z"), 1);
+    assert_ne!(spool, damaged, "the first report's record was found and damaged");
+    std::fs::write(device.spool_file(), damaged).unwrap();
+
+    server.restart();
+    device.start();
+    device.wait_until_drained();
+    let reports = server.reports();
+    assert_eq!(report_with_id(&reports, &second).len(), 1, "the undamaged report arrived: {reports:?}");
+    assert!(report_with_id(&reports, &first).is_empty(), "the damaged record was not sent as it is");
+    let quarantine = std::fs::read_to_string(device.dir.join("state/spool/corrupt.log")).unwrap();
+    assert!(quarantine.contains("Z"), "the damaged record is kept aside for IT, not thrown away");
+}
+
+#[test]
+fn a_corrupt_config_gets_a_clear_error_naming_file_and_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        ("device_number = 0\n[server]\nurl = \"http://127.0.0.1:1\"\n", "device_number"),
+        ("device_number = 12\n[server]\nurl = \"http://192.0.2.1:80\"\n", "url"),
+        ("device_number = 12\n", "server"),
+        ("device_number = \"twelve\"\n[server]\nurl = \"http://127.0.0.1:1\"\n", "device_number"),
+        ("\u{0}\u{1}garbage[[[", "slate.toml"),
+    ];
+    for (text, field) in cases {
+        let config = dir.path().join("slate.toml");
+        std::fs::write(&config, text).unwrap();
+        let out = Command::new(slate_e2e::binary("slated")).arg("--config").arg(&config).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{text:?}: {stderr}");
+        assert!(stderr.contains(&config.display().to_string()), "{text:?}: names the file: {stderr}");
+        assert!(stderr.contains(field), "{text:?}: names `{field}`: {stderr}");
+        assert!(!stderr.contains("panicked"), "{text:?}: {stderr}");
+    }
+}
