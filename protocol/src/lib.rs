@@ -43,6 +43,10 @@
 //! field for them (seed 003: "Not view the image").
 //!
 //! Pupils appear only as a pseudonymous [`PupilId`]; names stay on the school server.
+//!
+//! Anything a device must trust (policy, roster, lists) arrives as a [`bundle::SignedBundle`].
+
+pub mod bundle;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
