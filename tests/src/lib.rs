@@ -273,7 +273,7 @@ impl Device {
     }
 
     pub fn status(&self) -> serde_json::Value {
-        serde_json::from_str(&self.ctl(&["status"])).expect("status JSON")
+        serde_json::from_str(&self.ctl(&["--json", "status"])).expect("status JSON")
     }
 
     /// Waits until every spooled event has been delivered.

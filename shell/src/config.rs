@@ -1,0 +1,730 @@
+//! The device's configuration file (`/etc/slate/slate.toml`): its fields, defaults and checks.
+//! [`parse_config`] is pure and must not touch the file system; [`read_config`] only reads.
+//!
+//! Every refusal names the file and the field, e.g.
+//! ``/etc/slate/slate.toml: field `device_number`: 0 is not a device number from 1 to 9999``, and
+//! unknown fields are refused: a typo on an SD card must not pass silently. Relative paths in the
+//! file are taken relative to the directory that holds the file, never to the working directory.
+//!
+//! ```toml
+#![doc = include_str!("../slate.example.toml")]
+//! ```
+
+use slate_protocol::DeviceNumber;
+use std::fmt;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+/// A commented example with every field; it must always parse (see the tests).
+pub const EXAMPLE: &str = include_str!("../slate.example.toml");
+
+pub const DEFAULT_STATE_DIR: &str = "/var/lib/slate";
+pub const DEFAULT_CONTROL_SOCKET: &str = "/run/slate/control.sock";
+/// F12 (code 88): what the board's `gpio-key` overlay is set to send (`keycode=88`).
+pub const DEFAULT_BUTTON_KEY: u16 = 88;
+/// The largest key code the kernel defines (`KEY_MAX`).
+const KEY_MAX: u16 = 0x2ff;
+/// A configuration file is a few hundred bytes; anything this big is not one.
+const MAX_FILE_BYTES: u64 = 1024 * 1024;
+
+/// Why the configuration was refused. Each message starts with the file's path.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{}: cannot read: {source}", path.display())]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{}: not a valid TOML file: {message}", path.display())]
+    Syntax { path: PathBuf, message: String },
+    #[error("{}: field `{field}`: {reason}", path.display())]
+    Field { path: PathBuf, field: String, reason: String },
+}
+
+impl ConfigError {
+    /// The offending field, for errors about one.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            ConfigError::Field { field, .. } => Some(field),
+            _ => None,
+        }
+    }
+}
+
+/// A secret from the configuration; never shown by `Debug`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(secret: impl Into<String>) -> Self {
+        Self(secret.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<hidden>)")
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// The number painted on the case.
+    pub device_number: DeviceNumber,
+    /// For people reading the file and the logs; not sent anywhere.
+    pub school: Option<String>,
+    /// Holds `spool/` and `credential`. Must survive reboots.
+    pub state_dir: PathBuf,
+    /// The Unix socket `slatectl` talks to.
+    pub control_socket: PathBuf,
+    pub server: ServerConfig,
+    pub upload: UploadConfig,
+    pub button: ButtonConfig,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServerConfig {
+    /// Base URL without a trailing slash, e.g. `https://school.example:8443`; endpoints are
+    /// appended (`/api/v1/events`).
+    pub url: String,
+    /// An extra root certificate (PEM) to trust, for a school server with its own CA.
+    pub ca_certificate: Option<PathBuf>,
+    /// One-time token exchanged for a credential when none is stored.
+    pub enrollment_token: Option<Secret>,
+}
+
+impl ServerConfig {
+    pub fn endpoint(&self, path: &str) -> String {
+        format!("{}{path}", self.url)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UploadConfig {
+    /// First retry delay after a failure (the backoff's floor).
+    pub retry_min: Duration,
+    /// Longest delay between retries (the backoff's ceiling).
+    pub retry_max: Duration,
+    /// How often a heartbeat is sent while the server is reachable.
+    pub heartbeat: Duration,
+}
+
+impl Default for UploadConfig {
+    fn default() -> Self {
+        Self {
+            retry_min: Duration::from_millis(500),
+            retry_max: Duration::from_millis(30_000),
+            heartbeat: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Where report-button presses come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ButtonConfig {
+    /// A kernel input device (the GPIO button via `gpio-keys`, or a USB button).
+    Evdev { device: PathBuf, key: u16 },
+    /// Every line on standard input is a press (the demo).
+    Stdin,
+    /// No physical button; presses come only from the control socket.
+    None,
+}
+
+/// Reads and parses the file at `path`.
+pub fn read_config(path: &Path) -> Result<Config, ConfigError> {
+    let read_err = |source| ConfigError::Read { path: path.to_owned(), source };
+    let meta = std::fs::metadata(path).map_err(read_err)?;
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(ConfigError::Syntax {
+            path: path.to_owned(),
+            message: format!("{} bytes is too large for a configuration file", meta.len()),
+        });
+    }
+    let bytes = std::fs::read(path).map_err(read_err)?;
+    let text = String::from_utf8(bytes).map_err(|e| ConfigError::Syntax {
+        path: path.to_owned(),
+        message: format!("not UTF-8 text (bad byte at offset {})", e.utf8_error().valid_up_to()),
+    })?;
+    parse_config(&text, path)
+}
+
+/// Parses the text of a configuration file; `path` is for messages and for resolving relative
+/// paths. Pure.
+pub fn parse_config(text: &str, path: &Path) -> Result<Config, ConfigError> {
+    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| ConfigError::Syntax {
+        path: path.to_owned(),
+        message: e.to_string().trim_end().to_owned(),
+    })?;
+    let base = path.parent().unwrap_or(Path::new(""));
+    let mut top = Fields::new(path, "", table);
+
+    let device_number = {
+        let n = top.required_integer("device_number")?;
+        u32::try_from(n).ok().and_then(|n| DeviceNumber::new(n).ok()).ok_or_else(|| {
+            top.error(
+                "device_number",
+                format!("{n} is not a device number from 1 to {}", DeviceNumber::MAX),
+            )
+        })?
+    };
+    let school = match top.string("school")? {
+        Some(s) if s.len() > 128 || s.chars().any(char::is_control) => {
+            return Err(top.error("school", "must be at most 128 characters on one line"));
+        }
+        other => other,
+    };
+    let state_dir = top.path("state_dir", base)?.unwrap_or_else(|| DEFAULT_STATE_DIR.into());
+    let control_socket =
+        top.path("control_socket", base)?.unwrap_or_else(|| DEFAULT_CONTROL_SOCKET.into());
+
+    let mut server = top.required_table("server")?;
+    let url = server.required_string("url")?;
+    let url = check_server_url(&url).map_err(|reason| server.error("url", reason))?;
+    let ca_certificate = server.path("ca_certificate", base)?;
+    let enrollment_token = match server.string("enrollment_token")? {
+        Some(t) if t.is_empty() || t.len() > 128 || !t.chars().all(|c| c.is_ascii_graphic()) => {
+            return Err(server.error(
+                "enrollment_token",
+                "must be 1 to 128 printable characters without spaces",
+            ));
+        }
+        t => t.map(Secret),
+    };
+    server.finish(&["url", "ca_certificate", "enrollment_token"])?;
+    let server = ServerConfig { url, ca_certificate, enrollment_token };
+
+    let defaults = UploadConfig::default();
+    let upload = match top.table("upload")? {
+        None => defaults,
+        Some(mut t) => {
+            let ms = |t: &Fields, key: &str, v: Option<i64>, default: Duration| match v {
+                None => Ok(default),
+                Some(v) if (10..=3_600_000).contains(&v) => Ok(Duration::from_millis(v as u64)),
+                Some(v) => Err(t.error(key, format!("{v} is not from 10 to 3600000 milliseconds"))),
+            };
+            let min_raw = t.integer("retry_min_ms")?;
+            let retry_min = ms(&t, "retry_min_ms", min_raw, defaults.retry_min)?;
+            let max_raw = t.integer("retry_max_ms")?;
+            let retry_max = ms(&t, "retry_max_ms", max_raw, defaults.retry_max)?;
+            if retry_max < retry_min {
+                return Err(t.error(
+                    "retry_max_ms",
+                    format!(
+                        "{} is below `upload.retry_min_ms` ({})",
+                        retry_max.as_millis(),
+                        retry_min.as_millis()
+                    ),
+                ));
+            }
+            let heartbeat = match t.integer("heartbeat_s")? {
+                None => defaults.heartbeat,
+                Some(s) if (5..=86_400).contains(&s) => Duration::from_secs(s as u64),
+                Some(s) => {
+                    return Err(
+                        t.error("heartbeat_s", format!("{s} is not from 5 to 86400 seconds"))
+                    )
+                }
+            };
+            t.finish(&["retry_min_ms", "retry_max_ms", "heartbeat_s"])?;
+            UploadConfig { retry_min, retry_max, heartbeat }
+        }
+    };
+
+    let button = match top.table("button")? {
+        // The report button is the point of the device: it is never off by default.
+        None => {
+            return Err(top.error("button", "is required (a `source` and, for evdev, a `device`)"))
+        }
+        Some(mut t) => {
+            let source = t.string("source")?.unwrap_or_else(|| "evdev".into());
+            let device = t.path("device", base)?;
+            let key = match t.take("key") {
+                None => DEFAULT_BUTTON_KEY,
+                Some(toml::Value::Integer(n)) => match u16::try_from(n) {
+                    Ok(n) if (1..=KEY_MAX).contains(&n) => n,
+                    _ => {
+                        return Err(
+                            t.error("key", format!("{n} is not a key code from 1 to {KEY_MAX}"))
+                        )
+                    }
+                },
+                Some(toml::Value::String(name)) => match evdev::KeyCode::from_str(&name) {
+                    Ok(code) => code.code(),
+                    Err(_) => {
+                        return Err(t.error(
+                            "key",
+                            format!("{name:?} is not a key name like \"KEY_F12\" or \"BTN_0\""),
+                        ))
+                    }
+                },
+                Some(other) => {
+                    return Err(t.error(
+                        "key",
+                        format!("expected a key name or number, found {}", other.type_str()),
+                    ))
+                }
+            };
+            t.finish(&["source", "device", "key"])?;
+            match source.as_str() {
+                "evdev" => ButtonConfig::Evdev {
+                    device: device.ok_or_else(|| {
+                        t.error("device", "is required when `button.source` is \"evdev\"")
+                    })?,
+                    key,
+                },
+                "stdin" => ButtonConfig::Stdin,
+                "none" => ButtonConfig::None,
+                other => {
+                    return Err(t.error(
+                        "source",
+                        format!("{other:?} is not one of \"evdev\", \"stdin\", \"none\""),
+                    ))
+                }
+            }
+        }
+    };
+
+    top.finish(&[
+        "device_number",
+        "school",
+        "state_dir",
+        "control_socket",
+        "server",
+        "upload",
+        "button",
+    ])?;
+    Ok(Config { device_number, school, state_dir, control_socket, server, upload, button })
+}
+
+/// Checks the server's base URL: https, or http only to a loopback host (nothing else may see
+/// plain-text reports). Returns it without a trailing slash.
+fn check_server_url(raw: &str) -> Result<String, String> {
+    let url = reqwest::Url::parse(raw).map_err(|e| format!("{raw:?} is not a URL: {e}"))?;
+    let host = url.host_str().unwrap_or("");
+    let loopback = host == "localhost"
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    match url.scheme() {
+        "https" => {}
+        "http" if loopback => {}
+        "http" => {
+            return Err(format!(
+                "plain http is only allowed to a loopback host (127.0.0.1, ::1, localhost), not {host:?}; use https"
+            ))
+        }
+        other => return Err(format!("scheme {other:?} is not https")),
+    }
+    if host.is_empty() {
+        return Err("has no host".into());
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("must not contain a user name or password (use `enrollment_token`)".into());
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err("must not have a query or fragment".into());
+    }
+    Ok(url.as_str().trim_end_matches('/').to_owned())
+}
+
+/// One TOML table being taken apart field by field; what is left at the end is unknown.
+struct Fields<'a> {
+    file: &'a Path,
+    prefix: String,
+    items: toml::Table,
+}
+
+impl<'a> Fields<'a> {
+    fn new(file: &'a Path, prefix: &str, items: toml::Table) -> Self {
+        Self { file, prefix: prefix.to_owned(), items }
+    }
+
+    fn name(&self, key: &str) -> String {
+        if self.prefix.is_empty() {
+            key.to_owned()
+        } else {
+            format!("{}.{key}", self.prefix)
+        }
+    }
+
+    fn error(&self, key: &str, reason: impl Into<String>) -> ConfigError {
+        ConfigError::Field {
+            path: self.file.to_owned(),
+            field: self.name(key),
+            reason: reason.into(),
+        }
+    }
+
+    fn take(&mut self, key: &str) -> Option<toml::Value> {
+        self.items.remove(key)
+    }
+
+    fn wrong_type(&self, key: &str, expected: &str, found: &toml::Value) -> ConfigError {
+        self.error(key, format!("expected {expected}, found {}", found.type_str()))
+    }
+
+    fn string(&mut self, key: &str) -> Result<Option<String>, ConfigError> {
+        match self.take(key) {
+            None => Ok(None),
+            Some(toml::Value::String(s)) => Ok(Some(s)),
+            Some(other) => Err(self.wrong_type(key, "a string", &other)),
+        }
+    }
+
+    fn required_string(&mut self, key: &str) -> Result<String, ConfigError> {
+        self.string(key)?.ok_or_else(|| self.error(key, "is required"))
+    }
+
+    fn integer(&mut self, key: &str) -> Result<Option<i64>, ConfigError> {
+        match self.take(key) {
+            None => Ok(None),
+            Some(toml::Value::Integer(n)) => Ok(Some(n)),
+            Some(other) => Err(self.wrong_type(key, "a whole number", &other)),
+        }
+    }
+
+    fn required_integer(&mut self, key: &str) -> Result<i64, ConfigError> {
+        self.integer(key)?.ok_or_else(|| self.error(key, "is required"))
+    }
+
+    fn path(&mut self, key: &str, base: &Path) -> Result<Option<PathBuf>, ConfigError> {
+        match self.string(key)? {
+            None => Ok(None),
+            Some(s) if s.is_empty() => Err(self.error(key, "is empty")),
+            Some(s) if s.contains('\0') => Err(self.error(key, "contains a NUL byte")),
+            Some(s) => Ok(Some(base.join(s))),
+        }
+    }
+
+    fn table(&mut self, key: &str) -> Result<Option<Fields<'a>>, ConfigError> {
+        match self.take(key) {
+            None => Ok(None),
+            Some(toml::Value::Table(t)) => Ok(Some(Fields::new(self.file, &self.name(key), t))),
+            Some(other) => {
+                Err(self.wrong_type(key, &format!("a table `[{}]`", self.name(key)), &other))
+            }
+        }
+    }
+
+    fn required_table(&mut self, key: &str) -> Result<Fields<'a>, ConfigError> {
+        self.table(key)?.ok_or_else(|| self.error(key, format!("is required (a `[{key}]` table)")))
+    }
+
+    /// Refuses any field not taken.
+    fn finish(&self, known: &[&str]) -> Result<(), ConfigError> {
+        match self.items.keys().next() {
+            None => Ok(()),
+            Some(key) => Err(self.error(
+                key,
+                format!("is not a known setting here; the known ones are: {}", known.join(", ")),
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+device_number = 12
+school = "Hillside Primary"
+state_dir = "/var/lib/slate"
+control_socket = "/run/slate/control.sock"
+
+[server]
+url = "https://school.example:8443/"
+ca_certificate = "server-ca.pem"
+enrollment_token = "tok-123"
+
+[upload]
+retry_min_ms = 250
+retry_max_ms = 10000
+heartbeat_s = 30
+
+[button]
+source = "evdev"
+device = "/dev/input/by-path/platform-gpio-keys-event"
+key = "KEY_F12"
+"#;
+
+    fn path() -> &'static Path {
+        Path::new("/etc/slate/slate.toml")
+    }
+
+    #[test]
+    fn a_good_file_parses_to_the_whole_struct() {
+        let config = parse_config(GOOD, path()).unwrap();
+        assert_eq!(
+            config,
+            Config {
+                device_number: DeviceNumber::new(12).unwrap(),
+                school: Some("Hillside Primary".into()),
+                state_dir: "/var/lib/slate".into(),
+                control_socket: "/run/slate/control.sock".into(),
+                server: ServerConfig {
+                    url: "https://school.example:8443".into(),
+                    ca_certificate: Some("/etc/slate/server-ca.pem".into()),
+                    enrollment_token: Some(Secret("tok-123".into())),
+                },
+                upload: UploadConfig {
+                    retry_min: Duration::from_millis(250),
+                    retry_max: Duration::from_secs(10),
+                    heartbeat: Duration::from_secs(30),
+                },
+                button: ButtonConfig::Evdev {
+                    device: "/dev/input/by-path/platform-gpio-keys-event".into(),
+                    key: 88,
+                },
+            }
+        );
+        assert_eq!(
+            config.server.endpoint("/api/v1/events"),
+            "https://school.example:8443/api/v1/events"
+        );
+    }
+
+    #[test]
+    fn a_minimal_file_gets_the_defaults() {
+        let text = "device_number = 3\n[server]\nurl = \"http://127.0.0.1:8080\"\n[button]\nsource = \"none\"\n";
+        let config = parse_config(text, Path::new("/tmp/x/slate.toml")).unwrap();
+        assert_eq!(config.state_dir, PathBuf::from(DEFAULT_STATE_DIR));
+        assert_eq!(config.control_socket, PathBuf::from(DEFAULT_CONTROL_SOCKET));
+        assert_eq!(config.upload, UploadConfig::default());
+        assert_eq!(config.button, ButtonConfig::None);
+        assert_eq!(config.server.url, "http://127.0.0.1:8080");
+        assert_eq!(config.server.enrollment_token, None);
+    }
+
+    #[test]
+    fn the_example_file_parses() {
+        let config = parse_config(EXAMPLE, path()).unwrap();
+        assert_eq!(config.device_number.get(), 12);
+    }
+
+    #[test]
+    fn relative_paths_are_relative_to_the_file() {
+        let text = "device_number = 3\nstate_dir = \"data\"\ncontrol_socket = \"run/c.sock\"\n[server]\nurl = \"https://s\"\n[button]\nsource = \"stdin\"\n";
+        let config = parse_config(text, Path::new("/srv/demo/slate.toml")).unwrap();
+        assert_eq!(config.state_dir, PathBuf::from("/srv/demo/data"));
+        assert_eq!(config.control_socket, PathBuf::from("/srv/demo/run/c.sock"));
+    }
+
+    #[test]
+    fn keys_by_name_or_number() {
+        for (key, code) in
+            [("\"KEY_F12\"", 88), ("\"BTN_0\"", 0x100), ("28", 28), ("\"KEY_HELP\"", 138)]
+        {
+            let text = format!("device_number = 1\n[server]\nurl = \"https://s\"\n[button]\ndevice = \"/dev/input/event0\"\nkey = {key}\n");
+            let config = parse_config(&text, path()).unwrap();
+            assert_eq!(
+                config.button,
+                ButtonConfig::Evdev { device: "/dev/input/event0".into(), key: code },
+                "{key}"
+            );
+        }
+    }
+
+    #[test]
+    fn bad_fields_are_named_with_the_file() {
+        // Each case replaces one line of GOOD (or appends one).
+        let cases: &[(&str, &str, &str, &str)] = &[
+            (
+                "device_number = 12",
+                "device_number = 0",
+                "device_number",
+                "0 is not a device number from 1 to 9999",
+            ),
+            ("device_number = 12", "device_number = 10000", "device_number", "not a device number"),
+            (
+                "device_number = 12",
+                "device_number = \"twelve\"",
+                "device_number",
+                "expected a whole number, found string",
+            ),
+            ("device_number = 12", "", "device_number", "is required"),
+            ("device_number = 12", "device_numbr = 12", "device_number", "is required"),
+            (
+                "school = \"Hillside Primary\"",
+                "school = \"Hillside Primary\"\nschol = \"x\"",
+                "schol",
+                "not a known setting",
+            ),
+            ("state_dir = \"/var/lib/slate\"", "state_dir = \"\"", "state_dir", "is empty"),
+            ("state_dir = \"/var/lib/slate\"", "state_dir = 5", "state_dir", "expected a string"),
+            ("url = \"https://school.example:8443/\"", "", "server.url", "is required"),
+            (
+                "url = \"https://school.example:8443/\"",
+                "url = \"school.example\"",
+                "server.url",
+                "is not a URL",
+            ),
+            (
+                "url = \"https://school.example:8443/\"",
+                "url = \"http://school.example\"",
+                "server.url",
+                "only allowed to a loopback host",
+            ),
+            (
+                "url = \"https://school.example:8443/\"",
+                "url = \"http://192.168.1.5:8080\"",
+                "server.url",
+                "use https",
+            ),
+            (
+                "url = \"https://school.example:8443/\"",
+                "url = \"ftp://school.example\"",
+                "server.url",
+                "is not https",
+            ),
+            (
+                "url = \"https://school.example:8443/\"",
+                "url = \"https://u:p@school.example\"",
+                "server.url",
+                "password",
+            ),
+            (
+                "url = \"https://school.example:8443/\"",
+                "url = \"https://school.example/?a=1\"",
+                "server.url",
+                "query",
+            ),
+            (
+                "enrollment_token = \"tok-123\"",
+                "enrollment_token = \"has space\"",
+                "server.enrollment_token",
+                "printable",
+            ),
+            (
+                "enrollment_token = \"tok-123\"",
+                "enrolment_token = \"tok-123\"",
+                "server.enrolment_token",
+                "not a known setting",
+            ),
+            ("[server]", "[servr]", "server", "is required"),
+            ("retry_min_ms = 250", "retry_min_ms = 0", "upload.retry_min_ms", "0 is not from 10"),
+            (
+                "retry_max_ms = 10000",
+                "retry_max_ms = 100",
+                "upload.retry_max_ms",
+                "below `upload.retry_min_ms`",
+            ),
+            (
+                "retry_max_ms = 10000",
+                "retry_max_ms = 1.5",
+                "upload.retry_max_ms",
+                "expected a whole number, found float",
+            ),
+            ("heartbeat_s = 30", "heartbeat_s = 1", "upload.heartbeat_s", "not from 5 to 86400"),
+            ("heartbeat_s = 30", "heartbeat = 30", "upload.heartbeat", "not a known setting"),
+            ("source = \"evdev\"", "source = \"gpio\"", "button.source", "\"gpio\" is not one of"),
+            (
+                "device = \"/dev/input/by-path/platform-gpio-keys-event\"",
+                "",
+                "button.device",
+                "required when `button.source` is \"evdev\"",
+            ),
+            ("key = \"KEY_F12\"", "key = \"F12\"", "button.key", "not a key name"),
+            ("key = \"KEY_F12\"", "key = 0", "button.key", "not a key code"),
+            ("key = \"KEY_F12\"", "key = 70000", "button.key", "not a key code"),
+            (
+                "key = \"KEY_F12\"",
+                "key = true",
+                "button.key",
+                "expected a key name or number, found boolean",
+            ),
+            ("[button]", "[buton]", "button", "is required"),
+            (
+                "school = \"Hillside Primary\"",
+                "school = [\"a\"]",
+                "school",
+                "expected a string, found array",
+            ),
+        ];
+        for (from, to, field, reason) in cases {
+            assert!(GOOD.contains(from), "{from}");
+            let text = GOOD.replacen(from, to, 1);
+            let err = parse_config(&text, path()).expect_err(to);
+            let message = err.to_string();
+            assert_eq!(err.field(), Some(*field), "{to:?}: {message}");
+            assert!(
+                message.starts_with(&format!("/etc/slate/slate.toml: field `{field}`: ")),
+                "{to:?}: {message}"
+            );
+            assert!(message.contains(reason), "{to:?}: {message:?} should contain {reason:?}");
+        }
+    }
+
+    #[test]
+    fn a_section_that_is_not_a_table_is_refused() {
+        let text = "device_number = 1\nserver = \"https://s\"\n[button]\nsource = \"none\"\n";
+        let message = parse_config(text, path()).unwrap_err().to_string();
+        assert_eq!(
+            message,
+            "/etc/slate/slate.toml: field `server`: expected a table `[server]`, found string"
+        );
+    }
+
+    #[test]
+    fn the_message_from_the_brief() {
+        let err = parse_config(&GOOD.replace("device_number = 12", "device_number = 0"), path())
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "/etc/slate/slate.toml: field `device_number`: 0 is not a device number from 1 to 9999"
+        );
+    }
+
+    #[test]
+    fn http_is_allowed_only_to_loopback() {
+        for ok in [
+            "http://127.0.0.1:8080",
+            "http://localhost:1",
+            "http://[::1]:8080",
+            "http://127.8.9.10",
+            "https://10.0.0.2",
+        ] {
+            assert!(check_server_url(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://10.0.0.2",
+            "http://school.example",
+            "http://localhost.evil.example",
+            "http://[::2]",
+        ] {
+            assert!(check_server_url(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_file_that_is_not_toml_gets_line_information() {
+        let err = parse_config("device_number = 12\nthis is not toml\n", path()).unwrap_err();
+        let message = err.to_string();
+        assert!(message.starts_with("/etc/slate/slate.toml: not a valid TOML file: "), "{message}");
+        assert!(message.contains("line 2"), "{message}");
+    }
+
+    #[test]
+    fn read_config_names_the_file_when_it_cannot_be_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("missing.toml");
+        let message = read_config(&missing).unwrap_err().to_string();
+        assert!(message.starts_with(&format!("{}: cannot read", missing.display())), "{message}");
+
+        let binary = dir.path().join("binary.toml");
+        std::fs::write(&binary, b"device_number = 1\n\xff\xfe").unwrap();
+        let message = read_config(&binary).unwrap_err().to_string();
+        assert!(message.contains("not UTF-8"), "{message}");
+    }
+
+    #[test]
+    fn secrets_are_hidden_from_debug_output() {
+        let config = parse_config(GOOD, path()).unwrap();
+        assert!(!format!("{config:?}").contains("tok-123"));
+    }
+}

@@ -1,0 +1,412 @@
+//! The control socket that `slatectl` (and, for now, stand-ins for the kiosk UI and browser)
+//! talk to. Owns the socket, the request format and its validation; must not change device state
+//! itself: each valid request is handed to the daemon's core task, which answers it.
+//!
+//! # Protocol
+//!
+//! A Unix stream socket (mode 0600). One JSON request per line, one JSON reply per line, as
+//! many as the client likes on one connection. A request that is not valid gets
+//! `{"ok":false,"error":"…"}` and the connection stays usable; nothing a client sends can stop
+//! the daemon.
+//!
+//! ```text
+//! {"cmd":"press"}                  -> {"ok":true,"report":"<event id>"}       after the report is fsync'd
+//!                                  -> {"ok":true,"report":"<id>","already_held":true}   held: nothing new
+//! {"cmd":"report"}                 (the same as press)
+//! {"cmd":"sign_in","pupil":"p-7f3a9c"} -> {"ok":true,"session":"<session id>"}
+//!                                  -> {"ok":false,"error":"the device is held until …"}
+//! {"cmd":"sign_out"}               -> {"ok":true} | {"ok":false,"error":"nobody is signed in"}
+//! {"cmd":"foreground","app":"browser","url":"https://…","title":"…"}   (url, title optional)
+//!                                  -> {"ok":true}     what a report made now would record
+//! {"cmd":"unlock"}                 -> {"ok":true} | {"ok":false,"error":"the device is not held"}
+//! {"cmd":"status"}                 -> {"ok":true,"device":12,"state":"idle|in_session|held",
+//!                                      "spool_pending":3,"enrolled":true}
+//! ```
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use slate_protocol::{DeviceNumber, Event, EventBody, EventId, PupilId, SessionId};
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::{mpsc, oneshot};
+
+/// Longest request line accepted, in bytes (a URL of 4 KiB and a title fit easily).
+pub const MAX_REQUEST_BYTES: usize = 16 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    #[error("control socket {}: cannot {action}: {source}", path.display())]
+    Io { action: &'static str, path: PathBuf, source: std::io::Error },
+    #[error("control socket {}: another slated is already listening there", path.display())]
+    InUse { path: PathBuf },
+    #[error("control socket {}: the path exists and is not a socket; not removing it", path.display())]
+    NotASocket { path: PathBuf },
+}
+
+/// A request, as sent on the socket. (Variants without fields are written `{}` so that unknown
+/// fields are refused on them too.)
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "cmd", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Request {
+    /// A report-button press, now.
+    #[serde(alias = "report")]
+    Press {},
+    SignIn {
+        pupil: PupilId,
+    },
+    SignOut {},
+    /// What is on screen (stands in for the kiosk browser's channel until it exists).
+    Foreground {
+        app: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        url: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        title: Option<String>,
+    },
+    /// A member of staff unlocks a held device (the PIN comes later).
+    Unlock {},
+    Status {},
+}
+
+/// A reply, as sent on the socket. Fields that do not apply are left out.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Reply {
+    pub ok: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub report: Option<EventId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub already_held: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<SessionId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<DeviceNumber>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spool_pending: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enrolled: Option<bool>,
+}
+
+impl Reply {
+    pub fn ok() -> Self {
+        Self { ok: true, ..Self::default() }
+    }
+
+    pub fn error(message: impl Into<String>) -> Self {
+        Self { ok: false, error: Some(message.into()), ..Self::default() }
+    }
+
+    pub fn to_line(&self) -> Vec<u8> {
+        let mut line = serde_json::to_vec(self).expect("a reply always serialises");
+        line.push(b'\n');
+        line
+    }
+}
+
+/// A valid request on its way to the daemon's core task, with where to send the answer.
+#[derive(Debug)]
+pub struct ControlMsg {
+    pub request: Request,
+    /// When the request arrived: the time of a `press`.
+    pub received_at: DateTime<Utc>,
+    pub reply: oneshot::Sender<Reply>,
+}
+
+/// Parses and validates one request line. Pure. The error is safe to send back.
+pub fn parse_request(line: &[u8]) -> Result<Request, String> {
+    let request: Request = serde_json::from_slice(line).map_err(|e| format!("bad request: {e}"))?;
+    if let Request::Foreground { app, url, title } = &request {
+        if app.is_empty() {
+            return Err("bad request: `app` is empty".into());
+        }
+        // The same checks the server makes, so that a report never carries what it would refuse.
+        let probe = Event::new(
+            DeviceNumber::new(1).expect("1 is a device number"),
+            DateTime::<Utc>::UNIX_EPOCH,
+            EventBody::ReportFiled {
+                session: None,
+                pupil: None,
+                app: Some(app.clone()),
+                url: url.clone(),
+                page_title: title.clone(),
+                blank_latency_us: None,
+            },
+        );
+        probe.validate().map_err(|e| {
+            format!("bad request: {}", e.to_string().replace("`page_title`", "`title`"))
+        })?;
+    }
+    Ok(request)
+}
+
+/// Binds the socket at `path`: creates the directory, removes a stale socket left by a crash
+/// (but never a live one, nor anything that is not a socket), and restricts it to the owner.
+pub fn bind(path: &Path) -> Result<UnixListener, ControlError> {
+    let err = |action, source| ControlError::Io { action, path: path.to_owned(), source };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| err("create its directory", e))?;
+    }
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_socket() => {
+            if std::os::unix::net::UnixStream::connect(path).is_ok() {
+                return Err(ControlError::InUse { path: path.to_owned() });
+            }
+            std::fs::remove_file(path).map_err(|e| err("remove the stale socket", e))?;
+            tracing::info!(socket = %path.display(), "removed a stale control socket");
+        }
+        Ok(_) => return Err(ControlError::NotASocket { path: path.to_owned() }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(err("inspect", e)),
+    }
+    let listener = UnixListener::bind(path).map_err(|e| err("bind", e))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+        .map_err(|e| err("restrict", e))?;
+    Ok(listener)
+}
+
+/// Accepts connections until the task is aborted, handing valid requests to `requests`.
+pub async fn serve(listener: UnixListener, requests: mpsc::Sender<ControlMsg>) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, _)) => {
+                tokio::spawn(handle(stream, requests.clone()));
+            }
+            Err(e) => {
+                // Out of file descriptors and the like: wait a moment rather than spin.
+                tracing::warn!(error = %e, "control socket accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+/// Serves one connection: a reply for each request line, in order.
+async fn handle(stream: UnixStream, requests: mpsc::Sender<ControlMsg>) {
+    let (read, mut write) = stream.into_split();
+    let mut reader = BufReader::new(read);
+    loop {
+        let mut line = Vec::new();
+        let limit = MAX_REQUEST_BYTES as u64 + 1;
+        match (&mut reader).take(limit).read_until(b'\n', &mut line).await {
+            Ok(0) => return,
+            Ok(_) => {}
+            Err(e) => {
+                tracing::debug!(error = %e, "control connection failed");
+                return;
+            }
+        }
+        let complete = line.last() == Some(&b'\n');
+        if !complete && line.len() > MAX_REQUEST_BYTES {
+            let reply = Reply::error(format!("bad request: longer than {MAX_REQUEST_BYTES} bytes"));
+            let _ = write.write_all(&reply.to_line()).await;
+            return;
+        }
+        if complete {
+            line.pop();
+        }
+        if line.iter().all(u8::is_ascii_whitespace) {
+            if !complete {
+                return;
+            }
+            continue;
+        }
+        let reply = match parse_request(&line) {
+            Err(message) => Reply::error(message),
+            Ok(request) => {
+                let (tx, rx) = oneshot::channel();
+                let msg = ControlMsg { request, received_at: Utc::now(), reply: tx };
+                match requests.send(msg).await {
+                    Err(_) => Reply::error("slated is shutting down"),
+                    Ok(()) => rx.await.unwrap_or_else(|_| Reply::error("slated is shutting down")),
+                }
+            }
+        };
+        if write.write_all(&reply.to_line()).await.is_err() || !complete {
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_request_parses() {
+        let cases: Vec<(&str, Request)> = vec![
+            (r#"{"cmd":"press"}"#, Request::Press {}),
+            (r#"{"cmd":"report"}"#, Request::Press {}),
+            (
+                r#"{"cmd":"sign_in","pupil":"p-7f3a9c"}"#,
+                Request::SignIn { pupil: PupilId::new("p-7f3a9c").unwrap() },
+            ),
+            (r#"{"cmd":"sign_out"}"#, Request::SignOut {}),
+            (
+                r#"{"cmd":"foreground","app":"browser","url":"https://example.org/x","title":"A page"}"#,
+                Request::Foreground {
+                    app: "browser".into(),
+                    url: Some("https://example.org/x".into()),
+                    title: Some("A page".into()),
+                },
+            ),
+            (
+                r#"{"cmd":"foreground","app":"paint"}"#,
+                Request::Foreground { app: "paint".into(), url: None, title: None },
+            ),
+            (r#"{"cmd":"unlock"}"#, Request::Unlock {}),
+            (r#"  {"cmd":"status"}  "#, Request::Status {}),
+        ];
+        for (line, expected) in cases {
+            assert_eq!(parse_request(line.as_bytes()), Ok(expected.clone()), "{line}");
+            // What slatectl sends parses back to the same request.
+            let sent = serde_json::to_vec(&expected).unwrap();
+            assert_eq!(parse_request(&sent), Ok(expected), "{line}");
+        }
+    }
+
+    #[test]
+    fn bad_requests_say_what_is_wrong() {
+        let long_url = format!(
+            r#"{{"cmd":"foreground","app":"browser","url":"https://x/{}"}}"#,
+            "a".repeat(5000)
+        );
+        let cases: Vec<(&[u8], &str)> = vec![
+            (b"", "bad request"),
+            (b"not json", "bad request"),
+            (b"[]", "bad request"),
+            (br#"{"pupil":"p-1"}"#, "missing field `cmd`"),
+            (br#"{"cmd":"reboot"}"#, "unknown variant `reboot`"),
+            (br#"{"cmd":"sign_in"}"#, "missing field `pupil`"),
+            (br#"{"cmd":"sign_in","pupil":"Amira Khan"}"#, "pupil"),
+            (br#"{"cmd":"sign_in","pupil":"p-1","name":"Amira"}"#, "unknown field `name`"),
+            (br#"{"cmd":"press","extra":1}"#, "unknown field `extra`"),
+            (br#"{"cmd":"foreground"}"#, "missing field `app`"),
+            (br#"{"cmd":"foreground","app":""}"#, "`app` is empty"),
+            (br#"{"cmd":"foreground","app":"browser","url":"hello world"}"#, "`url`"),
+            (long_url.as_bytes(), "`url`"),
+            (br#"{"cmd":"foreground","app":"browser","title":"a\u0007b"}"#, "`title`"),
+            (
+                br#"{"cmd":"foreground","app":"browser","screenshot":"iVBOR"}"#,
+                "unknown field `screenshot`",
+            ),
+            (b"\xff\xfe{}", "bad request"),
+        ];
+        for (line, expected) in cases {
+            let err = parse_request(line).expect_err(&String::from_utf8_lossy(line));
+            assert!(
+                err.contains(expected),
+                "{:?}: {err:?} should contain {expected:?}",
+                String::from_utf8_lossy(line)
+            );
+        }
+    }
+
+    #[test]
+    fn replies_leave_out_what_does_not_apply() {
+        assert_eq!(Reply::ok().to_line(), b"{\"ok\":true}\n");
+        assert_eq!(
+            Reply::error("nobody is signed in").to_line(),
+            b"{\"ok\":false,\"error\":\"nobody is signed in\"}\n"
+        );
+        let status = Reply {
+            ok: true,
+            device: Some(DeviceNumber::new(12).unwrap()),
+            state: Some("idle".into()),
+            spool_pending: Some(0),
+            enrolled: Some(false),
+            ..Reply::default()
+        };
+        let line = String::from_utf8(status.to_line()).unwrap();
+        assert_eq!(line, "{\"ok\":true,\"device\":12,\"state\":\"idle\",\"spool_pending\":0,\"enrolled\":false}\n");
+        assert_eq!(serde_json::from_str::<Reply>(&line).unwrap(), status);
+    }
+
+    /// Answers every request with `ok` and the request's debug text, like a tiny daemon.
+    fn echo_daemon() -> mpsc::Sender<ControlMsg> {
+        let (tx, mut rx) = mpsc::channel::<ControlMsg>(4);
+        tokio::spawn(async move {
+            while let Some(msg) = rx.recv().await {
+                let mut reply = Reply::ok();
+                reply.state = Some(format!("{:?}", msg.request));
+                let _ = msg.reply.send(reply);
+            }
+        });
+        tx
+    }
+
+    async fn converse(path: &Path, input: &[u8]) -> Vec<Reply> {
+        let mut stream = UnixStream::connect(path).await.unwrap();
+        stream.write_all(input).await.unwrap();
+        stream.shutdown().await.unwrap();
+        let mut out = String::new();
+        stream.read_to_string(&mut out).await.unwrap();
+        out.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    }
+
+    #[tokio::test]
+    async fn the_socket_answers_each_line_and_survives_bad_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("run").join("control.sock");
+        let listener = bind(&path).unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let server = tokio::spawn(serve(listener, echo_daemon()));
+
+        let replies =
+            converse(&path, b"{\"cmd\":\"status\"}\nnonsense\n\n{\"cmd\":\"press\"}").await;
+        assert_eq!(replies.len(), 3);
+        assert_eq!(replies[0].state.as_deref(), Some("Status"));
+        assert!(!replies[1].ok && replies[1].error.as_deref().unwrap().starts_with("bad request"));
+        assert_eq!(
+            replies[2].state.as_deref(),
+            Some("Press"),
+            "a last line without newline counts"
+        );
+
+        let mut huge = vec![b'x'; MAX_REQUEST_BYTES + 10];
+        huge.push(b'\n');
+        let replies = converse(&path, &huge).await;
+        assert_eq!(replies.len(), 1);
+        assert!(replies[0].error.as_deref().unwrap().contains("longer than"));
+
+        // Still serving.
+        let replies = converse(&path, b"{\"cmd\":\"unlock\"}\n").await;
+        assert_eq!(replies[0].state.as_deref(), Some("Unlock"));
+        server.abort();
+    }
+
+    #[tokio::test]
+    async fn a_stale_socket_is_replaced_but_a_live_one_or_a_file_is_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("control.sock");
+        let first = bind(&path).unwrap();
+        assert!(matches!(bind(&path), Err(ControlError::InUse { .. })));
+        drop(first);
+        // The socket file is left behind, as after a crash.
+        assert!(path.exists());
+        let _second = bind(&path).unwrap();
+
+        let file = dir.path().join("not-a-socket");
+        std::fs::write(&file, b"precious").unwrap();
+        assert!(matches!(bind(&file), Err(ControlError::NotASocket { .. })));
+        assert_eq!(std::fs::read(&file).unwrap(), b"precious");
+    }
+
+    #[tokio::test]
+    async fn a_daemon_that_has_gone_gets_a_clear_answer() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("control.sock");
+        let listener = bind(&path).unwrap();
+        let (tx, rx) = mpsc::channel(1);
+        drop(rx);
+        let server = tokio::spawn(serve(listener, tx));
+        let replies = converse(&path, b"{\"cmd\":\"status\"}\n").await;
+        assert_eq!(replies[0], Reply::error("slated is shutting down"));
+        server.abort();
+    }
+}

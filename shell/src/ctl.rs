@@ -1,0 +1,109 @@
+//! The `slatectl` client: sends one request to `slated`'s control socket and turns the reply
+//! into a line for a person. Owns the client side of [`crate::control`]; must not interpret
+//! device state beyond printing it.
+
+use crate::control::{Reply, Request};
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The environment variable that names the socket when `--socket` is not given.
+pub const SOCKET_ENV: &str = "SLATE_CONTROL_SOCKET";
+/// How long to wait for a reply (a press waits for an fsync; a stuck daemon must not hang us).
+const REPLY_TIMEOUT: Duration = Duration::from_secs(30);
+
+#[derive(Debug, thiserror::Error)]
+pub enum CtlError {
+    #[error("cannot reach slated at {}: {source} (is slated running?)", socket.display())]
+    NotRunning { socket: PathBuf, source: std::io::Error },
+    #[error("talking to slated at {}: {source}", socket.display())]
+    Io { socket: PathBuf, source: std::io::Error },
+    #[error("slated at {} closed the connection without a reply", socket.display())]
+    NoReply { socket: PathBuf },
+    #[error("slated at {} sent a reply that is not understood: {detail}", socket.display())]
+    BadReply { socket: PathBuf, detail: String },
+}
+
+/// Sends `request` and waits for the reply.
+pub fn send(socket: &Path, request: &Request) -> Result<Reply, CtlError> {
+    let io = |source| CtlError::Io { socket: socket.to_owned(), source };
+    let mut stream = UnixStream::connect(socket)
+        .map_err(|source| CtlError::NotRunning { socket: socket.to_owned(), source })?;
+    stream.set_read_timeout(Some(REPLY_TIMEOUT)).map_err(io)?;
+    let mut line = serde_json::to_vec(request).expect("a request always serialises");
+    line.push(b'\n');
+    stream.write_all(&line).map_err(io)?;
+    let mut reply = String::new();
+    BufReader::new(&stream).read_line(&mut reply).map_err(io)?;
+    if reply.is_empty() {
+        return Err(CtlError::NoReply { socket: socket.to_owned() });
+    }
+    serde_json::from_str(&reply)
+        .map_err(|e| CtlError::BadReply { socket: socket.to_owned(), detail: e.to_string() })
+}
+
+/// The line printed for a successful reply.
+pub fn describe(request: &Request, reply: &Reply) -> String {
+    match request {
+        Request::Press {} => match (reply.report, reply.already_held) {
+            (Some(id), Some(true)) => format!("already held: report {id} was filed earlier"),
+            (Some(id), _) => format!("report filed {id}"),
+            (None, _) => "report filed".into(),
+        },
+        Request::SignIn { .. } => match reply.session {
+            Some(s) => format!("signed in: session {s}"),
+            None => "signed in".into(),
+        },
+        Request::SignOut {} => "signed out".into(),
+        Request::Foreground { .. } => "foreground set".into(),
+        Request::Unlock {} => "unlocked".into(),
+        Request::Status {} => format!(
+            "device={} state={} spool_pending={} enrolled={}",
+            reply.device.map_or("?".into(), |d| d.to_string()),
+            reply.state.as_deref().unwrap_or("?"),
+            reply.spool_pending.map_or("?".into(), |n| n.to_string()),
+            reply.enrolled.map_or("?".into(), |e| e.to_string()),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use slate_protocol::{DeviceNumber, EventId};
+
+    #[test]
+    fn replies_read_as_sentences() {
+        let id: EventId = serde_json::from_str("\"0192f0c1-0000-7000-8000-000000000001\"").unwrap();
+        let press = Request::Press {};
+        assert_eq!(
+            describe(&press, &Reply { report: Some(id), ..Reply::ok() }),
+            format!("report filed {id}")
+        );
+        assert_eq!(
+            describe(&press, &Reply { report: Some(id), already_held: Some(true), ..Reply::ok() }),
+            format!("already held: report {id} was filed earlier")
+        );
+        let status = Reply {
+            device: Some(DeviceNumber::new(12).unwrap()),
+            state: Some("idle".into()),
+            spool_pending: Some(3),
+            enrolled: Some(true),
+            ..Reply::ok()
+        };
+        assert_eq!(
+            describe(&Request::Status {}, &status),
+            "device=12 state=idle spool_pending=3 enrolled=true"
+        );
+    }
+
+    #[test]
+    fn no_daemon_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("control.sock");
+        let err = send(&socket, &Request::Status {}).unwrap_err().to_string();
+        assert!(err.starts_with(&format!("cannot reach slated at {}", socket.display())), "{err}");
+        assert!(err.ends_with("(is slated running?)"), "{err}");
+    }
+}

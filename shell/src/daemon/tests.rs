@@ -1,0 +1,265 @@
+use super::*;
+use crate::apps::{AppsCall, FakeApps};
+use crate::core::SequentialIds;
+use crate::display::{DisplayCall, FakeBlank, FakeDisplay};
+use slate_protocol::PupilId;
+
+fn t(s: &str) -> DateTime<Utc> {
+    format!("2026-11-17T{s}Z").parse().unwrap()
+}
+
+struct Harness {
+    dir: tempfile::TempDir,
+    spool: SharedSpool,
+    display: FakeDisplay,
+    apps: FakeApps,
+    control: mpsc::Sender<ControlMsg>,
+    presses: mpsc::Sender<Press>,
+    shutdown: Option<oneshot::Sender<()>>,
+    driver: Option<JoinHandle<()>>,
+}
+
+impl Harness {
+    fn start(blank: FakeBlank) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let (spool, _) = Spool::open(&dir.path().join("spool")).unwrap();
+        let spool = SharedSpool::new(spool);
+        let display = FakeDisplay::new(blank);
+        let apps = FakeApps::default();
+        let driver = Driver::new(
+            Core::new(DeviceNumber::new(12).unwrap()),
+            SequentialIds::default(),
+            display.clone(),
+            apps.clone(),
+            spool.clone(),
+            Arc::new(Notify::new()),
+            Arc::new(AtomicBool::new(false)),
+        );
+        let (control, control_rx) = mpsc::channel(4);
+        let (presses, press_rx) = mpsc::channel(4);
+        let (shutdown, shutdown_rx) = oneshot::channel();
+        let driver = tokio::spawn(driver.run(press_rx, control_rx, shutdown_rx));
+        Harness {
+            dir,
+            spool,
+            display,
+            apps,
+            control,
+            presses,
+            shutdown: Some(shutdown),
+            driver: Some(driver),
+        }
+    }
+
+    async fn ask_at(&self, request: Request, received_at: DateTime<Utc>) -> Reply {
+        let (tx, rx) = oneshot::channel();
+        self.control.send(ControlMsg { request, received_at, reply: tx }).await.unwrap();
+        rx.await.unwrap()
+    }
+
+    async fn ask(&self, request: Request) -> Reply {
+        self.ask_at(request, Utc::now()).await
+    }
+
+    fn spooled(&self) -> Vec<Event> {
+        self.spool.oldest(usize::MAX)
+    }
+
+    async fn stop(&mut self) {
+        self.shutdown.take().unwrap().send(()).unwrap();
+        self.driver.take().unwrap().await.unwrap();
+    }
+}
+
+fn sign_in(p: &str) -> Request {
+    Request::SignIn { pupil: PupilId::new(p).unwrap() }
+}
+
+#[tokio::test]
+async fn a_control_press_is_answered_after_the_report_is_on_disk() {
+    let h = Harness::start(FakeBlank::DarkAt(t("10:14:03.161250")));
+    let reply = h
+        .ask(Request::Foreground {
+            app: "browser".into(),
+            url: Some("https://example.org/x".into()),
+            title: Some("A page".into()),
+        })
+        .await;
+    assert!(reply.ok);
+    let reply = h.ask_at(Request::Press {}, t("10:14:03.120")).await;
+    assert!(reply.ok, "{reply:?}");
+    let report = reply.report.expect("the report's id");
+    assert_eq!(reply.already_held, None);
+
+    // On disk, not just in memory: reopen the file.
+    let (on_disk, _) = Spool::open(&h.dir.path().join("spool")).unwrap();
+    let event =
+        on_disk.pending().iter().find(|e| e.id == report).expect("the report is spooled").clone();
+    assert_eq!(event.at, t("10:14:03.120"));
+    assert_eq!(
+        event.body,
+        EventBody::ReportFiled {
+            session: None,
+            pupil: None,
+            app: Some("browser".into()),
+            url: Some("https://example.org/x".into()),
+            page_title: Some("A page".into()),
+            blank_latency_us: Some(41_250),
+        }
+    );
+    assert_eq!(h.display.calls(), vec![DisplayCall::Blank(report), DisplayCall::Reassure]);
+    assert_eq!(h.apps.calls(), vec![AppsCall::Stop]);
+    let status = h.ask(Request::Status {}).await;
+    assert_eq!(status.state.as_deref(), Some("held"));
+    assert_eq!(status.spool_pending, Some(1));
+}
+
+#[tokio::test]
+async fn a_second_press_while_held_files_nothing_new() {
+    let h = Harness::start(FakeBlank::DarkAt(t("10:00:00")));
+    let first = h.ask(Request::Press {}).await.report.unwrap();
+    let again = h.ask(Request::Press {}).await;
+    assert_eq!((again.ok, again.report, again.already_held), (true, Some(first), Some(true)));
+    h.presses.send(Press { pressed_at: Utc::now() }).await.unwrap();
+    let _ = h.ask(Request::Status {}).await; // the press above has been handled by now
+    assert_eq!(h.spooled().len(), 1);
+    assert_eq!(h.display.calls().len(), 2, "blank and reassure once");
+}
+
+#[tokio::test]
+async fn the_physical_button_files_a_report_with_the_session() {
+    let h = Harness::start(FakeBlank::DarkAt(t("09:30:00.020")));
+    let session = h.ask(sign_in("p-7f3a9c")).await.session.unwrap();
+    h.presses.send(Press { pressed_at: t("09:30:00") }).await.unwrap();
+    let status = h.ask(Request::Status {}).await;
+    assert_eq!(status.state.as_deref(), Some("held"));
+    let events = h.spooled();
+    assert_eq!(events.len(), 2);
+    assert!(matches!(
+        &events[1].body,
+        EventBody::ReportFiled { session: Some(s), pupil: Some(p), blank_latency_us: Some(20_000), .. }
+            if *s == session && p.as_str() == "p-7f3a9c"
+    ));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_display_that_never_answers_still_gets_the_report_filed() {
+    let h = Harness::start(FakeBlank::Hang);
+    let reply = h.ask(Request::Press {}).await;
+    let report = reply.report.expect("filed after the timeout");
+    let events = h.spooled();
+    assert_eq!(events[0].id, report);
+    assert!(matches!(events[0].body, EventBody::ReportFiled { blank_latency_us: None, .. }));
+    // No reassurance over a screen that may not be dark? It is still shown: the message itself
+    // covers the screen.
+    assert_eq!(h.display.calls(), vec![DisplayCall::Blank(report), DisplayCall::Reassure]);
+}
+
+#[tokio::test]
+async fn a_failed_blank_still_files() {
+    let h = Harness::start(FakeBlank::Fail);
+    let reply = h.ask(Request::Press {}).await;
+    assert!(reply.ok);
+    assert!(matches!(h.spooled()[0].body, EventBody::ReportFiled { blank_latency_us: None, .. }));
+}
+
+#[tokio::test]
+async fn held_refuses_sign_in_until_staff_unlock_then_the_session_resumes() {
+    let h = Harness::start(FakeBlank::DarkAt(t("10:00:00")));
+    let session = h.ask(sign_in("p-1")).await.session.unwrap();
+    h.ask(Request::Press {}).await;
+    assert_eq!(
+        h.ask(sign_in("p-2")).await,
+        Reply::error("the device is held until a member of staff unlocks it")
+    );
+    assert_eq!(
+        h.ask(Request::SignOut {}).await.error.as_deref(),
+        Some("the device is held until a member of staff unlocks it")
+    );
+    assert_eq!(h.ask(Request::Unlock {}).await, Reply::ok());
+    assert_eq!(h.ask(Request::Unlock {}).await, Reply::error("the device is not held"));
+    let status = h.ask(Request::Status {}).await;
+    assert_eq!(status.state.as_deref(), Some("in_session"));
+    assert_eq!(h.display.calls().last(), Some(&DisplayCall::Restore));
+    assert_eq!(h.apps.calls(), vec![AppsCall::Stop, AppsCall::Resume]);
+    assert_eq!(h.ask(Request::SignOut {}).await, Reply::ok());
+    let kinds: Vec<&str> = h.spooled().iter().map(|e| e.body.kind()).collect();
+    assert_eq!(kinds, ["session_started", "report_filed", "session_ended"]);
+    assert!(
+        matches!(h.spooled()[2].body, EventBody::SessionEnded { session: s, .. } if s == session)
+    );
+}
+
+#[tokio::test]
+async fn the_foreground_is_forgotten_between_pupils() {
+    let h = Harness::start(FakeBlank::DarkAt(t("10:00:00")));
+    h.ask(sign_in("p-1")).await;
+    h.ask(Request::Foreground {
+        app: "browser".into(),
+        url: Some("https://a.example/".into()),
+        title: None,
+    })
+    .await;
+    h.ask(Request::SignOut {}).await;
+    h.ask(sign_in("p-2")).await;
+    h.ask(Request::Press {}).await;
+    let events = h.spooled();
+    assert!(matches!(
+        &events.last().unwrap().body,
+        EventBody::ReportFiled { app: None, url: None, .. }
+    ));
+}
+
+#[tokio::test]
+async fn status_reports_the_device() {
+    let h = Harness::start(FakeBlank::DarkAt(t("10:00:00")));
+    let status = h.ask(Request::Status {}).await;
+    assert_eq!(
+        status,
+        Reply {
+            ok: true,
+            device: Some(DeviceNumber::new(12).unwrap()),
+            state: Some("idle".into()),
+            spool_pending: Some(0),
+            enrolled: Some(false),
+            ..Reply::default()
+        }
+    );
+}
+
+#[tokio::test]
+async fn shutting_down_puts_the_open_session_on_record() {
+    let mut h = Harness::start(FakeBlank::DarkAt(t("10:00:00")));
+    h.ask(sign_in("p-1")).await;
+    h.stop().await;
+    let events = h.spooled();
+    assert!(matches!(
+        events.last().unwrap().body,
+        EventBody::SessionEnded { reason: slate_protocol::SessionEndReason::DeviceRestarted, .. }
+    ));
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_unwritable_spool_keeps_events_in_memory_and_retries_in_order() {
+    let h = Harness::start(FakeBlank::DarkAt(t("10:00:00")));
+    let spool_dir = h.dir.path().join("spool");
+    // The spool directory vanishes (think: a card remounted read-only and back).
+    std::fs::remove_dir_all(&spool_dir).unwrap();
+    let session = h.ask(sign_in("p-1")).await;
+    assert!(session.ok, "the sign-in itself happened");
+    let reply = h.ask(Request::Press {}).await;
+    assert!(!reply.ok);
+    assert!(reply.error.as_deref().unwrap().contains("kept in memory"), "{reply:?}");
+    assert_eq!(h.ask(Request::Status {}).await.spool_pending, Some(2));
+
+    std::fs::create_dir_all(&spool_dir).unwrap();
+    // Within the retry interval (virtual time), both are written, oldest first.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while h.spooled().len() < 2 {
+        assert!(tokio::time::Instant::now() < deadline, "never retried");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (on_disk, _) = Spool::open(&spool_dir).unwrap();
+    let kinds: Vec<&str> = on_disk.pending().iter().map(|e| e.body.kind()).collect();
+    assert_eq!(kinds, ["session_started", "report_filed"]);
+}
