@@ -1,0 +1,134 @@
+//! What the DNS layer hands the daemon: block events (the DfE log fields it knows: time, name,
+//! rule, list) and the last few names looked up (for the report button). Pure data structures;
+//! the server fills them, the daemon drains them. Neither is ever written to the log.
+
+use crate::filter::Block;
+use crate::lists::Category;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::{HashMap, VecDeque};
+
+/// One blocked attempt. The daemon adds device and pupil (it knows the session) and turns it into
+/// a protocol event; see the crate doc for the `EventBody` variant this needs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlockEvent {
+    pub at: DateTime<Utc>,
+    /// The normalised name asked for.
+    pub name: String,
+    /// The DNS query type asked for (1 A, 28 AAAA, 65 HTTPS, ...).
+    pub qtype: u16,
+    pub rule: String,
+    pub list: String,
+    pub category: Option<Category>,
+}
+
+impl BlockEvent {
+    pub fn new(at: DateTime<Utc>, name: &str, qtype: u16, block: &Block) -> Self {
+        Self {
+            at,
+            name: name.trim_end_matches('.').to_ascii_lowercase(),
+            qtype,
+            rule: block.rule.clone(),
+            list: block.list.clone(),
+            category: block.category,
+        }
+    }
+}
+
+/// Drops repeats: one page load asks for A, AAAA and HTTPS, and a browser retries, so the same
+/// name blocked again within `window` is one attempt, not five.
+#[derive(Debug)]
+pub struct Coalescer {
+    window: chrono::Duration,
+    seen: HashMap<String, DateTime<Utc>>,
+}
+
+impl Coalescer {
+    pub fn new(window: chrono::Duration) -> Self {
+        Self { window, seen: HashMap::new() }
+    }
+
+    /// True when an event for `name` at `now` should be recorded.
+    pub fn admit(&mut self, name: &str, now: DateTime<Utc>) -> bool {
+        if self.seen.len() > 1024 {
+            let window = self.window;
+            self.seen.retain(|_, last| now - *last < window);
+        }
+        match self.seen.get(name) {
+            Some(last) if now - *last < self.window && now >= *last => false,
+            _ => {
+                self.seen.insert(name.to_string(), now);
+                true
+            }
+        }
+    }
+}
+
+/// The last `capacity` distinct names looked up, newest first.
+#[derive(Debug, Clone)]
+pub struct RecentNames {
+    capacity: usize,
+    names: VecDeque<(String, DateTime<Utc>)>,
+}
+
+impl RecentNames {
+    pub fn new(capacity: usize) -> Self {
+        Self { capacity, names: VecDeque::with_capacity(capacity) }
+    }
+
+    pub fn push(&mut self, name: &str, at: DateTime<Utc>) {
+        let name = name.trim_end_matches('.').to_ascii_lowercase();
+        if let Some(i) = self.names.iter().position(|(n, _)| *n == name) {
+            self.names.remove(i);
+        }
+        if self.capacity == 0 {
+            return;
+        }
+        if self.names.len() == self.capacity {
+            self.names.pop_back();
+        }
+        self.names.push_front((name, at));
+    }
+
+    /// Newest first.
+    pub fn snapshot(&self) -> Vec<(String, DateTime<Utc>)> {
+        self.names.iter().cloned().collect()
+    }
+
+    /// Forgets everything (a new pupil's session must not see the last one's names).
+    pub fn clear(&mut self) {
+        self.names.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: u32) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_800_000_000 + i64::from(s), 0).unwrap()
+    }
+
+    #[test]
+    fn recent_names_keep_the_newest_distinct_names() {
+        let mut r = RecentNames::new(3);
+        for (i, n) in ["a.test", "b.test", "A.test.", "c.test", "d.test"].iter().enumerate() {
+            r.push(n, at(i as u32));
+        }
+        let names: Vec<_> = r.snapshot().into_iter().map(|(n, _)| n).collect();
+        assert_eq!(names, ["d.test", "c.test", "a.test"]);
+        r.clear();
+        assert!(r.snapshot().is_empty());
+    }
+
+    #[test]
+    fn repeats_within_the_window_are_one_event() {
+        let mut c = Coalescer::new(chrono::Duration::seconds(10));
+        assert!(c.admit("x.test", at(0)));
+        assert!(!c.admit("x.test", at(9)));
+        assert!(c.admit("y.test", at(9)));
+        assert!(c.admit("x.test", at(10)));
+        // A clock that jumped back never hides an event.
+        assert!(c.admit("x.test", at(1)));
+    }
+}
