@@ -3,6 +3,8 @@
 //!
 //! Figures live here, never as timed assertions in tests.
 
+mod dns;
+mod blank;
 mod report_path;
 
 use clap::{Parser, Subcommand};
@@ -23,12 +25,32 @@ enum Bench {
         #[arg(long, default_value_t = 200)]
         presses: usize,
     },
+    /// Slate's DNS filter against unbound and dnsmasq with the same million-domain block list,
+    /// each driven by dnsperf on loopback.
+    Dns {
+        /// How many generated block-list domains.
+        #[arg(long, default_value_t = 1_000_000)]
+        domains: usize,
+        /// How long dnsperf drives each resolver.
+        #[arg(long, default_value_t = 10)]
+        seconds: u32,
+    },
+    /// Times each report-button press until the screen is confirmed dark (the report's
+    /// `blank_latency_us`): through evdev where /dev/uinput exists, else injected at the button
+    /// adapter's boundary. The last line says which.
+    Blank {
+        /// How many presses.
+        #[arg(long, default_value_t = 200)]
+        presses: usize,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     match args.bench {
         Bench::ReportPath { presses } => report_path::run(presses),
+        Bench::Blank { presses } => blank::run(presses),
+        Bench::Dns { domains, seconds } => dns::run(domains, seconds),
     }
 }
 

@@ -54,7 +54,7 @@ async fn bench(dir: &Path, presses: usize) -> anyhow::Result<()> {
         let id = reply.report.context("a press reply names its report")?.to_string();
         let latency = wait_for_report(&store, &id).await?;
         latencies_ms.push(latency.num_microseconds().unwrap_or(i64::MAX) as f64 / 1000.0);
-        control(&socket, Request::Unlock {}).await?;
+        control(&socket, Request::Unlock { pin: None, choice: None, staff: None }).await?;
     }
 
     daemon.shutdown().await;

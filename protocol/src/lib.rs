@@ -39,7 +39,8 @@
 //! ```
 //!
 //! Kinds of body ([`EventBody`]): `hello`, `heartbeat`, `session_started`, `session_ended`,
-//! `report_filed`. A report never carries a picture, page content or keystrokes: there is no
+//! `report_filed`, `report_resolved` (a member of staff unlocked a held device and chose what
+//! happens next; it names the report by id). A report never carries a picture, page content or keystrokes: there is no
 //! field for them (seed 003: "Not view the image").
 //!
 //! Pupils appear only as a pseudonymous [`PupilId`]; names stay on the school server.
@@ -117,7 +118,10 @@ impl DeviceNumber {
     pub fn new(n: u32) -> Result<Self, ProtocolError> {
         match u16::try_from(n) {
             Ok(n) if (1..=Self::MAX).contains(&n) => Ok(Self(n)),
-            _ => Err(invalid("device", format!("{n} is not a device number from 1 to {}", Self::MAX))),
+            _ => Err(invalid(
+                "device",
+                format!("{n} is not a device number from 1 to {}", Self::MAX),
+            )),
         }
     }
 
@@ -302,7 +306,14 @@ pub enum EventBody {
     /// The daemon started.
     Hello { software_version: String },
     /// The daemon is alive; `spool_pending` events wait to upload.
-    Heartbeat { uptime_s: u64, spool_pending: u32 },
+    Heartbeat {
+        uptime_s: u64,
+        spool_pending: u32,
+        /// What is wrong with the report button, if anything (left out when it is healthy, so
+        /// a healthy device's heartbeat is what it always was).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        button_fault: Option<ButtonFault>,
+    },
     /// A pupil signed in.
     SessionStarted { session: SessionId, pupil: PupilId },
     /// A pupil's session ended; the event's `at` is the end.
@@ -325,6 +336,90 @@ pub enum EventBody {
         /// confirmed (the report still goes).
         blank_latency_us: Option<u64>,
     },
+    /// A member of staff unlocked the device held for `report` (with the staff PIN) and chose
+    /// what happens next. The event's `at` is the moment of the unlock.
+    ReportResolved {
+        /// The `report_filed` event this resolves.
+        report: EventId,
+        choice: ResolutionChoice,
+        /// Who unlocked, as the school's staff id, when given.
+        staff: Option<StaffId>,
+    },
+}
+
+/// What the member of staff chose on unlocking a held device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResolutionChoice {
+    /// Close the app; the page is not shown again (the default).
+    CloseApp,
+    /// Nothing wrong: the app resumes where it was.
+    FalseAlarm,
+    /// Close the app and ask for the site to be blocked.
+    BlockSite,
+}
+
+impl ResolutionChoice {
+    /// The wire name (`close_app`, `false_alarm`, `block_site`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResolutionChoice::CloseApp => "close_app",
+            ResolutionChoice::FalseAlarm => "false_alarm",
+            ResolutionChoice::BlockSite => "block_site",
+        }
+    }
+}
+
+/// What is wrong with the report button, as a heartbeat says it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ButtonFault {
+    /// The configured button device is not there (unplugged, or the overlay is missing).
+    Missing,
+    /// Held down longer than the configured time: stuck, or something resting on it.
+    Stuck,
+}
+
+/// A member of staff as the school's roster names them: 1 to 64 characters of
+/// `[A-Za-z0-9_-]` (an id, not a name).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct StaffId(String);
+
+impl StaffId {
+    pub fn new(id: impl Into<String>) -> Result<Self, ProtocolError> {
+        let id = id.into();
+        let well_formed = (1..=64).contains(&id.len())
+            && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if well_formed {
+            Ok(Self(id))
+        } else {
+            Err(invalid("staff", "must be 1 to 64 characters of letters, digits, '-' or '_'"))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for StaffId {
+    type Error = ProtocolError;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        Self::new(s)
+    }
+}
+
+impl From<StaffId> for String {
+    fn from(s: StaffId) -> String {
+        s.0
+    }
+}
+
+impl fmt::Display for StaffId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
 }
 
 impl EventBody {
@@ -350,7 +445,8 @@ impl EventBody {
             }
             EventBody::Heartbeat { .. }
             | EventBody::SessionStarted { .. }
-            | EventBody::SessionEnded { .. } => Ok(()),
+            | EventBody::SessionEnded { .. }
+            | EventBody::ReportResolved { .. } => Ok(()),
         }
     }
 
@@ -362,6 +458,7 @@ impl EventBody {
             EventBody::SessionStarted { .. } => "session_started",
             EventBody::SessionEnded { .. } => "session_ended",
             EventBody::ReportFiled { .. } => "report_filed",
+            EventBody::ReportResolved { .. } => "report_resolved",
         }
     }
 }
@@ -501,7 +598,12 @@ mod tests {
         let pupil = PupilId::new("p-1").unwrap();
         let bodies = vec![
             EventBody::Hello { software_version: "0.1.0".into() },
-            EventBody::Heartbeat { uptime_s: 60, spool_pending: 2 },
+            EventBody::Heartbeat { uptime_s: 60, spool_pending: 2, button_fault: None },
+            EventBody::Heartbeat {
+                uptime_s: 61,
+                spool_pending: 0,
+                button_fault: Some(ButtonFault::Stuck),
+            },
             EventBody::SessionStarted { session, pupil: pupil.clone() },
             EventBody::SessionEnded {
                 session,
@@ -510,10 +612,100 @@ mod tests {
                 reason: SessionEndReason::IdleTimeout,
             },
             report().body,
+            EventBody::ReportResolved {
+                report: EventId::new(),
+                choice: ResolutionChoice::FalseAlarm,
+                staff: Some(StaffId::new("t-04").unwrap()),
+            },
+            EventBody::ReportResolved {
+                report: EventId::new(),
+                choice: ResolutionChoice::BlockSite,
+                staff: None,
+            },
         ];
         let batch = Batch::new(bodies.into_iter().map(|b| Event::new(d, now, b)).collect());
         let decoded = Batch::from_json(&batch.to_json()).unwrap();
         assert_eq!(decoded, batch);
+    }
+
+    #[test]
+    fn the_new_wire_shapes_are_as_documented() {
+        let report = EventId::try_from(
+            uuid::Uuid::parse_str("01929b2f-6c1e-7f1a-8c53-9d558e2f3b0f").unwrap(),
+        )
+        .unwrap();
+        let body = EventBody::ReportResolved {
+            report,
+            choice: ResolutionChoice::CloseApp,
+            staff: Some(StaffId::new("t-04").unwrap()),
+        };
+        assert_eq!(
+            serde_json::to_value(&body).unwrap(),
+            serde_json::json!({"type":"report_resolved","report":"01929b2f-6c1e-7f1a-8c53-9d558e2f3b0f",
+                               "choice":"close_app","staff":"t-04"})
+        );
+        assert_eq!(body.kind(), "report_resolved");
+        // A healthy heartbeat is byte for byte what it was before `button_fault` existed.
+        let healthy = EventBody::Heartbeat { uptime_s: 5, spool_pending: 1, button_fault: None };
+        assert_eq!(
+            serde_json::to_string(&healthy).unwrap(),
+            r#"{"type":"heartbeat","uptime_s":5,"spool_pending":1}"#
+        );
+        let old: EventBody =
+            serde_json::from_str(r#"{"type":"heartbeat","uptime_s":5,"spool_pending":1}"#).unwrap();
+        assert_eq!(old, healthy);
+        let faulty = EventBody::Heartbeat {
+            uptime_s: 5,
+            spool_pending: 1,
+            button_fault: Some(ButtonFault::Missing),
+        };
+        assert_eq!(
+            serde_json::to_string(&faulty).unwrap(),
+            r#"{"type":"heartbeat","uptime_s":5,"spool_pending":1,"button_fault":"missing"}"#
+        );
+    }
+
+    #[test]
+    fn a_bad_resolution_names_its_field() {
+        let good = || {
+            serde_json::to_value(Event::new(
+                DeviceNumber::new(12).unwrap(),
+                at("2026-11-17T10:20:00Z"),
+                EventBody::ReportResolved {
+                    report: EventId::new(),
+                    choice: ResolutionChoice::CloseApp,
+                    staff: Some(StaffId::new("t-04").unwrap()),
+                },
+            ))
+            .unwrap()
+        };
+        assert!(Batch::from_json(&batch_json(good())).is_ok());
+        let cases: Vec<(&str, &str, serde_json::Value, &str)> = vec![
+            ("unknown choice", "choice", "delete_device".into(), "unknown variant `delete_device`"),
+            ("staff name with a space", "staff", "Mrs Smith".into(), "staff"),
+            ("empty staff", "staff", "".into(), "staff"),
+            (
+                "report not a v7 id",
+                "report",
+                "9b2f6c1e-3f1a-4c53-9d55-8e2f3b0f1a2b".into(),
+                "UUIDv7",
+            ),
+            ("report null", "report", serde_json::Value::Null, "expected a formatted UUID"),
+            ("a picture", "image", "iVBORw0KGgo=".into(), "unknown field `image`"),
+        ];
+        for (name, field, value, expected) in cases {
+            let mut e = good();
+            e["body"][field] = value;
+            let err = Batch::from_json(&batch_json(e)).expect_err(name).to_string();
+            assert!(err.contains(expected), "{name}: {err:?} should mention {expected:?}");
+        }
+        let mut e = good();
+        e["body"].as_object_mut().unwrap().remove("report");
+        let err = Batch::from_json(&batch_json(e)).unwrap_err().to_string();
+        assert!(err.contains("missing field `report`"), "{err}");
+        let mut e = good();
+        e["body"]["button_fault"] = "stuck".into();
+        assert!(Batch::from_json(&batch_json(e)).is_err(), "fields of one kind do not fit another");
     }
 
     #[test]
@@ -538,7 +730,10 @@ mod tests {
         let events: Vec<_> = (0..=MAX_EVENTS_PER_BATCH).map(|_| report()).collect();
         let json = serde_json::to_vec(&Batch::new(events)).unwrap();
         let err = Batch::from_json(&json).unwrap_err();
-        assert!(matches!(err, ProtocolError::InvalidField { ref field, .. } if field == "events"), "{err}");
+        assert!(
+            matches!(err, ProtocolError::InvalidField { ref field, .. } if field == "events"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -674,7 +869,8 @@ mod tests {
 
     #[test]
     fn credentials_are_hidden_from_debug_output() {
-        let reply = EnrollReply { device: DeviceNumber::new(1).unwrap(), credential: "s3cret".into() };
+        let reply =
+            EnrollReply { device: DeviceNumber::new(1).unwrap(), credential: "s3cret".into() };
         assert!(!format!("{reply:?}").contains("s3cret"));
     }
 }

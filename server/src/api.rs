@@ -36,6 +36,8 @@ pub enum ApiError {
     OtherDevice { authenticated: DeviceNumber, claimed: DeviceNumber },
     #[error("staff sign-in needed")]
     StaffOnly,
+    #[error("the staff member's role may not do this")]
+    Forbidden,
     #[error("bad query: {0}")]
     BadQuery(String),
     #[error("storage failed: {0}")]
@@ -55,7 +57,7 @@ impl ApiError {
             | ApiError::CredentialRefused
             | ApiError::EnrollmentRefused(_)
             | ApiError::StaffOnly => StatusCode::UNAUTHORIZED,
-            ApiError::OtherDevice { .. } => StatusCode::FORBIDDEN,
+            ApiError::OtherDevice { .. } | ApiError::Forbidden => StatusCode::FORBIDDEN,
             ApiError::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -74,6 +76,7 @@ impl ApiError {
             ApiError::StaffOnly => {
                 "staff sign-in needed: use the DSL link printed by slate-server".into()
             }
+            ApiError::Forbidden => self.to_string(),
             ApiError::BadQuery(e) => e.clone(),
             ApiError::Storage(_) => "internal error; the server's log has details".into(),
         }
@@ -166,10 +169,34 @@ pub async fn ingest_events(
     let batch = Batch::from_json(&body_bytes(body)?).map_err(ApiError::Malformed)?;
     check_all_from(device, &batch)?;
     let count = batch.events.len();
-    let reply =
-        state.store.run(move |store| store.ingest(device, &batch.events, Utc::now())).await?;
+    let ingested = state
+        .store
+        .run(move |store| store.ingest_reporting(device, &batch.events, Utc::now()))
+        .await?;
+    let reply = ingested.reply;
     tracing::info!(%device, events = count, stored = reply.stored, duplicates = reply.duplicates, "batch ingested");
+    for report in ingested.new_reports {
+        announce(&state, &report);
+    }
     Ok(Json(reply))
+}
+
+/// Tells the live incident lists and sends alerts, without holding up the device's answer.
+fn announce(state: &AppState, report: &crate::store::NewReport) {
+    let live = crate::server::LiveReport {
+        incident: report.incident,
+        device: report.device.get(),
+        pressed_at: report.pressed_at,
+    };
+    // No listener is fine: nobody has the list open.
+    let _ = state.live.send(live);
+    let alert = crate::notify::Alert {
+        incident: report.incident,
+        device: report.device.get(),
+        pressed_at: report.pressed_at,
+    };
+    let notifier = state.notifier.clone();
+    tokio::spawn(async move { notifier.send(&alert).await });
 }
 
 /// A device writes only its own record: one event for another device refuses the batch.
@@ -227,7 +254,7 @@ mod tests {
     #[test]
     fn a_batch_with_another_devices_event_is_refused() {
         let d = |n| DeviceNumber::new(n).unwrap();
-        let body = || EventBody::Heartbeat { uptime_s: 1, spool_pending: 0 };
+        let body = || EventBody::Heartbeat { uptime_s: 1, spool_pending: 0, button_fault: None };
         let batch = Batch::new(vec![
             Event::new(d(1), Utc::now(), body()),
             Event::new(d(2), Utc::now(), body()),

@@ -30,6 +30,31 @@ pub enum Command {
     /// Manage the roster of pupils.
     #[command(subcommand)]
     Pupil(PupilCommand),
+    /// Manage staff accounts.
+    #[command(subcommand)]
+    Staff(StaffCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StaffCommand {
+    /// Add a staff account, or reset one: prints a one-time password and, for roles that need
+    /// it (or with --totp), the TOTP secret and otpauth URI for an authenticator app.
+    Add(StaffAddArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct StaffAddArgs {
+    /// 2 to 32 of a-z, 0-9, '.', '_' or '-', e.g. j.smith.
+    #[arg(long, value_parser = parse_username)]
+    pub username: String,
+
+    /// dsl, deputy_dsl, teacher or it_admin. DSLs, deputies and IT always get TOTP.
+    #[arg(long, value_parser = parse_role)]
+    pub role: crate::auth::Role,
+
+    /// Give a teacher TOTP too.
+    #[arg(long)]
+    pub totp: bool,
 }
 
 #[derive(Debug, Args)]
@@ -49,6 +74,11 @@ pub struct ServeArgs {
     /// PEM private key for --tls-cert.
     #[arg(long, requires = "tls_cert", value_name = "PEM")]
     pub tls_key: Option<PathBuf>,
+
+    /// TOML config file: alerts (email, webhook), retention, the staff-key link. Without it,
+    /// the defaults: no alerts, 1095 days' retention, the staff-key link on.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -86,6 +116,15 @@ pub struct PupilAddArgs {
 fn parse_device(text: &str) -> Result<DeviceNumber, String> {
     let n: u32 = text.parse().map_err(|_| format!("{text:?} is not a number"))?;
     DeviceNumber::new(n).map_err(|e| e.to_string())
+}
+
+fn parse_username(text: &str) -> Result<String, String> {
+    crate::auth::check_username(text)?;
+    Ok(text.to_owned())
+}
+
+fn parse_role(text: &str) -> Result<crate::auth::Role, String> {
+    crate::auth::Role::parse(text)
 }
 
 fn parse_pupil(text: &str) -> Result<PupilId, String> {
@@ -136,7 +175,9 @@ mod tests {
 
     #[test]
     fn bad_values_are_refused_by_name() {
-        let cases: [&[&str]; 4] = [
+        let cases: [&[&str]; 6] = [
+            &["slate-server", "staff", "add", "--username", "J Smith", "--role", "dsl"],
+            &["slate-server", "staff", "add", "--username", "j.smith", "--role", "head"],
             &["slate-server", "enrollment-token", "--device", "0"],
             &["slate-server", "enrollment-token", "--device", "12", "--valid-hours", "0"],
             &["slate-server", "pupil", "add", "--id", "Amira K", "--name", "A", "--class", "Y"],

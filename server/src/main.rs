@@ -3,9 +3,16 @@
 
 use anyhow::Context;
 use clap::Parser;
-use slate_server::cli::{Cli, Command, EnrollmentTokenArgs, PupilAddArgs, PupilCommand, ServeArgs};
+use slate_server::auth::{self, HashCost};
+use slate_server::cli::{
+    Cli, Command, EnrollmentTokenArgs, PupilAddArgs, PupilCommand, ServeArgs, StaffAddArgs,
+    StaffCommand,
+};
+use slate_server::config::{self, Config};
 use slate_server::data_dir::DataDir;
+use slate_server::notify::Notifier;
 use slate_server::roster::PupilEntry;
+use slate_server::secrets::Secret;
 use slate_server::{listen, tls, AppState, Store};
 use std::io::Write;
 use std::path::Path;
@@ -25,6 +32,7 @@ async fn main() -> ExitCode {
         Command::Serve(args) => serve(&cli.data_dir, args).await,
         Command::EnrollmentToken(args) => enrollment_token(&cli.data_dir, args),
         Command::Pupil(PupilCommand::Add(args)) => add_pupil(&cli.data_dir, args),
+        Command::Staff(StaffCommand::Add(args)) => add_staff(&cli.data_dir, args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -46,6 +54,11 @@ fn open(data_dir: &Path) -> anyhow::Result<(DataDir, Store)> {
 
 async fn serve(data_dir: &Path, args: ServeArgs) -> anyhow::Result<()> {
     listen::check_plain_http_allowed(args.listen, args.plain_http)?;
+    let config = match &args.config {
+        Some(path) => config::load(path)?,
+        None => Config::default(),
+    };
+    let notifier = Notifier::from_config(&config)?;
     let (data_dir, store) = open(data_dir)?;
     let staff_key = data_dir.staff_key()?;
     let tls_files = match (args.plain_http, args.tls_cert, args.tls_key) {
@@ -67,8 +80,10 @@ async fn serve(data_dir: &Path, args: ServeArgs) -> anyhow::Result<()> {
     drop(stdout);
     tracing::info!(%local, tls = tls_config.is_some(), "serving");
 
-    let state = AppState::new(store, staff_key);
+    let purge = slate_server::retention::spawn_purge_job(store.clone(), config.retention_days);
+    let state = AppState::with_config(store, staff_key, config, notifier);
     slate_server::serve(listener, state, tls_config, shutdown_signal()).await?;
+    purge.abort();
     Ok(())
 }
 
@@ -103,5 +118,30 @@ fn add_pupil(data_dir: &Path, args: PupilAddArgs) -> anyhow::Result<()> {
     let (_, store) = open(data_dir)?;
     store.save_pupil(&entry)?;
     println!("saved pupil {}", entry.id);
+    Ok(())
+}
+
+fn add_staff(data_dir: &Path, args: StaffAddArgs) -> anyhow::Result<()> {
+    let (_, store) = open(data_dir)?;
+    let password = Secret::generate();
+    // 20 characters of a 43-character random secret: 120 bits, short enough to type once.
+    let password = &password.expose()[..20];
+    let phc = auth::hash_password(password, HashCost::Production);
+    let totp = (args.role.requires_totp() || args.totp).then(auth::new_totp_secret);
+    store.save_staff(&args.username, args.role, &phc, totp.as_deref(), chrono::Utc::now())?;
+    store.audit(
+        chrono::Utc::now(),
+        "cli",
+        "saved staff account",
+        Some(&args.username),
+        Some(args.role.name()),
+    )?;
+    println!("username: {}", args.username);
+    println!("role: {}", args.role);
+    println!("one-time password: {password}");
+    if let Some(secret) = totp {
+        println!("totp secret: {secret}");
+        println!("totp uri: {}", auth::otpauth_uri("Slate", &args.username, &secret));
+    }
     Ok(())
 }

@@ -1,9 +1,14 @@
 //! HTML for staff, rendered with maud (which escapes every value). Pure: records in, markup
-//! out; no database, no HTTP. URLs that devices reported are shown as text, never as links, so
+//! out; no database, no HTTP. The only script is the server's own `/static/live.js`. URLs that devices reported are shown as text, never as links, so
 //! nobody opens harmful content by a stray click (seed 003: "Not view the image").
 
-use crate::store::{DeviceRecord, ReportRecord, SessionRecord};
-use chrono::{DateTime, Utc};
+use crate::auth::{self, Permission, Role};
+use crate::incident::{Action, Status, CATEGORIES};
+use crate::store::{
+    AuditEntry, DeviceRecord, FleetRow, IncidentEntry, IncidentRecord, RegisterEntry,
+    SessionRecord, WhoHadAnswer,
+};
+use chrono::{DateTime, Duration, Utc};
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 
 const STYLE: &str = r#"
@@ -26,10 +31,46 @@ td.url { font-family: ui-monospace, monospace; font-size: 0.85rem; word-break: b
 dl { display: grid; grid-template-columns: max-content 1fr; gap: 0.25rem 1rem; margin: 0; }
 dt { color: var(--muted); }
 dd { margin: 0; }
+form.inline { display: inline; }
+form.stack { display: grid; gap: 0.5rem; max-width: 36rem; margin: 0.5rem 0 1.5rem; }
+label { font-weight: 600; font-size: 0.9rem; }
+input, select, textarea, button { font: inherit; padding: 0.35rem 0.5rem; }
+button { background: var(--accent); color: #fff; border: 0; border-radius: 0.3rem; cursor: pointer; }
+button.link { background: none; color: var(--accent); padding: 0; text-decoration: underline; }
+.error { color: #9b1c1c; background: #fde8e8; padding: 0.75rem 1rem; border-radius: 0.4rem; }
+.banner { background: #fff4ce; padding: 0.75rem 1rem; border-radius: 0.4rem; font-weight: 600; }
+.status-new { color: #9b1c1c; font-weight: 700; }
+.online { color: #0b6e4f; font-weight: 600; }
+tr.fresh { background: #fff4ce; }
+header .who { margin-left: auto; color: var(--muted); }
+@media print { header, form, .no-print { display: none; } main { padding: 0; } }
 "#;
 
+/// Who is looking: for the navigation and the forms' CSRF token.
+#[derive(Debug, Clone)]
+pub struct Viewer {
+    pub name: String,
+    pub role: Role,
+    pub csrf: String,
+}
+
+impl Viewer {
+    fn may(&self, permission: Permission) -> bool {
+        auth::allowed(self.role, permission)
+    }
+}
+
+/// The hidden field every POST form carries.
+fn csrf(viewer: &Viewer) -> Markup {
+    html! { input type="hidden" name="csrf" value=(viewer.csrf); }
+}
+
 /// The frame every staff page shares.
-fn layout(title: &str, content: Markup) -> Markup {
+fn layout(viewer: Option<&Viewer>, title: &str, content: Markup) -> Markup {
+    layout_with_script(viewer, title, content, false)
+}
+
+fn layout_with_script(viewer: Option<&Viewer>, title: &str, content: Markup, live: bool) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -39,11 +80,28 @@ fn layout(title: &str, content: Markup) -> Markup {
                 meta name="robots" content="noindex";
                 title { (title) " · Slate" }
                 style { (PreEscaped(STYLE)) }
+                @if live { script src="/static/live.js" defer {} }
             }
             body {
                 header {
                     strong { "Slate" }
-                    nav { a href="/reports" { "Reports" } }
+                    @if let Some(v) = viewer {
+                        nav {
+                            @if v.may(Permission::ViewIncidents) { a href="/reports" { "Reports" } " " }
+                            @if v.may(Permission::ViewDevice) { a href="/who-had" { "Who had a device" } " " }
+                            @if v.may(Permission::ViewFleet) { a href="/fleet" { "Fleet" } " " }
+                            @if v.may(Permission::ReadAudit) { a href="/audit" { "Audit log" } " " }
+                            @if v.may(Permission::GovernorReport) { a href="/governors" { "Governors' report" } }
+                        }
+                        span.who {
+                            (v.name) " (" (v.role) ") "
+                            form.inline method="post" action="/staff/logout" {
+                                (csrf(v)) button.link type="submit" { "Sign out" }
+                            }
+                        }
+                    } @else {
+                        nav { a href="/staff/login" { "Sign in" } }
+                    }
                 }
                 main { (content) }
             }
@@ -53,43 +111,258 @@ fn layout(title: &str, content: Markup) -> Markup {
 
 /// A page that says one thing: errors, refusals.
 pub fn message_page(title: &str, message: &str) -> Markup {
-    layout(title, html! { h1 { (title) } p { (message) } })
+    layout(None, title, html! { h1 { (title) } p { (message) } })
 }
 
-/// Every report, newest first.
-pub fn reports_page(reports: &[ReportRecord], shown_limit: u32) -> Markup {
+/// The sign-in form.
+pub fn login_page(token: &str, error: Option<&str>, username: &str) -> Markup {
     layout(
-        "Reports",
+        None,
+        "Sign in",
         html! {
-            h1 { "Reports" }
-            @if reports.is_empty() {
-                p.empty { "No reports yet. When a pupil presses the report button, the report appears here." }
-            } @else {
-                @if reports.len() as u64 >= u64::from(shown_limit) {
-                    p.muted { "Showing the newest " (shown_limit) " reports." }
-                }
-                (reports_table(reports, true))
+            h1 { "Staff sign-in" }
+            @if let Some(e) = error { p.error role="alert" { (e) } }
+            form.stack method="post" action="/staff/login" {
+                input type="hidden" name="csrf" value=(token);
+                label for="username" { "Username" }
+                input #username name="username" value=(username) autocomplete="username" required;
+                label for="password" { "Password" }
+                input #password name="password" type="password" autocomplete="current-password" required;
+                label for="code" { "Code from your authenticator app (DSL, deputy and IT: required)" }
+                input #code name="code" inputmode="numeric" autocomplete="one-time-code";
+                button type="submit" { "Sign in" }
             }
         },
     )
 }
 
-/// One device: who used it and what it reported.
-pub fn device_page(
-    device: &DeviceRecord,
-    sessions: &[SessionRecord],
-    reports: &[ReportRecord],
-) -> Markup {
-    let title = format!("Device {}", device.number);
+/// Choosing a new password.
+pub fn password_page(viewer: &Viewer, error: Option<&str>) -> Markup {
     layout(
+        Some(viewer),
+        "Choose a password",
+        html! {
+            h1 { "Choose a new password" }
+            p { "At least " (auth::MIN_PASSWORD_CHARS) " characters. The password IT gave you works only until you do this." }
+            @if let Some(e) = error { p.error role="alert" { (e) } }
+            form.stack method="post" action="/staff/password" {
+                (csrf(viewer))
+                label for="current" { "Current password" }
+                input #current name="current" type="password" autocomplete="current-password" required;
+                label for="new" { "New password" }
+                input #new name="new" type="password" autocomplete="new-password" required;
+                label for="confirm" { "New password again" }
+                input #confirm name="confirm" type="password" autocomplete="new-password" required;
+                button type="submit" { "Save" }
+            }
+        },
+    )
+}
+
+/// Every incident, newest first; new ones arrive live.
+pub fn reports_page(viewer: &Viewer, incidents: &[IncidentRecord], shown_limit: u32) -> Markup {
+    layout_with_script(
+        Some(viewer),
+        "Reports",
+        html! {
+            h1 { "Reports" }
+            p.banner #live-banner hidden { }
+            @if viewer.may(Permission::Export) {
+                p { a href="/reports.csv" { "Download the incident log (CSV)" } }
+            }
+            @if incidents.is_empty() {
+                p.empty #no-incidents { "No reports yet. When a pupil presses the report button, the report appears here." }
+            } @else if incidents.len() as u64 >= u64::from(shown_limit) {
+                p.muted { "Showing the newest " (shown_limit) " reports." }
+            }
+            table {
+                thead {
+                    tr {
+                        th { "Incident" } th { "Pressed" } th { "Device" } th { "Status" }
+                        th { "Pupil" } th { "App" } th { "Address" } th { "Page title" }
+                        th { "Screen dark after" }
+                    }
+                }
+                tbody #incidents {
+                    @for i in incidents {
+                        @let r = &i.report;
+                        tr {
+                            td { a href={ "/incidents/" (i.id) } { "Incident " (i.id) } }
+                            td { (when(r.pressed_at)) }
+                            td { a href={ "/devices/" (r.device) } { "Device " (r.device) } }
+                            td { (status(i.status)) }
+                            td { (pupil(r.pupil.as_deref(), r.pupil_name.as_deref())) }
+                            td { (optional(r.app.as_deref())) }
+                            td.url { (optional(r.url.as_deref())) }
+                            td { (optional(r.page_title.as_deref())) }
+                            td {
+                                @match r.blank_latency_us {
+                                    Some(us) => (millis(us)),
+                                    None => span.muted { "not confirmed" },
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        },
+        true,
+    )
+}
+
+fn status(s: Status) -> Markup {
+    html! {
+        @if s == Status::New { span.status-new { "New" } } @else { (s.label()) }
+    }
+}
+
+/// One incident: the report, the record's fields, the history and the workflow's forms.
+pub fn incident_page(
+    viewer: &Viewer,
+    incident: &IncidentRecord,
+    entries: &[IncidentEntry],
+) -> Markup {
+    let r = &incident.report;
+    let d = &incident.details;
+    let title = format!("Incident {}", incident.id);
+    let id = incident.id;
+    layout(
+        Some(viewer),
+        &title,
+        html! {
+            h1 { (title) ": " (status(incident.status)) }
+            dl {
+                dt { "Pressed" } dd { (when(r.pressed_at)) }
+                dt { "Device" } dd { a href={ "/devices/" (r.device) } { "Device " (r.device) } }
+                dt { "Reported by" } dd { "Pupil, with the report button: " (pupil(r.pupil.as_deref(), r.pupil_name.as_deref())) }
+                dt { "App" } dd { (optional(r.app.as_deref())) }
+                dt { "Address" } dd.url { (optional(r.url.as_deref())) }
+                dt { "Page title" } dd { (optional(r.page_title.as_deref())) }
+                dt { "Received" } dd { (when(r.received_at)) }
+            }
+            p.muted { "Slate never records pictures of the screen. Do not open the address to look: describe it from what the pupil says." }
+            @if viewer.may(Permission::Export) {
+                p {
+                    a href={ "/incidents/" (id) "/export.pdf" } { "Download this record (PDF)" } " · "
+                    a href={ "/incidents/" (id) "/export.csv" } { "(CSV)" }
+                }
+            }
+            h2 { "What happens next" }
+            @match incident.status {
+                Status::New => {
+                    @if viewer.may(Permission::Acknowledge) {
+                        form.stack method="post" action={ "/incidents/" (id) "/acknowledge" } {
+                            (csrf(viewer))
+                            label for="ack-note" { "Note (optional)" }
+                            input #ack-note name="note";
+                            button type="submit" { "Acknowledge: I am dealing with it" }
+                        }
+                    }
+                }
+                Status::Actioned(Action::FalseAlarm) => { p { "Recorded as a false alarm." } }
+                _ => {
+                    @if viewer.may(Permission::RecordAction) {
+                        form.stack method="post" action={ "/incidents/" (id) "/action" } {
+                            (csrf(viewer))
+                            label for="action" { "Action taken" }
+                            select #action name="action" required {
+                                @for a in Action::ALL { option value=(a.name()) { (a.label()) } }
+                            }
+                            label for="action-note" { "Note" }
+                            textarea #action-note name="note" rows="3" {}
+                            button type="submit" { "Record action" }
+                        }
+                    } @else {
+                        p.muted { "A DSL records the action taken." }
+                    }
+                }
+            }
+            @if viewer.may(Permission::RecordAction) {
+                h2 { "Incident record" }
+                form.stack method="post" action={ "/incidents/" (id) "/details" } {
+                    (csrf(viewer))
+                    label for="category" { "Kind of concern" }
+                    select #category name="category" {
+                        option value="" { "(not yet said)" }
+                        @for (name, label) in CATEGORIES {
+                            option value=(name) selected[d.category.as_deref() == Some(name)] { (label) }
+                        }
+                    }
+                    label for="location" { "Where (room, lesson)" }
+                    input #location name="location" value=(d.location.as_deref().unwrap_or(""));
+                    label for="description" { "What was seen (in words; never a picture)" }
+                    textarea #description name="description" rows="4" { (d.description.as_deref().unwrap_or("")) }
+                    label for="involved" { "Who was involved (first name and initial)" }
+                    input #involved name="involved" value=(d.involved.as_deref().unwrap_or(""));
+                    label for="reported_to" { "Reported to (head, parents, police, CEOP, local authority)" }
+                    input #reported_to name="reported_to" value=(d.reported_to.as_deref().unwrap_or(""));
+                    label for="outcome" { "Outcome" }
+                    textarea #outcome name="outcome" rows="3" { (d.outcome.as_deref().unwrap_or("")) }
+                    button type="submit" { "Save the record" }
+                }
+                form.stack method="post" action={ "/incidents/" (id) "/note" } {
+                    (csrf(viewer))
+                    label for="note" { "Add a note" }
+                    textarea #note name="note" rows="2" required {}
+                    button type="submit" { "Add note" }
+                }
+            }
+            h2 { "History" }
+            @if entries.is_empty() {
+                p.empty { "Nothing recorded yet." }
+            } @else {
+                table {
+                    thead { tr { th { "When" } th { "Who" } th { "What" } th { "Note" } } }
+                    tbody {
+                        @for e in entries {
+                            tr {
+                                td { (when(e.at)) }
+                                td { (e.staff) }
+                                td { (entry_label(e)) }
+                                td { (optional(e.note.as_deref())) }
+                            }
+                        }
+                    }
+                }
+            }
+        },
+    )
+}
+
+fn entry_label(e: &IncidentEntry) -> String {
+    match (e.kind.as_str(), e.action.as_deref().and_then(Action::parse)) {
+        ("action", Some(a)) => a.label().into(),
+        ("acknowledged", _) => "Acknowledged".into(),
+        ("details", _) => "Edited the record".into(),
+        ("note", _) => "Note".into(),
+        (other, _) => other.into(),
+    }
+}
+
+/// One device: who used it, the iPad register, and its incidents.
+pub fn device_page(
+    viewer: &Viewer,
+    number: u16,
+    device: Option<&DeviceRecord>,
+    sessions: &[SessionRecord],
+    incidents: &[IncidentRecord],
+    register: &[RegisterEntry],
+) -> Markup {
+    let title = format!("Device {number}");
+    layout(
+        Some(viewer),
         &title,
         html! {
             h1 { (title) }
-            dl {
-                dt { "Enrolled" } dd { (when(device.enrolled_at)) }
-                dt { "Software" } dd { (device.software_version) }
-                dt { "Last heard from" }
-                dd { @match device.last_seen_at { Some(t) => (when(t)), None => span.muted { "not yet" } } }
+            @if let Some(device) = device {
+                dl {
+                    dt { "Enrolled" } dd { (when(device.enrolled_at)) }
+                    dt { "Software" } dd { (device.software_version) }
+                    dt { "Last heard from" }
+                    dd { @match device.last_seen_at { Some(t) => (when(t)), None => span.muted { "not yet" } } }
+                }
+            } @else {
+                p.muted { "Not a Slate device: the register below is what teachers recorded." }
             }
             h2 { "Sessions" }
             @if sessions.is_empty() {
@@ -109,50 +382,210 @@ pub fn device_page(
                     }
                 }
             }
+            @if !register.is_empty() {
+                h2 { "Register" }
+                table {
+                    thead { tr { th { "Pupil" } th { "From" } th { "To" } th { "Recorded by" } } }
+                    tbody {
+                        @for g in register {
+                            tr {
+                                td { (pupil(Some(&g.pupil), g.pupil_name.as_deref())) }
+                                td { (when(g.from)) } td { (when(g.to)) } td { (g.recorded_by) }
+                            }
+                        }
+                    }
+                }
+            }
             h2 { "Reports" }
-            @if reports.is_empty() {
+            @if incidents.is_empty() {
                 p.empty { "No reports from this device." }
             } @else {
-                (reports_table(reports, false))
+                table {
+                    thead { tr { th { "Incident" } th { "Pressed" } th { "Status" } th { "Pupil" } th { "App" } th { "Address" } th { "Page title" } } }
+                    tbody {
+                        @for i in incidents {
+                            @let r = &i.report;
+                            tr {
+                                td { a href={ "/incidents/" (i.id) } { "Incident " (i.id) } }
+                                td { (when(r.pressed_at)) }
+                                td { (status(i.status)) }
+                                td { (pupil(r.pupil.as_deref(), r.pupil_name.as_deref())) }
+                                td { (optional(r.app.as_deref())) }
+                                td.url { (optional(r.url.as_deref())) }
+                                td { (optional(r.page_title.as_deref())) }
+                            }
+                        }
+                    }
+                }
             }
         },
     )
 }
 
-fn reports_table(reports: &[ReportRecord], with_device: bool) -> Markup {
-    html! {
-        table {
-            thead {
-                tr {
-                    th { "Pressed" }
-                    @if with_device { th { "Device" } }
-                    th { "Pupil" } th { "App" } th { "Address" } th { "Page title" }
-                    th { "Screen dark after" } th { "Received" }
-                }
+/// The answer shown under the who-had form: the device, the time asked, and who (if anyone).
+pub type WhoHadShown = Result<(u16, DateTime<Utc>, Option<WhoHadAnswer>), String>;
+
+/// "Who had device N at time T", and the iPad register form.
+pub fn who_had_page(
+    viewer: &Viewer,
+    device: &str,
+    at: &str,
+    answer: Option<WhoHadShown>,
+) -> Markup {
+    layout(
+        Some(viewer),
+        "Who had a device",
+        html! {
+            h1 { "Who had a device?" }
+            form.stack method="get" action="/who-had" {
+                label for="device" { "Device number" }
+                input #device name="device" value=(device) inputmode="numeric" required;
+                label for="at" { "Date and time (UTC)" }
+                input #at name="at" type="datetime-local" value=(at) required;
+                button type="submit" { "Look up" }
             }
-            tbody {
-                @for r in reports {
-                    tr {
-                        td { (when(r.pressed_at)) }
-                        @if with_device {
-                            td { a href={ "/devices/" (r.device) } { "Device " (r.device) } }
+            @match answer {
+                None => {}
+                Some(Err(message)) => { p.error role="alert" { (message) } }
+                Some(Ok((n, t, None))) => {
+                    p.empty { "Nobody is recorded as having device " (n) " at " (when(t)) "." }
+                }
+                Some(Ok((n, t, Some(a)))) => {
+                    p.banner {
+                        "Device " (n) " at " (when(t)) ": " (pupil(Some(&a.pupil), a.pupil_name.as_deref()))
+                    }
+                    p {
+                        @if a.source == "session" {
+                            "Signed in on the device from " (when(a.from))
+                            @match a.to { Some(to) => { " to " (when(to)) }, None => " (still signed in)" }
+                            "."
+                        } @else {
+                            "From the register: " (when(a.from)) " to "
+                            @if let Some(to) = a.to { (when(to)) }
+                            ", recorded by " (a.recorded_by.as_deref().unwrap_or("?")) "."
                         }
-                        td { (pupil(r.pupil.as_deref(), r.pupil_name.as_deref())) }
-                        td { (optional(r.app.as_deref())) }
-                        td.url { (optional(r.url.as_deref())) }
-                        td { (optional(r.page_title.as_deref())) }
-                        td {
-                            @match r.blank_latency_us {
-                                Some(us) => (millis(us)),
-                                None => span.muted { "not confirmed" },
-                            }
-                        }
-                        td { (when(r.received_at)) }
+                        " " a href={ "/devices/" (n) } { "Device " (n) "'s page" }
                     }
                 }
             }
-        }
-    }
+            @if viewer.may(Permission::RecordRegister) {
+                h2 { "Record a numbered iPad for a lesson" }
+                p.muted { "For devices that cannot run Slate. Times in UTC." }
+                form.stack method="post" action="/register" {
+                    (csrf(viewer))
+                    label for="reg-device" { "Device number" }
+                    input #reg-device name="device" inputmode="numeric" required;
+                    label for="reg-pupil" { "Pupil id (from the roster, e.g. p-7f3a9c)" }
+                    input #reg-pupil name="pupil" required;
+                    label for="reg-from" { "From" }
+                    input #reg-from name="from" type="datetime-local" required;
+                    label for="reg-to" { "To" }
+                    input #reg-to name="to" type="datetime-local" required;
+                    button type="submit" { "Record" }
+                }
+            }
+        },
+    )
+}
+
+/// A device counts as online when it was heard from within this time (heartbeats are more
+/// frequent than this).
+pub const ONLINE_WITHIN: Duration = Duration::minutes(5);
+
+pub fn online(last_seen: Option<DateTime<Utc>>, now: DateTime<Utc>) -> bool {
+    last_seen.is_some_and(|t| now - t < ONLINE_WITHIN)
+}
+
+/// Every device: online or not, software, last contact.
+pub fn fleet_page(viewer: &Viewer, fleet: &[FleetRow], now: DateTime<Utc>) -> Markup {
+    let up = fleet.iter().filter(|d| online(d.last_seen_at, now)).count();
+    layout(
+        Some(viewer),
+        "Fleet",
+        html! {
+            h1 { "Fleet" }
+            p { (fleet.len()) " devices, " (up) " online." }
+            @if fleet.is_empty() {
+                p.empty { "No device has enrolled yet. Make a token with slate-server enrollment-token --device N." }
+            } @else {
+                table {
+                    thead { tr { th { "Device" } th { "State" } th { "Last heard from" } th { "Last heartbeat" } th { "Report button" } th { "Software" } th { "Enrolled" } } }
+                    tbody {
+                        @for d in fleet {
+                            tr {
+                                td {
+                                    @if viewer.may(Permission::ViewDevice) {
+                                        a href={ "/devices/" (d.number) } { "Device " (d.number) }
+                                    } @else { "Device " (d.number) }
+                                }
+                                td { @if online(d.last_seen_at, now) { span.online { "online" } } @else { span.muted { "offline" } } }
+                                td { @match d.last_seen_at { Some(t) => (when(t)), None => span.muted { "never" } } }
+                                td { @match d.last_heartbeat_at { Some(t) => (when(t)), None => span.muted { "none yet" } } }
+                                td {
+                                    @match (d.last_heartbeat_at, d.button_fault.as_deref()) {
+                                        (None, _) => span.muted { "not known" },
+                                        (Some(_), None) => "working",
+                                        (Some(_), Some(fault)) => strong.status-new { "fault: " (fault) },
+                                    }
+                                }
+                                td { (d.software_version) }
+                                td { (when(d.enrolled_at)) }
+                            }
+                        }
+                    }
+                }
+            }
+        },
+    )
+}
+
+/// The termly governors' report: counts and charts, printable.
+pub fn governors_page(viewer: &Viewer, s: &crate::governors::Summary) -> Markup {
+    use crate::governors::{bar_chart, week_bars};
+    layout(
+        Some(viewer),
+        "Governors' report",
+        html! {
+            h1 { "Online safety incidents, " (s.from.format("%-d %B %Y")) " to " (s.to.format("%-d %B %Y")) }
+            form.stack method="get" action="/governors" {
+                label for="from" { "From" } input #from name="from" type="date" value=(s.from);
+                label for="to" { "To" } input #to name="to" type="date" value=(s.to);
+                button type="submit" { "Show" }
+            }
+            p.no-print.muted { "Anonymised: counts only, no names, devices or addresses. Print this page for the governors." }
+            p { strong { (s.total) } " reports in the period." }
+            h2 { "By kind of concern" }
+            (bar_chart("Reports by kind of concern", &s.by_category))
+            h2 { "By year group" }
+            (bar_chart("Reports by year group", &s.by_year_group))
+            h2 { "By week" }
+            (bar_chart("Reports by week", &week_bars(s)))
+        },
+    )
+}
+
+/// The audit log, newest first.
+pub fn audit_page(viewer: &Viewer, log: &[AuditEntry], shown_limit: u32) -> Markup {
+    layout(
+        Some(viewer),
+        "Audit log",
+        html! {
+            h1 { "Audit log" }
+            p { "Every view of pupil data and every action, newest first. " a href="/audit.csv" { "Download all (CSV)" } }
+            @if log.len() as u64 >= u64::from(shown_limit) { p.muted { "Showing the newest " (shown_limit) "." } }
+            table {
+                thead { tr { th { "When" } th { "Who" } th { "What" } th { "Record" } th { "Detail" } } }
+                tbody {
+                    @for e in log {
+                        tr {
+                            td { (when(e.at)) } td { (e.actor) } td { (e.action) }
+                            td { (optional(e.record.as_deref())) } td { (optional(e.detail.as_deref())) }
+                        }
+                    }
+                }
+            }
+        },
+    )
 }
 
 /// The roster's name and the pseudonymous id, or a plain statement that nobody was signed in.
@@ -189,30 +622,45 @@ fn when(t: DateTime<Utc>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::ReportRecord;
 
-    fn report(title: &str) -> ReportRecord {
-        ReportRecord {
-            id: "0192-a".into(),
-            device: 12,
-            pupil: Some("p-7f3a9c".into()),
-            pupil_name: Some("Amira K.".into()),
-            session: None,
-            pressed_at: "2026-11-17T10:14:03Z".parse().unwrap(),
-            received_at: "2026-11-17T10:14:04Z".parse().unwrap(),
-            app: Some("browser".into()),
-            url: Some("https://example.org/<x>".into()),
-            page_title: Some(title.into()),
-            blank_latency_us: Some(41_250),
+    fn viewer(role: Role) -> Viewer {
+        Viewer { name: "j.smith".into(), role, csrf: "tok".into() }
+    }
+
+    fn incident(title: &str) -> IncidentRecord {
+        IncidentRecord {
+            id: 7,
+            status: Status::New,
+            details: Default::default(),
+            created_at: "2026-11-17T10:14:04Z".parse().unwrap(),
+            updated_at: "2026-11-17T10:14:04Z".parse().unwrap(),
+            report: ReportRecord {
+                id: "0192-a".into(),
+                device: 12,
+                pupil: Some("p-7f3a9c".into()),
+                pupil_name: Some("Amira K.".into()),
+                session: None,
+                pressed_at: "2026-11-17T10:14:03Z".parse().unwrap(),
+                received_at: "2026-11-17T10:14:04Z".parse().unwrap(),
+                app: Some("browser".into()),
+                url: Some("https://example.org/<x>".into()),
+                page_title: Some(title.into()),
+                blank_latency_us: Some(41_250),
+            },
         }
     }
 
     #[test]
     fn reports_show_device_pupil_and_escaped_text() {
-        let page = reports_page(&[report("<script>alert(1)</script>")], 500).into_string();
+        let page = reports_page(&viewer(Role::Dsl), &[incident("<script>alert(1)</script>")], 500)
+            .into_string();
         assert!(page.contains(r#"href="/devices/12""#), "{page}");
+        assert!(page.contains(r#"href="/incidents/7""#), "{page}");
         assert!(page.contains("Amira K.") && page.contains("p-7f3a9c"), "{page}");
         assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "{page}");
         assert!(!page.contains("<script>"), "{page}");
+        assert!(page.contains(r#"<script src="/static/live.js" defer></script>"#), "{page}");
         assert!(page.contains("https://example.org/&lt;x&gt;"), "{page}");
         assert!(!page.contains("href=\"https://example.org"), "URLs are text, not links: {page}");
         assert!(page.contains("Tue 17 Nov 2026, 10:14:03 UTC"), "{page}");
@@ -229,12 +677,45 @@ mod tests {
 
     #[test]
     fn empty_and_anonymous_states_are_said_plainly() {
-        assert!(reports_page(&[], 500).into_string().contains("No reports yet"));
-        let mut anonymous = report("t");
-        anonymous.pupil = None;
-        anonymous.pupil_name = None;
-        anonymous.blank_latency_us = None;
-        let page = reports_page(&[anonymous], 500).into_string();
+        assert!(reports_page(&viewer(Role::Dsl), &[], 500)
+            .into_string()
+            .contains("No reports yet"));
+        let mut anonymous = incident("t");
+        anonymous.report.pupil = None;
+        anonymous.report.pupil_name = None;
+        anonymous.report.blank_latency_us = None;
+        let page = reports_page(&viewer(Role::Dsl), &[anonymous], 500).into_string();
         assert!(page.contains("nobody signed in") && page.contains("not confirmed"), "{page}");
+    }
+
+    #[test]
+    fn forms_carry_the_csrf_token_and_follow_the_role() {
+        let dsl = incident_page(&viewer(Role::Dsl), &incident("t"), &[]).into_string();
+        assert!(dsl.contains(r#"name="csrf" value="tok""#), "{dsl}");
+        assert!(
+            dsl.contains("/incidents/7/acknowledge") && dsl.contains("/incidents/7/details"),
+            "{dsl}"
+        );
+        assert!(dsl.contains("/incidents/7/export.csv"), "{dsl}");
+        let teacher = incident_page(&viewer(Role::Teacher), &incident("t"), &[]).into_string();
+        assert!(teacher.contains("/incidents/7/acknowledge"), "{teacher}");
+        assert!(
+            !teacher.contains("/incidents/7/details") && !teacher.contains("export.csv"),
+            "{teacher}"
+        );
+        assert!(!teacher.contains(r#"href="/audit""#), "no audit link for teachers");
+    }
+
+    #[test]
+    fn devices_are_online_when_heard_from_lately() {
+        let now: DateTime<Utc> = "2026-11-17T10:00:00Z".parse().unwrap();
+        let cases = [
+            (None, false),
+            (Some(now - Duration::minutes(4)), true),
+            (Some(now - Duration::minutes(5)), false),
+        ];
+        for (seen, expected) in cases {
+            assert_eq!(online(seen, now), expected, "{seen:?}");
+        }
     }
 }

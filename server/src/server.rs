@@ -2,33 +2,53 @@
 //! and running the routes over TLS or plain TCP until shutdown. Handlers live in `api` and
 //! `staff`; this module must not hold request logic of its own.
 
+use crate::auth::HashCost;
+use crate::config::Config;
+use crate::notify::Notifier;
 use crate::secrets::Secret;
 use crate::store::Store;
 use crate::tls::TlsConfig;
-use crate::{api, staff};
+use crate::{api, desk, staff};
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::header::{self, HeaderValue};
 use axum::middleware::{self, Next};
 use axum::response::{Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
+use chrono::{DateTime, Utc};
+use std::collections::HashMap;
 use std::future::Future;
 use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tokio::sync::broadcast;
 
 /// How long open connections get to finish after shutdown is asked for.
 const GRACE_PERIOD: Duration = Duration::from_secs(10);
 
-/// Browsers may load nothing but the page itself and its inline style: the pages show text that
-/// devices sent (URLs, titles), so no script or remote content may ever run from it.
+/// Browsers may load nothing but the page itself, its inline style and the server's own small
+/// script (live updates): the pages show text that devices sent (URLs, titles), so no inline or
+/// remote script may ever run, and forms post only back here.
 const CONTENT_SECURITY_POLICY: &str =
-    "default-src 'none'; style-src 'unsafe-inline'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'";
+    "default-src 'none'; style-src 'unsafe-inline'; script-src 'self'; \
+     connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
     #[error("cannot serve on the listener: {0}")]
     Io(#[from] std::io::Error),
 }
+
+/// A new report, as the live incident list hears of it: ids and time only.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct LiveReport {
+    pub incident: i64,
+    pub device: u16,
+    pub pressed_at: DateTime<Utc>,
+}
+
+/// Recent failed sign-ins by key (`user:NAME`, `ip:ADDR`), for throttling.
+pub(crate) type Failures = Arc<Mutex<HashMap<String, Vec<DateTime<Utc>>>>>;
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -37,11 +57,50 @@ pub struct AppState {
     pub(crate) staff_key: Secret,
     /// Whether cookies get `Secure`: set by [`serve`] when it serves TLS.
     pub(crate) secure_cookies: bool,
+    pub(crate) config: Arc<Config>,
+    pub(crate) notifier: Arc<Notifier>,
+    pub(crate) live: broadcast::Sender<LiveReport>,
+    pub(crate) failures: Failures,
+    pub(crate) hash_cost: HashCost,
+    /// Becomes true when shutdown starts, so endless answers (the live list) end and the
+    /// server can stop without waiting out its grace period.
+    pub(crate) closing: Arc<tokio::sync::watch::Sender<bool>>,
+    /// A password hash that no account has, checked when the username is unknown, so a refusal
+    /// takes as long either way and does not tell which usernames exist.
+    pub(crate) dummy_phc: Arc<std::sync::OnceLock<String>>,
 }
 
 impl AppState {
+    /// Default config: no alerts, the staff-key link on.
     pub fn new(store: Store, staff_key: Secret) -> Self {
-        Self { store, staff_key, secure_cookies: false }
+        Self::with_config(store, staff_key, Config::default(), Notifier::default())
+    }
+
+    pub fn with_config(
+        store: Store,
+        staff_key: Secret,
+        config: Config,
+        notifier: Notifier,
+    ) -> Self {
+        let (live, _) = broadcast::channel(64);
+        Self {
+            store,
+            staff_key,
+            secure_cookies: false,
+            config: Arc::new(config),
+            notifier: Arc::new(notifier),
+            live,
+            failures: Failures::default(),
+            hash_cost: HashCost::Production,
+            closing: Arc::new(tokio::sync::watch::Sender::new(false)),
+            dummy_phc: Arc::default(),
+        }
+    }
+
+    /// Cheap password hashing for tests (hashes verify whatever their cost).
+    pub fn with_hash_cost(mut self, cost: HashCost) -> Self {
+        self.hash_cost = cost;
+        self
     }
 }
 
@@ -51,11 +110,30 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/api/v1/enroll", post(api::enroll))
         .route("/api/v1/events", post(api::ingest_events))
-        .route("/api/v1/staff/reports", get(staff::reports_json))
+        .route("/api/v1/staff/reports", get(desk::reports_json))
+        .route("/api/v1/staff/who-had", get(desk::who_had_json))
         .route("/", get(|| async { Redirect::to("/reports") }))
-        .route("/staff/login", get(staff::login))
-        .route("/reports", get(staff::reports_page))
-        .route("/devices/{number}", get(staff::device_page))
+        .route("/staff/login", get(staff::login_page).post(staff::login))
+        .route("/staff/logout", post(staff::logout))
+        .route("/staff/password", get(staff::password_page).post(staff::change_password))
+        .route("/static/live.js", get(desk::live_js))
+        .route("/reports", get(desk::reports_page))
+        .route("/reports/live", get(desk::live))
+        .route("/reports.csv", get(desk::log_csv))
+        .route("/incidents/{id}", get(desk::incident_page))
+        .route("/incidents/{id}/export.csv", get(desk::incident_csv))
+        .route("/incidents/{id}/export.pdf", get(desk::incident_pdf))
+        .route("/incidents/{id}/acknowledge", post(desk::acknowledge))
+        .route("/incidents/{id}/action", post(desk::record_action))
+        .route("/incidents/{id}/note", post(desk::add_note))
+        .route("/incidents/{id}/details", post(desk::save_details))
+        .route("/devices/{number}", get(desk::device_page))
+        .route("/who-had", get(desk::who_had_page))
+        .route("/register", post(desk::add_register_entry))
+        .route("/fleet", get(desk::fleet_page))
+        .route("/audit", get(desk::audit_page))
+        .route("/governors", get(desk::governors_page))
+        .route("/audit.csv", get(desk::audit_csv))
         .fallback(staff::not_found)
         .layer(DefaultBodyLimit::max(slate_protocol::MAX_BODY_BYTES))
         .layer(middleware::from_fn(security_headers))
@@ -102,13 +180,16 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     state.secure_cookies = tls.is_some();
-    let app = router(state).into_make_service();
+    let closing = state.closing.clone();
+    // The peer address feeds sign-in throttling per address.
+    let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
     let handle = axum_server::Handle::new();
     let on_shutdown = {
         let handle = handle.clone();
         tokio::spawn(async move {
             shutdown.await;
             tracing::info!("shutting down");
+            closing.send_replace(true);
             handle.graceful_shutdown(Some(GRACE_PERIOD));
         })
     };

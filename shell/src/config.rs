@@ -10,6 +10,10 @@
 #![doc = include_str!("../slate.example.toml")]
 //! ```
 
+use crate::apps::MuteBackend;
+use crate::button::DeviceMatch;
+use crate::core::{Lockout, Rules};
+use crate::staff::StaffPin;
 use slate_protocol::DeviceNumber;
 use std::fmt;
 use std::net::IpAddr;
@@ -83,6 +87,77 @@ pub struct Config {
     pub server: ServerConfig,
     pub upload: UploadConfig,
     pub button: ButtonConfig,
+    /// Debounce and the stuck-button time (`[button]`).
+    pub button_timing: ButtonTiming,
+    pub staff: StaffConfig,
+    pub display: DisplayConfig,
+    /// How audio is muted on a report (`[audio] mute`).
+    pub mute: MuteBackend,
+    /// The status LED's GPIO pin (`[led] gpio_pin`), if there is one.
+    pub led_pin: Option<u8>,
+}
+
+impl Config {
+    /// The core's rules from this configuration.
+    pub fn rules(&self) -> Rules {
+        Rules {
+            debounce: self.button_timing.debounce,
+            stuck_after: self.button_timing.stuck_after,
+            pin_required: self.staff.pin.is_some(),
+            lockout: self.staff.lockout,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ButtonTiming {
+    pub debounce: Duration,
+    pub stuck_after: Duration,
+}
+
+impl Default for ButtonTiming {
+    fn default() -> Self {
+        let rules = Rules::default();
+        Self { debounce: rules.debounce, stuck_after: rules.stuck_after }
+    }
+}
+
+/// The staff unlock (`[staff]`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct StaffConfig {
+    /// The staff PIN's argon2id hash. Without one, unlocking needs no PIN (a demo or a
+    /// bench device; `slated` warns at startup).
+    pub pin: Option<StaffPin>,
+    pub lockout: Lockout,
+}
+
+/// How the screen is made dark (`[display]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DisplayConfig {
+    /// Nothing is switched off; darkness is only logged (a development machine).
+    Logging,
+    /// Write the backlight's sysfs files (needs write access to them: root or a udev rule).
+    Sysfs { backlight: Backlight, method: BlankMethod },
+    /// Ask logind to set the backlight (`SetBrightness`; slated must run in the kiosk's
+    /// session); darkness is confirmed from sysfs.
+    Logind { backlight: Backlight, session: String },
+}
+
+/// Which backlight under `/sys/class/backlight`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Backlight {
+    /// The only one there (or the first by name).
+    Auto,
+    Named(String),
+}
+
+/// How sysfs darkens the backlight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlankMethod {
+    /// `bl_power = 4` (FB_BLANK_POWERDOWN): the panel's light off, brightness kept.
+    BlPower,
+    /// `brightness = 0`.
+    Brightness,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -125,8 +200,12 @@ impl Default for UploadConfig {
 /// Where report-button presses come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ButtonConfig {
-    /// A kernel input device (the GPIO button via `gpio-keys`, or a USB button).
-    Evdev { device: PathBuf, key: u16 },
+    /// A kernel input device (the GPIO button via `gpio-keys`, or a USB button), by path, name
+    /// or vendor/product.
+    Evdev { device: DeviceMatch, key: u16 },
+    /// A GPIO pin with the internal pull-up and edge interrupts (no overlay); needs a build
+    /// with the `gpio` feature.
+    Gpio { pin: u8, active_low: bool },
     /// Every line on standard input is a press (the demo).
     Stdin,
     /// No physical button; presses come only from the control socket.
@@ -233,6 +312,7 @@ pub fn parse_config(text: &str, path: &Path) -> Result<Config, ConfigError> {
         }
     };
 
+    let mut button_timing = ButtonTiming::default();
     let button = match top.table("button")? {
         // The report button is the point of the device: it is never off by default.
         None => {
@@ -240,7 +320,21 @@ pub fn parse_config(text: &str, path: &Path) -> Result<Config, ConfigError> {
         }
         Some(mut t) => {
             let source = t.string("source")?.unwrap_or_else(|| "evdev".into());
-            let device = t.path("device", base)?;
+            let path = t.path("device", base)?;
+            let name = match t.string("name")? {
+                Some(n) if n.is_empty() || n.len() > 128 || n.chars().any(char::is_control) => {
+                    return Err(t.error("name", "must be 1 to 128 characters on one line"))
+                }
+                n => n,
+            };
+            let id = |t: &mut Fields, key: &str| match t.integer(key)? {
+                None => Ok(None),
+                Some(n) => u16::try_from(n)
+                    .map(Some)
+                    .map_err(|_| t.error(key, format!("{n} is not a USB id from 0 to 0xffff"))),
+            };
+            let vendor = id(&mut t, "vendor")?;
+            let product = id(&mut t, "product")?;
             let key = match t.take("key") {
                 None => DEFAULT_BUTTON_KEY,
                 Some(toml::Value::Integer(n)) => match u16::try_from(n) {
@@ -267,25 +361,204 @@ pub fn parse_config(text: &str, path: &Path) -> Result<Config, ConfigError> {
                     ))
                 }
             };
-            t.finish(&["source", "device", "key"])?;
+            let gpio_pin = match t.integer("gpio_pin")? {
+                None => None,
+                Some(n) if (0..=53).contains(&n) => Some(n as u8),
+                Some(n) => {
+                    return Err(
+                        t.error("gpio_pin", format!("{n} is not a GPIO number from 0 to 53"))
+                    )
+                }
+            };
+            let active_low = match t.take("active_low") {
+                None => true,
+                Some(toml::Value::Boolean(b)) => b,
+                Some(other) => return Err(t.wrong_type("active_low", "true or false", &other)),
+            };
+            if let Some(ms) = t.integer("debounce_ms")? {
+                if !(0..=5_000).contains(&ms) {
+                    return Err(t.error("debounce_ms", format!("{ms} is not from 0 to 5000")));
+                }
+                button_timing.debounce = Duration::from_millis(ms as u64);
+            }
+            if let Some(s) = t.integer("stuck_after_s")? {
+                if !(1..=3_600).contains(&s) {
+                    return Err(t.error("stuck_after_s", format!("{s} is not from 1 to 3600")));
+                }
+                button_timing.stuck_after = Duration::from_secs(s as u64);
+            }
+            t.finish(&[
+                "source",
+                "device",
+                "name",
+                "vendor",
+                "product",
+                "key",
+                "gpio_pin",
+                "active_low",
+                "debounce_ms",
+                "stuck_after_s",
+            ])?;
             match source.as_str() {
-                "evdev" => ButtonConfig::Evdev {
-                    device: device.ok_or_else(|| {
-                        t.error("device", "is required when `button.source` is \"evdev\"")
+                "evdev" => {
+                    if path.is_none() && name.is_none() && vendor.is_none() && product.is_none() {
+                        return Err(t.error(
+                            "device",
+                            "is required when `button.source` is \"evdev\" (or give `name`, `vendor`/`product`)",
+                        ));
+                    }
+                    ButtonConfig::Evdev { device: DeviceMatch { path, name, vendor, product }, key }
+                }
+                "gpio" => ButtonConfig::Gpio {
+                    pin: gpio_pin.ok_or_else(|| {
+                        t.error("gpio_pin", "is required when `button.source` is \"gpio\"")
                     })?,
-                    key,
+                    active_low,
                 },
                 "stdin" => ButtonConfig::Stdin,
                 "none" => ButtonConfig::None,
                 other => {
                     return Err(t.error(
                         "source",
-                        format!("{other:?} is not one of \"evdev\", \"stdin\", \"none\""),
+                        format!("{other:?} is not one of \"evdev\", \"gpio\", \"stdin\", \"none\""),
                     ))
                 }
             }
         }
     };
+
+    let staff = match top.table("staff")? {
+        None => StaffConfig::default(),
+        Some(mut t) => {
+            let pin = match t.string("pin_hash")? {
+                None => None,
+                Some(phc) => Some(StaffPin::from_phc(&phc).map_err(|e| {
+                    t.error("pin_hash", format!("{e}; make one with `slatectl hash-pin`"))
+                })?),
+            };
+            let mut lockout = Lockout::default();
+            if let Some(n) = t.integer("wrong_pins_before_lockout")? {
+                if !(1..=20).contains(&n) {
+                    return Err(
+                        t.error("wrong_pins_before_lockout", format!("{n} is not from 1 to 20"))
+                    );
+                }
+                lockout.wrong_before_lockout = n as u32;
+            }
+            if let Some(s) = t.integer("lockout_s")? {
+                if !(1..=86_400).contains(&s) {
+                    return Err(t.error("lockout_s", format!("{s} is not from 1 to 86400 seconds")));
+                }
+                lockout.first = Duration::from_secs(s as u64);
+            }
+            if let Some(s) = t.integer("lockout_max_s")? {
+                if !(1..=86_400).contains(&s) {
+                    return Err(
+                        t.error("lockout_max_s", format!("{s} is not from 1 to 86400 seconds"))
+                    );
+                }
+                lockout.max = Duration::from_secs(s as u64);
+            }
+            if lockout.max < lockout.first {
+                return Err(t.error("lockout_max_s", "is below `staff.lockout_s`"));
+            }
+            t.finish(&["pin_hash", "wrong_pins_before_lockout", "lockout_s", "lockout_max_s"])?;
+            StaffConfig { pin, lockout }
+        }
+    };
+
+    let display = match top.table("display")? {
+        None => DisplayConfig::Logging,
+        Some(mut t) => {
+            let backend = t.string("backend")?.unwrap_or_else(|| "none".into());
+            let backlight = match t.string("backlight")? {
+                None => Backlight::Auto,
+                Some(b) if b == "auto" => Backlight::Auto,
+                Some(b) if !b.is_empty() && !b.contains(['/', '\0']) && b != "." && b != ".." => {
+                    Backlight::Named(b)
+                }
+                Some(b) => {
+                    return Err(t.error(
+                        "backlight",
+                        format!("{b:?} is not \"auto\" or a name under /sys/class/backlight"),
+                    ))
+                }
+            };
+            let method = match t.string("method")?.as_deref() {
+                None | Some("bl_power") => BlankMethod::BlPower,
+                Some("brightness") => BlankMethod::Brightness,
+                Some(other) => {
+                    return Err(t.error(
+                        "method",
+                        format!("{other:?} is not one of \"bl_power\", \"brightness\""),
+                    ))
+                }
+            };
+            let session = t.string("session")?.unwrap_or_else(|| "auto".into());
+            if session.is_empty()
+                || !session.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+            {
+                return Err(t.error("session", "must be \"auto\" or a logind session id"));
+            }
+            t.finish(&["backend", "backlight", "method", "session"])?;
+            match backend.as_str() {
+                "none" => DisplayConfig::Logging,
+                "sysfs" => DisplayConfig::Sysfs { backlight, method },
+                "logind" => DisplayConfig::Logind { backlight, session },
+                other => {
+                    return Err(t.error(
+                        "backend",
+                        format!("{other:?} is not one of \"none\", \"sysfs\", \"logind\""),
+                    ))
+                }
+            }
+        }
+    };
+
+    let mute = match top.table("audio")? {
+        None => MuteBackend::None,
+        Some(mut t) => {
+            let mute = t.string("mute")?.unwrap_or_else(|| "none".into());
+            let control = t.string("amixer_control")?.unwrap_or_else(|| "Master".into());
+            if control.is_empty() || control.len() > 64 || control.chars().any(char::is_control) {
+                return Err(t.error("amixer_control", "must be 1 to 64 characters on one line"));
+            }
+            t.finish(&["mute", "amixer_control"])?;
+            match mute.as_str() {
+                "wpctl" => MuteBackend::Wpctl,
+                "amixer" => MuteBackend::Amixer { control },
+                "none" => MuteBackend::None,
+                other => {
+                    return Err(t.error(
+                        "mute",
+                        format!("{other:?} is not one of \"wpctl\", \"amixer\", \"none\""),
+                    ))
+                }
+            }
+        }
+    };
+
+    let led_pin = match top.table("led")? {
+        None => None,
+        Some(mut t) => {
+            let pin = match t.integer("gpio_pin")? {
+                None => None,
+                Some(n) if (0..=53).contains(&n) => Some(n as u8),
+                Some(n) => {
+                    return Err(
+                        t.error("gpio_pin", format!("{n} is not a GPIO number from 0 to 53"))
+                    )
+                }
+            };
+            t.finish(&["gpio_pin"])?;
+            pin
+        }
+    };
+    if let (ButtonConfig::Gpio { pin, .. }, Some(led)) = (&button, led_pin) {
+        if *pin == led {
+            return Err(top.error("led", format!("`gpio_pin` {led} is the button's pin")));
+        }
+    }
 
     top.finish(&[
         "device_number",
@@ -295,8 +568,25 @@ pub fn parse_config(text: &str, path: &Path) -> Result<Config, ConfigError> {
         "server",
         "upload",
         "button",
+        "staff",
+        "display",
+        "audio",
+        "led",
     ])?;
-    Ok(Config { device_number, school, state_dir, control_socket, server, upload, button })
+    Ok(Config {
+        device_number,
+        school,
+        state_dir,
+        control_socket,
+        server,
+        upload,
+        button,
+        button_timing,
+        staff,
+        display,
+        mute,
+        led_pin,
+    })
 }
 
 /// Checks the server's base URL: https, or http only to a loopback host (nothing else may see
@@ -478,9 +768,14 @@ key = "KEY_F12"
                     heartbeat: Duration::from_secs(30),
                 },
                 button: ButtonConfig::Evdev {
-                    device: "/dev/input/by-path/platform-gpio-keys-event".into(),
+                    device: DeviceMatch::path("/dev/input/by-path/platform-gpio-keys-event"),
                     key: 88,
                 },
+                button_timing: ButtonTiming::default(),
+                staff: StaffConfig::default(),
+                display: DisplayConfig::Logging,
+                mute: MuteBackend::None,
+                led_pin: None,
             }
         );
         assert_eq!(
@@ -505,6 +800,13 @@ key = "KEY_F12"
     fn the_example_file_parses() {
         let config = parse_config(EXAMPLE, path()).unwrap();
         assert_eq!(config.device_number.get(), 12);
+        assert_eq!(config.button_timing, ButtonTiming::default());
+        assert_eq!(config.staff, StaffConfig::default());
+        assert_eq!(
+            config.display,
+            DisplayConfig::Sysfs { backlight: Backlight::Auto, method: BlankMethod::BlPower }
+        );
+        assert_eq!(config.mute, MuteBackend::Wpctl);
     }
 
     #[test]
@@ -524,7 +826,7 @@ key = "KEY_F12"
             let config = parse_config(&text, path()).unwrap();
             assert_eq!(
                 config.button,
-                ButtonConfig::Evdev { device: "/dev/input/event0".into(), key: code },
+                ButtonConfig::Evdev { device: DeviceMatch::path("/dev/input/event0"), key: code },
                 "{key}"
             );
         }
@@ -622,7 +924,16 @@ key = "KEY_F12"
             ),
             ("heartbeat_s = 30", "heartbeat_s = 1", "upload.heartbeat_s", "not from 5 to 86400"),
             ("heartbeat_s = 30", "heartbeat = 30", "upload.heartbeat", "not a known setting"),
-            ("source = \"evdev\"", "source = \"gpio\"", "button.source", "\"gpio\" is not one of"),
+            ("source = \"evdev\"", "source = \"gpi0\"", "button.source", "\"gpi0\" is not one of"),
+            (
+                "source = \"evdev\"",
+                "source = \"gpio\"",
+                "button.gpio_pin",
+                "required when `button.source` is \"gpio\"",
+            ),
+            ("key = \"KEY_F12\"", "gpio_pin = 99", "button.gpio_pin", "not a GPIO number"),
+            ("key = \"KEY_F12\"", "active_low = 1", "button.active_low", "expected true or false"),
+            ("key = \"KEY_F12\"", "[led]\ngpio_pin = -1", "led.gpio_pin", "not a GPIO number"),
             (
                 "device = \"/dev/input/by-path/platform-gpio-keys-event\"",
                 "",
@@ -639,6 +950,49 @@ key = "KEY_F12"
                 "expected a key name or number, found boolean",
             ),
             ("[button]", "[buton]", "button", "is required"),
+            ("key = \"KEY_F12\"", "debounce_ms = 9000", "button.debounce_ms", "not from 0 to 5000"),
+            (
+                "key = \"KEY_F12\"",
+                "stuck_after_s = 0",
+                "button.stuck_after_s",
+                "not from 1 to 3600",
+            ),
+            ("key = \"KEY_F12\"", "vendor = 70000", "button.vendor", "not a USB id"),
+            ("key = \"KEY_F12\"", "name = \"\"", "button.name", "1 to 128 characters"),
+            (
+                "key = \"KEY_F12\"",
+                "[staff]\npin_hash = \"1234\"",
+                "staff.pin_hash",
+                "slatectl hash-pin",
+            ),
+            (
+                "key = \"KEY_F12\"",
+                "[staff]\nlockout_s = 600\nlockout_max_s = 60",
+                "staff.lockout_max_s",
+                "below",
+            ),
+            (
+                "key = \"KEY_F12\"",
+                "[staff]\nwrong_pins_before_lockout = 0",
+                "staff.wrong_pins_before_lockout",
+                "not from 1 to 20",
+            ),
+            ("key = \"KEY_F12\"", "[staff]\npin = \"1234\"", "staff.pin", "not a known setting"),
+            (
+                "key = \"KEY_F12\"",
+                "[display]\nbackend = \"drm\"",
+                "display.backend",
+                "\"drm\" is not one of",
+            ),
+            (
+                "key = \"KEY_F12\"",
+                "[display]\nbacklight = \"../../etc\"",
+                "display.backlight",
+                "not \"auto\"",
+            ),
+            ("key = \"KEY_F12\"", "[display]\nmethod = \"dpms\"", "display.method", "not one of"),
+            ("key = \"KEY_F12\"", "[display]\nsession = \"a/b\"", "display.session", "session id"),
+            ("key = \"KEY_F12\"", "[audio]\nmute = \"pulse\"", "audio.mute", "not one of"),
             (
                 "school = \"Hillside Primary\"",
                 "school = [\"a\"]",
@@ -658,6 +1012,85 @@ key = "KEY_F12"
             );
             assert!(message.contains(reason), "{to:?}: {message:?} should contain {reason:?}");
         }
+    }
+
+    #[test]
+    fn the_button_is_found_by_name_or_ids_with_its_timing() {
+        let text = "device_number = 1\n[server]\nurl = \"https://s\"\n[button]\nname = \"Big Red Button\"\nvendor = 0x1d34\nproduct = 0x000d\ndebounce_ms = 80\nstuck_after_s = 30\n";
+        let config = parse_config(text, path()).unwrap();
+        assert_eq!(
+            config.button,
+            ButtonConfig::Evdev {
+                device: DeviceMatch {
+                    path: None,
+                    name: Some("Big Red Button".into()),
+                    vendor: Some(0x1d34),
+                    product: Some(0x000d),
+                },
+                key: 88,
+            }
+        );
+        assert_eq!(
+            config.button_timing,
+            ButtonTiming {
+                debounce: Duration::from_millis(80),
+                stuck_after: Duration::from_secs(30)
+            }
+        );
+        let rules = config.rules();
+        assert_eq!(rules.debounce, Duration::from_millis(80));
+        assert!(!rules.pin_required);
+    }
+
+    #[test]
+    fn a_gpio_button_and_led_parse() {
+        let text = "device_number = 1\n[server]\nurl = \"https://s\"\n[button]\nsource = \"gpio\"\ngpio_pin = 17\n[led]\ngpio_pin = 27\n";
+        let config = parse_config(text, path()).unwrap();
+        assert_eq!(config.button, ButtonConfig::Gpio { pin: 17, active_low: true });
+        assert_eq!(config.led_pin, Some(27));
+        let same = text.replace("gpio_pin = 27", "gpio_pin = 17");
+        let err = parse_config(&same, path()).unwrap_err();
+        assert_eq!(err.field(), Some("led"));
+    }
+
+    #[test]
+    fn staff_display_and_audio_sections_parse() {
+        let pin = StaffPin::hash("2468").unwrap();
+        let text = format!(
+            "device_number = 1\n[server]\nurl = \"https://s\"\n[button]\nsource = \"none\"\n\
+             [staff]\npin_hash = \"{}\"\nwrong_pins_before_lockout = 3\nlockout_s = 120\nlockout_max_s = 1800\n\
+             [display]\nbackend = \"logind\"\nbacklight = \"10-0045\"\n\
+             [audio]\nmute = \"amixer\"\namixer_control = \"PCM\"\n",
+            pin.phc()
+        );
+        let config = parse_config(&text, path()).unwrap();
+        assert_eq!(
+            config.staff,
+            StaffConfig {
+                pin: Some(pin),
+                lockout: Lockout {
+                    wrong_before_lockout: 3,
+                    first: Duration::from_secs(120),
+                    max: Duration::from_secs(1800),
+                },
+            }
+        );
+        assert!(config.rules().pin_required);
+        assert_eq!(
+            config.display,
+            DisplayConfig::Logind {
+                backlight: Backlight::Named("10-0045".into()),
+                session: "auto".into()
+            }
+        );
+        assert_eq!(config.mute, MuteBackend::Amixer { control: "PCM".into() });
+        let sysfs = "device_number = 1\n[server]\nurl = \"https://s\"\n[button]\nsource = \"none\"\n[display]\nbackend = \"sysfs\"\nmethod = \"brightness\"\n[audio]\nmute = \"wpctl\"\n";
+        let config = parse_config(sysfs, path()).unwrap();
+        assert_eq!(
+            config.display,
+            DisplayConfig::Sysfs { backlight: Backlight::Auto, method: BlankMethod::Brightness }
+        );
+        assert_eq!(config.mute, MuteBackend::Wpctl);
     }
 
     #[test]

@@ -16,16 +16,26 @@
 //! {"cmd":"sign_in","pupil":"p-7f3a9c"} -> {"ok":true,"session":"<session id>"}
 //!                                  -> {"ok":false,"error":"the device is held until …"}
 //! {"cmd":"sign_out"}               -> {"ok":true} | {"ok":false,"error":"nobody is signed in"}
-//! {"cmd":"foreground","app":"browser","url":"https://…","title":"…"}   (url, title optional)
-//!                                  -> {"ok":true}     what a report made now would record
-//! {"cmd":"unlock"}                 -> {"ok":true} | {"ok":false,"error":"the device is not held"}
+//! {"cmd":"foreground","app":"browser","url":"https://…","title":"…","pid":4242}
+//!                                  -> {"ok":true}     what a report made now would record;
+//!                                     url, title, pid optional (pid: whose process group stops)
+//! {"cmd":"unlock","pin":"1234","choice":"close_app|false_alarm|block_site","staff":"t-04"}
+//!                                  -> {"ok":true} | {"ok":false,"error":"the device is not held"}
+//!                                  -> {"ok":false,"error":"wrong staff PIN (4 more before …)"}
+//!                                  -> {"ok":false,"error":"too many wrong staff PINs: …",
+//!                                      "locked_until":"2026-11-17T10:02:03Z"}
+//!                                     (all optional; choice defaults to close_app; pin is
+//!                                     required when a PIN hash is configured)
 //! {"cmd":"status"}                 -> {"ok":true,"device":12,"state":"idle|in_session|held",
 //!                                      "spool_pending":3,"enrolled":true}
 //! ```
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use slate_protocol::{DeviceNumber, Event, EventBody, EventId, PupilId, SessionId};
+use slate_protocol::{
+    DeviceNumber, Event, EventBody, EventId, PupilId, ResolutionChoice, SessionId, StaffId,
+};
+use std::fmt;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -64,10 +74,32 @@ pub enum Request {
         url: Option<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         title: Option<String>,
+        /// The app's process: its process group is stopped on a report.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pid: Option<u32>,
     },
-    /// A member of staff unlocks a held device (the PIN comes later).
-    Unlock {},
+    /// A member of staff unlocks a held device.
+    Unlock {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pin: Option<Pin>,
+        /// What happens next; `close_app` when not given.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        choice: Option<ResolutionChoice>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        staff: Option<StaffId>,
+    },
     Status {},
+}
+
+/// A staff PIN as typed; `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Pin(pub String);
+
+impl fmt::Debug for Pin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Pin(<hidden>)")
+    }
 }
 
 /// A reply, as sent on the socket. Fields that do not apply are left out.
@@ -90,6 +122,12 @@ pub struct Reply {
     pub spool_pending: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enrolled: Option<bool>,
+    /// Unlocking is refused until then (too many wrong PINs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locked_until: Option<DateTime<Utc>>,
+    /// What is wrong with the report button (`missing`, `stuck`), in `status`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub button_fault: Option<slate_protocol::ButtonFault>,
 }
 
 impl Reply {
@@ -120,7 +158,7 @@ pub struct ControlMsg {
 /// Parses and validates one request line. Pure. The error is safe to send back.
 pub fn parse_request(line: &[u8]) -> Result<Request, String> {
     let request: Request = serde_json::from_slice(line).map_err(|e| format!("bad request: {e}"))?;
-    if let Request::Foreground { app, url, title } = &request {
+    if let Request::Foreground { app, url, title, .. } = &request {
         if app.is_empty() {
             return Err("bad request: `app` is empty".into());
         }
@@ -252,13 +290,27 @@ mod tests {
                     app: "browser".into(),
                     url: Some("https://example.org/x".into()),
                     title: Some("A page".into()),
+                    pid: None,
                 },
             ),
             (
-                r#"{"cmd":"foreground","app":"paint"}"#,
-                Request::Foreground { app: "paint".into(), url: None, title: None },
+                r#"{"cmd":"foreground","app":"paint","pid":4242}"#,
+                Request::Foreground {
+                    app: "paint".into(),
+                    url: None,
+                    title: None,
+                    pid: Some(4242),
+                },
             ),
-            (r#"{"cmd":"unlock"}"#, Request::Unlock {}),
+            (r#"{"cmd":"unlock"}"#, Request::Unlock { pin: None, choice: None, staff: None }),
+            (
+                r#"{"cmd":"unlock","pin":"1234","choice":"false_alarm","staff":"t-04"}"#,
+                Request::Unlock {
+                    pin: Some(Pin("1234".into())),
+                    choice: Some(ResolutionChoice::FalseAlarm),
+                    staff: Some(StaffId::new("t-04").unwrap()),
+                },
+            ),
             (r#"  {"cmd":"status"}  "#, Request::Status {}),
         ];
         for (line, expected) in cases {
@@ -295,6 +347,9 @@ mod tests {
                 "unknown field `screenshot`",
             ),
             (b"\xff\xfe{}", "bad request"),
+            (br#"{"cmd":"unlock","choice":"reboot"}"#, "unknown variant `reboot`"),
+            (br#"{"cmd":"unlock","staff":"Mrs Smith"}"#, "staff"),
+            (br#"{"cmd":"unlock","pin":1234}"#, "bad request"),
         ];
         for (line, expected) in cases {
             let err = parse_request(line).expect_err(&String::from_utf8_lossy(line));
@@ -304,6 +359,12 @@ mod tests {
                 String::from_utf8_lossy(line)
             );
         }
+    }
+
+    #[test]
+    fn a_pin_is_never_in_debug_output() {
+        let request = parse_request(br#"{"cmd":"unlock","pin":"918273"}"#).unwrap();
+        assert!(!format!("{request:?}").contains("918273"));
     }
 
     #[test]
@@ -376,7 +437,10 @@ mod tests {
 
         // Still serving.
         let replies = converse(&path, b"{\"cmd\":\"unlock\"}\n").await;
-        assert_eq!(replies[0].state.as_deref(), Some("Unlock"));
+        assert_eq!(
+            replies[0].state.as_deref(),
+            Some("Unlock { pin: None, choice: None, staff: None }")
+        );
         server.abort();
     }
 

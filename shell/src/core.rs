@@ -2,11 +2,11 @@
 //! rules and must not do I/O, read a clock, spawn tasks or make random ids (time and ids come in).
 //!
 //! ```text
-//!            SignIn                         ButtonPressed
-//!   Idle ─────────────▶ InSession ───────────────────────▶ Held ──StaffUnlocked──▶ InSession
-//!    ▲  ◀─────────────                                      │                     (or Idle if
-//!    │      SignOut                                         │                      nobody was
-//!    └──────────────────── ButtonPressed (no pupil) ────────┘                      signed in)
+//!            SignIn                     ButtonDown / ButtonPressed
+//!   Idle ─────────────▶ InSession ───────────────────────▶ Held ──Unlock (PIN ok)──▶ InSession
+//!    ▲  ◀─────────────                                      │                       (or Idle if
+//!    │      SignOut                                         │                        nobody was
+//!    └──────────────── ButtonDown (no pupil) ───────────────┘                        signed in)
 //! ```
 //!
 //! A press is handled darkness first: [`Command::BlankScreen`] is the first command out, before
@@ -14,11 +14,33 @@
 //! up ([`Input::BlankFailed`]) the report is spooled, with the measured blank latency or `None`.
 //! Nothing the core is told can lose a report: an unlock or a shutdown before darkness is
 //! confirmed files it anyway.
+//!
+//! # The physical button
+//!
+//! Key-down and key-up edges arrive as [`Input::ButtonDown`] / [`Input::ButtonUp`] with the
+//! kernel's timestamps. A key-down within [`Rules::debounce`] of the last accepted one is contact
+//! bounce and counts for nothing; a key-down while the key is already down is ignored; a key held
+//! for [`Rules::stuck_after`] is a [`ButtonFault::Stuck`] (the daemon asks when to look again with
+//! [`Core::next_deadline`] and sends [`Input::Tick`]), and a button device that vanished is
+//! [`ButtonFault::Missing`]. Faults go out as [`Command::ButtonHealth`] for the heartbeat.
+//! Presses from software (`slatectl press`, the stdin demo) are [`Input::ButtonPressed`]: they do
+//! not bounce and are not debounced.
+//!
+//! # The staff unlock
+//!
+//! [`Input::Unlock`] carries whether the PIN was right (the daemon checks the argon2 hash; the
+//! core never sees a PIN) and the staff's [`ResolutionChoice`]. After
+//! [`Lockout::wrong_before_lockout`] wrong PINs in a row, unlocking is refused until a time that
+//! doubles with each lockout ([`Lockout::first`] up to [`Lockout::max`]); a right PIN resets both.
+//! A successful unlock files a `report_resolved` event naming the report, then restores the
+//! screen and resumes (false alarm) or closes (close app, block site) the foreground app.
 
 use chrono::{DateTime, Utc};
 use slate_protocol::{
-    DeviceNumber, Event, EventBody, EventId, PupilId, SessionEndReason, SessionId,
+    ButtonFault, DeviceNumber, Event, EventBody, EventId, PupilId, ResolutionChoice,
+    SessionEndReason, SessionId, StaffId,
 };
+use std::time::Duration;
 
 /// Where ids come from. The daemon makes UUIDv7s from the clock; tests make predictable ones.
 pub trait Ids {
@@ -47,6 +69,113 @@ impl Ids for SequentialIds {
     fn session_id(&mut self) -> SessionId {
         SessionId(self.next_uuid())
     }
+}
+
+/// The configurable rules of the button and the staff unlock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rules {
+    /// Key-downs this soon after an accepted one are contact bounce.
+    pub debounce: Duration,
+    /// Held down this long, the button is stuck (a fault in the heartbeat).
+    pub stuck_after: Duration,
+    /// Whether unlocking needs the staff PIN (it does whenever a PIN hash is configured).
+    pub pin_required: bool,
+    pub lockout: Lockout,
+}
+
+impl Default for Rules {
+    fn default() -> Self {
+        Self {
+            debounce: Duration::from_millis(250),
+            stuck_after: Duration::from_secs(10),
+            pin_required: false,
+            lockout: Lockout::default(),
+        }
+    }
+}
+
+/// How wrong staff PINs are rate-limited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lockout {
+    /// Wrong PINs in a row that start a lockout.
+    pub wrong_before_lockout: u32,
+    /// The first lockout; each further one (without a right PIN between) is twice as long.
+    pub first: Duration,
+    /// The longest lockout.
+    pub max: Duration,
+}
+
+impl Default for Lockout {
+    fn default() -> Self {
+        Self {
+            wrong_before_lockout: 5,
+            first: Duration::from_secs(60),
+            max: Duration::from_secs(60 * 60),
+        }
+    }
+}
+
+impl Lockout {
+    /// How long the `n`th lockout (1-based) lasts: `first`, doubled each time, capped at `max`.
+    pub fn duration(&self, n: u32) -> Duration {
+        let factor = 1u32.checked_shl(n.saturating_sub(1)).unwrap_or(u32::MAX);
+        self.first.checked_mul(factor).unwrap_or(self.max).min(self.max)
+    }
+}
+
+/// What the daemon found when it checked the PIN typed (the core never sees the PIN itself).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PinCheck {
+    /// No PIN was given.
+    Absent,
+    Right,
+    Wrong,
+}
+
+/// A staff unlock request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unlock {
+    pub pin: PinCheck,
+    pub choice: ResolutionChoice,
+    pub staff: Option<StaffId>,
+}
+
+impl Unlock {
+    /// An unlock with the default choice (close the app) and no staff id.
+    pub fn with_pin(pin: PinCheck) -> Self {
+        Self { pin, choice: ResolutionChoice::CloseApp, staff: None }
+    }
+}
+
+/// The report button's condition, as the core has been told it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct ButtonTrack {
+    /// When the key went down, while it is down.
+    down_since: Option<DateTime<Utc>>,
+    /// The last key-down that counted (for debouncing).
+    last_accepted: Option<DateTime<Utc>>,
+    stuck: bool,
+    missing: bool,
+}
+
+impl ButtonTrack {
+    fn fault(&self) -> Option<ButtonFault> {
+        if self.missing {
+            Some(ButtonFault::Missing)
+        } else if self.stuck {
+            Some(ButtonFault::Stuck)
+        } else {
+            None
+        }
+    }
+}
+
+/// Wrong PINs and lockouts so far.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct PinTrack {
+    wrong_in_a_row: u32,
+    lockouts: u32,
+    locked_until: Option<DateTime<Utc>>,
 }
 
 /// What was on screen when the button was pressed: what a report records (never the picture).
@@ -116,11 +245,24 @@ pub enum Input {
         pupil: PupilId,
     },
     SignOut,
-    /// The report button, with the kernel's time of the key-down and what was on screen.
+    /// A press from software (`slatectl press`, the stdin demo): no bounce, no key-up.
     ButtonPressed {
         pressed_at: DateTime<Utc>,
         foreground: Option<Foreground>,
     },
+    /// The physical report key went down, at the kernel's time, with what was on screen.
+    ButtonDown {
+        at: DateTime<Utc>,
+        foreground: Option<Foreground>,
+    },
+    /// The physical report key went up.
+    ButtonUp {
+        at: DateTime<Utc>,
+    },
+    /// The button device appeared (`true`) or vanished (`false`).
+    ButtonPresent(bool),
+    /// Time passed: the moment [`Core::next_deadline`] asked for (or any later one).
+    Tick,
     /// The display adapter confirmed the screen dark for this report.
     ScreenDark {
         report: EventId,
@@ -130,8 +272,8 @@ pub enum Input {
     BlankFailed {
         report: EventId,
     },
-    /// A member of staff unlocked the held device.
-    StaffUnlocked,
+    /// A member of staff asks to unlock the held device.
+    Unlock(Unlock),
     /// The daemon is stopping: close what is open so that it is on record.
     ShuttingDown,
 }
@@ -150,10 +292,16 @@ pub enum Command {
     /// Append to the durable spool (and so, in time, to the server).
     Spool(Event),
     RestoreScreen,
+    /// Let the stopped foreground app run again (and unmute): a false alarm.
     ResumeForegroundApp,
+    /// End the stopped foreground app (and unmute): its page is not shown again.
+    CloseForegroundApp,
+    /// The button's fault changed (`None`: healthy again); the heartbeat says it.
+    ButtonHealth(Option<ButtonFault>),
 }
 
-/// An input the core refuses in its current state. Nothing changed.
+/// An input the core refuses in its current state. Nothing changed, except that a wrong PIN
+/// counts towards a lockout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum Refused {
     #[error("the device is held until a member of staff unlocks it")]
@@ -162,20 +310,61 @@ pub enum Refused {
     NotSignedIn,
     #[error("the device is not held")]
     NotHeld,
+    #[error("the staff PIN is required to unlock")]
+    PinRequired,
+    #[error("wrong staff PIN ({left} more before unlocking is locked for a while)")]
+    WrongPin { left: u32 },
+    #[error("too many wrong staff PINs: unlocking is locked until {} UTC", until.format("%H:%M:%S"))]
+    LockedOut { until: DateTime<Utc> },
 }
 
 /// The state machine of one device.
 #[derive(Debug, Clone)]
 pub struct Core {
     device: DeviceNumber,
+    rules: Rules,
     state: State,
+    button: ButtonTrack,
+    pins: PinTrack,
 }
 
 impl Core {
     /// A device that has just started: nobody signed in (a session open before a restart is not
     /// restored).
     pub fn new(device: DeviceNumber) -> Self {
-        Self { device, state: State::Idle }
+        Self::with_rules(device, Rules::default())
+    }
+
+    pub fn with_rules(device: DeviceNumber, rules: Rules) -> Self {
+        Self {
+            device,
+            rules,
+            state: State::Idle,
+            button: ButtonTrack::default(),
+            pins: PinTrack::default(),
+        }
+    }
+
+    pub fn rules(&self) -> &Rules {
+        &self.rules
+    }
+
+    /// What is wrong with the report button, if anything.
+    pub fn button_fault(&self) -> Option<ButtonFault> {
+        self.button.fault()
+    }
+
+    /// Until when unlocking is locked after wrong PINs, if it is at `now`.
+    pub fn locked_until(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        self.pins.locked_until.filter(|until| *until > now)
+    }
+
+    /// When the core next needs an [`Input::Tick`]: the moment a key held down becomes stuck.
+    pub fn next_deadline(&self) -> Option<DateTime<Utc>> {
+        match self.button.down_since {
+            Some(since) if !self.button.stuck => Some(since + to_chrono(self.rules.stuck_after)),
+            _ => None,
+        }
     }
 
     pub fn device(&self) -> DeviceNumber {
@@ -225,12 +414,26 @@ impl Core {
             Input::ButtonPressed { pressed_at, foreground } => {
                 Ok(self.press(pressed_at, foreground, ids))
             }
+            Input::ButtonDown { at, foreground } => Ok(self.button_down(at, foreground, ids)),
+            Input::ButtonUp { .. } => {
+                self.button.down_since = None;
+                Ok(self.set_button(|b| b.stuck = false))
+            }
+            Input::ButtonPresent(present) => Ok(self.set_button(|b| {
+                b.missing = !present;
+                if !present {
+                    // A button that is gone is not held down.
+                    b.down_since = None;
+                    b.stuck = false;
+                }
+            })),
+            Input::Tick => Ok(self.tick(now)),
             Input::ScreenDark { report, confirmed_at } => {
                 let latency = latency_us(self.pending_pressed_at(report), confirmed_at);
                 Ok(self.file_pending(report, latency, true))
             }
             Input::BlankFailed { report } => Ok(self.file_pending(report, None, true)),
-            Input::StaffUnlocked => self.unlock(),
+            Input::Unlock(unlock) => self.unlock(now, unlock, ids),
             Input::ShuttingDown => Ok(self.shut_down(now, ids)),
         }
     }
@@ -298,6 +501,48 @@ impl Core {
         vec![Command::BlankScreen { report }, Command::StopForegroundApp]
     }
 
+    fn button_down(
+        &mut self,
+        at: DateTime<Utc>,
+        foreground: Option<Foreground>,
+        ids: &mut impl Ids,
+    ) -> Vec<Command> {
+        if self.button.down_since.is_some() {
+            // Down while down: a lost key-up or a repeat; the press already counted.
+            return Vec::new();
+        }
+        self.button.down_since = Some(at);
+        let mut commands = self.set_button(|b| b.missing = false);
+        let bounce = self
+            .button
+            .last_accepted
+            .is_some_and(|last| at >= last && (at - last) < to_chrono(self.rules.debounce));
+        if !bounce {
+            self.button.last_accepted = Some(at);
+            commands.extend(self.press(at, foreground, ids));
+        }
+        commands
+    }
+
+    fn tick(&mut self, now: DateTime<Utc>) -> Vec<Command> {
+        match self.next_deadline() {
+            Some(deadline) if now >= deadline => self.set_button(|b| b.stuck = true),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Changes the button's track; says so if its fault changed.
+    fn set_button(&mut self, change: impl FnOnce(&mut ButtonTrack)) -> Vec<Command> {
+        let before = self.button.fault();
+        change(&mut self.button);
+        let after = self.button.fault();
+        if before == after {
+            Vec::new()
+        } else {
+            vec![Command::ButtonHealth(after)]
+        }
+    }
+
     fn pending_pressed_at(&self, for_report: EventId) -> Option<DateTime<Utc>> {
         match &self.state {
             State::Held { report, pending: Some(p), .. } if *report == for_report => {
@@ -348,18 +593,58 @@ impl Core {
         commands
     }
 
-    fn unlock(&mut self) -> Result<Vec<Command>, Refused> {
+    fn unlock(
+        &mut self,
+        now: DateTime<Utc>,
+        unlock: Unlock,
+        ids: &mut impl Ids,
+    ) -> Result<Vec<Command>, Refused> {
         let Some(report) = self.held_report() else {
             return Err(Refused::NotHeld);
         };
+        if let Some(until) = self.locked_until(now) {
+            return Err(Refused::LockedOut { until });
+        }
+        if self.rules.pin_required {
+            match unlock.pin {
+                PinCheck::Absent => return Err(Refused::PinRequired),
+                PinCheck::Wrong => return Err(self.wrong_pin(now)),
+                PinCheck::Right => self.pins = PinTrack::default(),
+            }
+        }
         // Unlocked before the display answered: the report still goes, without a latency.
         let mut commands = self.file_pending(report, None, false);
+        commands.push(Command::Spool(Event {
+            id: ids.event_id(),
+            device: self.device,
+            at: now,
+            body: EventBody::ReportResolved { report, choice: unlock.choice, staff: unlock.staff },
+        }));
         let State::Held { session, .. } = std::mem::replace(&mut self.state, State::Idle) else {
             unreachable!("held_report() was Some");
         };
         self.state = session.map_or(State::Idle, State::InSession);
-        commands.extend([Command::RestoreScreen, Command::ResumeForegroundApp]);
+        commands.push(Command::RestoreScreen);
+        commands.push(match unlock.choice {
+            ResolutionChoice::FalseAlarm => Command::ResumeForegroundApp,
+            ResolutionChoice::CloseApp | ResolutionChoice::BlockSite => Command::CloseForegroundApp,
+        });
         Ok(commands)
+    }
+
+    fn wrong_pin(&mut self, now: DateTime<Utc>) -> Refused {
+        let policy = self.rules.lockout;
+        self.pins.wrong_in_a_row += 1;
+        if self.pins.wrong_in_a_row < policy.wrong_before_lockout {
+            return Refused::WrongPin {
+                left: policy.wrong_before_lockout - self.pins.wrong_in_a_row,
+            };
+        }
+        self.pins.wrong_in_a_row = 0;
+        self.pins.lockouts = self.pins.lockouts.saturating_add(1);
+        let until = now + to_chrono(policy.duration(self.pins.lockouts));
+        self.pins.locked_until = Some(until);
+        Refused::LockedOut { until }
     }
 
     fn shut_down(&mut self, now: DateTime<Utc>, ids: &mut impl Ids) -> Vec<Command> {
@@ -395,6 +680,10 @@ impl Core {
             },
         })
     }
+}
+
+fn to_chrono(d: Duration) -> chrono::Duration {
+    chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
 }
 
 /// Microseconds from press to confirmed darkness; a clock that stepped backwards gives 0.
@@ -435,7 +724,15 @@ mod tests {
             Command::ShowReassurance => "reassure".into(),
             Command::RestoreScreen => "restore".into(),
             Command::ResumeForegroundApp => "resume_app".into(),
+            Command::CloseForegroundApp => "close_app".into(),
+            Command::ButtonHealth(fault) => format!("button_health {fault:?}"),
             Command::Spool(e) => match &e.body {
+                EventBody::ReportResolved { choice, staff, .. } => format!(
+                    "spool report_resolved {} staff={} at {}",
+                    choice.as_str(),
+                    staff.as_ref().map_or("-", |s| s.as_str()),
+                    e.at.time()
+                ),
                 EventBody::SessionStarted { pupil, .. } => {
                     format!("spool session_started {pupil} at {}", e.at.time())
                 }
@@ -462,7 +759,11 @@ mod tests {
     /// `ScreenDark`/`BlankFailed` inputs are written with placeholder report ids; the helper
     /// swaps in the id of the report the device is held for.
     fn check(steps: &[Step]) -> Core {
-        let mut core = Core::new(device());
+        check_with(Rules::default(), steps)
+    }
+
+    fn check_with(rules: Rules, steps: &[Step]) -> Core {
+        let mut core = Core::with_rules(device(), rules);
         let mut ids = SequentialIds::default();
         for (i, (at, input, expected, state)) in steps.iter().enumerate() {
             let input = match input.clone() {
@@ -495,6 +796,14 @@ mod tests {
 
     fn dark(at: &str) -> Input {
         Input::ScreenDark { report: placeholder(), confirmed_at: t(at) }
+    }
+
+    fn unlock() -> Input {
+        Input::Unlock(Unlock::with_pin(PinCheck::Absent))
+    }
+
+    fn unlock_as(pin: PinCheck, choice: ResolutionChoice, staff: Option<&str>) -> Input {
+        Input::Unlock(Unlock { pin, choice, staff: staff.map(|s| StaffId::new(s).unwrap()) })
     }
 
     use StateKind::*;
@@ -597,7 +906,16 @@ mod tests {
                 ]),
                 Held,
             ),
-            ("09:34:00", Input::StaffUnlocked, Ok(&["restore", "resume_app"]), InSession),
+            (
+                "09:34:00",
+                unlock_as(PinCheck::Absent, ResolutionChoice::FalseAlarm, None),
+                Ok(&[
+                    "spool report_resolved false_alarm staff=- at 09:34:00",
+                    "restore",
+                    "resume_app",
+                ]),
+                InSession,
+            ),
             (
                 "09:50:00",
                 Input::SignOut,
@@ -621,8 +939,17 @@ mod tests {
                 ]),
                 Held,
             ),
-            ("09:31:00", Input::StaffUnlocked, Ok(&["restore", "resume_app"]), Idle),
-            ("09:31:01", Input::StaffUnlocked, Err(Refused::NotHeld), Idle),
+            (
+                "09:31:00",
+                unlock(),
+                Ok(&[
+                    "spool report_resolved close_app staff=- at 09:31:00",
+                    "restore",
+                    "close_app",
+                ]),
+                Idle,
+            ),
+            ("09:31:01", unlock(), Err(Refused::NotHeld), Idle),
         ]);
     }
 
@@ -741,11 +1068,12 @@ mod tests {
             ("07:00:00", press("07:00:00", None), Ok(&["blank", "stop_app"]), Held),
             (
                 "07:00:01",
-                Input::StaffUnlocked,
+                unlock(),
                 Ok(&[
                     "spool report_filed pupil=- app=- at 07:00:00 latency=None",
+                    "spool report_resolved close_app staff=- at 07:00:01",
                     "restore",
-                    "resume_app",
+                    "close_app",
                 ]),
                 Idle,
             ),
@@ -804,14 +1132,330 @@ mod tests {
         run(&mut core, "09:01:00", press("09:01:00", Some(browser())));
         let report = core.held_report().unwrap();
         run(&mut core, "09:01:00", Input::ScreenDark { report, confirmed_at: t("09:01:00.01") });
-        run(&mut core, "09:02:00", Input::StaffUnlocked);
+        run(
+            &mut core,
+            "09:02:00",
+            unlock_as(PinCheck::Absent, ResolutionChoice::BlockSite, Some("t-04")),
+        );
         run(&mut core, "09:03:00", Input::SignIn { pupil: pupil("p-2") });
         run(&mut core, "09:04:00", Input::ShuttingDown);
-        assert_eq!(events.len(), 5);
+        assert_eq!(events.len(), 6);
         let batch = slate_protocol::Batch::new(events.clone());
         let decoded = slate_protocol::Batch::from_json(&batch.to_json()).unwrap();
         assert_eq!(decoded.events, events);
         let mut seen = std::collections::HashSet::new();
         assert!(events.iter().all(|e| seen.insert(e.id)), "ids are unique");
+    }
+
+    fn down(at: &str) -> Input {
+        Input::ButtonDown { at: t(at), foreground: None }
+    }
+
+    fn up(at: &str) -> Input {
+        Input::ButtonUp { at: t(at) }
+    }
+
+    fn rules() -> Rules {
+        Rules {
+            debounce: Duration::from_millis(200),
+            stuck_after: Duration::from_secs(10),
+            pin_required: true,
+            lockout: Lockout {
+                wrong_before_lockout: 3,
+                first: Duration::from_secs(60),
+                max: Duration::from_secs(240),
+            },
+        }
+    }
+
+    fn pin(p: PinCheck) -> Input {
+        unlock_as(p, ResolutionChoice::CloseApp, None)
+    }
+
+    const FILED_AT_10: &str = "spool report_filed pupil=- app=- at 10:00:00 latency=Some(10000)";
+
+    #[test]
+    fn key_downs_within_the_debounce_window_of_an_accepted_one_count_for_nothing() {
+        check_with(
+            rules(),
+            &[
+                ("10:00:00", down("10:00:00"), Ok(&["blank", "stop_app"]), Held),
+                ("10:00:00", up("10:00:00.005"), Ok(&[]), Held),
+                ("10:00:00", dark("10:00:00.010"), Ok(&[FILED_AT_10, "reassure"]), Held),
+                (
+                    "10:00:00.1",
+                    pin(PinCheck::Right),
+                    Ok(&[
+                        "spool report_resolved close_app staff=- at 10:00:00.100",
+                        "restore",
+                        "close_app",
+                    ]),
+                    Idle,
+                ),
+                // 150 ms after the accepted press: bounce, though the device is no longer held.
+                ("10:00:00.15", down("10:00:00.150"), Ok(&[]), Idle),
+                ("10:00:00.16", up("10:00:00.160"), Ok(&[]), Idle),
+                // The window runs from the accepted press, not from the bounce.
+                ("10:00:00.25", down("10:00:00.250"), Ok(&["blank", "stop_app"]), Held),
+            ],
+        );
+    }
+
+    #[test]
+    fn software_presses_are_not_debounced() {
+        check(&[
+            ("10:00:00", press("10:00:00", None), Ok(&["blank", "stop_app"]), Held),
+            ("10:00:00", dark("10:00:00.01"), Ok(&[FILED_AT_10, "reassure"]), Held),
+            (
+                "10:00:00.02",
+                unlock(),
+                Ok(&[
+                    "spool report_resolved close_app staff=- at 10:00:00.020",
+                    "restore",
+                    "close_app",
+                ]),
+                Idle,
+            ),
+            ("10:00:00.03", press("10:00:00.030", None), Ok(&["blank", "stop_app"]), Held),
+        ]);
+    }
+
+    #[test]
+    fn a_key_down_while_the_key_is_down_is_ignored_and_a_long_hold_is_a_stuck_button() {
+        let core = check_with(
+            rules(),
+            &[
+                ("10:00:00", down("10:00:00"), Ok(&["blank", "stop_app"]), Held),
+                ("10:00:00", dark("10:00:00.010"), Ok(&[FILED_AT_10, "reassure"]), Held),
+                ("10:00:03", Input::Tick, Ok(&[]), Held),
+                // A lost key-up: another key-down without one is not a new press.
+                ("10:00:05", down("10:00:05"), Ok(&[]), Held),
+                ("10:00:10", Input::Tick, Ok(&["button_health Some(Stuck)"]), Held),
+                ("10:00:11", Input::Tick, Ok(&[]), Held),
+                ("10:00:40", up("10:00:40"), Ok(&["button_health None"]), Held),
+                ("10:00:41", up("10:00:41"), Ok(&[]), Held),
+            ],
+        );
+        assert_eq!(core.button_fault(), None);
+        assert_eq!(core.next_deadline(), None);
+    }
+
+    #[test]
+    fn the_stuck_deadline_is_asked_for_and_kept() {
+        let mut core = Core::with_rules(device(), rules());
+        let mut ids = SequentialIds::default();
+        assert_eq!(core.next_deadline(), None);
+        core.step(t("10:00:00"), down("10:00:00"), &mut ids).unwrap();
+        assert_eq!(core.next_deadline(), Some(t("10:00:10")));
+        core.step(t("10:00:10"), Input::Tick, &mut ids).unwrap();
+        assert_eq!(core.button_fault(), Some(ButtonFault::Stuck));
+        assert_eq!(core.next_deadline(), None, "stuck is said once, not every tick");
+    }
+
+    #[test]
+    fn a_missing_button_is_a_fault_until_it_is_back() {
+        check_with(
+            rules(),
+            &[
+                ("09:00:00", Input::ButtonPresent(true), Ok(&[]), Idle),
+                (
+                    "09:00:01",
+                    Input::ButtonPresent(false),
+                    Ok(&["button_health Some(Missing)"]),
+                    Idle,
+                ),
+                ("09:00:02", Input::ButtonPresent(false), Ok(&[]), Idle),
+                ("09:00:03", Input::ButtonPresent(true), Ok(&["button_health None"]), Idle),
+                ("09:00:04", down("09:00:04"), Ok(&["blank", "stop_app"]), Held),
+                ("09:00:14", Input::Tick, Ok(&["button_health Some(Stuck)"]), Held),
+                // Unplugged while stuck: missing now, and not held down any more.
+                (
+                    "09:00:15",
+                    Input::ButtonPresent(false),
+                    Ok(&["button_health Some(Missing)"]),
+                    Held,
+                ),
+                ("09:00:30", Input::Tick, Ok(&[]), Held),
+                ("09:00:31", Input::ButtonPresent(true), Ok(&["button_health None"]), Held),
+            ],
+        );
+    }
+
+    #[test]
+    fn a_key_down_proves_the_button_is_there() {
+        check_with(
+            rules(),
+            &[
+                (
+                    "09:00:01",
+                    Input::ButtonPresent(false),
+                    Ok(&["button_health Some(Missing)"]),
+                    Idle,
+                ),
+                (
+                    "09:00:02",
+                    down("09:00:02"),
+                    Ok(&["button_health None", "blank", "stop_app"]),
+                    Held,
+                ),
+            ],
+        );
+    }
+
+    #[test]
+    fn wrong_pins_lock_unlocking_for_longer_each_time_and_a_right_one_resets() {
+        let core = check_with(
+            rules(),
+            &[
+                ("10:00:00", press("10:00:00", None), Ok(&["blank", "stop_app"]), Held),
+                ("10:00:00", dark("10:00:00.010"), Ok(&[FILED_AT_10, "reassure"]), Held),
+                ("10:01:00", pin(PinCheck::Absent), Err(Refused::PinRequired), Held),
+                ("10:01:01", pin(PinCheck::Wrong), Err(Refused::WrongPin { left: 2 }), Held),
+                ("10:01:02", pin(PinCheck::Wrong), Err(Refused::WrongPin { left: 1 }), Held),
+                (
+                    "10:01:03",
+                    pin(PinCheck::Wrong),
+                    Err(Refused::LockedOut { until: t("10:02:03") }),
+                    Held,
+                ),
+                // Locked: even the right PIN is refused, and wrong ones do not extend it.
+                (
+                    "10:01:30",
+                    pin(PinCheck::Right),
+                    Err(Refused::LockedOut { until: t("10:02:03") }),
+                    Held,
+                ),
+                (
+                    "10:01:31",
+                    pin(PinCheck::Wrong),
+                    Err(Refused::LockedOut { until: t("10:02:03") }),
+                    Held,
+                ),
+                ("10:02:03", pin(PinCheck::Wrong), Err(Refused::WrongPin { left: 2 }), Held),
+                ("10:02:04", pin(PinCheck::Wrong), Err(Refused::WrongPin { left: 1 }), Held),
+                // The second lockout is twice as long.
+                (
+                    "10:02:05",
+                    pin(PinCheck::Wrong),
+                    Err(Refused::LockedOut { until: t("10:04:05") }),
+                    Held,
+                ),
+                (
+                    "10:04:05",
+                    pin(PinCheck::Right),
+                    Ok(&[
+                        "spool report_resolved close_app staff=- at 10:04:05",
+                        "restore",
+                        "close_app",
+                    ]),
+                    Idle,
+                ),
+                // Not held: a PIN is not even looked at, so it cannot be guessed here.
+                ("10:05:00", pin(PinCheck::Wrong), Err(Refused::NotHeld), Idle),
+                ("10:06:00", press("10:06:00", None), Ok(&["blank", "stop_app"]), Held),
+                // The right PIN reset the count and the escalation.
+                ("10:06:01", pin(PinCheck::Wrong), Err(Refused::WrongPin { left: 2 }), Held),
+                ("10:06:02", pin(PinCheck::Wrong), Err(Refused::WrongPin { left: 1 }), Held),
+                (
+                    "10:06:03",
+                    pin(PinCheck::Wrong),
+                    Err(Refused::LockedOut { until: t("10:07:03") }),
+                    Held,
+                ),
+            ],
+        );
+        assert_eq!(core.locked_until(t("10:07:00")), Some(t("10:07:03")));
+        assert_eq!(core.locked_until(t("10:07:03")), None);
+    }
+
+    #[test]
+    fn lockouts_double_up_to_the_longest() {
+        let policy = rules().lockout;
+        let cases = [(0, 60), (1, 60), (2, 120), (3, 240), (4, 240), (40, 240), (u32::MAX, 240)];
+        for (n, secs) in cases {
+            assert_eq!(policy.duration(n), Duration::from_secs(secs), "lockout {n}");
+        }
+    }
+
+    #[test]
+    fn without_a_configured_pin_unlocking_needs_none() {
+        let mut no_pin = rules();
+        no_pin.pin_required = false;
+        check_with(
+            no_pin,
+            &[
+                ("10:00:00", press("10:00:00", None), Ok(&["blank", "stop_app"]), Held),
+                (
+                    "10:00:01",
+                    pin(PinCheck::Absent),
+                    Ok(&[
+                        "spool report_filed pupil=- app=- at 10:00:00 latency=None",
+                        "spool report_resolved close_app staff=- at 10:00:01",
+                        "restore",
+                        "close_app",
+                    ]),
+                    Idle,
+                ),
+            ],
+        );
+    }
+
+    #[test]
+    fn each_staff_choice_is_recorded_and_carried_out() {
+        let cases = [
+            (ResolutionChoice::CloseApp, "close_app", "close_app"),
+            (ResolutionChoice::FalseAlarm, "false_alarm", "resume_app"),
+            (ResolutionChoice::BlockSite, "block_site", "close_app"),
+        ];
+        for (choice, recorded, app) in cases {
+            let resolved = format!("spool report_resolved {recorded} staff=t-04 at 10:05:00");
+            check_with(
+                rules(),
+                &[
+                    ("10:00:00", press("10:00:00", None), Ok(&["blank", "stop_app"]), Held),
+                    ("10:00:00", dark("10:00:00.010"), Ok(&[FILED_AT_10, "reassure"]), Held),
+                    (
+                        "10:05:00",
+                        unlock_as(PinCheck::Right, choice, Some("t-04")),
+                        Ok(&[resolved.as_str(), "restore", app]),
+                        Idle,
+                    ),
+                ],
+            );
+        }
+    }
+
+    #[test]
+    fn the_resolution_names_the_report_it_resolves() {
+        let mut core = Core::with_rules(device(), rules());
+        let mut ids = SequentialIds::default();
+        core.step(t("10:00:00"), press("10:00:00", None), &mut ids).unwrap();
+        let report = core.held_report().unwrap();
+        let cs = core
+            .step(
+                t("10:03:00"),
+                unlock_as(PinCheck::Right, ResolutionChoice::BlockSite, Some("t-04")),
+                &mut ids,
+            )
+            .unwrap();
+        let resolved: Vec<_> = cs
+            .iter()
+            .filter_map(|c| match c {
+                Command::Spool(e) if e.body.kind() == "report_resolved" => Some(e.clone()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(resolved.len(), 1);
+        assert_eq!(
+            resolved[0].body,
+            EventBody::ReportResolved {
+                report,
+                choice: ResolutionChoice::BlockSite,
+                staff: Some(StaffId::new("t-04").unwrap()),
+            }
+        );
+        assert_eq!(resolved[0].at, t("10:03:00"));
+        assert_ne!(resolved[0].id, report);
+        resolved[0].validate().unwrap();
     }
 }

@@ -57,14 +57,34 @@ pub fn describe(request: &Request, reply: &Reply) -> String {
         },
         Request::SignOut {} => "signed out".into(),
         Request::Foreground { .. } => "foreground set".into(),
-        Request::Unlock {} => "unlocked".into(),
-        Request::Status {} => format!(
-            "device={} state={} spool_pending={} enrolled={}",
-            reply.device.map_or("?".into(), |d| d.to_string()),
-            reply.state.as_deref().unwrap_or("?"),
-            reply.spool_pending.map_or("?".into(), |n| n.to_string()),
-            reply.enrolled.map_or("?".into(), |e| e.to_string()),
-        ),
+        Request::Unlock { choice, .. } => {
+            match choice.unwrap_or(slate_protocol::ResolutionChoice::CloseApp) {
+                slate_protocol::ResolutionChoice::CloseApp => "unlocked: the app was closed".into(),
+                slate_protocol::ResolutionChoice::FalseAlarm => {
+                    "unlocked: false alarm, the app resumes".into()
+                }
+                slate_protocol::ResolutionChoice::BlockSite => {
+                    "unlocked: the app was closed and the site is asked to be blocked".into()
+                }
+            }
+        }
+        Request::Status {} => {
+            let mut line = format!(
+                "device={} state={} spool_pending={} enrolled={}",
+                reply.device.map_or("?".into(), |d| d.to_string()),
+                reply.state.as_deref().unwrap_or("?"),
+                reply.spool_pending.map_or("?".into(), |n| n.to_string()),
+                reply.enrolled.map_or("?".into(), |e| e.to_string()),
+            );
+            if let Some(fault) = reply.button_fault {
+                let fault = match fault {
+                    slate_protocol::ButtonFault::Missing => "missing",
+                    slate_protocol::ButtonFault::Stuck => "stuck",
+                };
+                line.push_str(&format!(" button={fault}"));
+            }
+            line
+        }
     }
 }
 
@@ -96,6 +116,17 @@ mod tests {
             describe(&Request::Status {}, &status),
             "device=12 state=idle spool_pending=3 enrolled=true"
         );
+        let stuck = Reply { button_fault: Some(slate_protocol::ButtonFault::Stuck), ..status };
+        assert_eq!(
+            describe(&Request::Status {}, &stuck),
+            "device=12 state=idle spool_pending=3 enrolled=true button=stuck"
+        );
+        let unlock = Request::Unlock {
+            pin: None,
+            choice: Some(slate_protocol::ResolutionChoice::FalseAlarm),
+            staff: None,
+        };
+        assert_eq!(describe(&unlock, &Reply::ok()), "unlocked: false alarm, the app resumes");
     }
 
     #[test]

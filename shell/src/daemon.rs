@@ -4,7 +4,7 @@
 //! [`crate::control`]'s and [`crate::upload`]'s).
 //!
 //! ```text
-//!  button task ──Press──▶ ┌────────────┐ ──BlankScreen/Stop/…──▶ display, apps
+//!  button task ─edges──▶ ┌────────────┐ ──BlankScreen/Stop/…──▶ display, apps
 //!  control socket ──────▶ │ Driver     │ ──Spool(event)────────▶ spool ──wake──▶ uploader ──▶ server
 //!        ◀──reply───────  │  (core)    │ ◀─ScreenDark/BlankFailed─ display
 //!                         └────────────┘
@@ -13,27 +13,34 @@
 //! The driver is one task, so inputs are applied one at a time, each to completion (a press is
 //! blanked, confirmed and fsync'd before the next request is looked at).
 
-use crate::apps::{Apps, LoggingApps};
-use crate::button::{self, EvdevButton, Press, StdinButton};
+use crate::apps::{Apps, CommandMute, SignalApps};
+use crate::button::{self, ButtonEvent, EvdevButton, StdinButton};
 use crate::config::{ButtonConfig, Config};
-use crate::control::{self, ControlError, ControlMsg, Reply, Request};
-use crate::core::{Command, Core, Foreground, Ids, Input, Refused};
+use crate::control::{self, ControlError, ControlMsg, Pin, Reply, Request};
+use crate::core::{Command, Core, Foreground, Ids, Input, PinCheck, Refused, Unlock};
 use crate::credential;
-use crate::display::{Display, LoggingDisplay};
+use crate::display::{Display, SystemDisplay};
+use crate::led::{led_pattern, LedInputs, LedPattern};
 use crate::spool::{SharedSpool, Spool, SpoolError};
+use crate::staff::StaffPin;
 use crate::upload::{HttpTransport, UploadSettings, Uploader};
 use chrono::{DateTime, Utc};
-use slate_protocol::{DeviceNumber, Event, EventBody, EventId, SessionId};
+use slate_protocol::{
+    ButtonFault, DeviceNumber, Event, EventBody, EventId, ResolutionChoice, SessionId, StaffId,
+};
 use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot, Notify};
+use tokio::sync::{mpsc, oneshot, watch, Notify};
 use tokio::task::JoinHandle;
+use tokio::time::{Instant, MissedTickBehavior};
 
 /// How long the display may take to confirm darkness before the report is filed without it.
 pub const BLANK_TIMEOUT: Duration = Duration::from_millis(500);
+/// How often the LED's pattern is worked out again while the device is held.
+const LED_REFRESH: Duration = Duration::from_millis(500);
 /// How often events that could not be written (a full disk) are tried again.
 const UNSPOOLED_RETRY: Duration = Duration::from_secs(1);
 
@@ -75,6 +82,12 @@ pub struct Driver<D: Display, A: Apps, I: Ids + Send + 'static = ClockIds> {
     /// and retried so that nothing is lost while the daemon runs.
     unspooled: VecDeque<Event>,
     blank_timeout: Duration,
+    /// The staff PIN's hash; `None`: unlocking needs no PIN.
+    staff_pin: Option<StaffPin>,
+    /// The button's fault as the core last said it, for heartbeats and `status`.
+    button_fault: watch::Sender<Option<ButtonFault>>,
+    /// What the status LED shows.
+    led: watch::Sender<LedPattern>,
 }
 
 /// The outcome of writing one report.
@@ -101,7 +114,38 @@ impl<D: Display, A: Apps, I: Ids + Send + 'static> Driver<D, A, I> {
             foreground: None,
             unspooled: VecDeque::new(),
             blank_timeout: BLANK_TIMEOUT,
+            staff_pin: None,
+            button_fault: watch::channel(None).0,
+            led: watch::channel(LedPattern::Steady).0,
         }
+    }
+
+    /// Unlocking needs this PIN (give the core rules with `pin_required` to match).
+    pub fn with_staff_pin(mut self, pin: Option<StaffPin>) -> Self {
+        self.staff_pin = pin;
+        self
+    }
+
+    /// What the status LED should show, kept up to date.
+    pub fn led(&self) -> watch::Receiver<LedPattern> {
+        self.led.subscribe()
+    }
+
+    /// Works out the LED's pattern from the core and the spool. A report counts as waiting
+    /// while the device is held and the spool is not empty (events upload oldest first).
+    fn refresh_led(&self) {
+        let held = self.core.held_report().is_some();
+        let pattern = led_pattern(LedInputs {
+            button_fault: self.core.button_fault().is_some(),
+            held,
+            report_waiting: held && !(self.spool.is_empty() && self.unspooled.is_empty()),
+        });
+        self.led.send_if_modified(|p| std::mem::replace(p, pattern) != pattern);
+    }
+
+    /// Where the button's fault is published (the uploader's heartbeat reads it).
+    pub fn button_fault(&self) -> watch::Receiver<Option<ButtonFault>> {
+        self.button_fault.subscribe()
     }
 
     pub fn with_blank_timeout(mut self, timeout: Duration) -> Self {
@@ -113,24 +157,51 @@ impl<D: Display, A: Apps, I: Ids + Send + 'static> Driver<D, A, I> {
     /// then closes what is open so that it is on record.
     pub async fn run(
         mut self,
-        mut presses: mpsc::Receiver<Press>,
+        mut presses: mpsc::Receiver<ButtonEvent>,
         mut control: mpsc::Receiver<ControlMsg>,
         mut shutdown: oneshot::Receiver<()>,
     ) {
+        // Timers live across iterations: a request must not push a retry or a deadline back.
+        let mut retry = tokio::time::interval(UNSPOOLED_RETRY);
+        retry.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut led_tick = tokio::time::interval(LED_REFRESH);
+        led_tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        // The core's stuck-button deadline (wall clock) and when it falls on the monotonic clock.
+        let mut stuck: Option<(DateTime<Utc>, Instant)> = None;
         loop {
+            self.refresh_led();
+            stuck = match (self.core.next_deadline(), stuck) {
+                (Some(deadline), Some((known, at))) if known == deadline => Some((deadline, at)),
+                (Some(deadline), _) => {
+                    let wait = (deadline - Utc::now()).to_std().unwrap_or(Duration::ZERO);
+                    Some((deadline, Instant::now() + wait))
+                }
+                (None, _) => None,
+            };
             tokio::select! {
                 biased;
                 _ = &mut shutdown => break,
-                Some(press) = presses.recv() => {
-                    self.press(press.pressed_at).await;
+                Some(event) = presses.recv() => {
+                    self.button(event).await;
+                }
+                _ = sleep_until_opt(stuck.map(|(_, at)| at)) => {
+                    // The wait was measured on the monotonic clock: the deadline has passed even
+                    // if the wall clock was stepped back meanwhile.
+                    let deadline = stuck.map_or_else(Utc::now, |(d, _)| d);
+                    if let Err(refused) = self.apply(Utc::now().max(deadline), Input::Tick).await {
+                        tracing::warn!(%refused, "tick refused");
+                    }
                 }
                 Some(msg) = control.recv() => {
                     let reply = self.handle(msg.request, msg.received_at).await;
                     let _ = msg.reply.send(reply);
                 }
-                _ = tokio::time::sleep(UNSPOOLED_RETRY), if !self.unspooled.is_empty() => {
+                _ = retry.tick(), if !self.unspooled.is_empty() => {
                     self.retry_unspooled().await;
                 }
+                // While held, the LED turns from "waiting" to "delivered" when the uploader
+                // empties the spool.
+                _ = led_tick.tick(), if self.core.held_report().is_some() => {}
             }
         }
         if let Err(refused) = self.apply(Utc::now(), Input::ShuttingDown).await {
@@ -147,6 +218,23 @@ impl<D: Display, A: Apps, I: Ids + Send + 'static> Driver<D, A, I> {
     /// Files `event` before anything else happens (the daemon's `hello`).
     pub async fn spool_now(&mut self, event: Event) -> Result<(), String> {
         self.spool_event(event).await
+    }
+
+    /// An event from the physical button (or the stdin demo).
+    async fn button(&mut self, event: ButtonEvent) {
+        let foreground = self.foreground.clone();
+        let input = match event {
+            ButtonEvent::Pressed { at } => {
+                self.press(at).await;
+                return;
+            }
+            ButtonEvent::Down { at } => Input::ButtonDown { at, foreground },
+            ButtonEvent::Up { at } => Input::ButtonUp { at },
+            ButtonEvent::Present(present) => Input::ButtonPresent(present),
+        };
+        if let Err(refused) = self.apply(Utc::now(), input).await {
+            tracing::warn!(%refused, "button event refused");
+        }
     }
 
     async fn press(&mut self, pressed_at: DateTime<Utc>) -> Reply {
@@ -189,22 +277,70 @@ impl<D: Display, A: Apps, I: Ids + Send + 'static> Driver<D, A, I> {
                 }
                 Err(refused) => Reply::error(refused.to_string()),
             },
-            Request::Foreground { app, url, title } => {
-                tracing::debug!(%app, "foreground changed");
+            Request::Foreground { app, url, title, pid } => {
+                tracing::debug!(%app, ?pid, "foreground changed");
                 self.foreground = Some(Foreground { app, url, title });
+                self.apps.set_foreground_pid(pid);
                 Reply::ok()
             }
-            Request::Unlock {} => match self.apply(now, Input::StaffUnlocked).await {
-                Ok(_) => Reply::ok(),
-                Err(refused) => Reply::error(refused.to_string()),
-            },
+            Request::Unlock { pin, choice, staff } => self.unlock(now, pin, choice, staff).await,
             Request::Status {} => Reply {
                 device: Some(self.device()),
                 state: Some(self.core.state_kind().as_str().to_owned()),
                 spool_pending: Some((self.spool.len() + self.unspooled.len()) as u64),
                 enrolled: Some(self.enrolled.load(Ordering::Relaxed)),
+                button_fault: self.core.button_fault(),
+                locked_until: self.core.locked_until(now),
                 ..Reply::ok()
             },
+        }
+    }
+
+    /// A staff unlock. The PIN is checked (slowly, off the async threads) only when the device
+    /// is held and not locked out, so that nothing else answers whether a guess was right.
+    async fn unlock(
+        &mut self,
+        now: DateTime<Utc>,
+        pin: Option<Pin>,
+        choice: Option<ResolutionChoice>,
+        staff: Option<StaffId>,
+    ) -> Reply {
+        let refused = |refused: Refused| {
+            let locked_until = match refused {
+                Refused::LockedOut { until } => Some(until),
+                _ => None,
+            };
+            Reply { locked_until, ..Reply::error(refused.to_string()) }
+        };
+        if self.core.held_report().is_none() {
+            return refused(Refused::NotHeld);
+        }
+        if let Some(until) = self.core.locked_until(now) {
+            return refused(Refused::LockedOut { until });
+        }
+        let check = match (&self.staff_pin, pin) {
+            (None, _) | (Some(_), None) => PinCheck::Absent,
+            (Some(hash), Some(Pin(pin))) => {
+                let hash = hash.clone();
+                match tokio::task::spawn_blocking(move || hash.verify(&pin)).await {
+                    Ok(true) => PinCheck::Right,
+                    Ok(false) => PinCheck::Wrong,
+                    Err(e) => {
+                        tracing::error!(error = %e, "checking the staff PIN failed");
+                        PinCheck::Wrong
+                    }
+                }
+            }
+        };
+        let unlock =
+            Unlock { pin: check, choice: choice.unwrap_or(ResolutionChoice::CloseApp), staff };
+        // The PIN check took time: the core judges it at the time it finished.
+        match self.apply(Utc::now().max(now), Input::Unlock(unlock)).await {
+            Ok(_) => Reply::ok(),
+            Err(r) => {
+                tracing::warn!(refused = %r, "staff unlock refused");
+                refused(r)
+            }
         }
     }
 
@@ -286,6 +422,18 @@ impl<D: Display, A: Apps, I: Ids + Send + 'static> Driver<D, A, I> {
                     tracing::error!(error = %e, "foreground app not resumed");
                 }
             }
+            Command::CloseForegroundApp => {
+                if let Err(e) = self.apps.close_foreground().await {
+                    tracing::error!(error = %e, "foreground app not closed");
+                }
+            }
+            Command::ButtonHealth(fault) => {
+                match fault {
+                    Some(fault) => tracing::warn!(?fault, "report button fault"),
+                    None => tracing::info!("report button healthy"),
+                }
+                self.button_fault.send_replace(fault);
+            }
             Command::Spool(event) => {
                 let id = event.id;
                 let report = match &event.body {
@@ -347,6 +495,52 @@ impl<D: Display, A: Apps, I: Ids + Send + 'static> Driver<D, A, I> {
     }
 }
 
+/// Forwards the GPIO button's edges; says it is missing if it cannot be opened (or this build
+/// has no GPIO support), so that the heartbeat shows it.
+async fn gpio_button(pin: u8, active_low: bool, events: mpsc::Sender<ButtonEvent>) {
+    #[cfg(feature = "gpio")]
+    match crate::gpio::hw::GpioButton::open(pin, active_low) {
+        Ok(button) => {
+            tracing::info!(pin, "report button ready on GPIO");
+            let _ = events.send(ButtonEvent::Present(true)).await;
+            return button::forward(button, events).await;
+        }
+        Err(e) => tracing::error!(error = %e, "the GPIO report button cannot be opened"),
+    }
+    #[cfg(not(feature = "gpio"))]
+    tracing::error!(
+        pin,
+        active_low,
+        "`button.source = \"gpio\"` needs slated built with the `gpio` feature"
+    );
+    let _ = events.send(ButtonEvent::Present(false)).await;
+}
+
+/// Drives the status LED, if one is configured; says why not otherwise.
+fn start_led(pin: Option<u8>, pattern: watch::Receiver<LedPattern>) -> Option<JoinHandle<()>> {
+    let pin = pin?;
+    #[cfg(feature = "gpio")]
+    return Some(tokio::spawn(async move {
+        if let Err(e) = crate::gpio::hw::run_led(pin, pattern).await {
+            tracing::error!(error = %e, "the status LED cannot be driven");
+        }
+    }));
+    #[cfg(not(feature = "gpio"))]
+    {
+        drop(pattern);
+        tracing::error!(pin, "`[led] gpio_pin` needs slated built with the `gpio` feature");
+        None
+    }
+}
+
+/// Sleeps until `at`; forever when there is none.
+async fn sleep_until_opt(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
 /// A running `slated`.
 pub struct Daemon {
     device: DeviceNumber,
@@ -385,15 +579,22 @@ impl Daemon {
 
         let listener = control::bind(&config.control_socket)?;
 
+        if config.staff.pin.is_none() {
+            tracing::warn!("no `[staff] pin_hash` configured: a held device unlocks without a PIN");
+        }
+        let display = SystemDisplay::from_config(&config.display).await;
         let mut driver = Driver::new(
-            Core::new(device),
+            Core::with_rules(device, config.rules()),
             ClockIds,
-            LoggingDisplay,
-            LoggingApps,
+            display,
+            SignalApps::new(CommandMute::new(config.mute.clone())),
             spool.clone(),
             wake.clone(),
             enrolled.clone(),
-        );
+        )
+        .with_staff_pin(config.staff.pin.clone());
+        let button_fault = driver.button_fault();
+        let led = start_led(config.led_pin, driver.led());
         let hello = Event::new(
             device,
             Utc::now(),
@@ -425,7 +626,8 @@ impl Daemon {
                     timing: config.upload,
                 };
                 let uploader =
-                    Uploader::new(transport, spool.clone(), wake, settings, credential, enrolled);
+                    Uploader::new(transport, spool.clone(), wake, settings, credential, enrolled)
+                        .with_button_fault(button_fault);
                 Some(tokio::spawn(uploader.run()))
             }
             Err(e) => {
@@ -438,12 +640,16 @@ impl Daemon {
         let (control_tx, control_rx) = mpsc::channel(16);
         let (press_tx, press_rx) = mpsc::channel(16);
         let mut inputs = vec![tokio::spawn(control::serve(listener, control_tx))];
+        inputs.extend(led);
         match &config.button {
             ButtonConfig::Evdev { device, key } => {
                 inputs.push(tokio::spawn(button::forward(
                     EvdevButton::new(device.clone(), *key),
                     press_tx,
                 )));
+            }
+            ButtonConfig::Gpio { pin, active_low } => {
+                inputs.push(tokio::spawn(gpio_button(*pin, *active_low, press_tx)));
             }
             ButtonConfig::Stdin => {
                 tracing::info!("press Enter in this window to report");

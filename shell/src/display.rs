@@ -1,12 +1,30 @@
 //! The screen adapter: darken it at once, show the reassurance, restore it. Owns only the
-//! screen; must not decide when (that is the core's) nor write anything to disk.
+//! screen; must not decide when (that is the core's) nor write anything but the backlight's own
+//! control files.
 //!
-//! Real dark-screen adapters (DRM/KMS, the kiosk compositor) come later; [`LoggingDisplay`] stands
-//! in for them and [`FakeDisplay`] is for tests.
+//! Darkness is *confirmed*, not assumed: each adapter reads the backlight back after switching it
+//! off, and `blank` returns the time it saw it dark. With the kernel's timestamp of the key-down
+//! this gives the report's `blank_latency_us`.
+//!
+//! | adapter | how | confirmed by | chosen by `[display] backend` |
+//! |---|---|---|---|
+//! | [`SysfsBacklight`] | `bl_power = 4` (or `brightness = 0`) in `/sys/class/backlight/<name>/`, the old value kept for restore | reading the file back (and `actual_brightness`) | `"sysfs"` (needs write access: root or a udev rule) |
+//! | [`LogindBacklight`] | logind's `org.freedesktop.login1.Session.SetBrightness("backlight", name, 0)` on the system bus, as the kiosk session's user | reading `actual_brightness` in sysfs | `"logind"` |
+//! | [`LoggingDisplay`] | nothing: logs | nothing | `"none"` (development machines) |
+//! | [`FakeDisplay`] | tests | | |
+//!
+//! Not here yet: a screen with no backlight (HDMI) needs the compositor to power the output off
+//! (wlr-output-power-management under labwc) or a layer-shell overlay above every window; that
+//! adapter comes with the kiosk compositor (do not switch HDMI off by DPMS/`vcgencmd`: Chromium
+//! on the Pi leaves kiosk mode when the output vanishes). The reassurance screen is the UI's
+//! (`shell/ui/`); until it exists the backlight stays off while the device is held, since lighting
+//! it again would show what was on screen.
 
+use crate::config::{Backlight, BlankMethod, DisplayConfig};
 use chrono::{DateTime, Utc};
 use slate_protocol::EventId;
 use std::future::Future;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -17,6 +35,8 @@ pub enum DisplayError {
     Restore(String),
     #[error("the reassurance could not be shown: {0}")]
     Reassure(String),
+    #[error("the display adapter could not be set up: {0}")]
+    Setup(String),
 }
 
 /// The device's screen.
@@ -31,6 +51,278 @@ pub trait Display: Send + 'static {
     fn show_reassurance(&mut self) -> impl Future<Output = Result<(), DisplayError>> + Send;
     /// Lights the screen again after a staff unlock.
     fn restore(&mut self) -> impl Future<Output = Result<(), DisplayError>> + Send;
+}
+
+/// Where backlights live.
+pub const SYSFS_BACKLIGHT: &str = "/sys/class/backlight";
+/// `FB_BLANK_POWERDOWN`, from `linux/fb.h`: what `bl_power` is set to for dark.
+const FB_BLANK_POWERDOWN: &str = "4";
+
+/// The backlight to use among those present (`names`, as listed in `/sys/class/backlight`). Pure.
+pub fn choose_backlight(names: &[String], choice: &Backlight) -> Result<String, DisplayError> {
+    match choice {
+        Backlight::Named(name) if names.contains(name) => Ok(name.clone()),
+        Backlight::Named(name) => Err(DisplayError::Setup(format!(
+            "no backlight {name:?} (present: {})",
+            if names.is_empty() { "none".into() } else { names.join(", ") }
+        ))),
+        Backlight::Auto => {
+            let mut sorted = names.to_vec();
+            sorted.sort();
+            sorted
+                .into_iter()
+                .next()
+                .ok_or_else(|| DisplayError::Setup("no backlight present".into()))
+        }
+    }
+}
+
+/// Lists the backlights under `root` and chooses one; returns its directory.
+pub fn find_backlight(root: &Path, choice: &Backlight) -> Result<PathBuf, DisplayError> {
+    let names: Vec<String> = std::fs::read_dir(root)
+        .map_err(|e| DisplayError::Setup(format!("{}: {e}", root.display())))?
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .collect();
+    Ok(root.join(choose_backlight(&names, choice)?))
+}
+
+fn read_trimmed(path: &Path) -> Result<String, String> {
+    std::fs::read_to_string(path)
+        .map(|s| s.trim().to_owned())
+        .map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn write_value(path: &Path, value: &str) -> Result<(), String> {
+    std::fs::write(path, value).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Whether the backlight in `dir` reads as dark for `method`: the control file holds the dark
+/// value and, where the driver has one, `actual_brightness` is 0 (or `bl_power` is off).
+fn reads_dark(dir: &Path, method: BlankMethod) -> Result<bool, String> {
+    let dark = match method {
+        BlankMethod::BlPower => read_trimmed(&dir.join("bl_power"))? == FB_BLANK_POWERDOWN,
+        BlankMethod::Brightness => read_trimmed(&dir.join("brightness"))? == "0",
+    };
+    let actual = dir.join("actual_brightness");
+    if dark && method == BlankMethod::Brightness && actual.exists() {
+        return Ok(read_trimmed(&actual)? == "0");
+    }
+    Ok(dark)
+}
+
+/// The backlight through its sysfs files. The file's old value is kept and written back on
+/// restore.
+#[derive(Debug)]
+pub struct SysfsBacklight {
+    dir: PathBuf,
+    method: BlankMethod,
+    /// What the control file held before the first `blank`, until `restore`.
+    saved: Option<String>,
+}
+
+impl SysfsBacklight {
+    /// `dir` is the backlight's directory, e.g. `/sys/class/backlight/10-0045`.
+    pub fn new(dir: impl Into<PathBuf>, method: BlankMethod) -> Self {
+        Self { dir: dir.into(), method, saved: None }
+    }
+
+    fn file(&self) -> PathBuf {
+        self.dir.join(match self.method {
+            BlankMethod::BlPower => "bl_power",
+            BlankMethod::Brightness => "brightness",
+        })
+    }
+
+    fn blank_now(&mut self) -> Result<DateTime<Utc>, DisplayError> {
+        let file = self.file();
+        let dark = match self.method {
+            BlankMethod::BlPower => FB_BLANK_POWERDOWN,
+            BlankMethod::Brightness => "0",
+        };
+        if self.saved.is_none() {
+            // A second blank before a restore must not save "dark" as the value to go back to.
+            self.saved = Some(read_trimmed(&file).map_err(DisplayError::Blank)?);
+        }
+        write_value(&file, dark).map_err(DisplayError::Blank)?;
+        match reads_dark(&self.dir, self.method) {
+            Ok(true) => Ok(Utc::now()),
+            Ok(false) => {
+                Err(DisplayError::Blank(format!("{} does not read back as dark", file.display())))
+            }
+            Err(e) => Err(DisplayError::Blank(e)),
+        }
+    }
+}
+
+// Sysfs writes are a syscall into the backlight driver: done inline, not on a blocking thread,
+// because the time to darkness is the figure that matters and the core task waits anyway.
+impl Display for SysfsBacklight {
+    async fn blank(&mut self, _report: EventId) -> Result<DateTime<Utc>, DisplayError> {
+        self.blank_now()
+    }
+
+    async fn show_reassurance(&mut self) -> Result<(), DisplayError> {
+        tracing::info!("held: the backlight stays off until the UI's reassurance screen exists");
+        Ok(())
+    }
+
+    async fn restore(&mut self) -> Result<(), DisplayError> {
+        let Some(saved) = self.saved.take() else {
+            return Ok(());
+        };
+        write_value(&self.file(), &saved).map_err(DisplayError::Restore)
+    }
+}
+
+#[zbus::proxy(
+    interface = "org.freedesktop.login1.Session",
+    default_service = "org.freedesktop.login1"
+)]
+trait LogindSession {
+    /// Sets a backlight's brightness as the session's user (no root, no udev rule).
+    fn set_brightness(&self, subsystem: &str, name: &str, brightness: u32) -> zbus::Result<()>;
+}
+
+/// The backlight through logind's `SetBrightness`; its current value is read from sysfs (logind
+/// has no getter) and darkness confirmed there.
+pub struct LogindBacklight {
+    session: LogindSessionProxy<'static>,
+    /// The backlight's sysfs directory; its name is what logind is told.
+    dir: PathBuf,
+    name: String,
+    saved: Option<u32>,
+}
+
+impl LogindBacklight {
+    /// `session` is a logind session id, or `auto` for the caller's own session.
+    pub async fn connect(
+        connection: &zbus::Connection,
+        session: &str,
+        dir: PathBuf,
+    ) -> Result<Self, DisplayError> {
+        let setup = |e: zbus::Error| DisplayError::Setup(format!("logind: {e}"));
+        let name = dir
+            .file_name()
+            .and_then(|n| n.to_str())
+            .ok_or_else(|| DisplayError::Setup(format!("{} has no name", dir.display())))?
+            .to_owned();
+        let path = format!("/org/freedesktop/login1/session/{session}");
+        let session =
+            LogindSessionProxy::builder(connection).path(path).build().await.map_err(setup)?;
+        Ok(Self { session, dir, name, saved: None })
+    }
+
+    fn read(&self, file: &str) -> Result<u32, String> {
+        let path = self.dir.join(file);
+        read_trimmed(&path)?.parse().map_err(|e| format!("{}: {e}", path.display()))
+    }
+}
+
+impl Display for LogindBacklight {
+    async fn blank(&mut self, _report: EventId) -> Result<DateTime<Utc>, DisplayError> {
+        if self.saved.is_none() {
+            self.saved = Some(self.read("brightness").map_err(DisplayError::Blank)?);
+        }
+        self.session
+            .set_brightness("backlight", &self.name, 0)
+            .await
+            .map_err(|e| DisplayError::Blank(format!("logind SetBrightness: {e}")))?;
+        let actual = if self.dir.join("actual_brightness").exists() {
+            self.read("actual_brightness")
+        } else {
+            self.read("brightness")
+        };
+        match actual {
+            Ok(0) => Ok(Utc::now()),
+            Ok(n) => {
+                Err(DisplayError::Blank(format!("the backlight reads {n} after SetBrightness 0")))
+            }
+            Err(e) => Err(DisplayError::Blank(e)),
+        }
+    }
+
+    async fn show_reassurance(&mut self) -> Result<(), DisplayError> {
+        tracing::info!("held: the backlight stays off until the UI's reassurance screen exists");
+        Ok(())
+    }
+
+    async fn restore(&mut self) -> Result<(), DisplayError> {
+        let Some(saved) = self.saved.take() else {
+            return Ok(());
+        };
+        self.session
+            .set_brightness("backlight", &self.name, saved)
+            .await
+            .map_err(|e| DisplayError::Restore(format!("logind SetBrightness: {e}")))
+    }
+}
+
+/// The display `slated` uses, as configured. (The trait's futures are not object-safe, so this
+/// enum stands where a `Box<dyn Display>` would.)
+pub enum SystemDisplay {
+    Logging(LoggingDisplay),
+    Sysfs(SysfsBacklight),
+    Logind(LogindBacklight),
+}
+
+impl SystemDisplay {
+    /// Sets up the configured adapter. One that cannot be set up (no backlight, no logind) is
+    /// logged and replaced by [`LoggingDisplay`]: the report button must still file reports, and
+    /// the missing darkness shows as `blank_latency_us: null` in each report.
+    pub async fn from_config(config: &DisplayConfig) -> Self {
+        match Self::try_from_config(config, Path::new(SYSFS_BACKLIGHT)).await {
+            Ok(display) => display,
+            Err(e) => {
+                tracing::error!(error = %e, "the configured display adapter is unavailable; the screen will not be darkened");
+                SystemDisplay::Logging(LoggingDisplay)
+            }
+        }
+    }
+
+    pub async fn try_from_config(
+        config: &DisplayConfig,
+        sysfs: &Path,
+    ) -> Result<Self, DisplayError> {
+        Ok(match config {
+            DisplayConfig::Logging => SystemDisplay::Logging(LoggingDisplay),
+            DisplayConfig::Sysfs { backlight, method } => SystemDisplay::Sysfs(
+                SysfsBacklight::new(find_backlight(sysfs, backlight)?, *method),
+            ),
+            DisplayConfig::Logind { backlight, session } => {
+                let dir = find_backlight(sysfs, backlight)?;
+                let bus = zbus::Connection::system()
+                    .await
+                    .map_err(|e| DisplayError::Setup(format!("system bus: {e}")))?;
+                SystemDisplay::Logind(LogindBacklight::connect(&bus, session, dir).await?)
+            }
+        })
+    }
+}
+
+impl Display for SystemDisplay {
+    async fn blank(&mut self, report: EventId) -> Result<DateTime<Utc>, DisplayError> {
+        match self {
+            SystemDisplay::Logging(d) => d.blank(report).await,
+            SystemDisplay::Sysfs(d) => d.blank(report).await,
+            SystemDisplay::Logind(d) => d.blank(report).await,
+        }
+    }
+
+    async fn show_reassurance(&mut self) -> Result<(), DisplayError> {
+        match self {
+            SystemDisplay::Logging(d) => d.show_reassurance().await,
+            SystemDisplay::Sysfs(d) => d.show_reassurance().await,
+            SystemDisplay::Logind(d) => d.show_reassurance().await,
+        }
+    }
+
+    async fn restore(&mut self) -> Result<(), DisplayError> {
+        match self {
+            SystemDisplay::Logging(d) => d.restore().await,
+            SystemDisplay::Sysfs(d) => d.restore().await,
+            SystemDisplay::Logind(d) => d.restore().await,
+        }
+    }
 }
 
 /// Logs what a real screen would do and confirms darkness at once.

@@ -6,13 +6,22 @@
 //!
 //! # Layout
 //!
-//! - [`core`]: the device's state machine (sessions, report button, staff hold). Pure.
+//! - [`core`]: the device's state machine (sessions, report button with debounce and stuck/missing
+//!   faults, staff hold with PIN lockout and the staff's choice). Pure.
 //! - [`config`]: the configuration file, parsed purely and checked field by field.
+//! - [`staff`]: the staff PIN's argon2id hash (checking only; the lockout is the core's).
 //! - [`spool`]: the durable on-disk queue of events; nothing filed is lost.
 //! - [`upload`]: enrollment and the upload loop to the school server (pure policy + transport).
 //! - [`credential`]: the device's server credential on disk.
-//! - [`button`], [`display`], [`apps`]: adapters for the report button, the screen and the
-//!   foreground app.
+//! - [`button`]: the report button (evdev: device chosen by path, name or vendor/product,
+//!   exclusive grab, udev-less hot-plug; stdin for the demo). Edges only; no rules.
+//! - [`display`]: darkness, confirmed: sysfs backlight, logind `SetBrightness` over zbus, a
+//!   logging stand-in, a fake; one contract test runs on all of them (`tests/display.rs`).
+//! - [`apps`]: the foreground app's process group stopped/resumed/closed by signal, audio muted
+//!   by `wpctl`/`amixer`.
+//! - [`led`]: the status LED's pattern as pure functions of the device's state.
+//! - [`gpio`]: direct GPIO (button on a pin with pull-up and edge interrupts, the LED pin):
+//!   pure edge/time mapping always; the rppal adapter only with the cargo feature `gpio`.
 //! - [`control`]: the control socket's protocol and server (what `slatectl` speaks).
 //! - [`daemon`]: wires it together; one task owns the core and carries out its commands.
 //! - [`ctl`]: the `slatectl` client.
@@ -26,7 +35,10 @@ pub mod credential;
 pub mod ctl;
 pub mod daemon;
 pub mod display;
+pub mod gpio;
+pub mod led;
 pub mod spool;
+pub mod staff;
 pub mod upload;
 
 /// This software's version, as sent in `hello` and enrollment.

@@ -21,15 +21,15 @@ use crate::credential::{self, Credential};
 use crate::spool::SharedSpool;
 use chrono::Utc;
 use slate_protocol::{
-    Batch, DeviceNumber, EnrollReply, EnrollRequest, ErrorReply, Event, EventBody, EventId,
-    IngestReply, MAX_BODY_BYTES, MAX_EVENTS_PER_BATCH, PROTOCOL_VERSION,
+    Batch, ButtonFault, DeviceNumber, EnrollReply, EnrollRequest, ErrorReply, Event, EventBody,
+    EventId, IngestReply, MAX_BODY_BYTES, MAX_EVENTS_PER_BATCH, PROTOCOL_VERSION,
 };
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::Notify;
+use tokio::sync::{watch, Notify};
 use tokio::time::{Instant, MissedTickBehavior};
 
 pub const EVENTS_PATH: &str = "/api/v1/events";
@@ -228,6 +228,8 @@ pub struct Uploader<T: Transport> {
     started: Instant,
     failures: u32,
     jitter: Jitter,
+    /// The report button's fault, as the daemon's core last said it; sent in each heartbeat.
+    button_fault: watch::Receiver<Option<ButtonFault>>,
 }
 
 impl<T: Transport> Uploader<T> {
@@ -251,7 +253,14 @@ impl<T: Transport> Uploader<T> {
             started: Instant::now(),
             failures: 0,
             jitter: Jitter::seeded(),
+            button_fault: watch::channel(None).1,
         }
+    }
+
+    /// Heartbeats say the report button's fault as this receiver holds it.
+    pub fn with_button_fault(mut self, fault: watch::Receiver<Option<ButtonFault>>) -> Self {
+        self.button_fault = fault;
+        self
     }
 
     fn next_backoff(&mut self) -> Duration {
@@ -410,6 +419,7 @@ impl<T: Transport> Uploader<T> {
             EventBody::Heartbeat {
                 uptime_s: self.started.elapsed().as_secs(),
                 spool_pending: u32::try_from(self.spool.len()).unwrap_or(u32::MAX),
+                button_fault: *self.button_fault.borrow(),
             },
         );
         match self.transport.post_events(credential, &Batch::new(vec![event])).await {

@@ -191,14 +191,17 @@ fn a_press_on_the_control_socket_is_in_the_spool_when_answered() {
     assert!(!socket.exists(), "the socket is removed on a clean stop");
     // The open session is on record; nothing filed was lost.
     let kinds: Vec<&str> = spooled(&state_dir).iter().map(|e| e.body.kind()).collect();
-    assert_eq!(kinds, ["hello", "session_started", "report_filed", "session_ended"]);
+    assert_eq!(
+        kinds,
+        ["hello", "session_started", "report_filed", "report_resolved", "session_ended"]
+    );
 
     // A restart keeps the spool and adds its own hello.
     let slated = Slated::start(&config);
     let out = slatectl(&socket, &["status"]);
     assert_eq!(
         String::from_utf8(out.stdout).unwrap(),
-        "device=7 state=idle spool_pending=5 enrolled=true\n"
+        "device=7 state=idle spool_pending=6 enrolled=true\n"
     );
     assert!(slated.stop().success());
 }
@@ -253,4 +256,64 @@ fn slatectl_without_slated_says_so() {
     let out =
         Command::new(SLATECTL).arg("status").env("SLATE_CONTROL_SOCKET", &socket).output().unwrap();
     assert!(String::from_utf8(out.stderr).unwrap().contains(&socket.display().to_string()));
+}
+
+#[test]
+fn the_staff_pin_unlocks_through_slatectl_and_the_choice_is_filed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, socket) = write_config(dir.path(), 9);
+    // The hash comes from slatectl itself, as an IT provider would make it.
+    let mut hash = Command::new(SLATECTL)
+        .arg("hash-pin")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    hash.stdin.take().unwrap().write_all(b"2468\n").unwrap();
+    let out = hash.wait_with_output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let phc = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    assert!(phc.starts_with("$argon2id$"), "{phc}");
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str(&format!("[staff]\npin_hash = \"{phc}\"\nwrong_pins_before_lockout = 2\n"));
+    std::fs::write(&config, text).unwrap();
+
+    let slated = Slated::start(&config);
+    let state_dir = dir.path().join("state");
+    let out = slatectl(&socket, &["report"]);
+    assert!(out.status.success(), "{out:?}");
+    let out = slatectl(&socket, &["unlock"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8(out.stderr).unwrap().contains("PIN is required"));
+    let out = slatectl(&socket, &["unlock", "--pin", "1111"]);
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.contains("wrong staff PIN"), "{stderr}");
+    let out = slatectl(
+        &socket,
+        &["unlock", "--pin", "2468", "--choice", "block-site", "--staff", "t-04"],
+    );
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        "unlocked: the app was closed and the site is asked to be blocked\n"
+    );
+    let events = spooled(&state_dir);
+    let report = events.iter().find(|e| e.body.kind() == "report_filed").unwrap().id;
+    let resolved = events.iter().find(|e| e.body.kind() == "report_resolved").unwrap();
+    assert_eq!(
+        resolved.body,
+        EventBody::ReportResolved {
+            report,
+            choice: slate_protocol::ResolutionChoice::BlockSite,
+            staff: Some(slate_protocol::StaffId::new("t-04").unwrap()),
+        }
+    );
+    // Two wrong PINs lock unlocking for a minute, and slatectl says until when.
+    slatectl(&socket, &["report"]);
+    slatectl(&socket, &["unlock", "--pin", "0000"]);
+    let out = slatectl(&socket, &["--json", "unlock", "--pin", "0001"]);
+    let reply: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(reply["ok"], false);
+    assert!(reply["locked_until"].is_string(), "{reply}");
+    assert!(slated.stop().success());
 }

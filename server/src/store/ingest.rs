@@ -1,9 +1,27 @@
 //! Storing a device's batch of events, exactly once each, and the rows derived from them.
 
 use super::{db_time, Store, StoreError};
+use crate::incident::{next_status, Action, Status, Step};
 use chrono::{DateTime, Utc};
-use rusqlite::{Transaction, TransactionBehavior};
-use slate_protocol::{DeviceNumber, Event, EventBody, IngestReply, SessionEndReason};
+use rusqlite::{OptionalExtension, Transaction, TransactionBehavior};
+use slate_protocol::{
+    DeviceNumber, Event, EventBody, IngestReply, ResolutionChoice, SessionEndReason,
+};
+
+/// A report stored for the first time, and the incident opened for it: what alerts are about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewReport {
+    pub incident: i64,
+    pub device: DeviceNumber,
+    pub pressed_at: DateTime<Utc>,
+}
+
+/// The outcome of storing a batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ingested {
+    pub reply: IngestReply,
+    pub new_reports: Vec<NewReport>,
+}
 
 impl Store {
     /// Stores a batch from `device` in one transaction. An event whose id is already stored is
@@ -16,10 +34,21 @@ impl Store {
         events: &[Event],
         received_at: DateTime<Utc>,
     ) -> Result<IngestReply, StoreError> {
+        Ok(self.ingest_reporting(device, events, received_at)?.reply)
+    }
+
+    /// [`Store::ingest`], also saying which reports are new (a resent report is not new).
+    pub fn ingest_reporting(
+        &self,
+        device: DeviceNumber,
+        events: &[Event],
+        received_at: DateTime<Utc>,
+    ) -> Result<Ingested, StoreError> {
         let mut connection = self.lock();
         let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let received_at = db_time(received_at);
         let mut reply = IngestReply { stored: 0, duplicates: 0 };
+        let mut new_reports = Vec::new();
         for event in events {
             // ON CONFLICT (id), not INSERT OR IGNORE: only a repeated id is a duplicate; any
             // other constraint failure is an error that must not pass silently.
@@ -40,7 +69,9 @@ impl Store {
                 reply.duplicates += 1;
             } else {
                 reply.stored += 1;
-                derive_rows(&tx, device, event, &received_at)?;
+                if let Some(incident) = derive_rows(&tx, device, event, &received_at)? {
+                    new_reports.push(NewReport { incident, device, pressed_at: event.at });
+                }
             }
         }
         tx.execute(
@@ -48,17 +79,18 @@ impl Store {
             (device.get(), &received_at),
         )?;
         tx.commit()?;
-        Ok(reply)
+        Ok(Ingested { reply, new_reports })
     }
 }
 
-/// Writes what a newly stored event means for the sessions, reports and devices tables.
+/// Writes what a newly stored event means for the sessions, reports, incidents and devices
+/// tables. Returns the incident opened, for a report.
 fn derive_rows(
     tx: &Transaction<'_>,
     device: DeviceNumber,
     event: &Event,
     received_at: &str,
-) -> Result<(), StoreError> {
+) -> Result<Option<i64>, StoreError> {
     match &event.body {
         EventBody::Hello { software_version } => {
             tx.execute(
@@ -67,6 +99,16 @@ fn derive_rows(
             )?;
         }
         EventBody::Heartbeat { .. } => {}
+        EventBody::ReportResolved { report, choice, staff } => {
+            resolve_on_device(
+                tx,
+                device,
+                &report.to_string(),
+                *choice,
+                staff.as_ref().map(|s| s.as_str()),
+                event.at,
+            )?;
+        }
         // The events of one session can arrive in either order (different batches, or one
         // batch in any order), and `session_ended` carries the start time, so each of the two
         // writes a whole row if it comes first.
@@ -117,7 +159,63 @@ fn derive_rows(
                     latency,
                 ),
             )?;
+            let incident = tx.query_row(
+                "INSERT INTO incidents (report_id, created_at, updated_at) VALUES (?1, ?2, ?2)
+                 RETURNING id",
+                (event.id.to_string(), received_at),
+                |r| r.get(0),
+            )?;
+            return Ok(Some(incident));
         }
+    }
+    Ok(None)
+}
+
+/// A member of staff unlocked the held device and chose what happens: the incident records it
+/// as acknowledged and, as far as the workflow allows, as the matching action. A resolution for
+/// a report this server has not stored (or another device's) changes nothing but the raw event.
+fn resolve_on_device(
+    tx: &Transaction<'_>,
+    device: DeviceNumber,
+    report: &str,
+    choice: ResolutionChoice,
+    staff: Option<&str>,
+    at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let row: Option<(i64, String, Option<String>)> = tx
+        .query_row(
+            "SELECT i.id, i.status, i.action FROM incidents i JOIN reports r ON r.event_id = i.report_id
+             WHERE i.report_id = ?1 AND r.device = ?2",
+            (report, device.get()),
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()?;
+    let Some((incident, status, action)) = row else { return Ok(()) };
+    let Some(mut current) = Status::from_columns(&status, action.as_deref()) else {
+        return Err(StoreError::Corrupt(format!("incident {incident} status {status:?}")));
+    };
+    let staff =
+        staff.map_or_else(|| format!("device {device}"), |s| format!("{s} (on device {device})"));
+    let action = match choice {
+        ResolutionChoice::CloseApp => Action::AppClosed,
+        ResolutionChoice::FalseAlarm => Action::FalseAlarm,
+        ResolutionChoice::BlockSite => Action::SiteBlockRequested,
+    };
+    let at = db_time(at);
+    for step in [Step::Acknowledge, Step::Act(action)] {
+        let Ok(next) = next_status(current, step) else { continue };
+        current = next;
+        let (status, action) = next.to_columns();
+        tx.execute(
+            "UPDATE incidents SET status = ?2, action = ?3, updated_at = ?4 WHERE id = ?1",
+            (incident, status, action, &at),
+        )?;
+        let kind = if step == Step::Acknowledge { "acknowledged" } else { "action" };
+        tx.execute(
+            "INSERT INTO incident_entries (incident, at, staff, kind, action, note)
+             VALUES (?1, ?2, ?3, ?4, ?5, 'unlocked the device')",
+            (incident, &at, &staff, kind, action),
+        )?;
     }
     Ok(())
 }

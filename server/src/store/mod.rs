@@ -6,12 +6,21 @@
 //! them work, and readable by IT in the `sqlite3` shell.
 
 mod devices;
+mod incidents;
 mod ingest;
 mod queries;
+mod register;
+mod retention;
 mod schema;
+mod staff;
 
 pub use devices::{EnrollOutcome, EnrollRefusal};
+pub use incidents::{IncidentEntry, IncidentRecord, StepError};
+pub use ingest::{Ingested, NewReport};
 pub use queries::{DeviceRecord, ReportRecord, SessionRecord, WhoHad};
+pub use register::{FleetRow, RegisterEntry, WhoHadAnswer};
+pub use retention::Purged;
+pub use staff::{AuditEntry, StaffAccount, StaffSession};
 
 use crate::roster::PupilEntry;
 use chrono::{DateTime, SecondsFormat, Utc};

@@ -48,7 +48,7 @@ pub struct WhoHad {
     pub session: SessionId,
 }
 
-const REPORT_COLUMNS: &str =
+pub(super) const REPORT_COLUMNS: &str =
     "r.event_id, r.device, r.pupil, p.display_name, r.session, r.pressed_at,
      r.received_at, r.app, r.url, r.page_title, r.blank_latency_us
      FROM reports r LEFT JOIN pupils p ON p.id = r.pupil";
@@ -61,7 +61,7 @@ impl Store {
             "SELECT {REPORT_COLUMNS} ORDER BY r.pressed_at DESC, r.event_id DESC LIMIT ?1"
         ))?;
         let rows = statement.query_map([limit], report_row)?;
-        collect(rows)
+        reports_from(rows)
     }
 
     /// The newest `limit` reports from one device.
@@ -76,7 +76,7 @@ impl Store {
              ORDER BY r.pressed_at DESC, r.event_id DESC LIMIT ?2"
         ))?;
         let rows = statement.query_map((device.get(), limit), report_row)?;
-        collect(rows)
+        reports_from(rows)
     }
 
     /// The newest `limit` sessions on one device, latest start first.
@@ -166,7 +166,7 @@ impl Store {
     }
 }
 
-type RawReport = (
+pub(super) type RawReport = (
     String,
     u16,
     Option<String>,
@@ -181,22 +181,27 @@ type RawReport = (
 );
 
 fn report_row(r: &Row<'_>) -> rusqlite::Result<RawReport> {
+    report_row_at(r, 0)
+}
+
+/// A report's columns starting at `o` in a (possibly wider, joined) row.
+pub(super) fn report_row_at(r: &Row<'_>, o: usize) -> rusqlite::Result<RawReport> {
     Ok((
-        r.get(0)?,
-        r.get(1)?,
-        r.get(2)?,
-        r.get(3)?,
-        r.get(4)?,
-        r.get(5)?,
-        r.get(6)?,
-        r.get(7)?,
-        r.get(8)?,
-        r.get(9)?,
-        r.get(10)?,
+        r.get(o)?,
+        r.get(o + 1)?,
+        r.get(o + 2)?,
+        r.get(o + 3)?,
+        r.get(o + 4)?,
+        r.get(o + 5)?,
+        r.get(o + 6)?,
+        r.get(o + 7)?,
+        r.get(o + 8)?,
+        r.get(o + 9)?,
+        r.get(o + 10)?,
     ))
 }
 
-fn collect(
+pub(super) fn reports_from(
     rows: impl Iterator<Item = rusqlite::Result<RawReport>>,
 ) -> Result<Vec<ReportRecord>, StoreError> {
     rows.map(|row| {

@@ -175,3 +175,62 @@ async fn unloadable_certificate_files_are_named() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("junk.pem"), "{out:?}");
 }
+
+#[tokio::test]
+async fn staff_add_prints_a_one_time_password_and_the_totp_uri() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    let dir = dir.to_str().unwrap();
+    let out =
+        run(&["staff", "add", "--data-dir", dir, "--username", "a.dsl", "--role", "dsl"]).await;
+    assert!(out.status.success(), "{out:?}");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let field = |name: &str| {
+        stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}: ")))
+            .unwrap_or_else(|| panic!("{name} in {stdout}"))
+            .to_owned()
+    };
+    assert_eq!(field("role"), "dsl");
+    assert_eq!(field("one-time password").len(), 20);
+    let secret = field("totp secret");
+    assert!(
+        field("totp uri").starts_with(&format!("otpauth://totp/Slate:a.dsl?secret={secret}&")),
+        "{stdout}"
+    );
+
+    let teacher =
+        run(&["staff", "add", "--data-dir", dir, "--username", "t.jones", "--role", "teacher"])
+            .await;
+    let teacher = String::from_utf8(teacher.stdout).unwrap();
+    assert!(teacher.contains("one-time password: ") && !teacher.contains("totp"), "{teacher}");
+
+    let bad =
+        run(&["staff", "add", "--data-dir", dir, "--username", "a.dsl", "--role", "head"]).await;
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("not a role"), "{bad:?}");
+}
+
+#[tokio::test]
+async fn a_bad_config_file_is_named_with_its_field() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = tmp.path().join("slate-server.toml");
+    std::fs::write(&config, "retention_days = 2\n[webhook]\nurl = \"ftp://x\"\n").unwrap();
+    let dir = tmp.path().join("data");
+    let out = run(&[
+        "serve",
+        "--data-dir",
+        dir.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+        "--config",
+        config.to_str().unwrap(),
+    ])
+    .await;
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for expected in ["slate-server.toml", "`retention_days`", "`webhook.url`"] {
+        assert!(stderr.contains(expected), "{expected}: {stderr}");
+    }
+}

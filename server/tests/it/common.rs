@@ -2,7 +2,10 @@
 
 use chrono::{DateTime, Duration, Utc};
 use slate_protocol::{Batch, DeviceNumber, EnrollReply, Event, EventBody, PupilId, SessionId};
+use slate_server::auth::{self, HashCost, Role};
+use slate_server::config::Config;
 use slate_server::data_dir::DataDir;
+use slate_server::notify::Notifier;
 use slate_server::{listen, tls, AppState, Store};
 use std::time::Duration as StdDuration;
 use tokio::sync::oneshot;
@@ -24,15 +27,20 @@ pub struct TestServer {
 impl TestServer {
     /// Plain HTTP on loopback.
     pub async fn start() -> Self {
-        Self::start_with(false).await
+        Self::start_with(false, Config::default()).await
     }
 
     /// HTTPS with the data directory's self-signed certificate; the client trusts only it.
     pub async fn start_tls() -> Self {
-        Self::start_with(true).await
+        Self::start_with(true, Config::default()).await
     }
 
-    async fn start_with(use_tls: bool) -> Self {
+    /// Plain HTTP with a config (alerts, the staff-key switch).
+    pub async fn start_config(config: Config) -> Self {
+        Self::start_with(false, config).await
+    }
+
+    async fn start_with(use_tls: bool, config: Config) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let data_dir = DataDir::open(dir.path().join("data")).unwrap();
         let store = Store::open(&data_dir.database_path()).unwrap();
@@ -54,7 +62,9 @@ impl TestServer {
         };
 
         let (tx, rx) = oneshot::channel::<()>();
-        let state = AppState::new(store.clone(), staff_key.clone());
+        let notifier = Notifier::from_config(&config).unwrap();
+        let state = AppState::with_config(store.clone(), staff_key.clone(), config, notifier)
+            .with_hash_cost(HashCost::Cheap);
         let task = tokio::spawn(slate_server::serve(listener, state, tls_config, async {
             let _ = rx.await;
         }));
@@ -166,4 +176,114 @@ pub fn session_started(n: u16, session: SessionId, pupil: &str, when: &str) -> E
 
 pub fn batch(events: Vec<Event>) -> Vec<u8> {
     Batch::new(events).to_json()
+}
+
+/// The password every test account gets.
+pub const PASSWORD: &str = "a long test password";
+
+/// Makes an account that has already chosen its password; returns its TOTP secret, if any.
+pub fn add_staff(store: &Store, username: &str, role: Role) -> Option<String> {
+    let phc = auth::hash_password(PASSWORD, HashCost::Cheap);
+    let totp = role.requires_totp().then(auth::new_totp_secret);
+    let id = store.save_staff(username, role, &phc, totp.as_deref(), Utc::now()).unwrap();
+    store.set_password(id, &phc).unwrap();
+    totp
+}
+
+/// The current TOTP code for a secret.
+pub fn code(secret: &str) -> String {
+    auth::totp_code(secret, auth::totp_step(Utc::now())).unwrap()
+}
+
+/// The value of the first `name="csrf"` field in a page.
+pub fn csrf_in(html: &str) -> String {
+    let start = html.find(r#"name="csrf" value=""#).expect("a form with a csrf field") + 19;
+    html[start..].split('"').next().unwrap().to_owned()
+}
+
+/// A browser: keeps cookies between requests, follows no redirects.
+pub struct Browser<'s> {
+    pub server: &'s TestServer,
+    pub cookies: Vec<(String, String)>,
+}
+
+impl<'s> Browser<'s> {
+    pub fn new(server: &'s TestServer) -> Self {
+        Self { server, cookies: Vec::new() }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ")
+    }
+
+    fn keep_cookies(&mut self, response: &reqwest::Response) {
+        for value in response.headers().get_all("set-cookie") {
+            let value = value.to_str().unwrap();
+            let (pair, attributes) = value.split_once(';').unwrap_or((value, ""));
+            let (name, content) = pair.split_once('=').unwrap();
+            self.cookies.retain(|(k, _)| k != name);
+            if !attributes.contains("Max-Age=0") {
+                self.cookies.push((name.to_owned(), content.to_owned()));
+            }
+        }
+    }
+
+    pub async fn get(&mut self, path: &str) -> reqwest::Response {
+        let response = self
+            .server
+            .client
+            .get(format!("{}{path}", self.server.url))
+            .header("cookie", self.cookie_header())
+            .send()
+            .await
+            .unwrap();
+        self.keep_cookies(&response);
+        response
+    }
+
+    pub async fn page(&mut self, path: &str) -> String {
+        let response = self.get(path).await;
+        assert_eq!(response.status(), 200, "GET {path}");
+        response.text().await.unwrap()
+    }
+
+    pub async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        let response = self
+            .server
+            .client
+            .post(format!("{}{path}", self.server.url))
+            .header("cookie", self.cookie_header())
+            .form(form)
+            .send()
+            .await
+            .unwrap();
+        self.keep_cookies(&response);
+        response
+    }
+
+    /// Signs in through the form; returns the answer to the POST.
+    pub async fn sign_in(
+        &mut self,
+        username: &str,
+        password: &str,
+        code: &str,
+    ) -> reqwest::Response {
+        let form = self.page("/staff/login").await;
+        let token = csrf_in(&form);
+        self.post(
+            "/staff/login",
+            &[("username", username), ("password", password), ("code", code), ("csrf", &token)],
+        )
+        .await
+    }
+
+    /// A signed-in browser for a new account with this role.
+    pub async fn signed_in(server: &'s TestServer, username: &str, role: Role) -> Self {
+        let secret = add_staff(&server.store, username, role);
+        let mut browser = Self::new(server);
+        let code = secret.as_deref().map(code).unwrap_or_default();
+        let response = browser.sign_in(username, PASSWORD, &code).await;
+        assert_eq!(response.status(), 303, "{}", response.text().await.unwrap());
+        browser
+    }
 }

@@ -28,7 +28,10 @@ async fn staff_routes_need_the_cookie() {
         .text()
         .await
         .unwrap();
-    assert!(page.contains("DSL link"), "says how to get in:\n{page}");
+    assert!(
+        page.contains("DSL link") && page.contains("/staff/login"),
+        "says how to get in:\n{page}"
+    );
     server.stop().await;
 }
 
@@ -40,7 +43,8 @@ async fn the_login_link_sets_a_locked_down_cookie() {
     assert_eq!(refused.status(), 401);
     assert!(refused.headers().get("set-cookie").is_none());
     let no_key = server.client.get(format!("{}/staff/login", server.url)).send().await.unwrap();
-    assert_eq!(no_key.status(), 401);
+    assert_eq!(no_key.status(), 200, "no key: the sign-in form");
+    assert!(no_key.text().await.unwrap().contains("Staff sign-in"));
 
     let login = server
         .client

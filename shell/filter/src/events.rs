@@ -37,30 +37,52 @@ impl BlockEvent {
 
 /// Drops repeats: one page load asks for A, AAAA and HTTPS, and a browser retries, so the same
 /// name blocked again within `window` is one attempt, not five.
+///
+/// Names whose window has passed are forgotten in batches: a sweep runs when the map has grown
+/// to twice what the last sweep left (at least [`Coalescer::MIN_SWEEP`]), so each admit costs
+/// amortised O(1) however many distinct names are blocked within one window. An expired entry
+/// still in the map never changes an answer (it admits, as an absent one would).
 #[derive(Debug)]
 pub struct Coalescer {
     window: chrono::Duration,
     seen: HashMap<String, DateTime<Utc>>,
+    /// Sweep expired names once the map holds this many.
+    sweep_at: usize,
 }
 
 impl Coalescer {
+    /// The smallest map that is ever swept.
+    pub const MIN_SWEEP: usize = 1024;
+
     pub fn new(window: chrono::Duration) -> Self {
-        Self { window, seen: HashMap::new() }
+        Self { window, seen: HashMap::new(), sweep_at: Self::MIN_SWEEP }
     }
 
     /// True when an event for `name` at `now` should be recorded.
     pub fn admit(&mut self, name: &str, now: DateTime<Utc>) -> bool {
-        if self.seen.len() > 1024 {
+        if let Some(last) = self.seen.get_mut(name) {
+            if now - *last < self.window && now >= *last {
+                return false;
+            }
+            *last = now;
+            return true;
+        }
+        if self.seen.len() >= self.sweep_at {
             let window = self.window;
             self.seen.retain(|_, last| now - *last < window);
+            self.sweep_at = (self.seen.len() * 2).max(Self::MIN_SWEEP);
         }
-        match self.seen.get(name) {
-            Some(last) if now - *last < self.window && now >= *last => false,
-            _ => {
-                self.seen.insert(name.to_string(), now);
-                true
-            }
-        }
+        self.seen.insert(name.to_string(), now);
+        true
+    }
+
+    /// Names remembered, expired or not (for tests and memory figures).
+    pub fn len(&self) -> usize {
+        self.seen.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.seen.is_empty()
     }
 }
 
@@ -130,5 +152,29 @@ mod tests {
         assert!(c.admit("x.test", at(10)));
         // A clock that jumped back never hides an event.
         assert!(c.admit("x.test", at(1)));
+    }
+
+    #[test]
+    fn many_distinct_names_are_each_one_event_and_expired_ones_are_swept() {
+        let mut c = Coalescer::new(chrono::Duration::seconds(10));
+        let n = 5 * Coalescer::MIN_SWEEP;
+        let name = |i: usize| format!("n{i}.test");
+        for i in 0..n {
+            assert!(c.admit(&name(i), at(0)), "first sight of {i}");
+        }
+        // All still inside the window: none forgotten, every repeat coalesced.
+        assert_eq!(c.len(), n);
+        for i in (0..n).step_by(7) {
+            assert!(!c.admit(&name(i), at(5)), "repeat of {i}");
+        }
+        // After the window, new names sweep the old ones away; the map stays bounded.
+        for i in n..3 * n {
+            assert!(c.admit(&name(i), at(20)));
+        }
+        assert!(c.len() <= 2 * (2 * n).max(Coalescer::MIN_SWEEP), "{}", c.len());
+        assert!(c.len() < 3 * n, "expired names were swept: {}", c.len());
+        // The old names, seen again later, are new events; the recent ones are still coalesced.
+        assert!(c.admit(&name(0), at(21)));
+        assert!(!c.admit(&name(3 * n - 1), at(21)));
     }
 }

@@ -4,10 +4,11 @@
 //! 3 slated could not be reached.
 
 use clap::{Parser, Subcommand};
-use slate_protocol::PupilId;
+use slate_protocol::{PupilId, ResolutionChoice, StaffId};
 use slate_shell::config::DEFAULT_CONTROL_SOCKET;
-use slate_shell::control::Request;
+use slate_shell::control::{Pin, Request};
 use slate_shell::ctl::{self, CtlError};
+use slate_shell::staff::StaffPin;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -22,6 +23,16 @@ struct Cli {
     json: bool,
     #[command(subcommand)]
     command: Cmd,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum Choice {
+    /// Close the app; the page is not shown again.
+    Close,
+    /// Nothing wrong: the app resumes.
+    FalseAlarm,
+    /// Close the app and ask for the site to be blocked.
+    BlockSite,
 }
 
 #[derive(Debug, Subcommand)]
@@ -41,9 +52,28 @@ enum Cmd {
         url: Option<String>,
         #[arg(long)]
         title: Option<String>,
+        /// The app's process id: its process group is stopped on a report.
+        #[arg(long)]
+        pid: Option<u32>,
     },
-    /// Staff unlock of a held device.
-    Unlock,
+    /// Staff unlock of a held device, with the staff PIN and what happens next.
+    Unlock {
+        /// The staff PIN (required when slated has a `[staff] pin_hash`).
+        #[arg(long)]
+        pin: Option<String>,
+        /// What happens next.
+        #[arg(long, value_enum, default_value_t = Choice::Close)]
+        choice: Choice,
+        /// Who is unlocking: the school's staff id.
+        #[arg(long)]
+        staff: Option<String>,
+    },
+    /// Print the argon2id hash of a staff PIN, for `[staff] pin_hash` (the PIN is read from
+    /// standard input when not given).
+    HashPin {
+        #[arg(long)]
+        pin: Option<String>,
+    },
     /// Show the device's state.
     Status,
 }
@@ -60,8 +90,23 @@ fn main() -> ExitCode {
             }
         },
         Cmd::SignOut => Request::SignOut {},
-        Cmd::Foreground { app, url, title } => Request::Foreground { app, url, title },
-        Cmd::Unlock => Request::Unlock {},
+        Cmd::Foreground { app, url, title, pid } => Request::Foreground { app, url, title, pid },
+        Cmd::Unlock { pin, choice, staff } => {
+            let staff = match staff.map(StaffId::new).transpose() {
+                Ok(staff) => staff,
+                Err(e) => {
+                    eprintln!("slatectl: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let choice = match choice {
+                Choice::Close => ResolutionChoice::CloseApp,
+                Choice::FalseAlarm => ResolutionChoice::FalseAlarm,
+                Choice::BlockSite => ResolutionChoice::BlockSite,
+            };
+            Request::Unlock { pin: pin.map(Pin), choice: Some(choice), staff }
+        }
+        Cmd::HashPin { pin } => return hash_pin(pin),
         Cmd::Status => Request::Status {},
     };
     match ctl::send(&cli.socket, &request) {
@@ -91,6 +136,30 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!("slatectl: {e}");
             ExitCode::from(1)
+        }
+    }
+}
+
+fn hash_pin(pin: Option<String>) -> ExitCode {
+    let pin = match pin {
+        Some(pin) => pin,
+        None => {
+            let mut line = String::new();
+            if let Err(e) = std::io::stdin().read_line(&mut line) {
+                eprintln!("slatectl: cannot read the PIN: {e}");
+                return ExitCode::from(2);
+            }
+            line.trim().to_owned()
+        }
+    };
+    match StaffPin::hash(&pin) {
+        Ok(hash) => {
+            println!("{}", hash.phc());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("slatectl: {e}");
+            ExitCode::from(2)
         }
     }
 }

@@ -1,8 +1,10 @@
 use super::*;
 use crate::apps::{AppsCall, FakeApps};
+use crate::control::Pin;
 use crate::core::SequentialIds;
 use crate::display::{DisplayCall, FakeBlank, FakeDisplay};
-use slate_protocol::PupilId;
+use crate::staff::StaffPin;
+use slate_protocol::{PupilId, StaffId};
 
 fn t(s: &str) -> DateTime<Utc> {
     format!("2026-11-17T{s}Z").parse().unwrap()
@@ -14,32 +16,45 @@ struct Harness {
     display: FakeDisplay,
     apps: FakeApps,
     control: mpsc::Sender<ControlMsg>,
-    presses: mpsc::Sender<Press>,
+    presses: mpsc::Sender<ButtonEvent>,
     shutdown: Option<oneshot::Sender<()>>,
     driver: Option<JoinHandle<()>>,
+    led: watch::Receiver<crate::led::LedPattern>,
 }
 
 impl Harness {
     fn start(blank: FakeBlank) -> Self {
+        Self::start_with(blank, crate::core::Rules::default(), None).0
+    }
+
+    /// With rules and a staff PIN; also gives the button-fault receiver.
+    fn start_with(
+        blank: FakeBlank,
+        rules: crate::core::Rules,
+        pin: Option<StaffPin>,
+    ) -> (Self, watch::Receiver<Option<ButtonFault>>) {
         let dir = tempfile::tempdir().unwrap();
         let (spool, _) = Spool::open(&dir.path().join("spool")).unwrap();
         let spool = SharedSpool::new(spool);
         let display = FakeDisplay::new(blank);
         let apps = FakeApps::default();
         let driver = Driver::new(
-            Core::new(DeviceNumber::new(12).unwrap()),
+            Core::with_rules(DeviceNumber::new(12).unwrap(), rules),
             SequentialIds::default(),
             display.clone(),
             apps.clone(),
             spool.clone(),
             Arc::new(Notify::new()),
             Arc::new(AtomicBool::new(false)),
-        );
+        )
+        .with_staff_pin(pin);
+        let fault = driver.button_fault();
+        let led = driver.led();
         let (control, control_rx) = mpsc::channel(4);
         let (presses, press_rx) = mpsc::channel(4);
         let (shutdown, shutdown_rx) = oneshot::channel();
         let driver = tokio::spawn(driver.run(press_rx, control_rx, shutdown_rx));
-        Harness {
+        let harness = Harness {
             dir,
             spool,
             display,
@@ -48,7 +63,9 @@ impl Harness {
             presses,
             shutdown: Some(shutdown),
             driver: Some(driver),
-        }
+            led,
+        };
+        (harness, fault)
     }
 
     async fn ask_at(&self, request: Request, received_at: DateTime<Utc>) -> Reply {
@@ -71,6 +88,10 @@ impl Harness {
     }
 }
 
+fn unlock() -> Request {
+    Request::Unlock { pin: None, choice: None, staff: None }
+}
+
 fn sign_in(p: &str) -> Request {
     Request::SignIn { pupil: PupilId::new(p).unwrap() }
 }
@@ -83,6 +104,7 @@ async fn a_control_press_is_answered_after_the_report_is_on_disk() {
             app: "browser".into(),
             url: Some("https://example.org/x".into()),
             title: Some("A page".into()),
+            pid: None,
         })
         .await;
     assert!(reply.ok);
@@ -108,7 +130,7 @@ async fn a_control_press_is_answered_after_the_report_is_on_disk() {
         }
     );
     assert_eq!(h.display.calls(), vec![DisplayCall::Blank(report), DisplayCall::Reassure]);
-    assert_eq!(h.apps.calls(), vec![AppsCall::Stop]);
+    assert_eq!(h.apps.calls(), vec![AppsCall::Foreground(None), AppsCall::Stop]);
     let status = h.ask(Request::Status {}).await;
     assert_eq!(status.state.as_deref(), Some("held"));
     assert_eq!(status.spool_pending, Some(1));
@@ -120,7 +142,7 @@ async fn a_second_press_while_held_files_nothing_new() {
     let first = h.ask(Request::Press {}).await.report.unwrap();
     let again = h.ask(Request::Press {}).await;
     assert_eq!((again.ok, again.report, again.already_held), (true, Some(first), Some(true)));
-    h.presses.send(Press { pressed_at: Utc::now() }).await.unwrap();
+    h.presses.send(ButtonEvent::Down { at: Utc::now() }).await.unwrap();
     let _ = h.ask(Request::Status {}).await; // the press above has been handled by now
     assert_eq!(h.spooled().len(), 1);
     assert_eq!(h.display.calls().len(), 2, "blank and reassure once");
@@ -130,7 +152,7 @@ async fn a_second_press_while_held_files_nothing_new() {
 async fn the_physical_button_files_a_report_with_the_session() {
     let h = Harness::start(FakeBlank::DarkAt(t("09:30:00.020")));
     let session = h.ask(sign_in("p-7f3a9c")).await.session.unwrap();
-    h.presses.send(Press { pressed_at: t("09:30:00") }).await.unwrap();
+    h.presses.send(ButtonEvent::Down { at: t("09:30:00") }).await.unwrap();
     let status = h.ask(Request::Status {}).await;
     assert_eq!(status.state.as_deref(), Some("held"));
     let events = h.spooled();
@@ -176,17 +198,17 @@ async fn held_refuses_sign_in_until_staff_unlock_then_the_session_resumes() {
         h.ask(Request::SignOut {}).await.error.as_deref(),
         Some("the device is held until a member of staff unlocks it")
     );
-    assert_eq!(h.ask(Request::Unlock {}).await, Reply::ok());
-    assert_eq!(h.ask(Request::Unlock {}).await, Reply::error("the device is not held"));
+    assert_eq!(h.ask(unlock()).await, Reply::ok());
+    assert_eq!(h.ask(unlock()).await, Reply::error("the device is not held"));
     let status = h.ask(Request::Status {}).await;
     assert_eq!(status.state.as_deref(), Some("in_session"));
     assert_eq!(h.display.calls().last(), Some(&DisplayCall::Restore));
-    assert_eq!(h.apps.calls(), vec![AppsCall::Stop, AppsCall::Resume]);
+    assert_eq!(h.apps.calls(), vec![AppsCall::Stop, AppsCall::Close]);
     assert_eq!(h.ask(Request::SignOut {}).await, Reply::ok());
     let kinds: Vec<&str> = h.spooled().iter().map(|e| e.body.kind()).collect();
-    assert_eq!(kinds, ["session_started", "report_filed", "session_ended"]);
+    assert_eq!(kinds, ["session_started", "report_filed", "report_resolved", "session_ended"]);
     assert!(
-        matches!(h.spooled()[2].body, EventBody::SessionEnded { session: s, .. } if s == session)
+        matches!(h.spooled()[3].body, EventBody::SessionEnded { session: s, .. } if s == session)
     );
 }
 
@@ -198,6 +220,7 @@ async fn the_foreground_is_forgotten_between_pupils() {
         app: "browser".into(),
         url: Some("https://a.example/".into()),
         title: None,
+        pid: None,
     })
     .await;
     h.ask(Request::SignOut {}).await;
@@ -262,4 +285,128 @@ async fn an_unwritable_spool_keeps_events_in_memory_and_retries_in_order() {
     let (on_disk, _) = Spool::open(&spool_dir).unwrap();
     let kinds: Vec<&str> = on_disk.pending().iter().map(|e| e.body.kind()).collect();
     assert_eq!(kinds, ["session_started", "report_filed"]);
+}
+
+fn unlock_with(pin: &str, choice: ResolutionChoice, staff: Option<&str>) -> Request {
+    Request::Unlock {
+        pin: Some(Pin(pin.into())),
+        choice: Some(choice),
+        staff: staff.map(|s| StaffId::new(s).unwrap()),
+    }
+}
+
+fn pin_rules() -> crate::core::Rules {
+    crate::core::Rules {
+        pin_required: true,
+        lockout: crate::core::Lockout {
+            wrong_before_lockout: 2,
+            first: Duration::from_secs(60),
+            max: Duration::from_secs(600),
+        },
+        ..crate::core::Rules::default()
+    }
+}
+
+#[tokio::test]
+async fn the_staff_pin_unlocks_wrong_ones_lock_out_and_the_choice_is_filed() {
+    let pin = StaffPin::hash("4321").unwrap();
+    let (h, _) = Harness::start_with(FakeBlank::DarkAt(t("10:00:00")), pin_rules(), Some(pin));
+    // Not held: refused before the PIN is looked at.
+    assert_eq!(
+        h.ask(unlock_with("0000", ResolutionChoice::CloseApp, None)).await.error.as_deref(),
+        Some("the device is not held")
+    );
+    let report = h.ask(Request::Press {}).await.report.unwrap();
+    assert_eq!(h.ask(unlock()).await.error.as_deref(), Some("the staff PIN is required to unlock"));
+    let wrong = h.ask(unlock_with("1111", ResolutionChoice::CloseApp, None)).await;
+    assert!(wrong.error.as_deref().unwrap().starts_with("wrong staff PIN (1 more"), "{wrong:?}");
+    let locked = h.ask(unlock_with("2222", ResolutionChoice::CloseApp, None)).await;
+    assert!(!locked.ok);
+    let until = locked.locked_until.expect("the lockout's end");
+    assert!(until > Utc::now() + chrono::Duration::seconds(55), "{until}");
+    // Locked: the right PIN does not help yet.
+    let still = h.ask(unlock_with("4321", ResolutionChoice::FalseAlarm, None)).await;
+    assert_eq!(still.locked_until, Some(until));
+    let status = h.ask(Request::Status {}).await;
+    assert_eq!((status.state.as_deref(), status.locked_until), (Some("held"), Some(until)));
+    let kinds: Vec<&str> = h.spooled().iter().map(|e| e.body.kind()).collect();
+    assert_eq!(kinds, ["report_filed"], "wrong PINs file nothing");
+    assert_eq!(h.apps.calls(), vec![AppsCall::Stop]);
+    let _ = report;
+}
+
+#[tokio::test]
+async fn the_right_pin_files_the_staff_choice_and_resumes_on_a_false_alarm() {
+    let pin = StaffPin::hash("4321").unwrap();
+    let (h, _) = Harness::start_with(FakeBlank::DarkAt(t("10:00:00")), pin_rules(), Some(pin));
+    h.ask(Request::Foreground { app: "paint".into(), url: None, title: None, pid: Some(4242) })
+        .await;
+    let report = h.ask(Request::Press {}).await.report.unwrap();
+    let wrong = h.ask(unlock_with("1111", ResolutionChoice::CloseApp, None)).await;
+    assert!(!wrong.ok);
+    let reply = h.ask(unlock_with("4321", ResolutionChoice::FalseAlarm, Some("t-04"))).await;
+    assert_eq!(reply, Reply::ok());
+    let events = h.spooled();
+    assert_eq!(
+        events[1].body,
+        EventBody::ReportResolved {
+            report,
+            choice: ResolutionChoice::FalseAlarm,
+            staff: Some(StaffId::new("t-04").unwrap()),
+        }
+    );
+    assert_eq!(
+        h.apps.calls(),
+        vec![AppsCall::Foreground(Some(4242)), AppsCall::Stop, AppsCall::Resume]
+    );
+    assert_eq!(h.display.calls().last(), Some(&DisplayCall::Restore));
+    assert_eq!(h.ask(Request::Status {}).await.state.as_deref(), Some("idle"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_button_held_down_too_long_is_a_fault_until_released() {
+    let rules = crate::core::Rules { stuck_after: Duration::from_secs(10), ..pin_rules() };
+    let (h, mut fault) = Harness::start_with(FakeBlank::DarkAt(t("10:00:00")), rules, None);
+    h.presses.send(ButtonEvent::Down { at: Utc::now() }).await.unwrap();
+    assert_eq!(h.ask(Request::Status {}).await.state.as_deref(), Some("held"));
+    assert_eq!(*fault.borrow(), None);
+    // The driver sleeps until the stuck deadline by the wall clock; paused tokio time advances
+    // the sleep, so wait on the channel rather than on time.
+    tokio::time::timeout(Duration::from_secs(30), fault.changed()).await.unwrap().unwrap();
+    assert_eq!(*fault.borrow_and_update(), Some(ButtonFault::Stuck));
+    assert_eq!(h.ask(Request::Status {}).await.button_fault, Some(ButtonFault::Stuck));
+    h.presses.send(ButtonEvent::Up { at: Utc::now() }).await.unwrap();
+    fault.changed().await.unwrap();
+    assert_eq!(*fault.borrow(), None);
+    h.presses.send(ButtonEvent::Present(false)).await.unwrap();
+    fault.changed().await.unwrap();
+    assert_eq!(*fault.borrow(), Some(ButtonFault::Missing));
+    assert_eq!(h.spooled().len(), 1, "one report for one long press");
+}
+
+#[tokio::test]
+async fn the_led_shows_ready_waiting_and_fault() {
+    use crate::led::LedPattern;
+    let (h, _) =
+        Harness::start_with(FakeBlank::DarkAt(t("10:00:00")), crate::core::Rules::default(), None);
+    let _ = h.ask(Request::Status {}).await;
+    // The harness has no uploader: a filed report stays waiting.
+    let led = h.led.clone();
+    assert_eq!(*led.borrow(), LedPattern::Steady);
+    h.ask(Request::Press {}).await;
+    assert_eq!(*led.borrow(), LedPattern::FastBlink);
+    // Delivered: the server acknowledged everything.
+    let ids: Vec<_> = h.spooled().iter().map(|e| e.id).collect();
+    h.spool.with(move |s| s.acknowledge(&ids)).await.unwrap();
+    let _ = h.ask(Request::Status {}).await;
+    assert_eq!(*led.borrow(), LedPattern::SlowBlink);
+    h.presses.send(ButtonEvent::Present(false)).await.unwrap();
+    let _ = h.ask(Request::Status {}).await;
+    assert_eq!(*led.borrow(), LedPattern::Off);
+    h.presses.send(ButtonEvent::Present(true)).await.unwrap();
+    assert_eq!(h.ask(unlock()).await, Reply::ok());
+    let ids: Vec<_> = h.spooled().iter().map(|e| e.id).collect();
+    h.spool.with(move |s| s.acknowledge(&ids)).await.unwrap();
+    let _ = h.ask(Request::Status {}).await;
+    assert_eq!(*led.borrow(), LedPattern::Steady);
 }

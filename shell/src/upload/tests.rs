@@ -8,7 +8,11 @@ fn device() -> DeviceNumber {
 }
 
 fn heartbeat_event(n: u64) -> Event {
-    Event::new(device(), Utc::now(), EventBody::Heartbeat { uptime_s: n, spool_pending: 0 })
+    Event::new(
+        device(),
+        Utc::now(),
+        EventBody::Heartbeat { uptime_s: n, spool_pending: 0, button_fault: None },
+    )
 }
 
 fn hello() -> Event {
@@ -206,6 +210,16 @@ impl Harness {
         credential: Option<&str>,
         token: Option<&str>,
     ) -> Self {
+        Self::start_with_fault(transport, events, credential, token, watch::channel(None).1)
+    }
+
+    fn start_with_fault(
+        transport: FakeTransport,
+        events: &[Event],
+        credential: Option<&str>,
+        token: Option<&str>,
+        button_fault: watch::Receiver<Option<slate_protocol::ButtonFault>>,
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let (mut spool, _) = Spool::open(&dir.path().join("spool")).unwrap();
         for e in events {
@@ -231,7 +245,8 @@ impl Harness {
             settings,
             credential.map(|c| Credential::new(c).unwrap()),
             enrolled.clone(),
-        );
+        )
+        .with_button_fault(button_fault);
         let task = tokio::spawn(uploader.run());
         Harness { dir, spool, wake, enrolled, transport, task }
     }
@@ -416,7 +431,10 @@ async fn heartbeats_go_straight_to_the_server_only_while_online() {
     assert!(matches!(batches[0].events[0].body, EventBody::Hello { .. }));
     for (b, uptime) in batches[1..].iter().zip([60, 120]) {
         assert_eq!(b.events.len(), 1);
-        assert_eq!(b.events[0].body, EventBody::Heartbeat { uptime_s: uptime, spool_pending: 0 });
+        assert_eq!(
+            b.events[0].body,
+            EventBody::Heartbeat { uptime_s: uptime, spool_pending: 0, button_fault: None }
+        );
     }
     assert!(h.spool.is_empty(), "heartbeats are never spooled");
 }
@@ -592,4 +610,31 @@ fn a_bad_ca_certificate_is_reported_with_its_path() {
     config.ca_certificate = Some(garbage.clone());
     let err = HttpTransport::new(&config).unwrap_err().to_string();
     assert!(err.contains("no usable PEM certificate"), "{err}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn heartbeats_say_what_is_wrong_with_the_button() {
+    use slate_protocol::ButtonFault;
+    let (fault_tx, fault_rx) = watch::channel(None);
+    let h = Harness::start_with_fault(
+        FakeTransport::default(),
+        &[hello()],
+        Some("c-1"),
+        None,
+        fault_rx,
+    );
+    h.until("online", |h| h.spool.is_empty()).await;
+    tokio::time::sleep(Duration::from_secs(61)).await;
+    fault_tx.send(Some(ButtonFault::Stuck)).unwrap();
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    fault_tx.send(None).unwrap();
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    let faults: Vec<_> = h.transport.batches()[1..]
+        .iter()
+        .map(|b| match b.events[0].body {
+            EventBody::Heartbeat { button_fault, .. } => button_fault,
+            ref other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(faults, [None, Some(ButtonFault::Stuck), None]);
 }

@@ -80,9 +80,12 @@ fn reload(args: &Args, key: &ed25519_dalek::VerifyingKey, handle: &FilterHandle)
 
 #[tokio::main]
 async fn main() -> Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .init();
+    // hickory-server logs every queried name at info: that is a pupil's browsing, so its logs
+    // are turned down to warn.
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"))
+        .add_directive("hickory_server=warn".parse().expect("a valid directive"));
+    tracing_subscriber::fmt().with_env_filter(filter).init();
     let args = Args::parse();
     let key = slate_protocol::bundle::verifying_key_from_base64(&args.public_key)
         .context("--public-key")?;

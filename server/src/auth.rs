@@ -1,0 +1,438 @@
+//! Staff authentication and authorisation rules, as pure functions: roles and what each may do,
+//! password hashing and policy, TOTP codes and their acceptance window, login throttling and
+//! session lifetimes. No database, no HTTP: `store` keeps accounts, `staff` wires requests.
+
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use argon2::Argon2;
+use chrono::{DateTime, Duration, Utc};
+use std::fmt;
+use subtle::ConstantTimeEq;
+
+/// A staff member's role (PRODUCT.md: who uses it, and for what).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    Dsl,
+    DeputyDsl,
+    Teacher,
+    ItAdmin,
+}
+
+impl Role {
+    pub const ALL: [Role; 4] = [Role::Dsl, Role::DeputyDsl, Role::Teacher, Role::ItAdmin];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Dsl => "dsl",
+            Role::DeputyDsl => "deputy_dsl",
+            Role::Teacher => "teacher",
+            Role::ItAdmin => "it_admin",
+        }
+    }
+
+    pub fn parse(text: &str) -> Result<Role, String> {
+        Role::ALL
+            .into_iter()
+            .find(|r| r.name() == text)
+            .ok_or_else(|| format!("{text:?} is not a role (dsl, deputy_dsl, teacher, it_admin)"))
+    }
+
+    /// Seed 004: "dual-factor authentication is used for sensitive data". Teachers may add a
+    /// second factor; these roles cannot sign in without one.
+    pub fn requires_totp(self) -> bool {
+        matches!(self, Role::Dsl | Role::DeputyDsl | Role::ItAdmin)
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Something a staff member asks to do. Each handler names the one it needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Permission {
+    /// The incident list and one incident, with pupil names, URLs and titles.
+    ViewIncidents,
+    /// Saying "I have seen it, I am on my way".
+    Acknowledge,
+    /// Recording the action taken, the form's fields and notes.
+    RecordAction,
+    /// CSV (and later PDF) exports of incidents and of the log.
+    Export,
+    /// A device's sessions and reports, and "who had device N at T".
+    ViewDevice,
+    /// Writing the manual register of numbered iPads.
+    RecordRegister,
+    /// Devices, versions, last contact: no pupil data.
+    ViewFleet,
+    /// The audit log.
+    ReadAudit,
+    /// The termly governors' report (anonymised counts).
+    GovernorReport,
+}
+
+/// Who may do what. DSLs and deputies do everything safeguarding; teachers see and acknowledge
+/// reports, look up devices and keep the iPad register; IT sees the fleet and no pupil data.
+pub fn allowed(role: Role, permission: Permission) -> bool {
+    use Permission::*;
+    match role {
+        Role::Dsl | Role::DeputyDsl => true,
+        Role::Teacher => {
+            matches!(permission, ViewIncidents | Acknowledge | ViewDevice | RecordRegister)
+        }
+        Role::ItAdmin => matches!(permission, ViewFleet),
+    }
+}
+
+/// Argon2id cost. Production uses the crate's defaults (OWASP's 19 MiB, 2 passes); tests use a
+/// cheap setting so an unoptimised build stays fast. The cost is stored in each hash, so a
+/// hash made with either verifies under either.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HashCost {
+    Production,
+    Cheap,
+}
+
+pub fn hash_password(password: &str, cost: HashCost) -> String {
+    let params = match cost {
+        HashCost::Production => argon2::Params::default(),
+        HashCost::Cheap => argon2::Params::new(256, 1, 1, None).expect("valid argon2 params"),
+    };
+    let hasher = Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
+    let salt: [u8; 16] = rand::random();
+    hasher
+        .hash_password_with_salt(password.as_bytes(), &salt)
+        .expect("argon2 hashes any password with a 16-byte salt")
+        .to_string()
+}
+
+/// Whether `password` matches a stored PHC string. A damaged string never matches.
+pub fn verify_password(password: &str, phc: &str) -> bool {
+    Argon2::default().verify_password(password.as_bytes(), phc).is_ok()
+}
+
+/// Shortest password staff may choose.
+pub const MIN_PASSWORD_CHARS: usize = 12;
+
+/// Checks a new password, naming what is wrong.
+pub fn check_new_password(password: &str, confirm: &str, username: &str) -> Result<(), String> {
+    let chars = password.chars().count();
+    if chars < MIN_PASSWORD_CHARS {
+        return Err(format!(
+            "the new password is {chars} characters; use at least {MIN_PASSWORD_CHARS}"
+        ));
+    }
+    if chars > 200 {
+        return Err("the new password is over 200 characters".into());
+    }
+    if password != confirm {
+        return Err("the two new passwords are not the same".into());
+    }
+    if password.to_lowercase().contains(&username.to_lowercase()) {
+        return Err("the new password must not contain your username".into());
+    }
+    Ok(())
+}
+
+/// Checks a username: 2 to 32 of `a-z 0-9 . _ -`, so it is safe in an otpauth URI and a log.
+pub fn check_username(username: &str) -> Result<(), String> {
+    let ok = (2..=32).contains(&username.len())
+        && username
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("username {username:?} must be 2 to 32 of a-z, 0-9, '.', '_' or '-'"))
+    }
+}
+
+/// TOTP as authenticator apps do it: SHA-1, 6 digits, 30-second steps (RFC 6238).
+pub const TOTP_STEP_SECONDS: i64 = 30;
+/// Steps either side of now that still count: a phone's clock may be a little off.
+pub const TOTP_SKEW_STEPS: i64 = 1;
+
+/// A fresh 160-bit TOTP secret, base32 as apps expect it.
+pub fn new_totp_secret() -> String {
+    let bytes: [u8; 20] = rand::random();
+    totp_rs::Secret::new_stack(bytes).to_base32()
+}
+
+/// The 6-digit code for one time step, or `None` if the secret is not valid base32.
+pub fn totp_code(secret_base32: &str, step: i64) -> Option<String> {
+    let secret = totp_rs::Secret::try_from_base32(secret_base32).ok()?;
+    let step = u64::try_from(step).ok()?;
+    let totp = totp_rs::Builder::new().with_secret(secret).with_skew(0).build_noncompliant();
+    Some(totp.generate(step * TOTP_STEP_SECONDS as u64).to_string())
+}
+
+/// The time step `now` falls in.
+pub fn totp_step(now: DateTime<Utc>) -> i64 {
+    now.timestamp().div_euclid(TOTP_STEP_SECONDS)
+}
+
+/// Why a TOTP code was refused (for tests and the audit log; the person is told only "not right").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TotpRefusal {
+    Malformed,
+    Wrong,
+    Replayed,
+}
+
+/// Checks `code` against the steps around `now`, refusing any step at or before `last_step`
+/// (each code works once). Returns the step matched, to be stored as the new `last_step`.
+pub fn verify_totp(
+    secret_base32: &str,
+    code: &str,
+    now: DateTime<Utc>,
+    last_step: Option<i64>,
+) -> Result<i64, TotpRefusal> {
+    let code: String = code.chars().filter(|c| !c.is_whitespace()).collect();
+    if code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(TotpRefusal::Malformed);
+    }
+    let current = totp_step(now);
+    let mut replayed = false;
+    for step in current - TOTP_SKEW_STEPS..=current + TOTP_SKEW_STEPS {
+        let Some(expected) = totp_code(secret_base32, step) else { return Err(TotpRefusal::Wrong) };
+        if bool::from(expected.as_bytes().ct_eq(code.as_bytes())) {
+            if last_step.is_some_and(|last| step <= last) {
+                replayed = true;
+                continue;
+            }
+            return Ok(step);
+        }
+    }
+    Err(if replayed { TotpRefusal::Replayed } else { TotpRefusal::Wrong })
+}
+
+/// The `otpauth://` URI an authenticator app reads (from a QR code or typed in).
+pub fn otpauth_uri(issuer: &str, username: &str, secret_base32: &str) -> String {
+    let issuer: String =
+        issuer.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect();
+    format!(
+        "otpauth://totp/{issuer}:{username}?secret={secret_base32}&issuer={issuer}&algorithm=SHA1&digits=6&period={TOTP_STEP_SECONDS}"
+    )
+}
+
+/// How many failed sign-ins are allowed in a window before further tries are refused unchecked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ThrottlePolicy {
+    pub max_failures: usize,
+    pub window: Duration,
+}
+
+/// Per account: five wrong tries in 15 minutes stop that account's sign-in for a while.
+pub const PER_ACCOUNT: ThrottlePolicy =
+    ThrottlePolicy { max_failures: 5, window: Duration::minutes(15) };
+/// Per address: a staff room shares one address, so the limit is higher.
+pub const PER_ADDRESS: ThrottlePolicy =
+    ThrottlePolicy { max_failures: 20, window: Duration::minutes(15) };
+
+/// When sign-in opens again, or `None` if it is open now. `failures` are the times of recent
+/// failed tries, in any order.
+pub fn throttled_until(
+    failures: &[DateTime<Utc>],
+    now: DateTime<Utc>,
+    policy: ThrottlePolicy,
+) -> Option<DateTime<Utc>> {
+    let mut recent: Vec<_> =
+        failures.iter().copied().filter(|t| *t > now - policy.window).collect();
+    if recent.len() < policy.max_failures {
+        return None;
+    }
+    recent.sort();
+    // Open again when enough of the recent failures have aged out of the window.
+    let oldest_that_must_expire = recent[recent.len() - policy.max_failures];
+    Some(oldest_that_must_expire + policy.window)
+}
+
+/// A signed-in browser stays signed in while used within this time...
+pub const SESSION_IDLE: Duration = Duration::minutes(30);
+/// ...and never longer than a school day.
+pub const SESSION_MAX: Duration = Duration::hours(10);
+
+pub fn session_live(
+    created_at: DateTime<Utc>,
+    last_seen_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> bool {
+    now < created_at + SESSION_MAX && now < last_seen_at + SESSION_IDLE && now >= created_at
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> DateTime<Utc> {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn permissions_by_role() {
+        use Permission::*;
+        let all = [
+            GovernorReport,
+            ViewIncidents,
+            Acknowledge,
+            RecordAction,
+            Export,
+            ViewDevice,
+            RecordRegister,
+            ViewFleet,
+            ReadAudit,
+        ];
+        let table: [(Role, &[Permission]); 4] = [
+            (Role::Dsl, &all),
+            (Role::DeputyDsl, &all),
+            (Role::Teacher, &[ViewIncidents, Acknowledge, ViewDevice, RecordRegister]),
+            (Role::ItAdmin, &[ViewFleet]),
+        ];
+        for (role, granted) in table {
+            for permission in all {
+                assert_eq!(
+                    allowed(role, permission),
+                    granted.contains(&permission),
+                    "{role} {permission:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn roles_parse_and_say_which_need_a_second_factor() {
+        for role in Role::ALL {
+            assert_eq!(Role::parse(role.name()), Ok(role));
+        }
+        assert!(Role::parse("head").unwrap_err().contains("not a role"));
+        assert!(
+            Role::Dsl.requires_totp()
+                && Role::DeputyDsl.requires_totp()
+                && Role::ItAdmin.requires_totp()
+        );
+        assert!(!Role::Teacher.requires_totp());
+    }
+
+    #[test]
+    fn passwords_hash_and_verify() {
+        let phc = hash_password("correct horse battery", HashCost::Cheap);
+        assert!(phc.starts_with("$argon2id$"), "{phc}");
+        assert!(verify_password("correct horse battery", &phc));
+        assert!(!verify_password("correct horse batterY", &phc));
+        assert!(!verify_password("x", "not a phc string"));
+        assert_ne!(phc, hash_password("correct horse battery", HashCost::Cheap), "salted");
+    }
+
+    #[test]
+    fn new_passwords_are_checked_with_reasons() {
+        let cases = [
+            ("short", "short", Some("at least 12")),
+            ("long enough pass", "long enough pasS", Some("not the same")),
+            ("my-name-amira-k", "my-name-amira-k", Some("username")),
+            ("long enough pass", "long enough pass", None),
+        ];
+        for (password, confirm, expected) in cases {
+            let result = check_new_password(password, confirm, "amira");
+            match expected {
+                None => assert_eq!(result, Ok(())),
+                Some(text) => assert!(result.unwrap_err().contains(text), "{password}"),
+            }
+        }
+    }
+
+    #[test]
+    fn usernames_are_plain() {
+        assert!(check_username("j.smith").is_ok());
+        for bad in ["J.Smith", "a", "with space", "x:y", &"a".repeat(33)] {
+            assert!(check_username(bad).is_err(), "{bad}");
+        }
+    }
+
+    /// RFC 6238 appendix B's SHA-1 vectors, last 6 digits (secret "12345678901234567890").
+    #[test]
+    fn totp_codes_match_the_rfc() {
+        let secret = totp_rs::Secret::new(b"12345678901234567890".to_vec().into()).to_base32();
+        let cases = [
+            (59, "287082"),
+            (1_111_111_109, "081804"),
+            (1_234_567_890, "005924"),
+            (2_000_000_000, "279037"),
+        ];
+        for (unix, code) in cases {
+            assert_eq!(
+                totp_code(&secret, unix / TOTP_STEP_SECONDS).as_deref(),
+                Some(code),
+                "{unix}"
+            );
+        }
+        assert_eq!(totp_code("not base32!", 1), None);
+    }
+
+    #[test]
+    fn totp_window_and_replay() {
+        let secret = new_totp_secret();
+        let now = at("2026-11-17T10:14:15Z");
+        let step = totp_step(now);
+        let code = |s| totp_code(&secret, s).unwrap();
+        let cases: [(String, Option<i64>, Result<i64, TotpRefusal>); 8] = [
+            (code(step), None, Ok(step)),
+            (code(step - 1), None, Ok(step - 1)),
+            (code(step + 1), None, Ok(step + 1)),
+            (code(step - 2), None, Err(TotpRefusal::Wrong)),
+            (code(step + 2), None, Err(TotpRefusal::Wrong)),
+            (code(step), Some(step), Err(TotpRefusal::Replayed)),
+            (code(step), Some(step - 1), Ok(step)),
+            ("12a456".into(), None, Err(TotpRefusal::Malformed)),
+        ];
+        for (i, (given, last, expected)) in cases.into_iter().enumerate() {
+            assert_eq!(verify_totp(&secret, &given, now, last), expected, "case {i}");
+        }
+        let spaced = format!("{} {}", &code(step)[..3], &code(step)[3..]);
+        assert_eq!(verify_totp(&secret, &spaced, now, None), Ok(step), "spaces are ignored");
+    }
+
+    #[test]
+    fn otpauth_uris_have_the_standard_shape() {
+        assert_eq!(
+            otpauth_uri("Slate", "j.smith", "ABC"),
+            "otpauth://totp/Slate:j.smith?secret=ABC&issuer=Slate&algorithm=SHA1&digits=6&period=30"
+        );
+    }
+
+    #[test]
+    fn throttling_opens_when_failures_age_out() {
+        let now = at("2026-11-17T10:00:00Z");
+        let policy = ThrottlePolicy { max_failures: 3, window: Duration::minutes(15) };
+        let mins = |m: i64| now - Duration::minutes(m);
+        type Case = (Vec<DateTime<Utc>>, Option<DateTime<Utc>>);
+        let cases: [Case; 4] = [
+            (vec![], None),
+            (vec![mins(1), mins(2)], None),
+            (vec![mins(1), mins(2), mins(3)], Some(mins(3) + Duration::minutes(15))),
+            (vec![mins(1), mins(2), mins(20)], None),
+        ];
+        for (failures, expected) in cases {
+            assert_eq!(throttled_until(&failures, now, policy), expected, "{failures:?}");
+        }
+    }
+
+    #[test]
+    fn sessions_expire_when_idle_or_old() {
+        let start = at("2026-11-17T08:00:00Z");
+        let cases = [
+            (start, start + Duration::minutes(29), true),
+            (start, start + Duration::minutes(30), false),
+            (start + Duration::hours(9), start + Duration::hours(9) + Duration::minutes(10), true),
+            (
+                start + Duration::hours(9) + Duration::minutes(55),
+                start + Duration::hours(10),
+                false,
+            ),
+            (start, start - Duration::seconds(1), false),
+        ];
+        for (last_seen, now, live) in cases {
+            assert_eq!(session_live(start, last_seen, now), live, "{last_seen} {now}");
+        }
+    }
+}

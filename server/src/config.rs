@@ -1,0 +1,361 @@
+//! The server's config file (TOML): alerts by email and webhook, retention, the staff-key link.
+//! [`parse_config`] is pure and checks every field, naming each bad one; [`load`] reads the file
+//! and puts its path in front of every message. An absent `--config` means the defaults.
+//!
+//! ```toml
+//! public_url = "https://slate.school.example:8443"  # for links in alerts
+//! retention_days = 1095                              # records older than this are purged
+//! staff_key_login = true                             # the printed DSL link (break-glass)
+//!
+//! [email]
+//! smtp_host = "smtp.school.example"
+//! smtp_port = 587
+//! security = "starttls"          # "starttls", "tls", or "none" (loopback hosts only)
+//! username = "slate"             # optional
+//! password_file = "/etc/slate-server/smtp-password"  # optional, read at start
+//! from = "Slate <slate@school.example>"
+//! to = ["dsl@school.example"]
+//!
+//! [webhook]
+//! url = "https://chat.school.example/hooks/abc"
+//! ```
+
+use serde::Deserialize;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+pub const DEFAULT_RETENTION_DAYS: u32 = 1095;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub public_url: Option<String>,
+    pub retention_days: u32,
+    pub staff_key_login: bool,
+    pub email: Option<EmailConfig>,
+    pub webhook: Option<WebhookConfig>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            public_url: None,
+            retention_days: DEFAULT_RETENTION_DAYS,
+            staff_key_login: true,
+            email: None,
+            webhook: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmtpSecurity {
+    StartTls,
+    Tls,
+    /// Plain SMTP: only to a relay on this machine.
+    None,
+}
+
+#[derive(Clone, PartialEq, Eq)]
+pub struct EmailConfig {
+    pub smtp_host: String,
+    pub smtp_port: u16,
+    pub security: SmtpSecurity,
+    pub username: Option<String>,
+    pub password_file: Option<PathBuf>,
+    pub from: String,
+    pub to: Vec<String>,
+}
+
+impl std::fmt::Debug for EmailConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmailConfig")
+            .field("smtp_host", &self.smtp_host)
+            .field("smtp_port", &self.smtp_port)
+            .field("security", &self.security)
+            .field("to", &self.to.len())
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Clone, PartialEq, Eq)]
+pub struct WebhookConfig {
+    pub url: String,
+}
+
+impl std::fmt::Debug for WebhookConfig {
+    // A webhook URL is often its own secret.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WebhookConfig(<url hidden>)")
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("cannot read {0}: {1}")]
+    Read(PathBuf, String),
+    #[error("{0}: {1}")]
+    Syntax(PathBuf, String),
+    #[error("{}: {}", .0.display(), .1.join("; "))]
+    Invalid(PathBuf, Vec<String>),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    public_url: Option<String>,
+    retention_days: Option<i64>,
+    staff_key_login: Option<bool>,
+    email: Option<RawEmail>,
+    webhook: Option<RawWebhook>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEmail {
+    smtp_host: String,
+    smtp_port: Option<i64>,
+    security: Option<String>,
+    username: Option<String>,
+    password_file: Option<PathBuf>,
+    from: String,
+    to: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWebhook {
+    url: String,
+}
+
+fn is_loopback_host(host: &str) -> bool {
+    host == "localhost"
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Checks a URL is http(s) with a host; plain http only to loopback.
+fn check_url(field: &str, url: &str, errors: &mut Vec<String>) {
+    let rest = if let Some(rest) = url.strip_prefix("https://") {
+        Some((rest, true))
+    } else {
+        url.strip_prefix("http://").map(|rest| (rest, false))
+    };
+    let Some((rest, tls)) = rest else {
+        errors.push(format!("`{field}`: must start with https:// (or http:// to this machine)"));
+        return;
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let (host, port) = match authority.strip_prefix('[') {
+        Some(v6) => match v6.split_once(']') {
+            Some((ip, tail)) => (ip, tail.strip_prefix(':')),
+            None => ("", None),
+        },
+        None => match authority.rsplit_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (authority, None),
+        },
+    };
+    if port.is_some_and(|p| p.parse::<u16>().is_err()) {
+        errors.push(format!("`{field}`: the port is not a number"));
+    }
+    if host.is_empty() || url.chars().any(char::is_whitespace) {
+        errors.push(format!("`{field}`: {url:?} is not a URL"));
+    } else if !tls && !is_loopback_host(host) {
+        errors.push(format!(
+            "`{field}`: plain http:// is only allowed to this machine; use https://"
+        ));
+    }
+}
+
+fn check_mailbox(field: &str, address: &str, errors: &mut Vec<String>) {
+    if address.parse::<lettre::message::Mailbox>().is_err() {
+        errors.push(format!("`{field}`: {address:?} is not an email address"));
+    }
+}
+
+/// Parses and checks a config file's text. Every bad field is named; none is guessed.
+pub fn parse_config(text: &str) -> Result<Config, Vec<String>> {
+    let raw: RawConfig =
+        toml::from_str(text).map_err(|e| vec![e.to_string().trim().replace('\n', " ")])?;
+    let mut errors = Vec::new();
+    let mut config = Config::default();
+    if let Some(url) = raw.public_url {
+        check_url("public_url", &url, &mut errors);
+        config.public_url = Some(url.trim_end_matches('/').to_owned());
+    }
+    if let Some(days) = raw.retention_days {
+        match u32::try_from(days) {
+            Ok(days) if (30..=3650).contains(&days) => config.retention_days = days,
+            _ => errors.push(format!("`retention_days`: {days} is not from 30 to 3650")),
+        }
+    }
+    if let Some(login) = raw.staff_key_login {
+        config.staff_key_login = login;
+    }
+    if let Some(email) = raw.email {
+        let security = match email.security.as_deref().unwrap_or("starttls") {
+            "starttls" => SmtpSecurity::StartTls,
+            "tls" => SmtpSecurity::Tls,
+            "none" => SmtpSecurity::None,
+            other => {
+                errors.push(format!(
+                    "`email.security`: {other:?} is not \"starttls\", \"tls\" or \"none\""
+                ));
+                SmtpSecurity::StartTls
+            }
+        };
+        if email.smtp_host.trim().is_empty() || email.smtp_host.contains(char::is_whitespace) {
+            errors.push(format!("`email.smtp_host`: {:?} is not a host name", email.smtp_host));
+        } else if security == SmtpSecurity::None && !is_loopback_host(&email.smtp_host) {
+            errors.push("`email.security`: \"none\" (unencrypted) is only allowed to a relay on this machine".into());
+        }
+        let default_port = if security == SmtpSecurity::Tls { 465 } else { 587 };
+        let smtp_port = match email.smtp_port.map(u16::try_from) {
+            None => default_port,
+            Some(Ok(port)) if port > 0 => port,
+            Some(_) => {
+                errors.push(format!(
+                    "`email.smtp_port`: {} is not a port",
+                    email.smtp_port.unwrap_or(0)
+                ));
+                default_port
+            }
+        };
+        check_mailbox("email.from", &email.from, &mut errors);
+        if email.to.is_empty() {
+            errors.push("`email.to`: give at least one address".into());
+        }
+        for (i, to) in email.to.iter().enumerate() {
+            check_mailbox(&format!("email.to[{i}]"), to, &mut errors);
+        }
+        if email.password_file.is_some() != email.username.is_some() {
+            errors.push("`email.username` and `email.password_file` go together".into());
+        }
+        config.email = Some(EmailConfig {
+            smtp_host: email.smtp_host,
+            smtp_port,
+            security,
+            username: email.username,
+            password_file: email.password_file,
+            from: email.from,
+            to: email.to,
+        });
+    }
+    if let Some(webhook) = raw.webhook {
+        check_url("webhook.url", &webhook.url, &mut errors);
+        config.webhook = Some(WebhookConfig { url: webhook.url });
+    }
+    if errors.is_empty() {
+        Ok(config)
+    } else {
+        Err(errors)
+    }
+}
+
+/// Reads and checks the config file at `path`, naming the file in every error.
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError::Read(path.to_owned(), e.to_string()))?;
+    parse_config(&text).map_err(|errors| {
+        if errors.len() == 1 && !errors[0].starts_with('`') {
+            ConfigError::Syntax(path.to_owned(), errors[0].clone())
+        } else {
+            ConfigError::Invalid(path.to_owned(), errors)
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_file_gives_the_defaults() {
+        assert_eq!(parse_config(""), Ok(Config::default()));
+    }
+
+    #[test]
+    fn a_full_file_parses_to_the_whole_struct() {
+        let text = r#"
+            public_url = "https://slate.school.example:8443/"
+            retention_days = 400
+            staff_key_login = false
+            [email]
+            smtp_host = "127.0.0.1"
+            smtp_port = 2525
+            security = "none"
+            from = "Slate <slate@school.example>"
+            to = ["dsl@school.example", "deputy@school.example"]
+            [webhook]
+            url = "http://127.0.0.1:9000/hook"
+        "#;
+        let expected = Config {
+            public_url: Some("https://slate.school.example:8443".into()),
+            retention_days: 400,
+            staff_key_login: false,
+            email: Some(EmailConfig {
+                smtp_host: "127.0.0.1".into(),
+                smtp_port: 2525,
+                security: SmtpSecurity::None,
+                username: None,
+                password_file: None,
+                from: "Slate <slate@school.example>".into(),
+                to: vec!["dsl@school.example".into(), "deputy@school.example".into()],
+            }),
+            webhook: Some(WebhookConfig { url: "http://127.0.0.1:9000/hook".into() }),
+        };
+        assert_eq!(parse_config(text), Ok(expected));
+    }
+
+    #[test]
+    fn each_bad_field_is_named() {
+        let text = r#"
+            public_url = "ftp://x"
+            retention_days = 5
+            [email]
+            smtp_host = "smtp.example.org"
+            security = "none"
+            from = "not an address"
+            to = ["ok@example.org", "bad"]
+            username = "u"
+            [webhook]
+            url = "http://example.org/hook"
+        "#;
+        let errors = parse_config(text).unwrap_err();
+        for field in [
+            "public_url",
+            "retention_days",
+            "email.security",
+            "email.from",
+            "email.to[1]",
+            "email.username",
+            "webhook.url",
+        ] {
+            assert!(
+                errors.iter().any(|e| e.starts_with(&format!("`{field}`"))),
+                "{field}: {errors:?}"
+            );
+        }
+        assert_eq!(errors.len(), 7, "{errors:?}");
+        let unknown = parse_config("retention = 5").unwrap_err();
+        assert!(unknown[0].contains("retention"), "{unknown:?}");
+    }
+
+    #[test]
+    fn load_names_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("slate-server.toml");
+        std::fs::write(&path, "retention_days = 1").unwrap();
+        let err = load(&path).unwrap_err().to_string();
+        assert!(err.contains("slate-server.toml") && err.contains("`retention_days`"), "{err}");
+        std::fs::write(&path, "retention_days = [").unwrap();
+        assert!(load(&path).unwrap_err().to_string().contains("slate-server.toml"));
+        assert!(load(&dir.path().join("missing.toml"))
+            .unwrap_err()
+            .to_string()
+            .contains("missing.toml"));
+    }
+}

@@ -1,0 +1,155 @@
+//! CSV exports: one incident's record with its history, the incident log (seed 002 appendix K)
+//! and the audit log. Pure: records in, bytes out. Cells that a spreadsheet would run as a
+//! formula (starting `=`, `+`, `-`, `@`) are prefixed with `'`, since URLs and titles come
+//! from devices.
+
+use crate::incident::category_label;
+use crate::store::{AuditEntry, IncidentEntry, IncidentRecord};
+use chrono::{DateTime, Utc};
+
+/// Defuses spreadsheet formula injection.
+pub fn cell(text: &str) -> String {
+    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{text}")
+    } else {
+        text.to_owned()
+    }
+}
+
+fn time(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+}
+
+fn opt(text: &Option<String>) -> String {
+    cell(text.as_deref().unwrap_or(""))
+}
+
+fn finish(writer: csv::Writer<Vec<u8>>) -> Vec<u8> {
+    // Writing to a Vec cannot fail.
+    writer.into_inner().unwrap_or_default()
+}
+
+/// One incident: field/value rows (the record, appendix J), then its history.
+pub fn incident_csv(incident: &IncidentRecord, entries: &[IncidentEntry]) -> Vec<u8> {
+    let mut w = csv::WriterBuilder::new().flexible(true).from_writer(Vec::new());
+    let r = &incident.report;
+    let d = &incident.details;
+    let pupil = match (&r.pupil_name, &r.pupil) {
+        (Some(name), Some(id)) => format!("{name} ({id})"),
+        (None, Some(id)) => id.clone(),
+        _ => "nobody signed in".into(),
+    };
+    let category = d.category.as_deref().and_then(category_label).unwrap_or("").to_owned();
+    let rows: Vec<(&str, String)> = vec![
+        ("Incident", incident.id.to_string()),
+        ("Status", incident.status.label()),
+        ("Date and time", time(r.pressed_at)),
+        ("Device", r.device.to_string()),
+        ("Reported by", format!("pupil, with the report button ({pupil})")),
+        ("App", opt(&r.app)),
+        ("Address (URL)", opt(&r.url)),
+        ("Page title", opt(&r.page_title)),
+        ("Category", category),
+        ("Where", opt(&d.location)),
+        ("What was seen", opt(&d.description)),
+        ("Who was involved", opt(&d.involved)),
+        ("Reported to", opt(&d.reported_to)),
+        ("Outcome", opt(&d.outcome)),
+        ("Received", time(r.received_at)),
+    ];
+    let _ = w.write_record(["Field", "Value"]);
+    for (field, value) in rows {
+        let _ = w.write_record([field, &value]);
+    }
+    let _ = w.write_record([""; 0]);
+    let _ = w.write_record(["When", "Who", "What", "Action", "Note"]);
+    for e in entries {
+        let _ = w.write_record([
+            time(e.at),
+            cell(&e.staff),
+            e.kind.clone(),
+            opt(&e.action),
+            opt(&e.note),
+        ]);
+    }
+    finish(w)
+}
+
+/// The incident log: one row per incident.
+pub fn log_csv(incidents: &[IncidentRecord]) -> Vec<u8> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let _ = w.write_record([
+        "Incident",
+        "Date and time",
+        "Device",
+        "Pupil",
+        "App",
+        "Address (URL)",
+        "Page title",
+        "Status",
+        "Category",
+        "Outcome",
+        "Last updated",
+    ]);
+    for i in incidents {
+        let r = &i.report;
+        let _ = w.write_record([
+            i.id.to_string(),
+            time(r.pressed_at),
+            r.device.to_string(),
+            opt(&r.pupil),
+            opt(&r.app),
+            opt(&r.url),
+            opt(&r.page_title),
+            i.status.label(),
+            i.details.category.as_deref().and_then(category_label).unwrap_or("").to_owned(),
+            opt(&i.details.outcome),
+            time(i.updated_at),
+        ]);
+    }
+    finish(w)
+}
+
+/// The audit log, newest first.
+pub fn audit_csv(log: &[AuditEntry]) -> Vec<u8> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let _ = w.write_record(["When", "Who", "What", "Record", "Detail"]);
+    for e in log {
+        let _ = w.write_record([
+            time(e.at),
+            cell(&e.actor),
+            cell(&e.action),
+            opt(&e.record),
+            opt(&e.detail),
+        ]);
+    }
+    finish(w)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formula_like_cells_are_defused() {
+        assert_eq!(cell("=HYPERLINK(\"x\")"), "'=HYPERLINK(\"x\")");
+        assert_eq!(cell("@SUM(A1)"), "'@SUM(A1)");
+        assert_eq!(cell("https://example.org"), "https://example.org");
+    }
+
+    #[test]
+    fn the_audit_csv_quotes_and_orders() {
+        let entry = AuditEntry {
+            at: "2026-11-17T10:00:00Z".parse().unwrap(),
+            actor: "j.smith".into(),
+            action: "viewed incident".into(),
+            record: Some("incident 1".into()),
+            detail: Some("a, b".into()),
+        };
+        let text = String::from_utf8(audit_csv(&[entry])).unwrap();
+        assert_eq!(
+            text,
+            "When,Who,What,Record,Detail\n2026-11-17 10:00:00 UTC,j.smith,viewed incident,incident 1,\"a, b\"\n"
+        );
+    }
+}

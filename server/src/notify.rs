@@ -1,0 +1,209 @@
+//! Alerts when a report arrives: email over SMTP and a webhook POST, as configured. What an
+//! alert says is pure ([`alert_email`], [`webhook_body`]); sending is at the edge. An alert
+//! carries the device, the time and a link, never the pupil's name, the URL or the page title:
+//! mail and chat systems are not where safeguarding records live.
+
+use crate::config::{Config, EmailConfig, SmtpSecurity};
+use chrono::{DateTime, Utc};
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use std::time::Duration;
+
+const SEND_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// A new report, as alerts describe it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Alert {
+    pub incident: i64,
+    pub device: u16,
+    pub pressed_at: DateTime<Utc>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum NotifyError {
+    #[error("cannot read the SMTP password file {0}: {1}")]
+    PasswordFile(std::path::PathBuf, std::io::Error),
+    #[error("cannot set up SMTP to {0}: {1}")]
+    Smtp(String, String),
+    #[error("cannot set up the webhook client: {0}")]
+    Webhook(String),
+}
+
+fn link(public_url: Option<&str>, incident: i64) -> String {
+    format!("{}/incidents/{incident}", public_url.unwrap_or(""))
+}
+
+/// Subject and body of the alert email.
+pub fn alert_email(alert: &Alert, public_url: Option<&str>) -> (String, String) {
+    let when = alert.pressed_at.format("%H:%M:%S UTC on %a %-d %b %Y");
+    let subject = format!("Slate: device {} reported (incident {})", alert.device, alert.incident);
+    let body = format!(
+        "A pupil pressed the report button on device {} at {when}.\n\
+         The screen went dark and the device is held until a member of staff unlocks it.\n\n\
+         Incident {}: {}\n\n\
+         Sign in to see what was on screen and to record what was done.\n",
+        alert.device,
+        alert.incident,
+        link(public_url, alert.incident),
+    );
+    (subject, body)
+}
+
+/// The webhook's JSON body.
+pub fn webhook_body(alert: &Alert, public_url: Option<&str>) -> serde_json::Value {
+    serde_json::json!({
+        "kind": "report",
+        "incident": alert.incident,
+        "device": alert.device,
+        "pressed_at": alert.pressed_at,
+        "link": link(public_url, alert.incident),
+        "text": format!("Device {} reported: incident {}", alert.device, alert.incident),
+    })
+}
+
+struct Email {
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+    from: lettre::message::Mailbox,
+    to: Vec<lettre::message::Mailbox>,
+}
+
+/// Sends alerts as configured; with nothing configured it does nothing.
+#[derive(Default)]
+pub struct Notifier {
+    public_url: Option<String>,
+    email: Option<Email>,
+    webhook: Option<(reqwest::Client, String)>,
+}
+
+impl Notifier {
+    pub fn from_config(config: &Config) -> Result<Self, NotifyError> {
+        let email = config.email.as_ref().map(email_sender).transpose()?;
+        let webhook = config
+            .webhook
+            .as_ref()
+            .map(|w| {
+                let client = reqwest::Client::builder()
+                    .timeout(SEND_TIMEOUT)
+                    .no_proxy()
+                    .build()
+                    .map_err(|e| NotifyError::Webhook(e.to_string()))?;
+                Ok::<_, NotifyError>((client, w.url.clone()))
+            })
+            .transpose()?;
+        Ok(Self { public_url: config.public_url.clone(), email, webhook })
+    }
+
+    /// Sends every configured alert; failures are logged (with ids only), never raised: the
+    /// report is stored and listed whatever the mail server does.
+    pub async fn send(&self, alert: &Alert) {
+        let public_url = self.public_url.as_deref();
+        if let Some(email) = &self.email {
+            let (subject, body) = alert_email(alert, public_url);
+            let mut builder = Message::builder().from(email.from.clone()).subject(subject);
+            for to in &email.to {
+                builder = builder.to(to.clone());
+            }
+            let result = match builder.body(body) {
+                Ok(message) => {
+                    email.transport.send(message).await.map(|_| ()).map_err(|e| e.to_string())
+                }
+                Err(e) => Err(e.to_string()),
+            };
+            match result {
+                Ok(()) => tracing::info!(
+                    incident = alert.incident,
+                    device = alert.device,
+                    "alert emailed"
+                ),
+                Err(error) => {
+                    tracing::error!(incident = alert.incident, %error, "alert email failed")
+                }
+            }
+        }
+        if let Some((client, url)) = &self.webhook {
+            let result = client.post(url).json(&webhook_body(alert, public_url)).send().await;
+            match result.map(|r| r.status()) {
+                Ok(status) if status.is_success() => {
+                    tracing::info!(
+                        incident = alert.incident,
+                        device = alert.device,
+                        "alert webhook sent"
+                    )
+                }
+                Ok(status) => tracing::error!(
+                    incident = alert.incident,
+                    status = status.as_u16(),
+                    "alert webhook refused"
+                ),
+                // reqwest's error can include the URL, which may hold a token: say only the kind.
+                Err(error) => tracing::error!(
+                    incident = alert.incident,
+                    timeout = error.is_timeout(),
+                    connect = error.is_connect(),
+                    "alert webhook failed"
+                ),
+            }
+        }
+    }
+}
+
+fn email_sender(config: &EmailConfig) -> Result<Email, NotifyError> {
+    let smtp_err = |e: lettre::transport::smtp::Error| {
+        NotifyError::Smtp(config.smtp_host.clone(), e.to_string())
+    };
+    let builder = match config.security {
+        SmtpSecurity::None => {
+            AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&config.smtp_host)
+        }
+        SmtpSecurity::StartTls => {
+            AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&config.smtp_host)
+                .map_err(smtp_err)?
+        }
+        SmtpSecurity::Tls => {
+            AsyncSmtpTransport::<Tokio1Executor>::relay(&config.smtp_host).map_err(smtp_err)?
+        }
+    };
+    let mut builder = builder.port(config.smtp_port).timeout(Some(SEND_TIMEOUT));
+    if let (Some(username), Some(path)) = (&config.username, &config.password_file) {
+        let password = std::fs::read_to_string(path)
+            .map_err(|e| NotifyError::PasswordFile(path.clone(), e))?;
+        builder =
+            builder.credentials(Credentials::new(username.clone(), password.trim().to_owned()));
+    }
+    // The addresses were checked when the config was parsed.
+    let mailbox = |a: &str| {
+        a.parse()
+            .map_err(|e: lettre::address::AddressError| NotifyError::Smtp(a.into(), e.to_string()))
+    };
+    Ok(Email {
+        transport: builder.build(),
+        from: mailbox(&config.from)?,
+        to: config.to.iter().map(|a| mailbox(a)).collect::<Result<_, _>>()?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn alert() -> Alert {
+        Alert { incident: 7, device: 12, pressed_at: "2026-11-17T10:14:03Z".parse().unwrap() }
+    }
+
+    #[test]
+    fn the_email_names_device_time_and_link_only() {
+        let (subject, body) = alert_email(&alert(), Some("https://slate.example"));
+        assert_eq!(subject, "Slate: device 12 reported (incident 7)");
+        assert!(body.contains("device 12 at 10:14:03 UTC on Tue 17 Nov 2026"), "{body}");
+        assert!(body.contains("https://slate.example/incidents/7"), "{body}");
+    }
+
+    #[test]
+    fn the_webhook_body_has_ids_and_a_link() {
+        let body = webhook_body(&alert(), None);
+        assert_eq!(body["incident"], 7);
+        assert_eq!(body["device"], 12);
+        assert_eq!(body["link"], "/incidents/7");
+        assert_eq!(body["pressed_at"], "2026-11-17T10:14:03Z");
+    }
+}

@@ -1,0 +1,420 @@
+//! Incidents: one per report, their workflow steps, notes and form fields. The rules of the
+//! workflow are `incident`'s; this module only applies them inside transactions.
+
+use super::queries::{report_row_at, reports_from, ReportRecord, REPORT_COLUMNS};
+use super::{db_time, parse_db_time, Store, StoreError};
+use crate::incident::{next_status, Details, Status, Step, WorkflowError};
+use chrono::{DateTime, Utc};
+use rusqlite::{OptionalExtension, TransactionBehavior};
+
+/// An incident with its report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IncidentRecord {
+    pub id: i64,
+    pub status: Status,
+    pub details: Details,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub report: ReportRecord,
+}
+
+/// One line of an incident's history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IncidentEntry {
+    pub at: DateTime<Utc>,
+    pub staff: String,
+    /// `acknowledged`, `action`, `note` or `details`.
+    pub kind: String,
+    pub action: Option<String>,
+    pub note: Option<String>,
+}
+
+/// Why a step was not recorded.
+#[derive(Debug, thiserror::Error)]
+pub enum StepError {
+    #[error("no such incident")]
+    NotFound,
+    #[error(transparent)]
+    Workflow(#[from] WorkflowError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<rusqlite::Error> for StepError {
+    fn from(e: rusqlite::Error) -> Self {
+        StepError::Store(e.into())
+    }
+}
+
+const INCIDENT_COLUMNS: &str =
+    "i.id, i.status, i.action, i.category, i.location, i.description, i.involved,
+     i.reported_to, i.outcome, i.created_at, i.updated_at";
+
+type RawIncident = (
+    i64,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    String,
+    String,
+);
+
+fn incident_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawIncident> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+        r.get(7)?,
+        r.get(8)?,
+        r.get(9)?,
+        r.get(10)?,
+    ))
+}
+
+fn incident_from(raw: RawIncident, report: ReportRecord) -> Result<IncidentRecord, StoreError> {
+    let (
+        id,
+        status,
+        action,
+        category,
+        location,
+        description,
+        involved,
+        reported_to,
+        outcome,
+        created,
+        updated,
+    ) = raw;
+    let status = Status::from_columns(&status, action.as_deref())
+        .ok_or_else(|| StoreError::Corrupt(format!("incident {id} status {status:?}")))?;
+    Ok(IncidentRecord {
+        id,
+        status,
+        details: Details { category, location, description, involved, reported_to, outcome },
+        created_at: parse_db_time(&created)?,
+        updated_at: parse_db_time(&updated)?,
+        report,
+    })
+}
+
+impl Store {
+    /// The newest `limit` incidents, newest press first.
+    pub fn incidents(&self, limit: u32) -> Result<Vec<IncidentRecord>, StoreError> {
+        self.incidents_where("1 = 1", rusqlite::params![limit])
+    }
+
+    /// Incidents whose report came from `device`.
+    pub fn device_incidents(
+        &self,
+        device: u16,
+        limit: u32,
+    ) -> Result<Vec<IncidentRecord>, StoreError> {
+        self.incidents_where("r.device = ?2", rusqlite::params![limit, device])
+    }
+
+    fn incidents_where(
+        &self,
+        condition: &str,
+        params: &[&dyn rusqlite::ToSql],
+    ) -> Result<Vec<IncidentRecord>, StoreError> {
+        let connection = self.lock();
+        let mut statement = connection.prepare_cached(&format!(
+            "SELECT {INCIDENT_COLUMNS}, {REPORT_COLUMNS} JOIN incidents i ON i.report_id = r.event_id
+             WHERE {condition} ORDER BY r.pressed_at DESC, r.event_id DESC LIMIT ?1"
+        ))?;
+        let rows = statement.query_map(params, |r| {
+            let incident = incident_row(r)?;
+            let report = report_row_at(r, 11)?;
+            Ok((incident, report))
+        })?;
+        rows.map(|row| {
+            let (incident, report) = row?;
+            let report = reports_from(std::iter::once(Ok(report)))?.remove(0);
+            incident_from(incident, report)
+        })
+        .collect()
+    }
+
+    /// What the governors' report counts, for incidents pressed from `from` (inclusive) to `to`
+    /// (exclusive): time, kind and the pupil's class. Nothing that names anyone.
+    pub fn incident_facts(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<crate::governors::IncidentFact>, StoreError> {
+        let connection = self.lock();
+        let mut statement = connection.prepare_cached(
+            "SELECT r.pressed_at, i.category, p.class_name
+             FROM incidents i JOIN reports r ON r.event_id = i.report_id
+             LEFT JOIN pupils p ON p.id = r.pupil
+             WHERE r.pressed_at >= ?1 AND r.pressed_at < ?2",
+        )?;
+        let rows = statement.query_map((db_time(from), db_time(to)), |r| {
+            Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?))
+        })?;
+        rows.map(|row| {
+            let (pressed_at, category, year_group) = row?;
+            Ok(crate::governors::IncidentFact {
+                pressed_at: parse_db_time(&pressed_at)?,
+                category,
+                year_group,
+            })
+        })
+        .collect()
+    }
+
+    /// One incident and its history, oldest entry first.
+    pub fn incident(
+        &self,
+        id: i64,
+    ) -> Result<Option<(IncidentRecord, Vec<IncidentEntry>)>, StoreError> {
+        let found = {
+            let connection = self.lock();
+            connection
+                .query_row(
+                    &format!(
+                        "SELECT {INCIDENT_COLUMNS}, {REPORT_COLUMNS} JOIN incidents i ON i.report_id = r.event_id
+                         WHERE i.id = ?1"
+                    ),
+                    [id],
+                    |r| Ok((incident_row(r)?, report_row_at(r, 11)?)),
+                )
+                .optional()?
+        };
+        let Some((incident, report)) = found else { return Ok(None) };
+        let report = reports_from(std::iter::once(Ok(report)))?.remove(0);
+        let incident = incident_from(incident, report)?;
+        let connection = self.lock();
+        let mut statement = connection.prepare_cached(
+            "SELECT at, staff, kind, action, note FROM incident_entries WHERE incident = ?1 ORDER BY id",
+        )?;
+        let entries = statement
+            .query_map([id], |r| {
+                Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })?
+            .map(|row| {
+                let (at, staff, kind, action, note) = row?;
+                Ok(IncidentEntry { at: parse_db_time(&at)?, staff, kind, action, note })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok(Some((incident, entries)))
+    }
+
+    /// Takes a workflow step with an optional note, in one transaction.
+    pub fn incident_step(
+        &self,
+        id: i64,
+        step: Step,
+        staff: &str,
+        note: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<Status, StepError> {
+        let mut connection = self.lock();
+        let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let row: Option<(String, Option<String>)> = tx
+            .query_row("SELECT status, action FROM incidents WHERE id = ?1", [id], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()?;
+        let (status, action) = row.ok_or(StepError::NotFound)?;
+        let current = Status::from_columns(&status, action.as_deref())
+            .ok_or_else(|| StoreError::Corrupt(format!("incident {id} status {status:?}")))?;
+        let next = next_status(current, step)?;
+        let (status, action) = next.to_columns();
+        let now = db_time(now);
+        tx.execute(
+            "UPDATE incidents SET status = ?2, action = ?3, updated_at = ?4 WHERE id = ?1",
+            (id, status, action, &now),
+        )?;
+        let kind = match step {
+            Step::Acknowledge => "acknowledged",
+            Step::Act(_) => "action",
+        };
+        tx.execute(
+            "INSERT INTO incident_entries (incident, at, staff, kind, action, note) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            (id, &now, staff, kind, action, note),
+        )?;
+        tx.commit()?;
+        Ok(next)
+    }
+
+    /// Adds a note to the history.
+    pub fn incident_note(
+        &self,
+        id: i64,
+        staff: &str,
+        note: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StepError> {
+        let mut connection = self.lock();
+        let tx = connection.transaction()?;
+        let now = db_time(now);
+        let changed =
+            tx.execute("UPDATE incidents SET updated_at = ?2 WHERE id = ?1", (id, &now))?;
+        if changed == 0 {
+            return Err(StepError::NotFound);
+        }
+        tx.execute(
+            "INSERT INTO incident_entries (incident, at, staff, kind, note) VALUES (?1, ?2, ?3, 'note', ?4)",
+            (id, &now, staff, note),
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Saves the form's fields, recording who changed them.
+    pub fn incident_details(
+        &self,
+        id: i64,
+        details: &Details,
+        staff: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StepError> {
+        let mut connection = self.lock();
+        let tx = connection.transaction()?;
+        let now = db_time(now);
+        let changed = tx.execute(
+            "UPDATE incidents SET category = ?2, location = ?3, description = ?4, involved = ?5,
+                    reported_to = ?6, outcome = ?7, updated_at = ?8 WHERE id = ?1",
+            (
+                id,
+                &details.category,
+                &details.location,
+                &details.description,
+                &details.involved,
+                &details.reported_to,
+                &details.outcome,
+                &now,
+            ),
+        )?;
+        if changed == 0 {
+            return Err(StepError::NotFound);
+        }
+        tx.execute(
+            "INSERT INTO incident_entries (incident, at, staff, kind) VALUES (?1, ?2, ?3, 'details')",
+            (id, &now, staff),
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_support::*;
+    use super::*;
+    use crate::incident::Action;
+    use slate_protocol::{Event, EventBody};
+
+    fn with_report() -> (tempfile::TempDir, Store, i64) {
+        let (dir, store) = store_with_device(12);
+        let event = Event::new(
+            device(12),
+            at("2026-11-17T10:14:00Z"),
+            EventBody::ReportFiled {
+                session: None,
+                pupil: None,
+                app: Some("browser".into()),
+                url: None,
+                page_title: None,
+                blank_latency_us: None,
+            },
+        );
+        let ingested =
+            store.ingest_reporting(device(12), &[event], at("2026-11-17T10:14:01Z")).unwrap();
+        assert_eq!(ingested.new_reports.len(), 1);
+        let id = ingested.new_reports[0].incident;
+        (dir, store, id)
+    }
+
+    #[test]
+    fn unlocking_the_device_records_the_staff_choice() {
+        let (_dir, store, id) = with_report();
+        let (incident, _) = store.incident(id).unwrap().unwrap();
+        let report: slate_protocol::EventId =
+            serde_json::from_value(serde_json::Value::String(incident.report.id.clone())).unwrap();
+        let resolved = |choice| {
+            Event::new(
+                device(12),
+                at("2026-11-17T10:16:00Z"),
+                EventBody::ReportResolved {
+                    report,
+                    choice,
+                    staff: Some(slate_protocol::StaffId::new("t-jones").unwrap()),
+                },
+            )
+        };
+        let close = resolved(slate_protocol::ResolutionChoice::CloseApp);
+        store.ingest(device(12), &[close], at("2026-11-17T10:16:01Z")).unwrap();
+        let (incident, entries) = store.incident(id).unwrap().unwrap();
+        assert_eq!(incident.status, Status::Actioned(Action::AppClosed));
+        let seen: Vec<_> = entries.iter().map(|e| (e.kind.as_str(), e.staff.as_str())).collect();
+        assert_eq!(
+            seen,
+            [("acknowledged", "t-jones (on device 12)"), ("action", "t-jones (on device 12)")]
+        );
+
+        // A resolution from another device naming this report changes nothing.
+        let now = at("2026-11-17T10:17:00Z");
+        let token =
+            store.issue_enrollment_token(device(13), chrono::Duration::hours(1), now).unwrap();
+        let credential = crate::secrets::Secret::generate();
+        store.enroll(&token.hash(), device(13), &credential.hash(), "0.1.0", now).unwrap();
+        let mut foreign = resolved(slate_protocol::ResolutionChoice::FalseAlarm);
+        foreign.device = device(13);
+        store.ingest(device(13), &[foreign], now).unwrap();
+        assert_eq!(store.incident(id).unwrap().unwrap().1.len(), 2, "no new entries");
+        assert_eq!(
+            store.incident(id).unwrap().unwrap().0.status,
+            Status::Actioned(Action::AppClosed)
+        );
+    }
+
+    #[test]
+    fn a_report_becomes_a_new_incident_and_steps_are_recorded() {
+        let (_dir, store, id) = with_report();
+        let list = store.incidents(10).unwrap();
+        assert_eq!(list.len(), 1);
+        assert_eq!((list[0].id, list[0].status, list[0].report.device), (id, Status::New, 12));
+        assert_eq!(store.device_incidents(12, 10).unwrap().len(), 1);
+        assert_eq!(store.device_incidents(13, 10).unwrap().len(), 0);
+
+        let now = at("2026-11-17T10:20:00Z");
+        let refused = store.incident_step(id, Step::Act(Action::AppClosed), "j.smith", None, now);
+        assert!(matches!(refused, Err(StepError::Workflow(WorkflowError::NotAcknowledged))));
+        store.incident_step(id, Step::Acknowledge, "j.smith", None, now).unwrap();
+        let status = store
+            .incident_step(id, Step::Act(Action::Escalated), "a.dsl", Some("to head"), now)
+            .unwrap();
+        assert_eq!(status, Status::Actioned(Action::Escalated));
+        store.incident_note(id, "a.dsl", "parents called", now).unwrap();
+        let details = Details { category: Some("bullying".into()), ..Details::default() };
+        store.incident_details(id, &details, "a.dsl", now).unwrap();
+
+        let (incident, entries) = store.incident(id).unwrap().unwrap();
+        assert_eq!(incident.status, Status::Actioned(Action::Escalated));
+        assert_eq!(incident.details.category.as_deref(), Some("bullying"));
+        let kinds: Vec<_> = entries.iter().map(|e| (e.kind.as_str(), e.staff.as_str())).collect();
+        assert_eq!(
+            kinds,
+            [
+                ("acknowledged", "j.smith"),
+                ("action", "a.dsl"),
+                ("note", "a.dsl"),
+                ("details", "a.dsl")
+            ]
+        );
+        assert_eq!(entries[1].note.as_deref(), Some("to head"));
+        assert!(store.incident(id + 1).unwrap().is_none());
+        assert!(matches!(store.incident_note(id + 1, "x", "y", now), Err(StepError::NotFound)));
+    }
+}

@@ -1,0 +1,278 @@
+//! The manual register of numbered devices that cannot run Slate (iPads), the combined answer to
+//! "who had device N at T", and the fleet's rows.
+
+use super::{db_time, parse_db_time, Store, StoreError};
+use chrono::{DateTime, Utc};
+use rusqlite::OptionalExtension;
+use slate_protocol::{DeviceNumber, PupilId};
+
+/// One lesson's allocation, as a teacher recorded it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegisterEntry {
+    pub device: u16,
+    pub pupil: String,
+    pub pupil_name: Option<String>,
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    pub recorded_by: String,
+}
+
+/// Who had a device at a time, and how we know.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WhoHadAnswer {
+    pub pupil: String,
+    pub pupil_name: Option<String>,
+    /// `session` (the device recorded a sign-in) or `register` (a teacher recorded it).
+    pub source: &'static str,
+    pub session: Option<String>,
+    pub from: DateTime<Utc>,
+    pub to: Option<DateTime<Utc>>,
+    pub recorded_by: Option<String>,
+}
+
+/// One enrolled device on the fleet page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FleetRow {
+    pub number: u16,
+    pub software_version: String,
+    pub enrolled_at: DateTime<Utc>,
+    pub last_seen_at: Option<DateTime<Utc>>,
+    pub last_heartbeat_at: Option<DateTime<Utc>>,
+    /// The report button's fault in the last heartbeat (`missing`, `stuck`), `None` if healthy.
+    pub button_fault: Option<String>,
+}
+
+fn time_opt(text: Option<String>) -> Result<Option<DateTime<Utc>>, StoreError> {
+    text.as_deref().map(parse_db_time).transpose()
+}
+
+impl Store {
+    /// Records that `pupil` had `device` from `from` to `to`.
+    pub fn add_register_entry(
+        &self,
+        device: DeviceNumber,
+        pupil: &PupilId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        recorded_by: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.lock().execute(
+            "INSERT INTO device_register (device, pupil, from_at, to_at, recorded_by, recorded_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            (device.get(), pupil.as_str(), db_time(from), db_time(to), recorded_by, db_time(now)),
+        )?;
+        Ok(())
+    }
+
+    /// Whether the roster knows this pupil id.
+    pub fn pupil_known(&self, pupil: &PupilId) -> Result<bool, StoreError> {
+        let found: Option<i64> = self
+            .lock()
+            .query_row("SELECT 1 FROM pupils WHERE id = ?1", [pupil.as_str()], |r| r.get(0))
+            .optional()?;
+        Ok(found.is_some())
+    }
+
+    /// The newest `limit` register entries for a device, latest lesson first.
+    pub fn register_entries(
+        &self,
+        device: DeviceNumber,
+        limit: u32,
+    ) -> Result<Vec<RegisterEntry>, StoreError> {
+        let connection = self.lock();
+        let mut statement = connection.prepare_cached(
+            "SELECT g.device, g.pupil, p.display_name, g.from_at, g.to_at, g.recorded_by
+             FROM device_register g LEFT JOIN pupils p ON p.id = g.pupil
+             WHERE g.device = ?1 ORDER BY g.from_at DESC, g.id DESC LIMIT ?2",
+        )?;
+        let rows = statement.query_map((device.get(), limit), |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, String>(4)?,
+                r.get(5)?,
+            ))
+        })?;
+        rows.map(|row| {
+            let (device, pupil, pupil_name, from, to, recorded_by) = row?;
+            Ok(RegisterEntry {
+                device,
+                pupil,
+                pupil_name,
+                from: parse_db_time(&from)?,
+                to: parse_db_time(&to)?,
+                recorded_by,
+            })
+        })
+        .collect()
+    }
+
+    /// Who had `device` at `at`: the device's own session record first, else the manual
+    /// register (a lesson from `from` up to, not including, `to`).
+    pub fn who_had_any(
+        &self,
+        device: DeviceNumber,
+        at: DateTime<Utc>,
+    ) -> Result<Option<WhoHadAnswer>, StoreError> {
+        let when = db_time(at);
+        let connection = self.lock();
+        let session = connection
+            .query_row(
+                "SELECT s.pupil, p.display_name, s.session_id, s.started_at, s.ended_at
+                 FROM sessions s LEFT JOIN pupils p ON p.id = s.pupil
+                 WHERE s.device = ?1 AND s.started_at <= ?2 AND (s.ended_at IS NULL OR s.ended_at > ?2)
+                 ORDER BY s.started_at DESC LIMIT 1",
+                (device.get(), &when),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?, r.get(4)?)),
+            )
+            .optional()?;
+        if let Some((pupil, pupil_name, session, from, to)) = session {
+            return Ok(Some(WhoHadAnswer {
+                pupil,
+                pupil_name,
+                source: "session",
+                session: Some(session),
+                from: parse_db_time(&from)?,
+                to: time_opt(to)?,
+                recorded_by: None,
+            }));
+        }
+        let registered = connection
+            .query_row(
+                "SELECT g.pupil, p.display_name, g.from_at, g.to_at, g.recorded_by
+                 FROM device_register g LEFT JOIN pupils p ON p.id = g.pupil
+                 WHERE g.device = ?1 AND g.from_at <= ?2 AND g.to_at > ?2
+                 ORDER BY g.from_at DESC, g.id DESC LIMIT 1",
+                (device.get(), &when),
+                |r| {
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, String>(3)?,
+                        r.get(4)?,
+                    ))
+                },
+            )
+            .optional()?;
+        registered
+            .map(|(pupil, pupil_name, from, to, recorded_by)| {
+                Ok(WhoHadAnswer {
+                    pupil,
+                    pupil_name,
+                    source: "register",
+                    session: None,
+                    from: parse_db_time(&from)?,
+                    to: Some(parse_db_time(&to)?),
+                    recorded_by: Some(recorded_by),
+                })
+            })
+            .transpose()
+    }
+
+    /// Every enrolled device, by number.
+    pub fn fleet(&self) -> Result<Vec<FleetRow>, StoreError> {
+        let connection = self.lock();
+        let mut statement = connection.prepare_cached(
+            "SELECT d.number, d.software_version, d.enrolled_at, d.last_seen_at,
+                    h.at, json_extract(h.body, '$.button_fault')
+             FROM devices d LEFT JOIN events h ON h.id = (
+                 SELECT e.id FROM events e WHERE e.device = d.number AND e.kind = 'heartbeat'
+                 ORDER BY e.at DESC LIMIT 1)
+             ORDER BY d.number",
+        )?;
+        let rows = statement.query_map([], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get::<_, String>(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
+        })?;
+        rows.map(|row| {
+            let (
+                number,
+                software_version,
+                enrolled_at,
+                last_seen_at,
+                last_heartbeat_at,
+                button_fault,
+            ) = row?;
+            Ok(FleetRow {
+                number,
+                software_version,
+                enrolled_at: parse_db_time(&enrolled_at)?,
+                last_seen_at: time_opt(last_seen_at)?,
+                last_heartbeat_at: time_opt(last_heartbeat_at)?,
+                button_fault,
+            })
+        })
+        .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_support::*;
+    use super::*;
+    use slate_protocol::{Event, EventBody, SessionId};
+
+    #[test]
+    fn who_had_uses_sessions_then_the_register() {
+        let (_dir, store) = store_with_device(12);
+        let amira = PupilId::new("p-amira").unwrap();
+        let ben = PupilId::new("p-ben").unwrap();
+        let session = SessionId::new();
+        let started = Event::new(
+            device(12),
+            at("2026-11-17T09:00:00Z"),
+            EventBody::SessionStarted { session, pupil: amira.clone() },
+        );
+        store.ingest(device(12), &[started], at("2026-11-17T09:00:01Z")).unwrap();
+        let now = at("2026-11-17T12:00:00Z");
+        // iPad 7 cannot run Slate: a teacher records the lesson.
+        store
+            .add_register_entry(
+                device(7),
+                &ben,
+                at("2026-11-17T10:00:00Z"),
+                at("2026-11-17T11:00:00Z"),
+                "t.jones",
+                now,
+            )
+            .unwrap();
+
+        let who = |n, t| store.who_had_any(device(n), at(t)).unwrap().map(|w| (w.pupil, w.source));
+        assert_eq!(who(12, "2026-11-17T09:30:00Z"), Some(("p-amira".into(), "session")));
+        assert_eq!(who(7, "2026-11-17T10:00:00Z"), Some(("p-ben".into(), "register")));
+        assert_eq!(who(7, "2026-11-17T10:59:59Z"), Some(("p-ben".into(), "register")));
+        assert_eq!(who(7, "2026-11-17T11:00:00Z"), None, "the lesson's end belongs to the next");
+        assert_eq!(who(7, "2026-11-17T09:59:59Z"), None);
+        let entries = store.register_entries(device(7), 10).unwrap();
+        assert_eq!((entries.len(), entries[0].recorded_by.as_str()), (1, "t.jones"));
+        assert!(!store.pupil_known(&ben).unwrap());
+    }
+
+    #[test]
+    fn the_fleet_lists_devices_with_their_last_heartbeat() {
+        let (_dir, store) = store_with_device(12);
+        let heartbeat = Event::new(
+            device(12),
+            at("2026-11-17T09:00:00Z"),
+            EventBody::Heartbeat { uptime_s: 5, spool_pending: 0, button_fault: None },
+        );
+        let older = Event::new(
+            device(12),
+            at("2026-11-17T08:59:00Z"),
+            EventBody::Heartbeat {
+                uptime_s: 5,
+                spool_pending: 0,
+                button_fault: Some(slate_protocol::ButtonFault::Stuck),
+            },
+        );
+        store.ingest(device(12), &[heartbeat, older], at("2026-11-17T09:00:02Z")).unwrap();
+        let fleet = store.fleet().unwrap();
+        assert_eq!(fleet.len(), 1);
+        assert_eq!(fleet[0].button_fault, None, "the newest heartbeat counts");
+        assert_eq!(fleet[0].last_heartbeat_at, Some(at("2026-11-17T09:00:00Z")));
+        assert_eq!(fleet[0].last_seen_at, Some(at("2026-11-17T09:00:02Z")));
+    }
+}

@@ -1,0 +1,284 @@
+//! Staff accounts, signed-in sessions and the audit log.
+
+use super::{db_time, parse_db_time, Store, StoreError};
+use crate::auth::Role;
+use crate::secrets::SecretHash;
+use chrono::{DateTime, Utc};
+use rusqlite::OptionalExtension;
+
+/// A staff account as sign-in needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaffAccount {
+    pub id: i64,
+    pub username: String,
+    pub role: Role,
+    pub password_phc: String,
+    pub must_change_password: bool,
+    pub totp_secret: Option<String>,
+    pub totp_last_step: Option<i64>,
+    pub disabled: bool,
+}
+
+/// A live staff session, found by its cookie.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaffSession {
+    pub staff_id: i64,
+    pub username: String,
+    pub role: Role,
+    pub must_change_password: bool,
+    pub csrf_token: String,
+    pub created_at: DateTime<Utc>,
+    pub last_seen_at: DateTime<Utc>,
+}
+
+/// One line of the audit log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEntry {
+    pub at: DateTime<Utc>,
+    pub actor: String,
+    pub action: String,
+    pub record: Option<String>,
+    pub detail: Option<String>,
+}
+
+fn role_of(text: String) -> Result<Role, StoreError> {
+    Role::parse(&text).map_err(StoreError::Corrupt)
+}
+
+impl Store {
+    /// Adds a staff account, or replaces the password, role and TOTP secret of an existing one
+    /// (IT resetting an account), signing out its sessions. Returns the account id.
+    pub fn save_staff(
+        &self,
+        username: &str,
+        role: Role,
+        password_phc: &str,
+        totp_secret: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<i64, StoreError> {
+        let mut connection = self.lock();
+        let tx = connection.transaction()?;
+        let id: i64 = tx.query_row(
+            "INSERT INTO staff (username, role, password_phc, must_change_password, totp_secret, created_at)
+             VALUES (?1, ?2, ?3, 1, ?4, ?5)
+             ON CONFLICT (username) DO UPDATE SET role = excluded.role,
+                 password_phc = excluded.password_phc, must_change_password = 1,
+                 totp_secret = excluded.totp_secret, totp_last_step = NULL, disabled_at = NULL
+             RETURNING id",
+            (username, role.name(), password_phc, totp_secret, db_time(now)),
+            |r| r.get(0),
+        )?;
+        tx.execute("DELETE FROM staff_sessions WHERE staff_id = ?1", [id])?;
+        tx.commit()?;
+        Ok(id)
+    }
+
+    pub fn staff_by_username(&self, username: &str) -> Result<Option<StaffAccount>, StoreError> {
+        let row = self
+            .lock()
+            .query_row(
+                "SELECT id, username, role, password_phc, must_change_password, totp_secret,
+                        totp_last_step, disabled_at IS NOT NULL
+                 FROM staff WHERE username = ?1",
+                [username],
+                |r| {
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                        r.get(5)?,
+                        r.get(6)?,
+                        r.get(7)?,
+                    ))
+                },
+            )
+            .optional()?;
+        row.map(
+            |(
+                id,
+                username,
+                role,
+                password_phc,
+                must_change_password,
+                totp_secret,
+                totp_last_step,
+                disabled,
+            )| {
+                Ok(StaffAccount {
+                    id,
+                    username,
+                    role: role_of(role)?,
+                    password_phc,
+                    must_change_password,
+                    totp_secret,
+                    totp_last_step,
+                    disabled,
+                })
+            },
+        )
+        .transpose()
+    }
+
+    /// Records the TOTP step just used, unless a newer one was stored meanwhile. Returns false
+    /// if the step was already used (two sign-ins racing with one code).
+    pub fn use_totp_step(&self, staff_id: i64, step: i64) -> Result<bool, StoreError> {
+        let changed = self.lock().execute(
+            "UPDATE staff SET totp_last_step = ?2
+             WHERE id = ?1 AND (totp_last_step IS NULL OR totp_last_step < ?2)",
+            (staff_id, step),
+        )?;
+        Ok(changed == 1)
+    }
+
+    pub fn set_password(&self, staff_id: i64, password_phc: &str) -> Result<(), StoreError> {
+        self.lock().execute(
+            "UPDATE staff SET password_phc = ?2, must_change_password = 0 WHERE id = ?1",
+            (staff_id, password_phc),
+        )?;
+        Ok(())
+    }
+
+    pub fn create_session(
+        &self,
+        id: &SecretHash,
+        staff_id: i64,
+        csrf_token: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let now = db_time(now);
+        self.lock().execute(
+            "INSERT INTO staff_sessions (id_sha256, staff_id, csrf_token, created_at, last_seen_at)
+             VALUES (?1, ?2, ?3, ?4, ?4)",
+            (id.as_bytes(), staff_id, csrf_token, &now),
+        )?;
+        Ok(())
+    }
+
+    /// The session with this id, if any (live or not: the caller decides), with its account.
+    pub fn session(&self, id: &SecretHash) -> Result<Option<StaffSession>, StoreError> {
+        let row = self
+            .lock()
+            .query_row(
+                "SELECT s.staff_id, a.username, a.role, a.must_change_password, s.csrf_token,
+                        s.created_at, s.last_seen_at
+                 FROM staff_sessions s JOIN staff a ON a.id = s.staff_id
+                 WHERE s.id_sha256 = ?1 AND a.disabled_at IS NULL",
+                [id.as_bytes()],
+                |r| {
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                        r.get::<_, String>(5)?,
+                        r.get::<_, String>(6)?,
+                    ))
+                },
+            )
+            .optional()?;
+        row.map(|(staff_id, username, role, must_change_password, csrf_token, created, seen)| {
+            Ok(StaffSession {
+                staff_id,
+                username,
+                role: role_of(role)?,
+                must_change_password,
+                csrf_token,
+                created_at: parse_db_time(&created)?,
+                last_seen_at: parse_db_time(&seen)?,
+            })
+        })
+        .transpose()
+    }
+
+    pub fn touch_session(&self, id: &SecretHash, now: DateTime<Utc>) -> Result<(), StoreError> {
+        self.lock().execute(
+            "UPDATE staff_sessions SET last_seen_at = ?2 WHERE id_sha256 = ?1",
+            (id.as_bytes(), db_time(now)),
+        )?;
+        Ok(())
+    }
+
+    pub fn delete_session(&self, id: &SecretHash) -> Result<(), StoreError> {
+        self.lock().execute("DELETE FROM staff_sessions WHERE id_sha256 = ?1", [id.as_bytes()])?;
+        Ok(())
+    }
+
+    /// Appends to the audit log.
+    pub fn audit(
+        &self,
+        at: DateTime<Utc>,
+        actor: &str,
+        action: &str,
+        record: Option<&str>,
+        detail: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.lock().execute(
+            "INSERT INTO audit_log (at, actor, action, record, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
+            (db_time(at), actor, action, record, detail),
+        )?;
+        Ok(())
+    }
+
+    /// The newest `limit` audit entries, newest first.
+    pub fn audit_log(&self, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
+        let connection = self.lock();
+        let mut statement = connection.prepare_cached(
+            "SELECT at, actor, action, record, detail FROM audit_log ORDER BY id DESC LIMIT ?1",
+        )?;
+        let rows = statement.query_map([limit], |r| {
+            Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })?;
+        rows.map(|row| {
+            let (at, actor, action, record, detail) = row?;
+            Ok(AuditEntry { at: parse_db_time(&at)?, actor, action, record, detail })
+        })
+        .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_support::*;
+    use super::*;
+    use crate::auth::{hash_password, HashCost};
+
+    #[test]
+    fn accounts_sessions_and_totp_steps() {
+        let (_dir, store) = store_with_device(1);
+        let now = at("2026-11-17T08:00:00Z");
+        let phc = hash_password("first password", HashCost::Cheap);
+        let id = store.save_staff("j.smith", Role::Dsl, &phc, Some("SECRET"), now).unwrap();
+        let account = store.staff_by_username("j.smith").unwrap().unwrap();
+        assert_eq!((account.id, account.role, account.must_change_password), (id, Role::Dsl, true));
+        assert_eq!(store.staff_by_username("nobody").unwrap(), None);
+
+        assert!(store.use_totp_step(id, 100).unwrap());
+        assert!(!store.use_totp_step(id, 100).unwrap(), "a step is used once");
+        assert!(!store.use_totp_step(id, 99).unwrap(), "and never an older one");
+
+        let sid = SecretHash::of("session");
+        store.create_session(&sid, id, "csrf", now).unwrap();
+        let session = store.session(&sid).unwrap().unwrap();
+        assert_eq!((session.username.as_str(), session.csrf_token.as_str()), ("j.smith", "csrf"));
+        store.set_password(id, &phc).unwrap();
+        assert!(!store.session(&sid).unwrap().unwrap().must_change_password);
+
+        // Saving the account again (an IT reset) signs it out everywhere.
+        store.save_staff("j.smith", Role::Teacher, &phc, None, now).unwrap();
+        assert_eq!(store.session(&sid).unwrap(), None);
+        assert_eq!(store.staff_by_username("j.smith").unwrap().unwrap().totp_last_step, None);
+    }
+
+    #[test]
+    fn the_audit_log_is_newest_first() {
+        let (_dir, store) = store_with_device(1);
+        store.audit(at("2026-11-17T08:00:00Z"), "a", "viewed", Some("incident 1"), None).unwrap();
+        store.audit(at("2026-11-17T08:00:00Z"), "b", "acted", None, Some("x")).unwrap();
+        let log = store.audit_log(10).unwrap();
+        assert_eq!(log.iter().map(|e| e.actor.as_str()).collect::<Vec<_>>(), ["b", "a"]);
+        assert_eq!(log[1].record.as_deref(), Some("incident 1"));
+    }
+}

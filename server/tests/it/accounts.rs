@@ -1,0 +1,192 @@
+//! Staff accounts over HTTP: sign-in with password and TOTP, the first-use password change,
+//! throttling, sessions and sign-out, CSRF, roles, and the audit log.
+
+use crate::common::*;
+use slate_server::auth::Role;
+
+#[tokio::test]
+async fn a_dsl_signs_in_with_password_and_code_then_must_choose_a_password() {
+    let server = TestServer::start().await;
+    let phc =
+        slate_server::auth::hash_password("one-time-pass", slate_server::auth::HashCost::Cheap);
+    let secret = slate_server::auth::new_totp_secret();
+    server.store.save_staff("a.dsl", Role::Dsl, &phc, Some(&secret), chrono::Utc::now()).unwrap();
+
+    let mut browser = Browser::new(&server);
+    let response = browser.sign_in("a.dsl", "one-time-pass", &code(&secret)).await;
+    assert_eq!(response.status(), 303);
+    assert_eq!(response.headers()["location"], "/staff/password");
+    let cookie = response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect::<Vec<_>>();
+    let session =
+        cookie.iter().find(|c| c.starts_with("slate_session=")).expect("a session cookie");
+    assert!(session.ends_with("; HttpOnly; SameSite=Strict; Path=/"), "{session}");
+    assert_eq!(
+        session.len(),
+        "slate_session=".len() + 43 + "; HttpOnly; SameSite=Strict; Path=/".len()
+    );
+
+    // Until the password is changed, every other page sends the DSL back to the form.
+    let reports = browser.get("/reports").await;
+    assert_eq!(reports.status(), 303);
+    assert_eq!(reports.headers()["location"], "/staff/password");
+
+    let form = browser.page("/staff/password").await;
+    let token = csrf_in(&form);
+    let short = browser
+        .post(
+            "/staff/password",
+            &[
+                ("current", "one-time-pass"),
+                ("new", "short"),
+                ("confirm", "short"),
+                ("csrf", &token),
+            ],
+        )
+        .await;
+    assert_eq!(short.status(), 400);
+    assert!(short.text().await.unwrap().contains("at least 12"));
+    let new = "a much better password";
+    let changed = browser
+        .post(
+            "/staff/password",
+            &[("current", "one-time-pass"), ("new", new), ("confirm", new), ("csrf", &token)],
+        )
+        .await;
+    assert_eq!(changed.status(), 303);
+    let page = browser.page("/reports").await;
+    assert!(page.contains("a.dsl (dsl)"), "{page}");
+
+    // Sign out: the session is gone server-side, so the old cookie no longer works.
+    let old_cookies = browser.cookies.clone();
+    let out = browser.post("/staff/logout", &[("csrf", &csrf_in(&page))]).await;
+    assert_eq!(out.status(), 303);
+    assert!(browser.cookies.iter().all(|(k, _)| k != "slate_session"));
+    browser.cookies = old_cookies;
+    assert_eq!(browser.get("/reports").await.status(), 401);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn wrong_missing_and_reused_codes_are_refused_alike() {
+    let server = TestServer::start().await;
+    let secret = add_staff(&server.store, "a.dsl", Role::Dsl).unwrap();
+    let mut browser = Browser::new(&server);
+
+    for (password, given) in
+        [(PASSWORD, ""), (PASSWORD, "000000"), ("wrong password", code(&secret).as_str())]
+    {
+        let response = browser.sign_in("a.dsl", password, given).await;
+        assert_eq!(response.status(), 401, "{password} {given}");
+        assert!(response.text().await.unwrap().contains("username, password or code is not right"));
+    }
+    let used = code(&secret);
+    assert_eq!(browser.sign_in("a.dsl", PASSWORD, &used).await.status(), 303);
+    let mut other = Browser::new(&server);
+    assert_eq!(other.sign_in("a.dsl", PASSWORD, &used).await.status(), 401, "a code works once");
+
+    // A teacher without TOTP needs none; an unknown account is refused like a wrong password.
+    add_staff(&server.store, "t.jones", Role::Teacher);
+    assert_eq!(Browser::new(&server).sign_in("t.jones", PASSWORD, "").await.status(), 303);
+    assert_eq!(Browser::new(&server).sign_in("nobody", PASSWORD, "").await.status(), 401);
+
+    // The sign-in form itself needs its token.
+    let forged = server
+        .client
+        .post(format!("{}/staff/login", server.url))
+        .form(&[("username", "t.jones"), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 403);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn repeated_failures_lock_the_account_for_a_while() {
+    let server = TestServer::start().await;
+    add_staff(&server.store, "t.jones", Role::Teacher);
+    let mut browser = Browser::new(&server);
+    for _ in 0..5 {
+        assert_eq!(browser.sign_in("t.jones", "guess", "").await.status(), 401);
+    }
+    let locked = browser.sign_in("t.jones", PASSWORD, "").await;
+    assert_eq!(locked.status(), 429, "even the right password waits");
+    assert!(locked.text().await.unwrap().contains("Too many tries"));
+    // Another account from the same address is not locked by these five.
+    add_staff(&server.store, "t.other", Role::Teacher);
+    assert_eq!(browser.sign_in("t.other", PASSWORD, "").await.status(), 303);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn roles_limit_what_staff_see_and_posts_need_the_token() {
+    let server = TestServer::start().await;
+    let credential = server.enroll(12).await;
+    assert_eq!(
+        server.post_events(Some(&credential), batch(vec![report(12, None, "t")])).await.status(),
+        200
+    );
+    let incident = server.store.incidents(1).unwrap()[0].id;
+
+    let mut it = Browser::signed_in(&server, "i.tech", Role::ItAdmin).await;
+    assert_eq!(it.get("/reports").await.status(), 403, "IT sees no pupil data");
+    assert_eq!(it.get(&format!("/incidents/{incident}")).await.status(), 403);
+    assert_eq!(it.get("/devices/12").await.status(), 403);
+    assert!(it.page("/fleet").await.contains("Device 12"));
+
+    let mut teacher = Browser::signed_in(&server, "t.jones", Role::Teacher).await;
+    let page = teacher.page(&format!("/incidents/{incident}")).await;
+    assert_eq!(teacher.get("/audit").await.status(), 403);
+    assert_eq!(teacher.get(&format!("/incidents/{incident}/export.csv")).await.status(), 403);
+    let no_token =
+        teacher.post(&format!("/incidents/{incident}/acknowledge"), &[("note", "")]).await;
+    assert_eq!(no_token.status(), 403, "no CSRF token");
+    let token = csrf_in(&page);
+    let acknowledged =
+        teacher.post(&format!("/incidents/{incident}/acknowledge"), &[("csrf", &token)]).await;
+    assert_eq!(acknowledged.status(), 303);
+    let action = teacher
+        .post(
+            &format!("/incidents/{incident}/action"),
+            &[("csrf", &token), ("action", "false_alarm")],
+        )
+        .await;
+    assert_eq!(action.status(), 403, "teachers acknowledge; DSLs record the action");
+
+    let mut dsl = Browser::signed_in(&server, "a.dsl", Role::Dsl).await;
+    let log = dsl.page("/audit").await;
+    for expected in [
+        "t.jones",
+        "viewed incident",
+        "recorded Acknowledged",
+        "i.tech",
+        "signed in",
+        &format!("incident {incident}"),
+    ] {
+        assert!(log.contains(expected), "{expected}:\n{log}");
+    }
+    let csv = dsl.get("/audit.csv").await;
+    assert_eq!(csv.headers()["content-type"], "text/csv; charset=utf-8");
+    assert!(csv.text().await.unwrap().starts_with("When,Who,What,Record,Detail\n"));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_staff_key_link_can_be_switched_off() {
+    let config = slate_server::config::Config { staff_key_login: false, ..Default::default() };
+    let server = TestServer::start_config(config).await;
+    let link = server
+        .client
+        .get(format!("{}/staff/login?key={}", server.url, server.staff_key))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(link.status(), 401);
+    assert_eq!(server.staff_get("/reports").await.status(), 401, "the cookie is refused too");
+    server.stop().await;
+}

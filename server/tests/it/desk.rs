@@ -1,0 +1,301 @@
+//! The DSL's desk over HTTP: live updates, the incident workflow, exports, "who had device N at
+//! T" (page, API, iPad register) and the fleet.
+
+use crate::common::*;
+use slate_protocol::SessionId;
+use slate_server::auth::Role;
+use slate_server::roster::PupilEntry;
+
+/// Reads a server-sent-events response until `needle` appears; returns what was read.
+async fn read_until(response: &mut reqwest::Response, needle: &str) -> String {
+    let mut seen = String::new();
+    while !seen.contains(needle) {
+        let chunk = tokio::time::timeout(PATIENCE, response.chunk())
+            .await
+            .expect("an event in time")
+            .unwrap()
+            .expect("the stream stays open");
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    seen
+}
+
+#[tokio::test]
+async fn a_new_report_reaches_an_open_list_without_a_reload() {
+    let server = TestServer::start().await;
+    let credential = server.enroll(12).await;
+    let mut dsl = Browser::signed_in(&server, "a.dsl", Role::Dsl).await;
+    let page = dsl.page("/reports").await;
+    assert!(page.contains(r#"<tbody id="incidents">"#), "{page}");
+    let script = dsl.get("/static/live.js").await;
+    assert_eq!(script.headers()["content-type"], "text/javascript; charset=utf-8");
+    assert!(script.text().await.unwrap().contains("EventSource(\"/reports/live\")"));
+
+    let mut live = dsl.get("/reports/live").await;
+    assert_eq!(live.status(), 200);
+    assert_eq!(live.headers()["content-type"], "text/event-stream");
+    assert_eq!(
+        server
+            .post_events(Some(&credential), batch(vec![report(12, Some("p-1"), "secret title")]))
+            .await
+            .status(),
+        200
+    );
+    let incident = server.store.incidents(1).unwrap()[0].id;
+    let seen = read_until(&mut live, "\n\n").await;
+    assert!(seen.starts_with("event: report\ndata: "), "{seen}");
+    assert!(
+        seen.contains(&format!("\"incident\":{incident}")) && seen.contains("\"device\":12"),
+        "{seen}"
+    );
+    assert!(!seen.contains("secret title") && !seen.contains("p-1"), "ids and time only: {seen}");
+
+    assert_eq!(
+        server.staff_get("/reports/live").await.status(),
+        200,
+        "the staff key may listen too"
+    );
+    assert_eq!(
+        server.client.get(format!("{}/reports/live", server.url)).send().await.unwrap().status(),
+        401
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn an_incident_goes_from_new_to_actioned_with_notes_and_exports() {
+    let server = TestServer::start().await;
+    let credential = server.enroll(12).await;
+    server.store.save_pupil(&PupilEntry::new("p-7f3a9c", "Amira K.", "Year 2").unwrap()).unwrap();
+    let events = batch(vec![report(12, Some("p-7f3a9c"), "=cmd|' /C calc'!A0")]);
+    assert_eq!(server.post_events(Some(&credential), events).await.status(), 200);
+    let id = server.store.incidents(1).unwrap()[0].id;
+    let path = format!("/incidents/{id}");
+
+    let mut dsl = Browser::signed_in(&server, "a.dsl", Role::Dsl).await;
+    let page = dsl.page(&path).await;
+    assert!(page.contains("Amira K.") && page.contains("New"), "{page}");
+    let token = csrf_in(&page);
+    let early =
+        dsl.post(&format!("{path}/action"), &[("csrf", &token), ("action", "escalated")]).await;
+    assert_eq!(early.status(), 409);
+    assert!(early.text().await.unwrap().contains("Acknowledge the incident before"));
+
+    let steps: [(&str, &[(&str, &str)]); 5] = [
+        ("acknowledge", &[("note", "on my way")]),
+        ("action", &[("action", "app_closed"), ("note", "closed the browser")]),
+        ("action", &[("action", "escalated"), ("note", "told the head")]),
+        ("note", &[("note", "parents informed")]),
+        (
+            "details",
+            &[
+                ("category", "upsetting_content"),
+                ("location", "Class 2, maths"),
+                ("description", "A frightening video, as Amira described it"),
+                ("involved", "Amira K."),
+                ("reported_to", "Headteacher"),
+                ("outcome", "Site block requested"),
+            ],
+        ),
+    ];
+    for (step, fields) in steps {
+        let mut form = vec![("csrf", token.as_str())];
+        form.extend_from_slice(fields);
+        let response = dsl.post(&format!("{path}/{step}"), &form).await;
+        assert_eq!(response.status(), 303, "{step}: {}", response.text().await.unwrap());
+    }
+    let bad =
+        dsl.post(&format!("{path}/action"), &[("csrf", &token), ("action", "shrugged")]).await;
+    assert_eq!(bad.status(), 400);
+    let bad =
+        dsl.post(&format!("{path}/details"), &[("csrf", &token), ("category", "nonsense")]).await;
+    assert_eq!(bad.status(), 400);
+    assert!(bad.text().await.unwrap().contains("category"));
+    assert_eq!(
+        dsl.post("/incidents/999/note", &[("csrf", &token), ("note", "x")]).await.status(),
+        404
+    );
+
+    let page = dsl.page(&path).await;
+    for expected in [
+        "Escalated",
+        "App closed",
+        "on my way",
+        "told the head",
+        "parents informed",
+        "Class 2, maths",
+        "a.dsl",
+    ] {
+        assert!(page.contains(expected), "{expected}:\n{page}");
+    }
+
+    let csv = dsl.get(&format!("{path}/export.csv")).await;
+    assert_eq!(csv.status(), 200);
+    assert!(csv.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .contains(&format!("incident-{id}.csv")));
+    let csv = csv.text().await.unwrap();
+    for expected in [
+        "Device,12",
+        "Status,Escalated",
+        "Amira K. (p-7f3a9c)",
+        "Reported to,Headteacher",
+        "told the head",
+        "'=cmd",
+    ] {
+        assert!(csv.contains(expected), "{expected}:\n{csv}");
+    }
+    let pdf = dsl.get(&format!("{path}/export.pdf")).await;
+    assert_eq!(pdf.headers()["content-type"], "application/pdf");
+    let pdf = pdf.bytes().await.unwrap();
+    let pdf = String::from_utf8_lossy(&pdf);
+    assert!(
+        pdf.starts_with("%PDF-1.4")
+            && pdf.contains("Status: Escalated")
+            && pdf.contains("told the head"),
+        "{pdf}"
+    );
+    let log = dsl.page("/reports.csv").await;
+    assert!(log.starts_with("Incident,Date and time,Device,"), "{log}");
+    assert!(log.contains(&format!("\n{id},")), "{log}");
+    assert!(log.contains("Upsetting or frightening content"), "{log}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn who_had_a_device_from_sessions_and_the_ipad_register() {
+    let server = TestServer::start().await;
+    let credential = server.enroll(12).await;
+    server.store.save_pupil(&PupilEntry::new("p-amira", "Amira K.", "Year 2").unwrap()).unwrap();
+    server.store.save_pupil(&PupilEntry::new("p-ben", "Ben T.", "Year 2").unwrap()).unwrap();
+    let session = SessionId::new();
+    let started = session_started(12, session, "p-amira", "2026-11-17T09:00:00Z");
+    assert_eq!(server.post_events(Some(&credential), batch(vec![started])).await.status(), 200);
+
+    let mut teacher = Browser::signed_in(&server, "t.jones", Role::Teacher).await;
+    let page = teacher.page("/who-had?device=12&at=2026-11-17T10:14").await;
+    assert!(page.contains("Amira K.") && page.contains("Signed in on the device"), "{page}");
+    let page = teacher.page("/who-had?device=twelve&at=2026-11-17T10:14").await;
+    assert!(page.contains("Device: &quot;twelve&quot; is not a device number"), "{page}");
+
+    // iPad 30 cannot run Slate: the teacher records the lesson.
+    let token = csrf_in(&teacher.page("/who-had").await);
+    let lesson = [
+        ("csrf", token.as_str()),
+        ("device", "30"),
+        ("pupil", "p-ben"),
+        ("from", "2026-11-17T10:00"),
+        ("to", "2026-11-17T11:00"),
+    ];
+    let saved = teacher.post("/register", &lesson).await;
+    assert_eq!(saved.status(), 303);
+    assert_eq!(saved.headers()["location"], "/devices/30");
+    assert!(teacher.page("/devices/30").await.contains("t.jones"));
+    let cases: [(&[(&str, &str)], &str); 3] = [
+        (
+            &[
+                ("device", "30"),
+                ("pupil", "p-nobody"),
+                ("from", "2026-11-17T10:00"),
+                ("to", "2026-11-17T11:00"),
+            ],
+            "not on the roster",
+        ),
+        (
+            &[
+                ("device", "30"),
+                ("pupil", "p-ben"),
+                ("from", "2026-11-17T11:00"),
+                ("to", "2026-11-17T10:00"),
+            ],
+            "To must be after From",
+        ),
+        (
+            &[("device", "30"), ("pupil", "p-ben"), ("from", "soon"), ("to", "2026-11-17T10:00")],
+            "From:",
+        ),
+    ];
+    for (fields, expected) in cases {
+        let mut form = vec![("csrf", token.as_str())];
+        form.extend_from_slice(fields);
+        let refused = teacher.post("/register", &form).await;
+        assert_eq!(refused.status(), 400, "{expected}");
+        assert!(refused.text().await.unwrap().contains(expected), "{expected}");
+    }
+
+    let api = |query: &str| {
+        let path = format!("/api/v1/staff/who-had?{query}");
+        let server = &server;
+        async move { server.staff_get(&path).await }
+    };
+    let answer: serde_json::Value =
+        api("device=30&at=2026-11-17T10:30:00Z").await.json().await.unwrap();
+    assert_eq!(answer["pupil"], "p-ben");
+    assert_eq!(answer["source"], "register");
+    let answer: serde_json::Value =
+        api("device=12&at=2026-11-17T10:14:00Z").await.json().await.unwrap();
+    assert_eq!(
+        (answer["pupil"].as_str(), answer["source"].as_str()),
+        (Some("p-amira"), Some("session"))
+    );
+    assert_eq!(answer["session"], session.to_string());
+    assert!(answer.get("pupil_name").is_none(), "the API carries ids only");
+    let nobody: serde_json::Value =
+        api("device=12&at=2026-11-17T08:00:00Z").await.json().await.unwrap();
+    assert_eq!(nobody["pupil"], serde_json::Value::Null);
+    let bad = api("device=12&at=later").await;
+    assert_eq!(bad.status(), 400);
+    assert!(bad.text().await.unwrap().contains("at:"));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_fleet_shows_each_device_online_or_not() {
+    let server = TestServer::start().await;
+    let credential = server.enroll(12).await;
+    server.enroll(13).await;
+    let heartbeat = slate_protocol::Event::new(
+        device(12),
+        chrono::Utc::now(),
+        slate_protocol::EventBody::Heartbeat {
+            uptime_s: 60,
+            spool_pending: 0,
+            button_fault: Some(slate_protocol::ButtonFault::Missing),
+        },
+    );
+    assert_eq!(server.post_events(Some(&credential), batch(vec![heartbeat])).await.status(), 200);
+    let page = server.staff_page("/fleet").await;
+    assert!(page.contains("2 devices, 1 online."), "{page}");
+    assert!(
+        page.contains("Device 12") && page.contains("Device 13") && page.contains("offline"),
+        "{page}"
+    );
+    assert!(page.contains("fault: missing"), "the button's self-test shows:\n{page}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_governors_report_counts_without_naming_anyone() {
+    let server = TestServer::start().await;
+    let credential = server.enroll(12).await;
+    server.store.save_pupil(&PupilEntry::new("p-7f3a9c", "Amira K.", "Year 2").unwrap()).unwrap();
+    let events = batch(vec![report(12, Some("p-7f3a9c"), "a title"), report(12, None, "another")]);
+    assert_eq!(server.post_events(Some(&credential), events).await.status(), 200);
+
+    let page = server.staff_page("/governors?from=2026-09-03&to=2026-12-18").await;
+    assert!(page.contains("<strong>2</strong> reports in the period."), "{page}");
+    assert!(page.contains("Year 2: 1") && page.contains("Not on the roster: 1"), "{page}");
+    assert!(page.contains("Not yet recorded: 2") && page.contains("w/c 16 Nov: 2"), "{page}");
+    assert!(
+        page.contains("w/c 31 Aug: 0") && page.contains("w/c 14 Dec: 0"),
+        "every week of the term:\n{page}"
+    );
+    for private in ["Amira", "p-7f3a9c", "a title", "example.org", "Device 12"] {
+        assert!(!page.contains(private), "{private} must not appear:\n{page}");
+    }
+    let bad = server.staff_get("/governors?from=autumn").await;
+    assert_eq!(bad.status(), 400);
+    assert!(bad.text().await.unwrap().contains("From: &quot;autumn&quot; is not a date"));
+    server.stop().await;
+}

@@ -1,0 +1,60 @@
+//! The acceptable use agreements (`assets/aup/ks1.txt`, `ks2.txt`), embedded at build time so the
+//! kiosk always has one to show. Owns their format; must not decide when they are shown (that
+//! is [`crate::screen`]).
+
+use crate::policy::KeyStage;
+
+const KS1: &str = include_str!("../../../assets/aup/ks1.txt");
+const KS2: &str = include_str!("../../../assets/aup/ks2.txt");
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Agreement {
+    pub title: String,
+    pub promises: Vec<String>,
+}
+
+/// Parses the format: `#` lines and blank lines are skipped; the first other line is the title,
+/// each further line one promise. Pure.
+pub fn parse_agreement(text: &str) -> Agreement {
+    let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#'));
+    let title = lines.next().unwrap_or_default().to_owned();
+    Agreement { title, promises: lines.map(str::to_owned).collect() }
+}
+
+/// The agreement for a key stage.
+pub fn for_key_stage(stage: KeyStage) -> Agreement {
+    parse_agreement(match stage {
+        KeyStage::Ks1 => KS1,
+        KeyStage::Ks2 => KS2,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_format() {
+        let a = parse_agreement("# comment\n\nTitle\n  One.  \n# not shown\nTwo.\n");
+        assert_eq!(a, Agreement { title: "Title".into(), promises: vec!["One.".into(), "Two.".into()] });
+        assert_eq!(parse_agreement(""), Agreement::default());
+    }
+
+    #[test]
+    fn both_agreements_are_short_and_say_the_key_promises() {
+        let ks1 = for_key_stage(KeyStage::Ks1);
+        let ks2 = for_key_stage(KeyStage::Ks2);
+        // Seed 003, the KS1 agreement: "I will only use activities that an adult has told or
+        // allowed me to use".
+        assert!(ks1.promises.iter().any(|p| p.contains("only use what an adult says")));
+        assert!(ks2.promises.iter().any(|p| p.contains("allowed")));
+        for a in [&ks1, &ks2] {
+            assert!(a.promises.iter().any(|p| p.contains("adult")), "{a:?}");
+            assert!((4..=8).contains(&a.promises.len()), "{a:?}");
+            assert!(a.title.len() <= 40, "{}", a.title);
+        }
+        // Short enough for children learning to read.
+        assert!(ks1.promises.iter().all(|p| p.split_whitespace().count() <= 12), "{ks1:?}");
+        assert!(ks2.promises.iter().all(|p| p.split_whitespace().count() <= 16), "{ks2:?}");
+    }
+}

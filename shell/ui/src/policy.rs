@@ -1,0 +1,267 @@
+//! The school's policy as the kiosk needs it: classes, their pupils (first name and initial
+//! only) and the apps approved for each class. Owns parsing and checking it; must not read files
+//! or the network (the caller hands in the text), and must never hold a pupil's full name: the
+//! format has no field for one, and a first name with a space in it is refused.
+//!
+//! Today the policy is a local JSON file; it will arrive signed from the school server and be
+//! cached (issue 4). Whatever its source, anything that does not check means no policy, and the
+//! kiosk fails closed ("Ask your teacher").
+
+use serde::Deserialize;
+use slate_protocol::PupilId;
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum PolicyError {
+    #[error("the policy is not valid JSON of the expected shape: {0}")]
+    Shape(String),
+    #[error("the policy has version {0}; this kiosk understands version 1")]
+    Version(u32),
+    #[error("the policy field `{field}` {problem}")]
+    Field { field: String, problem: String },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyStage {
+    /// EYFS and Key Stage 1 (ages 4 to 7): the shorter agreement.
+    Ks1,
+    Ks2,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pupil {
+    /// The pseudonymous id that goes on the wire.
+    pub id: PupilId,
+    pub first_name: String,
+    /// The first letter of the family name, nothing more.
+    pub initial: String,
+    /// The picture on the pupil's tile (see `ui/symbols.slint`).
+    pub symbol: String,
+    pub colour: u8,
+}
+
+impl Pupil {
+    /// What the screen shows: "Amira K.".
+    pub fn display_name(&self) -> String {
+        format!("{} {}.", self.first_name, self.initial)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Class {
+    pub name: String,
+    pub key_stage: KeyStage,
+    pub symbol: String,
+    pub colour: u8,
+    /// Ids of the apps this class may use, in the order of the tiles.
+    pub apps: Vec<String>,
+    pub pupils: Vec<Pupil>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase", deny_unknown_fields)]
+pub enum AppKind {
+    /// Opens in Chromium in kiosk mode, confined to `sites`.
+    Web {
+        start_url: String,
+        /// Sites the app may reach, as `https://host[/path]` prefixes.
+        sites: Vec<String>,
+        /// Whether the app may use the camera and microphone (off unless it needs them).
+        #[serde(default)]
+        camera: bool,
+    },
+    /// A program on the device, started with a per-session home directory.
+    Native { command: Vec<String> },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct App {
+    pub id: String,
+    pub title: String,
+    pub symbol: String,
+    pub colour: u8,
+    /// `{"web": {...}}` or `{"native": {...}}`.
+    pub kind: AppKind,
+}
+
+impl App {
+    pub fn needs_internet(&self) -> bool {
+        matches!(self.kind, AppKind::Web { .. })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Policy {
+    pub v: u32,
+    pub classes: Vec<Class>,
+    pub apps: Vec<App>,
+}
+
+impl Policy {
+    pub fn app(&self, id: &str) -> Option<&App> {
+        self.apps.iter().find(|a| a.id == id)
+    }
+
+    /// The apps of a class, in tile order.
+    pub fn apps_of(&self, class: &Class) -> Vec<&App> {
+        class.apps.iter().filter_map(|id| self.app(id)).collect()
+    }
+}
+
+fn field(field: impl Into<String>, problem: impl Into<String>) -> PolicyError {
+    PolicyError::Field { field: field.into(), problem: problem.into() }
+}
+
+/// Checks a web address the way the browser policy needs it: `https://` and a plain host name.
+pub fn check_https(url: &str) -> Result<(), String> {
+    let rest = url.strip_prefix("https://").ok_or("is not an https:// address")?;
+    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host_ok = !host.is_empty()
+        && host.len() <= 253
+        && host.split('.').all(|label| {
+            !label.is_empty()
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        });
+    if !host_ok {
+        return Err("has no valid host name".into());
+    }
+    if url.chars().any(|c| c.is_whitespace() || c.is_control() || c == '*' || c == '"') {
+        return Err("contains spaces, wildcards or control characters".into());
+    }
+    Ok(())
+}
+
+/// Parses and checks a policy. Pure. Each error names the field it refuses.
+pub fn parse_policy(text: &str) -> Result<Policy, PolicyError> {
+    let policy: Policy =
+        serde_json::from_str(text).map_err(|e| PolicyError::Shape(e.to_string()))?;
+    if policy.v != 1 {
+        return Err(PolicyError::Version(policy.v));
+    }
+    let mut app_ids = std::collections::HashSet::new();
+    for (i, app) in policy.apps.iter().enumerate() {
+        let at = |f: &str| format!("apps[{i}].{f}");
+        if app.id.is_empty() || !app.id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+            return Err(field(at("id"), "must be letters, digits and dashes"));
+        }
+        if !app_ids.insert(app.id.as_str()) {
+            return Err(field(at("id"), format!("repeats the id {:?}", app.id)));
+        }
+        if app.title.trim().is_empty() || app.title.chars().count() > 24 {
+            return Err(field(at("title"), "must be 1 to 24 characters"));
+        }
+        match &app.kind {
+            AppKind::Web { start_url, sites, .. } => {
+                check_https(start_url).map_err(|p| field(at("start_url"), p))?;
+                if sites.is_empty() {
+                    return Err(field(at("sites"), "is empty: a web app needs at least one site"));
+                }
+                for (j, site) in sites.iter().enumerate() {
+                    check_https(site).map_err(|p| field(at(&format!("sites[{j}]")), p))?;
+                }
+            }
+            AppKind::Native { command } => {
+                if !command.first().is_some_and(|p| p.starts_with('/')) {
+                    return Err(field(at("command"), "must start with an absolute program path"));
+                }
+            }
+        }
+    }
+    if policy.classes.is_empty() {
+        return Err(field("classes", "is empty"));
+    }
+    let mut pupil_ids = std::collections::HashSet::new();
+    for (i, class) in policy.classes.iter().enumerate() {
+        let at = |f: &str| format!("classes[{i}].{f}");
+        if class.name.trim().is_empty() || class.name.chars().count() > 20 {
+            return Err(field(at("name"), "must be 1 to 20 characters"));
+        }
+        for (j, id) in class.apps.iter().enumerate() {
+            if policy.app(id).is_none() {
+                return Err(field(at(&format!("apps[{j}]")), format!("names no app: {id:?}")));
+            }
+        }
+        for (j, pupil) in class.pupils.iter().enumerate() {
+            let at = |f: &str| format!("classes[{i}].pupils[{j}].{f}");
+            let name = &pupil.first_name;
+            if name.is_empty()
+                || name.chars().count() > 16
+                || !name.chars().all(|c| c.is_alphabetic() || c == '-' || c == '\'')
+            {
+                return Err(field(
+                    at("first_name"),
+                    "must be one first name (letters, - or '), at most 16 characters: never a full name",
+                ));
+            }
+            let mut initial = pupil.initial.chars();
+            if !(initial.next().is_some_and(char::is_alphabetic) && initial.next().is_none()) {
+                return Err(field(at("initial"), "must be exactly one letter"));
+            }
+            if !pupil_ids.insert(pupil.id.clone()) {
+                return Err(field(at("id"), "repeats another pupil's id"));
+            }
+        }
+    }
+    Ok(policy)
+}
+
+/// A small policy for previews, tests and the demo: two classes, made-up first names.
+pub const SAMPLE_POLICY: &str = include_str!("../tests/data/policy.json");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sample_policy_checks() {
+        let policy = parse_policy(SAMPLE_POLICY).unwrap();
+        assert_eq!(policy.classes[0].pupils[0].display_name(), "Amira K.");
+        assert_eq!(policy.apps_of(&policy.classes[0]).len(), policy.classes[0].apps.len());
+    }
+
+    fn with(edit: impl FnOnce(&mut serde_json::Value)) -> Result<Policy, PolicyError> {
+        let mut value: serde_json::Value = serde_json::from_str(SAMPLE_POLICY).unwrap();
+        edit(&mut value);
+        parse_policy(&value.to_string())
+    }
+
+    #[test]
+    fn bad_policies_name_the_field() {
+        use serde_json::json;
+        type Edit = Box<dyn FnOnce(&mut serde_json::Value)>;
+        let cases: Vec<(Edit, &str)> = vec![
+            (Box::new(|v| v["v"] = json!(2)), "version 2"),
+            (Box::new(|v| v["classes"] = json!([])), "`classes` is empty"),
+            (Box::new(|v| v["classes"][0]["pupils"][0]["first_name"] = json!("Amira Khan")), "classes[0].pupils[0].first_name"),
+            (Box::new(|v| v["classes"][0]["pupils"][0]["surname"] = json!("Khan")), "unknown field `surname`"),
+            (Box::new(|v| v["classes"][0]["pupils"][0]["initial"] = json!("Kh")), "classes[0].pupils[0].initial"),
+            (Box::new(|v| v["classes"][0]["pupils"][1]["id"] = v["classes"][0]["pupils"][0]["id"].clone()), "classes[0].pupils[1].id"),
+            (Box::new(|v| v["classes"][0]["pupils"][0]["id"] = json!("Amira K")), "shape"),
+            (Box::new(|v| v["classes"][1]["apps"] = json!(["nope"])), "classes[1].apps[0]"),
+            (Box::new(|v| v["apps"][0]["kind"]["web"]["sites"] = json!(["http://example.org"])), "apps[0].sites[0]` is not an https"),
+            (Box::new(|v| v["apps"][0]["kind"]["web"]["sites"] = json!(["https://*.example.org"])), "apps[0].sites[0]"),
+            (Box::new(|v| v["apps"][0]["kind"]["web"]["sites"] = json!([])), "apps[0].sites` is empty"),
+            (Box::new(|v| v["apps"][0]["kind"]["web"]["start_url"] = json!("file:///etc/passwd")), "apps[0].start_url"),
+            (Box::new(|v| v["apps"][1]["id"] = v["apps"][0]["id"].clone()), "apps[1].id"),
+            (Box::new(|v| v["apps"][1]["title"] = json!("")), "apps[1].title"),
+        ];
+        for (edit, expected) in cases {
+            let err = with(edit).unwrap_err().to_string();
+            assert!(err.contains(expected), "{err:?} should contain {expected:?}");
+        }
+    }
+
+    #[test]
+    fn https_addresses() {
+        for ok in ["https://example.org", "https://www.bbc.co.uk/bitesize", "https://a-b.example/x?y=1"] {
+            assert_eq!(check_https(ok), Ok(()), "{ok}");
+        }
+        for bad in ["http://example.org", "https://", "https:///x", "https://a..b", "https://ex ample.org", "https://ex_ample.org", "chrome://settings", "https://example.org/*"] {
+            assert!(check_https(bad).is_err(), "{bad}");
+        }
+    }
+}

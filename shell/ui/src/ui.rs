@@ -1,0 +1,150 @@
+//! The adapter between the controller and the Slint screens: copies a [`View`] into the exported
+//! globals and turns the globals' callbacks into [`UiEvent`]s. The only module that touches
+//! Slint; it holds no rule.
+
+use crate::app::{Controller, Launcher, Tile, View};
+use crate::link::DeviceLink;
+use crate::screen::{Screen, UiEvent};
+use crate::{
+    AgreementAdapter, AppWindow, AskTeacherAdapter, HomeAdapter, Kiosk, OfflineAdapter,
+    ReportedAdapter, SignInAdapter, TileData, UnlockAdapter,
+};
+use slint::{ComponentHandle, ModelRc, SharedString, VecModel};
+use std::cell::RefCell;
+use std::rc::Rc;
+
+fn tiles(tiles: &[Tile]) -> ModelRc<TileData> {
+    ModelRc::new(VecModel::from(
+        tiles
+            .iter()
+            .map(|t| TileData {
+                caption: t.caption.as_str().into(),
+                label: t.label.as_str().into(),
+                symbol: t.symbol.as_str().into(),
+                colour: i32::from(t.colour),
+                enabled: t.enabled,
+            })
+            .collect::<Vec<_>>(),
+    ))
+}
+
+fn strings(items: &[String]) -> ModelRc<SharedString> {
+    ModelRc::new(VecModel::from(items.iter().map(SharedString::from).collect::<Vec<_>>()))
+}
+
+fn slint_screen(screen: Screen) -> crate::Screen {
+    match screen {
+        Screen::ChooseClass => crate::Screen::ChooseClass,
+        Screen::ChoosePupil => crate::Screen::ChoosePupil,
+        Screen::Agreement => crate::Screen::Agreement,
+        Screen::Home => crate::Screen::Home,
+        Screen::Reported => crate::Screen::Reported,
+        Screen::StaffUnlock => crate::Screen::StaffUnlock,
+        Screen::AskTeacher(_) => crate::Screen::AskTeacher,
+        Screen::Offline => crate::Screen::Offline,
+    }
+}
+
+/// Indexes come from Slint's repeaters; a negative one cannot happen but must not wrap.
+fn index(i: i32) -> usize {
+    usize::try_from(i).unwrap_or(usize::MAX)
+}
+
+/// Draws `view`.
+pub fn show(window: &AppWindow, view: &View) {
+    let kiosk = window.global::<Kiosk>();
+    kiosk.set_screen(slint_screen(view.screen));
+    kiosk.set_device_number(view.device_number.as_str().into());
+    kiosk.set_online(view.online);
+
+    let sign_in = window.global::<SignInAdapter>();
+    sign_in.set_classes(tiles(&view.classes));
+    sign_in.set_class_name(view.class_name.as_str().into());
+    sign_in.set_pupils(tiles(&view.pupils));
+
+    let agreement = window.global::<AgreementAdapter>();
+    agreement.set_pupil(view.pupil.as_str().into());
+    agreement.set_title(view.agreement.title.as_str().into());
+    agreement.set_promises(strings(&view.agreement.promises));
+    agreement.set_waiting(view.waiting);
+
+    let home = window.global::<HomeAdapter>();
+    home.set_pupil(view.pupil.as_str().into());
+    home.set_apps(tiles(&view.apps));
+
+    let unlock = window.global::<UnlockAdapter>();
+    unlock.set_entered(view.pin_entered as i32);
+    unlock.set_pin_length(crate::screen::PIN_LENGTH as i32);
+    unlock.set_message(view.message.as_str().into());
+
+    window.global::<AskTeacherAdapter>().set_reason(view.ask_reason.as_str().into());
+}
+
+/// Something that says whether the device is online (the binary reads sysfs; tests decide).
+pub type Online = Rc<dyn Fn() -> bool>;
+
+/// Wires the screens' callbacks to the controller and draws its first view.
+pub fn connect<L, A>(window: &AppWindow, controller: Rc<RefCell<Controller<L, A>>>, online: Online)
+where
+    L: DeviceLink + 'static,
+    A: Launcher + 'static,
+{
+    let dispatch = {
+        let weak = window.as_weak();
+        let controller = controller.clone();
+        let online = online.clone();
+        Rc::new(move |event: UiEvent| {
+            let mut c = controller.borrow_mut();
+            c.handle(event, online());
+            if let Some(window) = weak.upgrade() {
+                show(&window, &c.view());
+            }
+        })
+    };
+    let on = |f: fn(i32) -> UiEvent| -> Box<dyn Fn(i32)> {
+        let dispatch = dispatch.clone();
+        Box::new(move |i: i32| dispatch(f(i)))
+    };
+    let tap = |event: UiEvent| {
+        let dispatch = dispatch.clone();
+        move || dispatch(event)
+    };
+
+    let sign_in = window.global::<SignInAdapter>();
+    sign_in.on_choose_class(on(|i| UiEvent::ChooseClass(index(i))));
+    sign_in.on_choose_pupil(on(|i| UiEvent::ChoosePupil(index(i))));
+    sign_in.on_back(tap(UiEvent::Back));
+
+    let agreement = window.global::<AgreementAdapter>();
+    agreement.on_agree(tap(UiEvent::Agree));
+    agreement.on_back(tap(UiEvent::Back));
+
+    let home = window.global::<HomeAdapter>();
+    home.on_open_app(on(|i| UiEvent::OpenApp(index(i))));
+    home.on_sign_out(tap(UiEvent::SignOut));
+
+    window.global::<ReportedAdapter>().on_staff(tap(UiEvent::Staff));
+
+    let unlock = window.global::<UnlockAdapter>();
+    unlock.on_digit(on(|d| UiEvent::PinDigit(u8::try_from(d).unwrap_or(u8::MAX))));
+    unlock.on_clear(tap(UiEvent::PinClear));
+    unlock.on_cancel(tap(UiEvent::PinCancel));
+    unlock.on_unlock(tap(UiEvent::PinUnlock));
+
+    window.global::<OfflineAdapter>().on_ok(tap(UiEvent::OfflineOk));
+
+    let mut c = controller.borrow_mut();
+    c.refresh(online());
+    show(window, &c.view());
+}
+
+/// Polls slated and the network, and redraws: what the binary's timer calls.
+pub fn poll<L: DeviceLink, A: Launcher>(
+    window: &AppWindow,
+    controller: &RefCell<Controller<L, A>>,
+    online: bool,
+) {
+    let mut c = controller.borrow_mut();
+    c.refresh(online);
+    show(window, &c.view());
+}

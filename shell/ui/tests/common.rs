@@ -1,0 +1,55 @@
+//! Shared by the UI tests: a window driven by the real controller over a fake device.
+
+#![allow(dead_code)]
+
+use i_slint_backend_testing::ElementHandle;
+use slate_ui::app::{Controller, RecordingLauncher};
+use slate_ui::link::FakeDevice;
+use slate_ui::policy::{parse_policy, SAMPLE_POLICY};
+use slate_ui::AppWindow;
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
+pub type Ctl = Rc<RefCell<Controller<FakeDevice, RecordingLauncher>>>;
+
+pub struct Kiosk {
+    pub window: AppWindow,
+    pub controller: Ctl,
+    pub online: Rc<Cell<bool>>,
+}
+
+/// A kiosk for device 12 with the sample policy (or `policy`), connected like the binary does.
+pub fn kiosk(policy: Option<Result<slate_ui::policy::Policy, String>>) -> Kiosk {
+    let policy = policy.unwrap_or_else(|| parse_policy(SAMPLE_POLICY).map_err(|e| e.to_string()));
+    let window = AppWindow::new().unwrap();
+    let controller = Rc::new(RefCell::new(Controller::new(
+        FakeDevice::new(12),
+        RecordingLauncher::default(),
+        policy,
+    )));
+    let online = Rc::new(Cell::new(true));
+    let flag = online.clone();
+    slate_ui::ui::connect(&window, controller.clone(), Rc::new(move || flag.get()));
+    Kiosk { window, controller, online }
+}
+
+impl Kiosk {
+    /// Presses the one control with this accessible label, as a screen reader would.
+    pub fn press(&self, label: &str) {
+        let found: Vec<_> = ElementHandle::find_by_accessible_label(&self.window, label).collect();
+        assert_eq!(found.len(), 1, "exactly one control labelled {label:?}");
+        found[0].invoke_accessible_default_action();
+    }
+
+    pub fn has(&self, label: &str) -> bool {
+        ElementHandle::find_by_accessible_label(&self.window, label).next().is_some()
+    }
+
+    pub fn poll(&self) {
+        slate_ui::ui::poll(&self.window, &self.controller, self.online.get());
+    }
+
+    pub fn screen(&self) -> slate_ui::screen::Screen {
+        self.controller.borrow().screen()
+    }
+}

@@ -1,0 +1,93 @@
+//! Taps through the real screens (Slint's testing backend, no window system), finding every
+//! control by its accessible label, as a screen reader or a person would.
+
+mod common;
+
+use slate_ui::screen::{AskReason, Screen};
+
+#[test]
+fn tap_class_then_picture_then_agree_then_home_then_sign_out() {
+    i_slint_backend_testing::init_no_event_loop();
+    let k = common::kiosk(None);
+    assert_eq!(k.screen(), Screen::ChooseClass);
+    assert!(k.has("Device 12"), "the device number is on the sign-in screen");
+    k.press("Oak class");
+    assert_eq!(k.screen(), Screen::ChoosePupil);
+    k.press("Back to classes");
+    k.press("Oak class");
+    k.press("Amira K.");
+    assert_eq!(k.screen(), Screen::Agreement);
+    assert!(k.has("I only use what an adult says I can use."));
+    k.press("I agree");
+    assert_eq!(k.screen(), Screen::Home);
+    assert_eq!(k.controller.borrow().link.pupil.as_ref().unwrap().as_str(), "p-7f3a9c");
+    k.press("Reading");
+    assert_eq!(k.controller.borrow().launcher.launched, ["reading"]);
+    // Only the class's approved apps are there.
+    assert!(k.has("Paint") && k.has("Maths") && !k.has("Scratch") && !k.has("Music"));
+    k.press("Sign out");
+    assert_eq!(k.screen(), Screen::ChooseClass);
+    assert!(!k.has("Amira K."));
+}
+
+#[test]
+fn key_stage_two_gets_its_own_agreement() {
+    i_slint_backend_testing::init_no_event_loop();
+    let k = common::kiosk(None);
+    k.press("Rowan class");
+    k.press("Kiran D.");
+    assert!(k.has("People online are not always who they say they are."));
+    k.press("Back to pictures");
+    assert_eq!(k.screen(), Screen::ChoosePupil);
+}
+
+#[test]
+fn report_then_staff_pin_unlocks() {
+    i_slint_backend_testing::init_no_event_loop();
+    let k = common::kiosk(None);
+    k.controller.borrow_mut().link.pin = Some("2580".into());
+    k.controller.borrow_mut().link.press();
+    k.poll();
+    assert_eq!(k.screen(), Screen::Reported);
+    assert!(k.has("You did the right thing."));
+    assert!(k.has("Your teacher is coming."));
+    k.press("Staff unlock");
+    for d in ["1", "1", "1", "1"] {
+        k.press(&format!("Digit {d}"));
+    }
+    k.press("Unlock");
+    assert_eq!(k.screen(), Screen::StaffUnlock);
+    assert!(k.has("Not unlocked: wrong staff PIN"));
+    for d in ["2", "5", "8", "0"] {
+        k.press(&format!("Digit {d}"));
+    }
+    assert!(k.has("4 of 4 digits entered"));
+    k.press("Unlock");
+    assert_eq!(k.screen(), Screen::ChooseClass);
+}
+
+#[test]
+fn no_policy_offers_nothing() {
+    i_slint_backend_testing::init_no_event_loop();
+    let k = common::kiosk(Some(Err("cannot read /var/lib/slate/policy.json".into())));
+    assert_eq!(k.screen(), Screen::AskTeacher(AskReason::NoPolicy));
+    assert!(k.has("Please ask your teacher"));
+    assert!(!k.has("Oak class"));
+}
+
+#[test]
+fn offline_notice_then_home_with_web_apps_resting() {
+    i_slint_backend_testing::init_no_event_loop();
+    let k = common::kiosk(None);
+    k.press("Oak class");
+    k.press("Ben T.");
+    k.press("I agree");
+    k.online.set(false);
+    k.poll();
+    assert_eq!(k.screen(), Screen::Offline);
+    k.press("OK");
+    assert_eq!(k.screen(), Screen::Home);
+    k.press("Reading");
+    k.press("Paint");
+    assert_eq!(k.controller.borrow().launcher.launched, ["paint"]);
+}

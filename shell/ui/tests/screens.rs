@@ -1,0 +1,179 @@
+//! Renders every screen with Slint's software renderer and compares it with the checked-in image
+//! in `tests/screens/` (800x480, the official 7" touchscreen). A missing image is written; set
+//! `SLATE_UPDATE_SCREENS=1` to rewrite them after a deliberate change, then look at each one.
+
+mod common;
+
+use i_slint_backend_testing::{TestingBackend, TestingBackendOptions};
+use slint::ComponentHandle;
+use std::path::{Path, PathBuf};
+
+const WIDTH: u32 = 800;
+const HEIGHT: u32 = 480;
+/// A pixel differs when a channel differs by more than this (antialiasing noise).
+const CHANNEL_TOLERANCE: u8 = 24;
+/// The test fails when more than this share of the pixels differ.
+const MAX_DIFFERING: f64 = 0.002;
+
+fn init() {
+    slint::platform::set_platform(Box::new(TestingBackend::new(TestingBackendOptions {
+        mock_time: true,
+        threading: false,
+        renderer_name: Some("software".into()),
+    })))
+    .expect("platform not yet set");
+}
+
+fn write_png(path: &Path, width: u32, height: u32, rgba: &[u8]) {
+    let file = std::fs::File::create(path).unwrap();
+    let mut encoder = png::Encoder::new(std::io::BufWriter::new(file), width, height);
+    encoder.set_color(png::ColorType::Rgba);
+    encoder.set_depth(png::BitDepth::Eight);
+    encoder.write_header().unwrap().write_image_data(rgba).unwrap();
+}
+
+fn read_png(path: &Path) -> (u32, u32, Vec<u8>) {
+    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(path).unwrap()));
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    assert_eq!(info.color_type, png::ColorType::Rgba, "{}", path.display());
+    buf.truncate(info.buffer_size());
+    (info.width, info.height, buf)
+}
+
+/// The share of pixels that differ beyond the tolerance.
+fn differing(a: &[u8], b: &[u8]) -> f64 {
+    let bad = a
+        .chunks_exact(4)
+        .zip(b.chunks_exact(4))
+        .filter(|(p, q)| p.iter().zip(q.iter()).any(|(x, y)| x.abs_diff(*y) > CHANNEL_TOLERANCE))
+        .count();
+    bad as f64 / (a.len() / 4) as f64
+}
+
+fn check(name: &str, k: &common::Kiosk) {
+    k.window.window().set_size(slint::PhysicalSize::new(WIDTH, HEIGHT));
+    k.window.show().unwrap();
+    let shot = k.window.window().take_snapshot().unwrap();
+    assert_eq!((shot.width(), shot.height()), (WIDTH, HEIGHT));
+    let actual = shot.as_bytes();
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/screens");
+    let expected = dir.join(format!("{name}.png"));
+    if !expected.exists() || std::env::var_os("SLATE_UPDATE_SCREENS").is_some_and(|v| v == "1") {
+        std::fs::create_dir_all(&dir).unwrap();
+        write_png(&expected, WIDTH, HEIGHT, actual);
+        eprintln!("wrote {}: look at it", expected.display());
+        return;
+    }
+    let (w, h, want) = read_png(&expected);
+    let share = if (w, h) == (WIDTH, HEIGHT) { differing(actual, &want) } else { 1.0 };
+    if share > MAX_DIFFERING {
+        let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}.actual.png"));
+        write_png(&out, WIDTH, HEIGHT, actual);
+        panic!(
+            "{name}: {:.2}% of pixels differ from {} (actual written to {}; \
+             SLATE_UPDATE_SCREENS=1 to accept)",
+            share * 100.0,
+            expected.display(),
+            out.display()
+        );
+    }
+}
+
+#[test]
+fn the_tolerance_sees_a_real_change_but_not_noise() {
+    let a = vec![100u8; 4 * 1000];
+    let mut noise = a.clone();
+    noise[0] = 120;
+    assert_eq!(differing(&a, &noise), 0.0);
+    let mut change = a.clone();
+    for px in change.chunks_exact_mut(4).take(10) {
+        px[1] = 200;
+    }
+    assert!(differing(&a, &change) > MAX_DIFFERING);
+}
+
+#[test]
+fn choose_class() {
+    init();
+    check("choose_class", &common::kiosk(None));
+}
+
+#[test]
+fn choose_pupil() {
+    init();
+    let k = common::kiosk(None);
+    k.press("Oak class");
+    check("choose_pupil", &k);
+}
+
+#[test]
+fn agreement_ks1() {
+    init();
+    let k = common::kiosk(None);
+    k.press("Oak class");
+    k.press("Amira K.");
+    check("agreement_ks1", &k);
+}
+
+#[test]
+fn agreement_ks2() {
+    init();
+    let k = common::kiosk(None);
+    k.press("Rowan class");
+    k.press("Isla R.");
+    check("agreement_ks2", &k);
+}
+
+#[test]
+fn home() {
+    init();
+    let k = common::kiosk(None);
+    k.press("Rowan class");
+    k.press("Jack S.");
+    k.press("I agree");
+    check("home", &k);
+}
+
+#[test]
+fn home_offline() {
+    init();
+    let k = common::kiosk(None);
+    k.press("Oak class");
+    k.press("Ben T.");
+    k.press("I agree");
+    k.online.set(false);
+    k.poll();
+    check("offline", &k);
+    k.press("OK");
+    check("home_offline", &k);
+}
+
+#[test]
+fn reported() {
+    init();
+    let k = common::kiosk(None);
+    k.controller.borrow_mut().link.press();
+    k.poll();
+    check("reported", &k);
+}
+
+#[test]
+fn staff_unlock() {
+    init();
+    let k = common::kiosk(None);
+    k.controller.borrow_mut().link.press();
+    k.poll();
+    k.press("Staff unlock");
+    k.press("Digit 4");
+    k.press("Digit 2");
+    check("staff_unlock", &k);
+}
+
+#[test]
+fn ask_teacher() {
+    init();
+    let k = common::kiosk(Some(Err("cannot read /var/lib/slate/policy.json: No such file or directory".into())));
+    check("ask_teacher", &k);
+}
