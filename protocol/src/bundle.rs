@@ -9,7 +9,7 @@
 //! be checked. A device knows the server's public key from its SD-card config and refuses any
 //! bundle that does not verify: it then keeps the last good one, or fails closed.
 
-use crate::{decode, check_version, invalid, ProtocolError, PROTOCOL_VERSION};
+use crate::{check_version, decode, invalid, ProtocolError, PROTOCOL_VERSION};
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
@@ -43,9 +43,9 @@ impl SignedBundle {
 
     /// Checks the signature; `Err` names `signature` when it is malformed or does not match.
     pub fn verify(&self, key: &VerifyingKey) -> Result<(), ProtocolError> {
-        let raw = BASE64.decode(&self.signature).map_err(|_| invalid("signature", "is not base64"))?;
-        let raw: [u8; 64] =
-            raw.try_into().map_err(|_| invalid("signature", "is not 64 bytes"))?;
+        let raw =
+            BASE64.decode(&self.signature).map_err(|_| invalid("signature", "is not base64"))?;
+        let raw: [u8; 64] = raw.try_into().map_err(|_| invalid("signature", "is not 64 bytes"))?;
         key.verify_strict(self.payload.as_bytes(), &Signature::from_bytes(&raw))
             .map_err(|_| invalid("signature", "does not match the school server's key"))
     }
@@ -75,7 +75,10 @@ mod tests {
     fn a_signed_bundle_opens_with_the_right_key_only() {
         let bundle = SignedBundle::sign(r#"{"safe_search":"strict"}"#.into(), "k1", &key(1));
         let wire = serde_json::to_vec(&bundle).unwrap();
-        assert_eq!(SignedBundle::open(&wire, &key(1).verifying_key()).unwrap(), r#"{"safe_search":"strict"}"#);
+        assert_eq!(
+            SignedBundle::open(&wire, &key(1).verifying_key()).unwrap(),
+            r#"{"safe_search":"strict"}"#
+        );
         let err = SignedBundle::open(&wire, &key(2).verifying_key()).unwrap_err();
         assert!(err.to_string().contains("signature"), "{err}");
     }
@@ -93,7 +96,11 @@ mod tests {
         bundle.signature = "!!".into();
         assert!(bundle.verify(&key(1).verifying_key()).unwrap_err().to_string().contains("base64"));
         bundle.signature = BASE64.encode([0u8; 10]);
-        assert!(bundle.verify(&key(1).verifying_key()).unwrap_err().to_string().contains("64 bytes"));
+        assert!(bundle
+            .verify(&key(1).verifying_key())
+            .unwrap_err()
+            .to_string()
+            .contains("64 bytes"));
         assert!(verifying_key_from_base64("abc").is_err());
         let text = verifying_key_to_base64(&key(3).verifying_key());
         assert_eq!(verifying_key_from_base64(&text).unwrap(), key(3).verifying_key());

@@ -149,47 +149,65 @@ impl fmt::Display for DeviceNumber {
     }
 }
 
-/// A pseudonymous pupil id issued by the school server's roster: 1 to 64 characters of
-/// `[A-Za-z0-9_-]`. Never a name (seed 004: "learners' full names will not be used").
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct PupilId(String);
+/// Defines a roster id type: 1 to 64 characters of `[A-Za-z0-9_-]`, checked on construction and
+/// on decoding; `$field` names it in errors.
+macro_rules! roster_id {
+    ($(#[$doc:meta])* $name:ident, $field:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[serde(try_from = "String", into = "String")]
+        pub struct $name(String);
 
-impl PupilId {
-    pub fn new(id: impl Into<String>) -> Result<Self, ProtocolError> {
-        let id = id.into();
-        let well_formed = (1..=64).contains(&id.len())
-            && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-        if well_formed {
-            Ok(Self(id))
-        } else {
-            Err(invalid("pupil", "must be 1 to 64 characters of letters, digits, '-' or '_'"))
+        impl $name {
+            pub fn new(id: impl Into<String>) -> Result<Self, ProtocolError> {
+                let id = id.into();
+                let well_formed = (1..=64).contains(&id.len())
+                    && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+                if well_formed {
+                    Ok(Self(id))
+                } else {
+                    Err(invalid($field, "must be 1 to 64 characters of letters, digits, '-' or '_'"))
+                }
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
         }
-    }
 
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
+        impl TryFrom<String> for $name {
+            type Error = ProtocolError;
+            fn try_from(s: String) -> Result<Self, Self::Error> {
+                Self::new(s)
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(id: $name) -> String {
+                id.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
 }
 
-impl TryFrom<String> for PupilId {
-    type Error = ProtocolError;
-    fn try_from(s: String) -> Result<Self, Self::Error> {
-        Self::new(s)
-    }
-}
+roster_id!(
+    /// A pseudonymous pupil id issued by the school server's roster. Never a name (seed 004:
+    /// "learners' full names will not be used").
+    PupilId,
+    "pupil"
+);
 
-impl From<PupilId> for String {
-    fn from(p: PupilId) -> String {
-        p.0
-    }
-}
-
-impl fmt::Display for PupilId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+roster_id!(
+    /// A member of staff as the school's roster names them (an id, not a name).
+    StaffId,
+    "staff"
+);
 
 /// The id of one event: a UUIDv7, so ids sort by creation time and never collide across devices.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -378,48 +396,6 @@ pub enum ButtonFault {
     Missing,
     /// Held down longer than the configured time: stuck, or something resting on it.
     Stuck,
-}
-
-/// A member of staff as the school's roster names them: 1 to 64 characters of
-/// `[A-Za-z0-9_-]` (an id, not a name).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct StaffId(String);
-
-impl StaffId {
-    pub fn new(id: impl Into<String>) -> Result<Self, ProtocolError> {
-        let id = id.into();
-        let well_formed = (1..=64).contains(&id.len())
-            && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-        if well_formed {
-            Ok(Self(id))
-        } else {
-            Err(invalid("staff", "must be 1 to 64 characters of letters, digits, '-' or '_'"))
-        }
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl TryFrom<String> for StaffId {
-    type Error = ProtocolError;
-    fn try_from(s: String) -> Result<Self, Self::Error> {
-        Self::new(s)
-    }
-}
-
-impl From<StaffId> for String {
-    fn from(s: StaffId) -> String {
-        s.0
-    }
-}
-
-impl fmt::Display for StaffId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
 }
 
 impl EventBody {

@@ -10,7 +10,7 @@ use crate::incident::{self, Action, Step};
 use crate::pages;
 use crate::server::AppState;
 use crate::staff::{PageError, Staff, StaffApi};
-use crate::store::{ReportRecord, StepError};
+use crate::store::{IncidentEntry, IncidentRecord, ReportRecord, StepError};
 use axum::extract::rejection::{FormRejection, QueryRejection};
 use axum::extract::{Form, Path, Query, State};
 use axum::http::header;
@@ -73,6 +73,18 @@ pub async fn live(
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }
 
+/// The incident named in a path, with its history, or a "no such incident" page.
+async fn load_incident(
+    state: &AppState,
+    id: &str,
+) -> Result<(i64, IncidentRecord, Vec<IncidentEntry>), PageError> {
+    let id = parse_incident(id)?;
+    let found = state.store.run(move |store| store.incident(id)).await?;
+    let (incident, entries) =
+        found.ok_or_else(|| PageError::NotFound(format!("There is no incident {id}.")))?;
+    Ok((id, incident, entries))
+}
+
 fn parse_incident(id: &str) -> Result<i64, PageError> {
     id.parse::<i64>()
         .ok()
@@ -87,10 +99,7 @@ pub async fn incident_page(
     Path(id): Path<String>,
 ) -> Result<Markup, PageError> {
     staff.require(Permission::ViewIncidents)?;
-    let id = parse_incident(&id)?;
-    let found = state.store.run(move |store| store.incident(id)).await?;
-    let (incident, entries) =
-        found.ok_or_else(|| PageError::NotFound(format!("There is no incident {id}.")))?;
+    let (id, incident, entries) = load_incident(&state, &id).await?;
     staff.audit(&state, "viewed incident", Some(format!("incident {id}"))).await?;
     Ok(pages::incident_page(&staff.viewer(), &incident, &entries))
 }
@@ -266,10 +275,7 @@ pub async fn incident_csv(
     Path(id): Path<String>,
 ) -> Result<Response, PageError> {
     staff.require(Permission::Export)?;
-    let id = parse_incident(&id)?;
-    let found = state.store.run(move |store| store.incident(id)).await?;
-    let (incident, entries) =
-        found.ok_or_else(|| PageError::NotFound(format!("There is no incident {id}.")))?;
+    let (id, incident, entries) = load_incident(&state, &id).await?;
     staff.audit(&state, "exported incident (CSV)", Some(format!("incident {id}"))).await?;
     Ok(csv_response(&format!("incident-{id}.csv"), export::incident_csv(&incident, &entries)))
 }
@@ -281,10 +287,7 @@ pub async fn incident_pdf(
     Path(id): Path<String>,
 ) -> Result<Response, PageError> {
     staff.require(Permission::Export)?;
-    let id = parse_incident(&id)?;
-    let found = state.store.run(move |store| store.incident(id)).await?;
-    let (incident, entries) =
-        found.ok_or_else(|| PageError::NotFound(format!("There is no incident {id}.")))?;
+    let (id, incident, entries) = load_incident(&state, &id).await?;
     staff.audit(&state, "exported incident (PDF)", Some(format!("incident {id}"))).await?;
     let pdf = crate::pdf::document(&crate::pdf::incident_lines(&incident, &entries));
     Ok((
