@@ -3,9 +3,10 @@
 //!
 //! Figures live here, never as timed assertions in tests.
 
-mod dns;
 mod blank;
+mod dns;
 mod report_path;
+mod server;
 
 use clap::{Parser, Subcommand};
 
@@ -35,6 +36,13 @@ enum Bench {
         #[arg(long, default_value_t = 10)]
         seconds: u32,
     },
+    /// A real `slate-server` on loopback: events/s stored from concurrent device uploaders over
+    /// HTTP, then the p99 of "who had device N at T" once the database holds `--events` events.
+    Server {
+        /// How many events the database is filled to before the who-had questions.
+        #[arg(long, default_value_t = 10_000_000)]
+        events: u64,
+    },
     /// Times each report-button press until the screen is confirmed dark (the report's
     /// `blank_latency_us`): through evdev where /dev/uinput exists, else injected at the button
     /// adapter's boundary. The last line says which.
@@ -51,6 +59,7 @@ fn main() -> anyhow::Result<()> {
         Bench::ReportPath { presses } => report_path::run(presses),
         Bench::Blank { presses } => blank::run(presses),
         Bench::Dns { domains, seconds } => dns::run(domains, seconds),
+        Bench::Server { events } => server::run(events),
     }
 }
 

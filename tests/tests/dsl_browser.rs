@@ -1,0 +1,343 @@
+//! The DSL's side in a real browser: headless Chromium, driven through chromedriver, signs in
+//! with password and TOTP, changes the one-time password, watches the incident list while a real
+//! `slated` files a report (it must appear without a reload), acknowledges it, records a false
+//! alarm with a note, and downloads the incident's CSV.
+//!
+//! Needs `chromium` and `chromedriver` on PATH (Debian: `apt-get install chromium chromium-driver`).
+//! Everything stays on 127.0.0.1.
+
+use slate_e2e::{wait_until, Device, DeviceSetup, Server, PATIENCE};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+use thirtyfour::prelude::*;
+
+const PUPIL: &str = "p-7f3a9c";
+const USERNAME: &str = "dsl.jones";
+const NEW_PASSWORD: &str = "kestrel-orchard-41-lantern";
+const NOTE: &str = "Spoke to the pupil: pressed by mistake while tidying up.";
+/// How often a wait for an element looks again.
+const POLL: Duration = Duration::from_millis(100);
+
+/// Finds `name` on PATH, or fails the test saying how to install it.
+fn tool(name: &str, package: &str) -> PathBuf {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path).map(|dir| dir.join(name)).find(|p| p.is_file()).unwrap_or_else(|| {
+        panic!(
+            "`{name}` is not installed (not found on PATH): the DSL browser test needs real Chromium. \
+             Install it with `sudo apt-get install {package}` (scripts/setup does this)."
+        )
+    })
+}
+
+/// A chromedriver process on a free loopback port; killed when dropped.
+struct ChromeDriver {
+    child: Child,
+    url: String,
+}
+
+impl ChromeDriver {
+    fn start(dir: &Path) -> ChromeDriver {
+        let binary = tool("chromedriver", "chromium-driver");
+        let log = dir.join("chromedriver.log");
+        // Port 0: chromedriver picks a free port and says which on stdout.
+        let mut child = Command::new(&binary)
+            .args(["--port=0", "--allowed-ips=127.0.0.1"])
+            .arg(format!("--log-path={}", log.display()))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {}: {e}", binary.display()));
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut driver = ChromeDriver { child, url: String::new() };
+        let port = loop {
+            match rx.recv_timeout(PATIENCE) {
+                Ok(line) => {
+                    if let Some(rest) = line.split("started successfully on port ").nth(1) {
+                        break rest.trim_end_matches('.').trim().to_string();
+                    }
+                }
+                Err(_) => panic!(
+                    "chromedriver did not say it had started; its log:\n{}",
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                ),
+            }
+        };
+        driver.url = format!("http://127.0.0.1:{port}");
+        driver
+    }
+}
+
+impl Drop for ChromeDriver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Headless Chromium with a fresh profile in `dir`, downloading into `downloads`.
+fn capabilities(dir: &Path, downloads: &Path) -> WebDriverResult<thirtyfour::ChromeCapabilities> {
+    let mut caps = DesiredCapabilities::chrome();
+    caps.set_binary(&tool("chromium", "chromium").display().to_string())?;
+    for arg in [
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--window-size=1280,2000",
+    ] {
+        caps.add_arg(arg)?;
+    }
+    caps.add_arg(&format!("--user-data-dir={}", dir.join("chromium-profile").display()))?;
+    caps.add_experimental_option(
+        "prefs",
+        serde_json::json!({
+            "download.default_directory": downloads.display().to_string(),
+            "download.prompt_for_download": false,
+        }),
+    )?;
+    Ok(caps)
+}
+
+/// The TOTP code an authenticator app would show now (RFC 6238: SHA-1, 6 digits, 30 s),
+/// computed independently of the server's own implementation.
+fn totp_now(secret_base32: &str) -> String {
+    let secret = totp_rs::Secret::try_from_base32(secret_base32).expect("base32 TOTP secret");
+    totp_rs::Builder::new()
+        .with_algorithm(totp_rs::Algorithm::SHA1)
+        .with_digits(6)
+        .with_step_duration(30)
+        .with_secret(secret)
+        .build()
+        .expect("TOTP")
+        .generate_current()
+        .to_string()
+}
+
+/// The value after `label` on a line of the CLI's output.
+fn field(output: &str, label: &str) -> String {
+    output
+        .lines()
+        .find_map(|line| line.strip_prefix(label))
+        .unwrap_or_else(|| panic!("no `{label}` in:\n{output}"))
+        .trim()
+        .to_string()
+}
+
+/// Waits (as a hang guard only) for the first element matching `css`.
+async fn element(driver: &WebDriver, css: &str) -> WebElement {
+    driver
+        .query(By::Css(css))
+        .wait(PATIENCE, POLL)
+        .first()
+        .await
+        .unwrap_or_else(|e| panic!("no `{css}` on the page: {e}"))
+}
+
+/// Waits until the page's path is `path`.
+async fn wait_for_path(driver: &WebDriver, path: &str) {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let url = driver.current_url().await.expect("current URL");
+        if url.path() == path {
+            return;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "expected {path}, browser is at {url}");
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// Waits until the `h1` says `text` (the page after a form's redirect has loaded).
+async fn wait_for_heading(driver: &WebDriver, text: &str) -> String {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        if let Ok(h1) = driver.find(By::Tag("h1")).await {
+            if let Ok(heading) = h1.text().await {
+                if heading.contains(text) {
+                    return heading;
+                }
+            }
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the heading never said {text:?}");
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+#[test]
+fn a_dsl_signs_in_sees_a_report_arrive_live_and_closes_it_as_a_false_alarm() {
+    let dir = tempfile::tempdir().unwrap();
+    let downloads = dir.path().join("downloads");
+    std::fs::create_dir_all(&downloads).unwrap();
+    // Fail early, and clearly, before anything else starts.
+    tool("chromium", "chromium");
+    tool("chromedriver", "chromium-driver");
+
+    // The school: a server, a DSL account, a pupil and an enrolled device.
+    let server = Server::start(&dir.path().join("server"), false);
+    let account = server.cli(&["staff", "add", "--username", USERNAME, "--role", "dsl", "--totp"]);
+    let one_time_password = field(&account, "one-time password:");
+    let totp_secret = field(&account, "totp secret:");
+    assert!(field(&account, "totp uri:").contains(&format!("secret={totp_secret}")), "{account}");
+    server.add_pupil(PUPIL, "Amira K.", "Year 2");
+    let token = server.enrollment_token(12);
+    let mut device = Device::configure(
+        &dir.path().join("device"),
+        &DeviceSetup {
+            number: 12,
+            server_url: &server.url,
+            certificate: None,
+            enrollment_token: Some(&token),
+        },
+    );
+    device.start();
+    wait_until("the device to enroll", || (device.status()["enrolled"] == true).then_some(()));
+    device.ctl(&["sign-in", PUPIL]);
+    device.ctl(&[
+        "foreground",
+        "--app",
+        "browser",
+        "--url",
+        "https://example.org/upsetting",
+        "--title",
+        "A page",
+    ]);
+
+    let chromedriver = ChromeDriver::start(dir.path());
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let caps = capabilities(dir.path(), &downloads).unwrap();
+    let driver = runtime
+        .block_on(WebDriver::new(chromedriver.url.as_str(), caps))
+        .unwrap_or_else(|e| panic!("start headless Chromium through chromedriver: {e}"));
+
+    // Sign in, change the one-time password, and open the incident list.
+    runtime.block_on(async {
+        driver.set_page_load_timeout(PATIENCE).await.unwrap();
+        driver.goto(format!("{}/staff/login", server.url)).await.unwrap();
+        element(&driver, "#username").await.send_keys(USERNAME).await.unwrap();
+        element(&driver, "#password").await.send_keys(&one_time_password).await.unwrap();
+        element(&driver, "#code").await.send_keys(totp_now(&totp_secret)).await.unwrap();
+        element(&driver, "form[action='/staff/login'] button[type=submit]")
+            .await
+            .click()
+            .await
+            .unwrap();
+
+        wait_for_path(&driver, "/staff/password").await;
+        element(&driver, "#current").await.send_keys(&one_time_password).await.unwrap();
+        element(&driver, "#new").await.send_keys(NEW_PASSWORD).await.unwrap();
+        element(&driver, "#confirm").await.send_keys(NEW_PASSWORD).await.unwrap();
+        element(&driver, "form[action='/staff/password'] button[type=submit]")
+            .await
+            .click()
+            .await
+            .unwrap();
+
+        wait_for_path(&driver, "/reports").await;
+        element(&driver, "#no-incidents").await;
+        // A mark in this page's memory: still there later means the page was never reloaded.
+        driver.execute("window.slateTestMark = 'not reloaded';", Vec::new()).await.unwrap();
+    });
+
+    // The list's live feed is open once the server has logged it; then the pupil presses.
+    wait_until("the open list to subscribe to live reports", || {
+        let audit = server.staff_page("/audit");
+        (audit.contains(USERNAME) && audit.contains("opened live incident list")).then_some(())
+    });
+    let report_id = device.press();
+
+    let incident = runtime.block_on(async {
+        let row = element(&driver, "#incidents tr.fresh").await;
+        let link = row.find(By::Css("a[href^='/incidents/']")).await.unwrap();
+        let href = link.attr("href").await.unwrap().expect("incident link");
+        let row_text = row.text().await.unwrap();
+        assert!(row_text.contains("Device 12") && row_text.contains("New"), "{row_text}");
+        let mark = driver.execute("return window.slateTestMark;", Vec::new()).await.unwrap();
+        assert_eq!(mark.json(), &serde_json::json!("not reloaded"), "the row arrived by reloading");
+        assert!(!element(&driver, "#live-banner").await.text().await.unwrap().is_empty());
+        assert!(
+            !element(&driver, "#no-incidents").await.is_displayed().await.unwrap(),
+            "the 'no reports yet' line is hidden once one arrives"
+        );
+        link.click().await.unwrap();
+        href.trim_start_matches("/incidents/").to_string()
+    });
+    let reports = server.reports();
+    assert!(reports.iter().any(|r| r["id"] == report_id.as_str()), "{reports:?}");
+
+    let screenshot = runtime.block_on(async {
+        wait_for_path(&driver, &format!("/incidents/{incident}")).await;
+        let heading = wait_for_heading(&driver, "New").await;
+        assert!(heading.contains(&format!("Incident {incident}")), "{heading}");
+        let details = element(&driver, "dl").await.text().await.unwrap();
+        assert!(
+            details.contains("Amira K.") && details.contains("https://example.org/upsetting"),
+            "{details}"
+        );
+
+        element(&driver, "#ack-note").await.send_keys("On my way to Year 2.").await.unwrap();
+        element(&driver, "form[action$='/acknowledge'] button[type=submit]")
+            .await
+            .click()
+            .await
+            .unwrap();
+        wait_for_heading(&driver, "Acknowledged").await;
+
+        element(&driver, "#action option[value='false_alarm']").await.click().await.unwrap();
+        element(&driver, "#action-note").await.send_keys(NOTE).await.unwrap();
+        element(&driver, "form[action$='/action'] button[type=submit]")
+            .await
+            .click()
+            .await
+            .unwrap();
+        wait_for_heading(&driver, "False alarm").await;
+        let page = driver.source().await.unwrap();
+        assert!(page.contains("Recorded as a false alarm."), "{page}");
+        assert!(
+            page.contains(NOTE) && page.contains("On my way to Year 2."),
+            "notes in the history: {page}"
+        );
+
+        let png = driver.screenshot_as_png().await.unwrap();
+        // The CSV, downloaded as the DSL would: by clicking the link.
+        element(&driver, &format!("a[href='/incidents/{incident}/export.csv']"))
+            .await
+            .click()
+            .await
+            .unwrap();
+        png
+    });
+    assert!(screenshot.starts_with(b"\x89PNG\r\n\x1a\n"), "a PNG screenshot");
+    std::fs::write(dir.path().join("dsl-incident.png"), &screenshot).unwrap();
+    std::fs::write("/tmp/dsl-incident.png", &screenshot).unwrap();
+
+    let csv_path = downloads.join(format!("incident-{incident}.csv"));
+    let csv = wait_until("the CSV download to finish", || std::fs::read_to_string(&csv_path).ok());
+    for expected in [
+        format!("Incident,{incident}"),
+        "Status,False alarm".to_string(),
+        "Device,12".to_string(),
+        PUPIL.to_string(),
+        "https://example.org/upsetting".to_string(),
+        USERNAME.to_string(),
+        NOTE.to_string(),
+    ] {
+        assert!(csv.contains(&expected), "CSV has {expected:?}:\n{csv}");
+    }
+
+    runtime.block_on(driver.quit()).unwrap();
+    drop(chromedriver);
+}
