@@ -114,6 +114,21 @@ pub struct StepForm {
     note: String,
 }
 
+/// A workflow form from someone allowed to send it, its CSRF token checked, with its note
+/// (`None` when left empty).
+fn step_form(
+    staff: &Staff,
+    permission: Permission,
+    body: Result<Form<StepForm>, FormRejection>,
+) -> Result<(StepForm, Option<String>), PageError> {
+    staff.require(permission)?;
+    let body = form(body)?;
+    staff.check_csrf(&body.csrf)?;
+    let note = incident::check_text("Note", &body.note, incident::MAX_FIELD_CHARS)
+        .map_err(PageError::BadForm)?;
+    Ok((body, note))
+}
+
 fn form<T>(form: Result<Form<T>, FormRejection>) -> Result<T, PageError> {
     form.map(|Form(f)| f).map_err(|e| PageError::BadForm(e.body_text()))
 }
@@ -160,11 +175,7 @@ pub async fn acknowledge(
     Path(id): Path<String>,
     body: Result<Form<StepForm>, FormRejection>,
 ) -> Result<Response, PageError> {
-    staff.require(Permission::Acknowledge)?;
-    let body = form(body)?;
-    staff.check_csrf(&body.csrf)?;
-    let note = incident::check_text("Note", &body.note, incident::MAX_FIELD_CHARS)
-        .map_err(PageError::BadForm)?;
+    let (_, note) = step_form(&staff, Permission::Acknowledge, body)?;
     take_step(staff, state, id, Step::Acknowledge, note).await
 }
 
@@ -175,13 +186,9 @@ pub async fn record_action(
     Path(id): Path<String>,
     body: Result<Form<StepForm>, FormRejection>,
 ) -> Result<Response, PageError> {
-    staff.require(Permission::RecordAction)?;
-    let body = form(body)?;
-    staff.check_csrf(&body.csrf)?;
+    let (body, note) = step_form(&staff, Permission::RecordAction, body)?;
     let action = Action::parse(&body.action)
         .ok_or_else(|| PageError::BadForm("Choose what was done from the list.".into()))?;
-    let note = incident::check_text("Note", &body.note, incident::MAX_FIELD_CHARS)
-        .map_err(PageError::BadForm)?;
     take_step(staff, state, id, Step::Act(action), note).await
 }
 
@@ -192,12 +199,8 @@ pub async fn add_note(
     Path(id): Path<String>,
     body: Result<Form<StepForm>, FormRejection>,
 ) -> Result<Response, PageError> {
-    staff.require(Permission::RecordAction)?;
-    let body = form(body)?;
-    staff.check_csrf(&body.csrf)?;
-    let note = incident::check_text("Note", &body.note, incident::MAX_FIELD_CHARS)
-        .map_err(PageError::BadForm)?
-        .ok_or_else(|| PageError::BadForm("The note is empty.".into()))?;
+    let (_, note) = step_form(&staff, Permission::RecordAction, body)?;
+    let note = note.ok_or_else(|| PageError::BadForm("The note is empty.".into()))?;
     let id = parse_incident(&id)?;
     let actor = staff.actor.clone();
     state
