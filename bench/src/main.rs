@@ -5,6 +5,7 @@
 
 mod blank;
 mod dns;
+mod local_server;
 mod report_path;
 mod server;
 

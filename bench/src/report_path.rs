@@ -2,11 +2,10 @@
 //! press. The server and the daemon are the real library code, run in this process on
 //! 127.0.0.1 with a real SQLite file and a real spool in a temporary directory.
 
+use crate::local_server::LocalServer;
 use anyhow::{bail, Context};
 use chrono::Utc;
 use slate_protocol::DeviceNumber;
-use slate_server::secrets::Secret;
-use slate_server::server::{serve, AppState};
 use slate_server::store::Store;
 use slate_shell::config::parse_config;
 use slate_shell::control::Request;
@@ -24,17 +23,8 @@ async fn bench(dir: &Path, presses: usize) -> anyhow::Result<()> {
     let store = Store::open(&dir.join("slate.sqlite")).context("open the server's database")?;
     let device = DeviceNumber::new(12)?;
     let token = store.issue_enrollment_token(device, chrono::Duration::hours(1), Utc::now())?;
-    let listener = slate_server::listen::bind("127.0.0.1:0".parse()?)?;
-    let server_url = format!("http://{}", listener.local_addr()?);
-    let (stop_server, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(serve(
-        listener,
-        AppState::new(store.clone(), Secret::generate()),
-        None,
-        async {
-            let _ = stopped.await;
-        },
-    ));
+    let server = LocalServer::start(&store)?;
+    let server_url = server.url.clone();
 
     let socket = dir.join("control.sock");
     let config_path = dir.join("slate.toml");
@@ -58,8 +48,7 @@ async fn bench(dir: &Path, presses: usize) -> anyhow::Result<()> {
     }
 
     daemon.shutdown().await;
-    let _ = stop_server.send(());
-    server.await??;
+    server.stop().await?;
 
     let p50 = crate::quantile(&latencies_ms, 0.50);
     let p99 = crate::quantile(&latencies_ms, 0.99);

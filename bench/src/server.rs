@@ -13,6 +13,7 @@
 //! device's run of lessons (thousands of events) per call and so per transaction, with the
 //! events generated on another thread. No SQL here; only `slate_server::store` speaks SQL.
 
+use crate::local_server::LocalServer;
 use anyhow::{bail, Context};
 use chrono::{DateTime, Duration as ChronoDuration, NaiveDate, Utc};
 use slate_protocol::{
@@ -20,7 +21,6 @@ use slate_protocol::{
     SessionEndReason, SessionId, MAX_EVENTS_PER_BATCH, PROTOCOL_VERSION,
 };
 use slate_server::secrets::Secret;
-use slate_server::server::{serve, AppState};
 use slate_server::store::{EnrollOutcome, Store};
 use std::path::Path;
 use std::time::Instant;
@@ -85,17 +85,8 @@ async fn bench(dir: &Path, events: u64) -> anyhow::Result<()> {
 /// Enrolls the uploaders over HTTP, then has them post their batches at once; events/s stored,
 /// and how many.
 async fn ingest_over_http(store: &Store) -> anyhow::Result<(f64, u64)> {
-    let listener = slate_server::listen::bind("127.0.0.1:0".parse()?)?;
-    let url = format!("http://{}", listener.local_addr()?);
-    let (stop_server, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(serve(
-        listener,
-        AppState::new(store.clone(), Secret::generate()),
-        None,
-        async {
-            let _ = stopped.await;
-        },
-    ));
+    let server = LocalServer::start(store)?;
+    let url = server.url.clone();
     let client = reqwest::Client::new();
 
     let mut devices = Vec::new();
@@ -164,8 +155,7 @@ async fn ingest_over_http(store: &Store) -> anyhow::Result<(f64, u64)> {
         bail!("posted {total} events, the server stored {stored}");
     }
 
-    let _ = stop_server.send(());
-    server.await??;
+    server.stop().await?;
     Ok((stored as f64 / elapsed, stored))
 }
 
