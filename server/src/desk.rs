@@ -10,7 +10,7 @@ use crate::incident::{self, Action, Step};
 use crate::pages;
 use crate::server::AppState;
 use crate::staff::{PageError, Staff, StaffApi};
-use crate::store::{IncidentEntry, IncidentRecord, ReportRecord, StepError};
+use crate::store::{IncidentEntry, IncidentRecord, ReportRecord, StepError, Store};
 use axum::extract::rejection::{FormRejection, QueryRejection};
 use axum::extract::{Form, Path, Query, State};
 use axum::http::header;
@@ -153,18 +153,36 @@ async fn take_step(
     step: Step,
     note: Option<String>,
 ) -> Result<Response, PageError> {
-    let id = parse_incident(&id)?;
+    change_incident(
+        &staff,
+        &state,
+        &id,
+        move |store, id, actor| store.incident_step(id, step, actor, note.as_deref(), Utc::now()),
+        |id, status| {
+            tracing::info!(incident = id, status = %status.to_columns().0, "incident step");
+            format!("recorded {status}")
+        },
+    )
+    .await
+}
+
+/// Changes the incident named in the path as this member of staff, writes what was done
+/// (`audit` words it from the outcome) to the audit log, and sends them back to the incident.
+async fn change_incident<T: Send + 'static>(
+    staff: &Staff,
+    state: &AppState,
+    id: &str,
+    change: impl FnOnce(&Store, i64, &str) -> Result<T, StepError> + Send + 'static,
+    audit: impl FnOnce(i64, &T) -> String,
+) -> Result<Response, PageError> {
+    let id = parse_incident(id)?;
     let actor = staff.actor.clone();
-    let recorded_note = note.clone();
-    let status = state
+    let outcome = state
         .store
-        .run(move |store| {
-            Ok(store.incident_step(id, step, &actor, recorded_note.as_deref(), Utc::now()))
-        })
+        .run(move |store| Ok(change(store, id, &actor)))
         .await?
         .map_err(|e| step_error(id, e))?;
-    staff.audit(&state, &format!("recorded {status}"), Some(format!("incident {id}"))).await?;
-    tracing::info!(incident = id, status = %status.to_columns().0, "incident step");
+    staff.audit(state, &audit(id, &outcome), Some(format!("incident {id}"))).await?;
     Ok(Redirect::to(&format!("/incidents/{id}")).into_response())
 }
 
@@ -201,15 +219,14 @@ pub async fn add_note(
 ) -> Result<Response, PageError> {
     let (_, note) = step_form(&staff, Permission::RecordAction, body)?;
     let note = note.ok_or_else(|| PageError::BadForm("The note is empty.".into()))?;
-    let id = parse_incident(&id)?;
-    let actor = staff.actor.clone();
-    state
-        .store
-        .run(move |store| Ok(store.incident_note(id, &actor, &note, Utc::now())))
-        .await?
-        .map_err(|e| step_error(id, e))?;
-    staff.audit(&state, "added note", Some(format!("incident {id}"))).await?;
-    Ok(Redirect::to(&format!("/incidents/{id}")).into_response())
+    change_incident(
+        &staff,
+        &state,
+        &id,
+        move |store, id, actor| store.incident_note(id, actor, &note, Utc::now()),
+        |_, _| "added note".into(),
+    )
+    .await
 }
 
 #[derive(Deserialize)]
@@ -249,15 +266,14 @@ pub async fn save_details(
         &body.outcome,
     )
     .map_err(PageError::BadForm)?;
-    let id = parse_incident(&id)?;
-    let actor = staff.actor.clone();
-    state
-        .store
-        .run(move |store| Ok(store.incident_details(id, &details, &actor, Utc::now())))
-        .await?
-        .map_err(|e| step_error(id, e))?;
-    staff.audit(&state, "edited incident record", Some(format!("incident {id}"))).await?;
-    Ok(Redirect::to(&format!("/incidents/{id}")).into_response())
+    change_incident(
+        &staff,
+        &state,
+        &id,
+        move |store, id, actor| store.incident_details(id, &details, actor, Utc::now()),
+        |_, _| "edited incident record".into(),
+    )
+    .await
 }
 
 fn csv_response(filename: &str, body: Vec<u8>) -> Response {
