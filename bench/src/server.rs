@@ -347,6 +347,8 @@ impl PlannedSession {
                     url: Some("https://example.org/page".into()),
                     page_title: Some("A page".into()),
                     blank_latency_us: Some(12_000),
+                    recent_names: vec![],
+                    origin: slate_protocol::ReportOrigin::Button,
                 },
             ));
         }

@@ -39,15 +39,20 @@
 //! ```
 //!
 //! Kinds of body ([`EventBody`]): `hello`, `heartbeat`, `session_started`, `session_ended`,
-//! `report_filed`, `report_resolved` (a member of staff unlocked a held device and chose what
-//! happens next; it names the report by id). A report never carries a picture, page content or keystrokes: there is no
+//! `report_filed` (the button, or "tell my teacher" on a blocked page), `report_resolved` (a
+//! member of staff unlocked a held device and chose what happens next; it names the report by
+//! id), `aup_accepted`, `app_opened`, `filter_blocked` (DNS or URL layer, with rule and list) and
+//! `device_refused` (a USB stick or camera plugged in and left unused). A report never carries a picture, page content or keystrokes: there is no
 //! field for them (seed 003: "Not view the image").
 //!
 //! Pupils appear only as a pseudonymous [`PupilId`]; names stay on the school server.
 //!
-//! Anything a device must trust (policy, roster, lists) arrives as a [`bundle::SignedBundle`].
+//! Anything a device must trust (policy, roster, lists) arrives as a [`bundle::SignedBundle`];
+//! [`device`] has the policy, list and teacher-command endpoints, [`kiosk`] the kiosk policy.
 
 pub mod bundle;
+pub mod device;
+pub mod kiosk;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -353,6 +358,14 @@ pub enum EventBody {
         /// From the input event to the screen confirmed dark; `None` if darkness could not be
         /// confirmed (the report still goes).
         blank_latency_us: Option<u64>,
+        /// The last few domain names the device looked up before the press, newest first (at
+        /// most [`MAX_RECENT_NAMES`]). Names only: never page content.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        recent_names: Vec<String>,
+        /// What filed it: the report button (the default, left out on the wire) or the "tell my
+        /// teacher" button on a blocked page (low priority; the device is not held).
+        #[serde(default, skip_serializing_if = "ReportOrigin::is_button")]
+        origin: ReportOrigin,
     },
     /// A member of staff unlocked the device held for `report` (with the staff PIN) and chose
     /// what happens next. The event's `at` is the moment of the unlock.
@@ -363,6 +376,125 @@ pub enum EventBody {
         /// Who unlocked, as the school's staff id, when given.
         staff: Option<StaffId>,
     },
+    /// The pupil accepted the acceptable use agreement for their key stage at sign-in.
+    AupAccepted {
+        session: SessionId,
+        pupil: PupilId,
+        /// `ks1` or `ks2`: which agreement was shown.
+        key_stage: String,
+        /// Which text of it (the file's version line or hash), so the school can show what
+        /// exactly was agreed.
+        text_version: String,
+    },
+    /// The pupil opened an approved app from the home screen.
+    AppOpened { session: SessionId, pupil: PupilId, app: String },
+    /// The device's filter refused a name or a page (the DfE log fields: time, device, pupil,
+    /// what, rule and list).
+    FilterBlocked {
+        session: Option<SessionId>,
+        pupil: Option<PupilId>,
+        layer: FilterLayer,
+        /// The domain name (DNS layer) or URL (URL layer) that was refused.
+        target: String,
+        /// The rule that matched, e.g. `exact:example.com` or `wildcard:*.example.com`.
+        rule: String,
+        /// The list (category) the rule came from, e.g. `adult` or `iwf`.
+        list: String,
+    },
+    /// Something was plugged in that the policy does not allow (USB storage, a camera): it was
+    /// left unused and this says so for the fleet page.
+    DeviceRefused {
+        kind: RefusedDevice,
+        /// Vendor and product as the kernel names them, e.g. `0781:5567 SanDisk Cruzer`.
+        description: String,
+    },
+}
+
+/// Most names a report carries in `recent_names`.
+pub const MAX_RECENT_NAMES: usize = 20;
+/// Longest domain name, in bytes (RFC 1035).
+pub const MAX_NAME_BYTES: usize = 253;
+
+/// Which of the two filtering layers refused something.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FilterLayer {
+    /// The device's DNS resolver refused a name.
+    Dns,
+    /// The kiosk browser refused a top-level navigation (URL lists such as IWF's).
+    Url,
+}
+
+impl FilterLayer {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FilterLayer::Dns => "dns",
+            FilterLayer::Url => "url",
+        }
+    }
+}
+
+/// Where a report came from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReportOrigin {
+    /// The red report button: the screen went dark and the device is held.
+    #[default]
+    Button,
+    /// "Tell my teacher" on a blocked page: low priority, nothing held.
+    BlockPage,
+}
+
+impl ReportOrigin {
+    pub fn is_button(&self) -> bool {
+        *self == ReportOrigin::Button
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReportOrigin::Button => "button",
+            ReportOrigin::BlockPage => "block_page",
+        }
+    }
+}
+
+/// A kind of hardware the device refused to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RefusedDevice {
+    UsbStorage,
+    Camera,
+    /// Any other USB device class the policy does not allow.
+    OtherUsb,
+}
+
+impl RefusedDevice {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RefusedDevice::UsbStorage => "usb_storage",
+            RefusedDevice::Camera => "camera",
+            RefusedDevice::OtherUsb => "other_usb",
+        }
+    }
+}
+
+fn check_url(field: &str, url: &str) -> Result<(), ProtocolError> {
+    check_text(field, url, MAX_URL_BYTES)?;
+    if url.chars().any(char::is_whitespace) || !url.contains(':') {
+        return Err(invalid(field, "is not a URL"));
+    }
+    Ok(())
+}
+
+fn check_name(field: &str, name: &str) -> Result<(), ProtocolError> {
+    let well_formed = !name.is_empty()
+        && name.len() <= MAX_NAME_BYTES
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'));
+    if well_formed {
+        Ok(())
+    } else {
+        Err(invalid(field, "is not a domain name"))
+    }
 }
 
 /// What the member of staff chose on unlocking a held device.
@@ -404,20 +536,42 @@ impl EventBody {
             EventBody::Hello { software_version } => {
                 check_text("software_version", software_version, 64)
             }
-            EventBody::ReportFiled { app, url, page_title, .. } => {
+            EventBody::ReportFiled { app, url, page_title, recent_names, .. } => {
                 if let Some(app) = app {
                     check_text("app", app, 64)?;
                 }
                 if let Some(url) = url {
-                    check_text("url", url, MAX_URL_BYTES)?;
-                    if url.chars().any(char::is_whitespace) || !url.contains(':') {
-                        return Err(invalid("url", "is not a URL"));
-                    }
+                    check_url("url", url)?;
                 }
                 if let Some(title) = page_title {
                     check_text("page_title", title, MAX_TEXT_BYTES)?;
                 }
+                if recent_names.len() > MAX_RECENT_NAMES {
+                    return Err(invalid(
+                        "recent_names",
+                        format!("{} names, over the limit of {MAX_RECENT_NAMES}", recent_names.len()),
+                    ));
+                }
+                for (i, name) in recent_names.iter().enumerate() {
+                    check_name(&format!("recent_names[{i}]"), name)?;
+                }
                 Ok(())
+            }
+            EventBody::AupAccepted { key_stage, text_version, .. } => {
+                check_text("key_stage", key_stage, 16)?;
+                check_text("text_version", text_version, 64)
+            }
+            EventBody::AppOpened { app, .. } => check_text("app", app, 64),
+            EventBody::FilterBlocked { layer, target, rule, list, .. } => {
+                match layer {
+                    FilterLayer::Dns => check_name("target", target)?,
+                    FilterLayer::Url => check_url("target", target)?,
+                }
+                check_text("rule", rule, MAX_TEXT_BYTES)?;
+                check_text("list", list, 64)
+            }
+            EventBody::DeviceRefused { description, .. } => {
+                check_text("description", description, 128)
             }
             EventBody::Heartbeat { .. }
             | EventBody::SessionStarted { .. }
@@ -435,6 +589,10 @@ impl EventBody {
             EventBody::SessionEnded { .. } => "session_ended",
             EventBody::ReportFiled { .. } => "report_filed",
             EventBody::ReportResolved { .. } => "report_resolved",
+            EventBody::AupAccepted { .. } => "aup_accepted",
+            EventBody::AppOpened { .. } => "app_opened",
+            EventBody::FilterBlocked { .. } => "filter_blocked",
+            EventBody::DeviceRefused { .. } => "device_refused",
         }
     }
 }
@@ -554,6 +712,8 @@ mod tests {
                 url: Some("https://example.org/page?q=1".into()),
                 page_title: Some("A page".into()),
                 blank_latency_us: Some(41_250),
+                recent_names: vec!["example.org".into(), "cdn.example.net".into()],
+                origin: ReportOrigin::Button,
             },
         )
     }
@@ -597,6 +757,43 @@ mod tests {
                 report: EventId::new(),
                 choice: ResolutionChoice::BlockSite,
                 staff: None,
+            },
+            EventBody::ReportFiled {
+                session: None,
+                pupil: None,
+                app: Some("browser".into()),
+                url: Some("https://blocked.example/".into()),
+                page_title: None,
+                blank_latency_us: None,
+                recent_names: vec![],
+                origin: ReportOrigin::BlockPage,
+            },
+            EventBody::AupAccepted {
+                session,
+                pupil: PupilId::new("p-1").unwrap(),
+                key_stage: "ks1".into(),
+                text_version: "ks1-2026".into(),
+            },
+            EventBody::AppOpened { session, pupil: PupilId::new("p-1").unwrap(), app: "maths".into() },
+            EventBody::FilterBlocked {
+                session: Some(session),
+                pupil: Some(PupilId::new("p-1").unwrap()),
+                layer: FilterLayer::Dns,
+                target: "casino.example".into(),
+                rule: "wildcard:*.casino.example".into(),
+                list: "gambling".into(),
+            },
+            EventBody::FilterBlocked {
+                session: None,
+                pupil: None,
+                layer: FilterLayer::Url,
+                target: "https://example.org/bad".into(),
+                rule: "url-hash".into(),
+                list: "iwf".into(),
+            },
+            EventBody::DeviceRefused {
+                kind: RefusedDevice::UsbStorage,
+                description: "0781:5567 SanDisk Cruzer".into(),
             },
         ];
         let batch = Batch::new(bodies.into_iter().map(|b| Event::new(d, now, b)).collect());
@@ -682,6 +879,42 @@ mod tests {
         let mut e = good();
         e["body"]["button_fault"] = "stuck".into();
         assert!(Batch::from_json(&batch_json(e)).is_err(), "fields of one kind do not fit another");
+    }
+
+    #[test]
+    fn new_event_fields_are_checked() {
+        let d = DeviceNumber::new(12).unwrap();
+        let now = at("2026-11-17T10:14:03Z");
+        let blocked = |layer, target: &str| {
+            Event::new(d, now, EventBody::FilterBlocked {
+                session: None,
+                pupil: None,
+                layer,
+                target: target.into(),
+                rule: "exact".into(),
+                list: "adult".into(),
+            })
+        };
+        assert!(blocked(FilterLayer::Dns, "bad.example").validate().is_ok());
+        assert!(blocked(FilterLayer::Dns, "https://bad.example/").validate().is_err());
+        assert!(blocked(FilterLayer::Url, "https://bad.example/x").validate().is_ok());
+        assert!(blocked(FilterLayer::Url, "not a url").validate().is_err());
+        let mut e = report();
+        if let EventBody::ReportFiled { recent_names, .. } = &mut e.body {
+            *recent_names = vec!["ok.example".into(); MAX_RECENT_NAMES + 1];
+        }
+        assert!(e.validate().unwrap_err().to_string().contains("recent_names"));
+        if let EventBody::ReportFiled { recent_names, .. } = &mut e.body {
+            *recent_names = vec!["bad name".into()];
+        }
+        assert!(e.validate().unwrap_err().to_string().contains("recent_names[0]"));
+        // A button report is byte for byte what it was before `origin` existed.
+        let mut plain = report();
+        if let EventBody::ReportFiled { recent_names, .. } = &mut plain.body {
+            recent_names.clear();
+        }
+        let text = serde_json::to_string(&plain.body).unwrap();
+        assert!(!text.contains("origin") && !text.contains("recent_names"), "{text}");
     }
 
     #[test]

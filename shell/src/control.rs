@@ -173,6 +173,8 @@ pub fn parse_request(line: &[u8]) -> Result<Request, String> {
                 url: url.clone(),
                 page_title: title.clone(),
                 blank_latency_us: None,
+                recent_names: vec![],
+                origin: slate_protocol::ReportOrigin::Button,
             },
         );
         probe.validate().map_err(|e| {

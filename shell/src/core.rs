@@ -584,6 +584,8 @@ impl Core {
                 url,
                 page_title,
                 blank_latency_us,
+                recent_names: vec![],
+                origin: slate_protocol::ReportOrigin::Button,
             },
         };
         let mut commands = vec![Command::Spool(event)];
@@ -850,6 +852,8 @@ mod tests {
                 url: Some("https://example.org/x".into()),
                 page_title: Some("A page".into()),
                 blank_latency_us: Some(50_000),
+                recent_names: vec![],
+                origin: slate_protocol::ReportOrigin::Button,
             }
         );
         event.validate().unwrap();

@@ -99,6 +99,11 @@ fn derive_rows(
             )?;
         }
         EventBody::Heartbeat { .. } => {}
+        // Kept in the events table only, until their pages exist.
+        EventBody::AupAccepted { .. }
+        | EventBody::AppOpened { .. }
+        | EventBody::FilterBlocked { .. }
+        | EventBody::DeviceRefused { .. } => {}
         EventBody::ReportResolved { report, choice, staff } => {
             resolve_on_device(
                 tx,
@@ -138,7 +143,7 @@ fn derive_rows(
                 ),
             )?;
         }
-        EventBody::ReportFiled { session, pupil, app, url, page_title, blank_latency_us } => {
+        EventBody::ReportFiled { session, pupil, app, url, page_title, blank_latency_us, .. } => {
             // SQLite integers are signed; an absurd latency is capped here (the raw event keeps
             // the exact value) rather than refusing the batch and holding the report back.
             let latency = blank_latency_us.map(|us| i64::try_from(us).unwrap_or(i64::MAX));
@@ -246,6 +251,8 @@ mod tests {
                 url: Some("https://example.org/".into()),
                 page_title: Some("A page".into()),
                 blank_latency_us: Some(u64::MAX),
+                recent_names: vec![],
+                origin: slate_protocol::ReportOrigin::Button,
             },
         )
     }

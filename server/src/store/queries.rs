@@ -312,6 +312,8 @@ mod tests {
                     url: None,
                     page_title: None,
                     blank_latency_us: Some(41_250),
+                    recent_names: vec![],
+                    origin: slate_protocol::ReportOrigin::Button,
                 },
             )
         };

@@ -82,6 +82,8 @@ mod tests {
                 url: None,
                 page_title: None,
                 blank_latency_us: None,
+                recent_names: vec![],
+                origin: slate_protocol::ReportOrigin::Button,
             },
         )
     }

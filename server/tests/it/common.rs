@@ -162,6 +162,8 @@ pub fn report(n: u16, pupil: Option<&str>, title: &str) -> Event {
             url: Some("https://example.org/upsetting".into()),
             page_title: Some(title.into()),
             blank_latency_us: Some(41_250),
+            recent_names: vec![],
+            origin: slate_protocol::ReportOrigin::Button,
         },
     )
 }

@@ -127,6 +127,8 @@ async fn a_control_press_is_answered_after_the_report_is_on_disk() {
             url: Some("https://example.org/x".into()),
             page_title: Some("A page".into()),
             blank_latency_us: Some(41_250),
+            recent_names: vec![],
+            origin: slate_protocol::ReportOrigin::Button,
         }
     );
     assert_eq!(h.display.calls(), vec![DisplayCall::Blank(report), DisplayCall::Reassure]);

@@ -355,6 +355,8 @@ async fn a_locally_invalid_event_is_set_aside_before_sending() {
             url: Some("not a url".into()),
             page_title: None,
             blank_latency_us: None,
+            recent_names: vec![],
+            origin: slate_protocol::ReportOrigin::Button,
         },
     );
     let good = heartbeat_event(1);

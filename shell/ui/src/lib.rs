@@ -28,6 +28,7 @@ pub mod agreement;
 pub mod app;
 pub mod browser;
 pub mod link;
-pub mod policy;
+/// The kiosk policy is a wire type: the school server makes it, `slated` and `slate-ui` read it.
+pub use slate_protocol::kiosk as policy;
 pub mod screen;
 pub mod ui;

@@ -1,14 +1,15 @@
-//! The school's policy as the kiosk needs it: classes, their pupils (first name and initial
-//! only) and the apps approved for each class. Owns parsing and checking it; must not read files
-//! or the network (the caller hands in the text), and must never hold a pupil's full name: the
-//! format has no field for one, and a first name with a space in it is refused.
+//! The kiosk policy: the school's classes, their pupils (first name and initial only), the apps
+//! approved for each class, the staff PIN hash and the session rules. The school server makes it
+//! and signs it ([`crate::bundle::SignedBundle`]); `slated` fetches and caches it; `slate-ui`
+//! and `slated` read it. Owns parsing and checking it; must not read files or the network (the
+//! caller hands in the text), and must never hold a pupil's full name: the format has no field
+//! for one, and a first name with a space in it is refused.
 //!
-//! Today the policy is a local JSON file; it will arrive signed from the school server and be
-//! cached (issue 4). Whatever its source, anything that does not check means no policy, and the
-//! kiosk fails closed ("Ask your teacher").
+//! Anything that does not check means no policy, and the kiosk fails closed ("Ask your teacher").
 
-use serde::Deserialize;
-use slate_protocol::PupilId;
+use chrono::{DateTime, NaiveTime, Utc};
+use serde::{Deserialize, Serialize};
+use crate::PupilId;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum PolicyError {
@@ -20,7 +21,7 @@ pub enum PolicyError {
     Field { field: String, problem: String },
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum KeyStage {
     /// EYFS and Key Stage 1 (ages 4 to 7): the shorter agreement.
@@ -28,7 +29,7 @@ pub enum KeyStage {
     Ks2,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Pupil {
     /// The pseudonymous id that goes on the wire.
@@ -48,7 +49,7 @@ impl Pupil {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Class {
     pub name: String,
@@ -60,7 +61,7 @@ pub struct Class {
     pub pupils: Vec<Pupil>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase", deny_unknown_fields)]
 pub enum AppKind {
     /// Opens in Chromium in kiosk mode, confined to `sites`.
@@ -76,7 +77,7 @@ pub enum AppKind {
     Native { command: Vec<String> },
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct App {
     pub id: String,
@@ -93,12 +94,40 @@ impl App {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Policy {
     pub v: u32,
+    /// When the server issued it; a device never goes back to an older one. Absent in a
+    /// hand-written local file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issued_at: Option<DateTime<Utc>>,
+    /// The staff PIN's argon2id hash (PHC string), so a PIN changed at the server works on every
+    /// device, offline too. When absent the device uses the one in its `slate.toml`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub staff_pin_hash: Option<String>,
+    /// When sessions end by themselves.
+    #[serde(default)]
+    pub sessions: SessionRules,
     pub classes: Vec<Class>,
     pub apps: Vec<App>,
+}
+
+/// When a pupil's session ends without them signing out.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionRules {
+    /// Minutes without a touch before the session ends (a pupil who walked away).
+    pub idle_timeout_min: u32,
+    /// Local times at which every session ends (the end of each lesson), e.g. `"10:30"`.
+    #[serde(default)]
+    pub lesson_ends: Vec<NaiveTime>,
+}
+
+impl Default for SessionRules {
+    fn default() -> Self {
+        Self { idle_timeout_min: 10, lesson_ends: Vec::new() }
+    }
 }
 
 impl Policy {
@@ -171,6 +200,14 @@ pub fn parse_policy(text: &str) -> Result<Policy, PolicyError> {
             }
         }
     }
+    if !(1..=240).contains(&policy.sessions.idle_timeout_min) {
+        return Err(field("sessions.idle_timeout_min", "must be 1 to 240 minutes"));
+    }
+    if let Some(hash) = &policy.staff_pin_hash {
+        if !hash.starts_with("$argon2id$") || hash.len() > 256 {
+            return Err(field("staff_pin_hash", "must be an argon2id PHC string"));
+        }
+    }
     if policy.classes.is_empty() {
         return Err(field("classes", "is empty"));
     }
@@ -210,7 +247,7 @@ pub fn parse_policy(text: &str) -> Result<Policy, PolicyError> {
 }
 
 /// A small policy for previews, tests and the demo: two classes, made-up first names.
-pub const SAMPLE_POLICY: &str = include_str!("../tests/data/policy.json");
+pub const SAMPLE_POLICY: &str = include_str!("../data/sample-kiosk-policy.json");
 
 #[cfg(test)]
 mod tests {
@@ -248,11 +285,27 @@ mod tests {
             (Box::new(|v| v["apps"][0]["kind"]["web"]["start_url"] = json!("file:///etc/passwd")), "apps[0].start_url"),
             (Box::new(|v| v["apps"][1]["id"] = v["apps"][0]["id"].clone()), "apps[1].id"),
             (Box::new(|v| v["apps"][1]["title"] = json!("")), "apps[1].title"),
+            (Box::new(|v| v["sessions"] = json!({"idle_timeout_min": 0})), "sessions.idle_timeout_min"),
+            (Box::new(|v| v["sessions"] = json!({"idle_timeout_min": 5, "lesson_ends": ["25:00"]})), "shape"),
+            (Box::new(|v| v["staff_pin_hash"] = json!("1234")), "staff_pin_hash"),
         ];
         for (edit, expected) in cases {
             let err = with(edit).unwrap_err().to_string();
             assert!(err.contains(expected), "{err:?} should contain {expected:?}");
         }
+    }
+
+    #[test]
+    fn a_policy_round_trips_with_its_session_rules() {
+        let mut policy = parse_policy(SAMPLE_POLICY).unwrap();
+        policy.sessions = SessionRules {
+            idle_timeout_min: 15,
+            lesson_ends: vec![NaiveTime::from_hms_opt(10, 30, 0).unwrap()],
+        };
+        policy.issued_at = Some("2026-11-23T08:00:00Z".parse().unwrap());
+        let text = serde_json::to_string(&policy).unwrap();
+        assert!(text.contains(r#""lesson_ends":["10:30:00"]"#), "{text}");
+        assert_eq!(parse_policy(&text).unwrap(), policy);
     }
 
     #[test]

@@ -1,0 +1,188 @@
+//! What a device fetches from the school server, besides posting events: its signed policies,
+//! the filter list files they name, and teacher commands.
+//!
+//! ```text
+//! device                                              server (Authorization: Bearer <credential>)
+//!   GET /api/v1/device/policy                 --->
+//!                                             <---   200 PolicyReply {kiosk, filter}: two SignedBundles
+//!   GET /api/v1/device/lists/{name}           --->
+//!                                             <---   200 the list file (one name a line); its
+//!                                                    sha256 and size are in the signed filter policy
+//!   GET /api/v1/device/commands?after=N&wait_s=25 -->
+//!                                             <---   200 CommandsReply, as soon as there is a
+//!                                                    command after cursor N, or empty after wait_s
+//! ```
+//!
+//! The kiosk bundle's payload is a [`crate::kiosk::Policy`]; the filter bundle's payload is the
+//! filter policy `slate-filter` reads (profiles, lists, bypasses; see its `policy` module), whose
+//! `lists` manifest is a map of [`ListFile`]s. A device refuses any bundle that does not verify,
+//! or that is older than the one it has, and keeps its last good one (or fails closed).
+//!
+//! Commands are teacher actions that must reach a device within seconds: the device long-polls.
+//! The cursor is the server's; a device passes back the last one it was given, so a command is
+//! delivered once per device even across reconnects, and a device that was off for the day is
+//! not locked by yesterday's "eyes on me" (each command has an `expires_at`).
+
+use crate::bundle::SignedBundle;
+use crate::{check_version, decode, invalid, ProtocolError, PROTOCOL_VERSION};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Longest a device asks the server to hold a commands request open.
+pub const MAX_COMMAND_WAIT_S: u32 = 55;
+/// Most commands in one reply.
+pub const MAX_COMMANDS_PER_REPLY: usize = 64;
+
+/// `GET /api/v1/device/policy`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyReply {
+    pub v: u16,
+    /// Payload: a [`crate::kiosk::Policy`] (roster, apps, staff PIN hash, session rules).
+    pub kiosk: SignedBundle,
+    /// Payload: the filter policy (profiles, list manifest, bypasses).
+    pub filter: SignedBundle,
+}
+
+impl PolicyReply {
+    pub fn from_json(bytes: &[u8]) -> Result<Self, ProtocolError> {
+        let reply: PolicyReply = decode(bytes)?;
+        check_version(reply.v)?;
+        Ok(reply)
+    }
+}
+
+/// One list file as the signed filter policy names it: the device fetches
+/// `GET /api/v1/device/lists/{name}` and refuses the bytes unless size and hash match.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListFile {
+    /// Lowercase hex SHA-256 of the file's bytes.
+    pub sha256: String,
+    pub bytes: u64,
+}
+
+impl ListFile {
+    pub fn validate(&self, name: &str) -> Result<(), ProtocolError> {
+        check_list_name(name)?;
+        let hex = self.sha256.len() == 64
+            && self.sha256.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        if !hex {
+            return Err(invalid(format!("lists.{name}.sha256"), "is not 64 lowercase hex digits"));
+        }
+        Ok(())
+    }
+}
+
+/// A list's name, as used in URLs and file names: 1 to 64 of `[a-z0-9-]`.
+pub fn check_list_name(name: &str) -> Result<(), ProtocolError> {
+    let ok = (1..=64).contains(&name.len())
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if ok {
+        Ok(())
+    } else {
+        Err(invalid("list", format!("{name:?} is not 1 to 64 of a-z, 0-9 and '-'")))
+    }
+}
+
+/// `GET /api/v1/device/commands`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommandsReply {
+    pub v: u16,
+    pub commands: Vec<DeviceCommand>,
+    /// Pass this back as `after` next time.
+    pub cursor: u64,
+}
+
+impl CommandsReply {
+    pub fn new(commands: Vec<DeviceCommand>, cursor: u64) -> Self {
+        Self { v: PROTOCOL_VERSION, commands, cursor }
+    }
+
+    pub fn from_json(bytes: &[u8]) -> Result<Self, ProtocolError> {
+        let reply: CommandsReply = decode(bytes)?;
+        check_version(reply.v)?;
+        if reply.commands.len() > MAX_COMMANDS_PER_REPLY {
+            return Err(invalid("commands", "too many"));
+        }
+        Ok(reply)
+    }
+}
+
+/// A teacher's command to one device.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceCommand {
+    /// The server's id for it (its cursor position).
+    pub id: u64,
+    pub issued_at: DateTime<Utc>,
+    /// A device that receives it later ignores it.
+    pub expires_at: DateTime<Utc>,
+    pub action: CommandAction,
+}
+
+impl DeviceCommand {
+    /// Whether the device should still act on it at `now`.
+    pub fn is_live(&self, now: DateTime<Utc>) -> bool {
+        now < self.expires_at
+    }
+}
+
+/// What a teacher asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CommandAction {
+    /// "Eyes on me": every screen shows a calm "look at your teacher" page; apps pause.
+    LockScreens,
+    /// End "eyes on me".
+    UnlockScreens,
+    /// End every pupil's session (reason `signed_out_by_staff`).
+    SignOutAll,
+    /// The policy changed: fetch it now rather than at the next periodic check.
+    RefreshPolicy,
+}
+
+impl CommandAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CommandAction::LockScreens => "lock_screens",
+            CommandAction::UnlockScreens => "unlock_screens",
+            CommandAction::SignOutAll => "sign_out_all",
+            CommandAction::RefreshPolicy => "refresh_policy",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commands_round_trip_and_expire() {
+        let command = DeviceCommand {
+            id: 7,
+            issued_at: "2026-11-23T10:14:00Z".parse().unwrap(),
+            expires_at: "2026-11-23T10:24:00Z".parse().unwrap(),
+            action: CommandAction::LockScreens,
+        };
+        let reply = CommandsReply::new(vec![command.clone()], 7);
+        let wire = serde_json::to_vec(&reply).unwrap();
+        assert!(String::from_utf8_lossy(&wire).contains(r#""action":"lock_screens""#));
+        assert_eq!(CommandsReply::from_json(&wire).unwrap(), reply);
+        assert!(command.is_live("2026-11-23T10:23:59Z".parse().unwrap()));
+        assert!(!command.is_live("2026-11-23T10:24:00Z".parse().unwrap()));
+        let err = CommandsReply::from_json(br#"{"v":1,"commands":[{"id":1,"issued_at":"2026-11-23T10:14:00Z","expires_at":"2026-11-23T10:24:00Z","action":"format_disk"}],"cursor":1}"#).unwrap_err();
+        assert!(err.to_string().contains("unknown variant"), "{err}");
+    }
+
+    #[test]
+    fn list_files_are_checked() {
+        let good = ListFile { sha256: "a".repeat(64), bytes: 10 };
+        assert!(good.validate("adult").is_ok());
+        assert!(good.validate("Adult").is_err());
+        assert!(good.validate("../x").is_err());
+        let bad = ListFile { sha256: "A".repeat(64), bytes: 10 };
+        assert!(bad.validate("adult").unwrap_err().to_string().contains("lists.adult.sha256"));
+    }
+}
