@@ -10,6 +10,10 @@
 //!   and the real sysfs backlight adapter writing a fake `/sys/class/backlight` in a temp dir,
 //!   to darkness confirmed by reading it back. The report is fsync'd to a real spool, but after
 //!   darkness, so the spool is not in the figure.
+//! - `compositor`: the same injected key-down and core, with the real Wayland adapter: a black
+//!   layer-shell overlay on a real headless compositor (sway, pixman renderer, private runtime
+//!   dir) over a bright fullscreen window, to the compositor's frame callback for it. Measured
+//!   after `injected` when sway, foot and grim are installed, and then it is the last line.
 
 use anyhow::{bail, Context};
 use chrono::Utc;
@@ -20,7 +24,7 @@ use slate_shell::config::BlankMethod;
 use slate_shell::control::{ControlMsg, Reply, Request};
 use slate_shell::core::{Core, Rules};
 use slate_shell::daemon::{ClockIds, Driver};
-use slate_shell::display::SysfsBacklight;
+use slate_shell::display::{Display, SysfsBacklight, WaylandDisplay};
 use slate_shell::spool::{SharedSpool, Spool};
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
@@ -51,6 +55,38 @@ pub fn run(presses: usize) -> anyhow::Result<()> {
         crate::quantile(&ms, 0.99),
         ms.len()
     );
+    compositor(&runtime, dir.path(), presses)
+}
+
+/// The `compositor` path, when a headless compositor can be started here.
+fn compositor(runtime: &tokio::runtime::Runtime, dir: &Path, presses: usize) -> anyhow::Result<()> {
+    use slate_shell::display::wayland::headless::Headless;
+    let mut headless = match Headless::start() {
+        Ok(h) => h,
+        Err(e) => {
+            println!("no headless compositor ({e}): the compositor path is not measured");
+            return Ok(());
+        }
+    };
+    headless.bright_window("sleep 3600").map_err(anyhow::Error::msg)?;
+    let display = WaylandDisplay::spawn(headless.socket().to_owned(), false)?;
+    if !display.wait_ready(Duration::from_secs(10)) {
+        bail!("the overlay never got ready: {}", headless.log());
+    }
+    let spool = dir.join("compositor");
+    std::fs::create_dir_all(&spool)?;
+    let samples = runtime.block_on(bench_with(&spool, presses, display))?;
+    let ms: Vec<f64> = samples.iter().map(|us| *us as f64 / 1000.0).collect();
+    println!(
+        "{} presses: injected key-down -> core -> layer-shell overlay on headless sway (pixman) -> frame callback",
+        ms.len()
+    );
+    println!(
+        "blank_latency_ms p50={:.3} p99={:.3} n={} path=compositor",
+        crate::quantile(&ms, 0.5),
+        crate::quantile(&ms, 0.99),
+        ms.len()
+    );
     Ok(())
 }
 
@@ -68,7 +104,11 @@ async fn bench(dir: &Path, presses: usize) -> anyhow::Result<Vec<u64>> {
     std::fs::create_dir_all(&backlight)?;
     std::fs::write(backlight.join("bl_power"), "0\n")?;
     std::fs::write(backlight.join("brightness"), "180\n")?;
+    bench_with(dir, presses, SysfsBacklight::new(&backlight, BlankMethod::BlPower)).await
+}
 
+/// Presses through the real core task with `display`; each report's `blank_latency_us`.
+async fn bench_with(dir: &Path, presses: usize, display: impl Display) -> anyhow::Result<Vec<u64>> {
     let (spool, _) = Spool::open(&dir.join("spool")).context("open the spool")?;
     let spool = SharedSpool::new(spool);
     // No debounce: the presses are injected, not bouncing; each must count.
@@ -76,7 +116,7 @@ async fn bench(dir: &Path, presses: usize) -> anyhow::Result<Vec<u64>> {
     let driver = Driver::new(
         Core::with_rules(DeviceNumber::new(12)?, rules),
         ClockIds,
-        SysfsBacklight::new(&backlight, BlankMethod::BlPower),
+        display,
         FakeApps::default(),
         spool.clone(),
         Arc::new(Notify::new()),

@@ -4,7 +4,9 @@
 //! Figures live here, never as timed assertions in tests.
 
 mod blank;
+mod boot;
 mod dns;
+mod idle_memory;
 mod local_server;
 mod report_path;
 mod server;
@@ -52,6 +54,23 @@ enum Bench {
         #[arg(long, default_value_t = 200)]
         presses: usize,
     },
+    /// Boots the SD-card image under QEMU (images/test) to `slated ready` and a report on the
+    /// server, then plain Debian to `login:`; needs the images built (it says how) and root.
+    Boot {
+        /// How many images/test runs (medians are reported).
+        #[arg(long, default_value_t = 1)]
+        runs: usize,
+        /// Boot the kiosk image instead of the minimal one.
+        #[arg(long)]
+        kiosk: bool,
+    },
+    /// Resident memory at rest: slated + slate-ui at the home screen against Chromium in kiosk
+    /// mode showing an HTML page with the same tiles, each process tree summed from /proc.
+    IdleMemory {
+        /// Seconds to let each settle before sampling.
+        #[arg(long, default_value_t = 10)]
+        settle: u64,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -61,6 +80,8 @@ fn main() -> anyhow::Result<()> {
         Bench::Blank { presses } => blank::run(presses),
         Bench::Dns { domains, seconds } => dns::run(domains, seconds),
         Bench::Server { events } => server::run(events),
+        Bench::IdleMemory { settle } => idle_memory::run(settle),
+        Bench::Boot { runs, kiosk } => boot::run(runs, kiosk),
     }
 }
 

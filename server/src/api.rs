@@ -4,17 +4,22 @@
 use crate::secrets::{Secret, SecretHash};
 use crate::server::AppState;
 use crate::store::{EnrollOutcome, StoreError};
+use axum::body::Body;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
+use axum::extract::{Path, RawQuery};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::Utc;
+use slate_protocol::bundle::SignedBundle;
+use slate_protocol::device::{check_list_name, CommandsReply, PolicyReply, MAX_COMMAND_WAIT_S};
 use slate_protocol::{
     Batch, DeviceNumber, EnrollReply, EnrollRequest, ErrorReply, IngestReply, ProtocolError,
-    MAX_BODY_BYTES,
+    MAX_BODY_BYTES, PROTOCOL_VERSION,
 };
+use std::time::Duration;
 
 /// Why a request failed. Each variant maps to one status and a short message safe to show;
 /// internal causes go to the log only.
@@ -40,6 +45,12 @@ pub enum ApiError {
     Forbidden,
     #[error("bad query: {0}")]
     BadQuery(String),
+    #[error("not found")]
+    NotFound,
+    #[error("policy not ready: {0}")]
+    NotReady(String),
+    #[error("cannot read a list file: {0}")]
+    ListFile(std::io::Error),
     #[error("storage failed: {0}")]
     Storage(#[from] StoreError),
 }
@@ -58,7 +69,9 @@ impl ApiError {
             | ApiError::EnrollmentRefused(_)
             | ApiError::StaffOnly => StatusCode::UNAUTHORIZED,
             ApiError::OtherDevice { .. } | ApiError::Forbidden => StatusCode::FORBIDDEN,
-            ApiError::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Storage(_) | ApiError::ListFile(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -78,7 +91,12 @@ impl ApiError {
             }
             ApiError::Forbidden => self.to_string(),
             ApiError::BadQuery(e) => e.clone(),
-            ApiError::Storage(_) => "internal error; the server's log has details".into(),
+            ApiError::NotFound => self.to_string(),
+            // The school's own records, not secrets: tells IT what to add.
+            ApiError::NotReady(_) => self.to_string(),
+            ApiError::Storage(_) | ApiError::ListFile(_) => {
+                "internal error; the server's log has details".into()
+            }
         }
     }
 }
@@ -190,13 +208,27 @@ fn announce(state: &AppState, report: &crate::store::NewReport) {
     };
     // No listener is fine: nobody has the list open.
     let _ = state.live.send(live);
-    let alert = crate::notify::Alert {
+    let mut alert = crate::notify::Alert {
         incident: report.incident,
         device: report.device.get(),
         pressed_at: report.pressed_at,
+        from_block_page: report.from_block_page,
+        also_to: Vec::new(),
     };
     let notifier = state.notifier.clone();
-    tokio::spawn(async move { notifier.send(&alert).await });
+    let (store, pupil) = (state.store.clone(), report.pupil.clone());
+    tokio::spawn(async move {
+        if let Some(pupil) = pupil {
+            match store.run(move |store| store.class_teacher_emails(&pupil)).await {
+                Ok(emails) => alert.also_to = emails,
+                // The DSL's alert still goes.
+                Err(e) => {
+                    tracing::error!(incident = alert.incident, error = %e, "cannot find the class teacher")
+                }
+            }
+        }
+        notifier.send(&alert).await
+    });
 }
 
 /// A device writes only its own record: one event for another device refuses the batch.
@@ -204,6 +236,135 @@ pub fn check_all_from(device: DeviceNumber, batch: &Batch) -> Result<(), ApiErro
     match batch.events.iter().find(|e| e.device != device) {
         Some(event) => Err(ApiError::OtherDevice { authenticated: device, claimed: event.device }),
         None => Ok(()),
+    }
+}
+
+/// The signing key's id in bundles: its public half's first bytes, so a rotated key shows.
+fn key_id(state: &AppState) -> String {
+    let public = state.policy_key.verifying_key().to_bytes();
+    let hex: String = public[..4].iter().map(|b| format!("{b:02x}")).collect();
+    format!("school-{hex}")
+}
+
+/// `GET /api/v1/device/policy`: the kiosk and filter policies, built from the records now and
+/// signed. A kiosk policy a device would refuse (no classes yet) is not sent: 503.
+pub async fn device_policy(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<PolicyReply>, ApiError> {
+    let device = authenticate_device(&state, &headers).await?;
+    let records = state
+        .store
+        .run(|store| {
+            let mut records = store.policy_records()?;
+            if records.url_salt.is_none() {
+                records.url_salt = Some(store.url_salt(crate::secrets::random_hex_16)?);
+            }
+            Ok(records)
+        })
+        .await?;
+    let kiosk = crate::device_policy::kiosk_payload(&records)
+        .map_err(|e| ApiError::NotReady(e.to_string()))?;
+    let filter = crate::device_policy::filter_payload(&records, Utc::now());
+    let key_id = key_id(&state);
+    tracing::info!(%device, issued_at = %records.changed_at, "policy sent");
+    Ok(Json(PolicyReply {
+        v: PROTOCOL_VERSION,
+        kiosk: SignedBundle::sign(kiosk, &key_id, &state.policy_key),
+        filter: SignedBundle::sign(filter, &key_id, &state.policy_key),
+    }))
+}
+
+/// `GET /api/v1/device/lists/{name}`: an uploaded list file, streamed from the data directory.
+pub async fn device_list(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    authenticate_device(&state, &headers).await?;
+    check_list_name(&name).map_err(|e| ApiError::BadQuery(e.to_string()))?;
+    let known = {
+        let name = name.clone();
+        state.store.run(move |store| store.list_exists(&name)).await?
+    };
+    let dir = state.lists_dir.as_ref().ok_or(ApiError::NotFound)?;
+    if !known {
+        return Err(ApiError::NotFound);
+    }
+    // The name was checked above ([a-z0-9-] only), so it cannot leave the directory.
+    let file = tokio::fs::File::open(dir.join(format!("{name}.txt"))).await.map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            ApiError::NotFound
+        } else {
+            ApiError::ListFile(e)
+        }
+    })?;
+    let length = file.metadata().await.map_err(ApiError::ListFile)?.len();
+    let body = Body::from_stream(tokio_util::io::ReaderStream::new(file));
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/plain; charset=utf-8".to_owned()),
+            (header::CONTENT_LENGTH, length.to_string()),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+/// The commands long poll's query: `after` (default 0) and `wait_s` (1 to 55, default 25).
+pub fn parse_commands_query(query: Option<&str>) -> Result<(u64, u32), String> {
+    let mut after = 0u64;
+    let mut wait_s = 25u32;
+    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        match key {
+            "after" => {
+                after = value.parse().map_err(|_| "after must be a whole number".to_owned())?
+            }
+            "wait_s" => {
+                wait_s = value
+                    .parse()
+                    .ok()
+                    .filter(|w| (1..=MAX_COMMAND_WAIT_S).contains(w))
+                    .ok_or_else(|| format!("wait_s must be 1 to {MAX_COMMAND_WAIT_S}"))?
+            }
+            _ => return Err("unknown query parameter (after and wait_s only)".to_owned()),
+        }
+    }
+    Ok((after, wait_s))
+}
+
+/// `GET /api/v1/device/commands?after=N&wait_s=S`: answers as soon as there is a live command
+/// for this device after cursor N, or with none after S seconds (or at shutdown).
+pub async fn device_commands(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Result<Json<CommandsReply>, ApiError> {
+    let device = authenticate_device(&state, &headers).await?;
+    let (after, wait_s) = parse_commands_query(query.as_deref()).map_err(ApiError::BadQuery)?;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(wait_s.into());
+    // Subscribed before the first look, so a command queued in between still wakes us.
+    let mut changed = state.commands.subscribe();
+    let mut closing = state.closing.subscribe();
+    loop {
+        let (commands, cursor) =
+            state.store.run(move |store| store.commands_for(device, after, Utc::now())).await?;
+        if !commands.is_empty() {
+            tracing::info!(%device, count = commands.len(), "commands sent");
+            return Ok(Json(CommandsReply::new(commands, cursor)));
+        }
+        tokio::select! {
+            woke = changed.changed() => {
+                if woke.is_err() {
+                    return Ok(Json(CommandsReply::new(Vec::new(), cursor)));
+                }
+            }
+            _ = closing.wait_for(|c| *c) => return Ok(Json(CommandsReply::new(Vec::new(), cursor))),
+            _ = tokio::time::sleep_until(deadline) => {
+                return Ok(Json(CommandsReply::new(Vec::new(), cursor)));
+            }
+        }
     }
 }
 
@@ -270,6 +431,29 @@ mod tests {
             ApiError::Malformed(ProtocolError::Malformed("invalid type: \"Amira Khan\"".into()));
         assert!(!err.log_message().contains("Amira"));
         assert!(err.public_message().contains("Amira"), "the device may see its own input");
+    }
+
+    #[test]
+    fn the_commands_query_is_checked_by_name() {
+        type Case<'a> = (Option<&'a str>, Result<(u64, u32), &'a str>);
+        let cases: [Case; 9] = [
+            (None, Ok((0, 25))),
+            (Some("after=7&wait_s=1"), Ok((7, 1))),
+            (Some("wait_s=55"), Ok((0, 55))),
+            (Some("wait_s=0"), Err("wait_s")),
+            (Some("wait_s=56"), Err("wait_s")),
+            (Some("wait_s=x"), Err("wait_s")),
+            (Some("after=-1"), Err("after")),
+            (Some("after="), Err("after")),
+            (Some("limit=3"), Err("unknown query parameter")),
+        ];
+        for (query, expected) in cases {
+            match (parse_commands_query(query), expected) {
+                (Ok(got), Ok(want)) => assert_eq!(got, want, "{query:?}"),
+                (Err(got), Err(want)) => assert!(got.contains(want), "{query:?}: {got}"),
+                (got, want) => panic!("{query:?}: {got:?} vs {want:?}"),
+            }
+        }
     }
 
     #[test]

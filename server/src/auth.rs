@@ -70,18 +70,35 @@ pub enum Permission {
     ReadAudit,
     /// The termly governors' report (anonymised counts).
     GovernorReport,
+    /// What devices are told: classes, roster, apps, filter lists and profiles, the staff PIN,
+    /// session rules, the policy key.
+    ManagePolicy,
+    /// "Eyes on me", "sign everyone out" to devices.
+    SendCommands,
+    /// Asking for a time-bound filter bypass.
+    RequestBypass,
+    /// Approving or refusing a bypass (a safeguarding decision).
+    ApproveBypass,
 }
 
 /// Who may do what. DSLs and deputies do everything safeguarding; teachers see and acknowledge
-/// reports, look up devices and keep the iPad register; IT sees the fleet and no pupil data.
+/// reports, look up devices, keep the iPad register, send "eyes on me" and ask for filter
+/// bypasses; IT sees the fleet and runs what devices are told (roster import included), but no
+/// reports, sessions or other pupil activity.
 pub fn allowed(role: Role, permission: Permission) -> bool {
     use Permission::*;
     match role {
         Role::Dsl | Role::DeputyDsl => true,
-        Role::Teacher => {
-            matches!(permission, ViewIncidents | Acknowledge | ViewDevice | RecordRegister)
-        }
-        Role::ItAdmin => matches!(permission, ViewFleet),
+        Role::Teacher => matches!(
+            permission,
+            ViewIncidents
+                | Acknowledge
+                | ViewDevice
+                | RecordRegister
+                | SendCommands
+                | RequestBypass
+        ),
+        Role::ItAdmin => matches!(permission, ViewFleet | ManagePolicy),
     }
 }
 
@@ -282,12 +299,26 @@ mod tests {
             RecordRegister,
             ViewFleet,
             ReadAudit,
+            ManagePolicy,
+            SendCommands,
+            RequestBypass,
+            ApproveBypass,
         ];
         let table: [(Role, &[Permission]); 4] = [
             (Role::Dsl, &all),
             (Role::DeputyDsl, &all),
-            (Role::Teacher, &[ViewIncidents, Acknowledge, ViewDevice, RecordRegister]),
-            (Role::ItAdmin, &[ViewFleet]),
+            (
+                Role::Teacher,
+                &[
+                    ViewIncidents,
+                    Acknowledge,
+                    ViewDevice,
+                    RecordRegister,
+                    SendCommands,
+                    RequestBypass,
+                ],
+            ),
+            (Role::ItAdmin, &[ViewFleet, ManagePolicy]),
         ];
         for (role, granted) in table {
             for permission in all {

@@ -33,6 +33,24 @@ pub enum Command {
     /// Manage staff accounts.
     #[command(subcommand)]
     Staff(StaffCommand),
+    /// Import the school's roster.
+    #[command(subcommand)]
+    Roster(RosterCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RosterCommand {
+    /// Import a CSV file with the columns class,first_name,last_name,key_stage. Ids are made
+    /// here; devices get the first name and the family name's initial only. A bad row refuses
+    /// the whole file, naming its line and column.
+    Import(RosterImportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RosterImportArgs {
+    /// The CSV file.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
 }
 
 #[derive(Debug, Subcommand)]

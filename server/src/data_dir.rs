@@ -2,6 +2,9 @@
 //! staff key). It must not open the database (that is `store`) or parse certificates (`tls`).
 
 use crate::secrets::Secret;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine as _;
+use ed25519_dalek::SigningKey;
 use std::fs::{self, DirBuilder, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
@@ -43,6 +46,41 @@ impl DataDir {
 
     pub fn staff_key_path(&self) -> PathBuf {
         self.root.join("staff-key")
+    }
+
+    /// The Ed25519 key that signs device policies (base64 of the 32-byte seed).
+    pub fn policy_key_path(&self) -> PathBuf {
+        self.root.join("policy-key")
+    }
+
+    /// Uploaded filter list files, `<name>.txt`, created on demand.
+    pub fn lists_dir(&self) -> Result<PathBuf, DataDirError> {
+        let dir = self.root.join("lists");
+        create_private_dir(&dir)?;
+        Ok(dir)
+    }
+
+    /// The policy signing key: made on first run, the same on every run after. Devices hold its
+    /// public half in `slate.toml`, so losing it means reconfiguring every device.
+    pub fn policy_key(&self) -> Result<SigningKey, DataDirError> {
+        let path = self.policy_key_path();
+        match fs::read_to_string(&path) {
+            Ok(text) => {
+                let seed: [u8; 32] = BASE64
+                    .decode(text.trim())
+                    .ok()
+                    .and_then(|raw| raw.try_into().ok())
+                    .ok_or_else(|| DataDirError::Damaged { path: path.clone() })?;
+                Ok(SigningKey::from_bytes(&seed))
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                let seed: [u8; 32] = rand::random();
+                write_private_file(&path, format!("{}\n", BASE64.encode(seed)).as_bytes())?;
+                tracing::info!(path = %path.display(), "created a new policy signing key");
+                Ok(SigningKey::from_bytes(&seed))
+            }
+            Err(source) => Err(DataDirError::Read { path, source }),
+        }
     }
 
     /// The directory for the generated certificate, created on demand.
@@ -126,6 +164,18 @@ mod tests {
         assert_eq!(mode(&dir.staff_key_path()), 0o600);
         let again = DataDir::open(&root).unwrap().staff_key().unwrap();
         assert_eq!(first, again);
+    }
+
+    #[test]
+    fn the_policy_key_is_private_stable_and_checked() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = DataDir::open(tmp.path()).unwrap();
+        let first = dir.policy_key().unwrap();
+        assert_eq!(mode(&dir.policy_key_path()), 0o600);
+        assert_eq!(dir.policy_key().unwrap().to_bytes(), first.to_bytes());
+        fs::write(dir.policy_key_path(), "bm90IDMyIGJ5dGVz\n").unwrap();
+        let err = dir.policy_key().unwrap_err().to_string();
+        assert!(err.contains("policy-key"), "{err}");
     }
 
     #[test]

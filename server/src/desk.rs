@@ -17,7 +17,7 @@ use axum::http::header;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Json;
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, Utc};
 use maud::Markup;
 use serde::{Deserialize, Serialize};
 use slate_protocol::{DeviceNumber, PupilId};
@@ -348,10 +348,15 @@ pub async fn device_page(
             }
             let sessions = store.device_sessions(device, DEVICE_PAGE_ROWS)?;
             let incidents = store.device_incidents(device.get(), DEVICE_PAGE_ROWS)?;
-            Ok(Some((record, sessions, incidents, register)))
+            let activity = pages::DeviceActivity {
+                blocked: store.device_activity(device, "filter_blocked", DEVICE_PAGE_ROWS)?,
+                apps: store.device_activity(device, "app_opened", DEVICE_PAGE_ROWS)?,
+                agreements: store.device_activity(device, "aup_accepted", DEVICE_PAGE_ROWS)?,
+            };
+            Ok(Some((record, sessions, incidents, register, activity)))
         })
         .await?;
-    let (record, sessions, incidents, register) = found.ok_or_else(not_found)?;
+    let (record, sessions, incidents, register, activity) = found.ok_or_else(not_found)?;
     staff.audit(&state, "viewed device", Some(format!("device {device}"))).await?;
     Ok(pages::device_page(
         &staff.viewer(),
@@ -360,6 +365,7 @@ pub async fn device_page(
         &sessions,
         &incidents,
         &register,
+        &activity,
     ))
 }
 
@@ -378,18 +384,14 @@ fn parse_device(text: &str) -> Result<DeviceNumber, String> {
         .ok_or_else(|| format!("Device: {text:?} is not a device number from 1 to 9999."))
 }
 
-/// A time from a form or the API: RFC 3339, or a browser's `datetime-local` value, read as UTC.
+/// A time from a form or the API: RFC 3339 (with its offset), or a browser's `datetime-local`
+/// value, read as UK time (what staff see on the wall clock).
 pub fn parse_time(field: &str, text: &str) -> Result<DateTime<Utc>, String> {
     let text = text.trim();
     if let Ok(t) = DateTime::parse_from_rfc3339(text) {
         return Ok(t.with_timezone(&Utc));
     }
-    for format in ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S"] {
-        if let Ok(t) = NaiveDateTime::parse_from_str(text, format) {
-            return Ok(t.and_utc());
-        }
-    }
-    Err(format!("{field}: {text:?} is not a date and time like 2026-11-17T10:14 (UTC)."))
+    crate::uk_time::parse_uk(field, text)
 }
 
 /// `GET /who-had?device=N&at=T`: the form, and its answer when both are given.
@@ -539,8 +541,11 @@ pub async fn add_register_entry(
 /// `GET /fleet`: every device, online or not, its software and last contact.
 pub async fn fleet_page(staff: Staff, State(state): State<AppState>) -> Result<Markup, PageError> {
     staff.require(Permission::ViewFleet)?;
-    let fleet = state.store.run(|store| store.fleet()).await?;
-    Ok(pages::fleet_page(&staff.viewer(), &fleet, Utc::now()))
+    let (fleet, refused) = state
+        .store
+        .run(|store| Ok((store.fleet()?, store.refused_devices(DEVICE_PAGE_ROWS)?)))
+        .await?;
+    Ok(pages::fleet_page(&staff.viewer(), &fleet, &refused, Utc::now()))
 }
 
 /// `GET /audit`: the newest entries of the audit log.
@@ -661,7 +666,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn times_are_read_as_rfc3339_or_form_values_in_utc() {
+    fn times_are_read_as_rfc3339_or_form_values_in_uk_time() {
         let expected: DateTime<Utc> = "2026-11-17T10:14:00Z".parse().unwrap();
         for text in [
             "2026-11-17T10:14",
@@ -671,6 +676,9 @@ mod tests {
         ] {
             assert_eq!(parse_time("Time", text), Ok(expected), "{text}");
         }
+        let summer: DateTime<Utc> = "2026-06-17T10:14:00Z".parse().unwrap();
+        assert_eq!(parse_time("Time", "2026-06-17T11:14"), Ok(summer), "BST is UTC+1");
+        assert_eq!(parse_time("Time", "2026-06-17T10:14:00Z"), Ok(summer));
         assert!(parse_time("Time", "Tuesday").unwrap_err().starts_with("Time:"));
     }
 

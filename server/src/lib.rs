@@ -6,17 +6,24 @@
 //! - [`server`]: the HTTP seam. [`router`] builds the routes over an [`AppState`]; [`serve`] runs
 //!   them on a listener (TLS or plain) until a shutdown future resolves. Tests call both
 //!   in-process on `127.0.0.1:0`; the binary (`src/main.rs`) only parses flags and calls them.
-//! - [`api`]: the device API (`/api/v1/enroll`, `/api/v1/events`), speaking `slate_protocol`.
+//! - [`api`]: the device API (`/api/v1/enroll`, `/api/v1/events`, and `/api/v1/device/policy`,
+//!   `/lists/{name}`, `/commands`: signed policies, list files, the teacher-command long poll),
+//!   speaking `slate_protocol`; documented in `server/openapi.json` (served at
+//!   `/api/v1/openapi.json`).
 //! - [`staff`]: staff sign-in (password + TOTP, throttled), sessions, CSRF, sign-out, and the
 //!   extractors that say who is asking; the staff-key link stays as IT's break-glass way in.
 //! - [`desk`]: the staff handlers: incidents and their workflow, live updates (SSE), exports,
 //!   device pages, "who had device N at T" (page and API), the iPad register, fleet, audit log.
+//! - [`setup`]: school setup (classes, roster import, apps, staff PIN, session rules, filter lists
+//!   and profiles, the policy key), filter bypass requests and decisions, "eyes on me".
 //! - [`pages`] renders HTML; [`export`] writes CSV; [`pdf`] writes a printable incident
 //!   record; `live.js` is the only script.
 //! - Pure rules: [`auth`] (roles and permissions, password and TOTP checks, throttling, session
 //!   lifetimes), [`incident`] (the workflow and the incident form), [`retention`] (the cut-off,
 //!   and the daily purge job that applies it), [`governors`] (the termly anonymised counts
-//!   and their SVG charts).
+//!   and their SVG charts), [`device_policy`] (the kiosk and filter documents devices get, built
+//!   from the records), [`roster`] (the roster CSV), [`uk_time`] (Europe/London for pages and
+//!   forms).
 //! - [`config`]: the TOML config file, checked field by field; [`notify`]: email and webhook
 //!   alerts for new reports.
 //! - [`store`]: the SQLite database, its migrations and every query. Nothing else touches SQL.
@@ -36,6 +43,7 @@ pub mod cli;
 pub mod config;
 pub mod data_dir;
 pub mod desk;
+pub mod device_policy;
 pub mod export;
 pub mod governors;
 pub mod incident;
@@ -47,9 +55,11 @@ pub mod retention;
 pub mod roster;
 pub mod secrets;
 pub mod server;
+pub mod setup;
 pub mod staff;
 pub mod store;
 pub mod tls;
+pub mod uk_time;
 
 pub use server::{router, serve, AppState, LiveReport, ServeError};
 pub use store::{Store, StoreError};

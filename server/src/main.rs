@@ -5,8 +5,8 @@ use anyhow::Context;
 use clap::Parser;
 use slate_server::auth::{self, HashCost};
 use slate_server::cli::{
-    Cli, Command, EnrollmentTokenArgs, PupilAddArgs, PupilCommand, ServeArgs, StaffAddArgs,
-    StaffCommand,
+    Cli, Command, EnrollmentTokenArgs, PupilAddArgs, PupilCommand, RosterCommand, RosterImportArgs,
+    ServeArgs, StaffAddArgs, StaffCommand,
 };
 use slate_server::config::{self, Config};
 use slate_server::data_dir::DataDir;
@@ -32,6 +32,7 @@ async fn main() -> ExitCode {
         Command::Serve(args) => serve(&cli.data_dir, args).await,
         Command::EnrollmentToken(args) => enrollment_token(&cli.data_dir, args),
         Command::Pupil(PupilCommand::Add(args)) => add_pupil(&cli.data_dir, args),
+        Command::Roster(RosterCommand::Import(args)) => import_roster(&cli.data_dir, args),
         Command::Staff(StaffCommand::Add(args)) => add_staff(&cli.data_dir, args),
     };
     match result {
@@ -61,6 +62,8 @@ async fn serve(data_dir: &Path, args: ServeArgs) -> anyhow::Result<()> {
     let notifier = Notifier::from_config(&config)?;
     let (data_dir, store) = open(data_dir)?;
     let staff_key = data_dir.staff_key()?;
+    let policy_key = data_dir.policy_key()?;
+    let lists_dir = data_dir.lists_dir()?;
     let tls_files = match (args.plain_http, args.tls_cert, args.tls_key) {
         (true, _, _) => None,
         (false, Some(cert), Some(key)) => Some(tls::TlsFiles { cert, key }),
@@ -72,16 +75,25 @@ async fn serve(data_dir: &Path, args: ServeArgs) -> anyhow::Result<()> {
         listen::bind(args.listen).with_context(|| format!("cannot listen on {}", args.listen))?;
     let local = listener.local_addr()?;
     let certificate = tls_files.as_ref().map(|f| f.cert.as_path());
-    let mut stdout = std::io::stdout().lock();
+    let mut text = String::new();
     for line in listen::startup_lines(local, &staff_key, certificate) {
-        writeln!(stdout, "{line}")?;
+        text.push_str(&line);
+        text.push('\n');
     }
+    // Devices put this in slate.toml `[server] public_key`.
+    let public_key = slate_protocol::bundle::verifying_key_to_base64(&policy_key.verifying_key());
+    text.push_str(&format!("policy key: {public_key}\n"));
+    // One write, so a script that reads only the first lines and closes the pipe cannot make
+    // a later line fail.
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(text.as_bytes())?;
     stdout.flush()?;
     drop(stdout);
     tracing::info!(%local, tls = tls_config.is_some(), "serving");
 
     let purge = slate_server::retention::spawn_purge_job(store.clone(), config.retention_days);
-    let state = AppState::with_config(store, staff_key, config, notifier);
+    let state = AppState::with_config(store, staff_key, config, notifier)
+        .with_policy(policy_key, lists_dir);
     slate_server::serve(listener, state, tls_config, shutdown_signal()).await?;
     purge.abort();
     Ok(())
@@ -118,6 +130,25 @@ fn add_pupil(data_dir: &Path, args: PupilAddArgs) -> anyhow::Result<()> {
     let (_, store) = open(data_dir)?;
     store.save_pupil(&entry)?;
     println!("saved pupil {}", entry.id);
+    Ok(())
+}
+
+fn import_roster(data_dir: &Path, args: RosterImportArgs) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(&args.file)
+        .with_context(|| format!("cannot read {}", args.file.display()))?;
+    let rows = slate_server::roster::parse_roster_csv(&text)
+        .with_context(|| format!("{} was not imported", args.file.display()))?;
+    let rows: Vec<_> =
+        rows.into_iter().map(|row| (slate_server::roster::new_pupil_id(), row)).collect();
+    let (_, store) = open(data_dir)?;
+    let now = chrono::Utc::now();
+    let done = store.import_roster(&rows, now)?;
+    let detail = format!(
+        "{} pupils added, {} already there, {} classes added",
+        done.pupils_added, done.already_there, done.classes_added
+    );
+    store.audit(now, "cli", "imported roster", None, Some(&detail))?;
+    println!("{detail}");
     Ok(())
 }
 

@@ -17,6 +17,10 @@ pub struct Alert {
     pub incident: i64,
     pub device: u16,
     pub pressed_at: DateTime<Utc>,
+    /// "Tell my teacher" on a blocked page: low priority, the device was not held.
+    pub from_block_page: bool,
+    /// The class teachers' addresses, besides the configured ones.
+    pub also_to: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -36,15 +40,27 @@ fn link(public_url: Option<&str>, incident: i64) -> String {
 /// Subject and body of the alert email.
 pub fn alert_email(alert: &Alert, public_url: Option<&str>) -> (String, String) {
     let when = alert.pressed_at.format("%H:%M:%S UTC on %a %-d %b %Y");
+    let link = link(public_url, alert.incident);
+    if alert.from_block_page {
+        let subject = format!(
+            "Slate: device {} asked for a teacher at a blocked page (incident {}, low priority)",
+            alert.device, alert.incident
+        );
+        let body = format!(
+            "A pupil pressed \"tell my teacher\" on a blocked page on device {} at {when}.\n\
+             Low priority: the device was not held.\n\n\
+             Incident {}: {link}\n",
+            alert.device, alert.incident,
+        );
+        return (subject, body);
+    }
     let subject = format!("Slate: device {} reported (incident {})", alert.device, alert.incident);
     let body = format!(
         "A pupil pressed the report button on device {} at {when}.\n\
          The screen went dark and the device is held until a member of staff unlocks it.\n\n\
-         Incident {}: {}\n\n\
+         Incident {}: {link}\n\n\
          Sign in to see what was on screen and to record what was done.\n",
-        alert.device,
-        alert.incident,
-        link(public_url, alert.incident),
+        alert.device, alert.incident,
     );
     (subject, body)
 }
@@ -102,6 +118,10 @@ impl Notifier {
             let mut builder = Message::builder().from(email.from.clone()).subject(subject);
             for to in &email.to {
                 builder = builder.to(to.clone());
+            }
+            // Addresses were checked when IT linked the teacher; a bad one is skipped, not fatal.
+            for to in alert.also_to.iter().filter_map(|a| a.parse::<lettre::Address>().ok()) {
+                builder = builder.to(lettre::message::Mailbox::new(None, to));
             }
             let result = match builder.body(body) {
                 Ok(message) => {
@@ -187,7 +207,21 @@ mod tests {
     use super::*;
 
     fn alert() -> Alert {
-        Alert { incident: 7, device: 12, pressed_at: "2026-11-17T10:14:03Z".parse().unwrap() }
+        Alert {
+            incident: 7,
+            device: 12,
+            pressed_at: "2026-11-17T10:14:03Z".parse().unwrap(),
+            from_block_page: false,
+            also_to: vec![],
+        }
+    }
+
+    #[test]
+    fn a_block_page_report_is_low_priority_and_says_so() {
+        let alert = Alert { from_block_page: true, ..alert() };
+        let (subject, body) = alert_email(&alert, None);
+        assert!(subject.contains("low priority"), "{subject}");
+        assert!(body.contains("not held") && body.contains("/incidents/7"), "{body}");
     }
 
     #[test]

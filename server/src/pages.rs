@@ -10,6 +10,7 @@ use crate::store::{
 };
 use chrono::{DateTime, Duration, Utc};
 use maud::{html, Markup, PreEscaped, DOCTYPE};
+use slate_protocol::PupilId;
 
 const STYLE: &str = r#"
 :root { color-scheme: light; --ink: #1f2933; --muted: #616e7c; --line: #d9dee3; --wash: #f5f7f9; --accent: #2f5d8a; }
@@ -55,18 +56,18 @@ pub struct Viewer {
 }
 
 impl Viewer {
-    fn may(&self, permission: Permission) -> bool {
+    pub(crate) fn may(&self, permission: Permission) -> bool {
         auth::allowed(self.role, permission)
     }
 }
 
 /// The hidden field every POST form carries.
-fn csrf(viewer: &Viewer) -> Markup {
+pub(crate) fn csrf(viewer: &Viewer) -> Markup {
     html! { input type="hidden" name="csrf" value=(viewer.csrf); }
 }
 
 /// The frame every staff page shares.
-fn layout(viewer: Option<&Viewer>, title: &str, content: Markup) -> Markup {
+pub(crate) fn layout(viewer: Option<&Viewer>, title: &str, content: Markup) -> Markup {
     layout_with_script(viewer, title, content, false)
 }
 
@@ -90,6 +91,9 @@ fn layout_with_script(viewer: Option<&Viewer>, title: &str, content: Markup, liv
                             @if v.may(Permission::ViewIncidents) { a href="/reports" { "Reports" } " " }
                             @if v.may(Permission::ViewDevice) { a href="/who-had" { "Who had a device" } " " }
                             @if v.may(Permission::ViewFleet) { a href="/fleet" { "Fleet" } " " }
+                            @if v.may(Permission::SendCommands) { a href="/commands" { "Eyes on me" } " " }
+                            @if v.may(Permission::RequestBypass) || v.may(Permission::ApproveBypass) { a href="/bypasses" { "Filter bypasses" } " " }
+                            @if v.may(Permission::ManagePolicy) { a href="/setup" { "School setup" } " " }
                             @if v.may(Permission::ReadAudit) { a href="/audit" { "Audit log" } " " }
                             @if v.may(Permission::GovernorReport) { a href="/governors" { "Governors' report" } }
                         }
@@ -190,7 +194,10 @@ pub fn reports_page(viewer: &Viewer, incidents: &[IncidentRecord], shown_limit: 
                             td { a href={ "/incidents/" (i.id) } { "Incident " (i.id) } }
                             td { (when(r.pressed_at)) }
                             td { a href={ "/devices/" (r.device) } { "Device " (r.device) } }
-                            td { (status(i.status)) }
+                            td {
+                                (status(i.status))
+                                @if r.from_block_page { br; span.muted.low-priority { "low priority: from a blocked page" } }
+                            }
                             td { (pupil(r.pupil.as_deref(), r.pupil_name.as_deref())) }
                             td { (optional(r.app.as_deref())) }
                             td.url { (optional(r.url.as_deref())) }
@@ -234,7 +241,11 @@ pub fn incident_page(
             dl {
                 dt { "Pressed" } dd { (when(r.pressed_at)) }
                 dt { "Device" } dd { a href={ "/devices/" (r.device) } { "Device " (r.device) } }
-                dt { "Reported by" } dd { "Pupil, with the report button: " (pupil(r.pupil.as_deref(), r.pupil_name.as_deref())) }
+                @if r.from_block_page {
+                    dt { "Reported by" } dd { "Pupil, with \"tell my teacher\" on a blocked page (low priority; the device was not held): " (pupil(r.pupil.as_deref(), r.pupil_name.as_deref())) }
+                } @else {
+                    dt { "Reported by" } dd { "Pupil, with the report button: " (pupil(r.pupil.as_deref(), r.pupil_name.as_deref())) }
+                }
                 dt { "App" } dd { (optional(r.app.as_deref())) }
                 dt { "Address" } dd.url { (optional(r.url.as_deref())) }
                 dt { "Page title" } dd { (optional(r.page_title.as_deref())) }
@@ -339,7 +350,80 @@ fn entry_label(e: &IncidentEntry) -> String {
     }
 }
 
-/// One device: who used it, the iPad register, and its incidents.
+/// A device's events besides sessions and reports, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct DeviceActivity {
+    pub blocked: Vec<crate::store::ActivityRecord>,
+    pub apps: Vec<crate::store::ActivityRecord>,
+    pub agreements: Vec<crate::store::ActivityRecord>,
+}
+
+fn activity_pupil(a: &crate::store::ActivityRecord, pupil_id: Option<&PupilId>) -> Markup {
+    pupil(pupil_id.map(|p| p.as_str()), a.pupil_name.as_deref())
+}
+
+/// Blocked attempts, apps opened (with their session) and agreements accepted.
+fn device_activity(activity: &DeviceActivity) -> Markup {
+    use slate_protocol::EventBody;
+    html! {
+        h2 { "Blocked by the filter" }
+        @if activity.blocked.is_empty() {
+            p.empty { "Nothing blocked on this device." }
+        } @else {
+            table {
+                thead { tr { th { "Time" } th { "Pupil" } th { "What" } th { "Rule" } th { "List" } th { "Layer" } } }
+                tbody {
+                    @for a in &activity.blocked {
+                        @if let EventBody::FilterBlocked { pupil: p, layer, target, rule, list, .. } = &a.body {
+                            tr {
+                                td { (when(a.at)) } td { (activity_pupil(a, p.as_ref())) }
+                                td.url { (target) } td { (rule) } td { (list) } td { (layer.as_str()) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        h2 { "Apps opened" }
+        @if activity.apps.is_empty() {
+            p.empty { "No apps opened yet." }
+        } @else {
+            table {
+                thead { tr { th { "Time" } th { "Pupil" } th { "App" } th { "Session" } } }
+                tbody {
+                    @for a in &activity.apps {
+                        @if let EventBody::AppOpened { session, pupil: p, app } = &a.body {
+                            tr {
+                                td { (when(a.at)) } td { (activity_pupil(a, Some(p))) } td { (app) }
+                                td.muted { (session.to_string().get(..8).unwrap_or("")) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        h2 { "Acceptable use agreements" }
+        @if activity.agreements.is_empty() {
+            p.empty { "No agreement accepted on this device yet." }
+        } @else {
+            table {
+                thead { tr { th { "Time" } th { "Pupil" } th { "Agreement" } th { "Text version" } } }
+                tbody {
+                    @for a in &activity.agreements {
+                        @if let EventBody::AupAccepted { pupil: p, key_stage, text_version, .. } = &a.body {
+                            tr {
+                                td { (when(a.at)) } td { (activity_pupil(a, Some(p))) }
+                                td { (key_stage.to_uppercase()) } td { code { (text_version) } }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// One device: who used it, the iPad register, its incidents, and what it blocked.
 pub fn device_page(
     viewer: &Viewer,
     number: u16,
@@ -347,6 +431,7 @@ pub fn device_page(
     sessions: &[SessionRecord],
     incidents: &[IncidentRecord],
     register: &[RegisterEntry],
+    activity: &DeviceActivity,
 ) -> Markup {
     let title = format!("Device {number}");
     layout(
@@ -418,6 +503,7 @@ pub fn device_page(
                     }
                 }
             }
+            (device_activity(activity))
         },
     )
 }
@@ -440,7 +526,7 @@ pub fn who_had_page(
             form.stack method="get" action="/who-had" {
                 label for="device" { "Device number" }
                 input #device name="device" value=(device) inputmode="numeric" required;
-                label for="at" { "Date and time (UTC)" }
+                label for="at" { "Date and time (UK time)" }
                 input #at name="at" type="datetime-local" value=(at) required;
                 button type="submit" { "Look up" }
             }
@@ -470,7 +556,7 @@ pub fn who_had_page(
             }
             @if viewer.may(Permission::RecordRegister) {
                 h2 { "Record a numbered iPad for a lesson" }
-                p.muted { "For devices that cannot run Slate. Times in UTC." }
+                p.muted { "For devices that cannot run Slate. Times in UK time." }
                 form.stack method="post" action="/register" {
                     (csrf(viewer))
                     label for="reg-device" { "Device number" }
@@ -497,7 +583,12 @@ pub fn online(last_seen: Option<DateTime<Utc>>, now: DateTime<Utc>) -> bool {
 }
 
 /// Every device: online or not, software, last contact.
-pub fn fleet_page(viewer: &Viewer, fleet: &[FleetRow], now: DateTime<Utc>) -> Markup {
+pub fn fleet_page(
+    viewer: &Viewer,
+    fleet: &[FleetRow],
+    refused: &[crate::store::RefusedRecord],
+    now: DateTime<Utc>,
+) -> Markup {
     let up = fleet.iter().filter(|d| online(d.last_seen_at, now)).count();
     layout(
         Some(viewer),
@@ -530,6 +621,22 @@ pub fn fleet_page(viewer: &Viewer, fleet: &[FleetRow], now: DateTime<Utc>) -> Ma
                                 }
                                 td { (d.software_version) }
                                 td { (when(d.enrolled_at)) }
+                            }
+                        }
+                    }
+                }
+            }
+            h2 { "Hardware refused" }
+            @if refused.is_empty() {
+                p.empty { "No device has refused anything plugged into it." }
+            } @else {
+                table {
+                    thead { tr { th { "Device" } th { "Time" } th { "Kind" } th { "What" } } }
+                    tbody {
+                        @for r in refused {
+                            tr {
+                                td { "Device " (r.device) } td { (when(r.at)) }
+                                td { (r.kind.replace('_', " ")) } td { (r.description) }
                             }
                         }
                     }
@@ -616,7 +723,8 @@ fn millis(us: u64) -> String {
 
 /// A time as staff read it, with the zone said out loud.
 fn when(t: DateTime<Utc>) -> String {
-    t.format("%a %-d %b %Y, %H:%M:%S UTC").to_string()
+    // Staff read UK time (GMT or BST, named); the database and the wire stay in UTC.
+    t.with_timezone(&chrono_tz::Europe::London).format("%a %-d %b %Y, %H:%M:%S %Z").to_string()
 }
 
 #[cfg(test)]
@@ -647,6 +755,7 @@ mod tests {
                 url: Some("https://example.org/<x>".into()),
                 page_title: Some(title.into()),
                 blank_latency_us: Some(41_250),
+                from_block_page: false,
             },
         }
     }
@@ -663,7 +772,7 @@ mod tests {
         assert!(page.contains(r#"<script src="/static/live.js" defer></script>"#), "{page}");
         assert!(page.contains("https://example.org/&lt;x&gt;"), "{page}");
         assert!(!page.contains("href=\"https://example.org"), "URLs are text, not links: {page}");
-        assert!(page.contains("Tue 17 Nov 2026, 10:14:03 UTC"), "{page}");
+        assert!(page.contains("Tue 17 Nov 2026, 10:14:03 GMT"), "{page}");
         assert!(page.contains("41.3 ms"), "{page}");
     }
 

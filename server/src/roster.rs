@@ -1,6 +1,8 @@
-//! The shape of a roster entry (pseudonymous id, display name, class) and its validation. Pure:
-//! storing entries is `store`'s job.
+//! The shape of a roster entry (pseudonymous id, display name, class) and its validation, and
+//! the school's CSV roster (`class,first_name,last_name,key_stage`). Pure: storing entries is
+//! `store`'s job; only a pupil's first name and family initial are kept from the CSV.
 
+use slate_protocol::kiosk::KeyStage;
 use slate_protocol::PupilId;
 
 /// Longest display or class name, in characters: room for "Amira K." and "Year 2 Kingfishers",
@@ -54,9 +56,169 @@ fn checked_name(field: &'static str, value: &str) -> Result<String, RosterError>
     Ok(value.to_owned())
 }
 
+/// Most rows one import takes.
+pub const MAX_IMPORT_ROWS: usize = 5000;
+
+/// One checked CSV row: what devices show (first name and initial), and where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RosterRow {
+    /// The CSV line it came from (1 is the header).
+    pub line: usize,
+    pub class: String,
+    pub first_name: String,
+    /// The family name's first letter, upper case.
+    pub initial: String,
+    pub key_stage: KeyStage,
+}
+
+/// Why a roster file was refused: the line and column, so IT can fix the file.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("line {line}, column {column}: {problem}")]
+pub struct ImportError {
+    pub line: usize,
+    pub column: &'static str,
+    pub problem: String,
+}
+
+const COLUMNS: [&str; 4] = ["class", "first_name", "last_name", "key_stage"];
+
+/// Parses and checks a whole roster CSV. Any bad row refuses the file, so nothing is
+/// half-imported.
+pub fn parse_roster_csv(text: &str) -> Result<Vec<RosterRow>, ImportError> {
+    let err = |line, column, problem: String| ImportError { line, column, problem };
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .trim(csv::Trim::All)
+        .flexible(true)
+        .from_reader(text.as_bytes());
+    let headers = reader
+        .headers()
+        .map_err(|e| err(1, "header", format!("cannot read the header: {e}")))?
+        .clone();
+    let header: Vec<String> = headers.iter().map(|h| h.to_ascii_lowercase()).collect();
+    if header != COLUMNS {
+        return Err(err(1, "header", format!("must be exactly {}", COLUMNS.join(","))));
+    }
+    let mut rows: Vec<RosterRow> = Vec::new();
+    for record in reader.records() {
+        let record = record.map_err(|e| {
+            let line = e.position().map_or(0, |p| p.line() as usize);
+            err(line, "row", "is not valid CSV".into())
+        })?;
+        let line = record.position().map_or(rows.len() + 2, |p| p.line() as usize);
+        if record.len() != COLUMNS.len() {
+            return Err(err(line, "row", format!("has {} columns, not 4", record.len())));
+        }
+        if rows.len() == MAX_IMPORT_ROWS {
+            return Err(err(line, "row", format!("over {MAX_IMPORT_ROWS} rows in one file")));
+        }
+        let class =
+            checked_name("class", &record[0]).map_err(|e| err(line, "class", e.to_string()))?;
+        if class.chars().count() > 20 {
+            return Err(err(line, "class", "is over 20 characters".into()));
+        }
+        let first_name = record[1].to_owned();
+        let first_ok = !first_name.is_empty()
+            && first_name.chars().count() <= 16
+            && first_name.chars().all(|c| c.is_alphabetic() || c == '-' || c == '\'');
+        if !first_ok {
+            return Err(err(
+                line,
+                "first_name",
+                "must be one first name (letters, - or '), at most 16 characters".into(),
+            ));
+        }
+        let initial = record[2]
+            .chars()
+            .find(|c| c.is_alphabetic())
+            .map(|c| c.to_uppercase().collect::<String>())
+            .filter(|i| i.chars().count() == 1)
+            .ok_or_else(|| {
+                err(line, "last_name", "has no letter to take the initial from".into())
+            })?;
+        let key_stage = match record[3].to_ascii_lowercase().as_str() {
+            "ks1" | "eyfs" => KeyStage::Ks1,
+            "ks2" => KeyStage::Ks2,
+            _ => return Err(err(line, "key_stage", "must be ks1, eyfs or ks2".into())),
+        };
+        if let Some(earlier) = rows
+            .iter()
+            .find(|r| r.class == class && r.first_name == first_name && r.initial == initial)
+        {
+            return Err(err(
+                line,
+                "first_name",
+                format!(
+                    "{first_name} {initial}. is already on line {} in {class}: devices could not tell them apart",
+                    earlier.line
+                ),
+            ));
+        }
+        if let Some(other) = rows.iter().find(|r| r.class == class && r.key_stage != key_stage) {
+            return Err(err(
+                line,
+                "key_stage",
+                format!("differs from line {} for the same class", other.line),
+            ));
+        }
+        rows.push(RosterRow { line, class, first_name, initial, key_stage });
+    }
+    Ok(rows)
+}
+
+/// A fresh pseudonymous id: `p-` and 12 random hex digits.
+pub fn new_pupil_id() -> PupilId {
+    let bytes: [u8; 6] = rand::random();
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    PupilId::new(format!("p-{hex}")).expect("a well-formed id")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_roster_csv_keeps_first_names_and_initials_only() {
+        let rows = parse_roster_csv(
+            "class,first_name,last_name,key_stage\nOak, Amira ,khan,KS1\n\"Year 5\",Ben,O'Neill,ks2\n",
+        )
+        .unwrap();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(
+            rows[0],
+            RosterRow {
+                line: 2,
+                class: "Oak".into(),
+                first_name: "Amira".into(),
+                initial: "K".into(),
+                key_stage: KeyStage::Ks1,
+            }
+        );
+        assert_eq!((rows[1].class.as_str(), rows[1].initial.as_str()), ("Year 5", "O"));
+        assert!(new_pupil_id().as_str().starts_with("p-"));
+    }
+
+    #[test]
+    fn a_bad_row_names_its_line_and_column() {
+        let head = "class,first_name,last_name,key_stage\n";
+        let cases = [
+            ("class,first,last,ks\n", "line 1, column header"),
+            (&format!("{head}Oak,Amira Jane,Khan,ks1\n") as &str, "line 2, column first_name"),
+            (&format!("{head}Oak,Amira,Khan,ks1\nOak,Ben,-,ks1\n"), "line 3, column last_name"),
+            (&format!("{head}Oak,Amira,Khan,ks3\n"), "line 2, column key_stage"),
+            (&format!("{head},Amira,Khan,ks1\n"), "line 2, column class"),
+            (&format!("{head}Oak,Amira,Khan\n"), "line 2, column row"),
+            (
+                &format!("{head}Oak,Amira,Khan,ks1\nOak,Amira,Kerr,ks1\n"),
+                "line 3, column first_name",
+            ),
+            (&format!("{head}Oak,Amira,Khan,ks1\nOak,Ben,Kerr,ks2\n"), "line 3, column key_stage"),
+        ];
+        for (text, expected) in cases {
+            let err = parse_roster_csv(text).unwrap_err().to_string();
+            assert!(err.starts_with(expected), "{err:?} should start with {expected:?}");
+        }
+    }
 
     #[test]
     fn entries_are_trimmed_and_checked() {

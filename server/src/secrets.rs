@@ -47,6 +47,12 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// 16 random bytes as lowercase hex: the URL-list salt.
+pub fn random_hex_16() -> String {
+    let bytes: [u8; 16] = rand::random();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// The SHA-256 of a secret: what the database keeps instead of the secret, so a copy of the
 /// database does not let anyone act as a device.
 #[derive(Clone, Copy, PartialEq, Eq)]

@@ -8,17 +8,18 @@ use crate::notify::Notifier;
 use crate::secrets::Secret;
 use crate::store::Store;
 use crate::tls::TlsConfig;
-use crate::{api, desk, staff};
+use crate::{api, desk, setup, staff};
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::header::{self, HeaderValue};
 use axum::middleware::{self, Next};
 use axum::response::{Redirect, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, MethodRouter};
 use axum::Router;
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::TcpListener;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::broadcast;
@@ -68,6 +69,12 @@ pub struct AppState {
     /// A password hash that no account has, checked when the username is unknown, so a refusal
     /// takes as long either way and does not tell which usernames exist.
     pub(crate) dummy_phc: Arc<std::sync::OnceLock<String>>,
+    /// Signs what devices are told.
+    pub(crate) policy_key: Arc<ed25519_dalek::SigningKey>,
+    /// Uploaded filter list files (`<name>.txt`); `None` serves none.
+    pub(crate) lists_dir: Option<PathBuf>,
+    /// Moves on whenever a command is queued, waking the devices' long polls.
+    pub(crate) commands: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 impl AppState {
@@ -94,7 +101,28 @@ impl AppState {
             hash_cost: HashCost::Production,
             closing: Arc::new(tokio::sync::watch::Sender::new(false)),
             dummy_phc: Arc::default(),
+            // A key for this run only, until `with_policy` gives the data directory's.
+            policy_key: Arc::new(ed25519_dalek::SigningKey::from_bytes(&rand::random())),
+            lists_dir: None,
+            commands: Arc::new(tokio::sync::watch::Sender::new(0)),
         }
+    }
+
+    /// The data directory's policy key and list files.
+    pub fn with_policy(mut self, key: ed25519_dalek::SigningKey, lists_dir: PathBuf) -> Self {
+        self.policy_key = Arc::new(key);
+        self.lists_dir = Some(lists_dir);
+        self
+    }
+
+    /// The policy key's public half, as devices' `slate.toml` holds it.
+    pub fn policy_public_key(&self) -> String {
+        slate_protocol::bundle::verifying_key_to_base64(&self.policy_key.verifying_key())
+    }
+
+    /// Wakes the devices' long polls: a command was queued (a policy change queues one too).
+    pub(crate) fn commands_changed(&self) {
+        self.commands.send_modify(|n| *n = n.wrapping_add(1));
     }
 
     /// Cheap password hashing for tests (hashes verify whatever their cost).
@@ -104,12 +132,32 @@ impl AppState {
     }
 }
 
+/// The device API: path, method, handler. The router is built from this table, and a test
+/// checks that `openapi.json` documents each entry, so the two cannot drift apart.
+pub fn device_routes() -> Vec<(&'static str, &'static str, MethodRouter<AppState>)> {
+    vec![
+        ("/api/v1/enroll", "post", post(api::enroll)),
+        ("/api/v1/events", "post", post(api::ingest_events)),
+        ("/api/v1/device/policy", "get", get(api::device_policy)),
+        ("/api/v1/device/lists/{name}", "get", get(api::device_list)),
+        ("/api/v1/device/commands", "get", get(api::device_commands)),
+    ]
+}
+
+/// The device API's OpenAPI 3.1 document.
+pub const OPENAPI: &str = include_str!("../openapi.json");
+
 /// Every route the server answers.
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let devices = device_routes()
+        .into_iter()
+        .fold(Router::new(), |router, (path, _, handler)| router.route(path, handler));
+    devices
         .route("/healthz", get(|| async { "ok" }))
-        .route("/api/v1/enroll", post(api::enroll))
-        .route("/api/v1/events", post(api::ingest_events))
+        .route(
+            "/api/v1/openapi.json",
+            get(|| async { ([(header::CONTENT_TYPE, "application/json")], OPENAPI) }),
+        )
         .route("/api/v1/staff/reports", get(desk::reports_json))
         .route("/api/v1/staff/who-had", get(desk::who_had_json))
         .route("/", get(|| async { Redirect::to("/reports") }))
@@ -134,6 +182,23 @@ pub fn router(state: AppState) -> Router {
         .route("/audit", get(desk::audit_page))
         .route("/governors", get(desk::governors_page))
         .route("/audit.csv", get(desk::audit_csv))
+        .route("/setup", get(setup::setup_page))
+        .route("/setup/class", post(setup::save_class))
+        .route("/setup/class-apps", post(setup::save_class_apps))
+        .route("/setup/teacher", post(setup::link_teacher))
+        .route("/setup/roster", post(setup::import_roster))
+        .route("/setup/app", post(setup::save_app))
+        .route("/setup/pin", post(setup::set_pin))
+        .route("/setup/sessions", post(setup::save_sessions))
+        .route(
+            "/setup/list",
+            // A list file is bigger than any device request: this route alone takes more.
+            post(setup::upload_list).layer(DefaultBodyLimit::max(setup::MAX_LIST_BYTES * 2)),
+        )
+        .route("/setup/profile", post(setup::save_profile))
+        .route("/bypasses", get(setup::bypasses_page).post(setup::request_bypass))
+        .route("/bypasses/{id}/decide", post(setup::decide_bypass))
+        .route("/commands", get(setup::commands_page).post(setup::send_command))
         .fallback(staff::not_found)
         .layer(DefaultBodyLimit::max(slate_protocol::MAX_BODY_BYTES))
         .layer(middleware::from_fn(security_headers))

@@ -95,6 +95,30 @@ pub struct Config {
     pub mute: MuteBackend,
     /// The status LED's GPIO pin (`[led] gpio_pin`), if there is one.
     pub led_pin: Option<u8>,
+    /// The group that may use the control socket (the kiosk UI's user is in it); `None`: the
+    /// owner's own group.
+    pub control_group: Option<String>,
+    /// slate-dns's socket (recent names, profile, reload); `None`: slated does not talk to it.
+    pub dns_socket: Option<PathBuf>,
+    /// Fetching the signed policy from the server.
+    pub policy: PolicyConfig,
+    /// The file this configuration was read from (enrollment removes its token line).
+    pub source: PathBuf,
+}
+
+/// Policy from the server (`[server] public_key`, `policy_refresh_s`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyConfig {
+    /// The server's Ed25519 key; without it no policy is fetched (slated warns).
+    pub public_key: Option<ed25519_dalek::VerifyingKey>,
+    /// How often the policy is fetched.
+    pub refresh: Duration,
+}
+
+impl Default for PolicyConfig {
+    fn default() -> Self {
+        Self { public_key: None, refresh: Duration::from_secs(300) }
+    }
 }
 
 impl Config {
@@ -141,7 +165,15 @@ pub enum DisplayConfig {
     /// Ask logind to set the backlight (`SetBrightness`; slated must run in the kiosk's
     /// session); darkness is confirmed from sysfs.
     Logind { backlight: Backlight, session: String },
+    /// A black layer-shell overlay above every window through the kiosk compositor's socket,
+    /// confirmed when the compositor has drawn it; then, with `output_power`, the outputs
+    /// powered off (wlr-output-power-management).
+    Wayland { socket: PathBuf, output_power: bool },
 }
+
+/// The kiosk session's runtime directory in the image (`systemd/slate-session.service`).
+pub const DEFAULT_WAYLAND_RUNTIME_DIR: &str = "/run/slate-kiosk";
+pub const DEFAULT_WAYLAND_DISPLAY: &str = "wayland-0";
 
 /// Which backlight under `/sys/class/backlight`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -259,6 +291,19 @@ pub fn parse_config(text: &str, path: &Path) -> Result<Config, ConfigError> {
     let control_socket =
         top.path("control_socket", base)?.unwrap_or_else(|| DEFAULT_CONTROL_SOCKET.into());
 
+    let control_group = match top.string("control_group")? {
+        Some(g)
+            if g.is_empty()
+                || g.len() > 32
+                || !g.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-'))
+                || g.starts_with('-') =>
+        {
+            return Err(top.error("control_group", format!("{g:?} is not a group name")));
+        }
+        g => g,
+    };
+    let dns_socket = top.path("dns_socket", base)?;
+
     let mut server = top.required_table("server")?;
     let url = server.required_string("url")?;
     let url = check_server_url(&url).map_err(|reason| server.error("url", reason))?;
@@ -272,7 +317,31 @@ pub fn parse_config(text: &str, path: &Path) -> Result<Config, ConfigError> {
         }
         t => t.map(Secret),
     };
-    server.finish(&["url", "ca_certificate", "enrollment_token"])?;
+    let public_key = match server.string("public_key")? {
+        None => None,
+        Some(text) => {
+            Some(slate_protocol::bundle::verifying_key_from_base64(&text).map_err(|_| {
+                server.error("public_key", "is not a base64 Ed25519 public key (32 bytes)")
+            })?)
+        }
+    };
+    let refresh = match server.integer("policy_refresh_s")? {
+        None => PolicyConfig::default().refresh,
+        Some(s) if (10..=86_400).contains(&s) => Duration::from_secs(s as u64),
+        Some(s) => {
+            return Err(
+                server.error("policy_refresh_s", format!("{s} is not from 10 to 86400 seconds"))
+            )
+        }
+    };
+    let policy = PolicyConfig { public_key, refresh };
+    server.finish(&[
+        "url",
+        "ca_certificate",
+        "enrollment_token",
+        "public_key",
+        "policy_refresh_s",
+    ])?;
     let server = ServerConfig { url, ca_certificate, enrollment_token };
 
     let defaults = UploadConfig::default();
@@ -500,15 +569,57 @@ pub fn parse_config(text: &str, path: &Path) -> Result<Config, ConfigError> {
             {
                 return Err(t.error("session", "must be \"auto\" or a logind session id"));
             }
-            t.finish(&["backend", "backlight", "method", "session"])?;
+            let runtime_dir = match t.string("runtime_dir")? {
+                None => PathBuf::from(DEFAULT_WAYLAND_RUNTIME_DIR),
+                Some(d) if d.starts_with('/') && !d.contains('\0') => PathBuf::from(d),
+                Some(d) => {
+                    return Err(t.error("runtime_dir", format!("{d:?} is not an absolute path")))
+                }
+            };
+            let wayland_display =
+                t.string("wayland_display")?.unwrap_or_else(|| DEFAULT_WAYLAND_DISPLAY.into());
+            let plain_name = !wayland_display.is_empty()
+                && wayland_display.len() <= 64
+                && !wayland_display.contains(['/', '\0'])
+                && wayland_display != "."
+                && wayland_display != "..";
+            if !plain_name && !(wayland_display.starts_with('/') && !wayland_display.contains('\0'))
+            {
+                return Err(t.error(
+                    "wayland_display",
+                    format!(
+                        "{wayland_display:?} is not a socket name (\"wayland-0\") or an absolute path"
+                    ),
+                ));
+            }
+            let output_power = match t.take("output_power") {
+                None => false,
+                Some(toml::Value::Boolean(b)) => b,
+                Some(other) => return Err(t.wrong_type("output_power", "true or false", &other)),
+            };
+            t.finish(&[
+                "backend",
+                "backlight",
+                "method",
+                "session",
+                "wayland_display",
+                "runtime_dir",
+                "output_power",
+            ])?;
             match backend.as_str() {
                 "none" => DisplayConfig::Logging,
                 "sysfs" => DisplayConfig::Sysfs { backlight, method },
                 "logind" => DisplayConfig::Logind { backlight, session },
+                "wayland" => DisplayConfig::Wayland {
+                    socket: slate_wayland::Settings::socket_path(&runtime_dir, &wayland_display),
+                    output_power,
+                },
                 other => {
                     return Err(t.error(
                         "backend",
-                        format!("{other:?} is not one of \"none\", \"sysfs\", \"logind\""),
+                        format!(
+                            "{other:?} is not one of \"none\", \"sysfs\", \"logind\", \"wayland\""
+                        ),
                     ))
                 }
             }
@@ -572,6 +683,8 @@ pub fn parse_config(text: &str, path: &Path) -> Result<Config, ConfigError> {
         "display",
         "audio",
         "led",
+        "control_group",
+        "dns_socket",
     ])?;
     Ok(Config {
         device_number,
@@ -586,6 +699,10 @@ pub fn parse_config(text: &str, path: &Path) -> Result<Config, ConfigError> {
         display,
         mute,
         led_pin,
+        control_group,
+        dns_socket,
+        policy,
+        source: path.to_owned(),
     })
 }
 
@@ -620,6 +737,58 @@ fn check_server_url(raw: &str) -> Result<String, String> {
         return Err("must not have a query or fragment".into());
     }
     Ok(url.as_str().trim_end_matches('/').to_owned())
+}
+
+/// The configuration text without its `[server] enrollment_token = …` line (a used token must
+/// not stay on the SD card); every other line and comment is kept as it was. `None` when there
+/// is no such line. Pure.
+pub fn without_enrollment_token(text: &str) -> Option<String> {
+    let mut table = String::new();
+    let mut removed = false;
+    let mut out = String::with_capacity(text.len());
+    for line in text.split_inclusive('\n') {
+        let trimmed = line.trim_start();
+        if trimmed.starts_with('[') {
+            table = trimmed
+                .trim_start_matches('[')
+                .split([']', '#'])
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_owned();
+        }
+        let key = trimmed.split('=').next().unwrap_or("").trim().trim_matches('"');
+        if table == "server" && trimmed.contains('=') && key == "enrollment_token" {
+            removed = true;
+            continue;
+        }
+        out.push_str(line);
+    }
+    removed.then_some(out)
+}
+
+/// Removes the used enrollment token from the configuration file at `path`, atomically (a
+/// temporary file beside it, fsync'd, renamed over; its permissions kept).
+pub fn remove_enrollment_token(path: &Path) -> std::io::Result<bool> {
+    let text = std::fs::read_to_string(path)?;
+    let Some(new) = without_enrollment_token(&text) else { return Ok(false) };
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.tmp"));
+    let perms = std::fs::metadata(path)?.permissions();
+    let result = (|| {
+        use std::io::Write;
+        let mut file = std::fs::File::create(&tmp)?;
+        file.write_all(new.as_bytes())?;
+        file.set_permissions(perms)?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, path)?;
+        std::fs::File::open(dir)?.sync_all()
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result.map(|()| true)
 }
 
 /// One TOML table being taken apart field by field; what is left at the end is unknown.
@@ -776,12 +945,65 @@ key = "KEY_F12"
                 display: DisplayConfig::Logging,
                 mute: MuteBackend::None,
                 led_pin: None,
+                control_group: None,
+                dns_socket: None,
+                policy: PolicyConfig::default(),
+                source: path().to_owned(),
             }
         );
         assert_eq!(
             config.server.endpoint("/api/v1/events"),
             "https://school.example:8443/api/v1/events"
         );
+    }
+
+    #[test]
+    fn the_used_enrollment_token_line_goes_and_nothing_else() {
+        let text = "# Slate\ndevice_number = 3\n[server]\nurl = \"https://s\"  # the school\n# the token:\nenrollment_token = \"tok-1\"\npublic_key = \"x\"\n[button]\nsource = \"none\"\n";
+        let want = "# Slate\ndevice_number = 3\n[server]\nurl = \"https://s\"  # the school\n# the token:\npublic_key = \"x\"\n[button]\nsource = \"none\"\n";
+        assert_eq!(without_enrollment_token(text).as_deref(), Some(want));
+        assert_eq!(without_enrollment_token(want), None);
+        // Only the [server] one; a commented-out line stays.
+        let other = "[server]\n# enrollment_token = \"old\"\n[notes]\nenrollment_token = \"x\"\n";
+        assert_eq!(without_enrollment_token(other), None);
+        let indented = "[ server ]\n  enrollment_token=\"t\"\nurl = \"https://s\"";
+        assert_eq!(
+            without_enrollment_token(indented).as_deref(),
+            Some("[ server ]\nurl = \"https://s\"")
+        );
+        // What is left still parses.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("slate.toml");
+        let full = format!("{text}");
+        std::fs::write(&path, &full).unwrap();
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o640))
+            .unwrap();
+        assert!(remove_enrollment_token(&path).unwrap());
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), want);
+        let mode = std::os::unix::fs::PermissionsExt::mode(
+            &std::fs::metadata(&path).unwrap().permissions(),
+        );
+        assert_eq!(mode & 0o777, 0o640);
+        assert!(!remove_enrollment_token(&path).unwrap());
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "no temporary file is left");
+    }
+
+    #[test]
+    fn policy_fields_parse() {
+        let key = slate_protocol::bundle::verifying_key_to_base64(
+            &ed25519_dalek::SigningKey::from_bytes(&[7; 32]).verifying_key(),
+        );
+        let text = format!(
+            "device_number = 3\ncontrol_group = \"slate-kiosk\"\ndns_socket = \"run/dns.sock\"\n[server]\nurl = \"https://s\"\npublic_key = \"{key}\"\npolicy_refresh_s = 60\n[button]\nsource = \"none\"\n"
+        );
+        let config = parse_config(&text, Path::new("/srv/x/slate.toml")).unwrap();
+        assert_eq!(config.control_group.as_deref(), Some("slate-kiosk"));
+        assert_eq!(config.dns_socket, Some(PathBuf::from("/srv/x/run/dns.sock")));
+        assert_eq!(
+            config.policy.public_key.map(|k| slate_protocol::bundle::verifying_key_to_base64(&k)),
+            Some(key)
+        );
+        assert_eq!(config.policy.refresh, Duration::from_secs(60));
     }
 
     #[test]
@@ -794,6 +1016,8 @@ key = "KEY_F12"
         assert_eq!(config.button, ButtonConfig::None);
         assert_eq!(config.server.url, "http://127.0.0.1:8080");
         assert_eq!(config.server.enrollment_token, None);
+        assert_eq!(config.policy, PolicyConfig::default());
+        assert_eq!((config.control_group, config.dns_socket), (None, None));
     }
 
     #[test]
@@ -941,6 +1165,25 @@ key = "KEY_F12"
                 "required when `button.source` is \"evdev\"",
             ),
             ("key = \"KEY_F12\"", "key = \"F12\"", "button.key", "not a key name"),
+            (
+                "enrollment_token = \"tok-123\"",
+                "public_key = \"bm90IGEga2V5\"",
+                "server.public_key",
+                "not a base64 Ed25519 public key",
+            ),
+            (
+                "enrollment_token = \"tok-123\"",
+                "policy_refresh_s = 5",
+                "server.policy_refresh_s",
+                "5 is not from 10 to 86400",
+            ),
+            (
+                "school = \"Hillside Primary\"",
+                "control_group = \"kiosk users\"",
+                "control_group",
+                "is not a group name",
+            ),
+            ("school = \"Hillside Primary\"", "dns_socket = \"\"", "dns_socket", "is empty"),
             ("key = \"KEY_F12\"", "key = 0", "button.key", "not a key code"),
             ("key = \"KEY_F12\"", "key = 70000", "button.key", "not a key code"),
             (
@@ -1091,6 +1334,47 @@ key = "KEY_F12"
             DisplayConfig::Sysfs { backlight: Backlight::Auto, method: BlankMethod::Brightness }
         );
         assert_eq!(config.mute, MuteBackend::Wpctl);
+    }
+
+    #[test]
+    fn the_wayland_display_section_parses_and_is_checked() {
+        let base = "device_number = 1\n[server]\nurl = \"https://s\"\n[button]\nsource = \"none\"\n[display]\nbackend = \"wayland\"\n";
+        let good = [
+            ("", "/run/slate-kiosk/wayland-0", false),
+            ("output_power = true\n", "/run/slate-kiosk/wayland-0", true),
+            (
+                "runtime_dir = \"/run/user/1000\"\nwayland_display = \"wayland-1\"\n",
+                "/run/user/1000/wayland-1",
+                false,
+            ),
+            (
+                "wayland_display = \"/tmp/w/wayland-5\"\noutput_power = false\n",
+                "/tmp/w/wayland-5",
+                false,
+            ),
+        ];
+        for (extra, socket, output_power) in good {
+            let config = parse_config(&format!("{base}{extra}"), path()).expect(extra);
+            assert_eq!(
+                config.display,
+                DisplayConfig::Wayland { socket: socket.into(), output_power },
+                "{extra}"
+            );
+        }
+        let bad = [
+            ("runtime_dir = \"run/user/1000\"\n", "display.runtime_dir", "not an absolute path"),
+            ("wayland_display = \"a/b\"\n", "display.wayland_display", "not a socket name"),
+            ("wayland_display = \"\"\n", "display.wayland_display", "not a socket name"),
+            ("wayland_display = \"..\"\n", "display.wayland_display", "not a socket name"),
+            ("output_power = \"yes\"\n", "display.output_power", "expected true or false"),
+            ("output_powr = true\n", "display.output_powr", "not a known setting"),
+        ];
+        for (extra, field, reason) in bad {
+            let err = parse_config(&format!("{base}{extra}"), path()).expect_err(extra);
+            let message = err.to_string();
+            assert_eq!(err.field(), Some(field), "{extra:?}: {message}");
+            assert!(message.contains(reason), "{extra:?}: {message:?} should contain {reason:?}");
+        }
     }
 
     #[test]

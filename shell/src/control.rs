@@ -4,7 +4,8 @@
 //!
 //! # Protocol
 //!
-//! A Unix stream socket (mode 0600). One JSON request per line, one JSON reply per line, as
+//! A Unix stream socket (mode 0660, group `control_group` so that the kiosk UI's user can reach
+//! it). One JSON request per line, one JSON reply per line, as
 //! many as the client likes on one connection. A request that is not valid gets
 //! `{"ok":false,"error":"…"}` and the connection stays usable; nothing a client sends can stop
 //! the daemon.
@@ -27,13 +28,23 @@
 //!                                     (all optional; choice defaults to close_app; pin is
 //!                                     required when a PIN hash is configured)
 //! {"cmd":"status"}                 -> {"ok":true,"device":12,"state":"idle|in_session|held",
-//!                                      "spool_pending":3,"enrolled":true}
+//!                                      "spool_pending":3,"enrolled":true,"screens_locked":false,
+//!                                      "pupil":"p-7f3a9c","policy_issued_at":"…"}
+//! {"cmd":"app_opened","app":"maths"}                 -> {"ok":true} (error: nobody signed in)
+//! {"cmd":"aup_accepted","key_stage":"ks1","text_version":"ks1-0123abcd"} -> {"ok":true}
+//! {"cmd":"activity"}               -> {"ok":true}     a touch: the idle timer starts again
+//! {"cmd":"filter_blocked","layer":"dns","target":"x.example","rule":"exact:x.example","list":"adult"}
+//!                                  -> {"ok":true}     spooled with the session and pupil
+//! {"cmd":"tell_teacher","url":"https://…","app":"maths"}
+//!                                  -> {"ok":true,"report":"<id>"}   no darkness, nothing held
+//! {"cmd":"device_refused","kind":"usb_storage","description":"0781:5567 SanDisk"} -> {"ok":true}
 //! ```
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use slate_protocol::{
-    DeviceNumber, Event, EventBody, EventId, PupilId, ResolutionChoice, SessionId, StaffId,
+    DeviceNumber, Event, EventBody, EventId, FilterLayer, PupilId, RefusedDevice, ResolutionChoice,
+    SessionId, StaffId,
 };
 use std::fmt;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
@@ -89,6 +100,35 @@ pub enum Request {
         staff: Option<StaffId>,
     },
     Status {},
+    /// The pupil opened an approved app (the kiosk UI).
+    AppOpened {
+        app: String,
+    },
+    /// The pupil accepted the acceptable use agreement (the kiosk UI).
+    AupAccepted {
+        key_stage: String,
+        text_version: String,
+    },
+    /// The pupil touched the screen (the kiosk UI, at most every 30 s).
+    Activity {},
+    /// The filter refused a name (slate-dns) or a page (the browser).
+    FilterBlocked {
+        layer: FilterLayer,
+        target: String,
+        rule: String,
+        list: String,
+    },
+    /// "Tell my teacher" on a blocked page.
+    TellTeacher {
+        url: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        app: Option<String>,
+    },
+    /// Hardware the policy does not allow was plugged in (udev).
+    DeviceRefused {
+        kind: RefusedDevice,
+        description: String,
+    },
 }
 
 /// A staff PIN as typed; `Debug` never shows it.
@@ -128,6 +168,15 @@ pub struct Reply {
     /// What is wrong with the report button (`missing`, `stuck`), in `status`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub button_fault: Option<slate_protocol::ButtonFault>,
+    /// The teacher's "eyes on me" is in force, in `status`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub screens_locked: Option<bool>,
+    /// The signed-in pupil, in `status`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pupil: Option<PupilId>,
+    /// When the kiosk policy in force was issued, in `status`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_issued_at: Option<DateTime<Utc>>,
 }
 
 impl Reply {
@@ -158,35 +207,104 @@ pub struct ControlMsg {
 /// Parses and validates one request line. Pure. The error is safe to send back.
 pub fn parse_request(line: &[u8]) -> Result<Request, String> {
     let request: Request = serde_json::from_slice(line).map_err(|e| format!("bad request: {e}"))?;
-    if let Request::Foreground { app, url, title, .. } = &request {
-        if app.is_empty() {
-            return Err("bad request: `app` is empty".into());
+    // The same checks the server makes, so that nothing spooled is what it would refuse.
+    let probe = |body: EventBody, rename: &[(&str, &str)]| {
+        let at = DateTime::<Utc>::UNIX_EPOCH;
+        Event::new(DeviceNumber::new(1).expect("1 is a device number"), at, body)
+            .validate()
+            .map_err(|e| {
+                let mut message = e.to_string();
+                for (from, to) in rename {
+                    message = message.replace(from, to);
+                }
+                format!("bad request: {message}")
+            })
+    };
+    let nonempty = |field: &str, value: &str| {
+        if value.is_empty() {
+            Err(format!("bad request: `{field}` is empty"))
+        } else {
+            Ok(())
         }
-        // The same checks the server makes, so that a report never carries what it would refuse.
-        let probe = Event::new(
-            DeviceNumber::new(1).expect("1 is a device number"),
-            DateTime::<Utc>::UNIX_EPOCH,
-            EventBody::ReportFiled {
+    };
+    let report =
+        |app: Option<String>, url: Option<String>, title: Option<String>| EventBody::ReportFiled {
+            session: None,
+            pupil: None,
+            app,
+            url,
+            page_title: title,
+            blank_latency_us: None,
+            recent_names: vec![],
+            origin: slate_protocol::ReportOrigin::Button,
+        };
+    let nobody = || (SessionId(uuid::Uuid::nil()), PupilId::new("p-0").expect("a pupil id"));
+    match &request {
+        Request::Foreground { app, url, title, .. } => {
+            nonempty("app", app)?;
+            probe(
+                report(Some(app.clone()), url.clone(), title.clone()),
+                &[("`page_title`", "`title`")],
+            )?;
+        }
+        Request::AppOpened { app } => {
+            nonempty("app", app)?;
+            let (session, pupil) = nobody();
+            probe(EventBody::AppOpened { session, pupil, app: app.clone() }, &[])?;
+        }
+        Request::AupAccepted { key_stage, text_version } => {
+            check_aup(key_stage, text_version)?;
+        }
+        Request::FilterBlocked { layer, target, rule, list } => {
+            nonempty("rule", rule)?;
+            nonempty("list", list)?;
+            let body = EventBody::FilterBlocked {
                 session: None,
                 pupil: None,
-                app: Some(app.clone()),
-                url: url.clone(),
-                page_title: title.clone(),
-                blank_latency_us: None,
-                recent_names: vec![],
-                origin: slate_protocol::ReportOrigin::Button,
-            },
-        );
-        probe.validate().map_err(|e| {
-            format!("bad request: {}", e.to_string().replace("`page_title`", "`title`"))
-        })?;
+                layer: *layer,
+                target: target.clone(),
+                rule: rule.clone(),
+                list: list.clone(),
+            };
+            probe(body, &[])?;
+        }
+        Request::TellTeacher { url, app } => {
+            if let Some(app) = app {
+                nonempty("app", app)?;
+            }
+            probe(report(app.clone(), Some(url.clone()), None), &[])?;
+        }
+        Request::DeviceRefused { kind, description } => {
+            nonempty("description", description)?;
+            probe(EventBody::DeviceRefused { kind: *kind, description: description.clone() }, &[])?;
+        }
+        _ => {}
     }
     Ok(request)
 }
 
+/// `key_stage` is `ks1` or `ks2`; `text_version` is `<key_stage>-<8 lowercase hex digits>` (the
+/// start of the agreement text's sha256).
+fn check_aup(key_stage: &str, text_version: &str) -> Result<(), String> {
+    if !matches!(key_stage, "ks1" | "ks2") {
+        return Err(format!("bad request: `key_stage` {key_stage:?} is not \"ks1\" or \"ks2\""));
+    }
+    let hex =
+        text_version.strip_prefix(key_stage).and_then(|rest| rest.strip_prefix('-')).filter(|h| {
+            h.len() == 8 && h.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        });
+    if hex.is_none() {
+        return Err(format!(
+            "bad request: `text_version` is not \"{key_stage}-\" and 8 lowercase hex digits"
+        ));
+    }
+    Ok(())
+}
+
 /// Binds the socket at `path`: creates the directory, removes a stale socket left by a crash
-/// (but never a live one, nor anything that is not a socket), and restricts it to the owner.
-pub fn bind(path: &Path) -> Result<UnixListener, ControlError> {
+/// (but never a live one, nor anything that is not a socket), and restricts it to the owner and
+/// `group` (mode 0660; `None`: the owner's own group).
+pub fn bind(path: &Path, group: Option<u32>) -> Result<UnixListener, ControlError> {
     let err = |action, source| ControlError::Io { action, path: path.to_owned(), source };
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| err("create its directory", e))?;
@@ -204,7 +322,10 @@ pub fn bind(path: &Path) -> Result<UnixListener, ControlError> {
         Err(e) => return Err(err("inspect", e)),
     }
     let listener = UnixListener::bind(path).map_err(|e| err("bind", e))?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+    if let Some(gid) = group {
+        std::os::unix::fs::chown(path, None, Some(gid)).map_err(|e| err("give to its group", e))?;
+    }
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))
         .map_err(|e| err("restrict", e))?;
     Ok(listener)
 }
@@ -314,6 +435,47 @@ mod tests {
                 },
             ),
             (r#"  {"cmd":"status"}  "#, Request::Status {}),
+            (r#"{"cmd":"app_opened","app":"maths"}"#, Request::AppOpened { app: "maths".into() }),
+            (
+                r#"{"cmd":"aup_accepted","key_stage":"ks1","text_version":"ks1-0a1b2c3d"}"#,
+                Request::AupAccepted {
+                    key_stage: "ks1".into(),
+                    text_version: "ks1-0a1b2c3d".into(),
+                },
+            ),
+            (r#"{"cmd":"activity"}"#, Request::Activity {}),
+            (
+                r#"{"cmd":"filter_blocked","layer":"dns","target":"x.example","rule":"exact:x.example","list":"adult"}"#,
+                Request::FilterBlocked {
+                    layer: FilterLayer::Dns,
+                    target: "x.example".into(),
+                    rule: "exact:x.example".into(),
+                    list: "adult".into(),
+                },
+            ),
+            (
+                r#"{"cmd":"filter_blocked","layer":"url","target":"https://x.example/a","rule":"url-sha256","list":"iwf"}"#,
+                Request::FilterBlocked {
+                    layer: FilterLayer::Url,
+                    target: "https://x.example/a".into(),
+                    rule: "url-sha256".into(),
+                    list: "iwf".into(),
+                },
+            ),
+            (
+                r#"{"cmd":"tell_teacher","url":"https://x.example/a","app":"maths"}"#,
+                Request::TellTeacher {
+                    url: "https://x.example/a".into(),
+                    app: Some("maths".into()),
+                },
+            ),
+            (
+                r#"{"cmd":"device_refused","kind":"usb_storage","description":"0781:5567 SanDisk"}"#,
+                Request::DeviceRefused {
+                    kind: RefusedDevice::UsbStorage,
+                    description: "0781:5567 SanDisk".into(),
+                },
+            ),
         ];
         for (line, expected) in cases {
             assert_eq!(parse_request(line.as_bytes()), Ok(expected.clone()), "{line}");
@@ -352,6 +514,25 @@ mod tests {
             (br#"{"cmd":"unlock","choice":"reboot"}"#, "unknown variant `reboot`"),
             (br#"{"cmd":"unlock","staff":"Mrs Smith"}"#, "staff"),
             (br#"{"cmd":"unlock","pin":1234}"#, "bad request"),
+            (br#"{"cmd":"app_opened"}"#, "missing field `app`"),
+            (br#"{"cmd":"app_opened","app":""}"#, "`app` is empty"),
+            (br#"{"cmd":"app_opened","app":"maths","pupil":"p-1"}"#, "unknown field `pupil`"),
+            (br#"{"cmd":"activity","at":1}"#, "unknown field `at`"),
+            (br#"{"cmd":"aup_accepted","key_stage":"ks3","text_version":"ks3-0a1b2c3d"}"#, "`key_stage`"),
+            (br#"{"cmd":"aup_accepted","key_stage":"ks1","text_version":"ks2-0a1b2c3d"}"#, "`text_version`"),
+            (br#"{"cmd":"aup_accepted","key_stage":"ks1","text_version":"ks1-0A1B2C3D"}"#, "`text_version`"),
+            (br#"{"cmd":"aup_accepted","key_stage":"ks1"}"#, "missing field `text_version`"),
+            (br#"{"cmd":"filter_blocked","layer":"dns","target":"not a name","rule":"r","list":"adult"}"#, "`target`"),
+            (br#"{"cmd":"filter_blocked","layer":"url","target":"nope","rule":"r","list":"adult"}"#, "`target`"),
+            (br#"{"cmd":"filter_blocked","layer":"http","target":"x.example","rule":"r","list":"adult"}"#, "unknown variant `http`"),
+            (br#"{"cmd":"filter_blocked","layer":"dns","target":"x.example","rule":"r","list":""}"#, "`list` is empty"),
+            (br#"{"cmd":"filter_blocked","layer":"dns","target":"x.example","list":"adult"}"#, "missing field `rule`"),
+            (br#"{"cmd":"tell_teacher"}"#, "missing field `url`"),
+            (br#"{"cmd":"tell_teacher","url":"hello world"}"#, "`url`"),
+            (br#"{"cmd":"tell_teacher","url":"https://x/","title":"t"}"#, "unknown field `title`"),
+            (br#"{"cmd":"device_refused","kind":"floppy","description":"x"}"#, "unknown variant `floppy`"),
+            (br#"{"cmd":"device_refused","kind":"camera","description":""}"#, "`description` is empty"),
+            (br#"{"cmd":"device_refused","kind":"camera","description":"a\u0007b"}"#, "`description`"),
         ];
         for (line, expected) in cases {
             let err = parse_request(line).expect_err(&String::from_utf8_lossy(line));
@@ -415,9 +596,9 @@ mod tests {
     async fn the_socket_answers_each_line_and_survives_bad_ones() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("run").join("control.sock");
-        let listener = bind(&path).unwrap();
+        let listener = bind(&path, None).unwrap();
         let mode = std::fs::metadata(&path).unwrap().permissions().mode();
-        assert_eq!(mode & 0o777, 0o600);
+        assert_eq!(mode & 0o777, 0o660);
         let server = tokio::spawn(serve(listener, echo_daemon()));
 
         let replies =
@@ -450,16 +631,16 @@ mod tests {
     async fn a_stale_socket_is_replaced_but_a_live_one_or_a_file_is_not() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("control.sock");
-        let first = bind(&path).unwrap();
-        assert!(matches!(bind(&path), Err(ControlError::InUse { .. })));
+        let first = bind(&path, None).unwrap();
+        assert!(matches!(bind(&path, None), Err(ControlError::InUse { .. })));
         drop(first);
         // The socket file is left behind, as after a crash.
         assert!(path.exists());
-        let _second = bind(&path).unwrap();
+        let _second = bind(&path, None).unwrap();
 
         let file = dir.path().join("not-a-socket");
         std::fs::write(&file, b"precious").unwrap();
-        assert!(matches!(bind(&file), Err(ControlError::NotASocket { .. })));
+        assert!(matches!(bind(&file, None), Err(ControlError::NotASocket { .. })));
         assert_eq!(std::fs::read(&file).unwrap(), b"precious");
     }
 
@@ -467,7 +648,7 @@ mod tests {
     async fn a_daemon_that_has_gone_gets_a_clear_answer() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("control.sock");
-        let listener = bind(&path).unwrap();
+        let listener = bind(&path, None).unwrap();
         let (tx, rx) = mpsc::channel(1);
         drop(rx);
         let server = tokio::spawn(serve(listener, tx));

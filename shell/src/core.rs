@@ -35,10 +35,10 @@
 //! A successful unlock files a `report_resolved` event naming the report, then restores the
 //! screen and resumes (false alarm) or closes (close app, block site) the foreground app.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, FixedOffset, NaiveTime, TimeZone, Utc};
 use slate_protocol::{
-    ButtonFault, DeviceNumber, Event, EventBody, EventId, PupilId, ResolutionChoice,
-    SessionEndReason, SessionId, StaffId,
+    ButtonFault, DeviceNumber, Event, EventBody, EventId, FilterLayer, PupilId, RefusedDevice,
+    ReportOrigin, ResolutionChoice, SessionEndReason, SessionId, StaffId,
 };
 use std::time::Duration;
 
@@ -123,6 +123,32 @@ impl Lockout {
     }
 }
 
+/// When sessions end by themselves (from the kiosk policy in force).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SessionRules {
+    /// No `activity` for this long ends the session (`idle_timeout`); `None`: never.
+    pub idle_timeout: Option<Duration>,
+    /// Local times at which every open session ends (`end_of_lesson`).
+    pub lesson_ends: Vec<NaiveTime>,
+    /// The device's offset from UTC, to read `lesson_ends` (the daemon keeps it current).
+    pub utc_offset: Option<FixedOffset>,
+}
+
+impl SessionRules {
+    /// The first lesson end strictly after `after`, looking at that local day and the next.
+    pub fn next_lesson_end(&self, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let offset = self.utc_offset.unwrap_or_else(|| FixedOffset::east_opt(0).expect("0"));
+        let day = after.with_timezone(&offset).date_naive();
+        [day, day.succ_opt()?]
+            .into_iter()
+            .flat_map(|d| self.lesson_ends.iter().map(move |t| d.and_time(*t)))
+            .filter_map(|local| offset.from_local_datetime(&local).single())
+            .map(|t| t.with_timezone(&Utc))
+            .filter(|t| *t > after)
+            .min()
+    }
+}
+
 /// What the daemon found when it checked the PIN typed (the core never sees the PIN itself).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PinCheck {
@@ -200,6 +226,8 @@ pub struct Session {
 pub struct PendingReport {
     pub pressed_at: DateTime<Utc>,
     pub foreground: Option<Foreground>,
+    /// The names the device looked up just before (from slate-dns), once the daemon has them.
+    pub recent_names: Vec<String>,
 }
 
 /// The device's state.
@@ -272,8 +300,51 @@ pub enum Input {
     BlankFailed {
         report: EventId,
     },
+    /// The names looked up just before the press, for the held report (sent after darkness and
+    /// before the darkness answer, so that the report carries them).
+    RecentNames {
+        report: EventId,
+        names: Vec<String>,
+    },
     /// A member of staff asks to unlock the held device.
     Unlock(Unlock),
+    /// The pupil opened an approved app.
+    AppOpened {
+        app: String,
+    },
+    /// The pupil accepted the acceptable use agreement.
+    AupAccepted {
+        key_stage: String,
+        text_version: String,
+    },
+    /// The pupil touched the screen: the idle timer starts again.
+    Activity,
+    /// The filter refused a name or a page.
+    FilterBlocked {
+        layer: FilterLayer,
+        target: String,
+        rule: String,
+        list: String,
+    },
+    /// "Tell my teacher" on a blocked page: a report without darkness or hold.
+    TellTeacher {
+        url: Option<String>,
+        app: Option<String>,
+        recent_names: Vec<String>,
+    },
+    /// Hardware was plugged in that the policy does not allow.
+    DeviceRefused {
+        kind: RefusedDevice,
+        description: String,
+    },
+    /// The teacher's "eyes on me" starts (`true`) or ends (`false`).
+    LockScreens(bool),
+    /// The teacher ends every pupil's session.
+    SignOutAll,
+    /// The daemon started and found `report` still held from before a restart: held again.
+    RestoreHeld {
+        report: EventId,
+    },
     /// The daemon is stopping: close what is open so that it is on record.
     ShuttingDown,
 }
@@ -326,6 +397,11 @@ pub struct Core {
     state: State,
     button: ButtonTrack,
     pins: PinTrack,
+    sessions: SessionRules,
+    /// The last sign of the pupil (sign-in, a touch, an app opened), for the idle timeout.
+    last_activity: Option<DateTime<Utc>>,
+    /// The teacher's "eyes on me" is in force.
+    screens_locked: bool,
 }
 
 impl Core {
@@ -342,11 +418,33 @@ impl Core {
             state: State::Idle,
             button: ButtonTrack::default(),
             pins: PinTrack::default(),
+            sessions: SessionRules::default(),
+            last_activity: None,
+            screens_locked: false,
         }
+    }
+
+    /// The session rules in force (from the kiosk policy; none by default).
+    pub fn set_session_rules(&mut self, sessions: SessionRules) {
+        self.sessions = sessions;
+    }
+
+    pub fn session_rules(&self) -> &SessionRules {
+        &self.sessions
+    }
+
+    /// Whether the teacher's "eyes on me" is in force.
+    pub fn screens_locked(&self) -> bool {
+        self.screens_locked
     }
 
     pub fn rules(&self) -> &Rules {
         &self.rules
+    }
+
+    /// Whether unlocking needs the staff PIN (a policy from the server can bring one).
+    pub fn set_pin_required(&mut self, required: bool) {
+        self.rules.pin_required = required;
     }
 
     /// What is wrong with the report button, if anything.
@@ -359,12 +457,38 @@ impl Core {
         self.pins.locked_until.filter(|until| *until > now)
     }
 
-    /// When the core next needs an [`Input::Tick`]: the moment a key held down becomes stuck.
+    /// When the core next needs an [`Input::Tick`]: the moment a key held down becomes stuck,
+    /// or the open session's idle timeout or lesson end.
     pub fn next_deadline(&self) -> Option<DateTime<Utc>> {
+        [self.stuck_deadline(), self.session_deadline().map(|(at, _)| at)]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    fn stuck_deadline(&self) -> Option<DateTime<Utc>> {
         match self.button.down_since {
             Some(since) if !self.button.stuck => Some(since + to_chrono(self.rules.stuck_after)),
             _ => None,
         }
+    }
+
+    /// When the open session ends by itself, and why. Only a session on screen ends so: a held
+    /// device waits for staff, and "eyes on me" pauses the idle timer.
+    fn session_deadline(&self) -> Option<(DateTime<Utc>, SessionEndReason)> {
+        let State::InSession(session) = &self.state else { return None };
+        let lesson = self
+            .sessions
+            .next_lesson_end(session.started_at)
+            .map(|at| (at, SessionEndReason::EndOfLesson));
+        let idle = match (self.sessions.idle_timeout, self.last_activity, self.screens_locked) {
+            (Some(timeout), Some(last), false) => {
+                Some((last + to_chrono(timeout), SessionEndReason::IdleTimeout))
+            }
+            _ => None,
+        };
+        // The lesson end wins a tie: it is the reason a teacher expects.
+        [lesson, idle].into_iter().flatten().min_by_key(|(at, _)| *at)
     }
 
     pub fn device(&self) -> DeviceNumber {
@@ -427,15 +551,127 @@ impl Core {
                     b.stuck = false;
                 }
             })),
-            Input::Tick => Ok(self.tick(now)),
+            Input::Tick => Ok(self.tick(now, ids)),
             Input::ScreenDark { report, confirmed_at } => {
                 let latency = latency_us(self.pending_pressed_at(report), confirmed_at);
                 Ok(self.file_pending(report, latency, true))
             }
             Input::BlankFailed { report } => Ok(self.file_pending(report, None, true)),
+            Input::RecentNames { report, names } => {
+                if let State::Held { report: held, pending: Some(p), .. } = &mut self.state {
+                    if *held == report {
+                        p.recent_names = names;
+                    }
+                }
+                Ok(Vec::new())
+            }
             Input::Unlock(unlock) => self.unlock(now, unlock, ids),
             Input::ShuttingDown => Ok(self.shut_down(now, ids)),
+            Input::AppOpened { app } => {
+                let session = self.on_screen_session()?;
+                self.last_activity = Some(now);
+                Ok(vec![self.event(
+                    ids,
+                    now,
+                    EventBody::AppOpened { session: session.id, pupil: session.pupil, app },
+                )])
+            }
+            Input::AupAccepted { key_stage, text_version } => {
+                let session = self.on_screen_session()?;
+                self.last_activity = Some(now);
+                Ok(vec![self.event(
+                    ids,
+                    now,
+                    EventBody::AupAccepted {
+                        session: session.id,
+                        pupil: session.pupil,
+                        key_stage,
+                        text_version,
+                    },
+                )])
+            }
+            Input::Activity => {
+                self.on_screen_session()?;
+                self.last_activity = Some(now);
+                Ok(Vec::new())
+            }
+            Input::FilterBlocked { layer, target, rule, list } => {
+                let session = self.session().cloned();
+                Ok(vec![self.event(
+                    ids,
+                    now,
+                    EventBody::FilterBlocked {
+                        session: session.as_ref().map(|s| s.id),
+                        pupil: session.map(|s| s.pupil),
+                        layer,
+                        target,
+                        rule,
+                        list,
+                    },
+                )])
+            }
+            Input::TellTeacher { url, app, recent_names } => {
+                let session = self.session().cloned();
+                Ok(vec![self.event(
+                    ids,
+                    now,
+                    EventBody::ReportFiled {
+                        session: session.as_ref().map(|s| s.id),
+                        pupil: session.map(|s| s.pupil),
+                        app,
+                        url,
+                        page_title: None,
+                        blank_latency_us: None,
+                        recent_names,
+                        origin: ReportOrigin::BlockPage,
+                    },
+                )])
+            }
+            Input::DeviceRefused { kind, description } => {
+                Ok(vec![self.event(ids, now, EventBody::DeviceRefused { kind, description })])
+            }
+            Input::LockScreens(locked) => {
+                if locked != self.screens_locked && !locked {
+                    // The pupil was told to look up, not away: the idle timer starts again.
+                    self.last_activity = self.last_activity.map(|_| now);
+                }
+                self.screens_locked = locked;
+                Ok(Vec::new())
+            }
+            Input::SignOutAll => match &self.state {
+                // The member of staff who comes to a held device unlocks it; nothing ends
+                // under a hold.
+                State::Held { .. } => Err(Refused::Held),
+                State::Idle => Ok(Vec::new()),
+                State::InSession(session) => {
+                    let ended =
+                        self.session_ended(now, session, SessionEndReason::SignedOutByStaff, ids);
+                    self.state = State::Idle;
+                    self.last_activity = None;
+                    Ok(vec![ended])
+                }
+            },
+            Input::RestoreHeld { report } => match self.state {
+                State::Idle => {
+                    self.state = State::Held { report, session: None, pending: None };
+                    Ok(vec![Command::BlankScreen { report }, Command::ShowReassurance])
+                }
+                _ => Err(Refused::Held),
+            },
         }
+    }
+
+    /// The session a pupil is using now (not held).
+    fn on_screen_session(&self) -> Result<Session, Refused> {
+        match &self.state {
+            State::InSession(s) => Ok(s.clone()),
+            State::Held { .. } => Err(Refused::Held),
+            State::Idle => Err(Refused::NotSignedIn),
+        }
+    }
+
+    fn event(&self, ids: &mut impl Ids, at: DateTime<Utc>, body: EventBody) -> Command {
+        Command::Spool(Event { id: ids.event_id(), device: self.device, at, body })
     }
 
     fn sign_in(
@@ -461,6 +697,7 @@ impl Core {
             body: EventBody::SessionStarted { session: session.id, pupil: session.pupil.clone() },
         }));
         self.state = State::InSession(session);
+        self.last_activity = Some(now);
         Ok(commands)
     }
 
@@ -475,6 +712,7 @@ impl Core {
             State::InSession(session) => {
                 let ended = self.session_ended(now, session, SessionEndReason::SignedOut, ids);
                 self.state = State::Idle;
+                self.last_activity = None;
                 Ok(vec![ended])
             }
         }
@@ -496,7 +734,7 @@ impl Core {
         self.state = State::Held {
             report,
             session,
-            pending: Some(PendingReport { pressed_at, foreground }),
+            pending: Some(PendingReport { pressed_at, foreground, recent_names: Vec::new() }),
         };
         vec![Command::BlankScreen { report }, Command::StopForegroundApp]
     }
@@ -524,11 +762,21 @@ impl Core {
         commands
     }
 
-    fn tick(&mut self, now: DateTime<Utc>) -> Vec<Command> {
-        match self.next_deadline() {
+    fn tick(&mut self, now: DateTime<Utc>, ids: &mut impl Ids) -> Vec<Command> {
+        let mut commands = match self.stuck_deadline() {
             Some(deadline) if now >= deadline => self.set_button(|b| b.stuck = true),
             _ => Vec::new(),
+        };
+        if let (Some((deadline, reason)), State::InSession(session)) =
+            (self.session_deadline(), &self.state)
+        {
+            if now >= deadline {
+                commands.push(self.session_ended(now, session, reason, ids));
+                self.state = State::Idle;
+                self.last_activity = None;
+            }
         }
+        commands
     }
 
     /// Changes the button's track; says so if its fault changed.
@@ -584,8 +832,8 @@ impl Core {
                 url,
                 page_title,
                 blank_latency_us,
-                recent_names: vec![],
-                origin: slate_protocol::ReportOrigin::Button,
+                recent_names: p.recent_names,
+                origin: ReportOrigin::Button,
             },
         };
         let mut commands = vec![Command::Spool(event)];
@@ -625,6 +873,8 @@ impl Core {
         let State::Held { session, .. } = std::mem::replace(&mut self.state, State::Idle) else {
             unreachable!("held_report() was Some");
         };
+        // Back at the screen: the idle timer starts from the unlock, not from before the press.
+        self.last_activity = session.as_ref().map(|_| now);
         self.state = session.map_or(State::Idle, State::InSession);
         commands.push(Command::RestoreScreen);
         commands.push(match unlock.choice {
@@ -658,6 +908,7 @@ impl Core {
             commands.push(self.session_ended(now, session, SessionEndReason::DeviceRestarted, ids));
         }
         self.state = State::Idle;
+        self.last_activity = None;
         commands
     }
 
@@ -1461,5 +1712,388 @@ mod tests {
         assert_eq!(resolved[0].at, t("10:03:00"));
         assert_ne!(resolved[0].id, report);
         resolved[0].validate().unwrap();
+    }
+
+    /// `p-1` signs in at `at` (test tables only: the expected line is leaked to be `'static`).
+    fn signed_in(at: &'static str) -> Step<'static> {
+        let line: &'static str =
+            Box::leak(format!("spool session_started p-1 at {}", t(at).time()).into_boxed_str());
+        let lines: &'static [&'static str] = Box::leak(vec![line].into_boxed_slice());
+        (at, Input::SignIn { pupil: pupil("p-1") }, Ok(lines), InSession)
+    }
+
+    fn kinds(cs: &[Command]) -> Vec<&'static str> {
+        cs.iter()
+            .map(|c| match c {
+                Command::Spool(e) => e.body.kind(),
+                _ => "other",
+            })
+            .collect()
+    }
+
+    #[test]
+    fn pupil_events_need_a_pupil_on_screen() {
+        let app = || Input::AppOpened { app: "maths".into() };
+        let aup =
+            || Input::AupAccepted { key_stage: "ks1".into(), text_version: "ks1-0123abcd".into() };
+        check(&[
+            ("08:59:00", app(), Err(Refused::NotSignedIn), Idle),
+            ("08:59:00", aup(), Err(Refused::NotSignedIn), Idle),
+            ("08:59:00", Input::Activity, Err(Refused::NotSignedIn), Idle),
+            signed_in("09:00:00"),
+            ("09:00:01", aup(), Ok(&["spool aup_accepted"]), InSession),
+            ("09:00:02", app(), Ok(&["spool app_opened"]), InSession),
+            ("09:00:03", Input::Activity, Ok(&[]), InSession),
+            ("09:01:00", press("09:01:00", None), Ok(&["blank", "stop_app"]), Held),
+            ("09:01:01", app(), Err(Refused::Held), Held),
+            ("09:01:01", Input::Activity, Err(Refused::Held), Held),
+        ]);
+    }
+
+    #[test]
+    fn pupil_events_name_the_session_and_pupil() {
+        let mut core = Core::new(device());
+        let mut ids = SequentialIds::default();
+        core.step(t("09:00:00"), Input::SignIn { pupil: pupil("p-1") }, &mut ids).unwrap();
+        let session = core.session().unwrap().id;
+        let cs =
+            core.step(t("09:00:05"), Input::AppOpened { app: "maths".into() }, &mut ids).unwrap();
+        let Command::Spool(e) = &cs[0] else { panic!("{cs:?}") };
+        assert_eq!(
+            e.body,
+            EventBody::AppOpened { session, pupil: pupil("p-1"), app: "maths".into() }
+        );
+        assert_eq!(e.at, t("09:00:05"));
+        e.validate().unwrap();
+        let cs = core
+            .step(
+                t("09:00:06"),
+                Input::FilterBlocked {
+                    layer: FilterLayer::Dns,
+                    target: "x.example".into(),
+                    rule: "exact:x.example".into(),
+                    list: "adult".into(),
+                },
+                &mut ids,
+            )
+            .unwrap();
+        let Command::Spool(e) = &cs[0] else { panic!("{cs:?}") };
+        let EventBody::FilterBlocked { session: s, pupil: p, .. } = &e.body else { panic!() };
+        assert_eq!((s, p), (&Some(session), &Some(pupil("p-1"))));
+        e.validate().unwrap();
+    }
+
+    #[test]
+    fn filter_blocks_and_refused_devices_are_filed_in_any_state() {
+        let blocked = || Input::FilterBlocked {
+            layer: FilterLayer::Dns,
+            target: "x.example".into(),
+            rule: "exact:x.example".into(),
+            list: "adult".into(),
+        };
+        let usb = || Input::DeviceRefused {
+            kind: RefusedDevice::UsbStorage,
+            description: "0781:5567 SanDisk".into(),
+        };
+        check(&[
+            ("08:00:00", blocked(), Ok(&["spool filter_blocked"]), Idle),
+            ("08:00:01", usb(), Ok(&["spool device_refused"]), Idle),
+            ("08:01:00", press("08:01:00", None), Ok(&["blank", "stop_app"]), Held),
+            ("08:01:01", blocked(), Ok(&["spool filter_blocked"]), Held),
+            ("08:01:02", usb(), Ok(&["spool device_refused"]), Held),
+        ]);
+    }
+
+    #[test]
+    fn tell_teacher_files_a_block_page_report_without_darkness_or_hold() {
+        let tell = || Input::TellTeacher {
+            url: Some("https://blocked.example/page".into()),
+            app: Some("browser".into()),
+            recent_names: vec!["blocked.example".into()],
+        };
+        check(&[
+            (
+                "08:00:00",
+                tell(),
+                Ok(&["spool report_filed pupil=- app=browser at 08:00:00 latency=None"]),
+                Idle,
+            ),
+            signed_in("09:00:00"),
+            (
+                "09:00:10",
+                tell(),
+                Ok(&["spool report_filed pupil=p-1 app=browser at 09:00:10 latency=None"]),
+                InSession,
+            ),
+        ]);
+        let mut core = Core::new(device());
+        let mut ids = SequentialIds::default();
+        let cs = core.step(t("08:00:00"), tell(), &mut ids).unwrap();
+        let Command::Spool(e) = &cs[0] else { panic!() };
+        let EventBody::ReportFiled { origin, recent_names, .. } = &e.body else { panic!() };
+        assert_eq!(*origin, ReportOrigin::BlockPage);
+        assert_eq!(recent_names, &vec!["blocked.example".to_string()]);
+        e.validate().unwrap();
+        assert_eq!(core.held_report(), None);
+    }
+
+    #[test]
+    fn the_names_looked_up_before_a_press_go_in_its_report() {
+        let mut core = Core::new(device());
+        let mut ids = SequentialIds::default();
+        core.step(t("10:00:00"), press("10:00:00", None), &mut ids).unwrap();
+        let report = core.held_report().unwrap();
+        let names = vec!["b.example".to_string(), "a.example".to_string()];
+        let other = ids.event_id();
+        // Names for another report are not this one's.
+        core.step(
+            t("10:00:00"),
+            Input::RecentNames { report: other, names: vec!["z.example".into()] },
+            &mut ids,
+        )
+        .unwrap();
+        assert_eq!(
+            core.step(t("10:00:00"), Input::RecentNames { report, names: names.clone() }, &mut ids),
+            Ok(vec![])
+        );
+        let cs = core
+            .step(
+                t("10:00:01"),
+                Input::ScreenDark { report, confirmed_at: t("10:00:00.01") },
+                &mut ids,
+            )
+            .unwrap();
+        let Command::Spool(e) = &cs[0] else { panic!() };
+        let EventBody::ReportFiled { recent_names, origin, .. } = &e.body else { panic!() };
+        assert_eq!(recent_names, &names);
+        assert_eq!(*origin, ReportOrigin::Button);
+    }
+
+    #[test]
+    fn sign_out_all_ends_the_session_as_signed_out_by_staff() {
+        check(&[
+            ("08:00:00", Input::SignOutAll, Ok(&[]), Idle),
+            signed_in("09:00:00"),
+            (
+                "09:10:00",
+                Input::SignOutAll,
+                Ok(&["spool session_ended p-1 09:00:00..09:10:00 SignedOutByStaff"]),
+                Idle,
+            ),
+            signed_in("09:20:00"),
+            ("09:21:00", press("09:21:00", None), Ok(&["blank", "stop_app"]), Held),
+            ("09:22:00", Input::SignOutAll, Err(Refused::Held), Held),
+        ]);
+    }
+
+    #[test]
+    fn eyes_on_me_is_a_flag_a_press_still_works_under() {
+        let mut core = Core::new(device());
+        let mut ids = SequentialIds::default();
+        assert!(!core.screens_locked());
+        core.step(t("09:00:00"), Input::LockScreens(true), &mut ids).unwrap();
+        assert!(core.screens_locked());
+        let cs = core.step(t("09:00:01"), press("09:00:01", None), &mut ids).unwrap();
+        assert_eq!(cs.iter().map(show).collect::<Vec<_>>(), ["blank", "stop_app"]);
+        assert!(core.screens_locked(), "a report does not end eyes on me");
+        core.step(t("09:00:02"), Input::LockScreens(false), &mut ids).unwrap();
+        assert!(!core.screens_locked());
+        assert_eq!(core.state_kind(), Held);
+    }
+
+    fn idle_rules(min: u64) -> SessionRules {
+        SessionRules {
+            idle_timeout: Some(Duration::from_secs(min * 60)),
+            ..SessionRules::default()
+        }
+    }
+
+    fn check_sessions(sessions: SessionRules, steps: &[Step]) -> Core {
+        let mut core = Core::new(device());
+        core.set_session_rules(sessions);
+        let mut ids = SequentialIds::default();
+        for (i, (at, input, expected, state)) in steps.iter().enumerate() {
+            let got = core
+                .step(t(at), input.clone(), &mut ids)
+                .map(|cs| cs.iter().map(show).collect::<Vec<_>>());
+            let want = expected.map(|cs| cs.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+            assert_eq!(got, want, "step {i} ({input:?})");
+            assert_eq!(core.state_kind(), *state, "state after step {i}");
+        }
+        core
+    }
+
+    #[test]
+    fn no_activity_for_the_idle_timeout_ends_the_session() {
+        check_sessions(
+            idle_rules(10),
+            &[
+                signed_in("09:00:00"),
+                ("09:09:59", Input::Tick, Ok(&[]), InSession),
+                ("09:05:00", Input::Activity, Ok(&[]), InSession),
+                ("09:10:00", Input::Tick, Ok(&[]), InSession),
+                ("09:14:59", Input::Tick, Ok(&[]), InSession),
+                (
+                    "09:12:00",
+                    Input::AppOpened { app: "maths".into() },
+                    Ok(&["spool app_opened"]),
+                    InSession,
+                ),
+                ("09:21:59", Input::Tick, Ok(&[]), InSession),
+                (
+                    "09:22:00",
+                    Input::Tick,
+                    Ok(&["spool session_ended p-1 09:00:00..09:22:00 IdleTimeout"]),
+                    Idle,
+                ),
+                ("09:40:00", Input::Tick, Ok(&[]), Idle),
+            ],
+        );
+    }
+
+    #[test]
+    fn the_idle_deadline_is_asked_for() {
+        let mut core = Core::new(device());
+        core.set_session_rules(idle_rules(10));
+        let mut ids = SequentialIds::default();
+        assert_eq!(core.next_deadline(), None);
+        core.step(t("09:00:00"), Input::SignIn { pupil: pupil("p-1") }, &mut ids).unwrap();
+        assert_eq!(core.next_deadline(), Some(t("09:10:00")));
+        core.step(t("09:03:00"), Input::Activity, &mut ids).unwrap();
+        assert_eq!(core.next_deadline(), Some(t("09:13:00")));
+        core.step(t("09:03:30"), down("09:03:30"), &mut ids).unwrap();
+        // Held: only the stuck button is waited for.
+        assert_eq!(core.next_deadline(), Some(t("09:03:40")));
+    }
+
+    #[test]
+    fn a_held_device_or_eyes_on_me_never_times_out() {
+        check_sessions(
+            idle_rules(10),
+            &[
+                signed_in("09:00:00"),
+                ("09:01:00", Input::LockScreens(true), Ok(&[]), InSession),
+                ("09:30:00", Input::Tick, Ok(&[]), InSession),
+                // The idle timer starts again when eyes on me ends.
+                ("09:31:00", Input::LockScreens(false), Ok(&[]), InSession),
+                ("09:40:59", Input::Tick, Ok(&[]), InSession),
+                ("09:40:00", press("09:40:00", None), Ok(&["blank", "stop_app"]), Held),
+                ("11:00:00", Input::Tick, Ok(&[]), Held),
+                (
+                    "11:00:01",
+                    pin(PinCheck::Absent),
+                    Ok(&[
+                        "spool report_filed pupil=p-1 app=- at 09:40:00 latency=None",
+                        "spool report_resolved close_app staff=- at 11:00:01",
+                        "restore",
+                        "close_app",
+                    ]),
+                    InSession,
+                ),
+                ("11:10:00", Input::Tick, Ok(&[]), InSession),
+                (
+                    "11:10:01",
+                    Input::Tick,
+                    Ok(&["spool session_ended p-1 09:00:00..11:10:01 IdleTimeout"]),
+                    Idle,
+                ),
+            ],
+        );
+    }
+
+    fn lessons(ends: &[&str], offset_h: i32) -> SessionRules {
+        SessionRules {
+            idle_timeout: None,
+            lesson_ends: ends.iter().map(|e| e.parse().unwrap()).collect(),
+            utc_offset: FixedOffset::east_opt(offset_h * 3600),
+        }
+    }
+
+    #[test]
+    fn a_lesson_end_ends_the_sessions_started_before_it() {
+        check_sessions(
+            lessons(&["10:30:00", "12:00:00"], 0),
+            &[
+                signed_in("10:00:00"),
+                ("10:29:59", Input::Tick, Ok(&[]), InSession),
+                (
+                    "10:30:00",
+                    Input::Tick,
+                    Ok(&["spool session_ended p-1 10:00:00..10:30:00 EndOfLesson"]),
+                    Idle,
+                ),
+                // Signed in exactly at the lesson end: it is the next lesson's session.
+                signed_in("10:30:00"),
+                ("10:30:01", Input::Tick, Ok(&[]), InSession),
+                ("11:59:59", Input::Tick, Ok(&[]), InSession),
+                (
+                    "12:00:05",
+                    Input::Tick,
+                    Ok(&["spool session_ended p-1 10:30:00..12:00:05 EndOfLesson"]),
+                    Idle,
+                ),
+            ],
+        );
+    }
+
+    #[test]
+    fn lesson_ends_are_local_times() {
+        // UTC+1 (British Summer Time): the 10:30 lesson end is 09:30 UTC.
+        let rules = lessons(&["10:30:00"], 1);
+        assert_eq!(rules.next_lesson_end(t("09:00:00")), Some(t("09:30:00")));
+        assert_eq!(
+            rules.next_lesson_end(t("09:30:00")),
+            Some("2026-11-18T09:30:00Z".parse().unwrap())
+        );
+        assert_eq!(lessons(&[], 1).next_lesson_end(t("09:00:00")), None);
+        check_sessions(
+            rules,
+            &[
+                signed_in("09:00:00"),
+                ("09:29:59", Input::Tick, Ok(&[]), InSession),
+                (
+                    "09:30:00",
+                    Input::Tick,
+                    Ok(&["spool session_ended p-1 09:00:00..09:30:00 EndOfLesson"]),
+                    Idle,
+                ),
+            ],
+        );
+        // An evening session ends at the next morning's lesson end.
+        let rules = lessons(&["10:30:00"], 0);
+        assert_eq!(
+            rules.next_lesson_end(t("18:00:00")),
+            Some("2026-11-18T10:30:00Z".parse().unwrap())
+        );
+    }
+
+    #[test]
+    fn a_held_report_is_held_again_after_a_restart() {
+        let mut core = Core::with_rules(device(), rules());
+        let mut ids = SequentialIds::default();
+        let report = ids.event_id();
+        let cs = core.step(t("10:00:00"), Input::RestoreHeld { report }, &mut ids).unwrap();
+        assert_eq!(cs.iter().map(show).collect::<Vec<_>>(), ["blank", "reassure"]);
+        assert_eq!(core.held_report(), Some(report));
+        // The darkness answer files nothing: the report was filed before the restart.
+        let cs = core
+            .step(
+                t("10:00:00"),
+                Input::ScreenDark { report, confirmed_at: t("10:00:00") },
+                &mut ids,
+            )
+            .unwrap();
+        assert!(cs.is_empty(), "{cs:?}");
+        assert_eq!(
+            core.step(t("10:00:01"), Input::RestoreHeld { report }, &mut ids),
+            Err(Refused::Held)
+        );
+        assert_eq!(
+            core.step(t("10:00:02"), pin(PinCheck::Absent), &mut ids),
+            Err(Refused::PinRequired)
+        );
+        let cs = core.step(t("10:00:03"), pin(PinCheck::Right), &mut ids).unwrap();
+        assert_eq!(kinds(&cs), ["report_resolved", "other", "other"]);
+        assert_eq!(core.state_kind(), Idle);
     }
 }

@@ -83,8 +83,26 @@ pub fn describe(request: &Request, reply: &Reply) -> String {
                 };
                 line.push_str(&format!(" button={fault}"));
             }
+            if reply.screens_locked == Some(true) {
+                line.push_str(" screens_locked=true");
+            }
+            if let Some(pupil) = &reply.pupil {
+                line.push_str(&format!(" pupil={pupil}"));
+            }
+            if let Some(at) = reply.policy_issued_at {
+                line.push_str(&format!(" policy_issued_at={}", at.to_rfc3339()));
+            }
             line
         }
+        Request::AppOpened { app } => format!("app opened: {app}"),
+        Request::AupAccepted { .. } => "agreement accepted".into(),
+        Request::Activity {} => "activity noted".into(),
+        Request::FilterBlocked { .. } => "block filed".into(),
+        Request::TellTeacher { .. } => match reply.report {
+            Some(id) => format!("teacher told: report {id}"),
+            None => "teacher told".into(),
+        },
+        Request::DeviceRefused { .. } => "refused device filed".into(),
     }
 }
 
@@ -120,6 +138,21 @@ mod tests {
         assert_eq!(
             describe(&Request::Status {}, &stuck),
             "device=12 state=idle spool_pending=3 enrolled=true button=stuck"
+        );
+        let locked = Reply {
+            screens_locked: Some(true),
+            pupil: Some(slate_protocol::PupilId::new("p-1").unwrap()),
+            button_fault: None,
+            ..stuck
+        };
+        assert_eq!(
+            describe(&Request::Status {}, &locked),
+            "device=12 state=idle spool_pending=3 enrolled=true screens_locked=true pupil=p-1"
+        );
+        let tell = Request::TellTeacher { url: "https://x.example/".into(), app: None };
+        assert_eq!(
+            describe(&tell, &Reply { report: Some(id), ..Reply::ok() }),
+            format!("teacher told: report {id}")
         );
         let unlock = Request::Unlock {
             pin: None,

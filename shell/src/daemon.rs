@@ -20,11 +20,15 @@ use crate::control::{self, ControlError, ControlMsg, Pin, Reply, Request};
 use crate::core::{Command, Core, Foreground, Ids, Input, PinCheck, Refused, Unlock};
 use crate::credential;
 use crate::display::{Display, SystemDisplay};
+use crate::dns::{DnsSocket, RECENT_TIMEOUT};
 use crate::led::{led_pattern, LedInputs, LedPattern};
+use crate::policy::{profile_for, HttpDeviceApi, PolicyFetcher, PolicyFiles};
 use crate::spool::{SharedSpool, Spool, SpoolError};
 use crate::staff::StaffPin;
 use crate::upload::{HttpTransport, UploadSettings, Uploader};
 use chrono::{DateTime, Utc};
+use slate_protocol::device::CommandAction;
+use slate_protocol::kiosk::Policy as KioskPolicy;
 use slate_protocol::{
     ButtonFault, DeviceNumber, Event, EventBody, EventId, ResolutionChoice, SessionId, StaffId,
 };
@@ -50,6 +54,24 @@ pub enum DaemonError {
     Spool(#[from] SpoolError),
     #[error(transparent)]
     Control(#[from] ControlError),
+}
+
+/// Where the held report's id is kept (in the state directory) so that a restart comes up held.
+pub const HELD_FILE: &str = "held";
+
+/// Something from outside the device's own inputs that the core task must take in.
+#[derive(Debug, Clone)]
+pub enum Notice {
+    /// A newer kiosk policy was installed (or the cached one, at start).
+    Policy(Box<KioskPolicy>),
+    /// A teacher's command that is still live.
+    Teacher(CommandAction),
+}
+
+/// The held report a restart must come back to, from `<state_dir>/held`.
+pub fn load_held(state_dir: &std::path::Path) -> Option<EventId> {
+    let text = std::fs::read_to_string(state_dir.join(HELD_FILE)).ok()?;
+    serde_json::from_value(serde_json::Value::String(text.trim().to_owned())).ok()
 }
 
 /// UUIDv7s from the clock: the daemon's ids.
@@ -88,6 +110,22 @@ pub struct Driver<D: Display, A: Apps, I: Ids + Send + 'static = ClockIds> {
     button_fault: watch::Sender<Option<ButtonFault>>,
     /// What the status LED shows.
     led: watch::Sender<LedPattern>,
+    /// slate-dns: recent names for reports, the signed-in pupil's profile.
+    dns: DnsSocket,
+    /// When the kiosk policy in force was issued, for `status`.
+    policy_issued_at: Option<DateTime<Utc>>,
+    /// The kiosk policy in force (pupil -> class for the filter profile).
+    kiosk: Option<KioskPolicy>,
+    /// The PIN from slate.toml, used when the policy has none.
+    config_pin: Option<StaffPin>,
+    /// Where the held report is recorded; `None`: not recorded (tests).
+    held_file: Option<PathBuf>,
+    /// What the held file says now.
+    recorded_held: Option<EventId>,
+    /// The filter profile of whoever is signed in, for slate-dns (a task sends it on).
+    profile: watch::Sender<Option<String>>,
+    /// Policy updates and teacher commands.
+    notices: Option<mpsc::Receiver<Notice>>,
 }
 
 /// The outcome of writing one report.
@@ -117,12 +155,127 @@ impl<D: Display, A: Apps, I: Ids + Send + 'static> Driver<D, A, I> {
             staff_pin: None,
             button_fault: watch::channel(None).0,
             led: watch::channel(LedPattern::Steady).0,
+            dns: DnsSocket::default(),
+            policy_issued_at: None,
+            kiosk: None,
+            config_pin: None,
+            held_file: None,
+            recorded_held: None,
+            profile: watch::channel(None).0,
+            notices: None,
         }
+    }
+
+    /// Records the held report in this file (and knows it says `current`).
+    pub fn with_held_file(mut self, path: PathBuf, current: Option<EventId>) -> Self {
+        self.held_file = Some(path);
+        self.recorded_held = current;
+        self
+    }
+
+    /// Takes policy updates and teacher commands from this channel.
+    pub fn with_notices(mut self, notices: mpsc::Receiver<Notice>) -> Self {
+        self.notices = Some(notices);
+        self
+    }
+
+    /// The filter profile slate-dns should have, kept up to date.
+    pub fn profile(&self) -> watch::Receiver<Option<String>> {
+        self.profile.subscribe()
+    }
+
+    /// Comes up held for `report` (held before a restart): dark and reassuring until the PIN.
+    pub async fn restore_held(&mut self, report: EventId) {
+        tracing::warn!(%report, "held before the restart: held again until a member of staff unlocks");
+        if let Err(refused) = self.apply(Utc::now(), Input::RestoreHeld { report }).await {
+            tracing::error!(%refused, "could not restore the hold");
+        }
+    }
+
+    /// Takes in a kiosk policy: its staff PIN (else slate.toml's), its session rules, and its
+    /// roster for the filter profile.
+    pub fn take_policy(&mut self, policy: KioskPolicy) {
+        let pin = match policy.staff_pin_hash.as_deref().map(StaffPin::from_phc) {
+            None => self.config_pin.clone(),
+            Some(Ok(pin)) => Some(pin),
+            Some(Err(e)) => {
+                tracing::error!(error = %e, "the policy's staff PIN hash is unusable; keeping slate.toml's");
+                self.config_pin.clone()
+            }
+        };
+        self.core.set_pin_required(pin.is_some());
+        self.staff_pin = pin;
+        self.core.set_session_rules(crate::core::SessionRules {
+            idle_timeout: Some(Duration::from_secs(
+                u64::from(policy.sessions.idle_timeout_min) * 60,
+            )),
+            lesson_ends: policy.sessions.lesson_ends.clone(),
+            utc_offset: Some(local_offset()),
+        });
+        self.policy_issued_at = policy.issued_at;
+        tracing::info!(issued_at = ?policy.issued_at, "kiosk policy in force");
+        self.kiosk = Some(policy);
+        self.sync_profile();
+    }
+
+    async fn notice(&mut self, notice: Notice) {
+        let input = match notice {
+            Notice::Policy(policy) => return self.take_policy(*policy),
+            Notice::Teacher(CommandAction::LockScreens) => Input::LockScreens(true),
+            Notice::Teacher(CommandAction::UnlockScreens) => Input::LockScreens(false),
+            Notice::Teacher(CommandAction::SignOutAll) => Input::SignOutAll,
+            // The commands poller wakes the policy fetcher itself.
+            Notice::Teacher(CommandAction::RefreshPolicy) => return,
+        };
+        if let Err(refused) = self.apply(Utc::now(), input).await {
+            tracing::warn!(%refused, "teacher command refused");
+        } else {
+            self.foreground = self.core.session().and(self.foreground.take());
+        }
+    }
+
+    fn sync_profile(&self) {
+        let profile = match (&self.kiosk, self.core.session()) {
+            (Some(policy), Some(session)) => profile_for(policy, &session.pupil),
+            _ => None,
+        };
+        self.profile.send_if_modified(|p| std::mem::replace(p, profile.clone()) != profile);
+    }
+
+    /// Keeps what lives outside the core in step with it: the held file and the profile.
+    async fn sync_outputs(&mut self) {
+        self.sync_profile();
+        let held = self.core.held_report();
+        if held == self.recorded_held {
+            return;
+        }
+        let Some(path) = self.held_file.clone() else { return };
+        let result = tokio::task::spawn_blocking(move || match held {
+            Some(report) => crate::policy::write_atomic(&path, format!("{report}\n").as_bytes())
+                .map_err(|e| e.to_string()),
+            None => match std::fs::remove_file(&path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.to_string()),
+                _ => Ok(()),
+            },
+        })
+        .await;
+        match result {
+            Ok(Ok(())) => self.recorded_held = held,
+            Ok(Err(e)) => tracing::error!(error = %e, "the held state could not be recorded"),
+            Err(e) => tracing::error!(error = %e, "the held state could not be recorded"),
+        }
+    }
+
+    /// Talks to slate-dns at this socket.
+    pub fn with_dns(mut self, dns: DnsSocket) -> Self {
+        self.dns = dns;
+        self
     }
 
     /// Unlocking needs this PIN (give the core rules with `pin_required` to match).
     pub fn with_staff_pin(mut self, pin: Option<StaffPin>) -> Self {
-        self.staff_pin = pin;
+        self.staff_pin = pin.clone();
+        self.config_pin = pin;
         self
     }
 
@@ -168,6 +321,7 @@ impl<D: Display, A: Apps, I: Ids + Send + 'static> Driver<D, A, I> {
         led_tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
         // The core's stuck-button deadline (wall clock) and when it falls on the monotonic clock.
         let mut stuck: Option<(DateTime<Utc>, Instant)> = None;
+        let mut notices = self.notices.take();
         loop {
             self.refresh_led();
             stuck = match (self.core.next_deadline(), stuck) {
@@ -188,9 +342,19 @@ impl<D: Display, A: Apps, I: Ids + Send + 'static> Driver<D, A, I> {
                     // The wait was measured on the monotonic clock: the deadline has passed even
                     // if the wall clock was stepped back meanwhile.
                     let deadline = stuck.map_or_else(Utc::now, |(d, _)| d);
+                    let mut rules = self.core.session_rules().clone();
+                    if rules.utc_offset.is_some() {
+                        rules.utc_offset = Some(local_offset());
+                        self.core.set_session_rules(rules);
+                    }
                     if let Err(refused) = self.apply(Utc::now().max(deadline), Input::Tick).await {
                         tracing::warn!(%refused, "tick refused");
                     }
+                }
+                // Before control requests: a teacher's command already here is in force for a
+                // request that arrives after it.
+                Some(notice) = recv_opt(&mut notices) => {
+                    self.notice(notice).await;
                 }
                 Some(msg) = control.recv() => {
                     let reply = self.handle(msg.request, msg.received_at).await;
@@ -291,8 +455,44 @@ impl<D: Display, A: Apps, I: Ids + Send + 'static> Driver<D, A, I> {
                 enrolled: Some(self.enrolled.load(Ordering::Relaxed)),
                 button_fault: self.core.button_fault(),
                 locked_until: self.core.locked_until(now),
+                screens_locked: Some(self.core.screens_locked()),
+                pupil: self.core.session().map(|s| s.pupil.clone()),
+                policy_issued_at: self.policy_issued_at,
                 ..Reply::ok()
             },
+            Request::AppOpened { app } => self.plain(now, Input::AppOpened { app }).await,
+            Request::AupAccepted { key_stage, text_version } => {
+                self.plain(now, Input::AupAccepted { key_stage, text_version }).await
+            }
+            Request::Activity {} => self.plain(now, Input::Activity).await,
+            Request::FilterBlocked { layer, target, rule, list } => {
+                self.plain(now, Input::FilterBlocked { layer, target, rule, list }).await
+            }
+            Request::DeviceRefused { kind, description } => {
+                self.plain(now, Input::DeviceRefused { kind, description }).await
+            }
+            Request::TellTeacher { url, app } => {
+                let recent_names = self.dns.recent(RECENT_TIMEOUT).await;
+                let input = Input::TellTeacher { url: Some(url), app, recent_names };
+                match self.apply(Utc::now(), input).await {
+                    Ok(filings) => match filings.into_iter().next() {
+                        Some((report, Ok(()))) => Reply { report: Some(report), ..Reply::ok() },
+                        Some((report, Err(e))) => Reply::error(format!(
+                            "report {report} could not be written to the spool ({e}); it is kept in memory and retried"
+                        )),
+                        None => Reply::error("the report was not filed"),
+                    },
+                    Err(refused) => Reply::error(refused.to_string()),
+                }
+            }
+        }
+    }
+
+    /// An input whose answer is only ok or why not.
+    async fn plain(&mut self, now: DateTime<Utc>, input: Input) -> Reply {
+        match self.apply(now, input).await {
+            Ok(_) => Reply::ok(),
+            Err(refused) => Reply::error(refused.to_string()),
         }
     }
 
@@ -351,6 +551,20 @@ impl<D: Display, A: Apps, I: Ids + Send + 'static> Driver<D, A, I> {
     /// Applies an input and every input that its commands bring back (darkness confirmed or
     /// not), to completion. Returns the reports filed on the way.
     async fn apply(&mut self, now: DateTime<Utc>, input: Input) -> Result<Vec<Filing>, Refused> {
+        // A stop keeps what is recorded: a device held when it stops is held when it starts.
+        let stopping = matches!(input, Input::ShuttingDown);
+        let filings = self.apply_inner(now, input).await?;
+        if !stopping {
+            self.sync_outputs().await;
+        }
+        Ok(filings)
+    }
+
+    async fn apply_inner(
+        &mut self,
+        now: DateTime<Utc>,
+        input: Input,
+    ) -> Result<Vec<Filing>, Refused> {
         let mut queue = VecDeque::new();
         let mut filings = Vec::new();
         let commands = self.core.step(now, input, &mut self.ids)?;
@@ -400,6 +614,11 @@ impl<D: Display, A: Apps, I: Ids + Send + 'static> Driver<D, A, I> {
                         Input::BlankFailed { report }
                     }
                 };
+                // Dark first; then at most RECENT_TIMEOUT for the names, before the spool write.
+                let names = self.dns.recent(RECENT_TIMEOUT).await;
+                if !names.is_empty() {
+                    queue.push_back(Input::RecentNames { report, names });
+                }
                 queue.push_back(answer);
             }
             Command::StopForegroundApp => {
@@ -533,11 +752,54 @@ fn start_led(pin: Option<u8>, pattern: watch::Receiver<LedPattern>) -> Option<Jo
     }
 }
 
+/// The next message, or never when there is no channel (or it closed).
+async fn recv_opt<T>(rx: &mut Option<mpsc::Receiver<T>>) -> Option<T> {
+    match rx {
+        Some(rx) => match rx.recv().await {
+            Some(t) => Some(t),
+            None => std::future::pending().await,
+        },
+        None => std::future::pending().await,
+    }
+}
+
+/// The device's current offset from UTC (for lesson end times).
+fn local_offset() -> chrono::FixedOffset {
+    *chrono::Local::now().offset()
+}
+
 /// Sleeps until `at`; forever when there is none.
 async fn sleep_until_opt(at: Option<Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
+    }
+}
+
+/// Pings systemd's watchdog (`ping`) every `period`, but only when the core task answers a
+/// `status` request through `control` (the same way the control socket asks) within `period`:
+/// a wedged core stops the pings and systemd restarts slated. Runs until `control` closes.
+pub async fn watchdog(
+    control: mpsc::Sender<ControlMsg>,
+    period: Duration,
+    mut ping: impl FnMut() + Send,
+) {
+    let mut tick = tokio::time::interval(period);
+    tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let (tx, rx) = oneshot::channel();
+        let msg = ControlMsg { request: Request::Status {}, received_at: Utc::now(), reply: tx };
+        let answered = tokio::time::timeout(period, async {
+            control.send(msg).await.ok()?;
+            rx.await.ok()
+        })
+        .await;
+        match answered {
+            Ok(Some(reply)) if reply.ok => ping(),
+            Ok(None) if control.is_closed() => return,
+            _ => tracing::error!("the core task did not answer in time: no watchdog ping"),
+        }
     }
 }
 
@@ -550,6 +812,8 @@ pub struct Daemon {
     /// Stopped before the driver finishes: no new inputs.
     inputs: Vec<JoinHandle<()>>,
     uploader: Option<JoinHandle<()>>,
+    /// Asks the core task, as the control socket does (for the watchdog).
+    control: mpsc::Sender<ControlMsg>,
 }
 
 impl Daemon {
@@ -577,7 +841,21 @@ impl Daemon {
         let wake = Arc::new(Notify::new());
         let enrolled = Arc::new(AtomicBool::new(false));
 
-        let listener = control::bind(&config.control_socket)?;
+        let group = match &config.control_group {
+            None => None,
+            Some(name) => match nix::unistd::Group::from_name(name) {
+                Ok(Some(group)) => Some(group.gid.as_raw()),
+                Ok(None) => {
+                    tracing::error!(group = %name, "`control_group` names no group; the control socket keeps slated's own group");
+                    None
+                }
+                Err(e) => {
+                    tracing::error!(group = %name, error = %e, "`control_group` cannot be looked up; the control socket keeps slated's own group");
+                    None
+                }
+            },
+        };
+        let listener = control::bind(&config.control_socket, group)?;
 
         if config.staff.pin.is_none() {
             tracing::warn!("no `[staff] pin_hash` configured: a held device unlocks without a PIN");
@@ -592,7 +870,80 @@ impl Daemon {
             wake.clone(),
             enrolled.clone(),
         )
-        .with_staff_pin(config.staff.pin.clone());
+        .with_staff_pin(config.staff.pin.clone())
+        .with_dns(DnsSocket::new(config.dns_socket.clone()));
+        let held = {
+            let dir = config.state_dir.clone();
+            tokio::task::spawn_blocking(move || load_held(&dir)).await.unwrap_or(None)
+        };
+        let (notice_tx, notice_rx) = mpsc::channel(16);
+        driver =
+            driver.with_held_file(config.state_dir.join(HELD_FILE), held).with_notices(notice_rx);
+        let mut background = Vec::new();
+        let dns = DnsSocket::new(config.dns_socket.clone());
+        let mut profile = driver.profile();
+        let profile_dns = dns.clone();
+        background.push(tokio::spawn(async move {
+            // The latest profile wins; slate-dns being away is logged, never waited on.
+            while profile.changed().await.is_ok() {
+                let wanted = profile.borrow_and_update().clone();
+                if let Err(e) = profile_dns.profile(wanted.as_deref()).await {
+                    tracing::warn!(error = %e, "slate-dns did not take the profile");
+                }
+            }
+        }));
+        let api = HttpDeviceApi::new(&config.server);
+        let refresh_policy = Arc::new(Notify::new());
+        match (&config.policy.public_key, &api) {
+            (None, _) => tracing::warn!(
+                "no `[server] public_key` configured: no policy is fetched from the server"
+            ),
+            (Some(key), Ok(api)) => {
+                let files = PolicyFiles::new(&config.state_dir);
+                let (in_force, cached) = {
+                    let (files, key) = (files.clone(), *key);
+                    tokio::task::spawn_blocking(move || files.load(&key)).await.unwrap_or_default()
+                };
+                if let Some(policy) = cached {
+                    driver.take_policy(policy);
+                }
+                let fetcher = PolicyFetcher::new(api.clone(), *key, files, in_force);
+                let (tx, mut rx) = mpsc::channel::<Box<KioskPolicy>>(4);
+                background.push(tokio::spawn(crate::policy::run(
+                    fetcher,
+                    config.state_dir.clone(),
+                    config.policy.refresh,
+                    refresh_policy.clone(),
+                    tx,
+                    dns.clone(),
+                )));
+                let notices = notice_tx.clone();
+                background.push(tokio::spawn(async move {
+                    while let Some(policy) = rx.recv().await {
+                        if notices.send(Notice::Policy(policy)).await.is_err() {
+                            return;
+                        }
+                    }
+                }));
+            }
+            (Some(_), Err(e)) => tracing::error!(error = %e, "policy fetching disabled"),
+        }
+        if let Ok(api) = &api {
+            let (tx, mut rx) = mpsc::channel::<CommandAction>(16);
+            background.push(tokio::spawn(crate::commands::run(
+                api.clone(),
+                config.state_dir.clone(),
+                tx,
+                refresh_policy,
+            )));
+            background.push(tokio::spawn(async move {
+                while let Some(action) = rx.recv().await {
+                    if notice_tx.send(Notice::Teacher(action)).await.is_err() {
+                        return;
+                    }
+                }
+            }));
+        }
         let button_fault = driver.button_fault();
         let led = start_led(config.led_pin, driver.led());
         let hello = Event::new(
@@ -602,6 +953,9 @@ impl Daemon {
         );
         if driver.spool_now(hello).await.is_ok() {
             tracing::info!(%device, version = crate::SOFTWARE_VERSION, "hello filed");
+        }
+        if let Some(report) = held {
+            driver.restore_held(report).await;
         }
 
         let state_dir = config.state_dir.clone();
@@ -624,6 +978,7 @@ impl Daemon {
                     state_dir: config.state_dir.clone(),
                     enrollment_token: config.server.enrollment_token.clone(),
                     timing: config.upload,
+                    config_path: Some(config.source.clone()),
                 };
                 let uploader =
                     Uploader::new(transport, spool.clone(), wake, settings, credential, enrolled)
@@ -639,7 +994,8 @@ impl Daemon {
 
         let (control_tx, control_rx) = mpsc::channel(16);
         let (press_tx, press_rx) = mpsc::channel(16);
-        let mut inputs = vec![tokio::spawn(control::serve(listener, control_tx))];
+        let mut inputs = vec![tokio::spawn(control::serve(listener, control_tx.clone()))];
+        inputs.extend(background);
         inputs.extend(led);
         match &config.button {
             ButtonConfig::Evdev { device, key } => {
@@ -667,7 +1023,13 @@ impl Daemon {
             driver,
             inputs,
             uploader,
+            control: control_tx,
         })
+    }
+
+    /// A channel to the core task, as the control socket has.
+    pub fn control(&self) -> mpsc::Sender<ControlMsg> {
+        self.control.clone()
     }
 
     pub fn device(&self) -> DeviceNumber {

@@ -10,19 +10,32 @@
 //! |---|---|---|---|
 //! | [`SysfsBacklight`] | `bl_power = 4` (or `brightness = 0`) in `/sys/class/backlight/<name>/`, the old value kept for restore | reading the file back (and `actual_brightness`) | `"sysfs"` (needs write access: root or a udev rule) |
 //! | [`LogindBacklight`] | logind's `org.freedesktop.login1.Session.SetBrightness("backlight", name, 0)` on the system bus, as the kiosk session's user | reading `actual_brightness` in sysfs | `"logind"` |
+//! | [`WaylandDisplay`] | a black wlr layer-shell surface on the overlay layer of every output, above every window (fullscreen ones too), with exclusive keyboard interactivity; then, with `output_power`, the outputs powered off (wlr-output-power-management) | the compositor drawing the black frame (presentation feedback or frame callback) | `"wayland"` (labwc, sway: any wlroots compositor) |
 //! | [`LoggingDisplay`] | nothing: logs | nothing | `"none"` (development machines) |
 //! | [`FakeDisplay`] | tests | | |
 //!
-//! Not here yet: a screen with no backlight (HDMI) needs the compositor to power the output off
-//! (wlr-output-power-management under labwc) or a layer-shell overlay above every window; that
-//! adapter comes with the kiosk compositor (do not switch HDMI off by DPMS/`vcgencmd`: Chromium
-//! on the Pi leaves kiosk mode when the output vanishes). The reassurance screen is the UI's
-//! (`shell/ui/`); until it exists the backlight stays off while the device is held, since lighting
-//! it again would show what was on screen.
+//! Never switch HDMI off by `vcgencmd`/`tvservice`: Chromium on the Pi leaves kiosk mode when the
+//! output vanishes. The compositor's output power (the `wayland` adapter's `output_power`) keeps
+//! the output and its mode; it is for HDMI screens with no backlight.
+//!
+//! # The reassurance screen
+//!
+//! The "you did the right thing" screen is the UI's (`shell/ui/`), an ordinary window. While the
+//! device is held the screen stays dark ([`Display::show_reassurance`] changes nothing that could
+//! show what was on screen: the stopped app's window is still there under the darkness). Only
+//! when the UI says its reassurance screen is in front of every app window does
+//! [`Display::reveal_ui`] light the screen for it: the overlay is removed (outputs powered on
+//! first) or the backlight lit, and the device stays held. Why not a second overlay above ours:
+//! two surfaces on the overlay layer are stacked in an order each compositor picks (labwc puts
+//! the newest on top, sway the oldest), so "above" could not be promised. A UI that crashes or
+//! never says so leaves the screen dark, which is the safe side; staff can still unlock (PIN on
+//! the dark screen with a backlight, `slatectl unlock`, or the teacher's unlock).
 
 use crate::config::{Backlight, BlankMethod, DisplayConfig};
 use chrono::{DateTime, Utc};
 use slate_protocol::EventId;
+/// The compositor client behind [`WaylandDisplay`], and its headless test harness.
+pub use slate_wayland as wayland;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -51,6 +64,10 @@ pub trait Display: Send + 'static {
     fn show_reassurance(&mut self) -> impl Future<Output = Result<(), DisplayError>> + Send;
     /// Lights the screen again after a staff unlock.
     fn restore(&mut self) -> impl Future<Output = Result<(), DisplayError>> + Send;
+    /// The UI says its reassurance screen is in front of every app window: light the screen for
+    /// it (the device stays held; [`Display::restore`] still follows the unlock, and a new press
+    /// darkens again). Never called on a guess: what was on screen is still under the darkness.
+    fn reveal_ui(&mut self) -> impl Future<Output = Result<(), DisplayError>> + Send;
 }
 
 /// Where backlights live.
@@ -162,7 +179,9 @@ impl Display for SysfsBacklight {
     }
 
     async fn show_reassurance(&mut self) -> Result<(), DisplayError> {
-        tracing::info!("held: the backlight stays off until the UI's reassurance screen exists");
+        tracing::info!(
+            "held: the backlight stays off until the UI's reassurance screen is in front"
+        );
         Ok(())
     }
 
@@ -171,6 +190,14 @@ impl Display for SysfsBacklight {
             return Ok(());
         };
         write_value(&self.file(), &saved).map_err(DisplayError::Restore)
+    }
+
+    async fn reveal_ui(&mut self) -> Result<(), DisplayError> {
+        // Lit with the old value, which stays saved for the restore after the unlock.
+        let Some(saved) = self.saved.clone() else {
+            return Ok(());
+        };
+        write_value(&self.file(), &saved).map_err(DisplayError::Reassure)
     }
 }
 
@@ -242,7 +269,9 @@ impl Display for LogindBacklight {
     }
 
     async fn show_reassurance(&mut self) -> Result<(), DisplayError> {
-        tracing::info!("held: the backlight stays off until the UI's reassurance screen exists");
+        tracing::info!(
+            "held: the backlight stays off until the UI's reassurance screen is in front"
+        );
         Ok(())
     }
 
@@ -255,6 +284,80 @@ impl Display for LogindBacklight {
             .await
             .map_err(|e| DisplayError::Restore(format!("logind SetBrightness: {e}")))
     }
+
+    async fn reveal_ui(&mut self) -> Result<(), DisplayError> {
+        let Some(saved) = self.saved else {
+            return Ok(());
+        };
+        self.session
+            .set_brightness("backlight", &self.name, saved)
+            .await
+            .map_err(|e| DisplayError::Reassure(format!("logind SetBrightness: {e}")))
+    }
+}
+
+/// The overlay through the kiosk compositor ([`slate_wayland::Overlay`], on a thread of its
+/// own that reconnects with backoff). Every call answers as soon as the compositor does, or at
+/// once with an error while it is away; the caller's timeout bounds the rest.
+pub struct WaylandDisplay {
+    overlay: slate_wayland::Overlay,
+}
+
+impl WaylandDisplay {
+    /// Starts the connection thread; it connects (and reconnects) by itself, so a compositor
+    /// that starts after `slated` is picked up when it comes.
+    pub fn spawn(socket: PathBuf, output_power: bool) -> Result<Self, DisplayError> {
+        let overlay =
+            slate_wayland::Overlay::spawn(slate_wayland::Settings { socket, output_power })
+                .map_err(|e| DisplayError::Setup(e.to_string()))?;
+        Ok(Self { overlay })
+    }
+
+    /// Connected, with the overlay configured on every output (ready for a press).
+    pub fn is_ready(&self) -> bool {
+        self.overlay.is_ready()
+    }
+
+    /// Each output's power as the compositor last reported it (with `output_power`).
+    pub fn power(&self) -> Vec<Option<slate_wayland::Power>> {
+        self.overlay.power()
+    }
+
+    /// Waits (blocking, bounded) until [`WaylandDisplay::is_ready`]: for tests and benchmarks.
+    pub fn wait_ready(&self, timeout: std::time::Duration) -> bool {
+        self.overlay.wait_ready(timeout)
+    }
+
+    async fn lift(&mut self, error: fn(String) -> DisplayError) -> Result<(), DisplayError> {
+        match self.overlay.lift().await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(error(e.to_string())),
+            Err(_) => Err(error(slate_wayland::Error::Gone.to_string())),
+        }
+    }
+}
+
+impl Display for WaylandDisplay {
+    async fn blank(&mut self, _report: EventId) -> Result<DateTime<Utc>, DisplayError> {
+        match self.overlay.dark().await {
+            Ok(Ok(at)) => Ok(DateTime::<Utc>::from(at)),
+            Ok(Err(e)) => Err(DisplayError::Blank(e.to_string())),
+            Err(_) => Err(DisplayError::Blank(slate_wayland::Error::Gone.to_string())),
+        }
+    }
+
+    async fn show_reassurance(&mut self) -> Result<(), DisplayError> {
+        tracing::info!("held: the overlay stays until the UI's reassurance screen is in front");
+        Ok(())
+    }
+
+    async fn restore(&mut self) -> Result<(), DisplayError> {
+        self.lift(DisplayError::Restore).await
+    }
+
+    async fn reveal_ui(&mut self) -> Result<(), DisplayError> {
+        self.lift(DisplayError::Reassure).await
+    }
 }
 
 /// The display `slated` uses, as configured. (The trait's futures are not object-safe, so this
@@ -263,6 +366,7 @@ pub enum SystemDisplay {
     Logging(LoggingDisplay),
     Sysfs(SysfsBacklight),
     Logind(LogindBacklight),
+    Wayland(WaylandDisplay),
 }
 
 impl SystemDisplay {
@@ -295,6 +399,9 @@ impl SystemDisplay {
                     .map_err(|e| DisplayError::Setup(format!("system bus: {e}")))?;
                 SystemDisplay::Logind(LogindBacklight::connect(&bus, session, dir).await?)
             }
+            DisplayConfig::Wayland { socket, output_power } => {
+                SystemDisplay::Wayland(WaylandDisplay::spawn(socket.clone(), *output_power)?)
+            }
         })
     }
 }
@@ -305,6 +412,7 @@ impl Display for SystemDisplay {
             SystemDisplay::Logging(d) => d.blank(report).await,
             SystemDisplay::Sysfs(d) => d.blank(report).await,
             SystemDisplay::Logind(d) => d.blank(report).await,
+            SystemDisplay::Wayland(d) => d.blank(report).await,
         }
     }
 
@@ -313,6 +421,7 @@ impl Display for SystemDisplay {
             SystemDisplay::Logging(d) => d.show_reassurance().await,
             SystemDisplay::Sysfs(d) => d.show_reassurance().await,
             SystemDisplay::Logind(d) => d.show_reassurance().await,
+            SystemDisplay::Wayland(d) => d.show_reassurance().await,
         }
     }
 
@@ -321,6 +430,16 @@ impl Display for SystemDisplay {
             SystemDisplay::Logging(d) => d.restore().await,
             SystemDisplay::Sysfs(d) => d.restore().await,
             SystemDisplay::Logind(d) => d.restore().await,
+            SystemDisplay::Wayland(d) => d.restore().await,
+        }
+    }
+
+    async fn reveal_ui(&mut self) -> Result<(), DisplayError> {
+        match self {
+            SystemDisplay::Logging(d) => d.reveal_ui().await,
+            SystemDisplay::Sysfs(d) => d.reveal_ui().await,
+            SystemDisplay::Logind(d) => d.reveal_ui().await,
+            SystemDisplay::Wayland(d) => d.reveal_ui().await,
         }
     }
 }
@@ -344,6 +463,11 @@ impl Display for LoggingDisplay {
         tracing::info!("screen restored");
         Ok(())
     }
+
+    async fn reveal_ui(&mut self) -> Result<(), DisplayError> {
+        tracing::info!("screen lit for the UI's reassurance");
+        Ok(())
+    }
 }
 
 /// What a [`FakeDisplay`] was asked to do.
@@ -352,6 +476,7 @@ pub enum DisplayCall {
     Blank(EventId),
     Reassure,
     Restore,
+    RevealUi,
 }
 
 /// How a [`FakeDisplay`] answers `blank`.
@@ -402,6 +527,11 @@ impl Display for FakeDisplay {
 
     async fn restore(&mut self) -> Result<(), DisplayError> {
         self.record(DisplayCall::Restore);
+        Ok(())
+    }
+
+    async fn reveal_ui(&mut self) -> Result<(), DisplayError> {
+        self.record(DisplayCall::RevealUi);
         Ok(())
     }
 }

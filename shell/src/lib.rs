@@ -22,12 +22,17 @@
 //! - [`led`]: the status LED's pattern as pure functions of the device's state.
 //! - [`gpio`]: direct GPIO (button on a pin with pull-up and edge interrupts, the LED pin):
 //!   pure edge/time mapping always; the rppal adapter only with the cargo feature `gpio`.
+//! - [`dns`]: the client of slate-dns's socket (recent names, profile, reload), never blocking.
+//! - [`policy`]: the signed policy from the server: verified, never older, lists checked by
+//!   sha256, written atomically for slate-ui and slate-dns; the staff PIN and session rules.
+//! - [`commands`]: teacher commands long-polled from the server (expired ones ignored).
 //! - [`control`]: the control socket's protocol and server (what `slatectl` speaks).
 //! - [`daemon`]: wires it together; one task owns the core and carries out its commands.
 //! - [`ctl`]: the `slatectl` client.
 
 pub mod apps;
 pub mod button;
+pub mod commands;
 pub mod config;
 pub mod control;
 pub mod core;
@@ -35,8 +40,10 @@ pub mod credential;
 pub mod ctl;
 pub mod daemon;
 pub mod display;
+pub mod dns;
 pub mod gpio;
 pub mod led;
+pub mod policy;
 pub mod spool;
 pub mod staff;
 pub mod upload;

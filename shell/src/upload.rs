@@ -213,6 +213,8 @@ pub struct UploadSettings {
     pub state_dir: PathBuf,
     pub enrollment_token: Option<Secret>,
     pub timing: UploadConfig,
+    /// The configuration file the token came from: its token line is removed once used.
+    pub config_path: Option<PathBuf>,
 }
 
 /// Drains the spool to the server. Run it as a task; abort the task to stop it (every step is
@@ -468,6 +470,26 @@ impl<T: Transport> Uploader<T> {
                         tracing::error!(error = %e, "enrolled, but saving the credential failed")
                     }
                 }
+                if let Some(path) = self.settings.config_path.clone() {
+                    let shown = path.display().to_string();
+                    match tokio::task::spawn_blocking(move || {
+                        crate::config::remove_enrollment_token(&path)
+                    })
+                    .await
+                    {
+                        Ok(Ok(true)) => {
+                            tracing::info!(config = %shown, "used enrollment token removed from the configuration")
+                        }
+                        Ok(Ok(false)) => {}
+                        // A read-only SD card: the token is spent at the server anyway.
+                        Ok(Err(e)) => {
+                            tracing::warn!(config = %shown, error = %e, "the used enrollment token could not be removed from the configuration")
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "removing the used enrollment token failed")
+                        }
+                    }
+                }
                 self.credential = Some(credential);
                 self.enrolled.store(true, Ordering::Relaxed);
                 self.failures = 0;
@@ -500,30 +522,37 @@ pub struct HttpTransport {
 impl HttpTransport {
     /// Builds the client. Reads `ca_certificate` if one is configured.
     pub fn new(server: &ServerConfig) -> Result<Self, UploadError> {
-        let mut builder = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .timeout(Duration::from_secs(30))
-            .user_agent(concat!("slated/", env!("CARGO_PKG_VERSION")))
-            .redirect(reqwest::redirect::Policy::none());
-        if let Some(path) = &server.ca_certificate {
-            let pem = std::fs::read(path)
-                .map_err(|source| UploadError::CaRead { path: path.clone(), source })?;
-            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
-                UploadError::CaParse { path: path.clone(), detail: Some(e.to_string()) }
-            })?;
-            if certs.is_empty() {
-                return Err(UploadError::CaParse { path: path.clone(), detail: None });
-            }
-            builder = builder.tls_certs_merge(certs);
-        }
-        let client = builder.build().map_err(|e| UploadError::Client(e.to_string()))?;
         Ok(Self {
-            client,
+            client: http_client(server)?,
             events_url: server.endpoint(EVENTS_PATH),
             enroll_url: server.endpoint(ENROLL_PATH),
         })
     }
+}
 
+/// The HTTP client every request to the server uses: rustls, the system roots plus the
+/// configured CA, no redirects. Reads `ca_certificate` if one is configured.
+pub fn http_client(server: &ServerConfig) -> Result<reqwest::Client, UploadError> {
+    let mut builder = reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(10))
+        .timeout(Duration::from_secs(30))
+        .user_agent(concat!("slated/", env!("CARGO_PKG_VERSION")))
+        .redirect(reqwest::redirect::Policy::none());
+    if let Some(path) = &server.ca_certificate {
+        let pem = std::fs::read(path)
+            .map_err(|source| UploadError::CaRead { path: path.clone(), source })?;
+        let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+            UploadError::CaParse { path: path.clone(), detail: Some(e.to_string()) }
+        })?;
+        if certs.is_empty() {
+            return Err(UploadError::CaParse { path: path.clone(), detail: None });
+        }
+        builder = builder.tls_certs_merge(certs);
+    }
+    builder.build().map_err(|e| UploadError::Client(e.to_string()))
+}
+
+impl HttpTransport {
     async fn send(
         &self,
         request: reqwest::RequestBuilder,
@@ -550,7 +579,7 @@ impl HttpTransport {
 }
 
 /// An error with its causes, for one log line ("error sending request: … : connection refused").
-fn error_chain(e: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {

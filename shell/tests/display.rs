@@ -1,7 +1,9 @@
 //! The display contract, run against every adapter this machine can run: the fake, the sysfs
-//! backlight on a fake sysfs tree in a temp dir, and logind's `SetBrightness` against a fake
-//! logind (`#[zbus::interface]`) on a private `dbus-daemon` started here. Loopback and temp dirs
-//! only; the fake logind writes the temp sysfs tree the way the kernel would.
+//! backlight on a fake sysfs tree in a temp dir, logind's `SetBrightness` against a fake
+//! logind (`#[zbus::interface]`) on a private `dbus-daemon` started here, and the Wayland overlay
+//! on a real headless compositor (sway, private runtime dir) over a bright fullscreen window,
+//! seen through wlr-screencopy (`grim`). Temp dirs and Unix sockets only; the fake logind writes
+//! the temp sysfs tree the way the kernel would.
 
 use chrono::Utc;
 use slate_protocol::EventId;
@@ -16,8 +18,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 
 /// What every display must do: confirm darkness only when dark, at a time not before it was
-/// asked; stay dark on a second blank; light up with the old setting on restore; restore twice
-/// harmlessly.
+/// asked; stay dark on a second blank and through the reassurance; light up for the UI only when
+/// told it is in front, and darken again on a new press; light up with the old setting on
+/// restore; restore twice harmlessly.
 async fn contract<D: Display>(
     name: &str,
     display: &mut D,
@@ -32,6 +35,14 @@ async fn contract<D: Display>(
     display.blank(EventId::new()).await.unwrap_or_else(|e| panic!("{name}: second blank: {e}"));
     assert!(dark(), "{name}: still dark");
     display.show_reassurance().await.unwrap_or_else(|e| panic!("{name}: {e}"));
+    assert!(dark(), "{name}: still dark while held and reassured");
+    display.reveal_ui().await.unwrap_or_else(|e| panic!("{name}: reveal for the UI: {e}"));
+    assert!(lit() && !dark(), "{name}: lit for the UI's reassurance");
+    display
+        .blank(EventId::new())
+        .await
+        .unwrap_or_else(|e| panic!("{name}: blank after reveal: {e}"));
+    assert!(dark(), "{name}: a press after the reveal darkens again");
     display.restore().await.unwrap_or_else(|e| panic!("{name}: {e}"));
     assert!(lit() && !dark(), "{name}: lit as before after restore");
     display.restore().await.unwrap_or_else(|e| panic!("{name}: second restore: {e}"));
@@ -63,6 +74,7 @@ async fn the_fake_display_keeps_the_contract() {
     let dark = || {
         matches!(
             calls.calls().iter().rev().find(|c| **c != DisplayCall::Reassure),
+            // RevealUi and Restore both end darkness.
             Some(DisplayCall::Blank(_))
         )
     };
@@ -200,7 +212,7 @@ async fn logind_set_brightness_keeps_the_contract_on_a_private_bus() {
     contract("logind", &mut display, || read(&actual) == "0", || read(&actual) == "180").await;
     let calls = calls.lock().unwrap().clone();
     let want = |b| ("backlight".to_string(), "10-0045".to_string(), b);
-    assert_eq!(calls, vec![want(0), want(0), want(180)]);
+    assert_eq!(calls, vec![want(0), want(0), want(180), want(0), want(180)]);
 }
 
 #[tokio::test]
@@ -212,4 +224,27 @@ async fn logind_errors_are_blank_failures_not_panics() {
     let mut display = LogindBacklight::connect(&client, "auto", dir).await.unwrap();
     let err = display.blank(EventId::new()).await.unwrap_err();
     assert!(err.to_string().contains("SetBrightness"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_wayland_overlay_keeps_the_contract_on_a_real_compositor() {
+    use slate_shell::display::wayland::headless::{Headless, RED};
+    use slate_shell::display::WaylandDisplay;
+    let mut headless = match Headless::start() {
+        Ok(h) => h,
+        Err(e) => {
+            println!("SKIPPED: {e}");
+            return;
+        }
+    };
+    headless.bright_window("sleep 600").unwrap();
+    let mut display = WaylandDisplay::spawn(headless.socket().to_owned(), false).unwrap();
+    assert!(display.wait_ready(std::time::Duration::from_secs(10)), "{}", headless.log());
+    let headless = &headless;
+    // Dark is what the compositor shows at once: every pixel black, no waiting.
+    let dark = || headless.capture().unwrap().all_black();
+    // Lit: the window is back (the compositor redraws after the overlay goes; bounded).
+    let lit =
+        || headless.wait_for(std::time::Duration::from_secs(5), |f| f.share(RED) > 0.99).is_ok();
+    contract("wayland", &mut display, dark, lit).await;
 }

@@ -168,7 +168,7 @@ fn a_press_on_the_control_socket_is_in_the_spool_when_answered() {
     assert!(out.status.success(), "{out:?}");
     assert_eq!(
         String::from_utf8(out.stdout).unwrap(),
-        "device=7 state=held spool_pending=3 enrolled=true\n"
+        "device=7 state=held spool_pending=3 enrolled=true pupil=p-7f3a9c\n"
     );
     let out = slatectl(&socket, &["report"]);
     assert!(String::from_utf8(out.stdout)
@@ -316,4 +316,364 @@ fn the_staff_pin_unlocks_through_slatectl_and_the_choice_is_filed() {
     assert_eq!(reply["ok"], false);
     assert!(reply["locked_until"].is_string(), "{reply}");
     assert!(slated.stop().success());
+}
+
+#[test]
+fn kiosk_and_udev_requests_through_slatectl_are_spooled() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let (config, socket) = write_config(dir.path(), 9);
+    let state_dir = dir.path().join("state");
+    let slated = Slated::start(&config);
+    let mode = std::fs::metadata(&socket).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o660, "the kiosk UI's group may use the socket");
+
+    let out = slatectl(&socket, &["app-opened", "maths"]);
+    assert_eq!(out.status.code(), Some(1), "nobody is signed in: {out:?}");
+    let out = slatectl(
+        &socket,
+        &["device-refused", "--kind", "usb_storage", "--description", "0781:5567 SanDisk"],
+    );
+    assert!(out.status.success(), "{out:?}");
+    let out = slatectl(&socket, &["device-refused", "--kind", "usb_storage", "--description", ""]);
+    assert_eq!(out.status.code(), Some(2), "checked before sending: {out:?}");
+    assert!(slatectl(&socket, &["sign-in", "p-1"]).status.success());
+    let out = slatectl(&socket, &["app-opened", "maths"]);
+    assert!(out.status.success(), "{out:?}");
+    let out = slatectl(
+        &socket,
+        &["tell-teacher", "--url", "https://blocked.example/x", "--app", "maths"],
+    );
+    assert!(out.status.success(), "{out:?}");
+    assert!(String::from_utf8(out.stdout).unwrap().starts_with("teacher told: report "));
+    let reply = ask(&socket, r#"{"cmd":"status"}"#);
+    assert_eq!(reply["state"], "in_session", "tell_teacher holds nothing: {reply}");
+    assert_eq!(reply["pupil"], "p-1");
+    assert_eq!(reply["screens_locked"], false);
+
+    assert!(slated.stop().success());
+    let kinds: Vec<&str> = spooled(&state_dir).iter().map(|e| e.body.kind()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "hello",
+            "device_refused",
+            "session_started",
+            "app_opened",
+            "report_filed",
+            "session_ended"
+        ]
+    );
+}
+
+#[test]
+fn a_device_killed_while_held_comes_back_held_until_the_staff_pin() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, socket) = write_config(dir.path(), 11);
+    let phc = slate_shell::staff::StaffPin::hash("1357").unwrap().phc().to_owned();
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str(&format!("[staff]\npin_hash = \"{phc}\"\n"));
+    std::fs::write(&config, text).unwrap();
+    let state_dir = dir.path().join("state");
+
+    let slated = Slated::start(&config);
+    assert!(slatectl(&socket, &["sign-in", "p-1"]).status.success());
+    let reply = ask(&socket, r#"{"cmd":"press"}"#);
+    let report = reply["report"].as_str().unwrap().to_owned();
+    // SIGKILL: no shutdown code runs.
+    drop(slated);
+
+    let slated = Slated::start(&config);
+    let status = ask(&socket, r#"{"cmd":"status"}"#);
+    assert_eq!(status["state"], "held", "{status}");
+    assert!(status.get("pupil").is_none(), "the session before the kill is not resumed: {status}");
+    // A press while held again is the same report, not a new one.
+    let again = ask(&socket, r#"{"cmd":"press"}"#);
+    assert_eq!(again["report"], report.as_str());
+    assert_eq!(again["already_held"], true);
+    let out = slatectl(&socket, &["unlock"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("PIN is required"), "{out:?}");
+    // A clean stop while held is still held at the next start.
+    assert!(slated.stop().success());
+    let slated = Slated::start(&config);
+    assert_eq!(ask(&socket, r#"{"cmd":"status"}"#)["state"], "held");
+    let out = slatectl(&socket, &["unlock", "--pin", "1357"]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(ask(&socket, r#"{"cmd":"status"}"#)["state"], "idle");
+    drop(slated);
+
+    let slated = Slated::start(&config);
+    assert_eq!(ask(&socket, r#"{"cmd":"status"}"#)["state"], "idle", "unlocked stays unlocked");
+    assert!(slated.stop().success());
+    let events = spooled(&state_dir);
+    let resolved: Vec<_> = events
+        .iter()
+        .filter_map(|e| match &e.body {
+            EventBody::ReportResolved { report, .. } => Some(report.to_string()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(resolved, [report], "the unlock after the restart resolves the report from before");
+    let filed = events.iter().filter(|e| e.body.kind() == "report_filed").count();
+    assert_eq!(filed, 1);
+}
+
+#[test]
+fn check_config_says_ok_or_names_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, _) = write_config(dir.path(), 5);
+    let out = Command::new(SLATED).arg("--check-config").arg(&config).output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("ok (device 5)"));
+    let bad = dir.path().join("bad.toml");
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("[server]", "[server]\npolicy_refresh_s = 1");
+    std::fs::write(&bad, text).unwrap();
+    let out = Command::new(SLATED).arg("--check-config").arg(&bad).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("bad.toml") && stderr.contains("`server.policy_refresh_s`"),
+        "{stderr}"
+    );
+    let missing_ca = dir.path().join("ca.toml");
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("[server]", "[server]\nca_certificate = \"nope.pem\"");
+    std::fs::write(&missing_ca, text).unwrap();
+    let out = Command::new(SLATED).arg("--check-config").arg(&missing_ca).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("`server.ca_certificate`"), "{out:?}");
+}
+
+#[test]
+fn systemd_hears_ready_and_watchdog_pings() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, _) = write_config(dir.path(), 6);
+    let notify = dir.path().join("notify.sock");
+    let listener = std::os::unix::net::UnixDatagram::bind(&notify).unwrap();
+    listener.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut child = Command::new(SLATED)
+        .arg("--config")
+        .arg(&config)
+        .env("RUST_LOG", "error")
+        .env("NOTIFY_SOCKET", &notify)
+        .env("WATCHDOG_USEC", "200000")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 256];
+    while seen.iter().filter(|m: &&String| m.contains("WATCHDOG=1")).count() < 2 {
+        let n = match listener.recv(&mut buf) {
+            Ok(n) => n,
+            Err(e) => {
+                let _ = child.kill();
+                panic!("{e}; heard {seen:?}");
+            }
+        };
+        seen.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+    }
+    assert_eq!(seen[0], "READY=1\n", "ready first: {seen:?}");
+    let pid = child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    assert!(child.wait().unwrap().success());
+}
+
+/// A stand-in school server on 127.0.0.1: each request is answered by `route(method, target)`.
+fn fake_server(
+    route: impl Fn(&str, &str) -> (u16, Vec<u8>) + Send + Sync + 'static,
+) -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::io::Read;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = seen.clone();
+    let route = std::sync::Arc::new(route);
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let (route, log) = (route.clone(), log.clone());
+            std::thread::spawn(move || {
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    if stream.read(&mut byte).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    head.push(byte[0]);
+                }
+                let head = String::from_utf8_lossy(&head).into_owned();
+                let length = head
+                    .lines()
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length:")
+                            .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                    })
+                    .unwrap_or(0);
+                let mut body = vec![0u8; length];
+                let _ = stream.read_exact(&mut body);
+                let mut parts = head.split_whitespace();
+                let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+                log.lock().unwrap().push(format!("{method} {target}"));
+                let (status, body) = route(method, target);
+                let reply = format!(
+                    "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = stream.write_all(reply.as_bytes());
+                let _ = stream.write_all(&body);
+            });
+        }
+    });
+    (port, seen)
+}
+
+/// A stand-in slate-dns control socket: answers ok, records each line.
+fn fake_dns(path: &Path) -> std::sync::Arc<std::sync::Mutex<Vec<String>>> {
+    let listener = std::os::unix::net::UnixListener::bind(path).unwrap();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = seen.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { return };
+            let log = log.clone();
+            std::thread::spawn(move || {
+                let mut writer = stream.try_clone().unwrap();
+                for line in BufReader::new(stream).lines() {
+                    let Ok(line) = line else { return };
+                    let reply = if line.contains("recent") {
+                        "{\"ok\":true,\"names\":[\"seen.example\"]}\n"
+                    } else {
+                        "{\"ok\":true}\n"
+                    };
+                    log.lock().unwrap().push(line);
+                    let _ = writer.write_all(reply.as_bytes());
+                }
+            });
+        }
+    });
+    seen
+}
+
+fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let start = std::time::Instant::now();
+    while !done() {
+        assert!(start.elapsed() < Duration::from_secs(30), "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn the_signed_policy_and_teacher_commands_reach_the_device() {
+    use ed25519_dalek::SigningKey;
+    use slate_protocol::bundle::{verifying_key_to_base64, SignedBundle};
+    let key = SigningKey::from_bytes(&[9; 32]);
+    let pin = slate_shell::staff::StaffPin::hash("2468").unwrap();
+    let mut kiosk: serde_json::Value =
+        serde_json::from_str(slate_protocol::kiosk::SAMPLE_POLICY).unwrap();
+    kiosk["issued_at"] = "2026-11-23T08:00:00Z".into();
+    kiosk["staff_pin_hash"] = pin.phc().into();
+    let oak_pupil = kiosk["classes"][0]["pupils"][0]["id"].as_str().unwrap().to_owned();
+    let list = b"adult.example\n".to_vec();
+    let filter = serde_json::json!({
+        "v": 1, "issued_at": "2026-11-23T08:00:00Z", "default_profile": "oak",
+        "profiles": {"oak": {"block_lists": ["adult"]}},
+        "lists": {"adult": {"sha256": slate_shell::policy::sha256_hex(&list), "bytes": list.len()}},
+    });
+    let reply = serde_json::to_vec(&slate_protocol::device::PolicyReply {
+        v: 1,
+        kiosk: SignedBundle::sign(kiosk.to_string(), "k1", &key),
+        filter: SignedBundle::sign(filter.to_string(), "k1", &key),
+    })
+    .unwrap();
+    let expires = (chrono::Utc::now() + chrono::Duration::minutes(10)).to_rfc3339();
+    let commands = serde_json::json!({"v": 1, "cursor": 1, "commands": [
+        {"id": 1, "issued_at": "2026-11-23T08:00:00Z", "expires_at": expires, "action": "lock_screens"},
+        {"id": 0, "issued_at": "2026-11-23T08:00:00Z", "expires_at": "2026-11-23T08:01:00Z", "action": "sign_out_all"},
+    ]})
+    .to_string();
+    let list_body = list.clone();
+    let (port, requests) = fake_server(move |method, target| match (method, target) {
+        ("GET", "/api/v1/device/policy") => (200, reply.clone()),
+        ("GET", "/api/v1/device/lists/adult") => (200, list_body.clone()),
+        ("GET", t) if t.starts_with("/api/v1/device/commands?after=0&") => {
+            (200, commands.clone().into_bytes())
+        }
+        ("GET", t) if t.starts_with("/api/v1/device/commands") => {
+            // The long poll: nothing more.
+            std::thread::sleep(Duration::from_millis(500));
+            (200, br#"{"v":1,"cursor":1,"commands":[]}"#.to_vec())
+        }
+        _ => (503, b"{\"error\":\"not here\"}".to_vec()),
+    });
+
+    let dir = tempfile::tempdir().unwrap();
+    let (config, socket) = write_config(dir.path(), 14);
+    let dns_path = dir.path().join("dns.sock");
+    let dns = fake_dns(&dns_path);
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("state_dir = \"state\"", "state_dir = \"state\"\ndns_socket = \"dns.sock\"");
+    let text = with_server_port(&text, port).replace(
+        "[upload]",
+        &format!("public_key = \"{}\"\n[upload]", verifying_key_to_base64(&key.verifying_key())),
+    );
+    std::fs::write(&config, text).unwrap();
+    let state_dir = dir.path().join("state");
+    std::fs::create_dir_all(&state_dir).unwrap();
+    std::fs::write(state_dir.join("credential"), "c-test\n").unwrap();
+
+    let slated = Slated::start(&config);
+    wait_for("the policy in force", || {
+        ask(&socket, r#"{"cmd":"status"}"#).get("policy_issued_at").is_some()
+    });
+    let policy_dir = state_dir.join("policy");
+    let written: slate_protocol::bundle::SignedBundle =
+        serde_json::from_slice(&std::fs::read(policy_dir.join("kiosk.json")).unwrap()).unwrap();
+    assert_eq!(written.payload, kiosk.to_string(), "kiosk.json is the bundle as received");
+    assert_eq!(std::fs::read(policy_dir.join("lists").join("adult.txt")).unwrap(), list);
+    wait_for("slate-dns told to reload", || {
+        dns.lock().unwrap().iter().any(|l| l.contains("reload"))
+    });
+    wait_for("eyes on me", || ask(&socket, r#"{"cmd":"status"}"#)["screens_locked"] == true);
+    wait_for("the cursor saved", || {
+        std::fs::read_to_string(state_dir.join("commands.cursor")).is_ok_and(|c| c.trim() == "1")
+    });
+
+    let reply = ask(&socket, &format!(r#"{{"cmd":"sign_in","pupil":"{oak_pupil}"}}"#));
+    assert_eq!(reply["ok"], true, "the expired sign_out_all did nothing: {reply}");
+    wait_for("the pupil's class profile", || {
+        dns.lock().unwrap().iter().any(|l| l == r#"{"cmd":"profile","profile":"oak"}"#)
+    });
+    let press = ask(&socket, r#"{"cmd":"press"}"#);
+    assert_eq!(press["ok"], true);
+    // The policy's PIN, though slate.toml has none.
+    assert_eq!(ask(&socket, r#"{"cmd":"unlock"}"#)["ok"], false);
+    assert_eq!(ask(&socket, r#"{"cmd":"unlock","pin":"2468"}"#)["ok"], true);
+    assert!(slated.stop().success());
+    let report = spooled(&state_dir).into_iter().find(|e| e.body.kind() == "report_filed").unwrap();
+    let EventBody::ReportFiled { recent_names, .. } = report.body else { panic!() };
+    assert_eq!(recent_names, ["seen.example"]);
+    let asked = requests.lock().unwrap().clone();
+    let list_fetches = asked.iter().filter(|r| *r == "GET /api/v1/device/lists/adult").count();
+    assert_eq!(list_fetches, 1, "{asked:?}");
+}
+
+/// The config from `write_config` with its server port replaced by `port`.
+fn with_server_port(text: &str, port: u16) -> String {
+    text.lines()
+        .map(|l| {
+            if l.starts_with("url = ") {
+                format!("url = \"http://127.0.0.1:{port}\"")
+            } else {
+                l.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+        + "\n"
 }

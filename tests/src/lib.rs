@@ -76,6 +76,17 @@ fn wait_for_line(lines: &mpsc::Receiver<String>, prefix: &str, log: &Path) -> St
     }
 }
 
+/// The next line starting with `prefix` within `patience`, if any (for optional lines).
+fn try_line(lines: &mpsc::Receiver<String>, prefix: &str, patience: Duration) -> Option<String> {
+    let deadline = Instant::now() + patience;
+    loop {
+        let line = lines.recv_timeout(deadline.saturating_duration_since(Instant::now())).ok()?;
+        if let Some(rest) = line.strip_prefix(prefix) {
+            return Some(rest.trim().to_string());
+        }
+    }
+}
+
 /// A real `slate-server` process with its own data directory.
 pub struct Server {
     child: Option<Child>,
@@ -85,6 +96,9 @@ pub struct Server {
     pub staff_key: String,
     /// The self-signed certificate devices must trust, when serving HTTPS.
     pub certificate: Option<PathBuf>,
+    /// The key devices verify the signed policy with (`[server] public_key`), when the server
+    /// printed one.
+    pub policy_key: Option<String>,
     tls: bool,
 }
 
@@ -106,12 +120,14 @@ impl Server {
         let dsl = wait_for_line(&lines, "DSL page: ", &log);
         let staff_key = dsl.split("key=").nth(1).expect("staff key in DSL link").to_string();
         let certificate = tls.then(|| PathBuf::from(wait_for_line(&lines, "certificate: ", &log)));
+        let policy_key = try_line(&lines, "policy key: ", Duration::from_secs(2));
         let server = Server {
             child: Some(child),
             data_dir: data_dir.to_path_buf(),
             url,
             staff_key,
             certificate,
+            policy_key,
             tls,
         };
         wait_until("the server to answer /healthz", || {
@@ -238,6 +254,23 @@ impl Device {
         let config = dir.join("slate.toml");
         std::fs::write(&config, toml).expect("write config");
         Device { child: None, dir: dir.to_path_buf(), config, socket }
+    }
+
+    /// Adds a setting line to the device's config: at the top (`table` None, e.g.
+    /// `dns_socket = "…"`) or in a table that `configure` wrote (`Some("server")`, e.g. the
+    /// server's `public_key`). Call before `start`.
+    pub fn add_setting(&self, table: Option<&str>, line: &str) {
+        let text = std::fs::read_to_string(&self.config).expect("read config");
+        let text = match table {
+            None => format!("{line}\n{text}"),
+            Some(table) => {
+                let header = format!("[{table}]\n");
+                let at = text.find(&header).unwrap_or_else(|| panic!("no [{table}] in the config"));
+                let at = at + header.len();
+                format!("{}{line}\n{}", &text[..at], &text[at..])
+            }
+        };
+        std::fs::write(&self.config, text).expect("write config");
     }
 
     /// Starts `slated` and waits for it to say it is ready.

@@ -171,3 +171,36 @@ fn a_corrupt_config_gets_a_clear_error_naming_file_and_field() {
         assert!(!stderr.contains("panicked"), "{text:?}: {stderr}");
     }
 }
+
+#[test]
+fn the_servers_signed_policy_reaches_the_device() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let server = Server::start(&dir.join("server"), false);
+    server.add_pupil(PUPIL, "Amira K.", "Year 2");
+    let key = server.policy_key.clone().expect("the server prints its policy key");
+    let token = server.enrollment_token(12);
+    let mut device = Device::configure(
+        &dir.join("device"),
+        &DeviceSetup {
+            number: 12,
+            server_url: &server.url,
+            certificate: None,
+            enrollment_token: Some(&token),
+        },
+    );
+    device.add_setting(Some("server"), &format!("public_key = {key:?}\npolicy_refresh_s = 10"));
+    device.start();
+    let status = wait_until("the policy in force on the device", || {
+        let status = device.status();
+        status.get("policy_issued_at").is_some().then_some(status)
+    });
+    assert_eq!(status["enrolled"], true);
+    let policy = device.dir.join("state").join("policy");
+    assert!(policy.join("kiosk.json").exists() && policy.join("filter.json").exists());
+    // The used token is gone from the device's configuration; the rest is as written.
+    let config = std::fs::read_to_string(&device.config).unwrap();
+    assert!(!config.contains(&token) && config.contains("public_key"), "{config}");
+    device.ctl(&["sign-in", PUPIL]);
+    assert_eq!(device.status()["pupil"], PUPIL);
+}

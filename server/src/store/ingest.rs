@@ -14,6 +14,10 @@ pub struct NewReport {
     pub incident: i64,
     pub device: DeviceNumber,
     pub pressed_at: DateTime<Utc>,
+    /// Whose report, to find their class teacher; never put in an alert.
+    pub pupil: Option<slate_protocol::PupilId>,
+    /// Filed by "tell my teacher" on a blocked page: low priority.
+    pub from_block_page: bool,
 }
 
 /// The outcome of storing a batch.
@@ -70,7 +74,19 @@ impl Store {
             } else {
                 reply.stored += 1;
                 if let Some(incident) = derive_rows(&tx, device, event, &received_at)? {
-                    new_reports.push(NewReport { incident, device, pressed_at: event.at });
+                    let (pupil, from_block_page) = match &event.body {
+                        EventBody::ReportFiled { pupil, origin, .. } => {
+                            (pupil.clone(), !origin.is_button())
+                        }
+                        _ => (None, false),
+                    };
+                    new_reports.push(NewReport {
+                        incident,
+                        device,
+                        pressed_at: event.at,
+                        pupil,
+                        from_block_page,
+                    });
                 }
             }
         }
@@ -143,14 +159,23 @@ fn derive_rows(
                 ),
             )?;
         }
-        EventBody::ReportFiled { session, pupil, app, url, page_title, blank_latency_us, .. } => {
+        EventBody::ReportFiled {
+            session,
+            pupil,
+            app,
+            url,
+            page_title,
+            blank_latency_us,
+            origin,
+            ..
+        } => {
             // SQLite integers are signed; an absurd latency is capped here (the raw event keeps
             // the exact value) rather than refusing the batch and holding the report back.
             let latency = blank_latency_us.map(|us| i64::try_from(us).unwrap_or(i64::MAX));
             tx.execute(
                 "INSERT INTO reports (event_id, device, pupil, session, pressed_at, received_at,
-                                      app, url, page_title, blank_latency_us)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                                      app, url, page_title, blank_latency_us, origin)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
                 (
                     event.id.to_string(),
                     device.get(),
@@ -162,6 +187,7 @@ fn derive_rows(
                     url,
                     page_title,
                     latency,
+                    origin.as_str(),
                 ),
             )?;
             let incident = tx.query_row(

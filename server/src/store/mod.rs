@@ -5,18 +5,25 @@
 //! (`2026-11-17T10:14:03.120000Z`): fixed width, so text order is time order and indexes on
 //! them work, and readable by IT in the `sqlite3` shell.
 
+mod activity;
 mod devices;
 mod incidents;
 mod ingest;
+mod policy;
 mod queries;
 mod register;
 mod retention;
 mod schema;
 mod staff;
 
+pub use activity::{ActivityRecord, RefusedRecord};
 pub use devices::{EnrollOutcome, EnrollRefusal};
 pub use incidents::{IncidentEntry, IncidentRecord, StepError};
 pub use ingest::{Ingested, NewReport};
+pub use policy::{
+    BypassRecord, ClassInput, CommandRecord, Imported, ListRecord, IDLE_TIMEOUT_MIN, LESSON_ENDS,
+    STAFF_PIN_HASH, URL_SALT,
+};
 pub use queries::{DeviceRecord, ReportRecord, SessionRecord, WhoHad};
 pub use register::{FleetRow, RegisterEntry, WhoHadAnswer};
 pub use retention::Purged;

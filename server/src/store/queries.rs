@@ -19,6 +19,8 @@ pub struct ReportRecord {
     pub url: Option<String>,
     pub page_title: Option<String>,
     pub blank_latency_us: Option<u64>,
+    /// Filed by "tell my teacher" on a blocked page: low priority, the device was not held.
+    pub from_block_page: bool,
 }
 
 /// One pupil's session on a device.
@@ -50,7 +52,7 @@ pub struct WhoHad {
 
 pub(super) const REPORT_COLUMNS: &str =
     "r.event_id, r.device, r.pupil, p.display_name, r.session, r.pressed_at,
-     r.received_at, r.app, r.url, r.page_title, r.blank_latency_us
+     r.received_at, r.app, r.url, r.page_title, r.blank_latency_us, r.origin
      FROM reports r LEFT JOIN pupils p ON p.id = r.pupil";
 
 impl Store {
@@ -178,6 +180,7 @@ pub(super) type RawReport = (
     Option<String>,
     Option<String>,
     Option<i64>,
+    String,
 );
 
 fn report_row(r: &Row<'_>) -> rusqlite::Result<RawReport> {
@@ -198,6 +201,7 @@ pub(super) fn report_row_at(r: &Row<'_>, o: usize) -> rusqlite::Result<RawReport
         r.get(o + 8)?,
         r.get(o + 9)?,
         r.get(o + 10)?,
+        r.get(o + 11)?,
     ))
 }
 
@@ -217,6 +221,7 @@ pub(super) fn reports_from(
             url,
             page_title,
             latency,
+            origin,
         ) = row?;
         Ok(ReportRecord {
             id,
@@ -230,6 +235,7 @@ pub(super) fn reports_from(
             url,
             page_title,
             blank_latency_us: latency.and_then(|us| u64::try_from(us).ok()),
+            from_block_page: origin == "block_page",
         })
     })
     .collect()

@@ -14,6 +14,7 @@ struct Running {
     url: String,
     dsl: String,
     certificate: PathBuf,
+    policy_key: String,
 }
 
 async fn next_line(lines: &mut Lines<BufReader<ChildStdout>>) -> String {
@@ -44,7 +45,9 @@ async fn start(data_dir: &Path, listen: &str) -> Running {
     let dsl = next_line(&mut lines).await.strip_prefix("DSL page: ").expect("DSL line").to_owned();
     let certificate =
         next_line(&mut lines).await.strip_prefix("certificate: ").expect("certificate line").into();
-    Running { child, url, dsl, certificate }
+    let policy_key =
+        next_line(&mut lines).await.strip_prefix("policy key: ").expect("policy key line").into();
+    Running { child, url, dsl, certificate, policy_key }
 }
 
 async fn terminate(mut running: Running) {
@@ -86,12 +89,15 @@ async fn serve_prints_its_address_reuses_its_certificate_and_stops_on_sigterm() 
     assert_eq!(health.text().await.unwrap(), "ok");
     let listen = first.url.strip_prefix("https://").unwrap().to_owned();
     let dsl = first.dsl.clone();
+    let policy_key = first.policy_key.clone();
     terminate(first).await;
 
     // Same data directory, same port: the certificate devices trust and the DSL link stay.
     let second = start(&data_dir, &listen).await;
     assert_eq!(std::fs::read(&second.certificate).unwrap(), cert, "the certificate is reused");
     assert_eq!(second.dsl, dsl, "the staff key is reused");
+    assert_eq!(second.policy_key, policy_key, "the policy key devices hold is reused");
+    slate_protocol::bundle::verifying_key_from_base64(&policy_key).expect("a public key");
     let health = client_trusting(&second.certificate)
         .get(format!("{}/healthz", second.url))
         .send()
@@ -233,4 +239,40 @@ async fn a_bad_config_file_is_named_with_its_field() {
     for expected in ["slate-server.toml", "`retention_days`", "`webhook.url`"] {
         assert!(stderr.contains(expected), "{expected}: {stderr}");
     }
+}
+
+#[tokio::test]
+async fn roster_import_takes_a_whole_file_or_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    let csv = tmp.path().join("roster.csv");
+    let (dir_s, csv_s) = (dir.to_str().unwrap(), csv.to_str().unwrap());
+
+    std::fs::write(
+        &csv,
+        "class,first_name,last_name,key_stage\nOak,Amira,Khan,ks1\nOak,Ben,,ks1\n",
+    )
+    .unwrap();
+    let bad = run(&["roster", "import", "--data-dir", dir_s, csv_s]).await;
+    assert!(!bad.status.success());
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        stderr.contains("roster.csv") && stderr.contains("line 3, column last_name"),
+        "{stderr}"
+    );
+
+    std::fs::write(
+        &csv,
+        "class,first_name,last_name,key_stage\nOak,Amira,Khan,ks1\nOak,Ben,Taylor,ks1\n",
+    )
+    .unwrap();
+    let out = run(&["roster", "import", "--data-dir", dir_s, csv_s]).await;
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        "2 pupils added, 0 already there, 1 classes added\n",
+        "the bad file added nothing"
+    );
+    let store = slate_server::Store::open(&dir.join("slate.sqlite")).unwrap();
+    assert_eq!(store.classes().unwrap()[0].name, "Oak");
 }

@@ -17,6 +17,8 @@ pub const PATIENCE: StdDuration = StdDuration::from_secs(60);
 pub struct TestServer {
     pub url: String,
     pub staff_key: String,
+    /// The policy key's public half, base64, as devices hold it.
+    pub public_key: String,
     pub store: Store,
     pub client: reqwest::Client,
     shutdown: Option<oneshot::Sender<()>>,
@@ -45,6 +47,10 @@ impl TestServer {
         let data_dir = DataDir::open(dir.path().join("data")).unwrap();
         let store = Store::open(&data_dir.database_path()).unwrap();
         let staff_key = data_dir.staff_key().unwrap();
+        let policy_key = data_dir.policy_key().unwrap();
+        let public_key =
+            slate_protocol::bundle::verifying_key_to_base64(&policy_key.verifying_key());
+        let lists_dir = data_dir.lists_dir().unwrap();
         let listener = listen::bind("127.0.0.1:0".parse().unwrap()).unwrap();
         let port = listener.local_addr().unwrap().port();
 
@@ -64,13 +70,15 @@ impl TestServer {
         let (tx, rx) = oneshot::channel::<()>();
         let notifier = Notifier::from_config(&config).unwrap();
         let state = AppState::with_config(store.clone(), staff_key.clone(), config, notifier)
-            .with_hash_cost(HashCost::Cheap);
+            .with_hash_cost(HashCost::Cheap)
+            .with_policy(policy_key, lists_dir);
         let task = tokio::spawn(slate_server::serve(listener, state, tls_config, async {
             let _ = rx.await;
         }));
         Self {
             url: format!("{scheme}://127.0.0.1:{port}"),
             staff_key: staff_key.expose().to_owned(),
+            public_key,
             store,
             client: client.build().unwrap(),
             shutdown: Some(tx),
@@ -106,6 +114,15 @@ impl TestServer {
         let reply: EnrollReply = response.json().await.unwrap();
         assert_eq!(reply.device.get(), device);
         reply.credential
+    }
+
+    /// GET a device endpoint with a credential.
+    pub async fn device_get(&self, credential: Option<&str>, path: &str) -> reqwest::Response {
+        let mut request = self.client.get(format!("{}{path}", self.url));
+        if let Some(credential) = credential {
+            request = request.bearer_auth(credential);
+        }
+        request.send().await.unwrap()
     }
 
     pub async fn post_events(&self, credential: Option<&str>, body: Vec<u8>) -> reqwest::Response {

@@ -8,8 +8,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, VecDeque};
 
-/// One blocked attempt. The daemon adds device and pupil (it knows the session) and turns it into
-/// a protocol event; see the crate doc for the `EventBody` variant this needs.
+/// One blocked attempt. [`crate::notify`] sends it to slated as `filter_blocked`; slated adds
+/// session and pupil and files the protocol's `EventBody::FilterBlocked`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BlockEvent {
     pub at: DateTime<Utc>,
@@ -76,6 +76,12 @@ impl Coalescer {
         true
     }
 
+    /// Forgets every name (a new session: its first attempt at a name is an event).
+    pub fn clear(&mut self) {
+        self.seen.clear();
+        self.sweep_at = Self::MIN_SWEEP;
+    }
+
     /// Names remembered, expired or not (for tests and memory figures).
     pub fn len(&self) -> usize {
         self.seen.len()
@@ -86,22 +92,32 @@ impl Coalescer {
     }
 }
 
-/// The last `capacity` distinct names looked up, newest first.
+/// The last `capacity` distinct names looked up within `window`, newest first: what a report
+/// carries as `recent_names`. Memory only; names older than the window are dropped as soon as
+/// anything touches the buffer.
 #[derive(Debug, Clone)]
 pub struct RecentNames {
     capacity: usize,
+    window: chrono::Duration,
     names: VecDeque<(String, DateTime<Utc>)>,
 }
 
 impl RecentNames {
-    pub fn new(capacity: usize) -> Self {
-        Self { capacity, names: VecDeque::with_capacity(capacity) }
+    pub fn new(capacity: usize, window: chrono::Duration) -> Self {
+        Self { capacity, window, names: VecDeque::with_capacity(capacity) }
     }
 
+    /// Records a look-up of `name` at `at`. `name` should be normalised; a trailing dot and
+    /// upper case are tolerated.
     pub fn push(&mut self, name: &str, at: DateTime<Utc>) {
-        let name = name.trim_end_matches('.').to_ascii_lowercase();
-        if let Some(i) = self.names.iter().position(|(n, _)| *n == name) {
-            self.names.remove(i);
+        self.expire(at);
+        let name = name.strip_suffix('.').unwrap_or(name);
+        if let Some(i) = self.names.iter().position(|(n, _)| n.eq_ignore_ascii_case(name)) {
+            // Seen again: move it to the front, reusing its string.
+            if let Some((n, _)) = self.names.remove(i) {
+                self.names.push_front((n, at));
+            }
+            return;
         }
         if self.capacity == 0 {
             return;
@@ -109,12 +125,21 @@ impl RecentNames {
         if self.names.len() == self.capacity {
             self.names.pop_back();
         }
-        self.names.push_front((name, at));
+        self.names.push_front((name.to_ascii_lowercase(), at));
     }
 
-    /// Newest first.
-    pub fn snapshot(&self) -> Vec<(String, DateTime<Utc>)> {
+    /// Names looked up in the window before `now`, newest first.
+    pub fn snapshot(&mut self, now: DateTime<Utc>) -> Vec<(String, DateTime<Utc>)> {
+        self.expire(now);
         self.names.iter().cloned().collect()
+    }
+
+    /// Drops names older than the window (the oldest are at the back). A clock that stepped
+    /// back leaves entries "from the future", which count as recent.
+    fn expire(&mut self, now: DateTime<Utc>) {
+        while self.names.back().is_some_and(|(_, at)| now - *at > self.window) {
+            self.names.pop_back();
+        }
     }
 
     /// Forgets everything (a new pupil's session must not see the last one's names).
@@ -131,16 +156,34 @@ mod tests {
         DateTime::from_timestamp(1_800_000_000 + i64::from(s), 0).unwrap()
     }
 
+    fn names(r: &mut RecentNames, now: u32) -> Vec<String> {
+        r.snapshot(at(now)).into_iter().map(|(n, _)| n).collect()
+    }
+
     #[test]
     fn recent_names_keep_the_newest_distinct_names() {
-        let mut r = RecentNames::new(3);
+        let mut r = RecentNames::new(3, chrono::Duration::seconds(120));
         for (i, n) in ["a.test", "b.test", "A.test.", "c.test", "d.test"].iter().enumerate() {
             r.push(n, at(i as u32));
         }
-        let names: Vec<_> = r.snapshot().into_iter().map(|(n, _)| n).collect();
-        assert_eq!(names, ["d.test", "c.test", "a.test"]);
+        assert_eq!(names(&mut r, 5), ["d.test", "c.test", "a.test"]);
         r.clear();
-        assert!(r.snapshot().is_empty());
+        assert!(names(&mut r, 5).is_empty());
+    }
+
+    #[test]
+    fn recent_names_are_forgotten_after_the_window() {
+        let mut r = RecentNames::new(20, chrono::Duration::seconds(120));
+        r.push("old.test", at(0));
+        r.push("mid.test", at(60));
+        r.push("new.test", at(100));
+        assert_eq!(names(&mut r, 120), ["new.test", "mid.test", "old.test"]);
+        assert_eq!(names(&mut r, 121), ["new.test", "mid.test"], "120 s is the window");
+        // Looked up again: fresh, and first.
+        r.push("mid.test", at(200));
+        assert_eq!(names(&mut r, 200), ["mid.test", "new.test"]);
+        assert_eq!(names(&mut r, 221), ["mid.test"]);
+        assert!(names(&mut r, 400).is_empty());
     }
 
     #[test]

@@ -74,6 +74,9 @@ pub struct Filter {
     lists: BTreeMap<String, DomainList>,
     policy: Option<Policy>,
     profile: Option<String>,
+    /// [`Filter::missing_lists`], worked out when lists, policy or profile change rather than
+    /// on every query.
+    missing: Vec<String>,
 }
 
 impl Default for Filter {
@@ -86,7 +89,8 @@ impl Filter {
     /// A filter with the built-in DoH list and no policy: it blocks every name until a valid
     /// policy arrives.
     pub fn new() -> Self {
-        let mut filter = Self { lists: BTreeMap::new(), policy: None, profile: None };
+        let mut filter =
+            Self { lists: BTreeMap::new(), policy: None, profile: None, missing: Vec::new() };
         filter.add_list(builtin_doh_list());
         filter
     }
@@ -94,6 +98,34 @@ impl Filter {
     /// Adds or replaces a list by name.
     pub fn add_list(&mut self, list: DomainList) {
         self.lists.insert(list.name.clone(), list);
+        self.refresh();
+    }
+
+    /// The list called `name`, if loaded.
+    pub fn list(&self, name: &str) -> Option<&DomainList> {
+        self.lists.get(name)
+    }
+
+    /// Puts `policy` and exactly `lists` (plus the built-in DoH list) in force together, so no
+    /// query sees the new policy with the old lists. Refused, changing nothing, when `policy` is
+    /// older than the one in force.
+    pub fn install(&mut self, policy: Policy, lists: Vec<DomainList>) -> Result<(), PolicyError> {
+        self.check_not_older(&policy)?;
+        let doh = builtin_doh_list();
+        self.lists = lists.into_iter().map(|l| (l.name.clone(), l)).collect();
+        self.lists.entry(doh.name.clone()).or_insert(doh);
+        self.policy = Some(policy);
+        self.refresh();
+        Ok(())
+    }
+
+    fn check_not_older(&self, policy: &Policy) -> Result<(), PolicyError> {
+        match &self.policy {
+            Some(current) if policy.issued_at < current.issued_at => {
+                Err(PolicyError::Older { offered: policy.issued_at, current: current.issued_at })
+            }
+            _ => Ok(()),
+        }
     }
 
     pub fn lists(&self) -> impl Iterator<Item = &DomainList> {
@@ -107,15 +139,9 @@ impl Filter {
 
     /// Puts `policy` in force unless it is older than the one in force.
     pub fn set_policy(&mut self, policy: Policy) -> Result<(), PolicyError> {
-        if let Some(current) = &self.policy {
-            if policy.issued_at < current.issued_at {
-                return Err(PolicyError::Older {
-                    offered: policy.issued_at,
-                    current: current.issued_at,
-                });
-            }
-        }
+        self.check_not_older(&policy)?;
         self.policy = Some(policy);
+        self.refresh();
         Ok(())
     }
 
@@ -128,49 +154,64 @@ impl Filter {
     /// Selects the profile in force (the signed-in pupil's class); `None` for the default.
     pub fn set_profile(&mut self, profile: Option<String>) {
         self.profile = profile;
+        self.refresh();
     }
 
-    /// Names of lists the active profile needs but are not loaded.
+    /// The profile asked for (`None`: the policy's default).
+    pub fn profile(&self) -> Option<&str> {
+        self.profile.as_deref()
+    }
+
+    /// Names of lists the active profile needs but are not loaded: those it names, and every
+    /// illegal-content or DoH list in the policy's manifest (those apply to every profile).
     pub fn missing_lists(&self) -> Vec<String> {
-        let Some(policy) = &self.policy else { return Vec::new() };
+        self.missing.clone()
+    }
+
+    fn refresh(&mut self) {
+        self.missing.clear();
+        let Some(policy) = &self.policy else { return };
         let profile = policy.profile(self.profile.as_deref());
-        profile
-            .block_lists
-            .iter()
-            .chain(profile.allow_only.iter().flatten())
-            .filter(|l| !self.lists.contains_key(*l))
-            .cloned()
-            .collect()
+        let always = policy.lists.keys().filter(|l| Category::of_list(l).is_always_enforced());
+        for list in
+            profile.block_lists.iter().chain(profile.allow_only.iter().flatten()).chain(always)
+        {
+            if !self.lists.contains_key(list) && !self.missing.contains(list) {
+                self.missing.push(list.clone());
+            }
+        }
     }
 
     /// What to do with a query for `name` of type `qtype` at `now`.
     pub fn decide(&self, name: &str, qtype: u16, now: DateTime<Utc>) -> Decision {
-        let Some(name) = name::normalise(name) else {
-            return Decision::Block(Block::own("malformed name", LIST_MALFORMED));
-        };
+        match name::normalise(name) {
+            Some(name) => self.decide_normalised(&name, qtype, now),
+            None => Decision::Block(Block::own("malformed name", LIST_MALFORMED)),
+        }
+    }
+
+    /// [`Filter::decide`] for a name already normalised ([`name::normalise`]), as the server's
+    /// fast path reads it off the wire.
+    pub fn decide_normalised(&self, name: &str, qtype: u16, now: DateTime<Utc>) -> Decision {
         let Some(policy) = &self.policy else {
             return Decision::Block(Block::own("no valid policy", LIST_FAIL_CLOSED));
         };
         let profile = policy.profile(self.profile.as_deref());
-        let hashes = SuffixHashes::new(&name);
+        let hashes = SuffixHashes::new(name);
 
         for list in self.lists.values().filter(|l| l.category.is_always_enforced()) {
             if let Some(rule) = list.set.lookup(&hashes) {
                 return Decision::Block(Block::listed(rule, list));
             }
         }
-        if let Some(missing) = self.missing_lists().into_iter().next() {
-            return Decision::Block(Block {
-                rule: "list not loaded".into(),
-                list: missing,
-                category: None,
-            });
+        if let Some(missing) = self.missing.first() {
+            return Decision::Block(Block::own("list not loaded", missing));
         }
-        if safesearch::is_safe_target(&name) {
+        if safesearch::is_safe_target(name) {
             return Decision::Allow;
         }
 
-        let bypassed = profile.bypasses.iter().any(|b| b.is_active(now) && b.covers(&name));
+        let bypassed = profile.bypasses.iter().any(|b| b.is_active(now) && b.covers(name));
         if !bypassed {
             for list in profile.block_lists.iter().filter_map(|l| self.lists.get(l)) {
                 if list.category.is_always_enforced() {
@@ -192,7 +233,7 @@ impl Filter {
         }
 
         if matches!(qtype, qtype::A | qtype::AAAA | qtype::HTTPS) {
-            if let Some(target) = safesearch::rewrite(&name, profile.safe_search) {
+            if let Some(target) = safesearch::rewrite(name, profile.safe_search) {
                 return Decision::Rewrite(target);
             }
         }
@@ -377,6 +418,52 @@ mod tests {
             f.decide("www.bbc.co.uk", qtype::A, at(BEFORE)),
             block("list not loaded", "gambling", None)
         );
+    }
+
+    #[test]
+    fn an_illegal_list_in_the_manifest_but_not_loaded_fails_closed_for_every_profile() {
+        let mut doc: serde_json::Value = serde_json::from_str(EXAMPLE).unwrap();
+        doc["lists"] = serde_json::json!({"iwf": {"sha256": "0".repeat(64), "bytes": 1}});
+        let mut f = Filter::new();
+        for l in ["adult", "gambling", "ks1-sites"] {
+            f.add_list(list(l, Category::Adult, ""));
+        }
+        f.set_policy(Policy::from_json(&doc.to_string()).unwrap()).unwrap();
+        for profile in [None, Some("ks1")] {
+            f.set_profile(profile.map(String::from));
+            assert_eq!(f.missing_lists(), ["iwf"], "{profile:?}");
+            assert_eq!(
+                f.decide("www.bbc.co.uk", qtype::A, at(BEFORE)),
+                block("list not loaded", "iwf", None)
+            );
+        }
+        f.add_list(list("iwf", Category::ChildAbuse, "*.illegal.test\n"));
+        f.set_profile(None);
+        assert!(f.missing_lists().is_empty());
+        assert_eq!(f.decide("www.bbc.co.uk", qtype::A, at(BEFORE)), Decision::Allow);
+    }
+
+    #[test]
+    fn install_swaps_policy_and_lists_together_and_keeps_the_doh_list() {
+        let mut f = filter();
+        let newer = EXAMPLE.replace("2026-11-17T08:00:00Z", "2026-11-18T08:00:00Z");
+        let lists = vec![list("adult", Category::Adult, "*.new-adult.test\n")];
+        f.install(Policy::from_json(&newer).unwrap(), lists).unwrap();
+        let names: Vec<_> = f.lists().map(|l| l.name.as_str()).collect();
+        assert_eq!(names, ["adult", "slate-doh"]);
+        assert_eq!(
+            f.missing_lists(),
+            ["gambling"],
+            "the old gambling list went with the old policy"
+        );
+        assert_eq!(
+            f.decide("dns.google", qtype::A, at(BEFORE)),
+            block("dns.google", "slate-doh", Some(Category::DnsBypass))
+        );
+        // An older one changes nothing.
+        let err = f.install(Policy::from_json(EXAMPLE).unwrap(), Vec::new()).unwrap_err();
+        assert!(matches!(err, PolicyError::Older { .. }));
+        assert_eq!(f.lists().count(), 2);
     }
 
     #[test]

@@ -10,18 +10,21 @@
 //! - [`lists`]: compact block and allow lists (sorted 64-bit hashes), categories.
 //! - [`policy`]: the policy document, its validation and its signed bundle.
 //! - [`filter`]: [`filter::Filter::decide`], the one decision per query.
-//! - [`events`]: block events and recently looked-up names, for the daemon.
+//! - [`events`]: block events, their coalescing, and recently looked-up names.
+//! - [`wire`]: the UDP fast path's question reader and in-place refusal.
+//! - [`source`]'s [`source::verify`] and [`source::assemble`]: list files against the manifest.
 //! - [`lockdown`]: the nftables rules and Chromium policy that stop DNS going around the filter.
 //! - [`bench`]: building a large generated list, for the `slate-bench dns` figure.
 //!
 //! Imperative shell:
 //! - [`server`]: the loopback DNS server (hickory) that asks the core and forwards to upstreams.
-//! - `bin/slate-dns.rs`: flags, files and signals around [`server::run`].
+//! - [`source::Files`]: the signed policy bundle and list files on disk (fail closed).
+//! - [`socket`]: slate-dns's own socket for slated (`recent`, `profile`, `reload`).
+//! - [`notify`]: blocked attempts to slated's control socket (`filter_blocked`), from a bounded
+//!   queue that never holds up an answer.
+//! - `bin/slate-dns.rs`: flags, files and signals around the above.
 //!
-//! # What the daemon must add
-//!
-//! Block events ([`events::BlockEvent`]) need a protocol `EventBody` variant (not added here):
-//! `filter_blocked { session?, pupil?, name, qtype, rule, list, category? }`.
+//! [`urls`] is the URL layer's pure core (salted URL hashes), used by the kiosk browser.
 
 pub mod bench;
 pub mod events;
@@ -29,8 +32,13 @@ pub mod filter;
 pub mod lists;
 pub mod lockdown;
 pub mod name;
+pub mod notify;
 pub mod policy;
 pub mod safesearch;
 pub mod server;
+pub mod socket;
+pub mod source;
+pub mod urls;
+pub mod wire;
 
 pub use filter::{Block, Decision, Filter};

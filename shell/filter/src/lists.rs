@@ -9,6 +9,15 @@
 //! - `*.example.com` is a wildcard: it matches `example.com` **and** every name under it
 //!   (a filter that blocked `*.example.com` but let `example.com` through would be a hole).
 //!
+//! - `url-sha256:<hex>`, `prefix-sha256:<hex>`, `host-sha256:<hex>` (any `<kind>-sha256:` line)
+//!   are URL-layer rules (IWF and CTIRU publish URLs as well as domains), salted hashes the kiosk
+//!   browser checks (see [`crate::urls`]); the DNS layer skips them (counted in
+//!   [`ParseReport::url_rules`]).
+//!
+//! The file is UTF-8, `\n` or `\r\n` line ends, as served by `GET /api/v1/device/lists/{name}` and
+//! stored as `<state_dir>/policy/lists/<name>.txt`; its size and SHA-256 are in the signed
+//! policy's `lists` manifest, and a file that does not match is not read at all.
+//!
 //! Malformed lines are skipped and counted, not fatal: refusing a whole illegal-content list
 //! because of one bad line would unblock everything else on it.
 //!
@@ -53,6 +62,18 @@ impl Category {
     /// Illegal-content categories: no profile, bypass or person can turn these off.
     pub fn is_illegal(self) -> bool {
         matches!(self, Category::ChildAbuse | Category::Terrorism)
+    }
+
+    /// The category of a list named in the policy's manifest: the illegal-content lists by their
+    /// publishers' names (`iwf`, `ctiru`), a category by its own name (`adult`, `social-media`),
+    /// anything else [`Category::Other`]. Whether a list is an allow list is the policy's to say
+    /// (it is named in `allow_only`), not the name's.
+    pub fn of_list(name: &str) -> Category {
+        match name {
+            "iwf" => Category::ChildAbuse,
+            "ctiru" => Category::Terrorism,
+            _ => serde_json::from_value(serde_json::Value::from(name)).unwrap_or(Category::Other),
+        }
     }
 
     /// Lists of these categories apply to every profile whether or not the profile names them,
@@ -112,9 +133,16 @@ pub struct ParseReport {
     /// Line numbers (1-based) of the first few malformed lines.
     pub bad_lines: Vec<usize>,
     pub bad_count: usize,
+    /// `url-sha256:` lines, which are the URL layer's and skipped here.
+    pub url_rules: usize,
 }
 
 const WILDCARD: u64 = 1;
+/// Whether a list line is the URL layer's (`url-sha256:…`, `prefix-sha256:…`, …): a domain rule
+/// never holds a `:`.
+pub fn is_url_rule(line: &str) -> bool {
+    line.split_once(':').is_some_and(|(kind, _)| kind.ends_with("-sha256"))
+}
 
 impl DomainSet {
     /// Builds a set from `(name, wildcard)` rules; names must be normalised.
@@ -136,6 +164,10 @@ impl DomainSet {
         for (i, line) in text.lines().enumerate() {
             let line = line.trim();
             if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            if is_url_rule(line) {
+                report.url_rules += 1;
                 continue;
             }
             let (body, wildcard) = match line.strip_prefix("*.") {
@@ -177,7 +209,7 @@ impl DomainSet {
     /// Whether an exact and a wildcard rule exist for the name whose hash (low bit cleared) is
     /// `key`.
     fn probe(&self, key: u64) -> (bool, bool) {
-        let i = self.entries.partition_point(|&e| e < key);
+        let i = lower_bound(&self.entries, key);
         let at = |j: usize| self.entries.get(j).copied();
         let exact = at(i) == Some(key);
         let wildcard = at(i) == Some(key | WILDCARD) || at(i + 1) == Some(key | WILDCARD);
@@ -197,6 +229,37 @@ impl DomainSet {
     pub fn heap_bytes(&self) -> usize {
         std::mem::size_of_val(&*self.entries)
     }
+}
+
+/// The first index of `sorted` whose entry is `>= key` (as `partition_point(|&e| e < key)`).
+///
+/// The entries are hashes, spread evenly over `u64`, so interpolating between the ends of the
+/// range lands near the answer: a few rounds touch a few cache lines where a binary search of a
+/// million entries (8 MB, far beyond the cache) takes some twenty misses. After a few rounds,
+/// or once the range is small, a binary search finishes, so skewed input is never slow.
+fn lower_bound(sorted: &[u64], key: u64) -> usize {
+    let (mut lo, mut hi) = (0, sorted.len()); // the answer is in lo..=hi
+    for _ in 0..6 {
+        if hi - lo <= 16 {
+            break;
+        }
+        let (first, last) = (sorted[lo], sorted[hi - 1]);
+        if key <= first {
+            return lo;
+        }
+        if key > last {
+            return hi;
+        }
+        // first < key <= last, so last > first and the guess is in lo..hi-1.
+        let offset = u128::from(key - first) * (hi - 1 - lo) as u128 / u128::from(last - first);
+        let guess = lo + offset as usize;
+        if sorted[guess] < key {
+            lo = guess + 1;
+        } else {
+            hi = guess; // the answer is at most guess
+        }
+    }
+    lo + sorted[lo..hi].partition_point(|&e| e < key)
 }
 
 /// A named list of one category, as the policy refers to it.
@@ -302,6 +365,64 @@ mod tests {
             "use-application-dns.net",
         ] {
             assert!(lookup(&list.set, name).is_some(), "{name}");
+        }
+    }
+
+    #[test]
+    fn lower_bound_agrees_with_a_binary_search() {
+        // Deterministic pseudo-random sets: even (like hashes), clustered, tiny, with duplicates
+        // of neighbours and the extremes.
+        let mut x = 0x1234_5678_9abc_def0u64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let mut sets: Vec<Vec<u64>> = vec![
+            vec![],
+            vec![5],
+            vec![0, u64::MAX],
+            (0..10_000).map(|_| next()).collect(),
+            (0..10_000).map(|_| next() % 1000).collect(),
+            (0..5_050).map(|i| if i < 5_000 { next() >> 40 } else { next() }).collect(),
+        ];
+        for set in &mut sets {
+            set.sort_unstable();
+            set.dedup();
+            let mut keys = vec![0, 1, u64::MAX, u64::MAX - 1];
+            for &e in set.iter().step_by(7) {
+                keys.extend([e, e.wrapping_sub(1), e.wrapping_add(1)]);
+            }
+            keys.extend((0..2_000).map(|_| next()));
+            for key in keys {
+                let expected = set.partition_point(|&e| e < key);
+                assert_eq!(lower_bound(set, key), expected, "key {key} in a set of {}", set.len());
+            }
+        }
+    }
+
+    #[test]
+    fn url_rules_are_left_to_the_url_layer() {
+        let text = "a.example\nurl-sha256:00ff\r\n*.b.example\r\nhost-sha256:abcd\nprefix-sha256:01\nx:y\n";
+        let (s, report) = DomainSet::parse(text);
+        assert_eq!((report.rules, report.url_rules, report.bad_count), (2, 3, 1));
+        assert_eq!(lookup(&s, "x.b.example").as_deref(), Some("*.b.example"));
+    }
+
+    #[test]
+    fn a_list_name_gives_its_category() {
+        let cases = [
+            ("iwf", Category::ChildAbuse),
+            ("ctiru", Category::Terrorism),
+            ("adult", Category::Adult),
+            ("social-media", Category::SocialMedia),
+            ("child-abuse", Category::ChildAbuse),
+            ("ks1-sites", Category::Other),
+            ("allowed", Category::Allowed),
+        ];
+        for (name, expected) in cases {
+            assert_eq!(Category::of_list(name), expected, "{name}");
         }
     }
 

@@ -9,8 +9,17 @@
 //!    "ks2":{"block_lists":["adult","gambling"],"safe_search":"strict",
 //!           "bypasses":[{"domain":"example.org","from":"2026-11-17T10:00:00Z",
 //!                        "until":"2026-11-17T11:00:00Z","reason":"Year 5 history lesson",
-//!                        "approved_by":"staff-42"}]}}}
+//!                        "approved_by":"staff-42"}]}},
+//!  "lists":{"adult":{"sha256":"<64 hex>","bytes":123456},"gambling":{…},"ks1-sites":{…},
+//!           "iwf":{…}},
+//!  "url_salt":"<hex>"}
 //! ```
+//!
+//! `lists` is the manifest of list files (see [`crate::source`]): the device loads exactly these,
+//! and only when a file's size and SHA-256 match. A list a profile names that is not in the
+//! manifest, or whose file did not match, is "not loaded" and that profile refuses every name
+//! (fail closed). `url_salt` (optional, hex) salts the URL-layer list lines
+//! (`url-sha256:<hex>`) the kiosk browser checks; the DNS layer skips those lines.
 //!
 //! It arrives as the payload of a [`SignedBundle`]; see [`Policy::open`].
 
@@ -21,6 +30,7 @@ use chrono::{DateTime, Duration, Utc};
 use ed25519_dalek::VerifyingKey;
 use serde::{Deserialize, Serialize};
 use slate_protocol::bundle::SignedBundle;
+use slate_protocol::device::ListFile;
 use slate_protocol::ProtocolError;
 use std::collections::BTreeMap;
 
@@ -61,6 +71,12 @@ pub struct Policy {
     /// in this policy.
     pub default_profile: String,
     pub profiles: BTreeMap<String, Profile>,
+    /// The signed manifest of list files: name to SHA-256 and size.
+    #[serde(default)]
+    pub lists: BTreeMap<String, ListFile>,
+    /// Salt (hex) of the URL-layer list lines (`url-sha256:<hex of sha256(salt + URL)>`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url_salt: Option<String>,
 }
 
 /// The rules for one class or age group.
@@ -159,6 +175,23 @@ impl Policy {
                 check_text(&format!("{field}.approved_by"), &bypass.approved_by, 64)?;
             }
         }
+        for (name, file) in &self.lists {
+            file.validate(name).map_err(|e| match e {
+                ProtocolError::InvalidField { field, reason } if field == "list" => {
+                    invalid(format!("lists.{name}"), reason)
+                }
+                ProtocolError::InvalidField { field, reason } => invalid(field, reason),
+                other => invalid(format!("lists.{name}"), other.to_string()),
+            })?;
+        }
+        if let Some(salt) = &self.url_salt {
+            let hex = (2..=128).contains(&salt.len())
+                && salt.len() % 2 == 0
+                && salt.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+            if !hex {
+                return Err(invalid("url_salt", "is not 2 to 128 lowercase hex digits"));
+            }
+        }
         Ok(())
     }
 
@@ -225,6 +258,18 @@ pub(crate) mod tests {
         );
         assert_eq!(p.profile(Some("no-such-class")), ks2, "unknown profiles fall back to default");
         assert_eq!(p.profile(None), ks2);
+    }
+
+    #[test]
+    fn the_list_manifest_and_url_salt_are_read() {
+        let mut doc: serde_json::Value = serde_json::from_str(EXAMPLE).unwrap();
+        doc["lists"] = serde_json::json!({"adult": {"sha256": "0".repeat(64), "bytes": 12}});
+        doc["url_salt"] = "00ff".into();
+        let p = Policy::from_json(&doc.to_string()).unwrap();
+        assert_eq!(p.lists["adult"], ListFile { sha256: "0".repeat(64), bytes: 12 });
+        assert_eq!(p.url_salt.as_deref(), Some("00ff"));
+        let plain = Policy::from_json(EXAMPLE).unwrap();
+        assert!(plain.lists.is_empty() && plain.url_salt.is_none(), "both are optional");
     }
 
     #[test]
@@ -295,6 +340,27 @@ pub(crate) mod tests {
                 Box::new(|p| p["profiles"]["ks2"]["bypasses"][0]["approved_by"] = "".into()),
                 "approved_by",
             ),
+            (
+                "list hash",
+                Box::new(|p| {
+                    p["lists"] = serde_json::json!({"adult": {"sha256": "AB", "bytes": 1}})
+                }),
+                "lists.adult.sha256",
+            ),
+            (
+                "list file name",
+                Box::new(|p| {
+                    p["lists"] = serde_json::json!({"../x": {"sha256": "a".repeat(64), "bytes": 1}})
+                }),
+                "lists.../x",
+            ),
+            (
+                "list size",
+                Box::new(|p| p["lists"] = serde_json::json!({"adult": {"sha256": "a".repeat(64)}})),
+                "bytes",
+            ),
+            ("url salt", Box::new(|p| p["url_salt"] = "0G".into()), "url_salt"),
+            ("odd url salt", Box::new(|p| p["url_salt"] = "abc".into()), "url_salt"),
             (
                 "missing until",
                 Box::new(|p| {

@@ -1,6 +1,9 @@
 //! The loopback DNS server: the imperative shell around [`Filter::decide`]. It owns sockets,
-//! the upstream resolver (hickory-resolver, with its cache), the clock, the block-event channel
-//! and the recent-names buffer. It must not decide anything itself, and it never logs a name a
+//! the upstream resolver (hickory-resolver, with its cache), the clock, the block-event queue
+//! and the recent-names buffer. UDP is its own loop (`serve_udp`): an ordinary query for a
+//! refused name is read, decided and answered in place ([`crate::wire`]) with no task and no
+//! message parse, which is most of a filter's work; everything else, and TCP (hickory-server), goes
+//! the full way. It must not decide anything itself, and it never logs a name a
 //! pupil looked up (tracing gets lists, rules and counts only).
 //!
 //! # Answers
@@ -18,9 +21,10 @@
 //! upstreams' own `NXDOMAIN`/no-data answers are passed on.
 
 use crate::events::{BlockEvent, Coalescer, RecentNames};
-use crate::filter::{Decision, Filter};
+use crate::filter::{Block, Decision, Filter};
+use crate::wire;
 use chrono::{DateTime, Utc};
-use hickory_proto::op::{MessageType, Metadata, OpCode, ResponseCode};
+use hickory_proto::op::{Edns, Message, MessageType, Metadata, OpCode, ResponseCode};
 use hickory_proto::rr::rdata::CNAME;
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use hickory_resolver::config::{
@@ -67,6 +71,8 @@ pub struct Config {
     pub upstreams: Vec<SocketAddr>,
     /// How many recently looked-up names the report button can see.
     pub recent_names: usize,
+    /// How long a looked-up name stays in that list.
+    pub recent_window: chrono::Duration,
     /// Block events buffered for the daemon before new ones are dropped (and counted).
     pub event_capacity: usize,
     /// Repeats of one blocked name within this window are one event.
@@ -81,8 +87,9 @@ impl Config {
             listen,
             upstreams,
             recent_names: 20,
+            recent_window: chrono::Duration::seconds(120),
             event_capacity: 1024,
-            coalesce: chrono::Duration::seconds(10),
+            coalesce: chrono::Duration::seconds(60),
             upstream_timeout: Duration::from_secs(3),
         }
     }
@@ -122,6 +129,15 @@ impl Clock for TokioClock {
     }
 }
 
+/// A block event waiting for slated, with the session it belongs to: `epoch` counts profile
+/// switches (sign-ins and sign-outs), so an event still queued when the pupil changed is dropped
+/// rather than put on the next pupil's record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Queued {
+    pub epoch: u64,
+    pub event: BlockEvent,
+}
+
 /// What the daemon holds to steer a running server: swap policy or profile, read recent names,
 /// see how many events were dropped.
 #[derive(Clone)]
@@ -133,8 +149,10 @@ struct Shared {
     filter: RwLock<Filter>,
     recent: Mutex<RecentNames>,
     coalescer: Mutex<Coalescer>,
-    events: mpsc::Sender<BlockEvent>,
+    events: mpsc::Sender<Queued>,
     dropped_events: AtomicU64,
+    /// Profile switches so far; see [`Queued`].
+    epoch: AtomicU64,
     clock: Arc<dyn Clock>,
 }
 
@@ -144,9 +162,30 @@ impl FilterHandle {
         change(&mut self.shared.filter.write().unwrap_or_else(|e| e.into_inner()))
     }
 
-    /// The last few distinct names looked up, newest first (for a report).
+    /// Reads the filter (lists, policy, profile in force).
+    pub fn read<T>(&self, look: impl FnOnce(&Filter) -> T) -> T {
+        look(&self.shared.filter.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Puts `profile` in force at once (`None`: the policy's default). A profile switch is a
+    /// session boundary (slated sends it at sign-in and sign-out): the recent names and the
+    /// coalescer start afresh, and block events still queued from before are dropped.
+    pub fn set_profile(&self, profile: Option<String>) {
+        self.update(|f| f.set_profile(profile));
+        self.shared.epoch.fetch_add(1, Ordering::SeqCst);
+        self.clear_recent_names();
+        self.shared.coalescer.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+
+    /// The current session epoch; see [`Queued`].
+    pub fn epoch(&self) -> u64 {
+        self.shared.epoch.load(Ordering::SeqCst)
+    }
+
+    /// The distinct names looked up in the recent window, newest first (for a report).
     pub fn recent_names(&self) -> Vec<(String, DateTime<Utc>)> {
-        self.shared.recent.lock().unwrap_or_else(|e| e.into_inner()).snapshot()
+        let now = self.shared.clock.now();
+        self.shared.recent.lock().unwrap_or_else(|e| e.into_inner()).snapshot(now)
     }
 
     /// Forgets recent names (between pupils' sessions).
@@ -160,7 +199,8 @@ impl FilterHandle {
     }
 }
 
-/// The request handler hickory calls for every query.
+/// The request handler: hickory calls it for TCP queries, the UDP loop ([`serve_udp`]) for
+/// queries its fast path does not finish.
 struct Handler {
     shared: Arc<Shared>,
     resolver: Resolver<TokioRuntimeProvider>,
@@ -172,28 +212,52 @@ struct Answer {
     records: Vec<Record>,
 }
 
-impl Handler {
-    fn decide(&self, name: &str, qtype: RecordType) -> (Decision, DateTime<Utc>) {
-        let now = self.shared.clock.now();
-        self.shared.recent.lock().unwrap_or_else(|e| e.into_inner()).push(name, now);
-        let filter = self.shared.filter.read().unwrap_or_else(|e| e.into_inner());
-        (filter.decide(name, u16::from(qtype), now), now)
+impl Shared {
+    /// The decision for a normalised name, which is also remembered as recently looked up.
+    fn decide(&self, name: &str, qtype: u16) -> (Decision, DateTime<Utc>) {
+        let now = self.clock.now();
+        self.recent.lock().unwrap_or_else(|e| e.into_inner()).push(name, now);
+        let filter = self.filter.read().unwrap_or_else(|e| e.into_inner());
+        (filter.decide_normalised(name, qtype, now), now)
     }
 
-    fn record_block(&self, event: BlockEvent) {
-        let admit = self
-            .shared
-            .coalescer
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .admit(&event.name, event.at);
+    /// Queues a block event for slated, once per name per coalescing window.
+    fn record_block(&self, name: &str, qtype: u16, block: &Block, now: DateTime<Utc>) {
+        let admit = self.coalescer.lock().unwrap_or_else(|e| e.into_inner()).admit(name, now);
         if !admit {
             return;
         }
-        tracing::info!(list = %event.list, rule_kind = rule_kind(&event.rule), "blocked a query");
-        if self.shared.events.try_send(event).is_err() {
-            let dropped = self.shared.dropped_events.fetch_add(1, Ordering::Relaxed) + 1;
-            tracing::warn!(dropped, "block event channel full or closed; event dropped");
+        tracing::info!(list = %block.list, rule_kind = rule_kind(&block.rule), "blocked a query");
+        let event = BlockEvent::new(now, name, qtype, block);
+        let queued = Queued { epoch: self.epoch.load(Ordering::SeqCst), event };
+        if self.events.try_send(queued).is_err() {
+            let dropped = self.dropped_events.fetch_add(1, Ordering::Relaxed) + 1;
+            // 1, 2, 4, 8, ...: a long outage of slated must not flood the log.
+            if dropped.is_power_of_two() {
+                tracing::warn!(dropped, "block event queue full or closed; events dropped");
+            }
+        }
+    }
+}
+
+impl Handler {
+    /// Decides a name as it came off the wire (not yet normalised).
+    fn decide(&self, name: &Name, qtype: RecordType) -> (Decision, DateTime<Utc>) {
+        let text = name.to_ascii();
+        match crate::name::normalise(&text) {
+            Some(normalised) => {
+                let (decision, now) = self.shared.decide(&normalised, u16::from(qtype));
+                if let Decision::Block(block) = &decision {
+                    self.shared.record_block(&normalised, u16::from(qtype), block, now);
+                }
+                (decision, now)
+            }
+            // Refused, but neither remembered nor reported: there is no name to report.
+            None => {
+                let now = self.shared.clock.now();
+                let filter = self.shared.filter.read().unwrap_or_else(|e| e.into_inner());
+                (filter.decide(&text, u16::from(qtype), now), now)
+            }
         }
     }
 
@@ -216,9 +280,8 @@ impl Handler {
         }
     }
 
-    async fn answer(&self, name: Name, qtype: RecordType) -> Answer {
-        let text = name.to_ascii();
-        let (decision, now) = self.decide(&text, qtype);
+    /// Carries out a decision already made (and recorded) for `name`.
+    async fn carry_out(&self, name: Name, qtype: RecordType, decision: Decision) -> Answer {
         match decision {
             Decision::Allow => self.forward(name, qtype).await,
             Decision::Rewrite(target) => {
@@ -234,12 +297,120 @@ impl Handler {
                 }
                 rest
             }
-            Decision::Block(block) => {
-                self.record_block(BlockEvent::new(now, &text, u16::from(qtype), &block));
-                Answer { code: ResponseCode::NXDomain, records: Vec::new() }
-            }
+            Decision::Block(_) => Answer { code: ResponseCode::NXDomain, records: Vec::new() },
         }
     }
+
+    async fn answer(&self, name: Name, qtype: RecordType) -> Answer {
+        let (decision, _) = self.decide(&name, qtype);
+        self.carry_out(name, qtype, decision).await
+    }
+}
+
+/// hickory's side of the handler: TCP.
+struct TcpHandler(Arc<Handler>);
+
+/// Serves DNS over UDP on `socket`. The fast path reads an ordinary query in place
+/// ([`wire::parse_query`]), decides, and writes a refusal in place, all in this loop: most of
+/// what a filter answers is refusals, and they need neither a task nor the upstream. Anything
+/// else (an allowed name, a rewrite, an unusual packet) gets a task of its own, so a slow
+/// upstream never holds up the loop.
+async fn serve_udp(socket: Arc<UdpSocket>, handler: Arc<Handler>) {
+    let mut packet = vec![0u8; 4096];
+    let mut out = Vec::with_capacity(512);
+    let mut name = [0u8; crate::name::MAX_NAME_LEN];
+    loop {
+        let (len, from) = match socket.recv_from(&mut packet).await {
+            Ok(received) => received,
+            Err(e) => {
+                // ICMP errors from earlier sends and the like; never stop serving.
+                tracing::debug!(error = %e, "udp receive failed");
+                continue;
+            }
+        };
+        let query = &packet[..len];
+        let mut decided = None;
+        if let Some(q) = wire::parse_query(query, &mut name) {
+            let (decision, now) = handler.shared.decide(q.name, q.qtype);
+            if let Decision::Block(block) = &decision {
+                handler.shared.record_block(q.name, q.qtype, block, now);
+                wire::nxdomain(query, &q, &mut out);
+                if let Err(e) = socket.send_to(&out, from).await {
+                    tracing::debug!(error = %e, "udp send failed");
+                }
+                continue;
+            }
+            decided = Some(decision);
+        }
+        let (query, handler, socket) = (query.to_vec(), handler.clone(), socket.clone());
+        tokio::spawn(async move {
+            if let Some(reply) = slow_udp(&handler, &query, decided).await {
+                if let Err(e) = socket.send_to(&reply, from).await {
+                    tracing::debug!(error = %e, "udp send failed");
+                }
+            }
+        });
+    }
+}
+
+/// Answers a UDP query the fast path did not finish (with its decision, if it made one).
+async fn slow_udp(handler: &Handler, packet: &[u8], decided: Option<Decision>) -> Option<Vec<u8>> {
+    let request = match Message::from_vec(packet) {
+        Ok(request) => request,
+        Err(_) => {
+            // Answer FORMERR if there is a header to answer; a fragment gets nothing.
+            let id = u16::from_be_bytes([*packet.first()?, *packet.get(1)?]);
+            if packet.len() < 12 || packet[2] & 0x80 != 0 {
+                return None;
+            }
+            return Message::error_msg(id, OpCode::Query, ResponseCode::FormErr).to_vec().ok();
+        }
+    };
+    if request.metadata.message_type != MessageType::Query {
+        return None; // never answer an answer
+    }
+    let answer = if request.metadata.op_code != OpCode::Query {
+        Answer { code: ResponseCode::NotImp, records: Vec::new() }
+    } else if request.queries.len() != 1 {
+        Answer { code: ResponseCode::FormErr, records: Vec::new() }
+    } else {
+        let query = &request.queries[0];
+        let name = query.name().clone();
+        let qtype = query.query_type();
+        match decided {
+            Some(decision) => handler.carry_out(name, qtype, decision).await,
+            None => handler.answer(name, qtype).await,
+        }
+    };
+    udp_reply(&request, answer)
+}
+
+/// The reply to `request` as UDP bytes: truncated (TC, no records) when it would not fit what the
+/// asker can take, so it asks again over TCP.
+fn udp_reply(request: &Message, answer: Answer) -> Option<Vec<u8>> {
+    let mut reply = Message::response(request.metadata.id, request.metadata.op_code);
+    reply.metadata = Metadata::response_from_request(&request.metadata);
+    reply.metadata.recursion_available = true;
+    reply.metadata.response_code = answer.code;
+    reply.queries = request.queries.clone();
+    reply.answers = answer.records;
+    let limit = match &request.edns {
+        Some(edns) => {
+            let mut ours = Edns::new();
+            ours.set_max_payload(wire::EDNS_PAYLOAD);
+            ours.set_dnssec_ok(edns.flags().dnssec_ok);
+            reply.set_edns(ours);
+            usize::from(edns.max_payload().clamp(512, wire::EDNS_PAYLOAD))
+        }
+        None => 512,
+    };
+    let bytes = reply.to_vec().ok()?;
+    if bytes.len() <= limit {
+        return Some(bytes);
+    }
+    reply.answers.clear();
+    reply.metadata.truncation = true;
+    reply.to_vec().ok()
 }
 
 fn rule_kind(rule: &str) -> &'static str {
@@ -262,12 +433,13 @@ fn capped(records: &[Record]) -> Vec<Record> {
 }
 
 #[async_trait::async_trait]
-impl RequestHandler for Handler {
+impl RequestHandler for TcpHandler {
     async fn handle_request<R: ResponseHandler, T: Time>(
         &self,
         request: &Request,
         response_handle: R,
     ) -> ResponseInfo {
+        let handler = &self.0;
         let answer = if request.metadata.message_type != MessageType::Query
             || request.metadata.op_code != OpCode::Query
         {
@@ -276,7 +448,7 @@ impl RequestHandler for Handler {
             match request.request_info() {
                 Ok(info) => {
                     let name: Name = info.query.name().into();
-                    self.answer(name, info.query.query_type()).await
+                    handler.answer(name, info.query.query_type()).await
                 }
                 Err(_) => Answer { code: ResponseCode::FormErr, records: Vec::new() },
             }
@@ -360,7 +532,10 @@ async fn bind(listen: SocketAddr) -> Result<(UdpSocket, TcpListener), ServerErro
 
 /// A running filtering DNS server.
 pub struct DnsServer {
-    server: hickory_server::Server<Handler>,
+    /// TCP.
+    server: hickory_server::Server<TcpHandler>,
+    /// UDP.
+    udp: tokio::task::JoinHandle<()>,
     addr: SocketAddr,
     handle: FilterHandle,
 }
@@ -371,25 +546,26 @@ impl DnsServer {
         config: &Config,
         filter: Filter,
         clock: Arc<dyn Clock>,
-    ) -> Result<(Self, mpsc::Receiver<BlockEvent>), ServerError> {
+    ) -> Result<(Self, mpsc::Receiver<Queued>), ServerError> {
         let (udp, tcp) = bind(config.listen).await?;
         let addr =
             udp.local_addr().map_err(|source| ServerError::Bind { addr: config.listen, source })?;
         let (events, receiver) = mpsc::channel(config.event_capacity.max(1));
         let shared = Arc::new(Shared {
             filter: RwLock::new(filter),
-            recent: Mutex::new(RecentNames::new(config.recent_names)),
+            recent: Mutex::new(RecentNames::new(config.recent_names, config.recent_window)),
             coalescer: Mutex::new(Coalescer::new(config.coalesce)),
             events,
             dropped_events: AtomicU64::new(0),
+            epoch: AtomicU64::new(0),
             clock,
         });
-        let handler = Handler { shared: shared.clone(), resolver: resolver(config)? };
-        let mut server = hickory_server::Server::new(handler);
-        server.register_socket(udp);
+        let handler = Arc::new(Handler { shared: shared.clone(), resolver: resolver(config)? });
+        let mut server = hickory_server::Server::new(TcpHandler(handler.clone()));
         server.register_listener(tcp, Duration::from_secs(5), 64);
+        let udp = tokio::spawn(serve_udp(Arc::new(udp), handler));
         tracing::info!(%addr, upstreams = config.upstreams.len(), "DNS filter listening");
-        Ok((Self { server, addr, handle: FilterHandle { shared } }, receiver))
+        Ok((Self { server, udp, addr, handle: FilterHandle { shared } }, receiver))
     }
 
     /// The address it listens on, UDP and TCP.
@@ -414,6 +590,7 @@ impl DnsServer {
 
     /// Stops serving.
     pub async fn shutdown(mut self) -> Result<(), ServerError> {
+        self.udp.abort();
         self.server.shutdown_gracefully().await.map_err(|e| ServerError::Serve(e.to_string()))
     }
 }

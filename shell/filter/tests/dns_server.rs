@@ -172,7 +172,7 @@ async fn udp_and_tcp_queries_are_forwarded_rewritten_and_blocked() {
             let m = ask(qname, RecordType::A).await;
             assert_eq!(summary(&m), (ResponseCode::NXDomain, vec![]), "{transport} {qname}");
             if transport == "udp" {
-                let event = within(events.recv()).await.unwrap();
+                let event = within(events.recv()).await.unwrap().event;
                 assert_eq!(
                     (event.name.as_str(), event.rule.as_str(), event.list.as_str()),
                     (qname.trim_end_matches('.'), rule, list)
@@ -211,7 +211,10 @@ async fn with_no_valid_policy_every_name_is_refused() {
     let (server, mut events) = DnsServer::start(&config, Filter::new(), clock).await.unwrap();
     let m = within(udp(server.local_addr(), "www.bbc.co.uk.", RecordType::A)).await;
     assert_eq!(summary(&m), (ResponseCode::NXDomain, vec![]));
-    assert_eq!(within(events.recv()).await.unwrap().list, slate_filter::filter::LIST_FAIL_CLOSED);
+    assert_eq!(
+        within(events.recv()).await.unwrap().event.list,
+        slate_filter::filter::LIST_FAIL_CLOSED
+    );
 
     // A policy arriving later opens it.
     server
@@ -246,6 +249,60 @@ async fn a_bypass_stops_on_time_through_the_server() {
     let m = udp(addr, "lesson.test.", RecordType::A).await;
     assert_eq!(summary(&m), (ResponseCode::NXDomain, vec![]), "the bypass ended on time");
 
+    server.shutdown().await.unwrap();
+    up.shutdown().await.unwrap();
+}
+
+/// Sends raw bytes over UDP; the reply, if one comes within a second.
+async fn raw_udp(server: SocketAddr, packet: &[u8]) -> Option<Message> {
+    let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    socket.send_to(packet, server).await.unwrap();
+    let mut buf = vec![0; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(1), socket.recv(&mut buf)).await.ok()?.ok()?;
+    Some(Message::from_vec(&buf[..n]).unwrap())
+}
+
+#[tokio::test]
+async fn unusual_udp_packets_are_answered_properly_and_never_stop_the_server() {
+    let up = upstream().await;
+    let config = Config::new("127.0.0.1:0".parse().unwrap(), vec![up.local_addr()]);
+    let clock = Arc::new(TokioClock::starting_at(at("2026-11-17T09:00:00Z")));
+    let (server, _events) = DnsServer::start(&config, filter(), clock).await.unwrap();
+    let addr = server.local_addr();
+
+    // EDNS on a refused and an allowed name: the OPT record comes back on both paths.
+    for (qname, code) in
+        [("video.adult.test.", ResponseCode::NXDomain), ("www.bbc.co.uk.", ResponseCode::NoError)]
+    {
+        let mut m = Message::query();
+        m.metadata.recursion_desired = true;
+        m.add_query(Query::query(name(qname), RecordType::A));
+        m.set_edns(hickory_proto::op::Edns::new());
+        let reply = within(raw_udp(addr, &m.to_vec().unwrap())).await.expect(qname);
+        assert_eq!((reply.metadata.id, reply.metadata.response_code), (m.metadata.id, code));
+        assert!(reply.edns.is_some(), "{qname}");
+    }
+
+    // Garbage with a header: FORMERR. A response, or a fragment: no answer at all.
+    let mut garbage = query("www.bbc.co.uk.", RecordType::A);
+    garbage.truncate(20);
+    let reply = within(raw_udp(addr, &garbage)).await.expect("a FORMERR");
+    assert_eq!(reply.metadata.response_code, ResponseCode::FormErr);
+    let mut response = query("www.bbc.co.uk.", RecordType::A);
+    response[2] |= 0x80;
+    assert!(within(raw_udp(addr, &response)).await.is_none(), "an answer is never answered");
+    assert!(within(raw_udp(addr, &[1, 2, 3])).await.is_none());
+
+    // Two questions (the fast path leaves them to hickory): FORMERR, not a guess.
+    let mut two = Message::query();
+    two.add_query(Query::query(name("a.test."), RecordType::A));
+    two.add_query(Query::query(name("b.test."), RecordType::A));
+    let reply = within(raw_udp(addr, &two.to_vec().unwrap())).await.unwrap();
+    assert_eq!(reply.metadata.response_code, ResponseCode::FormErr);
+
+    // Still serving.
+    let m = within(udp(addr, "www.bbc.co.uk.", RecordType::A)).await;
+    assert_eq!(m.metadata.response_code, ResponseCode::NoError);
     server.shutdown().await.unwrap();
     up.shutdown().await.unwrap();
 }

@@ -4,7 +4,7 @@
 //! 3 slated could not be reached.
 
 use clap::{Parser, Subcommand};
-use slate_protocol::{PupilId, ResolutionChoice, StaffId};
+use slate_protocol::{FilterLayer, PupilId, RefusedDevice, ResolutionChoice, StaffId};
 use slate_shell::config::DEFAULT_CONTROL_SOCKET;
 use slate_shell::control::{Pin, Request};
 use slate_shell::ctl::{self, CtlError};
@@ -76,6 +76,57 @@ enum Cmd {
     },
     /// Show the device's state.
     Status,
+    /// Say that the pupil opened an app (what the kiosk UI sends).
+    AppOpened { app: String },
+    /// Say that the pupil accepted the acceptable use agreement (what the kiosk UI sends).
+    AupAccepted {
+        #[arg(long)]
+        key_stage: String,
+        /// `<key stage>-<8 hex digits of the agreement text's sha256>`.
+        #[arg(long)]
+        text_version: String,
+    },
+    /// Say that the pupil touched the screen (resets the idle timer).
+    Activity,
+    /// File a filter block (what slate-dns and the browser send).
+    FilterBlocked {
+        #[arg(long, value_enum)]
+        layer: Layer,
+        #[arg(long)]
+        target: String,
+        #[arg(long)]
+        rule: String,
+        #[arg(long)]
+        list: String,
+    },
+    /// "Tell my teacher" from a blocked page: a report, no darkness, nothing held.
+    TellTeacher {
+        #[arg(long)]
+        url: String,
+        #[arg(long)]
+        app: Option<String>,
+    },
+    /// File a device the policy refused (what the udev rule sends).
+    DeviceRefused {
+        #[arg(long, value_enum)]
+        kind: Kind,
+        #[arg(long)]
+        description: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum Layer {
+    Dns,
+    Url,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+#[value(rename_all = "snake_case")]
+enum Kind {
+    UsbStorage,
+    Camera,
+    OtherUsb,
 }
 
 fn main() -> ExitCode {
@@ -108,7 +159,36 @@ fn main() -> ExitCode {
         }
         Cmd::HashPin { pin } => return hash_pin(pin),
         Cmd::Status => Request::Status {},
+        Cmd::AppOpened { app } => Request::AppOpened { app },
+        Cmd::AupAccepted { key_stage, text_version } => {
+            Request::AupAccepted { key_stage, text_version }
+        }
+        Cmd::Activity => Request::Activity {},
+        Cmd::FilterBlocked { layer, target, rule, list } => Request::FilterBlocked {
+            layer: match layer {
+                Layer::Dns => FilterLayer::Dns,
+                Layer::Url => FilterLayer::Url,
+            },
+            target,
+            rule,
+            list,
+        },
+        Cmd::TellTeacher { url, app } => Request::TellTeacher { url, app },
+        Cmd::DeviceRefused { kind, description } => Request::DeviceRefused {
+            kind: match kind {
+                Kind::UsbStorage => RefusedDevice::UsbStorage,
+                Kind::Camera => RefusedDevice::Camera,
+                Kind::OtherUsb => RefusedDevice::OtherUsb,
+            },
+            description,
+        },
     };
+    // The daemon checks again; checking here gives exit status 2 for bad usage.
+    let line = serde_json::to_vec(&request).expect("a request serialises");
+    if let Err(e) = slate_shell::control::parse_request(&line) {
+        eprintln!("slatectl: {e}");
+        return ExitCode::from(2);
+    }
     match ctl::send(&cli.socket, &request) {
         Ok(reply) if cli.json => {
             println!("{}", serde_json::to_string(&reply).expect("a reply serialises"));

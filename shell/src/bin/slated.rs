@@ -5,7 +5,10 @@
 //! requests; logs go to stderr (`RUST_LOG` filters them, default `info`).
 //!
 //! Exit status: 0 after a clean stop; 1 when it cannot start; 2 for a configuration file that
-//! cannot be used (the message names the file and the field).
+//! cannot be used (the message names the file and the field). `--check-config PATH` only checks.
+//!
+//! Under systemd (`Type=notify`) it sends `READY=1` once ready and, with `WatchdogSec=`,
+//! `WATCHDOG=1` at half the period while its core task answers.
 
 use anyhow::Context;
 use clap::Parser;
@@ -25,6 +28,10 @@ struct Args {
     /// Print a commented example configuration and exit.
     #[arg(long)]
     example_config: bool,
+    /// Check a configuration file and exit: 0 when it can be used, 2 (naming the file and the
+    /// field) when not.
+    #[arg(long, value_name = "PATH")]
+    check_config: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -32,6 +39,9 @@ fn main() -> ExitCode {
     if args.example_config {
         print!("{}", slate_shell::config::EXAMPLE);
         return ExitCode::SUCCESS;
+    }
+    if let Some(path) = args.check_config {
+        return check_config(&path);
     }
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
@@ -65,6 +75,24 @@ fn main() -> ExitCode {
     }
 }
 
+/// `--check-config`: what `slated` would refuse at start, without starting.
+fn check_config(path: &std::path::Path) -> ExitCode {
+    let config = match read_config(path) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("slated: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    // The CA file is read only when the client is built: check it here too.
+    if let Err(e) = slate_shell::upload::http_client(&config.server) {
+        eprintln!("slated: {}: field `server.ca_certificate`: {e}", path.display());
+        return ExitCode::from(2);
+    }
+    println!("{}: ok (device {})", path.display(), config.device_number);
+    ExitCode::SUCCESS
+}
+
 async fn run(config: slate_shell::config::Config) -> anyhow::Result<()> {
     let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
     let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
@@ -74,10 +102,27 @@ async fn run(config: slate_shell::config::Config) -> anyhow::Result<()> {
     writeln!(stdout, "slated ready device={}", daemon.device()).context("writing to stdout")?;
     stdout.flush().context("writing to stdout")?;
     drop(stdout);
+    // systemd (Type=notify): ready now; with WatchdogSec, ping at half the period while the
+    // core task answers, so a wedged daemon is restarted.
+    if let Err(e) = sd_notify::notify(&[sd_notify::NotifyState::Ready]) {
+        tracing::warn!(error = %e, "could not tell systemd we are ready");
+    }
+    let watchdog = sd_notify::watchdog_enabled().map(|period| {
+        tracing::info!(period_ms = period.as_millis() as u64, "systemd watchdog on");
+        tokio::spawn(slate_shell::daemon::watchdog(daemon.control(), period / 2, || {
+            if let Err(e) = sd_notify::notify(&[sd_notify::NotifyState::Watchdog]) {
+                tracing::warn!(error = %e, "watchdog ping failed");
+            }
+        }))
+    });
 
     tokio::select! {
         _ = term.recv() => tracing::info!("SIGTERM: stopping"),
         _ = int.recv() => tracing::info!("SIGINT: stopping"),
+    }
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
+    if let Some(watchdog) = watchdog {
+        watchdog.abort();
     }
     daemon.shutdown().await;
     Ok(())

@@ -22,6 +22,8 @@ struct Harness {
     led: watch::Receiver<crate::led::LedPattern>,
 }
 
+type TestDriver = Driver<FakeDisplay, FakeApps, SequentialIds>;
+
 impl Harness {
     fn start(blank: FakeBlank) -> Self {
         Self::start_with(blank, crate::core::Rules::default(), None).0
@@ -33,7 +35,26 @@ impl Harness {
         rules: crate::core::Rules,
         pin: Option<StaffPin>,
     ) -> (Self, watch::Receiver<Option<ButtonFault>>) {
-        let dir = tempfile::tempdir().unwrap();
+        Self::start_with_dns(blank, rules, pin, DnsSocket::default())
+    }
+
+    fn start_with_dns(
+        blank: FakeBlank,
+        rules: crate::core::Rules,
+        pin: Option<StaffPin>,
+        dns: DnsSocket,
+    ) -> (Self, watch::Receiver<Option<ButtonFault>>) {
+        Self::start_custom(blank, rules, pin, tempfile::tempdir().unwrap(), |d| d.with_dns(dns))
+    }
+
+    /// With the driver changed by `custom` before it runs, in `dir`.
+    fn start_custom(
+        blank: FakeBlank,
+        rules: crate::core::Rules,
+        pin: Option<StaffPin>,
+        dir: tempfile::TempDir,
+        custom: impl FnOnce(TestDriver) -> TestDriver,
+    ) -> (Self, watch::Receiver<Option<ButtonFault>>) {
         let (spool, _) = Spool::open(&dir.path().join("spool")).unwrap();
         let spool = SharedSpool::new(spool);
         let display = FakeDisplay::new(blank);
@@ -48,6 +69,7 @@ impl Harness {
             Arc::new(AtomicBool::new(false)),
         )
         .with_staff_pin(pin);
+        let driver = custom(driver);
         let fault = driver.button_fault();
         let led = driver.led();
         let (control, control_rx) = mpsc::channel(4);
@@ -247,6 +269,7 @@ async fn status_reports_the_device() {
             state: Some("idle".into()),
             spool_pending: Some(0),
             enrolled: Some(false),
+            screens_locked: Some(false),
             ..Reply::default()
         }
     );
@@ -411,4 +434,282 @@ async fn the_led_shows_ready_waiting_and_fault() {
     h.spool.with(move |s| s.acknowledge(&ids)).await.unwrap();
     let _ = h.ask(Request::Status {}).await;
     assert_eq!(*led.borrow(), LedPattern::Steady);
+}
+
+#[tokio::test]
+async fn pupil_requests_are_filed_with_the_session_or_refused_without_one() {
+    let h = Harness::start(FakeBlank::DarkAt(t("10:00:00")));
+    let app = || Request::AppOpened { app: "maths".into() };
+    assert_eq!(h.ask(app()).await, Reply::error("nobody is signed in"));
+    assert_eq!(h.ask(Request::Activity {}).await, Reply::error("nobody is signed in"));
+    h.ask(sign_in("p-1")).await;
+    assert_eq!(h.ask(app()).await, Reply::ok());
+    let aup = Request::AupAccepted { key_stage: "ks2".into(), text_version: "ks2-0a1b2c3d".into() };
+    assert_eq!(h.ask(aup).await, Reply::ok());
+    assert_eq!(h.ask(Request::Activity {}).await, Reply::ok());
+    let blocked = Request::FilterBlocked {
+        layer: slate_protocol::FilterLayer::Dns,
+        target: "x.example".into(),
+        rule: "exact:x.example".into(),
+        list: "adult".into(),
+    };
+    assert_eq!(h.ask(blocked).await, Reply::ok());
+    let usb = Request::DeviceRefused {
+        kind: slate_protocol::RefusedDevice::UsbStorage,
+        description: "0781:5567 SanDisk".into(),
+    };
+    assert_eq!(h.ask(usb).await, Reply::ok());
+    let status = h.ask(Request::Status {}).await;
+    assert_eq!(status.pupil, Some(PupilId::new("p-1").unwrap()));
+    let kinds: Vec<_> = h.spooled().iter().map(|e| e.body.kind()).collect();
+    assert_eq!(
+        kinds,
+        ["session_started", "app_opened", "aup_accepted", "filter_blocked", "device_refused"]
+    );
+    for e in h.spooled() {
+        match &e.body {
+            EventBody::AppOpened { pupil, .. } | EventBody::AupAccepted { pupil, .. } => {
+                assert_eq!(pupil.as_str(), "p-1")
+            }
+            EventBody::FilterBlocked { pupil, .. } => {
+                assert_eq!(pupil.as_ref().map(|p| p.as_str()), Some("p-1"))
+            }
+            _ => {}
+        }
+    }
+}
+
+#[tokio::test]
+async fn reports_carry_the_names_slate_dns_saw_and_tell_teacher_holds_nothing() {
+    let sock = tempfile::tempdir().unwrap();
+    let path = sock.path().join("dns.sock");
+    let _dns = crate::dns::fake::serve(
+        &path,
+        vec!["newest.example".into(), "older.example".into()],
+        Duration::ZERO,
+    );
+    let (h, _) = Harness::start_with_dns(
+        FakeBlank::DarkAt(t("10:00:00")),
+        crate::core::Rules::default(),
+        None,
+        DnsSocket::new(Some(path)),
+    );
+    h.ask(sign_in("p-1")).await;
+    let tell = Request::TellTeacher {
+        url: "https://blocked.example/x".into(),
+        app: Some("browser".into()),
+    };
+    let told = h.ask(tell).await;
+    assert!(told.ok, "{told:?}");
+    let status = h.ask(Request::Status {}).await;
+    assert_eq!(status.state.as_deref(), Some("in_session"), "nothing is held");
+    assert!(h.display.calls().is_empty(), "no darkness: {:?}", h.display.calls());
+    let reply = h.ask(Request::Press {}).await;
+    assert!(reply.ok);
+    let reports: Vec<_> = h
+        .spooled()
+        .into_iter()
+        .filter_map(|e| match e.body {
+            EventBody::ReportFiled { origin, recent_names, url, .. } => {
+                Some((e.id, origin, recent_names, url))
+            }
+            _ => None,
+        })
+        .collect();
+    let names = vec!["newest.example".to_string(), "older.example".to_string()];
+    assert_eq!(reports.len(), 2);
+    assert_eq!(Some(reports[0].0), told.report);
+    assert_eq!(Some(reports[1].0), reply.report);
+    assert_eq!(reports[0].1, slate_protocol::ReportOrigin::BlockPage);
+    assert_eq!(reports[0].2, names);
+    assert_eq!(reports[0].3.as_deref(), Some("https://blocked.example/x"));
+    assert_eq!(reports[1].1, slate_protocol::ReportOrigin::Button);
+    assert_eq!(reports[1].2, names);
+}
+
+#[tokio::test]
+async fn a_press_files_without_names_when_slate_dns_is_away() {
+    let sock = tempfile::tempdir().unwrap();
+    let (h, _) = Harness::start_with_dns(
+        FakeBlank::DarkAt(t("10:00:00")),
+        crate::core::Rules::default(),
+        None,
+        DnsSocket::new(Some(sock.path().join("absent.sock"))),
+    );
+    assert!(h.ask(Request::Press {}).await.ok);
+    let EventBody::ReportFiled { recent_names, .. } = &h.spooled()[0].body else { panic!() };
+    assert!(recent_names.is_empty());
+}
+
+#[tokio::test]
+async fn teacher_commands_lock_screens_and_sign_everyone_out() {
+    let (tx, rx) = mpsc::channel(4);
+    let (h, _) = Harness::start_custom(
+        FakeBlank::DarkAt(t("10:00:00")),
+        crate::core::Rules::default(),
+        None,
+        tempfile::tempdir().unwrap(),
+        |d| d.with_notices(rx),
+    );
+    h.ask(sign_in("p-1")).await;
+    tx.send(Notice::Teacher(CommandAction::LockScreens)).await.unwrap();
+    // The control channel is served after the notice: status sees it.
+    let status = h.ask(Request::Status {}).await;
+    assert_eq!(status.screens_locked, Some(true));
+    // A report still works under "eyes on me".
+    assert!(h.ask(Request::Press {}).await.ok);
+    h.ask(Request::Unlock { pin: None, choice: None, staff: None }).await;
+    tx.send(Notice::Teacher(CommandAction::UnlockScreens)).await.unwrap();
+    tx.send(Notice::Teacher(CommandAction::SignOutAll)).await.unwrap();
+    let status = h.ask(Request::Status {}).await;
+    assert_eq!(status.screens_locked, Some(false));
+    assert_eq!(status.state.as_deref(), Some("idle"));
+    let ended = h
+        .spooled()
+        .into_iter()
+        .filter_map(|e| match e.body {
+            EventBody::SessionEnded { reason, .. } => Some(reason),
+            _ => None,
+        })
+        .collect::<Vec<_>>();
+    assert_eq!(ended, [slate_protocol::SessionEndReason::SignedOutByStaff]);
+}
+
+fn sample_policy(pin: Option<&StaffPin>) -> KioskPolicy {
+    let mut policy =
+        slate_protocol::kiosk::parse_policy(slate_protocol::kiosk::SAMPLE_POLICY).unwrap();
+    policy.issued_at = Some(t("08:00:00"));
+    policy.staff_pin_hash = pin.map(|p| p.phc().to_owned());
+    policy
+}
+
+#[tokio::test]
+async fn a_policy_brings_the_staff_pin_and_the_pupils_filter_profile() {
+    let pin = StaffPin::hash("4321").unwrap();
+    let (tx, rx) = mpsc::channel(4);
+    let mut profile = None;
+    let (h, _) = Harness::start_custom(
+        FakeBlank::DarkAt(t("10:00:00")),
+        crate::core::Rules::default(),
+        None,
+        tempfile::tempdir().unwrap(),
+        |d| {
+            profile = Some(d.profile());
+            d.with_notices(rx)
+        },
+    );
+    let mut profile = profile.unwrap();
+    let policy = sample_policy(Some(&pin));
+    let oak_pupil = policy.classes[0].pupils[0].id.clone();
+    tx.send(Notice::Policy(Box::new(policy))).await.unwrap();
+    let status = h.ask(Request::Status {}).await;
+    assert_eq!(status.policy_issued_at, Some(t("08:00:00")));
+
+    h.ask(Request::SignIn { pupil: oak_pupil }).await;
+    assert_eq!(*profile.borrow_and_update(), Some("oak".to_string()));
+    assert!(h.ask(Request::Press {}).await.ok);
+    // slate.toml had no PIN; the policy's is now required.
+    let none = h.ask(Request::Unlock { pin: None, choice: None, staff: None }).await;
+    assert!(!none.ok, "{none:?}");
+    let wrong =
+        h.ask(Request::Unlock { pin: Some(Pin("1111".into())), choice: None, staff: None }).await;
+    assert!(!wrong.ok, "{wrong:?}");
+    let right =
+        h.ask(Request::Unlock { pin: Some(Pin("4321".into())), choice: None, staff: None }).await;
+    assert!(right.ok, "{right:?}");
+    h.ask(Request::SignOut {}).await;
+    assert_eq!(*profile.borrow_and_update(), None);
+}
+
+#[tokio::test]
+async fn the_held_report_is_recorded_until_unlocked_and_restored() {
+    let dir = tempfile::tempdir().unwrap();
+    let held_file = dir.path().join(HELD_FILE);
+    let path = held_file.clone();
+    let (mut h, _) = Harness::start_custom(
+        FakeBlank::DarkAt(t("10:00:00")),
+        crate::core::Rules::default(),
+        None,
+        dir,
+        |d| d.with_held_file(path, None),
+    );
+    assert!(!held_file.exists());
+    let report = h.ask(Request::Press {}).await.report.unwrap();
+    assert_eq!(load_held(held_file.parent().unwrap()), Some(report), "recorded when answered");
+    // A stop while held keeps the record: the next start is held again.
+    h.stop().await;
+    assert_eq!(load_held(held_file.parent().unwrap()), Some(report));
+
+    let dir3 = tempfile::tempdir().unwrap();
+    let held3 = dir3.path().join(HELD_FILE);
+    std::fs::write(&held3, format!("{report}\n")).unwrap();
+    assert_eq!(load_held(dir3.path()), Some(report));
+    let display = FakeDisplay::new(FakeBlank::DarkAt(t("10:00:00")));
+    let (spool, _) = Spool::open(&dir3.path().join("spool")).unwrap();
+    let mut driver = Driver::new(
+        Core::new(DeviceNumber::new(12).unwrap()),
+        SequentialIds::default(),
+        display.clone(),
+        FakeApps::default(),
+        SharedSpool::new(spool),
+        Arc::new(Notify::new()),
+        Arc::new(AtomicBool::new(false)),
+    )
+    .with_held_file(held3.clone(), Some(report));
+    driver.restore_held(report).await;
+    assert_eq!(driver.core.held_report(), Some(report));
+    assert!(
+        display.calls().iter().any(|c| matches!(c, DisplayCall::Blank(r) if *r == report)),
+        "{:?}",
+        display.calls()
+    );
+    assert_eq!(load_held(dir3.path()), Some(report));
+    assert_eq!(driver.core.session(), None, "the session before the restart is not restored");
+    let (ctx, crx) = mpsc::channel(1);
+    let (_ptx, prx) = mpsc::channel(1);
+    let (stx, srx) = oneshot::channel();
+    let task = tokio::spawn(driver.run(prx, crx, srx));
+    let (rtx, rrx) = oneshot::channel();
+    ctx.send(ControlMsg {
+        request: Request::Unlock { pin: None, choice: None, staff: None },
+        received_at: Utc::now(),
+        reply: rtx,
+    })
+    .await
+    .unwrap();
+    assert!(rrx.await.unwrap().ok);
+    assert!(!held3.exists(), "unlocked: nothing held any more");
+    stx.send(()).unwrap();
+    task.await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_watchdog_pings_only_while_the_core_answers() {
+    let pings = Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let count = pings.clone();
+    let (tx, mut rx) = mpsc::channel::<ControlMsg>(4);
+    let answering = Arc::new(AtomicBool::new(true));
+    let answer = answering.clone();
+    tokio::spawn(async move {
+        while let Some(msg) = rx.recv().await {
+            if answer.load(Ordering::Relaxed) {
+                let _ = msg.reply.send(Reply::ok());
+            } else {
+                // Wedged: holds the request and never answers.
+                tokio::time::sleep(Duration::from_secs(3600)).await;
+            }
+        }
+    });
+    let dog = tokio::spawn(watchdog(tx, Duration::from_secs(10), move || {
+        count.fetch_add(1, Ordering::Relaxed);
+    }));
+    tokio::time::sleep(Duration::from_secs(35)).await;
+    let answered = pings.load(Ordering::Relaxed);
+    assert!((3..=4).contains(&answered), "{answered} pings in 35 s at 10 s");
+    answering.store(false, Ordering::Relaxed);
+    tokio::time::sleep(Duration::from_secs(15)).await;
+    let at_wedge = pings.load(Ordering::Relaxed);
+    tokio::time::sleep(Duration::from_secs(100)).await;
+    assert_eq!(pings.load(Ordering::Relaxed), at_wedge, "no pings while the core is wedged");
+    dog.abort();
 }

@@ -228,10 +228,20 @@ impl Harness {
         let spool = SharedSpool::new(spool);
         let wake = Arc::new(Notify::new());
         let enrolled = Arc::new(AtomicBool::new(false));
+        // The configuration file the token came from (enrollment removes the token line).
+        let config_path = token.map(|t| {
+            let path = dir.path().join("slate.toml");
+            let text = format!(
+                "device_number = 12\n[server]\nenrollment_token = \"{t}\"\nurl = \"https://s\"\n"
+            );
+            std::fs::write(&path, text).unwrap();
+            path
+        });
         let settings = UploadSettings {
             device: device(),
             state_dir: dir.path().to_owned(),
             enrollment_token: token.map(Secret::new),
+            config_path,
             timing: UploadConfig {
                 retry_min: ms(500),
                 retry_max: ms(30_000),
@@ -390,6 +400,11 @@ async fn enrolls_with_the_token_then_uploads_with_the_credential() {
     assert!(h.enrolled.load(Ordering::Relaxed));
     let stored = crate::credential::load(h.dir.path()).unwrap();
     assert_eq!(stored, Some(Credential::new("c-enrolled").unwrap()));
+    assert_eq!(
+        std::fs::read_to_string(h.dir.path().join("slate.toml")).unwrap(),
+        "device_number = 12\n[server]\nurl = \"https://s\"\n",
+        "the used token is gone from the configuration"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -399,6 +414,8 @@ async fn a_refused_token_is_retried_slowly_and_nothing_is_lost() {
     let h = Harness::start(transport, &[heartbeat_event(1)], None, Some("tok-1"));
     h.until("the spool is empty", |h| h.spool.is_empty()).await;
     assert!(start.elapsed() >= ms(30_000), "waited retry_max after a refusal");
+    let config = std::fs::read_to_string(h.dir.path().join("slate.toml")).unwrap();
+    assert!(!config.contains("tok-1"), "removed once it worked: {config}");
     assert_eq!(h.transport.sent().len(), 3, "enroll refused, enroll, upload");
 }
 

@@ -11,6 +11,22 @@ const KS2: &str = include_str!("../../../assets/aup/ks2.txt");
 pub struct Agreement {
     pub title: String,
     pub promises: Vec<String>,
+    /// Which text the pupil saw, for `aup_accepted` (see [`text_version`]); empty when parsed
+    /// without a key stage.
+    pub version: String,
+}
+
+/// `<key stage>-<first 8 hex digits of the sha256 of the whole file>`: a changed agreement gets a
+/// new version, so the school can tell who accepted which text. Pure.
+pub fn text_version(stage: KeyStage, text: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(text.as_bytes());
+    let hex: String = digest.iter().take(4).map(|b| format!("{b:02x}")).collect();
+    let stage = match stage {
+        KeyStage::Ks1 => "ks1",
+        KeyStage::Ks2 => "ks2",
+    };
+    format!("{stage}-{hex}")
 }
 
 /// Parses the format: `#` lines and blank lines are skipped; the first other line is the title,
@@ -18,15 +34,16 @@ pub struct Agreement {
 pub fn parse_agreement(text: &str) -> Agreement {
     let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#'));
     let title = lines.next().unwrap_or_default().to_owned();
-    Agreement { title, promises: lines.map(str::to_owned).collect() }
+    Agreement { title, promises: lines.map(str::to_owned).collect(), version: String::new() }
 }
 
 /// The agreement for a key stage.
 pub fn for_key_stage(stage: KeyStage) -> Agreement {
-    parse_agreement(match stage {
+    let text = match stage {
         KeyStage::Ks1 => KS1,
         KeyStage::Ks2 => KS2,
-    })
+    };
+    Agreement { version: text_version(stage, text), ..parse_agreement(text) }
 }
 
 #[cfg(test)]
@@ -36,8 +53,26 @@ mod tests {
     #[test]
     fn the_format() {
         let a = parse_agreement("# comment\n\nTitle\n  One.  \n# not shown\nTwo.\n");
-        assert_eq!(a, Agreement { title: "Title".into(), promises: vec!["One.".into(), "Two.".into()] });
+        let expected = Agreement {
+            title: "Title".into(),
+            promises: vec!["One.".into(), "Two.".into()],
+            version: String::new(),
+        };
+        assert_eq!(a, expected);
         assert_eq!(parse_agreement(""), Agreement::default());
+    }
+
+    #[test]
+    fn the_text_version_is_the_start_of_the_texts_sha256() {
+        // sha256("abc") = ba7816bf 8f01cfea ... (FIPS 180-2's example).
+        assert_eq!(text_version(KeyStage::Ks1, "abc"), "ks1-ba7816bf");
+        assert_eq!(text_version(KeyStage::Ks2, ""), "ks2-e3b0c442");
+        let ks1 = for_key_stage(KeyStage::Ks1);
+        let ks2 = for_key_stage(KeyStage::Ks2);
+        assert_eq!(ks1.version, text_version(KeyStage::Ks1, KS1));
+        assert!(ks2.version.starts_with("ks2-") && ks2.version.len() == 12, "{}", ks2.version);
+        // A changed text is a new version.
+        assert_ne!(text_version(KeyStage::Ks1, &format!("{KS1}\nOne more.")), ks1.version);
     }
 
     #[test]

@@ -6,15 +6,34 @@
 use crate::agreement::{self, Agreement};
 use crate::link::{DeviceLink, LinkError};
 use crate::policy::{App, Policy};
+use crate::policy_file::{self, Loaded};
 use crate::screen::{self, AskReason, DeviceState, Effect, Local, Observed, Screen, UiEvent};
+use std::time::Instant;
 
-/// Starts an approved app. The real one (Chromium with [`crate::browser`], native apps with a
-/// per-session home) is not built yet; tests use a recorder.
+/// Starts an approved app: the only way anything starts on the kiosk. The real one is
+/// [`crate::launcher::ProcessLauncher`] (Chromium with [`crate::browser`]'s policy, native apps
+/// with a per-session home); tests use a recorder.
 pub trait Launcher {
     fn launch(&mut self, app: &App);
+    /// The app that ended since the last call (it exited, crashed or could not start): the
+    /// kiosk goes back home.
+    fn poll_exit(&mut self) -> Option<AppExit> {
+        None
+    }
+    /// Stops the running app and removes its session directory (sign-out, report).
+    fn stop(&mut self) {}
 }
 
-/// Records what was launched (tests) and logs it (the binary, until real launching lands).
+/// An app that ended. `pid` 0: it never started.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppExit {
+    pub app: String,
+    pub pid: u32,
+    /// Its exit code; `None` when killed by a signal or never started.
+    pub code: Option<i32>,
+}
+
+/// Records what was launched (tests, and running the UI on a desk without starting apps).
 #[derive(Debug, Default)]
 pub struct RecordingLauncher {
     pub launched: Vec<String>,
@@ -22,7 +41,7 @@ pub struct RecordingLauncher {
 
 impl Launcher for RecordingLauncher {
     fn launch(&mut self, app: &App) {
-        tracing::info!(app = %app.id, "open app requested (launching is not built yet)");
+        tracing::info!(app = %app.id, "open app requested (recording launcher: nothing started)");
         self.launched.push(app.id.clone());
     }
 }
@@ -53,6 +72,10 @@ pub struct View {
     pub pin_entered: usize,
     pub message: String,
     pub ask_reason: String,
+    /// Why the device is not set up, for IT (the config-error screen).
+    pub config_error: String,
+    /// Whether the on-screen keyboard should be up.
+    pub keyboard: bool,
 }
 
 pub struct Controller<L, A> {
@@ -65,6 +88,14 @@ pub struct Controller<L, A> {
     device: Option<u16>,
     /// A one-line message for the PIN pad (a refused unlock).
     message: String,
+    /// What the provisioning unit said was wrong with slated's config, if anything.
+    config_error: Option<String>,
+    /// When `activity` was last sent to slated.
+    activity_sent: Option<Instant>,
+    /// An app was started in this session and has not been closed by a hold or the session's end.
+    app_in_front: bool,
+    /// slated's last `status` failed (logged once per outage).
+    status_failing: bool,
 }
 
 impl<L: DeviceLink, A: Launcher> Controller<L, A> {
@@ -73,27 +104,104 @@ impl<L: DeviceLink, A: Launcher> Controller<L, A> {
             policy_valid: policy.is_ok(),
             online: true,
             device: DeviceState::Unreachable,
+            screens_locked: false,
+            config_error: false,
         };
-        Self { link, launcher, policy, observed, local: Local::default(), device: None, message: String::new() }
+        Self {
+            link,
+            launcher,
+            policy,
+            observed,
+            local: Local::default(),
+            device: None,
+            message: String::new(),
+            config_error: None,
+            activity_sent: None,
+            app_in_front: false,
+            status_failing: false,
+        }
+    }
+
+    /// Takes in a policy just read ([`policy_file::choose`] decides whether it replaces the one
+    /// in force); the chosen class and pupil follow their names into it.
+    pub fn set_policy(&mut self, read: Loaded) {
+        let next = policy_file::choose(&self.policy, read);
+        let (class, pupil) = match (&self.policy, &next) {
+            (Ok(old), Ok(new)) => policy_file::remap(old, new, self.local.class, self.local.pupil),
+            _ => (None, None),
+        };
+        if pupil.is_none() {
+            self.local.aup_accepted = false;
+        }
+        (self.local.class, self.local.pupil) = (class, pupil);
+        self.policy = next;
+        self.observed.policy_valid = self.policy.is_ok();
+    }
+
+    /// What the provisioning unit wrote about slated's refused config (`None`: nothing wrong).
+    pub fn set_config_error(&mut self, message: Option<String>) {
+        self.observed.config_error = message.is_some();
+        self.config_error = message;
+    }
+
+    /// A touch at `now`: tells slated the pupil is still there, at most every 30 s.
+    pub fn touched(&mut self, now: Instant) {
+        if screen::activity_due(self.observed.device, self.activity_sent, now) {
+            self.activity_sent = Some(now);
+            if let Err(e) = self.link.activity() {
+                tracing::warn!(error = %e, "activity not passed on to slated");
+            }
+        }
     }
 
     /// Asks slated for its state and takes in whether the network is up.
     pub fn refresh(&mut self, online: bool) {
+        // The app ended by itself: home is under it already.
+        while let Some(exit) = self.launcher.poll_exit() {
+            tracing::info!(app = %exit.app, code = ?exit.code, "app ended");
+            self.app_in_front = false;
+        }
         let status = self.link.status();
-        let device = match &status {
+        let (device, screens_locked, pupil) = match status {
             Ok(s) => {
+                self.status_failing = false;
                 self.device = s.device.or(self.device);
-                s.state
+                (s.state, s.screens_locked, s.pupil)
             }
             Err(e) => {
-                tracing::warn!(error = %e, "slated status failed");
-                DeviceState::Unreachable
+                // Once per outage, not twice a second.
+                if !self.status_failing {
+                    tracing::warn!(error = %e, "slated status failed");
+                }
+                self.status_failing = true;
+                (DeviceState::Unreachable, false, None)
             }
         };
-        let next = Observed { policy_valid: self.policy.is_ok(), online, device };
+        let next = Observed {
+            policy_valid: self.policy.is_ok(),
+            online,
+            device,
+            screens_locked,
+            config_error: self.config_error.is_some(),
+        };
         screen::observe(&self.observed, &next, &mut self.local);
+        // A kiosk restarted mid-session finds the pupil's class (and so their apps) again.
+        if device == DeviceState::InSession && self.local.pupil.is_none() {
+            if let (Ok(policy), Some(id)) = (&self.policy, &pupil) {
+                if let Some((class, pupil)) = policy_file::locate(policy, id) {
+                    (self.local.class, self.local.pupil) = (Some(class), Some(pupil));
+                }
+            }
+        }
         if next.device != DeviceState::Held {
             self.message.clear();
+        }
+        // The session ended (signed out, timed out, ended by staff, or released with nobody
+        // signed in): its app goes, with its session directory. A hold leaves the app to slated
+        // (it stops it, and closes it or lets it resume at unlock; an exit is seen above).
+        if next.device == DeviceState::Idle && self.app_in_front {
+            self.launcher.stop();
+            self.app_in_front = false;
         }
         self.observed = next;
     }
@@ -104,6 +212,7 @@ impl<L: DeviceLink, A: Launcher> Controller<L, A> {
 
     /// A tap: runs the machine, carries out its effects, then refreshes what slated says.
     pub fn handle(&mut self, event: UiEvent, online: bool) {
+        self.touched(Instant::now());
         for effect in screen::update(&self.observed, &mut self.local, event) {
             if let Err(e) = self.run(effect) {
                 tracing::warn!(error = %e, "request to slated failed");
@@ -129,8 +238,14 @@ impl<L: DeviceLink, A: Launcher> Controller<L, A> {
                 let result = self.link.sign_in(&id);
                 if result.is_err() {
                     screen::sign_in_failed(&mut self.local);
+                    return result;
                 }
-                result
+                // Recorded once the session exists, so slated files it under this pupil.
+                let stage = self.policy.as_ref().ok().and_then(|p| p.classes.get(class)).map(|c| c.key_stage);
+                if let Some(stage) = stage {
+                    self.link.aup_accepted(stage, &agreement::for_key_stage(stage).version)?;
+                }
+                Ok(())
             }
             Effect::SignOut => self.link.sign_out(),
             Effect::Unlock { pin } => {
@@ -149,6 +264,7 @@ impl<L: DeviceLink, A: Launcher> Controller<L, A> {
                     if self.observed.online || !app.needs_internet() {
                         let app = app.clone();
                         self.launcher.launch(&app);
+                        self.app_in_front = true;
                     }
                 }
                 Ok(())
@@ -231,6 +347,8 @@ impl<L: DeviceLink, A: Launcher> Controller<L, A> {
                 },
                 _ => String::new(),
             },
+            config_error: self.config_error.clone().unwrap_or_default(),
+            keyboard: screen::keyboard_wanted(screen, self.app_in_front),
         }
     }
 }
@@ -295,6 +413,180 @@ mod tests {
         assert_eq!(c.screen(), Screen::ChooseClass);
         assert_eq!(c.link.pupil, None);
         assert_eq!(c.view().pupil, "", "nothing of the last pupil is left");
+    }
+
+    /// Signs in `pupil` of `class` through the screens.
+    fn signed_in(class: usize, pupil: usize) -> Controller<FakeDevice, RecordingLauncher> {
+        let mut c = controller();
+        c.handle(UiEvent::ChooseClass(class), true);
+        c.handle(UiEvent::ChoosePupil(pupil), true);
+        c.handle(UiEvent::Agree, true);
+        assert_eq!(c.screen(), Screen::Home);
+        c
+    }
+
+    #[test]
+    fn the_agreement_is_recorded_with_its_version_once_signed_in() {
+        let c = signed_in(1, 2);
+        let ks2 = agreement::for_key_stage(crate::policy::KeyStage::Ks2).version;
+        let log: Vec<&str> = c.link.log.iter().map(String::as_str).filter(|l| *l != "status").collect();
+        assert_eq!(log, ["sign_in p-e0e0e3", &format!("aup_accepted ks2 {ks2}")]);
+
+        // A refused sign-in records no agreement.
+        let mut c = controller();
+        c.link.press();
+        c.refresh(true);
+        c.link.state = DeviceState::Idle;
+        c.refresh(true);
+        c.handle(UiEvent::ChooseClass(0), true);
+        c.handle(UiEvent::ChoosePupil(0), true);
+        c.link.state = DeviceState::Held; // slated refuses: pressed since the last poll
+        c.handle(UiEvent::Agree, true);
+        assert!(c.link.log.iter().any(|l| l == "sign_in p-7f3a9c"), "{:?}", c.link.log);
+        assert!(!c.link.log.iter().any(|l| l.starts_with("aup_accepted")), "{:?}", c.link.log);
+    }
+
+    #[test]
+    fn touches_become_activity_at_most_every_thirty_seconds() {
+        let mut c = signed_in(0, 1);
+        let activity = |c: &Controller<FakeDevice, RecordingLauncher>| {
+            c.link.log.iter().filter(|l| *l == "activity").count()
+        };
+        // The taps that signed in were not in a session yet; the first tap in one is passed on.
+        assert_eq!(activity(&c), 0);
+        c.handle(UiEvent::OpenApp(0), true);
+        c.handle(UiEvent::OpenApp(1), true);
+        assert_eq!(activity(&c), 1);
+        let now = Instant::now();
+        c.touched(now + screen::ACTIVITY_EVERY);
+        c.touched(now + screen::ACTIVITY_EVERY);
+        assert_eq!(activity(&c), 2);
+    }
+
+    #[test]
+    fn eyes_on_me_covers_home_and_lets_go() {
+        let mut c = signed_in(0, 0);
+        c.handle(UiEvent::OpenApp(0), true);
+        assert!(c.view().keyboard, "an app is in front: the keyboard is available");
+        c.link.screens_locked = true;
+        c.refresh(true);
+        let v = c.view();
+        assert_eq!(v.screen, Screen::EyesOnTeacher);
+        assert!(v.screen.covers_apps() && !v.keyboard);
+        c.handle(UiEvent::SignOut, true);
+        assert_eq!(c.link.pupil.as_ref().map(|p| p.as_str()), Some("p-7f3a9c"), "no tap gets through");
+        c.link.screens_locked = false;
+        c.refresh(true);
+        assert_eq!(c.screen(), Screen::Home);
+    }
+
+    #[test]
+    fn a_session_ended_by_slated_returns_to_sign_in() {
+        let mut c = signed_in(1, 0);
+        c.handle(UiEvent::OpenApp(0), true);
+        c.link.end_session();
+        c.refresh(true);
+        let v = c.view();
+        assert_eq!(v.screen, Screen::ChooseClass);
+        assert!(v.pupil.is_empty() && v.apps.is_empty() && !v.keyboard);
+    }
+
+    /// A launcher whose app ends when the test says, counting stops.
+    #[derive(Default)]
+    struct ScriptedLauncher {
+        running: Option<String>,
+        exited: Option<AppExit>,
+        stops: usize,
+    }
+
+    impl Launcher for ScriptedLauncher {
+        fn launch(&mut self, app: &App) {
+            self.running = Some(app.id.clone());
+        }
+        fn poll_exit(&mut self) -> Option<AppExit> {
+            self.exited.take()
+        }
+        fn stop(&mut self) {
+            self.stops += 1;
+            self.running = None;
+        }
+    }
+
+    #[test]
+    fn the_app_goes_with_the_session_and_home_is_back_when_it_ends() {
+        let mut c = Controller::new(
+            FakeDevice::new(12),
+            ScriptedLauncher::default(),
+            parse_policy(SAMPLE_POLICY).map_err(|e| e.to_string()),
+        );
+        c.refresh(true);
+        for event in [UiEvent::ChooseClass(0), UiEvent::ChoosePupil(0), UiEvent::Agree, UiEvent::OpenApp(0)] {
+            c.handle(event, true);
+        }
+        assert_eq!(c.launcher.running.as_deref(), Some("paint"));
+        assert!(c.view().keyboard);
+        // The app exits by itself: the keyboard goes, nothing is stopped.
+        c.launcher.exited = Some(AppExit { app: "paint".into(), pid: 7, code: Some(0) });
+        c.refresh(true);
+        assert!(!c.view().keyboard);
+        assert_eq!((c.screen(), c.launcher.stops), (Screen::Home, 0));
+        // A hold leaves the app to slated; the session's end stops it.
+        c.handle(UiEvent::OpenApp(1), true);
+        c.link.press();
+        c.refresh(true);
+        assert_eq!(c.launcher.stops, 0);
+        c.link.state = DeviceState::InSession;
+        c.refresh(true);
+        c.link.end_session();
+        c.refresh(true);
+        assert_eq!(c.launcher.stops, 1);
+        assert_eq!(c.launcher.running, None);
+    }
+
+    #[test]
+    fn a_restarted_kiosk_finds_the_session_again() {
+        let mut before = signed_in(1, 1);
+        let mut c = Controller::new(
+            std::mem::replace(&mut before.link, FakeDevice::new(1)),
+            RecordingLauncher::default(),
+            parse_policy(SAMPLE_POLICY).map_err(|e| e.to_string()),
+        );
+        c.refresh(true);
+        let v = c.view();
+        assert_eq!((v.screen, v.pupil.as_str()), (Screen::Home, "Jack S."));
+        assert_eq!(v.apps.len(), 5);
+    }
+
+    #[test]
+    fn a_new_policy_replaces_the_old_and_a_bad_one_fails_closed() {
+        let mut c = signed_in(0, 1);
+        let mut next = parse_policy(SAMPLE_POLICY).unwrap();
+        next.classes.swap(0, 1);
+        next.classes[1].apps.retain(|a| a != "paint");
+        c.set_policy(Ok(next));
+        let v = c.view();
+        assert_eq!((v.screen, v.pupil.as_str()), (Screen::Home, "Ben T."));
+        let apps: Vec<String> = v.apps.iter().map(|a| a.caption.clone()).collect();
+        assert_eq!(apps, ["Reading", "Maths"]);
+
+        c.set_policy(Err("policy/kiosk.json: invalid field `signature`".into()));
+        let v = c.view();
+        assert_eq!(v.screen, Screen::AskTeacher(AskReason::NoPolicy));
+        assert!(v.ask_reason.contains("signature") && v.apps.is_empty());
+    }
+
+    #[test]
+    fn a_refused_config_is_shown_to_it() {
+        let mut c = controller();
+        c.link.reachable = false;
+        c.set_config_error(Some("slate.toml: field `server.url` is missing".into()));
+        c.refresh(true);
+        let v = c.view();
+        assert_eq!(v.screen, Screen::ConfigError);
+        assert_eq!(v.config_error, "slate.toml: field `server.url` is missing");
+        c.set_config_error(None);
+        c.refresh(true);
+        assert_eq!(c.screen(), Screen::AskTeacher(AskReason::DeviceUnavailable));
     }
 
     #[test]

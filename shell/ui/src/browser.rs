@@ -59,9 +59,12 @@ pub fn managed_policy(app: &App) -> Result<Value, BrowserError> {
         "HomepageIsNewTabPage": false,
         "RestoreOnStartup": 4,
         "RestoreOnStartupURLs": [start_url],
-        // No private windows, developer tools, sign-in, sync, extensions or guest profiles.
+        // No private windows, sign-in, sync, extensions or guest profiles. Developer tools stay
+        // at Chromium's default (0) because 2 also refuses the launcher's own control channel
+        // (CDP attach: "Not allowed"); the pupil cannot open them anyway: `devtools://*` is
+        // blocked and the launcher's guard closes any page other than the app's.
         "IncognitoModeAvailability": 1,
-        "DeveloperToolsAvailability": 2,
+        "DeveloperToolsAvailability": 0,
         "BrowserSignin": 0,
         "SyncDisabled": true,
         "BrowserGuestModeEnabled": false,
@@ -182,7 +185,7 @@ mod tests {
             ("ForceGoogleSafeSearch", json!(true)),
             ("ForceYouTubeRestrict", json!(2)),
             ("IncognitoModeAvailability", json!(1)),
-            ("DeveloperToolsAvailability", json!(2)),
+            ("DeveloperToolsAvailability", json!(0)),
             ("DownloadRestrictions", json!(3)),
             ("BrowserSignin", json!(0)),
             ("ExtensionInstallBlocklist", json!(["*"])),

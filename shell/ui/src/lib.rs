@@ -11,24 +11,31 @@
 //!   with preview defaults; Rust touches only those globals (as in Slint's energy-monitor demo).
 //! - [`screen`]: which screen, and what a tap means. Pure.
 //! - [`policy`]: the roster and approved apps, parsed and checked (first name + initial only).
+//! - [`policy_file`]: slated's cached signed policy, checked with the server's key and read again
+//!   when it changes (or a plain file for the demo).
 //! - [`agreement`]: the key stages' acceptable use agreements, embedded from `assets/aup/`.
 //! - [`browser`]: Chromium's managed policy and kiosk command line for a web app. Pure.
+//! - [`launcher`]: the real `app::Launcher` (Chromium in kiosk mode, native apps), per-session
+//!   directories on tmpfs, exits reported so the kiosk goes home.
+//! - [`cdp`]: the browser's control pipe and the guard that checks each navigation (URL layer).
 //! - [`link`]: the `DeviceLink` to slated over its control socket, and a fake.
+//! - [`config_error`]: the provisioning unit's message when slated's config was refused.
+//! - [`keyboard`]: shows and hides the on-screen keyboard (wvkbd) by signal.
 //! - [`app`]: the controller that runs the machine's effects and computes the view.
 //! - [`ui`]: copies the view into the Slint globals and their callbacks into events.
-//!
-//! # Not yet
-//!
-//! Apps are not launched yet (`app::Launcher` records the request). The policy is a local JSON
-//! file until it arrives signed from the school server.
 
 slint::include_modules!();
 
 pub mod agreement;
 pub mod app;
 pub mod browser;
+pub mod config_error;
+pub mod keyboard;
+pub mod cdp;
+pub mod launcher;
 pub mod link;
 /// The kiosk policy is a wire type: the school server makes it, `slated` and `slate-ui` read it.
 pub use slate_protocol::kiosk as policy;
+pub mod policy_file;
 pub mod screen;
 pub mod ui;

@@ -3,6 +3,7 @@
 //! ([`FakeDevice`]) for tests and for running the UI without a daemon. Owns nothing but the
 //! translation; the device's rules live in slated.
 
+use crate::policy::KeyStage;
 use crate::screen::DeviceState;
 use slate_protocol::PupilId;
 use slate_shell::control::{Reply, Request};
@@ -18,11 +19,15 @@ pub enum LinkError {
 }
 
 /// What `status` tells the kiosk.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeviceStatus {
     /// The device's number, if it has one.
     pub device: Option<u16>,
     pub state: DeviceState,
+    /// The teacher's "eyes on me" is in force.
+    pub screens_locked: bool,
+    /// The signed-in pupil (so a restarted kiosk finds its way back to the session's apps).
+    pub pupil: Option<PupilId>,
 }
 
 pub trait DeviceLink {
@@ -31,6 +36,17 @@ pub trait DeviceLink {
     fn sign_out(&mut self) -> Result<(), LinkError>;
     /// Releases a held device with a staff PIN; slated checks it (and locks out guessing).
     fn unlock(&mut self, pin: &str) -> Result<(), LinkError>;
+    /// The pupil accepted the agreement: `text_version` is [`crate::agreement::Agreement::version`].
+    fn aup_accepted(&mut self, key_stage: KeyStage, text_version: &str) -> Result<(), LinkError>;
+    /// The pupil touched the screen (resets slated's idle timer).
+    fn activity(&mut self) -> Result<(), LinkError>;
+}
+
+fn key_stage_name(stage: KeyStage) -> &'static str {
+    match stage {
+        KeyStage::Ks1 => "ks1",
+        KeyStage::Ks2 => "ks2",
+    }
 }
 
 /// The real link: one request per call over slated's control socket.
@@ -56,6 +72,8 @@ impl DeviceLink for SocketLink {
         Ok(DeviceStatus {
             device: reply.device.and_then(|d| d.to_string().parse().ok()),
             state: DeviceState::from_status(reply.state.as_deref()),
+            screens_locked: reply.screens_locked.unwrap_or(false),
+            pupil: reply.pupil,
         })
     }
 
@@ -71,6 +89,16 @@ impl DeviceLink for SocketLink {
         let pin = Some(slate_shell::control::Pin(pin.to_owned()));
         self.call(&Request::Unlock { pin, choice: None, staff: None }).map(drop)
     }
+
+    fn aup_accepted(&mut self, key_stage: KeyStage, text_version: &str) -> Result<(), LinkError> {
+        let key_stage = key_stage_name(key_stage).to_owned();
+        self.call(&Request::AupAccepted { key_stage, text_version: text_version.to_owned() })
+            .map(drop)
+    }
+
+    fn activity(&mut self) -> Result<(), LinkError> {
+        self.call(&Request::Activity {}).map(drop)
+    }
 }
 
 /// A device in memory that follows slated's rules for these requests (and answers with its
@@ -82,6 +110,7 @@ pub struct FakeDevice {
     pub state: DeviceState,
     pub pupil: Option<PupilId>,
     pub reachable: bool,
+    pub screens_locked: bool,
     /// The staff PIN the fake accepts (`None`: any).
     pub pin: Option<String>,
     /// Every request made, in order, for assertions (never the PIN).
@@ -90,12 +119,28 @@ pub struct FakeDevice {
 
 impl FakeDevice {
     pub fn new(device: u16) -> Self {
-        Self { device, state: DeviceState::Idle, pupil: None, reachable: true, pin: None, log: Vec::new() }
+        Self {
+            device,
+            state: DeviceState::Idle,
+            pupil: None,
+            reachable: true,
+            screens_locked: false,
+            pin: None,
+            log: Vec::new(),
+        }
     }
 
     /// The report button.
     pub fn press(&mut self) {
         self.state = DeviceState::Held;
+    }
+
+    /// slated ends the session by itself (idle timeout, end of lesson, signed out by staff).
+    pub fn end_session(&mut self) {
+        if self.state == DeviceState::InSession {
+            self.state = DeviceState::Idle;
+            self.pupil = None;
+        }
     }
 
     fn check(&mut self, what: String) -> Result<(), LinkError> {
@@ -113,7 +158,12 @@ impl FakeDevice {
 impl DeviceLink for FakeDevice {
     fn status(&mut self) -> Result<DeviceStatus, LinkError> {
         self.check("status".into())?;
-        Ok(DeviceStatus { device: Some(self.device), state: self.state })
+        Ok(DeviceStatus {
+            device: Some(self.device),
+            state: self.state,
+            screens_locked: self.screens_locked,
+            pupil: self.pupil.clone(),
+        })
     }
 
     fn sign_in(&mut self, pupil: &PupilId) -> Result<(), LinkError> {
@@ -153,5 +203,43 @@ impl DeviceLink for FakeDevice {
             }
             _ => Err(LinkError::Refused("the device is not held".into())),
         }
+    }
+
+    fn aup_accepted(&mut self, key_stage: KeyStage, text_version: &str) -> Result<(), LinkError> {
+        self.check(format!("aup_accepted {} {text_version}", key_stage_name(key_stage)))
+    }
+
+    fn activity(&mut self) -> Result<(), LinkError> {
+        self.check("activity".into())?;
+        match self.state {
+            DeviceState::InSession => Ok(()),
+            _ => Err(LinkError::Refused("nobody is signed in".into())),
+        }
+    }
+}
+
+/// Sends one request written as JSON (for requests this crate makes that have no
+/// [`Request`] variant in `slate_shell` yet) and returns slated's reply, refusals as errors.
+pub fn call_json(socket: &std::path::Path, request: &serde_json::Value) -> Result<serde_json::Value, LinkError> {
+    use std::io::{BufRead, BufReader, Write};
+    let io = |source| slate_shell::ctl::CtlError::Io { socket: socket.to_owned(), source };
+    let mut stream = std::os::unix::net::UnixStream::connect(socket)
+        .map_err(|source| slate_shell::ctl::CtlError::NotRunning { socket: socket.to_owned(), source })?;
+    stream.set_read_timeout(Some(std::time::Duration::from_secs(10))).map_err(io)?;
+    let mut line = serde_json::to_vec(request).expect("a JSON value always serialises");
+    line.push(b'\n');
+    stream.write_all(&line).map_err(io)?;
+    let mut reply = String::new();
+    BufReader::new(stream).read_line(&mut reply).map_err(io)?;
+    if reply.trim().is_empty() {
+        return Err(slate_shell::ctl::CtlError::NoReply { socket: socket.to_owned() }.into());
+    }
+    let reply: serde_json::Value = serde_json::from_str(&reply).map_err(|e| {
+        slate_shell::ctl::CtlError::BadReply { socket: socket.to_owned(), detail: e.to_string() }
+    })?;
+    if reply["ok"] == true {
+        Ok(reply)
+    } else {
+        Err(LinkError::Refused(reply["error"].as_str().unwrap_or("no reason given").to_owned()))
     }
 }

@@ -1,11 +1,14 @@
 //! `slate-ui`: opens the kiosk window (winit; the software renderer draws it), polls slated over
-//! its control socket and drives the screens.
+//! its control socket and drives the screens. On each poll it also re-reads the kiosk policy when
+//! slated replaced it, looks for the provisioning unit's config-error message and shows or hides
+//! the on-screen keyboard.
 
 use anyhow::Context;
 use clap::Parser;
 use slate_ui::app::{link_up, Controller, RecordingLauncher};
+use slate_ui::keyboard::{Keyboard, Wvkbd};
 use slate_ui::link::SocketLink;
-use slate_ui::policy::parse_policy;
+use slate_ui::policy_file::{kiosk_bundle_path, PolicyFile, Source};
 use slint::ComponentHandle;
 use std::cell::RefCell;
 use std::path::PathBuf;
@@ -18,9 +21,23 @@ struct Args {
     /// slated's control socket.
     #[arg(long, env = slate_shell::ctl::SOCKET_ENV, default_value = "/run/slate/control.sock")]
     socket: PathBuf,
-    /// The policy (roster and approved apps) as JSON. Missing or invalid: "Ask your teacher".
-    #[arg(long, env = "SLATE_POLICY", default_value = "/var/lib/slate/policy.json")]
-    policy: PathBuf,
+    /// slated's state directory: the kiosk policy is `<state_dir>/policy/kiosk.json`, a signed
+    /// bundle checked with `--public-key`. Missing or not verifying: "Ask your teacher".
+    #[arg(long, env = "SLATE_STATE_DIR", default_value = "/var/lib/slate")]
+    state_dir: PathBuf,
+    /// The school server's public key, base64 (`[server] public_key` in slate.toml).
+    #[arg(long, env = "SLATE_PUBLIC_KEY")]
+    public_key: Option<String>,
+    /// Demo and tests only: read a plain, unsigned JSON policy from this file instead (it wins
+    /// over `--public-key`).
+    #[arg(long)]
+    policy_unsigned: Option<PathBuf>,
+    /// Where the provisioning unit writes why slated's config was refused at first boot.
+    #[arg(long, default_value = "/run/slate/config-error")]
+    config_error: PathBuf,
+    /// Show and hide the on-screen keyboard (wvkbd-mobintl) over apps.
+    #[arg(long)]
+    keyboard: bool,
     /// Where network interfaces are listed (for the offline notice).
     #[arg(long, default_value = "/sys/class/net", hide = true)]
     class_net: PathBuf,
@@ -39,15 +56,20 @@ fn main() -> anyhow::Result<()> {
     let args = Args::parse();
 
     // Prefer winit with the software renderer; nothing else is compiled in.
-    let backend = slint::BackendSelector::new().backend_name("winit".into()).renderer_name("software".into());
+    let backend =
+        slint::BackendSelector::new().backend_name("winit".into()).renderer_name("software".into());
     backend.select().context("no window system to draw on (is WAYLAND_DISPLAY or DISPLAY set?)")?;
 
-    let policy = std::fs::read_to_string(&args.policy)
-        .map_err(|e| format!("cannot read {}: {e}", args.policy.display()))
-        .and_then(|text| parse_policy(&text).map_err(|e| format!("{}: {e}", args.policy.display())));
-    if let Err(why) = &policy {
-        tracing::warn!(%why, "no valid policy: failing closed");
-    }
+    let source = match &args.policy_unsigned {
+        Some(path) => {
+            tracing::warn!(path = %path.display(), "using an unsigned policy (demo and tests only)");
+            Source::Unsigned { path: path.clone() }
+        }
+        None => Source::signed(kiosk_bundle_path(&args.state_dir), args.public_key.as_deref()),
+    };
+    let mut policy_file = PolicyFile::new(source);
+    let policy = policy_file.poll().expect("the first poll always reads");
+    log_policy(&policy);
 
     let window = slate_ui::AppWindow::new().context("creating the window")?;
     window.window().set_fullscreen(args.fullscreen);
@@ -56,17 +78,45 @@ fn main() -> anyhow::Result<()> {
         RecordingLauncher::default(),
         policy,
     )));
+    controller.borrow_mut().set_config_error(slate_ui::config_error::read(&args.config_error));
     let class_net = args.class_net.clone();
     let online: slate_ui::ui::Online = Rc::new(move || link_up(&class_net));
     slate_ui::ui::connect(&window, controller.clone(), online.clone());
 
     let timer = slint::Timer::default();
     let weak = window.as_weak();
+    let mut keyboard: Option<Wvkbd> = args.keyboard.then(Wvkbd::default);
+    let config_error = args.config_error.clone();
+    let mut shown = None;
     timer.start(slint::TimerMode::Repeated, Duration::from_millis(args.poll_ms), move || {
+        {
+            let mut c = controller.borrow_mut();
+            if let Some(read) = policy_file.poll() {
+                log_policy(&read);
+                c.set_policy(read);
+            }
+            c.set_config_error(slate_ui::config_error::read(&config_error));
+        }
         if let Some(window) = weak.upgrade() {
             slate_ui::ui::poll(&window, &controller, online());
+        }
+        let view = controller.borrow().view();
+        // Which screen, never what is on it (no names): for IT reading the journal.
+        if shown != Some(view.screen) {
+            tracing::info!(screen = ?view.screen, "screen");
+            shown = Some(view.screen);
+        }
+        if let Some(keyboard) = keyboard.as_mut() {
+            keyboard.set_visible(view.keyboard);
         }
     });
     window.run().context("running the window")?;
     Ok(())
+}
+
+fn log_policy(read: &slate_ui::policy_file::Loaded) {
+    match read {
+        Ok(p) => tracing::info!(issued_at = ?p.issued_at, "kiosk policy read"),
+        Err(why) => tracing::warn!(%why, "no valid kiosk policy: failing closed"),
+    }
 }

@@ -7,12 +7,19 @@
 //!   priority  condition                                  screen
 //!   1         slated says held, PIN pad open             StaffUnlock
 //!   2         slated says held                           Reported      (even with no policy)
-//!   3         slated unreachable                         AskTeacher(DeviceUnavailable)
-//!   4         no valid policy                            AskTeacher(NoPolicy)   fail closed
-//!   5         in session, offline, notice not yet seen   Offline
-//!   6         in session                                 Home
-//!   7         idle: no class / class / class + pupil     ChooseClass / ChoosePupil / Agreement
+//!   3         slated's config was refused at first boot  ConfigError   (for IT)
+//!   4         slated unreachable                         AskTeacher(DeviceUnavailable)
+//!   5         the teacher's "eyes on me" is in force     EyesOnTeacher (over home and apps)
+//!   6         no valid policy                            AskTeacher(NoPolicy)   fail closed
+//!   7         in session, offline, notice not yet seen   Offline
+//!   8         in session                                 Home
+//!   9         idle: no class / class / class + pupil     ChooseClass / ChoosePupil / Agreement
 //! ```
+//!
+//! Also pure and here: when to tell slated the pupil is still there ([`activity_due`]) and when
+//! the on-screen keyboard is wanted ([`keyboard_wanted`]).
+
+use std::time::{Duration, Instant};
 
 /// The device's state as slated reports it (`status`), or that it could not be asked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,6 +51,10 @@ pub struct Observed {
     pub policy_valid: bool,
     pub online: bool,
     pub device: DeviceState,
+    /// The teacher's "eyes on me" (slated's `screens_locked`).
+    pub screens_locked: bool,
+    /// slated's configuration was refused at first boot (the provisioning unit says why).
+    pub config_error: bool,
 }
 
 /// The number of digits in a staff PIN.
@@ -81,6 +92,18 @@ pub enum Screen {
     StaffUnlock,
     AskTeacher(AskReason),
     Offline,
+    /// "Eyes on your teacher": a calm page over everything but the report hold.
+    EyesOnTeacher,
+    /// The device is not set up right; the message is for IT.
+    ConfigError,
+}
+
+impl Screen {
+    /// Whether this screen must be in front of a running app (the launcher's window), not just
+    /// of the kiosk's own pages.
+    pub fn covers_apps(self) -> bool {
+        matches!(self, Self::Reported | Self::StaffUnlock | Self::EyesOnTeacher | Self::ConfigError)
+    }
 }
 
 /// The screen to show. Total: every combination has exactly one answer.
@@ -88,7 +111,9 @@ pub fn screen(o: &Observed, l: &Local) -> Screen {
     match o.device {
         DeviceState::Held if l.pin_pad => Screen::StaffUnlock,
         DeviceState::Held => Screen::Reported,
+        _ if o.config_error => Screen::ConfigError,
         DeviceState::Unreachable => Screen::AskTeacher(AskReason::DeviceUnavailable),
+        _ if o.screens_locked => Screen::EyesOnTeacher,
         _ if !o.policy_valid => Screen::AskTeacher(AskReason::NoPolicy),
         DeviceState::InSession if !o.online && !l.offline_seen => Screen::Offline,
         DeviceState::InSession => Screen::Home,
@@ -121,9 +146,14 @@ pub enum UiEvent {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Effect {
     /// Start a session for this pupil (the agreement was accepted).
-    SignIn { class: usize, pupil: usize },
+    SignIn {
+        class: usize,
+        pupil: usize,
+    },
     SignOut,
-    Unlock { pin: String },
+    Unlock {
+        pin: String,
+    },
     OpenApp(usize),
 }
 
@@ -195,16 +225,47 @@ pub fn sign_in_failed(l: &mut Local) {
     l.aup_accepted = false;
 }
 
+/// The most often the kiosk tells slated the pupil touched the screen (slated's idle timeout is
+/// in minutes; this keeps the control socket quiet).
+pub const ACTIVITY_EVERY: Duration = Duration::from_secs(30);
+
+/// Whether a touch at `now` should be passed on to slated as `activity`: only in a session
+/// (nothing else has an idle timer) and at most once every [`ACTIVITY_EVERY`].
+pub fn activity_due(device: DeviceState, last_sent: Option<Instant>, now: Instant) -> bool {
+    device == DeviceState::InSession
+        && last_sent.is_none_or(|last| now.saturating_duration_since(last) >= ACTIVITY_EVERY)
+}
+
+/// Whether the on-screen keyboard should be up: only while the pupil's app (a web page or a
+/// native program that may want typing) is in front. The kiosk's own screens are all taps, and
+/// the staff PIN has its own pad.
+pub fn keyboard_wanted(screen: Screen, app_in_front: bool) -> bool {
+    app_in_front && matches!(screen, Screen::Home)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use DeviceState::*;
 
     fn obs(policy_valid: bool, online: bool, device: DeviceState) -> Observed {
-        Observed { policy_valid, online, device }
+        Observed { policy_valid, online, device, screens_locked: false, config_error: false }
     }
 
-    fn local(class: Option<usize>, pupil: Option<usize>, pin_pad: bool, offline_seen: bool) -> Local {
+    fn locked(o: Observed) -> Observed {
+        Observed { screens_locked: true, ..o }
+    }
+
+    fn misconfigured(o: Observed) -> Observed {
+        Observed { config_error: true, ..o }
+    }
+
+    fn local(
+        class: Option<usize>,
+        pupil: Option<usize>,
+        pin_pad: bool,
+        offline_seen: bool,
+    ) -> Local {
         Local { class, pupil, pin_pad, offline_seen, ..Local::default() }
     }
 
@@ -242,6 +303,19 @@ mod tests {
             (obs(true,  true,  Idle), &class, Screen::ChoosePupil),
             (obs(true,  true,  Idle), &pupil, Screen::Agreement),
             (obs(true,  false, Idle), &pupil, Screen::Agreement),
+            // "Eyes on me": over home, sign-in and a missing policy, never over the hold.
+            (locked(obs(true,  true,  InSession)), &none, Screen::EyesOnTeacher),
+            (locked(obs(true,  false, InSession)), &none, Screen::EyesOnTeacher),
+            (locked(obs(true,  true,  Idle)), &pupil, Screen::EyesOnTeacher),
+            (locked(obs(false, true,  Idle)), &none, Screen::EyesOnTeacher),
+            (locked(obs(true,  true,  Held)), &none, Screen::Reported),
+            (locked(obs(true,  true,  Held)), &pin, Screen::StaffUnlock),
+            (locked(obs(true,  true,  Unreachable)), &none, Screen::AskTeacher(AskReason::DeviceUnavailable)),
+            // A refused config is for IT: it explains why slated is not answering.
+            (misconfigured(obs(true,  true,  Unreachable)), &none, Screen::ConfigError),
+            (misconfigured(obs(false, true,  Idle)), &pupil, Screen::ConfigError),
+            (misconfigured(locked(obs(true, true, InSession))), &none, Screen::ConfigError),
+            (misconfigured(obs(true,  true,  Held)), &none, Screen::Reported),
         ];
         for (o, l, expected) in table {
             assert_eq!(screen(&o, l), expected, "{o:?} {l:?}");
@@ -285,7 +359,10 @@ mod tests {
 
         let mut failed = l;
         sign_in_failed(&mut failed);
-        assert_eq!(update(&idle, &mut failed, UiEvent::Agree), vec![Effect::SignIn { class: 0, pupil: 3 }]);
+        assert_eq!(
+            update(&idle, &mut failed, UiEvent::Agree),
+            vec![Effect::SignIn { class: 0, pupil: 3 }]
+        );
     }
 
     #[test]
@@ -323,7 +400,11 @@ mod tests {
                 (UiEvent::PinDigit(2), vec![], Screen::StaffUnlock),
                 (UiEvent::PinDigit(1), vec![], Screen::StaffUnlock),
                 (UiEvent::PinDigit(0), vec![], Screen::StaffUnlock),
-                (UiEvent::PinUnlock, vec![Effect::Unlock { pin: "4321".into() }], Screen::StaffUnlock),
+                (
+                    UiEvent::PinUnlock,
+                    vec![Effect::Unlock { pin: "4321".into() }],
+                    Screen::StaffUnlock,
+                ),
                 (UiEvent::PinCancel, vec![], Screen::Reported),
             ],
         );
@@ -363,6 +444,79 @@ mod tests {
         observe(&obs(true, true, Idle), &obs(true, true, Held), &mut l);
         observe(&obs(true, true, Held), &obs(true, true, Idle), &mut l);
         assert_eq!(screen(&obs(true, true, Idle), &l), Screen::ChooseClass);
+    }
+
+    #[test]
+    fn taps_do_nothing_under_eyes_on_me_and_the_choices_wait() {
+        let l = check(
+            locked(obs(true, true, Idle)),
+            Local { class: Some(0), ..Local::default() },
+            &[
+                (UiEvent::ChoosePupil(1), vec![], Screen::EyesOnTeacher),
+                (UiEvent::Back, vec![], Screen::EyesOnTeacher),
+                (UiEvent::OpenApp(0), vec![], Screen::EyesOnTeacher),
+                (UiEvent::SignOut, vec![], Screen::EyesOnTeacher),
+            ],
+        );
+        // Unlocked: the pupil is where they were.
+        assert_eq!(screen(&obs(true, true, Idle), &l), Screen::ChoosePupil);
+    }
+
+    #[test]
+    fn a_session_ended_by_slated_goes_back_to_sign_in() {
+        // Idle timeout, end of lesson or signed out by staff: slated's state goes back to idle.
+        let mut l = Local { class: Some(1), pupil: Some(0), ..Local::default() };
+        observe(&obs(true, true, InSession), &obs(true, true, Idle), &mut l);
+        assert_eq!(screen(&obs(true, true, Idle), &l), Screen::ChooseClass);
+        // Also when it ended under "eyes on me" (sign out all while the screens are locked).
+        let mut l = Local { class: Some(1), pupil: Some(0), ..Local::default() };
+        observe(&locked(obs(true, true, InSession)), &locked(obs(true, true, Idle)), &mut l);
+        assert_eq!(screen(&obs(true, true, Idle), &l), Screen::ChooseClass);
+    }
+
+    #[test]
+    fn activity_at_most_every_thirty_seconds_and_only_in_a_session() {
+        let t0 = Instant::now();
+        let s = |secs| t0 + Duration::from_secs(secs);
+        #[rustfmt::skip]
+        let table = [
+            (InSession, None, s(0), true),
+            (InSession, Some(s(0)), s(0), false),
+            (InSession, Some(s(0)), s(29), false),
+            (InSession, Some(s(0)), s(30), true),
+            (InSession, Some(s(0)), s(300), true),
+            // A clock that went backwards does not send a burst.
+            (InSession, Some(s(40)), s(10), false),
+            (Idle, None, s(0), false),
+            (Held, None, s(0), false),
+            (Unreachable, None, s(0), false),
+        ];
+        for (device, last, now, expected) in table {
+            assert_eq!(activity_due(device, last, now), expected, "{device:?} {last:?} {now:?}");
+        }
+    }
+
+    #[test]
+    fn the_keyboard_is_up_only_over_an_app() {
+        let all = [
+            Screen::ChooseClass,
+            Screen::ChoosePupil,
+            Screen::Agreement,
+            Screen::Home,
+            Screen::Reported,
+            Screen::StaffUnlock,
+            Screen::AskTeacher(AskReason::NoPolicy),
+            Screen::Offline,
+            Screen::EyesOnTeacher,
+            Screen::ConfigError,
+        ];
+        for screen in all {
+            assert!(!keyboard_wanted(screen, false), "{screen:?}");
+            assert_eq!(keyboard_wanted(screen, true), screen == Screen::Home, "{screen:?}");
+        }
+        // What must come in front of an app's window, and what may stay behind it.
+        assert!(Screen::EyesOnTeacher.covers_apps() && Screen::Reported.covers_apps());
+        assert!(!Screen::Home.covers_apps() && !Screen::Offline.covers_apps());
     }
 
     #[test]

@@ -6,8 +6,8 @@ use crate::app::{Controller, Launcher, Tile, View};
 use crate::link::DeviceLink;
 use crate::screen::{Screen, UiEvent};
 use crate::{
-    AgreementAdapter, AppWindow, AskTeacherAdapter, HomeAdapter, Kiosk, OfflineAdapter,
-    ReportedAdapter, SignInAdapter, TileData, UnlockAdapter,
+    AgreementAdapter, AppWindow, AskTeacherAdapter, ConfigErrorAdapter, HomeAdapter, Kiosk,
+    OfflineAdapter, ReportedAdapter, SignInAdapter, TileData, UnlockAdapter,
 };
 use slint::{ComponentHandle, ModelRc, SharedString, VecModel};
 use std::cell::RefCell;
@@ -42,6 +42,8 @@ fn slint_screen(screen: Screen) -> crate::Screen {
         Screen::StaffUnlock => crate::Screen::StaffUnlock,
         Screen::AskTeacher(_) => crate::Screen::AskTeacher,
         Screen::Offline => crate::Screen::Offline,
+        Screen::EyesOnTeacher => crate::Screen::EyesOnTeacher,
+        Screen::ConfigError => crate::Screen::ConfigError,
     }
 }
 
@@ -78,6 +80,7 @@ pub fn show(window: &AppWindow, view: &View) {
     unlock.set_message(view.message.as_str().into());
 
     window.global::<AskTeacherAdapter>().set_reason(view.ask_reason.as_str().into());
+    window.global::<ConfigErrorAdapter>().set_message(view.config_error.as_str().into());
 }
 
 /// Something that says whether the device is online (the binary reads sysfs; tests decide).

@@ -91,3 +91,64 @@ fn offline_notice_then_home_with_web_apps_resting() {
     k.press("Paint");
     assert_eq!(k.controller.borrow().launcher.launched, ["paint"]);
 }
+
+#[test]
+fn eyes_on_me_over_home_until_the_teacher_lets_go() {
+    i_slint_backend_testing::init_no_event_loop();
+    let k = common::kiosk(None);
+    k.press("Rowan class");
+    k.press("Isla R.");
+    k.press("I agree");
+    k.controller.borrow_mut().link.screens_locked = true;
+    k.poll();
+    assert_eq!(k.screen(), Screen::EyesOnTeacher);
+    assert!(k.has("Eyes on your teacher") && k.has("Device 12"));
+    // Nothing of home is there to press.
+    assert!(!k.has("Sign out") && !k.has("Reading"));
+    // The report button still works under it.
+    k.controller.borrow_mut().link.press();
+    k.poll();
+    assert_eq!(k.screen(), Screen::Reported);
+    k.press("Staff unlock");
+    for d in ["1", "2", "3", "4"] {
+        k.press(&format!("Digit {d}"));
+    }
+    k.press("Unlock");
+    assert_eq!(k.screen(), Screen::EyesOnTeacher);
+    k.controller.borrow_mut().link.screens_locked = false;
+    k.poll();
+    assert_eq!(k.screen(), Screen::Home);
+    k.press("Sign out");
+    assert_eq!(k.screen(), Screen::ChooseClass);
+}
+
+#[test]
+fn a_session_ended_by_slated_is_back_at_the_classes() {
+    i_slint_backend_testing::init_no_event_loop();
+    let k = common::kiosk(None);
+    k.press("Oak class");
+    k.press("Chloe W.");
+    k.press("I agree");
+    k.press("Paint");
+    k.controller.borrow_mut().link.end_session();
+    k.poll();
+    assert_eq!(k.screen(), Screen::ChooseClass);
+    assert!(k.has("Oak class") && !k.has("Paint"));
+}
+
+#[test]
+fn the_config_error_names_the_field_for_it() {
+    i_slint_backend_testing::init_no_event_loop();
+    let k = common::kiosk(None);
+    {
+        let mut c = k.controller.borrow_mut();
+        c.link.reachable = false;
+        c.set_config_error(Some("slate.toml: field `server.url` is missing".into()));
+    }
+    k.poll();
+    assert_eq!(k.screen(), Screen::ConfigError);
+    assert!(k.has("Please ask your teacher"));
+    assert!(k.has("For IT: this device's configuration has a problem:"));
+    assert!(k.has("slate.toml: field `server.url` is missing"));
+    assert!(!k.has("Oak class"));
+}

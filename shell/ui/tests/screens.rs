@@ -174,6 +174,52 @@ fn staff_unlock() {
 #[test]
 fn ask_teacher() {
     init();
-    let k = common::kiosk(Some(Err("cannot read /var/lib/slate/policy.json: No such file or directory".into())));
+    let k = common::kiosk(Some(Err(
+        "cannot read /var/lib/slate/policy.json: No such file or directory".into(),
+    )));
     check("ask_teacher", &k);
+}
+
+#[test]
+fn eyes_on_teacher() {
+    init();
+    let k = common::kiosk(None);
+    k.press("Oak class");
+    k.press("Amira K.");
+    k.press("I agree");
+    k.controller.borrow_mut().link.screens_locked = true;
+    k.poll();
+    check("eyes_on_teacher", &k);
+}
+
+#[test]
+fn config_error() {
+    init();
+    let k = common::kiosk(None);
+    {
+        let mut c = k.controller.borrow_mut();
+        c.link.reachable = false;
+        c.set_config_error(Some(
+            "/boot/firmware/slate.toml: field `server.url` is not an https:// address".into(),
+        ));
+    }
+    k.poll();
+    check("config_error", &k);
+}
+
+/// The longest message the screen shows still fits (the rest is cut by `config_error::message`).
+#[test]
+fn config_error_long() {
+    init();
+    let k = common::kiosk(None);
+    let long =
+        "/boot/firmware/slate.toml: field `server.public_key` is not an Ed25519 key. ".repeat(10);
+    let shown = slate_ui::config_error::message(long.as_bytes());
+    {
+        let mut c = k.controller.borrow_mut();
+        c.link.reachable = false;
+        c.set_config_error(shown);
+    }
+    k.poll();
+    check("config_error_long", &k);
 }

@@ -5,23 +5,30 @@
 use slate_protocol::{DeviceNumber, PupilId};
 use slate_shell::control::{self, Reply, Request};
 use slate_ui::link::{DeviceLink, FakeDevice, LinkError, SocketLink};
+use slate_ui::policy::KeyStage;
 use slate_ui::screen::DeviceState;
 
-/// Serves `control` requests from a `FakeDevice`, answering in slated's reply shape.
-fn serve_fake(socket: &std::path::Path, pin: &str) -> std::thread::JoinHandle<()> {
+/// Serves `control` requests from a `FakeDevice`, answering in slated's reply shape. Requests
+/// that only record something (`aup_accepted`) are sent, as slated parsed them, on `seen`.
+fn serve_fake(
+    socket: &std::path::Path,
+    pin: &str,
+    seen: std::sync::mpsc::Sender<Request>,
+) -> std::thread::JoinHandle<()> {
     let socket = socket.to_owned();
     let pin = pin.to_owned();
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     let handle = std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         rt.block_on(async move {
-            let listener = control::bind(&socket).unwrap();
+            let listener = control::bind(&socket, None).unwrap();
             let (tx, mut rx) = tokio::sync::mpsc::channel::<control::ControlMsg>(4);
             tokio::spawn(control::serve(listener, tx));
             ready_tx.send(()).unwrap();
             let mut device = FakeDevice::new(12);
             device.pin = Some(pin);
             while let Some(msg) = rx.recv().await {
+                let _ = seen.send(msg.request.clone());
                 let result = match &msg.request {
                     Request::Status {} => {
                         let state = match device.state {
@@ -33,6 +40,9 @@ fn serve_fake(socket: &std::path::Path, pin: &str) -> std::thread::JoinHandle<()
                         let _ = msg.reply.send(Reply {
                             device: Some(DeviceNumber::new(12).unwrap()),
                             state: Some(state.into()),
+                            // The teacher's "eyes on me" is in force while a pupil is signed in.
+                            screens_locked: Some(device.pupil.is_some()),
+                            pupil: device.pupil.clone(),
                             ..Reply::ok()
                         });
                         continue;
@@ -46,6 +56,7 @@ fn serve_fake(socket: &std::path::Path, pin: &str) -> std::thread::JoinHandle<()
                         device.press();
                         Ok(())
                     }
+                    Request::Activity {} => device.activity(),
                     _ => Ok(()),
                 };
                 let _ = msg.reply.send(match result {
@@ -63,13 +74,33 @@ fn serve_fake(socket: &std::path::Path, pin: &str) -> std::thread::JoinHandle<()
 fn the_socket_link_speaks_slateds_protocol() {
     let dir = tempfile::tempdir().unwrap();
     let socket = dir.path().join("control.sock");
-    let _server = serve_fake(&socket, "2580");
+    let (seen_tx, seen) = std::sync::mpsc::channel();
+    let _server = serve_fake(&socket, "2580", seen_tx);
     let mut link = SocketLink { socket: socket.clone() };
 
     let status = link.status().unwrap();
     assert_eq!((status.device, status.state), (Some(12), DeviceState::Idle));
+    assert!(!status.screens_locked && status.pupil.is_none());
+    match link.activity() {
+        Err(LinkError::Refused(why)) => assert_eq!(why, "nobody is signed in"),
+        other => panic!("{other:?}"),
+    }
     link.sign_in(&PupilId::new("p-7f3a9c").unwrap()).unwrap();
-    assert_eq!(link.status().unwrap().state, DeviceState::InSession);
+    let status = link.status().unwrap();
+    assert_eq!(status.state, DeviceState::InSession);
+    assert!(status.screens_locked);
+    assert_eq!(status.pupil.unwrap().as_str(), "p-7f3a9c");
+    link.activity().unwrap();
+    let version = slate_ui::agreement::for_key_stage(KeyStage::Ks1).version;
+    link.aup_accepted(KeyStage::Ks1, &version).unwrap();
+    let parsed: Vec<Request> = seen.try_iter().collect();
+    assert!(
+        parsed.contains(&Request::AupAccepted {
+            key_stage: "ks1".into(),
+            text_version: version.clone()
+        }),
+        "slated's own parser read the request: {parsed:?}"
+    );
     slate_shell::ctl::send(&socket, &Request::Press {}).unwrap();
     assert_eq!(link.status().unwrap().state, DeviceState::Held);
     match link.unlock("1111") {

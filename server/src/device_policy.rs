@@ -1,0 +1,335 @@
+//! What devices are told, built from the school's records: the kiosk policy (classes, pupils by
+//! first name and initial, apps, the staff PIN hash, session rules) and the filter policy
+//! (profiles, the list manifest, approved bypasses, the URL salt). Pure: the records and the
+//! time come in, JSON documents go out; signing and storage are the caller's.
+//!
+//! The server never signs what a device would refuse: the kiosk document is checked with
+//! `slate_protocol::kiosk::parse_policy` before it is returned.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+use slate_protocol::device::ListFile;
+use slate_protocol::kiosk::{self, App, Class, KeyStage, Pupil, SessionRules};
+use slate_protocol::PupilId;
+use std::collections::BTreeMap;
+
+/// The filter profile in force when nobody is signed in.
+pub const DEFAULT_PROFILE: &str = "default";
+
+/// Pictures a pupil's tile may show (the names `ui/symbols.slint` draws).
+pub const PUPIL_SYMBOLS: &[&str] =
+    &["star", "fish", "heart", "moon", "sun", "flower", "boat", "tree"];
+/// Tile colours are indices into the UI's palette.
+pub const COLOURS: u8 = 8;
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum BuildError {
+    /// The records do not make a policy a device would accept (no classes yet, say).
+    #[error("the kiosk policy is not ready: {0}")]
+    Kiosk(String),
+}
+
+/// A class as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClassRecord {
+    pub id: i64,
+    pub name: String,
+    pub key_stage: KeyStage,
+    pub symbol: String,
+    pub colour: u8,
+    /// The filter profile its pupils get.
+    pub profile: String,
+    /// Approved app ids, in tile order.
+    pub apps: Vec<String>,
+}
+
+/// A pupil as devices may know them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyPupil {
+    pub id: PupilId,
+    pub class_name: String,
+    pub first_name: String,
+    pub initial: String,
+    pub symbol: String,
+    pub colour: u8,
+}
+
+/// A filter profile as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ProfileRecord {
+    pub name: String,
+    pub block_lists: Vec<String>,
+    pub allow_only: Option<Vec<String>>,
+    /// `strict` or `moderate` (safe search is never off).
+    pub safe_search: String,
+}
+
+/// An approved bypass.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApprovedBypass {
+    pub profile: String,
+    pub domain: String,
+    pub from: DateTime<Utc>,
+    pub until: DateTime<Utc>,
+    pub reason: String,
+    pub approved_by: String,
+}
+
+/// Everything the two documents are made from.
+#[derive(Debug, Clone, Default)]
+pub struct PolicyRecords {
+    /// When any of these records last changed: the documents' `issued_at`, so fetching twice
+    /// gives the same bytes and a device never sees time go backwards.
+    pub changed_at: DateTime<Utc>,
+    pub classes: Vec<ClassRecord>,
+    pub pupils: Vec<PolicyPupil>,
+    pub apps: Vec<App>,
+    pub staff_pin_hash: Option<String>,
+    pub sessions: SessionRules,
+    pub lists: BTreeMap<String, ListFile>,
+    pub profiles: Vec<ProfileRecord>,
+    pub bypasses: Vec<ApprovedBypass>,
+    pub url_salt: Option<String>,
+}
+
+/// A class's profile when none is given: its name lowercased, spaces as `-`.
+pub fn default_profile_name(class_name: &str) -> String {
+    class_name.trim().to_lowercase().split_whitespace().collect::<Vec<_>>().join("-")
+}
+
+/// The kiosk policy document, checked as a device would check it.
+pub fn kiosk_payload(records: &PolicyRecords) -> Result<String, BuildError> {
+    let classes = records
+        .classes
+        .iter()
+        .map(|class| Class {
+            name: class.name.clone(),
+            key_stage: class.key_stage,
+            symbol: class.symbol.clone(),
+            colour: class.colour,
+            apps: class.apps.clone(),
+            pupils: records
+                .pupils
+                .iter()
+                .filter(|p| p.class_name == class.name)
+                .map(|p| Pupil {
+                    id: p.id.clone(),
+                    first_name: p.first_name.clone(),
+                    initial: p.initial.clone(),
+                    symbol: p.symbol.clone(),
+                    colour: p.colour,
+                })
+                .collect(),
+        })
+        .collect();
+    let policy = kiosk::Policy {
+        v: 1,
+        issued_at: Some(records.changed_at),
+        staff_pin_hash: records.staff_pin_hash.clone(),
+        sessions: records.sessions.clone(),
+        classes,
+        apps: records.apps.clone(),
+    };
+    let text = serde_json::to_string(&policy).expect("a kiosk policy serialises");
+    kiosk::parse_policy(&text).map_err(|e| BuildError::Kiosk(e.to_string()))?;
+    Ok(text)
+}
+
+/// The filter policy document (slate-filter's format plus the `lists` manifest). Bypasses that
+/// have ended by `now` are left out; one for a profile with no rules of its own gets a copy of
+/// the default profile's rules, so the bypass is all that differs.
+pub fn filter_payload(records: &PolicyRecords, now: DateTime<Utc>) -> String {
+    let default =
+        records.profiles.iter().find(|p| p.name == DEFAULT_PROFILE).cloned().unwrap_or_else(|| {
+            ProfileRecord {
+                name: DEFAULT_PROFILE.into(),
+                block_lists: Vec::new(),
+                allow_only: None,
+                safe_search: "strict".into(),
+            }
+        });
+    let mut profiles: BTreeMap<String, (ProfileRecord, Vec<Value>)> = BTreeMap::new();
+    profiles.insert(DEFAULT_PROFILE.into(), (default.clone(), Vec::new()));
+    for profile in &records.profiles {
+        profiles.insert(profile.name.clone(), (profile.clone(), Vec::new()));
+    }
+    for bypass in records.bypasses.iter().filter(|b| b.until > now) {
+        let entry = profiles.entry(bypass.profile.clone()).or_insert_with(|| {
+            (ProfileRecord { name: bypass.profile.clone(), ..default.clone() }, Vec::new())
+        });
+        entry.1.push(json!({
+            "domain": bypass.domain,
+            "from": bypass.from,
+            "until": bypass.until,
+            "reason": bypass.reason,
+            "approved_by": bypass.approved_by,
+        }));
+    }
+    let profiles: Map<String, Value> = profiles
+        .into_iter()
+        .map(|(name, (profile, bypasses))| {
+            let mut value = json!({
+                "block_lists": profile.block_lists,
+                "safe_search": profile.safe_search,
+                "bypasses": bypasses,
+            });
+            if let Some(allow) = profile.allow_only {
+                value["allow_only"] = json!(allow);
+            }
+            (name, value)
+        })
+        .collect();
+    let mut document = json!({
+        "v": 1,
+        "issued_at": records.changed_at,
+        "default_profile": DEFAULT_PROFILE,
+        "profiles": profiles,
+        "lists": records.lists,
+    });
+    if let Some(salt) = &records.url_salt {
+        document["url_salt"] = json!(salt);
+    }
+    document.to_string()
+}
+
+/// A pupil's tile picture and colour, spread by position in the class so neighbours differ.
+pub fn pupil_tile(index: usize) -> (&'static str, u8) {
+    (PUPIL_SYMBOLS[index % PUPIL_SYMBOLS.len()], (index % COLOURS as usize) as u8)
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use slate_protocol::kiosk::AppKind;
+
+    fn at(s: &str) -> DateTime<Utc> {
+        s.parse().unwrap()
+    }
+
+    pub(crate) fn records() -> PolicyRecords {
+        PolicyRecords {
+            changed_at: at("2026-11-23T08:00:00Z"),
+            classes: vec![ClassRecord {
+                id: 1,
+                name: "Oak".into(),
+                key_stage: KeyStage::Ks1,
+                symbol: "tree".into(),
+                colour: 3,
+                profile: "oak".into(),
+                apps: vec!["maths".into()],
+            }],
+            pupils: vec![
+                PolicyPupil {
+                    id: PupilId::new("p-1").unwrap(),
+                    class_name: "Oak".into(),
+                    first_name: "Amira".into(),
+                    initial: "K".into(),
+                    symbol: "star".into(),
+                    colour: 0,
+                },
+                PolicyPupil {
+                    id: PupilId::new("p-2").unwrap(),
+                    class_name: "Ash".into(),
+                    first_name: "Ben".into(),
+                    initial: "T".into(),
+                    symbol: "fish".into(),
+                    colour: 1,
+                },
+            ],
+            apps: vec![App {
+                id: "maths".into(),
+                title: "Maths".into(),
+                symbol: "numbers".into(),
+                colour: 4,
+                kind: AppKind::Web {
+                    start_url: "https://www.topmarks.co.uk/maths".into(),
+                    sites: vec!["https://www.topmarks.co.uk".into()],
+                    camera: false,
+                },
+            }],
+            staff_pin_hash: Some("$argon2id$v=19$m=256,t=1,p=1$c2FsdHNhbHQ$aGFzaA".into()),
+            sessions: SessionRules { idle_timeout_min: 15, lesson_ends: vec![] },
+            lists: BTreeMap::from([(
+                "adult".to_string(),
+                ListFile { sha256: "a".repeat(64), bytes: 12 },
+            )]),
+            profiles: vec![ProfileRecord {
+                name: "oak".into(),
+                block_lists: vec![],
+                allow_only: Some(vec!["ks1-sites".into()]),
+                safe_search: "strict".into(),
+            }],
+            bypasses: vec![],
+            url_salt: Some("00ff".into()),
+        }
+    }
+
+    #[test]
+    fn the_kiosk_document_holds_only_the_classes_pupils_and_checks() {
+        let text = kiosk_payload(&records()).unwrap();
+        let policy = kiosk::parse_policy(&text).unwrap();
+        assert_eq!(policy.classes[0].pupils.len(), 1, "a pupil of no known class is left out");
+        assert_eq!(policy.classes[0].pupils[0].display_name(), "Amira K.");
+        assert_eq!(policy.issued_at, Some(at("2026-11-23T08:00:00Z")));
+        assert_eq!(policy.sessions.idle_timeout_min, 15);
+        assert!(policy.staff_pin_hash.unwrap().starts_with("$argon2id$"));
+    }
+
+    #[test]
+    fn a_kiosk_document_a_device_would_refuse_is_not_made() {
+        type Edit = Box<dyn Fn(&mut PolicyRecords)>;
+        let cases: Vec<(Edit, &str)> = vec![
+            (Box::new(|r| r.classes.clear()), "classes"),
+            (Box::new(|r| r.classes[0].apps = vec!["nope".into()]), "classes[0].apps[0]"),
+            (Box::new(|r| r.pupils[0].first_name = "Amira Khan".into()), "first_name"),
+            (Box::new(|r| r.sessions.idle_timeout_min = 0), "idle_timeout_min"),
+        ];
+        for (edit, field) in cases {
+            let mut r = records();
+            edit(&mut r);
+            let err = kiosk_payload(&r).unwrap_err().to_string();
+            assert!(err.contains(field), "{err} should name {field}");
+        }
+    }
+
+    #[test]
+    fn the_filter_document_has_profiles_manifest_salt_and_live_bypasses_only() {
+        let mut r = records();
+        let bypass = |domain: &str, profile: &str, until: &str| ApprovedBypass {
+            profile: profile.into(),
+            domain: domain.into(),
+            from: at("2026-11-23T09:00:00Z"),
+            until: at(until),
+            reason: "Year 5 history".into(),
+            approved_by: "dsl.jones".into(),
+        };
+        r.bypasses = vec![
+            bypass("live.example", "ash", "2026-11-23T11:00:00Z"),
+            bypass("over.example", "oak", "2026-11-23T10:00:00Z"),
+        ];
+        let text = filter_payload(&r, at("2026-11-23T10:00:00Z"));
+        let doc: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(doc["default_profile"], "default");
+        assert_eq!(doc["profiles"]["default"]["safe_search"], "strict");
+        assert_eq!(doc["profiles"]["oak"]["allow_only"], json!(["ks1-sites"]));
+        assert_eq!(doc["profiles"]["oak"]["bypasses"], json!([]), "ended at 10:00");
+        assert_eq!(doc["profiles"]["ash"]["bypasses"][0]["domain"], "live.example");
+        assert_eq!(doc["profiles"]["ash"]["bypasses"][0]["approved_by"], "dsl.jones");
+        assert_eq!(doc["profiles"]["ash"]["safe_search"], "strict", "default's rules copied");
+        assert_eq!(doc["lists"]["adult"]["bytes"], 12);
+        assert_eq!(doc["url_salt"], "00ff");
+        assert_eq!(doc["issued_at"], "2026-11-23T08:00:00Z");
+        r.url_salt = None;
+        let doc: Value =
+            serde_json::from_str(&filter_payload(&r, at("2026-11-23T10:00:00Z"))).unwrap();
+        assert!(doc.get("url_salt").is_none());
+    }
+
+    #[test]
+    fn profile_names_and_tiles() {
+        assert_eq!(default_profile_name(" Year 2  Kingfishers "), "year-2-kingfishers");
+        assert_eq!(pupil_tile(0), ("star", 0));
+        assert_eq!(pupil_tile(9), ("fish", 1));
+    }
+}

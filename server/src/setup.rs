@@ -1,0 +1,1225 @@
+//! What devices are told and what teachers send them: IT's school setup (classes, roster import,
+//! apps, filter lists and profiles, the staff PIN, session rules, the policy key), filter bypass
+//! requests and their decisions, and "eyes on me". Each handler checks the role's permission and
+//! the CSRF token, writes the audit log, and wakes the devices' long polls after a change. The
+//! form checks are pure functions below; queries are `store`'s.
+
+use crate::auth::Permission;
+use crate::desk::parse_time;
+use crate::device_policy::{default_profile_name, ProfileRecord};
+use crate::pages::{csrf, layout, Viewer};
+use crate::roster;
+use crate::server::AppState;
+use crate::staff::{PageError, Staff};
+use crate::store::{
+    BypassRecord, ClassInput, CommandRecord, ListRecord, IDLE_TIMEOUT_MIN, LESSON_ENDS,
+    STAFF_PIN_HASH,
+};
+use axum::extract::rejection::FormRejection;
+use axum::extract::{Form, Path, State};
+use axum::response::Redirect;
+use chrono::{DateTime, Duration, NaiveTime, Utc};
+use maud::{html, Markup};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use slate_protocol::device::{check_list_name, CommandAction, ListFile};
+use slate_protocol::kiosk::{self, App, AppKind, KeyStage};
+use slate_protocol::DeviceNumber;
+
+/// Largest list file a form may upload (a million domains fit).
+pub const MAX_LIST_BYTES: usize = 32 * 1024 * 1024;
+/// "Eyes on me" ends by itself after this unless a teacher ends it first.
+pub const LOCK_FOR: Duration = Duration::minutes(30);
+/// A "sign everyone out" that reaches a device later than this is ignored: it was for that
+/// lesson's pupils, not the next.
+pub const SIGN_OUT_FOR: Duration = Duration::minutes(10);
+const BYPASS_ROWS: u32 = 200;
+const COMMAND_ROWS: u32 = 50;
+
+fn form<T>(body: Result<Form<T>, FormRejection>) -> Result<T, PageError> {
+    body.map(|Form(f)| f).map_err(|e| PageError::BadForm(e.body_text()))
+}
+
+fn bad(message: String) -> PageError {
+    PageError::BadForm(message)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pure form checks. Each error names the form field.
+
+/// A class from the setup form.
+pub fn parse_class(
+    name: &str,
+    key_stage: &str,
+    symbol: &str,
+    colour: &str,
+    profile: &str,
+) -> Result<ClassInput, String> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 20 || name.chars().any(char::is_control) {
+        return Err("Class name: 1 to 20 characters.".into());
+    }
+    let key_stage = parse_key_stage(key_stage)?;
+    let symbol = symbol.trim();
+    if symbol.is_empty() || !symbol.bytes().all(|b| b.is_ascii_lowercase() || b == b'-') {
+        return Err("Symbol: a picture name such as tree (a-z and -).".into());
+    }
+    let colour: u8 =
+        colour.trim().parse().map_err(|_| "Colour: a number from 0 to 255.".to_string())?;
+    let profile = match profile.trim() {
+        "" => default_profile_name(name),
+        p => p.to_owned(),
+    };
+    check_list_name(&profile).map_err(|_| "Filter profile: 1 to 64 of a-z, 0-9 and -.")?;
+    Ok(ClassInput { name: name.to_owned(), key_stage, symbol: symbol.to_owned(), colour, profile })
+}
+
+fn parse_key_stage(text: &str) -> Result<KeyStage, String> {
+    match text.trim() {
+        "ks1" => Ok(KeyStage::Ks1),
+        "ks2" => Ok(KeyStage::Ks2),
+        _ => Err("Key stage: ks1 or ks2.".into()),
+    }
+}
+
+/// An app from the catalogue form, checked with the device's own rules.
+#[allow(clippy::too_many_arguments)]
+pub fn parse_app(
+    id: &str,
+    title: &str,
+    symbol: &str,
+    colour: &str,
+    kind: &str,
+    start_url: &str,
+    sites: &str,
+    command: &str,
+) -> Result<App, String> {
+    let colour: u8 =
+        colour.trim().parse().map_err(|_| "Colour: a number from 0 to 255.".to_string())?;
+    let kind = match kind.trim() {
+        "web" => AppKind::Web {
+            start_url: start_url.trim().to_owned(),
+            sites: sites.split_whitespace().map(str::to_owned).collect(),
+            camera: false,
+        },
+        "native" => {
+            AppKind::Native { command: command.split_whitespace().map(str::to_owned).collect() }
+        }
+        _ => return Err("Kind: web or native.".into()),
+    };
+    let app = App {
+        id: id.trim().to_owned(),
+        title: title.trim().to_owned(),
+        symbol: symbol.trim().to_owned(),
+        colour,
+        kind,
+    };
+    // A one-class policy holding just this app: the device's checks, unchanged.
+    let probe = kiosk::Policy {
+        v: 1,
+        issued_at: None,
+        staff_pin_hash: None,
+        sessions: Default::default(),
+        classes: vec![kiosk::Class {
+            name: "probe".into(),
+            key_stage: KeyStage::Ks1,
+            symbol: "star".into(),
+            colour: 0,
+            apps: vec![],
+            pupils: vec![],
+        }],
+        apps: vec![app.clone()],
+    };
+    let text = serde_json::to_string(&probe).expect("a policy serialises");
+    kiosk::parse_policy(&text).map_err(|e| format!("App: {e}"))?;
+    Ok(app)
+}
+
+/// A staff PIN: 4 to 8 digits, typed twice.
+pub fn check_pin(pin: &str, confirm: &str) -> Result<(), String> {
+    if !(4..=8).contains(&pin.len()) || !pin.bytes().all(|b| b.is_ascii_digit()) {
+        return Err("PIN: 4 to 8 digits.".into());
+    }
+    if pin != confirm {
+        return Err("Confirm PIN: does not match the PIN.".into());
+    }
+    Ok(())
+}
+
+/// Session rules: idle minutes (1 to 240) and lesson end times like `10:30, 12:00` (UK time).
+pub fn parse_sessions(idle: &str, lesson_ends: &str) -> Result<(u32, Vec<NaiveTime>), String> {
+    let idle: u32 = idle
+        .trim()
+        .parse()
+        .ok()
+        .filter(|m| (1..=240).contains(m))
+        .ok_or("Idle minutes: a number from 1 to 240.")?;
+    let mut ends = lesson_ends
+        .split([',', ' ', '\n', '\r'])
+        .filter(|t| !t.is_empty())
+        .map(|t| {
+            NaiveTime::parse_from_str(t, "%H:%M")
+                .map_err(|_| format!("Lesson end times: {t:?} is not a time like 10:30."))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    ends.sort();
+    ends.dedup();
+    Ok((idle, ends))
+}
+
+/// List names for a profile, separated by commas or spaces.
+fn parse_list_names(field: &str, text: &str) -> Result<Vec<String>, String> {
+    text.split([',', ' ', '\n', '\r'])
+        .filter(|t| !t.is_empty())
+        .map(|t| {
+            check_list_name(t).map_err(|_| format!("{field}: {t:?} is not a list name."))?;
+            Ok(t.to_owned())
+        })
+        .collect()
+}
+
+/// A filter profile. An empty allow-only field means block lists apply instead.
+pub fn parse_profile(
+    name: &str,
+    block_lists: &str,
+    allow_only: &str,
+    safe_search: &str,
+) -> Result<ProfileRecord, String> {
+    let name = name.trim();
+    check_list_name(name).map_err(|_| "Profile: 1 to 64 of a-z, 0-9 and -.".to_string())?;
+    let block_lists = parse_list_names("Block lists", block_lists)?;
+    let allow = parse_list_names("Allow only", allow_only)?;
+    let safe_search = match safe_search.trim() {
+        s @ ("strict" | "moderate") => s.to_owned(),
+        _ => return Err("Safe search: strict or moderate.".into()),
+    };
+    Ok(ProfileRecord {
+        name: name.to_owned(),
+        block_lists,
+        allow_only: (!allow.is_empty()).then_some(allow),
+        safe_search,
+    })
+}
+
+/// An uploaded list: its name and bytes (one domain or rule a line, `\n` line ends).
+pub fn parse_list(name: &str, contents: &str) -> Result<(String, Vec<u8>, ListFile), String> {
+    let name = name.trim();
+    check_list_name(name).map_err(|_| "List name: 1 to 64 of a-z, 0-9 and -.".to_string())?;
+    let mut bytes = contents.replace("\r\n", "\n").into_bytes();
+    if !bytes.is_empty() && !bytes.ends_with(b"\n") {
+        bytes.push(b'\n');
+    }
+    if bytes.len() > MAX_LIST_BYTES {
+        return Err(format!("List: over {} MiB.", MAX_LIST_BYTES / 1024 / 1024));
+    }
+    let sha256: String = Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
+    let file = ListFile { sha256, bytes: bytes.len() as u64 };
+    Ok((name.to_owned(), bytes, file))
+}
+
+/// A domain a bypass may name: lowercased, no trailing dot, labels of a-z, 0-9 and -.
+pub fn normalise_domain(text: &str) -> Result<String, String> {
+    let domain = text.trim().trim_end_matches('.').to_ascii_lowercase();
+    let ok = domain.len() <= 253
+        && domain.contains('.')
+        && domain.split('.').all(|l| {
+            (1..=63).contains(&l.len())
+                && l.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        });
+    if ok {
+        Ok(domain)
+    } else {
+        Err(format!("Domain: {:?} is not a domain name like example.org.", text.trim()))
+    }
+}
+
+/// A bypass request's times and reason.
+pub fn check_bypass(
+    from: DateTime<Utc>,
+    until: DateTime<Utc>,
+    reason: &str,
+) -> Result<String, String> {
+    if until <= from {
+        return Err("Until: must be after From.".into());
+    }
+    if until - from > Duration::days(366) {
+        return Err("Until: a bypass lasts at most a year.".into());
+    }
+    let reason = reason.trim();
+    if reason.is_empty() || reason.len() > 512 || reason.chars().any(char::is_control) {
+        return Err("Reason: 1 to 512 characters, on one line.".into());
+    }
+    Ok(reason.to_owned())
+}
+
+/// Which devices: `all`, or numbers separated by commas or spaces.
+pub fn parse_devices(text: &str) -> Result<Option<Vec<DeviceNumber>>, String> {
+    let text = text.trim();
+    if text.eq_ignore_ascii_case("all") {
+        return Ok(None);
+    }
+    let devices = text
+        .split([',', ' '])
+        .filter(|t| !t.is_empty())
+        .map(|t| {
+            t.parse::<u32>()
+                .ok()
+                .and_then(|n| DeviceNumber::new(n).ok())
+                .ok_or_else(|| format!("Devices: {t:?} is not a device number from 1 to 9999."))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if devices.is_empty() {
+        return Err("Devices: all, or device numbers such as 12, 14.".into());
+    }
+    Ok(Some(devices))
+}
+
+/// A teacher's command and how long it stays worth acting on.
+pub fn parse_command(text: &str) -> Result<(CommandAction, Duration), String> {
+    match text {
+        "lock_screens" => Ok((CommandAction::LockScreens, LOCK_FOR)),
+        // Reaches a device for as long as the lock it ends could still be in force.
+        "unlock_screens" => Ok((CommandAction::UnlockScreens, LOCK_FOR)),
+        "sign_out_all" => Ok((CommandAction::SignOutAll, SIGN_OUT_FOR)),
+        _ => Err("Command: eyes on me, end eyes on me, or sign everyone out.".into()),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// School setup (IT and DSL).
+
+/// `GET /setup`.
+pub async fn setup_page(staff: Staff, State(state): State<AppState>) -> Result<Markup, PageError> {
+    staff.require(Permission::ManagePolicy)?;
+    let (classes, apps, lists, profiles, pin_set, records) = state
+        .store
+        .run(|store| {
+            Ok((
+                store.classes()?,
+                store.apps()?,
+                store.lists()?,
+                store.profiles()?,
+                store.setting(STAFF_PIN_HASH)?.is_some(),
+                store.policy_records()?,
+            ))
+        })
+        .await?;
+    staff.audit(&state, "viewed school setup", None).await?;
+    let ready = crate::device_policy::kiosk_payload(&records).err().map(|e| e.to_string());
+    let missing = missing_lists(&profiles, &lists);
+    let viewer = staff.viewer();
+    Ok(layout(
+        Some(&viewer),
+        "School setup",
+        html! {
+            h1 { "School setup" }
+            section {
+                h2 { "Policy key" }
+                p { "Put this in every device's " code { "slate.toml" } " as " code { "[server] public_key" } ":" }
+                pre { code.policy-key { (state.policy_public_key()) } }
+                @if let Some(problem) = ready { p.banner { "Devices get no policy yet: " (problem) } }
+                @if !missing.is_empty() {
+                    p.banner { "Profiles name lists not uploaded yet (devices refuse every site in those profiles until they are): " (missing.join(", ")) }
+                }
+                @if let Some(salt) = &records.url_salt { p { "URL list salt: " code { (salt) } } }
+            }
+            section {
+                h2 { "Classes" }
+                table {
+                    tr { th { "Class" } th { "Key stage" } th { "Symbol" } th { "Colour" } th { "Filter profile" } th { "Apps" } }
+                    @for c in &classes {
+                        tr { td { (c.name) } td { (format!("{:?}", c.key_stage).to_lowercase()) } td { (c.symbol) } td { (c.colour) } td { (c.profile) } td { (c.apps.join(", ")) } }
+                    }
+                }
+                form method="post" action="/setup/class" {
+                    (csrf(&viewer))
+                    label { "Class " input name="name" required; } " "
+                    label { "Key stage " select name="key_stage" { option value="ks1" { "KS1" } option value="ks2" { "KS2" } } } " "
+                    label { "Symbol " input name="symbol" value="tree"; } " "
+                    label { "Colour " input name="colour" value="0" size="3"; } " "
+                    label { "Filter profile " input name="profile" placeholder="from the name"; } " "
+                    button type="submit" { "Save class" }
+                }
+                form method="post" action="/setup/class-apps" {
+                    (csrf(&viewer))
+                    label { "Class " input name="class" required; } " "
+                    label { "Apps, in tile order " input name="apps" placeholder="reading, maths"; } " "
+                    button type="submit" { "Save apps" }
+                }
+                form method="post" action="/setup/teacher" {
+                    (csrf(&viewer))
+                    label { "Teacher's username " input name="username" required; } " "
+                    label { "Class " input name="class" required; } " "
+                    label { "Alert email " input type="email" name="email"; } " "
+                    button type="submit" { "Link teacher to class" }
+                }
+            }
+            section {
+                h2 { "Roster import" }
+                p { "CSV with the columns " code { "class,first_name,last_name,key_stage" } ". Devices get the first name and the family name's initial only. A bad row refuses the whole file." }
+                form method="post" action="/setup/roster" {
+                    (csrf(&viewer))
+                    textarea name="csv" rows="8" cols="60" required {}
+                    br; button type="submit" { "Import" }
+                }
+            }
+            section {
+                h2 { "Apps" }
+                table {
+                    tr { th { "Id" } th { "Title" } th { "Symbol" } th { "Colour" } th { "Runs" } }
+                    @for a in &apps {
+                        tr { td { (a.id) } td { (a.title) } td { (a.symbol) } td { (a.colour) }
+                             td { @match &a.kind { AppKind::Web { start_url, .. } => { (start_url) }, AppKind::Native { command } => { (command.join(" ")) } } } }
+                    }
+                }
+                form method="post" action="/setup/app" {
+                    (csrf(&viewer))
+                    label { "Id " input name="id" required size="10"; } " "
+                    label { "Title " input name="title" required size="12"; } " "
+                    label { "Symbol " input name="symbol" value="book" size="8"; } " "
+                    label { "Colour " input name="colour" value="0" size="3"; } " "
+                    label { "Kind " select name="kind" { option value="web" { "web" } option value="native" { "native" } } } br;
+                    label { "Start URL " input name="start_url" size="40"; } " "
+                    label { "Sites " input name="sites" size="40" placeholder="https://a.example https://b.example"; } br;
+                    label { "Command " input name="command" size="40" placeholder="/usr/bin/tuxpaint --fullscreen"; } " "
+                    button type="submit" { "Save app" }
+                }
+            }
+            section {
+                h2 { "Staff PIN" }
+                p { @if pin_set { "A PIN is set. " } @else { "No PIN set: devices use the one in their slate.toml. " } "Devices get only its hash." }
+                form method="post" action="/setup/pin" {
+                    (csrf(&viewer))
+                    label { "PIN " input type="password" name="pin" inputmode="numeric" autocomplete="off" required; } " "
+                    label { "Confirm PIN " input type="password" name="confirm" inputmode="numeric" autocomplete="off" required; } " "
+                    button type="submit" { "Set PIN" }
+                }
+            }
+            section {
+                h2 { "Sessions" }
+                form method="post" action="/setup/sessions" {
+                    (csrf(&viewer))
+                    label { "Sign out after idle minutes " input name="idle_minutes" value=(records.sessions.idle_timeout_min) size="3"; } " "
+                    label { "Lesson end times (UK time) " input name="lesson_ends" size="30"
+                        value=(records.sessions.lesson_ends.iter().map(|t| t.format("%H:%M").to_string()).collect::<Vec<_>>().join(", ")); } " "
+                    button type="submit" { "Save" }
+                }
+            }
+            section {
+                h2 { "Filter lists" }
+                (lists_table(&lists))
+                form method="post" action="/setup/list" {
+                    (csrf(&viewer))
+                    label { "List name " input name="name" placeholder="adult" required; } br;
+                    textarea name="contents" rows="6" cols="60" placeholder="one domain or rule a line" {}
+                    br; button type="submit" { "Upload list" }
+                }
+            }
+            section {
+                h2 { "Filter profiles" }
+                p { "The profile " code { "default" } " applies when nobody is signed in, and to classes whose profile is not listed here." }
+                table {
+                    tr { th { "Profile" } th { "Block lists" } th { "Allow only" } th { "Safe search" } }
+                    @for p in &profiles {
+                        tr { td { (p.name) } td { (p.block_lists.join(", ")) } td { (p.allow_only.as_ref().map(|a| a.join(", ")).unwrap_or_default()) } td { (p.safe_search) } }
+                    }
+                }
+                form method="post" action="/setup/profile" {
+                    (csrf(&viewer))
+                    label { "Profile " input name="name" required size="12"; } " "
+                    label { "Block lists " input name="block_lists" placeholder="adult, gambling"; } " "
+                    label { "Allow only " input name="allow_only" placeholder="ks1-sites"; } " "
+                    label { "Safe search " select name="safe_search" { option value="strict" { "strict" } option value="moderate" { "moderate" } } } " "
+                    button type="submit" { "Save profile" }
+                }
+            }
+        },
+    ))
+}
+
+/// Lists that profiles name but nobody uploaded: a device fails closed for those profiles.
+pub fn missing_lists(profiles: &[ProfileRecord], lists: &[ListRecord]) -> Vec<String> {
+    let mut missing: Vec<String> = profiles
+        .iter()
+        .flat_map(|p| p.block_lists.iter().chain(p.allow_only.iter().flatten()))
+        .filter(|name| !lists.iter().any(|l| &l.name == *name))
+        .cloned()
+        .collect();
+    missing.sort();
+    missing.dedup();
+    missing
+}
+
+fn lists_table(lists: &[ListRecord]) -> Markup {
+    html! {
+        table {
+            tr { th { "List" } th { "Bytes" } th { "SHA-256" } th { "Uploaded" } th { "By" } }
+            @for l in lists {
+                tr { td { (l.name) } td { (l.file.bytes) } td { code { (&l.file.sha256[..16]) "…" } }
+                     td { (crate::uk_time::format_uk(l.uploaded_at)) } td { (l.uploaded_by) } }
+            }
+        }
+    }
+}
+
+/// Runs a policy change for someone allowed to make it: CSRF checked, the store written, the
+/// audit log told, devices woken, and back to the setup page.
+async fn policy_change<T: Send + 'static>(
+    staff: &Staff,
+    state: &AppState,
+    csrf_token: &str,
+    audit: (&str, Option<String>),
+    work: impl FnOnce(&crate::store::Store) -> Result<T, crate::store::StoreError> + Send + 'static,
+) -> Result<T, PageError> {
+    staff.check_csrf(csrf_token)?;
+    let value = state.store.run(work).await?;
+    staff.audit(state, audit.0, audit.1).await?;
+    state.commands_changed();
+    Ok(value)
+}
+
+fn require_setup(staff: &Staff) -> Result<(), PageError> {
+    staff.require(Permission::ManagePolicy)
+}
+
+#[derive(Deserialize)]
+pub struct ClassForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    key_stage: String,
+    #[serde(default)]
+    symbol: String,
+    #[serde(default)]
+    colour: String,
+    #[serde(default)]
+    profile: String,
+}
+
+/// `POST /setup/class`.
+pub async fn save_class(
+    staff: Staff,
+    State(state): State<AppState>,
+    body: Result<Form<ClassForm>, FormRejection>,
+) -> Result<Redirect, PageError> {
+    require_setup(&staff)?;
+    let f = form(body)?;
+    let class =
+        parse_class(&f.name, &f.key_stage, &f.symbol, &f.colour, &f.profile).map_err(bad)?;
+    let record = Some(format!("class {}", class.name));
+    policy_change(&staff, &state, &f.csrf, ("saved class", record), move |store| {
+        store.save_class(&class, Utc::now())
+    })
+    .await?;
+    Ok(Redirect::to("/setup"))
+}
+
+#[derive(Deserialize)]
+pub struct ClassAppsForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    class: String,
+    #[serde(default)]
+    apps: String,
+}
+
+/// `POST /setup/class-apps`.
+pub async fn save_class_apps(
+    staff: Staff,
+    State(state): State<AppState>,
+    body: Result<Form<ClassAppsForm>, FormRejection>,
+) -> Result<Redirect, PageError> {
+    require_setup(&staff)?;
+    let f = form(body)?;
+    let apps: Vec<String> =
+        f.apps.split([',', ' ']).filter(|a| !a.is_empty()).map(str::to_owned).collect();
+    let known = state.store.run(|store| store.apps()).await?;
+    if let Some(unknown) = apps.iter().find(|a| !known.iter().any(|k| &k.id == *a)) {
+        return Err(bad(format!("Apps: {unknown:?} is not in the app catalogue.")));
+    }
+    let class = f.class.trim().to_owned();
+    let record = Some(format!("class {class}"));
+    let found = policy_change(&staff, &state, &f.csrf, ("set class apps", record), move |store| {
+        store.set_class_apps(&class, &apps, Utc::now())
+    })
+    .await?;
+    if !found {
+        return Err(bad("Class: no class has that name.".into()));
+    }
+    Ok(Redirect::to("/setup"))
+}
+
+#[derive(Deserialize)]
+pub struct TeacherForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    class: String,
+    #[serde(default)]
+    email: String,
+}
+
+/// A teacher's alert address; empty keeps the one they have.
+pub fn parse_email(text: &str) -> Result<Option<String>, String> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    text.parse::<lettre::Address>()
+        .map(|a| Some(a.to_string()))
+        .map_err(|_| format!("Email: {text:?} is not an email address."))
+}
+
+/// `POST /setup/teacher`: a teacher gets the alerts of their class's pupils.
+pub async fn link_teacher(
+    staff: Staff,
+    State(state): State<AppState>,
+    body: Result<Form<TeacherForm>, FormRejection>,
+) -> Result<Redirect, PageError> {
+    require_setup(&staff)?;
+    let f = form(body)?;
+    staff.check_csrf(&f.csrf)?;
+    let email = parse_email(&f.email).map_err(bad)?;
+    let (username, class) = (f.username.trim().to_owned(), f.class.trim().to_owned());
+    let record = Some(format!("{username} -> class {class}"));
+    let linked = state
+        .store
+        .run(move |store| store.link_teacher(&username, &class, email.as_deref()))
+        .await?;
+    if !linked {
+        return Err(bad("Teacher or class: no account or class has that name.".into()));
+    }
+    staff.audit(&state, "linked teacher to class", record).await?;
+    Ok(Redirect::to("/setup"))
+}
+
+#[derive(Deserialize)]
+pub struct RosterForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    csv: String,
+}
+
+/// `POST /setup/roster`: all rows or none.
+pub async fn import_roster(
+    staff: Staff,
+    State(state): State<AppState>,
+    body: Result<Form<RosterForm>, FormRejection>,
+) -> Result<Markup, PageError> {
+    require_setup(&staff)?;
+    let f = form(body)?;
+    staff.check_csrf(&f.csrf)?;
+    let rows = roster::parse_roster_csv(&f.csv)
+        .map_err(|e| bad(format!("Nothing was imported. {}", capitalise(&e.to_string()))))?;
+    let rows: Vec<_> = rows.into_iter().map(|row| (roster::new_pupil_id(), row)).collect();
+    let done = policy_change(&staff, &state, &f.csrf, ("imported roster", None), move |store| {
+        store.import_roster(&rows, Utc::now())
+    })
+    .await?;
+    Ok(layout(
+        Some(&staff.viewer()),
+        "Roster imported",
+        html! {
+            h1 { "Roster imported" }
+            p { (done.pupils_added) " pupils added, " (done.already_there) " already there, "
+                (done.classes_added) " classes added." }
+            p { a href="/setup" { "Back to school setup" } }
+        },
+    ))
+}
+
+fn capitalise(text: &str) -> String {
+    let mut chars = text.chars();
+    chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default()
+}
+
+#[derive(Deserialize)]
+pub struct AppForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    id: String,
+    #[serde(default)]
+    title: String,
+    #[serde(default)]
+    symbol: String,
+    #[serde(default)]
+    colour: String,
+    #[serde(default)]
+    kind: String,
+    #[serde(default)]
+    start_url: String,
+    #[serde(default)]
+    sites: String,
+    #[serde(default)]
+    command: String,
+}
+
+/// `POST /setup/app`.
+pub async fn save_app(
+    staff: Staff,
+    State(state): State<AppState>,
+    body: Result<Form<AppForm>, FormRejection>,
+) -> Result<Redirect, PageError> {
+    require_setup(&staff)?;
+    let f = form(body)?;
+    let app = parse_app(
+        &f.id,
+        &f.title,
+        &f.symbol,
+        &f.colour,
+        &f.kind,
+        &f.start_url,
+        &f.sites,
+        &f.command,
+    )
+    .map_err(bad)?;
+    let record = Some(format!("app {}", app.id));
+    policy_change(&staff, &state, &f.csrf, ("saved app", record), move |store| {
+        store.save_app(&app, Utc::now())
+    })
+    .await?;
+    Ok(Redirect::to("/setup"))
+}
+
+#[derive(Deserialize)]
+pub struct PinForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    pin: String,
+    #[serde(default)]
+    confirm: String,
+}
+
+/// `POST /setup/pin`: stored and sent as an argon2id hash only.
+pub async fn set_pin(
+    staff: Staff,
+    State(state): State<AppState>,
+    body: Result<Form<PinForm>, FormRejection>,
+) -> Result<Redirect, PageError> {
+    require_setup(&staff)?;
+    let f = form(body)?;
+    staff.check_csrf(&f.csrf)?;
+    check_pin(&f.pin, &f.confirm).map_err(bad)?;
+    let cost = state.hash_cost;
+    let pin = f.pin;
+    let phc = tokio::task::spawn_blocking(move || crate::auth::hash_password(&pin, cost))
+        .await
+        .map_err(|e| PageError::Storage(crate::store::StoreError::TaskFailed(e.to_string())))?;
+    policy_change(&staff, &state, &f.csrf, ("set staff PIN", None), move |store| {
+        store.set_policy_setting(STAFF_PIN_HASH, &phc, Utc::now())
+    })
+    .await?;
+    Ok(Redirect::to("/setup"))
+}
+
+#[derive(Deserialize)]
+pub struct SessionsForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    idle_minutes: String,
+    #[serde(default)]
+    lesson_ends: String,
+}
+
+/// `POST /setup/sessions`.
+pub async fn save_sessions(
+    staff: Staff,
+    State(state): State<AppState>,
+    body: Result<Form<SessionsForm>, FormRejection>,
+) -> Result<Redirect, PageError> {
+    require_setup(&staff)?;
+    let f = form(body)?;
+    let (idle, ends) = parse_sessions(&f.idle_minutes, &f.lesson_ends).map_err(bad)?;
+    let ends = serde_json::to_string(&ends).expect("times serialise");
+    let detail = Some(format!("idle {idle} min, lesson ends {ends}"));
+    policy_change(&staff, &state, &f.csrf, ("saved session rules", detail), move |store| {
+        let now = Utc::now();
+        store.set_policy_setting(IDLE_TIMEOUT_MIN, &idle.to_string(), now)?;
+        store.set_policy_setting(LESSON_ENDS, &ends, now)
+    })
+    .await?;
+    Ok(Redirect::to("/setup"))
+}
+
+#[derive(Deserialize)]
+pub struct ListForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    contents: String,
+}
+
+/// `POST /setup/list`: the file goes to the data directory, its hash and size to the manifest.
+pub async fn upload_list(
+    staff: Staff,
+    State(state): State<AppState>,
+    body: Result<Form<ListForm>, FormRejection>,
+) -> Result<Redirect, PageError> {
+    require_setup(&staff)?;
+    let f = form(body)?;
+    staff.check_csrf(&f.csrf)?;
+    let (name, bytes, file) = parse_list(&f.name, &f.contents).map_err(bad)?;
+    let dir = state
+        .lists_dir
+        .clone()
+        .ok_or_else(|| bad("This server keeps no list files (no data directory).".into()))?;
+    let path = dir.join(format!("{name}.txt"));
+    tokio::task::spawn_blocking(move || crate::data_dir::write_private_file(&path, &bytes))
+        .await
+        .map_err(|e| PageError::Storage(crate::store::StoreError::TaskFailed(e.to_string())))?
+        .map_err(|e| {
+            tracing::error!(error = %e, "cannot save a list file");
+            PageError::Storage(crate::store::StoreError::TaskFailed("list file".into()))
+        })?;
+    let by = staff.actor.clone();
+    let record = Some(format!("list {name}"));
+    policy_change(&staff, &state, &f.csrf, ("uploaded filter list", record), move |store| {
+        store.save_list(&name, &file, &by, Utc::now())
+    })
+    .await?;
+    Ok(Redirect::to("/setup"))
+}
+
+#[derive(Deserialize)]
+pub struct ProfileForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    block_lists: String,
+    #[serde(default)]
+    allow_only: String,
+    #[serde(default)]
+    safe_search: String,
+}
+
+/// `POST /setup/profile`.
+pub async fn save_profile(
+    staff: Staff,
+    State(state): State<AppState>,
+    body: Result<Form<ProfileForm>, FormRejection>,
+) -> Result<Redirect, PageError> {
+    require_setup(&staff)?;
+    let f = form(body)?;
+    let profile =
+        parse_profile(&f.name, &f.block_lists, &f.allow_only, &f.safe_search).map_err(bad)?;
+    let record = Some(format!("profile {}", profile.name));
+    policy_change(&staff, &state, &f.csrf, ("saved filter profile", record), move |store| {
+        store.save_profile(&profile, Utc::now())
+    })
+    .await?;
+    Ok(Redirect::to("/setup"))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bypasses: teachers ask, DSLs decide.
+
+/// `GET /bypasses`.
+pub async fn bypasses_page(
+    staff: Staff,
+    State(state): State<AppState>,
+) -> Result<Markup, PageError> {
+    if !staff.viewer().may(Permission::RequestBypass) {
+        staff.require(Permission::ApproveBypass)?;
+    }
+    let (requests, classes) =
+        state.store.run(|store| Ok((store.bypasses(BYPASS_ROWS)?, store.classes()?))).await?;
+    staff.audit(&state, "viewed filter bypasses", None).await?;
+    let viewer = staff.viewer();
+    let now = Utc::now();
+    Ok(layout(
+        Some(&viewer),
+        "Filter bypasses",
+        html! {
+            h1 { "Filter bypasses" }
+            p { "A bypass lets a class reach one site for a set time. It never lifts illegal-content lists or safe search. A DSL approves or refuses each request." }
+            @if viewer.may(Permission::RequestBypass) {
+                form method="post" action="/bypasses" {
+                    (csrf(&viewer))
+                    label { "Class " select name="class" { @for c in &classes { option value=(c.name) { (c.name) } } } } " "
+                    label { "Site " input name="domain" placeholder="example.org" required; } " "
+                    label { "From (UK time) " input type="datetime-local" name="from" required; } " "
+                    label { "Until (UK time) " input type="datetime-local" name="until" required; } br;
+                    label { "Reason " input name="reason" size="60" required; } " "
+                    button type="submit" { "Ask for a bypass" }
+                }
+            }
+            (bypass_table(&viewer, &requests, now))
+        },
+    ))
+}
+
+fn bypass_table(viewer: &Viewer, requests: &[BypassRecord], now: DateTime<Utc>) -> Markup {
+    use crate::uk_time::format_uk;
+    html! {
+        table {
+            tr { th { "Site" } th { "Profile" } th { "From" } th { "Until" } th { "Reason" } th { "Asked by" } th { "Status" } }
+            @for b in requests {
+                tr {
+                    td { (b.domain) } td { (b.profile) } td { (format_uk(b.from)) } td { (format_uk(b.until)) }
+                    td { (b.reason) } td { (b.requested_by) }
+                    td {
+                        @if b.status == "pending" && viewer.may(Permission::ApproveBypass) {
+                            form.inline method="post" action=(format!("/bypasses/{}/decide", b.id)) {
+                                (csrf(viewer))
+                                button type="submit" name="decision" value="approve" { "Approve" } " "
+                                button type="submit" name="decision" value="refuse" { "Refuse" }
+                            }
+                        } @else if b.status == "approved" && b.until <= now {
+                            "ended"
+                        } @else {
+                            (b.status) @if let Some(by) = &b.decided_by { " by " (by) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct BypassForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    class: String,
+    #[serde(default)]
+    domain: String,
+    #[serde(default)]
+    from: String,
+    #[serde(default)]
+    until: String,
+    #[serde(default)]
+    reason: String,
+}
+
+/// `POST /bypasses`: a teacher's request, pending until a DSL decides.
+pub async fn request_bypass(
+    staff: Staff,
+    State(state): State<AppState>,
+    body: Result<Form<BypassForm>, FormRejection>,
+) -> Result<Redirect, PageError> {
+    staff.require(Permission::RequestBypass)?;
+    let f = form(body)?;
+    staff.check_csrf(&f.csrf)?;
+    let domain = normalise_domain(&f.domain).map_err(bad)?;
+    let from = parse_time("From", &f.from);
+    let until = parse_time("Until", &f.until);
+    let (from, until) = (from.map_err(bad)?, until.map_err(bad)?);
+    let reason = check_bypass(from, until, &f.reason).map_err(bad)?;
+    let classes = state.store.run(|store| store.classes()).await?;
+    let class = classes
+        .iter()
+        .find(|c| c.name == f.class.trim())
+        .ok_or_else(|| bad("Class: no class has that name.".into()))?;
+    let (profile, by) = (class.profile.clone(), staff.actor.clone());
+    let record = Some(format!("{domain} for {profile}"));
+    let id = state
+        .store
+        .run(move |store| {
+            store.request_bypass(&profile, &domain, from, until, &reason, &by, Utc::now())
+        })
+        .await?;
+    staff
+        .audit(&state, "asked for filter bypass", record.map(|r| format!("bypass {id}: {r}")))
+        .await?;
+    Ok(Redirect::to("/bypasses"))
+}
+
+#[derive(Deserialize)]
+pub struct DecideForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    decision: String,
+}
+
+/// `POST /bypasses/{id}/decide`: a DSL approves (it goes into the filter policy) or refuses.
+pub async fn decide_bypass(
+    staff: Staff,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: Result<Form<DecideForm>, FormRejection>,
+) -> Result<Redirect, PageError> {
+    staff.require(Permission::ApproveBypass)?;
+    let f = form(body)?;
+    let id: i64 = id.parse().map_err(|_| PageError::NotFound(format!("No bypass {id}.")))?;
+    let approve = match f.decision.as_str() {
+        "approve" => true,
+        "refuse" => false,
+        _ => return Err(bad("Decision: approve or refuse.".into())),
+    };
+    let by = staff.actor.clone();
+    let action = if approve { "approved filter bypass" } else { "refused filter bypass" };
+    let decided = policy_change(
+        &staff,
+        &state,
+        &f.csrf,
+        (action, Some(format!("bypass {id}"))),
+        move |store| store.decide_bypass(id, approve, &by, Utc::now()),
+    )
+    .await?;
+    if !decided {
+        return Err(PageError::Conflict(
+            "That request was decided already, or does not exist.".into(),
+        ));
+    }
+    Ok(Redirect::to("/bypasses"))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Teacher commands.
+
+/// `GET /commands`.
+pub async fn commands_page(
+    staff: Staff,
+    State(state): State<AppState>,
+) -> Result<Markup, PageError> {
+    staff.require(Permission::SendCommands)?;
+    let (recent, fleet) =
+        state.store.run(|store| Ok((store.recent_commands(COMMAND_ROWS)?, store.fleet()?))).await?;
+    let now = Utc::now();
+    let online: Vec<String> = fleet
+        .iter()
+        .filter(|d| crate::pages::online(d.last_seen_at, now))
+        .map(|d| d.number.to_string())
+        .collect();
+    let viewer = staff.viewer();
+    Ok(layout(
+        Some(&viewer),
+        "Eyes on me",
+        html! {
+            h1 { "Eyes on me" }
+            form method="post" action="/commands" {
+                (csrf(&viewer))
+                label { "Devices " input name="devices" value="all" placeholder="all, or 12, 14"; } " "
+                button type="submit" name="command" value="lock_screens" { "Eyes on me" } " "
+                button type="submit" name="command" value="unlock_screens" { "End eyes on me" } " "
+                button type="submit" name="command" value="sign_out_all" { "Sign everyone out" }
+            }
+            p.muted {
+                @if online.is_empty() { "No device is online now." }
+                @else { "Online now: devices " (online.join(", ")) "." }
+            }
+            p { "Eyes on me ends by itself after " (LOCK_FOR.num_minutes()) " minutes." }
+            (commands_table(&recent))
+        },
+    ))
+}
+
+fn commands_table(recent: &[CommandRecord]) -> Markup {
+    use crate::uk_time::format_uk;
+    html! {
+        table {
+            tr { th { "Sent" } th { "Devices" } th { "Command" } th { "Until" } th { "By" } }
+            @for c in recent {
+                tr {
+                    td { (format_uk(c.issued_at)) }
+                    td { @match c.device { Some(d) => { (d) }, None => { "all" } } }
+                    td { (c.action) } td { (format_uk(c.expires_at)) } td { (c.issued_by) }
+                }
+            }
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct CommandForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    devices: String,
+    #[serde(default)]
+    command: String,
+}
+
+/// `POST /commands`: queued, audited, and the devices' long polls woken.
+pub async fn send_command(
+    staff: Staff,
+    State(state): State<AppState>,
+    body: Result<Form<CommandForm>, FormRejection>,
+) -> Result<Redirect, PageError> {
+    staff.require(Permission::SendCommands)?;
+    let f = form(body)?;
+    staff.check_csrf(&f.csrf)?;
+    let devices = parse_devices(&f.devices).map_err(bad)?;
+    let (action, valid_for) = parse_command(&f.command).map_err(bad)?;
+    let by = staff.actor.clone();
+    let targets: Vec<Option<DeviceNumber>> = match &devices {
+        None => vec![None],
+        Some(list) => list.iter().copied().map(Some).collect(),
+    };
+    state
+        .store
+        .run(move |store| {
+            let now = Utc::now();
+            for device in targets {
+                store.queue_command(device, action, now, now + valid_for, &by)?;
+            }
+            Ok(())
+        })
+        .await?;
+    let record = match devices {
+        None => "all devices".to_owned(),
+        Some(list) => list.iter().map(|d| format!("device {d}")).collect::<Vec<_>>().join(", "),
+    };
+    staff.audit(&state, &format!("sent {}", action.as_str()), Some(record)).await?;
+    state.commands_changed();
+    Ok(Redirect::to("/commands"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classes_and_apps_are_checked_by_field() {
+        let class = parse_class(" Year 2 ", "ks1", "tree", "3", "").unwrap();
+        assert_eq!((class.name.as_str(), class.profile.as_str()), ("Year 2", "year-2"));
+        for (args, field) in [
+            (("", "ks1", "tree", "3", ""), "Class name"),
+            (("Oak", "ks3", "tree", "3", ""), "Key stage"),
+            (("Oak", "ks1", "Tree!", "3", ""), "Symbol"),
+            (("Oak", "ks1", "tree", "300", ""), "Colour"),
+            (("Oak", "ks1", "tree", "3", "Oak Trees"), "Filter profile"),
+        ] {
+            let err = parse_class(args.0, args.1, args.2, args.3, args.4).unwrap_err();
+            assert!(err.starts_with(field), "{err}");
+        }
+        let app = parse_app(
+            "maths",
+            "Maths",
+            "numbers",
+            "4",
+            "web",
+            "https://m.example/",
+            "https://m.example",
+            "",
+        )
+        .unwrap();
+        assert!(app.needs_internet());
+        let native = parse_app(
+            "paint",
+            "Paint",
+            "paint",
+            "0",
+            "native",
+            "",
+            "",
+            "/usr/bin/tuxpaint --fullscreen",
+        )
+        .unwrap();
+        assert!(matches!(native.kind, AppKind::Native { ref command } if command.len() == 2));
+        for (args, field) in [
+            (("ma ths", "web", "https://m.example", "https://m.example", ""), "apps[0].id"),
+            (("maths", "web", "http://m.example", "https://m.example", ""), "apps[0].start_url"),
+            (("maths", "web", "https://m.example", "", ""), "apps[0].sites"),
+            (("maths", "native", "", "", "tuxpaint"), "apps[0].command"),
+            (("maths", "flash", "", "", ""), "Kind"),
+        ] {
+            let err = parse_app(args.0, "Maths", "numbers", "1", args.1, args.2, args.3, args.4)
+                .unwrap_err();
+            assert!(err.contains(field), "{err} should name {field}");
+        }
+    }
+
+    #[test]
+    fn pins_sessions_profiles_and_lists() {
+        assert!(check_pin("4821", "4821").is_ok());
+        assert!(check_pin("48", "48").unwrap_err().starts_with("PIN"));
+        assert!(check_pin("48a1", "48a1").unwrap_err().starts_with("PIN"));
+        assert!(check_pin("4821", "4822").unwrap_err().starts_with("Confirm"));
+
+        let (idle, ends) = parse_sessions("15", "12:00, 10:30 10:30").unwrap();
+        assert_eq!(idle, 15);
+        assert_eq!(
+            ends,
+            [
+                NaiveTime::from_hms_opt(10, 30, 0).unwrap(),
+                NaiveTime::from_hms_opt(12, 0, 0).unwrap()
+            ]
+        );
+        assert!(parse_sessions("0", "").unwrap_err().starts_with("Idle"));
+        assert!(parse_sessions("10", "25:00").unwrap_err().starts_with("Lesson"));
+
+        let p = parse_profile("oak", "adult, gambling", "", "strict").unwrap();
+        assert_eq!((p.block_lists.len(), p.allow_only), (2, None));
+        assert!(parse_profile("oak", "", "ks1-sites", "moderate").unwrap().allow_only.is_some());
+        assert!(parse_profile("oak", "Adult", "", "strict").unwrap_err().starts_with("Block"));
+        assert!(parse_profile("oak", "", "", "off").unwrap_err().starts_with("Safe search"));
+
+        let (name, bytes, file) = parse_list("adult", "a.example\r\nb.example").unwrap();
+        assert_eq!((name.as_str(), bytes.as_slice()), ("adult", &b"a.example\nb.example\n"[..]));
+        assert_eq!(file.bytes, 20);
+        assert_eq!(file.sha256.len(), 64);
+        assert!(parse_list("../x", "a").unwrap_err().starts_with("List name"));
+    }
+
+    #[test]
+    fn lists_named_but_not_uploaded_are_found() {
+        let profile = |name: &str, block: &[&str], allow: Option<&[&str]>| ProfileRecord {
+            name: name.into(),
+            block_lists: block.iter().map(|s| s.to_string()).collect(),
+            allow_only: allow.map(|a| a.iter().map(|s| s.to_string()).collect()),
+            safe_search: "strict".into(),
+        };
+        let uploaded = ListRecord {
+            name: "adult".into(),
+            file: ListFile { sha256: "a".repeat(64), bytes: 1 },
+            uploaded_at: Utc::now(),
+            uploaded_by: "it".into(),
+        };
+        let profiles = [
+            profile("oak", &["adult", "gambling"], Some(&["ks1-sites"])),
+            profile("ash", &["gambling"], None),
+        ];
+        assert_eq!(missing_lists(&profiles, &[uploaded]), ["gambling", "ks1-sites"]);
+    }
+
+    #[test]
+    fn bypasses_devices_and_commands() {
+        assert_eq!(normalise_domain(" Example.ORG. ").unwrap(), "example.org");
+        for bad in ["example", "ex ample.org", "*.example.org", "https://example.org"] {
+            assert!(normalise_domain(bad).is_err(), "{bad}");
+        }
+        let t = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
+        assert!(
+            check_bypass(t("2026-11-23T10:00:00Z"), t("2026-11-23T11:00:00Z"), "History").is_ok()
+        );
+        assert!(check_bypass(t("2026-11-23T10:00:00Z"), t("2026-11-23T10:00:00Z"), "x")
+            .unwrap_err()
+            .starts_with("Until"));
+        assert!(check_bypass(t("2026-11-23T10:00:00Z"), t("2028-11-23T10:00:00Z"), "x")
+            .unwrap_err()
+            .starts_with("Until"));
+        assert!(check_bypass(t("2026-11-23T10:00:00Z"), t("2026-11-23T11:00:00Z"), " ")
+            .unwrap_err()
+            .starts_with("Reason"));
+
+        assert_eq!(parse_devices("All").unwrap(), None);
+        assert_eq!(parse_devices("12, 14").unwrap().unwrap().len(), 2);
+        assert!(parse_devices("12, 0").unwrap_err().contains("\"0\""));
+        assert!(parse_devices("").is_err());
+        assert_eq!(parse_command("lock_screens").unwrap(), (CommandAction::LockScreens, LOCK_FOR));
+        assert_eq!(parse_command("sign_out_all").unwrap().1, SIGN_OUT_FOR);
+        assert!(parse_command("format").is_err());
+        assert_eq!(
+            parse_email(" t.smith@school.example ").unwrap().as_deref(),
+            Some("t.smith@school.example")
+        );
+        assert_eq!(parse_email("").unwrap(), None);
+        assert!(parse_email("t smith").unwrap_err().starts_with("Email"));
+    }
+}

@@ -1,0 +1,58 @@
+//! UK local time (Europe/London) for what staff read and type: the database and the wire stay in
+//! UTC. Pure.
+//!
+//! A form's local time in the hour the clocks go back happens twice: the earlier is taken. One
+//! in the hour the clocks go forward never happens: it is refused, naming the field.
+
+use chrono::{DateTime, LocalResult, NaiveDateTime, TimeZone, Utc};
+use chrono_tz::Europe::London;
+
+/// `2026-11-23 10:14` in UK time, with `BST` in summer so a reader is never unsure.
+pub fn format_uk(t: DateTime<Utc>) -> String {
+    let local = t.with_timezone(&London);
+    local.format("%Y-%m-%d %H:%M %Z").to_string().replace(" GMT", "")
+}
+
+/// A `datetime-local` form value (`2026-11-23T10:14`, seconds optional) read as UK time.
+pub fn parse_uk(field: &str, text: &str) -> Result<DateTime<Utc>, String> {
+    let text = text.trim();
+    let naive = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S"]
+        .iter()
+        .find_map(|f| NaiveDateTime::parse_from_str(text, f).ok())
+        .ok_or_else(|| {
+            format!("{field}: {text:?} is not a date and time like 2026-11-17T10:14 (UK time).")
+        })?;
+    match London.from_local_datetime(&naive) {
+        LocalResult::Single(t) => Ok(t.with_timezone(&Utc)),
+        LocalResult::Ambiguous(earlier, _) => Ok(earlier.with_timezone(&Utc)),
+        LocalResult::None => {
+            Err(format!("{field}: {text} does not exist in UK time (the clocks went forward)."))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn utc(s: &str) -> DateTime<Utc> {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn uk_time_in_winter_and_summer() {
+        assert_eq!(format_uk(utc("2026-11-23T10:14:00Z")), "2026-11-23 10:14");
+        assert_eq!(format_uk(utc("2026-06-23T10:14:00Z")), "2026-06-23 11:14 BST");
+        assert_eq!(parse_uk("At", "2026-11-23T10:14").unwrap(), utc("2026-11-23T10:14:00Z"));
+        assert_eq!(parse_uk("At", "2026-06-23T11:14").unwrap(), utc("2026-06-23T10:14:00Z"));
+    }
+
+    #[test]
+    fn the_hours_the_clocks_change() {
+        // 2026: forward on 29 March at 01:00 UTC, back on 25 October at 01:00 UTC.
+        let err = parse_uk("From", "2026-03-29T01:30").unwrap_err();
+        assert!(err.starts_with("From:") && err.contains("does not exist"), "{err}");
+        assert_eq!(parse_uk("From", "2026-10-25T01:30").unwrap(), utc("2026-10-25T00:30:00Z"));
+        assert!(parse_uk("Until", "tomorrow").unwrap_err().starts_with("Until:"));
+    }
+}

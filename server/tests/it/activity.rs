@@ -1,0 +1,109 @@
+//! The newer device events on the staff pages: blocked attempts, apps opened and agreements on
+//! a device's page, refused hardware on the fleet page, and "tell my teacher" reports as
+//! low-priority incidents that the class teacher hears of too.
+
+use crate::common::*;
+use chrono::Utc;
+use slate_protocol::{
+    Event, EventBody, FilterLayer, PupilId, RefusedDevice, ReportOrigin, SessionId,
+};
+use slate_server::auth::Role;
+
+fn pupil_of(server: &TestServer, class: &str) -> PupilId {
+    let records = server.store.policy_records().unwrap();
+    records.pupils.iter().find(|p| p.class_name == class).unwrap().id.clone()
+}
+
+#[tokio::test]
+async fn a_devices_page_shows_what_it_blocked_opened_and_agreed() {
+    let server = TestServer::start().await;
+    let credential = server.enroll(12).await;
+    let rows = slate_server::roster::parse_roster_csv(
+        "class,first_name,last_name,key_stage\nOak,Amira,Khan,ks1\n",
+    )
+    .unwrap();
+    let rows: Vec<_> =
+        rows.into_iter().map(|r| (slate_server::roster::new_pupil_id(), r)).collect();
+    server.store.import_roster(&rows, Utc::now()).unwrap();
+    let pupil = pupil_of(&server, "Oak");
+    let session = SessionId::new();
+    let event = |body| Event::new(device(12), at("2026-11-23T10:14:00Z"), body);
+    let events = vec![
+        event(EventBody::AupAccepted {
+            session,
+            pupil: pupil.clone(),
+            key_stage: "ks1".into(),
+            text_version: "ks1-0a1b2c3d".into(),
+        }),
+        event(EventBody::AppOpened { session, pupil: pupil.clone(), app: "maths".into() }),
+        event(EventBody::FilterBlocked {
+            session: Some(session),
+            pupil: Some(pupil.clone()),
+            layer: FilterLayer::Dns,
+            target: "casino.example".into(),
+            rule: "exact:casino.example".into(),
+            list: "gambling".into(),
+        }),
+        event(EventBody::DeviceRefused {
+            kind: RefusedDevice::UsbStorage,
+            description: "0781:5567 SanDisk Cruzer".into(),
+        }),
+    ];
+    assert_eq!(server.post_events(Some(&credential), batch(events)).await.status(), 200);
+
+    let mut teacher = Browser::signed_in(&server, "t.smith", Role::Teacher).await;
+    let page = teacher.page("/devices/12").await;
+    for expected in
+        ["casino.example", "exact:casino.example", "gambling", "maths", "ks1-0a1b2c3d", "Amira K."]
+    {
+        assert!(page.contains(expected), "{expected} on the device page");
+    }
+    let mut it = Browser::signed_in(&server, "it.admin", Role::ItAdmin).await;
+    let fleet = it.page("/fleet").await;
+    assert!(fleet.contains("0781:5567 SanDisk Cruzer") && fleet.contains("usb storage"), "{fleet}");
+    assert!(!fleet.contains("Amira"), "no pupil data for IT");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_block_page_report_is_a_low_priority_incident() {
+    let server = TestServer::start().await;
+    let credential = server.enroll(12).await;
+    let mut tell = report(12, None, "blocked");
+    let mut button = report(12, None, "upsetting");
+    if let EventBody::ReportFiled { origin, recent_names, .. } = &mut tell.body {
+        *origin = ReportOrigin::BlockPage;
+        *recent_names = vec!["casino.example".into()];
+    }
+    button.at = at("2026-11-17T09:00:00Z");
+    assert_eq!(
+        server.post_events(Some(&credential), batch(vec![tell, button])).await.status(),
+        200
+    );
+    let incidents = server.store.incidents(10).unwrap();
+    let low: Vec<bool> = incidents.iter().map(|i| i.report.from_block_page).collect();
+    assert_eq!(low, [true, false], "newest first: the block page report, then the button");
+    let mut dsl = Browser::signed_in(&server, "dsl.jones", Role::Dsl).await;
+    let list = dsl.page("/reports").await;
+    assert_eq!(list.matches("low priority: from a blocked page").count(), 1, "{list}");
+    let page = dsl.page(&format!("/incidents/{}", incidents[0].id)).await;
+    assert!(page.contains("on a blocked page (low priority"), "{page}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn who_had_reads_and_shows_uk_time() {
+    let server = TestServer::start().await;
+    let credential = server.enroll(12).await;
+    let session = SessionId::new();
+    let started = session_started(12, session, "p-7f3a9c", "2026-06-17T09:30:00Z");
+    assert_eq!(server.post_events(Some(&credential), batch(vec![started])).await.status(), 200);
+    let mut teacher = Browser::signed_in(&server, "t.smith", Role::Teacher).await;
+    // The session began at 09:30 UTC, 10:30 on a June wall clock (BST).
+    let page = teacher.page("/who-had?device=12&at=2026-06-17T11:14").await;
+    assert!(page.contains("p-7f3a9c"), "{page}");
+    assert!(page.contains("10:30:00 BST") && page.contains("11:14:00 BST"), "{page}");
+    let before = teacher.page("/who-had?device=12&at=2026-06-17T10:14").await;
+    assert!(before.contains("Nobody is recorded"), "10:14 BST is 09:14 UTC, before the session");
+    server.stop().await;
+}

@@ -1,0 +1,91 @@
+//! The device API's OpenAPI document: served, covering every device route the router has (and
+//! no other), with examples that the protocol crate's own decoders accept.
+
+use crate::common::*;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use slate_protocol::bundle::{verifying_key_from_base64, SignedBundle};
+use slate_protocol::device::{CommandsReply, PolicyReply};
+use slate_protocol::{kiosk, Batch, EnrollReply, EnrollRequest, ErrorReply, IngestReply};
+
+fn example<'a>(doc: &'a Value, path: &str, method: &str, at: &[&str]) -> &'a Value {
+    let mut value = &doc["paths"][path][method];
+    for key in at {
+        value = &value[*key];
+    }
+    assert!(!value.is_null(), "{method} {path} documents {at:?}");
+    value
+}
+
+fn bytes(value: &Value) -> Vec<u8> {
+    serde_json::to_vec(value).unwrap()
+}
+
+#[tokio::test]
+async fn every_device_route_is_documented_with_examples_that_decode() {
+    let server = TestServer::start().await;
+    let response =
+        server.client.get(format!("{}/api/v1/openapi.json", server.url)).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "application/json");
+    let doc: Value = response.json().await.unwrap();
+    assert_eq!(doc["openapi"], "3.1.0");
+
+    let routes = slate_server::server::device_routes();
+    for (path, method, _) in &routes {
+        assert!(doc["paths"][path][method].is_object(), "{method} {path} is documented");
+    }
+    let documented: Vec<&String> = doc["paths"].as_object().unwrap().keys().collect();
+    for path in documented {
+        assert!(routes.iter().any(|(p, _, _)| p == path), "{path} is documented but not routed");
+    }
+
+    let json = ["content", "application/json", "example"];
+    let request =
+        |path, method| example(&doc, path, method, &[&["requestBody"][..], &json].concat()).clone();
+    let reply = |path, method, status: &str| {
+        example(&doc, path, method, &[&["responses", status][..], &json].concat()).clone()
+    };
+    EnrollRequest::from_json(&bytes(&request("/api/v1/enroll", "post"))).unwrap();
+    serde_json::from_value::<EnrollReply>(reply("/api/v1/enroll", "post", "200")).unwrap();
+    Batch::from_json(&bytes(&request("/api/v1/events", "post"))).unwrap();
+    serde_json::from_value::<IngestReply>(reply("/api/v1/events", "post", "200")).unwrap();
+    CommandsReply::from_json(&bytes(&reply("/api/v1/device/commands", "get", "200"))).unwrap();
+
+    let policy =
+        PolicyReply::from_json(&bytes(&reply("/api/v1/device/policy", "get", "200"))).unwrap();
+    let key = verifying_key_from_base64(doc["x-example-public-key"].as_str().unwrap()).unwrap();
+    let kiosk_text = SignedBundle::open(&serde_json::to_vec(&policy.kiosk).unwrap(), &key).unwrap();
+    kiosk::parse_policy(&kiosk_text).unwrap();
+    let filter =
+        slate_filter::policy::Policy::open(&serde_json::to_vec(&policy.filter).unwrap(), &key)
+            .unwrap();
+    let list = example(
+        &doc,
+        "/api/v1/device/lists/{name}",
+        "get",
+        &["responses", "200", "content", "text/plain", "example"],
+    );
+    let list = list.as_str().unwrap().as_bytes();
+    let sha: String = Sha256::digest(list).iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(
+        (filter.lists["gambling"].sha256.as_str(), filter.lists["gambling"].bytes),
+        (sha.as_str(), list.len() as u64)
+    );
+
+    let mut errors = 0;
+    for (path, methods) in doc["paths"].as_object().unwrap() {
+        for (method, operation) in methods.as_object().unwrap() {
+            for (status, response) in operation["responses"].as_object().unwrap() {
+                if !status.starts_with('2') {
+                    let body = &response["content"]["application/json"]["example"];
+                    serde_json::from_value::<ErrorReply>(body.clone())
+                        .unwrap_or_else(|e| panic!("{method} {path} {status}: {e}"));
+                    errors += 1;
+                }
+            }
+        }
+    }
+    assert!(errors >= 10, "error answers are documented too ({errors})");
+    server.stop().await;
+}

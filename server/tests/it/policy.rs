@@ -1,0 +1,286 @@
+//! What devices are told, through the real router: the setup pages build it, the device API
+//! signs and serves it, devices' own decoders open it; teacher commands reach a waiting device;
+//! bypasses need a DSL.
+
+use crate::common::*;
+use chrono::{Duration, Utc};
+use chrono_tz::Europe::London;
+use sha2::{Digest, Sha256};
+use slate_protocol::bundle::{verifying_key_from_base64, SignedBundle};
+use slate_protocol::device::{CommandAction, CommandsReply, PolicyReply};
+use slate_protocol::{kiosk, ErrorReply};
+use slate_server::auth::{self, Role};
+
+const ROSTER: &str = "class,first_name,last_name,key_stage\nOak,Amira,Khan,ks1\nOak,Ben,Taylor,ks1\nAsh,Chloe,Wright,ks2\n";
+
+async fn error_of(response: reqwest::Response) -> String {
+    response.json::<ErrorReply>().await.expect("an ErrorReply body").error
+}
+
+/// Posts a form with the page's CSRF token; returns the answer.
+async fn submit(
+    browser: &mut Browser<'_>,
+    page: &str,
+    action: &str,
+    fields: &[(&str, &str)],
+) -> reqwest::Response {
+    let html = browser.page(page).await;
+    let token = csrf_in(&html);
+    let mut form = fields.to_vec();
+    form.push(("csrf", &token));
+    browser.post(action, &form).await
+}
+
+async fn policy(
+    server: &TestServer,
+    credential: &str,
+) -> (kiosk::Policy, slate_filter::policy::Policy) {
+    let response = server.device_get(Some(credential), "/api/v1/device/policy").await;
+    assert_eq!(response.status(), 200);
+    let reply = PolicyReply::from_json(&response.bytes().await.unwrap()).unwrap();
+    let key = verifying_key_from_base64(&server.public_key).unwrap();
+    let kiosk_text = SignedBundle::open(&serde_json::to_vec(&reply.kiosk).unwrap(), &key).unwrap();
+    assert!(!kiosk_text.contains("Khan"), "no family names on devices: {kiosk_text}");
+    let kiosk = kiosk::parse_policy(&kiosk_text).unwrap();
+    let filter =
+        slate_filter::policy::Policy::open(&serde_json::to_vec(&reply.filter).unwrap(), &key)
+            .unwrap();
+    (kiosk, filter)
+}
+
+async fn audited(server: &TestServer, actor: &str, action: &str) -> bool {
+    let store = server.store.clone();
+    let log = store.audit_log(1000).unwrap();
+    log.iter().any(|e| e.actor == actor && e.action == action)
+}
+
+#[tokio::test]
+async fn a_device_gets_signed_policies_built_from_the_setup_pages() {
+    let server = TestServer::start().await;
+    let credential = server.enroll(12).await;
+
+    let early = server.device_get(Some(&credential), "/api/v1/device/policy").await;
+    assert_eq!(early.status(), 503, "no classes yet: nothing a device would accept");
+    assert!(error_of(early).await.contains("classes"));
+    assert_eq!(server.device_get(None, "/api/v1/device/policy").await.status(), 401);
+
+    let mut it = Browser::signed_in(&server, "it.admin", Role::ItAdmin).await;
+    let setup = it.page("/setup").await;
+    assert!(setup.contains(&server.public_key), "the policy key is on IT's page");
+    type Step<'a> = (&'a str, Vec<(&'a str, &'a str)>, u16);
+    let steps: [Step; 7] = [
+        (
+            "/setup/app",
+            vec![
+                ("id", "maths"),
+                ("title", "Maths"),
+                ("symbol", "numbers"),
+                ("colour", "4"),
+                ("kind", "web"),
+                ("start_url", "https://www.topmarks.co.uk/maths"),
+                ("sites", "https://www.topmarks.co.uk"),
+                ("command", ""),
+            ],
+            303,
+        ),
+        ("/setup/roster", vec![("csv", ROSTER)], 200),
+        ("/setup/class-apps", vec![("class", "Oak"), ("apps", "maths")], 303),
+        ("/setup/pin", vec![("pin", "4821"), ("confirm", "4821")], 303),
+        ("/setup/sessions", vec![("idle_minutes", "15"), ("lesson_ends", "12:00, 10:30")], 303),
+        ("/setup/list", vec![("name", "adult"), ("contents", "bad.example\r\nworse.example")], 303),
+        (
+            "/setup/profile",
+            vec![
+                ("name", "oak"),
+                ("block_lists", "adult"),
+                ("allow_only", ""),
+                ("safe_search", "strict"),
+            ],
+            303,
+        ),
+    ];
+    for (action, fields, status) in steps {
+        let response = submit(&mut it, "/setup", action, &fields).await;
+        assert_eq!(response.status(), status, "{action}: {}", response.text().await.unwrap());
+    }
+
+    let (kiosk, filter) = policy(&server, &credential).await;
+    let oak = kiosk.classes.iter().find(|c| c.name == "Oak").unwrap();
+    let names: Vec<String> = oak.pupils.iter().map(|p| p.display_name()).collect();
+    assert_eq!(names, ["Amira K.", "Ben T."]);
+    assert_eq!(oak.apps, ["maths"]);
+    assert_eq!(kiosk.classes.len(), 2);
+    assert!(auth::verify_password("4821", kiosk.staff_pin_hash.as_deref().unwrap()));
+    assert_eq!(kiosk.sessions.idle_timeout_min, 15);
+    assert_eq!(kiosk.sessions.lesson_ends.len(), 2);
+
+    assert_eq!(filter.profile(Some("oak")).block_lists, ["adult"]);
+    assert_eq!(filter.default_profile, "default");
+    assert!(filter.url_salt.is_some());
+    let manifest = &filter.lists["adult"];
+
+    let list = server.device_get(Some(&credential), "/api/v1/device/lists/adult").await;
+    assert_eq!(list.status(), 200);
+    let bytes = list.bytes().await.unwrap();
+    assert_eq!(&bytes[..], b"bad.example\nworse.example\n");
+    let sha: String = Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!((manifest.sha256.as_str(), manifest.bytes), (sha.as_str(), bytes.len() as u64));
+    for (credential, path, status) in [
+        (Some(credential.as_str()), "/api/v1/device/lists/Adult", 400),
+        (Some(credential.as_str()), "/api/v1/device/lists/gambling", 404),
+        (None, "/api/v1/device/lists/adult", 401),
+    ] {
+        let response = server.device_get(credential, path).await;
+        assert_eq!(response.status(), status, "{path}");
+        error_of(response).await;
+    }
+
+    for action in
+        ["imported roster", "set staff PIN", "uploaded filter list", "viewed school setup"]
+    {
+        assert!(audited(&server, "it.admin", action).await, "{action} is audited");
+    }
+    let forged =
+        it.post("/setup/pin", &[("pin", "1111"), ("confirm", "1111"), ("csrf", "x")]).await;
+    assert_eq!(forged.status(), 403, "CSRF");
+    let mut teacher = Browser::signed_in(&server, "t.smith", Role::Teacher).await;
+    assert_eq!(teacher.get("/setup").await.status(), 403);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_bad_roster_imports_nothing_and_names_the_line_and_column() {
+    let server = TestServer::start().await;
+    let mut dsl = Browser::signed_in(&server, "dsl.jones", Role::Dsl).await;
+    let csv = "class,first_name,last_name,key_stage\nOak,Amira,Khan,ks1\nOak,Ben Jo,Taylor,ks1\n";
+    let response = submit(&mut dsl, "/setup", "/setup/roster", &[("csv", csv)]).await;
+    assert_eq!(response.status(), 400);
+    let page = response.text().await.unwrap();
+    assert!(page.contains("Line 3, column first_name"), "{page}");
+    assert!(server.store.classes().unwrap().is_empty(), "not half-imported");
+    server.stop().await;
+}
+
+async fn poll(server: &TestServer, credential: &str, after: u64, wait_s: u32) -> CommandsReply {
+    let path = format!("/api/v1/device/commands?after={after}&wait_s={wait_s}");
+    let response = server.device_get(Some(credential), &path).await;
+    assert_eq!(response.status(), 200);
+    CommandsReply::from_json(&response.bytes().await.unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn teacher_commands_reach_a_waiting_device() {
+    let server = std::sync::Arc::new(TestServer::start().await);
+    let twelve = server.enroll(12).await;
+    let thirteen = server.enroll(13).await;
+    let start = poll(&server, &twelve, 0, 1).await;
+    assert!(start.commands.is_empty());
+
+    let waiting = {
+        let (server, twelve) = (server.clone(), twelve.clone());
+        tokio::spawn(async move { poll(&server, &twelve, start.cursor, 55).await })
+    };
+    // Gives the poll a moment to be waiting; either order must work.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let mut teacher = Browser::signed_in(&server, "t.smith", Role::Teacher).await;
+    let sent = submit(
+        &mut teacher,
+        "/commands",
+        "/commands",
+        &[("devices", "12"), ("command", "lock_screens")],
+    )
+    .await;
+    assert_eq!(sent.status(), 303);
+    let reply = tokio::time::timeout(PATIENCE, waiting).await.unwrap().unwrap();
+    assert_eq!(reply.commands.len(), 1);
+    let command = &reply.commands[0];
+    assert_eq!(command.action, CommandAction::LockScreens);
+    assert_eq!(command.expires_at - command.issued_at, Duration::minutes(30));
+    assert!(poll(&server, &twelve, reply.cursor, 1).await.commands.is_empty(), "delivered once");
+    let other = poll(&server, &thirteen, 0, 1).await;
+    assert!(other.commands.is_empty(), "only device 12 was picked");
+
+    let all = submit(
+        &mut teacher,
+        "/commands",
+        "/commands",
+        &[("devices", "all"), ("command", "sign_out_all")],
+    )
+    .await;
+    assert_eq!(all.status(), 303);
+    let got = poll(&server, &thirteen, other.cursor, 5).await;
+    assert_eq!(
+        got.commands.iter().map(|c| c.action).collect::<Vec<_>>(),
+        [CommandAction::SignOutAll]
+    );
+    assert!(audited(&server, "t.smith", "sent lock_screens").await);
+    assert!(teacher.page("/commands").await.contains("lock_screens"));
+
+    for query in ["wait_s=0", "wait_s=56", "after=x", "now=1"] {
+        let response =
+            server.device_get(Some(&twelve), &format!("/api/v1/device/commands?{query}")).await;
+        assert_eq!(response.status(), 400, "{query}");
+        error_of(response).await;
+    }
+    assert_eq!(server.device_get(None, "/api/v1/device/commands").await.status(), 401);
+    let mut it = Browser::signed_in(&server, "it.admin", Role::ItAdmin).await;
+    assert_eq!(it.get("/commands").await.status(), 403);
+    std::sync::Arc::into_inner(server).unwrap().stop().await;
+}
+
+/// `datetime-local` text for a UTC time, in UK time.
+fn uk_local(t: chrono::DateTime<Utc>) -> String {
+    t.with_timezone(&London).format("%Y-%m-%dT%H:%M").to_string()
+}
+
+#[tokio::test]
+async fn a_bypass_is_in_the_filter_policy_only_once_a_dsl_approves_it() {
+    let server = TestServer::start().await;
+    let credential = server.enroll(12).await;
+    let mut dsl = Browser::signed_in(&server, "dsl.jones", Role::Dsl).await;
+    assert_eq!(submit(&mut dsl, "/setup", "/setup/roster", &[("csv", ROSTER)]).await.status(), 200);
+
+    let mut teacher = Browser::signed_in(&server, "t.smith", Role::Teacher).await;
+    let now = Utc::now();
+    let (from, until) = (uk_local(now - Duration::hours(1)), uk_local(now + Duration::hours(1)));
+    let asked = submit(
+        &mut teacher,
+        "/bypasses",
+        "/bypasses",
+        &[
+            ("class", "Oak"),
+            ("domain", "History.Example.ORG"),
+            ("from", &from),
+            ("until", &until),
+            ("reason", "Year 1 castles lesson"),
+        ],
+    )
+    .await;
+    assert_eq!(asked.status(), 303, "{}", asked.text().await.unwrap());
+    let (_, filter) = policy(&server, &credential).await;
+    assert!(filter.profile(Some("oak")).bypasses.is_empty(), "pending is not in force");
+    assert!(!teacher.page("/bypasses").await.contains("Approve"), "teachers do not decide");
+    let refused =
+        submit(&mut teacher, "/bypasses", "/bypasses/1/decide", &[("decision", "approve")]).await;
+    assert_eq!(refused.status(), 403);
+
+    let cursor = poll(&server, &credential, 0, 1).await.cursor;
+    let approved =
+        submit(&mut dsl, "/bypasses", "/bypasses/1/decide", &[("decision", "approve")]).await;
+    assert_eq!(approved.status(), 303);
+    let (_, filter) = policy(&server, &credential).await;
+    let bypass = &filter.profile(Some("oak")).bypasses[0];
+    assert_eq!(
+        (bypass.domain.as_str(), bypass.approved_by.as_str()),
+        ("history.example.org", "dsl.jones")
+    );
+    assert!(bypass.is_active(Utc::now()));
+    let told = poll(&server, &credential, cursor, 5).await;
+    assert_eq!(told.commands[0].action, CommandAction::RefreshPolicy, "devices are told to fetch");
+    assert!(audited(&server, "t.smith", "asked for filter bypass").await);
+    assert!(audited(&server, "dsl.jones", "approved filter bypass").await);
+    let again =
+        submit(&mut dsl, "/bypasses", "/bypasses/1/decide", &[("decision", "refuse")]).await;
+    assert_eq!(again.status(), 409, "decided once");
+    server.stop().await;
+}

@@ -1,0 +1,160 @@
+//! Teacher commands ("eyes on me", sign everyone out, refresh the policy), long-polled from
+//! `GET /api/v1/device/commands`. Owns the poll loop and its cursor (persisted in
+//! `<state_dir>/commands.cursor` so a command is acted on once across restarts); the decision of
+//! which commands still count is pure ([`live_actions`]). Must not change device state itself:
+//! actions go to the daemon's core task.
+
+use crate::credential;
+use crate::policy::{write_atomic, DeviceApi};
+use chrono::{DateTime, Utc};
+use slate_protocol::device::{CommandAction, CommandsReply};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, Notify};
+
+pub const COMMANDS_PATH: &str = "/api/v1/device/commands";
+/// How long the server is asked to hold a poll open.
+pub const WAIT_S: u32 = 25;
+pub const CURSOR_FILE: &str = "commands.cursor";
+const MAX_REPLY_BYTES: u64 = 256 * 1024;
+
+/// The actions to carry out from a reply at `now`, in order: expired ones are dropped (a device
+/// that was off for the day is not locked by yesterday's "eyes on me"). Pure.
+pub fn live_actions(reply: &CommandsReply, now: DateTime<Utc>) -> Vec<CommandAction> {
+    reply.commands.iter().filter(|c| c.is_live(now)).map(|c| c.action).collect()
+}
+
+/// The poll's path and query for `cursor`.
+pub fn poll_path(cursor: u64) -> String {
+    format!("{COMMANDS_PATH}?after={cursor}&wait_s={WAIT_S}")
+}
+
+/// The cursor saved last time; 0 when none (or unreadable: the server then sends what is
+/// pending, and expired commands are ignored anyway).
+pub fn load_cursor(state_dir: &Path) -> u64 {
+    std::fs::read_to_string(state_dir.join(CURSOR_FILE))
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Polls until the task is aborted. Live actions go to `actions`; `refresh_policy` also wakes
+/// the policy fetcher through `refresh`.
+pub async fn run<A: DeviceApi>(
+    api: A,
+    state_dir: PathBuf,
+    actions: mpsc::Sender<CommandAction>,
+    refresh: Arc<Notify>,
+) {
+    let mut cursor = load_cursor(&state_dir);
+    let mut failures: u32 = 0;
+    loop {
+        let dir = state_dir.clone();
+        let credential = match tokio::task::spawn_blocking(move || credential::load(&dir)).await {
+            Ok(Ok(Some(c))) => c,
+            _ => {
+                // Not enrolled yet: the uploader is on it.
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                continue;
+            }
+        };
+        let timeout = Duration::from_secs(u64::from(WAIT_S) + 15);
+        let answer = api.get(&credential, &poll_path(cursor), timeout, MAX_REPLY_BYTES).await;
+        let reply = match answer {
+            Ok(a) if a.status == 200 => {
+                CommandsReply::from_json(&a.body).map_err(|e| e.to_string())
+            }
+            Ok(a) => Err(format!("HTTP {}", a.status)),
+            Err(e) => Err(e.to_string()),
+        };
+        match reply {
+            Ok(reply) => {
+                failures = 0;
+                for action in live_actions(&reply, Utc::now()) {
+                    tracing::info!(action = action.as_str(), "teacher command");
+                    if action == CommandAction::RefreshPolicy {
+                        refresh.notify_one();
+                    } else if actions.send(action).await.is_err() {
+                        return;
+                    }
+                }
+                let expired = reply.commands.len() - live_actions(&reply, Utc::now()).len();
+                if expired > 0 {
+                    tracing::info!(expired, "expired teacher commands ignored");
+                }
+                if reply.cursor != cursor {
+                    cursor = reply.cursor;
+                    let path = state_dir.join(CURSOR_FILE);
+                    let text = format!("{cursor}\n");
+                    match tokio::task::spawn_blocking(move || write_atomic(&path, text.as_bytes()))
+                        .await
+                    {
+                        Ok(Ok(())) => {}
+                        Ok(Err(e)) => tracing::error!(error = %e, "commands cursor not saved"),
+                        Err(e) => tracing::error!(error = %e, "commands cursor not saved"),
+                    }
+                }
+            }
+            Err(reason) => {
+                let wait = crate::upload::backoff(
+                    failures,
+                    Duration::from_secs(1),
+                    Duration::from_secs(30),
+                    0.5,
+                );
+                failures = failures.saturating_add(1);
+                tracing::debug!(%reason, retry_in_ms = wait.as_millis() as u64, "commands poll failed");
+                tokio::time::sleep(wait).await;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use slate_protocol::device::DeviceCommand;
+
+    fn t(s: &str) -> DateTime<Utc> {
+        format!("2026-11-23T{s}Z").parse().unwrap()
+    }
+
+    fn cmd(id: u64, expires: &str, action: CommandAction) -> DeviceCommand {
+        DeviceCommand { id, issued_at: t("10:00:00"), expires_at: t(expires), action }
+    }
+
+    #[test]
+    fn expired_commands_are_ignored_and_order_is_kept() {
+        use CommandAction::*;
+        let reply = CommandsReply::new(
+            vec![
+                cmd(1, "10:10:00", LockScreens),
+                cmd(2, "10:05:00", SignOutAll),
+                cmd(3, "10:20:00", UnlockScreens),
+                cmd(4, "10:06:00", RefreshPolicy),
+            ],
+            4,
+        );
+        let cases = [
+            ("10:04:59", vec![LockScreens, SignOutAll, UnlockScreens, RefreshPolicy]),
+            ("10:05:00", vec![LockScreens, UnlockScreens, RefreshPolicy]),
+            ("10:10:00", vec![UnlockScreens]),
+            ("10:20:00", vec![]),
+        ];
+        for (now, want) in cases {
+            assert_eq!(live_actions(&reply, t(now)), want, "at {now}");
+        }
+    }
+
+    #[test]
+    fn the_cursor_survives_in_the_state_dir() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(load_cursor(dir.path()), 0);
+        write_atomic(&dir.path().join(CURSOR_FILE), b"42\n").unwrap();
+        assert_eq!(load_cursor(dir.path()), 42);
+        std::fs::write(dir.path().join(CURSOR_FILE), b"garbage").unwrap();
+        assert_eq!(load_cursor(dir.path()), 0);
+        assert_eq!(poll_path(42), "/api/v1/device/commands?after=42&wait_s=25");
+    }
+}

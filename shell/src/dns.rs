@@ -1,0 +1,227 @@
+//! slated's side of slate-dns's control socket (JSON lines, default `/run/slate/dns.sock`): the
+//! names looked up just before a press, the profile of the signed-in pupil, and "re-read the
+//! policy". Owns the client and the reply checks; must never make a press wait: every request
+//! has a hard timeout, and a slate-dns that is away is an empty answer, not an error that stops
+//! anything.
+
+use serde::Deserialize;
+use slate_protocol::MAX_RECENT_NAMES;
+use std::path::PathBuf;
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::UnixStream;
+
+/// The most a press waits for slate-dns's recent names.
+pub const RECENT_TIMEOUT: Duration = Duration::from_millis(100);
+/// The most `profile` and `reload` wait.
+pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(2);
+/// Longest reply line read.
+const MAX_REPLY_BYTES: u64 = 64 * 1024;
+
+#[derive(Debug, Deserialize)]
+struct DnsReply {
+    ok: bool,
+    #[serde(default)]
+    error: Option<String>,
+    #[serde(default)]
+    names: Vec<String>,
+}
+
+/// Reads a `recent` reply: at most [`MAX_RECENT_NAMES`] well-formed names, in the order given
+/// (newest first). Anything else is dropped, so a report never carries what the server would
+/// refuse. Pure.
+pub fn parse_recent(line: &[u8]) -> Vec<String> {
+    match serde_json::from_slice::<DnsReply>(line) {
+        Ok(reply) if reply.ok => reply
+            .names
+            .into_iter()
+            .filter(|n| {
+                !n.is_empty()
+                    && n.len() <= slate_protocol::MAX_NAME_BYTES
+                    && n.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'))
+            })
+            .take(MAX_RECENT_NAMES)
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// The client. With no socket configured every request is skipped.
+#[derive(Debug, Clone, Default)]
+pub struct DnsSocket {
+    path: Option<PathBuf>,
+}
+
+impl DnsSocket {
+    pub fn new(path: Option<PathBuf>) -> Self {
+        Self { path }
+    }
+
+    /// The names looked up in the last two minutes, newest first; empty when slate-dns is away
+    /// or slower than `timeout`.
+    pub async fn recent(&self, timeout: Duration) -> Vec<String> {
+        match self.ask(br#"{"cmd":"recent"}"#.to_vec(), timeout).await {
+            Ok(Some(line)) => parse_recent(&line),
+            Ok(None) => Vec::new(),
+            Err(e) => {
+                tracing::debug!(error = %e, "no recent names from slate-dns");
+                Vec::new()
+            }
+        }
+    }
+
+    /// Sets the filter profile in force (`None`: the policy's default).
+    pub async fn profile(&self, profile: Option<&str>) -> Result<(), String> {
+        let line = serde_json::to_vec(&serde_json::json!({"cmd": "profile", "profile": profile}))
+            .expect("serialisable");
+        self.command(line).await
+    }
+
+    /// Asks slate-dns to re-read the policy and lists.
+    pub async fn reload(&self) -> Result<(), String> {
+        self.command(br#"{"cmd":"reload"}"#.to_vec()).await
+    }
+
+    async fn command(&self, line: Vec<u8>) -> Result<(), String> {
+        let Some(reply) = self.ask(line, COMMAND_TIMEOUT).await? else { return Ok(()) };
+        match serde_json::from_slice::<DnsReply>(&reply) {
+            Ok(r) if r.ok => Ok(()),
+            Ok(r) => Err(format!("slate-dns refused: {}", r.error.unwrap_or_default())),
+            Err(e) => Err(format!("slate-dns sent a reply that is not understood: {e}")),
+        }
+    }
+
+    /// One request, one reply line; `None` when no socket is configured.
+    async fn ask(&self, mut line: Vec<u8>, timeout: Duration) -> Result<Option<Vec<u8>>, String> {
+        let Some(path) = &self.path else { return Ok(None) };
+        line.push(b'\n');
+        let exchange = async {
+            let mut stream = UnixStream::connect(path).await.map_err(|e| e.to_string())?;
+            stream.write_all(&line).await.map_err(|e| e.to_string())?;
+            let mut reply = Vec::new();
+            let mut reader = BufReader::new(stream).take(MAX_REPLY_BYTES);
+            reader.read_until(b'\n', &mut reply).await.map_err(|e| e.to_string())?;
+            Ok::<_, String>(reply)
+        };
+        match tokio::time::timeout(timeout, exchange).await {
+            Ok(Ok(reply)) => Ok(Some(reply)),
+            Ok(Err(e)) => Err(format!("slate-dns at {}: {e}", path.display())),
+            Err(_) => Err(format!(
+                "slate-dns at {}: no answer in {} ms",
+                path.display(),
+                timeout.as_millis()
+            )),
+        }
+    }
+}
+
+/// A stand-in slate-dns on a Unix socket, for tests: answers `recent` with `names` after
+/// `delay`, and records every request line.
+#[cfg(test)]
+pub mod fake {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+    use tokio::net::UnixListener;
+
+    pub struct FakeDns {
+        pub requests: Arc<Mutex<Vec<String>>>,
+        task: tokio::task::JoinHandle<()>,
+    }
+
+    impl Drop for FakeDns {
+        fn drop(&mut self) {
+            self.task.abort();
+        }
+    }
+
+    pub fn serve(path: &std::path::Path, names: Vec<String>, delay: Duration) -> FakeDns {
+        let listener = UnixListener::bind(path).unwrap();
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let seen = requests.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else { return };
+                let (names, seen) = (names.clone(), seen.clone());
+                tokio::spawn(async move {
+                    let (read, mut write) = stream.into_split();
+                    let mut lines = BufReader::new(read).lines();
+                    while let Ok(Some(line)) = lines.next_line().await {
+                        seen.lock().unwrap().push(line.clone());
+                        let reply = if line.contains("\"recent\"") {
+                            tokio::time::sleep(delay).await;
+                            serde_json::json!({"ok": true, "names": names})
+                        } else {
+                            serde_json::json!({"ok": true})
+                        };
+                        let mut out = serde_json::to_vec(&reply).unwrap();
+                        out.push(b'\n');
+                        if write.write_all(&out).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        FakeDns { requests, task }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recent_replies_are_checked() {
+        let cases: Vec<(&[u8], Vec<&str>)> = vec![
+            (br#"{"ok":true,"names":["b.example","a.example"]}"#, vec!["b.example", "a.example"]),
+            (br#"{"ok":true,"names":[]}"#, vec![]),
+            (br#"{"ok":false,"error":"x"}"#, vec![]),
+            (b"garbage", vec![]),
+            (br#"{"ok":true,"names":["ok.example","not a name","","x/y"]}"#, vec!["ok.example"]),
+        ];
+        for (line, want) in cases {
+            assert_eq!(parse_recent(line), want, "{}", String::from_utf8_lossy(line));
+        }
+        let many: Vec<String> = (0..30).map(|i| format!("n{i}.example")).collect();
+        let line = serde_json::to_vec(&serde_json::json!({"ok": true, "names": many})).unwrap();
+        assert_eq!(parse_recent(&line), many[..MAX_RECENT_NAMES].to_vec());
+    }
+
+    #[tokio::test]
+    async fn a_slow_or_absent_slate_dns_is_an_empty_answer_in_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("dns.sock");
+        // Nothing listening.
+        assert!(DnsSocket::new(Some(path.clone())).recent(RECENT_TIMEOUT).await.is_empty());
+        assert!(DnsSocket::new(None).recent(RECENT_TIMEOUT).await.is_empty());
+        assert_eq!(DnsSocket::new(None).reload().await, Ok(()));
+
+        let _fake = fake::serve(&path, vec!["a.example".into()], Duration::from_secs(5));
+        let started = std::time::Instant::now();
+        assert!(DnsSocket::new(Some(path)).recent(RECENT_TIMEOUT).await.is_empty());
+        // Generous bound: the point is that it did not wait the 5 s the fake takes.
+        assert!(started.elapsed() < Duration::from_secs(3));
+    }
+
+    #[tokio::test]
+    async fn requests_are_json_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("dns.sock");
+        let fake = fake::serve(&path, vec!["a.example".into()], Duration::ZERO);
+        let dns = DnsSocket::new(Some(path));
+        assert_eq!(dns.recent(Duration::from_secs(5)).await, vec!["a.example".to_string()]);
+        dns.profile(Some("oak")).await.unwrap();
+        dns.profile(None).await.unwrap();
+        dns.reload().await.unwrap();
+        assert_eq!(
+            *fake.requests.lock().unwrap(),
+            vec![
+                r#"{"cmd":"recent"}"#,
+                r#"{"cmd":"profile","profile":"oak"}"#,
+                r#"{"cmd":"profile","profile":null}"#,
+                r#"{"cmd":"reload"}"#,
+            ]
+        );
+    }
+}

@@ -1,0 +1,431 @@
+//! The school's signed policy, fetched from the server: verified, never older than the one in
+//! force, its list files checked by size and sha256, then written atomically where slate-ui and
+//! slate-dns read them (`<state_dir>/policy/{kiosk,filter}.json`, `policy/lists/<name>.txt`).
+//! Owns the checks (pure: [`verify_reply`], [`check_list`], [`profile_for`]) and the fetch
+//! ([`PolicyFetcher::fetch_once`]) through the [`DeviceApi`] trait ([`HttpDeviceApi`] in the
+//! daemon, a fake in tests). Must never replace a good policy with one that does not check:
+//! any refusal keeps the last good files untouched.
+
+use crate::credential::Credential;
+use crate::upload::{HttpAnswer, UploadError};
+use chrono::{DateTime, Utc};
+use ed25519_dalek::VerifyingKey;
+use serde::Deserialize;
+use slate_protocol::bundle::SignedBundle;
+use slate_protocol::device::{check_list_name, ListFile, PolicyReply};
+use slate_protocol::kiosk::{self, Policy as KioskPolicy};
+use slate_protocol::PupilId;
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub const POLICY_PATH: &str = "/api/v1/device/policy";
+pub const LISTS_PATH: &str = "/api/v1/device/lists/";
+/// The largest policy reply read (a school's roster and apps; lists come separately).
+pub const MAX_POLICY_BYTES: usize = 4 * 1024 * 1024;
+/// The largest list file accepted (a million domains is about 20 MB).
+pub const MAX_LIST_BYTES: u64 = 256 * 1024 * 1024;
+/// How long one policy or list request may take.
+const FETCH_TIMEOUT: Duration = Duration::from_secs(120);
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum PolicyFetchError {
+    #[error("no answer from the server: {0}")]
+    Transport(String),
+    #[error("the server answered HTTP {0}")]
+    Status(u16),
+    #[error("policy reply refused: {0}")]
+    Reply(String),
+    #[error("{which} policy refused: {reason}")]
+    Bundle { which: &'static str, reason: String },
+    #[error("{which} policy issued at {offered:?} is older than the one in force ({current})")]
+    Older { which: &'static str, offered: Option<DateTime<Utc>>, current: DateTime<Utc> },
+    #[error("list `{name}` refused: {reason}")]
+    List { name: String, reason: String },
+    #[error("cannot write {}: {reason}", path.display())]
+    Write { path: PathBuf, reason: String },
+}
+
+/// GET requests to the device API.
+pub trait DeviceApi: Send + Sync + 'static {
+    /// `path` includes any query; at most `max_bytes` of the body are read (more is an error).
+    fn get(
+        &self,
+        credential: &Credential,
+        path: &str,
+        timeout: Duration,
+        max_bytes: u64,
+    ) -> impl Future<Output = Result<HttpAnswer, UploadError>> + Send;
+}
+
+/// The parts of the filter policy slated needs (slate-dns reads the rest).
+#[derive(Debug, Deserialize)]
+struct FilterHead {
+    issued_at: DateTime<Utc>,
+    #[serde(default)]
+    lists: BTreeMap<String, ListFile>,
+}
+
+/// A policy that checked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Verified {
+    pub kiosk: KioskPolicy,
+    /// The bundles exactly as received, to be written as they are.
+    pub kiosk_json: Vec<u8>,
+    pub filter_json: Vec<u8>,
+    pub filter_issued_at: DateTime<Utc>,
+    pub lists: BTreeMap<String, ListFile>,
+}
+
+/// What is in force on the device (from the files written last time).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct InForce {
+    pub kiosk_issued_at: Option<DateTime<Utc>>,
+    pub filter_issued_at: Option<DateTime<Utc>>,
+}
+
+impl InForce {
+    pub fn of(v: &Verified) -> Self {
+        Self { kiosk_issued_at: v.kiosk.issued_at, filter_issued_at: Some(v.filter_issued_at) }
+    }
+}
+
+fn bundle_err(which: &'static str) -> impl Fn(String) -> PolicyFetchError {
+    move |reason| PolicyFetchError::Bundle { which, reason }
+}
+
+/// Opens one kiosk bundle (bytes of a `SignedBundle`). Pure.
+pub fn open_kiosk(bytes: &[u8], key: &VerifyingKey) -> Result<KioskPolicy, PolicyFetchError> {
+    let payload = SignedBundle::open(bytes, key).map_err(|e| bundle_err("kiosk")(e.to_string()))?;
+    kiosk::parse_policy(&payload).map_err(|e| bundle_err("kiosk")(e.to_string()))
+}
+
+fn open_filter(bytes: &[u8], key: &VerifyingKey) -> Result<FilterHead, PolicyFetchError> {
+    let payload =
+        SignedBundle::open(bytes, key).map_err(|e| bundle_err("filter")(e.to_string()))?;
+    let head: FilterHead = serde_json::from_str(&payload)
+        .map_err(|e| bundle_err("filter")(format!("not a filter policy: {e}")))?;
+    for (name, file) in &head.lists {
+        file.validate(name).map_err(|e| bundle_err("filter")(e.to_string()))?;
+        if file.bytes > MAX_LIST_BYTES {
+            return Err(bundle_err("filter")(format!(
+                "list `{name}` is over {MAX_LIST_BYTES} bytes"
+            )));
+        }
+    }
+    Ok(head)
+}
+
+/// Checks a policy reply: both bundles signed by `key`, both payloads valid, neither older than
+/// what is in force (a kiosk policy without `issued_at` counts as older than one with). Pure.
+pub fn verify_reply(
+    body: &[u8],
+    key: &VerifyingKey,
+    in_force: &InForce,
+) -> Result<Verified, PolicyFetchError> {
+    let reply = PolicyReply::from_json(body).map_err(|e| PolicyFetchError::Reply(e.to_string()))?;
+    let kiosk_json = serde_json::to_vec(&reply.kiosk).expect("a bundle serialises");
+    let filter_json = serde_json::to_vec(&reply.filter).expect("a bundle serialises");
+    let kiosk = open_kiosk(&kiosk_json, key)?;
+    let filter = open_filter(&filter_json, key)?;
+    if let Some(current) = in_force.kiosk_issued_at {
+        if kiosk.issued_at.is_none_or(|offered| offered < current) {
+            return Err(PolicyFetchError::Older {
+                which: "kiosk",
+                offered: kiosk.issued_at,
+                current,
+            });
+        }
+    }
+    if let Some(current) = in_force.filter_issued_at {
+        if filter.issued_at < current {
+            return Err(PolicyFetchError::Older {
+                which: "filter",
+                offered: Some(filter.issued_at),
+                current,
+            });
+        }
+    }
+    Ok(Verified {
+        kiosk,
+        kiosk_json,
+        filter_json,
+        filter_issued_at: filter.issued_at,
+        lists: filter.lists,
+    })
+}
+
+/// Lowercase hex SHA-256.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Checks a list file's bytes against the manifest. Pure.
+pub fn check_list(name: &str, file: &ListFile, bytes: &[u8]) -> Result<(), PolicyFetchError> {
+    let err = |reason: String| PolicyFetchError::List { name: name.to_owned(), reason };
+    if bytes.len() as u64 != file.bytes {
+        return Err(err(format!("{} bytes, the policy says {}", bytes.len(), file.bytes)));
+    }
+    let hash = sha256_hex(bytes);
+    if hash != file.sha256 {
+        return Err(err(format!("sha256 {hash}, the policy says {}", file.sha256)));
+    }
+    Ok(())
+}
+
+/// The filter profile of a signed-in pupil: their class's name, lowercased, spaces as `-`
+/// ("Oak Class" → `oak-class`). `None`: not on the roster (the policy's default applies). Pure.
+pub fn profile_for(policy: &KioskPolicy, pupil: &PupilId) -> Option<String> {
+    let class = policy.classes.iter().find(|c| c.pupils.iter().any(|p| &p.id == pupil))?;
+    Some(class.name.trim().to_lowercase().split_whitespace().collect::<Vec<_>>().join("-"))
+}
+
+/// Where the files go.
+#[derive(Debug, Clone)]
+pub struct PolicyFiles {
+    pub dir: PathBuf,
+}
+
+impl PolicyFiles {
+    pub fn new(state_dir: &Path) -> Self {
+        Self { dir: state_dir.join("policy") }
+    }
+    pub fn kiosk(&self) -> PathBuf {
+        self.dir.join("kiosk.json")
+    }
+    pub fn filter(&self) -> PathBuf {
+        self.dir.join("filter.json")
+    }
+    pub fn list(&self, name: &str) -> PathBuf {
+        self.dir.join("lists").join(format!("{name}.txt"))
+    }
+
+    /// The policy in force from the files, checked again (a file that does not verify is as
+    /// good as none). Returns the kiosk policy too.
+    pub fn load(&self, key: &VerifyingKey) -> (InForce, Option<KioskPolicy>) {
+        let kiosk = std::fs::read(self.kiosk()).ok().and_then(|b| match open_kiosk(&b, key) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                tracing::error!(error = %e, "ignoring the cached kiosk policy");
+                None
+            }
+        });
+        let filter = std::fs::read(self.filter()).ok().and_then(|b| open_filter(&b, key).ok());
+        let in_force = InForce {
+            kiosk_issued_at: kiosk.as_ref().and_then(|k| k.issued_at),
+            filter_issued_at: filter.map(|f| f.issued_at),
+        };
+        (in_force, kiosk)
+    }
+
+    /// Whether the list file on disk already matches.
+    fn list_is_current(&self, name: &str, file: &ListFile) -> bool {
+        match std::fs::metadata(self.list(name)) {
+            Ok(meta) if meta.len() == file.bytes => std::fs::read(self.list(name))
+                .is_ok_and(|bytes| check_list(name, file, &bytes).is_ok()),
+            _ => false,
+        }
+    }
+}
+
+/// Writes `bytes` to `path` so that a reader sees the old file or the new one, never half:
+/// a temporary file beside it, fsync'd, renamed over, and the directory fsync'd.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), PolicyFetchError> {
+    let err = |e: std::io::Error| PolicyFetchError::Write {
+        path: path.to_owned(),
+        reason: e.to_string(),
+    };
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(err)?;
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.tmp"));
+    let mut file = std::fs::File::create(&tmp).map_err(err)?;
+    file.write_all(bytes).map_err(err)?;
+    file.sync_all().map_err(err)?;
+    drop(file);
+    std::fs::rename(&tmp, path).map_err(err)?;
+    std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(err)?;
+    Ok(())
+}
+
+/// What one fetch did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Fetched {
+    /// A newer policy was written (its kiosk part, for slated itself).
+    Updated(Box<KioskPolicy>),
+    /// The server's policy is the one in force.
+    Unchanged,
+}
+
+/// Fetches and installs the policy.
+pub struct PolicyFetcher<A: DeviceApi> {
+    api: A,
+    key: VerifyingKey,
+    files: PolicyFiles,
+    in_force: InForce,
+}
+
+impl<A: DeviceApi> PolicyFetcher<A> {
+    pub fn new(api: A, key: VerifyingKey, files: PolicyFiles, in_force: InForce) -> Self {
+        Self { api, key, files, in_force }
+    }
+
+    pub fn in_force(&self) -> &InForce {
+        &self.in_force
+    }
+
+    async fn get(
+        &self,
+        credential: &Credential,
+        path: &str,
+        max: u64,
+    ) -> Result<Vec<u8>, PolicyFetchError> {
+        let answer = self
+            .api
+            .get(credential, path, FETCH_TIMEOUT, max)
+            .await
+            .map_err(|e| PolicyFetchError::Transport(e.to_string()))?;
+        if answer.status != 200 {
+            return Err(PolicyFetchError::Status(answer.status));
+        }
+        Ok(answer.body)
+    }
+
+    /// One fetch: verify, fetch the lists that changed, write lists then filter then kiosk.
+    /// On any error nothing in force is changed (list files are written only once every list
+    /// has checked, and a list file is only ever replaced by one matching a verified manifest).
+    pub async fn fetch_once(
+        &mut self,
+        credential: &Credential,
+    ) -> Result<Fetched, PolicyFetchError> {
+        let body = self.get(credential, POLICY_PATH, MAX_POLICY_BYTES as u64).await?;
+        let verified = verify_reply(&body, &self.key, &self.in_force)?;
+        let unchanged = InForce::of(&verified) == self.in_force;
+        let mut fresh = Vec::new();
+        for (name, file) in &verified.lists {
+            check_list_name(name).map_err(|e| PolicyFetchError::List {
+                name: name.clone(),
+                reason: e.to_string(),
+            })?;
+            if self.files.list_is_current(name, file) {
+                continue;
+            }
+            let bytes = self.get(credential, &format!("{LISTS_PATH}{name}"), file.bytes).await?;
+            check_list(name, file, &bytes)?;
+            fresh.push((name.clone(), bytes));
+        }
+        if unchanged && fresh.is_empty() {
+            return Ok(Fetched::Unchanged);
+        }
+        let files = self.files.clone();
+        let (kiosk_json, filter_json) = (verified.kiosk_json.clone(), verified.filter_json.clone());
+        tokio::task::spawn_blocking(move || {
+            for (name, bytes) in &fresh {
+                write_atomic(&files.list(name), bytes)?;
+            }
+            write_atomic(&files.filter(), &filter_json)?;
+            write_atomic(&files.kiosk(), &kiosk_json)
+        })
+        .await
+        .map_err(|e| PolicyFetchError::Write {
+            path: self.files.dir.clone(),
+            reason: e.to_string(),
+        })??;
+        self.in_force = InForce::of(&verified);
+        Ok(Fetched::Updated(Box::new(verified.kiosk)))
+    }
+}
+
+/// The real device API: reqwest over rustls with the uploader's TLS settings.
+#[derive(Debug, Clone)]
+pub struct HttpDeviceApi {
+    client: reqwest::Client,
+    base: String,
+}
+
+impl HttpDeviceApi {
+    pub fn new(server: &crate::config::ServerConfig) -> Result<Self, UploadError> {
+        Ok(Self { client: crate::upload::http_client(server)?, base: server.url.clone() })
+    }
+}
+
+impl DeviceApi for HttpDeviceApi {
+    async fn get(
+        &self,
+        credential: &Credential,
+        path: &str,
+        timeout: Duration,
+        max_bytes: u64,
+    ) -> Result<HttpAnswer, UploadError> {
+        let transport = |e: reqwest::Error| UploadError::Transport(crate::upload::error_chain(&e));
+        let mut response = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(credential.expose())
+            .timeout(timeout)
+            .send()
+            .await
+            .map_err(transport)?;
+        let status = response.status().as_u16();
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(transport)? {
+            if (body.len() + chunk.len()) as u64 > max_bytes {
+                return Err(UploadError::Transport(format!("answer over {max_bytes} bytes")));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(HttpAnswer { status, body })
+    }
+}
+
+#[cfg(test)]
+mod tests;
+
+/// Fetches at start, every `refresh` and whenever `wake` is notified, until the task is aborted.
+/// Each newer policy goes to `updates` after slate-dns was told to reload.
+pub async fn run<A: DeviceApi>(
+    mut fetcher: PolicyFetcher<A>,
+    state_dir: PathBuf,
+    refresh: Duration,
+    wake: std::sync::Arc<tokio::sync::Notify>,
+    updates: tokio::sync::mpsc::Sender<Box<KioskPolicy>>,
+    dns: crate::dns::DnsSocket,
+) {
+    loop {
+        let dir = state_dir.clone();
+        let credential =
+            match tokio::task::spawn_blocking(move || crate::credential::load(&dir)).await {
+                Ok(Ok(Some(c))) => Some(c),
+                _ => None,
+            };
+        let wait = match credential {
+            // Not enrolled yet: the uploader is on it; look again soon.
+            None => refresh.min(Duration::from_secs(5)),
+            Some(credential) => {
+                match fetcher.fetch_once(&credential).await {
+                    Ok(Fetched::Updated(kiosk)) => {
+                        tracing::info!(issued_at = ?kiosk.issued_at, "new policy installed");
+                        if let Err(e) = dns.reload().await {
+                            tracing::error!(error = %e, "slate-dns did not reload the policy");
+                        }
+                        if updates.send(kiosk).await.is_err() {
+                            return;
+                        }
+                    }
+                    Ok(Fetched::Unchanged) => tracing::debug!("policy unchanged"),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "policy not updated; the last good one stays")
+                    }
+                }
+                refresh
+            }
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = wake.notified() => {}
+        }
+    }
+}

@@ -1,0 +1,335 @@
+use super::*;
+use ed25519_dalek::SigningKey;
+use std::sync::{Arc, Mutex};
+
+fn key(seed: u8) -> SigningKey {
+    SigningKey::from_bytes(&[seed; 32])
+}
+
+fn kiosk_payload(issued_at: &str) -> String {
+    let mut v: serde_json::Value = serde_json::from_str(kiosk::SAMPLE_POLICY).unwrap();
+    v["issued_at"] = issued_at.into();
+    v["sessions"] = serde_json::json!({"idle_timeout_min": 15, "lesson_ends": ["10:30:00"]});
+    v.to_string()
+}
+
+fn list_bytes(name: &str) -> Vec<u8> {
+    format!("{name}.example\nbad.{name}.example\n").into_bytes()
+}
+
+fn filter_payload(issued_at: &str, lists: &[(&str, &[u8])]) -> String {
+    let manifest: serde_json::Map<String, serde_json::Value> = lists
+        .iter()
+        .map(|(name, bytes)| {
+            (
+                name.to_string(),
+                serde_json::json!({"sha256": sha256_hex(bytes), "bytes": bytes.len()}),
+            )
+        })
+        .collect();
+    serde_json::json!({
+        "v": 1, "issued_at": issued_at, "default_profile": "oak",
+        "profiles": {"oak": {"block_lists": ["adult"]}},
+        "lists": manifest,
+    })
+    .to_string()
+}
+
+fn reply(signer: &SigningKey, kiosk: String, filter: String) -> Vec<u8> {
+    serde_json::to_vec(&PolicyReply {
+        v: 1,
+        kiosk: SignedBundle::sign(kiosk, "k1", signer),
+        filter: SignedBundle::sign(filter, "k1", signer),
+    })
+    .unwrap()
+}
+
+/// Answers GETs from a table of paths; records what was asked.
+#[derive(Clone, Default)]
+struct FakeApi {
+    answers: Arc<Mutex<BTreeMap<String, HttpAnswer>>>,
+    asked: Arc<Mutex<Vec<String>>>,
+}
+
+impl FakeApi {
+    fn set(&self, path: &str, status: u16, body: Vec<u8>) {
+        self.answers.lock().unwrap().insert(path.to_owned(), HttpAnswer { status, body });
+    }
+    fn asked(&self) -> Vec<String> {
+        std::mem::take(&mut *self.asked.lock().unwrap())
+    }
+}
+
+impl DeviceApi for FakeApi {
+    async fn get(
+        &self,
+        _credential: &Credential,
+        path: &str,
+        _timeout: Duration,
+        max_bytes: u64,
+    ) -> Result<HttpAnswer, UploadError> {
+        self.asked.lock().unwrap().push(path.to_owned());
+        match self.answers.lock().unwrap().get(path) {
+            Some(a) if a.body.len() as u64 > max_bytes => {
+                Err(UploadError::Transport("too long".into()))
+            }
+            Some(a) => Ok(a.clone()),
+            None => Err(UploadError::Transport("connection refused".into())),
+        }
+    }
+}
+
+fn credential() -> Credential {
+    Credential::new("c-test").unwrap()
+}
+
+struct Setup {
+    _dir: tempfile::TempDir,
+    files: PolicyFiles,
+    api: FakeApi,
+    fetcher: PolicyFetcher<FakeApi>,
+}
+
+fn setup() -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    let files = PolicyFiles::new(dir.path());
+    let api = FakeApi::default();
+    let fetcher =
+        PolicyFetcher::new(api.clone(), key(1).verifying_key(), files.clone(), InForce::default());
+    Setup { _dir: dir, files, api, fetcher }
+}
+
+const T1: &str = "2026-11-17T08:00:00Z";
+const T2: &str = "2026-11-18T08:00:00Z";
+
+fn serve_policy(s: &Setup, signer: &SigningKey, at: &str, lists: &[(&str, &[u8])]) -> Vec<u8> {
+    let body = reply(signer, kiosk_payload(at), filter_payload(at, lists));
+    s.api.set(POLICY_PATH, 200, body.clone());
+    for (name, bytes) in lists {
+        s.api.set(&format!("{LISTS_PATH}{name}"), 200, bytes.to_vec());
+    }
+    body
+}
+
+fn bundles(body: &[u8]) -> (Vec<u8>, Vec<u8>) {
+    let reply = PolicyReply::from_json(body).unwrap();
+    (serde_json::to_vec(&reply.kiosk).unwrap(), serde_json::to_vec(&reply.filter).unwrap())
+}
+
+#[tokio::test]
+async fn a_good_policy_is_written_with_its_lists_and_fetched_again_only_when_it_changed() {
+    let mut s = setup();
+    let adult = list_bytes("adult");
+    let iwf = list_bytes("iwf");
+    let body = serve_policy(&s, &key(1), T1, &[("adult", &adult), ("iwf", &iwf)]);
+    let Fetched::Updated(kiosk) = s.fetcher.fetch_once(&credential()).await.unwrap() else {
+        panic!("not updated")
+    };
+    assert_eq!(kiosk.issued_at, Some(T1.parse().unwrap()));
+    assert_eq!(
+        s.api.asked(),
+        [POLICY_PATH, "/api/v1/device/lists/adult", "/api/v1/device/lists/iwf"]
+    );
+    let (kiosk_json, filter_json) = bundles(&body);
+    assert_eq!(std::fs::read(s.files.kiosk()).unwrap(), kiosk_json);
+    assert_eq!(std::fs::read(s.files.filter()).unwrap(), filter_json);
+    assert_eq!(std::fs::read(s.files.list("adult")).unwrap(), adult);
+    assert_eq!(std::fs::read(s.files.list("iwf")).unwrap(), iwf);
+    // The written files are what a restarted slated trusts.
+    let (in_force, cached) = s.files.load(&key(1).verifying_key());
+    assert_eq!(&in_force, s.fetcher.in_force());
+    assert_eq!(cached.unwrap(), *kiosk);
+
+    // The same policy again: nothing fetched beyond the policy, nothing written.
+    assert_eq!(s.fetcher.fetch_once(&credential()).await, Ok(Fetched::Unchanged));
+    assert_eq!(s.api.asked(), [POLICY_PATH]);
+
+    // A newer one: only the list that changed is fetched.
+    let adult2 = list_bytes("adult2");
+    serve_policy(&s, &key(1), T2, &[("adult", &adult2), ("iwf", &iwf)]);
+    assert!(matches!(s.fetcher.fetch_once(&credential()).await, Ok(Fetched::Updated(_))));
+    assert_eq!(s.api.asked(), [POLICY_PATH, "/api/v1/device/lists/adult"]);
+    assert_eq!(std::fs::read(s.files.list("adult")).unwrap(), adult2);
+}
+
+/// Installs T2 then checks that `refusal` is refused and the T2 files stay as they were.
+async fn refused_keeps_the_last_good(
+    prepare: impl FnOnce(&Setup),
+    expect: impl FnOnce(&PolicyFetchError) -> bool,
+) {
+    let mut s = setup();
+    let adult = list_bytes("adult");
+    serve_policy(&s, &key(1), T2, &[("adult", &adult)]);
+    s.fetcher.fetch_once(&credential()).await.unwrap();
+    let before: Vec<_> = [s.files.kiosk(), s.files.filter(), s.files.list("adult")]
+        .iter()
+        .map(|p| std::fs::read(p).unwrap())
+        .collect();
+    let in_force = s.fetcher.in_force().clone();
+    prepare(&s);
+    let err = s.fetcher.fetch_once(&credential()).await.unwrap_err();
+    assert!(expect(&err), "{err:?}");
+    let after: Vec<_> = [s.files.kiosk(), s.files.filter(), s.files.list("adult")]
+        .iter()
+        .map(|p| std::fs::read(p).unwrap())
+        .collect();
+    assert_eq!(before, after, "the last good policy is kept");
+    assert_eq!(s.fetcher.in_force(), &in_force);
+}
+
+#[tokio::test]
+async fn a_bad_signature_is_refused() {
+    refused_keeps_the_last_good(
+        |s| {
+            // Signed by another key.
+            let body = reply(&key(2), kiosk_payload("2026-11-19T08:00:00Z"), filter_payload("2026-11-19T08:00:00Z", &[]));
+            s.api.set(POLICY_PATH, 200, body);
+        },
+        |e| matches!(e, PolicyFetchError::Bundle { which: "kiosk", reason } if reason.contains("signature")),
+    )
+    .await;
+    refused_keeps_the_last_good(
+        |s| {
+            // A payload changed after signing.
+            let mut reply: PolicyReply = serde_json::from_slice(&reply(
+                &key(1),
+                kiosk_payload(T2),
+                filter_payload("2026-11-19T08:00:00Z", &[]),
+            ))
+            .unwrap();
+            reply.filter.payload = reply.filter.payload.replace("adult", "aduls");
+            s.api.set(POLICY_PATH, 200, serde_json::to_vec(&reply).unwrap());
+        },
+        |e| matches!(e, PolicyFetchError::Bundle { which: "filter", .. }),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn an_older_policy_is_refused() {
+    refused_keeps_the_last_good(
+        |s| {
+            serve_policy(s, &key(1), T1, &[("adult", &list_bytes("old"))]);
+        },
+        |e| matches!(e, PolicyFetchError::Older { which: "kiosk", .. }),
+    )
+    .await;
+    refused_keeps_the_last_good(
+        |s| {
+            let body = reply(&key(1), kiosk_payload(T2), filter_payload(T1, &[]));
+            s.api.set(POLICY_PATH, 200, body);
+        },
+        |e| matches!(e, PolicyFetchError::Older { which: "filter", .. }),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_list_that_does_not_match_its_hash_or_size_is_refused() {
+    let t3 = "2026-11-19T08:00:00Z";
+    refused_keeps_the_last_good(
+        |s| {
+            let good = list_bytes("adult3");
+            serve_policy(s, &key(1), t3, &[("adult", &good)]);
+            let mut evil = good.clone();
+            evil[0] ^= 1;
+            s.api.set("/api/v1/device/lists/adult", 200, evil);
+        },
+        |e| matches!(e, PolicyFetchError::List { name, reason } if name == "adult" && reason.contains("sha256")),
+    )
+    .await;
+    refused_keeps_the_last_good(
+        |s| {
+            let good = list_bytes("adult3");
+            serve_policy(s, &key(1), t3, &[("adult", &good)]);
+            s.api.set("/api/v1/device/lists/adult", 200, good[..good.len() - 1].to_vec());
+        },
+        |e| matches!(e, PolicyFetchError::List { reason, .. } if reason.contains("bytes")),
+    )
+    .await;
+    refused_keeps_the_last_good(
+        |s| {
+            serve_policy(s, &key(1), t3, &[("adult", &list_bytes("adult3"))]);
+            s.api.set("/api/v1/device/lists/adult", 404, vec![]);
+        },
+        |e| *e == PolicyFetchError::Status(404),
+    )
+    .await;
+    refused_keeps_the_last_good(
+        |s| s.api.set(POLICY_PATH, 503, vec![]),
+        |e| *e == PolicyFetchError::Status(503),
+    )
+    .await;
+    refused_keeps_the_last_good(
+        |s| s.api.set(POLICY_PATH, 200, b"{\"v\":1}".to_vec()),
+        |e| matches!(e, PolicyFetchError::Reply(_)),
+    )
+    .await;
+}
+
+#[test]
+fn a_bad_manifest_or_kiosk_payload_is_refused_by_field() {
+    let k = key(1);
+    let in_force = InForce::default();
+    let bad_name = serde_json::json!({"v":1,"issued_at":T1,"default_profile":"x","profiles":{},
+        "lists":{"../etc":{"sha256":"a".repeat(64),"bytes":1}}})
+    .to_string();
+    let err = verify_reply(&reply(&k, kiosk_payload(T1), bad_name), &k.verifying_key(), &in_force)
+        .unwrap_err();
+    assert!(
+        matches!(&err, PolicyFetchError::Bundle { which: "filter", reason } if reason.contains("list")),
+        "{err}"
+    );
+    let mut kiosk: serde_json::Value = serde_json::from_str(&kiosk_payload(T1)).unwrap();
+    kiosk["sessions"]["idle_timeout_min"] = 0.into();
+    let err = verify_reply(
+        &reply(&k, kiosk.to_string(), filter_payload(T1, &[])),
+        &k.verifying_key(),
+        &in_force,
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("sessions.idle_timeout_min"), "{err}");
+    // A kiosk policy without issued_at is older than one with.
+    let mut kiosk: serde_json::Value = serde_json::from_str(&kiosk_payload(T1)).unwrap();
+    kiosk.as_object_mut().unwrap().remove("issued_at");
+    let newer = InForce { kiosk_issued_at: Some(T1.parse().unwrap()), filter_issued_at: None };
+    let err = verify_reply(
+        &reply(&k, kiosk.to_string(), filter_payload(T1, &[])),
+        &k.verifying_key(),
+        &newer,
+    )
+    .unwrap_err();
+    assert!(matches!(err, PolicyFetchError::Older { which: "kiosk", offered: None, .. }));
+}
+
+#[test]
+fn pupils_get_their_class_profile() {
+    let policy = kiosk::parse_policy(kiosk::SAMPLE_POLICY).unwrap();
+    let mut renamed = policy.clone();
+    renamed.classes[0].name = "Oak  Class".into();
+    let first = renamed.classes[0].pupils[0].id.clone();
+    let second_class_pupil = policy.classes[1].pupils[0].id.clone();
+    let cases = [
+        (&policy, first.clone(), Some("oak")),
+        (&renamed, first, Some("oak-class")),
+        (&policy, second_class_pupil, Some("rowan")),
+        (&policy, PupilId::new("p-nobody").unwrap(), None),
+    ];
+    for (policy, pupil, want) in cases {
+        assert_eq!(profile_for(policy, &pupil).as_deref(), want, "{pupil}");
+    }
+}
+
+#[test]
+fn atomic_writes_replace_whole_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a").join("f.json");
+    write_atomic(&path, b"one").unwrap();
+    write_atomic(&path, b"two").unwrap();
+    assert_eq!(std::fs::read(&path).unwrap(), b"two");
+    let names: Vec<_> = std::fs::read_dir(path.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, ["f.json"], "no temporary file is left");
+}

@@ -1,0 +1,493 @@
+//! The browser control channel: the Chrome DevTools Protocol over `--remote-debugging-pipe`
+//! (Chromium reads requests on fd 3 and writes replies and events on fd 4, each a JSON message
+//! ended by a NUL byte; there is no listening socket for anything else to reach).
+//!
+//! Functional core: [`encode`], [`Frames`] and [`Guard`], the state machine that turns CDP
+//! events into requests (attach, enable, continue or fulfil a paused navigation) and into
+//! [`Report`]s for slated (what is on screen, what was blocked). It reads only URLs and titles:
+//! never page content or pictures. Imperative shell: [`Connection`] (a reader thread over the
+//! pipe).
+
+use base64::Engine as _;
+use serde_json::{json, Value};
+use slate_filter::urls::{UrlDecision, UrlLists};
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CdpError {
+    #[error("browser control pipe: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("browser closed the control pipe")]
+    Closed,
+    #[error("no reply from the browser to {0} in time")]
+    Timeout(String),
+    #[error("browser refused {method}: {error}")]
+    Refused { method: String, error: String },
+}
+
+/// One request, as framed on the pipe.
+pub fn encode(id: u64, method: &str, params: &Value, session: Option<&str>) -> Vec<u8> {
+    let mut msg = json!({"id": id, "method": method, "params": params});
+    if let Some(s) = session {
+        msg["sessionId"] = json!(s);
+    }
+    let mut bytes = serde_json::to_vec(&msg).expect("a JSON value always serialises");
+    bytes.push(0);
+    bytes
+}
+
+/// Splits the byte stream from fd 4 into messages.
+#[derive(Debug, Default)]
+pub struct Frames {
+    buf: Vec<u8>,
+}
+
+impl Frames {
+    /// Takes in bytes; returns the complete messages (unparsable ones are dropped: the browser
+    /// is trusted to speak JSON, and one bad message must not stop the channel).
+    pub fn push(&mut self, bytes: &[u8]) -> Vec<Value> {
+        self.buf.extend_from_slice(bytes);
+        let mut out = Vec::new();
+        while let Some(end) = self.buf.iter().position(|b| *b == 0) {
+            let frame: Vec<u8> = self.buf.drain(..=end).collect();
+            if let Ok(v) = serde_json::from_slice(&frame[..end]) {
+                out.push(v);
+            }
+        }
+        out
+    }
+}
+
+/// What slated hears about the browser.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Report {
+    /// The top-level page changed (URL and title only).
+    Foreground { url: String, title: String },
+    /// A navigation was replaced by the block page.
+    Blocked { url: String, list: String, rule: String },
+    /// The pupil pressed "tell my teacher" on the block page for `url`.
+    TellTeacher { url: String },
+}
+
+/// A request the guard wants sent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Request {
+    pub method: String,
+    pub params: Value,
+    pub session: Option<String>,
+}
+
+fn send(method: &str, params: Value, session: Option<&str>) -> Request {
+    Request { method: method.into(), params, session: session.map(str::to_owned) }
+}
+
+/// The marker the block page's button adds to the blocked URL's query.
+pub const TELL_PARAM: &str = "slate-tell-teacher";
+
+/// The requests that start guarding a freshly started browser: attach to every page (paused
+/// until it is guarded), and refuse downloads.
+pub fn start_requests() -> Vec<Request> {
+    vec![
+        send("Browser.setDownloadBehavior", json!({"behavior": "deny"}), None),
+        send("Target.setDiscoverTargets", json!({"discover": true}), None),
+        send(
+            "Target.setAutoAttach",
+            json!({"autoAttach": true, "waitForDebuggerOnStart": true, "flatten": true}),
+            None,
+        ),
+    ]
+}
+
+/// Chromium's own UI drawn as web pages (the omnibox popup and the like): not the app's, not
+/// reachable by the pupil in kiosk mode, left alone.
+pub fn is_browser_ui(info: &Value) -> bool {
+    info["type"] == "browser_ui"
+        || info["url"]
+            .as_str()
+            .is_some_and(|u| u.starts_with("chrome://") && u.contains(".top-chrome/"))
+}
+
+/// Follows pages and checks every document request against the URL lists.
+#[derive(Debug)]
+pub struct Guard {
+    lists: UrlLists,
+    /// The page the kiosk shows (the first one); any other page is closed.
+    main: Option<String>,
+    /// Session id -> target id of attached pages.
+    sessions: HashMap<String, String>,
+    /// Nonce of the block page on screen -> the URL it replaced.
+    blocked: HashMap<String, String>,
+    last: Option<(String, String)>,
+}
+
+fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+/// The gentle block page. Its button asks for the blocked URL with [`TELL_PARAM`] and the
+/// nonce, which the guard recognises and never lets reach the network.
+pub fn block_page(url: &str, nonce: &str) -> String {
+    let base = url.split(['?', '#']).next().unwrap_or(url);
+    let tell = format!("{base}?{TELL_PARAM}={nonce}");
+    format!(
+        r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Not this page</title>
+<style>body{{font-family:sans-serif;background:#eef5ff;color:#123;text-align:center;padding:10vh 2em}}
+h1{{font-size:2.4em}}p{{font-size:1.4em}}a.b{{display:inline-block;margin-top:1em;padding:.8em 1.6em;
+font-size:1.4em;background:#2a6;color:#fff;border-radius:1em;text-decoration:none}}</style></head>
+<body><h1>This page is not for school</h1><p>You have done nothing wrong. You can go back, or tell your teacher.</p>
+<a class="b" id="tell" href="{}">Tell my teacher</a></body></html>"#,
+        html_escape(&tell)
+    )
+}
+
+const TOLD_PAGE: &str = r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Your teacher has been told</title>
+<style>body{font-family:sans-serif;background:#eef5ff;color:#123;text-align:center;padding:10vh 2em}h1{font-size:2.4em}</style>
+</head><body><h1>Thank you. Your teacher has been told.</h1></body></html>"#;
+
+fn fulfil(request_id: &str, html: &str, session: Option<&str>) -> Request {
+    let body = base64::engine::general_purpose::STANDARD.encode(html.as_bytes());
+    send(
+        "Fetch.fulfillRequest",
+        json!({"requestId": request_id, "responseCode": 200,
+               "responseHeaders": [{"name": "Content-Type", "value": "text/html; charset=utf-8"},
+                                   {"name": "Cache-Control", "value": "no-store"}],
+               "body": body}),
+        session,
+    )
+}
+
+impl Guard {
+    pub fn new(lists: UrlLists) -> Self {
+        Self { lists, main: None, sessions: HashMap::new(), blocked: HashMap::new(), last: None }
+    }
+
+    /// Takes one event from the browser; returns requests to send and reports for slated.
+    /// `nonce` is a fresh unguessable token, used if this event puts up a block page.
+    pub fn on_event(&mut self, msg: &Value, nonce: &str) -> (Vec<Request>, Vec<Report>) {
+        let mut out = Vec::new();
+        let mut reports = Vec::new();
+        let session = msg["sessionId"].as_str();
+        let params = &msg["params"];
+        match msg["method"].as_str().unwrap_or("") {
+            "Target.attachedToTarget" => {
+                let sid = params["sessionId"].as_str().unwrap_or_default();
+                let info = &params["targetInfo"];
+                let target = info["targetId"].as_str().unwrap_or_default();
+                if info["type"] != "page" || is_browser_ui(info) {
+                    out.push(send("Runtime.runIfWaitingForDebugger", json!({}), Some(sid)));
+                    return (out, reports);
+                }
+                if self.main.as_deref().is_some_and(|m| m != target) {
+                    // A second window or tab: the kiosk shows one page only.
+                    out.push(send("Target.closeTarget", json!({"targetId": target}), None));
+                    return (out, reports);
+                }
+                self.main = Some(target.to_owned());
+                self.sessions.insert(sid.to_owned(), target.to_owned());
+                out.push(send(
+                    "Fetch.enable",
+                    json!({"patterns": [{"urlPattern": "*", "resourceType": "Document", "requestStage": "Request"}]}),
+                    Some(sid),
+                ));
+                out.push(send("Page.enable", json!({}), Some(sid)));
+                out.push(send("Inspector.enable", json!({}), Some(sid)));
+                out.push(send("Runtime.runIfWaitingForDebugger", json!({}), Some(sid)));
+            }
+            "Target.targetCreated" => {
+                let info = &params["targetInfo"];
+                let target = info["targetId"].as_str().unwrap_or_default();
+                let app_page = info["type"] == "page" && !is_browser_ui(info);
+                if app_page && self.main.as_deref().is_some_and(|m| m != target) {
+                    out.push(send("Target.closeTarget", json!({"targetId": target}), None));
+                }
+            }
+            "Target.targetInfoChanged" => {
+                let info = &params["targetInfo"];
+                if info["type"] == "page" && self.main.as_deref() == info["targetId"].as_str() {
+                    let url = info["url"].as_str().unwrap_or_default().to_owned();
+                    let title = info["title"].as_str().unwrap_or_default().to_owned();
+                    if !url.is_empty() && self.last.as_ref() != Some(&(url.clone(), title.clone()))
+                    {
+                        self.last = Some((url.clone(), title.clone()));
+                        reports.push(Report::Foreground { url, title });
+                    }
+                }
+            }
+            "Inspector.targetCrashed" => {
+                // The app's page died: end the browser, so the kiosk goes home rather than
+                // leaving a "sad tab" on screen.
+                if session.and_then(|s| self.sessions.get(s)).map(String::as_str) == self.main.as_deref() {
+                    out.push(send("Browser.close", json!({}), None));
+                }
+            }
+            "Fetch.requestPaused" => {
+                let request_id = params["requestId"].as_str().unwrap_or_default();
+                let url = params["request"]["url"].as_str().unwrap_or_default();
+                if let Some(original) = self.tell_request(url) {
+                    reports.push(Report::TellTeacher { url: original });
+                    out.push(fulfil(request_id, TOLD_PAGE, session));
+                } else {
+                    match self.lists.check(url) {
+                        UrlDecision::Allow => out.push(send(
+                            "Fetch.continueRequest",
+                            json!({"requestId": request_id}),
+                            session,
+                        )),
+                        UrlDecision::Block(block) => {
+                            self.blocked.insert(nonce.to_owned(), url.to_owned());
+                            reports.push(Report::Blocked {
+                                url: url.to_owned(),
+                                list: block.list,
+                                rule: block.rule,
+                            });
+                            out.push(fulfil(request_id, &block_page(url, nonce), session));
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+        (out, reports)
+    }
+
+    /// The page the kiosk shows, once attached.
+    pub fn main_target(&self) -> Option<&str> {
+        self.main.as_deref()
+    }
+
+    /// Whether `msg` says the main page finished loading (then its title is final enough to
+    /// ask for: Chromium does not always send `targetInfoChanged` for it).
+    pub fn is_main_load(&self, msg: &Value) -> bool {
+        msg["method"] == "Page.loadEventFired"
+            && msg["sessionId"].as_str().and_then(|s| self.sessions.get(s)).map(String::as_str)
+                == self.main.as_deref()
+    }
+
+    /// The blocked URL a "tell my teacher" request stands for, if `url` is one with a nonce
+    /// this guard issued (each nonce works once).
+    fn tell_request(&mut self, url: &str) -> Option<String> {
+        let (_, query) = url.split_once('?')?;
+        let nonce =
+            query.split('&').find_map(|kv| kv.strip_prefix(TELL_PARAM)?.strip_prefix('='))?;
+        self.blocked.remove(nonce)
+    }
+}
+
+type Pending = Arc<Mutex<HashMap<u64, mpsc::Sender<Value>>>>;
+
+/// The pipe to one Chromium: requests go out on `to_browser`; a thread reads replies (handed to
+/// their callers) and events (handed to `events`).
+pub struct Connection {
+    writer: Mutex<Box<dyn Write + Send>>,
+    next: AtomicU64,
+    pending: Pending,
+}
+
+impl Connection {
+    /// Starts the reader thread. Events arrive on the returned receiver, which closes when the
+    /// browser closes the pipe (it exited).
+    pub fn start(
+        to_browser: impl Write + Send + 'static,
+        mut from_browser: impl Read + Send + 'static,
+    ) -> (Arc<Self>, mpsc::Receiver<Value>) {
+        let pending: Pending = Arc::default();
+        let (events_tx, events) = mpsc::channel();
+        let conn = Arc::new(Self {
+            writer: Mutex::new(Box::new(to_browser)),
+            next: AtomicU64::new(1),
+            pending: pending.clone(),
+        });
+        std::thread::spawn(move || {
+            let mut frames = Frames::default();
+            let mut buf = vec![0u8; 64 * 1024];
+            loop {
+                let n = match from_browser.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => n,
+                };
+                for msg in frames.push(&buf[..n]) {
+                    if let Some(id) = msg["id"].as_u64() {
+                        if let Some(tx) = pending.lock().expect("pending lock").remove(&id) {
+                            let _ = tx.send(msg);
+                        }
+                    } else if events_tx.send(msg).is_err() {
+                        return;
+                    }
+                }
+            }
+            // Closing the waiters' channels wakes them with `Closed`.
+            pending.lock().expect("pending lock").clear();
+        });
+        (conn, events)
+    }
+
+    /// Sends a request without waiting for its reply.
+    pub fn post(
+        &self,
+        method: &str,
+        params: &Value,
+        session: Option<&str>,
+    ) -> Result<(), CdpError> {
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        self.writer.lock().expect("writer lock").write_all(&encode(id, method, params, session))?;
+        Ok(())
+    }
+
+    /// Sends a request and waits for its result.
+    pub fn call(
+        &self,
+        method: &str,
+        params: Value,
+        session: Option<&str>,
+        timeout: Duration,
+    ) -> Result<Value, CdpError> {
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = mpsc::channel();
+        self.pending.lock().expect("pending lock").insert(id, tx);
+        self.writer
+            .lock()
+            .expect("writer lock")
+            .write_all(&encode(id, method, &params, session))?;
+        let reply = rx.recv_timeout(timeout).map_err(|e| match e {
+            mpsc::RecvTimeoutError::Timeout => CdpError::Timeout(method.to_owned()),
+            mpsc::RecvTimeoutError::Disconnected => CdpError::Closed,
+        })?;
+        if let Some(error) = reply.get("error") {
+            return Err(CdpError::Refused { method: method.to_owned(), error: error.to_string() });
+        }
+        Ok(reply["result"].clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use slate_filter::urls::{salted_hash, UrlList};
+
+    #[test]
+    fn framing() {
+        let bytes = encode(7, "Page.enable", &json!({}), Some("S1"));
+        assert_eq!(*bytes.last().unwrap(), 0);
+        let mut frames = Frames::default();
+        let (a, b) = bytes.split_at(5);
+        assert!(frames.push(a).is_empty());
+        let got = frames.push(&[b, b"{\"method\":\"X\"}\0not json\0{\"id\":"].concat());
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0]["sessionId"], "S1");
+        assert_eq!(got[0]["id"], 7);
+        assert_eq!(got[1]["method"], "X");
+        assert_eq!(frames.push(b"1}\0")[0]["id"], 1);
+    }
+
+    fn guard() -> Guard {
+        let text = format!("url-sha256:{}\n", salted_hash(b"s", "https://site.example/bad"));
+        Guard::new(UrlLists {
+            salt: b"s".to_vec(),
+            lists: vec![UrlList::parse("iwf", &text).unwrap()],
+        })
+    }
+
+    fn attached(sid: &str, target: &str, kind: &str) -> Value {
+        json!({"method": "Target.attachedToTarget",
+               "params": {"sessionId": sid, "targetInfo": {"targetId": target, "type": kind}}})
+    }
+
+    fn paused(sid: &str, id: &str, url: &str) -> Value {
+        json!({"method": "Fetch.requestPaused", "sessionId": sid,
+               "params": {"requestId": id, "request": {"url": url}, "resourceType": "Document"}})
+    }
+
+    #[test]
+    fn the_first_page_is_guarded_and_others_are_closed() {
+        let mut g = guard();
+        let (out, _) = g.on_event(&attached("S1", "T1", "page"), "n");
+        let methods: Vec<_> = out.iter().map(|s| s.method.as_str()).collect();
+        assert_eq!(
+            methods,
+            ["Fetch.enable", "Page.enable", "Inspector.enable", "Runtime.runIfWaitingForDebugger"]
+        );
+        assert!(out.iter().all(|s| s.session.as_deref() == Some("S1")));
+        let (out, _) = g.on_event(&attached("S2", "T2", "page"), "n");
+        assert_eq!(out, [send("Target.closeTarget", json!({"targetId": "T2"}), None)]);
+        let created = json!({"method": "Target.targetCreated", "params": {"targetInfo": {"targetId": "T3", "type": "page"}}});
+        assert_eq!(g.on_event(&created, "n").0[0].method, "Target.closeTarget");
+        // A worker is let run, not guarded.
+        let (out, _) = g.on_event(&attached("S4", "T4", "service_worker"), "n");
+        assert_eq!(out[0].method, "Runtime.runIfWaitingForDebugger");
+    }
+
+    #[test]
+    fn navigation_decisions_and_tell_my_teacher() {
+        let mut g = guard();
+        g.on_event(&attached("S1", "T1", "page"), "n0");
+        let (out, reports) = g.on_event(&paused("S1", "R1", "https://site.example/ok"), "n1");
+        assert_eq!(out[0].method, "Fetch.continueRequest");
+        assert!(reports.is_empty());
+
+        let (out, reports) =
+            g.on_event(&paused("S1", "R2", "https://SITE.example/bad#x"), "nonce2");
+        assert_eq!(out[0].method, "Fetch.fulfillRequest");
+        assert_eq!(out[0].session.as_deref(), Some("S1"));
+        let body = out[0].params["body"].as_str().unwrap();
+        let html =
+            String::from_utf8(base64::engine::general_purpose::STANDARD.decode(body).unwrap())
+                .unwrap();
+        assert!(html.contains("slate-tell-teacher=nonce2"), "{html}");
+        assert!(
+            matches!(&reports[..], [Report::Blocked { list, rule, .. }] if list == "iwf" && rule.starts_with("url-sha256:"))
+        );
+
+        // A guessed nonce is just another request.
+        let (out, reports) = g
+            .on_event(&paused("S1", "R3", "https://site.example/x?slate-tell-teacher=guess"), "n3");
+        assert_eq!(out[0].method, "Fetch.continueRequest");
+        assert!(reports.is_empty());
+        // The real one files the report once and never reaches the network.
+        let tell = "https://SITE.example/bad?slate-tell-teacher=nonce2";
+        let (out, reports) = g.on_event(&paused("S1", "R4", tell), "n4");
+        assert_eq!(out[0].method, "Fetch.fulfillRequest");
+        assert_eq!(reports, [Report::TellTeacher { url: "https://SITE.example/bad#x".into() }]);
+        let (out, reports) = g.on_event(&paused("S1", "R5", tell), "n5");
+        assert_eq!(out[0].method, "Fetch.continueRequest");
+        assert!(reports.is_empty());
+    }
+
+    #[test]
+    fn foreground_follows_the_main_page_only() {
+        let mut g = guard();
+        g.on_event(&attached("S1", "T1", "page"), "n");
+        let changed = |t: &str, url: &str, title: &str| {
+            json!({"method": "Target.targetInfoChanged",
+                   "params": {"targetInfo": {"targetId": t, "type": "page", "url": url, "title": title}}})
+        };
+        let (_, r) = g.on_event(&changed("T1", "https://site.example/a", "A"), "n");
+        assert_eq!(
+            r,
+            [Report::Foreground { url: "https://site.example/a".into(), title: "A".into() }]
+        );
+        assert!(g.on_event(&changed("T1", "https://site.example/a", "A"), "n").1.is_empty());
+        assert!(g.on_event(&changed("T9", "https://other.example/", "O"), "n").1.is_empty());
+        assert_eq!(g.on_event(&changed("T1", "https://site.example/a", "A2"), "n").1.len(), 1);
+    }
+
+    #[test]
+    fn a_crash_of_the_main_page_closes_the_browser() {
+        let mut g = guard();
+        g.on_event(&attached("S1", "T1", "page"), "n");
+        let crashed = |sid: &str| json!({"method": "Inspector.targetCrashed", "sessionId": sid, "params": {}});
+        assert!(g.on_event(&crashed("S9"), "n").0.is_empty());
+        assert_eq!(g.on_event(&crashed("S1"), "n").0, [send("Browser.close", json!({}), None)]);
+    }
+
+    #[test]
+    fn the_block_page_escapes_the_url() {
+        let page = block_page("https://x.example/\"><script>?q=1", "N");
+        assert!(!page.contains("\"><script>"));
+        assert!(page.contains("https://x.example/&quot;&gt;&lt;script&gt;?slate-tell-teacher=N"));
+    }
+}

@@ -1,0 +1,748 @@
+//! The real [`Launcher`](crate::app::Launcher): the only way anything starts on the kiosk.
+//!
+//! - Web apps: Debian's Chromium in kiosk mode with [`crate::browser`]'s managed policy and a
+//!   fresh profile under the runtime dir (a tmpfs), controlled over `--remote-debugging-pipe`
+//!   by [`crate::cdp`]: every document request is checked against the URL lists, and the page's
+//!   URL and title go to slated as `foreground`. The policy reaches Chromium without touching
+//!   the real `/etc`: the browser starts in its own mount namespace in which the session's
+//!   directory is bind-mounted over `/etc/chromium` (a user namespace when not root), so two
+//!   browsers never see each other's policy and nothing is left behind.
+//! - Native apps: the command with a fresh `HOME` under the runtime dir.
+//!
+//! Each app gets its own process group (slated stops the group on a report). When it exits,
+//! for whatever reason, its directory is removed and [`Launcher::poll_exit`] says so, so the
+//! kiosk returns home.
+//!
+//! Pure parts: [`web_plan`], [`load_url_lists`]'s parsing. The rest is the imperative shell.
+
+use crate::app::{AppExit, Launcher};
+use crate::browser::{kiosk_args, managed_policy, profile_dir, BrowserError, MANAGED_POLICY_FILE};
+use crate::cdp::{self, Connection, Report};
+use crate::policy::{App, AppKind};
+use serde_json::{json, Value};
+use slate_filter::urls::{parse_salt, UrlList, UrlLists};
+use std::ffi::{CString, OsString};
+use std::io::Read;
+use std::os::fd::AsRawFd;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// The URL-layer lists applied when present (the contract's illegal-content URL lists).
+pub const URL_LISTS: [&str; 2] = ["iwf", "ctiru"];
+
+#[derive(Debug, thiserror::Error)]
+pub enum LaunchError {
+    #[error(transparent)]
+    Browser(#[from] BrowserError),
+    #[error("app {app:?}: {what}")]
+    Refused { app: String, what: String },
+    #[error("{what} {}: {source}", path.display())]
+    Io { what: &'static str, path: PathBuf, source: std::io::Error },
+    #[error("URL lists: {0}")]
+    Lists(String),
+    #[error(transparent)]
+    Cdp(#[from] cdp::CdpError),
+}
+
+fn io<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> LaunchError + 'a {
+    move |source| LaunchError::Io { what, path: path.to_owned(), source }
+}
+
+/// What slated hears from the launcher. The real one talks to the control socket; tests record.
+pub trait Reporter: Send {
+    fn app_opened(&mut self, app: &str);
+    fn foreground(&mut self, app: &str, url: Option<&str>, title: Option<&str>, pid: u32);
+    fn filter_blocked(&mut self, target: &str, rule: &str, list: &str);
+    fn tell_teacher(&mut self, url: &str, app: &str);
+}
+
+/// slated's control socket.
+#[derive(Debug, Clone)]
+pub struct SocketReporter {
+    pub socket: PathBuf,
+}
+
+impl SocketReporter {
+    fn send(&self, request: Value) {
+        if let Err(e) = crate::link::call_json(&self.socket, &request) {
+            // The command only, never the URL or title (logs carry no URLs).
+            tracing::warn!(cmd = %request["cmd"], error = %e, "telling slated failed");
+        }
+    }
+}
+
+impl Reporter for SocketReporter {
+    fn app_opened(&mut self, app: &str) {
+        self.send(json!({"cmd": "app_opened", "app": app}));
+    }
+    fn foreground(&mut self, app: &str, url: Option<&str>, title: Option<&str>, pid: u32) {
+        let mut req = json!({"cmd": "foreground", "app": app, "pid": pid});
+        if let Some(url) = url {
+            req["url"] = json!(url);
+        }
+        if let Some(title) = title {
+            req["title"] = json!(title);
+        }
+        self.send(req);
+    }
+    fn filter_blocked(&mut self, target: &str, rule: &str, list: &str) {
+        self.send(json!({"cmd": "filter_blocked", "layer": "url", "target": target, "rule": rule, "list": list}));
+    }
+    fn tell_teacher(&mut self, url: &str, app: &str) {
+        self.send(json!({"cmd": "tell_teacher", "url": url, "app": app}));
+    }
+}
+
+/// Records what the launcher told slated, one line each (tests).
+#[derive(Debug, Clone, Default)]
+pub struct RecordingReporter {
+    pub log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Reporter for RecordingReporter {
+    fn app_opened(&mut self, app: &str) {
+        self.log.lock().unwrap().push(format!("app_opened {app}"));
+    }
+    fn foreground(&mut self, app: &str, url: Option<&str>, title: Option<&str>, _pid: u32) {
+        self.log.lock().unwrap().push(format!(
+            "foreground {app} {} {}",
+            url.unwrap_or("-"),
+            title.unwrap_or("-")
+        ));
+    }
+    fn filter_blocked(&mut self, target: &str, rule: &str, list: &str) {
+        self.log.lock().unwrap().push(format!("filter_blocked url {target} {rule} {list}"));
+    }
+    fn tell_teacher(&mut self, url: &str, app: &str) {
+        self.log.lock().unwrap().push(format!("tell_teacher {url} {app}"));
+    }
+}
+
+/// Where things are and how Chromium is started.
+#[derive(Debug, Clone)]
+pub struct LaunchConfig {
+    /// Chromium's binary (not Debian's wrapper script, whose default flags we do not want).
+    pub chromium: PathBuf,
+    /// A tmpfs for per-session directories (`XDG_RUNTIME_DIR`).
+    pub runtime_dir: PathBuf,
+    /// slated's state dir: URL lists are read from `<state_dir>/policy/`.
+    pub state_dir: PathBuf,
+    pub wayland: bool,
+    /// Where Chromium reads its policy directory tree from (`/etc/chromium`); the session's own
+    /// tree is mounted there in the browser's namespace.
+    pub policy_mount: PathBuf,
+    /// Added before the kiosk arguments (tests: `--headless=new`, `--no-sandbox`, ...).
+    pub extra_args: Vec<OsString>,
+    /// Extra environment for the browser (tests: the `DISPLAY` of their X server).
+    pub env: Vec<(OsString, OsString)>,
+}
+
+impl LaunchConfig {
+    pub fn new(runtime_dir: PathBuf, state_dir: PathBuf) -> Self {
+        Self {
+            chromium: PathBuf::from("/usr/lib/chromium/chromium"),
+            runtime_dir,
+            state_dir,
+            wayland: std::env::var_os("WAYLAND_DISPLAY").is_some(),
+            policy_mount: PathBuf::from("/etc/chromium"),
+            extra_args: Vec::new(),
+            env: Vec::new(),
+        }
+    }
+}
+
+/// Everything needed to start one web app. Pure.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WebPlan {
+    /// The session's directory (removed when the app ends).
+    pub session_dir: PathBuf,
+    /// Mounted over `/etc/chromium`: holds `policies/managed/slate.json`.
+    pub policy_root: PathBuf,
+    pub policy_file: PathBuf,
+    pub policy: Value,
+    pub args: Vec<OsString>,
+    pub start_url: String,
+}
+
+/// Plans a web app's start: the managed policy, the profile under the runtime dir, the
+/// arguments with `--remote-debugging-pipe` first. Pure.
+pub fn web_plan(app: &App, config: &LaunchConfig, session: &str) -> Result<WebPlan, LaunchError> {
+    let AppKind::Web { start_url, .. } = &app.kind else {
+        return Err(BrowserError::NotWeb { app: app.id.clone() }.into());
+    };
+    let policy = managed_policy(app)?;
+    let session_dir = profile_dir(&config.runtime_dir, session)?;
+    let policy_root = session_dir.join("etc-chromium");
+    let policy_file = policy_root.join("policies/managed").join(MANAGED_POLICY_FILE);
+    let mut args: Vec<OsString> = vec!["--remote-debugging-pipe".into()];
+    args.extend(config.extra_args.iter().cloned());
+    args.extend(kiosk_args(app, &session_dir.join("profile"), config.wayland)?);
+    Ok(WebPlan {
+        session_dir,
+        policy_root,
+        policy_file,
+        policy,
+        args,
+        start_url: start_url.clone(),
+    })
+}
+
+/// Reads the URL salt from a filter bundle's payload and the URL lists present in `lists_dir`.
+/// Pure apart from reading the two kinds of file it is given.
+pub fn load_url_lists(state_dir: &Path) -> Result<UrlLists, LaunchError> {
+    let policy_dir = state_dir.join("policy");
+    let salt = match std::fs::read(policy_dir.join("filter.json")) {
+        Ok(bytes) => salt_from_bundle(&bytes).map_err(LaunchError::Lists)?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(io("reading", &policy_dir.join("filter.json"))(e)),
+    };
+    let mut lists = Vec::new();
+    for name in URL_LISTS {
+        let path = policy_dir.join("lists").join(format!("{name}.txt"));
+        match std::fs::read_to_string(&path) {
+            Ok(text) => lists
+                .push(UrlList::parse(name, &text).map_err(|e| LaunchError::Lists(e.to_string()))?),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io("reading", &path)(e)),
+        }
+    }
+    Ok(UrlLists { salt, lists })
+}
+
+/// The `url_salt` of a filter policy bundle (slated verified the bundle before writing it).
+fn salt_from_bundle(bytes: &[u8]) -> Result<Vec<u8>, String> {
+    let bundle: Value = serde_json::from_slice(bytes).map_err(|e| format!("filter.json: {e}"))?;
+    let payload = bundle["payload"].as_str().ok_or("filter.json: field `payload` is missing")?;
+    let payload: Value =
+        serde_json::from_str(payload).map_err(|e| format!("filter.json payload: {e}"))?;
+    match &payload["url_salt"] {
+        Value::Null => Ok(Vec::new()),
+        Value::String(s) => parse_salt(s).map_err(|e| format!("filter.json payload: {e}")),
+        _ => Err("filter.json payload: field `url_salt` is not a string".into()),
+    }
+}
+
+/// A fresh unguessable token (session names, block-page nonces).
+pub fn token() -> String {
+    let mut bytes = [0u8; 16];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .expect("/dev/urandom is readable");
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Writes the session's policy tree: `<root>/policies/managed/slate.json`, plus Debian's
+/// `master_preferences` when it exists (the mount hides the real directory).
+fn write_policy(plan: &WebPlan, config: &LaunchConfig) -> Result<(), LaunchError> {
+    let managed = plan.policy_file.parent().expect("policy file has a directory");
+    std::fs::create_dir_all(managed).map_err(io("creating", managed))?;
+    std::fs::write(&plan.policy_file, serde_json::to_vec_pretty(&plan.policy).expect("serialises"))
+        .map_err(io("writing", &plan.policy_file))?;
+    let prefs = config.policy_mount.join("master_preferences");
+    if prefs.exists() {
+        let _ = std::fs::copy(&prefs, plan.policy_root.join("master_preferences"));
+    }
+    Ok(())
+}
+
+/// Arranges, in the child between fork and exec: the control pipe on fds 3 and 4, a new
+/// session (its own process group), and a private mount of `policy_root` over `policy_mount`.
+/// Only async-signal-safe calls on data prepared before the fork.
+fn prepare_child(
+    cmd: &mut Command,
+    pipe_in: i32,
+    pipe_out: i32,
+    mount: Option<(CString, CString)>,
+) {
+    let uid = unsafe { libc::geteuid() };
+    let gid = unsafe { libc::getegid() };
+    let uid_map = format!("{uid} {uid} 1");
+    let gid_map = format!("{gid} {gid} 1");
+    let paths: [CString; 3] = [
+        CString::new("/proc/self/setgroups").unwrap(),
+        CString::new("/proc/self/uid_map").unwrap(),
+        CString::new("/proc/self/gid_map").unwrap(),
+    ];
+    unsafe {
+        cmd.pre_exec(move || {
+            let check =
+                |r: libc::c_int| if r < 0 { Err(std::io::Error::last_os_error()) } else { Ok(r) };
+            if pipe_in >= 0 {
+                // Move both ends out of the way first, in case either already sits on 3 or 4.
+                let a = check(libc::fcntl(pipe_in, libc::F_DUPFD_CLOEXEC, 10))?;
+                let b = check(libc::fcntl(pipe_out, libc::F_DUPFD_CLOEXEC, 10))?;
+                check(libc::dup2(a, 3))?;
+                check(libc::dup2(b, 4))?;
+            }
+            check(libc::setsid())?;
+            if let Some((src, dst)) = &mount {
+                if uid == 0 {
+                    check(libc::unshare(libc::CLONE_NEWNS))?;
+                } else {
+                    check(libc::unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWNS))?;
+                    let write = |path: &CString, text: &[u8]| -> std::io::Result<()> {
+                        let fd = check(libc::open(path.as_ptr(), libc::O_WRONLY))?;
+                        let n = libc::write(fd, text.as_ptr().cast(), text.len());
+                        libc::close(fd);
+                        if n < 0 {
+                            return Err(std::io::Error::last_os_error());
+                        }
+                        Ok(())
+                    };
+                    write(&paths[0], b"deny")?;
+                    write(&paths[1], uid_map.as_bytes())?;
+                    write(&paths[2], gid_map.as_bytes())?;
+                }
+                let root = c"/";
+                check(libc::mount(
+                    std::ptr::null(),
+                    root.as_ptr(),
+                    std::ptr::null(),
+                    libc::MS_REC | libc::MS_PRIVATE,
+                    std::ptr::null(),
+                ))?;
+                check(libc::mount(
+                    src.as_ptr(),
+                    dst.as_ptr(),
+                    std::ptr::null(),
+                    libc::MS_BIND | libc::MS_REC,
+                    std::ptr::null(),
+                ))?;
+            }
+            Ok(())
+        });
+    }
+}
+
+/// One running Chromium with its control channel (also used directly by tests and the
+/// idle-memory benchmark).
+pub struct Browser {
+    pub child: Child,
+    pub conn: Arc<Connection>,
+    pub plan: WebPlan,
+    events: Option<mpsc::Receiver<Value>>,
+}
+
+impl Browser {
+    /// Writes the plan's policy and starts Chromium in its namespace with the control pipe.
+    pub fn start(plan: WebPlan, config: &LaunchConfig) -> Result<Self, LaunchError> {
+        write_policy(&plan, config)?;
+        let home = plan.session_dir.join("home");
+        std::fs::create_dir_all(&home).map_err(io("creating", &home))?;
+        let (browser_reads, to_browser) = std::io::pipe().map_err(io("pipe", &plan.session_dir))?;
+        let (from_browser, browser_writes) =
+            std::io::pipe().map_err(io("pipe", &plan.session_dir))?;
+        let mut cmd = Command::new(&config.chromium);
+        cmd.args(&plan.args)
+            .env("HOME", &home)
+            .env("XDG_CONFIG_HOME", home.join(".config"))
+            .env("XDG_CACHE_HOME", home.join(".cache"))
+            .envs(config.env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let mount = (
+            CString::new(plan.policy_root.as_os_str().as_bytes()).expect("no NUL in a path"),
+            CString::new(config.policy_mount.as_os_str().as_bytes()).expect("no NUL in a path"),
+        );
+        prepare_child(&mut cmd, browser_reads.as_raw_fd(), browser_writes.as_raw_fd(), Some(mount));
+        let child = cmd.spawn().map_err(io("starting", &config.chromium))?;
+        // The child holds its own copies now.
+        drop(browser_reads);
+        drop(browser_writes);
+        let (conn, events) = Connection::start(to_browser, from_browser);
+        Ok(Self { child, conn, plan, events: Some(events) })
+    }
+
+    /// The events not yet taken (for a guard thread, or a test that drives CDP itself).
+    pub fn take_events(&mut self) -> mpsc::Receiver<Value> {
+        self.events.take().expect("events taken once")
+    }
+
+    /// Attaches to the browser's (first) page; returns the CDP session id. For tests and
+    /// benchmarks that drive the page themselves.
+    pub fn attach_page(&self) -> Result<String, LaunchError> {
+        let timeout = Duration::from_secs(20);
+        for _ in 0..100 {
+            let targets = self.conn.call("Target.getTargets", json!({}), None, timeout)?;
+            let page = targets["targetInfos"]
+                .as_array()
+                .and_then(|t| t.iter().find(|t| t["type"] == "page" && !cdp::is_browser_ui(t)))
+                .and_then(|t| t["targetId"].as_str().map(str::to_owned));
+            if let Some(target) = page {
+                let reply = self.conn.call(
+                    "Target.attachToTarget",
+                    json!({"targetId": target, "flatten": true}),
+                    None,
+                    timeout,
+                )?;
+                return Ok(reply["sessionId"].as_str().unwrap_or_default().to_owned());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Err(LaunchError::Refused { app: "browser".into(), what: "no page target appeared".into() })
+    }
+
+    /// Evaluates `expression` in the page of `session` and returns its value.
+    pub fn eval(&self, session: &str, expression: &str) -> Result<Value, LaunchError> {
+        let reply = self.conn.call(
+            "Runtime.evaluate",
+            json!({"expression": expression, "returnByValue": true, "awaitPromise": true}),
+            Some(session),
+            Duration::from_secs(20),
+        )?;
+        Ok(reply["result"]["value"].clone())
+    }
+
+    /// The page targets open now.
+    pub fn pages(&self) -> Result<Vec<Value>, LaunchError> {
+        let targets =
+            self.conn.call("Target.getTargets", json!({}), None, Duration::from_secs(20))?;
+        Ok(targets["targetInfos"]
+            .as_array()
+            .map(|t| {
+                t.iter()
+                    .filter(|t| t["type"] == "page" && !cdp::is_browser_ui(t))
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    /// Stops the whole process group and removes the session's directory.
+    pub fn stop(&mut self) {
+        kill_group(self.child.id());
+        let _ = self.child.wait();
+        remove_dir(&self.plan.session_dir);
+    }
+}
+
+fn kill_group(pid: u32) {
+    // The child called setsid, so its pid is its process group.
+    unsafe {
+        libc::kill(-(pid as i32), libc::SIGTERM);
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    unsafe {
+        libc::kill(-(pid as i32), libc::SIGKILL);
+    }
+}
+
+fn remove_dir(dir: &Path) {
+    if let Err(e) = std::fs::remove_dir_all(dir) {
+        if e.kind() != std::io::ErrorKind::NotFound {
+            tracing::warn!(error = %e, "removing a session directory failed");
+        }
+    }
+}
+
+/// Runs the guard over a browser's events until it closes the pipe: requests go back to the
+/// browser, reports to slated.
+pub fn guard_loop(
+    conn: Arc<Connection>,
+    events: mpsc::Receiver<Value>,
+    lists: UrlLists,
+    app: String,
+    pid: u32,
+    mut reporter: Box<dyn Reporter>,
+) {
+    let mut guard = cdp::Guard::new(lists);
+    for s in cdp::start_requests() {
+        let _ = conn.post(&s.method, &s.params, s.session.as_deref());
+    }
+    for mut event in events {
+        if guard.is_main_load(&event) {
+            // Ask for the page's title now that it has loaded (URL and title only).
+            let target = guard.main_target().unwrap_or_default().to_owned();
+            if let Ok(info) = conn.call(
+                "Target.getTargetInfo",
+                json!({"targetId": target}),
+                None,
+                Duration::from_secs(5),
+            ) {
+                event = json!({"method": "Target.targetInfoChanged", "params": {"targetInfo": info["targetInfo"]}});
+            }
+        }
+        let (sends, reports) = guard.on_event(&event, &token());
+        for s in sends {
+            let _ = conn.post(&s.method, &s.params, s.session.as_deref());
+        }
+        for report in reports {
+            match report {
+                Report::Foreground { url, title } => {
+                    reporter.foreground(&app, Some(&url), Some(&title), pid)
+                }
+                Report::Blocked { url, list, rule } => reporter.filter_blocked(&url, &rule, &list),
+                Report::TellTeacher { url } => reporter.tell_teacher(&url, &app),
+            }
+        }
+    }
+}
+
+/// What is running now.
+struct Running {
+    app: String,
+    pid: u32,
+    dir: PathBuf,
+}
+
+/// The real launcher.
+pub struct ProcessLauncher {
+    pub config: LaunchConfig,
+    make_reporter: Box<dyn Fn() -> Box<dyn Reporter>>,
+    running: Option<Running>,
+    exits: (mpsc::Sender<AppExit>, mpsc::Receiver<AppExit>),
+}
+
+impl ProcessLauncher {
+    pub fn new(config: LaunchConfig, make_reporter: Box<dyn Fn() -> Box<dyn Reporter>>) -> Self {
+        Self { config, make_reporter, running: None, exits: mpsc::channel() }
+    }
+
+    fn start(&mut self, app: &App) -> Result<(), LaunchError> {
+        let session = token();
+        let mut reporter = (self.make_reporter)();
+        let (child, dir) = match &app.kind {
+            AppKind::Web { start_url, .. } => {
+                // Fail closed: without readable URL lists no web app starts.
+                let lists = load_url_lists(&self.config.state_dir)?;
+                if let slate_filter::urls::UrlDecision::Block(b) = lists.check(start_url) {
+                    return Err(LaunchError::Refused {
+                        app: app.id.clone(),
+                        what: format!("start URL is on list {}", b.list),
+                    });
+                }
+                let plan = web_plan(app, &self.config, &session)?;
+                let dir = plan.session_dir.clone();
+                let mut browser = match Browser::start(plan, &self.config) {
+                    Ok(b) => b,
+                    Err(e) => {
+                        remove_dir(&dir);
+                        return Err(e);
+                    }
+                };
+                let events = browser.take_events();
+                let pid = browser.child.id();
+                let conn = browser.conn.clone();
+                let guard_reporter = (self.make_reporter)();
+                let id = app.id.clone();
+                std::thread::spawn(move || {
+                    guard_loop(conn, events, lists, id, pid, guard_reporter)
+                });
+                (browser.child, dir)
+            }
+            AppKind::Native { command } => {
+                let (program, args) =
+                    command.split_first().ok_or_else(|| LaunchError::Refused {
+                        app: app.id.clone(),
+                        what: "field `command` is empty".into(),
+                    })?;
+                let dir = self.config.runtime_dir.join("slate-apps").join(&session);
+                let home = dir.join("home");
+                std::fs::create_dir_all(&home).map_err(io("creating", &home))?;
+                let mut cmd = Command::new(program);
+                cmd.args(args).env("HOME", &home).current_dir(&home).stdin(Stdio::null());
+                prepare_child(&mut cmd, -1, -1, None);
+                match cmd.spawn() {
+                    Ok(child) => (child, dir),
+                    Err(e) => {
+                        remove_dir(&dir);
+                        return Err(io("starting", Path::new(program))(e));
+                    }
+                }
+            }
+        };
+        let pid = child.id();
+        reporter.app_opened(&app.id);
+        reporter.foreground(&app.id, None, None, pid);
+        self.running = Some(Running { app: app.id.clone(), pid, dir: dir.clone() });
+        let exits = self.exits.0.clone();
+        let id = app.id.clone();
+        std::thread::spawn(move || {
+            let mut child = child;
+            let status = child.wait();
+            // Whatever the app left running in its group goes too.
+            unsafe {
+                libc::kill(-(pid as i32), libc::SIGKILL);
+            }
+            remove_dir(&dir);
+            let code = status.ok().and_then(|s| s.code());
+            let _ = exits.send(AppExit { app: id, pid, code });
+        });
+        Ok(())
+    }
+}
+
+impl Launcher for ProcessLauncher {
+    fn launch(&mut self, app: &App) {
+        if self.running.is_some() {
+            // One app at a time: the kiosk shows one thing.
+            self.stop();
+        }
+        if let Err(e) = self.start(app) {
+            tracing::warn!(app = %app.id, error = %e, "app did not start");
+            let _ = self.exits.0.send(AppExit { app: app.id.clone(), pid: 0, code: None });
+        }
+    }
+
+    fn poll_exit(&mut self) -> Option<AppExit> {
+        let exit = self.exits.1.try_recv().ok()?;
+        if self.running.as_ref().is_some_and(|r| r.pid == exit.pid) {
+            self.running = None;
+        }
+        Some(exit)
+    }
+
+    fn stop(&mut self) {
+        if let Some(running) = self.running.take() {
+            tracing::info!(app = %running.app, "stopping app");
+            kill_group(running.pid);
+            // The waiter thread removes the directory; this covers a waiter that is gone.
+            std::thread::sleep(Duration::from_millis(100));
+            remove_dir(&running.dir);
+        }
+    }
+}
+
+impl Drop for ProcessLauncher {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::{parse_policy, SAMPLE_POLICY};
+
+    fn config(dir: &Path) -> LaunchConfig {
+        LaunchConfig {
+            chromium: "/bin/false".into(),
+            runtime_dir: dir.to_owned(),
+            state_dir: dir.join("state"),
+            wayland: true,
+            policy_mount: "/etc/chromium".into(),
+            extra_args: vec!["--headless=new".into()],
+            env: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_web_plan() {
+        let sample = parse_policy(SAMPLE_POLICY).unwrap();
+        let app = sample.apps.iter().find(|a| a.needs_internet()).unwrap();
+        let plan = web_plan(app, &config(Path::new("/run/user/9")), "abc123").unwrap();
+        assert_eq!(plan.session_dir, Path::new("/run/user/9/slate-browser/abc123"));
+        assert_eq!(
+            plan.policy_file,
+            Path::new("/run/user/9/slate-browser/abc123/etc-chromium/policies/managed/slate.json")
+        );
+        assert_eq!(plan.args[0], "--remote-debugging-pipe");
+        assert_eq!(plan.args[1], "--headless=new");
+        assert!(plan
+            .args
+            .contains(&OsString::from("--user-data-dir=/run/user/9/slate-browser/abc123/profile")));
+        assert_eq!(plan.policy["URLBlocklist"][0], "*");
+        let native = sample.apps.iter().find(|a| !a.needs_internet()).unwrap();
+        assert!(web_plan(native, &config(Path::new("/x")), "abc").is_err());
+        assert!(web_plan(app, &config(Path::new("/x")), "../up").is_err());
+    }
+
+    #[test]
+    fn url_lists_from_the_state_dir() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path();
+        // Nothing there: no lists, no salt.
+        let lists = load_url_lists(state).unwrap();
+        assert!(lists.lists.is_empty());
+        std::fs::create_dir_all(state.join("policy/lists")).unwrap();
+        let payload = json!({"v": 1, "url_salt": "0a0b"}).to_string();
+        std::fs::write(
+            state.join("policy/filter.json"),
+            json!({"v": 1, "key_id": "k", "payload": payload, "signature": "x"}).to_string(),
+        )
+        .unwrap();
+        let entry = slate_filter::urls::salted_hash(&[10, 11], "https://a.example/x");
+        std::fs::write(state.join("policy/lists/iwf.txt"), format!("url-sha256:{entry}\n"))
+            .unwrap();
+        std::fs::write(state.join("policy/lists/adult.txt"), "not.a.url.list\n").unwrap();
+        let lists = load_url_lists(state).unwrap();
+        assert_eq!(lists.salt, [10, 11]);
+        assert_eq!(lists.lists.len(), 1, "only iwf and ctiru are URL lists");
+        assert!(matches!(
+            lists.check("https://a.example/x"),
+            slate_filter::urls::UrlDecision::Block(_)
+        ));
+        // A broken URL list is refused whole (and then no web app starts).
+        std::fs::write(state.join("policy/lists/ctiru.txt"), "garbage\n").unwrap();
+        assert!(matches!(load_url_lists(state), Err(LaunchError::Lists(m)) if m.contains("ctiru")));
+        std::fs::write(state.join("policy/filter.json"), "{}").unwrap();
+        assert!(
+            matches!(load_url_lists(state), Err(LaunchError::Lists(m)) if m.contains("payload"))
+        );
+    }
+
+    #[test]
+    fn a_native_app_gets_a_fresh_home_that_goes_when_it_exits() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        let app = App {
+            id: "paint".into(),
+            title: "Paint".into(),
+            symbol: "brush".into(),
+            colour: 1,
+            kind: AppKind::Native {
+                command: vec![
+                    "/bin/sh".into(),
+                    "-c".into(),
+                    format!("echo \"$HOME\" > {}; pwd >> {}; exit 3", out.display(), out.display()),
+                ],
+            },
+        };
+        let reporter = RecordingReporter::default();
+        let log = reporter.log.clone();
+        let mut launcher =
+            ProcessLauncher::new(config(dir.path()), Box::new(move || Box::new(reporter.clone())));
+        launcher.launch(&app);
+        let exit = (0..100)
+            .find_map(|_| {
+                std::thread::sleep(Duration::from_millis(50));
+                launcher.poll_exit()
+            })
+            .expect("the app's exit is reported");
+        assert_eq!((exit.app.as_str(), exit.code), ("paint", Some(3)));
+        let written = std::fs::read_to_string(&out).unwrap();
+        let home = written.lines().next().unwrap();
+        assert!(home.starts_with(&format!("{}/slate-apps/", dir.path().display())), "{home}");
+        assert_eq!(written.lines().nth(1), Some(home));
+        assert!(!Path::new(home).exists(), "the session's home is removed");
+        let log = log.lock().unwrap();
+        assert_eq!(log[0], "app_opened paint");
+        assert_eq!(log[1], "foreground paint - -");
+    }
+
+    #[test]
+    fn a_web_app_that_cannot_start_is_reported_as_ended() {
+        let dir = tempfile::tempdir().unwrap();
+        let sample = parse_policy(SAMPLE_POLICY).unwrap();
+        let app = sample.apps.iter().find(|a| a.needs_internet()).unwrap();
+        let mut cfg = config(dir.path());
+        cfg.chromium = dir.path().join("no-such-chromium");
+        let mut launcher =
+            ProcessLauncher::new(cfg, Box::new(|| Box::new(RecordingReporter::default())));
+        launcher.launch(app);
+        let exit = launcher.poll_exit().expect("reported at once");
+        assert_eq!(exit.app, app.id);
+        assert!(!dir
+            .path()
+            .join("slate-browser")
+            .read_dir()
+            .map(|mut d| d.next().is_some())
+            .unwrap_or(false));
+    }
+}

@@ -1,0 +1,106 @@
+//! The overlay against a real headless compositor (sway, pixman renderer, private runtime dir):
+//! a bright fullscreen window, darkened, captured through wlr-screencopy, lifted, captured again.
+//! Skips (saying so) where sway, foot or grim are not installed.
+
+use slate_wayland::headless::{Headless, RED};
+use slate_wayland::{Error, Overlay, Settings};
+use std::time::{Duration, SystemTime};
+
+const WAIT: Duration = Duration::from_secs(10);
+
+fn start() -> Option<Headless> {
+    match Headless::start() {
+        Ok(h) => Some(h),
+        Err(e) => {
+            println!("SKIPPED: {e}");
+            None
+        }
+    }
+}
+
+/// The answer, waited for (bounded).
+fn block<T>(mut rx: tokio::sync::oneshot::Receiver<T>) -> T {
+    let until = std::time::Instant::now() + WAIT;
+    loop {
+        match rx.try_recv() {
+            Ok(answer) => return answer,
+            Err(tokio::sync::oneshot::error::TryRecvError::Empty) => {
+                assert!(std::time::Instant::now() < until, "no answer in time");
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            Err(e) => panic!("the overlay thread dropped the reply: {e}"),
+        }
+    }
+}
+
+#[test]
+fn the_overlay_darkens_every_pixel_and_lifts_again() {
+    let Some(mut headless) = start() else { return };
+    headless.bright_window("sleep 600").unwrap();
+    let overlay =
+        Overlay::spawn(Settings { socket: headless.socket().to_owned(), output_power: false })
+            .unwrap();
+    assert!(overlay.wait_ready(WAIT), "overlay not ready: {}", headless.log());
+    // Ready but not shown: the window is still all there.
+    let frame = headless.capture().unwrap();
+    assert!(frame.share(RED) > 0.99, "ready overlay shows nothing: {}", frame.summary());
+
+    for round in 0..2 {
+        let asked = SystemTime::now();
+        let confirmed = block(overlay.dark()).unwrap();
+        assert!(confirmed >= asked, "round {round}: confirmed before asked");
+        let frame = headless.capture().unwrap();
+        assert!(frame.all_black(), "round {round}: dark once confirmed: {}", frame.summary());
+        // A second press while dark answers at once and stays dark.
+        block(overlay.dark()).unwrap();
+        assert!(headless.capture().unwrap().all_black(), "round {round}: still dark");
+
+        block(overlay.lift()).unwrap();
+        headless
+            .wait_for(WAIT, |f| f.share(RED) > 0.99)
+            .unwrap_or_else(|e| panic!("round {round}: the window is back after lifting: {e}"));
+        assert!(overlay.wait_ready(WAIT), "round {round}: ready again after lifting");
+    }
+}
+
+#[test]
+fn without_a_compositor_darkness_fails_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("wayland-9");
+    let overlay = Overlay::spawn(Settings { socket, output_power: false }).unwrap();
+    assert_eq!(block(overlay.dark()), Err(Error::Disconnected));
+    assert!(!overlay.is_ready());
+    block(overlay.lift()).unwrap();
+}
+
+#[test]
+fn a_compositor_that_restarts_is_reconnected_and_darkened_again() {
+    let Some(mut first) = start() else { return };
+    first.bright_window("sleep 600").unwrap();
+    let overlay =
+        Overlay::spawn(Settings { socket: first.socket().to_owned(), output_power: false })
+            .unwrap();
+    assert!(overlay.wait_ready(WAIT));
+    block(overlay.dark()).unwrap();
+    let mut headless = first;
+    headless.restart().unwrap();
+    // The compositor is back but our connection died with the old one: the next request may
+    // fail fast (never wait on it) until the thread has reconnected.
+    let answer = block(overlay.dark());
+    println!("first request after the restart: {answer:?}");
+
+    // The overlay comes back by itself, dark (it was asked for last).
+    headless.spawn_bright_window("sleep 600").unwrap();
+    assert!(overlay.wait_ready(Duration::from_secs(15)), "reconnected: {}", headless.log());
+    headless
+        .wait_for(WAIT, |f| f.all_black())
+        .unwrap_or_else(|e| panic!("dark again after the restart: {e}"));
+    block(overlay.lift()).unwrap();
+    if let Err(e) = headless.wait_for(WAIT, |f| f.share(RED) > 0.99) {
+        panic!(
+            "the window is back: {e}; exited: {:?}; log: {}",
+            headless.exited_clients(),
+            headless.log()
+        );
+    }
+}

@@ -1,0 +1,173 @@
+//! Chromium started the way the launcher starts it (managed policy mounted over /etc/chromium in
+//! its own namespace, fresh profile, control pipe and guard; headless), against a site on
+//! 127.0.0.1: the policy is in force, sessions share nothing, and the URL layer replaces a
+//! listed page with the block page, tells (a fake) slated, and "tell my teacher" files a report.
+
+mod kiosk_browser;
+
+use kiosk_browser::{serve, start};
+use serde_json::{json, Value};
+use slate_ui::launcher::{RecordingReporter, SocketReporter};
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixListener;
+use std::sync::{Arc, Mutex};
+
+#[test]
+fn the_policy_is_in_force() {
+    let port = serve();
+    let k = start(port, None, Box::new(RecordingReporter::default()));
+    // The app's own site loads.
+    assert_eq!(k.navigate(&format!("http://127.0.0.1:{port}/app/page")).unwrap(), "");
+    k.wait_for(|k| k.title() == "App /app/page", "the app's page");
+    // The same server outside the app's path is blocked by the managed policy.
+    let outside = k.navigate(&format!("http://127.0.0.1:{port}/elsewhere")).unwrap();
+    assert_eq!(outside, "net::ERR_BLOCKED_BY_ADMINISTRATOR");
+    assert_ne!(k.title(), "Outside");
+    // Settings that only a policy sets, read back through the page.
+    k.navigate(&k.start).unwrap();
+    k.wait_for(|k| k.href() == k.start, "the start page");
+    // The mounted policy file never touched the real /etc.
+    assert!(!std::path::Path::new("/etc/chromium/policies/managed/slate.json").exists());
+}
+
+#[test]
+fn a_second_session_sees_nothing_of_the_first() {
+    let port = serve();
+    let echo = format!("http://127.0.0.1:{port}/app/echo");
+    let first_dir;
+    {
+        let k = start(port, None, Box::new(RecordingReporter::default()));
+        k.navigate(&format!("http://127.0.0.1:{port}/app/set")).unwrap();
+        k.wait_for(|k| k.title() == "Set", "the cookie page");
+        k.navigate(&echo).unwrap();
+        // The control: within a session the cookie is sent back.
+        k.wait_for(|k| k.title() == "cookie:yes", "the cookie within the session");
+        first_dir = k.browser.plan.session_dir.clone();
+        assert!(first_dir.join("profile").exists());
+    }
+    assert!(!first_dir.exists(), "the first session's profile is removed when it ends");
+    let k = start(port, None, Box::new(RecordingReporter::default()));
+    assert_ne!(k.browser.plan.session_dir, first_dir);
+    k.navigate(&echo).unwrap();
+    k.wait_for(|k| k.title() == "cookie:no", "no cookie in the second session");
+    // No history either: the new tab's history holds only this session's pages.
+    let length = k.browser.eval(&k.session, "history.length").unwrap();
+    assert!(length.as_u64().unwrap() <= 2, "history length {length}");
+}
+
+/// A fake slated on a Unix socket: records each request, answers ok.
+fn fake_slated(dir: &std::path::Path) -> (std::path::PathBuf, Arc<Mutex<Vec<Value>>>) {
+    let path = dir.join("control.sock");
+    let listener = UnixListener::bind(&path).unwrap();
+    let seen: Arc<Mutex<Vec<Value>>> = Arc::default();
+    let log = seen.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut line = String::new();
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            if reader.read_line(&mut line).is_err() {
+                continue;
+            }
+            let request: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
+            let reply = if request["cmd"] == "tell_teacher" {
+                json!({"ok": true, "report": "r-1"})
+            } else {
+                json!({"ok": true})
+            };
+            log.lock().unwrap().push(request);
+            let mut stream = stream;
+            let _ = writeln!(stream, "{reply}");
+        }
+    });
+    (path, seen)
+}
+
+#[test]
+fn a_listed_url_gets_the_block_page_and_tell_my_teacher_reports_it() {
+    let port = serve();
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    std::fs::create_dir_all(state.join("policy/lists")).unwrap();
+    let salt = [7u8, 9, 11];
+    let payload = json!({"v": 1, "url_salt": "07090b"}).to_string();
+    std::fs::write(
+        state.join("policy/filter.json"),
+        json!({"v": 1, "key_id": "k", "payload": payload, "signature": "s"}).to_string(),
+    )
+    .unwrap();
+    let bad = format!("http://127.0.0.1:{port}/app/bad?x=1");
+    let entry =
+        slate_filter::urls::salted_hash(&salt, &slate_filter::urls::normalise(&bad).unwrap());
+    std::fs::write(
+        state.join("policy/lists/iwf.txt"),
+        format!("# test list\nurl-sha256:{entry}\n"),
+    )
+    .unwrap();
+
+    let (socket, seen) = fake_slated(dir.path());
+    let k = start(port, Some(&state), Box::new(SocketReporter { socket }));
+    // An unlisted page on the same site loads normally.
+    k.navigate(&format!("http://127.0.0.1:{port}/app/good")).unwrap();
+    k.wait_for(|k| k.title() == "App /app/good", "the unlisted page");
+    // The listed one (written differently: upper-case host part, a fragment) is replaced.
+    k.navigate(&format!("http://127.0.0.1:{port}/app/%62ad?x=1#top")).unwrap();
+    k.wait_for(|k| k.title() == "Not this page", "the block page");
+    let body = k.browser.eval(&k.session, "document.body.innerText").unwrap();
+    assert!(!body.as_str().unwrap().contains("app page"), "the listed page's content never showed");
+    let blocked = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|r| r["cmd"] == "filter_blocked")
+        .cloned()
+        .expect("filter_blocked sent");
+    assert_eq!(blocked["layer"], "url");
+    assert_eq!(blocked["list"], "iwf");
+    assert_eq!(blocked["rule"], format!("url-sha256:{entry}"));
+    assert!(blocked["target"].as_str().unwrap().contains("/app/%62ad?x=1"), "{blocked}");
+    assert!(!seen.lock().unwrap().iter().any(|r| r["cmd"] == "tell_teacher"));
+
+    // "Tell my teacher".
+    k.browser.eval(&k.session, "document.getElementById('tell').click(); 1").unwrap();
+    k.wait_for(|k| k.title() == "Your teacher has been told", "the thank-you page");
+    let tell = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|r| r["cmd"] == "tell_teacher")
+        .cloned()
+        .expect("tell_teacher sent");
+    assert_eq!(tell["app"], "reading");
+    assert!(tell["url"].as_str().unwrap().contains("/app/%62ad?x=1"), "{tell}");
+    // Foreground reports carry URL and title only.
+    let fg: Vec<Value> =
+        seen.lock().unwrap().iter().filter(|r| r["cmd"] == "foreground").cloned().collect();
+    assert!(
+        fg.iter().any(|r| r["url"].as_str().is_some_and(|u| u.ends_with("/app/good"))
+            && r["title"] == "App /app/good"),
+        "{fg:?}"
+    );
+    for r in &fg {
+        let keys: Vec<&String> = r.as_object().unwrap().keys().collect();
+        assert!(
+            keys.iter().all(|k| ["cmd", "app", "url", "title", "pid"].contains(&k.as_str())),
+            "{r}"
+        );
+    }
+}
+
+#[test]
+fn a_crashed_page_ends_the_browser() {
+    // The kiosk goes home when the app crashes: a dead page closes the whole browser (whose exit
+    // the launcher reports) instead of leaving a "sad tab" on screen.
+    let port = serve();
+    let mut k = start(port, None, Box::new(RecordingReporter::default()));
+    let _ = k.browser.conn.call("Page.crash", json!({}), Some(&k.session), std::time::Duration::from_secs(5));
+    for _ in 0..100 {
+        if !k.alive() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    panic!("the browser is still running after its page crashed");
+}

@@ -1,0 +1,418 @@
+//! The image's first-boot provisioning (`images/rootfs/usr/lib/slate/provision`), run without
+//! the image: every path it touches is moved into a temporary directory. Proves that a bad
+//! `slate-provision.conf` applies nothing and leaves the message (file, line and field) in
+//! `config-error` for slate-ui, and that a good one sets Wi-Fi, timezone, keyboard, ssh keys and
+//! the USB storage / camera switches.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const ED25519: &str =
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBseSv9dWqz1f0IbmPlxR8Cz0nTutw3XoB7A2cqbbeB7 it@school";
+const ECDSA: &str = "ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBOSDZNjMBx0BYSisoqQBHEbSdnOhmBq5wHmSmcQXLd+64Pn7vWOnbSv7VgAc8kPjynLo/+xpjgFSt8ftgAx1eG4= laptop";
+
+struct Device {
+    _dir: tempfile::TempDir,
+    root: PathBuf,
+}
+
+impl Device {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().to_path_buf();
+        for d in ["boot", "etc", "system", "nm", "run", "zoneinfo/Europe", "xkb"] {
+            fs::create_dir_all(root.join(d)).unwrap();
+        }
+        fs::write(root.join("zoneinfo/Europe/London"), "TZif").unwrap();
+        fs::write(root.join("zoneinfo/Europe/Paris"), "TZif").unwrap();
+        fs::write(root.join("xkb/gb"), "").unwrap();
+        fs::write(root.join("xkb/fr"), "").unwrap();
+        Device { _dir: dir, root }
+    }
+
+    fn path(&self, p: &str) -> PathBuf {
+        self.root.join(p)
+    }
+
+    fn read(&self, p: &str) -> Option<String> {
+        fs::read_to_string(self.path(p)).ok()
+    }
+
+    /// Puts `conf` on the "boot partition" (None: no file) and runs provisioning.
+    fn provision(&self, conf: Option<&str>) -> (bool, String) {
+        let file = self.path("boot/slate-provision.conf");
+        match conf {
+            Some(text) => fs::write(&file, text).unwrap(),
+            None => {
+                let _ = fs::remove_file(&file);
+            }
+        }
+        let script =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../images/rootfs/usr/lib/slate/provision");
+        let out = Command::new("bash")
+            .arg(script)
+            .env("SLATE_BOOT_DIR", self.path("boot"))
+            .env("SLATE_ETC_DIR", self.path("etc"))
+            .env("SLATE_SYSTEM_DIR", self.path("system"))
+            .env("SLATE_NM_DIR", self.path("nm"))
+            .env("SLATE_RUN_DIR", self.path("run"))
+            .env("SLATE_ZONEINFO", self.path("zoneinfo"))
+            .env("SLATE_XKB_SYMBOLS", self.path("xkb"))
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).to_string()
+            + &String::from_utf8_lossy(&out.stderr);
+        (out.status.success(), text)
+    }
+
+    /// What provisioning has applied, as one comparable value.
+    fn applied(&self) -> Vec<(String, Option<String>)> {
+        [
+            "nm/slate-wifi.nmconnection",
+            "system/timezone",
+            "system/keyboard.env",
+            "system/ssh/authorized_keys",
+            "system/allow/usb_storage",
+            "system/allow/camera",
+        ]
+        .iter()
+        .map(|p| {
+            (
+                p.to_string(),
+                self.read(p).map(|s| {
+                    s.lines().filter(|l| !l.starts_with("uuid=")).collect::<Vec<_>>().join("\n")
+                }),
+            )
+        })
+        .chain(std::iter::once((
+            "localtime".into(),
+            fs::read_link(self.path("system/localtime")).ok().map(|l| l.display().to_string()),
+        )))
+        .collect()
+    }
+}
+
+fn good() -> String {
+    format!(
+        "# the school's devices\n\
+         wifi_ssid = \"School-Devices\"\n\
+         wifi_psk = \"correct horse battery staple\"\n\
+         timezone = \"Europe/Paris\"   # on a trip\n\
+         keyboard = \"fr\"\n\
+         ssh_authorized_keys = [\"{ED25519}\", \"{ECDSA}\"]\n\
+         usb_storage = \"allow\"\n\
+         camera = \"block\"\n"
+    )
+}
+
+#[test]
+fn a_good_file_sets_everything_and_no_error() {
+    let dev = Device::new();
+    let (ok, out) = dev.provision(Some(&good()));
+    assert!(ok, "{out}");
+    let wifi = dev.read("nm/slate-wifi.nmconnection").unwrap();
+    assert!(
+        wifi.contains("ssid=School-Devices\n")
+            && wifi.contains("psk=correct horse battery staple\n"),
+        "{wifi}"
+    );
+    let mode = fs::metadata(dev.path("nm/slate-wifi.nmconnection")).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "the Wi-Fi password is root's only");
+    assert_eq!(
+        fs::read_link(dev.path("system/localtime")).unwrap(),
+        dev.path("zoneinfo/Europe/Paris")
+    );
+    assert_eq!(dev.read("system/timezone").unwrap(), "Europe/Paris\n");
+    assert_eq!(dev.read("system/keyboard.env").unwrap(), "XKB_DEFAULT_LAYOUT=fr\n");
+    assert_eq!(dev.read("system/ssh/authorized_keys").unwrap(), format!("{ED25519}\n{ECDSA}\n"));
+    assert!(dev.path("system/allow/usb_storage").exists());
+    assert!(!dev.path("system/allow/camera").exists());
+    assert!(!dev.path("run/config-error").exists());
+
+    // The same file again changes nothing (a stamp of its content), even what was changed since.
+    fs::remove_file(dev.path("system/allow/usb_storage")).unwrap();
+    let (ok, _) = dev.provision(Some(&good()));
+    assert!(ok);
+    assert!(!dev.path("system/allow/usb_storage").exists());
+}
+
+#[test]
+fn ssh_usb_and_cameras_are_off_unless_the_file_says_so() {
+    let dev = Device::new();
+    assert!(dev.provision(Some(&good())).0);
+    // The ssh and usb lines go: both off. Wi-Fi, timezone and keyboard stay as they were.
+    let (ok, out) = dev.provision(Some("wifi_ssid = \"School-Devices\"\n"));
+    assert!(ok, "{out}");
+    assert!(!dev.path("system/ssh/authorized_keys").exists(), "ssh must go off with its line");
+    assert!(!dev.path("system/allow/usb_storage").exists());
+    assert_eq!(dev.read("system/timezone").unwrap(), "Europe/Paris\n");
+    // With no file at all, everything stays as last set.
+    assert!(dev.provision(Some(&good())).0);
+    let before = dev.applied();
+    assert!(dev.provision(None).0);
+    assert_eq!(dev.applied(), before);
+}
+
+#[test]
+fn a_bad_file_applies_nothing_and_names_the_line_and_field() {
+    let key_for = |k: &str| format!("ssh_authorized_keys = [\"{k}\"]\n");
+    let cases: Vec<(String, &str)> = vec![
+        ("wifi_psk = \"short\"\n".into(), "line 1: field `wifi_psk`"),
+        ("wifi_psk = \"long enough password\"\n".into(), "field `wifi_ssid`: is required"),
+        ("wifi_ssid = \"\"\n".into(), "line 1: field `wifi_ssid`"),
+        ("timezone = \"Mars/Olympus\"\n".into(), "line 1: field `timezone`"),
+        ("timezone = \"../../etc/passwd\"\n".into(), "line 1: field `timezone`"),
+        ("keyboard = \"klingon\"\n".into(), "line 1: field `keyboard`"),
+        ("# ok\n\nusb_storage = \"yes\"\n".into(), "line 3: field `usb_storage`"),
+        ("camera = \"on\"\n".into(), "line 1: field `camera`"),
+        ("wifi_password = \"x\"\n".into(), "line 1: field `wifi_password`: is not a known setting"),
+        ("timezone = Europe/London\n".into(), "line 1: expected key = \"value\""),
+        ("keyboard = \"gb\"\nkeyboard = \"fr\"\n".into(), "line 2: field `keyboard`: is set twice"),
+        ("timezone = [\"Europe/London\"]\n".into(), "line 1: field `timezone`: takes one"),
+        ("ssh_authorized_keys = []\n".into(), "line 1: field `ssh_authorized_keys`: give 1 to 20"),
+        (key_for("ssh-ed25519"), "key 1 is not an OpenSSH public key"),
+        (key_for("ssh-dss AAAAB3NzaC1kc3MAAACBAP"), "key 1 is not an OpenSSH public key"),
+        // An ed25519 key's blob labelled as RSA.
+        (key_for(&ED25519.replace("ssh-ed25519", "ssh-rsa")), "key 1 is not an OpenSSH public key"),
+        (key_for(&ED25519.replace("ZDI1NTE5", "ZDI1NTE4")), "key 1 is not an OpenSSH public key"),
+        (key_for(&format!("from=10.0.0.0/8 {ED25519}")), "key 1 is not an OpenSSH public key"),
+        (
+            // A blob cut short (its padding lost).
+            format!(
+                "ssh_authorized_keys = [\"{ED25519}\", \"{}\"]\n",
+                ECDSA.replace("eG4= ", "eG4 ")
+            ),
+            "key 2 is not an OpenSSH public key",
+        ),
+        (
+            format!("ssh_authorized_keys = [\"{ED25519}\" \"{ECDSA}\"]\n"),
+            "expected [\"key\", \"key\"]",
+        ),
+    ];
+    for (conf, want) in cases {
+        let dev = Device::new();
+        // A good file first, so "nothing applied" means the earlier settings stayed.
+        assert!(dev.provision(Some(&good())).0);
+        let before = dev.applied();
+        // Every bad line also spoils an otherwise good line that would change something.
+        let prefix = ["keyboard = \"gb\"\n", "camera = \"allow\"\n"]
+            .into_iter()
+            .find(|p| !conf.contains(p.split(' ').next().unwrap()))
+            .unwrap();
+        let text = format!("{prefix}{conf}");
+        let line_shift = |w: &str| match w.strip_prefix("line ") {
+            Some(rest) => {
+                let (n, tail) = rest.split_once(':').unwrap();
+                format!("line {}:{tail}", n.parse::<u32>().unwrap() + 1)
+            }
+            None => w.to_string(),
+        };
+        let want = line_shift(want);
+        let (ok, out) = dev.provision(Some(&text));
+        assert!(!ok, "{conf:?} was accepted: {out}");
+        let error = dev.read("run/config-error").unwrap_or_default();
+        assert!(
+            error.contains("slate-provision.conf: ") && error.contains(&want),
+            "{conf:?}: config-error is {error:?}, wanted {want:?}"
+        );
+        assert!(out.contains(&want) && out.contains("nothing from it was applied"), "{out}");
+        assert_eq!(dev.applied(), before, "{conf:?} changed something");
+
+        // Fixed: applied, and the error is gone.
+        assert!(dev.provision(Some("timezone = \"Europe/London\"\n")).0);
+        assert!(!dev.path("run/config-error").exists());
+    }
+}
+
+#[test]
+fn slate_toml_and_the_certificate_are_installed_when_they_change() {
+    let dev = Device::new();
+    fs::write(dev.path("boot/slate.toml"), "device_number = 12\n").unwrap();
+    fs::write(dev.path("boot/server-ca.pem"), "PEM").unwrap();
+    let (ok, out) = dev.provision(None);
+    assert!(ok, "{out}");
+    assert!(out.contains("installed slate.toml"));
+    assert_eq!(dev.read("etc/slate.toml").unwrap(), "device_number = 12\n");
+    assert_eq!(
+        fs::metadata(dev.path("etc/slate.toml")).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    assert_eq!(dev.read("etc/server-ca.pem").unwrap(), "PEM");
+    let (_, out) = dev.provision(None);
+    assert!(!out.contains("installed"), "unchanged files are left alone: {out}");
+    assert!(!dev.path("run/server-key.env").exists(), "no key in slate.toml, none passed on");
+}
+
+#[test]
+fn the_servers_policy_key_is_passed_on_from_slate_toml() {
+    let key = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+    let cases = [
+        (
+            format!("device_number = 1\n[server]\nurl = \"https://x\"\npublic_key = \"{key}\"\n"),
+            true,
+        ),
+        (format!("[server]\n  public_key=\"{key}\"  # the school's\n"), true),
+        // Not in [server], or not a key: nothing (slated itself names a bad field).
+        (format!("[button]\npublic_key = \"{key}\"\n"), false),
+        ("[server]\npublic_key = \"not base64!\"\n".to_string(), false),
+    ];
+    for (toml, passed) in cases {
+        let dev = Device::new();
+        fs::write(dev.path("boot/slate.toml"), &toml).unwrap();
+        assert!(dev.provision(None).0);
+        let env = dev.read("run/server-key.env");
+        if passed {
+            assert_eq!(
+                env.as_deref(),
+                Some(format!("SLATE_PUBLIC_KEY={key}\n").as_str()),
+                "{toml}"
+            );
+            let mode = fs::metadata(dev.path("run/server-key.env")).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o640, "{toml}");
+        } else {
+            assert_eq!(env, None, "{toml}");
+        }
+    }
+}
+
+#[test]
+fn the_example_on_the_boot_partition_is_accepted() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../images");
+    let example = fs::read_to_string(dir.join("slate-provision.conf.example")).unwrap();
+    let dev = Device::new();
+    let (ok, out) = dev.provision(Some(&example));
+    assert!(ok, "{out}");
+    assert!(dev.read("nm/slate-wifi.nmconnection").unwrap().contains("ssid=School-Devices\n"));
+    // Its commented-out lines, uncommented, are valid too (with a real key in place).
+    let on = example
+        .replace("# usb_storage", "usb_storage")
+        .replace("# camera", "camera")
+        .replace(
+            "# ssh_authorized_keys = [\"ssh-ed25519 AAAA... it@school\", \"ssh-ed25519 AAAA... technician\"]",
+            &format!("ssh_authorized_keys = [\"{ED25519}\"]"),
+        );
+    assert_ne!(on, example);
+    let (ok, out) = dev.provision(Some(&on));
+    assert!(ok, "{out}");
+    assert!(
+        dev.path("system/allow/usb_storage").exists() && dev.path("system/allow/camera").exists()
+    );
+    assert!(dev.path("system/ssh/authorized_keys").exists());
+}
+
+/// Runs one of the image's helper scripts with `env`, returning (success, stdout + stderr).
+fn helper(name: &str, args: &[&str], env: &[(&str, &Path)]) -> (bool, String) {
+    let script =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../images/rootfs/usr/lib/slate").join(name);
+    let mut cmd = Command::new("sh");
+    cmd.arg(script).args(args).env_remove("SLATE_PUBLIC_KEY");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+/// A stand-in program that writes its arguments, one a line, to `<dir>/args`.
+fn recorder(dir: &Path) -> PathBuf {
+    let bin = dir.join("record");
+    fs::write(&bin, format!("#!/bin/sh\nprintf '%s\\n' \"$@\" > {}/args\n", dir.display()))
+        .unwrap();
+    fs::set_permissions(&bin, fs::Permissions::from_mode(0o755)).unwrap();
+    bin
+}
+
+#[test]
+fn a_refused_usb_interface_is_filed_with_slated() {
+    let cases = [
+        ("08", "usb_storage", Some("SanDisk Cruzer\u{7}"), "0781:5567 SanDisk Cruzer"),
+        ("0e", "camera", None, "0781:5567"),
+        ("03", "other_usb", Some("Keyboard"), "0781:5567 Keyboard"),
+    ];
+    for (class, kind, product, description) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let dev = dir.path().join("sys/bus/usb/devices/1-1");
+        let iface = dir.path().join("sys/bus/usb/devices/1-1/1-1:1.0");
+        fs::create_dir_all(&iface).unwrap();
+        fs::write(iface.join("bInterfaceClass"), format!("{class}\n")).unwrap();
+        fs::write(dev.join("idVendor"), "0781\n").unwrap();
+        fs::write(dev.join("idProduct"), "5567\n").unwrap();
+        if let Some(p) = product {
+            fs::write(dev.join("product"), format!("{p}\n")).unwrap();
+        }
+        // The kernel lists interfaces beside their device; the script goes up from the interface.
+        std::os::unix::fs::symlink("1-1/1-1:1.0", dir.path().join("sys/bus/usb/devices/1-1:1.0"))
+            .unwrap();
+        let ctl = recorder(dir.path());
+        let (ok, out) = helper(
+            "device-refused",
+            &["1-1:1.0"],
+            &[("SLATE_SYSFS", &dir.path().join("sys")), ("SLATE_CTL", &ctl)],
+        );
+        assert!(ok, "{out}");
+        assert!(out.contains(&format!("slate: refused {kind} {description}")), "{out}");
+        let args = fs::read_to_string(dir.path().join("args")).unwrap();
+        assert_eq!(args, format!("device-refused\n--kind\n{kind}\n--description\n{description}\n"));
+    }
+    // slated away: it tries, then says so and fails.
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, out) = helper(
+        "device-refused",
+        &["1-9:1.0"],
+        &[
+            ("SLATE_SYSFS", dir.path()),
+            ("SLATE_CTL", Path::new("/bin/false")),
+            ("SLATE_TRIES", Path::new("1")),
+        ],
+    );
+    assert!(!ok && out.contains("could not tell slated"), "{out}");
+}
+
+#[test]
+fn slate_dns_forwards_to_the_resolvers_dhcp_gave() {
+    let cases = [
+        (
+            "nameserver 192.0.2.53\nnameserver 127.0.0.53\nnameserver 2001:db8::1\n",
+            vec!["--upstream", "192.0.2.53:53", "--upstream", "[2001:db8::1]:53"],
+        ),
+        // None yet: it runs, forwarding nowhere, until NetworkManager's dispatcher restarts it.
+        ("# nothing\n", vec!["--upstream", "127.0.0.1:9"]),
+    ];
+    for (resolv, upstreams) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("resolv.conf"), resolv).unwrap();
+        let bin = recorder(dir.path());
+        let mut cmd = Command::new("sh");
+        cmd.arg(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../images/rootfs/usr/lib/slate/dns-start"),
+        )
+        .env("SLATE_NM_RESOLV", dir.path().join("resolv.conf"))
+        .env("SLATE_DNS_BIN", &bin)
+        .env("SLATE_PUBLIC_KEY", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=");
+        assert!(cmd.status().unwrap().success());
+        let args = fs::read_to_string(dir.path().join("args")).unwrap();
+        let mut want = vec![
+            "--listen",
+            "127.0.0.1:53",
+            "--public-key",
+            "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+        ];
+        want.extend(upstreams);
+        assert_eq!(args.lines().collect::<Vec<_>>(), want, "{resolv}");
+    }
+    // No key from slate.toml: not started, exit 2 (the unit does not restart it).
+    let dir = tempfile::tempdir().unwrap();
+    let bin = recorder(dir.path());
+    let (ok, out) = helper(
+        "dns-start",
+        &[],
+        &[("SLATE_DNS_BIN", &bin), ("SLATE_NM_RESOLV", &dir.path().join("none"))],
+    );
+    assert!(!ok && out.contains("no [server] public_key"), "{out}");
+    assert!(!dir.path().join("args").exists());
+}

@@ -1,0 +1,354 @@
+//! Shared by the kiosk browser tests: a small HTTP site on 127.0.0.1, and Chromium started the
+//! way `slate_ui::launcher` starts it (its plan, its namespace-mounted managed policy, its
+//! control pipe and guard), headless.
+
+#![allow(dead_code)]
+
+use serde_json::{json, Value};
+use slate_ui::launcher::{guard_loop, load_url_lists, web_plan, Browser, LaunchConfig, Reporter};
+use slate_ui::policy::{App, AppKind};
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Starts the test site; returns its port. Paths under `/app/` are the app's own site; anything
+/// else is "outside".
+pub fn serve() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut first = String::new();
+                if reader.read_line(&mut first).is_err() {
+                    return;
+                }
+                let mut cookie = String::new();
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line.trim().is_empty() {
+                        break;
+                    }
+                    if line.to_ascii_lowercase().starts_with("cookie:") {
+                        cookie = line[7..].trim().to_owned();
+                    }
+                }
+                let path = first.split_whitespace().nth(1).unwrap_or("/").to_owned();
+                let path = path.split('?').next().unwrap_or("/");
+                let (headers, body): (&str, String) = match path {
+                    "/app/set" => (
+                        "Set-Cookie: sid=first-session; Path=/; Max-Age=86400\r\n",
+                        page("Set", ""),
+                    ),
+                    "/app/echo" => {
+                        let has = if cookie.contains("sid=") { "cookie:yes" } else { "cookie:no" };
+                        ("", page(has, ""))
+                    }
+                    "/app/download" => (
+                        "Content-Disposition: attachment; filename=\"slate-download.bin\"\r\n",
+                        "0123456789".repeat(100),
+                    ),
+                    "/app/input" => ("", page("Input", "<input id=i autofocus>")),
+                    p if p.starts_with("/app/") => {
+                        ("", page(&format!("App {p}"), "<p>app page</p>"))
+                    }
+                    _ => ("", page("Outside", "<p>outside page</p>")),
+                };
+                let kind =
+                    if path == "/app/download" { "application/octet-stream" } else { "text/html" };
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 200 OK\r\nContent-Type: {kind}\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            });
+        }
+    });
+    port
+}
+
+fn page(title: &str, body: &str) -> String {
+    format!("<!doctype html><html><head><title>{title}</title></head><body>{body}</body></html>")
+}
+
+/// A web app as the kiosk policy describes it (apps are https only).
+pub fn app() -> App {
+    App {
+        id: "reading".into(),
+        title: "Reading".into(),
+        symbol: "book".into(),
+        colour: 0,
+        kind: AppKind::Web {
+            start_url: "https://app.example/app/start".into(),
+            sites: vec!["https://app.example/app".into()],
+            camera: false,
+        },
+    }
+}
+
+pub struct Kiosk {
+    pub browser: Browser,
+    pub session: String,
+    pub start: String,
+    pub port: u16,
+    _dir: tempfile::TempDir,
+}
+
+/// Starts Chromium with the launcher's plan for [`app`], pointed at the test site: the
+/// generated policy is used as is, except that the app's https site and start URL are
+/// replaced by the same paths on the local http site (tests cannot serve the real site).
+pub fn start(port: u16, state_dir: Option<&Path>, reporter: Box<dyn Reporter>) -> Kiosk {
+    start_on(port, state_dir, reporter, None)
+}
+
+/// An X server of its own (Xvfb) for a test that needs real keyboard events.
+pub struct Xvfb {
+    child: std::process::Child,
+    pub display: String,
+}
+
+impl Xvfb {
+    pub fn start() -> Xvfb {
+        // Xvfb picks a free display itself and writes its number on fd 1 (tests run in
+        // parallel, so guessing one would race).
+        let mut child = std::process::Command::new("Xvfb")
+            .args(["-displayfd", "1", "-screen", "0", "1280x800x24", "-nolisten", "tcp"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("Xvfb (apt package xvfb) runs");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let number: u32 = line.trim().parse().expect("Xvfb says its display number");
+        Xvfb { child, display: format!(":{number}") }
+    }
+
+    /// Presses keys as a person would (XTEST events through the X server), e.g. `ctrl+t`.
+    pub fn key(&self, keys: &str) {
+        let status = std::process::Command::new("xdotool")
+            .args(["key", keys])
+            .env("DISPLAY", &self.display)
+            .status()
+            .expect("xdotool (apt package xdotool) runs");
+        assert!(status.success(), "xdotool key {keys}");
+    }
+
+    /// Waits until a Chromium window is mapped and gives it the keyboard focus.
+    pub fn focus_browser(&self) {
+        let found = std::process::Command::new("timeout")
+            .args([
+                "20",
+                "xdotool",
+                "search",
+                "--sync",
+                "--onlyvisible",
+                "--class",
+                "chromium",
+                "windowfocus",
+                "--sync",
+            ])
+            .env("DISPLAY", &self.display)
+            .status()
+            .expect("xdotool runs");
+        assert!(found.success(), "a browser window appeared");
+    }
+
+    /// Focuses a Chromium window if one is mapped (does not wait).
+    pub fn focus_browser_if_any(&self) {
+        let _ = std::process::Command::new("xdotool")
+            .args(["search", "--onlyvisible", "--class", "chromium", "windowfocus"])
+            .env("DISPLAY", &self.display)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
+
+    pub fn type_text(&self, text: &str) {
+        let status = std::process::Command::new("xdotool")
+            .args(["type", text])
+            .env("DISPLAY", &self.display)
+            .status()
+            .expect("xdotool runs");
+        assert!(status.success());
+    }
+}
+
+impl Drop for Xvfb {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// As [`start`], with a real window on `display` (X11) instead of headless.
+pub fn start_on(
+    port: u16,
+    state_dir: Option<&Path>,
+    reporter: Box<dyn Reporter>,
+    display: Option<&str>,
+) -> Kiosk {
+    launch(port, state_dir, Some(reporter), display)
+}
+
+/// The control: the same Chromium with the same flags but an empty policy and no guard, so a
+/// test can show that what the launcher refuses would otherwise have worked.
+pub fn start_unguarded(port: u16, display: &str) -> Kiosk {
+    launch(port, None, None, Some(display))
+}
+
+fn launch(
+    port: u16,
+    state_dir: Option<&Path>,
+    reporter: Option<Box<dyn Reporter>>,
+    display: Option<&str>,
+) -> Kiosk {
+    let dir = tempfile::tempdir().unwrap();
+    let state: PathBuf = state_dir.map(Path::to_owned).unwrap_or_else(|| dir.path().join("state"));
+    let mut config = LaunchConfig::new(dir.path().to_owned(), state.clone());
+    config.wayland = false;
+    let first = match display {
+        Some(d) => {
+            config.env.push(("DISPLAY".into(), d.into()));
+            "--ozone-platform=x11"
+        }
+        None => "--headless=new",
+    };
+    config.extra_args = [
+        first,
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+    ]
+    .iter()
+    .map(Into::into)
+    .collect();
+    let session = slate_ui::launcher::token();
+    let mut plan = web_plan(&app(), &config, &session).unwrap();
+    let site = format!("http://127.0.0.1:{port}/app");
+    let start = format!("{site}/start");
+    plan.policy["URLAllowlist"] = json!([site]);
+    plan.policy["HomepageLocation"] = json!(start);
+    plan.policy["RestoreOnStartupURLs"] = json!([start]);
+    *plan.args.last_mut().unwrap() = start.clone().into();
+    if reporter.is_none() {
+        plan.policy = json!({});
+    }
+    let lists = load_url_lists(&state).unwrap();
+    let mut browser = Browser::start(plan, &config).unwrap();
+    let events = browser.take_events();
+    let pid = browser.child.id();
+    let conn = browser.conn.clone();
+    match reporter {
+        Some(reporter) => {
+            std::thread::spawn(move || {
+                guard_loop(conn, events, lists, "reading".into(), pid, reporter)
+            });
+        }
+        None => {
+            // Drain events so the pipe never fills.
+            std::thread::spawn(move || events.into_iter().for_each(drop));
+        }
+    }
+    let session = browser.attach_page().unwrap();
+    let kiosk = Kiosk { browser, session, start, port, _dir: dir };
+    kiosk.wait_for(|k| k.href() == k.start, "the start page");
+    kiosk
+}
+
+impl Kiosk {
+    pub fn href(&self) -> String {
+        self.browser
+            .eval(&self.session, "location.href")
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default()
+    }
+
+    pub fn title(&self) -> String {
+        self.browser
+            .eval(&self.session, "document.title")
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default()
+    }
+
+    /// `Page.navigate`: Ok(errorText or "") or Err(the browser's refusal).
+    pub fn navigate(&self, url: &str) -> Result<String, String> {
+        self.browser
+            .conn
+            .call(
+                "Page.navigate",
+                json!({"url": url}),
+                Some(&self.session),
+                Duration::from_secs(20),
+            )
+            .map(|r| r["errorText"].as_str().unwrap_or_default().to_owned())
+            .map_err(|e| e.to_string())
+    }
+
+    pub fn wait_for(&self, ok: impl Fn(&Kiosk) -> bool, what: &str) {
+        for _ in 0..100 {
+            if ok(self) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("timed out waiting for {what} (at {:?})", self.href());
+    }
+
+    /// Presses a key (with `modifiers`: Alt 1, Ctrl 2, Meta 4, Shift 8) through CDP.
+    pub fn key(&self, key: &str, code: &str, vk: u32, modifiers: u32, text: Option<&str>) {
+        let mut down = json!({"type": if text.is_some() { "keyDown" } else { "rawKeyDown" }, "modifiers": modifiers,
+                              "key": key, "code": code, "windowsVirtualKeyCode": vk});
+        if let Some(t) = text {
+            down["text"] = json!(t);
+        }
+        let up = json!({"type": "keyUp", "modifiers": modifiers, "key": key, "code": code, "windowsVirtualKeyCode": vk});
+        for params in [down, up] {
+            self.browser
+                .conn
+                .call(
+                    "Input.dispatchKeyEvent",
+                    params,
+                    Some(&self.session),
+                    Duration::from_secs(20),
+                )
+                .unwrap();
+        }
+    }
+
+    pub fn pages(&self) -> Vec<Value> {
+        self.browser.pages().unwrap()
+    }
+
+    pub fn alive(&mut self) -> bool {
+        matches!(self.browser.child.try_wait(), Ok(None))
+    }
+}
+
+impl Drop for Kiosk {
+    fn drop(&mut self) {
+        self.browser.stop();
+    }
+}
+
+/// Every file under `dir` named `name`.
+pub fn find_files(dir: &Path, name: &str) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else { return found };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() && !path.is_symlink() {
+            found.extend(find_files(&path, name));
+        } else if path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with(name)) {
+            found.push(path);
+        }
+    }
+    found
+}

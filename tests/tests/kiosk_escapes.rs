@@ -1,0 +1,225 @@
+//! Issue 4: the ways out of a kiosk browser, each tried against real Chromium started as the
+//! launcher starts it (managed policy, kiosk flags, control pipe and guard; headless). Each
+//! must fail: no new page, the URL unchanged or the navigation refused, no download on disk.
+//!
+//! Keys are pressed through Xvfb (no window manager, no virtual terminals): Alt+Tab, Alt+F4
+//! and Ctrl+Alt+F2 prove only that Chromium itself does nothing with them; on the device the
+//! kiosk compositor owns those bindings.
+
+mod kiosk_browser;
+
+use kiosk_browser::{find_files, serve, start, start_on, start_unguarded, Xvfb};
+use slate_ui::app::Launcher;
+use slate_ui::launcher::{LaunchConfig, ProcessLauncher, RecordingReporter};
+use std::time::Duration;
+
+/// (name, keys as xdotool names them). Pressed through a real X server (Xvfb) with XTEST, so
+/// they take the same path as a keyboard's: CDP's synthetic key events never reach Chromium's
+/// own shortcuts, so they would prove nothing here.
+const KEYS: &[(&str, &str)] = &[
+    ("ctrl_n new window", "ctrl+n"),
+    ("ctrl_t new tab", "ctrl+t"),
+    ("ctrl_shift_n incognito window", "ctrl+shift+n"),
+    ("alt_tab switch", "alt+Tab"),
+    ("ctrl_alt_f2 console", "ctrl+alt+F2"),
+    ("f1 help", "F1"),
+    ("ctrl_p print dialog", "ctrl+p"),
+    ("ctrl_o open file", "ctrl+o"),
+    ("ctrl_s save page", "ctrl+s"),
+    ("ctrl_u view source", "ctrl+u"),
+    ("ctrl_shift_i devtools", "ctrl+shift+i"),
+    ("f12 devtools", "F12"),
+    ("ctrl_h history", "ctrl+h"),
+    ("ctrl_j downloads", "ctrl+j"),
+    ("ctrl_shift_delete clear data", "ctrl+shift+Delete"),
+    ("ctrl_shift_b bookmarks", "ctrl+shift+b"),
+    ("alt_home homepage", "alt+Home"),
+];
+
+#[test]
+fn keys_reach_the_browser() {
+    // The controls for the key cases. Typed keys arrive in the launcher's browser...
+    let port = serve();
+    let x = Xvfb::start();
+    let k = start_on(port, None, Box::new(RecordingReporter::default()), Some(&x.display));
+    k.navigate(&format!("http://127.0.0.1:{port}/app/input")).unwrap();
+    k.wait_for(|k| k.title() == "Input", "the input page");
+    x.focus_browser();
+    x.type_text("a");
+    k.wait_for(
+        |k| k.browser.eval(&k.session, "document.getElementById('i').value").unwrap() == "a",
+        "the typed key",
+    );
+    drop(k);
+    // ...and without the launcher's policy and guard, the same Chromium in kiosk mode opens a
+    // tab on Ctrl+T: so "no new page" below is the launcher's doing.
+    let plain = start_unguarded(port, &x.display);
+    x.focus_browser();
+    x.key("ctrl+t");
+    plain.wait_for(|k| k.pages().len() == 2, "a new tab in the unguarded browser");
+}
+
+#[test]
+fn escape_keys_do_nothing() {
+    let port = serve();
+    let x = Xvfb::start();
+    let mut k = start_on(port, None, Box::new(RecordingReporter::default()), Some(&x.display));
+    x.focus_browser();
+    let mut failures = Vec::new();
+    for (name, keys) in KEYS {
+        x.key(keys);
+        // A tab or window Chromium opens anyway is closed by the guard at once.
+        std::thread::sleep(Duration::from_millis(700));
+        let pages = k.pages();
+        let href = k.href();
+        let alive = k.alive();
+        let ok = pages.len() == 1 && href == k.start && alive;
+        eprintln!(
+            "{name}: pages={} href={href} alive={alive} -> {}",
+            pages.len(),
+            if ok { "refused" } else { "ESCAPED" }
+        );
+        if !ok {
+            failures.push(*name);
+            if !alive {
+                break;
+            }
+        }
+    }
+    assert!(failures.is_empty(), "escapes that worked: {failures:?}");
+}
+
+#[test]
+fn escape_urls_are_refused() {
+    let port = serve();
+    let k = start(port, None, Box::new(RecordingReporter::default()));
+    let cases = [
+        ("file_url", "file:///etc/passwd".to_string()),
+        ("file_dir", "file:///".to_string()),
+        ("chrome_settings", "chrome://settings".to_string()),
+        ("chrome_policy", "chrome://policy".to_string()),
+        ("chrome_version", "chrome://version".to_string()),
+        ("chrome_downloads", "chrome://downloads".to_string()),
+        ("chrome_history", "chrome://history".to_string()),
+        ("chrome_flags", "chrome://flags".to_string()),
+        ("devtools", "devtools://devtools/bundled/inspector.html".to_string()),
+        ("view_source", format!("view-source:http://127.0.0.1:{port}/app/page")),
+        ("data_url", "data:text/html,<title>data</title>escaped".to_string()),
+        ("outside_site", format!("http://127.0.0.1:{port}/elsewhere")),
+    ];
+    let mut failures = Vec::new();
+    for (name, url) in &cases {
+        let result = k.navigate(url);
+        std::thread::sleep(Duration::from_millis(300));
+        let href = k.href();
+        let title = k.title();
+        // Refused: the browser would not navigate, or showed its "blocked" error page (whose
+        // address is chrome-error://), never the page asked for.
+        let refused = match &result {
+            Err(_) => true,
+            Ok(error) => {
+                !error.is_empty() && (href == k.start || href.starts_with("chrome-error://"))
+            }
+        };
+        let leaked = title == "data" || title == "Outside" || title.starts_with("App ");
+        eprintln!("{name}: navigate={result:?} href={href} title={title:?}");
+        if !refused || leaked {
+            failures.push(*name);
+        }
+        k.navigate(&k.start).unwrap();
+        k.wait_for(|k| k.href() == k.start, "back at the start page");
+    }
+    assert!(failures.is_empty(), "escapes that worked: {failures:?}");
+}
+
+#[test]
+fn new_windows_print_and_downloads_fail() {
+    let port = serve();
+    let k = start(port, None, Box::new(RecordingReporter::default()));
+    let mut failures = Vec::new();
+
+    // window.open (popups are blocked by policy; the guard closes any page that appears).
+    k.browser.eval(&k.session, "window.open(location.origin + '/app/page'); 1").unwrap();
+    std::thread::sleep(Duration::from_millis(800));
+    if k.pages().len() != 1 {
+        failures.push("window_open");
+    }
+    // A link with target=_blank, clicked.
+    k.browser
+        .eval(&k.session, "const a=document.createElement('a');a.href='/app/page';a.target='_blank';document.body.append(a);a.click();1")
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(800));
+    if k.pages().len() != 1 {
+        failures.push("target_blank_link");
+    }
+    // The print dialog.
+    k.browser.eval(&k.session, "window.print(); 1").unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    if k.pages().len() != 1 || k.href() != k.start {
+        failures.push("print_dialog");
+    }
+    // A download: refused by policy and by the control channel; nothing written anywhere.
+    let _ = k.navigate(&format!("http://127.0.0.1:{port}/app/download"));
+    std::thread::sleep(Duration::from_millis(1500));
+    let mut written = find_files(&k.browser.plan.session_dir, "slate-download");
+    if let Some(home) = std::env::var_os("HOME") {
+        written
+            .extend(find_files(&std::path::Path::new(&home).join("Downloads"), "slate-download"));
+    }
+    if !written.is_empty() {
+        failures.push("download");
+    }
+    eprintln!("pages={} written={written:?}", k.pages().len());
+    assert!(failures.is_empty(), "escapes that worked: {failures:?}");
+}
+
+#[test]
+fn alt_f4_closes_only_the_app_and_the_kiosk_returns_home() {
+    // Chromium closes its window on Alt+F4 itself (no policy turns that off). That must lead
+    // back to the kiosk's home screen and nowhere else: the real launcher reports the exit and
+    // removes the session's profile.
+    let x = Xvfb::start();
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = LaunchConfig::new(dir.path().to_owned(), dir.path().join("state"));
+    config.wayland = false;
+    config.env.push(("DISPLAY".into(), x.display.clone().into()));
+    config.extra_args = [
+        "--ozone-platform=x11",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+    ]
+    .iter()
+    .map(Into::into)
+    .collect();
+    let reporter = RecordingReporter::default();
+    let log = reporter.log.clone();
+    let mut launcher = ProcessLauncher::new(config, Box::new(move || Box::new(reporter.clone())));
+    launcher.launch(&kiosk_browser::app());
+    // Wait for the kiosk window to be up and focused, as a pupil would see it.
+    x.focus_browser();
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(launcher.poll_exit().is_none(), "the browser is running");
+    let sessions =
+        || std::fs::read_dir(dir.path().join("slate-browser")).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(sessions(), 1);
+    // As a pupil would: again until it takes (the first press can land before the window
+    // takes keys).
+    let exit = (0..100)
+        .find_map(|i| {
+            if i % 10 == 0 {
+                x.focus_browser_if_any();
+                x.key("alt+F4");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+            launcher.poll_exit()
+        })
+        .expect("the app's end is reported");
+    assert_eq!(exit.app, "reading");
+    assert_eq!(sessions(), 0, "the session's profile is removed");
+    let log = log.lock().unwrap();
+    assert_eq!(log[0], "app_opened reading");
+}
