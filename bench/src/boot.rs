@@ -91,6 +91,7 @@ pub fn run(runs: usize, kiosk: bool) -> anyhow::Result<()> {
         bail!("--runs must be at least 1");
     }
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let repo = repo.canonicalize().unwrap_or(repo);
     let script = repo.join("images/test");
     let profile = if kiosk { "kiosk" } else { "minimal" };
     let missing = missing_images(&image_root(), profile, Path::exists);

@@ -79,28 +79,38 @@ fn tree(root: u32) -> Vec<u32> {
     members.into_iter().filter(|p| parent.contains_key(p)).collect()
 }
 
-fn rss_kb(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
+/// A `kB` field of a /proc file (`VmRSS:` in status, `Pss:` in smaps_rollup).
+fn proc_kb(pid: u32, file: &str, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/{file}"))
         .ok()
         .and_then(|s| {
             s.lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .find_map(|l| l.strip_prefix(field))
                 .and_then(|v| v.split_whitespace().next().and_then(|n| n.parse().ok()))
         })
         .unwrap_or(0)
 }
 
-/// Mean over five samples of the summed RSS of the trees under `roots`, in MiB.
-fn measure(roots: &[u32]) -> (f64, usize) {
-    let mut total = 0u64;
+/// Means over five samples of the summed RSS and PSS of the trees under `roots`, in MiB, and
+/// how many processes there were.
+fn measure(roots: &[u32]) -> (f64, f64, usize) {
+    let (mut rss, mut pss) = (0u64, 0u64);
     let mut count = 0;
     for _ in 0..5 {
         let pids: Vec<u32> = roots.iter().flat_map(|r| tree(*r)).collect();
         count = pids.len();
-        total += pids.iter().map(|p| rss_kb(*p)).sum::<u64>();
+        rss += pids.iter().map(|p| proc_kb(*p, "status", "VmRSS:")).sum::<u64>();
+        pss += pids.iter().map(|p| proc_kb(*p, "smaps_rollup", "Pss:")).sum::<u64>();
         std::thread::sleep(Duration::from_secs(1));
     }
-    (total as f64 / 5.0 / 1024.0, count)
+    (rss as f64 / 5.0 / 1024.0, pss as f64 / 5.0 / 1024.0, count)
+}
+
+fn still_running(child: &mut Reaped, what: &str) -> anyhow::Result<()> {
+    if let Some(status) = child.0.try_wait()? {
+        bail!("{what} exited ({status}) before it was measured");
+    }
+    Ok(())
 }
 
 fn control(socket: &Path, request: &str) -> anyhow::Result<String> {
@@ -209,8 +219,16 @@ pub fn run(settle_s: u64) -> anyhow::Result<()> {
     );
     println!("status: {}", control(&socket, "{\"cmd\":\"status\"}")?);
     std::thread::sleep(Duration::from_secs(settle_s));
-    let (slate_mb, slate_n) = measure(&[daemon.0.id(), ui.0.id()]);
-    println!("slate: slated + slate-ui, {slate_n} processes, {slate_mb:.1} MiB RSS");
+    let (mut daemon, mut ui) = (daemon, ui);
+    still_running(&mut daemon, "slated")?;
+    still_running(&mut ui, "slate-ui")?;
+    let (slate_mb, slate_pss, slate_n) = measure(&[daemon.0.id(), ui.0.id()]);
+    let (ui_mb, _, _) = measure(&[ui.0.id()]);
+    still_running(&mut ui, "slate-ui")?;
+    println!(
+        "slate: slated + slate-ui at the home screen, {slate_n} processes, {slate_mb:.1} MiB RSS \
+         (slate-ui {ui_mb:.1}), {slate_pss:.1} MiB PSS"
+    );
     drop(ui);
     drop(daemon);
 
@@ -242,8 +260,12 @@ pub fn run(settle_s: u64) -> anyhow::Result<()> {
             .context("starting chromium")?,
     );
     std::thread::sleep(Duration::from_secs(settle_s));
-    let (chromium_mb, chromium_n) = measure(&[chromium.0.id()]);
-    println!("chromium launcher page: {chromium_n} processes, {chromium_mb:.1} MiB RSS");
+    let mut chromium = chromium;
+    still_running(&mut chromium, "chromium")?;
+    let (chromium_mb, chromium_pss, chromium_n) = measure(&[chromium.0.id()]);
+    println!(
+        "chromium launcher page: {chromium_n} processes, {chromium_mb:.1} MiB RSS, {chromium_pss:.1} MiB PSS"
+    );
     drop(chromium);
 
     println!(

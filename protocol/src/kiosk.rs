@@ -40,6 +40,24 @@ pub struct Pupil {
     /// The picture on the pupil's tile (see `ui/symbols.slint`).
     pub symbol: String,
     pub colour: u8,
+    /// An optional picture PIN for older pupils: the pictures (symbol names) to tap, in order,
+    /// after their tile. It keeps classmates from signing in as each other; it is not a secret
+    /// from staff, so it travels as the symbols themselves.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub picture_pin: Option<Vec<String>>,
+}
+
+impl Class {
+    /// The filter profile in force while one of this class's pupils is signed in.
+    pub fn filter_profile(&self) -> String {
+        self.profile.clone().unwrap_or_else(|| default_profile_name(&self.name))
+    }
+}
+
+/// A class's filter profile when none is given: its name lowercased, spaces as `-`
+/// ("Year 2  Kingfishers" -> `year-2-kingfishers`).
+pub fn default_profile_name(class_name: &str) -> String {
+    class_name.trim().to_lowercase().split_whitespace().collect::<Vec<_>>().join("-")
 }
 
 impl Pupil {
@@ -58,6 +76,10 @@ pub struct Class {
     pub colour: u8,
     /// Ids of the apps this class may use, in the order of the tiles.
     pub apps: Vec<String>,
+    /// The filter profile its pupils get (a profile of the filter policy); when absent,
+    /// [`default_profile_name`] of the class's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
     pub pupils: Vec<Pupil>,
 }
 
@@ -164,6 +186,10 @@ pub fn check_https(url: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Shortest and longest picture PIN, in pictures.
+pub const MIN_PICTURE_PIN: usize = 2;
+pub const MAX_PICTURE_PIN: usize = 6;
+
 /// Parses and checks a policy. Pure. Each error names the field it refuses.
 pub fn parse_policy(text: &str) -> Result<Policy, PolicyError> {
     let policy: Policy =
@@ -234,6 +260,16 @@ pub fn parse_policy(text: &str) -> Result<Policy, PolicyError> {
                     "must be one first name (letters, - or '), at most 16 characters: never a full name",
                 ));
             }
+            if let Some(pin) = &pupil.picture_pin {
+                if !(MIN_PICTURE_PIN..=MAX_PICTURE_PIN).contains(&pin.len())
+                    || pin.iter().any(|s| s.is_empty() || s.len() > 16)
+                {
+                    return Err(field(
+                        at("picture_pin"),
+                        format!("must be {MIN_PICTURE_PIN} to {MAX_PICTURE_PIN} picture names"),
+                    ));
+                }
+            }
             let mut initial = pupil.initial.chars();
             if !(initial.next().is_some_and(char::is_alphabetic) && initial.next().is_none()) {
                 return Err(field(at("initial"), "must be exactly one letter"));
@@ -288,6 +324,7 @@ mod tests {
             (Box::new(|v| v["sessions"] = json!({"idle_timeout_min": 0})), "sessions.idle_timeout_min"),
             (Box::new(|v| v["sessions"] = json!({"idle_timeout_min": 5, "lesson_ends": ["25:00"]})), "shape"),
             (Box::new(|v| v["staff_pin_hash"] = json!("1234")), "staff_pin_hash"),
+            (Box::new(|v| v["classes"][1]["pupils"][0]["picture_pin"] = json!(["star"])), "classes[1].pupils[0].picture_pin"),
         ];
         for (edit, expected) in cases {
             let err = with(edit).unwrap_err().to_string();
@@ -306,6 +343,15 @@ mod tests {
         let text = serde_json::to_string(&policy).unwrap();
         assert!(text.contains(r#""lesson_ends":["10:30:00"]"#), "{text}");
         assert_eq!(parse_policy(&text).unwrap(), policy);
+    }
+
+    #[test]
+    fn a_class_names_its_filter_profile() {
+        let mut policy = parse_policy(SAMPLE_POLICY).unwrap();
+        assert_eq!(default_profile_name(" Year 2  Kingfishers "), "year-2-kingfishers");
+        assert_eq!(policy.classes[0].filter_profile(), "oak");
+        policy.classes[0].profile = Some("ks1".into());
+        assert_eq!(policy.classes[0].filter_profile(), "ks1");
     }
 
     #[test]

@@ -626,6 +626,8 @@ pub struct StaffReport {
     pub url: Option<String>,
     pub page_title: Option<String>,
     pub blank_latency_us: Option<u64>,
+    /// Names the device looked up just before the press, newest first.
+    pub recent_names: Vec<String>,
 }
 
 impl From<ReportRecord> for StaffReport {
@@ -642,6 +644,7 @@ impl From<ReportRecord> for StaffReport {
             url: r.url,
             page_title: r.page_title,
             blank_latency_us: r.blank_latency_us,
+            recent_names: r.recent_names,
         }
     }
 }

@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 use slate_protocol::device::ListFile;
+pub use slate_protocol::kiosk::default_profile_name;
 use slate_protocol::kiosk::{self, App, Class, KeyStage, Pupil, SessionRules};
 use slate_protocol::PupilId;
 use std::collections::BTreeMap;
@@ -53,6 +54,8 @@ pub struct PolicyPupil {
     pub initial: String,
     pub symbol: String,
     pub colour: u8,
+    /// The pictures to tap after the tile, in order (names from [`PUPIL_SYMBOLS`]).
+    pub picture_pin: Option<Vec<String>>,
 }
 
 /// A filter profile as stored.
@@ -93,11 +96,6 @@ pub struct PolicyRecords {
     pub url_salt: Option<String>,
 }
 
-/// A class's profile when none is given: its name lowercased, spaces as `-`.
-pub fn default_profile_name(class_name: &str) -> String {
-    class_name.trim().to_lowercase().split_whitespace().collect::<Vec<_>>().join("-")
-}
-
 /// The kiosk policy document, checked as a device would check it.
 pub fn kiosk_payload(records: &PolicyRecords) -> Result<String, BuildError> {
     let classes = records
@@ -109,6 +107,7 @@ pub fn kiosk_payload(records: &PolicyRecords) -> Result<String, BuildError> {
             symbol: class.symbol.clone(),
             colour: class.colour,
             apps: class.apps.clone(),
+            profile: Some(class.profile.clone()),
             pupils: records
                 .pupils
                 .iter()
@@ -119,6 +118,7 @@ pub fn kiosk_payload(records: &PolicyRecords) -> Result<String, BuildError> {
                     initial: p.initial.clone(),
                     symbol: p.symbol.clone(),
                     colour: p.colour,
+                    picture_pin: p.picture_pin.clone(),
                 })
                 .collect(),
         })
@@ -227,6 +227,7 @@ pub(crate) mod tests {
                     initial: "K".into(),
                     symbol: "star".into(),
                     colour: 0,
+                    picture_pin: Some(vec!["moon".into(), "star".into(), "fish".into()]),
                 },
                 PolicyPupil {
                     id: PupilId::new("p-2").unwrap(),
@@ -235,6 +236,7 @@ pub(crate) mod tests {
                     initial: "T".into(),
                     symbol: "fish".into(),
                     colour: 1,
+                    picture_pin: None,
                 },
             ],
             apps: vec![App {
@@ -328,7 +330,6 @@ pub(crate) mod tests {
 
     #[test]
     fn profile_names_and_tiles() {
-        assert_eq!(default_profile_name(" Year 2  Kingfishers "), "year-2-kingfishers");
         assert_eq!(pupil_tile(0), ("star", 0));
         assert_eq!(pupil_tile(9), ("fish", 1));
     }

@@ -49,6 +49,7 @@ pub fn incident_csv(incident: &IncidentRecord, entries: &[IncidentEntry]) -> Vec
         ("App", opt(&r.app)),
         ("Address (URL)", opt(&r.url)),
         ("Page title", opt(&r.page_title)),
+        ("Names looked up just before", r.recent_names.join(" ")),
         ("Category", category),
         ("Where", opt(&d.location)),
         ("What was seen", opt(&d.description)),

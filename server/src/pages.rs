@@ -249,6 +249,11 @@ pub fn incident_page(
                 dt { "App" } dd { (optional(r.app.as_deref())) }
                 dt { "Address" } dd.url { (optional(r.url.as_deref())) }
                 dt { "Page title" } dd { (optional(r.page_title.as_deref())) }
+                dt { "Names looked up just before" }
+                dd.names {
+                    @if r.recent_names.is_empty() { span.muted { "none recorded" } }
+                    @else { (r.recent_names.join(", ")) }
+                }
                 dt { "Received" } dd { (when(r.received_at)) }
             }
             p.muted { "Slate never records pictures of the screen. Do not open the address to look: describe it from what the pupil says." }
@@ -756,6 +761,7 @@ mod tests {
                 page_title: Some(title.into()),
                 blank_latency_us: Some(41_250),
                 from_block_page: false,
+                recent_names: vec!["example.org".into()],
             },
         }
     }

@@ -172,6 +172,10 @@ pub fn incident_lines(incident: &IncidentRecord, entries: &[IncidentEntry]) -> V
         Line::Text(format!("App: {}", or_none(&r.app))),
         Line::Text(format!("Address (URL): {}", or_none(&r.url))),
         Line::Text(format!("Page title: {}", or_none(&r.page_title))),
+        Line::Text(format!(
+            "Names looked up just before: {}",
+            if r.recent_names.is_empty() { "(none recorded)".into() } else { r.recent_names.join(", ") }
+        )),
         Line::Gap,
         Line::Heading("The record".into()),
         Line::Text(format!(

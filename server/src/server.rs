@@ -189,6 +189,7 @@ pub fn router(state: AppState) -> Router {
         .route("/setup/roster", post(setup::import_roster))
         .route("/setup/app", post(setup::save_app))
         .route("/setup/pin", post(setup::set_pin))
+        .route("/setup/picture-pin", post(setup::set_picture_pin))
         .route("/setup/sessions", post(setup::save_sessions))
         .route(
             "/setup/list",

@@ -6,7 +6,7 @@
 
 use crate::auth::Permission;
 use crate::desk::parse_time;
-use crate::device_policy::{default_profile_name, ProfileRecord};
+use crate::device_policy::{default_profile_name, ProfileRecord, PUPIL_SYMBOLS};
 use crate::pages::{csrf, layout, Viewer};
 use crate::roster;
 use crate::server::AppState;
@@ -24,7 +24,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use slate_protocol::device::{check_list_name, CommandAction, ListFile};
 use slate_protocol::kiosk::{self, App, AppKind, KeyStage};
-use slate_protocol::DeviceNumber;
+use slate_protocol::{DeviceNumber, PupilId};
 
 /// Largest list file a form may upload (a million domains fit).
 pub const MAX_LIST_BYTES: usize = 32 * 1024 * 1024;
@@ -126,6 +126,7 @@ pub fn parse_app(
             symbol: "star".into(),
             colour: 0,
             apps: vec![],
+            profile: None,
             pupils: vec![],
         }],
         apps: vec![app.clone()],
@@ -144,6 +145,27 @@ pub fn check_pin(pin: &str, confirm: &str) -> Result<(), String> {
         return Err("Confirm PIN: does not match the PIN.".into());
     }
     Ok(())
+}
+
+/// A picture PIN as IT types it: picture names in order, separated by spaces or commas, like
+/// `moon, star, fish`. Empty clears it (`None`).
+pub fn parse_picture_pin(text: &str) -> Result<Option<Vec<String>>, String> {
+    let pictures: Vec<String> = text
+        .split([',', ' ', '\t', '\r', '\n'])
+        .filter(|p| !p.is_empty())
+        .map(str::to_lowercase)
+        .collect();
+    if pictures.is_empty() {
+        return Ok(None);
+    }
+    if let Some(unknown) = pictures.iter().find(|p| !PUPIL_SYMBOLS.contains(&p.as_str())) {
+        return Err(format!("Pictures: {unknown:?} is not one of {}.", PUPIL_SYMBOLS.join(", ")));
+    }
+    let (min, max) = (kiosk::MIN_PICTURE_PIN, kiosk::MAX_PICTURE_PIN);
+    if !(min..=max).contains(&pictures.len()) {
+        return Err(format!("Pictures: {min} to {max} of them, or none to clear the PIN."));
+    }
+    Ok(Some(pictures))
 }
 
 /// Session rules: idle minutes (1 to 240) and lesson end times like `10:30, 12:00` (UK time).
@@ -383,6 +405,28 @@ pub async fn setup_page(staff: Staff, State(state): State<AppState>) -> Result<M
                     label { "Sites " input name="sites" size="40" placeholder="https://a.example https://b.example"; } br;
                     label { "Command " input name="command" size="40" placeholder="/usr/bin/tuxpaint --fullscreen"; } " "
                     button type="submit" { "Save app" }
+                }
+            }
+            section {
+                h2 { "Picture PINs" }
+                p { "An older pupil may have a picture PIN: after their tile they tap these pictures in order (2 to 6 of "
+                    (PUPIL_SYMBOLS.join(", ")) "). It keeps classmates from signing in as each other. Leave the pictures empty to clear it." }
+                table {
+                    tr { th { "Pupil" } th { "Class" } th { "Pictures" } }
+                    @for p in records.pupils.iter().filter(|p| p.picture_pin.is_some()) {
+                        tr { td { (p.first_name) " " (p.initial) "." } td { (p.class_name) }
+                             td { (p.picture_pin.as_deref().unwrap_or_default().join(", ")) } }
+                    }
+                }
+                form method="post" action="/setup/picture-pin" {
+                    (csrf(&viewer))
+                    label { "Pupil " select name="pupil" required {
+                        @for p in &records.pupils {
+                            option value=(p.id.as_str()) { (p.first_name) " " (p.initial) ". (" (p.class_name) ")" }
+                        }
+                    } } " "
+                    label { "Pictures " input name="pictures" size="30" placeholder="moon, star, fish" autocomplete="off"; } " "
+                    button type="submit" { "Save picture PIN" }
                 }
             }
             section {
@@ -696,6 +740,43 @@ pub struct PinForm {
     pin: String,
     #[serde(default)]
     confirm: String,
+}
+
+#[derive(Deserialize)]
+pub struct PicturePinForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    pupil: String,
+    #[serde(default)]
+    pictures: String,
+}
+
+/// `POST /setup/picture-pin`: sets or (with no pictures) clears a pupil's picture PIN.
+pub async fn set_picture_pin(
+    staff: Staff,
+    State(state): State<AppState>,
+    body: Result<Form<PicturePinForm>, FormRejection>,
+) -> Result<Redirect, PageError> {
+    require_setup(&staff)?;
+    let f = form(body)?;
+    staff.check_csrf(&f.csrf)?;
+    let pupil = PupilId::new(f.pupil.trim()).map_err(|_| bad("Pupil: not a pupil id.".into()))?;
+    let pictures = parse_picture_pin(&f.pictures).map_err(bad)?;
+    // The audit says whose PIN changed, never the pictures.
+    let action = if pictures.is_some() { "set picture PIN" } else { "cleared picture PIN" };
+    let record = Some(format!("pupil {}", pupil.as_str()));
+    // As `policy_change`, but an unknown pupil changes nothing and so is not audited.
+    let changed = state
+        .store
+        .run(move |store| store.set_picture_pin(&pupil, pictures.as_deref(), Utc::now()))
+        .await?;
+    if !changed {
+        return Err(bad("Pupil: no pupil with this id is on devices.".into()));
+    }
+    staff.audit(&state, action, record).await?;
+    state.commands_changed();
+    Ok(Redirect::to("/setup"))
 }
 
 /// `POST /setup/pin`: stored and sent as an argon2id hash only.
@@ -1141,6 +1222,27 @@ mod tests {
         assert!(check_pin("48", "48").unwrap_err().starts_with("PIN"));
         assert!(check_pin("48a1", "48a1").unwrap_err().starts_with("PIN"));
         assert!(check_pin("4821", "4822").unwrap_err().starts_with("Confirm"));
+
+        let pictures = |names: &[&str]| Some(names.iter().map(|n| n.to_string()).collect());
+        type Case<'a> = (&'a str, Result<Option<Vec<String>>, &'a str>);
+        #[rustfmt::skip]
+        let table: [Case; 8] = [
+            ("moon, star, fish", Ok(pictures(&["moon", "star", "fish"]))),
+            ("Moon Star", Ok(pictures(&["moon", "star"]))),
+            ("sun,sun,sun,sun,sun,sun", Ok(pictures(&["sun"; 6]))),
+            ("", Ok(None)),
+            ("  , ", Ok(None)),
+            ("moon", Err("Pictures: 2 to 6")),
+            ("sun sun sun sun sun sun sun", Err("Pictures: 2 to 6")),
+            ("moon, dragon", Err("Pictures: \"dragon\" is not one of star, fish")),
+        ];
+        for (text, expected) in table {
+            match (parse_picture_pin(text), expected) {
+                (Ok(got), Ok(want)) => assert_eq!(got, want, "{text:?}"),
+                (Err(got), Err(want)) => assert!(got.starts_with(want), "{text:?}: {got}"),
+                (got, want) => panic!("{text:?}: {got:?}, expected {want:?}"),
+            }
+        }
 
         let (idle, ends) = parse_sessions("15", "12:00, 10:30 10:30").unwrap();
         assert_eq!(idle, 15);

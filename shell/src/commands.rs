@@ -55,7 +55,7 @@ pub async fn run<A: DeviceApi>(
             Ok(Ok(Some(c))) => c,
             _ => {
                 // Not enrolled yet: the uploader is on it.
-                tokio::time::sleep(Duration::from_secs(5)).await;
+                tokio::time::sleep(Duration::from_secs(2)).await;
                 continue;
             }
         };

@@ -10,6 +10,7 @@
 #![doc = include_str!("../slate.example.toml")]
 //! ```
 
+use crate::activity::ActivityDevices;
 use crate::apps::MuteBackend;
 use crate::button::DeviceMatch;
 use crate::core::{Lockout, Rules};
@@ -102,6 +103,8 @@ pub struct Config {
     pub dns_socket: Option<PathBuf>,
     /// Fetching the signed policy from the server.
     pub policy: PolicyConfig,
+    /// The input devices whose input resets the idle timer (`[session] activity_devices`).
+    pub activity_devices: ActivityDevices,
     /// The file this configuration was read from (enrollment removes its token line).
     pub source: PathBuf,
 }
@@ -583,8 +586,8 @@ pub fn parse_config(text: &str, path: &Path) -> Result<Config, ConfigError> {
                 && !wayland_display.contains(['/', '\0'])
                 && wayland_display != "."
                 && wayland_display != "..";
-            if !plain_name && !(wayland_display.starts_with('/') && !wayland_display.contains('\0'))
-            {
+            let absolute = wayland_display.starts_with('/') && !wayland_display.contains('\0');
+            if !plain_name && !absolute {
                 return Err(t.error(
                     "wayland_display",
                     format!(
@@ -671,6 +674,62 @@ pub fn parse_config(text: &str, path: &Path) -> Result<Config, ConfigError> {
         }
     }
 
+    let activity_devices = match top.table("session")? {
+        None => ActivityDevices::Auto,
+        Some(mut t) => {
+            let key = "activity_devices";
+            let devices = match t.take(key) {
+                None => ActivityDevices::Auto,
+                Some(toml::Value::String(s)) if s == "auto" => ActivityDevices::Auto,
+                Some(toml::Value::String(s)) if s == "none" => ActivityDevices::None,
+                Some(toml::Value::Array(items)) if (1..=32).contains(&items.len()) => {
+                    let mut paths = Vec::new();
+                    for item in items {
+                        match item {
+                            toml::Value::String(p) if !p.is_empty() && !p.contains('\0') => {
+                                paths.push(base.join(p))
+                            }
+                            other => {
+                                return Err(t.error(
+                                    key,
+                                    format!(
+                                        "{other} is not a device path like \"/dev/input/event1\""
+                                    ),
+                                ))
+                            }
+                        }
+                    }
+                    if let ButtonConfig::Evdev {
+                        device: DeviceMatch { path: Some(b), .. }, ..
+                    } = &button
+                    {
+                        if paths.contains(b) {
+                            return Err(t.error(
+                                key,
+                                format!("{} is the report button's device", b.display()),
+                            ));
+                        }
+                    }
+                    ActivityDevices::Paths(paths)
+                }
+                Some(toml::Value::Array(items)) => {
+                    return Err(t.error(key, format!("{} paths; give 1 to 32", items.len())))
+                }
+                Some(toml::Value::String(s)) => {
+                    return Err(t.error(
+                        key,
+                        format!("{s:?} is not \"auto\", \"none\" or a list of device paths"),
+                    ))
+                }
+                Some(other) => {
+                    return Err(t.wrong_type(key, "\"auto\", \"none\" or a list of paths", &other))
+                }
+            };
+            t.finish(&[key])?;
+            devices
+        }
+    };
+
     top.finish(&[
         "device_number",
         "school",
@@ -683,6 +742,7 @@ pub fn parse_config(text: &str, path: &Path) -> Result<Config, ConfigError> {
         "display",
         "audio",
         "led",
+        "session",
         "control_group",
         "dns_socket",
     ])?;
@@ -702,6 +762,7 @@ pub fn parse_config(text: &str, path: &Path) -> Result<Config, ConfigError> {
         control_group,
         dns_socket,
         policy,
+        activity_devices,
         source: path.to_owned(),
     })
 }
@@ -917,6 +978,29 @@ key = "KEY_F12"
     }
 
     #[test]
+    fn activity_devices_are_auto_none_or_paths_from_the_files_directory() {
+        let base =
+            "device_number = 1\n[server]\nurl = \"https://s\"\n[button]\nsource = \"none\"\n";
+        let cases = [
+            ("", ActivityDevices::Auto),
+            ("[session]\n", ActivityDevices::Auto),
+            ("[session]\nactivity_devices = \"auto\"\n", ActivityDevices::Auto),
+            ("[session]\nactivity_devices = \"none\"\n", ActivityDevices::None),
+            (
+                "[session]\nactivity_devices = [\"/dev/input/event1\", \"links/touch\"]\n",
+                ActivityDevices::Paths(vec![
+                    "/dev/input/event1".into(),
+                    "/etc/slate/links/touch".into(),
+                ]),
+            ),
+        ];
+        for (extra, want) in cases {
+            let config = parse_config(&format!("{base}{extra}"), path()).unwrap();
+            assert_eq!(config.activity_devices, want, "{extra:?}");
+        }
+    }
+
+    #[test]
     fn a_good_file_parses_to_the_whole_struct() {
         let config = parse_config(GOOD, path()).unwrap();
         assert_eq!(
@@ -948,6 +1032,7 @@ key = "KEY_F12"
                 control_group: None,
                 dns_socket: None,
                 policy: PolicyConfig::default(),
+                activity_devices: ActivityDevices::Auto,
                 source: path().to_owned(),
             }
         );
@@ -974,7 +1059,7 @@ key = "KEY_F12"
         // What is left still parses.
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("slate.toml");
-        let full = format!("{text}");
+        let full = text.to_string();
         std::fs::write(&path, &full).unwrap();
         std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o640))
             .unwrap();
@@ -1236,6 +1321,37 @@ key = "KEY_F12"
             ("key = \"KEY_F12\"", "[display]\nmethod = \"dpms\"", "display.method", "not one of"),
             ("key = \"KEY_F12\"", "[display]\nsession = \"a/b\"", "display.session", "session id"),
             ("key = \"KEY_F12\"", "[audio]\nmute = \"pulse\"", "audio.mute", "not one of"),
+            (
+                "key = \"KEY_F12\"",
+                "[session]\nactivity_devices = \"all\"",
+                "session.activity_devices",
+                "not \"auto\", \"none\" or a list",
+            ),
+            (
+                "key = \"KEY_F12\"",
+                "[session]\nactivity_devices = []",
+                "session.activity_devices",
+                "0 paths; give 1 to 32",
+            ),
+            (
+                "key = \"KEY_F12\"",
+                "[session]\nactivity_devices = [\"\"]",
+                "session.activity_devices",
+                "not a device path",
+            ),
+            (
+                "key = \"KEY_F12\"",
+                "[session]\nactivity_devices = 1",
+                "session.activity_devices",
+                "expected \"auto\", \"none\" or a list of paths, found integer",
+            ),
+            (
+                "key = \"KEY_F12\"",
+                "[session]\nactivity_devices = [\"/dev/input/by-path/platform-gpio-keys-event\"]",
+                "session.activity_devices",
+                "is the report button's device",
+            ),
+            ("key = \"KEY_F12\"", "[session]\nidle = 1", "session.idle", "not a known setting"),
             (
                 "school = \"Hillside Primary\"",
                 "school = [\"a\"]",

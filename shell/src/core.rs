@@ -196,12 +196,29 @@ impl ButtonTrack {
     }
 }
 
-/// Wrong PINs and lockouts so far.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-struct PinTrack {
-    wrong_in_a_row: u32,
-    lockouts: u32,
-    locked_until: Option<DateTime<Utc>>,
+/// Wrong PINs and lockouts so far. The daemon keeps it in `state_dir` so that killing slated
+/// does not give a guesser a fresh count.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PinTrack {
+    /// Wrong PINs since the last lockout or right PIN.
+    pub wrong_in_a_row: u32,
+    /// Lockouts without a right PIN between (each doubles the next).
+    pub lockouts: u32,
+    pub locked_until: Option<DateTime<Utc>>,
+}
+
+impl PinTrack {
+    /// The track to carry on with when read back at `now` under `lockout`. A lockout ending
+    /// later than the longest could from now (the clock was stepped back) ends after `max`;
+    /// a count at or over a lowered threshold leaves one more guess before the lockout.
+    pub fn restored(mut self, now: DateTime<Utc>, lockout: &Lockout) -> PinTrack {
+        let latest = now + to_chrono(lockout.max);
+        self.locked_until = self.locked_until.filter(|u| *u > now).map(|u| u.min(latest));
+        self.wrong_in_a_row =
+            self.wrong_in_a_row.min(lockout.wrong_before_lockout.saturating_sub(1));
+        self
+    }
 }
 
 /// What was on screen when the button was pressed: what a report records (never the picture).
@@ -317,7 +334,8 @@ pub enum Input {
         key_stage: String,
         text_version: String,
     },
-    /// The pupil touched the screen: the idle timer starts again.
+    /// The pupil touched the screen (the kiosk UI) or used an input device anywhere (the
+    /// activity watcher): the idle timer starts again.
     Activity,
     /// The filter refused a name or a page.
     FilterBlocked {
@@ -450,6 +468,16 @@ impl Core {
     /// What is wrong with the report button, if anything.
     pub fn button_fault(&self) -> Option<ButtonFault> {
         self.button.fault()
+    }
+
+    /// Wrong PINs and lockouts so far (the daemon records them).
+    pub fn pin_track(&self) -> &PinTrack {
+        &self.pins
+    }
+
+    /// Carries on with wrong PINs and lockouts recorded before a restart.
+    pub fn restore_pin_track(&mut self, now: DateTime<Utc>, track: PinTrack) {
+        self.pins = track.restored(now, &self.rules.lockout);
     }
 
     /// Until when unlocking is locked after wrong PINs, if it is at `now`.
@@ -631,12 +659,23 @@ impl Core {
                 Ok(vec![self.event(ids, now, EventBody::DeviceRefused { kind, description })])
             }
             Input::LockScreens(locked) => {
-                if locked != self.screens_locked && !locked {
+                if locked == self.screens_locked {
+                    return Ok(Vec::new());
+                }
+                self.screens_locked = locked;
+                if !locked {
                     // The pupil was told to look up, not away: the idle timer starts again.
                     self.last_activity = self.last_activity.map(|_| now);
                 }
-                self.screens_locked = locked;
-                Ok(Vec::new())
+                // A held device's app is stopped already and waits for the staff unlock.
+                if matches!(self.state, State::Held { .. }) {
+                    return Ok(Vec::new());
+                }
+                Ok(vec![if locked {
+                    Command::StopForegroundApp
+                } else {
+                    Command::ResumeForegroundApp
+                }])
             }
             Input::SignOutAll => match &self.state {
                 // The member of staff who comes to a held device unlocks it; nothing ends
@@ -877,10 +916,14 @@ impl Core {
         self.last_activity = session.as_ref().map(|_| now);
         self.state = session.map_or(State::Idle, State::InSession);
         commands.push(Command::RestoreScreen);
-        commands.push(match unlock.choice {
-            ResolutionChoice::FalseAlarm => Command::ResumeForegroundApp,
-            ResolutionChoice::CloseApp | ResolutionChoice::BlockSite => Command::CloseForegroundApp,
-        });
+        match unlock.choice {
+            // Under "eyes on me" the app stays paused until the teacher ends it.
+            ResolutionChoice::FalseAlarm if self.screens_locked => {}
+            ResolutionChoice::FalseAlarm => commands.push(Command::ResumeForegroundApp),
+            ResolutionChoice::CloseApp | ResolutionChoice::BlockSite => {
+                commands.push(Command::CloseForegroundApp)
+            }
+        }
         Ok(commands)
     }
 
@@ -1887,18 +1930,33 @@ mod tests {
     }
 
     #[test]
-    fn eyes_on_me_is_a_flag_a_press_still_works_under() {
-        let mut core = Core::new(device());
-        let mut ids = SequentialIds::default();
+    fn eyes_on_me_pauses_the_app_and_a_press_still_works_under_it() {
+        let lock = || Input::LockScreens(true);
+        let unlock_screens = || Input::LockScreens(false);
+        let core = check(&[
+            signed_in("09:00:00"),
+            ("09:01:00", lock(), Ok(&["stop_app"]), InSession),
+            ("09:01:01", lock(), Ok(&[]), InSession),
+            ("09:02:00", unlock_screens(), Ok(&["resume_app"]), InSession),
+            ("09:02:01", unlock_screens(), Ok(&[]), InSession),
+            ("09:03:00", lock(), Ok(&["stop_app"]), InSession),
+            ("09:03:01", press("09:03:01", None), Ok(&["blank", "stop_app"]), Held),
+            // Held: the app waits for staff, whatever the teacher's screen lock does.
+            ("09:03:02", unlock_screens(), Ok(&[]), Held),
+            ("09:03:03", lock(), Ok(&[]), Held),
+            (
+                "09:04:00",
+                unlock_as(PinCheck::Absent, ResolutionChoice::FalseAlarm, None),
+                Ok(&[
+                    "spool report_filed pupil=p-1 app=- at 09:03:01 latency=None",
+                    "spool report_resolved false_alarm staff=- at 09:04:00",
+                    "restore",
+                ]),
+                InSession,
+            ),
+            ("09:05:00", unlock_screens(), Ok(&["resume_app"]), InSession),
+        ]);
         assert!(!core.screens_locked());
-        core.step(t("09:00:00"), Input::LockScreens(true), &mut ids).unwrap();
-        assert!(core.screens_locked());
-        let cs = core.step(t("09:00:01"), press("09:00:01", None), &mut ids).unwrap();
-        assert_eq!(cs.iter().map(show).collect::<Vec<_>>(), ["blank", "stop_app"]);
-        assert!(core.screens_locked(), "a report does not end eyes on me");
-        core.step(t("09:00:02"), Input::LockScreens(false), &mut ids).unwrap();
-        assert!(!core.screens_locked());
-        assert_eq!(core.state_kind(), Held);
     }
 
     fn idle_rules(min: u64) -> SessionRules {
@@ -1972,10 +2030,10 @@ mod tests {
             idle_rules(10),
             &[
                 signed_in("09:00:00"),
-                ("09:01:00", Input::LockScreens(true), Ok(&[]), InSession),
+                ("09:01:00", Input::LockScreens(true), Ok(&["stop_app"]), InSession),
                 ("09:30:00", Input::Tick, Ok(&[]), InSession),
                 // The idle timer starts again when eyes on me ends.
-                ("09:31:00", Input::LockScreens(false), Ok(&[]), InSession),
+                ("09:31:00", Input::LockScreens(false), Ok(&["resume_app"]), InSession),
                 ("09:40:59", Input::Tick, Ok(&[]), InSession),
                 ("09:40:00", press("09:40:00", None), Ok(&["blank", "stop_app"]), Held),
                 ("11:00:00", Input::Tick, Ok(&[]), Held),
@@ -2065,6 +2123,53 @@ mod tests {
             rules.next_lesson_end(t("18:00:00")),
             Some("2026-11-18T10:30:00Z".parse().unwrap())
         );
+    }
+
+    #[test]
+    fn a_recorded_pin_track_is_kept_within_the_rules() {
+        let lockout = Lockout {
+            wrong_before_lockout: 3,
+            first: Duration::from_secs(60),
+            max: Duration::from_secs(600),
+        };
+        let track = |wrong, lockouts, until: Option<&str>| PinTrack {
+            wrong_in_a_row: wrong,
+            lockouts,
+            locked_until: until.map(t),
+        };
+        let cases = [
+            ("nothing", track(0, 0, None), track(0, 0, None)),
+            ("a count below the threshold", track(2, 1, None), track(2, 1, None)),
+            ("a lowered threshold", track(7, 0, None), track(2, 0, None)),
+            ("a lockout in force", track(0, 2, Some("10:02:00")), track(0, 2, Some("10:02:00"))),
+            ("a lockout that has ended", track(0, 2, Some("09:59:00")), track(0, 2, None)),
+            ("a clock stepped back", track(0, 4, Some("23:00:00")), track(0, 4, Some("10:10:00"))),
+        ];
+        for (what, recorded, want) in cases {
+            assert_eq!(recorded.restored(t("10:00:00"), &lockout), want, "{what}");
+        }
+    }
+
+    #[test]
+    fn a_restored_lockout_refuses_even_the_right_pin_and_keeps_doubling() {
+        let mut core = Core::with_rules(device(), rules());
+        let mut ids = SequentialIds::default();
+        core.restore_pin_track(
+            t("10:00:00"),
+            PinTrack { wrong_in_a_row: 0, lockouts: 1, locked_until: Some(t("10:01:00")) },
+        );
+        core.step(t("10:00:05"), press("10:00:05", None), &mut ids).unwrap();
+        assert_eq!(
+            core.step(t("10:00:10"), pin(PinCheck::Right), &mut ids),
+            Err(Refused::LockedOut { until: t("10:01:00") })
+        );
+        let mut last = Ok(vec![]);
+        for _ in 0..core.rules().lockout.wrong_before_lockout {
+            last = core.step(t("10:01:00"), pin(PinCheck::Wrong), &mut ids);
+        }
+        // The second lockout: twice the first.
+        assert_eq!(last, Err(Refused::LockedOut { until: t("10:03:00") }));
+        assert_eq!(core.pin_track().lockouts, 2);
     }
 
     #[test]

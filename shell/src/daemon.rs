@@ -13,11 +13,12 @@
 //! The driver is one task, so inputs are applied one at a time, each to completion (a press is
 //! blanked, confirmed and fsync'd before the next request is looked at).
 
+use crate::activity::{self, ActivityDevices, EvdevActivity, RateLimit};
 use crate::apps::{Apps, CommandMute, SignalApps};
 use crate::button::{self, ButtonEvent, EvdevButton, StdinButton};
 use crate::config::{ButtonConfig, Config};
 use crate::control::{self, ControlError, ControlMsg, Pin, Reply, Request};
-use crate::core::{Command, Core, Foreground, Ids, Input, PinCheck, Refused, Unlock};
+use crate::core::{Command, Core, Foreground, Ids, Input, PinCheck, PinTrack, Refused, Unlock};
 use crate::credential;
 use crate::display::{Display, SystemDisplay};
 use crate::dns::{DnsSocket, RECENT_TIMEOUT};
@@ -58,6 +59,24 @@ pub enum DaemonError {
 
 /// Where the held report's id is kept (in the state directory) so that a restart comes up held.
 pub const HELD_FILE: &str = "held";
+
+/// Where wrong staff PINs and lockouts are kept (in the state directory) so that killing slated
+/// does not reset them.
+pub const PINS_FILE: &str = "pin-lockout.json";
+
+/// The wrong PINs and lockouts recorded in `<state_dir>/pin-lockout.json`: `Ok(None)` when there
+/// is no file, `Err` naming the problem when it cannot be read or understood.
+pub fn load_pins(state_dir: &std::path::Path) -> Result<Option<PinTrack>, String> {
+    let path = state_dir.join(PINS_FILE);
+    match std::fs::read(&path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(format!("{}: {e}", path.display())),
+        Ok(bytes) if bytes.len() > 4096 => Err(format!("{}: too large", path.display())),
+        Ok(bytes) => {
+            serde_json::from_slice(&bytes).map(Some).map_err(|e| format!("{}: {e}", path.display()))
+        }
+    }
+}
 
 /// Something from outside the device's own inputs that the core task must take in.
 #[derive(Debug, Clone)]
@@ -122,10 +141,16 @@ pub struct Driver<D: Display, A: Apps, I: Ids + Send + 'static = ClockIds> {
     held_file: Option<PathBuf>,
     /// What the held file says now.
     recorded_held: Option<EventId>,
+    /// Where wrong PINs and lockouts are recorded; `None`: not recorded (tests).
+    pins_file: Option<PathBuf>,
+    /// What the PIN file says now.
+    recorded_pins: PinTrack,
     /// The filter profile of whoever is signed in, for slate-dns (a task sends it on).
     profile: watch::Sender<Option<String>>,
     /// Policy updates and teacher commands.
     notices: Option<mpsc::Receiver<Notice>>,
+    /// "There was input" from the input devices (already rate-limited).
+    activity: Option<mpsc::Receiver<()>>,
 }
 
 /// The outcome of writing one report.
@@ -161,8 +186,11 @@ impl<D: Display, A: Apps, I: Ids + Send + 'static> Driver<D, A, I> {
             config_pin: None,
             held_file: None,
             recorded_held: None,
+            pins_file: None,
+            recorded_pins: PinTrack::default(),
             profile: watch::channel(None).0,
             notices: None,
+            activity: None,
         }
     }
 
@@ -170,6 +198,23 @@ impl<D: Display, A: Apps, I: Ids + Send + 'static> Driver<D, A, I> {
     pub fn with_held_file(mut self, path: PathBuf, current: Option<EventId>) -> Self {
         self.held_file = Some(path);
         self.recorded_held = current;
+        self
+    }
+
+    /// Records wrong PINs and lockouts in this file, carrying on from `recorded` (read from it
+    /// at start).
+    pub fn with_pins_file(mut self, path: PathBuf, recorded: Option<PinTrack>) -> Self {
+        if let Some(track) = recorded {
+            self.core.restore_pin_track(Utc::now(), track.clone());
+            self.recorded_pins = track;
+        }
+        self.pins_file = Some(path);
+        self
+    }
+
+    /// Takes the input devices' "there was input" from this channel (idle timer).
+    pub fn with_activity(mut self, activity: mpsc::Receiver<()>) -> Self {
+        self.activity = Some(activity);
         self
     }
 
@@ -242,9 +287,11 @@ impl<D: Display, A: Apps, I: Ids + Send + 'static> Driver<D, A, I> {
         self.profile.send_if_modified(|p| std::mem::replace(p, profile.clone()) != profile);
     }
 
-    /// Keeps what lives outside the core in step with it: the held file and the profile.
+    /// Keeps what lives outside the core in step with it: the held file, the PIN file and the
+    /// profile.
     async fn sync_outputs(&mut self) {
         self.sync_profile();
+        self.sync_pins().await;
         let held = self.core.held_report();
         if held == self.recorded_held {
             return;
@@ -263,6 +310,34 @@ impl<D: Display, A: Apps, I: Ids + Send + 'static> Driver<D, A, I> {
             Ok(Ok(())) => self.recorded_held = held,
             Ok(Err(e)) => tracing::error!(error = %e, "the held state could not be recorded"),
             Err(e) => tracing::error!(error = %e, "the held state could not be recorded"),
+        }
+    }
+
+    /// Records wrong PINs and lockouts when they changed: written before the unlock is answered,
+    /// so a kill straight after a wrong guess still counts it.
+    async fn sync_pins(&mut self) {
+        let track = self.core.pin_track().clone();
+        if track == self.recorded_pins {
+            return;
+        }
+        let Some(path) = self.pins_file.clone() else { return };
+        let write = track.clone();
+        let result = tokio::task::spawn_blocking(move || {
+            if write == PinTrack::default() {
+                match std::fs::remove_file(&path) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.to_string()),
+                    _ => Ok(()),
+                }
+            } else {
+                let json = serde_json::to_vec(&write).map_err(|e| e.to_string())?;
+                crate::policy::write_atomic(&path, &json).map_err(|e| e.to_string())
+            }
+        })
+        .await;
+        match result {
+            Ok(Ok(())) => self.recorded_pins = track,
+            Ok(Err(e)) => tracing::error!(error = %e, "wrong staff PINs could not be recorded"),
+            Err(e) => tracing::error!(error = %e, "wrong staff PINs could not be recorded"),
         }
     }
 
@@ -322,6 +397,7 @@ impl<D: Display, A: Apps, I: Ids + Send + 'static> Driver<D, A, I> {
         // The core's stuck-button deadline (wall clock) and when it falls on the monotonic clock.
         let mut stuck: Option<(DateTime<Utc>, Instant)> = None;
         let mut notices = self.notices.take();
+        let mut activity = self.activity.take();
         loop {
             self.refresh_led();
             stuck = match (self.core.next_deadline(), stuck) {
@@ -359,6 +435,12 @@ impl<D: Display, A: Apps, I: Ids + Send + 'static> Driver<D, A, I> {
                 Some(msg) = control.recv() => {
                     let reply = self.handle(msg.request, msg.received_at).await;
                     let _ = msg.reply.send(reply);
+                }
+                Some(()) = recv_opt(&mut activity) => {
+                    // Input with nobody signed in, or under a hold, restarts nothing.
+                    if let Err(refused) = self.apply(Utc::now(), Input::Activity).await {
+                        tracing::debug!(%refused, "input device activity not applied");
+                    }
                 }
                 _ = retry.tick(), if !self.unspooled.is_empty() => {
                     self.retry_unspooled().await;
@@ -553,11 +635,12 @@ impl<D: Display, A: Apps, I: Ids + Send + 'static> Driver<D, A, I> {
     async fn apply(&mut self, now: DateTime<Utc>, input: Input) -> Result<Vec<Filing>, Refused> {
         // A stop keeps what is recorded: a device held when it stops is held when it starts.
         let stopping = matches!(input, Input::ShuttingDown);
-        let filings = self.apply_inner(now, input).await?;
+        let result = self.apply_inner(now, input).await;
+        // Also after a refusal: a wrong PIN is refused and still counts.
         if !stopping {
             self.sync_outputs().await;
         }
-        Ok(filings)
+        result
     }
 
     async fn apply_inner(
@@ -877,8 +960,22 @@ impl Daemon {
             tokio::task::spawn_blocking(move || load_held(&dir)).await.unwrap_or(None)
         };
         let (notice_tx, notice_rx) = mpsc::channel(16);
-        driver =
-            driver.with_held_file(config.state_dir.join(HELD_FILE), held).with_notices(notice_rx);
+        let pins = {
+            let dir = config.state_dir.clone();
+            tokio::task::spawn_blocking(move || load_pins(&dir))
+                .await
+                .unwrap_or_else(|e| Err(e.to_string()))
+                .unwrap_or_else(|e| {
+                    // Unreadable: start counting afresh rather than lock staff out of a held
+                    // device.
+                    tracing::error!(error = %e, "recorded wrong staff PINs ignored");
+                    None
+                })
+        };
+        driver = driver
+            .with_held_file(config.state_dir.join(HELD_FILE), held)
+            .with_pins_file(config.state_dir.join(PINS_FILE), pins)
+            .with_notices(notice_rx);
         let mut background = Vec::new();
         let dns = DnsSocket::new(config.dns_socket.clone());
         let mut profile = driver.profile();
@@ -1012,6 +1109,20 @@ impl Daemon {
                 inputs.push(tokio::spawn(button::forward(StdinButton::new(), press_tx)));
             }
             ButtonConfig::None => drop(press_tx),
+        }
+
+        if config.activity_devices != ActivityDevices::None {
+            let button = match &config.button {
+                ButtonConfig::Evdev { device, key } => Some((device.clone(), *key)),
+                _ => None,
+            };
+            let (activity_tx, activity_rx) = mpsc::channel(1);
+            inputs.push(tokio::spawn(activity::forward(
+                EvdevActivity::new(config.activity_devices.clone(), button),
+                RateLimit::new(activity::EVERY),
+                activity_tx,
+            )));
+            driver = driver.with_activity(activity_rx);
         }
 
         let (shutdown, shutdown_rx) = oneshot::channel();

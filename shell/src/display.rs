@@ -26,10 +26,10 @@
 //! when the UI says its reassurance screen is in front of every app window does
 //! [`Display::reveal_ui`] light the screen for it: the overlay is removed (outputs powered on
 //! first) or the backlight lit, and the device stays held. Why not a second overlay above ours:
-//! two surfaces on the overlay layer are stacked in an order each compositor picks (labwc puts
-//! the newest on top, sway the oldest), so "above" could not be promised. A UI that crashes or
-//! never says so leaves the screen dark, which is the safe side; staff can still unlock (PIN on
-//! the dark screen with a backlight, `slatectl unlock`, or the teacher's unlock).
+//! the layer-shell protocol leaves the order of two surfaces on the same layer to each
+//! compositor, so "above" could not be promised. A UI that crashes or never says so leaves the
+//! screen dark, which is the safe side: with the overlay the UI gets no keys or touches either,
+//! so staff then unlock with `slatectl unlock`.
 
 use crate::config::{Backlight, BlankMethod, DisplayConfig};
 use chrono::{DateTime, Utc};

@@ -15,6 +15,8 @@
 //! - [`credential`]: the device's server credential on disk.
 //! - [`button`]: the report button (evdev: device chosen by path, name or vendor/product,
 //!   exclusive grab, udev-less hot-plug; stdin for the demo). Edges only; no rules.
+//! - [`activity`]: the pupil's input anywhere (touchscreen, keyboards, mice; read, never
+//!   grabbed, never what was typed) for the idle timeout, at most once every 30 s.
 //! - [`display`]: darkness, confirmed: sysfs backlight, logind `SetBrightness` over zbus, a
 //!   logging stand-in, a fake; one contract test runs on all of them (`tests/display.rs`).
 //! - [`apps`]: the foreground app's process group stopped/resumed/closed by signal, audio muted
@@ -30,6 +32,7 @@
 //! - [`daemon`]: wires it together; one task owns the core and carries out its commands.
 //! - [`ctl`]: the `slatectl` client.
 
+pub mod activity;
 pub mod apps;
 pub mod button;
 pub mod commands;

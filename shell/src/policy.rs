@@ -176,11 +176,11 @@ pub fn check_list(name: &str, file: &ListFile, bytes: &[u8]) -> Result<(), Polic
     Ok(())
 }
 
-/// The filter profile of a signed-in pupil: their class's name, lowercased, spaces as `-`
-/// ("Oak Class" → `oak-class`). `None`: not on the roster (the policy's default applies). Pure.
+/// The filter profile of a signed-in pupil: their class's (see `Class::filter_profile`).
+/// `None`: not on the roster (the policy's default applies). Pure.
 pub fn profile_for(policy: &KioskPolicy, pupil: &PupilId) -> Option<String> {
     let class = policy.classes.iter().find(|c| c.pupils.iter().any(|p| &p.id == pupil))?;
-    Some(class.name.trim().to_lowercase().split_whitespace().collect::<Vec<_>>().join("-"))
+    Some(class.filter_profile())
 }
 
 /// Where the files go.
@@ -403,7 +403,7 @@ pub async fn run<A: DeviceApi>(
             };
         let wait = match credential {
             // Not enrolled yet: the uploader is on it; look again soon.
-            None => refresh.min(Duration::from_secs(5)),
+            None => refresh.min(Duration::from_secs(2)),
             Some(credential) => {
                 match fetcher.fetch_once(&credential).await {
                     Ok(Fetched::Updated(kiosk)) => {

@@ -419,6 +419,60 @@ fn a_device_killed_while_held_comes_back_held_until_the_staff_pin() {
 }
 
 #[test]
+fn wrong_staff_pins_still_count_after_slated_is_killed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, socket) = write_config(dir.path(), 13);
+    let phc = slate_shell::staff::StaffPin::hash("1357").unwrap().phc().to_owned();
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str(&format!(
+        "[staff]\npin_hash = \"{phc}\"\nwrong_pins_before_lockout = 3\nlockout_s = 600\n"
+    ));
+    std::fs::write(&config, text).unwrap();
+    let pins_file = dir.path().join("state").join(slate_shell::daemon::PINS_FILE);
+    let unlock = |pin: &str| ask(&socket, &format!(r#"{{"cmd":"unlock","pin":"{pin}"}}"#));
+
+    let slated = Slated::start(&config);
+    assert_eq!(ask(&socket, r#"{"cmd":"press"}"#)["ok"], true);
+    let reply = unlock("0000");
+    assert!(reply["error"].as_str().unwrap().contains("2 more"), "{reply}");
+    // SIGKILL straight after the answer: the guess was recorded before it.
+    drop(slated);
+    assert!(pins_file.exists());
+
+    let slated = Slated::start(&config);
+    let reply = unlock("0001");
+    assert!(reply["error"].as_str().unwrap().contains("1 more"), "the count goes on: {reply}");
+    drop(slated);
+    let slated = Slated::start(&config);
+    let reply = unlock("0002");
+    let until = reply["locked_until"].as_str().expect("the third wrong PIN locks").to_owned();
+    drop(slated);
+
+    // Locked out across the restart: even the right PIN waits, and status says until when.
+    let slated = Slated::start(&config);
+    let status = ask(&socket, r#"{"cmd":"status"}"#);
+    assert_eq!(status["state"], "held", "{status}");
+    assert_eq!(status["locked_until"], until.as_str(), "{status}");
+    let reply = unlock("1357");
+    assert_eq!(reply["ok"], false, "{reply}");
+    assert_eq!(reply["locked_until"], until.as_str(), "{reply}");
+    assert!(slated.stop().success());
+    assert_eq!(
+        ask_after_start(&config, &socket, r#"{"cmd":"status"}"#)["locked_until"],
+        until.as_str(),
+        "a clean stop keeps it too"
+    );
+}
+
+/// Starts slated, asks one thing, stops it.
+fn ask_after_start(config: &Path, socket: &Path, request: &str) -> serde_json::Value {
+    let slated = Slated::start(config);
+    let reply = ask(socket, request);
+    assert!(slated.stop().success());
+    reply
+}
+
+#[test]
 fn check_config_says_ok_or_names_the_field() {
     let dir = tempfile::tempdir().unwrap();
     let (config, _) = write_config(dir.path(), 5);

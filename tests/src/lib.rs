@@ -19,7 +19,11 @@ pub fn binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("current exe");
     // target/<profile>/deps/<test> -> target/<profile>/<name>
     let path = exe.parent().and_then(Path::parent).expect("target dir").join(name);
-    assert!(path.exists(), "{} is missing: run `cargo build --workspace --bins` first", path.display());
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build --workspace --bins` first",
+        path.display()
+    );
     path
 }
 
@@ -131,7 +135,12 @@ impl Server {
             tls,
         };
         wait_until("the server to answer /healthz", || {
-            server.client().get(format!("{}/healthz", server.url)).send().ok().filter(|r| r.status().is_success())
+            server
+                .client()
+                .get(format!("{}/healthz", server.url))
+                .send()
+                .ok()
+                .filter(|r| r.status().is_success())
         });
         server
     }
@@ -168,7 +177,8 @@ impl Server {
 
     /// An HTTP client that trusts this server's certificate and nothing else is needed.
     pub fn client(&self) -> reqwest::blocking::Client {
-        let mut builder = reqwest::blocking::Client::builder().timeout(Duration::from_secs(10)).no_proxy();
+        let mut builder =
+            reqwest::blocking::Client::builder().timeout(Duration::from_secs(10)).no_proxy();
         if let Some(cert) = &self.certificate {
             let pem = std::fs::read(cert).expect("read certificate");
             builder = builder
@@ -191,7 +201,8 @@ impl Server {
 
     /// The reports the server holds, newest first, from the staff JSON API.
     pub fn reports(&self) -> Vec<serde_json::Value> {
-        serde_json::from_str(&self.staff_page("/api/v1/staff/reports?limit=1000")).expect("reports JSON")
+        serde_json::from_str(&self.staff_page("/api/v1/staff/reports?limit=1000"))
+            .expect("reports JSON")
     }
 }
 
@@ -278,7 +289,8 @@ impl Device {
         assert!(self.child.is_none(), "device already running");
         let mut command = Command::new(binary("slated"));
         command.arg("--config").arg(&self.config).env("RUST_LOG", "info");
-        let log = self.dir.join(format!("slated-{}.stderr.log", Instant::now().elapsed().as_nanos()));
+        let log =
+            self.dir.join(format!("slated-{}.stderr.log", Instant::now().elapsed().as_nanos()));
         let (child, lines) = spawn_with_lines(command, &log);
         wait_for_line(&lines, "slated ready", &log);
         self.child = Some(child);
@@ -323,4 +335,224 @@ impl Drop for Device {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// Percent-encodes a form (`application/x-www-form-urlencoded`).
+fn form_body(fields: &[(&str, &str)]) -> String {
+    let encode = |text: &str| {
+        text.bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'*' => {
+                    (b as char).to_string()
+                }
+                b' ' => "+".to_string(),
+                _ => format!("%{b:02X}"),
+            })
+            .collect::<String>()
+    };
+    fields.iter().map(|(k, v)| format!("{}={}", encode(k), encode(v))).collect::<Vec<_>>().join("&")
+}
+
+impl Server {
+    /// Submits a staff form as the DSL's browser would with the staff key: reads `page` for its
+    /// CSRF token, posts `fields` to `action` and returns the status (redirects not followed).
+    pub fn submit(&self, page: &str, action: &str, fields: &[(&str, &str)]) -> u16 {
+        let html = self.staff_page(page);
+        let marker = r#"name="csrf" value=""#;
+        let start = html.find(marker).unwrap_or_else(|| panic!("no CSRF field on {page}"));
+        let csrf = html[start + marker.len()..].split('"').next().expect("csrf value");
+        let mut form = fields.to_vec();
+        form.push(("csrf", csrf));
+        let mut builder = reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .no_proxy()
+            .redirect(reqwest::redirect::Policy::none());
+        if let Some(cert) = &self.certificate {
+            let pem = std::fs::read(cert).expect("read certificate");
+            builder = builder
+                .tls_certs_only([reqwest::Certificate::from_pem(&pem).expect("certificate")]);
+        }
+        let response = builder
+            .build()
+            .expect("client")
+            .post(format!("{}{action}", self.url))
+            .header("Cookie", format!("slate_staff={}", self.staff_key))
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(form_body(&form))
+            .send()
+            .unwrap_or_else(|e| panic!("POST {action}: {e}"));
+        response.status().as_u16()
+    }
+}
+
+impl Device {
+    /// The payload of a signed policy slated installed (`"kiosk"` or `"filter"`), as JSON.
+    pub fn policy_payload(&self, which: &str) -> serde_json::Value {
+        let path = self.dir.join("state/policy").join(format!("{which}.json"));
+        let bundle: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).expect("read policy bundle"))
+                .expect("bundle JSON");
+        serde_json::from_str(bundle["payload"].as_str().expect("payload text"))
+            .expect("payload JSON")
+    }
+}
+
+/// A real `slate-dns` process on a free loopback port, reading slated's policy directory.
+pub struct SlateDns {
+    child: Option<Child>,
+    /// Where it answers DNS, UDP and TCP.
+    pub addr: std::net::SocketAddr,
+    /// Its own socket (recent, profile, reload).
+    pub socket: PathBuf,
+}
+
+impl SlateDns {
+    /// Starts slate-dns for `device` (its policy files, and its control socket for blocked
+    /// attempts), forwarding to `upstream`, with `public_key` to verify the filter policy.
+    /// `socket` must be the path the device's `dns_socket` setting names.
+    pub fn start(
+        device: &Device,
+        socket: &Path,
+        upstream: std::net::SocketAddr,
+        public_key: &str,
+    ) -> SlateDns {
+        let policy = device.dir.join("state/policy");
+        let mut command = Command::new(binary("slate-dns"));
+        command
+            .args(["--listen", "127.0.0.1:0", "--upstream", &upstream.to_string()])
+            .args(["--public-key", public_key])
+            .arg("--policy")
+            .arg(policy.join("filter.json"))
+            .arg("--lists")
+            .arg(policy.join("lists"))
+            .arg("--socket")
+            .arg(socket)
+            .arg("--control-socket")
+            .arg(&device.socket)
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1");
+        let log = device.dir.join("slate-dns.stderr.log");
+        let (child, lines) = spawn_with_lines(command, &log);
+        // Its log goes to stdout: the bound address is in the "listening" line.
+        let deadline = Instant::now() + PATIENCE;
+        let addr = loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = lines.recv_timeout(left).unwrap_or_else(|_| {
+                panic!(
+                    "slate-dns did not say where it listens; stderr:\n{}",
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                )
+            });
+            let line = strip_ansi(&line);
+            if line.contains("DNS filter listening") {
+                let addr = line
+                    .split_whitespace()
+                    .find_map(|word| word.strip_prefix("addr="))
+                    .unwrap_or_else(|| panic!("no addr= in {line:?}"));
+                break addr.parse().unwrap_or_else(|e| panic!("{addr:?}: {e}"));
+            }
+        };
+        // Keep draining its stdout so it never blocks on a full pipe.
+        std::thread::spawn(move || while lines.recv().is_ok() {});
+        wait_until("slate-dns's socket", || socket.exists().then_some(()));
+        SlateDns { child: Some(child), addr, socket: socket.to_path_buf() }
+    }
+}
+
+impl Drop for SlateDns {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// `line` without terminal colour codes.
+fn strip_ansi(line: &str) -> String {
+    let mut out = String::new();
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            // ESC [ ... final letter
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// What a DNS server answered to one A query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DnsAnswer {
+    /// The response code: 0 NOERROR, 3 NXDOMAIN, 5 REFUSED.
+    pub rcode: u8,
+    /// The A records in the answer section.
+    pub addresses: Vec<std::net::Ipv4Addr>,
+}
+
+/// Sends one plain UDP query for `name`'s A record to `server` (loopback) and reads the answer,
+/// retrying a lost datagram.
+pub fn dns_query(server: std::net::SocketAddr, name: &str) -> DnsAnswer {
+    assert!(server.ip().is_loopback(), "tests only talk to loopback");
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind UDP");
+    socket.set_read_timeout(Some(Duration::from_secs(3))).expect("timeout");
+    let id: u16 = 0x5a7e;
+    let mut query = Vec::new();
+    query.extend_from_slice(&id.to_be_bytes());
+    query.extend_from_slice(&[0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]); // RD; one question
+    for label in name.trim_end_matches('.').split('.') {
+        query.push(label.len() as u8);
+        query.extend_from_slice(label.as_bytes());
+    }
+    query.extend_from_slice(&[0, 0, 1, 0, 1]); // root, type A, class IN
+    let deadline = Instant::now() + PATIENCE;
+    let mut buf = [0u8; 1500];
+    let len = loop {
+        socket.send_to(&query, server).expect("send query");
+        match socket.recv(&mut buf) {
+            Ok(len) if len >= 12 && buf[..2] == id.to_be_bytes() => break len,
+            _ => assert!(Instant::now() < deadline, "no DNS answer from {server} for {name}"),
+        }
+    };
+    parse_answer(&buf[..len]).unwrap_or_else(|| panic!("malformed answer: {:?}", &buf[..len]))
+}
+
+fn parse_answer(packet: &[u8]) -> Option<DnsAnswer> {
+    let u16_at = |at: usize| Some(u16::from_be_bytes([*packet.get(at)?, *packet.get(at + 1)?]));
+    // Skips a name (labels, ending in a zero or a compression pointer).
+    let skip_name = |mut at: usize| -> Option<usize> {
+        loop {
+            let len = *packet.get(at)?;
+            if len == 0 {
+                return Some(at + 1);
+            }
+            if len & 0xc0 == 0xc0 {
+                return Some(at + 2);
+            }
+            at += 1 + usize::from(len);
+        }
+    };
+    let rcode = (u16_at(2)? & 0x000f) as u8;
+    let (questions, answers) = (u16_at(4)?, u16_at(6)?);
+    let mut at = 12;
+    for _ in 0..questions {
+        at = skip_name(at)? + 4;
+    }
+    let mut addresses = Vec::new();
+    for _ in 0..answers {
+        at = skip_name(at)?;
+        let (rtype, rdlen) = (u16_at(at)?, usize::from(u16_at(at + 8)?));
+        let data = packet.get(at + 10..at + 10 + rdlen)?;
+        if rtype == 1 && rdlen == 4 {
+            addresses.push(std::net::Ipv4Addr::new(data[0], data[1], data[2], data[3]));
+        }
+        at += 10 + rdlen;
+    }
+    Some(DnsAnswer { rcode, addresses })
 }

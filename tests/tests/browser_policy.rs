@@ -109,6 +109,17 @@ fn a_listed_url_gets_the_block_page_and_tell_my_teacher_reports_it() {
     // An unlisted page on the same site loads normally.
     k.navigate(&format!("http://127.0.0.1:{port}/app/good")).unwrap();
     k.wait_for(|k| k.title() == "App /app/good", "the unlisted page");
+    // slated hears where the pupil is: URL and title, together.
+    k.wait_for(
+        |_| {
+            seen.lock().unwrap().iter().any(|r| {
+                r["cmd"] == "foreground"
+                    && r["url"].as_str().is_some_and(|u| u.ends_with("/app/good"))
+                    && r["title"] == "App /app/good"
+            })
+        },
+        "foreground with the unlisted page's URL and title",
+    );
     // The listed one (written differently: upper-case host part, a fragment) is replaced.
     k.navigate(&format!("http://127.0.0.1:{port}/app/%62ad?x=1#top")).unwrap();
     k.wait_for(|k| k.title() == "Not this page", "the block page");
@@ -142,9 +153,10 @@ fn a_listed_url_gets_the_block_page_and_tell_my_teacher_reports_it() {
     // Foreground reports carry URL and title only.
     let fg: Vec<Value> =
         seen.lock().unwrap().iter().filter(|r| r["cmd"] == "foreground").cloned().collect();
+    // Never a title with another page's URL.
     assert!(
-        fg.iter().any(|r| r["url"].as_str().is_some_and(|u| u.ends_with("/app/good"))
-            && r["title"] == "App /app/good"),
+        !fg.iter().any(|r| r["title"] == "App /app/good"
+            && !r["url"].as_str().is_some_and(|u| u.ends_with("/app/good"))),
         "{fg:?}"
     );
     for r in &fg {
@@ -162,7 +174,12 @@ fn a_crashed_page_ends_the_browser() {
     // the launcher reports) instead of leaving a "sad tab" on screen.
     let port = serve();
     let mut k = start(port, None, Box::new(RecordingReporter::default()));
-    let _ = k.browser.conn.call("Page.crash", json!({}), Some(&k.session), std::time::Duration::from_secs(5));
+    let _ = k.browser.conn.call(
+        "Page.crash",
+        json!({}),
+        Some(&k.session),
+        std::time::Duration::from_secs(5),
+    );
     for _ in 0..100 {
         if !k.alive() {
             return;

@@ -248,31 +248,36 @@ fn slate_toml_and_the_certificate_are_installed_when_they_change() {
 #[test]
 fn the_servers_policy_key_is_passed_on_from_slate_toml() {
     let key = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+    let plain = format!("SLATE_PUBLIC_KEY={key}\n");
     let cases = [
         (
             format!("device_number = 1\n[server]\nurl = \"https://x\"\npublic_key = \"{key}\"\n"),
-            true,
+            Some(format!("{plain}SLATE_SERVER_HOST=x\n")),
         ),
-        (format!("[server]\n  public_key=\"{key}\"  # the school's\n"), true),
+        // The server's host name goes with the key (slate-dns always resolves it); an address
+        // needs no lookup, so none is passed.
+        (
+            format!("[server]\nurl = \"https://school.example:8443/x\"\npublic_key = \"{key}\"\n"),
+            Some(format!("{plain}SLATE_SERVER_HOST=school.example\n")),
+        ),
+        (
+            format!("[server]\nurl = \"https://192.0.2.7:8443\"\npublic_key = \"{key}\"\n"),
+            Some(plain.clone()),
+        ),
+        (format!("[server]\n  public_key=\"{key}\"  # the school's\n"), Some(plain.clone())),
         // Not in [server], or not a key: nothing (slated itself names a bad field).
-        (format!("[button]\npublic_key = \"{key}\"\n"), false),
-        ("[server]\npublic_key = \"not base64!\"\n".to_string(), false),
+        (format!("[button]\npublic_key = \"{key}\"\n"), None),
+        ("[server]\npublic_key = \"not base64!\"\n".to_string(), None),
     ];
-    for (toml, passed) in cases {
+    for (toml, expected) in cases {
         let dev = Device::new();
         fs::write(dev.path("boot/slate.toml"), &toml).unwrap();
         assert!(dev.provision(None).0);
         let env = dev.read("run/server-key.env");
-        if passed {
-            assert_eq!(
-                env.as_deref(),
-                Some(format!("SLATE_PUBLIC_KEY={key}\n").as_str()),
-                "{toml}"
-            );
+        assert_eq!(env, expected, "{toml}");
+        if expected.is_some() {
             let mode = fs::metadata(dev.path("run/server-key.env")).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o640, "{toml}");
-        } else {
-            assert_eq!(env, None, "{toml}");
         }
     }
 }
@@ -405,6 +410,21 @@ fn slate_dns_forwards_to_the_resolvers_dhcp_gave() {
         want.extend(upstreams);
         assert_eq!(args.lines().collect::<Vec<_>>(), want, "{resolv}");
     }
+    // The school server's host name always resolves.
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("resolv.conf"), "nameserver 192.0.2.53\n").unwrap();
+    let bin = recorder(dir.path());
+    let status = Command::new("sh")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../images/rootfs/usr/lib/slate/dns-start"))
+        .env("SLATE_NM_RESOLV", dir.path().join("resolv.conf"))
+        .env("SLATE_DNS_BIN", &bin)
+        .env("SLATE_PUBLIC_KEY", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=")
+        .env("SLATE_SERVER_HOST", "school.example")
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let args = fs::read_to_string(dir.path().join("args")).unwrap();
+    assert!(args.ends_with("--always-allow\nschool.example\n"), "{args}");
     // No key from slate.toml: not started, exit 2 (the unit does not restart it).
     let dir = tempfile::tempdir().unwrap();
     let bin = recorder(dir.path());

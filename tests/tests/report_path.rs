@@ -34,7 +34,15 @@ fn a_press_appears_on_the_dsl_page_with_device_and_pupil() {
     let dir = tempfile::tempdir().unwrap();
     let (server, device) = school(dir.path(), true);
     device.ctl(&["sign-in", PUPIL]);
-    device.ctl(&["foreground", "--app", "browser", "--url", "https://example.org/upsetting", "--title", "Some <b>page</b>"]);
+    device.ctl(&[
+        "foreground",
+        "--app",
+        "browser",
+        "--url",
+        "https://example.org/upsetting",
+        "--title",
+        "Some <b>page</b>",
+    ]);
 
     let id = device.press();
     assert_eq!(device.status()["state"], "held", "the device is held for staff after a press");
@@ -54,7 +62,10 @@ fn a_press_appears_on_the_dsl_page_with_device_and_pupil() {
     assert_eq!(report[0]["device"], 12);
     assert_eq!(report[0]["pupil"], PUPIL);
     assert_eq!(report[0]["app"], "browser");
-    assert!(report[0]["blank_latency_us"].as_u64().is_some(), "darkness confirmed and timed: {report:?}");
+    assert!(
+        report[0]["blank_latency_us"].as_u64().is_some(),
+        "darkness confirmed and timed: {report:?}"
+    );
 
     // The device page lists the session the report happened in.
     let device_page = server.staff_page("/devices/12");
@@ -84,7 +95,11 @@ fn a_report_survives_sigkill_before_upload_and_arrives_exactly_once() {
     });
     assert_eq!(report_with_id(&reports, &id).len(), 1);
     device.wait_until_drained();
-    assert_eq!(report_with_id(&server.reports(), &id).len(), 1, "still once after the spool drained");
+    assert_eq!(
+        report_with_id(&server.reports(), &id).len(),
+        1,
+        "still once after the spool drained"
+    );
 }
 
 #[test]
@@ -116,7 +131,11 @@ fn a_press_while_the_server_is_down_arrives_when_it_is_back() {
 
     device.ctl(&["sign-in", PUPIL]);
     let id = device.press();
-    assert_ne!(device.status()["spool_pending"], 0, "waiting in the spool while the server is down");
+    assert_ne!(
+        device.status()["spool_pending"],
+        0,
+        "waiting in the spool while the server is down"
+    );
 
     server.restart();
     wait_until("the report once the server is back", || {
@@ -144,8 +163,15 @@ fn a_corrupt_spool_record_is_set_aside_and_the_others_still_arrive() {
     device.start();
     device.wait_until_drained();
     let reports = server.reports();
-    assert_eq!(report_with_id(&reports, &second).len(), 1, "the undamaged report arrived: {reports:?}");
-    assert!(report_with_id(&reports, &first).is_empty(), "the damaged record was not sent as it is");
+    assert_eq!(
+        report_with_id(&reports, &second).len(),
+        1,
+        "the undamaged report arrived: {reports:?}"
+    );
+    assert!(
+        report_with_id(&reports, &first).is_empty(),
+        "the damaged record was not sent as it is"
+    );
     let quarantine = std::fs::read_to_string(device.dir.join("state/spool/corrupt.log")).unwrap();
     assert!(quarantine.contains("Z"), "the damaged record is kept aside for IT, not thrown away");
 }
@@ -163,10 +189,17 @@ fn a_corrupt_config_gets_a_clear_error_naming_file_and_field() {
     for (text, field) in cases {
         let config = dir.path().join("slate.toml");
         std::fs::write(&config, text).unwrap();
-        let out = Command::new(slate_e2e::binary("slated")).arg("--config").arg(&config).output().unwrap();
+        let out = Command::new(slate_e2e::binary("slated"))
+            .arg("--config")
+            .arg(&config)
+            .output()
+            .unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{text:?}: {stderr}");
-        assert!(stderr.contains(&config.display().to_string()), "{text:?}: names the file: {stderr}");
+        assert!(
+            stderr.contains(&config.display().to_string()),
+            "{text:?}: names the file: {stderr}"
+        );
         assert!(stderr.contains(field), "{text:?}: names `{field}`: {stderr}");
         assert!(!stderr.contains("panicked"), "{text:?}: {stderr}");
     }
@@ -177,7 +210,10 @@ fn the_servers_signed_policy_reaches_the_device() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     let server = Server::start(&dir.join("server"), false);
-    server.add_pupil(PUPIL, "Amira K.", "Year 2");
+    // A class with a pupil: the kiosk policy needs one.
+    let roster = dir.join("roster.csv");
+    std::fs::write(&roster, "class,first_name,last_name,key_stage\nOak,Amira,Khan,ks1\n").unwrap();
+    server.cli(&["roster", "import", roster.to_str().unwrap()]);
     let key = server.policy_key.clone().expect("the server prints its policy key");
     let token = server.enrollment_token(12);
     let mut device = Device::configure(
@@ -201,6 +237,13 @@ fn the_servers_signed_policy_reaches_the_device() {
     // The used token is gone from the device's configuration; the rest is as written.
     let config = std::fs::read_to_string(&device.config).unwrap();
     assert!(!config.contains(&token) && config.contains("public_key"), "{config}");
-    device.ctl(&["sign-in", PUPIL]);
-    assert_eq!(device.status()["pupil"], PUPIL);
+    // The pupil ids are the server's: read them from the policy as received.
+    let bundle: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(policy.join("kiosk.json")).unwrap()).unwrap();
+    let kiosk: serde_json::Value =
+        serde_json::from_str(bundle["payload"].as_str().unwrap()).unwrap();
+    assert_eq!(kiosk["classes"][0]["name"], "Oak");
+    let pupil = kiosk["classes"][0]["pupils"][0]["id"].as_str().unwrap().to_owned();
+    device.ctl(&["sign-in", &pupil]);
+    assert_eq!(device.status()["pupil"], pupil.as_str());
 }

@@ -166,16 +166,16 @@ fn derive_rows(
             url,
             page_title,
             blank_latency_us,
+            recent_names,
             origin,
-            ..
         } => {
             // SQLite integers are signed; an absurd latency is capped here (the raw event keeps
             // the exact value) rather than refusing the batch and holding the report back.
             let latency = blank_latency_us.map(|us| i64::try_from(us).unwrap_or(i64::MAX));
             tx.execute(
                 "INSERT INTO reports (event_id, device, pupil, session, pressed_at, received_at,
-                                      app, url, page_title, blank_latency_us, origin)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                                      app, url, page_title, blank_latency_us, origin, recent_names)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
                 (
                     event.id.to_string(),
                     device.get(),
@@ -188,6 +188,7 @@ fn derive_rows(
                     page_title,
                     latency,
                     origin.as_str(),
+                    serde_json::to_string(recent_names)?,
                 ),
             )?;
             let incident = tx.query_row(

@@ -544,7 +544,7 @@ impl Store {
     fn policy_pupils(&self) -> Result<Vec<PolicyPupil>, StoreError> {
         let connection = self.lock();
         let mut statement = connection.prepare(
-            "SELECT id, class_name, first_name, initial, symbol, colour FROM pupils
+            "SELECT id, class_name, first_name, initial, symbol, colour, picture_pin FROM pupils
              WHERE first_name IS NOT NULL AND initial IS NOT NULL AND symbol IS NOT NULL
                    AND colour IS NOT NULL
              ORDER BY class_name, first_name, initial",
@@ -557,10 +557,11 @@ impl Store {
                 r.get::<_, String>(3)?,
                 r.get::<_, String>(4)?,
                 r.get::<_, i64>(5)?,
+                r.get::<_, Option<String>>(6)?,
             ))
         })?;
         rows.map(|row| {
-            let (id, class_name, first_name, initial, symbol, colour) = row?;
+            let (id, class_name, first_name, initial, symbol, colour, picture_pin) = row?;
             Ok(PolicyPupil {
                 id: PupilId::new(id).map_err(|e| StoreError::Corrupt(e.to_string()))?,
                 class_name,
@@ -569,9 +570,32 @@ impl Store {
                 symbol,
                 colour: u8::try_from(colour)
                     .map_err(|_| StoreError::Corrupt(format!("colour {colour}")))?,
+                picture_pin: picture_pin.map(|text| serde_json::from_str(&text)).transpose()?,
             })
         })
         .collect()
+    }
+
+    /// Sets (or with `None` clears) a pupil's picture PIN. `Ok(false)` when no pupil devices
+    /// know has this id.
+    pub fn set_picture_pin(
+        &self,
+        pupil: &PupilId,
+        pictures: Option<&[String]>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let json = pictures.map(serde_json::to_string).transpose()?;
+        self.immediate(|tx| {
+            let changed = tx.execute(
+                "UPDATE pupils SET picture_pin = ?2 WHERE id = ?1 AND first_name IS NOT NULL",
+                (pupil.as_str(), json),
+            )?;
+            if changed == 0 {
+                return Ok(false);
+            }
+            policy_changed(tx, now)?;
+            Ok(true)
+        })
     }
 
     pub fn apps(&self) -> Result<Vec<App>, StoreError> {

@@ -21,6 +21,8 @@ pub struct ReportRecord {
     pub blank_latency_us: Option<u64>,
     /// Filed by "tell my teacher" on a blocked page: low priority, the device was not held.
     pub from_block_page: bool,
+    /// The names the device looked up just before the press, newest first.
+    pub recent_names: Vec<String>,
 }
 
 /// One pupil's session on a device.
@@ -52,7 +54,7 @@ pub struct WhoHad {
 
 pub(super) const REPORT_COLUMNS: &str =
     "r.event_id, r.device, r.pupil, p.display_name, r.session, r.pressed_at,
-     r.received_at, r.app, r.url, r.page_title, r.blank_latency_us, r.origin
+     r.received_at, r.app, r.url, r.page_title, r.blank_latency_us, r.origin, r.recent_names
      FROM reports r LEFT JOIN pupils p ON p.id = r.pupil";
 
 impl Store {
@@ -181,6 +183,7 @@ pub(super) type RawReport = (
     Option<String>,
     Option<i64>,
     String,
+    String,
 );
 
 fn report_row(r: &Row<'_>) -> rusqlite::Result<RawReport> {
@@ -202,6 +205,7 @@ pub(super) fn report_row_at(r: &Row<'_>, o: usize) -> rusqlite::Result<RawReport
         r.get(o + 9)?,
         r.get(o + 10)?,
         r.get(o + 11)?,
+        r.get(o + 12)?,
     ))
 }
 
@@ -222,7 +226,10 @@ pub(super) fn reports_from(
             page_title,
             latency,
             origin,
+            recent_names,
         ) = row?;
+        let recent_names = serde_json::from_str(&recent_names)
+            .map_err(|e| StoreError::Corrupt(format!("report {id}: recent_names: {e}")))?;
         Ok(ReportRecord {
             id,
             device,
@@ -236,6 +243,7 @@ pub(super) fn reports_from(
             page_title,
             blank_latency_us: latency.and_then(|us| u64::try_from(us).ok()),
             from_block_page: origin == "block_page",
+            recent_names,
         })
     })
     .collect()

@@ -73,6 +73,8 @@ CREATE INDEX reports_by_device ON reports (device, pressed_at);
     ),
     M::up(MIGRATION_2),
     M::up(MIGRATION_3),
+    M::up(MIGRATION_4),
+    M::up(MIGRATION_5),
 ];
 
 /// Staff accounts, sessions, the audit log, incidents and the manual device register.
@@ -251,6 +253,18 @@ CREATE TABLE staff_classes (
     class_id INTEGER NOT NULL REFERENCES classes (id) ON DELETE CASCADE,
     PRIMARY KEY (staff_id, class_id)
 ) STRICT;
+"#;
+
+/// Picture PINs for older pupils: the pictures (symbol names) to tap in order, as a JSON array;
+/// NULL when the pupil has none. Not a secret from staff (it keeps classmates apart).
+const MIGRATION_4: &str = r#"
+ALTER TABLE pupils ADD COLUMN picture_pin TEXT;
+"#;
+
+/// The domain names a device looked up just before a press (a JSON array, newest first): what
+/// the pupil's browser reached, without any page content.
+const MIGRATION_5: &str = r#"
+ALTER TABLE reports ADD COLUMN recent_names TEXT NOT NULL DEFAULT '[]';
 "#;
 
 pub fn migrations() -> Migrations<'static> {

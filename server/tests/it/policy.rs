@@ -284,3 +284,81 @@ async fn a_bypass_is_in_the_filter_policy_only_once_a_dsl_approves_it() {
     assert_eq!(again.status(), 409, "decided once");
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_picture_pin_set_on_the_setup_page_reaches_the_signed_kiosk_policy() {
+    let server = TestServer::start().await;
+    let credential = server.enroll(12).await;
+    let mut it = Browser::signed_in(&server, "it.admin", Role::ItAdmin).await;
+    let imported = submit(&mut it, "/setup", "/setup/roster", &[("csv", ROSTER)]).await;
+    assert_eq!(imported.status(), 200);
+    let amira_of = |policy: &kiosk::Policy| {
+        policy.classes.iter().flat_map(|c| &c.pupils).find(|p| p.first_name == "Amira").cloned()
+    };
+    let (before, _) = policy(&server, &credential).await;
+    let amira = amira_of(&before).unwrap();
+    assert_eq!(amira.picture_pin, None);
+    let id = amira.id.as_str().to_owned();
+    let cursor = poll(&server, &credential, 0, 1).await.cursor;
+
+    let set = submit(
+        &mut it,
+        "/setup",
+        "/setup/picture-pin",
+        &[("pupil", &id), ("pictures", "Moon, star fish")],
+    )
+    .await;
+    assert_eq!(set.status(), 303, "{}", set.text().await.unwrap());
+    let (after, _) = policy(&server, &credential).await;
+    assert_eq!(amira_of(&after).unwrap().picture_pin.unwrap(), ["moon", "star", "fish"]);
+    assert!(after.issued_at > before.issued_at, "a change moves issued_at");
+    let others = after.classes.iter().flat_map(|c| &c.pupils).filter(|p| p.id != amira.id);
+    assert!(others.into_iter().all(|p| p.picture_pin.is_none()), "only Amira's changed");
+    let woken = poll(&server, &credential, cursor, 5).await;
+    let actions: Vec<CommandAction> = woken.commands.iter().map(|c| c.action).collect();
+    assert_eq!(actions, [CommandAction::RefreshPolicy], "devices are told to fetch it");
+    assert!(audited(&server, "it.admin", "set picture PIN").await);
+    assert!(it.page("/setup").await.contains("moon, star, fish"), "IT sees who has one");
+
+    // Refused, naming the field, and nothing changed.
+    for (pupil, pictures, field) in [
+        (id.as_str(), "moon", "Pictures: 2 to 6"),
+        (id.as_str(), "moon dragon", "Pictures: &quot;dragon&quot;"),
+        (id.as_str(), "sun sun sun sun sun sun sun", "Pictures: 2 to 6"),
+        ("p-nobody", "moon star", "Pupil: no pupil"),
+        ("Amira K", "moon star", "Pupil: not a pupil id"),
+    ] {
+        let response = submit(
+            &mut it,
+            "/setup",
+            "/setup/picture-pin",
+            &[("pupil", pupil), ("pictures", pictures)],
+        )
+        .await;
+        assert_eq!(response.status(), 400, "{pupil} {pictures}");
+        let page = response.text().await.unwrap();
+        assert!(page.contains(field), "{pupil} {pictures}: {page}");
+    }
+    let forged = it
+        .post("/setup/picture-pin", &[("pupil", &id), ("pictures", "sun moon"), ("csrf", "x")])
+        .await;
+    assert_eq!(forged.status(), 403, "CSRF");
+    let mut teacher = Browser::signed_in(&server, "t.smith", Role::Teacher).await;
+    let html = teacher.page("/commands").await;
+    let token = csrf_in(&html);
+    let refused = teacher
+        .post("/setup/picture-pin", &[("pupil", &id), ("pictures", "sun moon"), ("csrf", &token)])
+        .await;
+    assert_eq!(refused.status(), 403, "teachers do not set up devices");
+    let (unchanged, _) = policy(&server, &credential).await;
+    assert_eq!(unchanged, after);
+
+    // Empty pictures clear it.
+    let cleared =
+        submit(&mut it, "/setup", "/setup/picture-pin", &[("pupil", &id), ("pictures", "")]).await;
+    assert_eq!(cleared.status(), 303);
+    let (last, _) = policy(&server, &credential).await;
+    assert_eq!(amira_of(&last).unwrap().picture_pin, None);
+    assert!(audited(&server, "it.admin", "cleared picture PIN").await);
+    server.stop().await;
+}

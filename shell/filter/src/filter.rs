@@ -77,6 +77,9 @@ pub struct Filter {
     /// [`Filter::missing_lists`], worked out when lists, policy or profile change rather than
     /// on every query.
     missing: Vec<String>,
+    /// Names that always resolve, policy or not: the school server's own host, without which a
+    /// new device could never fetch its first policy (exact names only, no subdomains).
+    infrastructure: std::collections::BTreeSet<String>,
 }
 
 impl Default for Filter {
@@ -89,10 +92,22 @@ impl Filter {
     /// A filter with the built-in DoH list and no policy: it blocks every name until a valid
     /// policy arrives.
     pub fn new() -> Self {
-        let mut filter =
-            Self { lists: BTreeMap::new(), policy: None, profile: None, missing: Vec::new() };
+        let mut filter = Self {
+            lists: BTreeMap::new(),
+            policy: None,
+            profile: None,
+            missing: Vec::new(),
+            infrastructure: Default::default(),
+        };
         filter.add_list(builtin_doh_list());
         filter
+    }
+
+    /// Lets `name` always resolve (the school server's host). Refuses what is not a name.
+    pub fn always_allow(&mut self, name: &str) -> Result<(), String> {
+        let normalised = name::normalise(name).ok_or_else(|| format!("{name:?} is not a name"))?;
+        self.infrastructure.insert(normalised);
+        Ok(())
     }
 
     /// Adds or replaces a list by name.
@@ -193,6 +208,9 @@ impl Filter {
     /// [`Filter::decide`] for a name already normalised ([`name::normalise`]), as the server's
     /// fast path reads it off the wire.
     pub fn decide_normalised(&self, name: &str, qtype: u16, now: DateTime<Utc>) -> Decision {
+        if self.infrastructure.contains(name) {
+            return Decision::Allow;
+        }
         let Some(policy) = &self.policy else {
             return Decision::Block(Block::own("no valid policy", LIST_FAIL_CLOSED));
         };
@@ -406,6 +424,19 @@ mod tests {
                 "{name}"
             );
         }
+    }
+
+    #[test]
+    fn the_school_servers_own_name_resolves_even_without_a_policy() {
+        let mut f = Filter::new();
+        f.always_allow("School-Server.example.").unwrap();
+        assert_eq!(f.decide("school-server.example", qtype::A, at(BEFORE)), Decision::Allow);
+        assert_eq!(
+            f.decide("www.school-server.example", qtype::A, at(BEFORE)),
+            block("no valid policy", LIST_FAIL_CLOSED, None),
+            "exactly the name, not its subdomains"
+        );
+        assert!(f.always_allow("not a name").is_err());
     }
 
     #[test]

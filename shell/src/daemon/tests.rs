@@ -713,3 +713,48 @@ async fn the_watchdog_pings_only_while_the_core_answers() {
     assert_eq!(pings.load(Ordering::Relaxed), at_wedge, "no pings while the core is wedged");
     dog.abort();
 }
+
+#[tokio::test]
+async fn input_device_activity_keeps_the_session_past_the_idle_timeout() {
+    let (activity, activity_rx) = mpsc::channel(1);
+    let (h, _) = Harness::start_custom(
+        FakeBlank::DarkAt(t("10:00:00")),
+        crate::core::Rules::default(),
+        None,
+        tempfile::tempdir().unwrap(),
+        |mut d| {
+            d.core.set_session_rules(crate::core::SessionRules {
+                idle_timeout: Some(Duration::from_secs(3)),
+                ..Default::default()
+            });
+            d.with_activity(activity_rx)
+        },
+    );
+    h.ask(sign_in("p-1")).await;
+    let signed_in = std::time::Instant::now();
+    // Taps inside an app (the kiosk UI sends nothing) for longer than the idle timeout.
+    while signed_in.elapsed() < Duration::from_secs(4) {
+        activity.send(()).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let status = h.ask(Request::Status {}).await;
+    assert_eq!(status.state.as_deref(), Some("in_session"), "{status:?}");
+    // No more input: the idle timeout ends the session.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while h.ask(Request::Status {}).await.state.as_deref() != Some("idle") {
+        assert!(std::time::Instant::now() < deadline, "the idle timeout did not end the session");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let ended: Vec<_> = h
+        .spooled()
+        .into_iter()
+        .filter_map(|e| match e.body {
+            EventBody::SessionEnded { reason, .. } => Some(reason),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(ended, [slate_protocol::SessionEndReason::IdleTimeout]);
+    // Input with nobody signed in changes nothing and the driver carries on.
+    activity.send(()).await.unwrap();
+    assert_eq!(h.ask(Request::Status {}).await.state.as_deref(), Some("idle"));
+}

@@ -7,7 +7,7 @@ use crate::agreement::{self, Agreement};
 use crate::link::{DeviceLink, LinkError};
 use crate::policy::{App, Policy};
 use crate::policy_file::{self, Loaded};
-use crate::screen::{self, AskReason, DeviceState, Effect, Local, Observed, Screen, UiEvent};
+use crate::screen::{self, AskReason, DeviceState, Effect, Local, Observed, Screen, Tap, UiEvent};
 use std::time::Instant;
 
 /// Starts an approved app: the only way anything starts on the kiosk. The real one is
@@ -70,6 +70,15 @@ pub struct View {
     pub waiting: bool,
     pub apps: Vec<Tile>,
     pub pin_entered: usize,
+    /// The picture PIN page: how many pictures the PIN has and how many are tapped (dots).
+    pub picture_pin_length: usize,
+    pub picture_pin_entered: usize,
+    /// Wrong picture PINs so far (the page shakes when it changes).
+    pub picture_pin_wrong: u32,
+    /// The last sequence was wrong: a kind "try again".
+    pub picture_pin_try_again: bool,
+    /// Too many wrong tries: "Ask your teacher" for a while.
+    pub picture_pin_paused: bool,
     pub message: String,
     pub ask_reason: String,
     /// Why the device is not set up, for IT (the config-error screen).
@@ -96,6 +105,8 @@ pub struct Controller<L, A> {
     app_in_front: bool,
     /// slated's last `status` failed (logged once per outage).
     status_failing: bool,
+    /// The time of the last tap or poll: what the picture PIN's pause is measured against.
+    now: Instant,
 }
 
 impl<L: DeviceLink, A: Launcher> Controller<L, A> {
@@ -119,6 +130,7 @@ impl<L: DeviceLink, A: Launcher> Controller<L, A> {
             activity_sent: None,
             app_in_front: false,
             status_failing: false,
+            now: Instant::now(),
         }
     }
 
@@ -134,6 +146,16 @@ impl<L: DeviceLink, A: Launcher> Controller<L, A> {
             self.local.aup_accepted = false;
         }
         (self.local.class, self.local.pupil) = (class, pupil);
+        // The picture PIN follows the pupil into the new policy; a changed one is asked again.
+        let pin = match (&next, class, pupil) {
+            (Ok(p), Some(c), Some(i)) => picture_pin(p, c, i).unwrap_or_default(),
+            _ => Vec::new(),
+        };
+        if pin != self.local.picture_pin.expected {
+            self.local.picture_pin.expected = pin;
+            self.local.picture_pin.entered.clear();
+            self.local.picture_pin.passed = false;
+        }
         self.policy = next;
         self.observed.policy_valid = self.policy.is_ok();
     }
@@ -156,6 +178,7 @@ impl<L: DeviceLink, A: Launcher> Controller<L, A> {
 
     /// Asks slated for its state and takes in whether the network is up.
     pub fn refresh(&mut self, online: bool) {
+        self.now = Instant::now();
         // The app ended by itself: home is under it already.
         while let Some(exit) = self.launcher.poll_exit() {
             tracing::info!(app = %exit.app, code = ?exit.code, "app ended");
@@ -210,10 +233,20 @@ impl<L: DeviceLink, A: Launcher> Controller<L, A> {
         screen::screen(&self.observed, &self.local)
     }
 
+    /// Whether an app started in this session is still running (for [`crate::front`]).
+    pub fn app_running(&self) -> bool {
+        self.app_in_front
+    }
+
     /// A tap: runs the machine, carries out its effects, then refreshes what slated says.
     pub fn handle(&mut self, event: UiEvent, online: bool) {
-        self.touched(Instant::now());
-        for effect in screen::update(&self.observed, &mut self.local, event) {
+        self.now = Instant::now();
+        self.touched(self.now);
+        let policy = self.policy.as_ref().ok();
+        let pin_of = |c: usize, i: usize| policy.and_then(|p| picture_pin(p, c, i));
+        let tap = Tap { now: self.now, picture_pin: &pin_of };
+        let effects = screen::update(&self.observed, &mut self.local, event, &tap);
+        for effect in effects {
             if let Err(e) = self.run(effect) {
                 tracing::warn!(error = %e, "request to slated failed");
             }
@@ -241,7 +274,12 @@ impl<L: DeviceLink, A: Launcher> Controller<L, A> {
                     return result;
                 }
                 // Recorded once the session exists, so slated files it under this pupil.
-                let stage = self.policy.as_ref().ok().and_then(|p| p.classes.get(class)).map(|c| c.key_stage);
+                let stage = self
+                    .policy
+                    .as_ref()
+                    .ok()
+                    .and_then(|p| p.classes.get(class))
+                    .map(|c| c.key_stage);
                 if let Some(stage) = stage {
                     self.link.aup_accepted(stage, &agreement::for_key_stage(stage).version)?;
                 }
@@ -254,7 +292,9 @@ impl<L: DeviceLink, A: Launcher> Controller<L, A> {
                 if let Err(e) = &result {
                     self.message = match e {
                         LinkError::Refused(why) => format!("Not unlocked: {why}"),
-                        LinkError::Ctl(_) => "Not unlocked: the device service is not answering.".into(),
+                        LinkError::Ctl(_) => {
+                            "Not unlocked: the device service is not answering.".into()
+                        }
                     };
                 }
                 result
@@ -336,6 +376,11 @@ impl<L: DeviceLink, A: Launcher> Controller<L, A> {
                 })
                 .collect(),
             pin_entered: self.local.pin.len(),
+            picture_pin_length: self.local.picture_pin.expected.len(),
+            picture_pin_entered: self.local.picture_pin.entered.len(),
+            picture_pin_wrong: self.local.picture_pin.wrong,
+            picture_pin_try_again: self.local.picture_pin.try_again,
+            picture_pin_paused: self.local.picture_pin.paused(self.now),
             message: self.message.clone(),
             ask_reason: match screen {
                 Screen::AskTeacher(AskReason::DeviceUnavailable) => {
@@ -351,6 +396,11 @@ impl<L: DeviceLink, A: Launcher> Controller<L, A> {
             keyboard: screen::keyboard_wanted(screen, self.app_in_front),
         }
     }
+}
+
+/// The picture PIN of a class's pupil, if they have one.
+fn picture_pin(policy: &Policy, class: usize, pupil: usize) -> Option<Vec<String>> {
+    policy.classes.get(class)?.pupils.get(pupil)?.picture_pin.clone()
 }
 
 /// Whether any network interface other than loopback has its link up, read from a sysfs tree
@@ -429,7 +479,8 @@ mod tests {
     fn the_agreement_is_recorded_with_its_version_once_signed_in() {
         let c = signed_in(1, 2);
         let ks2 = agreement::for_key_stage(crate::policy::KeyStage::Ks2).version;
-        let log: Vec<&str> = c.link.log.iter().map(String::as_str).filter(|l| *l != "status").collect();
+        let log: Vec<&str> =
+            c.link.log.iter().map(String::as_str).filter(|l| *l != "status").collect();
         assert_eq!(log, ["sign_in p-e0e0e3", &format!("aup_accepted ks2 {ks2}")]);
 
         // A refused sign-in records no agreement.
@@ -474,7 +525,11 @@ mod tests {
         assert_eq!(v.screen, Screen::EyesOnTeacher);
         assert!(v.screen.covers_apps() && !v.keyboard);
         c.handle(UiEvent::SignOut, true);
-        assert_eq!(c.link.pupil.as_ref().map(|p| p.as_str()), Some("p-7f3a9c"), "no tap gets through");
+        assert_eq!(
+            c.link.pupil.as_ref().map(|p| p.as_str()),
+            Some("p-7f3a9c"),
+            "no tap gets through"
+        );
         c.link.screens_locked = false;
         c.refresh(true);
         assert_eq!(c.screen(), Screen::Home);
@@ -520,7 +575,9 @@ mod tests {
             parse_policy(SAMPLE_POLICY).map_err(|e| e.to_string()),
         );
         c.refresh(true);
-        for event in [UiEvent::ChooseClass(0), UiEvent::ChoosePupil(0), UiEvent::Agree, UiEvent::OpenApp(0)] {
+        for event in
+            [UiEvent::ChooseClass(0), UiEvent::ChoosePupil(0), UiEvent::Agree, UiEvent::OpenApp(0)]
+        {
             c.handle(event, true);
         }
         assert_eq!(c.launcher.running.as_deref(), Some("paint"));
@@ -541,6 +598,45 @@ mod tests {
         c.refresh(true);
         assert_eq!(c.launcher.stops, 1);
         assert_eq!(c.launcher.running, None);
+    }
+
+    #[test]
+    fn the_kiosk_window_makes_way_for_the_app_and_covers_it_when_it_must() {
+        use crate::front::{Front, RecordingWindow};
+        let mut c = Controller::new(
+            FakeDevice::new(12),
+            ScriptedLauncher::default(),
+            parse_policy(SAMPLE_POLICY).map_err(|e| e.to_string()),
+        );
+        c.refresh(true);
+        let mut front = Front::new(RecordingWindow::default(), Some(true));
+        let mut step = |c: &mut Controller<FakeDevice, ScriptedLauncher>| {
+            c.refresh(true);
+            front.apply(c.screen(), c.app_running());
+            front.mapped()
+        };
+        for event in [UiEvent::ChooseClass(0), UiEvent::ChoosePupil(0), UiEvent::Agree] {
+            c.handle(event, true);
+        }
+        assert_eq!(step(&mut c), Some(true), "home, no app");
+        c.handle(UiEvent::OpenApp(0), true);
+        assert_eq!(step(&mut c), Some(false), "the app is in front");
+        c.link.screens_locked = true;
+        assert_eq!(step(&mut c), Some(true), "eyes on the teacher, over the app");
+        c.link.screens_locked = false;
+        assert_eq!(step(&mut c), Some(false), "back to the app");
+        c.link.press();
+        assert_eq!(step(&mut c), Some(true), "reported, over the app");
+        c.link.state = DeviceState::InSession; // released, the app resumed
+        assert_eq!(step(&mut c), Some(false));
+        c.launcher.exited = Some(AppExit { app: "paint".into(), pid: 7, code: Some(0) });
+        assert_eq!(step(&mut c), Some(true), "the app ended: home");
+        c.handle(UiEvent::OpenApp(1), true);
+        assert_eq!(step(&mut c), Some(false));
+        c.link.end_session();
+        assert_eq!(step(&mut c), Some(true), "the session ended: sign in");
+        assert_eq!(c.screen(), Screen::ChooseClass);
+        assert_eq!(front.window.calls, [false, true, false, true, false, true, false, true]);
     }
 
     #[test]
@@ -573,6 +669,31 @@ mod tests {
         let v = c.view();
         assert_eq!(v.screen, Screen::AskTeacher(AskReason::NoPolicy));
         assert!(v.ask_reason.contains("signature") && v.apps.is_empty());
+    }
+
+    #[test]
+    fn a_picture_pin_given_in_a_new_policy_is_asked_for() {
+        let mut c = controller();
+        c.handle(UiEvent::ChooseClass(1), true);
+        c.handle(UiEvent::ChoosePupil(0), true);
+        assert_eq!(c.screen(), Screen::Agreement);
+        let mut next = parse_policy(SAMPLE_POLICY).unwrap();
+        next.classes[1].pupils[0].picture_pin = Some(vec!["sun".into(), "boat".into()]);
+        c.set_policy(Ok(next.clone()));
+        let v = c.view();
+        assert_eq!(
+            (v.screen, v.picture_pin_length, v.picture_pin_entered),
+            (Screen::PicturePin, 2, 0)
+        );
+        for picture in [4, 6] {
+            c.handle(UiEvent::PinPicture(picture), true);
+        }
+        assert_eq!(c.screen(), Screen::Agreement);
+        // The same policy again changes nothing; the agreement then signs in.
+        c.set_policy(Ok(next));
+        assert_eq!(c.screen(), Screen::Agreement);
+        c.handle(UiEvent::Agree, true);
+        assert_eq!(c.screen(), Screen::Home);
     }
 
     #[test]
@@ -616,7 +737,11 @@ mod tests {
 
     #[test]
     fn fail_closed() {
-        let mut c = Controller::new(FakeDevice::new(3), RecordingLauncher::default(), Err("missing".into()));
+        let mut c = Controller::new(
+            FakeDevice::new(3),
+            RecordingLauncher::default(),
+            Err("missing".into()),
+        );
         c.refresh(true);
         let v = c.view();
         assert_eq!(v.screen, Screen::AskTeacher(AskReason::NoPolicy));

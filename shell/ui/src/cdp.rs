@@ -123,6 +123,8 @@ pub struct Guard {
     /// Nonce of the block page on screen -> the URL it replaced.
     blocked: HashMap<String, String>,
     last: Option<(String, String)>,
+    /// The main frame's URL as of its last committed navigation.
+    navigated: Option<String>,
 }
 
 fn html_escape(s: &str) -> String {
@@ -163,7 +165,14 @@ fn fulfil(request_id: &str, html: &str, session: Option<&str>) -> Request {
 
 impl Guard {
     pub fn new(lists: UrlLists) -> Self {
-        Self { lists, main: None, sessions: HashMap::new(), blocked: HashMap::new(), last: None }
+        Self {
+            lists,
+            main: None,
+            sessions: HashMap::new(),
+            blocked: HashMap::new(),
+            last: None,
+            navigated: None,
+        }
     }
 
     /// Takes one event from the browser; returns requests to send and reports for slated.
@@ -218,10 +227,20 @@ impl Guard {
                     }
                 }
             }
+            "Page.frameNavigated" => {
+                let frame = &params["frame"];
+                let main_session = session.and_then(|s| self.sessions.get(s)).map(String::as_str)
+                    == self.main.as_deref();
+                if main_session && frame["parentId"].is_null() {
+                    self.navigated = frame["url"].as_str().map(str::to_owned);
+                }
+            }
             "Inspector.targetCrashed" => {
                 // The app's page died: end the browser, so the kiosk goes home rather than
                 // leaving a "sad tab" on screen.
-                if session.and_then(|s| self.sessions.get(s)).map(String::as_str) == self.main.as_deref() {
+                if session.and_then(|s| self.sessions.get(s)).map(String::as_str)
+                    == self.main.as_deref()
+                {
                     out.push(send("Browser.close", json!({}), None));
                 }
             }
@@ -266,6 +285,12 @@ impl Guard {
         msg["method"] == "Page.loadEventFired"
             && msg["sessionId"].as_str().and_then(|s| self.sessions.get(s)).map(String::as_str)
                 == self.main.as_deref()
+    }
+
+    /// The main frame's URL as of its last navigation: a title read after a load belongs to
+    /// this URL only (a later navigation may already have begun).
+    pub fn navigated_url(&self) -> Option<&str> {
+        self.navigated.as_deref()
     }
 
     /// The blocked URL a "tell my teacher" request stands for, if `url` is one with a nonce
@@ -473,6 +498,24 @@ mod tests {
         assert!(g.on_event(&changed("T1", "https://site.example/a", "A"), "n").1.is_empty());
         assert!(g.on_event(&changed("T9", "https://other.example/", "O"), "n").1.is_empty());
         assert_eq!(g.on_event(&changed("T1", "https://site.example/a", "A2"), "n").1.len(), 1);
+    }
+
+    #[test]
+    fn the_main_frame_url_is_tracked_for_titles() {
+        let mut g = guard();
+        g.on_event(&attached("S1", "T1", "page"), "n");
+        let nav = |sid: &str, parent: Option<&str>, url: &str| {
+            json!({"method": "Page.frameNavigated", "sessionId": sid,
+                   "params": {"frame": {"id": "F", "parentId": parent, "url": url}}})
+        };
+        g.on_event(&nav("S1", None, "https://site.example/a"), "n");
+        g.on_event(&nav("S1", Some("T1"), "https://ads.example/frame"), "n");
+        g.on_event(&nav("S7", None, "https://other.example/"), "n");
+        assert_eq!(g.navigated_url(), Some("https://site.example/a"));
+        let load =
+            |sid: &str| json!({"method": "Page.loadEventFired", "sessionId": sid, "params": {}});
+        assert!(g.is_main_load(&load("S1")));
+        assert!(!g.is_main_load(&load("S7")));
     }
 
     #[test]

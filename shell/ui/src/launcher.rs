@@ -457,15 +457,23 @@ pub fn guard_loop(
     }
     for mut event in events {
         if guard.is_main_load(&event) {
-            // Ask for the page's title now that it has loaded (URL and title only).
+            // Ask for the page's title now that it has loaded (URL and title only); dropped if
+            // the page has moved on meanwhile, so a title is never paired with another URL.
             let target = guard.main_target().unwrap_or_default().to_owned();
-            if let Ok(info) = conn.call(
-                "Target.getTargetInfo",
-                json!({"targetId": target}),
-                None,
-                Duration::from_secs(5),
-            ) {
-                event = json!({"method": "Target.targetInfoChanged", "params": {"targetInfo": info["targetInfo"]}});
+            let loaded = guard.navigated_url().map(str::to_owned);
+            let info = conn
+                .call(
+                    "Target.getTargetInfo",
+                    json!({"targetId": target}),
+                    None,
+                    Duration::from_secs(5),
+                )
+                .map(|r| r["targetInfo"].clone());
+            if let Some(info) =
+                info.ok().filter(|i| loaded.is_some() && i["url"].as_str() == loaded.as_deref())
+            {
+                event =
+                    json!({"method": "Target.targetInfoChanged", "params": {"targetInfo": info}});
             }
         }
         let (sends, reports) = guard.on_event(&event, &token());

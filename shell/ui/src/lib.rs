@@ -20,6 +20,8 @@
 //! - [`cdp`]: the browser's control pipe and the guard that checks each navigation (URL layer).
 //! - [`link`]: the `DeviceLink` to slated over its control socket, and a fake.
 //! - [`config_error`]: the provisioning unit's message when slated's config was refused.
+//! - [`front`]: whether slate-ui's window is mapped in front of a running app (pure) and the
+//!   window adapter that maps and unmaps it.
 //! - [`keyboard`]: shows and hides the on-screen keyboard (wvkbd) by signal.
 //! - [`app`]: the controller that runs the machine's effects and computes the view.
 //! - [`ui`]: copies the view into the Slint globals and their callbacks into events.
@@ -30,6 +32,7 @@ pub mod agreement;
 pub mod app;
 pub mod browser;
 pub mod config_error;
+pub mod front;
 pub mod keyboard;
 pub mod cdp;
 pub mod launcher;

@@ -1,12 +1,15 @@
 //! `slate-ui`: opens the kiosk window (winit; the software renderer draws it), polls slated over
 //! its control socket and drives the screens. On each poll it also re-reads the kiosk policy when
 //! slated replaced it, looks for the provisioning unit's config-error message and shows or hides
-//! the on-screen keyboard.
+//! the on-screen keyboard, and maps or unmaps its window so that a running app is in front
+//! unless a screen must cover it.
 
 use anyhow::Context;
 use clap::Parser;
-use slate_ui::app::{link_up, Controller, RecordingLauncher};
+use slate_ui::app::{link_up, Controller};
+use slate_ui::front::{Front, SlintWindow};
 use slate_ui::keyboard::{Keyboard, Wvkbd};
+use slate_ui::launcher::{LaunchConfig, ProcessLauncher, SocketReporter};
 use slate_ui::link::SocketLink;
 use slate_ui::policy_file::{kiosk_bundle_path, PolicyFile, Source};
 use slint::ComponentHandle;
@@ -41,6 +44,10 @@ struct Args {
     /// Where network interfaces are listed (for the offline notice).
     #[arg(long, default_value = "/sys/class/net", hide = true)]
     class_net: PathBuf,
+    /// A tmpfs for each session's browser profile and app home (the kiosk user's runtime dir);
+    /// they are deleted when the app ends.
+    #[arg(long, env = "XDG_RUNTIME_DIR", default_value = "/run/slate-kiosk")]
+    runtime_dir: PathBuf,
     /// Run full screen.
     #[arg(long)]
     fullscreen: bool,
@@ -71,11 +78,18 @@ fn main() -> anyhow::Result<()> {
     let policy = policy_file.poll().expect("the first poll always reads");
     log_policy(&policy);
 
+    // The labwc rule that keeps the kiosk on top matches this app_id.
+    slint::set_xdg_app_id("slate-ui").context("setting the app_id")?;
     let window = slate_ui::AppWindow::new().context("creating the window")?;
     window.window().set_fullscreen(args.fullscreen);
+    let reporter_socket = args.socket.clone();
+    let launcher = ProcessLauncher::new(
+        LaunchConfig::new(args.runtime_dir.clone(), args.state_dir.clone()),
+        Box::new(move || Box::new(SocketReporter { socket: reporter_socket.clone() })),
+    );
     let controller = Rc::new(RefCell::new(Controller::new(
         SocketLink { socket: args.socket.clone() },
-        RecordingLauncher::default(),
+        launcher,
         policy,
     )));
     controller.borrow_mut().set_config_error(slate_ui::config_error::read(&args.config_error));
@@ -88,6 +102,9 @@ fn main() -> anyhow::Result<()> {
     let mut keyboard: Option<Wvkbd> = args.keyboard.then(Wvkbd::default);
     let config_error = args.config_error.clone();
     let mut shown = None;
+    // Out of the way of a running app unless a screen must cover it (`front`).
+    let mut front =
+        Front::new(SlintWindow { window: window.as_weak(), fullscreen: args.fullscreen }, None);
     timer.start(slint::TimerMode::Repeated, Duration::from_millis(args.poll_ms), move || {
         {
             let mut c = controller.borrow_mut();
@@ -106,11 +123,14 @@ fn main() -> anyhow::Result<()> {
             tracing::info!(screen = ?view.screen, "screen");
             shown = Some(view.screen);
         }
+        front.apply(view.screen, controller.borrow().app_running());
         if let Some(keyboard) = keyboard.as_mut() {
             keyboard.set_visible(view.keyboard);
         }
     });
-    window.run().context("running the window")?;
+    window.show().context("showing the window")?;
+    // Not `run`: hiding the only window (an app in front) must not end the event loop.
+    slint::run_event_loop_until_quit().context("running the window")?;
     Ok(())
 }
 

@@ -14,6 +14,7 @@
 //!   7         in session, offline, notice not yet seen   Offline
 //!   8         in session                                 Home
 //!   9         idle: no class / class / class + pupil     ChooseClass / ChoosePupil / Agreement
+//!             (a pupil with a picture PIN not yet tapped) PicturePin, before the agreement
 //! ```
 //!
 //! Also pure and here: when to tell slated the pupil is still there ([`activity_due`]) and when
@@ -73,6 +74,52 @@ pub struct Local {
     pub pin: String,
     /// The offline notice was dismissed for this spell offline.
     pub offline_seen: bool,
+    /// The chosen pupil's picture PIN, as they tap it.
+    pub picture_pin: PicturePin,
+}
+
+/// The pictures of a picture PIN, in the order the PIN page shows them (the pupils' tile
+/// symbols of `ui/symbols.slint`, and the names the server accepts).
+pub const PICTURES: [&str; 8] = ["star", "fish", "heart", "moon", "sun", "flower", "boat", "tree"];
+
+/// Wrong picture PINs in a row before the page asks for a teacher.
+pub const PICTURE_PIN_TRIES: u32 = 5;
+/// How long the page then asks for a teacher. It only slows a classmate guessing: the picture
+/// PIN keeps pupils apart, it does not guard anything from staff.
+pub const PICTURE_PIN_PAUSE: Duration = Duration::from_secs(60);
+
+/// A picture PIN being tapped. The wrong-try count and the pause belong to the device, not to
+/// the pupil chosen, so going back and choosing again does not reset them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PicturePin {
+    /// The chosen pupil's pictures in order; empty when they have no picture PIN.
+    pub expected: Vec<String>,
+    /// Indexes into [`PICTURES`] tapped so far (shown only as dots).
+    pub entered: Vec<usize>,
+    /// The whole sequence was right: on to the agreement.
+    pub passed: bool,
+    /// Wrong sequences in a row.
+    pub misses: u32,
+    /// Bumped at each wrong sequence, so the page can react (a gentle shake).
+    pub wrong: u32,
+    /// The last complete sequence was wrong and nothing was tapped since: "try again".
+    pub try_again: bool,
+    /// While set and in the future, the page says "Ask your teacher" and takes no taps.
+    pub paused_until: Option<Instant>,
+}
+
+impl PicturePin {
+    fn choose(&mut self, expected: Option<Vec<String>>) {
+        self.expected = expected.unwrap_or_default();
+        self.entered.clear();
+        self.passed = false;
+        self.try_again = false;
+    }
+
+    /// Whether the page is pausing at `now` after too many wrong tries.
+    pub fn paused(&self, now: Instant) -> bool {
+        self.paused_until.is_some_and(|until| now < until)
+    }
 }
 
 /// Why the device asks for a teacher.
@@ -86,6 +133,8 @@ pub enum AskReason {
 pub enum Screen {
     ChooseClass,
     ChoosePupil,
+    /// The pupil taps their picture PIN.
+    PicturePin,
     Agreement,
     Home,
     Reported,
@@ -120,6 +169,9 @@ pub fn screen(o: &Observed, l: &Local) -> Screen {
         DeviceState::Idle => match (l.class, l.pupil) {
             (None, _) => Screen::ChooseClass,
             (Some(_), None) => Screen::ChoosePupil,
+            (Some(_), Some(_)) if !l.picture_pin.expected.is_empty() && !l.picture_pin.passed => {
+                Screen::PicturePin
+            }
             (Some(_), Some(_)) => Screen::Agreement,
         },
     }
@@ -130,6 +182,8 @@ pub fn screen(o: &Observed, l: &Local) -> Screen {
 pub enum UiEvent {
     ChooseClass(usize),
     ChoosePupil(usize),
+    /// One of the [`PICTURES`] on the picture PIN page, by index.
+    PinPicture(usize),
     Back,
     Agree,
     OpenApp(usize),
@@ -157,11 +211,18 @@ pub enum Effect {
     OpenApp(usize),
 }
 
+/// What a tap needs to know beyond the screens' state: the time (for the picture PIN's pause)
+/// and each pupil's picture PIN (by class and pupil index; `None`: the pupil has none).
+pub struct Tap<'a> {
+    pub now: Instant,
+    pub picture_pin: &'a dyn Fn(usize, usize) -> Option<Vec<String>>,
+}
+
 /// Applies a tap. A tap that does not belong to the screen on show (a stale event, or one
 /// crafted through accessibility) changes nothing and does nothing.
-pub fn update(o: &Observed, l: &mut Local, event: UiEvent) -> Vec<Effect> {
-    let now = screen(o, l);
-    match (now, event) {
+pub fn update(o: &Observed, l: &mut Local, event: UiEvent, tap: &Tap) -> Vec<Effect> {
+    let shown = screen(o, l);
+    match (shown, event) {
         (Screen::ChooseClass, UiEvent::ChooseClass(i)) => {
             l.class = Some(i);
             l.pupil = None;
@@ -169,9 +230,21 @@ pub fn update(o: &Observed, l: &mut Local, event: UiEvent) -> Vec<Effect> {
         (Screen::ChoosePupil, UiEvent::ChoosePupil(i)) => {
             l.pupil = Some(i);
             l.aup_accepted = false;
+            let pin = l.class.and_then(|c| (tap.picture_pin)(c, i));
+            l.picture_pin.choose(pin);
         }
         (Screen::ChoosePupil, UiEvent::Back) => l.class = None,
-        (Screen::Agreement, UiEvent::Back) if !l.aup_accepted => l.pupil = None,
+        (Screen::PicturePin, UiEvent::Back) => {
+            l.pupil = None;
+            l.picture_pin.choose(None);
+        }
+        (Screen::PicturePin, UiEvent::PinPicture(i)) => {
+            picture_tapped(&mut l.picture_pin, i, tap.now)
+        }
+        (Screen::Agreement, UiEvent::Back) if !l.aup_accepted => {
+            l.pupil = None;
+            l.picture_pin.choose(None);
+        }
         (Screen::Agreement, UiEvent::Agree) if !l.aup_accepted => {
             l.aup_accepted = true;
             if let (Some(class), Some(pupil)) = (l.class, l.pupil) {
@@ -201,12 +274,48 @@ pub fn update(o: &Observed, l: &mut Local, event: UiEvent) -> Vec<Effect> {
     Vec::new()
 }
 
+/// One picture tapped at `now`. A complete sequence is checked as a whole (the page never says
+/// which picture was wrong); a wrong one clears the dots, and the fifth in a row pauses the page.
+fn picture_tapped(pin: &mut PicturePin, picture: usize, now: Instant) {
+    if picture >= PICTURES.len() || pin.paused(now) || pin.entered.len() >= pin.expected.len() {
+        return;
+    }
+    pin.paused_until = None;
+    pin.try_again = false;
+    pin.entered.push(picture);
+    if pin.entered.len() < pin.expected.len() {
+        return;
+    }
+    let right = pin.entered.iter().zip(&pin.expected).all(|(&i, want)| PICTURES[i] == want);
+    pin.entered.clear();
+    if right {
+        pin.passed = true;
+        pin.misses = 0;
+    } else {
+        pin.wrong = pin.wrong.wrapping_add(1);
+        pin.try_again = true;
+        pin.misses += 1;
+        if pin.misses >= PICTURE_PIN_TRIES {
+            pin.misses = 0;
+            pin.paused_until = Some(now + PICTURE_PIN_PAUSE);
+        }
+    }
+}
+
 /// Takes in a new observation: clears what no longer applies. A session that ended (signed out,
 /// or released with nobody signed in) leaves nothing of the last pupil's choices behind.
 pub fn observe(before: &Observed, after: &Observed, l: &mut Local) {
     let was_busy = matches!(before.device, DeviceState::InSession | DeviceState::Held);
     if after.device == DeviceState::Idle && was_busy {
-        *l = Local::default();
+        // The picture PIN's pause outlives the session, so a report does not lift it.
+        let pin = &l.picture_pin;
+        let picture_pin = PicturePin {
+            misses: pin.misses,
+            wrong: pin.wrong,
+            paused_until: pin.paused_until,
+            ..PicturePin::default()
+        };
+        *l = Local { picture_pin, ..Local::default() };
     }
     if after.device != DeviceState::Held {
         l.pin_pad = false;
@@ -250,6 +359,14 @@ mod tests {
 
     fn obs(policy_valid: bool, online: bool, device: DeviceState) -> Observed {
         Observed { policy_valid, online, device, screens_locked: false, config_error: false }
+    }
+
+    fn none(_: usize, _: usize) -> Option<Vec<String>> {
+        None
+    }
+
+    fn no_pins() -> Tap<'static> {
+        Tap { now: Instant::now(), picture_pin: &none }
     }
 
     fn locked(o: Observed) -> Observed {
@@ -326,7 +443,7 @@ mod tests {
     fn check(o: Observed, start: Local, steps: &[(UiEvent, Vec<Effect>, Screen)]) -> Local {
         let mut l = start;
         for (event, effects, after) in steps {
-            assert_eq!(&update(&o, &mut l, *event), effects, "{event:?}");
+            assert_eq!(&update(&o, &mut l, *event, &no_pins()), effects, "{event:?}");
             assert_eq!(screen(&o, &l), *after, "after {event:?}");
         }
         l
@@ -360,7 +477,7 @@ mod tests {
         let mut failed = l;
         sign_in_failed(&mut failed);
         assert_eq!(
-            update(&idle, &mut failed, UiEvent::Agree),
+            update(&idle, &mut failed, UiEvent::Agree, &no_pins()),
             vec![Effect::SignIn { class: 0, pupil: 3 }]
         );
     }
@@ -418,7 +535,7 @@ mod tests {
         let offline = obs(true, false, InSession);
         observe(&online, &offline, &mut l);
         assert_eq!(screen(&offline, &l), Screen::Offline);
-        update(&offline, &mut l, UiEvent::OfflineOk);
+        update(&offline, &mut l, UiEvent::OfflineOk, &no_pins());
         assert_eq!(screen(&offline, &l), Screen::Home);
         observe(&offline, &offline, &mut l);
         assert_eq!(screen(&offline, &l), Screen::Home);
@@ -501,6 +618,7 @@ mod tests {
         let all = [
             Screen::ChooseClass,
             Screen::ChoosePupil,
+            Screen::PicturePin,
             Screen::Agreement,
             Screen::Home,
             Screen::Reported,
@@ -517,6 +635,130 @@ mod tests {
         // What must come in front of an app's window, and what may stay behind it.
         assert!(Screen::EyesOnTeacher.covers_apps() && Screen::Reported.covers_apps());
         assert!(!Screen::Home.covers_apps() && !Screen::Offline.covers_apps());
+    }
+
+    const STAR: usize = 0;
+    const FISH: usize = 1;
+    const MOON: usize = 3;
+    const SUN: usize = 4;
+
+    /// Class 1's pupil 0 has the picture PIN moon, star, fish; nobody else has one.
+    fn pins(class: usize, pupil: usize) -> Option<Vec<String>> {
+        (class == 1 && pupil == 0).then(|| vec!["moon".into(), "star".into(), "fish".into()])
+    }
+
+    #[test]
+    fn the_picture_names_are_the_pupil_symbols() {
+        // What the page draws and what the server accepts must be the same eight names.
+        assert_eq!(PICTURES.len(), 8);
+        let mut sorted = PICTURES.to_vec();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(sorted.len(), 8);
+        assert_eq!(
+            [PICTURES[STAR], PICTURES[FISH], PICTURES[MOON], PICTURES[SUN]],
+            ["star", "fish", "moon", "sun"]
+        );
+    }
+
+    #[test]
+    fn a_picture_pin_comes_before_the_agreement() {
+        use UiEvent::*;
+        let idle = obs(true, true, Idle);
+        let tap = Tap { now: Instant::now(), picture_pin: &pins };
+        let mut l = Local::default();
+        // The event, the screen after, the dots after, the wrong sequences so far.
+        #[rustfmt::skip]
+        let steps = [
+            (ChooseClass(1), Screen::ChoosePupil, 0, 0),
+            (ChoosePupil(1), Screen::Agreement, 0, 0),   // no picture PIN: as before
+            (Back, Screen::ChoosePupil, 0, 0),
+            (ChoosePupil(0), Screen::PicturePin, 0, 0),
+            (Agree, Screen::PicturePin, 0, 0),           // the agreement cannot be reached around it
+            (PinPicture(MOON), Screen::PicturePin, 1, 0),
+            (PinPicture(99), Screen::PicturePin, 1, 0),  // no such picture
+            (PinPicture(STAR), Screen::PicturePin, 2, 0),
+            (PinPicture(SUN), Screen::PicturePin, 0, 1), // wrong: the dots clear, try again
+            (PinPicture(MOON), Screen::PicturePin, 1, 1),
+            (Back, Screen::ChoosePupil, 0, 1),           // back to the class; nothing kept
+            (ChoosePupil(0), Screen::PicturePin, 0, 1),
+            (PinPicture(MOON), Screen::PicturePin, 1, 1),
+            (PinPicture(STAR), Screen::PicturePin, 2, 1),
+            (PinPicture(FISH), Screen::Agreement, 0, 1),
+            (PinPicture(FISH), Screen::Agreement, 0, 1),
+            (Back, Screen::ChoosePupil, 0, 1),           // and chosen again: the PIN again
+            (ChoosePupil(0), Screen::PicturePin, 0, 1),
+        ];
+        for (event, after, dots, wrong) in steps {
+            assert_eq!(update(&idle, &mut l, event, &tap), vec![], "{event:?}");
+            assert_eq!(screen(&idle, &l), after, "after {event:?}");
+            assert_eq!(
+                (l.picture_pin.entered.len(), l.picture_pin.wrong),
+                (dots, wrong),
+                "after {event:?}"
+            );
+            assert_eq!(l.picture_pin.try_again, event == PinPicture(SUN), "after {event:?}");
+        }
+        for picture in [MOON, STAR, FISH] {
+            update(&idle, &mut l, PinPicture(picture), &tap);
+        }
+        assert_eq!(l.picture_pin.misses, 0, "a right PIN ends the run of wrong ones");
+        assert_eq!(update(&idle, &mut l, Agree, &tap), vec![Effect::SignIn { class: 1, pupil: 0 }]);
+    }
+
+    #[test]
+    fn five_wrong_pins_in_a_row_ask_for_a_teacher_for_a_minute() {
+        use UiEvent::*;
+        let idle = obs(true, true, Idle);
+        let t0 = Instant::now();
+        let at = |secs: u64| t0 + Duration::from_secs(secs);
+        let mut l = Local::default();
+        for event in [ChooseClass(1), ChoosePupil(0)] {
+            update(&idle, &mut l, event, &Tap { now: t0, picture_pin: &pins });
+        }
+        let wrong = [SUN, SUN, SUN];
+        // When, what, dots after, paused at that time after the taps.
+        #[rustfmt::skip]
+        let table: Vec<(u64, &[usize], usize, bool)> = vec![
+            (0, &wrong, 0, false),
+            (1, &wrong, 0, false),
+            (2, &wrong, 0, false),
+            (3, &wrong, 0, false),
+            (4, &[MOON], 1, false),
+            (5, &[STAR, SUN], 0, true),      // the fifth wrong one in a row
+            (6, &[MOON], 0, true),           // taps are ignored while paused
+            (64, &[MOON], 0, true),
+            (65, &[MOON, STAR], 2, false),   // a minute later: five more tries
+            (66, &[SUN], 0, false),
+        ];
+        for (secs, taps, dots, paused) in table {
+            let tap = Tap { now: at(secs), picture_pin: &pins };
+            for &picture in taps {
+                update(&idle, &mut l, PinPicture(picture), &tap);
+            }
+            assert_eq!(l.picture_pin.entered.len(), dots, "at {secs}s");
+            assert_eq!(l.picture_pin.paused(at(secs)), paused, "at {secs}s");
+            assert_eq!(screen(&idle, &l), Screen::PicturePin, "at {secs}s");
+        }
+        assert_eq!(l.picture_pin.misses, 1, "the run starts again after the pause");
+
+        // Going back, choosing again or a session ending does not lift a pause.
+        let mut l = Local::default();
+        let tap = Tap { now: t0, picture_pin: &pins };
+        for event in [ChooseClass(1), ChoosePupil(0)] {
+            update(&idle, &mut l, event, &tap);
+        }
+        for _ in 0..PICTURE_PIN_TRIES {
+            for picture in wrong {
+                update(&idle, &mut l, PinPicture(picture), &tap);
+            }
+        }
+        assert!(l.picture_pin.paused(at(59)));
+        update(&idle, &mut l, Back, &tap);
+        update(&idle, &mut l, ChoosePupil(0), &tap);
+        observe(&obs(true, true, Held), &idle, &mut l);
+        assert!(l.picture_pin.paused(at(59)) && !l.picture_pin.paused(at(60)));
+        assert_eq!(l.picture_pin.entered, Vec::<usize>::new());
     }
 
     #[test]

@@ -7,7 +7,7 @@ use crate::link::DeviceLink;
 use crate::screen::{Screen, UiEvent};
 use crate::{
     AgreementAdapter, AppWindow, AskTeacherAdapter, ConfigErrorAdapter, HomeAdapter, Kiosk,
-    OfflineAdapter, ReportedAdapter, SignInAdapter, TileData, UnlockAdapter,
+    OfflineAdapter, PicturePinAdapter, ReportedAdapter, SignInAdapter, TileData, UnlockAdapter,
 };
 use slint::{ComponentHandle, ModelRc, SharedString, VecModel};
 use std::cell::RefCell;
@@ -36,6 +36,7 @@ fn slint_screen(screen: Screen) -> crate::Screen {
     match screen {
         Screen::ChooseClass => crate::Screen::ChooseClass,
         Screen::ChoosePupil => crate::Screen::ChoosePupil,
+        Screen::PicturePin => crate::Screen::PicturePin,
         Screen::Agreement => crate::Screen::Agreement,
         Screen::Home => crate::Screen::Home,
         Screen::Reported => crate::Screen::Reported,
@@ -63,6 +64,14 @@ pub fn show(window: &AppWindow, view: &View) {
     sign_in.set_classes(tiles(&view.classes));
     sign_in.set_class_name(view.class_name.as_str().into());
     sign_in.set_pupils(tiles(&view.pupils));
+
+    let pin = window.global::<PicturePinAdapter>();
+    pin.set_pupil(view.pupil.as_str().into());
+    pin.set_length(view.picture_pin_length as i32);
+    pin.set_entered(view.picture_pin_entered as i32);
+    pin.set_wrong(view.picture_pin_wrong as i32);
+    pin.set_try_again(view.picture_pin_try_again);
+    pin.set_paused(view.picture_pin_paused);
 
     let agreement = window.global::<AgreementAdapter>();
     agreement.set_pupil(view.pupil.as_str().into());
@@ -117,6 +126,12 @@ where
     sign_in.on_choose_class(on(|i| UiEvent::ChooseClass(index(i))));
     sign_in.on_choose_pupil(on(|i| UiEvent::ChoosePupil(index(i))));
     sign_in.on_back(tap(UiEvent::Back));
+
+    let pin = window.global::<PicturePinAdapter>();
+    let names: Vec<String> = crate::screen::PICTURES.iter().map(|p| p.to_string()).collect();
+    pin.set_pictures(strings(&names));
+    pin.on_picture(on(|i| UiEvent::PinPicture(index(i))));
+    pin.on_back(tap(UiEvent::Back));
 
     let agreement = window.global::<AgreementAdapter>();
     agreement.on_agree(tap(UiEvent::Agree));

@@ -53,3 +53,16 @@ impl Kiosk {
         self.controller.borrow().screen()
     }
 }
+
+/// The sample policy with a picture PIN (moon, star, fish) for Rowan class's Kiran D.
+pub fn with_picture_pin() -> slate_ui::policy::Policy {
+    let mut policy = parse_policy(SAMPLE_POLICY).unwrap();
+    let kiran = policy
+        .classes
+        .iter_mut()
+        .flat_map(|c| c.pupils.iter_mut())
+        .find(|p| p.display_name() == "Kiran D.")
+        .expect("Kiran D. in the sample policy");
+    kiran.picture_pin = Some(vec!["moon".into(), "star".into(), "fish".into()]);
+    policy
+}

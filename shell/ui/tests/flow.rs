@@ -42,6 +42,63 @@ fn key_stage_two_gets_its_own_agreement() {
 }
 
 #[test]
+fn a_picture_pin_by_its_pictures_names() {
+    i_slint_backend_testing::init_no_event_loop();
+    let k = common::kiosk(Some(Ok(common::with_picture_pin())));
+    k.press("Rowan class");
+    k.press("Kiran D.");
+    assert_eq!(k.screen(), Screen::PicturePin);
+    assert!(k.has("Kiran D.: tap your pictures"));
+    for name in slate_ui::screen::PICTURES {
+        assert!(k.has(name), "the picture {name:?} is a control a screen reader can name");
+    }
+    assert!(k.has("0 of 3 pictures tapped"));
+    k.press("Back to pictures");
+    assert_eq!(k.screen(), Screen::ChoosePupil);
+    k.press("Kiran D.");
+    // A wrong sequence: the dots clear, a kind word, another go.
+    for name in ["moon", "star"] {
+        k.press(name);
+    }
+    assert!(k.has("2 of 3 pictures tapped") && !k.has("Not quite. Try again!"));
+    k.press("sun");
+    assert_eq!(k.screen(), Screen::PicturePin);
+    assert!(k.has("0 of 3 pictures tapped") && k.has("Not quite. Try again!"));
+    for name in ["moon", "star", "fish"] {
+        k.press(name);
+    }
+    assert_eq!(k.screen(), Screen::Agreement);
+    assert!(k.controller.borrow().link.pupil.is_none(), "not signed in before the agreement");
+    k.press("I agree");
+    assert_eq!(k.screen(), Screen::Home);
+    assert_eq!(
+        k.controller.borrow().link.log.iter().filter(|l| l.starts_with("sign_in")).count(),
+        1
+    );
+
+    // Five wrong sequences in a row: "Ask your teacher", and the pictures rest.
+    k.press("Sign out");
+    k.press("Rowan class");
+    k.press("Kiran D.");
+    for _ in 0..slate_ui::screen::PICTURE_PIN_TRIES {
+        for name in ["sun", "sun", "sun"] {
+            k.press(name);
+        }
+    }
+    assert!(k.has("Ask your teacher"));
+    k.press("moon");
+    let v = k.controller.borrow().view();
+    assert_eq!(
+        (v.screen, v.picture_pin_entered, v.picture_pin_paused),
+        (Screen::PicturePin, 0, true)
+    );
+    // Going back and choosing again does not lift the pause.
+    k.press("Back to pictures");
+    k.press("Kiran D.");
+    assert!(k.has("Ask your teacher"));
+}
+
+#[test]
 fn report_then_staff_pin_unlocks() {
     i_slint_backend_testing::init_no_event_loop();
     let k = common::kiosk(None);

@@ -109,6 +109,28 @@ fn choose_pupil() {
 }
 
 #[test]
+fn picture_pin() {
+    init();
+    let k = common::kiosk(Some(Ok(common::with_picture_pin())));
+    k.press("Rowan class");
+    k.press("Kiran D.");
+    k.press("moon");
+    check("picture_pin", &k);
+}
+
+#[test]
+fn picture_pin_paused() {
+    init();
+    let k = common::kiosk(Some(Ok(common::with_picture_pin())));
+    k.press("Rowan class");
+    k.press("Kiran D.");
+    for _ in 0..slate_ui::screen::PICTURE_PIN_TRIES * 3 {
+        k.press("boat");
+    }
+    check("picture_pin_paused", &k);
+}
+
+#[test]
 fn agreement_ks1() {
     init();
     let k = common::kiosk(None);

@@ -223,6 +223,31 @@ impl Headless {
         command
     }
 
+    /// Runs `swaymsg` with `args` against this compositor (e.g. `create_output` to plug in
+    /// another screen).
+    pub fn swaymsg(&self, args: &[&str]) -> Result<String, String> {
+        let ipc = std::fs::read_dir(&self.runtime)
+            .map_err(|e| e.to_string())?
+            .filter_map(|e| e.ok())
+            .map(|e| e.path())
+            .find(|p| {
+                p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("sway-ipc."))
+            })
+            .ok_or("sway has no IPC socket")?;
+        let out = Command::new("swaymsg")
+            .env("SWAYSOCK", ipc)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| format!("swaymsg: {e}"))?;
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        if out.status.success() {
+            Ok(text)
+        } else {
+            Err(format!("swaymsg {args:?}: {} {text}", out.status))
+        }
+    }
+
     /// Clients that have exited, with their status (for failure messages).
     pub fn exited_clients(&mut self) -> Vec<String> {
         self.clients
@@ -369,7 +394,7 @@ impl Frame {
                 None => {}
             }
         }
-        counts.sort_by(|a, b| b.1.cmp(&a.1));
+        counts.sort_by_key(|c| std::cmp::Reverse(c.1));
         counts.truncate(3);
         format!("{}x{}, commonest {counts:?}", self.width, self.height)
     }

@@ -21,13 +21,16 @@ enum Command {
 }
 
 /// The overlay on every output of one compositor, run on its own thread. Dropping it stops
-/// the thread (and the compositor removes the overlay with the connection).
+/// the thread (and the compositor removes the overlay with the connection); a thread stuck on
+/// a compositor that never answers is left behind after a second rather than waited for.
 pub struct Overlay {
     commands: mpsc::Sender<Command>,
     waker: Arc<OwnedFd>,
     ready: Arc<AtomicBool>,
     power: Arc<Mutex<Vec<Option<Power>>>>,
     thread: Option<JoinHandle<()>>,
+    /// Closed when the thread ends.
+    ended: mpsc::Receiver<()>,
 }
 
 impl Overlay {
@@ -51,11 +54,15 @@ impl Overlay {
             dark_waiters: Vec::new(),
             lift_waiters: Vec::new(),
         };
+        let (ended_tx, ended) = mpsc::channel::<()>();
         let thread = std::thread::Builder::new()
             .name("slate-wayland".into())
-            .spawn(move || worker.run())
+            .spawn(move || {
+                worker.run();
+                drop(ended_tx);
+            })
             .map_err(|e| Error::Setup(format!("thread: {e}")))?;
-        Ok(Self { commands, waker, ready, power, thread: Some(thread) })
+        Ok(Self { commands, waker, ready, power, thread: Some(thread), ended })
     }
 
     /// Maps the black overlay on every output; answers with the time the compositor confirmed
@@ -107,7 +114,12 @@ impl Overlay {
 impl Drop for Overlay {
     fn drop(&mut self) {
         self.send(Command::Stop);
-        if let Some(thread) = self.thread.take() {
+        // A compositor that accepted the connection but never answers keeps the thread in its
+        // first round trip: then it is left behind rather than hanging the caller.
+        let ended = self.ended.recv_timeout(Duration::from_secs(1));
+        if let (Err(mpsc::RecvTimeoutError::Disconnected), Some(thread)) =
+            (ended, self.thread.take())
+        {
             let _ = thread.join();
         }
     }

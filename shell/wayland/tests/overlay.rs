@@ -2,7 +2,7 @@
 //! a bright fullscreen window, darkened, captured through wlr-screencopy, lifted, captured again.
 //! Skips (saying so) where sway, foot or grim are not installed.
 
-use slate_wayland::headless::{Headless, RED};
+use slate_wayland::headless::{Headless, HEIGHT, RED, WIDTH};
 use slate_wayland::{Error, Overlay, Settings};
 use std::time::{Duration, SystemTime};
 
@@ -103,4 +103,54 @@ fn a_compositor_that_restarts_is_reconnected_and_darkened_again() {
             headless.log()
         );
     }
+}
+
+#[test]
+fn a_screen_plugged_in_while_dark_is_darkened_too() {
+    let Some(mut headless) = start() else { return };
+    headless.bright_window("sleep 600").unwrap();
+    let overlay =
+        Overlay::spawn(Settings { socket: headless.socket().to_owned(), output_power: false })
+            .unwrap();
+    assert!(overlay.wait_ready(WAIT));
+    block(overlay.dark()).unwrap();
+    let one = headless.capture().unwrap();
+    assert!(one.all_black(), "{}", one.summary());
+
+    headless.swaymsg(&["create_output"]).unwrap();
+    // The new output gets its own overlay, shown without being asked again.
+    let both = headless
+        .wait_for(WAIT, |f| f.width > one.width && f.all_black())
+        .unwrap_or_else(|e| panic!("both screens dark: {e}"));
+    // And a press now is confirmed only with both drawn.
+    block(overlay.dark()).unwrap();
+    assert!(headless.capture().unwrap().all_black(), "{}", both.summary());
+
+    block(overlay.lift()).unwrap();
+    // The window is back on its screen; the new screen shows the compositor's background.
+    let first_screen = (WIDTH * HEIGHT) as usize;
+    headless
+        .wait_for(WAIT, |f| {
+            f.width == both.width && f.pixels.iter().filter(|p| **p == RED).count() >= first_screen
+        })
+        .unwrap();
+    assert!(overlay.wait_ready(WAIT), "an overlay ready on both screens");
+}
+
+#[test]
+fn a_compositor_that_never_answers_holds_up_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("wayland-0");
+    // Accepts connections (the kernel's backlog) and never says a word.
+    let _listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    let overlay = Overlay::spawn(Settings { socket, output_power: false }).unwrap();
+    let mut answer = overlay.dark();
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(
+        matches!(answer.try_recv(), Err(tokio::sync::oneshot::error::TryRecvError::Empty)),
+        "no answer from a silent compositor (the caller's timeout decides)"
+    );
+    assert!(!overlay.is_ready());
+    // Dropping it returns (the stuck thread is left behind) instead of hanging the caller.
+    drop(overlay);
 }

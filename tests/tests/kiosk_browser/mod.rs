@@ -292,8 +292,24 @@ impl Kiosk {
             .map_err(|e| e.to_string())
     }
 
+    /// Does `act` (a key pressed through the X server) until `ok`, up to 30 s: a key sent
+    /// before Chromium's window took the focus is lost, so one attempt can prove nothing.
+    pub fn retry_until(&self, mut act: impl FnMut(), ok: impl Fn(&Kiosk) -> bool, what: &str) {
+        for _ in 0..30 {
+            act();
+            for _ in 0..10 {
+                if ok(self) {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+        panic!("timed out waiting for {what} (at {:?})", self.href());
+    }
+
     pub fn wait_for(&self, ok: impl Fn(&Kiosk) -> bool, what: &str) {
-        for _ in 0..100 {
+        // Generous: Chromium starts slowly on a loaded two-core CI machine.
+        for _ in 0..300 {
             if ok(self) {
                 return;
             }

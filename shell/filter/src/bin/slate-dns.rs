@@ -45,6 +45,9 @@ struct Args {
     /// slated's control socket, where blocked attempts are sent.
     #[arg(long, default_value = "/run/slate/control.sock")]
     control_socket: PathBuf,
+    /// A name that always resolves, policy or not: the school server's host (repeatable).
+    #[arg(long = "always-allow")]
+    always_allow: Vec<String>,
 }
 
 #[tokio::main]
@@ -61,6 +64,9 @@ async fn main() -> Result<()> {
     let files = Arc::new(Files { policy: args.policy.clone(), lists: args.lists.clone(), key });
 
     let mut filter = Filter::new();
+    for name in &args.always_allow {
+        filter.always_allow(name).map_err(anyhow::Error::msg).context("--always-allow")?;
+    }
     match files.load_into(&mut filter) {
         Ok(report) if report.refused.is_empty() => tracing::info!("policy in force"),
         Ok(report) => tracing::error!(refused = report.refused.len(), "{report}"),
