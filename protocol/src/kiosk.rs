@@ -7,9 +7,9 @@
 //!
 //! Anything that does not check means no policy, and the kiosk fails closed ("Ask your teacher").
 
+use crate::PupilId;
 use chrono::{DateTime, NaiveTime, Utc};
 use serde::{Deserialize, Serialize};
-use crate::PupilId;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum PolicyError {
@@ -174,8 +174,7 @@ pub fn check_https(url: &str) -> Result<(), String> {
     let host_ok = !host.is_empty()
         && host.len() <= 253
         && host.split('.').all(|label| {
-            !label.is_empty()
-                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            !label.is_empty() && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
         });
     if !host_ok {
         return Err("has no valid host name".into());
@@ -309,22 +308,63 @@ mod tests {
         let cases: Vec<(Edit, &str)> = vec![
             (Box::new(|v| v["v"] = json!(2)), "version 2"),
             (Box::new(|v| v["classes"] = json!([])), "`classes` is empty"),
-            (Box::new(|v| v["classes"][0]["pupils"][0]["first_name"] = json!("Amira Khan")), "classes[0].pupils[0].first_name"),
-            (Box::new(|v| v["classes"][0]["pupils"][0]["surname"] = json!("Khan")), "unknown field `surname`"),
-            (Box::new(|v| v["classes"][0]["pupils"][0]["initial"] = json!("Kh")), "classes[0].pupils[0].initial"),
-            (Box::new(|v| v["classes"][0]["pupils"][1]["id"] = v["classes"][0]["pupils"][0]["id"].clone()), "classes[0].pupils[1].id"),
+            (
+                Box::new(|v| v["classes"][0]["pupils"][0]["first_name"] = json!("Amira Khan")),
+                "classes[0].pupils[0].first_name",
+            ),
+            (
+                Box::new(|v| v["classes"][0]["pupils"][0]["surname"] = json!("Khan")),
+                "unknown field `surname`",
+            ),
+            (
+                Box::new(|v| v["classes"][0]["pupils"][0]["initial"] = json!("Kh")),
+                "classes[0].pupils[0].initial",
+            ),
+            (
+                Box::new(|v| {
+                    v["classes"][0]["pupils"][1]["id"] = v["classes"][0]["pupils"][0]["id"].clone()
+                }),
+                "classes[0].pupils[1].id",
+            ),
             (Box::new(|v| v["classes"][0]["pupils"][0]["id"] = json!("Amira K")), "shape"),
             (Box::new(|v| v["classes"][1]["apps"] = json!(["nope"])), "classes[1].apps[0]"),
-            (Box::new(|v| v["apps"][0]["kind"]["web"]["sites"] = json!(["http://example.org"])), "apps[0].sites[0]` is not an https"),
-            (Box::new(|v| v["apps"][0]["kind"]["web"]["sites"] = json!(["https://*.example.org"])), "apps[0].sites[0]"),
-            (Box::new(|v| v["apps"][0]["kind"]["web"]["sites"] = json!([])), "apps[0].sites` is empty"),
-            (Box::new(|v| v["apps"][0]["kind"]["web"]["start_url"] = json!("file:///etc/passwd")), "apps[0].start_url"),
+            (
+                Box::new(|v| v["apps"][0]["kind"]["web"]["sites"] = json!(["http://example.org"])),
+                "apps[0].sites[0]` is not an https",
+            ),
+            (
+                Box::new(|v| {
+                    v["apps"][0]["kind"]["web"]["sites"] = json!(["https://*.example.org"])
+                }),
+                "apps[0].sites[0]",
+            ),
+            (
+                Box::new(|v| v["apps"][0]["kind"]["web"]["sites"] = json!([])),
+                "apps[0].sites` is empty",
+            ),
+            (
+                Box::new(|v| {
+                    v["apps"][0]["kind"]["web"]["start_url"] = json!("file:///etc/passwd")
+                }),
+                "apps[0].start_url",
+            ),
             (Box::new(|v| v["apps"][1]["id"] = v["apps"][0]["id"].clone()), "apps[1].id"),
             (Box::new(|v| v["apps"][1]["title"] = json!("")), "apps[1].title"),
-            (Box::new(|v| v["sessions"] = json!({"idle_timeout_min": 0})), "sessions.idle_timeout_min"),
-            (Box::new(|v| v["sessions"] = json!({"idle_timeout_min": 5, "lesson_ends": ["25:00"]})), "shape"),
+            (
+                Box::new(|v| v["sessions"] = json!({"idle_timeout_min": 0})),
+                "sessions.idle_timeout_min",
+            ),
+            (
+                Box::new(|v| {
+                    v["sessions"] = json!({"idle_timeout_min": 5, "lesson_ends": ["25:00"]})
+                }),
+                "shape",
+            ),
             (Box::new(|v| v["staff_pin_hash"] = json!("1234")), "staff_pin_hash"),
-            (Box::new(|v| v["classes"][1]["pupils"][0]["picture_pin"] = json!(["star"])), "classes[1].pupils[0].picture_pin"),
+            (
+                Box::new(|v| v["classes"][1]["pupils"][0]["picture_pin"] = json!(["star"])),
+                "classes[1].pupils[0].picture_pin",
+            ),
         ];
         for (edit, expected) in cases {
             let err = with(edit).unwrap_err().to_string();
@@ -356,10 +396,21 @@ mod tests {
 
     #[test]
     fn https_addresses() {
-        for ok in ["https://example.org", "https://www.bbc.co.uk/bitesize", "https://a-b.example/x?y=1"] {
+        for ok in
+            ["https://example.org", "https://www.bbc.co.uk/bitesize", "https://a-b.example/x?y=1"]
+        {
             assert_eq!(check_https(ok), Ok(()), "{ok}");
         }
-        for bad in ["http://example.org", "https://", "https:///x", "https://a..b", "https://ex ample.org", "https://ex_ample.org", "chrome://settings", "https://example.org/*"] {
+        for bad in [
+            "http://example.org",
+            "https://",
+            "https:///x",
+            "https://a..b",
+            "https://ex ample.org",
+            "https://ex_ample.org",
+            "chrome://settings",
+            "https://example.org/*",
+        ] {
             assert!(check_https(bad).is_err(), "{bad}");
         }
     }

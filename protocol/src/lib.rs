@@ -549,7 +549,10 @@ impl EventBody {
                 if recent_names.len() > MAX_RECENT_NAMES {
                     return Err(invalid(
                         "recent_names",
-                        format!("{} names, over the limit of {MAX_RECENT_NAMES}", recent_names.len()),
+                        format!(
+                            "{} names, over the limit of {MAX_RECENT_NAMES}",
+                            recent_names.len()
+                        ),
                     ));
                 }
                 for (i, name) in recent_names.iter().enumerate() {
@@ -774,7 +777,11 @@ mod tests {
                 key_stage: "ks1".into(),
                 text_version: "ks1-2026".into(),
             },
-            EventBody::AppOpened { session, pupil: PupilId::new("p-1").unwrap(), app: "maths".into() },
+            EventBody::AppOpened {
+                session,
+                pupil: PupilId::new("p-1").unwrap(),
+                app: "maths".into(),
+            },
             EventBody::FilterBlocked {
                 session: Some(session),
                 pupil: Some(PupilId::new("p-1").unwrap()),
@@ -886,14 +893,18 @@ mod tests {
         let d = DeviceNumber::new(12).unwrap();
         let now = at("2026-11-17T10:14:03Z");
         let blocked = |layer, target: &str| {
-            Event::new(d, now, EventBody::FilterBlocked {
-                session: None,
-                pupil: None,
-                layer,
-                target: target.into(),
-                rule: "exact".into(),
-                list: "adult".into(),
-            })
+            Event::new(
+                d,
+                now,
+                EventBody::FilterBlocked {
+                    session: None,
+                    pupil: None,
+                    layer,
+                    target: target.into(),
+                    rule: "exact".into(),
+                    list: "adult".into(),
+                },
+            )
         };
         assert!(blocked(FilterLayer::Dns, "bad.example").validate().is_ok());
         assert!(blocked(FilterLayer::Dns, "https://bad.example/").validate().is_err());

@@ -174,7 +174,11 @@ pub fn incident_lines(incident: &IncidentRecord, entries: &[IncidentEntry]) -> V
         Line::Text(format!("Page title: {}", or_none(&r.page_title))),
         Line::Text(format!(
             "Names looked up just before: {}",
-            if r.recent_names.is_empty() { "(none recorded)".into() } else { r.recent_names.join(", ") }
+            if r.recent_names.is_empty() {
+                "(none recorded)".into()
+            } else {
+                r.recent_names.join(", ")
+            }
         )),
         Line::Gap,
         Line::Heading("The record".into()),

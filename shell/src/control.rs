@@ -33,6 +33,8 @@
 //! {"cmd":"app_opened","app":"maths"}                 -> {"ok":true} (error: nobody signed in)
 //! {"cmd":"aup_accepted","key_stage":"ks1","text_version":"ks1-0123abcd"} -> {"ok":true}
 //! {"cmd":"activity"}               -> {"ok":true}     a touch: the idle timer starts again
+//! {"cmd":"reassurance_shown"}      -> {"ok":true}     held, and the UI's reassurance screen is in
+//!                                     front of every app: the screen lights for it (error: not held)
 //! {"cmd":"filter_blocked","layer":"dns","target":"x.example","rule":"exact:x.example","list":"adult"}
 //!                                  -> {"ok":true}     spooled with the session and pupil
 //! {"cmd":"tell_teacher","url":"https://…","app":"maths"}
@@ -111,6 +113,9 @@ pub enum Request {
     },
     /// The pupil touched the screen (the kiosk UI, at most every 30 s).
     Activity {},
+    /// The kiosk UI's reassurance screen is mapped in front of every app while the device is
+    /// held: slated lights the screen for it.
+    ReassuranceShown {},
     /// The filter refused a name (slate-dns) or a page (the browser).
     FilterBlocked {
         layer: FilterLayer,
@@ -444,6 +449,7 @@ mod tests {
                 },
             ),
             (r#"{"cmd":"activity"}"#, Request::Activity {}),
+            (r#"{"cmd":"reassurance_shown"}"#, Request::ReassuranceShown {}),
             (
                 r#"{"cmd":"filter_blocked","layer":"dns","target":"x.example","rule":"exact:x.example","list":"adult"}"#,
                 Request::FilterBlocked {

@@ -337,6 +337,9 @@ pub enum Input {
     /// The pupil touched the screen (the kiosk UI) or used an input device anywhere (the
     /// activity watcher): the idle timer starts again.
     Activity,
+    /// The kiosk UI's reassurance screen is in front of every app window while held: the screen
+    /// may light for it (what was on screen stays covered).
+    ReassuranceShown,
     /// The filter refused a name or a page.
     FilterBlocked {
         layer: FilterLayer,
@@ -378,6 +381,8 @@ pub enum Command {
     StopForegroundApp,
     /// Show the "you did the right thing, a grown-up is coming" screen.
     ShowReassurance,
+    /// Light the screen for the UI's reassurance screen, now in front (still held).
+    RevealUi,
     /// Append to the durable spool (and so, in time, to the server).
     Spool(Event),
     RestoreScreen,
@@ -618,6 +623,10 @@ impl Core {
                     },
                 )])
             }
+            Input::ReassuranceShown => match self.held_report() {
+                Some(_) => Ok(vec![Command::RevealUi]),
+                None => Err(Refused::NotHeld),
+            },
             Input::Activity => {
                 self.on_screen_session()?;
                 self.last_activity = Some(now);
@@ -1019,6 +1028,7 @@ mod tests {
             Command::StopForegroundApp => "stop_app".into(),
             Command::ShowReassurance => "reassure".into(),
             Command::RestoreScreen => "restore".into(),
+            Command::RevealUi => "reveal_ui".into(),
             Command::ResumeForegroundApp => "resume_app".into(),
             Command::CloseForegroundApp => "close_app".into(),
             Command::ButtonHealth(fault) => format!("button_health {fault:?}"),
@@ -1237,6 +1247,8 @@ mod tests {
                 ]),
                 Held,
             ),
+            // The kiosk's reassurance screen is in front: light the screen for it, still held.
+            ("09:30:01", Input::ReassuranceShown, Ok(&["reveal_ui"]), Held),
             (
                 "09:31:00",
                 unlock(),
@@ -1248,6 +1260,7 @@ mod tests {
                 Idle,
             ),
             ("09:31:01", unlock(), Err(Refused::NotHeld), Idle),
+            ("09:31:02", Input::ReassuranceShown, Err(Refused::NotHeld), Idle),
         ]);
     }
 

@@ -97,6 +97,7 @@ pub fn describe(request: &Request, reply: &Reply) -> String {
         Request::AppOpened { app } => format!("app opened: {app}"),
         Request::AupAccepted { .. } => "agreement accepted".into(),
         Request::Activity {} => "activity noted".into(),
+        Request::ReassuranceShown {} => "screen lit for the reassurance screen".into(),
         Request::FilterBlocked { .. } => "block filed".into(),
         Request::TellTeacher { .. } => match reply.report {
             Some(id) => format!("teacher told: report {id}"),

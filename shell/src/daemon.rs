@@ -547,6 +547,7 @@ impl<D: Display, A: Apps, I: Ids + Send + 'static> Driver<D, A, I> {
                 self.plain(now, Input::AupAccepted { key_stage, text_version }).await
             }
             Request::Activity {} => self.plain(now, Input::Activity).await,
+            Request::ReassuranceShown {} => self.plain(now, Input::ReassuranceShown).await,
             Request::FilterBlocked { layer, target, rule, list } => {
                 self.plain(now, Input::FilterBlocked { layer, target, rule, list }).await
             }
@@ -712,6 +713,11 @@ impl<D: Display, A: Apps, I: Ids + Send + 'static> Driver<D, A, I> {
             Command::ShowReassurance => {
                 if let Err(e) = self.display.show_reassurance().await {
                     tracing::error!(error = %e, "reassurance not shown");
+                }
+            }
+            Command::RevealUi => {
+                if let Err(e) = self.display.reveal_ui().await {
+                    tracing::error!(error = %e, "screen not lit for the reassurance screen");
                 }
             }
             Command::RestoreScreen => {

@@ -233,16 +233,23 @@ impl PolicyFiles {
 
 /// Writes `bytes` to `path` so that a reader sees the old file or the new one, never half:
 /// a temporary file beside it, fsync'd, renamed over, and the directory fsync'd.
+///
+/// The policy is readable by slated's group (0640, directories 0750) whatever the umask: the
+/// kiosk UI and slate-dns run as that group and verify it themselves, while the rest of the state
+/// directory (spool, credential) stays slated's alone.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), PolicyFetchError> {
+    use std::os::unix::fs::PermissionsExt;
     let err = |e: std::io::Error| PolicyFetchError::Write {
         path: path.to_owned(),
         reason: e.to_string(),
     };
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(err)?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o750)).map_err(err)?;
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let tmp = dir.join(format!(".{name}.tmp"));
     let mut file = std::fs::File::create(&tmp).map_err(err)?;
+    file.set_permissions(std::fs::Permissions::from_mode(0o640)).map_err(err)?;
     file.write_all(bytes).map_err(err)?;
     file.sync_all().map_err(err)?;
     drop(file);

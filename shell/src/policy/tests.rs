@@ -332,4 +332,8 @@ fn atomic_writes_replace_whole_files() {
         .map(|e| e.unwrap().file_name())
         .collect();
     assert_eq!(names, ["f.json"], "no temporary file is left");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&path), 0o640, "the kiosk's group reads the policy, whatever the umask");
+    assert_eq!(mode(path.parent().unwrap()), 0o750);
 }

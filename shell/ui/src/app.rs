@@ -103,6 +103,8 @@ pub struct Controller<L, A> {
     activity_sent: Option<Instant>,
     /// An app was started in this session and has not been closed by a hold or the session's end.
     app_in_front: bool,
+    /// slated was told the reassurance screen is in front during this hold.
+    reassurance_told: bool,
     /// slated's last `status` failed (logged once per outage).
     status_failing: bool,
     /// The time of the last tap or poll: what the picture PIN's pause is measured against.
@@ -129,6 +131,7 @@ impl<L: DeviceLink, A: Launcher> Controller<L, A> {
             config_error: None,
             activity_sent: None,
             app_in_front: false,
+            reassurance_told: false,
             status_failing: false,
             now: Instant::now(),
         }
@@ -236,6 +239,23 @@ impl<L: DeviceLink, A: Launcher> Controller<L, A> {
     /// Whether an app started in this session is still running (for [`crate::front`]).
     pub fn app_running(&self) -> bool {
         self.app_in_front
+    }
+
+    /// After the window was mapped or unmapped for the current screen: while held, once the
+    /// reassurance screen (or the staff PIN pad) is in front of every app, tell slated once, so
+    /// it lights the screen for it (until then the darkness stays over whatever was there).
+    pub fn note_window(&mut self, kiosk_in_front: bool) {
+        let held = matches!(self.screen(), Screen::Reported | Screen::StaffUnlock);
+        if !held {
+            self.reassurance_told = false;
+        } else if kiosk_in_front && !self.reassurance_told {
+            match self.link.reassurance_shown() {
+                Ok(()) => self.reassurance_told = true,
+                Err(e) => {
+                    tracing::warn!(error = %e, "slated not told the reassurance screen is up")
+                }
+            }
+        }
     }
 
     /// A tap: runs the machine, carries out its effects, then refreshes what slated says.
@@ -419,6 +439,31 @@ mod tests {
     use super::*;
     use crate::link::FakeDevice;
     use crate::policy::{parse_policy, SAMPLE_POLICY};
+
+    #[test]
+    fn slated_is_told_once_per_hold_when_the_reassurance_screen_is_in_front() {
+        let mut c = controller();
+        let told = |c: &Controller<FakeDevice, RecordingLauncher>| {
+            c.link.log.iter().filter(|l| l.as_str() == "reassurance_shown").count()
+        };
+        c.note_window(true);
+        assert_eq!(told(&c), 0, "not held: nothing to light");
+        c.link.press();
+        c.refresh(true);
+        assert_eq!(c.screen(), Screen::Reported);
+        c.note_window(false);
+        assert_eq!(told(&c), 0, "the window is not in front yet");
+        c.note_window(true);
+        c.note_window(true);
+        assert_eq!(told(&c), 1, "once per hold");
+        c.link.state = DeviceState::Idle;
+        c.refresh(true);
+        c.note_window(true);
+        c.link.press();
+        c.refresh(true);
+        c.note_window(true);
+        assert_eq!(told(&c), 2, "a new hold is told again");
+    }
 
     fn controller() -> Controller<FakeDevice, RecordingLauncher> {
         let mut c = Controller::new(

@@ -180,7 +180,11 @@ mod tests {
 
     #[test]
     fn the_policy_table() {
-        let policy = managed_policy(&web(&["https://www.oxfordowl.co.uk/", "https://cdn.oxfordowl.co.uk"], false)).unwrap();
+        let policy = managed_policy(&web(
+            &["https://www.oxfordowl.co.uk/", "https://cdn.oxfordowl.co.uk"],
+            false,
+        ))
+        .unwrap();
         let table: Vec<(&str, Value)> = vec![
             ("ForceGoogleSafeSearch", json!(true)),
             ("ForceYouTubeRestrict", json!(2)),
@@ -237,8 +241,12 @@ mod tests {
 
     #[test]
     fn the_kiosk_command_line() {
-        let dir = profile_dir(Path::new("/run/user/1000"), "0192f0c1-0000-7000-8000-000000000001").unwrap();
-        assert_eq!(dir, Path::new("/run/user/1000/slate-browser/0192f0c1-0000-7000-8000-000000000001"));
+        let dir = profile_dir(Path::new("/run/user/1000"), "0192f0c1-0000-7000-8000-000000000001")
+            .unwrap();
+        assert_eq!(
+            dir,
+            Path::new("/run/user/1000/slate-browser/0192f0c1-0000-7000-8000-000000000001")
+        );
         let args = kiosk_args(&web(&["https://www.oxfordowl.co.uk"], false), &dir, true).unwrap();
         let args: Vec<String> = args.into_iter().map(|a| a.into_string().unwrap()).collect();
         assert_eq!(args[0], "--kiosk");

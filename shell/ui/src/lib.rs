@@ -31,10 +31,10 @@ slint::include_modules!();
 pub mod agreement;
 pub mod app;
 pub mod browser;
+pub mod cdp;
 pub mod config_error;
 pub mod front;
 pub mod keyboard;
-pub mod cdp;
 pub mod launcher;
 pub mod link;
 /// The kiosk policy is a wire type: the school server makes it, `slated` and `slate-ui` read it.

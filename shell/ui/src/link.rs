@@ -40,6 +40,8 @@ pub trait DeviceLink {
     fn aup_accepted(&mut self, key_stage: KeyStage, text_version: &str) -> Result<(), LinkError>;
     /// The pupil touched the screen (resets slated's idle timer).
     fn activity(&mut self) -> Result<(), LinkError>;
+    /// The reassurance screen is in front of every app while held: slated may light the screen.
+    fn reassurance_shown(&mut self) -> Result<(), LinkError>;
 }
 
 fn key_stage_name(stage: KeyStage) -> &'static str {
@@ -98,6 +100,10 @@ impl DeviceLink for SocketLink {
 
     fn activity(&mut self) -> Result<(), LinkError> {
         self.call(&Request::Activity {}).map(drop)
+    }
+
+    fn reassurance_shown(&mut self) -> Result<(), LinkError> {
+        self.call(&Request::ReassuranceShown {}).map(drop)
     }
 }
 
@@ -216,15 +222,27 @@ impl DeviceLink for FakeDevice {
             _ => Err(LinkError::Refused("nobody is signed in".into())),
         }
     }
+
+    fn reassurance_shown(&mut self) -> Result<(), LinkError> {
+        self.check("reassurance_shown".into())?;
+        match self.state {
+            DeviceState::Held => Ok(()),
+            _ => Err(LinkError::Refused("the device is not held".into())),
+        }
+    }
 }
 
 /// Sends one request written as JSON (for requests this crate makes that have no
 /// [`Request`] variant in `slate_shell` yet) and returns slated's reply, refusals as errors.
-pub fn call_json(socket: &std::path::Path, request: &serde_json::Value) -> Result<serde_json::Value, LinkError> {
+pub fn call_json(
+    socket: &std::path::Path,
+    request: &serde_json::Value,
+) -> Result<serde_json::Value, LinkError> {
     use std::io::{BufRead, BufReader, Write};
     let io = |source| slate_shell::ctl::CtlError::Io { socket: socket.to_owned(), source };
-    let mut stream = std::os::unix::net::UnixStream::connect(socket)
-        .map_err(|source| slate_shell::ctl::CtlError::NotRunning { socket: socket.to_owned(), source })?;
+    let mut stream = std::os::unix::net::UnixStream::connect(socket).map_err(|source| {
+        slate_shell::ctl::CtlError::NotRunning { socket: socket.to_owned(), source }
+    })?;
     stream.set_read_timeout(Some(std::time::Duration::from_secs(10))).map_err(io)?;
     let mut line = serde_json::to_vec(request).expect("a JSON value always serialises");
     line.push(b'\n');

@@ -124,6 +124,7 @@ fn main() -> anyhow::Result<()> {
             shown = Some(view.screen);
         }
         front.apply(view.screen, controller.borrow().app_running());
+        controller.borrow_mut().note_window(front.mapped() == Some(true));
         if let Some(keyboard) = keyboard.as_mut() {
             keyboard.set_visible(view.keyboard);
         }
