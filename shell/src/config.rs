@@ -171,7 +171,9 @@ pub enum DisplayConfig {
     /// A black layer-shell overlay above every window through the kiosk compositor's socket,
     /// confirmed when the compositor has drawn it; then, with `output_power`, the outputs
     /// powered off (wlr-output-power-management).
-    Wayland { socket: PathBuf, output_power: bool },
+    /// With `backlight`, the backlight is switched off after the overlay is dark (and on again
+    /// before it is lifted): `backlight_off = true` in the `[display]` section.
+    Wayland { socket: PathBuf, output_power: bool, backlight: Option<(Backlight, BlankMethod)> },
 }
 
 /// The kiosk session's runtime directory in the image (`systemd/slate-session.service`).
@@ -600,6 +602,11 @@ pub fn parse_config(text: &str, path: &Path) -> Result<Config, ConfigError> {
                 Some(toml::Value::Boolean(b)) => b,
                 Some(other) => return Err(t.wrong_type("output_power", "true or false", &other)),
             };
+            let backlight_off = match t.take("backlight_off") {
+                None => false,
+                Some(toml::Value::Boolean(b)) => b,
+                Some(other) => return Err(t.wrong_type("backlight_off", "true or false", &other)),
+            };
             t.finish(&[
                 "backend",
                 "backlight",
@@ -608,6 +615,7 @@ pub fn parse_config(text: &str, path: &Path) -> Result<Config, ConfigError> {
                 "wayland_display",
                 "runtime_dir",
                 "output_power",
+                "backlight_off",
             ])?;
             match backend.as_str() {
                 "none" => DisplayConfig::Logging,
@@ -616,6 +624,7 @@ pub fn parse_config(text: &str, path: &Path) -> Result<Config, ConfigError> {
                 "wayland" => DisplayConfig::Wayland {
                     socket: slate_wayland::Settings::socket_path(&runtime_dir, &wayland_display),
                     output_power,
+                    backlight: backlight_off.then_some((backlight, method)),
                 },
                 other => {
                     return Err(t.error(
@@ -1473,7 +1482,7 @@ key = "KEY_F12"
             let config = parse_config(&format!("{base}{extra}"), path()).expect(extra);
             assert_eq!(
                 config.display,
-                DisplayConfig::Wayland { socket: socket.into(), output_power },
+                DisplayConfig::Wayland { socket: socket.into(), output_power, backlight: None },
                 "{extra}"
             );
         }
@@ -1484,6 +1493,7 @@ key = "KEY_F12"
             ("wayland_display = \"..\"\n", "display.wayland_display", "not a socket name"),
             ("output_power = \"yes\"\n", "display.output_power", "expected true or false"),
             ("output_powr = true\n", "display.output_powr", "not a known setting"),
+            ("backlight_off = 1\n", "display.backlight_off", "expected true or false"),
         ];
         for (extra, field, reason) in bad {
             let err = parse_config(&format!("{base}{extra}"), path()).expect_err(extra);
@@ -1491,6 +1501,20 @@ key = "KEY_F12"
             assert_eq!(err.field(), Some(field), "{extra:?}: {message}");
             assert!(message.contains(reason), "{extra:?}: {message:?} should contain {reason:?}");
         }
+    }
+
+    #[test]
+    fn the_overlay_can_be_followed_by_the_backlight() {
+        let text = "device_number = 1\n[server]\nurl = \"https://s\"\n[button]\nsource = \"none\"\n[display]\nbackend = \"wayland\"\nbacklight_off = true\nbacklight = \"10-0045\"\nmethod = \"brightness\"\n";
+        let config = parse_config(text, path()).unwrap();
+        assert_eq!(
+            config.display,
+            DisplayConfig::Wayland {
+                socket: "/run/slate-kiosk/wayland-0".into(),
+                output_power: false,
+                backlight: Some((Backlight::Named("10-0045".into()), BlankMethod::Brightness)),
+            }
+        );
     }
 
     #[test]

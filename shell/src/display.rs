@@ -366,7 +366,7 @@ pub enum SystemDisplay {
     Logging(LoggingDisplay),
     Sysfs(SysfsBacklight),
     Logind(LogindBacklight),
-    Wayland(WaylandDisplay),
+    Wayland(Layered<WaylandDisplay, SysfsBacklight>),
 }
 
 impl SystemDisplay {
@@ -399,8 +399,15 @@ impl SystemDisplay {
                     .map_err(|e| DisplayError::Setup(format!("system bus: {e}")))?;
                 SystemDisplay::Logind(LogindBacklight::connect(&bus, session, dir).await?)
             }
-            DisplayConfig::Wayland { socket, output_power } => {
-                SystemDisplay::Wayland(WaylandDisplay::spawn(socket.clone(), *output_power)?)
+            DisplayConfig::Wayland { socket, output_power, backlight } => {
+                let overlay = WaylandDisplay::spawn(socket.clone(), *output_power)?;
+                let backlight = match backlight {
+                    Some((which, method)) => {
+                        Some(SysfsBacklight::new(find_backlight(sysfs, which)?, *method))
+                    }
+                    None => None,
+                };
+                SystemDisplay::Wayland(Layered { first: overlay, then: backlight })
             }
         })
     }
@@ -441,6 +448,56 @@ impl Display for SystemDisplay {
             SystemDisplay::Logind(d) => d.reveal_ui().await,
             SystemDisplay::Wayland(d) => d.reveal_ui().await,
         }
+    }
+}
+
+/// Darkness in two layers: `first` (the compositor's overlay) makes the screen dark and
+/// confirms it; `then` (the backlight) goes off after it, best effort: a backlight that fails is
+/// logged, the screen is already dark. When the overlay fails (no compositor), the backlight
+/// alone still darkens the screen and its confirmation counts. Lit again in the reverse order.
+pub struct Layered<A, B> {
+    pub first: A,
+    pub then: Option<B>,
+}
+
+impl<A: Display + Send, B: Display + Send> Display for Layered<A, B> {
+    async fn blank(&mut self, report: EventId) -> Result<DateTime<Utc>, DisplayError> {
+        let dark_at = match (self.first.blank(report).await, &mut self.then) {
+            (Ok(at), _) => at,
+            (Err(e), Some(then)) => {
+                tracing::error!(error = %e, "overlay not shown; darkening with the backlight alone");
+                return then.blank(report).await;
+            }
+            (Err(e), None) => return Err(e),
+        };
+        if let Some(then) = &mut self.then {
+            if let Err(e) = then.blank(report).await {
+                tracing::error!(error = %e, "backlight not switched off (the overlay is dark)");
+            }
+        }
+        Ok(dark_at)
+    }
+
+    async fn show_reassurance(&mut self) -> Result<(), DisplayError> {
+        if let Some(then) = &mut self.then {
+            then.show_reassurance().await?;
+        }
+        self.first.show_reassurance().await
+    }
+
+    async fn restore(&mut self) -> Result<(), DisplayError> {
+        let lit = match &mut self.then {
+            Some(then) => then.restore().await,
+            None => Ok(()),
+        };
+        self.first.restore().await.and(lit)
+    }
+
+    async fn reveal_ui(&mut self) -> Result<(), DisplayError> {
+        if let Some(then) = &mut self.then {
+            then.reveal_ui().await?;
+        }
+        self.first.reveal_ui().await
     }
 }
 
@@ -533,5 +590,50 @@ impl Display for FakeDisplay {
     async fn reveal_ui(&mut self) -> Result<(), DisplayError> {
         self.record(DisplayCall::RevealUi);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod layered_tests {
+    use super::*;
+
+    fn at(s: &str) -> DateTime<Utc> {
+        s.parse().unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_overlay_confirms_darkness_and_the_backlight_follows_it() {
+        let overlay = FakeDisplay::new(FakeBlank::DarkAt(at("2026-11-23T10:00:00.010Z")));
+        let backlight = FakeDisplay::new(FakeBlank::DarkAt(at("2026-11-23T10:00:00.200Z")));
+        let mut layered = Layered { first: overlay.clone(), then: Some(backlight.clone()) };
+        let report = EventId::new();
+        assert_eq!(layered.blank(report).await.unwrap(), at("2026-11-23T10:00:00.010Z"));
+        layered.reveal_ui().await.unwrap();
+        layered.restore().await.unwrap();
+        assert_eq!(
+            overlay.calls(),
+            [DisplayCall::Blank(report), DisplayCall::RevealUi, DisplayCall::Restore]
+        );
+        assert_eq!(
+            backlight.calls(),
+            [DisplayCall::Blank(report), DisplayCall::RevealUi, DisplayCall::Restore]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failing_backlight_does_not_undo_the_overlays_darkness() {
+        let overlay = FakeDisplay::new(FakeBlank::DarkAt(at("2026-11-23T10:00:00.010Z")));
+        let mut layered = Layered { first: overlay, then: Some(FakeDisplay::new(FakeBlank::Fail)) };
+        assert!(layered.blank(EventId::new()).await.is_ok());
+        // No compositor: the backlight alone darkens the screen, and its confirmation counts.
+        let backlight = FakeDisplay::new(FakeBlank::DarkAt(at("2026-11-23T10:00:00.030Z")));
+        let mut layered =
+            Layered { first: FakeDisplay::new(FakeBlank::Fail), then: Some(backlight.clone()) };
+        assert_eq!(layered.blank(EventId::new()).await.unwrap(), at("2026-11-23T10:00:00.030Z"));
+        assert_eq!(backlight.calls().len(), 1);
+        // Neither: no darkness is claimed.
+        let mut alone: Layered<FakeDisplay, FakeDisplay> =
+            Layered { first: FakeDisplay::new(FakeBlank::Fail), then: None };
+        assert!(alone.blank(EventId::new()).await.is_err());
     }
 }

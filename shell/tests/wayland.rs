@@ -143,12 +143,15 @@ async fn the_configured_wayland_backend_is_built() {
         Err(e) => return skip(e),
     };
     headless.bright_window("sleep 600").unwrap();
-    let config =
-        DisplayConfig::Wayland { socket: headless.socket().to_owned(), output_power: false };
+    let config = DisplayConfig::Wayland {
+        socket: headless.socket().to_owned(),
+        output_power: false,
+        backlight: None,
+    };
     let mut display =
         SystemDisplay::try_from_config(&config, Path::new("/nonexistent")).await.unwrap();
     let SystemDisplay::Wayland(wayland) = &display else { panic!("not the wayland adapter") };
-    assert!(wayland.wait_ready(WAIT));
+    assert!(wayland.first.wait_ready(WAIT));
     display.blank(EventId::new()).await.unwrap();
     assert!(headless.capture().unwrap().all_black());
     display.restore().await.unwrap();
