@@ -16,6 +16,18 @@ pub struct Agreement {
     pub version: String,
 }
 
+impl Agreement {
+    /// The words read aloud: the title, then each promise as a sentence.
+    pub fn spoken(&self) -> String {
+        let mut text = format!("{}.", self.title.trim_end_matches('.'));
+        for promise in &self.promises {
+            text.push(' ');
+            text.push_str(promise);
+        }
+        text
+    }
+}
+
 /// `<key stage>-<first 8 hex digits of the sha256 of the whole file>`: a changed agreement gets a
 /// new version, so the school can tell who accepted which text. Pure.
 pub fn text_version(stage: KeyStage, text: &str) -> String {

@@ -105,6 +105,8 @@ pub struct Controller<L, A> {
     app_in_front: bool,
     /// slated was told the reassurance screen is in front during this hold.
     reassurance_told: bool,
+    /// Reads the agreement aloud ("Read it to me").
+    speaker: Box<dyn crate::speech::Speaker>,
     /// slated's last `status` failed (logged once per outage).
     status_failing: bool,
     /// The time of the last tap or poll: what the picture PIN's pause is measured against.
@@ -132,6 +134,7 @@ impl<L: DeviceLink, A: Launcher> Controller<L, A> {
             activity_sent: None,
             app_in_front: false,
             reassurance_told: false,
+            speaker: Box::new(crate::speech::Silent),
             status_failing: false,
             now: Instant::now(),
         }
@@ -237,6 +240,11 @@ impl<L: DeviceLink, A: Launcher> Controller<L, A> {
     }
 
     /// Whether an app started in this session is still running (for [`crate::front`]).
+    /// The voice for "Read it to me" (silent until one is given).
+    pub fn set_speaker(&mut self, speaker: Box<dyn crate::speech::Speaker>) {
+        self.speaker = speaker;
+    }
+
     pub fn app_running(&self) -> bool {
         self.app_in_front
     }
@@ -318,6 +326,16 @@ impl<L: DeviceLink, A: Launcher> Controller<L, A> {
                     };
                 }
                 result
+            }
+            Effect::ReadAloud { class } => {
+                let stage = self.policy.as_ref().ok().and_then(|p| p.classes.get(class));
+                if let Some(class) = stage {
+                    let text = agreement::for_key_stage(class.key_stage).spoken();
+                    if let Err(e) = self.speaker.say(&text) {
+                        tracing::warn!(error = %e, "the agreement was not read aloud");
+                    }
+                }
+                Ok(())
             }
             Effect::OpenApp(i) => {
                 if let Some(app) = self.session_apps().get(i).copied() {
@@ -439,6 +457,22 @@ mod tests {
     use super::*;
     use crate::link::FakeDevice;
     use crate::policy::{parse_policy, SAMPLE_POLICY};
+
+    #[test]
+    fn read_it_to_me_speaks_the_classes_agreement() {
+        let mut c = controller();
+        let speaker = crate::speech::RecordingSpeaker::default();
+        c.set_speaker(Box::new(speaker.clone()));
+        c.handle(UiEvent::ChooseClass(0), true);
+        c.handle(UiEvent::ChoosePupil(0), true);
+        assert_eq!(c.screen(), Screen::Agreement);
+        c.handle(UiEvent::ReadAloud, true);
+        let said = speaker.said.lock().unwrap().clone();
+        let ks1 = agreement::for_key_stage(crate::policy::KeyStage::Ks1);
+        assert_eq!(said, [ks1.spoken()]);
+        assert!(said[0].starts_with(&ks1.title) && said[0].contains(&ks1.promises[0]));
+        assert_eq!(c.screen(), Screen::Agreement, "reading aloud signs nobody in");
+    }
 
     #[test]
     fn slated_is_told_once_per_hold_when_the_reassurance_screen_is_in_front() {

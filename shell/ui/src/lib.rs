@@ -41,4 +41,5 @@ pub mod link;
 pub use slate_protocol::kiosk as policy;
 pub mod policy_file;
 pub mod screen;
+pub mod speech;
 pub mod ui;

@@ -93,6 +93,11 @@ fn main() -> anyhow::Result<()> {
         policy,
     )));
     controller.borrow_mut().set_config_error(slate_ui::config_error::read(&args.config_error));
+    // "Read it to me" speaks with espeak-ng where it is installed (the kiosk image has it).
+    let voice = slate_ui::speech::EspeakNg::default();
+    if voice.program.exists() {
+        controller.borrow_mut().set_speaker(Box::new(voice));
+    }
     let class_net = args.class_net.clone();
     let online: slate_ui::ui::Online = Rc::new(move || link_up(&class_net));
     slate_ui::ui::connect(&window, controller.clone(), online.clone());

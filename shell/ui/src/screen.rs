@@ -186,6 +186,8 @@ pub enum UiEvent {
     PinPicture(usize),
     Back,
     Agree,
+    /// "Read it to me" on the agreement.
+    ReadAloud,
     OpenApp(usize),
     SignOut,
     Staff,
@@ -209,6 +211,10 @@ pub enum Effect {
         pin: String,
     },
     OpenApp(usize),
+    /// Read the agreement of this class's key stage aloud.
+    ReadAloud {
+        class: usize,
+    },
 }
 
 /// What a tap needs to know beyond the screens' state: the time (for the picture PIN's pause)
@@ -244,6 +250,11 @@ pub fn update(o: &Observed, l: &mut Local, event: UiEvent, tap: &Tap) -> Vec<Eff
         (Screen::Agreement, UiEvent::Back) if !l.aup_accepted => {
             l.pupil = None;
             l.picture_pin.choose(None);
+        }
+        (Screen::Agreement, UiEvent::ReadAloud) => {
+            if let Some(class) = l.class {
+                return vec![Effect::ReadAloud { class }];
+            }
         }
         (Screen::Agreement, UiEvent::Agree) if !l.aup_accepted => {
             l.aup_accepted = true;
@@ -464,6 +475,7 @@ mod tests {
                 (UiEvent::Back, vec![], Screen::ChoosePupil),
                 (UiEvent::ChoosePupil(3), vec![], Screen::Agreement),
                 (UiEvent::OpenApp(0), vec![], Screen::Agreement),
+                (UiEvent::ReadAloud, vec![Effect::ReadAloud { class: 0 }], Screen::Agreement),
                 (UiEvent::Agree, vec![Effect::SignIn { class: 0, pupil: 3 }], Screen::Agreement),
                 // A second tap while slated starts the session does not start a second one.
                 (UiEvent::Agree, vec![], Screen::Agreement),

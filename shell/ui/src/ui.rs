@@ -136,6 +136,7 @@ where
     let agreement = window.global::<AgreementAdapter>();
     agreement.on_agree(tap(UiEvent::Agree));
     agreement.on_back(tap(UiEvent::Back));
+    agreement.on_read_aloud(tap(UiEvent::ReadAloud));
 
     let home = window.global::<HomeAdapter>();
     home.on_open_app(on(|i| UiEvent::OpenApp(index(i))));
