@@ -23,7 +23,8 @@ fn the_policy_is_in_force() {
     let outside = k.navigate(&format!("http://127.0.0.1:{port}/elsewhere")).unwrap();
     assert_eq!(outside, "net::ERR_BLOCKED_BY_ADMINISTRATOR");
     assert_ne!(k.title(), "Outside");
-    // Settings that only a policy sets, read back through the page.
+    // Only the managed policy refuses with ERR_BLOCKED_BY_ADMINISTRATOR: it is in force. The
+    // app's own start page stays reachable under it.
     k.navigate(&k.start).unwrap();
     k.wait_for(|k| k.href() == k.start, "the start page");
     // The mounted policy file never touched the real /etc.
