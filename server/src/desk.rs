@@ -92,15 +92,29 @@ fn parse_incident(id: &str) -> Result<i64, PageError> {
         .ok_or_else(|| PageError::NotFound(format!("There is no incident {id}.")))
 }
 
+/// Loads an incident for a member of staff allowed to `need` it, and audits that they `did`
+/// something with it: every view or export of an incident is in the audit log.
+async fn open_incident(
+    staff: &Staff,
+    state: &AppState,
+    id: &str,
+    need: Permission,
+    did: &str,
+) -> Result<(i64, IncidentRecord, Vec<IncidentEntry>), PageError> {
+    staff.require(need)?;
+    let (id, incident, entries) = load_incident(state, id).await?;
+    staff.audit(state, did, Some(format!("incident {id}"))).await?;
+    Ok((id, incident, entries))
+}
+
 /// `GET /incidents/{id}`.
 pub async fn incident_page(
     staff: Staff,
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Markup, PageError> {
-    staff.require(Permission::ViewIncidents)?;
-    let (id, incident, entries) = load_incident(&state, &id).await?;
-    staff.audit(&state, "viewed incident", Some(format!("incident {id}"))).await?;
+    let (_, incident, entries) =
+        open_incident(&staff, &state, &id, Permission::ViewIncidents, "viewed incident").await?;
     Ok(pages::incident_page(&staff.viewer(), &incident, &entries))
 }
 
@@ -293,9 +307,8 @@ pub async fn incident_csv(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Response, PageError> {
-    staff.require(Permission::Export)?;
-    let (id, incident, entries) = load_incident(&state, &id).await?;
-    staff.audit(&state, "exported incident (CSV)", Some(format!("incident {id}"))).await?;
+    let (id, incident, entries) =
+        open_incident(&staff, &state, &id, Permission::Export, "exported incident (CSV)").await?;
     Ok(csv_response(&format!("incident-{id}.csv"), export::incident_csv(&incident, &entries)))
 }
 
@@ -305,9 +318,8 @@ pub async fn incident_pdf(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Response, PageError> {
-    staff.require(Permission::Export)?;
-    let (id, incident, entries) = load_incident(&state, &id).await?;
-    staff.audit(&state, "exported incident (PDF)", Some(format!("incident {id}"))).await?;
+    let (id, incident, entries) =
+        open_incident(&staff, &state, &id, Permission::Export, "exported incident (PDF)").await?;
     let pdf = crate::pdf::document(&crate::pdf::incident_lines(&incident, &entries));
     Ok((
         [

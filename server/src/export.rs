@@ -34,11 +34,7 @@ pub fn incident_csv(incident: &IncidentRecord, entries: &[IncidentEntry]) -> Vec
     let mut w = csv::WriterBuilder::new().flexible(true).from_writer(Vec::new());
     let r = &incident.report;
     let d = &incident.details;
-    let pupil = match (&r.pupil_name, &r.pupil) {
-        (Some(name), Some(id)) => format!("{name} ({id})"),
-        (None, Some(id)) => id.clone(),
-        _ => "nobody signed in".into(),
-    };
+    let pupil = r.pupil_label();
     let category = d.category.as_deref().and_then(category_label).unwrap_or("").to_owned();
     let rows: Vec<(&str, String)> = vec![
         ("Incident", incident.id.to_string()),

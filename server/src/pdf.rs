@@ -156,11 +156,7 @@ pub fn incident_lines(incident: &IncidentRecord, entries: &[IncidentEntry]) -> V
     let r = &incident.report;
     let d = &incident.details;
     let or_none = |t: &Option<String>| t.clone().unwrap_or_else(|| "(none)".into());
-    let pupil = match (&r.pupil_name, &r.pupil) {
-        (Some(name), Some(id)) => format!("{name} ({id})"),
-        (None, Some(id)) => id.clone(),
-        _ => "nobody signed in".into(),
-    };
+    let pupil = r.pupil_label();
     let mut lines = vec![
         Line::Title(format!("Online safety incident record: incident {}", incident.id)),
         Line::Text(format!("Status: {}", incident.status.label())),

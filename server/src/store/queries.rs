@@ -25,6 +25,18 @@ pub struct ReportRecord {
     pub recent_names: Vec<String>,
 }
 
+impl ReportRecord {
+    /// Who reported, for the exports: "Amira K. (p-7f3a9c)", the id alone when the roster has no
+    /// name for it, or "nobody signed in".
+    pub fn pupil_label(&self) -> String {
+        match (&self.pupil_name, &self.pupil) {
+            (Some(name), Some(id)) => format!("{name} ({id})"),
+            (None, Some(id)) => id.clone(),
+            _ => "nobody signed in".into(),
+        }
+    }
+}
+
 /// One pupil's session on a device.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionRecord {
