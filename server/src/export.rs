@@ -41,7 +41,7 @@ pub fn incident_csv(incident: &IncidentRecord, entries: &[IncidentEntry]) -> Vec
         ("Status", incident.status.label()),
         ("Date and time", time(r.pressed_at)),
         ("Device", r.device.to_string()),
-        ("Reported by", format!("pupil, with the report button ({pupil})")),
+        ("Reported by", format!("pupil, {} ({pupil})", r.how_reported())),
         ("App", opt(&r.app)),
         ("Address (URL)", opt(&r.url)),
         ("Page title", opt(&r.page_title)),

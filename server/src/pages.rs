@@ -241,11 +241,7 @@ pub fn incident_page(
             dl {
                 dt { "Pressed" } dd { (when(r.pressed_at)) }
                 dt { "Device" } dd { a href={ "/devices/" (r.device) } { "Device " (r.device) } }
-                @if r.from_block_page {
-                    dt { "Reported by" } dd { "Pupil, with \"tell my teacher\" on a blocked page (low priority; the device was not held): " (pupil(r.pupil.as_deref(), r.pupil_name.as_deref())) }
-                } @else {
-                    dt { "Reported by" } dd { "Pupil, with the report button: " (pupil(r.pupil.as_deref(), r.pupil_name.as_deref())) }
-                }
+                dt { "Reported by" } dd { "Pupil, " (r.how_reported()) ": " (pupil(r.pupil.as_deref(), r.pupil_name.as_deref())) }
                 dt { "App" } dd { (optional(r.app.as_deref())) }
                 dt { "Address" } dd.url { (optional(r.url.as_deref())) }
                 dt { "Page title" } dd { (optional(r.page_title.as_deref())) }

@@ -164,7 +164,7 @@ pub fn incident_lines(incident: &IncidentRecord, entries: &[IncidentEntry]) -> V
         Line::Heading("The report".into()),
         Line::Text(format!("Date and time: {}", time(r.pressed_at))),
         Line::Text(format!("Device: {}", r.device)),
-        Line::Text(format!("Reported by: pupil, with the report button: {pupil}")),
+        Line::Text(format!("Reported by: pupil, {}: {pupil}", r.how_reported())),
         Line::Text(format!("App: {}", or_none(&r.app))),
         Line::Text(format!("Address (URL): {}", or_none(&r.url))),
         Line::Text(format!("Page title: {}", or_none(&r.page_title))),

@@ -26,6 +26,16 @@ pub struct ReportRecord {
 }
 
 impl ReportRecord {
+    /// How the pupil reported: the button (the device held) or "tell my teacher" on a blocked
+    /// page (low priority).
+    pub fn how_reported(&self) -> &'static str {
+        if self.from_block_page {
+            "with \"tell my teacher\" on a blocked page (low priority; the device was not held)"
+        } else {
+            "with the report button"
+        }
+    }
+
     /// Who reported, for the exports: "Amira K. (p-7f3a9c)", the id alone when the roster has no
     /// name for it, or "nobody signed in".
     pub fn pupil_label(&self) -> String {

@@ -88,6 +88,14 @@ async fn a_block_page_report_is_a_low_priority_incident() {
     assert_eq!(list.matches("low priority: from a blocked page").count(), 1, "{list}");
     let page = dsl.page(&format!("/incidents/{}", incidents[0].id)).await;
     assert!(page.contains("on a blocked page (low priority"), "{page}");
+    assert!(page.contains("casino.example"), "the names looked up just before: {page}");
+    // The exported record says how it was reported, the same as the page.
+    let csv = dsl.get(&format!("/incidents/{}/export.csv", incidents[0].id)).await;
+    let csv = csv.text().await.unwrap();
+    assert!(csv.contains("tell my teacher") && csv.contains("casino.example"), "{csv}");
+    let csv = dsl.get(&format!("/incidents/{}/export.csv", incidents[1].id)).await;
+    let csv = csv.text().await.unwrap();
+    assert!(csv.contains("with the report button") && !csv.contains("tell my teacher"), "{csv}");
     server.stop().await;
 }
 
