@@ -32,12 +32,13 @@ impl Store {
         limit: u32,
     ) -> Result<Vec<ActivityRecord>, StoreError> {
         let connection = self.lock();
-        let mut statement = connection.prepare_cached(
+        let pupil = connection.backend().json_text("e.body", "pupil");
+        let mut statement = connection.prepare_cached(&format!(
             "SELECT e.at, p.display_name, e.body FROM events e
-             LEFT JOIN pupils p ON p.id = json_extract(e.body, '$.pupil')
+             LEFT JOIN pupils p ON p.id = {pupil}
              WHERE e.device = ?1 AND e.kind = ?2
-             ORDER BY e.at DESC, e.id DESC LIMIT ?3",
-        )?;
+             ORDER BY e.at DESC, e.id DESC LIMIT ?3"
+        ))?;
         let rows = statement.query_map((device.get(), kind, limit), |r| {
             Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?, r.get::<_, String>(2)?))
         })?;

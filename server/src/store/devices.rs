@@ -3,7 +3,7 @@
 use super::{db_time, parse_db_time, Store, StoreError};
 use crate::secrets::{Secret, SecretHash};
 use chrono::{DateTime, Utc};
-use rusqlite::{OptionalExtension, TransactionBehavior};
+use super::sql::OptionalExtension;
 use slate_protocol::DeviceNumber;
 
 /// Whether a device's enrollment was accepted.
@@ -51,9 +51,9 @@ impl Store {
         software_version: &str,
         now: DateTime<Utc>,
     ) -> Result<EnrollOutcome, StoreError> {
-        let mut connection = self.lock();
+        let connection = self.lock();
         // IMMEDIATE takes the write lock up front, so two uses of one token cannot both pass.
-        let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = connection.transaction()?;
         let row: Option<(u32, String, Option<String>)> = tx
             .query_row(
                 "SELECT device, expires_at, used_at FROM enrollment_tokens WHERE token_sha256 = ?1",

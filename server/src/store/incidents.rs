@@ -5,7 +5,7 @@ use super::queries::{report_row_at, reports_from, ReportRecord, REPORT_COLUMNS};
 use super::{db_time, parse_db_time, Store, StoreError};
 use crate::incident::{next_status, Details, Status, Step, WorkflowError};
 use chrono::{DateTime, Utc};
-use rusqlite::{OptionalExtension, TransactionBehavior};
+use super::sql::OptionalExtension;
 
 /// An incident with its report.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,12 +40,6 @@ pub enum StepError {
     Store(#[from] StoreError),
 }
 
-impl From<rusqlite::Error> for StepError {
-    fn from(e: rusqlite::Error) -> Self {
-        StepError::Store(e.into())
-    }
-}
-
 const INCIDENT_COLUMNS: &str =
     "i.id, i.status, i.action, i.category, i.location, i.description, i.involved,
      i.reported_to, i.outcome, i.created_at, i.updated_at";
@@ -64,7 +58,7 @@ type RawIncident = (
     String,
 );
 
-fn incident_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawIncident> {
+fn incident_row(r: &super::sql::Row) -> Result<RawIncident, StoreError> {
     Ok((
         r.get(0)?,
         r.get(1)?,
@@ -109,7 +103,7 @@ fn incident_from(raw: RawIncident, report: ReportRecord) -> Result<IncidentRecor
 impl Store {
     /// The newest `limit` incidents, newest press first.
     pub fn incidents(&self, limit: u32) -> Result<Vec<IncidentRecord>, StoreError> {
-        self.incidents_where("1 = 1", rusqlite::params![limit])
+        self.incidents_where("1 = 1", super::sql::params![limit])
     }
 
     /// Incidents whose report came from `device`.
@@ -118,13 +112,13 @@ impl Store {
         device: u16,
         limit: u32,
     ) -> Result<Vec<IncidentRecord>, StoreError> {
-        self.incidents_where("r.device = ?2", rusqlite::params![limit, device])
+        self.incidents_where("r.device = ?2", super::sql::params![limit, device])
     }
 
     fn incidents_where(
         &self,
         condition: &str,
-        params: &[&dyn rusqlite::ToSql],
+        params: &[&dyn super::sql::ToSql],
     ) -> Result<Vec<IncidentRecord>, StoreError> {
         let connection = self.lock();
         let mut statement = connection.prepare_cached(&format!(
@@ -218,8 +212,8 @@ impl Store {
         note: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<Status, StepError> {
-        let mut connection = self.lock();
-        let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let connection = self.lock();
+        let tx = connection.transaction()?;
         let row: Option<(String, Option<String>)> = tx
             .query_row("SELECT status, action FROM incidents WHERE id = ?1", [id], |r| {
                 Ok((r.get(0)?, r.get(1)?))
@@ -255,7 +249,7 @@ impl Store {
         note: &str,
         now: DateTime<Utc>,
     ) -> Result<(), StepError> {
-        let mut connection = self.lock();
+        let connection = self.lock();
         let tx = connection.transaction()?;
         let now = db_time(now);
         let changed =
@@ -279,7 +273,7 @@ impl Store {
         staff: &str,
         now: DateTime<Utc>,
     ) -> Result<(), StepError> {
-        let mut connection = self.lock();
+        let connection = self.lock();
         let tx = connection.transaction()?;
         let now = db_time(now);
         let changed = tx.execute(

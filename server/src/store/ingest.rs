@@ -3,7 +3,7 @@
 use super::{db_time, Store, StoreError};
 use crate::incident::{next_status, Action, Status, Step};
 use chrono::{DateTime, Utc};
-use rusqlite::{OptionalExtension, Transaction, TransactionBehavior};
+use super::sql::{OptionalExtension, Transaction};
 use slate_protocol::{
     DeviceNumber, Event, EventBody, IngestReply, ResolutionChoice, SessionEndReason,
 };
@@ -48,8 +48,8 @@ impl Store {
         events: &[Event],
         received_at: DateTime<Utc>,
     ) -> Result<Ingested, StoreError> {
-        let mut connection = self.lock();
-        let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let connection = self.lock();
+        let tx = connection.transaction()?;
         let received_at = db_time(received_at);
         let mut reply = IngestReply { stored: 0, duplicates: 0 };
         let mut new_reports = Vec::new();

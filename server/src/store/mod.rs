@@ -10,10 +10,13 @@ mod devices;
 mod incidents;
 mod ingest;
 mod policy;
+mod postgres;
 mod queries;
 mod register;
 mod retention;
 mod schema;
+pub mod sql;
+mod sqlite;
 mod staff;
 
 pub use activity::{ActivityRecord, RefusedRecord};
@@ -31,19 +34,24 @@ pub use staff::{AuditEntry, StaffAccount, StaffSession};
 
 use crate::roster::PupilEntry;
 use chrono::{DateTime, SecondsFormat, Utc};
-use rusqlite::Connection;
-use std::os::unix::fs::PermissionsExt;
+use sql::Database;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
-
-/// How long a writer waits for another (an `enrollment-token` command while the server runs).
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    #[error("PostgreSQL error: {0}")]
+    Postgres(#[from] ::postgres::Error),
+    #[error("the database connection is gone")]
+    ConnectionGone,
+    #[error("{0}")]
+    Config(String),
+    #[error("expected a row, found none")]
+    NoRows,
+    #[error("the database gave a value of the wrong kind: {0}")]
+    Value(String),
     #[error("cannot bring the database schema up to date: {0}")]
     Migration(#[from] rusqlite_migration::Error),
     #[error("cannot encode an event for storage: {0}")]
@@ -62,25 +70,41 @@ pub enum StoreError {
 /// serialised; a pool can replace it without changing the methods.
 #[derive(Clone)]
 pub struct Store {
-    connection: Arc<Mutex<Connection>>,
+    connection: Arc<Mutex<Box<dyn Database>>>,
+}
+
+/// Which database a server uses: its data directory's SQLite file, or a trust's PostgreSQL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    SqliteFile(std::path::PathBuf),
+    Postgres(String),
 }
 
 impl Store {
-    /// Opens (creating if missing) the database file and brings its schema up to date.
+    /// Opens (creating if missing) the SQLite file and brings its schema up to date.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let mut connection = Connection::open(path)?;
-        // Pupil data: owner-only, like the directory. SQLite gives the -wal and -shm files the
-        // main file's mode, so this runs before WAL mode creates them.
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
-            .map_err(|e| StoreError::Permissions(path.to_owned(), e))?;
-        connection.busy_timeout(BUSY_TIMEOUT)?;
-        connection.pragma_update(None, "journal_mode", "WAL")?;
-        // FULL, not NORMAL: a 200 to a device lets it forget the events, so a committed batch
-        // must survive a power cut (PRODUCT.md: "nothing is lost").
-        connection.pragma_update(None, "synchronous", "FULL")?;
-        connection.pragma_update(None, "foreign_keys", true)?;
-        schema::migrations().to_latest(&mut connection)?;
-        Ok(Self { connection: Arc::new(Mutex::new(connection)) })
+        Ok(Self::on(sqlite::Sqlite::open(path)?))
+    }
+
+    /// Connects to PostgreSQL (`postgresql://user@host/db`, or `host=/run/postgresql dbname=x`)
+    /// and brings its schema up to date.
+    pub fn connect_postgres(url: &str) -> Result<Self, StoreError> {
+        Ok(Self::on(postgres::Postgres::connect(url)?))
+    }
+
+    pub fn open_location(location: &Location) -> Result<Self, StoreError> {
+        match location {
+            Location::SqliteFile(path) => Self::open(path),
+            Location::Postgres(url) => Self::connect_postgres(url),
+        }
+    }
+
+    fn on(database: impl Database + 'static) -> Self {
+        Self { connection: Arc::new(Mutex::new(Box::new(database))) }
+    }
+
+    pub fn backend(&self) -> sql::Backend {
+        self.lock().backend()
     }
 
     /// Runs blocking database work off the async runtime's threads.
@@ -95,10 +119,10 @@ impl Store {
             .map_err(|e| StoreError::TaskFailed(e.to_string()))?
     }
 
-    fn lock(&self) -> MutexGuard<'_, Connection> {
+    fn lock(&self) -> MutexGuard<'_, Box<dyn Database>> {
         // A panic while holding the lock cannot leave a half-written transaction behind (an
-        // unfinished rusqlite transaction rolls back when dropped), so the connection is safe
-        // to keep using.
+        // unfinished transaction rolls back when dropped), so the connection is safe to keep
+        // using.
         self.connection.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
@@ -168,10 +192,10 @@ mod tests {
         let store = Store::open(&path).unwrap();
         let connection = store.lock();
         let version: i64 =
-            connection.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+            connection.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
         assert_eq!(version, schema::migrations_count());
         let journal: String =
-            connection.pragma_query_value(None, "journal_mode", |r| r.get(0)).unwrap();
+            connection.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
         assert_eq!(journal, "wal");
         let pupils: i64 =
             connection.query_row("SELECT count(*) FROM pupils", [], |r| r.get(0)).unwrap();

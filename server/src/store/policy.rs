@@ -10,7 +10,7 @@ use crate::device_policy::{
 };
 use crate::roster::RosterRow;
 use chrono::{DateTime, Duration, NaiveTime, Utc};
-use rusqlite::{params, OptionalExtension, Transaction, TransactionBehavior};
+use super::sql::{params, OptionalExtension, Transaction};
 use slate_protocol::device::{CommandAction, DeviceCommand, ListFile, MAX_COMMANDS_PER_REPLY};
 use slate_protocol::kiosk::{App, AppKind, KeyStage, SessionRules};
 use slate_protocol::{DeviceNumber, PupilId};
@@ -128,8 +128,8 @@ impl Store {
         &self,
         work: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let mut connection = self.lock();
-        let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let connection = self.lock();
+        let tx = connection.transaction()?;
         let value = work(&tx)?;
         tx.commit()?;
         Ok(value)
@@ -508,12 +508,15 @@ impl Store {
 
     pub fn classes(&self) -> Result<Vec<ClassRecord>, StoreError> {
         let connection = self.lock();
-        let mut statement = connection.prepare(
-            "SELECT c.id, c.name, c.key_stage, c.symbol, c.colour, c.profile,
-                    (SELECT json_group_array(app_id) FROM
-                        (SELECT app_id FROM class_apps WHERE class_id = c.id ORDER BY position))
-             FROM classes c ORDER BY c.name",
-        )?;
+        let apps = connection.backend().json_array_agg(
+            "app_id",
+            "class_apps WHERE class_id = c.id",
+            "position",
+        );
+        let mut statement = connection.prepare(&format!(
+            "SELECT c.id, c.name, c.key_stage, c.symbol, c.colour, c.profile, {apps}
+             FROM classes c ORDER BY c.name"
+        ))?;
         let rows = statement.query_map([], |r| {
             Ok((
                 r.get::<_, i64>(0)?,

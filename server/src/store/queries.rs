@@ -2,7 +2,7 @@
 
 use super::{db_time, parse_db_time, Store, StoreError};
 use chrono::{DateTime, Utc};
-use rusqlite::{OptionalExtension, Row};
+use super::sql::{OptionalExtension, Row};
 use slate_protocol::{DeviceNumber, PupilId, SessionId};
 
 /// One report as staff see it, with the roster's name for the pupil when it has one.
@@ -208,12 +208,12 @@ pub(super) type RawReport = (
     String,
 );
 
-fn report_row(r: &Row<'_>) -> rusqlite::Result<RawReport> {
+fn report_row(r: &Row) -> Result<RawReport, StoreError> {
     report_row_at(r, 0)
 }
 
 /// A report's columns starting at `o` in a (possibly wider, joined) row.
-pub(super) fn report_row_at(r: &Row<'_>, o: usize) -> rusqlite::Result<RawReport> {
+pub(super) fn report_row_at(r: &Row, o: usize) -> Result<RawReport, StoreError> {
     Ok((
         r.get(o)?,
         r.get(o + 1)?,
@@ -232,7 +232,7 @@ pub(super) fn report_row_at(r: &Row<'_>, o: usize) -> rusqlite::Result<RawReport
 }
 
 pub(super) fn reports_from(
-    rows: impl Iterator<Item = rusqlite::Result<RawReport>>,
+    rows: impl Iterator<Item = Result<RawReport, StoreError>>,
 ) -> Result<Vec<ReportRecord>, StoreError> {
     rows.map(|row| {
         let (

@@ -3,7 +3,7 @@
 
 use super::{db_time, parse_db_time, Store, StoreError};
 use chrono::{DateTime, Utc};
-use rusqlite::OptionalExtension;
+use super::sql::OptionalExtension;
 use slate_protocol::{DeviceNumber, PupilId};
 
 /// One lesson's allocation, as a teacher recorded it.
@@ -176,14 +176,15 @@ impl Store {
     /// Every enrolled device, by number.
     pub fn fleet(&self) -> Result<Vec<FleetRow>, StoreError> {
         let connection = self.lock();
-        let mut statement = connection.prepare_cached(
+        let button_fault = connection.backend().json_text("h.body", "button_fault");
+        let mut statement = connection.prepare_cached(&format!(
             "SELECT d.number, d.software_version, d.enrolled_at, d.last_seen_at,
-                    h.at, json_extract(h.body, '$.button_fault')
+                    h.at, {button_fault}
              FROM devices d LEFT JOIN events h ON h.id = (
                  SELECT e.id FROM events e WHERE e.device = d.number AND e.kind = 'heartbeat'
                  ORDER BY e.at DESC LIMIT 1)
-             ORDER BY d.number",
-        )?;
+             ORDER BY d.number"
+        ))?;
         let rows = statement.query_map([], |r| {
             Ok((r.get(0)?, r.get(1)?, r.get::<_, String>(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
         })?;

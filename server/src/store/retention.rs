@@ -27,7 +27,7 @@ impl Store {
     /// progress is never purged.
     pub fn purge_before(&self, cutoff: DateTime<Utc>) -> Result<Purged, StoreError> {
         let cutoff = db_time(cutoff);
-        let mut connection = self.lock();
+        let connection = self.lock();
         let tx = connection.transaction()?;
         let old_closed_incidents =
             "SELECT i.id FROM incidents i JOIN reports r ON r.event_id = i.report_id

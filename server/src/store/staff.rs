@@ -4,7 +4,7 @@ use super::{db_time, parse_db_time, Store, StoreError};
 use crate::auth::Role;
 use crate::secrets::SecretHash;
 use chrono::{DateTime, Utc};
-use rusqlite::OptionalExtension;
+use super::sql::OptionalExtension;
 
 /// A staff account as sign-in needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,7 +56,7 @@ impl Store {
         totp_secret: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<i64, StoreError> {
-        let mut connection = self.lock();
+        let connection = self.lock();
         let tx = connection.transaction()?;
         let id: i64 = tx.query_row(
             "INSERT INTO staff (username, role, password_phc, must_change_password, totp_secret, created_at)

@@ -1,0 +1,255 @@
+//! [`Database`] on PostgreSQL: for trusts that run one database for many schools.
+//!
+//! The synchronous `postgres` client runs its own small async runtime, which must not be
+//! entered from inside the server's. So one thread owns the connection and runs each statement
+//! sent to it; callers wait for the answer as they would for SQLite's file.
+
+use super::sql::{dollar_placeholders, Backend, Database, Row, Value};
+use super::{schema, StoreError};
+use bytes::BytesMut;
+use postgres::types::{to_sql_checked, FromSql, IsNull, ToSql, Type};
+use postgres::{Client, Config, NoTls};
+use std::collections::HashMap;
+use std::error::Error;
+use std::sync::mpsc;
+
+type Job = Box<dyn FnOnce(&mut Worker) + Send>;
+
+pub struct Postgres {
+    jobs: mpsc::Sender<Job>,
+}
+
+struct Worker {
+    config: Config,
+    client: Client,
+    /// Prepared statements by their SQL as the store wrote it.
+    statements: HashMap<String, postgres::Statement>,
+}
+
+impl Postgres {
+    /// Connects to `url` (`postgresql://user@host/db` or `host=... dbname=...`) and brings the
+    /// schema up to date.
+    pub fn connect(url: &str) -> Result<Self, StoreError> {
+        let config: Config = url
+            .parse()
+            .map_err(|e| StoreError::Config(format!("the PostgreSQL address {url:?}: {e}")))?;
+        check_local(&config)?;
+        let (ready, connected) = mpsc::channel();
+        let (jobs, incoming) = mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("postgres".into())
+            .spawn(move || {
+                let client = match config.connect(NoTls) {
+                    Ok(client) => client,
+                    Err(error) => {
+                        let _ = ready.send(Err(error));
+                        return;
+                    }
+                };
+                let _ = ready.send(Ok(()));
+                let mut worker = Worker { config, client, statements: HashMap::new() };
+                // Ends when the store (the last sender) is dropped.
+                for job in incoming {
+                    job(&mut worker);
+                }
+            })
+            .map_err(|e| StoreError::TaskFailed(format!("cannot start the PostgreSQL thread: {e}")))?;
+        connected.recv().map_err(|_| StoreError::ConnectionGone)??;
+        let database = Self { jobs };
+        database.migrate()?;
+        Ok(database)
+    }
+
+    /// Runs `work` on the connection's thread and waits for its answer.
+    fn call<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut Worker) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let (answer, answered) = mpsc::sync_channel(1);
+        self.jobs
+            .send(Box::new(move |worker| {
+                let _ = answer.send(worker.reconnect_if_closed().and_then(|()| work(worker)));
+            }))
+            .map_err(|_| StoreError::ConnectionGone)?;
+        answered.recv().map_err(|_| StoreError::ConnectionGone)?
+    }
+
+    /// Applies the migrations this database has not had yet, one transaction for all, under a
+    /// lock so that two servers starting together do not both apply them.
+    fn migrate(&self) -> Result<(), StoreError> {
+        self.execute_batch(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (
+                 version    BIGINT PRIMARY KEY,
+                 applied_at TEXT   NOT NULL DEFAULT (now()::text)
+             )",
+        )?;
+        let migrations = schema::POSTGRES_MIGRATIONS;
+        self.call(move |worker| {
+            let mut tx = worker.client.transaction()?;
+            tx.execute("SELECT pg_advisory_xact_lock(7291105)", &[])?;
+            let applied: i64 =
+                tx.query_one("SELECT coalesce(max(version), 0) FROM schema_migrations", &[])?.get(0);
+            let known = migrations.len() as i64;
+            if applied > known {
+                return Err(StoreError::Config(format!(
+                    "the database has schema version {applied}, newer than this server's \
+                     {known}: run a newer slate-server"
+                )));
+            }
+            for (version, sql) in (1..).zip(migrations).skip(applied as usize) {
+                tx.batch_execute(sql)?;
+                tx.execute("INSERT INTO schema_migrations (version) VALUES ($1)", &[&version])?;
+            }
+            tx.commit()?;
+            Ok(())
+        })
+    }
+}
+
+impl Worker {
+    /// A server restart or a network cut closes the connection; the next statement opens a
+    /// new one rather than failing for ever.
+    fn reconnect_if_closed(&mut self) -> Result<(), StoreError> {
+        if self.client.is_closed() {
+            self.client = self.config.connect(NoTls)?;
+            self.statements.clear();
+        }
+        Ok(())
+    }
+
+    fn statement(&mut self, sql: &str) -> Result<postgres::Statement, StoreError> {
+        if let Some(statement) = self.statements.get(sql) {
+            return Ok(statement.clone());
+        }
+        let statement = self.client.prepare(&dollar_placeholders(sql))?;
+        self.statements.insert(sql.to_owned(), statement.clone());
+        Ok(statement)
+    }
+}
+
+impl Database for Postgres {
+    fn backend(&self) -> Backend {
+        Backend::Postgres
+    }
+
+    fn execute_values(&self, sql: &str, params: &[Value]) -> Result<usize, StoreError> {
+        let (sql, params) = (sql.to_owned(), params.to_vec());
+        self.call(move |worker| {
+            let statement = worker.statement(&sql)?;
+            let changed = worker.client.execute(&statement, &parameters(&params))?;
+            Ok(changed as usize)
+        })
+    }
+
+    fn query_values(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>, StoreError> {
+        let (sql, params) = (sql.to_owned(), params.to_vec());
+        self.call(move |worker| {
+            let statement = worker.statement(&sql)?;
+            let rows = worker.client.query(&statement, &parameters(&params))?;
+            rows.iter()
+                .map(|row| {
+                    (0..row.len()).map(|i| row.try_get::<_, Value>(i)).collect::<Result<_, _>>()
+                })
+                .map(|values| values.map(Row::new).map_err(StoreError::from))
+                .collect()
+        })
+    }
+
+    fn execute_batch(&self, sql: &str) -> Result<(), StoreError> {
+        let sql = sql.to_owned();
+        self.call(move |worker| Ok(worker.client.batch_execute(&sql)?))
+    }
+
+    fn begin(&self) -> Result<(), StoreError> {
+        // Writes to one row wait for each other at READ COMMITTED; the store's transactions
+        // read only what they then write under the same unique keys.
+        self.execute_batch("BEGIN")
+    }
+}
+
+fn parameters(values: &[Value]) -> Vec<&(dyn ToSql + Sync)> {
+    values.iter().map(|v| v as &(dyn ToSql + Sync)).collect()
+}
+
+/// Pupil data crosses the connection in the clear (no TLS yet), so only a Unix socket or
+/// this machine's loopback are accepted.
+fn check_local(config: &Config) -> Result<(), StoreError> {
+    use postgres::config::Host;
+    for host in config.get_hosts() {
+        let local = match host {
+            Host::Unix(_) => true,
+            Host::Tcp(name) => {
+                name == "localhost"
+                    || name.trim_matches(['[', ']']).parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+            }
+        };
+        if !local {
+            return Err(StoreError::Config(format!(
+                "PostgreSQL at {host:?} is not on this machine; Slate talks to PostgreSQL over a \
+                 Unix socket or loopback only, since it does not encrypt the connection"
+            )));
+        }
+    }
+    if config.get_hosts().is_empty() {
+        return Err(StoreError::Config(
+            "the PostgreSQL address names no host (use host=/run/postgresql for the local socket)"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
+type BoxError = Box<dyn Error + Sync + Send>;
+
+impl ToSql for Value {
+    fn to_sql(&self, ty: &Type, out: &mut BytesMut) -> Result<IsNull, BoxError> {
+        match (self, ty) {
+            (Value::Null, _) => Ok(IsNull::Yes),
+            (Value::Integer(i), &Type::INT8) => i.to_sql(ty, out),
+            (Value::Integer(i), &Type::INT4) => i32::try_from(*i)?.to_sql(ty, out),
+            (Value::Integer(i), &Type::INT2) => i16::try_from(*i)?.to_sql(ty, out),
+            (Value::Integer(i), &Type::BOOL) => (*i != 0).to_sql(ty, out),
+            (Value::Integer(i), &Type::FLOAT8) => (*i as f64).to_sql(ty, out),
+            (Value::Integer(i), t) if is_text(t) => i.to_string().to_sql(ty, out),
+            (Value::Real(r), &Type::FLOAT8) => r.to_sql(ty, out),
+            (Value::Real(r), &Type::FLOAT4) => (*r as f32).to_sql(ty, out),
+            (Value::Text(s), t) if is_text(t) => s.as_str().to_sql(ty, out),
+            (Value::Blob(b), &Type::BYTEA) => b.as_slice().to_sql(ty, out),
+            (value, ty) => Err(format!("cannot pass {value:?} as a {ty} parameter").into()),
+        }
+    }
+
+    fn accepts(_: &Type) -> bool {
+        true
+    }
+
+    to_sql_checked!();
+}
+
+impl<'a> FromSql<'a> for Value {
+    fn from_sql(ty: &Type, raw: &'a [u8]) -> Result<Self, BoxError> {
+        Ok(match *ty {
+            Type::INT8 => Value::Integer(i64::from_sql(ty, raw)?),
+            Type::INT4 => Value::Integer(i32::from_sql(ty, raw)?.into()),
+            Type::INT2 => Value::Integer(i16::from_sql(ty, raw)?.into()),
+            Type::BOOL => Value::Integer(bool::from_sql(ty, raw)?.into()),
+            Type::FLOAT8 => Value::Real(f64::from_sql(ty, raw)?),
+            Type::FLOAT4 => Value::Real(f32::from_sql(ty, raw)?.into()),
+            Type::BYTEA => Value::Blob(Vec::<u8>::from_sql(ty, raw)?),
+            ref t if is_text(t) => Value::Text(String::from_sql(ty, raw)?),
+            ref t => return Err(format!("cannot read a {t} column (cast it in the query)").into()),
+        })
+    }
+
+    fn from_sql_null(_: &Type) -> Result<Self, BoxError> {
+        Ok(Value::Null)
+    }
+
+    fn accepts(_: &Type) -> bool {
+        true
+    }
+}
+
+fn is_text(ty: &Type) -> bool {
+    matches!(*ty, Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME | Type::UNKNOWN)
+}

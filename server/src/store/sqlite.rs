@@ -1,0 +1,91 @@
+//! [`Database`] on a SQLite file: the default, for one school's server.
+
+use super::sql::{Backend, Database, Row, Value};
+use super::{schema, StoreError};
+use rusqlite::types::{ToSqlOutput, ValueRef};
+use rusqlite::Connection;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::time::Duration;
+
+/// How long a writer waits for another (an `enrollment-token` command while the server runs).
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+pub struct Sqlite {
+    connection: Connection,
+}
+
+impl Sqlite {
+    /// Opens (creating if missing) the database file and brings its schema up to date.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let mut connection = Connection::open(path)?;
+        // Pupil data: owner-only, like the directory. SQLite gives the -wal and -shm files the
+        // main file's mode, so this runs before WAL mode creates them.
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| StoreError::Permissions(path.to_owned(), e))?;
+        connection.busy_timeout(BUSY_TIMEOUT)?;
+        connection.pragma_update(None, "journal_mode", "WAL")?;
+        // FULL, not NORMAL: a 200 to a device lets it forget the events, so a committed batch
+        // must survive a power cut (PRODUCT.md: "nothing is lost").
+        connection.pragma_update(None, "synchronous", "FULL")?;
+        connection.pragma_update(None, "foreign_keys", true)?;
+        schema::migrations().to_latest(&mut connection)?;
+        Ok(Self { connection })
+    }
+}
+
+impl Database for Sqlite {
+    fn backend(&self) -> Backend {
+        Backend::Sqlite
+    }
+
+    fn execute_values(&self, sql: &str, params: &[Value]) -> Result<usize, StoreError> {
+        let mut statement = self.connection.prepare_cached(sql)?;
+        Ok(statement.execute(rusqlite::params_from_iter(params))?)
+    }
+
+    fn query_values(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>, StoreError> {
+        let mut statement = self.connection.prepare_cached(sql)?;
+        let columns = statement.column_count();
+        let mut rows = statement.query(rusqlite::params_from_iter(params))?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next()? {
+            let values = (0..columns)
+                .map(|i| row.get_ref(i).map(value_from_ref))
+                .collect::<Result<Vec<_>, _>>()?;
+            out.push(Row::new(values));
+        }
+        Ok(out)
+    }
+
+    fn execute_batch(&self, sql: &str) -> Result<(), StoreError> {
+        Ok(self.connection.execute_batch(sql)?)
+    }
+
+    fn begin(&self) -> Result<(), StoreError> {
+        self.execute_batch("BEGIN IMMEDIATE")
+    }
+}
+
+impl rusqlite::ToSql for Value {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::Borrowed(match self {
+            Value::Null => ValueRef::Null,
+            Value::Integer(i) => ValueRef::Integer(*i),
+            Value::Real(r) => ValueRef::Real(*r),
+            Value::Text(t) => ValueRef::Text(t.as_bytes()),
+            Value::Blob(b) => ValueRef::Blob(b),
+        }))
+    }
+}
+
+fn value_from_ref(value: ValueRef<'_>) -> Value {
+    match value {
+        ValueRef::Null => Value::Null,
+        ValueRef::Integer(i) => Value::Integer(i),
+        ValueRef::Real(r) => Value::Real(r),
+        // STRICT tables hold only valid UTF-8 in TEXT columns.
+        ValueRef::Text(t) => Value::Text(String::from_utf8_lossy(t).into_owned()),
+        ValueRef::Blob(b) => Value::Blob(b.to_vec()),
+    }
+}
