@@ -17,6 +17,19 @@ pub struct Cli {
     #[arg(long, global = true, default_value = "/var/lib/slate-server", value_name = "DIR")]
     pub data_dir: PathBuf,
 
+    /// Keep records in PostgreSQL instead of the data directory's SQLite file (for trusts with
+    /// many schools): `host=/run/postgresql dbname=slate` or `postgresql://slate@localhost/slate`.
+    /// A Unix socket or loopback only. Give it through the environment, not the command line,
+    /// if it holds a password.
+    #[arg(
+        long,
+        global = true,
+        env = "SLATE_DATABASE_URL",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    pub postgres: Option<String>,
+
     #[command(subcommand)]
     pub command: Command,
 }

@@ -28,12 +28,15 @@ async fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
+    let postgres = cli.postgres.as_deref();
     let result = match cli.command {
-        Command::Serve(args) => serve(&cli.data_dir, args).await,
-        Command::EnrollmentToken(args) => enrollment_token(&cli.data_dir, args),
-        Command::Pupil(PupilCommand::Add(args)) => add_pupil(&cli.data_dir, args),
-        Command::Roster(RosterCommand::Import(args)) => import_roster(&cli.data_dir, args),
-        Command::Staff(StaffCommand::Add(args)) => add_staff(&cli.data_dir, args),
+        Command::Serve(args) => serve(&cli.data_dir, postgres, args).await,
+        Command::EnrollmentToken(args) => enrollment_token(&cli.data_dir, postgres, args),
+        Command::Pupil(PupilCommand::Add(args)) => add_pupil(&cli.data_dir, postgres, args),
+        Command::Roster(RosterCommand::Import(args)) => {
+            import_roster(&cli.data_dir, postgres, args)
+        }
+        Command::Staff(StaffCommand::Add(args)) => add_staff(&cli.data_dir, postgres, args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -45,22 +48,28 @@ async fn main() -> ExitCode {
     }
 }
 
-fn open(data_dir: &Path) -> anyhow::Result<(DataDir, Store)> {
+fn open(data_dir: &Path, postgres: Option<&str>) -> anyhow::Result<(DataDir, Store)> {
     let data_dir = DataDir::open(data_dir)?;
-    let database = data_dir.database_path();
-    let store = Store::open(&database)
-        .with_context(|| format!("cannot open the database {}", database.display()))?;
+    let store = match postgres {
+        // The address is not repeated: it may hold a password.
+        Some(url) => Store::connect_postgres(url).context("cannot open the PostgreSQL database")?,
+        None => {
+            let database = data_dir.database_path();
+            Store::open(&database)
+                .with_context(|| format!("cannot open the database {}", database.display()))?
+        }
+    };
     Ok((data_dir, store))
 }
 
-async fn serve(data_dir: &Path, args: ServeArgs) -> anyhow::Result<()> {
+async fn serve(data_dir: &Path, postgres: Option<&str>, args: ServeArgs) -> anyhow::Result<()> {
     listen::check_plain_http_allowed(args.listen, args.plain_http)?;
     let config = match &args.config {
         Some(path) => config::load(path)?,
         None => Config::default(),
     };
     let notifier = Notifier::from_config(&config)?;
-    let (data_dir, store) = open(data_dir)?;
+    let (data_dir, store) = open(data_dir, postgres)?;
     let staff_key = data_dir.staff_key()?;
     let policy_key = data_dir.policy_key()?;
     let lists_dir = data_dir.lists_dir()?;
@@ -116,8 +125,12 @@ async fn shutdown_signal() {
     }
 }
 
-fn enrollment_token(data_dir: &Path, args: EnrollmentTokenArgs) -> anyhow::Result<()> {
-    let (_, store) = open(data_dir)?;
+fn enrollment_token(
+    data_dir: &Path,
+    postgres: Option<&str>,
+    args: EnrollmentTokenArgs,
+) -> anyhow::Result<()> {
+    let (_, store) = open(data_dir, postgres)?;
     let valid_for = chrono::Duration::hours(args.valid_hours.into());
     let token = store.issue_enrollment_token(args.device, valid_for, chrono::Utc::now())?;
     tracing::info!(device = %args.device, valid_hours = args.valid_hours, "enrollment token issued");
@@ -125,22 +138,26 @@ fn enrollment_token(data_dir: &Path, args: EnrollmentTokenArgs) -> anyhow::Resul
     Ok(())
 }
 
-fn add_pupil(data_dir: &Path, args: PupilAddArgs) -> anyhow::Result<()> {
+fn add_pupil(data_dir: &Path, postgres: Option<&str>, args: PupilAddArgs) -> anyhow::Result<()> {
     let entry = PupilEntry::new(args.id.as_str(), &args.name, &args.class)?;
-    let (_, store) = open(data_dir)?;
+    let (_, store) = open(data_dir, postgres)?;
     store.save_pupil(&entry)?;
     println!("saved pupil {}", entry.id);
     Ok(())
 }
 
-fn import_roster(data_dir: &Path, args: RosterImportArgs) -> anyhow::Result<()> {
+fn import_roster(
+    data_dir: &Path,
+    postgres: Option<&str>,
+    args: RosterImportArgs,
+) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(&args.file)
         .with_context(|| format!("cannot read {}", args.file.display()))?;
     let rows = slate_server::roster::parse_roster_csv(&text)
         .with_context(|| format!("{} was not imported", args.file.display()))?;
     let rows: Vec<_> =
         rows.into_iter().map(|row| (slate_server::roster::new_pupil_id(), row)).collect();
-    let (_, store) = open(data_dir)?;
+    let (_, store) = open(data_dir, postgres)?;
     let now = chrono::Utc::now();
     let done = store.import_roster(&rows, now)?;
     let detail = format!(
@@ -152,8 +169,8 @@ fn import_roster(data_dir: &Path, args: RosterImportArgs) -> anyhow::Result<()> 
     Ok(())
 }
 
-fn add_staff(data_dir: &Path, args: StaffAddArgs) -> anyhow::Result<()> {
-    let (_, store) = open(data_dir)?;
+fn add_staff(data_dir: &Path, postgres: Option<&str>, args: StaffAddArgs) -> anyhow::Result<()> {
+    let (_, store) = open(data_dir, postgres)?;
     let password = Secret::generate();
     // 20 characters of a 43-character random secret: 120 bits, short enough to type once.
     let password = &password.expose()[..20];

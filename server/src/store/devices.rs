@@ -1,9 +1,9 @@
 //! Enrollment tokens, device enrollment and device credentials.
 
+use super::sql::OptionalExtension;
 use super::{db_time, parse_db_time, Store, StoreError};
 use crate::secrets::{Secret, SecretHash};
 use chrono::{DateTime, Utc};
-use super::sql::OptionalExtension;
 use slate_protocol::DeviceNumber;
 
 /// Whether a device's enrollment was accepted.

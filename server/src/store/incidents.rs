@@ -2,10 +2,10 @@
 //! workflow are `incident`'s; this module only applies them inside transactions.
 
 use super::queries::{report_row_at, reports_from, ReportRecord, REPORT_COLUMNS};
+use super::sql::OptionalExtension;
 use super::{db_time, parse_db_time, Store, StoreError};
 use crate::incident::{next_status, Details, Status, Step, WorkflowError};
 use chrono::{DateTime, Utc};
-use super::sql::OptionalExtension;
 
 /// An incident with its report.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,9 +1,9 @@
 //! Storing a device's batch of events, exactly once each, and the rows derived from them.
 
+use super::sql::{OptionalExtension, Transaction};
 use super::{db_time, Store, StoreError};
 use crate::incident::{next_status, Action, Status, Step};
 use chrono::{DateTime, Utc};
-use super::sql::{OptionalExtension, Transaction};
 use slate_protocol::{
     DeviceNumber, Event, EventBody, IngestReply, ResolutionChoice, SessionEndReason,
 };

@@ -191,8 +191,7 @@ mod tests {
 
         let store = Store::open(&path).unwrap();
         let connection = store.lock();
-        let version: i64 =
-            connection.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+        let version: i64 = connection.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
         assert_eq!(version, schema::migrations_count());
         let journal: String =
             connection.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();

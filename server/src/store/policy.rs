@@ -3,6 +3,7 @@
 //! devices are told moves `policy_changed_at` and queues `refresh_policy` for every device, in
 //! the same transaction.
 
+use super::sql::{params, OptionalExtension, Transaction};
 use super::{db_time, parse_db_time, Store, StoreError};
 use crate::device_policy::{
     default_profile_name, pupil_tile, ApprovedBypass, ClassRecord, PolicyPupil, PolicyRecords,
@@ -10,7 +11,6 @@ use crate::device_policy::{
 };
 use crate::roster::RosterRow;
 use chrono::{DateTime, Duration, NaiveTime, Utc};
-use super::sql::{params, OptionalExtension, Transaction};
 use slate_protocol::device::{CommandAction, DeviceCommand, ListFile, MAX_COMMANDS_PER_REPLY};
 use slate_protocol::kiosk::{App, AppKind, KeyStage, SessionRules};
 use slate_protocol::{DeviceNumber, PupilId};

@@ -53,7 +53,9 @@ impl Postgres {
                     job(&mut worker);
                 }
             })
-            .map_err(|e| StoreError::TaskFailed(format!("cannot start the PostgreSQL thread: {e}")))?;
+            .map_err(|e| {
+                StoreError::TaskFailed(format!("cannot start the PostgreSQL thread: {e}"))
+            })?;
         connected.recv().map_err(|_| StoreError::ConnectionGone)??;
         let database = Self { jobs };
         database.migrate()?;
@@ -87,8 +89,9 @@ impl Postgres {
         self.call(move |worker| {
             let mut tx = worker.client.transaction()?;
             tx.execute("SELECT pg_advisory_xact_lock(7291105)", &[])?;
-            let applied: i64 =
-                tx.query_one("SELECT coalesce(max(version), 0) FROM schema_migrations", &[])?.get(0);
+            let applied: i64 = tx
+                .query_one("SELECT coalesce(max(version), 0) FROM schema_migrations", &[])?
+                .get(0);
             let known = migrations.len() as i64;
             if applied > known {
                 return Err(StoreError::Config(format!(
@@ -96,7 +99,7 @@ impl Postgres {
                      {known}: run a newer slate-server"
                 )));
             }
-            for (version, sql) in (1..).zip(migrations).skip(applied as usize) {
+            for (version, sql) in (1_i64..).zip(migrations).skip(applied as usize) {
                 tx.batch_execute(sql)?;
                 tx.execute("INSERT INTO schema_migrations (version) VALUES ($1)", &[&version])?;
             }
@@ -180,7 +183,10 @@ fn check_local(config: &Config) -> Result<(), StoreError> {
             Host::Unix(_) => true,
             Host::Tcp(name) => {
                 name == "localhost"
-                    || name.trim_matches(['[', ']']).parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+                    || name
+                        .trim_matches(['[', ']'])
+                        .parse::<std::net::IpAddr>()
+                        .is_ok_and(|ip| ip.is_loopback())
             }
         };
         if !local {

@@ -1,8 +1,8 @@
 //! Read-only questions staff ask of the record: reports, a device's sessions, who had a device.
 
+use super::sql::{OptionalExtension, Row};
 use super::{db_time, parse_db_time, Store, StoreError};
 use chrono::{DateTime, Utc};
-use super::sql::{OptionalExtension, Row};
 use slate_protocol::{DeviceNumber, PupilId, SessionId};
 
 /// One report as staff see it, with the roster's name for the pupil when it has one.

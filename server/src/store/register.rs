@@ -1,9 +1,9 @@
 //! The manual register of numbered devices that cannot run Slate (iPads), the combined answer to
 //! "who had device N at T", and the fleet's rows.
 
+use super::sql::OptionalExtension;
 use super::{db_time, parse_db_time, Store, StoreError};
 use chrono::{DateTime, Utc};
-use super::sql::OptionalExtension;
 use slate_protocol::{DeviceNumber, PupilId};
 
 /// One lesson's allocation, as a teacher recorded it.

@@ -1,10 +1,10 @@
 //! Staff accounts, signed-in sessions and the audit log.
 
+use super::sql::OptionalExtension;
 use super::{db_time, parse_db_time, Store, StoreError};
 use crate::auth::Role;
 use crate::secrets::SecretHash;
 use chrono::{DateTime, Utc};
-use super::sql::OptionalExtension;
 
 /// A staff account as sign-in needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -276,3 +276,38 @@ async fn roster_import_takes_a_whole_file_or_nothing() {
     let store = slate_server::Store::open(&dir.join("slate.sqlite")).unwrap();
     assert_eq!(store.classes().unwrap()[0].name, "Oak");
 }
+
+#[tokio::test]
+async fn the_binary_keeps_records_in_postgres_when_told() {
+    let cluster = crate::postgres::TestPostgres::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    let pupil_add = ["pupil", "add", "--data-dir", dir.to_str().unwrap(), "--id", "p-7f3a9c"];
+    let out = Command::new(BINARY)
+        .args(pupil_add)
+        .args(["--name", "Amira K.", "--class", "Year 2"])
+        .env("SLATE_DATABASE_URL", &cluster.url)
+        .output()
+        .await
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(!dir.join("slate.sqlite").exists(), "no SQLite file beside PostgreSQL");
+    let pupil = slate_protocol::PupilId::new("p-7f3a9c").unwrap();
+    assert!(cluster.store().pupil_known(&pupil).unwrap());
+
+    // Pupil data never crosses a network unencrypted: a remote address is refused before any
+    // connection is tried (192.0.2.1 is a documentation address).
+    let out = run(&[
+        "enrollment-token",
+        "--data-dir",
+        dir.to_str().unwrap(),
+        "--device",
+        "12",
+        "--postgres",
+        "postgresql://slate@192.0.2.1/slate",
+    ])
+    .await;
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("is not on this machine"), "{stderr}");
+}

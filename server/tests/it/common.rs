@@ -6,6 +6,7 @@ use slate_server::auth::{self, HashCost, Role};
 use slate_server::config::Config;
 use slate_server::data_dir::DataDir;
 use slate_server::notify::Notifier;
+use crate::postgres::TestPostgres;
 use slate_server::{listen, tls, AppState, Store};
 use std::time::Duration as StdDuration;
 use tokio::sync::oneshot;
@@ -24,6 +25,8 @@ pub struct TestServer {
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<Result<(), slate_server::ServeError>>>,
     _dir: tempfile::TempDir,
+    /// Last: dropped after the server has let go of it.
+    _postgres: Option<TestPostgres>,
 }
 
 impl TestServer {
@@ -45,7 +48,11 @@ impl TestServer {
     async fn start_with(use_tls: bool, config: Config) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let data_dir = DataDir::open(dir.path().join("data")).unwrap();
-        let store = Store::open(&data_dir.database_path()).unwrap();
+        let postgres = crate::postgres::requested().then(TestPostgres::start);
+        let store = match &postgres {
+            Some(postgres) => postgres.store(),
+            None => Store::open(&data_dir.database_path()).unwrap(),
+        };
         let staff_key = data_dir.staff_key().unwrap();
         let policy_key = data_dir.policy_key().unwrap();
         let public_key =
@@ -84,6 +91,7 @@ impl TestServer {
             shutdown: Some(tx),
             task: Some(task),
             _dir: dir,
+            _postgres: postgres,
         }
     }
 

@@ -1,5 +1,5 @@
 //! Integration tests of `slate-server`: the real server on 127.0.0.1 with real SQLite files in
-//! temporary directories. One test binary (with modules) so the workspace links it once.
+//! temporary directories (or, with `SLATE_TEST_DATABASE=postgres`, private PostgreSQL servers). One test binary (with modules) so the workspace links it once.
 
 mod accounts;
 mod activity;
@@ -11,4 +11,6 @@ mod device_api;
 mod https;
 mod openapi;
 mod policy;
+mod postgres;
 mod staff;
+mod store_story;

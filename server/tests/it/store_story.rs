@@ -1,0 +1,266 @@
+//! One school term told to the store, run on both databases the server supports: a SQLite file
+//! and a private PostgreSQL server. Same calls, same answers.
+
+use crate::common::{at, device, report, session_started};
+use crate::postgres::TestPostgres;
+use chrono::Duration;
+use slate_protocol::device::CommandAction;
+use slate_protocol::{Event, EventBody, PupilId, SessionEndReason, SessionId};
+use slate_server::auth::Role;
+use slate_server::incident::{Action, Details, Status, Step, WorkflowError};
+use slate_server::roster::PupilEntry;
+use slate_server::secrets::Secret;
+use slate_server::store::{EnrollOutcome, StepError};
+use slate_server::Store;
+
+#[test]
+fn the_term_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("slate.sqlite")).unwrap();
+    assert_eq!(store.backend(), slate_server::store::sql::Backend::Sqlite);
+    a_term(&store);
+}
+
+#[test]
+fn the_term_on_postgres() {
+    let postgres = TestPostgres::start();
+    let store = postgres.store();
+    assert_eq!(store.backend(), slate_server::store::sql::Backend::Postgres);
+    a_term(&store);
+    drop(store);
+    // A second server start finds the schema in place and the records kept.
+    let again = postgres.store();
+    assert_eq!(again.reports(10).unwrap().len(), 1, "the open incident's report is kept");
+}
+
+fn a_term(store: &Store) {
+    let tuesday = at("2026-11-17T08:00:00Z");
+
+    // IT enrolls device 12; its token works once.
+    let token = store.issue_enrollment_token(device(12), Duration::hours(1), tuesday).unwrap();
+    let credential = Secret::generate();
+    let enrolled =
+        store.enroll(&token.hash(), device(12), &credential.hash(), "0.3.0", tuesday).unwrap();
+    assert_eq!(enrolled, EnrollOutcome::Enrolled);
+    let again =
+        store.enroll(&token.hash(), device(12), &Secret::generate().hash(), "0.3.0", tuesday);
+    assert!(matches!(again.unwrap(), EnrollOutcome::Refused(_)), "a token is used once");
+    assert_eq!(store.authenticate(&credential.hash()).unwrap(), Some(device(12)));
+    assert_eq!(store.authenticate(&Secret::generate().hash()).unwrap(), None);
+
+    store.save_pupil(&PupilEntry::new("p-amira", "Amira K.", "Year 2").unwrap()).unwrap();
+    store.save_pupil(&PupilEntry::new("p-ben", "Ben T.", "Year 2").unwrap()).unwrap();
+
+    // Tuesday: Amira has device 12 from 09:00 to 10:30 and presses the button at 10:14.
+    let session = SessionId::new();
+    let amira = PupilId::new("p-amira").unwrap();
+    let mut filed = report(12, Some("p-amira"), "A page that upset her");
+    if let EventBody::ReportFiled { session: s, .. } = &mut filed.body {
+        *s = Some(session);
+    }
+    let day = vec![
+        Event::new(
+            device(12),
+            at("2026-11-17T08:59:00Z"),
+            EventBody::Hello { software_version: "0.3.1".into() },
+        ),
+        session_started(12, session, "p-amira", "2026-11-17T09:00:00Z"),
+        filed,
+        Event::new(
+            device(12),
+            at("2026-11-17T10:30:00Z"),
+            EventBody::SessionEnded {
+                session,
+                pupil: amira.clone(),
+                started_at: at("2026-11-17T09:00:00Z"),
+                reason: SessionEndReason::EndOfLesson,
+            },
+        ),
+    ];
+    let received = at("2026-11-17T10:14:04Z");
+    let first = store.ingest_reporting(device(12), &day, received).unwrap();
+    assert_eq!((first.reply.stored, first.reply.duplicates), (4, 0));
+    assert_eq!(first.new_reports.len(), 1);
+    assert_eq!(first.new_reports[0].pupil.as_ref(), Some(&amira));
+    // The device did not hear the answer and sends the batch again: nothing twice.
+    let resent = store.ingest_reporting(device(12), &day, received).unwrap();
+    assert_eq!((resent.reply.stored, resent.reply.duplicates), (0, 4));
+    assert!(resent.new_reports.is_empty());
+    let record = store.device(device(12)).unwrap().unwrap();
+    assert_eq!(record.software_version, "0.3.1");
+
+    // "Who had device 12 at 10:14 last Tuesday?"
+    let who = store.who_had(device(12), at("2026-11-17T10:14:00Z")).unwrap().unwrap();
+    assert_eq!((who.pupil, who.session), (amira.clone(), session));
+    assert_eq!(store.who_had(device(12), at("2026-11-17T10:31:00Z")).unwrap(), None);
+    let sessions = store.device_sessions(device(12), 10).unwrap();
+    assert_eq!(sessions.len(), 1);
+    assert_eq!(sessions[0].pupil_name.as_deref(), Some("Amira K."));
+    assert_eq!(sessions[0].end_reason.as_deref(), Some("end_of_lesson"));
+
+    // iPad 31 cannot run Slate: its teacher records Ben for the 13:00 lesson.
+    let ben = PupilId::new("p-ben").unwrap();
+    store
+        .add_register_entry(
+            device(31),
+            &ben,
+            at("2026-11-17T13:00:00Z"),
+            at("2026-11-17T14:00:00Z"),
+            "mrs.jones",
+            at("2026-11-17T12:55:00Z"),
+        )
+        .unwrap();
+    let ipad = store.who_had_any(device(31), at("2026-11-17T13:30:00Z")).unwrap().unwrap();
+    assert_eq!((ipad.pupil.as_str(), ipad.source), ("p-ben", "register"));
+    assert_eq!(ipad.pupil_name.as_deref(), Some("Ben T."));
+    let pi = store.who_had_any(device(12), at("2026-11-17T10:14:00Z")).unwrap().unwrap();
+    assert_eq!((pi.pupil.as_str(), pi.source), ("p-amira", "session"));
+
+    // The DSL works the incident.
+    let incidents = store.incidents(10).unwrap();
+    assert_eq!(incidents.len(), 1);
+    let incident = &incidents[0];
+    assert_eq!(incident.status, Status::New);
+    assert_eq!(incident.report.page_title.as_deref(), Some("A page that upset her"));
+    let id = incident.id;
+    let dsl = "ms.patel";
+    let acknowledged_at = at("2026-11-17T10:20:00Z");
+    assert_eq!(
+        store.incident_step(id, Step::Acknowledge, dsl, None, acknowledged_at).unwrap(),
+        Status::Acknowledged
+    );
+    let twice = store.incident_step(id, Step::Acknowledge, dsl, None, acknowledged_at);
+    assert!(matches!(twice, Err(StepError::Workflow(WorkflowError::AlreadyAcknowledged))));
+    store
+        .incident_details(
+            id,
+            &Details {
+                category: Some("inappropriate content".into()),
+                location: Some("Room 4, maths".into()),
+                description: Some("A video site's suggestion".into()),
+                ..Details::default()
+            },
+            dsl,
+            at("2026-11-17T10:25:00Z"),
+        )
+        .unwrap();
+    store
+        .incident_step(
+            id,
+            Step::Act(Action::SiteBlockRequested),
+            dsl,
+            Some("Asked IT to block the site"),
+            at("2026-11-17T10:40:00Z"),
+        )
+        .unwrap();
+    store.incident_note(id, dsl, "Spoke to Amira's parents", at("2026-11-17T15:30:00Z")).unwrap();
+    let (record, history) = store.incident(id).unwrap().unwrap();
+    assert_eq!(record.status, Status::Actioned(Action::SiteBlockRequested));
+    assert_eq!(record.details.location.as_deref(), Some("Room 4, maths"));
+    let kinds: Vec<&str> = history.iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(kinds, ["acknowledged", "details", "action", "note"]);
+    assert_eq!(store.device_incidents(12, 10).unwrap().len(), 1);
+    assert!(matches!(store.incident_note(id + 1000, dsl, "x", tuesday), Err(StepError::NotFound)));
+
+    // Staff accounts, their sessions and the audit log.
+    let staff_id =
+        store.save_staff(dsl, Role::Dsl, "$argon2id$test", Some("SECRET"), tuesday).unwrap();
+    assert!(store.use_totp_step(staff_id, 100).unwrap());
+    assert!(!store.use_totp_step(staff_id, 100).unwrap(), "a code is never accepted twice");
+    let cookie = Secret::generate();
+    store.create_session(&cookie.hash(), staff_id, "csrf-token", tuesday).unwrap();
+    let signed_in = store.session(&cookie.hash()).unwrap().unwrap();
+    assert_eq!(signed_in.csrf_token, "csrf-token");
+    store.delete_session(&cookie.hash()).unwrap();
+    assert!(store.session(&cookie.hash()).unwrap().is_none());
+    store.audit(acknowledged_at, dsl, "viewed incident", Some(&id.to_string()), None).unwrap();
+    let audit = store.audit_log(10).unwrap();
+    assert_eq!(audit[0].action, "viewed incident");
+
+    // A teacher's "eyes on me" reaches every device, once.
+    let issued = at("2026-11-17T11:00:00Z");
+    let command = store
+        .queue_command(
+            None,
+            CommandAction::LockScreens,
+            issued,
+            issued + Duration::minutes(5),
+            "mr.smith",
+        )
+        .unwrap();
+    let (commands, cursor) = store.commands_for(device(12), 0, issued).unwrap();
+    assert_eq!(commands.len(), 1);
+    assert_eq!(cursor, command as u64);
+    assert!(store.commands_for(device(12), cursor, issued).unwrap().0.is_empty());
+
+    // Wednesday: a press with nobody signed in; nobody has looked at it yet.
+    let mut unsigned = report(12, None, "Left open");
+    unsigned.at = at("2026-11-18T09:00:00Z");
+    let wednesday = store.ingest_reporting(device(12), &[unsigned], at("2026-11-18T09:00:01Z"));
+    assert_eq!(wednesday.unwrap().new_reports.len(), 1);
+    assert_eq!(store.reports(10).unwrap().len(), 2);
+
+    // Retention: a year on, everything closed is purged; the DSL's open work never is.
+    let purged = store.purge_before(at("2027-12-01T00:00:00Z")).unwrap();
+    assert_eq!((purged.incidents, purged.reports), (1, 1));
+    assert_eq!((purged.sessions, purged.register, purged.audit), (1, 1, 1));
+    assert_eq!(purged.events, 4, "hello, session start and end, Tuesday's report");
+    assert_eq!(store.who_had(device(12), at("2026-11-17T10:14:00Z")).unwrap(), None);
+    assert_eq!(store.who_had_any(device(31), at("2026-11-17T13:30:00Z")).unwrap(), None);
+    let kept = store.reports(10).unwrap();
+    assert_eq!(kept.len(), 1);
+    assert_eq!(kept[0].page_title.as_deref(), Some("Left open"));
+}
+
+/// The two schemas must not drift: every table and column in one is in the other, with the
+/// matching type and the same NOT NULL.
+#[test]
+fn postgres_and_sqlite_schemas_match() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("slate.sqlite");
+    drop(Store::open(&path).unwrap());
+    let sqlite = rusqlite::Connection::open(&path).unwrap();
+    let mut statement = sqlite
+        .prepare(
+            "SELECT m.name, p.name, p.type, p.\"notnull\" OR p.pk > 0
+             FROM sqlite_master m JOIN pragma_table_info(m.name) p
+             WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%'",
+        )
+        .unwrap();
+    let sqlite_columns: std::collections::BTreeSet<(String, String, String, bool)> = statement
+        .query_map([], |r| {
+            let kind: String = r.get(2)?;
+            let kind = match kind.as_str() {
+                "INTEGER" => "bigint",
+                "TEXT" => "text",
+                "BLOB" => "bytea",
+                other => panic!("a SQLite column of type {other}: map it here"),
+            };
+            Ok((r.get(0)?, r.get(1)?, kind.to_owned(), r.get(3)?))
+        })
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+
+    let cluster = TestPostgres::start();
+    drop(cluster.store());
+    let mut postgres = postgres::Client::connect(&cluster.url, postgres::NoTls).unwrap();
+    let postgres_columns: std::collections::BTreeSet<(String, String, String, bool)> = postgres
+        .query(
+            "SELECT table_name::text, column_name::text, data_type::text, is_nullable = 'NO'
+             FROM information_schema.columns
+             WHERE table_schema = 'public' AND table_name <> 'schema_migrations'",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+        .collect();
+    assert!(sqlite_columns.len() > 100, "read the SQLite schema: {sqlite_columns:?}");
+    let only_sqlite: Vec<_> = sqlite_columns.difference(&postgres_columns).collect();
+    let only_postgres: Vec<_> = postgres_columns.difference(&sqlite_columns).collect();
+    assert!(
+        only_sqlite.is_empty() && only_postgres.is_empty(),
+        "only in SQLite: {only_sqlite:#?}\nonly in PostgreSQL: {only_postgres:#?}"
+    );
+}
