@@ -45,6 +45,10 @@ enum Bench {
         /// How many events the database is filled to before the who-had questions.
         #[arg(long, default_value_t = 10_000_000)]
         events: u64,
+        /// An empty PostgreSQL database (`host=/tmp/pg dbname=bench user=slate`) to measure
+        /// instead of a SQLite file; its tables are created and left filled.
+        #[arg(long, value_name = "URL")]
+        postgres: Option<String>,
     },
     /// Times each report-button press until the screen is confirmed dark (the report's
     /// `blank_latency_us`): through evdev where /dev/uinput exists, else injected at the button
@@ -79,7 +83,7 @@ fn main() -> anyhow::Result<()> {
         Bench::ReportPath { presses } => report_path::run(presses),
         Bench::Blank { presses } => blank::run(presses),
         Bench::Dns { domains, seconds } => dns::run(domains, seconds),
-        Bench::Server { events } => server::run(events),
+        Bench::Server { events, postgres } => server::run(events, postgres.as_deref()),
         Bench::IdleMemory { settle } => idle_memory::run(settle),
         Bench::Boot { runs, kiosk } => boot::run(runs, kiosk),
     }

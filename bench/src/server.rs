@@ -1,5 +1,6 @@
 //! `server`: the school server's two load figures, with the real library code in this process
-//! on 127.0.0.1 and a real SQLite file in a temporary directory.
+//! on 127.0.0.1 and a real SQLite file in a temporary directory (or, with `--postgres URL`, an
+//! empty PostgreSQL database).
 //!
 //! 1. Ingest rate: a few devices enrolled through `POST /api/v1/enroll`, then several
 //!    concurrent uploaders posting full batches (256 events: session started/ended pairs and the
@@ -22,7 +23,6 @@ use slate_protocol::{
 };
 use slate_server::secrets::Secret;
 use slate_server::store::{EnrollOutcome, Store};
-use std::path::Path;
 use std::time::Instant;
 
 /// Devices in the filled school.
@@ -43,18 +43,26 @@ const LESSONS_PER_CALL: u64 = 2_000;
 /// How many who-had questions are timed.
 const QUERIES: usize = 1_000;
 
-pub fn run(events: u64) -> anyhow::Result<()> {
+pub fn run(events: u64, postgres: Option<&str>) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
+    let (store, database) = match postgres {
+        Some(url) => {
+            (Store::connect_postgres(url).context("connect to PostgreSQL")?, "PostgreSQL".into())
+        }
+        None => {
+            let path = dir.path().join("slate.sqlite");
+            let store = Store::open(&path).context("open the server's database")?;
+            (store, format!("SQLite in {}", path.display()))
+        }
+    };
     let runtime = tokio::runtime::Runtime::new()?;
-    runtime.block_on(bench(dir.path(), events))
+    runtime.block_on(bench(store, &database, events))
 }
 
-async fn bench(dir: &Path, events: u64) -> anyhow::Result<()> {
-    let store = Store::open(&dir.join("slate.sqlite")).context("open the server's database")?;
+async fn bench(store: Store, database: &str, events: u64) -> anyhow::Result<()> {
     let plan = SchoolPlan::new(FILL_DEVICES);
     println!(
-        "server: slate-server over http://127.0.0.1 (in-process, SQLite in {}), {UPLOADERS} uploaders x {BATCHES_PER_UPLOADER} batches of {MAX_EVENTS_PER_BATCH}, then fill to {events} events over {FILL_DEVICES} devices",
-        dir.display()
+        "server: slate-server over http://127.0.0.1 (in-process, {database}), {UPLOADERS} uploaders x {BATCHES_PER_UPLOADER} batches of {MAX_EVENTS_PER_BATCH}, then fill to {events} events over {FILL_DEVICES} devices",
     );
 
     let (ingest_eps, uploaded) = ingest_over_http(&store).await?;
