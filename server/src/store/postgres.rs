@@ -85,7 +85,7 @@ impl Postgres {
                  applied_at TEXT   NOT NULL DEFAULT (now()::text)
              )",
         )?;
-        let migrations = schema::POSTGRES_MIGRATIONS;
+        let migrations = schema::postgres_migrations();
         self.call(move |worker| {
             let mut tx = worker.client.transaction()?;
             tx.execute("SELECT pg_advisory_xact_lock(7291105)", &[])?;
@@ -100,7 +100,7 @@ impl Postgres {
                 )));
             }
             for (version, sql) in (1_i64..).zip(migrations).skip(applied as usize) {
-                tx.batch_execute(sql)?;
+                tx.batch_execute(&sql)?;
                 tx.execute("INSERT INTO schema_migrations (version) VALUES ($1)", &[&version])?;
             }
             tx.commit()?;
