@@ -47,7 +47,7 @@ pub fn run(events: u64, postgres: Option<&str>) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let (store, database) = match postgres {
         Some(url) => {
-            (Store::connect_postgres(url).context("connect to PostgreSQL")?, "PostgreSQL".into())
+            (Store::connect_postgres(url, None).context("connect to PostgreSQL")?, "PostgreSQL".into())
         }
         None => {
             let path = dir.path().join("slate.sqlite");

@@ -17,10 +17,20 @@ pub struct Cli {
     #[arg(long, global = true, default_value = "/var/lib/slate-server", value_name = "DIR")]
     pub data_dir: PathBuf,
 
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Where records are kept when not in the data directory's SQLite file.
+#[derive(Debug, Args)]
+pub struct DatabaseArgs {
     /// Keep records in PostgreSQL instead of the data directory's SQLite file (for trusts with
-    /// many schools): `host=/run/postgresql dbname=slate` or `postgresql://slate@localhost/slate`.
-    /// A Unix socket or loopback only. Give it through the environment, not the command line,
-    /// if it holds a password.
+    /// many schools): `host=/run/postgresql dbname=slate` on this machine, or
+    /// `host=db.trust.example dbname=slate user=school12 sslmode=require` over a network (TLS
+    /// is then required). Give it through the environment if it holds a password.
     #[arg(
         long,
         global = true,
@@ -30,8 +40,10 @@ pub struct Cli {
     )]
     pub postgres: Option<String>,
 
-    #[command(subcommand)]
-    pub command: Command,
+    /// A PEM file of the certificate authority that signed PostgreSQL's certificate, trusted
+    /// besides the system's certificates.
+    #[arg(long, global = true, env = "SLATE_DATABASE_CA", value_name = "FILE")]
+    pub postgres_ca: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

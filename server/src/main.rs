@@ -5,8 +5,8 @@ use anyhow::Context;
 use clap::Parser;
 use slate_server::auth::{self, HashCost};
 use slate_server::cli::{
-    Cli, Command, EnrollmentTokenArgs, PupilAddArgs, PupilCommand, RosterCommand, RosterImportArgs,
-    ServeArgs, StaffAddArgs, StaffCommand,
+    Cli, Command, DatabaseArgs, EnrollmentTokenArgs, PupilAddArgs, PupilCommand, RosterCommand,
+    RosterImportArgs, ServeArgs, StaffAddArgs, StaffCommand,
 };
 use slate_server::config::{self, Config};
 use slate_server::data_dir::DataDir;
@@ -28,15 +28,15 @@ async fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let postgres = cli.postgres.as_deref();
+    let database = &cli.database;
     let result = match cli.command {
-        Command::Serve(args) => serve(&cli.data_dir, postgres, args).await,
-        Command::EnrollmentToken(args) => enrollment_token(&cli.data_dir, postgres, args),
-        Command::Pupil(PupilCommand::Add(args)) => add_pupil(&cli.data_dir, postgres, args),
+        Command::Serve(args) => serve(&cli.data_dir, database, args).await,
+        Command::EnrollmentToken(args) => enrollment_token(&cli.data_dir, database, args),
+        Command::Pupil(PupilCommand::Add(args)) => add_pupil(&cli.data_dir, database, args),
         Command::Roster(RosterCommand::Import(args)) => {
-            import_roster(&cli.data_dir, postgres, args)
+            import_roster(&cli.data_dir, database, args)
         }
-        Command::Staff(StaffCommand::Add(args)) => add_staff(&cli.data_dir, postgres, args),
+        Command::Staff(StaffCommand::Add(args)) => add_staff(&cli.data_dir, database, args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -48,11 +48,12 @@ async fn main() -> ExitCode {
     }
 }
 
-fn open(data_dir: &Path, postgres: Option<&str>) -> anyhow::Result<(DataDir, Store)> {
+fn open(data_dir: &Path, database: &DatabaseArgs) -> anyhow::Result<(DataDir, Store)> {
     let data_dir = DataDir::open(data_dir)?;
-    let store = match postgres {
+    let store = match &database.postgres {
         // The address is not repeated: it may hold a password.
-        Some(url) => Store::connect_postgres(url).context("cannot open the PostgreSQL database")?,
+        Some(url) => Store::connect_postgres(url, database.postgres_ca.as_deref())
+            .context("cannot open the PostgreSQL database")?,
         None => {
             let database = data_dir.database_path();
             Store::open(&database)
@@ -62,14 +63,14 @@ fn open(data_dir: &Path, postgres: Option<&str>) -> anyhow::Result<(DataDir, Sto
     Ok((data_dir, store))
 }
 
-async fn serve(data_dir: &Path, postgres: Option<&str>, args: ServeArgs) -> anyhow::Result<()> {
+async fn serve(data_dir: &Path, database: &DatabaseArgs, args: ServeArgs) -> anyhow::Result<()> {
     listen::check_plain_http_allowed(args.listen, args.plain_http)?;
     let config = match &args.config {
         Some(path) => config::load(path)?,
         None => Config::default(),
     };
     let notifier = Notifier::from_config(&config)?;
-    let (data_dir, store) = open(data_dir, postgres)?;
+    let (data_dir, store) = open(data_dir, database)?;
     let staff_key = data_dir.staff_key()?;
     let policy_key = data_dir.policy_key()?;
     let lists_dir = data_dir.lists_dir()?;
@@ -127,10 +128,10 @@ async fn shutdown_signal() {
 
 fn enrollment_token(
     data_dir: &Path,
-    postgres: Option<&str>,
+    database: &DatabaseArgs,
     args: EnrollmentTokenArgs,
 ) -> anyhow::Result<()> {
-    let (_, store) = open(data_dir, postgres)?;
+    let (_, store) = open(data_dir, database)?;
     let valid_for = chrono::Duration::hours(args.valid_hours.into());
     let token = store.issue_enrollment_token(args.device, valid_for, chrono::Utc::now())?;
     tracing::info!(device = %args.device, valid_hours = args.valid_hours, "enrollment token issued");
@@ -138,9 +139,9 @@ fn enrollment_token(
     Ok(())
 }
 
-fn add_pupil(data_dir: &Path, postgres: Option<&str>, args: PupilAddArgs) -> anyhow::Result<()> {
+fn add_pupil(data_dir: &Path, database: &DatabaseArgs, args: PupilAddArgs) -> anyhow::Result<()> {
     let entry = PupilEntry::new(args.id.as_str(), &args.name, &args.class)?;
-    let (_, store) = open(data_dir, postgres)?;
+    let (_, store) = open(data_dir, database)?;
     store.save_pupil(&entry)?;
     println!("saved pupil {}", entry.id);
     Ok(())
@@ -148,7 +149,7 @@ fn add_pupil(data_dir: &Path, postgres: Option<&str>, args: PupilAddArgs) -> any
 
 fn import_roster(
     data_dir: &Path,
-    postgres: Option<&str>,
+    database: &DatabaseArgs,
     args: RosterImportArgs,
 ) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(&args.file)
@@ -157,7 +158,7 @@ fn import_roster(
         .with_context(|| format!("{} was not imported", args.file.display()))?;
     let rows: Vec<_> =
         rows.into_iter().map(|row| (slate_server::roster::new_pupil_id(), row)).collect();
-    let (_, store) = open(data_dir, postgres)?;
+    let (_, store) = open(data_dir, database)?;
     let now = chrono::Utc::now();
     let done = store.import_roster(&rows, now)?;
     let detail = format!(
@@ -169,8 +170,8 @@ fn import_roster(
     Ok(())
 }
 
-fn add_staff(data_dir: &Path, postgres: Option<&str>, args: StaffAddArgs) -> anyhow::Result<()> {
-    let (_, store) = open(data_dir, postgres)?;
+fn add_staff(data_dir: &Path, database: &DatabaseArgs, args: StaffAddArgs) -> anyhow::Result<()> {
+    let (_, store) = open(data_dir, database)?;
     let password = Secret::generate();
     // 20 characters of a 43-character random secret: 120 bits, short enough to type once.
     let password = &password.expose()[..20];

@@ -42,7 +42,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 pub enum StoreError {
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
-    #[error("PostgreSQL error: {0}")]
+    #[error("PostgreSQL error: {}", with_causes(.0))]
     Postgres(#[from] ::postgres::Error),
     #[error("the database connection is gone")]
     ConnectionGone,
@@ -73,13 +73,6 @@ pub struct Store {
     connection: Arc<Mutex<Box<dyn Database>>>,
 }
 
-/// Which database a server uses: its data directory's SQLite file, or a trust's PostgreSQL.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Location {
-    SqliteFile(std::path::PathBuf),
-    Postgres(String),
-}
-
 impl Store {
     /// Opens (creating if missing) the SQLite file and brings its schema up to date.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
@@ -87,16 +80,10 @@ impl Store {
     }
 
     /// Connects to PostgreSQL (`postgresql://user@host/db`, or `host=/run/postgresql dbname=x`)
-    /// and brings its schema up to date.
-    pub fn connect_postgres(url: &str) -> Result<Self, StoreError> {
-        Ok(Self::on(postgres::Postgres::connect(url)?))
-    }
-
-    pub fn open_location(location: &Location) -> Result<Self, StoreError> {
-        match location {
-            Location::SqliteFile(path) => Self::open(path),
-            Location::Postgres(url) => Self::connect_postgres(url),
-        }
+    /// and brings its schema up to date. Off this machine the address must say
+    /// `sslmode=require`; `ca_file` (PEM) is trusted besides the system's certificates.
+    pub fn connect_postgres(url: &str, ca_file: Option<&Path>) -> Result<Self, StoreError> {
+        Ok(Self::on(postgres::Postgres::connect(url, ca_file)?))
     }
 
     fn on(database: impl Database + 'static) -> Self {
@@ -136,6 +123,19 @@ impl Store {
         )?;
         Ok(())
     }
+}
+
+/// An error and its causes on one line: the PostgreSQL client keeps the reason a connection
+/// failed (a refused certificate, say) in its source.
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(next) = cause {
+        text.push_str(": ");
+        text.push_str(&next.to_string());
+        cause = next.source();
+    }
+    text
 }
 
 pub(crate) fn db_time(t: DateTime<Utc>) -> String {

@@ -1,5 +1,9 @@
 //! [`Database`] on PostgreSQL: for trusts that run one database for many schools.
 //!
+//! On this machine (a Unix socket or loopback) the connection may be plain. Anywhere else it
+//! must be TLS (`sslmode=require`), checked against the system's certificates and the trust's
+//! own CA file if given: pupil data never crosses a network in the clear.
+//!
 //! The synchronous `postgres` client runs its own small async runtime, which must not be
 //! entered from inside the server's. So one thread owns the connection and runs each statement
 //! sent to it; callers wait for the answer as they would for SQLite's file.
@@ -7,11 +11,15 @@
 use super::sql::{dollar_placeholders, Backend, Database, Row, Value};
 use super::{schema, StoreError};
 use bytes::BytesMut;
+use postgres::config::SslMode;
 use postgres::types::{to_sql_checked, FromSql, IsNull, ToSql, Type};
 use postgres::{Client, Config, NoTls};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::CertificateDer;
 use std::collections::HashMap;
 use std::error::Error;
-use std::sync::mpsc;
+use std::path::Path;
+use std::sync::{mpsc, Arc};
 
 type Job = Box<dyn FnOnce(&mut Worker) + Send>;
 
@@ -19,8 +27,12 @@ pub struct Postgres {
     jobs: mpsc::Sender<Job>,
 }
 
+/// Opens a connection the same way every time (plain or TLS), for the first and for reconnects.
+type Connect = Box<dyn Fn(&Config) -> Result<Client, postgres::Error> + Send>;
+
 struct Worker {
     config: Config,
+    connect: Connect,
     client: Client,
     /// Prepared statements by their SQL as the store wrote it.
     statements: HashMap<String, postgres::Statement>,
@@ -28,18 +40,31 @@ struct Worker {
 
 impl Postgres {
     /// Connects to `url` (`postgresql://user@host/db` or `host=... dbname=...`) and brings the
-    /// schema up to date.
-    pub fn connect(url: &str) -> Result<Self, StoreError> {
+    /// schema up to date. `ca_file` (PEM) is trusted for TLS besides the system's certificates.
+    pub fn connect(url: &str, ca_file: Option<&Path>) -> Result<Self, StoreError> {
+        // The address is not repeated in errors: it may hold a password.
         let config: Config = url
             .parse()
-            .map_err(|e| StoreError::Config(format!("the PostgreSQL address {url:?}: {e}")))?;
-        check_local(&config)?;
+            .map_err(|e| StoreError::Config(format!("cannot read the PostgreSQL address: {e}")))?;
+        if config.get_hosts().is_empty() {
+            return Err(StoreError::Config(
+                "the PostgreSQL address names no host (host=/run/postgresql for the local socket)"
+                    .into(),
+            ));
+        }
+        let connect: Connect = if config.get_ssl_mode() == SslMode::Require {
+            let tls = tls_connector(ca_file)?;
+            Box::new(move |config| config.connect(tls.clone()))
+        } else {
+            check_local(&config)?;
+            Box::new(|config| config.connect(NoTls))
+        };
         let (ready, connected) = mpsc::channel();
         let (jobs, incoming) = mpsc::channel::<Job>();
         std::thread::Builder::new()
             .name("postgres".into())
             .spawn(move || {
-                let client = match config.connect(NoTls) {
+                let client = match connect(&config) {
                     Ok(client) => client,
                     Err(error) => {
                         let _ = ready.send(Err(error));
@@ -47,7 +72,7 @@ impl Postgres {
                     }
                 };
                 let _ = ready.send(Ok(()));
-                let mut worker = Worker { config, client, statements: HashMap::new() };
+                let mut worker = Worker { config, connect, client, statements: HashMap::new() };
                 // Ends when the store (the last sender) is dropped.
                 for job in incoming {
                     job(&mut worker);
@@ -114,7 +139,7 @@ impl Worker {
     /// new one rather than failing for ever.
     fn reconnect_if_closed(&mut self) -> Result<(), StoreError> {
         if self.client.is_closed() {
-            self.client = self.config.connect(NoTls)?;
+            self.client = (self.connect)(&self.config)?;
             self.statements.clear();
         }
         Ok(())
@@ -174,8 +199,7 @@ fn parameters(values: &[Value]) -> Vec<&(dyn ToSql + Sync)> {
     values.iter().map(|v| v as &(dyn ToSql + Sync)).collect()
 }
 
-/// Pupil data crosses the connection in the clear (no TLS yet), so only a Unix socket or
-/// this machine's loopback are accepted.
+/// A plain connection must stay on this machine: a Unix socket or loopback.
 fn check_local(config: &Config) -> Result<(), StoreError> {
     use postgres::config::Host;
     for host in config.get_hosts() {
@@ -190,19 +214,60 @@ fn check_local(config: &Config) -> Result<(), StoreError> {
             }
         };
         if !local {
+            let shown = match host {
+                Host::Tcp(name) => name.clone(),
+                Host::Unix(path) => path.display().to_string(),
+            };
             return Err(StoreError::Config(format!(
-                "PostgreSQL at {host:?} is not on this machine; Slate talks to PostgreSQL over a \
-                 Unix socket or loopback only, since it does not encrypt the connection"
+                "PostgreSQL at {shown} is not on this machine: add sslmode=require to the address \
+                 so that pupil data crosses the network encrypted (and --postgres-ca for the \
+                 trust's own certificate authority)"
             )));
         }
     }
-    if config.get_hosts().is_empty() {
+    Ok(())
+}
+
+/// TLS that checks the server's certificate and name against the system's certificates and
+/// `ca_file`.
+fn tls_connector(
+    ca_file: Option<&Path>,
+) -> Result<tokio_postgres_rustls::MakeRustlsConnect, StoreError> {
+    let mut roots = rustls::RootCertStore::empty();
+    // A system store that cannot be read entirely still gives what it could.
+    let system = rustls_native_certs::load_native_certs();
+    roots.add_parsable_certificates(system.certs);
+    if let Some(path) = ca_file {
+        let unreadable = |reason: String| {
+            StoreError::Config(format!(
+                "cannot read the PostgreSQL CA file {}: {reason}",
+                path.display()
+            ))
+        };
+        let certificates = CertificateDer::pem_file_iter(path)
+            .map_err(|e| unreadable(e.to_string()))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| unreadable(e.to_string()))?;
+        if certificates.is_empty() {
+            return Err(unreadable("it holds no PEM certificate".into()));
+        }
+        for certificate in certificates {
+            roots.add(certificate).map_err(|e| unreadable(e.to_string()))?;
+        }
+    }
+    if roots.is_empty() {
         return Err(StoreError::Config(
-            "the PostgreSQL address names no host (use host=/run/postgresql for the local socket)"
-                .into(),
+            "no certificate to check PostgreSQL's against: give --postgres-ca".into(),
         ));
     }
-    Ok(())
+    // An explicit provider: rustls refuses to guess when more than one is compiled in.
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| StoreError::Config(format!("TLS for PostgreSQL: {e}")))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
 }
 
 type BoxError = Box<dyn Error + Sync + Send>;

@@ -1,12 +1,12 @@
 //! A server running in-process on 127.0.0.1:0, and helpers to talk to it as a device or staff.
 
+use crate::postgres::TestPostgres;
 use chrono::{DateTime, Duration, Utc};
 use slate_protocol::{Batch, DeviceNumber, EnrollReply, Event, EventBody, PupilId, SessionId};
 use slate_server::auth::{self, HashCost, Role};
 use slate_server::config::Config;
 use slate_server::data_dir::DataDir;
 use slate_server::notify::Notifier;
-use crate::postgres::TestPostgres;
 use slate_server::{listen, tls, AppState, Store};
 use std::time::Duration as StdDuration;
 use tokio::sync::oneshot;

@@ -12,6 +12,7 @@ use slate_server::roster::PupilEntry;
 use slate_server::secrets::Secret;
 use slate_server::store::{EnrollOutcome, StepError};
 use slate_server::Store;
+use std::path::Path;
 
 #[test]
 fn the_term_on_sqlite() {
@@ -210,6 +211,28 @@ fn a_term(store: &Store) {
     let kept = store.reports(10).unwrap();
     assert_eq!(kept.len(), 1);
     assert_eq!(kept[0].page_title.as_deref(), Some("Left open"));
+}
+
+/// Off this machine, PostgreSQL is reached over TLS only, and only when its certificate checks
+/// out: the test's server takes TLS on 127.0.0.1 and refuses plain TCP.
+#[test]
+fn a_networked_postgres_is_reached_over_checked_tls() {
+    let cluster = TestPostgres::start_tls();
+    let (url, ca) = cluster.tls();
+    let store = Store::connect_postgres(url, Some(ca)).expect("TLS with the trust's CA");
+    store.save_pupil(&PupilEntry::new("p-1", "Amira K.", "Year 2").unwrap()).unwrap();
+    assert!(store.pupil_known(&PupilId::new("p-1").unwrap()).unwrap());
+
+    let unknown_ca = Store::connect_postgres(url, None).err().expect("an unknown CA is refused");
+    assert!(unknown_ca.to_string().contains("certificate"), "{unknown_ca}");
+
+    let plain = url.replace("sslmode=require", "sslmode=disable");
+    let refused = Store::connect_postgres(&plain, Some(ca)).err().expect("no plain TCP");
+    assert!(refused.to_string().contains("no encryption"), "{refused}");
+
+    let missing = Store::connect_postgres(url, Some(Path::new("/nonexistent/ca.pem")));
+    let missing = missing.err().expect("a missing CA file is named");
+    assert!(missing.to_string().contains("/nonexistent/ca.pem"), "{missing}");
 }
 
 /// The two schemas must not drift: every table and column in one is in the other, with the
