@@ -53,6 +53,8 @@
 pub mod bundle;
 pub mod device;
 pub mod kiosk;
+#[cfg(feature = "lines")]
+pub mod lines;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

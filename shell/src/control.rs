@@ -51,7 +51,6 @@ use slate_protocol::{
 use std::fmt;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{mpsc, oneshot};
 
@@ -353,54 +352,34 @@ pub async fn serve(listener: UnixListener, requests: mpsc::Sender<ControlMsg>) {
 
 /// Serves one connection: a reply for each request line, in order.
 async fn handle(stream: UnixStream, requests: mpsc::Sender<ControlMsg>) {
-    let (read, mut write) = stream.into_split();
-    let mut reader = BufReader::new(read);
-    loop {
-        let mut line = Vec::new();
-        let limit = MAX_REQUEST_BYTES as u64 + 1;
-        match (&mut reader).take(limit).read_until(b'\n', &mut line).await {
-            Ok(0) => return,
-            Ok(_) => {}
-            Err(e) => {
-                tracing::debug!(error = %e, "control connection failed");
-                return;
-            }
-        }
-        let complete = line.last() == Some(&b'\n');
-        if !complete && line.len() > MAX_REQUEST_BYTES {
-            let reply = Reply::error(format!("bad request: longer than {MAX_REQUEST_BYTES} bytes"));
-            let _ = write.write_all(&reply.to_line()).await;
-            return;
-        }
-        if complete {
-            line.pop();
-        }
-        if line.iter().all(u8::is_ascii_whitespace) {
-            if !complete {
-                return;
-            }
-            continue;
-        }
-        let reply = match parse_request(&line) {
-            Err(message) => Reply::error(message),
-            Ok(request) => {
-                let (tx, rx) = oneshot::channel();
-                let msg = ControlMsg { request, received_at: Utc::now(), reply: tx };
-                match requests.send(msg).await {
-                    Err(_) => Reply::error("slated is shutting down"),
-                    Ok(()) => rx.await.unwrap_or_else(|_| Reply::error("slated is shutting down")),
+    let (read, write) = stream.into_split();
+    let too_long = Reply::error(format!("bad request: longer than {MAX_REQUEST_BYTES} bytes"));
+    slate_protocol::lines::serve(read, write, MAX_REQUEST_BYTES, too_long.to_line(), |line| {
+        let requests = &requests;
+        async move {
+            let reply = match parse_request(&line) {
+                Err(message) => Reply::error(message),
+                Ok(request) => {
+                    let (tx, rx) = oneshot::channel();
+                    let msg = ControlMsg { request, received_at: Utc::now(), reply: tx };
+                    match requests.send(msg).await {
+                        Err(_) => Reply::error("slated is shutting down"),
+                        Ok(()) => {
+                            rx.await.unwrap_or_else(|_| Reply::error("slated is shutting down"))
+                        }
+                    }
                 }
-            }
-        };
-        if write.write_all(&reply.to_line()).await.is_err() || !complete {
-            return;
+            };
+            reply.to_line()
         }
-    }
+    })
+    .await;
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     #[test]
     fn every_request_parses() {

@@ -22,7 +22,6 @@ use serde::{Deserialize, Deserializer, Serialize};
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 
 /// Default path of the socket.
@@ -203,38 +202,19 @@ pub async fn serve(listener: UnixListener, handle: FilterHandle, reload: Arc<dyn
 
 /// Serves one connection: a reply for each request line, in order.
 async fn connection(stream: UnixStream, handle: FilterHandle, reload: Arc<dyn Reload>) {
-    let (read, mut write) = stream.into_split();
-    let mut reader = BufReader::new(read);
-    loop {
-        let mut line = Vec::new();
-        let limit = MAX_REQUEST_BYTES as u64 + 1;
-        match (&mut reader).take(limit).read_until(b'\n', &mut line).await {
-            Ok(0) | Err(_) => return,
-            Ok(_) => {}
+    let (read, write) = stream.into_split();
+    let too_long = Reply::error(format!("bad request: longer than {MAX_REQUEST_BYTES} bytes"));
+    slate_protocol::lines::serve(read, write, MAX_REQUEST_BYTES, too_long.to_line(), |line| {
+        let (handle, reload) = (&handle, &reload);
+        async move {
+            let reply = match parse_request(&line) {
+                Ok(request) => answer(request, handle, reload).await,
+                Err(message) => Reply::error(message),
+            };
+            reply.to_line()
         }
-        let complete = line.last() == Some(&b'\n');
-        if !complete && line.len() > MAX_REQUEST_BYTES {
-            let reply = Reply::error(format!("bad request: longer than {MAX_REQUEST_BYTES} bytes"));
-            let _ = write.write_all(&reply.to_line()).await;
-            return;
-        }
-        if complete {
-            line.pop();
-        }
-        if line.iter().all(u8::is_ascii_whitespace) {
-            if !complete {
-                return;
-            }
-            continue;
-        }
-        let reply = match parse_request(&line) {
-            Ok(request) => answer(request, &handle, &reload).await,
-            Err(message) => Reply::error(message),
-        };
-        if write.write_all(&reply.to_line()).await.is_err() || !complete {
-            return;
-        }
-    }
+    })
+    .await;
 }
 
 #[cfg(test)]
