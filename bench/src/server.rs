@@ -46,9 +46,10 @@ const QUERIES: usize = 1_000;
 pub fn run(events: u64, postgres: Option<&str>) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let (store, database) = match postgres {
-        Some(url) => {
-            (Store::connect_postgres(url, None).context("connect to PostgreSQL")?, "PostgreSQL".into())
-        }
+        Some(url) => (
+            Store::connect_postgres(url, Default::default()).context("connect to PostgreSQL")?,
+            "PostgreSQL".into(),
+        ),
         None => {
             let path = dir.path().join("slate.sqlite");
             let store = Store::open(&path).context("open the server's database")?;

@@ -44,6 +44,12 @@ pub struct DatabaseArgs {
     /// besides the system's certificates.
     #[arg(long, global = true, env = "SLATE_DATABASE_CA", value_name = "FILE")]
     pub postgres_ca: Option<PathBuf>,
+
+    /// This school's own schema in a PostgreSQL database the trust's schools share (created if
+    /// missing), e.g. `oakfield_primary`: each school's records, device numbers included, stay
+    /// apart.
+    #[arg(long, global = true, env = "SLATE_DATABASE_SCHEMA", value_name = "NAME")]
+    pub postgres_schema: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -13,6 +13,7 @@ use slate_server::data_dir::DataDir;
 use slate_server::notify::Notifier;
 use slate_server::roster::PupilEntry;
 use slate_server::secrets::Secret;
+use slate_server::store::PostgresOptions;
 use slate_server::{listen, tls, AppState, Store};
 use std::io::Write;
 use std::path::Path;
@@ -52,8 +53,14 @@ fn open(data_dir: &Path, database: &DatabaseArgs) -> anyhow::Result<(DataDir, St
     let data_dir = DataDir::open(data_dir)?;
     let store = match &database.postgres {
         // The address is not repeated: it may hold a password.
-        Some(url) => Store::connect_postgres(url, database.postgres_ca.as_deref())
-            .context("cannot open the PostgreSQL database")?,
+        Some(url) => Store::connect_postgres(
+            url,
+            PostgresOptions {
+                ca_file: database.postgres_ca.as_deref(),
+                schema: database.postgres_schema.as_deref(),
+            },
+        )
+        .context("cannot open the PostgreSQL database")?,
         None => {
             let database = data_dir.database_path();
             Store::open(&database)

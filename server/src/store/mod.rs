@@ -27,6 +27,7 @@ pub use policy::{
     BypassRecord, ClassInput, CommandRecord, Imported, ListRecord, IDLE_TIMEOUT_MIN, LESSON_ENDS,
     STAFF_PIN_HASH, URL_SALT,
 };
+pub use postgres::PostgresOptions;
 pub use queries::{DeviceRecord, ReportRecord, SessionRecord, WhoHad};
 pub use register::{FleetRow, RegisterEntry, WhoHadAnswer};
 pub use retention::Purged;
@@ -81,9 +82,9 @@ impl Store {
 
     /// Connects to PostgreSQL (`postgresql://user@host/db`, or `host=/run/postgresql dbname=x`)
     /// and brings its schema up to date. Off this machine the address must say
-    /// `sslmode=require`; `ca_file` (PEM) is trusted besides the system's certificates.
-    pub fn connect_postgres(url: &str, ca_file: Option<&Path>) -> Result<Self, StoreError> {
-        Ok(Self::on(postgres::Postgres::connect(url, ca_file)?))
+    /// `sslmode=require`.
+    pub fn connect_postgres(url: &str, options: PostgresOptions<'_>) -> Result<Self, StoreError> {
+        Ok(Self::on(postgres::Postgres::connect(url, options)?))
     }
 
     fn on(database: impl Database + 'static) -> Self {

@@ -38,10 +38,20 @@ struct Worker {
     statements: HashMap<String, postgres::Statement>,
 }
 
+/// How a school's server uses a trust's PostgreSQL, besides its address.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PostgresOptions<'a> {
+    /// A PEM file of certificates trusted for TLS besides the system's.
+    pub ca_file: Option<&'a Path>,
+    /// The school's own schema in a database many schools share (created if missing): each
+    /// school's device 12 is its own. `None`: the user's default (`public`).
+    pub schema: Option<&'a str>,
+}
+
 impl Postgres {
     /// Connects to `url` (`postgresql://user@host/db` or `host=... dbname=...`) and brings the
-    /// schema up to date. `ca_file` (PEM) is trusted for TLS besides the system's certificates.
-    pub fn connect(url: &str, ca_file: Option<&Path>) -> Result<Self, StoreError> {
+    /// schema up to date.
+    pub fn connect(url: &str, options: PostgresOptions<'_>) -> Result<Self, StoreError> {
         // The address is not repeated in errors: it may hold a password.
         let config: Config = url
             .parse()
@@ -52,13 +62,28 @@ impl Postgres {
                     .into(),
             ));
         }
-        let connect: Connect = if config.get_ssl_mode() == SslMode::Require {
-            let tls = tls_connector(ca_file)?;
+        let setup = match options.schema {
+            Some(schema) => {
+                check_schema_name(schema)?;
+                format!("CREATE SCHEMA IF NOT EXISTS {schema}; SET search_path TO {schema}")
+            }
+            None => String::new(),
+        };
+        let open: Connect = if config.get_ssl_mode() == SslMode::Require {
+            let tls = tls_connector(options.ca_file)?;
             Box::new(move |config| config.connect(tls.clone()))
         } else {
             check_local(&config)?;
             Box::new(|config| config.connect(NoTls))
         };
+        // Every connection, reconnections too, works in the school's schema.
+        let connect: Connect = Box::new(move |config| {
+            let mut client = open(config)?;
+            if !setup.is_empty() {
+                client.batch_execute(&setup)?;
+            }
+            Ok(client)
+        });
         let (ready, connected) = mpsc::channel();
         let (jobs, incoming) = mpsc::channel::<Job>();
         std::thread::Builder::new()
@@ -199,6 +224,23 @@ fn parameters(values: &[Value]) -> Vec<&(dyn ToSql + Sync)> {
     values.iter().map(|v| v as &(dyn ToSql + Sync)).collect()
 }
 
+/// A schema name that needs no quoting and cannot be one of PostgreSQL's own.
+fn check_schema_name(name: &str) -> Result<(), StoreError> {
+    let valid = (1..=63).contains(&name.len())
+        && name.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && !name.starts_with("pg_")
+        && name != "information_schema";
+    if valid {
+        Ok(())
+    } else {
+        Err(StoreError::Config(format!(
+            "the PostgreSQL schema {name:?} is not usable: use 1 to 63 lower-case letters, digits \
+             and _, starting with a letter (not pg_), e.g. oakfield_primary"
+        )))
+    }
+}
+
 /// A plain connection must stay on this machine: a Unix socket or loopback.
 fn check_local(config: &Config) -> Result<(), StoreError> {
     use postgres::config::Host;
@@ -323,4 +365,21 @@ impl<'a> FromSql<'a> for Value {
 
 fn is_text(ty: &Type) -> bool {
     matches!(*ty, Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME | Type::UNKNOWN)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schema_names_are_plain_identifiers() {
+        for good in ["oakfield", "oakfield_primary", "_x", "school12"] {
+            assert!(check_schema_name(good).is_ok(), "{good}");
+        }
+        let too_long = "a".repeat(64);
+        for bad in ["", "Oakfield", "12school", "oak-field", "oak;drop", "pg_catalog", &too_long] {
+            let error = check_schema_name(bad).unwrap_err().to_string();
+            assert!(error.contains("is not usable"), "{bad}: {error}");
+        }
+    }
 }

@@ -92,7 +92,8 @@ impl TestPostgres {
     }
 
     pub fn store(&self) -> Store {
-        Store::connect_postgres(&self.url, None).expect("connect to the test's PostgreSQL")
+        Store::connect_postgres(&self.url, Default::default())
+            .expect("connect to the test's PostgreSQL")
     }
 
     /// The TLS address and its CA file (after [`TestPostgres::start_tls`]).

@@ -10,7 +10,7 @@ use slate_server::auth::Role;
 use slate_server::incident::{Action, Details, Status, Step, WorkflowError};
 use slate_server::roster::PupilEntry;
 use slate_server::secrets::Secret;
-use slate_server::store::{EnrollOutcome, StepError};
+use slate_server::store::{EnrollOutcome, PostgresOptions, StepError};
 use slate_server::Store;
 use std::path::Path;
 
@@ -219,20 +219,53 @@ fn a_term(store: &Store) {
 fn a_networked_postgres_is_reached_over_checked_tls() {
     let cluster = TestPostgres::start_tls();
     let (url, ca) = cluster.tls();
-    let store = Store::connect_postgres(url, Some(ca)).expect("TLS with the trust's CA");
+    let store = Store::connect_postgres(url, with_ca(ca)).expect("TLS with the trust's CA");
     store.save_pupil(&PupilEntry::new("p-1", "Amira K.", "Year 2").unwrap()).unwrap();
     assert!(store.pupil_known(&PupilId::new("p-1").unwrap()).unwrap());
 
-    let unknown_ca = Store::connect_postgres(url, None).err().expect("an unknown CA is refused");
+    let unknown_ca =
+        Store::connect_postgres(url, Default::default()).err().expect("an unknown CA is refused");
     assert!(unknown_ca.to_string().contains("certificate"), "{unknown_ca}");
 
     let plain = url.replace("sslmode=require", "sslmode=disable");
-    let refused = Store::connect_postgres(&plain, Some(ca)).err().expect("no plain TCP");
+    let refused = Store::connect_postgres(&plain, with_ca(ca)).err().expect("no plain TCP");
     assert!(refused.to_string().contains("no encryption"), "{refused}");
 
-    let missing = Store::connect_postgres(url, Some(Path::new("/nonexistent/ca.pem")));
+    let missing = Store::connect_postgres(url, with_ca(Path::new("/nonexistent/ca.pem")));
     let missing = missing.err().expect("a missing CA file is named");
     assert!(missing.to_string().contains("/nonexistent/ca.pem"), "{missing}");
+}
+
+fn with_ca(ca: &Path) -> PostgresOptions<'_> {
+    PostgresOptions { ca_file: Some(ca), ..Default::default() }
+}
+
+/// A trust's schools share one PostgreSQL database, each in its own schema: two schools' device
+/// 12 and their records stay apart, and each server finds its own again.
+#[test]
+fn schools_sharing_a_postgres_database_keep_their_own_records() {
+    let cluster = TestPostgres::start();
+    let school = |schema| {
+        let options = PostgresOptions { schema: Some(schema), ..Default::default() };
+        Store::connect_postgres(&cluster.url, options).unwrap()
+    };
+    let (oakfield, riverside) = (school("oakfield"), school("riverside"));
+    let now = at("2026-11-17T08:00:00Z");
+    for store in [&oakfield, &riverside] {
+        let token = store.issue_enrollment_token(device(12), Duration::hours(1), now).unwrap();
+        let enrolled =
+            store.enroll(&token.hash(), device(12), &Secret::generate().hash(), "0.3.0", now);
+        assert_eq!(enrolled.unwrap(), EnrollOutcome::Enrolled, "each school has its own device 12");
+    }
+    oakfield.save_pupil(&PupilEntry::new("p-1", "Amira K.", "Year 2").unwrap()).unwrap();
+    let amira = PupilId::new("p-1").unwrap();
+    assert!(!riverside.pupil_known(&amira).unwrap());
+    drop(oakfield);
+    assert!(school("oakfield").pupil_known(&amira).unwrap(), "found again after a restart");
+
+    let bad = PostgresOptions { schema: Some("oak; DROP TABLE pupils"), ..Default::default() };
+    let refused = Store::connect_postgres(&cluster.url, bad).err().expect("a bad schema name");
+    assert!(refused.to_string().contains("is not usable"), "{refused}");
 }
 
 /// The two schemas must not drift: every table and column in one is in the other, with the
