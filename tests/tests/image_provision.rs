@@ -60,6 +60,7 @@ impl Device {
             .env("SLATE_RUN_DIR", self.path("run"))
             .env("SLATE_ZONEINFO", self.path("zoneinfo"))
             .env("SLATE_XKB_SYMBOLS", self.path("xkb"))
+            .env("SLATE_SLATED", slate_e2e::binary("slated"))
             .output()
             .unwrap();
         let text = String::from_utf8_lossy(&out.stdout).to_string()
@@ -226,15 +227,27 @@ fn a_bad_file_applies_nothing_and_names_the_line_and_field() {
     }
 }
 
+/// A slate.toml slated accepts (its token line last in `[server]`).
+const GOOD_TOML: &str = "device_number = 12
+
+[server]
+url = \"https://127.0.0.1:8443\"
+enrollment_token = \"tok-123\"
+
+[button]
+source = \"evdev\"
+device = \"/dev/input/slate-button\"
+";
+
 #[test]
 fn slate_toml_and_the_certificate_are_installed_when_they_change() {
     let dev = Device::new();
-    fs::write(dev.path("boot/slate.toml"), "device_number = 12\n").unwrap();
+    fs::write(dev.path("boot/slate.toml"), GOOD_TOML).unwrap();
     fs::write(dev.path("boot/server-ca.pem"), "PEM").unwrap();
     let (ok, out) = dev.provision(None);
     assert!(ok, "{out}");
     assert!(out.contains("installed slate.toml"));
-    assert_eq!(dev.read("etc/slate.toml").unwrap(), "device_number = 12\n");
+    assert_eq!(dev.read("etc/slate.toml").unwrap(), GOOD_TOML);
     assert_eq!(
         fs::metadata(dev.path("etc/slate.toml")).unwrap().permissions().mode() & 0o777,
         0o600
@@ -243,6 +256,40 @@ fn slate_toml_and_the_certificate_are_installed_when_they_change() {
     let (_, out) = dev.provision(None);
     assert!(!out.contains("installed"), "unchanged files are left alone: {out}");
     assert!(!dev.path("run/server-key.env").exists(), "no key in slate.toml, none passed on");
+
+    // slated enrolled and took the used token out of its copy: the card's copy, token and all,
+    // is the same configuration, not a new one to install over it.
+    let spent = GOOD_TOML.replace("enrollment_token = \"tok-123\"\n", "");
+    fs::write(dev.path("etc/slate.toml"), &spent).unwrap();
+    let (_, out) = dev.provision(None);
+    assert!(!out.contains("installed"), "the token is not put back: {out}");
+    assert_eq!(dev.read("etc/slate.toml").unwrap(), spent);
+}
+
+#[test]
+fn a_refused_slate_toml_keeps_the_last_good_one_and_names_the_field() {
+    let dev = Device::new();
+    fs::write(dev.path("boot/slate.toml"), GOOD_TOML).unwrap();
+    assert!(dev.provision(None).0);
+    let bad = GOOD_TOML.replace("device_number = 12", "device_number = 0");
+    fs::write(dev.path("boot/slate.toml"), &bad).unwrap();
+    let (ok, out) = dev.provision(None);
+    assert!(ok, "the rest of provisioning still runs: {out}");
+    assert_eq!(dev.read("etc/slate.toml").unwrap(), GOOD_TOML, "the last good one is kept");
+    let error = dev.read("run/config-error").expect("the message for slate-ui's screen");
+    assert!(error.contains("the last good one is kept"), "{error}");
+    assert!(error.contains("field `device_number`"), "{error}");
+
+    // A good slate-provision.conf applied on the same boot leaves that message on screen.
+    let (ok, out) = dev.provision(Some(&good()));
+    assert!(ok, "{out}");
+    assert!(dev.read("run/config-error").is_some(), "the slate.toml message stays");
+
+    // Fixed on the card: installed, and the message goes.
+    fs::write(dev.path("boot/slate.toml"), GOOD_TOML.replace("12", "13")).unwrap();
+    let (ok, out) = dev.provision(Some(&good()));
+    assert!(ok && out.contains("installed slate.toml"), "{out}");
+    assert!(dev.read("run/config-error").is_none());
 }
 
 #[test]
@@ -271,7 +318,8 @@ fn the_servers_policy_key_is_passed_on_from_slate_toml() {
     ];
     for (toml, expected) in cases {
         let dev = Device::new();
-        fs::write(dev.path("boot/slate.toml"), &toml).unwrap();
+        // The installed copy is what counts (these pieces alone are not whole configurations).
+        fs::write(dev.path("etc/slate.toml"), &toml).unwrap();
         assert!(dev.provision(None).0);
         let env = dev.read("run/server-key.env");
         assert_eq!(env, expected, "{toml}");
