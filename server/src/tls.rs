@@ -76,9 +76,7 @@ pub fn load(files: &TlsFiles) -> Result<TlsConfig, TlsError> {
         .map_err(|e| TlsError::PrivateKey { path: files.key.clone(), reason: e.to_string() })?;
     let rustls_err =
         |source| TlsError::Rustls { cert: files.cert.clone(), key: files.key.clone(), source };
-    // An explicit provider: rustls refuses to guess when more than one is compiled in.
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+    let mut config = rustls::ServerConfig::builder_with_provider(crypto_provider())
         .with_safe_default_protocol_versions()
         .map_err(rustls_err)?
         .with_no_client_auth()
@@ -88,7 +86,14 @@ pub fn load(files: &TlsFiles) -> Result<TlsConfig, TlsError> {
     Ok(TlsConfig(Arc::new(config)))
 }
 
-fn read_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+/// The cryptography rustls uses here, named: rustls refuses to guess when more than one
+/// provider is compiled in (the dependencies bring both).
+pub(crate) fn crypto_provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::aws_lc_rs::default_provider())
+}
+
+/// The certificates in a PEM file; an unreadable file or one without any is an error naming it.
+pub(crate) fn read_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     let err = |reason: String| TlsError::Certificate { path: path.to_owned(), reason };
     let certs = CertificateDer::pem_file_iter(path)
         .map_err(|e| err(e.to_string()))?

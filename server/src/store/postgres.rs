@@ -14,12 +14,10 @@ use bytes::BytesMut;
 use postgres::config::SslMode;
 use postgres::types::{to_sql_checked, FromSql, IsNull, ToSql, Type};
 use postgres::{Client, Config, NoTls};
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::CertificateDer;
 use std::collections::HashMap;
 use std::error::Error;
 use std::path::Path;
-use std::sync::{mpsc, Arc};
+use std::sync::mpsc;
 
 type Job = Box<dyn FnOnce(&mut Worker) + Send>;
 
@@ -280,21 +278,12 @@ fn tls_connector(
     let system = rustls_native_certs::load_native_certs();
     roots.add_parsable_certificates(system.certs);
     if let Some(path) = ca_file {
-        let unreadable = |reason: String| {
-            StoreError::Config(format!(
-                "cannot read the PostgreSQL CA file {}: {reason}",
-                path.display()
-            ))
-        };
-        let certificates = CertificateDer::pem_file_iter(path)
-            .map_err(|e| unreadable(e.to_string()))?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| unreadable(e.to_string()))?;
-        if certificates.is_empty() {
-            return Err(unreadable("it holds no PEM certificate".into()));
-        }
-        for certificate in certificates {
-            roots.add(certificate).map_err(|e| unreadable(e.to_string()))?;
+        let unusable =
+            |reason: String| StoreError::Config(format!("the PostgreSQL CA file: {reason}"));
+        for certificate in
+            crate::tls::read_certificates(path).map_err(|e| unusable(e.to_string()))?
+        {
+            roots.add(certificate).map_err(|e| unusable(format!("{}: {e}", path.display())))?;
         }
     }
     if roots.is_empty() {
@@ -302,9 +291,7 @@ fn tls_connector(
             "no certificate to check PostgreSQL's against: give --postgres-ca".into(),
         ));
     }
-    // An explicit provider: rustls refuses to guess when more than one is compiled in.
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
+    let config = rustls::ClientConfig::builder_with_provider(crate::tls::crypto_provider())
         .with_safe_default_protocol_versions()
         .map_err(|e| StoreError::Config(format!("TLS for PostgreSQL: {e}")))?
         .with_root_certificates(roots)
