@@ -126,6 +126,9 @@ fn a_listed_url_gets_the_block_page_and_tell_my_teacher_reports_it() {
     k.wait_for(|k| k.title() == "Not this page", "the block page");
     let body = k.browser.eval(&k.session, "document.body.innerText").unwrap();
     assert!(!body.as_str().unwrap().contains("app page"), "the listed page's content never showed");
+    // As for "tell my teacher" below: the page is answered first, slated told just after.
+    let filed = |_: &_| seen.lock().unwrap().iter().any(|r| r["cmd"] == "filter_blocked");
+    k.wait_for(filed, "filter_blocked sent to slated");
     let blocked = seen
         .lock()
         .unwrap()
@@ -142,6 +145,9 @@ fn a_listed_url_gets_the_block_page_and_tell_my_teacher_reports_it() {
     // "Tell my teacher".
     k.browser.eval(&k.session, "document.getElementById('tell').click(); 1").unwrap();
     k.wait_for(|k| k.title() == "Your teacher has been told", "the thank-you page");
+    // The thank-you page is answered at once; the report goes to slated just after it.
+    let told = |_: &_| seen.lock().unwrap().iter().any(|r| r["cmd"] == "tell_teacher");
+    k.wait_for(told, "tell_teacher sent to slated");
     let tell = seen
         .lock()
         .unwrap()
