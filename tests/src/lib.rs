@@ -267,6 +267,25 @@ impl Device {
         Device { child: None, dir: dir.to_path_buf(), config, socket }
     }
 
+    /// Device `number` in `dir`, with a fresh enrollment token from `server` and the server's
+    /// policy key, fetching policy every 10 s: a device whose signed policy will be in force.
+    /// Not started (add settings first if needed).
+    pub fn following_policy(dir: &Path, server: &Server, number: u16) -> Device {
+        let key = server.policy_key.clone().expect("the server prints its policy key");
+        let token = server.enrollment_token(number);
+        let device = Device::configure(
+            dir,
+            &DeviceSetup {
+                number,
+                server_url: &server.url,
+                certificate: None,
+                enrollment_token: Some(&token),
+            },
+        );
+        device.add_setting(Some("server"), &format!("public_key = {key:?}\npolicy_refresh_s = 10"));
+        device
+    }
+
     /// Adds a setting line to the device's config: at the top (`table` None, e.g.
     /// `dns_socket = "…"`) or in a table that `configure` wrote (`Some("server")`, e.g. the
     /// server's `public_key`). Call before `start`.

@@ -2,7 +2,7 @@
 //! and a profile on the server, slated fetches and installs the signed policy, slate-dns filters
 //! the signed-in pupil's lookups with it, and what it blocked reaches the DSL's device page.
 
-use slate_e2e::{dns_query, wait_until, Device, DeviceSetup, Server, SlateDns};
+use slate_e2e::{dns_query, wait_until, Device, Server, SlateDns};
 use slate_filter::server::FixedUpstream;
 use std::net::Ipv4Addr;
 use std::path::Path;
@@ -37,19 +37,9 @@ fn school(dir: &Path) -> School {
     assert_eq!(server.submit("/setup", "/setup/profile", &profile), 303, "profile saved");
 
     let key = server.policy_key.clone().expect("the server prints its policy key");
-    let token = server.enrollment_token(12);
-    let mut device = Device::configure(
-        &dir.join("device"),
-        &DeviceSetup {
-            number: 12,
-            server_url: &server.url,
-            certificate: None,
-            enrollment_token: Some(&token),
-        },
-    );
+    let mut device = Device::following_policy(&dir.join("device"), &server, 12);
     let dns_socket = device.dir.join("dns.sock");
     device.add_setting(None, &format!("dns_socket = {dns_socket:?}"));
-    device.add_setting(Some("server"), &format!("public_key = {key:?}\npolicy_refresh_s = 10"));
     device.start();
     let lists = device.dir.join("state/policy/lists");
     wait_until("the policy and its list installed on the device", || {

@@ -214,18 +214,9 @@ fn the_servers_signed_policy_reaches_the_device() {
     let roster = dir.join("roster.csv");
     std::fs::write(&roster, "class,first_name,last_name,key_stage\nOak,Amira,Khan,ks1\n").unwrap();
     server.cli(&["roster", "import", roster.to_str().unwrap()]);
-    let key = server.policy_key.clone().expect("the server prints its policy key");
-    let token = server.enrollment_token(12);
-    let mut device = Device::configure(
-        &dir.join("device"),
-        &DeviceSetup {
-            number: 12,
-            server_url: &server.url,
-            certificate: None,
-            enrollment_token: Some(&token),
-        },
-    );
-    device.add_setting(Some("server"), &format!("public_key = {key:?}\npolicy_refresh_s = 10"));
+    let mut device = Device::following_policy(&dir.join("device"), &server, 12);
+    let written = std::fs::read_to_string(&device.config).unwrap();
+    let token = written.lines().find(|l| l.starts_with("enrollment_token")).unwrap().to_owned();
     device.start();
     let status = wait_until("the policy in force on the device", || {
         let status = device.status();

@@ -2,7 +2,7 @@
 //! "sign everyone out" sent from the server's /commands page reach a running slated through its
 //! long poll, and what they did comes back to the DSL's device page.
 
-use slate_e2e::{wait_until, Device, DeviceSetup, Server};
+use slate_e2e::{wait_until, Device, Server};
 use std::path::Path;
 
 const ROSTER: &str = "class,first_name,last_name,key_stage\nOak,Amira,Khan,ks1\n";
@@ -14,18 +14,7 @@ fn classroom(dir: &Path) -> (Server, Device, String) {
     let roster = dir.join("roster.csv");
     std::fs::write(&roster, ROSTER).unwrap();
     server.cli(&["roster", "import", roster.to_str().unwrap()]);
-    let key = server.policy_key.clone().expect("the server prints its policy key");
-    let token = server.enrollment_token(12);
-    let mut device = Device::configure(
-        &dir.join("device"),
-        &DeviceSetup {
-            number: 12,
-            server_url: &server.url,
-            certificate: None,
-            enrollment_token: Some(&token),
-        },
-    );
-    device.add_setting(Some("server"), &format!("public_key = {key:?}\npolicy_refresh_s = 10"));
+    let mut device = Device::following_policy(&dir.join("device"), &server, 12);
     device.start();
     wait_until("the policy in force on the device", || {
         device.status().get("policy_issued_at").is_some().then_some(())
