@@ -21,11 +21,12 @@ use slate_protocol::{DeviceNumber, EventBody};
 use slate_shell::apps::FakeApps;
 use slate_shell::button::ButtonEvent;
 use slate_shell::config::BlankMethod;
-use slate_shell::control::{ControlMsg, Reply, Request};
+use slate_shell::control::{ControlMsg, Pin, Reply, Request};
 use slate_shell::core::{Core, Rules};
 use slate_shell::daemon::{ClockIds, Driver};
 use slate_shell::display::{Display, SysfsBacklight, WaylandDisplay};
 use slate_shell::spool::{SharedSpool, Spool};
+use slate_shell::staff::StaffPin;
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -99,6 +100,9 @@ async fn ask(control: &mpsc::Sender<ControlMsg>, request: Request) -> anyhow::Re
     rx.await.context("the core task stopped")
 }
 
+/// The staff PIN that releases the bench's device after each press.
+const BENCH_PIN: &str = "2468";
+
 async fn bench(dir: &Path, presses: usize) -> anyhow::Result<Vec<u64>> {
     let backlight = dir.join("sys/class/backlight/10-0045");
     std::fs::create_dir_all(&backlight)?;
@@ -112,7 +116,7 @@ async fn bench_with(dir: &Path, presses: usize, display: impl Display) -> anyhow
     let (spool, _) = Spool::open(&dir.join("spool")).context("open the spool")?;
     let spool = SharedSpool::new(spool);
     // No debounce: the presses are injected, not bouncing; each must count.
-    let rules = Rules { debounce: Duration::ZERO, ..Rules::default() };
+    let rules = Rules { debounce: Duration::ZERO, pin_in_force: true, ..Rules::default() };
     let driver = Driver::new(
         Core::with_rules(DeviceNumber::new(12)?, rules),
         ClockIds,
@@ -121,7 +125,9 @@ async fn bench_with(dir: &Path, presses: usize, display: impl Display) -> anyhow
         spool.clone(),
         Arc::new(Notify::new()),
         Arc::new(AtomicBool::new(false)),
-    );
+    )
+    // A held device is released only with a staff PIN (not part of what is timed).
+    .with_staff_pin(Some(StaffPin::hash(BENCH_PIN)?));
     let (control, control_rx) = mpsc::channel(4);
     let (button, button_rx) = mpsc::channel(4);
     let (shutdown, shutdown_rx) = oneshot::channel();
@@ -145,7 +151,8 @@ async fn bench_with(dir: &Path, presses: usize, display: impl Display) -> anyhow
             }
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
-        let reply = ask(&control, Request::Unlock { pin: None, choice: None, staff: None }).await?;
+        let pin = Some(Pin(BENCH_PIN.into()));
+        let reply = ask(&control, Request::Unlock { pin, choice: None, staff: None }).await?;
         if !reply.ok {
             bail!("press {i}: unlock refused: {:?}", reply.error);
         }

@@ -338,6 +338,9 @@ pub enum EventBody {
         /// a healthy device's heartbeat is what it always was).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         button_fault: Option<ButtonFault>,
+        /// Whether a press would darken the screen (left out when it would).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        display_fault: Option<DisplayFault>,
     },
     /// A pupil signed in.
     SessionStarted { session: SessionId, pupil: PupilId },
@@ -530,6 +533,17 @@ pub enum ButtonFault {
     Missing,
     /// Held down longer than the configured time: stuck, or something resting on it.
     Stuck,
+}
+
+/// Why a press would not darken the screen, as a heartbeat says it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DisplayFault {
+    /// Nothing that can darken the screen is there: no compositor overlay connected and no
+    /// backlight (or `[display] backend = "none"`).
+    CannotDarken,
+    /// The last press did not darken the screen (the display failed or did not confirm in time).
+    LastPressNotDark,
 }
 
 impl EventBody {
@@ -739,11 +753,17 @@ mod tests {
         let pupil = PupilId::new("p-1").unwrap();
         let bodies = vec![
             EventBody::Hello { software_version: "0.1.0".into() },
-            EventBody::Heartbeat { uptime_s: 60, spool_pending: 2, button_fault: None },
+            EventBody::Heartbeat {
+                uptime_s: 60,
+                spool_pending: 2,
+                button_fault: None,
+                display_fault: None,
+            },
             EventBody::Heartbeat {
                 uptime_s: 61,
                 spool_pending: 0,
                 button_fault: Some(ButtonFault::Stuck),
+                display_fault: Some(DisplayFault::CannotDarken),
             },
             EventBody::SessionStarted { session, pupil: pupil.clone() },
             EventBody::SessionEnded {
@@ -828,7 +848,12 @@ mod tests {
         );
         assert_eq!(body.kind(), "report_resolved");
         // A healthy heartbeat is byte for byte what it was before `button_fault` existed.
-        let healthy = EventBody::Heartbeat { uptime_s: 5, spool_pending: 1, button_fault: None };
+        let healthy = EventBody::Heartbeat {
+            uptime_s: 5,
+            spool_pending: 1,
+            button_fault: None,
+            display_fault: None,
+        };
         assert_eq!(
             serde_json::to_string(&healthy).unwrap(),
             r#"{"type":"heartbeat","uptime_s":5,"spool_pending":1}"#
@@ -840,6 +865,7 @@ mod tests {
             uptime_s: 5,
             spool_pending: 1,
             button_fault: Some(ButtonFault::Missing),
+            display_fault: None,
         };
         assert_eq!(
             serde_json::to_string(&faulty).unwrap(),

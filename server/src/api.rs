@@ -415,7 +415,12 @@ mod tests {
     #[test]
     fn a_batch_with_another_devices_event_is_refused() {
         let d = |n| DeviceNumber::new(n).unwrap();
-        let body = || EventBody::Heartbeat { uptime_s: 1, spool_pending: 0, button_fault: None };
+        let body = || EventBody::Heartbeat {
+            uptime_s: 1,
+            spool_pending: 0,
+            button_fault: None,
+            display_fault: None,
+        };
         let batch = Batch::new(vec![
             Event::new(d(1), Utc::now(), body()),
             Event::new(d(2), Utc::now(), body()),

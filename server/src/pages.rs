@@ -601,7 +601,7 @@ pub fn fleet_page(
                 p.empty { "No device has enrolled yet. Make a token with slate-server enrollment-token --device N." }
             } @else {
                 table {
-                    thead { tr { th { "Device" } th { "State" } th { "Last heard from" } th { "Last heartbeat" } th { "Report button" } th { "Software" } th { "Enrolled" } } }
+                    thead { tr { th { "Device" } th { "State" } th { "Last heard from" } th { "Last heartbeat" } th { "Report button" } th { "Screen darkens" } th { "Software" } th { "Enrolled" } } }
                     tbody {
                         @for d in fleet {
                             tr {
@@ -618,6 +618,14 @@ pub fn fleet_page(
                                         (None, _) => span.muted { "not known" },
                                         (Some(_), None) => "working",
                                         (Some(_), Some(fault)) => strong.status-new { "fault: " (fault) },
+                                    }
+                                }
+                                td {
+                                    @match (d.last_heartbeat_at, d.display_fault.as_deref()) {
+                                        (None, _) => span.muted { "not known" },
+                                        (Some(_), None) => "yes",
+                                        (Some(_), Some("last_press_not_dark")) => strong.status-new { "no: the last press left the screen lit" },
+                                        (Some(_), Some(_)) => strong.status-new { "no: nothing on the device can darken the screen" },
                                     }
                                 }
                                 td { (d.software_version) }

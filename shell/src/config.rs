@@ -130,7 +130,7 @@ impl Config {
         Rules {
             debounce: self.button_timing.debounce,
             stuck_after: self.button_timing.stuck_after,
-            pin_required: self.staff.pin.is_some(),
+            pin_in_force: self.staff.pin.is_some(),
             lockout: self.staff.lockout,
         }
     }
@@ -161,7 +161,11 @@ pub struct StaffConfig {
 /// How the screen is made dark (`[display]`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DisplayConfig {
-    /// Nothing is switched off; darkness is only logged (a development machine).
+    /// The default: the compositor's overlay when the kiosk session runs (at `socket`) and the
+    /// backlight where there is one; either alone darkens the screen, and the heartbeat says when
+    /// neither is there.
+    Auto { socket: PathBuf, backlight: Backlight, method: BlankMethod },
+    /// Nothing is switched off (a development machine); no darkness is ever claimed.
     Logging,
     /// Write the backlight's sysfs files (needs write access to them: root or a udev rule).
     Sysfs { backlight: Backlight, method: BlankMethod },
@@ -542,9 +546,16 @@ pub fn parse_config(text: &str, path: &Path) -> Result<Config, ConfigError> {
     };
 
     let display = match top.table("display")? {
-        None => DisplayConfig::Logging,
+        None => DisplayConfig::Auto {
+            socket: slate_wayland::Settings::socket_path(
+                Path::new(DEFAULT_WAYLAND_RUNTIME_DIR),
+                DEFAULT_WAYLAND_DISPLAY,
+            ),
+            backlight: Backlight::Auto,
+            method: BlankMethod::BlPower,
+        },
         Some(mut t) => {
-            let backend = t.string("backend")?.unwrap_or_else(|| "none".into());
+            let backend = t.string("backend")?.unwrap_or_else(|| "auto".into());
             let backlight = match t.string("backlight")? {
                 None => Backlight::Auto,
                 Some(b) if b == "auto" => Backlight::Auto,
@@ -618,6 +629,11 @@ pub fn parse_config(text: &str, path: &Path) -> Result<Config, ConfigError> {
                 "backlight_off",
             ])?;
             match backend.as_str() {
+                "auto" => DisplayConfig::Auto {
+                    socket: slate_wayland::Settings::socket_path(&runtime_dir, &wayland_display),
+                    backlight,
+                    method,
+                },
                 "none" => DisplayConfig::Logging,
                 "sysfs" => DisplayConfig::Sysfs { backlight, method },
                 "logind" => DisplayConfig::Logind { backlight, session },
@@ -630,7 +646,7 @@ pub fn parse_config(text: &str, path: &Path) -> Result<Config, ConfigError> {
                     return Err(t.error(
                         "backend",
                         format!(
-                            "{other:?} is not one of \"none\", \"sysfs\", \"logind\", \"wayland\""
+                            "{other:?} is not one of \"auto\", \"none\", \"sysfs\", \"logind\", \"wayland\""
                         ),
                     ))
                 }
@@ -1035,7 +1051,12 @@ key = "KEY_F12"
                 },
                 button_timing: ButtonTiming::default(),
                 staff: StaffConfig::default(),
-                display: DisplayConfig::Logging,
+                // No `[display]`: the device chooses (the kiosk compositor, the backlight).
+                display: DisplayConfig::Auto {
+                    socket: "/run/slate-kiosk/wayland-0".into(),
+                    backlight: Backlight::Auto,
+                    method: BlankMethod::BlPower,
+                },
                 mute: MuteBackend::None,
                 led_pin: None,
                 control_group: None,
@@ -1122,7 +1143,11 @@ key = "KEY_F12"
         assert_eq!(config.staff, StaffConfig::default());
         assert_eq!(
             config.display,
-            DisplayConfig::Sysfs { backlight: Backlight::Auto, method: BlankMethod::BlPower }
+            DisplayConfig::Auto {
+                socket: "/run/slate-kiosk/wayland-0".into(),
+                backlight: Backlight::Auto,
+                method: BlankMethod::BlPower
+            }
         );
         assert_eq!(config.mute, MuteBackend::Wpctl);
     }
@@ -1407,7 +1432,7 @@ key = "KEY_F12"
         );
         let rules = config.rules();
         assert_eq!(rules.debounce, Duration::from_millis(80));
-        assert!(!rules.pin_required);
+        assert!(!rules.pin_in_force);
     }
 
     #[test]
@@ -1443,7 +1468,7 @@ key = "KEY_F12"
                 },
             }
         );
-        assert!(config.rules().pin_required);
+        assert!(config.rules().pin_in_force);
         assert_eq!(
             config.display,
             DisplayConfig::Logind {

@@ -172,6 +172,14 @@ pub struct Reply {
     /// What is wrong with the report button (`missing`, `stuck`), in `status`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub button_fault: Option<slate_protocol::ButtonFault>,
+    /// Why a press would not darken the screen (`cannot_darken`, `last_press_not_dark`), in
+    /// `status`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_fault: Option<slate_protocol::DisplayFault>,
+    /// Whether a staff PIN has reached the device (without one a held device stays held), in
+    /// `status`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub staff_pin: Option<bool>,
     /// The teacher's "eyes on me" is in force, in `status`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub screens_locked: Option<bool>,

@@ -78,8 +78,9 @@ pub struct Rules {
     pub debounce: Duration,
     /// Held down this long, the button is stuck (a fault in the heartbeat).
     pub stuck_after: Duration,
-    /// Whether unlocking needs the staff PIN (it does whenever a PIN hash is configured).
-    pub pin_required: bool,
+    /// Whether a staff PIN has reached this device (slate.toml or the policy). Without one a held
+    /// device stays held: the hold never fails open.
+    pub pin_in_force: bool,
     pub lockout: Lockout,
 }
 
@@ -88,7 +89,7 @@ impl Default for Rules {
         Self {
             debounce: Duration::from_millis(250),
             stuck_after: Duration::from_secs(10),
-            pin_required: false,
+            pin_in_force: false,
             lockout: Lockout::default(),
         }
     }
@@ -406,6 +407,8 @@ pub enum Refused {
     NotHeld,
     #[error("the staff PIN is required to unlock")]
     PinRequired,
+    #[error("no staff PIN has reached this device yet: IT sets one on the school server; the device stays held until it arrives")]
+    NoStaffPin,
     #[error("wrong staff PIN ({left} more before unlocking is locked for a while)")]
     WrongPin { left: u32 },
     #[error("too many wrong staff PINs: unlocking is locked until {} UTC", until.format("%H:%M:%S"))]
@@ -466,8 +469,8 @@ impl Core {
     }
 
     /// Whether unlocking needs the staff PIN (a policy from the server can bring one).
-    pub fn set_pin_required(&mut self, required: bool) {
-        self.rules.pin_required = required;
+    pub fn set_pin_in_force(&mut self, in_force: bool) {
+        self.rules.pin_in_force = in_force;
     }
 
     /// What is wrong with the report button, if anything.
@@ -903,12 +906,13 @@ impl Core {
         if let Some(until) = self.locked_until(now) {
             return Err(Refused::LockedOut { until });
         }
-        if self.rules.pin_required {
-            match unlock.pin {
-                PinCheck::Absent => return Err(Refused::PinRequired),
-                PinCheck::Wrong => return Err(self.wrong_pin(now)),
-                PinCheck::Right => self.pins = PinTrack::default(),
-            }
+        if !self.rules.pin_in_force {
+            return Err(Refused::NoStaffPin);
+        }
+        match unlock.pin {
+            PinCheck::Absent => return Err(Refused::PinRequired),
+            PinCheck::Wrong => return Err(self.wrong_pin(now)),
+            PinCheck::Right => self.pins = PinTrack::default(),
         }
         // Unlocked before the display answered: the report still goes, without a latency.
         let mut commands = self.file_pending(report, None, false);
@@ -1065,7 +1069,7 @@ mod tests {
     /// `ScreenDark`/`BlankFailed` inputs are written with placeholder report ids; the helper
     /// swaps in the id of the report the device is held for.
     fn check(steps: &[Step]) -> Core {
-        check_with(Rules::default(), steps)
+        check_with(Rules { pin_in_force: true, ..Rules::default() }, steps)
     }
 
     fn check_with(rules: Rules, steps: &[Step]) -> Core {
@@ -1105,7 +1109,7 @@ mod tests {
     }
 
     fn unlock() -> Input {
-        Input::Unlock(Unlock::with_pin(PinCheck::Absent))
+        Input::Unlock(Unlock::with_pin(PinCheck::Right))
     }
 
     fn unlock_as(pin: PinCheck, choice: ResolutionChoice, staff: Option<&str>) -> Input {
@@ -1216,7 +1220,7 @@ mod tests {
             ),
             (
                 "09:34:00",
-                unlock_as(PinCheck::Absent, ResolutionChoice::FalseAlarm, None),
+                unlock_as(PinCheck::Right, ResolutionChoice::FalseAlarm, None),
                 Ok(&[
                     "spool report_resolved false_alarm staff=- at 09:34:00",
                     "restore",
@@ -1429,7 +1433,7 @@ mod tests {
 
     #[test]
     fn every_event_the_core_makes_is_valid_on_the_wire() {
-        let mut core = Core::new(device());
+        let mut core = Core::with_rules(device(), Rules { pin_in_force: true, ..Rules::default() });
         let mut ids = SequentialIds::default();
         let mut events = Vec::new();
         let mut run = |core: &mut Core, at: &str, input: Input| {
@@ -1446,7 +1450,7 @@ mod tests {
         run(
             &mut core,
             "09:02:00",
-            unlock_as(PinCheck::Absent, ResolutionChoice::BlockSite, Some("t-04")),
+            unlock_as(PinCheck::Right, ResolutionChoice::BlockSite, Some("t-04")),
         );
         run(&mut core, "09:03:00", Input::SignIn { pupil: pupil("p-2") });
         run(&mut core, "09:04:00", Input::ShuttingDown);
@@ -1470,7 +1474,7 @@ mod tests {
         Rules {
             debounce: Duration::from_millis(200),
             stuck_after: Duration::from_secs(10),
-            pin_required: true,
+            pin_in_force: true,
             lockout: Lockout {
                 wrong_before_lockout: 3,
                 first: Duration::from_secs(60),
@@ -1689,26 +1693,25 @@ mod tests {
     }
 
     #[test]
-    fn without_a_configured_pin_unlocking_needs_none() {
+    fn without_a_staff_pin_the_device_stays_held() {
+        // The hold never fails open: no PIN in force means nobody can unlock, not anybody.
         let mut no_pin = rules();
-        no_pin.pin_required = false;
-        check_with(
+        no_pin.pin_in_force = false;
+        let core = check_with(
             no_pin,
             &[
                 ("10:00:00", press("10:00:00", None), Ok(&["blank", "stop_app"]), Held),
-                (
-                    "10:00:01",
-                    pin(PinCheck::Absent),
-                    Ok(&[
-                        "spool report_filed pupil=- app=- at 10:00:00 latency=None",
-                        "spool report_resolved close_app staff=- at 10:00:01",
-                        "restore",
-                        "close_app",
-                    ]),
-                    Idle,
-                ),
+                ("10:00:01", pin(PinCheck::Absent), Err(Refused::NoStaffPin), Held),
+                ("10:00:02", pin(PinCheck::Right), Err(Refused::NoStaffPin), Held),
+                ("10:00:03", pin(PinCheck::Wrong), Err(Refused::NoStaffPin), Held),
             ],
         );
+        assert_eq!(core.locked_until(t("10:00:04")), None, "no PIN to get wrong: no lockout");
+        let mut pin_arrives = core;
+        pin_arrives.set_pin_in_force(true);
+        let mut ids = SequentialIds::default();
+        assert!(pin_arrives.step(t("10:00:05"), pin(PinCheck::Right), &mut ids).is_ok());
+        assert_eq!(pin_arrives.state_kind(), Idle);
     }
 
     #[test]
@@ -1959,7 +1962,7 @@ mod tests {
             ("09:03:03", lock(), Ok(&[]), Held),
             (
                 "09:04:00",
-                unlock_as(PinCheck::Absent, ResolutionChoice::FalseAlarm, None),
+                unlock_as(PinCheck::Right, ResolutionChoice::FalseAlarm, None),
                 Ok(&[
                     "spool report_filed pupil=p-1 app=- at 09:03:01 latency=None",
                     "spool report_resolved false_alarm staff=- at 09:04:00",
@@ -1980,7 +1983,7 @@ mod tests {
     }
 
     fn check_sessions(sessions: SessionRules, steps: &[Step]) -> Core {
-        let mut core = Core::new(device());
+        let mut core = Core::with_rules(device(), Rules { pin_in_force: true, ..Rules::default() });
         core.set_session_rules(sessions);
         let mut ids = SequentialIds::default();
         for (i, (at, input, expected, state)) in steps.iter().enumerate() {
@@ -2052,7 +2055,7 @@ mod tests {
                 ("11:00:00", Input::Tick, Ok(&[]), Held),
                 (
                     "11:00:01",
-                    pin(PinCheck::Absent),
+                    pin(PinCheck::Right),
                     Ok(&[
                         "spool report_filed pupil=p-1 app=- at 09:40:00 latency=None",
                         "spool report_resolved close_app staff=- at 11:00:01",

@@ -83,6 +83,16 @@ pub fn describe(request: &Request, reply: &Reply) -> String {
                 };
                 line.push_str(&format!(" button={fault}"));
             }
+            if let Some(fault) = reply.display_fault {
+                let fault = match fault {
+                    slate_protocol::DisplayFault::CannotDarken => "cannot_darken",
+                    slate_protocol::DisplayFault::LastPressNotDark => "last_press_not_dark",
+                };
+                line.push_str(&format!(" display={fault}"));
+            }
+            if reply.staff_pin == Some(false) {
+                line.push_str(" staff_pin=none");
+            }
             if reply.screens_locked == Some(true) {
                 line.push_str(" screens_locked=true");
             }

@@ -31,7 +31,8 @@ use chrono::{DateTime, Utc};
 use slate_protocol::device::CommandAction;
 use slate_protocol::kiosk::Policy as KioskPolicy;
 use slate_protocol::{
-    ButtonFault, DeviceNumber, Event, EventBody, EventId, ResolutionChoice, SessionId, StaffId,
+    ButtonFault, DeviceNumber, DisplayFault, Event, EventBody, EventId, ResolutionChoice,
+    SessionId, StaffId,
 };
 use std::collections::VecDeque;
 use std::path::PathBuf;
@@ -48,6 +49,17 @@ pub const BLANK_TIMEOUT: Duration = Duration::from_millis(500);
 const LED_REFRESH: Duration = Duration::from_millis(500);
 /// How often events that could not be written (a full disk) are tried again.
 const UNSPOOLED_RETRY: Duration = Duration::from_secs(1);
+/// How often the display's fault is looked at again (the compositor comes and goes).
+const DISPLAY_REFRESH: Duration = Duration::from_secs(5);
+
+/// What the heartbeat says of the screen. Pure.
+pub fn display_fault(last_press_not_dark: bool, can_darken: bool) -> Option<DisplayFault> {
+    match (last_press_not_dark, can_darken) {
+        (true, _) => Some(DisplayFault::LastPressNotDark),
+        (false, false) => Some(DisplayFault::CannotDarken),
+        (false, true) => None,
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
@@ -127,6 +139,10 @@ pub struct Driver<D: Display, A: Apps, I: Ids + Send + 'static = ClockIds> {
     staff_pin: Option<StaffPin>,
     /// The button's fault as the core last said it, for heartbeats and `status`.
     button_fault: watch::Sender<Option<ButtonFault>>,
+    /// Whether a press would darken the screen, for heartbeats and `status`.
+    display_fault: watch::Sender<Option<DisplayFault>>,
+    /// The last press did not darken the screen (until one does).
+    last_blank_failed: bool,
     /// What the status LED shows.
     led: watch::Sender<LedPattern>,
     /// slate-dns: recent names for reports, the signed-in pupil's profile.
@@ -179,6 +195,8 @@ impl<D: Display, A: Apps, I: Ids + Send + 'static> Driver<D, A, I> {
             blank_timeout: BLANK_TIMEOUT,
             staff_pin: None,
             button_fault: watch::channel(None).0,
+            display_fault: watch::channel(None).0,
+            last_blank_failed: false,
             led: watch::channel(LedPattern::Steady).0,
             dns: DnsSocket::default(),
             policy_issued_at: None,
@@ -248,7 +266,7 @@ impl<D: Display, A: Apps, I: Ids + Send + 'static> Driver<D, A, I> {
                 self.config_pin.clone()
             }
         };
-        self.core.set_pin_required(pin.is_some());
+        self.core.set_pin_in_force(pin.is_some());
         self.staff_pin = pin;
         self.core.set_session_rules(crate::core::SessionRules {
             idle_timeout: Some(Duration::from_secs(
@@ -347,11 +365,23 @@ impl<D: Display, A: Apps, I: Ids + Send + 'static> Driver<D, A, I> {
         self
     }
 
-    /// Unlocking needs this PIN (give the core rules with `pin_required` to match).
+    /// Unlocking needs this PIN (give the core rules with `pin_in_force` to match).
     pub fn with_staff_pin(mut self, pin: Option<StaffPin>) -> Self {
         self.staff_pin = pin.clone();
         self.config_pin = pin;
         self
+    }
+
+    /// Whether a press would darken the screen, kept up to date (heartbeats carry it).
+    pub fn display_fault(&self) -> watch::Receiver<Option<DisplayFault>> {
+        self.display_fault.subscribe()
+    }
+
+    /// Works out the display's fault: a press that did not darken counts until one does; else
+    /// whether anything that can darken the screen is there now.
+    fn refresh_display_fault(&self) {
+        let fault = display_fault(self.last_blank_failed, self.display.can_darken());
+        self.display_fault.send_if_modified(|f| std::mem::replace(f, fault) != fault);
     }
 
     /// What the status LED should show, kept up to date.
@@ -398,8 +428,12 @@ impl<D: Display, A: Apps, I: Ids + Send + 'static> Driver<D, A, I> {
         let mut stuck: Option<(DateTime<Utc>, Instant)> = None;
         let mut notices = self.notices.take();
         let mut activity = self.activity.take();
+        // The compositor comes and goes on its own: look again now and then for the heartbeat.
+        let mut display_tick = tokio::time::interval(DISPLAY_REFRESH);
+        display_tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
         loop {
             self.refresh_led();
+            self.refresh_display_fault();
             stuck = match (self.core.next_deadline(), stuck) {
                 (Some(deadline), Some((known, at))) if known == deadline => Some((deadline, at)),
                 (Some(deadline), _) => {
@@ -448,6 +482,7 @@ impl<D: Display, A: Apps, I: Ids + Send + 'static> Driver<D, A, I> {
                 // While held, the LED turns from "waiting" to "delivered" when the uploader
                 // empties the spool.
                 _ = led_tick.tick(), if self.core.held_report().is_some() => {}
+                _ = display_tick.tick() => {}
             }
         }
         if let Err(refused) = self.apply(Utc::now(), Input::ShuttingDown).await {
@@ -536,6 +571,8 @@ impl<D: Display, A: Apps, I: Ids + Send + 'static> Driver<D, A, I> {
                 spool_pending: Some((self.spool.len() + self.unspooled.len()) as u64),
                 enrolled: Some(self.enrolled.load(Ordering::Relaxed)),
                 button_fault: self.core.button_fault(),
+                display_fault: *self.display_fault.borrow(),
+                staff_pin: Some(self.staff_pin.is_some()),
                 locked_until: self.core.locked_until(now),
                 screens_locked: Some(self.core.screens_locked()),
                 pupil: self.core.session().map(|s| s.pupil.clone()),
@@ -687,12 +724,17 @@ impl<D: Display, A: Apps, I: Ids + Send + 'static> Driver<D, A, I> {
                 )
                 .await
                 {
-                    Ok(Ok(confirmed_at)) => Input::ScreenDark { report, confirmed_at },
+                    Ok(Ok(confirmed_at)) => {
+                        self.last_blank_failed = false;
+                        Input::ScreenDark { report, confirmed_at }
+                    }
                     Ok(Err(e)) => {
+                        self.last_blank_failed = true;
                         tracing::error!(%report, error = %e, "darkness not confirmed; filing the report anyway");
                         Input::BlankFailed { report }
                     }
                     Err(_) => {
+                        self.last_blank_failed = true;
                         tracing::error!(%report, timeout_ms = self.blank_timeout.as_millis() as u64,
                             "the display did not confirm darkness in time; filing the report anyway");
                         Input::BlankFailed { report }
@@ -947,7 +989,7 @@ impl Daemon {
         let listener = control::bind(&config.control_socket, group)?;
 
         if config.staff.pin.is_none() {
-            tracing::warn!("no `[staff] pin_hash` configured: a held device unlocks without a PIN");
+            tracing::warn!("no staff PIN yet (slate.toml or the school server's policy): a held device stays held until one arrives");
         }
         let display = SystemDisplay::from_config(&config.display).await;
         let mut driver = Driver::new(
@@ -1048,6 +1090,7 @@ impl Daemon {
             }));
         }
         let button_fault = driver.button_fault();
+        let display_fault = driver.display_fault();
         let led = start_led(config.led_pin, driver.led());
         let hello = Event::new(
             device,
@@ -1085,7 +1128,8 @@ impl Daemon {
                 };
                 let uploader =
                     Uploader::new(transport, spool.clone(), wake, settings, credential, enrolled)
-                        .with_button_fault(button_fault);
+                        .with_button_fault(button_fault)
+                        .with_display_fault(display_fault);
                 Some(tokio::spawn(uploader.run()))
             }
             Err(e) => {

@@ -11,7 +11,8 @@
 //! | [`SysfsBacklight`] | `bl_power = 4` (or `brightness = 0`) in `/sys/class/backlight/<name>/`, the old value kept for restore | reading the file back (and `actual_brightness`) | `"sysfs"` (needs write access: root or a udev rule) |
 //! | [`LogindBacklight`] | logind's `org.freedesktop.login1.Session.SetBrightness("backlight", name, 0)` on the system bus, as the kiosk session's user | reading `actual_brightness` in sysfs | `"logind"` |
 //! | [`WaylandDisplay`] | a black wlr layer-shell surface on the overlay layer of every output, above every window (fullscreen ones too), with exclusive keyboard interactivity; then, with `output_power`, the outputs powered off (wlr-output-power-management) | the compositor drawing the black frame (presentation feedback or frame callback) | `"wayland"` (labwc, sway: any wlroots compositor) |
-//! | [`LoggingDisplay`] | nothing: logs | nothing | `"none"` (development machines) |
+//! | overlay + backlight | the `wayland` adapter, then the backlight where there is one (either alone darkens) | as each does | `"auto"`, the default: the compositor when the kiosk session runs, the backlight where there is one |
+//! | [`LoggingDisplay`] | nothing: logs, and never claims darkness (the report carries no latency) | nothing | `"none"` (development machines) |
 //! | [`FakeDisplay`] | tests | | |
 //!
 //! Never switch HDMI off by `vcgencmd`/`tvservice`: Chromium on the Pi leaves kiosk mode when the
@@ -68,6 +69,11 @@ pub trait Display: Send + 'static {
     /// it (the device stays held; [`Display::restore`] still follows the unlock, and a new press
     /// darkens again). Never called on a guess: what was on screen is still under the darkness.
     fn reveal_ui(&mut self) -> impl Future<Output = Result<(), DisplayError>> + Send;
+    /// Whether a press now could darken the screen (for the heartbeat and `status`): a
+    /// compositor connected, a backlight found. Never a promise, only "nothing is missing".
+    fn can_darken(&self) -> bool {
+        true
+    }
 }
 
 /// Where backlights live.
@@ -338,6 +344,10 @@ impl WaylandDisplay {
 }
 
 impl Display for WaylandDisplay {
+    fn can_darken(&self) -> bool {
+        self.is_ready()
+    }
+
     async fn blank(&mut self, _report: EventId) -> Result<DateTime<Utc>, DisplayError> {
         match self.overlay.dark().await {
             Ok(Ok(at)) => Ok(DateTime::<Utc>::from(at)),
@@ -399,6 +409,19 @@ impl SystemDisplay {
                     .map_err(|e| DisplayError::Setup(format!("system bus: {e}")))?;
                 SystemDisplay::Logind(LogindBacklight::connect(&bus, session, dir).await?)
             }
+            DisplayConfig::Auto { socket, backlight, method } => {
+                // The compositor's overlay (picked up whenever the kiosk session starts) and the
+                // backlight where the board has one; either alone darkens the screen.
+                let overlay = WaylandDisplay::spawn(socket.clone(), false)?;
+                let backlight = match find_backlight(sysfs, backlight) {
+                    Ok(dir) => Some(SysfsBacklight::new(dir, *method)),
+                    Err(e) => {
+                        tracing::info!(reason = %e, "no backlight: the compositor's overlay alone darkens the screen");
+                        None
+                    }
+                };
+                SystemDisplay::Wayland(Layered { first: overlay, then: backlight })
+            }
             DisplayConfig::Wayland { socket, output_power, backlight } => {
                 let overlay = WaylandDisplay::spawn(socket.clone(), *output_power)?;
                 let backlight = match backlight {
@@ -414,6 +437,15 @@ impl SystemDisplay {
 }
 
 impl Display for SystemDisplay {
+    fn can_darken(&self) -> bool {
+        match self {
+            SystemDisplay::Logging(d) => d.can_darken(),
+            SystemDisplay::Sysfs(d) => d.can_darken(),
+            SystemDisplay::Logind(d) => d.can_darken(),
+            SystemDisplay::Wayland(d) => d.can_darken(),
+        }
+    }
+
     async fn blank(&mut self, report: EventId) -> Result<DateTime<Utc>, DisplayError> {
         match self {
             SystemDisplay::Logging(d) => d.blank(report).await,
@@ -461,6 +493,10 @@ pub struct Layered<A, B> {
 }
 
 impl<A: Display + Send, B: Display + Send> Display for Layered<A, B> {
+    fn can_darken(&self) -> bool {
+        self.first.can_darken() || self.then.as_ref().is_some_and(|b| b.can_darken())
+    }
+
     async fn blank(&mut self, report: EventId) -> Result<DateTime<Utc>, DisplayError> {
         let dark_at = match (self.first.blank(report).await, &mut self.then) {
             (Ok(at), _) => at,
@@ -501,14 +537,22 @@ impl<A: Display + Send, B: Display + Send> Display for Layered<A, B> {
     }
 }
 
-/// Logs what a real screen would do and confirms darkness at once.
+/// A device with nothing to darken (`[display] backend = "none"`, a development machine). It
+/// never claims darkness: a report from it carries no blank latency, and the heartbeat says the
+/// screen cannot be darkened.
 #[derive(Debug, Default)]
 pub struct LoggingDisplay;
 
 impl Display for LoggingDisplay {
+    fn can_darken(&self) -> bool {
+        false
+    }
+
     async fn blank(&mut self, report: EventId) -> Result<DateTime<Utc>, DisplayError> {
-        tracing::info!(%report, "screen dark");
-        Ok(Utc::now())
+        tracing::warn!(%report, "nothing can darken the screen here ([display] backend = \"none\")");
+        Err(DisplayError::Blank(
+            "no screen switch on this device ([display] backend = \"none\")".into(),
+        ))
     }
 
     async fn show_reassurance(&mut self) -> Result<(), DisplayError> {
@@ -568,6 +612,10 @@ impl FakeDisplay {
 }
 
 impl Display for FakeDisplay {
+    fn can_darken(&self) -> bool {
+        !matches!(self.blank, FakeBlank::Fail)
+    }
+
     async fn blank(&mut self, report: EventId) -> Result<DateTime<Utc>, DisplayError> {
         self.record(DisplayCall::Blank(report));
         match &self.blank {

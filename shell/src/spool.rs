@@ -373,7 +373,12 @@ mod tests {
         Event::new(
             DeviceNumber::new(12).unwrap(),
             "2026-11-17T10:14:03Z".parse().unwrap(),
-            EventBody::Heartbeat { uptime_s: n, spool_pending: 0, button_fault: None },
+            EventBody::Heartbeat {
+                uptime_s: n,
+                spool_pending: 0,
+                button_fault: None,
+                display_fault: None,
+            },
         )
     }
 

@@ -21,8 +21,8 @@ use crate::credential::{self, Credential};
 use crate::spool::SharedSpool;
 use chrono::Utc;
 use slate_protocol::{
-    Batch, ButtonFault, DeviceNumber, EnrollReply, EnrollRequest, ErrorReply, Event, EventBody,
-    EventId, IngestReply, MAX_BODY_BYTES, MAX_EVENTS_PER_BATCH, PROTOCOL_VERSION,
+    Batch, ButtonFault, DeviceNumber, DisplayFault, EnrollReply, EnrollRequest, ErrorReply, Event,
+    EventBody, EventId, IngestReply, MAX_BODY_BYTES, MAX_EVENTS_PER_BATCH, PROTOCOL_VERSION,
 };
 use std::future::Future;
 use std::path::PathBuf;
@@ -232,6 +232,8 @@ pub struct Uploader<T: Transport> {
     jitter: Jitter,
     /// The report button's fault, as the daemon's core last said it; sent in each heartbeat.
     button_fault: watch::Receiver<Option<ButtonFault>>,
+    /// Whether a press would darken the screen, as the daemon last saw it; in each heartbeat.
+    display_fault: watch::Receiver<Option<DisplayFault>>,
 }
 
 impl<T: Transport> Uploader<T> {
@@ -256,12 +258,19 @@ impl<T: Transport> Uploader<T> {
             failures: 0,
             jitter: Jitter::seeded(),
             button_fault: watch::channel(None).1,
+            display_fault: watch::channel(None).1,
         }
     }
 
     /// Heartbeats say the report button's fault as this receiver holds it.
     pub fn with_button_fault(mut self, fault: watch::Receiver<Option<ButtonFault>>) -> Self {
         self.button_fault = fault;
+        self
+    }
+
+    /// Heartbeats say the display's fault as this receiver holds it.
+    pub fn with_display_fault(mut self, fault: watch::Receiver<Option<DisplayFault>>) -> Self {
+        self.display_fault = fault;
         self
     }
 
@@ -422,6 +431,7 @@ impl<T: Transport> Uploader<T> {
                 uptime_s: self.started.elapsed().as_secs(),
                 spool_pending: u32::try_from(self.spool.len()).unwrap_or(u32::MAX),
                 button_fault: *self.button_fault.borrow(),
+                display_fault: *self.display_fault.borrow(),
             },
         );
         match self.transport.post_events(credential, &Batch::new(vec![event])).await {

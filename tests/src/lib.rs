@@ -241,6 +241,28 @@ pub struct Device {
     pub socket: PathBuf,
 }
 
+/// The staff PIN of every test device's `slate.toml`.
+pub const STAFF_PIN: &str = "2468";
+
+/// [`STAFF_PIN`]'s argon2id hash, made once by `slatectl hash-pin` as IT makes it.
+fn staff_pin_hash() -> String {
+    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HASH.get_or_init(|| {
+        use std::io::Write;
+        let mut child = Command::new(binary("slatectl"))
+            .arg("hash-pin")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("slatectl hash-pin");
+        child.stdin.take().unwrap().write_all(format!("{STAFF_PIN}\n").as_bytes()).unwrap();
+        let out = child.wait_with_output().expect("slatectl hash-pin output");
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8(out.stdout).expect("utf-8").trim().to_owned()
+    })
+    .clone()
+}
+
 impl Device {
     /// Writes a config for a device whose button is the control socket (the fake button).
     pub fn configure(dir: &Path, setup: &DeviceSetup) -> Device {
@@ -262,6 +284,8 @@ impl Device {
         }
         // Retry fast so tests of "server back" do not wait out a real backoff.
         toml += "\n[upload]\nretry_min_ms = 50\nretry_max_ms = 200\nheartbeat_s = 3600\n\n[button]\nsource = \"none\"\n";
+        // A staff PIN, as every real device has (without one a held device stays held).
+        toml += &format!("\n[staff]\npin_hash = {:?}\n", staff_pin_hash());
         let config = dir.join("slate.toml");
         std::fs::write(&config, toml).expect("write config");
         Device { child: None, dir: dir.to_path_buf(), config, socket }
@@ -328,6 +352,11 @@ impl Device {
         let mut command = Command::new(binary("slatectl"));
         command.arg("--socket").arg(&self.socket).args(args);
         String::from_utf8(run_ok(command).stdout).expect("utf-8 output")
+    }
+
+    /// A member of staff unlocks the held device with [`STAFF_PIN`].
+    pub fn unlock(&self) -> String {
+        self.ctl(&["unlock", "--pin", STAFF_PIN])
     }
 
     /// Presses the report button and returns the id of the report once it is safely spooled.

@@ -40,6 +40,9 @@ pub struct FleetRow {
     pub last_heartbeat_at: Option<DateTime<Utc>>,
     /// The report button's fault in the last heartbeat (`missing`, `stuck`), `None` if healthy.
     pub button_fault: Option<String>,
+    /// Why a press would not darken the screen in the last heartbeat (`cannot_darken`,
+    /// `last_press_not_dark`), `None` if it would.
+    pub display_fault: Option<String>,
 }
 
 fn time_opt(text: Option<String>) -> Result<Option<DateTime<Utc>>, StoreError> {
@@ -177,16 +180,25 @@ impl Store {
     pub fn fleet(&self) -> Result<Vec<FleetRow>, StoreError> {
         let connection = self.lock();
         let button_fault = connection.backend().json_text("h.body", "button_fault");
+        let display_fault = connection.backend().json_text("h.body", "display_fault");
         let mut statement = connection.prepare_cached(&format!(
             "SELECT d.number, d.software_version, d.enrolled_at, d.last_seen_at,
-                    h.at, {button_fault}
+                    h.at, {button_fault}, {display_fault}
              FROM devices d LEFT JOIN events h ON h.id = (
                  SELECT e.id FROM events e WHERE e.device = d.number AND e.kind = 'heartbeat'
                  ORDER BY e.at DESC LIMIT 1)
              ORDER BY d.number"
         ))?;
         let rows = statement.query_map([], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get::<_, String>(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get::<_, String>(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+            ))
         })?;
         rows.map(|row| {
             let (
@@ -196,6 +208,7 @@ impl Store {
                 last_seen_at,
                 last_heartbeat_at,
                 button_fault,
+                display_fault,
             ) = row?;
             Ok(FleetRow {
                 number,
@@ -204,6 +217,7 @@ impl Store {
                 last_seen_at: time_opt(last_seen_at)?,
                 last_heartbeat_at: time_opt(last_heartbeat_at)?,
                 button_fault,
+                display_fault,
             })
         })
         .collect()
@@ -258,7 +272,12 @@ mod tests {
         let heartbeat = Event::new(
             device(12),
             at("2026-11-17T09:00:00Z"),
-            EventBody::Heartbeat { uptime_s: 5, spool_pending: 0, button_fault: None },
+            EventBody::Heartbeat {
+                uptime_s: 5,
+                spool_pending: 0,
+                button_fault: None,
+                display_fault: Some(slate_protocol::DisplayFault::CannotDarken),
+            },
         );
         let older = Event::new(
             device(12),
@@ -267,12 +286,14 @@ mod tests {
                 uptime_s: 5,
                 spool_pending: 0,
                 button_fault: Some(slate_protocol::ButtonFault::Stuck),
+                display_fault: None,
             },
         );
         store.ingest(device(12), &[heartbeat, older], at("2026-11-17T09:00:02Z")).unwrap();
         let fleet = store.fleet().unwrap();
         assert_eq!(fleet.len(), 1);
         assert_eq!(fleet[0].button_fault, None, "the newest heartbeat counts");
+        assert_eq!(fleet[0].display_fault.as_deref(), Some("cannot_darken"));
         assert_eq!(fleet[0].last_heartbeat_at, Some(at("2026-11-17T09:00:00Z")));
         assert_eq!(fleet[0].last_seen_at, Some(at("2026-11-17T09:00:02Z")));
     }

@@ -262,6 +262,7 @@ async fn the_fleet_shows_each_device_online_or_not() {
             uptime_s: 60,
             spool_pending: 0,
             button_fault: Some(slate_protocol::ButtonFault::Missing),
+            display_fault: Some(slate_protocol::DisplayFault::CannotDarken),
         },
     );
     assert_eq!(server.post_events(Some(&credential), batch(vec![heartbeat])).await.status(), 200);
@@ -272,6 +273,10 @@ async fn the_fleet_shows_each_device_online_or_not() {
         "{page}"
     );
     assert!(page.contains("fault: missing"), "the button's self-test shows:\n{page}");
+    assert!(
+        page.contains("nothing on the device can darken the screen"),
+        "a device that cannot darken says so:\n{page}"
+    );
     server.stop().await;
 }
 

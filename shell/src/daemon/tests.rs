@@ -25,8 +25,9 @@ struct Harness {
 type TestDriver = Driver<FakeDisplay, FakeApps, SequentialIds>;
 
 impl Harness {
+    /// With the test staff PIN ([`TEST_PIN`]) in force, as every real device needs.
     fn start(blank: FakeBlank) -> Self {
-        Self::start_with(blank, crate::core::Rules::default(), None).0
+        Self::start_with(blank, rules_with_pin(), Some(test_pin())).0
     }
 
     /// With rules and a staff PIN; also gives the button-fault receiver.
@@ -110,8 +111,22 @@ impl Harness {
     }
 }
 
+/// The staff PIN the harness's device has.
+const TEST_PIN: &str = "4321";
+
+/// [`TEST_PIN`]'s hash, made once (argon2 is slow on purpose).
+fn test_pin() -> StaffPin {
+    static PIN: std::sync::OnceLock<StaffPin> = std::sync::OnceLock::new();
+    PIN.get_or_init(|| StaffPin::hash(TEST_PIN).unwrap()).clone()
+}
+
+fn rules_with_pin() -> crate::core::Rules {
+    crate::core::Rules { pin_in_force: true, ..crate::core::Rules::default() }
+}
+
+/// A member of staff unlocks with the right PIN.
 fn unlock() -> Request {
-    Request::Unlock { pin: None, choice: None, staff: None }
+    Request::Unlock { pin: Some(Pin(TEST_PIN.into())), choice: None, staff: None }
 }
 
 fn sign_in(p: &str) -> Request {
@@ -270,6 +285,7 @@ async fn status_reports_the_device() {
             spool_pending: Some(0),
             enrolled: Some(false),
             screens_locked: Some(false),
+            staff_pin: Some(true),
             ..Reply::default()
         }
     );
@@ -322,7 +338,7 @@ fn unlock_with(pin: &str, choice: ResolutionChoice, staff: Option<&str>) -> Requ
 
 fn pin_rules() -> crate::core::Rules {
     crate::core::Rules {
-        pin_required: true,
+        pin_in_force: true,
         lockout: crate::core::Lockout {
             wrong_before_lockout: 2,
             first: Duration::from_secs(60),
@@ -342,7 +358,8 @@ async fn the_staff_pin_unlocks_wrong_ones_lock_out_and_the_choice_is_filed() {
         Some("the device is not held")
     );
     let report = h.ask(Request::Press {}).await.report.unwrap();
-    assert_eq!(h.ask(unlock()).await.error.as_deref(), Some("the staff PIN is required to unlock"));
+    let no_pin = Request::Unlock { pin: None, choice: None, staff: None };
+    assert_eq!(h.ask(no_pin).await.error.as_deref(), Some("the staff PIN is required to unlock"));
     let wrong = h.ask(unlock_with("1111", ResolutionChoice::CloseApp, None)).await;
     assert!(wrong.error.as_deref().unwrap().starts_with("wrong staff PIN (1 more"), "{wrong:?}");
     let locked = h.ask(unlock_with("2222", ResolutionChoice::CloseApp, None)).await;
@@ -413,7 +430,7 @@ async fn a_button_held_down_too_long_is_a_fault_until_released() {
 async fn the_led_shows_ready_waiting_and_fault() {
     use crate::led::LedPattern;
     let (h, _) =
-        Harness::start_with(FakeBlank::DarkAt(t("10:00:00")), crate::core::Rules::default(), None);
+        Harness::start_with(FakeBlank::DarkAt(t("10:00:00")), rules_with_pin(), Some(test_pin()));
     let _ = h.ask(Request::Status {}).await;
     // The harness has no uploader: a filed report stays waiting.
     let led = h.led.clone();
@@ -490,8 +507,8 @@ async fn reports_carry_the_names_slate_dns_saw_and_tell_teacher_holds_nothing() 
     );
     let (h, _) = Harness::start_with_dns(
         FakeBlank::DarkAt(t("10:00:00")),
-        crate::core::Rules::default(),
-        None,
+        rules_with_pin(),
+        Some(test_pin()),
         DnsSocket::new(Some(path)),
     );
     h.ask(sign_in("p-1")).await;
@@ -532,8 +549,8 @@ async fn a_press_files_without_names_when_slate_dns_is_away() {
     let sock = tempfile::tempdir().unwrap();
     let (h, _) = Harness::start_with_dns(
         FakeBlank::DarkAt(t("10:00:00")),
-        crate::core::Rules::default(),
-        None,
+        rules_with_pin(),
+        Some(test_pin()),
         DnsSocket::new(Some(sock.path().join("absent.sock"))),
     );
     assert!(h.ask(Request::Press {}).await.ok);
@@ -546,8 +563,8 @@ async fn teacher_commands_lock_screens_and_sign_everyone_out() {
     let (tx, rx) = mpsc::channel(4);
     let (h, _) = Harness::start_custom(
         FakeBlank::DarkAt(t("10:00:00")),
-        crate::core::Rules::default(),
-        None,
+        rules_with_pin(),
+        Some(test_pin()),
         tempfile::tempdir().unwrap(),
         |d| d.with_notices(rx),
     );
@@ -558,7 +575,7 @@ async fn teacher_commands_lock_screens_and_sign_everyone_out() {
     assert_eq!(status.screens_locked, Some(true));
     // A report still works under "eyes on me".
     assert!(h.ask(Request::Press {}).await.ok);
-    h.ask(Request::Unlock { pin: None, choice: None, staff: None }).await;
+    assert!(h.ask(unlock()).await.ok);
     tx.send(Notice::Teacher(CommandAction::UnlockScreens)).await.unwrap();
     tx.send(Notice::Teacher(CommandAction::SignOutAll)).await.unwrap();
     let status = h.ask(Request::Status {}).await;
@@ -590,8 +607,8 @@ async fn a_policy_brings_the_staff_pin_and_the_pupils_filter_profile() {
     let mut profile = None;
     let (h, _) = Harness::start_custom(
         FakeBlank::DarkAt(t("10:00:00")),
-        crate::core::Rules::default(),
-        None,
+        rules_with_pin(),
+        Some(test_pin()),
         tempfile::tempdir().unwrap(),
         |d| {
             profile = Some(d.profile());
@@ -628,8 +645,8 @@ async fn the_held_report_is_recorded_until_unlocked_and_restored() {
     let path = held_file.clone();
     let (mut h, _) = Harness::start_custom(
         FakeBlank::DarkAt(t("10:00:00")),
-        crate::core::Rules::default(),
-        None,
+        rules_with_pin(),
+        Some(test_pin()),
         dir,
         |d| d.with_held_file(path, None),
     );
@@ -647,7 +664,7 @@ async fn the_held_report_is_recorded_until_unlocked_and_restored() {
     let display = FakeDisplay::new(FakeBlank::DarkAt(t("10:00:00")));
     let (spool, _) = Spool::open(&dir3.path().join("spool")).unwrap();
     let mut driver = Driver::new(
-        Core::new(DeviceNumber::new(12).unwrap()),
+        Core::with_rules(DeviceNumber::new(12).unwrap(), rules_with_pin()),
         SequentialIds::default(),
         display.clone(),
         FakeApps::default(),
@@ -655,6 +672,7 @@ async fn the_held_report_is_recorded_until_unlocked_and_restored() {
         Arc::new(Notify::new()),
         Arc::new(AtomicBool::new(false)),
     )
+    .with_staff_pin(Some(test_pin()))
     .with_held_file(held3.clone(), Some(report));
     driver.restore_held(report).await;
     assert_eq!(driver.core.held_report(), Some(report));
@@ -670,13 +688,7 @@ async fn the_held_report_is_recorded_until_unlocked_and_restored() {
     let (stx, srx) = oneshot::channel();
     let task = tokio::spawn(driver.run(prx, crx, srx));
     let (rtx, rrx) = oneshot::channel();
-    ctx.send(ControlMsg {
-        request: Request::Unlock { pin: None, choice: None, staff: None },
-        received_at: Utc::now(),
-        reply: rtx,
-    })
-    .await
-    .unwrap();
+    ctx.send(ControlMsg { request: unlock(), received_at: Utc::now(), reply: rtx }).await.unwrap();
     assert!(rrx.await.unwrap().ok);
     assert!(!held3.exists(), "unlocked: nothing held any more");
     stx.send(()).unwrap();
@@ -719,8 +731,8 @@ async fn input_device_activity_keeps_the_session_past_the_idle_timeout() {
     let (activity, activity_rx) = mpsc::channel(1);
     let (h, _) = Harness::start_custom(
         FakeBlank::DarkAt(t("10:00:00")),
-        crate::core::Rules::default(),
-        None,
+        rules_with_pin(),
+        Some(test_pin()),
         tempfile::tempdir().unwrap(),
         |mut d| {
             d.core.set_session_rules(crate::core::SessionRules {
@@ -757,4 +769,41 @@ async fn input_device_activity_keeps_the_session_past_the_idle_timeout() {
     // Input with nobody signed in changes nothing and the driver carries on.
     activity.send(()).await.unwrap();
     assert_eq!(h.ask(Request::Status {}).await.state.as_deref(), Some("idle"));
+}
+
+#[test]
+fn the_heartbeat_says_when_a_press_would_not_darken_the_screen() {
+    use slate_protocol::DisplayFault::*;
+    let cases = [
+        (false, true, None),
+        (false, false, Some(CannotDarken)),
+        (true, true, Some(LastPressNotDark)),
+        (true, false, Some(LastPressNotDark)),
+    ];
+    for (last_press_not_dark, can_darken, want) in cases {
+        assert_eq!(display_fault(last_press_not_dark, can_darken), want, "{cases:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_press_that_leaves_the_screen_lit_is_reported_as_such() {
+    let h = Harness::start(FakeBlank::Fail);
+    let faults = |r: Reply| r.display_fault;
+    // The fake that fails to blank also says it cannot darken.
+    assert_eq!(
+        faults(h.ask(Request::Status {}).await),
+        Some(slate_protocol::DisplayFault::CannotDarken)
+    );
+    assert!(h.ask(Request::Press {}).await.ok, "the report is filed all the same");
+    assert_eq!(
+        faults(h.ask(Request::Status {}).await),
+        Some(slate_protocol::DisplayFault::LastPressNotDark)
+    );
+    let EventBody::ReportFiled { blank_latency_us, .. } = &h.spooled()[0].body else {
+        panic!("{:?}", h.spooled())
+    };
+    assert_eq!(*blank_latency_us, None, "no darkness claimed");
+
+    let dark = Harness::start(FakeBlank::DarkAt(t("10:00:00")));
+    assert_eq!(faults(dark.ask(Request::Status {}).await), None);
 }

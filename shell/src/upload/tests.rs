@@ -11,7 +11,12 @@ fn heartbeat_event(n: u64) -> Event {
     Event::new(
         device(),
         Utc::now(),
-        EventBody::Heartbeat { uptime_s: n, spool_pending: 0, button_fault: None },
+        EventBody::Heartbeat {
+            uptime_s: n,
+            spool_pending: 0,
+            button_fault: None,
+            display_fault: None,
+        },
     )
 }
 
@@ -452,7 +457,12 @@ async fn heartbeats_go_straight_to_the_server_only_while_online() {
         assert_eq!(b.events.len(), 1);
         assert_eq!(
             b.events[0].body,
-            EventBody::Heartbeat { uptime_s: uptime, spool_pending: 0, button_fault: None }
+            EventBody::Heartbeat {
+                uptime_s: uptime,
+                spool_pending: 0,
+                button_fault: None,
+                display_fault: None
+            }
         );
     }
     assert!(h.spool.is_empty(), "heartbeats are never spooled");
