@@ -33,6 +33,20 @@ pub struct AppExit {
     pub code: Option<i32>,
 }
 
+/// How soon an app that ends with an error counts as one that never opened (Chromium refusing
+/// to start without its sandbox ends within a second or two).
+pub const OPEN_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Whether an app's end means it never opened: it could not be started at all, or it ended
+/// with an error (or a signal) within [`OPEN_GRACE`]. Pure.
+pub fn did_not_open(exit: &AppExit, ran_for: Option<std::time::Duration>) -> bool {
+    exit.pid == 0 || (exit.code != Some(0) && ran_for.is_some_and(|d| d < OPEN_GRACE))
+}
+
+/// The PIN pad's message on a held device that has no staff PIN yet.
+pub const NO_STAFF_PIN: &str = "For IT: no staff PIN has reached this device yet. Set one on the \
+school server (Setup); the device stays held until it arrives.";
+
 /// Records what was launched (tests, and running the UI on a desk without starting apps).
 #[derive(Debug, Default)]
 pub struct RecordingLauncher {
@@ -103,6 +117,8 @@ pub struct Controller<L, A> {
     activity_sent: Option<Instant>,
     /// An app was started in this session and has not been closed by a hold or the session's end.
     app_in_front: bool,
+    /// When the app in front was opened (an exit soon after is a failure to start).
+    opened_at: Option<Instant>,
     /// slated was told the reassurance screen is in front during this hold.
     reassurance_told: bool,
     /// Reads the agreement aloud ("Read it to me").
@@ -133,6 +149,7 @@ impl<L: DeviceLink, A: Launcher> Controller<L, A> {
             config_error: None,
             activity_sent: None,
             app_in_front: false,
+            opened_at: None,
             reassurance_told: false,
             speaker: Box::new(crate::speech::Silent),
             status_failing: false,
@@ -187,15 +204,22 @@ impl<L: DeviceLink, A: Launcher> Controller<L, A> {
         self.now = Instant::now();
         // The app ended by itself: home is under it already.
         while let Some(exit) = self.launcher.poll_exit() {
-            tracing::info!(app = %exit.app, code = ?exit.code, "app ended");
+            let ran_for = self.opened_at.take().map(|at| self.now.saturating_duration_since(at));
+            if did_not_open(&exit, ran_for) {
+                // The launcher logged why (a spawn error, or the app's own stderr in the journal).
+                tracing::error!(app = %exit.app, code = ?exit.code, ?ran_for, "app did not open: asking the pupil to fetch a teacher");
+                self.local.app_failed = true;
+            } else {
+                tracing::info!(app = %exit.app, code = ?exit.code, "app ended");
+            }
             self.app_in_front = false;
         }
         let status = self.link.status();
-        let (device, screens_locked, pupil) = match status {
+        let (device, screens_locked, pupil, staff_pin) = match status {
             Ok(s) => {
                 self.status_failing = false;
                 self.device = s.device.or(self.device);
-                (s.state, s.screens_locked, s.pupil)
+                (s.state, s.screens_locked, s.pupil, s.staff_pin)
             }
             Err(e) => {
                 // Once per outage, not twice a second.
@@ -203,7 +227,7 @@ impl<L: DeviceLink, A: Launcher> Controller<L, A> {
                     tracing::warn!(error = %e, "slated status failed");
                 }
                 self.status_failing = true;
-                (DeviceState::Unreachable, false, None)
+                (DeviceState::Unreachable, false, None, true)
             }
         };
         let next = Observed {
@@ -224,6 +248,9 @@ impl<L: DeviceLink, A: Launcher> Controller<L, A> {
         }
         if next.device != DeviceState::Held {
             self.message.clear();
+        } else if !staff_pin {
+            // Held with no PIN to unlock it: the PIN pad tells the adult why and what IT does.
+            self.message = NO_STAFF_PIN.into();
         }
         // The session ended (signed out, timed out, ended by staff, or released with nobody
         // signed in): its app goes, with its session directory. A hold leaves the app to slated
@@ -343,6 +370,7 @@ impl<L: DeviceLink, A: Launcher> Controller<L, A> {
                         let app = app.clone();
                         self.launcher.launch(&app);
                         self.app_in_front = true;
+                        self.opened_at = Some(Instant::now());
                     }
                 }
                 Ok(())
@@ -423,6 +451,9 @@ impl<L: DeviceLink, A: Launcher> Controller<L, A> {
             ask_reason: match screen {
                 Screen::AskTeacher(AskReason::DeviceUnavailable) => {
                     "The device service (slated) is not answering.".into()
+                }
+                Screen::AskTeacher(AskReason::AppDidNotOpen) => {
+                    "The app did not open. The reason is in the device's log (journalctl -u slate-session). Tap to go back.".into()
                 }
                 Screen::AskTeacher(AskReason::NoPolicy) => match &self.policy {
                     Err(why) => format!("No valid policy: {why}"),
@@ -680,6 +711,28 @@ mod tests {
     }
 
     #[test]
+    fn an_app_that_fails_at_once_tells_the_pupil_and_a_tap_goes_home() {
+        let mut c = Controller::new(
+            FakeDevice::new(12),
+            ScriptedLauncher::default(),
+            parse_policy(SAMPLE_POLICY).map_err(|e| e.to_string()),
+        );
+        c.refresh(true);
+        for event in
+            [UiEvent::ChooseClass(0), UiEvent::ChoosePupil(0), UiEvent::Agree, UiEvent::OpenApp(0)]
+        {
+            c.handle(event, true);
+        }
+        // Chromium without a usable sandbox ends at once with an error.
+        c.launcher.exited = Some(AppExit { app: "paint".into(), pid: 7, code: Some(1) });
+        c.refresh(true);
+        assert_eq!(c.screen(), Screen::AskTeacher(AskReason::AppDidNotOpen));
+        assert!(c.view().ask_reason.contains("did not open"), "{}", c.view().ask_reason);
+        c.handle(UiEvent::AskTeacherOk, true);
+        assert_eq!(c.screen(), Screen::Home);
+    }
+
+    #[test]
     fn the_kiosk_window_makes_way_for_the_app_and_covers_it_when_it_must() {
         use crate::front::{Front, RecordingWindow};
         let mut c = Controller::new(
@@ -812,6 +865,51 @@ mod tests {
         assert_eq!(c.screen(), Screen::ChooseClass);
         assert_eq!(c.link.log.iter().filter(|l| *l == "unlock").count(), 2);
         assert!(c.view().message.is_empty());
+    }
+
+    #[test]
+    fn the_pin_pad_takes_longer_pins_and_tells_it_when_there_is_none() {
+        let mut c = controller();
+        c.link.press();
+        c.link.pin = Some("246813".into());
+        c.refresh(true);
+        c.handle(UiEvent::Staff, true);
+        for d in [2, 4, 6] {
+            c.handle(UiEvent::PinDigit(d), true);
+        }
+        c.handle(UiEvent::PinUnlock, true);
+        assert_eq!(c.link.log.iter().filter(|l| *l == "unlock").count(), 0, "3 digits: too short");
+        for d in [8, 1, 3] {
+            c.handle(UiEvent::PinDigit(d), true);
+        }
+        assert_eq!(c.view().pin_entered, 6);
+        c.handle(UiEvent::PinUnlock, true);
+        assert_eq!(c.screen(), Screen::ChooseClass, "a six-digit PIN unlocks");
+
+        let mut held = controller();
+        held.link.press();
+        held.link.staff_pin = false;
+        held.refresh(true);
+        held.handle(UiEvent::Staff, true);
+        assert_eq!(held.screen(), Screen::StaffUnlock);
+        assert_eq!(held.view().message, NO_STAFF_PIN);
+    }
+
+    #[test]
+    fn an_app_that_does_not_open_asks_for_a_teacher() {
+        use std::time::Duration;
+        let exit = |pid, code| AppExit { app: "paint".into(), pid, code };
+        let cases = [
+            (exit(0, None), None, true, "never started"),
+            (exit(7, Some(1)), Some(Duration::from_secs(1)), true, "failed at once"),
+            (exit(7, None), Some(Duration::from_secs(2)), true, "killed at once"),
+            (exit(7, Some(0)), Some(Duration::from_secs(1)), false, "closed by itself"),
+            (exit(7, Some(1)), Some(Duration::from_secs(60)), false, "ran, then ended"),
+            (exit(7, Some(1)), None, false, "not opened by this kiosk"),
+        ];
+        for (exit, ran_for, want, why) in cases {
+            assert_eq!(did_not_open(&exit, ran_for), want, "{why}");
+        }
     }
 
     #[test]

@@ -28,6 +28,8 @@ pub struct DeviceStatus {
     pub screens_locked: bool,
     /// The signed-in pupil (so a restarted kiosk finds its way back to the session's apps).
     pub pupil: Option<PupilId>,
+    /// Whether a staff PIN has reached the device (without one a held device stays held).
+    pub staff_pin: bool,
 }
 
 pub trait DeviceLink {
@@ -76,6 +78,8 @@ impl DeviceLink for SocketLink {
             state: DeviceState::from_status(reply.state.as_deref()),
             screens_locked: reply.screens_locked.unwrap_or(false),
             pupil: reply.pupil,
+            // An older slated that does not say: assume it has one (it unlocked without).
+            staff_pin: reply.staff_pin.unwrap_or(true),
         })
     }
 
@@ -119,6 +123,8 @@ pub struct FakeDevice {
     pub screens_locked: bool,
     /// The staff PIN the fake accepts (`None`: any).
     pub pin: Option<String>,
+    /// What `status` says of the staff PIN.
+    pub staff_pin: bool,
     /// Every request made, in order, for assertions (never the PIN).
     pub log: Vec<String>,
 }
@@ -132,6 +138,7 @@ impl FakeDevice {
             reachable: true,
             screens_locked: false,
             pin: None,
+            staff_pin: true,
             log: Vec::new(),
         }
     }
@@ -169,6 +176,7 @@ impl DeviceLink for FakeDevice {
             state: self.state,
             screens_locked: self.screens_locked,
             pupil: self.pupil.clone(),
+            staff_pin: self.staff_pin,
         })
     }
 

@@ -57,8 +57,13 @@ struct Args {
 }
 
 fn main() -> anyhow::Result<()> {
+    // `info` by default: why an app did not open must reach the journal without RUST_LOG. No
+    // colour codes: the journal is not a terminal.
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let args = Args::parse();
 

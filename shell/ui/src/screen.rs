@@ -58,8 +58,10 @@ pub struct Observed {
     pub config_error: bool,
 }
 
-/// The number of digits in a staff PIN.
-pub const PIN_LENGTH: usize = 4;
+/// The digits a staff PIN may have: what slated accepts (`slatectl hash-pin`, 4 to 12) and so
+/// whatever the school server lets staff set. The pad takes any length in between.
+pub const PIN_MIN_LENGTH: usize = 4;
+pub const PIN_MAX_LENGTH: usize = 12;
 
 /// What the UI itself remembers between taps. Indexes point into the policy's classes and the
 /// chosen class's pupils.
@@ -76,6 +78,8 @@ pub struct Local {
     pub offline_seen: bool,
     /// The chosen pupil's picture PIN, as they tap it.
     pub picture_pin: PicturePin,
+    /// The app the pupil opened did not start: "ask your teacher" until tapped away.
+    pub app_failed: bool,
 }
 
 /// The pictures of a picture PIN, in the order the PIN page shows them (the pupils' tile
@@ -127,6 +131,8 @@ impl PicturePin {
 pub enum AskReason {
     NoPolicy,
     DeviceUnavailable,
+    /// The app just opened could not start (the kiosk's log says why); a tap goes home.
+    AppDidNotOpen,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -164,6 +170,7 @@ pub fn screen(o: &Observed, l: &Local) -> Screen {
         DeviceState::Unreachable => Screen::AskTeacher(AskReason::DeviceUnavailable),
         _ if o.screens_locked => Screen::EyesOnTeacher,
         _ if !o.policy_valid => Screen::AskTeacher(AskReason::NoPolicy),
+        DeviceState::InSession if l.app_failed => Screen::AskTeacher(AskReason::AppDidNotOpen),
         DeviceState::InSession if !o.online && !l.offline_seen => Screen::Offline,
         DeviceState::InSession => Screen::Home,
         DeviceState::Idle => match (l.class, l.pupil) {
@@ -196,6 +203,8 @@ pub enum UiEvent {
     PinCancel,
     PinUnlock,
     OfflineOk,
+    /// A tap on "ask your teacher" after an app did not open.
+    AskTeacherOk,
 }
 
 /// What the controller must do for a tap.
@@ -265,11 +274,14 @@ pub fn update(o: &Observed, l: &mut Local, event: UiEvent, tap: &Tap) -> Vec<Eff
         (Screen::Home, UiEvent::OpenApp(i)) => return vec![Effect::OpenApp(i)],
         (Screen::Home, UiEvent::SignOut) => return vec![Effect::SignOut],
         (Screen::Offline, UiEvent::OfflineOk) => l.offline_seen = true,
+        (Screen::AskTeacher(AskReason::AppDidNotOpen), UiEvent::AskTeacherOk) => {
+            l.app_failed = false
+        }
         (Screen::Reported, UiEvent::Staff) => {
             l.pin_pad = true;
             l.pin.clear();
         }
-        (Screen::StaffUnlock, UiEvent::PinDigit(d)) if d <= 9 && l.pin.len() < PIN_LENGTH => {
+        (Screen::StaffUnlock, UiEvent::PinDigit(d)) if d <= 9 && l.pin.len() < PIN_MAX_LENGTH => {
             l.pin.push(char::from(b'0' + d));
         }
         (Screen::StaffUnlock, UiEvent::PinClear) => l.pin.clear(),
@@ -277,7 +289,7 @@ pub fn update(o: &Observed, l: &mut Local, event: UiEvent, tap: &Tap) -> Vec<Eff
             l.pin_pad = false;
             l.pin.clear();
         }
-        (Screen::StaffUnlock, UiEvent::PinUnlock) if l.pin.len() == PIN_LENGTH => {
+        (Screen::StaffUnlock, UiEvent::PinUnlock) if l.pin.len() >= PIN_MIN_LENGTH => {
             return vec![Effect::Unlock { pin: std::mem::take(&mut l.pin) }];
         }
         _ => {}
@@ -404,6 +416,7 @@ mod tests {
         let pupil = local(Some(1), Some(3), false, false);
         let pin = local(None, None, true, false);
         let seen = local(None, None, false, true);
+        let failed = Local { app_failed: true, ..local(None, None, false, false) };
         #[rustfmt::skip]
         let table: Vec<(Observed, &Local, Screen)> = vec![
             // The hold comes first, whatever else is true.
@@ -425,6 +438,12 @@ mod tests {
             (obs(true,  true,  InSession), &none, Screen::Home),
             (obs(true,  false, InSession), &none, Screen::Offline),
             (obs(true,  false, InSession), &seen, Screen::Home),
+            // An app that did not open asks for a teacher, over home and the offline notice,
+            // under the hold and "eyes on me".
+            (obs(true,  true,  InSession), &failed, Screen::AskTeacher(AskReason::AppDidNotOpen)),
+            (obs(true,  false, InSession), &failed, Screen::AskTeacher(AskReason::AppDidNotOpen)),
+            (obs(true,  true,  Held), &failed, Screen::Reported),
+            (locked(obs(true,  true,  InSession)), &failed, Screen::EyesOnTeacher),
             // Signing in works offline (the roster is cached).
             (obs(true,  true,  Idle), &none, Screen::ChooseClass),
             (obs(true,  false, Idle), &none, Screen::ChooseClass),
@@ -531,13 +550,19 @@ mod tests {
                 (UiEvent::PinDigit(0), vec![], Screen::StaffUnlock),
                 (
                     UiEvent::PinUnlock,
-                    vec![Effect::Unlock { pin: "4321".into() }],
+                    vec![Effect::Unlock { pin: "43210".into() }],
                     Screen::StaffUnlock,
                 ),
                 (UiEvent::PinCancel, vec![], Screen::Reported),
             ],
         );
         assert!(l.pin.is_empty(), "the PIN is not kept");
+        // The pad stops at the longest PIN slated accepts.
+        let mut l = Local { pin_pad: true, ..Local::default() };
+        for _ in 0..PIN_MAX_LENGTH + 3 {
+            update(&held, &mut l, UiEvent::PinDigit(7), &no_pins());
+        }
+        assert_eq!(l.pin.len(), PIN_MAX_LENGTH);
     }
 
     #[test]

@@ -85,7 +85,9 @@ pub fn show(window: &AppWindow, view: &View) {
 
     let unlock = window.global::<UnlockAdapter>();
     unlock.set_entered(view.pin_entered as i32);
-    unlock.set_pin_length(crate::screen::PIN_LENGTH as i32);
+    // One dot per digit typed, and never fewer than the shortest PIN.
+    unlock.set_pin_length(view.pin_entered.max(crate::screen::PIN_MIN_LENGTH) as i32);
+    unlock.set_min_length(crate::screen::PIN_MIN_LENGTH as i32);
     unlock.set_message(view.message.as_str().into());
 
     window.global::<AskTeacherAdapter>().set_reason(view.ask_reason.as_str().into());
@@ -151,6 +153,7 @@ where
     unlock.on_unlock(tap(UiEvent::PinUnlock));
 
     window.global::<OfflineAdapter>().on_ok(tap(UiEvent::OfflineOk));
+    window.global::<AskTeacherAdapter>().on_ok(tap(UiEvent::AskTeacherOk));
 
     let mut c = controller.borrow_mut();
     c.refresh(online());
