@@ -89,10 +89,17 @@ fn send(method: &str, params: Value, session: Option<&str>) -> Request {
 /// The marker the block page's button adds to the blocked URL's query.
 pub const TELL_PARAM: &str = "slate-tell-teacher";
 
-/// The requests that start guarding a freshly started browser: attach to every page (paused
-/// until it is guarded), and refuse downloads.
+/// The requests that start guarding a freshly started browser: every document request of every
+/// page paused until the guard has checked it (on the browser's own session: a page's session
+/// comes too late for a tab opened by a middle-click, whose request leaves while it is created),
+/// attach to every page (paused until it is guarded), and refuse downloads.
 pub fn start_requests() -> Vec<Request> {
     vec![
+        send(
+            "Fetch.enable",
+            json!({"patterns": [{"urlPattern": "*", "resourceType": "Document", "requestStage": "Request"}]}),
+            None,
+        ),
         send("Browser.setDownloadBehavior", json!({"behavior": "deny"}), None),
         send("Target.setDiscoverTargets", json!({"discover": true}), None),
         send(
@@ -130,9 +137,10 @@ pub struct Guard {
     last: Option<(String, String)>,
     /// The main frame's URL as of its last committed navigation.
     navigated: Option<String>,
-    /// Sessions of pages other than the app's (pop-ups, new tabs) while they are being closed:
-    /// every request they make is refused, and a listed one is still reported.
-    closing: HashMap<String, String>,
+    /// Pages other than the app's (pop-ups, new tabs), by target id, which is also the id of
+    /// their main frame: every document request they make is refused (and a listed one is still
+    /// reported) while they are being closed.
+    others: std::collections::HashSet<String>,
     /// The browser window the app's page was first seen in (the kiosk window).
     kiosk_window: Option<i64>,
     /// When recent JavaScript dialogs of the app's page opened (for [`DIALOG_LIMIT`]).
@@ -190,7 +198,7 @@ impl Guard {
             blocked: HashMap::new(),
             last: None,
             navigated: None,
-            closing: HashMap::new(),
+            others: Default::default(),
             kiosk_window: None,
             dialogs: Vec::new(),
         }
@@ -222,25 +230,15 @@ impl Guard {
                     // A second window or tab (a pop-up, a middle-click): the kiosk shows one
                     // page only. It is paused (waitForDebuggerOnStart), and a pop-up shares the
                     // app page's renderer, which stays paused until the new page is let run: so
-                    // first make sure no request of it can leave (all refused, a listed one
-                    // reported), then let it run, then close it.
-                    self.closing.insert(sid.to_owned(), target.to_owned());
-                    out.push(send(
-                        "Fetch.enable",
-                        json!({"patterns": [{"urlPattern": "*", "requestStage": "Request"}]}),
-                        Some(sid),
-                    ));
+                    // let it run (its document requests are refused, see `Fetch.requestPaused`)
+                    // and close it.
+                    self.others.insert(target.to_owned());
                     out.push(send("Runtime.runIfWaitingForDebugger", json!({}), Some(sid)));
                     out.push(send("Target.closeTarget", json!({"targetId": target}), None));
                     return (out, reports);
                 }
                 self.main = Some(target.to_owned());
                 self.sessions.insert(sid.to_owned(), target.to_owned());
-                out.push(send(
-                    "Fetch.enable",
-                    json!({"patterns": [{"urlPattern": "*", "resourceType": "Document", "requestStage": "Request"}]}),
-                    Some(sid),
-                ));
                 out.push(send("Page.enable", json!({}), Some(sid)));
                 // A file input would otherwise bring up Chromium's "disabled by your
                 // administrator" infobar, which pushes the page down under the pupil's finger.
@@ -252,18 +250,25 @@ impl Guard {
                 out.push(send("Inspector.enable", json!({}), Some(sid)));
                 out.push(send("Runtime.runIfWaitingForDebugger", json!({}), Some(sid)));
             }
-            "Target.detachedFromTarget" => {
-                if let Some(sid) = params["sessionId"].as_str() {
-                    self.closing.remove(sid);
+            "Target.targetCreated" => {
+                let info = &params["targetInfo"];
+                let target = info["targetId"].as_str().unwrap_or_default();
+                if is_print_preview(info) {
+                    // Chromium's own page in a dialog over the app (the PDF viewer's print
+                    // button opens it although printing is off): closed at once.
+                    out.push(send("Target.closeTarget", json!({"targetId": target}), None));
+                } else if info["type"] == "page"
+                    && !is_browser_ui(info)
+                    && self.main.as_deref().is_some_and(|m| m != target)
+                {
+                    // Known before its first request (announced as it is created); closed once
+                    // attached (closing it paused would leave a shared renderer paused).
+                    self.others.insert(target.to_owned());
                 }
             }
-            "Target.targetCreated" => {
-                // Print preview is Chromium's own page in a dialog over the app (the PDF
-                // viewer's print button opens it although printing is off): closed at once.
-                let info = &params["targetInfo"];
-                if is_print_preview(info) {
-                    let target = info["targetId"].as_str().unwrap_or_default();
-                    out.push(send("Target.closeTarget", json!({"targetId": target}), None));
+            "Target.targetDestroyed" => {
+                if let Some(target) = params["targetId"].as_str() {
+                    self.others.remove(target);
                 }
             }
             "Target.targetInfoChanged" => {
@@ -295,7 +300,9 @@ impl Guard {
                     out.push(send("Browser.close", json!({}), None));
                 }
             }
-            "Fetch.requestPaused" if session.is_some_and(|s| self.closing.contains_key(s)) => {
+            "Fetch.requestPaused"
+                if params["frameId"].as_str().is_some_and(|f| self.others.contains(f)) =>
+            {
                 // A page being closed fetches nothing; a listed URL is still reported, as the
                 // pupil asked for it.
                 let request_id = params["requestId"].as_str().unwrap_or_default();
@@ -544,7 +551,6 @@ mod tests {
         assert_eq!(
             methods,
             [
-                "Fetch.enable",
                 "Page.enable",
                 "Page.setInterceptFileChooserDialog",
                 "Inspector.enable",
@@ -552,20 +558,16 @@ mod tests {
             ]
         );
         assert!(out.iter().all(|s| s.session.as_deref() == Some("S1")));
-        // A pop-up or new tab: every request intercepted first, then let run (it may share the
-        // app page's renderer, which must not stay paused), then closed.
+        // A pop-up or new tab: let run (it may share the app page's renderer, which must not
+        // stay paused), then closed.
         let (out, _) = g.on_event(&attached("S2", "T2", "page"), "n", Duration::ZERO);
-        let methods: Vec<_> = out.iter().map(|s| s.method.as_str()).collect();
         assert_eq!(
-            methods,
-            ["Fetch.enable", "Runtime.runIfWaitingForDebugger", "Target.closeTarget"]
+            out,
+            [
+                send("Runtime.runIfWaitingForDebugger", json!({}), Some("S2")),
+                send("Target.closeTarget", json!({"targetId": "T2"}), None)
+            ]
         );
-        assert_eq!(
-            out[0].params["patterns"][0],
-            json!({"urlPattern": "*", "requestStage": "Request"})
-        );
-        assert_eq!(out[0].session.as_deref(), Some("S2"));
-        assert_eq!(out[2], send("Target.closeTarget", json!({"targetId": "T2"}), None));
         // A worker is let run, not guarded.
         let (out, _) = g.on_event(&attached("S4", "T4", "service_worker"), "n", Duration::ZERO);
         assert_eq!(out[0].method, "Runtime.runIfWaitingForDebugger");
@@ -578,25 +580,45 @@ mod tests {
     }
 
     #[test]
-    fn a_closing_page_fetches_nothing_and_a_listed_url_is_reported() {
+    fn another_page_fetches_nothing_and_a_listed_url_is_reported() {
         let mut g = guard();
         g.on_event(&attached("S1", "T1", "page"), "n", Duration::ZERO);
-        g.on_event(&attached("S2", "T2", "page"), "n", Duration::ZERO);
+        // A middle-click's tab: announced as created, its request paused on the browser's
+        // session before it is attached.
+        let created = json!({"method": "Target.targetCreated",
+                             "params": {"targetInfo": {"targetId": "T2", "type": "page", "url": ""}}});
+        g.on_event(&created, "n", Duration::ZERO);
+        let in_frame = |id: &str, url: &str, frame: &str| {
+            json!({"method": "Fetch.requestPaused",
+                   "params": {"requestId": id, "request": {"url": url}, "frameId": frame}})
+        };
         let (out, reports) =
-            g.on_event(&paused("S2", "R1", "https://site.example/ok"), "n", Duration::ZERO);
-        assert_eq!(out[0].method, "Fetch.failRequest");
+            g.on_event(&in_frame("R1", "https://site.example/ok", "T2"), "n", Duration::ZERO);
+        assert_eq!(
+            out,
+            [send(
+                "Fetch.failRequest",
+                json!({"requestId": "R1", "errorReason": "BlockedByClient"}),
+                None
+            )]
+        );
         assert!(reports.is_empty());
         let (out, reports) =
-            g.on_event(&paused("S2", "R2", "https://site.example/bad"), "n", Duration::ZERO);
+            g.on_event(&in_frame("R2", "https://site.example/bad", "T2"), "n", Duration::ZERO);
         assert_eq!(out[0].method, "Fetch.failRequest");
-        assert_eq!(out[0].session.as_deref(), Some("S2"));
         assert!(matches!(&reports[..], [Report::Blocked { list, .. }] if list == "iwf"));
-        // Once it is gone its session id means nothing.
-        let detached =
-            json!({"method": "Target.detachedFromTarget", "params": {"sessionId": "S2"}});
-        g.on_event(&detached, "n", Duration::ZERO);
+        // The app's own frames (its page, its iframes) are checked as before.
         let (out, _) =
-            g.on_event(&paused("S2", "R3", "https://site.example/ok"), "n", Duration::ZERO);
+            g.on_event(&in_frame("R3", "https://site.example/ok", "T1"), "n", Duration::ZERO);
+        assert_eq!(out[0], send("Fetch.continueRequest", json!({"requestId": "R3"}), None));
+        let (out, _) =
+            g.on_event(&in_frame("R4", "https://site.example/ok", "F9"), "n", Duration::ZERO);
+        assert_eq!(out[0].method, "Fetch.continueRequest");
+        // Once it is gone its id means nothing.
+        let destroyed = json!({"method": "Target.targetDestroyed", "params": {"targetId": "T2"}});
+        g.on_event(&destroyed, "n", Duration::ZERO);
+        let (out, _) =
+            g.on_event(&in_frame("R5", "https://site.example/ok", "T2"), "n", Duration::ZERO);
         assert_eq!(out[0].method, "Fetch.continueRequest");
     }
 
