@@ -411,9 +411,9 @@ mod tests {
                     Some((h, p)) => (h, Some(p.parse::<u16>().unwrap())),
                     None => (authority, None),
                 };
-                let host_ok = host == f_host
-                    || (!exact_host && f_host != "*" && host.ends_with(&format!(".{f_host}")))
-                    || f_host == "*";
+                let host_ok = f_host == "*"
+                    || host == f_host
+                    || (!exact_host && host.ends_with(&format!(".{f_host}")));
                 if !host_ok || f_port.is_some_and(|p| p != port) || !path.starts_with(f_path) {
                     continue;
                 }
