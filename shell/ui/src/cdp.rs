@@ -291,14 +291,10 @@ impl Guard {
                     self.navigated = frame["url"].as_str().map(str::to_owned);
                 }
             }
-            "Inspector.targetCrashed" => {
+            "Inspector.targetCrashed" if self.is_main_session(session) => {
                 // The app's page died: end the browser, so the kiosk goes home rather than
                 // leaving a "sad tab" on screen.
-                if session.and_then(|s| self.sessions.get(s)).map(String::as_str)
-                    == self.main.as_deref()
-                {
-                    out.push(send("Browser.close", json!({}), None));
-                }
+                out.push(send("Browser.close", json!({}), None));
             }
             "Fetch.requestPaused"
                 if params["frameId"].as_str().is_some_and(|f| self.others.contains(f)) =>
