@@ -235,3 +235,157 @@ fn alt_f4_closes_only_the_app_and_the_kiosk_returns_home() {
     let log = log.lock().unwrap();
     assert_eq!(log[0], "app_opened reading");
 }
+
+// Issue 20: the ways out found by trying as a pupil would, with real clicks.
+
+/// The app's site is `http://localhost:<port>/app`; Chromium sends `localhost` and every
+/// subdomain of it to 127.0.0.1, so a subdomain really could load from the test site.
+#[test]
+fn only_the_site_named_loads() {
+    let (port, requests) = kiosk_browser::serve_logged();
+    let (other_port, other_requests) = kiosk_browser::serve_logged();
+    let k = kiosk_browser::start_at("localhost", port, Box::new(RecordingReporter::default()));
+    // The control: the site itself, its path without a slash, and a query.
+    for allowed in ["/app/page", "/app", "/app?q=1"] {
+        let url = format!("http://localhost:{port}{allowed}");
+        assert_eq!(k.navigate(&url).unwrap(), "", "{url}");
+        k.wait_for(|k| k.href() == url, "the app's own page");
+    }
+    let refused = [
+        format!("http://evil.localhost:{port}/app/x"),
+        format!("http://localhost:{port}/application-x"),
+        format!("http://localhost:{port}/app.evil/x"),
+        format!("http://localhost:{port}/app%2Fevil"),
+        format!("http://localhost:{other_port}/app/"),
+        format!("http://127.0.0.1:{port}/app/x"),
+    ];
+    let mut failures = Vec::new();
+    for url in &refused {
+        let result = k.navigate(url);
+        eprintln!("{url}: {result:?}");
+        if result.as_deref() != Ok("net::ERR_BLOCKED_BY_ADMINISTRATOR") {
+            failures.push(url.clone());
+        }
+    }
+    let asked = |log: &kiosk_browser::Requests, what: &str| {
+        log.lock().unwrap().iter().any(|r| r.contains(what))
+    };
+    for what in ["evil.localhost", "/application-x", "/app.evil", "/app%2Fevil", "127.0.0.1"] {
+        if asked(&requests, what) {
+            failures.push(format!("the site was asked for {what}"));
+        }
+    }
+    if asked(&other_requests, "/app/") {
+        failures.push("the other port was asked".into());
+    }
+    assert!(failures.is_empty(), "admitted: {failures:?}");
+}
+
+#[test]
+fn a_popup_from_a_click_leaves_the_app_working() {
+    let port = serve();
+    let k = start(port, None, Box::new(RecordingReporter::default()));
+    k.navigate(&format!("http://127.0.0.1:{port}/app/popup")).unwrap();
+    k.wait_for(|k| k.title() == "Popup", "the pop-up page");
+    // A real click is a user gesture: the pop-up blocker lets window.open through.
+    k.click(150.0, 100.0, "left", 0);
+    // Read from the browser's side: a paused page would not answer a script.
+    let title = |k: &kiosk_browser::Kiosk| {
+        k.pages().first().and_then(|p| p["title"].as_str().map(str::to_owned)).unwrap_or_default()
+    };
+    k.wait_for(|k| k.pages().len() == 1 && title(k) == "clicked 1", "the pop-up gone");
+    assert!(k.responds(), "the app's page still runs scripts after the pop-up");
+    k.click(150.0, 100.0, "left", 0);
+    k.wait_for(|k| k.title() == "clicked 2", "a second click answered");
+    assert_eq!(k.pages().len(), 1);
+}
+
+#[test]
+fn a_middle_or_ctrl_click_on_a_listed_link_never_reaches_the_network() {
+    for (button, modifiers) in [("middle", 0), ("left", 2)] {
+        let (port, requests) = kiosk_browser::serve_logged();
+        let dir = tempfile::tempdir().unwrap();
+        let listed = format!("http://127.0.0.1:{port}/app/listed");
+        let state = kiosk_browser::state_listing(dir.path(), &listed);
+        let reporter = RecordingReporter::default();
+        let log = reporter.log.clone();
+        let k = start(port, Some(&state), Box::new(reporter));
+        k.navigate(&format!("http://127.0.0.1:{port}/app/links")).unwrap();
+        k.wait_for(|k| k.title() == "Links", "the links page");
+        k.click(150.0, 100.0, button, modifiers);
+        let filed = |_: &_| {
+            log.lock()
+                .unwrap()
+                .iter()
+                .any(|l| l.starts_with("filter_blocked url") && l.contains("/app/listed"))
+        };
+        k.wait_for(filed, "filter_blocked for the listed link");
+        k.wait_for(|k| k.pages().len() == 1, "the new tab closed");
+        assert!(k.responds());
+        assert_eq!(k.href(), format!("http://127.0.0.1:{port}/app/links"));
+        let asked = requests.lock().unwrap().iter().any(|r| r.contains("/app/listed"));
+        assert!(
+            !asked,
+            "{button} click (modifiers {modifiers}): the listed URL reached the server"
+        );
+    }
+}
+
+#[test]
+fn an_alert_loop_does_not_trap_the_pupil() {
+    let port = serve();
+    let x = Xvfb::start();
+    let k = start_on(port, None, Box::new(RecordingReporter::default()), Some(&x.display));
+    k.navigate(&format!("http://127.0.0.1:{port}/app/dialogs")).unwrap();
+    k.wait_for(|k| k.title() == "Dialogs", "the dialogs page");
+    // Thirty alerts in a row: the first few are the pupil's to close, the rest the guard
+    // dismisses, and the page is usable again. (The page's title is read from the browser's
+    // side: a script cannot run while a dialog is up.)
+    k.click(150.0, 100.0, "left", 0);
+    let title = |k: &kiosk_browser::Kiosk| {
+        k.pages().first().and_then(|p| p["title"].as_str().map(str::to_owned)).unwrap_or_default()
+    };
+    let mut closed_by_hand = 0;
+    for _ in 0..600 {
+        if title(&k) == "clicked 1" {
+            break;
+        }
+        // Close a dialog as the pupil would, if one is up.
+        let closed = k.browser.conn.call(
+            "Page.handleJavaScriptDialog",
+            serde_json::json!({"accept": true}),
+            Some(&k.session),
+            Duration::from_secs(5),
+        );
+        if closed.is_ok() {
+            closed_by_hand += 1;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    eprintln!("closed by hand: {closed_by_hand}, title {:?}", title(&k));
+    assert_eq!(title(&k), "clicked 1", "the loop of dialogs ended");
+    assert!(k.responds());
+    // The guard leaves the first DIALOG_LIMIT to the pupil; one more may be closed by hand
+    // in the instant before the guard dismisses it.
+    assert!(
+        closed_by_hand <= slate_ui::cdp::DIALOG_LIMIT + 1,
+        "the pupil had to close {closed_by_hand} dialogs"
+    );
+}
+
+#[test]
+fn a_file_input_brings_no_infobar() {
+    let port = serve();
+    let x = Xvfb::start();
+    let k = start_on(port, None, Box::new(RecordingReporter::default()), Some(&x.display));
+    k.navigate(&format!("http://127.0.0.1:{port}/app/file")).unwrap();
+    k.wait_for(|k| k.title() == "File", "the file page");
+    let height = || k.browser.eval(&k.session, "innerHeight").unwrap().as_i64().unwrap();
+    let before = height();
+    k.click(150.0, 100.0, "left", 0);
+    // An infobar slides in over a few frames: give it time to show before checking it did not.
+    std::thread::sleep(Duration::from_millis(2000));
+    assert_ne!(k.title(), "chosen");
+    assert_eq!(height(), before, "the page was pushed down (an infobar)");
+    assert_eq!(k.pages().len(), 1);
+}

@@ -27,10 +27,100 @@ pub enum BrowserError {
     BadSession(String),
 }
 
-/// Turns `https://host/path` into Chromium's URL pattern `https://host/path` (host match includes
-/// subdomains only when written with a leading dot, which we never do: exactly the sites named).
-fn url_pattern(site: &str) -> String {
-    site.trim_end_matches('/').to_owned()
+/// Chromium reads at most this many entries of one URL list policy and ignores the rest
+/// (`kMaxFiltersPerPolicy` in its URL blocklist code).
+pub const MAX_URL_FILTERS: usize = 1000;
+
+/// Characters that may follow a site's path in a URL without starting a new path segment:
+/// every printable ASCII character but `/` (the boundary itself), `?` and `#` (they end the
+/// path; Chromium's filters match the path only) and `\` (Chromium reads it as `/` in http(s)
+/// URLs, so `/app\` would block `/app/`). Bytes outside ASCII reach the path percent-encoded,
+/// so `%` covers them.
+const PATH_CONTINUATIONS: &str =
+    "!\"$%&'()*+,-.0123456789:;<=>@ABCDEFGHIJKLMNOPQRSTUVWXYZ[]^_`abcdefghijklmnopqrstuvwxyz{|}~";
+
+/// The Chromium URL filters that admit exactly one site of an app, for `URLAllowlist` and
+/// `URLBlocklist`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SitePatterns {
+    pub allow: String,
+    pub block: Vec<String>,
+}
+
+/// Turns a site such as `https://host/app` into Chromium URL filters that admit exactly it.
+/// Chromium's filter format (`[scheme://][.]host[:port][/path]`) is wider than it looks: a host
+/// without a leading dot admits every subdomain, a filter without a port admits every port, and
+/// a path is a plain string prefix (`/app` admits `/application` and `/app.evil`). So:
+/// - a leading dot: this host only (`https://.host`);
+/// - the port written out (443 for https, 80 for http when the site names none);
+/// - a path boundary: `/app` admits `/app`, `/app?q` and everything under `/app/`, and the
+///   block list refuses `/app` followed by anything else. Chromium lets the most specific filter
+///   win (same host form, then the longer path), so `/app.` in the block list beats `/app` in the
+///   allow list. A site ending in `/` (or with no path) needs no boundary.
+///
+/// Pure. Refuses a site with a query or fragment (a filter cannot say "exactly this query").
+pub fn site_patterns(site: &str) -> Result<SitePatterns, String> {
+    let (scheme, rest) = site.split_once("://").ok_or("has no scheme")?;
+    let default_port = match scheme {
+        "https" => 443,
+        "http" => 80,
+        _ => return Err("is not an http(s) address".into()),
+    };
+    if rest.contains(['?', '#']) {
+        return Err("has a query or fragment: a site is a host and a path".into());
+    }
+    let (authority, path) = match rest.find('/') {
+        Some(i) => rest.split_at(i),
+        None => (rest, ""),
+    };
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((host, port)) => (host, port.parse::<u16>().map_err(|_| "has a bad port")?),
+        None => (authority, default_port),
+    };
+    if host.is_empty() || host.starts_with('.') || host.contains(['@', '*', '[']) {
+        return Err("has no plain host name".into());
+    }
+    let host = host.to_ascii_lowercase();
+    let allow = format!("{scheme}://.{host}:{port}{path}");
+    let block = if path.is_empty() || path.ends_with('/') {
+        Vec::new()
+    } else {
+        PATH_CONTINUATIONS.chars().map(|c| format!("{allow}{c}")).collect()
+    };
+    Ok(SitePatterns { allow, block })
+}
+
+/// What Chromium refuses before any site is allowed: everything (`*`), and by name the schemes
+/// of its own pages, files and scripts, so that no allow entry can ever reach them.
+pub const BLOCK_FIRST: [&str; 9] = [
+    "*",
+    "chrome://*",
+    "chrome-untrusted://*",
+    "devtools://*",
+    "file://*",
+    "view-source:*",
+    "javascript:*",
+    "data:*",
+    "about:*",
+];
+
+/// `URLAllowlist` and `URLBlocklist` for an app's sites. Pure.
+pub fn url_lists(sites: &[String]) -> Result<(Vec<String>, Vec<String>), (String, String)> {
+    let mut allow = Vec::new();
+    let mut block: Vec<String> = BLOCK_FIRST.iter().map(|s| s.to_string()).collect();
+    for site in sites {
+        let patterns = site_patterns(site).map_err(|problem| (site.clone(), problem))?;
+        allow.push(patterns.allow);
+        block.extend(patterns.block);
+    }
+    if block.len() > MAX_URL_FILTERS {
+        // Chromium would silently drop the rest, and with it some path boundaries.
+        return Err((
+            sites.join(" "),
+            format!("need {} block entries, more than Chromium reads", block.len()),
+        ));
+    }
+    Ok((allow, block))
 }
 
 /// The managed policy for one web app. Pure.
@@ -45,39 +135,86 @@ pub fn managed_policy(app: &App) -> Result<Value, BrowserError> {
             problem,
         })?;
     }
-    let allow: Vec<String> = sites.iter().map(|s| url_pattern(s)).collect();
+    let (allow, block) = url_lists(sites).map_err(|(site, problem)| BrowserError::BadSite {
+        app: app.id.clone(),
+        site,
+        problem,
+    })?;
     Ok(json!({
         // Safe search, enforced by the browser as well as by the device's DNS filter.
         "ForceGoogleSafeSearch": true,
         "ForceYouTubeRestrict": 2,
         "SafeSitesFilterBehavior": 1,
         "SafeBrowsingProtectionLevel": 1,
-        // Only the app's own sites; everything else, internal pages included, is blocked.
-        "URLBlocklist": ["*", "chrome://*", "chrome-untrusted://*", "devtools://*", "file://*", "view-source:*", "javascript:*", "data:*", "about:*"],
+        // Only the app's own sites (exactly: see `site_patterns`); everything else, internal
+        // pages included, is blocked.
+        "URLBlocklist": block,
         "URLAllowlist": allow,
         "HomepageLocation": start_url,
         "HomepageIsNewTabPage": false,
         "RestoreOnStartup": 4,
         "RestoreOnStartupURLs": [start_url],
-        // No private windows, sign-in, sync, extensions or guest profiles. Developer tools stay
-        // at Chromium's default (0) because 2 also refuses the launcher's own control channel
-        // (CDP attach: "Not allowed"); the pupil cannot open them anyway: `devtools://*` is
-        // blocked and the launcher's guard closes any page other than the app's.
+        // Ways out of the kiosk window into another window with Chromium's own menus (issue 20;
+        // Chromium 156's policy list, gone through for this): installing the page as an app
+        // (its app window has a menu with "Open in Chromium"), private windows, guest and new
+        // profiles and the profile picker, sign-in, sync, extensions, another browser.
+        "WebAppInstallByUserEnabled": false,
         "IncognitoModeAvailability": 1,
-        "DeveloperToolsAvailability": 0,
-        "BrowserSignin": 0,
-        "SyncDisabled": true,
         "BrowserGuestModeEnabled": false,
         "BrowserAddPersonEnabled": false,
+        "ProfilePickerOnStartupAvailability": 1,
+        "BrowserSignin": 0,
+        "SyncDisabled": true,
         "ExtensionInstallBlocklist": ["*"],
+        "NativeMessagingBlocklist": ["*"],
+        "BrowserSwitcherEnabled": false,
+        "BrowserLabsEnabled": false,
+        // Developer tools stay at Chromium's default (0) because 2 also refuses the launcher's
+        // own control channel (CDP attach: "Not allowed"); the pupil cannot open them anyway:
+        // `devtools://*` is blocked and the launcher's guard closes any page other than the
+        // app's. For the same reason `RemoteDebuggingAllowed` is left alone.
+        "DeveloperToolsAvailability": 0,
+        "TaskManagerEndProcessEnabled": false,
+        // Side panels, dialogs and context-menu entries that open Google's pages or other
+        // windows: search, Lens, casting, sharing, QR codes, feedback, AI helpers.
+        "DefaultSearchProviderEnabled": false,
+        "DefaultSearchProviderContextMenuAccessAllowed": false,
+        "LensOverlaySettings": 1,
+        "LensRegionSearchEnabled": false,
+        "GoogleSearchSidePanelEnabled": false,
+        "SideSearchEnabled": false,
+        "EnableMediaRouter": false,
+        "ShowCastIconInToolbar": false,
+        "DesktopSharingHubEnabled": false,
+        "QRCodeGeneratorEnabled": false,
+        "UserFeedbackAllowed": false,
+        "FeedbackSurveysEnabled": false,
+        "PromotionalTabsEnabled": false,
+        "GenAiDefaultSettings": 2,
+        "GeminiSettings": 1,
+        "AIModeSettings": 1,
+        "HelpMeWriteSettings": 2,
+        "TabCompareSettings": 2,
+        "HistorySearchSettings": 2,
+        "CreateThemesSettings": 2,
+        "DevToolsGenAiSettings": 2,
+        // A security interstitial's "proceed anyway" is a way past the school's filter.
+        "SSLErrorOverrideAllowed": false,
+        "DisableSafeBrowsingProceedAnyway": true,
         // DNS goes through the device's own filter, never around it.
         "DnsOverHttpsMode": "off",
         "BuiltInDnsClientEnabled": false,
-        // Nothing leaves or enters through files or paper.
+        // Nothing leaves or enters through files or paper: no downloads, no file dialogs (a file
+        // input is also refused by the guard before Chromium shows its "disabled by your
+        // administrator" infobar), no printing and no print preview (the PDF viewer's print
+        // button opens it even with printing off; the guard closes it too).
         "DownloadRestrictions": 3,
-        "AllowFileSelectionDialogs": false,
-        "PrintingEnabled": false,
         "PromptForDownloadLocation": false,
+        "AllowFileSelectionDialogs": false,
+        "DefaultFileSystemReadGuardSetting": 2,
+        "DefaultFileSystemWriteGuardSetting": 2,
+        "PrintingEnabled": false,
+        "DisablePrintPreview": true,
         // Nothing remembered for the next pupil (the profile is new anyway).
         "PasswordManagerEnabled": false,
         "AutofillAddressEnabled": false,
@@ -91,24 +228,33 @@ pub fn managed_policy(app: &App) -> Result<Value, BrowserError> {
         "VideoCaptureAllowed": camera,
         "AudioCaptureAllowed": camera,
         "ScreenCaptureAllowed": false,
-        // No devices, notifications, location or external programs.
+        // No devices, notifications, location, pop-ups, windows placed on other screens or
+        // external programs.
         "DefaultWebUsbGuardSetting": 2,
         "DefaultWebBluetoothGuardSetting": 2,
         "DefaultSerialGuardSetting": 2,
         "DefaultWebHidGuardSetting": 2,
-        "DefaultFileSystemReadGuardSetting": 2,
-        "DefaultFileSystemWriteGuardSetting": 2,
         "DefaultNotificationsSetting": 2,
         "DefaultGeolocationSetting": 2,
         "DefaultPopupsSetting": 2,
+        "DefaultWindowManagementSetting": 2,
         "ExternalProtocolDialogShowAlwaysOpenCheckbox": false,
         "AutoLaunchProtocolsFromOrigins": [],
-        "TaskManagerEndProcessEnabled": false,
         "AllowDinosaurEasterEgg": false,
         "BackgroundModeEnabled": false,
         "MetricsReportingEnabled": false,
         "DefaultBrowserSettingEnabled": false,
         "PaymentMethodQueryEnabled": false,
+        // Deliberately not set:
+        // - WebAppInstallForceList, IsolatedWebAppInstallForceList, WebAppSettings: they install
+        //   or configure apps; Slate wants none (unset means none).
+        // - FullscreenAllowed: the kiosk window is full screen already; a page's own full screen
+        //   (a video) stays inside it.
+        // - AlwaysOpenPdfExternally: would turn every PDF into a (refused) download; apps show
+        //   worksheets as PDFs.
+        // - ForceEphemeralProfiles: each session's profile is new and removed at its end.
+        // - KioskModeEnabled, PrintPreviewDisabled, WebAppInstallationEnabled: not policies in
+        //   this Chromium (`DisablePrintPreview` is the one it reads).
     }))
 }
 
@@ -196,7 +342,16 @@ mod tests {
             ("DnsOverHttpsMode", json!("off")),
             ("PrintingEnabled", json!(false)),
             ("AllowFileSelectionDialogs", json!(false)),
-            ("URLAllowlist", json!(["https://www.oxfordowl.co.uk", "https://cdn.oxfordowl.co.uk"])),
+            (
+                "URLAllowlist",
+                json!(["https://.www.oxfordowl.co.uk:443/", "https://.cdn.oxfordowl.co.uk:443"]),
+            ),
+            ("WebAppInstallByUserEnabled", json!(false)),
+            ("BrowserAddPersonEnabled", json!(false)),
+            ("BrowserGuestModeEnabled", json!(false)),
+            ("TaskManagerEndProcessEnabled", json!(false)),
+            ("DisablePrintPreview", json!(true)),
+            ("PromptForDownloadLocation", json!(false)),
             ("VideoCaptureAllowed", json!(false)),
             ("AudioCaptureAllowed", json!(false)),
             ("ScreenCaptureAllowed", json!(false)),
@@ -209,6 +364,145 @@ mod tests {
         for escape in ["*", "chrome://*", "file://*", "view-source:*", "devtools://*"] {
             assert!(block.contains(&json!(escape)), "{escape}");
         }
+    }
+
+    /// Chromium's URL filter matching as its policy documentation describes it, to check the
+    /// generated lists (kiosk_escapes checks the same cases in the real browser): a filter is
+    /// `*` or `scheme://[.]host[:port][/path]`; the most specific matching filter wins (exact
+    /// host over subdomains, then the longer host, then the longer path, then allow over block).
+    fn chromium_admits(allow: &[String], block: &[String], url: &str) -> bool {
+        struct Filter {
+            exact_host: bool,
+            host: String,
+            path: String,
+            allow: bool,
+        }
+        let split = |u: &str| -> (String, String, u16, String) {
+            let (scheme, rest) = u.split_once("://").unwrap();
+            let (authority, path) = rest.find('/').map_or((rest, "/"), |i| rest.split_at(i));
+            let path = path.split(['?', '#']).next().unwrap();
+            let (host, port) = match authority.rsplit_once(':') {
+                Some((h, p)) => (h, p.parse().unwrap()),
+                None => (authority, if scheme == "https" { 443 } else { 80 }),
+            };
+            (scheme.into(), host.into(), port, path.into())
+        };
+        let (scheme, host, port, path) = split(url);
+        let mut best: Option<Filter> = None;
+        for (filter, allowing) in
+            allow.iter().map(|f| (f, true)).chain(block.iter().map(|f| (f, false)))
+        {
+            let candidate = if filter == "*" {
+                Filter {
+                    exact_host: false,
+                    host: String::new(),
+                    path: String::new(),
+                    allow: allowing,
+                }
+            } else if let Some((f_scheme, f_rest)) = filter.split_once("://") {
+                if f_scheme != scheme {
+                    continue;
+                }
+                let exact_host = f_rest.starts_with('.');
+                let f_rest = f_rest.trim_start_matches('.');
+                let (authority, f_path) =
+                    f_rest.find('/').map_or((f_rest, ""), |i| f_rest.split_at(i));
+                let (f_host, f_port) = match authority.rsplit_once(':') {
+                    Some((h, p)) => (h, Some(p.parse::<u16>().unwrap())),
+                    None => (authority, None),
+                };
+                let host_ok = f_host == "*"
+                    || host == f_host
+                    || (!exact_host && host.ends_with(&format!(".{f_host}")));
+                if !host_ok || f_port.is_some_and(|p| p != port) || !path.starts_with(f_path) {
+                    continue;
+                }
+                Filter { exact_host, host: f_host.into(), path: f_path.into(), allow: allowing }
+            } else {
+                continue;
+            };
+            let wins = match &best {
+                None => true,
+                Some(b) => {
+                    (
+                        candidate.exact_host,
+                        candidate.host.len(),
+                        candidate.path.len(),
+                        candidate.allow,
+                    ) > (b.exact_host, b.host.len(), b.path.len(), b.allow)
+                }
+            };
+            if wins {
+                best = Some(candidate);
+            }
+        }
+        best.is_some_and(|b| b.allow)
+    }
+
+    #[test]
+    fn sites_mean_exactly_the_sites_named() {
+        // (sites, URL, admitted)
+        let table: &[(&[&str], &str, bool)] = &[
+            (&["https://localhost/app"], "https://localhost/app", true),
+            (&["https://localhost/app"], "https://localhost/app?q=1", true),
+            (&["https://localhost/app"], "https://localhost/app/", true),
+            (&["https://localhost/app"], "https://localhost/app/x/y", true),
+            (&["https://localhost/app"], "https://localhost:443/app/x", true),
+            (&["https://localhost/app"], "https://evil.localhost/app/x", false),
+            (&["https://localhost/app"], "https://localhost/application-x", false),
+            (&["https://localhost/app"], "https://localhost/app.evil/x", false),
+            (&["https://localhost/app"], "https://localhost/app%2Fx", false),
+            (&["https://localhost/app"], "https://localhost:18443/app/", false),
+            (&["https://localhost/app"], "http://localhost/app/", false),
+            (&["https://localhost/app"], "https://localhost/", false),
+            (&["https://example.org"], "https://example.org/", true),
+            (&["https://example.org"], "https://example.org/any/path", true),
+            (&["https://example.org"], "https://www.example.org/", false),
+            (&["https://example.org"], "https://a.b.example.org/x", false),
+            (&["https://example.org"], "https://example.org:8443/", false),
+            (&["https://example.org"], "https://example.org.evil.net/", false),
+            (&["https://Example.org/"], "https://example.org/x", true),
+            (&["https://example.org/a/"], "https://example.org/a/b", true),
+            (&["https://example.org/a/"], "https://example.org/ab", false),
+            (
+                &["https://example.org/app", "https://cdn.example.org"],
+                "https://cdn.example.org/app.js",
+                true,
+            ),
+            (
+                &["https://example.org/app", "https://cdn.example.org"],
+                "https://example.org/",
+                false,
+            ),
+            (&["http://localhost:8080/app"], "http://localhost:8080/app/x", true),
+            (&["http://localhost:8080/app"], "http://localhost:8081/app/x", false),
+        ];
+        for (sites, url, admitted) in table {
+            let sites: Vec<String> = sites.iter().map(|s| s.to_string()).collect();
+            let (allow, block) = url_lists(&sites).unwrap();
+            assert_eq!(chromium_admits(&allow, &block, url), *admitted, "{sites:?} {url}");
+        }
+    }
+
+    #[test]
+    fn site_patterns_and_refusals() {
+        let app = site_patterns("https://localhost/app").unwrap();
+        assert_eq!(app.allow, "https://.localhost:443/app");
+        assert!(app.block.contains(&"https://.localhost:443/app.".to_string()));
+        assert!(app.block.contains(&"https://.localhost:443/app%".to_string()));
+        assert!(!app.block.iter().any(|b| b.ends_with("/app/") || b.ends_with("/app\\")));
+        let root = site_patterns("https://example.org").unwrap();
+        assert_eq!(root, SitePatterns { allow: "https://.example.org:443".into(), block: vec![] });
+        for bad in ["example.org", "ftp://x/", "https://x/a?b", "https://x/#a", "https://:1/"] {
+            assert!(site_patterns(bad).is_err(), "{bad}");
+        }
+        // Chromium would ignore block entries past its limit, losing path boundaries.
+        let many: Vec<String> = (0..20).map(|i| format!("https://s{i}.example/p")).collect();
+        assert!(url_lists(&many).is_err());
+        assert!(matches!(
+            managed_policy(&web(&["https://x.example/a?b"], false)),
+            Err(BrowserError::BadSite { .. })
+        ));
     }
 
     #[test]

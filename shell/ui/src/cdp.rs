@@ -89,10 +89,17 @@ fn send(method: &str, params: Value, session: Option<&str>) -> Request {
 /// The marker the block page's button adds to the blocked URL's query.
 pub const TELL_PARAM: &str = "slate-tell-teacher";
 
-/// The requests that start guarding a freshly started browser: attach to every page (paused
-/// until it is guarded), and refuse downloads.
+/// The requests that start guarding a freshly started browser: every document request of every
+/// page paused until the guard has checked it (on the browser's own session: a page's session
+/// comes too late for a tab opened by a middle-click, whose request leaves while it is created),
+/// attach to every page (paused until it is guarded), and refuse downloads.
 pub fn start_requests() -> Vec<Request> {
     vec![
+        send(
+            "Fetch.enable",
+            json!({"patterns": [{"urlPattern": "*", "resourceType": "Document", "requestStage": "Request"}]}),
+            None,
+        ),
         send("Browser.setDownloadBehavior", json!({"behavior": "deny"}), None),
         send("Target.setDiscoverTargets", json!({"discover": true}), None),
         send(
@@ -112,6 +119,11 @@ pub fn is_browser_ui(info: &Value) -> bool {
             .is_some_and(|u| u.starts_with("chrome://") && u.contains(".top-chrome/"))
 }
 
+/// Chromium's print preview (a page of its own, in a dialog over the app).
+pub fn is_print_preview(info: &Value) -> bool {
+    info["url"].as_str().is_some_and(|u| u.starts_with("chrome://print"))
+}
+
 /// Follows pages and checks every document request against the URL lists.
 #[derive(Debug)]
 pub struct Guard {
@@ -125,7 +137,21 @@ pub struct Guard {
     last: Option<(String, String)>,
     /// The main frame's URL as of its last committed navigation.
     navigated: Option<String>,
+    /// Pages other than the app's (pop-ups, new tabs), by target id, which is also the id of
+    /// their main frame: every document request they make is refused (and a listed one is still
+    /// reported) while they are being closed.
+    others: std::collections::HashSet<String>,
+    /// The browser window the app's page was first seen in (the kiosk window).
+    kiosk_window: Option<i64>,
+    /// When recent JavaScript dialogs of the app's page opened (for [`DIALOG_LIMIT`]).
+    dialogs: Vec<Duration>,
 }
+
+/// More JavaScript dialogs than this within [`DIALOG_WINDOW`] are dismissed by the guard at
+/// once: a page cannot hold the pupil in an `alert()` loop. Fewer are left to the pupil (an
+/// app's "Are you sure?" still works).
+pub const DIALOG_LIMIT: usize = 3;
+pub const DIALOG_WINDOW: Duration = Duration::from_secs(10);
 
 fn html_escape(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
@@ -172,12 +198,21 @@ impl Guard {
             blocked: HashMap::new(),
             last: None,
             navigated: None,
+            others: Default::default(),
+            kiosk_window: None,
+            dialogs: Vec::new(),
         }
     }
 
     /// Takes one event from the browser; returns requests to send and reports for slated.
-    /// `nonce` is a fresh unguessable token, used if this event puts up a block page.
-    pub fn on_event(&mut self, msg: &Value, nonce: &str) -> (Vec<Request>, Vec<Report>) {
+    /// `nonce` is a fresh unguessable token, used if this event puts up a block page; `now` is
+    /// the time since the guard started.
+    pub fn on_event(
+        &mut self,
+        msg: &Value,
+        nonce: &str,
+        now: Duration,
+    ) -> (Vec<Request>, Vec<Report>) {
         let mut out = Vec::new();
         let mut reports = Vec::new();
         let session = msg["sessionId"].as_str();
@@ -192,27 +227,48 @@ impl Guard {
                     return (out, reports);
                 }
                 if self.main.as_deref().is_some_and(|m| m != target) {
-                    // A second window or tab: the kiosk shows one page only.
+                    // A second window or tab (a pop-up, a middle-click): the kiosk shows one
+                    // page only. It is paused (waitForDebuggerOnStart), and a pop-up shares the
+                    // app page's renderer, which stays paused until the new page is let run: so
+                    // let it run (its document requests are refused, see `Fetch.requestPaused`)
+                    // and close it.
+                    self.others.insert(target.to_owned());
+                    out.push(send("Runtime.runIfWaitingForDebugger", json!({}), Some(sid)));
                     out.push(send("Target.closeTarget", json!({"targetId": target}), None));
                     return (out, reports);
                 }
                 self.main = Some(target.to_owned());
                 self.sessions.insert(sid.to_owned(), target.to_owned());
+                out.push(send("Page.enable", json!({}), Some(sid)));
+                // A file input would otherwise bring up Chromium's "disabled by your
+                // administrator" infobar, which pushes the page down under the pupil's finger.
                 out.push(send(
-                    "Fetch.enable",
-                    json!({"patterns": [{"urlPattern": "*", "resourceType": "Document", "requestStage": "Request"}]}),
+                    "Page.setInterceptFileChooserDialog",
+                    json!({"enabled": true}),
                     Some(sid),
                 ));
-                out.push(send("Page.enable", json!({}), Some(sid)));
                 out.push(send("Inspector.enable", json!({}), Some(sid)));
                 out.push(send("Runtime.runIfWaitingForDebugger", json!({}), Some(sid)));
             }
             "Target.targetCreated" => {
                 let info = &params["targetInfo"];
                 let target = info["targetId"].as_str().unwrap_or_default();
-                let app_page = info["type"] == "page" && !is_browser_ui(info);
-                if app_page && self.main.as_deref().is_some_and(|m| m != target) {
+                if is_print_preview(info) {
+                    // Chromium's own page in a dialog over the app (the PDF viewer's print
+                    // button opens it although printing is off): closed at once.
                     out.push(send("Target.closeTarget", json!({"targetId": target}), None));
+                } else if info["type"] == "page"
+                    && !is_browser_ui(info)
+                    && self.main.as_deref().is_some_and(|m| m != target)
+                {
+                    // Known before its first request (announced as it is created); closed once
+                    // attached (closing it paused would leave a shared renderer paused).
+                    self.others.insert(target.to_owned());
+                }
+            }
+            "Target.targetDestroyed" => {
+                if let Some(target) = params["targetId"].as_str() {
+                    self.others.remove(target);
                 }
             }
             "Target.targetInfoChanged" => {
@@ -235,14 +291,33 @@ impl Guard {
                     self.navigated = frame["url"].as_str().map(str::to_owned);
                 }
             }
-            "Inspector.targetCrashed" => {
+            "Inspector.targetCrashed" if self.is_main_session(session) => {
                 // The app's page died: end the browser, so the kiosk goes home rather than
                 // leaving a "sad tab" on screen.
-                if session.and_then(|s| self.sessions.get(s)).map(String::as_str)
-                    == self.main.as_deref()
-                {
-                    out.push(send("Browser.close", json!({}), None));
+                out.push(send("Browser.close", json!({}), None));
+            }
+            "Fetch.requestPaused"
+                if params["frameId"].as_str().is_some_and(|f| self.others.contains(f)) =>
+            {
+                // A page being closed fetches nothing; a listed URL is still reported, as the
+                // pupil asked for it.
+                let request_id = params["requestId"].as_str().unwrap_or_default();
+                let url = params["request"]["url"].as_str().unwrap_or_default();
+                if let UrlDecision::Block(block) = self.lists.check(url) {
+                    reports.push(Report::Blocked {
+                        url: url.to_owned(),
+                        list: block.list,
+                        rule: block.rule,
+                    });
                 }
+                out.push(send(
+                    "Fetch.failRequest",
+                    json!({"requestId": request_id, "errorReason": "BlockedByClient"}),
+                    session,
+                ));
+            }
+            "Page.javascriptDialogOpening" if self.is_main_session(session) => {
+                out.extend(self.on_dialog(params, now, session));
             }
             "Fetch.requestPaused" => {
                 let request_id = params["requestId"].as_str().unwrap_or_default();
@@ -272,6 +347,43 @@ impl Guard {
             _ => {}
         }
         (out, reports)
+    }
+
+    fn is_main_session(&self, session: Option<&str>) -> bool {
+        self.main.is_some()
+            && session.and_then(|s| self.sessions.get(s)).map(String::as_str)
+                == self.main.as_deref()
+    }
+
+    /// A JavaScript dialog of the app's page: "leave this page?" is always answered yes (a
+    /// page cannot keep the pupil), and past [`DIALOG_LIMIT`] dialogs in [`DIALOG_WINDOW`] each
+    /// is dismissed at once.
+    fn on_dialog(&mut self, params: &Value, now: Duration, session: Option<&str>) -> Vec<Request> {
+        let answer =
+            |accept: bool| send("Page.handleJavaScriptDialog", json!({"accept": accept}), session);
+        if params["type"] == "beforeunload" {
+            return vec![answer(true)];
+        }
+        self.dialogs.retain(|at| now.saturating_sub(*at) < DIALOG_WINDOW);
+        self.dialogs.push(now);
+        if self.dialogs.len() > DIALOG_LIMIT {
+            return vec![answer(false)];
+        }
+        Vec::new()
+    }
+
+    /// The browser window the app's page is in now (`Browser.getWindowForTarget`): the first
+    /// one is the kiosk window; if the page ever moves to another (installed as an app, which
+    /// gives it a window with menus), the browser is closed and the kiosk goes home.
+    pub fn on_window(&mut self, window_id: i64) -> Option<Request> {
+        match self.kiosk_window {
+            None => {
+                self.kiosk_window = Some(window_id);
+                None
+            }
+            Some(kiosk) if kiosk == window_id => None,
+            Some(_) => Some(send("Browser.close", json!({}), None)),
+        }
     }
 
     /// The page the kiosk shows, once attached.
@@ -430,32 +542,136 @@ mod tests {
     #[test]
     fn the_first_page_is_guarded_and_others_are_closed() {
         let mut g = guard();
-        let (out, _) = g.on_event(&attached("S1", "T1", "page"), "n");
+        let (out, _) = g.on_event(&attached("S1", "T1", "page"), "n", Duration::ZERO);
         let methods: Vec<_> = out.iter().map(|s| s.method.as_str()).collect();
         assert_eq!(
             methods,
-            ["Fetch.enable", "Page.enable", "Inspector.enable", "Runtime.runIfWaitingForDebugger"]
+            [
+                "Page.enable",
+                "Page.setInterceptFileChooserDialog",
+                "Inspector.enable",
+                "Runtime.runIfWaitingForDebugger"
+            ]
         );
         assert!(out.iter().all(|s| s.session.as_deref() == Some("S1")));
-        let (out, _) = g.on_event(&attached("S2", "T2", "page"), "n");
-        assert_eq!(out, [send("Target.closeTarget", json!({"targetId": "T2"}), None)]);
-        let created = json!({"method": "Target.targetCreated", "params": {"targetInfo": {"targetId": "T3", "type": "page"}}});
-        assert_eq!(g.on_event(&created, "n").0[0].method, "Target.closeTarget");
+        // A pop-up or new tab: let run (it may share the app page's renderer, which must not
+        // stay paused), then closed.
+        let (out, _) = g.on_event(&attached("S2", "T2", "page"), "n", Duration::ZERO);
+        assert_eq!(
+            out,
+            [
+                send("Runtime.runIfWaitingForDebugger", json!({}), Some("S2")),
+                send("Target.closeTarget", json!({"targetId": "T2"}), None)
+            ]
+        );
         // A worker is let run, not guarded.
-        let (out, _) = g.on_event(&attached("S4", "T4", "service_worker"), "n");
+        let (out, _) = g.on_event(&attached("S4", "T4", "service_worker"), "n", Duration::ZERO);
         assert_eq!(out[0].method, "Runtime.runIfWaitingForDebugger");
+        // Print preview is closed as soon as it appears.
+        let preview = json!({"method": "Target.targetCreated", "params": {"targetInfo": {"targetId": "P", "type": "page", "url": "chrome://print/"}}});
+        assert_eq!(
+            g.on_event(&preview, "n", Duration::ZERO).0,
+            [send("Target.closeTarget", json!({"targetId": "P"}), None)]
+        );
+    }
+
+    #[test]
+    fn another_page_fetches_nothing_and_a_listed_url_is_reported() {
+        let mut g = guard();
+        g.on_event(&attached("S1", "T1", "page"), "n", Duration::ZERO);
+        // A middle-click's tab: announced as created, its request paused on the browser's
+        // session before it is attached.
+        let created = json!({"method": "Target.targetCreated",
+                             "params": {"targetInfo": {"targetId": "T2", "type": "page", "url": ""}}});
+        g.on_event(&created, "n", Duration::ZERO);
+        let in_frame = |id: &str, url: &str, frame: &str| {
+            json!({"method": "Fetch.requestPaused",
+                   "params": {"requestId": id, "request": {"url": url}, "frameId": frame}})
+        };
+        let (out, reports) =
+            g.on_event(&in_frame("R1", "https://site.example/ok", "T2"), "n", Duration::ZERO);
+        assert_eq!(
+            out,
+            [send(
+                "Fetch.failRequest",
+                json!({"requestId": "R1", "errorReason": "BlockedByClient"}),
+                None
+            )]
+        );
+        assert!(reports.is_empty());
+        let (out, reports) =
+            g.on_event(&in_frame("R2", "https://site.example/bad", "T2"), "n", Duration::ZERO);
+        assert_eq!(out[0].method, "Fetch.failRequest");
+        assert!(matches!(&reports[..], [Report::Blocked { list, .. }] if list == "iwf"));
+        // The app's own frames (its page, its iframes) are checked as before.
+        let (out, _) =
+            g.on_event(&in_frame("R3", "https://site.example/ok", "T1"), "n", Duration::ZERO);
+        assert_eq!(out[0], send("Fetch.continueRequest", json!({"requestId": "R3"}), None));
+        let (out, _) =
+            g.on_event(&in_frame("R4", "https://site.example/ok", "F9"), "n", Duration::ZERO);
+        assert_eq!(out[0].method, "Fetch.continueRequest");
+        // Once it is gone its id means nothing.
+        let destroyed = json!({"method": "Target.targetDestroyed", "params": {"targetId": "T2"}});
+        g.on_event(&destroyed, "n", Duration::ZERO);
+        let (out, _) =
+            g.on_event(&in_frame("R5", "https://site.example/ok", "T2"), "n", Duration::ZERO);
+        assert_eq!(out[0].method, "Fetch.continueRequest");
+    }
+
+    #[test]
+    fn dialogs_past_the_limit_are_dismissed() {
+        let mut g = guard();
+        g.on_event(&attached("S1", "T1", "page"), "n", Duration::ZERO);
+        let dialog = |sid: &str, kind: &str| {
+            json!({"method": "Page.javascriptDialogOpening", "sessionId": sid,
+                   "params": {"type": kind, "message": "m", "url": "https://site.example/"}})
+        };
+        let dismiss = [send("Page.handleJavaScriptDialog", json!({"accept": false}), Some("S1"))];
+        let at = Duration::from_secs;
+        // (seconds, kind, dismissed by the guard)
+        let table = [
+            (0, "alert", false),
+            (1, "confirm", false),
+            (2, "prompt", false),
+            (3, "alert", true),
+            (4, "alert", true),
+            (5, "alert", true),
+            // Quiet for a while: the pupil answers again.
+            (40, "confirm", false),
+        ];
+        for (secs, kind, dismissed) in table {
+            let (out, _) = g.on_event(&dialog("S1", kind), "n", at(secs));
+            assert_eq!(out.as_slice() == dismiss, dismissed, "{secs}s {kind}: {out:?}");
+            if !dismissed {
+                assert!(out.is_empty());
+            }
+        }
+        // Leaving a page is never refused.
+        let (out, _) = g.on_event(&dialog("S1", "beforeunload"), "n", at(41));
+        assert_eq!(out, [send("Page.handleJavaScriptDialog", json!({"accept": true}), Some("S1"))]);
+        // Another session's dialogs are not the guard's business.
+        assert!(g.on_event(&dialog("S9", "alert"), "n", at(41)).0.is_empty());
+    }
+
+    #[test]
+    fn the_app_page_must_stay_in_the_kiosk_window() {
+        let mut g = guard();
+        assert_eq!(g.on_window(7), None);
+        assert_eq!(g.on_window(7), None);
+        assert_eq!(g.on_window(8), Some(send("Browser.close", json!({}), None)));
     }
 
     #[test]
     fn navigation_decisions_and_tell_my_teacher() {
         let mut g = guard();
-        g.on_event(&attached("S1", "T1", "page"), "n0");
-        let (out, reports) = g.on_event(&paused("S1", "R1", "https://site.example/ok"), "n1");
+        g.on_event(&attached("S1", "T1", "page"), "n0", Duration::ZERO);
+        let (out, reports) =
+            g.on_event(&paused("S1", "R1", "https://site.example/ok"), "n1", Duration::ZERO);
         assert_eq!(out[0].method, "Fetch.continueRequest");
         assert!(reports.is_empty());
 
         let (out, reports) =
-            g.on_event(&paused("S1", "R2", "https://SITE.example/bad#x"), "nonce2");
+            g.on_event(&paused("S1", "R2", "https://SITE.example/bad#x"), "nonce2", Duration::ZERO);
         assert_eq!(out[0].method, "Fetch.fulfillRequest");
         assert_eq!(out[0].session.as_deref(), Some("S1"));
         let body = out[0].params["body"].as_str().unwrap();
@@ -468,16 +684,19 @@ mod tests {
         );
 
         // A guessed nonce is just another request.
-        let (out, reports) = g
-            .on_event(&paused("S1", "R3", "https://site.example/x?slate-tell-teacher=guess"), "n3");
+        let (out, reports) = g.on_event(
+            &paused("S1", "R3", "https://site.example/x?slate-tell-teacher=guess"),
+            "n3",
+            Duration::ZERO,
+        );
         assert_eq!(out[0].method, "Fetch.continueRequest");
         assert!(reports.is_empty());
         // The real one files the report once and never reaches the network.
         let tell = "https://SITE.example/bad?slate-tell-teacher=nonce2";
-        let (out, reports) = g.on_event(&paused("S1", "R4", tell), "n4");
+        let (out, reports) = g.on_event(&paused("S1", "R4", tell), "n4", Duration::ZERO);
         assert_eq!(out[0].method, "Fetch.fulfillRequest");
         assert_eq!(reports, [Report::TellTeacher { url: "https://SITE.example/bad#x".into() }]);
-        let (out, reports) = g.on_event(&paused("S1", "R5", tell), "n5");
+        let (out, reports) = g.on_event(&paused("S1", "R5", tell), "n5", Duration::ZERO);
         assert_eq!(out[0].method, "Fetch.continueRequest");
         assert!(reports.is_empty());
     }
@@ -485,32 +704,41 @@ mod tests {
     #[test]
     fn foreground_follows_the_main_page_only() {
         let mut g = guard();
-        g.on_event(&attached("S1", "T1", "page"), "n");
+        g.on_event(&attached("S1", "T1", "page"), "n", Duration::ZERO);
         let changed = |t: &str, url: &str, title: &str| {
             json!({"method": "Target.targetInfoChanged",
                    "params": {"targetInfo": {"targetId": t, "type": "page", "url": url, "title": title}}})
         };
-        let (_, r) = g.on_event(&changed("T1", "https://site.example/a", "A"), "n");
+        let (_, r) = g.on_event(&changed("T1", "https://site.example/a", "A"), "n", Duration::ZERO);
         assert_eq!(
             r,
             [Report::Foreground { url: "https://site.example/a".into(), title: "A".into() }]
         );
-        assert!(g.on_event(&changed("T1", "https://site.example/a", "A"), "n").1.is_empty());
-        assert!(g.on_event(&changed("T9", "https://other.example/", "O"), "n").1.is_empty());
-        assert_eq!(g.on_event(&changed("T1", "https://site.example/a", "A2"), "n").1.len(), 1);
+        assert!(g
+            .on_event(&changed("T1", "https://site.example/a", "A"), "n", Duration::ZERO)
+            .1
+            .is_empty());
+        assert!(g
+            .on_event(&changed("T9", "https://other.example/", "O"), "n", Duration::ZERO)
+            .1
+            .is_empty());
+        assert_eq!(
+            g.on_event(&changed("T1", "https://site.example/a", "A2"), "n", Duration::ZERO).1.len(),
+            1
+        );
     }
 
     #[test]
     fn the_main_frame_url_is_tracked_for_titles() {
         let mut g = guard();
-        g.on_event(&attached("S1", "T1", "page"), "n");
+        g.on_event(&attached("S1", "T1", "page"), "n", Duration::ZERO);
         let nav = |sid: &str, parent: Option<&str>, url: &str| {
             json!({"method": "Page.frameNavigated", "sessionId": sid,
                    "params": {"frame": {"id": "F", "parentId": parent, "url": url}}})
         };
-        g.on_event(&nav("S1", None, "https://site.example/a"), "n");
-        g.on_event(&nav("S1", Some("T1"), "https://ads.example/frame"), "n");
-        g.on_event(&nav("S7", None, "https://other.example/"), "n");
+        g.on_event(&nav("S1", None, "https://site.example/a"), "n", Duration::ZERO);
+        g.on_event(&nav("S1", Some("T1"), "https://ads.example/frame"), "n", Duration::ZERO);
+        g.on_event(&nav("S7", None, "https://other.example/"), "n", Duration::ZERO);
         assert_eq!(g.navigated_url(), Some("https://site.example/a"));
         let load =
             |sid: &str| json!({"method": "Page.loadEventFired", "sessionId": sid, "params": {}});
@@ -521,10 +749,13 @@ mod tests {
     #[test]
     fn a_crash_of_the_main_page_closes_the_browser() {
         let mut g = guard();
-        g.on_event(&attached("S1", "T1", "page"), "n");
+        g.on_event(&attached("S1", "T1", "page"), "n", Duration::ZERO);
         let crashed = |sid: &str| json!({"method": "Inspector.targetCrashed", "sessionId": sid, "params": {}});
-        assert!(g.on_event(&crashed("S9"), "n").0.is_empty());
-        assert_eq!(g.on_event(&crashed("S1"), "n").0, [send("Browser.close", json!({}), None)]);
+        assert!(g.on_event(&crashed("S9"), "n", Duration::ZERO).0.is_empty());
+        assert_eq!(
+            g.on_event(&crashed("S1"), "n", Duration::ZERO).0,
+            [send("Browser.close", json!({}), None)]
+        );
     }
 
     #[test]

@@ -441,6 +441,10 @@ fn remove_dir(dir: &Path) {
     }
 }
 
+/// How often the guard checks that the app's page is still in the kiosk window (Chromium
+/// sends no event when a page moves to another window).
+const WINDOW_CHECK: Duration = Duration::from_millis(500);
+
 /// Runs the guard over a browser's events until it closes the pipe: requests go back to the
 /// browser, reports to slated.
 pub fn guard_loop(
@@ -452,10 +456,22 @@ pub fn guard_loop(
     mut reporter: Box<dyn Reporter>,
 ) {
     let mut guard = cdp::Guard::new(lists);
+    let started = std::time::Instant::now();
     for s in cdp::start_requests() {
         let _ = conn.post(&s.method, &s.params, s.session.as_deref());
     }
-    for mut event in events {
+    let mut last_window_check = started;
+    loop {
+        let event = match events.recv_timeout(WINDOW_CHECK) {
+            Ok(event) => Some(event),
+            Err(mpsc::RecvTimeoutError::Timeout) => None,
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        };
+        if last_window_check.elapsed() >= WINDOW_CHECK {
+            last_window_check = std::time::Instant::now();
+            check_window(&conn, &mut guard);
+        }
+        let Some(mut event) = event else { continue };
         if guard.is_main_load(&event) {
             // Ask for the page's title now that it has loaded (URL and title only); dropped if
             // the page has moved on meanwhile, so a title is never paired with another URL.
@@ -476,7 +492,7 @@ pub fn guard_loop(
                     json!({"method": "Target.targetInfoChanged", "params": {"targetInfo": info}});
             }
         }
-        let (sends, reports) = guard.on_event(&event, &token());
+        let (sends, reports) = guard.on_event(&event, &token(), started.elapsed());
         for s in sends {
             let _ = conn.post(&s.method, &s.params, s.session.as_deref());
         }
@@ -488,6 +504,24 @@ pub fn guard_loop(
                 Report::Blocked { url, list, rule } => reporter.filter_blocked(&url, &rule, &list),
                 Report::TellTeacher { url } => reporter.tell_teacher(&url, &app),
             }
+        }
+    }
+}
+
+/// Asks which window the app's page is in and lets the guard decide (the kiosk window, or end
+/// the browser).
+fn check_window(conn: &Connection, guard: &mut cdp::Guard) {
+    let Some(target) = guard.main_target().map(str::to_owned) else { return };
+    let reply = conn.call(
+        "Browser.getWindowForTarget",
+        json!({"targetId": target}),
+        None,
+        Duration::from_secs(5),
+    );
+    if let Some(window) = reply.ok().and_then(|r| r["windowId"].as_i64()) {
+        if let Some(s) = guard.on_window(window) {
+            tracing::warn!("the app's page left the kiosk window: closing the browser");
+            let _ = conn.post(&s.method, &s.params, s.session.as_deref());
         }
     }
 }

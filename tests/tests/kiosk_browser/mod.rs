@@ -10,16 +10,29 @@ use slate_ui::policy::{App, AppKind};
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Starts the test site; returns its port. Paths under `/app/` are the app's own site; anything
 /// else is "outside".
 pub fn serve() -> u16 {
+    serve_logged().0
+}
+
+/// Every request line's host and path the test site was asked for (`Host` header + path).
+pub type Requests = Arc<Mutex<Vec<String>>>;
+
+/// As [`serve`], also recording each request as `host path`, so a test can show that a
+/// request never reached the network.
+pub fn serve_logged() -> (u16, Requests) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
+    let requests: Requests = Arc::default();
+    let log = requests.clone();
     std::thread::spawn(move || {
         for stream in listener.incoming() {
             let Ok(mut stream) = stream else { continue };
+            let log = log.clone();
             std::thread::spawn(move || {
                 let mut reader = BufReader::new(stream.try_clone().unwrap());
                 let mut first = String::new();
@@ -27,6 +40,7 @@ pub fn serve() -> u16 {
                     return;
                 }
                 let mut cookie = String::new();
+                let mut host = String::new();
                 loop {
                     let mut line = String::new();
                     if reader.read_line(&mut line).unwrap_or(0) == 0 || line.trim().is_empty() {
@@ -35,8 +49,12 @@ pub fn serve() -> u16 {
                     if line.to_ascii_lowercase().starts_with("cookie:") {
                         cookie = line[7..].trim().to_owned();
                     }
+                    if line.to_ascii_lowercase().starts_with("host:") {
+                        host = line[5..].trim().to_owned();
+                    }
                 }
                 let path = first.split_whitespace().nth(1).unwrap_or("/").to_owned();
+                log.lock().unwrap().push(format!("{host} {path}"));
                 let path = path.split('?').next().unwrap_or("/");
                 let (headers, body): (&str, String) = match path {
                     "/app/set" => (
@@ -52,6 +70,27 @@ pub fn serve() -> u16 {
                         "0123456789".repeat(100),
                     ),
                     "/app/input" => ("", page("Input", "<input id=i autofocus>")),
+                    // A big button at the top left, where a test clicks (see `Kiosk::click`).
+                    "/app/popup" => ("", page("Popup", &button("window.open('/app/page')"))),
+                    "/app/dialogs" => (
+                        "",
+                        page("Dialogs", &button("for (let i = 0; i < 30; i++) alert(i)")),
+                    ),
+                    "/app/file" => (
+                        "",
+                        page(
+                            "File",
+                            "<input type=file id=f style='position:fixed;left:0;top:0;width:300px;height:200px' \
+                             oncancel=\"document.title='cancelled'\" onchange=\"document.title='chosen'\">",
+                        ),
+                    ),
+                    "/app/links" => (
+                        "",
+                        page(
+                            "Links",
+                            "<a id=l href='/app/listed' style='position:fixed;left:0;top:0;width:300px;height:200px;display:block'>a link</a>",
+                        ),
+                    ),
                     p if p.starts_with("/app/") => {
                         ("", page(&format!("App {p}"), "<p>app page</p>"))
                     }
@@ -67,7 +106,16 @@ pub fn serve() -> u16 {
             });
         }
     });
-    port
+    (port, requests)
+}
+
+/// A button over the top left 300x200 pixels that runs `script` and then counts its clicks in
+/// the title ("clicked 1", "clicked 2", ...).
+fn button(script: &str) -> String {
+    format!(
+        "<button id=b style='position:fixed;left:0;top:0;width:300px;height:200px' \
+         onclick=\"{script}; this.dataset.n = (+this.dataset.n || 0) + 1; document.title = 'clicked ' + this.dataset.n\">go</button>"
+    )
 }
 
 fn page(title: &str, body: &str) -> String {
@@ -199,7 +247,23 @@ pub fn start_unguarded(port: u16, display: &str) -> Kiosk {
     launch(port, None, None, Some(display))
 }
 
+/// As [`start`], with the app's site on `host` (such as `localhost`, whose subdomains Chromium
+/// also sends to 127.0.0.1).
+pub fn start_at(host: &str, port: u16, reporter: Box<dyn Reporter>) -> Kiosk {
+    launch_at(host, port, None, Some(reporter), None)
+}
+
 fn launch(
+    port: u16,
+    state_dir: Option<&Path>,
+    reporter: Option<Box<dyn Reporter>>,
+    display: Option<&str>,
+) -> Kiosk {
+    launch_at("127.0.0.1", port, state_dir, reporter, display)
+}
+
+fn launch_at(
+    host: &str,
     port: u16,
     state_dir: Option<&Path>,
     reporter: Option<Box<dyn Reporter>>,
@@ -230,9 +294,12 @@ fn launch(
     .collect();
     let session = slate_ui::launcher::token();
     let mut plan = web_plan(&app(), &config, &session).unwrap();
-    let site = format!("http://127.0.0.1:{port}/app");
+    let site = format!("http://{host}:{port}/app");
     let start = format!("{site}/start");
-    plan.policy["URLAllowlist"] = json!([site]);
+    // The launcher's own URL filters for the local http site (exactly this host, port and path).
+    let (allow, block) = slate_ui::browser::url_lists(&[site]).unwrap();
+    plan.policy["URLAllowlist"] = json!(allow);
+    plan.policy["URLBlocklist"] = json!(block);
     plan.policy["HomepageLocation"] = json!(start);
     plan.policy["RestoreOnStartupURLs"] = json!([start]);
     *plan.args.last_mut().unwrap() = start.clone().into();
@@ -339,6 +406,44 @@ impl Kiosk {
         }
     }
 
+    /// A real click (left, middle or right button; `modifiers` as for [`Kiosk::key`]) at a point
+    /// of the page, as a pointer would make it: press and release through the browser's input
+    /// pipeline, so it counts as a user gesture.
+    pub fn click(&self, x: f64, y: f64, button: &str, modifiers: u32) {
+        let event = |kind: &str| {
+            json!({"type": kind, "x": x, "y": y, "button": button, "clickCount": 1,
+                   "modifiers": modifiers})
+        };
+        self.browser
+            .conn
+            .call(
+                "Input.dispatchMouseEvent",
+                event("mousePressed"),
+                Some(&self.session),
+                Duration::from_secs(20),
+            )
+            .unwrap();
+        // Not waited for: the browser answers once the page has handled the click, which a
+        // modal dialog opened by it postpones.
+        self.browser
+            .conn
+            .post("Input.dispatchMouseEvent", &event("mouseReleased"), Some(&self.session))
+            .unwrap();
+    }
+
+    /// Whether the app's page runs scripts (a paused renderer does not answer in time).
+    pub fn responds(&self) -> bool {
+        self.browser
+            .conn
+            .call(
+                "Runtime.evaluate",
+                json!({"expression": "6 * 7", "returnByValue": true}),
+                Some(&self.session),
+                Duration::from_secs(10),
+            )
+            .is_ok_and(|r| r["result"]["value"] == 42)
+    }
+
     pub fn pages(&self) -> Vec<Value> {
         self.browser.pages().unwrap()
     }
@@ -367,4 +472,21 @@ pub fn find_files(dir: &Path, name: &str) -> Vec<PathBuf> {
         }
     }
     found
+}
+
+/// A state dir as slated leaves it, whose `iwf` URL list holds `url` (salted as the school's
+/// filter policy says).
+pub fn state_listing(dir: &Path, url: &str) -> PathBuf {
+    let state = dir.join("state");
+    std::fs::create_dir_all(state.join("policy/lists")).unwrap();
+    let payload = json!({"v": 1, "url_salt": "07090b"}).to_string();
+    std::fs::write(
+        state.join("policy/filter.json"),
+        json!({"v": 1, "key_id": "k", "payload": payload, "signature": "s"}).to_string(),
+    )
+    .unwrap();
+    let entry =
+        slate_filter::urls::salted_hash(&[7, 9, 11], &slate_filter::urls::normalise(url).unwrap());
+    std::fs::write(state.join("policy/lists/iwf.txt"), format!("url-sha256:{entry}\n")).unwrap();
+    state
 }
