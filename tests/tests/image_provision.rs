@@ -473,6 +473,38 @@ fn slate_dns_forwards_to_the_resolvers_dhcp_gave() {
     assert!(status.success());
     let args = fs::read_to_string(dir.path().join("args")).unwrap();
     assert!(args.ends_with("--always-allow\nschool.example\n"), "{args}");
+    // So do the time servers in the image's timesyncd drop-in (names only, not addresses).
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("resolv.conf"), "nameserver 192.0.2.53\n").unwrap();
+    fs::write(
+        dir.path().join("timesyncd.conf"),
+        "[Time]\nNTP=ntp.school.example 192.0.2.123 2001:db8::123\nFallbackNTP=0.debian.pool.ntp.org\n",
+    )
+    .unwrap();
+    let bin = recorder(dir.path());
+    let status = Command::new("sh")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../images/rootfs/usr/lib/slate/dns-start"))
+        .env("SLATE_NM_RESOLV", dir.path().join("resolv.conf"))
+        .env("SLATE_TIMESYNCD_CONF", dir.path().join("timesyncd.conf"))
+        .env("SLATE_DNS_BIN", &bin)
+        .env("SLATE_PUBLIC_KEY", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=")
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let args = fs::read_to_string(dir.path().join("args")).unwrap();
+    assert!(
+        args.ends_with(
+            "--always-allow\nntp.school.example\n--always-allow\n0.debian.pool.ntp.org\n"
+        ),
+        "{args}"
+    );
+    // The image's own drop-in names resolvable time servers.
+    let shipped = fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../images/rootfs/etc/systemd/timesyncd.conf.d/slate.conf"),
+    )
+    .unwrap();
+    assert!(shipped.contains("\nFallbackNTP=0.debian.pool.ntp.org"), "{shipped}");
     // No key from slate.toml: not started, exit 2 (the unit does not restart it).
     let dir = tempfile::tempdir().unwrap();
     let bin = recorder(dir.path());
