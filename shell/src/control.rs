@@ -5,7 +5,9 @@
 //! # Protocol
 //!
 //! A Unix stream socket (mode 0660, group `control_group` so that the kiosk UI's user can reach
-//! it). One JSON request per line, one JSON reply per line, as
+//! it). Each connection's peer is checked ([`Peer::of`]: `SO_PEERCRED` and its cgroup) and may
+//! send only what its [`Role`] needs ([`allowed`]); others get `{"ok":false,"error":"refused:
+//! …"}`. One JSON request per line, one JSON reply per line, as
 //! many as the client likes on one connection. A request that is not valid gets
 //! `{"ok":false,"error":"…"}` and the connection stays usable; nothing a client sends can stop
 //! the daemon.
@@ -14,12 +16,18 @@
 //! {"cmd":"press"}                  -> {"ok":true,"report":"<event id>"}       after the report is fsync'd
 //!                                  -> {"ok":true,"report":"<id>","already_held":true}   held: nothing new
 //! {"cmd":"report"}                 (the same as press)
-//! {"cmd":"sign_in","pupil":"p-7f3a9c"} -> {"ok":true,"session":"<session id>"}
+//! {"cmd":"sign_in","pupil":"p-7f3a9c","pictures":["sun","boat"]} -> {"ok":true,"session":"<id>"}
 //!                                  -> {"ok":false,"error":"the device is held until …"}
+//!                                  -> {"ok":false,"error":"wrong pictures: try again"}
+//!                                     (the pupil must be on the kiosk policy's roster; pictures:
+//!                                     their picture PIN, needed from the kiosk UI, not from root)
+//! {"cmd":"check_pictures","pupil":"p-7f3a9c","pictures":["sun","boat"]} -> {"ok":true}
+//!                                  -> {"ok":false,"error":"wrong pictures: try again"}
 //! {"cmd":"sign_out"}               -> {"ok":true} | {"ok":false,"error":"nobody is signed in"}
 //! {"cmd":"foreground","app":"browser","url":"https://…","title":"…","pid":4242}
 //!                                  -> {"ok":true}     what a report made now would record;
-//!                                     url, title, pid optional (pid: whose process group stops)
+//!                                     url, title, pid optional (pid: an app the sender started,
+//!                                     in an app cgroup under its own; that cgroup is frozen)
 //! {"cmd":"unlock","pin":"1234","choice":"close_app|false_alarm|block_site","staff":"t-04"}
 //!                                  -> {"ok":true} | {"ok":false,"error":"the device is not held"}
 //!                                  -> {"ok":false,"error":"wrong staff PIN (4 more before …)"}
@@ -97,7 +105,7 @@ pub enum Request {
         url: Option<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         title: Option<String>,
-        /// The app's process: its process group is stopped on a report.
+        /// The app's process, in an app cgroup the sender made: that cgroup is frozen on a report.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pid: Option<u32>,
     },
