@@ -94,7 +94,13 @@ fn compositor(runtime: &tokio::runtime::Runtime, dir: &Path, presses: usize) -> 
 async fn ask(control: &mpsc::Sender<ControlMsg>, request: Request) -> anyhow::Result<Reply> {
     let (tx, rx) = oneshot::channel();
     control
-        .send(ControlMsg { request, received_at: Utc::now(), reply: tx })
+        .send(ControlMsg {
+            request,
+            from: slate_shell::control::Role::Root,
+            app: None,
+            received_at: Utc::now(),
+            reply: tx,
+        })
         .await
         .context("the core task stopped")?;
     rx.await.context("the core task stopped")

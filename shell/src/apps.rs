@@ -1,18 +1,19 @@
 //! The foreground-app adapter: stop and mute the app on a report, then resume or close it on
 //! unlock. Owns only the app's run state and the audio mute; must not decide when (that is the
-//! core's), and must never signal `slated`'s own process group.
+//! core's), and must never freeze `slated`'s own cgroup.
 //!
-//! [`SignalApps`] is the real one: `SIGSTOP` to the foreground app's process group (every
-//! renderer and helper of a browser stops, not just the one pid), `SIGCONT` on a false alarm,
-//! `SIGTERM` (then `SIGCONT`, so that a stopped process can act on it) on close; audio is muted
-//! through a [`Mute`] command ([`mute_command`] builds it: `wpctl` for PipeWire, `amixer` for
-//! ALSA). The foreground app's pid comes from whoever starts it (today the `foreground` control
-//! request; later the kiosk's own launcher). [`LoggingApps`] stands in where there is no app, and
-//! [`FakeApps`] is for tests.
+//! [`CgroupApps`] is the real one: each app runs in its own cgroup (made by the kiosk's launcher,
+//! [`crate::cgroup::AppCgroup`]); a stop writes 1 to its `cgroup.freeze` and waits (bounded) for
+//! `frozen 1` in `cgroup.events` (every renderer and helper of a browser, whatever its process
+//! group or uid), a false alarm unfreezes it, a close writes 1 to `cgroup.kill` (then unfreezes,
+//! so nothing stays stuck); audio is muted through a [`Mute`] command ([`mute_command`] builds
+//! it: `wpctl` for PipeWire, `amixer` for ALSA). The foreground app comes from the launcher's
+//! `foreground` request, its cgroup checked by the control socket. [`LoggingApps`] stands in
+//! where there is no app, and [`FakeApps`] is for tests.
 
-use nix::sys::signal::{killpg, Signal};
-use nix::unistd::{getpgid, getpgrp, Pid};
+use crate::cgroup::{self, Hierarchy};
 use std::future::Future;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -36,8 +37,17 @@ pub trait Apps: Send + 'static {
     fn resume_foreground(&mut self) -> impl Future<Output = Result<(), AppsError>> + Send;
     /// Ends it and unmutes: the page is not shown again.
     fn close_foreground(&mut self) -> impl Future<Output = Result<(), AppsError>> + Send;
-    /// The process now in the foreground (`None`: nothing the shell can stop).
-    fn set_foreground_pid(&mut self, _pid: Option<u32>) {}
+    /// The app now in the foreground (`None`: nothing the shell can stop).
+    fn set_foreground(&mut self, _app: Option<AppProcess>) {}
+}
+
+/// A foreground app's process and its app cgroup (validated by the control socket: an app
+/// cgroup under the requester's own, see [`cgroup::app_cgroup_under`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppProcess {
+    pub pid: u32,
+    /// The cgroup path, as in `/proc/<pid>/cgroup`.
+    pub cgroup: String,
 }
 
 /// Logs what a real app adapter would do.
@@ -137,79 +147,112 @@ impl Mute for CommandMute {
     }
 }
 
-/// The real adapter: signals to the foreground app's process group, and a mute.
-pub struct SignalApps<M: Mute> {
-    /// The foreground app's pid, as last told.
-    pid: Option<Pid>,
-    /// The process group stopped by the last `stop_foreground`, until resumed or closed.
-    stopped: Option<Pid>,
+/// How long a freeze may take to be complete (`frozen 1` in `cgroup.events`).
+pub const FREEZE_WITHIN: Duration = Duration::from_secs(1);
+
+/// The real adapter: freezes and kills the foreground app's cgroup (cgroup v2), and a mute.
+/// Works across users: slated needs only write access to the app cgroup's `cgroup.freeze` and
+/// `cgroup.kill` (the launcher makes them group-writable for its group, which slated is in),
+/// no signal to another uid.
+pub struct CgroupApps<M: Mute> {
+    /// The cgroup2 hierarchy and slated's own cgroup, or why there is none.
+    place: Result<(Hierarchy, String), String>,
+    /// The foreground app's cgroup, as validated at `foreground`.
+    app: Option<String>,
+    /// The cgroup frozen by the last `stop_foreground`, until resumed or closed.
+    frozen: Option<String>,
     mute: M,
 }
 
-impl<M: Mute> SignalApps<M> {
+impl<M: Mute> CgroupApps<M> {
+    /// With this process's cgroup2 hierarchy (an error is kept and given at each stop).
     pub fn new(mute: M) -> Self {
-        Self { pid: None, stopped: None, mute }
+        let place = Hierarchy::discover()
+            .and_then(|h| Ok((h, cgroup::cgroup_of("self")?)))
+            .map_err(|e| e.to_string());
+        if let Err(e) = &place {
+            tracing::error!(error = %e, "no cgroup2: a foreground app cannot be stopped");
+        }
+        Self { place, app: None, frozen: None, mute }
     }
 
-    /// The process group to signal for the foreground pid, refusing our own group (stopping it
-    /// would stop `slated`) and the kernel's and init's.
-    fn target_group(pid: Pid) -> Result<Pid, String> {
-        let group = getpgid(Some(pid)).map_err(|e| format!("process {pid}: {e}"))?;
-        if group.as_raw() <= 1 {
-            return Err(format!("process {pid} is in process group {group}; not signalling it"));
+    /// The directory of `app`'s cgroup, refusing anything that is not an app cgroup and
+    /// anything that holds slated itself (freezing it would freeze slated).
+    fn dir(&self, app: &str) -> Result<PathBuf, String> {
+        let (hierarchy, own) = self.place.as_ref().map_err(Clone::clone)?;
+        if !app.rsplit('/').next().is_some_and(cgroup::is_app_name) {
+            return Err(format!("cgroup {app} is not an app cgroup"));
         }
-        if group == getpgrp() {
-            return Err(format!(
-                "process {pid} shares slated's own process group; the app must run in its own"
-            ));
+        if cgroup::contains(app, own) {
+            return Err(format!("cgroup {app} holds slated itself; not freezing it"));
         }
-        Ok(group)
+        hierarchy
+            .dir(app)
+            .ok_or_else(|| format!("cgroup {app} is outside {}", hierarchy.mount.display()))
     }
 
-    async fn unmute(&mut self) -> Result<(), AppsError> {
-        self.mute.set_muted(false).await
+    async fn freeze(dir: &Path, frozen: bool) -> Result<(), String> {
+        cgroup::write_file(dir, "cgroup.freeze", if frozen { "1" } else { "0" })
+            .map_err(|e| e.to_string())?;
+        if !frozen {
+            return Ok(());
+        }
+        let events = dir.join("cgroup.events");
+        let deadline = tokio::time::Instant::now() + FREEZE_WITHIN;
+        loop {
+            let text = tokio::fs::read_to_string(&events)
+                .await
+                .map_err(|e| format!("{}: {e}", events.display()))?;
+            if cgroup::events_say(&text, "frozen") == Some(true) {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(format!("not frozen within {FREEZE_WITHIN:?}"));
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
     }
 }
 
-impl<M: Mute> Apps for SignalApps<M> {
+impl<M: Mute> Apps for CgroupApps<M> {
     async fn stop_foreground(&mut self) -> Result<(), AppsError> {
         // Sound off first: it is the quickest thing a child notices.
         let muted = self.mute.set_muted(true).await;
-        let Some(pid) = self.pid else {
+        let Some(app) = self.app.clone() else {
             return muted;
         };
-        let group = Self::target_group(pid).map_err(AppsError::Stop)?;
-        killpg(group, Signal::SIGSTOP)
-            .map_err(|e| AppsError::Stop(format!("group {group}: {e}")))?;
-        self.stopped = Some(group);
-        tracing::info!(group = group.as_raw(), "foreground app stopped");
+        let dir = self.dir(&app).map_err(AppsError::Stop)?;
+        // Recorded before the wait: a freeze that is slow to complete is still undone later.
+        self.frozen = Some(app);
+        Self::freeze(&dir, true).await.map_err(AppsError::Stop)?;
+        tracing::info!("foreground app frozen");
         muted
     }
 
     async fn resume_foreground(&mut self) -> Result<(), AppsError> {
-        if let Some(group) = self.stopped.take() {
-            killpg(group, Signal::SIGCONT)
-                .map_err(|e| AppsError::Resume(format!("group {group}: {e}")))?;
-            tracing::info!(group = group.as_raw(), "foreground app resumed");
+        if let Some(app) = self.frozen.take() {
+            let dir = self.dir(&app).map_err(AppsError::Resume)?;
+            Self::freeze(&dir, false).await.map_err(AppsError::Resume)?;
+            tracing::info!("foreground app resumed");
         }
-        self.unmute().await
+        self.mute.set_muted(false).await
     }
 
     async fn close_foreground(&mut self) -> Result<(), AppsError> {
-        let group = self.stopped.take().or(self.pid.and_then(|p| Self::target_group(p).ok()));
-        if let Some(group) = group {
-            killpg(group, Signal::SIGTERM)
-                .map_err(|e| AppsError::Close(format!("group {group}: {e}")))?;
-            // A stopped process only acts on SIGTERM once it runs again.
-            let _ = killpg(group, Signal::SIGCONT);
-            tracing::info!(group = group.as_raw(), "foreground app closed");
-            self.pid = None;
+        if let Some(app) = self.frozen.take().or(self.app.take()) {
+            self.app = None;
+            let dir = self.dir(&app).map_err(AppsError::Close)?;
+            cgroup::write_file(&dir, "cgroup.kill", "1")
+                .map_err(|e| AppsError::Close(e.to_string()))?;
+            // Killed tasks leave a frozen cgroup anyway; unfreezing makes sure nothing waits.
+            let _ = Self::freeze(&dir, false).await;
+            tracing::info!("foreground app closed");
         }
-        self.unmute().await
+        self.mute.set_muted(false).await
     }
 
-    fn set_foreground_pid(&mut self, pid: Option<u32>) {
-        self.pid = pid.and_then(|p| i32::try_from(p).ok()).map(Pid::from_raw);
+    fn set_foreground(&mut self, app: Option<AppProcess>) {
+        self.app = app.map(|a| a.cgroup);
     }
 }
 
@@ -253,8 +296,8 @@ impl Apps for FakeApps {
         Ok(())
     }
 
-    fn set_foreground_pid(&mut self, pid: Option<u32>) {
-        self.record(AppsCall::Foreground(pid));
+    fn set_foreground(&mut self, app: Option<AppProcess>) {
+        self.record(AppsCall::Foreground(app.map(|a| a.pid)));
     }
 }
 
@@ -274,7 +317,6 @@ impl Mute for FakeMute {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::process::CommandExt;
 
     #[test]
     fn the_mute_commands_are_built_for_each_backend() {
@@ -305,73 +347,123 @@ mod tests {
         }
     }
 
-    /// The state letter of a process from /proc (`T` stopped, `S` sleeping, `Z` zombie…).
-    fn state_of(pid: u32) -> char {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-        // The state follows the command name, which is in parentheses.
-        stat[stat.rfind(')').unwrap() + 2..].chars().next().unwrap()
+    /// A fresh app cgroup made by the launcher's code, or a failure that says why: these tests
+    /// need a writable cgroup2 (on this machine /sys/fs/cgroup/unified, as root).
+    fn app_cgroup() -> cgroup::AppCgroup {
+        cgroup::AppCgroup::create().unwrap_or_else(|e| {
+            panic!("cgroup2 is not writable here, so freezing cannot be tested: {e}")
+        })
     }
 
-    /// Waits (bounded) for a process to reach a state: signals are delivered asynchronously.
-    async fn wait_for_state(pid: u32, wanted: &[char]) -> char {
-        for _ in 0..500 {
-            let s = state_of(pid);
-            if wanted.contains(&s) {
-                return s;
-            }
+    /// Lines in a file that a counting process appends to.
+    fn count(path: &Path) -> usize {
+        std::fs::read_to_string(path).map(|t| t.lines().count()).unwrap_or(0)
+    }
+
+    /// Waits (bounded, generously) for a condition.
+    async fn wait_until(what: &str, mut ok: impl FnMut() -> bool) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        while !ok() {
+            assert!(tokio::time::Instant::now() < deadline, "timed out waiting: {what}");
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        state_of(pid)
     }
 
-    /// A `sleep` in its own process group, as the kiosk starts an app.
-    fn app() -> std::process::Child {
-        std::process::Command::new("sleep").arg("300").process_group(0).spawn().unwrap()
+    /// A shell that forks two counting children (each appends a line every 10 ms).
+    fn counters(dir: &Path, names: [&str; 2]) -> std::process::Command {
+        let line = |n: &str| {
+            format!("( while :; do echo x >> {}; sleep 0.01; done ) & ", dir.join(n).display())
+        };
+        let mut cmd = std::process::Command::new("/bin/sh");
+        cmd.arg("-c").arg(format!("{}{}wait", line(names[0]), line(names[1])));
+        // Nothing holds the test's output open.
+        let null = std::process::Stdio::null;
+        cmd.stdin(null()).stdout(null()).stderr(null());
+        cmd
+    }
+
+    fn procs(cg: &cgroup::AppCgroup) -> Vec<u32> {
+        std::fs::read_to_string(cg.dir.join("cgroup.procs"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.parse().ok())
+            .collect()
     }
 
     #[tokio::test]
-    async fn a_real_app_is_stopped_resumed_and_closed_with_the_audio() {
-        let mut child = app();
-        let pid = child.id();
+    async fn a_real_process_tree_is_frozen_resumed_and_killed_with_the_audio() {
+        let dir = tempfile::tempdir().unwrap();
+        let cg = app_cgroup();
+        let mut cmd = counters(dir.path(), ["a", "b"]);
+        cg.join_before_exec(&mut cmd);
+        let mut child = cmd.spawn().unwrap();
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        wait_until("both children counting", || count(&a) > 2 && count(&b) > 2).await;
+        assert!(procs(&cg).contains(&child.id()), "the shell joined its cgroup before exec");
+        assert!(procs(&cg).len() >= 3, "its children are in it too: {:?}", procs(&cg));
+        // A reference counter outside, to know time has passed without timing anything.
+        let reference_cg = app_cgroup();
+        let mut reference = counters(dir.path(), ["r", "r2"]);
+        reference_cg.join_before_exec(&mut reference);
+        let mut reference = reference.spawn().unwrap();
+        let r = dir.path().join("r");
+
         let mute = FakeMute::default();
-        let mut apps = SignalApps::new(mute.clone());
-        apps.set_foreground_pid(Some(pid));
+        let mut apps = CgroupApps::new(mute.clone());
+        apps.set_foreground(Some(AppProcess { pid: child.id(), cgroup: cg.path.clone() }));
+        apps.stop_foreground().await.unwrap();
+        let events = std::fs::read_to_string(cg.dir.join("cgroup.events")).unwrap();
+        assert_eq!(cgroup::events_say(&events, "frozen"), Some(true), "{events}");
+        let (frozen_a, frozen_b, r0) = (count(&a), count(&b), count(&r));
+        wait_until("the reference counts on", || count(&r) >= r0 + 20).await;
+        assert_eq!((count(&a), count(&b)), (frozen_a, frozen_b), "frozen: no progress");
+
+        apps.resume_foreground().await.unwrap();
+        wait_until("counting again", || count(&a) > frozen_a && count(&b) > frozen_b).await;
 
         apps.stop_foreground().await.unwrap();
-        assert_eq!(wait_for_state(pid, &['T']).await, 'T', "stopped");
-        apps.resume_foreground().await.unwrap();
-        let state = wait_for_state(pid, &['S', 'R']).await;
-        assert!(matches!(state, 'S' | 'R'), "running again: {state}");
-        apps.stop_foreground().await.unwrap();
-        assert_eq!(wait_for_state(pid, &['T']).await, 'T', "stopped again");
         apps.close_foreground().await.unwrap();
+        wait_until("the cgroup is empty", || procs(&cg).is_empty()).await;
         let status = child.wait().unwrap();
         use std::os::unix::process::ExitStatusExt;
-        assert_eq!(status.signal(), Some(libc_sigterm()), "ended by SIGTERM: {status:?}");
+        assert_eq!(status.signal(), Some(9), "ended by cgroup.kill: {status:?}");
+        let events = std::fs::read_to_string(cg.dir.join("cgroup.events")).unwrap();
+        assert_eq!(cgroup::events_say(&events, "frozen"), Some(false), "not left frozen");
         assert_eq!(*mute.calls.lock().unwrap(), vec![true, false, true, false]);
-    }
+        // Nothing left to stop: only the audio.
+        apps.stop_foreground().await.unwrap();
 
-    fn libc_sigterm() -> i32 {
-        Signal::SIGTERM as i32
+        cg.kill_and_remove().unwrap();
+        assert!(!cg.dir.exists(), "the launcher removes the cgroup");
+        reference_cg.kill_and_remove().unwrap();
+        reference.wait().unwrap();
     }
 
     #[tokio::test]
-    async fn our_own_process_group_is_never_signalled() {
-        // A child left in the test's own group: stopping it would stop the test runner too.
-        let mut child = std::process::Command::new("sleep").arg("300").spawn().unwrap();
-        let mut apps = SignalApps::new(FakeMute::default());
-        apps.set_foreground_pid(Some(child.id()));
+    async fn slated_never_freezes_its_own_cgroup_nor_one_that_is_not_an_app() {
+        let own = cgroup::cgroup_of("self").unwrap();
+        let mut apps = CgroupApps::new(FakeMute::default());
+        apps.set_foreground(Some(AppProcess { pid: std::process::id(), cgroup: own.clone() }));
         let err = apps.stop_foreground().await.unwrap_err();
-        assert!(err.to_string().contains("own process group"), "{err}");
-        assert_ne!(state_of(child.id()), 'T');
-        child.kill().unwrap();
-        child.wait().unwrap();
+        assert!(err.to_string().contains("not an app cgroup"), "{err}");
+
+        // An app cgroup that holds slated (as if slated ran inside one).
+        let hierarchy = Hierarchy { root: "/".into(), mount: "/nonexistent".into() };
+        let apps = CgroupApps {
+            place: Ok((hierarchy, "/s/slate-app-1-1/inner".into())),
+            app: None,
+            frozen: None,
+            mute: FakeMute::default(),
+        };
+        let err = apps.dir("/s/slate-app-1-1").unwrap_err();
+        assert!(err.contains("holds slated"), "{err}");
+        assert_eq!(apps.dir("/s/slate-app-1-2"), Ok(PathBuf::from("/nonexistent/s/slate-app-1-2")));
     }
 
     #[tokio::test]
     async fn with_no_foreground_app_only_the_audio_is_muted() {
         let mute = FakeMute::default();
-        let mut apps = SignalApps::new(mute.clone());
+        let mut apps = CgroupApps::new(mute.clone());
         apps.stop_foreground().await.unwrap();
         apps.resume_foreground().await.unwrap();
         apps.close_foreground().await.unwrap();
@@ -380,12 +472,11 @@ mod tests {
 
     #[tokio::test]
     async fn an_app_that_is_gone_is_an_error_not_a_panic() {
-        let mut child = app();
-        let pid = child.id();
-        child.kill().unwrap();
-        child.wait().unwrap();
-        let mut apps = SignalApps::new(FakeMute::default());
-        apps.set_foreground_pid(Some(pid));
+        let cg = app_cgroup();
+        let path = cg.path.clone();
+        cg.kill_and_remove().unwrap();
+        let mut apps = CgroupApps::new(FakeMute::default());
+        apps.set_foreground(Some(AppProcess { pid: 1, cgroup: path }));
         assert!(matches!(apps.stop_foreground().await, Err(AppsError::Stop(_))));
     }
 

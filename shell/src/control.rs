@@ -5,7 +5,9 @@
 //! # Protocol
 //!
 //! A Unix stream socket (mode 0660, group `control_group` so that the kiosk UI's user can reach
-//! it). One JSON request per line, one JSON reply per line, as
+//! it). Each connection's peer is checked ([`Peer::of`]: `SO_PEERCRED` and its cgroup) and may
+//! send only what its [`Role`] needs ([`allowed`]); others get `{"ok":false,"error":"refused:
+//! …"}`. One JSON request per line, one JSON reply per line, as
 //! many as the client likes on one connection. A request that is not valid gets
 //! `{"ok":false,"error":"…"}` and the connection stays usable; nothing a client sends can stop
 //! the daemon.
@@ -14,12 +16,18 @@
 //! {"cmd":"press"}                  -> {"ok":true,"report":"<event id>"}       after the report is fsync'd
 //!                                  -> {"ok":true,"report":"<id>","already_held":true}   held: nothing new
 //! {"cmd":"report"}                 (the same as press)
-//! {"cmd":"sign_in","pupil":"p-7f3a9c"} -> {"ok":true,"session":"<session id>"}
+//! {"cmd":"sign_in","pupil":"p-7f3a9c","pictures":["sun","boat"]} -> {"ok":true,"session":"<id>"}
 //!                                  -> {"ok":false,"error":"the device is held until …"}
+//!                                  -> {"ok":false,"error":"wrong pictures: try again"}
+//!                                     (the pupil must be on the kiosk policy's roster; pictures:
+//!                                     their picture PIN, needed from the kiosk UI, not from root)
+//! {"cmd":"check_pictures","pupil":"p-7f3a9c","pictures":["sun","boat"]} -> {"ok":true}
+//!                                  -> {"ok":false,"error":"wrong pictures: try again"}
 //! {"cmd":"sign_out"}               -> {"ok":true} | {"ok":false,"error":"nobody is signed in"}
 //! {"cmd":"foreground","app":"browser","url":"https://…","title":"…","pid":4242}
 //!                                  -> {"ok":true}     what a report made now would record;
-//!                                     url, title, pid optional (pid: whose process group stops)
+//!                                     url, title, pid optional (pid: an app the sender started,
+//!                                     in an app cgroup under its own; that cgroup is frozen)
 //! {"cmd":"unlock","pin":"1234","choice":"close_app|false_alarm|block_site","staff":"t-04"}
 //!                                  -> {"ok":true} | {"ok":false,"error":"the device is not held"}
 //!                                  -> {"ok":false,"error":"wrong staff PIN (4 more before …)"}
@@ -42,6 +50,8 @@
 //! {"cmd":"device_refused","kind":"usb_storage","description":"0781:5567 SanDisk"} -> {"ok":true}
 //! ```
 
+use crate::apps::AppProcess;
+use crate::cgroup;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use slate_protocol::{
@@ -77,6 +87,15 @@ pub enum Request {
     Press {},
     SignIn {
         pupil: PupilId,
+        /// The pupil's picture PIN as tapped (picture names in order), when they have one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pictures: Option<Pictures>,
+    },
+    /// Whether these pictures are the pupil's picture PIN (the kiosk UI asks when the last
+    /// picture is tapped; nothing changes).
+    CheckPictures {
+        pupil: PupilId,
+        pictures: Pictures,
     },
     SignOut {},
     /// What is on screen (stands in for the kiosk browser's channel until it exists).
@@ -86,7 +105,7 @@ pub enum Request {
         url: Option<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         title: Option<String>,
-        /// The app's process: its process group is stopped on a report.
+        /// The app's process, in an app cgroup the sender made: that cgroup is frozen on a report.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pid: Option<u32>,
     },
@@ -144,6 +163,33 @@ impl fmt::Debug for Pin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Pin(<hidden>)")
     }
+}
+
+/// A picture PIN as tapped; `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Pictures(pub Vec<String>);
+
+impl fmt::Debug for Pictures {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Pictures(<{} hidden>)", self.0.len())
+    }
+}
+
+/// Whether `tapped` is `expected` (a picture PIN), comparing every picture whatever the first
+/// difference. Pure.
+pub fn pictures_match(expected: &[String], tapped: &[String]) -> bool {
+    let mut differ = expected.len() != tapped.len();
+    for (i, want) in expected.iter().enumerate() {
+        let got = tapped.get(i).map_or(&[][..], |t| t.as_bytes());
+        let want = want.as_bytes();
+        let mut d = u8::from(got.len() != want.len());
+        for (j, w) in want.iter().enumerate() {
+            d |= w ^ got.get(j).copied().unwrap_or(0);
+        }
+        differ |= d != 0;
+    }
+    !differ
 }
 
 /// A reply, as sent on the socket. Fields that do not apply are left out.
@@ -211,6 +257,10 @@ impl Reply {
 #[derive(Debug)]
 pub struct ControlMsg {
     pub request: Request,
+    /// Who sent it (already allowed to send it).
+    pub from: Role,
+    /// For `foreground` with a `pid`: that process's app cgroup, checked.
+    pub app: Option<AppProcess>,
     /// When the request arrived: the time of a `press`.
     pub received_at: DateTime<Utc>,
     pub reply: oneshot::Sender<Reply>,
@@ -252,6 +302,8 @@ pub fn parse_request(line: &[u8]) -> Result<Request, String> {
         };
     let nobody = || (SessionId(uuid::Uuid::nil()), PupilId::new("p-0").expect("a pupil id"));
     match &request {
+        Request::SignIn { pictures: Some(pictures), .. }
+        | Request::CheckPictures { pictures, .. } => check_pictures(pictures)?,
         Request::Foreground { app, url, title, .. } => {
             nonempty("app", app)?;
             probe(
@@ -295,6 +347,16 @@ pub fn parse_request(line: &[u8]) -> Result<Request, String> {
     Ok(request)
 }
 
+/// 1 to 8 picture names of at most 16 lowercase letters.
+fn check_pictures(pictures: &Pictures) -> Result<(), String> {
+    let ok =
+        |p: &String| !p.is_empty() && p.len() <= 16 && p.bytes().all(|b| b.is_ascii_lowercase());
+    if pictures.0.is_empty() || pictures.0.len() > 8 || !pictures.0.iter().all(ok) {
+        return Err("bad request: `pictures` must be 1 to 8 picture names".into());
+    }
+    Ok(())
+}
+
 /// `key_stage` is `ks1` or `ks2`; `text_version` is `<key_stage>-<8 lowercase hex digits>` (the
 /// start of the agreement text's sha256).
 fn check_aup(key_stage: &str, text_version: &str) -> Result<(), String> {
@@ -311,6 +373,168 @@ fn check_aup(key_stage: &str, text_version: &str) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// Who is on the other end of a connection, from `SO_PEERCRED` and the peer's cgroup.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// uid 0: IT's `slatectl` over ssh, the udev-started `slate-device-refused@` unit.
+    Root,
+    /// The kiosk UI (`slate-ui`, user `slate-kiosk`), not inside an app cgroup.
+    Kiosk,
+    /// The DNS filter (`slate-dns`): only `filter_blocked` at the DNS layer.
+    Dns,
+    /// A process inside an app cgroup, whatever its uid: nothing at all.
+    App,
+    /// Anyone else (or a peer whose cgroup could not be read): nothing at all.
+    Other,
+}
+
+/// The users the control socket knows by uid (looked up by name at start).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeerUsers {
+    pub root: u32,
+    pub kiosk: Option<u32>,
+    pub dns: Option<u32>,
+}
+
+/// The kiosk UI's user unless slated's config names another.
+pub const DEFAULT_KIOSK_USER: &str = "slate-kiosk";
+/// slate-dns's user unless slated's config names another.
+pub const DEFAULT_DNS_USER: &str = "slate-dns";
+
+impl PeerUsers {
+    /// Looks the users up by name; one that does not exist is logged and never matches.
+    pub fn lookup(kiosk: &str, dns: &str) -> PeerUsers {
+        let uid = |name: &str| match nix::unistd::User::from_name(name) {
+            Ok(Some(user)) => Some(user.uid.as_raw()),
+            Ok(None) => {
+                tracing::warn!(user = %name, "no such user: the control socket grants it nothing");
+                None
+            }
+            Err(e) => {
+                tracing::error!(user = %name, error = %e, "user lookup failed: the control socket grants it nothing");
+                None
+            }
+        };
+        PeerUsers { root: 0, kiosk: uid(kiosk), dns: uid(dns) }
+    }
+}
+
+/// The role of a peer with this uid in this cgroup (`None`: it could not be read). A process in
+/// an app cgroup is an app whatever its uid; an unreadable cgroup gives a non-root peer nothing
+/// (fail closed). Pure.
+pub fn role(uid: u32, cgroup: Option<&str>, users: &PeerUsers) -> Role {
+    match cgroup {
+        Some(path) if cgroup::in_app(path) => Role::App,
+        _ if uid == users.root => Role::Root,
+        None => Role::Other,
+        Some(_) if Some(uid) == users.kiosk => Role::Kiosk,
+        Some(_) if Some(uid) == users.dns => Role::Dns,
+        Some(_) => Role::Other,
+    }
+}
+
+/// Whether a peer in `role` may send `request`: each only what it needs. Pure.
+pub fn allowed(role: Role, request: &Request) -> bool {
+    use Request as R;
+    match role {
+        Role::Root => true,
+        // What slate-ui sends (link.rs and the launcher); never a press, which is the button's.
+        Role::Kiosk => matches!(
+            request,
+            R::SignIn { .. }
+                | R::CheckPictures { .. }
+                | R::SignOut {}
+                | R::Foreground { .. }
+                | R::Unlock { .. }
+                | R::Status {}
+                | R::AppOpened { .. }
+                | R::AupAccepted { .. }
+                | R::Activity {}
+                | R::ReassuranceShown {}
+                | R::TellTeacher { .. }
+                | R::FilterBlocked { layer: FilterLayer::Url, .. }
+        ),
+        Role::Dns => matches!(request, R::FilterBlocked { layer: FilterLayer::Dns, .. }),
+        Role::App | Role::Other => false,
+    }
+}
+
+impl Request {
+    /// The request's `cmd`, for logs (never its fields).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Request::Press {} => "press",
+            Request::SignIn { .. } => "sign_in",
+            Request::CheckPictures { .. } => "check_pictures",
+            Request::SignOut {} => "sign_out",
+            Request::Foreground { .. } => "foreground",
+            Request::Unlock { .. } => "unlock",
+            Request::Status {} => "status",
+            Request::AppOpened { .. } => "app_opened",
+            Request::AupAccepted { .. } => "aup_accepted",
+            Request::Activity {} => "activity",
+            Request::ReassuranceShown {} => "reassurance_shown",
+            Request::FilterBlocked { .. } => "filter_blocked",
+            Request::TellTeacher { .. } => "tell_teacher",
+            Request::DeviceRefused { .. } => "device_refused",
+        }
+    }
+}
+
+/// A connection's peer: its uid and, when it could be read, its cgroup.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Peer {
+    pub uid: u32,
+    pub cgroup: Option<String>,
+    pub role: Role,
+}
+
+impl Peer {
+    /// From the connection's `SO_PEERCRED` and `/proc/<pid>/cgroup`.
+    pub fn of(stream: &UnixStream, users: &PeerUsers) -> Result<Peer, String> {
+        let cred = stream.peer_cred().map_err(|e| format!("SO_PEERCRED: {e}"))?;
+        let cgroup = cred.pid().and_then(|pid| cgroup::cgroup_of(&pid.to_string()).ok());
+        let role = role(cred.uid(), cgroup.as_deref(), users);
+        Ok(Peer { uid: cred.uid(), cgroup, role })
+    }
+}
+
+/// The app cgroup of process `pid` if the launcher that sends `foreground` started it: an app
+/// cgroup directly under the peer's own. Reads `/proc/<pid>/cgroup`.
+pub fn app_process(peer: &Peer, pid: u32) -> Result<AppProcess, String> {
+    let own = peer.cgroup.as_deref().ok_or("the requester's cgroup is unknown")?;
+    let path = cgroup::cgroup_of(&pid.to_string()).map_err(|_| format!("no process {pid}"))?;
+    let cgroup = cgroup::app_cgroup_under(own, &path)?;
+    Ok(AppProcess { pid, cgroup })
+}
+
+/// Checks a request against its peer: allowed, and a `foreground` `pid` in an app cgroup the
+/// peer made. Refusals are logged with the uid and the request's kind only.
+pub fn admit(peer: &Peer, request: &Request) -> Result<Option<AppProcess>, String> {
+    if !allowed(peer.role, request) {
+        tracing::warn!(
+            uid = peer.uid,
+            cmd = request.kind(),
+            "control request refused for this peer"
+        );
+        return Err(format!(
+            "refused: `{}` is not allowed from this process (uid {})",
+            request.kind(),
+            peer.uid
+        ));
+    }
+    match request {
+        Request::Foreground { pid: Some(pid), .. } => match app_process(peer, *pid) {
+            Ok(app) => Ok(Some(app)),
+            Err(why) => {
+                tracing::warn!(uid = peer.uid, cmd = "foreground", "foreground pid refused");
+                Err(format!("refused: `pid` {pid}: {why}"))
+            }
+        },
+        _ => Ok(None),
+    }
 }
 
 /// Binds the socket at `path`: creates the directory, removes a stale socket left by a crash
@@ -342,13 +566,17 @@ pub fn bind(path: &Path, group: Option<u32>) -> Result<UnixListener, ControlErro
     Ok(listener)
 }
 
-/// Accepts connections until the task is aborted, handing valid requests to `requests`.
-pub async fn serve(listener: UnixListener, requests: mpsc::Sender<ControlMsg>) {
+/// Accepts connections until the task is aborted, handing valid requests that the peer may
+/// send to `requests`.
+pub async fn serve(listener: UnixListener, requests: mpsc::Sender<ControlMsg>, users: PeerUsers) {
     loop {
         match listener.accept().await {
-            Ok((stream, _)) => {
-                tokio::spawn(handle(stream, requests.clone()));
-            }
+            Ok((stream, _)) => match Peer::of(&stream, &users) {
+                Ok(peer) => {
+                    tokio::spawn(handle(stream, peer, requests.clone()));
+                }
+                Err(e) => tracing::warn!(error = %e, "control connection dropped: unknown peer"),
+            },
             Err(e) => {
                 // Out of file descriptors and the like: wait a moment rather than spin.
                 tracing::warn!(error = %e, "control socket accept failed");
@@ -359,17 +587,19 @@ pub async fn serve(listener: UnixListener, requests: mpsc::Sender<ControlMsg>) {
 }
 
 /// Serves one connection: a reply for each request line, in order.
-async fn handle(stream: UnixStream, requests: mpsc::Sender<ControlMsg>) {
+async fn handle(stream: UnixStream, peer: Peer, requests: mpsc::Sender<ControlMsg>) {
     let (read, write) = stream.into_split();
     let too_long = Reply::error(format!("bad request: longer than {MAX_REQUEST_BYTES} bytes"));
     slate_protocol::lines::serve(read, write, MAX_REQUEST_BYTES, too_long.to_line(), |line| {
-        let requests = &requests;
+        let (requests, peer) = (&requests, &peer);
         async move {
-            let reply = match parse_request(&line) {
+            let received_at = Utc::now();
+            let admitted = parse_request(&line).and_then(|r| admit(peer, &r).map(|app| (r, app)));
+            let reply = match admitted {
                 Err(message) => Reply::error(message),
-                Ok(request) => {
+                Ok((request, app)) => {
                     let (tx, rx) = oneshot::channel();
-                    let msg = ControlMsg { request, received_at: Utc::now(), reply: tx };
+                    let msg = ControlMsg { request, from: peer.role, app, received_at, reply: tx };
                     match requests.send(msg).await {
                         Err(_) => Reply::error("slated is shutting down"),
                         Ok(()) => {
@@ -396,7 +626,21 @@ mod tests {
             (r#"{"cmd":"report"}"#, Request::Press {}),
             (
                 r#"{"cmd":"sign_in","pupil":"p-7f3a9c"}"#,
-                Request::SignIn { pupil: PupilId::new("p-7f3a9c").unwrap() },
+                Request::SignIn { pupil: PupilId::new("p-7f3a9c").unwrap(), pictures: None },
+            ),
+            (
+                r#"{"cmd":"sign_in","pupil":"p-7f3a9c","pictures":["sun","boat"]}"#,
+                Request::SignIn {
+                    pupil: PupilId::new("p-7f3a9c").unwrap(),
+                    pictures: Some(Pictures(vec!["sun".into(), "boat".into()])),
+                },
+            ),
+            (
+                r#"{"cmd":"check_pictures","pupil":"p-7f3a9c","pictures":["sun"]}"#,
+                Request::CheckPictures {
+                    pupil: PupilId::new("p-7f3a9c").unwrap(),
+                    pictures: Pictures(vec!["sun".into()]),
+                },
             ),
             (r#"{"cmd":"sign_out"}"#, Request::SignOut {}),
             (
@@ -493,6 +737,11 @@ mod tests {
             (br#"{"cmd":"sign_in"}"#, "missing field `pupil`"),
             (br#"{"cmd":"sign_in","pupil":"Amira Khan"}"#, "pupil"),
             (br#"{"cmd":"sign_in","pupil":"p-1","name":"Amira"}"#, "unknown field `name`"),
+            (br#"{"cmd":"sign_in","pupil":"p-1","pictures":[]}"#, "`pictures`"),
+            (br#"{"cmd":"sign_in","pupil":"p-1","pictures":["Sun"]}"#, "`pictures`"),
+            (br#"{"cmd":"sign_in","pupil":"p-1","pictures":["a","a","a","a","a","a","a","a","a"]}"#, "`pictures`"),
+            (br#"{"cmd":"check_pictures","pupil":"p-1"}"#, "missing field `pictures`"),
+            (br#"{"cmd":"check_pictures","pupil":"p-1","pictures":[""]}"#, "`pictures`"),
             (br#"{"cmd":"press","extra":1}"#, "unknown field `extra`"),
             (br#"{"cmd":"foreground"}"#, "missing field `app`"),
             (br#"{"cmd":"foreground","app":""}"#, "`app` is empty"),
@@ -541,6 +790,113 @@ mod tests {
     fn a_pin_is_never_in_debug_output() {
         let request = parse_request(br#"{"cmd":"unlock","pin":"918273"}"#).unwrap();
         assert!(!format!("{request:?}").contains("918273"));
+        let request =
+            parse_request(br#"{"cmd":"sign_in","pupil":"p-1","pictures":["flower"]}"#).unwrap();
+        assert!(!format!("{request:?}").contains("flower"));
+    }
+
+    #[test]
+    fn pictures_match_only_the_same_sequence() {
+        let v = |p: &[&str]| p.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let want = v(&["sun", "boat"]);
+        assert!(pictures_match(&want, &v(&["sun", "boat"])));
+        for wrong in [
+            v(&["boat", "sun"]),
+            v(&["sun"]),
+            v(&["sun", "boat", "sun"]),
+            v(&[]),
+            v(&["sun", "boa"]),
+            v(&["sun", "boatx"]),
+        ] {
+            assert!(!pictures_match(&want, &wrong), "{wrong:?}");
+        }
+    }
+
+    const USERS: PeerUsers = PeerUsers { root: 0, kiosk: Some(1001), dns: Some(1002) };
+
+    #[test]
+    fn each_peer_has_a_role() {
+        let session = Some("/system.slice/slate-session.service");
+        let app = Some("/system.slice/slate-session.service/slate-app-77-1");
+        let nested = Some("/system.slice/slate-session.service/slate-app-77-1/own");
+        let cases = [
+            (0, Some("/user.slice/session-3.scope"), Role::Root),
+            (0, None, Role::Root),
+            (1001, session, Role::Kiosk),
+            (1001, app, Role::App),
+            (1001, nested, Role::App),
+            (1001, None, Role::Other),
+            (1002, Some("/system.slice/slate-dns.service"), Role::Dns),
+            (1002, None, Role::Other),
+            (0, app, Role::App),
+            (1003, session, Role::Other),
+            (65534, Some("/"), Role::Other),
+        ];
+        for (uid, cgroup, expected) in cases {
+            assert_eq!(role(uid, cgroup, &USERS), expected, "{uid} {cgroup:?}");
+        }
+        // A user that does not exist matches nobody.
+        let none = PeerUsers { root: 0, kiosk: None, dns: None };
+        assert_eq!(role(1001, session, &none), Role::Other);
+    }
+
+    #[test]
+    fn each_peer_may_send_only_what_it_needs() {
+        let every: Vec<Request> = [
+            r#"{"cmd":"press"}"#,
+            r#"{"cmd":"sign_in","pupil":"p-1"}"#,
+            r#"{"cmd":"check_pictures","pupil":"p-1","pictures":["sun"]}"#,
+            r#"{"cmd":"sign_out"}"#,
+            r#"{"cmd":"foreground","app":"maths"}"#,
+            r#"{"cmd":"unlock"}"#,
+            r#"{"cmd":"status"}"#,
+            r#"{"cmd":"app_opened","app":"maths"}"#,
+            r#"{"cmd":"aup_accepted","key_stage":"ks1","text_version":"ks1-0a1b2c3d"}"#,
+            r#"{"cmd":"activity"}"#,
+            r#"{"cmd":"reassurance_shown"}"#,
+            r#"{"cmd":"filter_blocked","layer":"dns","target":"x.example","rule":"r","list":"adult"}"#,
+            r#"{"cmd":"filter_blocked","layer":"url","target":"https://x.example/","rule":"r","list":"iwf"}"#,
+            r#"{"cmd":"tell_teacher","url":"https://x.example/"}"#,
+            r#"{"cmd":"device_refused","kind":"camera","description":"x"}"#,
+        ]
+        .iter()
+        .map(|l| parse_request(l.as_bytes()).unwrap())
+        .collect();
+        let name = |r: &Request| match r {
+            Request::FilterBlocked { layer, .. } => format!("filter_blocked/{}", layer.as_str()),
+            r => r.kind().to_owned(),
+        };
+        let kiosk = [
+            "sign_in",
+            "check_pictures",
+            "sign_out",
+            "foreground",
+            "unlock",
+            "status",
+            "app_opened",
+            "aup_accepted",
+            "activity",
+            "reassurance_shown",
+            "filter_blocked/url",
+            "tell_teacher",
+        ];
+        for request in &every {
+            let n = name(request);
+            assert!(allowed(Role::Root, request), "root: {n}");
+            assert_eq!(allowed(Role::Kiosk, request), kiosk.contains(&n.as_str()), "kiosk: {n}");
+            assert_eq!(allowed(Role::Dns, request), n == "filter_blocked/dns", "dns: {n}");
+            assert!(!allowed(Role::App, request), "app: {n}");
+            assert!(!allowed(Role::Other, request), "other: {n}");
+        }
+        assert_eq!(every.len(), 15, "every kind of request is in the table");
+    }
+
+    #[test]
+    fn a_refusal_names_the_kind_and_uid_only() {
+        let peer = Peer { uid: 1001, cgroup: None, role: Role::App };
+        let request = parse_request(br#"{"cmd":"sign_in","pupil":"p-7f3a9c"}"#).unwrap();
+        let err = admit(&peer, &request).unwrap_err();
+        assert_eq!(err, "refused: `sign_in` is not allowed from this process (uid 1001)");
     }
 
     #[test]
@@ -562,6 +918,9 @@ mod tests {
         assert_eq!(line, "{\"ok\":true,\"device\":12,\"state\":\"idle\",\"spool_pending\":0,\"enrolled\":false}\n");
         assert_eq!(serde_json::from_str::<Reply>(&line).unwrap(), status);
     }
+
+    /// The test runs as root: it is trusted with everything.
+    const ROOT_ONLY: PeerUsers = PeerUsers { root: 0, kiosk: None, dns: None };
 
     /// Answers every request with `ok` and the request's debug text, like a tiny daemon.
     fn echo_daemon() -> mpsc::Sender<ControlMsg> {
@@ -592,7 +951,7 @@ mod tests {
         let listener = bind(&path, None).unwrap();
         let mode = std::fs::metadata(&path).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o660);
-        let server = tokio::spawn(serve(listener, echo_daemon()));
+        let server = tokio::spawn(serve(listener, echo_daemon(), ROOT_ONLY));
 
         let replies =
             converse(&path, b"{\"cmd\":\"status\"}\nnonsense\n\n{\"cmd\":\"press\"}").await;
@@ -644,7 +1003,7 @@ mod tests {
         let listener = bind(&path, None).unwrap();
         let (tx, rx) = mpsc::channel(1);
         drop(rx);
-        let server = tokio::spawn(serve(listener, tx));
+        let server = tokio::spawn(serve(listener, tx, ROOT_ONLY));
         let replies = converse(&path, b"{\"cmd\":\"status\"}\n").await;
         assert_eq!(replies[0], Reply::error("slated is shutting down"));
         server.abort();

@@ -55,6 +55,7 @@ pub fn describe(request: &Request, reply: &Reply) -> String {
             Some(s) => format!("signed in: session {s}"),
             None => "signed in".into(),
         },
+        Request::CheckPictures { .. } => "the pictures are right".into(),
         Request::SignOut {} => "signed out".into(),
         Request::Foreground { .. } => "foreground set".into(),
         Request::Unlock { choice, .. } => {

@@ -14,16 +14,17 @@
 //! blanked, confirmed and fsync'd before the next request is looked at).
 
 use crate::activity::{self, ActivityDevices, EvdevActivity, RateLimit};
-use crate::apps::{Apps, CommandMute, SignalApps};
+use crate::apps::{AppProcess, Apps, CgroupApps, CommandMute};
 use crate::button::{self, ButtonEvent, EvdevButton, StdinButton};
 use crate::config::{ButtonConfig, Config};
-use crate::control::{self, ControlError, ControlMsg, Pin, Reply, Request};
+use crate::control::{self, ControlError, ControlMsg, PeerUsers, Pin, Reply, Request, Role};
 use crate::core::{Command, Core, Foreground, Ids, Input, PinCheck, PinTrack, Refused, Unlock};
 use crate::credential;
 use crate::display::{Display, SystemDisplay};
 use crate::dns::{DnsSocket, RECENT_TIMEOUT};
 use crate::led::{led_pattern, LedInputs, LedPattern};
 use crate::policy::{profile_for, HttpDeviceApi, PolicyFetcher, PolicyFiles};
+use crate::roster;
 use crate::spool::{SharedSpool, Spool, SpoolError};
 use crate::staff::StaffPin;
 use crate::upload::{HttpTransport, UploadSettings, Uploader};
@@ -467,7 +468,7 @@ impl<D: Display, A: Apps, I: Ids + Send + 'static> Driver<D, A, I> {
                     self.notice(notice).await;
                 }
                 Some(msg) = control.recv() => {
-                    let reply = self.handle(msg.request, msg.received_at).await;
+                    let reply = self.handle(msg.request, msg.from, msg.app, msg.received_at).await;
                     let _ = msg.reply.send(reply);
                 }
                 Some(()) = recv_opt(&mut activity) => {
@@ -539,18 +540,32 @@ impl<D: Display, A: Apps, I: Ids + Send + 'static> Driver<D, A, I> {
         }
     }
 
-    async fn handle(&mut self, request: Request, received_at: DateTime<Utc>) -> Reply {
+    async fn handle(
+        &mut self,
+        request: Request,
+        from: Role,
+        app: Option<AppProcess>,
+        received_at: DateTime<Utc>,
+    ) -> Reply {
         let now = Utc::now();
         match request {
             Request::Press {} => self.press(received_at).await,
-            Request::SignIn { pupil } => match self.apply(now, Input::SignIn { pupil }).await {
-                Ok(_) => {
-                    // A new session starts with nothing of the last one on screen.
-                    self.foreground = None;
-                    Reply { session: self.core.session().map(|s| s.id), ..Reply::ok() }
+            Request::CheckPictures { pupil, pictures } => {
+                match roster::check_pictures(self.kiosk.as_ref(), &pupil, &pictures.0) {
+                    Ok(()) => Reply::ok(),
+                    Err(refused) => Reply::error(refused.to_string()),
                 }
-                Err(refused) => Reply::error(refused.to_string()),
-            },
+            }
+            Request::SignIn { pupil, pictures } => {
+                let pictures = pictures.as_ref().map(|p| p.0.as_slice());
+                if let Err(refused) =
+                    roster::check_sign_in(self.kiosk.as_ref(), from, &pupil, pictures)
+                {
+                    tracing::info!(%refused, "sign-in refused");
+                    return Reply::error(refused.to_string());
+                }
+                self.sign_in(now, pupil).await
+            }
             Request::SignOut {} => match self.apply(now, Input::SignOut).await {
                 Ok(_) => {
                     self.foreground = None;
@@ -558,10 +573,12 @@ impl<D: Display, A: Apps, I: Ids + Send + 'static> Driver<D, A, I> {
                 }
                 Err(refused) => Reply::error(refused.to_string()),
             },
-            Request::Foreground { app, url, title, pid } => {
-                tracing::debug!(%app, ?pid, "foreground changed");
-                self.foreground = Some(Foreground { app, url, title });
-                self.apps.set_foreground_pid(pid);
+            Request::Foreground { app: name, url, title, pid } => {
+                tracing::debug!(app = %name, ?pid, "foreground changed");
+                self.foreground = Some(Foreground { app: name, url, title });
+                // The control socket checked the pid's cgroup (`app`); a pid without one is
+                // never stopped.
+                self.apps.set_foreground(app.filter(|a| Some(a.pid) == pid));
                 Reply::ok()
             }
             Request::Unlock { pin, choice, staff } => self.unlock(now, pin, choice, staff).await,
@@ -605,6 +622,17 @@ impl<D: Display, A: Apps, I: Ids + Send + 'static> Driver<D, A, I> {
                     Err(refused) => Reply::error(refused.to_string()),
                 }
             }
+        }
+    }
+
+    async fn sign_in(&mut self, now: DateTime<Utc>, pupil: slate_protocol::PupilId) -> Reply {
+        match self.apply(now, Input::SignIn { pupil }).await {
+            Ok(_) => {
+                // A new session starts with nothing of the last one on screen.
+                self.foreground = None;
+                Reply { session: self.core.session().map(|s| s.id), ..Reply::ok() }
+            }
+            Err(refused) => Reply::error(refused.to_string()),
         }
     }
 
@@ -920,7 +948,13 @@ pub async fn watchdog(
     loop {
         tick.tick().await;
         let (tx, rx) = oneshot::channel();
-        let msg = ControlMsg { request: Request::Status {}, received_at: Utc::now(), reply: tx };
+        let msg = ControlMsg {
+            request: Request::Status {},
+            from: Role::Root,
+            app: None,
+            received_at: Utc::now(),
+            reply: tx,
+        };
         let answered = tokio::time::timeout(period, async {
             control.send(msg).await.ok()?;
             rx.await.ok()
@@ -996,7 +1030,7 @@ impl Daemon {
             Core::with_rules(device, config.rules()),
             ClockIds,
             display,
-            SignalApps::new(CommandMute::new(config.mute.clone())),
+            CgroupApps::new(CommandMute::new(config.mute.clone())),
             spool.clone(),
             wake.clone(),
             enrolled.clone(),
@@ -1141,7 +1175,8 @@ impl Daemon {
 
         let (control_tx, control_rx) = mpsc::channel(16);
         let (press_tx, press_rx) = mpsc::channel(16);
-        let mut inputs = vec![tokio::spawn(control::serve(listener, control_tx.clone()))];
+        let users = PeerUsers::lookup(control::DEFAULT_KIOSK_USER, control::DEFAULT_DNS_USER);
+        let mut inputs = vec![tokio::spawn(control::serve(listener, control_tx.clone(), users))];
         inputs.extend(background);
         inputs.extend(led);
         match &config.button {

@@ -35,6 +35,7 @@
 pub mod activity;
 pub mod apps;
 pub mod button;
+pub mod cgroup;
 pub mod commands;
 pub mod config;
 pub mod control;
@@ -47,6 +48,7 @@ pub mod dns;
 pub mod gpio;
 pub mod led;
 pub mod policy;
+pub mod roster;
 pub mod spool;
 pub mod staff;
 pub mod upload;

@@ -60,6 +60,34 @@ fn add_staff_pin(config: &Path, pin: &str, extra: &str) {
     std::fs::write(config, text).unwrap();
 }
 
+/// Puts a kiosk policy whose roster has these pupils (none with a picture PIN) in the state
+/// directory, signed, and its key in the config: sign-in needs the pupil on the roster of the
+/// policy in force.
+fn with_roster(config: &Path, pupils: &[&str]) {
+    use ed25519_dalek::SigningKey;
+    use slate_protocol::bundle::{verifying_key_to_base64, SignedBundle};
+    let key = SigningKey::from_bytes(&[7; 32]);
+    let mut kiosk: serde_json::Value =
+        serde_json::from_str(slate_protocol::kiosk::SAMPLE_POLICY).unwrap();
+    let template = kiosk["classes"][0]["pupils"][0].clone();
+    let present = kiosk.to_string();
+    for id in pupils.iter().filter(|id| !present.contains(&format!("\"{id}\""))) {
+        let mut pupil = template.clone();
+        pupil["id"] = (*id).into();
+        pupil.as_object_mut().unwrap().remove("picture_pin");
+        kiosk["classes"][0]["pupils"].as_array_mut().unwrap().push(pupil);
+    }
+    let policy_dir = config.parent().unwrap().join("state").join("policy");
+    std::fs::create_dir_all(&policy_dir).unwrap();
+    let bundle = SignedBundle::sign(kiosk.to_string(), "k1", &key);
+    std::fs::write(policy_dir.join("kiosk.json"), serde_json::to_vec(&bundle).unwrap()).unwrap();
+    let text = std::fs::read_to_string(config).unwrap().replace(
+        "[upload]",
+        &format!("public_key = \"{}\"\n[upload]", verifying_key_to_base64(&key.verifying_key())),
+    );
+    std::fs::write(config, text).unwrap();
+}
+
 /// A running slated, killed if the test ends early.
 struct Slated {
     child: Option<Child>,
@@ -150,6 +178,7 @@ fn a_press_on_the_control_socket_is_in_the_spool_when_answered() {
     let dir = tempfile::tempdir().unwrap();
     let (config, socket) = write_config(dir.path(), 7);
     add_staff_pin(&config, "2468", "");
+    with_roster(&config, &["p-7f3a9c", "p-2"]);
     let state_dir = dir.path().join("state");
     // A stored credential, so that slated really tries the (closed) server port and fails.
     std::fs::create_dir_all(&state_dir).unwrap();
@@ -354,6 +383,7 @@ fn kiosk_and_udev_requests_through_slatectl_are_spooled() {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
     let (config, socket) = write_config(dir.path(), 9);
+    with_roster(&config, &["p-1"]);
     let state_dir = dir.path().join("state");
     let slated = Slated::start(&config);
     let mode = std::fs::metadata(&socket).unwrap().permissions().mode();
@@ -401,6 +431,7 @@ fn kiosk_and_udev_requests_through_slatectl_are_spooled() {
 fn a_device_killed_while_held_comes_back_held_until_the_staff_pin() {
     let dir = tempfile::tempdir().unwrap();
     let (config, socket) = write_config(dir.path(), 11);
+    with_roster(&config, &["p-1"]);
     let phc = slate_shell::staff::StaffPin::hash("1357").unwrap().phc().to_owned();
     let mut text = std::fs::read_to_string(&config).unwrap();
     text.push_str(&format!("[staff]\npin_hash = \"{phc}\"\n"));
@@ -761,4 +792,85 @@ fn with_server_port(text: &str, port: u16) -> String {
         .collect::<Vec<_>>()
         .join("\n")
         + "\n"
+}
+
+/// Lines in a file a counting process appends to.
+fn count(path: &Path) -> usize {
+    std::fs::read_to_string(path).map(|t| t.lines().count()).unwrap_or(0)
+}
+
+#[test]
+fn the_socket_checks_each_peer_and_a_launched_app_is_frozen_and_killed_by_its_cgroup() {
+    use slate_shell::cgroup::{events_say, AppCgroup};
+    let cgroup = || {
+        AppCgroup::create().unwrap_or_else(|e| {
+            panic!("cgroup2 is not writable here, so app cgroups cannot be tested: {e}")
+        })
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (config, socket) = write_config(dir.path(), 15);
+    with_roster(&config, &["p-1"]);
+    let slated = Slated::start(&config);
+
+    // A process inside an app cgroup is refused everything, even as root.
+    let inside = cgroup();
+    let mut cmd = Command::new(SLATECTL);
+    cmd.arg("--socket").arg(&socket).arg("status");
+    inside.join_before_exec(&mut cmd);
+    let out = cmd.output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.contains("`status` is not allowed from this process"), "{stderr}");
+    inside.kill_and_remove().unwrap();
+    assert!(slatectl(&socket, &["status"]).status.success(), "outside it, root may");
+
+    assert!(slatectl(&socket, &["sign-in", "p-1"]).status.success());
+    // A pid that is not in an app cgroup this peer made is refused.
+    let mut outside = Command::new("sleep").arg("300").spawn().unwrap();
+    let reply =
+        ask(&socket, &format!(r#"{{"cmd":"foreground","app":"paint","pid":{}}}"#, outside.id()));
+    assert_eq!(reply["ok"], false, "{reply}");
+    assert!(reply["error"].as_str().unwrap().contains("not in"), "{reply}");
+    outside.kill().unwrap();
+    outside.wait().unwrap();
+
+    // An app started the launcher's way: slated (root here) freezes it on a press and kills it
+    // at "close app", the whole tree.
+    let app = cgroup();
+    let counter = dir.path().join("counter");
+    let mut cmd = Command::new("/bin/sh");
+    cmd.arg("-c")
+        .arg(format!("( while :; do echo x >> {}; sleep 0.01; done ) & wait", counter.display()));
+    cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+    app.join_before_exec(&mut cmd);
+    let mut child = cmd.spawn().unwrap();
+    wait_for("the app counting", || count(&counter) > 2);
+    let reply =
+        ask(&socket, &format!(r#"{{"cmd":"foreground","app":"paint","pid":{}}}"#, child.id()));
+    assert_eq!(reply["ok"], true, "{reply}");
+    let events = || std::fs::read_to_string(app.dir.join("cgroup.events")).unwrap();
+    assert_eq!(ask(&socket, r#"{"cmd":"press"}"#)["ok"], true);
+    wait_for("the app frozen", || events_say(&events(), "frozen") == Some(true));
+    let frozen_at = count(&counter);
+    // Time passes (a reference counter moves on); the frozen app does not.
+    let reference = dir.path().join("reference");
+    let mut clock = Command::new("/bin/sh")
+        .arg("-c")
+        .arg(format!("while :; do echo x >> {}; sleep 0.01; done", reference.display()))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for("time to pass", || count(&reference) > 20);
+    assert_eq!(count(&counter), frozen_at, "frozen: no progress");
+    clock.kill().unwrap();
+    clock.wait().unwrap();
+
+    let out = slatectl(&socket, &["unlock", "--choice", "close"]);
+    assert!(out.status.success(), "{out:?}");
+    wait_for("the app's cgroup empty", || events_say(&events(), "populated") == Some(false));
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(child.wait().unwrap().signal(), Some(9), "killed by cgroup.kill");
+    app.kill_and_remove().unwrap();
+    slated.stop();
 }

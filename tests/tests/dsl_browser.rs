@@ -203,8 +203,14 @@ fn a_dsl_signs_in_sees_a_report_arrive_live_and_closes_it_as_a_false_alarm() {
             enrollment_token: Some(&token),
         },
     );
+    // Sign-in needs the pupil on the roster of the policy in force: follow the server's.
+    let key = server.policy_key.clone().expect("the server prints its policy key");
+    device.add_setting(Some("server"), &format!("public_key = {key:?}\npolicy_refresh_s = 10"));
     device.start();
-    wait_until("the device to enroll", || (device.status()["enrolled"] == true).then_some(()));
+    wait_until("the device to enroll and follow the policy", || {
+        let status = device.status();
+        (status["enrolled"] == true && status.get("policy_issued_at").is_some()).then_some(())
+    });
     device.ctl(&["sign-in", PUPIL]);
     device.ctl(&[
         "foreground",

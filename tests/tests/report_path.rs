@@ -20,8 +20,14 @@ fn school(dir: &std::path::Path, tls: bool) -> (Server, Device) {
             enrollment_token: Some(&token),
         },
     );
+    // Sign-in needs the pupil on the roster of the policy in force: follow the server's.
+    let key = server.policy_key.clone().expect("the server prints its policy key");
+    device.add_setting(Some("server"), &format!("public_key = {key:?}\npolicy_refresh_s = 10"));
     device.start();
-    wait_until("the device to enroll", || (device.status()["enrolled"] == true).then_some(()));
+    wait_until("the device to enroll and follow the policy", || {
+        let status = device.status();
+        (status["enrolled"] == true && status.get("policy_issued_at").is_some()).then_some(())
+    });
     (server, device)
 }
 

@@ -52,7 +52,8 @@ enum Cmd {
         url: Option<String>,
         #[arg(long)]
         title: Option<String>,
-        /// The app's process id: its process group is stopped on a report.
+        /// The app's process id (in an app cgroup the launcher made): its cgroup is frozen on
+        /// a report.
         #[arg(long)]
         pid: Option<u32>,
     },
@@ -134,7 +135,7 @@ fn main() -> ExitCode {
     let request = match cli.command {
         Cmd::Press => Request::Press {},
         Cmd::SignIn { pupil } => match PupilId::new(pupil) {
-            Ok(pupil) => Request::SignIn { pupil },
+            Ok(pupil) => Request::SignIn { pupil, pictures: None },
             Err(e) => {
                 eprintln!("slatectl: {e}");
                 return ExitCode::from(2);

@@ -1,6 +1,6 @@
 use super::*;
 use crate::apps::{AppsCall, FakeApps};
-use crate::control::Pin;
+use crate::control::{Pictures, Pin};
 use crate::core::SequentialIds;
 use crate::display::{DisplayCall, FakeBlank, FakeDisplay};
 use crate::staff::StaffPin;
@@ -70,6 +70,9 @@ impl Harness {
             Arc::new(AtomicBool::new(false)),
         )
         .with_staff_pin(pin);
+        // Sign-in needs the pupil on a roster: these tests' pupils are on this one.
+        let mut driver = driver;
+        driver.kiosk = Some(roster_policy(&["p-1", "p-2", "p-7f3a9c"]));
         let driver = custom(driver);
         let fault = driver.button_fault();
         let led = driver.led();
@@ -93,7 +96,15 @@ impl Harness {
 
     async fn ask_at(&self, request: Request, received_at: DateTime<Utc>) -> Reply {
         let (tx, rx) = oneshot::channel();
-        self.control.send(ControlMsg { request, received_at, reply: tx }).await.unwrap();
+        let msg = ControlMsg { request, from: Role::Root, app: None, received_at, reply: tx };
+        self.control.send(msg).await.unwrap();
+        rx.await.unwrap()
+    }
+
+    async fn ask_from(&self, request: Request, from: Role, app: Option<AppProcess>) -> Reply {
+        let (tx, rx) = oneshot::channel();
+        let msg = ControlMsg { request, from, app, received_at: Utc::now(), reply: tx };
+        self.control.send(msg).await.unwrap();
         rx.await.unwrap()
     }
 
@@ -124,13 +135,27 @@ fn rules_with_pin() -> crate::core::Rules {
     crate::core::Rules { pin_in_force: true, ..crate::core::Rules::default() }
 }
 
+/// The sample policy with these pupils added to its first class.
+fn roster_policy(pupils: &[&str]) -> KioskPolicy {
+    let mut policy =
+        slate_protocol::kiosk::parse_policy(slate_protocol::kiosk::SAMPLE_POLICY).unwrap();
+    let template = policy.classes[0].pupils[0].clone();
+    for id in pupils {
+        let mut pupil = template.clone();
+        pupil.id = PupilId::new(*id).unwrap();
+        pupil.picture_pin = None;
+        policy.classes[0].pupils.push(pupil);
+    }
+    policy
+}
+
 /// A member of staff unlocks with the right PIN.
 fn unlock() -> Request {
     Request::Unlock { pin: Some(Pin(TEST_PIN.into())), choice: None, staff: None }
 }
 
 fn sign_in(p: &str) -> Request {
-    Request::SignIn { pupil: PupilId::new(p).unwrap() }
+    Request::SignIn { pupil: PupilId::new(p).unwrap(), pictures: None }
 }
 
 #[tokio::test]
@@ -381,8 +406,14 @@ async fn the_staff_pin_unlocks_wrong_ones_lock_out_and_the_choice_is_filed() {
 async fn the_right_pin_files_the_staff_choice_and_resumes_on_a_false_alarm() {
     let pin = StaffPin::hash("4321").unwrap();
     let (h, _) = Harness::start_with(FakeBlank::DarkAt(t("10:00:00")), pin_rules(), Some(pin));
-    h.ask(Request::Foreground { app: "paint".into(), url: None, title: None, pid: Some(4242) })
-        .await;
+    let paint =
+        || Request::Foreground { app: "paint".into(), url: None, title: None, pid: Some(4242) };
+    // A pid whose cgroup the control socket did not check is never stopped.
+    h.ask(paint()).await;
+    assert_eq!(h.apps.calls(), vec![AppsCall::Foreground(None)]);
+    h.apps.calls.lock().unwrap().clear();
+    let app = AppProcess { pid: 4242, cgroup: "/s/slate-app-1-1".into() };
+    h.ask_from(paint(), Role::Kiosk, Some(app)).await;
     let report = h.ask(Request::Press {}).await.report.unwrap();
     let wrong = h.ask(unlock_with("1111", ResolutionChoice::CloseApp, None)).await;
     assert!(!wrong.ok);
@@ -622,7 +653,7 @@ async fn a_policy_brings_the_staff_pin_and_the_pupils_filter_profile() {
     let status = h.ask(Request::Status {}).await;
     assert_eq!(status.policy_issued_at, Some(t("08:00:00")));
 
-    h.ask(Request::SignIn { pupil: oak_pupil }).await;
+    h.ask(Request::SignIn { pupil: oak_pupil, pictures: None }).await;
     assert_eq!(*profile.borrow_and_update(), Some("oak".to_string()));
     assert!(h.ask(Request::Press {}).await.ok);
     // slate.toml had no PIN; the policy's is now required.
@@ -688,7 +719,15 @@ async fn the_held_report_is_recorded_until_unlocked_and_restored() {
     let (stx, srx) = oneshot::channel();
     let task = tokio::spawn(driver.run(prx, crx, srx));
     let (rtx, rrx) = oneshot::channel();
-    ctx.send(ControlMsg { request: unlock(), received_at: Utc::now(), reply: rtx }).await.unwrap();
+    ctx.send(ControlMsg {
+        request: unlock(),
+        from: Role::Root,
+        app: None,
+        received_at: Utc::now(),
+        reply: rtx,
+    })
+    .await
+    .unwrap();
     assert!(rrx.await.unwrap().ok);
     assert!(!held3.exists(), "unlocked: nothing held any more");
     stx.send(()).unwrap();
@@ -806,4 +845,57 @@ async fn a_press_that_leaves_the_screen_lit_is_reported_as_such() {
 
     let dark = Harness::start(FakeBlank::DarkAt(t("10:00:00")));
     assert_eq!(faults(dark.ask(Request::Status {}).await), None);
+}
+
+#[tokio::test]
+async fn slated_checks_the_roster_and_the_picture_pin_at_sign_in() {
+    let (h, _) = Harness::start_custom(
+        FakeBlank::DarkAt(t("10:00:00")),
+        rules_with_pin(),
+        Some(test_pin()),
+        tempfile::tempdir().unwrap(),
+        |mut d| {
+            let mut policy = roster_policy(&["p-1"]);
+            let pinned = policy.classes[0].pupils.last_mut().unwrap();
+            pinned.picture_pin = Some(vec!["sun".into(), "boat".into()]);
+            d.kiosk = Some(policy);
+            d
+        },
+    );
+    let v = |p: &[&str]| Some(Pictures(p.iter().map(|s| s.to_string()).collect()));
+    let sign_in = |pictures| Request::SignIn { pupil: PupilId::new("p-1").unwrap(), pictures };
+    let kiosk = |r| h.ask_from(r, Role::Kiosk, None);
+    let error = |r: Reply| r.error.unwrap_or_default();
+    assert!(error(kiosk(sign_in(None)).await).contains("picture PIN is needed"));
+    assert!(error(kiosk(sign_in(v(&["boat", "sun"]))).await).contains("wrong pictures"));
+    let check = |pictures| Request::CheckPictures {
+        pupil: PupilId::new("p-1").unwrap(),
+        pictures: v(pictures).unwrap(),
+    };
+    assert!(error(kiosk(check(&["boat", "sun"])).await).contains("wrong pictures"));
+    assert_eq!(kiosk(check(&["sun", "boat"])).await, Reply::ok());
+    assert_eq!(h.ask(Request::Status {}).await.state.as_deref(), Some("idle"), "nothing changed");
+    let stranger = Request::SignIn { pupil: PupilId::new("p-404").unwrap(), pictures: None };
+    assert!(error(h.ask(stranger).await).contains("not on the device's roster"), "root too");
+    assert!(kiosk(sign_in(v(&["sun", "boat"]))).await.ok);
+    h.ask(Request::SignOut {}).await;
+    // IT's slatectl (root) needs the roster, not the pictures.
+    assert!(h.ask(sign_in(None)).await.ok);
+}
+
+#[tokio::test]
+async fn with_no_kiosk_policy_nobody_signs_in() {
+    let (h, _) = Harness::start_custom(
+        FakeBlank::DarkAt(t("10:00:00")),
+        rules_with_pin(),
+        Some(test_pin()),
+        tempfile::tempdir().unwrap(),
+        |mut d| {
+            d.kiosk = None;
+            d
+        },
+    );
+    let reply = h.ask(sign_in("p-1")).await;
+    assert!(reply.error.unwrap().contains("ask your teacher"));
+    assert_eq!(h.ask(Request::Status {}).await.state.as_deref(), Some("idle"));
 }

@@ -299,7 +299,19 @@ impl<L: DeviceLink, A: Launcher> Controller<L, A> {
         self.touched(self.now);
         let policy = self.policy.as_ref().ok();
         let pin_of = |c: usize, i: usize| policy.and_then(|p| picture_pin(p, c, i));
-        let tap = Tap { now: self.now, picture_pin: &pin_of };
+        // slated decides whether a picture PIN is right.
+        let link = std::cell::RefCell::new(&mut self.link);
+        let check = |c: usize, i: usize, tapped: &[String]| {
+            let pupil = policy?.classes.get(c)?.pupils.get(i)?;
+            match link.borrow_mut().check_pictures(&pupil.id, tapped) {
+                Ok(right) => Some(right),
+                Err(e) => {
+                    tracing::warn!(error = %e, "slated could not check the picture PIN");
+                    None
+                }
+            }
+        };
+        let tap = Tap { now: self.now, picture_pin: &pin_of, check_pictures: &check };
         let effects = screen::update(&self.observed, &mut self.local, event, &tap);
         for effect in effects {
             if let Err(e) = self.run(effect) {
@@ -323,7 +335,9 @@ impl<L: DeviceLink, A: Launcher> Controller<L, A> {
                     screen::sign_in_failed(&mut self.local);
                     return Ok(());
                 };
-                let result = self.link.sign_in(&id);
+                let accepted = &self.local.picture_pin.accepted;
+                let pictures = (!accepted.is_empty()).then_some(accepted.as_slice());
+                let result = self.link.sign_in(&id, pictures);
                 if result.is_err() {
                     screen::sign_in_failed(&mut self.local);
                     return result;
@@ -811,21 +825,68 @@ mod tests {
         assert_eq!(c.screen(), Screen::Agreement);
         let mut next = parse_policy(SAMPLE_POLICY).unwrap();
         next.classes[1].pupils[0].picture_pin = Some(vec!["sun".into(), "boat".into()]);
+        // slated decides, from the same policy.
+        c.link.picture_pins =
+            vec![(next.classes[1].pupils[0].id.clone(), vec!["sun".into(), "boat".into()])];
         c.set_policy(Ok(next.clone()));
         let v = c.view();
         assert_eq!(
             (v.screen, v.picture_pin_length, v.picture_pin_entered),
             (Screen::PicturePin, 2, 0)
         );
+        // Wrong first: slated says so, and the page says "try again".
+        for picture in [6, 4] {
+            c.handle(UiEvent::PinPicture(picture), true);
+        }
+        let v = c.view();
+        assert_eq!((v.screen, v.picture_pin_try_again), (Screen::PicturePin, true));
         for picture in [4, 6] {
             c.handle(UiEvent::PinPicture(picture), true);
         }
         assert_eq!(c.screen(), Screen::Agreement);
+        let pupil = next.classes[1].pupils[0].id.as_str().to_owned();
+        let checks = c.link.log.iter().filter(|l| **l == format!("check_pictures {pupil}")).count();
+        assert_eq!(checks, 2, "slated checked each complete sequence: {:?}", c.link.log);
         // The same policy again changes nothing; the agreement then signs in.
         c.set_policy(Ok(next));
         assert_eq!(c.screen(), Screen::Agreement);
         c.handle(UiEvent::Agree, true);
+        assert_eq!(c.screen(), Screen::Home, "signed in with the pictures: {:?}", c.link.log);
+    }
+
+    #[test]
+    fn slated_not_the_ui_decides_a_picture_pin() {
+        let mut c = controller();
+        let mut next = parse_policy(SAMPLE_POLICY).unwrap();
+        next.classes[1].pupils[0].picture_pin = Some(vec!["sun".into(), "boat".into()]);
+        c.set_policy(Ok(next.clone()));
+        // slated's policy says other pictures: the ones the UI's copy says are refused.
+        c.link.picture_pins =
+            vec![(next.classes[1].pupils[0].id.clone(), vec!["moon".into(), "star".into()])];
+        c.handle(UiEvent::ChooseClass(1), true);
+        c.handle(UiEvent::ChoosePupil(0), true);
+        for picture in [4, 6] {
+            c.handle(UiEvent::PinPicture(picture), true);
+        }
+        let v = c.view();
+        assert_eq!((v.screen, v.picture_pin_try_again), (Screen::PicturePin, true));
+        for picture in [3, 0] {
+            c.handle(UiEvent::PinPicture(picture), true);
+        }
+        assert_eq!(c.screen(), Screen::Agreement);
+        c.handle(UiEvent::Agree, true);
         assert_eq!(c.screen(), Screen::Home);
+        // slated unreachable: no verdict, so no way on.
+        let mut c = controller();
+        c.set_policy(Ok(next));
+        c.handle(UiEvent::ChooseClass(1), true);
+        c.handle(UiEvent::ChoosePupil(0), true);
+        c.link.reachable = false;
+        for picture in [4, 6] {
+            c.handle(UiEvent::PinPicture(picture), true);
+        }
+        assert!(!c.local.picture_pin.passed);
+        assert_eq!(c.local.picture_pin.misses, 0, "not counted as wrong");
     }
 
     #[test]

@@ -9,9 +9,13 @@
 //!   browsers never see each other's policy and nothing is left behind.
 //! - Native apps: the command with a fresh `HOME` under the runtime dir.
 //!
-//! Each app gets its own process group (slated stops the group on a report). When it exits,
-//! for whatever reason, its directory is removed and [`Launcher::poll_exit`] says so, so the
-//! kiosk returns home.
+//! Each app gets its own cgroup, `slate-app-<launcher pid>-<seq>` directly under the launcher's
+//! ([`slate_shell::cgroup::AppCgroup`]): made before the spawn, joined by the child before exec,
+//! its `cgroup.freeze` and `cgroup.kill` writable by the launcher's group so that slated (in that
+//! group) freezes it on a report and kills it at "close app", whatever the app's processes do.
+//! No cgroup, no app: the error says why. When the app exits, for whatever reason, everything
+//! left in its cgroup is killed, the cgroup and its directory are removed and
+//! [`Launcher::poll_exit`] says so, so the kiosk returns home.
 //!
 //! Pure parts: [`web_plan`], [`load_url_lists`]'s parsing. The rest is the imperative shell.
 
@@ -21,6 +25,7 @@ use crate::cdp::{self, Connection, Report};
 use crate::policy::{App, AppKind};
 use serde_json::{json, Value};
 use slate_filter::urls::{parse_salt, UrlList, UrlLists};
+use slate_shell::cgroup::{AppCgroup, CgroupError};
 use std::ffi::{CString, OsString};
 use std::io::Read;
 use std::os::fd::AsRawFd;
@@ -47,6 +52,8 @@ pub enum LaunchError {
     Lists(String),
     #[error(transparent)]
     Cdp(#[from] cdp::CdpError),
+    #[error("the app's own cgroup cannot be made, so it does not start: {0}")]
+    Cgroup(#[from] CgroupError),
 }
 
 fn io<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> LaunchError + 'a {
@@ -326,6 +333,8 @@ pub struct Browser {
     pub conn: Arc<Connection>,
     pub plan: WebPlan,
     events: Option<mpsc::Receiver<Value>>,
+    /// Every process of this browser.
+    pub cgroup: Arc<AppCgroup>,
 }
 
 impl Browser {
@@ -350,13 +359,22 @@ impl Browser {
             CString::new(plan.policy_root.as_os_str().as_bytes()).expect("no NUL in a path"),
             CString::new(config.policy_mount.as_os_str().as_bytes()).expect("no NUL in a path"),
         );
+        let cgroup = AppCgroup::create()?;
+        // First: the child is in its cgroup before it makes namespaces or runs anything.
+        cgroup.join_before_exec(&mut cmd);
         prepare_child(&mut cmd, browser_reads.as_raw_fd(), browser_writes.as_raw_fd(), Some(mount));
-        let child = cmd.spawn().map_err(io("starting", &config.chromium))?;
+        let child = match cmd.spawn() {
+            Ok(child) => child,
+            Err(e) => {
+                remove_cgroup(&cgroup);
+                return Err(io("starting", &config.chromium)(e));
+            }
+        };
         // The child holds its own copies now.
         drop(browser_reads);
         drop(browser_writes);
         let (conn, events) = Connection::start(to_browser, from_browser);
-        Ok(Self { child, conn, plan, events: Some(events) })
+        Ok(Self { child, conn, plan, events: Some(events), cgroup: Arc::new(cgroup) })
     }
 
     /// The events not yet taken (for a guard thread, or a test that drives CDP itself).
@@ -414,22 +432,27 @@ impl Browser {
             .unwrap_or_default())
     }
 
-    /// Stops the whole process group and removes the session's directory.
+    /// Kills every process of the browser (its cgroup), removes the cgroup and the session's
+    /// directory.
     pub fn stop(&mut self) {
-        kill_group(self.child.id());
+        kill(&self.cgroup);
         let _ = self.child.wait();
+        remove_cgroup(&self.cgroup);
         remove_dir(&self.plan.session_dir);
     }
 }
 
-fn kill_group(pid: u32) {
-    // The child called setsid, so its pid is its process group.
-    unsafe {
-        libc::kill(-(pid as i32), libc::SIGTERM);
+/// Kills every process in an app's cgroup (the waiter then sees the app end).
+fn kill(cgroup: &AppCgroup) {
+    if let Err(e) = slate_shell::cgroup::write_file(&cgroup.dir, "cgroup.kill", "1") {
+        tracing::warn!(error = %e, "killing an app's cgroup failed");
     }
-    std::thread::sleep(Duration::from_millis(200));
-    unsafe {
-        libc::kill(-(pid as i32), libc::SIGKILL);
+}
+
+/// Kills what is left in an ended app's cgroup and removes it.
+fn remove_cgroup(cgroup: &AppCgroup) {
+    if let Err(e) = cgroup.kill_and_remove() {
+        tracing::warn!(error = %e, "removing an app's cgroup failed");
     }
 }
 
@@ -531,6 +554,7 @@ struct Running {
     app: String,
     pid: u32,
     dir: PathBuf,
+    cgroup: Arc<AppCgroup>,
 }
 
 /// The real launcher.
@@ -549,7 +573,7 @@ impl ProcessLauncher {
     fn start(&mut self, app: &App) -> Result<(), LaunchError> {
         let session = token();
         let mut reporter = (self.make_reporter)();
-        let (child, dir) = match &app.kind {
+        let (child, dir, cgroup) = match &app.kind {
             AppKind::Web { start_url, .. } => {
                 // Fail closed: without readable URL lists no web app starts.
                 let lists = load_url_lists(&self.config.state_dir)?;
@@ -576,7 +600,7 @@ impl ProcessLauncher {
                 std::thread::spawn(move || {
                     guard_loop(conn, events, lists, id, pid, guard_reporter)
                 });
-                (browser.child, dir)
+                (browser.child, dir, browser.cgroup)
             }
             AppKind::Native { command } => {
                 let (program, args) =
@@ -587,12 +611,21 @@ impl ProcessLauncher {
                 let dir = self.config.runtime_dir.join("slate-apps").join(&session);
                 let home = dir.join("home");
                 std::fs::create_dir_all(&home).map_err(io("creating", &home))?;
+                let cgroup = match AppCgroup::create() {
+                    Ok(cgroup) => cgroup,
+                    Err(e) => {
+                        remove_dir(&dir);
+                        return Err(e.into());
+                    }
+                };
                 let mut cmd = Command::new(program);
                 cmd.args(args).env("HOME", &home).current_dir(&home).stdin(Stdio::null());
+                cgroup.join_before_exec(&mut cmd);
                 prepare_child(&mut cmd, -1, -1, None);
                 match cmd.spawn() {
-                    Ok(child) => (child, dir),
+                    Ok(child) => (child, dir, Arc::new(cgroup)),
                     Err(e) => {
+                        remove_cgroup(&cgroup);
                         remove_dir(&dir);
                         return Err(io("starting", Path::new(program))(e));
                     }
@@ -602,16 +635,15 @@ impl ProcessLauncher {
         let pid = child.id();
         reporter.app_opened(&app.id);
         reporter.foreground(&app.id, None, None, pid);
-        self.running = Some(Running { app: app.id.clone(), pid, dir: dir.clone() });
+        self.running =
+            Some(Running { app: app.id.clone(), pid, dir: dir.clone(), cgroup: cgroup.clone() });
         let exits = self.exits.0.clone();
         let id = app.id.clone();
         std::thread::spawn(move || {
             let mut child = child;
             let status = child.wait();
-            // Whatever the app left running in its group goes too.
-            unsafe {
-                libc::kill(-(pid as i32), libc::SIGKILL);
-            }
+            // Whatever the app left running in its cgroup goes too, then the cgroup.
+            remove_cgroup(&cgroup);
             remove_dir(&dir);
             let code = status.ok().and_then(|s| s.code());
             let _ = exits.send(AppExit { app: id, pid, code });
@@ -643,7 +675,7 @@ impl Launcher for ProcessLauncher {
     fn stop(&mut self) {
         if let Some(running) = self.running.take() {
             tracing::info!(app = %running.app, "stopping app");
-            kill_group(running.pid);
+            kill(&running.cgroup);
             // The waiter thread removes the directory; this covers a waiter that is gone.
             std::thread::sleep(Duration::from_millis(100));
             remove_dir(&running.dir);
@@ -766,6 +798,74 @@ mod tests {
         let log = log.lock().unwrap();
         assert_eq!(log[0], "app_opened paint");
         assert_eq!(log[1], "foreground paint - -");
+    }
+
+    #[test]
+    fn a_native_app_runs_in_its_own_cgroup_which_goes_with_all_it_left_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cg_file, pid_file) = (dir.path().join("cg"), dir.path().join("pid"));
+        let app = App {
+            id: "paint".into(),
+            title: "Paint".into(),
+            symbol: "brush".into(),
+            colour: 1,
+            kind: AppKind::Native {
+                command: vec![
+                    "/bin/sh".into(),
+                    "-c".into(),
+                    format!(
+                        "cat /proc/self/cgroup > {cg}.tmp; mv {cg}.tmp {cg}; sleep 300 & echo $! > {pid}.tmp; mv {pid}.tmp {pid}; sleep 300",
+                        cg = cg_file.display(),
+                        pid = pid_file.display()
+                    ),
+                ],
+            },
+        };
+        let mut launcher = ProcessLauncher::new(
+            config(dir.path()),
+            Box::new(|| Box::new(RecordingReporter::default())),
+        );
+        launcher.launch(&app);
+        let wait = |what: &str, ok: &dyn Fn() -> bool| {
+            for _ in 0..2000 {
+                if ok() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            panic!("timed out waiting: {what}");
+        };
+        wait("the app started (needs a writable cgroup2)", &|| pid_file.exists());
+        assert!(launcher.poll_exit().is_none(), "the app started: its cgroup could be made");
+        let own = slate_shell::cgroup::cgroup_of("self").unwrap();
+        let app_cg =
+            slate_shell::cgroup::unified_path(&std::fs::read_to_string(&cg_file).unwrap()).unwrap();
+        let expected_parent = format!("{}/", own.trim_end_matches('/'));
+        let name = app_cg.strip_prefix(&expected_parent).expect("directly under the launcher's");
+        assert!(name.starts_with(&format!("slate-app-{}-", std::process::id())), "{app_cg}");
+        let hierarchy = slate_shell::cgroup::Hierarchy::discover().unwrap();
+        let cg_dir = hierarchy.dir(&app_cg).unwrap();
+        for file in ["cgroup.freeze", "cgroup.kill"] {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(cg_dir.join(file)).unwrap().permissions().mode();
+            assert_eq!(mode & 0o020, 0o020, "{file} is group-writable: {mode:o}");
+        }
+        let left: u32 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
+        let procs = std::fs::read_to_string(cg_dir.join("cgroup.procs")).unwrap();
+        assert!(procs.lines().any(|l| l == left.to_string()), "its child is in it too");
+
+        launcher.stop();
+        wait("the app's cgroup is removed", &|| !cg_dir.exists());
+        // Gone, or a zombie waiting for its new parent to reap it: not running.
+        let state = |pid: u32| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            stat.rfind(')').and_then(|i| stat[i + 2..].chars().next())
+        };
+        assert!(
+            matches!(state(left), None | Some('Z' | 'X')),
+            "what the app left running was killed with it: {:?}",
+            state(left)
+        );
     }
 
     #[test]

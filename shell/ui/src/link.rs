@@ -6,7 +6,7 @@
 use crate::policy::KeyStage;
 use crate::screen::DeviceState;
 use slate_protocol::PupilId;
-use slate_shell::control::{Reply, Request};
+use slate_shell::control::{Pictures, Reply, Request};
 use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
@@ -34,7 +34,11 @@ pub struct DeviceStatus {
 
 pub trait DeviceLink {
     fn status(&mut self) -> Result<DeviceStatus, LinkError>;
-    fn sign_in(&mut self, pupil: &PupilId) -> Result<(), LinkError>;
+    /// Starts a session; `pictures`: the picture PIN slated said was right (slated checks it
+    /// again).
+    fn sign_in(&mut self, pupil: &PupilId, pictures: Option<&[String]>) -> Result<(), LinkError>;
+    /// Whether these pictures are the pupil's picture PIN: slated decides (`Ok(false)`: wrong).
+    fn check_pictures(&mut self, pupil: &PupilId, pictures: &[String]) -> Result<bool, LinkError>;
     fn sign_out(&mut self) -> Result<(), LinkError>;
     /// Releases a held device with a staff PIN; slated checks it (and locks out guessing).
     fn unlock(&mut self, pin: &str) -> Result<(), LinkError>;
@@ -83,8 +87,19 @@ impl DeviceLink for SocketLink {
         })
     }
 
-    fn sign_in(&mut self, pupil: &PupilId) -> Result<(), LinkError> {
-        self.call(&Request::SignIn { pupil: pupil.clone() }).map(drop)
+    fn sign_in(&mut self, pupil: &PupilId, pictures: Option<&[String]>) -> Result<(), LinkError> {
+        let pictures = pictures.map(|p| Pictures(p.to_vec()));
+        self.call(&Request::SignIn { pupil: pupil.clone(), pictures }).map(drop)
+    }
+
+    fn check_pictures(&mut self, pupil: &PupilId, pictures: &[String]) -> Result<bool, LinkError> {
+        let request =
+            Request::CheckPictures { pupil: pupil.clone(), pictures: Pictures(pictures.to_vec()) };
+        match self.call(&request) {
+            Ok(_) => Ok(true),
+            Err(LinkError::Refused(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
     fn sign_out(&mut self) -> Result<(), LinkError> {
@@ -125,6 +140,8 @@ pub struct FakeDevice {
     pub pin: Option<String>,
     /// What `status` says of the staff PIN.
     pub staff_pin: bool,
+    /// Pupils' picture PINs, as slated knows them from the policy (others have none).
+    pub picture_pins: Vec<(PupilId, Vec<String>)>,
     /// Every request made, in order, for assertions (never the PIN).
     pub log: Vec<String>,
 }
@@ -139,6 +156,7 @@ impl FakeDevice {
             screens_locked: false,
             pin: None,
             staff_pin: true,
+            picture_pins: Vec::new(),
             log: Vec::new(),
         }
     }
@@ -180,8 +198,12 @@ impl DeviceLink for FakeDevice {
         })
     }
 
-    fn sign_in(&mut self, pupil: &PupilId) -> Result<(), LinkError> {
+    fn sign_in(&mut self, pupil: &PupilId, pictures: Option<&[String]>) -> Result<(), LinkError> {
         self.check(format!("sign_in {}", pupil.as_str()))?;
+        let expected = self.picture_pins.iter().find(|(p, _)| p == pupil).map(|(_, pin)| pin);
+        if expected.is_some_and(|want| Some(want.as_slice()) != pictures) {
+            return Err(LinkError::Refused("wrong pictures: try again".into()));
+        }
         match self.state {
             DeviceState::Held => Err(LinkError::Refused("the device is held".into())),
             _ => {
@@ -190,6 +212,12 @@ impl DeviceLink for FakeDevice {
                 Ok(())
             }
         }
+    }
+
+    fn check_pictures(&mut self, pupil: &PupilId, pictures: &[String]) -> Result<bool, LinkError> {
+        self.check(format!("check_pictures {}", pupil.as_str()))?;
+        let expected = self.picture_pins.iter().find(|(p, _)| p == pupil).map(|(_, pin)| pin);
+        Ok(expected.is_some_and(|want| want.as_slice() == pictures))
     }
 
     fn sign_out(&mut self) -> Result<(), LinkError> {

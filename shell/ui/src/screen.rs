@@ -102,6 +102,8 @@ pub struct PicturePin {
     pub entered: Vec<usize>,
     /// The whole sequence was right: on to the agreement.
     pub passed: bool,
+    /// The pictures slated said were right (names), sent again with the sign-in.
+    pub accepted: Vec<String>,
     /// Wrong sequences in a row.
     pub misses: u32,
     /// Bumped at each wrong sequence, so the page can react (a gentle shake).
@@ -117,6 +119,7 @@ impl PicturePin {
         self.expected = expected.unwrap_or_default();
         self.entered.clear();
         self.passed = false;
+        self.accepted.clear();
         self.try_again = false;
     }
 
@@ -226,12 +229,18 @@ pub enum Effect {
     },
 }
 
-/// What a tap needs to know beyond the screens' state: the time (for the picture PIN's pause)
-/// and each pupil's picture PIN (by class and pupil index; `None`: the pupil has none).
+/// What a tap needs to know beyond the screens' state: the time (for the picture PIN's pause),
+/// each pupil's picture PIN (by class and pupil index; `None`: the pupil has none; only its
+/// length is used, for the dots) and slated's verdict on a complete sequence (slated decides;
+/// `None`: it could not be asked).
 pub struct Tap<'a> {
     pub now: Instant,
     pub picture_pin: &'a dyn Fn(usize, usize) -> Option<Vec<String>>,
+    pub check_pictures: &'a CheckPictures<'a>,
 }
+
+/// slated's verdict on a pupil's (class and pupil index) complete picture sequence.
+pub type CheckPictures<'a> = dyn Fn(usize, usize, &[String]) -> Option<bool> + 'a;
 
 /// Applies a tap. A tap that does not belong to the screen on show (a stale event, or one
 /// crafted through accessibility) changes nothing and does nothing.
@@ -254,7 +263,13 @@ pub fn update(o: &Observed, l: &mut Local, event: UiEvent, tap: &Tap) -> Vec<Eff
             l.picture_pin.choose(None);
         }
         (Screen::PicturePin, UiEvent::PinPicture(i)) => {
-            picture_tapped(&mut l.picture_pin, i, tap.now)
+            if let Some(tapped) = picture_tapped(&mut l.picture_pin, i, tap.now) {
+                let verdict = match (l.class, l.pupil) {
+                    (Some(c), Some(p)) => (tap.check_pictures)(c, p, &tapped),
+                    _ => None,
+                };
+                pictures_checked(&mut l.picture_pin, tapped, verdict, tap.now);
+            }
         }
         (Screen::Agreement, UiEvent::Back) if !l.aup_accepted => {
             l.pupil = None;
@@ -297,23 +312,38 @@ pub fn update(o: &Observed, l: &mut Local, event: UiEvent, tap: &Tap) -> Vec<Eff
     Vec::new()
 }
 
-/// One picture tapped at `now`. A complete sequence is checked as a whole (the page never says
-/// which picture was wrong); a wrong one clears the dots, and the fifth in a row pauses the page.
-fn picture_tapped(pin: &mut PicturePin, picture: usize, now: Instant) {
+/// One picture tapped at `now`: the complete sequence (picture names) when this was its last
+/// picture, for slated to check as a whole (the page never says which picture was wrong).
+fn picture_tapped(pin: &mut PicturePin, picture: usize, now: Instant) -> Option<Vec<String>> {
     if picture >= PICTURES.len() || pin.paused(now) || pin.entered.len() >= pin.expected.len() {
-        return;
+        return None;
     }
     pin.paused_until = None;
     pin.try_again = false;
     pin.entered.push(picture);
     if pin.entered.len() < pin.expected.len() {
-        return;
+        return None;
     }
-    let right = pin.entered.iter().zip(&pin.expected).all(|(&i, want)| PICTURES[i] == want);
+    let tapped = pin.entered.iter().map(|&i| PICTURES[i].to_owned()).collect();
     pin.entered.clear();
-    if right {
+    Some(tapped)
+}
+
+/// slated's verdict on a complete sequence: right goes on to the agreement; wrong clears the dots
+/// and says "try again", and the fifth wrong in a row pauses the page; no verdict (slated did not
+/// answer) says "try again" without counting.
+fn pictures_checked(
+    pin: &mut PicturePin,
+    tapped: Vec<String>,
+    verdict: Option<bool>,
+    now: Instant,
+) {
+    if verdict == Some(true) {
         pin.passed = true;
+        pin.accepted = tapped;
         pin.misses = 0;
+    } else if verdict.is_none() {
+        pin.try_again = true;
     } else {
         pin.wrong = pin.wrong.wrapping_add(1);
         pin.try_again = true;
@@ -389,7 +419,7 @@ mod tests {
     }
 
     fn no_pins() -> Tap<'static> {
-        Tap { now: Instant::now(), picture_pin: &none }
+        Tap { now: Instant::now(), picture_pin: &none, check_pictures: &slated }
     }
 
     fn locked(o: Observed) -> Observed {
@@ -684,6 +714,11 @@ mod tests {
         (class == 1 && pupil == 0).then(|| vec!["moon".into(), "star".into(), "fish".into()])
     }
 
+    /// Stands in for slated, which decides whether the pictures are right.
+    fn slated(class: usize, pupil: usize, tapped: &[String]) -> Option<bool> {
+        Some(pins(class, pupil).as_deref() == Some(tapped))
+    }
+
     #[test]
     fn the_picture_names_are_the_pupil_symbols() {
         // What the page draws and what the server accepts must be the same eight names.
@@ -702,7 +737,7 @@ mod tests {
     fn a_picture_pin_comes_before_the_agreement() {
         use UiEvent::*;
         let idle = obs(true, true, Idle);
-        let tap = Tap { now: Instant::now(), picture_pin: &pins };
+        let tap = Tap { now: Instant::now(), picture_pin: &pins, check_pictures: &slated };
         let mut l = Local::default();
         // The event, the screen after, the dots after, the wrong sequences so far.
         #[rustfmt::skip]
@@ -751,7 +786,12 @@ mod tests {
         let at = |secs: u64| t0 + Duration::from_secs(secs);
         let mut l = Local::default();
         for event in [ChooseClass(1), ChoosePupil(0)] {
-            update(&idle, &mut l, event, &Tap { now: t0, picture_pin: &pins });
+            update(
+                &idle,
+                &mut l,
+                event,
+                &Tap { now: t0, picture_pin: &pins, check_pictures: &slated },
+            );
         }
         let wrong = [SUN, SUN, SUN];
         // When, what, dots after, paused at that time after the taps.
@@ -769,7 +809,7 @@ mod tests {
             (66, &[SUN], 0, false),
         ];
         for (secs, taps, dots, paused) in table {
-            let tap = Tap { now: at(secs), picture_pin: &pins };
+            let tap = Tap { now: at(secs), picture_pin: &pins, check_pictures: &slated };
             for &picture in taps {
                 update(&idle, &mut l, PinPicture(picture), &tap);
             }
@@ -781,7 +821,7 @@ mod tests {
 
         // Going back, choosing again or a session ending does not lift a pause.
         let mut l = Local::default();
-        let tap = Tap { now: t0, picture_pin: &pins };
+        let tap = Tap { now: t0, picture_pin: &pins, check_pictures: &slated };
         for event in [ChooseClass(1), ChoosePupil(0)] {
             update(&idle, &mut l, event, &tap);
         }

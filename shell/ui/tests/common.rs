@@ -22,11 +22,18 @@ pub struct Kiosk {
 pub fn kiosk(policy: Option<Result<slate_ui::policy::Policy, String>>) -> Kiosk {
     let policy = policy.unwrap_or_else(|| parse_policy(SAMPLE_POLICY).map_err(|e| e.to_string()));
     let window = AppWindow::new().unwrap();
-    let controller = Rc::new(RefCell::new(Controller::new(
-        FakeDevice::new(12),
-        RecordingLauncher::default(),
-        policy,
-    )));
+    // The fake slated knows the pupils' picture PINs from the same policy (slated decides).
+    let mut device = FakeDevice::new(12);
+    if let Ok(p) = &policy {
+        device.picture_pins = p
+            .classes
+            .iter()
+            .flat_map(|c| &c.pupils)
+            .filter_map(|p| Some((p.id.clone(), p.picture_pin.clone()?)))
+            .collect();
+    }
+    let controller =
+        Rc::new(RefCell::new(Controller::new(device, RecordingLauncher::default(), policy)));
     let online = Rc::new(Cell::new(true));
     let flag = online.clone();
     slate_ui::ui::connect(&window, controller.clone(), Rc::new(move || flag.get()));

@@ -23,10 +23,14 @@ fn serve_fake(
         rt.block_on(async move {
             let listener = control::bind(&socket, None).unwrap();
             let (tx, mut rx) = tokio::sync::mpsc::channel::<control::ControlMsg>(4);
-            tokio::spawn(control::serve(listener, tx));
+            // The test runs as root, which may send everything.
+            let users = control::PeerUsers { root: 0, kiosk: None, dns: None };
+            tokio::spawn(control::serve(listener, tx, users));
             ready_tx.send(()).unwrap();
             let mut device = FakeDevice::new(12);
             device.pin = Some(pin);
+            device.picture_pins =
+                vec![(PupilId::new("p-7f3a9c").unwrap(), vec!["sun".into(), "boat".into()])];
             while let Some(msg) = rx.recv().await {
                 let _ = seen.send(msg.request.clone());
                 let result = match &msg.request {
@@ -47,7 +51,18 @@ fn serve_fake(
                         });
                         continue;
                     }
-                    Request::SignIn { pupil } => device.sign_in(pupil),
+                    Request::SignIn { pupil, pictures } => {
+                        device.sign_in(pupil, pictures.as_ref().map(|p| p.0.as_slice()))
+                    }
+                    Request::CheckPictures { pupil, pictures } => {
+                        match device.check_pictures(pupil, &pictures.0) {
+                            Ok(true) => Ok(()),
+                            Ok(false) => {
+                                Err(LinkError::Refused("wrong pictures: try again".into()))
+                            }
+                            Err(e) => Err(e),
+                        }
+                    }
                     Request::SignOut {} => device.sign_out(),
                     Request::Unlock { pin, .. } => {
                         device.unlock(pin.as_ref().map(|p| p.0.as_str()).unwrap_or(""))
@@ -85,7 +100,12 @@ fn the_socket_link_speaks_slateds_protocol() {
         Err(LinkError::Refused(why)) => assert_eq!(why, "nobody is signed in"),
         other => panic!("{other:?}"),
     }
-    link.sign_in(&PupilId::new("p-7f3a9c").unwrap()).unwrap();
+    let pupil = PupilId::new("p-7f3a9c").unwrap();
+    let v = |p: &[&str]| p.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    assert!(!link.check_pictures(&pupil, &v(&["boat", "sun"])).unwrap(), "wrong");
+    assert!(link.check_pictures(&pupil, &v(&["sun", "boat"])).unwrap(), "right");
+    assert!(matches!(link.sign_in(&pupil, None), Err(LinkError::Refused(_))));
+    link.sign_in(&pupil, Some(&v(&["sun", "boat"]))).unwrap();
     let status = link.status().unwrap();
     assert_eq!(status.state, DeviceState::InSession);
     assert!(status.screens_locked);
@@ -100,6 +120,13 @@ fn the_socket_link_speaks_slateds_protocol() {
             text_version: version.clone()
         }),
         "slated's own parser read the request: {parsed:?}"
+    );
+    assert!(
+        parsed.contains(&Request::SignIn {
+            pupil: pupil.clone(),
+            pictures: Some(control::Pictures(v(&["sun", "boat"])))
+        }),
+        "the sign-in carries the pictures: {parsed:?}"
     );
     slate_shell::ctl::send(&socket, &Request::Press {}).unwrap();
     assert_eq!(link.status().unwrap().state, DeviceState::Held);
