@@ -809,6 +809,7 @@ fn the_socket_checks_each_peer_and_a_launched_app_is_frozen_and_killed_by_its_cg
     };
     let dir = tempfile::tempdir().unwrap();
     let (config, socket) = write_config(dir.path(), 15);
+    add_staff_pin(&config, "2468", "");
     with_roster(&config, &["p-1"]);
     let slated = Slated::start(&config);
 
@@ -866,7 +867,7 @@ fn the_socket_checks_each_peer_and_a_launched_app_is_frozen_and_killed_by_its_cg
     clock.kill().unwrap();
     clock.wait().unwrap();
 
-    let out = slatectl(&socket, &["unlock", "--choice", "close"]);
+    let out = slatectl(&socket, &["unlock", "--pin", "2468", "--choice", "close"]);
     assert!(out.status.success(), "{out:?}");
     wait_for("the app's cgroup empty", || events_say(&events(), "populated") == Some(false));
     use std::os::unix::process::ExitStatusExt;

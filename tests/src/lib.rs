@@ -171,6 +171,19 @@ impl Server {
         self.cli(&["enrollment-token", "--device", &device.to_string()]).trim().to_string()
     }
 
+    /// Imports a roster of one pupil as IT does (`roster import`, a CSV), so that the pupil is
+    /// in the kiosk policy devices get (sign-in needs the pupil on it). The id is the server's
+    /// own: read it from a device's policy with [`Device::pupil_id`].
+    pub fn import_pupil(&self, class: &str, first_name: &str, last_name: &str, key_stage: &str) {
+        let csv = self.data_dir.with_extension("roster.csv");
+        std::fs::write(
+            &csv,
+            format!("class,first_name,last_name,key_stage\n{class},{first_name},{last_name},{key_stage}\n"),
+        )
+        .expect("write roster");
+        self.cli(&["roster", "import", csv.to_str().expect("utf-8 path")]);
+    }
+
     pub fn add_pupil(&self, id: &str, name: &str, class: &str) {
         self.cli(&["pupil", "add", "--id", id, "--name", name, "--class", class]);
     }
@@ -435,6 +448,20 @@ impl Server {
 
 impl Device {
     /// The payload of a signed policy slated installed (`"kiosk"` or `"filter"`), as JSON.
+    /// The id of the pupil called `first_name` in the kiosk policy in force.
+    pub fn pupil_id(&self, first_name: &str) -> String {
+        let kiosk = self.policy_payload("kiosk");
+        kiosk["classes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|class| class["pupils"].as_array().into_iter().flatten())
+            .find(|pupil| pupil["first_name"] == first_name)
+            .and_then(|pupil| pupil["id"].as_str())
+            .unwrap_or_else(|| panic!("no pupil {first_name} in the kiosk policy: {kiosk}"))
+            .to_owned()
+    }
+
     pub fn policy_payload(&self, which: &str) -> serde_json::Value {
         let path = self.dir.join("state/policy").join(format!("{which}.json"));
         let bundle: serde_json::Value =

@@ -14,7 +14,6 @@ use std::sync::mpsc;
 use std::time::Duration;
 use thirtyfour::prelude::*;
 
-const PUPIL: &str = "p-7f3a9c";
 const USERNAME: &str = "dsl.jones";
 const NEW_PASSWORD: &str = "kestrel-orchard-41-lantern";
 const NOTE: &str = "Spoke to the pupil: pressed by mistake while tidying up.";
@@ -192,7 +191,7 @@ fn a_dsl_signs_in_sees_a_report_arrive_live_and_closes_it_as_a_false_alarm() {
     let one_time_password = field(&account, "one-time password:");
     let totp_secret = field(&account, "totp secret:");
     assert!(field(&account, "totp uri:").contains(&format!("secret={totp_secret}")), "{account}");
-    server.add_pupil(PUPIL, "Amira K.", "Year 2");
+    server.import_pupil("Year 2", "Amira", "Khan", "ks1");
     let token = server.enrollment_token(12);
     let mut device = Device::configure(
         &dir.path().join("device"),
@@ -211,7 +210,8 @@ fn a_dsl_signs_in_sees_a_report_arrive_live_and_closes_it_as_a_false_alarm() {
         let status = device.status();
         (status["enrolled"] == true && status.get("policy_issued_at").is_some()).then_some(())
     });
-    device.ctl(&["sign-in", PUPIL]);
+    let pupil = device.pupil_id("Amira");
+    device.ctl(&["sign-in", &pupil]);
     device.ctl(&[
         "foreground",
         "--app",
@@ -336,7 +336,7 @@ fn a_dsl_signs_in_sees_a_report_arrive_live_and_closes_it_as_a_false_alarm() {
         format!("Incident,{incident}"),
         "Status,False alarm".to_string(),
         "Device,12".to_string(),
-        PUPIL.to_string(),
+        pupil.clone(),
         "https://example.org/upsetting".to_string(),
         USERNAME.to_string(),
         NOTE.to_string(),

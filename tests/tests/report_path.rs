@@ -4,12 +4,12 @@
 use slate_e2e::{wait_until, Device, DeviceSetup, Server};
 use std::process::Command;
 
-const PUPIL: &str = "p-7f3a9c";
-
 /// A server with one pupil on the roster and an enrolled, running device number 12.
-fn school(dir: &std::path::Path, tls: bool) -> (Server, Device) {
+/// A server with one pupil on its roster (Amira Khan, Year 2) and device 12 enrolled and
+/// following its policy; the pupil's id.
+fn school(dir: &std::path::Path, tls: bool) -> (Server, Device, String) {
     let server = Server::start(&dir.join("server"), tls);
-    server.add_pupil(PUPIL, "Amira K.", "Year 2");
+    server.import_pupil("Year 2", "Amira", "Khan", "ks1");
     let token = server.enrollment_token(12);
     let mut device = Device::configure(
         &dir.join("device"),
@@ -28,7 +28,8 @@ fn school(dir: &std::path::Path, tls: bool) -> (Server, Device) {
         let status = device.status();
         (status["enrolled"] == true && status.get("policy_issued_at").is_some()).then_some(())
     });
-    (server, device)
+    let pupil = device.pupil_id("Amira");
+    (server, device, pupil)
 }
 
 fn report_with_id<'a>(reports: &'a [serde_json::Value], id: &str) -> Vec<&'a serde_json::Value> {
@@ -38,8 +39,8 @@ fn report_with_id<'a>(reports: &'a [serde_json::Value], id: &str) -> Vec<&'a ser
 #[test]
 fn a_press_appears_on_the_dsl_page_with_device_and_pupil() {
     let dir = tempfile::tempdir().unwrap();
-    let (server, device) = school(dir.path(), true);
-    device.ctl(&["sign-in", PUPIL]);
+    let (server, device, pupil) = school(dir.path(), true);
+    device.ctl(&["sign-in", &pupil]);
     device.ctl(&[
         "foreground",
         "--app",
@@ -55,7 +56,7 @@ fn a_press_appears_on_the_dsl_page_with_device_and_pupil() {
 
     let page = wait_until("the report on the DSL page", || {
         let page = server.staff_page("/reports");
-        page.contains(PUPIL).then_some(page)
+        page.contains(&pupil).then_some(page)
     });
     assert!(page.contains("/devices/12"), "device number links to its page:\n{page}");
     assert!(page.contains("Amira K."), "pupil's roster name is shown:\n{page}");
@@ -66,7 +67,7 @@ fn a_press_appears_on_the_dsl_page_with_device_and_pupil() {
     let report = report_with_id(&reports, &id);
     assert_eq!(report.len(), 1, "{reports:?}");
     assert_eq!(report[0]["device"], 12);
-    assert_eq!(report[0]["pupil"], PUPIL);
+    assert_eq!(report[0]["pupil"], pupil.as_str());
     assert_eq!(report[0]["app"], "browser");
     // This test device has no screen (no compositor, no backlight): the report must not claim
     // a darkness that never happened. Darkness itself is proven with a real compositor in
@@ -78,14 +79,14 @@ fn a_press_appears_on_the_dsl_page_with_device_and_pupil() {
 
     // The device page lists the session the report happened in.
     let device_page = server.staff_page("/devices/12");
-    assert!(device_page.contains(PUPIL) && device_page.contains("Amira K."), "{device_page}");
+    assert!(device_page.contains(&pupil) && device_page.contains("Amira K."), "{device_page}");
 }
 
 #[test]
 fn a_report_survives_sigkill_before_upload_and_arrives_exactly_once() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut server, mut device) = school(dir.path(), false);
-    device.ctl(&["sign-in", PUPIL]);
+    let (mut server, mut device, pupil) = school(dir.path(), false);
+    device.ctl(&["sign-in", &pupil]);
     device.wait_until_drained();
 
     server.stop();
@@ -114,7 +115,7 @@ fn a_report_survives_sigkill_before_upload_and_arrives_exactly_once() {
 #[test]
 fn a_crash_after_upload_but_before_the_spool_forgets_does_not_duplicate() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut server, mut device) = school(dir.path(), false);
+    let (mut server, mut device, _) = school(dir.path(), false);
     server.stop();
     let id = device.press();
     // The spool as it stood before the upload was acknowledged: what a crash at that moment leaves.
@@ -135,10 +136,10 @@ fn a_crash_after_upload_but_before_the_spool_forgets_does_not_duplicate() {
 #[test]
 fn a_press_while_the_server_is_down_arrives_when_it_is_back() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut server, device) = school(dir.path(), true);
+    let (mut server, device, pupil) = school(dir.path(), true);
     server.stop();
 
-    device.ctl(&["sign-in", PUPIL]);
+    device.ctl(&["sign-in", &pupil]);
     let id = device.press();
     assert_ne!(
         device.status()["spool_pending"],
@@ -155,7 +156,7 @@ fn a_press_while_the_server_is_down_arrives_when_it_is_back() {
 #[test]
 fn a_corrupt_spool_record_is_set_aside_and_the_others_still_arrive() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut server, mut device) = school(dir.path(), false);
+    let (mut server, mut device, _) = school(dir.path(), false);
     server.stop();
     let first = device.press();
     device.unlock();
