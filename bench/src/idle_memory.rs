@@ -164,13 +164,21 @@ pub fn run(settle_s: u64) -> anyhow::Result<()> {
     // 1. slated + slate-ui with the sample policy and a pupil signed in.
     let socket = dir.path().join("control.sock");
     let config = dir.path().join("slate.toml");
+    // The sample policy, signed with a throwaway key, in force on the device: slated signs in
+    // only pupils on the roster of the policy in force.
+    let key = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
+    let bundle = slate_protocol::bundle::SignedBundle::sign(SAMPLE_POLICY.to_owned(), "bench", &key);
+    let policy_dir = dir.path().join("state/policy");
+    std::fs::create_dir_all(&policy_dir)?;
+    std::fs::write(policy_dir.join("kiosk.json"), serde_json::to_vec(&bundle)?)?;
     std::fs::write(
         &config,
         format!(
             "device_number = 12\nschool = \"Bench Primary\"\nstate_dir = {:?}\ncontrol_socket = {:?}\n\n\
-             [server]\nurl = \"https://127.0.0.1:9\"\n\n[upload]\nheartbeat_s = 3600\n\n[button]\nsource = \"none\"\n",
+             [server]\nurl = \"https://127.0.0.1:9\"\npublic_key = {:?}\n\n[upload]\nheartbeat_s = 3600\n\n[button]\nsource = \"none\"\n",
             dir.path().join("state"),
-            socket
+            socket,
+            slate_protocol::bundle::verifying_key_to_base64(&key.verifying_key()),
         ),
     )?;
     let policy_file = dir.path().join("policy.json");
