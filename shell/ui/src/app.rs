@@ -691,8 +691,8 @@ mod tests {
         }
     }
 
-    #[test]
-    fn the_app_goes_with_the_session_and_home_is_back_when_it_ends() {
+    /// A pupil signed in with the first app ("paint") opened through a scripted launcher.
+    fn signed_in_with_paint_open() -> Controller<FakeDevice, ScriptedLauncher> {
         let mut c = Controller::new(
             FakeDevice::new(12),
             ScriptedLauncher::default(),
@@ -704,6 +704,12 @@ mod tests {
         {
             c.handle(event, true);
         }
+        c
+    }
+
+    #[test]
+    fn the_app_goes_with_the_session_and_home_is_back_when_it_ends() {
+        let mut c = signed_in_with_paint_open();
         assert_eq!(c.launcher.running.as_deref(), Some("paint"));
         assert!(c.view().keyboard);
         // The app exits by itself: the keyboard goes, nothing is stopped.
@@ -726,17 +732,7 @@ mod tests {
 
     #[test]
     fn an_app_that_fails_at_once_tells_the_pupil_and_a_tap_goes_home() {
-        let mut c = Controller::new(
-            FakeDevice::new(12),
-            ScriptedLauncher::default(),
-            parse_policy(SAMPLE_POLICY).map_err(|e| e.to_string()),
-        );
-        c.refresh(true);
-        for event in
-            [UiEvent::ChooseClass(0), UiEvent::ChoosePupil(0), UiEvent::Agree, UiEvent::OpenApp(0)]
-        {
-            c.handle(event, true);
-        }
+        let mut c = signed_in_with_paint_open();
         // Chromium without a usable sandbox ends at once with an error.
         c.launcher.exited = Some(AppExit { app: "paint".into(), pid: 7, code: Some(1) });
         c.refresh(true);
