@@ -389,3 +389,128 @@ fn a_file_input_brings_no_infobar() {
     assert_eq!(height(), before, "the page was pushed down (an infobar)");
     assert_eq!(k.pages().len(), 1);
 }
+
+/// What happened when the pupil pressed "Install our app" (and then the install dialog's
+/// Install button, had there been one).
+#[derive(Debug)]
+struct Install {
+    /// Chromium offered the install (`beforeinstallprompt` fired).
+    offered: bool,
+    /// The app page's window before and after (None: the browser is gone).
+    window_before: Option<i64>,
+    window_after: Option<i64>,
+    /// Each page's window after.
+    windows_after: Vec<i64>,
+    title_after: String,
+    alive: bool,
+}
+
+/// The pupil's install: the app's page with a manifest and an "Install our app" button (see
+/// `kiosk_browser::install_page`); a real click on it; Tab and Return on the install dialog
+/// that opens over the kiosk window (Cancel has the focus first), as on a keyboard. `done`
+/// says when the attempt is over (an app window, the browser gone, or the click answered
+/// without one).
+fn try_to_install(
+    k: &mut kiosk_browser::Kiosk,
+    x: &Xvfb,
+    done: impl Fn(&mut kiosk_browser::Kiosk, Option<i64>) -> bool,
+) -> Install {
+    x.focus_browser();
+    k.navigate(&format!("http://127.0.0.1:{}/app/install", k.port)).unwrap();
+    k.wait_for(|k| matches!(k.title().as_str(), "ready" | "installable"), "the install page");
+    // Chromium has decided whether the page is installable once this answers (it runs the
+    // same check as its install button); the page saw `beforeinstallprompt` before, if ever.
+    let errors = k
+        .browser
+        .conn
+        .call(
+            "Page.getInstallabilityErrors",
+            serde_json::json!({}),
+            Some(&k.session),
+            Duration::from_secs(20),
+        )
+        .unwrap();
+    eprintln!("installability errors: {errors}");
+    let offered = k.title() == "installable";
+    let window_before = k.window();
+    // The pupil presses the app's own button...
+    k.click(150.0, 100.0, "left", 0);
+    k.wait_for(
+        |k| matches!(k.tab_title().as_str(), "no prompt" | "prompting" | "installed"),
+        "the install button answered",
+    );
+    // ...and then Install in the dialog, if one is up. Again until the attempt is over: a key
+    // pressed before the dialog has the focus is lost.
+    for _ in 0..60 {
+        if done(k, window_before) {
+            break;
+        }
+        match k.tab_title().as_str() {
+            "prompting" => {
+                x.focus_browser_if_any();
+                x.key("Tab");
+                x.key("Return");
+            }
+            // The dialog was cancelled (a key landed elsewhere) and Chromium offers again.
+            "installable" => k.click(150.0, 100.0, "left", 0),
+            _ => {}
+        }
+        std::thread::sleep(Duration::from_millis(1000));
+    }
+    let alive = k.alive();
+    let install = Install {
+        offered,
+        window_before,
+        window_after: if alive { k.window() } else { None },
+        windows_after: if alive { k.windows() } else { Vec::new() },
+        title_after: if alive { k.tab_title() } else { String::new() },
+        alive,
+    };
+    eprintln!("{install:?}");
+    install
+}
+
+#[test]
+fn installing_the_app_keeps_the_pupil_in_the_kiosk_window() {
+    let port = serve();
+    let x = Xvfb::start();
+    // The control: the same Chromium without the launcher's policy and guard offers the
+    // install, and Install moves the app's page into an app window of its own (whose menu has
+    // "Open in Chromium"), so the page and the steps below really do install.
+    {
+        let mut plain = start_unguarded(port, &x.display);
+        let installed = |k: &mut kiosk_browser::Kiosk, before: Option<i64>| {
+            k.window() != before && k.tab_title() == "installed"
+        };
+        let install = try_to_install(&mut plain, &x, installed);
+        assert!(install.offered, "without the policy Chromium offers the install");
+        assert_eq!(install.title_after, "installed");
+        assert_ne!(install.window_after, install.window_before, "the page left for an app window");
+    }
+    // The guard alone (the launcher's policy but for that one line): the page leaves the kiosk
+    // window, and the guard ends the browser, so the kiosk goes home rather than leave the
+    // pupil in an app window.
+    {
+        let without = |policy: &mut serde_json::Value| {
+            policy.as_object_mut().unwrap().remove("WebAppInstallByUserEnabled");
+        };
+        let reporter = Box::new(RecordingReporter::default());
+        let mut k = kiosk_browser::start_edited(port, reporter, &x.display, &without);
+        let gone = |k: &mut kiosk_browser::Kiosk, _: Option<i64>| !k.alive();
+        let install = try_to_install(&mut k, &x, gone);
+        assert!(install.offered, "without WebAppInstallByUserEnabled Chromium offers the install");
+        assert!(!install.alive, "the guard ended the browser once the page left the kiosk window");
+    }
+    // The launcher's browser: its policy (WebAppInstallByUserEnabled false) means Chromium never
+    // offers the install, so the button does nothing and the pupil stays in the kiosk window.
+    let mut k = start_on(port, None, Box::new(RecordingReporter::default()), Some(&x.display));
+    let answered = |k: &mut kiosk_browser::Kiosk, before: Option<i64>| {
+        !k.alive() || k.tab_title() == "no prompt" || k.window() != before
+    };
+    let install = try_to_install(&mut k, &x, answered);
+    assert!(!install.offered, "beforeinstallprompt fired under the launcher's policy");
+    assert!(install.alive, "the browser is still running");
+    assert_eq!(install.title_after, "no prompt");
+    assert_eq!(install.window_after, install.window_before, "the page stays in the kiosk window");
+    assert_eq!(install.windows_after, [install.window_before.unwrap()], "one page, one window");
+}

@@ -56,6 +56,15 @@ pub fn serve_logged() -> (u16, Requests) {
                 let path = first.split_whitespace().nth(1).unwrap_or("/").to_owned();
                 log.lock().unwrap().push(format!("{host} {path}"));
                 let path = path.split('?').next().unwrap_or("/");
+                if let Some((kind, body)) = binary(path) {
+                    let _ = write!(
+                        stream,
+                        "HTTP/1.1 200 OK\r\nContent-Type: {kind}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                        body.len()
+                    );
+                    let _ = stream.write_all(&body);
+                    return;
+                }
                 let (headers, body): (&str, String) = match path {
                     "/app/set" => (
                         "Set-Cookie: sid=first-session; Path=/; Max-Age=86400\r\n",
@@ -91,6 +100,14 @@ pub fn serve_logged() -> (u16, Requests) {
                             "<a id=l href='/app/listed' style='position:fixed;left:0;top:0;width:300px;height:200px;display:block'>a link</a>",
                         ),
                     ),
+                    "/app/install" => ("", install_page()),
+                    "/app/pdf" => (
+                        "",
+                        page(
+                            "Worksheet",
+                            "<embed src='/app/sheet.pdf' type='application/pdf' style='position:fixed;inset:0;width:100%;height:100%'>",
+                        ),
+                    ),
                     p if p.starts_with("/app/") => {
                         ("", page(&format!("App {p}"), "<p>app page</p>"))
                     }
@@ -107,6 +124,143 @@ pub fn serve_logged() -> (u16, Requests) {
         }
     });
     (port, requests)
+}
+
+/// The test site's files that are not HTML: (content type, body).
+fn binary(path: &str) -> Option<(&'static str, Vec<u8>)> {
+    Some(match path {
+        "/app/manifest.json" => (
+            "application/manifest+json",
+            json!({
+                "name": "Reading app", "short_name": "Reading",
+                "start_url": "/app/install", "scope": "/app/", "id": "/app/install",
+                "display": "standalone", "background_color": "#2266aa", "theme_color": "#2266aa",
+                "icons": [
+                    {"src": "/app/icon-192.png", "sizes": "192x192", "type": "image/png"},
+                    {"src": "/app/icon-512.png", "sizes": "512x512", "type": "image/png"}
+                ]
+            })
+            .to_string()
+            .into_bytes(),
+        ),
+        "/app/icon-192.png" => ("image/png", png(192)),
+        "/app/icon-512.png" => ("image/png", png(512)),
+        // A service worker with a fetch handler: what older Chromium asked of an installable
+        // app (harmless where it is not needed).
+        "/app/sw.js" => (
+            "text/javascript",
+            b"self.addEventListener('fetch', e => e.respondWith(fetch(e.request)));".to_vec(),
+        ),
+        "/app/sheet.pdf" => ("application/pdf", pdf()),
+        _ => return None,
+    })
+}
+
+/// An installable web app's page (manifest, icons, service worker) with an "Install our app"
+/// button over the top left 300x200 pixels, as an approved site may have one. The title says
+/// how far an install got: "Install" (loaded), "ready" (service worker running), "installable"
+/// (Chromium offered the install: `beforeinstallprompt`), then after a click "no prompt" (never
+/// offered), "choice accepted|dismissed" or "refused <error>", and "installed".
+fn install_page() -> String {
+    r#"<!doctype html><html><head><title>Install</title>
+<link rel="manifest" href="/app/manifest.json"><link rel="icon" href="/app/icon-192.png">
+<script>
+let offer = null;
+addEventListener('beforeinstallprompt', e => { e.preventDefault(); offer = e; document.title = 'installable'; });
+addEventListener('appinstalled', () => { document.title = 'installed'; });
+navigator.serviceWorker.register('/app/sw.js', {scope: '/app/'});
+navigator.serviceWorker.ready.then(() => { if (!offer) document.title = 'ready'; });
+async function install() {
+  if (!offer) { document.title = 'no prompt'; return; }
+  try { document.title = 'prompting'; offer.prompt(); const c = await offer.userChoice; offer = null; document.title = 'choice ' + c.outcome; }
+  catch (e) { document.title = 'refused ' + e.name; }
+}
+</script></head><body>
+<button id=b onclick="install()" style='position:fixed;left:0;top:0;width:300px;height:200px'>Install our app</button>
+</body></html>"#
+        .to_owned()
+}
+
+/// A `size`-pixel square PNG of one colour: written out by hand (stored deflate blocks, CRC-32,
+/// Adler-32), so the test site needs no image library.
+pub fn png(size: u32) -> Vec<u8> {
+    fn crc32(bytes: &[u8]) -> u32 {
+        let mut crc = !0u32;
+        for &b in bytes {
+            crc ^= u32::from(b);
+            for _ in 0..8 {
+                crc = if crc & 1 == 1 { (crc >> 1) ^ 0xedb8_8320 } else { crc >> 1 };
+            }
+        }
+        !crc
+    }
+    fn chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
+        out.extend_from_slice(&(data.len() as u32).to_be_bytes());
+        let start = out.len();
+        out.extend_from_slice(kind);
+        out.extend_from_slice(data);
+        let crc = crc32(&out[start..]);
+        out.extend_from_slice(&crc.to_be_bytes());
+    }
+    // Rows of filter byte 0 then RGB.
+    let row: Vec<u8> = std::iter::once(0).chain([0x22, 0x66, 0xaa].repeat(size as usize)).collect();
+    let raw = row.repeat(size as usize);
+    let mut zlib = vec![0x78, 0x01];
+    let blocks: Vec<&[u8]> = raw.chunks(65535).collect();
+    for (i, block) in blocks.iter().enumerate() {
+        zlib.push(u8::from(i + 1 == blocks.len()));
+        let len = block.len() as u16;
+        zlib.extend_from_slice(&len.to_le_bytes());
+        zlib.extend_from_slice(&(!len).to_le_bytes());
+        zlib.extend_from_slice(block);
+    }
+    let (mut a, mut b) = (1u32, 0u32);
+    for &byte in &raw {
+        a = (a + u32::from(byte)) % 65521;
+        b = (b + a) % 65521;
+    }
+    zlib.extend_from_slice(&((b << 16) | a).to_be_bytes());
+    let mut ihdr = Vec::new();
+    ihdr.extend_from_slice(&size.to_be_bytes());
+    ihdr.extend_from_slice(&size.to_be_bytes());
+    ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
+    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
+    chunk(&mut out, b"IHDR", &ihdr);
+    chunk(&mut out, b"IDAT", &zlib);
+    chunk(&mut out, b"IEND", &[]);
+    out
+}
+
+/// A one-page PDF with a line of text ("Worksheet 1"), written out by hand with a correct
+/// cross-reference table, so the test site needs no PDF library.
+pub fn pdf() -> Vec<u8> {
+    let text = "BT /F1 36 Tf 72 700 Td (Worksheet 1) Tj ET";
+    let objects = [
+        "<< /Type /Catalog /Pages 2 0 R >>".to_owned(),
+        "<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_owned(),
+        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R \
+         /Resources << /Font << /F1 5 0 R >> >> >>"
+            .to_owned(),
+        format!("<< /Length {} >>\nstream\n{text}\nendstream", text.len()),
+        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>".to_owned(),
+    ];
+    let mut out = b"%PDF-1.4\n".to_vec();
+    let mut offsets = Vec::new();
+    for (i, object) in objects.iter().enumerate() {
+        offsets.push(out.len());
+        out.extend_from_slice(format!("{} 0 obj\n{object}\nendobj\n", i + 1).as_bytes());
+    }
+    let xref = out.len();
+    let mut table = format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1);
+    for offset in offsets {
+        table.push_str(&format!("{offset:010} 00000 n \n"));
+    }
+    table.push_str(&format!(
+        "trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n",
+        objects.len() + 1
+    ));
+    out.extend_from_slice(table.as_bytes());
+    out
 }
 
 /// A button over the top left 300x200 pixels that runs `script` and then counts its clicks in
@@ -250,7 +404,18 @@ pub fn start_unguarded(port: u16, display: &str) -> Kiosk {
 /// As [`start`], with the app's site on `host` (such as `localhost`, whose subdomains Chromium
 /// also sends to 127.0.0.1).
 pub fn start_at(host: &str, port: u16, reporter: Box<dyn Reporter>) -> Kiosk {
-    launch_at(host, port, None, Some(reporter), None)
+    launch_at(host, port, None, Some(reporter), None, None)
+}
+
+/// As [`start_on`], with the launcher's policy changed by `edit` first (a test that shows
+/// what the guard does where a policy line does not hold).
+pub fn start_edited(
+    port: u16,
+    reporter: Box<dyn Reporter>,
+    display: &str,
+    edit: &dyn Fn(&mut Value),
+) -> Kiosk {
+    launch_at("127.0.0.1", port, None, Some(reporter), Some(display), Some(edit))
 }
 
 fn launch(
@@ -259,7 +424,7 @@ fn launch(
     reporter: Option<Box<dyn Reporter>>,
     display: Option<&str>,
 ) -> Kiosk {
-    launch_at("127.0.0.1", port, state_dir, reporter, display)
+    launch_at("127.0.0.1", port, state_dir, reporter, display, None)
 }
 
 fn launch_at(
@@ -268,6 +433,7 @@ fn launch_at(
     state_dir: Option<&Path>,
     reporter: Option<Box<dyn Reporter>>,
     display: Option<&str>,
+    edit: Option<&dyn Fn(&mut Value)>,
 ) -> Kiosk {
     let dir = tempfile::tempdir().unwrap();
     let state: PathBuf = state_dir.map(Path::to_owned).unwrap_or_else(|| dir.path().join("state"));
@@ -305,6 +471,9 @@ fn launch_at(
     *plan.args.last_mut().unwrap() = start.clone().into();
     if reporter.is_none() {
         plan.policy = json!({});
+    }
+    if let Some(edit) = edit {
+        edit(&mut plan.policy);
     }
     let lists = load_url_lists(&state).unwrap();
     let mut browser = Browser::start(plan, &config).unwrap();
@@ -442,6 +611,50 @@ impl Kiosk {
                 Duration::from_secs(10),
             )
             .is_ok_and(|r| r["result"]["value"] == 42)
+    }
+
+    /// The browser window the app's page is in now (`Browser.getWindowForTarget`).
+    pub fn window(&self) -> Option<i64> {
+        self.browser
+            .conn
+            .call(
+                "Browser.getWindowForTarget",
+                json!({}),
+                Some(&self.session),
+                Duration::from_secs(10),
+            )
+            .ok()
+            .and_then(|r| r["windowId"].as_i64())
+    }
+
+    /// The browser window of every page target open now.
+    pub fn windows(&self) -> Vec<i64> {
+        self.pages()
+            .iter()
+            .filter_map(|p| {
+                let reply = self.browser.conn.call(
+                    "Browser.getWindowForTarget",
+                    json!({"targetId": p["targetId"]}),
+                    None,
+                    Duration::from_secs(10),
+                );
+                reply.ok().and_then(|r| r["windowId"].as_i64())
+            })
+            .collect()
+    }
+
+    /// The app page's title as the browser has it (answers while a dialog is up or the
+    /// page's scripts are paused, unlike [`Kiosk::title`]).
+    pub fn tab_title(&self) -> String {
+        let info = self.browser.conn.call(
+            "Target.getTargetInfo",
+            json!({}),
+            Some(&self.session),
+            Duration::from_secs(10),
+        );
+        info.ok()
+            .and_then(|i| i["targetInfo"]["title"].as_str().map(str::to_owned))
+            .unwrap_or_default()
     }
 
     pub fn pages(&self) -> Vec<Value> {
