@@ -514,3 +514,174 @@ fn installing_the_app_keeps_the_pupil_in_the_kiosk_window() {
     assert_eq!(install.window_after, install.window_before, "the page stays in the kiosk window");
     assert_eq!(install.windows_after, [install.window_before.unwrap()], "one page, one window");
 }
+
+/// The PDF viewer showing the app's worksheet: its frame's CDP session, once its toolbar is up.
+/// The viewer's clicks are counted in its frame (`pdfClicks`, and `printClicks` for its print
+/// button), so a test can tell that a click reached it.
+fn open_the_worksheet(k: &kiosk_browser::Kiosk) -> String {
+    let url = format!("http://127.0.0.1:{}/app/sheet.pdf", k.port);
+    k.navigate(&url).unwrap();
+    k.wait_for(|k| k.href() == url, "the worksheet");
+    let toolbar = "document.querySelector('pdf-viewer').shadowRoot\
+                   .querySelector('viewer-toolbar').shadowRoot";
+    let mut viewer = None;
+    k.wait_for(
+        |k| {
+            let targets = k
+                .browser
+                .conn
+                .call("Target.getTargets", serde_json::json!({}), None, Duration::from_secs(10))
+                .unwrap_or_default();
+            let Some(target) = targets["targetInfos"].as_array().and_then(|t| {
+                t.iter().find(|t| {
+                    t["type"] == "iframe"
+                        && t["url"].as_str().is_some_and(|u| u.starts_with("chrome-extension://"))
+                })
+            }) else {
+                return false;
+            };
+            let Ok(attached) = k.browser.conn.call(
+                "Target.attachToTarget",
+                serde_json::json!({"targetId": target["targetId"], "flatten": true}),
+                None,
+                Duration::from_secs(10),
+            ) else {
+                return false;
+            };
+            let sid = attached["sessionId"].as_str().unwrap_or_default().to_owned();
+            // Loaded: before that the print button does nothing.
+            let ready = k.browser.eval(
+                &sid,
+                &format!(
+                    "document.querySelector('pdf-viewer').loadState_ == 'success' && \
+                     !!{toolbar}.querySelector('#print')"
+                ),
+            );
+            if ready.is_ok_and(|r| r == true) {
+                viewer = Some(sid);
+            }
+            viewer.is_some()
+        },
+        "the PDF viewer's toolbar",
+    );
+    let sid = viewer.unwrap();
+    k.browser
+        .eval(
+            &sid,
+            &format!(
+                "window.pdfClicks = 0; window.printClicks = 0; \
+                 addEventListener('pointerdown', () => pdfClicks++, true); \
+                 {toolbar}.querySelector('#print').addEventListener('click', () => printClicks++); 1"
+            ),
+        )
+        .unwrap();
+    sid
+}
+
+/// Where the viewer's toolbar item `id` (`print`, `title`) is, in the page (the viewer fills
+/// the page).
+fn toolbar_item(k: &kiosk_browser::Kiosk, viewer: &str, id: &str) -> (f64, f64) {
+    let rect = k
+        .browser
+        .eval(
+            viewer,
+            &format!(
+                "(() => {{ const r = document.querySelector('pdf-viewer').shadowRoot\
+                 .querySelector('viewer-toolbar').shadowRoot.querySelector('#{id}')\
+                 .getBoundingClientRect(); return [r.x + r.width / 2, r.y + r.height / 2]; }})()"
+            ),
+        )
+        .unwrap();
+    (rect[0].as_f64().unwrap(), rect[1].as_f64().unwrap())
+}
+
+fn counter(k: &kiosk_browser::Kiosk, viewer: &str, name: &str) -> i64 {
+    k.browser.eval(viewer, name).ok().and_then(|v| v.as_i64()).unwrap_or(-1)
+}
+
+/// Whether a print preview (Chromium's chrome://print page) is open now.
+fn preview_open(k: &kiosk_browser::Kiosk) -> bool {
+    k.pages().iter().any(|p| p["url"].as_str().is_some_and(|u| u.starts_with("chrome://print")))
+}
+
+/// Whether the pupil's clicks still reach the worksheet (a print preview over it would take
+/// them): a real click on the viewer's title, counted by the viewer.
+fn worksheet_takes_clicks(k: &kiosk_browser::Kiosk, viewer: &str) -> bool {
+    let before = counter(k, viewer, "pdfClicks");
+    let (x, y) = toolbar_item(k, viewer, "title");
+    k.click(x, y, "left", 0);
+    (0..100).any(|_| {
+        std::thread::sleep(Duration::from_millis(100));
+        counter(k, viewer, "pdfClicks") > before
+    })
+}
+
+#[test]
+fn the_pdf_viewer_cannot_print() {
+    let port = serve();
+    let x = Xvfb::start();
+    // The control: without the launcher's policy and guard, the viewer's print button opens
+    // Chromium's print preview over the app.
+    {
+        let plain = start_unguarded(port, &x.display);
+        x.focus_browser();
+        let viewer = open_the_worksheet(&plain);
+        let (bx, by) = toolbar_item(&plain, &viewer, "print");
+        plain.click(bx, by, "left", 0);
+        plain.wait_for(preview_open, "the print preview (control)");
+    }
+    // The guard alone (the policy without its printing lines): the preview that opens shows
+    // "This page is blocked" (chrome://* is) with no Cancel, and neither closing its target nor
+    // navigating the app's page takes it down, so the guard ends the browser and the kiosk
+    // goes home rather than leave the pupil stuck.
+    {
+        let without = |policy: &mut serde_json::Value| {
+            let policy = policy.as_object_mut().unwrap();
+            policy.remove("PrintingEnabled");
+            policy.remove("DisablePrintPreview");
+        };
+        let reporter = Box::new(RecordingReporter::default());
+        let mut k = kiosk_browser::start_edited(port, reporter, &x.display, &without);
+        x.focus_browser();
+        let viewer = open_the_worksheet(&k);
+        let (bx, by) = toolbar_item(&k, &viewer, "print");
+        k.click(bx, by, "left", 0);
+        let ended = (0..300).any(|_| {
+            std::thread::sleep(Duration::from_millis(100));
+            !k.alive()
+        });
+        let announced = k
+            .targets
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|t| t["url"].as_str().is_some_and(|u| u.starts_with("chrome://print")));
+        assert!(announced, "without the printing lines the viewer opens a print preview");
+        assert!(ended, "the guard ended the browser");
+    }
+    // The launcher's browser: the print button and Ctrl+P in the viewer open nothing, ever.
+    let k = start_on(port, None, Box::new(RecordingReporter::default()), Some(&x.display));
+    x.focus_browser();
+    let viewer = open_the_worksheet(&k);
+    let (bx, by) = toolbar_item(&k, &viewer, "print");
+    k.click(bx, by, "left", 0);
+    k.wait_for(|k| counter(k, &viewer, "printClicks") == 1, "the print button clicked");
+    // The keyboard's way, with the worksheet focused (a click on it).
+    assert!(worksheet_takes_clicks(&k, &viewer));
+    x.key("ctrl+p");
+    // A preview opens within a moment of the click (the control's appears at once); give it
+    // time to show before checking it did not.
+    std::thread::sleep(Duration::from_secs(3));
+    let previews: Vec<_> = k
+        .targets
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|t| t["url"].as_str().is_some_and(|u| u.starts_with("chrome://print")))
+        .cloned()
+        .collect();
+    assert!(previews.is_empty(), "a print preview appeared: {previews:?}");
+    assert!(worksheet_takes_clicks(&k, &viewer), "the worksheet still takes the pupil's clicks");
+    assert_eq!(k.pages().len(), 1);
+    assert!(k.responds());
+}

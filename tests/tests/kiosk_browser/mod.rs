@@ -296,6 +296,8 @@ pub struct Kiosk {
     pub session: String,
     pub start: String,
     pub port: u16,
+    /// Every target the browser announced (created or changed), as `targetInfo`s.
+    pub targets: Arc<Mutex<Vec<Value>>>,
     _dir: tempfile::TempDir,
 }
 
@@ -477,7 +479,23 @@ fn launch_at(
     }
     let lists = load_url_lists(&state).unwrap();
     let mut browser = Browser::start(plan, &config).unwrap();
-    let events = browser.take_events();
+    let all = browser.take_events();
+    // Every target the browser announces, on its way to the guard: a test can then show that
+    // something (a print preview) never appeared, not only that it is gone now.
+    let targets: Arc<Mutex<Vec<Value>>> = Arc::default();
+    let seen = targets.clone();
+    let (to_guard, events) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for event in all {
+            if matches!(
+                event["method"].as_str(),
+                Some("Target.targetCreated" | "Target.targetInfoChanged")
+            ) {
+                seen.lock().unwrap().push(event["params"]["targetInfo"].clone());
+            }
+            let _ = to_guard.send(event);
+        }
+    });
     let pid = browser.child.id();
     let conn = browser.conn.clone();
     match reporter {
@@ -492,7 +510,7 @@ fn launch_at(
         }
     }
     let session = browser.attach_page().unwrap();
-    let kiosk = Kiosk { browser, session, start, port, _dir: dir };
+    let kiosk = Kiosk { browser, session, start, port, targets, _dir: dir };
     kiosk.wait_for(|k| k.href() == k.start, "the start page");
     kiosk
 }
@@ -543,7 +561,7 @@ impl Kiosk {
         panic!("timed out waiting for {what} (at {:?})", self.href());
     }
 
-    pub fn wait_for(&self, ok: impl Fn(&Kiosk) -> bool, what: &str) {
+    pub fn wait_for(&self, mut ok: impl FnMut(&Kiosk) -> bool, what: &str) {
         // Generous: Chromium starts slowly on a loaded two-core CI machine.
         for _ in 0..300 {
             if ok(self) {
