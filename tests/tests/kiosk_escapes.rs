@@ -4,7 +4,9 @@
 //!
 //! Keys are pressed through Xvfb (no window manager, no virtual terminals): Alt+Tab, Alt+F4
 //! and Ctrl+Alt+F2 prove only that Chromium itself does nothing with them; on the device the
-//! kiosk compositor owns those bindings.
+//! kiosk compositor owns those bindings. `escapes_under_the_kiosk_compositor_with_the_sandbox_on`
+//! runs them again on a Wayland compositor (labwc, or sway configured as the kiosk's labwc where
+//! labwc is not packaged) with Chromium as an unprivileged user and its sandbox on.
 
 mod kiosk_browser;
 
@@ -684,4 +686,108 @@ fn the_pdf_viewer_cannot_print() {
     assert!(worksheet_takes_clicks(&k, &viewer), "the worksheet still takes the pupil's clicks");
     assert_eq!(k.pages().len(), 1);
     assert!(k.responds());
+}
+
+/// The escapes again as the device meets them: the kiosk's compositor on Wayland (labwc, or
+/// sway as in `kiosk_browser::Wayland` where labwc is not packaged), Chromium on Wayland as an
+/// unprivileged user with its sandbox on, keys pressed through the compositor. Where the sandbox
+/// cannot work, says why and runs the same keys on X11 without it (the other tests' way).
+#[test]
+fn escapes_under_the_kiosk_compositor_with_the_sandbox_on() {
+    let port = serve();
+    if let Err(why) = kiosk_browser::sandbox_works() {
+        eprintln!(
+            "NOT SANDBOXED: Chromium's sandbox does not work on this machine, so this run falls \
+             back to X11 with --no-sandbox. Reason: {why}"
+        );
+        let x = Xvfb::start();
+        let mut k = start_on(port, None, Box::new(RecordingReporter::default()), Some(&x.display));
+        x.focus_browser();
+        for (name, keys) in KEYS {
+            x.key(keys);
+            std::thread::sleep(Duration::from_millis(700));
+            assert!(k.pages().len() == 1 && k.href() == k.start && k.alive(), "{name} escaped");
+        }
+        return;
+    }
+    let w = kiosk_browser::Wayland::start().expect("the kiosk compositor starts");
+    eprintln!("compositor: {}, Chromium as {}", w.compositor, kiosk_browser::TEST_USER);
+    let mut k = kiosk_browser::start_wayland(port, Box::new(RecordingReporter::default()), &w);
+    let pid = k.browser.child.id();
+    let renderers = kiosk_browser::renderers_sandboxed(pid).expect("renderers are sandboxed");
+    eprintln!("{renderers} renderer(s) in their own user namespace with seccomp-bpf");
+    // One window, full screen, no title bar or border (where the compositor can say).
+    let one_window = |w: &kiosk_browser::Wayland| match w.windows() {
+        None => true,
+        Some(windows) => {
+            windows.len() == 1 && windows[0]["fullscreen"] != 0 && windows[0]["border"] == "none"
+        }
+    };
+    k.wait_for(|_| one_window(&w), "the kiosk window, full screen");
+    eprintln!("windows: {:?}", w.windows());
+    // The control: keys pressed through the compositor reach the page.
+    k.navigate(&format!("http://127.0.0.1:{port}/app/input")).unwrap();
+    k.wait_for(|k| k.title() == "Input", "the input page");
+    k.retry_until(
+        || w.key("a"),
+        |k| {
+            let value = k.browser.eval(&k.session, "document.getElementById('i').value").unwrap();
+            value.as_str().is_some_and(|v| !v.is_empty() && v.chars().all(|c| c == 'a'))
+        },
+        "a key typed through the compositor",
+    );
+    k.navigate(&k.start).unwrap();
+    k.wait_for(|k| k.href() == k.start, "the start page");
+    // A pop-up from a real click: closed, the app still runs, still one window.
+    k.navigate(&format!("http://127.0.0.1:{port}/app/popup")).unwrap();
+    k.wait_for(|k| k.title() == "Popup", "the pop-up page");
+    // Again until it lands: on Wayland a click sent before the page's first frame is shown is
+    // dropped.
+    k.retry_until(
+        || k.click(150.0, 100.0, "left", 0),
+        |k| k.tab_title().starts_with("clicked"),
+        "the click on the pop-up button",
+    );
+    k.wait_for(|k| k.pages().len() == 1, "the pop-up gone");
+    assert!(k.responds(), "the app's page still runs scripts after the pop-up");
+    assert!(one_window(&w), "a pop-up window stayed: {:?}", w.windows());
+    k.navigate(&k.start).unwrap();
+    k.wait_for(|k| k.href() == k.start, "the start page");
+    // Installing the app: never offered, still one window.
+    k.navigate(&format!("http://127.0.0.1:{port}/app/install")).unwrap();
+    k.wait_for(|k| matches!(k.title().as_str(), "ready" | "installable"), "the install page");
+    assert_eq!(k.title(), "ready", "Chromium offered the install");
+    k.retry_until(
+        || k.click(150.0, 100.0, "left", 0),
+        |k| k.tab_title() != "ready",
+        "the install button answered",
+    );
+    assert_eq!(k.tab_title(), "no prompt");
+    assert!(one_window(&w), "{:?}", w.windows());
+    k.navigate(&k.start).unwrap();
+    k.wait_for(|k| k.href() == k.start, "the start page");
+    let mut failures = Vec::new();
+    for (name, keys) in KEYS {
+        w.key(keys);
+        std::thread::sleep(Duration::from_millis(700));
+        let ok = k.pages().len() == 1 && k.href() == k.start && k.alive() && one_window(&w);
+        eprintln!("{name}: {}", if ok { "refused" } else { "ESCAPED" });
+        if !ok {
+            failures.push(*name);
+            if !k.alive() {
+                break;
+            }
+        }
+    }
+    assert!(failures.is_empty(), "escapes that worked under {}: {failures:?}", w.compositor);
+    // Alt+F4 closes the browser itself (the compositor has no binding for it): the kiosk goes
+    // home, as on X11.
+    let closed = (0..100).any(|i| {
+        if i % 10 == 0 {
+            w.key("alt+F4");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        !k.alive()
+    });
+    assert!(closed, "Alt+F4 ends the app");
 }
