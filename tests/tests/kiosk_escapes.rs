@@ -4,7 +4,9 @@
 //!
 //! Keys are pressed through Xvfb (no window manager, no virtual terminals): Alt+Tab, Alt+F4
 //! and Ctrl+Alt+F2 prove only that Chromium itself does nothing with them; on the device the
-//! kiosk compositor owns those bindings.
+//! kiosk compositor owns those bindings. `escapes_under_the_kiosk_compositor_with_the_sandbox_on`
+//! runs them again on a Wayland compositor (labwc, or sway configured as the kiosk's labwc where
+//! labwc is not packaged) with Chromium as an unprivileged user and its sandbox on.
 
 mod kiosk_browser;
 
@@ -388,4 +390,404 @@ fn a_file_input_brings_no_infobar() {
     assert_ne!(k.title(), "chosen");
     assert_eq!(height(), before, "the page was pushed down (an infobar)");
     assert_eq!(k.pages().len(), 1);
+}
+
+/// What happened when the pupil pressed "Install our app" (and then the install dialog's
+/// Install button, had there been one).
+#[derive(Debug)]
+struct Install {
+    /// Chromium offered the install (`beforeinstallprompt` fired).
+    offered: bool,
+    /// The app page's window before and after (None: the browser is gone).
+    window_before: Option<i64>,
+    window_after: Option<i64>,
+    /// Each page's window after.
+    windows_after: Vec<i64>,
+    title_after: String,
+    alive: bool,
+}
+
+/// The pupil's install: the app's page with a manifest and an "Install our app" button (see
+/// `kiosk_browser::install_page`); a real click on it; Tab and Return on the install dialog
+/// that opens over the kiosk window (Cancel has the focus first), as on a keyboard. `done`
+/// says when the attempt is over (an app window, the browser gone, or the click answered
+/// without one).
+fn try_to_install(
+    k: &mut kiosk_browser::Kiosk,
+    x: &Xvfb,
+    done: impl Fn(&mut kiosk_browser::Kiosk, Option<i64>) -> bool,
+) -> Install {
+    x.focus_browser();
+    k.navigate(&format!("http://127.0.0.1:{}/app/install", k.port)).unwrap();
+    k.wait_for(|k| matches!(k.title().as_str(), "ready" | "installable"), "the install page");
+    // Chromium has decided whether the page is installable once this answers (it runs the
+    // same check as its install button); the page saw `beforeinstallprompt` before, if ever.
+    let errors = k
+        .browser
+        .conn
+        .call(
+            "Page.getInstallabilityErrors",
+            serde_json::json!({}),
+            Some(&k.session),
+            Duration::from_secs(20),
+        )
+        .unwrap();
+    eprintln!("installability errors: {errors}");
+    let offered = k.title() == "installable";
+    let window_before = k.window();
+    // The pupil presses the app's own button...
+    k.click(150.0, 100.0, "left", 0);
+    k.wait_for(
+        |k| matches!(k.tab_title().as_str(), "no prompt" | "prompting" | "installed"),
+        "the install button answered",
+    );
+    // ...and then Install in the dialog, if one is up. Again until the attempt is over: a key
+    // pressed before the dialog has the focus is lost.
+    for _ in 0..60 {
+        if done(k, window_before) {
+            break;
+        }
+        match k.tab_title().as_str() {
+            "prompting" => {
+                x.focus_browser_if_any();
+                x.key("Tab");
+                x.key("Return");
+            }
+            // The dialog was cancelled (a key landed elsewhere) and Chromium offers again.
+            "installable" => k.click(150.0, 100.0, "left", 0),
+            _ => {}
+        }
+        std::thread::sleep(Duration::from_millis(1000));
+    }
+    let alive = k.alive();
+    let install = Install {
+        offered,
+        window_before,
+        window_after: if alive { k.window() } else { None },
+        windows_after: if alive { k.windows() } else { Vec::new() },
+        title_after: if alive { k.tab_title() } else { String::new() },
+        alive,
+    };
+    eprintln!("{install:?}");
+    install
+}
+
+#[test]
+fn installing_the_app_keeps_the_pupil_in_the_kiosk_window() {
+    let port = serve();
+    let x = Xvfb::start();
+    // The control: the same Chromium without the launcher's policy and guard offers the
+    // install, and Install moves the app's page into an app window of its own (whose menu has
+    // "Open in Chromium"), so the page and the steps below really do install.
+    {
+        let mut plain = start_unguarded(port, &x.display);
+        let installed = |k: &mut kiosk_browser::Kiosk, before: Option<i64>| {
+            k.window() != before && k.tab_title() == "installed"
+        };
+        let install = try_to_install(&mut plain, &x, installed);
+        assert!(install.offered, "without the policy Chromium offers the install");
+        assert_eq!(install.title_after, "installed");
+        assert_ne!(install.window_after, install.window_before, "the page left for an app window");
+    }
+    // The guard alone (the launcher's policy but for that one line): the page leaves the kiosk
+    // window, and the guard ends the browser, so the kiosk goes home rather than leave the
+    // pupil in an app window.
+    {
+        let without = |policy: &mut serde_json::Value| {
+            policy.as_object_mut().unwrap().remove("WebAppInstallByUserEnabled");
+        };
+        let reporter = Box::new(RecordingReporter::default());
+        let mut k = kiosk_browser::start_edited(port, reporter, &x.display, &without);
+        let gone = |k: &mut kiosk_browser::Kiosk, _: Option<i64>| !k.alive();
+        let install = try_to_install(&mut k, &x, gone);
+        assert!(install.offered, "without WebAppInstallByUserEnabled Chromium offers the install");
+        assert!(!install.alive, "the guard ended the browser once the page left the kiosk window");
+    }
+    // The launcher's browser: its policy (WebAppInstallByUserEnabled false) means Chromium never
+    // offers the install, so the button does nothing and the pupil stays in the kiosk window.
+    let mut k = start_on(port, None, Box::new(RecordingReporter::default()), Some(&x.display));
+    let answered = |k: &mut kiosk_browser::Kiosk, before: Option<i64>| {
+        !k.alive() || k.tab_title() == "no prompt" || k.window() != before
+    };
+    let install = try_to_install(&mut k, &x, answered);
+    assert!(!install.offered, "beforeinstallprompt fired under the launcher's policy");
+    assert!(install.alive, "the browser is still running");
+    assert_eq!(install.title_after, "no prompt");
+    assert_eq!(install.window_after, install.window_before, "the page stays in the kiosk window");
+    assert_eq!(install.windows_after, [install.window_before.unwrap()], "one page, one window");
+}
+
+/// The PDF viewer showing the app's worksheet: its frame's CDP session, once its toolbar is up.
+/// The viewer's clicks are counted in its frame (`pdfClicks`, and `printClicks` for its print
+/// button), so a test can tell that a click reached it.
+fn open_the_worksheet(k: &kiosk_browser::Kiosk) -> String {
+    let url = format!("http://127.0.0.1:{}/app/sheet.pdf", k.port);
+    k.navigate(&url).unwrap();
+    k.wait_for(|k| k.href() == url, "the worksheet");
+    let toolbar = "document.querySelector('pdf-viewer').shadowRoot\
+                   .querySelector('viewer-toolbar').shadowRoot";
+    let mut viewer = None;
+    k.wait_for(
+        |k| {
+            let targets = k
+                .browser
+                .conn
+                .call("Target.getTargets", serde_json::json!({}), None, Duration::from_secs(10))
+                .unwrap_or_default();
+            let Some(target) = targets["targetInfos"].as_array().and_then(|t| {
+                t.iter().find(|t| {
+                    t["type"] == "iframe"
+                        && t["url"].as_str().is_some_and(|u| u.starts_with("chrome-extension://"))
+                })
+            }) else {
+                return false;
+            };
+            let Ok(attached) = k.browser.conn.call(
+                "Target.attachToTarget",
+                serde_json::json!({"targetId": target["targetId"], "flatten": true}),
+                None,
+                Duration::from_secs(10),
+            ) else {
+                return false;
+            };
+            let sid = attached["sessionId"].as_str().unwrap_or_default().to_owned();
+            // Loaded: before that the print button does nothing.
+            let ready = k.browser.eval(
+                &sid,
+                &format!(
+                    "document.querySelector('pdf-viewer').loadState_ == 'success' && \
+                     !!{toolbar}.querySelector('#print')"
+                ),
+            );
+            if ready.is_ok_and(|r| r == true) {
+                viewer = Some(sid);
+            }
+            viewer.is_some()
+        },
+        "the PDF viewer's toolbar",
+    );
+    let sid = viewer.unwrap();
+    k.browser
+        .eval(
+            &sid,
+            &format!(
+                "window.pdfClicks = 0; window.printClicks = 0; \
+                 addEventListener('pointerdown', () => pdfClicks++, true); \
+                 {toolbar}.querySelector('#print').addEventListener('click', () => printClicks++); 1"
+            ),
+        )
+        .unwrap();
+    sid
+}
+
+/// Where the viewer's toolbar item `id` (`print`, `title`) is, in the page (the viewer fills
+/// the page).
+fn toolbar_item(k: &kiosk_browser::Kiosk, viewer: &str, id: &str) -> (f64, f64) {
+    let rect = k
+        .browser
+        .eval(
+            viewer,
+            &format!(
+                "(() => {{ const r = document.querySelector('pdf-viewer').shadowRoot\
+                 .querySelector('viewer-toolbar').shadowRoot.querySelector('#{id}')\
+                 .getBoundingClientRect(); return [r.x + r.width / 2, r.y + r.height / 2]; }})()"
+            ),
+        )
+        .unwrap();
+    (rect[0].as_f64().unwrap(), rect[1].as_f64().unwrap())
+}
+
+fn counter(k: &kiosk_browser::Kiosk, viewer: &str, name: &str) -> i64 {
+    k.browser.eval(viewer, name).ok().and_then(|v| v.as_i64()).unwrap_or(-1)
+}
+
+/// Whether a print preview (Chromium's chrome://print page) is open now.
+fn preview_open(k: &kiosk_browser::Kiosk) -> bool {
+    k.pages().iter().any(|p| p["url"].as_str().is_some_and(|u| u.starts_with("chrome://print")))
+}
+
+/// Whether the pupil's clicks still reach the worksheet (a print preview over it would take
+/// them): a real click on the viewer's title, counted by the viewer.
+fn worksheet_takes_clicks(k: &kiosk_browser::Kiosk, viewer: &str) -> bool {
+    let before = counter(k, viewer, "pdfClicks");
+    let (x, y) = toolbar_item(k, viewer, "title");
+    k.click(x, y, "left", 0);
+    (0..100).any(|_| {
+        std::thread::sleep(Duration::from_millis(100));
+        counter(k, viewer, "pdfClicks") > before
+    })
+}
+
+#[test]
+fn the_pdf_viewer_cannot_print() {
+    let port = serve();
+    let x = Xvfb::start();
+    // The control: without the launcher's policy and guard, the viewer's print button opens
+    // Chromium's print preview over the app.
+    {
+        let plain = start_unguarded(port, &x.display);
+        x.focus_browser();
+        let viewer = open_the_worksheet(&plain);
+        let (bx, by) = toolbar_item(&plain, &viewer, "print");
+        plain.click(bx, by, "left", 0);
+        plain.wait_for(preview_open, "the print preview (control)");
+    }
+    // The guard alone (the policy without its printing lines): the preview that opens shows
+    // "This page is blocked" (chrome://* is) with no Cancel, and neither closing its target nor
+    // navigating the app's page takes it down, so the guard ends the browser and the kiosk
+    // goes home rather than leave the pupil stuck.
+    {
+        let without = |policy: &mut serde_json::Value| {
+            let policy = policy.as_object_mut().unwrap();
+            policy.remove("PrintingEnabled");
+            policy.remove("DisablePrintPreview");
+        };
+        let reporter = Box::new(RecordingReporter::default());
+        let mut k = kiosk_browser::start_edited(port, reporter, &x.display, &without);
+        x.focus_browser();
+        let viewer = open_the_worksheet(&k);
+        let (bx, by) = toolbar_item(&k, &viewer, "print");
+        k.click(bx, by, "left", 0);
+        let ended = (0..300).any(|_| {
+            std::thread::sleep(Duration::from_millis(100));
+            !k.alive()
+        });
+        let announced = k
+            .targets
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|t| t["url"].as_str().is_some_and(|u| u.starts_with("chrome://print")));
+        assert!(announced, "without the printing lines the viewer opens a print preview");
+        assert!(ended, "the guard ended the browser");
+    }
+    // The launcher's browser: the print button and Ctrl+P in the viewer open nothing, ever.
+    let k = start_on(port, None, Box::new(RecordingReporter::default()), Some(&x.display));
+    x.focus_browser();
+    let viewer = open_the_worksheet(&k);
+    let (bx, by) = toolbar_item(&k, &viewer, "print");
+    k.click(bx, by, "left", 0);
+    k.wait_for(|k| counter(k, &viewer, "printClicks") == 1, "the print button clicked");
+    // The keyboard's way, with the worksheet focused (a click on it).
+    assert!(worksheet_takes_clicks(&k, &viewer));
+    x.key("ctrl+p");
+    // A preview opens within a moment of the click (the control's appears at once); give it
+    // time to show before checking it did not.
+    std::thread::sleep(Duration::from_secs(3));
+    let previews: Vec<_> = k
+        .targets
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|t| t["url"].as_str().is_some_and(|u| u.starts_with("chrome://print")))
+        .cloned()
+        .collect();
+    assert!(previews.is_empty(), "a print preview appeared: {previews:?}");
+    assert!(worksheet_takes_clicks(&k, &viewer), "the worksheet still takes the pupil's clicks");
+    assert_eq!(k.pages().len(), 1);
+    assert!(k.responds());
+}
+
+/// The escapes again as the device meets them: the kiosk's compositor on Wayland (labwc, or
+/// sway as in `kiosk_browser::Wayland` where labwc is not packaged), Chromium on Wayland as an
+/// unprivileged user with its sandbox on, keys pressed through the compositor. Where the sandbox
+/// cannot work, says why and runs the same keys on X11 without it (the other tests' way).
+#[test]
+fn escapes_under_the_kiosk_compositor_with_the_sandbox_on() {
+    let port = serve();
+    if let Err(why) = kiosk_browser::sandbox_works() {
+        eprintln!(
+            "NOT SANDBOXED: Chromium's sandbox does not work on this machine, so this run falls \
+             back to X11 with --no-sandbox. Reason: {why}"
+        );
+        let x = Xvfb::start();
+        let mut k = start_on(port, None, Box::new(RecordingReporter::default()), Some(&x.display));
+        x.focus_browser();
+        for (name, keys) in KEYS {
+            x.key(keys);
+            std::thread::sleep(Duration::from_millis(700));
+            assert!(k.pages().len() == 1 && k.href() == k.start && k.alive(), "{name} escaped");
+        }
+        return;
+    }
+    let w = kiosk_browser::Wayland::start().expect("the kiosk compositor starts");
+    eprintln!("compositor: {}, Chromium as {}", w.compositor, kiosk_browser::TEST_USER);
+    let mut k = kiosk_browser::start_wayland(port, Box::new(RecordingReporter::default()), &w);
+    let pid = k.browser.child.id();
+    let renderers = kiosk_browser::renderers_sandboxed(pid).expect("renderers are sandboxed");
+    eprintln!("{renderers} renderer(s) in their own user namespace with seccomp-bpf");
+    // One window, full screen, no title bar or border (where the compositor can say).
+    let one_window = |w: &kiosk_browser::Wayland| match w.windows() {
+        None => true,
+        Some(windows) => {
+            windows.len() == 1 && windows[0]["fullscreen"] != 0 && windows[0]["border"] == "none"
+        }
+    };
+    k.wait_for(|_| one_window(&w), "the kiosk window, full screen");
+    eprintln!("windows: {:?}", w.windows());
+    // The control: keys pressed through the compositor reach the page.
+    k.navigate(&format!("http://127.0.0.1:{port}/app/input")).unwrap();
+    k.wait_for(|k| k.title() == "Input", "the input page");
+    k.retry_until(
+        || w.key("a"),
+        |k| {
+            let value = k.browser.eval(&k.session, "document.getElementById('i').value").unwrap();
+            value.as_str().is_some_and(|v| !v.is_empty() && v.chars().all(|c| c == 'a'))
+        },
+        "a key typed through the compositor",
+    );
+    k.navigate(&k.start).unwrap();
+    k.wait_for(|k| k.href() == k.start, "the start page");
+    // A pop-up from a real click: closed, the app still runs, still one window.
+    k.navigate(&format!("http://127.0.0.1:{port}/app/popup")).unwrap();
+    k.wait_for(|k| k.title() == "Popup", "the pop-up page");
+    // Again until it lands: on Wayland a click sent before the page's first frame is shown is
+    // dropped.
+    k.retry_until(
+        || k.click(150.0, 100.0, "left", 0),
+        |k| k.tab_title().starts_with("clicked"),
+        "the click on the pop-up button",
+    );
+    k.wait_for(|k| k.pages().len() == 1, "the pop-up gone");
+    assert!(k.responds(), "the app's page still runs scripts after the pop-up");
+    assert!(one_window(&w), "a pop-up window stayed: {:?}", w.windows());
+    k.navigate(&k.start).unwrap();
+    k.wait_for(|k| k.href() == k.start, "the start page");
+    // Installing the app: never offered, still one window.
+    k.navigate(&format!("http://127.0.0.1:{port}/app/install")).unwrap();
+    k.wait_for(|k| matches!(k.title().as_str(), "ready" | "installable"), "the install page");
+    assert_eq!(k.title(), "ready", "Chromium offered the install");
+    k.retry_until(
+        || k.click(150.0, 100.0, "left", 0),
+        |k| k.tab_title() != "ready",
+        "the install button answered",
+    );
+    assert_eq!(k.tab_title(), "no prompt");
+    assert!(one_window(&w), "{:?}", w.windows());
+    k.navigate(&k.start).unwrap();
+    k.wait_for(|k| k.href() == k.start, "the start page");
+    let mut failures = Vec::new();
+    for (name, keys) in KEYS {
+        w.key(keys);
+        std::thread::sleep(Duration::from_millis(700));
+        let ok = k.pages().len() == 1 && k.href() == k.start && k.alive() && one_window(&w);
+        eprintln!("{name}: {}", if ok { "refused" } else { "ESCAPED" });
+        if !ok {
+            failures.push(*name);
+            if !k.alive() {
+                break;
+            }
+        }
+    }
+    assert!(failures.is_empty(), "escapes that worked under {}: {failures:?}", w.compositor);
+    // Alt+F4 closes the browser itself (the compositor has no binding for it): the kiosk goes
+    // home, as on X11.
+    let closed = (0..100).any(|i| {
+        if i % 10 == 0 {
+            w.key("alt+F4");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        !k.alive()
+    });
+    assert!(closed, "Alt+F4 ends the app");
 }

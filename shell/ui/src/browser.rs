@@ -206,8 +206,9 @@ pub fn managed_policy(app: &App) -> Result<Value, BrowserError> {
         "BuiltInDnsClientEnabled": false,
         // Nothing leaves or enters through files or paper: no downloads, no file dialogs (a file
         // input is also refused by the guard before Chromium shows its "disabled by your
-        // administrator" infobar), no printing and no print preview (the PDF viewer's print
-        // button opens it even with printing off; the guard closes it too).
+        // administrator" infobar), no printing and no print preview (without
+        // `DisablePrintPreview` the PDF viewer's print button opens a preview even with printing
+        // off, which cannot be closed: the guard ends the browser if one ever appears).
         "DownloadRestrictions": 3,
         "PromptForDownloadLocation": false,
         "AllowFileSelectionDialogs": false,

@@ -145,6 +145,8 @@ pub struct Guard {
     kiosk_window: Option<i64>,
     /// When recent JavaScript dialogs of the app's page opened (for [`DIALOG_LIMIT`]).
     dialogs: Vec<Duration>,
+    /// The guard has asked the browser to close (a print preview).
+    ending: bool,
 }
 
 /// More JavaScript dialogs than this within [`DIALOG_WINDOW`] are dismissed by the guard at
@@ -201,6 +203,7 @@ impl Guard {
             others: Default::default(),
             kiosk_window: None,
             dialogs: Vec::new(),
+            ending: false,
         }
     }
 
@@ -254,9 +257,7 @@ impl Guard {
                 let info = &params["targetInfo"];
                 let target = info["targetId"].as_str().unwrap_or_default();
                 if is_print_preview(info) {
-                    // Chromium's own page in a dialog over the app (the PDF viewer's print
-                    // button opens it although printing is off): closed at once.
-                    out.push(send("Target.closeTarget", json!({"targetId": target}), None));
+                    out.extend(self.on_print_preview());
                 } else if info["type"] == "page"
                     && !is_browser_ui(info)
                     && self.main.as_deref().is_some_and(|m| m != target)
@@ -273,6 +274,10 @@ impl Guard {
             }
             "Target.targetInfoChanged" => {
                 let info = &params["targetInfo"];
+                if is_print_preview(info) {
+                    // Announced as an "other" target with no URL; it says what it is only here.
+                    out.extend(self.on_print_preview());
+                }
                 if info["type"] == "page" && self.main.as_deref() == info["targetId"].as_str() {
                     let url = info["url"].as_str().unwrap_or_default().to_owned();
                     let title = info["title"].as_str().unwrap_or_default().to_owned();
@@ -370,6 +375,20 @@ impl Guard {
             return vec![answer(false)];
         }
         Vec::new()
+    }
+
+    /// Chromium's print preview over the app (the policy turns printing and print preview off;
+    /// this is the guard's rule should a build ignore that). It cannot be closed from here:
+    /// `Target.closeTarget` answers success and leaves it up, navigating the app's page leaves
+    /// it up, and its page is blocked (`chrome://*`), so it shows "This page is blocked" with
+    /// no Cancel button over the app: the pupil would be stuck. So the browser is ended, once,
+    /// and the kiosk goes home.
+    fn on_print_preview(&mut self) -> Option<Request> {
+        if self.ending {
+            return None;
+        }
+        self.ending = true;
+        Some(send("Browser.close", json!({}), None))
     }
 
     /// The browser window the app's page is in now (`Browser.getWindowForTarget`): the first
@@ -567,12 +586,42 @@ mod tests {
         // A worker is let run, not guarded.
         let (out, _) = g.on_event(&attached("S4", "T4", "service_worker"), "n", Duration::ZERO);
         assert_eq!(out[0].method, "Runtime.runIfWaitingForDebugger");
-        // Print preview is closed as soon as it appears.
-        let preview = json!({"method": "Target.targetCreated", "params": {"targetInfo": {"targetId": "P", "type": "page", "url": "chrome://print/"}}});
-        assert_eq!(
-            g.on_event(&preview, "n", Duration::ZERO).0,
-            [send("Target.closeTarget", json!({"targetId": "P"}), None)]
+    }
+
+    #[test]
+    fn a_print_preview_ends_the_browser() {
+        let mut g = guard();
+        g.on_event(&attached("S1", "T1", "page"), "n", Duration::ZERO);
+        // As Chromium announces it: an "other" target with no URL, which becomes the preview.
+        let event = |method: &str, kind: &str, url: &str| {
+            json!({"method": method,
+                   "params": {"targetInfo": {"targetId": "P", "type": kind, "url": url}}})
+        };
+        assert!(g
+            .on_event(&event("Target.targetCreated", "other", ""), "n", Duration::ZERO)
+            .0
+            .is_empty());
+        let (out, _) = g.on_event(
+            &event("Target.targetInfoChanged", "page", "chrome://print/"),
+            "n",
+            Duration::ZERO,
         );
+        assert_eq!(out, [send("Browser.close", json!({}), None)]);
+        // Once.
+        let (out, _) = g.on_event(
+            &event("Target.targetInfoChanged", "page", "chrome://print/"),
+            "n",
+            Duration::ZERO,
+        );
+        assert!(out.is_empty());
+        // Announced with its URL at once (another build): the same.
+        let mut g = guard();
+        let (out, _) = g.on_event(
+            &event("Target.targetCreated", "page", "chrome://print/"),
+            "n",
+            Duration::ZERO,
+        );
+        assert_eq!(out, [send("Browser.close", json!({}), None)]);
     }
 
     #[test]

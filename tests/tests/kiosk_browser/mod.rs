@@ -56,6 +56,15 @@ pub fn serve_logged() -> (u16, Requests) {
                 let path = first.split_whitespace().nth(1).unwrap_or("/").to_owned();
                 log.lock().unwrap().push(format!("{host} {path}"));
                 let path = path.split('?').next().unwrap_or("/");
+                if let Some((kind, body)) = binary(path) {
+                    let _ = write!(
+                        stream,
+                        "HTTP/1.1 200 OK\r\nContent-Type: {kind}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                        body.len()
+                    );
+                    let _ = stream.write_all(&body);
+                    return;
+                }
                 let (headers, body): (&str, String) = match path {
                     "/app/set" => (
                         "Set-Cookie: sid=first-session; Path=/; Max-Age=86400\r\n",
@@ -91,6 +100,14 @@ pub fn serve_logged() -> (u16, Requests) {
                             "<a id=l href='/app/listed' style='position:fixed;left:0;top:0;width:300px;height:200px;display:block'>a link</a>",
                         ),
                     ),
+                    "/app/install" => ("", install_page()),
+                    "/app/pdf" => (
+                        "",
+                        page(
+                            "Worksheet",
+                            "<embed src='/app/sheet.pdf' type='application/pdf' style='position:fixed;inset:0;width:100%;height:100%'>",
+                        ),
+                    ),
                     p if p.starts_with("/app/") => {
                         ("", page(&format!("App {p}"), "<p>app page</p>"))
                     }
@@ -107,6 +124,143 @@ pub fn serve_logged() -> (u16, Requests) {
         }
     });
     (port, requests)
+}
+
+/// The test site's files that are not HTML: (content type, body).
+fn binary(path: &str) -> Option<(&'static str, Vec<u8>)> {
+    Some(match path {
+        "/app/manifest.json" => (
+            "application/manifest+json",
+            json!({
+                "name": "Reading app", "short_name": "Reading",
+                "start_url": "/app/install", "scope": "/app/", "id": "/app/install",
+                "display": "standalone", "background_color": "#2266aa", "theme_color": "#2266aa",
+                "icons": [
+                    {"src": "/app/icon-192.png", "sizes": "192x192", "type": "image/png"},
+                    {"src": "/app/icon-512.png", "sizes": "512x512", "type": "image/png"}
+                ]
+            })
+            .to_string()
+            .into_bytes(),
+        ),
+        "/app/icon-192.png" => ("image/png", png(192)),
+        "/app/icon-512.png" => ("image/png", png(512)),
+        // A service worker with a fetch handler: what older Chromium asked of an installable
+        // app (harmless where it is not needed).
+        "/app/sw.js" => (
+            "text/javascript",
+            b"self.addEventListener('fetch', e => e.respondWith(fetch(e.request)));".to_vec(),
+        ),
+        "/app/sheet.pdf" => ("application/pdf", pdf()),
+        _ => return None,
+    })
+}
+
+/// An installable web app's page (manifest, icons, service worker) with an "Install our app"
+/// button over the top left 300x200 pixels, as an approved site may have one. The title says
+/// how far an install got: "Install" (loaded), "ready" (service worker running), "installable"
+/// (Chromium offered the install: `beforeinstallprompt`), then after a click "no prompt" (never
+/// offered), "choice accepted|dismissed" or "refused <error>", and "installed".
+fn install_page() -> String {
+    r#"<!doctype html><html><head><title>Install</title>
+<link rel="manifest" href="/app/manifest.json"><link rel="icon" href="/app/icon-192.png">
+<script>
+let offer = null;
+addEventListener('beforeinstallprompt', e => { e.preventDefault(); offer = e; document.title = 'installable'; });
+addEventListener('appinstalled', () => { document.title = 'installed'; });
+navigator.serviceWorker.register('/app/sw.js', {scope: '/app/'});
+navigator.serviceWorker.ready.then(() => { if (!offer) document.title = 'ready'; });
+async function install() {
+  if (!offer) { document.title = 'no prompt'; return; }
+  try { document.title = 'prompting'; offer.prompt(); const c = await offer.userChoice; offer = null; document.title = 'choice ' + c.outcome; }
+  catch (e) { document.title = 'refused ' + e.name; }
+}
+</script></head><body>
+<button id=b onclick="install()" style='position:fixed;left:0;top:0;width:300px;height:200px'>Install our app</button>
+</body></html>"#
+        .to_owned()
+}
+
+/// A `size`-pixel square PNG of one colour: written out by hand (stored deflate blocks, CRC-32,
+/// Adler-32), so the test site needs no image library.
+pub fn png(size: u32) -> Vec<u8> {
+    fn crc32(bytes: &[u8]) -> u32 {
+        let mut crc = !0u32;
+        for &b in bytes {
+            crc ^= u32::from(b);
+            for _ in 0..8 {
+                crc = if crc & 1 == 1 { (crc >> 1) ^ 0xedb8_8320 } else { crc >> 1 };
+            }
+        }
+        !crc
+    }
+    fn chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
+        out.extend_from_slice(&(data.len() as u32).to_be_bytes());
+        let start = out.len();
+        out.extend_from_slice(kind);
+        out.extend_from_slice(data);
+        let crc = crc32(&out[start..]);
+        out.extend_from_slice(&crc.to_be_bytes());
+    }
+    // Rows of filter byte 0 then RGB.
+    let row: Vec<u8> = std::iter::once(0).chain([0x22, 0x66, 0xaa].repeat(size as usize)).collect();
+    let raw = row.repeat(size as usize);
+    let mut zlib = vec![0x78, 0x01];
+    let blocks: Vec<&[u8]> = raw.chunks(65535).collect();
+    for (i, block) in blocks.iter().enumerate() {
+        zlib.push(u8::from(i + 1 == blocks.len()));
+        let len = block.len() as u16;
+        zlib.extend_from_slice(&len.to_le_bytes());
+        zlib.extend_from_slice(&(!len).to_le_bytes());
+        zlib.extend_from_slice(block);
+    }
+    let (mut a, mut b) = (1u32, 0u32);
+    for &byte in &raw {
+        a = (a + u32::from(byte)) % 65521;
+        b = (b + a) % 65521;
+    }
+    zlib.extend_from_slice(&((b << 16) | a).to_be_bytes());
+    let mut ihdr = Vec::new();
+    ihdr.extend_from_slice(&size.to_be_bytes());
+    ihdr.extend_from_slice(&size.to_be_bytes());
+    ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
+    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
+    chunk(&mut out, b"IHDR", &ihdr);
+    chunk(&mut out, b"IDAT", &zlib);
+    chunk(&mut out, b"IEND", &[]);
+    out
+}
+
+/// A one-page PDF with a line of text ("Worksheet 1"), written out by hand with a correct
+/// cross-reference table, so the test site needs no PDF library.
+pub fn pdf() -> Vec<u8> {
+    let text = "BT /F1 36 Tf 72 700 Td (Worksheet 1) Tj ET";
+    let objects = [
+        "<< /Type /Catalog /Pages 2 0 R >>".to_owned(),
+        "<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_owned(),
+        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R \
+         /Resources << /Font << /F1 5 0 R >> >> >>"
+            .to_owned(),
+        format!("<< /Length {} >>\nstream\n{text}\nendstream", text.len()),
+        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>".to_owned(),
+    ];
+    let mut out = b"%PDF-1.4\n".to_vec();
+    let mut offsets = Vec::new();
+    for (i, object) in objects.iter().enumerate() {
+        offsets.push(out.len());
+        out.extend_from_slice(format!("{} 0 obj\n{object}\nendobj\n", i + 1).as_bytes());
+    }
+    let xref = out.len();
+    let mut table = format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1);
+    for offset in offsets {
+        table.push_str(&format!("{offset:010} 00000 n \n"));
+    }
+    table.push_str(&format!(
+        "trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n",
+        objects.len() + 1
+    ));
+    out.extend_from_slice(table.as_bytes());
+    out
 }
 
 /// A button over the top left 300x200 pixels that runs `script` and then counts its clicks in
@@ -142,6 +296,8 @@ pub struct Kiosk {
     pub session: String,
     pub start: String,
     pub port: u16,
+    /// Every target the browser announced (created or changed), as `targetInfo`s.
+    pub targets: Arc<Mutex<Vec<Value>>>,
     _dir: tempfile::TempDir,
 }
 
@@ -250,7 +406,18 @@ pub fn start_unguarded(port: u16, display: &str) -> Kiosk {
 /// As [`start`], with the app's site on `host` (such as `localhost`, whose subdomains Chromium
 /// also sends to 127.0.0.1).
 pub fn start_at(host: &str, port: u16, reporter: Box<dyn Reporter>) -> Kiosk {
-    launch_at(host, port, None, Some(reporter), None)
+    launch_at(host, port, None, Some(reporter), None, None)
+}
+
+/// As [`start_on`], with the launcher's policy changed by `edit` first (a test that shows
+/// what the guard does where a policy line does not hold).
+pub fn start_edited(
+    port: u16,
+    reporter: Box<dyn Reporter>,
+    display: &str,
+    edit: &dyn Fn(&mut Value),
+) -> Kiosk {
+    launch_at("127.0.0.1", port, None, Some(reporter), Some(display), Some(edit))
 }
 
 fn launch(
@@ -259,7 +426,7 @@ fn launch(
     reporter: Option<Box<dyn Reporter>>,
     display: Option<&str>,
 ) -> Kiosk {
-    launch_at("127.0.0.1", port, state_dir, reporter, display)
+    launch_at("127.0.0.1", port, state_dir, reporter, display, None)
 }
 
 fn launch_at(
@@ -268,32 +435,67 @@ fn launch_at(
     state_dir: Option<&Path>,
     reporter: Option<Box<dyn Reporter>>,
     display: Option<&str>,
+    edit: Option<&dyn Fn(&mut Value)>,
+) -> Kiosk {
+    launch_full(host, port, state_dir, reporter, display, edit, None)
+}
+
+fn launch_full(
+    host: &str,
+    port: u16,
+    state_dir: Option<&Path>,
+    reporter: Option<Box<dyn Reporter>>,
+    display: Option<&str>,
+    edit: Option<&dyn Fn(&mut Value)>,
+    wayland: Option<&Wayland>,
 ) -> Kiosk {
     let dir = tempfile::tempdir().unwrap();
     let state: PathBuf = state_dir.map(Path::to_owned).unwrap_or_else(|| dir.path().join("state"));
     let mut config = LaunchConfig::new(dir.path().to_owned(), state.clone());
-    config.wayland = false;
-    let first = match display {
-        Some(d) => {
-            config.env.push(("DISPLAY".into(), d.into()));
-            "--ozone-platform=x11"
+    config.wayland = wayland.is_some();
+    let mut flags = vec!["--no-sandbox"];
+    match (display, wayland) {
+        (_, Some(w)) => {
+            // As on the device: Wayland (`--ozone-platform=wayland` from the launcher's own
+            // arguments) and Chromium's sandbox on.
+            config.env.push(("XDG_RUNTIME_DIR".into(), w.runtime.clone().into()));
+            config.env.push(("WAYLAND_DISPLAY".into(), w.socket.clone().into()));
+            flags.clear();
         }
-        None => "--headless=new",
-    };
-    config.extra_args = [
-        first,
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-    ]
-    .iter()
-    .map(Into::into)
-    .collect();
+        (Some(d), None) => {
+            config.env.push(("DISPLAY".into(), d.into()));
+            flags.insert(0, "--ozone-platform=x11");
+        }
+        (None, None) => flags.insert(0, "--headless=new"),
+    }
+    config.extra_args = flags
+        .into_iter()
+        .chain([
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+        ])
+        .map(Into::into)
+        .collect();
     let session = slate_ui::launcher::token();
     let mut plan = web_plan(&app(), &config, &session).unwrap();
+    if let Some(w) = wayland {
+        // Chromium as the unprivileged user, as the kiosk runs it: `setpriv` after the
+        // launcher's namespace and policy mount (made as root), so the session's profile and
+        // home must be that user's.
+        config.chromium = PathBuf::from("/usr/bin/setpriv");
+        let mut args: Vec<std::ffi::OsString> = vec![
+            format!("--reuid={}", w.uid).into(),
+            format!("--regid={}", w.gid).into(),
+            "--init-groups".into(),
+            "/usr/lib/chromium/chromium".into(),
+        ];
+        args.append(&mut plan.args);
+        plan.args = args;
+        w.give(dir.path(), &plan.session_dir);
+    }
     let site = format!("http://{host}:{port}/app");
     let start = format!("{site}/start");
     // The launcher's own URL filters for the local http site (exactly this host, port and path).
@@ -306,9 +508,28 @@ fn launch_at(
     if reporter.is_none() {
         plan.policy = json!({});
     }
+    if let Some(edit) = edit {
+        edit(&mut plan.policy);
+    }
     let lists = load_url_lists(&state).unwrap();
     let mut browser = Browser::start(plan, &config).unwrap();
-    let events = browser.take_events();
+    let all = browser.take_events();
+    // Every target the browser announces, on its way to the guard: a test can then show that
+    // something (a print preview) never appeared, not only that it is gone now.
+    let targets: Arc<Mutex<Vec<Value>>> = Arc::default();
+    let seen = targets.clone();
+    let (to_guard, events) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for event in all {
+            if matches!(
+                event["method"].as_str(),
+                Some("Target.targetCreated" | "Target.targetInfoChanged")
+            ) {
+                seen.lock().unwrap().push(event["params"]["targetInfo"].clone());
+            }
+            let _ = to_guard.send(event);
+        }
+    });
     let pid = browser.child.id();
     let conn = browser.conn.clone();
     match reporter {
@@ -323,7 +544,7 @@ fn launch_at(
         }
     }
     let session = browser.attach_page().unwrap();
-    let kiosk = Kiosk { browser, session, start, port, _dir: dir };
+    let kiosk = Kiosk { browser, session, start, port, targets, _dir: dir };
     kiosk.wait_for(|k| k.href() == k.start, "the start page");
     kiosk
 }
@@ -374,7 +595,7 @@ impl Kiosk {
         panic!("timed out waiting for {what} (at {:?})", self.href());
     }
 
-    pub fn wait_for(&self, ok: impl Fn(&Kiosk) -> bool, what: &str) {
+    pub fn wait_for(&self, mut ok: impl FnMut(&Kiosk) -> bool, what: &str) {
         // Generous: Chromium starts slowly on a loaded two-core CI machine.
         for _ in 0..300 {
             if ok(self) {
@@ -410,6 +631,16 @@ impl Kiosk {
     /// of the page, as a pointer would make it: press and release through the browser's input
     /// pipeline, so it counts as a user gesture.
     pub fn click(&self, x: f64, y: f64, button: &str, modifiers: u32) {
+        // Not before the page has drawn two frames: a click that arrives earlier can be
+        // dropped (seen on a loaded machine, and on Wayland). Bounded: a page under a dialog
+        // draws nothing and answers no script.
+        let _ = self.browser.conn.call(
+            "Runtime.evaluate",
+            json!({"expression": "new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))",
+                   "awaitPromise": true}),
+            Some(&self.session),
+            Duration::from_secs(5),
+        );
         let event = |kind: &str| {
             json!({"type": kind, "x": x, "y": y, "button": button, "clickCount": 1,
                    "modifiers": modifiers})
@@ -442,6 +673,50 @@ impl Kiosk {
                 Duration::from_secs(10),
             )
             .is_ok_and(|r| r["result"]["value"] == 42)
+    }
+
+    /// The browser window the app's page is in now (`Browser.getWindowForTarget`).
+    pub fn window(&self) -> Option<i64> {
+        self.browser
+            .conn
+            .call(
+                "Browser.getWindowForTarget",
+                json!({}),
+                Some(&self.session),
+                Duration::from_secs(10),
+            )
+            .ok()
+            .and_then(|r| r["windowId"].as_i64())
+    }
+
+    /// The browser window of every page target open now.
+    pub fn windows(&self) -> Vec<i64> {
+        self.pages()
+            .iter()
+            .filter_map(|p| {
+                let reply = self.browser.conn.call(
+                    "Browser.getWindowForTarget",
+                    json!({"targetId": p["targetId"]}),
+                    None,
+                    Duration::from_secs(10),
+                );
+                reply.ok().and_then(|r| r["windowId"].as_i64())
+            })
+            .collect()
+    }
+
+    /// The app page's title as the browser has it (answers while a dialog is up or the
+    /// page's scripts are paused, unlike [`Kiosk::title`]).
+    pub fn tab_title(&self) -> String {
+        let info = self.browser.conn.call(
+            "Target.getTargetInfo",
+            json!({}),
+            Some(&self.session),
+            Duration::from_secs(10),
+        );
+        info.ok()
+            .and_then(|i| i["targetInfo"]["title"].as_str().map(str::to_owned))
+            .unwrap_or_default()
     }
 
     pub fn pages(&self) -> Vec<Value> {
@@ -489,4 +764,294 @@ pub fn state_listing(dir: &Path, url: &str) -> PathBuf {
         slate_filter::urls::salted_hash(&[7, 9, 11], &slate_filter::urls::normalise(url).unwrap());
     std::fs::write(state.join("policy/lists/iwf.txt"), format!("url-sha256:{entry}\n")).unwrap();
     state
+}
+
+/// The unprivileged user the sandboxed runs use (made by `scripts/setup`).
+pub const TEST_USER: &str = "slate-test-kiosk";
+
+/// The kiosk's compositor on a headless backend, run as [`TEST_USER`], for Chromium on Wayland
+/// with its sandbox on. labwc (the device's compositor, with the image's own rc.xml, menu.xml
+/// and autostart) when it is installed; Debian bookworm does not package labwc, so there the
+/// stand-in is sway (the same wlroots) configured as the kiosk's labwc is: no key bindings, no
+/// title bars or borders, every window full screen, no Xwayland.
+pub struct Wayland {
+    child: std::process::Child,
+    _dir: tempfile::TempDir,
+    pub runtime: PathBuf,
+    pub socket: String,
+    pub compositor: &'static str,
+    pub uid: u32,
+    pub gid: u32,
+}
+
+fn user_ids(user: &str) -> Result<(u32, u32), String> {
+    let id = |flag: &str| -> Result<u32, String> {
+        let out = std::process::Command::new("id")
+            .args([flag, user])
+            .output()
+            .map_err(|e| e.to_string())?;
+        String::from_utf8_lossy(&out.stdout).trim().parse().map_err(|_| {
+            format!(
+                "no user {user} (scripts/setup makes it): {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            )
+        })
+    };
+    Ok((id("-u")?, id("-g")?))
+}
+
+fn installed(program: &str) -> bool {
+    std::process::Command::new("sh")
+        .args(["-c", &format!("command -v {program}")])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+impl Wayland {
+    /// Starts the compositor, or says why it cannot.
+    pub fn start() -> Result<Wayland, String> {
+        use std::os::unix::fs::PermissionsExt;
+        if !nix_is_root() {
+            return Err("the sandboxed run needs root (to become the test user)".into());
+        }
+        let (uid, gid) = user_ids(TEST_USER)?;
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o711))
+            .map_err(|e| e.to_string())?;
+        let runtime = dir.path().join("runtime");
+        std::fs::create_dir(&runtime).map_err(|e| e.to_string())?;
+        std::fs::set_permissions(&runtime, std::fs::Permissions::from_mode(0o700))
+            .map_err(|e| e.to_string())?;
+        std::os::unix::fs::chown(&runtime, Some(uid), Some(gid)).map_err(|e| e.to_string())?;
+        let (compositor, program, args): (&'static str, &str, Vec<String>) = if installed("labwc") {
+            let config = Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../images/rootfs/usr/share/slate/labwc");
+            ("labwc", "labwc", vec!["--config-dir".into(), config.display().to_string()])
+        } else if installed("sway") {
+            let config = dir.path().join("sway.conf");
+            // The kiosk's labwc rc.xml in sway's words: no bindings at all (sway has none
+            // unless configured), no decorations, every window full screen.
+            std::fs::write(
+                &config,
+                "output HEADLESS-1 mode 1280x800\ndefault_border none\ndefault_floating_border none\n\
+                 xwayland disable\nfocus_on_window_activation focus\n\
+                 for_window [all] fullscreen enable\n",
+            )
+            .map_err(|e| e.to_string())?;
+            std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o644))
+                .map_err(|e| e.to_string())?;
+            (
+                "sway (labwc is not installed)",
+                "sway",
+                vec!["-c".into(), config.display().to_string()],
+            )
+        } else {
+            return Err("neither labwc nor sway is installed".into());
+        };
+        let log =
+            std::fs::File::create(dir.path().join("compositor.log")).map_err(|e| e.to_string())?;
+        let child = std::process::Command::new("setpriv")
+            .args([&format!("--reuid={uid}"), &format!("--regid={gid}"), "--init-groups", program])
+            .args(&args)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", &runtime)
+            .env("XDG_RUNTIME_DIR", &runtime)
+            .env("WLR_BACKENDS", "headless")
+            .env("WLR_RENDERER", "pixman")
+            .env("WLR_LIBINPUT_NO_DEVICES", "1")
+            .env("WLR_HEADLESS_OUTPUTS", "1")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(log)
+            .spawn()
+            .map_err(|e| format!("cannot start {program}: {e}"))?;
+        let mut wayland =
+            Wayland { child, _dir: dir, runtime, socket: String::new(), compositor, uid, gid };
+        for _ in 0..300 {
+            if let Ok(Some(status)) = wayland.child.try_wait() {
+                let log = std::fs::read_to_string(wayland._dir.path().join("compositor.log"))
+                    .unwrap_or_default();
+                return Err(format!("{program} exited ({status}): {log}"));
+            }
+            let found = std::fs::read_dir(&wayland.runtime).ok().and_then(|d| {
+                d.filter_map(|e| e.ok())
+                    .filter_map(|e| e.file_name().into_string().ok())
+                    .find(|n| n.starts_with("wayland-") && !n.ends_with(".lock"))
+            });
+            if let Some(socket) = found {
+                wayland.socket = socket;
+                return Ok(wayland);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Err(format!("{program} made no Wayland socket in 15 s"))
+    }
+
+    /// Makes the session's directory the test user's (Chromium, as that user, writes its
+    /// profile and home there; the policy tree the launcher writes as root stays root's).
+    fn give(&self, runtime_dir: &Path, session_dir: &Path) {
+        use std::os::unix::fs::PermissionsExt;
+        let browsers = session_dir.parent().unwrap();
+        for d in [runtime_dir, browsers] {
+            std::fs::create_dir_all(d).unwrap();
+            std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o711)).unwrap();
+        }
+        for d in [session_dir.to_owned(), session_dir.join("home")] {
+            std::fs::create_dir_all(&d).unwrap();
+            std::os::unix::fs::chown(&d, Some(self.uid), Some(self.gid)).unwrap();
+        }
+    }
+
+    /// Presses keys as a keyboard would, through the compositor (`wtype`, the virtual keyboard
+    /// protocol), e.g. `ctrl+shift+n`, `alt+F4`.
+    pub fn key(&self, keys: &str) {
+        let mut parts: Vec<&str> = keys.split('+').collect();
+        let key = parts.pop().unwrap();
+        let mut args = Vec::new();
+        for m in &parts {
+            args.extend(["-M", m]);
+        }
+        args.extend(["-k", key]);
+        for m in parts.iter().rev() {
+            args.extend(["-m", m]);
+        }
+        let status = std::process::Command::new("wtype")
+            .args(&args)
+            .env("XDG_RUNTIME_DIR", &self.runtime)
+            .env("WAYLAND_DISPLAY", &self.socket)
+            .status()
+            .expect("wtype (apt package wtype) runs");
+        assert!(status.success(), "wtype {keys}");
+    }
+
+    /// The top-level windows the compositor shows (sway only: labwc has no IPC); None when it
+    /// cannot say.
+    pub fn windows(&self) -> Option<Vec<Value>> {
+        if !self.compositor.starts_with("sway") {
+            return None;
+        }
+        let socket = std::fs::read_dir(&self.runtime)
+            .ok()?
+            .filter_map(|e| e.ok())
+            .find(|e| e.file_name().to_str().is_some_and(|n| n.starts_with("sway-ipc.")))?;
+        let out = std::process::Command::new("swaymsg")
+            .args(["-s", &socket.path().display().to_string(), "-t", "get_tree", "-r"])
+            .output()
+            .ok()?;
+        let tree: Value = serde_json::from_slice(&out.stdout).ok()?;
+        let mut windows = Vec::new();
+        fn walk(node: &Value, out: &mut Vec<Value>) {
+            if node["pid"].is_number() {
+                out.push(json!({"app_id": node["app_id"], "name": node["name"],
+                                "fullscreen": node["fullscreen_mode"], "border": node["border"]}));
+            }
+            for key in ["nodes", "floating_nodes"] {
+                for child in node[key].as_array().into_iter().flatten() {
+                    walk(child, out);
+                }
+            }
+        }
+        walk(&tree, &mut windows);
+        Some(windows)
+    }
+}
+
+impl Drop for Wayland {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn nix_is_root() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
+}
+
+/// Whether Chromium's sandbox works here for [`TEST_USER`]: Chromium itself tried (headless, as
+/// that user, without `--no-sandbox`). Err says why not, in Chromium's words.
+pub fn sandbox_works() -> Result<(), String> {
+    let (uid, gid) = user_ids(TEST_USER)?;
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    std::os::unix::fs::chown(dir.path(), Some(uid), Some(gid)).map_err(|e| e.to_string())?;
+    let out = std::process::Command::new("timeout")
+        .args([
+            "60",
+            "setpriv",
+            &format!("--reuid={uid}"),
+            &format!("--regid={gid}"),
+            "--init-groups",
+        ])
+        .args(["/usr/lib/chromium/chromium", "--headless=new", "--disable-gpu"])
+        .args(["--disable-background-networking", "--disable-component-update", "--disable-sync"])
+        .args(["--no-first-run", &format!("--user-data-dir={}/p", dir.path().display())])
+        .args(["--dump-dom", "data:text/html,<title>sandboxed</title>"])
+        .env("HOME", dir.path())
+        .output()
+        .map_err(|e| e.to_string())?;
+    if out.status.success() && String::from_utf8_lossy(&out.stdout).contains("sandboxed") {
+        return Ok(());
+    }
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let reason: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("sandbox") || l.contains("FATAL") || l.contains("namespace"))
+        .take(5)
+        .collect();
+    Err(format!(
+        "Chromium as {TEST_USER} without --no-sandbox exited {}: {}",
+        out.status,
+        reason.join(" | ")
+    ))
+}
+
+/// Starts Chromium as [`start`] does, but on `wayland` as [`TEST_USER`] with its sandbox on.
+pub fn start_wayland(port: u16, reporter: Box<dyn Reporter>, wayland: &Wayland) -> Kiosk {
+    launch_full("127.0.0.1", port, None, Some(reporter), None, None, Some(wayland))
+}
+
+/// Whether every renderer of the browser `pid` runs in Chromium's sandbox: a user namespace of
+/// its own (Debian's Chromium has no setuid helper, so the namespace sandbox is the sandbox)
+/// and seccomp-bpf. Err names what is not so.
+pub fn renderers_sandboxed(pid: u32) -> Result<usize, String> {
+    let browser_ns =
+        std::fs::read_link(format!("/proc/{pid}/ns/user")).map_err(|e| e.to_string())?;
+    let mut renderers = 0;
+    for entry in std::fs::read_dir("/proc").map_err(|e| e.to_string())?.flatten() {
+        let Some(p) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            continue;
+        };
+        let cmdline = std::fs::read(format!("/proc/{p}/cmdline")).unwrap_or_default();
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        if !cmdline.contains("--type=renderer") || cmdline.contains("--extension-process") {
+            continue;
+        }
+        // This browser's: a descendant of it (through its zygotes).
+        let parent = |p: u32| -> Option<u32> {
+            let stat = std::fs::read_to_string(format!("/proc/{p}/stat")).ok()?;
+            stat.rsplit(')').next()?.split_whitespace().nth(1)?.parse().ok()
+        };
+        let mut ancestor = Some(p);
+        while let Some(a) = ancestor.filter(|a| *a > 1 && *a != pid) {
+            ancestor = parent(a);
+        }
+        if ancestor != Some(pid) {
+            continue;
+        }
+        let ns = std::fs::read_link(format!("/proc/{p}/ns/user")).map_err(|e| e.to_string())?;
+        let status = std::fs::read_to_string(format!("/proc/{p}/status")).unwrap_or_default();
+        let seccomp = status.lines().any(|l| l.starts_with("Seccomp:") && l.trim().ends_with('2'));
+        if ns == browser_ns || !seccomp {
+            return Err(format!(
+                "renderer {p}: user namespace {ns:?} (browser {browser_ns:?}), seccomp {seccomp}"
+            ));
+        }
+        renderers += 1;
+    }
+    if renderers == 0 {
+        return Err("no renderer found".into());
+    }
+    Ok(renderers)
 }
