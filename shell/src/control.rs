@@ -378,12 +378,15 @@ fn check_aup(key_stage: &str, text_version: &str) -> Result<(), String> {
 /// Who is on the other end of a connection, from `SO_PEERCRED` and the peer's cgroup.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
-    /// uid 0: IT's `slatectl` over ssh, the udev-started `slate-device-refused@` unit.
+    /// uid 0: IT's `slatectl` over ssh.
     Root,
     /// The kiosk UI (`slate-ui`, user `slate-kiosk`), not inside an app cgroup.
     Kiosk,
     /// The DNS filter (`slate-dns`): only `filter_blocked` at the DNS layer.
     Dns,
+    /// The udev-started `slate-device-refused@` unit (user `slate-refused`): only
+    /// `device_refused`.
+    Refused,
     /// A process inside an app cgroup, whatever its uid: nothing at all.
     App,
     /// Anyone else (or a peer whose cgroup could not be read): nothing at all.
@@ -396,16 +399,19 @@ pub struct PeerUsers {
     pub root: u32,
     pub kiosk: Option<u32>,
     pub dns: Option<u32>,
+    pub refused: Option<u32>,
 }
 
 /// The kiosk UI's user unless slated's config names another.
 pub const DEFAULT_KIOSK_USER: &str = "slate-kiosk";
 /// slate-dns's user unless slated's config names another.
 pub const DEFAULT_DNS_USER: &str = "slate-dns";
+/// The user `slate-device-refused@` runs as (it tells slated about refused USB devices).
+pub const DEFAULT_REFUSED_USER: &str = "slate-refused";
 
 impl PeerUsers {
     /// Looks the users up by name; one that does not exist is logged and never matches.
-    pub fn lookup(kiosk: &str, dns: &str) -> PeerUsers {
+    pub fn lookup(kiosk: &str, dns: &str, refused: &str) -> PeerUsers {
         let uid = |name: &str| match nix::unistd::User::from_name(name) {
             Ok(Some(user)) => Some(user.uid.as_raw()),
             Ok(None) => {
@@ -417,7 +423,7 @@ impl PeerUsers {
                 None
             }
         };
-        PeerUsers { root: 0, kiosk: uid(kiosk), dns: uid(dns) }
+        PeerUsers { root: 0, kiosk: uid(kiosk), dns: uid(dns), refused: uid(refused) }
     }
 }
 
@@ -431,6 +437,7 @@ pub fn role(uid: u32, cgroup: Option<&str>, users: &PeerUsers) -> Role {
         None => Role::Other,
         Some(_) if Some(uid) == users.kiosk => Role::Kiosk,
         Some(_) if Some(uid) == users.dns => Role::Dns,
+        Some(_) if Some(uid) == users.refused => Role::Refused,
         Some(_) => Role::Other,
     }
 }
@@ -457,6 +464,7 @@ pub fn allowed(role: Role, request: &Request) -> bool {
                 | R::FilterBlocked { layer: FilterLayer::Url, .. }
         ),
         Role::Dns => matches!(request, R::FilterBlocked { layer: FilterLayer::Dns, .. }),
+        Role::Refused => matches!(request, R::DeviceRefused { .. }),
         Role::App | Role::Other => false,
     }
 }
@@ -812,7 +820,8 @@ mod tests {
         }
     }
 
-    const USERS: PeerUsers = PeerUsers { root: 0, kiosk: Some(1001), dns: Some(1002) };
+    const USERS: PeerUsers =
+        PeerUsers { root: 0, kiosk: Some(1001), dns: Some(1002), refused: Some(1004) };
 
     #[test]
     fn each_peer_has_a_role() {
@@ -828,6 +837,12 @@ mod tests {
             (1001, None, Role::Other),
             (1002, Some("/system.slice/slate-dns.service"), Role::Dns),
             (1002, None, Role::Other),
+            (
+                1004,
+                Some("/system.slice/system-slate\\x2ddevice\\x2drefused.slice/x.service"),
+                Role::Refused,
+            ),
+            (1004, None, Role::Other),
             (0, app, Role::App),
             (1003, session, Role::Other),
             (65534, Some("/"), Role::Other),
@@ -836,7 +851,7 @@ mod tests {
             assert_eq!(role(uid, cgroup, &USERS), expected, "{uid} {cgroup:?}");
         }
         // A user that does not exist matches nobody.
-        let none = PeerUsers { root: 0, kiosk: None, dns: None };
+        let none = PeerUsers { root: 0, kiosk: None, dns: None, refused: None };
         assert_eq!(role(1001, session, &none), Role::Other);
     }
 
@@ -885,6 +900,7 @@ mod tests {
             assert!(allowed(Role::Root, request), "root: {n}");
             assert_eq!(allowed(Role::Kiosk, request), kiosk.contains(&n.as_str()), "kiosk: {n}");
             assert_eq!(allowed(Role::Dns, request), n == "filter_blocked/dns", "dns: {n}");
+            assert_eq!(allowed(Role::Refused, request), n == "device_refused", "refused: {n}");
             assert!(!allowed(Role::App, request), "app: {n}");
             assert!(!allowed(Role::Other, request), "other: {n}");
         }
@@ -920,7 +936,7 @@ mod tests {
     }
 
     /// The test runs as root: it is trusted with everything.
-    const ROOT_ONLY: PeerUsers = PeerUsers { root: 0, kiosk: None, dns: None };
+    const ROOT_ONLY: PeerUsers = PeerUsers { root: 0, kiosk: None, dns: None, refused: None };
 
     /// Answers every request with `ok` and the request's debug text, like a tiny daemon.
     fn echo_daemon() -> mpsc::Sender<ControlMsg> {

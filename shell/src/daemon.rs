@@ -1175,7 +1175,11 @@ impl Daemon {
 
         let (control_tx, control_rx) = mpsc::channel(16);
         let (press_tx, press_rx) = mpsc::channel(16);
-        let users = PeerUsers::lookup(control::DEFAULT_KIOSK_USER, control::DEFAULT_DNS_USER);
+        let users = PeerUsers::lookup(
+            control::DEFAULT_KIOSK_USER,
+            control::DEFAULT_DNS_USER,
+            control::DEFAULT_REFUSED_USER,
+        );
         let mut inputs = vec![tokio::spawn(control::serve(listener, control_tx.clone(), users))];
         inputs.extend(background);
         inputs.extend(led);

@@ -24,7 +24,7 @@ fn serve_fake(
             let listener = control::bind(&socket, None).unwrap();
             let (tx, mut rx) = tokio::sync::mpsc::channel::<control::ControlMsg>(4);
             // The test runs as root, which may send everything.
-            let users = control::PeerUsers { root: 0, kiosk: None, dns: None };
+            let users = control::PeerUsers { root: 0, kiosk: None, dns: None, refused: None };
             tokio::spawn(control::serve(listener, tx, users));
             ready_tx.send(()).unwrap();
             let mut device = FakeDevice::new(12);
