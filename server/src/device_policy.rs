@@ -328,7 +328,8 @@ pub(crate) mod tests {
             .unwrap()
             .staff
             .is_empty());
-        let cases: [(fn(&mut PolicyRecords), &str); 3] = [
+        type Edit = fn(&mut PolicyRecords);
+        let cases: [(Edit, &str); 3] = [
             (|r| r.staff_pins[0].pin_phc = "4821".into(), "staff[0].pin_hash"),
             (|r| r.staff_pins[0].id = StaffId::new("it").unwrap(), "staff[0].id"),
             (|r| r.staff_pins.push(r.staff_pins[0].clone()), "staff[1].id"),

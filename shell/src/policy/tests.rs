@@ -270,7 +270,8 @@ async fn an_older_policy_is_refused() {
 
 #[tokio::test]
 async fn a_bad_staff_document_is_refused_by_field() {
-    let cases: [(fn(&mut serde_json::Value), &str); 3] = [
+    type Edit = fn(&mut serde_json::Value);
+    let cases: [(Edit, &str); 3] = [
         (|v| v["staff"][0]["pin_hash"] = "482916".into(), "staff[0].pin_hash"),
         (|v| v["staff"][0]["id"] = "it".into(), "staff[0].id"),
         (|v| v["staff"][0]["name"] = "Mrs Jones".into(), "unknown field `name`"),
