@@ -4,7 +4,8 @@
 //! ```text
 //! device                                              server (Authorization: Bearer <credential>)
 //!   GET /api/v1/device/policy                 --->
-//!                                             <---   200 PolicyReply {kiosk, filter}: two SignedBundles
+//!                                             <---   200 PolicyReply {kiosk, filter, staff}:
+//!                                                    three SignedBundles
 //!   GET /api/v1/device/lists/{name}           --->
 //!                                             <---   200 the list file (one name a line); its
 //!                                                    sha256 and size are in the signed filter policy
@@ -15,7 +16,9 @@
 //!
 //! The kiosk bundle's payload is a [`crate::kiosk::Policy`]; the filter bundle's payload is the
 //! filter policy `slate-filter` reads (profiles, lists, bypasses; see its `policy` module), whose
-//! `lists` manifest is a map of [`ListFile`]s. A device refuses any bundle that does not verify,
+//! `lists` manifest is a map of [`ListFile`]s; the staff bundle's payload is a
+//! [`crate::staff::StaffPins`] (unlock PIN hashes by pseudonymous staff id), which only `slated`
+//! reads and keeps where the kiosk user cannot. A device refuses any bundle that does not verify,
 //! or that is older than the one it has, and keeps its last good one (or fails closed).
 //!
 //! Commands are teacher actions that must reach a device within seconds: the device long-polls.
@@ -38,10 +41,12 @@ pub const MAX_COMMANDS_PER_REPLY: usize = 64;
 #[serde(deny_unknown_fields)]
 pub struct PolicyReply {
     pub v: u16,
-    /// Payload: a [`crate::kiosk::Policy`] (roster, apps, staff PIN hash, session rules).
+    /// Payload: a [`crate::kiosk::Policy`] (roster, apps, session rules).
     pub kiosk: SignedBundle,
     /// Payload: the filter policy (profiles, list manifest, bypasses).
     pub filter: SignedBundle,
+    /// Payload: a [`crate::staff::StaffPins`] (who may unlock, by PIN hash).
+    pub staff: SignedBundle,
 }
 
 impl PolicyReply {

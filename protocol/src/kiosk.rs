@@ -1,5 +1,7 @@
 //! The kiosk policy: the school's classes, their pupils (first name and initial only), the apps
-//! approved for each class, the staff PIN hash and the session rules. The school server makes it
+//! approved for each class and the session rules. It never holds a staff PIN or its hash: the
+//! kiosk UI's user (and so every app a pupil runs) can read it; the unlock PINs travel in their
+//! own document ([`crate::staff`]) that only `slated` reads. The school server makes it
 //! and signs it ([`crate::bundle::SignedBundle`]); `slated` fetches and caches it; `slate-ui`
 //! and `slated` read it. Owns parsing and checking it; must not read files or the network (the
 //! caller hands in the text), and must never hold a pupil's full name: the format has no field
@@ -124,10 +126,6 @@ pub struct Policy {
     /// hand-written local file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub issued_at: Option<DateTime<Utc>>,
-    /// The staff PIN's argon2id hash (PHC string), so a PIN changed at the server works on every
-    /// device, offline too. When absent the device uses the one in its `slate.toml`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub staff_pin_hash: Option<String>,
     /// When sessions end by themselves.
     #[serde(default)]
     pub sessions: SessionRules,
@@ -227,11 +225,6 @@ pub fn parse_policy(text: &str) -> Result<Policy, PolicyError> {
     }
     if !(1..=240).contains(&policy.sessions.idle_timeout_min) {
         return Err(field("sessions.idle_timeout_min", "must be 1 to 240 minutes"));
-    }
-    if let Some(hash) = &policy.staff_pin_hash {
-        if !hash.starts_with("$argon2id$") || hash.len() > 256 {
-            return Err(field("staff_pin_hash", "must be an argon2id PHC string"));
-        }
     }
     if policy.classes.is_empty() {
         return Err(field("classes", "is empty"));
@@ -360,7 +353,12 @@ mod tests {
                 }),
                 "shape",
             ),
-            (Box::new(|v| v["staff_pin_hash"] = json!("1234")), "staff_pin_hash"),
+            (
+                Box::new(|v| {
+                    v["staff_pin_hash"] = json!("$argon2id$v=19$m=256,t=1,p=1$c2FsdHNhbHQ$aGFzaA")
+                }),
+                "unknown field `staff_pin_hash`",
+            ),
             (
                 Box::new(|v| v["classes"][1]["pupils"][0]["picture_pin"] = json!(["star"])),
                 "classes[1].pupils[0].picture_pin",

@@ -48,13 +48,15 @@
 //! Pupils appear only as a pseudonymous [`PupilId`]; names stay on the school server.
 //!
 //! Anything a device must trust (policy, roster, lists) arrives as a [`bundle::SignedBundle`];
-//! [`device`] has the policy, list and teacher-command endpoints, [`kiosk`] the kiosk policy.
+//! [`device`] has the policy, list and teacher-command endpoints, [`kiosk`] the kiosk policy,
+//! [`staff`] the staff unlock PINs.
 
 pub mod bundle;
 pub mod device;
 pub mod kiosk;
 #[cfg(feature = "lines")]
 pub mod lines;
+pub mod staff;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -378,7 +380,9 @@ pub enum EventBody {
         /// The `report_filed` event this resolves.
         report: EventId,
         choice: ResolutionChoice,
-        /// Who unlocked, as the school's staff id, when given.
+        /// Who unlocked: the staff id of the entry whose PIN matched (from the signed staff
+        /// document, [`staff::StaffPins`]), or [`staff::IT_STAFF_ID`] for IT's own PIN from the
+        /// device's `slate.toml`. `None` only from devices older than per-staff PINs.
         staff: Option<StaffId>,
     },
     /// The pupil accepted the acceptable use agreement for their key stage at sign-in.

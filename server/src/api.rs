@@ -246,8 +246,9 @@ fn key_id(state: &AppState) -> String {
     format!("school-{hex}")
 }
 
-/// `GET /api/v1/device/policy`: the kiosk and filter policies, built from the records now and
-/// signed. A kiosk policy a device would refuse (no classes yet) is not sent: 503.
+/// `GET /api/v1/device/policy`: the kiosk and filter policies and the staff unlock PINs, built
+/// from the records now and signed. A kiosk policy a device would refuse (no classes yet) is not
+/// sent: 503.
 pub async fn device_policy(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -266,12 +267,15 @@ pub async fn device_policy(
     let kiosk = crate::device_policy::kiosk_payload(&records)
         .map_err(|e| ApiError::NotReady(e.to_string()))?;
     let filter = crate::device_policy::filter_payload(&records, Utc::now());
+    let staff = crate::device_policy::staff_payload(&records)
+        .map_err(|e| ApiError::NotReady(e.to_string()))?;
     let key_id = key_id(&state);
     tracing::info!(%device, issued_at = %records.changed_at, "policy sent");
     Ok(Json(PolicyReply {
         v: PROTOCOL_VERSION,
         kiosk: SignedBundle::sign(kiosk, &key_id, &state.policy_key),
         filter: SignedBundle::sign(filter, &key_id, &state.policy_key),
+        staff: SignedBundle::sign(staff, &key_id, &state.policy_key),
     }))
 }
 

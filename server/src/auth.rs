@@ -152,6 +152,39 @@ pub fn check_new_password(password: &str, confirm: &str, username: &str) -> Resu
     Ok(())
 }
 
+/// Checks a new unlock PIN for devices, naming what is wrong: 6 to 12 digits (what the device's
+/// PIN pad takes and what it accepts from the staff document), typed the same twice, and not one
+/// a passer-by would guess first: the same digit throughout, a run up or down (123456, 987654,
+/// 890123), or a short pattern repeated (121212, 123123).
+pub fn check_unlock_pin(pin: &str, confirm: &str) -> Result<(), String> {
+    use slate_protocol::staff::{MAX_STAFF_PIN_DIGITS as MAX, MIN_STAFF_PIN_DIGITS as MIN};
+    if !(MIN..=MAX).contains(&pin.len()) || !pin.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!("PIN: {MIN} to {MAX} digits."));
+    }
+    if pin != confirm {
+        return Err("PIN again: not the same as the PIN.".into());
+    }
+    let digits: Vec<u8> = pin.bytes().map(|b| b - b'0').collect();
+    let steps = |step: u8| digits.windows(2).all(|w| w[1] == (w[0] + step) % 10);
+    if steps(0) {
+        return Err("PIN: not the same digit throughout; choose one others would not guess.".into());
+    }
+    if steps(1) || steps(9) {
+        return Err(
+            "PIN: not a run of digits such as 123456; choose one others would not guess.".into()
+        );
+    }
+    let repeats =
+        (2..=3).any(|period| digits.iter().skip(period).zip(&digits).all(|(a, b)| a == b));
+    if repeats {
+        return Err(
+            "PIN: not a short pattern repeated such as 121212; choose one others would not guess."
+                .into(),
+        );
+    }
+    Ok(())
+}
+
 /// Checks a username: 2 to 32 of `a-z 0-9 . _ -`, so it is safe in an otpauth URI and a log.
 pub fn check_username(username: &str) -> Result<(), String> {
     let ok = (2..=32).contains(&username.len())
@@ -353,6 +386,41 @@ mod tests {
         assert!(!verify_password("correct horse batterY", &phc));
         assert!(!verify_password("x", "not a phc string"));
         assert_ne!(phc, hash_password("correct horse battery", HashCost::Cheap), "salted");
+    }
+
+    #[test]
+    fn unlock_pins_are_six_to_twelve_digits_and_not_easily_guessed() {
+        let cases = [
+            ("482916", "482916", None),
+            ("730418296051", "730418296051", None),
+            ("4829160", "4829160", None),
+            ("112358", "112358", None),
+            ("48291", "48291", Some("PIN: 6 to 12")),
+            ("4821", "4821", Some("PIN: 6 to 12")),
+            ("4829160000000", "4829160000000", Some("PIN: 6 to 12")),
+            ("48291a", "48291a", Some("PIN: 6 to 12")),
+            ("４８２９１６", "４８２９１６", Some("PIN: 6 to 12")),
+            ("", "", Some("PIN: 6 to 12")),
+            ("482916", "482917", Some("PIN again")),
+            ("000000", "000000", Some("same digit")),
+            ("77777777", "77777777", Some("same digit")),
+            ("123456", "123456", Some("run")),
+            ("654321", "654321", Some("run")),
+            ("890123", "890123", Some("run")),
+            ("234567890", "234567890", Some("run")),
+            ("121212", "121212", Some("pattern")),
+            ("123123", "123123", Some("pattern")),
+            ("4545454", "4545454", Some("pattern")),
+        ];
+        for (pin, confirm, expected) in cases {
+            match (check_unlock_pin(pin, confirm), expected) {
+                (Ok(()), None) => {}
+                (Err(e), Some(part)) => {
+                    assert!(e.contains(part), "{pin:?}: {e:?} should say {part:?}")
+                }
+                (got, _) => panic!("{pin:?}: {got:?}, expected {expected:?}"),
+            }
+        }
     }
 
     #[test]

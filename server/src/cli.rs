@@ -89,6 +89,16 @@ pub enum StaffCommand {
     /// Add a staff account, or reset one: prints a one-time password and, for roles that need
     /// it (or with --totp), the TOTP secret and otpauth URI for an authenticator app.
     Add(StaffAddArgs),
+    /// Disable a staff account: it cannot sign in, its sessions end, and its unlock PIN leaves
+    /// every device with the next policy. `staff add` with the same username enables it again
+    /// (with a new password and no unlock PIN).
+    Disable(StaffDisableArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct StaffDisableArgs {
+    #[arg(long, value_parser = parse_username)]
+    pub username: String,
 }
 
 #[derive(Debug, Args)]

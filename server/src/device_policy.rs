@@ -1,10 +1,13 @@
 //! What devices are told, built from the school's records: the kiosk policy (classes, pupils by
-//! first name and initial, apps, the staff PIN hash, session rules) and the filter policy
-//! (profiles, the list manifest, approved bypasses, the URL salt). Pure: the records and the
-//! time come in, JSON documents go out; signing and storage are the caller's.
+//! first name and initial, apps, session rules), the filter policy (profiles, the list manifest,
+//! approved bypasses, the URL salt) and the staff document (each enabled account's unlock PIN
+//! hash under its pseudonymous id; no names). Pure: the records and the time come in, JSON
+//! documents go out; signing and storage are the caller's.
 //!
-//! The server never signs what a device would refuse: the kiosk document is checked with
-//! `slate_protocol::kiosk::parse_policy` before it is returned.
+//! The server never signs what a device would refuse: the kiosk and staff documents are checked
+//! with `slate_protocol::kiosk::parse_policy` and `slate_protocol::staff::parse_staff_pins`
+//! before they are returned. No PIN hash is ever in the kiosk document (the kiosk user and its
+//! apps can read it on the device).
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -12,7 +15,8 @@ use serde_json::{json, Map, Value};
 use slate_protocol::device::ListFile;
 pub use slate_protocol::kiosk::default_profile_name;
 use slate_protocol::kiosk::{self, App, Class, KeyStage, Pupil, SessionRules};
-use slate_protocol::PupilId;
+use slate_protocol::staff::{self, StaffPinEntry, StaffPins};
+use slate_protocol::{PupilId, StaffId};
 use std::collections::BTreeMap;
 
 /// The filter profile in force when nobody is signed in.
@@ -29,6 +33,17 @@ pub enum BuildError {
     /// The records do not make a policy a device would accept (no classes yet, say).
     #[error("the kiosk policy is not ready: {0}")]
     Kiosk(String),
+    /// A stored unlock PIN hash a device would refuse (a damaged record).
+    #[error("the staff PINs are not ready: {0}")]
+    Staff(String),
+}
+
+/// A member of staff's unlock PIN as devices get it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaffPinRecord {
+    /// Pseudonymous (`s-` and random hex); the server maps it back to the account.
+    pub id: StaffId,
+    pub pin_phc: String,
 }
 
 /// A class as stored.
@@ -79,7 +94,7 @@ pub struct ApprovedBypass {
     pub approved_by: String,
 }
 
-/// Everything the two documents are made from.
+/// Everything the three documents are made from.
 #[derive(Debug, Clone, Default)]
 pub struct PolicyRecords {
     /// When any of these records last changed: the documents' `issued_at`, so fetching twice
@@ -88,7 +103,8 @@ pub struct PolicyRecords {
     pub classes: Vec<ClassRecord>,
     pub pupils: Vec<PolicyPupil>,
     pub apps: Vec<App>,
-    pub staff_pin_hash: Option<String>,
+    /// Enabled accounts' unlock PINs.
+    pub staff_pins: Vec<StaffPinRecord>,
     pub sessions: SessionRules,
     pub lists: BTreeMap<String, ListFile>,
     pub profiles: Vec<ProfileRecord>,
@@ -126,13 +142,28 @@ pub fn kiosk_payload(records: &PolicyRecords) -> Result<String, BuildError> {
     let policy = kiosk::Policy {
         v: 1,
         issued_at: Some(records.changed_at),
-        staff_pin_hash: records.staff_pin_hash.clone(),
         sessions: records.sessions.clone(),
         classes,
         apps: records.apps.clone(),
     };
     let text = serde_json::to_string(&policy).expect("a kiosk policy serialises");
     kiosk::parse_policy(&text).map_err(|e| BuildError::Kiosk(e.to_string()))?;
+    Ok(text)
+}
+
+/// The staff document: who may unlock, checked as a device would check it.
+pub fn staff_payload(records: &PolicyRecords) -> Result<String, BuildError> {
+    let document = StaffPins {
+        v: 1,
+        issued_at: records.changed_at,
+        staff: records
+            .staff_pins
+            .iter()
+            .map(|r| StaffPinEntry { id: r.id.clone(), pin_hash: r.pin_phc.clone() })
+            .collect(),
+    };
+    let text = serde_json::to_string(&document).expect("a staff document serialises");
+    staff::parse_staff_pins(&text).map_err(|e| BuildError::Staff(e.to_string()))?;
     Ok(text)
 }
 
@@ -207,6 +238,8 @@ pub(crate) mod tests {
         s.parse().unwrap()
     }
 
+    const PHC: &str = "$argon2id$v=19$m=256,t=1,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaA";
+
     pub(crate) fn records() -> PolicyRecords {
         PolicyRecords {
             changed_at: at("2026-11-23T08:00:00Z"),
@@ -250,7 +283,10 @@ pub(crate) mod tests {
                     camera: false,
                 },
             }],
-            staff_pin_hash: Some("$argon2id$v=19$m=256,t=1,p=1$c2FsdHNhbHQ$aGFzaA".into()),
+            staff_pins: vec![StaffPinRecord {
+                id: StaffId::new("s-4f2a9c1e7b30").unwrap(),
+                pin_phc: PHC.into(),
+            }],
             sessions: SessionRules { idle_timeout_min: 15, lesson_ends: vec![] },
             lists: BTreeMap::from([(
                 "adult".to_string(),
@@ -275,7 +311,35 @@ pub(crate) mod tests {
         assert_eq!(policy.classes[0].pupils[0].display_name(), "Amira K.");
         assert_eq!(policy.issued_at, Some(at("2026-11-23T08:00:00Z")));
         assert_eq!(policy.sessions.idle_timeout_min, 15);
-        assert!(policy.staff_pin_hash.unwrap().starts_with("$argon2id$"));
+        assert!(!text.contains("argon2") && !text.contains("pin_hash"), "no PIN hash: {text}");
+    }
+
+    #[test]
+    fn the_staff_document_holds_ids_and_hashes_only_and_checks() {
+        let text = staff_payload(&records()).unwrap();
+        let document = slate_protocol::staff::parse_staff_pins(&text).unwrap();
+        assert_eq!(document.issued_at, at("2026-11-23T08:00:00Z"));
+        assert_eq!(document.staff.len(), 1);
+        assert_eq!(document.staff[0].id.as_str(), "s-4f2a9c1e7b30");
+        assert_eq!(document.staff[0].pin_hash, PHC);
+        let mut r = records();
+        r.staff_pins.clear();
+        assert!(slate_protocol::staff::parse_staff_pins(&staff_payload(&r).unwrap())
+            .unwrap()
+            .staff
+            .is_empty());
+        type Edit = fn(&mut PolicyRecords);
+        let cases: [(Edit, &str); 3] = [
+            (|r| r.staff_pins[0].pin_phc = "4821".into(), "staff[0].pin_hash"),
+            (|r| r.staff_pins[0].id = StaffId::new("it").unwrap(), "staff[0].id"),
+            (|r| r.staff_pins.push(r.staff_pins[0].clone()), "staff[1].id"),
+        ];
+        for (edit, field) in cases {
+            let mut r = records();
+            edit(&mut r);
+            let err = staff_payload(&r).unwrap_err().to_string();
+            assert!(err.contains(field), "{err} should name {field}");
+        }
     }
 
     #[test]

@@ -6,7 +6,7 @@ use clap::Parser;
 use slate_server::auth::{self, HashCost};
 use slate_server::cli::{
     Cli, Command, DatabaseArgs, EnrollmentTokenArgs, PupilAddArgs, PupilCommand, RosterCommand,
-    RosterImportArgs, ServeArgs, StaffAddArgs, StaffCommand,
+    RosterImportArgs, ServeArgs, StaffAddArgs, StaffCommand, StaffDisableArgs,
 };
 use slate_server::config::{self, Config};
 use slate_server::data_dir::DataDir;
@@ -38,6 +38,7 @@ async fn main() -> ExitCode {
             import_roster(&cli.data_dir, database, args)
         }
         Command::Staff(StaffCommand::Add(args)) => add_staff(&cli.data_dir, database, args),
+        Command::Staff(StaffCommand::Disable(args)) => disable_staff(&cli.data_dir, database, args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -174,6 +175,21 @@ fn import_roster(
     );
     store.audit(now, "cli", "imported roster", None, Some(&detail))?;
     println!("{detail}");
+    Ok(())
+}
+
+fn disable_staff(
+    data_dir: &Path,
+    database: &DatabaseArgs,
+    args: StaffDisableArgs,
+) -> anyhow::Result<()> {
+    let (_, store) = open(data_dir, database)?;
+    let now = chrono::Utc::now();
+    if !store.disable_staff(&args.username, now)? {
+        anyhow::bail!("no enabled staff account is called {:?}", args.username);
+    }
+    store.audit(now, "cli", "disabled staff account", Some(&args.username), None)?;
+    println!("disabled: {}", args.username);
     Ok(())
 }
 

@@ -99,6 +99,7 @@ fn layout_with_script(viewer: Option<&Viewer>, title: &str, content: Markup, liv
                         }
                         span.who {
                             (v.name) " (" (v.role) ") "
+                            a href="/staff/account" { "My account" } " "
                             form.inline method="post" action="/staff/logout" {
                                 (csrf(v)) button.link type="submit" { "Sign out" }
                             }
@@ -158,6 +159,47 @@ pub fn password_page(viewer: &Viewer, error: Option<&str>) -> Markup {
                 label for="confirm" { "New password again" }
                 input #confirm name="confirm" type="password" autocomplete="new-password" required;
                 button type="submit" { "Save" }
+            }
+        },
+    )
+}
+
+/// A member of staff's own account: their unlock PIN for held devices, and their password.
+pub fn account_page(
+    viewer: &Viewer,
+    pin_set_at: Option<DateTime<Utc>>,
+    saved: bool,
+    error: Option<&str>,
+) -> Markup {
+    use slate_protocol::staff::{MAX_STAFF_PIN_DIGITS, MIN_STAFF_PIN_DIGITS};
+    layout(
+        Some(viewer),
+        "My account",
+        html! {
+            h1 { "My account" }
+            section #unlock-pin {
+                h2 { "Unlock PIN" }
+                p { "Your own PIN for unlocking a device a pupil has reported: type it on the device's PIN pad. The report then records that it was you. "
+                    (MIN_STAFF_PIN_DIGITS) " to " (MAX_STAFF_PIN_DIGITS) " digits; not the same digit throughout, a run like 123456 or a repeated pattern like 121212. "
+                    "Keep it to yourself: devices get only its hash." }
+                @if saved { p.banner role="status" { "Saved. Devices get your new PIN within a minute or so when they are online." } }
+                p { @match pin_set_at {
+                    Some(at) => { "Your PIN was set " (crate::uk_time::format_uk(at)) "." }
+                    None => { "You have no unlock PIN yet." }
+                } }
+                @if let Some(e) = error { p.error role="alert" { (e) } }
+                form.stack method="post" action="/staff/account/pin" {
+                    (csrf(viewer))
+                    label for="pin" { "New PIN" }
+                    input #pin name="pin" type="password" inputmode="numeric" pattern="[0-9]*" autocomplete="off" required;
+                    label for="confirm" { "New PIN again" }
+                    input #confirm name="confirm" type="password" inputmode="numeric" pattern="[0-9]*" autocomplete="off" required;
+                    button type="submit" { "Set my PIN" }
+                }
+            }
+            section {
+                h2 { "Password" }
+                p { a href="/staff/password" { "Change your password" } }
             }
         },
     )

@@ -164,6 +164,8 @@ pub fn router(state: AppState) -> Router {
         .route("/staff/login", get(staff::login_page).post(staff::login))
         .route("/staff/logout", post(staff::logout))
         .route("/staff/password", get(staff::password_page).post(staff::change_password))
+        .route("/staff/account", get(staff::account_page))
+        .route("/staff/account/pin", post(staff::set_unlock_pin))
         .route("/static/live.js", get(desk::live_js))
         .route("/reports", get(desk::reports_page))
         .route("/reports/live", get(desk::live))
@@ -188,7 +190,6 @@ pub fn router(state: AppState) -> Router {
         .route("/setup/teacher", post(setup::link_teacher))
         .route("/setup/roster", post(setup::import_roster))
         .route("/setup/app", post(setup::save_app))
-        .route("/setup/pin", post(setup::set_pin))
         .route("/setup/picture-pin", post(setup::set_picture_pin))
         .route("/setup/sessions", post(setup::save_sessions))
         .route(

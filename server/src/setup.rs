@@ -1,5 +1,5 @@
 //! What devices are told and what teachers send them: IT's school setup (classes, roster import,
-//! apps, filter lists and profiles, the staff PIN, session rules, the policy key), filter bypass
+//! apps, filter lists and profiles, who has an unlock PIN, session rules, the policy key), filter bypass
 //! requests and their decisions, and "eyes on me". Each handler checks the role's permission and
 //! the CSRF token, writes the audit log, and wakes the devices' long polls after a change. The
 //! form checks are pure functions below; queries are `store`'s.
@@ -13,7 +13,6 @@ use crate::server::AppState;
 use crate::staff::{PageError, Staff};
 use crate::store::{
     BypassRecord, ClassInput, CommandRecord, ListRecord, IDLE_TIMEOUT_MIN, LESSON_ENDS,
-    STAFF_PIN_HASH,
 };
 use axum::extract::rejection::FormRejection;
 use axum::extract::{Form, Path, State};
@@ -118,7 +117,6 @@ pub fn parse_app(
     let probe = kiosk::Policy {
         v: 1,
         issued_at: None,
-        staff_pin_hash: None,
         sessions: Default::default(),
         classes: vec![kiosk::Class {
             name: "probe".into(),
@@ -134,17 +132,6 @@ pub fn parse_app(
     let text = serde_json::to_string(&probe).expect("a policy serialises");
     kiosk::parse_policy(&text).map_err(|e| format!("App: {e}"))?;
     Ok(app)
-}
-
-/// A staff PIN: 4 to 8 digits, typed twice.
-pub fn check_pin(pin: &str, confirm: &str) -> Result<(), String> {
-    if !(4..=8).contains(&pin.len()) || !pin.bytes().all(|b| b.is_ascii_digit()) {
-        return Err("PIN: 4 to 8 digits.".into());
-    }
-    if pin != confirm {
-        return Err("Confirm PIN: does not match the PIN.".into());
-    }
-    Ok(())
 }
 
 /// A picture PIN as IT types it: picture names in order, separated by spaces or commas, like
@@ -313,7 +300,7 @@ pub fn parse_command(text: &str) -> Result<(CommandAction, Duration), String> {
 /// `GET /setup`.
 pub async fn setup_page(staff: Staff, State(state): State<AppState>) -> Result<Markup, PageError> {
     staff.require(Permission::ManagePolicy)?;
-    let (classes, apps, lists, profiles, pin_set, records) = state
+    let (classes, apps, lists, profiles, pin_holders, records) = state
         .store
         .run(|store| {
             Ok((
@@ -321,7 +308,7 @@ pub async fn setup_page(staff: Staff, State(state): State<AppState>) -> Result<M
                 store.apps()?,
                 store.lists()?,
                 store.profiles()?,
-                store.setting(STAFF_PIN_HASH)?.is_some(),
+                store.unlock_pin_holders()?,
                 store.policy_records()?,
             ))
         })
@@ -429,14 +416,16 @@ pub async fn setup_page(staff: Staff, State(state): State<AppState>) -> Result<M
                     button type="submit" { "Save picture PIN" }
                 }
             }
-            section {
-                h2 { "Staff PIN" }
-                p { @if pin_set { "A PIN is set. " } @else { "No PIN set: devices use the one in their slate.toml. " } "Devices get only its hash." }
-                form method="post" action="/setup/pin" {
-                    (csrf(&viewer))
-                    label { "PIN " input type="password" name="pin" inputmode="numeric" autocomplete="off" required; } " "
-                    label { "Confirm PIN " input type="password" name="confirm" inputmode="numeric" autocomplete="off" required; } " "
-                    button type="submit" { "Set PIN" }
+            section #unlock-pins {
+                h2 { "Unlock PINs" }
+                p { "Each member of staff sets their own PIN for unlocking a held device, on "
+                    a href="/staff/account" { "My account" } ". Devices get only its hash, under an id that is not their name, and each unlock records who it was. "
+                    "A device's own " code { "[staff] pin_hash" } " in " code { "slate.toml" } " stays as IT's PIN (recorded as IT)." }
+                @if pin_holders.is_empty() {
+                    p.empty { "Nobody has set an unlock PIN yet: a held device stays held unless its slate.toml has IT's PIN." }
+                } @else {
+                    table { thead { tr { th { "Staff" } th { "PIN set" } } }
+                        tbody { @for h in &pin_holders { tr { td { (h.username) } td { (crate::uk_time::format_uk(h.set_at)) } } } } }
                 }
             }
             section {
@@ -733,16 +722,6 @@ pub async fn save_app(
 }
 
 #[derive(Deserialize)]
-pub struct PinForm {
-    #[serde(default)]
-    csrf: String,
-    #[serde(default)]
-    pin: String,
-    #[serde(default)]
-    confirm: String,
-}
-
-#[derive(Deserialize)]
 pub struct PicturePinForm {
     #[serde(default)]
     csrf: String,
@@ -776,28 +755,6 @@ pub async fn set_picture_pin(
     }
     staff.audit(&state, action, record).await?;
     state.commands_changed();
-    Ok(Redirect::to("/setup"))
-}
-
-/// `POST /setup/pin`: stored and sent as an argon2id hash only.
-pub async fn set_pin(
-    staff: Staff,
-    State(state): State<AppState>,
-    body: Result<Form<PinForm>, FormRejection>,
-) -> Result<Redirect, PageError> {
-    require_setup(&staff)?;
-    let f = form(body)?;
-    staff.check_csrf(&f.csrf)?;
-    check_pin(&f.pin, &f.confirm).map_err(bad)?;
-    let cost = state.hash_cost;
-    let pin = f.pin;
-    let phc = tokio::task::spawn_blocking(move || crate::auth::hash_password(&pin, cost))
-        .await
-        .map_err(|e| PageError::Storage(crate::store::StoreError::TaskFailed(e.to_string())))?;
-    policy_change(&staff, &state, &f.csrf, ("set staff PIN", None), move |store| {
-        store.set_policy_setting(STAFF_PIN_HASH, &phc, Utc::now())
-    })
-    .await?;
     Ok(Redirect::to("/setup"))
 }
 
@@ -1218,11 +1175,6 @@ mod tests {
 
     #[test]
     fn pins_sessions_profiles_and_lists() {
-        assert!(check_pin("4821", "4821").is_ok());
-        assert!(check_pin("48", "48").unwrap_err().starts_with("PIN"));
-        assert!(check_pin("48a1", "48a1").unwrap_err().starts_with("PIN"));
-        assert!(check_pin("4821", "4822").unwrap_err().starts_with("Confirm"));
-
         let pictures = |names: &[&str]| Some(names.iter().map(|n| n.to_string()).collect());
         type Case<'a> = (&'a str, Result<Option<Vec<String>>, &'a str>);
         #[rustfmt::skip]

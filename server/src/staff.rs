@@ -1,5 +1,6 @@
 //! Staff access: accounts with roles, sign-in (password, then TOTP where the role needs it) with
-//! throttling, server-side sessions, CSRF tokens, sign-out and password change; the extractors
+//! throttling, server-side sessions, CSRF tokens, sign-out, password change and each account's
+//! own page, where staff set the PIN they unlock held devices with; the extractors
 //! every staff route uses to learn who is asking and what they may do. The staff-key link that
 //! `slate-server serve` prints stays as IT's break-glass way in (config `staff_key_login`); it
 //! acts as a DSL named `staff-key` in the audit log. The rules are `auth`'s; HTML is `pages`'.
@@ -561,6 +562,88 @@ pub async fn change_password(
     state.store.run(move |store| store.set_password(id, &phc)).await?;
     staff.audit(&state, "changed password", None).await?;
     Ok(Redirect::to("/reports").into_response())
+}
+
+/// The signed-in account itself (the staff key has none).
+async fn own_account(
+    staff: &Staff,
+    state: &AppState,
+) -> Result<crate::store::StaffAccount, PageError> {
+    if staff.session.is_none() {
+        return Err(PageError::Conflict(
+            "The staff key has no account: sign in with your own to set your unlock PIN.".into(),
+        ));
+    }
+    let lookup = staff.actor.clone();
+    state
+        .store
+        .run(move |store| store.staff_by_username(&lookup))
+        .await?
+        .filter(|a| !a.disabled)
+        .ok_or(PageError::StaffOnly)
+}
+
+#[derive(Deserialize)]
+pub struct AccountQuery {
+    #[serde(default)]
+    saved: Option<String>,
+}
+
+/// `GET /staff/account`: the member of staff's own account, with their unlock PIN.
+pub async fn account_page(
+    staff: Staff,
+    State(state): State<AppState>,
+    query: Result<Query<AccountQuery>, QueryRejection>,
+) -> Result<Markup, PageError> {
+    let account = own_account(&staff, &state).await?;
+    let saved = query.is_ok_and(|Query(q)| q.saved.is_some());
+    let set_at = state.store.run(move |store| store.unlock_pin_set_at(account.id)).await?;
+    Ok(pages::account_page(&staff.viewer(), set_at, saved, None))
+}
+
+#[derive(Deserialize)]
+pub struct UnlockPinForm {
+    #[serde(default)]
+    pin: String,
+    #[serde(default)]
+    confirm: String,
+    #[serde(default)]
+    csrf: String,
+}
+
+/// `POST /staff/account/pin`: sets the account's own unlock PIN. Stored and sent to devices as
+/// an argon2id hash only; the audit log says it was set, never what it is.
+pub async fn set_unlock_pin(
+    staff: Staff,
+    State(state): State<AppState>,
+    form: Result<Form<UnlockPinForm>, FormRejection>,
+) -> Result<Response, PageError> {
+    let Form(form) = form.map_err(|e| PageError::BadForm(e.body_text()))?;
+    staff.check_csrf(&form.csrf)?;
+    let account = own_account(&staff, &state).await?;
+    if let Err(message) = auth::check_unlock_pin(&form.pin, &form.confirm) {
+        let set_at = state.store.run(move |store| store.unlock_pin_set_at(account.id)).await?;
+        let page = pages::account_page(&staff.viewer(), set_at, false, Some(&message));
+        return Ok((StatusCode::BAD_REQUEST, page).into_response());
+    }
+    let cost = state.hash_cost;
+    let pin = form.pin;
+    let phc = tokio::task::spawn_blocking(move || auth::hash_password(&pin, cost))
+        .await
+        .map_err(|e| StoreError::TaskFailed(e.to_string()))?;
+    // Random, so the id says nothing about the account (not even when it was made).
+    let fresh =
+        slate_protocol::StaffId::new(format!("s-{}", &crate::secrets::random_hex_16()[..12]))
+            .expect("s- and hex is a staff id");
+    let id = state
+        .store
+        .run(move |store| store.set_unlock_pin(account.id, &phc, &fresh, Utc::now()))
+        .await?
+        .ok_or(PageError::StaffOnly)?;
+    staff.audit(&state, "set own unlock PIN", Some(format!("staff id {id}"))).await?;
+    state.commands_changed();
+    tracing::info!(staff = %id, "unlock PIN set");
+    Ok(Redirect::to("/staff/account?saved=1").into_response())
 }
 
 /// Anything else: 404, as JSON under `/api/`, as a page elsewhere.

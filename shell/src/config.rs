@@ -152,8 +152,8 @@ impl Default for ButtonTiming {
 /// The staff unlock (`[staff]`).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct StaffConfig {
-    /// The staff PIN's argon2id hash. Without one, unlocking needs no PIN (a demo or a
-    /// bench device; `slated` warns at startup).
+    /// IT's own PIN's argon2id hash (an unlock with it is recorded as staff `it`), beside the
+    /// staff PINs from the server. With neither, a held device stays held.
     pub pin: Option<StaffPin>,
     pub lockout: Lockout,
 }

@@ -28,8 +28,9 @@
 //!
 //! # The staff unlock
 //!
-//! [`Input::Unlock`] carries whether the PIN was right (the daemon checks the argon2 hash; the
-//! core never sees a PIN) and the staff's [`ResolutionChoice`]. After
+//! [`Input::Unlock`] carries whether the PIN was right and, if so, whose it was (the daemon checks
+//! the argon2 hashes; the core never sees a PIN), and the staff's [`ResolutionChoice`]. The
+//! `report_resolved` event names that member of staff: who unlocked comes only from the PIN. After
 //! [`Lockout::wrong_before_lockout`] wrong PINs in a row, unlocking is refused until a time that
 //! doubles with each lockout ([`Lockout::first`] up to [`Lockout::max`]); a right PIN resets both.
 //! A successful unlock files a `report_resolved` event naming the report, then restores the
@@ -151,11 +152,12 @@ impl SessionRules {
 }
 
 /// What the daemon found when it checked the PIN typed (the core never sees the PIN itself).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PinCheck {
     /// No PIN was given.
     Absent,
-    Right,
+    /// The PIN of this member of staff (the id of the entry it matched).
+    Right(StaffId),
     Wrong,
 }
 
@@ -164,13 +166,12 @@ pub enum PinCheck {
 pub struct Unlock {
     pub pin: PinCheck,
     pub choice: ResolutionChoice,
-    pub staff: Option<StaffId>,
 }
 
 impl Unlock {
-    /// An unlock with the default choice (close the app) and no staff id.
+    /// An unlock with the default choice (close the app).
     pub fn with_pin(pin: PinCheck) -> Self {
-        Self { pin, choice: ResolutionChoice::CloseApp, staff: None }
+        Self { pin, choice: ResolutionChoice::CloseApp }
     }
 }
 
@@ -909,18 +910,19 @@ impl Core {
         if !self.rules.pin_in_force {
             return Err(Refused::NoStaffPin);
         }
-        match unlock.pin {
+        let staff = match unlock.pin {
             PinCheck::Absent => return Err(Refused::PinRequired),
             PinCheck::Wrong => return Err(self.wrong_pin(now)),
-            PinCheck::Right => self.pins = PinTrack::default(),
-        }
+            PinCheck::Right(staff) => staff,
+        };
+        self.pins = PinTrack::default();
         // Unlocked before the display answered: the report still goes, without a latency.
         let mut commands = self.file_pending(report, None, false);
         commands.push(Command::Spool(Event {
             id: ids.event_id(),
             device: self.device,
             at: now,
-            body: EventBody::ReportResolved { report, choice: unlock.choice, staff: unlock.staff },
+            body: EventBody::ReportResolved { report, choice: unlock.choice, staff: Some(staff) },
         }));
         let State::Held { session, .. } = std::mem::replace(&mut self.state, State::Idle) else {
             unreachable!("held_report() was Some");
@@ -1109,11 +1111,16 @@ mod tests {
     }
 
     fn unlock() -> Input {
-        Input::Unlock(Unlock::with_pin(PinCheck::Right))
+        Input::Unlock(Unlock::with_pin(right()))
     }
 
-    fn unlock_as(pin: PinCheck, choice: ResolutionChoice, staff: Option<&str>) -> Input {
-        Input::Unlock(Unlock { pin, choice, staff: staff.map(|s| StaffId::new(s).unwrap()) })
+    /// The PIN of staff member `s-1`.
+    fn right() -> PinCheck {
+        PinCheck::Right(StaffId::new("s-1").unwrap())
+    }
+
+    fn unlock_as(pin: PinCheck, choice: ResolutionChoice) -> Input {
+        Input::Unlock(Unlock { pin, choice })
     }
 
     use StateKind::*;
@@ -1220,9 +1227,9 @@ mod tests {
             ),
             (
                 "09:34:00",
-                unlock_as(PinCheck::Right, ResolutionChoice::FalseAlarm, None),
+                unlock_as(right(), ResolutionChoice::FalseAlarm),
                 Ok(&[
-                    "spool report_resolved false_alarm staff=- at 09:34:00",
+                    "spool report_resolved false_alarm staff=s-1 at 09:34:00",
                     "restore",
                     "resume_app",
                 ]),
@@ -1257,7 +1264,7 @@ mod tests {
                 "09:31:00",
                 unlock(),
                 Ok(&[
-                    "spool report_resolved close_app staff=- at 09:31:00",
+                    "spool report_resolved close_app staff=s-1 at 09:31:00",
                     "restore",
                     "close_app",
                 ]),
@@ -1386,7 +1393,7 @@ mod tests {
                 unlock(),
                 Ok(&[
                     "spool report_filed pupil=- app=- at 07:00:00 latency=None",
-                    "spool report_resolved close_app staff=- at 07:00:01",
+                    "spool report_resolved close_app staff=s-1 at 07:00:01",
                     "restore",
                     "close_app",
                 ]),
@@ -1450,7 +1457,7 @@ mod tests {
         run(
             &mut core,
             "09:02:00",
-            unlock_as(PinCheck::Right, ResolutionChoice::BlockSite, Some("t-04")),
+            unlock_as(PinCheck::Right(StaffId::new("t-04").unwrap()), ResolutionChoice::BlockSite),
         );
         run(&mut core, "09:03:00", Input::SignIn { pupil: pupil("p-2") });
         run(&mut core, "09:04:00", Input::ShuttingDown);
@@ -1484,7 +1491,7 @@ mod tests {
     }
 
     fn pin(p: PinCheck) -> Input {
-        unlock_as(p, ResolutionChoice::CloseApp, None)
+        unlock_as(p, ResolutionChoice::CloseApp)
     }
 
     const FILED_AT_10: &str = "spool report_filed pupil=- app=- at 10:00:00 latency=Some(10000)";
@@ -1499,9 +1506,9 @@ mod tests {
                 ("10:00:00", dark("10:00:00.010"), Ok(&[FILED_AT_10, "reassure"]), Held),
                 (
                     "10:00:00.1",
-                    pin(PinCheck::Right),
+                    pin(right()),
                     Ok(&[
-                        "spool report_resolved close_app staff=- at 10:00:00.100",
+                        "spool report_resolved close_app staff=s-1 at 10:00:00.100",
                         "restore",
                         "close_app",
                     ]),
@@ -1525,7 +1532,7 @@ mod tests {
                 "10:00:00.02",
                 unlock(),
                 Ok(&[
-                    "spool report_resolved close_app staff=- at 10:00:00.020",
+                    "spool report_resolved close_app staff=s-1 at 10:00:00.020",
                     "restore",
                     "close_app",
                 ]),
@@ -1634,12 +1641,7 @@ mod tests {
                     Held,
                 ),
                 // Locked: even the right PIN is refused, and wrong ones do not extend it.
-                (
-                    "10:01:30",
-                    pin(PinCheck::Right),
-                    Err(Refused::LockedOut { until: t("10:02:03") }),
-                    Held,
-                ),
+                ("10:01:30", pin(right()), Err(Refused::LockedOut { until: t("10:02:03") }), Held),
                 (
                     "10:01:31",
                     pin(PinCheck::Wrong),
@@ -1657,9 +1659,9 @@ mod tests {
                 ),
                 (
                     "10:04:05",
-                    pin(PinCheck::Right),
+                    pin(right()),
                     Ok(&[
-                        "spool report_resolved close_app staff=- at 10:04:05",
+                        "spool report_resolved close_app staff=s-1 at 10:04:05",
                         "restore",
                         "close_app",
                     ]),
@@ -1702,7 +1704,7 @@ mod tests {
             &[
                 ("10:00:00", press("10:00:00", None), Ok(&["blank", "stop_app"]), Held),
                 ("10:00:01", pin(PinCheck::Absent), Err(Refused::NoStaffPin), Held),
-                ("10:00:02", pin(PinCheck::Right), Err(Refused::NoStaffPin), Held),
+                ("10:00:02", pin(right()), Err(Refused::NoStaffPin), Held),
                 ("10:00:03", pin(PinCheck::Wrong), Err(Refused::NoStaffPin), Held),
             ],
         );
@@ -1710,7 +1712,7 @@ mod tests {
         let mut pin_arrives = core;
         pin_arrives.set_pin_in_force(true);
         let mut ids = SequentialIds::default();
-        assert!(pin_arrives.step(t("10:00:05"), pin(PinCheck::Right), &mut ids).is_ok());
+        assert!(pin_arrives.step(t("10:00:05"), pin(right()), &mut ids).is_ok());
         assert_eq!(pin_arrives.state_kind(), Idle);
     }
 
@@ -1730,7 +1732,7 @@ mod tests {
                     ("10:00:00", dark("10:00:00.010"), Ok(&[FILED_AT_10, "reassure"]), Held),
                     (
                         "10:05:00",
-                        unlock_as(PinCheck::Right, choice, Some("t-04")),
+                        unlock_as(PinCheck::Right(StaffId::new("t-04").unwrap()), choice),
                         Ok(&[resolved.as_str(), "restore", app]),
                         Idle,
                     ),
@@ -1748,7 +1750,10 @@ mod tests {
         let cs = core
             .step(
                 t("10:03:00"),
-                unlock_as(PinCheck::Right, ResolutionChoice::BlockSite, Some("t-04")),
+                unlock_as(
+                    PinCheck::Right(StaffId::new("t-04").unwrap()),
+                    ResolutionChoice::BlockSite,
+                ),
                 &mut ids,
             )
             .unwrap();
@@ -1962,10 +1967,10 @@ mod tests {
             ("09:03:03", lock(), Ok(&[]), Held),
             (
                 "09:04:00",
-                unlock_as(PinCheck::Right, ResolutionChoice::FalseAlarm, None),
+                unlock_as(right(), ResolutionChoice::FalseAlarm),
                 Ok(&[
                     "spool report_filed pupil=p-1 app=- at 09:03:01 latency=None",
-                    "spool report_resolved false_alarm staff=- at 09:04:00",
+                    "spool report_resolved false_alarm staff=s-1 at 09:04:00",
                     "restore",
                 ]),
                 InSession,
@@ -2055,10 +2060,10 @@ mod tests {
                 ("11:00:00", Input::Tick, Ok(&[]), Held),
                 (
                     "11:00:01",
-                    pin(PinCheck::Right),
+                    pin(right()),
                     Ok(&[
                         "spool report_filed pupil=p-1 app=- at 09:40:00 latency=None",
-                        "spool report_resolved close_app staff=- at 11:00:01",
+                        "spool report_resolved close_app staff=s-1 at 11:00:01",
                         "restore",
                         "close_app",
                     ]),
@@ -2176,7 +2181,7 @@ mod tests {
         );
         core.step(t("10:00:05"), press("10:00:05", None), &mut ids).unwrap();
         assert_eq!(
-            core.step(t("10:00:10"), pin(PinCheck::Right), &mut ids),
+            core.step(t("10:00:10"), pin(right()), &mut ids),
             Err(Refused::LockedOut { until: t("10:01:00") })
         );
         let mut last = Ok(vec![]);
@@ -2213,7 +2218,7 @@ mod tests {
             core.step(t("10:00:02"), pin(PinCheck::Absent), &mut ids),
             Err(Refused::PinRequired)
         );
-        let cs = core.step(t("10:00:03"), pin(PinCheck::Right), &mut ids).unwrap();
+        let cs = core.step(t("10:00:03"), pin(right()), &mut ids).unwrap();
         assert_eq!(kinds(&cs), ["report_resolved", "other", "other"]);
         assert_eq!(core.state_kind(), Idle);
     }

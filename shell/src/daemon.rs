@@ -26,14 +26,14 @@ use crate::led::{led_pattern, LedInputs, LedPattern};
 use crate::policy::{profile_for, HttpDeviceApi, PolicyFetcher, PolicyFiles};
 use crate::roster;
 use crate::spool::{SharedSpool, Spool, SpoolError};
-use crate::staff::StaffPin;
+use crate::staff::{StaffPin, UnlockPins};
 use crate::upload::{HttpTransport, UploadSettings, Uploader};
 use chrono::{DateTime, Utc};
 use slate_protocol::device::CommandAction;
 use slate_protocol::kiosk::Policy as KioskPolicy;
+use slate_protocol::staff::StaffPins;
 use slate_protocol::{
-    ButtonFault, DeviceNumber, DisplayFault, Event, EventBody, EventId, ResolutionChoice,
-    SessionId, StaffId,
+    ButtonFault, DeviceNumber, DisplayFault, Event, EventBody, EventId, ResolutionChoice, SessionId,
 };
 use std::collections::VecDeque;
 use std::path::PathBuf;
@@ -96,6 +96,8 @@ pub fn load_pins(state_dir: &std::path::Path) -> Result<Option<PinTrack>, String
 pub enum Notice {
     /// A newer kiosk policy was installed (or the cached one, at start).
     Policy(Box<KioskPolicy>),
+    /// A newer staff document (who may unlock) was installed.
+    StaffPins(Box<StaffPins>),
     /// A teacher's command that is still live.
     Teacher(CommandAction),
 }
@@ -136,8 +138,10 @@ pub struct Driver<D: Display, A: Apps, I: Ids + Send + 'static = ClockIds> {
     /// and retried so that nothing is lost while the daemon runs.
     unspooled: VecDeque<Event>,
     blank_timeout: Duration,
-    /// The staff PIN's hash; `None`: unlocking needs no PIN.
-    staff_pin: Option<StaffPin>,
+    /// Every PIN that may unlock now (the staff document's and IT's); empty: nobody can.
+    pins: Arc<UnlockPins>,
+    /// The staff document in force.
+    staff_doc: Option<StaffPins>,
     /// The button's fault as the core last said it, for heartbeats and `status`.
     button_fault: watch::Sender<Option<ButtonFault>>,
     /// Whether a press would darken the screen, for heartbeats and `status`.
@@ -152,7 +156,7 @@ pub struct Driver<D: Display, A: Apps, I: Ids + Send + 'static = ClockIds> {
     policy_issued_at: Option<DateTime<Utc>>,
     /// The kiosk policy in force (pupil -> class for the filter profile).
     kiosk: Option<KioskPolicy>,
-    /// The PIN from slate.toml, used when the policy has none.
+    /// IT's own PIN from slate.toml (recorded as staff `it`), beside the staff document's.
     config_pin: Option<StaffPin>,
     /// Where the held report is recorded; `None`: not recorded (tests).
     held_file: Option<PathBuf>,
@@ -194,7 +198,8 @@ impl<D: Display, A: Apps, I: Ids + Send + 'static> Driver<D, A, I> {
             foreground: None,
             unspooled: VecDeque::new(),
             blank_timeout: BLANK_TIMEOUT,
-            staff_pin: None,
+            pins: Arc::default(),
+            staff_doc: None,
             button_fault: watch::channel(None).0,
             display_fault: watch::channel(None).0,
             last_blank_failed: false,
@@ -256,19 +261,8 @@ impl<D: Display, A: Apps, I: Ids + Send + 'static> Driver<D, A, I> {
         }
     }
 
-    /// Takes in a kiosk policy: its staff PIN (else slate.toml's), its session rules, and its
-    /// roster for the filter profile.
+    /// Takes in a kiosk policy: its session rules, and its roster for the filter profile.
     pub fn take_policy(&mut self, policy: KioskPolicy) {
-        let pin = match policy.staff_pin_hash.as_deref().map(StaffPin::from_phc) {
-            None => self.config_pin.clone(),
-            Some(Ok(pin)) => Some(pin),
-            Some(Err(e)) => {
-                tracing::error!(error = %e, "the policy's staff PIN hash is unusable; keeping slate.toml's");
-                self.config_pin.clone()
-            }
-        };
-        self.core.set_pin_in_force(pin.is_some());
-        self.staff_pin = pin;
         self.core.set_session_rules(crate::core::SessionRules {
             idle_timeout: Some(Duration::from_secs(
                 u64::from(policy.sessions.idle_timeout_min) * 60,
@@ -282,9 +276,31 @@ impl<D: Display, A: Apps, I: Ids + Send + 'static> Driver<D, A, I> {
         self.sync_profile();
     }
 
+    /// Takes in the staff document: from now on exactly its members (and IT's own PIN from
+    /// slate.toml) can unlock; staff no longer in it cannot.
+    pub fn take_staff_pins(&mut self, staff: StaffPins) {
+        tracing::info!(issued_at = %staff.issued_at, staff = staff.staff.len(), "staff PINs in force");
+        self.staff_doc = Some(staff);
+        self.sync_unlock_pins();
+    }
+
+    /// Rebuilds the PINs that may unlock from the staff document and IT's PIN.
+    fn sync_unlock_pins(&mut self) {
+        let pins = match UnlockPins::new(self.staff_doc.as_ref(), self.config_pin.as_ref()) {
+            Ok(pins) => pins,
+            Err(e) => {
+                tracing::error!(error = %e, "the staff PINs are unusable; only slate.toml's PIN unlocks");
+                UnlockPins::new(None, self.config_pin.as_ref()).unwrap_or_default()
+            }
+        };
+        self.core.set_pin_in_force(!pins.is_empty());
+        self.pins = Arc::new(pins);
+    }
+
     async fn notice(&mut self, notice: Notice) {
         let input = match notice {
             Notice::Policy(policy) => return self.take_policy(*policy),
+            Notice::StaffPins(staff) => return self.take_staff_pins(*staff),
             Notice::Teacher(CommandAction::LockScreens) => Input::LockScreens(true),
             Notice::Teacher(CommandAction::UnlockScreens) => Input::LockScreens(false),
             Notice::Teacher(CommandAction::SignOutAll) => Input::SignOutAll,
@@ -366,10 +382,10 @@ impl<D: Display, A: Apps, I: Ids + Send + 'static> Driver<D, A, I> {
         self
     }
 
-    /// Unlocking needs this PIN (give the core rules with `pin_in_force` to match).
+    /// IT's own PIN from slate.toml, which unlocks beside the staff document's PINs.
     pub fn with_staff_pin(mut self, pin: Option<StaffPin>) -> Self {
-        self.staff_pin = pin.clone();
         self.config_pin = pin;
+        self.sync_unlock_pins();
         self
     }
 
@@ -581,7 +597,8 @@ impl<D: Display, A: Apps, I: Ids + Send + 'static> Driver<D, A, I> {
                 self.apps.set_foreground(app.filter(|a| Some(a.pid) == pid));
                 Reply::ok()
             }
-            Request::Unlock { pin, choice, staff } => self.unlock(now, pin, choice, staff).await,
+            // Who unlocked is whoever's PIN it is: a `staff` the client names is not trusted.
+            Request::Unlock { pin, choice, staff: _ } => self.unlock(now, pin, choice).await,
             Request::Status {} => Reply {
                 device: Some(self.device()),
                 state: Some(self.core.state_kind().as_str().to_owned()),
@@ -589,7 +606,7 @@ impl<D: Display, A: Apps, I: Ids + Send + 'static> Driver<D, A, I> {
                 enrolled: Some(self.enrolled.load(Ordering::Relaxed)),
                 button_fault: self.core.button_fault(),
                 display_fault: *self.display_fault.borrow(),
-                staff_pin: Some(self.staff_pin.is_some()),
+                staff_pin: Some(!self.pins.is_empty()),
                 locked_until: self.core.locked_until(now),
                 screens_locked: Some(self.core.screens_locked()),
                 pupil: self.core.session().map(|s| s.pupil.clone()),
@@ -644,14 +661,14 @@ impl<D: Display, A: Apps, I: Ids + Send + 'static> Driver<D, A, I> {
         }
     }
 
-    /// A staff unlock. The PIN is checked (slowly, off the async threads) only when the device
-    /// is held and not locked out, so that nothing else answers whether a guess was right.
+    /// A staff unlock. The PIN is checked (slowly, off the async threads, against each PIN in
+    /// force until one matches) only when the device is held and not locked out, so that
+    /// nothing else answers whether a guess was right. The unlock records whose PIN it was.
     async fn unlock(
         &mut self,
         now: DateTime<Utc>,
         pin: Option<Pin>,
         choice: Option<ResolutionChoice>,
-        staff: Option<StaffId>,
     ) -> Reply {
         let refused = |refused: Refused| {
             let locked_until = match refused {
@@ -666,13 +683,15 @@ impl<D: Display, A: Apps, I: Ids + Send + 'static> Driver<D, A, I> {
         if let Some(until) = self.core.locked_until(now) {
             return refused(Refused::LockedOut { until });
         }
-        let check = match (&self.staff_pin, pin) {
-            (None, _) | (Some(_), None) => PinCheck::Absent,
-            (Some(hash), Some(Pin(pin))) => {
-                let hash = hash.clone();
-                match tokio::task::spawn_blocking(move || hash.verify(&pin)).await {
-                    Ok(true) => PinCheck::Right,
-                    Ok(false) => PinCheck::Wrong,
+        let check = match pin {
+            // With no PIN in force the core refuses whatever was typed.
+            Some(_) if self.pins.is_empty() => PinCheck::Absent,
+            None => PinCheck::Absent,
+            Some(Pin(pin)) => {
+                let pins = self.pins.clone();
+                match tokio::task::spawn_blocking(move || pins.check(&pin)).await {
+                    Ok(Some(staff)) => PinCheck::Right(staff),
+                    Ok(None) => PinCheck::Wrong,
                     Err(e) => {
                         tracing::error!(error = %e, "checking the staff PIN failed");
                         PinCheck::Wrong
@@ -680,8 +699,7 @@ impl<D: Display, A: Apps, I: Ids + Send + 'static> Driver<D, A, I> {
                 }
             }
         };
-        let unlock =
-            Unlock { pin: check, choice: choice.unwrap_or(ResolutionChoice::CloseApp), staff };
+        let unlock = Unlock { pin: check, choice: choice.unwrap_or(ResolutionChoice::CloseApp) };
         // The PIN check took time: the core judges it at the time it finished.
         match self.apply(Utc::now().max(now), Input::Unlock(unlock)).await {
             Ok(_) => Reply::ok(),
@@ -1022,8 +1040,8 @@ impl Daemon {
         };
         let listener = control::bind(&config.control_socket, group)?;
 
-        if config.staff.pin.is_none() {
-            tracing::warn!("no staff PIN yet (slate.toml or the school server's policy): a held device stays held until one arrives");
+        if config.staff.pin.is_none() && config.policy.public_key.is_none() {
+            tracing::warn!("no staff PIN can arrive (no `[staff] pin_hash` and no `[server] public_key` for the staff PINs): a held device stays held");
         }
         let display = SystemDisplay::from_config(&config.display).await;
         let mut driver = Driver::new(
@@ -1079,15 +1097,20 @@ impl Daemon {
             ),
             (Some(key), Ok(api)) => {
                 let files = PolicyFiles::new(&config.state_dir);
-                let (in_force, cached) = {
+                let loaded = {
                     let (files, key) = (files.clone(), *key);
                     tokio::task::spawn_blocking(move || files.load(&key)).await.unwrap_or_default()
                 };
-                if let Some(policy) = cached {
+                if let Some(policy) = loaded.kiosk {
                     driver.take_policy(policy);
                 }
-                let fetcher = PolicyFetcher::new(api.clone(), *key, files, in_force);
-                let (tx, mut rx) = mpsc::channel::<Box<KioskPolicy>>(4);
+                match loaded.staff {
+                    Some(staff) => driver.take_staff_pins(staff),
+                    None if config.staff.pin.is_none() => tracing::warn!("no staff PIN yet (no `[staff] pin_hash`, no staff PINs from the server): a held device stays held until one arrives"),
+                    None => {}
+                }
+                let fetcher = PolicyFetcher::new(api.clone(), *key, files, loaded.in_force);
+                let (tx, mut rx) = mpsc::channel::<Box<crate::policy::Installed>>(4);
                 background.push(tokio::spawn(crate::policy::run(
                     fetcher,
                     config.state_dir.clone(),
@@ -1098,8 +1121,11 @@ impl Daemon {
                 )));
                 let notices = notice_tx.clone();
                 background.push(tokio::spawn(async move {
-                    while let Some(policy) = rx.recv().await {
-                        if notices.send(Notice::Policy(policy)).await.is_err() {
+                    while let Some(installed) = rx.recv().await {
+                        let crate::policy::Installed { kiosk, staff } = *installed;
+                        if notices.send(Notice::StaffPins(Box::new(staff))).await.is_err()
+                            || notices.send(Notice::Policy(Box::new(kiosk))).await.is_err()
+                        {
                             return;
                         }
                     }

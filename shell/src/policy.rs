@@ -1,6 +1,9 @@
 //! The school's signed policy, fetched from the server: verified, never older than the one in
 //! force, its list files checked by size and sha256, then written atomically where slate-ui and
 //! slate-dns read them (`<state_dir>/policy/{kiosk,filter}.json`, `policy/lists/<name>.txt`).
+//! The staff unlock PINs' document is written apart, to `<state_dir>/staff.json` with mode 0600:
+//! `policy/` is readable by the kiosk user and so by every app a pupil runs, and a PIN's hash
+//! must not be (a 6-digit PIN falls to an offline search).
 //! Owns the checks (pure: [`verify_reply`], [`check_list`], [`profile_for`]) and the fetch
 //! ([`PolicyFetcher::fetch_once`]) through the [`DeviceApi`] trait ([`HttpDeviceApi`] in the
 //! daemon, a fake in tests). Must never replace a good policy with one that does not check:
@@ -14,6 +17,7 @@ use serde::Deserialize;
 use slate_protocol::bundle::SignedBundle;
 use slate_protocol::device::{check_list_name, ListFile, PolicyReply};
 use slate_protocol::kiosk::{self, Policy as KioskPolicy};
+use slate_protocol::staff::{parse_staff_pins, StaffPins};
 use slate_protocol::PupilId;
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -77,6 +81,8 @@ pub struct Verified {
     pub filter_json: Vec<u8>,
     pub filter_issued_at: DateTime<Utc>,
     pub lists: BTreeMap<String, ListFile>,
+    pub staff: StaffPins,
+    pub staff_json: Vec<u8>,
 }
 
 /// What is in force on the device (from the files written last time).
@@ -84,11 +90,16 @@ pub struct Verified {
 pub struct InForce {
     pub kiosk_issued_at: Option<DateTime<Utc>>,
     pub filter_issued_at: Option<DateTime<Utc>>,
+    pub staff_issued_at: Option<DateTime<Utc>>,
 }
 
 impl InForce {
     pub fn of(v: &Verified) -> Self {
-        Self { kiosk_issued_at: v.kiosk.issued_at, filter_issued_at: Some(v.filter_issued_at) }
+        Self {
+            kiosk_issued_at: v.kiosk.issued_at,
+            filter_issued_at: Some(v.filter_issued_at),
+            staff_issued_at: Some(v.staff.issued_at),
+        }
     }
 }
 
@@ -118,8 +129,19 @@ fn open_filter(bytes: &[u8], key: &VerifyingKey) -> Result<FilterHead, PolicyFet
     Ok(head)
 }
 
-/// Checks a policy reply: both bundles signed by `key`, both payloads valid, neither older than
-/// what is in force (a kiosk policy without `issued_at` counts as older than one with). Pure.
+/// Opens one staff bundle: signed by `key`, a valid document whose every hash the device can
+/// check. Pure.
+pub fn open_staff(bytes: &[u8], key: &VerifyingKey) -> Result<StaffPins, PolicyFetchError> {
+    let err = bundle_err("staff");
+    let payload = SignedBundle::open(bytes, key).map_err(|e| err(e.to_string()))?;
+    let staff = parse_staff_pins(&payload).map_err(|e| err(e.to_string()))?;
+    crate::staff::UnlockPins::new(Some(&staff), None).map_err(|e| err(e.to_string()))?;
+    Ok(staff)
+}
+
+/// Checks a policy reply: all three bundles signed by `key`, their payloads valid, none older
+/// than what is in force (a kiosk policy without `issued_at` counts as older than one with).
+/// Pure.
 pub fn verify_reply(
     body: &[u8],
     key: &VerifyingKey,
@@ -128,8 +150,10 @@ pub fn verify_reply(
     let reply = PolicyReply::from_json(body).map_err(|e| PolicyFetchError::Reply(e.to_string()))?;
     let kiosk_json = serde_json::to_vec(&reply.kiosk).expect("a bundle serialises");
     let filter_json = serde_json::to_vec(&reply.filter).expect("a bundle serialises");
+    let staff_json = serde_json::to_vec(&reply.staff).expect("a bundle serialises");
     let kiosk = open_kiosk(&kiosk_json, key)?;
     let filter = open_filter(&filter_json, key)?;
+    let staff = open_staff(&staff_json, key)?;
     if let Some(current) = in_force.kiosk_issued_at {
         if kiosk.issued_at.is_none_or(|offered| offered < current) {
             return Err(PolicyFetchError::Older {
@@ -148,12 +172,23 @@ pub fn verify_reply(
             });
         }
     }
+    if let Some(current) = in_force.staff_issued_at {
+        if staff.issued_at < current {
+            return Err(PolicyFetchError::Older {
+                which: "staff",
+                offered: Some(staff.issued_at),
+                current,
+            });
+        }
+    }
     Ok(Verified {
         kiosk,
         kiosk_json,
         filter_json,
         filter_issued_at: filter.issued_at,
         lists: filter.lists,
+        staff,
+        staff_json,
     })
 }
 
@@ -183,15 +218,32 @@ pub fn profile_for(policy: &KioskPolicy, pupil: &PupilId) -> Option<String> {
     Some(class.filter_profile())
 }
 
+/// Where the staff document is cached, in the state directory (slated's alone), never in
+/// `policy/`.
+pub const STAFF_FILE: &str = "staff.json";
+
 /// Where the files go.
 #[derive(Debug, Clone)]
 pub struct PolicyFiles {
     pub dir: PathBuf,
+    staff: PathBuf,
+}
+
+/// The policy in force, from the files.
+#[derive(Debug, Clone, Default)]
+pub struct Loaded {
+    pub in_force: InForce,
+    pub kiosk: Option<KioskPolicy>,
+    pub staff: Option<StaffPins>,
 }
 
 impl PolicyFiles {
     pub fn new(state_dir: &Path) -> Self {
-        Self { dir: state_dir.join("policy") }
+        Self { dir: state_dir.join("policy"), staff: state_dir.join(STAFF_FILE) }
+    }
+    /// The staff document (mode 0600, outside `policy/`).
+    pub fn staff(&self) -> PathBuf {
+        self.staff.clone()
     }
     pub fn kiosk(&self) -> PathBuf {
         self.dir.join("kiosk.json")
@@ -204,8 +256,8 @@ impl PolicyFiles {
     }
 
     /// The policy in force from the files, checked again (a file that does not verify is as
-    /// good as none). Returns the kiosk policy too.
-    pub fn load(&self, key: &VerifyingKey) -> (InForce, Option<KioskPolicy>) {
+    /// good as none), with the kiosk policy and the staff document.
+    pub fn load(&self, key: &VerifyingKey) -> Loaded {
         let kiosk = std::fs::read(self.kiosk()).ok().and_then(|b| match open_kiosk(&b, key) {
             Ok(p) => Some(p),
             Err(e) => {
@@ -214,11 +266,19 @@ impl PolicyFiles {
             }
         });
         let filter = std::fs::read(self.filter()).ok().and_then(|b| open_filter(&b, key).ok());
+        let staff = std::fs::read(self.staff()).ok().and_then(|b| match open_staff(&b, key) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                tracing::error!(error = %e, "ignoring the cached staff PINs");
+                None
+            }
+        });
         let in_force = InForce {
             kiosk_issued_at: kiosk.as_ref().and_then(|k| k.issued_at),
             filter_issued_at: filter.map(|f| f.issued_at),
+            staff_issued_at: staff.as_ref().map(|s| s.issued_at),
         };
-        (in_force, kiosk)
+        Loaded { in_force, kiosk, staff }
     }
 
     /// Whether the list file on disk already matches.
@@ -258,11 +318,45 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), PolicyFetchError> {
     Ok(())
 }
 
+/// As [`write_atomic`], but for slated's eyes only: the file is 0600 from the moment it is
+/// created (whatever the umask), and the directory's mode is left as it is.
+pub fn write_private(path: &Path, bytes: &[u8]) -> Result<(), PolicyFetchError> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let err = |e: std::io::Error| PolicyFetchError::Write {
+        path: path.to_owned(),
+        reason: e.to_string(),
+    };
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.tmp"));
+    let _ = std::fs::remove_file(&tmp);
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)
+        .map_err(err)?;
+    file.set_permissions(std::fs::Permissions::from_mode(0o600)).map_err(err)?;
+    file.write_all(bytes).map_err(err)?;
+    file.sync_all().map_err(err)?;
+    drop(file);
+    std::fs::rename(&tmp, path).map_err(err)?;
+    std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(err)?;
+    Ok(())
+}
+
+/// What slated itself takes from a policy just installed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Installed {
+    pub kiosk: KioskPolicy,
+    pub staff: StaffPins,
+}
+
 /// What one fetch did.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Fetched {
-    /// A newer policy was written (its kiosk part, for slated itself).
-    Updated(Box<KioskPolicy>),
+    /// A newer policy was written (its kiosk and staff parts, for slated itself).
+    Updated(Box<Installed>),
     /// The server's policy is the one in force.
     Unchanged,
 }
@@ -301,7 +395,8 @@ impl<A: DeviceApi> PolicyFetcher<A> {
         Ok(answer.body)
     }
 
-    /// One fetch: verify, fetch the lists that changed, write lists then filter then kiosk.
+    /// One fetch: verify, fetch the lists that changed, write lists then filter then staff then
+    /// kiosk.
     /// On any error nothing in force is changed (list files are written only once every list
     /// has checked, and a list file is only ever replaced by one matching a verified manifest).
     pub async fn fetch_once(
@@ -329,11 +424,13 @@ impl<A: DeviceApi> PolicyFetcher<A> {
         }
         let files = self.files.clone();
         let (kiosk_json, filter_json) = (verified.kiosk_json.clone(), verified.filter_json.clone());
+        let staff_json = verified.staff_json.clone();
         tokio::task::spawn_blocking(move || {
             for (name, bytes) in &fresh {
                 write_atomic(&files.list(name), bytes)?;
             }
             write_atomic(&files.filter(), &filter_json)?;
+            write_private(&files.staff(), &staff_json)?;
             write_atomic(&files.kiosk(), &kiosk_json)
         })
         .await
@@ -342,7 +439,7 @@ impl<A: DeviceApi> PolicyFetcher<A> {
             reason: e.to_string(),
         })??;
         self.in_force = InForce::of(&verified);
-        Ok(Fetched::Updated(Box::new(verified.kiosk)))
+        Ok(Fetched::Updated(Box::new(Installed { kiosk: verified.kiosk, staff: verified.staff })))
     }
 }
 
@@ -398,7 +495,7 @@ pub async fn run<A: DeviceApi>(
     state_dir: PathBuf,
     refresh: Duration,
     wake: std::sync::Arc<tokio::sync::Notify>,
-    updates: tokio::sync::mpsc::Sender<Box<KioskPolicy>>,
+    updates: tokio::sync::mpsc::Sender<Box<Installed>>,
     dns: crate::dns::DnsSocket,
 ) {
     loop {
@@ -413,12 +510,14 @@ pub async fn run<A: DeviceApi>(
             None => refresh.min(Duration::from_secs(2)),
             Some(credential) => {
                 match fetcher.fetch_once(&credential).await {
-                    Ok(Fetched::Updated(kiosk)) => {
-                        tracing::info!(issued_at = ?kiosk.issued_at, "new policy installed");
+                    Ok(Fetched::Updated(installed)) => {
+                        let (issued_at, staff) =
+                            (installed.kiosk.issued_at, installed.staff.staff.len());
+                        tracing::info!(?issued_at, staff, "new policy installed");
                         if let Err(e) = dns.reload().await {
                             tracing::error!(error = %e, "slate-dns did not reload the policy");
                         }
-                        if updates.send(kiosk).await.is_err() {
+                        if updates.send(installed).await.is_err() {
                             return;
                         }
                     }

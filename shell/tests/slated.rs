@@ -365,7 +365,8 @@ fn the_staff_pin_unlocks_through_slatectl_and_the_choice_is_filed() {
         EventBody::ReportResolved {
             report,
             choice: slate_protocol::ResolutionChoice::BlockSite,
-            staff: Some(slate_protocol::StaffId::new("t-04").unwrap()),
+            // IT's own PIN from slate.toml, whatever `--staff` claimed.
+            staff: Some(slate_protocol::StaffId::new(slate_protocol::staff::IT_STAFF_ID).unwrap()),
         }
     );
     // Two wrong PINs lock unlocking for a minute, and slatectl says until when.
@@ -688,11 +689,15 @@ fn the_signed_policy_and_teacher_commands_reach_the_device() {
     use ed25519_dalek::SigningKey;
     use slate_protocol::bundle::{verifying_key_to_base64, SignedBundle};
     let key = SigningKey::from_bytes(&[9; 32]);
-    let pin = slate_shell::staff::StaffPin::hash("2468").unwrap();
+    let jones = slate_shell::staff::StaffPin::hash_cheap("246813");
+    let patel = slate_shell::staff::StaffPin::hash_cheap("730418");
+    let staff = serde_json::json!({"v": 1, "issued_at": "2026-11-23T08:00:00Z", "staff": [
+        {"id": "s-jones", "pin_hash": jones.phc()},
+        {"id": "s-patel", "pin_hash": patel.phc()},
+    ]});
     let mut kiosk: serde_json::Value =
         serde_json::from_str(slate_protocol::kiosk::SAMPLE_POLICY).unwrap();
     kiosk["issued_at"] = "2026-11-23T08:00:00Z".into();
-    kiosk["staff_pin_hash"] = pin.phc().into();
     let oak_pupil = kiosk["classes"][0]["pupils"][0]["id"].as_str().unwrap().to_owned();
     let list = b"adult.example\n".to_vec();
     let filter = serde_json::json!({
@@ -704,6 +709,7 @@ fn the_signed_policy_and_teacher_commands_reach_the_device() {
         v: 1,
         kiosk: SignedBundle::sign(kiosk.to_string(), "k1", &key),
         filter: SignedBundle::sign(filter.to_string(), "k1", &key),
+        staff: SignedBundle::sign(staff.to_string(), "k1", &key),
     })
     .unwrap();
     let expires = (chrono::Utc::now() + chrono::Duration::minutes(10)).to_rfc3339();
@@ -752,6 +758,17 @@ fn the_signed_policy_and_teacher_commands_reach_the_device() {
         serde_json::from_slice(&std::fs::read(policy_dir.join("kiosk.json")).unwrap()).unwrap();
     assert_eq!(written.payload, kiosk.to_string(), "kiosk.json is the bundle as received");
     assert_eq!(std::fs::read(policy_dir.join("lists").join("adult.txt")).unwrap(), list);
+    // The staff PINs: for slated alone, beside the policy the kiosk user reads, not in it.
+    let cached: slate_protocol::bundle::SignedBundle =
+        serde_json::from_slice(&std::fs::read(state_dir.join("staff.json")).unwrap()).unwrap();
+    assert_eq!(cached.payload, staff.to_string());
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(state_dir.join("staff.json")).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    for entry in walk(&policy_dir) {
+        let text = String::from_utf8_lossy(&std::fs::read(&entry).unwrap()).into_owned();
+        assert!(!text.contains("argon2"), "no PIN hash in {}", entry.display());
+    }
     wait_for("slate-dns told to reload", || {
         dns.lock().unwrap().iter().any(|l| l.contains("reload"))
     });
@@ -767,16 +784,36 @@ fn the_signed_policy_and_teacher_commands_reach_the_device() {
     });
     let press = ask(&socket, r#"{"cmd":"press"}"#);
     assert_eq!(press["ok"], true);
-    // The policy's PIN, though slate.toml has none.
+    // Mr Patel's own PIN, though slate.toml has none; the client's `staff` is not believed.
     assert_eq!(ask(&socket, r#"{"cmd":"unlock"}"#)["ok"], false);
-    assert_eq!(ask(&socket, r#"{"cmd":"unlock","pin":"2468"}"#)["ok"], true);
+    assert_eq!(ask(&socket, r#"{"cmd":"unlock","pin":"7304"}"#)["ok"], false);
+    let unlock = ask(&socket, r#"{"cmd":"unlock","pin":"730418","staff":"s-jones"}"#);
+    assert_eq!(unlock["ok"], true, "{unlock}");
     assert!(slated.stop().success());
+    let resolved =
+        spooled(&state_dir).into_iter().find(|e| e.body.kind() == "report_resolved").unwrap();
+    let EventBody::ReportResolved { staff, .. } = resolved.body else { panic!() };
+    assert_eq!(staff.as_ref().map(|s| s.as_str()), Some("s-patel"), "whose PIN it was");
     let report = spooled(&state_dir).into_iter().find(|e| e.body.kind() == "report_filed").unwrap();
     let EventBody::ReportFiled { recent_names, .. } = report.body else { panic!() };
     assert_eq!(recent_names, ["seen.example"]);
     let asked = requests.lock().unwrap().clone();
     let list_fetches = asked.iter().filter(|r| *r == "GET /api/v1/device/lists/adult").count();
     assert_eq!(list_fetches, 1, "{asked:?}");
+}
+
+/// Every file under `dir`.
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
 }
 
 /// The config from `write_config` with its server port replaced by `port`.

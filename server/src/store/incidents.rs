@@ -335,6 +335,13 @@ mod tests {
     #[test]
     fn unlocking_the_device_records_the_staff_choice() {
         let (_dir, store, id) = with_report();
+        // Mrs Jones set her unlock PIN; devices know her as `s-jones1`.
+        let now = at("2026-11-17T08:00:00Z");
+        let phc = crate::auth::hash_password("482916", crate::auth::HashCost::Cheap);
+        let jones =
+            store.save_staff("j.jones", crate::auth::Role::Teacher, &phc, None, now).unwrap();
+        let fresh = slate_protocol::StaffId::new("s-jones1").unwrap();
+        assert_eq!(store.set_unlock_pin(jones, &phc, &fresh, now).unwrap(), Some(fresh.clone()));
         let (incident, _) = store.incident(id).unwrap().unwrap();
         let report: slate_protocol::EventId =
             serde_json::from_value(serde_json::Value::String(incident.report.id.clone())).unwrap();
@@ -342,11 +349,7 @@ mod tests {
             Event::new(
                 device(12),
                 at("2026-11-17T10:16:00Z"),
-                EventBody::ReportResolved {
-                    report,
-                    choice,
-                    staff: Some(slate_protocol::StaffId::new("t-jones").unwrap()),
-                },
+                EventBody::ReportResolved { report, choice, staff: Some(fresh.clone()) },
             )
         };
         let close = resolved(slate_protocol::ResolutionChoice::CloseApp);
@@ -356,7 +359,7 @@ mod tests {
         let seen: Vec<_> = entries.iter().map(|e| (e.kind.as_str(), e.staff.as_str())).collect();
         assert_eq!(
             seen,
-            [("acknowledged", "t-jones (on device 12)"), ("action", "t-jones (on device 12)")]
+            [("acknowledged", "j.jones (on device 12)"), ("action", "j.jones (on device 12)")]
         );
 
         // A resolution from another device naming this report changes nothing.
@@ -412,5 +415,32 @@ mod tests {
         assert_eq!(entries[1].note.as_deref(), Some("to head"));
         assert!(store.incident(id + 1).unwrap().is_none());
         assert!(matches!(store.incident_note(id + 1, "x", "y", now), Err(StepError::NotFound)));
+    }
+
+    #[test]
+    fn an_unlock_with_it_s_pin_or_an_unknown_id_says_so() {
+        for (staff, expected) in [
+            (Some("it"), "IT's own device PIN (on device 12)"),
+            (Some("s-gone"), "unknown staff id s-gone (on device 12)"),
+            (None, "device 12"),
+        ] {
+            let (_dir, store, id) = with_report();
+            let (incident, _) = store.incident(id).unwrap().unwrap();
+            let report: slate_protocol::EventId =
+                serde_json::from_value(serde_json::Value::String(incident.report.id.clone()))
+                    .unwrap();
+            let resolved = Event::new(
+                device(12),
+                at("2026-11-17T10:16:00Z"),
+                EventBody::ReportResolved {
+                    report,
+                    choice: slate_protocol::ResolutionChoice::FalseAlarm,
+                    staff: staff.map(|s| slate_protocol::StaffId::new(s).unwrap()),
+                },
+            );
+            store.ingest(device(12), &[resolved], at("2026-11-17T10:16:01Z")).unwrap();
+            let (_, entries) = store.incident(id).unwrap().unwrap();
+            assert_eq!(entries[0].staff, expected);
+        }
     }
 }

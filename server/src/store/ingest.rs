@@ -4,6 +4,7 @@ use super::sql::{OptionalExtension, Transaction};
 use super::{db_time, Store, StoreError};
 use crate::incident::{next_status, Action, Status, Step};
 use chrono::{DateTime, Utc};
+use slate_protocol::staff::IT_STAFF_ID;
 use slate_protocol::{
     DeviceNumber, Event, EventBody, IngestReply, ResolutionChoice, SessionEndReason,
 };
@@ -204,7 +205,9 @@ fn derive_rows(
 }
 
 /// A member of staff unlocked the held device and chose what happens: the incident records it
-/// as acknowledged and, as far as the workflow allows, as the matching action. A resolution for
+/// as acknowledged and, as far as the workflow allows, as the matching action, under the name of
+/// whoever's PIN it was (the device sends the pseudonymous id; the account's username is looked
+/// up now, so the record keeps it even after the account goes). A resolution for
 /// a report this server has not stored (or another device's) changes nothing but the raw event.
 fn resolve_on_device(
     tx: &Transaction<'_>,
@@ -226,8 +229,17 @@ fn resolve_on_device(
     let Some(mut current) = Status::from_columns(&status, action.as_deref()) else {
         return Err(StoreError::Corrupt(format!("incident {incident} status {status:?}")));
     };
+    let who = match staff {
+        None => None,
+        Some(IT_STAFF_ID) => Some("IT's own device PIN".to_owned()),
+        Some(id) => Some(
+            tx.query_row("SELECT username FROM staff WHERE unlock_id = ?1", [id], |r| r.get(0))
+                .optional()?
+                .unwrap_or_else(|| format!("unknown staff id {id}")),
+        ),
+    };
     let staff =
-        staff.map_or_else(|| format!("device {device}"), |s| format!("{s} (on device {device})"));
+        who.map_or_else(|| format!("device {device}"), |w| format!("{w} (on device {device})"));
     let action = match choice {
         ResolutionChoice::CloseApp => Action::AppClosed,
         ResolutionChoice::FalseAlarm => Action::FalseAlarm,

@@ -25,13 +25,13 @@ pub use incidents::{IncidentEntry, IncidentRecord, StepError};
 pub use ingest::{Ingested, NewReport};
 pub use policy::{
     BypassRecord, ClassInput, CommandRecord, Imported, ListRecord, IDLE_TIMEOUT_MIN, LESSON_ENDS,
-    STAFF_PIN_HASH, URL_SALT,
+    URL_SALT,
 };
 pub use postgres::PostgresOptions;
 pub use queries::{DeviceRecord, ReportRecord, SessionRecord, WhoHad};
 pub use register::{FleetRow, RegisterEntry, WhoHadAnswer};
 pub use retention::Purged;
-pub use staff::{AuditEntry, StaffAccount, StaffSession};
+pub use staff::{AuditEntry, StaffAccount, StaffSession, UnlockPinHolder};
 
 use crate::roster::PupilEntry;
 use chrono::{DateTime, SecondsFormat, Utc};

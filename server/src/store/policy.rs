@@ -24,7 +24,6 @@ const REFRESH_VALID: Duration = Duration::hours(1);
 const CLASS_SYMBOLS: &[&str] = &["tree", "sun", "boat", "flower", "moon", "star"];
 
 /// Setting keys.
-pub const STAFF_PIN_HASH: &str = "staff_pin_hash";
 pub const IDLE_TIMEOUT_MIN: &str = "idle_timeout_min";
 pub const LESSON_ENDS: &str = "lesson_ends";
 pub const URL_SALT: &str = "url_salt";
@@ -104,7 +103,7 @@ fn parse_action(text: &str) -> Result<CommandAction, StoreError> {
 }
 
 /// Marks what devices are told as changed: a new `issued_at`, and every device told to fetch.
-fn policy_changed(tx: &Transaction<'_>, now: DateTime<Utc>) -> Result<(), StoreError> {
+pub(super) fn policy_changed(tx: &Transaction<'_>, now: DateTime<Utc>) -> Result<(), StoreError> {
     set_setting_in(tx, POLICY_CHANGED_AT, &db_time(now))?;
     tx.execute(
         "INSERT INTO device_commands (device, action, issued_at, expires_at, issued_by)
@@ -142,7 +141,7 @@ impl Store {
             .optional()?)
     }
 
-    /// Sets a setting devices are told about (PIN hash, session rules).
+    /// Sets a setting devices are told about (session rules).
     pub fn set_policy_setting(
         &self,
         key: &str,
@@ -497,7 +496,7 @@ impl Store {
             classes: self.classes()?,
             pupils: self.policy_pupils()?,
             apps: self.apps()?,
-            staff_pin_hash: self.setting(STAFF_PIN_HASH)?,
+            staff_pins: self.unlock_pins()?,
             sessions,
             lists,
             profiles: self.profiles()?,

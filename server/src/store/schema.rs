@@ -5,7 +5,8 @@ use rusqlite_migration::{Migrations, M};
 
 /// Every migration, in order; SQLite runs them as written, PostgreSQL as [`to_postgres`] turns
 /// them.
-const MIGRATIONS: &[&str] = &[MIGRATION_1, MIGRATION_2, MIGRATION_3, MIGRATION_4, MIGRATION_5];
+const MIGRATIONS: &[&str] =
+    &[MIGRATION_1, MIGRATION_2, MIGRATION_3, MIGRATION_4, MIGRATION_5, MIGRATION_6];
 
 /// Devices, their enrollment tokens, the roster, and what devices send.
 const MIGRATION_1: &str = r#"
@@ -262,6 +263,17 @@ ALTER TABLE pupils ADD COLUMN picture_pin TEXT;
 /// the pupil's browser reached, without any page content.
 const MIGRATION_5: &str = r#"
 ALTER TABLE reports ADD COLUMN recent_names TEXT NOT NULL DEFAULT '[]';
+"#;
+
+/// Each member of staff's own unlock PIN (argon2id; devices get it with `unlock_id`, a random
+/// pseudonymous id made when the first PIN is set and kept after, never the name). The one
+/// school-wide staff PIN goes: an unlock with it could not say who it was.
+const MIGRATION_6: &str = r#"
+ALTER TABLE staff ADD COLUMN unlock_id TEXT;
+ALTER TABLE staff ADD COLUMN unlock_pin_phc TEXT;
+ALTER TABLE staff ADD COLUMN unlock_pin_set_at TEXT;
+CREATE UNIQUE INDEX staff_by_unlock_id ON staff (unlock_id);
+DELETE FROM settings WHERE key = 'staff_pin_hash';
 "#;
 
 pub fn migrations() -> Migrations<'static> {

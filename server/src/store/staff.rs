@@ -1,10 +1,12 @@
-//! Staff accounts, signed-in sessions and the audit log.
+//! Staff accounts, signed-in sessions, each one's own unlock PIN for devices, and the audit log.
 
 use super::sql::OptionalExtension;
 use super::{db_time, parse_db_time, Store, StoreError};
 use crate::auth::Role;
+use crate::device_policy::StaffPinRecord;
 use crate::secrets::SecretHash;
 use chrono::{DateTime, Utc};
+use slate_protocol::StaffId;
 
 /// A staff account as sign-in needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,13 +43,21 @@ pub struct AuditEntry {
     pub detail: Option<String>,
 }
 
+/// Who has an unlock PIN, for IT's page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnlockPinHolder {
+    pub username: String,
+    pub set_at: DateTime<Utc>,
+}
+
 fn role_of(text: String) -> Result<Role, StoreError> {
     Role::parse(&text).map_err(StoreError::Corrupt)
 }
 
 impl Store {
     /// Adds a staff account, or replaces the password, role and TOTP secret of an existing one
-    /// (IT resetting an account), signing out its sessions. Returns the account id.
+    /// (IT resetting an account), signing out its sessions and removing its unlock PIN from
+    /// devices (whoever gets the account back sets a new one). Returns the account id.
     pub fn save_staff(
         &self,
         username: &str,
@@ -58,19 +68,126 @@ impl Store {
     ) -> Result<i64, StoreError> {
         let connection = self.lock();
         let tx = connection.transaction()?;
+        let had_pin: bool = tx
+            .query_row(
+                "SELECT unlock_pin_phc IS NOT NULL FROM staff WHERE username = ?1",
+                [username],
+                |r| r.get(0),
+            )
+            .optional()?
+            .unwrap_or(false);
         let id: i64 = tx.query_row(
             "INSERT INTO staff (username, role, password_phc, must_change_password, totp_secret, created_at)
              VALUES (?1, ?2, ?3, 1, ?4, ?5)
              ON CONFLICT (username) DO UPDATE SET role = excluded.role,
                  password_phc = excluded.password_phc, must_change_password = 1,
-                 totp_secret = excluded.totp_secret, totp_last_step = NULL, disabled_at = NULL
+                 totp_secret = excluded.totp_secret, totp_last_step = NULL, disabled_at = NULL,
+                 unlock_pin_phc = NULL, unlock_pin_set_at = NULL
              RETURNING id",
             (username, role.name(), password_phc, totp_secret, db_time(now)),
             |r| r.get(0),
         )?;
         tx.execute("DELETE FROM staff_sessions WHERE staff_id = ?1", [id])?;
+        if had_pin {
+            super::policy::policy_changed(&tx, now)?;
+        }
         tx.commit()?;
         Ok(id)
+    }
+
+    /// Disables an account: it cannot sign in, its sessions end and its unlock PIN leaves every
+    /// device with the next policy. `Ok(false)` when there is no such enabled account.
+    pub fn disable_staff(&self, username: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let connection = self.lock();
+        let tx = connection.transaction()?;
+        let row: Option<(i64, bool)> = tx
+            .query_row(
+                "UPDATE staff SET disabled_at = ?2 WHERE username = ?1 AND disabled_at IS NULL
+                 RETURNING id, unlock_pin_phc IS NOT NULL",
+                (username, db_time(now)),
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        let Some((id, had_pin)) = row else { return Ok(false) };
+        tx.execute("DELETE FROM staff_sessions WHERE staff_id = ?1", [id])?;
+        if had_pin {
+            super::policy::policy_changed(&tx, now)?;
+        }
+        tx.commit()?;
+        Ok(true)
+    }
+
+    /// Sets an enabled account's own unlock PIN (its argon2id hash), giving it the pseudonymous
+    /// id `fresh_id` if it has none yet (an account keeps its id, so its past unlocks stay its
+    /// own). Devices are told. Returns the id devices know it by; `None`: no such enabled account.
+    pub fn set_unlock_pin(
+        &self,
+        staff_id: i64,
+        pin_phc: &str,
+        fresh_id: &StaffId,
+        now: DateTime<Utc>,
+    ) -> Result<Option<StaffId>, StoreError> {
+        let connection = self.lock();
+        let tx = connection.transaction()?;
+        let id: Option<String> = tx
+            .query_row(
+                "UPDATE staff SET unlock_pin_phc = ?2, unlock_id = COALESCE(unlock_id, ?3),
+                     unlock_pin_set_at = ?4
+                 WHERE id = ?1 AND disabled_at IS NULL RETURNING unlock_id",
+                (staff_id, pin_phc, fresh_id.as_str(), db_time(now)),
+                |r| r.get(0),
+            )
+            .optional()?;
+        let Some(id) = id else { return Ok(None) };
+        super::policy::policy_changed(&tx, now)?;
+        tx.commit()?;
+        Ok(Some(StaffId::new(id).map_err(|e| StoreError::Corrupt(e.to_string()))?))
+    }
+
+    /// When this account last set its unlock PIN, if it has one.
+    pub fn unlock_pin_set_at(&self, staff_id: i64) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let at: Option<Option<String>> = self
+            .lock()
+            .query_row(
+                "SELECT unlock_pin_set_at FROM staff WHERE id = ?1 AND unlock_pin_phc IS NOT NULL",
+                [staff_id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        at.flatten().map(|t| parse_db_time(&t)).transpose()
+    }
+
+    /// The unlock PINs devices get: enabled accounts only, by id.
+    pub fn unlock_pins(&self) -> Result<Vec<StaffPinRecord>, StoreError> {
+        let connection = self.lock();
+        let mut statement = connection.prepare_cached(
+            "SELECT unlock_id, unlock_pin_phc FROM staff
+             WHERE unlock_pin_phc IS NOT NULL AND unlock_id IS NOT NULL AND disabled_at IS NULL
+             ORDER BY unlock_id",
+        )?;
+        let rows = statement.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get(1)?)))?;
+        rows.map(|row| {
+            let (id, pin_phc) = row?;
+            let id = StaffId::new(id).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            Ok(StaffPinRecord { id, pin_phc })
+        })
+        .collect()
+    }
+
+    /// Who has an unlock PIN in force (enabled accounts), by username.
+    pub fn unlock_pin_holders(&self) -> Result<Vec<UnlockPinHolder>, StoreError> {
+        let connection = self.lock();
+        let mut statement = connection.prepare_cached(
+            "SELECT username, unlock_pin_set_at FROM staff
+             WHERE unlock_pin_phc IS NOT NULL AND disabled_at IS NULL ORDER BY username",
+        )?;
+        let rows =
+            statement.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+        rows.map(|row| {
+            let (username, at) = row?;
+            Ok(UnlockPinHolder { username, set_at: parse_db_time(&at)? })
+        })
+        .collect()
     }
 
     pub fn staff_by_username(&self, username: &str) -> Result<Option<StaffAccount>, StoreError> {
@@ -280,5 +397,51 @@ mod tests {
         let log = store.audit_log(10).unwrap();
         assert_eq!(log.iter().map(|e| e.actor.as_str()).collect::<Vec<_>>(), ["b", "a"]);
         assert_eq!(log[1].record.as_deref(), Some("incident 1"));
+    }
+
+    #[test]
+    fn unlock_pins_reach_devices_only_for_enabled_accounts() {
+        let (_dir, store) = store_with_device(1);
+        let now = at("2026-11-17T08:00:00Z");
+        let later = at("2026-11-17T09:00:00Z");
+        let changed = |store: &Store| store.policy_records().unwrap().changed_at;
+        let phc = hash_password("first password", HashCost::Cheap);
+        let jones = store.save_staff("j.jones", Role::Teacher, &phc, None, now).unwrap();
+        let patel = store.save_staff("r.patel", Role::Dsl, &phc, None, now).unwrap();
+        assert!(store.unlock_pins().unwrap().is_empty());
+        assert_eq!(store.unlock_pin_set_at(jones).unwrap(), None);
+
+        let fresh = |s: &str| StaffId::new(s).unwrap();
+        let pin = hash_password("482916", HashCost::Cheap);
+        let id = store.set_unlock_pin(jones, &pin, &fresh("s-aaa"), now).unwrap().unwrap();
+        assert_eq!(id.as_str(), "s-aaa");
+        assert_eq!(changed(&store), now, "devices are told");
+        // A new PIN keeps the id devices know the account by.
+        let id = store.set_unlock_pin(jones, &pin, &fresh("s-bbb"), later).unwrap().unwrap();
+        assert_eq!(id.as_str(), "s-aaa");
+        assert_eq!(store.unlock_pin_set_at(jones).unwrap(), Some(later));
+        store.set_unlock_pin(patel, &pin, &fresh("s-ccc"), later).unwrap().unwrap();
+        let ids: Vec<_> =
+            store.unlock_pins().unwrap().into_iter().map(|r| r.id.as_str().to_owned()).collect();
+        assert_eq!(ids, ["s-aaa", "s-ccc"]);
+        let holders: Vec<_> =
+            store.unlock_pin_holders().unwrap().into_iter().map(|h| h.username).collect();
+        assert_eq!(holders, ["j.jones", "r.patel"]);
+
+        // Disabled: gone from devices, cannot set one again, and devices are told.
+        let disabled_at = at("2026-11-17T10:00:00Z");
+        assert!(store.disable_staff("r.patel", disabled_at).unwrap());
+        assert!(!store.disable_staff("r.patel", disabled_at).unwrap(), "once");
+        assert_eq!(changed(&store), disabled_at);
+        assert_eq!(store.unlock_pins().unwrap().len(), 1);
+        assert_eq!(store.set_unlock_pin(patel, &pin, &fresh("s-ddd"), disabled_at).unwrap(), None);
+        assert!(store.staff_by_username("r.patel").unwrap().unwrap().disabled);
+
+        // IT resets Mrs Jones's account: her PIN goes too, until she sets a new one.
+        let reset_at = at("2026-11-17T11:00:00Z");
+        store.save_staff("j.jones", Role::Teacher, &phc, None, reset_at).unwrap();
+        assert!(store.unlock_pins().unwrap().is_empty());
+        assert_eq!(changed(&store), reset_at);
+        assert!(store.unlock_pin_holders().unwrap().is_empty());
     }
 }

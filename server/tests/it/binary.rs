@@ -216,6 +216,16 @@ async fn staff_add_prints_a_one_time_password_and_the_totp_uri() {
         run(&["staff", "add", "--data-dir", dir, "--username", "a.dsl", "--role", "head"]).await;
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("not a role"), "{bad:?}");
+
+    let disabled = run(&["staff", "disable", "--data-dir", dir, "--username", "t.jones"]).await;
+    assert!(disabled.status.success(), "{disabled:?}");
+    assert_eq!(String::from_utf8(disabled.stdout).unwrap(), "disabled: t.jones\n");
+    let again = run(&["staff", "disable", "--data-dir", dir, "--username", "t.jones"]).await;
+    assert!(!again.status.success());
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("no enabled staff account"),
+        "{again:?}"
+    );
 }
 
 #[tokio::test]

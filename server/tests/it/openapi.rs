@@ -57,6 +57,8 @@ async fn every_device_route_is_documented_with_examples_that_decode() {
     let key = verifying_key_from_base64(doc["x-example-public-key"].as_str().unwrap()).unwrap();
     let kiosk_text = SignedBundle::open(&serde_json::to_vec(&policy.kiosk).unwrap(), &key).unwrap();
     kiosk::parse_policy(&kiosk_text).unwrap();
+    let staff_text = SignedBundle::open(&serde_json::to_vec(&policy.staff).unwrap(), &key).unwrap();
+    assert!(!slate_protocol::staff::parse_staff_pins(&staff_text).unwrap().staff.is_empty());
     let filter =
         slate_filter::policy::Policy::open(&serde_json::to_vec(&policy.filter).unwrap(), &key)
             .unwrap();

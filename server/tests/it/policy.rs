@@ -8,6 +8,7 @@ use chrono_tz::Europe::London;
 use sha2::{Digest, Sha256};
 use slate_protocol::bundle::{verifying_key_from_base64, SignedBundle};
 use slate_protocol::device::{CommandAction, CommandsReply, PolicyReply};
+use slate_protocol::staff::{parse_staff_pins, StaffPins};
 use slate_protocol::{kiosk, ErrorReply};
 use slate_server::auth::{self, Role};
 
@@ -48,6 +49,18 @@ async fn policy(
     (kiosk, filter)
 }
 
+/// The staff document a device gets, opened and checked as a device would, and the kiosk
+/// document's text.
+async fn staff_document(server: &TestServer, credential: &str) -> (StaffPins, String) {
+    let response = server.device_get(Some(credential), "/api/v1/device/policy").await;
+    assert_eq!(response.status(), 200);
+    let reply = PolicyReply::from_json(&response.bytes().await.unwrap()).unwrap();
+    let key = verifying_key_from_base64(&server.public_key).unwrap();
+    let staff = SignedBundle::open(&serde_json::to_vec(&reply.staff).unwrap(), &key).unwrap();
+    let kiosk = SignedBundle::open(&serde_json::to_vec(&reply.kiosk).unwrap(), &key).unwrap();
+    (parse_staff_pins(&staff).unwrap(), kiosk)
+}
+
 async fn audited(server: &TestServer, actor: &str, action: &str) -> bool {
     let store = server.store.clone();
     let log = store.audit_log(1000).unwrap();
@@ -68,7 +81,7 @@ async fn a_device_gets_signed_policies_built_from_the_setup_pages() {
     let setup = it.page("/setup").await;
     assert!(setup.contains(&server.public_key), "the policy key is on IT's page");
     type Step<'a> = (&'a str, Vec<(&'a str, &'a str)>, u16);
-    let steps: [Step; 7] = [
+    let steps: [Step; 6] = [
         (
             "/setup/app",
             vec![
@@ -85,7 +98,6 @@ async fn a_device_gets_signed_policies_built_from_the_setup_pages() {
         ),
         ("/setup/roster", vec![("csv", ROSTER)], 200),
         ("/setup/class-apps", vec![("class", "Oak"), ("apps", "maths")], 303),
-        ("/setup/pin", vec![("pin", "4821"), ("confirm", "4821")], 303),
         ("/setup/sessions", vec![("idle_minutes", "15"), ("lesson_ends", "12:00, 10:30")], 303),
         ("/setup/list", vec![("name", "adult"), ("contents", "bad.example\r\nworse.example")], 303),
         (
@@ -110,7 +122,6 @@ async fn a_device_gets_signed_policies_built_from_the_setup_pages() {
     assert_eq!(names, ["Amira K.", "Ben T."]);
     assert_eq!(oak.apps, ["maths"]);
     assert_eq!(kiosk.classes.len(), 2);
-    assert!(auth::verify_password("4821", kiosk.staff_pin_hash.as_deref().unwrap()));
     assert_eq!(kiosk.sessions.idle_timeout_min, 15);
     assert_eq!(kiosk.sessions.lesson_ends.len(), 2);
 
@@ -135,14 +146,12 @@ async fn a_device_gets_signed_policies_built_from_the_setup_pages() {
         error_of(response).await;
     }
 
-    for action in
-        ["imported roster", "set staff PIN", "uploaded filter list", "viewed school setup"]
-    {
+    for action in ["imported roster", "uploaded filter list", "viewed school setup"] {
         assert!(audited(&server, "it.admin", action).await, "{action} is audited");
     }
-    let forged =
-        it.post("/setup/pin", &[("pin", "1111"), ("confirm", "1111"), ("csrf", "x")]).await;
+    let forged = it.post("/setup/sessions", &[("idle_minutes", "5"), ("csrf", "x")]).await;
     assert_eq!(forged.status(), 403, "CSRF");
+    assert_eq!(it.post("/setup/pin", &[]).await.status(), 404, "no school-wide PIN any more");
     let mut teacher = Browser::signed_in(&server, "t.smith", Role::Teacher).await;
     assert_eq!(teacher.get("/setup").await.status(), 403);
     server.stop().await;
@@ -360,5 +369,133 @@ async fn a_picture_pin_set_on_the_setup_page_reaches_the_signed_kiosk_policy() {
     let (last, _) = policy(&server, &credential).await;
     assert_eq!(amira_of(&last).unwrap().picture_pin, None);
     assert!(audited(&server, "it.admin", "cleared picture PIN").await);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn each_member_of_staff_sets_their_own_unlock_pin_and_devices_get_only_its_hash() {
+    let server = TestServer::start().await;
+    let credential = server.enroll(12).await;
+    let mut it = Browser::signed_in(&server, "it.admin", Role::ItAdmin).await;
+    let imported = submit(&mut it, "/setup", "/setup/roster", &[("csv", ROSTER)]).await;
+    assert_eq!(imported.status(), 200);
+    let (document, _) = staff_document(&server, &credential).await;
+    assert!(document.staff.is_empty(), "nobody has a PIN yet");
+
+    let mut jones = Browser::signed_in(&server, "t.jones", Role::Teacher).await;
+    let page = jones.page("/staff/account").await;
+    assert!(page.contains("You have no unlock PIN yet"), "{page}");
+    let refusals = [
+        ("4821", "4821", "6 to 12 digits"),
+        ("123456", "123456", "run of digits"),
+        ("999999", "999999", "same digit"),
+        ("121212", "121212", "pattern"),
+        ("482916", "482961", "not the same"),
+        ("48291x", "48291x", "6 to 12 digits"),
+    ];
+    for (pin, confirm, says) in refusals {
+        let response = submit(
+            &mut jones,
+            "/staff/account",
+            "/staff/account/pin",
+            &[("pin", pin), ("confirm", confirm)],
+        )
+        .await;
+        assert_eq!(response.status(), 400, "{pin}");
+        let page = response.text().await.unwrap();
+        assert!(page.contains(says), "{pin}: {page}");
+    }
+    let forged = jones
+        .post("/staff/account/pin", &[("pin", "482916"), ("confirm", "482916"), ("csrf", "x")])
+        .await;
+    assert_eq!(forged.status(), 403, "CSRF");
+    let (document, _) = staff_document(&server, &credential).await;
+    assert!(document.staff.is_empty(), "nothing refused reached devices");
+
+    let before = server.store.policy_records().unwrap().changed_at;
+    let set = submit(
+        &mut jones,
+        "/staff/account",
+        "/staff/account/pin",
+        &[("pin", "482916"), ("confirm", "482916")],
+    )
+    .await;
+    assert_eq!(set.status(), 303);
+    assert_eq!(set.headers()["location"], "/staff/account?saved=1");
+    assert!(jones.page("/staff/account?saved=1").await.contains("Your PIN was set"));
+    let mut patel = Browser::signed_in(&server, "r.patel", Role::Dsl).await;
+    let set = submit(
+        &mut patel,
+        "/staff/account",
+        "/staff/account/pin",
+        &[("pin", "730418"), ("confirm", "730418")],
+    )
+    .await;
+    assert_eq!(set.status(), 303);
+
+    // The signed staff document: pseudonymous ids and argon2id hashes of their own PINs.
+    let (document, kiosk_text) = staff_document(&server, &credential).await;
+    assert!(document.issued_at > before, "devices see a newer document");
+    assert_eq!(document.staff.len(), 2);
+    let whose = |pin: &str| {
+        document
+            .staff
+            .iter()
+            .find(|e| auth::verify_password(pin, &e.pin_hash))
+            .map(|e| e.id.clone())
+    };
+    let (jones_id, patel_id) = (whose("482916").unwrap(), whose("730418").unwrap());
+    assert_ne!(jones_id, patel_id);
+    assert_eq!(whose("123457"), None);
+    for entry in &document.staff {
+        assert!(entry.id.as_str().starts_with("s-") && entry.pin_hash.starts_with("$argon2id$"));
+        assert!(!entry.id.as_str().contains("jones") && !entry.id.as_str().contains("patel"));
+    }
+    assert!(
+        !kiosk_text.contains("argon2") && !kiosk_text.contains("pin"),
+        "no PIN hash in the kiosk document the kiosk user reads: {kiosk_text}"
+    );
+
+    // Audited, never with the PIN; IT sees who has one, not the PIN.
+    assert!(audited(&server, "t.jones", "set own unlock PIN").await);
+    let log = server.store.audit_log(1000).unwrap();
+    assert!(log.iter().all(|e| {
+        let text = format!("{e:?}");
+        !text.contains("482916") && !text.contains("730418") && !text.contains("argon2")
+    }));
+    let setup = it.page("/setup").await;
+    assert!(setup.contains("t.jones") && setup.contains("r.patel"), "{setup}");
+    assert!(!setup.contains("argon2"));
+
+    // The staff key has no account of its own.
+    assert_eq!(server.staff_get("/staff/account").await.status(), 409);
+
+    // An unlock with Mr Patel's PIN names him on the incident, by name, for staff.
+    let report_event = report(12, None, "a page");
+    let report_id = report_event.id;
+    let resolved = slate_protocol::Event::new(
+        device(12),
+        at("2026-11-17T10:16:00Z"),
+        slate_protocol::EventBody::ReportResolved {
+            report: report_id,
+            choice: slate_protocol::ResolutionChoice::CloseApp,
+            staff: Some(patel_id.clone()),
+        },
+    );
+    let response = server.post_events(Some(&credential), batch(vec![report_event, resolved])).await;
+    assert_eq!(response.status(), 200);
+    let incident = server.store.incidents(1).unwrap()[0].id;
+    let page = patel.page(&format!("/incidents/{incident}")).await;
+    assert!(page.contains("r.patel (on device 12)"), "{page}");
+    let csv = patel.get(&format!("/incidents/{incident}/export.csv")).await.text().await.unwrap();
+    assert!(csv.contains("r.patel (on device 12)"), "{csv}");
+
+    // Mr Patel's account is disabled: his PIN leaves the document devices get.
+    let disabled_at = server.store.policy_records().unwrap().changed_at + Duration::seconds(1);
+    assert!(server.store.disable_staff("r.patel", disabled_at).unwrap());
+    let (document, _) = staff_document(&server, &credential).await;
+    let ids: Vec<_> = document.staff.iter().map(|e| e.id.clone()).collect();
+    assert_eq!(ids, [jones_id]);
+    assert_eq!(document.issued_at, disabled_at);
     server.stop().await;
 }

@@ -59,14 +59,15 @@ enum Cmd {
     },
     /// Staff unlock of a held device, with the staff PIN and what happens next.
     Unlock {
-        /// The staff PIN (required when slated has a `[staff] pin_hash`).
+        /// A staff PIN: a member of staff's own, or IT's `[staff] pin_hash` (the unlock
+        /// records whose it is).
         #[arg(long)]
         pin: Option<String>,
         /// What happens next.
         #[arg(long, value_enum, default_value_t = Choice::Close)]
         choice: Choice,
-        /// Who is unlocking: the school's staff id.
-        #[arg(long)]
+        /// Ignored: slated records whose PIN it was, never who the client says it is.
+        #[arg(long, hide = true)]
         staff: Option<String>,
     },
     /// Print the argon2id hash of a staff PIN, for `[staff] pin_hash` (the PIN is read from

@@ -4,6 +4,7 @@ use crate::control::{Pictures, Pin};
 use crate::core::SequentialIds;
 use crate::display::{DisplayCall, FakeBlank, FakeDisplay};
 use crate::staff::StaffPin;
+use slate_protocol::staff::StaffPins;
 use slate_protocol::{PupilId, StaffId};
 
 fn t(s: &str) -> DateTime<Utc> {
@@ -417,6 +418,7 @@ async fn the_right_pin_files_the_staff_choice_and_resumes_on_a_false_alarm() {
     let report = h.ask(Request::Press {}).await.report.unwrap();
     let wrong = h.ask(unlock_with("1111", ResolutionChoice::CloseApp, None)).await;
     assert!(!wrong.ok);
+    // The client names someone; the unlock records whose PIN it was: IT's, from slate.toml.
     let reply = h.ask(unlock_with("4321", ResolutionChoice::FalseAlarm, Some("t-04"))).await;
     assert_eq!(reply, Reply::ok());
     let events = h.spooled();
@@ -425,7 +427,7 @@ async fn the_right_pin_files_the_staff_choice_and_resumes_on_a_false_alarm() {
         EventBody::ReportResolved {
             report,
             choice: ResolutionChoice::FalseAlarm,
-            staff: Some(StaffId::new("t-04").unwrap()),
+            staff: Some(StaffId::new(slate_protocol::staff::IT_STAFF_ID).unwrap()),
         }
     );
     assert_eq!(
@@ -623,17 +625,38 @@ async fn teacher_commands_lock_screens_and_sign_everyone_out() {
     assert_eq!(ended, [slate_protocol::SessionEndReason::SignedOutByStaff]);
 }
 
-fn sample_policy(pin: Option<&StaffPin>) -> KioskPolicy {
+fn sample_policy() -> KioskPolicy {
     let mut policy =
         slate_protocol::kiosk::parse_policy(slate_protocol::kiosk::SAMPLE_POLICY).unwrap();
     policy.issued_at = Some(t("08:00:00"));
-    policy.staff_pin_hash = pin.map(|p| p.phc().to_owned());
     policy
 }
 
+/// A staff document with these members' PINs (cheaply hashed).
+fn staff_pins(at: &str, members: &[(&str, &str)]) -> StaffPins {
+    StaffPins {
+        v: 1,
+        issued_at: t(at),
+        staff: members
+            .iter()
+            .map(|(id, pin)| slate_protocol::staff::StaffPinEntry {
+                id: StaffId::new(*id).unwrap(),
+                pin_hash: StaffPin::hash_cheap(pin).phc().to_owned(),
+            })
+            .collect(),
+    }
+}
+
+/// The staff id the last `report_resolved` in the spool names.
+fn resolved_by(h: &Harness) -> Option<String> {
+    h.spooled().iter().rev().find_map(|e| match &e.body {
+        EventBody::ReportResolved { staff, .. } => Some(staff.as_ref()?.as_str().to_owned()),
+        _ => None,
+    })
+}
+
 #[tokio::test]
-async fn a_policy_brings_the_staff_pin_and_the_pupils_filter_profile() {
-    let pin = StaffPin::hash("4321").unwrap();
+async fn a_policy_brings_the_pupils_filter_profile() {
     let (tx, rx) = mpsc::channel(4);
     let mut profile = None;
     let (h, _) = Harness::start_custom(
@@ -647,7 +670,7 @@ async fn a_policy_brings_the_staff_pin_and_the_pupils_filter_profile() {
         },
     );
     let mut profile = profile.unwrap();
-    let policy = sample_policy(Some(&pin));
+    let policy = sample_policy();
     let oak_pupil = policy.classes[0].pupils[0].id.clone();
     tx.send(Notice::Policy(Box::new(policy))).await.unwrap();
     let status = h.ask(Request::Status {}).await;
@@ -655,18 +678,47 @@ async fn a_policy_brings_the_staff_pin_and_the_pupils_filter_profile() {
 
     h.ask(Request::SignIn { pupil: oak_pupil, pictures: None }).await;
     assert_eq!(*profile.borrow_and_update(), Some("oak".to_string()));
-    assert!(h.ask(Request::Press {}).await.ok);
-    // slate.toml had no PIN; the policy's is now required.
-    let none = h.ask(Request::Unlock { pin: None, choice: None, staff: None }).await;
-    assert!(!none.ok, "{none:?}");
-    let wrong =
-        h.ask(Request::Unlock { pin: Some(Pin("1111".into())), choice: None, staff: None }).await;
-    assert!(!wrong.ok, "{wrong:?}");
-    let right =
-        h.ask(Request::Unlock { pin: Some(Pin("4321".into())), choice: None, staff: None }).await;
-    assert!(right.ok, "{right:?}");
     h.ask(Request::SignOut {}).await;
     assert_eq!(*profile.borrow_and_update(), None);
+}
+
+#[tokio::test]
+async fn each_member_of_staff_unlocks_with_their_own_pin_and_the_unlock_records_who() {
+    let (tx, rx) = mpsc::channel(4);
+    // No PIN in slate.toml: nobody can unlock until the staff document arrives.
+    let (h, _) = Harness::start_custom(
+        FakeBlank::DarkAt(t("10:00:00")),
+        crate::core::Rules::default(),
+        None,
+        tempfile::tempdir().unwrap(),
+        |d| d.with_notices(rx),
+    );
+    assert_eq!(h.ask(Request::Status {}).await.staff_pin, Some(false));
+    assert!(h.ask(Request::Press {}).await.ok);
+    let refused = h.ask(unlock_with("482916", ResolutionChoice::CloseApp, None)).await;
+    assert!(refused.error.as_deref().unwrap().starts_with("no staff PIN"), "{refused:?}");
+
+    let doc = staff_pins("08:00:00", &[("s-jones", "482916"), ("s-patel", "730418")]);
+    tx.send(Notice::StaffPins(Box::new(doc))).await.unwrap();
+    assert_eq!(h.ask(Request::Status {}).await.staff_pin, Some(true));
+    let wrong = h.ask(unlock_with("111111", ResolutionChoice::CloseApp, None)).await;
+    assert!(wrong.error.as_deref().unwrap().starts_with("wrong staff PIN"), "{wrong:?}");
+    // Mr Patel's PIN, with the client claiming Mrs Jones: the record says Patel.
+    let patel = h.ask(unlock_with("730418", ResolutionChoice::CloseApp, Some("s-jones"))).await;
+    assert_eq!(patel, Reply::ok());
+    assert_eq!(resolved_by(&h).as_deref(), Some("s-patel"));
+
+    // Mr Patel's account is disabled: the next document leaves him out, and his PIN is wrong.
+    let doc = staff_pins("09:00:00", &[("s-jones", "482916")]);
+    tx.send(Notice::StaffPins(Box::new(doc))).await.unwrap();
+    assert!(h.ask(Request::Press {}).await.ok);
+    let gone = h.ask(unlock_with("730418", ResolutionChoice::CloseApp, None)).await;
+    assert!(gone.error.as_deref().unwrap().starts_with("wrong staff PIN"), "{gone:?}");
+    let jones = h.ask(unlock_with("482916", ResolutionChoice::FalseAlarm, None)).await;
+    assert_eq!(jones, Reply::ok());
+    assert_eq!(resolved_by(&h).as_deref(), Some("s-jones"));
+    let resolutions = h.spooled().iter().filter(|e| e.body.kind() == "report_resolved").count();
+    assert_eq!(resolutions, 2, "refused unlocks file nothing");
 }
 
 #[tokio::test]

@@ -35,11 +35,27 @@ fn filter_payload(issued_at: &str, lists: &[(&str, &[u8])]) -> String {
     .to_string()
 }
 
+/// A staff document with one member, Mrs Jones (`s-jones`, PIN 482916).
+fn staff_payload(issued_at: &str) -> String {
+    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let hash = HASH.get_or_init(|| crate::staff::StaffPin::hash_cheap("482916").phc().to_owned());
+    serde_json::json!({"v": 1, "issued_at": issued_at, "staff": [{"id": "s-jones", "pin_hash": hash}]})
+        .to_string()
+}
+
+/// A reply whose staff document is issued when the filter policy is.
 fn reply(signer: &SigningKey, kiosk: String, filter: String) -> Vec<u8> {
+    let at: serde_json::Value = serde_json::from_str(&filter).unwrap();
+    let staff = staff_payload(at["issued_at"].as_str().unwrap_or(T1));
+    reply_with_staff(signer, kiosk, filter, staff)
+}
+
+fn reply_with_staff(signer: &SigningKey, kiosk: String, filter: String, staff: String) -> Vec<u8> {
     serde_json::to_vec(&PolicyReply {
         v: 1,
         kiosk: SignedBundle::sign(kiosk, "k1", signer),
         filter: SignedBundle::sign(filter, "k1", signer),
+        staff: SignedBundle::sign(staff, "k1", signer),
     })
     .unwrap()
 }
@@ -122,10 +138,12 @@ async fn a_good_policy_is_written_with_its_lists_and_fetched_again_only_when_it_
     let adult = list_bytes("adult");
     let iwf = list_bytes("iwf");
     let body = serve_policy(&s, &key(1), T1, &[("adult", &adult), ("iwf", &iwf)]);
-    let Fetched::Updated(kiosk) = s.fetcher.fetch_once(&credential()).await.unwrap() else {
+    let Fetched::Updated(installed) = s.fetcher.fetch_once(&credential()).await.unwrap() else {
         panic!("not updated")
     };
+    let kiosk = &installed.kiosk;
     assert_eq!(kiosk.issued_at, Some(T1.parse().unwrap()));
+    assert_eq!(installed.staff.staff[0].id.as_str(), "s-jones");
     assert_eq!(
         s.api.asked(),
         [POLICY_PATH, "/api/v1/device/lists/adult", "/api/v1/device/lists/iwf"]
@@ -135,10 +153,22 @@ async fn a_good_policy_is_written_with_its_lists_and_fetched_again_only_when_it_
     assert_eq!(std::fs::read(s.files.filter()).unwrap(), filter_json);
     assert_eq!(std::fs::read(s.files.list("adult")).unwrap(), adult);
     assert_eq!(std::fs::read(s.files.list("iwf")).unwrap(), iwf);
+    // The staff PINs are apart from the policy the kiosk user reads, for slated alone.
+    let reply = PolicyReply::from_json(&body).unwrap();
+    assert_eq!(std::fs::read(s.files.staff()).unwrap(), serde_json::to_vec(&reply.staff).unwrap());
+    assert!(!s.files.staff().starts_with(&s.files.dir), "not in policy/");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(s.files.staff()).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    for readable in [s.files.kiosk(), s.files.filter()] {
+        let text = std::fs::read_to_string(&readable).unwrap();
+        assert!(!text.contains("argon2") && !text.contains("pin_hash"), "{}", readable.display());
+    }
     // The written files are what a restarted slated trusts.
-    let (in_force, cached) = s.files.load(&key(1).verifying_key());
-    assert_eq!(&in_force, s.fetcher.in_force());
-    assert_eq!(cached.unwrap(), *kiosk);
+    let loaded = s.files.load(&key(1).verifying_key());
+    assert_eq!(&loaded.in_force, s.fetcher.in_force());
+    assert_eq!(loaded.kiosk.as_ref(), Some(kiosk));
+    assert_eq!(loaded.staff.as_ref(), Some(&installed.staff));
 
     // The same policy again: nothing fetched beyond the policy, nothing written.
     assert_eq!(s.fetcher.fetch_once(&credential()).await, Ok(Fetched::Unchanged));
@@ -161,15 +191,16 @@ async fn refused_keeps_the_last_good(
     let adult = list_bytes("adult");
     serve_policy(&s, &key(1), T2, &[("adult", &adult)]);
     s.fetcher.fetch_once(&credential()).await.unwrap();
-    let before: Vec<_> = [s.files.kiosk(), s.files.filter(), s.files.list("adult")]
-        .iter()
-        .map(|p| std::fs::read(p).unwrap())
-        .collect();
+    let before: Vec<_> =
+        [s.files.kiosk(), s.files.filter(), s.files.list("adult"), s.files.staff()]
+            .iter()
+            .map(|p| std::fs::read(p).unwrap())
+            .collect();
     let in_force = s.fetcher.in_force().clone();
     prepare(&s);
     let err = s.fetcher.fetch_once(&credential()).await.unwrap_err();
     assert!(expect(&err), "{err:?}");
-    let after: Vec<_> = [s.files.kiosk(), s.files.filter(), s.files.list("adult")]
+    let after: Vec<_> = [s.files.kiosk(), s.files.filter(), s.files.list("adult"), s.files.staff()]
         .iter()
         .map(|p| std::fs::read(p).unwrap())
         .collect();
@@ -222,6 +253,47 @@ async fn an_older_policy_is_refused() {
         |e| matches!(e, PolicyFetchError::Older { which: "filter", .. }),
     )
     .await;
+    refused_keeps_the_last_good(
+        |s| {
+            let body = reply_with_staff(
+                &key(1),
+                kiosk_payload(T2),
+                filter_payload(T2, &[]),
+                staff_payload(T1),
+            );
+            s.api.set(POLICY_PATH, 200, body);
+        },
+        |e| matches!(e, PolicyFetchError::Older { which: "staff", .. }),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_bad_staff_document_is_refused_by_field() {
+    type Edit = fn(&mut serde_json::Value);
+    let cases: [(Edit, &str); 3] = [
+        (|v| v["staff"][0]["pin_hash"] = "482916".into(), "staff[0].pin_hash"),
+        (|v| v["staff"][0]["id"] = "it".into(), "staff[0].id"),
+        (|v| v["staff"][0]["name"] = "Mrs Jones".into(), "unknown field `name`"),
+    ];
+    for (edit, expected) in cases {
+        refused_keeps_the_last_good(
+            |s| {
+                let mut staff: serde_json::Value =
+                    serde_json::from_str(&staff_payload(T2)).unwrap();
+                edit(&mut staff);
+                let body = reply_with_staff(
+                    &key(1),
+                    kiosk_payload(T2),
+                    filter_payload(T2, &[]),
+                    staff.to_string(),
+                );
+                s.api.set(POLICY_PATH, 200, body);
+            },
+            |e| matches!(e, PolicyFetchError::Bundle { which: "staff", reason } if reason.contains(expected)),
+        )
+        .await;
+    }
 }
 
 #[tokio::test]
@@ -292,7 +364,7 @@ fn a_bad_manifest_or_kiosk_payload_is_refused_by_field() {
     // A kiosk policy without issued_at is older than one with.
     let mut kiosk: serde_json::Value = serde_json::from_str(&kiosk_payload(T1)).unwrap();
     kiosk.as_object_mut().unwrap().remove("issued_at");
-    let newer = InForce { kiosk_issued_at: Some(T1.parse().unwrap()), filter_issued_at: None };
+    let newer = InForce { kiosk_issued_at: Some(T1.parse().unwrap()), ..InForce::default() };
     let err = verify_reply(
         &reply(&k, kiosk.to_string(), filter_payload(T1, &[])),
         &k.verifying_key(),
@@ -336,4 +408,11 @@ fn atomic_writes_replace_whole_files() {
     let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(&path), 0o640, "the kiosk's group reads the policy, whatever the umask");
     assert_eq!(mode(path.parent().unwrap()), 0o750);
+
+    let private = dir.path().join("staff.json");
+    write_private(&private, b"one").unwrap();
+    write_private(&private, b"two").unwrap();
+    assert_eq!(std::fs::read(&private).unwrap(), b"two");
+    assert_eq!(mode(&private), 0o600, "slated's alone, whatever the umask");
+    assert!(!dir.path().join(".staff.json.tmp").exists());
 }

@@ -44,8 +44,8 @@ pub fn did_not_open(exit: &AppExit, ran_for: Option<std::time::Duration>) -> boo
 }
 
 /// The PIN pad's message on a held device that has no staff PIN yet.
-pub const NO_STAFF_PIN: &str = "For IT: no staff PIN has reached this device yet. Set one on the \
-school server (Setup); the device stays held until it arrives.";
+pub const NO_STAFF_PIN: &str = "For IT: no staff PIN has reached this device yet. Staff set \
+their own on the school server (My account); the device stays held until one arrives.";
 
 /// Records what was launched (tests, and running the UI on a desk without starting apps).
 #[derive(Debug, Default)]
