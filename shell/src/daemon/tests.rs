@@ -49,6 +49,19 @@ impl Harness {
         Self::start_custom(blank, rules, pin, tempfile::tempdir().unwrap(), |d| d.with_dns(dns))
     }
 
+    /// The usual device (dark at 10:00, the test PIN) with the driver changed by `custom`.
+    fn with_driver(
+        custom: impl FnOnce(TestDriver) -> TestDriver,
+    ) -> (Self, watch::Receiver<Option<ButtonFault>>) {
+        Self::start_custom(
+            FakeBlank::DarkAt(t("10:00:00")),
+            rules_with_pin(),
+            Some(test_pin()),
+            tempfile::tempdir().unwrap(),
+            custom,
+        )
+    }
+
     /// With the driver changed by `custom` before it runs, in `dir`.
     fn start_custom(
         blank: FakeBlank,
@@ -594,13 +607,7 @@ async fn a_press_files_without_names_when_slate_dns_is_away() {
 #[tokio::test]
 async fn teacher_commands_lock_screens_and_sign_everyone_out() {
     let (tx, rx) = mpsc::channel(4);
-    let (h, _) = Harness::start_custom(
-        FakeBlank::DarkAt(t("10:00:00")),
-        rules_with_pin(),
-        Some(test_pin()),
-        tempfile::tempdir().unwrap(),
-        |d| d.with_notices(rx),
-    );
+    let (h, _) = Harness::with_driver(|d| d.with_notices(rx));
     h.ask(sign_in("p-1")).await;
     tx.send(Notice::Teacher(CommandAction::LockScreens)).await.unwrap();
     // The control channel is served after the notice: status sees it.
@@ -659,16 +666,10 @@ fn resolved_by(h: &Harness) -> Option<String> {
 async fn a_policy_brings_the_pupils_filter_profile() {
     let (tx, rx) = mpsc::channel(4);
     let mut profile = None;
-    let (h, _) = Harness::start_custom(
-        FakeBlank::DarkAt(t("10:00:00")),
-        rules_with_pin(),
-        Some(test_pin()),
-        tempfile::tempdir().unwrap(),
-        |d| {
-            profile = Some(d.profile());
-            d.with_notices(rx)
-        },
-    );
+    let (h, _) = Harness::with_driver(|d| {
+        profile = Some(d.profile());
+        d.with_notices(rx)
+    });
     let mut profile = profile.unwrap();
     let policy = sample_policy();
     let oak_pupil = policy.classes[0].pupils[0].id.clone();
@@ -820,19 +821,13 @@ async fn the_watchdog_pings_only_while_the_core_answers() {
 #[tokio::test]
 async fn input_device_activity_keeps_the_session_past_the_idle_timeout() {
     let (activity, activity_rx) = mpsc::channel(1);
-    let (h, _) = Harness::start_custom(
-        FakeBlank::DarkAt(t("10:00:00")),
-        rules_with_pin(),
-        Some(test_pin()),
-        tempfile::tempdir().unwrap(),
-        |mut d| {
-            d.core.set_session_rules(crate::core::SessionRules {
-                idle_timeout: Some(Duration::from_secs(3)),
-                ..Default::default()
-            });
-            d.with_activity(activity_rx)
-        },
-    );
+    let (h, _) = Harness::with_driver(|mut d| {
+        d.core.set_session_rules(crate::core::SessionRules {
+            idle_timeout: Some(Duration::from_secs(3)),
+            ..Default::default()
+        });
+        d.with_activity(activity_rx)
+    });
     h.ask(sign_in("p-1")).await;
     let signed_in = std::time::Instant::now();
     // Taps inside an app (the kiosk UI sends nothing) for longer than the idle timeout.
@@ -901,19 +896,13 @@ async fn a_press_that_leaves_the_screen_lit_is_reported_as_such() {
 
 #[tokio::test]
 async fn slated_checks_the_roster_and_the_picture_pin_at_sign_in() {
-    let (h, _) = Harness::start_custom(
-        FakeBlank::DarkAt(t("10:00:00")),
-        rules_with_pin(),
-        Some(test_pin()),
-        tempfile::tempdir().unwrap(),
-        |mut d| {
-            let mut policy = roster_policy(&["p-1"]);
-            let pinned = policy.classes[0].pupils.last_mut().unwrap();
-            pinned.picture_pin = Some(vec!["sun".into(), "boat".into()]);
-            d.kiosk = Some(policy);
-            d
-        },
-    );
+    let (h, _) = Harness::with_driver(|mut d| {
+        let mut policy = roster_policy(&["p-1"]);
+        let pinned = policy.classes[0].pupils.last_mut().unwrap();
+        pinned.picture_pin = Some(vec!["sun".into(), "boat".into()]);
+        d.kiosk = Some(policy);
+        d
+    });
     let v = |p: &[&str]| Some(Pictures(p.iter().map(|s| s.to_string()).collect()));
     let sign_in = |pictures| Request::SignIn { pupil: PupilId::new("p-1").unwrap(), pictures };
     let kiosk = |r| h.ask_from(r, Role::Kiosk, None);
@@ -937,16 +926,10 @@ async fn slated_checks_the_roster_and_the_picture_pin_at_sign_in() {
 
 #[tokio::test]
 async fn with_no_kiosk_policy_nobody_signs_in() {
-    let (h, _) = Harness::start_custom(
-        FakeBlank::DarkAt(t("10:00:00")),
-        rules_with_pin(),
-        Some(test_pin()),
-        tempfile::tempdir().unwrap(),
-        |mut d| {
-            d.kiosk = None;
-            d
-        },
-    );
+    let (h, _) = Harness::with_driver(|mut d| {
+        d.kiosk = None;
+        d
+    });
     let reply = h.ask(sign_in("p-1")).await;
     assert!(reply.error.unwrap().contains("ask your teacher"));
     assert_eq!(h.ask(Request::Status {}).await.state.as_deref(), Some("idle"));
