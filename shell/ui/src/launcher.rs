@@ -761,23 +761,26 @@ mod tests {
         );
     }
 
-    #[test]
-    fn a_native_app_gets_a_fresh_home_that_goes_when_it_exits() {
-        let dir = tempfile::tempdir().unwrap();
-        let out = dir.path().join("out");
-        let app = App {
+    /// A native app "paint" that runs `script` in /bin/sh.
+    fn shell_app(script: String) -> App {
+        App {
             id: "paint".into(),
             title: "Paint".into(),
             symbol: "brush".into(),
             colour: 1,
-            kind: AppKind::Native {
-                command: vec![
-                    "/bin/sh".into(),
-                    "-c".into(),
-                    format!("echo \"$HOME\" > {}; pwd >> {}; exit 3", out.display(), out.display()),
-                ],
-            },
-        };
+            kind: AppKind::Native { command: vec!["/bin/sh".into(), "-c".into(), script] },
+        }
+    }
+
+    #[test]
+    fn a_native_app_gets_a_fresh_home_that_goes_when_it_exits() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        let app = shell_app(format!(
+            "echo \"$HOME\" > {}; pwd >> {}; exit 3",
+            out.display(),
+            out.display()
+        ));
         let reporter = RecordingReporter::default();
         let log = reporter.log.clone();
         let mut launcher =
@@ -804,23 +807,11 @@ mod tests {
     fn a_native_app_runs_in_its_own_cgroup_which_goes_with_all_it_left_behind() {
         let dir = tempfile::tempdir().unwrap();
         let (cg_file, pid_file) = (dir.path().join("cg"), dir.path().join("pid"));
-        let app = App {
-            id: "paint".into(),
-            title: "Paint".into(),
-            symbol: "brush".into(),
-            colour: 1,
-            kind: AppKind::Native {
-                command: vec![
-                    "/bin/sh".into(),
-                    "-c".into(),
-                    format!(
-                        "cat /proc/self/cgroup > {cg}.tmp; mv {cg}.tmp {cg}; sleep 300 & echo $! > {pid}.tmp; mv {pid}.tmp {pid}; sleep 300",
-                        cg = cg_file.display(),
-                        pid = pid_file.display()
-                    ),
-                ],
-            },
-        };
+        let app = shell_app(format!(
+            "cat /proc/self/cgroup > {cg}.tmp; mv {cg}.tmp {cg}; sleep 300 & echo $! > {pid}.tmp; mv {pid}.tmp {pid}; sleep 300",
+            cg = cg_file.display(),
+            pid = pid_file.display()
+        ));
         let mut launcher = ProcessLauncher::new(
             config(dir.path()),
             Box::new(|| Box::new(RecordingReporter::default())),
