@@ -299,33 +299,28 @@ impl PolicyFiles {
 /// directory (spool, credential) stays slated's alone.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), PolicyFetchError> {
     use std::os::unix::fs::PermissionsExt;
-    let err = |e: std::io::Error| PolicyFetchError::Write {
-        path: path.to_owned(),
-        reason: e.to_string(),
-    };
     let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(err)?;
-    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o750)).map_err(err)?;
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp"));
-    let mut file = std::fs::File::create(&tmp).map_err(err)?;
-    file.set_permissions(std::fs::Permissions::from_mode(0o640)).map_err(err)?;
-    file.write_all(bytes).map_err(err)?;
-    file.sync_all().map_err(err)?;
-    drop(file);
-    std::fs::rename(&tmp, path).map_err(err)?;
-    std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(err)?;
-    Ok(())
+    std::fs::create_dir_all(dir).map_err(write_error(path))?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o750))
+        .map_err(write_error(path))?;
+    replace_file(path, bytes, 0o640)
 }
 
 /// As [`write_atomic`], but for slated's eyes only: the file is 0600 from the moment it is
 /// created (whatever the umask), and the directory's mode is left as it is.
 pub fn write_private(path: &Path, bytes: &[u8]) -> Result<(), PolicyFetchError> {
+    replace_file(path, bytes, 0o600)
+}
+
+fn write_error(path: &Path) -> impl Fn(std::io::Error) -> PolicyFetchError + '_ {
+    move |e| PolicyFetchError::Write { path: path.to_owned(), reason: e.to_string() }
+}
+
+/// Replaces `path` with `bytes` through a temporary file beside it, made with `mode` from the
+/// start (whatever the umask), fsynced, renamed over, and the directory fsynced.
+fn replace_file(path: &Path, bytes: &[u8], mode: u32) -> Result<(), PolicyFetchError> {
     use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-    let err = |e: std::io::Error| PolicyFetchError::Write {
-        path: path.to_owned(),
-        reason: e.to_string(),
-    };
+    let err = write_error(path);
     let dir = path.parent().unwrap_or(Path::new("."));
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let tmp = dir.join(format!(".{name}.tmp"));
@@ -333,15 +328,15 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> Result<(), PolicyFetchError> 
     let mut file = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
-        .mode(0o600)
+        .mode(mode)
         .open(&tmp)
-        .map_err(err)?;
-    file.set_permissions(std::fs::Permissions::from_mode(0o600)).map_err(err)?;
-    file.write_all(bytes).map_err(err)?;
-    file.sync_all().map_err(err)?;
+        .map_err(&err)?;
+    file.set_permissions(std::fs::Permissions::from_mode(mode)).map_err(&err)?;
+    file.write_all(bytes).map_err(&err)?;
+    file.sync_all().map_err(&err)?;
     drop(file);
-    std::fs::rename(&tmp, path).map_err(err)?;
-    std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(err)?;
+    std::fs::rename(&tmp, path).map_err(&err)?;
+    std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(&err)?;
     Ok(())
 }
 
