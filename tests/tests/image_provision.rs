@@ -331,6 +331,40 @@ fn the_servers_policy_key_is_passed_on_from_slate_toml() {
 }
 
 #[test]
+fn the_school_authority_is_passed_on_to_the_kiosk_browser() {
+    let key = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+    let toml = |ca: &str| format!("[server]\nurl = \"https://10.0.2.100:8443\"\n{ca}public_key = \"{key}\"\n");
+    // Relative to /etc/slate, absolute, named but missing, not named.
+    let cases = [
+        ("ca_certificate = \"server-ca.pem\"\n", Some("etc/server-ca.pem")),
+        ("ca_certificate = \"/etc/slate/other-ca.pem\"\n", None),
+        ("ca_certificate = \"missing.pem\"\n", None),
+        ("", None),
+    ];
+    for (line, copied_from) in cases {
+        let dev = Device::new();
+        fs::write(dev.path("etc/slate.toml"), toml(line)).unwrap();
+        fs::write(dev.path("etc/server-ca.pem"), "THE SCHOOL CA").unwrap();
+        assert!(dev.provision(None).0);
+        let env = dev.read("run/server-key.env").unwrap();
+        let copy = dev.read("run/school-ca.pem");
+        match copied_from {
+            Some(from) => {
+                assert_eq!(copy, dev.read(from), "{line}");
+                let at = dev.path("run/school-ca.pem");
+                assert!(env.contains(&format!("SLATE_SCHOOL_CA={}\n", at.display())), "{line}: {env}");
+                let mode = fs::metadata(&at).unwrap().permissions().mode();
+                assert_eq!(mode & 0o777, 0o640, "{line}");
+            }
+            None => {
+                assert_eq!(copy, None, "{line}");
+                assert!(!env.contains("SLATE_SCHOOL_CA"), "{line}: {env}");
+            }
+        }
+    }
+}
+
+#[test]
 fn the_example_on_the_boot_partition_is_accepted() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../images");
     let example = fs::read_to_string(dir.join("slate-provision.conf.example")).unwrap();

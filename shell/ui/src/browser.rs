@@ -272,6 +272,28 @@ pub fn profile_dir(runtime_dir: &Path, session: &str) -> Result<PathBuf, Browser
     Ok(runtime_dir.join("slate-browser").join(session))
 }
 
+/// The certificates of a PEM file (the school's own certificate authority, `[server]
+/// ca_certificate`), base64 DER, as Chromium's `CACertificates` policy takes them: schools run
+/// apps and HTTPS-inspecting filters on certificates their own authority signed. Only
+/// `CERTIFICATE` blocks are taken; anything else in the file (a key by mistake) is refused.
+pub fn trusted_certificates(pem: &[u8]) -> Result<Vec<String>, String> {
+    use base64::Engine as _;
+    use rustls_pki_types::pem::{PemObject, SectionKind};
+    let mut certificates = Vec::new();
+    for section in <(SectionKind, Vec<u8>)>::pem_slice_iter(pem) {
+        match section.map_err(|e| format!("not a PEM file: {e}"))? {
+            (SectionKind::Certificate, der) => {
+                certificates.push(base64::engine::general_purpose::STANDARD.encode(der))
+            }
+            (kind, _) => return Err(format!("holds a {kind:?}, not only certificates")),
+        }
+    }
+    if certificates.is_empty() {
+        return Err("holds no certificate".into());
+    }
+    Ok(certificates)
+}
+
 /// Chromium's arguments (without the program) to show `app` full screen in kiosk mode.
 pub fn kiosk_args(app: &App, profile: &Path, wayland: bool) -> Result<Vec<OsString>, BrowserError> {
     let AppKind::Web { start_url, .. } = &app.kind else {
@@ -310,6 +332,27 @@ pub fn kiosk_args(app: &App, profile: &Path, wayland: bool) -> Result<Vec<OsStri
 mod tests {
     use super::*;
     use crate::policy::{parse_policy, SAMPLE_POLICY};
+
+    #[test]
+    fn the_school_authority_file() {
+        let cert = |body: &str| format!("-----BEGIN CERTIFICATE-----\n{body}\n-----END CERTIFICATE-----\n");
+        let key = "-----BEGIN PRIVATE KEY-----\nAQID\n-----END PRIVATE KEY-----\n";
+        let cases: &[(String, Result<Vec<&str>, &str>)] = &[
+            (cert("AQID"), Ok(vec!["AQID"])),
+            (format!("# the school CA\n{}{}", cert("AQID"), cert("BAUG")), Ok(vec!["AQID", "BAUG"])),
+            (format!("{}{key}", cert("AQID")), Err("holds a PrivateKey")),
+            (String::new(), Err("holds no certificate")),
+            ("not a certificate at all\n".into(), Err("holds no certificate")),
+            (cert("!!!"), Err("not a PEM file")),
+        ];
+        for (pem, expected) in cases {
+            let got = trusted_certificates(pem.as_bytes());
+            match expected {
+                Ok(want) => assert_eq!(got.as_deref(), Ok(&want.iter().map(|s| s.to_string()).collect::<Vec<_>>()[..]), "{pem}"),
+                Err(says) => assert!(got.as_ref().is_err_and(|e| e.contains(says)), "{pem}: {got:?}"),
+            }
+        }
+    }
 
     fn web(sites: &[&str], camera: bool) -> App {
         App {

@@ -147,6 +147,9 @@ pub struct LaunchConfig {
     pub extra_args: Vec<OsString>,
     /// Extra environment for the browser (tests: the `DISPLAY` of their X server).
     pub env: Vec<(OsString, OsString)>,
+    /// Certificates the browser trusts besides the public ones (base64 DER, see
+    /// [`crate::browser::trusted_certificates`]).
+    pub trusted_certificates: Vec<String>,
 }
 
 impl LaunchConfig {
@@ -159,6 +162,7 @@ impl LaunchConfig {
             policy_mount: PathBuf::from("/etc/chromium"),
             extra_args: Vec::new(),
             env: Vec::new(),
+            trusted_certificates: Vec::new(),
         }
     }
 }
@@ -182,7 +186,10 @@ pub fn web_plan(app: &App, config: &LaunchConfig, session: &str) -> Result<WebPl
     let AppKind::Web { start_url, .. } = &app.kind else {
         return Err(BrowserError::NotWeb { app: app.id.clone() }.into());
     };
-    let policy = managed_policy(app)?;
+    let mut policy = managed_policy(app)?;
+    if !config.trusted_certificates.is_empty() {
+        policy["CACertificates"] = json!(config.trusted_certificates);
+    }
     let session_dir = profile_dir(&config.runtime_dir, session)?;
     let policy_root = session_dir.join("etc-chromium");
     let policy_file = policy_root.join("policies/managed").join(MANAGED_POLICY_FILE);
@@ -703,7 +710,20 @@ mod tests {
             policy_mount: "/etc/chromium".into(),
             extra_args: vec!["--headless=new".into()],
             env: Vec::new(),
+            trusted_certificates: Vec::new(),
         }
+    }
+
+    #[test]
+    fn the_school_authority_is_trusted_only_when_there_is_one() {
+        let sample = parse_policy(SAMPLE_POLICY).unwrap();
+        let app = sample.apps.iter().find(|a| a.needs_internet()).unwrap();
+        let mut config = config(Path::new("/run/user/9"));
+        let plan = web_plan(app, &config, "abc123").unwrap();
+        assert!(plan.policy.get("CACertificates").is_none(), "public authorities only");
+        config.trusted_certificates = vec!["AQID".into()];
+        let plan = web_plan(app, &config, "abc123").unwrap();
+        assert_eq!(plan.policy["CACertificates"], json!(["AQID"]));
     }
 
     #[test]

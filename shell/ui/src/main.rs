@@ -48,6 +48,11 @@ struct Args {
     /// they are deleted when the app ends.
     #[arg(long, env = "XDG_RUNTIME_DIR", default_value = "/run/slate-kiosk")]
     runtime_dir: PathBuf,
+    /// The school's own certificate authority (PEM; provisioning copies `[server]
+    /// ca_certificate` here): web apps on certificates it signed open in the kiosk browser.
+    /// Missing: only the public authorities are trusted.
+    #[arg(long, env = "SLATE_SCHOOL_CA")]
+    school_ca: Option<PathBuf>,
     /// Run full screen.
     #[arg(long)]
     fullscreen: bool,
@@ -88,8 +93,10 @@ fn main() -> anyhow::Result<()> {
     let window = slate_ui::AppWindow::new().context("creating the window")?;
     window.window().set_fullscreen(args.fullscreen);
     let reporter_socket = args.socket.clone();
+    let mut launch_config = LaunchConfig::new(args.runtime_dir.clone(), args.state_dir.clone());
+    launch_config.trusted_certificates = school_ca(args.school_ca.as_deref());
     let launcher = ProcessLauncher::new(
-        LaunchConfig::new(args.runtime_dir.clone(), args.state_dir.clone()),
+        launch_config,
         Box::new(move || Box::new(SocketReporter { socket: reporter_socket.clone() })),
     );
     let controller = Rc::new(RefCell::new(Controller::new(
@@ -149,5 +156,27 @@ fn log_policy(read: &slate_ui::policy_file::Loaded) {
     match read {
         Ok(p) => tracing::info!(issued_at = ?p.issued_at, "kiosk policy read"),
         Err(why) => tracing::warn!(%why, "no valid kiosk policy: failing closed"),
+    }
+}
+
+/// The school CA's certificates for the browser. A file that is missing means none; one that
+/// cannot be read or holds no certificate is logged and trusts nothing more (apps on public
+/// certificates still open).
+fn school_ca(path: Option<&std::path::Path>) -> Vec<String> {
+    let Some(path) = path else { return Vec::new() };
+    let read = match std::fs::read(path) {
+        Ok(pem) => slate_ui::browser::trusted_certificates(&pem),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Vec::new(),
+        Err(e) => Err(e.to_string()),
+    };
+    match read {
+        Ok(certificates) => {
+            tracing::info!(path = %path.display(), count = certificates.len(), "the browser trusts the school's certificate authority");
+            certificates
+        }
+        Err(why) => {
+            tracing::error!(path = %path.display(), "the school's certificate authority is not trusted: {why}");
+            Vec::new()
+        }
     }
 }
