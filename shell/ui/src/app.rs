@@ -312,7 +312,11 @@ impl<L: DeviceLink, A: Launcher> Controller<L, A> {
             }
         };
         let tap = Tap { now: self.now, picture_pin: &pin_of, check_pictures: &check };
+        let shown = screen::screen(&self.observed, &self.local);
         let effects = screen::update(&self.observed, &mut self.local, event, &tap);
+        if effects.is_empty() && matches!(event, UiEvent::OpenApp(_)) {
+            tracing::warn!(screen = ?shown, "an app tile was tapped on a screen that opens nothing");
+        }
         for effect in effects {
             if let Err(e) = self.run(effect) {
                 tracing::warn!(error = %e, "request to slated failed");
@@ -379,13 +383,17 @@ impl<L: DeviceLink, A: Launcher> Controller<L, A> {
                 Ok(())
             }
             Effect::OpenApp(i) => {
-                if let Some(app) = self.session_apps().get(i).copied() {
-                    if self.observed.online || !app.needs_internet() {
+                match self.session_apps().get(i).copied() {
+                    Some(app) if self.observed.online || !app.needs_internet() => {
+                        tracing::info!(app = %app.id, "opening app");
                         let app = app.clone();
                         self.launcher.launch(&app);
                         self.app_in_front = true;
                         self.opened_at = Some(Instant::now());
                     }
+                    // The tile is greyed out then; the log says why a tap opened nothing.
+                    Some(app) => tracing::info!(app = %app.id, "not opened: it needs the network"),
+                    None => tracing::warn!(tile = i, "not opened: no such app in this session"),
                 }
                 Ok(())
             }
