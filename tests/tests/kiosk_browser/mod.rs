@@ -662,6 +662,26 @@ impl Kiosk {
             .unwrap();
     }
 
+    /// Whether a real click still reaches the page, counted by the page itself (a browser
+    /// dialog over the page would take it).
+    pub fn takes_clicks(&self) -> bool {
+        let count = |k: &Kiosk| {
+            k.browser.eval(&k.session, "window.slateClicks ?? -1").ok().and_then(|v| v.as_i64())
+        };
+        let counting = "if (window.slateClicks === undefined) { window.slateClicks = 0; \
+                        addEventListener('mousedown', () => slateClicks++, true); } 1";
+        if self.browser.eval(&self.session, counting).is_err() {
+            return false;
+        }
+        let before = count(self);
+        // Below the test pages' buttons and links (see `button`).
+        self.click(20.0, 400.0, "left", 0);
+        (0..100).any(|_| {
+            std::thread::sleep(Duration::from_millis(100));
+            count(self) > before
+        })
+    }
+
     /// Whether the app's page runs scripts (a paused renderer does not answer in time).
     pub fn responds(&self) -> bool {
         self.browser
@@ -772,16 +792,53 @@ pub const TEST_USER: &str = "slate-test-kiosk";
 /// The kiosk's compositor on a headless backend, run as [`TEST_USER`], for Chromium on Wayland
 /// with its sandbox on. labwc (the device's compositor, with the image's own rc.xml, menu.xml
 /// and autostart) when it is installed; Debian bookworm does not package labwc, so there the
-/// stand-in is sway (the same wlroots) configured as the kiosk's labwc is: no key bindings, no
-/// title bars or borders, every window full screen, no Xwayland.
+/// stand-in is sway (the same wlroots) configured as the kiosk's labwc is: rc.xml's key bindings only (see
+/// [`sway_bindings`]), no title bars or borders, every window full screen, no Xwayland.
 pub struct Wayland {
     child: std::process::Child,
+    /// A virtual keyboard kept in the seat for the whole test (see `keep_a_keyboard`).
+    keyboard: Option<std::process::Child>,
     _dir: tempfile::TempDir,
     pub runtime: PathBuf,
     pub socket: String,
     pub compositor: &'static str,
     pub uid: u32,
     pub gid: u32,
+}
+
+/// The image's labwc configuration (rc.xml, menu.xml, autostart).
+fn labwc_config() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../images/rootfs/usr/share/slate/labwc")
+}
+
+/// labwc's `<keybind key="C-S-i"><action name="None"/>` lines of `rc_xml` as sway's
+/// `bindsym Ctrl+Shift+i nop`: a key bound to nothing, so the window never gets it. Panics on a
+/// binding with an action (sway could not stand in for it) or a modifier it does not know.
+pub fn sway_bindings(rc_xml: &str) -> String {
+    let mut out = String::new();
+    for binding in rc_xml.split("<keybind ").skip(1) {
+        let key = binding.split('"').nth(1).expect("keybind key=\"...\"");
+        let body = &binding[..binding.find("</keybind>").expect("</keybind>")];
+        assert!(
+            body.contains(r#"<action name="None"/>"#) && body.matches("<action").count() == 1,
+            "rc.xml binds {key} to an action; the sway stand-in knows only None"
+        );
+        let mut parts: Vec<&str> = key.split('-').collect();
+        let keysym = parts.pop().unwrap();
+        let mut combo: Vec<&str> = parts
+            .iter()
+            .map(|m| match *m {
+                "C" => "Ctrl",
+                "S" => "Shift",
+                "A" => "Mod1",
+                "W" => "Mod4",
+                other => panic!("rc.xml: modifier {other} in {key}"),
+            })
+            .collect();
+        combo.push(keysym);
+        out.push_str(&format!("bindsym {} nop\n", combo.join("+")));
+    }
+    out
 }
 
 fn user_ids(user: &str) -> Result<(u32, u32), String> {
@@ -825,18 +882,23 @@ impl Wayland {
             .map_err(|e| e.to_string())?;
         std::os::unix::fs::chown(&runtime, Some(uid), Some(gid)).map_err(|e| e.to_string())?;
         let (compositor, program, args): (&'static str, &str, Vec<String>) = if installed("labwc") {
-            let config = Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("../images/rootfs/usr/share/slate/labwc");
+            let config = labwc_config();
             ("labwc", "labwc", vec!["--config-dir".into(), config.display().to_string()])
         } else if installed("sway") {
             let config = dir.path().join("sway.conf");
-            // The kiosk's labwc rc.xml in sway's words: no bindings at all (sway has none
-            // unless configured), no decorations, every window full screen.
+            // The kiosk's labwc rc.xml in sway's words: only its key bindings (sway has none
+            // unless configured), which swallow their keys, taken from the image's rc.xml
+            // itself; no decorations, every window full screen.
+            let rc_xml = std::fs::read_to_string(labwc_config().join("rc.xml"))
+                .map_err(|e| e.to_string())?;
             std::fs::write(
                 &config,
-                "output HEADLESS-1 mode 1280x800\ndefault_border none\ndefault_floating_border none\n\
-                 xwayland disable\nfocus_on_window_activation focus\n\
-                 for_window [all] fullscreen enable\n",
+                format!(
+                    "output HEADLESS-1 mode 1280x800\ndefault_border none\n\
+                     default_floating_border none\nxwayland disable\n\
+                     focus_on_window_activation focus\nfor_window [all] fullscreen enable\n{}",
+                    sway_bindings(&rc_xml)
+                ),
             )
             .map_err(|e| e.to_string())?;
             std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o644))
@@ -867,8 +929,16 @@ impl Wayland {
             .stderr(log)
             .spawn()
             .map_err(|e| format!("cannot start {program}: {e}"))?;
-        let mut wayland =
-            Wayland { child, _dir: dir, runtime, socket: String::new(), compositor, uid, gid };
+        let mut wayland = Wayland {
+            child,
+            keyboard: None,
+            _dir: dir,
+            runtime,
+            socket: String::new(),
+            compositor,
+            uid,
+            gid,
+        };
         for _ in 0..300 {
             if let Ok(Some(status)) = wayland.child.try_wait() {
                 let log = std::fs::read_to_string(wayland._dir.path().join("compositor.log"))
@@ -882,6 +952,7 @@ impl Wayland {
             });
             if let Some(socket) = found {
                 wayland.socket = socket;
+                wayland.keep_a_keyboard()?;
                 return Ok(wayland);
             }
             std::thread::sleep(Duration::from_millis(50));
@@ -902,6 +973,31 @@ impl Wayland {
             std::fs::create_dir_all(&d).unwrap();
             std::os::unix::fs::chown(&d, Some(self.uid), Some(self.gid)).unwrap();
         }
+    }
+
+    /// Adds a keyboard to the seat that stays until the compositor stops, as the device always
+    /// has one (wvkbd's, started by the kiosk's labwc autostart, and any USB keyboard). Without
+    /// it the headless seat has no keyboard between two `wtype`s, so each `wtype` adds one, and
+    /// Chromium asks for its `wl_keyboard` only once it sees that: the key is already down by
+    /// then and arrives as held in `enter`, so Chromium never sees it pressed (only released).
+    /// Keys were lost that way at random, which no pupil's keyboard does.
+    fn keep_a_keyboard(&mut self) -> Result<(), String> {
+        // `wtype -s` holds its virtual keyboard (with an empty keymap) while it sleeps: an hour,
+        // longer than any test; the keyboard goes when the compositor or the process does.
+        let keyboard = std::process::Command::new("wtype")
+            .args(["-s", "3600000"])
+            .env("XDG_RUNTIME_DIR", &self.runtime)
+            .env("WAYLAND_DISPLAY", &self.socket)
+            .spawn()
+            .map_err(|e| format!("wtype (apt package wtype): {e}"))?;
+        self.keyboard = Some(keyboard);
+        for _ in 0..300 {
+            if seat_has_keyboard(&self.runtime.join(&self.socket))? {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Err("the seat had no keyboard 15 s after wtype started".into())
     }
 
     /// Presses keys as a keyboard would, through the compositor (`wtype`, the virtual keyboard
@@ -958,8 +1054,62 @@ impl Wayland {
     }
 }
 
+/// Whether the compositor at `socket` says its seat has a keyboard (`wl_seat.capabilities`).
+fn seat_has_keyboard(socket: &Path) -> Result<bool, String> {
+    use wayland_client::protocol::{wl_registry, wl_seat};
+    use wayland_client::{Connection, Dispatch, QueueHandle, WEnum};
+    #[derive(Default)]
+    struct Seat {
+        keyboard: bool,
+    }
+    impl Dispatch<wl_registry::WlRegistry, ()> for Seat {
+        fn event(
+            _: &mut Self,
+            registry: &wl_registry::WlRegistry,
+            event: wl_registry::Event,
+            _: &(),
+            _: &Connection,
+            queue: &QueueHandle<Self>,
+        ) {
+            if let wl_registry::Event::Global { name, interface, .. } = event {
+                if interface == "wl_seat" {
+                    registry.bind::<wl_seat::WlSeat, _, _>(name, 1, queue, ());
+                }
+            }
+        }
+    }
+    impl Dispatch<wl_seat::WlSeat, ()> for Seat {
+        fn event(
+            seat: &mut Self,
+            _: &wl_seat::WlSeat,
+            event: wl_seat::Event,
+            _: &(),
+            _: &Connection,
+            _: &QueueHandle<Self>,
+        ) {
+            if let wl_seat::Event::Capabilities { capabilities: WEnum::Value(c) } = event {
+                seat.keyboard = c.contains(wl_seat::Capability::Keyboard);
+            }
+        }
+    }
+    let stream = std::os::unix::net::UnixStream::connect(socket).map_err(|e| e.to_string())?;
+    let connection = Connection::from_socket(stream).map_err(|e| e.to_string())?;
+    let mut queue = connection.new_event_queue();
+    connection.display().get_registry(&queue.handle(), ());
+    let mut seat = Seat::default();
+    // The globals, then the seat's capabilities.
+    for _ in 0..2 {
+        queue.roundtrip(&mut seat).map_err(|e| e.to_string())?;
+    }
+    Ok(seat.keyboard)
+}
+
 impl Drop for Wayland {
     fn drop(&mut self) {
+        if let Some(mut keyboard) = self.keyboard.take() {
+            let _ = keyboard.kill();
+            let _ = keyboard.wait();
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
