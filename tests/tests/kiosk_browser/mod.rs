@@ -790,9 +790,9 @@ pub fn state_listing(dir: &Path, url: &str) -> PathBuf {
 pub const TEST_USER: &str = "slate-test-kiosk";
 
 /// The kiosk's compositor on a headless backend, run as [`TEST_USER`], for Chromium on Wayland
-/// with its sandbox on. labwc (the device's compositor, with the image's own rc.xml, menu.xml
-/// and autostart) when it is installed; Debian bookworm does not package labwc, so there the
-/// stand-in is sway (the same wlroots) configured as the kiosk's labwc is: rc.xml's key bindings only (see
+/// with its sandbox on. labwc (the device's compositor, with the image's own rc.xml and
+/// menu.xml) when it is installed or `scripts/setup` made [`LABWC_ROOT`]; failing both (Debian
+/// bookworm does not package labwc) the stand-in is sway (the same wlroots) configured as the kiosk's labwc is: rc.xml's key bindings only (see
 /// [`sway_bindings`]), no title bars or borders, every window full screen, no Xwayland.
 pub struct Wayland {
     child: std::process::Child,
@@ -811,17 +811,23 @@ fn labwc_config() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../images/rootfs/usr/share/slate/labwc")
 }
 
-/// labwc's `<keybind key="C-S-i"><action name="None"/>` lines of `rc_xml` as sway's
-/// `bindsym Ctrl+Shift+i nop`: a key bound to nothing, so the window never gets it. Panics on a
-/// binding with an action (sway could not stand in for it) or a modifier it does not know.
+/// rc.xml's key bindings in sway's words: labwc's `<keybind key="C-S-i"><action
+/// name="Execute" command="true"/>` (a key that does nothing, so the window never gets it) as
+/// `bindsym Ctrl+Shift+i nop`. A binding to None binds nothing: labwc drops it (that is how a
+/// default is removed). Panics on any other action (sway could not stand in for it) or a
+/// modifier it does not know.
 pub fn sway_bindings(rc_xml: &str) -> String {
     let mut out = String::new();
     for binding in rc_xml.split("<keybind ").skip(1) {
         let key = binding.split('"').nth(1).expect("keybind key=\"...\"");
         let body = &binding[..binding.find("</keybind>").expect("</keybind>")];
+        let actions = body.matches("<action").count();
+        if actions == 1 && body.contains(r#"<action name="None"/>"#) {
+            continue;
+        }
         assert!(
-            body.contains(r#"<action name="None"/>"#) && body.matches("<action").count() == 1,
-            "rc.xml binds {key} to an action; the sway stand-in knows only None"
+            actions == 1 && body.contains(r#"<action name="Execute" command="true"/>"#),
+            "rc.xml binds {key} to an action the sway stand-in does not know"
         );
         let mut parts: Vec<&str> = key.split('-').collect();
         let keysym = parts.pop().unwrap();
@@ -857,6 +863,36 @@ fn user_ids(user: &str) -> Result<(u32, u32), String> {
     Ok((id("-u")?, id("-g")?))
 }
 
+/// Where `scripts/setup` puts a Debian trixie root with labwc on a host that does not package
+/// it (bookworm).
+pub const LABWC_ROOT: &str = "/var/cache/slate-test-labwc";
+
+/// How to start labwc (a name for it, the program, its first arguments): the host's, or the one
+/// in [`LABWC_ROOT`] through that root's own loader and libraries (nothing of it installed on
+/// the host). None when there is neither.
+fn labwc() -> Option<(&'static str, String, Vec<String>)> {
+    if installed("labwc") {
+        return Some(("labwc", "labwc".into(), Vec::new()));
+    }
+    let root = Path::new(LABWC_ROOT);
+    let libs = std::fs::read_dir(root.join("usr/lib"))
+        .ok()?
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.file_name().is_some_and(|n| n.to_string_lossy().ends_with("-linux-gnu")))?;
+    let loader = std::fs::read_dir(&libs)
+        .ok()?
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("ld-linux")))?;
+    let labwc = root.join("usr/bin/labwc");
+    if !labwc.exists() {
+        return None;
+    }
+    let args = ["--library-path".into(), libs.display().to_string(), labwc.display().to_string()];
+    Some(("labwc (trixie's, from scripts/setup)", loader.display().to_string(), args.into()))
+}
+
 fn installed(program: &str) -> bool {
     std::process::Command::new("sh")
         .args(["-c", &format!("command -v {program}")])
@@ -881,40 +917,50 @@ impl Wayland {
         std::fs::set_permissions(&runtime, std::fs::Permissions::from_mode(0o700))
             .map_err(|e| e.to_string())?;
         std::os::unix::fs::chown(&runtime, Some(uid), Some(gid)).map_err(|e| e.to_string())?;
-        let (compositor, program, args): (&'static str, &str, Vec<String>) = if installed("labwc") {
-            let config = labwc_config();
-            ("labwc", "labwc", vec!["--config-dir".into(), config.display().to_string()])
-        } else if installed("sway") {
-            let config = dir.path().join("sway.conf");
-            // The kiosk's labwc rc.xml in sway's words: only its key bindings (sway has none
-            // unless configured), which swallow their keys, taken from the image's rc.xml
-            // itself; no decorations, every window full screen.
-            let rc_xml = std::fs::read_to_string(labwc_config().join("rc.xml"))
-                .map_err(|e| e.to_string())?;
-            std::fs::write(
-                &config,
-                format!(
-                    "output HEADLESS-1 mode 1280x800\ndefault_border none\n\
+        let (compositor, program, args): (&'static str, String, Vec<String>) =
+            if let Some((compositor, program, mut args)) = labwc() {
+                // The image's rc.xml and menu.xml. Not its autostart: that starts the on-screen
+                // keyboard (not installed here; the test keeps a keyboard of its own) in a loop
+                // that would outlive the test.
+                let config = dir.path().join("labwc");
+                std::fs::create_dir(&config).map_err(|e| e.to_string())?;
+                for file in ["rc.xml", "menu.xml"] {
+                    std::fs::copy(labwc_config().join(file), config.join(file))
+                        .map_err(|e| e.to_string())?;
+                }
+                args.extend(["--config-dir".into(), config.display().to_string()]);
+                (compositor, program, args)
+            } else if installed("sway") {
+                let config = dir.path().join("sway.conf");
+                // The kiosk's labwc rc.xml in sway's words: only its key bindings (sway has none
+                // unless configured), which swallow their keys, taken from the image's rc.xml
+                // itself; no decorations, every window full screen.
+                let rc_xml = std::fs::read_to_string(labwc_config().join("rc.xml"))
+                    .map_err(|e| e.to_string())?;
+                std::fs::write(
+                    &config,
+                    format!(
+                        "output HEADLESS-1 mode 1280x800\ndefault_border none\n\
                      default_floating_border none\nxwayland disable\n\
                      focus_on_window_activation focus\nfor_window [all] fullscreen enable\n{}",
-                    sway_bindings(&rc_xml)
-                ),
-            )
-            .map_err(|e| e.to_string())?;
-            std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o644))
+                        sway_bindings(&rc_xml)
+                    ),
+                )
                 .map_err(|e| e.to_string())?;
-            (
-                "sway (labwc is not installed)",
-                "sway",
-                vec!["-c".into(), config.display().to_string()],
-            )
-        } else {
-            return Err("neither labwc nor sway is installed".into());
-        };
+                std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o644))
+                    .map_err(|e| e.to_string())?;
+                (
+                    "sway (labwc is not installed)",
+                    "sway".into(),
+                    vec!["-c".into(), config.display().to_string()],
+                )
+            } else {
+                return Err("neither labwc nor sway is installed".into());
+            };
         let log =
             std::fs::File::create(dir.path().join("compositor.log")).map_err(|e| e.to_string())?;
         let child = std::process::Command::new("setpriv")
-            .args([&format!("--reuid={uid}"), &format!("--regid={gid}"), "--init-groups", program])
+            .args([&format!("--reuid={uid}"), &format!("--regid={gid}"), "--init-groups", &program])
             .args(&args)
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
