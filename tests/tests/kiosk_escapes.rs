@@ -5,8 +5,10 @@
 //! Keys are pressed through Xvfb (no window manager, no virtual terminals): Alt+Tab, Alt+F4
 //! and Ctrl+Alt+F2 prove only that Chromium itself does nothing with them; on the device the
 //! kiosk compositor owns those bindings. `escapes_under_the_kiosk_compositor_with_the_sandbox_on`
-//! runs them again on a Wayland compositor (labwc, or sway configured as the kiosk's labwc where
-//! labwc is not packaged) with Chromium as an unprivileged user and its sandbox on.
+//! runs them again on a Wayland compositor (labwc with the image's rc.xml, Debian's or the trixie
+//! one `scripts/setup` makes; else sway configured as the kiosk's labwc) with Chromium as an
+//! unprivileged user and its sandbox on, and checks that the app still takes clicks and keys
+//! after them.
 
 mod kiosk_browser;
 
