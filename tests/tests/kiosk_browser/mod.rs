@@ -1068,11 +1068,12 @@ impl Wayland {
         assert!(status.success(), "wtype {keys}");
     }
 
-    /// The top-level windows the compositor shows (sway only: labwc has no IPC); None when it
-    /// cannot say.
+    /// The top-level windows the compositor shows: `app_id`, `name`, `fullscreen` (0 or not) and
+    /// `border` (null where the compositor cannot say: labwc, which has no IPC and is asked
+    /// through wlr-foreign-toplevel-management). None when it cannot say at all.
     pub fn windows(&self) -> Option<Vec<Value>> {
         if !self.compositor.starts_with("sway") {
-            return None;
+            return toplevels(&self.runtime.join(&self.socket)).ok();
         }
         let socket = std::fs::read_dir(&self.runtime)
             .ok()?
@@ -1098,6 +1099,101 @@ impl Wayland {
         walk(&tree, &mut windows);
         Some(windows)
     }
+}
+
+/// The top-level windows of the compositor at `socket`, as [`Wayland::windows`] gives them, from
+/// wlr-foreign-toplevel-management.
+fn toplevels(socket: &Path) -> Result<Vec<Value>, String> {
+    use wayland_client::backend::ObjectId;
+    use wayland_client::protocol::wl_registry;
+    use wayland_client::{Connection, Dispatch, Proxy, QueueHandle};
+    use wayland_protocols_wlr::foreign_toplevel::v1::client::{
+        zwlr_foreign_toplevel_handle_v1 as handle, zwlr_foreign_toplevel_manager_v1 as manager,
+    };
+    #[derive(Default)]
+    struct Toplevels {
+        windows: Vec<(ObjectId, Value)>,
+    }
+    impl Dispatch<wl_registry::WlRegistry, ()> for Toplevels {
+        fn event(
+            _: &mut Self,
+            registry: &wl_registry::WlRegistry,
+            event: wl_registry::Event,
+            _: &(),
+            _: &Connection,
+            queue: &QueueHandle<Self>,
+        ) {
+            if let wl_registry::Event::Global { name, interface, .. } = event {
+                if interface == "zwlr_foreign_toplevel_manager_v1" {
+                    registry.bind::<manager::ZwlrForeignToplevelManagerV1, _, _>(
+                        name,
+                        1,
+                        queue,
+                        (),
+                    );
+                }
+            }
+        }
+    }
+    impl Dispatch<manager::ZwlrForeignToplevelManagerV1, ()> for Toplevels {
+        fn event(
+            toplevels: &mut Self,
+            _: &manager::ZwlrForeignToplevelManagerV1,
+            event: manager::Event,
+            _: &(),
+            _: &Connection,
+            _: &QueueHandle<Self>,
+        ) {
+            if let manager::Event::Toplevel { toplevel } = event {
+                let window = json!({"app_id": null, "name": null, "fullscreen": 0, "border": null});
+                toplevels.windows.push((toplevel.id(), window));
+            }
+        }
+        wayland_client::event_created_child!(Toplevels, manager::ZwlrForeignToplevelManagerV1, [
+            manager::EVT_TOPLEVEL_OPCODE => (handle::ZwlrForeignToplevelHandleV1, ()),
+        ]);
+    }
+    impl Dispatch<handle::ZwlrForeignToplevelHandleV1, ()> for Toplevels {
+        fn event(
+            toplevels: &mut Self,
+            toplevel: &handle::ZwlrForeignToplevelHandleV1,
+            event: handle::Event,
+            _: &(),
+            _: &Connection,
+            _: &QueueHandle<Self>,
+        ) {
+            let id = toplevel.id();
+            if let handle::Event::Closed = event {
+                toplevels.windows.retain(|(w, _)| *w != id);
+                return;
+            }
+            let Some((_, window)) = toplevels.windows.iter_mut().find(|(w, _)| *w == id) else {
+                return;
+            };
+            match event {
+                handle::Event::Title { title } => window["name"] = json!(title),
+                handle::Event::AppId { app_id } => window["app_id"] = json!(app_id),
+                handle::Event::State { state } => {
+                    let fullscreen = handle::State::Fullscreen as u32;
+                    let states =
+                        state.chunks_exact(4).map(|s| u32::from_ne_bytes(s.try_into().unwrap()));
+                    window["fullscreen"] =
+                        json!(u32::from(states.into_iter().any(|s| s == fullscreen)));
+                }
+                _ => {}
+            }
+        }
+    }
+    let stream = std::os::unix::net::UnixStream::connect(socket).map_err(|e| e.to_string())?;
+    let connection = Connection::from_socket(stream).map_err(|e| e.to_string())?;
+    let mut queue = connection.new_event_queue();
+    connection.display().get_registry(&queue.handle(), ());
+    let mut toplevels = Toplevels::default();
+    // The globals, then the manager's toplevels, then each one's title, app id and state.
+    for _ in 0..3 {
+        queue.roundtrip(&mut toplevels).map_err(|e| e.to_string())?;
+    }
+    Ok(toplevels.windows.into_iter().map(|(_, w)| w).collect())
 }
 
 /// Whether the compositor at `socket` says its seat has a keyboard (`wl_seat.capabilities`).
