@@ -662,6 +662,26 @@ impl Kiosk {
             .unwrap();
     }
 
+    /// Whether a real click still reaches the page, counted by the page itself (a browser
+    /// dialog over the page would take it).
+    pub fn takes_clicks(&self) -> bool {
+        let count = |k: &Kiosk| {
+            k.browser.eval(&k.session, "window.slateClicks ?? -1").ok().and_then(|v| v.as_i64())
+        };
+        let counting = "if (window.slateClicks === undefined) { window.slateClicks = 0; \
+                        addEventListener('mousedown', () => slateClicks++, true); } 1";
+        if self.browser.eval(&self.session, counting).is_err() {
+            return false;
+        }
+        let before = count(self);
+        // Below the test pages' buttons and links (see `button`).
+        self.click(20.0, 400.0, "left", 0);
+        (0..100).any(|_| {
+            std::thread::sleep(Duration::from_millis(100));
+            count(self) > before
+        })
+    }
+
     /// Whether the app's page runs scripts (a paused renderer does not answer in time).
     pub fn responds(&self) -> bool {
         self.browser
@@ -770,18 +790,61 @@ pub fn state_listing(dir: &Path, url: &str) -> PathBuf {
 pub const TEST_USER: &str = "slate-test-kiosk";
 
 /// The kiosk's compositor on a headless backend, run as [`TEST_USER`], for Chromium on Wayland
-/// with its sandbox on. labwc (the device's compositor, with the image's own rc.xml, menu.xml
-/// and autostart) when it is installed; Debian bookworm does not package labwc, so there the
-/// stand-in is sway (the same wlroots) configured as the kiosk's labwc is: no key bindings, no
-/// title bars or borders, every window full screen, no Xwayland.
+/// with its sandbox on. labwc (the device's compositor, with the image's own rc.xml and
+/// menu.xml) when it is installed or `scripts/setup` made [`LABWC_ROOT`]; failing both (Debian
+/// bookworm does not package labwc) the stand-in is sway (the same wlroots) configured as the kiosk's labwc is: rc.xml's key bindings only (see
+/// [`sway_bindings`]), no title bars or borders, every window full screen, no Xwayland.
 pub struct Wayland {
     child: std::process::Child,
+    /// A virtual keyboard kept in the seat for the whole test (see `keep_a_keyboard`).
+    keyboard: Option<std::process::Child>,
     _dir: tempfile::TempDir,
     pub runtime: PathBuf,
     pub socket: String,
     pub compositor: &'static str,
     pub uid: u32,
     pub gid: u32,
+}
+
+/// The image's labwc configuration (rc.xml, menu.xml, autostart).
+fn labwc_config() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../images/rootfs/usr/share/slate/labwc")
+}
+
+/// rc.xml's key bindings in sway's words: labwc's `<keybind key="C-S-i"><action
+/// name="Execute" command="true"/>` (a key that does nothing, so the window never gets it) as
+/// `bindsym Ctrl+Shift+i nop`. A binding to None binds nothing: labwc drops it (that is how a
+/// default is removed). Panics on any other action (sway could not stand in for it) or a
+/// modifier it does not know.
+pub fn sway_bindings(rc_xml: &str) -> String {
+    let mut out = String::new();
+    for binding in rc_xml.split("<keybind ").skip(1) {
+        let key = binding.split('"').nth(1).expect("keybind key=\"...\"");
+        let body = &binding[..binding.find("</keybind>").expect("</keybind>")];
+        let actions = body.matches("<action").count();
+        if actions == 1 && body.contains(r#"<action name="None"/>"#) {
+            continue;
+        }
+        assert!(
+            actions == 1 && body.contains(r#"<action name="Execute" command="true"/>"#),
+            "rc.xml binds {key} to an action the sway stand-in does not know"
+        );
+        let mut parts: Vec<&str> = key.split('-').collect();
+        let keysym = parts.pop().unwrap();
+        let mut combo: Vec<&str> = parts
+            .iter()
+            .map(|m| match *m {
+                "C" => "Ctrl",
+                "S" => "Shift",
+                "A" => "Mod1",
+                "W" => "Mod4",
+                other => panic!("rc.xml: modifier {other} in {key}"),
+            })
+            .collect();
+        combo.push(keysym);
+        out.push_str(&format!("bindsym {} nop\n", combo.join("+")));
+    }
+    out
 }
 
 fn user_ids(user: &str) -> Result<(u32, u32), String> {
@@ -798,6 +861,36 @@ fn user_ids(user: &str) -> Result<(u32, u32), String> {
         })
     };
     Ok((id("-u")?, id("-g")?))
+}
+
+/// Where `scripts/setup` puts a Debian trixie root with labwc on a host that does not package
+/// it (bookworm).
+pub const LABWC_ROOT: &str = "/var/cache/slate-test-labwc";
+
+/// How to start labwc (a name for it, the program, its first arguments): the host's, or the one
+/// in [`LABWC_ROOT`] through that root's own loader and libraries (nothing of it installed on
+/// the host). None when there is neither.
+fn labwc() -> Option<(&'static str, String, Vec<String>)> {
+    if installed("labwc") {
+        return Some(("labwc", "labwc".into(), Vec::new()));
+    }
+    let root = Path::new(LABWC_ROOT);
+    let libs = std::fs::read_dir(root.join("usr/lib"))
+        .ok()?
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.file_name().is_some_and(|n| n.to_string_lossy().ends_with("-linux-gnu")))?;
+    let loader = std::fs::read_dir(&libs)
+        .ok()?
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("ld-linux")))?;
+    let labwc = root.join("usr/bin/labwc");
+    if !labwc.exists() {
+        return None;
+    }
+    let args = ["--library-path".into(), libs.display().to_string(), labwc.display().to_string()];
+    Some(("labwc (trixie's, from scripts/setup)", loader.display().to_string(), args.into()))
 }
 
 fn installed(program: &str) -> bool {
@@ -824,35 +917,50 @@ impl Wayland {
         std::fs::set_permissions(&runtime, std::fs::Permissions::from_mode(0o700))
             .map_err(|e| e.to_string())?;
         std::os::unix::fs::chown(&runtime, Some(uid), Some(gid)).map_err(|e| e.to_string())?;
-        let (compositor, program, args): (&'static str, &str, Vec<String>) = if installed("labwc") {
-            let config = Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("../images/rootfs/usr/share/slate/labwc");
-            ("labwc", "labwc", vec!["--config-dir".into(), config.display().to_string()])
-        } else if installed("sway") {
-            let config = dir.path().join("sway.conf");
-            // The kiosk's labwc rc.xml in sway's words: no bindings at all (sway has none
-            // unless configured), no decorations, every window full screen.
-            std::fs::write(
-                &config,
-                "output HEADLESS-1 mode 1280x800\ndefault_border none\ndefault_floating_border none\n\
-                 xwayland disable\nfocus_on_window_activation focus\n\
-                 for_window [all] fullscreen enable\n",
-            )
-            .map_err(|e| e.to_string())?;
-            std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o644))
+        let (compositor, program, args): (&'static str, String, Vec<String>) =
+            if let Some((compositor, program, mut args)) = labwc() {
+                // The image's rc.xml and menu.xml. Not its autostart: that starts the on-screen
+                // keyboard (not installed here; the test keeps a keyboard of its own) in a loop
+                // that would outlive the test.
+                let config = dir.path().join("labwc");
+                std::fs::create_dir(&config).map_err(|e| e.to_string())?;
+                for file in ["rc.xml", "menu.xml"] {
+                    std::fs::copy(labwc_config().join(file), config.join(file))
+                        .map_err(|e| e.to_string())?;
+                }
+                args.extend(["--config-dir".into(), config.display().to_string()]);
+                (compositor, program, args)
+            } else if installed("sway") {
+                let config = dir.path().join("sway.conf");
+                // The kiosk's labwc rc.xml in sway's words: only its key bindings (sway has none
+                // unless configured), which swallow their keys, taken from the image's rc.xml
+                // itself; no decorations, every window full screen.
+                let rc_xml = std::fs::read_to_string(labwc_config().join("rc.xml"))
+                    .map_err(|e| e.to_string())?;
+                std::fs::write(
+                    &config,
+                    format!(
+                        "output HEADLESS-1 mode 1280x800\ndefault_border none\n\
+                     default_floating_border none\nxwayland disable\n\
+                     focus_on_window_activation focus\nfor_window [all] fullscreen enable\n{}",
+                        sway_bindings(&rc_xml)
+                    ),
+                )
                 .map_err(|e| e.to_string())?;
-            (
-                "sway (labwc is not installed)",
-                "sway",
-                vec!["-c".into(), config.display().to_string()],
-            )
-        } else {
-            return Err("neither labwc nor sway is installed".into());
-        };
+                std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o644))
+                    .map_err(|e| e.to_string())?;
+                (
+                    "sway (labwc is not installed)",
+                    "sway".into(),
+                    vec!["-c".into(), config.display().to_string()],
+                )
+            } else {
+                return Err("neither labwc nor sway is installed".into());
+            };
         let log =
             std::fs::File::create(dir.path().join("compositor.log")).map_err(|e| e.to_string())?;
         let child = std::process::Command::new("setpriv")
-            .args([&format!("--reuid={uid}"), &format!("--regid={gid}"), "--init-groups", program])
+            .args([&format!("--reuid={uid}"), &format!("--regid={gid}"), "--init-groups", &program])
             .args(&args)
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
@@ -867,8 +975,16 @@ impl Wayland {
             .stderr(log)
             .spawn()
             .map_err(|e| format!("cannot start {program}: {e}"))?;
-        let mut wayland =
-            Wayland { child, _dir: dir, runtime, socket: String::new(), compositor, uid, gid };
+        let mut wayland = Wayland {
+            child,
+            keyboard: None,
+            _dir: dir,
+            runtime,
+            socket: String::new(),
+            compositor,
+            uid,
+            gid,
+        };
         for _ in 0..300 {
             if let Ok(Some(status)) = wayland.child.try_wait() {
                 let log = std::fs::read_to_string(wayland._dir.path().join("compositor.log"))
@@ -882,6 +998,7 @@ impl Wayland {
             });
             if let Some(socket) = found {
                 wayland.socket = socket;
+                wayland.keep_a_keyboard()?;
                 return Ok(wayland);
             }
             std::thread::sleep(Duration::from_millis(50));
@@ -902,6 +1019,31 @@ impl Wayland {
             std::fs::create_dir_all(&d).unwrap();
             std::os::unix::fs::chown(&d, Some(self.uid), Some(self.gid)).unwrap();
         }
+    }
+
+    /// Adds a keyboard to the seat that stays until the compositor stops, as the device always
+    /// has one (wvkbd's, started by the kiosk's labwc autostart, and any USB keyboard). Without
+    /// it the headless seat has no keyboard between two `wtype`s, so each `wtype` adds one, and
+    /// Chromium asks for its `wl_keyboard` only once it sees that: the key is already down by
+    /// then and arrives as held in `enter`, so Chromium never sees it pressed (only released).
+    /// Keys were lost that way at random, which no pupil's keyboard does.
+    fn keep_a_keyboard(&mut self) -> Result<(), String> {
+        // `wtype -s` holds its virtual keyboard (with an empty keymap) while it sleeps: an hour,
+        // longer than any test; the keyboard goes when the compositor or the process does.
+        let keyboard = std::process::Command::new("wtype")
+            .args(["-s", "3600000"])
+            .env("XDG_RUNTIME_DIR", &self.runtime)
+            .env("WAYLAND_DISPLAY", &self.socket)
+            .spawn()
+            .map_err(|e| format!("wtype (apt package wtype): {e}"))?;
+        self.keyboard = Some(keyboard);
+        for _ in 0..300 {
+            if seat_has_keyboard(&self.runtime.join(&self.socket))? {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Err("the seat had no keyboard 15 s after wtype started".into())
     }
 
     /// Presses keys as a keyboard would, through the compositor (`wtype`, the virtual keyboard
@@ -926,11 +1068,12 @@ impl Wayland {
         assert!(status.success(), "wtype {keys}");
     }
 
-    /// The top-level windows the compositor shows (sway only: labwc has no IPC); None when it
-    /// cannot say.
+    /// The top-level windows the compositor shows: `app_id`, `name`, `fullscreen` (0 or not) and
+    /// `border` (null where the compositor cannot say: labwc, which has no IPC and is asked
+    /// through wlr-foreign-toplevel-management). None when it cannot say at all.
     pub fn windows(&self) -> Option<Vec<Value>> {
         if !self.compositor.starts_with("sway") {
-            return None;
+            return toplevels(&self.runtime.join(&self.socket)).ok();
         }
         let socket = std::fs::read_dir(&self.runtime)
             .ok()?
@@ -958,8 +1101,157 @@ impl Wayland {
     }
 }
 
+/// The top-level windows of the compositor at `socket`, as [`Wayland::windows`] gives them, from
+/// wlr-foreign-toplevel-management.
+fn toplevels(socket: &Path) -> Result<Vec<Value>, String> {
+    use wayland_client::backend::ObjectId;
+    use wayland_client::protocol::wl_registry;
+    use wayland_client::{Connection, Dispatch, Proxy, QueueHandle};
+    use wayland_protocols_wlr::foreign_toplevel::v1::client::{
+        zwlr_foreign_toplevel_handle_v1 as handle, zwlr_foreign_toplevel_manager_v1 as manager,
+    };
+    #[derive(Default)]
+    struct Toplevels {
+        windows: Vec<(ObjectId, Value)>,
+    }
+    impl Dispatch<wl_registry::WlRegistry, ()> for Toplevels {
+        fn event(
+            _: &mut Self,
+            registry: &wl_registry::WlRegistry,
+            event: wl_registry::Event,
+            _: &(),
+            _: &Connection,
+            queue: &QueueHandle<Self>,
+        ) {
+            if let wl_registry::Event::Global { name, interface, .. } = event {
+                if interface == "zwlr_foreign_toplevel_manager_v1" {
+                    registry.bind::<manager::ZwlrForeignToplevelManagerV1, _, _>(
+                        name,
+                        1,
+                        queue,
+                        (),
+                    );
+                }
+            }
+        }
+    }
+    impl Dispatch<manager::ZwlrForeignToplevelManagerV1, ()> for Toplevels {
+        fn event(
+            toplevels: &mut Self,
+            _: &manager::ZwlrForeignToplevelManagerV1,
+            event: manager::Event,
+            _: &(),
+            _: &Connection,
+            _: &QueueHandle<Self>,
+        ) {
+            if let manager::Event::Toplevel { toplevel } = event {
+                let window = json!({"app_id": null, "name": null, "fullscreen": 0, "border": null});
+                toplevels.windows.push((toplevel.id(), window));
+            }
+        }
+        wayland_client::event_created_child!(Toplevels, manager::ZwlrForeignToplevelManagerV1, [
+            manager::EVT_TOPLEVEL_OPCODE => (handle::ZwlrForeignToplevelHandleV1, ()),
+        ]);
+    }
+    impl Dispatch<handle::ZwlrForeignToplevelHandleV1, ()> for Toplevels {
+        fn event(
+            toplevels: &mut Self,
+            toplevel: &handle::ZwlrForeignToplevelHandleV1,
+            event: handle::Event,
+            _: &(),
+            _: &Connection,
+            _: &QueueHandle<Self>,
+        ) {
+            let id = toplevel.id();
+            if let handle::Event::Closed = event {
+                toplevels.windows.retain(|(w, _)| *w != id);
+                return;
+            }
+            let Some((_, window)) = toplevels.windows.iter_mut().find(|(w, _)| *w == id) else {
+                return;
+            };
+            match event {
+                handle::Event::Title { title } => window["name"] = json!(title),
+                handle::Event::AppId { app_id } => window["app_id"] = json!(app_id),
+                handle::Event::State { state } => {
+                    let fullscreen = handle::State::Fullscreen as u32;
+                    let states =
+                        state.chunks_exact(4).map(|s| u32::from_ne_bytes(s.try_into().unwrap()));
+                    window["fullscreen"] =
+                        json!(u32::from(states.into_iter().any(|s| s == fullscreen)));
+                }
+                _ => {}
+            }
+        }
+    }
+    let stream = std::os::unix::net::UnixStream::connect(socket).map_err(|e| e.to_string())?;
+    let connection = Connection::from_socket(stream).map_err(|e| e.to_string())?;
+    let mut queue = connection.new_event_queue();
+    connection.display().get_registry(&queue.handle(), ());
+    let mut toplevels = Toplevels::default();
+    // The globals, then the manager's toplevels, then each one's title, app id and state.
+    for _ in 0..3 {
+        queue.roundtrip(&mut toplevels).map_err(|e| e.to_string())?;
+    }
+    Ok(toplevels.windows.into_iter().map(|(_, w)| w).collect())
+}
+
+/// Whether the compositor at `socket` says its seat has a keyboard (`wl_seat.capabilities`).
+fn seat_has_keyboard(socket: &Path) -> Result<bool, String> {
+    use wayland_client::protocol::{wl_registry, wl_seat};
+    use wayland_client::{Connection, Dispatch, QueueHandle, WEnum};
+    #[derive(Default)]
+    struct Seat {
+        keyboard: bool,
+    }
+    impl Dispatch<wl_registry::WlRegistry, ()> for Seat {
+        fn event(
+            _: &mut Self,
+            registry: &wl_registry::WlRegistry,
+            event: wl_registry::Event,
+            _: &(),
+            _: &Connection,
+            queue: &QueueHandle<Self>,
+        ) {
+            if let wl_registry::Event::Global { name, interface, .. } = event {
+                if interface == "wl_seat" {
+                    registry.bind::<wl_seat::WlSeat, _, _>(name, 1, queue, ());
+                }
+            }
+        }
+    }
+    impl Dispatch<wl_seat::WlSeat, ()> for Seat {
+        fn event(
+            seat: &mut Self,
+            _: &wl_seat::WlSeat,
+            event: wl_seat::Event,
+            _: &(),
+            _: &Connection,
+            _: &QueueHandle<Self>,
+        ) {
+            if let wl_seat::Event::Capabilities { capabilities: WEnum::Value(c) } = event {
+                seat.keyboard = c.contains(wl_seat::Capability::Keyboard);
+            }
+        }
+    }
+    let stream = std::os::unix::net::UnixStream::connect(socket).map_err(|e| e.to_string())?;
+    let connection = Connection::from_socket(stream).map_err(|e| e.to_string())?;
+    let mut queue = connection.new_event_queue();
+    connection.display().get_registry(&queue.handle(), ());
+    let mut seat = Seat::default();
+    // The globals, then the seat's capabilities.
+    for _ in 0..2 {
+        queue.roundtrip(&mut seat).map_err(|e| e.to_string())?;
+    }
+    Ok(seat.keyboard)
+}
+
 impl Drop for Wayland {
     fn drop(&mut self) {
+        if let Some(mut keyboard) = self.keyboard.take() {
+            let _ = keyboard.kill();
+            let _ = keyboard.wait();
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
