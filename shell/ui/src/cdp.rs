@@ -467,9 +467,15 @@ impl Connection {
                     Ok(n) => n,
                 };
                 for msg in frames.push(&buf[..n]) {
+                    // Methods, ids and errors only: URLs and titles stay out of the journal.
+                    tracing::debug!(method = ?msg["method"].as_str(), id = ?msg["id"].as_u64(), session = ?msg["sessionId"].as_str(), "cdp from the browser");
                     if let Some(id) = msg["id"].as_u64() {
                         if let Some(tx) = pending.lock().expect("pending lock").remove(&id) {
                             let _ = tx.send(msg);
+                        } else if let Some(error) = msg.get("error") {
+                            // A request sent without waiting (let a page run, let a load
+                            // through) that the browser refused: a page may be left waiting.
+                            tracing::warn!(id, %error, "the browser refused a request");
                         }
                     } else if events_tx.send(msg).is_err() {
                         return;
@@ -490,6 +496,7 @@ impl Connection {
         session: Option<&str>,
     ) -> Result<(), CdpError> {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(id, method, ?session, "cdp to the browser");
         self.writer.lock().expect("writer lock").write_all(&encode(id, method, params, session))?;
         Ok(())
     }
@@ -503,6 +510,7 @@ impl Connection {
         timeout: Duration,
     ) -> Result<Value, CdpError> {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(id, method, ?session, "cdp to the browser, waiting");
         let (tx, rx) = mpsc::channel();
         self.pending.lock().expect("pending lock").insert(id, tx);
         self.writer
