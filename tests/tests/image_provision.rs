@@ -333,7 +333,9 @@ fn the_servers_policy_key_is_passed_on_from_slate_toml() {
 #[test]
 fn the_school_authority_is_passed_on_to_the_kiosk_browser() {
     let key = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
-    let toml = |ca: &str| format!("[server]\nurl = \"https://10.0.2.100:8443\"\n{ca}public_key = \"{key}\"\n");
+    let toml = |ca: &str| {
+        format!("[server]\nurl = \"https://10.0.2.100:8443\"\n{ca}public_key = \"{key}\"\n")
+    };
     // Relative to /etc/slate, absolute, named but missing, not named.
     let cases = [
         ("ca_certificate = \"server-ca.pem\"\n", Some("etc/server-ca.pem")),
@@ -352,7 +354,10 @@ fn the_school_authority_is_passed_on_to_the_kiosk_browser() {
             Some(from) => {
                 assert_eq!(copy, dev.read(from), "{line}");
                 let at = dev.path("run/school-ca.pem");
-                assert!(env.contains(&format!("SLATE_SCHOOL_CA={}\n", at.display())), "{line}: {env}");
+                assert!(
+                    env.contains(&format!("SLATE_SCHOOL_CA={}\n", at.display())),
+                    "{line}: {env}"
+                );
                 let mode = fs::metadata(&at).unwrap().permissions().mode();
                 assert_eq!(mode & 0o777, 0o640, "{line}");
             }

@@ -335,11 +335,16 @@ mod tests {
 
     #[test]
     fn the_school_authority_file() {
-        let cert = |body: &str| format!("-----BEGIN CERTIFICATE-----\n{body}\n-----END CERTIFICATE-----\n");
+        let cert = |body: &str| {
+            format!("-----BEGIN CERTIFICATE-----\n{body}\n-----END CERTIFICATE-----\n")
+        };
         let key = "-----BEGIN PRIVATE KEY-----\nAQID\n-----END PRIVATE KEY-----\n";
         let cases: &[(String, Result<Vec<&str>, &str>)] = &[
             (cert("AQID"), Ok(vec!["AQID"])),
-            (format!("# the school CA\n{}{}", cert("AQID"), cert("BAUG")), Ok(vec!["AQID", "BAUG"])),
+            (
+                format!("# the school CA\n{}{}", cert("AQID"), cert("BAUG")),
+                Ok(vec!["AQID", "BAUG"]),
+            ),
             (format!("{}{key}", cert("AQID")), Err("holds a PrivateKey")),
             (String::new(), Err("holds no certificate")),
             ("not a certificate at all\n".into(), Err("holds no certificate")),
@@ -348,8 +353,14 @@ mod tests {
         for (pem, expected) in cases {
             let got = trusted_certificates(pem.as_bytes());
             match expected {
-                Ok(want) => assert_eq!(got.as_deref(), Ok(&want.iter().map(|s| s.to_string()).collect::<Vec<_>>()[..]), "{pem}"),
-                Err(says) => assert!(got.as_ref().is_err_and(|e| e.contains(says)), "{pem}: {got:?}"),
+                Ok(want) => assert_eq!(
+                    got.as_deref(),
+                    Ok(&want.iter().map(|s| s.to_string()).collect::<Vec<_>>()[..]),
+                    "{pem}"
+                ),
+                Err(says) => {
+                    assert!(got.as_ref().is_err_and(|e| e.contains(says)), "{pem}: {got:?}")
+                }
             }
         }
     }

@@ -28,22 +28,33 @@ pub struct Front<W> {
     pub window: W,
     /// What the window was last set to; `None` until the first success.
     mapped: Option<bool>,
+    /// Whether the last [`Front::apply`] changed it.
+    changed: bool,
 }
 
 impl<W: KioskWindow> Front<W> {
     /// `mapped`: the window's state now (`Some(true)` once it has been shown).
     pub fn new(window: W, mapped: Option<bool>) -> Self {
-        Self { window, mapped }
+        Self { window, mapped, changed: false }
     }
 
     pub fn mapped(&self) -> Option<bool> {
         self.mapped
     }
 
+    /// Whether the window is mapped and was already mapped before the last [`Front::apply`]:
+    /// then the event loop has drawn it since (a window shown during a poll is drawn only after
+    /// the poll returns). slated lifts the darkness on the word that the reassurance screen is
+    /// in front; said any earlier, the reported page would be on screen again until it is drawn.
+    pub fn drawn(&self) -> bool {
+        self.mapped == Some(true) && !self.changed
+    }
+
     /// Maps or unmaps the window for `screen` with or without an app running. A failure is
     /// logged and tried again at the next call.
     pub fn apply(&mut self, screen: Screen, app_running: bool) {
         let want = kiosk_mapped(screen, app_running);
+        self.changed = false;
         if self.mapped == Some(want) {
             return;
         }
@@ -51,6 +62,7 @@ impl<W: KioskWindow> Front<W> {
             Ok(()) => {
                 tracing::info!(mapped = want, screen = ?screen, app_running, "kiosk window");
                 self.mapped = Some(want);
+                self.changed = true;
             }
             Err(e) => tracing::warn!(mapped = want, error = %e, "kiosk window not changed"),
         }
@@ -141,6 +153,26 @@ mod tests {
         front.apply(Screen::Home, false); // released, and slated closed the app
         assert_eq!(front.window.calls, [false, true, false, true]);
         assert_eq!(front.mapped(), Some(true));
+    }
+
+    #[test]
+    fn the_window_counts_as_drawn_from_the_poll_after_it_was_mapped() {
+        let mut front = Front::new(RecordingWindow::default(), Some(true));
+        // (screen, app running, drawn after this poll)
+        let polls = [
+            (Screen::Home, false, true),
+            (Screen::Home, true, false),     // unmapped for the app
+            (Screen::Reported, true, false), // mapped in this poll: not drawn yet
+            (Screen::Reported, true, true),
+            (Screen::StaffUnlock, true, true),
+        ];
+        for (i, (screen, running, drawn)) in polls.into_iter().enumerate() {
+            front.apply(screen, running);
+            assert_eq!(front.drawn(), drawn, "poll {i}: {screen:?}");
+        }
+        let mut failing = Front::new(RecordingWindow { fail: true, ..Default::default() }, None);
+        failing.apply(Screen::Reported, true);
+        assert!(!failing.drawn(), "never mapped");
     }
 
     #[test]

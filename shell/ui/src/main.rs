@@ -135,13 +135,15 @@ fn main() -> anyhow::Result<()> {
             slate_ui::ui::poll(&window, &controller, online());
         }
         let view = controller.borrow().view();
+        // The screen was already this one at the last poll, so it has been drawn since.
+        let screen_drawn = shown == Some(view.screen);
         // Which screen, never what is on it (no names): for IT reading the journal.
         if shown != Some(view.screen) {
             tracing::info!(screen = ?view.screen, "screen");
             shown = Some(view.screen);
         }
         front.apply(view.screen, controller.borrow().app_running());
-        controller.borrow_mut().note_window(front.mapped() == Some(true));
+        controller.borrow_mut().note_window(front.drawn() && screen_drawn);
         if let Some(keyboard) = keyboard.as_mut() {
             keyboard.set_visible(view.keyboard);
         }
