@@ -37,30 +37,26 @@
 //! logs carry device numbers and event ids, never pupil names, page titles, URLs or secrets;
 //! clients get short safe error messages, never internal causes.
 
-pub mod api;
 pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod data_dir;
-pub mod desk;
 pub mod device_policy;
 pub mod export;
+pub mod features;
 pub mod governors;
+pub mod http;
 pub mod incident;
 pub mod listen;
 pub mod notify;
-pub mod pages;
 pub mod pdf;
 pub mod retention;
 pub mod roster;
 pub mod secrets;
-pub mod server;
-pub mod setup;
-pub mod staff;
 pub mod store;
 pub mod tls;
 pub mod uk_time;
 
-pub use server::{router, serve, AppState, LiveReport, ServeError};
+pub use http::{router, serve, AppState, LiveReport, ServeError};
 pub use store::{Store, StoreError};
 pub use tls::TlsConfig;

@@ -5,12 +5,12 @@
 //! form checks are pure functions below; queries are `store`'s.
 
 use crate::auth::Permission;
-use crate::desk::parse_time;
 use crate::device_policy::{default_profile_name, ProfileRecord, PUPIL_SYMBOLS};
-use crate::pages::{csrf, layout, Viewer};
+use crate::features::incidents::parse_time;
+use crate::features::sign_in::{PageError, Staff};
+use crate::http::layout::{csrf, layout, Viewer};
+use crate::http::AppState;
 use crate::roster;
-use crate::server::AppState;
-use crate::staff::{PageError, Staff};
 use crate::store::{
     BypassRecord, ClassInput, CommandRecord, ListRecord, IDLE_TIMEOUT_MIN, LESSON_ENDS,
 };
@@ -1031,7 +1031,7 @@ pub async fn commands_page(
     let now = Utc::now();
     let online: Vec<String> = fleet
         .iter()
-        .filter(|d| crate::pages::online(d.last_seen_at, now))
+        .filter(|d| crate::http::layout::online(d.last_seen_at, now))
         .map(|d| d.number.to_string())
         .collect();
     let viewer = staff.viewer();

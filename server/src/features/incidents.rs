@@ -3,13 +3,13 @@
 //! the audit log. Each checks the role's permission and writes the audit log; rules live in
 //! `auth` and `incident`, queries in `store`, HTML in `pages`, CSV in `export`.
 
-use crate::api::ApiError;
 use crate::auth::Permission;
 use crate::export;
+use crate::features::device_api::ApiError;
+use crate::features::sign_in::{PageError, Staff, StaffApi};
+use crate::http::layout;
+use crate::http::AppState;
 use crate::incident::{self, Action, Step};
-use crate::pages;
-use crate::server::AppState;
-use crate::staff::{PageError, Staff, StaffApi};
 use crate::store::{IncidentEntry, IncidentRecord, ReportRecord, StepError, Store};
 use axum::extract::rejection::{FormRejection, QueryRejection};
 use axum::extract::{Form, Path, Query, State};
@@ -50,7 +50,7 @@ pub async fn reports_page(
     staff.require(Permission::ViewIncidents)?;
     let incidents = state.store.run(|store| store.incidents(PAGE_REPORTS)).await?;
     staff.audit(&state, "viewed incident list", None).await?;
-    Ok(pages::reports_page(&staff.viewer(), &incidents, PAGE_REPORTS))
+    Ok(layout::reports_page(&staff.viewer(), &incidents, PAGE_REPORTS))
 }
 
 /// `GET /reports/live`: server-sent events, one `report` event per new report (ids and time).
@@ -115,7 +115,7 @@ pub async fn incident_page(
 ) -> Result<Markup, PageError> {
     let (_, incident, entries) =
         open_incident(&staff, &state, &id, Permission::ViewIncidents, "viewed incident").await?;
-    Ok(pages::incident_page(&staff.viewer(), &incident, &entries))
+    Ok(layout::incident_page(&staff.viewer(), &incident, &entries))
 }
 
 #[derive(Deserialize)]
@@ -360,7 +360,7 @@ pub async fn device_page(
             }
             let sessions = store.device_sessions(device, DEVICE_PAGE_ROWS)?;
             let incidents = store.device_incidents(device.get(), DEVICE_PAGE_ROWS)?;
-            let activity = pages::DeviceActivity {
+            let activity = layout::DeviceActivity {
                 blocked: store.device_activity(device, "filter_blocked", DEVICE_PAGE_ROWS)?,
                 apps: store.device_activity(device, "app_opened", DEVICE_PAGE_ROWS)?,
                 agreements: store.device_activity(device, "aup_accepted", DEVICE_PAGE_ROWS)?,
@@ -370,7 +370,7 @@ pub async fn device_page(
         .await?;
     let (record, sessions, incidents, register, activity) = found.ok_or_else(not_found)?;
     staff.audit(&state, "viewed device", Some(format!("device {device}"))).await?;
-    Ok(pages::device_page(
+    Ok(layout::device_page(
         &staff.viewer(),
         device.get(),
         record.as_ref(),
@@ -417,13 +417,13 @@ pub async fn who_had_page(
     let device_text = query.device.unwrap_or_default();
     let at_text = query.at.unwrap_or_default();
     if device_text.trim().is_empty() && at_text.trim().is_empty() {
-        return Ok(pages::who_had_page(&staff.viewer(), "", "", None));
+        return Ok(layout::who_had_page(&staff.viewer(), "", "", None));
     }
     let parsed = parse_device(&device_text).and_then(|d| Ok((d, parse_time("Time", &at_text)?)));
     let (device, at) = match parsed {
         Ok(ok) => ok,
         Err(message) => {
-            return Ok(pages::who_had_page(
+            return Ok(layout::who_had_page(
                 &staff.viewer(),
                 &device_text,
                 &at_text,
@@ -439,7 +439,7 @@ pub async fn who_had_page(
             Some(format!("device {device} at {}", at.to_rfc3339())),
         )
         .await?;
-    Ok(pages::who_had_page(
+    Ok(layout::who_had_page(
         &staff.viewer(),
         &device_text,
         &at_text,
@@ -557,7 +557,7 @@ pub async fn fleet_page(staff: Staff, State(state): State<AppState>) -> Result<M
         .store
         .run(|store| Ok((store.fleet()?, store.refused_devices(DEVICE_PAGE_ROWS)?)))
         .await?;
-    Ok(pages::fleet_page(&staff.viewer(), &fleet, &refused, Utc::now()))
+    Ok(layout::fleet_page(&staff.viewer(), &fleet, &refused, Utc::now()))
 }
 
 /// `GET /audit`: the newest entries of the audit log.
@@ -565,7 +565,7 @@ pub async fn audit_page(staff: Staff, State(state): State<AppState>) -> Result<M
     staff.require(Permission::ReadAudit)?;
     staff.audit(&state, "viewed audit log", None).await?;
     let log = state.store.run(|store| store.audit_log(AUDIT_PAGE_ROWS)).await?;
-    Ok(pages::audit_page(&staff.viewer(), &log, AUDIT_PAGE_ROWS))
+    Ok(layout::audit_page(&staff.viewer(), &log, AUDIT_PAGE_ROWS))
 }
 
 /// `GET /audit.csv`: the whole audit log.
@@ -617,7 +617,7 @@ pub async fn governors_page(
     let facts = state.store.run(move |store| store.incident_facts(start, end)).await?;
     staff.audit(&state, "made governors' report", Some(format!("{from} to {to}"))).await?;
     let summary = crate::governors::summarise(&facts, from, to);
-    Ok(pages::governors_page(&staff.viewer(), &summary))
+    Ok(layout::governors_page(&staff.viewer(), &summary))
 }
 
 #[derive(Deserialize)]

@@ -2,13 +2,15 @@
 //! and running the routes over TLS or plain TCP until shutdown. Handlers live in `api` and
 //! `staff`; this module must not hold request logic of its own.
 
+pub mod layout;
+
 use crate::auth::HashCost;
 use crate::config::Config;
+use crate::features::{device_api as api, incidents as desk, setup, sign_in as staff};
 use crate::notify::Notifier;
 use crate::secrets::Secret;
 use crate::store::Store;
 use crate::tls::TlsConfig;
-use crate::{api, desk, setup, staff};
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::header::{self, HeaderValue};
 use axum::middleware::{self, Next};
@@ -145,7 +147,7 @@ pub fn device_routes() -> Vec<(&'static str, &'static str, MethodRouter<AppState
 }
 
 /// The device API's OpenAPI 3.1 document.
-pub const OPENAPI: &str = include_str!("../openapi.json");
+pub const OPENAPI: &str = include_str!("../../openapi.json");
 
 /// Every route the server answers.
 pub fn router(state: AppState) -> Router {

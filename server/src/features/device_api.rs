@@ -1,8 +1,8 @@
 //! The device API: enrollment and event upload, speaking `slate_protocol`'s types. It owns
 //! device authentication and the mapping of failures to HTTP answers; storage is `store`'s.
 
+use crate::http::AppState;
 use crate::secrets::{Secret, SecretHash};
-use crate::server::AppState;
 use crate::store::{EnrollOutcome, StoreError};
 use axum::body::Body;
 use axum::body::Bytes;
@@ -201,7 +201,7 @@ pub async fn ingest_events(
 
 /// Tells the live incident lists and sends alerts, without holding up the device's answer.
 fn announce(state: &AppState, report: &crate::store::NewReport) {
-    let live = crate::server::LiveReport {
+    let live = crate::http::LiveReport {
         incident: report.incident,
         device: report.device.get(),
         pressed_at: report.pressed_at,

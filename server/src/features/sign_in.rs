@@ -5,11 +5,11 @@
 //! `slate-server serve` prints stays as IT's break-glass way in (config `staff_key_login`); it
 //! acts as a DSL named `staff-key` in the audit log. The rules are `auth`'s; HTML is `pages`'.
 
-use crate::api::ApiError;
 use crate::auth::{self, Permission, Role};
-use crate::pages::{self, Viewer};
+use crate::features::device_api::ApiError;
+use crate::http::layout::{self, Viewer};
+use crate::http::AppState;
 use crate::secrets::{Secret, SecretHash};
-use crate::server::AppState;
 use crate::store::StoreError;
 use axum::extract::rejection::{FormRejection, QueryRejection};
 use axum::extract::{ConnectInfo, Form, FromRequestParts, Query, State};
@@ -62,32 +62,32 @@ impl IntoResponse for PageError {
             PageError::MustChangePassword => return Redirect::to("/staff/password").into_response(),
             PageError::StaffOnly => (
                 StatusCode::UNAUTHORIZED,
-                pages::message_page(
+                layout::message_page(
                     "Staff only",
                     "This page is for staff. Sign in at /staff/login, or open the DSL link that slate-server printed when it started.",
                 ),
             ),
             PageError::LoginRefused => (
                 StatusCode::UNAUTHORIZED,
-                pages::message_page(
+                layout::message_page(
                     "Link not valid",
                     "That sign-in link is not valid. Sign in at /staff/login, or use the DSL link that slate-server printed when it started.",
                 ),
             ),
-            PageError::NotFound(what) => (StatusCode::NOT_FOUND, pages::message_page("Not found", what)),
+            PageError::NotFound(what) => (StatusCode::NOT_FOUND, layout::message_page("Not found", what)),
             PageError::Forbidden(role) => (
                 StatusCode::FORBIDDEN,
-                pages::message_page("Not for your role", &format!("Your account's role ({role}) cannot open this. Ask your DSL.")),
+                layout::message_page("Not for your role", &format!("Your account's role ({role}) cannot open this. Ask your DSL.")),
             ),
             PageError::Csrf => (
                 StatusCode::FORBIDDEN,
-                pages::message_page("Form expired", "That form is out of date or came from another site. Go back, reload the page and try again."),
+                layout::message_page("Form expired", "That form is out of date or came from another site. Go back, reload the page and try again."),
             ),
-            PageError::BadForm(message) => (StatusCode::BAD_REQUEST, pages::message_page("Please check the form", message)),
-            PageError::Conflict(message) => (StatusCode::CONFLICT, pages::message_page("Not recorded", message)),
+            PageError::BadForm(message) => (StatusCode::BAD_REQUEST, layout::message_page("Please check the form", message)),
+            PageError::Conflict(message) => (StatusCode::CONFLICT, layout::message_page("Not recorded", message)),
             PageError::Storage(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
-                pages::message_page("Something went wrong", "The page could not be loaded. The server's log has details."),
+                layout::message_page("Something went wrong", "The page could not be loaded. The server's log has details."),
             ),
         };
         if status.is_server_error() {
@@ -316,7 +316,7 @@ fn login_form(
 ) -> Response {
     let token = Secret::generate();
     let cookie = cookie(LOGIN_COOKIE, token.expose(), state.secure_cookies);
-    (status, [(header::SET_COOKIE, cookie)], pages::login_page(token.expose(), error, username))
+    (status, [(header::SET_COOKIE, cookie)], layout::login_page(token.expose(), error, username))
         .into_response()
 }
 
@@ -506,7 +506,7 @@ pub async fn password_page(staff: Staff) -> Result<Markup, PageError> {
     if staff.session.is_none() {
         return Err(PageError::Conflict("The staff key has no password to change.".into()));
     }
-    Ok(pages::password_page(&staff.viewer(), None))
+    Ok(layout::password_page(&staff.viewer(), None))
 }
 
 #[derive(Deserialize)]
@@ -554,7 +554,7 @@ pub async fn change_password(
         Err(message) => {
             return Ok((
                 StatusCode::BAD_REQUEST,
-                pages::password_page(&staff.viewer(), Some(&message)),
+                layout::password_page(&staff.viewer(), Some(&message)),
             )
                 .into_response())
         }
@@ -598,7 +598,7 @@ pub async fn account_page(
     let account = own_account(&staff, &state).await?;
     let saved = query.is_ok_and(|Query(q)| q.saved.is_some());
     let set_at = state.store.run(move |store| store.unlock_pin_set_at(account.id)).await?;
-    Ok(pages::account_page(&staff.viewer(), set_at, saved, None))
+    Ok(layout::account_page(&staff.viewer(), set_at, saved, None))
 }
 
 #[derive(Deserialize)]
@@ -623,7 +623,7 @@ pub async fn set_unlock_pin(
     let account = own_account(&staff, &state).await?;
     if let Err(message) = auth::check_unlock_pin(&form.pin, &form.confirm) {
         let set_at = state.store.run(move |store| store.unlock_pin_set_at(account.id)).await?;
-        let page = pages::account_page(&staff.viewer(), set_at, false, Some(&message));
+        let page = layout::account_page(&staff.viewer(), set_at, false, Some(&message));
         return Ok((StatusCode::BAD_REQUEST, page).into_response());
     }
     let cost = state.hash_cost;
