@@ -2,8 +2,8 @@
 //! benchmarks that drive it; stopped gracefully by [`LocalServer::stop`].
 
 use slate_server::secrets::Secret;
-use slate_server::{serve, AppState};
 use slate_server::store::Store;
+use slate_server::{serve, AppState};
 
 pub struct LocalServer {
     /// `http://127.0.0.1:PORT`.
