@@ -2,14 +2,14 @@
 //! benchmarks that drive it; stopped gracefully by [`LocalServer::stop`].
 
 use slate_server::secrets::Secret;
-use slate_server::server::{serve, AppState};
 use slate_server::store::Store;
+use slate_server::{serve, AppState};
 
 pub struct LocalServer {
     /// `http://127.0.0.1:PORT`.
     pub url: String,
     stop: tokio::sync::oneshot::Sender<()>,
-    serving: tokio::task::JoinHandle<Result<(), slate_server::server::ServeError>>,
+    serving: tokio::task::JoinHandle<Result<(), slate_server::ServeError>>,
 }
 
 impl LocalServer {

@@ -3,21 +3,26 @@
 //!
 //! # Layout
 //!
-//! - [`server`]: the HTTP seam. [`router`] builds the routes over an [`AppState`]; [`serve`] runs
-//!   them on a listener (TLS or plain) until a shutdown future resolves. Tests call both
-//!   in-process on `127.0.0.1:0`; the binary (`src/main.rs`) only parses flags and calls them.
-//! - [`api`]: the device API (`/api/v1/enroll`, `/api/v1/events`, and `/api/v1/device/policy`,
-//!   `/lists/{name}`, `/commands`: signed policies, list files, the teacher-command long poll),
-//!   speaking `slate_protocol`; documented in `server/openapi.json` (served at
-//!   `/api/v1/openapi.json`).
-//! - [`staff`]: staff sign-in (password + TOTP, throttled), sessions, CSRF, sign-out, and the
-//!   extractors that say who is asking; the staff-key link stays as IT's break-glass way in.
-//! - [`desk`]: the staff handlers: incidents and their workflow, live updates (SSE), exports,
-//!   device pages, "who had device N at T" (page and API), the iPad register, fleet, audit log.
-//! - [`setup`]: school setup (classes, roster import, apps, staff PIN, session rules, filter lists
-//!   and profiles, the policy key), filter bypass requests and decisions, "eyes on me".
-//! - [`pages`] renders HTML; [`export`] writes CSV; [`pdf`] writes a printable incident
-//!   record; `live.js` is the only script.
+//! - [`http`]: the HTTP core. [`router`] merges every feature's routes over an [`AppState`];
+//!   [`serve`] runs them on a listener (TLS or plain) until a shutdown future resolves. Tests call
+//!   both in-process on `127.0.0.1:0`; the binary (`src/main.rs`) only parses flags and calls
+//!   them. Beside it, what every feature shares: `http::error` (`PageError`, `ApiError`),
+//!   `http::staff` (who is asking, cookies, CSRF), `http::forms` (reading forms, device numbers,
+//!   UK times), `http::layout` (the page frame and small shared pieces of HTML).
+//! - [`features`]: one module per feature, each with its `routes()`, handlers and pages; no
+//!   feature imports another. `device_api` (`/api/v1/enroll`, `/api/v1/events`, and
+//!   `/api/v1/device/policy`, `/lists/{name}`, `/commands`: signed policies, list files, the
+//!   teacher-command long poll; documented in `server/openapi.json`, served at
+//!   `/api/v1/openapi.json`), `sign_in` (password + TOTP, throttled, sign-out, password, "My
+//!   account" with the unlock PIN; the staff-key link stays as IT's break-glass way in),
+//!   `incidents` (the list with live updates, one incident and its workflow, exports, the staff
+//!   reports API), `devices` (device pages, "who had device N at T" as page and API, the iPad
+//!   register, the fleet), `setup` (classes, roster import, apps, picture PINs, unlock PIN
+//!   holders, session rules, filter lists and profiles, the policy key), `bypasses` (filter
+//!   bypass requests and decisions), `commands` ("eyes on me", sign everyone out), `governors`
+//!   (the termly report page), `audit` (the audit log page and CSV).
+//! - [`export`] writes CSV; [`pdf`] writes a printable incident record; `live.js` (in
+//!   `features/incidents/`) is the only script.
 //! - Pure rules: [`auth`] (roles and permissions, password and TOTP checks, throttling, session
 //!   lifetimes), [`incident`] (the workflow and the incident form), [`retention`] (the cut-off,
 //!   and the daily purge job that applies it), [`governors`] (the termly anonymised counts
@@ -37,30 +42,26 @@
 //! logs carry device numbers and event ids, never pupil names, page titles, URLs or secrets;
 //! clients get short safe error messages, never internal causes.
 
-pub mod api;
 pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod data_dir;
-pub mod desk;
 pub mod device_policy;
 pub mod export;
+pub mod features;
 pub mod governors;
+pub mod http;
 pub mod incident;
 pub mod listen;
 pub mod notify;
-pub mod pages;
 pub mod pdf;
 pub mod retention;
 pub mod roster;
 pub mod secrets;
-pub mod server;
-pub mod setup;
-pub mod staff;
 pub mod store;
 pub mod tls;
 pub mod uk_time;
 
-pub use server::{router, serve, AppState, LiveReport, ServeError};
+pub use http::{router, serve, AppState, LiveReport, ServeError};
 pub use store::{Store, StoreError};
 pub use tls::TlsConfig;

@@ -31,7 +31,7 @@ async fn every_device_route_is_documented_with_examples_that_decode() {
     let doc: Value = response.json().await.unwrap();
     assert_eq!(doc["openapi"], "3.1.0");
 
-    let routes = slate_server::server::device_routes();
+    let routes = slate_server::features::device_api::device_routes();
     for (path, method, _) in &routes {
         assert!(doc["paths"][path][method].is_object(), "{method} {path} is documented");
     }

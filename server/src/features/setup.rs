@@ -1,46 +1,50 @@
-//! What devices are told and what teachers send them: IT's school setup (classes, roster import,
-//! apps, filter lists and profiles, who has an unlock PIN, session rules, the policy key), filter bypass
-//! requests and their decisions, and "eyes on me". Each handler checks the role's permission and
-//! the CSRF token, writes the audit log, and wakes the devices' long polls after a change. The
-//! form checks are pure functions below; queries are `store`'s.
+//! School setup, for IT and the DSL: what devices are told. Classes, roster import, apps,
+//! pupils' picture PINs, who has an unlock PIN, session rules, filter lists and profiles, and the
+//! policy key. Each handler checks the role's permission and the CSRF token, writes the audit
+//! log, and wakes the devices' long polls after a change. The form checks are pure functions
+//! below; queries are `store`'s, the documents devices get are `device_policy`'s.
 
 use crate::auth::Permission;
-use crate::desk::parse_time;
 use crate::device_policy::{default_profile_name, ProfileRecord, PUPIL_SYMBOLS};
-use crate::pages::{csrf, layout, Viewer};
+use crate::http::error::PageError;
+use crate::http::forms::{capitalise, form};
+use crate::http::layout::{csrf, layout};
+use crate::http::staff::{policy_change, Staff};
+use crate::http::AppState;
 use crate::roster;
-use crate::server::AppState;
-use crate::staff::{PageError, Staff};
-use crate::store::{
-    BypassRecord, ClassInput, CommandRecord, ListRecord, IDLE_TIMEOUT_MIN, LESSON_ENDS,
-};
+use crate::store::{ClassInput, ListRecord, IDLE_TIMEOUT_MIN, LESSON_ENDS};
 use axum::extract::rejection::FormRejection;
-use axum::extract::{Form, Path, State};
+use axum::extract::{DefaultBodyLimit, Form, State};
 use axum::response::Redirect;
-use chrono::{DateTime, Duration, NaiveTime, Utc};
+use axum::routing::{get, post};
+use axum::Router;
+use chrono::{NaiveTime, Utc};
 use maud::{html, Markup};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
-use slate_protocol::device::{check_list_name, CommandAction, ListFile};
+use slate_protocol::device::{check_list_name, ListFile};
 use slate_protocol::kiosk::{self, App, AppKind, KeyStage};
-use slate_protocol::{DeviceNumber, PupilId};
+use slate_protocol::PupilId;
 
 /// Largest list file a form may upload (a million domains fit).
 pub const MAX_LIST_BYTES: usize = 32 * 1024 * 1024;
-/// "Eyes on me" ends by itself after this unless a teacher ends it first.
-pub const LOCK_FOR: Duration = Duration::minutes(30);
-/// A "sign everyone out" that reaches a device later than this is ignored: it was for that
-/// lesson's pupils, not the next.
-pub const SIGN_OUT_FOR: Duration = Duration::minutes(10);
-const BYPASS_ROWS: u32 = 200;
-const COMMAND_ROWS: u32 = 50;
 
-fn form<T>(body: Result<Form<T>, FormRejection>) -> Result<T, PageError> {
-    body.map(|Form(f)| f).map_err(|e| PageError::BadForm(e.body_text()))
-}
-
-fn bad(message: String) -> PageError {
-    PageError::BadForm(message)
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/setup", get(setup_page))
+        .route("/setup/class", post(save_class))
+        .route("/setup/class-apps", post(save_class_apps))
+        .route("/setup/teacher", post(link_teacher))
+        .route("/setup/roster", post(import_roster))
+        .route("/setup/app", post(save_app))
+        .route("/setup/picture-pin", post(set_picture_pin))
+        .route("/setup/sessions", post(save_sessions))
+        .route(
+            "/setup/list",
+            // A list file is bigger than any device request: this route alone takes more.
+            post(upload_list).layer(DefaultBodyLimit::max(MAX_LIST_BYTES * 2)),
+        )
+        .route("/setup/profile", post(save_profile))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -224,74 +228,6 @@ pub fn parse_list(name: &str, contents: &str) -> Result<(String, Vec<u8>, ListFi
     let sha256: String = Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
     let file = ListFile { sha256, bytes: bytes.len() as u64 };
     Ok((name.to_owned(), bytes, file))
-}
-
-/// A domain a bypass may name: lowercased, no trailing dot, labels of a-z, 0-9 and -.
-pub fn normalise_domain(text: &str) -> Result<String, String> {
-    let domain = text.trim().trim_end_matches('.').to_ascii_lowercase();
-    let ok = domain.len() <= 253
-        && domain.contains('.')
-        && domain.split('.').all(|l| {
-            (1..=63).contains(&l.len())
-                && l.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        });
-    if ok {
-        Ok(domain)
-    } else {
-        Err(format!("Domain: {:?} is not a domain name like example.org.", text.trim()))
-    }
-}
-
-/// A bypass request's times and reason.
-pub fn check_bypass(
-    from: DateTime<Utc>,
-    until: DateTime<Utc>,
-    reason: &str,
-) -> Result<String, String> {
-    if until <= from {
-        return Err("Until: must be after From.".into());
-    }
-    if until - from > Duration::days(366) {
-        return Err("Until: a bypass lasts at most a year.".into());
-    }
-    let reason = reason.trim();
-    if reason.is_empty() || reason.len() > 512 || reason.chars().any(char::is_control) {
-        return Err("Reason: 1 to 512 characters, on one line.".into());
-    }
-    Ok(reason.to_owned())
-}
-
-/// Which devices: `all`, or numbers separated by commas or spaces.
-pub fn parse_devices(text: &str) -> Result<Option<Vec<DeviceNumber>>, String> {
-    let text = text.trim();
-    if text.eq_ignore_ascii_case("all") {
-        return Ok(None);
-    }
-    let devices = text
-        .split([',', ' '])
-        .filter(|t| !t.is_empty())
-        .map(|t| {
-            t.parse::<u32>()
-                .ok()
-                .and_then(|n| DeviceNumber::new(n).ok())
-                .ok_or_else(|| format!("Devices: {t:?} is not a device number from 1 to 9999."))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    if devices.is_empty() {
-        return Err("Devices: all, or device numbers such as 12, 14.".into());
-    }
-    Ok(Some(devices))
-}
-
-/// A teacher's command and how long it stays worth acting on.
-pub fn parse_command(text: &str) -> Result<(CommandAction, Duration), String> {
-    match text {
-        "lock_screens" => Ok((CommandAction::LockScreens, LOCK_FOR)),
-        // Reaches a device for as long as the lock it ends could still be in force.
-        "unlock_screens" => Ok((CommandAction::UnlockScreens, LOCK_FOR)),
-        "sign_out_all" => Ok((CommandAction::SignOutAll, SIGN_OUT_FOR)),
-        _ => Err("Command: eyes on me, end eyes on me, or sign everyone out.".into()),
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -495,22 +431,6 @@ fn lists_table(lists: &[ListRecord]) -> Markup {
     }
 }
 
-/// Runs a policy change for someone allowed to make it: CSRF checked, the store written, the
-/// audit log told, devices woken, and back to the setup page.
-async fn policy_change<T: Send + 'static>(
-    staff: &Staff,
-    state: &AppState,
-    csrf_token: &str,
-    audit: (&str, Option<String>),
-    work: impl FnOnce(&crate::store::Store) -> Result<T, crate::store::StoreError> + Send + 'static,
-) -> Result<T, PageError> {
-    staff.check_csrf(csrf_token)?;
-    let value = state.store.run(work).await?;
-    staff.audit(state, audit.0, audit.1).await?;
-    state.commands_changed();
-    Ok(value)
-}
-
 fn require_setup(staff: &Staff) -> Result<(), PageError> {
     staff.require(Permission::ManagePolicy)
 }
@@ -539,8 +459,8 @@ pub async fn save_class(
 ) -> Result<Redirect, PageError> {
     require_setup(&staff)?;
     let f = form(body)?;
-    let class =
-        parse_class(&f.name, &f.key_stage, &f.symbol, &f.colour, &f.profile).map_err(bad)?;
+    let class = parse_class(&f.name, &f.key_stage, &f.symbol, &f.colour, &f.profile)
+        .map_err(PageError::BadForm)?;
     let record = Some(format!("class {}", class.name));
     policy_change(&staff, &state, &f.csrf, ("saved class", record), move |store| {
         store.save_class(&class, Utc::now())
@@ -571,7 +491,7 @@ pub async fn save_class_apps(
         f.apps.split([',', ' ']).filter(|a| !a.is_empty()).map(str::to_owned).collect();
     let known = state.store.run(|store| store.apps()).await?;
     if let Some(unknown) = apps.iter().find(|a| !known.iter().any(|k| &k.id == *a)) {
-        return Err(bad(format!("Apps: {unknown:?} is not in the app catalogue.")));
+        return Err(PageError::BadForm(format!("Apps: {unknown:?} is not in the app catalogue.")));
     }
     let class = f.class.trim().to_owned();
     let record = Some(format!("class {class}"));
@@ -580,7 +500,7 @@ pub async fn save_class_apps(
     })
     .await?;
     if !found {
-        return Err(bad("Class: no class has that name.".into()));
+        return Err(PageError::BadForm("Class: no class has that name.".into()));
     }
     Ok(Redirect::to("/setup"))
 }
@@ -617,7 +537,7 @@ pub async fn link_teacher(
     require_setup(&staff)?;
     let f = form(body)?;
     staff.check_csrf(&f.csrf)?;
-    let email = parse_email(&f.email).map_err(bad)?;
+    let email = parse_email(&f.email).map_err(PageError::BadForm)?;
     let (username, class) = (f.username.trim().to_owned(), f.class.trim().to_owned());
     let record = Some(format!("{username} -> class {class}"));
     let linked = state
@@ -625,7 +545,9 @@ pub async fn link_teacher(
         .run(move |store| store.link_teacher(&username, &class, email.as_deref()))
         .await?;
     if !linked {
-        return Err(bad("Teacher or class: no account or class has that name.".into()));
+        return Err(PageError::BadForm(
+            "Teacher or class: no account or class has that name.".into(),
+        ));
     }
     staff.audit(&state, "linked teacher to class", record).await?;
     Ok(Redirect::to("/setup"))
@@ -648,8 +570,9 @@ pub async fn import_roster(
     require_setup(&staff)?;
     let f = form(body)?;
     staff.check_csrf(&f.csrf)?;
-    let rows = roster::parse_roster_csv(&f.csv)
-        .map_err(|e| bad(format!("Nothing was imported. {}", capitalise(&e.to_string()))))?;
+    let rows = roster::parse_roster_csv(&f.csv).map_err(|e| {
+        PageError::BadForm(format!("Nothing was imported. {}", capitalise(&e.to_string())))
+    })?;
     let rows: Vec<_> = rows.into_iter().map(|row| (roster::new_pupil_id(), row)).collect();
     let done = policy_change(&staff, &state, &f.csrf, ("imported roster", None), move |store| {
         store.import_roster(&rows, Utc::now())
@@ -665,11 +588,6 @@ pub async fn import_roster(
             p { a href="/setup" { "Back to school setup" } }
         },
     ))
-}
-
-fn capitalise(text: &str) -> String {
-    let mut chars = text.chars();
-    chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default()
 }
 
 #[derive(Deserialize)]
@@ -712,7 +630,7 @@ pub async fn save_app(
         &f.sites,
         &f.command,
     )
-    .map_err(bad)?;
+    .map_err(PageError::BadForm)?;
     let record = Some(format!("app {}", app.id));
     policy_change(&staff, &state, &f.csrf, ("saved app", record), move |store| {
         store.save_app(&app, Utc::now())
@@ -740,8 +658,9 @@ pub async fn set_picture_pin(
     require_setup(&staff)?;
     let f = form(body)?;
     staff.check_csrf(&f.csrf)?;
-    let pupil = PupilId::new(f.pupil.trim()).map_err(|_| bad("Pupil: not a pupil id.".into()))?;
-    let pictures = parse_picture_pin(&f.pictures).map_err(bad)?;
+    let pupil = PupilId::new(f.pupil.trim())
+        .map_err(|_| PageError::BadForm("Pupil: not a pupil id.".into()))?;
+    let pictures = parse_picture_pin(&f.pictures).map_err(PageError::BadForm)?;
     // The audit says whose PIN changed, never the pictures.
     let action = if pictures.is_some() { "set picture PIN" } else { "cleared picture PIN" };
     let record = Some(format!("pupil {}", pupil.as_str()));
@@ -751,7 +670,7 @@ pub async fn set_picture_pin(
         .run(move |store| store.set_picture_pin(&pupil, pictures.as_deref(), Utc::now()))
         .await?;
     if !changed {
-        return Err(bad("Pupil: no pupil with this id is on devices.".into()));
+        return Err(PageError::BadForm("Pupil: no pupil with this id is on devices.".into()));
     }
     staff.audit(&state, action, record).await?;
     state.commands_changed();
@@ -776,7 +695,8 @@ pub async fn save_sessions(
 ) -> Result<Redirect, PageError> {
     require_setup(&staff)?;
     let f = form(body)?;
-    let (idle, ends) = parse_sessions(&f.idle_minutes, &f.lesson_ends).map_err(bad)?;
+    let (idle, ends) =
+        parse_sessions(&f.idle_minutes, &f.lesson_ends).map_err(PageError::BadForm)?;
     let ends = serde_json::to_string(&ends).expect("times serialise");
     let detail = Some(format!("idle {idle} min, lesson ends {ends}"));
     policy_change(&staff, &state, &f.csrf, ("saved session rules", detail), move |store| {
@@ -807,11 +727,10 @@ pub async fn upload_list(
     require_setup(&staff)?;
     let f = form(body)?;
     staff.check_csrf(&f.csrf)?;
-    let (name, bytes, file) = parse_list(&f.name, &f.contents).map_err(bad)?;
-    let dir = state
-        .lists_dir
-        .clone()
-        .ok_or_else(|| bad("This server keeps no list files (no data directory).".into()))?;
+    let (name, bytes, file) = parse_list(&f.name, &f.contents).map_err(PageError::BadForm)?;
+    let dir = state.lists_dir.clone().ok_or_else(|| {
+        PageError::BadForm("This server keeps no list files (no data directory).".into())
+    })?;
     let path = dir.join(format!("{name}.txt"));
     tokio::task::spawn_blocking(move || crate::data_dir::write_private_file(&path, &bytes))
         .await
@@ -851,271 +770,14 @@ pub async fn save_profile(
 ) -> Result<Redirect, PageError> {
     require_setup(&staff)?;
     let f = form(body)?;
-    let profile =
-        parse_profile(&f.name, &f.block_lists, &f.allow_only, &f.safe_search).map_err(bad)?;
+    let profile = parse_profile(&f.name, &f.block_lists, &f.allow_only, &f.safe_search)
+        .map_err(PageError::BadForm)?;
     let record = Some(format!("profile {}", profile.name));
     policy_change(&staff, &state, &f.csrf, ("saved filter profile", record), move |store| {
         store.save_profile(&profile, Utc::now())
     })
     .await?;
     Ok(Redirect::to("/setup"))
-}
-
-// ---------------------------------------------------------------------------------------------
-// Bypasses: teachers ask, DSLs decide.
-
-/// `GET /bypasses`.
-pub async fn bypasses_page(
-    staff: Staff,
-    State(state): State<AppState>,
-) -> Result<Markup, PageError> {
-    if !staff.viewer().may(Permission::RequestBypass) {
-        staff.require(Permission::ApproveBypass)?;
-    }
-    let (requests, classes) =
-        state.store.run(|store| Ok((store.bypasses(BYPASS_ROWS)?, store.classes()?))).await?;
-    staff.audit(&state, "viewed filter bypasses", None).await?;
-    let viewer = staff.viewer();
-    let now = Utc::now();
-    Ok(layout(
-        Some(&viewer),
-        "Filter bypasses",
-        html! {
-            h1 { "Filter bypasses" }
-            p { "A bypass lets a class reach one site for a set time. It never lifts illegal-content lists or safe search. A DSL approves or refuses each request." }
-            @if viewer.may(Permission::RequestBypass) {
-                form method="post" action="/bypasses" {
-                    (csrf(&viewer))
-                    label { "Class " select name="class" { @for c in &classes { option value=(c.name) { (c.name) } } } } " "
-                    label { "Site " input name="domain" placeholder="example.org" required; } " "
-                    label { "From (UK time) " input type="datetime-local" name="from" required; } " "
-                    label { "Until (UK time) " input type="datetime-local" name="until" required; } br;
-                    label { "Reason " input name="reason" size="60" required; } " "
-                    button type="submit" { "Ask for a bypass" }
-                }
-            }
-            (bypass_table(&viewer, &requests, now))
-        },
-    ))
-}
-
-fn bypass_table(viewer: &Viewer, requests: &[BypassRecord], now: DateTime<Utc>) -> Markup {
-    use crate::uk_time::format_uk;
-    html! {
-        table {
-            tr { th { "Site" } th { "Profile" } th { "From" } th { "Until" } th { "Reason" } th { "Asked by" } th { "Status" } }
-            @for b in requests {
-                tr {
-                    td { (b.domain) } td { (b.profile) } td { (format_uk(b.from)) } td { (format_uk(b.until)) }
-                    td { (b.reason) } td { (b.requested_by) }
-                    td {
-                        @if b.status == "pending" && viewer.may(Permission::ApproveBypass) {
-                            form.inline method="post" action=(format!("/bypasses/{}/decide", b.id)) {
-                                (csrf(viewer))
-                                button type="submit" name="decision" value="approve" { "Approve" } " "
-                                button type="submit" name="decision" value="refuse" { "Refuse" }
-                            }
-                        } @else if b.status == "approved" && b.until <= now {
-                            "ended"
-                        } @else {
-                            (b.status) @if let Some(by) = &b.decided_by { " by " (by) }
-                        }
-                    }
-                }
-            }
-        }
-    }
-}
-
-#[derive(Deserialize)]
-pub struct BypassForm {
-    #[serde(default)]
-    csrf: String,
-    #[serde(default)]
-    class: String,
-    #[serde(default)]
-    domain: String,
-    #[serde(default)]
-    from: String,
-    #[serde(default)]
-    until: String,
-    #[serde(default)]
-    reason: String,
-}
-
-/// `POST /bypasses`: a teacher's request, pending until a DSL decides.
-pub async fn request_bypass(
-    staff: Staff,
-    State(state): State<AppState>,
-    body: Result<Form<BypassForm>, FormRejection>,
-) -> Result<Redirect, PageError> {
-    staff.require(Permission::RequestBypass)?;
-    let f = form(body)?;
-    staff.check_csrf(&f.csrf)?;
-    let domain = normalise_domain(&f.domain).map_err(bad)?;
-    let from = parse_time("From", &f.from);
-    let until = parse_time("Until", &f.until);
-    let (from, until) = (from.map_err(bad)?, until.map_err(bad)?);
-    let reason = check_bypass(from, until, &f.reason).map_err(bad)?;
-    let classes = state.store.run(|store| store.classes()).await?;
-    let class = classes
-        .iter()
-        .find(|c| c.name == f.class.trim())
-        .ok_or_else(|| bad("Class: no class has that name.".into()))?;
-    let (profile, by) = (class.profile.clone(), staff.actor.clone());
-    let record = Some(format!("{domain} for {profile}"));
-    let id = state
-        .store
-        .run(move |store| {
-            store.request_bypass(&profile, &domain, from, until, &reason, &by, Utc::now())
-        })
-        .await?;
-    staff
-        .audit(&state, "asked for filter bypass", record.map(|r| format!("bypass {id}: {r}")))
-        .await?;
-    Ok(Redirect::to("/bypasses"))
-}
-
-#[derive(Deserialize)]
-pub struct DecideForm {
-    #[serde(default)]
-    csrf: String,
-    #[serde(default)]
-    decision: String,
-}
-
-/// `POST /bypasses/{id}/decide`: a DSL approves (it goes into the filter policy) or refuses.
-pub async fn decide_bypass(
-    staff: Staff,
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    body: Result<Form<DecideForm>, FormRejection>,
-) -> Result<Redirect, PageError> {
-    staff.require(Permission::ApproveBypass)?;
-    let f = form(body)?;
-    let id: i64 = id.parse().map_err(|_| PageError::NotFound(format!("No bypass {id}.")))?;
-    let approve = match f.decision.as_str() {
-        "approve" => true,
-        "refuse" => false,
-        _ => return Err(bad("Decision: approve or refuse.".into())),
-    };
-    let by = staff.actor.clone();
-    let action = if approve { "approved filter bypass" } else { "refused filter bypass" };
-    let decided = policy_change(
-        &staff,
-        &state,
-        &f.csrf,
-        (action, Some(format!("bypass {id}"))),
-        move |store| store.decide_bypass(id, approve, &by, Utc::now()),
-    )
-    .await?;
-    if !decided {
-        return Err(PageError::Conflict(
-            "That request was decided already, or does not exist.".into(),
-        ));
-    }
-    Ok(Redirect::to("/bypasses"))
-}
-
-// ---------------------------------------------------------------------------------------------
-// Teacher commands.
-
-/// `GET /commands`.
-pub async fn commands_page(
-    staff: Staff,
-    State(state): State<AppState>,
-) -> Result<Markup, PageError> {
-    staff.require(Permission::SendCommands)?;
-    let (recent, fleet) =
-        state.store.run(|store| Ok((store.recent_commands(COMMAND_ROWS)?, store.fleet()?))).await?;
-    let now = Utc::now();
-    let online: Vec<String> = fleet
-        .iter()
-        .filter(|d| crate::pages::online(d.last_seen_at, now))
-        .map(|d| d.number.to_string())
-        .collect();
-    let viewer = staff.viewer();
-    Ok(layout(
-        Some(&viewer),
-        "Eyes on me",
-        html! {
-            h1 { "Eyes on me" }
-            form method="post" action="/commands" {
-                (csrf(&viewer))
-                label { "Devices " input name="devices" value="all" placeholder="all, or 12, 14"; } " "
-                button type="submit" name="command" value="lock_screens" { "Eyes on me" } " "
-                button type="submit" name="command" value="unlock_screens" { "End eyes on me" } " "
-                button type="submit" name="command" value="sign_out_all" { "Sign everyone out" }
-            }
-            p.muted {
-                @if online.is_empty() { "No device is online now." }
-                @else { "Online now: devices " (online.join(", ")) "." }
-            }
-            p { "Eyes on me ends by itself after " (LOCK_FOR.num_minutes()) " minutes." }
-            (commands_table(&recent))
-        },
-    ))
-}
-
-fn commands_table(recent: &[CommandRecord]) -> Markup {
-    use crate::uk_time::format_uk;
-    html! {
-        table {
-            tr { th { "Sent" } th { "Devices" } th { "Command" } th { "Until" } th { "By" } }
-            @for c in recent {
-                tr {
-                    td { (format_uk(c.issued_at)) }
-                    td { @match c.device { Some(d) => { (d) }, None => { "all" } } }
-                    td { (c.action) } td { (format_uk(c.expires_at)) } td { (c.issued_by) }
-                }
-            }
-        }
-    }
-}
-
-#[derive(Deserialize)]
-pub struct CommandForm {
-    #[serde(default)]
-    csrf: String,
-    #[serde(default)]
-    devices: String,
-    #[serde(default)]
-    command: String,
-}
-
-/// `POST /commands`: queued, audited, and the devices' long polls woken.
-pub async fn send_command(
-    staff: Staff,
-    State(state): State<AppState>,
-    body: Result<Form<CommandForm>, FormRejection>,
-) -> Result<Redirect, PageError> {
-    staff.require(Permission::SendCommands)?;
-    let f = form(body)?;
-    staff.check_csrf(&f.csrf)?;
-    let devices = parse_devices(&f.devices).map_err(bad)?;
-    let (action, valid_for) = parse_command(&f.command).map_err(bad)?;
-    let by = staff.actor.clone();
-    let targets: Vec<Option<DeviceNumber>> = match &devices {
-        None => vec![None],
-        Some(list) => list.iter().copied().map(Some).collect(),
-    };
-    state
-        .store
-        .run(move |store| {
-            let now = Utc::now();
-            for device in targets {
-                store.queue_command(device, action, now, now + valid_for, &by)?;
-            }
-            Ok(())
-        })
-        .await?;
-    let record = match devices {
-        None => "all devices".to_owned(),
-        Some(list) => list.iter().map(|d| format!("device {d}")).collect::<Vec<_>>().join(", "),
-    };
-    staff.audit(&state, &format!("sent {}", action.as_str()), Some(record)).await?;
-    state.commands_changed();
-    Ok(Redirect::to("/commands"))
 }
 
 #[cfg(test)]
@@ -1243,32 +905,7 @@ mod tests {
     }
 
     #[test]
-    fn bypasses_devices_and_commands() {
-        assert_eq!(normalise_domain(" Example.ORG. ").unwrap(), "example.org");
-        for bad in ["example", "ex ample.org", "*.example.org", "https://example.org"] {
-            assert!(normalise_domain(bad).is_err(), "{bad}");
-        }
-        let t = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
-        assert!(
-            check_bypass(t("2026-11-23T10:00:00Z"), t("2026-11-23T11:00:00Z"), "History").is_ok()
-        );
-        assert!(check_bypass(t("2026-11-23T10:00:00Z"), t("2026-11-23T10:00:00Z"), "x")
-            .unwrap_err()
-            .starts_with("Until"));
-        assert!(check_bypass(t("2026-11-23T10:00:00Z"), t("2028-11-23T10:00:00Z"), "x")
-            .unwrap_err()
-            .starts_with("Until"));
-        assert!(check_bypass(t("2026-11-23T10:00:00Z"), t("2026-11-23T11:00:00Z"), " ")
-            .unwrap_err()
-            .starts_with("Reason"));
-
-        assert_eq!(parse_devices("All").unwrap(), None);
-        assert_eq!(parse_devices("12, 14").unwrap().unwrap().len(), 2);
-        assert!(parse_devices("12, 0").unwrap_err().contains("\"0\""));
-        assert!(parse_devices("").is_err());
-        assert_eq!(parse_command("lock_screens").unwrap(), (CommandAction::LockScreens, LOCK_FOR));
-        assert_eq!(parse_command("sign_out_all").unwrap().1, SIGN_OUT_FOR);
-        assert!(parse_command("format").is_err());
+    fn teachers_alert_addresses_are_checked() {
         assert_eq!(
             parse_email(" t.smith@school.example ").unwrap().as_deref(),
             Some("t.smith@school.example")

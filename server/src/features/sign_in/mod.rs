@@ -1,244 +1,41 @@
-//! Staff access: accounts with roles, sign-in (password, then TOTP where the role needs it) with
-//! throttling, server-side sessions, CSRF tokens, sign-out, password change and each account's
-//! own page, where staff set the PIN they unlock held devices with; the extractors
-//! every staff route uses to learn who is asking and what they may do. The staff-key link that
-//! `slate-server serve` prints stays as IT's break-glass way in (config `staff_key_login`); it
-//! acts as a DSL named `staff-key` in the audit log. The rules are `auth`'s; HTML is `pages`'.
+//! Staff sign-in: accounts with roles sign in with a password, then TOTP where the role needs
+//! it, throttled; sign-out, password change, and each account's own page, where staff set the
+//! PIN they unlock held devices with. The staff-key link that `slate-server serve` prints stays
+//! as IT's break-glass way in (config `staff_key_login`); it acts as a DSL named `staff-key` in
+//! the audit log. Who is asking on every other route is `http::staff`'s; the rules are `auth`'s.
 
-use crate::api::ApiError;
-use crate::auth::{self, Permission, Role};
-use crate::pages::{self, Viewer};
-use crate::secrets::{Secret, SecretHash};
-use crate::server::AppState;
+mod views;
+
+use crate::auth::{self, Role};
+use crate::http::error::PageError;
+use crate::http::forms::form;
+use crate::http::staff::{
+    clear_cookie, cookie, cookie_value, staff_cookie, Staff, COOKIE_NAME, LOGIN_COOKIE,
+    SESSION_COOKIE, STAFF_KEY_ACTOR,
+};
+use crate::http::AppState;
+use crate::secrets::Secret;
 use crate::store::StoreError;
 use axum::extract::rejection::{FormRejection, QueryRejection};
 use axum::extract::{ConnectInfo, Form, FromRequestParts, Query, State};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderMap, StatusCode, Uri};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::Json;
+use axum::routing::{get, post};
+use axum::Router;
 use chrono::Utc;
 use maud::Markup;
 use serde::Deserialize;
-use slate_protocol::ErrorReply;
 use std::net::SocketAddr;
 use subtle::ConstantTimeEq;
 
-/// The break-glass cookie: the staff key itself.
-pub const COOKIE_NAME: &str = "slate_staff";
-/// A signed-in account's session id.
-pub const SESSION_COOKIE: &str = "slate_session";
-/// The sign-in form's CSRF token, before there is a session.
-pub const LOGIN_COOKIE: &str = "slate_login";
-/// The audit log's name for whoever used the staff key.
-pub const STAFF_KEY_ACTOR: &str = "staff-key";
-
-/// A failed staff page, answered with HTML.
-#[derive(Debug, thiserror::Error)]
-pub enum PageError {
-    #[error("staff sign-in needed")]
-    StaffOnly,
-    #[error("staff login link refused")]
-    LoginRefused,
-    #[error("not found: {0}")]
-    NotFound(String),
-    #[error("role {0} may not do this")]
-    Forbidden(Role),
-    #[error("form token missing or wrong")]
-    Csrf,
-    #[error("bad form: {0}")]
-    BadForm(String),
-    #[error("refused: {0}")]
-    Conflict(String),
-    #[error("password change needed first")]
-    MustChangePassword,
-    #[error("storage failed: {0}")]
-    Storage(#[from] StoreError),
-}
-
-impl IntoResponse for PageError {
-    fn into_response(self) -> Response {
-        let (status, page) = match &self {
-            PageError::MustChangePassword => return Redirect::to("/staff/password").into_response(),
-            PageError::StaffOnly => (
-                StatusCode::UNAUTHORIZED,
-                pages::message_page(
-                    "Staff only",
-                    "This page is for staff. Sign in at /staff/login, or open the DSL link that slate-server printed when it started.",
-                ),
-            ),
-            PageError::LoginRefused => (
-                StatusCode::UNAUTHORIZED,
-                pages::message_page(
-                    "Link not valid",
-                    "That sign-in link is not valid. Sign in at /staff/login, or use the DSL link that slate-server printed when it started.",
-                ),
-            ),
-            PageError::NotFound(what) => (StatusCode::NOT_FOUND, pages::message_page("Not found", what)),
-            PageError::Forbidden(role) => (
-                StatusCode::FORBIDDEN,
-                pages::message_page("Not for your role", &format!("Your account's role ({role}) cannot open this. Ask your DSL.")),
-            ),
-            PageError::Csrf => (
-                StatusCode::FORBIDDEN,
-                pages::message_page("Form expired", "That form is out of date or came from another site. Go back, reload the page and try again."),
-            ),
-            PageError::BadForm(message) => (StatusCode::BAD_REQUEST, pages::message_page("Please check the form", message)),
-            PageError::Conflict(message) => (StatusCode::CONFLICT, pages::message_page("Not recorded", message)),
-            PageError::Storage(_) => (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                pages::message_page("Something went wrong", "The page could not be loaded. The server's log has details."),
-            ),
-        };
-        if status.is_server_error() {
-            tracing::error!(error = %self, "staff page failed");
-        } else {
-            tracing::warn!(error = %self, status = status.as_u16(), "staff page refused");
-        }
-        (status, page).into_response()
-    }
-}
-
-/// Who is asking: a signed-in account or the staff key. Every staff route takes one.
-#[derive(Debug, Clone)]
-pub struct Staff {
-    /// The username, or [`STAFF_KEY_ACTOR`].
-    pub actor: String,
-    pub role: Role,
-    pub csrf: String,
-    session: Option<SecretHash>,
-}
-
-impl Staff {
-    pub fn require(&self, permission: Permission) -> Result<(), PageError> {
-        if auth::allowed(self.role, permission) {
-            Ok(())
-        } else {
-            Err(PageError::Forbidden(self.role))
-        }
-    }
-
-    /// Compares a form's token with this session's, in constant time.
-    pub fn check_csrf(&self, token: &str) -> Result<(), PageError> {
-        if bool::from(self.csrf.as_bytes().ct_eq(token.as_bytes())) {
-            Ok(())
-        } else {
-            Err(PageError::Csrf)
-        }
-    }
-
-    pub fn viewer(&self) -> Viewer {
-        Viewer { name: self.actor.clone(), role: self.role, csrf: self.csrf.clone() }
-    }
-
-    /// Appends to the audit log.
-    pub async fn audit(
-        &self,
-        state: &AppState,
-        action: &str,
-        record: Option<String>,
-    ) -> Result<(), StoreError> {
-        let actor = self.actor.clone();
-        let action = action.to_owned();
-        state
-            .store
-            .run(move |store| store.audit(Utc::now(), &actor, &action, record.as_deref(), None))
-            .await
-    }
-}
-
-/// The break-glass principal's CSRF token: derived from the key, so it needs no storage.
-fn staff_key_csrf(key: &Secret) -> String {
-    let hash = SecretHash::of(&format!("slate-csrf:{}", key.expose()));
-    hash.as_bytes().iter().map(|b| format!("{b:02x}")).collect()
-}
-
-enum Who {
-    Nobody,
-    MustChangePassword,
-    Staff(Staff),
-}
-
-async fn who(parts: &Parts, state: &AppState) -> Result<Who, StoreError> {
-    if let Some(id) = cookie_value(&parts.headers, SESSION_COOKIE) {
-        let id = SecretHash::of(id);
-        let now = Utc::now();
-        let session = state
-            .store
-            .run(move |store| {
-                let Some(session) = store.session(&id)? else { return Ok(None) };
-                if !auth::session_live(session.created_at, session.last_seen_at, now) {
-                    store.delete_session(&id)?;
-                    return Ok(None);
-                }
-                store.touch_session(&id, now)?;
-                Ok(Some((session, id)))
-            })
-            .await?;
-        if let Some((session, id)) = session {
-            let path = parts.uri.path();
-            if session.must_change_password && path != "/staff/password" && path != "/staff/logout"
-            {
-                return Ok(Who::MustChangePassword);
-            }
-            return Ok(Who::Staff(Staff {
-                actor: session.username,
-                role: session.role,
-                csrf: session.csrf_token,
-                session: Some(id),
-            }));
-        }
-    }
-    let key_ok = state.config.staff_key_login
-        && cookie_value(&parts.headers, COOKIE_NAME)
-            .is_some_and(|key| state.staff_key.matches(key));
-    if key_ok {
-        return Ok(Who::Staff(Staff {
-            actor: STAFF_KEY_ACTOR.into(),
-            role: Role::Dsl,
-            csrf: staff_key_csrf(&state.staff_key),
-            session: None,
-        }));
-    }
-    Ok(Who::Nobody)
-}
-
-impl FromRequestParts<AppState> for Staff {
-    type Rejection = PageError;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        match who(parts, state).await? {
-            Who::Staff(staff) => Ok(staff),
-            Who::MustChangePassword => Err(PageError::MustChangePassword),
-            Who::Nobody => Err(PageError::StaffOnly),
-        }
-    }
-}
-
-/// [`Staff`] for the JSON API: refusals are [`ErrorReply`]s.
-pub struct StaffApi(pub Staff);
-
-impl StaffApi {
-    pub fn require(&self, permission: Permission) -> Result<(), ApiError> {
-        self.0.require(permission).map_err(|_| ApiError::Forbidden)
-    }
-}
-
-impl FromRequestParts<AppState> for StaffApi {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        match who(parts, state).await? {
-            Who::Staff(staff) => Ok(StaffApi(staff)),
-            Who::MustChangePassword | Who::Nobody => Err(ApiError::StaffOnly),
-        }
-    }
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/staff/login", get(login_page).post(login))
+        .route("/staff/logout", post(logout))
+        .route("/staff/password", get(password_page).post(change_password))
+        .route("/staff/account", get(account_page))
+        .route("/staff/account/pin", post(set_unlock_pin))
 }
 
 /// The peer's address, when the server was started with connect info (it always is by `serve`).
@@ -250,34 +47,6 @@ impl<S: Send + Sync> FromRequestParts<S> for PeerAddr {
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         Ok(PeerAddr(parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip())))
     }
-}
-
-/// The value of cookie `name` from any `Cookie` header.
-pub fn cookie_value<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find_map(|(key, value)| (key == name).then_some(value))
-}
-
-/// A `Set-Cookie` value that lives for this browser session, unreadable by script, never sent
-/// by another site's request, and only over HTTPS when the server serves HTTPS.
-pub fn cookie(name: &str, value: &str, secure: bool) -> String {
-    let secure = if secure { "; Secure" } else { "" };
-    format!("{name}={value}; HttpOnly; SameSite=Strict; Path=/{secure}")
-}
-
-/// A `Set-Cookie` value that removes the cookie.
-pub fn clear_cookie(name: &str, secure: bool) -> String {
-    format!("{}; Max-Age=0", cookie(name, "", secure))
-}
-
-/// The `Set-Cookie` value that signs staff in with the staff key.
-pub fn staff_cookie(key: &str, secure: bool) -> String {
-    cookie(COOKIE_NAME, key, secure)
 }
 
 #[derive(Deserialize)]
@@ -316,7 +85,7 @@ fn login_form(
 ) -> Response {
     let token = Secret::generate();
     let cookie = cookie(LOGIN_COOKIE, token.expose(), state.secure_cookies);
-    (status, [(header::SET_COOKIE, cookie)], pages::login_page(token.expose(), error, username))
+    (status, [(header::SET_COOKIE, cookie)], views::login_page(token.expose(), error, username))
         .into_response()
 }
 
@@ -339,9 +108,9 @@ pub async fn login(
     State(state): State<AppState>,
     PeerAddr(peer): PeerAddr,
     headers: HeaderMap,
-    form: Result<Form<LoginForm>, FormRejection>,
+    body: Result<Form<LoginForm>, FormRejection>,
 ) -> Result<Response, PageError> {
-    let Form(form) = form.map_err(|e| PageError::BadForm(e.body_text()))?;
+    let form = form(body)?;
     let expected = cookie_value(&headers, LOGIN_COOKIE).unwrap_or("");
     if expected.is_empty() || !bool::from(expected.as_bytes().ct_eq(form.csrf.as_bytes())) {
         return Err(PageError::Csrf);
@@ -485,9 +254,9 @@ pub struct CsrfForm {
 pub async fn logout(
     staff: Staff,
     State(state): State<AppState>,
-    form: Result<Form<CsrfForm>, FormRejection>,
+    body: Result<Form<CsrfForm>, FormRejection>,
 ) -> Result<Response, PageError> {
-    let Form(form) = form.map_err(|e| PageError::BadForm(e.body_text()))?;
+    let form = form(body)?;
     staff.check_csrf(&form.csrf)?;
     if let Some(id) = staff.session {
         state.store.run(move |store| store.delete_session(&id)).await?;
@@ -506,7 +275,7 @@ pub async fn password_page(staff: Staff) -> Result<Markup, PageError> {
     if staff.session.is_none() {
         return Err(PageError::Conflict("The staff key has no password to change.".into()));
     }
-    Ok(pages::password_page(&staff.viewer(), None))
+    Ok(views::password_page(&staff.viewer(), None))
 }
 
 #[derive(Deserialize)]
@@ -525,9 +294,9 @@ pub struct PasswordForm {
 pub async fn change_password(
     staff: Staff,
     State(state): State<AppState>,
-    form: Result<Form<PasswordForm>, FormRejection>,
+    body: Result<Form<PasswordForm>, FormRejection>,
 ) -> Result<Response, PageError> {
-    let Form(form) = form.map_err(|e| PageError::BadForm(e.body_text()))?;
+    let form = form(body)?;
     staff.check_csrf(&form.csrf)?;
     if staff.session.is_none() {
         return Err(PageError::Conflict("The staff key has no password to change.".into()));
@@ -554,7 +323,7 @@ pub async fn change_password(
         Err(message) => {
             return Ok((
                 StatusCode::BAD_REQUEST,
-                pages::password_page(&staff.viewer(), Some(&message)),
+                views::password_page(&staff.viewer(), Some(&message)),
             )
                 .into_response())
         }
@@ -598,7 +367,7 @@ pub async fn account_page(
     let account = own_account(&staff, &state).await?;
     let saved = query.is_ok_and(|Query(q)| q.saved.is_some());
     let set_at = state.store.run(move |store| store.unlock_pin_set_at(account.id)).await?;
-    Ok(pages::account_page(&staff.viewer(), set_at, saved, None))
+    Ok(views::account_page(&staff.viewer(), set_at, saved, None))
 }
 
 #[derive(Deserialize)]
@@ -616,14 +385,14 @@ pub struct UnlockPinForm {
 pub async fn set_unlock_pin(
     staff: Staff,
     State(state): State<AppState>,
-    form: Result<Form<UnlockPinForm>, FormRejection>,
+    body: Result<Form<UnlockPinForm>, FormRejection>,
 ) -> Result<Response, PageError> {
-    let Form(form) = form.map_err(|e| PageError::BadForm(e.body_text()))?;
+    let form = form(body)?;
     staff.check_csrf(&form.csrf)?;
     let account = own_account(&staff, &state).await?;
     if let Err(message) = auth::check_unlock_pin(&form.pin, &form.confirm) {
         let set_at = state.store.run(move |store| store.unlock_pin_set_at(account.id)).await?;
-        let page = pages::account_page(&staff.viewer(), set_at, false, Some(&message));
+        let page = views::account_page(&staff.viewer(), set_at, false, Some(&message));
         return Ok((StatusCode::BAD_REQUEST, page).into_response());
     }
     let cost = state.hash_cost;
@@ -644,52 +413,4 @@ pub async fn set_unlock_pin(
     state.commands_changed();
     tracing::info!(staff = %id, "unlock PIN set");
     Ok(Redirect::to("/staff/account?saved=1").into_response())
-}
-
-/// Anything else: 404, as JSON under `/api/`, as a page elsewhere.
-pub async fn not_found(uri: Uri) -> Response {
-    if uri.path().starts_with("/api/") {
-        (StatusCode::NOT_FOUND, Json(ErrorReply { error: "no such endpoint".into() }))
-            .into_response()
-    } else {
-        PageError::NotFound("There is no page at this address.".into()).into_response()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::secrets::Secret;
-    use axum::http::HeaderValue;
-
-    #[test]
-    fn cookies_are_found_among_others() {
-        let mut headers = HeaderMap::new();
-        headers.append(header::COOKIE, HeaderValue::from_static("a=1; slate_staff=k3y; b=2"));
-        assert_eq!(cookie_value(&headers, "slate_staff"), Some("k3y"));
-        assert_eq!(cookie_value(&headers, "slate"), None);
-        let mut two = HeaderMap::new();
-        two.append(header::COOKIE, HeaderValue::from_static("a=1"));
-        two.append(header::COOKIE, HeaderValue::from_static("slate_staff=x"));
-        assert_eq!(cookie_value(&two, "slate_staff"), Some("x"));
-    }
-
-    #[test]
-    fn the_staff_cookie_is_locked_down() {
-        assert_eq!(staff_cookie("k", false), "slate_staff=k; HttpOnly; SameSite=Strict; Path=/");
-        assert!(staff_cookie("k", true).ends_with("; Secure"));
-        assert_eq!(
-            clear_cookie("a", true),
-            "a=; HttpOnly; SameSite=Strict; Path=/; Secure; Max-Age=0"
-        );
-    }
-
-    #[test]
-    fn the_staff_key_csrf_token_is_derived_and_not_the_key() {
-        let key = Secret::from_string("k3y-k3y-k3y".into());
-        let token = staff_key_csrf(&key);
-        assert_eq!(token.len(), 64);
-        assert!(!token.contains("k3y"));
-        assert_eq!(token, staff_key_csrf(&key));
-    }
 }

@@ -1,19 +1,28 @@
-//! The HTTP seam: shared state, the route table, headers every answer carries, request logging,
-//! and running the routes over TLS or plain TCP until shutdown. Handlers live in `api` and
-//! `staff`; this module must not hold request logic of its own.
+//! The HTTP core every feature shares: the state handlers reach ([`AppState`]), the router built
+//! from each feature's `routes()`, headers every answer carries, request logging, and running the
+//! routes over TLS or plain TCP until shutdown; with [`error`] (how requests fail), [`staff`]
+//! (who is asking), [`forms`] (reading forms) and [`layout`] (the page frame). Handlers live in
+//! `crate::features`; this module holds no request logic of its own.
+
+pub mod error;
+pub mod forms;
+pub mod layout;
+pub mod staff;
 
 use crate::auth::HashCost;
 use crate::config::Config;
+use crate::features::{
+    audit, bypasses, commands, device_api, devices, governors, incidents, setup, sign_in,
+};
 use crate::notify::Notifier;
 use crate::secrets::Secret;
 use crate::store::Store;
 use crate::tls::TlsConfig;
-use crate::{api, desk, setup, staff};
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::header::{self, HeaderValue};
 use axum::middleware::{self, Next};
-use axum::response::{Redirect, Response};
-use axum::routing::{get, post, MethodRouter};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
 use axum::Router;
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
@@ -132,80 +141,37 @@ impl AppState {
     }
 }
 
-/// The device API: path, method, handler. The router is built from this table, and a test
-/// checks that `openapi.json` documents each entry, so the two cannot drift apart.
-pub fn device_routes() -> Vec<(&'static str, &'static str, MethodRouter<AppState>)> {
-    vec![
-        ("/api/v1/enroll", "post", post(api::enroll)),
-        ("/api/v1/events", "post", post(api::ingest_events)),
-        ("/api/v1/device/policy", "get", get(api::device_policy)),
-        ("/api/v1/device/lists/{name}", "get", get(api::device_list)),
-        ("/api/v1/device/commands", "get", get(api::device_commands)),
-    ]
-}
-
-/// The device API's OpenAPI 3.1 document.
-pub const OPENAPI: &str = include_str!("../openapi.json");
-
-/// Every route the server answers.
+/// Every route the server answers: each feature's own, and what belongs to none.
 pub fn router(state: AppState) -> Router {
-    let devices = device_routes()
-        .into_iter()
-        .fold(Router::new(), |router, (path, _, handler)| router.route(path, handler));
-    devices
+    Router::new()
         .route("/healthz", get(|| async { "ok" }))
-        .route(
-            "/api/v1/openapi.json",
-            get(|| async { ([(header::CONTENT_TYPE, "application/json")], OPENAPI) }),
-        )
-        .route("/api/v1/staff/reports", get(desk::reports_json))
-        .route("/api/v1/staff/who-had", get(desk::who_had_json))
         .route("/", get(|| async { Redirect::to("/reports") }))
-        .route("/staff/login", get(staff::login_page).post(staff::login))
-        .route("/staff/logout", post(staff::logout))
-        .route("/staff/password", get(staff::password_page).post(staff::change_password))
-        .route("/staff/account", get(staff::account_page))
-        .route("/staff/account/pin", post(staff::set_unlock_pin))
-        .route("/static/live.js", get(desk::live_js))
-        .route("/reports", get(desk::reports_page))
-        .route("/reports/live", get(desk::live))
-        .route("/reports.csv", get(desk::log_csv))
-        .route("/incidents/{id}", get(desk::incident_page))
-        .route("/incidents/{id}/export.csv", get(desk::incident_csv))
-        .route("/incidents/{id}/export.pdf", get(desk::incident_pdf))
-        .route("/incidents/{id}/acknowledge", post(desk::acknowledge))
-        .route("/incidents/{id}/action", post(desk::record_action))
-        .route("/incidents/{id}/note", post(desk::add_note))
-        .route("/incidents/{id}/details", post(desk::save_details))
-        .route("/devices/{number}", get(desk::device_page))
-        .route("/who-had", get(desk::who_had_page))
-        .route("/register", post(desk::add_register_entry))
-        .route("/fleet", get(desk::fleet_page))
-        .route("/audit", get(desk::audit_page))
-        .route("/governors", get(desk::governors_page))
-        .route("/audit.csv", get(desk::audit_csv))
-        .route("/setup", get(setup::setup_page))
-        .route("/setup/class", post(setup::save_class))
-        .route("/setup/class-apps", post(setup::save_class_apps))
-        .route("/setup/teacher", post(setup::link_teacher))
-        .route("/setup/roster", post(setup::import_roster))
-        .route("/setup/app", post(setup::save_app))
-        .route("/setup/picture-pin", post(setup::set_picture_pin))
-        .route("/setup/sessions", post(setup::save_sessions))
-        .route(
-            "/setup/list",
-            // A list file is bigger than any device request: this route alone takes more.
-            post(setup::upload_list).layer(DefaultBodyLimit::max(setup::MAX_LIST_BYTES * 2)),
-        )
-        .route("/setup/profile", post(setup::save_profile))
-        .route("/bypasses", get(setup::bypasses_page).post(setup::request_bypass))
-        .route("/bypasses/{id}/decide", post(setup::decide_bypass))
-        .route("/commands", get(setup::commands_page).post(setup::send_command))
-        .fallback(staff::not_found)
+        .merge(device_api::routes())
+        .merge(sign_in::routes())
+        .merge(incidents::routes())
+        .merge(devices::routes())
+        .merge(setup::routes())
+        .merge(bypasses::routes())
+        .merge(commands::routes())
+        .merge(governors::routes())
+        .merge(audit::routes())
+        .fallback(error::not_found)
         .layer(DefaultBodyLimit::max(slate_protocol::MAX_BODY_BYTES))
         .layer(middleware::from_fn(security_headers))
         .layer(middleware::from_fn(log_request))
         .with_state(state)
+}
+
+/// A CSV file to download.
+pub fn csv_response(filename: &str, body: Vec<u8>) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{filename}\"")),
+        ],
+        body,
+    )
+        .into_response()
 }
 
 async fn security_headers(request: Request, next: Next) -> Response {

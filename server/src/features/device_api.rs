@@ -1,9 +1,11 @@
-//! The device API: enrollment and event upload, speaking `slate_protocol`'s types. It owns
-//! device authentication and the mapping of failures to HTTP answers; storage is `store`'s.
+//! The device API: enrollment and event upload, signed policies, list files and the teacher
+//! commands' long poll, speaking `slate_protocol`'s types; documented in `server/openapi.json`.
+//! It owns device authentication; failures are `http::error::ApiError`s, storage is `store`'s.
 
+use crate::http::error::ApiError;
+use crate::http::{AppState, LiveReport};
 use crate::secrets::{Secret, SecretHash};
-use crate::server::AppState;
-use crate::store::{EnrollOutcome, StoreError};
+use crate::store::EnrollOutcome;
 use axum::body::Body;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -11,119 +13,40 @@ use axum::extract::State;
 use axum::extract::{Path, RawQuery};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::routing::{get, post, MethodRouter};
+use axum::{Json, Router};
 use chrono::Utc;
 use slate_protocol::bundle::SignedBundle;
 use slate_protocol::device::{check_list_name, CommandsReply, PolicyReply, MAX_COMMAND_WAIT_S};
 use slate_protocol::{
-    Batch, DeviceNumber, EnrollReply, EnrollRequest, ErrorReply, IngestReply, ProtocolError,
-    MAX_BODY_BYTES, PROTOCOL_VERSION,
+    Batch, DeviceNumber, EnrollReply, EnrollRequest, IngestReply, PROTOCOL_VERSION,
 };
 use std::time::Duration;
 
-/// Why a request failed. Each variant maps to one status and a short message safe to show;
-/// internal causes go to the log only.
-#[derive(Debug, thiserror::Error)]
-pub enum ApiError {
-    #[error("malformed request: {0}")]
-    Malformed(ProtocolError),
-    #[error("request body over {MAX_BODY_BYTES} bytes")]
-    TooLarge,
-    #[error("cannot read the request body: {0}")]
-    UnreadableBody(String),
-    #[error("no `Authorization: Bearer` credential")]
-    MissingCredential,
-    #[error("credential refused")]
-    CredentialRefused,
-    #[error("enrollment token refused ({0})")]
-    EnrollmentRefused(&'static str),
-    #[error("device {authenticated} sent an event for device {claimed}")]
-    OtherDevice { authenticated: DeviceNumber, claimed: DeviceNumber },
-    #[error("staff sign-in needed")]
-    StaffOnly,
-    #[error("the staff member's role may not do this")]
-    Forbidden,
-    #[error("bad query: {0}")]
-    BadQuery(String),
-    #[error("not found")]
-    NotFound,
-    #[error("policy not ready: {0}")]
-    NotReady(String),
-    #[error("cannot read a list file: {0}")]
-    ListFile(std::io::Error),
-    #[error("storage failed: {0}")]
-    Storage(#[from] StoreError),
+/// The device API: path, method, handler. The routes are built from this table, and a test
+/// checks that `openapi.json` documents each entry, so the two cannot drift apart.
+pub fn device_routes() -> Vec<(&'static str, &'static str, MethodRouter<AppState>)> {
+    vec![
+        ("/api/v1/enroll", "post", post(enroll)),
+        ("/api/v1/events", "post", post(ingest_events)),
+        ("/api/v1/device/policy", "get", get(device_policy)),
+        ("/api/v1/device/lists/{name}", "get", get(device_list)),
+        ("/api/v1/device/commands", "get", get(device_commands)),
+    ]
 }
 
-impl ApiError {
-    fn status(&self) -> StatusCode {
-        match self {
-            ApiError::Malformed(ProtocolError::TooLarge { .. }) | ApiError::TooLarge => {
-                StatusCode::PAYLOAD_TOO_LARGE
-            }
-            ApiError::Malformed(_) | ApiError::UnreadableBody(_) | ApiError::BadQuery(_) => {
-                StatusCode::BAD_REQUEST
-            }
-            ApiError::MissingCredential
-            | ApiError::CredentialRefused
-            | ApiError::EnrollmentRefused(_)
-            | ApiError::StaffOnly => StatusCode::UNAUTHORIZED,
-            ApiError::OtherDevice { .. } | ApiError::Forbidden => StatusCode::FORBIDDEN,
-            ApiError::NotFound => StatusCode::NOT_FOUND,
-            ApiError::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::Storage(_) | ApiError::ListFile(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        }
-    }
+/// The device API's OpenAPI 3.1 document.
+pub const OPENAPI: &str = include_str!("../../openapi.json");
 
-    /// What the client is told. The protocol's own messages name the bad field and carry no
-    /// internals, so they are passed on; the rest are fixed phrases.
-    fn public_message(&self) -> String {
-        match self {
-            ApiError::Malformed(e) => e.to_string(),
-            ApiError::TooLarge => self.to_string(),
-            ApiError::UnreadableBody(_) => "cannot read the request body".into(),
-            ApiError::MissingCredential => self.to_string(),
-            ApiError::CredentialRefused => self.to_string(),
-            ApiError::EnrollmentRefused(_) => "enrollment token refused".into(),
-            ApiError::OtherDevice { .. } => "a device may only send its own events".into(),
-            ApiError::StaffOnly => {
-                "staff sign-in needed: use the DSL link printed by slate-server".into()
-            }
-            ApiError::Forbidden => self.to_string(),
-            ApiError::BadQuery(e) => e.clone(),
-            ApiError::NotFound => self.to_string(),
-            // The school's own records, not secrets: tells IT what to add.
-            ApiError::NotReady(_) => self.to_string(),
-            ApiError::Storage(_) | ApiError::ListFile(_) => {
-                "internal error; the server's log has details".into()
-            }
-        }
-    }
-}
-
-impl ApiError {
-    /// What the log is told. A JSON parser's message can quote the offending value, which may be
-    /// a page title or a name: only the kind of fault is logged for those.
-    fn log_message(&self) -> String {
-        match self {
-            ApiError::Malformed(ProtocolError::Malformed(_)) => {
-                "malformed request: malformed JSON (details withheld from the log)".into()
-            }
-            other => other.to_string(),
-        }
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let status = self.status();
-        if status.is_server_error() {
-            tracing::error!(error = %self, "request failed");
-        } else {
-            tracing::warn!(error = %self.log_message(), status = status.as_u16(), "request refused");
-        }
-        (status, Json(ErrorReply { error: self.public_message() })).into_response()
-    }
+/// The device API's routes, and its OpenAPI document at `/api/v1/openapi.json`.
+pub fn routes() -> Router<AppState> {
+    device_routes()
+        .into_iter()
+        .fold(Router::new(), |router, (path, _, handler)| router.route(path, handler))
+        .route(
+            "/api/v1/openapi.json",
+            get(|| async { ([(header::CONTENT_TYPE, "application/json")], OPENAPI) }),
+        )
 }
 
 /// The body as bytes, or the right error for one over the limit or cut short.
@@ -201,7 +124,7 @@ pub async fn ingest_events(
 
 /// Tells the live incident lists and sends alerts, without holding up the device's answer.
 fn announce(state: &AppState, report: &crate::store::NewReport) {
-    let live = crate::server::LiveReport {
+    let live = LiveReport {
         incident: report.incident,
         device: report.device.get(),
         pressed_at: report.pressed_at,
@@ -435,14 +358,6 @@ mod tests {
     }
 
     #[test]
-    fn values_quoted_by_the_json_parser_stay_out_of_the_log() {
-        let err =
-            ApiError::Malformed(ProtocolError::Malformed("invalid type: \"Amira Khan\"".into()));
-        assert!(!err.log_message().contains("Amira"));
-        assert!(err.public_message().contains("Amira"), "the device may see its own input");
-    }
-
-    #[test]
     fn the_commands_query_is_checked_by_name() {
         type Case<'a> = (Option<&'a str>, Result<(u64, u32), &'a str>);
         let cases: [Case; 9] = [
@@ -463,14 +378,5 @@ mod tests {
                 (got, want) => panic!("{query:?}: {got:?} vs {want:?}"),
             }
         }
-    }
-
-    #[test]
-    fn internal_causes_are_not_sent() {
-        let err = ApiError::Storage(StoreError::Corrupt("secret table detail".into()));
-        assert_eq!(err.status(), StatusCode::INTERNAL_SERVER_ERROR);
-        assert!(!err.public_message().contains("secret"));
-        let refused = ApiError::EnrollmentRefused("expired");
-        assert!(!refused.public_message().contains("expired"), "no hint which tokens exist");
     }
 }

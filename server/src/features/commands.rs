@@ -1,0 +1,179 @@
+//! Teacher commands: "eyes on me" (lock every screen), its end, and "sign everyone out", for
+//! all devices or some. Queued with an expiry, audited, and the devices' long polls woken; the
+//! device API hands them out.
+
+use crate::auth::Permission;
+use crate::http::error::PageError;
+use crate::http::forms::form;
+use crate::http::layout::{csrf, layout, online};
+use crate::http::staff::Staff;
+use crate::http::AppState;
+use crate::store::CommandRecord;
+use axum::extract::rejection::FormRejection;
+use axum::extract::{Form, State};
+use axum::response::Redirect;
+use axum::routing::get;
+use axum::Router;
+use chrono::{Duration, Utc};
+use maud::{html, Markup};
+use serde::Deserialize;
+use slate_protocol::device::CommandAction;
+use slate_protocol::DeviceNumber;
+
+/// "Eyes on me" ends by itself after this unless a teacher ends it first.
+pub const LOCK_FOR: Duration = Duration::minutes(30);
+/// A "sign everyone out" that reaches a device later than this is ignored: it was for that
+/// lesson's pupils, not the next.
+pub const SIGN_OUT_FOR: Duration = Duration::minutes(10);
+const COMMAND_ROWS: u32 = 50;
+
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/commands", get(commands_page).post(send_command))
+}
+
+/// Which devices: `all`, or numbers separated by commas or spaces.
+pub fn parse_devices(text: &str) -> Result<Option<Vec<DeviceNumber>>, String> {
+    let text = text.trim();
+    if text.eq_ignore_ascii_case("all") {
+        return Ok(None);
+    }
+    let devices = text
+        .split([',', ' '])
+        .filter(|t| !t.is_empty())
+        .map(|t| {
+            t.parse::<u32>()
+                .ok()
+                .and_then(|n| DeviceNumber::new(n).ok())
+                .ok_or_else(|| format!("Devices: {t:?} is not a device number from 1 to 9999."))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if devices.is_empty() {
+        return Err("Devices: all, or device numbers such as 12, 14.".into());
+    }
+    Ok(Some(devices))
+}
+
+/// A teacher's command and how long it stays worth acting on.
+pub fn parse_command(text: &str) -> Result<(CommandAction, Duration), String> {
+    match text {
+        "lock_screens" => Ok((CommandAction::LockScreens, LOCK_FOR)),
+        // Reaches a device for as long as the lock it ends could still be in force.
+        "unlock_screens" => Ok((CommandAction::UnlockScreens, LOCK_FOR)),
+        "sign_out_all" => Ok((CommandAction::SignOutAll, SIGN_OUT_FOR)),
+        _ => Err("Command: eyes on me, end eyes on me, or sign everyone out.".into()),
+    }
+}
+
+/// `GET /commands`.
+pub async fn commands_page(
+    staff: Staff,
+    State(state): State<AppState>,
+) -> Result<Markup, PageError> {
+    staff.require(Permission::SendCommands)?;
+    let (recent, fleet) =
+        state.store.run(|store| Ok((store.recent_commands(COMMAND_ROWS)?, store.fleet()?))).await?;
+    let now = Utc::now();
+    let online_now: Vec<String> = fleet
+        .iter()
+        .filter(|d| online(d.last_seen_at, now))
+        .map(|d| d.number.to_string())
+        .collect();
+    let viewer = staff.viewer();
+    Ok(layout(
+        Some(&viewer),
+        "Eyes on me",
+        html! {
+            h1 { "Eyes on me" }
+            form method="post" action="/commands" {
+                (csrf(&viewer))
+                label { "Devices " input name="devices" value="all" placeholder="all, or 12, 14"; } " "
+                button type="submit" name="command" value="lock_screens" { "Eyes on me" } " "
+                button type="submit" name="command" value="unlock_screens" { "End eyes on me" } " "
+                button type="submit" name="command" value="sign_out_all" { "Sign everyone out" }
+            }
+            p.muted {
+                @if online_now.is_empty() { "No device is online now." }
+                @else { "Online now: devices " (online_now.join(", ")) "." }
+            }
+            p { "Eyes on me ends by itself after " (LOCK_FOR.num_minutes()) " minutes." }
+            (commands_table(&recent))
+        },
+    ))
+}
+
+fn commands_table(recent: &[CommandRecord]) -> Markup {
+    use crate::uk_time::format_uk;
+    html! {
+        table {
+            tr { th { "Sent" } th { "Devices" } th { "Command" } th { "Until" } th { "By" } }
+            @for c in recent {
+                tr {
+                    td { (format_uk(c.issued_at)) }
+                    td { @match c.device { Some(d) => { (d) }, None => { "all" } } }
+                    td { (c.action) } td { (format_uk(c.expires_at)) } td { (c.issued_by) }
+                }
+            }
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct CommandForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    devices: String,
+    #[serde(default)]
+    command: String,
+}
+
+/// `POST /commands`: queued, audited, and the devices' long polls woken.
+pub async fn send_command(
+    staff: Staff,
+    State(state): State<AppState>,
+    body: Result<Form<CommandForm>, FormRejection>,
+) -> Result<Redirect, PageError> {
+    staff.require(Permission::SendCommands)?;
+    let f = form(body)?;
+    staff.check_csrf(&f.csrf)?;
+    let devices = parse_devices(&f.devices).map_err(PageError::BadForm)?;
+    let (action, valid_for) = parse_command(&f.command).map_err(PageError::BadForm)?;
+    let by = staff.actor.clone();
+    let targets: Vec<Option<DeviceNumber>> = match &devices {
+        None => vec![None],
+        Some(list) => list.iter().copied().map(Some).collect(),
+    };
+    state
+        .store
+        .run(move |store| {
+            let now = Utc::now();
+            for device in targets {
+                store.queue_command(device, action, now, now + valid_for, &by)?;
+            }
+            Ok(())
+        })
+        .await?;
+    let record = match devices {
+        None => "all devices".to_owned(),
+        Some(list) => list.iter().map(|d| format!("device {d}")).collect::<Vec<_>>().join(", "),
+    };
+    staff.audit(&state, &format!("sent {}", action.as_str()), Some(record)).await?;
+    state.commands_changed();
+    Ok(Redirect::to("/commands"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commands_name_devices_and_an_action() {
+        assert_eq!(parse_devices("All").unwrap(), None);
+        assert_eq!(parse_devices("12, 14").unwrap().unwrap().len(), 2);
+        assert!(parse_devices("12, 0").unwrap_err().contains("\"0\""));
+        assert!(parse_devices("").is_err());
+        assert_eq!(parse_command("lock_screens").unwrap(), (CommandAction::LockScreens, LOCK_FOR));
+        assert_eq!(parse_command("sign_out_all").unwrap().1, SIGN_OUT_FOR);
+        assert!(parse_command("format").is_err());
+    }
+}

@@ -1,0 +1,307 @@
+//! The devices' pages: one device, "who had a device", and the fleet.
+
+use crate::auth::Permission;
+use crate::http::layout::{csrf, layout, online, optional, pupil, status, when, Viewer};
+use crate::store::{
+    ActivityRecord, DeviceRecord, FleetRow, IncidentRecord, RefusedRecord, RegisterEntry,
+    SessionRecord, WhoHadAnswer,
+};
+use chrono::{DateTime, Utc};
+use maud::{html, Markup};
+use slate_protocol::PupilId;
+
+/// A device's events besides sessions and reports, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct DeviceActivity {
+    pub blocked: Vec<ActivityRecord>,
+    pub apps: Vec<ActivityRecord>,
+    pub agreements: Vec<ActivityRecord>,
+}
+
+fn activity_pupil(a: &ActivityRecord, pupil_id: Option<&PupilId>) -> Markup {
+    pupil(pupil_id.map(|p| p.as_str()), a.pupil_name.as_deref())
+}
+
+/// Blocked attempts, apps opened (with their session) and agreements accepted.
+fn device_activity(activity: &DeviceActivity) -> Markup {
+    use slate_protocol::EventBody;
+    html! {
+        h2 { "Blocked by the filter" }
+        @if activity.blocked.is_empty() {
+            p.empty { "Nothing blocked on this device." }
+        } @else {
+            table {
+                thead { tr { th { "Time" } th { "Pupil" } th { "What" } th { "Rule" } th { "List" } th { "Layer" } } }
+                tbody {
+                    @for a in &activity.blocked {
+                        @if let EventBody::FilterBlocked { pupil: p, layer, target, rule, list, .. } = &a.body {
+                            tr {
+                                td { (when(a.at)) } td { (activity_pupil(a, p.as_ref())) }
+                                td.url { (target) } td { (rule) } td { (list) } td { (layer.as_str()) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        h2 { "Apps opened" }
+        @if activity.apps.is_empty() {
+            p.empty { "No apps opened yet." }
+        } @else {
+            table {
+                thead { tr { th { "Time" } th { "Pupil" } th { "App" } th { "Session" } } }
+                tbody {
+                    @for a in &activity.apps {
+                        @if let EventBody::AppOpened { session, pupil: p, app } = &a.body {
+                            tr {
+                                td { (when(a.at)) } td { (activity_pupil(a, Some(p))) } td { (app) }
+                                td.muted { (session.to_string().get(..8).unwrap_or("")) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        h2 { "Acceptable use agreements" }
+        @if activity.agreements.is_empty() {
+            p.empty { "No agreement accepted on this device yet." }
+        } @else {
+            table {
+                thead { tr { th { "Time" } th { "Pupil" } th { "Agreement" } th { "Text version" } } }
+                tbody {
+                    @for a in &activity.agreements {
+                        @if let EventBody::AupAccepted { pupil: p, key_stage, text_version, .. } = &a.body {
+                            tr {
+                                td { (when(a.at)) } td { (activity_pupil(a, Some(p))) }
+                                td { (key_stage.to_uppercase()) } td { code { (text_version) } }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// One device: who used it, the iPad register, its incidents, and what it blocked.
+pub fn device_page(
+    viewer: &Viewer,
+    number: u16,
+    device: Option<&DeviceRecord>,
+    sessions: &[SessionRecord],
+    incidents: &[IncidentRecord],
+    register: &[RegisterEntry],
+    activity: &DeviceActivity,
+) -> Markup {
+    let title = format!("Device {number}");
+    layout(
+        Some(viewer),
+        &title,
+        html! {
+            h1 { (title) }
+            @if let Some(device) = device {
+                dl {
+                    dt { "Enrolled" } dd { (when(device.enrolled_at)) }
+                    dt { "Software" } dd { (device.software_version) }
+                    dt { "Last heard from" }
+                    dd { @match device.last_seen_at { Some(t) => (when(t)), None => span.muted { "not yet" } } }
+                }
+            } @else {
+                p.muted { "Not a Slate device: the register below is what teachers recorded." }
+            }
+            h2 { "Sessions" }
+            @if sessions.is_empty() {
+                p.empty { "Nobody has signed in on this device yet." }
+            } @else {
+                table {
+                    thead { tr { th { "Pupil" } th { "From" } th { "To" } th { "How it ended" } } }
+                    tbody {
+                        @for s in sessions {
+                            tr {
+                                td { (pupil(Some(&s.pupil), s.pupil_name.as_deref())) }
+                                td { (when(s.started_at)) }
+                                td { @match s.ended_at { Some(t) => (when(t)), None => strong { "still signed in" } } }
+                                td { @match &s.end_reason { Some(r) => (r.replace('_', " ")), None => "" } }
+                            }
+                        }
+                    }
+                }
+            }
+            @if !register.is_empty() {
+                h2 { "Register" }
+                table {
+                    thead { tr { th { "Pupil" } th { "From" } th { "To" } th { "Recorded by" } } }
+                    tbody {
+                        @for g in register {
+                            tr {
+                                td { (pupil(Some(&g.pupil), g.pupil_name.as_deref())) }
+                                td { (when(g.from)) } td { (when(g.to)) } td { (g.recorded_by) }
+                            }
+                        }
+                    }
+                }
+            }
+            h2 { "Reports" }
+            @if incidents.is_empty() {
+                p.empty { "No reports from this device." }
+            } @else {
+                table {
+                    thead { tr { th { "Incident" } th { "Pressed" } th { "Status" } th { "Pupil" } th { "App" } th { "Address" } th { "Page title" } } }
+                    tbody {
+                        @for i in incidents {
+                            @let r = &i.report;
+                            tr {
+                                td { a href={ "/incidents/" (i.id) } { "Incident " (i.id) } }
+                                td { (when(r.pressed_at)) }
+                                td { (status(i.status)) }
+                                td { (pupil(r.pupil.as_deref(), r.pupil_name.as_deref())) }
+                                td { (optional(r.app.as_deref())) }
+                                td.url { (optional(r.url.as_deref())) }
+                                td { (optional(r.page_title.as_deref())) }
+                            }
+                        }
+                    }
+                }
+            }
+            (device_activity(activity))
+        },
+    )
+}
+
+/// The answer shown under the who-had form: the device, the time asked, and who (if anyone).
+pub type WhoHadShown = Result<(u16, DateTime<Utc>, Option<WhoHadAnswer>), String>;
+
+/// "Who had device N at time T", and the iPad register form.
+pub fn who_had_page(
+    viewer: &Viewer,
+    device: &str,
+    at: &str,
+    answer: Option<WhoHadShown>,
+) -> Markup {
+    layout(
+        Some(viewer),
+        "Who had a device",
+        html! {
+            h1 { "Who had a device?" }
+            form.stack method="get" action="/who-had" {
+                label for="device" { "Device number" }
+                input #device name="device" value=(device) inputmode="numeric" required;
+                label for="at" { "Date and time (UK time)" }
+                input #at name="at" type="datetime-local" value=(at) required;
+                button type="submit" { "Look up" }
+            }
+            @match answer {
+                None => {}
+                Some(Err(message)) => { p.error role="alert" { (message) } }
+                Some(Ok((n, t, None))) => {
+                    p.empty { "Nobody is recorded as having device " (n) " at " (when(t)) "." }
+                }
+                Some(Ok((n, t, Some(a)))) => {
+                    p.banner {
+                        "Device " (n) " at " (when(t)) ": " (pupil(Some(&a.pupil), a.pupil_name.as_deref()))
+                    }
+                    p {
+                        @if a.source == "session" {
+                            "Signed in on the device from " (when(a.from))
+                            @match a.to { Some(to) => { " to " (when(to)) }, None => " (still signed in)" }
+                            "."
+                        } @else {
+                            "From the register: " (when(a.from)) " to "
+                            @if let Some(to) = a.to { (when(to)) }
+                            ", recorded by " (a.recorded_by.as_deref().unwrap_or("?")) "."
+                        }
+                        " " a href={ "/devices/" (n) } { "Device " (n) "'s page" }
+                    }
+                }
+            }
+            @if viewer.may(Permission::RecordRegister) {
+                h2 { "Record a numbered iPad for a lesson" }
+                p.muted { "For devices that cannot run Slate. Times in UK time." }
+                form.stack method="post" action="/register" {
+                    (csrf(viewer))
+                    label for="reg-device" { "Device number" }
+                    input #reg-device name="device" inputmode="numeric" required;
+                    label for="reg-pupil" { "Pupil id (from the roster, e.g. p-7f3a9c)" }
+                    input #reg-pupil name="pupil" required;
+                    label for="reg-from" { "From" }
+                    input #reg-from name="from" type="datetime-local" required;
+                    label for="reg-to" { "To" }
+                    input #reg-to name="to" type="datetime-local" required;
+                    button type="submit" { "Record" }
+                }
+            }
+        },
+    )
+}
+
+/// Every device: online or not, software, last contact.
+pub fn fleet_page(
+    viewer: &Viewer,
+    fleet: &[FleetRow],
+    refused: &[RefusedRecord],
+    now: DateTime<Utc>,
+) -> Markup {
+    let up = fleet.iter().filter(|d| online(d.last_seen_at, now)).count();
+    layout(
+        Some(viewer),
+        "Fleet",
+        html! {
+            h1 { "Fleet" }
+            p { (fleet.len()) " devices, " (up) " online." }
+            @if fleet.is_empty() {
+                p.empty { "No device has enrolled yet. Make a token with slate-server enrollment-token --device N." }
+            } @else {
+                table {
+                    thead { tr { th { "Device" } th { "State" } th { "Last heard from" } th { "Last heartbeat" } th { "Report button" } th { "Screen darkens" } th { "Software" } th { "Enrolled" } } }
+                    tbody {
+                        @for d in fleet {
+                            tr {
+                                td {
+                                    @if viewer.may(Permission::ViewDevice) {
+                                        a href={ "/devices/" (d.number) } { "Device " (d.number) }
+                                    } @else { "Device " (d.number) }
+                                }
+                                td { @if online(d.last_seen_at, now) { span.online { "online" } } @else { span.muted { "offline" } } }
+                                td { @match d.last_seen_at { Some(t) => (when(t)), None => span.muted { "never" } } }
+                                td { @match d.last_heartbeat_at { Some(t) => (when(t)), None => span.muted { "none yet" } } }
+                                td {
+                                    @match (d.last_heartbeat_at, d.button_fault.as_deref()) {
+                                        (None, _) => span.muted { "not known" },
+                                        (Some(_), None) => "working",
+                                        (Some(_), Some(fault)) => strong.status-new { "fault: " (fault) },
+                                    }
+                                }
+                                td {
+                                    @match (d.last_heartbeat_at, d.display_fault.as_deref()) {
+                                        (None, _) => span.muted { "not known" },
+                                        (Some(_), None) => "yes",
+                                        (Some(_), Some("last_press_not_dark")) => strong.status-new { "no: the last press left the screen lit" },
+                                        (Some(_), Some(_)) => strong.status-new { "no: nothing on the device can darken the screen" },
+                                    }
+                                }
+                                td { (d.software_version) }
+                                td { (when(d.enrolled_at)) }
+                            }
+                        }
+                    }
+                }
+            }
+            h2 { "Hardware refused" }
+            @if refused.is_empty() {
+                p.empty { "No device has refused anything plugged into it." }
+            } @else {
+                table {
+                    thead { tr { th { "Device" } th { "Time" } th { "Kind" } th { "What" } } }
+                    tbody {
+                        @for r in refused {
+                            tr {
+                                td { "Device " (r.device) } td { (when(r.at)) }
+                                td { (r.kind.replace('_', " ")) } td { (r.description) }
+                            }
+                        }
+                    }
+                }
+            }
+        },
+    )
+}

@@ -1,0 +1,392 @@
+//! Incidents, as the DSL's desk shows them: the list (with live updates), one incident and its
+//! workflow (acknowledge, action taken, notes, the incident record), exports (CSV, PDF, the
+//! incident log) and the staff JSON API's reports. Each handler checks the role's permission and
+//! writes the audit log; rules live in `auth` and `incident`, queries in `store`, CSV in
+//! `export`, the PDF in `pdf`.
+
+mod views;
+
+use crate::auth::Permission;
+use crate::export;
+use crate::http::error::{ApiError, PageError};
+use crate::http::forms::{capitalise, form};
+use crate::http::staff::{Staff, StaffApi};
+use crate::http::{csv_response, AppState};
+use crate::incident::{self, Action, Step};
+use crate::store::{IncidentEntry, IncidentRecord, ReportRecord, StepError, Store};
+use axum::extract::rejection::{FormRejection, QueryRejection};
+use axum::extract::{Form, Path, Query, State};
+use axum::http::header;
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::Utc;
+use maud::Markup;
+use serde::{Deserialize, Serialize};
+use std::convert::Infallible;
+use tokio_stream::wrappers::{BroadcastStream, WatchStream};
+use tokio_stream::Stream;
+use tokio_stream::StreamExt as _;
+
+/// Incidents on the list page; older ones are in the CSV log.
+const PAGE_REPORTS: u32 = 500;
+const DEFAULT_API_LIMIT: u32 = 100;
+const MAX_API_LIMIT: u32 = 1000;
+const EXPORT_ROWS: u32 = 100_000;
+
+const LIVE_JS: &str = include_str!("live.js");
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/static/live.js", get(live_js))
+        .route("/reports", get(reports_page))
+        .route("/reports/live", get(live))
+        .route("/reports.csv", get(log_csv))
+        .route("/incidents/{id}", get(incident_page))
+        .route("/incidents/{id}/export.csv", get(incident_csv))
+        .route("/incidents/{id}/export.pdf", get(incident_pdf))
+        .route("/incidents/{id}/acknowledge", post(acknowledge))
+        .route("/incidents/{id}/action", post(record_action))
+        .route("/incidents/{id}/note", post(add_note))
+        .route("/incidents/{id}/details", post(save_details))
+        .route("/api/v1/staff/reports", get(reports_json))
+}
+
+/// `GET /static/live.js`: adds new reports to the open list without a reload.
+pub async fn live_js() -> Response {
+    ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], LIVE_JS).into_response()
+}
+
+/// `GET /reports`: every incident, newest first, updating live.
+pub async fn reports_page(
+    staff: Staff,
+    State(state): State<AppState>,
+) -> Result<Markup, PageError> {
+    staff.require(Permission::ViewIncidents)?;
+    let incidents = state.store.run(|store| store.incidents(PAGE_REPORTS)).await?;
+    staff.audit(&state, "viewed incident list", None).await?;
+    Ok(views::reports_page(&staff.viewer(), &incidents, PAGE_REPORTS))
+}
+
+/// `GET /reports/live`: server-sent events, one `report` event per new report (ids and time).
+pub async fn live(
+    staff: Staff,
+    State(state): State<AppState>,
+) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, PageError> {
+    staff.require(Permission::ViewIncidents)?;
+    staff.audit(&state, "opened live incident list", None).await?;
+    let reports = BroadcastStream::new(state.live.subscribe()).filter_map(|item| {
+        // A lagging listener skips what it missed; a reload catches up.
+        let report = item.ok()?;
+        Some(SseEvent::default().event("report").json_data(&report).ok())
+    });
+    // Shutdown ends the stream, so the server need not wait for open lists to close.
+    let closing =
+        WatchStream::new(state.closing.subscribe()).filter(|closing| *closing).map(|_| None);
+    let stream =
+        reports.merge(closing).take_while(Option::is_some).filter_map(|event| event.map(Ok));
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}
+
+/// The incident named in a path, with its history, or a "no such incident" page.
+async fn load_incident(
+    state: &AppState,
+    id: &str,
+) -> Result<(i64, IncidentRecord, Vec<IncidentEntry>), PageError> {
+    let id = parse_incident(id)?;
+    let found = state.store.run(move |store| store.incident(id)).await?;
+    let (incident, entries) =
+        found.ok_or_else(|| PageError::NotFound(format!("There is no incident {id}.")))?;
+    Ok((id, incident, entries))
+}
+
+fn parse_incident(id: &str) -> Result<i64, PageError> {
+    id.parse::<i64>()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| PageError::NotFound(format!("There is no incident {id}.")))
+}
+
+/// Loads an incident for a member of staff allowed to `need` it, and audits that they `did`
+/// something with it: every view or export of an incident is in the audit log.
+async fn open_incident(
+    staff: &Staff,
+    state: &AppState,
+    id: &str,
+    need: Permission,
+    did: &str,
+) -> Result<(i64, IncidentRecord, Vec<IncidentEntry>), PageError> {
+    staff.require(need)?;
+    let (id, incident, entries) = load_incident(state, id).await?;
+    staff.audit(state, did, Some(format!("incident {id}"))).await?;
+    Ok((id, incident, entries))
+}
+
+/// `GET /incidents/{id}`.
+pub async fn incident_page(
+    staff: Staff,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Markup, PageError> {
+    let (_, incident, entries) =
+        open_incident(&staff, &state, &id, Permission::ViewIncidents, "viewed incident").await?;
+    Ok(views::incident_page(&staff.viewer(), &incident, &entries))
+}
+
+#[derive(Deserialize)]
+pub struct StepForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    action: String,
+    #[serde(default)]
+    note: String,
+}
+
+/// A workflow form from someone allowed to send it, its CSRF token checked, with its note
+/// (`None` when left empty).
+fn step_form(
+    staff: &Staff,
+    permission: Permission,
+    body: Result<Form<StepForm>, FormRejection>,
+) -> Result<(StepForm, Option<String>), PageError> {
+    staff.require(permission)?;
+    let body = form(body)?;
+    staff.check_csrf(&body.csrf)?;
+    let note = incident::check_text("Note", &body.note, incident::MAX_FIELD_CHARS)
+        .map_err(PageError::BadForm)?;
+    Ok((body, note))
+}
+
+fn step_error(id: i64, error: StepError) -> PageError {
+    match error {
+        StepError::NotFound => PageError::NotFound(format!("There is no incident {id}.")),
+        StepError::Workflow(e) => PageError::Conflict(format!("{}.", capitalise(&e.to_string()))),
+        StepError::Store(e) => PageError::Storage(e),
+    }
+}
+
+async fn take_step(
+    staff: Staff,
+    state: AppState,
+    id: String,
+    step: Step,
+    note: Option<String>,
+) -> Result<Response, PageError> {
+    change_incident(
+        &staff,
+        &state,
+        &id,
+        move |store, id, actor| store.incident_step(id, step, actor, note.as_deref(), Utc::now()),
+        |id, status| {
+            tracing::info!(incident = id, status = %status.to_columns().0, "incident step");
+            format!("recorded {status}")
+        },
+    )
+    .await
+}
+
+/// Changes the incident named in the path as this member of staff, writes what was done
+/// (`audit` words it from the outcome) to the audit log, and sends them back to the incident.
+async fn change_incident<T: Send + 'static>(
+    staff: &Staff,
+    state: &AppState,
+    id: &str,
+    change: impl FnOnce(&Store, i64, &str) -> Result<T, StepError> + Send + 'static,
+    audit: impl FnOnce(i64, &T) -> String,
+) -> Result<Response, PageError> {
+    let id = parse_incident(id)?;
+    let actor = staff.actor.clone();
+    let outcome = state
+        .store
+        .run(move |store| Ok(change(store, id, &actor)))
+        .await?
+        .map_err(|e| step_error(id, e))?;
+    staff.audit(state, &audit(id, &outcome), Some(format!("incident {id}"))).await?;
+    Ok(Redirect::to(&format!("/incidents/{id}")).into_response())
+}
+
+/// `POST /incidents/{id}/acknowledge`.
+pub async fn acknowledge(
+    staff: Staff,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: Result<Form<StepForm>, FormRejection>,
+) -> Result<Response, PageError> {
+    let (_, note) = step_form(&staff, Permission::Acknowledge, body)?;
+    take_step(staff, state, id, Step::Acknowledge, note).await
+}
+
+/// `POST /incidents/{id}/action`: `action` is one of the workflow's actions.
+pub async fn record_action(
+    staff: Staff,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: Result<Form<StepForm>, FormRejection>,
+) -> Result<Response, PageError> {
+    let (body, note) = step_form(&staff, Permission::RecordAction, body)?;
+    let action = Action::parse(&body.action)
+        .ok_or_else(|| PageError::BadForm("Choose what was done from the list.".into()))?;
+    take_step(staff, state, id, Step::Act(action), note).await
+}
+
+/// `POST /incidents/{id}/note`.
+pub async fn add_note(
+    staff: Staff,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: Result<Form<StepForm>, FormRejection>,
+) -> Result<Response, PageError> {
+    let (_, note) = step_form(&staff, Permission::RecordAction, body)?;
+    let note = note.ok_or_else(|| PageError::BadForm("The note is empty.".into()))?;
+    change_incident(
+        &staff,
+        &state,
+        &id,
+        move |store, id, actor| store.incident_note(id, actor, &note, Utc::now()),
+        |_, _| "added note".into(),
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+pub struct DetailsForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    category: String,
+    #[serde(default)]
+    location: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    involved: String,
+    #[serde(default)]
+    reported_to: String,
+    #[serde(default)]
+    outcome: String,
+}
+
+/// `POST /incidents/{id}/details`: the incident form's fields.
+pub async fn save_details(
+    staff: Staff,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: Result<Form<DetailsForm>, FormRejection>,
+) -> Result<Response, PageError> {
+    staff.require(Permission::RecordAction)?;
+    let body = form(body)?;
+    staff.check_csrf(&body.csrf)?;
+    let details = incident::check_details(
+        &body.category,
+        &body.location,
+        &body.description,
+        &body.involved,
+        &body.reported_to,
+        &body.outcome,
+    )
+    .map_err(PageError::BadForm)?;
+    change_incident(
+        &staff,
+        &state,
+        &id,
+        move |store, id, actor| store.incident_details(id, &details, actor, Utc::now()),
+        |_, _| "edited incident record".into(),
+    )
+    .await
+}
+
+/// `GET /incidents/{id}/export.csv`: one incident's record and history.
+pub async fn incident_csv(
+    staff: Staff,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
+    let (id, incident, entries) =
+        open_incident(&staff, &state, &id, Permission::Export, "exported incident (CSV)").await?;
+    Ok(csv_response(&format!("incident-{id}.csv"), export::incident_csv(&incident, &entries)))
+}
+
+/// `GET /incidents/{id}/export.pdf`: one incident's record, printable.
+pub async fn incident_pdf(
+    staff: Staff,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
+    let (id, incident, entries) =
+        open_incident(&staff, &state, &id, Permission::Export, "exported incident (PDF)").await?;
+    let pdf = crate::pdf::document(&crate::pdf::incident_lines(&incident, &entries));
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/pdf".to_owned()),
+            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"incident-{id}.pdf\"")),
+        ],
+        pdf,
+    )
+        .into_response())
+}
+
+/// `GET /reports.csv`: the incident log (seed 002 appendix K).
+pub async fn log_csv(staff: Staff, State(state): State<AppState>) -> Result<Response, PageError> {
+    staff.require(Permission::Export)?;
+    let incidents = state.store.run(|store| store.incidents(EXPORT_ROWS)).await?;
+    staff.audit(&state, "exported incident log (CSV)", None).await?;
+    Ok(csv_response("incident-log.csv", export::log_csv(&incidents)))
+}
+
+#[derive(Deserialize)]
+pub struct ReportsQuery {
+    limit: Option<u32>,
+}
+
+/// One report in the staff JSON API.
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct StaffReport {
+    pub id: String,
+    pub device: u16,
+    pub pupil: Option<String>,
+    pub session: Option<String>,
+    pub pressed_at: chrono::DateTime<chrono::Utc>,
+    pub received_at: chrono::DateTime<chrono::Utc>,
+    pub app: Option<String>,
+    pub url: Option<String>,
+    pub page_title: Option<String>,
+    pub blank_latency_us: Option<u64>,
+    /// Names the device looked up just before the press, newest first.
+    pub recent_names: Vec<String>,
+}
+
+impl From<ReportRecord> for StaffReport {
+    fn from(r: ReportRecord) -> Self {
+        // No roster name here: the API carries pseudonymous ids only.
+        Self {
+            id: r.id,
+            device: r.device,
+            pupil: r.pupil,
+            session: r.session,
+            pressed_at: r.pressed_at,
+            received_at: r.received_at,
+            app: r.app,
+            url: r.url,
+            page_title: r.page_title,
+            blank_latency_us: r.blank_latency_us,
+            recent_names: r.recent_names,
+        }
+    }
+}
+
+/// `GET /api/v1/staff/reports?limit=N`: reports newest first, N from 0 to 1000 (default 100;
+/// larger values are capped).
+pub async fn reports_json(
+    staff: StaffApi,
+    State(state): State<AppState>,
+    query: Result<Query<ReportsQuery>, QueryRejection>,
+) -> Result<Json<Vec<StaffReport>>, ApiError> {
+    staff.require(Permission::ViewIncidents)?;
+    let Query(query) = query.map_err(|e| ApiError::BadQuery(e.body_text()))?;
+    let limit = query.limit.unwrap_or(DEFAULT_API_LIMIT).min(MAX_API_LIMIT);
+    let reports = state.store.run(move |store| store.reports(limit)).await?;
+    staff.0.audit(&state, "read reports (API)", None).await?;
+    Ok(Json(reports.into_iter().map(StaffReport::from).collect()))
+}

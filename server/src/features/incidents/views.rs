@@ -1,0 +1,288 @@
+//! The incidents' pages: the list and one incident with its workflow's forms.
+
+use crate::auth::Permission;
+use crate::http::layout::{
+    csrf, layout, layout_with_script, optional, pupil, status, when, Viewer,
+};
+use crate::incident::{Action, Status, CATEGORIES};
+use crate::store::{IncidentEntry, IncidentRecord};
+use maud::{html, Markup};
+
+/// Every incident, newest first; new ones arrive live.
+pub fn reports_page(viewer: &Viewer, incidents: &[IncidentRecord], shown_limit: u32) -> Markup {
+    layout_with_script(
+        Some(viewer),
+        "Reports",
+        html! {
+            h1 { "Reports" }
+            p.banner #live-banner hidden { }
+            @if viewer.may(Permission::Export) {
+                p { a href="/reports.csv" { "Download the incident log (CSV)" } }
+            }
+            @if incidents.is_empty() {
+                p.empty #no-incidents { "No reports yet. When a pupil presses the report button, the report appears here." }
+            } @else if incidents.len() as u64 >= u64::from(shown_limit) {
+                p.muted { "Showing the newest " (shown_limit) " reports." }
+            }
+            table {
+                thead {
+                    tr {
+                        th { "Incident" } th { "Pressed" } th { "Device" } th { "Status" }
+                        th { "Pupil" } th { "App" } th { "Address" } th { "Page title" }
+                        th { "Screen dark after" }
+                    }
+                }
+                tbody #incidents {
+                    @for i in incidents {
+                        @let r = &i.report;
+                        tr {
+                            td { a href={ "/incidents/" (i.id) } { "Incident " (i.id) } }
+                            td { (when(r.pressed_at)) }
+                            td { a href={ "/devices/" (r.device) } { "Device " (r.device) } }
+                            td {
+                                (status(i.status))
+                                @if r.from_block_page { br; span.muted.low-priority { "low priority: from a blocked page" } }
+                            }
+                            td { (pupil(r.pupil.as_deref(), r.pupil_name.as_deref())) }
+                            td { (optional(r.app.as_deref())) }
+                            td.url { (optional(r.url.as_deref())) }
+                            td { (optional(r.page_title.as_deref())) }
+                            td {
+                                @match r.blank_latency_us {
+                                    Some(us) => (millis(us)),
+                                    None => span.muted { "not confirmed" },
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        },
+        true,
+    )
+}
+
+/// One incident: the report, the record's fields, the history and the workflow's forms.
+pub fn incident_page(
+    viewer: &Viewer,
+    incident: &IncidentRecord,
+    entries: &[IncidentEntry],
+) -> Markup {
+    let r = &incident.report;
+    let d = &incident.details;
+    let title = format!("Incident {}", incident.id);
+    let id = incident.id;
+    layout(
+        Some(viewer),
+        &title,
+        html! {
+            h1 { (title) ": " (status(incident.status)) }
+            dl {
+                dt { "Pressed" } dd { (when(r.pressed_at)) }
+                dt { "Device" } dd { a href={ "/devices/" (r.device) } { "Device " (r.device) } }
+                dt { "Reported by" } dd { "Pupil, " (r.how_reported()) ": " (pupil(r.pupil.as_deref(), r.pupil_name.as_deref())) }
+                dt { "App" } dd { (optional(r.app.as_deref())) }
+                dt { "Address" } dd.url { (optional(r.url.as_deref())) }
+                dt { "Page title" } dd { (optional(r.page_title.as_deref())) }
+                dt { "Names looked up just before" }
+                dd.names {
+                    @if r.recent_names.is_empty() { span.muted { "none recorded" } }
+                    @else { (r.recent_names.join(", ")) }
+                }
+                dt { "Received" } dd { (when(r.received_at)) }
+            }
+            p.muted { "Slate never records pictures of the screen. Do not open the address to look: describe it from what the pupil says." }
+            @if viewer.may(Permission::Export) {
+                p {
+                    a href={ "/incidents/" (id) "/export.pdf" } { "Download this record (PDF)" } " · "
+                    a href={ "/incidents/" (id) "/export.csv" } { "(CSV)" }
+                }
+            }
+            h2 { "What happens next" }
+            @match incident.status {
+                Status::New => {
+                    @if viewer.may(Permission::Acknowledge) {
+                        form.stack method="post" action={ "/incidents/" (id) "/acknowledge" } {
+                            (csrf(viewer))
+                            label for="ack-note" { "Note (optional)" }
+                            input #ack-note name="note";
+                            button type="submit" { "Acknowledge: I am dealing with it" }
+                        }
+                    }
+                }
+                Status::Actioned(Action::FalseAlarm) => { p { "Recorded as a false alarm." } }
+                _ => {
+                    @if viewer.may(Permission::RecordAction) {
+                        form.stack method="post" action={ "/incidents/" (id) "/action" } {
+                            (csrf(viewer))
+                            label for="action" { "Action taken" }
+                            select #action name="action" required {
+                                @for a in Action::ALL { option value=(a.name()) { (a.label()) } }
+                            }
+                            label for="action-note" { "Note" }
+                            textarea #action-note name="note" rows="3" {}
+                            button type="submit" { "Record action" }
+                        }
+                    } @else {
+                        p.muted { "A DSL records the action taken." }
+                    }
+                }
+            }
+            @if viewer.may(Permission::RecordAction) {
+                h2 { "Incident record" }
+                form.stack method="post" action={ "/incidents/" (id) "/details" } {
+                    (csrf(viewer))
+                    label for="category" { "Kind of concern" }
+                    select #category name="category" {
+                        option value="" { "(not yet said)" }
+                        @for (name, label) in CATEGORIES {
+                            option value=(name) selected[d.category.as_deref() == Some(name)] { (label) }
+                        }
+                    }
+                    label for="location" { "Where (room, lesson)" }
+                    input #location name="location" value=(d.location.as_deref().unwrap_or(""));
+                    label for="description" { "What was seen (in words; never a picture)" }
+                    textarea #description name="description" rows="4" { (d.description.as_deref().unwrap_or("")) }
+                    label for="involved" { "Who was involved (first name and initial)" }
+                    input #involved name="involved" value=(d.involved.as_deref().unwrap_or(""));
+                    label for="reported_to" { "Reported to (head, parents, police, CEOP, local authority)" }
+                    input #reported_to name="reported_to" value=(d.reported_to.as_deref().unwrap_or(""));
+                    label for="outcome" { "Outcome" }
+                    textarea #outcome name="outcome" rows="3" { (d.outcome.as_deref().unwrap_or("")) }
+                    button type="submit" { "Save the record" }
+                }
+                form.stack method="post" action={ "/incidents/" (id) "/note" } {
+                    (csrf(viewer))
+                    label for="note" { "Add a note" }
+                    textarea #note name="note" rows="2" required {}
+                    button type="submit" { "Add note" }
+                }
+            }
+            h2 { "History" }
+            @if entries.is_empty() {
+                p.empty { "Nothing recorded yet." }
+            } @else {
+                table {
+                    thead { tr { th { "When" } th { "Who" } th { "What" } th { "Note" } } }
+                    tbody {
+                        @for e in entries {
+                            tr {
+                                td { (when(e.at)) }
+                                td { (e.staff) }
+                                td { (entry_label(e)) }
+                                td { (optional(e.note.as_deref())) }
+                            }
+                        }
+                    }
+                }
+            }
+        },
+    )
+}
+
+fn entry_label(e: &IncidentEntry) -> String {
+    match (e.kind.as_str(), e.action.as_deref().and_then(Action::parse)) {
+        ("action", Some(a)) => a.label().into(),
+        ("acknowledged", _) => "Acknowledged".into(),
+        ("details", _) => "Edited the record".into(),
+        ("note", _) => "Note".into(),
+        (other, _) => other.into(),
+    }
+}
+
+/// Microseconds as milliseconds to one decimal place, rounding halves up.
+fn millis(us: u64) -> String {
+    let tenths = us.saturating_add(50) / 100;
+    format!("{}.{} ms", tenths / 10, tenths % 10)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::Role;
+    use crate::store::ReportRecord;
+
+    fn viewer(role: Role) -> Viewer {
+        Viewer { name: "j.smith".into(), role, csrf: "tok".into() }
+    }
+
+    fn incident(title: &str) -> IncidentRecord {
+        IncidentRecord {
+            id: 7,
+            status: Status::New,
+            details: Default::default(),
+            created_at: "2026-11-17T10:14:04Z".parse().unwrap(),
+            updated_at: "2026-11-17T10:14:04Z".parse().unwrap(),
+            report: ReportRecord {
+                id: "0192-a".into(),
+                device: 12,
+                pupil: Some("p-7f3a9c".into()),
+                pupil_name: Some("Amira K.".into()),
+                session: None,
+                pressed_at: "2026-11-17T10:14:03Z".parse().unwrap(),
+                received_at: "2026-11-17T10:14:04Z".parse().unwrap(),
+                app: Some("browser".into()),
+                url: Some("https://example.org/<x>".into()),
+                page_title: Some(title.into()),
+                blank_latency_us: Some(41_250),
+                from_block_page: false,
+                recent_names: vec!["example.org".into()],
+            },
+        }
+    }
+
+    #[test]
+    fn reports_show_device_pupil_and_escaped_text() {
+        let page = reports_page(&viewer(Role::Dsl), &[incident("<script>alert(1)</script>")], 500)
+            .into_string();
+        assert!(page.contains(r#"href="/devices/12""#), "{page}");
+        assert!(page.contains(r#"href="/incidents/7""#), "{page}");
+        assert!(page.contains("Amira K.") && page.contains("p-7f3a9c"), "{page}");
+        assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "{page}");
+        assert!(!page.contains("<script>"), "{page}");
+        assert!(page.contains(r#"<script src="/static/live.js" defer></script>"#), "{page}");
+        assert!(page.contains("https://example.org/&lt;x&gt;"), "{page}");
+        assert!(!page.contains("href=\"https://example.org"), "URLs are text, not links: {page}");
+        assert!(page.contains("Tue 17 Nov 2026, 10:14:03 GMT"), "{page}");
+        assert!(page.contains("41.3 ms"), "{page}");
+    }
+
+    #[test]
+    fn latency_reads_in_milliseconds() {
+        assert_eq!(millis(41_250), "41.3 ms");
+        assert_eq!(millis(999), "1.0 ms");
+        assert_eq!(millis(0), "0.0 ms");
+        assert!(millis(u64::MAX).ends_with(" ms"));
+    }
+
+    #[test]
+    fn empty_and_anonymous_states_are_said_plainly() {
+        assert!(reports_page(&viewer(Role::Dsl), &[], 500)
+            .into_string()
+            .contains("No reports yet"));
+        let mut anonymous = incident("t");
+        anonymous.report.pupil = None;
+        anonymous.report.pupil_name = None;
+        anonymous.report.blank_latency_us = None;
+        let page = reports_page(&viewer(Role::Dsl), &[anonymous], 500).into_string();
+        assert!(page.contains("nobody signed in") && page.contains("not confirmed"), "{page}");
+    }
+
+    #[test]
+    fn forms_carry_the_csrf_token_and_follow_the_role() {
+        let dsl = incident_page(&viewer(Role::Dsl), &incident("t"), &[]).into_string();
+        assert!(dsl.contains(r#"name="csrf" value="tok""#), "{dsl}");
+        assert!(
+            dsl.contains("/incidents/7/acknowledge") && dsl.contains("/incidents/7/details"),
+            "{dsl}"
+        );
+        assert!(dsl.contains("/incidents/7/export.csv"), "{dsl}");
+        let teacher = incident_page(&viewer(Role::Teacher), &incident("t"), &[]).into_string();
+        assert!(teacher.contains("/incidents/7/acknowledge"), "{teacher}");
+        assert!(
+            !teacher.contains("/incidents/7/details") && !teacher.contains("export.csv"),
+            "{teacher}"
+        );
+        assert!(!teacher.contains(r#"href="/audit""#), "no audit link for teachers");
+    }
+}

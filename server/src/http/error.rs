@@ -1,0 +1,214 @@
+//! How a request fails: [`PageError`] for staff pages (answered with a page), [`ApiError`] for
+//! the JSON APIs (the devices' and the staff's), and the 404 for anything else. Each variant maps
+//! to one status and a short message safe to show; internal causes go to the log only.
+
+use crate::auth::Role;
+use crate::http::layout;
+use crate::store::StoreError;
+use axum::http::{StatusCode, Uri};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Json;
+use slate_protocol::{DeviceNumber, ErrorReply, ProtocolError, MAX_BODY_BYTES};
+
+/// Why a request failed. Each variant maps to one status and a short message safe to show;
+/// internal causes go to the log only.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("malformed request: {0}")]
+    Malformed(ProtocolError),
+    #[error("request body over {MAX_BODY_BYTES} bytes")]
+    TooLarge,
+    #[error("cannot read the request body: {0}")]
+    UnreadableBody(String),
+    #[error("no `Authorization: Bearer` credential")]
+    MissingCredential,
+    #[error("credential refused")]
+    CredentialRefused,
+    #[error("enrollment token refused ({0})")]
+    EnrollmentRefused(&'static str),
+    #[error("device {authenticated} sent an event for device {claimed}")]
+    OtherDevice { authenticated: DeviceNumber, claimed: DeviceNumber },
+    #[error("staff sign-in needed")]
+    StaffOnly,
+    #[error("the staff member's role may not do this")]
+    Forbidden,
+    #[error("bad query: {0}")]
+    BadQuery(String),
+    #[error("not found")]
+    NotFound,
+    #[error("policy not ready: {0}")]
+    NotReady(String),
+    #[error("cannot read a list file: {0}")]
+    ListFile(std::io::Error),
+    #[error("storage failed: {0}")]
+    Storage(#[from] StoreError),
+}
+
+impl ApiError {
+    fn status(&self) -> StatusCode {
+        match self {
+            ApiError::Malformed(ProtocolError::TooLarge { .. }) | ApiError::TooLarge => {
+                StatusCode::PAYLOAD_TOO_LARGE
+            }
+            ApiError::Malformed(_) | ApiError::UnreadableBody(_) | ApiError::BadQuery(_) => {
+                StatusCode::BAD_REQUEST
+            }
+            ApiError::MissingCredential
+            | ApiError::CredentialRefused
+            | ApiError::EnrollmentRefused(_)
+            | ApiError::StaffOnly => StatusCode::UNAUTHORIZED,
+            ApiError::OtherDevice { .. } | ApiError::Forbidden => StatusCode::FORBIDDEN,
+            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Storage(_) | ApiError::ListFile(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// What the client is told. The protocol's own messages name the bad field and carry no
+    /// internals, so they are passed on; the rest are fixed phrases.
+    fn public_message(&self) -> String {
+        match self {
+            ApiError::Malformed(e) => e.to_string(),
+            ApiError::TooLarge => self.to_string(),
+            ApiError::UnreadableBody(_) => "cannot read the request body".into(),
+            ApiError::MissingCredential => self.to_string(),
+            ApiError::CredentialRefused => self.to_string(),
+            ApiError::EnrollmentRefused(_) => "enrollment token refused".into(),
+            ApiError::OtherDevice { .. } => "a device may only send its own events".into(),
+            ApiError::StaffOnly => {
+                "staff sign-in needed: use the DSL link printed by slate-server".into()
+            }
+            ApiError::Forbidden => self.to_string(),
+            ApiError::BadQuery(e) => e.clone(),
+            ApiError::NotFound => self.to_string(),
+            // The school's own records, not secrets: tells IT what to add.
+            ApiError::NotReady(_) => self.to_string(),
+            ApiError::Storage(_) | ApiError::ListFile(_) => {
+                "internal error; the server's log has details".into()
+            }
+        }
+    }
+}
+
+impl ApiError {
+    /// What the log is told. A JSON parser's message can quote the offending value, which may be
+    /// a page title or a name: only the kind of fault is logged for those.
+    fn log_message(&self) -> String {
+        match self {
+            ApiError::Malformed(ProtocolError::Malformed(_)) => {
+                "malformed request: malformed JSON (details withheld from the log)".into()
+            }
+            other => other.to_string(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if status.is_server_error() {
+            tracing::error!(error = %self, "request failed");
+        } else {
+            tracing::warn!(error = %self.log_message(), status = status.as_u16(), "request refused");
+        }
+        (status, Json(ErrorReply { error: self.public_message() })).into_response()
+    }
+}
+
+/// A failed staff page, answered with HTML.
+#[derive(Debug, thiserror::Error)]
+pub enum PageError {
+    #[error("staff sign-in needed")]
+    StaffOnly,
+    #[error("staff login link refused")]
+    LoginRefused,
+    #[error("not found: {0}")]
+    NotFound(String),
+    #[error("role {0} may not do this")]
+    Forbidden(Role),
+    #[error("form token missing or wrong")]
+    Csrf,
+    #[error("bad form: {0}")]
+    BadForm(String),
+    #[error("refused: {0}")]
+    Conflict(String),
+    #[error("password change needed first")]
+    MustChangePassword,
+    #[error("storage failed: {0}")]
+    Storage(#[from] StoreError),
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        let (status, page) = match &self {
+            PageError::MustChangePassword => return Redirect::to("/staff/password").into_response(),
+            PageError::StaffOnly => (
+                StatusCode::UNAUTHORIZED,
+                layout::message_page(
+                    "Staff only",
+                    "This page is for staff. Sign in at /staff/login, or open the DSL link that slate-server printed when it started.",
+                ),
+            ),
+            PageError::LoginRefused => (
+                StatusCode::UNAUTHORIZED,
+                layout::message_page(
+                    "Link not valid",
+                    "That sign-in link is not valid. Sign in at /staff/login, or use the DSL link that slate-server printed when it started.",
+                ),
+            ),
+            PageError::NotFound(what) => (StatusCode::NOT_FOUND, layout::message_page("Not found", what)),
+            PageError::Forbidden(role) => (
+                StatusCode::FORBIDDEN,
+                layout::message_page("Not for your role", &format!("Your account's role ({role}) cannot open this. Ask your DSL.")),
+            ),
+            PageError::Csrf => (
+                StatusCode::FORBIDDEN,
+                layout::message_page("Form expired", "That form is out of date or came from another site. Go back, reload the page and try again."),
+            ),
+            PageError::BadForm(message) => (StatusCode::BAD_REQUEST, layout::message_page("Please check the form", message)),
+            PageError::Conflict(message) => (StatusCode::CONFLICT, layout::message_page("Not recorded", message)),
+            PageError::Storage(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                layout::message_page("Something went wrong", "The page could not be loaded. The server's log has details."),
+            ),
+        };
+        if status.is_server_error() {
+            tracing::error!(error = %self, "staff page failed");
+        } else {
+            tracing::warn!(error = %self, status = status.as_u16(), "staff page refused");
+        }
+        (status, page).into_response()
+    }
+}
+
+/// Anything else: 404, as JSON under `/api/`, as a page elsewhere.
+pub async fn not_found(uri: Uri) -> Response {
+    if uri.path().starts_with("/api/") {
+        (StatusCode::NOT_FOUND, Json(ErrorReply { error: "no such endpoint".into() }))
+            .into_response()
+    } else {
+        PageError::NotFound("There is no page at this address.".into()).into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_quoted_by_the_json_parser_stay_out_of_the_log() {
+        let err =
+            ApiError::Malformed(ProtocolError::Malformed("invalid type: \"Amira Khan\"".into()));
+        assert!(!err.log_message().contains("Amira"));
+        assert!(err.public_message().contains("Amira"), "the device may see its own input");
+    }
+
+    #[test]
+    fn internal_causes_are_not_sent() {
+        let err = ApiError::Storage(StoreError::Corrupt("secret table detail".into()));
+        assert_eq!(err.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(!err.public_message().contains("secret"));
+        let refused = ApiError::EnrollmentRefused("expired");
+        assert!(!refused.public_message().contains("expired"), "no hint which tokens exist");
+    }
+}

@@ -1,0 +1,183 @@
+//! The frame every staff page shares, rendered with maud (which escapes every value), and the
+//! small pieces of HTML several features show: a pupil, a time, an incident's status, whether a
+//! device is online. Pure: records in, markup out; no database, no HTTP. Each feature's own
+//! pages are in its module. The only script is the server's own `/static/live.js`. URLs that
+//! devices reported are shown as text, never as links, so nobody opens harmful content by a
+//! stray click (seed 003: "Not view the image").
+
+use crate::auth::{self, Permission, Role};
+use crate::incident::Status;
+use chrono::{DateTime, Duration, Utc};
+use maud::{html, Markup, PreEscaped, DOCTYPE};
+
+const STYLE: &str = r#"
+:root { color-scheme: light; --ink: #1f2933; --muted: #616e7c; --line: #d9dee3; --wash: #f5f7f9; --accent: #2f5d8a; }
+* { box-sizing: border-box; }
+body { margin: 0; font: 16px/1.5 system-ui, -apple-system, "Segoe UI", sans-serif; color: var(--ink); background: #fff; }
+header { background: var(--wash); border-bottom: 1px solid var(--line); padding: 0.75rem 1.5rem; display: flex; gap: 1.5rem; align-items: baseline; }
+header strong { font-size: 1.1rem; }
+header a { color: var(--accent); }
+main { padding: 1.5rem; max-width: 90rem; }
+h1 { font-size: 1.5rem; margin: 0 0 1rem; font-weight: 600; }
+h2 { font-size: 1.15rem; margin: 2rem 0 0.75rem; font-weight: 600; }
+table { border-collapse: collapse; width: 100%; }
+th, td { text-align: left; vertical-align: top; padding: 0.5rem 0.75rem; border-bottom: 1px solid var(--line); }
+th { font-size: 0.85rem; color: var(--muted); font-weight: 600; background: var(--wash); }
+td.url { font-family: ui-monospace, monospace; font-size: 0.85rem; word-break: break-all; max-width: 28rem; }
+.muted, .id { color: var(--muted); }
+.id { font-family: ui-monospace, monospace; font-size: 0.85rem; }
+.empty { padding: 2rem; background: var(--wash); border-radius: 0.5rem; color: var(--muted); }
+dl { display: grid; grid-template-columns: max-content 1fr; gap: 0.25rem 1rem; margin: 0; }
+dt { color: var(--muted); }
+dd { margin: 0; }
+form.inline { display: inline; }
+form.stack { display: grid; gap: 0.5rem; max-width: 36rem; margin: 0.5rem 0 1.5rem; }
+label { font-weight: 600; font-size: 0.9rem; }
+input, select, textarea, button { font: inherit; padding: 0.35rem 0.5rem; }
+button { background: var(--accent); color: #fff; border: 0; border-radius: 0.3rem; cursor: pointer; }
+button.link { background: none; color: var(--accent); padding: 0; text-decoration: underline; }
+.error { color: #9b1c1c; background: #fde8e8; padding: 0.75rem 1rem; border-radius: 0.4rem; }
+.banner { background: #fff4ce; padding: 0.75rem 1rem; border-radius: 0.4rem; font-weight: 600; }
+.status-new { color: #9b1c1c; font-weight: 700; }
+.online { color: #0b6e4f; font-weight: 600; }
+tr.fresh { background: #fff4ce; }
+header .who { margin-left: auto; color: var(--muted); }
+@media print { header, form, .no-print { display: none; } main { padding: 0; } }
+"#;
+
+/// Who is looking: for the navigation and the forms' CSRF token.
+#[derive(Debug, Clone)]
+pub struct Viewer {
+    pub name: String,
+    pub role: Role,
+    pub csrf: String,
+}
+
+impl Viewer {
+    pub(crate) fn may(&self, permission: Permission) -> bool {
+        auth::allowed(self.role, permission)
+    }
+}
+
+/// The hidden field every POST form carries.
+pub(crate) fn csrf(viewer: &Viewer) -> Markup {
+    html! { input type="hidden" name="csrf" value=(viewer.csrf); }
+}
+
+/// The frame every staff page shares.
+pub(crate) fn layout(viewer: Option<&Viewer>, title: &str, content: Markup) -> Markup {
+    layout_with_script(viewer, title, content, false)
+}
+
+pub(crate) fn layout_with_script(
+    viewer: Option<&Viewer>,
+    title: &str,
+    content: Markup,
+    live: bool,
+) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                meta name="robots" content="noindex";
+                title { (title) " · Slate" }
+                style { (PreEscaped(STYLE)) }
+                @if live { script src="/static/live.js" defer {} }
+            }
+            body {
+                header {
+                    strong { "Slate" }
+                    @if let Some(v) = viewer {
+                        nav {
+                            @if v.may(Permission::ViewIncidents) { a href="/reports" { "Reports" } " " }
+                            @if v.may(Permission::ViewDevice) { a href="/who-had" { "Who had a device" } " " }
+                            @if v.may(Permission::ViewFleet) { a href="/fleet" { "Fleet" } " " }
+                            @if v.may(Permission::SendCommands) { a href="/commands" { "Eyes on me" } " " }
+                            @if v.may(Permission::RequestBypass) || v.may(Permission::ApproveBypass) { a href="/bypasses" { "Filter bypasses" } " " }
+                            @if v.may(Permission::ManagePolicy) { a href="/setup" { "School setup" } " " }
+                            @if v.may(Permission::ReadAudit) { a href="/audit" { "Audit log" } " " }
+                            @if v.may(Permission::GovernorReport) { a href="/governors" { "Governors' report" } }
+                        }
+                        span.who {
+                            (v.name) " (" (v.role) ") "
+                            a href="/staff/account" { "My account" } " "
+                            form.inline method="post" action="/staff/logout" {
+                                (csrf(v)) button.link type="submit" { "Sign out" }
+                            }
+                        }
+                    } @else {
+                        nav { a href="/staff/login" { "Sign in" } }
+                    }
+                }
+                main { (content) }
+            }
+        }
+    }
+}
+
+/// A page that says one thing: errors, refusals.
+pub fn message_page(title: &str, message: &str) -> Markup {
+    layout(None, title, html! { h1 { (title) } p { (message) } })
+}
+
+/// An incident's status; a new one stands out.
+pub(crate) fn status(s: Status) -> Markup {
+    html! {
+        @if s == Status::New { span.status-new { "New" } } @else { (s.label()) }
+    }
+}
+
+/// A device counts as online when it was heard from within this time (heartbeats are more
+/// frequent than this).
+pub const ONLINE_WITHIN: Duration = Duration::minutes(5);
+
+/// Whether a device last heard from at `last_seen` counts as online (fleet, "eyes on me").
+pub fn online(last_seen: Option<DateTime<Utc>>, now: DateTime<Utc>) -> bool {
+    last_seen.is_some_and(|t| now - t < ONLINE_WITHIN)
+}
+
+/// The roster's name and the pseudonymous id, or a plain statement that nobody was signed in.
+pub(crate) fn pupil(id: Option<&str>, name: Option<&str>) -> Markup {
+    html! {
+        @match (id, name) {
+            (None, _) => span.muted { "nobody signed in" },
+            (Some(id), Some(name)) => { (name) " " span.id { "(" (id) ")" } },
+            (Some(id), None) => span.id { (id) },
+        }
+    }
+}
+
+pub(crate) fn optional(text: Option<&str>) -> Markup {
+    html! {
+        @match text {
+            Some(t) if !t.is_empty() => (t),
+            _ => span.muted { "none" },
+        }
+    }
+}
+
+/// A time as staff read it, with the zone said out loud.
+pub(crate) fn when(t: DateTime<Utc>) -> String {
+    // Staff read UK time (GMT or BST, named); the database and the wire stay in UTC.
+    t.with_timezone(&chrono_tz::Europe::London).format("%a %-d %b %Y, %H:%M:%S %Z").to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn devices_are_online_when_heard_from_lately() {
+        let now: DateTime<Utc> = "2026-11-17T10:00:00Z".parse().unwrap();
+        let cases = [
+            (None, false),
+            (Some(now - Duration::minutes(4)), true),
+            (Some(now - Duration::minutes(5)), false),
+        ];
+        for (seen, expected) in cases {
+            assert_eq!(online(seen, now), expected, "{seen:?}");
+        }
+    }
+}
