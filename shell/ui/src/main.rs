@@ -89,7 +89,7 @@ fn main() -> anyhow::Result<()> {
     log_policy(&policy);
 
     // The labwc rule that keeps the kiosk on top matches this app_id.
-    slint::set_xdg_app_id("slate-ui").context("setting the app_id")?;
+    slint::set_xdg_app_id(slate_shell::display::KIOSK_APP_ID).context("setting the app_id")?;
     let window = slate_ui::AppWindow::new().context("creating the window")?;
     window.window().set_fullscreen(args.fullscreen);
     let reporter_socket = args.socket.clone();

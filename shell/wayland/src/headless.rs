@@ -273,19 +273,23 @@ impl Headless {
 
     /// The same window, without waiting for it to show.
     pub fn spawn_bright_window(&mut self, script: &str) -> Result<(), String> {
+        self.spawn_window("foot", RED, script)
+    }
+
+    /// A fullscreen terminal of one colour with this app id, running `sh -c script`.
+    pub fn spawn_window(
+        &mut self,
+        app_id: &str,
+        colour: [u8; 3],
+        script: &str,
+    ) -> Result<(), String> {
+        let hex = format!("{:02x}{:02x}{:02x}", colour[0], colour[1], colour[2]);
         let mut foot = self.client("foot");
-        foot.args([
-            "--fullscreen",
-            "-o",
-            "colors.background=ff0000",
-            "-o",
-            "colors.foreground=ff0000",
-            "-o",
-            "cursor.color=ff0000 ff0000",
-            "sh",
-            "-c",
-            script,
-        ]);
+        foot.args(["--fullscreen", "--app-id", app_id])
+            .args(["-o", &format!("colors.background={hex}")])
+            .args(["-o", &format!("colors.foreground={hex}")])
+            .args(["-o", &format!("cursor.color={hex} {hex}")])
+            .args(["sh", "-c", script]);
         self.keep(foot)
     }
 

@@ -18,6 +18,10 @@ use wayland_protocols::wp::presentation_time::client::{
     wp_presentation::WpPresentation, wp_presentation_feedback,
     wp_presentation_feedback::WpPresentationFeedback,
 };
+use wayland_protocols_wlr::foreign_toplevel::v1::client::{
+    zwlr_foreign_toplevel_handle_v1::{self, ZwlrForeignToplevelHandleV1},
+    zwlr_foreign_toplevel_manager_v1::{self, ZwlrForeignToplevelManagerV1},
+};
 use wayland_protocols_wlr::layer_shell::v1::client::{
     zwlr_layer_shell_v1::{Layer, ZwlrLayerShellV1},
     zwlr_layer_surface_v1::{self, Anchor, KeyboardInteractivity, ZwlrLayerSurfaceV1},
@@ -89,6 +93,15 @@ pub enum Power {
     Failed,
 }
 
+/// A window the compositor lists (wlr-foreign-toplevel-management). wlroots compositors list a
+/// window once it is mapped, that is once it has put its first frame on screen.
+struct Window {
+    handle: ZwlrForeignToplevelHandleV1,
+    /// Sent before the `done` that makes it count.
+    pending_app_id: Option<String>,
+    app_id: Option<String>,
+}
+
 pub struct State {
     qh: QueueHandle<State>,
     compositor: WlCompositor,
@@ -108,6 +121,9 @@ pub struct State {
     power_off_sent: bool,
     done_syncs: Vec<SyncToken>,
     next_sync: u64,
+    /// The compositor's window list, when it offers one.
+    toplevels: Option<ZwlrForeignToplevelManagerV1>,
+    windows: Vec<Window>,
     /// Something went wrong that ends this connection.
     failure: Option<String>,
 }
@@ -137,6 +153,7 @@ impl Session {
             .bind::<ZwlrLayerShellV1, _, _>(&qh, 1..=4, ())
             .map_err(|_| Error::Missing("zwlr_layer_shell_v1"))?;
         let presentation = globals.bind::<WpPresentation, _, _>(&qh, 1..=1, ()).ok();
+        let toplevels = globals.bind::<ZwlrForeignToplevelManagerV1, _, _>(&qh, 1..=3, ()).ok();
         let power_manager = if want_power {
             let manager = globals.bind::<ZwlrOutputPowerManagerV1, _, _>(&qh, 1..=1, ()).ok();
             if manager.is_none() {
@@ -162,6 +179,8 @@ impl Session {
             power_off_sent: false,
             done_syncs: Vec::new(),
             next_sync: 0,
+            toplevels,
+            windows: Vec::new(),
             failure: None,
         };
         let outputs: Vec<(u32, u32)> = globals.contents().with_list(|list| {
@@ -195,6 +214,16 @@ impl Session {
     /// When the darkness asked for was confirmed on every output (`None`: not dark, or not yet).
     pub fn confirmed_at(&self) -> Option<SystemTime> {
         self.state.confirmed_at
+    }
+
+    /// Whether the compositor lists its windows (wlr-foreign-toplevel-management).
+    pub fn sees_windows(&self) -> bool {
+        self.state.toplevels.is_some()
+    }
+
+    /// Whether a window with this app id is on screen (listed: mapped, with a frame drawn).
+    pub fn window_shown(&self, app_id: &str) -> bool {
+        self.state.windows.iter().any(|w| w.app_id.as_deref() == Some(app_id))
     }
 
     pub fn has_outputs(&self) -> bool {
@@ -625,3 +654,57 @@ delegate_noop!(State: ignore WlSurface);
 delegate_noop!(State: ignore ZwlrLayerShellV1);
 delegate_noop!(State: ignore WpPresentation);
 delegate_noop!(State: ignore ZwlrOutputPowerManagerV1);
+
+impl Dispatch<ZwlrForeignToplevelManagerV1, ()> for State {
+    fn event(
+        state: &mut Self,
+        _: &ZwlrForeignToplevelManagerV1,
+        event: zwlr_foreign_toplevel_manager_v1::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        use zwlr_foreign_toplevel_manager_v1::Event;
+        match event {
+            Event::Toplevel { toplevel } => {
+                state.windows.push(Window { handle: toplevel, pending_app_id: None, app_id: None })
+            }
+            Event::Finished => {
+                state.toplevels = None;
+                state.windows.clear();
+            }
+            _ => {}
+        }
+    }
+
+    wayland_client::event_created_child!(State, ZwlrForeignToplevelManagerV1, [
+        zwlr_foreign_toplevel_manager_v1::EVT_TOPLEVEL_OPCODE => (ZwlrForeignToplevelHandleV1, ()),
+    ]);
+}
+
+impl Dispatch<ZwlrForeignToplevelHandleV1, ()> for State {
+    fn event(
+        state: &mut Self,
+        handle: &ZwlrForeignToplevelHandleV1,
+        event: zwlr_foreign_toplevel_handle_v1::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        use zwlr_foreign_toplevel_handle_v1::Event;
+        let Some(i) = state.windows.iter().position(|w| &w.handle == handle) else { return };
+        match event {
+            Event::AppId { app_id } => state.windows[i].pending_app_id = Some(app_id),
+            Event::Done => {
+                let window = &mut state.windows[i];
+                if let Some(app_id) = window.pending_app_id.take() {
+                    window.app_id = Some(app_id);
+                }
+            }
+            Event::Closed => {
+                state.windows.swap_remove(i).handle.destroy();
+            }
+            _ => {}
+        }
+    }
+}

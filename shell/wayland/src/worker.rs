@@ -17,6 +17,8 @@ type Reply<T> = oneshot::Sender<Result<T, Error>>;
 enum Command {
     Dark(Reply<SystemTime>),
     Lift(Reply<()>),
+    /// Lift once the window with this app id is on screen.
+    LiftOver(String, Reply<()>),
     Stop,
 }
 
@@ -53,6 +55,7 @@ impl Overlay {
             want_dark: false,
             dark_waiters: Vec::new(),
             lift_waiters: Vec::new(),
+            lift_over: None,
         };
         let (ended_tx, ended) = mpsc::channel::<()>();
         let thread = std::thread::Builder::new()
@@ -78,6 +81,18 @@ impl Overlay {
     pub fn lift(&self) -> oneshot::Receiver<Result<(), Error>> {
         let (tx, rx) = oneshot::channel();
         self.send(Command::Lift(tx));
+        rx
+    }
+
+    /// Lifts the overlay for the window with `app_id` (the kiosk's reassurance screen), but only
+    /// once the compositor lists that window, that is once its frame is on screen: lifted
+    /// earlier, whatever was under the overlay (the reported page) shows until that window draws.
+    /// Answers at once when the lift must wait (it is done when the window shows, unless
+    /// [`Overlay::dark`] or [`Overlay::lift`] come first), else once the compositor handled it.
+    /// A compositor without a window list is lifted at once.
+    pub fn lift_over(&self, app_id: &str) -> oneshot::Receiver<Result<(), Error>> {
+        let (tx, rx) = oneshot::channel();
+        self.send(Command::LiftOver(app_id.to_owned(), tx));
         rx
     }
 
@@ -135,6 +150,8 @@ struct Worker {
     want_dark: bool,
     dark_waiters: Vec<Reply<SystemTime>>,
     lift_waiters: Vec<(SyncToken, Reply<()>)>,
+    /// A lift waiting for this window to show (see [`Overlay::lift_over`]).
+    lift_over: Option<String>,
 }
 
 /// What the loop does next.
@@ -195,9 +212,10 @@ impl Worker {
                         self.want_dark = true;
                         let _ = reply.send(Err(Error::Disconnected));
                     }
-                    Command::Lift(reply) => {
+                    Command::Lift(reply) | Command::LiftOver(_, reply) => {
                         // Nothing of ours is on any screen while disconnected.
                         self.want_dark = false;
+                        self.lift_over = None;
                         let _ = reply.send(Ok(()));
                     }
                     Command::Stop => return Next::Stop,
@@ -230,7 +248,7 @@ impl Worker {
         loop {
             self.ready.store(session.ready(), Ordering::SeqCst);
             *self.power.lock().unwrap_or_else(|e| e.into_inner()) = session.power();
-            self.answer(session);
+            self.answer(session)?;
             let (socket, wake) = {
                 let fd = session.fd();
                 let mut fds = [
@@ -261,6 +279,7 @@ impl Worker {
                                 continue;
                             }
                             self.want_dark = true;
+                            self.lift_over = None;
                             match session.confirmed_at() {
                                 // Already dark: it is confirmed dark now.
                                 Some(_) => {
@@ -273,15 +292,24 @@ impl Worker {
                             }
                         }
                         Command::Lift(reply) => {
-                            self.want_dark = false;
-                            // Anyone still waiting for darkness will not get it.
-                            for waiter in self.dark_waiters.drain(..) {
-                                let _ = waiter.send(Err(Error::Setup(
-                                    "the overlay was lifted before the compositor drew it".into(),
-                                )));
-                            }
-                            let token = session.set_dark(false)?;
+                            let token = self.lift(session)?;
                             self.lift_waiters.push((token, reply));
+                        }
+                        Command::LiftOver(app_id, reply) => {
+                            if !session.sees_windows() || session.window_shown(&app_id) {
+                                if !session.sees_windows() {
+                                    tracing::warn!("the compositor lists no windows: lifted without knowing whether the kiosk's screen is drawn");
+                                }
+                                let token = self.lift(session)?;
+                                self.lift_waiters.push((token, reply));
+                            } else {
+                                tracing::info!(
+                                    app_id,
+                                    "dark until the kiosk's window is on screen"
+                                );
+                                self.lift_over = Some(app_id);
+                                let _ = reply.send(Ok(()));
+                            }
                         }
                         Command::Stop => return Ok(Next::Stop),
                     }
@@ -291,8 +319,25 @@ impl Worker {
         }
     }
 
+    /// Lifts the overlay; a pending [`Overlay::lift_over`] is done with.
+    fn lift(&mut self, session: &mut Session) -> Result<SyncToken, Error> {
+        self.want_dark = false;
+        self.lift_over = None;
+        // Anyone still waiting for darkness will not get it.
+        for waiter in self.dark_waiters.drain(..) {
+            let _ = waiter.send(Err(Error::Setup(
+                "the overlay was lifted before the compositor drew it".into(),
+            )));
+        }
+        session.set_dark(false)
+    }
+
     /// Answers the waiters whose answer has come.
-    fn answer(&mut self, session: &mut Session) {
+    fn answer(&mut self, session: &mut Session) -> Result<(), Error> {
+        if self.lift_over.as_deref().is_some_and(|app_id| session.window_shown(app_id)) {
+            tracing::info!("the kiosk's window is on screen: lifting the overlay");
+            self.lift(session)?;
+        }
         if let Some(at) = session.confirmed_at() {
             for reply in self.dark_waiters.drain(..) {
                 let _ = reply.send(Ok(at));
@@ -307,6 +352,7 @@ impl Worker {
                 let _ = reply.send(Ok(()));
             }
         }
+        Ok(())
     }
 
     fn drain_waker(&self) {

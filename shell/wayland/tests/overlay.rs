@@ -64,6 +64,41 @@ fn the_overlay_darkens_every_pixel_and_lifts_again() {
 }
 
 #[test]
+fn the_overlay_is_lifted_for_the_kiosk_only_once_its_window_is_on_screen() {
+    const GREEN: [u8; 3] = [0, 0xff, 0];
+    let Some(mut headless) = start() else { return };
+    // The app the pupil reported, in front.
+    headless.bright_window("sleep 600").unwrap();
+    let overlay =
+        Overlay::spawn(Settings { socket: headless.socket().to_owned(), output_power: false })
+            .unwrap();
+    assert!(overlay.wait_ready(WAIT), "overlay not ready: {}", headless.log());
+    block(overlay.dark()).unwrap();
+    // The kiosk says its screen is in front before its window has drawn: still dark, not the
+    // reported app again.
+    block(overlay.lift_over("slate-ui")).unwrap();
+    let frame = headless.capture().unwrap();
+    assert!(
+        frame.all_black(),
+        "lifted before the kiosk's window was on screen: {}",
+        frame.summary()
+    );
+    // Another app's window is not the kiosk's.
+    headless.spawn_window("other", RED, "sleep 600").unwrap();
+    headless.spawn_window("slate-ui", GREEN, "sleep 600").unwrap();
+    headless
+        .wait_for(WAIT, |f| f.share(GREEN) > 0.99)
+        .unwrap_or_else(|e| panic!("the kiosk's window never showed: {e}"));
+    // Darkness again cancels a lift still waiting; with the kiosk on screen it lifts at once.
+    block(overlay.dark()).unwrap();
+    assert!(headless.capture().unwrap().all_black());
+    block(overlay.lift_over("slate-ui")).unwrap();
+    headless
+        .wait_for(WAIT, |f| f.share(GREEN) > 0.99)
+        .unwrap_or_else(|e| panic!("not lifted with the kiosk on screen: {e}"));
+}
+
+#[test]
 fn without_a_compositor_darkness_fails_at_once() {
     let dir = tempfile::tempdir().unwrap();
     let socket = dir.path().join("wayland-9");
