@@ -119,6 +119,7 @@ fn main() -> anyhow::Result<()> {
     let mut keyboard: Option<Wvkbd> = args.keyboard.then(Wvkbd::default);
     let config_error = args.config_error.clone();
     let mut shown = None;
+    let mut last_size = None;
     // Out of the way of a running app unless a screen must cover it (`front`).
     let mut front =
         Front::new(SlintWindow { window: window.as_weak(), fullscreen: args.fullscreen }, None);
@@ -135,8 +136,11 @@ fn main() -> anyhow::Result<()> {
             slate_ui::ui::poll(&window, &controller, online());
         }
         let view = controller.borrow().view();
-        // The screen was already this one at the last poll, so it has been drawn since.
-        let screen_drawn = shown == Some(view.screen);
+        // The screen and the window's size were already these at the last poll, so they have
+        // been drawn since (a window is shown at its own size first, then made full screen).
+        let size = weak.upgrade().map(|w| w.window().size());
+        let screen_drawn = shown == Some(view.screen) && last_size == Some(size);
+        last_size = Some(size);
         // Which screen, never what is on it (no names): for IT reading the journal.
         if shown != Some(view.screen) {
             tracing::info!(screen = ?view.screen, "screen");
