@@ -723,7 +723,7 @@ impl Core {
     }
 
     fn event(&self, ids: &mut impl Ids, at: DateTime<Utc>, body: EventBody) -> Command {
-        Command::Spool(Event { id: ids.event_id(), device: self.device, at, body })
+        Command::Spool(Event { id: ids.event_id(), device: self.device, at, body, clock: None })
     }
 
     fn sign_in(
@@ -747,6 +747,7 @@ impl Core {
             device: self.device,
             at: now,
             body: EventBody::SessionStarted { session: session.id, pupil: session.pupil.clone() },
+            clock: None,
         }));
         self.state = State::InSession(session);
         self.last_activity = Some(now);
@@ -887,6 +888,7 @@ impl Core {
                 recent_names: p.recent_names,
                 origin: ReportOrigin::Button,
             },
+            clock: None,
         };
         let mut commands = vec![Command::Spool(event)];
         if reassure {
@@ -923,6 +925,7 @@ impl Core {
             device: self.device,
             at: now,
             body: EventBody::ReportResolved { report, choice: unlock.choice, staff: Some(staff) },
+            clock: None,
         }));
         let State::Held { session, .. } = std::mem::replace(&mut self.state, State::Idle) else {
             unreachable!("held_report() was Some");
@@ -989,6 +992,7 @@ impl Core {
                 started_at: session.started_at,
                 reason,
             },
+            clock: None,
         })
     }
 }
