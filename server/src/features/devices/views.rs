@@ -1,10 +1,13 @@
 //! The devices' pages: one device, "who had a device", and the fleet.
 
 use crate::auth::Permission;
-use crate::http::layout::{csrf, layout, online, optional, pupil, status, when, Viewer};
+use crate::http::layout::{
+    clock_warning, csrf, layout, online, optional, pupil, status, when, Viewer,
+};
+use crate::session_end::end_label;
 use crate::store::{
     ActivityRecord, DeviceRecord, FleetRow, IncidentRecord, RefusedRecord, RegisterEntry,
-    SessionRecord, WhoHadAnswer,
+    SessionRecord, WhoHadAnswer, CLOCK_NOT_SYNCHRONISED,
 };
 use chrono::{DateTime, Utc};
 use maud::{html, Markup};
@@ -120,7 +123,12 @@ pub fn device_page(
                             tr {
                                 td { (pupil(Some(&s.pupil), s.pupil_name.as_deref())) }
                                 td { (when(s.started_at)) }
-                                td { @match s.ended_at { Some(t) => (when(t)), None => strong { "still signed in" } } }
+                                td {
+                                    @match s.ended_at {
+                                        Some(t) => (end_label(&when(t), s.end_reason.as_deref(), s.end_inferred)),
+                                        None => strong { "still signed in" },
+                                    }
+                                }
                                 td { @match &s.end_reason { Some(r) => (r.replace('_', " ")), None => "" } }
                             }
                         }
@@ -152,7 +160,7 @@ pub fn device_page(
                             @let r = &i.report;
                             tr {
                                 td { a href={ "/incidents/" (i.id) } { "Incident " (i.id) } }
-                                td { (when(r.pressed_at)) }
+                                td { (when(r.pressed_at)) (clock_warning(r.clock_warning())) }
                                 td { (status(i.status)) }
                                 td { (pupil(r.pupil.as_deref(), r.pupil_name.as_deref())) }
                                 td { (optional(r.app.as_deref())) }
@@ -203,7 +211,11 @@ pub fn who_had_page(
                     p {
                         @if a.source == "session" {
                             "Signed in on the device from " (when(a.from))
-                            @match a.to { Some(to) => { " to " (when(to)) }, None => " (still signed in)" }
+                            @match a.to {
+                                Some(to) if a.end_inferred => { ", " (end_label(&when(to), a.end_reason.as_deref(), true)) }
+                                Some(to) => { " to " (when(to)) },
+                                None => " (still signed in)",
+                            }
                             "."
                         } @else {
                             "From the register: " (when(a.from)) " to "
@@ -252,7 +264,7 @@ pub fn fleet_page(
                 p.empty { "No device has enrolled yet. Make a token with slate-server enrollment-token --device N." }
             } @else {
                 table {
-                    thead { tr { th { "Device" } th { "State" } th { "Last heard from" } th { "Last heartbeat" } th { "Report button" } th { "Screen darkens" } th { "Software" } th { "Enrolled" } } }
+                    thead { tr { th { "Device" } th { "State" } th { "Last heard from" } th { "Last heartbeat" } th { "Report button" } th { "Screen darkens" } th { "Clock" } th { "Software" } th { "Enrolled" } } }
                     tbody {
                         @for d in fleet {
                             tr {
@@ -277,6 +289,13 @@ pub fn fleet_page(
                                         (Some(_), None) => "yes",
                                         (Some(_), Some("last_press_not_dark")) => strong.status-new { "no: the last press left the screen lit" },
                                         (Some(_), Some(_)) => strong.status-new { "no: nothing on the device can darken the screen" },
+                                    }
+                                }
+                                td {
+                                    @match d.clock_synchronised {
+                                        None => span.muted { "not known" },
+                                        Some(true) => "synchronised",
+                                        Some(false) => strong.status-new.clock-unsynced { (CLOCK_NOT_SYNCHRONISED) },
                                     }
                                 }
                                 td { (d.software_version) }
