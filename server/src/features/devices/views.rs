@@ -324,3 +324,101 @@ pub fn fleet_page(
         },
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::Role;
+    use crate::incident::Status;
+    use crate::store::ReportRecord;
+
+    fn viewer() -> Viewer {
+        Viewer { name: "j.smith".into(), role: Role::Dsl, csrf: "tok".into() }
+    }
+
+    fn at(s: &str) -> DateTime<Utc> {
+        s.parse().unwrap()
+    }
+
+    fn session(reason: &str, inferred: bool) -> SessionRecord {
+        SessionRecord {
+            session_id: "s-1".into(),
+            pupil: "p-1".into(),
+            pupil_name: Some("Amira K.".into()),
+            started_at: at("2026-11-17T10:00:00Z"),
+            ended_at: Some(at("2026-11-17T10:41:00Z")),
+            end_reason: Some(reason.into()),
+            end_inferred: inferred,
+        }
+    }
+
+    fn incident(synchronised: Option<bool>) -> IncidentRecord {
+        IncidentRecord {
+            id: 7,
+            status: Status::New,
+            details: Default::default(),
+            created_at: at("2026-11-17T10:14:04Z"),
+            updated_at: at("2026-11-17T10:14:04Z"),
+            report: ReportRecord {
+                id: "0192-a".into(),
+                device: 12,
+                pupil: None,
+                pupil_name: None,
+                session: None,
+                pressed_at: at("2026-11-17T10:14:03Z"),
+                received_at: at("2026-11-17T10:14:04Z"),
+                app: None,
+                url: None,
+                page_title: None,
+                blank_latency_us: None,
+                from_block_page: false,
+                recent_names: vec![],
+                clock_synchronised: synchronised,
+            },
+        }
+    }
+
+    fn device_page_with(sessions: &[SessionRecord], incidents: &[IncidentRecord]) -> String {
+        device_page(&viewer(), 12, None, sessions, incidents, &[], &DeviceActivity::default())
+            .into_string()
+    }
+
+    #[test]
+    fn an_inferred_end_reads_as_until_at_least() {
+        let inferred = device_page_with(&[session("device_restarted", true)], &[]);
+        assert!(
+            inferred.contains(
+                "until at least Tue 17 Nov 2026, 10:41:00 GMT, then the device restarted"
+            ),
+            "{inferred}"
+        );
+        let recorded = device_page_with(&[session("signed_out", false)], &[]);
+        assert!(!recorded.contains("until at least"), "{recorded}");
+        assert!(recorded.contains("Tue 17 Nov 2026, 10:41:00 GMT"), "{recorded}");
+    }
+
+    #[test]
+    fn reports_and_devices_with_an_unsynchronised_clock_are_flagged() {
+        for (synchronised, flagged) in [(Some(false), true), (Some(true), false), (None, false)] {
+            let page = device_page_with(&[], &[incident(synchronised)]);
+            assert_eq!(page.contains(CLOCK_NOT_SYNCHRONISED), flagged, "{synchronised:?}: {page}");
+            let row = FleetRow {
+                number: 12,
+                software_version: "0.1.0".into(),
+                enrolled_at: at("2026-11-17T08:00:00Z"),
+                last_seen_at: Some(at("2026-11-17T10:00:00Z")),
+                last_heartbeat_at: None,
+                button_fault: None,
+                display_fault: None,
+                clock_synchronised: synchronised,
+            };
+            let fleet =
+                fleet_page(&viewer(), &[row], &[], at("2026-11-17T10:00:30Z")).into_string();
+            assert_eq!(
+                fleet.contains(CLOCK_NOT_SYNCHRONISED),
+                flagged,
+                "{synchronised:?}: {fleet}"
+            );
+        }
+    }
+}
