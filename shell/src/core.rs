@@ -373,6 +373,9 @@ pub enum Input {
 }
 
 /// What the imperative shell must do, in order.
+// `Spool` carries a whole event (its clock evidence made it cross clippy's line): commands live
+// for one input, a handful at a time, so boxing it would buy nothing but noise at every match.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
     /// Darken the screen now, then answer [`Input::ScreenDark`] or [`Input::BlankFailed`].
