@@ -52,6 +52,7 @@ impl Store {
     ) -> Result<Ingested, StoreError> {
         let connection = self.lock();
         let tx = connection.transaction()?;
+        let mut boots = BootTracker::load(&tx, device, received_at)?;
         let received_at = db_time(received_at);
         let mut reply = IngestReply { stored: 0, duplicates: 0 };
         let mut new_reports = Vec::new();
@@ -83,7 +84,7 @@ impl Store {
                 reply.stored += 1;
                 // Before the event's own rows: a restart ends the old boot's session before
                 // the new boot's sign-in starts one.
-                track_boot(&tx, device, event)?;
+                boots.observe(&tx, device, event)?;
                 if let Some(incident) = derive_rows(&tx, device, event, &received_at)? {
                     let (pupil, from_block_page) = match &event.body {
                         EventBody::ReportFiled { pupil, origin, .. } => {
@@ -102,8 +103,16 @@ impl Store {
             }
         }
         tx.execute(
-            "UPDATE devices SET last_seen_at = ?2 WHERE number = ?1",
-            (device.get(), &received_at),
+            "UPDATE devices SET last_seen_at = ?2, boot_id = ?3, last_event_at = ?4,
+                                clock_synced = ?5
+             WHERE number = ?1",
+            (
+                device.get(),
+                &received_at,
+                boots.boot.map(|b| b.to_string()),
+                boots.last_event_at.map(db_time),
+                boots.clock_synced.map(i64::from),
+            ),
         )?;
         tx.commit()?;
         Ok(Ingested { reply, new_reports })
@@ -145,62 +154,93 @@ impl Store {
     }
 }
 
-/// Keeps the device's boot, last word and clock state, and ends the sessions a restart left
-/// open ([`session_end`]). A device back from silence in the same boot gets its silent-ended
-/// sessions back: it never stopped.
-fn track_boot(tx: &Transaction<'_>, device: DeviceNumber, event: &Event) -> Result<(), StoreError> {
-    let (known_boot, last_event_at): (Option<String>, Option<String>) = tx
-        .query_row(
-            "SELECT boot_id, last_event_at FROM devices WHERE number = ?1",
-            [device.get()],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()?
-        .unwrap_or_default();
-    // A boot id this server stored was checked when it arrived; one it cannot read is treated
-    // as unknown rather than refusing the device's batch.
-    let known_boot = known_boot.and_then(|b| BootId::parse(&b).ok());
-    let event_boot = event.clock.map(|c| c.boot_id);
-    let is_hello = matches!(event.body, EventBody::Hello { .. });
-    if session_end::restarted(known_boot, event_boot, is_hello) {
-        let last_heard = last_event_at.as_deref().map(parse_db_time).transpose()?;
-        let open: Vec<(String, String)> = {
-            let mut statement = tx.prepare_cached(
-                "SELECT session_id, started_at FROM sessions WHERE device = ?1 AND ended_at IS NULL",
-            )?;
-            let rows = statement.query_map([device.get()], |r| Ok((r.get(0)?, r.get(1)?)))?;
-            rows.collect::<Result<_, _>>()?
-        };
-        for (session, started_at) in &open {
-            let end = session_end::inferred_end(parse_db_time(started_at)?, last_heard);
-            tx.execute(
-                "UPDATE sessions SET ended_at = ?2, end_reason = ?3, end_inferred = 1
-                 WHERE session_id = ?1",
-                (session, db_time(end), session_end::DEVICE_RESTARTED),
-            )?;
-        }
-        if !open.is_empty() {
-            tracing::info!(%device, sessions = open.len(), "the device restarted: its open sessions ended at its last word");
-        }
-    } else if let Some(boot) = event_boot {
-        tx.execute(
-            "UPDATE sessions SET ended_at = NULL, end_reason = NULL, end_inferred = 0
-             WHERE device = ?1 AND boot_id = ?2 AND end_inferred = 1 AND end_reason = ?3",
-            (device.get(), boot.to_string(), session_end::DEVICE_SILENT),
-        )?;
+/// A device's boot, last word and clock state through one batch: read once, written once at
+/// its end, and the sessions a restart left open ended on the way ([`session_end`]).
+struct BootTracker {
+    boot: Option<BootId>,
+    /// The device's time of the last event stored (where a session a restart left open ends).
+    last_event_at: Option<DateTime<Utc>>,
+    clock_synced: Option<bool>,
+    /// The device was silent before this batch, so sessions of a boot may have been ended for
+    /// silence; otherwise there are none to look for (the check would cost a query per event).
+    back_from_silence: bool,
+    /// Boots whose silent-ended sessions were already opened again in this batch.
+    reopened: Vec<BootId>,
+}
+
+impl BootTracker {
+    fn load(
+        tx: &Transaction<'_>,
+        device: DeviceNumber,
+        received_at: DateTime<Utc>,
+    ) -> Result<Self, StoreError> {
+        let row: Option<(Option<String>, Option<String>, Option<i64>, Option<String>)> = tx
+            .query_row(
+                "SELECT boot_id, last_event_at, clock_synced, last_seen_at FROM devices
+                 WHERE number = ?1",
+                [device.get()],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .optional()?;
+        let (boot, last_event_at, clock_synced, last_seen_at) = row.unwrap_or_default();
+        let last_seen_at = last_seen_at.as_deref().map(parse_db_time).transpose()?;
+        Ok(Self {
+            // A boot id this server stored was checked when it arrived; one it cannot read is
+            // treated as unknown rather than refusing the device's batch.
+            boot: boot.and_then(|b| BootId::parse(&b).ok()),
+            last_event_at: last_event_at.as_deref().map(parse_db_time).transpose()?,
+            clock_synced: clock_synced.map(|synced| synced != 0),
+            back_from_silence: session_end::silent(last_seen_at, received_at),
+            reopened: Vec::new(),
+        })
     }
-    tx.execute(
-        "UPDATE devices SET boot_id = COALESCE(?2, boot_id), last_event_at = ?3,
-                            clock_synced = COALESCE(?4, clock_synced)
-         WHERE number = ?1",
-        (
-            device.get(),
-            event_boot.map(|b| b.to_string()),
-            db_time(event.at),
-            event.clock_synchronised().map(i64::from),
-        ),
-    )?;
-    Ok(())
+
+    /// Takes in a newly stored event, before its own rows: a restart ends the old boot's
+    /// sessions before the new boot's sign-in starts one. A device back from silence in the
+    /// same boot gets its silent-ended sessions back: it never stopped.
+    fn observe(
+        &mut self,
+        tx: &Transaction<'_>,
+        device: DeviceNumber,
+        event: &Event,
+    ) -> Result<(), StoreError> {
+        let event_boot = event.clock.map(|c| c.boot_id);
+        let is_hello = matches!(event.body, EventBody::Hello { .. });
+        if session_end::restarted(self.boot, event_boot, is_hello) {
+            let open: Vec<(String, String)> = {
+                let mut statement = tx.prepare_cached(
+                    "SELECT session_id, started_at FROM sessions
+                     WHERE device = ?1 AND ended_at IS NULL",
+                )?;
+                let rows = statement.query_map([device.get()], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                rows.collect::<Result<_, _>>()?
+            };
+            for (session, started_at) in &open {
+                let end = session_end::inferred_end(parse_db_time(started_at)?, self.last_event_at);
+                tx.execute(
+                    "UPDATE sessions SET ended_at = ?2, end_reason = ?3, end_inferred = 1
+                     WHERE session_id = ?1",
+                    (session, db_time(end), session_end::DEVICE_RESTARTED),
+                )?;
+            }
+            if !open.is_empty() {
+                tracing::info!(%device, sessions = open.len(), "the device restarted: its open sessions ended at its last word");
+            }
+        } else if let Some(boot) =
+            event_boot.filter(|b| self.back_from_silence && !self.reopened.contains(b))
+        {
+            tx.execute(
+                "UPDATE sessions SET ended_at = NULL, end_reason = NULL, end_inferred = 0
+                 WHERE device = ?1 AND boot_id = ?2 AND end_inferred = 1 AND end_reason = ?3",
+                (device.get(), boot.to_string(), session_end::DEVICE_SILENT),
+            )?;
+            self.reopened.push(boot);
+        }
+        self.boot = event_boot.or(self.boot);
+        self.last_event_at = Some(event.at);
+        self.clock_synced = event.clock_synchronised().or(self.clock_synced);
+        Ok(())
+    }
 }
 
 /// Writes what a newly stored event means for the sessions, reports, incidents and devices

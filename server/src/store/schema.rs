@@ -295,6 +295,8 @@ ALTER TABLE devices ADD COLUMN clock_synced INTEGER CHECK (clock_synced IN (0, 1
 -- silent) rather than the device recording its end.
 ALTER TABLE sessions ADD COLUMN boot_id TEXT;
 ALTER TABLE sessions ADD COLUMN end_inferred INTEGER NOT NULL DEFAULT 0 CHECK (end_inferred IN (0, 1));
+-- The silence check and a restart look for open sessions only.
+CREATE INDEX sessions_open ON sessions (device) WHERE ended_at IS NULL;
 "#;
 
 pub fn migrations() -> Migrations<'static> {
