@@ -168,13 +168,16 @@ struct BootTracker {
     reopened: Vec<BootId>,
 }
 
+/// `devices` columns: boot_id, last_event_at, clock_synced, last_seen_at.
+type DeviceClockRow = (Option<String>, Option<String>, Option<i64>, Option<String>);
+
 impl BootTracker {
     fn load(
         tx: &Transaction<'_>,
         device: DeviceNumber,
         received_at: DateTime<Utc>,
     ) -> Result<Self, StoreError> {
-        let row: Option<(Option<String>, Option<String>, Option<i64>, Option<String>)> = tx
+        let row: Option<DeviceClockRow> = tx
             .query_row(
                 "SELECT boot_id, last_event_at, clock_synced, last_seen_at FROM devices
                  WHERE number = ?1",
