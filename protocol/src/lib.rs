@@ -45,6 +45,11 @@
 //! `device_refused` (a USB stick or camera plugged in and left unused). A report never carries a picture, page content or keystrokes: there is no
 //! field for them (seed 003: "Not view the image").
 //!
+//! Every event may carry `"clock":{"boot_id":"…","boottime_ms":81234,"synchronised":true}`
+//! ([`ClockEvidence`]): the boot it happened in, the monotonic time since that boot, and whether
+//! the device's clock was synchronised. Older devices leave it out. The server flags reports
+//! whose clock was not synchronised, and ends a session left open when the boot id changes.
+//!
 //! Pupils appear only as a pseudonymous [`PupilId`]; names stay on the school server.
 //!
 //! Anything a device must trust (policy, roster, lists) arrives as a [`bundle::SignedBundle`];
@@ -293,12 +298,85 @@ pub struct Event {
     /// When it happened, by the device's clock.
     pub at: DateTime<Utc>,
     pub body: EventBody,
+    /// What the server needs to judge `at`: which boot, how long after it, and whether the
+    /// clock was synchronised. Left out by devices (and spools) older than it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clock: Option<ClockEvidence>,
+}
+
+/// The device's clock as it was when an event happened. A Raspberry Pi has no real-time clock,
+/// so `at` can be wrong (the image's build time, last shutdown's time); with this the server can
+/// flag such a time, and place events of one boot against each other whatever the wall clock did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClockEvidence {
+    /// The kernel's id of this boot (`/proc/sys/kernel/random/boot_id`): a new one means the
+    /// device restarted.
+    pub boot_id: BootId,
+    /// Milliseconds since boot on `CLOCK_BOOTTIME` (counts suspend; never steps).
+    pub boottime_ms: u64,
+    /// Whether a time server had set the clock (and it was not behind a time the device saw
+    /// before): `false` means `at` may be wrong.
+    pub synchronised: bool,
+}
+
+/// The kernel's boot id: a UUID, new at every boot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct BootId(Uuid);
+
+impl BootId {
+    /// Reads a boot id as the kernel writes it (hyphenated, maybe with a newline).
+    pub fn parse(text: &str) -> Result<Self, ProtocolError> {
+        let text = text.trim_end_matches('\n');
+        // Only the hyphenated form the kernel writes: no braces, no URN, nothing to guess at.
+        if text.len() != 36 {
+            return Err(invalid("boot_id", "is not a UUID (8-4-4-4-12 hex digits)"));
+        }
+        Uuid::try_parse(text)
+            .map(Self)
+            .map_err(|_| invalid("boot_id", "is not a UUID (8-4-4-4-12 hex digits)"))
+    }
+
+    pub fn as_uuid(&self) -> Uuid {
+        self.0
+    }
+}
+
+impl TryFrom<String> for BootId {
+    type Error = ProtocolError;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        Self::parse(&s)
+    }
+}
+
+impl From<BootId> for String {
+    fn from(b: BootId) -> String {
+        b.0.hyphenated().to_string()
+    }
+}
+
+impl fmt::Display for BootId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.hyphenated().fmt(f)
+    }
 }
 
 impl Event {
-    /// A new event with a fresh id.
+    /// A new event with a fresh id (and no clock evidence: the device's shell adds it).
     pub fn new(device: DeviceNumber, at: DateTime<Utc>, body: EventBody) -> Self {
-        Self { id: EventId::new(), device, at, body }
+        Self { id: EventId::new(), device, at, body, clock: None }
+    }
+
+    /// The same event with the device's clock evidence.
+    pub fn with_clock(mut self, clock: ClockEvidence) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// Whether the device said its clock was synchronised: `None` when it did not say.
+    pub fn clock_synchronised(&self) -> Option<bool> {
+        self.clock.map(|c| c.synchronised)
     }
 
     /// Checks every field a type cannot check alone (text lengths, URL shape, time order).
@@ -958,6 +1036,75 @@ mod tests {
         }
         let text = serde_json::to_string(&plain.body).unwrap();
         assert!(!text.contains("origin") && !text.contains("recent_names"), "{text}");
+    }
+
+    fn clock() -> ClockEvidence {
+        ClockEvidence {
+            boot_id: BootId::parse("4b1c2a9e-6c1e-4f1a-8c53-9d558e2f3b0f\n").unwrap(),
+            boottime_ms: 81_234,
+            synchronised: false,
+        }
+    }
+
+    #[test]
+    fn clock_evidence_round_trips_and_is_optional() {
+        let with = report().with_clock(clock());
+        let json = serde_json::to_value(&with).unwrap();
+        assert_eq!(
+            json["clock"],
+            serde_json::json!({"boot_id":"4b1c2a9e-6c1e-4f1a-8c53-9d558e2f3b0f",
+                               "boottime_ms":81234,"synchronised":false})
+        );
+        let decoded = Batch::from_json(&batch_json(json)).unwrap();
+        assert_eq!(decoded.events[0], with);
+        assert_eq!(decoded.events[0].clock_synchronised(), Some(false));
+        // An event from an older device or spool has no clock, and still parses.
+        let old = good_event_json();
+        assert!(old.get("clock").is_none(), "no clock is left out on the wire: {old}");
+        let decoded = Batch::from_json(&batch_json(old)).unwrap();
+        assert_eq!(decoded.events[0].clock, None);
+        assert_eq!(decoded.events[0].clock_synchronised(), None);
+    }
+
+    #[test]
+    fn a_bad_clock_names_its_field() {
+        let good = || serde_json::to_value(report().with_clock(clock())).unwrap();
+        let cases: Vec<(&str, &str, serde_json::Value, &str)> = vec![
+            ("boot id not a uuid", "boot_id", "yesterday".into(), "boot_id"),
+            (
+                "boot id in braces",
+                "boot_id",
+                "{4b1c2a9e-6c1e-4f1a-8c53-9d558e2f3b0f}".into(),
+                "boot_id",
+            ),
+            (
+                "boot id simple form",
+                "boot_id",
+                "4b1c2a9e6c1e4f1a8c539d558e2f3b0f".into(),
+                "boot_id",
+            ),
+            ("boot id a number", "boot_id", 7.into(), "invalid type"),
+            ("negative boottime", "boottime_ms", (-1).into(), "invalid value"),
+            ("synchronised a string", "synchronised", "yes".into(), "invalid type"),
+            ("an extra field", "timezone", "UTC".into(), "unknown field `timezone`"),
+        ];
+        for (name, field, value, expected) in cases {
+            let mut e = good();
+            e["clock"][field] = value;
+            let err = Batch::from_json(&batch_json(e)).expect_err(name).to_string();
+            assert!(err.contains(expected), "{name}: {err:?} should mention {expected:?}");
+        }
+        for field in ["boot_id", "boottime_ms", "synchronised"] {
+            let mut e = good();
+            e["clock"].as_object_mut().unwrap().remove(field);
+            let err = Batch::from_json(&batch_json(e)).expect_err(field).to_string();
+            assert!(err.contains(&format!("missing field `{field}`")), "{field}: {err}");
+        }
+        assert_eq!(
+            BootId::parse("4B1C2A9E-6C1E-4F1A-8C53-9D558E2F3B0F").unwrap().to_string(),
+            "4b1c2a9e-6c1e-4f1a-8c53-9d558e2f3b0f",
+            "written in the kernel's own lower case"
+        );
     }
 
     #[test]

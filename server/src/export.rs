@@ -29,6 +29,15 @@ fn finish(writer: csv::Writer<Vec<u8>>) -> Vec<u8> {
     writer.into_inner().unwrap_or_default()
 }
 
+/// When the button was pressed, with the warning when the device's clock was not synchronised
+/// (the record must not pass off a possibly wrong time as certain).
+fn pressed_at(r: &crate::store::ReportRecord) -> String {
+    match r.clock_warning() {
+        Some(warning) => format!("{} ({warning})", time(r.pressed_at)),
+        None => time(r.pressed_at),
+    }
+}
+
 /// One incident: field/value rows (the record, appendix J), then its history.
 pub fn incident_csv(incident: &IncidentRecord, entries: &[IncidentEntry]) -> Vec<u8> {
     let mut w = csv::WriterBuilder::new().flexible(true).from_writer(Vec::new());
@@ -39,7 +48,7 @@ pub fn incident_csv(incident: &IncidentRecord, entries: &[IncidentEntry]) -> Vec
     let rows: Vec<(&str, String)> = vec![
         ("Incident", incident.id.to_string()),
         ("Status", incident.status.label()),
-        ("Date and time", time(r.pressed_at)),
+        ("Date and time", pressed_at(r)),
         ("Device", r.device.to_string()),
         ("Reported by", format!("pupil, {} ({pupil})", r.how_reported())),
         ("App", opt(&r.app)),
@@ -92,7 +101,7 @@ pub fn log_csv(incidents: &[IncidentRecord]) -> Vec<u8> {
         let r = &i.report;
         let _ = w.write_record([
             i.id.to_string(),
-            time(r.pressed_at),
+            pressed_at(r),
             r.device.to_string(),
             opt(&r.pupil),
             opt(&r.app),
@@ -126,6 +135,44 @@ pub fn audit_csv(log: &[AuditEntry]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unsynchronised_press_time_says_so_in_every_export() {
+        let record = |synchronised| IncidentRecord {
+            id: 7,
+            status: crate::incident::Status::New,
+            details: Default::default(),
+            created_at: "2026-11-17T10:14:04Z".parse().unwrap(),
+            updated_at: "2026-11-17T10:14:04Z".parse().unwrap(),
+            report: crate::store::ReportRecord {
+                id: "0192-a".into(),
+                device: 12,
+                pupil: None,
+                pupil_name: None,
+                session: None,
+                pressed_at: "2026-11-17T10:14:03Z".parse().unwrap(),
+                received_at: "2026-11-17T10:14:04Z".parse().unwrap(),
+                app: None,
+                url: None,
+                page_title: None,
+                blank_latency_us: None,
+                from_block_page: false,
+                recent_names: vec![],
+                clock_synchronised: synchronised,
+            },
+        };
+        let flag = crate::store::CLOCK_NOT_SYNCHRONISED;
+        for (synchronised, flagged) in [(Some(false), true), (Some(true), false), (None, false)] {
+            let i = record(synchronised);
+            let one = String::from_utf8(incident_csv(&i, &[])).unwrap();
+            let log = String::from_utf8(log_csv(std::slice::from_ref(&i))).unwrap();
+            let pdf = format!("{:?}", crate::pdf::incident_lines(&i, &[]));
+            assert_eq!(one.contains(flag), flagged, "{synchronised:?}: {one}");
+            assert_eq!(log.contains(flag), flagged, "{synchronised:?}: {log}");
+            assert_eq!(pdf.contains(flag), flagged, "{synchronised:?}: {pdf}");
+            assert!(one.contains("2026-11-17 10:14:03 UTC"), "the time itself stays: {one}");
+        }
+    }
 
     #[test]
     fn formula_like_cells_are_defused() {

@@ -58,6 +58,7 @@ pub mod pdf;
 pub mod retention;
 pub mod roster;
 pub mod secrets;
+pub mod session_end;
 pub mod store;
 pub mod tls;
 pub mod uk_time;

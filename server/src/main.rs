@@ -110,10 +110,12 @@ async fn serve(data_dir: &Path, database: &DatabaseArgs, args: ServeArgs) -> any
     tracing::info!(%local, tls = tls_config.is_some(), "serving");
 
     let purge = slate_server::retention::spawn_purge_job(store.clone(), config.retention_days);
+    let silence = slate_server::session_end::spawn_silence_job(store.clone());
     let state = AppState::with_config(store, staff_key, config, notifier)
         .with_policy(policy_key, lists_dir);
     slate_server::serve(listener, state, tls_config, shutdown_signal()).await?;
     purge.abort();
+    silence.abort();
     Ok(())
 }
 

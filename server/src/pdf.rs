@@ -162,7 +162,10 @@ pub fn incident_lines(incident: &IncidentRecord, entries: &[IncidentEntry]) -> V
         Line::Text(format!("Status: {}", incident.status.label())),
         Line::Gap,
         Line::Heading("The report".into()),
-        Line::Text(format!("Date and time: {}", time(r.pressed_at))),
+        Line::Text(match r.clock_warning() {
+            Some(warning) => format!("Date and time: {} ({warning})", time(r.pressed_at)),
+            None => format!("Date and time: {}", time(r.pressed_at)),
+        }),
         Line::Text(format!("Device: {}", r.device)),
         Line::Text(format!("Reported by: pupil, {}: {pupil}", r.how_reported())),
         Line::Text(format!("App: {}", or_none(&r.app))),

@@ -16,6 +16,7 @@
 use crate::activity::{self, ActivityDevices, EvdevActivity, RateLimit};
 use crate::apps::{AppProcess, Apps, CgroupApps, CommandMute};
 use crate::button::{self, ButtonEvent, EvdevButton, StdinButton};
+use crate::clock::{ClockWatch, SystemClock};
 use crate::config::{ButtonConfig, Config};
 use crate::control::{self, ControlError, ControlMsg, PeerUsers, Pin, Reply, Request, Role};
 use crate::core::{Command, Core, Foreground, Ids, Input, PinCheck, PinTrack, Refused, Unlock};
@@ -172,6 +173,8 @@ pub struct Driver<D: Display, A: Apps, I: Ids + Send + 'static = ClockIds> {
     notices: Option<mpsc::Receiver<Notice>>,
     /// "There was input" from the input devices (already rate-limited).
     activity: Option<mpsc::Receiver<()>>,
+    /// Stamps each event with the clock's evidence as it is filed; `None`: events go without.
+    clock: Option<Arc<ClockWatch>>,
 }
 
 /// The outcome of writing one report.
@@ -215,7 +218,15 @@ impl<D: Display, A: Apps, I: Ids + Send + 'static> Driver<D, A, I> {
             profile: watch::channel(None).0,
             notices: None,
             activity: None,
+            clock: None,
         }
+    }
+
+    /// Stamps each event with this clock's evidence (boot id, time since boot, synchronised)
+    /// when it is filed.
+    pub fn with_clock(mut self, clock: Arc<ClockWatch>) -> Self {
+        self.clock = Some(clock);
+        self
     }
 
     /// Records the held report in this file (and knows it says `current`).
@@ -854,7 +865,11 @@ impl<D: Display, A: Apps, I: Ids + Send + 'static> Driver<D, A, I> {
 
     /// Writes an event to the spool after any still waiting, keeping order. On failure keeps it
     /// in memory.
-    async fn spool_event(&mut self, event: Event) -> Result<(), String> {
+    async fn spool_event(&mut self, mut event: Event) -> Result<(), String> {
+        // Read as it is filed: at most a moment after `at` (a report: once the screen is dark).
+        if let (None, Some(clock)) = (event.clock, &self.clock) {
+            event.clock = clock.stamp(Utc::now());
+        }
         self.retry_unspooled().await;
         if !self.unspooled.is_empty() {
             let id = event.id;
@@ -1044,6 +1059,18 @@ impl Daemon {
             tracing::warn!("no staff PIN can arrive (no `[staff] pin_hash` and no `[server] public_key` for the staff PINs): a held device stays held");
         }
         let display = SystemDisplay::from_config(&config.display).await;
+        let clock = {
+            let dir = config.state_dir.clone();
+            tokio::task::spawn_blocking(move || {
+                Arc::new(ClockWatch::open(
+                    Box::new(SystemClock::from_env()),
+                    Some(&dir),
+                    Utc::now(),
+                ))
+            })
+            .await
+            .expect("reading the clock's files does not panic")
+        };
         let mut driver = Driver::new(
             Core::with_rules(device, config.rules()),
             ClockIds,
@@ -1054,7 +1081,8 @@ impl Daemon {
             enrolled.clone(),
         )
         .with_staff_pin(config.staff.pin.clone())
-        .with_dns(DnsSocket::new(config.dns_socket.clone()));
+        .with_dns(DnsSocket::new(config.dns_socket.clone()))
+        .with_clock(clock.clone());
         let held = {
             let dir = config.state_dir.clone();
             tokio::task::spawn_blocking(move || load_held(&dir)).await.unwrap_or(None)
@@ -1189,7 +1217,8 @@ impl Daemon {
                 let uploader =
                     Uploader::new(transport, spool.clone(), wake, settings, credential, enrolled)
                         .with_button_fault(button_fault)
-                        .with_display_fault(display_fault);
+                        .with_display_fault(display_fault)
+                        .with_clock(clock);
                 Some(tokio::spawn(uploader.run()))
             }
             Err(e) => {

@@ -36,6 +36,7 @@ pub mod activity;
 pub mod apps;
 pub mod button;
 pub mod cgroup;
+pub mod clock;
 pub mod commands;
 pub mod config;
 pub mod control;

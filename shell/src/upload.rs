@@ -16,6 +16,7 @@
 //! spool empty ──▶ wait for a new event (woken at once) or the heartbeat tick (only when online)
 //! ```
 
+use crate::clock::ClockWatch;
 use crate::config::{Secret, ServerConfig, UploadConfig};
 use crate::credential::{self, Credential};
 use crate::spool::SharedSpool;
@@ -234,6 +235,8 @@ pub struct Uploader<T: Transport> {
     button_fault: watch::Receiver<Option<ButtonFault>>,
     /// Whether a press would darken the screen, as the daemon last saw it; in each heartbeat.
     display_fault: watch::Receiver<Option<DisplayFault>>,
+    /// Stamps heartbeats with the clock's evidence (the server's "last heard of this boot").
+    clock: Option<Arc<ClockWatch>>,
 }
 
 impl<T: Transport> Uploader<T> {
@@ -259,7 +262,14 @@ impl<T: Transport> Uploader<T> {
             jitter: Jitter::seeded(),
             button_fault: watch::channel(None).1,
             display_fault: watch::channel(None).1,
+            clock: None,
         }
+    }
+
+    /// Heartbeats carry this clock's evidence.
+    pub fn with_clock(mut self, clock: Arc<ClockWatch>) -> Self {
+        self.clock = Some(clock);
+        self
     }
 
     /// Heartbeats say the report button's fault as this receiver holds it.
@@ -424,9 +434,10 @@ impl<T: Transport> Uploader<T> {
     /// Sends a heartbeat straight to the server (never spooled: it is liveness only). Returns
     /// whether the server took it.
     async fn send_heartbeat(&mut self, credential: &Credential) -> bool {
-        let event = Event::new(
+        let now = Utc::now();
+        let mut event = Event::new(
             self.settings.device,
-            Utc::now(),
+            now,
             EventBody::Heartbeat {
                 uptime_s: self.started.elapsed().as_secs(),
                 spool_pending: u32::try_from(self.spool.len()).unwrap_or(u32::MAX),
@@ -434,6 +445,7 @@ impl<T: Transport> Uploader<T> {
                 display_fault: *self.display_fault.borrow(),
             },
         );
+        event.clock = self.clock.as_ref().and_then(|clock| clock.stamp(now));
         match self.transport.post_events(credential, &Batch::new(vec![event])).await {
             Ok(answer) => match classify_ingest(answer.status, &answer.body) {
                 IngestOutcome::Stored(_) => {

@@ -252,6 +252,9 @@ pub struct Device {
     pub dir: PathBuf,
     pub config: PathBuf,
     pub socket: PathBuf,
+    /// The boot id file slated reads instead of the kernel's, once [`Device::set_boot_id`] was
+    /// called.
+    boot_id_file: Option<PathBuf>,
 }
 
 /// The staff PIN of every test device's `slate.toml`.
@@ -301,7 +304,7 @@ impl Device {
         toml += &format!("\n[staff]\npin_hash = {:?}\n", staff_pin_hash());
         let config = dir.join("slate.toml");
         std::fs::write(&config, toml).expect("write config");
-        Device { child: None, dir: dir.to_path_buf(), config, socket }
+        Device { child: None, dir: dir.to_path_buf(), config, socket, boot_id_file: None }
     }
 
     /// Device `number` in `dir`, with a fresh enrollment token from `server` and the server's
@@ -345,11 +348,23 @@ impl Device {
         assert!(self.child.is_none(), "device already running");
         let mut command = Command::new(binary("slated"));
         command.arg("--config").arg(&self.config).env("RUST_LOG", "info");
+        if let Some(file) = &self.boot_id_file {
+            // slate_shell::clock::BOOT_ID_FILE_ENV: read only in tests.
+            command.env("SLATE_BOOT_ID_FILE", file);
+        }
         let log =
             self.dir.join(format!("slated-{}.stderr.log", Instant::now().elapsed().as_nanos()));
         let (child, lines) = spawn_with_lines(command, &log);
         wait_for_line(&lines, "slated ready", &log);
         self.child = Some(child);
+    }
+
+    /// From the next start, slated is in the boot `id` (a UUID as the kernel writes it): a test
+    /// cannot reboot the machine it runs on, so this is how a restarted device gets a new boot.
+    pub fn set_boot_id(&mut self, id: &str) {
+        let file = self.dir.join("boot_id");
+        std::fs::write(&file, format!("{id}\n")).expect("write the boot id file");
+        self.boot_id_file = Some(file);
     }
 
     /// Kills `slated` with SIGKILL: no chance to flush or tidy anything.

@@ -112,6 +112,44 @@ fn a_report_survives_sigkill_before_upload_and_arrives_exactly_once() {
     );
 }
 
+/// The server's answer to "who had device 12 at `at`?" (the staff JSON API).
+fn who_had(server: &Server, at: chrono::DateTime<chrono::Utc>) -> serde_json::Value {
+    let at = at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    let path = format!("/api/v1/staff/who-had?device=12&at={}", at.replace('+', "%2B"));
+    serde_json::from_str(&server.staff_page(&path)).expect("who-had JSON")
+}
+
+#[test]
+fn after_a_crash_and_a_new_boot_who_had_no_longer_names_the_pupil() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, mut device, pupil) = school(dir.path(), false);
+    // The test cannot reboot the machine: slated reads its boot id from a file instead.
+    device.kill();
+    device.set_boot_id("4b1c2a9e-6c1e-4f1a-8c53-9d558e2f3b01");
+    device.start();
+    device.ctl(&["sign-in", &pupil]);
+    device.wait_until_drained();
+    let signed_in = chrono::Utc::now();
+    // The last word the server hears from this boot (a real device also sends heartbeats).
+    device.ctl(&["app-opened", "maths"]);
+    device.wait_until_drained();
+    assert_eq!(who_had(&server, signed_in)["pupil"], pupil.as_str(), "signed in");
+
+    // A crash or power cut: no sign-out, no session_ended. The device comes back in a new boot.
+    device.kill();
+    device.set_boot_id("4b1c2a9e-6c1e-4f1a-8c53-9d558e2f3b02");
+    device.start();
+    device.wait_until_drained();
+    let after = who_had(&server, chrono::Utc::now());
+    assert!(after["pupil"].is_null(), "the pupil is not named after the restart: {after}");
+    let during = who_had(&server, signed_in);
+    assert_eq!(during["pupil"], pupil.as_str(), "still named while signed in: {during}");
+    assert_eq!(during["end_reason"], "device_restarted", "{during}");
+    assert_eq!(during["end_inferred"], true, "{during}");
+    let page = server.staff_page("/devices/12");
+    assert!(page.contains("then the device restarted"), "{page}");
+}
+
 #[test]
 fn a_crash_after_upload_but_before_the_spool_forgets_does_not_duplicate() {
     let dir = tempfile::tempdir().unwrap();

@@ -28,7 +28,7 @@ pub use policy::{
     URL_SALT,
 };
 pub use postgres::PostgresOptions;
-pub use queries::{DeviceRecord, ReportRecord, SessionRecord, WhoHad};
+pub use queries::{DeviceRecord, ReportRecord, SessionRecord, WhoHad, CLOCK_NOT_SYNCHRONISED};
 pub use register::{FleetRow, RegisterEntry, WhoHadAnswer};
 pub use retention::Purged;
 pub use staff::{AuditEntry, StaffAccount, StaffSession, UnlockPinHolder};

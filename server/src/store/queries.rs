@@ -23,6 +23,19 @@ pub struct ReportRecord {
     pub from_block_page: bool,
     /// The names the device looked up just before the press, newest first.
     pub recent_names: Vec<String>,
+    /// Whether the device's clock was synchronised at the press: `Some(false)` means the press
+    /// time may be wrong; `None`, the device did not say (older software).
+    pub clock_synchronised: Option<bool>,
+}
+
+/// What staff read beside a time from a device whose clock was not synchronised.
+pub const CLOCK_NOT_SYNCHRONISED: &str = "device clock not synchronised: time may be wrong";
+
+impl ReportRecord {
+    /// [`CLOCK_NOT_SYNCHRONISED`] when the device said its clock was not synchronised.
+    pub fn clock_warning(&self) -> Option<&'static str> {
+        (self.clock_synchronised == Some(false)).then_some(CLOCK_NOT_SYNCHRONISED)
+    }
 }
 
 impl ReportRecord {
@@ -56,6 +69,9 @@ pub struct SessionRecord {
     pub started_at: DateTime<Utc>,
     pub ended_at: Option<DateTime<Utc>>,
     pub end_reason: Option<String>,
+    /// The server ended it (the device restarted or went silent): `ended_at` is the last thing
+    /// heard from the device, so the pupil had it until at least then.
+    pub end_inferred: bool,
 }
 
 /// An enrolled device.
@@ -76,7 +92,8 @@ pub struct WhoHad {
 
 pub(super) const REPORT_COLUMNS: &str =
     "r.event_id, r.device, r.pupil, p.display_name, r.session, r.pressed_at,
-     r.received_at, r.app, r.url, r.page_title, r.blank_latency_us, r.origin, r.recent_names
+     r.received_at, r.app, r.url, r.page_title, r.blank_latency_us, r.origin, r.recent_names,
+     r.clock_synced
      FROM reports r LEFT JOIN pupils p ON p.id = r.pupil";
 
 impl Store {
@@ -113,7 +130,8 @@ impl Store {
     ) -> Result<Vec<SessionRecord>, StoreError> {
         let connection = self.lock();
         let mut statement = connection.prepare_cached(
-            "SELECT s.session_id, s.pupil, p.display_name, s.started_at, s.ended_at, s.end_reason
+            "SELECT s.session_id, s.pupil, p.display_name, s.started_at, s.ended_at, s.end_reason,
+                    s.end_inferred
              FROM sessions s LEFT JOIN pupils p ON p.id = s.pupil
              WHERE s.device = ?1 ORDER BY s.started_at DESC, s.session_id DESC LIMIT ?2",
         )?;
@@ -125,10 +143,11 @@ impl Store {
                 r.get::<_, String>(3)?,
                 r.get::<_, Option<String>>(4)?,
                 r.get(5)?,
+                r.get::<_, i64>(6)?,
             ))
         })?;
         rows.map(|row| {
-            let (session_id, pupil, pupil_name, started_at, ended_at, end_reason) = row?;
+            let (session_id, pupil, pupil_name, started_at, ended_at, end_reason, inferred) = row?;
             Ok(SessionRecord {
                 session_id,
                 pupil,
@@ -136,6 +155,7 @@ impl Store {
                 started_at: parse_db_time(&started_at)?,
                 ended_at: ended_at.as_deref().map(parse_db_time).transpose()?,
                 end_reason,
+                end_inferred: inferred != 0,
             })
         })
         .collect()
@@ -206,6 +226,7 @@ pub(super) type RawReport = (
     Option<i64>,
     String,
     String,
+    Option<i64>,
 );
 
 fn report_row(r: &Row) -> Result<RawReport, StoreError> {
@@ -228,6 +249,7 @@ pub(super) fn report_row_at(r: &Row, o: usize) -> Result<RawReport, StoreError> 
         r.get(o + 10)?,
         r.get(o + 11)?,
         r.get(o + 12)?,
+        r.get(o + 13)?,
     ))
 }
 
@@ -249,6 +271,7 @@ pub(super) fn reports_from(
             latency,
             origin,
             recent_names,
+            clock_synced,
         ) = row?;
         let recent_names = serde_json::from_str(&recent_names)
             .map_err(|e| StoreError::Corrupt(format!("report {id}: recent_names: {e}")))?;
@@ -266,6 +289,7 @@ pub(super) fn reports_from(
             blank_latency_us: latency.and_then(|us| u64::try_from(us).ok()),
             from_block_page: origin == "block_page",
             recent_names,
+            clock_synchronised: clock_synced.map(|synced| synced != 0),
         })
     })
     .collect()

@@ -28,6 +28,9 @@ pub struct WhoHadAnswer {
     pub from: DateTime<Utc>,
     pub to: Option<DateTime<Utc>>,
     pub recorded_by: Option<String>,
+    /// Why the session ended, and whether the server inferred it (`to` is then "at least").
+    pub end_reason: Option<String>,
+    pub end_inferred: bool,
 }
 
 /// One enrolled device on the fleet page.
@@ -43,6 +46,9 @@ pub struct FleetRow {
     /// Why a press would not darken the screen in the last heartbeat (`cannot_darken`,
     /// `last_press_not_dark`), `None` if it would.
     pub display_fault: Option<String>,
+    /// Whether the device's clock was synchronised at the last thing it sent (`None`: it did
+    /// not say).
+    pub clock_synchronised: Option<bool>,
 }
 
 fn time_opt(text: Option<String>) -> Result<Option<DateTime<Utc>>, StoreError> {
@@ -124,15 +130,22 @@ impl Store {
         let connection = self.lock();
         let session = connection
             .query_row(
-                "SELECT s.pupil, p.display_name, s.session_id, s.started_at, s.ended_at
+                "SELECT s.pupil, p.display_name, s.session_id, s.started_at, s.ended_at,
+                        s.end_reason, s.end_inferred
                  FROM sessions s LEFT JOIN pupils p ON p.id = s.pupil
                  WHERE s.device = ?1 AND s.started_at <= ?2 AND (s.ended_at IS NULL OR s.ended_at > ?2)
                  ORDER BY s.started_at DESC LIMIT 1",
                 (device.get(), &when),
-                |r| Ok((r.get(0)?, r.get(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?, r.get(4)?)),
+                |r| {
+                    Ok((
+                        (r.get(0)?, r.get(1)?, r.get::<_, String>(2)?),
+                        (r.get::<_, String>(3)?, r.get(4)?),
+                        (r.get(5)?, r.get::<_, i64>(6)?),
+                    ))
+                },
             )
             .optional()?;
-        if let Some((pupil, pupil_name, session, from, to)) = session {
+        if let Some(((pupil, pupil_name, session), (from, to), (end_reason, inferred))) = session {
             return Ok(Some(WhoHadAnswer {
                 pupil,
                 pupil_name,
@@ -141,6 +154,8 @@ impl Store {
                 from: parse_db_time(&from)?,
                 to: time_opt(to)?,
                 recorded_by: None,
+                end_reason,
+                end_inferred: inferred != 0,
             }));
         }
         let registered = connection
@@ -171,6 +186,8 @@ impl Store {
                     from: parse_db_time(&from)?,
                     to: Some(parse_db_time(&to)?),
                     recorded_by: Some(recorded_by),
+                    end_reason: None,
+                    end_inferred: false,
                 })
             })
             .transpose()
@@ -183,7 +200,7 @@ impl Store {
         let display_fault = connection.backend().json_text("h.body", "display_fault");
         let mut statement = connection.prepare_cached(&format!(
             "SELECT d.number, d.software_version, d.enrolled_at, d.last_seen_at,
-                    h.at, {button_fault}, {display_fault}
+                    h.at, {button_fault}, {display_fault}, d.clock_synced
              FROM devices d LEFT JOIN events h ON h.id = (
                  SELECT e.id FROM events e WHERE e.device = d.number AND e.kind = 'heartbeat'
                  ORDER BY e.at DESC LIMIT 1)
@@ -198,6 +215,7 @@ impl Store {
                 r.get(4)?,
                 r.get(5)?,
                 r.get(6)?,
+                r.get::<_, Option<i64>>(7)?,
             ))
         })?;
         rows.map(|row| {
@@ -209,6 +227,7 @@ impl Store {
                 last_heartbeat_at,
                 button_fault,
                 display_fault,
+                clock_synced,
             ) = row?;
             Ok(FleetRow {
                 number,
@@ -218,6 +237,7 @@ impl Store {
                 last_heartbeat_at: time_opt(last_heartbeat_at)?,
                 button_fault,
                 display_fault,
+                clock_synchronised: clock_synced.map(|synced| synced != 0),
             })
         })
         .collect()

@@ -6,7 +6,7 @@ use rusqlite_migration::{Migrations, M};
 /// Every migration, in order; SQLite runs them as written, PostgreSQL as [`to_postgres`] turns
 /// them.
 const MIGRATIONS: &[&str] =
-    &[MIGRATION_1, MIGRATION_2, MIGRATION_3, MIGRATION_4, MIGRATION_5, MIGRATION_6];
+    &[MIGRATION_1, MIGRATION_2, MIGRATION_3, MIGRATION_4, MIGRATION_5, MIGRATION_6, MIGRATION_7];
 
 /// Devices, their enrollment tokens, the roster, and what devices send.
 const MIGRATION_1: &str = r#"
@@ -274,6 +274,29 @@ ALTER TABLE staff ADD COLUMN unlock_pin_phc TEXT;
 ALTER TABLE staff ADD COLUMN unlock_pin_set_at TEXT;
 CREATE UNIQUE INDEX staff_by_unlock_id ON staff (unlock_id);
 DELETE FROM settings WHERE key = 'staff_pin_hash';
+"#;
+
+/// What each event said of the device's clock (NULL: the device did not say; older software),
+/// and sessions the server ended itself (issues 12 and 13).
+const MIGRATION_7: &str = r#"
+-- The boot it happened in, milliseconds since that boot (CLOCK_BOOTTIME), and whether the
+-- clock was synchronised (0: `at` may be wrong).
+ALTER TABLE events ADD COLUMN boot_id TEXT;
+ALTER TABLE events ADD COLUMN boottime_ms INTEGER;
+ALTER TABLE events ADD COLUMN clock_synced INTEGER CHECK (clock_synced IN (0, 1));
+-- A press time from a clock that was not synchronised may be wrong: the pages say so.
+ALTER TABLE reports ADD COLUMN clock_synced INTEGER CHECK (clock_synced IN (0, 1));
+-- The boot the device is in, the device's time of the last thing heard from it (where a
+-- session it left open ends), and whether its clock was synchronised then.
+ALTER TABLE devices ADD COLUMN boot_id TEXT;
+ALTER TABLE devices ADD COLUMN last_event_at TEXT;
+ALTER TABLE devices ADD COLUMN clock_synced INTEGER CHECK (clock_synced IN (0, 1));
+-- The boot a session ran in; 1 when the server ended it (the device restarted or went
+-- silent) rather than the device recording its end.
+ALTER TABLE sessions ADD COLUMN boot_id TEXT;
+ALTER TABLE sessions ADD COLUMN end_inferred INTEGER NOT NULL DEFAULT 0 CHECK (end_inferred IN (0, 1));
+-- The silence check and a restart look for open sessions only.
+CREATE INDEX sessions_open ON sessions (device) WHERE ended_at IS NULL;
 "#;
 
 pub fn migrations() -> Migrations<'static> {

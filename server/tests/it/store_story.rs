@@ -5,7 +5,9 @@ use crate::common::{at, device, report, session_started};
 use crate::postgres::TestPostgres;
 use chrono::Duration;
 use slate_protocol::device::CommandAction;
-use slate_protocol::{Event, EventBody, PupilId, SessionEndReason, SessionId};
+use slate_protocol::{
+    BootId, ClockEvidence, Event, EventBody, PupilId, SessionEndReason, SessionId,
+};
 use slate_server::auth::Role;
 use slate_server::incident::{Action, Details, Status, Step, WorkflowError};
 use slate_server::roster::PupilEntry;
@@ -32,6 +34,90 @@ fn the_term_on_postgres() {
     // A second server start finds the schema in place and the records kept.
     let again = postgres.store();
     assert_eq!(again.reports(10).unwrap().len(), 1, "the open incident's report is kept");
+}
+
+#[test]
+fn a_power_cut_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    a_power_cut(&Store::open(&dir.path().join("slate.sqlite")).unwrap());
+}
+
+#[test]
+fn a_power_cut_on_postgres() {
+    let postgres = TestPostgres::start();
+    a_power_cut(&postgres.store());
+}
+
+/// Device 14 loses power with Ben signed in and comes back with a new boot id; later device 14
+/// goes silent with Amira signed in. Neither pupil is named after the device's last word.
+fn a_power_cut(store: &Store) {
+    let tuesday = at("2026-11-17T08:00:00Z");
+    let token = store.issue_enrollment_token(device(14), Duration::hours(1), tuesday).unwrap();
+    store.enroll(&token.hash(), device(14), &Secret::generate().hash(), "0.3.0", tuesday).unwrap();
+    let boot = |n: u8, synchronised| ClockEvidence {
+        boot_id: BootId::parse(&format!("4b1c2a9e-6c1e-4f1a-8c53-9d558e2f3b{n:02x}")).unwrap(),
+        boottime_ms: 5_000,
+        synchronised,
+    };
+    let heartbeat = |when: &str, n| {
+        Event::new(
+            device(14),
+            at(when),
+            EventBody::Heartbeat {
+                uptime_s: 5,
+                spool_pending: 0,
+                button_fault: None,
+                display_fault: None,
+            },
+        )
+        .with_clock(boot(n, true))
+    };
+    let ben = SessionId::new();
+    let mut unsynced_report = report(14, Some("p-ben"), "t");
+    unsynced_report.at = at("2026-11-17T09:30:00Z");
+    let morning = vec![
+        session_started(14, ben, "p-ben", "2026-11-17T09:00:00Z").with_clock(boot(1, true)),
+        unsynced_report.with_clock(boot(1, false)),
+        heartbeat("2026-11-17T09:41:00Z", 1),
+    ];
+    store.ingest(device(14), &morning, at("2026-11-17T09:41:00Z")).unwrap();
+    assert_eq!(store.reports(10).unwrap()[0].clock_synchronised, Some(false));
+    assert_eq!(store.fleet().unwrap()[0].clock_synchronised, Some(true), "the last word's");
+    let hello = Event::new(
+        device(14),
+        at("2026-11-17T11:00:00Z"),
+        EventBody::Hello { software_version: "0.3.1".into() },
+    )
+    .with_clock(boot(2, false));
+    store.ingest(device(14), &[hello], at("2026-11-17T11:00:00Z")).unwrap();
+    let who = |when| store.who_had(device(14), at(when)).unwrap().map(|w| w.pupil.to_string());
+    assert_eq!(who("2026-11-17T09:40:00Z").as_deref(), Some("p-ben"));
+    assert_eq!(who("2026-11-17T10:00:00Z"), None, "not after the last word before the power cut");
+    assert_eq!(store.fleet().unwrap()[0].clock_synchronised, Some(false));
+    let sessions = store.device_sessions(device(14), 10).unwrap();
+    assert_eq!(sessions[0].ended_at, Some(at("2026-11-17T09:41:00Z")));
+    assert_eq!(
+        (sessions[0].end_reason.as_deref(), sessions[0].end_inferred),
+        (Some("device_restarted"), true)
+    );
+
+    let amira = SessionId::new();
+    let afternoon = vec![
+        session_started(14, amira, "p-amira", "2026-11-17T13:00:00Z").with_clock(boot(2, true)),
+        heartbeat("2026-11-17T13:05:00Z", 2),
+    ];
+    store.ingest(device(14), &afternoon, at("2026-11-17T13:05:00Z")).unwrap();
+    assert_eq!(store.end_silent_sessions(at("2026-11-17T13:07:00Z")).unwrap(), 0);
+    assert_eq!(store.end_silent_sessions(at("2026-11-17T13:09:00Z")).unwrap(), 1);
+    assert_eq!(who("2026-11-17T13:04:00Z").as_deref(), Some("p-amira"));
+    assert_eq!(who("2026-11-17T13:06:00Z"), None);
+    let answer = store.who_had_any(device(14), at("2026-11-17T13:04:00Z")).unwrap().unwrap();
+    assert_eq!((answer.end_reason.as_deref(), answer.end_inferred), (Some("device_silent"), true));
+    // Same boot again: it was only offline.
+    store
+        .ingest(device(14), &[heartbeat("2026-11-17T13:30:00Z", 2)], at("2026-11-17T13:30:00Z"))
+        .unwrap();
+    assert_eq!(who("2026-11-17T13:06:00Z").as_deref(), Some("p-amira"));
 }
 
 fn a_term(store: &Store) {

@@ -934,3 +934,23 @@ async fn with_no_kiosk_policy_nobody_signs_in() {
     assert!(reply.error.unwrap().contains("ask your teacher"));
     assert_eq!(h.ask(Request::Status {}).await.state.as_deref(), Some("idle"));
 }
+
+#[tokio::test]
+async fn every_filed_event_carries_the_clock_evidence() {
+    use crate::clock::{ClockWatch, FakeClock};
+    let boot = slate_protocol::BootId::parse("4b1c2a9e-6c1e-4f1a-8c53-9d558e2f3b0f").unwrap();
+    // A time server never answered this boot: every event must say so.
+    let clock = Arc::new(ClockWatch::open(Box::new(FakeClock::new(boot, false)), None, Utc::now()));
+    let (mut h, _) = Harness::with_driver(|d| d.with_clock(clock));
+    h.ask(sign_in("p-1")).await;
+    assert!(h.ask(Request::Press {}).await.ok);
+    h.stop().await;
+    let events = h.spooled();
+    assert!(events.len() >= 3, "{events:?}");
+    for event in &events {
+        let clock = event.clock.unwrap_or_else(|| panic!("no clock on {}", event.body.kind()));
+        assert_eq!(clock.boot_id, boot);
+        assert_eq!(clock.boottime_ms, 30_000);
+        assert!(!clock.synchronised, "{}", event.body.kind());
+    }
+}

@@ -24,6 +24,10 @@ fn hello() -> Event {
     Event::new(device(), Utc::now(), EventBody::Hello { software_version: "0.1.0".into() })
 }
 
+fn test_boot() -> slate_protocol::BootId {
+    slate_protocol::BootId::parse("4b1c2a9e-6c1e-4f1a-8c53-9d558e2f3b0f").unwrap()
+}
+
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
 }
@@ -261,7 +265,12 @@ impl Harness {
             credential.map(|c| Credential::new(c).unwrap()),
             enrolled.clone(),
         )
-        .with_button_fault(button_fault);
+        .with_button_fault(button_fault)
+        .with_clock(Arc::new(crate::clock::ClockWatch::open(
+            Box::new(crate::clock::FakeClock::new(test_boot(), true)),
+            None,
+            Utc::now(),
+        )));
         let task = tokio::spawn(uploader.run());
         Harness { dir, spool, wake, enrolled, transport, task }
     }
@@ -453,8 +462,11 @@ async fn heartbeats_go_straight_to_the_server_only_while_online() {
     let batches = h.transport.batches();
     assert_eq!(batches.len(), 3, "the spooled event, then two heartbeats");
     assert!(matches!(batches[0].events[0].body, EventBody::Hello { .. }));
+    assert_eq!(batches[0].events[0].clock, None, "a spooled event goes as it was filed");
     for (b, uptime) in batches[1..].iter().zip([60, 120]) {
         assert_eq!(b.events.len(), 1);
+        let clock = b.events[0].clock.expect("a heartbeat carries the clock evidence");
+        assert_eq!((clock.boot_id, clock.synchronised), (test_boot(), true));
         assert_eq!(
             b.events[0].body,
             EventBody::Heartbeat {

@@ -133,6 +133,13 @@ pub struct WhoHadReply {
     pub session: Option<String>,
     pub from: Option<DateTime<Utc>>,
     pub to: Option<DateTime<Utc>>,
+    /// Why the session ended (`signed_out`, `device_restarted`, …), once it has.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_reason: Option<String>,
+    /// The server ended it (the device restarted or went silent): `to` is the last thing heard
+    /// from the device, so the pupil had it until at least then.
+    #[serde(default)]
+    pub end_inferred: bool,
 }
 
 /// `GET /api/v1/staff/who-had?device=N&at=T`.
@@ -162,6 +169,8 @@ pub async fn who_had_json(
         session: answer.as_ref().and_then(|a| a.session.clone()),
         from: answer.as_ref().map(|a| a.from),
         to: answer.as_ref().and_then(|a| a.to),
+        end_reason: answer.as_ref().and_then(|a| a.end_reason.clone()),
+        end_inferred: answer.as_ref().is_some_and(|a| a.end_inferred),
     }))
 }
 

@@ -1,10 +1,13 @@
 //! The devices' pages: one device, "who had a device", and the fleet.
 
 use crate::auth::Permission;
-use crate::http::layout::{csrf, layout, online, optional, pupil, status, when, Viewer};
+use crate::http::layout::{
+    clock_warning, csrf, layout, online, optional, pupil, status, when, Viewer,
+};
+use crate::session_end::end_label;
 use crate::store::{
     ActivityRecord, DeviceRecord, FleetRow, IncidentRecord, RefusedRecord, RegisterEntry,
-    SessionRecord, WhoHadAnswer,
+    SessionRecord, WhoHadAnswer, CLOCK_NOT_SYNCHRONISED,
 };
 use chrono::{DateTime, Utc};
 use maud::{html, Markup};
@@ -120,7 +123,12 @@ pub fn device_page(
                             tr {
                                 td { (pupil(Some(&s.pupil), s.pupil_name.as_deref())) }
                                 td { (when(s.started_at)) }
-                                td { @match s.ended_at { Some(t) => (when(t)), None => strong { "still signed in" } } }
+                                td {
+                                    @match s.ended_at {
+                                        Some(t) => (end_label(&when(t), s.end_reason.as_deref(), s.end_inferred)),
+                                        None => strong { "still signed in" },
+                                    }
+                                }
                                 td { @match &s.end_reason { Some(r) => (r.replace('_', " ")), None => "" } }
                             }
                         }
@@ -152,7 +160,7 @@ pub fn device_page(
                             @let r = &i.report;
                             tr {
                                 td { a href={ "/incidents/" (i.id) } { "Incident " (i.id) } }
-                                td { (when(r.pressed_at)) }
+                                td { (when(r.pressed_at)) (clock_warning(r.clock_warning())) }
                                 td { (status(i.status)) }
                                 td { (pupil(r.pupil.as_deref(), r.pupil_name.as_deref())) }
                                 td { (optional(r.app.as_deref())) }
@@ -203,7 +211,11 @@ pub fn who_had_page(
                     p {
                         @if a.source == "session" {
                             "Signed in on the device from " (when(a.from))
-                            @match a.to { Some(to) => { " to " (when(to)) }, None => " (still signed in)" }
+                            @match a.to {
+                                Some(to) if a.end_inferred => { ", " (end_label(&when(to), a.end_reason.as_deref(), true)) }
+                                Some(to) => { " to " (when(to)) },
+                                None => " (still signed in)",
+                            }
                             "."
                         } @else {
                             "From the register: " (when(a.from)) " to "
@@ -252,7 +264,7 @@ pub fn fleet_page(
                 p.empty { "No device has enrolled yet. Make a token with slate-server enrollment-token --device N." }
             } @else {
                 table {
-                    thead { tr { th { "Device" } th { "State" } th { "Last heard from" } th { "Last heartbeat" } th { "Report button" } th { "Screen darkens" } th { "Software" } th { "Enrolled" } } }
+                    thead { tr { th { "Device" } th { "State" } th { "Last heard from" } th { "Last heartbeat" } th { "Report button" } th { "Screen darkens" } th { "Clock" } th { "Software" } th { "Enrolled" } } }
                     tbody {
                         @for d in fleet {
                             tr {
@@ -277,6 +289,13 @@ pub fn fleet_page(
                                         (Some(_), None) => "yes",
                                         (Some(_), Some("last_press_not_dark")) => strong.status-new { "no: the last press left the screen lit" },
                                         (Some(_), Some(_)) => strong.status-new { "no: nothing on the device can darken the screen" },
+                                    }
+                                }
+                                td {
+                                    @match d.clock_synchronised {
+                                        None => span.muted { "not known" },
+                                        Some(true) => "synchronised",
+                                        Some(false) => strong.status-new.clock-unsynced { (CLOCK_NOT_SYNCHRONISED) },
                                     }
                                 }
                                 td { (d.software_version) }
@@ -304,4 +323,102 @@ pub fn fleet_page(
             }
         },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::Role;
+    use crate::incident::Status;
+    use crate::store::ReportRecord;
+
+    fn viewer() -> Viewer {
+        Viewer { name: "j.smith".into(), role: Role::Dsl, csrf: "tok".into() }
+    }
+
+    fn at(s: &str) -> DateTime<Utc> {
+        s.parse().unwrap()
+    }
+
+    fn session(reason: &str, inferred: bool) -> SessionRecord {
+        SessionRecord {
+            session_id: "s-1".into(),
+            pupil: "p-1".into(),
+            pupil_name: Some("Amira K.".into()),
+            started_at: at("2026-11-17T10:00:00Z"),
+            ended_at: Some(at("2026-11-17T10:41:00Z")),
+            end_reason: Some(reason.into()),
+            end_inferred: inferred,
+        }
+    }
+
+    fn incident(synchronised: Option<bool>) -> IncidentRecord {
+        IncidentRecord {
+            id: 7,
+            status: Status::New,
+            details: Default::default(),
+            created_at: at("2026-11-17T10:14:04Z"),
+            updated_at: at("2026-11-17T10:14:04Z"),
+            report: ReportRecord {
+                id: "0192-a".into(),
+                device: 12,
+                pupil: None,
+                pupil_name: None,
+                session: None,
+                pressed_at: at("2026-11-17T10:14:03Z"),
+                received_at: at("2026-11-17T10:14:04Z"),
+                app: None,
+                url: None,
+                page_title: None,
+                blank_latency_us: None,
+                from_block_page: false,
+                recent_names: vec![],
+                clock_synchronised: synchronised,
+            },
+        }
+    }
+
+    fn device_page_with(sessions: &[SessionRecord], incidents: &[IncidentRecord]) -> String {
+        device_page(&viewer(), 12, None, sessions, incidents, &[], &DeviceActivity::default())
+            .into_string()
+    }
+
+    #[test]
+    fn an_inferred_end_reads_as_until_at_least() {
+        let inferred = device_page_with(&[session("device_restarted", true)], &[]);
+        assert!(
+            inferred.contains(
+                "until at least Tue 17 Nov 2026, 10:41:00 GMT, then the device restarted"
+            ),
+            "{inferred}"
+        );
+        let recorded = device_page_with(&[session("signed_out", false)], &[]);
+        assert!(!recorded.contains("until at least"), "{recorded}");
+        assert!(recorded.contains("Tue 17 Nov 2026, 10:41:00 GMT"), "{recorded}");
+    }
+
+    #[test]
+    fn reports_and_devices_with_an_unsynchronised_clock_are_flagged() {
+        for (synchronised, flagged) in [(Some(false), true), (Some(true), false), (None, false)] {
+            let page = device_page_with(&[], &[incident(synchronised)]);
+            assert_eq!(page.contains(CLOCK_NOT_SYNCHRONISED), flagged, "{synchronised:?}: {page}");
+            let row = FleetRow {
+                number: 12,
+                software_version: "0.1.0".into(),
+                enrolled_at: at("2026-11-17T08:00:00Z"),
+                last_seen_at: Some(at("2026-11-17T10:00:00Z")),
+                last_heartbeat_at: None,
+                button_fault: None,
+                display_fault: None,
+                clock_synchronised: synchronised,
+            };
+            let fleet =
+                fleet_page(&viewer(), &[row], &[], at("2026-11-17T10:00:30Z")).into_string();
+            assert_eq!(
+                fleet.contains(CLOCK_NOT_SYNCHRONISED),
+                flagged,
+                "{synchronised:?}: {fleet}"
+            );
+        }
+    }
 }

@@ -2,7 +2,7 @@
 
 use crate::auth::Permission;
 use crate::http::layout::{
-    csrf, layout, layout_with_script, optional, pupil, status, when, Viewer,
+    clock_warning, csrf, layout, layout_with_script, optional, pupil, status, when, Viewer,
 };
 use crate::incident::{Action, Status, CATEGORIES};
 use crate::store::{IncidentEntry, IncidentRecord};
@@ -37,7 +37,7 @@ pub fn reports_page(viewer: &Viewer, incidents: &[IncidentRecord], shown_limit: 
                         @let r = &i.report;
                         tr {
                             td { a href={ "/incidents/" (i.id) } { "Incident " (i.id) } }
-                            td { (when(r.pressed_at)) }
+                            td { (when(r.pressed_at)) (clock_warning(r.clock_warning())) }
                             td { a href={ "/devices/" (r.device) } { "Device " (r.device) } }
                             td {
                                 (status(i.status))
@@ -78,7 +78,7 @@ pub fn incident_page(
         html! {
             h1 { (title) ": " (status(incident.status)) }
             dl {
-                dt { "Pressed" } dd { (when(r.pressed_at)) }
+                dt { "Pressed" } dd { (when(r.pressed_at)) (clock_warning(r.clock_warning())) }
                 dt { "Device" } dd { a href={ "/devices/" (r.device) } { "Device " (r.device) } }
                 dt { "Reported by" } dd { "Pupil, " (r.how_reported()) ": " (pupil(r.pupil.as_deref(), r.pupil_name.as_deref())) }
                 dt { "App" } dd { (optional(r.app.as_deref())) }
@@ -227,6 +227,7 @@ mod tests {
                 blank_latency_us: Some(41_250),
                 from_block_page: false,
                 recent_names: vec!["example.org".into()],
+                clock_synchronised: Some(true),
             },
         }
     }
@@ -245,6 +246,19 @@ mod tests {
         assert!(!page.contains("href=\"https://example.org"), "URLs are text, not links: {page}");
         assert!(page.contains("Tue 17 Nov 2026, 10:14:03 GMT"), "{page}");
         assert!(page.contains("41.3 ms"), "{page}");
+    }
+
+    #[test]
+    fn a_press_time_from_an_unsynchronised_clock_is_flagged() {
+        let flag = "device clock not synchronised: time may be wrong";
+        for (synchronised, flagged) in [(Some(true), false), (None, false), (Some(false), true)] {
+            let mut i = incident("t");
+            i.report.clock_synchronised = synchronised;
+            let list = reports_page(&viewer(Role::Dsl), &[i.clone()], 500).into_string();
+            let page = incident_page(&viewer(Role::Dsl), &i, &[]).into_string();
+            assert_eq!(list.contains(flag), flagged, "list, {synchronised:?}: {list}");
+            assert_eq!(page.contains(flag), flagged, "page, {synchronised:?}: {page}");
+        }
     }
 
     #[test]
