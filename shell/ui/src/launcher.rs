@@ -515,8 +515,10 @@ pub fn guard_loop(
                     Duration::from_secs(5),
                 )
                 .map(|r| r["targetInfo"].clone());
+            // With no navigation seen (the first page can commit before the guard's Page.enable
+            // reaches it), the target's own URL and title, read together, are the pair.
             if let Some(info) =
-                info.ok().filter(|i| loaded.is_some() && i["url"].as_str() == loaded.as_deref())
+                info.ok().filter(|i| loaded.is_none() || i["url"].as_str() == loaded.as_deref())
             {
                 event =
                     json!({"method": "Target.targetInfoChanged", "params": {"targetInfo": info}});
