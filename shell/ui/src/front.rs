@@ -84,6 +84,14 @@ impl KioskWindow for SlintWindow {
         use slint::ComponentHandle;
         let window = self.window.upgrade().ok_or("the window is gone")?;
         if mapped {
+            // Full screen before the window exists, so its first frame is: shown first at its
+            // own size, the page under slated's overlay would show around it when the overlay
+            // is lifted for the reassurance screen. (Slint keeps the last state it applied and
+            // skips a repeat, so it is switched off and on to be applied to the new window.)
+            if self.fullscreen {
+                window.window().set_fullscreen(false);
+                window.window().set_fullscreen(true);
+            }
             window.show().map_err(|e| e.to_string())?;
             window.window().set_fullscreen(self.fullscreen);
             Ok(())

@@ -97,11 +97,9 @@ pub enum Power {
 /// window once it is mapped, that is once it has put its first frame on screen.
 struct Window {
     handle: ZwlrForeignToplevelHandleV1,
-    /// Sent before the `done` that makes them count.
+    /// Sent before the `done` that makes it count.
     pending_app_id: Option<String>,
-    pending_fullscreen: Option<bool>,
     app_id: Option<String>,
-    fullscreen: bool,
 }
 
 pub struct State {
@@ -223,11 +221,11 @@ impl Session {
         self.state.toplevels.is_some()
     }
 
-    /// Whether a full-screen window with this app id is on screen (listed: mapped, with a frame
-    /// drawn). A window is first drawn at its own size and made full screen after: until then
-    /// whatever is under the overlay would show around it.
+    /// Whether a window with this app id is on screen (listed: mapped, with a frame drawn). Not
+    /// whether it is full screen: labwc does not say so in its list (the kiosk's window is made
+    /// full screen before its first frame, see slate-ui's `front.rs`).
     pub fn window_shown(&self, app_id: &str) -> bool {
-        self.state.windows.iter().any(|w| w.fullscreen && w.app_id.as_deref() == Some(app_id))
+        self.state.windows.iter().any(|w| w.app_id.as_deref() == Some(app_id))
     }
 
     pub fn has_outputs(&self) -> bool {
@@ -670,13 +668,9 @@ impl Dispatch<ZwlrForeignToplevelManagerV1, ()> for State {
     ) {
         use zwlr_foreign_toplevel_manager_v1::Event;
         match event {
-            Event::Toplevel { toplevel } => state.windows.push(Window {
-                handle: toplevel,
-                pending_app_id: None,
-                pending_fullscreen: None,
-                app_id: None,
-                fullscreen: false,
-            }),
+            Event::Toplevel { toplevel } => {
+                state.windows.push(Window { handle: toplevel, pending_app_id: None, app_id: None })
+            }
             Event::Finished => {
                 state.toplevels = None;
                 state.windows.clear();
@@ -703,21 +697,10 @@ impl Dispatch<ZwlrForeignToplevelHandleV1, ()> for State {
         let Some(i) = state.windows.iter().position(|w| &w.handle == handle) else { return };
         match event {
             Event::AppId { app_id } => state.windows[i].pending_app_id = Some(app_id),
-            Event::State { state: states } => {
-                // An array of u32 in the compositor's byte order.
-                let fullscreen = states.chunks_exact(4).any(|b| {
-                    u32::from_ne_bytes([b[0], b[1], b[2], b[3]])
-                        == zwlr_foreign_toplevel_handle_v1::State::Fullscreen as u32
-                });
-                state.windows[i].pending_fullscreen = Some(fullscreen);
-            }
             Event::Done => {
                 let window = &mut state.windows[i];
                 if let Some(app_id) = window.pending_app_id.take() {
                     window.app_id = Some(app_id);
-                }
-                if let Some(fullscreen) = window.pending_fullscreen.take() {
-                    window.fullscreen = fullscreen;
                 }
             }
             Event::Closed => {
