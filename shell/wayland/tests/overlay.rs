@@ -83,8 +83,23 @@ fn the_overlay_is_lifted_for_the_kiosk_only_once_its_window_is_on_screen() {
         "lifted before the kiosk's window was on screen: {}",
         frame.summary()
     );
-    // Another app's window is not the kiosk's.
+    // Another app's window is not the kiosk's: mapped (sway lists it), and still dark.
     headless.spawn_window("other", RED, "sleep 600").unwrap();
+    let until = std::time::Instant::now() + WAIT;
+    while !headless
+        .swaymsg(&["-t", "get_tree"])
+        .unwrap_or_default()
+        .contains("\"app_id\": \"other\"")
+    {
+        assert!(
+            std::time::Instant::now() < until,
+            "the other window never mapped: {}",
+            headless.log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let frame = headless.capture().unwrap();
+    assert!(frame.all_black(), "lifted for another app's window: {}", frame.summary());
     headless.spawn_window("slate-ui", GREEN, "sleep 600").unwrap();
     headless
         .wait_for(WAIT, |f| f.share(GREEN) > 0.99)
