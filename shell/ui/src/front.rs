@@ -84,11 +84,12 @@ impl KioskWindow for SlintWindow {
         use slint::ComponentHandle;
         let window = self.window.upgrade().ok_or("the window is gone")?;
         if mapped {
-            // Full screen before the window exists, so its first frame is: shown first at its
-            // own size, the page under slated's overlay would show around it when the overlay
-            // is lifted for the reassurance screen. (Slint keeps the last state it applied and
-            // skips a repeat, so it is switched off and on to be applied to the new window.)
-            if self.fullscreen {
+            // Full screen before a hidden window is made again, so its first frame is: shown
+            // first at its own size, the page under slated's overlay would show around it when
+            // the overlay is lifted for the reassurance screen. (Slint keeps the last state it
+            // applied and skips a repeat, so it is switched off and on, which for a hidden window
+            // only sets how the next one is made; done to a shown one, it left it windowed.)
+            if self.fullscreen && !window.window().is_visible() {
                 window.window().set_fullscreen(false);
                 window.window().set_fullscreen(true);
             }
