@@ -502,6 +502,7 @@ pub fn guard_loop(
             check_window(&conn, &mut guard);
         }
         let Some(mut event) = event else { continue };
+        let main_before = guard.main_target().is_some();
         if guard.is_main_load(&event) {
             // Ask for the page's title now that it has loaded (URL and title only); dropped if
             // the page has moved on meanwhile, so a title is never paired with another URL.
@@ -527,6 +528,30 @@ pub fn guard_loop(
         let (sends, reports) = guard.on_event(&event, &token(), started.elapsed());
         for s in sends {
             let _ = conn.post(&s.method, &s.params, s.session.as_deref());
+        }
+        let mut reports = reports;
+        if !main_before {
+            if let Some(target) = guard.main_target().map(str::to_owned) {
+                // The app's page, just attached: it may have loaded (and taken its title)
+                // before the guard listened, and then says nothing more. Ask once.
+                let info = conn.call(
+                    "Target.getTargetInfo",
+                    json!({"targetId": target}),
+                    None,
+                    Duration::from_secs(5),
+                );
+                // Only a page that has got somewhere (not the blank page it starts paused on).
+                if let Some(info) = info.ok().filter(|i| {
+                    i["targetInfo"]["url"].as_str().is_some_and(|u| u.starts_with("http"))
+                }) {
+                    let changed = json!({"method": "Target.targetInfoChanged", "params": {"targetInfo": info["targetInfo"].clone()}});
+                    let (more_sends, more) = guard.on_event(&changed, &token(), started.elapsed());
+                    for s in more_sends {
+                        let _ = conn.post(&s.method, &s.params, s.session.as_deref());
+                    }
+                    reports.extend(more);
+                }
+            }
         }
         for report in reports {
             match report {
