@@ -410,10 +410,11 @@ impl Guard {
         self.main.as_deref()
     }
 
-    /// Whether `msg` says the main page finished loading (then its title is final enough to
-    /// ask for: Chromium does not always send `targetInfoChanged` for it).
+    /// Whether `msg` says the main page's document was parsed or finished loading (then its
+    /// title is there to ask for: Chromium does not always send `targetInfoChanged` for it,
+    /// and the load itself can wait long on a picture whose host never answers).
     pub fn is_main_load(&self, msg: &Value) -> bool {
-        msg["method"] == "Page.loadEventFired"
+        (msg["method"] == "Page.domContentEventFired" || msg["method"] == "Page.loadEventFired")
             && msg["sessionId"].as_str().and_then(|s| self.sessions.get(s)).map(String::as_str)
                 == self.main.as_deref()
     }
@@ -801,6 +802,9 @@ mod tests {
             |sid: &str| json!({"method": "Page.loadEventFired", "sessionId": sid, "params": {}});
         assert!(g.is_main_load(&load("S1")));
         assert!(!g.is_main_load(&load("S7")));
+        let parsed =
+            json!({"method": "Page.domContentEventFired", "sessionId": "S1", "params": {}});
+        assert!(g.is_main_load(&parsed), "the title is there once the document is parsed");
     }
 
     #[test]
