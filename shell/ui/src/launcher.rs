@@ -506,51 +506,24 @@ pub fn guard_loop(
         if guard.is_main_load(&event) {
             // Ask for the page's title now that it has loaded (URL and title only); dropped if
             // the page has moved on meanwhile, so a title is never paired with another URL.
-            let target = guard.main_target().unwrap_or_default().to_owned();
-            let loaded = guard.navigated_url().map(str::to_owned);
-            let info = conn
-                .call(
-                    "Target.getTargetInfo",
-                    json!({"targetId": target}),
-                    None,
-                    Duration::from_secs(5),
-                )
-                .map(|r| r["targetInfo"].clone());
             // With no navigation seen (the first page can commit before the guard's Page.enable
             // reaches it), the target's own URL and title, read together, are the pair.
-            if let Some(info) =
-                info.ok().filter(|i| loaded.is_none() || i["url"].as_str() == loaded.as_deref())
+            let loaded = guard.navigated_url().map(str::to_owned);
+            if let Some(info) = main_target_info(&conn, &guard)
+                .filter(|i| loaded.is_none() || i["url"].as_str() == loaded.as_deref())
             {
-                event =
-                    json!({"method": "Target.targetInfoChanged", "params": {"targetInfo": info}});
+                event = target_info_changed(info);
             }
         }
-        let (sends, reports) = guard.on_event(&event, &token(), started.elapsed());
-        for s in sends {
-            let _ = conn.post(&s.method, &s.params, s.session.as_deref());
-        }
-        let mut reports = reports;
+        let mut reports = feed(&conn, &mut guard, &event, started);
         if !main_before {
-            if let Some(target) = guard.main_target().map(str::to_owned) {
-                // The app's page, just attached: it may have loaded (and taken its title)
-                // before the guard listened, and then says nothing more. Ask once.
-                let info = conn.call(
-                    "Target.getTargetInfo",
-                    json!({"targetId": target}),
-                    None,
-                    Duration::from_secs(5),
-                );
-                // Only a page that has got somewhere (not the blank page it starts paused on).
-                if let Some(info) = info.ok().filter(|i| {
-                    i["targetInfo"]["url"].as_str().is_some_and(|u| u.starts_with("http"))
-                }) {
-                    let changed = json!({"method": "Target.targetInfoChanged", "params": {"targetInfo": info["targetInfo"].clone()}});
-                    let (more_sends, more) = guard.on_event(&changed, &token(), started.elapsed());
-                    for s in more_sends {
-                        let _ = conn.post(&s.method, &s.params, s.session.as_deref());
-                    }
-                    reports.extend(more);
-                }
+            // The app's page, just attached: it may have loaded (and taken its title) before
+            // the guard listened, and then says nothing more. Ask once, for a page that has got
+            // somewhere (not the blank page it starts paused on).
+            if let Some(info) = main_target_info(&conn, &guard)
+                .filter(|i| i["url"].as_str().is_some_and(|u| u.starts_with("http")))
+            {
+                reports.extend(feed(&conn, &mut guard, &target_info_changed(info), started));
             }
         }
         for report in reports {
@@ -563,6 +536,34 @@ pub fn guard_loop(
             }
         }
     }
+}
+
+/// Gives the guard one event, sends what it asks for, and returns its reports.
+fn feed(
+    conn: &Connection,
+    guard: &mut cdp::Guard,
+    event: &Value,
+    started: std::time::Instant,
+) -> Vec<Report> {
+    let (sends, reports) = guard.on_event(event, &token(), started.elapsed());
+    for s in sends {
+        let _ = conn.post(&s.method, &s.params, s.session.as_deref());
+    }
+    reports
+}
+
+/// The app's page's target info (its URL and title, read together), if it is attached and
+/// the browser answers.
+fn main_target_info(conn: &Connection, guard: &cdp::Guard) -> Option<Value> {
+    let target = guard.main_target()?;
+    conn.call("Target.getTargetInfo", json!({"targetId": target}), None, Duration::from_secs(5))
+        .ok()
+        .map(|r| r["targetInfo"].clone())
+}
+
+/// The event Chromium sends when a target's URL or title changes, made from target info.
+fn target_info_changed(info: Value) -> Value {
+    json!({"method": "Target.targetInfoChanged", "params": {"targetInfo": info}})
 }
 
 /// Asks which window the app's page is in and lets the guard decide (the kiosk window, or end
