@@ -150,10 +150,16 @@ pub struct LaunchConfig {
     /// Certificates the browser trusts besides the public ones (base64 DER, see
     /// [`crate::browser::trusted_certificates`]).
     pub trusted_certificates: Vec<String>,
+    /// What no app may see: each is covered by an empty read-only tmpfs in the app's own mount
+    /// namespace. Apps run as the kiosk user, which needs group `slate` (slated's socket, the
+    /// kiosk policy) for slate-ui; hiding Slate's files and sockets and the input devices is
+    /// what keeps an app from using them. Paths that do not exist are skipped.
+    pub hidden: Vec<PathBuf>,
 }
 
 impl LaunchConfig {
     pub fn new(runtime_dir: PathBuf, state_dir: PathBuf) -> Self {
+        let hidden = vec![state_dir.clone(), PathBuf::from("/dev/input")];
         Self {
             chromium: PathBuf::from("/usr/lib/chromium/chromium"),
             runtime_dir,
@@ -163,6 +169,25 @@ impl LaunchConfig {
             extra_args: Vec::new(),
             env: Vec::new(),
             trusted_certificates: Vec::new(),
+            hidden,
+        }
+    }
+}
+
+/// The mount namespace an app starts in: the session's Chromium policy tree mounted over
+/// Chromium's policy directory (web apps), and the paths it must not see covered.
+struct Namespace {
+    policy: Option<(CString, CString)>,
+    hidden: Vec<CString>,
+}
+
+impl Namespace {
+    /// For `config`, with the hidden paths that exist now (a mount needs its mount point).
+    fn new(config: &LaunchConfig, policy: Option<(&Path, &Path)>) -> Self {
+        let c = |p: &Path| CString::new(p.as_os_str().as_bytes()).expect("no NUL in a path");
+        Self {
+            policy: policy.map(|(src, dst)| (c(src), c(dst))),
+            hidden: config.hidden.iter().filter(|p| p.exists()).map(|p| c(p)).collect(),
         }
     }
 }
@@ -265,14 +290,10 @@ fn write_policy(plan: &WebPlan, config: &LaunchConfig) -> Result<(), LaunchError
 }
 
 /// Arranges, in the child between fork and exec: the control pipe on fds 3 and 4, a new
-/// session (its own process group), and a private mount of `policy_root` over `policy_mount`.
-/// Only async-signal-safe calls on data prepared before the fork.
-fn prepare_child(
-    cmd: &mut Command,
-    pipe_in: i32,
-    pipe_out: i32,
-    mount: Option<(CString, CString)>,
-) {
+/// session (its own process group), and its own mount namespace (see [`Namespace`]): a user
+/// namespace too unless it runs as root. Only async-signal-safe calls on data prepared before
+/// the fork.
+fn prepare_child(cmd: &mut Command, pipe_in: i32, pipe_out: i32, namespace: Namespace) {
     let uid = unsafe { libc::geteuid() };
     let gid = unsafe { libc::getegid() };
     let uid_map = format!("{uid} {uid} 1");
@@ -294,38 +315,46 @@ fn prepare_child(
                 check(libc::dup2(b, 4))?;
             }
             check(libc::setsid())?;
-            if let Some((src, dst)) = &mount {
-                if uid == 0 {
-                    check(libc::unshare(libc::CLONE_NEWNS))?;
-                } else {
-                    check(libc::unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWNS))?;
-                    let write = |path: &CString, text: &[u8]| -> std::io::Result<()> {
-                        let fd = check(libc::open(path.as_ptr(), libc::O_WRONLY))?;
-                        let n = libc::write(fd, text.as_ptr().cast(), text.len());
-                        libc::close(fd);
-                        if n < 0 {
-                            return Err(std::io::Error::last_os_error());
-                        }
-                        Ok(())
-                    };
-                    write(&paths[0], b"deny")?;
-                    write(&paths[1], uid_map.as_bytes())?;
-                    write(&paths[2], gid_map.as_bytes())?;
-                }
-                let root = c"/";
-                check(libc::mount(
-                    std::ptr::null(),
-                    root.as_ptr(),
-                    std::ptr::null(),
-                    libc::MS_REC | libc::MS_PRIVATE,
-                    std::ptr::null(),
-                ))?;
+            if uid == 0 {
+                check(libc::unshare(libc::CLONE_NEWNS))?;
+            } else {
+                check(libc::unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWNS))?;
+                let write = |path: &CString, text: &[u8]| -> std::io::Result<()> {
+                    let fd = check(libc::open(path.as_ptr(), libc::O_WRONLY))?;
+                    let n = libc::write(fd, text.as_ptr().cast(), text.len());
+                    libc::close(fd);
+                    if n < 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                };
+                write(&paths[0], b"deny")?;
+                write(&paths[1], uid_map.as_bytes())?;
+                write(&paths[2], gid_map.as_bytes())?;
+            }
+            check(libc::mount(
+                std::ptr::null(),
+                c"/".as_ptr(),
+                std::ptr::null(),
+                libc::MS_REC | libc::MS_PRIVATE,
+                std::ptr::null(),
+            ))?;
+            if let Some((src, dst)) = &namespace.policy {
                 check(libc::mount(
                     src.as_ptr(),
                     dst.as_ptr(),
                     std::ptr::null(),
                     libc::MS_BIND | libc::MS_REC,
                     std::ptr::null(),
+                ))?;
+            }
+            for path in &namespace.hidden {
+                check(libc::mount(
+                    c"slate-hidden".as_ptr(),
+                    path.as_ptr(),
+                    c"tmpfs".as_ptr(),
+                    libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+                    c"size=4k,mode=0555".as_ptr().cast(),
                 ))?;
             }
             Ok(())
@@ -362,14 +391,12 @@ impl Browser {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
-        let mount = (
-            CString::new(plan.policy_root.as_os_str().as_bytes()).expect("no NUL in a path"),
-            CString::new(config.policy_mount.as_os_str().as_bytes()).expect("no NUL in a path"),
-        );
+        let namespace =
+            Namespace::new(config, Some((plan.policy_root.as_path(), config.policy_mount.as_path())));
         let cgroup = AppCgroup::create()?;
         // First: the child is in its cgroup before it makes namespaces or runs anything.
         cgroup.join_before_exec(&mut cmd);
-        prepare_child(&mut cmd, browser_reads.as_raw_fd(), browser_writes.as_raw_fd(), Some(mount));
+        prepare_child(&mut cmd, browser_reads.as_raw_fd(), browser_writes.as_raw_fd(), namespace);
         let child = match cmd.spawn() {
             Ok(child) => child,
             Err(e) => {
@@ -656,7 +683,7 @@ impl ProcessLauncher {
                 let mut cmd = Command::new(program);
                 cmd.args(args).env("HOME", &home).current_dir(&home).stdin(Stdio::null());
                 cgroup.join_before_exec(&mut cmd);
-                prepare_child(&mut cmd, -1, -1, None);
+                prepare_child(&mut cmd, -1, -1, Namespace::new(&self.config, None));
                 match cmd.spawn() {
                     Ok(child) => (child, dir, Arc::new(cgroup)),
                     Err(e) => {
@@ -739,6 +766,7 @@ mod tests {
             extra_args: vec!["--headless=new".into()],
             env: Vec::new(),
             trusted_certificates: Vec::new(),
+            hidden: vec![dir.join("state"), "/dev/input".into()],
         }
     }
 
@@ -849,6 +877,41 @@ mod tests {
         let log = log.lock().unwrap();
         assert_eq!(log[0], "app_opened paint");
         assert_eq!(log[1], "foreground paint - -");
+    }
+
+    #[test]
+    fn an_app_sees_none_of_slates_files_nor_the_input_devices() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state");
+        std::fs::create_dir_all(state.join("policy")).unwrap();
+        std::fs::write(state.join("policy/kiosk.json"), "{}").unwrap();
+        let out = dir.path().join("out");
+        let app = shell_app(format!(
+            "{{ echo state; ls -A {state}; echo input; ls -A /dev/input; echo write; \
+               touch {state}/x 2>&1 && echo written; }} > {out}.tmp; mv {out}.tmp {out}",
+            state = state.display(),
+            out = out.display()
+        ));
+        let mut launcher = ProcessLauncher::new(
+            config(dir.path()),
+            Box::new(|| Box::new(RecordingReporter::default())),
+        );
+        launcher.launch(&app);
+        let exit = (0..100)
+            .find_map(|_| {
+                std::thread::sleep(Duration::from_millis(50));
+                launcher.poll_exit()
+            })
+            .expect("the app's exit is reported");
+        assert_eq!(exit.code, Some(0), "the app ran in its namespace");
+        let seen = std::fs::read_to_string(&out).unwrap();
+        let mut sections = seen.split("\n").filter(|l| !l.is_empty());
+        assert_eq!(sections.next(), Some("state"));
+        assert_eq!(sections.next(), Some("input"), "the state dir looks empty: {seen}");
+        assert_eq!(sections.next(), Some("write"), "so does /dev/input: {seen}");
+        let refusal = sections.next().unwrap_or_default();
+        assert!(refusal.contains("Read-only file system"), "and cannot be written: {seen}");
+        assert!(state.join("policy/kiosk.json").exists() && !state.join("x").exists());
     }
 
     #[test]

@@ -95,6 +95,10 @@ fn main() -> anyhow::Result<()> {
     let reporter_socket = args.socket.clone();
     let mut launch_config = LaunchConfig::new(args.runtime_dir.clone(), args.state_dir.clone());
     launch_config.trusted_certificates = school_ca(args.school_ca.as_deref());
+    // slated's sockets (control, DNS) and the school CA copy: never for an app.
+    if let Some(sockets) = args.socket.parent() {
+        launch_config.hidden.push(sockets.to_owned());
+    }
     let launcher = ProcessLauncher::new(
         launch_config,
         Box::new(move || Box::new(SocketReporter { socket: reporter_socket.clone() })),
