@@ -7,9 +7,14 @@
 //!
 //! The last known good time is kept across reboots in `<state_dir>/last-good-time`, written
 //! (at most every [`RECORD_EVERY`]) while the clock is synchronised. A clock behind it at start
-//! has gone backwards: slated logs it and marks events not synchronised until the clock is past
-//! it again and a time server has set it. slated never sets the clock itself (it has no
-//! `CAP_SYS_TIME`, and its unit says `ProtectClock=yes`): that is systemd-timesyncd's job.
+//! has gone backwards: slated logs it, moves the clock forward to it, and marks events not
+//! synchronised until a time source has set the clock.
+//!
+//! Time sources: systemd-timesyncd (NTP) first. A school network may block NTP, so the school
+//! server is the second: its `Date` on an answer over TLS, checked against the school's CA,
+//! sets the clock when no time server has this boot and the clock is off by more than
+//! [`SERVER_SKEW`] ([`correction`]). Until then [`crate::server_tls`] accepts a server
+//! certificate that starts after the clock. slated's unit grants `CAP_SYS_TIME` for this alone.
 //!
 //! The sources sit behind [`ClockSource`] ([`SystemClock`] on a device, [`FakeClock`] in
 //! tests); the decisions ([`synchronised`], [`record_due`]) are pure.
@@ -33,6 +38,9 @@ pub const LAST_GOOD_FILE: &str = "last-good-time";
 /// How often the last good time is written while the clock is synchronised: often enough that a
 /// clock restored after a power cut is caught, rarely enough to spare the SD card.
 pub const RECORD_EVERY: Duration = Duration::from_secs(10 * 60);
+/// How far the clock may be from the school server's before slated sets it: more than the
+/// second an HTTP `Date` is rounded to and a slow answer's round trip.
+pub const SERVER_SKEW: Duration = Duration::from_secs(30);
 
 /// Where the clock facts come from.
 pub trait ClockSource: Send + Sync {
@@ -42,6 +50,8 @@ pub trait ClockSource: Send + Sync {
     fn boottime(&self) -> Duration;
     /// Whether a time server has set the clock during this boot.
     fn time_server_set_clock(&self) -> bool;
+    /// Sets the wall clock.
+    fn set_wall_clock(&self, to: DateTime<Utc>) -> Result<(), String>;
 }
 
 /// The device's own clock facts.
@@ -82,6 +92,15 @@ impl ClockSource for SystemClock {
     fn time_server_set_clock(&self) -> bool {
         self.synchronized_file.exists()
     }
+
+    fn set_wall_clock(&self, to: DateTime<Utc>) -> Result<(), String> {
+        let nanos = to.timestamp_nanos_opt().ok_or("time out of range")?;
+        let spec = nix::sys::time::TimeSpec::from_duration(Duration::from_nanos(
+            u64::try_from(nanos).map_err(|_| "time before 1970")?,
+        ));
+        nix::time::clock_settime(nix::time::ClockId::CLOCK_REALTIME, spec)
+            .map_err(|e| format!("clock_settime: {e}"))
+    }
 }
 
 /// Clock facts set by a test.
@@ -90,6 +109,8 @@ pub struct FakeClock {
     pub boot_id: BootId,
     pub boottime: Mutex<Duration>,
     pub synced: std::sync::atomic::AtomicBool,
+    /// Every time the wall clock was set to.
+    pub set_to: std::sync::Arc<Mutex<Vec<DateTime<Utc>>>>,
 }
 
 impl FakeClock {
@@ -98,6 +119,7 @@ impl FakeClock {
             boot_id,
             boottime: Mutex::new(Duration::from_secs(30)),
             synced: std::sync::atomic::AtomicBool::new(synced),
+            set_to: Default::default(),
         }
     }
 }
@@ -114,6 +136,11 @@ impl ClockSource for FakeClock {
     fn time_server_set_clock(&self) -> bool {
         self.synced.load(std::sync::atomic::Ordering::Relaxed)
     }
+
+    fn set_wall_clock(&self, to: DateTime<Utc>) -> Result<(), String> {
+        self.set_to.lock().unwrap_or_else(|e| e.into_inner()).push(to);
+        Ok(())
+    }
 }
 
 /// Whether events may say the clock is synchronised: a time server set it, and it is not behind
@@ -125,6 +152,17 @@ pub fn synchronised(
     last_good: Option<DateTime<Utc>>,
 ) -> bool {
     time_server_set_clock && last_good.is_none_or(|good| now >= good)
+}
+
+/// What to set the wall clock to when a trusted source says it is `source_time`: nothing once a
+/// time source has set it this boot, or when it is within [`SERVER_SKEW`]. Pure.
+pub fn correction(
+    now: DateTime<Utc>,
+    source_time: DateTime<Utc>,
+    clock_known: bool,
+) -> Option<DateTime<Utc>> {
+    let skew = chrono::Duration::from_std(SERVER_SKEW).unwrap_or(chrono::Duration::MAX);
+    (!clock_known && (source_time - now).abs() > skew).then_some(source_time)
 }
 
 /// Whether to write `now` as the last good time: only a synchronised time, and at most every
@@ -164,6 +202,8 @@ pub struct ClockWatch {
     boot_id: Option<BootId>,
     file: Option<PathBuf>,
     last_good: Mutex<Option<DateTime<Utc>>>,
+    /// The school server's time set the clock this boot.
+    set_by_server: std::sync::atomic::AtomicBool,
 }
 
 impl ClockWatch {
@@ -194,14 +234,58 @@ impl ClockWatch {
             }
         };
         if let Some(good) = last_good.filter(|good| now < *good) {
+            // A Pi with no real-time clock, after a power cut before timesyncd saved its clock:
+            // the last known time is nearer the truth than the image's build time.
+            let moved = match source.time_server_set_clock() {
+                true => "",
+                false => match source.set_wall_clock(good) {
+                    Ok(()) => "; moved forward to it",
+                    Err(e) => {
+                        tracing::warn!(error = %e, "the clock could not be moved forward");
+                        ""
+                    }
+                },
+            };
             tracing::warn!(
                 clock = %now.to_rfc3339(),
                 last_good = %good.to_rfc3339(),
-                "the system clock is behind the last synchronised time slated saw: events are \
-                 marked not synchronised until a time server sets the clock"
+                "the system clock is behind the last synchronised time slated saw{moved}: events \
+                 are marked not synchronised until a time source sets the clock"
             );
         }
-        Self { source, boot_id, file, last_good: Mutex::new(last_good) }
+        Self {
+            source,
+            boot_id,
+            file,
+            last_good: Mutex::new(last_good),
+            set_by_server: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    /// Whether a time source has set the clock this boot (and it has not gone back since).
+    pub fn known(&self, now: DateTime<Utc>) -> bool {
+        let last_good = *self.last_good.lock().unwrap_or_else(|e| e.into_inner());
+        self.set_by_server.load(std::sync::atomic::Ordering::Relaxed)
+            || synchronised(now, self.source.time_server_set_clock(), last_good)
+    }
+
+    /// The school server said it is `server_time` (the `Date` of an answer over TLS checked
+    /// against the school's CA, never plain HTTP): sets the clock if [`correction`] says so.
+    pub fn server_time(&self, now: DateTime<Utc>, server_time: DateTime<Utc>) {
+        let Some(to) = correction(now, server_time, self.known(now)) else { return };
+        match self.source.set_wall_clock(to) {
+            Ok(()) => {
+                self.set_by_server.store(true, std::sync::atomic::Ordering::Relaxed);
+                tracing::warn!(
+                    was = %now.to_rfc3339(),
+                    now = %to.to_rfc3339(),
+                    "clock set from the school server's time (no time server has answered)"
+                );
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "the clock could not be set from the school server's time")
+            }
+        }
     }
 
     /// The evidence for an event happening `now` (`None` without a boot id), and the last good
@@ -209,7 +293,8 @@ impl ClockWatch {
     pub fn stamp(&self, now: DateTime<Utc>) -> Option<ClockEvidence> {
         let boot_id = self.boot_id?;
         let mut last_good = self.last_good.lock().unwrap_or_else(|e| e.into_inner());
-        let synchronised = synchronised(now, self.source.time_server_set_clock(), *last_good);
+        let synchronised = self.set_by_server.load(std::sync::atomic::Ordering::Relaxed)
+            || synchronised(now, self.source.time_server_set_clock(), *last_good);
         if record_due(now, synchronised, *last_good) {
             match &self.file {
                 Some(path) => {
@@ -309,6 +394,57 @@ mod tests {
         );
         // Once the time server has set it forward again, it is trusted.
         assert!(after.stamp(at("2026-11-17T10:30:00Z")).unwrap().synchronised);
+    }
+
+    #[test]
+    fn the_clock_is_set_only_when_no_source_has_and_it_is_off() {
+        let now = at("2026-12-06T16:00:00Z");
+        let cases = [
+            ("a year behind", "2027-12-06T16:00:00Z", false, true),
+            ("a year ahead", "2025-12-06T16:00:00Z", false, true),
+            ("just over the allowed skew", "2026-12-06T16:00:31Z", false, true),
+            ("within the skew", "2026-12-06T16:00:30Z", false, false),
+            ("a time source set it already", "2027-12-06T16:00:00Z", true, false),
+        ];
+        for (name, server, known, set) in cases {
+            let expected = set.then(|| at(server));
+            assert_eq!(correction(now, at(server), known), expected, "{name}");
+        }
+    }
+
+    #[test]
+    fn the_school_servers_time_sets_the_clock_once_and_events_say_so() {
+        let clock = FakeClock::new(boot(), false);
+        let set_to = clock.set_to.clone();
+        let watch = ClockWatch::open(Box::new(clock), None, at("2025-12-06T16:00:00Z"));
+        assert!(!watch.known(at("2025-12-06T16:00:00Z")));
+        watch.server_time(at("2025-12-06T16:00:00Z"), at("2026-12-06T16:00:00Z"));
+        assert_eq!(*set_to.lock().unwrap(), [at("2026-12-06T16:00:00Z")]);
+        assert!(watch.known(at("2026-12-06T16:00:01Z")));
+        assert!(watch.stamp(at("2026-12-06T16:00:01Z")).unwrap().synchronised);
+        watch.server_time(at("2026-12-06T16:00:02Z"), at("2026-12-06T18:00:00Z"));
+        assert_eq!(set_to.lock().unwrap().len(), 1, "set once: then the clock is known");
+
+        let ntp = FakeClock::new(boot(), true);
+        let set_to = ntp.set_to.clone();
+        let watch = ClockWatch::open(Box::new(ntp), None, at("2026-12-06T16:00:00Z"));
+        watch.server_time(at("2026-12-06T16:00:00Z"), at("2026-12-06T17:00:00Z"));
+        assert!(set_to.lock().unwrap().is_empty(), "a time server's clock is not overridden");
+    }
+
+    #[test]
+    fn a_clock_behind_the_last_good_time_at_start_is_moved_forward_to_it() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(LAST_GOOD_FILE), "2026-12-01T09:00:00Z\n").unwrap();
+        let clock = FakeClock::new(boot(), false);
+        let set_to = clock.set_to.clone();
+        let watch = ClockWatch::open(Box::new(clock), Some(dir.path()), at("2025-06-01T00:00:00Z"));
+        assert_eq!(*set_to.lock().unwrap(), [at("2026-12-01T09:00:00Z")]);
+        assert!(!watch.known(at("2026-12-01T09:00:00Z")), "still not known to be right");
+        let ahead = FakeClock::new(boot(), false);
+        let set_to = ahead.set_to.clone();
+        ClockWatch::open(Box::new(ahead), Some(dir.path()), at("2026-12-02T00:00:00Z"));
+        assert!(set_to.lock().unwrap().is_empty(), "a clock past it is left alone");
     }
 
     #[test]

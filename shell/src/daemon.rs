@@ -1117,7 +1117,11 @@ impl Daemon {
                 }
             }
         }));
-        let api = HttpDeviceApi::new(&config.server);
+        let clock_known: crate::server_tls::ClockKnown = {
+            let clock = clock.clone();
+            Arc::new(move || clock.known(Utc::now()))
+        };
+        let api = HttpDeviceApi::new(&config.server, clock_known);
         let refresh_policy = Arc::new(Notify::new());
         match (&config.policy.public_key, &api) {
             (None, _) => tracing::warn!(
@@ -1205,7 +1209,7 @@ impl Daemon {
                     None
                 }
             };
-        let uploader = match HttpTransport::new(&config.server) {
+        let uploader = match HttpTransport::new(&config.server, Some(clock.clone())) {
             Ok(transport) => {
                 let settings = UploadSettings {
                     device,

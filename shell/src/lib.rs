@@ -50,6 +50,7 @@ pub mod gpio;
 pub mod led;
 pub mod policy;
 pub mod roster;
+pub mod server_tls;
 pub mod spool;
 pub mod staff;
 pub mod upload;

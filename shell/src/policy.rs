@@ -446,8 +446,12 @@ pub struct HttpDeviceApi {
 }
 
 impl HttpDeviceApi {
-    pub fn new(server: &crate::config::ServerConfig) -> Result<Self, UploadError> {
-        Ok(Self { client: crate::upload::http_client(server)?, base: server.url.clone() })
+    pub fn new(
+        server: &crate::config::ServerConfig,
+        clock_known: crate::server_tls::ClockKnown,
+    ) -> Result<Self, UploadError> {
+        let client = crate::upload::http_client(server, clock_known)?;
+        Ok(Self { client, base: server.url.clone() })
     }
 }
 

@@ -534,44 +534,81 @@ impl<T: Transport> Uploader<T> {
 // HTTP
 
 /// The real transport: reqwest over rustls, trusting the system roots plus the configured CA.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct HttpTransport {
     client: reqwest::Client,
     events_url: String,
     enroll_url: String,
+    /// Told the server's time from each answer over TLS (`None`: tests, or plain HTTP).
+    clock: Option<Arc<ClockWatch>>,
+}
+
+impl std::fmt::Debug for HttpTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpTransport").field("events_url", &self.events_url).finish()
+    }
 }
 
 impl HttpTransport {
-    /// Builds the client. Reads `ca_certificate` if one is configured.
-    pub fn new(server: &ServerConfig) -> Result<Self, UploadError> {
+    /// Builds the client. Reads `ca_certificate` if one is configured. With `clock`, the
+    /// server's certificate is checked with the allowance of [`crate::server_tls`] while the
+    /// clock is not known, and the server's time on answers over TLS may set the clock.
+    pub fn new(server: &ServerConfig, clock: Option<Arc<ClockWatch>>) -> Result<Self, UploadError> {
+        let clock_known: crate::server_tls::ClockKnown = match &clock {
+            Some(clock) => {
+                let clock = clock.clone();
+                Arc::new(move || clock.known(chrono::Utc::now()))
+            }
+            None => Arc::new(|| true),
+        };
+        // Only TLS checked against the school's CA vouches for the time; plain HTTP does not.
+        let clock = clock.filter(|_| server.url.starts_with("https://"));
         Ok(Self {
-            client: http_client(server)?,
+            client: http_client(server, clock_known)?,
             events_url: server.endpoint(EVENTS_PATH),
             enroll_url: server.endpoint(ENROLL_PATH),
+            clock,
         })
     }
 }
 
 /// The HTTP client every request to the server uses: rustls, the system roots plus the
-/// configured CA, no redirects. Reads `ca_certificate` if one is configured.
-pub fn http_client(server: &ServerConfig) -> Result<reqwest::Client, UploadError> {
-    let mut builder = reqwest::Client::builder()
+/// configured CA ([`crate::server_tls`]), no redirects. Reads `ca_certificate` if one is
+/// configured.
+pub fn http_client(
+    server: &ServerConfig,
+    clock_known: crate::server_tls::ClockKnown,
+) -> Result<reqwest::Client, UploadError> {
+    let mut school_ca = Vec::new();
+    if let Some(path) = &server.ca_certificate {
+        use rustls::pki_types::{pem::PemObject, CertificateDer};
+        let pem = std::fs::read(path)
+            .map_err(|source| UploadError::CaRead { path: path.clone(), source })?;
+        for cert in CertificateDer::pem_slice_iter(&pem) {
+            school_ca.push(cert.map_err(|e| UploadError::CaParse {
+                path: path.clone(),
+                detail: Some(e.to_string()),
+            })?);
+        }
+        if school_ca.is_empty() {
+            return Err(UploadError::CaParse { path: path.clone(), detail: None });
+        }
+    }
+    let tls =
+        crate::server_tls::client_config(school_ca, clock_known).map_err(|detail| match &server
+            .ca_certificate
+        {
+            Some(path) => UploadError::CaParse { path: path.clone(), detail: Some(detail) },
+            None => UploadError::Client(detail),
+        })?;
+    reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(10))
         .timeout(Duration::from_secs(30))
         .user_agent(concat!("slated/", env!("CARGO_PKG_VERSION")))
-        .redirect(reqwest::redirect::Policy::none());
-    if let Some(path) = &server.ca_certificate {
-        let pem = std::fs::read(path)
-            .map_err(|source| UploadError::CaRead { path: path.clone(), source })?;
-        let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
-            UploadError::CaParse { path: path.clone(), detail: Some(e.to_string()) }
-        })?;
-        if certs.is_empty() {
-            return Err(UploadError::CaParse { path: path.clone(), detail: None });
-        }
-        builder = builder.tls_certs_merge(certs);
-    }
-    builder.build().map_err(|e| UploadError::Client(e.to_string()))
+        .redirect(reqwest::redirect::Policy::none())
+        .tls_backend_preconfigured(tls)
+        .build()
+        .map_err(|e| UploadError::Client(e.to_string()))
 }
 
 impl HttpTransport {
@@ -586,6 +623,14 @@ impl HttpTransport {
             .send()
             .await
             .map_err(|e| UploadError::Transport(error_chain(&e)))?;
+        if let Some(clock) = &self.clock {
+            let date = response.headers().get(reqwest::header::DATE);
+            match date.and_then(|d| d.to_str().ok()).map(chrono::DateTime::parse_from_rfc2822) {
+                Some(Ok(date)) => clock.server_time(chrono::Utc::now(), date.to_utc()),
+                Some(Err(e)) => tracing::debug!(error = %e, "the server's Date is not a date"),
+                None => {}
+            }
+        }
         let status = response.status().as_u16();
         let mut body = Vec::new();
         while let Some(chunk) =

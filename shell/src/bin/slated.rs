@@ -85,7 +85,7 @@ fn check_config(path: &std::path::Path) -> ExitCode {
         }
     };
     // The CA file is read only when the client is built: check it here too.
-    if let Err(e) = slate_shell::upload::http_client(&config.server) {
+    if let Err(e) = slate_shell::upload::http_client(&config.server, std::sync::Arc::new(|| true)) {
         eprintln!("slated: {}: field `server.ca_certificate`: {e}", path.display());
         return ExitCode::from(2);
     }

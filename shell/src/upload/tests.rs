@@ -588,7 +588,7 @@ async fn http_transport_speaks_the_protocol() {
         _ => (404, br#"{"error":"no such endpoint"}"#.to_vec()),
     })
     .await;
-    let transport = HttpTransport::new(&server_config(&url)).unwrap();
+    let transport = HttpTransport::new(&server_config(&url), None).unwrap();
     let request = EnrollRequest {
         v: 1,
         device: device(),
@@ -630,7 +630,7 @@ async fn http_transport_reports_a_closed_port_as_a_transport_error() {
     // Bind and drop to find a port nothing listens on.
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let transport =
-        HttpTransport::new(&server_config(&format!("http://127.0.0.1:{port}"))).unwrap();
+        HttpTransport::new(&server_config(&format!("http://127.0.0.1:{port}")), None).unwrap();
     let err = transport
         .post_events(&Credential::new("c").unwrap(), &Batch::new(vec![heartbeat_event(1)]))
         .await;
@@ -643,13 +643,13 @@ fn a_bad_ca_certificate_is_reported_with_its_path() {
     let missing = dir.path().join("missing.pem");
     let mut config = server_config("https://school.example");
     config.ca_certificate = Some(missing.clone());
-    let err = HttpTransport::new(&config).unwrap_err().to_string();
+    let err = HttpTransport::new(&config, None).unwrap_err().to_string();
     assert!(err.contains(&missing.display().to_string()), "{err}");
 
     let garbage = dir.path().join("garbage.pem");
     std::fs::write(&garbage, "not a certificate").unwrap();
     config.ca_certificate = Some(garbage.clone());
-    let err = HttpTransport::new(&config).unwrap_err().to_string();
+    let err = HttpTransport::new(&config, None).unwrap_err().to_string();
     assert!(err.contains("no usable PEM certificate"), "{err}");
 }
 

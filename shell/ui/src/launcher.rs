@@ -391,8 +391,10 @@ impl Browser {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
-        let namespace =
-            Namespace::new(config, Some((plan.policy_root.as_path(), config.policy_mount.as_path())));
+        let namespace = Namespace::new(
+            config,
+            Some((plan.policy_root.as_path(), config.policy_mount.as_path())),
+        );
         let cgroup = AppCgroup::create()?;
         // First: the child is in its cgroup before it makes namespaces or runs anything.
         cgroup.join_before_exec(&mut cmd);
