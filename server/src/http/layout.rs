@@ -41,6 +41,9 @@ button.link { background: none; color: var(--accent); padding: 0; text-decoratio
 .status-new { color: #9b1c1c; font-weight: 700; }
 .online { color: #0b6e4f; font-weight: 600; }
 tr.fresh { background: #fff4ce; }
+.live-status { margin: 0 0 1rem; }
+.live-ok { color: #0b6e4f; font-size: 0.9rem; }
+.live-down { color: #9b1c1c; background: #fde8e8; border: 2px solid #9b1c1c; padding: 0.75rem 1rem; border-radius: 0.4rem; font-weight: 600; }
 header .who { margin-left: auto; color: var(--muted); }
 @media print { header, form, .no-print { display: none; } main { padding: 0; } }
 "#;

@@ -56,6 +56,15 @@ impl Staff {
         Viewer { name: self.actor.clone(), role: self.role, csrf: self.csrf.clone() }
     }
 
+    /// Whether this member of staff is still signed in, keeping the session alive as a request
+    /// would: for a page that stays open without requests (the live incident list). The staff
+    /// key stays signed in while the server runs.
+    pub async fn still_signed_in(&self, state: &AppState) -> Result<bool, StoreError> {
+        let Some(id) = self.session else { return Ok(true) };
+        let now = Utc::now();
+        state.store.run(move |store| Ok(live_session(store, &id, now)?.is_some())).await
+    }
+
     /// Appends to the audit log.
     pub async fn audit(
         &self,
@@ -78,6 +87,22 @@ fn staff_key_csrf(key: &Secret) -> String {
     hash.as_bytes().iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The session with this id if it is still live, touched as used now; an expired one is
+/// deleted.
+fn live_session(
+    store: &crate::store::Store,
+    id: &SecretHash,
+    now: chrono::DateTime<Utc>,
+) -> Result<Option<crate::store::StaffSession>, StoreError> {
+    let Some(session) = store.session(id)? else { return Ok(None) };
+    if !auth::session_live(session.created_at, session.last_seen_at, now) {
+        store.delete_session(id)?;
+        return Ok(None);
+    }
+    store.touch_session(id, now)?;
+    Ok(Some(session))
+}
+
 enum Who {
     Nobody,
     MustChangePassword,
@@ -90,15 +115,7 @@ async fn who(parts: &Parts, state: &AppState) -> Result<Who, StoreError> {
         let now = Utc::now();
         let session = state
             .store
-            .run(move |store| {
-                let Some(session) = store.session(&id)? else { return Ok(None) };
-                if !auth::session_live(session.created_at, session.last_seen_at, now) {
-                    store.delete_session(&id)?;
-                    return Ok(None);
-                }
-                store.touch_session(&id, now)?;
-                Ok(Some((session, id)))
-            })
+            .run(move |store| Ok(live_session(store, &id, now)?.map(|session| (session, id))))
             .await?;
         if let Some((session, id)) = session {
             let path = parts.uri.path();

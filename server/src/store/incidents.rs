@@ -106,6 +106,12 @@ impl Store {
         self.incidents_where("1 = 1", super::sql::params![limit])
     }
 
+    /// Incidents numbered after `after`, newest press first, at most `limit`: what an open list
+    /// missed while its live updates were down.
+    pub fn incidents_after(&self, after: i64, limit: u32) -> Result<Vec<IncidentRecord>, StoreError> {
+        self.incidents_where("i.id > ?2", super::sql::params![limit, after])
+    }
+
     /// Incidents whose report came from `device`.
     pub fn device_incidents(
         &self,

@@ -34,6 +34,8 @@ async fn a_new_report_reaches_an_open_list_without_a_reload() {
     let mut live = dsl.get("/reports/live").await;
     assert_eq!(live.status(), 200);
     assert_eq!(live.headers()["content-type"], "text/event-stream");
+    let hello = read_until(&mut live, "\n\n").await;
+    assert!(hello.starts_with("event: alive\ndata: "), "the server speaks at once: {hello}");
     assert_eq!(
         server
             .post_events(Some(&credential), batch(vec![report(12, Some("p-1"), "secret title")]))
@@ -49,6 +51,25 @@ async fn a_new_report_reaches_an_open_list_without_a_reload() {
         "{seen}"
     );
     assert!(!seen.contains("secret title") && !seen.contains("p-1"), "ids and time only: {seen}");
+    // The row's time is UK time as staff read it, never left to the browser.
+    assert!(
+        seen.contains("\"pressed\":\"") && (seen.contains(" GMT\"") || seen.contains(" BST\"")),
+        "{seen}"
+    );
+
+    // What a list that was down missed, from the incident it last showed.
+    let missed: serde_json::Value =
+        dsl.get(&format!("/reports/since?after={}", incident - 1)).await.json().await.unwrap();
+    assert_eq!(missed[0]["incident"], incident, "{missed}");
+    assert_eq!(missed[0]["status"], "New", "{missed}");
+    let none: serde_json::Value =
+        dsl.get(&format!("/reports/since?after={incident}")).await.json().await.unwrap();
+    assert_eq!(none, serde_json::json!([]));
+    assert_eq!(
+        server.client.get(format!("{}/reports/since", server.url)).send().await.unwrap().status(),
+        401,
+        "signed out: the page says so"
+    );
 
     assert_eq!(
         server.staff_get("/reports/live").await.status(),
@@ -59,6 +80,37 @@ async fn a_new_report_reaches_an_open_list_without_a_reload() {
         server.client.get(format!("{}/reports/live", server.url)).send().await.unwrap().status(),
         401
     );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn an_open_list_keeps_its_session_alive_and_is_told_when_it_ends() {
+    let server = TestServer::start().await;
+    let mut dsl = Browser::signed_in(&server, "a.dsl", Role::Dsl).await;
+    let session = dsl.cookies.iter().find(|(k, _)| k == "slate_session").unwrap().1.clone();
+    let session = slate_server::secrets::SecretHash::of(&session);
+    let mut live = dsl.get("/reports/live").await;
+    assert_eq!(live.status(), 200);
+    read_until(&mut live, "event: alive\n").await;
+    // 31 minutes without a request: idle for longer than a session may be.
+    let idle = chrono::Utc::now() - chrono::Duration::minutes(31);
+    server.store.touch_session(&session, idle).unwrap();
+    let seen = read_until(&mut live, "event: signed-out\n").await;
+    assert!(!seen.contains("event: alive"), "no word of being live once signed out: {seen}");
+    assert!(live.chunk().await.unwrap().is_none(), "the stream ends");
+    assert_eq!(dsl.get("/reports/since").await.status(), 401);
+
+    // Signed in again, the list's next stream keeps the new session alive while it is open.
+    let mut dsl = Browser::signed_in(&server, "a.dsl", Role::Dsl).await;
+    let session = dsl.cookies.iter().find(|(k, _)| k == "slate_session").unwrap().1.clone();
+    let session = slate_server::secrets::SecretHash::of(&session);
+    let mut live = dsl.get("/reports/live").await;
+    read_until(&mut live, "event: alive\n").await;
+    let before = chrono::Utc::now() - chrono::Duration::minutes(29);
+    server.store.touch_session(&session, before).unwrap();
+    read_until(&mut live, "event: alive\n").await;
+    let touched = server.store.session(&session).unwrap().expect("still signed in");
+    assert!(touched.last_seen_at > before, "the open stream touched the session");
     server.stop().await;
 }
 

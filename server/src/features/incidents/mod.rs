@@ -11,7 +11,8 @@ use crate::export;
 use crate::http::error::{ApiError, PageError};
 use crate::http::forms::{capitalise, form};
 use crate::http::staff::{Staff, StaffApi};
-use crate::http::{csv_response, AppState};
+use crate::http::layout::when;
+use crate::http::{csv_response, AppState, LiveReport};
 use crate::incident::{self, Action, Step};
 use crate::store::{IncidentEntry, IncidentRecord, ReportRecord, StepError, Store};
 use axum::extract::rejection::{FormRejection, QueryRejection};
@@ -25,7 +26,7 @@ use chrono::Utc;
 use maud::Markup;
 use serde::{Deserialize, Serialize};
 use std::convert::Infallible;
-use tokio_stream::wrappers::{BroadcastStream, WatchStream};
+use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::Stream;
 use tokio_stream::StreamExt as _;
 
@@ -42,6 +43,7 @@ pub fn routes() -> Router<AppState> {
         .route("/static/live.js", get(live_js))
         .route("/reports", get(reports_page))
         .route("/reports/live", get(live))
+        .route("/reports/since", get(reports_since))
         .route("/reports.csv", get(log_csv))
         .route("/incidents/{id}", get(incident_page))
         .route("/incidents/{id}/export.csv", get(incident_csv))
@@ -66,27 +68,138 @@ pub async fn reports_page(
     staff.require(Permission::ViewIncidents)?;
     let incidents = state.store.run(|store| store.incidents(PAGE_REPORTS)).await?;
     staff.audit(&state, "viewed incident list", None).await?;
-    Ok(views::reports_page(&staff.viewer(), &incidents, PAGE_REPORTS))
+    Ok(views::reports_page(&staff.viewer(), &incidents, PAGE_REPORTS, Utc::now()))
 }
 
-/// `GET /reports/live`: server-sent events, one `report` event per new report (ids and time).
+/// How often an open list hears from the server when nothing else happens: each time keeps
+/// the DSL's session alive and tells the page the stream still works. The page counts the
+/// stream as down after missing two ([`views::reports_page`] tells it this period).
+pub const LIVE_TICK: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// One incident as a live row of the list: ids and times only, never a pupil's name, with
+/// the time as staff read it (UK time, zone named) so the page never formats a time itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LiveRow {
+    pub incident: i64,
+    pub device: u16,
+    pub pressed: String,
+    pub status: String,
+}
+
+impl LiveRow {
+    fn of_report(report: &LiveReport) -> LiveRow {
+        LiveRow {
+            incident: report.incident,
+            device: report.device,
+            pressed: when(report.pressed_at),
+            status: incident::Status::New.label(),
+        }
+    }
+
+    fn of_incident(incident: &IncidentRecord) -> LiveRow {
+        LiveRow {
+            incident: incident.id,
+            device: incident.report.device,
+            pressed: when(incident.report.pressed_at),
+            status: incident.status.label(),
+        }
+    }
+}
+
+/// `GET /reports/live`: server-sent events: `report` (a [`LiveRow`]) for each new report,
+/// `alive` (the server's time, as staff read it) after each and every [`LIVE_TICK`] while the
+/// session lasts,
+/// `missed` when this stream fell behind (the page fetches `/reports/since`), and
+/// `signed-out` when the session has ended, which ends the stream.
 pub async fn live(
     staff: Staff,
     State(state): State<AppState>,
 ) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, PageError> {
     staff.require(Permission::ViewIncidents)?;
     staff.audit(&state, "opened live incident list", None).await?;
-    let reports = BroadcastStream::new(state.live.subscribe()).filter_map(|item| {
-        // A lagging listener skips what it missed; a reload catches up.
-        let report = item.ok()?;
-        Some(SseEvent::default().event("report").json_data(&report).ok())
-    });
-    // Shutdown ends the stream, so the server need not wait for open lists to close.
-    let closing =
-        WatchStream::new(state.closing.subscribe()).filter(|closing| *closing).map(|_| None);
-    let stream =
-        reports.merge(closing).take_while(Option::is_some).filter_map(|event| event.map(Ok));
-    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+    // Subscribed before the answer starts, so a page that catches up once the stream is open
+    // misses nothing in between.
+    let reports = state.live.subscribe();
+    let (events, stream) = tokio::sync::mpsc::channel(16);
+    tokio::spawn(feed_live_list(staff, state, reports, events));
+    Ok(Sse::new(ReceiverStream::new(stream).map(Ok)).keep_alive(KeepAlive::default()))
+}
+
+/// Feeds one open list until its page goes away, its session ends or the server shuts down
+/// (ending the stream, so shutdown need not wait for open lists to close).
+async fn feed_live_list(
+    staff: Staff,
+    state: AppState,
+    mut reports: tokio::sync::broadcast::Receiver<LiveReport>,
+    events: tokio::sync::mpsc::Sender<SseEvent>,
+) {
+    use tokio::sync::broadcast::error::RecvError;
+    let mut tick = tokio::time::interval(LIVE_TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut closing = state.closing.subscribe();
+    if *closing.borrow_and_update() {
+        return;
+    }
+    loop {
+        let event = tokio::select! {
+            changed = closing.changed() => match changed {
+                Ok(()) if !*closing.borrow_and_update() => continue,
+                _ => return,
+            },
+            () = events.closed() => return,
+            report = reports.recv() => match report {
+                Ok(report) => {
+                    if events.send(json_event("report", &LiveRow::of_report(&report))).await.is_err() {
+                        return;
+                    }
+                    // The page's "last update" is the server's time, not the device's.
+                    json_event("alive", &when(Utc::now()))
+                }
+                Err(RecvError::Lagged(_)) => SseEvent::default().event("missed").data(""),
+                Err(RecvError::Closed) => return,
+            },
+            _ = tick.tick() => match staff.still_signed_in(&state).await {
+                Ok(true) => json_event("alive", &when(Utc::now())),
+                Ok(false) => {
+                    let _ = events.send(SseEvent::default().event("signed-out").data("")).await;
+                    return;
+                }
+                Err(error) => {
+                    // The page sees the stream end and tries again.
+                    tracing::warn!(%error, "live incident list: session check failed");
+                    return;
+                }
+            },
+        };
+        if events.send(event).await.is_err() {
+            return;
+        }
+    }
+}
+
+fn json_event(name: &str, data: &impl Serialize) -> SseEvent {
+    SseEvent::default().event(name).json_data(data).unwrap_or_else(|_| SseEvent::default())
+}
+
+#[derive(Deserialize)]
+pub struct SinceQuery {
+    #[serde(default)]
+    after: i64,
+}
+
+/// `GET /reports/since?after=N`: the incidents after incident N, as live rows, newest first,
+/// for an open list catching up after its live updates were down. Its status also tells the
+/// page whether the DSL is still signed in.
+pub async fn reports_since(
+    staff: Staff,
+    State(state): State<AppState>,
+    query: Result<Query<SinceQuery>, QueryRejection>,
+) -> Result<Json<Vec<LiveRow>>, PageError> {
+    staff.require(Permission::ViewIncidents)?;
+    let Query(query) = query.map_err(|e| PageError::BadForm(e.body_text()))?;
+    let after = query.after;
+    let missed = state.store.run(move |store| store.incidents_after(after, PAGE_REPORTS)).await?;
+    Ok(Json(missed.iter().map(LiveRow::of_incident).collect()))
 }
 
 /// The incident named in a path, with its history, or a "no such incident" page.

@@ -6,15 +6,27 @@ use crate::http::layout::{
 };
 use crate::incident::{Action, Status, CATEGORIES};
 use crate::store::{IncidentEntry, IncidentRecord};
+use chrono::{DateTime, Utc};
 use maud::{html, Markup};
 
-/// Every incident, newest first; new ones arrive live.
-pub fn reports_page(viewer: &Viewer, incidents: &[IncidentRecord], shown_limit: u32) -> Markup {
+/// Every incident, newest first, as at `now`; new ones arrive live. `#live-status` says
+/// whether they still do (live.js keeps it true, from `data-as-of` until its first word from
+/// the server).
+pub fn reports_page(
+    viewer: &Viewer,
+    incidents: &[IncidentRecord],
+    shown_limit: u32,
+    now: DateTime<Utc>,
+) -> Markup {
     layout_with_script(
         Some(viewer),
         "Reports",
         html! {
             h1 { "Reports" }
+            p.live-status.live-down #live-status role="status" data-as-of=(when(now))
+                data-tick-seconds=(super::LIVE_TICK.as_secs()) {
+                "Live updates need JavaScript: this list is as it was at " (when(now)) ". Reload the page to see new reports."
+            }
             p.banner #live-banner hidden { }
             @if viewer.may(Permission::Export) {
                 p { a href="/reports.csv" { "Download the incident log (CSV)" } }
@@ -35,7 +47,7 @@ pub fn reports_page(viewer: &Viewer, incidents: &[IncidentRecord], shown_limit: 
                 tbody #incidents {
                     @for i in incidents {
                         @let r = &i.report;
-                        tr {
+                        tr data-incident=(i.id) {
                             td { a href={ "/incidents/" (i.id) } { "Incident " (i.id) } }
                             td { (when(r.pressed_at)) (clock_warning(r.clock_warning())) }
                             td { a href={ "/devices/" (r.device) } { "Device " (r.device) } }
@@ -202,6 +214,10 @@ mod tests {
     use crate::auth::Role;
     use crate::store::ReportRecord;
 
+    fn now() -> DateTime<Utc> {
+        "2026-11-17T10:20:00Z".parse().unwrap()
+    }
+
     fn viewer(role: Role) -> Viewer {
         Viewer { name: "j.smith".into(), role, csrf: "tok".into() }
     }
@@ -234,7 +250,7 @@ mod tests {
 
     #[test]
     fn reports_show_device_pupil_and_escaped_text() {
-        let page = reports_page(&viewer(Role::Dsl), &[incident("<script>alert(1)</script>")], 500)
+        let page = reports_page(&viewer(Role::Dsl), &[incident("<script>alert(1)</script>")], 500, now())
             .into_string();
         assert!(page.contains(r#"href="/devices/12""#), "{page}");
         assert!(page.contains(r#"href="/incidents/7""#), "{page}");
@@ -254,7 +270,7 @@ mod tests {
         for (synchronised, flagged) in [(Some(true), false), (None, false), (Some(false), true)] {
             let mut i = incident("t");
             i.report.clock_synchronised = synchronised;
-            let list = reports_page(&viewer(Role::Dsl), &[i.clone()], 500).into_string();
+            let list = reports_page(&viewer(Role::Dsl), &[i.clone()], 500, now()).into_string();
             let page = incident_page(&viewer(Role::Dsl), &i, &[]).into_string();
             assert_eq!(list.contains(flag), flagged, "list, {synchronised:?}: {list}");
             assert_eq!(page.contains(flag), flagged, "page, {synchronised:?}: {page}");
@@ -271,14 +287,14 @@ mod tests {
 
     #[test]
     fn empty_and_anonymous_states_are_said_plainly() {
-        assert!(reports_page(&viewer(Role::Dsl), &[], 500)
+        assert!(reports_page(&viewer(Role::Dsl), &[], 500, now())
             .into_string()
             .contains("No reports yet"));
         let mut anonymous = incident("t");
         anonymous.report.pupil = None;
         anonymous.report.pupil_name = None;
         anonymous.report.blank_latency_us = None;
-        let page = reports_page(&viewer(Role::Dsl), &[anonymous], 500).into_string();
+        let page = reports_page(&viewer(Role::Dsl), &[anonymous], 500, now()).into_string();
         assert!(page.contains("nobody signed in") && page.contains("not confirmed"), "{page}");
     }
 
