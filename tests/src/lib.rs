@@ -5,6 +5,9 @@
 //! The binaries are the ones `cargo build --workspace --bins` put beside the test executable
 //! (scripts/test builds them first).
 
+pub mod chromium;
+pub mod proxy;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
