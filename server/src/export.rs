@@ -16,12 +16,22 @@ pub fn cell(text: &str) -> String {
     }
 }
 
+/// UK time, zone named, as every time a person reads.
 fn time(t: DateTime<Utc>) -> String {
-    t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+    crate::uk_time::format_uk_sortable(t)
 }
 
 fn opt(text: &Option<String>) -> String {
     cell(text.as_deref().unwrap_or(""))
+}
+
+/// UTF-8's byte-order mark, first in every export: without it Excel reads the file in the
+/// machine's legacy code page and garbles accented names.
+const BYTE_ORDER_MARK: &str = "\u{feff}";
+
+/// An empty CSV body that starts with the byte-order mark.
+fn marked() -> Vec<u8> {
+    BYTE_ORDER_MARK.as_bytes().to_vec()
 }
 
 fn finish(writer: csv::Writer<Vec<u8>>) -> Vec<u8> {
@@ -40,7 +50,7 @@ fn pressed_at(r: &crate::store::ReportRecord) -> String {
 
 /// One incident: field/value rows (the record, appendix J), then its history.
 pub fn incident_csv(incident: &IncidentRecord, entries: &[IncidentEntry]) -> Vec<u8> {
-    let mut w = csv::WriterBuilder::new().flexible(true).from_writer(Vec::new());
+    let mut w = csv::WriterBuilder::new().flexible(true).from_writer(marked());
     let r = &incident.report;
     let d = &incident.details;
     let pupil = r.pupil_label();
@@ -83,7 +93,7 @@ pub fn incident_csv(incident: &IncidentRecord, entries: &[IncidentEntry]) -> Vec
 
 /// The incident log: one row per incident.
 pub fn log_csv(incidents: &[IncidentRecord]) -> Vec<u8> {
-    let mut w = csv::Writer::from_writer(Vec::new());
+    let mut w = csv::Writer::from_writer(marked());
     let _ = w.write_record([
         "Incident",
         "Date and time",
@@ -118,7 +128,7 @@ pub fn log_csv(incidents: &[IncidentRecord]) -> Vec<u8> {
 
 /// The audit log, newest first.
 pub fn audit_csv(log: &[AuditEntry]) -> Vec<u8> {
-    let mut w = csv::Writer::from_writer(Vec::new());
+    let mut w = csv::Writer::from_writer(marked());
     let _ = w.write_record(["When", "Who", "What", "Record", "Detail"]);
     for e in log {
         let _ = w.write_record([
@@ -170,7 +180,7 @@ mod tests {
             assert_eq!(one.contains(flag), flagged, "{synchronised:?}: {one}");
             assert_eq!(log.contains(flag), flagged, "{synchronised:?}: {log}");
             assert_eq!(pdf.contains(flag), flagged, "{synchronised:?}: {pdf}");
-            assert!(one.contains("2026-11-17 10:14:03 UTC"), "the time itself stays: {one}");
+            assert!(one.contains("2026-11-17 10:14:03 GMT"), "the time itself stays: {one}");
         }
     }
 
@@ -193,7 +203,32 @@ mod tests {
         let text = String::from_utf8(audit_csv(&[entry])).unwrap();
         assert_eq!(
             text,
-            "When,Who,What,Record,Detail\n2026-11-17 10:00:00 UTC,j.smith,viewed incident,incident 1,\"a, b\"\n"
+            "\u{feff}When,Who,What,Record,Detail\n2026-11-17 10:00:00 GMT,j.smith,viewed incident,incident 1,\"a, b\"\n"
         );
+    }
+
+    #[test]
+    fn every_export_starts_with_a_byte_order_mark_once() {
+        let entry = AuditEntry {
+            at: "2026-06-23T09:14:03Z".parse().unwrap(),
+            actor: "zoë.brontë".into(),
+            action: "viewed incident".into(),
+            record: None,
+            detail: None,
+        };
+        for export in [audit_csv(&[entry]), audit_csv(&[]), log_csv(&[])] {
+            let text = String::from_utf8(export).unwrap();
+            assert!(text.starts_with('\u{feff}'), "{text:?}");
+            assert_eq!(text.matches('\u{feff}').count(), 1, "{text:?}");
+        }
+        let text = String::from_utf8(audit_csv(&[AuditEntry {
+            at: "2026-06-23T09:14:03Z".parse().unwrap(),
+            actor: "zoë.brontë".into(),
+            action: "viewed incident".into(),
+            record: None,
+            detail: None,
+        }]))
+        .unwrap();
+        assert!(text.contains("2026-06-23 10:14:03 BST,zoë.brontë"), "{text}");
     }
 }

@@ -39,7 +39,8 @@ fn link(public_url: Option<&str>, incident: i64) -> String {
 
 /// Subject and body of the alert email.
 pub fn alert_email(alert: &Alert, public_url: Option<&str>) -> (String, String) {
-    let when = alert.pressed_at.format("%H:%M:%S UTC on %a %-d %b %Y");
+    // UK time, zone named, as every time a person reads.
+    let when = alert.pressed_at.with_timezone(&chrono_tz::Europe::London).format("%H:%M:%S %Z on %a %-d %b %Y");
     let link = link(public_url, alert.incident);
     if alert.from_block_page {
         let subject = format!(
@@ -228,8 +229,11 @@ mod tests {
     fn the_email_names_device_time_and_link_only() {
         let (subject, body) = alert_email(&alert(), Some("https://slate.example"));
         assert_eq!(subject, "Slate: device 12 reported (incident 7)");
-        assert!(body.contains("device 12 at 10:14:03 UTC on Tue 17 Nov 2026"), "{body}");
+        assert!(body.contains("device 12 at 10:14:03 GMT on Tue 17 Nov 2026"), "{body}");
         assert!(body.contains("https://slate.example/incidents/7"), "{body}");
+        let summer = Alert { pressed_at: "2026-06-23T09:14:03Z".parse().unwrap(), ..alert() };
+        let (_, body) = alert_email(&summer, None);
+        assert!(body.contains("device 12 at 10:14:03 BST on Tue 23 Jun 2026"), "{body}");
     }
 
     #[test]

@@ -147,8 +147,9 @@ pub fn document(lines: &[Line]) -> Vec<u8> {
     out
 }
 
+/// UK time, zone named, as every time a person reads.
 fn time(t: DateTime<Utc>) -> String {
-    t.format("%a %-d %b %Y, %H:%M:%S UTC").to_string()
+    crate::uk_time::format_uk_long(t)
 }
 
 /// The incident record (seed 002 appendix J) as a document.

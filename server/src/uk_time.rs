@@ -7,10 +7,21 @@
 use chrono::{DateTime, LocalResult, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Europe::London;
 
-/// `2026-11-23 10:14` in UK time, with `BST` in summer so a reader is never unsure.
+/// `2026-11-23 10:14 GMT` or `2026-06-23 11:14 BST`: UK time with its zone always named, so a
+/// reader is never unsure (forms' tables: bypasses, commands, PINs, uploads).
 pub fn format_uk(t: DateTime<Utc>) -> String {
-    let local = t.with_timezone(&London);
-    local.format("%Y-%m-%d %H:%M %Z").to_string().replace(" GMT", "")
+    t.with_timezone(&London).format("%Y-%m-%d %H:%M %Z").to_string()
+}
+
+/// `Tue 17 Nov 2026, 10:14:03 GMT`: a moment on a page or in a document (reports, the audit
+/// log, the incident record's PDF, alerts).
+pub fn format_uk_long(t: DateTime<Utc>) -> String {
+    t.with_timezone(&London).format("%a %-d %b %Y, %H:%M:%S %Z").to_string()
+}
+
+/// `2026-11-17 10:14:03 GMT`: a moment in a CSV export, sortable as text within one zone.
+pub fn format_uk_sortable(t: DateTime<Utc>) -> String {
+    t.with_timezone(&London).format("%Y-%m-%d %H:%M:%S %Z").to_string()
 }
 
 /// A `datetime-local` form value (`2026-11-23T10:14`, seconds optional) read as UK time.
@@ -40,8 +51,28 @@ mod tests {
     }
 
     #[test]
+    fn every_format_names_the_zone_across_both_clock_changes() {
+        // 2026: forward at 01:00 UTC on 29 March (01:00 GMT becomes 02:00 BST), back at
+        // 01:00 UTC on 25 October (02:00 BST becomes 01:00 GMT).
+        let cases = [
+            ("2026-03-29T00:59:59Z", "2026-03-29 00:59 GMT", "Sun 29 Mar 2026, 00:59:59 GMT", "2026-03-29 00:59:59 GMT"),
+            ("2026-03-29T01:00:00Z", "2026-03-29 02:00 BST", "Sun 29 Mar 2026, 02:00:00 BST", "2026-03-29 02:00:00 BST"),
+            ("2026-06-23T09:14:03Z", "2026-06-23 10:14 BST", "Tue 23 Jun 2026, 10:14:03 BST", "2026-06-23 10:14:03 BST"),
+            ("2026-10-25T00:59:59Z", "2026-10-25 01:59 BST", "Sun 25 Oct 2026, 01:59:59 BST", "2026-10-25 01:59:59 BST"),
+            ("2026-10-25T01:00:00Z", "2026-10-25 01:00 GMT", "Sun 25 Oct 2026, 01:00:00 GMT", "2026-10-25 01:00:00 GMT"),
+            ("2026-11-17T10:14:03Z", "2026-11-17 10:14 GMT", "Tue 17 Nov 2026, 10:14:03 GMT", "2026-11-17 10:14:03 GMT"),
+            ("2026-12-31T23:59:59Z", "2026-12-31 23:59 GMT", "Thu 31 Dec 2026, 23:59:59 GMT", "2026-12-31 23:59:59 GMT"),
+        ];
+        for (at, short, long, sortable) in cases {
+            assert_eq!(format_uk(utc(at)), short, "{at}");
+            assert_eq!(format_uk_long(utc(at)), long, "{at}");
+            assert_eq!(format_uk_sortable(utc(at)), sortable, "{at}");
+        }
+    }
+
+    #[test]
     fn uk_time_in_winter_and_summer() {
-        assert_eq!(format_uk(utc("2026-11-23T10:14:00Z")), "2026-11-23 10:14");
+        assert_eq!(format_uk(utc("2026-11-23T10:14:00Z")), "2026-11-23 10:14 GMT");
         assert_eq!(format_uk(utc("2026-06-23T10:14:00Z")), "2026-06-23 11:14 BST");
         assert_eq!(parse_uk("At", "2026-11-23T10:14").unwrap(), utc("2026-11-23T10:14:00Z"));
         assert_eq!(parse_uk("At", "2026-06-23T11:14").unwrap(), utc("2026-06-23T10:14:00Z"));

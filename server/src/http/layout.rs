@@ -161,7 +161,6 @@ pub(crate) fn optional(text: Option<&str>) -> Markup {
     }
 }
 
-/// A time as staff read it, with the zone said out loud.
 /// The flag beside a time from a device whose clock was not synchronised (nothing otherwise).
 pub(crate) fn clock_warning(warning: Option<&str>) -> Markup {
     html! {
@@ -171,9 +170,10 @@ pub(crate) fn clock_warning(warning: Option<&str>) -> Markup {
     }
 }
 
+/// A time as staff read it, with the zone said out loud.
 pub(crate) fn when(t: DateTime<Utc>) -> String {
     // Staff read UK time (GMT or BST, named); the database and the wire stay in UTC.
-    t.with_timezone(&chrono_tz::Europe::London).format("%a %-d %b %Y, %H:%M:%S %Z").to_string()
+    crate::uk_time::format_uk_long(t)
 }
 
 #[cfg(test)]

@@ -172,7 +172,7 @@ async fn roles_limit_what_staff_see_and_posts_need_the_token() {
     }
     let csv = dsl.get("/audit.csv").await;
     assert_eq!(csv.headers()["content-type"], "text/csv; charset=utf-8");
-    assert!(csv.text().await.unwrap().starts_with("When,Who,What,Record,Detail\n"));
+    assert!(csv.text().await.unwrap().starts_with("\u{feff}When,Who,What,Record,Detail\n"));
     server.stop().await;
 }
 

@@ -209,7 +209,7 @@ async fn an_incident_goes_from_new_to_actioned_with_notes_and_exports() {
         "{pdf}"
     );
     let log = dsl.page("/reports.csv").await;
-    assert!(log.starts_with("Incident,Date and time,Device,"), "{log}");
+    assert!(log.starts_with("\u{feff}Incident,Date and time,Device,"), "{log}");
     assert!(log.contains(&format!("\n{id},")), "{log}");
     assert!(log.contains("Upsetting or frightening content"), "{log}");
     server.stop().await;
@@ -354,5 +354,53 @@ async fn the_governors_report_counts_without_naming_anyone() {
     let bad = server.staff_get("/governors?from=autumn").await;
     assert_eq!(bad.status(), 400);
     assert!(bad.text().await.unwrap().contains("From: &quot;autumn&quot; is not a date"));
+    server.stop().await;
+}
+
+/// Every time a person reads is UK time with its zone named: a press just before and one just
+/// after each clock change, on the list, the incident page, both CSV exports, the PDF and the
+/// audit log's page and export.
+#[tokio::test]
+async fn times_read_in_uk_time_with_the_right_zone_across_both_clock_changes() {
+    let server = TestServer::start().await;
+    let credential = server.enroll(12).await;
+    // (pressed, as the list shows it, as the CSVs show it)
+    let presses = [
+        ("2026-03-29T00:59:59Z", "Sun 29 Mar 2026, 00:59:59 GMT", "2026-03-29 00:59:59 GMT"),
+        ("2026-03-29T01:00:00Z", "Sun 29 Mar 2026, 02:00:00 BST", "2026-03-29 02:00:00 BST"),
+        ("2026-10-25T00:59:59Z", "Sun 25 Oct 2026, 01:59:59 BST", "2026-10-25 01:59:59 BST"),
+        ("2026-10-25T01:00:00Z", "Sun 25 Oct 2026, 01:00:00 GMT", "2026-10-25 01:00:00 GMT"),
+    ];
+    for (pressed, _, _) in presses {
+        let mut event = report(12, None, "t");
+        event.at = at(pressed);
+        assert_eq!(server.post_events(Some(&credential), batch(vec![event])).await.status(), 200);
+    }
+    server.store.audit(at("2026-06-23T09:14:03Z"), "a.dsl", "viewed incident", None, None).unwrap();
+    server.store.audit(at("2026-11-17T10:14:03Z"), "a.dsl", "viewed incident", None, None).unwrap();
+
+    let mut dsl = Browser::signed_in(&server, "a.dsl", Role::Dsl).await;
+    let list = dsl.page("/reports").await;
+    let log = dsl.get("/reports.csv").await.text().await.unwrap();
+    for (_, page, csv) in presses {
+        assert!(list.contains(page), "list has {page}: {list}");
+        assert!(log.contains(csv), "incident log has {csv}: {log}");
+    }
+    let incidents = server.store.incidents(10).unwrap();
+    let summer = incidents.iter().find(|i| i.report.pressed_at == at(presses[1].0)).unwrap();
+    let page = dsl.page(&format!("/incidents/{}", summer.id)).await;
+    assert!(page.contains(presses[1].1), "{page}");
+    let csv = dsl.get(&format!("/incidents/{}/export.csv", summer.id)).await.text().await.unwrap();
+    assert!(csv.contains(presses[1].2), "{csv}");
+    let pdf = dsl.get(&format!("/incidents/{}/export.pdf", summer.id)).await.bytes().await.unwrap();
+    assert!(String::from_utf8_lossy(&pdf).contains(presses[1].1), "the PDF's time");
+
+    let audit = dsl.page("/audit").await;
+    assert!(audit.contains("Tue 23 Jun 2026, 10:14:03 BST"), "{audit}");
+    assert!(audit.contains("Tue 17 Nov 2026, 10:14:03 GMT"), "{audit}");
+    let audit_csv = dsl.get("/audit.csv").await.text().await.unwrap();
+    assert!(audit_csv.starts_with('\u{feff}'), "Excel reads it as UTF-8");
+    assert!(audit_csv.contains("2026-06-23 10:14:03 BST"), "{audit_csv}");
+    assert!(!list.contains(" UTC") && !log.contains(" UTC"), "no UTC for people to convert");
     server.stop().await;
 }

@@ -37,10 +37,11 @@
       ["td", report.pressed],
       ["a", "Device " + report.device, "/devices/" + Number(report.device)],
       ["td", report.status],
-      ["td", "Open the incident for details"]
+      ["td", "Open the incident for details", null, 5]
     ];
     cells.forEach(function (cell) {
       var td = document.createElement("td");
+      if (cell[3]) { td.colSpan = cell[3]; }
       if (cell[0] === "a") {
         var link = document.createElement("a");
         link.href = cell[2];
