@@ -229,6 +229,19 @@ pub fn pupil_tile(index: usize) -> (&'static str, u8) {
     (PUPIL_SYMBOLS[index % PUPIL_SYMBOLS.len()], (index % COLOURS as usize) as u8)
 }
 
+/// Classes whose filter profile is not set up, so their pupils get the default profile's
+/// rules instead: IT must be told (a roster's class "Year 5, Kingfishers" makes the profile
+/// `year-5,-kingfishers`, which nobody will ever have made).
+pub fn classes_without_profile<'c>(
+    classes: &'c [ClassRecord],
+    profiles: &[ProfileRecord],
+) -> Vec<&'c ClassRecord> {
+    classes
+        .iter()
+        .filter(|c| c.profile != DEFAULT_PROFILE && !profiles.iter().any(|p| p.name == c.profile))
+        .collect()
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -396,5 +409,27 @@ pub(crate) mod tests {
     fn profile_names_and_tiles() {
         assert_eq!(pupil_tile(0), ("star", 0));
         assert_eq!(pupil_tile(9), ("fish", 1));
+    }
+
+    #[test]
+    fn classes_whose_profile_is_not_set_up_are_found() {
+        let records = records();
+        let class = |name: &str, profile: &str| ClassRecord {
+            name: name.into(),
+            profile: profile.into(),
+            ..records.classes[0].clone()
+        };
+        let classes = [
+            class("Oak", "oak"),
+            class("Year 5, Kingfishers", &default_profile_name("Year 5, Kingfishers")),
+            class("Nursery", DEFAULT_PROFILE),
+            class("Ash", "ash"),
+        ];
+        let missing: Vec<(&str, &str)> = classes_without_profile(&classes, &records.profiles)
+            .iter()
+            .map(|c| (c.name.as_str(), c.profile.as_str()))
+            .collect();
+        assert_eq!(missing, [("Year 5, Kingfishers", "year-5,-kingfishers"), ("Ash", "ash")]);
+        assert!(classes_without_profile(&classes[..1], &records.profiles).is_empty());
     }
 }

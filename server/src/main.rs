@@ -171,12 +171,19 @@ fn import_roster(
     let (_, store) = open(data_dir, database)?;
     let now = chrono::Utc::now();
     let done = store.import_roster(&rows, now)?;
-    let detail = format!(
-        "{} pupils added, {} already there, {} classes added",
-        done.pupils_added, done.already_there, done.classes_added
-    );
+    let detail = slate_server::roster::import_summary(&done);
     store.audit(now, "cli", "imported roster", None, Some(&detail))?;
     println!("{detail}");
+    let classes = store.classes()?;
+    let profiles = store.profiles()?;
+    for class in slate_server::device_policy::classes_without_profile(&classes, &profiles) {
+        if rows.iter().any(|(_, row)| row.class == class.name) {
+            eprintln!(
+                "warning: class {:?} names filter profile {:?}, which is not set up: its pupils get the default profile until it is",
+                class.name, class.profile
+            );
+        }
+    }
     Ok(())
 }
 

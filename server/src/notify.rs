@@ -40,7 +40,10 @@ fn link(public_url: Option<&str>, incident: i64) -> String {
 /// Subject and body of the alert email.
 pub fn alert_email(alert: &Alert, public_url: Option<&str>) -> (String, String) {
     // UK time, zone named, as every time a person reads.
-    let when = alert.pressed_at.with_timezone(&chrono_tz::Europe::London).format("%H:%M:%S %Z on %a %-d %b %Y");
+    let when = alert
+        .pressed_at
+        .with_timezone(&chrono_tz::Europe::London)
+        .format("%H:%M:%S %Z on %a %-d %b %Y");
     let link = link(public_url, alert.incident);
     if alert.from_block_page {
         let subject = format!(

@@ -85,7 +85,14 @@ const COLUMNS: [&str; 4] = ["class", "first_name", "last_name", "key_stage"];
 /// Parses and checks a whole roster CSV. Any bad row refuses the file, so nothing is
 /// half-imported.
 pub fn parse_roster_csv(text: &str) -> Result<Vec<RosterRow>, ImportError> {
+    // A spreadsheet's "CSV UTF-8" starts with a byte-order mark that would spoil the header.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let err = |line, column, problem: String| ImportError { line, column, problem };
+    // The line is counted from the record's first byte, the same for any line ending: the csv
+    // crate's own count is off by one for text pasted in a browser (CRLF).
+    let line_of = |position: Option<&csv::Position>, otherwise: usize| {
+        position.map_or(otherwise, |p| line_at(text, p.byte() as usize))
+    };
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
         .trim(csv::Trim::All)
@@ -102,10 +109,9 @@ pub fn parse_roster_csv(text: &str) -> Result<Vec<RosterRow>, ImportError> {
     let mut rows: Vec<RosterRow> = Vec::new();
     for record in reader.records() {
         let record = record.map_err(|e| {
-            let line = e.position().map_or(0, |p| p.line() as usize);
-            err(line, "row", "is not valid CSV".into())
+            err(line_of(e.position(), rows.len() + 2), "row", "is not valid CSV".into())
         })?;
-        let line = record.position().map_or(rows.len() + 2, |p| p.line() as usize);
+        let line = line_of(record.position(), rows.len() + 2);
         if record.len() != COLUMNS.len() {
             return Err(err(line, "row", format!("has {} columns, not 4", record.len())));
         }
@@ -166,6 +172,35 @@ pub fn parse_roster_csv(text: &str) -> Result<Vec<RosterRow>, ImportError> {
     Ok(rows)
 }
 
+/// The line (from 1) that byte `offset` of `text` is on, whatever ends its lines: `\n`,
+/// `\r\n` (what a browser's text box sends) or a lone `\r` (old Mac spreadsheets).
+pub fn line_at(text: &str, offset: usize) -> usize {
+    let before = text.as_bytes().get(..offset).unwrap_or(text.as_bytes());
+    let mut line = 1;
+    let mut bytes = before.iter().peekable();
+    while let Some(&b) = bytes.next() {
+        match b {
+            b'\n' => line += 1,
+            // `\r\n` counts once, at its `\n`.
+            b'\r' if bytes.peek() != Some(&&b'\n') => line += 1,
+            _ => {}
+        }
+    }
+    line
+}
+
+/// What an import did, in words: "2 pupils added, 0 already there, 1 class added".
+pub fn import_summary(done: &crate::store::Imported) -> String {
+    let plural =
+        |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    format!(
+        "{} added, {} already there, {} added",
+        plural(done.pupils_added, "pupil", "pupils"),
+        done.already_there,
+        plural(done.classes_added, "class", "classes")
+    )
+}
+
 /// A fresh pseudonymous id: `p-` and 12 random hex digits.
 pub fn new_pupil_id() -> PupilId {
     let bytes: [u8; 6] = rand::random();
@@ -196,6 +231,47 @@ mod tests {
         );
         assert_eq!((rows[1].class.as_str(), rows[1].initial.as_str()), ("Year 5", "O"));
         assert!(new_pupil_id().as_str().starts_with("p-"));
+    }
+
+    #[test]
+    fn the_summary_counts_in_words() {
+        use crate::store::Imported;
+        let cases = [
+            ((2, 0, 1), "2 pupils added, 0 already there, 1 class added"),
+            ((1, 3, 0), "1 pupil added, 3 already there, 0 classes added"),
+            ((0, 0, 2), "0 pupils added, 0 already there, 2 classes added"),
+        ];
+        for ((pupils_added, already_there, classes_added), words) in cases {
+            let done = Imported { pupils_added, already_there, classes_added };
+            assert_eq!(import_summary(&done), words);
+        }
+    }
+
+    #[test]
+    fn lines_are_counted_the_same_for_every_line_ending() {
+        for ending in ["\n", "\r\n", "\r"] {
+            let text = [
+                "class,first_name,last_name,key_stage",
+                "Oak,Amira,Khan,ks1",
+                "Oak,Ben,Kerr,ks1",
+                "Oak,Cara,-,ks1",
+                "",
+            ]
+            .join(ending);
+            assert_eq!(line_at(&text, 0), 1, "{ending:?}");
+            assert_eq!(line_at(&text, text.find("Oak,Amira").unwrap()), 2, "{ending:?}");
+            assert_eq!(line_at(&text, text.find("Oak,Cara").unwrap()), 4, "{ending:?}");
+            assert_eq!(line_at(&text, text.len() + 10), 5, "past the end: {ending:?}");
+            let refused = parse_roster_csv(&text).unwrap_err().to_string();
+            assert!(refused.starts_with("line 4, column last_name"), "{ending:?}: {refused}");
+            let bad_stage = text.replace("Oak,Ben,Kerr,ks1", "Oak,Ben,Kerr,ks9");
+            let refused = parse_roster_csv(&bad_stage).unwrap_err().to_string();
+            assert!(refused.starts_with("line 3, column key_stage"), "{ending:?}: {refused}");
+        }
+        // Mixed endings, a byte-order mark and a quoted field over two lines.
+        let text = "\u{feff}class,first_name,last_name,key_stage\r\nOak,Amira,\"Khan\r\nSmith\",ks1\nOak,Ben,Kerr,ks3\r\n";
+        let refused = parse_roster_csv(text).unwrap_err().to_string();
+        assert!(refused.starts_with("line 4, column key_stage"), "{refused}");
     }
 
     #[test]

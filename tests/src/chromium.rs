@@ -17,12 +17,14 @@ pub const POLL: Duration = Duration::from_millis(100);
 /// Finds `name` on PATH, or fails the test saying how to install it.
 pub fn tool(name: &str, package: &str) -> PathBuf {
     let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path).map(|dir| dir.join(name)).find(|p| p.is_file()).unwrap_or_else(|| {
-        panic!(
-            "`{name}` is not installed (not found on PATH): this test needs real Chromium. \
+    std::env::split_paths(&path).map(|dir| dir.join(name)).find(|p| p.is_file()).unwrap_or_else(
+        || {
+            panic!(
+                "`{name}` is not installed (not found on PATH): this test needs real Chromium. \
              Install it with `sudo apt-get install {package}` (scripts/setup does this)."
-        )
-    })
+            )
+        },
+    )
 }
 
 /// A chromedriver process on a free loopback port; killed when dropped.

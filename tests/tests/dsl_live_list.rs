@@ -129,7 +129,10 @@ fn the_live_list_says_when_it_is_down_and_catches_up_when_it_is_back() {
         let down = live_status(&driver, "no").await;
         assert!(down.starts_with("Not live:") && down.contains("as it was at"), "{down}");
         assert!(down.contains(" GMT") || down.contains(" BST"), "{down}");
-        assert_eq!(element(&driver, "#live-status").await.attr("role").await.unwrap().as_deref(), Some("alert"));
+        assert_eq!(
+            element(&driver, "#live-status").await.attr("role").await.unwrap().as_deref(),
+            Some("alert")
+        );
         screenshot(&driver, dir.path(), "live-list-connection-dropped.png").await;
     });
     report(&device);

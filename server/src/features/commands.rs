@@ -93,12 +93,33 @@ pub async fn commands_page(
             }
             p.muted {
                 @if online_now.is_empty() { "No device is online now." }
-                @else { "Online now: devices " (online_now.join(", ")) "." }
+                @else { "Online now: " @if online_now.len() == 1 { "device " } @else { "devices " } (online_now.join(", ")) "." }
             }
             p { "Eyes on me ends by itself after " (LOCK_FOR.num_minutes()) " minutes." }
             (commands_table(&recent))
         },
     ))
+}
+
+/// What a command is called on the page (the wire's names are for devices, not people).
+pub fn command_label(action: CommandAction) -> &'static str {
+    match action {
+        CommandAction::LockScreens => "Eyes on me",
+        CommandAction::UnlockScreens => "End eyes on me",
+        CommandAction::SignOutAll => "Sign everyone out",
+        CommandAction::RefreshPolicy => "Fetch the changed policy",
+    }
+}
+
+/// A stored command's label; one this server does not know stays as stored.
+fn stored_command_label(action: &str) -> &str {
+    const ALL: [CommandAction; 4] = [
+        CommandAction::LockScreens,
+        CommandAction::UnlockScreens,
+        CommandAction::SignOutAll,
+        CommandAction::RefreshPolicy,
+    ];
+    ALL.into_iter().find(|a| a.as_str() == action).map_or(action, |a| command_label(a))
 }
 
 fn commands_table(recent: &[CommandRecord]) -> Markup {
@@ -110,7 +131,7 @@ fn commands_table(recent: &[CommandRecord]) -> Markup {
                 tr {
                     td { (format_uk(c.issued_at)) }
                     td { @match c.device { Some(d) => { (d) }, None => { "all" } } }
-                    td { (c.action) } td { (format_uk(c.expires_at)) } td { (c.issued_by) }
+                    td { (stored_command_label(&c.action)) } td { (format_uk(c.expires_at)) } td { (c.issued_by) }
                 }
             }
         }
@@ -157,7 +178,8 @@ pub async fn send_command(
         None => "all devices".to_owned(),
         Some(list) => list.iter().map(|d| format!("device {d}")).collect::<Vec<_>>().join(", "),
     };
-    staff.audit(&state, &format!("sent {}", action.as_str()), Some(record)).await?;
+    let said = format!("sent {} ({})", command_label(action), action.as_str());
+    staff.audit(&state, &said, Some(record)).await?;
     state.commands_changed();
     Ok(Redirect::to("/commands"))
 }
@@ -175,5 +197,30 @@ mod tests {
         assert_eq!(parse_command("lock_screens").unwrap(), (CommandAction::LockScreens, LOCK_FOR));
         assert_eq!(parse_command("sign_out_all").unwrap().1, SIGN_OUT_FOR);
         assert!(parse_command("format").is_err());
+    }
+
+    #[test]
+    fn every_command_has_a_label_for_people() {
+        let cases = [
+            ("lock_screens", "Eyes on me"),
+            ("unlock_screens", "End eyes on me"),
+            ("sign_out_all", "Sign everyone out"),
+            ("refresh_policy", "Fetch the changed policy"),
+            ("from_a_newer_server", "from_a_newer_server"),
+        ];
+        for (stored, label) in cases {
+            assert_eq!(stored_command_label(stored), label);
+        }
+        let page = commands_table(&[CommandRecord {
+            id: 1,
+            device: None,
+            action: "lock_screens".into(),
+            issued_at: "2026-06-23T09:14:00Z".parse().unwrap(),
+            expires_at: "2026-06-23T09:24:00Z".parse().unwrap(),
+            issued_by: "t.smith".into(),
+        }])
+        .into_string();
+        assert!(page.contains("Eyes on me") && !page.contains("lock_screens"), "{page}");
+        assert!(page.contains("2026-06-23 10:14 BST"), "{page}");
     }
 }

@@ -76,7 +76,7 @@ fn report_page(viewer: &Viewer, s: &Summary) -> Markup {
                 button type="submit" { "Show" }
             }
             p.no-print.muted { "Anonymised: counts only, no names, devices or addresses. Print this page for the governors." }
-            p { strong { (s.total) } " reports in the period." }
+            p { strong { (s.total) } @if s.total == 1 { " report" } @else { " reports" } " in the period." }
             h2 { "By kind of concern" }
             (bar_chart("Reports by kind of concern", &s.by_category))
             h2 { "By year group" }

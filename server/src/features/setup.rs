@@ -5,6 +5,7 @@
 //! below; queries are `store`'s, the documents devices get are `device_policy`'s.
 
 use crate::auth::Permission;
+use crate::device_policy::ClassRecord;
 use crate::device_policy::{default_profile_name, ProfileRecord, PUPIL_SYMBOLS};
 use crate::http::error::PageError;
 use crate::http::forms::{capitalise, form};
@@ -214,11 +215,63 @@ pub fn parse_profile(
     })
 }
 
+/// Whether a list line means something to a device's filter: blank, a `#` comment, a URL-layer
+/// rule (`url-sha256:…`), or a domain name, `*.` for a wildcard, every label 1 to 63 of
+/// `[A-Za-z0-9_-]`, 253 characters at most. The devices' own parser (`slate_filter::lists`)
+/// skips any other line; a test holds the two to the same answers.
+pub fn list_line_ok(line: &str) -> bool {
+    let line = line.trim();
+    if line.is_empty() || line.starts_with('#') {
+        return true;
+    }
+    if line.split_once(':').is_some_and(|(kind, _)| kind.ends_with("-sha256")) {
+        return true;
+    }
+    let name = line.strip_prefix("*.").unwrap_or(line);
+    let name = name.strip_suffix('.').unwrap_or(name);
+    !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|label| {
+            (1..=63).contains(&label.len())
+                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+}
+
+/// Refuses a list with a line that is not a domain name (nor a comment or a URL-layer rule),
+/// naming the first few: devices would skip such a line, so what IT meant to block would not
+/// be.
+fn check_list_lines(text: &str) -> Result<(), String> {
+    let bad: Vec<(usize, &str)> = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !list_line_ok(l))
+        .map(|(i, l)| (i + 1, l.trim()))
+        .collect();
+    if bad.is_empty() {
+        return Ok(());
+    }
+    let named: Vec<String> =
+        bad.iter().take(3).map(|(n, line)| format!("line {n} ({line:?})")).collect();
+    let more = match bad.len() - named.len() {
+        0 => String::new(),
+        1 => " and 1 more line".to_string(),
+        n => format!(" and {n} more lines"),
+    };
+    Err(format!(
+        "List: {}{more} {} not a domain name. Write one domain a line, like example.org or *.example.org; nothing was saved.",
+        named.join(", "),
+        if bad.len() == 1 { "is" } else { "are" }
+    ))
+}
+
 /// An uploaded list: its name and bytes (one domain or rule a line, `\n` line ends).
 pub fn parse_list(name: &str, contents: &str) -> Result<(String, Vec<u8>, ListFile), String> {
     let name = name.trim();
     check_list_name(name).map_err(|_| "List name: 1 to 64 of a-z, 0-9 and -.".to_string())?;
-    let mut bytes = contents.replace("\r\n", "\n").into_bytes();
+    // Any line ending a browser or spreadsheet sends becomes `\n`, the list file's own.
+    let text = contents.replace("\r\n", "\n").replace('\r', "\n");
+    check_list_lines(&text)?;
+    let mut bytes = text.into_bytes();
     if !bytes.is_empty() && !bytes.ends_with(b"\n") {
         bytes.push(b'\n');
     }
@@ -270,6 +323,7 @@ pub async fn setup_page(staff: Staff, State(state): State<AppState>) -> Result<M
             }
             section {
                 h2 { "Classes" }
+                (profile_warning(&crate::device_policy::classes_without_profile(&classes, &profiles)))
                 table {
                     tr { th { "Class" } th { "Key stage" } th { "Symbol" } th { "Colour" } th { "Filter profile" } th { "Apps" } }
                     @for c in &classes {
@@ -574,20 +628,48 @@ pub async fn import_roster(
         PageError::BadForm(format!("Nothing was imported. {}", capitalise(&e.to_string())))
     })?;
     let rows: Vec<_> = rows.into_iter().map(|row| (roster::new_pupil_id(), row)).collect();
-    let done = policy_change(&staff, &state, &f.csrf, ("imported roster", None), move |store| {
-        store.import_roster(&rows, Utc::now())
-    })
-    .await?;
+    let classes: Vec<String> = rows.iter().map(|(_, row)| row.class.clone()).collect();
+    let (done, without_profile) =
+        policy_change(&staff, &state, &f.csrf, ("imported roster", None), move |store| {
+            let done = store.import_roster(&rows, Utc::now())?;
+            let records = store.classes()?;
+            let profiles = store.profiles()?;
+            let without_profile: Vec<ClassRecord> =
+                crate::device_policy::classes_without_profile(&records, &profiles)
+                    .into_iter()
+                    .filter(|c| classes.contains(&c.name))
+                    .cloned()
+                    .collect();
+            Ok((done, without_profile))
+        })
+        .await?;
     Ok(layout(
         Some(&staff.viewer()),
         "Roster imported",
         html! {
             h1 { "Roster imported" }
-            p { (done.pupils_added) " pupils added, " (done.already_there) " already there, "
-                (done.classes_added) " classes added." }
+            p { (roster::import_summary(&done)) "." }
+            (profile_warning(&without_profile.iter().collect::<Vec<_>>()))
             p { a href="/setup" { "Back to school setup" } }
         },
     ))
+}
+
+/// Classes whose filter profile is not set up: their pupils get the default profile's rules.
+fn profile_warning(classes: &[&ClassRecord]) -> Markup {
+    html! {
+        @if !classes.is_empty() {
+            div.banner.no-profile {
+                p { "These classes name a filter profile that is not set up, so their pupils get the "
+                    code { "default" } " profile's filtering until you add the profile under Filter profiles or give the class another:" }
+                ul {
+                    @for c in classes {
+                        li { "Class " strong { (c.name) } ": profile " code { (c.profile) } }
+                    }
+                }
+            }
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -832,6 +914,69 @@ mod tests {
             let err = parse_app(args.0, "Maths", "numbers", "1", args.1, args.2, args.3, args.4)
                 .unwrap_err();
             assert!(err.contains(field), "{err} should name {field}");
+        }
+    }
+
+    #[test]
+    fn the_server_reads_list_lines_as_devices_do() {
+        let lines = [
+            "example.org",
+            "*.example.org",
+            "EXAMPLE.org.",
+            "xn--bcher-kva.example",
+            "a_b.example",
+            "# comment",
+            "",
+            "   ",
+            "url-sha256:abcd",
+            "host-sha256:00",
+            "http://not a domain/",
+            "not a domain",
+            "example..org",
+            "*.",
+            ".example.org",
+            "exa mple.org",
+            "example.org/path",
+            "ex!ample.org",
+            "*.*.example.org",
+            "münchen.de",
+            &"a".repeat(64),
+            &format!("{}.org", "a.".repeat(130)),
+        ];
+        for line in lines {
+            let (_, device) = slate_filter::lists::DomainSet::parse(line);
+            assert_eq!(list_line_ok(line), device.bad_count == 0, "{line:?}");
+        }
+    }
+
+    #[test]
+    fn list_lines_are_checked_as_domain_names_naming_the_bad_line() {
+        let ok = [
+            "bad.example\r\n*.worse.example\r\n# a comment\r\n\r\nurl-sha256:ab12\n",
+            "",
+            "a.example",
+        ];
+        for contents in ok {
+            assert!(parse_list("adult", contents).is_ok(), "{contents:?}");
+        }
+        let cases = [
+            (
+                "bad.example\nhttp://not a domain/\n",
+                "line 2 (\"http://not a domain/\") is not a domain name",
+            ),
+            (
+                "bad.example\r\nhttp://not a domain/\r\n",
+                "line 2 (\"http://not a domain/\") is not a domain name",
+            ),
+            ("a.example\rb.example\rnot a domain\r", "line 3 (\"not a domain\") is not"),
+            (
+                "x y\nok.example\na b\nc d\ne f\n",
+                "line 1 (\"x y\"), line 3 (\"a b\"), line 4 (\"c d\") and 1 more line are not",
+            ),
+        ];
+        for (contents, expected) in cases {
+            let refused = parse_list("adult", contents).unwrap_err();
+            assert!(refused.contains(expected), "{contents:?}: {refused}");
         }
     }
 

@@ -170,6 +170,11 @@ pub(crate) fn clock_warning(warning: Option<&str>) -> Markup {
     }
 }
 
+/// A number of things in words: "1 device", "2 devices", "0 devices".
+pub(crate) fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 /// A time as staff read it, with the zone said out loud.
 pub(crate) fn when(t: DateTime<Utc>) -> String {
     // Staff read UK time (GMT or BST, named); the database and the wire stay in UTC.
@@ -179,6 +184,15 @@ pub(crate) fn when(t: DateTime<Utc>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counts_read_in_the_singular_only_for_one() {
+        let cases = [(0, "0 devices"), (1, "1 device"), (2, "2 devices"), (21, "21 devices")];
+        for (n, words) in cases {
+            assert_eq!(count(n, "device", "devices"), words);
+        }
+        assert_eq!(count(1, "class", "classes"), "1 class");
+    }
 
     #[test]
     fn devices_are_online_when_heard_from_lately() {

@@ -108,7 +108,11 @@ impl Store {
 
     /// Incidents numbered after `after`, newest press first, at most `limit`: what an open list
     /// missed while its live updates were down.
-    pub fn incidents_after(&self, after: i64, limit: u32) -> Result<Vec<IncidentRecord>, StoreError> {
+    pub fn incidents_after(
+        &self,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<IncidentRecord>, StoreError> {
         self.incidents_where("i.id > ?2", super::sql::params![limit, after])
     }
 

@@ -280,7 +280,7 @@ async fn roster_import_takes_a_whole_file_or_nothing() {
     assert!(out.status.success(), "{out:?}");
     assert_eq!(
         String::from_utf8(out.stdout).unwrap(),
-        "2 pupils added, 0 already there, 1 classes added\n",
+        "2 pupils added, 0 already there, 1 class added\n",
         "the bad file added nothing"
     );
     let store = slate_server::Store::open(&dir.join("slate.sqlite")).unwrap();

@@ -2,7 +2,7 @@
 
 use crate::auth::Permission;
 use crate::http::layout::{
-    clock_warning, csrf, layout, online, optional, pupil, status, when, Viewer,
+    clock_warning, count, csrf, layout, online, optional, pupil, status, when, Viewer,
 };
 use crate::session_end::end_label;
 use crate::store::{
@@ -259,7 +259,7 @@ pub fn fleet_page(
         "Fleet",
         html! {
             h1 { "Fleet" }
-            p { (fleet.len()) " devices, " (up) " online." }
+            p { (count(fleet.len(), "device", "devices")) ", " (up) " online." }
             @if fleet.is_empty() {
                 p.empty { "No device has enrolled yet. Make a token with slate-server enrollment-token --device N." }
             } @else {

@@ -250,8 +250,9 @@ mod tests {
 
     #[test]
     fn reports_show_device_pupil_and_escaped_text() {
-        let page = reports_page(&viewer(Role::Dsl), &[incident("<script>alert(1)</script>")], 500, now())
-            .into_string();
+        let page =
+            reports_page(&viewer(Role::Dsl), &[incident("<script>alert(1)</script>")], 500, now())
+                .into_string();
         assert!(page.contains(r#"href="/devices/12""#), "{page}");
         assert!(page.contains(r#"href="/incidents/7""#), "{page}");
         assert!(page.contains("Amira K.") && page.contains("p-7f3a9c"), "{page}");
