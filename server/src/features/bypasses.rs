@@ -43,14 +43,22 @@ pub fn normalise_domain(text: &str) -> Result<String, String> {
     }
 }
 
-/// A bypass request's times and reason.
+/// A bypass request's times and reason, asked for at `now`: one that would already be over is
+/// refused, since it could only put a false record in the audit log.
 pub fn check_bypass(
     from: DateTime<Utc>,
     until: DateTime<Utc>,
     reason: &str,
+    now: DateTime<Utc>,
 ) -> Result<String, String> {
     if until <= from {
         return Err("Until: must be after From.".into());
+    }
+    if until <= now {
+        return Err(format!(
+            "Until: {} has already passed. A bypass is for now or later.",
+            crate::uk_time::format_uk(until)
+        ));
     }
     if until - from > Duration::days(366) {
         return Err("Until: a bypass lasts at most a year.".into());
@@ -154,7 +162,7 @@ pub async fn request_bypass(
     let from = parse_time("From", &f.from);
     let until = parse_time("Until", &f.until);
     let (from, until) = (from.map_err(PageError::BadForm)?, until.map_err(PageError::BadForm)?);
-    let reason = check_bypass(from, until, &f.reason).map_err(PageError::BadForm)?;
+    let reason = check_bypass(from, until, &f.reason, Utc::now()).map_err(PageError::BadForm)?;
     let classes = state.store.run(|store| store.classes()).await?;
     let class = classes
         .iter()
@@ -226,17 +234,40 @@ mod tests {
             assert!(normalise_domain(bad).is_err(), "{bad}");
         }
         let t = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
-        assert!(
-            check_bypass(t("2026-11-23T10:00:00Z"), t("2026-11-23T11:00:00Z"), "History").is_ok()
-        );
-        assert!(check_bypass(t("2026-11-23T10:00:00Z"), t("2026-11-23T10:00:00Z"), "x")
+        let now = t("2026-11-23T09:00:00Z");
+        assert!(check_bypass(t("2026-11-23T10:00:00Z"), t("2026-11-23T11:00:00Z"), "History", now)
+            .is_ok());
+        assert!(check_bypass(t("2026-11-23T10:00:00Z"), t("2026-11-23T10:00:00Z"), "x", now)
             .unwrap_err()
             .starts_with("Until"));
-        assert!(check_bypass(t("2026-11-23T10:00:00Z"), t("2028-11-23T10:00:00Z"), "x")
+        assert!(check_bypass(t("2026-11-23T10:00:00Z"), t("2028-11-23T10:00:00Z"), "x", now)
             .unwrap_err()
             .starts_with("Until"));
-        assert!(check_bypass(t("2026-11-23T10:00:00Z"), t("2026-11-23T11:00:00Z"), " ")
+        assert!(check_bypass(t("2026-11-23T10:00:00Z"), t("2026-11-23T11:00:00Z"), " ", now)
             .unwrap_err()
             .starts_with("Reason"));
+    }
+
+    #[test]
+    fn a_bypass_that_would_already_be_over_is_refused() {
+        let t = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
+        let now = t("2026-06-23T09:30:00Z");
+        let cases = [
+            // (from, until, refused)
+            ("2026-06-22T09:00:00Z", "2026-06-22T10:00:00Z", true),
+            ("2026-06-23T08:00:00Z", "2026-06-23T09:30:00Z", true),
+            ("2026-06-23T08:00:00Z", "2026-06-23T09:31:00Z", false),
+            ("2026-06-23T09:30:00Z", "2026-06-23T10:30:00Z", false),
+            ("2026-06-24T09:00:00Z", "2026-06-24T10:00:00Z", false),
+        ];
+        for (from, until, refused) in cases {
+            let answer = check_bypass(t(from), t(until), "History", now);
+            assert_eq!(answer.is_err(), refused, "{from} to {until}: {answer:?}");
+        }
+        let refused = check_bypass(t(cases[0].0), t(cases[0].1), "History", now).unwrap_err();
+        assert_eq!(
+            refused,
+            "Until: 2026-06-22 11:00 BST has already passed. A bypass is for now or later."
+        );
     }
 }

@@ -8,6 +8,7 @@ mod binary;
 mod common;
 mod desk;
 mod device_api;
+mod forms;
 mod https;
 mod openapi;
 mod policy;

@@ -176,40 +176,6 @@ async fn a_bad_roster_imports_nothing_and_names_the_line_and_column() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn a_class_without_a_filter_profile_and_a_list_line_that_is_no_domain_are_reported() {
-    let server = TestServer::start().await;
-    let mut dsl = Browser::signed_in(&server, "dsl.jones", Role::Dsl).await;
-    let profile =
-        [("name", "oak"), ("block_lists", ""), ("allow_only", ""), ("safe_search", "strict")];
-    assert_eq!(submit(&mut dsl, "/setup", "/setup/profile", &profile).await.status(), 303);
-    let csv = "class,first_name,last_name,key_stage\r\nOak,Amira,Khan,ks1\r\n\"Year 5, Kingfishers\",Ben,Taylor,ks2\r\n";
-    let response = submit(&mut dsl, "/setup", "/setup/roster", &[("csv", csv)]).await;
-    assert_eq!(response.status(), 200);
-    let page = response.text().await.unwrap();
-    assert!(page.contains("2 pupils added, 0 already there, 2 classes added."), "{page}");
-    assert!(
-        page.contains(
-            "<strong>Year 5, Kingfishers</strong>: profile <code>year-5,-kingfishers</code>"
-        ),
-        "{page}"
-    );
-    assert!(!page.contains("<strong>Oak</strong>"), "Oak's profile is set up: {page}");
-    let setup = dsl.page("/setup").await;
-    assert!(setup.contains("<code>year-5,-kingfishers</code>"), "still said on the setup page");
-
-    let list = [("name", "adult"), ("contents", "bad.example\r\nhttp://not a domain/\r\n")];
-    let response = submit(&mut dsl, "/setup", "/setup/list", &list).await;
-    assert_eq!(response.status(), 400);
-    let page = response.text().await.unwrap();
-    assert!(
-        page.contains("line 2 (&quot;http://not a domain/&quot;) is not a domain name"),
-        "{page}"
-    );
-    assert!(server.store.lists().unwrap().is_empty(), "nothing saved");
-    server.stop().await;
-}
-
 async fn poll(server: &TestServer, credential: &str, after: u64, wait_s: u32) -> CommandsReply {
     let path = format!("/api/v1/device/commands?after={after}&wait_s={wait_s}");
     let response = server.device_get(Some(credential), &path).await;

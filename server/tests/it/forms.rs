@@ -1,0 +1,91 @@
+//! Staff forms that check what they are given and say plainly what is wrong: a class whose
+//! filter profile is not set up, filter-list lines that are not domain names, a filter bypass
+//! that would already be over.
+
+use crate::common::*;
+use chrono::{Duration, Utc};
+use chrono_tz::Europe::London;
+use slate_server::auth::Role;
+
+/// Posts a form with the page's CSRF token; returns the answer.
+async fn submit(
+    browser: &mut Browser<'_>,
+    page: &str,
+    action: &str,
+    fields: &[(&str, &str)],
+) -> reqwest::Response {
+    let html = browser.page(page).await;
+    let token = csrf_in(&html);
+    let mut form = fields.to_vec();
+    form.push(("csrf", &token));
+    browser.post(action, &form).await
+}
+
+#[tokio::test]
+async fn a_class_without_a_filter_profile_and_a_list_line_that_is_no_domain_are_reported() {
+    let server = TestServer::start().await;
+    let mut dsl = Browser::signed_in(&server, "dsl.jones", Role::Dsl).await;
+    let profile =
+        [("name", "oak"), ("block_lists", ""), ("allow_only", ""), ("safe_search", "strict")];
+    assert_eq!(submit(&mut dsl, "/setup", "/setup/profile", &profile).await.status(), 303);
+    let csv = "class,first_name,last_name,key_stage\r\nOak,Amira,Khan,ks1\r\n\"Year 5, Kingfishers\",Ben,Taylor,ks2\r\n";
+    let response = submit(&mut dsl, "/setup", "/setup/roster", &[("csv", csv)]).await;
+    assert_eq!(response.status(), 200);
+    let page = response.text().await.unwrap();
+    assert!(page.contains("2 pupils added, 0 already there, 2 classes added."), "{page}");
+    assert!(
+        page.contains(
+            "<strong>Year 5, Kingfishers</strong>: profile <code>year-5,-kingfishers</code>"
+        ),
+        "{page}"
+    );
+    assert!(!page.contains("<strong>Oak</strong>"), "Oak's profile is set up: {page}");
+    let setup = dsl.page("/setup").await;
+    assert!(setup.contains("<code>year-5,-kingfishers</code>"), "still said on the setup page");
+
+    let list = [("name", "adult"), ("contents", "bad.example\r\nhttp://not a domain/\r\n")];
+    let response = submit(&mut dsl, "/setup", "/setup/list", &list).await;
+    assert_eq!(response.status(), 400);
+    let page = response.text().await.unwrap();
+    assert!(
+        page.contains("line 2 (&quot;http://not a domain/&quot;) is not a domain name"),
+        "{page}"
+    );
+    assert!(server.store.lists().unwrap().is_empty(), "nothing saved");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_bypass_that_would_already_be_over_is_refused() {
+    let server = TestServer::start().await;
+    let mut dsl = Browser::signed_in(&server, "dsl.jones", Role::Dsl).await;
+    let roster = "class,first_name,last_name,key_stage\nOak,Amira,Khan,ks1\n";
+    assert_eq!(submit(&mut dsl, "/setup", "/setup/roster", &[("csv", roster)]).await.status(), 200);
+    let mut teacher = Browser::signed_in(&server, "t.smith", Role::Teacher).await;
+    let uk =
+        |t: chrono::DateTime<Utc>| t.with_timezone(&London).format("%Y-%m-%dT%H:%M").to_string();
+    let now = Utc::now();
+    let yesterday = (uk(now - Duration::days(1)), uk(now - Duration::days(1) + Duration::hours(1)));
+    let request = |(from, until): &(String, String)| {
+        [
+            ("class", "Oak".to_string()),
+            ("domain", "history.example.org".to_string()),
+            ("from", from.clone()),
+            ("until", until.clone()),
+            ("reason", "Castles lesson".to_string()),
+        ]
+    };
+    let fields = request(&yesterday);
+    let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let refused = submit(&mut teacher, "/bypasses", "/bypasses", &fields).await;
+    assert_eq!(refused.status(), 400);
+    let page = refused.text().await.unwrap();
+    assert!(page.contains("has already passed"), "{page}");
+    assert!(server.store.bypasses(10).unwrap().is_empty(), "nothing recorded");
+
+    let later = (uk(now + Duration::hours(1)), uk(now + Duration::hours(2)));
+    let fields = request(&later);
+    let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    assert_eq!(submit(&mut teacher, "/bypasses", "/bypasses", &fields).await.status(), 303);
+    server.stop().await;
+}
