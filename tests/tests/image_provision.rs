@@ -64,7 +64,7 @@ impl Device {
             .output()
             .unwrap();
         let text = String::from_utf8_lossy(&out.stdout).to_string()
-            + &String::from_utf8_lossy(&out.stderr);
+            + &*String::from_utf8_lossy(&out.stderr);
         (out.status.success(), text)
     }
 
@@ -406,7 +406,7 @@ fn helper(name: &str, args: &[&str], env: &[(&str, &Path)]) -> (bool, String) {
     let out = cmd.output().unwrap();
     (
         out.status.success(),
-        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout).to_string() + &*String::from_utf8_lossy(&out.stderr),
     )
 }
 

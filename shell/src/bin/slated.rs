@@ -66,7 +66,12 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(config)) {
+    let outcome = runtime.block_on(run(config));
+    // `run` has stopped the daemon and everything it writes. What may be left is a blocked read
+    // of standard input (the stdin button of the demo), which no runtime can cancel: waiting
+    // for it held Ctrl+C until Enter was pressed.
+    runtime.shutdown_timeout(STRAGGLERS);
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("slated: {e:#}");
@@ -74,6 +79,9 @@ fn main() -> ExitCode {
         }
     }
 }
+
+/// How long a stopped daemon waits for blocking work it did not itself wait for.
+const STRAGGLERS: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// `--check-config`: what `slated` would refuse at start, without starting.
 fn check_config(path: &std::path::Path) -> ExitCode {
