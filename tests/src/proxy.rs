@@ -1,6 +1,7 @@
-//! A loopback TCP relay that a test can cut: what a dropped Wi-Fi connection is to a browser.
-//! [`Relay::cut`] closes every connection through it and turns new ones away at once (the
-//! browser sees its connection reset); [`Relay::mend`] lets them through again.
+//! A loopback TCP relay that a test can break as networks break: [`Relay::cut`] closes every
+//! connection through it and turns new ones away at once (the browser sees its connection
+//! reset); [`Relay::stall`] keeps connections open but passes nothing (Wi-Fi gone quiet, no
+//! reset ever comes); [`Relay::mend`] lets everything through again.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -11,6 +12,7 @@ pub struct Relay {
     /// `http://127.0.0.1:PORT`: the address to browse instead of the server's.
     pub url: String,
     cut: Arc<AtomicBool>,
+    stalled: Arc<AtomicBool>,
     open: Arc<Mutex<Vec<TcpStream>>>,
 }
 
@@ -21,8 +23,9 @@ impl Relay {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind the relay");
         let url = format!("http://{}", listener.local_addr().expect("relay address"));
         let cut = Arc::new(AtomicBool::new(false));
+        let stalled = Arc::new(AtomicBool::new(false));
         let open = Arc::new(Mutex::new(Vec::new()));
-        let (cut_flag, open_list) = (cut.clone(), open.clone());
+        let (cut_flag, stall_flag, open_list) = (cut.clone(), stalled.clone(), open.clone());
         std::thread::spawn(move || {
             for client in listener.incoming().map_while(Result::ok) {
                 if cut_flag.load(Ordering::SeqCst) {
@@ -32,11 +35,11 @@ impl Relay {
                 let Ok(server) = TcpStream::connect(target) else { continue };
                 let mut open = open_list.lock().unwrap();
                 open.extend([&client, &server].iter().filter_map(|s| s.try_clone().ok()));
-                pipe(&client, &server);
-                pipe(&server, &client);
+                pipe(&client, &server, stall_flag.clone());
+                pipe(&server, &client, stall_flag.clone());
             }
         });
-        Relay { url, cut, open }
+        Relay { url, cut, stalled, open }
     }
 
     /// Drops every connection through the relay and refuses new ones.
@@ -47,18 +50,28 @@ impl Relay {
         }
     }
 
-    /// Lets connections through again.
+    /// Holds every byte, in both directions, on every connection, without closing any.
+    pub fn stall(&self) {
+        self.stalled.store(true, Ordering::SeqCst);
+    }
+
+    /// Lets connections through again (what a stall held flows on).
     pub fn mend(&self) {
         self.cut.store(false, Ordering::SeqCst);
+        self.stalled.store(false, Ordering::SeqCst);
     }
 }
 
-/// Copies `from` to `to` on a thread; when either side ends, both are shut.
-fn pipe(from: &TcpStream, to: &TcpStream) {
+/// Copies `from` to `to` on a thread, holding what it read while `stalled`; when either side
+/// ends, both are shut.
+fn pipe(from: &TcpStream, to: &TcpStream, stalled: Arc<AtomicBool>) {
     let (Ok(mut from), Ok(mut to)) = (from.try_clone(), to.try_clone()) else { return };
     std::thread::spawn(move || {
         let mut buffer = [0u8; 16 * 1024];
         while let Ok(n) = from.read(&mut buffer) {
+            while stalled.load(Ordering::SeqCst) {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
             if n == 0 || to.write_all(&buffer[..n]).is_err() {
                 break;
             }

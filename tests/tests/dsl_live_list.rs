@@ -1,6 +1,6 @@
 //! The DSL's live incident list in real Chromium is either live or says it is not: the page
-//! stays open while the connection drops, the session expires and the server is killed and
-//! started again; each time it shows a banner with the time of its last update at once, and
+//! stays open while the connection drops, then goes silent, the session expires and the server
+//! is killed and started again; each time it shows a banner with the time of its last update at once, and
 //! when it is back it fetches the reports it missed, all without a reload.
 //!
 //! The browser reaches the server through a loopback relay the test can cut (a dropped Wi-Fi
@@ -145,6 +145,22 @@ fn the_live_list_says_when_it_is_down_and_catches_up_when_it_is_back() {
         assert_not_reloaded(&driver).await;
     });
 
+    // The connection goes quiet without a word (no reset, nothing): the page notices the
+    // server's missing ticks, and catches up once the connection is back.
+    relay.stall();
+    runtime.block_on(async {
+        let down = live_status(&driver, "no").await;
+        assert!(down.contains("has not been heard from"), "{down}");
+        screenshot(&driver, dir.path(), "live-list-connection-silent.png").await;
+    });
+    report(&device);
+    runtime.block_on(async {
+        relay.mend();
+        live_status(&driver, "yes").await;
+        wait_for_rows(&driver, 3).await;
+        assert_not_reloaded(&driver).await;
+    });
+
     // The session expires: the page says the DSL is signed out, and catches up once they sign
     // in again (in the tab its banner opens).
     idle_for_31_minutes(&server);
@@ -173,7 +189,7 @@ fn the_live_list_says_when_it_is_down_and_catches_up_when_it_is_back() {
         driver.close_window().await.unwrap();
         driver.switch_to_window(list).await.unwrap();
         live_status(&driver, "yes").await;
-        wait_for_rows(&driver, 3).await;
+        wait_for_rows(&driver, 4).await;
         assert_not_reloaded(&driver).await;
     });
 
@@ -189,7 +205,7 @@ fn the_live_list_says_when_it_is_down_and_catches_up_when_it_is_back() {
     device.unlock();
     runtime.block_on(async {
         live_status(&driver, "yes").await;
-        wait_for_rows(&driver, 4).await;
+        wait_for_rows(&driver, 5).await;
         assert_not_reloaded(&driver).await;
         screenshot(&driver, dir.path(), "live-list-back.png").await;
     });

@@ -109,8 +109,14 @@
 
   // Fetches what the list missed; `then` runs once the list has everything up to now.
   function catchUp(then) {
-    fetch("/reports/since?after=" + newest(), { credentials: "same-origin", cache: "no-store" })
+    // A connection that went silent would leave the fetch waiting for ever: give up after a tick.
+    var controller = window.AbortController ? new AbortController() : null;
+    var patience = setTimeout(function () { if (controller) { controller.abort(); } }, tickSeconds * 1000);
+    fetch("/reports/since?after=" + newest(), {
+      credentials: "same-origin", cache: "no-store", signal: controller ? controller.signal : undefined
+    })
       .then(function (response) {
+        clearTimeout(patience);
         if (response.status === 401 || response.status === 403) {
           stop();
           down("you are signed out.", true);
@@ -124,6 +130,7 @@
         });
       })
       .catch(function () {
+        clearTimeout(patience);
         stop();
         down("the server cannot be reached.", false);
         later();
