@@ -72,6 +72,7 @@
       var link = document.createElement("a");
       link.href = "/staff/login";
       link.target = "_blank";
+      link.rel = "noopener";
       link.textContent = "Sign in again (opens a new tab)";
       status.appendChild(link);
       status.appendChild(document.createTextNode(": this list catches up by itself once you have."));
