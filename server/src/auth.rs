@@ -1,4 +1,4 @@
-//! Staff authentication and authorisation rules, as pure functions: roles and what each may do,
+//! Staff authentication rules, as pure functions: roles (what each may do is `access`'s),
 //! password hashing and policy, TOTP codes and their acceptance window, login throttling and
 //! session lifetimes. No database, no HTTP: `store` keeps accounts, `staff` wires requests.
 
@@ -46,59 +46,6 @@ impl Role {
 impl fmt::Display for Role {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
-    }
-}
-
-/// Something a staff member asks to do. Each handler names the one it needs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Permission {
-    /// The incident list and one incident, with pupil names, URLs and titles.
-    ViewIncidents,
-    /// Saying "I have seen it, I am on my way".
-    Acknowledge,
-    /// Recording the action taken, the form's fields and notes.
-    RecordAction,
-    /// CSV (and later PDF) exports of incidents and of the log.
-    Export,
-    /// A device's sessions and reports, and "who had device N at T".
-    ViewDevice,
-    /// Writing the manual register of numbered iPads.
-    RecordRegister,
-    /// Devices, versions, last contact: no pupil data.
-    ViewFleet,
-    /// The audit log.
-    ReadAudit,
-    /// The termly governors' report (anonymised counts).
-    GovernorReport,
-    /// What devices are told: classes, roster, apps, filter lists and profiles, the staff PIN,
-    /// session rules, the policy key.
-    ManagePolicy,
-    /// "Eyes on me", "sign everyone out" to devices.
-    SendCommands,
-    /// Asking for a time-bound filter bypass.
-    RequestBypass,
-    /// Approving or refusing a bypass (a safeguarding decision).
-    ApproveBypass,
-}
-
-/// Who may do what. DSLs and deputies do everything safeguarding; teachers see and acknowledge
-/// reports, look up devices, keep the iPad register, send "eyes on me" and ask for filter
-/// bypasses; IT sees the fleet and runs what devices are told (roster import included), but no
-/// reports, sessions or other pupil activity.
-pub fn allowed(role: Role, permission: Permission) -> bool {
-    use Permission::*;
-    match role {
-        Role::Dsl | Role::DeputyDsl => true,
-        Role::Teacher => matches!(
-            permission,
-            ViewIncidents
-                | Acknowledge
-                | ViewDevice
-                | RecordRegister
-                | SendCommands
-                | RequestBypass
-        ),
-        Role::ItAdmin => matches!(permission, ViewFleet | ManagePolicy),
     }
 }
 
@@ -317,51 +264,6 @@ mod tests {
 
     fn at(s: &str) -> DateTime<Utc> {
         s.parse().unwrap()
-    }
-
-    #[test]
-    fn permissions_by_role() {
-        use Permission::*;
-        let all = [
-            GovernorReport,
-            ViewIncidents,
-            Acknowledge,
-            RecordAction,
-            Export,
-            ViewDevice,
-            RecordRegister,
-            ViewFleet,
-            ReadAudit,
-            ManagePolicy,
-            SendCommands,
-            RequestBypass,
-            ApproveBypass,
-        ];
-        let table: [(Role, &[Permission]); 4] = [
-            (Role::Dsl, &all),
-            (Role::DeputyDsl, &all),
-            (
-                Role::Teacher,
-                &[
-                    ViewIncidents,
-                    Acknowledge,
-                    ViewDevice,
-                    RecordRegister,
-                    SendCommands,
-                    RequestBypass,
-                ],
-            ),
-            (Role::ItAdmin, &[ViewFleet, ManagePolicy]),
-        ];
-        for (role, granted) in table {
-            for permission in all {
-                assert_eq!(
-                    allowed(role, permission),
-                    granted.contains(&permission),
-                    "{role} {permission:?}"
-                );
-            }
-        }
     }
 
     #[test]

@@ -42,6 +42,7 @@
 //! logs carry device numbers and event ids, never pupil names, page titles, URLs or secrets;
 //! clients get short safe error messages, never internal causes.
 
+pub mod access;
 pub mod auth;
 pub mod cli;
 pub mod config;

@@ -3,7 +3,8 @@
 //! into the filter document devices get until it ends. It never lifts illegal-content lists or
 //! safe search (the device's filter sees to that).
 
-use crate::auth::Permission;
+use crate::access::{Gate, Permission};
+use crate::http::routes::Routes;
 use crate::http::error::PageError;
 use crate::http::forms::{form, parse_time};
 use crate::http::layout::{csrf, layout, Viewer};
@@ -13,18 +14,17 @@ use crate::store::BypassRecord;
 use axum::extract::rejection::FormRejection;
 use axum::extract::{Form, Path, State};
 use axum::response::Redirect;
-use axum::routing::{get, post};
-use axum::Router;
 use chrono::{DateTime, Duration, Utc};
 use maud::{html, Markup};
 use serde::Deserialize;
 
 const BYPASS_ROWS: u32 = 200;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/bypasses", get(bypasses_page).post(request_bypass))
-        .route("/bypasses/{id}/decide", post(decide_bypass))
+pub fn routes() -> Routes {
+    Routes::new()
+        .get("/bypasses", Gate::Needs(Permission::SeeBypasses), bypasses_page)
+        .post("/bypasses", Gate::Needs(Permission::RequestBypass), request_bypass)
+        .post("/bypasses/{id}/decide", Gate::Needs(Permission::ApproveBypass), decide_bypass)
 }
 
 /// A domain a bypass may name: lowercased, no trailing dot, labels of a-z, 0-9 and -.
@@ -67,9 +67,6 @@ pub async fn bypasses_page(
     staff: Staff,
     State(state): State<AppState>,
 ) -> Result<Markup, PageError> {
-    if !staff.viewer().may(Permission::RequestBypass) {
-        staff.require(Permission::ApproveBypass)?;
-    }
     let (requests, classes) =
         state.store.run(|store| Ok((store.bypasses(BYPASS_ROWS)?, store.classes()?))).await?;
     staff.audit(&state, "viewed filter bypasses", None).await?;
@@ -147,7 +144,6 @@ pub async fn request_bypass(
     State(state): State<AppState>,
     body: Result<Form<BypassForm>, FormRejection>,
 ) -> Result<Redirect, PageError> {
-    staff.require(Permission::RequestBypass)?;
     let f = form(body)?;
     staff.check_csrf(&f.csrf)?;
     let domain = normalise_domain(&f.domain).map_err(PageError::BadForm)?;
@@ -189,7 +185,6 @@ pub async fn decide_bypass(
     Path(id): Path<String>,
     body: Result<Form<DecideForm>, FormRejection>,
 ) -> Result<Redirect, PageError> {
-    staff.require(Permission::ApproveBypass)?;
     let f = form(body)?;
     let id: i64 = id.parse().map_err(|_| PageError::NotFound(format!("No bypass {id}.")))?;
     let approve = match f.decision.as_str() {

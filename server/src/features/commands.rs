@@ -2,7 +2,8 @@
 //! all devices or some. Queued with an expiry, audited, and the devices' long polls woken; the
 //! device API hands them out.
 
-use crate::auth::Permission;
+use crate::access::{Gate, Permission};
+use crate::http::routes::Routes;
 use crate::http::error::PageError;
 use crate::http::forms::form;
 use crate::http::layout::{csrf, layout, online};
@@ -12,8 +13,6 @@ use crate::store::CommandRecord;
 use axum::extract::rejection::FormRejection;
 use axum::extract::{Form, State};
 use axum::response::Redirect;
-use axum::routing::get;
-use axum::Router;
 use chrono::{Duration, Utc};
 use maud::{html, Markup};
 use serde::Deserialize;
@@ -27,8 +26,9 @@ pub const LOCK_FOR: Duration = Duration::minutes(30);
 pub const SIGN_OUT_FOR: Duration = Duration::minutes(10);
 const COMMAND_ROWS: u32 = 50;
 
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/commands", get(commands_page).post(send_command))
+pub fn routes() -> Routes {
+    let send = Gate::Needs(Permission::SendCommands);
+    Routes::new().get("/commands", send, commands_page).post("/commands", send, send_command)
 }
 
 /// Which devices: `all`, or numbers separated by commas or spaces.
@@ -69,7 +69,6 @@ pub async fn commands_page(
     staff: Staff,
     State(state): State<AppState>,
 ) -> Result<Markup, PageError> {
-    staff.require(Permission::SendCommands)?;
     let (recent, fleet) =
         state.store.run(|store| Ok((store.recent_commands(COMMAND_ROWS)?, store.fleet()?))).await?;
     let now = Utc::now();
@@ -133,7 +132,6 @@ pub async fn send_command(
     State(state): State<AppState>,
     body: Result<Form<CommandForm>, FormRejection>,
 ) -> Result<Redirect, PageError> {
-    staff.require(Permission::SendCommands)?;
     let f = form(body)?;
     staff.check_csrf(&f.csrf)?;
     let devices = parse_devices(&f.devices).map_err(PageError::BadForm)?;

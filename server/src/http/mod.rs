@@ -7,8 +7,10 @@
 pub mod error;
 pub mod forms;
 pub mod layout;
+pub mod routes;
 pub mod staff;
 
+use crate::access::Gate;
 use crate::auth::HashCost;
 use crate::config::Config;
 use crate::features::{
@@ -18,11 +20,11 @@ use crate::notify::Notifier;
 use crate::secrets::Secret;
 use crate::store::Store;
 use crate::tls::TlsConfig;
+use routes::Routes;
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::header::{self, HeaderValue};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::get;
 use axum::Router;
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
@@ -141,11 +143,12 @@ impl AppState {
     }
 }
 
-/// Every route the server answers: each feature's own, and what belongs to none.
-pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/", get(|| async { Redirect::to("/reports") }))
+/// Every route the server answers, with the gate each needs: each feature's own, and what
+/// belongs to none. [`router`] is built from it; the role-matrix test walks it.
+pub fn routes() -> Routes {
+    Routes::new()
+        .get("/healthz", Gate::Public, || async { "ok" })
+        .get("/", Gate::Public, || async { Redirect::to("/reports") })
         .merge(device_api::routes())
         .merge(sign_in::routes())
         .merge(incidents::routes())
@@ -155,6 +158,13 @@ pub fn router(state: AppState) -> Router {
         .merge(commands::routes())
         .merge(governors::routes())
         .merge(audit::routes())
+}
+
+/// The server's router: [`routes`], each behind its gate, with the headers and log every answer
+/// gets.
+pub fn router(state: AppState) -> Router {
+    routes()
+        .into_router(&state)
         .fallback(error::not_found)
         .layer(DefaultBodyLimit::max(slate_protocol::MAX_BODY_BYTES))
         .layer(middleware::from_fn(security_headers))

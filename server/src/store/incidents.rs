@@ -40,6 +40,12 @@ pub enum StepError {
     Store(#[from] StoreError),
 }
 
+/// New incidents from the pupils of teacher `?2`'s classes, or from nobody signed in.
+const TEACHERS_NEW: &str = "i.status = 'new' AND (r.pupil IS NULL OR r.pupil IN (
+     SELECT p.id FROM pupils p JOIN classes c ON c.name = p.class_name
+     JOIN staff_classes sc ON sc.class_id = c.id JOIN staff s ON s.id = sc.staff_id
+     WHERE s.username = ?2 AND s.disabled_at IS NULL))";
+
 const INCIDENT_COLUMNS: &str =
     "i.id, i.status, i.action, i.category, i.location, i.description, i.involved,
      i.reported_to, i.outcome, i.created_at, i.updated_at";
@@ -104,6 +110,26 @@ impl Store {
     /// The newest `limit` incidents, newest press first.
     pub fn incidents(&self, limit: u32) -> Result<Vec<IncidentRecord>, StoreError> {
         self.incidents_where("1 = 1", super::sql::params![limit])
+    }
+
+    /// The new reports a teacher goes to: from pupils of the classes linked to their account,
+    /// and from devices with nobody signed in (someone must still go to a held device).
+    pub fn teacher_new_reports(
+        &self,
+        teacher: &str,
+        limit: u32,
+    ) -> Result<Vec<IncidentRecord>, StoreError> {
+        self.incidents_where(TEACHERS_NEW, super::sql::params![limit, teacher])
+    }
+
+    /// Incident `id`, if it is one of [`Store::teacher_new_reports`].
+    pub fn teacher_new_report(
+        &self,
+        teacher: &str,
+        id: i64,
+    ) -> Result<Option<IncidentRecord>, StoreError> {
+        let condition = format!("{TEACHERS_NEW} AND i.id = ?3");
+        Ok(self.incidents_where(&condition, super::sql::params![1u32, teacher, id])?.pop())
     }
 
     /// Incidents whose report came from `device`.

@@ -6,7 +6,9 @@
 
 mod views;
 
+use crate::access::Gate;
 use crate::auth::{self, Role};
+use crate::http::routes::Routes;
 use crate::http::error::PageError;
 use crate::http::forms::form;
 use crate::http::staff::{
@@ -21,21 +23,21 @@ use axum::extract::{ConnectInfo, Form, FromRequestParts, Query, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::{get, post};
-use axum::Router;
 use chrono::Utc;
 use maud::Markup;
 use serde::Deserialize;
 use std::net::SocketAddr;
 use subtle::ConstantTimeEq;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/staff/login", get(login_page).post(login))
-        .route("/staff/logout", post(logout))
-        .route("/staff/password", get(password_page).post(change_password))
-        .route("/staff/account", get(account_page))
-        .route("/staff/account/pin", post(set_unlock_pin))
+pub fn routes() -> Routes {
+    Routes::new()
+        .get("/staff/login", Gate::Public, login_page)
+        .post("/staff/login", Gate::Public, login)
+        .post("/staff/logout", Gate::SignedIn, logout)
+        .get("/staff/password", Gate::SignedIn, password_page)
+        .post("/staff/password", Gate::SignedIn, change_password)
+        .get("/staff/account", Gate::SignedIn, account_page)
+        .post("/staff/account/pin", Gate::SignedIn, set_unlock_pin)
 }
 
 /// The peer's address, when the server was started with connect info (it always is by `serve`).
