@@ -12,5 +12,6 @@ mod https;
 mod openapi;
 mod policy;
 mod postgres;
+mod role_matrix;
 mod staff;
 mod store_story;
