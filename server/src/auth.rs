@@ -245,6 +245,9 @@ pub fn throttled_until(
     Some(oldest_that_must_expire + policy.window)
 }
 
+/// A recovery link from the server's console works once, within this time of being made.
+pub const RECOVERY_LINK_LIFETIME: Duration = Duration::minutes(10);
+
 /// A signed-in browser stays signed in while used within this time...
 pub const SESSION_IDLE: Duration = Duration::minutes(30);
 /// ...and never longer than a school day.

@@ -14,7 +14,9 @@
 //!   `/api/v1/device/policy`, `/lists/{name}`, `/commands`: signed policies, list files, the
 //!   teacher-command long poll; documented in `server/openapi.json`, served at
 //!   `/api/v1/openapi.json`), `sign_in` (password + TOTP, throttled, sign-out, password, "My
-//!   account" with the unlock PIN; the staff-key link stays as IT's break-glass way in),
+//!   account" with the unlock PIN; the staff-key link only where the config turns it on),
+//!   `recovery` (a one-time link from `slate-server staff recover` on the server's console:
+//!   TOTP set up again, a new password, a normal session),
 //!   `incidents` (the list with live updates, one incident and its workflow, exports, the staff
 //!   reports API), `devices` (device pages, "who had device N at T" as page and API, the iPad
 //!   register, the fleet), `setup` (classes, roster import, apps, picture PINs, unlock PIN

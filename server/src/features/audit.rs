@@ -2,10 +2,10 @@
 //! as CSV. Reading it is audited too.
 
 use crate::access::{Gate, Permission};
-use crate::http::routes::Routes;
 use crate::export;
 use crate::http::error::PageError;
 use crate::http::layout::{layout, optional, when, Viewer};
+use crate::http::routes::Routes;
 use crate::http::staff::Staff;
 use crate::http::{csv_response, AppState};
 use crate::store::AuditEntry;

@@ -4,10 +4,10 @@
 //! safe search (the device's filter sees to that).
 
 use crate::access::{Gate, Permission};
-use crate::http::routes::Routes;
 use crate::http::error::PageError;
 use crate::http::forms::{form, parse_time};
 use crate::http::layout::{csrf, layout, Viewer};
+use crate::http::routes::Routes;
 use crate::http::staff::{policy_change, Staff};
 use crate::http::AppState;
 use crate::store::BypassRecord;

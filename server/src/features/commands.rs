@@ -3,10 +3,10 @@
 //! device API hands them out.
 
 use crate::access::{Gate, Permission};
-use crate::http::routes::Routes;
 use crate::http::error::PageError;
 use crate::http::forms::form;
 use crate::http::layout::{csrf, layout, online};
+use crate::http::routes::Routes;
 use crate::http::staff::Staff;
 use crate::http::AppState;
 use crate::store::CommandRecord;

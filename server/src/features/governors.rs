@@ -2,10 +2,10 @@
 //! The counting and the charts are `crate::governors`'s (pure); this is its page and route.
 
 use crate::access::{Gate, Permission};
-use crate::http::routes::Routes;
 use crate::governors::{bar_chart, week_bars, Summary};
 use crate::http::error::PageError;
 use crate::http::layout::{layout, Viewer};
+use crate::http::routes::Routes;
 use crate::http::staff::Staff;
 use crate::http::AppState;
 use axum::extract::rejection::QueryRejection;

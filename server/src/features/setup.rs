@@ -5,12 +5,11 @@
 //! below; queries are `store`'s, the documents devices get are `device_policy`'s.
 
 use crate::access::{Gate, Permission};
-use crate::http::routes::{Method, Route, Routes};
-use axum::routing::post;
 use crate::device_policy::{default_profile_name, ProfileRecord, PUPIL_SYMBOLS};
 use crate::http::error::PageError;
 use crate::http::forms::{capitalise, form};
 use crate::http::layout::{csrf, layout};
+use crate::http::routes::{Method, Route, Routes};
 use crate::http::staff::{policy_change, Staff};
 use crate::http::AppState;
 use crate::roster;
@@ -18,6 +17,7 @@ use crate::store::{ClassInput, ListRecord, IDLE_TIMEOUT_MIN, LESSON_ENDS};
 use axum::extract::rejection::FormRejection;
 use axum::extract::{DefaultBodyLimit, Form, State};
 use axum::response::Redirect;
+use axum::routing::post;
 use chrono::{NaiveTime, Utc};
 use maud::{html, Markup};
 use serde::Deserialize;

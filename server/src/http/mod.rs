@@ -14,19 +14,19 @@ use crate::access::Gate;
 use crate::auth::HashCost;
 use crate::config::Config;
 use crate::features::{
-    audit, bypasses, commands, device_api, devices, governors, incidents, setup, sign_in,
+    audit, bypasses, commands, device_api, devices, governors, incidents, recovery, setup, sign_in,
 };
 use crate::notify::Notifier;
 use crate::secrets::Secret;
 use crate::store::Store;
 use crate::tls::TlsConfig;
-use routes::Routes;
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::header::{self, HeaderValue};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Router;
 use chrono::{DateTime, Utc};
+use routes::Routes;
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::TcpListener;
@@ -89,7 +89,7 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Default config: no alerts, the staff-key link on.
+    /// Default config: no alerts, no staff-key link.
     pub fn new(store: Store, staff_key: Secret) -> Self {
         Self::with_config(store, staff_key, Config::default(), Notifier::default())
     }
@@ -151,6 +151,7 @@ pub fn routes() -> Routes {
         .get("/", Gate::Public, || async { Redirect::to("/reports") })
         .merge(device_api::routes())
         .merge(sign_in::routes())
+        .merge(recovery::routes())
         .merge(incidents::routes())
         .merge(devices::routes())
         .merge(setup::routes())

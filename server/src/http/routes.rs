@@ -91,7 +91,12 @@ impl Routes {
 
 /// Asks who is asking (for gated routes), lets them through or refuses them, and hands the
 /// handler the member of staff in the request's extensions (the `Staff` extractor reads it).
-async fn guard(gate: Gate, State(state): State<AppState>, request: Request, next: Next) -> Response {
+async fn guard(
+    gate: Gate,
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
     if matches!(gate, Gate::Public | Gate::Device) {
         return next.run(request).await;
     }
@@ -105,9 +110,7 @@ async fn guard(gate: Gate, State(state): State<AppState>, request: Request, next
     let staff = match who {
         Who::Staff(staff) => staff,
         Who::MustChangePassword if !api => return PageError::MustChangePassword.into_response(),
-        Who::MustChangePassword | Who::Nobody if api => {
-            return ApiError::StaffOnly.into_response()
-        }
+        Who::MustChangePassword | Who::Nobody if api => return ApiError::StaffOnly.into_response(),
         Who::MustChangePassword | Who::Nobody => return PageError::StaffOnly.into_response(),
     };
     match access::verdict(gate, Some(staff.role)) {

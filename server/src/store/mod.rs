@@ -31,7 +31,7 @@ pub use postgres::PostgresOptions;
 pub use queries::{DeviceRecord, ReportRecord, SessionRecord, WhoHad, CLOCK_NOT_SYNCHRONISED};
 pub use register::{FleetRow, RegisterEntry, WhoHadAnswer};
 pub use retention::Purged;
-pub use staff::{AuditEntry, StaffAccount, StaffSession, UnlockPinHolder};
+pub use staff::{AuditEntry, Recovery, StaffAccount, StaffSession, UnlockPinHolder};
 
 use crate::roster::PupilEntry;
 use chrono::{DateTime, SecondsFormat, Utc};

@@ -136,10 +136,8 @@ async fn roles_limit_what_staff_see_and_posts_need_the_token() {
     server.store.import_roster(&rows, chrono::Utc::now()).unwrap();
     let pupil_in = |class: &str| rows.iter().find(|(_, r)| r.class == class).unwrap().0.clone();
     let (amira, ben) = (pupil_in("Oak"), pupil_in("Ash"));
-    let reports = vec![
-        report(12, Some(amira.as_str()), "in Oak"),
-        report(12, Some(ben.as_str()), "in Ash"),
-    ];
+    let reports =
+        vec![report(12, Some(amira.as_str()), "in Oak"), report(12, Some(ben.as_str()), "in Ash")];
     assert_eq!(server.post_events(Some(&credential), batch(reports)).await.status(), 200);
     let incident_of = |pupil: &slate_protocol::PupilId| {
         let all = server.store.incidents(10).unwrap();
@@ -212,9 +210,8 @@ async fn roles_limit_what_staff_see_and_posts_need_the_token() {
 }
 
 #[tokio::test]
-async fn the_staff_key_link_can_be_switched_off() {
-    let config = slate_server::config::Config { staff_key_login: false, ..Default::default() };
-    let server = TestServer::start_config(config).await;
+async fn the_staff_key_is_off_by_default() {
+    let server = TestServer::start().await;
     let link = server
         .client
         .get(format!("{}/staff/login?key={}", server.url, server.staff_key))
@@ -222,6 +219,14 @@ async fn the_staff_key_link_can_be_switched_off() {
         .await
         .unwrap();
     assert_eq!(link.status(), 401);
-    assert_eq!(server.staff_get("/reports").await.status(), 401, "the cookie is refused too");
+    assert!(link.headers().get("set-cookie").is_none());
+    let cookie = server
+        .client
+        .get(format!("{}/reports", server.url))
+        .header("cookie", format!("slate_staff={}", server.staff_key))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cookie.status(), 401, "the key as a cookie is refused too");
     server.stop().await;
 }

@@ -467,9 +467,6 @@ async fn each_member_of_staff_sets_their_own_unlock_pin_and_devices_get_only_its
     assert!(setup.contains("t.jones") && setup.contains("r.patel"), "{setup}");
     assert!(!setup.contains("argon2"));
 
-    // The staff key has no account of its own.
-    assert_eq!(server.staff_get("/staff/account").await.status(), 409);
-
     // An unlock with Mr Patel's PIN names him on the incident, by name, for staff.
     let report_event = report(12, None, "a page");
     let report_id = report_event.id;

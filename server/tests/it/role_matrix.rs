@@ -38,9 +38,10 @@ fn session(server: &TestServer, username: &str) -> (String, String) {
 /// What the answer says: the gate refused the role, the gate wants a sign-in, or it got through.
 fn answered(status: u16, body: &str) -> Verdict {
     let role_refusal = body.contains("Not for your role") || body.contains("role may not do this");
+    let sign_in = body.contains("This page is for staff") || body.contains("staff sign-in needed");
     match status {
         403 if role_refusal => Verdict::Refuse,
-        401 => Verdict::SignIn,
+        401 if sign_in => Verdict::SignIn,
         _ => Verdict::Pass,
     }
 }

@@ -6,9 +6,9 @@
 mod views;
 
 use crate::access::{Gate, Permission};
-use crate::http::routes::Routes;
 use crate::http::error::{ApiError, PageError};
 use crate::http::forms::{form, parse_device, parse_time};
+use crate::http::routes::Routes;
 use crate::http::staff::{Staff, StaffApi};
 use crate::http::AppState;
 use axum::extract::rejection::{FormRejection, QueryRejection};
@@ -76,7 +76,9 @@ pub async fn device_page(
         record.as_ref(),
         &sessions,
         &register,
-        case_file.as_ref().map(|(incidents, activity)| views::DeviceCaseFile { incidents, activity }),
+        case_file
+            .as_ref()
+            .map(|(incidents, activity)| views::DeviceCaseFile { incidents, activity }),
     ))
 }
 

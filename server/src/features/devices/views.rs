@@ -390,8 +390,7 @@ mod tests {
     fn device_page_with(sessions: &[SessionRecord], incidents: &[IncidentRecord]) -> String {
         let activity = DeviceActivity::default();
         let case_file = DeviceCaseFile { incidents, activity: &activity };
-        device_page(&viewer(), 12, None, sessions, &[], Some(case_file))
-            .into_string()
+        device_page(&viewer(), 12, None, sessions, &[], Some(case_file)).into_string()
     }
 
     #[test]

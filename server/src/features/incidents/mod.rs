@@ -7,10 +7,10 @@
 mod views;
 
 use crate::access::{Gate, Permission};
-use crate::http::routes::Routes;
 use crate::export;
 use crate::http::error::{ApiError, PageError};
 use crate::http::forms::{capitalise, form};
+use crate::http::routes::Routes;
 use crate::http::staff::{Staff, StaffApi};
 use crate::http::{csv_response, AppState};
 use crate::incident::{self, Action, Step};
@@ -136,8 +136,7 @@ pub async fn incident_page(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Markup, PageError> {
-    let (_, incident, entries) =
-        open_incident(&staff, &state, &id, "viewed incident").await?;
+    let (_, incident, entries) = open_incident(&staff, &state, &id, "viewed incident").await?;
     Ok(views::incident_page(&staff.viewer(), &incident, &entries))
 }
 
@@ -209,8 +208,11 @@ async fn change_incident<T: Send + 'static>(
         .map_err(|e| step_error(id, e))?;
     staff.audit(state, &audit(id, &outcome), Some(format!("incident {id}"))).await?;
     // A teacher has no case file to go back to: back to their list.
-    let back =
-        if staff.may(Permission::ReadCaseFile) { format!("/incidents/{id}") } else { "/reports".into() };
+    let back = if staff.may(Permission::ReadCaseFile) {
+        format!("/incidents/{id}")
+    } else {
+        "/reports".into()
+    };
     Ok(Redirect::to(&back).into_response())
 }
 
