@@ -467,7 +467,7 @@ async fn each_member_of_staff_sets_their_own_unlock_pin_and_devices_get_only_its
     assert!(setup.contains("t.jones") && setup.contains("r.patel"), "{setup}");
     assert!(!setup.contains("argon2"));
 
-    // An unlock with Mr Patel's PIN names him on the incident, by name, for staff.
+    // An unlock with Mr Patel's PIN is a note naming him on the incident, for the DSL.
     let report_event = report(12, None, "a page");
     let report_id = report_event.id;
     let resolved = slate_protocol::Event::new(
@@ -483,9 +483,9 @@ async fn each_member_of_staff_sets_their_own_unlock_pin_and_devices_get_only_its
     assert_eq!(response.status(), 200);
     let incident = server.store.incidents(1).unwrap()[0].id;
     let page = patel.page(&format!("/incidents/{incident}")).await;
-    assert!(page.contains("r.patel (on device 12)"), "{page}");
+    assert!(page.contains("r.patel unlocked device 12: close the app"), "{page}");
     let csv = patel.get(&format!("/incidents/{incident}/export.csv")).await.text().await.unwrap();
-    assert!(csv.contains("r.patel (on device 12)"), "{csv}");
+    assert!(csv.contains("r.patel unlocked device 12: close the app"), "{csv}");
 
     // Mr Patel's account is disabled: his PIN leaves the document devices get.
     let disabled_at = server.store.policy_records().unwrap().changed_at + Duration::seconds(1);

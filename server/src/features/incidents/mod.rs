@@ -51,6 +51,7 @@ pub fn routes() -> Routes {
         .get("/incidents/{id}/export.pdf", case_file, incident_pdf)
         .post("/incidents/{id}/acknowledge", Gate::Needs(Permission::Acknowledge), acknowledge)
         .post("/incidents/{id}/action", move_incident, record_action)
+        .post("/incidents/{id}/reopen", move_incident, reopen)
         .post("/incidents/{id}/note", move_incident, add_note)
         .post("/incidents/{id}/details", move_incident, save_details)
         .get("/api/v1/staff/reports", case_file, reports_json)
@@ -248,6 +249,18 @@ pub async fn record_action(
     let action = Action::parse(&body.action)
         .ok_or_else(|| PageError::BadForm("Choose what was done from the list.".into()))?;
     take_step(staff, state, id, Step::Act(action), note).await
+}
+
+/// `POST /incidents/{id}/reopen`: an incident with an action recorded (a false alarm too) goes
+/// back to acknowledged, for the DSL to look again.
+pub async fn reopen(
+    staff: Staff,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: Result<Form<StepForm>, FormRejection>,
+) -> Result<Response, PageError> {
+    let (_, note) = step_form(&staff, body)?;
+    take_step(staff, state, id, Step::Reopen, note).await
 }
 
 /// `POST /incidents/{id}/note`.

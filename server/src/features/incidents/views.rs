@@ -145,7 +145,10 @@ pub fn incident_page(
                         }
                     }
                 }
-                Status::Actioned(Action::FalseAlarm) => { p { "Recorded as a false alarm." } }
+                Status::Actioned(Action::FalseAlarm) => {
+                    p { "Recorded as a false alarm." }
+                    (reopen_form(viewer, id))
+                }
                 _ => {
                     @if viewer.may(Permission::MoveIncident) {
                         form.stack method="post" action={ "/incidents/" (id) "/action" } {
@@ -161,6 +164,7 @@ pub fn incident_page(
                     } @else {
                         p.muted { "A DSL records the action taken." }
                     }
+                    @if let Status::Actioned(_) = incident.status { (reopen_form(viewer, id)) }
                 }
             }
             @if viewer.may(Permission::MoveIncident) {
@@ -215,12 +219,28 @@ pub fn incident_page(
     )
 }
 
+/// Reopening an incident with an action recorded, for those who move incidents.
+fn reopen_form(viewer: &Viewer, id: i64) -> Markup {
+    html! {
+        @if viewer.may(Permission::MoveIncident) {
+            form.stack method="post" action={ "/incidents/" (id) "/reopen" } {
+                (csrf(viewer))
+                label for="reopen-note" { "Why it is reopened" }
+                input #reopen-note name="note";
+                button type="submit" { "Reopen" }
+            }
+        }
+    }
+}
+
 fn entry_label(e: &IncidentEntry) -> String {
     match (e.kind.as_str(), e.action.as_deref().and_then(Action::parse)) {
         ("action", Some(a)) => a.label().into(),
         ("acknowledged", _) => "Acknowledged".into(),
         ("details", _) => "Edited the record".into(),
         ("note", _) => "Note".into(),
+        ("reopened", _) => "Reopened".into(),
+        ("device", _) => "On the device".into(),
         (other, _) => other.into(),
     }
 }
