@@ -129,6 +129,12 @@ pub fn verdict(gate: Gate, role: Option<Role>) -> Verdict {
     }
 }
 
+/// May `decider` approve or refuse a bypass `requester` asked for? Never their own: a bypass is
+/// a safeguarding decision, taken by someone other than whoever wants it (issue 14).
+pub fn may_decide_bypass(requester: &str, decider: &str) -> bool {
+    requester != decider
+}
+
 /// [`TABLE`] as the Markdown table in README.
 pub fn markdown_table() -> String {
     let mut out = String::from("| permission | ");
@@ -197,6 +203,12 @@ mod tests {
         for (gate, role, expected) in cases {
             assert_eq!(verdict(gate, role), expected, "{gate:?} {role:?}");
         }
+    }
+
+    #[test]
+    fn nobody_decides_their_own_bypass() {
+        assert!(may_decide_bypass("t.jones", "a.dsl"));
+        assert!(!may_decide_bypass("a.dsl", "a.dsl"));
     }
 
     #[test]

@@ -3,14 +3,14 @@
 //! into the filter document devices get until it ends. It never lifts illegal-content lists or
 //! safe search (the device's filter sees to that).
 
-use crate::access::{Gate, Permission};
+use crate::access::{self, Gate, Permission};
 use crate::http::error::PageError;
 use crate::http::forms::{form, parse_time};
 use crate::http::layout::{csrf, layout, Viewer};
 use crate::http::routes::Routes;
-use crate::http::staff::{policy_change, Staff};
+use crate::http::staff::Staff;
 use crate::http::AppState;
-use crate::store::BypassRecord;
+use crate::store::{BypassDecision, BypassRecord};
 use axum::extract::rejection::FormRejection;
 use axum::extract::{Form, Path, State};
 use axum::response::Redirect;
@@ -104,7 +104,8 @@ fn bypass_table(viewer: &Viewer, requests: &[BypassRecord], now: DateTime<Utc>) 
                     td { (b.domain) } td { (b.profile) } td { (format_uk(b.from)) } td { (format_uk(b.until)) }
                     td { (b.reason) } td { (b.requested_by) }
                     td {
-                        @if b.status == "pending" && viewer.may(Permission::ApproveBypass) {
+                        @if b.status == "pending" && viewer.may(Permission::ApproveBypass)
+                            && access::may_decide_bypass(&b.requested_by, &viewer.name) {
                             form.inline method="post" action=(format!("/bypasses/{}/decide", b.id)) {
                                 (csrf(viewer))
                                 button type="submit" name="decision" value="approve" { "Approve" } " "
@@ -192,22 +193,24 @@ pub async fn decide_bypass(
         "refuse" => false,
         _ => return Err(PageError::BadForm("Decision: approve or refuse.".into())),
     };
+    staff.check_csrf(&f.csrf)?;
     let by = staff.actor.clone();
-    let action = if approve { "approved filter bypass" } else { "refused filter bypass" };
-    let decided = policy_change(
-        &staff,
-        &state,
-        &f.csrf,
-        (action, Some(format!("bypass {id}"))),
-        move |store| store.decide_bypass(id, approve, &by, Utc::now()),
-    )
-    .await?;
-    if !decided {
-        return Err(PageError::Conflict(
-            "That request was decided already, or does not exist.".into(),
-        ));
+    let decided =
+        state.store.run(move |store| store.decide_bypass(id, approve, &by, Utc::now())).await?;
+    if decided == BypassDecision::Decided {
+        let action = if approve { "approved filter bypass" } else { "refused filter bypass" };
+        staff.audit(&state, action, Some(format!("bypass {id}"))).await?;
+        state.commands_changed();
     }
-    Ok(Redirect::to("/bypasses"))
+    match decided {
+        BypassDecision::Decided => Ok(Redirect::to("/bypasses")),
+        BypassDecision::NotPending => {
+            Err(PageError::Conflict("That request was decided already, or does not exist.".into()))
+        }
+        BypassDecision::OwnRequest => Err(PageError::Conflict(
+            "You asked for this bypass: another DSL or deputy decides it.".into(),
+        )),
+    }
 }
 
 #[cfg(test)]

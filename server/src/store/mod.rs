@@ -24,8 +24,8 @@ pub use devices::{EnrollOutcome, EnrollRefusal};
 pub use incidents::{IncidentEntry, IncidentRecord, StepError};
 pub use ingest::{Ingested, NewReport};
 pub use policy::{
-    BypassRecord, ClassInput, CommandRecord, Imported, ListRecord, IDLE_TIMEOUT_MIN, LESSON_ENDS,
-    URL_SALT,
+    BypassDecision, BypassRecord, ClassInput, CommandRecord, Imported, ListRecord,
+    IDLE_TIMEOUT_MIN, LESSON_ENDS, URL_SALT,
 };
 pub use postgres::PostgresOptions;
 pub use queries::{DeviceRecord, ReportRecord, SessionRecord, WhoHad, CLOCK_NOT_SYNCHRONISED};

@@ -291,6 +291,36 @@ async fn a_bypass_is_in_the_filter_policy_only_once_a_dsl_approves_it() {
     let again =
         submit(&mut dsl, "/bypasses", "/bypasses/1/decide", &[("decision", "refuse")]).await;
     assert_eq!(again.status(), 409, "decided once");
+
+    // A DSL's own request waits for someone else: another DSL or a deputy.
+    let own = submit(
+        &mut dsl,
+        "/bypasses",
+        "/bypasses",
+        &[
+            ("class", "Oak"),
+            ("domain", "maps.example.org"),
+            ("from", &from),
+            ("until", &until),
+            ("reason", "Geography"),
+        ],
+    )
+    .await;
+    assert_eq!(own.status(), 303);
+    let page = dsl.page("/bypasses").await;
+    assert!(!page.contains("/bypasses/2/decide"), "no buttons on one's own request: {page}");
+    let self_approved =
+        submit(&mut dsl, "/bypasses", "/bypasses/2/decide", &[("decision", "approve")]).await;
+    assert_eq!(self_approved.status(), 409);
+    assert!(self_approved.text().await.unwrap().contains("another DSL or deputy decides it"));
+    let (_, filter) = policy(&server, &credential).await;
+    assert_eq!(filter.profile(Some("oak")).bypasses.len(), 1, "not in force");
+    let mut deputy = Browser::signed_in(&server, "d.patel", Role::DeputyDsl).await;
+    let approved =
+        submit(&mut deputy, "/bypasses", "/bypasses/2/decide", &[("decision", "approve")]).await;
+    assert_eq!(approved.status(), 303);
+    let (_, filter) = policy(&server, &credential).await;
+    assert_eq!(filter.profile(Some("oak")).bypasses.len(), 2);
     server.stop().await;
 }
 
