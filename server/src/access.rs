@@ -32,8 +32,10 @@ pub enum Permission {
     ViewFleet,
     /// What devices are told: classes, roster, apps, filter lists and profiles, session rules.
     ManagePolicy,
-    /// "Eyes on me", "sign everyone out".
+    /// "Eyes on me", "sign everyone out" (teachers: to devices their classes' pupils are on).
     SendCommands,
+    /// Commands to any device, or all of them.
+    CommandAnyDevice,
     /// The filter bypass page: requests and decisions.
     SeeBypasses,
     /// Asking for a time-bound filter bypass.
@@ -50,7 +52,7 @@ use Permission::*;
 use Role::{DeputyDsl, Dsl, ItAdmin, Teacher};
 
 /// The one table: each permission and the roles that have it.
-pub const TABLE: [(Permission, &[Role]); 14] = [
+pub const TABLE: [(Permission, &[Role]); 15] = [
     (SeeNewReports, &[Dsl, DeputyDsl, Teacher]),
     (Acknowledge, &[Dsl, DeputyDsl, Teacher]),
     (ReadCaseFile, &[Dsl, DeputyDsl]),
@@ -60,6 +62,7 @@ pub const TABLE: [(Permission, &[Role]); 14] = [
     (ViewFleet, &[Dsl, DeputyDsl, ItAdmin]),
     (ManagePolicy, &[Dsl, DeputyDsl, ItAdmin]),
     (SendCommands, &[Dsl, DeputyDsl, Teacher]),
+    (CommandAnyDevice, &[Dsl, DeputyDsl]),
     (SeeBypasses, &[Dsl, DeputyDsl, Teacher]),
     (RequestBypass, &[Dsl, DeputyDsl, Teacher]),
     (ApproveBypass, &[Dsl, DeputyDsl]),
@@ -84,7 +87,8 @@ impl Permission {
             RecordRegister => "write the iPad register",
             ViewFleet => "the fleet (no pupil data)",
             ManagePolicy => "school setup: classes, roster, apps, filters, session rules",
-            SendCommands => "eyes on me, sign everyone out",
+            SendCommands => "eyes on me, sign everyone out (teachers: devices their classes' pupils are signed in on)",
+            CommandAnyDevice => "commands to any device, or all",
             SeeBypasses => "the filter bypass page",
             RequestBypass => "ask for a filter bypass",
             ApproveBypass => "approve or refuse a bypass",

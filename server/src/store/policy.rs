@@ -689,6 +689,28 @@ impl Store {
         )?)
     }
 
+    /// The devices a teacher's commands reach: those with a pupil of one of their classes
+    /// signed in now.
+    pub fn teacher_devices(&self, teacher: &str) -> Result<Vec<DeviceNumber>, StoreError> {
+        let connection = self.lock();
+        let mut statement = connection.prepare(
+            "SELECT DISTINCT s.device FROM sessions s
+             JOIN pupils p ON p.id = s.pupil JOIN classes c ON c.name = p.class_name
+             JOIN staff_classes sc ON sc.class_id = c.id JOIN staff st ON st.id = sc.staff_id
+             WHERE s.ended_at IS NULL AND st.username = ?1 AND st.disabled_at IS NULL
+             ORDER BY s.device",
+        )?;
+        let rows = statement.query_map([teacher], |r| r.get::<_, i64>(0))?;
+        rows.map(|n| {
+            let n = n?;
+            u32::try_from(n)
+                .ok()
+                .and_then(|n| DeviceNumber::new(n).ok())
+                .ok_or_else(|| StoreError::Corrupt(format!("session device {n}")))
+        })
+        .collect()
+    }
+
     /// The live commands for `device` after cursor `after`, and the cursor to pass next time.
     /// A cursor past the newest command (a server restored from a backup) starts over.
     pub fn commands_for(

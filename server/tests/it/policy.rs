@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 use slate_protocol::bundle::{verifying_key_from_base64, SignedBundle};
 use slate_protocol::device::{CommandAction, CommandsReply, PolicyReply};
 use slate_protocol::staff::{parse_staff_pins, StaffPins};
-use slate_protocol::{kiosk, ErrorReply};
+use slate_protocol::{kiosk, ErrorReply, SessionId};
 use slate_server::auth::{self, Role};
 
 const ROSTER: &str = "class,first_name,last_name,key_stage\nOak,Amira,Khan,ks1\nOak,Ben,Taylor,ks1\nAsh,Chloe,Wright,ks2\n";
@@ -182,8 +182,21 @@ async fn teacher_commands_reach_a_waiting_device() {
     let server = std::sync::Arc::new(TestServer::start().await);
     let twelve = server.enroll(12).await;
     let thirteen = server.enroll(13).await;
+    // Amira (class Oak) is signed in on device 12, Chloe (class Ash) on device 13.
+    let rows = slate_server::roster::parse_roster_csv(ROSTER).unwrap();
+    let rows: Vec<_> =
+        rows.into_iter().map(|r| (slate_server::roster::new_pupil_id(), r)).collect();
+    server.store.import_roster(&rows, Utc::now()).unwrap();
+    let pupil = |name: &str| rows.iter().find(|(_, r)| r.first_name == name).unwrap().0.clone();
+    for (n, credential, name) in [(12, &twelve, "Amira"), (13, &thirteen, "Chloe")] {
+        let now = Utc::now().to_rfc3339();
+        let started = session_started(n, SessionId::new(), pupil(name).as_str(), &now);
+        assert_eq!(server.post_events(Some(credential), batch(vec![started])).await.status(), 200);
+    }
+    // The roster import told devices to fetch the policy; nothing else is queued yet.
     let start = poll(&server, &twelve, 0, 1).await;
-    assert!(start.commands.is_empty());
+    assert!(start.commands.iter().all(|c| c.action == CommandAction::RefreshPolicy));
+    let thirteen_start = poll(&server, &thirteen, 0, 1).await.cursor;
 
     let waiting = {
         let (server, twelve) = (server.clone(), twelve.clone());
@@ -192,6 +205,7 @@ async fn teacher_commands_reach_a_waiting_device() {
     // Gives the poll a moment to be waiting; either order must work.
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     let mut teacher = Browser::signed_in(&server, "t.smith", Role::Teacher).await;
+    assert!(server.store.link_teacher("t.smith", "Oak", None).unwrap());
     let sent = submit(
         &mut teacher,
         "/commands",
@@ -206,7 +220,7 @@ async fn teacher_commands_reach_a_waiting_device() {
     assert_eq!(command.action, CommandAction::LockScreens);
     assert_eq!(command.expires_at - command.issued_at, Duration::minutes(30));
     assert!(poll(&server, &twelve, reply.cursor, 1).await.commands.is_empty(), "delivered once");
-    let other = poll(&server, &thirteen, 0, 1).await;
+    let other = poll(&server, &thirteen, thirteen_start, 1).await;
     assert!(other.commands.is_empty(), "only device 12 was picked");
 
     let all = submit(
@@ -217,10 +231,37 @@ async fn teacher_commands_reach_a_waiting_device() {
     )
     .await;
     assert_eq!(all.status(), 303);
-    let got = poll(&server, &thirteen, other.cursor, 5).await;
+    let got = poll(&server, &twelve, reply.cursor, 5).await;
     assert_eq!(
         got.commands.iter().map(|c| c.action).collect::<Vec<_>>(),
         [CommandAction::SignOutAll]
+    );
+    // A teacher's "all" is their classes' devices: not device 13, where Chloe of Ash is.
+    let not_theirs = poll(&server, &thirteen, other.cursor, 1).await;
+    assert!(not_theirs.commands.is_empty(), "{:?}", not_theirs.commands);
+    let refused = submit(
+        &mut teacher,
+        "/commands",
+        "/commands",
+        &[("devices", "13"), ("command", "lock_screens")],
+    )
+    .await;
+    assert_eq!(refused.status(), 400);
+    assert!(refused.text().await.unwrap().contains("device 13"));
+    let mut dsl = Browser::signed_in(&server, "a.dsl", Role::Dsl).await;
+    let everyone = submit(
+        &mut dsl,
+        "/commands",
+        "/commands",
+        &[("devices", "all"), ("command", "sign_out_all")],
+    )
+    .await;
+    assert_eq!(everyone.status(), 303);
+    let got = poll(&server, &thirteen, other.cursor, 5).await;
+    assert_eq!(
+        got.commands.iter().map(|c| c.action).collect::<Vec<_>>(),
+        [CommandAction::SignOutAll],
+        "a DSL reaches every device"
     );
     assert!(audited(&server, "t.smith", "sent lock_screens").await);
     assert!(teacher.page("/commands").await.contains("lock_screens"));
