@@ -1,6 +1,6 @@
 //! School setup, for IT and the DSL: what devices are told. Classes, roster import, apps,
 //! pupils' picture PINs, who has an unlock PIN, session rules, filter lists and profiles, and the
-//! policy key. Each handler checks the role's permission and the CSRF token, writes the audit
+//! policy key. Each route's gate checks the role (`access`); each handler the CSRF token, writes the audit
 //! log, and wakes the devices' long polls after a change. The form checks are pure functions
 //! below; queries are `store`'s, the documents devices get are `device_policy`'s.
 

@@ -1,7 +1,8 @@
 //! Devices: one device's page (sessions, the iPad register, reports, blocked attempts, apps
 //! opened and agreements), "who had device N at T" (page and staff JSON API), the register
-//! teachers keep for numbered iPads, and the fleet with its refused hardware. Each handler checks
-//! the role's permission and writes the audit log; queries are `store`'s.
+//! teachers keep for numbered iPads, and the fleet with its refused hardware. Each route's gate
+//! checks the role (`access`); a device page's case file (reports, blocked addresses) is read
+//! only for those who may see it; handlers write the audit log; queries are `store`'s.
 
 mod views;
 

@@ -1,8 +1,9 @@
 //! Incidents, as the DSL's desk shows them: the list (with live updates), one incident and its
-//! workflow (acknowledge, action taken, notes, the incident record), exports (CSV, PDF, the
-//! incident log) and the staff JSON API's reports. Each handler checks the role's permission and
-//! writes the audit log; rules live in `auth` and `incident`, queries in `store`, CSV in
-//! `export`, the PDF in `pdf`.
+//! workflow (acknowledge, action taken, reopen, notes, the incident record), exports (CSV, PDF,
+//! the incident log) and the staff JSON API's reports; for a teacher, their own classes' new
+//! reports to acknowledge. Each route's gate checks the role (`access`); handlers narrow a
+//! teacher to their classes and write the audit log; rules live in `incident`, queries in
+//! `store`, CSV in `export`, the PDF in `pdf`.
 
 mod views;
 
