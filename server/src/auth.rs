@@ -156,6 +156,14 @@ pub fn new_totp_secret() -> String {
     totp_rs::Secret::new_stack(bytes).to_base32()
 }
 
+/// Whether `secret` is one [`new_totp_secret`] could have made: 160 bits, 32 base32 characters.
+/// The recovery form carries its new secret back, so it is checked before it is kept.
+pub fn is_totp_secret(secret: &str) -> bool {
+    secret.len() == 32
+        && secret.bytes().all(|b| b.is_ascii_uppercase() || (b'2'..=b'7').contains(&b))
+        && totp_rs::Secret::try_from_base32(secret).is_ok()
+}
+
 /// The 6-digit code for one time step, or `None` if the secret is not valid base32.
 pub fn totp_code(secret_base32: &str, step: i64) -> Option<String> {
     let secret = totp_rs::Secret::try_from_base32(secret_base32).ok()?;
@@ -394,6 +402,15 @@ mod tests {
         }
         let spaced = format!("{} {}", &code(step)[..3], &code(step)[3..]);
         assert_eq!(verify_totp(&secret, &spaced, now, None), Ok(step), "spaces are ignored");
+    }
+
+    #[test]
+    fn only_full_strength_secrets_are_totp_secrets() {
+        assert!(is_totp_secret(&new_totp_secret()));
+        for weak in ["", "AAAA", &"A".repeat(31), &"a".repeat(32), &"1".repeat(32), &"A".repeat(33)]
+        {
+            assert!(!is_totp_secret(weak), "{weak}");
+        }
     }
 
     #[test]

@@ -134,6 +134,11 @@ pub async fn recover(
     if let Err(message) = auth::check_new_password(&form.new, &form.confirm, &account.username) {
         return again(&message);
     }
+    if !auth::is_totp_secret(&form.secret) {
+        return Err(PageError::BadForm(
+            "The key is not one this page gave: open the link again.".into(),
+        ));
+    }
     let Ok(step) = auth::verify_totp(&form.secret, &form.code, now, None) else {
         return again("That code is not right: check the key in your app and try the next code.");
     };

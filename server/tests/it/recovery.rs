@@ -39,3 +39,31 @@ async fn expired_unknown_and_disabled_links_are_refused_alike() {
     );
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_weak_key_sent_back_is_refused_and_the_link_stays_unspent() {
+    let server = TestServer::start().await;
+    add_staff(&server.store, "a.dsl", Role::Dsl);
+    let token = Secret::generate();
+    let now = Utc::now();
+    let expires = now + slate_server::auth::RECOVERY_LINK_LIFETIME;
+    assert!(server.store.save_recovery_link("a.dsl", &token.hash(), now, expires).unwrap());
+    let path = format!("/staff/recover?token={}", token.expose());
+    let mut browser = Browser::new(&server);
+    let page = browser.page(&path).await;
+    let weak = "AAAAAAAAAAAAAAAA";
+    let code = slate_server::auth::totp_code(weak, slate_server::auth::totp_step(Utc::now()));
+    let form = [
+        ("token", token.expose()),
+        ("secret", weak),
+        ("code", &code.unwrap()),
+        ("new", "a brand new password"),
+        ("confirm", "a brand new password"),
+        ("csrf", &csrf_in(&page)),
+    ];
+    let refused = browser.post("/staff/recover", &form).await;
+    assert_eq!(refused.status(), 400);
+    assert!(browser.cookies.iter().all(|(name, _)| name != "slate_session"));
+    assert_eq!(browser.get(&path).await.status(), 200, "the link is not spent");
+    server.stop().await;
+}
