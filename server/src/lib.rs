@@ -25,7 +25,8 @@
 //!   (the termly report page), `audit` (the audit log page and CSV).
 //! - [`export`] writes CSV; [`pdf`] writes a printable incident record; `live.js` (in
 //!   `features/incidents/`) is the only script.
-//! - Pure rules: [`auth`] (roles and permissions, password and TOTP checks, throttling, session
+//! - Pure rules: [`access`] (who may do what: one table of permissions by role, each route's
+//!   gate), [`auth`] (roles, password and TOTP checks, throttling, session and recovery-link
 //!   lifetimes), [`incident`] (the workflow and the incident form), [`retention`] (the cut-off,
 //!   and the daily purge job that applies it), [`governors`] (the termly anonymised counts
 //!   and their SVG charts), [`device_policy`] (the kiosk and filter documents devices get, built

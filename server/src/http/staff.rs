@@ -1,7 +1,9 @@
-//! Who is asking: the extractors every staff route takes ([`Staff`] for pages, [`StaffApi`] for
-//! the JSON API), from a signed-in account's session or IT's break-glass staff-key cookie; the
-//! cookies themselves, the CSRF check and the audit log's actor. Signing in and out is the
-//! `sign_in` feature's; the rules are `auth`'s.
+//! Who is asking: [`who`] finds the member of staff behind a request (a signed-in account's
+//! session, or the staff-key cookie where the config turns that on), which the route's gate
+//! (`http::routes`) calls; the extractors every staff handler takes ([`Staff`] for pages,
+//! [`StaffApi`] for the JSON API) read whom the gate let through. Also the cookies, the CSRF
+//! check and the audit log's actor. Signing in and out is the `sign_in` feature's; who may do
+//! what is `access`'s.
 
 use crate::access::{self, Permission};
 use crate::auth::{self, Role};
