@@ -161,7 +161,7 @@ pub fn routes() -> Routes {
         .merge(audit::routes())
 }
 
-/// The server's router: [`routes`], each behind its gate, with the headers and log every answer
+/// The server's router: [`routes()`], each behind its gate, with the headers and log every answer
 /// gets.
 pub fn router(state: AppState) -> Router {
     routes()

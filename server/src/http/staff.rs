@@ -1,4 +1,4 @@
-//! Who is asking: [`who`] finds the member of staff behind a request (a signed-in account's
+//! Who is asking: `who` finds the member of staff behind a request (a signed-in account's
 //! session, or the staff-key cookie where the config turns that on), which the route's gate
 //! (`http::routes`) calls; the extractors every staff handler takes ([`Staff`] for pages,
 //! [`StaffApi`] for the JSON API) read whom the gate let through. Also the cookies, the CSRF
