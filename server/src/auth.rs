@@ -1,4 +1,4 @@
-//! Staff authentication and authorisation rules, as pure functions: roles and what each may do,
+//! Staff authentication rules, as pure functions: roles (what each may do is `access`'s),
 //! password hashing and policy, TOTP codes and their acceptance window, login throttling and
 //! session lifetimes. No database, no HTTP: `store` keeps accounts, `staff` wires requests.
 
@@ -46,59 +46,6 @@ impl Role {
 impl fmt::Display for Role {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
-    }
-}
-
-/// Something a staff member asks to do. Each handler names the one it needs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Permission {
-    /// The incident list and one incident, with pupil names, URLs and titles.
-    ViewIncidents,
-    /// Saying "I have seen it, I am on my way".
-    Acknowledge,
-    /// Recording the action taken, the form's fields and notes.
-    RecordAction,
-    /// CSV (and later PDF) exports of incidents and of the log.
-    Export,
-    /// A device's sessions and reports, and "who had device N at T".
-    ViewDevice,
-    /// Writing the manual register of numbered iPads.
-    RecordRegister,
-    /// Devices, versions, last contact: no pupil data.
-    ViewFleet,
-    /// The audit log.
-    ReadAudit,
-    /// The termly governors' report (anonymised counts).
-    GovernorReport,
-    /// What devices are told: classes, roster, apps, filter lists and profiles, the staff PIN,
-    /// session rules, the policy key.
-    ManagePolicy,
-    /// "Eyes on me", "sign everyone out" to devices.
-    SendCommands,
-    /// Asking for a time-bound filter bypass.
-    RequestBypass,
-    /// Approving or refusing a bypass (a safeguarding decision).
-    ApproveBypass,
-}
-
-/// Who may do what. DSLs and deputies do everything safeguarding; teachers see and acknowledge
-/// reports, look up devices, keep the iPad register, send "eyes on me" and ask for filter
-/// bypasses; IT sees the fleet and runs what devices are told (roster import included), but no
-/// reports, sessions or other pupil activity.
-pub fn allowed(role: Role, permission: Permission) -> bool {
-    use Permission::*;
-    match role {
-        Role::Dsl | Role::DeputyDsl => true,
-        Role::Teacher => matches!(
-            permission,
-            ViewIncidents
-                | Acknowledge
-                | ViewDevice
-                | RecordRegister
-                | SendCommands
-                | RequestBypass
-        ),
-        Role::ItAdmin => matches!(permission, ViewFleet | ManagePolicy),
     }
 }
 
@@ -209,6 +156,14 @@ pub fn new_totp_secret() -> String {
     totp_rs::Secret::new_stack(bytes).to_base32()
 }
 
+/// Whether `secret` is one [`new_totp_secret`] could have made: 160 bits, 32 base32 characters.
+/// The recovery form carries its new secret back, so it is checked before it is kept.
+pub fn is_totp_secret(secret: &str) -> bool {
+    secret.len() == 32
+        && secret.bytes().all(|b| b.is_ascii_uppercase() || (b'2'..=b'7').contains(&b))
+        && totp_rs::Secret::try_from_base32(secret).is_ok()
+}
+
 /// The 6-digit code for one time step, or `None` if the secret is not valid base32.
 pub fn totp_code(secret_base32: &str, step: i64) -> Option<String> {
     let secret = totp_rs::Secret::try_from_base32(secret_base32).ok()?;
@@ -298,6 +253,9 @@ pub fn throttled_until(
     Some(oldest_that_must_expire + policy.window)
 }
 
+/// A recovery link from the server's console works once, within this time of being made.
+pub const RECOVERY_LINK_LIFETIME: Duration = Duration::minutes(10);
+
 /// A signed-in browser stays signed in while used within this time...
 pub const SESSION_IDLE: Duration = Duration::minutes(30);
 /// ...and never longer than a school day.
@@ -317,51 +275,6 @@ mod tests {
 
     fn at(s: &str) -> DateTime<Utc> {
         s.parse().unwrap()
-    }
-
-    #[test]
-    fn permissions_by_role() {
-        use Permission::*;
-        let all = [
-            GovernorReport,
-            ViewIncidents,
-            Acknowledge,
-            RecordAction,
-            Export,
-            ViewDevice,
-            RecordRegister,
-            ViewFleet,
-            ReadAudit,
-            ManagePolicy,
-            SendCommands,
-            RequestBypass,
-            ApproveBypass,
-        ];
-        let table: [(Role, &[Permission]); 4] = [
-            (Role::Dsl, &all),
-            (Role::DeputyDsl, &all),
-            (
-                Role::Teacher,
-                &[
-                    ViewIncidents,
-                    Acknowledge,
-                    ViewDevice,
-                    RecordRegister,
-                    SendCommands,
-                    RequestBypass,
-                ],
-            ),
-            (Role::ItAdmin, &[ViewFleet, ManagePolicy]),
-        ];
-        for (role, granted) in table {
-            for permission in all {
-                assert_eq!(
-                    allowed(role, permission),
-                    granted.contains(&permission),
-                    "{role} {permission:?}"
-                );
-            }
-        }
     }
 
     #[test]
@@ -489,6 +402,15 @@ mod tests {
         }
         let spaced = format!("{} {}", &code(step)[..3], &code(step)[3..]);
         assert_eq!(verify_totp(&secret, &spaced, now, None), Ok(step), "spaces are ignored");
+    }
+
+    #[test]
+    fn only_full_strength_secrets_are_totp_secrets() {
+        assert!(is_totp_secret(&new_totp_secret()));
+        for weak in ["", "AAAA", &"A".repeat(31), &"a".repeat(32), &"1".repeat(32), &"A".repeat(33)]
+        {
+            assert!(!is_totp_secret(weak), "{weak}");
+        }
     }
 
     #[test]

@@ -93,6 +93,20 @@ pub enum StaffCommand {
     /// every device with the next policy. `staff add` with the same username enables it again
     /// (with a new password and no unlock PIN).
     Disable(StaffDisableArgs),
+    /// On the server's own console: print a one-time link (valid 10 minutes) that lets the
+    /// account's owner set up TOTP again and choose a new password, then signs them in. The
+    /// link is printed here only, never logged; the audit log names the account.
+    Recover(StaffRecoverArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct StaffRecoverArgs {
+    #[arg(long, value_parser = parse_username)]
+    pub username: String,
+
+    /// The server's address as staff browsers reach it, for the printed link.
+    #[arg(long, default_value = "https://127.0.0.1:8443", value_name = "URL")]
+    pub url: String,
 }
 
 #[derive(Debug, Args)]
@@ -134,8 +148,8 @@ pub struct ServeArgs {
     #[arg(long, requires = "tls_cert", value_name = "PEM")]
     pub tls_key: Option<PathBuf>,
 
-    /// TOML config file: alerts (email, webhook), retention, the staff-key link. Without it,
-    /// the defaults: no alerts, 1095 days' retention, the staff-key link on.
+    /// TOML config file: alerts (email, webhook), retention, the staff key. Without it, the
+    /// defaults: no alerts, 1095 days' retention, no staff key.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
 }

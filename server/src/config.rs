@@ -1,11 +1,12 @@
-//! The server's config file (TOML): alerts by email and webhook, retention, the staff-key link.
+//! The server's config file (TOML): alerts by email and webhook, retention, the staff key.
 //! [`parse_config`] is pure and checks every field, naming each bad one; [`load`] reads the file
 //! and puts its path in front of every message. An absent `--config` means the defaults.
 //!
 //! ```toml
 //! public_url = "https://slate.school.example:8443"  # for links in alerts
 //! retention_days = 1095                              # records older than this are purged
-//! staff_key_login = true                             # the printed DSL link (break-glass)
+//! staff_key_login = false   # the data directory's staff-key file as a login link: off unless
+//!                           # turned on (`slate-server staff recover` is the way back in)
 //!
 //! [email]
 //! smtp_host = "smtp.school.example"
@@ -40,7 +41,7 @@ impl Default for Config {
         Self {
             public_url: None,
             retention_days: DEFAULT_RETENTION_DAYS,
-            staff_key_login: true,
+            staff_key_login: false,
             email: None,
             webhook: None,
         }
@@ -282,7 +283,7 @@ mod tests {
         let text = r#"
             public_url = "https://slate.school.example:8443/"
             retention_days = 400
-            staff_key_login = false
+            staff_key_login = true
             [email]
             smtp_host = "127.0.0.1"
             smtp_port = 2525
@@ -295,7 +296,7 @@ mod tests {
         let expected = Config {
             public_url: Some("https://slate.school.example:8443".into()),
             retention_days: 400,
-            staff_key_login: false,
+            staff_key_login: true,
             email: Some(EmailConfig {
                 smtp_host: "127.0.0.1".into(),
                 smtp_port: 2525,

@@ -93,11 +93,14 @@ impl fmt::Display for Status {
     }
 }
 
-/// A step someone asks for.
+/// A step someone asks for. Only staff move an incident: what a device says (an unlock and its
+/// choice) is a note on it, never a step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Step {
     Acknowledge,
     Act(Action),
+    /// Back to acknowledged from any action, a false alarm included: the DSL looks again.
+    Reopen,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -106,8 +109,10 @@ pub enum WorkflowError {
     AlreadyAcknowledged,
     #[error("acknowledge the incident before recording an action")]
     NotAcknowledged,
-    #[error("it was recorded as a false alarm; record a note instead")]
+    #[error("it was recorded as a false alarm; reopen it to record another action")]
     ClosedAsFalseAlarm,
+    #[error("only an incident with an action recorded can be reopened")]
+    NotClosed,
     #[error("that action is already recorded")]
     SameAction,
 }
@@ -124,6 +129,8 @@ pub fn next_status(current: Status, step: Step) -> Result<Status, WorkflowError>
         }
         (Status::Actioned(done), Step::Act(a)) if done == a => Err(WorkflowError::SameAction),
         (Status::Actioned(_), Step::Act(a)) => Ok(Status::Actioned(a)),
+        (Status::Actioned(_), Step::Reopen) => Ok(Status::Acknowledged),
+        (Status::New | Status::Acknowledged, Step::Reopen) => Err(WorkflowError::NotClosed),
     }
 }
 
@@ -236,6 +243,10 @@ mod tests {
                 Step::Acknowledge,
                 Err(WorkflowError::AlreadyAcknowledged),
             ),
+            (Status::Actioned(FalseAlarm), Step::Reopen, Ok(Status::Acknowledged)),
+            (Status::Actioned(Referred), Step::Reopen, Ok(Status::Acknowledged)),
+            (Status::Acknowledged, Step::Reopen, Err(WorkflowError::NotClosed)),
+            (Status::New, Step::Reopen, Err(WorkflowError::NotClosed)),
         ];
         for (current, step, expected) in cases {
             assert_eq!(next_status(current, step), expected, "{current:?} {step:?}");

@@ -14,7 +14,9 @@
 //!   `/api/v1/device/policy`, `/lists/{name}`, `/commands`: signed policies, list files, the
 //!   teacher-command long poll; documented in `server/openapi.json`, served at
 //!   `/api/v1/openapi.json`), `sign_in` (password + TOTP, throttled, sign-out, password, "My
-//!   account" with the unlock PIN; the staff-key link stays as IT's break-glass way in),
+//!   account" with the unlock PIN; the staff-key link only where the config turns it on),
+//!   `recovery` (a one-time link from `slate-server staff recover` on the server's console:
+//!   TOTP set up again, a new password, a normal session),
 //!   `incidents` (the list with live updates, one incident and its workflow, exports, the staff
 //!   reports API), `devices` (device pages, "who had device N at T" as page and API, the iPad
 //!   register, the fleet), `setup` (classes, roster import, apps, picture PINs, unlock PIN
@@ -23,7 +25,8 @@
 //!   (the termly report page), `audit` (the audit log page and CSV).
 //! - [`export`] writes CSV; [`pdf`] writes a printable incident record; `live.js` (in
 //!   `features/incidents/`) is the only script.
-//! - Pure rules: [`auth`] (roles and permissions, password and TOTP checks, throttling, session
+//! - Pure rules: [`access`] (who may do what: one table of permissions by role, each route's
+//!   gate), [`auth`] (roles, password and TOTP checks, throttling, session and recovery-link
 //!   lifetimes), [`incident`] (the workflow and the incident form), [`retention`] (the cut-off,
 //!   and the daily purge job that applies it), [`governors`] (the termly anonymised counts
 //!   and their SVG charts), [`device_policy`] (the kiosk and filter documents devices get, built
@@ -42,6 +45,7 @@
 //! logs carry device numbers and event ids, never pupil names, page titles, URLs or secrets;
 //! clients get short safe error messages, never internal causes.
 
+pub mod access;
 pub mod auth;
 pub mod cli;
 pub mod config;

@@ -1,7 +1,6 @@
 //! Where the server listens: the rule that plain HTTP is for loopback only, binding the socket,
 //! and the start-up lines printed for people and tests. It does not serve requests.
 
-use crate::secrets::Secret;
 use socket2::{Domain, Socket, Type};
 use std::io;
 use std::net::{SocketAddr, TcpListener};
@@ -36,18 +35,13 @@ pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
 }
 
 /// The lines `serve` prints on start, in order. Tests and scripts parse them: keep the shape.
-pub fn startup_lines(
-    local: SocketAddr,
-    staff_key: &Secret,
-    certificate: Option<&Path>,
-) -> Vec<String> {
+/// The sign-in page only: no line carries a secret, since stdout ends up in the journal.
+pub fn startup_lines(local: SocketAddr, certificate: Option<&Path>) -> Vec<String> {
     let scheme = if certificate.is_some() { "https" } else { "http" };
     // `SocketAddr`'s Display puts an IPv6 address in brackets, as a URL needs.
     let base = format!("{scheme}://{local}");
-    let mut lines = vec![
-        format!("slate-server listening on {base}"),
-        format!("DSL page: {base}/staff/login?key={}", staff_key.expose()),
-    ];
+    let mut lines =
+        vec![format!("slate-server listening on {base}"), format!("DSL page: {base}/staff/login")];
     if let Some(cert) = certificate {
         lines.push(format!("certificate: {}", cert.display()));
     }
@@ -78,27 +72,20 @@ mod tests {
 
     #[test]
     fn startup_lines_have_the_documented_shape() {
-        let key = Secret::from_string("k3y".into());
-        let tls = startup_lines(
-            "127.0.0.1:8443".parse().unwrap(),
-            &key,
-            Some(Path::new("/d/tls/cert.pem")),
-        );
+        let tls =
+            startup_lines("127.0.0.1:8443".parse().unwrap(), Some(Path::new("/d/tls/cert.pem")));
         assert_eq!(
             tls,
             [
                 "slate-server listening on https://127.0.0.1:8443",
-                "DSL page: https://127.0.0.1:8443/staff/login?key=k3y",
+                "DSL page: https://127.0.0.1:8443/staff/login",
                 "certificate: /d/tls/cert.pem",
             ]
         );
-        let plain = startup_lines("[::1]:80".parse().unwrap(), &key, None);
+        let plain = startup_lines("[::1]:80".parse().unwrap(), None);
         assert_eq!(
             plain,
-            [
-                "slate-server listening on http://[::1]:80",
-                "DSL page: http://[::1]:80/staff/login?key=k3y"
-            ]
+            ["slate-server listening on http://[::1]:80", "DSL page: http://[::1]:80/staff/login"]
         );
     }
 

@@ -6,7 +6,7 @@ use clap::Parser;
 use slate_server::auth::{self, HashCost};
 use slate_server::cli::{
     Cli, Command, DatabaseArgs, EnrollmentTokenArgs, PupilAddArgs, PupilCommand, RosterCommand,
-    RosterImportArgs, ServeArgs, StaffAddArgs, StaffCommand, StaffDisableArgs,
+    RosterImportArgs, ServeArgs, StaffAddArgs, StaffCommand, StaffDisableArgs, StaffRecoverArgs,
 };
 use slate_server::config::{self, Config};
 use slate_server::data_dir::DataDir;
@@ -39,6 +39,7 @@ async fn main() -> ExitCode {
         }
         Command::Staff(StaffCommand::Add(args)) => add_staff(&cli.data_dir, database, args),
         Command::Staff(StaffCommand::Disable(args)) => disable_staff(&cli.data_dir, database, args),
+        Command::Staff(StaffCommand::Recover(args)) => recover_staff(&cli.data_dir, database, args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -94,7 +95,7 @@ async fn serve(data_dir: &Path, database: &DatabaseArgs, args: ServeArgs) -> any
     let local = listener.local_addr()?;
     let certificate = tls_files.as_ref().map(|f| f.cert.as_path());
     let mut text = String::new();
-    for line in listen::startup_lines(local, &staff_key, certificate) {
+    for line in listen::startup_lines(local, certificate) {
         text.push_str(&line);
         text.push('\n');
     }
@@ -199,6 +200,26 @@ fn disable_staff(
     }
     store.audit(now, "cli", "disabled staff account", Some(&args.username), None)?;
     println!("disabled: {}", args.username);
+    Ok(())
+}
+
+/// Prints a recovery link to this console (stdout) alone: never to the log.
+fn recover_staff(
+    data_dir: &Path,
+    database: &DatabaseArgs,
+    args: StaffRecoverArgs,
+) -> anyhow::Result<()> {
+    let (_, store) = open(data_dir, database)?;
+    let token = Secret::generate();
+    let now = chrono::Utc::now();
+    let expires = now + auth::RECOVERY_LINK_LIFETIME;
+    if !store.save_recovery_link(&args.username, &token.hash(), now, expires)? {
+        anyhow::bail!("no enabled staff account is called {:?}", args.username);
+    }
+    store.audit(now, "console", "made a recovery link", Some(&args.username), None)?;
+    let base = args.url.trim_end_matches('/');
+    println!("recovery link for {} (works once, for 10 minutes):", args.username);
+    println!("{base}/staff/recover?token={}", token.expose());
     Ok(())
 }
 

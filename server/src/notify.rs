@@ -63,8 +63,11 @@ pub fn alert_email(alert: &Alert, public_url: Option<&str>) -> (String, String) 
         "A pupil pressed the report button on device {} at {when}.\n\
          The screen went dark and the device is held until a member of staff unlocks it.\n\n\
          Incident {}: {link}\n\n\
-         Sign in to see what was on screen and to record what was done.\n",
-        alert.device, alert.incident,
+         Sign in to see what was on screen and to record what was done.\n\
+         Class teachers: {}/reports lists your classes' new reports to acknowledge.\n",
+        alert.device,
+        alert.incident,
+        public_url.unwrap_or(""),
     );
     (subject, body)
 }
@@ -234,6 +237,7 @@ mod tests {
         assert_eq!(subject, "Slate: device 12 reported (incident 7)");
         assert!(body.contains("device 12 at 10:14:03 GMT on Tue 17 Nov 2026"), "{body}");
         assert!(body.contains("https://slate.example/incidents/7"), "{body}");
+        assert!(body.contains("https://slate.example/reports lists your classes'"), "{body}");
         let summer = Alert { pressed_at: "2026-06-23T09:14:03Z".parse().unwrap(), ..alert() };
         let (_, body) = alert_email(&summer, None);
         assert!(body.contains("device 12 at 10:14:03 BST on Tue 23 Jun 2026"), "{body}");

@@ -100,7 +100,8 @@ pub struct Server {
     pub data_dir: PathBuf,
     /// `http://127.0.0.1:PORT` or `https://…`.
     pub url: String,
-    pub staff_key: String,
+    /// `slate_session=…`: a DSL signed in through a console recovery link (`e2e.dsl`).
+    pub staff_cookie: String,
     /// The self-signed certificate devices must trust, when serving HTTPS.
     pub certificate: Option<PathBuf>,
     /// The key devices verify the signed policy with (`[server] public_key`), when the server
@@ -124,15 +125,14 @@ impl Server {
         let log = data_dir.with_extension("stderr.log");
         let (child, lines) = spawn_with_lines(command, &log);
         let url = wait_for_line(&lines, "slate-server listening on ", &log);
-        let dsl = wait_for_line(&lines, "DSL page: ", &log);
-        let staff_key = dsl.split("key=").nth(1).expect("staff key in DSL link").to_string();
+        wait_for_line(&lines, "DSL page: ", &log);
         let certificate = tls.then(|| PathBuf::from(wait_for_line(&lines, "certificate: ", &log)));
         let policy_key = try_line(&lines, "policy key: ", Duration::from_secs(2));
-        let server = Server {
+        let mut server = Server {
             child: Some(child),
             data_dir: data_dir.to_path_buf(),
             url,
-            staff_key,
+            staff_cookie: String::new(),
             certificate,
             policy_key,
             tls,
@@ -145,7 +145,64 @@ impl Server {
                 .ok()
                 .filter(|r| r.status().is_success())
         });
+        server.staff_cookie = server.dsl_session();
         server
+    }
+
+    /// Signs a DSL in the only way there is without a password: an account made (or reset) on
+    /// the console, a one-time recovery link, TOTP set up with the key the link's page shows.
+    fn dsl_session(&self) -> String {
+        self.cli(&["staff", "add", "--username", "e2e.dsl", "--role", "dsl"]);
+        let out = self.cli(&["staff", "recover", "--username", "e2e.dsl", "--url", &self.url]);
+        let link = out.lines().find(|l| l.contains("/staff/recover?token=")).expect("a link");
+        let token = link.rsplit('=').next().expect("token");
+        let client = self.client_without_redirects();
+        let page = client.get(link).send().expect("recovery page");
+        assert!(page.status().is_success(), "recovery page: {}", page.status());
+        let login_cookie = page.headers()["set-cookie"].to_str().unwrap().split(';').next();
+        let login_cookie = login_cookie.unwrap().to_string();
+        let html = page.text().expect("page text");
+        let field = |name: &str| {
+            let marker = format!(r#"name="{name}" value=""#);
+            let start =
+                html.find(&marker).unwrap_or_else(|| panic!("no {name} field")) + marker.len();
+            html[start..].split('"').next().unwrap().to_string()
+        };
+        let (secret, csrf) = (field("secret"), field("csrf"));
+        let code = totp_rs::Builder::new()
+            .with_algorithm(totp_rs::Algorithm::SHA1)
+            .with_digits(6)
+            .with_step_duration(30)
+            .with_secret(totp_rs::Secret::try_from_base32(&secret).expect("base32 TOTP secret"))
+            .build()
+            .expect("TOTP")
+            .generate_current()
+            .to_string();
+        let password = "an e2e test password";
+        let form = [
+            ("token", token),
+            ("secret", &field("secret")),
+            ("code", &code),
+            ("new", password),
+            ("confirm", password),
+            ("csrf", &csrf),
+        ];
+        let signed_in = client
+            .post(format!("{}/staff/recover", self.url))
+            .header("Cookie", login_cookie)
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(form_body(&form))
+            .send()
+            .expect("recovery form");
+        assert_eq!(signed_in.status().as_u16(), 303, "recovery: {:?}", signed_in.text());
+        signed_in
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|c| c.to_str().ok()?.split(';').next())
+            .find(|c| c.starts_with("slate_session="))
+            .expect("a session cookie")
+            .to_string()
     }
 
     /// Kills the server (as a power cut would).
@@ -208,7 +265,7 @@ impl Server {
         let response = self
             .client()
             .get(format!("{}{path}", self.url))
-            .header("Cookie", format!("slate_staff={}", self.staff_key))
+            .header("Cookie", &self.staff_cookie)
             .send()
             .unwrap_or_else(|e| panic!("GET {path}: {e}"));
         assert!(response.status().is_success(), "GET {path}: {}", response.status());
@@ -433,15 +490,8 @@ fn form_body(fields: &[(&str, &str)]) -> String {
 }
 
 impl Server {
-    /// Submits a staff form as the DSL's browser would with the staff key: reads `page` for its
-    /// CSRF token, posts `fields` to `action` and returns the status (redirects not followed).
-    pub fn submit(&self, page: &str, action: &str, fields: &[(&str, &str)]) -> u16 {
-        let html = self.staff_page(page);
-        let marker = r#"name="csrf" value=""#;
-        let start = html.find(marker).unwrap_or_else(|| panic!("no CSRF field on {page}"));
-        let csrf = html[start + marker.len()..].split('"').next().expect("csrf value");
-        let mut form = fields.to_vec();
-        form.push(("csrf", csrf));
+    /// [`Server::client`] that hands back redirects instead of following them.
+    fn client_without_redirects(&self) -> reqwest::blocking::Client {
         let mut builder = reqwest::blocking::Client::builder()
             .timeout(Duration::from_secs(10))
             .no_proxy()
@@ -451,11 +501,22 @@ impl Server {
             builder = builder
                 .tls_certs_only([reqwest::Certificate::from_pem(&pem).expect("certificate")]);
         }
-        let response = builder
-            .build()
-            .expect("client")
+        builder.build().expect("client")
+    }
+
+    /// Submits a staff form as the DSL's browser would: reads `page` for its
+    /// CSRF token, posts `fields` to `action` and returns the status (redirects not followed).
+    pub fn submit(&self, page: &str, action: &str, fields: &[(&str, &str)]) -> u16 {
+        let html = self.staff_page(page);
+        let marker = r#"name="csrf" value=""#;
+        let start = html.find(marker).unwrap_or_else(|| panic!("no CSRF field on {page}"));
+        let csrf = html[start + marker.len()..].split('"').next().expect("csrf value");
+        let mut form = fields.to_vec();
+        form.push(("csrf", csrf));
+        let response = self
+            .client_without_redirects()
             .post(format!("{}{action}", self.url))
-            .header("Cookie", format!("slate_staff={}", self.staff_key))
+            .header("Cookie", &self.staff_cookie)
             .header("Content-Type", "application/x-www-form-urlencoded")
             .body(form_body(&form))
             .send()

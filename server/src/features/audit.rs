@@ -1,28 +1,27 @@
 //! The audit log: every view of pupil data and every staff action, newest first, as a page and
 //! as CSV. Reading it is audited too.
 
-use crate::auth::Permission;
+use crate::access::{Gate, Permission};
 use crate::export;
 use crate::http::error::PageError;
 use crate::http::layout::{layout, optional, when, Viewer};
+use crate::http::routes::Routes;
 use crate::http::staff::Staff;
 use crate::http::{csv_response, AppState};
 use crate::store::AuditEntry;
 use axum::extract::State;
 use axum::response::Response;
-use axum::routing::get;
-use axum::Router;
 use maud::{html, Markup};
 
 const AUDIT_PAGE_ROWS: u32 = 500;
 
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/audit", get(audit_page)).route("/audit.csv", get(audit_csv))
+pub fn routes() -> Routes {
+    let read = Gate::Needs(Permission::ReadAudit);
+    Routes::new().get("/audit", read, audit_page).get("/audit.csv", read, audit_csv)
 }
 
 /// `GET /audit`: the newest entries of the audit log.
 pub async fn audit_page(staff: Staff, State(state): State<AppState>) -> Result<Markup, PageError> {
-    staff.require(Permission::ReadAudit)?;
     staff.audit(&state, "viewed audit log", None).await?;
     let log = state.store.run(|store| store.audit_log(AUDIT_PAGE_ROWS)).await?;
     Ok(log_page(&staff.viewer(), &log, AUDIT_PAGE_ROWS))
@@ -30,7 +29,6 @@ pub async fn audit_page(staff: Staff, State(state): State<AppState>) -> Result<M
 
 /// `GET /audit.csv`: the whole audit log.
 pub async fn audit_csv(staff: Staff, State(state): State<AppState>) -> Result<Response, PageError> {
-    staff.require(Permission::ReadAudit)?;
     staff.audit(&state, "exported audit log (CSV)", None).await?;
     let log = state.store.run(|store| store.audit_log(u32::MAX)).await?;
     Ok(csv_response("audit-log.csv", export::audit_csv(&log)))

@@ -3,28 +3,28 @@
 //! into the filter document devices get until it ends. It never lifts illegal-content lists or
 //! safe search (the device's filter sees to that).
 
-use crate::auth::Permission;
+use crate::access::{self, Gate, Permission};
 use crate::http::error::PageError;
 use crate::http::forms::{form, parse_time};
 use crate::http::layout::{csrf, layout, Viewer};
-use crate::http::staff::{policy_change, Staff};
+use crate::http::routes::Routes;
+use crate::http::staff::Staff;
 use crate::http::AppState;
-use crate::store::BypassRecord;
+use crate::store::{BypassDecision, BypassRecord};
 use axum::extract::rejection::FormRejection;
 use axum::extract::{Form, Path, State};
 use axum::response::Redirect;
-use axum::routing::{get, post};
-use axum::Router;
 use chrono::{DateTime, Duration, Utc};
 use maud::{html, Markup};
 use serde::Deserialize;
 
 const BYPASS_ROWS: u32 = 200;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/bypasses", get(bypasses_page).post(request_bypass))
-        .route("/bypasses/{id}/decide", post(decide_bypass))
+pub fn routes() -> Routes {
+    Routes::new()
+        .get("/bypasses", Gate::Needs(Permission::SeeBypasses), bypasses_page)
+        .post("/bypasses", Gate::Needs(Permission::RequestBypass), request_bypass)
+        .post("/bypasses/{id}/decide", Gate::Needs(Permission::ApproveBypass), decide_bypass)
 }
 
 /// A domain a bypass may name: lowercased, no trailing dot, labels of a-z, 0-9 and -.
@@ -75,9 +75,6 @@ pub async fn bypasses_page(
     staff: Staff,
     State(state): State<AppState>,
 ) -> Result<Markup, PageError> {
-    if !staff.viewer().may(Permission::RequestBypass) {
-        staff.require(Permission::ApproveBypass)?;
-    }
     let (requests, classes) =
         state.store.run(|store| Ok((store.bypasses(BYPASS_ROWS)?, store.classes()?))).await?;
     staff.audit(&state, "viewed filter bypasses", None).await?;
@@ -115,7 +112,8 @@ fn bypass_table(viewer: &Viewer, requests: &[BypassRecord], now: DateTime<Utc>) 
                     td { (b.domain) } td { (b.profile) } td { (format_uk(b.from)) } td { (format_uk(b.until)) }
                     td { (b.reason) } td { (b.requested_by) }
                     td {
-                        @if b.status == "pending" && viewer.may(Permission::ApproveBypass) {
+                        @if b.status == "pending" && viewer.may(Permission::ApproveBypass)
+                            && access::may_decide_bypass(&b.requested_by, &viewer.name) {
                             form.inline method="post" action=(format!("/bypasses/{}/decide", b.id)) {
                                 (csrf(viewer))
                                 button type="submit" name="decision" value="approve" { "Approve" } " "
@@ -155,7 +153,6 @@ pub async fn request_bypass(
     State(state): State<AppState>,
     body: Result<Form<BypassForm>, FormRejection>,
 ) -> Result<Redirect, PageError> {
-    staff.require(Permission::RequestBypass)?;
     let f = form(body)?;
     staff.check_csrf(&f.csrf)?;
     let domain = normalise_domain(&f.domain).map_err(PageError::BadForm)?;
@@ -197,7 +194,6 @@ pub async fn decide_bypass(
     Path(id): Path<String>,
     body: Result<Form<DecideForm>, FormRejection>,
 ) -> Result<Redirect, PageError> {
-    staff.require(Permission::ApproveBypass)?;
     let f = form(body)?;
     let id: i64 = id.parse().map_err(|_| PageError::NotFound(format!("No bypass {id}.")))?;
     let approve = match f.decision.as_str() {
@@ -205,22 +201,24 @@ pub async fn decide_bypass(
         "refuse" => false,
         _ => return Err(PageError::BadForm("Decision: approve or refuse.".into())),
     };
+    staff.check_csrf(&f.csrf)?;
     let by = staff.actor.clone();
-    let action = if approve { "approved filter bypass" } else { "refused filter bypass" };
-    let decided = policy_change(
-        &staff,
-        &state,
-        &f.csrf,
-        (action, Some(format!("bypass {id}"))),
-        move |store| store.decide_bypass(id, approve, &by, Utc::now()),
-    )
-    .await?;
-    if !decided {
-        return Err(PageError::Conflict(
-            "That request was decided already, or does not exist.".into(),
-        ));
+    let decided =
+        state.store.run(move |store| store.decide_bypass(id, approve, &by, Utc::now())).await?;
+    if decided == BypassDecision::Decided {
+        let action = if approve { "approved filter bypass" } else { "refused filter bypass" };
+        staff.audit(&state, action, Some(format!("bypass {id}"))).await?;
+        state.commands_changed();
     }
-    Ok(Redirect::to("/bypasses"))
+    match decided {
+        BypassDecision::Decided => Ok(Redirect::to("/bypasses")),
+        BypassDecision::NotPending => {
+            Err(PageError::Conflict("That request was decided already, or does not exist.".into()))
+        }
+        BypassDecision::OwnRequest => Err(PageError::Conflict(
+            "You asked for this bypass: another DSL or deputy decides it.".into(),
+        )),
+    }
 }
 
 #[cfg(test)]

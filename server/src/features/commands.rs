@@ -2,18 +2,17 @@
 //! all devices or some. Queued with an expiry, audited, and the devices' long polls woken; the
 //! device API hands them out.
 
-use crate::auth::Permission;
+use crate::access::{Gate, Permission};
 use crate::http::error::PageError;
 use crate::http::forms::form;
 use crate::http::layout::{csrf, layout, online};
+use crate::http::routes::Routes;
 use crate::http::staff::Staff;
 use crate::http::AppState;
 use crate::store::CommandRecord;
 use axum::extract::rejection::FormRejection;
 use axum::extract::{Form, State};
 use axum::response::Redirect;
-use axum::routing::get;
-use axum::Router;
 use chrono::{Duration, Utc};
 use maud::{html, Markup};
 use serde::Deserialize;
@@ -27,8 +26,9 @@ pub const LOCK_FOR: Duration = Duration::minutes(30);
 pub const SIGN_OUT_FOR: Duration = Duration::minutes(10);
 const COMMAND_ROWS: u32 = 50;
 
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/commands", get(commands_page).post(send_command))
+pub fn routes() -> Routes {
+    let send = Gate::Needs(Permission::SendCommands);
+    Routes::new().get("/commands", send, commands_page).post("/commands", send, send_command)
 }
 
 /// Which devices: `all`, or numbers separated by commas or spaces.
@@ -53,6 +53,29 @@ pub fn parse_devices(text: &str) -> Result<Option<Vec<DeviceNumber>>, String> {
     Ok(Some(devices))
 }
 
+/// Where a command goes: `None` in the list is every device. `reach` is the devices the sender
+/// may command (`None`: any). "All" from a teacher is each device they may reach; a device
+/// outside their reach is refused by number.
+pub fn command_targets(
+    asked: Option<Vec<DeviceNumber>>,
+    reach: Option<&[DeviceNumber]>,
+) -> Result<Vec<Option<DeviceNumber>>, String> {
+    match (asked, reach) {
+        (None, None) => Ok(vec![None]),
+        (Some(list), None) => Ok(list.into_iter().map(Some).collect()),
+        (None, Some([])) => {
+            Err("None of your classes' pupils is signed in on a device now.".into())
+        }
+        (None, Some(reach)) => Ok(reach.iter().copied().map(Some).collect()),
+        (Some(list), Some(reach)) => match list.iter().find(|d| !reach.contains(d)) {
+            Some(d) => Err(format!(
+                "Devices: no pupil of your classes is signed in on device {d}; ask a DSL."
+            )),
+            None => Ok(list.into_iter().map(Some).collect()),
+        },
+    }
+}
+
 /// A teacher's command and how long it stays worth acting on.
 pub fn parse_command(text: &str) -> Result<(CommandAction, Duration), String> {
     match text {
@@ -69,7 +92,6 @@ pub async fn commands_page(
     staff: Staff,
     State(state): State<AppState>,
 ) -> Result<Markup, PageError> {
-    staff.require(Permission::SendCommands)?;
     let (recent, fleet) =
         state.store.run(|store| Ok((store.recent_commands(COMMAND_ROWS)?, store.fleet()?))).await?;
     let now = Utc::now();
@@ -96,6 +118,9 @@ pub async fn commands_page(
                 @else { "Online now: " @if online_now.len() == 1 { "device " } @else { "devices " } (online_now.join(", ")) "." }
             }
             p { "Eyes on me ends by itself after " (LOCK_FOR.num_minutes()) " minutes." }
+            @if !viewer.may(Permission::CommandAnyDevice) {
+                p.muted { "Your commands reach the devices your classes' pupils are signed in on: \"all\" means those." }
+            }
             (commands_table(&recent))
         },
     ))
@@ -154,16 +179,22 @@ pub async fn send_command(
     State(state): State<AppState>,
     body: Result<Form<CommandForm>, FormRejection>,
 ) -> Result<Redirect, PageError> {
-    staff.require(Permission::SendCommands)?;
     let f = form(body)?;
     staff.check_csrf(&f.csrf)?;
     let devices = parse_devices(&f.devices).map_err(PageError::BadForm)?;
     let (action, valid_for) = parse_command(&f.command).map_err(PageError::BadForm)?;
-    let by = staff.actor.clone();
-    let targets: Vec<Option<DeviceNumber>> = match &devices {
-        None => vec![None],
-        Some(list) => list.iter().copied().map(Some).collect(),
+    let reach = if staff.may(Permission::CommandAnyDevice) {
+        None
+    } else {
+        let teacher = staff.actor.clone();
+        Some(state.store.run(move |store| store.teacher_devices(&teacher)).await?)
     };
+    let targets = command_targets(devices, reach.as_deref()).map_err(PageError::BadForm)?;
+    let record = match targets.as_slice() {
+        [None] => "all devices".to_owned(),
+        list => list.iter().flatten().map(|d| format!("device {d}")).collect::<Vec<_>>().join(", "),
+    };
+    let by = staff.actor.clone();
     state
         .store
         .run(move |store| {
@@ -174,10 +205,6 @@ pub async fn send_command(
             Ok(())
         })
         .await?;
-    let record = match devices {
-        None => "all devices".to_owned(),
-        Some(list) => list.iter().map(|d| format!("device {d}")).collect::<Vec<_>>().join(", "),
-    };
     let said = format!("sent {} ({})", command_label(action), action.as_str());
     staff.audit(&state, &said, Some(record)).await?;
     state.commands_changed();
@@ -197,6 +224,32 @@ mod tests {
         assert_eq!(parse_command("lock_screens").unwrap(), (CommandAction::LockScreens, LOCK_FOR));
         assert_eq!(parse_command("sign_out_all").unwrap().1, SIGN_OUT_FOR);
         assert!(parse_command("format").is_err());
+    }
+
+    #[test]
+    fn a_teachers_commands_reach_their_classes_devices_only() {
+        let d = |n| DeviceNumber::new(n).unwrap();
+        let mine = vec![d(12), d(14)];
+        type Case =
+            (Option<Vec<DeviceNumber>>, Option<Vec<DeviceNumber>>, Result<usize, &'static str>);
+        let cases: [Case; 6] = [
+            (None, None, Ok(1)),
+            (Some(vec![d(3), d(4)]), None, Ok(2)),
+            (None, Some(mine.clone()), Ok(2)),
+            (Some(vec![d(14)]), Some(mine.clone()), Ok(1)),
+            (Some(vec![d(14), d(15)]), Some(mine.clone()), Err("device 15")),
+            (None, Some(vec![]), Err("None of your classes")),
+        ];
+        for (asked, reach, expected) in cases {
+            let got = command_targets(asked.clone(), reach.as_deref());
+            match (got, expected) {
+                (Ok(targets), Ok(n)) => assert_eq!(targets.len(), n, "{asked:?} {reach:?}"),
+                (Err(e), Err(part)) => assert!(e.contains(part), "{e}"),
+                (got, _) => panic!("{asked:?} {reach:?}: {got:?}, expected {expected:?}"),
+            }
+        }
+        let all_mine = command_targets(None, Some(&mine)).unwrap();
+        assert_eq!(all_mine, [Some(d(12)), Some(d(14))], "'all' from a teacher is each of theirs");
     }
 
     #[test]

@@ -2,7 +2,9 @@
 //! commands' long poll, speaking `slate_protocol`'s types; documented in `server/openapi.json`.
 //! It owns device authentication; failures are `http::error::ApiError`s, storage is `store`'s.
 
+use crate::access::Gate;
 use crate::http::error::ApiError;
+use crate::http::routes::{Method, Route, Routes};
 use crate::http::{AppState, LiveReport};
 use crate::secrets::{Secret, SecretHash};
 use crate::store::EnrollOutcome;
@@ -14,7 +16,7 @@ use axum::extract::{Path, RawQuery};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, MethodRouter};
-use axum::{Json, Router};
+use axum::Json;
 use chrono::Utc;
 use slate_protocol::bundle::SignedBundle;
 use slate_protocol::device::{check_list_name, CommandsReply, PolicyReply, MAX_COMMAND_WAIT_S};
@@ -39,14 +41,16 @@ pub fn device_routes() -> Vec<(&'static str, &'static str, MethodRouter<AppState
 pub const OPENAPI: &str = include_str!("../../openapi.json");
 
 /// The device API's routes, and its OpenAPI document at `/api/v1/openapi.json`.
-pub fn routes() -> Router<AppState> {
+pub fn routes() -> Routes {
     device_routes()
         .into_iter()
-        .fold(Router::new(), |router, (path, _, handler)| router.route(path, handler))
-        .route(
-            "/api/v1/openapi.json",
-            get(|| async { ([(header::CONTENT_TYPE, "application/json")], OPENAPI) }),
-        )
+        .fold(Routes::new(), |routes, (path, method, handler)| {
+            let method = if method == "get" { Method::Get } else { Method::Post };
+            routes.add(Route { method, path, gate: Gate::Device }, handler)
+        })
+        .get("/api/v1/openapi.json", Gate::Public, || async {
+            ([(header::CONTENT_TYPE, "application/json")], OPENAPI)
+        })
 }
 
 /// The body as bytes, or the right error for one over the limit or cut short.

@@ -1,22 +1,21 @@
 //! The governors' termly report page: anonymised counts and charts for a period, printable.
 //! The counting and the charts are `crate::governors`'s (pure); this is its page and route.
 
-use crate::auth::Permission;
+use crate::access::{Gate, Permission};
 use crate::governors::{bar_chart, week_bars, Summary};
 use crate::http::error::PageError;
 use crate::http::layout::{layout, Viewer};
+use crate::http::routes::Routes;
 use crate::http::staff::Staff;
 use crate::http::AppState;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
-use axum::routing::get;
-use axum::Router;
 use chrono::Utc;
 use maud::{html, Markup};
 use serde::Deserialize;
 
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/governors", get(governors_page))
+pub fn routes() -> Routes {
+    Routes::new().get("/governors", Gate::Needs(Permission::GovernorReport), governors_page)
 }
 
 #[derive(Deserialize)]
@@ -38,7 +37,6 @@ pub async fn governors_page(
     State(state): State<AppState>,
     query: Result<Query<TermQuery>, QueryRejection>,
 ) -> Result<Markup, PageError> {
-    staff.require(Permission::GovernorReport)?;
     let Query(query) = query.map_err(|e| PageError::BadForm(e.body_text()))?;
     let today = Utc::now().date_naive();
     let from = match query.from.as_deref().filter(|t| !t.trim().is_empty()) {

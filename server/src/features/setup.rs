@@ -1,15 +1,16 @@
 //! School setup, for IT and the DSL: what devices are told. Classes, roster import, apps,
 //! pupils' picture PINs, who has an unlock PIN, session rules, filter lists and profiles, and the
-//! policy key. Each handler checks the role's permission and the CSRF token, writes the audit
+//! policy key. Each route's gate checks the role (`access`); each handler the CSRF token, writes the audit
 //! log, and wakes the devices' long polls after a change. The form checks are pure functions
 //! below; queries are `store`'s, the documents devices get are `device_policy`'s.
 
-use crate::auth::Permission;
+use crate::access::{Gate, Permission};
 use crate::device_policy::ClassRecord;
 use crate::device_policy::{default_profile_name, ProfileRecord, PUPIL_SYMBOLS};
 use crate::http::error::PageError;
 use crate::http::forms::{capitalise, form};
 use crate::http::layout::{csrf, layout};
+use crate::http::routes::{Method, Route, Routes};
 use crate::http::staff::{policy_change, Staff};
 use crate::http::AppState;
 use crate::roster;
@@ -17,8 +18,7 @@ use crate::store::{ClassInput, ListRecord, IDLE_TIMEOUT_MIN, LESSON_ENDS};
 use axum::extract::rejection::FormRejection;
 use axum::extract::{DefaultBodyLimit, Form, State};
 use axum::response::Redirect;
-use axum::routing::{get, post};
-use axum::Router;
+use axum::routing::post;
 use chrono::{NaiveTime, Utc};
 use maud::{html, Markup};
 use serde::Deserialize;
@@ -30,22 +30,23 @@ use slate_protocol::PupilId;
 /// Largest list file a form may upload (a million domains fit).
 pub const MAX_LIST_BYTES: usize = 32 * 1024 * 1024;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/setup", get(setup_page))
-        .route("/setup/class", post(save_class))
-        .route("/setup/class-apps", post(save_class_apps))
-        .route("/setup/teacher", post(link_teacher))
-        .route("/setup/roster", post(import_roster))
-        .route("/setup/app", post(save_app))
-        .route("/setup/picture-pin", post(set_picture_pin))
-        .route("/setup/sessions", post(save_sessions))
-        .route(
-            "/setup/list",
+pub fn routes() -> Routes {
+    let manage = Gate::Needs(Permission::ManagePolicy);
+    Routes::new()
+        .get("/setup", manage, setup_page)
+        .post("/setup/class", manage, save_class)
+        .post("/setup/class-apps", manage, save_class_apps)
+        .post("/setup/teacher", manage, link_teacher)
+        .post("/setup/roster", manage, import_roster)
+        .post("/setup/app", manage, save_app)
+        .post("/setup/picture-pin", manage, set_picture_pin)
+        .post("/setup/sessions", manage, save_sessions)
+        .add(
+            Route { method: Method::Post, path: "/setup/list", gate: manage },
             // A list file is bigger than any device request: this route alone takes more.
             post(upload_list).layer(DefaultBodyLimit::max(MAX_LIST_BYTES * 2)),
         )
-        .route("/setup/profile", post(save_profile))
+        .post("/setup/profile", manage, save_profile)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -288,7 +289,6 @@ pub fn parse_list(name: &str, contents: &str) -> Result<(String, Vec<u8>, ListFi
 
 /// `GET /setup`.
 pub async fn setup_page(staff: Staff, State(state): State<AppState>) -> Result<Markup, PageError> {
-    staff.require(Permission::ManagePolicy)?;
     let (classes, apps, lists, profiles, pin_holders, records) = state
         .store
         .run(|store| {
@@ -485,10 +485,6 @@ fn lists_table(lists: &[ListRecord]) -> Markup {
     }
 }
 
-fn require_setup(staff: &Staff) -> Result<(), PageError> {
-    staff.require(Permission::ManagePolicy)
-}
-
 #[derive(Deserialize)]
 pub struct ClassForm {
     #[serde(default)]
@@ -511,7 +507,6 @@ pub async fn save_class(
     State(state): State<AppState>,
     body: Result<Form<ClassForm>, FormRejection>,
 ) -> Result<Redirect, PageError> {
-    require_setup(&staff)?;
     let f = form(body)?;
     let class = parse_class(&f.name, &f.key_stage, &f.symbol, &f.colour, &f.profile)
         .map_err(PageError::BadForm)?;
@@ -539,7 +534,6 @@ pub async fn save_class_apps(
     State(state): State<AppState>,
     body: Result<Form<ClassAppsForm>, FormRejection>,
 ) -> Result<Redirect, PageError> {
-    require_setup(&staff)?;
     let f = form(body)?;
     let apps: Vec<String> =
         f.apps.split([',', ' ']).filter(|a| !a.is_empty()).map(str::to_owned).collect();
@@ -588,7 +582,6 @@ pub async fn link_teacher(
     State(state): State<AppState>,
     body: Result<Form<TeacherForm>, FormRejection>,
 ) -> Result<Redirect, PageError> {
-    require_setup(&staff)?;
     let f = form(body)?;
     staff.check_csrf(&f.csrf)?;
     let email = parse_email(&f.email).map_err(PageError::BadForm)?;
@@ -621,7 +614,6 @@ pub async fn import_roster(
     State(state): State<AppState>,
     body: Result<Form<RosterForm>, FormRejection>,
 ) -> Result<Markup, PageError> {
-    require_setup(&staff)?;
     let f = form(body)?;
     staff.check_csrf(&f.csrf)?;
     let rows = roster::parse_roster_csv(&f.csv).map_err(|e| {
@@ -700,7 +692,6 @@ pub async fn save_app(
     State(state): State<AppState>,
     body: Result<Form<AppForm>, FormRejection>,
 ) -> Result<Redirect, PageError> {
-    require_setup(&staff)?;
     let f = form(body)?;
     let app = parse_app(
         &f.id,
@@ -737,7 +728,6 @@ pub async fn set_picture_pin(
     State(state): State<AppState>,
     body: Result<Form<PicturePinForm>, FormRejection>,
 ) -> Result<Redirect, PageError> {
-    require_setup(&staff)?;
     let f = form(body)?;
     staff.check_csrf(&f.csrf)?;
     let pupil = PupilId::new(f.pupil.trim())
@@ -775,7 +765,6 @@ pub async fn save_sessions(
     State(state): State<AppState>,
     body: Result<Form<SessionsForm>, FormRejection>,
 ) -> Result<Redirect, PageError> {
-    require_setup(&staff)?;
     let f = form(body)?;
     let (idle, ends) =
         parse_sessions(&f.idle_minutes, &f.lesson_ends).map_err(PageError::BadForm)?;
@@ -806,7 +795,6 @@ pub async fn upload_list(
     State(state): State<AppState>,
     body: Result<Form<ListForm>, FormRejection>,
 ) -> Result<Redirect, PageError> {
-    require_setup(&staff)?;
     let f = form(body)?;
     staff.check_csrf(&f.csrf)?;
     let (name, bytes, file) = parse_list(&f.name, &f.contents).map_err(PageError::BadForm)?;
@@ -850,7 +838,6 @@ pub async fn save_profile(
     State(state): State<AppState>,
     body: Result<Form<ProfileForm>, FormRejection>,
 ) -> Result<Redirect, PageError> {
-    require_setup(&staff)?;
     let f = form(body)?;
     let profile = parse_profile(&f.name, &f.block_lists, &f.allow_only, &f.safe_search)
         .map_err(PageError::BadForm)?;

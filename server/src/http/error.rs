@@ -75,9 +75,7 @@ impl ApiError {
             ApiError::CredentialRefused => self.to_string(),
             ApiError::EnrollmentRefused(_) => "enrollment token refused".into(),
             ApiError::OtherDevice { .. } => "a device may only send its own events".into(),
-            ApiError::StaffOnly => {
-                "staff sign-in needed: use the DSL link printed by slate-server".into()
-            }
+            ApiError::StaffOnly => "staff sign-in needed: sign in at /staff/login".into(),
             ApiError::Forbidden => self.to_string(),
             ApiError::BadQuery(e) => e.clone(),
             ApiError::NotFound => self.to_string(),
@@ -146,14 +144,14 @@ impl IntoResponse for PageError {
                 StatusCode::UNAUTHORIZED,
                 layout::message_page(
                     "Staff only",
-                    "This page is for staff. Sign in at /staff/login, or open the DSL link that slate-server printed when it started.",
+                    "This page is for staff. Sign in at /staff/login. Lost your password or phone? IT can give you a one-time link from the server (slate-server staff recover).",
                 ),
             ),
             PageError::LoginRefused => (
                 StatusCode::UNAUTHORIZED,
                 layout::message_page(
                     "Link not valid",
-                    "That sign-in link is not valid. Sign in at /staff/login, or use the DSL link that slate-server printed when it started.",
+                    "That link is not valid: it was used, is too old, or is not a link this server made. Sign in at /staff/login, or ask IT for a new one (slate-server staff recover).",
                 ),
             ),
             PageError::NotFound(what) => (StatusCode::NOT_FOUND, layout::message_page("Not found", what)),

@@ -5,7 +5,8 @@
 //! devices reported are shown as text, never as links, so nobody opens harmful content by a
 //! stray click (seed 003: "Not view the image").
 
-use crate::auth::{self, Permission, Role};
+use crate::access::{self, Permission};
+use crate::auth::Role;
 use crate::incident::Status;
 use chrono::{DateTime, Duration, Utc};
 use maud::{html, Markup, PreEscaped, DOCTYPE};
@@ -58,7 +59,7 @@ pub struct Viewer {
 
 impl Viewer {
     pub(crate) fn may(&self, permission: Permission) -> bool {
-        auth::allowed(self.role, permission)
+        access::may(self.role, permission)
     }
 }
 
@@ -94,11 +95,11 @@ pub(crate) fn layout_with_script(
                     strong { "Slate" }
                     @if let Some(v) = viewer {
                         nav {
-                            @if v.may(Permission::ViewIncidents) { a href="/reports" { "Reports" } " " }
-                            @if v.may(Permission::ViewDevice) { a href="/who-had" { "Who had a device" } " " }
+                            @if v.may(Permission::SeeNewReports) { a href="/reports" { "Reports" } " " }
+                            @if v.may(Permission::LookUpDevice) { a href="/who-had" { "Who had a device" } " " }
                             @if v.may(Permission::ViewFleet) { a href="/fleet" { "Fleet" } " " }
                             @if v.may(Permission::SendCommands) { a href="/commands" { "Eyes on me" } " " }
-                            @if v.may(Permission::RequestBypass) || v.may(Permission::ApproveBypass) { a href="/bypasses" { "Filter bypasses" } " " }
+                            @if v.may(Permission::SeeBypasses) { a href="/bypasses" { "Filter bypasses" } " " }
                             @if v.may(Permission::ManagePolicy) { a href="/setup" { "School setup" } " " }
                             @if v.may(Permission::ReadAudit) { a href="/audit" { "Audit log" } " " }
                             @if v.may(Permission::GovernorReport) { a href="/governors" { "Governors' report" } }

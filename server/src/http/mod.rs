@@ -7,12 +7,14 @@
 pub mod error;
 pub mod forms;
 pub mod layout;
+pub mod routes;
 pub mod staff;
 
+use crate::access::Gate;
 use crate::auth::HashCost;
 use crate::config::Config;
 use crate::features::{
-    audit, bypasses, commands, device_api, devices, governors, incidents, setup, sign_in,
+    audit, bypasses, commands, device_api, devices, governors, incidents, recovery, setup, sign_in,
 };
 use crate::notify::Notifier;
 use crate::secrets::Secret;
@@ -22,9 +24,9 @@ use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::header::{self, HeaderValue};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::get;
 use axum::Router;
 use chrono::{DateTime, Utc};
+use routes::Routes;
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::TcpListener;
@@ -87,7 +89,7 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Default config: no alerts, the staff-key link on.
+    /// Default config: no alerts, no staff-key link.
     pub fn new(store: Store, staff_key: Secret) -> Self {
         Self::with_config(store, staff_key, Config::default(), Notifier::default())
     }
@@ -141,13 +143,15 @@ impl AppState {
     }
 }
 
-/// Every route the server answers: each feature's own, and what belongs to none.
-pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/", get(|| async { Redirect::to("/reports") }))
+/// Every route the server answers, with the gate each needs: each feature's own, and what
+/// belongs to none. [`router`] is built from it; the role-matrix test walks it.
+pub fn routes() -> Routes {
+    Routes::new()
+        .get("/healthz", Gate::Public, || async { "ok" })
+        .get("/", Gate::Public, || async { Redirect::to("/reports") })
         .merge(device_api::routes())
         .merge(sign_in::routes())
+        .merge(recovery::routes())
         .merge(incidents::routes())
         .merge(devices::routes())
         .merge(setup::routes())
@@ -155,6 +159,13 @@ pub fn router(state: AppState) -> Router {
         .merge(commands::routes())
         .merge(governors::routes())
         .merge(audit::routes())
+}
+
+/// The server's router: [`routes()`], each behind its gate, with the headers and log every answer
+/// gets.
+pub fn router(state: AppState) -> Router {
+    routes()
+        .into_router(&state)
         .fallback(error::not_found)
         .layer(DefaultBodyLimit::max(slate_protocol::MAX_BODY_BYTES))
         .layer(middleware::from_fn(security_headers))

@@ -1,9 +1,12 @@
-//! Who is asking: the extractors every staff route takes ([`Staff`] for pages, [`StaffApi`] for
-//! the JSON API), from a signed-in account's session or IT's break-glass staff-key cookie; the
-//! cookies themselves, the CSRF check and the audit log's actor. Signing in and out is the
-//! `sign_in` feature's; the rules are `auth`'s.
+//! Who is asking: `who` finds the member of staff behind a request (a signed-in account's
+//! session, or the staff-key cookie where the config turns that on), which the route's gate
+//! (`http::routes`) calls; the extractors every staff handler takes ([`Staff`] for pages,
+//! [`StaffApi`] for the JSON API) read whom the gate let through. Also the cookies, the CSRF
+//! check and the audit log's actor. Signing in and out is the `sign_in` feature's; who may do
+//! what is `access`'s.
 
-use crate::auth::{self, Permission, Role};
+use crate::access::{self, Permission};
+use crate::auth::{self, Role};
 use crate::http::error::{ApiError, PageError};
 use crate::http::layout::Viewer;
 use crate::http::AppState;
@@ -35,12 +38,9 @@ pub struct Staff {
 }
 
 impl Staff {
-    pub fn require(&self, permission: Permission) -> Result<(), PageError> {
-        if auth::allowed(self.role, permission) {
-            Ok(())
-        } else {
-            Err(PageError::Forbidden(self.role))
-        }
+    /// Whether this member of staff's role may (for what a page shows beyond its route's gate).
+    pub fn may(&self, permission: Permission) -> bool {
+        access::may(self.role, permission)
     }
 
     /// Compares a form's token with this session's, in constant time.
@@ -103,13 +103,14 @@ fn live_session(
     Ok(Some(session))
 }
 
-enum Who {
+pub(crate) enum Who {
     Nobody,
     MustChangePassword,
     Staff(Staff),
 }
 
-async fn who(parts: &Parts, state: &AppState) -> Result<Who, StoreError> {
+/// Who is asking, from the session cookie (or the staff-key cookie where that is on).
+pub(crate) async fn who(parts: &Parts, state: &AppState) -> Result<Who, StoreError> {
     if let Some(id) = cookie_value(&parts.headers, SESSION_COOKIE) {
         let id = SecretHash::of(id);
         let now = Utc::now();
@@ -145,41 +146,24 @@ async fn who(parts: &Parts, state: &AppState) -> Result<Who, StoreError> {
     Ok(Who::Nobody)
 }
 
+/// The member of staff the route's gate let through (`http::routes`); a route without a staff
+/// gate has none.
 impl FromRequestParts<AppState> for Staff {
     type Rejection = PageError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        match who(parts, state).await? {
-            Who::Staff(staff) => Ok(staff),
-            Who::MustChangePassword => Err(PageError::MustChangePassword),
-            Who::Nobody => Err(PageError::StaffOnly),
-        }
+    async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<Self, Self::Rejection> {
+        parts.extensions.get::<Staff>().cloned().ok_or(PageError::StaffOnly)
     }
 }
 
-/// [`Staff`] for the JSON API: refusals are [`ErrorReply`]s.
+/// [`Staff`] for the JSON API: refusals are [`ApiError`]s.
 pub struct StaffApi(pub Staff);
-
-impl StaffApi {
-    pub fn require(&self, permission: Permission) -> Result<(), ApiError> {
-        self.0.require(permission).map_err(|_| ApiError::Forbidden)
-    }
-}
 
 impl FromRequestParts<AppState> for StaffApi {
     type Rejection = ApiError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        match who(parts, state).await? {
-            Who::Staff(staff) => Ok(StaffApi(staff)),
-            Who::MustChangePassword | Who::Nobody => Err(ApiError::StaffOnly),
-        }
+    async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<Self, Self::Rejection> {
+        parts.extensions.get::<Staff>().cloned().map(StaffApi).ok_or(ApiError::StaffOnly)
     }
 }
 

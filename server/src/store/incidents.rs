@@ -40,6 +40,12 @@ pub enum StepError {
     Store(#[from] StoreError),
 }
 
+/// New incidents from the pupils of teacher `?2`'s classes, or from nobody signed in.
+const TEACHERS_NEW: &str = "i.status = 'new' AND (r.pupil IS NULL OR r.pupil IN (
+     SELECT p.id FROM pupils p JOIN classes c ON c.name = p.class_name
+     JOIN staff_classes sc ON sc.class_id = c.id JOIN staff s ON s.id = sc.staff_id
+     WHERE s.username = ?2 AND s.disabled_at IS NULL))";
+
 const INCIDENT_COLUMNS: &str =
     "i.id, i.status, i.action, i.category, i.location, i.description, i.involved,
      i.reported_to, i.outcome, i.created_at, i.updated_at";
@@ -114,6 +120,26 @@ impl Store {
         limit: u32,
     ) -> Result<Vec<IncidentRecord>, StoreError> {
         self.incidents_where("i.id > ?2", super::sql::params![limit, after])
+    }
+
+    /// The new reports a teacher goes to: from pupils of the classes linked to their account,
+    /// and from devices with nobody signed in (someone must still go to a held device).
+    pub fn teacher_new_reports(
+        &self,
+        teacher: &str,
+        limit: u32,
+    ) -> Result<Vec<IncidentRecord>, StoreError> {
+        self.incidents_where(TEACHERS_NEW, super::sql::params![limit, teacher])
+    }
+
+    /// Incident `id`, if it is one of [`Store::teacher_new_reports`].
+    pub fn teacher_new_report(
+        &self,
+        teacher: &str,
+        id: i64,
+    ) -> Result<Option<IncidentRecord>, StoreError> {
+        let condition = format!("{TEACHERS_NEW} AND i.id = ?3");
+        Ok(self.incidents_where(&condition, super::sql::params![1u32, teacher, id])?.pop())
     }
 
     /// Incidents whose report came from `device`.
@@ -242,6 +268,7 @@ impl Store {
         let kind = match step {
             Step::Acknowledge => "acknowledged",
             Step::Act(_) => "action",
+            Step::Reopen => "reopened",
         };
         tx.execute(
             "INSERT INTO incident_entries (incident, at, staff, kind, action, note) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -343,7 +370,7 @@ mod tests {
     }
 
     #[test]
-    fn unlocking_the_device_records_the_staff_choice() {
+    fn unlocking_the_device_is_a_note_and_never_moves_the_incident() {
         let (_dir, store, id) = with_report();
         // Mrs Jones set her unlock PIN; devices know her as `s-jones1`.
         let now = at("2026-11-17T08:00:00Z");
@@ -365,12 +392,28 @@ mod tests {
         let close = resolved(slate_protocol::ResolutionChoice::CloseApp);
         store.ingest(device(12), &[close], at("2026-11-17T10:16:01Z")).unwrap();
         let (incident, entries) = store.incident(id).unwrap().unwrap();
-        assert_eq!(incident.status, Status::Actioned(Action::AppClosed));
-        let seen: Vec<_> = entries.iter().map(|e| (e.kind.as_str(), e.staff.as_str())).collect();
+        assert_eq!(incident.status, Status::New, "only staff move an incident");
+        let seen: Vec<_> = entries
+            .iter()
+            .map(|e| (e.kind.as_str(), e.staff.as_str(), e.note.as_deref(), e.action.as_deref()))
+            .collect();
         assert_eq!(
             seen,
-            [("acknowledged", "j.jones (on device 12)"), ("action", "j.jones (on device 12)")]
+            [("device", "device 12", Some("j.jones unlocked device 12: close the app"), None)]
         );
+        // A false alarm on the device closes nothing either: the DSL still acts, and may reopen.
+        let false_alarm = resolved(slate_protocol::ResolutionChoice::FalseAlarm);
+        store.ingest(device(12), &[false_alarm], at("2026-11-17T10:16:30Z")).unwrap();
+        assert_eq!(store.incident(id).unwrap().unwrap().0.status, Status::New);
+        let now = at("2026-11-17T10:16:40Z");
+        store.incident_step(id, Step::Acknowledge, "a.dsl", None, now).unwrap();
+        store.incident_step(id, Step::Act(Action::FalseAlarm), "a.dsl", None, now).unwrap();
+        let reopened = store.incident_step(id, Step::Reopen, "a.dsl", Some("pupil spoke up"), now);
+        assert_eq!(reopened.unwrap(), Status::Acknowledged);
+        store.incident_step(id, Step::Act(Action::Escalated), "a.dsl", None, now).unwrap();
+        let kinds: Vec<_> =
+            store.incident(id).unwrap().unwrap().1.into_iter().map(|e| e.kind).collect();
+        assert_eq!(kinds, ["device", "device", "acknowledged", "action", "reopened", "action"]);
 
         // A resolution from another device naming this report changes nothing.
         let now = at("2026-11-17T10:17:00Z");
@@ -381,11 +424,7 @@ mod tests {
         let mut foreign = resolved(slate_protocol::ResolutionChoice::FalseAlarm);
         foreign.device = device(13);
         store.ingest(device(13), &[foreign], now).unwrap();
-        assert_eq!(store.incident(id).unwrap().unwrap().1.len(), 2, "no new entries");
-        assert_eq!(
-            store.incident(id).unwrap().unwrap().0.status,
-            Status::Actioned(Action::AppClosed)
-        );
+        assert_eq!(store.incident(id).unwrap().unwrap().1.len(), 6, "no new entries");
     }
 
     #[test]
@@ -430,9 +469,9 @@ mod tests {
     #[test]
     fn an_unlock_with_it_s_pin_or_an_unknown_id_says_so() {
         for (staff, expected) in [
-            (Some("it"), "IT's own device PIN (on device 12)"),
-            (Some("s-gone"), "unknown staff id s-gone (on device 12)"),
-            (None, "device 12"),
+            (Some("it"), "IT's own device PIN unlocked device 12: false alarm"),
+            (Some("s-gone"), "unknown staff id s-gone unlocked device 12: false alarm"),
+            (None, "someone unlocked device 12: false alarm"),
         ] {
             let (_dir, store, id) = with_report();
             let (incident, _) = store.incident(id).unwrap().unwrap();
@@ -450,7 +489,7 @@ mod tests {
             );
             store.ingest(device(12), &[resolved], at("2026-11-17T10:16:01Z")).unwrap();
             let (_, entries) = store.incident(id).unwrap().unwrap();
-            assert_eq!(entries[0].staff, expected);
+            assert_eq!(entries[0].note.as_deref(), Some(expected));
         }
     }
 }

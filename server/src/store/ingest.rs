@@ -2,7 +2,6 @@
 
 use super::sql::{OptionalExtension, Transaction};
 use super::{db_time, parse_db_time, Store, StoreError};
-use crate::incident::{next_status, Action, Status, Step};
 use crate::session_end;
 use chrono::{DateTime, Utc};
 use slate_protocol::staff::IT_STAFF_ID;
@@ -362,11 +361,13 @@ fn derive_rows(
     Ok(None)
 }
 
-/// A member of staff unlocked the held device and chose what happens: the incident records it
-/// as acknowledged and, as far as the workflow allows, as the matching action, under the name of
-/// whoever's PIN it was (the device sends the pseudonymous id; the account's username is looked
-/// up now, so the record keeps it even after the account goes). A resolution for
-/// a report this server has not stored (or another device's) changes nothing but the raw event.
+/// A member of staff unlocked the held device and chose what happens: a note on the incident
+/// ("t-04 unlocked device 12: false alarm"), never a workflow step (only staff move an
+/// incident, on the server). The device names whose PIN it was by the pseudonymous id, which
+/// the device, not a signed-in person, vouches for: the entry is the device's, and the
+/// account's username is looked up now, so the note keeps it even after the account goes. A
+/// resolution for a report this server has not stored (or another device's) changes nothing
+/// but the raw event.
 fn resolve_on_device(
     tx: &Transaction<'_>,
     device: DeviceNumber,
@@ -375,50 +376,36 @@ fn resolve_on_device(
     staff: Option<&str>,
     at: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    let row: Option<(i64, String, Option<String>)> = tx
+    let incident: Option<i64> = tx
         .query_row(
-            "SELECT i.id, i.status, i.action FROM incidents i JOIN reports r ON r.event_id = i.report_id
+            "SELECT i.id FROM incidents i JOIN reports r ON r.event_id = i.report_id
              WHERE i.report_id = ?1 AND r.device = ?2",
             (report, device.get()),
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            |r| r.get(0),
         )
         .optional()?;
-    let Some((incident, status, action)) = row else { return Ok(()) };
-    let Some(mut current) = Status::from_columns(&status, action.as_deref()) else {
-        return Err(StoreError::Corrupt(format!("incident {incident} status {status:?}")));
-    };
+    let Some(incident) = incident else { return Ok(()) };
     let who = match staff {
-        None => None,
-        Some(IT_STAFF_ID) => Some("IT's own device PIN".to_owned()),
-        Some(id) => Some(
-            tx.query_row("SELECT username FROM staff WHERE unlock_id = ?1", [id], |r| r.get(0))
-                .optional()?
-                .unwrap_or_else(|| format!("unknown staff id {id}")),
-        ),
+        None => "someone".to_owned(),
+        Some(IT_STAFF_ID) => "IT's own device PIN".to_owned(),
+        Some(id) => tx
+            .query_row("SELECT username FROM staff WHERE unlock_id = ?1", [id], |r| r.get(0))
+            .optional()?
+            .unwrap_or_else(|| format!("unknown staff id {id}")),
     };
-    let staff =
-        who.map_or_else(|| format!("device {device}"), |w| format!("{w} (on device {device})"));
-    let action = match choice {
-        ResolutionChoice::CloseApp => Action::AppClosed,
-        ResolutionChoice::FalseAlarm => Action::FalseAlarm,
-        ResolutionChoice::BlockSite => Action::SiteBlockRequested,
+    let choice = match choice {
+        ResolutionChoice::CloseApp => "close the app",
+        ResolutionChoice::FalseAlarm => "false alarm",
+        ResolutionChoice::BlockSite => "block the site",
     };
+    let note = format!("{who} unlocked device {device}: {choice}");
     let at = db_time(at);
-    for step in [Step::Acknowledge, Step::Act(action)] {
-        let Ok(next) = next_status(current, step) else { continue };
-        current = next;
-        let (status, action) = next.to_columns();
-        tx.execute(
-            "UPDATE incidents SET status = ?2, action = ?3, updated_at = ?4 WHERE id = ?1",
-            (incident, status, action, &at),
-        )?;
-        let kind = if step == Step::Acknowledge { "acknowledged" } else { "action" };
-        tx.execute(
-            "INSERT INTO incident_entries (incident, at, staff, kind, action, note)
-             VALUES (?1, ?2, ?3, ?4, ?5, 'unlocked the device')",
-            (incident, &at, &staff, kind, action),
-        )?;
-    }
+    tx.execute("UPDATE incidents SET updated_at = ?2 WHERE id = ?1", (incident, &at))?;
+    tx.execute(
+        "INSERT INTO incident_entries (incident, at, staff, kind, note)
+         VALUES (?1, ?2, ?3, 'device', ?4)",
+        (incident, &at, format!("device {device}"), &note),
+    )?;
     Ok(())
 }
 

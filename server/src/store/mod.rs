@@ -24,14 +24,14 @@ pub use devices::{EnrollOutcome, EnrollRefusal};
 pub use incidents::{IncidentEntry, IncidentRecord, StepError};
 pub use ingest::{Ingested, NewReport};
 pub use policy::{
-    BypassRecord, ClassInput, CommandRecord, Imported, ListRecord, IDLE_TIMEOUT_MIN, LESSON_ENDS,
-    URL_SALT,
+    BypassDecision, BypassRecord, ClassInput, CommandRecord, Imported, ListRecord,
+    IDLE_TIMEOUT_MIN, LESSON_ENDS, URL_SALT,
 };
 pub use postgres::PostgresOptions;
 pub use queries::{DeviceRecord, ReportRecord, SessionRecord, WhoHad, CLOCK_NOT_SYNCHRONISED};
 pub use register::{FleetRow, RegisterEntry, WhoHadAnswer};
 pub use retention::Purged;
-pub use staff::{AuditEntry, StaffAccount, StaffSession, UnlockPinHolder};
+pub use staff::{AuditEntry, Recovery, StaffAccount, StaffSession, UnlockPinHolder};
 
 use crate::roster::PupilEntry;
 use chrono::{DateTime, SecondsFormat, Utc};

@@ -46,6 +46,15 @@ pub struct Imported {
     pub already_there: usize,
     pub classes_added: usize,
 }
+/// What became of a decision on a bypass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BypassDecision {
+    Decided,
+    /// Decided already, or no such request.
+    NotPending,
+    /// The decider asked for it: someone else must decide.
+    OwnRequest,
+}
 
 /// A bypass request and what became of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -403,18 +412,29 @@ impl Store {
         approve: bool,
         by: &str,
         now: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<BypassDecision, StoreError> {
         self.immediate(|tx| {
+            let requester: Option<String> = tx
+                .query_row(
+                    "SELECT requested_by FROM bypasses WHERE id = ?1 AND status = 'pending'",
+                    [id],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let Some(requester) = requester else { return Ok(BypassDecision::NotPending) };
+            if !crate::access::may_decide_bypass(&requester, by) {
+                return Ok(BypassDecision::OwnRequest);
+            }
             let status = if approve { "approved" } else { "refused" };
-            let changed = tx.execute(
+            tx.execute(
                 "UPDATE bypasses SET status = ?2, decided_by = ?3, decided_at = ?4
                  WHERE id = ?1 AND status = 'pending'",
                 (id, status, by, db_time(now)),
             )?;
-            if changed == 1 && approve {
+            if approve {
                 policy_changed(tx, now)?;
             }
-            Ok(changed == 1)
+            Ok(BypassDecision::Decided)
         })
     }
 
@@ -669,6 +689,28 @@ impl Store {
         )?)
     }
 
+    /// The devices a teacher's commands reach: those with a pupil of one of their classes
+    /// signed in now.
+    pub fn teacher_devices(&self, teacher: &str) -> Result<Vec<DeviceNumber>, StoreError> {
+        let connection = self.lock();
+        let mut statement = connection.prepare(
+            "SELECT DISTINCT s.device FROM sessions s
+             JOIN pupils p ON p.id = s.pupil JOIN classes c ON c.name = p.class_name
+             JOIN staff_classes sc ON sc.class_id = c.id JOIN staff st ON st.id = sc.staff_id
+             WHERE s.ended_at IS NULL AND st.username = ?1 AND st.disabled_at IS NULL
+             ORDER BY s.device",
+        )?;
+        let rows = statement.query_map([teacher], |r| r.get::<_, i64>(0))?;
+        rows.map(|n| {
+            let n = n?;
+            u32::try_from(n)
+                .ok()
+                .and_then(|n| DeviceNumber::new(n).ok())
+                .ok_or_else(|| StoreError::Corrupt(format!("session device {n}")))
+        })
+        .collect()
+    }
+
     /// The live commands for `device` after cursor `after`, and the cursor to pass next time.
     /// A cursor past the newest command (a server restored from a backup) starts over.
     pub fn commands_for(
@@ -870,8 +912,11 @@ mod tests {
             .unwrap();
         assert!(store.policy_records().unwrap().bypasses.is_empty(), "pending is not in force");
         assert!(store.commands_for(device(1), 0, now).unwrap().0.is_empty());
-        assert!(store.decide_bypass(id, true, "dsl", now).unwrap());
-        assert!(!store.decide_bypass(id, false, "dsl", now).unwrap(), "decided once");
+        assert_eq!(store.decide_bypass(id, true, "t", now).unwrap(), BypassDecision::OwnRequest);
+        assert!(store.policy_records().unwrap().bypasses.is_empty(), "not by its requester");
+        assert_eq!(store.decide_bypass(id, true, "dsl", now).unwrap(), BypassDecision::Decided);
+        let again = store.decide_bypass(id, false, "dsl", now).unwrap();
+        assert_eq!(again, BypassDecision::NotPending, "decided once");
         let records = store.policy_records().unwrap();
         assert_eq!(records.bypasses[0].approved_by, "dsl");
         let (commands, _) = store.commands_for(device(1), 0, now).unwrap();

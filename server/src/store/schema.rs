@@ -5,8 +5,16 @@ use rusqlite_migration::{Migrations, M};
 
 /// Every migration, in order; SQLite runs them as written, PostgreSQL as [`to_postgres`] turns
 /// them.
-const MIGRATIONS: &[&str] =
-    &[MIGRATION_1, MIGRATION_2, MIGRATION_3, MIGRATION_4, MIGRATION_5, MIGRATION_6, MIGRATION_7];
+const MIGRATIONS: &[&str] = &[
+    MIGRATION_1,
+    MIGRATION_2,
+    MIGRATION_3,
+    MIGRATION_4,
+    MIGRATION_5,
+    MIGRATION_6,
+    MIGRATION_7,
+    MIGRATION_8,
+];
 
 /// Devices, their enrollment tokens, the roster, and what devices send.
 const MIGRATION_1: &str = r#"
@@ -297,6 +305,18 @@ ALTER TABLE sessions ADD COLUMN boot_id TEXT;
 ALTER TABLE sessions ADD COLUMN end_inferred INTEGER NOT NULL DEFAULT 0 CHECK (end_inferred IN (0, 1));
 -- The silence check and a restart look for open sessions only.
 CREATE INDEX sessions_open ON sessions (device) WHERE ended_at IS NULL;
+"#;
+
+/// One-time links that recover a staff account, made by `slate-server staff recover` on the
+/// server's own console (issue 14: no back door). Only the link's hash is kept.
+const MIGRATION_8: &str = r#"
+CREATE TABLE recovery_links (
+    token_sha256 BLOB    PRIMARY KEY,
+    staff_id     INTEGER NOT NULL REFERENCES staff (id) ON DELETE CASCADE,
+    created_at   TEXT    NOT NULL,
+    expires_at   TEXT    NOT NULL,
+    used_at      TEXT
+) STRICT;
 "#;
 
 pub fn migrations() -> Migrations<'static> {

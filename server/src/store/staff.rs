@@ -33,6 +33,15 @@ pub struct StaffSession {
     pub last_seen_at: DateTime<Utc>,
 }
 
+/// What a recovered account gets (see [`Store::recover_account`]).
+pub struct Recovery<'a> {
+    pub totp_secret: &'a str,
+    pub totp_step: i64,
+    pub password_phc: &'a str,
+    pub session: &'a SecretHash,
+    pub csrf_token: &'a str,
+}
+
 /// One line of the audit log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditEntry {
@@ -255,6 +264,86 @@ impl Store {
             (staff_id, password_phc),
         )?;
         Ok(())
+    }
+
+    /// Keeps a recovery link (its hash) for an enabled account until `expires_at`. `Ok(false)`:
+    /// no enabled account has that name.
+    pub fn save_recovery_link(
+        &self,
+        username: &str,
+        token: &SecretHash,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let saved = self.lock().execute(
+            "INSERT INTO recovery_links (token_sha256, staff_id, created_at, expires_at)
+             SELECT ?1, id, ?3, ?4 FROM staff WHERE username = ?2 AND disabled_at IS NULL",
+            (token.as_bytes(), username, db_time(now), db_time(expires_at)),
+        )?;
+        Ok(saved == 1)
+    }
+
+    /// The enabled account a live (unused, unexpired) recovery link is for.
+    pub fn recovery_link_account(
+        &self,
+        token: &SecretHash,
+        now: DateTime<Utc>,
+    ) -> Result<Option<StaffAccount>, StoreError> {
+        let username: Option<String> = self
+            .lock()
+            .query_row(
+                "SELECT s.username FROM recovery_links l JOIN staff s ON s.id = l.staff_id
+                 WHERE l.token_sha256 = ?1 AND l.used_at IS NULL AND l.expires_at > ?2
+                   AND s.disabled_at IS NULL",
+                (token.as_bytes(), db_time(now)),
+                |r| r.get(0),
+            )
+            .optional()?;
+        match username {
+            Some(username) => self.staff_by_username(&username),
+            None => Ok(None),
+        }
+    }
+
+    /// Spends a live recovery link, in one transaction: the account gets the new TOTP secret
+    /// (`totp_step` used), the new password, and one new session; its other sessions end.
+    /// `None` when the link is not live (used, expired, unknown, or its account disabled).
+    pub fn recover_account(
+        &self,
+        token: &SecretHash,
+        recovery: &Recovery<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<StaffAccount>, StoreError> {
+        let connection = self.lock();
+        let tx = connection.transaction()?;
+        let staff_id: Option<i64> = tx
+            .query_row(
+                "UPDATE recovery_links SET used_at = ?2
+                 WHERE token_sha256 = ?1 AND used_at IS NULL AND expires_at > ?2
+                   AND staff_id IN (SELECT id FROM staff WHERE disabled_at IS NULL)
+                 RETURNING staff_id",
+                (token.as_bytes(), db_time(now)),
+                |r| r.get(0),
+            )
+            .optional()?;
+        let Some(staff_id) = staff_id else { return Ok(None) };
+        tx.execute(
+            "UPDATE staff SET totp_secret = ?2, totp_last_step = ?3, password_phc = ?4,
+                              must_change_password = 0
+             WHERE id = ?1",
+            (staff_id, recovery.totp_secret, recovery.totp_step, recovery.password_phc),
+        )?;
+        tx.execute("DELETE FROM staff_sessions WHERE staff_id = ?1", [staff_id])?;
+        tx.execute(
+            "INSERT INTO staff_sessions (id_sha256, staff_id, csrf_token, created_at, last_seen_at)
+             VALUES (?1, ?2, ?3, ?4, ?4)",
+            (recovery.session.as_bytes(), staff_id, recovery.csrf_token, db_time(now)),
+        )?;
+        let username: String =
+            tx.query_row("SELECT username FROM staff WHERE id = ?1", [staff_id], |r| r.get(0))?;
+        tx.commit()?;
+        drop(connection);
+        self.staff_by_username(&username)
     }
 
     pub fn create_session(

@@ -127,46 +127,79 @@ async fn repeated_failures_lock_the_account_for_a_while() {
 async fn roles_limit_what_staff_see_and_posts_need_the_token() {
     let server = TestServer::start().await;
     let credential = server.enroll(12).await;
-    assert_eq!(
-        server.post_events(Some(&credential), batch(vec![report(12, None, "t")])).await.status(),
-        200
-    );
-    let incident = server.store.incidents(1).unwrap()[0].id;
+    let rows = slate_server::roster::parse_roster_csv(
+        "class,first_name,last_name,key_stage\nOak,Amira,Khan,ks1\nAsh,Ben,Taylor,ks2\n",
+    )
+    .unwrap();
+    let rows: Vec<_> =
+        rows.into_iter().map(|r| (slate_server::roster::new_pupil_id(), r)).collect();
+    server.store.import_roster(&rows, chrono::Utc::now()).unwrap();
+    let pupil_in = |class: &str| rows.iter().find(|(_, r)| r.class == class).unwrap().0.clone();
+    let (amira, ben) = (pupil_in("Oak"), pupil_in("Ash"));
+    let reports =
+        vec![report(12, Some(amira.as_str()), "in Oak"), report(12, Some(ben.as_str()), "in Ash")];
+    assert_eq!(server.post_events(Some(&credential), batch(reports)).await.status(), 200);
+    let incident_of = |pupil: &slate_protocol::PupilId| {
+        let all = server.store.incidents(10).unwrap();
+        all.iter().find(|i| i.report.pupil.as_deref() == Some(pupil.as_str())).unwrap().id
+    };
+    let (oak_incident, ash_incident) = (incident_of(&amira), incident_of(&ben));
 
     let mut it = Browser::signed_in(&server, "i.tech", Role::ItAdmin).await;
     assert_eq!(it.get("/reports").await.status(), 403, "IT sees no pupil data");
-    assert_eq!(it.get(&format!("/incidents/{incident}")).await.status(), 403);
+    assert_eq!(it.get(&format!("/incidents/{oak_incident}")).await.status(), 403);
     assert_eq!(it.get("/devices/12").await.status(), 403);
     assert!(it.page("/fleet").await.contains("Device 12"));
 
+    // A teacher of Oak sees Oak's new report, enough to go to the device, and nothing else.
     let mut teacher = Browser::signed_in(&server, "t.jones", Role::Teacher).await;
-    let page = teacher.page(&format!("/incidents/{incident}")).await;
-    assert_eq!(teacher.get("/audit").await.status(), 403);
-    assert_eq!(teacher.get(&format!("/incidents/{incident}/export.csv")).await.status(), 403);
+    assert!(server.store.link_teacher("t.jones", "Oak", None).unwrap());
+    let list = teacher.page("/reports").await;
+    assert!(list.contains("Amira K.") && list.contains("Device 12"), "{list}");
+    assert!(!list.contains("Ben T."), "another class's report: {list}");
+    assert!(!list.contains("example.org") && !list.contains("in Oak"), "no address or title");
+    for path in [
+        format!("/incidents/{oak_incident}"),
+        format!("/incidents/{oak_incident}/export.csv"),
+        "/reports.csv".into(),
+        "/audit".into(),
+        "/api/v1/staff/reports".into(),
+    ] {
+        assert_eq!(teacher.get(&path).await.status(), 403, "{path}: the case file is the DSL's");
+    }
+    let device = teacher.page("/devices/12").await;
+    assert!(!device.contains("example.org"), "no addresses on the device page: {device}");
     let no_token =
-        teacher.post(&format!("/incidents/{incident}/acknowledge"), &[("note", "")]).await;
+        teacher.post(&format!("/incidents/{oak_incident}/acknowledge"), &[("note", "")]).await;
     assert_eq!(no_token.status(), 403, "no CSRF token");
-    let token = csrf_in(&page);
+    let token = csrf_in(&list);
+    let other_class =
+        teacher.post(&format!("/incidents/{ash_incident}/acknowledge"), &[("csrf", &token)]).await;
+    assert_eq!(other_class.status(), 404, "not there for a teacher of another class");
     let acknowledged =
-        teacher.post(&format!("/incidents/{incident}/acknowledge"), &[("csrf", &token)]).await;
+        teacher.post(&format!("/incidents/{oak_incident}/acknowledge"), &[("csrf", &token)]).await;
     assert_eq!(acknowledged.status(), 303);
+    assert_eq!(acknowledged.headers()["location"], "/reports");
+    assert!(!teacher.page("/reports").await.contains("Amira K."), "acknowledged: off the list");
     let action = teacher
         .post(
-            &format!("/incidents/{incident}/action"),
-            &[("csrf", &token), ("action", "false_alarm")],
+            &format!("/incidents/{oak_incident}/action"),
+            &[("csrf", &token), ("action", "escalated")],
         )
         .await;
-    assert_eq!(action.status(), 403, "teachers acknowledge; DSLs record the action");
+    assert_eq!(action.status(), 403, "teachers acknowledge; DSLs move the incident");
 
     let mut dsl = Browser::signed_in(&server, "a.dsl", Role::Dsl).await;
+    let all = dsl.page("/reports").await;
+    assert!(all.contains("Amira K.") && all.contains("Ben T.") && all.contains("example.org"));
     let log = dsl.page("/audit").await;
     for expected in [
         "t.jones",
-        "viewed incident",
+        "viewed own classes",
         "recorded Acknowledged",
         "i.tech",
         "signed in",
-        &format!("incident {incident}"),
+        &format!("incident {oak_incident}"),
     ] {
         assert!(log.contains(expected), "{expected}:\n{log}");
     }
@@ -177,9 +210,8 @@ async fn roles_limit_what_staff_see_and_posts_need_the_token() {
 }
 
 #[tokio::test]
-async fn the_staff_key_link_can_be_switched_off() {
-    let config = slate_server::config::Config { staff_key_login: false, ..Default::default() };
-    let server = TestServer::start_config(config).await;
+async fn the_staff_key_is_off_by_default() {
+    let server = TestServer::start().await;
     let link = server
         .client
         .get(format!("{}/staff/login?key={}", server.url, server.staff_key))
@@ -187,6 +219,14 @@ async fn the_staff_key_link_can_be_switched_off() {
         .await
         .unwrap();
     assert_eq!(link.status(), 401);
-    assert_eq!(server.staff_get("/reports").await.status(), 401, "the cookie is refused too");
+    assert!(link.headers().get("set-cookie").is_none());
+    let cookie = server
+        .client
+        .get(format!("{}/reports", server.url))
+        .header("cookie", format!("slate_staff={}", server.staff_key))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cookie.status(), 401, "the key as a cookie is refused too");
     server.stop().await;
 }

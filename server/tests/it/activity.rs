@@ -51,13 +51,18 @@ async fn a_devices_page_shows_what_it_blocked_opened_and_agreed() {
     ];
     assert_eq!(server.post_events(Some(&credential), batch(events)).await.status(), 200);
 
-    let mut teacher = Browser::signed_in(&server, "t.smith", Role::Teacher).await;
-    let page = teacher.page("/devices/12").await;
+    let mut dsl = Browser::signed_in(&server, "a.dsl", Role::Dsl).await;
+    let page = dsl.page("/devices/12").await;
     for expected in
         ["casino.example", "exact:casino.example", "gambling", "maths", "ks1-0a1b2c3d", "Amira K."]
     {
         assert!(page.contains(expected), "{expected} on the device page");
     }
+    // A teacher gets the sessions, never the blocked addresses (the case file's).
+    let mut teacher = Browser::signed_in(&server, "t.smith", Role::Teacher).await;
+    let page = teacher.page("/devices/12").await;
+    assert!(page.contains("Sessions"), "{page}");
+    assert!(!page.contains("casino.example") && !page.contains("Blocked by"), "{page}");
     let mut it = Browser::signed_in(&server, "it.admin", Role::ItAdmin).await;
     let fleet = it.page("/fleet").await;
     assert!(fleet.contains("0781:5567 SanDisk Cruzer") && fleet.contains("usb storage"), "{fleet}");

@@ -1,5 +1,5 @@
-//! The `slate-server` binary as IT runs it: start-up lines, the generated certificate and staff
-//! key reused across restarts, SIGTERM, and the CLI commands.
+//! The `slate-server` binary as IT runs it: start-up lines, the generated certificate reused
+//! across restarts, SIGTERM, and the CLI commands (the recovery link among them).
 
 use crate::common::PATIENCE;
 use std::path::{Path, PathBuf};
@@ -78,7 +78,7 @@ async fn serve_prints_its_address_reuses_its_certificate_and_stops_on_sigterm() 
 
     let first = start(&data_dir, "127.0.0.1:0").await;
     assert!(first.url.starts_with("https://127.0.0.1:"), "{}", first.url);
-    assert!(first.dsl.starts_with(&format!("{}/staff/login?key=", first.url)), "{}", first.dsl);
+    assert_eq!(first.dsl, format!("{}/staff/login", first.url), "no secret in the journal");
     assert_eq!(first.certificate, data_dir.join("tls/cert.pem"));
     let cert = std::fs::read(&first.certificate).unwrap();
     let health = client_trusting(&first.certificate)
@@ -92,10 +92,10 @@ async fn serve_prints_its_address_reuses_its_certificate_and_stops_on_sigterm() 
     let policy_key = first.policy_key.clone();
     terminate(first).await;
 
-    // Same data directory, same port: the certificate devices trust and the DSL link stay.
+    // Same data directory, same port: the certificate devices trust and the sign-in page stay.
     let second = start(&data_dir, &listen).await;
     assert_eq!(std::fs::read(&second.certificate).unwrap(), cert, "the certificate is reused");
-    assert_eq!(second.dsl, dsl, "the staff key is reused");
+    assert_eq!(second.dsl, dsl);
     assert_eq!(second.policy_key, policy_key, "the policy key devices hold is reused");
     slate_protocol::bundle::verifying_key_from_base64(&policy_key).expect("a public key");
     let health = client_trusting(&second.certificate)
@@ -320,4 +320,107 @@ async fn the_binary_keeps_records_in_postgres_when_told() {
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("is not on this machine"), "{stderr}");
+}
+
+/// A value between `before` and the next `"` in an HTML page.
+fn value_after<'a>(html: &'a str, before: &str) -> &'a str {
+    let start = html.find(before).unwrap_or_else(|| panic!("{before} in {html}")) + before.len();
+    html[start..].split(['"', '<']).next().unwrap()
+}
+
+#[tokio::test]
+async fn a_console_recovery_link_works_once_sets_up_totp_and_is_never_logged() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data_dir = tmp.path().join("data");
+    let dir = data_dir.to_str().unwrap();
+    let out =
+        run(&["staff", "add", "--data-dir", dir, "--username", "a.dsl", "--role", "dsl"]).await;
+    assert!(out.status.success(), "{out:?}");
+    let log_path = tmp.path().join("server.log");
+    let mut child = Command::new(BINARY)
+        .args(["serve", "--data-dir", dir, "--listen", "127.0.0.1:0", "--plain-http"])
+        .env("RUST_LOG", "debug")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&log_path).unwrap())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let url = next_line(&mut lines)
+        .await
+        .strip_prefix("slate-server listening on ")
+        .expect("listening line")
+        .to_owned();
+
+    let out =
+        run(&["staff", "recover", "--data-dir", dir, "--username", "a.dsl", "--url", &url]).await;
+    assert!(out.status.success(), "{out:?}");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let link = stdout.lines().find(|l| l.contains("/staff/recover?token=")).expect("a link");
+    assert!(link.starts_with(&format!("{url}/staff/recover?token=")), "{stdout}");
+    let token = link.rsplit('=').next().unwrap().to_owned();
+    let nobody =
+        run(&["staff", "recover", "--data-dir", dir, "--username", "nobody", "--url", &url]).await;
+    assert!(!nobody.status.success(), "no such account: no link");
+
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(PATIENCE)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let page = client.get(link).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let login_cookie = page.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap();
+    let login_cookie = login_cookie.to_owned();
+    let html = page.text().await.unwrap();
+    let secret = value_after(&html, r#"name="secret" value=""#).to_owned();
+    let csrf = value_after(&html, r#"name="csrf" value=""#).to_owned();
+    let post = |code: String| {
+        let form = [
+            ("token", token.clone()),
+            ("secret", secret.clone()),
+            ("code", code),
+            ("new", "a brand new password".to_owned()),
+            ("confirm", "a brand new password".to_owned()),
+            ("csrf", csrf.clone()),
+        ];
+        client
+            .post(format!("{url}/staff/recover"))
+            .header("cookie", &login_cookie)
+            .form(&form)
+            .send()
+    };
+    let wrong = post("000000".into()).await.unwrap();
+    assert_eq!(wrong.status(), 400, "a wrong code changes nothing");
+    let code =
+        slate_server::auth::totp_code(&secret, slate_server::auth::totp_step(chrono::Utc::now()))
+            .unwrap();
+    let recovered = post(code.clone()).await.unwrap();
+    assert_eq!(recovered.status(), 303);
+    assert_eq!(recovered.headers()["location"], "/reports");
+    let session = recovered
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|c| c.to_str().unwrap().split(';').next().unwrap().to_owned())
+        .find(|c| c.starts_with("slate_session="))
+        .expect("a session");
+    let again = post(code).await.unwrap();
+    assert_eq!(again.status(), 401, "the link works once");
+    assert_eq!(client.get(link).send().await.unwrap().status(), 401);
+
+    let audit = client.get(format!("{url}/audit")).header("cookie", &session).send().await;
+    let audit = audit.unwrap().text().await.unwrap();
+    assert!(audit.contains("made a recovery link") && audit.contains("console"), "{audit}");
+    assert!(audit.contains("a.dsl") && audit.contains("recovered account"), "{audit}");
+
+    let pid = child.id().unwrap().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().await.unwrap().success());
+    tokio::time::timeout(PATIENCE, child.wait()).await.expect("exits on SIGTERM").unwrap();
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    assert!(log.contains("/staff/recover"), "requests are logged: {log}");
+    assert!(!log.contains(&token), "the link is never logged");
+    assert!(!log.contains(&secret), "nor the new TOTP secret");
 }

@@ -17,7 +17,10 @@ pub const PATIENCE: StdDuration = StdDuration::from_secs(60);
 
 pub struct TestServer {
     pub url: String,
+    /// The data directory's staff key (its link works only where the config turns it on).
     pub staff_key: String,
+    /// A session cookie of a DSL account made on first use, for `staff_get`.
+    dsl_cookie: std::sync::OnceLock<String>,
     /// The policy key's public half, base64, as devices hold it.
     pub public_key: String,
     pub store: Store,
@@ -85,6 +88,7 @@ impl TestServer {
         Self {
             url: format!("{scheme}://127.0.0.1:{port}"),
             staff_key: staff_key.expose().to_owned(),
+            dsl_cookie: std::sync::OnceLock::new(),
             public_key,
             store,
             client: client.build().unwrap(),
@@ -145,11 +149,25 @@ impl TestServer {
         request.send().await.unwrap()
     }
 
-    /// GET with the staff cookie.
+    /// The cookie of a signed-in DSL (`test.dsl`), made in the store the first time.
+    pub fn dsl_cookie(&self) -> &str {
+        self.dsl_cookie.get_or_init(|| {
+            add_staff(&self.store, "test.dsl", Role::Dsl);
+            let account = self.store.staff_by_username("test.dsl").unwrap().unwrap();
+            let session = slate_server::secrets::Secret::generate();
+            let csrf = slate_server::secrets::Secret::generate();
+            self.store
+                .create_session(&session.hash(), account.id, csrf.expose(), Utc::now())
+                .unwrap();
+            format!("slate_session={}", session.expose())
+        })
+    }
+
+    /// GET as a signed-in DSL.
     pub async fn staff_get(&self, path: &str) -> reqwest::Response {
         self.client
             .get(format!("{}{path}", self.url))
-            .header("cookie", format!("slate_staff={}", self.staff_key))
+            .header("cookie", self.dsl_cookie())
             .send()
             .await
             .unwrap()

@@ -357,6 +357,42 @@ async fn the_governors_report_counts_without_naming_anyone() {
     server.stop().await;
 }
 
+#[tokio::test]
+async fn a_false_alarm_is_reopened_by_the_dsl_and_never_by_a_teacher() {
+    let server = TestServer::start().await;
+    let credential = server.enroll(12).await;
+    let response = server.post_events(Some(&credential), batch(vec![report(12, None, "t")])).await;
+    assert_eq!(response.status(), 200);
+    let path = format!("/incidents/{}", server.store.incidents(1).unwrap()[0].id);
+    let mut dsl = Browser::signed_in(&server, "a.dsl", Role::Dsl).await;
+    let token = csrf_in(&dsl.page(&path).await);
+    let form_for = |step: &'static str, fields: Vec<(&'static str, &'static str)>| {
+        let mut form = vec![("csrf", token.clone())];
+        form.extend(fields.into_iter().map(|(k, v)| (k, v.to_owned())));
+        (format!("{path}/{step}"), form)
+    };
+    for (step, fields, status) in [
+        ("acknowledge", vec![], 303),
+        ("action", vec![("action", "false_alarm")], 303),
+        ("action", vec![("action", "escalated")], 409),
+        ("reopen", vec![("note", "the pupil spoke up")], 303),
+        ("reopen", vec![], 409),
+        ("action", vec![("action", "escalated")], 303),
+    ] {
+        let (url, form) = form_for(step, fields);
+        let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        assert_eq!(dsl.post(&url, &form).await.status(), status, "{url} {form:?}");
+    }
+    let page = dsl.page(&path).await;
+    assert!(page.contains("Reopened") && page.contains("the pupil spoke up"), "{page}");
+
+    let mut teacher = Browser::signed_in(&server, "t.jones", Role::Teacher).await;
+    let teacher_token = csrf_in(&teacher.page("/staff/account").await);
+    let reopen = teacher.post(&format!("{path}/reopen"), &[("csrf", &teacher_token)]).await;
+    assert_eq!(reopen.status(), 403, "only DSL staff move an incident");
+    server.stop().await;
+}
+
 /// Every time a person reads is UK time with its zone named: a press just before and one just
 /// after each clock change, on the list, the incident page, both CSV exports, the PDF and the
 /// audit log's page and export.

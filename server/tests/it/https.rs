@@ -10,14 +10,13 @@ async fn a_client_trusting_the_generated_certificate_gets_health_over_https() {
     assert_eq!(response.status(), 200);
     assert_eq!(response.text().await.unwrap(), "ok");
 
-    let login = server
-        .client
-        .get(format!("{}/staff/login?key={}", server.url, server.staff_key))
-        .send()
-        .await
-        .unwrap();
-    let cookie = login.headers()["set-cookie"].to_str().unwrap();
-    assert!(cookie.ends_with("; Secure"), "{cookie}");
+    let secret = add_staff(&server.store, "a.dsl", slate_server::auth::Role::Dsl).unwrap();
+    let login = Browser::new(&server).sign_in("a.dsl", PASSWORD, &code(&secret)).await;
+    assert_eq!(login.status(), 303);
+    let cookies: Vec<_> =
+        login.headers().get_all("set-cookie").iter().map(|c| c.to_str().unwrap()).collect();
+    let session = cookies.iter().find(|c| c.starts_with("slate_session=")).expect("a session");
+    assert!(session.ends_with("; Secure"), "{session}");
     server.stop().await;
 }
 

@@ -13,5 +13,7 @@ mod https;
 mod openapi;
 mod policy;
 mod postgres;
+mod recovery;
+mod role_matrix;
 mod staff;
 mod store_story;

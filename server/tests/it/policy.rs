@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 use slate_protocol::bundle::{verifying_key_from_base64, SignedBundle};
 use slate_protocol::device::{CommandAction, CommandsReply, PolicyReply};
 use slate_protocol::staff::{parse_staff_pins, StaffPins};
-use slate_protocol::{kiosk, ErrorReply};
+use slate_protocol::{kiosk, ErrorReply, SessionId};
 use slate_server::auth::{self, Role};
 
 const ROSTER: &str = "class,first_name,last_name,key_stage\nOak,Amira,Khan,ks1\nOak,Ben,Taylor,ks1\nAsh,Chloe,Wright,ks2\n";
@@ -188,8 +188,21 @@ async fn teacher_commands_reach_a_waiting_device() {
     let server = std::sync::Arc::new(TestServer::start().await);
     let twelve = server.enroll(12).await;
     let thirteen = server.enroll(13).await;
+    // Amira (class Oak) is signed in on device 12, Chloe (class Ash) on device 13.
+    let rows = slate_server::roster::parse_roster_csv(ROSTER).unwrap();
+    let rows: Vec<_> =
+        rows.into_iter().map(|r| (slate_server::roster::new_pupil_id(), r)).collect();
+    server.store.import_roster(&rows, Utc::now()).unwrap();
+    let pupil = |name: &str| rows.iter().find(|(_, r)| r.first_name == name).unwrap().0.clone();
+    for (n, credential, name) in [(12, &twelve, "Amira"), (13, &thirteen, "Chloe")] {
+        let now = Utc::now().to_rfc3339();
+        let started = session_started(n, SessionId::new(), pupil(name).as_str(), &now);
+        assert_eq!(server.post_events(Some(credential), batch(vec![started])).await.status(), 200);
+    }
+    // The roster import told devices to fetch the policy; nothing else is queued yet.
     let start = poll(&server, &twelve, 0, 1).await;
-    assert!(start.commands.is_empty());
+    assert!(start.commands.iter().all(|c| c.action == CommandAction::RefreshPolicy));
+    let thirteen_start = poll(&server, &thirteen, 0, 1).await.cursor;
 
     let waiting = {
         let (server, twelve) = (server.clone(), twelve.clone());
@@ -198,6 +211,7 @@ async fn teacher_commands_reach_a_waiting_device() {
     // Gives the poll a moment to be waiting; either order must work.
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     let mut teacher = Browser::signed_in(&server, "t.smith", Role::Teacher).await;
+    assert!(server.store.link_teacher("t.smith", "Oak", None).unwrap());
     let sent = submit(
         &mut teacher,
         "/commands",
@@ -212,7 +226,7 @@ async fn teacher_commands_reach_a_waiting_device() {
     assert_eq!(command.action, CommandAction::LockScreens);
     assert_eq!(command.expires_at - command.issued_at, Duration::minutes(30));
     assert!(poll(&server, &twelve, reply.cursor, 1).await.commands.is_empty(), "delivered once");
-    let other = poll(&server, &thirteen, 0, 1).await;
+    let other = poll(&server, &thirteen, thirteen_start, 1).await;
     assert!(other.commands.is_empty(), "only device 12 was picked");
 
     let all = submit(
@@ -223,10 +237,37 @@ async fn teacher_commands_reach_a_waiting_device() {
     )
     .await;
     assert_eq!(all.status(), 303);
-    let got = poll(&server, &thirteen, other.cursor, 5).await;
+    let got = poll(&server, &twelve, reply.cursor, 5).await;
     assert_eq!(
         got.commands.iter().map(|c| c.action).collect::<Vec<_>>(),
         [CommandAction::SignOutAll]
+    );
+    // A teacher's "all" is their classes' devices: not device 13, where Chloe of Ash is.
+    let not_theirs = poll(&server, &thirteen, other.cursor, 1).await;
+    assert!(not_theirs.commands.is_empty(), "{:?}", not_theirs.commands);
+    let refused = submit(
+        &mut teacher,
+        "/commands",
+        "/commands",
+        &[("devices", "13"), ("command", "lock_screens")],
+    )
+    .await;
+    assert_eq!(refused.status(), 400);
+    assert!(refused.text().await.unwrap().contains("device 13"));
+    let mut dsl = Browser::signed_in(&server, "a.dsl", Role::Dsl).await;
+    let everyone = submit(
+        &mut dsl,
+        "/commands",
+        "/commands",
+        &[("devices", "all"), ("command", "sign_out_all")],
+    )
+    .await;
+    assert_eq!(everyone.status(), 303);
+    let got = poll(&server, &thirteen, other.cursor, 5).await;
+    assert_eq!(
+        got.commands.iter().map(|c| c.action).collect::<Vec<_>>(),
+        [CommandAction::SignOutAll],
+        "a DSL reaches every device"
     );
     assert!(audited(&server, "t.smith", "sent Eyes on me (lock_screens)").await);
     assert!(teacher.page("/commands").await.contains("<td>Eyes on me</td>"), "labelled for people");
@@ -297,6 +338,36 @@ async fn a_bypass_is_in_the_filter_policy_only_once_a_dsl_approves_it() {
     let again =
         submit(&mut dsl, "/bypasses", "/bypasses/1/decide", &[("decision", "refuse")]).await;
     assert_eq!(again.status(), 409, "decided once");
+
+    // A DSL's own request waits for someone else: another DSL or a deputy.
+    let own = submit(
+        &mut dsl,
+        "/bypasses",
+        "/bypasses",
+        &[
+            ("class", "Oak"),
+            ("domain", "maps.example.org"),
+            ("from", &from),
+            ("until", &until),
+            ("reason", "Geography"),
+        ],
+    )
+    .await;
+    assert_eq!(own.status(), 303);
+    let page = dsl.page("/bypasses").await;
+    assert!(!page.contains("/bypasses/2/decide"), "no buttons on one's own request: {page}");
+    let self_approved =
+        submit(&mut dsl, "/bypasses", "/bypasses/2/decide", &[("decision", "approve")]).await;
+    assert_eq!(self_approved.status(), 409);
+    assert!(self_approved.text().await.unwrap().contains("another DSL or deputy decides it"));
+    let (_, filter) = policy(&server, &credential).await;
+    assert_eq!(filter.profile(Some("oak")).bypasses.len(), 1, "not in force");
+    let mut deputy = Browser::signed_in(&server, "d.patel", Role::DeputyDsl).await;
+    let approved =
+        submit(&mut deputy, "/bypasses", "/bypasses/2/decide", &[("decision", "approve")]).await;
+    assert_eq!(approved.status(), 303);
+    let (_, filter) = policy(&server, &credential).await;
+    assert_eq!(filter.profile(Some("oak")).bypasses.len(), 2);
     server.stop().await;
 }
 
@@ -473,10 +544,7 @@ async fn each_member_of_staff_sets_their_own_unlock_pin_and_devices_get_only_its
     assert!(setup.contains("t.jones") && setup.contains("r.patel"), "{setup}");
     assert!(!setup.contains("argon2"));
 
-    // The staff key has no account of its own.
-    assert_eq!(server.staff_get("/staff/account").await.status(), 409);
-
-    // An unlock with Mr Patel's PIN names him on the incident, by name, for staff.
+    // An unlock with Mr Patel's PIN is a note naming him on the incident, for the DSL.
     let report_event = report(12, None, "a page");
     let report_id = report_event.id;
     let resolved = slate_protocol::Event::new(
@@ -492,9 +560,9 @@ async fn each_member_of_staff_sets_their_own_unlock_pin_and_devices_get_only_its
     assert_eq!(response.status(), 200);
     let incident = server.store.incidents(1).unwrap()[0].id;
     let page = patel.page(&format!("/incidents/{incident}")).await;
-    assert!(page.contains("r.patel (on device 12)"), "{page}");
+    assert!(page.contains("r.patel unlocked device 12: close the app"), "{page}");
     let csv = patel.get(&format!("/incidents/{incident}/export.csv")).await.text().await.unwrap();
-    assert!(csv.contains("r.patel (on device 12)"), "{csv}");
+    assert!(csv.contains("r.patel unlocked device 12: close the app"), "{csv}");
 
     // Mr Patel's account is disabled: his PIN leaves the document devices get.
     let disabled_at = server.store.policy_records().unwrap().changed_at + Duration::seconds(1);

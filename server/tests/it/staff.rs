@@ -29,15 +29,16 @@ async fn staff_routes_need_the_cookie() {
         .await
         .unwrap();
     assert!(
-        page.contains("DSL link") && page.contains("/staff/login"),
+        page.contains("/staff/login") && page.contains("slate-server staff recover"),
         "says how to get in:\n{page}"
     );
     server.stop().await;
 }
 
 #[tokio::test]
-async fn the_login_link_sets_a_locked_down_cookie() {
-    let server = TestServer::start().await;
+async fn the_staff_key_link_where_turned_on_sets_a_locked_down_cookie() {
+    let config = slate_server::config::Config { staff_key_login: true, ..Default::default() };
+    let server = TestServer::start_config(config).await;
     let refused =
         server.client.get(format!("{}/staff/login?key=guess", server.url)).send().await.unwrap();
     assert_eq!(refused.status(), 401);

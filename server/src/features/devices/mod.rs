@@ -1,20 +1,21 @@
 //! Devices: one device's page (sessions, the iPad register, reports, blocked attempts, apps
 //! opened and agreements), "who had device N at T" (page and staff JSON API), the register
-//! teachers keep for numbered iPads, and the fleet with its refused hardware. Each handler checks
-//! the role's permission and writes the audit log; queries are `store`'s.
+//! teachers keep for numbered iPads, and the fleet with its refused hardware. Each route's gate
+//! checks the role (`access`); a device page's case file (reports, blocked addresses) is read
+//! only for those who may see it; handlers write the audit log; queries are `store`'s.
 
 mod views;
 
-use crate::auth::Permission;
+use crate::access::{Gate, Permission};
 use crate::http::error::{ApiError, PageError};
 use crate::http::forms::{form, parse_device, parse_time};
+use crate::http::routes::Routes;
 use crate::http::staff::{Staff, StaffApi};
 use crate::http::AppState;
 use axum::extract::rejection::{FormRejection, QueryRejection};
 use axum::extract::{Form, Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use chrono::{DateTime, Utc};
 use maud::Markup;
 use serde::{Deserialize, Serialize};
@@ -23,13 +24,14 @@ use slate_protocol::{DeviceNumber, PupilId};
 /// Sessions, reports and register lines on a device page; refused hardware on the fleet page.
 const DEVICE_PAGE_ROWS: u32 = 200;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/devices/{number}", get(device_page))
-        .route("/who-had", get(who_had_page))
-        .route("/register", post(add_register_entry))
-        .route("/fleet", get(fleet_page))
-        .route("/api/v1/staff/who-had", get(who_had_json))
+pub fn routes() -> Routes {
+    let look_up = Gate::Needs(Permission::LookUpDevice);
+    Routes::new()
+        .get("/devices/{number}", look_up, device_page)
+        .get("/who-had", look_up, who_had_page)
+        .post("/register", Gate::Needs(Permission::RecordRegister), add_register_entry)
+        .get("/fleet", Gate::Needs(Permission::ViewFleet), fleet_page)
+        .get("/api/v1/staff/who-had", look_up, who_had_json)
 }
 
 /// `GET /devices/{number}`: one device's sessions, register lines and incidents. Numbers with no
@@ -39,10 +41,10 @@ pub async fn device_page(
     State(state): State<AppState>,
     Path(number): Path<String>,
 ) -> Result<Markup, PageError> {
-    staff.require(Permission::ViewDevice)?;
     let not_found = || PageError::NotFound(format!("There is no device {number}."));
     let device =
         number.parse::<u32>().ok().and_then(|n| DeviceNumber::new(n).ok()).ok_or_else(not_found)?;
+    let case_file = staff.may(Permission::ReadCaseFile);
     let found = state
         .store
         .run(move |store| {
@@ -52,25 +54,32 @@ pub async fn device_page(
                 return Ok(None);
             }
             let sessions = store.device_sessions(device, DEVICE_PAGE_ROWS)?;
-            let incidents = store.device_incidents(device.get(), DEVICE_PAGE_ROWS)?;
-            let activity = views::DeviceActivity {
-                blocked: store.device_activity(device, "filter_blocked", DEVICE_PAGE_ROWS)?,
-                apps: store.device_activity(device, "app_opened", DEVICE_PAGE_ROWS)?,
-                agreements: store.device_activity(device, "aup_accepted", DEVICE_PAGE_ROWS)?,
+            // The case file is read only for those who may see it.
+            let case_file = if case_file {
+                let incidents = store.device_incidents(device.get(), DEVICE_PAGE_ROWS)?;
+                let activity = views::DeviceActivity {
+                    blocked: store.device_activity(device, "filter_blocked", DEVICE_PAGE_ROWS)?,
+                    apps: store.device_activity(device, "app_opened", DEVICE_PAGE_ROWS)?,
+                    agreements: store.device_activity(device, "aup_accepted", DEVICE_PAGE_ROWS)?,
+                };
+                Some((incidents, activity))
+            } else {
+                None
             };
-            Ok(Some((record, sessions, incidents, register, activity)))
+            Ok(Some((record, sessions, register, case_file)))
         })
         .await?;
-    let (record, sessions, incidents, register, activity) = found.ok_or_else(not_found)?;
+    let (record, sessions, register, case_file) = found.ok_or_else(not_found)?;
     staff.audit(&state, "viewed device", Some(format!("device {device}"))).await?;
     Ok(views::device_page(
         &staff.viewer(),
         device.get(),
         record.as_ref(),
         &sessions,
-        &incidents,
         &register,
-        &activity,
+        case_file
+            .as_ref()
+            .map(|(incidents, activity)| views::DeviceCaseFile { incidents, activity }),
     ))
 }
 
@@ -86,7 +95,6 @@ pub async fn who_had_page(
     State(state): State<AppState>,
     query: Result<Query<WhoHadQuery>, QueryRejection>,
 ) -> Result<Markup, PageError> {
-    staff.require(Permission::ViewDevice)?;
     let Query(query) = query.map_err(|e| PageError::BadForm(e.body_text()))?;
     let device_text = query.device.unwrap_or_default();
     let at_text = query.at.unwrap_or_default();
@@ -148,7 +156,6 @@ pub async fn who_had_json(
     State(state): State<AppState>,
     query: Result<Query<WhoHadQuery>, QueryRejection>,
 ) -> Result<Json<WhoHadReply>, ApiError> {
-    staff.require(Permission::ViewDevice)?;
     let Query(query) = query.map_err(|e| ApiError::BadQuery(e.body_text()))?;
     let device = parse_device(query.device.as_deref().unwrap_or("")).map_err(ApiError::BadQuery)?;
     let at = parse_time("at", query.at.as_deref().unwrap_or("")).map_err(ApiError::BadQuery)?;
@@ -194,7 +201,6 @@ pub async fn add_register_entry(
     State(state): State<AppState>,
     body: Result<Form<RegisterForm>, FormRejection>,
 ) -> Result<Response, PageError> {
-    staff.require(Permission::RecordRegister)?;
     let body = form(body)?;
     staff.check_csrf(&body.csrf)?;
     let device = parse_device(&body.device).map_err(PageError::BadForm)?;
@@ -235,7 +241,6 @@ pub async fn add_register_entry(
 
 /// `GET /fleet`: every device, online or not, its software and last contact.
 pub async fn fleet_page(staff: Staff, State(state): State<AppState>) -> Result<Markup, PageError> {
-    staff.require(Permission::ViewFleet)?;
     let (fleet, refused) = state
         .store
         .run(|store| Ok((store.fleet()?, store.refused_devices(DEVICE_PAGE_ROWS)?)))

@@ -1,6 +1,6 @@
 //! The devices' pages: one device, "who had a device", and the fleet.
 
-use crate::auth::Permission;
+use crate::access::Permission;
 use crate::http::layout::{
     clock_warning, count, csrf, layout, online, optional, pupil, status, when, Viewer,
 };
@@ -86,15 +86,22 @@ fn device_activity(activity: &DeviceActivity) -> Markup {
     }
 }
 
-/// One device: who used it, the iPad register, its incidents, and what it blocked.
+/// What a device page shows only to readers of case files: its incidents and its activity
+/// (blocked addresses among them).
+pub struct DeviceCaseFile<'a> {
+    pub incidents: &'a [IncidentRecord],
+    pub activity: &'a DeviceActivity,
+}
+
+/// One device: who used it, the iPad register, and for readers of case files its incidents and
+/// what it blocked.
 pub fn device_page(
     viewer: &Viewer,
     number: u16,
     device: Option<&DeviceRecord>,
     sessions: &[SessionRecord],
-    incidents: &[IncidentRecord],
     register: &[RegisterEntry],
-    activity: &DeviceActivity,
+    case_file: Option<DeviceCaseFile<'_>>,
 ) -> Markup {
     let title = format!("Device {number}");
     layout(
@@ -149,6 +156,7 @@ pub fn device_page(
                     }
                 }
             }
+            @if let Some(DeviceCaseFile { incidents, activity }) = case_file {
             h2 { "Reports" }
             @if incidents.is_empty() {
                 p.empty { "No reports from this device." }
@@ -172,6 +180,7 @@ pub fn device_page(
                 }
             }
             (device_activity(activity))
+            }
         },
     )
 }
@@ -269,7 +278,7 @@ pub fn fleet_page(
                         @for d in fleet {
                             tr {
                                 td {
-                                    @if viewer.may(Permission::ViewDevice) {
+                                    @if viewer.may(Permission::LookUpDevice) {
                                         a href={ "/devices/" (d.number) } { "Device " (d.number) }
                                     } @else { "Device " (d.number) }
                                 }
@@ -379,8 +388,9 @@ mod tests {
     }
 
     fn device_page_with(sessions: &[SessionRecord], incidents: &[IncidentRecord]) -> String {
-        device_page(&viewer(), 12, None, sessions, incidents, &[], &DeviceActivity::default())
-            .into_string()
+        let activity = DeviceActivity::default();
+        let case_file = DeviceCaseFile { incidents, activity: &activity };
+        device_page(&viewer(), 12, None, sessions, &[], Some(case_file)).into_string()
     }
 
     #[test]

@@ -1,16 +1,18 @@
 //! Incidents, as the DSL's desk shows them: the list (with live updates), one incident and its
-//! workflow (acknowledge, action taken, notes, the incident record), exports (CSV, PDF, the
-//! incident log) and the staff JSON API's reports. Each handler checks the role's permission and
-//! writes the audit log; rules live in `auth` and `incident`, queries in `store`, CSV in
-//! `export`, the PDF in `pdf`.
+//! workflow (acknowledge, action taken, reopen, notes, the incident record), exports (CSV, PDF,
+//! the incident log) and the staff JSON API's reports; for a teacher, their own classes' new
+//! reports to acknowledge. Each route's gate checks the role (`access`); handlers narrow a
+//! teacher to their classes and write the audit log; rules live in `incident`, queries in
+//! `store`, CSV in `export`, the PDF in `pdf`.
 
 mod views;
 
-use crate::auth::Permission;
+use crate::access::{Gate, Permission};
 use crate::export;
 use crate::http::error::{ApiError, PageError};
 use crate::http::forms::{capitalise, form};
 use crate::http::layout::when;
+use crate::http::routes::Routes;
 use crate::http::staff::{Staff, StaffApi};
 use crate::http::{csv_response, AppState, LiveReport};
 use crate::incident::{self, Action, Step};
@@ -20,8 +22,7 @@ use axum::extract::{Form, Path, Query, State};
 use axum::http::header;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use chrono::Utc;
 use maud::Markup;
 use serde::{Deserialize, Serialize};
@@ -38,21 +39,25 @@ const EXPORT_ROWS: u32 = 100_000;
 
 const LIVE_JS: &str = include_str!("live.js");
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/static/live.js", get(live_js))
-        .route("/reports", get(reports_page))
-        .route("/reports/live", get(live))
-        .route("/reports/since", get(reports_since))
-        .route("/reports.csv", get(log_csv))
-        .route("/incidents/{id}", get(incident_page))
-        .route("/incidents/{id}/export.csv", get(incident_csv))
-        .route("/incidents/{id}/export.pdf", get(incident_pdf))
-        .route("/incidents/{id}/acknowledge", post(acknowledge))
-        .route("/incidents/{id}/action", post(record_action))
-        .route("/incidents/{id}/note", post(add_note))
-        .route("/incidents/{id}/details", post(save_details))
-        .route("/api/v1/staff/reports", get(reports_json))
+pub fn routes() -> Routes {
+    let new_reports = Gate::Needs(Permission::SeeNewReports);
+    let case_file = Gate::Needs(Permission::ReadCaseFile);
+    let move_incident = Gate::Needs(Permission::MoveIncident);
+    Routes::new()
+        .get("/static/live.js", Gate::Public, live_js)
+        .get("/reports", new_reports, reports_page)
+        .get("/reports/live", case_file, live)
+        .get("/reports/since", case_file, reports_since)
+        .get("/reports.csv", case_file, log_csv)
+        .get("/incidents/{id}", case_file, incident_page)
+        .get("/incidents/{id}/export.csv", case_file, incident_csv)
+        .get("/incidents/{id}/export.pdf", case_file, incident_pdf)
+        .post("/incidents/{id}/acknowledge", Gate::Needs(Permission::Acknowledge), acknowledge)
+        .post("/incidents/{id}/action", move_incident, record_action)
+        .post("/incidents/{id}/reopen", move_incident, reopen)
+        .post("/incidents/{id}/note", move_incident, add_note)
+        .post("/incidents/{id}/details", move_incident, save_details)
+        .get("/api/v1/staff/reports", case_file, reports_json)
 }
 
 /// `GET /static/live.js`: adds new reports to the open list without a reload.
@@ -60,12 +65,19 @@ pub async fn live_js() -> Response {
     ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], LIVE_JS).into_response()
 }
 
-/// `GET /reports`: every incident, newest first, updating live.
+/// `GET /reports`: for the DSL every incident, newest first, updating live; for a teacher the
+/// new reports from their own classes, to go to the device and acknowledge.
 pub async fn reports_page(
     staff: Staff,
     State(state): State<AppState>,
 ) -> Result<Markup, PageError> {
-    staff.require(Permission::ViewIncidents)?;
+    if !staff.may(Permission::ReadCaseFile) {
+        let teacher = staff.actor.clone();
+        let reports =
+            state.store.run(move |store| store.teacher_new_reports(&teacher, PAGE_REPORTS)).await?;
+        staff.audit(&state, "viewed own classes' new reports", None).await?;
+        return Ok(views::new_reports_page(&staff.viewer(), &reports));
+    }
     let incidents = state.store.run(|store| store.incidents(PAGE_REPORTS)).await?;
     staff.audit(&state, "viewed incident list", None).await?;
     Ok(views::reports_page(&staff.viewer(), &incidents, PAGE_REPORTS, Utc::now()))
@@ -115,7 +127,6 @@ pub async fn live(
     staff: Staff,
     State(state): State<AppState>,
 ) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, PageError> {
-    staff.require(Permission::ViewIncidents)?;
     staff.audit(&state, "opened live incident list", None).await?;
     // Subscribed before the answer starts, so a page that catches up once the stream is open
     // misses nothing in between.
@@ -189,13 +200,11 @@ pub struct SinceQuery {
 
 /// `GET /reports/since?after=N`: the incidents after incident N, as live rows, newest first,
 /// for an open list catching up after its live updates were down. Its status also tells the
-/// page whether the DSL is still signed in.
+/// page whether the DSL is still signed in (its gate answers 401 when not).
 pub async fn reports_since(
-    staff: Staff,
     State(state): State<AppState>,
     query: Result<Query<SinceQuery>, QueryRejection>,
 ) -> Result<Json<Vec<LiveRow>>, PageError> {
-    staff.require(Permission::ViewIncidents)?;
     let Query(query) = query.map_err(|e| PageError::BadForm(e.body_text()))?;
     let after = query.after;
     let missed = state.store.run(move |store| store.incidents_after(after, PAGE_REPORTS)).await?;
@@ -221,16 +230,14 @@ fn parse_incident(id: &str) -> Result<i64, PageError> {
         .ok_or_else(|| PageError::NotFound(format!("There is no incident {id}.")))
 }
 
-/// Loads an incident for a member of staff allowed to `need` it, and audits that they `did`
-/// something with it: every view or export of an incident is in the audit log.
+/// Loads an incident (its route's gate has let a reader of case files through), and audits
+/// that they `did` something with it: every view or export of an incident is in the audit log.
 async fn open_incident(
     staff: &Staff,
     state: &AppState,
     id: &str,
-    need: Permission,
     did: &str,
 ) -> Result<(i64, IncidentRecord, Vec<IncidentEntry>), PageError> {
-    staff.require(need)?;
     let (id, incident, entries) = load_incident(state, id).await?;
     staff.audit(state, did, Some(format!("incident {id}"))).await?;
     Ok((id, incident, entries))
@@ -242,8 +249,7 @@ pub async fn incident_page(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Markup, PageError> {
-    let (_, incident, entries) =
-        open_incident(&staff, &state, &id, Permission::ViewIncidents, "viewed incident").await?;
+    let (_, incident, entries) = open_incident(&staff, &state, &id, "viewed incident").await?;
     Ok(views::incident_page(&staff.viewer(), &incident, &entries))
 }
 
@@ -257,14 +263,11 @@ pub struct StepForm {
     note: String,
 }
 
-/// A workflow form from someone allowed to send it, its CSRF token checked, with its note
-/// (`None` when left empty).
+/// A workflow form, its CSRF token checked, with its note (`None` when left empty).
 fn step_form(
     staff: &Staff,
-    permission: Permission,
     body: Result<Form<StepForm>, FormRejection>,
 ) -> Result<(StepForm, Option<String>), PageError> {
-    staff.require(permission)?;
     let body = form(body)?;
     staff.check_csrf(&body.csrf)?;
     let note = incident::check_text("Note", &body.note, incident::MAX_FIELD_CHARS)
@@ -317,7 +320,13 @@ async fn change_incident<T: Send + 'static>(
         .await?
         .map_err(|e| step_error(id, e))?;
     staff.audit(state, &audit(id, &outcome), Some(format!("incident {id}"))).await?;
-    Ok(Redirect::to(&format!("/incidents/{id}")).into_response())
+    // A teacher has no case file to go back to: back to their list.
+    let back = if staff.may(Permission::ReadCaseFile) {
+        format!("/incidents/{id}")
+    } else {
+        "/reports".into()
+    };
+    Ok(Redirect::to(&back).into_response())
 }
 
 /// `POST /incidents/{id}/acknowledge`.
@@ -327,7 +336,17 @@ pub async fn acknowledge(
     Path(id): Path<String>,
     body: Result<Form<StepForm>, FormRejection>,
 ) -> Result<Response, PageError> {
-    let (_, note) = step_form(&staff, Permission::Acknowledge, body)?;
+    let (_, note) = step_form(&staff, body)?;
+    if !staff.may(Permission::ReadCaseFile) {
+        // A teacher acknowledges their own classes' new reports; any other is not there for them.
+        let number = parse_incident(&id)?;
+        let teacher = staff.actor.clone();
+        let theirs =
+            state.store.run(move |store| store.teacher_new_report(&teacher, number)).await?;
+        if theirs.is_none() {
+            return Err(PageError::NotFound(format!("There is no new report {number} for you.")));
+        }
+    }
     take_step(staff, state, id, Step::Acknowledge, note).await
 }
 
@@ -338,10 +357,22 @@ pub async fn record_action(
     Path(id): Path<String>,
     body: Result<Form<StepForm>, FormRejection>,
 ) -> Result<Response, PageError> {
-    let (body, note) = step_form(&staff, Permission::RecordAction, body)?;
+    let (body, note) = step_form(&staff, body)?;
     let action = Action::parse(&body.action)
         .ok_or_else(|| PageError::BadForm("Choose what was done from the list.".into()))?;
     take_step(staff, state, id, Step::Act(action), note).await
+}
+
+/// `POST /incidents/{id}/reopen`: an incident with an action recorded (a false alarm too) goes
+/// back to acknowledged, for the DSL to look again.
+pub async fn reopen(
+    staff: Staff,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: Result<Form<StepForm>, FormRejection>,
+) -> Result<Response, PageError> {
+    let (_, note) = step_form(&staff, body)?;
+    take_step(staff, state, id, Step::Reopen, note).await
 }
 
 /// `POST /incidents/{id}/note`.
@@ -351,7 +382,7 @@ pub async fn add_note(
     Path(id): Path<String>,
     body: Result<Form<StepForm>, FormRejection>,
 ) -> Result<Response, PageError> {
-    let (_, note) = step_form(&staff, Permission::RecordAction, body)?;
+    let (_, note) = step_form(&staff, body)?;
     let note = note.ok_or_else(|| PageError::BadForm("The note is empty.".into()))?;
     change_incident(
         &staff,
@@ -388,7 +419,6 @@ pub async fn save_details(
     Path(id): Path<String>,
     body: Result<Form<DetailsForm>, FormRejection>,
 ) -> Result<Response, PageError> {
-    staff.require(Permission::RecordAction)?;
     let body = form(body)?;
     staff.check_csrf(&body.csrf)?;
     let details = incident::check_details(
@@ -417,7 +447,7 @@ pub async fn incident_csv(
     Path(id): Path<String>,
 ) -> Result<Response, PageError> {
     let (id, incident, entries) =
-        open_incident(&staff, &state, &id, Permission::Export, "exported incident (CSV)").await?;
+        open_incident(&staff, &state, &id, "exported incident (CSV)").await?;
     Ok(csv_response(&format!("incident-{id}.csv"), export::incident_csv(&incident, &entries)))
 }
 
@@ -428,7 +458,7 @@ pub async fn incident_pdf(
     Path(id): Path<String>,
 ) -> Result<Response, PageError> {
     let (id, incident, entries) =
-        open_incident(&staff, &state, &id, Permission::Export, "exported incident (PDF)").await?;
+        open_incident(&staff, &state, &id, "exported incident (PDF)").await?;
     let pdf = crate::pdf::document(&crate::pdf::incident_lines(&incident, &entries));
     Ok((
         [
@@ -442,7 +472,6 @@ pub async fn incident_pdf(
 
 /// `GET /reports.csv`: the incident log (seed 002 appendix K).
 pub async fn log_csv(staff: Staff, State(state): State<AppState>) -> Result<Response, PageError> {
-    staff.require(Permission::Export)?;
     let incidents = state.store.run(|store| store.incidents(EXPORT_ROWS)).await?;
     staff.audit(&state, "exported incident log (CSV)", None).await?;
     Ok(csv_response("incident-log.csv", export::log_csv(&incidents)))
@@ -496,7 +525,6 @@ pub async fn reports_json(
     State(state): State<AppState>,
     query: Result<Query<ReportsQuery>, QueryRejection>,
 ) -> Result<Json<Vec<StaffReport>>, ApiError> {
-    staff.require(Permission::ViewIncidents)?;
     let Query(query) = query.map_err(|e| ApiError::BadQuery(e.body_text()))?;
     let limit = query.limit.unwrap_or(DEFAULT_API_LIMIT).min(MAX_API_LIMIT);
     let reports = state.store.run(move |store| store.reports(limit)).await?;

@@ -1,6 +1,6 @@
 //! The incidents' pages: the list and one incident with its workflow's forms.
 
-use crate::auth::Permission;
+use crate::access::Permission;
 use crate::http::layout::{
     clock_warning, csrf, layout, layout_with_script, optional, pupil, status, when, Viewer,
 };
@@ -28,7 +28,7 @@ pub fn reports_page(
                 "Live updates need JavaScript: this list is as it was at " (when(now)) ". Reload the page to see new reports."
             }
             p.banner #live-banner hidden { }
-            @if viewer.may(Permission::Export) {
+            @if viewer.may(Permission::ReadCaseFile) {
                 p { a href="/reports.csv" { "Download the incident log (CSV)" } }
             }
             @if incidents.is_empty() {
@@ -74,6 +74,41 @@ pub fn reports_page(
     )
 }
 
+/// A teacher's list: the new reports from their own classes, enough to go to the device and
+/// say so. No address, title or case file: those are the DSL's.
+pub fn new_reports_page(viewer: &Viewer, reports: &[IncidentRecord]) -> Markup {
+    layout(
+        Some(viewer),
+        "New reports",
+        html! {
+            h1 { "New reports from your classes" }
+            @if reports.is_empty() {
+                p.empty #no-incidents { "No new reports from your classes. Reload to check again." }
+            }
+            table {
+                thead { tr { th { "Pressed" } th { "Device" } th { "Pupil" } th { } } }
+                tbody #incidents {
+                    @for i in reports {
+                        @let r = &i.report;
+                        tr {
+                            td { (when(r.pressed_at)) }
+                            td { "Device " (r.device) }
+                            td { (pupil(r.pupil.as_deref(), r.pupil_name.as_deref())) }
+                            td {
+                                form method="post" action={ "/incidents/" (i.id) "/acknowledge" } {
+                                    (csrf(viewer))
+                                    button type="submit" { "I am going to device " (r.device) }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            p.muted { "The DSL sees the report in full and records what happens next." }
+        },
+    )
+}
+
 /// One incident: the report, the record's fields, the history and the workflow's forms.
 pub fn incident_page(
     viewer: &Viewer,
@@ -104,7 +139,7 @@ pub fn incident_page(
                 dt { "Received" } dd { (when(r.received_at)) }
             }
             p.muted { "Slate never records pictures of the screen. Do not open the address to look: describe it from what the pupil says." }
-            @if viewer.may(Permission::Export) {
+            @if viewer.may(Permission::ReadCaseFile) {
                 p {
                     a href={ "/incidents/" (id) "/export.pdf" } { "Download this record (PDF)" } " · "
                     a href={ "/incidents/" (id) "/export.csv" } { "(CSV)" }
@@ -122,9 +157,12 @@ pub fn incident_page(
                         }
                     }
                 }
-                Status::Actioned(Action::FalseAlarm) => { p { "Recorded as a false alarm." } }
+                Status::Actioned(Action::FalseAlarm) => {
+                    p { "Recorded as a false alarm." }
+                    (reopen_form(viewer, id))
+                }
                 _ => {
-                    @if viewer.may(Permission::RecordAction) {
+                    @if viewer.may(Permission::MoveIncident) {
                         form.stack method="post" action={ "/incidents/" (id) "/action" } {
                             (csrf(viewer))
                             label for="action" { "Action taken" }
@@ -138,9 +176,10 @@ pub fn incident_page(
                     } @else {
                         p.muted { "A DSL records the action taken." }
                     }
+                    @if let Status::Actioned(_) = incident.status { (reopen_form(viewer, id)) }
                 }
             }
-            @if viewer.may(Permission::RecordAction) {
+            @if viewer.may(Permission::MoveIncident) {
                 h2 { "Incident record" }
                 form.stack method="post" action={ "/incidents/" (id) "/details" } {
                     (csrf(viewer))
@@ -192,12 +231,28 @@ pub fn incident_page(
     )
 }
 
+/// Reopening an incident with an action recorded, for those who move incidents.
+fn reopen_form(viewer: &Viewer, id: i64) -> Markup {
+    html! {
+        @if viewer.may(Permission::MoveIncident) {
+            form.stack method="post" action={ "/incidents/" (id) "/reopen" } {
+                (csrf(viewer))
+                label for="reopen-note" { "Why it is reopened" }
+                input #reopen-note name="note";
+                button type="submit" { "Reopen" }
+            }
+        }
+    }
+}
+
 fn entry_label(e: &IncidentEntry) -> String {
     match (e.kind.as_str(), e.action.as_deref().and_then(Action::parse)) {
         ("action", Some(a)) => a.label().into(),
         ("acknowledged", _) => "Acknowledged".into(),
         ("details", _) => "Edited the record".into(),
         ("note", _) => "Note".into(),
+        ("reopened", _) => "Reopened".into(),
+        ("device", _) => "On the device".into(),
         (other, _) => other.into(),
     }
 }

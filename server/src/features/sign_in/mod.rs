@@ -1,14 +1,17 @@
 //! Staff sign-in: accounts with roles sign in with a password, then TOTP where the role needs
 //! it, throttled; sign-out, password change, and each account's own page, where staff set the
-//! PIN they unlock held devices with. The staff-key link that `slate-server serve` prints stays
-//! as IT's break-glass way in (config `staff_key_login`); it acts as a DSL named `staff-key` in
-//! the audit log. Who is asking on every other route is `http::staff`'s; the rules are `auth`'s.
+//! PIN they unlock held devices with. The staff-key link (`/staff/login?key=` with the data
+//! directory's `staff-key` file) works only where the config turns it on (`staff_key_login`,
+//! off by default); it acts as a DSL named `staff-key` in the audit log. The way back into a
+//! lost account is the `recovery` feature's console link. Who is asking on every other route is `http::staff`'s; the rules are `auth`'s.
 
 mod views;
 
+use crate::access::Gate;
 use crate::auth::{self, Role};
 use crate::http::error::PageError;
 use crate::http::forms::form;
+use crate::http::routes::Routes;
 use crate::http::staff::{
     clear_cookie, cookie, cookie_value, staff_cookie, Staff, COOKIE_NAME, LOGIN_COOKIE,
     SESSION_COOKIE, STAFF_KEY_ACTOR,
@@ -21,21 +24,21 @@ use axum::extract::{ConnectInfo, Form, FromRequestParts, Query, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::{get, post};
-use axum::Router;
 use chrono::Utc;
 use maud::Markup;
 use serde::Deserialize;
 use std::net::SocketAddr;
 use subtle::ConstantTimeEq;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/staff/login", get(login_page).post(login))
-        .route("/staff/logout", post(logout))
-        .route("/staff/password", get(password_page).post(change_password))
-        .route("/staff/account", get(account_page))
-        .route("/staff/account/pin", post(set_unlock_pin))
+pub fn routes() -> Routes {
+    Routes::new()
+        .get("/staff/login", Gate::Public, login_page)
+        .post("/staff/login", Gate::Public, login)
+        .post("/staff/logout", Gate::SignedIn, logout)
+        .get("/staff/password", Gate::SignedIn, password_page)
+        .post("/staff/password", Gate::SignedIn, change_password)
+        .get("/staff/account", Gate::SignedIn, account_page)
+        .post("/staff/account/pin", Gate::SignedIn, set_unlock_pin)
 }
 
 /// The peer's address, when the server was started with connect info (it always is by `serve`).
