@@ -76,15 +76,21 @@ fn report(device: &Device) {
     device.unlock();
 }
 
-/// Ages every staff session in the server's database as if its member of staff had been idle
-/// for 31 minutes (the server allows 30).
+/// Ages the DSL's session in the server's database as if they had been idle for 31 minutes
+/// (the server allows 30).
 fn idle_for_31_minutes(server: &Server) {
     let db = rusqlite::Connection::open(server.data_dir.join("slate.sqlite")).expect("database");
     db.busy_timeout(PATIENCE).unwrap();
     let idle = chrono::Utc::now() - chrono::Duration::minutes(31);
     let idle = idle.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
-    let aged = db.execute("UPDATE staff_sessions SET last_seen_at = ?1", [idle]).unwrap();
-    assert_eq!(aged, 1, "one DSL session");
+    let aged = db
+        .execute(
+            "UPDATE staff_sessions SET last_seen_at = ?1
+             WHERE staff_id = (SELECT id FROM staff WHERE username = ?2)",
+            [idle.as_str(), USERNAME],
+        )
+        .unwrap();
+    assert_eq!(aged, 1, "the DSL's one session");
 }
 
 #[test]
