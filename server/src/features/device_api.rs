@@ -347,6 +347,7 @@ mod tests {
             spool_pending: 0,
             button_fault: None,
             display_fault: None,
+            storage_fault: None,
         };
         let batch = Batch::new(vec![
             Event::new(d(1), Utc::now(), body()),

@@ -476,6 +476,7 @@ mod tests {
             spool_pending: 0,
             button_fault: None,
             display_fault: None,
+            storage_fault: None,
         }
     }
 

@@ -297,6 +297,7 @@ mod tests {
                 spool_pending: 0,
                 button_fault: None,
                 display_fault: Some(slate_protocol::DisplayFault::CannotDarken),
+                storage_fault: None,
             },
         );
         let older = Event::new(
@@ -307,6 +308,7 @@ mod tests {
                 spool_pending: 0,
                 button_fault: Some(slate_protocol::ButtonFault::Stuck),
                 display_fault: None,
+                storage_fault: None,
             },
         );
         store.ingest(device(12), &[heartbeat, older], at("2026-11-17T09:00:02Z")).unwrap();

@@ -68,6 +68,7 @@ fn a_power_cut(store: &Store) {
                 spool_pending: 0,
                 button_fault: None,
                 display_fault: None,
+                storage_fault: None,
             },
         )
         .with_clock(boot(n, true))
