@@ -142,6 +142,10 @@ pub struct SpoolStats {
     pub dropped: u64,
 }
 
+/// A record read back: its event, or the bytes found (if any could be read) when they do not
+/// decode to the event the index expects.
+type ReadBack = Result<Event, Option<Vec<u8>>>;
+
 /// One pending event on the card: where its record is. The body stays on the card.
 #[derive(Debug, Clone, Copy)]
 struct Entry {
@@ -518,10 +522,8 @@ impl Spool {
                 return;
             }
         }
-        if self.reserved {
-            if self.fault.take().is_some() {
-                tracing::info!("the spool is writable again, with its reserve");
-            }
+        if self.reserved && self.fault.take().is_some() {
+            tracing::info!("the spool is writable again, with its reserve");
         }
     }
 
@@ -773,10 +775,7 @@ impl Spool {
 
     /// Reads the records of `entries`: each one's event, or the bytes found (if any) when
     /// they do not decode.
-    fn read_entries(
-        &self,
-        entries: impl Iterator<Item = Entry>,
-    ) -> Vec<(Entry, Result<Event, Option<Vec<u8>>>)> {
+    fn read_entries(&self, entries: impl Iterator<Item = Entry>) -> Vec<(Entry, ReadBack)> {
         let mut out = Vec::new();
         let mut open: Option<(u64, File)> = None;
         for entry in entries {
@@ -1022,6 +1021,32 @@ impl Spool {
         self.reserved = false;
         self.reserve_tried = Some(Instant::now());
     }
+}
+
+/// The events waiting in the spool in `dir`, oldest first, read without changing anything
+/// (damaged lines skipped): for tests and tools while slated runs. Events slated keeps in
+/// memory are not on the card, so not here.
+pub fn peek(dir: &Path) -> Result<Vec<Event>, SpoolError> {
+    let mut logs: Vec<(u64, PathBuf)> = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(io_err("list", dir))? {
+        let path = entry.map_err(io_err("list", dir))?.path();
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        match parse_segment_name(&name) {
+            Some((seq, "log")) => logs.push((seq, path)),
+            _ if name == LEGACY_EVENTS_FILE => logs.push((0, path)),
+            _ => {}
+        }
+    }
+    logs.sort();
+    let mut out = Vec::new();
+    for (seq, path) in logs {
+        let bytes = std::fs::read(&path).map_err(io_err("read", &path))?;
+        let acked = std::fs::read(dir.join(segment_name(seq, "acked")))
+            .map(|b| scan_acks(&b))
+            .unwrap_or_default();
+        out.extend(scan(&bytes).events.into_iter().map(|r| r.event).filter(|e| !acked.contains(&e.id)));
+    }
+    Ok(out)
 }
 
 /// The spool shared between the task that files events and the uploader. Every call that
