@@ -712,9 +712,7 @@ impl Spool {
         let needed = (total - self.limits.max_pending).max(self.limits.max_pending / 100).max(1);
         let on_card = choose_drops(self.entries.iter().map(|e| e.report), needed);
         let ids: Vec<EventId> = on_card.iter().map(|&i| self.entries[i].id).collect();
-        if let Err(e) = self.forget(&ids) {
-            tracing::error!(error = %e, "dropped events not recorded; they come back after a restart");
-        }
+        self.forget(&ids);
         self.stats.dropped += ids.len() as u64;
         if !ids.is_empty() {
             tracing::warn!(
@@ -763,13 +761,7 @@ impl Spool {
             if let Err(e) = self.quarantine(&damaged) {
                 tracing::error!(error = %e, "unreadable spool records not copied to corrupt.log");
             }
-            if let Err(e) = self.forget(&bad) {
-                // Not recorded: forgotten in memory all the same, so that they cannot block
-                // the queue; after a restart they are found damaged again.
-                tracing::error!(error = %e, "unreadable spool records not recorded as gone");
-                let bad: HashSet<EventId> = bad.into_iter().collect();
-                self.entries.retain(|e| !bad.contains(&e.id));
-            }
+            self.forget(&bad);
         }
     }
 
@@ -820,16 +812,19 @@ impl Spool {
         let before = self.len();
         let set: HashSet<EventId> = ids.iter().copied().collect();
         self.memory.retain(|e| !set.contains(&e.id));
-        self.forget(ids)?;
+        self.forget(ids);
         Ok(before - self.len())
     }
 
     /// Records `ids` as gone in their segments' `.acked` files (one append and one fsync per
-    /// segment), then forgets them and deletes segments left with nothing pending.
-    fn forget(&mut self, ids: &[EventId]) -> Result<(), SpoolError> {
+    /// segment), then forgets them and deletes segments left with nothing pending. A record
+    /// that cannot be written (a full card) does not stop the forgetting: the server has the
+    /// events, so after a restart they are only sent again and ignored; and a drained segment
+    /// is deleted all the same, which gives a full card room back.
+    fn forget(&mut self, ids: &[EventId]) {
         let set: HashSet<EventId> = ids.iter().copied().collect();
         if set.is_empty() {
-            return Ok(());
+            return;
         }
         // Acknowledged events are nearly always the oldest: stop as soon as all are found.
         let mut positions = Vec::new();
@@ -848,10 +843,16 @@ impl Spool {
         }
         for (seq, lines) in &by_segment {
             let path = self.dir.join(segment_name(*seq, "acked"));
-            let mut file = append_file(&path)?;
-            file.write_all(lines).map_err(io_err("write", &path))?;
-            file.sync_data().map_err(io_err("sync", &path))?;
-            self.stats.bytes_written += lines.len() as u64;
+            let written = append_file(&path).and_then(|mut file| {
+                file.write_all(lines).map_err(io_err("write", &path))?;
+                file.sync_data().map_err(io_err("sync", &path))
+            });
+            match written {
+                Ok(()) => self.stats.bytes_written += lines.len() as u64,
+                Err(e) => {
+                    tracing::warn!(error = %e, "acknowledgement not recorded; those events may be sent again after a restart")
+                }
+            }
         }
         let prefix = positions.iter().enumerate().all(|(n, &i)| n == i);
         let removed: Vec<Entry> = if prefix {
@@ -883,7 +884,6 @@ impl Spool {
             }
             self.remove_segment(seq);
         }
-        Ok(())
     }
 
     /// Deletes a segment with nothing pending: the log first, so that an `.acked` file left
@@ -1703,6 +1703,30 @@ mod tests {
         let (spool, recovery) = Spool::open_with(&dir, limits).unwrap();
         assert_eq!(recovery.kept, all.len());
         assert_eq!(spool.pending(), all);
+    }
+
+    #[test]
+    fn on_a_full_card_acknowledging_still_forgets_and_gives_room_back() {
+        let card = SmallCard::mount("2m");
+        let dir = card.path().join("spool");
+        let limits = SpoolLimits { reserve_bytes: 64 * 1024, ..SpoolLimits::default() };
+        let (mut spool, _) = Spool::open_with(&dir, limits).unwrap();
+        let evs = events(5);
+        for e in &evs {
+            spool.append(e).unwrap();
+        }
+        std::fs::remove_file(dir.join(RESERVE_FILE)).unwrap();
+        card.fill();
+        // No room for the acknowledgement's record: the events are forgotten all the same
+        // (the server has them), and the drained segment is deleted.
+        assert_eq!(spool.acknowledge(&ids(&evs)).unwrap(), 5);
+        assert!(spool.is_empty());
+        assert!(files(&dir, "log").is_empty(), "the drained segment gave its room back");
+        let later = report(1);
+        spool.append(&later).expect("room again where the segment was");
+        drop(spool);
+        let (spool, _) = Spool::open_with(&dir, limits).unwrap();
+        assert_eq!(spool.pending(), vec![later]);
     }
 
     #[test]
