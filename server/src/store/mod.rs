@@ -6,6 +6,7 @@
 //! them work, and readable by IT in the `sqlite3` shell.
 
 mod activity;
+mod alert_outbox;
 mod devices;
 mod incidents;
 mod ingest;
@@ -20,6 +21,7 @@ mod sqlite;
 mod staff;
 
 pub use activity::{ActivityRecord, RefusedRecord};
+pub use alert_outbox::OutboxAlert;
 pub use devices::{EnrollOutcome, EnrollRefusal};
 pub use incidents::{IncidentEntry, IncidentRecord, StepError};
 pub use ingest::{Ingested, NewReport};
