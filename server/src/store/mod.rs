@@ -164,6 +164,11 @@ pub(crate) mod test_support {
         DeviceNumber::new(n).unwrap()
     }
 
+    /// The one integer `sql` counts.
+    pub fn count_rows(store: &Store, sql: &str) -> i64 {
+        store.lock().query_row(sql, [], |r| r.get(0)).unwrap()
+    }
+
     /// A store in a fresh file with device `n` enrolled.
     pub fn store_with_device(n: u32) -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().unwrap();
