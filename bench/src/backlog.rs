@@ -18,7 +18,9 @@ use slate_server::store::Store;
 use slate_shell::config::{Secret, ServerConfig, UploadConfig};
 use slate_shell::credential::Credential;
 use slate_shell::spool::{SharedSpool, Spool};
-use slate_shell::upload::{HttpAnswer, HttpTransport, Transport, UploadError, UploadSettings, Uploader};
+use slate_shell::upload::{
+    HttpAnswer, HttpTransport, Transport, UploadError, UploadSettings, Uploader,
+};
 use std::io::{BufRead, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -69,7 +71,8 @@ pub fn run(events: u64) -> anyhow::Result<()> {
             ca_certificate: None,
             enrollment_token: Some(Secret::new(token.clone())),
         };
-        let transport = Counting { inner: HttpTransport::new(&server_config)?, stored: stored.clone() };
+        let transport =
+            Counting { inner: HttpTransport::new(&server_config)?, stored: stored.clone() };
         let settings = UploadSettings {
             device,
             state_dir: dir.path().join("device"),

@@ -196,17 +196,40 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::type_complexity)] // one row of the table per case
     fn each_channel_is_done_once_it_took_the_alert_or_is_not_configured() {
         let now: DateTime<Utc> = "2026-11-17T10:00:00Z".parse().unwrap();
         let ok = Ok(());
         let down = Err("connection refused".to_owned());
         // (before, email, webhook) -> (email_done, webhook_done, error)
-        let cases: [(OutboxAlert, Option<&Result<(), String>>, Option<&Result<(), String>>, bool, bool, Option<&str>); 5] = [
+        type Sent<'a> = Option<&'a Result<(), String>>;
+        let cases: [(OutboxAlert, Sent, Sent, bool, bool, Option<&str>); 5] = [
             (queued(false, false, 0), Some(&ok), Some(&ok), true, true, None),
             (queued(false, false, 0), None, None, true, true, None),
-            (queued(false, false, 0), Some(&down), Some(&ok), false, true, Some("email: connection refused")),
-            (queued(false, true, 2), Some(&down), None, false, true, Some("email: connection refused")),
-            (queued(true, false, 1), None, Some(&down), true, false, Some("webhook: connection refused")),
+            (
+                queued(false, false, 0),
+                Some(&down),
+                Some(&ok),
+                false,
+                true,
+                Some("email: connection refused"),
+            ),
+            (
+                queued(false, true, 2),
+                Some(&down),
+                None,
+                false,
+                true,
+                Some("email: connection refused"),
+            ),
+            (
+                queued(true, false, 1),
+                None,
+                Some(&down),
+                true,
+                false,
+                Some("webhook: connection refused"),
+            ),
         ];
         for (alert, email, webhook, email_done, webhook_done, error) in cases {
             let tried = after_try(&alert, email, webhook, now, &timing());

@@ -133,11 +133,8 @@ impl Notifier {
     /// Posts the alert to the webhook; `None` when no webhook is configured.
     pub async fn send_webhook(&self, alert: &Alert) -> Option<Result<(), String>> {
         let (client, url) = self.webhook.as_ref()?;
-        let result = client
-            .post(url)
-            .json(&webhook_body(alert, self.public_url.as_deref()))
-            .send()
-            .await;
+        let result =
+            client.post(url).json(&webhook_body(alert, self.public_url.as_deref())).send().await;
         Some(match result.map(|r| r.status()) {
             Ok(status) if status.is_success() => Ok(()),
             Ok(status) => Err(format!("refused with HTTP {}", status.as_u16())),

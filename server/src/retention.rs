@@ -30,9 +30,14 @@ pub const PURGE_AGAIN: std::time::Duration = std::time::Duration::from_secs(60);
 /// Whether to purge, and up to when.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PurgeDecision {
-    Purge { cutoff: DateTime<Utc> },
+    Purge {
+        cutoff: DateTime<Utc>,
+    },
     /// The clock is later than the newest event by more than [`CLOCK_SLACK`].
-    ClockLooksWrong { now: DateTime<Utc>, newest: DateTime<Utc> },
+    ClockLooksWrong {
+        now: DateTime<Utc>,
+        newest: DateTime<Utc>,
+    },
     /// No event at all: nothing to check the clock against, and nothing much to purge.
     NoEvents,
 }
@@ -173,7 +178,8 @@ mod tests {
     #[test]
     fn a_clock_moved_years_ahead_purges_nothing_and_says_so() {
         let (_dir, store) = store_with_device(12);
-        let events = [closed_session("2026-01-10T10:00:00Z"), closed_session("2026-11-17T10:00:00Z")];
+        let events =
+            [closed_session("2026-01-10T10:00:00Z"), closed_session("2026-11-17T10:00:00Z")];
         store.ingest_reporting(device(12), &events, at("2026-11-17T10:00:01Z")).unwrap();
         let before = (count(&store, "events"), count(&store, "sessions"));
 

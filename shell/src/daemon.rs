@@ -915,8 +915,12 @@ impl<D: Display, A: Apps, I: Ids + Send + 'static> Driver<D, A, I> {
         match result {
             Ok(Ok(())) => self.recorded_held = Some(report.id),
             // The report still goes to the spool; the hold is tried again after the input.
-            Ok(Err(e)) => tracing::error!(error = %e, "the hold could not be recorded before its report"),
-            Err(e) => tracing::error!(error = %e, "the hold could not be recorded before its report"),
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "the hold could not be recorded before its report")
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "the hold could not be recorded before its report")
+            }
         }
     }
 
@@ -1235,12 +1239,17 @@ impl Daemon {
             tracing::info!(%device, version = crate::SOFTWARE_VERSION, "hello filed");
         }
         let dir = config.state_dir.clone();
-        if let Ok(Some(report)) = tokio::task::spawn_blocking(move || load_held_report(&dir)).await {
+        if let Ok(Some(report)) = tokio::task::spawn_blocking(move || load_held_report(&dir)).await
+        {
             let id = report.id;
             match spool.with(move |s| refile_held_report(s, &report)).await {
-                Ok(true) => tracing::warn!(report = %id, "the held report was not in the spool: filed again from the hold's record"),
+                Ok(true) => {
+                    tracing::warn!(report = %id, "the held report was not in the spool: filed again from the hold's record")
+                }
                 Ok(false) => {}
-                Err(e) => tracing::error!(report = %id, error = %e, "the held report is kept in memory"),
+                Err(e) => {
+                    tracing::error!(report = %id, error = %e, "the held report is kept in memory")
+                }
             }
         }
         if let Some(report) = held {

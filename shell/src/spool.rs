@@ -512,9 +512,7 @@ impl Spool {
             self.fault = Some(e.fault());
             return;
         }
-        if !self.reserved
-            && self.reserve_tried.is_none_or(|at| at.elapsed() >= RESERVE_RETRY)
-        {
+        if !self.reserved && self.reserve_tried.is_none_or(|at| at.elapsed() >= RESERVE_RETRY) {
             self.reserve_tried = Some(Instant::now());
             if let Err(e) = self.make_reserve() {
                 tracing::debug!(error = %e, "the reserve is still not back");
@@ -609,9 +607,7 @@ impl Spool {
             {
                 Ok(file) => Some((seq, file)),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-                Err(e) => {
-                    return Err(io_err("open", &self.dir.join(segment_name(seq, "log")))(e))
-                }
+                Err(e) => return Err(io_err("open", &self.dir.join(segment_name(seq, "log")))(e)),
             },
             None => None,
         };
@@ -757,7 +753,10 @@ impl Spool {
             let damaged: Vec<Vec<u8>> =
                 read.into_iter().filter_map(|(_, r)| r.err()).flatten().collect();
             let damaged: Vec<&[u8]> = damaged.iter().map(Vec::as_slice).collect();
-            tracing::error!(records = bad.len(), "spool records no longer read back; set aside in corrupt.log");
+            tracing::error!(
+                records = bad.len(),
+                "spool records no longer read back; set aside in corrupt.log"
+            );
             if let Err(e) = self.quarantine(&damaged) {
                 tracing::error!(error = %e, "unreadable spool records not copied to corrupt.log");
             }
@@ -1044,7 +1043,9 @@ pub fn peek(dir: &Path) -> Result<Vec<Event>, SpoolError> {
         let acked = std::fs::read(dir.join(segment_name(seq, "acked")))
             .map(|b| scan_acks(&b))
             .unwrap_or_default();
-        out.extend(scan(&bytes).events.into_iter().map(|r| r.event).filter(|e| !acked.contains(&e.id)));
+        out.extend(
+            scan(&bytes).events.into_iter().map(|r| r.event).filter(|e| !acked.contains(&e.id)),
+        );
     }
     Ok(out)
 }

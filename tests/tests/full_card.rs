@@ -51,11 +51,8 @@ fn press(device: &Device) -> (String, bool) {
         .arg("press")
         .output()
         .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text =
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     let id = text
         .split(|c: char| !(c.is_ascii_hexdigit() || c == '-'))
         .find(|w| w.len() == 36)
@@ -82,7 +79,8 @@ fn on_a_full_card_the_button_works_reports_arrive_and_the_fleet_says_storage_ful
     );
     // Heartbeats often enough for the fleet page to hear of the full card.
     let config = std::fs::read_to_string(&device.config).unwrap();
-    std::fs::write(&device.config, config.replace("heartbeat_s = 3600", "heartbeat_s = 5")).unwrap();
+    std::fs::write(&device.config, config.replace("heartbeat_s = 3600", "heartbeat_s = 5"))
+        .unwrap();
     device.start();
     wait_until("the device to enroll", || (device.status()["enrolled"] == true).then_some(()));
     device.wait_until_drained();

@@ -92,10 +92,7 @@ fn a_report_survives_sigkill_before_upload_and_arrives_exactly_once() {
     server.stop();
     let id = device.press();
     device.kill();
-    assert!(
-        device.spool_text().contains(&id),
-        "the press was on disk before slated was killed"
-    );
+    assert!(device.spool_text().contains(&id), "the press was on disk before slated was killed");
 
     server.restart();
     device.start();

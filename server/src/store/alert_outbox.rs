@@ -62,7 +62,11 @@ pub(super) fn queue_alert(
 impl Store {
     /// Up to `limit` alerts with a channel not yet done whose next try is due by `now`, oldest
     /// first.
-    pub fn due_alerts(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<OutboxAlert>, StoreError> {
+    pub fn due_alerts(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<OutboxAlert>, StoreError> {
         let connection = self.lock();
         let mut statement = connection.prepare_cached(
             "SELECT id, incident, device, pressed_at, from_block_page, also_to, email_done,
@@ -85,8 +89,7 @@ impl Store {
             ))
         })?;
         rows.map(|row| {
-            let (id, incident, device, pressed_at, block, also_to, email, webhook, attempts) =
-                row?;
+            let (id, incident, device, pressed_at, block, also_to, email, webhook, attempts) = row?;
             Ok(OutboxAlert {
                 id,
                 incident,

@@ -92,8 +92,13 @@ impl Store {
                         }
                         _ => (None, false),
                     };
-                    let report =
-                        NewReport { incident, device, pressed_at: event.at, pupil, from_block_page };
+                    let report = NewReport {
+                        incident,
+                        device,
+                        pressed_at: event.at,
+                        pupil,
+                        from_block_page,
+                    };
                     // In this transaction: stored with its alert, or not at all.
                     super::alert_outbox::queue_alert(&tx, &report, &received_at)?;
                     new_reports.push(report);

@@ -183,15 +183,15 @@ mod tests {
     fn a_purge_takes_at_most_its_cap_from_each_table_oldest_first() {
         let (_dir, store) = store_with_device(12);
         for day in 10..15 {
-            store.audit(at(&format!("2025-01-{day}T09:00:00Z")), "dsl", "viewed", None, None).unwrap();
+            store
+                .audit(at(&format!("2025-01-{day}T09:00:00Z")), "dsl", "viewed", None, None)
+                .unwrap();
         }
         let cutoff = at("2026-01-01T00:00:00Z");
         let first = store.purge_before(cutoff, 2).unwrap();
         assert_eq!((first.audit, first.largest()), (2, 2));
-        let oldest: String = store
-            .lock()
-            .query_row("SELECT MIN(at) FROM audit_log", [], |r| r.get(0))
-            .unwrap();
+        let oldest: String =
+            store.lock().query_row("SELECT MIN(at) FROM audit_log", [], |r| r.get(0)).unwrap();
         assert!(oldest.starts_with("2025-01-12"), "the oldest went first: {oldest}");
         assert_eq!(store.purge_before(cutoff, 2).unwrap().audit, 2);
         assert_eq!(store.purge_before(cutoff, 2).unwrap().audit, 1);

@@ -5,8 +5,16 @@ use rusqlite_migration::{Migrations, M};
 
 /// Every migration, in order; SQLite runs them as written, PostgreSQL as [`to_postgres`] turns
 /// them.
-const MIGRATIONS: &[&str] =
-    &[MIGRATION_1, MIGRATION_2, MIGRATION_3, MIGRATION_4, MIGRATION_5, MIGRATION_6, MIGRATION_7, MIGRATION_8];
+const MIGRATIONS: &[&str] = &[
+    MIGRATION_1,
+    MIGRATION_2,
+    MIGRATION_3,
+    MIGRATION_4,
+    MIGRATION_5,
+    MIGRATION_6,
+    MIGRATION_7,
+    MIGRATION_8,
+];
 
 /// Devices, their enrollment tokens, the roster, and what devices send.
 const MIGRATION_1: &str = r#"

@@ -3,10 +3,10 @@
 use crate::postgres::TestPostgres;
 use chrono::{DateTime, Duration, Utc};
 use slate_protocol::{Batch, DeviceNumber, EnrollReply, Event, EventBody, PupilId, SessionId};
+use slate_server::alert_outbox::OutboxTiming;
 use slate_server::auth::{self, HashCost, Role};
 use slate_server::config::Config;
 use slate_server::data_dir::DataDir;
-use slate_server::alert_outbox::OutboxTiming;
 use slate_server::notify::Notifier;
 use slate_server::{listen, tls, AppState, Store};
 use std::time::Duration as StdDuration;
@@ -61,10 +61,15 @@ impl TestServer {
         let port = listener.local_addr().unwrap().port();
         let (tx, rx) = oneshot::channel::<()>();
         let notifier = Notifier::from_config(&config).unwrap();
-        let state = AppState::with_config(self.store.clone(), data_dir.staff_key().unwrap(), config, notifier)
-            .with_hash_cost(HashCost::Cheap)
-            .with_policy(data_dir.policy_key().unwrap(), data_dir.lists_dir().unwrap())
-            .with_outbox_timing(timing);
+        let state = AppState::with_config(
+            self.store.clone(),
+            data_dir.staff_key().unwrap(),
+            config,
+            notifier,
+        )
+        .with_hash_cost(HashCost::Cheap)
+        .with_policy(data_dir.policy_key().unwrap(), data_dir.lists_dir().unwrap())
+        .with_outbox_timing(timing);
         self.task = Some(tokio::spawn(slate_server::serve(listener, state, None, async {
             let _ = rx.await;
         })));
