@@ -12,19 +12,35 @@ pub struct Purged {
     pub register: usize,
     pub events: usize,
     pub audit: usize,
+    /// Alerts sent on every channel (the outbox keeps teachers' addresses).
+    pub alerts: usize,
 }
 
 impl Purged {
     pub fn total(&self) -> usize {
-        self.incidents + self.reports + self.sessions + self.register + self.events + self.audit
+        self.incidents
+            + self.reports
+            + self.sessions
+            + self.register
+            + self.events
+            + self.audit
+            + self.alerts
     }
 
     /// The most any one table gave: at the cap, there may be more to purge.
     pub fn largest(&self) -> usize {
-        [self.incidents, self.reports, self.sessions, self.register, self.events, self.audit]
-            .into_iter()
-            .max()
-            .unwrap_or(0)
+        [
+            self.incidents,
+            self.reports,
+            self.sessions,
+            self.register,
+            self.events,
+            self.audit,
+            self.alerts,
+        ]
+        .into_iter()
+        .max()
+        .unwrap_or(0)
     }
 }
 
@@ -88,8 +104,15 @@ impl Store {
                  SELECT id FROM audit_log WHERE at < ?1 ORDER BY at LIMIT ?2)",
             (&cutoff, max_rows),
         )?;
+        // Alerts still waiting to go are kept whatever their age.
+        let alerts = tx.execute(
+            "DELETE FROM alert_outbox WHERE id IN (
+                 SELECT id FROM alert_outbox WHERE created_at < ?1
+                 AND email_done = 1 AND webhook_done = 1 ORDER BY created_at LIMIT ?2)",
+            (&cutoff, max_rows),
+        )?;
         tx.commit()?;
-        Ok(Purged { incidents, reports, sessions, register, events, audit })
+        Ok(Purged { incidents, reports, sessions, register, events, audit, alerts })
     }
 }
 
@@ -164,7 +187,15 @@ mod tests {
         let purged = store.purge_before(at("2026-01-01T00:00:00Z"), 1000).unwrap();
         assert_eq!(
             purged,
-            Purged { incidents: 1, reports: 1, sessions: 1, register: 1, events: 2, audit: 1 }
+            Purged {
+                incidents: 1,
+                reports: 1,
+                sessions: 1,
+                register: 1,
+                events: 2,
+                audit: 1,
+                alerts: 0
+            }
         );
         assert_eq!(count(&store, "incidents"), 2);
         assert_eq!(count(&store, "incident_entries"), 0);
@@ -205,5 +236,21 @@ mod tests {
         let events = vec![report("2026-11-17T09:30:00Z"), report("2026-11-16T09:30:00Z")];
         store.ingest_reporting(device(12), &events, at("2031-01-01T00:00:00Z")).unwrap();
         assert_eq!(store.newest_event_at().unwrap(), Some(at("2026-11-17T09:30:00Z")));
+    }
+
+    #[test]
+    fn sent_alerts_go_with_the_period_and_waiting_ones_stay() {
+        let (_dir, store) = store_with_device(12);
+        let events = vec![report("2025-01-10T09:30:00Z"), report("2025-01-11T09:30:00Z")];
+        store.ingest_reporting(device(12), &events, at("2025-01-11T09:31:00Z")).unwrap();
+        let queued = store.due_alerts(at("2025-01-12T00:00:00Z"), 10).unwrap();
+        assert_eq!(queued.len(), 2, "queued with their reports");
+        let later = at("2025-01-11T09:32:00Z");
+        store.alert_tried(queued[0].id, true, true, later, None).unwrap();
+        store.alert_tried(queued[1].id, false, true, later, Some("email: down")).unwrap();
+        let purged = store.purge_before(at("2026-01-01T00:00:00Z"), 1000).unwrap();
+        assert_eq!(purged.alerts, 1);
+        let left = store.due_alerts(at("2030-01-01T00:00:00Z"), 10).unwrap();
+        assert_eq!(left.iter().map(|a| a.id).collect::<Vec<_>>(), [queued[1].id]);
     }
 }
