@@ -3,6 +3,7 @@
 //!
 //! Figures live here, never as timed assertions in tests.
 
+mod backlog;
 mod blank;
 mod boot;
 mod dns;
@@ -29,6 +30,16 @@ enum Bench {
         #[arg(long, default_value_t = 200)]
         presses: usize,
     },
+    /// A device back online after days offline: `--events` events filed into a real spool,
+    /// then drained by the real uploader to a real server on loopback (its own process).
+    Backlog {
+        /// How many events are filed offline.
+        #[arg(long, default_value_t = 100_000)]
+        events: u64,
+    },
+    /// The server half of `backlog` (run by it).
+    #[command(hide = true)]
+    BacklogServer { dir: std::path::PathBuf },
     /// Slate's DNS filter against unbound and dnsmasq with the same million-domain block list,
     /// each driven by dnsperf on loopback.
     Dns {
@@ -81,6 +92,8 @@ fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     match args.bench {
         Bench::ReportPath { presses } => report_path::run(presses),
+        Bench::Backlog { events } => backlog::run(events),
+        Bench::BacklogServer { dir } => backlog::serve(&dir),
         Bench::Blank { presses } => blank::run(presses),
         Bench::Dns { domains, seconds } => dns::run(domains, seconds),
         Bench::Server { events, postgres } => server::run(events, postgres.as_deref()),

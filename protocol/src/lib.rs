@@ -421,6 +421,9 @@ pub enum EventBody {
         /// Whether a press would darken the screen (left out when it would).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         display_fault: Option<DisplayFault>,
+        /// Whether events can be written to the card (left out when they can).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        storage_fault: Option<StorageFault>,
     },
     /// A pupil signed in.
     SessionStarted { session: SessionId, pupil: PupilId },
@@ -626,6 +629,17 @@ pub enum DisplayFault {
     CannotDarken,
     /// The last press did not darken the screen (the display failed or did not confirm in time).
     LastPressNotDark,
+}
+
+/// Why the device's card cannot take events as it should, as a heartbeat says it. Reports are
+/// still kept (in the space held back for them, else in memory) and still uploaded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StorageFault {
+    /// The card is full: the space held back for reports is in use, or gone.
+    Full,
+    /// The spool cannot be opened or written for another reason (read-only, I/O errors).
+    Unwritable,
 }
 
 impl EventBody {
@@ -840,12 +854,14 @@ mod tests {
                 spool_pending: 2,
                 button_fault: None,
                 display_fault: None,
+                storage_fault: None,
             },
             EventBody::Heartbeat {
                 uptime_s: 61,
                 spool_pending: 0,
                 button_fault: Some(ButtonFault::Stuck),
                 display_fault: Some(DisplayFault::CannotDarken),
+                storage_fault: Some(StorageFault::Full),
             },
             EventBody::SessionStarted { session, pupil: pupil.clone() },
             EventBody::SessionEnded {
@@ -935,6 +951,7 @@ mod tests {
             spool_pending: 1,
             button_fault: None,
             display_fault: None,
+            storage_fault: None,
         };
         assert_eq!(
             serde_json::to_string(&healthy).unwrap(),
@@ -948,6 +965,7 @@ mod tests {
             spool_pending: 1,
             button_fault: Some(ButtonFault::Missing),
             display_fault: None,
+            storage_fault: None,
         };
         assert_eq!(
             serde_json::to_string(&faulty).unwrap(),

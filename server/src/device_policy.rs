@@ -225,6 +225,16 @@ pub fn filter_payload(records: &PolicyRecords, now: DateTime<Utc>) -> String {
 }
 
 /// A pupil's tile picture and colour, spread by position in the class so neighbours differ.
+/// The `issued_at` a change to what devices are told gets: the clock's time, but always
+/// later than the one before (by at least a second, which every encoding keeps), so that a
+/// server clock stepped back cannot make devices refuse new policies as older. Pure.
+pub fn next_policy_version(previous: Option<DateTime<Utc>>, now: DateTime<Utc>) -> DateTime<Utc> {
+    match previous {
+        Some(previous) if now <= previous => previous + chrono::Duration::seconds(1),
+        _ => now,
+    }
+}
+
 pub fn pupil_tile(index: usize) -> (&'static str, u8) {
     (PUPIL_SYMBOLS[index % PUPIL_SYMBOLS.len()], (index % COLOURS as usize) as u8)
 }
@@ -249,6 +259,24 @@ pub(crate) mod tests {
 
     fn at(s: &str) -> DateTime<Utc> {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn the_policy_version_only_ever_grows() {
+        let cases = [
+            (None, "2026-11-17T10:00:00Z", "2026-11-17T10:00:00Z"),
+            (Some("2026-11-17T09:00:00Z"), "2026-11-17T10:00:00Z", "2026-11-17T10:00:00Z"),
+            // The clock stepped back a day: one second past the last version.
+            (Some("2026-11-17T10:00:00Z"), "2026-11-16T10:00:00Z", "2026-11-17T10:00:01Z"),
+            (Some("2026-11-17T10:00:00Z"), "2026-11-17T10:00:00Z", "2026-11-17T10:00:01Z"),
+        ];
+        for (previous, now, expected) in cases {
+            assert_eq!(
+                next_policy_version(previous.map(at), at(now)),
+                at(expected),
+                "{previous:?} {now}"
+            );
+        }
     }
 
     const PHC: &str = "$argon2id$v=19$m=256,t=1,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaA";

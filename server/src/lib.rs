@@ -33,7 +33,8 @@
 //!   from the records), [`roster`] (the roster CSV), [`uk_time`] (Europe/London for pages and
 //!   forms).
 //! - [`config`]: the TOML config file, checked field by field; [`notify`]: email and webhook
-//!   alerts for new reports.
+//!   alerts for new reports, sent by [`alert_outbox`]'s worker from the outbox the store fills
+//!   in each report's own transaction (retried with backoff, across restarts).
 //! - [`store`]: the SQLite database, its migrations and every query. Nothing else touches SQL.
 //! - [`data_dir`], [`tls`], [`listen`], [`secrets`], [`roster`]: the data directory and its
 //!   private files, certificates, where to listen, random secrets and hashes, roster entries.
@@ -46,6 +47,7 @@
 //! clients get short safe error messages, never internal causes.
 
 pub mod access;
+pub mod alert_outbox;
 pub mod auth;
 pub mod cli;
 pub mod config;

@@ -116,61 +116,52 @@ impl Notifier {
         Ok(Self { public_url: config.public_url.clone(), email, webhook })
     }
 
-    /// Sends every configured alert; failures are logged (with ids only), never raised: the
-    /// report is stored and listed whatever the mail server does.
-    pub async fn send(&self, alert: &Alert) {
-        let public_url = self.public_url.as_deref();
-        if let Some(email) = &self.email {
-            let (subject, body) = alert_email(alert, public_url);
-            let mut builder = Message::builder().from(email.from.clone()).subject(subject);
-            for to in &email.to {
-                builder = builder.to(to.clone());
-            }
-            // Addresses were checked when IT linked the teacher; a bad one is skipped, not fatal.
-            for to in alert.also_to.iter().filter_map(|a| a.parse::<lettre::Address>().ok()) {
-                builder = builder.to(lettre::message::Mailbox::new(None, to));
-            }
-            let result = match builder.body(body) {
-                Ok(message) => {
-                    email.transport.send(message).await.map(|_| ()).map_err(|e| e.to_string())
-                }
-                Err(e) => Err(e.to_string()),
-            };
-            match result {
-                Ok(()) => tracing::info!(
-                    incident = alert.incident,
-                    device = alert.device,
-                    "alert emailed"
-                ),
-                Err(error) => {
-                    tracing::error!(incident = alert.incident, %error, "alert email failed")
-                }
-            }
+    /// Emails the alert; `None` when email is not configured. The error says what failed,
+    /// never the message.
+    pub async fn send_email(&self, alert: &Alert) -> Option<Result<(), String>> {
+        let email = self.email.as_ref()?;
+        let (subject, body) = alert_email(alert, self.public_url.as_deref());
+        let mut builder = Message::builder().from(email.from.clone()).subject(subject);
+        for to in &email.to {
+            builder = builder.to(to.clone());
         }
-        if let Some((client, url)) = &self.webhook {
-            let result = client.post(url).json(&webhook_body(alert, public_url)).send().await;
-            match result.map(|r| r.status()) {
-                Ok(status) if status.is_success() => {
-                    tracing::info!(
-                        incident = alert.incident,
-                        device = alert.device,
-                        "alert webhook sent"
-                    )
-                }
-                Ok(status) => tracing::error!(
-                    incident = alert.incident,
-                    status = status.as_u16(),
-                    "alert webhook refused"
-                ),
-                // reqwest's error can include the URL, which may hold a token: say only the kind.
-                Err(error) => tracing::error!(
-                    incident = alert.incident,
-                    timeout = error.is_timeout(),
-                    connect = error.is_connect(),
-                    "alert webhook failed"
-                ),
-            }
+        // Addresses were checked when IT linked the teacher; a bad one is skipped, not fatal.
+        for to in alert.also_to.iter().filter_map(|a| a.parse::<lettre::Address>().ok()) {
+            builder = builder.to(lettre::message::Mailbox::new(None, to));
         }
+        Some(match builder.body(body) {
+            Ok(message) => {
+                email.transport.send(message).await.map(|_| ()).map_err(|e| e.to_string())
+            }
+            Err(e) => Err(e.to_string()),
+        })
+    }
+
+    /// Posts the alert to the webhook; `None` when no webhook is configured.
+    pub async fn send_webhook(&self, alert: &Alert) -> Option<Result<(), String>> {
+        let (client, url) = self.webhook.as_ref()?;
+        let result =
+            client.post(url).json(&webhook_body(alert, self.public_url.as_deref())).send().await;
+        Some(match result.map(|r| r.status()) {
+            Ok(status) if status.is_success() => Ok(()),
+            Ok(status) => Err(format!("refused with HTTP {}", status.as_u16())),
+            // reqwest's error can include the URL, which may hold a token: say only the kind.
+            Err(error) => Err(format!(
+                "failed (timeout: {}, connect: {})",
+                error.is_timeout(),
+                error.is_connect()
+            )),
+        })
+    }
+}
+
+impl crate::alert_outbox::AlertChannels for Notifier {
+    async fn email(&self, alert: &Alert) -> Option<Result<(), String>> {
+        self.send_email(alert).await
+    }
+
+    async fn webhook(&self, alert: &Alert) -> Option<Result<(), String>> {
+        self.send_webhook(alert).await
     }
 }
 

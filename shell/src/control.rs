@@ -222,6 +222,9 @@ pub struct Reply {
     /// `status`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub display_fault: Option<slate_protocol::DisplayFault>,
+    /// What is wrong with the card (full: the reserve for reports in use or gone), in `status`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_fault: Option<slate_protocol::StorageFault>,
     /// Whether a staff PIN has reached the device (without one a held device stays held), in
     /// `status`.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -91,6 +91,13 @@ pub fn describe(request: &Request, reply: &Reply) -> String {
                 };
                 line.push_str(&format!(" display={fault}"));
             }
+            if let Some(fault) = reply.storage_fault {
+                let fault = match fault {
+                    slate_protocol::StorageFault::Full => "full",
+                    slate_protocol::StorageFault::Unwritable => "unwritable",
+                };
+                line.push_str(&format!(" storage={fault}"));
+            }
             if reply.staff_pin == Some(false) {
                 line.push_str(" staff_pin=none");
             }

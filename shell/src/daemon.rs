@@ -49,8 +49,8 @@ use tokio::time::{Instant, MissedTickBehavior};
 pub const BLANK_TIMEOUT: Duration = Duration::from_millis(500);
 /// How often the LED's pattern is worked out again while the device is held.
 const LED_REFRESH: Duration = Duration::from_millis(500);
-/// How often events that could not be written (a full disk) are tried again.
-const UNSPOOLED_RETRY: Duration = Duration::from_secs(1);
+/// How often a spool that could not take events (a full card) is tried again.
+const SPOOL_RETRY: Duration = Duration::from_secs(1);
 /// How often the display's fault is looked at again (the compositor comes and goes).
 const DISPLAY_REFRESH: Duration = Duration::from_secs(5);
 
@@ -103,10 +103,33 @@ pub enum Notice {
     Teacher(CommandAction),
 }
 
-/// The held report a restart must come back to, from `<state_dir>/held`.
+/// The held report a restart must come back to, from `<state_dir>/held`: the report's id (as
+/// older versions wrote it, and as a restored hold is written) or the whole report.
 pub fn load_held(state_dir: &std::path::Path) -> Option<EventId> {
     let text = std::fs::read_to_string(state_dir.join(HELD_FILE)).ok()?;
-    serde_json::from_value(serde_json::Value::String(text.trim().to_owned())).ok()
+    match load_held_report(state_dir) {
+        Some(report) => Some(report.id),
+        None => serde_json::from_value(serde_json::Value::String(text.trim().to_owned())).ok(),
+    }
+}
+
+/// The whole held report, when `<state_dir>/held` holds it: it is written there before the
+/// report is spooled, so a stop between the two brings back both the hold and the report.
+pub fn load_held_report(state_dir: &std::path::Path) -> Option<Event> {
+    let bytes = std::fs::read(state_dir.join(HELD_FILE)).ok()?;
+    let event: Event = serde_json::from_slice(&bytes).ok()?;
+    matches!(event.body, EventBody::ReportFiled { .. }).then_some(event)
+}
+
+/// Files the held report again if the spool does not have it: the hold was recorded and the
+/// process stopped before the report was spooled. If it was spooled and already uploaded, the
+/// server ignores the second copy (it stores each id once).
+pub fn refile_held_report(spool: &mut Spool, report: &Event) -> Result<bool, SpoolError> {
+    if spool.contains(report.id) {
+        return Ok(false);
+    }
+    spool.append(report)?;
+    Ok(true)
 }
 
 /// UUIDv7s from the clock: the daemon's ids.
@@ -135,9 +158,6 @@ pub struct Driver<D: Display, A: Apps, I: Ids + Send + 'static = ClockIds> {
     enrolled: Arc<AtomicBool>,
     /// What is on screen, as last told; recorded by the next report.
     foreground: Option<Foreground>,
-    /// Events that could not be written yet (disk full, I/O error), oldest first. Kept in memory
-    /// and retried so that nothing is lost while the daemon runs.
-    unspooled: VecDeque<Event>,
     blank_timeout: Duration,
     /// Every PIN that may unlock now (the staff document's and IT's); empty: nobody can.
     pins: Arc<UnlockPins>,
@@ -199,7 +219,6 @@ impl<D: Display, A: Apps, I: Ids + Send + 'static> Driver<D, A, I> {
             wake,
             enrolled,
             foreground: None,
-            unspooled: VecDeque::new(),
             blank_timeout: BLANK_TIMEOUT,
             pins: Arc::default(),
             staff_doc: None,
@@ -424,7 +443,7 @@ impl<D: Display, A: Apps, I: Ids + Send + 'static> Driver<D, A, I> {
         let pattern = led_pattern(LedInputs {
             button_fault: self.core.button_fault().is_some(),
             held,
-            report_waiting: held && !(self.spool.is_empty() && self.unspooled.is_empty()),
+            report_waiting: held && !self.spool.is_empty(),
         });
         self.led.send_if_modified(|p| std::mem::replace(p, pattern) != pattern);
     }
@@ -448,7 +467,7 @@ impl<D: Display, A: Apps, I: Ids + Send + 'static> Driver<D, A, I> {
         mut shutdown: oneshot::Receiver<()>,
     ) {
         // Timers live across iterations: a request must not push a retry or a deadline back.
-        let mut retry = tokio::time::interval(UNSPOOLED_RETRY);
+        let mut retry = tokio::time::interval(SPOOL_RETRY);
         retry.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut led_tick = tokio::time::interval(LED_REFRESH);
         led_tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -504,8 +523,13 @@ impl<D: Display, A: Apps, I: Ids + Send + 'static> Driver<D, A, I> {
                         tracing::debug!(%refused, "input device activity not applied");
                     }
                 }
-                _ = retry.tick(), if !self.unspooled.is_empty() => {
-                    self.retry_unspooled().await;
+                // A full card or a spool that could not be opened: events wait in memory (and
+                // upload from there) until the card takes them again.
+                _ = retry.tick() => {
+                    if self.spool.needs_retry() {
+                        self.spool.with(Spool::retry).await;
+                        self.wake.notify_one();
+                    }
                 }
                 // While held, the LED turns from "waiting" to "delivered" when the uploader
                 // empties the spool.
@@ -516,9 +540,10 @@ impl<D: Display, A: Apps, I: Ids + Send + 'static> Driver<D, A, I> {
         if let Err(refused) = self.apply(Utc::now(), Input::ShuttingDown).await {
             tracing::warn!(%refused, "shutdown input refused");
         }
-        if !self.unspooled.is_empty() {
+        let in_memory = self.spool.with(|s| s.in_memory()).await;
+        if in_memory > 0 {
             tracing::error!(
-                events = self.unspooled.len(),
+                events = in_memory,
                 "stopping with events that could not be written to the spool"
             );
         }
@@ -613,7 +638,8 @@ impl<D: Display, A: Apps, I: Ids + Send + 'static> Driver<D, A, I> {
             Request::Status {} => Reply {
                 device: Some(self.device()),
                 state: Some(self.core.state_kind().as_str().to_owned()),
-                spool_pending: Some((self.spool.len() + self.unspooled.len()) as u64),
+                spool_pending: Some(self.spool.len() as u64),
+                storage_fault: self.spool.storage_fault(),
                 enrolled: Some(self.enrolled.load(Ordering::Relaxed)),
                 button_fault: self.core.button_fault(),
                 display_fault: *self.display_fault.borrow(),
@@ -841,8 +867,14 @@ impl<D: Display, A: Apps, I: Ids + Send + 'static> Driver<D, A, I> {
                 }
                 self.button_fault.send_replace(fault);
             }
-            Command::Spool(event) => {
+            Command::Spool(mut event) => {
                 let id = event.id;
+                self.stamp(&mut event);
+                // The hold is on record before its report: a stop between the two comes back
+                // held, and files the report from the record.
+                if self.core.held_report() == Some(id) && self.recorded_held != Some(id) {
+                    self.record_hold(&event).await;
+                }
                 let report = match &event.body {
                     EventBody::ReportFiled { blank_latency_us, .. } => Some(*blank_latency_us),
                     _ => None,
@@ -863,45 +895,72 @@ impl<D: Display, A: Apps, I: Ids + Send + 'static> Driver<D, A, I> {
         }
     }
 
-    /// Writes an event to the spool after any still waiting, keeping order. On failure keeps it
-    /// in memory.
-    async fn spool_event(&mut self, mut event: Event) -> Result<(), String> {
-        // Read as it is filed: at most a moment after `at` (a report: once the screen is dark).
+    /// Stamps the clock's evidence, read as the event is filed: at most a moment after `at` (a
+    /// report: once the screen is dark).
+    fn stamp(&self, event: &mut Event) {
         if let (None, Some(clock)) = (event.clock, &self.clock) {
             event.clock = clock.stamp(Utc::now());
         }
-        self.retry_unspooled().await;
-        if !self.unspooled.is_empty() {
-            let id = event.id;
-            self.unspooled.push_back(event);
-            tracing::error!(event = %id, waiting = self.unspooled.len(), "event kept in memory: the spool is not writable");
-            return Err("the spool is not writable".into());
-        }
-        let copy = event.clone();
-        match self.spool.with(move |s| s.append(&copy)).await {
-            Ok(()) => {
-                self.wake.notify_one();
-                Ok(())
+    }
+
+    /// Records the hold with its whole report in the held file (atomically, fsynced).
+    async fn record_hold(&mut self, report: &Event) {
+        let Some(path) = self.held_file.clone() else { return };
+        let mut bytes = serde_json::to_vec(report).expect("an event serialises");
+        bytes.push(b'\n');
+        let result = tokio::task::spawn_blocking(move || {
+            crate::policy::write_atomic(&path, &bytes).map_err(|e| e.to_string())
+        })
+        .await;
+        match result {
+            Ok(Ok(())) => self.recorded_held = Some(report.id),
+            // The report still goes to the spool; the hold is tried again after the input.
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "the hold could not be recorded before its report")
             }
             Err(e) => {
-                tracing::error!(event = %event.id, error = %e, "event kept in memory: spool write failed");
-                self.unspooled.push_back(event);
-                Err(e.to_string())
+                tracing::error!(error = %e, "the hold could not be recorded before its report")
             }
         }
     }
 
-    async fn retry_unspooled(&mut self) {
-        while let Some(event) = self.unspooled.front().cloned() {
-            let id = event.id;
-            match self.spool.with(move |s| s.append(&event)).await {
-                Ok(()) => {
-                    self.unspooled.pop_front();
-                    self.wake.notify_one();
-                    tracing::info!(event = %id, "event written to the spool after a retry");
-                }
-                Err(_) => return,
-            }
+    /// Writes an event to the spool (after any kept in memory, keeping order). On failure the
+    /// spool keeps it in memory, uploads it from there and writes it when it can.
+    async fn spool_event(&mut self, mut event: Event) -> Result<(), String> {
+        self.stamp(&mut event);
+        let id = event.id;
+        let result = self.spool.with(move |s| s.append(&event)).await;
+        // Woken either way: an event kept in memory is uploaded from there.
+        self.wake.notify_one();
+        result.map_err(|e| {
+            tracing::error!(event = %id, error = %e, "event kept in memory: spool write failed");
+            e.to_string()
+        })
+    }
+}
+
+/// Opens the spool, saying what was repaired; one that cannot be opened is kept in memory
+/// (with the storage fault the heartbeat carries) and tried again every second.
+fn open_spool(dir: &std::path::Path) -> Spool {
+    let limits = crate::spool::SpoolLimits::default();
+    match Spool::open_with(dir, limits) {
+        Ok((spool, recovery)) if recovery.is_clean() => {
+            tracing::info!(pending = recovery.kept, "spool opened");
+            spool
+        }
+        Ok((spool, recovery)) => {
+            tracing::warn!(
+                kept = recovery.kept,
+                quarantined = recovery.quarantined,
+                torn_bytes = recovery.torn_bytes,
+                repaired_tail = recovery.repaired_tail,
+                "spool recovered from damage; damaged lines are in spool/corrupt.log"
+            );
+            spool
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "the spool cannot be opened: events are kept in memory and uploaded from there until it can");
+            Spool::unopened(dir, limits, &e)
         }
     }
 }
@@ -1016,25 +1075,16 @@ pub struct Daemon {
 
 impl Daemon {
     /// Opens the spool (recovering it), files `hello`, and starts the uploader, the button, the
-    /// control socket and the driver. Only a spool that cannot be opened or a control socket
-    /// that cannot be bound stop it; a server that cannot be reached never does.
+    /// control socket and the driver. Only a control socket that cannot be bound stops it; a
+    /// spool that cannot be opened (a full or failing card) keeps events in memory and is tried
+    /// again, and a server that cannot be reached never stops it: the button and darkness work
+    /// through both.
     pub async fn start(config: &Config) -> Result<Daemon, DaemonError> {
         let device = config.device_number;
         let spool_dir = config.state_dir.join("spool");
-        let (spool, recovery) = tokio::task::spawn_blocking(move || Spool::open(&spool_dir))
+        let spool = tokio::task::spawn_blocking(move || open_spool(&spool_dir))
             .await
-            .expect("opening the spool does not panic")?;
-        if recovery.is_clean() {
-            tracing::info!(pending = recovery.kept, "spool opened");
-        } else {
-            tracing::warn!(
-                kept = recovery.kept,
-                quarantined = recovery.quarantined,
-                torn_bytes = recovery.torn_bytes,
-                repaired_tail = recovery.repaired_tail,
-                "spool recovered from damage; damaged lines are in spool/corrupt.log"
-            );
-        }
+            .expect("opening the spool does not panic");
         let spool = SharedSpool::new(spool);
         let wake = Arc::new(Notify::new());
         let enrolled = Arc::new(AtomicBool::new(false));
@@ -1191,6 +1241,20 @@ impl Daemon {
         );
         if driver.spool_now(hello).await.is_ok() {
             tracing::info!(%device, version = crate::SOFTWARE_VERSION, "hello filed");
+        }
+        let dir = config.state_dir.clone();
+        if let Ok(Some(report)) = tokio::task::spawn_blocking(move || load_held_report(&dir)).await
+        {
+            let id = report.id;
+            match spool.with(move |s| refile_held_report(s, &report)).await {
+                Ok(true) => {
+                    tracing::warn!(report = %id, "the held report was not in the spool: filed again from the hold's record")
+                }
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::error!(report = %id, error = %e, "the held report is kept in memory")
+                }
+            }
         }
         if let Some(report) = held {
             driver.restore_held(report).await;

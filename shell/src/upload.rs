@@ -397,7 +397,9 @@ impl<T: Transport> Uploader<T> {
     /// cannot hold back or spoil a batch of good ones.
     async fn next_batch(&mut self, max_batch: usize) -> Vec<Event> {
         loop {
-            let candidates = self.spool.oldest(max_batch);
+            // Read on the blocking pool: the records are on the card (or, on a full card,
+            // in memory).
+            let candidates = self.spool.with(move |s| s.oldest(max_batch)).await;
             let bad: Vec<(EventId, String)> = candidates
                 .iter()
                 .filter_map(|e| e.validate().err().map(|err| (e.id, err.to_string())))
@@ -443,6 +445,7 @@ impl<T: Transport> Uploader<T> {
                 spool_pending: u32::try_from(self.spool.len()).unwrap_or(u32::MAX),
                 button_fault: *self.button_fault.borrow(),
                 display_fault: *self.display_fault.borrow(),
+                storage_fault: self.spool.storage_fault(),
             },
         );
         event.clock = self.clock.as_ref().and_then(|clock| clock.stamp(now));

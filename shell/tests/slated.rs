@@ -1,7 +1,7 @@
 //! The real `slated` and `slatectl` binaries, run as processes on temp dirs and loopback only.
 
 use slate_protocol::{EventBody, EventId};
-use slate_shell::spool::{decode_record, EVENTS_FILE};
+use slate_shell::spool;
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
@@ -165,12 +165,7 @@ fn slatectl(socket: &Path, args: &[&str]) -> std::process::Output {
 }
 
 fn spooled(state_dir: &Path) -> Vec<slate_protocol::Event> {
-    let bytes = std::fs::read(state_dir.join("spool").join(EVENTS_FILE)).unwrap();
-    bytes
-        .split(|&b| b == b'\n')
-        .filter(|l| !l.is_empty())
-        .map(|l| decode_record(l).expect("a valid record"))
-        .collect()
+    spool::peek(&state_dir.join("spool")).expect("the spool reads")
 }
 
 #[test]

@@ -462,8 +462,52 @@ impl Device {
         wait_until("the spool to drain", || (self.status()["spool_pending"] == 0).then_some(()));
     }
 
-    pub fn spool_file(&self) -> PathBuf {
-        self.dir.join("state/spool/events.log")
+    pub fn spool_dir(&self) -> PathBuf {
+        self.dir.join("state/spool")
+    }
+
+    /// The spool's segments (`events-<seq>.log`), oldest first.
+    pub fn spool_segments(&self) -> Vec<PathBuf> {
+        let mut segments: Vec<PathBuf> = std::fs::read_dir(self.spool_dir())
+            .expect("the spool directory")
+            .map(|e| e.expect("a directory entry").path())
+            .filter(|p| {
+                let name = p.file_name().unwrap_or_default().to_string_lossy();
+                name.starts_with("events-") && name.ends_with(".log")
+            })
+            .collect();
+        segments.sort();
+        segments
+    }
+
+    /// Every segment's text, oldest first (acknowledged records included).
+    pub fn spool_text(&self) -> String {
+        self.spool_segments()
+            .iter()
+            .map(|p| std::fs::read_to_string(p).expect("a spool segment"))
+            .collect()
+    }
+
+    /// Every file of the spool as it is now, for [`Device::restore_spool`].
+    pub fn snapshot_spool(&self) -> Vec<(PathBuf, Vec<u8>)> {
+        std::fs::read_dir(self.spool_dir())
+            .expect("the spool directory")
+            .map(|e| e.expect("a directory entry").path())
+            .map(|p| {
+                let bytes = std::fs::read(&p).expect("a spool file");
+                (p, bytes)
+            })
+            .collect()
+    }
+
+    /// Puts the spool back exactly as `snapshot` had it (slated stopped).
+    pub fn restore_spool(&self, snapshot: &[(PathBuf, Vec<u8>)]) {
+        for entry in std::fs::read_dir(self.spool_dir()).expect("the spool directory") {
+            std::fs::remove_file(entry.expect("a directory entry").path()).expect("removed");
+        }
+        for (path, bytes) in snapshot {
+            std::fs::write(path, bytes).expect("restored");
+        }
     }
 }
 

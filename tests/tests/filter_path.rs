@@ -117,7 +117,7 @@ fn a_press_after_a_lookup_files_the_name_with_the_report() {
     dns_query(school.dns.addr, "blocked.example");
     let id = school.device.press();
 
-    let spool = std::fs::read_to_string(school.device.spool_file()).unwrap();
+    let spool = school.device.spool_text();
     let report: serde_json::Value = spool
         .lines()
         // `<crc32> <event JSON>`

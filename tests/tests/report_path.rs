@@ -92,10 +92,7 @@ fn a_report_survives_sigkill_before_upload_and_arrives_exactly_once() {
     server.stop();
     let id = device.press();
     device.kill();
-    assert!(
-        std::fs::read_to_string(device.spool_file()).unwrap().contains(&id),
-        "the press was on disk before slated was killed"
-    );
+    assert!(device.spool_text().contains(&id), "the press was on disk before slated was killed");
 
     server.restart();
     device.start();
@@ -157,12 +154,12 @@ fn a_crash_after_upload_but_before_the_spool_forgets_does_not_duplicate() {
     server.stop();
     let id = device.press();
     // The spool as it stood before the upload was acknowledged: what a crash at that moment leaves.
-    let unacknowledged = std::fs::read(device.spool_file()).unwrap();
+    let unacknowledged = device.snapshot_spool();
 
     server.restart();
     device.wait_until_drained();
     device.kill();
-    std::fs::write(device.spool_file(), unacknowledged).unwrap();
+    device.restore_spool(&unacknowledged);
     device.start();
     device.wait_until_drained();
 
@@ -201,11 +198,17 @@ fn a_corrupt_spool_record_is_set_aside_and_the_others_still_arrive() {
     let second = device.press();
     device.kill();
 
-    // Damage the first report's record in the middle of the file.
-    let spool = std::fs::read_to_string(device.spool_file()).unwrap();
+    // Damage the first report's record in the middle of its segment.
+    let segment = device
+        .spool_segments()
+        .into_iter()
+        .find(|p| std::fs::read_to_string(p).unwrap().contains(&first))
+        .expect("the first report's segment");
+    let spool = std::fs::read_to_string(&segment).unwrap();
+    assert!(spool.find(&first) < spool.find(&second), "the second report comes after it");
     let damaged = spool.replacen(&first, &first.replace(['0', '1', '2', '3'], "Z"), 1);
     assert_ne!(spool, damaged, "the first report's record was found and damaged");
-    std::fs::write(device.spool_file(), damaged).unwrap();
+    std::fs::write(&segment, damaged).unwrap();
 
     server.restart();
     device.start();

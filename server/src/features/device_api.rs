@@ -126,7 +126,8 @@ pub async fn ingest_events(
     Ok(Json(reply))
 }
 
-/// Tells the live incident lists and sends alerts, without holding up the device's answer.
+/// Tells the live incident lists, and wakes the alerts outbox's worker: the alert itself was
+/// queued with the report, so it goes even if this server stops now.
 fn announce(state: &AppState, report: &crate::store::NewReport) {
     let live = LiveReport {
         incident: report.incident,
@@ -135,27 +136,7 @@ fn announce(state: &AppState, report: &crate::store::NewReport) {
     };
     // No listener is fine: nobody has the list open.
     let _ = state.live.send(live);
-    let mut alert = crate::notify::Alert {
-        incident: report.incident,
-        device: report.device.get(),
-        pressed_at: report.pressed_at,
-        from_block_page: report.from_block_page,
-        also_to: Vec::new(),
-    };
-    let notifier = state.notifier.clone();
-    let (store, pupil) = (state.store.clone(), report.pupil.clone());
-    tokio::spawn(async move {
-        if let Some(pupil) = pupil {
-            match store.run(move |store| store.class_teacher_emails(&pupil)).await {
-                Ok(emails) => alert.also_to = emails,
-                // The DSL's alert still goes.
-                Err(e) => {
-                    tracing::error!(incident = alert.incident, error = %e, "cannot find the class teacher")
-                }
-            }
-        }
-        notifier.send(&alert).await
-    });
+    state.alerts.notify_one();
 }
 
 /// A device writes only its own record: one event for another device refuses the batch.
@@ -351,6 +332,7 @@ mod tests {
             spool_pending: 0,
             button_fault: None,
             display_fault: None,
+            storage_fault: None,
         };
         let batch = Batch::new(vec![
             Event::new(d(1), Utc::now(), body()),

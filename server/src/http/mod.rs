@@ -71,6 +71,9 @@ pub struct AppState {
     pub(crate) secure_cookies: bool,
     pub(crate) config: Arc<Config>,
     pub(crate) notifier: Arc<Notifier>,
+    /// Wakes the alerts outbox's worker when a report (and its alert) was stored.
+    pub(crate) alerts: Arc<tokio::sync::Notify>,
+    pub(crate) outbox_timing: crate::alert_outbox::OutboxTiming,
     pub(crate) live: broadcast::Sender<LiveReport>,
     pub(crate) failures: Failures,
     pub(crate) hash_cost: HashCost,
@@ -107,6 +110,8 @@ impl AppState {
             secure_cookies: false,
             config: Arc::new(config),
             notifier: Arc::new(notifier),
+            alerts: Arc::new(tokio::sync::Notify::new()),
+            outbox_timing: crate::alert_outbox::OutboxTiming::default(),
             live,
             failures: Failures::default(),
             hash_cost: HashCost::Production,
@@ -117,6 +122,12 @@ impl AppState {
             lists_dir: None,
             commands: Arc::new(tokio::sync::watch::Sender::new(0)),
         }
+    }
+
+    /// How the alerts outbox retries (tests retry within moments).
+    pub fn with_outbox_timing(mut self, timing: crate::alert_outbox::OutboxTiming) -> Self {
+        self.outbox_timing = timing;
+        self
     }
 
     /// The data directory's policy key and list files.
@@ -225,6 +236,13 @@ pub async fn serve(
 ) -> Result<(), ServeError> {
     state.secure_cookies = tls.is_some();
     let closing = state.closing.clone();
+    // Alerts a restart left in the outbox go first, then each new one as it is stored.
+    let alerts = crate::alert_outbox::spawn_worker(
+        state.store.clone(),
+        state.notifier.clone(),
+        state.alerts.clone(),
+        state.outbox_timing,
+    );
     // The peer address feeds sign-in throttling per address.
     let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
     let handle = axum_server::Handle::new();
@@ -248,5 +266,6 @@ pub async fn serve(
         None => server.serve(app).await,
     };
     on_shutdown.abort();
+    alerts.abort();
     Ok(served?)
 }

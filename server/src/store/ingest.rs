@@ -91,13 +91,16 @@ impl Store {
                         }
                         _ => (None, false),
                     };
-                    new_reports.push(NewReport {
+                    let report = NewReport {
                         incident,
                         device,
                         pressed_at: event.at,
                         pupil,
                         from_block_page,
-                    });
+                    };
+                    // In this transaction: stored with its alert, or not at all.
+                    super::alert_outbox::queue_alert(&tx, &report, &received_at)?;
+                    new_reports.push(report);
                 }
             }
         }
@@ -463,6 +466,7 @@ mod tests {
             spool_pending: 0,
             button_fault: None,
             display_fault: None,
+            storage_fault: None,
         }
     }
 

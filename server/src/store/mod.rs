@@ -6,6 +6,7 @@
 //! them work, and readable by IT in the `sqlite3` shell.
 
 mod activity;
+mod alert_outbox;
 mod devices;
 mod incidents;
 mod ingest;
@@ -20,6 +21,7 @@ mod sqlite;
 mod staff;
 
 pub use activity::{ActivityRecord, RefusedRecord};
+pub use alert_outbox::OutboxAlert;
 pub use devices::{EnrollOutcome, EnrollRefusal};
 pub use incidents::{IncidentEntry, IncidentRecord, StepError};
 pub use ingest::{Ingested, NewReport};
@@ -160,6 +162,11 @@ pub(crate) mod test_support {
 
     pub fn device(n: u32) -> DeviceNumber {
         DeviceNumber::new(n).unwrap()
+    }
+
+    /// The one integer `sql` counts.
+    pub fn count_rows(store: &Store, sql: &str) -> i64 {
+        store.lock().query_row(sql, [], |r| r.get(0)).unwrap()
     }
 
     /// A store in a fresh file with device `n` enrolled.

@@ -111,9 +111,15 @@ fn parse_action(text: &str) -> Result<CommandAction, StoreError> {
         .map_err(|_| StoreError::Corrupt(format!("command action {text:?}")))
 }
 
-/// Marks what devices are told as changed: a new `issued_at`, and every device told to fetch.
+/// Marks what devices are told as changed: a new `issued_at` (later than the last, whatever the
+/// clock says), and every device told to fetch.
 pub(super) fn policy_changed(tx: &Transaction<'_>, now: DateTime<Utc>) -> Result<(), StoreError> {
-    set_setting_in(tx, POLICY_CHANGED_AT, &db_time(now))?;
+    let previous: Option<String> = tx
+        .query_row("SELECT value FROM settings WHERE key = ?1", [POLICY_CHANGED_AT], |r| r.get(0))
+        .optional()?;
+    let previous = previous.as_deref().map(parse_db_time).transpose()?;
+    let version = crate::device_policy::next_policy_version(previous, now);
+    set_setting_in(tx, POLICY_CHANGED_AT, &db_time(version))?;
     tx.execute(
         "INSERT INTO device_commands (device, action, issued_at, expires_at, issued_by)
          VALUES (NULL, 'refresh_policy', ?1, ?2, 'server')",
@@ -860,6 +866,19 @@ mod tests {
     }
 
     #[test]
+    fn a_clock_stepped_back_still_moves_the_policy_version_forward() {
+        let (_dir, store) = store_with_device(1);
+        let rows = vec![(id("p-a"), row(2, "Oak", "Amira", "K"))];
+        store.import_roster(&rows, at("2026-11-23T08:00:00Z")).unwrap();
+        let first = store.policy_records().unwrap().changed_at;
+        // The server's clock is stepped back a day, then IT changes a setting.
+        store.set_policy_setting(IDLE_TIMEOUT_MIN, "15", at("2026-11-22T08:00:00Z")).unwrap();
+        let second = store.policy_records().unwrap().changed_at;
+        assert!(second > first, "{second} after {first}");
+        assert_eq!(second, at("2026-11-23T08:00:01Z"));
+    }
+
+    #[test]
     fn a_roster_import_makes_classes_and_pupils_once() {
         let (_dir, store) = store_with_device(1);
         let now = at("2026-11-23T08:00:00Z");
@@ -878,7 +897,8 @@ mod tests {
         assert_eq!(records.classes.len(), 2);
         assert_eq!(records.classes[1].profile, "oak");
         assert_eq!(records.pupils.len(), 3);
-        assert_eq!(records.changed_at, now);
+        // Two changes at the same instant: the second still moves the version on.
+        assert_eq!(records.changed_at, now + Duration::seconds(1));
         let tiles: Vec<_> = records.pupils.iter().map(|p| (p.symbol.as_str(), p.colour)).collect();
         assert!(tiles.contains(&("fish", 1)), "second pupil in Oak: {tiles:?}");
     }

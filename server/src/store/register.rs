@@ -46,6 +46,9 @@ pub struct FleetRow {
     /// Why a press would not darken the screen in the last heartbeat (`cannot_darken`,
     /// `last_press_not_dark`), `None` if it would.
     pub display_fault: Option<String>,
+    /// What is wrong with the device's card in the last heartbeat (`full`, `unwritable`),
+    /// `None` if nothing.
+    pub storage_fault: Option<String>,
     /// Whether the device's clock was synchronised at the last thing it sent (`None`: it did
     /// not say).
     pub clock_synchronised: Option<bool>,
@@ -198,9 +201,10 @@ impl Store {
         let connection = self.lock();
         let button_fault = connection.backend().json_text("h.body", "button_fault");
         let display_fault = connection.backend().json_text("h.body", "display_fault");
+        let storage_fault = connection.backend().json_text("h.body", "storage_fault");
         let mut statement = connection.prepare_cached(&format!(
             "SELECT d.number, d.software_version, d.enrolled_at, d.last_seen_at,
-                    h.at, {button_fault}, {display_fault}, d.clock_synced
+                    h.at, {button_fault}, {display_fault}, d.clock_synced, {storage_fault}
              FROM devices d LEFT JOIN events h ON h.id = (
                  SELECT e.id FROM events e WHERE e.device = d.number AND e.kind = 'heartbeat'
                  ORDER BY e.at DESC LIMIT 1)
@@ -216,6 +220,7 @@ impl Store {
                 r.get(5)?,
                 r.get(6)?,
                 r.get::<_, Option<i64>>(7)?,
+                r.get::<_, Option<String>>(8)?,
             ))
         })?;
         rows.map(|row| {
@@ -228,6 +233,7 @@ impl Store {
                 button_fault,
                 display_fault,
                 clock_synced,
+                storage_fault,
             ) = row?;
             Ok(FleetRow {
                 number,
@@ -237,6 +243,7 @@ impl Store {
                 last_heartbeat_at: time_opt(last_heartbeat_at)?,
                 button_fault,
                 display_fault,
+                storage_fault,
                 clock_synchronised: clock_synced.map(|synced| synced != 0),
             })
         })
@@ -297,6 +304,7 @@ mod tests {
                 spool_pending: 0,
                 button_fault: None,
                 display_fault: Some(slate_protocol::DisplayFault::CannotDarken),
+                storage_fault: Some(slate_protocol::StorageFault::Full),
             },
         );
         let older = Event::new(
@@ -307,6 +315,7 @@ mod tests {
                 spool_pending: 0,
                 button_fault: Some(slate_protocol::ButtonFault::Stuck),
                 display_fault: None,
+                storage_fault: None,
             },
         );
         store.ingest(device(12), &[heartbeat, older], at("2026-11-17T09:00:02Z")).unwrap();
@@ -314,6 +323,7 @@ mod tests {
         assert_eq!(fleet.len(), 1);
         assert_eq!(fleet[0].button_fault, None, "the newest heartbeat counts");
         assert_eq!(fleet[0].display_fault.as_deref(), Some("cannot_darken"));
+        assert_eq!(fleet[0].storage_fault.as_deref(), Some("full"));
         assert_eq!(fleet[0].last_heartbeat_at, Some(at("2026-11-17T09:00:00Z")));
         assert_eq!(fleet[0].last_seen_at, Some(at("2026-11-17T09:00:02Z")));
     }

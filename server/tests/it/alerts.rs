@@ -11,6 +11,11 @@ use tokio::sync::mpsc;
 async fn smtp_sink() -> (u16, mpsc::UnboundedReceiver<String>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
+    (port, smtp_sink_on(listener))
+}
+
+/// The SMTP sink on `listener`.
+fn smtp_sink_on(listener: TcpListener) -> mpsc::UnboundedReceiver<String> {
     let (tx, rx) = mpsc::unbounded_channel();
     tokio::spawn(async move {
         loop {
@@ -52,7 +57,7 @@ async fn smtp_sink() -> (u16, mpsc::UnboundedReceiver<String>) {
             });
         }
     });
-    (port, rx)
+    rx
 }
 
 /// A webhook receiver: sends each POSTed JSON body.
@@ -170,5 +175,73 @@ async fn the_pupils_class_teacher_gets_the_alert_too() {
     assert!(!message.contains("ash.teacher"), "only the pupil's own class: {message}");
     assert!(message.contains("low priority"), "{message}");
     assert!(!message.contains("Amira"), "{message}");
+    server.stop().await;
+}
+
+fn smtp_config(port: u16) -> slate_server::config::Config {
+    parse_config(&format!(
+        r#"
+        [email]
+        smtp_host = "127.0.0.1"
+        smtp_port = {port}
+        security = "none"
+        from = "slate@school.example"
+        to = ["dsl@school.example"]
+        "#
+    ))
+    .unwrap()
+}
+
+/// Retries within moments, so the test does not wait out a school's backoff.
+fn quick() -> slate_server::alert_outbox::OutboxTiming {
+    slate_server::alert_outbox::OutboxTiming {
+        poll: std::time::Duration::from_millis(100),
+        first_retry: std::time::Duration::from_millis(100),
+        max_retry: std::time::Duration::from_millis(300),
+    }
+}
+
+#[tokio::test]
+async fn an_alert_waits_while_smtp_is_down_survives_a_restart_and_arrives_once() {
+    // A port with nothing listening: the mail server is down.
+    let port = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap().port()
+    };
+    let mut server = TestServer::start().await;
+    server.restart(smtp_config(port), quick()).await;
+    let credential = server.enroll(12).await;
+    let events = batch(vec![report(12, None, "title")]);
+    assert_eq!(server.post_events(Some(&credential), events).await.status(), 200);
+    let incident = server.store.incidents(1).unwrap()[0].id;
+
+    // Tried, failed, kept.
+    let far = chrono::Utc::now() + chrono::Duration::days(1);
+    let failed = tokio::time::timeout(PATIENCE, async {
+        loop {
+            let queued = server.store.due_alerts(far, 10).unwrap();
+            if queued.iter().any(|a| a.incident == incident && a.attempts >= 2) {
+                return queued;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("retried while the mail server is down");
+    assert!(!failed[0].email_done);
+    assert!(failed[0].webhook_done, "no webhook configured: nothing to send there");
+
+    // The server restarts while the mail server is still down; then the mail server comes up.
+    server.restart(smtp_config(port), quick()).await;
+    let mut mail = smtp_sink_on(TcpListener::bind(("127.0.0.1", port)).await.unwrap());
+    let message = tokio::time::timeout(PATIENCE, mail.recv()).await.expect("the email").unwrap();
+    assert!(
+        message.contains(&format!("Subject: Slate: device 12 reported (incident {incident})")),
+        "{message}"
+    );
+    // Once: nothing more arrives, however often the worker looks.
+    tokio::time::sleep(std::time::Duration::from_millis(1000)).await;
+    assert!(mail.try_recv().is_err(), "a second email");
+    assert!(server.store.due_alerts(far, 10).unwrap().is_empty(), "nothing left to send");
     server.stop().await;
 }

@@ -3,6 +3,7 @@
 use crate::postgres::TestPostgres;
 use chrono::{DateTime, Duration, Utc};
 use slate_protocol::{Batch, DeviceNumber, EnrollReply, Event, EventBody, PupilId, SessionId};
+use slate_server::alert_outbox::OutboxTiming;
 use slate_server::auth::{self, HashCost, Role};
 use slate_server::config::Config;
 use slate_server::data_dir::DataDir;
@@ -46,6 +47,37 @@ impl TestServer {
     /// Plain HTTP with a config (alerts, the staff-key switch).
     pub async fn start_config(config: Config) -> Self {
         Self::start_with(false, config).await
+    }
+
+    /// Stops the server (gracefully) and starts it again on the same database and data
+    /// directory with `config` and the alerts outbox's `timing`, as a restart of the binary
+    /// would; the address changes.
+    pub async fn restart(&mut self, config: Config, timing: OutboxTiming) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            tokio::time::timeout(PATIENCE, task).await.expect("server stops").unwrap().unwrap();
+        }
+        let data_dir = DataDir::open(self._dir.path().join("data")).unwrap();
+        let listener = listen::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (tx, rx) = oneshot::channel::<()>();
+        let notifier = Notifier::from_config(&config).unwrap();
+        let state = AppState::with_config(
+            self.store.clone(),
+            data_dir.staff_key().unwrap(),
+            config,
+            notifier,
+        )
+        .with_hash_cost(HashCost::Cheap)
+        .with_policy(data_dir.policy_key().unwrap(), data_dir.lists_dir().unwrap())
+        .with_outbox_timing(timing);
+        self.task = Some(tokio::spawn(slate_server::serve(listener, state, None, async {
+            let _ = rx.await;
+        })));
+        self.shutdown = Some(tx);
+        self.url = format!("http://127.0.0.1:{port}");
     }
 
     async fn start_with(use_tls: bool, config: Config) -> Self {

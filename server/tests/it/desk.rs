@@ -315,6 +315,7 @@ async fn the_fleet_shows_each_device_online_or_not() {
             spool_pending: 0,
             button_fault: Some(slate_protocol::ButtonFault::Missing),
             display_fault: Some(slate_protocol::DisplayFault::CannotDarken),
+            storage_fault: None,
         },
     );
     assert_eq!(server.post_events(Some(&credential), batch(vec![heartbeat])).await.status(), 200);

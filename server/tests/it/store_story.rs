@@ -68,6 +68,7 @@ fn a_power_cut(store: &Store) {
                 spool_pending: 0,
                 button_fault: None,
                 display_fault: None,
+                storage_fault: None,
             },
         )
         .with_clock(boot(n, true))
@@ -288,7 +289,7 @@ fn a_term(store: &Store) {
     assert_eq!(store.reports(10).unwrap().len(), 2);
 
     // Retention: a year on, everything closed is purged; the DSL's open work never is.
-    let purged = store.purge_before(at("2027-12-01T00:00:00Z")).unwrap();
+    let purged = store.purge_before(at("2027-12-01T00:00:00Z"), 10_000).unwrap();
     assert_eq!((purged.incidents, purged.reports), (1, 1));
     assert_eq!((purged.sessions, purged.register, purged.audit), (1, 1, 1));
     assert_eq!(purged.events, 4, "hello, session start and end, Tuesday's report");

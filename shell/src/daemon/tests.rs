@@ -353,18 +353,100 @@ async fn an_unwritable_spool_keeps_events_in_memory_and_retries_in_order() {
     let reply = h.ask(Request::Press {}).await;
     assert!(!reply.ok);
     assert!(reply.error.as_deref().unwrap().contains("kept in memory"), "{reply:?}");
-    assert_eq!(h.ask(Request::Status {}).await.spool_pending, Some(2));
+    let status = h.ask(Request::Status {}).await;
+    assert_eq!(status.spool_pending, Some(2));
+    assert_eq!(status.storage_fault, Some(slate_protocol::StorageFault::Unwritable));
+    let kinds: Vec<&str> = h.spooled().iter().map(|e| e.body.kind()).collect();
+    assert_eq!(kinds, ["session_started", "report_filed"], "uploadable from memory");
 
     std::fs::create_dir_all(&spool_dir).unwrap();
     // Within the retry interval (virtual time), both are written, oldest first.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while h.spooled().len() < 2 {
+    while h.spool.with(|s| s.in_memory()).await > 0 {
         assert!(tokio::time::Instant::now() < deadline, "never retried");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let (on_disk, _) = Spool::open(&spool_dir).unwrap();
     let kinds: Vec<&str> = on_disk.pending().iter().map(|e| e.body.kind()).collect();
     assert_eq!(kinds, ["session_started", "report_filed"]);
+    assert_eq!(h.ask(Request::Status {}).await.storage_fault, None);
+}
+
+#[tokio::test]
+// The spool is held still on purpose while the driver works: the driver's write waits on the
+// blocking pool, not on this task.
+#[allow(clippy::await_holding_lock)]
+async fn the_hold_is_recorded_with_its_report_before_the_report_is_spooled() {
+    let dir = tempfile::tempdir().unwrap();
+    let held_file = dir.path().join(HELD_FILE);
+    let path = held_file.clone();
+    let (h, _) = Harness::start_custom(
+        FakeBlank::DarkAt(t("10:00:00")),
+        rules_with_pin(),
+        Some(test_pin()),
+        dir,
+        |d| d.with_held_file(path, None),
+    );
+    let spool = h.spool.clone();
+    let still = spool.hold_still();
+    let control = h.control.clone();
+    let press = tokio::spawn(async move {
+        let (tx, rx) = oneshot::channel();
+        let msg = ControlMsg {
+            request: Request::Press {},
+            from: Role::Root,
+            app: None,
+            received_at: Utc::now(),
+            reply: tx,
+        };
+        control.send(msg).await.unwrap();
+        rx.await.unwrap()
+    });
+    // The spool cannot be written yet: the hold must already be on record, with its report.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let recorded = loop {
+        if let Some(report) = load_held_report(held_file.parent().unwrap()) {
+            break report;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the hold waited for the spool");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    assert!(still.is_empty(), "nothing spooled yet");
+    drop(still);
+    let reply = press.await.unwrap();
+    assert_eq!(reply.report, Some(recorded.id));
+    assert_eq!(h.spooled(), vec![recorded], "the same report, as recorded");
+}
+
+#[tokio::test]
+async fn a_hold_recorded_before_a_stop_files_its_report_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut spool, _) = Spool::open(&dir.path().join("spool")).unwrap();
+    let report = Event::new(
+        DeviceNumber::new(12).unwrap(),
+        t("10:00:00"),
+        EventBody::ReportFiled {
+            session: None,
+            pupil: None,
+            app: None,
+            url: None,
+            page_title: None,
+            blank_latency_us: Some(1000),
+            recent_names: Vec::new(),
+            origin: Default::default(),
+        },
+    );
+    // Stopped after the hold was recorded, before the report was spooled.
+    std::fs::write(dir.path().join(HELD_FILE), serde_json::to_vec(&report).unwrap()).unwrap();
+    let held = load_held_report(dir.path()).expect("the whole report is on record");
+    assert_eq!(load_held(dir.path()), Some(report.id));
+    assert!(refile_held_report(&mut spool, &held).unwrap(), "filed from the record");
+    assert!(!refile_held_report(&mut spool, &held).unwrap(), "only once");
+    assert_eq!(spool.pending(), vec![report]);
+    // An older version's record (the id alone) still restores the hold.
+    std::fs::write(dir.path().join(HELD_FILE), format!("{}\n", held.id)).unwrap();
+    assert_eq!(load_held(dir.path()), Some(held.id));
+    assert_eq!(load_held_report(dir.path()), None);
 }
 
 fn unlock_with(pin: &str, choice: ResolutionChoice, staff: Option<&str>) -> Request {

@@ -16,6 +16,7 @@ fn heartbeat_event(n: u64) -> Event {
             spool_pending: 0,
             button_fault: None,
             display_fault: None,
+            storage_fault: None,
         },
     )
 }
@@ -473,7 +474,8 @@ async fn heartbeats_go_straight_to_the_server_only_while_online() {
                 uptime_s: uptime,
                 spool_pending: 0,
                 button_fault: None,
-                display_fault: None
+                display_fault: None,
+                storage_fault: None,
             }
         );
     }
@@ -678,4 +680,26 @@ async fn heartbeats_say_what_is_wrong_with_the_button() {
         })
         .collect();
     assert_eq!(faults, [None, Some(ButtonFault::Stuck), None]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn events_the_card_cannot_take_are_uploaded_from_memory_and_heartbeats_say_so() {
+    let transport = FakeTransport::default();
+    let h = Harness::start(transport, &[hello()], Some("c-1"), None);
+    h.until("online", |h| h.spool.is_empty()).await;
+    // The card goes away under the spool (think: remounted read-only).
+    std::fs::remove_dir_all(h.dir.path().join("spool")).unwrap();
+    let kept = heartbeat_event(7);
+    let event = kept.clone();
+    assert!(h.spool.with(move |s| s.append(&event)).await.is_err(), "not on the card");
+    assert_eq!(h.spool.storage_fault(), Some(slate_protocol::StorageFault::Unwritable));
+    h.wake.notify_one();
+    h.until("uploaded from memory", |h| h.spool.is_empty()).await;
+    assert!(h.transport.batches().iter().any(|b| b.events.contains(&kept)));
+    tokio::time::sleep(Duration::from_secs(61)).await;
+    let last = h.transport.batches().pop().unwrap();
+    let EventBody::Heartbeat { storage_fault, .. } = &last.events[0].body else {
+        panic!("{last:?}")
+    };
+    assert_eq!(*storage_fault, Some(slate_protocol::StorageFault::Unwritable));
 }

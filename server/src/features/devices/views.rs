@@ -10,6 +10,9 @@ use crate::store::{
     SessionRecord, WhoHadAnswer, CLOCK_NOT_SYNCHRONISED,
 };
 use chrono::{DateTime, Utc};
+
+/// What the fleet page says of a device whose card is full.
+pub const STORAGE_FULL: &str = "storage full: reports kept in reserve or memory";
 use maud::{html, Markup};
 use slate_protocol::PupilId;
 
@@ -273,7 +276,7 @@ pub fn fleet_page(
                 p.empty { "No device has enrolled yet. Make a token with slate-server enrollment-token --device N." }
             } @else {
                 table {
-                    thead { tr { th { "Device" } th { "State" } th { "Last heard from" } th { "Last heartbeat" } th { "Report button" } th { "Screen darkens" } th { "Clock" } th { "Software" } th { "Enrolled" } } }
+                    thead { tr { th { "Device" } th { "State" } th { "Last heard from" } th { "Last heartbeat" } th { "Report button" } th { "Screen darkens" } th { "Storage" } th { "Clock" } th { "Software" } th { "Enrolled" } } }
                     tbody {
                         @for d in fleet {
                             tr {
@@ -298,6 +301,14 @@ pub fn fleet_page(
                                         (Some(_), None) => "yes",
                                         (Some(_), Some("last_press_not_dark")) => strong.status-new { "no: the last press left the screen lit" },
                                         (Some(_), Some(_)) => strong.status-new { "no: nothing on the device can darken the screen" },
+                                    }
+                                }
+                                td {
+                                    @match (d.last_heartbeat_at, d.storage_fault.as_deref()) {
+                                        (None, _) => span.muted { "not known" },
+                                        (Some(_), None) => "ok",
+                                        (Some(_), Some("full")) => strong.status-new { (STORAGE_FULL) },
+                                        (Some(_), Some(_)) => strong.status-new { "cannot write: reports kept in memory" },
                                     }
                                 }
                                 td {
@@ -420,6 +431,7 @@ mod tests {
                 last_heartbeat_at: None,
                 button_fault: None,
                 display_fault: None,
+                storage_fault: None,
                 clock_synchronised: synchronised,
             };
             let fleet =
@@ -430,5 +442,34 @@ mod tests {
                 "{synchronised:?}: {fleet}"
             );
         }
+    }
+
+    #[test]
+    fn a_device_with_a_full_card_says_storage_full() {
+        let row = |heartbeat: Option<&str>, fault: Option<&str>| FleetRow {
+            number: 12,
+            software_version: "0.1.0".into(),
+            enrolled_at: at("2026-11-17T08:00:00Z"),
+            last_seen_at: Some(at("2026-11-17T10:00:00Z")),
+            last_heartbeat_at: heartbeat.map(at),
+            button_fault: None,
+            display_fault: None,
+            storage_fault: fault.map(str::to_owned),
+            clock_synchronised: None,
+        };
+        let page = |r: FleetRow| {
+            fleet_page(&viewer(), &[r], &[], at("2026-11-17T10:00:30Z")).into_string()
+        };
+        let cases = [
+            (Some("2026-11-17T10:00:00Z"), Some("full"), true),
+            (Some("2026-11-17T10:00:00Z"), None, false),
+            (None, None, false),
+        ];
+        for (heartbeat, fault, full) in cases {
+            let shown = page(row(heartbeat, fault));
+            assert_eq!(shown.contains(STORAGE_FULL), full, "{fault:?}: {shown}");
+        }
+        let unwritable = page(row(Some("2026-11-17T10:00:00Z"), Some("unwritable")));
+        assert!(unwritable.contains("cannot write"), "{unwritable}");
     }
 }

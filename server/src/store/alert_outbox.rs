@@ -1,0 +1,127 @@
+//! The alerts outbox's rows: queued in the report's own transaction, read when due, marked
+//! per channel. When to try again is `alert_outbox`'s (the worker's) decision.
+
+use super::ingest::NewReport;
+use super::sql::Transaction;
+use super::{db_time, parse_db_time, Store, StoreError};
+use chrono::{DateTime, Utc};
+
+/// An alert waiting in the outbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxAlert {
+    pub id: i64,
+    pub incident: i64,
+    pub device: u16,
+    pub pressed_at: DateTime<Utc>,
+    pub from_block_page: bool,
+    pub also_to: Vec<String>,
+    pub email_done: bool,
+    pub webhook_done: bool,
+    /// Tries so far.
+    pub attempts: u32,
+}
+
+/// Queues the alert for a report just stored, in the same transaction: the report is never
+/// stored without its alert, nor the alert without its report.
+pub(super) fn queue_alert(
+    tx: &Transaction<'_>,
+    report: &NewReport,
+    received_at: &str,
+) -> Result<(), StoreError> {
+    let also_to: Vec<String> = match &report.pupil {
+        None => Vec::new(),
+        Some(pupil) => {
+            let mut statement = tx.prepare_cached(
+                "SELECT DISTINCT s.email FROM pupils p
+                 JOIN classes c ON c.name = p.class_name
+                 JOIN staff_classes sc ON sc.class_id = c.id
+                 JOIN staff s ON s.id = sc.staff_id
+                 WHERE p.id = ?1 AND s.email IS NOT NULL AND s.disabled_at IS NULL
+                 ORDER BY s.email",
+            )?;
+            let rows = statement.query_map([pupil.as_str()], |r| r.get(0))?;
+            rows.collect::<Result<_, _>>()?
+        }
+    };
+    tx.execute(
+        "INSERT INTO alert_outbox (incident, device, pressed_at, from_block_page, also_to,
+                                   created_at, next_attempt_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+        (
+            report.incident,
+            report.device.get(),
+            db_time(report.pressed_at),
+            i64::from(report.from_block_page),
+            serde_json::to_string(&also_to)?,
+            received_at,
+        ),
+    )?;
+    Ok(())
+}
+
+impl Store {
+    /// Up to `limit` alerts with a channel not yet done whose next try is due by `now`, oldest
+    /// first.
+    pub fn due_alerts(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<OutboxAlert>, StoreError> {
+        let connection = self.lock();
+        let mut statement = connection.prepare_cached(
+            "SELECT id, incident, device, pressed_at, from_block_page, also_to, email_done,
+                    webhook_done, attempts
+             FROM alert_outbox
+             WHERE (email_done = 0 OR webhook_done = 0) AND next_attempt_at <= ?1
+             ORDER BY next_attempt_at, id LIMIT ?2",
+        )?;
+        let rows = statement.query_map((db_time(now), i64::from(limit)), |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, i64>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, i64>(4)?,
+                r.get::<_, String>(5)?,
+                r.get::<_, i64>(6)?,
+                r.get::<_, i64>(7)?,
+                r.get::<_, i64>(8)?,
+            ))
+        })?;
+        rows.map(|row| {
+            let (id, incident, device, pressed_at, block, also_to, email, webhook, attempts) = row?;
+            Ok(OutboxAlert {
+                id,
+                incident,
+                device: u16::try_from(device).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                pressed_at: parse_db_time(&pressed_at)?,
+                from_block_page: block != 0,
+                also_to: serde_json::from_str(&also_to)
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                email_done: email != 0,
+                webhook_done: webhook != 0,
+                attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
+            })
+        })
+        .collect()
+    }
+
+    /// Records a try at alert `id`: which channels are done now, and when to try the rest
+    /// (with why the last try failed).
+    pub fn alert_tried(
+        &self,
+        id: i64,
+        email_done: bool,
+        webhook_done: bool,
+        next_attempt_at: DateTime<Utc>,
+        error: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.lock().execute(
+            "UPDATE alert_outbox SET email_done = ?2, webhook_done = ?3, next_attempt_at = ?4,
+                                     last_error = ?5, attempts = attempts + 1
+             WHERE id = ?1",
+            (id, i64::from(email_done), i64::from(webhook_done), db_time(next_attempt_at), error),
+        )?;
+        Ok(())
+    }
+}
