@@ -72,7 +72,7 @@ pub fn run(events: u64) -> anyhow::Result<()> {
             enrollment_token: Some(Secret::new(token.clone())),
         };
         let transport =
-            Counting { inner: HttpTransport::new(&server_config)?, stored: stored.clone() };
+            Counting { inner: HttpTransport::new(&server_config, None)?, stored: stored.clone() };
         let settings = UploadSettings {
             device,
             state_dir: dir.path().join("device"),
