@@ -11,14 +11,14 @@ pub mod routes;
 pub mod staff;
 
 use crate::access::Gate;
-use crate::auth::HashCost;
+use crate::auth::{HashCost, SignInThrottle};
 use crate::config::Config;
 use crate::features::{
     audit, bypasses, commands, device_api, devices, governors, incidents, recovery, setup, sign_in,
 };
 use crate::notify::Notifier;
 use crate::secrets::Secret;
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 use crate::tls::TlsConfig;
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::header::{self, HeaderValue};
@@ -27,7 +27,6 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::Router;
 use chrono::{DateTime, Utc};
 use routes::Routes;
-use std::collections::HashMap;
 use std::future::Future;
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -59,8 +58,13 @@ pub struct LiveReport {
     pub pressed_at: DateTime<Utc>,
 }
 
-/// Recent failed sign-ins by key (`user:NAME`, `ip:ADDR`), for throttling.
-pub(crate) type Failures = Arc<Mutex<HashMap<String, Vec<DateTime<Utc>>>>>;
+/// At most this many password hashes (argon2id, 19 MiB and a core each) run at once, however
+/// many sign-ins arrive: they take `password_checks` permits, so the rest of tokio's blocking
+/// pool stays free for the database work device ingest needs.
+fn password_check_permits() -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    (cores / 2).clamp(1, 4)
+}
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -72,7 +76,10 @@ pub struct AppState {
     pub(crate) config: Arc<Config>,
     pub(crate) notifier: Arc<Notifier>,
     pub(crate) live: broadcast::Sender<LiveReport>,
-    pub(crate) failures: Failures,
+    /// Sign-in tries by account and address (`auth::SignInThrottle`).
+    pub(crate) throttle: Arc<Mutex<SignInThrottle>>,
+    /// Permits for password hashing: see [`password_check_permits`].
+    pub(crate) password_checks: Arc<tokio::sync::Semaphore>,
     pub(crate) hash_cost: HashCost,
     /// Becomes true when shutdown starts, so endless answers (the live list) end and the
     /// server can stop without waiting out its grace period.
@@ -108,7 +115,8 @@ impl AppState {
             config: Arc::new(config),
             notifier: Arc::new(notifier),
             live,
-            failures: Failures::default(),
+            throttle: Arc::default(),
+            password_checks: Arc::new(tokio::sync::Semaphore::new(password_check_permits())),
             hash_cost: HashCost::Production,
             closing: Arc::new(tokio::sync::watch::Sender::new(false)),
             dummy_phc: Arc::default(),
@@ -134,6 +142,22 @@ impl AppState {
     /// Wakes the devices' long polls: a command was queued (a policy change queues one too).
     pub(crate) fn commands_changed(&self) {
         self.commands.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// The sign-in throttle, locked (it is pure and quick: never held across an await).
+    pub(crate) fn throttle(&self) -> std::sync::MutexGuard<'_, SignInThrottle> {
+        self.throttle.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Runs password hashing or checking (slow on purpose) on the blocking pool, at most
+    /// [`password_check_permits`] at once; the rest wait their turn here, holding no thread.
+    pub(crate) async fn password_work<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce() -> T + Send + 'static,
+    {
+        let _permit = self.password_checks.acquire().await.expect("the semaphore is never closed");
+        tokio::task::spawn_blocking(work).await.map_err(|e| StoreError::TaskFailed(e.to_string()))
     }
 
     /// Cheap password hashing for tests (hashes verify whatever their cost).
