@@ -67,6 +67,7 @@ pub mod store;
 pub mod tls;
 pub mod uk_time;
 
+pub use http::connections::ServeLimits;
 pub use http::{router, serve, AppState, LiveReport, ServeError};
 pub use store::{Store, StoreError};
 pub use tls::TlsConfig;

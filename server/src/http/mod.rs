@@ -4,6 +4,7 @@
 //! (who is asking), [`forms`] (reading forms) and [`layout`] (the page frame). Handlers live in
 //! `crate::features`; this module holds no request logic of its own.
 
+pub mod connections;
 pub mod error;
 pub mod forms;
 pub mod layout;
@@ -26,6 +27,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Router;
 use chrono::{DateTime, Utc};
+use connections::ServeLimits;
 use routes::Routes;
 use std::future::Future;
 use std::net::TcpListener;
@@ -93,6 +95,8 @@ pub struct AppState {
     pub(crate) lists_dir: Option<PathBuf>,
     /// Moves on whenever a command is queued, waking the devices' long polls.
     pub(crate) commands: Arc<tokio::sync::watch::Sender<u64>>,
+    /// Connections and slow requests ([`connections`]).
+    pub(crate) limits: ServeLimits,
 }
 
 impl AppState {
@@ -124,6 +128,7 @@ impl AppState {
             policy_key: Arc::new(ed25519_dalek::SigningKey::from_bytes(&rand::random())),
             lists_dir: None,
             commands: Arc::new(tokio::sync::watch::Sender::new(0)),
+            limits: ServeLimits::default(),
         }
     }
 
@@ -160,6 +165,12 @@ impl AppState {
         tokio::task::spawn_blocking(work).await.map_err(|e| StoreError::TaskFailed(e.to_string()))
     }
 
+    /// Other limits on connections and slow requests (tests make them short).
+    pub fn with_limits(mut self, limits: ServeLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
     /// Cheap password hashing for tests (hashes verify whatever their cost).
     pub fn with_hash_cost(mut self, cost: HashCost) -> Self {
         self.hash_cost = cost;
@@ -188,12 +199,19 @@ pub fn routes() -> Routes {
 /// The server's router: [`routes()`], each behind its gate, with the headers and log every answer
 /// gets.
 pub fn router(state: AppState) -> Router {
+    let body_within = state.limits.body;
     routes()
         .into_router(&state)
         .fallback(error::not_found)
         .layer(DefaultBodyLimit::max(slate_protocol::MAX_BODY_BYTES))
         .layer(middleware::from_fn(security_headers))
         .layer(middleware::from_fn(log_request))
+        .layer(middleware::from_fn(move |request: Request, next: Next| {
+            let request = request.map(|body| {
+                axum::body::Body::new(connections::DeadlineBody::new(body, body_within))
+            });
+            next.run(request)
+        }))
         .with_state(state)
 }
 
@@ -249,6 +267,7 @@ pub async fn serve(
 ) -> Result<(), ServeError> {
     state.secure_cookies = tls.is_some();
     let closing = state.closing.clone();
+    let state_limits = state.limits;
     // The peer address feeds sign-in throttling per address.
     let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
     let handle = axum_server::Handle::new();
@@ -261,15 +280,24 @@ pub async fn serve(
             handle.graceful_shutdown(Some(GRACE_PERIOD));
         })
     };
-    let server = axum_server::from_tcp(listener)?.handle(handle);
+    let limits = state_limits;
+    let mut server = axum_server::from_tcp(listener)?
+        .handle(handle)
+        // Covers the un-timed wait while hyper tells HTTP/1 from HTTP/2.
+        .first_request_timeout(limits.header_read);
+    // axum-server turns hyper's header-read timeout off; it also bounds idle keep-alives.
+    server.http_builder().http1().header_read_timeout(limits.header_read);
+    let limited = connections::LimitedAcceptor::new(limits);
     let served = match tls {
         Some(TlsConfig(config)) => {
+            // The TLS handshake has its own timeout (axum-server's default, 10 s).
             let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(
                 axum_server::tls_rustls::RustlsConfig::from_config(config),
-            );
+            )
+            .acceptor(limited);
             server.acceptor(acceptor).serve(app).await
         }
-        None => server.serve(app).await,
+        None => server.acceptor(limited).serve(app).await,
     };
     on_shutdown.abort();
     Ok(served?)

@@ -141,26 +141,26 @@ pub async fn login(
     let cost = state.hash_cost;
     let verdict = state
         .password_work(move || {
-        let Some(account) = account.filter(|a| !a.disabled) else {
-            auth::verify_password(
-                &password,
-                dummy.get_or_init(|| auth::hash_password("unused", cost)),
-            );
-            return Err("unknown account");
-        };
-        if !auth::verify_password(&password, &account.password_phc) {
-            return Err("wrong password");
-        }
-        match (&account.totp_secret, account.role.requires_totp()) {
-            (None, true) => Err("no second factor set up"),
-            (None, false) => Ok((account, None)),
-            (Some(secret), _) => {
-                match auth::verify_totp(secret, &code, now, account.totp_last_step) {
-                    Ok(step) => Ok((account, Some(step))),
-                    Err(_) => Err("wrong or reused code"),
+            let Some(account) = account.filter(|a| !a.disabled) else {
+                auth::verify_password(
+                    &password,
+                    dummy.get_or_init(|| auth::hash_password("unused", cost)),
+                );
+                return Err("unknown account");
+            };
+            if !auth::verify_password(&password, &account.password_phc) {
+                return Err("wrong password");
+            }
+            match (&account.totp_secret, account.role.requires_totp()) {
+                (None, true) => Err("no second factor set up"),
+                (None, false) => Ok((account, None)),
+                (Some(secret), _) => {
+                    match auth::verify_totp(secret, &code, now, account.totp_last_step) {
+                        Ok(step) => Ok((account, Some(step))),
+                        Err(_) => Err("wrong or reused code"),
+                    }
                 }
             }
-        }
         })
         .await?;
     let (account, step) = match verdict {
