@@ -305,7 +305,8 @@ pub async fn change_password(
                 .into_response())
         }
     };
-    state.store.run(move |store| store.set_password(id, &phc)).await?;
+    let keep = staff.session.ok_or(PageError::StaffOnly)?;
+    state.store.run(move |store| store.change_password(id, &phc, &keep)).await?;
     staff.audit(&state, "changed password", None).await?;
     Ok(Redirect::to("/reports").into_response())
 }
