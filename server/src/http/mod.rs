@@ -8,6 +8,7 @@ pub mod connections;
 pub mod error;
 pub mod forms;
 pub mod layout;
+mod passwords;
 pub mod routes;
 pub mod staff;
 
@@ -60,14 +61,6 @@ pub struct LiveReport {
     pub pressed_at: DateTime<Utc>,
 }
 
-/// At most this many password hashes (argon2id, 19 MiB and a core each) run at once, however
-/// many sign-ins arrive: they take `password_checks` permits, so the rest of tokio's blocking
-/// pool stays free for the database work device ingest needs.
-fn password_check_permits() -> usize {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    (cores / 2).clamp(1, 4)
-}
-
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct AppState {
@@ -80,8 +73,8 @@ pub struct AppState {
     pub(crate) live: broadcast::Sender<LiveReport>,
     /// Sign-in tries by account and address (`auth::SignInThrottle`).
     pub(crate) throttle: Arc<Mutex<SignInThrottle>>,
-    /// Permits for password hashing: see [`password_check_permits`].
-    pub(crate) password_checks: Arc<tokio::sync::Semaphore>,
+    /// Password hashing and checks, on threads of their own ([`passwords`]).
+    pub(crate) passwords: passwords::PasswordWorkers,
     pub(crate) hash_cost: HashCost,
     /// Becomes true when shutdown starts, so endless answers (the live list) end and the
     /// server can stop without waiting out its grace period.
@@ -120,7 +113,7 @@ impl AppState {
             notifier: Arc::new(notifier),
             live,
             throttle: Arc::default(),
-            password_checks: Arc::new(tokio::sync::Semaphore::new(password_check_permits())),
+            passwords: passwords::PasswordWorkers::start(),
             hash_cost: HashCost::Production,
             closing: Arc::new(tokio::sync::watch::Sender::new(false)),
             dummy_phc: Arc::default(),
@@ -154,15 +147,13 @@ impl AppState {
         self.throttle.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Runs password hashing or checking (slow on purpose) on the blocking pool, at most
-    /// [`password_check_permits`] at once; the rest wait their turn here, holding no thread.
+    /// Runs password hashing or checking (slow on purpose) on the password threads.
     pub(crate) async fn password_work<T, F>(&self, work: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce() -> T + Send + 'static,
     {
-        let _permit = self.password_checks.acquire().await.expect("the semaphore is never closed");
-        tokio::task::spawn_blocking(work).await.map_err(|e| StoreError::TaskFailed(e.to_string()))
+        self.passwords.run(work).await
     }
 
     /// Other limits on connections and slow requests (tests make them short).
