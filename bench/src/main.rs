@@ -9,6 +9,7 @@ mod boot;
 mod dns;
 mod idle_memory;
 mod local_server;
+mod login_storm;
 mod report_path;
 mod server;
 
@@ -61,6 +62,14 @@ enum Bench {
         #[arg(long, value_name = "URL")]
         postgres: Option<String>,
     },
+    /// A sign-in storm against a real `slate-server` on loopback (production argon2 and
+    /// limits): parallel wrong sign-ins at the DSL's account, slowloris clients, and a device
+    /// uploading batches meanwhile. Peak memory and the device's batch p99.
+    LoginStorm {
+        /// How many sign-ins at once, each from its own loopback address.
+        #[arg(long, default_value_t = 500)]
+        parallel: usize,
+    },
     /// Times each report-button press until the screen is confirmed dark (the report's
     /// `blank_latency_us`): through evdev where /dev/uinput exists, else injected at the button
     /// adapter's boundary. The last line says which.
@@ -97,6 +106,7 @@ fn main() -> anyhow::Result<()> {
         Bench::Blank { presses } => blank::run(presses),
         Bench::Dns { domains, seconds } => dns::run(domains, seconds),
         Bench::Server { events, postgres } => server::run(events, postgres.as_deref()),
+        Bench::LoginStorm { parallel } => login_storm::run(parallel),
         Bench::IdleMemory { settle } => idle_memory::run(settle),
         Bench::Boot { runs, kiosk } => boot::run(runs, kiosk),
     }

@@ -5,7 +5,9 @@
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use argon2::Argon2;
 use chrono::{DateTime, Duration, Utc};
+use std::collections::HashMap;
 use std::fmt;
+use std::net::IpAddr;
 use subtle::ConstantTimeEq;
 
 /// A staff member's role (PRODUCT.md: who uses it, and for what).
@@ -145,6 +147,18 @@ pub fn check_username(username: &str) -> Result<(), String> {
     }
 }
 
+/// The username typed into the sign-in form, trimmed and lowercased, if it could be one:
+/// checked before it is looked up, counted, stored or audited, so a password typed into the
+/// wrong field or a quarter-megabyte of junk goes nowhere.
+pub fn sign_in_username(typed: &str) -> Option<String> {
+    let typed = typed.trim();
+    if typed.len() > 32 {
+        return None;
+    }
+    let username = typed.to_lowercase();
+    check_username(&username).ok().map(|()| username)
+}
+
 /// TOTP as authenticator apps do it: SHA-1, 6 digits, 30-second steps (RFC 6238).
 pub const TOTP_STEP_SECONDS: i64 = 30;
 /// Steps either side of now that still count: a phone's clock may be a little off.
@@ -221,36 +235,140 @@ pub fn otpauth_uri(issuer: &str, username: &str, secret_base32: &str) -> String 
     )
 }
 
-/// How many failed sign-ins are allowed in a window before further tries are refused unchecked.
+/// How sign-in slows down after failures: `free` failed tries cost nothing, then each try must
+/// wait `first`, doubling per further failure, never more than `cap`. A delay rather than a
+/// lock, so whoever fails on purpose can slow an account down but never shut its owner out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ThrottlePolicy {
-    pub max_failures: usize,
-    pub window: Duration,
+pub struct Backoff {
+    pub free: u32,
+    pub first: Duration,
+    pub cap: Duration,
 }
 
-/// Per account: five wrong tries in 15 minutes stop that account's sign-in for a while.
-pub const PER_ACCOUNT: ThrottlePolicy =
-    ThrottlePolicy { max_failures: 5, window: Duration::minutes(15) };
-/// Per address: a staff room shares one address, so the limit is higher.
-pub const PER_ADDRESS: ThrottlePolicy =
-    ThrottlePolicy { max_failures: 20, window: Duration::minutes(15) };
+/// One address guessing one account: five tries, then 30 s, doubling to 15 minutes.
+pub const PER_ACCOUNT_AND_ADDRESS: Backoff =
+    Backoff { free: 5, first: Duration::seconds(30), cap: Duration::minutes(15) };
+/// One account from everywhere, once an address has failed on it: many addresses guessing
+/// together. Capped low, so its owner (the DSL during an incident) waits a minute at most.
+pub const PER_ACCOUNT: Backoff =
+    Backoff { free: 10, first: Duration::seconds(10), cap: Duration::minutes(1) };
+/// One address, every account: a staff room shares one address, so more are free and the cap
+/// is low.
+pub const PER_ADDRESS: Backoff =
+    Backoff { free: 20, first: Duration::seconds(5), cap: Duration::minutes(1) };
+/// A key's tries are forgotten this long after its last one (longer than any cap).
+pub const FORGET_TRIES_AFTER: Duration = Duration::hours(1);
 
-/// When sign-in opens again, or `None` if it is open now. `failures` are the times of recent
-/// failed tries, in any order.
-pub fn throttled_until(
-    failures: &[DateTime<Utc>],
-    now: DateTime<Utc>,
-    policy: ThrottlePolicy,
-) -> Option<DateTime<Utc>> {
-    let mut recent: Vec<_> =
-        failures.iter().copied().filter(|t| *t > now - policy.window).collect();
-    if recent.len() < policy.max_failures {
-        return None;
+/// The wait before the next try after `failures` failed ones.
+pub fn backoff_delay(failures: u32, backoff: Backoff) -> Duration {
+    let Some(over) = failures.checked_sub(backoff.free) else { return Duration::zero() };
+    // 2^20 × any first delay is past every cap: stop doubling there.
+    let doubled = backoff.first * 2i32.pow(over.min(20));
+    doubled.min(backoff.cap)
+}
+
+/// Failed (or still running) tries under one key, and when the last began.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Tries {
+    failures: u32,
+    last: DateTime<Utc>,
+}
+
+impl Tries {
+    fn open_at(self, backoff: Backoff) -> DateTime<Utc> {
+        self.last + backoff_delay(self.failures, backoff)
     }
-    recent.sort();
-    // Open again when enough of the recent failures have aged out of the window.
-    let oldest_that_must_expire = recent[recent.len() - policy.max_failures];
-    Some(oldest_that_must_expire + policy.window)
+}
+
+/// Recent sign-in tries by account and address, deciding who may try now. Pure: the caller
+/// passes the time and holds it behind a lock. A try is counted when it is let through, before
+/// its password is checked, so a burst of parallel tries cannot all pass; a success takes its
+/// own count back. Keys idle for [`FORGET_TRIES_AFTER`] are pruned.
+#[derive(Debug, Default)]
+pub struct SignInThrottle {
+    tries: HashMap<String, Tries>,
+    last_pruned: Option<DateTime<Utc>>,
+}
+
+/// The keys one try is counted under, with the backoff of each.
+struct TryKeys {
+    pair: String,
+    account: String,
+    address: String,
+}
+
+impl TryKeys {
+    /// `username` has been through [`check_username`]; `address` is `None` without one.
+    fn new(username: &str, address: Option<IpAddr>) -> Self {
+        let address = address.map_or_else(|| "-".to_owned(), |a| a.to_string());
+        TryKeys {
+            pair: format!("{username}@{address}"),
+            account: format!("user:{username}"),
+            address: format!("ip:{address}"),
+        }
+    }
+}
+
+impl SignInThrottle {
+    /// Lets a try through now and counts it, or says when the next may come.
+    pub fn admit(
+        &mut self,
+        username: &str,
+        address: Option<IpAddr>,
+        now: DateTime<Utc>,
+    ) -> Result<(), DateTime<Utc>> {
+        self.prune(now);
+        let keys = TryKeys::new(username, address);
+        let pair = self.tries.get(&keys.pair).copied();
+        let mut checks = vec![(&keys.pair, PER_ACCOUNT_AND_ADDRESS), (&keys.address, PER_ADDRESS)];
+        // An address that has not failed on this account is not held back by others' failures
+        // on it: nobody can keep the owner out from elsewhere.
+        if pair.is_some() {
+            checks.push((&keys.account, PER_ACCOUNT));
+        }
+        let open_at = checks
+            .iter()
+            .filter_map(|(key, backoff)| self.tries.get(*key).map(|t| t.open_at(*backoff)))
+            .max();
+        if let Some(open_at) = open_at.filter(|at| *at > now) {
+            return Err(open_at);
+        }
+        for key in [keys.pair, keys.account, keys.address] {
+            let tries = self.tries.entry(key).or_insert(Tries { failures: 0, last: now });
+            tries.failures = tries.failures.saturating_add(1);
+            tries.last = now;
+        }
+        Ok(())
+    }
+
+    /// A try let through by [`admit`](Self::admit) succeeded: the account's failures are
+    /// forgotten, and the address loses this try's count (not others' failures).
+    pub fn succeeded(&mut self, username: &str, address: Option<IpAddr>) {
+        let keys = TryKeys::new(username, address);
+        self.tries.remove(&keys.pair);
+        self.tries.remove(&keys.account);
+        if let Some(tries) = self.tries.get_mut(&keys.address) {
+            tries.failures = tries.failures.saturating_sub(1);
+        }
+    }
+
+    /// How many keys are kept (for tests).
+    pub fn len(&self) -> usize {
+        self.tries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.tries.is_empty()
+    }
+
+    /// Forgets keys idle for [`FORGET_TRIES_AFTER`], at most once a minute.
+    fn prune(&mut self, now: DateTime<Utc>) {
+        if self.last_pruned.is_some_and(|at| now - at < Duration::minutes(1) && now >= at) {
+            return;
+        }
+        self.last_pruned = Some(now);
+        self.tries.retain(|_, tries| now - tries.last < FORGET_TRIES_AFTER);
+    }
 }
 
 /// A recovery link from the server's console works once, within this time of being made.
@@ -422,20 +540,108 @@ mod tests {
     }
 
     #[test]
-    fn throttling_opens_when_failures_age_out() {
-        let now = at("2026-11-17T10:00:00Z");
-        let policy = ThrottlePolicy { max_failures: 3, window: Duration::minutes(15) };
-        let mins = |m: i64| now - Duration::minutes(m);
-        type Case = (Vec<DateTime<Utc>>, Option<DateTime<Utc>>);
-        let cases: [Case; 4] = [
-            (vec![], None),
-            (vec![mins(1), mins(2)], None),
-            (vec![mins(1), mins(2), mins(3)], Some(mins(3) + Duration::minutes(15))),
-            (vec![mins(1), mins(2), mins(20)], None),
-        ];
-        for (failures, expected) in cases {
-            assert_eq!(throttled_until(&failures, now, policy), expected, "{failures:?}");
+    fn backoff_grows_from_the_first_paid_try_and_stops_at_its_cap() {
+        let backoff = Backoff { free: 3, first: Duration::seconds(10), cap: Duration::minutes(1) };
+        let cases = [(0, 0), (2, 0), (3, 10), (4, 20), (5, 40), (6, 60), (7, 60), (u32::MAX, 60)];
+        for (failures, seconds) in cases {
+            assert_eq!(backoff_delay(failures, backoff), Duration::seconds(seconds), "{failures}");
         }
+    }
+
+    #[test]
+    fn sign_in_throttle_delays_instead_of_locking() {
+        let start = at("2026-11-17T10:00:00Z");
+        let s = |n: i64| start + Duration::seconds(n);
+        let attacker: Option<IpAddr> = Some("10.0.0.66".parse().unwrap());
+        let staff_room: Option<IpAddr> = Some("10.0.0.20".parse().unwrap());
+        type Step = (&'static str, Option<IpAddr>, DateTime<Utc>, Result<(), DateTime<Utc>>);
+        let steps: Vec<Step> = vec![
+            // Five free tries from one address at one account, then 30 s, then 60 s.
+            ("a.dsl", attacker, s(0), Ok(())),
+            ("a.dsl", attacker, s(0), Ok(())),
+            ("a.dsl", attacker, s(0), Ok(())),
+            ("a.dsl", attacker, s(1), Ok(())),
+            ("a.dsl", attacker, s(1), Ok(())),
+            ("a.dsl", attacker, s(1), Err(s(31))),
+            ("a.dsl", attacker, s(30), Err(s(31))),
+            ("a.dsl", attacker, s(31), Ok(())),
+            ("a.dsl", attacker, s(32), Err(s(91))),
+            // The owner, from elsewhere, is not held back by the attacker's failures.
+            ("a.dsl", staff_room, s(32), Ok(())),
+            // Another account from the attacker's address still has its own free tries.
+            ("t.jones", attacker, s(33), Ok(())),
+            // No address (no connect info) is one address like any other.
+            ("t.jones", None, s(33), Ok(())),
+        ];
+        let mut throttle = SignInThrottle::default();
+        for (i, (user, address, now, expected)) in steps.into_iter().enumerate() {
+            assert_eq!(throttle.admit(user, address, now), expected, "step {i}: {user} {now}");
+        }
+    }
+
+    #[test]
+    fn a_burst_is_counted_before_any_password_is_checked() {
+        let now = at("2026-11-17T10:00:00Z");
+        let address = Some("10.0.0.66".parse().unwrap());
+        let mut throttle = SignInThrottle::default();
+        let let_through =
+            (0..500).filter(|_| throttle.admit("a.dsl", address, now).is_ok()).count();
+        assert_eq!(let_through, PER_ACCOUNT_AND_ADDRESS.free as usize);
+        let mut throttle = SignInThrottle::default();
+        let names: Vec<String> = (0..500).map(|n| format!("user{n}")).collect();
+        let let_through = names.iter().filter(|n| throttle.admit(n, address, now).is_ok()).count();
+        assert_eq!(let_through, PER_ADDRESS.free as usize, "many accounts, one address");
+    }
+
+    #[test]
+    fn a_success_forgets_the_account_but_not_the_address() {
+        let now = at("2026-11-17T10:00:00Z");
+        let address = Some("10.0.0.20".parse().unwrap());
+        let mut throttle = SignInThrottle::default();
+        for _ in 0..4 {
+            throttle.admit("t.jones", address, now).unwrap();
+        }
+        throttle.admit("t.jones", address, now).unwrap();
+        throttle.succeeded("t.jones", address);
+        for _ in 0..5 {
+            assert_eq!(throttle.admit("t.jones", address, now), Ok(()), "account forgotten");
+        }
+        // 4 failures + 5 = 9 on the address; 11 more accounts' tries reach its 20.
+        for n in 0..11 {
+            assert_eq!(throttle.admit(&format!("u{n}"), address, now), Ok(()), "{n}");
+        }
+        assert!(throttle.admit("u99", address, now).is_err(), "the address's failures stay");
+    }
+
+    #[test]
+    fn idle_keys_are_pruned() {
+        let now = at("2026-11-17T10:00:00Z");
+        let mut throttle = SignInThrottle::default();
+        for n in 0..100 {
+            let address = Some(IpAddr::from([10, 0, 0, n]));
+            throttle.admit(&format!("user{n}"), address, now).unwrap();
+        }
+        assert_eq!(throttle.len(), 300, "pair, account and address each");
+        throttle.admit("late", None, now + Duration::minutes(59)).unwrap();
+        assert_eq!(throttle.len(), 303, "not idle long enough");
+        throttle.admit("later", None, now + FORGET_TRIES_AFTER).unwrap();
+        assert_eq!(throttle.len(), 5, "only `late`, `later` and the shared `-` address are left");
+    }
+
+    #[test]
+    fn sign_in_usernames_are_checked_before_use() {
+        let cases = [
+            ("t.jones", Some("t.jones")),
+            ("  T.Jones ", Some("t.jones")),
+            ("a", None),
+            ("correct horse battery!", None),
+            ("Amira Khan", None),
+            ("", None),
+        ];
+        for (typed, expected) in cases {
+            assert_eq!(sign_in_username(typed).as_deref(), expected, "{typed:?}");
+        }
+        assert_eq!(sign_in_username(&"a".repeat(256 * 1024)), None);
     }
 
     #[test]

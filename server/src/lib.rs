@@ -8,7 +8,8 @@
 //!   both in-process on `127.0.0.1:0`; the binary (`src/main.rs`) only parses flags and calls
 //!   them. Beside it, what every feature shares: `http::error` (`PageError`, `ApiError`),
 //!   `http::staff` (who is asking, cookies, CSRF), `http::forms` (reading forms, device numbers,
-//!   UK times), `http::layout` (the page frame and small shared pieces of HTML).
+//!   UK times), `http::layout` (the page frame and small shared pieces of HTML),
+//!   `http::connections` (connection limits and deadlines for slow clients).
 //! - [`features`]: one module per feature, each with its `routes()`, handlers and pages; no
 //!   feature imports another. `device_api` (`/api/v1/enroll`, `/api/v1/events`, and
 //!   `/api/v1/device/policy`, `/lists/{name}`, `/commands`: signed policies, list files, the
@@ -26,7 +27,7 @@
 //! - [`export`] writes CSV; [`pdf`] writes a printable incident record; `live.js` (in
 //!   `features/incidents/`) is the only script.
 //! - Pure rules: [`access`] (who may do what: one table of permissions by role, each route's
-//!   gate), [`auth`] (roles, password and TOTP checks, throttling, session and recovery-link
+//!   gate), [`auth`] (roles, password and TOTP checks, the sign-in throttle and username check, session and recovery-link
 //!   lifetimes), [`incident`] (the workflow and the incident form), [`retention`] (the cut-off,
 //!   and the daily purge job that applies it), [`governors`] (the termly anonymised counts
 //!   and their SVG charts), [`device_policy`] (the kiosk and filter documents devices get, built
@@ -69,6 +70,7 @@ pub mod store;
 pub mod tls;
 pub mod uk_time;
 
+pub use http::connections::ServeLimits;
 pub use http::{router, serve, AppState, LiveReport, ServeError};
 pub use store::{Store, StoreError};
 pub use tls::TlsConfig;

@@ -142,7 +142,8 @@ pub async fn recover(
     let Ok(step) = auth::verify_totp(&form.secret, &form.code, now, None) else {
         return again("That code is not right: check the key in your app and try the next code.");
     };
-    let password_phc = auth::hash_password(&form.new, state.hash_cost);
+    let (new, cost) = (form.new.clone(), state.hash_cost);
+    let password_phc = state.password_work(move || auth::hash_password(&new, cost)).await?;
     let (session, csrf) = (Secret::generate(), Secret::generate());
     let token = SecretHash::of(&form.token);
     let session_hash = session.hash();

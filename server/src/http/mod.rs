@@ -4,21 +4,23 @@
 //! (who is asking), [`forms`] (reading forms) and [`layout`] (the page frame). Handlers live in
 //! `crate::features`; this module holds no request logic of its own.
 
+pub mod connections;
 pub mod error;
 pub mod forms;
 pub mod layout;
+mod passwords;
 pub mod routes;
 pub mod staff;
 
 use crate::access::Gate;
-use crate::auth::HashCost;
+use crate::auth::{HashCost, SignInThrottle};
 use crate::config::Config;
 use crate::features::{
     audit, bypasses, commands, device_api, devices, governors, incidents, recovery, setup, sign_in,
 };
 use crate::notify::Notifier;
 use crate::secrets::Secret;
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 use crate::tls::TlsConfig;
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::header::{self, HeaderValue};
@@ -26,8 +28,8 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Router;
 use chrono::{DateTime, Utc};
+use connections::ServeLimits;
 use routes::Routes;
-use std::collections::HashMap;
 use std::future::Future;
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -59,9 +61,6 @@ pub struct LiveReport {
     pub pressed_at: DateTime<Utc>,
 }
 
-/// Recent failed sign-ins by key (`user:NAME`, `ip:ADDR`), for throttling.
-pub(crate) type Failures = Arc<Mutex<HashMap<String, Vec<DateTime<Utc>>>>>;
-
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct AppState {
@@ -75,7 +74,10 @@ pub struct AppState {
     pub(crate) alerts: Arc<tokio::sync::Notify>,
     pub(crate) outbox_timing: crate::alert_outbox::OutboxTiming,
     pub(crate) live: broadcast::Sender<LiveReport>,
-    pub(crate) failures: Failures,
+    /// Sign-in tries by account and address (`auth::SignInThrottle`).
+    pub(crate) throttle: Arc<Mutex<SignInThrottle>>,
+    /// Password hashing and checks, on threads of their own ([`passwords`]).
+    pub(crate) passwords: passwords::PasswordWorkers,
     pub(crate) hash_cost: HashCost,
     /// Becomes true when shutdown starts, so endless answers (the live list) end and the
     /// server can stop without waiting out its grace period.
@@ -89,6 +91,8 @@ pub struct AppState {
     pub(crate) lists_dir: Option<PathBuf>,
     /// Moves on whenever a command is queued, waking the devices' long polls.
     pub(crate) commands: Arc<tokio::sync::watch::Sender<u64>>,
+    /// Connections and slow requests ([`connections`]).
+    pub(crate) limits: ServeLimits,
 }
 
 impl AppState {
@@ -113,7 +117,8 @@ impl AppState {
             alerts: Arc::new(tokio::sync::Notify::new()),
             outbox_timing: crate::alert_outbox::OutboxTiming::default(),
             live,
-            failures: Failures::default(),
+            throttle: Arc::default(),
+            passwords: passwords::PasswordWorkers::start(),
             hash_cost: HashCost::Production,
             closing: Arc::new(tokio::sync::watch::Sender::new(false)),
             dummy_phc: Arc::default(),
@@ -121,6 +126,7 @@ impl AppState {
             policy_key: Arc::new(ed25519_dalek::SigningKey::from_bytes(&rand::random())),
             lists_dir: None,
             commands: Arc::new(tokio::sync::watch::Sender::new(0)),
+            limits: ServeLimits::default(),
         }
     }
 
@@ -145,6 +151,26 @@ impl AppState {
     /// Wakes the devices' long polls: a command was queued (a policy change queues one too).
     pub(crate) fn commands_changed(&self) {
         self.commands.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// The sign-in throttle, locked (it is pure and quick: never held across an await).
+    pub(crate) fn throttle(&self) -> std::sync::MutexGuard<'_, SignInThrottle> {
+        self.throttle.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Runs password hashing or checking (slow on purpose) on the password threads.
+    pub(crate) async fn password_work<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce() -> T + Send + 'static,
+    {
+        self.passwords.run(work).await
+    }
+
+    /// Other limits on connections and slow requests (tests make them short).
+    pub fn with_limits(mut self, limits: ServeLimits) -> Self {
+        self.limits = limits;
+        self
     }
 
     /// Cheap password hashing for tests (hashes verify whatever their cost).
@@ -175,12 +201,19 @@ pub fn routes() -> Routes {
 /// The server's router: [`routes()`], each behind its gate, with the headers and log every answer
 /// gets.
 pub fn router(state: AppState) -> Router {
+    let body_within = state.limits.body;
     routes()
         .into_router(&state)
         .fallback(error::not_found)
         .layer(DefaultBodyLimit::max(slate_protocol::MAX_BODY_BYTES))
         .layer(middleware::from_fn(security_headers))
         .layer(middleware::from_fn(log_request))
+        .layer(middleware::from_fn(move |request: Request, next: Next| {
+            let request = request.map(|body| {
+                axum::body::Body::new(connections::DeadlineBody::new(body, body_within))
+            });
+            next.run(request)
+        }))
         .with_state(state)
 }
 
@@ -243,6 +276,7 @@ pub async fn serve(
         state.alerts.clone(),
         state.outbox_timing,
     );
+    let state_limits = state.limits;
     // The peer address feeds sign-in throttling per address.
     let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
     let handle = axum_server::Handle::new();
@@ -255,15 +289,24 @@ pub async fn serve(
             handle.graceful_shutdown(Some(GRACE_PERIOD));
         })
     };
-    let server = axum_server::from_tcp(listener)?.handle(handle);
+    let limits = state_limits;
+    let mut server = axum_server::from_tcp(listener)?
+        .handle(handle)
+        // Covers the un-timed wait while hyper tells HTTP/1 from HTTP/2.
+        .first_request_timeout(limits.header_read);
+    // axum-server turns hyper's header-read timeout off; it also bounds idle keep-alives.
+    server.http_builder().http1().header_read_timeout(limits.header_read);
+    let limited = connections::LimitedAcceptor::new(limits);
     let served = match tls {
         Some(TlsConfig(config)) => {
+            // The TLS handshake has its own timeout (axum-server's default, 10 s).
             let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(
                 axum_server::tls_rustls::RustlsConfig::from_config(config),
-            );
+            )
+            .acceptor(limited);
             server.acceptor(acceptor).serve(app).await
         }
-        None => server.serve(app).await,
+        None => server.acceptor(limited).serve(app).await,
     };
     on_shutdown.abort();
     alerts.abort();

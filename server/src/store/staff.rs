@@ -266,6 +266,29 @@ impl Store {
         Ok(())
     }
 
+    /// A member of staff changed their own password: the new hash, and every other session of
+    /// theirs ends (a browser left signed in elsewhere, or one someone else opened with the old
+    /// password); `keep` is the session they changed it in.
+    pub fn change_password(
+        &self,
+        staff_id: i64,
+        password_phc: &str,
+        keep: &SecretHash,
+    ) -> Result<(), StoreError> {
+        let connection = self.lock();
+        let tx = connection.transaction()?;
+        tx.execute(
+            "UPDATE staff SET password_phc = ?2, must_change_password = 0 WHERE id = ?1",
+            (staff_id, password_phc),
+        )?;
+        tx.execute(
+            "DELETE FROM staff_sessions WHERE staff_id = ?1 AND id_sha256 <> ?2",
+            (staff_id, keep.as_bytes()),
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
     /// Keeps a recovery link (its hash) for an enabled account until `expires_at`. `Ok(false)`:
     /// no enabled account has that name.
     pub fn save_recovery_link(

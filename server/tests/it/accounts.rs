@@ -107,7 +107,7 @@ async fn wrong_missing_and_reused_codes_are_refused_alike() {
 }
 
 #[tokio::test]
-async fn repeated_failures_lock_the_account_for_a_while() {
+async fn repeated_failures_slow_the_account_down_from_that_address() {
     let server = TestServer::start().await;
     add_staff(&server.store, "t.jones", Role::Teacher);
     let mut browser = Browser::new(&server);
@@ -120,6 +120,19 @@ async fn repeated_failures_lock_the_account_for_a_while() {
     // Another account from the same address is not locked by these five.
     add_staff(&server.store, "t.other", Role::Teacher);
     assert_eq!(browser.sign_in("t.other", PASSWORD, "").await.status(), 303);
+
+    // What cannot be a username, or is nobody's, never reaches the audit log.
+    for typed in ["Correct Horse Battery!", "nobody.here"] {
+        assert_eq!(Browser::new(&server).sign_in(typed, PASSWORD, "").await.status(), 401);
+    }
+    let audit = server.store.audit_log(100).unwrap();
+    assert!(audit.iter().any(|e| e.actor == "t.jones" && e.action == "sign-in refused"));
+    assert!(audit.iter().any(|e| e.actor == "-" && e.action == "sign-in refused"));
+    let text = format!("{audit:?}");
+    assert!(
+        !text.contains("Horse") && !text.contains("horse") && !text.contains("nobody"),
+        "{text}"
+    );
     server.stop().await;
 }
 
@@ -228,5 +241,29 @@ async fn the_staff_key_is_off_by_default() {
         .await
         .unwrap();
     assert_eq!(cookie.status(), 401, "the key as a cookie is refused too");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_password_change_ends_the_accounts_other_sessions() {
+    let server = TestServer::start().await;
+    let mut here = Browser::signed_in(&server, "t.jones", Role::Teacher).await;
+    let mut elsewhere = Browser::new(&server);
+    assert_eq!(elsewhere.sign_in("t.jones", PASSWORD, "").await.status(), 303);
+    let mut someone_else = Browser::signed_in(&server, "t.other", Role::Teacher).await;
+    assert_eq!(elsewhere.get("/staff/account").await.status(), 200);
+
+    let form = here.page("/staff/password").await;
+    let new = "a brand new password";
+    let changed = here
+        .post(
+            "/staff/password",
+            &[("current", PASSWORD), ("new", new), ("confirm", new), ("csrf", &csrf_in(&form))],
+        )
+        .await;
+    assert_eq!(changed.status(), 303);
+    assert_eq!(here.get("/staff/account").await.status(), 200, "the changing session stays");
+    assert_eq!(elsewhere.get("/staff/account").await.status(), 401, "the other one ends");
+    assert_eq!(someone_else.get("/staff/account").await.status(), 200, "other accounts' stay");
     server.stop().await;
 }

@@ -33,10 +33,26 @@ pub struct TestServer {
     _postgres: Option<TestPostgres>,
 }
 
+/// A client whose connections come from `127.0.0.N` (each device has its own address).
+pub fn client_from(n: u8) -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .timeout(PATIENCE)
+        .local_address(std::net::IpAddr::from([127, 0, 0, n]))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
 impl TestServer {
     /// Plain HTTP on loopback.
     pub async fn start() -> Self {
         Self::start_with(false, Config::default()).await
+    }
+
+    /// Plain HTTP on loopback with other limits on connections and slow requests.
+    pub async fn start_limits(limits: slate_server::ServeLimits) -> Self {
+        Self::start_full(false, Config::default(), limits).await
     }
 
     /// HTTPS with the data directory's self-signed certificate; the client trusts only it.
@@ -81,6 +97,10 @@ impl TestServer {
     }
 
     async fn start_with(use_tls: bool, config: Config) -> Self {
+        Self::start_full(use_tls, config, slate_server::ServeLimits::default()).await
+    }
+
+    async fn start_full(use_tls: bool, config: Config, limits: slate_server::ServeLimits) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let data_dir = DataDir::open(dir.path().join("data")).unwrap();
         let postgres = crate::postgres::requested().then(TestPostgres::start);
@@ -113,7 +133,8 @@ impl TestServer {
         let notifier = Notifier::from_config(&config).unwrap();
         let state = AppState::with_config(store.clone(), staff_key.clone(), config, notifier)
             .with_hash_cost(HashCost::Cheap)
-            .with_policy(policy_key, lists_dir);
+            .with_policy(policy_key, lists_dir)
+            .with_limits(limits);
         let task = tokio::spawn(slate_server::serve(listener, state, tls_config, async {
             let _ = rx.await;
         }));

@@ -1,6 +1,7 @@
 //! Integration tests of `slate-server`: the real server on 127.0.0.1 with real SQLite files in
 //! temporary directories (or, with `SLATE_TEST_DATABASE=postgres`, private PostgreSQL servers). One test binary (with modules) so the workspace links it once.
 
+mod abuse;
 mod accounts;
 mod activity;
 mod alerts;

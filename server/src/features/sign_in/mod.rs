@@ -18,7 +18,6 @@ use crate::http::staff::{
 };
 use crate::http::AppState;
 use crate::secrets::Secret;
-use crate::store::StoreError;
 use axum::extract::rejection::{FormRejection, QueryRejection};
 use axum::extract::{ConnectInfo, Form, FromRequestParts, Query, State};
 use axum::http::request::Parts;
@@ -118,15 +117,20 @@ pub async fn login(
     if expected.is_empty() || !bool::from(expected.as_bytes().ct_eq(form.csrf.as_bytes())) {
         return Err(PageError::Csrf);
     }
-    let username = form.username.trim().to_lowercase();
     let now = Utc::now();
-    let keys = [
-        format!("user:{username}"),
-        format!("ip:{}", peer.map(|p| p.to_string()).unwrap_or_default()),
-    ];
-    if let Some(until) = throttled(&state, &keys, now) {
-        let minutes = (until - now).num_minutes() + 1;
-        let message = format!("Too many tries. Wait {minutes} minutes and try again, or ask IT.");
+    // Checked before anything else: a malformed name is never looked up, counted or audited.
+    let Some(username) = auth::sign_in_username(&form.username) else {
+        return Ok(login_form(&state, StatusCode::UNAUTHORIZED, Some(SIGN_IN_REFUSED), ""));
+    };
+    // Counted before the password is checked, so a parallel burst cannot all get through.
+    if let Err(open_at) = state.throttle().admit(&username, peer, now) {
+        let seconds = (open_at - now).num_seconds() + 1;
+        let wait = if seconds < 90 {
+            format!("{seconds} seconds")
+        } else {
+            format!("{} minutes", (seconds + 59) / 60)
+        };
+        let message = format!("Too many tries. Wait {wait} and try again, or ask IT.");
         return Ok(login_form(&state, StatusCode::TOO_MANY_REQUESTS, Some(&message), &username));
     }
     let lookup = username.clone();
@@ -135,36 +139,35 @@ pub async fn login(
     let code = form.code;
     let dummy = state.dummy_phc.clone();
     let cost = state.hash_cost;
-    // Argon2 is slow on purpose: off the async threads.
-    let verdict = tokio::task::spawn_blocking(move || {
-        let Some(account) = account.filter(|a| !a.disabled) else {
-            auth::verify_password(
-                &password,
-                dummy.get_or_init(|| auth::hash_password("unused", cost)),
-            );
-            return Err("unknown account");
-        };
-        if !auth::verify_password(&password, &account.password_phc) {
-            return Err("wrong password");
-        }
-        match (&account.totp_secret, account.role.requires_totp()) {
-            (None, true) => Err("no second factor set up"),
-            (None, false) => Ok((account, None)),
-            (Some(secret), _) => {
-                match auth::verify_totp(secret, &code, now, account.totp_last_step) {
-                    Ok(step) => Ok((account, Some(step))),
-                    Err(_) => Err("wrong or reused code"),
+    let verdict = state
+        .password_work(move || {
+            let Some(account) = account.filter(|a| !a.disabled) else {
+                auth::verify_password(
+                    &password,
+                    dummy.get_or_init(|| auth::hash_password("unused", cost)),
+                );
+                return Err("unknown account");
+            };
+            if !auth::verify_password(&password, &account.password_phc) {
+                return Err("wrong password");
+            }
+            match (&account.totp_secret, account.role.requires_totp()) {
+                (None, true) => Err("no second factor set up"),
+                (None, false) => Ok((account, None)),
+                (Some(secret), _) => {
+                    match auth::verify_totp(secret, &code, now, account.totp_last_step) {
+                        Ok(step) => Ok((account, Some(step))),
+                        Err(_) => Err("wrong or reused code"),
+                    }
                 }
             }
-        }
-    })
-    .await
-    .map_err(|e| StoreError::TaskFailed(e.to_string()))?;
+        })
+        .await?;
     let (account, step) = match verdict {
         Ok(found) => found,
         Err(why) => {
-            record_failure(&state, &keys, now);
-            let actor = username.clone();
+            // An unknown name may be something else typed in the wrong box: not kept.
+            let actor = if why == "unknown account" { "-".to_owned() } else { username.clone() };
             state
                 .store
                 .run(move |store| store.audit(now, &actor, "sign-in refused", None, Some(why)))
@@ -196,10 +199,9 @@ pub async fn login(
         })
         .await?;
     if !fresh {
-        record_failure(&state, &keys, now);
         return Ok(login_form(&state, StatusCode::UNAUTHORIZED, Some(SIGN_IN_REFUSED), &username));
     }
-    forget_failures(&state, &keys[0]);
+    state.throttle().succeeded(&username, peer);
     tracing::info!(role = %account.role, "staff signed in");
     let next = if account.must_change_password {
         "/staff/password"
@@ -217,34 +219,6 @@ pub async fn login(
         headers.append(header::SET_COOKIE, value.parse().expect("cookie is a valid header"));
     }
     Ok(response)
-}
-
-fn throttled(
-    state: &AppState,
-    keys: &[String],
-    now: chrono::DateTime<Utc>,
-) -> Option<chrono::DateTime<Utc>> {
-    let failures = state.failures.lock().unwrap_or_else(|p| p.into_inner());
-    let policies = [auth::PER_ACCOUNT, auth::PER_ADDRESS];
-    keys.iter()
-        .zip(policies)
-        .filter_map(|(key, policy)| {
-            auth::throttled_until(failures.get(key).map_or(&[][..], |v| v), now, policy)
-        })
-        .max()
-}
-
-fn record_failure(state: &AppState, keys: &[String], now: chrono::DateTime<Utc>) {
-    let mut failures = state.failures.lock().unwrap_or_else(|p| p.into_inner());
-    for key in keys {
-        let list = failures.entry(key.clone()).or_default();
-        list.retain(|t| *t > now - auth::PER_ADDRESS.window);
-        list.push(now);
-    }
-}
-
-fn forget_failures(state: &AppState, key: &str) {
-    state.failures.lock().unwrap_or_else(|p| p.into_inner()).remove(key);
 }
 
 #[derive(Deserialize)]
@@ -312,15 +286,15 @@ pub async fn change_password(
         .ok_or(PageError::StaffOnly)?;
     let cost = state.hash_cost;
     let username = staff.actor.clone();
-    let checked = tokio::task::spawn_blocking(move || {
-        if !auth::verify_password(&form.current, &account.password_phc) {
-            return Err("The current password is not right.".to_owned());
-        }
-        auth::check_new_password(&form.new, &form.confirm, &username)?;
-        Ok((account.id, auth::hash_password(&form.new, cost)))
-    })
-    .await
-    .map_err(|e| StoreError::TaskFailed(e.to_string()))?;
+    let checked = state
+        .password_work(move || {
+            if !auth::verify_password(&form.current, &account.password_phc) {
+                return Err("The current password is not right.".to_owned());
+            }
+            auth::check_new_password(&form.new, &form.confirm, &username)?;
+            Ok((account.id, auth::hash_password(&form.new, cost)))
+        })
+        .await?;
     let (id, phc) = match checked {
         Ok(ok) => ok,
         Err(message) => {
@@ -331,7 +305,8 @@ pub async fn change_password(
                 .into_response())
         }
     };
-    state.store.run(move |store| store.set_password(id, &phc)).await?;
+    let keep = staff.session.ok_or(PageError::StaffOnly)?;
+    state.store.run(move |store| store.change_password(id, &phc, &keep)).await?;
     staff.audit(&state, "changed password", None).await?;
     Ok(Redirect::to("/reports").into_response())
 }
@@ -400,9 +375,7 @@ pub async fn set_unlock_pin(
     }
     let cost = state.hash_cost;
     let pin = form.pin;
-    let phc = tokio::task::spawn_blocking(move || auth::hash_password(&pin, cost))
-        .await
-        .map_err(|e| StoreError::TaskFailed(e.to_string()))?;
+    let phc = state.password_work(move || auth::hash_password(&pin, cost)).await?;
     // Random, so the id says nothing about the account (not even when it was made).
     let fresh =
         slate_protocol::StaffId::new(format!("s-{}", &crate::secrets::random_hex_16()[..12]))
