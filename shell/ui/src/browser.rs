@@ -246,6 +246,11 @@ pub fn managed_policy(app: &App) -> Result<Value, BrowserError> {
         "MetricsReportingEnabled": false,
         "DefaultBrowserSettingEnabled": false,
         "PaymentMethodQueryEnabled": false,
+        // Nothing of Chromium's own on the network (with --disable-background-networking): no
+        // component or extension updates (the image updates Chromium as a whole), no DNS
+        // prefetch or preconnect. A report's "names looked up just before" are the pupil's.
+        "ComponentUpdatesEnabled": false,
+        "NetworkPredictionOptions": 2,
         // Deliberately not set:
         // - WebAppInstallForceList, IsolatedWebAppInstallForceList, WebAppSettings: they install
         //   or configure apps; Slate wants none (unset means none).
