@@ -6,85 +6,14 @@
 //! Needs `chromium` and `chromedriver` on PATH (Debian: `apt-get install chromium chromium-driver`).
 //! Everything stays on 127.0.0.1.
 
+use slate_e2e::chromium::{element, field, tool, totp_code, wait_for_path, ChromeDriver, POLL};
 use slate_e2e::{wait_until, Device, DeviceSetup, Server, PATIENCE};
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+use std::path::Path;
 use thirtyfour::prelude::*;
 
 const USERNAME: &str = "dsl.jones";
 const NEW_PASSWORD: &str = "kestrel-orchard-41-lantern";
 const NOTE: &str = "Spoke to the pupil: pressed by mistake while tidying up.";
-/// How often a wait for an element looks again.
-const POLL: Duration = Duration::from_millis(100);
-
-/// Finds `name` on PATH, or fails the test saying how to install it.
-fn tool(name: &str, package: &str) -> PathBuf {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path).map(|dir| dir.join(name)).find(|p| p.is_file()).unwrap_or_else(|| {
-        panic!(
-            "`{name}` is not installed (not found on PATH): the DSL browser test needs real Chromium. \
-             Install it with `sudo apt-get install {package}` (scripts/setup does this)."
-        )
-    })
-}
-
-/// A chromedriver process on a free loopback port; killed when dropped.
-struct ChromeDriver {
-    child: Child,
-    url: String,
-}
-
-impl ChromeDriver {
-    fn start(dir: &Path) -> ChromeDriver {
-        let binary = tool("chromedriver", "chromium-driver");
-        let log = dir.join("chromedriver.log");
-        // Port 0: chromedriver picks a free port and says which on stdout.
-        let mut child = Command::new(&binary)
-            .args(["--port=0", "--allowed-ips=127.0.0.1"])
-            .arg(format!("--log-path={}", log.display()))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("start {}: {e}", binary.display()));
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut driver = ChromeDriver { child, url: String::new() };
-        let port = loop {
-            match rx.recv_timeout(PATIENCE) {
-                Ok(line) => {
-                    if let Some(rest) = line.split("started successfully on port ").nth(1) {
-                        break rest.trim_end_matches('.').trim().to_string();
-                    }
-                }
-                Err(_) => panic!(
-                    "chromedriver did not say it had started; its log:\n{}",
-                    std::fs::read_to_string(&log).unwrap_or_default()
-                ),
-            }
-        };
-        driver.url = format!("http://127.0.0.1:{port}");
-        driver
-    }
-}
-
-impl Drop for ChromeDriver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// Headless Chromium with a fresh profile in `dir`, downloading into `downloads`.
 fn capabilities(dir: &Path, downloads: &Path) -> WebDriverResult<thirtyfour::ChromeCapabilities> {
     let mut caps = DesiredCapabilities::chrome();
@@ -110,54 +39,6 @@ fn capabilities(dir: &Path, downloads: &Path) -> WebDriverResult<thirtyfour::Chr
         }),
     )?;
     Ok(caps)
-}
-
-/// The TOTP code an authenticator app would show now (RFC 6238: SHA-1, 6 digits, 30 s),
-/// computed independently of the server's own implementation.
-fn totp_now(secret_base32: &str) -> String {
-    let secret = totp_rs::Secret::try_from_base32(secret_base32).expect("base32 TOTP secret");
-    totp_rs::Builder::new()
-        .with_algorithm(totp_rs::Algorithm::SHA1)
-        .with_digits(6)
-        .with_step_duration(30)
-        .with_secret(secret)
-        .build()
-        .expect("TOTP")
-        .generate_current()
-        .to_string()
-}
-
-/// The value after `label` on a line of the CLI's output.
-fn field(output: &str, label: &str) -> String {
-    output
-        .lines()
-        .find_map(|line| line.strip_prefix(label))
-        .unwrap_or_else(|| panic!("no `{label}` in:\n{output}"))
-        .trim()
-        .to_string()
-}
-
-/// Waits (as a hang guard only) for the first element matching `css`.
-async fn element(driver: &WebDriver, css: &str) -> WebElement {
-    driver
-        .query(By::Css(css))
-        .wait(PATIENCE, POLL)
-        .first()
-        .await
-        .unwrap_or_else(|e| panic!("no `{css}` on the page: {e}"))
-}
-
-/// Waits until the page's path is `path`.
-async fn wait_for_path(driver: &WebDriver, path: &str) {
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    loop {
-        let url = driver.current_url().await.expect("current URL");
-        if url.path() == path {
-            return;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "expected {path}, browser is at {url}");
-        tokio::time::sleep(POLL).await;
-    }
 }
 
 /// Waits until the `h1` says `text` (the page after a form's redirect has loaded).
@@ -235,7 +116,7 @@ fn a_dsl_signs_in_sees_a_report_arrive_live_and_closes_it_as_a_false_alarm() {
         driver.goto(format!("{}/staff/login", server.url)).await.unwrap();
         element(&driver, "#username").await.send_keys(USERNAME).await.unwrap();
         element(&driver, "#password").await.send_keys(&one_time_password).await.unwrap();
-        element(&driver, "#code").await.send_keys(totp_now(&totp_secret)).await.unwrap();
+        element(&driver, "#code").await.send_keys(totp_code(&totp_secret, 0)).await.unwrap();
         element(&driver, "form[action='/staff/login'] button[type=submit]")
             .await
             .click()
