@@ -269,6 +269,12 @@ impl ClockWatch {
             || synchronised(now, self.source.time_server_set_clock(), last_good)
     }
 
+    /// [`ClockWatch::known`] as of each call, for [`crate::server_tls`]'s certificate checks.
+    pub fn known_now(self: &std::sync::Arc<Self>) -> crate::server_tls::ClockKnown {
+        let clock = self.clone();
+        std::sync::Arc::new(move || clock.known(Utc::now()))
+    }
+
     /// The school server said it is `server_time` (the `Date` of an answer over TLS checked
     /// against the school's CA, never plain HTTP): sets the clock if [`correction`] says so.
     pub fn server_time(&self, now: DateTime<Utc>, server_time: DateTime<Utc>) {

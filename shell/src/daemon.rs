@@ -1167,11 +1167,7 @@ impl Daemon {
                 }
             }
         }));
-        let clock_known: crate::server_tls::ClockKnown = {
-            let clock = clock.clone();
-            Arc::new(move || clock.known(Utc::now()))
-        };
-        let api = HttpDeviceApi::new(&config.server, clock_known);
+        let api = HttpDeviceApi::new(&config.server, clock.known_now());
         let refresh_policy = Arc::new(Notify::new());
         match (&config.policy.public_key, &api) {
             (None, _) => tracing::warn!(

@@ -558,10 +558,7 @@ impl HttpTransport {
     /// clock is not known, and the server's time on answers over TLS may set the clock.
     pub fn new(server: &ServerConfig, clock: Option<Arc<ClockWatch>>) -> Result<Self, UploadError> {
         let clock_known: crate::server_tls::ClockKnown = match &clock {
-            Some(clock) => {
-                let clock = clock.clone();
-                Arc::new(move || clock.known(chrono::Utc::now()))
-            }
+            Some(clock) => clock.known_now(),
             None => Arc::new(|| true),
         };
         // Only TLS checked against the school's CA vouches for the time; plain HTTP does not.
