@@ -17,11 +17,12 @@
 
 use anyhow::{bail, Context};
 use chrono::Utc;
+use slate_ipc::control::{Pin, Reply, Request};
 use slate_protocol::{DeviceNumber, EventBody};
 use slate_shell::apps::FakeApps;
 use slate_shell::button::ButtonEvent;
 use slate_shell::config::BlankMethod;
-use slate_shell::control::{ControlMsg, Pin, Reply, Request};
+use slate_shell::control::ControlMsg;
 use slate_shell::core::{Core, Rules};
 use slate_shell::daemon::{ClockIds, Driver};
 use slate_shell::display::{Display, SysfsBacklight, WaylandDisplay};

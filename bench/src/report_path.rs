@@ -5,10 +5,10 @@
 use crate::local_server::LocalServer;
 use anyhow::{bail, Context};
 use chrono::Utc;
+use slate_ipc::control::{Pin, Reply, Request};
 use slate_protocol::DeviceNumber;
 use slate_server::store::Store;
 use slate_shell::config::parse_config;
-use slate_shell::control::{Pin, Request};
 use slate_shell::daemon::Daemon;
 use slate_shell::staff::StaffPin;
 use std::path::Path;
@@ -65,10 +65,10 @@ async fn bench(dir: &Path, presses: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn control(socket: &Path, request: Request) -> anyhow::Result<slate_shell::control::Reply> {
+async fn control(socket: &Path, request: Request) -> anyhow::Result<Reply> {
     let socket = socket.to_owned();
     let reply =
-        tokio::task::spawn_blocking(move || slate_shell::ctl::send(&socket, &request)).await??;
+        tokio::task::spawn_blocking(move || slate_ipc::client::send(&socket, &request)).await??;
     if !reply.ok {
         bail!("slated refused: {}", reply.error.unwrap_or_default());
     }

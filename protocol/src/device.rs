@@ -67,7 +67,18 @@ pub struct ListFile {
     pub bytes: u64,
 }
 
+/// A list file's digest as manifests carry it: the lowercase hex SHA-256 of its bytes.
+pub fn list_digest(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
 impl ListFile {
+    /// The manifest entry for these bytes.
+    pub fn of(bytes: &[u8]) -> Self {
+        Self { sha256: list_digest(bytes), bytes: bytes.len() as u64 }
+    }
+
     pub fn validate(&self, name: &str) -> Result<(), ProtocolError> {
         check_list_name(name)?;
         let hex = self.sha256.len() == 64

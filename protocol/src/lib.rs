@@ -59,9 +59,8 @@
 pub mod bundle;
 pub mod device;
 pub mod kiosk;
-#[cfg(feature = "lines")]
-pub mod lines;
 pub mod staff;
+pub mod url_lists;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

@@ -3,7 +3,7 @@
 //! core's), and must never freeze `slated`'s own cgroup.
 //!
 //! [`CgroupApps`] is the real one: each app runs in its own cgroup (made by the kiosk's launcher,
-//! [`crate::cgroup::AppCgroup`]); a stop writes 1 to its `cgroup.freeze` and waits (bounded) for
+//! [`slate_ipc::cgroup::AppCgroup`]); a stop writes 1 to its `cgroup.freeze` and waits (bounded) for
 //! `frozen 1` in `cgroup.events` (every renderer and helper of a browser, whatever its process
 //! group or uid), a false alarm unfreezes it, a close writes 1 to `cgroup.kill` (then unfreezes,
 //! so nothing stays stuck); audio is muted through a [`Mute`] command ([`mute_command`] builds
@@ -11,7 +11,7 @@
 //! `foreground` request, its cgroup checked by the control socket. [`LoggingApps`] stands in
 //! where there is no app, and [`FakeApps`] is for tests.
 
-use crate::cgroup::{self, Hierarchy};
+use slate_ipc::cgroup::{self, Hierarchy};
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};

@@ -25,8 +25,8 @@ use std::time::Duration;
 /// A commented example with every field; it must always parse (see the tests).
 pub const EXAMPLE: &str = include_str!("../slate.example.toml");
 
-pub const DEFAULT_STATE_DIR: &str = "/var/lib/slate";
-pub const DEFAULT_CONTROL_SOCKET: &str = "/run/slate/control.sock";
+pub const DEFAULT_STATE_DIR: &str = slate_ipc::state_dir::DEFAULT_STATE_DIR;
+pub const DEFAULT_CONTROL_SOCKET: &str = slate_ipc::control::DEFAULT_SOCKET;
 /// F12 (code 88): what the board's `gpio-key` overlay is set to send (`keycode=88`).
 pub const DEFAULT_BUTTON_KEY: u16 = 88;
 /// The largest key code the kernel defines (`KEY_MAX`).

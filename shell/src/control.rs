@@ -1,180 +1,18 @@
-//! The control socket that `slatectl` (and, for now, stand-ins for the kiosk UI and browser)
-//! talk to. Owns the socket, the request format and its validation; must not change device state
-//! itself: each valid request is handed to the daemon's core task, which answers it.
-//!
-//! # Protocol
-//!
-//! A Unix stream socket (mode 0660, group `control_group` so that the kiosk UI's user can reach
-//! it). Each connection's peer is checked ([`Peer::of`]: `SO_PEERCRED` and its cgroup) and may
-//! send only what its [`Role`] needs ([`allowed`]); others get `{"ok":false,"error":"refused:
-//! …"}`. One JSON request per line, one JSON reply per line, as
-//! many as the client likes on one connection. A request that is not valid gets
-//! `{"ok":false,"error":"…"}` and the connection stays usable; nothing a client sends can stop
-//! the daemon.
-//!
-//! ```text
-//! {"cmd":"press"}                  -> {"ok":true,"report":"<event id>"}       after the report is fsync'd
-//!                                  -> {"ok":true,"report":"<id>","already_held":true}   held: nothing new
-//! {"cmd":"report"}                 (the same as press)
-//! {"cmd":"sign_in","pupil":"p-7f3a9c","pictures":["sun","boat"]} -> {"ok":true,"session":"<id>"}
-//!                                  -> {"ok":false,"error":"the device is held until …"}
-//!                                  -> {"ok":false,"error":"wrong pictures: try again"}
-//!                                     (the pupil must be on the kiosk policy's roster; pictures:
-//!                                     their picture PIN, needed from the kiosk UI, not from root)
-//! {"cmd":"check_pictures","pupil":"p-7f3a9c","pictures":["sun","boat"]} -> {"ok":true}
-//!                                  -> {"ok":false,"error":"wrong pictures: try again"}
-//! {"cmd":"sign_out"}               -> {"ok":true} | {"ok":false,"error":"nobody is signed in"}
-//! {"cmd":"foreground","app":"browser","url":"https://…","title":"…","pid":4242}
-//!                                  -> {"ok":true}     what a report made now would record;
-//!                                     url, title, pid optional (pid: an app the sender started,
-//!                                     in an app cgroup under its own; that cgroup is frozen)
-//! {"cmd":"unlock","pin":"1234","choice":"close_app|false_alarm|block_site","staff":"t-04"}
-//!                                  -> {"ok":true} | {"ok":false,"error":"the device is not held"}
-//!                                  -> {"ok":false,"error":"wrong staff PIN (4 more before …)"}
-//!                                  -> {"ok":false,"error":"too many wrong staff PINs: …",
-//!                                      "locked_until":"2026-11-17T10:02:03Z"}
-//!                                     (all optional; choice defaults to close_app; pin is
-//!                                     required when a PIN hash is configured)
-//! {"cmd":"status"}                 -> {"ok":true,"device":12,"state":"idle|in_session|held",
-//!                                      "spool_pending":3,"enrolled":true,"screens_locked":false,
-//!                                      "pupil":"p-7f3a9c","policy_issued_at":"…"}
-//! {"cmd":"app_opened","app":"maths"}                 -> {"ok":true} (error: nobody signed in)
-//! {"cmd":"aup_accepted","key_stage":"ks1","text_version":"ks1-0123abcd"} -> {"ok":true}
-//! {"cmd":"activity"}               -> {"ok":true}     a touch: the idle timer starts again
-//! {"cmd":"reassurance_shown"}      -> {"ok":true}     held, and the UI's reassurance screen is in
-//!                                     front of every app: the screen lights for it (error: not held)
-//! {"cmd":"filter_blocked","layer":"dns","target":"x.example","rule":"exact:x.example","list":"adult"}
-//!                                  -> {"ok":true}     spooled with the session and pupil
-//! {"cmd":"tell_teacher","url":"https://…","app":"maths"}
-//!                                  -> {"ok":true,"report":"<id>"}   no darkness, nothing held
-//! {"cmd":"device_refused","kind":"usb_storage","description":"0781:5567 SanDisk"} -> {"ok":true}
-//! ```
+//! The control socket's server side: who is on the other end of each connection
+//! ([`Peer::of`]: `SO_PEERCRED` and its cgroup), what each [`Role`] may send ([`allowed`]), and
+//! the hand-off of each valid request to the daemon's core task, which answers it. Refused
+//! peers get `{"ok":false,"error":"refused: …"}`; nothing a client sends can stop the daemon.
+//! The messages, their checks and the socket's framing are the local protocol crate's
+//! ([`slate_ipc::control`], [`slate_ipc::listen`]); this module must not change device state
+//! itself.
 
 use crate::apps::AppProcess;
-use crate::cgroup;
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
-use slate_protocol::{
-    DeviceNumber, Event, EventBody, EventId, FilterLayer, PupilId, RefusedDevice, ResolutionChoice,
-    SessionId, StaffId,
-};
-use std::fmt;
-use std::os::unix::fs::{FileTypeExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use slate_ipc::cgroup;
+use slate_ipc::control::{parse_request, Reply, Request, MAX_REQUEST_BYTES};
+use slate_protocol::FilterLayer;
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{mpsc, oneshot};
-
-/// Longest request line accepted, in bytes (a URL of 4 KiB and a title fit easily).
-pub const MAX_REQUEST_BYTES: usize = 16 * 1024;
-
-#[derive(Debug, thiserror::Error)]
-pub enum ControlError {
-    #[error("control socket {}: cannot {action}: {source}", path.display())]
-    Io { action: &'static str, path: PathBuf, source: std::io::Error },
-    #[error("control socket {}: another slated is already listening there", path.display())]
-    InUse { path: PathBuf },
-    #[error("control socket {}: the path exists and is not a socket; not removing it", path.display())]
-    NotASocket { path: PathBuf },
-}
-
-/// A request, as sent on the socket. (Variants without fields are written `{}` so that unknown
-/// fields are refused on them too.)
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "cmd", rename_all = "snake_case", deny_unknown_fields)]
-pub enum Request {
-    /// A report-button press, now.
-    #[serde(alias = "report")]
-    Press {},
-    SignIn {
-        pupil: PupilId,
-        /// The pupil's picture PIN as tapped (picture names in order), when they have one.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        pictures: Option<Pictures>,
-    },
-    /// Whether these pictures are the pupil's picture PIN (the kiosk UI asks when the last
-    /// picture is tapped; nothing changes).
-    CheckPictures {
-        pupil: PupilId,
-        pictures: Pictures,
-    },
-    SignOut {},
-    /// What is on screen (stands in for the kiosk browser's channel until it exists).
-    Foreground {
-        app: String,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        url: Option<String>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        title: Option<String>,
-        /// The app's process, in an app cgroup the sender made: that cgroup is frozen on a report.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        pid: Option<u32>,
-    },
-    /// A member of staff unlocks a held device.
-    Unlock {
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        pin: Option<Pin>,
-        /// What happens next; `close_app` when not given.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        choice: Option<ResolutionChoice>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        staff: Option<StaffId>,
-    },
-    Status {},
-    /// The pupil opened an approved app (the kiosk UI).
-    AppOpened {
-        app: String,
-    },
-    /// The pupil accepted the acceptable use agreement (the kiosk UI).
-    AupAccepted {
-        key_stage: String,
-        text_version: String,
-    },
-    /// The pupil touched the screen (the kiosk UI, at most every 30 s).
-    Activity {},
-    /// The kiosk UI's reassurance screen is mapped in front of every app while the device is
-    /// held: slated lights the screen for it.
-    ReassuranceShown {},
-    /// The filter refused a name (slate-dns) or a page (the browser).
-    FilterBlocked {
-        layer: FilterLayer,
-        target: String,
-        rule: String,
-        list: String,
-    },
-    /// "Tell my teacher" on a blocked page.
-    TellTeacher {
-        url: String,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        app: Option<String>,
-    },
-    /// Hardware the policy does not allow was plugged in (udev).
-    DeviceRefused {
-        kind: RefusedDevice,
-        description: String,
-    },
-}
-
-/// A staff PIN as typed; `Debug` never shows it.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct Pin(pub String);
-
-impl fmt::Debug for Pin {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Pin(<hidden>)")
-    }
-}
-
-/// A picture PIN as tapped; `Debug` never shows it.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct Pictures(pub Vec<String>);
-
-impl fmt::Debug for Pictures {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Pictures(<{} hidden>)", self.0.len())
-    }
-}
 
 /// Whether `tapped` is `expected` (a picture PIN), comparing every picture whatever the first
 /// difference. Pure.
@@ -192,70 +30,6 @@ pub fn pictures_match(expected: &[String], tapped: &[String]) -> bool {
     !differ
 }
 
-/// A reply, as sent on the socket. Fields that do not apply are left out.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub struct Reply {
-    pub ok: bool,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub report: Option<EventId>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub already_held: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub session: Option<SessionId>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub device: Option<DeviceNumber>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub state: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub spool_pending: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub enrolled: Option<bool>,
-    /// Unlocking is refused until then (too many wrong PINs).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub locked_until: Option<DateTime<Utc>>,
-    /// What is wrong with the report button (`missing`, `stuck`), in `status`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub button_fault: Option<slate_protocol::ButtonFault>,
-    /// Why a press would not darken the screen (`cannot_darken`, `last_press_not_dark`), in
-    /// `status`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub display_fault: Option<slate_protocol::DisplayFault>,
-    /// What is wrong with the card (full: the reserve for reports in use or gone), in `status`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub storage_fault: Option<slate_protocol::StorageFault>,
-    /// Whether a staff PIN has reached the device (without one a held device stays held), in
-    /// `status`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub staff_pin: Option<bool>,
-    /// The teacher's "eyes on me" is in force, in `status`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub screens_locked: Option<bool>,
-    /// The signed-in pupil, in `status`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pupil: Option<PupilId>,
-    /// When the kiosk policy in force was issued, in `status`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub policy_issued_at: Option<DateTime<Utc>>,
-}
-
-impl Reply {
-    pub fn ok() -> Self {
-        Self { ok: true, ..Self::default() }
-    }
-
-    pub fn error(message: impl Into<String>) -> Self {
-        Self { ok: false, error: Some(message.into()), ..Self::default() }
-    }
-
-    pub fn to_line(&self) -> Vec<u8> {
-        let mut line = serde_json::to_vec(self).expect("a reply always serialises");
-        line.push(b'\n');
-        line
-    }
-}
-
 /// A valid request on its way to the daemon's core task, with where to send the answer.
 #[derive(Debug)]
 pub struct ControlMsg {
@@ -267,115 +41,6 @@ pub struct ControlMsg {
     /// When the request arrived: the time of a `press`.
     pub received_at: DateTime<Utc>,
     pub reply: oneshot::Sender<Reply>,
-}
-
-/// Parses and validates one request line. Pure. The error is safe to send back.
-pub fn parse_request(line: &[u8]) -> Result<Request, String> {
-    let request: Request = serde_json::from_slice(line).map_err(|e| format!("bad request: {e}"))?;
-    // The same checks the server makes, so that nothing spooled is what it would refuse.
-    let probe = |body: EventBody, rename: &[(&str, &str)]| {
-        let at = DateTime::<Utc>::UNIX_EPOCH;
-        Event::new(DeviceNumber::new(1).expect("1 is a device number"), at, body)
-            .validate()
-            .map_err(|e| {
-                let mut message = e.to_string();
-                for (from, to) in rename {
-                    message = message.replace(from, to);
-                }
-                format!("bad request: {message}")
-            })
-    };
-    let nonempty = |field: &str, value: &str| {
-        if value.is_empty() {
-            Err(format!("bad request: `{field}` is empty"))
-        } else {
-            Ok(())
-        }
-    };
-    let report =
-        |app: Option<String>, url: Option<String>, title: Option<String>| EventBody::ReportFiled {
-            session: None,
-            pupil: None,
-            app,
-            url,
-            page_title: title,
-            blank_latency_us: None,
-            recent_names: vec![],
-            origin: slate_protocol::ReportOrigin::Button,
-        };
-    let nobody = || (SessionId(uuid::Uuid::nil()), PupilId::new("p-0").expect("a pupil id"));
-    match &request {
-        Request::SignIn { pictures: Some(pictures), .. }
-        | Request::CheckPictures { pictures, .. } => check_pictures(pictures)?,
-        Request::Foreground { app, url, title, .. } => {
-            nonempty("app", app)?;
-            probe(
-                report(Some(app.clone()), url.clone(), title.clone()),
-                &[("`page_title`", "`title`")],
-            )?;
-        }
-        Request::AppOpened { app } => {
-            nonempty("app", app)?;
-            let (session, pupil) = nobody();
-            probe(EventBody::AppOpened { session, pupil, app: app.clone() }, &[])?;
-        }
-        Request::AupAccepted { key_stage, text_version } => {
-            check_aup(key_stage, text_version)?;
-        }
-        Request::FilterBlocked { layer, target, rule, list } => {
-            nonempty("rule", rule)?;
-            nonempty("list", list)?;
-            let body = EventBody::FilterBlocked {
-                session: None,
-                pupil: None,
-                layer: *layer,
-                target: target.clone(),
-                rule: rule.clone(),
-                list: list.clone(),
-            };
-            probe(body, &[])?;
-        }
-        Request::TellTeacher { url, app } => {
-            if let Some(app) = app {
-                nonempty("app", app)?;
-            }
-            probe(report(app.clone(), Some(url.clone()), None), &[])?;
-        }
-        Request::DeviceRefused { kind, description } => {
-            nonempty("description", description)?;
-            probe(EventBody::DeviceRefused { kind: *kind, description: description.clone() }, &[])?;
-        }
-        _ => {}
-    }
-    Ok(request)
-}
-
-/// 1 to 8 picture names of at most 16 lowercase letters.
-fn check_pictures(pictures: &Pictures) -> Result<(), String> {
-    let ok =
-        |p: &String| !p.is_empty() && p.len() <= 16 && p.bytes().all(|b| b.is_ascii_lowercase());
-    if pictures.0.is_empty() || pictures.0.len() > 8 || !pictures.0.iter().all(ok) {
-        return Err("bad request: `pictures` must be 1 to 8 picture names".into());
-    }
-    Ok(())
-}
-
-/// `key_stage` is `ks1` or `ks2`; `text_version` is `<key_stage>-<8 lowercase hex digits>` (the
-/// start of the agreement text's sha256).
-fn check_aup(key_stage: &str, text_version: &str) -> Result<(), String> {
-    if !matches!(key_stage, "ks1" | "ks2") {
-        return Err(format!("bad request: `key_stage` {key_stage:?} is not \"ks1\" or \"ks2\""));
-    }
-    let hex =
-        text_version.strip_prefix(key_stage).and_then(|rest| rest.strip_prefix('-')).filter(|h| {
-            h.len() == 8 && h.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-        });
-    if hex.is_none() {
-        return Err(format!(
-            "bad request: `text_version` is not \"{key_stage}-\" and 8 lowercase hex digits"
-        ));
-    }
-    Ok(())
 }
 
 /// Who is on the other end of a connection, from `SO_PEERCRED` and the peer's cgroup.
@@ -472,28 +137,6 @@ pub fn allowed(role: Role, request: &Request) -> bool {
     }
 }
 
-impl Request {
-    /// The request's `cmd`, for logs (never its fields).
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Request::Press {} => "press",
-            Request::SignIn { .. } => "sign_in",
-            Request::CheckPictures { .. } => "check_pictures",
-            Request::SignOut {} => "sign_out",
-            Request::Foreground { .. } => "foreground",
-            Request::Unlock { .. } => "unlock",
-            Request::Status {} => "status",
-            Request::AppOpened { .. } => "app_opened",
-            Request::AupAccepted { .. } => "aup_accepted",
-            Request::Activity {} => "activity",
-            Request::ReassuranceShown {} => "reassurance_shown",
-            Request::FilterBlocked { .. } => "filter_blocked",
-            Request::TellTeacher { .. } => "tell_teacher",
-            Request::DeviceRefused { .. } => "device_refused",
-        }
-    }
-}
-
 /// A connection's peer: its uid and, when it could be read, its cgroup.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Peer {
@@ -548,35 +191,6 @@ pub fn admit(peer: &Peer, request: &Request) -> Result<Option<AppProcess>, Strin
     }
 }
 
-/// Binds the socket at `path`: creates the directory, removes a stale socket left by a crash
-/// (but never a live one, nor anything that is not a socket), and restricts it to the owner and
-/// `group` (mode 0660; `None`: the owner's own group).
-pub fn bind(path: &Path, group: Option<u32>) -> Result<UnixListener, ControlError> {
-    let err = |action, source| ControlError::Io { action, path: path.to_owned(), source };
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| err("create its directory", e))?;
-    }
-    match std::fs::symlink_metadata(path) {
-        Ok(meta) if meta.file_type().is_socket() => {
-            if std::os::unix::net::UnixStream::connect(path).is_ok() {
-                return Err(ControlError::InUse { path: path.to_owned() });
-            }
-            std::fs::remove_file(path).map_err(|e| err("remove the stale socket", e))?;
-            tracing::info!(socket = %path.display(), "removed a stale control socket");
-        }
-        Ok(_) => return Err(ControlError::NotASocket { path: path.to_owned() }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(err("inspect", e)),
-    }
-    let listener = UnixListener::bind(path).map_err(|e| err("bind", e))?;
-    if let Some(gid) = group {
-        std::os::unix::fs::chown(path, None, Some(gid)).map_err(|e| err("give to its group", e))?;
-    }
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))
-        .map_err(|e| err("restrict", e))?;
-    Ok(listener)
-}
-
 /// Accepts connections until the task is aborted, handing valid requests that the peer may
 /// send to `requests`.
 pub async fn serve(listener: UnixListener, requests: mpsc::Sender<ControlMsg>, users: PeerUsers) {
@@ -601,7 +215,7 @@ pub async fn serve(listener: UnixListener, requests: mpsc::Sender<ControlMsg>, u
 async fn handle(stream: UnixStream, peer: Peer, requests: mpsc::Sender<ControlMsg>) {
     let (read, write) = stream.into_split();
     let too_long = Reply::error(format!("bad request: longer than {MAX_REQUEST_BYTES} bytes"));
-    slate_protocol::lines::serve(read, write, MAX_REQUEST_BYTES, too_long.to_line(), |line| {
+    slate_ipc::listen::serve_lines(read, write, MAX_REQUEST_BYTES, too_long.to_line(), |line| {
         let (requests, peer) = (&requests, &peer);
         async move {
             let received_at = Utc::now();
@@ -628,182 +242,13 @@ async fn handle(stream: UnixStream, peer: Peer, requests: mpsc::Sender<ControlMs
 #[cfg(test)]
 mod tests {
     use super::*;
+    use slate_ipc::listen::{bind as bind_for, BindError};
+    use std::os::unix::fs::PermissionsExt;
+    use std::path::Path;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-    #[test]
-    fn every_request_parses() {
-        let cases: Vec<(&str, Request)> = vec![
-            (r#"{"cmd":"press"}"#, Request::Press {}),
-            (r#"{"cmd":"report"}"#, Request::Press {}),
-            (
-                r#"{"cmd":"sign_in","pupil":"p-7f3a9c"}"#,
-                Request::SignIn { pupil: PupilId::new("p-7f3a9c").unwrap(), pictures: None },
-            ),
-            (
-                r#"{"cmd":"sign_in","pupil":"p-7f3a9c","pictures":["sun","boat"]}"#,
-                Request::SignIn {
-                    pupil: PupilId::new("p-7f3a9c").unwrap(),
-                    pictures: Some(Pictures(vec!["sun".into(), "boat".into()])),
-                },
-            ),
-            (
-                r#"{"cmd":"check_pictures","pupil":"p-7f3a9c","pictures":["sun"]}"#,
-                Request::CheckPictures {
-                    pupil: PupilId::new("p-7f3a9c").unwrap(),
-                    pictures: Pictures(vec!["sun".into()]),
-                },
-            ),
-            (r#"{"cmd":"sign_out"}"#, Request::SignOut {}),
-            (
-                r#"{"cmd":"foreground","app":"browser","url":"https://example.org/x","title":"A page"}"#,
-                Request::Foreground {
-                    app: "browser".into(),
-                    url: Some("https://example.org/x".into()),
-                    title: Some("A page".into()),
-                    pid: None,
-                },
-            ),
-            (
-                r#"{"cmd":"foreground","app":"paint","pid":4242}"#,
-                Request::Foreground {
-                    app: "paint".into(),
-                    url: None,
-                    title: None,
-                    pid: Some(4242),
-                },
-            ),
-            (r#"{"cmd":"unlock"}"#, Request::Unlock { pin: None, choice: None, staff: None }),
-            (
-                r#"{"cmd":"unlock","pin":"1234","choice":"false_alarm","staff":"t-04"}"#,
-                Request::Unlock {
-                    pin: Some(Pin("1234".into())),
-                    choice: Some(ResolutionChoice::FalseAlarm),
-                    staff: Some(StaffId::new("t-04").unwrap()),
-                },
-            ),
-            (r#"  {"cmd":"status"}  "#, Request::Status {}),
-            (r#"{"cmd":"app_opened","app":"maths"}"#, Request::AppOpened { app: "maths".into() }),
-            (
-                r#"{"cmd":"aup_accepted","key_stage":"ks1","text_version":"ks1-0a1b2c3d"}"#,
-                Request::AupAccepted {
-                    key_stage: "ks1".into(),
-                    text_version: "ks1-0a1b2c3d".into(),
-                },
-            ),
-            (r#"{"cmd":"activity"}"#, Request::Activity {}),
-            (r#"{"cmd":"reassurance_shown"}"#, Request::ReassuranceShown {}),
-            (
-                r#"{"cmd":"filter_blocked","layer":"dns","target":"x.example","rule":"exact:x.example","list":"adult"}"#,
-                Request::FilterBlocked {
-                    layer: FilterLayer::Dns,
-                    target: "x.example".into(),
-                    rule: "exact:x.example".into(),
-                    list: "adult".into(),
-                },
-            ),
-            (
-                r#"{"cmd":"filter_blocked","layer":"url","target":"https://x.example/a","rule":"url-sha256","list":"iwf"}"#,
-                Request::FilterBlocked {
-                    layer: FilterLayer::Url,
-                    target: "https://x.example/a".into(),
-                    rule: "url-sha256".into(),
-                    list: "iwf".into(),
-                },
-            ),
-            (
-                r#"{"cmd":"tell_teacher","url":"https://x.example/a","app":"maths"}"#,
-                Request::TellTeacher {
-                    url: "https://x.example/a".into(),
-                    app: Some("maths".into()),
-                },
-            ),
-            (
-                r#"{"cmd":"device_refused","kind":"usb_storage","description":"0781:5567 SanDisk"}"#,
-                Request::DeviceRefused {
-                    kind: RefusedDevice::UsbStorage,
-                    description: "0781:5567 SanDisk".into(),
-                },
-            ),
-        ];
-        for (line, expected) in cases {
-            assert_eq!(parse_request(line.as_bytes()), Ok(expected.clone()), "{line}");
-            // What slatectl sends parses back to the same request.
-            let sent = serde_json::to_vec(&expected).unwrap();
-            assert_eq!(parse_request(&sent), Ok(expected), "{line}");
-        }
-    }
-
-    #[test]
-    fn bad_requests_say_what_is_wrong() {
-        let long_url = format!(
-            r#"{{"cmd":"foreground","app":"browser","url":"https://x/{}"}}"#,
-            "a".repeat(5000)
-        );
-        let cases: Vec<(&[u8], &str)> = vec![
-            (b"", "bad request"),
-            (b"not json", "bad request"),
-            (b"[]", "bad request"),
-            (br#"{"pupil":"p-1"}"#, "missing field `cmd`"),
-            (br#"{"cmd":"reboot"}"#, "unknown variant `reboot`"),
-            (br#"{"cmd":"sign_in"}"#, "missing field `pupil`"),
-            (br#"{"cmd":"sign_in","pupil":"Amira Khan"}"#, "pupil"),
-            (br#"{"cmd":"sign_in","pupil":"p-1","name":"Amira"}"#, "unknown field `name`"),
-            (br#"{"cmd":"sign_in","pupil":"p-1","pictures":[]}"#, "`pictures`"),
-            (br#"{"cmd":"sign_in","pupil":"p-1","pictures":["Sun"]}"#, "`pictures`"),
-            (br#"{"cmd":"sign_in","pupil":"p-1","pictures":["a","a","a","a","a","a","a","a","a"]}"#, "`pictures`"),
-            (br#"{"cmd":"check_pictures","pupil":"p-1"}"#, "missing field `pictures`"),
-            (br#"{"cmd":"check_pictures","pupil":"p-1","pictures":[""]}"#, "`pictures`"),
-            (br#"{"cmd":"press","extra":1}"#, "unknown field `extra`"),
-            (br#"{"cmd":"foreground"}"#, "missing field `app`"),
-            (br#"{"cmd":"foreground","app":""}"#, "`app` is empty"),
-            (br#"{"cmd":"foreground","app":"browser","url":"hello world"}"#, "`url`"),
-            (long_url.as_bytes(), "`url`"),
-            (br#"{"cmd":"foreground","app":"browser","title":"a\u0007b"}"#, "`title`"),
-            (
-                br#"{"cmd":"foreground","app":"browser","screenshot":"iVBOR"}"#,
-                "unknown field `screenshot`",
-            ),
-            (b"\xff\xfe{}", "bad request"),
-            (br#"{"cmd":"unlock","choice":"reboot"}"#, "unknown variant `reboot`"),
-            (br#"{"cmd":"unlock","staff":"Mrs Smith"}"#, "staff"),
-            (br#"{"cmd":"unlock","pin":1234}"#, "bad request"),
-            (br#"{"cmd":"app_opened"}"#, "missing field `app`"),
-            (br#"{"cmd":"app_opened","app":""}"#, "`app` is empty"),
-            (br#"{"cmd":"app_opened","app":"maths","pupil":"p-1"}"#, "unknown field `pupil`"),
-            (br#"{"cmd":"activity","at":1}"#, "unknown field `at`"),
-            (br#"{"cmd":"aup_accepted","key_stage":"ks3","text_version":"ks3-0a1b2c3d"}"#, "`key_stage`"),
-            (br#"{"cmd":"aup_accepted","key_stage":"ks1","text_version":"ks2-0a1b2c3d"}"#, "`text_version`"),
-            (br#"{"cmd":"aup_accepted","key_stage":"ks1","text_version":"ks1-0A1B2C3D"}"#, "`text_version`"),
-            (br#"{"cmd":"aup_accepted","key_stage":"ks1"}"#, "missing field `text_version`"),
-            (br#"{"cmd":"filter_blocked","layer":"dns","target":"not a name","rule":"r","list":"adult"}"#, "`target`"),
-            (br#"{"cmd":"filter_blocked","layer":"url","target":"nope","rule":"r","list":"adult"}"#, "`target`"),
-            (br#"{"cmd":"filter_blocked","layer":"http","target":"x.example","rule":"r","list":"adult"}"#, "unknown variant `http`"),
-            (br#"{"cmd":"filter_blocked","layer":"dns","target":"x.example","rule":"r","list":""}"#, "`list` is empty"),
-            (br#"{"cmd":"filter_blocked","layer":"dns","target":"x.example","list":"adult"}"#, "missing field `rule`"),
-            (br#"{"cmd":"tell_teacher"}"#, "missing field `url`"),
-            (br#"{"cmd":"tell_teacher","url":"hello world"}"#, "`url`"),
-            (br#"{"cmd":"tell_teacher","url":"https://x/","title":"t"}"#, "unknown field `title`"),
-            (br#"{"cmd":"device_refused","kind":"floppy","description":"x"}"#, "unknown variant `floppy`"),
-            (br#"{"cmd":"device_refused","kind":"camera","description":""}"#, "`description` is empty"),
-            (br#"{"cmd":"device_refused","kind":"camera","description":"a\u0007b"}"#, "`description`"),
-        ];
-        for (line, expected) in cases {
-            let err = parse_request(line).expect_err(&String::from_utf8_lossy(line));
-            assert!(
-                err.contains(expected),
-                "{:?}: {err:?} should contain {expected:?}",
-                String::from_utf8_lossy(line)
-            );
-        }
-    }
-
-    #[test]
-    fn a_pin_is_never_in_debug_output() {
-        let request = parse_request(br#"{"cmd":"unlock","pin":"918273"}"#).unwrap();
-        assert!(!format!("{request:?}").contains("918273"));
-        let request =
-            parse_request(br#"{"cmd":"sign_in","pupil":"p-1","pictures":["flower"]}"#).unwrap();
-        assert!(!format!("{request:?}").contains("flower"));
+    fn bind(path: &Path, group: Option<u32>) -> Result<UnixListener, BindError> {
+        bind_for(path, group, "slated")
     }
 
     #[test]
@@ -918,26 +363,6 @@ mod tests {
         assert_eq!(err, "refused: `sign_in` is not allowed from this process (uid 1001)");
     }
 
-    #[test]
-    fn replies_leave_out_what_does_not_apply() {
-        assert_eq!(Reply::ok().to_line(), b"{\"ok\":true}\n");
-        assert_eq!(
-            Reply::error("nobody is signed in").to_line(),
-            b"{\"ok\":false,\"error\":\"nobody is signed in\"}\n"
-        );
-        let status = Reply {
-            ok: true,
-            device: Some(DeviceNumber::new(12).unwrap()),
-            state: Some("idle".into()),
-            spool_pending: Some(0),
-            enrolled: Some(false),
-            ..Reply::default()
-        };
-        let line = String::from_utf8(status.to_line()).unwrap();
-        assert_eq!(line, "{\"ok\":true,\"device\":12,\"state\":\"idle\",\"spool_pending\":0,\"enrolled\":false}\n");
-        assert_eq!(serde_json::from_str::<Reply>(&line).unwrap(), status);
-    }
-
     /// The test runs as root: it is trusted with everything.
     const ROOT_ONLY: PeerUsers = PeerUsers { root: 0, kiosk: None, dns: None, refused: None };
 
@@ -1003,7 +428,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("control.sock");
         let first = bind(&path, None).unwrap();
-        assert!(matches!(bind(&path, None), Err(ControlError::InUse { .. })));
+        assert!(matches!(bind(&path, None), Err(BindError::InUse { .. })));
         drop(first);
         // The socket file is left behind, as after a crash.
         assert!(path.exists());
@@ -1011,7 +436,7 @@ mod tests {
 
         let file = dir.path().join("not-a-socket");
         std::fs::write(&file, b"precious").unwrap();
-        assert!(matches!(bind(&file, None), Err(ControlError::NotASocket { .. })));
+        assert!(matches!(bind(&file, None), Err(BindError::NotASocket { .. })));
         assert_eq!(std::fs::read(&file).unwrap(), b"precious");
     }
 

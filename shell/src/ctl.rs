@@ -1,47 +1,8 @@
-//! The `slatectl` client: sends one request to `slated`'s control socket and turns the reply
-//! into a line for a person. Owns the client side of [`crate::control`]; must not interpret
-//! device state beyond printing it.
+//! `slatectl`'s sentences: turns slated's reply to a request into a line for a person (the
+//! request goes through [`slate_ipc::client`]). Must not interpret device state beyond printing
+//! it.
 
-use crate::control::{Reply, Request};
-use std::io::{BufRead, BufReader, Write};
-use std::os::unix::net::UnixStream;
-use std::path::{Path, PathBuf};
-use std::time::Duration;
-
-/// The environment variable that names the socket when `--socket` is not given.
-pub const SOCKET_ENV: &str = "SLATE_CONTROL_SOCKET";
-/// How long to wait for a reply (a press waits for an fsync; a stuck daemon must not hang us).
-const REPLY_TIMEOUT: Duration = Duration::from_secs(30);
-
-#[derive(Debug, thiserror::Error)]
-pub enum CtlError {
-    #[error("cannot reach slated at {}: {source} (is slated running?)", socket.display())]
-    NotRunning { socket: PathBuf, source: std::io::Error },
-    #[error("talking to slated at {}: {source}", socket.display())]
-    Io { socket: PathBuf, source: std::io::Error },
-    #[error("slated at {} closed the connection without a reply", socket.display())]
-    NoReply { socket: PathBuf },
-    #[error("slated at {} sent a reply that is not understood: {detail}", socket.display())]
-    BadReply { socket: PathBuf, detail: String },
-}
-
-/// Sends `request` and waits for the reply.
-pub fn send(socket: &Path, request: &Request) -> Result<Reply, CtlError> {
-    let io = |source| CtlError::Io { socket: socket.to_owned(), source };
-    let mut stream = UnixStream::connect(socket)
-        .map_err(|source| CtlError::NotRunning { socket: socket.to_owned(), source })?;
-    stream.set_read_timeout(Some(REPLY_TIMEOUT)).map_err(io)?;
-    let mut line = serde_json::to_vec(request).expect("a request always serialises");
-    line.push(b'\n');
-    stream.write_all(&line).map_err(io)?;
-    let mut reply = String::new();
-    BufReader::new(&stream).read_line(&mut reply).map_err(io)?;
-    if reply.is_empty() {
-        return Err(CtlError::NoReply { socket: socket.to_owned() });
-    }
-    serde_json::from_str(&reply)
-        .map_err(|e| CtlError::BadReply { socket: socket.to_owned(), detail: e.to_string() })
-}
+use slate_ipc::control::{Reply, Request};
 
 /// The line printed for a successful reply.
 pub fn describe(request: &Request, reply: &Reply) -> String {
@@ -179,14 +140,5 @@ mod tests {
             staff: None,
         };
         assert_eq!(describe(&unlock, &Reply::ok()), "unlocked: false alarm, the app resumes");
-    }
-
-    #[test]
-    fn no_daemon_is_a_clear_error() {
-        let dir = tempfile::tempdir().unwrap();
-        let socket = dir.path().join("control.sock");
-        let err = send(&socket, &Request::Status {}).unwrap_err().to_string();
-        assert!(err.starts_with(&format!("cannot reach slated at {}", socket.display())), "{err}");
-        assert!(err.ends_with("(is slated running?)"), "{err}");
     }
 }

@@ -18,7 +18,7 @@ use crate::apps::{AppProcess, Apps, CgroupApps, CommandMute};
 use crate::button::{self, ButtonEvent, EvdevButton, StdinButton};
 use crate::clock::{ClockWatch, SystemClock};
 use crate::config::{ButtonConfig, Config};
-use crate::control::{self, ControlError, ControlMsg, PeerUsers, Pin, Reply, Request, Role};
+use crate::control::{self, ControlMsg, PeerUsers, Role};
 use crate::core::{Command, Core, Foreground, Ids, Input, PinCheck, PinTrack, Refused, Unlock};
 use crate::credential;
 use crate::display::{Display, SystemDisplay};
@@ -30,6 +30,8 @@ use crate::spool::{SharedSpool, Spool, SpoolError};
 use crate::staff::{StaffPin, UnlockPins};
 use crate::upload::{HttpTransport, UploadSettings, Uploader};
 use chrono::{DateTime, Utc};
+use slate_ipc::control::{Pin, Reply, Request};
+use slate_ipc::listen::BindError;
 use slate_protocol::device::CommandAction;
 use slate_protocol::kiosk::Policy as KioskPolicy;
 use slate_protocol::staff::StaffPins;
@@ -68,7 +70,7 @@ pub enum DaemonError {
     #[error(transparent)]
     Spool(#[from] SpoolError),
     #[error(transparent)]
-    Control(#[from] ControlError),
+    Control(#[from] BindError),
 }
 
 /// Where the held report's id is kept (in the state directory) so that a restart comes up held.
@@ -1103,7 +1105,7 @@ impl Daemon {
                 }
             },
         };
-        let listener = control::bind(&config.control_socket, group)?;
+        let listener = slate_ipc::listen::bind(&config.control_socket, group, "slated")?;
 
         if config.staff.pin.is_none() && config.policy.public_key.is_none() {
             tracing::warn!("no staff PIN can arrive (no `[staff] pin_hash` and no `[server] public_key` for the staff PINs): a held device stays held");

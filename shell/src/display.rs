@@ -368,16 +368,13 @@ impl Display for WaylandDisplay {
     async fn reveal_ui(&mut self) -> Result<(), DisplayError> {
         // Not before slate-ui's window is on screen: lifted earlier, the reported page under
         // the overlay would show until slate-ui has drawn.
-        match self.overlay.lift_over(KIOSK_APP_ID).await {
+        match self.overlay.lift_over(slate_ipc::KIOSK_APP_ID).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(DisplayError::Reassure(e.to_string())),
             Err(_) => Err(DisplayError::Reassure(slate_wayland::Error::Gone.to_string())),
         }
     }
 }
-
-/// slate-ui's Wayland app id (it sets it before its window is made).
-pub const KIOSK_APP_ID: &str = "slate-ui";
 
 /// The display `slated` uses, as configured. (The trait's futures are not object-safe, so this
 /// enum stands where a `Box<dyn Display>` would.)

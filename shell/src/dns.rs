@@ -1,10 +1,10 @@
-//! slated's side of slate-dns's control socket (JSON lines, default `/run/slate/dns.sock`): the
+//! slated's side of slate-dns's socket ([`slate_ipc::dns`], default `/run/slate/dns.sock`): the
 //! names looked up just before a press, the profile of the signed-in pupil, and "re-read the
 //! policy". Owns the client and the reply checks; must never make a press wait: every request
 //! has a hard timeout, and a slate-dns that is away is an empty answer, not an error that stops
 //! anything.
 
-use serde::Deserialize;
+use slate_ipc::dns::{Reply, Request};
 use slate_protocol::MAX_RECENT_NAMES;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -18,22 +18,14 @@ pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(2);
 /// Longest reply line read.
 const MAX_REPLY_BYTES: u64 = 64 * 1024;
 
-#[derive(Debug, Deserialize)]
-struct DnsReply {
-    ok: bool,
-    #[serde(default)]
-    error: Option<String>,
-    #[serde(default)]
-    names: Vec<String>,
-}
-
 /// Reads a `recent` reply: at most [`MAX_RECENT_NAMES`] well-formed names, in the order given
 /// (newest first). Anything else is dropped, so a report never carries what the server would
 /// refuse. Pure.
 pub fn parse_recent(line: &[u8]) -> Vec<String> {
-    match serde_json::from_slice::<DnsReply>(line) {
+    match serde_json::from_slice::<Reply>(line) {
         Ok(reply) if reply.ok => reply
             .names
+            .unwrap_or_default()
             .into_iter()
             .filter(|n| {
                 !n.is_empty()
@@ -61,7 +53,7 @@ impl DnsSocket {
     /// The names looked up in the last two minutes, newest first; empty when slate-dns is away
     /// or slower than `timeout`.
     pub async fn recent(&self, timeout: Duration) -> Vec<String> {
-        match self.ask(br#"{"cmd":"recent"}"#.to_vec(), timeout).await {
+        match self.ask(&Request::Recent {}, timeout).await {
             Ok(Some(line)) => parse_recent(&line),
             Ok(None) => Vec::new(),
             Err(e) => {
@@ -73,19 +65,17 @@ impl DnsSocket {
 
     /// Sets the filter profile in force (`None`: the policy's default).
     pub async fn profile(&self, profile: Option<&str>) -> Result<(), String> {
-        let line = serde_json::to_vec(&serde_json::json!({"cmd": "profile", "profile": profile}))
-            .expect("serialisable");
-        self.command(line).await
+        self.command(&Request::Profile { profile: profile.map(str::to_owned) }).await
     }
 
     /// Asks slate-dns to re-read the policy and lists.
     pub async fn reload(&self) -> Result<(), String> {
-        self.command(br#"{"cmd":"reload"}"#.to_vec()).await
+        self.command(&Request::Reload {}).await
     }
 
-    async fn command(&self, line: Vec<u8>) -> Result<(), String> {
-        let Some(reply) = self.ask(line, COMMAND_TIMEOUT).await? else { return Ok(()) };
-        match serde_json::from_slice::<DnsReply>(&reply) {
+    async fn command(&self, request: &Request) -> Result<(), String> {
+        let Some(reply) = self.ask(request, COMMAND_TIMEOUT).await? else { return Ok(()) };
+        match serde_json::from_slice::<Reply>(&reply) {
             Ok(r) if r.ok => Ok(()),
             Ok(r) => Err(format!("slate-dns refused: {}", r.error.unwrap_or_default())),
             Err(e) => Err(format!("slate-dns sent a reply that is not understood: {e}")),
@@ -93,8 +83,9 @@ impl DnsSocket {
     }
 
     /// One request, one reply line; `None` when no socket is configured.
-    async fn ask(&self, mut line: Vec<u8>, timeout: Duration) -> Result<Option<Vec<u8>>, String> {
+    async fn ask(&self, request: &Request, timeout: Duration) -> Result<Option<Vec<u8>>, String> {
         let Some(path) = &self.path else { return Ok(None) };
+        let mut line = serde_json::to_vec(request).expect("a request always serialises");
         line.push(b'\n');
         let exchange = async {
             let mut stream = UnixStream::connect(path).await.map_err(|e| e.to_string())?;

@@ -28,14 +28,14 @@
 //! - [`policy`]: the signed policy from the server: verified, never older, lists checked by
 //!   sha256, written atomically for slate-ui and slate-dns; the staff PIN and session rules.
 //! - [`commands`]: teacher commands long-polled from the server (expired ones ignored).
-//! - [`control`]: the control socket's protocol and server (what `slatectl` speaks).
+//! - [`control`]: the control socket's server: peers, roles, the hand-off to the core (the
+//!   messages are `slate_ipc::control`).
 //! - [`daemon`]: wires it together; one task owns the core and carries out its commands.
-//! - [`ctl`]: the `slatectl` client.
+//! - [`ctl`]: `slatectl`'s sentences for slated's replies (the client is `slate_ipc::client`).
 
 pub mod activity;
 pub mod apps;
 pub mod button;
-pub mod cgroup;
 pub mod clock;
 pub mod commands;
 pub mod config;

@@ -14,6 +14,7 @@ use crate::upload::{HttpAnswer, UploadError};
 use chrono::{DateTime, Utc};
 use ed25519_dalek::VerifyingKey;
 use serde::Deserialize;
+use slate_ipc::state_dir::StateDir;
 use slate_protocol::bundle::SignedBundle;
 use slate_protocol::device::{check_list_name, ListFile, PolicyReply};
 use slate_protocol::kiosk::{self, Policy as KioskPolicy};
@@ -192,19 +193,13 @@ pub fn verify_reply(
     })
 }
 
-/// Lowercase hex SHA-256.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::Digest;
-    sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// Checks a list file's bytes against the manifest. Pure.
 pub fn check_list(name: &str, file: &ListFile, bytes: &[u8]) -> Result<(), PolicyFetchError> {
     let err = |reason: String| PolicyFetchError::List { name: name.to_owned(), reason };
     if bytes.len() as u64 != file.bytes {
         return Err(err(format!("{} bytes, the policy says {}", bytes.len(), file.bytes)));
     }
-    let hash = sha256_hex(bytes);
+    let hash = slate_protocol::device::list_digest(bytes);
     if hash != file.sha256 {
         return Err(err(format!("sha256 {hash}, the policy says {}", file.sha256)));
     }
@@ -218,15 +213,12 @@ pub fn profile_for(policy: &KioskPolicy, pupil: &PupilId) -> Option<String> {
     Some(class.filter_profile())
 }
 
-/// Where the staff document is cached, in the state directory (slated's alone), never in
-/// `policy/`.
-pub const STAFF_FILE: &str = "staff.json";
-
-/// Where the files go.
+/// Where the files go: [`StateDir`]'s layout, which slate-ui and slate-dns read too.
 #[derive(Debug, Clone)]
 pub struct PolicyFiles {
+    /// The directory written as a whole (`policy/`).
     pub dir: PathBuf,
-    staff: PathBuf,
+    layout: StateDir,
 }
 
 /// The policy in force, from the files.
@@ -239,20 +231,21 @@ pub struct Loaded {
 
 impl PolicyFiles {
     pub fn new(state_dir: &Path) -> Self {
-        Self { dir: state_dir.join("policy"), staff: state_dir.join(STAFF_FILE) }
+        let layout = StateDir::new(state_dir);
+        Self { dir: layout.policy_dir(), layout }
     }
-    /// The staff document (mode 0600, outside `policy/`).
+    /// The staff document (mode 0600, outside `policy/`: slated's alone).
     pub fn staff(&self) -> PathBuf {
-        self.staff.clone()
+        self.layout.staff()
     }
     pub fn kiosk(&self) -> PathBuf {
-        self.dir.join("kiosk.json")
+        self.layout.kiosk_policy()
     }
     pub fn filter(&self) -> PathBuf {
-        self.dir.join("filter.json")
+        self.layout.filter_policy()
     }
     pub fn list(&self, name: &str) -> PathBuf {
-        self.dir.join("lists").join(format!("{name}.txt"))
+        self.layout.list(name)
     }
 
     /// The policy in force from the files, checked again (a file that does not verify is as

@@ -239,7 +239,7 @@ async fn the_wayland_overlay_keeps_the_contract_on_a_real_compositor() {
     };
     // The window on screen is the kiosk's own (its app id): the overlay is lifted for the UI only
     // once that window is on screen (shell/wayland's tests show it waiting for it).
-    headless.spawn_window(slate_shell::display::KIOSK_APP_ID, RED, "sleep 600").unwrap();
+    headless.spawn_window(slate_ipc::KIOSK_APP_ID, RED, "sleep 600").unwrap();
     headless
         .wait_for(std::time::Duration::from_secs(15), |f| f.share(RED) > 0.99)
         .unwrap_or_else(|e| panic!("the kiosk's window never showed: {e}"));

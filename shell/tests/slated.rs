@@ -698,7 +698,7 @@ fn the_signed_policy_and_teacher_commands_reach_the_device() {
     let filter = serde_json::json!({
         "v": 1, "issued_at": "2026-11-23T08:00:00Z", "default_profile": "oak",
         "profiles": {"oak": {"block_lists": ["adult"]}},
-        "lists": {"adult": {"sha256": slate_shell::policy::sha256_hex(&list), "bytes": list.len()}},
+        "lists": {"adult": {"sha256": slate_protocol::device::list_digest(&list), "bytes": list.len()}},
     });
     let reply = serde_json::to_vec(&slate_protocol::device::PolicyReply {
         v: 1,
@@ -833,7 +833,7 @@ fn count(path: &Path) -> usize {
 
 #[test]
 fn the_socket_checks_each_peer_and_a_launched_app_is_frozen_and_killed_by_its_cgroup() {
-    use slate_shell::cgroup::{events_say, AppCgroup};
+    use slate_ipc::cgroup::{events_say, AppCgroup};
     let cgroup = || {
         AppCgroup::create().unwrap_or_else(|e| {
             panic!("cgroup2 is not writable here, so app cgroups cannot be tested: {e}")

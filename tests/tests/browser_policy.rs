@@ -97,8 +97,10 @@ fn a_listed_url_gets_the_block_page_and_tell_my_teacher_reports_it() {
     )
     .unwrap();
     let bad = format!("http://127.0.0.1:{port}/app/bad?x=1");
-    let entry =
-        slate_filter::urls::salted_hash(&salt, &slate_filter::urls::normalise(&bad).unwrap());
+    let entry = slate_protocol::url_lists::salted_hash(
+        &salt,
+        &slate_protocol::url_lists::normalise(&bad).unwrap(),
+    );
     std::fs::write(
         state.join("policy/lists/iwf.txt"),
         format!("# test list\nurl-sha256:{entry}\n"),

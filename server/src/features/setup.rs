@@ -22,7 +22,6 @@ use axum::routing::post;
 use chrono::{NaiveTime, Utc};
 use maud::{html, Markup};
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
 use slate_protocol::device::{check_list_name, ListFile};
 use slate_protocol::kiosk::{self, App, AppKind, KeyStage};
 use slate_protocol::PupilId;
@@ -279,8 +278,7 @@ pub fn parse_list(name: &str, contents: &str) -> Result<(String, Vec<u8>, ListFi
     if bytes.len() > MAX_LIST_BYTES {
         return Err(format!("List: over {} MiB.", MAX_LIST_BYTES / 1024 / 1024));
     }
-    let sha256: String = Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
-    let file = ListFile { sha256, bytes: bytes.len() as u64 };
+    let file = ListFile::of(&bytes);
     Ok((name.to_owned(), bytes, file))
 }
 

@@ -23,8 +23,6 @@
 //! - [`notify`]: blocked attempts to slated's control socket (`filter_blocked`), from a bounded
 //!   queue that never holds up an answer.
 //! - `bin/slate-dns.rs`: flags, files and signals around the above.
-//!
-//! [`urls`] is the URL layer's pure core (salted URL hashes), used by the kiosk browser.
 
 pub mod bench;
 pub mod events;
@@ -38,7 +36,6 @@ pub mod safesearch;
 pub mod server;
 pub mod socket;
 pub mod source;
-pub mod urls;
 pub mod wire;
 
 pub use filter::{Block, Decision, Filter};

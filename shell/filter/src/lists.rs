@@ -11,7 +11,7 @@
 //!
 //! - `url-sha256:<hex>`, `prefix-sha256:<hex>`, `host-sha256:<hex>` (any `<kind>-sha256:` line)
 //!   are URL-layer rules (IWF and CTIRU publish URLs as well as domains), salted hashes the kiosk
-//!   browser checks (see [`crate::urls`]); the DNS layer skips them (counted in
+//!   browser checks (see `slate_protocol::url_lists`); the DNS layer skips them (counted in
 //!   [`ParseReport::url_rules`]).
 //!
 //! The file is UTF-8, `\n` or `\r\n` line ends, as served by `GET /api/v1/device/lists/{name}` and

@@ -11,7 +11,8 @@
 use crate::events::BlockEvent;
 use crate::name;
 use crate::server::{FilterHandle, Queued};
-use serde::Serialize;
+use slate_ipc::control::{Reply, Request};
+use slate_protocol::FilterLayer;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -29,16 +30,6 @@ pub const RECONNECT_MAX: Duration = Duration::from_secs(5);
 /// connection cannot stop all the others).
 const ATTEMPTS: u32 = 3;
 
-/// The request line slated's control socket takes.
-#[derive(Debug, Serialize, PartialEq, Eq)]
-struct FilterBlocked<'a> {
-    cmd: &'static str,
-    layer: &'static str,
-    target: &'a str,
-    rule: String,
-    list: &'a str,
-}
-
 /// The JSON line for `event`, or `None` when its name is not a domain name (a malformed query
 /// is refused, but there is nothing to put on a pupil's record).
 pub fn request_line(event: &BlockEvent) -> Option<String> {
@@ -48,13 +39,8 @@ pub fn request_line(event: &BlockEvent) -> Option<String> {
         (Some(_), Some(_)) => format!("wildcard:{}", event.rule),
         (Some(_), None) => format!("exact:{}", event.rule),
     };
-    let request = FilterBlocked {
-        cmd: "filter_blocked",
-        layer: "dns",
-        target: &target,
-        rule,
-        list: &event.list,
-    };
+    let request =
+        Request::FilterBlocked { layer: FilterLayer::Dns, target, rule, list: event.list.clone() };
     let mut line = serde_json::to_string(&request).ok()?;
     line.push('\n');
     Some(line)
@@ -124,7 +110,7 @@ pub async fn forward(
             attempts += 1;
             match tokio::time::timeout(REPLY_TIMEOUT, exchange(stream, &line)).await {
                 Ok(Ok(reply)) => {
-                    if reply.get("ok").and_then(serde_json::Value::as_bool) == Some(true) {
+                    if reply.ok {
                         counts.sent.fetch_add(1, Ordering::Relaxed);
                     } else {
                         counts.refused.fetch_add(1, Ordering::Relaxed);
@@ -145,10 +131,7 @@ pub async fn forward(
 }
 
 /// Writes one request line and reads one reply line.
-async fn exchange(
-    stream: &mut BufReader<UnixStream>,
-    line: &str,
-) -> std::io::Result<serde_json::Value> {
+async fn exchange(stream: &mut BufReader<UnixStream>, line: &str) -> std::io::Result<Reply> {
     stream.get_mut().write_all(line.as_bytes()).await?;
     let mut reply = String::new();
     if stream.read_line(&mut reply).await? == 0 {

@@ -17,7 +17,7 @@ use crate::policy::{Policy, PolicyError};
 use crate::server::FilterHandle;
 use chrono::{DateTime, Utc};
 use ed25519_dalek::VerifyingKey;
-use sha2::{Digest, Sha256};
+use slate_protocol::device::list_digest;
 use slate_protocol::device::ListFile;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -74,18 +74,13 @@ impl fmt::Display for Reloaded {
 /// The list files read for a manifest, by list name: their bytes, or why they could not be read.
 pub type ListFiles = BTreeMap<String, Result<Vec<u8>, ListRefused>>;
 
-/// Lowercase hex SHA-256 of `bytes`.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// Whether `bytes` are the file the manifest describes.
 pub fn verify(file: &ListFile, bytes: &[u8]) -> Result<(), ListRefused> {
     let actual = bytes.len() as u64;
     if actual != file.bytes {
         return Err(ListRefused::Size { expected: file.bytes, actual });
     }
-    if sha256_hex(bytes) != file.sha256 {
+    if list_digest(bytes) != file.sha256 {
         return Err(ListRefused::Hash);
     }
     Ok(())
@@ -219,7 +214,7 @@ mod tests {
     fn policy() -> Policy {
         let mut text = POLICY.to_string();
         for (key, bytes) in [("ADULT", ADULT), ("IWF", IWF), ("KS1", KS1)] {
-            text = text.replace(&format!("SHA_{key}"), &sha256_hex(bytes));
+            text = text.replace(&format!("SHA_{key}"), &list_digest(bytes));
             text = text.replace(&format!("LEN_{key}"), &bytes.len().to_string());
         }
         Policy::from_json(&text).unwrap()
@@ -232,14 +227,14 @@ mod tests {
     #[test]
     fn sha256_is_lowercase_hex() {
         assert_eq!(
-            sha256_hex(b"abc"),
+            list_digest(b"abc"),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
     }
 
     #[test]
     fn a_file_must_match_size_and_hash() {
-        let file = ListFile { sha256: sha256_hex(ADULT), bytes: ADULT.len() as u64 };
+        let file = ListFile { sha256: list_digest(ADULT), bytes: ADULT.len() as u64 };
         assert_eq!(verify(&file, ADULT), Ok(()));
         assert_eq!(
             verify(&file, b"*.adult.test\nx\n"),

@@ -9,9 +9,10 @@ use hickory_proto::rr::{Name, RecordType};
 use slate_filter::notify::{self, Counts};
 use slate_filter::server::{Clock, Config, DnsServer, FilterHandle, FixedUpstream, Queued};
 use slate_filter::socket::{self, Reload};
-use slate_filter::source::{sha256_hex, Files};
+use slate_filter::source::Files;
 use slate_filter::Filter;
 use slate_protocol::bundle::SignedBundle;
+use slate_protocol::device::list_digest;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -109,7 +110,7 @@ impl School {
         for (name, text) in lists {
             manifest.insert(
                 name.to_string(),
-                serde_json::json!({"sha256": sha256_hex(text.as_bytes()), "bytes": text.len()}),
+                serde_json::json!({"sha256": list_digest(text.as_bytes()), "bytes": text.len()}),
             );
             let written =
                 if tamper.contains(name) { text.replace("*.", "*.x") } else { text.to_string() };
@@ -164,7 +165,7 @@ async fn start(school: &School, config: impl FnOnce(&mut Config)) -> Running {
     let clock = Arc::new(HandClock(Mutex::new(at("2026-11-17T09:00:00Z"))));
     let (server, events) = DnsServer::start(&cfg, filter, clock.clone()).await.unwrap();
     let socket_path = school.dir.join("run/dns.sock");
-    let listener = socket::bind(&socket_path).unwrap();
+    let listener = slate_ipc::listen::bind(&socket_path, None, "slate-dns").unwrap();
     let reload: Arc<dyn Reload> = Arc::new(files);
     tokio::spawn(socket::serve(listener, server.handle(), reload));
     Running {

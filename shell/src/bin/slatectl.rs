@@ -4,10 +4,10 @@
 //! 3 slated could not be reached.
 
 use clap::{Parser, Subcommand};
+use slate_ipc::client::{self, ClientError};
+use slate_ipc::control::{self, Pin, Request};
 use slate_protocol::{FilterLayer, PupilId, RefusedDevice, ResolutionChoice, StaffId};
-use slate_shell::config::DEFAULT_CONTROL_SOCKET;
-use slate_shell::control::{Pin, Request};
-use slate_shell::ctl::{self, CtlError};
+use slate_shell::ctl;
 use slate_shell::staff::StaffPin;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -16,7 +16,7 @@ use std::process::ExitCode;
 #[command(name = "slatectl", version, about = "Control a running slated")]
 struct Cli {
     /// The control socket.
-    #[arg(long, env = ctl::SOCKET_ENV, default_value = DEFAULT_CONTROL_SOCKET)]
+    #[arg(long, env = control::SOCKET_ENV, default_value = control::DEFAULT_SOCKET)]
     socket: PathBuf,
     /// Print slated's JSON reply instead of a sentence.
     #[arg(long)]
@@ -187,11 +187,11 @@ fn main() -> ExitCode {
     };
     // The daemon checks again; checking here gives exit status 2 for bad usage.
     let line = serde_json::to_vec(&request).expect("a request serialises");
-    if let Err(e) = slate_shell::control::parse_request(&line) {
+    if let Err(e) = control::parse_request(&line) {
         eprintln!("slatectl: {e}");
         return ExitCode::from(2);
     }
-    match ctl::send(&cli.socket, &request) {
+    match client::send(&cli.socket, &request) {
         Ok(reply) if cli.json => {
             println!("{}", serde_json::to_string(&reply).expect("a reply serialises"));
             if reply.ok {
@@ -211,7 +211,7 @@ fn main() -> ExitCode {
             );
             ExitCode::from(1)
         }
-        Err(e @ CtlError::NotRunning { .. }) => {
+        Err(e @ ClientError::NotRunning { .. }) => {
             eprintln!("slatectl: {e}");
             ExitCode::from(3)
         }

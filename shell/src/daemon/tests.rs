@@ -1,9 +1,9 @@
 use super::*;
 use crate::apps::{AppsCall, FakeApps};
-use crate::control::{Pictures, Pin};
 use crate::core::SequentialIds;
 use crate::display::{DisplayCall, FakeBlank, FakeDisplay};
 use crate::staff::StaffPin;
+use slate_ipc::control::{Pictures, Pin};
 use slate_protocol::staff::StaffPins;
 use slate_protocol::{PupilId, StaffId};
 

@@ -23,7 +23,7 @@ fn filter_payload(issued_at: &str, lists: &[(&str, &[u8])]) -> String {
         .map(|(name, bytes)| {
             (
                 name.to_string(),
-                serde_json::json!({"sha256": sha256_hex(bytes), "bytes": bytes.len()}),
+                serde_json::json!({"sha256": slate_protocol::device::list_digest(bytes), "bytes": bytes.len()}),
             )
         })
         .collect();

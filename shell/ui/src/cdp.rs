@@ -10,7 +10,7 @@
 
 use base64::Engine as _;
 use serde_json::{json, Value};
-use slate_filter::urls::{UrlDecision, UrlLists};
+use slate_protocol::url_lists::{UrlDecision, UrlLists};
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -532,7 +532,7 @@ impl Connection {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use slate_filter::urls::{salted_hash, UrlList};
+    use slate_protocol::url_lists::{salted_hash, UrlList};
 
     #[test]
     fn framing() {

@@ -10,7 +10,7 @@
 //! - Native apps: the command with a fresh `HOME` under the runtime dir.
 //!
 //! Each app gets its own cgroup, `slate-app-<launcher pid>-<seq>` directly under the launcher's
-//! ([`slate_shell::cgroup::AppCgroup`]): made before the spawn, joined by the child before exec,
+//! ([`slate_ipc::cgroup::AppCgroup`]): made before the spawn, joined by the child before exec,
 //! its `cgroup.freeze` and `cgroup.kill` writable by the launcher's group so that slated (in that
 //! group) freezes it on a report and kills it at "close app", whatever the app's processes do.
 //! No cgroup, no app: the error says why. When the app exits, for whatever reason, everything
@@ -24,8 +24,10 @@ use crate::browser::{kiosk_args, managed_policy, profile_dir, BrowserError, MANA
 use crate::cdp::{self, Connection, Report};
 use crate::policy::{App, AppKind};
 use serde_json::{json, Value};
-use slate_filter::urls::{parse_salt, UrlList, UrlLists};
-use slate_shell::cgroup::{AppCgroup, CgroupError};
+use slate_ipc::cgroup::{AppCgroup, CgroupError};
+use slate_ipc::control::Request;
+use slate_protocol::url_lists::{parse_salt, UrlList, UrlLists};
+use slate_protocol::FilterLayer;
 use std::ffi::{CString, OsString};
 use std::io::Read;
 use std::os::fd::AsRawFd;
@@ -75,33 +77,36 @@ pub struct SocketReporter {
 }
 
 impl SocketReporter {
-    fn send(&self, request: Value) {
-        if let Err(e) = crate::link::call_json(&self.socket, &request) {
+    fn send(&self, request: Request) {
+        if let Err(e) = crate::link::call(&self.socket, &request) {
             // The command only, never the URL or title (logs carry no URLs).
-            tracing::warn!(cmd = %request["cmd"], error = %e, "telling slated failed");
+            tracing::warn!(cmd = request.kind(), error = %e, "telling slated failed");
         }
     }
 }
 
 impl Reporter for SocketReporter {
     fn app_opened(&mut self, app: &str) {
-        self.send(json!({"cmd": "app_opened", "app": app}));
+        self.send(Request::AppOpened { app: app.to_owned() });
     }
     fn foreground(&mut self, app: &str, url: Option<&str>, title: Option<&str>, pid: u32) {
-        let mut req = json!({"cmd": "foreground", "app": app, "pid": pid});
-        if let Some(url) = url {
-            req["url"] = json!(url);
-        }
-        if let Some(title) = title {
-            req["title"] = json!(title);
-        }
-        self.send(req);
+        self.send(Request::Foreground {
+            app: app.to_owned(),
+            url: url.map(str::to_owned),
+            title: title.map(str::to_owned),
+            pid: Some(pid),
+        });
     }
     fn filter_blocked(&mut self, target: &str, rule: &str, list: &str) {
-        self.send(json!({"cmd": "filter_blocked", "layer": "url", "target": target, "rule": rule, "list": list}));
+        self.send(Request::FilterBlocked {
+            layer: FilterLayer::Url,
+            target: target.to_owned(),
+            rule: rule.to_owned(),
+            list: list.to_owned(),
+        });
     }
     fn tell_teacher(&mut self, url: &str, app: &str) {
-        self.send(json!({"cmd": "tell_teacher", "url": url, "app": app}));
+        self.send(Request::TellTeacher { url: url.to_owned(), app: Some(app.to_owned()) });
     }
 }
 
@@ -234,15 +239,15 @@ pub fn web_plan(app: &App, config: &LaunchConfig, session: &str) -> Result<WebPl
 /// Reads the URL salt from a filter bundle's payload and the URL lists present in `lists_dir`.
 /// Pure apart from reading the two kinds of file it is given.
 pub fn load_url_lists(state_dir: &Path) -> Result<UrlLists, LaunchError> {
-    let policy_dir = state_dir.join("policy");
-    let salt = match std::fs::read(policy_dir.join("filter.json")) {
+    let layout = slate_ipc::state_dir::StateDir::new(state_dir);
+    let salt = match std::fs::read(layout.filter_policy()) {
         Ok(bytes) => salt_from_bundle(&bytes).map_err(LaunchError::Lists)?,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-        Err(e) => return Err(io("reading", &policy_dir.join("filter.json"))(e)),
+        Err(e) => return Err(io("reading", &layout.filter_policy())(e)),
     };
     let mut lists = Vec::new();
     for name in URL_LISTS {
-        let path = policy_dir.join("lists").join(format!("{name}.txt"));
+        let path = layout.list(name);
         match std::fs::read_to_string(&path) {
             Ok(text) => lists
                 .push(UrlList::parse(name, &text).map_err(|e| LaunchError::Lists(e.to_string()))?),
@@ -480,7 +485,7 @@ impl Browser {
 
 /// Kills every process in an app's cgroup (the waiter then sees the app end).
 fn kill(cgroup: &AppCgroup) {
-    if let Err(e) = slate_shell::cgroup::write_file(&cgroup.dir, "cgroup.kill", "1") {
+    if let Err(e) = slate_ipc::cgroup::write_file(&cgroup.dir, "cgroup.kill", "1") {
         tracing::warn!(error = %e, "killing an app's cgroup failed");
     }
 }
@@ -641,7 +646,7 @@ impl ProcessLauncher {
             AppKind::Web { start_url, .. } => {
                 // Fail closed: without readable URL lists no web app starts.
                 let lists = load_url_lists(&self.config.state_dir)?;
-                if let slate_filter::urls::UrlDecision::Block(b) = lists.check(start_url) {
+                if let slate_protocol::url_lists::UrlDecision::Block(b) = lists.check(start_url) {
                     return Err(LaunchError::Refused {
                         app: app.id.clone(),
                         what: format!("start URL is on list {}", b.list),
@@ -819,7 +824,7 @@ mod tests {
             json!({"v": 1, "key_id": "k", "payload": payload, "signature": "x"}).to_string(),
         )
         .unwrap();
-        let entry = slate_filter::urls::salted_hash(&[10, 11], "https://a.example/x");
+        let entry = slate_protocol::url_lists::salted_hash(&[10, 11], "https://a.example/x");
         std::fs::write(state.join("policy/lists/iwf.txt"), format!("url-sha256:{entry}\n"))
             .unwrap();
         std::fs::write(state.join("policy/lists/adult.txt"), "not.a.url.list\n").unwrap();
@@ -828,7 +833,7 @@ mod tests {
         assert_eq!(lists.lists.len(), 1, "only iwf and ctiru are URL lists");
         assert!(matches!(
             lists.check("https://a.example/x"),
-            slate_filter::urls::UrlDecision::Block(_)
+            slate_protocol::url_lists::UrlDecision::Block(_)
         ));
         // A broken URL list is refused whole (and then no web app starts).
         std::fs::write(state.join("policy/lists/ctiru.txt"), "garbage\n").unwrap();
@@ -941,13 +946,13 @@ mod tests {
         };
         wait("the app started (needs a writable cgroup2)", &|| pid_file.exists());
         assert!(launcher.poll_exit().is_none(), "the app started: its cgroup could be made");
-        let own = slate_shell::cgroup::cgroup_of("self").unwrap();
+        let own = slate_ipc::cgroup::cgroup_of("self").unwrap();
         let app_cg =
-            slate_shell::cgroup::unified_path(&std::fs::read_to_string(&cg_file).unwrap()).unwrap();
+            slate_ipc::cgroup::unified_path(&std::fs::read_to_string(&cg_file).unwrap()).unwrap();
         let expected_parent = format!("{}/", own.trim_end_matches('/'));
         let name = app_cg.strip_prefix(&expected_parent).expect("directly under the launcher's");
         assert!(name.starts_with(&format!("slate-app-{}-", std::process::id())), "{app_cg}");
-        let hierarchy = slate_shell::cgroup::Hierarchy::discover().unwrap();
+        let hierarchy = slate_ipc::cgroup::Hierarchy::discover().unwrap();
         let cg_dir = hierarchy.dir(&app_cg).unwrap();
         for file in ["cgroup.freeze", "cgroup.kill"] {
             use std::os::unix::fs::PermissionsExt;

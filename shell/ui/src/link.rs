@@ -1,18 +1,18 @@
 //! The kiosk's link to `slated`: a narrow trait with the real implementation over the control
-//! socket ([`SocketLink`], reusing `slate_shell`'s request and reply types and client) and a fake
+//! socket ([`SocketLink`], with `slate_ipc`'s request and reply types and client) and a fake
 //! ([`FakeDevice`]) for tests and for running the UI without a daemon. Owns nothing but the
 //! translation; the device's rules live in slated.
 
 use crate::policy::KeyStage;
 use crate::screen::DeviceState;
+use slate_ipc::control::{Pictures, Reply, Request};
 use slate_protocol::PupilId;
-use slate_shell::control::{Pictures, Reply, Request};
 use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LinkError {
     #[error(transparent)]
-    Ctl(#[from] slate_shell::ctl::CtlError),
+    Ctl(#[from] slate_ipc::client::ClientError),
     /// slated answered, and refused (its own words, safe to log).
     #[error("slated refused: {0}")]
     Refused(String),
@@ -65,12 +65,17 @@ pub struct SocketLink {
 
 impl SocketLink {
     fn call(&self, request: &Request) -> Result<Reply, LinkError> {
-        let reply = slate_shell::ctl::send(&self.socket, request)?;
-        if reply.ok {
-            Ok(reply)
-        } else {
-            Err(LinkError::Refused(reply.error.unwrap_or_else(|| "no reason given".into())))
-        }
+        call(&self.socket, request)
+    }
+}
+
+/// Sends `request` to slated and returns its reply, refusals as errors.
+pub fn call(socket: &std::path::Path, request: &Request) -> Result<Reply, LinkError> {
+    let reply = slate_ipc::client::send(socket, request)?;
+    if reply.ok {
+        Ok(reply)
+    } else {
+        Err(LinkError::Refused(reply.error.unwrap_or_else(|| "no reason given".into())))
     }
 }
 
@@ -107,7 +112,7 @@ impl DeviceLink for SocketLink {
     }
 
     fn unlock(&mut self, pin: &str) -> Result<(), LinkError> {
-        let pin = Some(slate_shell::control::Pin(pin.to_owned()));
+        let pin = Some(slate_ipc::control::Pin(pin.to_owned()));
         self.call(&Request::Unlock { pin, choice: None, staff: None }).map(drop)
     }
 
@@ -179,7 +184,7 @@ impl FakeDevice {
         if self.reachable {
             Ok(())
         } else {
-            Err(LinkError::Ctl(slate_shell::ctl::CtlError::NoReply {
+            Err(LinkError::Ctl(slate_ipc::client::ClientError::NoReply {
                 socket: PathBuf::from("fake"),
             }))
         }
@@ -265,35 +270,5 @@ impl DeviceLink for FakeDevice {
             DeviceState::Held => Ok(()),
             _ => Err(LinkError::Refused("the device is not held".into())),
         }
-    }
-}
-
-/// Sends one request written as JSON (for requests this crate makes that have no
-/// [`Request`] variant in `slate_shell` yet) and returns slated's reply, refusals as errors.
-pub fn call_json(
-    socket: &std::path::Path,
-    request: &serde_json::Value,
-) -> Result<serde_json::Value, LinkError> {
-    use std::io::{BufRead, BufReader, Write};
-    let io = |source| slate_shell::ctl::CtlError::Io { socket: socket.to_owned(), source };
-    let mut stream = std::os::unix::net::UnixStream::connect(socket).map_err(|source| {
-        slate_shell::ctl::CtlError::NotRunning { socket: socket.to_owned(), source }
-    })?;
-    stream.set_read_timeout(Some(std::time::Duration::from_secs(10))).map_err(io)?;
-    let mut line = serde_json::to_vec(request).expect("a JSON value always serialises");
-    line.push(b'\n');
-    stream.write_all(&line).map_err(io)?;
-    let mut reply = String::new();
-    BufReader::new(stream).read_line(&mut reply).map_err(io)?;
-    if reply.trim().is_empty() {
-        return Err(slate_shell::ctl::CtlError::NoReply { socket: socket.to_owned() }.into());
-    }
-    let reply: serde_json::Value = serde_json::from_str(&reply).map_err(|e| {
-        slate_shell::ctl::CtlError::BadReply { socket: socket.to_owned(), detail: e.to_string() }
-    })?;
-    if reply["ok"] == true {
-        Ok(reply)
-    } else {
-        Err(LinkError::Refused(reply["error"].as_str().unwrap_or("no reason given").to_owned()))
     }
 }

@@ -22,7 +22,7 @@ use std::time::Duration;
 #[command(version, about = "The Slate kiosk screens")]
 struct Args {
     /// slated's control socket.
-    #[arg(long, env = slate_shell::ctl::SOCKET_ENV, default_value = "/run/slate/control.sock")]
+    #[arg(long, env = slate_ipc::control::SOCKET_ENV, default_value = "/run/slate/control.sock")]
     socket: PathBuf,
     /// slated's state directory: the kiosk policy is `<state_dir>/policy/kiosk.json`, a signed
     /// bundle checked with `--public-key`. Missing or not verifying: "Ask your teacher".
@@ -89,7 +89,7 @@ fn main() -> anyhow::Result<()> {
     log_policy(&policy);
 
     // The labwc rule that keeps the kiosk on top matches this app_id.
-    slint::set_xdg_app_id(slate_shell::display::KIOSK_APP_ID).context("setting the app_id")?;
+    slint::set_xdg_app_id(slate_ipc::KIOSK_APP_ID).context("setting the app_id")?;
     let window = slate_ui::AppWindow::new().context("creating the window")?;
     window.window().set_fullscreen(args.fullscreen);
     let reporter_socket = args.socket.clone();

@@ -14,9 +14,9 @@ use std::time::SystemTime;
 /// The policy, or why there is none, in words for the adult reading "Ask your teacher".
 pub type Loaded = Result<Policy, String>;
 
-/// slated's cached kiosk bundle under its state directory (contracts: files on the device).
+/// slated's cached kiosk bundle under its state directory ([`slate_ipc::state_dir`]).
 pub fn kiosk_bundle_path(state_dir: &Path) -> PathBuf {
-    state_dir.join("policy").join("kiosk.json")
+    slate_ipc::state_dir::StateDir::new(state_dir).kiosk_policy()
 }
 
 /// Where to read the policy from.

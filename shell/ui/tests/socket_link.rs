@@ -2,8 +2,9 @@
 //! with a fake device answering behind it: proves the requests and replies on the wire, and that
 //! the socket link and the fake tell the same story.
 
+use slate_ipc::control::{Pictures, Reply, Request};
 use slate_protocol::{DeviceNumber, PupilId};
-use slate_shell::control::{self, Reply, Request};
+use slate_shell::control;
 use slate_ui::link::{DeviceLink, FakeDevice, LinkError, SocketLink};
 use slate_ui::policy::KeyStage;
 use slate_ui::screen::DeviceState;
@@ -21,7 +22,7 @@ fn serve_fake(
     let handle = std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         rt.block_on(async move {
-            let listener = control::bind(&socket, None).unwrap();
+            let listener = slate_ipc::listen::bind(&socket, None, "slated").unwrap();
             let (tx, mut rx) = tokio::sync::mpsc::channel::<control::ControlMsg>(4);
             // The test runs as root, which may send everything.
             let users = control::PeerUsers { root: 0, kiosk: None, dns: None, refused: None };
@@ -124,11 +125,11 @@ fn the_socket_link_speaks_slateds_protocol() {
     assert!(
         parsed.contains(&Request::SignIn {
             pupil: pupil.clone(),
-            pictures: Some(control::Pictures(v(&["sun", "boat"])))
+            pictures: Some(Pictures(v(&["sun", "boat"])))
         }),
         "the sign-in carries the pictures: {parsed:?}"
     );
-    slate_shell::ctl::send(&socket, &Request::Press {}).unwrap();
+    slate_ipc::client::send(&socket, &Request::Press {}).unwrap();
     assert_eq!(link.status().unwrap().state, DeviceState::Held);
     match link.unlock("1111") {
         Err(LinkError::Refused(why)) => assert_eq!(why, "wrong staff PIN"),

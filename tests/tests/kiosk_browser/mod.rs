@@ -780,8 +780,10 @@ pub fn state_listing(dir: &Path, url: &str) -> PathBuf {
         json!({"v": 1, "key_id": "k", "payload": payload, "signature": "s"}).to_string(),
     )
     .unwrap();
-    let entry =
-        slate_filter::urls::salted_hash(&[7, 9, 11], &slate_filter::urls::normalise(url).unwrap());
+    let entry = slate_protocol::url_lists::salted_hash(
+        &[7, 9, 11],
+        &slate_protocol::url_lists::normalise(url).unwrap(),
+    );
     std::fs::write(state.join("policy/lists/iwf.txt"), format!("url-sha256:{entry}\n")).unwrap();
     state
 }

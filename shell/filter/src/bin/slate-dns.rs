@@ -40,7 +40,7 @@ struct Args {
     #[arg(long, default_value = "/var/lib/slate/policy/lists")]
     lists: PathBuf,
     /// slate-dns's own socket (recent, profile, reload), mode 0660.
-    #[arg(long, default_value = socket::DEFAULT_SOCKET)]
+    #[arg(long, default_value = slate_ipc::dns::DEFAULT_SOCKET)]
     socket: PathBuf,
     /// slated's control socket, where blocked attempts are sent.
     #[arg(long, default_value = "/run/slate/control.sock")]
@@ -76,7 +76,7 @@ async fn main() -> Result<()> {
     let config = Config::new(args.listen, args.upstreams.clone());
     let (server, events) = DnsServer::start(&config, filter, Arc::new(SystemClock)).await?;
     let handle = server.handle();
-    let listener = socket::bind(&args.socket)?;
+    let listener = slate_ipc::listen::bind(&args.socket, None, "slate-dns")?;
     let reload: Arc<dyn Reload> = files.clone();
     tokio::spawn(socket::serve(listener, handle.clone(), reload.clone()));
     let counts = Arc::new(Counts::default());

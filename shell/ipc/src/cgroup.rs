@@ -1,5 +1,5 @@
-//! Apps in their own cgroup (v2): the launcher (slate-ui) makes one for each app it starts,
-//! slated freezes and kills it ([`crate::apps::CgroupApps`]) and the control socket tells a
+//! Apps in their own cgroup (v2), a contract between slate-ui and slated: the launcher (slate-ui) makes one for each app it starts,
+//! slated freezes and kills it (its `apps` module) and its control socket tells a
 //! process the launcher started from one that is not ([`app_cgroup_under`]). Owns the naming,
 //! the parsing of `/proc/*/cgroup` and `/proc/self/mountinfo` (pure) and the few file writes.
 //!

@@ -1,13 +1,62 @@
-//! The framing of Slate's local sockets (slated's control socket, slate-dns's socket): one
-//! request per line, one reply line for each, in order. A line longer than the limit gets one
-//! error reply and the connection is closed; blank lines are skipped.
+//! The listening side of Slate's local sockets (slated's control socket, slate-dns's socket):
+//! binding with the permission checks both need, and the framing of each connection (one
+//! request per line, one reply line for each, in order; a line longer than the limit gets one
+//! error reply and the connection is closed; blank lines are skipped). Only with the `listen`
+//! feature: clients such as slate-ui need neither tokio nor this.
 
 use std::future::Future;
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::path::{Path, PathBuf};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::net::UnixListener;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BindError {
+    #[error("{owner} socket {}: cannot {action}: {source}", path.display())]
+    Io { owner: &'static str, action: &'static str, path: PathBuf, source: std::io::Error },
+    #[error("{owner} socket {}: another {owner} is already listening there", path.display())]
+    InUse { owner: &'static str, path: PathBuf },
+    #[error("{owner} socket {}: the path exists and is not a socket; not removing it", path.display())]
+    NotASocket { owner: &'static str, path: PathBuf },
+}
+
+/// Binds the socket at `path` for `owner` (the program, for messages): creates the directory,
+/// removes a stale socket left by a crash (but never a live one, nor anything that is not a
+/// socket), and restricts it to the owner and `group` (mode 0660; `None`: the owner's own
+/// group).
+pub fn bind(
+    path: &Path,
+    group: Option<u32>,
+    owner: &'static str,
+) -> Result<UnixListener, BindError> {
+    let err = |action, source| BindError::Io { owner, action, path: path.to_owned(), source };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| err("create its directory", e))?;
+    }
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_socket() => {
+            if std::os::unix::net::UnixStream::connect(path).is_ok() {
+                return Err(BindError::InUse { owner, path: path.to_owned() });
+            }
+            std::fs::remove_file(path).map_err(|e| err("remove the stale socket", e))?;
+            tracing::info!(socket = %path.display(), "removed a stale socket");
+        }
+        Ok(_) => return Err(BindError::NotASocket { owner, path: path.to_owned() }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(err("inspect", e)),
+    }
+    let listener = UnixListener::bind(path).map_err(|e| err("bind", e))?;
+    if let Some(gid) = group {
+        std::os::unix::fs::chown(path, None, Some(gid)).map_err(|e| err("give to its group", e))?;
+    }
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))
+        .map_err(|e| err("restrict", e))?;
+    Ok(listener)
+}
 
 /// Serves one connection. `answer` turns a request line (without its newline) into a reply
 /// line; `too_long` is the reply line for a request over `max_request_bytes`.
-pub async fn serve<R, W, F, Fut>(
+pub async fn serve_lines<R, W, F, Fut>(
     read: R,
     mut write: W,
     max_request_bytes: usize,
@@ -64,7 +113,7 @@ mod tests {
         client_write.shutdown().await.unwrap();
         let serving = async {
             let too_long = b"too long\n".to_vec();
-            serve(server_read, &mut server_write, max, too_long, |line| async move {
+            serve_lines(server_read, &mut server_write, max, too_long, |line| async move {
                 let mut reply = b"got ".to_vec();
                 reply.extend(line);
                 reply.push(b'\n');

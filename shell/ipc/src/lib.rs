@@ -1,0 +1,23 @@
+//! Slate's local protocol on the device, like greetd's `greetd_ipc`: what the programs on one
+//! device say to each other and where they find each other's files. The school server's wire
+//! types are `slate-protocol`'s; this crate is what never leaves the device.
+//!
+//! - [`control`]: slated's control socket, its messages typed both ways and checked.
+//! - [`client`]: the blocking client (`slatectl`, slate-ui).
+//! - [`dns`]: slate-dns's socket, for slated.
+//! - [`listen`] (feature `listen`): binding a socket with its permission checks, and the line
+//!   framing both servers use.
+//! - [`state_dir`]: where slated's signed policy files are for slate-ui and slate-dns.
+//! - [`cgroup`]: the app cgroups slate-ui makes and slated freezes.
+
+pub mod cgroup;
+pub mod client;
+pub mod control;
+pub mod dns;
+#[cfg(feature = "listen")]
+pub mod listen;
+pub mod state_dir;
+
+/// slate-ui's Wayland app id: it sets it before its window is made; slated's darkness lifts
+/// the reassurance overlay over the window with this id.
+pub const KIOSK_APP_ID: &str = "slate-ui";
