@@ -148,7 +148,7 @@ impl Postgres {
                 )));
             }
             for (version, sql) in (1_i64..).zip(migrations).skip(applied as usize) {
-                tx.batch_execute(&sql)?;
+                tx.batch_execute(sql)?;
                 tx.execute("INSERT INTO schema_migrations (version) VALUES ($1)", &[&version])?;
             }
             tx.commit()?;
