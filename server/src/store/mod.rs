@@ -119,7 +119,7 @@ impl Store {
     /// Adds a pupil to the roster, or updates their names if the id is known.
     pub fn save_pupil(&self, pupil: &PupilEntry) -> Result<(), StoreError> {
         self.lock().execute(
-            "INSERT INTO pupils (id, display_name, class_name) VALUES (?1, ?2, ?3)
+            "INSERT INTO pupils (id, display_name, class_name) VALUES ($1, $2, $3)
              ON CONFLICT (id) DO UPDATE SET display_name = excluded.display_name,
                                             class_name = excluded.class_name",
             (pupil.id.as_str(), &pupil.display_name, &pupil.class_name),

@@ -115,14 +115,14 @@ fn parse_action(text: &str) -> Result<CommandAction, StoreError> {
 /// clock says), and every device told to fetch.
 pub(super) fn policy_changed(tx: &Transaction<'_>, now: DateTime<Utc>) -> Result<(), StoreError> {
     let previous: Option<String> = tx
-        .query_row("SELECT value FROM settings WHERE key = ?1", [POLICY_CHANGED_AT], |r| r.get(0))
+        .query_row("SELECT value FROM settings WHERE key = $1", [POLICY_CHANGED_AT], |r| r.get(0))
         .optional()?;
     let previous = previous.as_deref().map(parse_db_time).transpose()?;
     let version = crate::device_policy::next_policy_version(previous, now);
     set_setting_in(tx, POLICY_CHANGED_AT, &db_time(version))?;
     tx.execute(
         "INSERT INTO device_commands (device, action, issued_at, expires_at, issued_by)
-         VALUES (NULL, 'refresh_policy', ?1, ?2, 'server')",
+         VALUES (NULL, 'refresh_policy', $1, $2, 'server')",
         (db_time(now), db_time(now + REFRESH_VALID)),
     )?;
     Ok(())
@@ -130,7 +130,7 @@ pub(super) fn policy_changed(tx: &Transaction<'_>, now: DateTime<Utc>) -> Result
 
 fn set_setting_in(tx: &Transaction<'_>, key: &str, value: &str) -> Result<(), StoreError> {
     tx.execute(
-        "INSERT INTO settings (key, value) VALUES (?1, ?2)
+        "INSERT INTO settings (key, value) VALUES ($1, $2)
          ON CONFLICT (key) DO UPDATE SET value = excluded.value",
         (key, value),
     )?;
@@ -152,7 +152,7 @@ impl Store {
     pub fn setting(&self, key: &str) -> Result<Option<String>, StoreError> {
         Ok(self
             .lock()
-            .query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| r.get(0))
+            .query_row("SELECT value FROM settings WHERE key = $1", [key], |r| r.get(0))
             .optional()?)
     }
 
@@ -173,7 +173,7 @@ impl Store {
     pub fn url_salt(&self, fresh: impl FnOnce() -> String) -> Result<String, StoreError> {
         self.immediate(|tx| {
             let existing: Option<String> = tx
-                .query_row("SELECT value FROM settings WHERE key = ?1", [URL_SALT], |r| r.get(0))
+                .query_row("SELECT value FROM settings WHERE key = $1", [URL_SALT], |r| r.get(0))
                 .optional()?;
             match existing {
                 Some(salt) => Ok(salt),
@@ -191,7 +191,7 @@ impl Store {
         self.immediate(|tx| {
             let id = tx.query_row(
                 "INSERT INTO classes (name, key_stage, symbol, colour, profile)
-                 VALUES (?1, ?2, ?3, ?4, ?5)
+                 VALUES ($1, $2, $3, $4, $5)
                  ON CONFLICT (name) DO UPDATE SET key_stage = excluded.key_stage,
                      symbol = excluded.symbol, colour = excluded.colour, profile = excluded.profile
                  RETURNING id",
@@ -218,13 +218,13 @@ impl Store {
     ) -> Result<bool, StoreError> {
         self.immediate(|tx| {
             let id: Option<i64> = tx
-                .query_row("SELECT id FROM classes WHERE name = ?1", [class], |r| r.get(0))
+                .query_row("SELECT id FROM classes WHERE name = $1", [class], |r| r.get(0))
                 .optional()?;
             let Some(id) = id else { return Ok(false) };
-            tx.execute("DELETE FROM class_apps WHERE class_id = ?1", [id])?;
+            tx.execute("DELETE FROM class_apps WHERE class_id = $1", [id])?;
             for (position, app) in apps.iter().enumerate() {
                 tx.execute(
-                    "INSERT INTO class_apps (class_id, app_id, position) VALUES (?1, ?2, ?3)",
+                    "INSERT INTO class_apps (class_id, app_id, position) VALUES ($1, $2, $3)",
                     (id, app, position as i64),
                 )?;
             }
@@ -238,7 +238,7 @@ impl Store {
         let kind = serde_json::to_string(&app.kind)?;
         self.immediate(|tx| {
             tx.execute(
-                "INSERT INTO apps (id, title, symbol, colour, kind) VALUES (?1, ?2, ?3, ?4, ?5)
+                "INSERT INTO apps (id, title, symbol, colour, kind) VALUES ($1, $2, $3, $4, $5)
                  ON CONFLICT (id) DO UPDATE SET title = excluded.title, symbol = excluded.symbol,
                      colour = excluded.colour, kind = excluded.kind",
                 (&app.id, &app.title, &app.symbol, app.colour, &kind),
@@ -259,7 +259,7 @@ impl Store {
             let mut done = Imported { pupils_added: 0, already_there: 0, classes_added: 0 };
             for (id, row) in rows {
                 let known: Option<i64> = tx
-                    .query_row("SELECT id FROM classes WHERE name = ?1", [&row.class], |r| r.get(0))
+                    .query_row("SELECT id FROM classes WHERE name = $1", [&row.class], |r| r.get(0))
                     .optional()?;
                 if known.is_none() {
                     let count: i64 =
@@ -267,7 +267,7 @@ impl Store {
                     let symbol = CLASS_SYMBOLS[count as usize % CLASS_SYMBOLS.len()];
                     tx.execute(
                         "INSERT INTO classes (name, key_stage, symbol, colour, profile)
-                         VALUES (?1, ?2, ?3, ?4, ?5)",
+                         VALUES ($1, $2, $3, $4, $5)",
                         (
                             &row.class,
                             key_stage_name(row.key_stage),
@@ -280,7 +280,7 @@ impl Store {
                 }
                 let same: i64 = tx.query_row(
                     "SELECT count(*) FROM pupils
-                     WHERE class_name = ?1 AND first_name = ?2 AND initial = ?3",
+                     WHERE class_name = $1 AND first_name = $2 AND initial = $3",
                     (&row.class, &row.first_name, &row.initial),
                     |r| r.get(0),
                 )?;
@@ -289,7 +289,7 @@ impl Store {
                     continue;
                 }
                 let in_class: i64 = tx.query_row(
-                    "SELECT count(*) FROM pupils WHERE class_name = ?1",
+                    "SELECT count(*) FROM pupils WHERE class_name = $1",
                     [&row.class],
                     |r| r.get(0),
                 )?;
@@ -297,7 +297,7 @@ impl Store {
                 tx.execute(
                     "INSERT INTO pupils (id, display_name, class_name, first_name, initial,
                                          symbol, colour)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
                     params![
                         id.as_str(),
                         format!("{} {}.", row.first_name, row.initial),
@@ -326,7 +326,7 @@ impl Store {
         self.immediate(|tx| {
             tx.execute(
                 "INSERT INTO filter_lists (name, sha256, bytes, uploaded_at, uploaded_by)
-                 VALUES (?1, ?2, ?3, ?4, ?5)
+                 VALUES ($1, $2, $3, $4, $5)
                  ON CONFLICT (name) DO UPDATE SET sha256 = excluded.sha256, bytes = excluded.bytes,
                      uploaded_at = excluded.uploaded_at, uploaded_by = excluded.uploaded_by",
                 (name, &file.sha256, file.bytes as i64, db_time(now), by),
@@ -365,7 +365,7 @@ impl Store {
     pub fn list_exists(&self, name: &str) -> Result<bool, StoreError> {
         Ok(self
             .lock()
-            .query_row("SELECT 1 FROM filter_lists WHERE name = ?1", [name], |_| Ok(()))
+            .query_row("SELECT 1 FROM filter_lists WHERE name = $1", [name], |_| Ok(()))
             .optional()?
             .is_some())
     }
@@ -380,7 +380,7 @@ impl Store {
         self.immediate(|tx| {
             tx.execute(
                 "INSERT INTO filter_profiles (name, block_lists, allow_only, safe_search)
-                 VALUES (?1, ?2, ?3, ?4)
+                 VALUES ($1, $2, $3, $4)
                  ON CONFLICT (name) DO UPDATE SET block_lists = excluded.block_lists,
                      allow_only = excluded.allow_only, safe_search = excluded.safe_search",
                 (&profile.name, &block, &allow, &profile.safe_search),
@@ -404,7 +404,7 @@ impl Store {
         Ok(self.lock().query_row(
             "INSERT INTO bypasses (profile, domain, from_at, until_at, reason, requested_by,
                                    requested_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING id",
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
             params![profile, domain, db_time(from), db_time(until), reason, by, db_time(now)],
             |r| r.get(0),
         )?)
@@ -422,7 +422,7 @@ impl Store {
         self.immediate(|tx| {
             let requester: Option<String> = tx
                 .query_row(
-                    "SELECT requested_by FROM bypasses WHERE id = ?1 AND status = 'pending'",
+                    "SELECT requested_by FROM bypasses WHERE id = $1 AND status = 'pending'",
                     [id],
                     |r| r.get(0),
                 )
@@ -433,8 +433,8 @@ impl Store {
             }
             let status = if approve { "approved" } else { "refused" };
             tx.execute(
-                "UPDATE bypasses SET status = ?2, decided_by = ?3, decided_at = ?4
-                 WHERE id = ?1 AND status = 'pending'",
+                "UPDATE bypasses SET status = $2, decided_by = $3, decided_at = $4
+                 WHERE id = $1 AND status = 'pending'",
                 (id, status, by, db_time(now)),
             )?;
             if approve {
@@ -450,7 +450,7 @@ impl Store {
         let mut statement = connection.prepare(
             "SELECT id, profile, domain, from_at, until_at, reason, requested_by, requested_at,
                     status, decided_by
-             FROM bypasses ORDER BY id DESC LIMIT ?1",
+             FROM bypasses ORDER BY id DESC LIMIT $1",
         )?;
         let rows = statement.query_map([limit], |r| {
             Ok((
@@ -615,7 +615,7 @@ impl Store {
         let json = pictures.map(serde_json::to_string).transpose()?;
         self.immediate(|tx| {
             let changed = tx.execute(
-                "UPDATE pupils SET picture_pin = ?2 WHERE id = ?1 AND first_name IS NOT NULL",
+                "UPDATE pupils SET picture_pin = $2 WHERE id = $1 AND first_name IS NOT NULL",
                 (pupil.as_str(), json),
             )?;
             if changed == 0 {
@@ -689,7 +689,7 @@ impl Store {
     ) -> Result<i64, StoreError> {
         Ok(self.lock().query_row(
             "INSERT INTO device_commands (device, action, issued_at, expires_at, issued_by)
-             VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id",
+             VALUES ($1, $2, $3, $4, $5) RETURNING id",
             (device.map(|d| d.get()), action.as_str(), db_time(issued_at), db_time(expires_at), by),
             |r| r.get(0),
         )?)
@@ -703,7 +703,7 @@ impl Store {
             "SELECT DISTINCT s.device FROM sessions s
              JOIN pupils p ON p.id = s.pupil JOIN classes c ON c.name = p.class_name
              JOIN staff_classes sc ON sc.class_id = c.id JOIN staff st ON st.id = sc.staff_id
-             WHERE s.ended_at IS NULL AND st.username = ?1 AND st.disabled_at IS NULL
+             WHERE s.ended_at IS NULL AND st.username = $1 AND st.disabled_at IS NULL
              ORDER BY s.device",
         )?;
         let rows = statement.query_map([teacher], |r| r.get::<_, i64>(0))?;
@@ -733,8 +733,8 @@ impl Store {
         let after = if after > newest { 0 } else { after };
         let mut statement = connection.prepare(
             "SELECT id, issued_at, expires_at, action FROM device_commands
-             WHERE id > ?1 AND (device IS NULL OR device = ?2) AND expires_at > ?3
-             ORDER BY id LIMIT ?4",
+             WHERE id > $1 AND (device IS NULL OR device = $2) AND expires_at > $3
+             ORDER BY id LIMIT $4",
         )?;
         let rows = statement.query_map(
             (after as i64, device.get(), db_time(now), MAX_COMMANDS_PER_REPLY as i64),
@@ -772,7 +772,7 @@ impl Store {
         let connection = self.lock();
         let mut statement = connection.prepare(
             "SELECT id, device, action, issued_at, expires_at, issued_by FROM device_commands
-             WHERE issued_by <> 'server' ORDER BY id DESC LIMIT ?1",
+             WHERE issued_by <> 'server' ORDER BY id DESC LIMIT $1",
         )?;
         let rows = statement.query_map([limit], |r| {
             Ok((
@@ -811,18 +811,18 @@ impl Store {
     ) -> Result<bool, StoreError> {
         if let Some(email) = email {
             self.lock()
-                .execute("UPDATE staff SET email = ?2 WHERE username = ?1", (username, email))?;
+                .execute("UPDATE staff SET email = $2 WHERE username = $1", (username, email))?;
         }
         let changed = self.lock().execute(
             "INSERT INTO staff_classes (staff_id, class_id)
-             SELECT s.id, c.id FROM staff s, classes c WHERE s.username = ?1 AND c.name = ?2
+             SELECT s.id, c.id FROM staff s, classes c WHERE s.username = $1 AND c.name = $2
              ON CONFLICT DO NOTHING",
             (username, class),
         )?;
         let linked: bool = self.lock().query_row(
             "SELECT EXISTS (SELECT 1 FROM staff_classes sc JOIN staff s ON s.id = sc.staff_id
                             JOIN classes c ON c.id = sc.class_id
-                            WHERE s.username = ?1 AND c.name = ?2)",
+                            WHERE s.username = $1 AND c.name = $2)",
             (username, class),
             |r| r.get(0),
         )?;
@@ -838,7 +838,7 @@ impl Store {
              JOIN classes c ON c.name = p.class_name
              JOIN staff_classes sc ON sc.class_id = c.id
              JOIN staff s ON s.id = sc.staff_id
-             WHERE p.id = ?1 AND s.email IS NOT NULL AND s.disabled_at IS NULL
+             WHERE p.id = $1 AND s.email IS NOT NULL AND s.disabled_at IS NULL
              ORDER BY s.email",
         )?;
         let rows = statement.query_map([pupil.as_str()], |r| r.get(0))?;
