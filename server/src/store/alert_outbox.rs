@@ -1,6 +1,7 @@
 //! The alerts outbox's rows: queued in the report's own transaction, read when due, marked
 //! per channel. When to try again is `alert_outbox`'s (the worker's) decision.
 
+use super::classes::class_teacher_emails_in;
 use super::ingest::NewReport;
 use super::sql::Transaction;
 use super::{db_time, parse_db_time, Store, StoreError};
@@ -30,18 +31,7 @@ pub(super) fn queue_alert(
 ) -> Result<(), StoreError> {
     let also_to: Vec<String> = match &report.pupil {
         None => Vec::new(),
-        Some(pupil) => {
-            let mut statement = tx.prepare_cached(
-                "SELECT DISTINCT s.email FROM pupils p
-                 JOIN classes c ON c.name = p.class_name
-                 JOIN staff_classes sc ON sc.class_id = c.id
-                 JOIN staff s ON s.id = sc.staff_id
-                 WHERE p.id = $1 AND s.email IS NOT NULL AND s.disabled_at IS NULL
-                 ORDER BY s.email",
-            )?;
-            let rows = statement.query_map([pupil.as_str()], |r| r.get(0))?;
-            rows.collect::<Result<_, _>>()?
-        }
+        Some(pupil) => class_teacher_emails_in(&**tx, pupil.as_str())?,
     };
     tx.execute(
         "INSERT INTO alert_outbox (incident, device, pressed_at, from_block_page, also_to,

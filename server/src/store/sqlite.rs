@@ -79,9 +79,8 @@ fn bind(statement: &mut rusqlite::Statement<'_>, params: &[Value]) -> Result<(),
     }
     for (n, value) in (1..).zip(params) {
         let name = format!("${n}");
-        let index = statement
-            .parameter_index(&name)?
-            .ok_or(rusqlite::Error::InvalidParameterName(name))?;
+        let index =
+            statement.parameter_index(&name)?.ok_or(rusqlite::Error::InvalidParameterName(name))?;
         statement.raw_bind_parameter(index, value)?;
     }
     Ok(())
@@ -125,10 +124,7 @@ mod tests {
         let (_dir, database) = database();
         let text = |s: &str| Value::Text(s.into());
         let rows = database
-            .query_values(
-                "SELECT $2 || $1 || $2 || '$1' -- $3\n",
-                &[text("a"), text("b")],
-            )
+            .query_values("SELECT $2 || $1 || $2 || '$1' -- $3\n", &[text("a"), text("b")])
             .unwrap();
         assert_eq!(rows, vec![Row::new(vec![text("bab$1")])]);
         let changed = database
@@ -138,8 +134,7 @@ mod tests {
             )
             .unwrap();
         assert_eq!(changed, 1);
-        let rows =
-            database.query_values("SELECT value FROM settings WHERE key = $1", &[text("k")]);
+        let rows = database.query_values("SELECT value FROM settings WHERE key = $1", &[text("k")]);
         assert_eq!(rows.unwrap(), vec![Row::new(vec![text("v")])]);
     }
 

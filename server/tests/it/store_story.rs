@@ -429,8 +429,7 @@ fn a_sqlite_database_made_by_earlier_code_opens_unchanged() {
 
     let schema = |path: &Path| {
         let connection = rusqlite::Connection::open(path).unwrap();
-        let version: i64 =
-            connection.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+        let version: i64 = connection.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
         let mut statement = connection
             .prepare("SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY type, name")
             .unwrap();
