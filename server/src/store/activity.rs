@@ -36,8 +36,8 @@ impl Store {
         let mut statement = connection.prepare_cached(&format!(
             "SELECT e.at, p.display_name, e.body FROM events e
              LEFT JOIN pupils p ON p.id = {pupil}
-             WHERE e.device = ?1 AND e.kind = ?2
-             ORDER BY e.at DESC, e.id DESC LIMIT ?3"
+             WHERE e.device = $1 AND e.kind = $2
+             ORDER BY e.at DESC, e.id DESC LIMIT $3"
         ))?;
         let rows = statement.query_map((device.get(), kind, limit), |r| {
             Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?, r.get::<_, String>(2)?))
@@ -58,7 +58,7 @@ impl Store {
         let connection = self.lock();
         let mut statement = connection.prepare_cached(
             "SELECT device, at, body FROM events WHERE kind = 'device_refused'
-             ORDER BY at DESC, id DESC LIMIT ?1",
+             ORDER BY at DESC, id DESC LIMIT $1",
         )?;
         let rows = statement.query_map([limit], |r| {
             Ok((r.get::<_, u16>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?))

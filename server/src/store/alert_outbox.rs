@@ -1,6 +1,7 @@
 //! The alerts outbox's rows: queued in the report's own transaction, read when due, marked
 //! per channel. When to try again is `alert_outbox`'s (the worker's) decision.
 
+use super::classes::class_teacher_emails_in;
 use super::ingest::NewReport;
 use super::sql::Transaction;
 use super::{db_time, parse_db_time, Store, StoreError};
@@ -30,23 +31,12 @@ pub(super) fn queue_alert(
 ) -> Result<(), StoreError> {
     let also_to: Vec<String> = match &report.pupil {
         None => Vec::new(),
-        Some(pupil) => {
-            let mut statement = tx.prepare_cached(
-                "SELECT DISTINCT s.email FROM pupils p
-                 JOIN classes c ON c.name = p.class_name
-                 JOIN staff_classes sc ON sc.class_id = c.id
-                 JOIN staff s ON s.id = sc.staff_id
-                 WHERE p.id = ?1 AND s.email IS NOT NULL AND s.disabled_at IS NULL
-                 ORDER BY s.email",
-            )?;
-            let rows = statement.query_map([pupil.as_str()], |r| r.get(0))?;
-            rows.collect::<Result<_, _>>()?
-        }
+        Some(pupil) => class_teacher_emails_in(&**tx, pupil.as_str())?,
     };
     tx.execute(
         "INSERT INTO alert_outbox (incident, device, pressed_at, from_block_page, also_to,
                                    created_at, next_attempt_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+         VALUES ($1, $2, $3, $4, $5, $6, $6)",
         (
             report.incident,
             report.device.get(),
@@ -72,8 +62,8 @@ impl Store {
             "SELECT id, incident, device, pressed_at, from_block_page, also_to, email_done,
                     webhook_done, attempts
              FROM alert_outbox
-             WHERE (email_done = 0 OR webhook_done = 0) AND next_attempt_at <= ?1
-             ORDER BY next_attempt_at, id LIMIT ?2",
+             WHERE (email_done = 0 OR webhook_done = 0) AND next_attempt_at <= $1
+             ORDER BY next_attempt_at, id LIMIT $2",
         )?;
         let rows = statement.query_map((db_time(now), i64::from(limit)), |r| {
             Ok((
@@ -117,9 +107,9 @@ impl Store {
         error: Option<&str>,
     ) -> Result<(), StoreError> {
         self.lock().execute(
-            "UPDATE alert_outbox SET email_done = ?2, webhook_done = ?3, next_attempt_at = ?4,
-                                     last_error = ?5, attempts = attempts + 1
-             WHERE id = ?1",
+            "UPDATE alert_outbox SET email_done = $2, webhook_done = $3, next_attempt_at = $4,
+                                     last_error = $5, attempts = attempts + 1
+             WHERE id = $1",
             (id, i64::from(email_done), i64::from(webhook_done), db_time(next_attempt_at), error),
         )?;
         Ok(())

@@ -35,7 +35,7 @@ impl Store {
         let token = Secret::generate();
         self.lock().execute(
             "INSERT INTO enrollment_tokens (token_sha256, device, created_at, expires_at)
-             VALUES (?1, ?2, ?3, ?4)",
+             VALUES ($1, $2, $3, $4)",
             (token.hash().as_bytes(), device.get(), db_time(now), db_time(now + valid_for)),
         )?;
         Ok(token)
@@ -56,7 +56,7 @@ impl Store {
         let tx = connection.transaction()?;
         let row: Option<(u32, String, Option<String>)> = tx
             .query_row(
-                "SELECT device, expires_at, used_at FROM enrollment_tokens WHERE token_sha256 = ?1",
+                "SELECT device, expires_at, used_at FROM enrollment_tokens WHERE token_sha256 = $1",
                 [token.as_bytes()],
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
@@ -78,12 +78,12 @@ impl Store {
         }
         let now = db_time(now);
         tx.execute(
-            "UPDATE enrollment_tokens SET used_at = ?2 WHERE token_sha256 = ?1",
+            "UPDATE enrollment_tokens SET used_at = $2 WHERE token_sha256 = $1",
             (token.as_bytes(), &now),
         )?;
         tx.execute(
             "INSERT INTO devices (number, credential_sha256, enrolled_at, software_version)
-             VALUES (?1, ?2, ?3, ?4)
+             VALUES ($1, $2, $3, $4)
              ON CONFLICT (number) DO UPDATE SET credential_sha256 = excluded.credential_sha256,
                                                 enrolled_at = excluded.enrolled_at,
                                                 software_version = excluded.software_version",
@@ -104,7 +104,7 @@ impl Store {
         let number: Option<u32> = self
             .lock()
             .query_row(
-                "SELECT number FROM devices WHERE credential_sha256 = ?1",
+                "SELECT number FROM devices WHERE credential_sha256 = $1",
                 [credential.as_bytes()],
                 |r| r.get(0),
             )

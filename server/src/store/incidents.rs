@@ -40,11 +40,11 @@ pub enum StepError {
     Store(#[from] StoreError),
 }
 
-/// New incidents from the pupils of teacher `?2`'s classes, or from nobody signed in.
+/// New incidents from the pupils of teacher `$2`'s classes, or from nobody signed in.
 const TEACHERS_NEW: &str = "i.status = 'new' AND (r.pupil IS NULL OR r.pupil IN (
      SELECT p.id FROM pupils p JOIN classes c ON c.name = p.class_name
      JOIN staff_classes sc ON sc.class_id = c.id JOIN staff s ON s.id = sc.staff_id
-     WHERE s.username = ?2 AND s.disabled_at IS NULL))";
+     WHERE s.username = $2 AND s.disabled_at IS NULL))";
 
 const INCIDENT_COLUMNS: &str =
     "i.id, i.status, i.action, i.category, i.location, i.description, i.involved,
@@ -119,7 +119,7 @@ impl Store {
         after: i64,
         limit: u32,
     ) -> Result<Vec<IncidentRecord>, StoreError> {
-        self.incidents_where("i.id > ?2", super::sql::params![limit, after])
+        self.incidents_where("i.id > $2", super::sql::params![limit, after])
     }
 
     /// The new reports a teacher goes to: from pupils of the classes linked to their account,
@@ -138,7 +138,7 @@ impl Store {
         teacher: &str,
         id: i64,
     ) -> Result<Option<IncidentRecord>, StoreError> {
-        let condition = format!("{TEACHERS_NEW} AND i.id = ?3");
+        let condition = format!("{TEACHERS_NEW} AND i.id = $3");
         Ok(self.incidents_where(&condition, super::sql::params![1u32, teacher, id])?.pop())
     }
 
@@ -148,7 +148,7 @@ impl Store {
         device: u16,
         limit: u32,
     ) -> Result<Vec<IncidentRecord>, StoreError> {
-        self.incidents_where("r.device = ?2", super::sql::params![limit, device])
+        self.incidents_where("r.device = $2", super::sql::params![limit, device])
     }
 
     fn incidents_where(
@@ -159,7 +159,7 @@ impl Store {
         let connection = self.lock();
         let mut statement = connection.prepare_cached(&format!(
             "SELECT {INCIDENT_COLUMNS}, {REPORT_COLUMNS} JOIN incidents i ON i.report_id = r.event_id
-             WHERE {condition} ORDER BY r.pressed_at DESC, r.event_id DESC LIMIT ?1"
+             WHERE {condition} ORDER BY r.pressed_at DESC, r.event_id DESC LIMIT $1"
         ))?;
         let rows = statement.query_map(params, |r| {
             let incident = incident_row(r)?;
@@ -186,7 +186,7 @@ impl Store {
             "SELECT r.pressed_at, i.category, p.class_name
              FROM incidents i JOIN reports r ON r.event_id = i.report_id
              LEFT JOIN pupils p ON p.id = r.pupil
-             WHERE r.pressed_at >= ?1 AND r.pressed_at < ?2",
+             WHERE r.pressed_at >= $1 AND r.pressed_at < $2",
         )?;
         let rows = statement.query_map((db_time(from), db_time(to)), |r| {
             Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?))
@@ -213,7 +213,7 @@ impl Store {
                 .query_row(
                     &format!(
                         "SELECT {INCIDENT_COLUMNS}, {REPORT_COLUMNS} JOIN incidents i ON i.report_id = r.event_id
-                         WHERE i.id = ?1"
+                         WHERE i.id = $1"
                     ),
                     [id],
                     |r| Ok((incident_row(r)?, report_row_at(r, 11)?)),
@@ -225,7 +225,7 @@ impl Store {
         let incident = incident_from(incident, report)?;
         let connection = self.lock();
         let mut statement = connection.prepare_cached(
-            "SELECT at, staff, kind, action, note FROM incident_entries WHERE incident = ?1 ORDER BY id",
+            "SELECT at, staff, kind, action, note FROM incident_entries WHERE incident = $1 ORDER BY id",
         )?;
         let entries = statement
             .query_map([id], |r| {
@@ -251,7 +251,7 @@ impl Store {
         let connection = self.lock();
         let tx = connection.transaction()?;
         let row: Option<(String, Option<String>)> = tx
-            .query_row("SELECT status, action FROM incidents WHERE id = ?1", [id], |r| {
+            .query_row("SELECT status, action FROM incidents WHERE id = $1", [id], |r| {
                 Ok((r.get(0)?, r.get(1)?))
             })
             .optional()?;
@@ -262,7 +262,7 @@ impl Store {
         let (status, action) = next.to_columns();
         let now = db_time(now);
         tx.execute(
-            "UPDATE incidents SET status = ?2, action = ?3, updated_at = ?4 WHERE id = ?1",
+            "UPDATE incidents SET status = $2, action = $3, updated_at = $4 WHERE id = $1",
             (id, status, action, &now),
         )?;
         let kind = match step {
@@ -271,7 +271,7 @@ impl Store {
             Step::Reopen => "reopened",
         };
         tx.execute(
-            "INSERT INTO incident_entries (incident, at, staff, kind, action, note) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            "INSERT INTO incident_entries (incident, at, staff, kind, action, note) VALUES ($1, $2, $3, $4, $5, $6)",
             (id, &now, staff, kind, action, note),
         )?;
         tx.commit()?;
@@ -290,12 +290,12 @@ impl Store {
         let tx = connection.transaction()?;
         let now = db_time(now);
         let changed =
-            tx.execute("UPDATE incidents SET updated_at = ?2 WHERE id = ?1", (id, &now))?;
+            tx.execute("UPDATE incidents SET updated_at = $2 WHERE id = $1", (id, &now))?;
         if changed == 0 {
             return Err(StepError::NotFound);
         }
         tx.execute(
-            "INSERT INTO incident_entries (incident, at, staff, kind, note) VALUES (?1, ?2, ?3, 'note', ?4)",
+            "INSERT INTO incident_entries (incident, at, staff, kind, note) VALUES ($1, $2, $3, 'note', $4)",
             (id, &now, staff, note),
         )?;
         tx.commit()?;
@@ -314,8 +314,8 @@ impl Store {
         let tx = connection.transaction()?;
         let now = db_time(now);
         let changed = tx.execute(
-            "UPDATE incidents SET category = ?2, location = ?3, description = ?4, involved = ?5,
-                    reported_to = ?6, outcome = ?7, updated_at = ?8 WHERE id = ?1",
+            "UPDATE incidents SET category = $2, location = $3, description = $4, involved = $5,
+                    reported_to = $6, outcome = $7, updated_at = $8 WHERE id = $1",
             (
                 id,
                 &details.category,
@@ -331,7 +331,7 @@ impl Store {
             return Err(StepError::NotFound);
         }
         tx.execute(
-            "INSERT INTO incident_entries (incident, at, staff, kind) VALUES (?1, ?2, ?3, 'details')",
+            "INSERT INTO incident_entries (incident, at, staff, kind) VALUES ($1, $2, $3, 'details')",
             (id, &now, staff),
         )?;
         tx.commit()?;

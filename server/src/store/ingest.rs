@@ -62,7 +62,7 @@ impl Store {
             let inserted = tx.execute(
                 "INSERT INTO events (id, device, kind, at, received_at, body,
                                      boot_id, boottime_ms, clock_synced)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
                  ON CONFLICT (id) DO NOTHING",
                 (
                     event.id.to_string(),
@@ -105,9 +105,9 @@ impl Store {
             }
         }
         tx.execute(
-            "UPDATE devices SET last_seen_at = ?2, boot_id = ?3, last_event_at = ?4,
-                                clock_synced = ?5
-             WHERE number = ?1",
+            "UPDATE devices SET last_seen_at = $2, boot_id = $3, last_event_at = $4,
+                                clock_synced = $5
+             WHERE number = $1",
             (
                 device.get(),
                 &received_at,
@@ -146,8 +146,8 @@ impl Store {
             let last_heard = last_event_at.as_deref().map(parse_db_time).transpose()?;
             let end = session_end::inferred_end(parse_db_time(&started_at)?, last_heard);
             ended += tx.execute(
-                "UPDATE sessions SET ended_at = ?2, end_reason = ?3, end_inferred = 1
-                 WHERE session_id = ?1 AND ended_at IS NULL",
+                "UPDATE sessions SET ended_at = $2, end_reason = $3, end_inferred = 1
+                 WHERE session_id = $1 AND ended_at IS NULL",
                 (&session, db_time(end), session_end::DEVICE_SILENT),
             )?;
         }
@@ -182,7 +182,7 @@ impl BootTracker {
         let row: Option<DeviceClockRow> = tx
             .query_row(
                 "SELECT boot_id, last_event_at, clock_synced, last_seen_at FROM devices
-                 WHERE number = ?1",
+                 WHERE number = $1",
                 [device.get()],
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
             )
@@ -215,7 +215,7 @@ impl BootTracker {
             let open: Vec<(String, String)> = {
                 let mut statement = tx.prepare_cached(
                     "SELECT session_id, started_at FROM sessions
-                     WHERE device = ?1 AND ended_at IS NULL",
+                     WHERE device = $1 AND ended_at IS NULL",
                 )?;
                 let rows = statement.query_map([device.get()], |r| Ok((r.get(0)?, r.get(1)?)))?;
                 rows.collect::<Result<_, _>>()?
@@ -223,8 +223,8 @@ impl BootTracker {
             for (session, started_at) in &open {
                 let end = session_end::inferred_end(parse_db_time(started_at)?, self.last_event_at);
                 tx.execute(
-                    "UPDATE sessions SET ended_at = ?2, end_reason = ?3, end_inferred = 1
-                     WHERE session_id = ?1",
+                    "UPDATE sessions SET ended_at = $2, end_reason = $3, end_inferred = 1
+                     WHERE session_id = $1",
                     (session, db_time(end), session_end::DEVICE_RESTARTED),
                 )?;
             }
@@ -236,7 +236,7 @@ impl BootTracker {
         {
             tx.execute(
                 "UPDATE sessions SET ended_at = NULL, end_reason = NULL, end_inferred = 0
-                 WHERE device = ?1 AND boot_id = ?2 AND end_inferred = 1 AND end_reason = ?3",
+                 WHERE device = $1 AND boot_id = $2 AND end_inferred = 1 AND end_reason = $3",
                 (device.get(), boot.to_string(), session_end::DEVICE_SILENT),
             )?;
             self.reopened.push(boot);
@@ -259,7 +259,7 @@ fn derive_rows(
     match &event.body {
         EventBody::Hello { software_version } => {
             tx.execute(
-                "UPDATE devices SET software_version = ?2 WHERE number = ?1",
+                "UPDATE devices SET software_version = $2 WHERE number = $1",
                 (device.get(), software_version),
             )?;
         }
@@ -285,7 +285,7 @@ fn derive_rows(
         EventBody::SessionStarted { session, pupil } => {
             tx.execute(
                 "INSERT INTO sessions (session_id, device, pupil, started_at, boot_id)
-                 VALUES (?1, ?2, ?3, ?4, ?5)
+                 VALUES ($1, $2, $3, $4, $5)
                  ON CONFLICT (session_id) DO NOTHING",
                 (
                     session.to_string(),
@@ -302,7 +302,7 @@ fn derive_rows(
             tx.execute(
                 "INSERT INTO sessions (session_id, device, pupil, started_at, ended_at, end_reason,
                                        boot_id)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)
                  ON CONFLICT (session_id) DO UPDATE SET ended_at = excluded.ended_at,
                                                         end_reason = excluded.end_reason,
                                                         end_inferred = 0
@@ -335,7 +335,7 @@ fn derive_rows(
                 "INSERT INTO reports (event_id, device, pupil, session, pressed_at, received_at,
                                       app, url, page_title, blank_latency_us, origin, recent_names,
                                       clock_synced)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
                 (
                     event.id.to_string(),
                     device.get(),
@@ -353,7 +353,7 @@ fn derive_rows(
                 ),
             )?;
             let incident = tx.query_row(
-                "INSERT INTO incidents (report_id, created_at, updated_at) VALUES (?1, ?2, ?2)
+                "INSERT INTO incidents (report_id, created_at, updated_at) VALUES ($1, $2, $2)
                  RETURNING id",
                 (event.id.to_string(), received_at),
                 |r| r.get(0),
@@ -382,7 +382,7 @@ fn resolve_on_device(
     let incident: Option<i64> = tx
         .query_row(
             "SELECT i.id FROM incidents i JOIN reports r ON r.event_id = i.report_id
-             WHERE i.report_id = ?1 AND r.device = ?2",
+             WHERE i.report_id = $1 AND r.device = $2",
             (report, device.get()),
             |r| r.get(0),
         )
@@ -392,7 +392,7 @@ fn resolve_on_device(
         None => "someone".to_owned(),
         Some(IT_STAFF_ID) => "IT's own device PIN".to_owned(),
         Some(id) => tx
-            .query_row("SELECT username FROM staff WHERE unlock_id = ?1", [id], |r| r.get(0))
+            .query_row("SELECT username FROM staff WHERE unlock_id = $1", [id], |r| r.get(0))
             .optional()?
             .unwrap_or_else(|| format!("unknown staff id {id}")),
     };
@@ -403,10 +403,10 @@ fn resolve_on_device(
     };
     let note = format!("{who} unlocked device {device}: {choice}");
     let at = db_time(at);
-    tx.execute("UPDATE incidents SET updated_at = ?2 WHERE id = ?1", (incident, &at))?;
+    tx.execute("UPDATE incidents SET updated_at = $2 WHERE id = $1", (incident, &at))?;
     tx.execute(
         "INSERT INTO incident_entries (incident, at, staff, kind, note)
-         VALUES (?1, ?2, ?3, 'device', ?4)",
+         VALUES ($1, $2, $3, 'device', $4)",
         (incident, &at, format!("device {device}"), &note),
     )?;
     Ok(())
@@ -483,7 +483,7 @@ mod tests {
         store
             .lock()
             .query_row(
-                "SELECT ended_at, end_reason, end_inferred FROM sessions WHERE session_id = ?1",
+                "SELECT ended_at, end_reason, end_inferred FROM sessions WHERE session_id = $1",
                 [session.to_string()],
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
@@ -677,7 +677,7 @@ mod tests {
                 .lock()
                 .query_row(
                     "SELECT e.boot_id, e.boottime_ms, e.clock_synced, r.clock_synced
-                     FROM events e JOIN reports r ON r.event_id = e.id WHERE e.id = ?1",
+                     FROM events e JOIN reports r ON r.event_id = e.id WHERE e.id = $1",
                     [id.to_string()],
                     |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
                 )

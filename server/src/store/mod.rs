@@ -7,35 +7,44 @@
 
 mod activity;
 mod alert_outbox;
+mod apps;
+mod bypasses;
+mod classes;
+mod commands;
 mod devices;
 mod incidents;
 mod ingest;
+mod lists;
 mod policy;
 mod postgres;
+mod profiles;
 mod queries;
 mod register;
 mod retention;
+mod roster;
 mod schema;
+mod settings;
 pub mod sql;
 mod sqlite;
 mod staff;
 
 pub use activity::{ActivityRecord, RefusedRecord};
 pub use alert_outbox::OutboxAlert;
+pub use bypasses::{BypassDecision, BypassRecord};
+pub use classes::ClassInput;
+pub use commands::CommandRecord;
 pub use devices::{EnrollOutcome, EnrollRefusal};
 pub use incidents::{IncidentEntry, IncidentRecord, StepError};
 pub use ingest::{Ingested, NewReport};
-pub use policy::{
-    BypassDecision, BypassRecord, ClassInput, CommandRecord, Imported, ListRecord,
-    IDLE_TIMEOUT_MIN, LESSON_ENDS, URL_SALT,
-};
+pub use lists::ListRecord;
 pub use postgres::PostgresOptions;
 pub use queries::{DeviceRecord, ReportRecord, SessionRecord, WhoHad, CLOCK_NOT_SYNCHRONISED};
 pub use register::{FleetRow, RegisterEntry, WhoHadAnswer};
 pub use retention::Purged;
+pub use roster::Imported;
+pub use settings::{IDLE_TIMEOUT_MIN, LESSON_ENDS, URL_SALT};
 pub use staff::{AuditEntry, Recovery, StaffAccount, StaffSession, UnlockPinHolder};
 
-use crate::roster::PupilEntry;
 use chrono::{DateTime, SecondsFormat, Utc};
 use sql::Database;
 use std::path::Path;
@@ -115,17 +124,6 @@ impl Store {
         // using.
         self.connection.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
-
-    /// Adds a pupil to the roster, or updates their names if the id is known.
-    pub fn save_pupil(&self, pupil: &PupilEntry) -> Result<(), StoreError> {
-        self.lock().execute(
-            "INSERT INTO pupils (id, display_name, class_name) VALUES (?1, ?2, ?3)
-             ON CONFLICT (id) DO UPDATE SET display_name = excluded.display_name,
-                                            class_name = excluded.class_name",
-            (pupil.id.as_str(), &pupil.display_name, &pupil.class_name),
-        )?;
-        Ok(())
-    }
 }
 
 /// An error and its causes on one line: the PostgreSQL client keeps the reason a connection
@@ -154,7 +152,9 @@ pub(crate) fn parse_db_time(text: &str) -> Result<DateTime<Utc>, StoreError> {
 #[cfg(test)]
 pub(crate) mod test_support {
     use super::*;
-    use slate_protocol::DeviceNumber;
+    use crate::roster::RosterRow;
+    use slate_protocol::kiosk::KeyStage;
+    use slate_protocol::{DeviceNumber, PupilId};
 
     pub fn at(s: &str) -> DateTime<Utc> {
         s.parse().unwrap()
@@ -162,6 +162,20 @@ pub(crate) mod test_support {
 
     pub fn device(n: u32) -> DeviceNumber {
         DeviceNumber::new(n).unwrap()
+    }
+
+    pub fn row(line: usize, class: &str, first: &str, initial: &str) -> RosterRow {
+        RosterRow {
+            line,
+            class: class.into(),
+            first_name: first.into(),
+            initial: initial.into(),
+            key_stage: KeyStage::Ks1,
+        }
+    }
+
+    pub fn id(s: &str) -> PupilId {
+        PupilId::new(s).unwrap()
     }
 
     /// The one integer `sql` counts.
@@ -188,6 +202,7 @@ pub(crate) mod test_support {
 mod tests {
     use super::test_support::*;
     use super::*;
+    use crate::roster::PupilEntry;
 
     #[test]
     fn migrations_apply_to_a_fresh_file_and_reopen_cleanly() {

@@ -8,7 +8,7 @@
 //! entered from inside the server's. So one thread owns the connection and runs each statement
 //! sent to it; callers wait for the answer as they would for SQLite's file.
 
-use super::sql::{dollar_placeholders, Backend, Database, Row, Value};
+use super::sql::{Backend, Database, Row, Value};
 use super::{schema, StoreError};
 use bytes::BytesMut;
 use postgres::config::SslMode;
@@ -148,7 +148,7 @@ impl Postgres {
                 )));
             }
             for (version, sql) in (1_i64..).zip(migrations).skip(applied as usize) {
-                tx.batch_execute(&sql)?;
+                tx.batch_execute(sql)?;
                 tx.execute("INSERT INTO schema_migrations (version) VALUES ($1)", &[&version])?;
             }
             tx.commit()?;
@@ -172,7 +172,7 @@ impl Worker {
         if let Some(statement) = self.statements.get(sql) {
             return Ok(statement.clone());
         }
-        let statement = self.client.prepare(&dollar_placeholders(sql))?;
+        let statement = self.client.prepare(sql)?;
         self.statements.insert(sql.to_owned(), statement.clone());
         Ok(statement)
     }

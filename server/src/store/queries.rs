@@ -101,7 +101,7 @@ impl Store {
     pub fn reports(&self, limit: u32) -> Result<Vec<ReportRecord>, StoreError> {
         let connection = self.lock();
         let mut statement = connection.prepare_cached(&format!(
-            "SELECT {REPORT_COLUMNS} ORDER BY r.pressed_at DESC, r.event_id DESC LIMIT ?1"
+            "SELECT {REPORT_COLUMNS} ORDER BY r.pressed_at DESC, r.event_id DESC LIMIT $1"
         ))?;
         let rows = statement.query_map([limit], report_row)?;
         reports_from(rows)
@@ -115,8 +115,8 @@ impl Store {
     ) -> Result<Vec<ReportRecord>, StoreError> {
         let connection = self.lock();
         let mut statement = connection.prepare_cached(&format!(
-            "SELECT {REPORT_COLUMNS} WHERE r.device = ?1
-             ORDER BY r.pressed_at DESC, r.event_id DESC LIMIT ?2"
+            "SELECT {REPORT_COLUMNS} WHERE r.device = $1
+             ORDER BY r.pressed_at DESC, r.event_id DESC LIMIT $2"
         ))?;
         let rows = statement.query_map((device.get(), limit), report_row)?;
         reports_from(rows)
@@ -133,7 +133,7 @@ impl Store {
             "SELECT s.session_id, s.pupil, p.display_name, s.started_at, s.ended_at, s.end_reason,
                     s.end_inferred
              FROM sessions s LEFT JOIN pupils p ON p.id = s.pupil
-             WHERE s.device = ?1 ORDER BY s.started_at DESC, s.session_id DESC LIMIT ?2",
+             WHERE s.device = $1 ORDER BY s.started_at DESC, s.session_id DESC LIMIT $2",
         )?;
         let rows = statement.query_map((device.get(), limit), |r| {
             Ok((
@@ -166,7 +166,7 @@ impl Store {
         let row: Option<(u16, String, String, Option<String>)> = self
             .lock()
             .query_row(
-                "SELECT number, enrolled_at, software_version, last_seen_at FROM devices WHERE number = ?1",
+                "SELECT number, enrolled_at, software_version, last_seen_at FROM devices WHERE number = $1",
                 [device.get()],
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
             )
@@ -194,7 +194,7 @@ impl Store {
             .lock()
             .query_row(
                 "SELECT pupil, session_id FROM sessions
-                 WHERE device = ?1 AND started_at <= ?2 AND (ended_at IS NULL OR ended_at > ?2)
+                 WHERE device = $1 AND started_at <= $2 AND (ended_at IS NULL OR ended_at > $2)
                  ORDER BY started_at DESC LIMIT 1",
                 (device.get(), &at),
                 |r| Ok((r.get(0)?, r.get(1)?)),

@@ -71,7 +71,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         self.lock().execute(
             "INSERT INTO device_register (device, pupil, from_at, to_at, recorded_by, recorded_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+             VALUES ($1, $2, $3, $4, $5, $6)",
             (device.get(), pupil.as_str(), db_time(from), db_time(to), recorded_by, db_time(now)),
         )?;
         Ok(())
@@ -81,7 +81,7 @@ impl Store {
     pub fn pupil_known(&self, pupil: &PupilId) -> Result<bool, StoreError> {
         let found: Option<i64> = self
             .lock()
-            .query_row("SELECT 1 FROM pupils WHERE id = ?1", [pupil.as_str()], |r| r.get(0))
+            .query_row("SELECT 1 FROM pupils WHERE id = $1", [pupil.as_str()], |r| r.get(0))
             .optional()?;
         Ok(found.is_some())
     }
@@ -96,7 +96,7 @@ impl Store {
         let mut statement = connection.prepare_cached(
             "SELECT g.device, g.pupil, p.display_name, g.from_at, g.to_at, g.recorded_by
              FROM device_register g LEFT JOIN pupils p ON p.id = g.pupil
-             WHERE g.device = ?1 ORDER BY g.from_at DESC, g.id DESC LIMIT ?2",
+             WHERE g.device = $1 ORDER BY g.from_at DESC, g.id DESC LIMIT $2",
         )?;
         let rows = statement.query_map((device.get(), limit), |r| {
             Ok((
@@ -136,7 +136,7 @@ impl Store {
                 "SELECT s.pupil, p.display_name, s.session_id, s.started_at, s.ended_at,
                         s.end_reason, s.end_inferred
                  FROM sessions s LEFT JOIN pupils p ON p.id = s.pupil
-                 WHERE s.device = ?1 AND s.started_at <= ?2 AND (s.ended_at IS NULL OR s.ended_at > ?2)
+                 WHERE s.device = $1 AND s.started_at <= $2 AND (s.ended_at IS NULL OR s.ended_at > $2)
                  ORDER BY s.started_at DESC LIMIT 1",
                 (device.get(), &when),
                 |r| {
@@ -165,7 +165,7 @@ impl Store {
             .query_row(
                 "SELECT g.pupil, p.display_name, g.from_at, g.to_at, g.recorded_by
                  FROM device_register g LEFT JOIN pupils p ON p.id = g.pupil
-                 WHERE g.device = ?1 AND g.from_at <= ?2 AND g.to_at > ?2
+                 WHERE g.device = $1 AND g.from_at <= $2 AND g.to_at > $2
                  ORDER BY g.from_at DESC, g.id DESC LIMIT 1",
                 (device.get(), &when),
                 |r| {

@@ -65,7 +65,7 @@ impl Store {
         let tx = connection.transaction()?;
         let old_closed_incidents =
             "SELECT i.id FROM incidents i JOIN reports r ON r.event_id = i.report_id
-             WHERE r.pressed_at < ?1 AND i.status = 'actioned' ORDER BY r.pressed_at LIMIT ?2";
+             WHERE r.pressed_at < $1 AND i.status = 'actioned' ORDER BY r.pressed_at LIMIT $2";
         tx.execute(
             &format!("DELETE FROM incident_entries WHERE incident IN ({old_closed_incidents})"),
             (&cutoff, max_rows),
@@ -76,39 +76,39 @@ impl Store {
         )?;
         let reports = tx.execute(
             "DELETE FROM reports WHERE event_id IN (
-                 SELECT event_id FROM reports WHERE pressed_at < ?1
+                 SELECT event_id FROM reports WHERE pressed_at < $1
                  AND event_id NOT IN (SELECT report_id FROM incidents)
-                 ORDER BY pressed_at LIMIT ?2)",
+                 ORDER BY pressed_at LIMIT $2)",
             (&cutoff, max_rows),
         )?;
         let sessions = tx.execute(
             "DELETE FROM sessions WHERE session_id IN (
-                 SELECT session_id FROM sessions WHERE ended_at IS NOT NULL AND ended_at < ?1
-                 ORDER BY ended_at LIMIT ?2)",
+                 SELECT session_id FROM sessions WHERE ended_at IS NOT NULL AND ended_at < $1
+                 ORDER BY ended_at LIMIT $2)",
             (&cutoff, max_rows),
         )?;
         let register = tx.execute(
             "DELETE FROM device_register WHERE id IN (
-                 SELECT id FROM device_register WHERE to_at < ?1 ORDER BY to_at LIMIT ?2)",
+                 SELECT id FROM device_register WHERE to_at < $1 ORDER BY to_at LIMIT $2)",
             (&cutoff, max_rows),
         )?;
         let events = tx.execute(
             "DELETE FROM events WHERE id IN (
-                 SELECT id FROM events WHERE at < ?1
+                 SELECT id FROM events WHERE at < $1
                  AND id NOT IN (SELECT event_id FROM reports)
-                 ORDER BY at LIMIT ?2)",
+                 ORDER BY at LIMIT $2)",
             (&cutoff, max_rows),
         )?;
         let audit = tx.execute(
             "DELETE FROM audit_log WHERE id IN (
-                 SELECT id FROM audit_log WHERE at < ?1 ORDER BY at LIMIT ?2)",
+                 SELECT id FROM audit_log WHERE at < $1 ORDER BY at LIMIT $2)",
             (&cutoff, max_rows),
         )?;
         // Alerts still waiting to go are kept whatever their age.
         let alerts = tx.execute(
             "DELETE FROM alert_outbox WHERE id IN (
-                 SELECT id FROM alert_outbox WHERE created_at < ?1
-                 AND email_done = 1 AND webhook_done = 1 ORDER BY created_at LIMIT ?2)",
+                 SELECT id FROM alert_outbox WHERE created_at < $1
+                 AND email_done = 1 AND webhook_done = 1 ORDER BY created_at LIMIT $2)",
             (&cutoff, max_rows),
         )?;
         tx.commit()?;

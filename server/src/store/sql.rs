@@ -1,9 +1,10 @@
 //! The one trait both databases sit behind ([`Database`]: SQLite by default, PostgreSQL for
 //! trusts), and the small API the store's modules write their SQL against.
 //!
-//! SQL is written once, in the dialect both understand: `?1`-style placeholders (rewritten to
-//! `$1` for PostgreSQL), `ON CONFLICT`, `RETURNING`, times as fixed-width text. The few places
-//! the dialects differ (JSON) ask [`Backend`] for their fragment.
+//! SQL is written once, in the dialect both understand: `$1`-style numbered placeholders
+//! (PostgreSQL's own; SQLite binds them by their number, see `sqlite.rs`, so a number may come
+//! in any order and more than once), `ON CONFLICT`, `RETURNING`, times as fixed-width text. The
+//! few places the dialects differ (JSON) ask [`Backend`] for their fragment.
 
 use super::StoreError;
 use std::ops::Deref;
@@ -191,7 +192,7 @@ impl RowIndex for usize {
     }
 }
 
-/// What a statement's `?N` parameters can be given: a tuple of values, `[]` for none, or a
+/// What a statement's `$N` parameters can be given: a tuple of values, `[]` for none, or a
 /// slice (`params![...]`).
 pub trait Params {
     fn into_values(self) -> Result<Vec<Value>, StoreError>;
@@ -444,54 +445,9 @@ impl<T> OptionalExtension<T> for Result<T, StoreError> {
     }
 }
 
-/// Rewrites `?1`-style placeholders to PostgreSQL's `$1`, leaving string literals, quoted
-/// names and comments alone.
-pub fn dollar_placeholders(sql: &str) -> String {
-    let mut out = String::with_capacity(sql.len());
-    let mut chars = sql.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '\'' | '"' => {
-                out.push(c);
-                for inner in chars.by_ref() {
-                    out.push(inner);
-                    // A doubled quote closes and reopens: the same text either way.
-                    if inner == c {
-                        break;
-                    }
-                }
-            }
-            '-' if chars.peek() == Some(&'-') => {
-                out.push(c);
-                for inner in chars.by_ref() {
-                    out.push(inner);
-                    if inner == '\n' {
-                        break;
-                    }
-                }
-            }
-            '?' if chars.peek().is_some_and(|d| d.is_ascii_digit()) => out.push('$'),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn placeholders_become_dollars_outside_quotes_and_comments() {
-        assert_eq!(
-            dollar_placeholders(
-                "SELECT '?1', \"a?2\" FROM t -- ?3\nWHERE a = ?1 AND b = ?12 AND c = 'it''s ?4'"
-            ),
-            "SELECT '?1', \"a?2\" FROM t -- ?3\nWHERE a = $1 AND b = $12 AND c = 'it''s ?4'"
-        );
-        // A `?` that is not a numbered placeholder (JSON's `?` operator) stays.
-        assert_eq!(dollar_placeholders("x ? 'k'"), "x ? 'k'");
-    }
 
     #[test]
     fn rows_convert_and_name_what_is_wrong() {

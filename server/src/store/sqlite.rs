@@ -41,13 +41,15 @@ impl Database for Sqlite {
 
     fn execute_values(&self, sql: &str, params: &[Value]) -> Result<usize, StoreError> {
         let mut statement = self.connection.prepare_cached(sql)?;
-        Ok(statement.execute(rusqlite::params_from_iter(params))?)
+        bind(&mut statement, params)?;
+        Ok(statement.raw_execute()?)
     }
 
     fn query_values(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>, StoreError> {
         let mut statement = self.connection.prepare_cached(sql)?;
         let columns = statement.column_count();
-        let mut rows = statement.query(rusqlite::params_from_iter(params))?;
+        bind(&mut statement, params)?;
+        let mut rows = statement.raw_query();
         let mut out = Vec::new();
         while let Some(row) = rows.next()? {
             let values = (0..columns)
@@ -65,6 +67,23 @@ impl Database for Sqlite {
     fn begin(&self) -> Result<(), StoreError> {
         self.execute_batch("BEGIN IMMEDIATE")
     }
+}
+
+/// Binds `params[n - 1]` to `$n`. SQLite takes `$1` as a parameter named "$1" and numbers named
+/// parameters in the order they first appear, so the store's SQL (`$2 ... $1`, or `$2` twice)
+/// is bound by name: the number in the name is the parameter's, as PostgreSQL reads it.
+fn bind(statement: &mut rusqlite::Statement<'_>, params: &[Value]) -> Result<(), StoreError> {
+    let expected = statement.parameter_count();
+    if params.len() != expected {
+        return Err(rusqlite::Error::InvalidParameterCount(params.len(), expected).into());
+    }
+    for (n, value) in (1..).zip(params) {
+        let name = format!("${n}");
+        let index =
+            statement.parameter_index(&name)?.ok_or(rusqlite::Error::InvalidParameterName(name))?;
+        statement.raw_bind_parameter(index, value)?;
+    }
+    Ok(())
 }
 
 impl rusqlite::ToSql for Value {
@@ -87,5 +106,44 @@ fn value_from_ref(value: ValueRef<'_>) -> Value {
         // STRICT tables hold only valid UTF-8 in TEXT columns.
         ValueRef::Text(t) => Value::Text(String::from_utf8_lossy(t).into_owned()),
         ValueRef::Blob(b) => Value::Blob(b.to_vec()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn database() -> (tempfile::TempDir, Sqlite) {
+        let dir = tempfile::tempdir().unwrap();
+        let database = Sqlite::open(&dir.path().join("slate.sqlite")).unwrap();
+        (dir, database)
+    }
+
+    #[test]
+    fn placeholders_bind_by_their_number_in_any_order_and_again() {
+        let (_dir, database) = database();
+        let text = |s: &str| Value::Text(s.into());
+        let rows = database
+            .query_values("SELECT $2 || $1 || $2 || '$1' -- $3\n", &[text("a"), text("b")])
+            .unwrap();
+        assert_eq!(rows, vec![Row::new(vec![text("bab$1")])]);
+        let changed = database
+            .execute_values(
+                "INSERT INTO settings (key, value) VALUES ($2, $1)",
+                &[text("v"), text("k")],
+            )
+            .unwrap();
+        assert_eq!(changed, 1);
+        let rows = database.query_values("SELECT value FROM settings WHERE key = $1", &[text("k")]);
+        assert_eq!(rows.unwrap(), vec![Row::new(vec![text("v")])]);
+    }
+
+    #[test]
+    fn a_parameter_too_many_or_too_few_is_an_error() {
+        let (_dir, database) = database();
+        let one = [Value::Integer(1)];
+        assert!(database.query_values("SELECT $1, $2", &one).is_err());
+        assert!(database.query_values("SELECT 1", &one).is_err());
+        assert!(database.query_values("SELECT $2", &one).is_err(), "no $1");
     }
 }

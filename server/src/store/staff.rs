@@ -79,7 +79,7 @@ impl Store {
         let tx = connection.transaction()?;
         let had_pin: bool = tx
             .query_row(
-                "SELECT unlock_pin_phc IS NOT NULL FROM staff WHERE username = ?1",
+                "SELECT unlock_pin_phc IS NOT NULL FROM staff WHERE username = $1",
                 [username],
                 |r| r.get(0),
             )
@@ -87,7 +87,7 @@ impl Store {
             .unwrap_or(false);
         let id: i64 = tx.query_row(
             "INSERT INTO staff (username, role, password_phc, must_change_password, totp_secret, created_at)
-             VALUES (?1, ?2, ?3, 1, ?4, ?5)
+             VALUES ($1, $2, $3, 1, $4, $5)
              ON CONFLICT (username) DO UPDATE SET role = excluded.role,
                  password_phc = excluded.password_phc, must_change_password = 1,
                  totp_secret = excluded.totp_secret, totp_last_step = NULL, disabled_at = NULL,
@@ -96,7 +96,7 @@ impl Store {
             (username, role.name(), password_phc, totp_secret, db_time(now)),
             |r| r.get(0),
         )?;
-        tx.execute("DELETE FROM staff_sessions WHERE staff_id = ?1", [id])?;
+        tx.execute("DELETE FROM staff_sessions WHERE staff_id = $1", [id])?;
         if had_pin {
             super::policy::policy_changed(&tx, now)?;
         }
@@ -111,14 +111,14 @@ impl Store {
         let tx = connection.transaction()?;
         let row: Option<(i64, bool)> = tx
             .query_row(
-                "UPDATE staff SET disabled_at = ?2 WHERE username = ?1 AND disabled_at IS NULL
+                "UPDATE staff SET disabled_at = $2 WHERE username = $1 AND disabled_at IS NULL
                  RETURNING id, unlock_pin_phc IS NOT NULL",
                 (username, db_time(now)),
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()?;
         let Some((id, had_pin)) = row else { return Ok(false) };
-        tx.execute("DELETE FROM staff_sessions WHERE staff_id = ?1", [id])?;
+        tx.execute("DELETE FROM staff_sessions WHERE staff_id = $1", [id])?;
         if had_pin {
             super::policy::policy_changed(&tx, now)?;
         }
@@ -140,9 +140,9 @@ impl Store {
         let tx = connection.transaction()?;
         let id: Option<String> = tx
             .query_row(
-                "UPDATE staff SET unlock_pin_phc = ?2, unlock_id = COALESCE(unlock_id, ?3),
-                     unlock_pin_set_at = ?4
-                 WHERE id = ?1 AND disabled_at IS NULL RETURNING unlock_id",
+                "UPDATE staff SET unlock_pin_phc = $2, unlock_id = COALESCE(unlock_id, $3),
+                     unlock_pin_set_at = $4
+                 WHERE id = $1 AND disabled_at IS NULL RETURNING unlock_id",
                 (staff_id, pin_phc, fresh_id.as_str(), db_time(now)),
                 |r| r.get(0),
             )
@@ -158,7 +158,7 @@ impl Store {
         let at: Option<Option<String>> = self
             .lock()
             .query_row(
-                "SELECT unlock_pin_set_at FROM staff WHERE id = ?1 AND unlock_pin_phc IS NOT NULL",
+                "SELECT unlock_pin_set_at FROM staff WHERE id = $1 AND unlock_pin_phc IS NOT NULL",
                 [staff_id],
                 |r| r.get(0),
             )
@@ -205,7 +205,7 @@ impl Store {
             .query_row(
                 "SELECT id, username, role, password_phc, must_change_password, totp_secret,
                         totp_last_step, disabled_at IS NOT NULL
-                 FROM staff WHERE username = ?1",
+                 FROM staff WHERE username = $1",
                 [username],
                 |r| {
                     Ok((
@@ -251,8 +251,8 @@ impl Store {
     /// if the step was already used (two sign-ins racing with one code).
     pub fn use_totp_step(&self, staff_id: i64, step: i64) -> Result<bool, StoreError> {
         let changed = self.lock().execute(
-            "UPDATE staff SET totp_last_step = ?2
-             WHERE id = ?1 AND (totp_last_step IS NULL OR totp_last_step < ?2)",
+            "UPDATE staff SET totp_last_step = $2
+             WHERE id = $1 AND (totp_last_step IS NULL OR totp_last_step < $2)",
             (staff_id, step),
         )?;
         Ok(changed == 1)
@@ -260,7 +260,7 @@ impl Store {
 
     pub fn set_password(&self, staff_id: i64, password_phc: &str) -> Result<(), StoreError> {
         self.lock().execute(
-            "UPDATE staff SET password_phc = ?2, must_change_password = 0 WHERE id = ?1",
+            "UPDATE staff SET password_phc = $2, must_change_password = 0 WHERE id = $1",
             (staff_id, password_phc),
         )?;
         Ok(())
@@ -278,11 +278,11 @@ impl Store {
         let connection = self.lock();
         let tx = connection.transaction()?;
         tx.execute(
-            "UPDATE staff SET password_phc = ?2, must_change_password = 0 WHERE id = ?1",
+            "UPDATE staff SET password_phc = $2, must_change_password = 0 WHERE id = $1",
             (staff_id, password_phc),
         )?;
         tx.execute(
-            "DELETE FROM staff_sessions WHERE staff_id = ?1 AND id_sha256 <> ?2",
+            "DELETE FROM staff_sessions WHERE staff_id = $1 AND id_sha256 <> $2",
             (staff_id, keep.as_bytes()),
         )?;
         tx.commit()?;
@@ -300,7 +300,7 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let saved = self.lock().execute(
             "INSERT INTO recovery_links (token_sha256, staff_id, created_at, expires_at)
-             SELECT ?1, id, ?3, ?4 FROM staff WHERE username = ?2 AND disabled_at IS NULL",
+             SELECT $1, id, $3, $4 FROM staff WHERE username = $2 AND disabled_at IS NULL",
             (token.as_bytes(), username, db_time(now), db_time(expires_at)),
         )?;
         Ok(saved == 1)
@@ -316,7 +316,7 @@ impl Store {
             .lock()
             .query_row(
                 "SELECT s.username FROM recovery_links l JOIN staff s ON s.id = l.staff_id
-                 WHERE l.token_sha256 = ?1 AND l.used_at IS NULL AND l.expires_at > ?2
+                 WHERE l.token_sha256 = $1 AND l.used_at IS NULL AND l.expires_at > $2
                    AND s.disabled_at IS NULL",
                 (token.as_bytes(), db_time(now)),
                 |r| r.get(0),
@@ -341,8 +341,8 @@ impl Store {
         let tx = connection.transaction()?;
         let staff_id: Option<i64> = tx
             .query_row(
-                "UPDATE recovery_links SET used_at = ?2
-                 WHERE token_sha256 = ?1 AND used_at IS NULL AND expires_at > ?2
+                "UPDATE recovery_links SET used_at = $2
+                 WHERE token_sha256 = $1 AND used_at IS NULL AND expires_at > $2
                    AND staff_id IN (SELECT id FROM staff WHERE disabled_at IS NULL)
                  RETURNING staff_id",
                 (token.as_bytes(), db_time(now)),
@@ -351,19 +351,19 @@ impl Store {
             .optional()?;
         let Some(staff_id) = staff_id else { return Ok(None) };
         tx.execute(
-            "UPDATE staff SET totp_secret = ?2, totp_last_step = ?3, password_phc = ?4,
+            "UPDATE staff SET totp_secret = $2, totp_last_step = $3, password_phc = $4,
                               must_change_password = 0
-             WHERE id = ?1",
+             WHERE id = $1",
             (staff_id, recovery.totp_secret, recovery.totp_step, recovery.password_phc),
         )?;
-        tx.execute("DELETE FROM staff_sessions WHERE staff_id = ?1", [staff_id])?;
+        tx.execute("DELETE FROM staff_sessions WHERE staff_id = $1", [staff_id])?;
         tx.execute(
             "INSERT INTO staff_sessions (id_sha256, staff_id, csrf_token, created_at, last_seen_at)
-             VALUES (?1, ?2, ?3, ?4, ?4)",
+             VALUES ($1, $2, $3, $4, $4)",
             (recovery.session.as_bytes(), staff_id, recovery.csrf_token, db_time(now)),
         )?;
         let username: String =
-            tx.query_row("SELECT username FROM staff WHERE id = ?1", [staff_id], |r| r.get(0))?;
+            tx.query_row("SELECT username FROM staff WHERE id = $1", [staff_id], |r| r.get(0))?;
         tx.commit()?;
         drop(connection);
         self.staff_by_username(&username)
@@ -379,7 +379,7 @@ impl Store {
         let now = db_time(now);
         self.lock().execute(
             "INSERT INTO staff_sessions (id_sha256, staff_id, csrf_token, created_at, last_seen_at)
-             VALUES (?1, ?2, ?3, ?4, ?4)",
+             VALUES ($1, $2, $3, $4, $4)",
             (id.as_bytes(), staff_id, csrf_token, &now),
         )?;
         Ok(())
@@ -393,7 +393,7 @@ impl Store {
                 "SELECT s.staff_id, a.username, a.role, a.must_change_password, s.csrf_token,
                         s.created_at, s.last_seen_at
                  FROM staff_sessions s JOIN staff a ON a.id = s.staff_id
-                 WHERE s.id_sha256 = ?1 AND a.disabled_at IS NULL",
+                 WHERE s.id_sha256 = $1 AND a.disabled_at IS NULL",
                 [id.as_bytes()],
                 |r| {
                     Ok((
@@ -424,14 +424,14 @@ impl Store {
 
     pub fn touch_session(&self, id: &SecretHash, now: DateTime<Utc>) -> Result<(), StoreError> {
         self.lock().execute(
-            "UPDATE staff_sessions SET last_seen_at = ?2 WHERE id_sha256 = ?1",
+            "UPDATE staff_sessions SET last_seen_at = $2 WHERE id_sha256 = $1",
             (id.as_bytes(), db_time(now)),
         )?;
         Ok(())
     }
 
     pub fn delete_session(&self, id: &SecretHash) -> Result<(), StoreError> {
-        self.lock().execute("DELETE FROM staff_sessions WHERE id_sha256 = ?1", [id.as_bytes()])?;
+        self.lock().execute("DELETE FROM staff_sessions WHERE id_sha256 = $1", [id.as_bytes()])?;
         Ok(())
     }
 
@@ -445,7 +445,7 @@ impl Store {
         detail: Option<&str>,
     ) -> Result<(), StoreError> {
         self.lock().execute(
-            "INSERT INTO audit_log (at, actor, action, record, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
+            "INSERT INTO audit_log (at, actor, action, record, detail) VALUES ($1, $2, $3, $4, $5)",
             (db_time(at), actor, action, record, detail),
         )?;
         Ok(())
@@ -455,7 +455,7 @@ impl Store {
     pub fn audit_log(&self, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
         let connection = self.lock();
         let mut statement = connection.prepare_cached(
-            "SELECT at, actor, action, record, detail FROM audit_log ORDER BY id DESC LIMIT ?1",
+            "SELECT at, actor, action, record, detail FROM audit_log ORDER BY id DESC LIMIT $1",
         )?;
         let rows = statement.query_map([limit], |r| {
             Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))

@@ -407,3 +407,41 @@ fn postgres_and_sqlite_schemas_match() {
         "only in SQLite: {only_sqlite:#?}\nonly in PostgreSQL: {only_postgres:#?}"
     );
 }
+
+/// A SQLite database made before the migrations were files of their own per engine (the
+/// fixture is its dump, at schema version 9) opens as it is: its schema is exactly a fresh
+/// database's, and its records are kept.
+#[test]
+fn a_sqlite_database_made_by_earlier_code_opens_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let old = dir.path().join("old.sqlite");
+    rusqlite::Connection::open(&old)
+        .unwrap()
+        .execute_batch(include_str!("../fixtures/slate-v9.sqlite.sql"))
+        .unwrap();
+    let store = Store::open(&old).unwrap();
+    assert!(store.pupil_known(&PupilId::new("p-old").unwrap()).unwrap());
+    assert_eq!(store.classes().unwrap().len(), 2);
+    assert!(store.staff_by_username("t.old").unwrap().is_some());
+    drop(store);
+    let fresh = dir.path().join("fresh.sqlite");
+    drop(Store::open(&fresh).unwrap());
+
+    let schema = |path: &Path| {
+        let connection = rusqlite::Connection::open(path).unwrap();
+        let version: i64 = connection.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+        let mut statement = connection
+            .prepare("SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY type, name")
+            .unwrap();
+        let objects: Vec<(String, String, String, Option<String>)> = statement
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        (version, objects)
+    };
+    let (old_version, old_objects) = schema(&old);
+    assert_eq!(old_version, 9);
+    assert!(old_objects.len() > 30, "read the schema: {old_objects:?}");
+    assert_eq!((old_version, old_objects), schema(&fresh));
+}

@@ -1,0 +1,2 @@
+
+ALTER TABLE pupils ADD COLUMN picture_pin TEXT;

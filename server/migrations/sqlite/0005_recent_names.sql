@@ -1,0 +1,2 @@
+
+ALTER TABLE reports ADD COLUMN recent_names TEXT NOT NULL DEFAULT '[]';

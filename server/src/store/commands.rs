@@ -1,0 +1,175 @@
+//! The command queue each device long-polls: teachers' commands and the server's
+//! `refresh_policy`; a NULL device means every device.
+
+use super::{db_time, parse_db_time, Store, StoreError};
+use chrono::{DateTime, Utc};
+use slate_protocol::device::{CommandAction, DeviceCommand, MAX_COMMANDS_PER_REPLY};
+use slate_protocol::DeviceNumber;
+
+/// A command as the teacher's page lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommandRecord {
+    pub id: i64,
+    pub device: Option<DeviceNumber>,
+    pub action: String,
+    pub issued_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub issued_by: String,
+}
+
+fn parse_action(text: &str) -> Result<CommandAction, StoreError> {
+    serde_json::from_value(serde_json::Value::String(text.to_owned()))
+        .map_err(|_| StoreError::Corrupt(format!("command action {text:?}")))
+}
+
+impl Store {
+    /// Queues a teacher's command for one device or (`None`) all; returns its id.
+    pub fn queue_command(
+        &self,
+        device: Option<DeviceNumber>,
+        action: CommandAction,
+        issued_at: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+        by: &str,
+    ) -> Result<i64, StoreError> {
+        Ok(self.lock().query_row(
+            "INSERT INTO device_commands (device, action, issued_at, expires_at, issued_by)
+             VALUES ($1, $2, $3, $4, $5) RETURNING id",
+            (device.map(|d| d.get()), action.as_str(), db_time(issued_at), db_time(expires_at), by),
+            |r| r.get(0),
+        )?)
+    }
+
+    /// The devices a teacher's commands reach: those with a pupil of one of their classes
+    /// signed in now.
+    pub fn teacher_devices(&self, teacher: &str) -> Result<Vec<DeviceNumber>, StoreError> {
+        let connection = self.lock();
+        let mut statement = connection.prepare(
+            "SELECT DISTINCT s.device FROM sessions s
+             JOIN pupils p ON p.id = s.pupil JOIN classes c ON c.name = p.class_name
+             JOIN staff_classes sc ON sc.class_id = c.id JOIN staff st ON st.id = sc.staff_id
+             WHERE s.ended_at IS NULL AND st.username = $1 AND st.disabled_at IS NULL
+             ORDER BY s.device",
+        )?;
+        let rows = statement.query_map([teacher], |r| r.get::<_, i64>(0))?;
+        rows.map(|n| {
+            let n = n?;
+            u32::try_from(n)
+                .ok()
+                .and_then(|n| DeviceNumber::new(n).ok())
+                .ok_or_else(|| StoreError::Corrupt(format!("session device {n}")))
+        })
+        .collect()
+    }
+
+    /// The live commands for `device` after cursor `after`, and the cursor to pass next time.
+    /// A cursor past the newest command (a server restored from a backup) starts over.
+    pub fn commands_for(
+        &self,
+        device: DeviceNumber,
+        after: u64,
+        now: DateTime<Utc>,
+    ) -> Result<(Vec<DeviceCommand>, u64), StoreError> {
+        let connection = self.lock();
+        let newest: i64 =
+            connection
+                .query_row("SELECT coalesce(max(id), 0) FROM device_commands", [], |r| r.get(0))?;
+        let newest = newest as u64;
+        let after = if after > newest { 0 } else { after };
+        let mut statement = connection.prepare(
+            "SELECT id, issued_at, expires_at, action FROM device_commands
+             WHERE id > $1 AND (device IS NULL OR device = $2) AND expires_at > $3
+             ORDER BY id LIMIT $4",
+        )?;
+        let rows = statement.query_map(
+            (after as i64, device.get(), db_time(now), MAX_COMMANDS_PER_REPLY as i64),
+            |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                ))
+            },
+        )?;
+        let commands = rows
+            .map(|row| {
+                let (id, issued, expires, action) = row?;
+                Ok(DeviceCommand {
+                    id: id as u64,
+                    issued_at: parse_db_time(&issued)?,
+                    expires_at: parse_db_time(&expires)?,
+                    action: parse_action(&action)?,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        // A full page may have more behind it; otherwise everything up to the newest is seen.
+        let cursor = if commands.len() == MAX_COMMANDS_PER_REPLY {
+            commands.last().map_or(after, |c| c.id)
+        } else {
+            newest
+        };
+        Ok((commands, cursor))
+    }
+
+    /// Recent commands, newest first, for the teacher's page.
+    pub fn recent_commands(&self, limit: u32) -> Result<Vec<CommandRecord>, StoreError> {
+        let connection = self.lock();
+        let mut statement = connection.prepare(
+            "SELECT id, device, action, issued_at, expires_at, issued_by FROM device_commands
+             WHERE issued_by <> 'server' ORDER BY id DESC LIMIT $1",
+        )?;
+        let rows = statement.query_map([limit], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, Option<u32>>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, String>(4)?,
+                r.get::<_, String>(5)?,
+            ))
+        })?;
+        rows.map(|row| {
+            let (id, device, action, issued, expires, by) = row?;
+            Ok(CommandRecord {
+                id,
+                device: device
+                    .map(DeviceNumber::new)
+                    .transpose()
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                action,
+                issued_at: parse_db_time(&issued)?,
+                expires_at: parse_db_time(&expires)?,
+                issued_by: by,
+            })
+        })
+        .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::test_support::*;
+    use chrono::Duration;
+
+    #[test]
+    fn commands_reach_their_device_once_until_they_expire() {
+        let (_dir, store) = store_with_device(1);
+        let now = at("2026-11-23T10:00:00Z");
+        let later = now + Duration::minutes(30);
+        let all = store.queue_command(None, CommandAction::LockScreens, now, later, "t").unwrap();
+        let two = store
+            .queue_command(Some(device(2)), CommandAction::SignOutAll, now, later, "t")
+            .unwrap();
+        let (commands, cursor) = store.commands_for(device(1), 0, now).unwrap();
+        assert_eq!(commands.iter().map(|c| c.id as i64).collect::<Vec<_>>(), [all]);
+        assert_eq!(cursor as i64, two, "the cursor passes commands for other devices");
+        assert!(store.commands_for(device(1), cursor, now).unwrap().0.is_empty());
+        let (for_two, _) = store.commands_for(device(2), 0, now).unwrap();
+        assert_eq!(for_two.len(), 2);
+        assert!(store.commands_for(device(2), 0, later).unwrap().0.is_empty(), "expired");
+        let (restart, _) = store.commands_for(device(1), 999, now).unwrap();
+        assert_eq!(restart.len(), 1, "a cursor from the future starts over");
+    }
+}
