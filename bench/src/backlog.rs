@@ -15,10 +15,10 @@ use slate_protocol::{
     SessionId,
 };
 use slate_server::store::Store;
-use slate_shell::config::{Secret, ServerConfig, UploadConfig};
-use slate_shell::credential::Credential;
-use slate_shell::spool::{SharedSpool, Spool};
-use slate_shell::upload::{
+use slate_daemon::config::{Secret, ServerConfig, UploadConfig};
+use slate_daemon::credential::Credential;
+use slate_daemon::spool::{SharedSpool, Spool};
+use slate_daemon::upload::{
     HttpAnswer, HttpTransport, Transport, UploadError, UploadSettings, Uploader,
 };
 use std::io::{BufRead, Write};

@@ -19,15 +19,15 @@ use anyhow::{bail, Context};
 use chrono::Utc;
 use slate_ipc::control::{Pin, Reply, Request};
 use slate_protocol::{DeviceNumber, EventBody};
-use slate_shell::apps::FakeApps;
-use slate_shell::button::ButtonEvent;
-use slate_shell::config::BlankMethod;
-use slate_shell::control::ControlMsg;
-use slate_shell::core::{Core, Rules};
-use slate_shell::daemon::{ClockIds, Driver};
-use slate_shell::display::{Display, SysfsBacklight, WaylandDisplay};
-use slate_shell::spool::{SharedSpool, Spool};
-use slate_shell::staff::StaffPin;
+use slate_daemon::apps::FakeApps;
+use slate_daemon::button::ButtonEvent;
+use slate_daemon::config::BlankMethod;
+use slate_daemon::control::ControlMsg;
+use slate_daemon::core::{Core, Rules};
+use slate_daemon::daemon::{ClockIds, Driver};
+use slate_daemon::display::{Display, SysfsBacklight, WaylandDisplay};
+use slate_daemon::spool::{SharedSpool, Spool};
+use slate_daemon::staff::StaffPin;
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -62,7 +62,7 @@ pub fn run(presses: usize) -> anyhow::Result<()> {
 
 /// The `compositor` path, when a headless compositor can be started here.
 fn compositor(runtime: &tokio::runtime::Runtime, dir: &Path, presses: usize) -> anyhow::Result<()> {
-    use slate_shell::display::wayland::headless::Headless;
+    use slate_daemon::display::wayland::headless::Headless;
     let mut headless = match Headless::start() {
         Ok(h) => h,
         Err(e) => {
@@ -97,7 +97,7 @@ async fn ask(control: &mpsc::Sender<ControlMsg>, request: Request) -> anyhow::Re
     control
         .send(ControlMsg {
             request,
-            from: slate_shell::control::Role::Root,
+            from: slate_daemon::control::Role::Root,
             app: None,
             received_at: Utc::now(),
             reply: tx,

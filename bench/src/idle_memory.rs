@@ -7,7 +7,7 @@
 //! `/proc/<pid>/status` (VmRSS; shared pages count once per process, as `ps` would) and
 //! averaged over five samples a second apart.
 //!
-//! Needs `slated` and `slate-ui` next to this binary (`cargo build --release -p slate-shell -p
+//! Needs `slated` and `slate-ui` next to this binary (`cargo build --release -p slate-daemon -p
 //! slate-ui`), Xvfb (`apt-get install xvfb`) and Debian's chromium.
 
 use anyhow::{bail, Context};
@@ -33,7 +33,7 @@ fn sibling(name: &str) -> anyhow::Result<PathBuf> {
     let exe = std::env::current_exe()?;
     let path = exe.parent().context("bench binary has no directory")?.join(name);
     if !path.exists() {
-        bail!("{} is missing: cargo build --release -p slate-shell -p slate-ui", path.display());
+        bail!("{} is missing: cargo build --release -p slate-daemon -p slate-ui", path.display());
     }
     Ok(path)
 }

@@ -8,9 +8,9 @@ use chrono::Utc;
 use slate_ipc::control::{Pin, Reply, Request};
 use slate_protocol::DeviceNumber;
 use slate_server::store::Store;
-use slate_shell::config::parse_config;
-use slate_shell::daemon::Daemon;
-use slate_shell::staff::StaffPin;
+use slate_daemon::config::parse_config;
+use slate_daemon::daemon::Daemon;
+use slate_daemon::staff::StaffPin;
 use std::path::Path;
 use std::time::{Duration, Instant};
 

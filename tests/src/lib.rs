@@ -409,7 +409,7 @@ impl Device {
         let mut command = Command::new(binary("slated"));
         command.arg("--config").arg(&self.config).env("RUST_LOG", "info");
         if let Some(file) = &self.boot_id_file {
-            // slate_shell::clock::BOOT_ID_FILE_ENV: read only in tests.
+            // slate_daemon::clock::BOOT_ID_FILE_ENV: read only in tests.
             command.env("SLATE_BOOT_ID_FILE", file);
         }
         let log =

@@ -1,10 +1,10 @@
-//! The real `SocketLink` against slated's own control-socket server (`slate_shell::control`),
+//! The real `SocketLink` against slated's own control-socket server (`slate_daemon::control`),
 //! with a fake device answering behind it: proves the requests and replies on the wire, and that
 //! the socket link and the fake tell the same story.
 
 use slate_ipc::control::{Pictures, Reply, Request};
 use slate_protocol::{DeviceNumber, PupilId};
-use slate_shell::control;
+use slate_daemon::control;
 use slate_ui::link::{DeviceLink, FakeDevice, LinkError, SocketLink};
 use slate_ui::policy::KeyStage;
 use slate_ui::screen::DeviceState;

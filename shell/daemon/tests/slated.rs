@@ -1,7 +1,7 @@
 //! The real `slated` and `slatectl` binaries, run as processes on temp dirs and loopback only.
 
 use slate_protocol::{EventBody, EventId};
-use slate_shell::spool;
+use slate_daemon::spool;
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
@@ -428,7 +428,7 @@ fn a_device_killed_while_held_comes_back_held_until_the_staff_pin() {
     let dir = tempfile::tempdir().unwrap();
     let (config, socket) = write_config(dir.path(), 11);
     with_roster(&config, &["p-1"]);
-    let phc = slate_shell::staff::StaffPin::hash("1357").unwrap().phc().to_owned();
+    let phc = slate_daemon::staff::StaffPin::hash("1357").unwrap().phc().to_owned();
     let mut text = std::fs::read_to_string(&config).unwrap();
     text.push_str(&format!("[staff]\npin_hash = \"{phc}\"\n"));
     std::fs::write(&config, text).unwrap();
@@ -480,13 +480,13 @@ fn a_device_killed_while_held_comes_back_held_until_the_staff_pin() {
 fn wrong_staff_pins_still_count_after_slated_is_killed() {
     let dir = tempfile::tempdir().unwrap();
     let (config, socket) = write_config(dir.path(), 13);
-    let phc = slate_shell::staff::StaffPin::hash("1357").unwrap().phc().to_owned();
+    let phc = slate_daemon::staff::StaffPin::hash("1357").unwrap().phc().to_owned();
     let mut text = std::fs::read_to_string(&config).unwrap();
     text.push_str(&format!(
         "[staff]\npin_hash = \"{phc}\"\nwrong_pins_before_lockout = 3\nlockout_s = 600\n"
     ));
     std::fs::write(&config, text).unwrap();
-    let pins_file = dir.path().join("state").join(slate_shell::daemon::PINS_FILE);
+    let pins_file = dir.path().join("state").join(slate_daemon::daemon::PINS_FILE);
     let unlock = |pin: &str| ask(&socket, &format!(r#"{{"cmd":"unlock","pin":"{pin}"}}"#));
 
     let slated = Slated::start(&config);
@@ -684,8 +684,8 @@ fn the_signed_policy_and_teacher_commands_reach_the_device() {
     use ed25519_dalek::SigningKey;
     use slate_protocol::bundle::{verifying_key_to_base64, SignedBundle};
     let key = SigningKey::from_bytes(&[9; 32]);
-    let jones = slate_shell::staff::StaffPin::hash_cheap("246813");
-    let patel = slate_shell::staff::StaffPin::hash_cheap("730418");
+    let jones = slate_daemon::staff::StaffPin::hash_cheap("246813");
+    let patel = slate_daemon::staff::StaffPin::hash_cheap("730418");
     let staff = serde_json::json!({"v": 1, "issued_at": "2026-11-23T08:00:00Z", "staff": [
         {"id": "s-jones", "pin_hash": jones.phc()},
         {"id": "s-patel", "pin_hash": patel.phc()},

@@ -7,8 +7,8 @@ use clap::{Parser, Subcommand};
 use slate_ipc::client::{self, ClientError};
 use slate_ipc::control::{self, Pin, Request};
 use slate_protocol::{FilterLayer, PupilId, RefusedDevice, ResolutionChoice, StaffId};
-use slate_shell::ctl;
-use slate_shell::staff::StaffPin;
+use slate_daemon::ctl;
+use slate_daemon::staff::StaffPin;
 use std::path::PathBuf;
 use std::process::ExitCode;
 

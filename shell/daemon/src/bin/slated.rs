@@ -1,5 +1,5 @@
 //! `slated`: the Slate device daemon. Parses flags, reads the configuration, runs
-//! [`slate_shell::daemon::Daemon`] until SIGTERM or SIGINT.
+//! [`slate_daemon::daemon::Daemon`] until SIGTERM or SIGINT.
 //!
 //! Stdout carries exactly one line, `slated ready device=<N>`, once the control socket accepts
 //! requests; logs go to stderr (`RUST_LOG` filters them, default `info`).
@@ -12,8 +12,8 @@
 
 use anyhow::Context;
 use clap::Parser;
-use slate_shell::config::read_config;
-use slate_shell::daemon::Daemon;
+use slate_daemon::config::read_config;
+use slate_daemon::daemon::Daemon;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -37,7 +37,7 @@ struct Args {
 fn main() -> ExitCode {
     let args = Args::parse();
     if args.example_config {
-        print!("{}", slate_shell::config::EXAMPLE);
+        print!("{}", slate_daemon::config::EXAMPLE);
         return ExitCode::SUCCESS;
     }
     if let Some(path) = args.check_config {
@@ -93,7 +93,7 @@ fn check_config(path: &std::path::Path) -> ExitCode {
         }
     };
     // The CA file is read only when the client is built: check it here too.
-    if let Err(e) = slate_shell::upload::http_client(&config.server, std::sync::Arc::new(|| true)) {
+    if let Err(e) = slate_daemon::upload::http_client(&config.server, std::sync::Arc::new(|| true)) {
         eprintln!("slated: {}: field `server.ca_certificate`: {e}", path.display());
         return ExitCode::from(2);
     }
@@ -101,7 +101,7 @@ fn check_config(path: &std::path::Path) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-async fn run(config: slate_shell::config::Config) -> anyhow::Result<()> {
+async fn run(config: slate_daemon::config::Config) -> anyhow::Result<()> {
     let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
     let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
     let daemon = Daemon::start(&config).await.context("starting slated")?;
@@ -117,7 +117,7 @@ async fn run(config: slate_shell::config::Config) -> anyhow::Result<()> {
     }
     let watchdog = sd_notify::watchdog_enabled().map(|period| {
         tracing::info!(period_ms = period.as_millis() as u64, "systemd watchdog on");
-        tokio::spawn(slate_shell::daemon::watchdog(daemon.control(), period / 2, || {
+        tokio::spawn(slate_daemon::daemon::watchdog(daemon.control(), period / 2, || {
             if let Err(e) = sd_notify::notify(&[sd_notify::NotifyState::Watchdog]) {
                 tracing::warn!(error = %e, "watchdog ping failed");
             }

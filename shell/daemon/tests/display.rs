@@ -7,8 +7,8 @@
 
 use chrono::Utc;
 use slate_protocol::EventId;
-use slate_shell::config::{Backlight, BlankMethod, DisplayConfig};
-use slate_shell::display::{
+use slate_daemon::config::{Backlight, BlankMethod, DisplayConfig};
+use slate_daemon::display::{
     find_backlight, Display, DisplayCall, FakeBlank, FakeDisplay, LogindBacklight, SysfsBacklight,
     SystemDisplay,
 };
@@ -228,8 +228,8 @@ async fn logind_errors_are_blank_failures_not_panics() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_wayland_overlay_keeps_the_contract_on_a_real_compositor() {
-    use slate_shell::display::wayland::headless::{Headless, RED};
-    use slate_shell::display::WaylandDisplay;
+    use slate_daemon::display::wayland::headless::{Headless, RED};
+    use slate_daemon::display::WaylandDisplay;
     let mut headless = match Headless::start() {
         Ok(h) => h,
         Err(e) => {

@@ -5,9 +5,9 @@
 //! are not installed (`scripts/setup` installs them).
 
 use slate_protocol::EventId;
-use slate_shell::config::DisplayConfig;
-use slate_shell::display::wayland::headless::{Headless, RED};
-use slate_shell::display::{Display, SystemDisplay, WaylandDisplay};
+use slate_daemon::config::DisplayConfig;
+use slate_daemon::display::wayland::headless::{Headless, RED};
+use slate_daemon::display::{Display, SystemDisplay, WaylandDisplay};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -166,6 +166,6 @@ async fn with_no_compositor_a_press_fails_fast_instead_of_waiting() {
     let err = display.blank(EventId::new()).await.unwrap_err();
     assert!(err.to_string().contains("not connected"), "{err}");
     // Well inside the daemon's BLANK_TIMEOUT: nothing waits on an absent compositor.
-    assert!(asked.elapsed() < slate_shell::daemon::BLANK_TIMEOUT, "{:?}", asked.elapsed());
+    assert!(asked.elapsed() < slate_daemon::daemon::BLANK_TIMEOUT, "{:?}", asked.elapsed());
     display.restore().await.unwrap();
 }
