@@ -21,7 +21,6 @@ use crate::button::DeviceMatch;
 use crate::core::{Lockout, Rules};
 use crate::staff::StaffPin;
 use raw::{ActivityList, ButtonSource, DisplayBackend, MuteWith, RawConfig};
-use toml::Spanned;
 use slate_protocol::DeviceNumber;
 use std::fmt;
 use std::net::IpAddr;
@@ -29,6 +28,7 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use toml::de::DeValue;
+use toml::Spanned;
 
 /// A commented example with every field; it must always parse (see the tests).
 pub const EXAMPLE: &str = include_str!("../slate.example.toml");
@@ -50,7 +50,7 @@ pub enum ConfigError {
     Read { path: PathBuf, source: std::io::Error },
     #[error("{}: not a valid TOML file: {message}", path.display())]
     Syntax { path: PathBuf, message: String },
-    #[error("{}: field `{field}`: {reason}{}", path.display(), at.map(|at| format!(" ({at})")).unwrap_or_default())]
+    #[error("{}: field `{field}`: {reason}{}", path.display(), Location::suffix(at))]
     Field { path: PathBuf, field: String, reason: String, at: Option<Location> },
 }
 
@@ -88,6 +88,13 @@ impl Location {
             line: before.matches('\n').count() + 1,
             column: before[line_start..].chars().count() + 1,
         }
+    }
+}
+
+impl Location {
+    /// `" (line 2, column 17)"`, or nothing.
+    fn suffix(at: &Option<Location>) -> String {
+        at.map(|at| format!(" ({at})")).unwrap_or_default()
     }
 }
 
@@ -451,7 +458,9 @@ fn button(
 fn staff(raw: raw::RawStaff, file: &File) -> Result<StaffConfig, ConfigError> {
     let defaults = Lockout::default();
     let lockout = Lockout {
-        wrong_before_lockout: raw.wrong_pins_before_lockout.map_or(defaults.wrong_before_lockout, |n| n.0),
+        wrong_before_lockout: raw
+            .wrong_pins_before_lockout
+            .map_or(defaults.wrong_before_lockout, |n| n.0),
         first: raw.lockout_s.map_or(defaults.first, |s| s.0),
         max: raw.lockout_max_s.map_or(defaults.max, |s| s.0),
     };
@@ -463,7 +472,8 @@ fn staff(raw: raw::RawStaff, file: &File) -> Result<StaffConfig, ConfigError> {
 
 fn display(raw: raw::RawDisplay) -> DisplayConfig {
     let runtime_dir = raw.runtime_dir.map_or_else(|| DEFAULT_WAYLAND_RUNTIME_DIR.into(), |d| d.0);
-    let wayland_display = raw.wayland_display.map_or_else(|| DEFAULT_WAYLAND_DISPLAY.into(), |d| d.0);
+    let wayland_display =
+        raw.wayland_display.map_or_else(|| DEFAULT_WAYLAND_DISPLAY.into(), |d| d.0);
     let socket = || slate_wayland::Settings::socket_path(&runtime_dir, &wayland_display);
     let backlight = raw.backlight.map_or(Backlight::Auto, |b| b.0);
     let method = raw.method.map_or(BlankMethod::BlPower, |m| m.0);
@@ -486,9 +496,9 @@ fn display(raw: raw::RawDisplay) -> DisplayConfig {
 fn mute(raw: raw::RawAudio) -> MuteBackend {
     match raw.mute.map_or(MuteWith::None, |m| m.0) {
         MuteWith::Wpctl => MuteBackend::Wpctl,
-        MuteWith::Amixer => {
-            MuteBackend::Amixer { control: raw.amixer_control.map_or_else(|| "Master".into(), |c| c.0) }
-        }
+        MuteWith::Amixer => MuteBackend::Amixer {
+            control: raw.amixer_control.map_or_else(|| "Master".into(), |c| c.0),
+        },
         MuteWith::None => MuteBackend::None,
     }
 }
@@ -539,7 +549,12 @@ impl File<'_> {
         self.field_error(field.to_owned(), reason.into(), span)
     }
 
-    fn field_error(&self, field: String, reason: String, span: Option<Range<usize>>) -> ConfigError {
+    fn field_error(
+        &self,
+        field: String,
+        reason: String,
+        span: Option<Range<usize>>,
+    ) -> ConfigError {
         let at = span.map(|span| Location::of(self.text, span.start));
         ConfigError::Field { path: self.path.to_owned(), field, reason, at }
     }
@@ -1274,5 +1289,279 @@ key = "KEY_F12"
     fn secrets_are_hidden_from_debug_output() {
         let config = parse_config(GOOD, path()).unwrap();
         assert!(!format!("{config:?}").contains("tok-123"));
+    }
+
+    /// What a refusal says after the path, and where: (field, reason part, line, column).
+    fn refusal(text: &str) -> (String, String, Option<(usize, usize)>) {
+        let err = parse_config(text, path()).expect_err(text);
+        let at = err.location().map(|at| (at.line, at.column));
+        (err.field().unwrap_or("").to_owned(), err.to_string(), at)
+    }
+
+    #[test]
+    fn dotted_keys_quotes_and_inline_tables_read_as_the_plain_form() {
+        let plain = parse_config(GOOD, path()).unwrap();
+        let dotted = "device_number = 12\nschool = \"Hillside Primary\"\n\
+            state_dir = \"/var/lib/slate\"\ncontrol_socket = \"/run/slate/control.sock\"\n\
+            server.url = \"https://school.example:8443/\"\nserver.ca_certificate = \"server-ca.pem\"\n\
+            server . enrollment_token = \"tok-123\"\n\
+            upload.retry_min_ms = 250\nupload.retry_max_ms = 10000\nupload.heartbeat_s = 30\n\
+            button.source = \"evdev\"\nbutton.device = \"/dev/input/by-path/platform-gpio-keys-event\"\n\
+            button.key = \"KEY_F12\"\n";
+        let inline = "device_number = 12\nschool = 'Hillside Primary'\nstate_dir = '/var/lib/slate'\n\
+            control_socket = '/run/slate/control.sock'\n\
+            server = { url = 'https://school.example:8443/', ca_certificate = 'server-ca.pem', enrollment_token = 'tok-123' }\n\
+            upload = { retry_min_ms = 2_50, retry_max_ms = 1_0000, heartbeat_s = 0x1e }\n\
+            button = { source = 'evdev', device = '/dev/input/by-path/platform-gpio-keys-event', key = 'KEY_F12' }\n";
+        let spellings = [
+            ("single quotes", GOOD.replace('"', "'")),
+            (
+                "quoted keys",
+                GOOD.replace("device_number", "\"device_number\"")
+                    .replace("[server]", "[ 'server' ]")
+                    .replace("url =", "\"url\" ="),
+            ),
+            ("dotted keys", dotted.to_string()),
+            ("inline tables", inline.to_string()),
+            (
+                "comments and blank lines",
+                GOOD.replace('\n', "  # note\n\n").replacen("  # note\n", "\n", 1),
+            ),
+        ];
+        for (what, text) in spellings {
+            assert_eq!(parse_config(&text, path()).expect(what), plain, "{what}: {text}");
+        }
+    }
+
+    #[test]
+    fn an_unknown_key_is_refused_at_its_line_and_column() {
+        let cases = [
+            (GOOD.replace("heartbeat_s = 30", "heartbeat = 30"), "upload.heartbeat", (15, 1)),
+            (GOOD.replace("school =", "  schol ="), "schol", (3, 3)),
+            (GOOD.replace("[button]", "[button]\n'KEY' = 88"), "button.KEY", (18, 1)),
+            (
+                GOOD.replace("[upload]", "[upload.retry]\nmin = 1\n[upload]"),
+                "upload.retry",
+                (12, 9),
+            ),
+            (
+                format!("{GOOD}[display]\nbackend = 'auto'\noutput_powr = true\n"),
+                "display.output_powr",
+                (23, 1),
+            ),
+            (
+                GOOD.replacen("\n[server]", "\naudio = { mute = 'none', volume = 3 }\n[server]", 1),
+                "audio.volume",
+                (7, 26),
+            ),
+        ];
+        for (text, field, at) in cases {
+            let (got, message, got_at) = refusal(&text);
+            assert_eq!((got.as_str(), got_at), (field, Some(at)), "{message}");
+            assert!(
+                message.contains("is not a known setting here; the known ones are: "),
+                "{message}"
+            );
+        }
+        let (_, message, _) = refusal(&GOOD.replace("heartbeat_s = 30", "heartbeat = 30"));
+        assert_eq!(
+            message,
+            "/etc/slate/slate.toml: field `upload.heartbeat`: is not a known setting here; \
+             the known ones are: retry_min_ms, retry_max_ms, heartbeat_s (line 15, column 1)"
+        );
+    }
+
+    #[test]
+    fn a_value_of_the_wrong_type_is_refused_at_its_line_and_column() {
+        let cases = [
+            (
+                "device_number = 12",
+                "device_number = \"12\"",
+                "device_number",
+                "expected a whole number, found string",
+                (2, 17),
+            ),
+            (
+                "state_dir = \"/var/lib/slate\"",
+                "state_dir = 5",
+                "state_dir",
+                "expected a string, found integer",
+                (4, 13),
+            ),
+            (
+                "retry_max_ms = 10000",
+                "retry_max_ms = 1e4",
+                "upload.retry_max_ms",
+                "expected a whole number, found float",
+                (14, 16),
+            ),
+            (
+                "key = \"KEY_F12\"",
+                "active_low = 'yes'",
+                "button.active_low",
+                "expected true or false, found string",
+                (20, 14),
+            ),
+            (
+                "key = \"KEY_F12\"",
+                "key = 1979-05-27",
+                "button.key",
+                "expected a key name or number, found datetime",
+                (20, 7),
+            ),
+            (
+                "key = \"KEY_F12\"",
+                "key = [88]",
+                "button.key",
+                "expected a key name or number, found array",
+                (20, 7),
+            ),
+            (
+                "state_dir = \"/var/lib/slate\"",
+                "staff = 'none'",
+                "staff",
+                "expected a table `[staff]`, found string",
+                (4, 9),
+            ),
+            (
+                "state_dir = \"/var/lib/slate\"",
+                "led = 1979-05-27",
+                "led",
+                "expected a table `[led]`, found datetime",
+                (4, 7),
+            ),
+            (
+                "state_dir = \"/var/lib/slate\"",
+                "session.activity_devices = true",
+                "session.activity_devices",
+                "found boolean",
+                (4, 28),
+            ),
+        ];
+        for (from, to, field, reason, at) in cases {
+            assert!(GOOD.contains(from), "{from}");
+            let (got, message, got_at) = refusal(&GOOD.replacen(from, to, 1));
+            assert_eq!((got.as_str(), got_at), (field, Some(at)), "{to}: {message}");
+            assert!(message.contains(reason), "{to}: {message}");
+        }
+    }
+
+    #[test]
+    fn a_number_out_of_its_range_is_refused_at_its_line_and_column() {
+        let base =
+            "device_number = 1\n[server]\nurl = \"https://s\"\n[button]\nsource = \"none\"\n";
+        // (table, key, lowest, highest, what the refusal says)
+        let ranges: &[(&str, &str, i64, i64, &str)] = &[
+            ("", "device_number", 1, 9999, "is not a device number from 1 to 9999"),
+            ("server", "policy_refresh_s", 10, 86_400, "is not from 10 to 86400 seconds"),
+            ("upload", "retry_min_ms", 10, 3_600_000, "is not from 10 to 3600000 milliseconds"),
+            ("upload", "retry_max_ms", 10, 3_600_000, "is not from 10 to 3600000 milliseconds"),
+            ("upload", "heartbeat_s", 5, 86_400, "is not from 5 to 86400 seconds"),
+            ("button", "vendor", 0, 0xffff, "is not a USB id from 0 to 0xffff"),
+            ("button", "product", 0, 0xffff, "is not a USB id from 0 to 0xffff"),
+            ("button", "key", 1, 767, "is not a key code from 1 to 767"),
+            ("button", "gpio_pin", 0, 53, "is not a GPIO number from 0 to 53"),
+            ("button", "debounce_ms", 0, 5_000, "is not from 0 to 5000 milliseconds"),
+            ("button", "stuck_after_s", 1, 3_600, "is not from 1 to 3600 seconds"),
+            ("staff", "wrong_pins_before_lockout", 1, 20, "is not from 1 to 20"),
+            ("staff", "lockout_s", 1, 86_400, "is not from 1 to 86400 seconds"),
+            ("staff", "lockout_max_s", 1, 86_400, "is not from 1 to 86400 seconds"),
+            ("led", "gpio_pin", 0, 53, "is not a GPIO number from 0 to 53"),
+        ];
+        for &(table, key, lo, hi, says) in ranges {
+            let text = |n: i64| {
+                let line = format!("{key} = {n}");
+                match table {
+                    "" => base.replacen("device_number = 1", &line, 1),
+                    _ if base.contains(&format!("[{table}]\n")) => {
+                        base.replacen(&format!("[{table}]\n"), &format!("[{table}]\n{line}\n"), 1)
+                    }
+                    _ => format!("{base}[{table}]\n{line}\n"),
+                }
+            };
+            let field = if table.is_empty() { key.to_owned() } else { format!("{table}.{key}") };
+            for n in [lo - 1, hi + 1, i64::MIN, i64::MAX] {
+                let text = text(n);
+                let line = text.lines().position(|l| l.starts_with(&format!("{key} = "))).unwrap();
+                let (got, message, at) = refusal(&text);
+                assert_eq!(got, field, "{n}: {message}");
+                assert!(
+                    message.contains(&format!("`: {n} {says} (line {}", line + 1)),
+                    "{message}"
+                );
+                assert_eq!(at, Some((line + 1, key.len() + 4)), "{message}");
+            }
+            for n in [lo, hi] {
+                // An edge may still clash with another setting's default, never with its range.
+                if let Err(e) = parse_config(&text(n), path()) {
+                    assert!(!e.to_string().contains(" is not "), "{field} = {n}: {e}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_missing_setting_is_placed_at_its_table() {
+        let text =
+            "device_number = 1\n\n[server]\nca_certificate = 'ca.pem'\n[button]\nsource = 'none'\n";
+        assert_eq!(refusal(text).2, Some((3, 1)), "server.url: at `[server]`");
+        let text = "device_number = 1\nserver.url = 'https://s'\n[button]\nsource = 'gpio'\n";
+        let (field, message, at) = refusal(text);
+        assert_eq!((field.as_str(), at), ("button.gpio_pin", Some((3, 1))), "{message}");
+        // Nothing to point at: the file has no such table.
+        let (field, _, at) = refusal("device_number = 1\nserver.url = 'https://s'\n");
+        assert_eq!((field.as_str(), at), ("button", None));
+    }
+
+    #[test]
+    fn the_used_token_goes_however_it_is_spelled_and_nothing_else() {
+        let cases = [
+            (
+                "device_number = 1\n# IT's token:\nserver.enrollment_token = 'tok-1'  # once\nserver.url = 'https://s'\n",
+                "device_number = 1\n# IT's token:\nserver.url = 'https://s'\n",
+            ),
+            ("[server]\nurl = 'https://s'\n'enrollment_token' = 'tok-1'", "[server]\nurl = 'https://s'\n"),
+            ("[server]\n\"enrollment_token\" = \"tok-1\"\nurl = 'https://s'\n", "[server]\nurl = 'https://s'\n"),
+            ("[server]\r\nenrollment_token = 'tok-1'\r\nurl = 'https://s'\r\n", "[server]\r\nurl = 'https://s'\r\n"),
+            (
+                "[server]\nenrollment_token = \"\"\"\ntok-1\"\"\"\nurl = 'https://s'\n",
+                "[server]\nurl = 'https://s'\n",
+            ),
+            (
+                "# the server\nserver = { url = 'https://s', enrollment_token = 'tok-1' } # here\n[button]\n",
+                "# the server\nserver = { url = 'https://s' } # here\n[button]\n",
+            ),
+        ];
+        for (text, want) in cases {
+            assert_eq!(without_enrollment_token(text).as_deref(), Some(want), "{text:?}");
+            assert!(same_config(text, want) && same_config(text, text), "{text:?}");
+            assert!(!same_config(want, text), "a token the card lacks is no copy of it");
+        }
+        for none in
+            ["[server]\nurl = 'https://s'\n", "[button]\nenrollment_token = 'x'\n", "not toml ["]
+        {
+            assert_eq!(without_enrollment_token(none), None, "{none}");
+        }
+        let card = "device_number = 1\n[server]\nenrollment_token = 'tok-1'\n";
+        assert!(same_config(card, "device_number = 1\n[server]\n"));
+        assert!(!same_config(card, "device_number = 2\n[server]\n"));
+        assert!(!same_config(card, "device_number = 1\n[server]\nenrollment_token = 'tok-2'\n"));
+    }
+
+    #[test]
+    fn a_value_is_read_as_written_for_the_provisioning_script() {
+        let text = "server.url = 'https://s/'\n[button]\nsource = \"none\"\nkey = 0x58\n";
+        let value = |key| value_as_written(text, path(), key).unwrap();
+        assert_eq!(value("server.url").as_deref(), Some("https://s/"));
+        assert_eq!(value("button.source").as_deref(), Some("none"));
+        assert_eq!(value("button.key").as_deref(), Some("88"));
+        assert_eq!(value("server.public_key"), None);
+        assert_eq!(value("button.source.x"), None);
+        assert_eq!(value("device_number"), None);
+        let err = value_as_written("[server\n", path(), "server.url").unwrap_err();
+        assert!(
+            err.to_string().starts_with("/etc/slate/slate.toml: not a valid TOML file"),
+            "{err}"
+        );
     }
 }

@@ -24,7 +24,8 @@ use tokio::signal::unix::{signal, SignalKind};
 
 #[derive(Debug, Parser)]
 #[command(name = "slated", version, about = "The Slate device daemon")]
-#[command(group = clap::ArgGroup::new("only").args(["example_config", "check_config", "config_value", "same_config"]))]
+#[command(group = clap::ArgGroup::new("only")
+    .args(["example_config", "check_config", "config_value", "same_config"]))]
 struct Args {
     /// The configuration file.
     #[arg(long, default_value = "/etc/slate/slate.toml")]

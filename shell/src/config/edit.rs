@@ -25,7 +25,9 @@ pub fn without_enrollment_token(text: &str) -> Option<String> {
         // `server = { …, enrollment_token = … }`: that one line is written again without it.
         toml_edit::Item::Value(toml_edit::Value::InlineTable(_)) => {
             let mut doc: toml_edit::DocumentMut = text.parse().ok()?;
-            doc.get_mut("server")?.as_inline_table_mut()?.remove(KEY)?;
+            let server = doc.get_mut("server")?.as_inline_table_mut()?;
+            server.remove(KEY)?;
+            server.fmt();
             Some(doc.to_string())
         }
         _ => None,

@@ -264,9 +264,12 @@ settings! {
     };
     /// The kernel's name for an input device.
     DeviceName(String): |v| {
-        text(v).and_then(|n| match n.is_empty() || n.len() > 128 || n.chars().any(char::is_control) {
-            true => Err("must be 1 to 128 characters on one line".into()),
-            false => Ok(n),
+        text(v).and_then(|n| {
+            if n.is_empty() || n.len() > 128 || n.chars().any(char::is_control) {
+                Err("must be 1 to 128 characters on one line".into())
+            } else {
+                Ok(n)
+            }
         })
     };
     UsbId(u16): |v| {
@@ -303,12 +306,13 @@ settings! {
         ])
     };
     BacklightName(Backlight): |v| {
-        text(v).and_then(|b| match b.as_str() {
-            "auto" => Ok(Backlight::Auto),
-            name if !name.is_empty() && !name.contains(['/', '\0']) && name != "." && name != ".." => {
-                Ok(Backlight::Named(b))
+        text(v).and_then(|b| {
+            let named = !b.is_empty() && !b.contains(['/', '\0']) && b != "." && b != "..";
+            match b.as_str() {
+                "auto" => Ok(Backlight::Auto),
+                _ if named => Ok(Backlight::Named(b)),
+                _ => Err(format!("{b:?} is not \"auto\" or a name under /sys/class/backlight")),
             }
-            _ => Err(format!("{b:?} is not \"auto\" or a name under /sys/class/backlight")),
         })
     };
     Method(BlankMethod): |v| {
@@ -347,7 +351,11 @@ settings! {
         })
     };
     Mute(MuteWith): |v| {
-        one_of(v, &[("wpctl", MuteWith::Wpctl), ("amixer", MuteWith::Amixer), ("none", MuteWith::None)])
+        one_of(v, &[
+            ("wpctl", MuteWith::Wpctl),
+            ("amixer", MuteWith::Amixer),
+            ("none", MuteWith::None),
+        ])
     };
     MixerControl(String): |v| {
         text(v).and_then(|c| match c.is_empty() || c.len() > 64 || c.chars().any(char::is_control) {
@@ -359,7 +367,9 @@ settings! {
     Activity(ActivityList): |v| match v {
         Value::String(s) if s == "auto" => Ok(ActivityList::Auto),
         Value::String(s) if s == "none" => Ok(ActivityList::None),
-        Value::String(s) => Err(format!("{s:?} is not \"auto\", \"none\" or a list of device paths")),
+        Value::String(s) => {
+            Err(format!("{s:?} is not \"auto\", \"none\" or a list of device paths"))
+        }
         Value::Array(items) if (1..=32).contains(&items.len()) => items
             .into_iter()
             .map(|item| match item {
