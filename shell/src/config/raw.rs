@@ -212,47 +212,33 @@ macro_rules! settings {
 settings! {
     DeviceNo(DeviceNumber): |v| {
         in_range(int(v)?, 1..=DeviceNumber::MAX.into(), "a device number", "")
-            .map(|n: u32| DeviceNumber::new(n).expect("in range"))
+            .and_then(|n| DeviceNumber::new(n).map_err(|e| e.to_string()))
     };
     /// For people reading the file and the logs.
-    School(String): |v| {
-        text(v).and_then(|s| match s.len() > 128 || s.chars().any(char::is_control) {
-            true => Err("must be at most 128 characters on one line".into()),
-            false => Ok(s),
-        })
-    };
+    School(String): |v| one_line(text(v)?, 0..=128, "must be at most 128 characters on one line");
     /// A path, relative to the file's directory until `validate` joins it.
     FilePath(String): |v| {
-        text(v).and_then(|s| match s {
-            s if s.is_empty() => Err("is empty".into()),
-            s if s.contains('\0') => Err("contains a NUL byte".into()),
-            s => Ok(s),
-        })
+        let path = text(v)?;
+        let refusal = if path.is_empty() { "is empty" } else { "contains a NUL byte" };
+        ensure(!path.is_empty() && !path.contains('\0'), refusal, path)
     };
     GroupName(String): |v| {
-        text(v).and_then(|g| {
-            let name = !g.is_empty()
-                && g.len() <= 32
-                && g.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-'))
-                && !g.starts_with('-');
-            if name { Ok(g) } else { Err(format!("{g:?} is not a group name")) }
-        })
+        let g = text(v)?;
+        let name = !g.is_empty()
+            && g.len() <= 32
+            && g.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-'))
+            && !g.starts_with('-');
+        ensure(name, format!("{g:?} is not a group name"), g)
     };
-    ServerUrl(String): |v| text(v).and_then(|url| check_server_url(&url));
+    ServerUrl(String): |v| check_server_url(&text(v)?);
     Token(Secret): |v| {
-        text(v).and_then(|t| {
-            if t.is_empty() || t.len() > 128 || !t.chars().all(|c| c.is_ascii_graphic()) {
-                Err("must be 1 to 128 printable characters without spaces".into())
-            } else {
-                Ok(Secret(t))
-            }
-        })
+        let t = text(v)?;
+        let printable = !t.is_empty() && t.len() <= 128 && t.chars().all(|c| c.is_ascii_graphic());
+        ensure(printable, "must be 1 to 128 printable characters without spaces", Secret(t))
     };
     PublicKey(ed25519_dalek::VerifyingKey): |v| {
-        text(v).and_then(|key| {
-            slate_protocol::bundle::verifying_key_from_base64(&key)
-                .map_err(|_| "is not a base64 Ed25519 public key (32 bytes)".into())
-        })
+        slate_protocol::bundle::verifying_key_from_base64(&text(v)?)
+            .map_err(|_| "is not a base64 Ed25519 public key (32 bytes)".into())
     };
     Source(ButtonSource): |v| {
         one_of(v, &[
@@ -263,15 +249,7 @@ settings! {
         ])
     };
     /// The kernel's name for an input device.
-    DeviceName(String): |v| {
-        text(v).and_then(|n| {
-            if n.is_empty() || n.len() > 128 || n.chars().any(char::is_control) {
-                Err("must be 1 to 128 characters on one line".into())
-            } else {
-                Ok(n)
-            }
-        })
-    };
+    DeviceName(String): |v| one_line(text(v)?, 1..=128, "must be 1 to 128 characters on one line");
     UsbId(u16): |v| {
         let n = int(v)?;
         u16::try_from(n).map_err(|_| format!("{n} is not a USB id from 0 to 0xffff"))
@@ -291,9 +269,7 @@ settings! {
         other => Err(expected("true or false", &other)),
     };
     PinHash(StaffPin): |v| {
-        text(v).and_then(|phc| {
-            StaffPin::from_phc(&phc).map_err(|e| format!("{e}; make one with `slatectl hash-pin`"))
-        })
+        StaffPin::from_phc(&text(v)?).map_err(|e| format!("{e}; make one with `slatectl hash-pin`"))
     };
     WrongPins(u32): |v| in_range(int(v)?, 1..=20, "", "");
     Backend(DisplayBackend): |v| {
@@ -306,49 +282,36 @@ settings! {
         ])
     };
     BacklightName(Backlight): |v| {
-        text(v).and_then(|b| {
-            let named = !b.is_empty() && !b.contains(['/', '\0']) && b != "." && b != "..";
-            match b.as_str() {
-                "auto" => Ok(Backlight::Auto),
-                _ if named => Ok(Backlight::Named(b)),
-                _ => Err(format!("{b:?} is not \"auto\" or a name under /sys/class/backlight")),
-            }
-        })
+        let b = text(v)?;
+        let named = !b.is_empty() && !b.contains(['/', '\0']) && b != "." && b != "..";
+        match b.as_str() {
+            "auto" => Ok(Backlight::Auto),
+            _ if named => Ok(Backlight::Named(b)),
+            _ => Err(format!("{b:?} is not \"auto\" or a name under /sys/class/backlight")),
+        }
     };
     Method(BlankMethod): |v| {
         one_of(v, &[("bl_power", BlankMethod::BlPower), ("brightness", BlankMethod::Brightness)])
     };
     /// "auto" or a logind session id.
     SessionId(String): |v| {
-        text(v).and_then(|s| {
-            if !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
-                Ok(s)
-            } else {
-                Err("must be \"auto\" or a logind session id".into())
-            }
-        })
+        let s = text(v)?;
+        let id = !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        ensure(id, "must be \"auto\" or a logind session id", s)
     };
     RuntimeDir(PathBuf): |v| {
-        text(v).and_then(|d| match d.starts_with('/') && !d.contains('\0') {
-            true => Ok(PathBuf::from(d)),
-            false => Err(format!("{d:?} is not an absolute path")),
-        })
+        let d = text(v)?;
+        ensure(d.starts_with('/') && !d.contains('\0'), format!("{d:?} is not an absolute path"), d)
+            .map(PathBuf::from)
     };
     /// A socket name under the runtime directory (`"wayland-0"`) or an absolute path.
     WaylandDisplay(String): |v| {
-        text(v).and_then(|d| {
-            let plain_name = !d.is_empty()
-                && d.len() <= 64
-                && !d.contains(['/', '\0'])
-                && d != "."
-                && d != "..";
-            let absolute = d.starts_with('/') && !d.contains('\0');
-            if plain_name || absolute {
-                Ok(d)
-            } else {
-                Err(format!("{d:?} is not a socket name (\"wayland-0\") or an absolute path"))
-            }
-        })
+        let d = text(v)?;
+        let name =
+            !d.is_empty() && d.len() <= 64 && !d.contains(['/', '\0']) && d != "." && d != "..";
+        let absolute = d.starts_with('/') && !d.contains('\0');
+        let refusal = format!("{d:?} is not a socket name (\"wayland-0\") or an absolute path");
+        ensure(name || absolute, refusal, d)
     };
     Mute(MuteWith): |v| {
         one_of(v, &[
@@ -357,12 +320,7 @@ settings! {
             ("none", MuteWith::None),
         ])
     };
-    MixerControl(String): |v| {
-        text(v).and_then(|c| match c.is_empty() || c.len() > 64 || c.chars().any(char::is_control) {
-            true => Err("must be 1 to 64 characters on one line".into()),
-            false => Ok(c),
-        })
-    };
+    MixerControl(String): |v| one_line(text(v)?, 1..=64, "must be 1 to 64 characters on one line");
     /// `"auto"`, `"none"` or 1 to 32 device paths (still relative to the file's directory).
     Activity(ActivityList): |v| match v {
         Value::String(s) if s == "auto" => Ok(ActivityList::Auto),
@@ -464,6 +422,20 @@ fn one_of<T: Copy>(v: Value, choices: &[(&str, T)]) -> Result<T, String> {
             Err(format!("{s:?} is not one of {}", names.join(", ")))
         }
     }
+}
+
+/// `value` when `ok`, else the refusal.
+fn ensure<T>(ok: bool, refusal: impl Into<String>, value: T) -> Result<T, String> {
+    if ok {
+        Ok(value)
+    } else {
+        Err(refusal.into())
+    }
+}
+
+/// `s` when it is one line of a length (in bytes) within `len`.
+fn one_line(s: String, len: RangeInclusive<usize>, refusal: &str) -> Result<String, String> {
+    ensure(len.contains(&s.len()) && !s.chars().any(char::is_control), refusal, s)
 }
 
 fn int(v: Value) -> Result<i64, String> {
