@@ -1,9 +1,9 @@
 //! The device's configuration file (`/etc/slate/slate.toml`): its fields, defaults and checks.
 //! [`parse_config`] is pure and must not touch the file system; [`read_config`] only reads.
 //!
-//! Every refusal names the file and the field, e.g.
-//! ``/etc/slate/slate.toml: field `device_number`: 0 is not a device number from 1 to 9999``, and
-//! unknown fields are refused: a typo on an SD card must not pass silently. Relative paths in the
+//! Every refusal names the file, the field and where it is, e.g. ``/etc/slate/slate.toml: field
+//! `device_number`: 0 is not a device number from 1 to 9999 (line 2, column 17)``, and unknown
+//! fields are refused: a typo on an SD card must not pass silently. Relative paths in the
 //! file are taken relative to the directory that holds the file, never to the working directory.
 //!
 //! ```toml
@@ -89,9 +89,7 @@ impl Location {
             column: before[line_start..].chars().count() + 1,
         }
     }
-}
 
-impl Location {
     /// `" (line 2, column 17)"`, or nothing.
     fn suffix(at: &Option<Location>) -> String {
         at.map(|at| format!(" ({at})")).unwrap_or_default()
@@ -327,8 +325,8 @@ pub fn read_config(path: &Path) -> Result<Config, ConfigError> {
 /// Parses the text of a configuration file; `path` is for messages and for resolving relative
 /// paths. Pure.
 ///
-/// Serde reads the file into [`raw`]'s tables, where each field checks its own value; then
-/// [`validate`] checks what spans fields and fills in the defaults.
+/// Serde reads the file into `raw`'s tables, where each field checks its own value; then
+/// `validate` checks what spans fields and fills in the defaults.
 pub fn parse_config(text: &str, path: &Path) -> Result<Config, ConfigError> {
     let doc = toml::de::DeTable::parse(text).map_err(|e| syntax(path, &e))?;
     let file = File { path, text, doc: &doc };
@@ -546,17 +544,17 @@ impl File<'_> {
             let DeValue::Table(inner) = value.get_ref() else { break };
             table = inner;
         }
-        self.field_error(field.to_owned(), reason.into(), span)
+        self.placed(field.to_owned(), reason.into(), span)
     }
 
-    fn field_error(
-        &self,
-        field: String,
-        reason: String,
-        span: Option<Range<usize>>,
-    ) -> ConfigError {
+    fn placed(&self, field: String, reason: String, span: Option<Range<usize>>) -> ConfigError {
         let at = span.map(|span| Location::of(self.text, span.start));
-        ConfigError::Field { path: self.path.to_owned(), field, reason, at }
+        let path = self.path.to_owned();
+        if field.is_empty() {
+            let message = format!("{reason}{}", Location::suffix(&at));
+            return ConfigError::Syntax { path, message };
+        }
+        ConfigError::Field { path, field, reason, at }
     }
 
     /// Serde's refusal (a setting's own check, a wrong type, an unknown field), with the field
@@ -586,12 +584,7 @@ impl File<'_> {
             }
             None => e.message().to_owned(),
         };
-        if keys.is_empty() {
-            let at = e.span().map(|s| format!(" ({})", Location::of(self.text, s.start)));
-            let message = format!("{reason}{}", at.unwrap_or_default());
-            return ConfigError::Syntax { path: self.path.to_owned(), message };
-        }
-        self.field_error(keys.join("."), reason, e.span())
+        self.placed(keys.join("."), reason, e.span())
     }
 
     /// The first required setting the file lacks, as [`validate`] would name it.
