@@ -330,6 +330,44 @@ fn the_servers_policy_key_is_passed_on_from_slate_toml() {
     }
 }
 
+/// slated reads slate.toml for provisioning, so any valid TOML spelling counts: dotted keys,
+/// single quotes, quoted keys, an inline table (awk and grep read only `key = "value"` lines).
+#[test]
+fn slate_toml_is_read_however_it_is_spelled() {
+    let key = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+    let want = Some(format!("SLATE_PUBLIC_KEY={key}\nSLATE_SERVER_HOST=school.example\n"));
+    for toml in [
+        format!("server.url = 'https://school.example:8443'\nserver.public_key = '{key}'\n"),
+        format!("[server]\n\"url\" = \"https://school.example\"\n'public_key' = \"{key}\"\n"),
+        format!("server = {{ url = \"https://school.example\", public_key = '{key}' }}\n"),
+    ] {
+        let dev = Device::new();
+        fs::write(dev.path("etc/slate.toml"), &toml).unwrap();
+        assert!(dev.provision(None).0);
+        assert_eq!(dev.read("run/server-key.env"), want, "{toml}");
+    }
+
+    // The card's copy, token and all, is the installed one once slated took the token out,
+    // however the token's key is spelled.
+    let dotted = "device_number = 12\n\
+                  server.url = 'https://127.0.0.1:8443'\n\
+                  server.enrollment_token = 'tok-123'  # from the server's setup page\n\
+                  \n[button]\nsource = \"evdev\"\ndevice = \"/dev/input/slate-button\"\n";
+    let quoted = GOOD_TOML.replace("enrollment_token =", "\"enrollment_token\" =");
+    for card in [dotted.to_string(), quoted] {
+        let dev = Device::new();
+        fs::write(dev.path("boot/slate.toml"), &card).unwrap();
+        let (ok, out) = dev.provision(None);
+        assert!(ok && out.contains("installed slate.toml"), "{out}");
+        let spent: String =
+            card.lines().filter(|l| !l.contains("tok-123")).map(|l| format!("{l}\n")).collect();
+        fs::write(dev.path("etc/slate.toml"), &spent).unwrap();
+        let (_, out) = dev.provision(None);
+        assert!(!out.contains("installed"), "the token is not put back: {out}");
+        assert_eq!(dev.read("etc/slate.toml").unwrap(), spent);
+    }
+}
+
 #[test]
 fn the_school_authority_is_passed_on_to_the_kiosk_browser() {
     let key = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";

@@ -1,26 +1,34 @@
 //! The device's configuration file (`/etc/slate/slate.toml`): its fields, defaults and checks.
 //! [`parse_config`] is pure and must not touch the file system; [`read_config`] only reads.
 //!
-//! Every refusal names the file and the field, e.g.
-//! ``/etc/slate/slate.toml: field `device_number`: 0 is not a device number from 1 to 9999``, and
-//! unknown fields are refused: a typo on an SD card must not pass silently. Relative paths in the
+//! Every refusal names the file, the field and where it is, e.g. ``/etc/slate/slate.toml: field
+//! `device_number`: 0 is not a device number from 1 to 9999 (line 2, column 17)``, and unknown
+//! fields are refused: a typo on an SD card must not pass silently. Relative paths in the
 //! file are taken relative to the directory that holds the file, never to the working directory.
 //!
 //! ```toml
 #![doc = include_str!("../slate.example.toml")]
 //! ```
 
+mod edit;
+mod raw;
+
+pub use edit::{remove_enrollment_token, same_config, value_as_written, without_enrollment_token};
+
 use crate::activity::ActivityDevices;
 use crate::apps::MuteBackend;
 use crate::button::DeviceMatch;
 use crate::core::{Lockout, Rules};
 use crate::staff::StaffPin;
+use raw::{ActivityList, ButtonSource, DisplayBackend, MuteWith, RawConfig};
 use slate_protocol::DeviceNumber;
 use std::fmt;
 use std::net::IpAddr;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 use std::time::Duration;
+use toml::de::DeValue;
+use toml::Spanned;
 
 /// A commented example with every field; it must always parse (see the tests).
 pub const EXAMPLE: &str = include_str!("../slate.example.toml");
@@ -34,15 +42,16 @@ const KEY_MAX: u16 = 0x2ff;
 /// A configuration file is a few hundred bytes; anything this big is not one.
 const MAX_FILE_BYTES: u64 = 1024 * 1024;
 
-/// Why the configuration was refused. Each message starts with the file's path.
+/// Why the configuration was refused. Each message starts with the file's path; one about a
+/// field names it as a dotted key and ends with where it is, e.g. `(line 2, column 17)`.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("{}: cannot read: {source}", path.display())]
     Read { path: PathBuf, source: std::io::Error },
     #[error("{}: not a valid TOML file: {message}", path.display())]
     Syntax { path: PathBuf, message: String },
-    #[error("{}: field `{field}`: {reason}", path.display())]
-    Field { path: PathBuf, field: String, reason: String },
+    #[error("{}: field `{field}`: {reason}{}", path.display(), Location::suffix(at))]
+    Field { path: PathBuf, field: String, reason: String, at: Option<Location> },
 }
 
 impl ConfigError {
@@ -52,6 +61,44 @@ impl ConfigError {
             ConfigError::Field { field, .. } => Some(field),
             _ => None,
         }
+    }
+
+    /// Where the offending field is in the file (or the table it is missing from).
+    pub fn location(&self) -> Option<Location> {
+        match self {
+            ConfigError::Field { at, .. } => *at,
+            _ => None,
+        }
+    }
+}
+
+/// A place in the file, both counted from 1; the column in characters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Location {
+    pub line: usize,
+    pub column: usize,
+}
+
+impl Location {
+    /// The place of byte `offset` in `text`.
+    fn of(text: &str, offset: usize) -> Self {
+        let before = text.get(..offset).unwrap_or(text);
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        Self {
+            line: before.matches('\n').count() + 1,
+            column: before[line_start..].chars().count() + 1,
+        }
+    }
+
+    /// `" (line 2, column 17)"`, or nothing.
+    fn suffix(at: &Option<Location>) -> String {
+        at.map(|at| format!(" ({at})")).unwrap_or_default()
+    }
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "line {}, column {}", self.line, self.column)
     }
 }
 
@@ -253,8 +300,8 @@ pub enum ButtonConfig {
     None,
 }
 
-/// Reads and parses the file at `path`.
-pub fn read_config(path: &Path) -> Result<Config, ConfigError> {
+/// Reads the file at `path` as text, refusing one too large or not UTF-8.
+pub fn read_text(path: &Path) -> Result<String, ConfigError> {
     let read_err = |source| ConfigError::Read { path: path.to_owned(), source };
     let meta = std::fs::metadata(path).map_err(read_err)?;
     if meta.len() > MAX_FILE_BYTES {
@@ -264,532 +311,304 @@ pub fn read_config(path: &Path) -> Result<Config, ConfigError> {
         });
     }
     let bytes = std::fs::read(path).map_err(read_err)?;
-    let text = String::from_utf8(bytes).map_err(|e| ConfigError::Syntax {
+    String::from_utf8(bytes).map_err(|e| ConfigError::Syntax {
         path: path.to_owned(),
         message: format!("not UTF-8 text (bad byte at offset {})", e.utf8_error().valid_up_to()),
-    })?;
-    parse_config(&text, path)
+    })
+}
+
+/// Reads and parses the file at `path`.
+pub fn read_config(path: &Path) -> Result<Config, ConfigError> {
+    parse_config(&read_text(path)?, path)
 }
 
 /// Parses the text of a configuration file; `path` is for messages and for resolving relative
 /// paths. Pure.
+///
+/// Serde reads the file into `raw`'s tables, where each field checks its own value; then
+/// `validate` checks what spans fields and fills in the defaults.
 pub fn parse_config(text: &str, path: &Path) -> Result<Config, ConfigError> {
-    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| ConfigError::Syntax {
-        path: path.to_owned(),
-        message: e.to_string().trim_end().to_owned(),
-    })?;
-    let base = path.parent().unwrap_or(Path::new(""));
-    let mut top = Fields::new(path, "", table);
+    let doc = toml::de::DeTable::parse(text).map_err(|e| syntax(path, &e))?;
+    let file = File { path, text, doc: &doc };
+    let raw = serde_path_to_error::deserialize(toml::de::Deserializer::from(doc.clone()))
+        .map_err(|e| file.refused(e))?;
+    validate(raw, &file)
+}
 
-    let device_number = {
-        let n = top.required_integer("device_number")?;
-        u32::try_from(n).ok().and_then(|n| DeviceNumber::new(n).ok()).ok_or_else(|| {
-            top.error(
-                "device_number",
-                format!("{n} is not a device number from 1 to {}", DeviceNumber::MAX),
-            )
-        })?
-    };
-    let school = match top.string("school")? {
-        Some(s) if s.len() > 128 || s.chars().any(char::is_control) => {
-            return Err(top.error("school", "must be at most 128 characters on one line"));
-        }
-        other => other,
-    };
-    let state_dir = top.path("state_dir", base)?.unwrap_or_else(|| DEFAULT_STATE_DIR.into());
-    let control_socket =
-        top.path("control_socket", base)?.unwrap_or_else(|| DEFAULT_CONTROL_SOCKET.into());
+fn syntax(path: &Path, e: &toml::de::Error) -> ConfigError {
+    ConfigError::Syntax { path: path.to_owned(), message: e.to_string().trim_end().to_owned() }
+}
 
-    let control_group = match top.string("control_group")? {
-        Some(g)
-            if g.is_empty()
-                || g.len() > 32
-                || !g.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-'))
-                || g.starts_with('-') =>
-        {
-            return Err(top.error("control_group", format!("{g:?} is not a group name")));
-        }
-        g => g,
-    };
-    let dns_socket = top.path("dns_socket", base)?;
+const REQUIRED: &str = "is required";
+const SERVER_REQUIRED: &str = "is required (a `[server]` table)";
+// The report button is the point of the device: it is never off by default.
+const BUTTON_REQUIRED: &str = "is required (a `source` and, for evdev, a `device`)";
 
-    let mut server = top.required_table("server")?;
-    let url = server.required_string("url")?;
-    let url = check_server_url(&url).map_err(|reason| server.error("url", reason))?;
-    let ca_certificate = server.path("ca_certificate", base)?;
-    let enrollment_token = match server.string("enrollment_token")? {
-        Some(t) if t.is_empty() || t.len() > 128 || !t.chars().all(|c| c.is_ascii_graphic()) => {
-            return Err(server.error(
-                "enrollment_token",
-                "must be 1 to 128 printable characters without spaces",
-            ));
-        }
-        t => t.map(Secret),
+/// The settings that need more than their own value: required ones, defaults, paths relative to
+/// the file, and fields checked against each other.
+fn validate(raw: RawConfig, file: &File) -> Result<Config, ConfigError> {
+    let base = file.path.parent().unwrap_or(Path::new(""));
+    let device_number = raw.device_number.ok_or_else(|| file.error("device_number", REQUIRED))?.0;
+    let server = raw.server.ok_or_else(|| file.error("server", SERVER_REQUIRED))?.0;
+    let url = server.url.ok_or_else(|| file.error("server.url", REQUIRED))?.0;
+    let policy = PolicyConfig {
+        public_key: server.public_key.map(|key| key.0),
+        refresh: server.policy_refresh_s.map_or(PolicyConfig::default().refresh, |s| s.0),
     };
-    let public_key = match server.string("public_key")? {
-        None => None,
-        Some(text) => {
-            Some(slate_protocol::bundle::verifying_key_from_base64(&text).map_err(|_| {
-                server.error("public_key", "is not a base64 Ed25519 public key (32 bytes)")
-            })?)
-        }
+    let server = ServerConfig {
+        url,
+        ca_certificate: server.ca_certificate.map(|p| base.join(p.0)),
+        enrollment_token: server.enrollment_token.map(|t| t.0),
     };
-    let refresh = match server.integer("policy_refresh_s")? {
-        None => PolicyConfig::default().refresh,
-        Some(s) if (10..=86_400).contains(&s) => Duration::from_secs(s as u64),
-        Some(s) => {
-            return Err(
-                server.error("policy_refresh_s", format!("{s} is not from 10 to 86400 seconds"))
-            )
-        }
-    };
-    let policy = PolicyConfig { public_key, refresh };
-    server.finish(&[
-        "url",
-        "ca_certificate",
-        "enrollment_token",
-        "public_key",
-        "policy_refresh_s",
-    ])?;
-    let server = ServerConfig { url, ca_certificate, enrollment_token };
-
-    let defaults = UploadConfig::default();
-    let upload = match top.table("upload")? {
-        None => defaults,
-        Some(mut t) => {
-            let ms = |t: &Fields, key: &str, v: Option<i64>, default: Duration| match v {
-                None => Ok(default),
-                Some(v) if (10..=3_600_000).contains(&v) => Ok(Duration::from_millis(v as u64)),
-                Some(v) => Err(t.error(key, format!("{v} is not from 10 to 3600000 milliseconds"))),
-            };
-            let min_raw = t.integer("retry_min_ms")?;
-            let retry_min = ms(&t, "retry_min_ms", min_raw, defaults.retry_min)?;
-            let max_raw = t.integer("retry_max_ms")?;
-            let retry_max = ms(&t, "retry_max_ms", max_raw, defaults.retry_max)?;
-            if retry_max < retry_min {
-                return Err(t.error(
-                    "retry_max_ms",
-                    format!(
-                        "{} is below `upload.retry_min_ms` ({})",
-                        retry_max.as_millis(),
-                        retry_min.as_millis()
-                    ),
-                ));
-            }
-            let heartbeat = match t.integer("heartbeat_s")? {
-                None => defaults.heartbeat,
-                Some(s) if (5..=86_400).contains(&s) => Duration::from_secs(s as u64),
-                Some(s) => {
-                    return Err(
-                        t.error("heartbeat_s", format!("{s} is not from 5 to 86400 seconds"))
-                    )
-                }
-            };
-            t.finish(&["retry_min_ms", "retry_max_ms", "heartbeat_s"])?;
-            UploadConfig { retry_min, retry_max, heartbeat }
-        }
-    };
-
-    let mut button_timing = ButtonTiming::default();
-    let button = match top.table("button")? {
-        // The report button is the point of the device: it is never off by default.
-        None => {
-            return Err(top.error("button", "is required (a `source` and, for evdev, a `device`)"))
-        }
-        Some(mut t) => {
-            let source = t.string("source")?.unwrap_or_else(|| "evdev".into());
-            let path = t.path("device", base)?;
-            let name = match t.string("name")? {
-                Some(n) if n.is_empty() || n.len() > 128 || n.chars().any(char::is_control) => {
-                    return Err(t.error("name", "must be 1 to 128 characters on one line"))
-                }
-                n => n,
-            };
-            let id = |t: &mut Fields, key: &str| match t.integer(key)? {
-                None => Ok(None),
-                Some(n) => u16::try_from(n)
-                    .map(Some)
-                    .map_err(|_| t.error(key, format!("{n} is not a USB id from 0 to 0xffff"))),
-            };
-            let vendor = id(&mut t, "vendor")?;
-            let product = id(&mut t, "product")?;
-            let key = match t.take("key") {
-                None => DEFAULT_BUTTON_KEY,
-                Some(toml::Value::Integer(n)) => match u16::try_from(n) {
-                    Ok(n) if (1..=KEY_MAX).contains(&n) => n,
-                    _ => {
-                        return Err(
-                            t.error("key", format!("{n} is not a key code from 1 to {KEY_MAX}"))
-                        )
-                    }
-                },
-                Some(toml::Value::String(name)) => match evdev::KeyCode::from_str(&name) {
-                    Ok(code) => code.code(),
-                    Err(_) => {
-                        return Err(t.error(
-                            "key",
-                            format!("{name:?} is not a key name like \"KEY_F12\" or \"BTN_0\""),
-                        ))
-                    }
-                },
-                Some(other) => {
-                    return Err(t.error(
-                        "key",
-                        format!("expected a key name or number, found {}", other.type_str()),
-                    ))
-                }
-            };
-            let gpio_pin = match t.integer("gpio_pin")? {
-                None => None,
-                Some(n) if (0..=53).contains(&n) => Some(n as u8),
-                Some(n) => {
-                    return Err(
-                        t.error("gpio_pin", format!("{n} is not a GPIO number from 0 to 53"))
-                    )
-                }
-            };
-            let active_low = match t.take("active_low") {
-                None => true,
-                Some(toml::Value::Boolean(b)) => b,
-                Some(other) => return Err(t.wrong_type("active_low", "true or false", &other)),
-            };
-            if let Some(ms) = t.integer("debounce_ms")? {
-                if !(0..=5_000).contains(&ms) {
-                    return Err(t.error("debounce_ms", format!("{ms} is not from 0 to 5000")));
-                }
-                button_timing.debounce = Duration::from_millis(ms as u64);
-            }
-            if let Some(s) = t.integer("stuck_after_s")? {
-                if !(1..=3_600).contains(&s) {
-                    return Err(t.error("stuck_after_s", format!("{s} is not from 1 to 3600")));
-                }
-                button_timing.stuck_after = Duration::from_secs(s as u64);
-            }
-            t.finish(&[
-                "source",
-                "device",
-                "name",
-                "vendor",
-                "product",
-                "key",
-                "gpio_pin",
-                "active_low",
-                "debounce_ms",
-                "stuck_after_s",
-            ])?;
-            match source.as_str() {
-                "evdev" => {
-                    if path.is_none() && name.is_none() && vendor.is_none() && product.is_none() {
-                        return Err(t.error(
-                            "device",
-                            "is required when `button.source` is \"evdev\" (or give `name`, `vendor`/`product`)",
-                        ));
-                    }
-                    ButtonConfig::Evdev { device: DeviceMatch { path, name, vendor, product }, key }
-                }
-                "gpio" => ButtonConfig::Gpio {
-                    pin: gpio_pin.ok_or_else(|| {
-                        t.error("gpio_pin", "is required when `button.source` is \"gpio\"")
-                    })?,
-                    active_low,
-                },
-                "stdin" => ButtonConfig::Stdin,
-                "none" => ButtonConfig::None,
-                other => {
-                    return Err(t.error(
-                        "source",
-                        format!("{other:?} is not one of \"evdev\", \"gpio\", \"stdin\", \"none\""),
-                    ))
-                }
-            }
-        }
-    };
-
-    let staff = match top.table("staff")? {
-        None => StaffConfig::default(),
-        Some(mut t) => {
-            let pin = match t.string("pin_hash")? {
-                None => None,
-                Some(phc) => Some(StaffPin::from_phc(&phc).map_err(|e| {
-                    t.error("pin_hash", format!("{e}; make one with `slatectl hash-pin`"))
-                })?),
-            };
-            let mut lockout = Lockout::default();
-            if let Some(n) = t.integer("wrong_pins_before_lockout")? {
-                if !(1..=20).contains(&n) {
-                    return Err(
-                        t.error("wrong_pins_before_lockout", format!("{n} is not from 1 to 20"))
-                    );
-                }
-                lockout.wrong_before_lockout = n as u32;
-            }
-            if let Some(s) = t.integer("lockout_s")? {
-                if !(1..=86_400).contains(&s) {
-                    return Err(t.error("lockout_s", format!("{s} is not from 1 to 86400 seconds")));
-                }
-                lockout.first = Duration::from_secs(s as u64);
-            }
-            if let Some(s) = t.integer("lockout_max_s")? {
-                if !(1..=86_400).contains(&s) {
-                    return Err(
-                        t.error("lockout_max_s", format!("{s} is not from 1 to 86400 seconds"))
-                    );
-                }
-                lockout.max = Duration::from_secs(s as u64);
-            }
-            if lockout.max < lockout.first {
-                return Err(t.error("lockout_max_s", "is below `staff.lockout_s`"));
-            }
-            t.finish(&["pin_hash", "wrong_pins_before_lockout", "lockout_s", "lockout_max_s"])?;
-            StaffConfig { pin, lockout }
-        }
-    };
-
-    let display = match top.table("display")? {
-        None => DisplayConfig::Auto {
-            socket: slate_wayland::Settings::socket_path(
-                Path::new(DEFAULT_WAYLAND_RUNTIME_DIR),
-                DEFAULT_WAYLAND_DISPLAY,
-            ),
-            backlight: Backlight::Auto,
-            method: BlankMethod::BlPower,
-        },
-        Some(mut t) => {
-            let backend = t.string("backend")?.unwrap_or_else(|| "auto".into());
-            let backlight = match t.string("backlight")? {
-                None => Backlight::Auto,
-                Some(b) if b == "auto" => Backlight::Auto,
-                Some(b) if !b.is_empty() && !b.contains(['/', '\0']) && b != "." && b != ".." => {
-                    Backlight::Named(b)
-                }
-                Some(b) => {
-                    return Err(t.error(
-                        "backlight",
-                        format!("{b:?} is not \"auto\" or a name under /sys/class/backlight"),
-                    ))
-                }
-            };
-            let method = match t.string("method")?.as_deref() {
-                None | Some("bl_power") => BlankMethod::BlPower,
-                Some("brightness") => BlankMethod::Brightness,
-                Some(other) => {
-                    return Err(t.error(
-                        "method",
-                        format!("{other:?} is not one of \"bl_power\", \"brightness\""),
-                    ))
-                }
-            };
-            let session = t.string("session")?.unwrap_or_else(|| "auto".into());
-            if session.is_empty()
-                || !session.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-            {
-                return Err(t.error("session", "must be \"auto\" or a logind session id"));
-            }
-            let runtime_dir = match t.string("runtime_dir")? {
-                None => PathBuf::from(DEFAULT_WAYLAND_RUNTIME_DIR),
-                Some(d) if d.starts_with('/') && !d.contains('\0') => PathBuf::from(d),
-                Some(d) => {
-                    return Err(t.error("runtime_dir", format!("{d:?} is not an absolute path")))
-                }
-            };
-            let wayland_display =
-                t.string("wayland_display")?.unwrap_or_else(|| DEFAULT_WAYLAND_DISPLAY.into());
-            let plain_name = !wayland_display.is_empty()
-                && wayland_display.len() <= 64
-                && !wayland_display.contains(['/', '\0'])
-                && wayland_display != "."
-                && wayland_display != "..";
-            let absolute = wayland_display.starts_with('/') && !wayland_display.contains('\0');
-            if !plain_name && !absolute {
-                return Err(t.error(
-                    "wayland_display",
-                    format!(
-                        "{wayland_display:?} is not a socket name (\"wayland-0\") or an absolute path"
-                    ),
-                ));
-            }
-            let output_power = match t.take("output_power") {
-                None => false,
-                Some(toml::Value::Boolean(b)) => b,
-                Some(other) => return Err(t.wrong_type("output_power", "true or false", &other)),
-            };
-            let backlight_off = match t.take("backlight_off") {
-                None => false,
-                Some(toml::Value::Boolean(b)) => b,
-                Some(other) => return Err(t.wrong_type("backlight_off", "true or false", &other)),
-            };
-            t.finish(&[
-                "backend",
-                "backlight",
-                "method",
-                "session",
-                "wayland_display",
-                "runtime_dir",
-                "output_power",
-                "backlight_off",
-            ])?;
-            match backend.as_str() {
-                "auto" => DisplayConfig::Auto {
-                    socket: slate_wayland::Settings::socket_path(&runtime_dir, &wayland_display),
-                    backlight,
-                    method,
-                },
-                "none" => DisplayConfig::Logging,
-                "sysfs" => DisplayConfig::Sysfs { backlight, method },
-                "logind" => DisplayConfig::Logind { backlight, session },
-                "wayland" => DisplayConfig::Wayland {
-                    socket: slate_wayland::Settings::socket_path(&runtime_dir, &wayland_display),
-                    output_power,
-                    backlight: backlight_off.then_some((backlight, method)),
-                },
-                other => {
-                    return Err(t.error(
-                        "backend",
-                        format!(
-                            "{other:?} is not one of \"auto\", \"none\", \"sysfs\", \"logind\", \"wayland\""
-                        ),
-                    ))
-                }
-            }
-        }
-    };
-
-    let mute = match top.table("audio")? {
-        None => MuteBackend::None,
-        Some(mut t) => {
-            let mute = t.string("mute")?.unwrap_or_else(|| "none".into());
-            let control = t.string("amixer_control")?.unwrap_or_else(|| "Master".into());
-            if control.is_empty() || control.len() > 64 || control.chars().any(char::is_control) {
-                return Err(t.error("amixer_control", "must be 1 to 64 characters on one line"));
-            }
-            t.finish(&["mute", "amixer_control"])?;
-            match mute.as_str() {
-                "wpctl" => MuteBackend::Wpctl,
-                "amixer" => MuteBackend::Amixer { control },
-                "none" => MuteBackend::None,
-                other => {
-                    return Err(t.error(
-                        "mute",
-                        format!("{other:?} is not one of \"wpctl\", \"amixer\", \"none\""),
-                    ))
-                }
-            }
-        }
-    };
-
-    let led_pin = match top.table("led")? {
-        None => None,
-        Some(mut t) => {
-            let pin = match t.integer("gpio_pin")? {
-                None => None,
-                Some(n) if (0..=53).contains(&n) => Some(n as u8),
-                Some(n) => {
-                    return Err(
-                        t.error("gpio_pin", format!("{n} is not a GPIO number from 0 to 53"))
-                    )
-                }
-            };
-            t.finish(&["gpio_pin"])?;
-            pin
-        }
-    };
+    let upload = upload(raw.upload.0, file)?;
+    let (button, button_timing) =
+        button(raw.button.ok_or_else(|| file.error("button", BUTTON_REQUIRED))?.0, base, file)?;
+    let staff = staff(raw.staff.0, file)?;
+    let led_pin = raw.led.0.gpio_pin.map(|pin| pin.0);
     if let (ButtonConfig::Gpio { pin, .. }, Some(led)) = (&button, led_pin) {
         if *pin == led {
-            return Err(top.error("led", format!("`gpio_pin` {led} is the button's pin")));
+            return Err(file.error("led", format!("`gpio_pin` {led} is the button's pin")));
         }
     }
-
-    let activity_devices = match top.table("session")? {
-        None => ActivityDevices::Auto,
-        Some(mut t) => {
-            let key = "activity_devices";
-            let devices = match t.take(key) {
-                None => ActivityDevices::Auto,
-                Some(toml::Value::String(s)) if s == "auto" => ActivityDevices::Auto,
-                Some(toml::Value::String(s)) if s == "none" => ActivityDevices::None,
-                Some(toml::Value::Array(items)) if (1..=32).contains(&items.len()) => {
-                    let mut paths = Vec::new();
-                    for item in items {
-                        match item {
-                            toml::Value::String(p) if !p.is_empty() && !p.contains('\0') => {
-                                paths.push(base.join(p))
-                            }
-                            other => {
-                                return Err(t.error(
-                                    key,
-                                    format!(
-                                        "{other} is not a device path like \"/dev/input/event1\""
-                                    ),
-                                ))
-                            }
-                        }
-                    }
-                    if let ButtonConfig::Evdev {
-                        device: DeviceMatch { path: Some(b), .. }, ..
-                    } = &button
-                    {
-                        if paths.contains(b) {
-                            return Err(t.error(
-                                key,
-                                format!("{} is the report button's device", b.display()),
-                            ));
-                        }
-                    }
-                    ActivityDevices::Paths(paths)
-                }
-                Some(toml::Value::Array(items)) => {
-                    return Err(t.error(key, format!("{} paths; give 1 to 32", items.len())))
-                }
-                Some(toml::Value::String(s)) => {
-                    return Err(t.error(
-                        key,
-                        format!("{s:?} is not \"auto\", \"none\" or a list of device paths"),
-                    ))
-                }
-                Some(other) => {
-                    return Err(t.wrong_type(key, "\"auto\", \"none\" or a list of paths", &other))
-                }
-            };
-            t.finish(&[key])?;
-            devices
-        }
-    };
-
-    top.finish(&[
-        "device_number",
-        "school",
-        "state_dir",
-        "control_socket",
-        "server",
-        "upload",
-        "button",
-        "staff",
-        "display",
-        "audio",
-        "led",
-        "session",
-        "control_group",
-        "dns_socket",
-    ])?;
+    let activity_devices = activity_devices(raw.session.0, base, &button, file)?;
     Ok(Config {
         device_number,
-        school,
-        state_dir,
-        control_socket,
+        school: raw.school.map(|s| s.0),
+        state_dir: raw.state_dir.map_or_else(|| DEFAULT_STATE_DIR.into(), |p| base.join(p.0)),
+        control_socket: raw
+            .control_socket
+            .map_or_else(|| DEFAULT_CONTROL_SOCKET.into(), |p| base.join(p.0)),
         server,
         upload,
         button,
         button_timing,
         staff,
-        display,
-        mute,
+        display: display(raw.display.0),
+        mute: mute(raw.audio.0),
         led_pin,
-        control_group,
-        dns_socket,
+        control_group: raw.control_group.map(|g| g.0),
+        dns_socket: raw.dns_socket.map(|p| base.join(p.0)),
         policy,
         activity_devices,
-        source: path.to_owned(),
+        source: file.path.to_owned(),
     })
+}
+
+fn upload(raw: raw::RawUpload, file: &File) -> Result<UploadConfig, ConfigError> {
+    let defaults = UploadConfig::default();
+    let retry_min = raw.retry_min_ms.map_or(defaults.retry_min, |ms| ms.0);
+    let retry_max = raw.retry_max_ms.map_or(defaults.retry_max, |ms| ms.0);
+    if retry_max < retry_min {
+        return Err(file.error(
+            "upload.retry_max_ms",
+            format!(
+                "{} is below `upload.retry_min_ms` ({})",
+                retry_max.as_millis(),
+                retry_min.as_millis()
+            ),
+        ));
+    }
+    let heartbeat = raw.heartbeat_s.map_or(defaults.heartbeat, |s| s.0);
+    Ok(UploadConfig { retry_min, retry_max, heartbeat })
+}
+
+fn button(
+    raw: raw::RawButton,
+    base: &Path,
+    file: &File,
+) -> Result<(ButtonConfig, ButtonTiming), ConfigError> {
+    let defaults = ButtonTiming::default();
+    let timing = ButtonTiming {
+        debounce: raw.debounce_ms.map_or(defaults.debounce, |ms| ms.0),
+        stuck_after: raw.stuck_after_s.map_or(defaults.stuck_after, |s| s.0),
+    };
+    let button = match raw.source.map_or(ButtonSource::Evdev, |s| s.0) {
+        ButtonSource::Evdev => {
+            let device = DeviceMatch {
+                path: raw.device.map(|p| base.join(p.0)),
+                name: raw.name.map(|n| n.0),
+                vendor: raw.vendor.map(|id| id.0),
+                product: raw.product.map(|id| id.0),
+            };
+            if device == DeviceMatch::default() {
+                return Err(file.error(
+                    "button.device",
+                    "is required when `button.source` is \"evdev\" (or give `name`, `vendor`/`product`)",
+                ));
+            }
+            ButtonConfig::Evdev { device, key: raw.key.map_or(DEFAULT_BUTTON_KEY, |k| k.0) }
+        }
+        ButtonSource::Gpio => ButtonConfig::Gpio {
+            pin: raw
+                .gpio_pin
+                .ok_or_else(|| {
+                    file.error("button.gpio_pin", "is required when `button.source` is \"gpio\"")
+                })?
+                .0,
+            active_low: raw.active_low.is_none_or(|b| b.0),
+        },
+        ButtonSource::Stdin => ButtonConfig::Stdin,
+        ButtonSource::None => ButtonConfig::None,
+    };
+    Ok((button, timing))
+}
+
+fn staff(raw: raw::RawStaff, file: &File) -> Result<StaffConfig, ConfigError> {
+    let defaults = Lockout::default();
+    let lockout = Lockout {
+        wrong_before_lockout: raw
+            .wrong_pins_before_lockout
+            .map_or(defaults.wrong_before_lockout, |n| n.0),
+        first: raw.lockout_s.map_or(defaults.first, |s| s.0),
+        max: raw.lockout_max_s.map_or(defaults.max, |s| s.0),
+    };
+    if lockout.max < lockout.first {
+        return Err(file.error("staff.lockout_max_s", "is below `staff.lockout_s`"));
+    }
+    Ok(StaffConfig { pin: raw.pin_hash.map(|p| p.0), lockout })
+}
+
+fn display(raw: raw::RawDisplay) -> DisplayConfig {
+    let runtime_dir = raw.runtime_dir.map_or_else(|| DEFAULT_WAYLAND_RUNTIME_DIR.into(), |d| d.0);
+    let wayland_display =
+        raw.wayland_display.map_or_else(|| DEFAULT_WAYLAND_DISPLAY.into(), |d| d.0);
+    let socket = || slate_wayland::Settings::socket_path(&runtime_dir, &wayland_display);
+    let backlight = raw.backlight.map_or(Backlight::Auto, |b| b.0);
+    let method = raw.method.map_or(BlankMethod::BlPower, |m| m.0);
+    match raw.backend.map_or(DisplayBackend::Auto, |b| b.0) {
+        DisplayBackend::Auto => DisplayConfig::Auto { socket: socket(), backlight, method },
+        DisplayBackend::None => DisplayConfig::Logging,
+        DisplayBackend::Sysfs => DisplayConfig::Sysfs { backlight, method },
+        DisplayBackend::Logind => DisplayConfig::Logind {
+            backlight,
+            session: raw.session.map_or_else(|| "auto".into(), |s| s.0),
+        },
+        DisplayBackend::Wayland => DisplayConfig::Wayland {
+            socket: socket(),
+            output_power: raw.output_power.is_some_and(|b| b.0),
+            backlight: raw.backlight_off.is_some_and(|b| b.0).then_some((backlight, method)),
+        },
+    }
+}
+
+fn mute(raw: raw::RawAudio) -> MuteBackend {
+    match raw.mute.map_or(MuteWith::None, |m| m.0) {
+        MuteWith::Wpctl => MuteBackend::Wpctl,
+        MuteWith::Amixer => MuteBackend::Amixer {
+            control: raw.amixer_control.map_or_else(|| "Master".into(), |c| c.0),
+        },
+        MuteWith::None => MuteBackend::None,
+    }
+}
+
+fn activity_devices(
+    raw: raw::RawSession,
+    base: &Path,
+    button: &ButtonConfig,
+    file: &File,
+) -> Result<ActivityDevices, ConfigError> {
+    Ok(match raw.activity_devices.map_or(ActivityList::Auto, |a| a.0) {
+        ActivityList::Auto => ActivityDevices::Auto,
+        ActivityList::None => ActivityDevices::None,
+        ActivityList::Paths(paths) => {
+            let paths: Vec<PathBuf> = paths.iter().map(|p| base.join(p)).collect();
+            if let ButtonConfig::Evdev { device: DeviceMatch { path: Some(b), .. }, .. } = button {
+                if paths.contains(b) {
+                    return Err(file.error(
+                        "session.activity_devices",
+                        format!("{} is the report button's device", b.display()),
+                    ));
+                }
+            }
+            ActivityDevices::Paths(paths)
+        }
+    })
+}
+
+/// The file being parsed, for refusals: its path, and where each field is in its text.
+struct File<'a> {
+    path: &'a Path,
+    text: &'a str,
+    doc: &'a Spanned<toml::de::DeTable<'a>>,
+}
+
+impl File<'_> {
+    /// A refusal of `field` (a dotted key), placed at its value, or at the nearest table that
+    /// holds it when it is missing.
+    fn error(&self, field: &str, reason: impl Into<String>) -> ConfigError {
+        let mut table = self.doc.get_ref();
+        let mut span = None;
+        for key in field.split('.') {
+            let Some(value) = table.get(key) else { break };
+            span = Some(value.span());
+            let DeValue::Table(inner) = value.get_ref() else { break };
+            table = inner;
+        }
+        self.placed(field.to_owned(), reason.into(), span)
+    }
+
+    fn placed(&self, field: String, reason: String, span: Option<Range<usize>>) -> ConfigError {
+        let at = span.map(|span| Location::of(self.text, span.start));
+        let path = self.path.to_owned();
+        if field.is_empty() {
+            let message = format!("{reason}{}", Location::suffix(&at));
+            return ConfigError::Syntax { path, message };
+        }
+        ConfigError::Field { path, field, reason, at }
+    }
+
+    /// Serde's refusal (a setting's own check, a wrong type, an unknown field), with the field
+    /// it names and the place toml gives.
+    fn refused(&self, e: serde_path_to_error::Error<toml::de::Error>) -> ConfigError {
+        let mut keys: Vec<String> = e
+            .path()
+            .iter()
+            .filter_map(|segment| match segment {
+                serde_path_to_error::Segment::Map { key } => Some(key.clone()),
+                _ => None,
+            })
+            .collect();
+        let e = e.into_inner();
+        let reason = match known_fields(e.message()) {
+            // A datetime where a table belongs reaches the table as toml's private field.
+            Some(_) if keys.last().is_some_and(|k| k.starts_with("$__toml_private")) => {
+                keys.pop();
+                format!("expected a table `[{}]`, found datetime", keys.join("."))
+            }
+            Some(known) => {
+                // A required setting mistyped is named as missing, not as the unknown one.
+                if let Some(missing) = self.missing_required() {
+                    return missing;
+                }
+                format!("is not a known setting here; the known ones are: {known}")
+            }
+            None => e.message().to_owned(),
+        };
+        self.placed(keys.join("."), reason, e.span())
+    }
+
+    /// The first required setting the file lacks, as [`validate`] would name it.
+    fn missing_required(&self) -> Option<ConfigError> {
+        let top = self.doc.get_ref();
+        if top.get("device_number").is_none() {
+            return Some(self.error("device_number", REQUIRED));
+        }
+        match top.get("server").map(Spanned::get_ref) {
+            None => return Some(self.error("server", SERVER_REQUIRED)),
+            Some(DeValue::Table(server)) if server.get("url").is_none() => {
+                return Some(self.error("server.url", REQUIRED))
+            }
+            _ => {}
+        }
+        top.get("button").is_none().then(|| self.error("button", BUTTON_REQUIRED))
+    }
+}
+
+/// From serde's "unknown field `x`, expected one of `a`, `b`": "a, b".
+fn known_fields(message: &str) -> Option<String> {
+    let (_, expected) = message.strip_prefix("unknown field `")?.split_once("`, expected ")?;
+    let names: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
+    Some(names.join(", "))
 }
 
 /// Checks the server's base URL: https, or http only to a loopback host (nothing else may see
@@ -823,153 +642,6 @@ fn check_server_url(raw: &str) -> Result<String, String> {
         return Err("must not have a query or fragment".into());
     }
     Ok(url.as_str().trim_end_matches('/').to_owned())
-}
-
-/// The configuration text without its `[server] enrollment_token = …` line (a used token must
-/// not stay on the SD card); every other line and comment is kept as it was. `None` when there
-/// is no such line. Pure.
-pub fn without_enrollment_token(text: &str) -> Option<String> {
-    let mut table = String::new();
-    let mut removed = false;
-    let mut out = String::with_capacity(text.len());
-    for line in text.split_inclusive('\n') {
-        let trimmed = line.trim_start();
-        if trimmed.starts_with('[') {
-            table = trimmed
-                .trim_start_matches('[')
-                .split([']', '#'])
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_owned();
-        }
-        let key = trimmed.split('=').next().unwrap_or("").trim().trim_matches('"');
-        if table == "server" && trimmed.contains('=') && key == "enrollment_token" {
-            removed = true;
-            continue;
-        }
-        out.push_str(line);
-    }
-    removed.then_some(out)
-}
-
-/// Removes the used enrollment token from the configuration file at `path`, atomically (a
-/// temporary file beside it, fsync'd, renamed over; its permissions kept).
-pub fn remove_enrollment_token(path: &Path) -> std::io::Result<bool> {
-    let text = std::fs::read_to_string(path)?;
-    let Some(new) = without_enrollment_token(&text) else { return Ok(false) };
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp"));
-    let perms = std::fs::metadata(path)?.permissions();
-    let result = (|| {
-        use std::io::Write;
-        let mut file = std::fs::File::create(&tmp)?;
-        file.write_all(new.as_bytes())?;
-        file.set_permissions(perms)?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, path)?;
-        std::fs::File::open(dir)?.sync_all()
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result.map(|()| true)
-}
-
-/// One TOML table being taken apart field by field; what is left at the end is unknown.
-struct Fields<'a> {
-    file: &'a Path,
-    prefix: String,
-    items: toml::Table,
-}
-
-impl<'a> Fields<'a> {
-    fn new(file: &'a Path, prefix: &str, items: toml::Table) -> Self {
-        Self { file, prefix: prefix.to_owned(), items }
-    }
-
-    fn name(&self, key: &str) -> String {
-        if self.prefix.is_empty() {
-            key.to_owned()
-        } else {
-            format!("{}.{key}", self.prefix)
-        }
-    }
-
-    fn error(&self, key: &str, reason: impl Into<String>) -> ConfigError {
-        ConfigError::Field {
-            path: self.file.to_owned(),
-            field: self.name(key),
-            reason: reason.into(),
-        }
-    }
-
-    fn take(&mut self, key: &str) -> Option<toml::Value> {
-        self.items.remove(key)
-    }
-
-    fn wrong_type(&self, key: &str, expected: &str, found: &toml::Value) -> ConfigError {
-        self.error(key, format!("expected {expected}, found {}", found.type_str()))
-    }
-
-    fn string(&mut self, key: &str) -> Result<Option<String>, ConfigError> {
-        match self.take(key) {
-            None => Ok(None),
-            Some(toml::Value::String(s)) => Ok(Some(s)),
-            Some(other) => Err(self.wrong_type(key, "a string", &other)),
-        }
-    }
-
-    fn required_string(&mut self, key: &str) -> Result<String, ConfigError> {
-        self.string(key)?.ok_or_else(|| self.error(key, "is required"))
-    }
-
-    fn integer(&mut self, key: &str) -> Result<Option<i64>, ConfigError> {
-        match self.take(key) {
-            None => Ok(None),
-            Some(toml::Value::Integer(n)) => Ok(Some(n)),
-            Some(other) => Err(self.wrong_type(key, "a whole number", &other)),
-        }
-    }
-
-    fn required_integer(&mut self, key: &str) -> Result<i64, ConfigError> {
-        self.integer(key)?.ok_or_else(|| self.error(key, "is required"))
-    }
-
-    fn path(&mut self, key: &str, base: &Path) -> Result<Option<PathBuf>, ConfigError> {
-        match self.string(key)? {
-            None => Ok(None),
-            Some(s) if s.is_empty() => Err(self.error(key, "is empty")),
-            Some(s) if s.contains('\0') => Err(self.error(key, "contains a NUL byte")),
-            Some(s) => Ok(Some(base.join(s))),
-        }
-    }
-
-    fn table(&mut self, key: &str) -> Result<Option<Fields<'a>>, ConfigError> {
-        match self.take(key) {
-            None => Ok(None),
-            Some(toml::Value::Table(t)) => Ok(Some(Fields::new(self.file, &self.name(key), t))),
-            Some(other) => {
-                Err(self.wrong_type(key, &format!("a table `[{}]`", self.name(key)), &other))
-            }
-        }
-    }
-
-    fn required_table(&mut self, key: &str) -> Result<Fields<'a>, ConfigError> {
-        self.table(key)?.ok_or_else(|| self.error(key, format!("is required (a `[{key}]` table)")))
-    }
-
-    /// Refuses any field not taken.
-    fn finish(&self, known: &[&str]) -> Result<(), ConfigError> {
-        match self.items.keys().next() {
-            None => Ok(()),
-            Some(key) => Err(self.error(
-                key,
-                format!("is not a known setting here; the known ones are: {}", known.join(", ")),
-            )),
-        }
-    }
 }
 
 #[cfg(test)]
@@ -1548,7 +1220,8 @@ key = "KEY_F12"
         let message = parse_config(text, path()).unwrap_err().to_string();
         assert_eq!(
             message,
-            "/etc/slate/slate.toml: field `server`: expected a table `[server]`, found string"
+            // The place was added with serde (strictly more precise than before).
+            "/etc/slate/slate.toml: field `server`: expected a table `[server]`, found string (line 2, column 10)"
         );
     }
 
@@ -1558,7 +1231,8 @@ key = "KEY_F12"
             .unwrap_err();
         assert_eq!(
             err.to_string(),
-            "/etc/slate/slate.toml: field `device_number`: 0 is not a device number from 1 to 9999"
+            // The place was added with serde (strictly more precise than before).
+            "/etc/slate/slate.toml: field `device_number`: 0 is not a device number from 1 to 9999 (line 2, column 17)"
         );
     }
 
@@ -1608,5 +1282,279 @@ key = "KEY_F12"
     fn secrets_are_hidden_from_debug_output() {
         let config = parse_config(GOOD, path()).unwrap();
         assert!(!format!("{config:?}").contains("tok-123"));
+    }
+
+    /// What a refusal says after the path, and where: (field, reason part, line, column).
+    fn refusal(text: &str) -> (String, String, Option<(usize, usize)>) {
+        let err = parse_config(text, path()).expect_err(text);
+        let at = err.location().map(|at| (at.line, at.column));
+        (err.field().unwrap_or("").to_owned(), err.to_string(), at)
+    }
+
+    #[test]
+    fn dotted_keys_quotes_and_inline_tables_read_as_the_plain_form() {
+        let plain = parse_config(GOOD, path()).unwrap();
+        let dotted = "device_number = 12\nschool = \"Hillside Primary\"\n\
+            state_dir = \"/var/lib/slate\"\ncontrol_socket = \"/run/slate/control.sock\"\n\
+            server.url = \"https://school.example:8443/\"\nserver.ca_certificate = \"server-ca.pem\"\n\
+            server . enrollment_token = \"tok-123\"\n\
+            upload.retry_min_ms = 250\nupload.retry_max_ms = 10000\nupload.heartbeat_s = 30\n\
+            button.source = \"evdev\"\nbutton.device = \"/dev/input/by-path/platform-gpio-keys-event\"\n\
+            button.key = \"KEY_F12\"\n";
+        let inline = "device_number = 12\nschool = 'Hillside Primary'\nstate_dir = '/var/lib/slate'\n\
+            control_socket = '/run/slate/control.sock'\n\
+            server = { url = 'https://school.example:8443/', ca_certificate = 'server-ca.pem', enrollment_token = 'tok-123' }\n\
+            upload = { retry_min_ms = 2_50, retry_max_ms = 1_0000, heartbeat_s = 0x1e }\n\
+            button = { source = 'evdev', device = '/dev/input/by-path/platform-gpio-keys-event', key = 'KEY_F12' }\n";
+        let spellings = [
+            ("single quotes", GOOD.replace('"', "'")),
+            (
+                "quoted keys",
+                GOOD.replace("device_number", "\"device_number\"")
+                    .replace("[server]", "[ 'server' ]")
+                    .replace("url =", "\"url\" ="),
+            ),
+            ("dotted keys", dotted.to_string()),
+            ("inline tables", inline.to_string()),
+            (
+                "comments and blank lines",
+                GOOD.replace('\n', "  # note\n\n").replacen("  # note\n", "\n", 1),
+            ),
+        ];
+        for (what, text) in spellings {
+            assert_eq!(parse_config(&text, path()).expect(what), plain, "{what}: {text}");
+        }
+    }
+
+    #[test]
+    fn an_unknown_key_is_refused_at_its_line_and_column() {
+        let cases = [
+            (GOOD.replace("heartbeat_s = 30", "heartbeat = 30"), "upload.heartbeat", (15, 1)),
+            (GOOD.replace("school =", "  schol ="), "schol", (3, 3)),
+            (GOOD.replace("[button]", "[button]\n'KEY' = 88"), "button.KEY", (18, 1)),
+            (
+                GOOD.replace("[upload]", "[upload.retry]\nmin = 1\n[upload]"),
+                "upload.retry",
+                (12, 9),
+            ),
+            (
+                format!("{GOOD}[display]\nbackend = 'auto'\noutput_powr = true\n"),
+                "display.output_powr",
+                (23, 1),
+            ),
+            (
+                GOOD.replacen("\n[server]", "\naudio = { mute = 'none', volume = 3 }\n[server]", 1),
+                "audio.volume",
+                (7, 26),
+            ),
+        ];
+        for (text, field, at) in cases {
+            let (got, message, got_at) = refusal(&text);
+            assert_eq!((got.as_str(), got_at), (field, Some(at)), "{message}");
+            assert!(
+                message.contains("is not a known setting here; the known ones are: "),
+                "{message}"
+            );
+        }
+        let (_, message, _) = refusal(&GOOD.replace("heartbeat_s = 30", "heartbeat = 30"));
+        assert_eq!(
+            message,
+            "/etc/slate/slate.toml: field `upload.heartbeat`: is not a known setting here; \
+             the known ones are: retry_min_ms, retry_max_ms, heartbeat_s (line 15, column 1)"
+        );
+    }
+
+    #[test]
+    fn a_value_of_the_wrong_type_is_refused_at_its_line_and_column() {
+        let cases = [
+            (
+                "device_number = 12",
+                "device_number = \"12\"",
+                "device_number",
+                "expected a whole number, found string",
+                (2, 17),
+            ),
+            (
+                "state_dir = \"/var/lib/slate\"",
+                "state_dir = 5",
+                "state_dir",
+                "expected a string, found integer",
+                (4, 13),
+            ),
+            (
+                "retry_max_ms = 10000",
+                "retry_max_ms = 1e4",
+                "upload.retry_max_ms",
+                "expected a whole number, found float",
+                (14, 16),
+            ),
+            (
+                "key = \"KEY_F12\"",
+                "active_low = 'yes'",
+                "button.active_low",
+                "expected true or false, found string",
+                (20, 14),
+            ),
+            (
+                "key = \"KEY_F12\"",
+                "key = 1979-05-27",
+                "button.key",
+                "expected a key name or number, found datetime",
+                (20, 7),
+            ),
+            (
+                "key = \"KEY_F12\"",
+                "key = [88]",
+                "button.key",
+                "expected a key name or number, found array",
+                (20, 7),
+            ),
+            (
+                "state_dir = \"/var/lib/slate\"",
+                "staff = 'none'",
+                "staff",
+                "expected a table `[staff]`, found string",
+                (4, 9),
+            ),
+            (
+                "state_dir = \"/var/lib/slate\"",
+                "led = 1979-05-27",
+                "led",
+                "expected a table `[led]`, found datetime",
+                (4, 7),
+            ),
+            (
+                "state_dir = \"/var/lib/slate\"",
+                "session.activity_devices = true",
+                "session.activity_devices",
+                "found boolean",
+                (4, 28),
+            ),
+        ];
+        for (from, to, field, reason, at) in cases {
+            assert!(GOOD.contains(from), "{from}");
+            let (got, message, got_at) = refusal(&GOOD.replacen(from, to, 1));
+            assert_eq!((got.as_str(), got_at), (field, Some(at)), "{to}: {message}");
+            assert!(message.contains(reason), "{to}: {message}");
+        }
+    }
+
+    #[test]
+    fn a_number_out_of_its_range_is_refused_at_its_line_and_column() {
+        let base =
+            "device_number = 1\n[server]\nurl = \"https://s\"\n[button]\nsource = \"none\"\n";
+        // (table, key, lowest, highest, what the refusal says)
+        let ranges: &[(&str, &str, i64, i64, &str)] = &[
+            ("", "device_number", 1, 9999, "is not a device number from 1 to 9999"),
+            ("server", "policy_refresh_s", 10, 86_400, "is not from 10 to 86400 seconds"),
+            ("upload", "retry_min_ms", 10, 3_600_000, "is not from 10 to 3600000 milliseconds"),
+            ("upload", "retry_max_ms", 10, 3_600_000, "is not from 10 to 3600000 milliseconds"),
+            ("upload", "heartbeat_s", 5, 86_400, "is not from 5 to 86400 seconds"),
+            ("button", "vendor", 0, 0xffff, "is not a USB id from 0 to 0xffff"),
+            ("button", "product", 0, 0xffff, "is not a USB id from 0 to 0xffff"),
+            ("button", "key", 1, 767, "is not a key code from 1 to 767"),
+            ("button", "gpio_pin", 0, 53, "is not a GPIO number from 0 to 53"),
+            ("button", "debounce_ms", 0, 5_000, "is not from 0 to 5000 milliseconds"),
+            ("button", "stuck_after_s", 1, 3_600, "is not from 1 to 3600 seconds"),
+            ("staff", "wrong_pins_before_lockout", 1, 20, "is not from 1 to 20"),
+            ("staff", "lockout_s", 1, 86_400, "is not from 1 to 86400 seconds"),
+            ("staff", "lockout_max_s", 1, 86_400, "is not from 1 to 86400 seconds"),
+            ("led", "gpio_pin", 0, 53, "is not a GPIO number from 0 to 53"),
+        ];
+        for &(table, key, lo, hi, says) in ranges {
+            let text = |n: i64| {
+                let line = format!("{key} = {n}");
+                match table {
+                    "" => base.replacen("device_number = 1", &line, 1),
+                    _ if base.contains(&format!("[{table}]\n")) => {
+                        base.replacen(&format!("[{table}]\n"), &format!("[{table}]\n{line}\n"), 1)
+                    }
+                    _ => format!("{base}[{table}]\n{line}\n"),
+                }
+            };
+            let field = if table.is_empty() { key.to_owned() } else { format!("{table}.{key}") };
+            for n in [lo - 1, hi + 1, i64::MIN, i64::MAX] {
+                let text = text(n);
+                let line = text.lines().position(|l| l.starts_with(&format!("{key} = "))).unwrap();
+                let (got, message, at) = refusal(&text);
+                assert_eq!(got, field, "{n}: {message}");
+                assert!(
+                    message.contains(&format!("`: {n} {says} (line {}", line + 1)),
+                    "{message}"
+                );
+                assert_eq!(at, Some((line + 1, key.len() + 4)), "{message}");
+            }
+            for n in [lo, hi] {
+                // An edge may still clash with another setting's default, never with its range.
+                if let Err(e) = parse_config(&text(n), path()) {
+                    assert!(!e.to_string().contains(" is not "), "{field} = {n}: {e}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_missing_setting_is_placed_at_its_table() {
+        let text =
+            "device_number = 1\n\n[server]\nca_certificate = 'ca.pem'\n[button]\nsource = 'none'\n";
+        assert_eq!(refusal(text).2, Some((3, 1)), "server.url: at `[server]`");
+        let text = "device_number = 1\nserver.url = 'https://s'\n[button]\nsource = 'gpio'\n";
+        let (field, message, at) = refusal(text);
+        assert_eq!((field.as_str(), at), ("button.gpio_pin", Some((3, 1))), "{message}");
+        // Nothing to point at: the file has no such table.
+        let (field, _, at) = refusal("device_number = 1\nserver.url = 'https://s'\n");
+        assert_eq!((field.as_str(), at), ("button", None));
+    }
+
+    #[test]
+    fn the_used_token_goes_however_it_is_spelled_and_nothing_else() {
+        let cases = [
+            (
+                "device_number = 1\n# IT's token:\nserver.enrollment_token = 'tok-1'  # once\nserver.url = 'https://s'\n",
+                "device_number = 1\n# IT's token:\nserver.url = 'https://s'\n",
+            ),
+            ("[server]\nurl = 'https://s'\n'enrollment_token' = 'tok-1'", "[server]\nurl = 'https://s'\n"),
+            ("[server]\n\"enrollment_token\" = \"tok-1\"\nurl = 'https://s'\n", "[server]\nurl = 'https://s'\n"),
+            ("[server]\r\nenrollment_token = 'tok-1'\r\nurl = 'https://s'\r\n", "[server]\r\nurl = 'https://s'\r\n"),
+            (
+                "[server]\nenrollment_token = \"\"\"\ntok-1\"\"\"\nurl = 'https://s'\n",
+                "[server]\nurl = 'https://s'\n",
+            ),
+            (
+                "# the server\nserver = { url = 'https://s', enrollment_token = 'tok-1' } # here\n[button]\n",
+                "# the server\nserver = { url = 'https://s' } # here\n[button]\n",
+            ),
+        ];
+        for (text, want) in cases {
+            assert_eq!(without_enrollment_token(text).as_deref(), Some(want), "{text:?}");
+            assert!(same_config(text, want) && same_config(text, text), "{text:?}");
+            assert!(!same_config(want, text), "a token the card lacks is no copy of it");
+        }
+        for none in
+            ["[server]\nurl = 'https://s'\n", "[button]\nenrollment_token = 'x'\n", "not toml ["]
+        {
+            assert_eq!(without_enrollment_token(none), None, "{none}");
+        }
+        let card = "device_number = 1\n[server]\nenrollment_token = 'tok-1'\n";
+        assert!(same_config(card, "device_number = 1\n[server]\n"));
+        assert!(!same_config(card, "device_number = 2\n[server]\n"));
+        assert!(!same_config(card, "device_number = 1\n[server]\nenrollment_token = 'tok-2'\n"));
+    }
+
+    #[test]
+    fn a_value_is_read_as_written_for_the_provisioning_script() {
+        let text = "server.url = 'https://s/'\n[button]\nsource = \"none\"\nkey = 0x58\n";
+        let value = |key| value_as_written(text, path(), key).unwrap();
+        assert_eq!(value("server.url").as_deref(), Some("https://s/"));
+        assert_eq!(value("button.source").as_deref(), Some("none"));
+        assert_eq!(value("button.key").as_deref(), Some("88"));
+        assert_eq!(value("server.public_key"), None);
+        assert_eq!(value("button.source.x"), None);
+        assert_eq!(value("device_number"), None);
+        let err = value_as_written("[server\n", path(), "server.url").unwrap_err();
+        assert!(
+            err.to_string().starts_with("/etc/slate/slate.toml: not a valid TOML file"),
+            "{err}"
+        );
     }
 }

@@ -559,6 +559,29 @@ fn check_config_says_ok_or_names_the_field() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("`server.ca_certificate`"), "{out:?}");
 }
 
+/// What the provisioning script asks instead of reading slate.toml itself.
+#[test]
+fn config_value_and_same_config_answer_the_provisioning_script() {
+    let dir = tempfile::tempdir().unwrap();
+    let card = dir.path().join("card.toml");
+    let installed = dir.path().join("installed.toml");
+    std::fs::write(&card, "server.url = 'https://s/'\nserver.enrollment_token = 'tok-1'\n")
+        .unwrap();
+    std::fs::write(&installed, "server.url = 'https://s/'\n").unwrap();
+    let slated = |args: &[&str], paths: &[&Path]| {
+        let out = Command::new(SLATED).args(args).args(paths).output().unwrap();
+        (out.status.code(), String::from_utf8(out.stdout).unwrap())
+    };
+    let value = |key, path: &Path| slated(&["--config-value", key], &[path]);
+    assert_eq!(value("server.url", &card), (Some(0), "https://s/\n".into()));
+    assert_eq!(value("server.public_key", &card), (Some(1), String::new()));
+    assert_eq!(value("server.url", &dir.path().join("missing.toml")).0, Some(2));
+    assert_eq!(slated(&["--same-config"], &[&card, &installed]).0, Some(0));
+    assert_eq!(slated(&["--same-config"], &[&card, &card]).0, Some(0));
+    assert_eq!(slated(&["--same-config"], &[&installed, &card]).0, Some(1));
+    assert_eq!(slated(&["--same-config"], &[&card, &dir.path().join("missing.toml")]).0, Some(2));
+}
+
 #[test]
 fn systemd_hears_ready_and_watchdog_pings() {
     let dir = tempfile::tempdir().unwrap();

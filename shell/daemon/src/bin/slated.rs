@@ -5,14 +5,17 @@
 //! requests; logs go to stderr (`RUST_LOG` filters them, default `info`).
 //!
 //! Exit status: 0 after a clean stop; 1 when it cannot start; 2 for a configuration file that
-//! cannot be used (the message names the file and the field). `--check-config PATH` only checks.
+//! cannot be used (the message names the file, the field and where it is). `--check-config PATH`
+//! only checks. slated is the only reader of `slate.toml`'s TOML: the provisioning script asks it
+//! for one value (`--config-value KEY PATH`) and whether the installed file is the card's but for
+//! the used token (`--same-config CARD INSTALLED`).
 //!
 //! Under systemd (`Type=notify`) it sends `READY=1` once ready and, with `WatchdogSec=`,
 //! `WATCHDOG=1` at half the period while its core task answers.
 
 use anyhow::Context;
 use clap::Parser;
-use slate_daemon::config::read_config;
+use slate_daemon::config::{read_config, read_text};
 use slate_daemon::daemon::Daemon;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -21,6 +24,8 @@ use tokio::signal::unix::{signal, SignalKind};
 
 #[derive(Debug, Parser)]
 #[command(name = "slated", version, about = "The Slate device daemon")]
+#[command(group = clap::ArgGroup::new("only")
+    .args(["example_config", "check_config", "config_value", "same_config"]))]
 struct Args {
     /// The configuration file.
     #[arg(long, default_value = "/etc/slate/slate.toml")]
@@ -32,6 +37,16 @@ struct Args {
     /// field) when not.
     #[arg(long, value_name = "PATH")]
     check_config: Option<PathBuf>,
+    /// Print one value of a configuration file as written there and exit: KEY is dotted
+    /// (`server.public_key`), a string is printed without quotes. 0 when printed, 1 when it is
+    /// not set, 2 when the file cannot be read as TOML. The rest of the file is not checked.
+    #[arg(long, num_args = 2, value_names = ["KEY", "PATH"])]
+    config_value: Option<Vec<String>>,
+    /// Exit 0 when the configuration file INSTALLED is CARD, or CARD with its used enrollment
+    /// token taken out as slated takes it out after enrolling; 1 when not; 2 when either cannot
+    /// be read.
+    #[arg(long, num_args = 2, value_names = ["CARD", "INSTALLED"])]
+    same_config: Option<Vec<PathBuf>>,
 }
 
 fn main() -> ExitCode {
@@ -42,6 +57,12 @@ fn main() -> ExitCode {
     }
     if let Some(path) = args.check_config {
         return check_config(&path);
+    }
+    if let Some([key, path]) = args.config_value.as_deref() {
+        return config_value(key, path.as_ref());
+    }
+    if let Some([card, installed]) = args.same_config.as_deref() {
+        return same_config(card, installed);
     }
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
@@ -99,6 +120,35 @@ fn check_config(path: &std::path::Path) -> ExitCode {
     }
     println!("{}: ok (device {})", path.display(), config.device_number);
     ExitCode::SUCCESS
+}
+
+/// `--config-value KEY PATH`.
+fn config_value(key: &str, path: &std::path::Path) -> ExitCode {
+    match read_text(path).and_then(|text| slate_daemon::config::value_as_written(&text, path, key)) {
+        Ok(Some(value)) => {
+            println!("{value}");
+            ExitCode::SUCCESS
+        }
+        Ok(None) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("slated: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// `--same-config CARD INSTALLED`.
+fn same_config(card: &std::path::Path, installed: &std::path::Path) -> ExitCode {
+    match (read_text(card), read_text(installed)) {
+        (Ok(card), Ok(installed)) if slate_daemon::config::same_config(&card, &installed) => {
+            ExitCode::SUCCESS
+        }
+        (Ok(_), Ok(_)) => ExitCode::FAILURE,
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("slated: {e}");
+            ExitCode::from(2)
+        }
+    }
 }
 
 async fn run(config: slate_daemon::config::Config) -> anyhow::Result<()> {
