@@ -10,17 +10,17 @@
 use crate::local_server::LocalServer;
 use anyhow::{bail, Context};
 use chrono::Utc;
-use slate_protocol::{
-    Batch, DeviceNumber, EnrollRequest, Event, EventBody, FilterLayer, IngestReply, PupilId,
-    SessionId,
-};
-use slate_server::store::Store;
 use slate_daemon::config::{Secret, ServerConfig, UploadConfig};
 use slate_daemon::credential::Credential;
 use slate_daemon::spool::{SharedSpool, Spool};
 use slate_daemon::upload::{
     HttpAnswer, HttpTransport, Transport, UploadError, UploadSettings, Uploader,
 };
+use slate_protocol::{
+    Batch, DeviceNumber, EnrollRequest, Event, EventBody, FilterLayer, IngestReply, PupilId,
+    SessionId,
+};
+use slate_server::store::Store;
 use std::io::{BufRead, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};

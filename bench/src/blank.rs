@@ -17,8 +17,6 @@
 
 use anyhow::{bail, Context};
 use chrono::Utc;
-use slate_ipc::control::{Pin, Reply, Request};
-use slate_protocol::{DeviceNumber, EventBody};
 use slate_daemon::apps::FakeApps;
 use slate_daemon::button::ButtonEvent;
 use slate_daemon::config::BlankMethod;
@@ -28,6 +26,8 @@ use slate_daemon::daemon::{ClockIds, Driver};
 use slate_daemon::display::{Display, SysfsBacklight, WaylandDisplay};
 use slate_daemon::spool::{SharedSpool, Spool};
 use slate_daemon::staff::StaffPin;
+use slate_ipc::control::{Pin, Reply, Request};
+use slate_protocol::{DeviceNumber, EventBody};
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;

@@ -5,12 +5,12 @@
 use crate::local_server::LocalServer;
 use anyhow::{bail, Context};
 use chrono::Utc;
-use slate_ipc::control::{Pin, Reply, Request};
-use slate_protocol::DeviceNumber;
-use slate_server::store::Store;
 use slate_daemon::config::parse_config;
 use slate_daemon::daemon::Daemon;
 use slate_daemon::staff::StaffPin;
+use slate_ipc::control::{Pin, Reply, Request};
+use slate_protocol::DeviceNumber;
+use slate_server::store::Store;
 use std::path::Path;
 use std::time::{Duration, Instant};
 

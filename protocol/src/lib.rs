@@ -59,6 +59,7 @@
 pub mod bundle;
 pub mod device;
 pub mod kiosk;
+pub mod routes;
 pub mod staff;
 pub mod url_lists;
 

@@ -20,6 +20,7 @@ use axum::Json;
 use chrono::Utc;
 use slate_protocol::bundle::SignedBundle;
 use slate_protocol::device::{check_list_name, CommandsReply, PolicyReply, MAX_COMMAND_WAIT_S};
+use slate_protocol::routes;
 use slate_protocol::{
     Batch, DeviceNumber, EnrollReply, EnrollRequest, IngestReply, PROTOCOL_VERSION,
 };
@@ -29,11 +30,11 @@ use std::time::Duration;
 /// checks that `openapi.json` documents each entry, so the two cannot drift apart.
 pub fn device_routes() -> Vec<(&'static str, &'static str, MethodRouter<AppState>)> {
     vec![
-        ("/api/v1/enroll", "post", post(enroll)),
-        ("/api/v1/events", "post", post(ingest_events)),
-        ("/api/v1/device/policy", "get", get(device_policy)),
-        ("/api/v1/device/lists/{name}", "get", get(device_list)),
-        ("/api/v1/device/commands", "get", get(device_commands)),
+        (routes::ENROLL, "post", post(enroll)),
+        (routes::EVENTS, "post", post(ingest_events)),
+        (routes::DEVICE_POLICY, "get", get(device_policy)),
+        (routes::DEVICE_LIST_ROUTE, "get", get(device_list)),
+        (routes::DEVICE_COMMANDS, "get", get(device_commands)),
     ]
 }
 

@@ -8,12 +8,12 @@ use crate::credential;
 use crate::policy::{write_atomic, DeviceApi};
 use chrono::{DateTime, Utc};
 use slate_protocol::device::{CommandAction, CommandsReply};
+use slate_protocol::routes;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, Notify};
 
-pub const COMMANDS_PATH: &str = "/api/v1/device/commands";
 /// How long the server is asked to hold a poll open.
 pub const WAIT_S: u32 = 25;
 pub const CURSOR_FILE: &str = "commands.cursor";
@@ -27,7 +27,7 @@ pub fn live_actions(reply: &CommandsReply, now: DateTime<Utc>) -> Vec<CommandAct
 
 /// The poll's path and query for `cursor`.
 pub fn poll_path(cursor: u64) -> String {
-    format!("{COMMANDS_PATH}?after={cursor}&wait_s={WAIT_S}")
+    format!("{}?after={cursor}&wait_s={WAIT_S}", routes::DEVICE_COMMANDS)
 }
 
 /// The cursor saved last time; 0 when none (or unreadable: the server then sends what is

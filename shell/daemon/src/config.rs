@@ -739,7 +739,7 @@ key = "KEY_F12"
             }
         );
         assert_eq!(
-            config.server.endpoint("/api/v1/events"),
+            config.server.endpoint(slate_protocol::routes::EVENTS),
             "https://school.example:8443/api/v1/events"
         );
     }

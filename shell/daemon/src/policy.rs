@@ -18,6 +18,7 @@ use slate_ipc::state_dir::StateDir;
 use slate_protocol::bundle::SignedBundle;
 use slate_protocol::device::{check_list_name, ListFile, PolicyReply};
 use slate_protocol::kiosk::{self, Policy as KioskPolicy};
+use slate_protocol::routes;
 use slate_protocol::staff::{parse_staff_pins, StaffPins};
 use slate_protocol::PupilId;
 use std::collections::BTreeMap;
@@ -26,8 +27,6 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub const POLICY_PATH: &str = "/api/v1/device/policy";
-pub const LISTS_PATH: &str = "/api/v1/device/lists/";
 /// The largest policy reply read (a school's roster and apps; lists come separately).
 pub const MAX_POLICY_BYTES: usize = 4 * 1024 * 1024;
 /// The largest list file accepted (a million domains is about 20 MB).
@@ -391,7 +390,7 @@ impl<A: DeviceApi> PolicyFetcher<A> {
         &mut self,
         credential: &Credential,
     ) -> Result<Fetched, PolicyFetchError> {
-        let body = self.get(credential, POLICY_PATH, MAX_POLICY_BYTES as u64).await?;
+        let body = self.get(credential, routes::DEVICE_POLICY, MAX_POLICY_BYTES as u64).await?;
         let verified = verify_reply(&body, &self.key, &self.in_force)?;
         let unchanged = InForce::of(&verified) == self.in_force;
         let mut fresh = Vec::new();
@@ -403,7 +402,7 @@ impl<A: DeviceApi> PolicyFetcher<A> {
             if self.files.list_is_current(name, file) {
                 continue;
             }
-            let bytes = self.get(credential, &format!("{LISTS_PATH}{name}"), file.bytes).await?;
+            let bytes = self.get(credential, &routes::device_list(name), file.bytes).await?;
             check_list(name, file, &bytes)?;
             fresh.push((name.clone(), bytes));
         }

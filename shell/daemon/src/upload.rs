@@ -21,6 +21,7 @@ use crate::config::{Secret, ServerConfig, UploadConfig};
 use crate::credential::{self, Credential};
 use crate::spool::SharedSpool;
 use chrono::Utc;
+use slate_protocol::routes;
 use slate_protocol::{
     Batch, ButtonFault, DeviceNumber, DisplayFault, EnrollReply, EnrollRequest, ErrorReply, Event,
     EventBody, EventId, IngestReply, MAX_BODY_BYTES, MAX_EVENTS_PER_BATCH, PROTOCOL_VERSION,
@@ -33,8 +34,6 @@ use std::time::Duration;
 use tokio::sync::{watch, Notify};
 use tokio::time::{Instant, MissedTickBehavior};
 
-pub const EVENTS_PATH: &str = "/api/v1/events";
-pub const ENROLL_PATH: &str = "/api/v1/enroll";
 /// The most of a server's answer we read; answers are a few dozen bytes.
 const MAX_ANSWER_BYTES: usize = 64 * 1024;
 
@@ -565,8 +564,8 @@ impl HttpTransport {
         let clock = clock.filter(|_| server.url.starts_with("https://"));
         Ok(Self {
             client: http_client(server, clock_known)?,
-            events_url: server.endpoint(EVENTS_PATH),
-            enroll_url: server.endpoint(ENROLL_PATH),
+            events_url: server.endpoint(routes::EVENTS),
+            enroll_url: server.endpoint(routes::ENROLL),
             clock,
         })
     }

@@ -6,12 +6,12 @@
 //! the temp sysfs tree the way the kernel would.
 
 use chrono::Utc;
-use slate_protocol::EventId;
 use slate_daemon::config::{Backlight, BlankMethod, DisplayConfig};
 use slate_daemon::display::{
     find_backlight, Display, DisplayCall, FakeBlank, FakeDisplay, LogindBacklight, SysfsBacklight,
     SystemDisplay,
 };
+use slate_protocol::EventId;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

@@ -1,7 +1,7 @@
 //! The real `slated` and `slatectl` binaries, run as processes on temp dirs and loopback only.
 
-use slate_protocol::{EventBody, EventId};
 use slate_daemon::spool;
+use slate_protocol::{EventBody, EventId};
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};

@@ -4,10 +4,10 @@
 //! `[display] backend = "wayland"` builds it. Skips (saying so) where sway, foot, grim or wtype
 //! are not installed (`scripts/setup` installs them).
 
-use slate_protocol::EventId;
 use slate_daemon::config::DisplayConfig;
 use slate_daemon::display::wayland::headless::{Headless, RED};
 use slate_daemon::display::{Display, SystemDisplay, WaylandDisplay};
+use slate_protocol::EventId;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};

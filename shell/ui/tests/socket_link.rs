@@ -2,9 +2,9 @@
 //! with a fake device answering behind it: proves the requests and replies on the wire, and that
 //! the socket link and the fake tell the same story.
 
+use slate_daemon::control;
 use slate_ipc::control::{Pictures, Reply, Request};
 use slate_protocol::{DeviceNumber, PupilId};
-use slate_daemon::control;
 use slate_ui::link::{DeviceLink, FakeDevice, LinkError, SocketLink};
 use slate_ui::policy::KeyStage;
 use slate_ui::screen::DeviceState;

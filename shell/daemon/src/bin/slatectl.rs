@@ -4,11 +4,11 @@
 //! 3 slated could not be reached.
 
 use clap::{Parser, Subcommand};
+use slate_daemon::ctl;
+use slate_daemon::staff::StaffPin;
 use slate_ipc::client::{self, ClientError};
 use slate_ipc::control::{self, Pin, Request};
 use slate_protocol::{FilterLayer, PupilId, RefusedDevice, ResolutionChoice, StaffId};
-use slate_daemon::ctl;
-use slate_daemon::staff::StaffPin;
 use std::path::PathBuf;
 use std::process::ExitCode;
 

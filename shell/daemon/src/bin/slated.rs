@@ -114,7 +114,8 @@ fn check_config(path: &std::path::Path) -> ExitCode {
         }
     };
     // The CA file is read only when the client is built: check it here too.
-    if let Err(e) = slate_daemon::upload::http_client(&config.server, std::sync::Arc::new(|| true)) {
+    if let Err(e) = slate_daemon::upload::http_client(&config.server, std::sync::Arc::new(|| true))
+    {
         eprintln!("slated: {}: field `server.ca_certificate`: {e}", path.display());
         return ExitCode::from(2);
     }
@@ -124,7 +125,8 @@ fn check_config(path: &std::path::Path) -> ExitCode {
 
 /// `--config-value KEY PATH`.
 fn config_value(key: &str, path: &std::path::Path) -> ExitCode {
-    match read_text(path).and_then(|text| slate_daemon::config::value_as_written(&text, path, key)) {
+    match read_text(path).and_then(|text| slate_daemon::config::value_as_written(&text, path, key))
+    {
         Ok(Some(value)) => {
             println!("{value}");
             ExitCode::SUCCESS

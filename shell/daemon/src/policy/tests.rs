@@ -1,5 +1,6 @@
 use super::*;
 use ed25519_dalek::SigningKey;
+use slate_protocol::routes;
 use std::sync::{Arc, Mutex};
 
 fn key(seed: u8) -> SigningKey {
@@ -120,9 +121,9 @@ const T2: &str = "2026-11-18T08:00:00Z";
 
 fn serve_policy(s: &Setup, signer: &SigningKey, at: &str, lists: &[(&str, &[u8])]) -> Vec<u8> {
     let body = reply(signer, kiosk_payload(at), filter_payload(at, lists));
-    s.api.set(POLICY_PATH, 200, body.clone());
+    s.api.set(routes::DEVICE_POLICY, 200, body.clone());
     for (name, bytes) in lists {
-        s.api.set(&format!("{LISTS_PATH}{name}"), 200, bytes.to_vec());
+        s.api.set(&routes::device_list(name), 200, bytes.to_vec());
     }
     body
 }
@@ -146,7 +147,7 @@ async fn a_good_policy_is_written_with_its_lists_and_fetched_again_only_when_it_
     assert_eq!(installed.staff.staff[0].id.as_str(), "s-jones");
     assert_eq!(
         s.api.asked(),
-        [POLICY_PATH, "/api/v1/device/lists/adult", "/api/v1/device/lists/iwf"]
+        [routes::DEVICE_POLICY, "/api/v1/device/lists/adult", "/api/v1/device/lists/iwf"]
     );
     let (kiosk_json, filter_json) = bundles(&body);
     assert_eq!(std::fs::read(s.files.kiosk()).unwrap(), kiosk_json);
@@ -172,13 +173,13 @@ async fn a_good_policy_is_written_with_its_lists_and_fetched_again_only_when_it_
 
     // The same policy again: nothing fetched beyond the policy, nothing written.
     assert_eq!(s.fetcher.fetch_once(&credential()).await, Ok(Fetched::Unchanged));
-    assert_eq!(s.api.asked(), [POLICY_PATH]);
+    assert_eq!(s.api.asked(), [routes::DEVICE_POLICY]);
 
     // A newer one: only the list that changed is fetched.
     let adult2 = list_bytes("adult2");
     serve_policy(&s, &key(1), T2, &[("adult", &adult2), ("iwf", &iwf)]);
     assert!(matches!(s.fetcher.fetch_once(&credential()).await, Ok(Fetched::Updated(_))));
-    assert_eq!(s.api.asked(), [POLICY_PATH, "/api/v1/device/lists/adult"]);
+    assert_eq!(s.api.asked(), [routes::DEVICE_POLICY, "/api/v1/device/lists/adult"]);
     assert_eq!(std::fs::read(s.files.list("adult")).unwrap(), adult2);
 }
 
@@ -214,7 +215,7 @@ async fn a_bad_signature_is_refused() {
         |s| {
             // Signed by another key.
             let body = reply(&key(2), kiosk_payload("2026-11-19T08:00:00Z"), filter_payload("2026-11-19T08:00:00Z", &[]));
-            s.api.set(POLICY_PATH, 200, body);
+            s.api.set(routes::DEVICE_POLICY, 200, body);
         },
         |e| matches!(e, PolicyFetchError::Bundle { which: "kiosk", reason } if reason.contains("signature")),
     )
@@ -229,7 +230,7 @@ async fn a_bad_signature_is_refused() {
             ))
             .unwrap();
             reply.filter.payload = reply.filter.payload.replace("adult", "aduls");
-            s.api.set(POLICY_PATH, 200, serde_json::to_vec(&reply).unwrap());
+            s.api.set(routes::DEVICE_POLICY, 200, serde_json::to_vec(&reply).unwrap());
         },
         |e| matches!(e, PolicyFetchError::Bundle { which: "filter", .. }),
     )
@@ -248,7 +249,7 @@ async fn an_older_policy_is_refused() {
     refused_keeps_the_last_good(
         |s| {
             let body = reply(&key(1), kiosk_payload(T2), filter_payload(T1, &[]));
-            s.api.set(POLICY_PATH, 200, body);
+            s.api.set(routes::DEVICE_POLICY, 200, body);
         },
         |e| matches!(e, PolicyFetchError::Older { which: "filter", .. }),
     )
@@ -261,7 +262,7 @@ async fn an_older_policy_is_refused() {
                 filter_payload(T2, &[]),
                 staff_payload(T1),
             );
-            s.api.set(POLICY_PATH, 200, body);
+            s.api.set(routes::DEVICE_POLICY, 200, body);
         },
         |e| matches!(e, PolicyFetchError::Older { which: "staff", .. }),
     )
@@ -288,7 +289,7 @@ async fn a_bad_staff_document_is_refused_by_field() {
                     filter_payload(T2, &[]),
                     staff.to_string(),
                 );
-                s.api.set(POLICY_PATH, 200, body);
+                s.api.set(routes::DEVICE_POLICY, 200, body);
             },
             |e| matches!(e, PolicyFetchError::Bundle { which: "staff", reason } if reason.contains(expected)),
         )
@@ -328,12 +329,12 @@ async fn a_list_that_does_not_match_its_hash_or_size_is_refused() {
     )
     .await;
     refused_keeps_the_last_good(
-        |s| s.api.set(POLICY_PATH, 503, vec![]),
+        |s| s.api.set(routes::DEVICE_POLICY, 503, vec![]),
         |e| *e == PolicyFetchError::Status(503),
     )
     .await;
     refused_keeps_the_last_good(
-        |s| s.api.set(POLICY_PATH, 200, b"{\"v\":1}".to_vec()),
+        |s| s.api.set(routes::DEVICE_POLICY, 200, b"{\"v\":1}".to_vec()),
         |e| matches!(e, PolicyFetchError::Reply(_)),
     )
     .await;

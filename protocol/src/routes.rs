@@ -1,0 +1,32 @@
+//! The device API's paths, one place for the server's router and the device's client. The
+//! list path takes the list's name after [`DEVICE_LISTS`] ([`device_list`]); the server's route
+//! pattern for it is [`DEVICE_LIST_ROUTE`].
+
+/// `POST`: a device enrolls with its one-time token.
+pub const ENROLL: &str = "/api/v1/enroll";
+/// `POST`: a batch of events.
+pub const EVENTS: &str = "/api/v1/events";
+/// `GET`: the signed policy bundles.
+pub const DEVICE_POLICY: &str = "/api/v1/device/policy";
+/// `GET` + a list's name: one list file the filter policy's manifest names.
+pub const DEVICE_LISTS: &str = "/api/v1/device/lists/";
+/// The server's route pattern for [`DEVICE_LISTS`].
+pub const DEVICE_LIST_ROUTE: &str = "/api/v1/device/lists/{name}";
+/// `GET`: teacher commands, long-polled.
+pub const DEVICE_COMMANDS: &str = "/api/v1/device/commands";
+
+/// The path of list `name` (a name the manifest check accepted: `check_list_name`).
+pub fn device_list(name: &str) -> String {
+    format!("{DEVICE_LISTS}{name}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_list_route_and_the_list_path_agree() {
+        assert_eq!(DEVICE_LIST_ROUTE.replace("{name}", "adult"), device_list("adult"));
+        assert_eq!(device_list("iwf"), "/api/v1/device/lists/iwf");
+    }
+}
