@@ -73,7 +73,7 @@ fn report_page(viewer: &Viewer, s: &Summary) -> Markup {
                 label for="to" { "To" } input #to name="to" type="date" value=(s.to);
                 button type="submit" { "Show" }
             }
-            p.no-print.muted { "Anonymised: counts only, no names, devices or addresses. Print this page for the governors." }
+            p.no-print.muted { "Anonymised: counts only, no names, devices or addresses; a kind of concern or year group with fewer than 5 reports shows no number. Print this page for the governors." }
             p { strong { (s.total) } @if s.total == 1 { " report" } @else { " reports" } " in the period." }
             h2 { "By kind of concern" }
             (bar_chart("Reports by kind of concern", &s.by_category))
