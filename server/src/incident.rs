@@ -57,6 +57,49 @@ impl Action {
     pub fn parse(text: &str) -> Option<Action> {
         Action::ALL.into_iter().find(|a| a.name() == text)
     }
+
+    /// Whether it closes the incident (no further action until a DSL reopens it, and retention
+    /// may later purge it): such a step needs a confirmation and a note.
+    pub fn closes(self) -> bool {
+        self == Action::FalseAlarm
+    }
+}
+
+/// The step the action list starts on: the next one along the way a report usually goes
+/// (app closed, then escalated, then referred); never one that closes the incident, and
+/// `None` when there is no natural next step (the DSL chooses). Pure.
+pub fn natural_next(current: Status) -> Option<Action> {
+    match current {
+        Status::New => None,
+        Status::Acknowledged => Some(Action::AppClosed),
+        Status::Actioned(Action::AppClosed | Action::SiteBlockRequested) => Some(Action::Escalated),
+        Status::Actioned(Action::Escalated) => Some(Action::Referred),
+        Status::Actioned(Action::Referred | Action::FalseAlarm) => None,
+    }
+}
+
+/// The actions the list offers after `current`: every one but the action already recorded.
+pub fn offered_actions(current: Status) -> Vec<Action> {
+    Action::ALL.into_iter().filter(|a| current != Status::Actioned(*a)).collect()
+}
+
+/// Checks a step's form: an action that closes the incident needs the confirmation ticked and a
+/// note saying why. Pure; the error is for the person at the form.
+pub fn check_step_form(action: Action, confirmed: bool, note: Option<&str>) -> Result<(), String> {
+    if !action.closes() {
+        return Ok(());
+    }
+    match (confirmed, note) {
+        (true, Some(_)) => Ok(()),
+        (false, _) => Err(format!(
+            "{} closes the incident: tick \"I am sure\" to confirm.",
+            action.label()
+        )),
+        (true, None) => Err(format!(
+            "{} closes the incident: say why in the note, for the record.",
+            action.label()
+        )),
+    }
 }
 
 impl Status {
@@ -216,6 +259,41 @@ pub fn check_text(field: &str, value: &str, limit: usize) -> Result<Option<Strin
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_list_starts_on_the_next_natural_step_and_never_on_a_closing_one() {
+        let cases = [
+            (Status::New, None),
+            (Status::Acknowledged, Some(Action::AppClosed)),
+            (Status::Actioned(Action::AppClosed), Some(Action::Escalated)),
+            (Status::Actioned(Action::SiteBlockRequested), Some(Action::Escalated)),
+            (Status::Actioned(Action::Escalated), Some(Action::Referred)),
+            (Status::Actioned(Action::Referred), None),
+            (Status::Actioned(Action::FalseAlarm), None),
+        ];
+        for (status, next) in cases {
+            assert_eq!(natural_next(status), next, "{status}");
+            if let Some(next) = next {
+                assert!(!next.closes() && offered_actions(status).contains(&next), "{status}");
+                assert_eq!(next_status(status, Step::Act(next)), Ok(Status::Actioned(next)));
+            }
+        }
+        let after_referred = offered_actions(Status::Actioned(Action::Referred));
+        assert!(!after_referred.contains(&Action::Referred) && after_referred.len() == 4);
+    }
+
+    #[test]
+    fn a_closing_step_needs_the_confirmation_and_a_note() {
+        let note = Some("the pupil meant another page");
+        assert_eq!(check_step_form(Action::FalseAlarm, true, note), Ok(()));
+        let unconfirmed = check_step_form(Action::FalseAlarm, false, note).unwrap_err();
+        assert!(unconfirmed.contains("I am sure"), "{unconfirmed}");
+        let silent = check_step_form(Action::FalseAlarm, true, None).unwrap_err();
+        assert!(silent.contains("say why"), "{silent}");
+        for action in Action::ALL.into_iter().filter(|a| !a.closes()) {
+            assert_eq!(check_step_form(action, false, None), Ok(()), "{}", action.name());
+        }
+    }
     use Action::*;
 
     #[test]

@@ -183,8 +183,12 @@ fn a_dsl_signs_in_sees_a_report_arrive_live_and_closes_it_as_a_false_alarm() {
             .unwrap();
         wait_for_heading(&driver, "Acknowledged").await;
 
+        // The list starts on the next natural step, never on the one that closes the incident.
+        let selected = element(&driver, "#action option:checked").await;
+        assert_eq!(selected.value().await.unwrap().as_deref(), Some("app_closed"));
         element(&driver, "#action option[value='false_alarm']").await.click().await.unwrap();
         element(&driver, "#action-note").await.send_keys(NOTE).await.unwrap();
+        element(&driver, "#confirm-close").await.click().await.unwrap();
         element(&driver, "form[action$='/action'] button[type=submit]")
             .await
             .click()

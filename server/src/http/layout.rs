@@ -34,6 +34,7 @@ dd { margin: 0; }
 form.inline { display: inline; }
 form.stack { display: grid; gap: 0.5rem; max-width: 36rem; margin: 0.5rem 0 1.5rem; }
 label { font-weight: 600; font-size: 0.9rem; }
+label.check { font-weight: 400; display: flex; gap: 0.5rem; align-items: center; }
 input, select, textarea, button { font: inherit; padding: 0.35rem 0.5rem; }
 button { background: var(--accent); color: #fff; border: 0; border-radius: 0.3rem; cursor: pointer; }
 button.link { background: none; color: var(--accent); padding: 0; text-decoration: underline; }

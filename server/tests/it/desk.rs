@@ -380,7 +380,11 @@ async fn a_false_alarm_is_reopened_by_the_dsl_and_never_by_a_teacher() {
     };
     for (step, fields, status) in [
         ("acknowledge", vec![], 303),
-        ("action", vec![("action", "false_alarm")], 303),
+        // A false alarm closes the incident: only ticked and with a note.
+        ("action", vec![("action", "false_alarm")], 400),
+        ("action", vec![("action", "false_alarm"), ("note", "the pupil meant another page")], 400),
+        ("action", vec![("action", "false_alarm"), ("confirm", "yes")], 400),
+        ("action", vec![("action", "false_alarm"), ("confirm", "yes"), ("note", "misread")], 303),
         ("action", vec![("action", "escalated")], 409),
         ("reopen", vec![("note", "the pupil spoke up")], 303),
         ("reopen", vec![], 409),

@@ -261,6 +261,9 @@ pub struct StepForm {
     action: String,
     #[serde(default)]
     note: String,
+    /// "I am sure", ticked: needed for a step that closes the incident.
+    #[serde(default)]
+    confirm: Option<String>,
 }
 
 /// A workflow form, its CSRF token checked, with its note (`None` when left empty).
@@ -360,6 +363,8 @@ pub async fn record_action(
     let (body, note) = step_form(&staff, body)?;
     let action = Action::parse(&body.action)
         .ok_or_else(|| PageError::BadForm("Choose what was done from the list.".into()))?;
+    incident::check_step_form(action, body.confirm.as_deref() == Some("yes"), note.as_deref())
+        .map_err(PageError::BadForm)?;
     take_step(staff, state, id, Step::Act(action), note).await
 }
 

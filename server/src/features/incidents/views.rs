@@ -165,12 +165,20 @@ pub fn incident_page(
                     @if viewer.may(Permission::MoveIncident) {
                         form.stack method="post" action={ "/incidents/" (id) "/action" } {
                             (csrf(viewer))
+                            @let next = crate::incident::natural_next(incident.status);
                             label for="action" { "Action taken" }
                             select #action name="action" required {
-                                @for a in Action::ALL { option value=(a.name()) { (a.label()) } }
+                                @if next.is_none() { option value="" selected disabled { "Choose the action" } }
+                                @for a in crate::incident::offered_actions(incident.status) {
+                                    option value=(a.name()) selected[Some(a) == next] { (a.label()) }
+                                }
                             }
-                            label for="action-note" { "Note" }
+                            label for="action-note" { "Note (needed for a false alarm)" }
                             textarea #action-note name="note" rows="3" {}
+                            label.check for="confirm-close" {
+                                input #confirm-close type="checkbox" name="confirm" value="yes";
+                                " I am sure: a false alarm closes the incident"
+                            }
                             button type="submit" { "Record action" }
                         }
                     } @else {
