@@ -29,7 +29,6 @@ use slate_ipc::control::Request;
 use slate_protocol::url_lists::{parse_salt, UrlList, UrlLists};
 use slate_protocol::FilterLayer;
 use std::ffi::{CString, OsString};
-use std::io::Read;
 use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::CommandExt;
@@ -274,10 +273,8 @@ fn salt_from_bundle(bytes: &[u8]) -> Result<Vec<u8>, String> {
 /// A fresh unguessable token (session names, block-page nonces).
 pub fn token() -> String {
     let mut bytes = [0u8; 16];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut bytes))
-        .expect("/dev/urandom is readable");
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    getrandom::fill(&mut bytes).expect("the kernel's random numbers");
+    hex::encode(bytes)
 }
 
 /// Writes the session's policy tree: `<root>/policies/managed/slate.json`, plus Debian's
