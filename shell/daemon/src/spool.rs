@@ -80,7 +80,7 @@ impl SpoolError {
 fn is_full(e: &std::io::Error) -> bool {
     e.kind() == std::io::ErrorKind::StorageFull
         || e.kind() == std::io::ErrorKind::QuotaExceeded
-        || e.raw_os_error() == Some(libc::ENOSPC)
+        || e.raw_os_error() == Some(nix::errno::Errno::ENOSPC as i32)
 }
 
 fn io_err<'a>(
@@ -1599,23 +1599,15 @@ mod tests {
     impl SmallCard {
         fn mount(size: &str) -> SmallCard {
             let dir = tempfile::tempdir().unwrap();
-            let path = std::ffi::CString::new(dir.path().as_os_str().as_encoded_bytes()).unwrap();
-            let options = std::ffi::CString::new(format!("size={size}")).unwrap();
-            let rc = unsafe {
-                libc::mount(
-                    c"tmpfs".as_ptr(),
-                    path.as_ptr(),
-                    c"tmpfs".as_ptr(),
-                    0,
-                    options.as_ptr().cast(),
-                )
-            };
-            assert_eq!(
-                rc,
-                0,
-                "mounting a small tmpfs (needs root): {}",
-                std::io::Error::last_os_error()
+            let options = format!("size={size}");
+            let mounted = nix::mount::mount(
+                Some("tmpfs"),
+                dir.path(),
+                Some("tmpfs"),
+                nix::mount::MsFlags::empty(),
+                Some(options.as_str()),
             );
+            assert_eq!(mounted, Ok(()), "mounting a small tmpfs (needs root)");
             SmallCard { dir }
         }
 
@@ -1645,8 +1637,7 @@ mod tests {
 
     impl Drop for SmallCard {
         fn drop(&mut self) {
-            let path = std::ffi::CString::new(self.path().as_os_str().as_encoded_bytes()).unwrap();
-            unsafe { libc::umount2(path.as_ptr(), libc::MNT_DETACH) };
+            let _ = nix::mount::umount2(self.path(), nix::mount::MntFlags::MNT_DETACH);
         }
     }
 
