@@ -204,8 +204,7 @@ pub fn import_summary(done: &crate::store::Imported) -> String {
 /// A fresh pseudonymous id: `p-` and 12 random hex digits.
 pub fn new_pupil_id() -> PupilId {
     let bytes: [u8; 6] = rand::random();
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    PupilId::new(format!("p-{hex}")).expect("a well-formed id")
+    PupilId::new(format!("p-{}", hex::encode(bytes))).expect("a well-formed id")
 }
 
 #[cfg(test)]

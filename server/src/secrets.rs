@@ -50,7 +50,7 @@ impl fmt::Debug for Secret {
 /// 16 random bytes as lowercase hex: the URL-list salt.
 pub fn random_hex_16() -> String {
     let bytes: [u8; 16] = rand::random();
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(bytes)
 }
 
 /// The SHA-256 of a secret: what the database keeps instead of the secret, so a copy of the

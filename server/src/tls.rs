@@ -86,8 +86,8 @@ pub fn load(files: &TlsFiles) -> Result<TlsConfig, TlsError> {
     Ok(TlsConfig(Arc::new(config)))
 }
 
-/// The cryptography rustls uses here, named: rustls refuses to guess when more than one
-/// provider is compiled in (the dependencies bring both).
+/// The cryptography rustls uses here, named rather than left to rustls's process-wide default:
+/// aws-lc-rs, the one provider built (rcgen is built with it too, so ring is not).
 pub(crate) fn crypto_provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::aws_lc_rs::default_provider())
 }

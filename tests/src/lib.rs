@@ -694,21 +694,19 @@ pub struct DnsAnswer {
     pub addresses: Vec<std::net::Ipv4Addr>,
 }
 
-/// Sends one plain UDP query for `name`'s A record to `server` (loopback) and reads the answer,
-/// retrying a lost datagram.
+/// Sends one plain UDP query for `name`'s A record to `server` (loopback) and reads the answer
+/// (hickory-proto, as slate-dns itself), retrying a lost datagram.
 pub fn dns_query(server: std::net::SocketAddr, name: &str) -> DnsAnswer {
+    use hickory_proto::op::{Message, MessageType, OpCode, Query};
+    use hickory_proto::rr::{Name, RData, RecordType};
     assert!(server.ip().is_loopback(), "tests only talk to loopback");
     let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind UDP");
     socket.set_read_timeout(Some(Duration::from_secs(3))).expect("timeout");
     let id: u16 = 0x5a7e;
-    let mut query = Vec::new();
-    query.extend_from_slice(&id.to_be_bytes());
-    query.extend_from_slice(&[0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]); // RD; one question
-    for label in name.trim_end_matches('.').split('.') {
-        query.push(label.len() as u8);
-        query.extend_from_slice(label.as_bytes());
-    }
-    query.extend_from_slice(&[0, 0, 1, 0, 1]); // root, type A, class IN
+    let mut message = Message::new(id, MessageType::Query, OpCode::Query);
+    message.metadata.recursion_desired = true;
+    message.add_query(Query::query(Name::from_ascii(name).expect("a DNS name"), RecordType::A));
+    let query = message.to_vec().expect("an encodable query");
     let deadline = Instant::now() + PATIENCE;
     let mut buf = [0u8; 1500];
     let len = loop {
@@ -718,39 +716,17 @@ pub fn dns_query(server: std::net::SocketAddr, name: &str) -> DnsAnswer {
             _ => assert!(Instant::now() < deadline, "no DNS answer from {server} for {name}"),
         }
     };
-    parse_answer(&buf[..len]).unwrap_or_else(|| panic!("malformed answer: {:?}", &buf[..len]))
-}
-
-fn parse_answer(packet: &[u8]) -> Option<DnsAnswer> {
-    let u16_at = |at: usize| Some(u16::from_be_bytes([*packet.get(at)?, *packet.get(at + 1)?]));
-    // Skips a name (labels, ending in a zero or a compression pointer).
-    let skip_name = |mut at: usize| -> Option<usize> {
-        loop {
-            let len = *packet.get(at)?;
-            if len == 0 {
-                return Some(at + 1);
-            }
-            if len & 0xc0 == 0xc0 {
-                return Some(at + 2);
-            }
-            at += 1 + usize::from(len);
-        }
-    };
-    let rcode = (u16_at(2)? & 0x000f) as u8;
-    let (questions, answers) = (u16_at(4)?, u16_at(6)?);
-    let mut at = 12;
-    for _ in 0..questions {
-        at = skip_name(at)? + 4;
+    let answer = Message::from_vec(&buf[..len])
+        .unwrap_or_else(|e| panic!("malformed answer ({e}): {:?}", &buf[..len]));
+    DnsAnswer {
+        rcode: answer.metadata.response_code.low(),
+        addresses: answer
+            .answers
+            .iter()
+            .filter_map(|record| match &record.data {
+                RData::A(a) => Some(a.0),
+                _ => None,
+            })
+            .collect(),
     }
-    let mut addresses = Vec::new();
-    for _ in 0..answers {
-        at = skip_name(at)?;
-        let (rtype, rdlen) = (u16_at(at)?, usize::from(u16_at(at + 8)?));
-        let data = packet.get(at + 10..at + 10 + rdlen)?;
-        if rtype == 1 && rdlen == 4 {
-            addresses.push(std::net::Ipv4Addr::new(data[0], data[1], data[2], data[3]));
-        }
-        at += 10 + rdlen;
-    }
-    Some(DnsAnswer { rcode, addresses })
 }

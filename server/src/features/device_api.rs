@@ -151,8 +151,7 @@ pub fn check_all_from(device: DeviceNumber, batch: &Batch) -> Result<(), ApiErro
 /// The signing key's id in bundles: its public half's first bytes, so a rotated key shows.
 fn key_id(state: &AppState) -> String {
     let public = state.policy_key.verifying_key().to_bytes();
-    let hex: String = public[..4].iter().map(|b| format!("{b:02x}")).collect();
-    format!("school-{hex}")
+    format!("school-{}", hex::encode(&public[..4]))
 }
 
 /// `GET /api/v1/device/policy`: the kiosk and filter policies and the staff unlock PINs, built

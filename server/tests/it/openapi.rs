@@ -69,7 +69,7 @@ async fn every_device_route_is_documented_with_examples_that_decode() {
         &["responses", "200", "content", "text/plain", "example"],
     );
     let list = list.as_str().unwrap().as_bytes();
-    let sha: String = Sha256::digest(list).iter().map(|b| format!("{b:02x}")).collect();
+    let sha = hex::encode(Sha256::digest(list));
     assert_eq!(
         (filter.lists["gambling"].sha256.as_str(), filter.lists["gambling"].bytes),
         (sha.as_str(), list.len() as u64)

@@ -134,7 +134,7 @@ async fn a_device_gets_signed_policies_built_from_the_setup_pages() {
     assert_eq!(list.status(), 200);
     let bytes = list.bytes().await.unwrap();
     assert_eq!(&bytes[..], b"bad.example\nworse.example\n");
-    let sha: String = Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
+    let sha = hex::encode(Sha256::digest(&bytes));
     assert_eq!((manifest.sha256.as_str(), manifest.bytes), (sha.as_str(), bytes.len() as u64));
     for (credential, path, status) in [
         (Some(credential.as_str()), "/api/v1/device/lists/Adult", 400),

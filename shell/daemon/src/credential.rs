@@ -2,10 +2,9 @@
 //! Owns that file; must not log or print the secret, nor talk to the server (enrollment is in
 //! [`crate::upload`]).
 
+use slate_ipc::atomic;
 use std::fmt;
-use std::fs::{File, OpenOptions};
 use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 pub const CREDENTIAL_FILE: &str = "credential";
@@ -78,21 +77,15 @@ pub fn store(state_dir: &Path, credential: &Credential) -> Result<(), Credential
     std::fs::create_dir_all(state_dir).map_err(io_err("create", state_dir))?;
     let path = state_dir.join(CREDENTIAL_FILE);
     let tmp = state_dir.join(format!("{CREDENTIAL_FILE}.tmp"));
-    {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)
-            .map_err(io_err("create", &tmp))?;
-        f.write_all(credential.expose().as_bytes()).map_err(io_err("write", &tmp))?;
-        f.write_all(b"\n").map_err(io_err("write", &tmp))?;
-        f.sync_all().map_err(io_err("sync", &tmp))?;
-    }
-    std::fs::rename(&tmp, &path).map_err(io_err("replace", &path))?;
-    File::open(state_dir).and_then(|d| d.sync_all()).map_err(io_err("sync", state_dir))?;
-    Ok(())
+    atomic::replace_with(&path, &tmp, Some(0o600), |f| {
+        f.write_all(credential.expose().as_bytes())?;
+        f.write_all(b"\n")
+    })
+    .map_err(|e| CredentialError::Io {
+        action: e.step.action(),
+        path: e.path,
+        source: e.source,
+    })
 }
 
 #[cfg(test)]

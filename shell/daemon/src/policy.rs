@@ -14,6 +14,7 @@ use crate::upload::{HttpAnswer, UploadError};
 use chrono::{DateTime, Utc};
 use ed25519_dalek::VerifyingKey;
 use serde::Deserialize;
+use slate_ipc::atomic;
 use slate_ipc::state_dir::StateDir;
 use slate_protocol::bundle::SignedBundle;
 use slate_protocol::device::{check_list_name, ListFile, PolicyReply};
@@ -23,7 +24,6 @@ use slate_protocol::staff::{parse_staff_pins, StaffPins};
 use slate_protocol::PupilId;
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -308,28 +308,11 @@ fn write_error(path: &Path) -> impl Fn(std::io::Error) -> PolicyFetchError + '_ 
     move |e| PolicyFetchError::Write { path: path.to_owned(), reason: e.to_string() }
 }
 
-/// Replaces `path` with `bytes` through a temporary file beside it, made with `mode` from the
+/// Replaces `path` with `bytes` through `.<name>.tmp` beside it, made with `mode` from the
 /// start (whatever the umask), fsynced, renamed over, and the directory fsynced.
 fn replace_file(path: &Path, bytes: &[u8], mode: u32) -> Result<(), PolicyFetchError> {
-    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-    let err = write_error(path);
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp"));
-    let _ = std::fs::remove_file(&tmp);
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(mode)
-        .open(&tmp)
-        .map_err(&err)?;
-    file.set_permissions(std::fs::Permissions::from_mode(mode)).map_err(&err)?;
-    file.write_all(bytes).map_err(&err)?;
-    file.sync_all().map_err(&err)?;
-    drop(file);
-    std::fs::rename(&tmp, path).map_err(&err)?;
-    std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(&err)?;
-    Ok(())
+    let tmp = atomic::temporary_beside(path);
+    atomic::replace(path, &tmp, Some(mode), bytes).map_err(|e| write_error(path)(e.source))
 }
 
 /// What slated itself takes from a policy just installed.

@@ -39,6 +39,7 @@
 //!   go to `rejected.log`, never nowhere.
 
 use chrono::{DateTime, Utc};
+use slate_ipc::atomic::{self, ReplaceError, Step};
 pub use slate_protocol::StorageFault;
 use slate_protocol::{Event, EventBody, EventId};
 use std::collections::{BTreeMap, HashSet, VecDeque};
@@ -79,7 +80,7 @@ impl SpoolError {
 fn is_full(e: &std::io::Error) -> bool {
     e.kind() == std::io::ErrorKind::StorageFull
         || e.kind() == std::io::ErrorKind::QuotaExceeded
-        || e.raw_os_error() == Some(libc::ENOSPC)
+        || e.raw_os_error() == Some(nix::errno::Errno::ENOSPC as i32)
 }
 
 fn io_err<'a>(
@@ -956,22 +957,17 @@ impl Spool {
         for event in events {
             buf.extend_from_slice(&encode_record(event));
         }
-        let written = (|| {
-            let mut f = File::create(&tmp).map_err(io_err("create", &tmp))?;
-            f.write_all(&buf).map_err(io_err("write", &tmp))?;
-            f.sync_all().map_err(io_err("sync", &tmp))
-        })();
-        if let Err(e) = written {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(e);
+        match atomic::replace(path, &tmp, None, &buf) {
+            Ok(()) => {}
+            // Past the rename the new file is in place; if the rename is lost in a power cut the
+            // old file comes back, damaged lines and all, and is repaired again.
+            Err(e) if e.step == Step::SyncDir => {
+                let e = replace_err(e);
+                tracing::warn!(error = %e, "spool directory sync failed after a rewrite");
+            }
+            Err(e) => return Err(replace_err(e)),
         }
-        std::fs::rename(&tmp, path).map_err(io_err("replace", path))?;
         self.stats.bytes_written += buf.len() as u64;
-        // Past the rename the new file is in place; if the rename is lost in a power cut the
-        // old file comes back, damaged lines and all, and is repaired again.
-        if let Err(e) = sync_dir(&self.dir) {
-            tracing::warn!(error = %e, "spool directory sync failed after a rewrite");
-        }
         Ok(())
     }
 
@@ -984,28 +980,31 @@ impl Spool {
             return Ok(());
         }
         let tmp = self.dir.join(format!("{RESERVE_FILE}.tmp"));
-        let made = (|| {
-            let mut f = File::create(&tmp).map_err(io_err("create", &tmp))?;
-            let chunk = vec![0u8; 64 * 1024];
+        let chunk = vec![0u8; 64 * 1024];
+        let made = atomic::replace_with(&path, &tmp, None, |f| {
             let mut left = size;
             while left > 0 {
                 let n = left.min(chunk.len() as u64) as usize;
-                f.write_all(&chunk[..n]).map_err(io_err("write", &tmp))?;
+                f.write_all(&chunk[..n])?;
                 left -= n as u64;
             }
-            f.sync_all().map_err(io_err("sync", &tmp))?;
-            std::fs::rename(&tmp, &path).map_err(io_err("rename", &tmp))?;
-            sync_dir(&self.dir)
-        })();
+            Ok(())
+        })
+        .map_err(|e| match e.step {
+            Step::Rename => {
+                SpoolError::Io { action: "rename", path: tmp.clone(), source: e.source }
+            }
+            _ => replace_err(e),
+        });
         match made {
             Ok(()) => {
                 self.stats.bytes_written += size;
                 self.reserved = true;
                 Ok(())
             }
+            // A half-made reserve would only take the space reports need: `replace_with` has
+            // removed it.
             Err(e) => {
-                // A half-made reserve would only take the space reports need.
-                let _ = std::fs::remove_file(&tmp);
                 self.reserved = false;
                 Err(e)
             }
@@ -1121,6 +1120,11 @@ fn lock(m: &Mutex<Spool>) -> std::sync::MutexGuard<'_, Spool> {
 
 fn append_file(path: &Path) -> Result<File, SpoolError> {
     OpenOptions::new().create(true).append(true).open(path).map_err(io_err("open", path))
+}
+
+/// A failed [`atomic::replace`] as the spool says it: the step's action and what it acted on.
+fn replace_err(e: ReplaceError) -> SpoolError {
+    SpoolError::Io { action: e.step.action(), path: e.path, source: e.source }
 }
 
 fn sync_dir(dir: &Path) -> Result<(), SpoolError> {
@@ -1595,23 +1599,15 @@ mod tests {
     impl SmallCard {
         fn mount(size: &str) -> SmallCard {
             let dir = tempfile::tempdir().unwrap();
-            let path = std::ffi::CString::new(dir.path().as_os_str().as_encoded_bytes()).unwrap();
-            let options = std::ffi::CString::new(format!("size={size}")).unwrap();
-            let rc = unsafe {
-                libc::mount(
-                    c"tmpfs".as_ptr(),
-                    path.as_ptr(),
-                    c"tmpfs".as_ptr(),
-                    0,
-                    options.as_ptr().cast(),
-                )
-            };
-            assert_eq!(
-                rc,
-                0,
-                "mounting a small tmpfs (needs root): {}",
-                std::io::Error::last_os_error()
+            let options = format!("size={size}");
+            let mounted = nix::mount::mount(
+                Some("tmpfs"),
+                dir.path(),
+                Some("tmpfs"),
+                nix::mount::MsFlags::empty(),
+                Some(options.as_str()),
             );
+            assert_eq!(mounted, Ok(()), "mounting a small tmpfs (needs root)");
             SmallCard { dir }
         }
 
@@ -1641,8 +1637,7 @@ mod tests {
 
     impl Drop for SmallCard {
         fn drop(&mut self) {
-            let path = std::ffi::CString::new(self.path().as_os_str().as_encoded_bytes()).unwrap();
-            unsafe { libc::umount2(path.as_ptr(), libc::MNT_DETACH) };
+            let _ = nix::mount::umount2(self.path(), nix::mount::MntFlags::MNT_DETACH);
         }
     }
 

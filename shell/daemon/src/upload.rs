@@ -182,24 +182,18 @@ pub fn plan_batch(events: &[Event], max_events: usize, max_bytes: usize) -> usiz
     n
 }
 
-/// A small xorshift for backoff jitter; not for secrets.
+/// Backoff jitter, in [0, 1): fastrand's generator, seeded differently on every device and
+/// start; not for secrets.
 #[derive(Debug)]
-struct Jitter(u64);
+struct Jitter(fastrand::Rng);
 
 impl Jitter {
     fn seeded() -> Self {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
-            .unwrap_or(0);
-        Self((nanos ^ (u64::from(std::process::id()) << 32)) | 1)
+        Self(fastrand::Rng::new())
     }
 
     fn next(&mut self) -> f64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 >> 11) as f64 / (1u64 << 53) as f64
+        self.0.f64()
     }
 }
 

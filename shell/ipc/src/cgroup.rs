@@ -13,7 +13,7 @@
 //! relative to the reader's cgroup namespace root; [`Hierarchy`] maps it to the directory.
 
 use std::ffi::CString;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
@@ -271,10 +271,7 @@ impl AppCgroup {
         let fd = self.procs.as_raw_fd();
         unsafe {
             cmd.pre_exec(move || {
-                let n = libc::write(fd, b"0".as_ptr().cast(), 1);
-                if n < 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
+                nix::unistd::write(BorrowedFd::borrow_raw(fd), b"0")?;
                 Ok(())
             });
         }

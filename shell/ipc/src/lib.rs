@@ -9,7 +9,9 @@
 //!   framing both servers use.
 //! - [`state_dir`]: where slated's signed policy files are for slate-ui and slate-dns.
 //! - [`cgroup`]: the app cgroups slate-ui makes and slated freezes.
+//! - [`atomic`]: replacing a file whole (temporary file, fsync, rename, fsync of the directory).
 
+pub mod atomic;
 pub mod cgroup;
 pub mod client;
 pub mod control;

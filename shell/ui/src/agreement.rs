@@ -33,7 +33,7 @@ impl Agreement {
 pub fn text_version(stage: KeyStage, text: &str) -> String {
     use sha2::{Digest, Sha256};
     let digest = Sha256::digest(text.as_bytes());
-    let hex: String = digest.iter().take(4).map(|b| format!("{b:02x}")).collect();
+    let hex = hex::encode(&digest[..4]);
     let stage = match stage {
         KeyStage::Ks1 => "ks1",
         KeyStage::Ks2 => "ks2",

@@ -28,9 +28,8 @@ use slate_ipc::cgroup::{AppCgroup, CgroupError};
 use slate_ipc::control::Request;
 use slate_protocol::url_lists::{parse_salt, UrlList, UrlLists};
 use slate_protocol::FilterLayer;
-use std::ffi::{CString, OsString};
-use std::io::Read;
-use std::os::fd::AsRawFd;
+use std::ffi::{CStr, CString, OsString};
+use std::os::fd::{AsRawFd, BorrowedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -274,10 +273,8 @@ fn salt_from_bundle(bytes: &[u8]) -> Result<Vec<u8>, String> {
 /// A fresh unguessable token (session names, block-page nonces).
 pub fn token() -> String {
     let mut bytes = [0u8; 16];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut bytes))
-        .expect("/dev/urandom is readable");
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    getrandom::fill(&mut bytes).expect("the kernel's random numbers");
+    hex::encode(bytes)
 }
 
 /// Writes the session's policy tree: `<root>/policies/managed/slate.json`, plus Debian's
@@ -299,8 +296,13 @@ fn write_policy(plan: &WebPlan, config: &LaunchConfig) -> Result<(), LaunchError
 /// namespace too unless it runs as root. Only async-signal-safe calls on data prepared before
 /// the fork.
 fn prepare_child(cmd: &mut Command, pipe_in: i32, pipe_out: i32, namespace: Namespace) {
-    let uid = unsafe { libc::geteuid() };
-    let gid = unsafe { libc::getegid() };
+    use nix::fcntl::{fcntl, FcntlArg, OFlag};
+    use nix::mount::{mount, MsFlags};
+    use nix::sched::{unshare, CloneFlags};
+    use nix::sys::stat::Mode;
+    use nix::unistd::{dup2, setsid};
+    let uid = nix::unistd::geteuid();
+    let gid = nix::unistd::getegid();
     let uid_map = format!("{uid} {uid} 1");
     let gid_map = format!("{gid} {gid} 1");
     let paths: [CString; 3] = [
@@ -308,59 +310,54 @@ fn prepare_child(cmd: &mut Command, pipe_in: i32, pipe_out: i32, namespace: Name
         CString::new("/proc/self/uid_map").unwrap(),
         CString::new("/proc/self/gid_map").unwrap(),
     ];
+    // Paths as `CStr`, so that nix passes them on as they are (no allocation after the fork).
+    const NONE: Option<&CStr> = None;
     unsafe {
         cmd.pre_exec(move || {
-            let check =
-                |r: libc::c_int| if r < 0 { Err(std::io::Error::last_os_error()) } else { Ok(r) };
             if pipe_in >= 0 {
                 // Move both ends out of the way first, in case either already sits on 3 or 4.
-                let a = check(libc::fcntl(pipe_in, libc::F_DUPFD_CLOEXEC, 10))?;
-                let b = check(libc::fcntl(pipe_out, libc::F_DUPFD_CLOEXEC, 10))?;
-                check(libc::dup2(a, 3))?;
-                check(libc::dup2(b, 4))?;
+                let a = fcntl(pipe_in, FcntlArg::F_DUPFD_CLOEXEC(10))?;
+                let b = fcntl(pipe_out, FcntlArg::F_DUPFD_CLOEXEC(10))?;
+                dup2(a, 3)?;
+                dup2(b, 4)?;
             }
-            check(libc::setsid())?;
-            if uid == 0 {
-                check(libc::unshare(libc::CLONE_NEWNS))?;
+            setsid()?;
+            if uid.is_root() {
+                unshare(CloneFlags::CLONE_NEWNS)?;
             } else {
-                check(libc::unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWNS))?;
+                unshare(CloneFlags::CLONE_NEWUSER | CloneFlags::CLONE_NEWNS)?;
                 let write = |path: &CString, text: &[u8]| -> std::io::Result<()> {
-                    let fd = check(libc::open(path.as_ptr(), libc::O_WRONLY))?;
-                    let n = libc::write(fd, text.as_ptr().cast(), text.len());
-                    libc::close(fd);
-                    if n < 0 {
-                        return Err(std::io::Error::last_os_error());
-                    }
+                    let fd = nix::fcntl::open(path.as_c_str(), OFlag::O_WRONLY, Mode::empty())?;
+                    let written = nix::unistd::write(BorrowedFd::borrow_raw(fd), text);
+                    let _ = nix::unistd::close(fd);
+                    written?;
                     Ok(())
                 };
                 write(&paths[0], b"deny")?;
                 write(&paths[1], uid_map.as_bytes())?;
                 write(&paths[2], gid_map.as_bytes())?;
             }
-            check(libc::mount(
-                std::ptr::null(),
-                c"/".as_ptr(),
-                std::ptr::null(),
-                libc::MS_REC | libc::MS_PRIVATE,
-                std::ptr::null(),
-            ))?;
+            mount(NONE, c"/", NONE, MsFlags::MS_REC | MsFlags::MS_PRIVATE, NONE)?;
             if let Some((src, dst)) = &namespace.policy {
-                check(libc::mount(
-                    src.as_ptr(),
-                    dst.as_ptr(),
-                    std::ptr::null(),
-                    libc::MS_BIND | libc::MS_REC,
-                    std::ptr::null(),
-                ))?;
+                mount(
+                    Some(src.as_c_str()),
+                    dst.as_c_str(),
+                    NONE,
+                    MsFlags::MS_BIND | MsFlags::MS_REC,
+                    NONE,
+                )?;
             }
             for path in &namespace.hidden {
-                check(libc::mount(
-                    c"slate-hidden".as_ptr(),
-                    path.as_ptr(),
-                    c"tmpfs".as_ptr(),
-                    libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
-                    c"size=4k,mode=0555".as_ptr().cast(),
-                ))?;
+                mount(
+                    Some(c"slate-hidden"),
+                    path.as_c_str(),
+                    Some(c"tmpfs"),
+                    MsFlags::MS_RDONLY
+                        | MsFlags::MS_NOSUID
+                        | MsFlags::MS_NODEV
+                        | MsFlags::MS_NOEXEC,
+                    Some(c"size=4k,mode=0555"),
+                )?;
             }
             Ok(())
         });

@@ -40,7 +40,7 @@ fn installed(program: &str) -> bool {
 /// Starts cage headless with its Wayland socket in `runtime`. cage refuses to run as root, so
 /// as root it runs as `nobody` (who then owns `runtime`).
 fn cage(runtime: &Path) -> Killed {
-    let root = unsafe { libc::geteuid() } == 0;
+    let root = nix::unistd::geteuid().is_root();
     let mut cmd = if root {
         std::os::unix::fs::chown(runtime, Some(65534), Some(65534)).unwrap();
         let mut c = Command::new("setpriv");

@@ -283,7 +283,7 @@ impl Headless {
         colour: [u8; 3],
         script: &str,
     ) -> Result<(), String> {
-        let hex = format!("{:02x}{:02x}{:02x}", colour[0], colour[1], colour[2]);
+        let hex = hex::encode(colour);
         let mut foot = self.client("foot");
         foot.args(["--fullscreen", "--app-id", app_id])
             .args(["-o", &format!("colors.background={hex}")])

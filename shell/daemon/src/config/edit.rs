@@ -4,6 +4,8 @@
 //! token. slated is the only program that reads the file's TOML.
 
 use super::ConfigError;
+use slate_ipc::atomic;
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 /// The configuration text without its `[server] enrollment_token` (a used token must not stay
@@ -35,27 +37,14 @@ pub fn without_enrollment_token(text: &str) -> Option<String> {
 }
 
 /// Removes the used enrollment token from the configuration file at `path`, atomically (a
-/// temporary file beside it, fsync'd, renamed over; its permissions kept).
+/// temporary file beside it, fsync'd, renamed over, the directory fsync'd; its permissions kept).
 pub fn remove_enrollment_token(path: &Path) -> std::io::Result<bool> {
     let text = std::fs::read_to_string(path)?;
     let Some(new) = without_enrollment_token(&text) else { return Ok(false) };
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp"));
-    let perms = std::fs::metadata(path)?.permissions();
-    let result = (|| {
-        use std::io::Write;
-        let mut file = std::fs::File::create(&tmp)?;
-        file.write_all(new.as_bytes())?;
-        file.set_permissions(perms)?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, path)?;
-        std::fs::File::open(dir)?.sync_all()
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result.map(|()| true)
+    let mode = std::fs::metadata(path)?.permissions().mode() & 0o7777;
+    let tmp = atomic::temporary_beside(path);
+    atomic::replace(path, &tmp, Some(mode), new.as_bytes()).map_err(|e| e.source)?;
+    Ok(true)
 }
 
 /// Whether `installed` is `card`, or `card` with its used token taken out as slated does after
