@@ -44,7 +44,7 @@ pub fn wait_until<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
 
 /// Starts `command` with stdout piped, stderr to `log`, and returns it with a channel of its
 /// stdout lines (read on a thread so the child never blocks on a full pipe).
-fn spawn_with_lines(mut command: Command, log: &Path) -> (Child, mpsc::Receiver<String>) {
+pub fn spawn_with_lines(mut command: Command, log: &Path) -> (Child, mpsc::Receiver<String>) {
     let stderr = std::fs::File::create(log).expect("create log");
     let mut child = command
         .stdin(Stdio::null())
@@ -65,7 +65,7 @@ fn spawn_with_lines(mut command: Command, log: &Path) -> (Child, mpsc::Receiver<
 }
 
 /// Waits for a stdout line starting with `prefix` and returns the rest of it.
-fn wait_for_line(lines: &mpsc::Receiver<String>, prefix: &str, log: &Path) -> String {
+pub fn wait_for_line(lines: &mpsc::Receiver<String>, prefix: &str, log: &Path) -> String {
     let deadline = Instant::now() + PATIENCE;
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
