@@ -457,9 +457,12 @@ async fn admin_commands_run_as_the_data_directory_owner() {
         assert_eq!((meta.uid(), meta.gid()), (owner, owner), "{entry:?}");
     }
 
+    // A copy the other user may run (the target directory may be under root's private home).
+    let binary = tmp.path().join("slate-server");
+    std::fs::copy(BINARY, &binary).unwrap();
     let refused = tokio::time::timeout(
         PATIENCE,
-        Command::new(BINARY)
+        Command::new(&binary)
             .args(["enrollment-token", "--data-dir", dir_arg, "--device", "13"])
             .uid(other)
             .gid(other)
