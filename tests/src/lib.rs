@@ -679,7 +679,6 @@ impl Drop for SlateDns {
     }
 }
 
-
 /// What a DNS server answered to one A query.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DnsAnswer {

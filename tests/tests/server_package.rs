@@ -63,7 +63,10 @@ fn base_tarball() -> Result<PathBuf, String> {
         if !reachable {
             return Err(format!("the Debian mirror {MIRROR} cannot be reached to make the root"));
         }
-        panic!("mmdebstrap failed with the mirror reachable:\n{}", String::from_utf8_lossy(&out.stderr));
+        panic!(
+            "mmdebstrap failed with the mirror reachable:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     std::fs::rename(&partial, &tarball).unwrap();
     Ok(tarball)
@@ -88,10 +91,11 @@ fn build_package(out: &Path) -> PathBuf {
 /// Runs `args` inside `root` as root (in a mount namespace of its own, with /proc).
 fn in_root(root: &Path, script: &str) -> std::process::Output {
     let mut command = Command::new("unshare");
-    command
-        .args(["--mount", "--fork", "chroot"])
-        .arg(root)
-        .args(["sh", "-c", &format!("mount -t proc proc /proc && {script}")]);
+    command.args(["--mount", "--fork", "chroot"]).arg(root).args([
+        "sh",
+        "-c",
+        &format!("mount -t proc proc /proc && {script}"),
+    ]);
     run_ok(command)
 }
 
@@ -157,7 +161,8 @@ fn the_server_package_installs_into_a_fresh_debian_and_serves() {
     assert_eq!(conffiles.unwrap().trim(), "/etc/slate-server/slate-server.toml");
     let example = std::fs::read_to_string(root.join("etc/slate-server/slate-server.toml")).unwrap();
     assert!(example.contains("#[email]"), "{example}");
-    let bash = std::fs::read_to_string(root.join("usr/share/bash-completion/completions/slate-server"));
+    let bash =
+        std::fs::read_to_string(root.join("usr/share/bash-completion/completions/slate-server"));
     assert!(bash.unwrap().contains("enrollment-token"));
 
     // The user from sysusers.d, the directories from tmpfiles.d.

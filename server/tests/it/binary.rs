@@ -444,7 +444,8 @@ async fn admin_commands_run_as_the_data_directory_owner() {
     nix::unistd::chown(&dir, Some(owner.into()), Some(owner.into())).unwrap();
     // Root's own roster file, readable by root alone: read before the switch.
     let roster = tmp.path().join("roster.csv");
-    std::fs::write(&roster, "class,first_name,last_name,key_stage\nYear 2,Amira,Khan,KS1\n").unwrap();
+    std::fs::write(&roster, "class,first_name,last_name,key_stage\nYear 2,Amira,Khan,KS1\n")
+        .unwrap();
     std::fs::set_permissions(&roster, std::fs::Permissions::from_mode(0o600)).unwrap();
     let dir_arg = dir.to_str().unwrap();
 

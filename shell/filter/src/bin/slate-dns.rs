@@ -14,13 +14,13 @@
 //! not restart; 2 for a command line it cannot parse; 1 when it cannot serve.
 
 use anyhow::{Context, Result};
-use slate_ipc::EX_CONFIG;
 use clap::Parser;
 use slate_filter::notify::{self, Counts};
 use slate_filter::server::{Config, DnsServer, SystemClock};
 use slate_filter::socket::{self, Reload};
 use slate_filter::source::Files;
 use slate_filter::Filter;
+use slate_ipc::EX_CONFIG;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
