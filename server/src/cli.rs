@@ -67,6 +67,26 @@ pub enum Command {
     /// Import the school's roster.
     #[command(subcommand)]
     Roster(RosterCommand),
+    /// Print the shell completion script for bash, zsh or fish (the Debian package installs
+    /// them).
+    Completions(CompletionsArgs),
+    /// Write the man pages (slate-server.1 and one per subcommand) into a directory; the
+    /// Debian package is built with them.
+    #[command(hide = true)]
+    Man(ManArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// The directory to write the pages into (created).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
 }
 
 #[derive(Debug, Subcommand)]
@@ -149,7 +169,8 @@ pub struct ServeArgs {
     pub tls_key: Option<PathBuf>,
 
     /// TOML config file: alerts (email, webhook), retention, the staff key. Without it, the
-    /// defaults: no alerts, 1095 days' retention, no staff key.
+    /// defaults: no alerts, 1095 days' retention, no staff key. The Debian package's unit passes
+    /// /etc/slate-server/slate-server.toml (a commented example).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
 }

@@ -345,6 +345,25 @@ mod tests {
         assert!(unknown[0].contains("retention"), "{unknown:?}");
     }
 
+    /// The Debian package's conffile: the defaults as shipped, and every setting in it valid when
+    /// its `#` is taken off (setting lines are `#key`, explanations `# text`).
+    #[test]
+    fn the_packaged_example_gives_the_defaults_and_each_setting_parses() {
+        let shipped = include_str!("../debian/slate-server.toml");
+        assert_eq!(parse_config(shipped), Ok(Config::default()));
+        let uncommented: String = shipped
+            .lines()
+            .map(|line| match line.strip_prefix('#') {
+                Some(setting) if !setting.starts_with(' ') && !setting.is_empty() => setting,
+                _ => line,
+            })
+            .flat_map(|line| [line, "\n"])
+            .collect();
+        let config = parse_config(&uncommented).expect("every setting in the example is valid");
+        assert!(config.email.is_some() && config.webhook.is_some(), "{config:?}");
+        assert_eq!(config.retention_days, DEFAULT_RETENTION_DAYS);
+    }
+
     #[test]
     fn load_names_the_file() {
         let dir = tempfile::tempdir().unwrap();

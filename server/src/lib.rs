@@ -39,7 +39,8 @@
 //! - [`store`]: the SQLite database, its migrations and every query. Nothing else touches SQL.
 //! - [`data_dir`], [`tls`], [`listen`], [`secrets`], [`roster`]: the data directory and its
 //!   private files, certificates, where to listen, random secrets and hashes, roster entries.
-//! - [`cli`]: the command line's shape.
+//! - [`cli`]: the command line's shape; [`run_as`]: commands run as the data directory's owner
+//!   (root becomes it, anyone else is refused); [`logging`]: plain lines to stderr.
 //!
 //! Invariants: secrets are stored only as SHA-256 hashes (the staff key file and TOTP secrets,
 //! which must be readable to check codes, excepted; passwords as argon2id);
@@ -60,10 +61,12 @@ pub mod governors;
 pub mod http;
 pub mod incident;
 pub mod listen;
+pub mod logging;
 pub mod notify;
 pub mod pdf;
 pub mod retention;
 pub mod roster;
+pub mod run_as;
 pub mod secrets;
 pub mod session_end;
 pub mod store;

@@ -1,12 +1,18 @@
 //! The `slate-server` binary: parses the command line, sets up logging, and calls the library.
 //! Logs go to stderr; stdout carries only what scripts read (start-up lines, a token).
+//!
+//! Exit status: 0 when done; 1 when it failed; 2 for a command line it cannot parse (clap);
+//! 78 (`EX_CONFIG`) for a configuration it refuses: the config file, its alert settings, the
+//! TLS files, `--plain-http` off loopback. Every command that touches the data directory runs
+//! as its owner (`slate_server::run_as`).
 
 use anyhow::Context;
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use slate_server::auth::{self, HashCost};
 use slate_server::cli::{
-    Cli, Command, DatabaseArgs, EnrollmentTokenArgs, PupilAddArgs, PupilCommand, RosterCommand,
-    RosterImportArgs, ServeArgs, StaffAddArgs, StaffCommand, StaffDisableArgs, StaffRecoverArgs,
+    Cli, Command, CompletionsArgs, DatabaseArgs, EnrollmentTokenArgs, ManArgs, PupilAddArgs,
+    PupilCommand, RosterCommand, RosterImportArgs, ServeArgs, StaffAddArgs, StaffCommand,
+    StaffDisableArgs, StaffRecoverArgs,
 };
 use slate_server::config::{self, Config};
 use slate_server::data_dir::DataDir;
@@ -18,17 +24,25 @@ use slate_server::{listen, tls, AppState, Store};
 use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
-use tracing_subscriber::EnvFilter;
+
+/// sysexits.h's `EX_CONFIG`: the unit does not restart the server for it
+/// (`RestartPreventExitStatus=78`).
+const EX_CONFIG: u8 = 78;
+
+/// Marks an error as the configuration's: the exit status is then [`EX_CONFIG`].
+#[derive(Debug)]
+struct ConfigRefused;
+
+impl std::fmt::Display for ConfigRefused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("configuration refused")
+    }
+}
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    slate_server::logging::init("info");
     let database = &cli.database;
     let result = match cli.command {
         Command::Serve(args) => serve(&cli.data_dir, database, args).await,
@@ -40,18 +54,39 @@ async fn main() -> ExitCode {
         Command::Staff(StaffCommand::Add(args)) => add_staff(&cli.data_dir, database, args),
         Command::Staff(StaffCommand::Disable(args)) => disable_staff(&cli.data_dir, database, args),
         Command::Staff(StaffCommand::Recover(args)) => recover_staff(&cli.data_dir, database, args),
+        Command::Completions(args) => completions(args),
+        Command::Man(args) => man(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             // `{:#}` gives the whole chain on one line, for IT, without a backtrace.
             eprintln!("slate-server: error: {error:#}");
-            ExitCode::FAILURE
+            if error.downcast_ref::<ConfigRefused>().is_some() {
+                ExitCode::from(EX_CONFIG)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }
 
+fn completions(args: CompletionsArgs) -> anyhow::Result<()> {
+    let mut command = Cli::command();
+    clap_complete::generate(args.shell, &mut command, "slate-server", &mut std::io::stdout());
+    Ok(())
+}
+
+fn man(args: ManArgs) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("cannot create {}", args.out.display()))?;
+    clap_mangen::generate_to(Cli::command(), &args.out)
+        .with_context(|| format!("cannot write the man pages into {}", args.out.display()))
+}
+
 fn open(data_dir: &Path, database: &DatabaseArgs) -> anyhow::Result<(DataDir, Store)> {
+    // Before anything in the directory is read or made: as its owner, or not at all.
+    slate_server::run_as::run_as_owner(data_dir)?;
     let data_dir = DataDir::open(data_dir)?;
     let store = match &database.postgres {
         // The address is not repeated: it may hold a password.
@@ -73,22 +108,27 @@ fn open(data_dir: &Path, database: &DatabaseArgs) -> anyhow::Result<(DataDir, St
 }
 
 async fn serve(data_dir: &Path, database: &DatabaseArgs, args: ServeArgs) -> anyhow::Result<()> {
-    listen::check_plain_http_allowed(args.listen, args.plain_http)?;
+    listen::check_plain_http_allowed(args.listen, args.plain_http).context(ConfigRefused)?;
     let config = match &args.config {
-        Some(path) => config::load(path)?,
+        Some(path) => config::load(path).context(ConfigRefused)?,
         None => Config::default(),
     };
-    let notifier = Notifier::from_config(&config)?;
+    let notifier = Notifier::from_config(&config).context(ConfigRefused)?;
     let (data_dir, store) = open(data_dir, database)?;
     let staff_key = data_dir.staff_key()?;
     let policy_key = data_dir.policy_key()?;
     let lists_dir = data_dir.lists_dir()?;
+    // IT's own certificate files are configuration; the generated ones are not.
+    let given_tls_files = args.tls_cert.is_some();
     let tls_files = match (args.plain_http, args.tls_cert, args.tls_key) {
         (true, _, _) => None,
         (false, Some(cert), Some(key)) => Some(tls::TlsFiles { cert, key }),
         (false, _, _) => Some(tls::self_signed(&data_dir)?),
     };
-    let tls_config = tls_files.as_ref().map(tls::load).transpose()?;
+    let tls_config = match tls_files.as_ref().map(tls::load).transpose() {
+        Err(e) if given_tls_files => return Err(anyhow::Error::new(e).context(ConfigRefused)),
+        loaded => loaded?,
+    };
 
     let listener =
         listen::bind(args.listen).with_context(|| format!("cannot listen on {}", args.listen))?;

@@ -8,7 +8,7 @@
 pub mod chromium;
 pub mod proxy;
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
@@ -44,7 +44,7 @@ pub fn wait_until<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
 
 /// Starts `command` with stdout piped, stderr to `log`, and returns it with a channel of its
 /// stdout lines (read on a thread so the child never blocks on a full pipe).
-fn spawn_with_lines(mut command: Command, log: &Path) -> (Child, mpsc::Receiver<String>) {
+pub fn spawn_with_lines(mut command: Command, log: &Path) -> (Child, mpsc::Receiver<String>) {
     let stderr = std::fs::File::create(log).expect("create log");
     let mut child = command
         .stdin(Stdio::null())
@@ -65,7 +65,7 @@ fn spawn_with_lines(mut command: Command, log: &Path) -> (Child, mpsc::Receiver<
 }
 
 /// Waits for a stdout line starting with `prefix` and returns the rest of it.
-fn wait_for_line(lines: &mpsc::Receiver<String>, prefix: &str, log: &Path) -> String {
+pub fn wait_for_line(lines: &mpsc::Receiver<String>, prefix: &str, log: &Path) -> String {
     let deadline = Instant::now() + PATIENCE;
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
@@ -627,21 +627,36 @@ impl SlateDns {
             .arg(socket)
             .arg("--control-socket")
             .arg(&device.socket)
-            .env("RUST_LOG", "info")
-            .env("NO_COLOR", "1");
+            .env("RUST_LOG", "info");
+        // Its log goes to stderr, plain lines (not a terminal): the bound address is in the
+        // "listening" line. Every line is also kept in `log`, and read to the end so slate-dns
+        // never blocks on a full pipe.
         let log = device.dir.join("slate-dns.stderr.log");
-        let (child, lines) = spawn_with_lines(command, &log);
-        // Its log goes to stdout: the bound address is in the "listening" line.
+        let mut child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {command:?}: {e}"));
+        let stderr = child.stderr.take().expect("piped stderr");
+        let mut file = std::fs::File::create(&log).expect("create log");
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = writeln!(file, "{line}");
+                let _ = tx.send(line);
+            }
+        });
         let deadline = Instant::now() + PATIENCE;
         let addr = loop {
             let left = deadline.saturating_duration_since(Instant::now());
-            let line = lines.recv_timeout(left).unwrap_or_else(|_| {
+            let line: String = lines.recv_timeout(left).unwrap_or_else(|_| {
                 panic!(
                     "slate-dns did not say where it listens; stderr:\n{}",
                     std::fs::read_to_string(&log).unwrap_or_default()
                 )
             });
-            let line = strip_ansi(&line);
+            assert!(!line.contains('\u{1b}'), "plain lines, no colour codes: {line:?}");
             if line.contains("DNS filter listening") {
                 let addr = line
                     .split_whitespace()
@@ -650,8 +665,6 @@ impl SlateDns {
                 break addr.parse().unwrap_or_else(|e| panic!("{addr:?}: {e}"));
             }
         };
-        // Keep draining its stdout so it never blocks on a full pipe.
-        std::thread::spawn(move || while lines.recv().is_ok() {});
         wait_until("slate-dns's socket", || socket.exists().then_some(()));
         SlateDns { child: Some(child), addr, socket: socket.to_path_buf() }
     }
@@ -664,25 +677,6 @@ impl Drop for SlateDns {
             let _ = child.wait();
         }
     }
-}
-
-/// `line` without terminal colour codes.
-fn strip_ansi(line: &str) -> String {
-    let mut out = String::new();
-    let mut chars = line.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            // ESC [ ... final letter
-            for c in chars.by_ref() {
-                if c.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
 
 /// What a DNS server answered to one A query.

@@ -582,7 +582,7 @@ fn slate_dns_forwards_to_the_resolvers_dhcp_gave() {
     )
     .unwrap();
     assert!(shipped.contains("\nFallbackNTP=0.debian.pool.ntp.org"), "{shipped}");
-    // No key from slate.toml: not started, exit 2 (the unit does not restart it).
+    // No key from slate.toml: not started, exit 78, EX_CONFIG (the unit does not restart it).
     let dir = tempfile::tempdir().unwrap();
     let bin = recorder(dir.path());
     let (ok, out) = helper(

@@ -246,7 +246,7 @@ fn a_corrupt_config_gets_a_clear_error_naming_file_and_field() {
             .output()
             .unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{text:?}: {stderr}");
+        assert_eq!(out.status.code(), Some(78), "{text:?}: {stderr}");
         assert!(
             stderr.contains(&config.display().to_string()),
             "{text:?}: names the file: {stderr}"

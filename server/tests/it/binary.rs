@@ -178,7 +178,7 @@ async fn unloadable_certificate_files_are_named() {
         junk.to_str().unwrap(),
     ])
     .await;
-    assert!(!out.status.success());
+    assert_eq!(out.status.code(), Some(78), "IT's certificate files are configuration: {out:?}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("junk.pem"), "{out:?}");
 }
 
@@ -244,8 +244,9 @@ async fn a_bad_config_file_is_named_with_its_field() {
         config.to_str().unwrap(),
     ])
     .await;
-    assert!(!out.status.success());
+    assert_eq!(out.status.code(), Some(78), "EX_CONFIG, which the unit does not restart: {out:?}");
     let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains('\u{1b}'), "plain lines, no colour codes: {stderr}");
     for expected in ["slate-server.toml", "`retention_days`", "`webhook.url`"] {
         assert!(stderr.contains(expected), "{expected}: {stderr}");
     }
@@ -423,4 +424,59 @@ async fn a_console_recovery_link_works_once_sets_up_totp_and_is_never_logged() {
     assert!(log.contains("/staff/recover"), "requests are logged: {log}");
     assert!(!log.contains(&token), "the link is never logged");
     assert!(!log.contains(&secret), "nor the new TOTP secret");
+}
+
+/// Admin commands as root act as the data directory's owner and leave only files it owns;
+/// anyone else is refused, told whom to run them as. Needs root (CI runs as root).
+#[tokio::test]
+async fn admin_commands_run_as_the_data_directory_owner() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    if !nix::unistd::Uid::effective().is_root() {
+        eprintln!("SKIPPED: needs root to run as another user");
+        return;
+    }
+    let (owner, other) = (65534, 65533); // nobody, and a uid with no name
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let dir = tmp.path().join("data");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    nix::unistd::chown(&dir, Some(owner.into()), Some(owner.into())).unwrap();
+    // Root's own roster file, readable by root alone: read before the switch.
+    let roster = tmp.path().join("roster.csv");
+    std::fs::write(&roster, "class,first_name,last_name,key_stage\nYear 2,Amira,Khan,KS1\n")
+        .unwrap();
+    std::fs::set_permissions(&roster, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let dir_arg = dir.to_str().unwrap();
+
+    let out = run(&["enrollment-token", "--data-dir", dir_arg, "--device", "12"]).await;
+    assert!(out.status.success(), "{out:?}");
+    let out = run(&["roster", "import", "--data-dir", dir_arg, roster.to_str().unwrap()]).await;
+    assert!(out.status.success(), "{out:?}");
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let meta = entry.as_ref().unwrap().metadata().unwrap();
+        assert_eq!((meta.uid(), meta.gid()), (owner, owner), "{entry:?}");
+    }
+
+    // A copy the other user may run (the target directory may be under root's private home).
+    let binary = tmp.path().join("slate-server");
+    std::fs::copy(BINARY, &binary).unwrap();
+    let refused = tokio::time::timeout(
+        PATIENCE,
+        Command::new(&binary)
+            .args(["enrollment-token", "--data-dir", dir_arg, "--device", "13"])
+            .uid(other)
+            .gid(other)
+            .output(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(refused.status.code(), Some(1), "{refused:?}");
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        said.contains(&format!("{dir_arg} belongs to the user nobody"))
+            && said.contains("not as uid 65533"),
+        "{said}"
+    );
 }

@@ -285,7 +285,7 @@ fn a_corrupt_config_exits_2_naming_the_field_and_file() {
     .unwrap();
     let out =
         Command::new(SLATED).arg("--config").arg(&config).stdin(Stdio::null()).output().unwrap();
-    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert_eq!(out.status.code(), Some(78), "{out:?}");
     assert!(out.stdout.is_empty());
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert!(
@@ -299,13 +299,13 @@ fn a_corrupt_config_exits_2_naming_the_field_and_file() {
     std::fs::write(&config, b"device_number = \x00\xff not toml").unwrap();
     let out =
         Command::new(SLATED).arg("--config").arg(&config).stdin(Stdio::null()).output().unwrap();
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(78));
     assert!(String::from_utf8_lossy(&out.stderr).contains(&config.display().to_string()));
 
     let missing = dir.path().join("missing.toml");
     let out =
         Command::new(SLATED).arg("--config").arg(&missing).stdin(Stdio::null()).output().unwrap();
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(78));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read"));
 }
 
@@ -543,7 +543,7 @@ fn check_config_says_ok_or_names_the_field() {
         .replace("[server]", "[server]\npolicy_refresh_s = 1");
     std::fs::write(&bad, text).unwrap();
     let out = Command::new(SLATED).arg("--check-config").arg(&bad).output().unwrap();
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(78));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains("bad.toml") && stderr.contains("`server.policy_refresh_s`"),
@@ -555,7 +555,7 @@ fn check_config_says_ok_or_names_the_field() {
         .replace("[server]", "[server]\nca_certificate = \"nope.pem\"");
     std::fs::write(&missing_ca, text).unwrap();
     let out = Command::new(SLATED).arg("--check-config").arg(&missing_ca).output().unwrap();
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(78));
     assert!(String::from_utf8_lossy(&out.stderr).contains("`server.ca_certificate`"), "{out:?}");
 }
 
@@ -575,11 +575,11 @@ fn config_value_and_same_config_answer_the_provisioning_script() {
     let value = |key, path: &Path| slated(&["--config-value", key], &[path]);
     assert_eq!(value("server.url", &card), (Some(0), "https://s/\n".into()));
     assert_eq!(value("server.public_key", &card), (Some(1), String::new()));
-    assert_eq!(value("server.url", &dir.path().join("missing.toml")).0, Some(2));
+    assert_eq!(value("server.url", &dir.path().join("missing.toml")).0, Some(78));
     assert_eq!(slated(&["--same-config"], &[&card, &installed]).0, Some(0));
     assert_eq!(slated(&["--same-config"], &[&card, &card]).0, Some(0));
     assert_eq!(slated(&["--same-config"], &[&installed, &card]).0, Some(1));
-    assert_eq!(slated(&["--same-config"], &[&card, &dir.path().join("missing.toml")]).0, Some(2));
+    assert_eq!(slated(&["--same-config"], &[&card, &dir.path().join("missing.toml")]).0, Some(78));
 }
 
 #[test]

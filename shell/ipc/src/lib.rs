@@ -10,6 +10,8 @@
 //! - [`state_dir`]: where slated's signed policy files are for slate-ui and slate-dns.
 //! - [`cgroup`]: the app cgroups slate-ui makes and slated freezes.
 //! - [`atomic`]: replacing a file whole (temporary file, fsync, rename, fsync of the directory).
+//! - [`logging`] (feature `logging`): the one logging setup every device binary uses; and
+//!   [`EX_CONFIG`], the exit status each uses for a configuration it refuses.
 
 pub mod atomic;
 pub mod cgroup;
@@ -18,8 +20,15 @@ pub mod control;
 pub mod dns;
 #[cfg(feature = "listen")]
 pub mod listen;
+#[cfg(feature = "logging")]
+pub mod logging;
 pub mod state_dir;
 
 /// slate-ui's Wayland app id: it sets it before its window is made; slated's darkness lifts
 /// the reassurance overlay over the window with this id.
 pub const KIOSK_APP_ID: &str = "slate-ui";
+
+/// sysexits.h's `EX_CONFIG` (78): the exit status of slated, slate-dns and slate-ui for a
+/// configuration they refuse (its message names the file or flag and the field); their units do
+/// not restart them for it (`RestartPreventExitStatus=78`). 2 is clap's, for bad usage.
+pub const EX_CONFIG: u8 = 78;

@@ -62,14 +62,9 @@ struct Args {
 }
 
 fn main() -> anyhow::Result<()> {
-    // `info` by default: why an app did not open must reach the journal without RUST_LOG. No
-    // colour codes: the journal is not a terminal.
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    // `info` by default: why an app did not open must reach the journal without RUST_LOG. To
+    // stderr, no colour codes: the journal is not a terminal.
+    slate_ipc::logging::init("info", &[]);
     let args = Args::parse();
 
     // Prefer winit with the software renderer; nothing else is compiled in.

@@ -4,8 +4,9 @@
 //! Stdout carries exactly one line, `slated ready device=<N>`, once the control socket accepts
 //! requests; logs go to stderr (`RUST_LOG` filters them, default `info`).
 //!
-//! Exit status: 0 after a clean stop; 1 when it cannot start; 2 for a configuration file that
-//! cannot be used (the message names the file, the field and where it is). `--check-config PATH`
+//! Exit status: 0 after a clean stop; 1 when it cannot start; 78 (`EX_CONFIG`) for a
+//! configuration file that cannot be used (the message names the file, the field and where it
+//! is); 2 for a command line it cannot parse. `--check-config PATH`
 //! only checks. slated is the only reader of `slate.toml`'s TOML: the provisioning script asks it
 //! for one value (`--config-value KEY PATH`) and whether the installed file is the card's but for
 //! the used token (`--same-config CARD INSTALLED`).
@@ -17,7 +18,8 @@ use anyhow::Context;
 use clap::Parser;
 use slate_daemon::config::{read_config, read_text};
 use slate_daemon::daemon::Daemon;
-use std::io::{IsTerminal, Write};
+use slate_ipc::EX_CONFIG;
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use tokio::signal::unix::{signal, SignalKind};
@@ -33,17 +35,17 @@ struct Args {
     /// Print a commented example configuration and exit.
     #[arg(long)]
     example_config: bool,
-    /// Check a configuration file and exit: 0 when it can be used, 2 (naming the file and the
+    /// Check a configuration file and exit: 0 when it can be used, 78 (naming the file and the
     /// field) when not.
     #[arg(long, value_name = "PATH")]
     check_config: Option<PathBuf>,
     /// Print one value of a configuration file as written there and exit: KEY is dotted
     /// (`server.public_key`), a string is printed without quotes. 0 when printed, 1 when it is
-    /// not set, 2 when the file cannot be read as TOML. The rest of the file is not checked.
+    /// not set, 78 when the file cannot be read as TOML. The rest of the file is not checked.
     #[arg(long, num_args = 2, value_names = ["KEY", "PATH"])]
     config_value: Option<Vec<String>>,
     /// Exit 0 when the configuration file INSTALLED is CARD, or CARD with its used enrollment
-    /// token taken out as slated takes it out after enrolling; 1 when not; 2 when either cannot
+    /// token taken out as slated takes it out after enrolling; 1 when not; 78 when either cannot
     /// be read.
     #[arg(long, num_args = 2, value_names = ["CARD", "INSTALLED"])]
     same_config: Option<Vec<PathBuf>>,
@@ -64,20 +66,13 @@ fn main() -> ExitCode {
     if let Some([card, installed]) = args.same_config.as_deref() {
         return same_config(card, installed);
     }
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
+    slate_ipc::logging::init("info", &[]);
 
     let config = match read_config(&args.config) {
         Ok(config) => config,
         Err(e) => {
             eprintln!("slated: {e}");
-            return ExitCode::from(2);
+            return ExitCode::from(EX_CONFIG);
         }
     };
     let runtime = match tokio::runtime::Runtime::new() {
@@ -110,14 +105,14 @@ fn check_config(path: &std::path::Path) -> ExitCode {
         Ok(config) => config,
         Err(e) => {
             eprintln!("slated: {e}");
-            return ExitCode::from(2);
+            return ExitCode::from(EX_CONFIG);
         }
     };
     // The CA file is read only when the client is built: check it here too.
     if let Err(e) = slate_daemon::upload::http_client(&config.server, std::sync::Arc::new(|| true))
     {
         eprintln!("slated: {}: field `server.ca_certificate`: {e}", path.display());
-        return ExitCode::from(2);
+        return ExitCode::from(EX_CONFIG);
     }
     println!("{}: ok (device {})", path.display(), config.device_number);
     ExitCode::SUCCESS
@@ -134,7 +129,7 @@ fn config_value(key: &str, path: &std::path::Path) -> ExitCode {
         Ok(None) => ExitCode::FAILURE,
         Err(e) => {
             eprintln!("slated: {e}");
-            ExitCode::from(2)
+            ExitCode::from(EX_CONFIG)
         }
     }
 }
@@ -148,7 +143,7 @@ fn same_config(card: &std::path::Path, installed: &std::path::Path) -> ExitCode 
         (Ok(_), Ok(_)) => ExitCode::FAILURE,
         (Err(e), _) | (_, Err(e)) => {
             eprintln!("slated: {e}");
-            ExitCode::from(2)
+            ExitCode::from(EX_CONFIG)
         }
     }
 }

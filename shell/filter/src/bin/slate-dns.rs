@@ -8,6 +8,10 @@
 //!           --policy /var/lib/slate/policy/filter.json --lists /var/lib/slate/policy/lists \
 //!           --socket /run/slate/dns.sock --control-socket /run/slate/control.sock
 //! ```
+//!
+//! Logs go to stderr (plain lines unless a terminal). Exit status: 0 after SIGTERM; 78
+//! (`EX_CONFIG`) for a flag it refuses (`--public-key`, `--always-allow`), which its unit does
+//! not restart; 2 for a command line it cannot parse; 1 when it cannot serve.
 
 use anyhow::{Context, Result};
 use clap::Parser;
@@ -16,13 +20,15 @@ use slate_filter::server::{Config, DnsServer, SystemClock};
 use slate_filter::socket::{self, Reload};
 use slate_filter::source::Files;
 use slate_filter::Filter;
+use slate_ipc::EX_CONFIG;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::process::ExitCode;
 use std::sync::Arc;
 use tokio::signal::unix::{signal, SignalKind};
 
 #[derive(Parser)]
-#[command(about = "Slate's filtering DNS resolver")]
+#[command(name = "slate-dns", version, about = "Slate's filtering DNS resolver")]
 struct Args {
     /// Address to listen on, UDP and TCP.
     #[arg(long, default_value = "127.0.0.1:53")]
@@ -51,22 +57,41 @@ struct Args {
 }
 
 #[tokio::main]
-async fn main() -> Result<()> {
+async fn main() -> ExitCode {
+    let args = Args::parse();
     // hickory-server logs every queried name at info: that is a pupil's browsing, so its logs
     // are turned down to warn.
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"))
-        .add_directive("hickory_server=warn".parse().expect("a valid directive"));
-    tracing_subscriber::fmt().with_env_filter(filter).init();
-    let args = Args::parse();
+    slate_ipc::logging::init("info", &["hickory_server=warn"]);
+    let configured = configure(&args);
+    let (files, filter) = match configured {
+        Ok(configured) => configured,
+        Err(e) => {
+            eprintln!("slate-dns: {e:#}");
+            return ExitCode::from(EX_CONFIG);
+        }
+    };
+    match run(args, files, filter).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("slate-dns: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// What the flags configure: the key the policy is checked with and the names always allowed.
+fn configure(args: &Args) -> Result<(Arc<Files>, Filter)> {
     let key = slate_protocol::bundle::verifying_key_from_base64(&args.public_key)
         .context("--public-key")?;
     let files = Arc::new(Files { policy: args.policy.clone(), lists: args.lists.clone(), key });
-
     let mut filter = Filter::new();
     for name in &args.always_allow {
         filter.always_allow(name).map_err(anyhow::Error::msg).context("--always-allow")?;
     }
+    Ok((files, filter))
+}
+
+async fn run(args: Args, files: Arc<Files>, mut filter: Filter) -> Result<()> {
     match files.load_into(&mut filter) {
         Ok(report) if report.refused.is_empty() => tracing::info!("policy in force"),
         Ok(report) => tracing::error!(refused = report.refused.len(), "{report}"),
