@@ -16,7 +16,11 @@ mod server;
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "slate-bench", version, about = "Slate's benchmarks; the last line of each is its figures")]
+#[command(
+    name = "slate-bench",
+    version,
+    about = "Slate's benchmarks; the last line of each is its figures"
+)]
 struct Args {
     #[command(subcommand)]
     bench: Bench,

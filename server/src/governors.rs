@@ -234,7 +234,10 @@ mod tests {
         let svg = bar_chart("By kind", &bars).into_string();
         assert!(svg.starts_with("<svg"), "{svg}");
         assert!(svg.contains("&lt;b&gt;") && !svg.contains("<b>"), "{svg}");
-        assert!(svg.contains(r#"aria-label="By kind. &lt;b&gt;: 6; Other: fewer than 5""#), "{svg}");
+        assert!(
+            svg.contains(r#"aria-label="By kind. &lt;b&gt;: 6; Other: fewer than 5""#),
+            "{svg}"
+        );
         assert!(bar_chart("Empty", &[]).into_string().contains("<svg"));
     }
 }

@@ -91,10 +91,9 @@ pub fn check_step_form(action: Action, confirmed: bool, note: Option<&str>) -> R
     }
     match (confirmed, note) {
         (true, Some(_)) => Ok(()),
-        (false, _) => Err(format!(
-            "{} closes the incident: tick \"I am sure\" to confirm.",
-            action.label()
-        )),
+        (false, _) => {
+            Err(format!("{} closes the incident: tick \"I am sure\" to confirm.", action.label()))
+        }
         (true, None) => Err(format!(
             "{} closes the incident: say why in the note, for the record.",
             action.label()

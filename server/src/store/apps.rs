@@ -1,6 +1,6 @@
 //! The app catalogue.
 
-use super::policy::policy_changed;
+use super::policy_records::policy_changed;
 use super::{Store, StoreError};
 use chrono::{DateTime, Utc};
 use slate_protocol::kiosk::{App, AppKind};

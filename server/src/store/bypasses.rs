@@ -1,7 +1,7 @@
 //! Filter bypasses: a teacher's request, a DSL's decision (never on their own request).
 //! Approved bypasses go into what devices are told until they end.
 
-use super::policy::policy_changed;
+use super::policy_records::policy_changed;
 use super::sql::{params, OptionalExtension};
 use super::{db_time, parse_db_time, Store, StoreError};
 use chrono::{DateTime, Utc};

@@ -1,6 +1,6 @@
 //! Classes: their tiles, filter profile and approved apps, and the teachers linked to each.
 
-use super::policy::policy_changed;
+use super::policy_records::policy_changed;
 use super::sql::{Database, OptionalExtension};
 use super::{Store, StoreError};
 use crate::device_policy::ClassRecord;

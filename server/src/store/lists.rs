@@ -1,6 +1,6 @@
 //! Filter list files IT uploaded (their bytes live in the data directory's `lists/`).
 
-use super::policy::policy_changed;
+use super::policy_records::policy_changed;
 use super::sql::OptionalExtension;
 use super::{db_time, parse_db_time, Store, StoreError};
 use chrono::{DateTime, Utc};

@@ -15,7 +15,7 @@ mod devices;
 mod incidents;
 mod ingest;
 mod lists;
-mod policy;
+mod policy_records;
 mod postgres;
 mod profiles;
 mod queries;

@@ -1,6 +1,6 @@
 //! Filter profiles: which lists block, or allow only, and how strict safe search is.
 
-use super::policy::policy_changed;
+use super::policy_records::policy_changed;
 use super::{Store, StoreError};
 use crate::device_policy::ProfileRecord;
 use chrono::{DateTime, Utc};

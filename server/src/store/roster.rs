@@ -2,7 +2,7 @@
 //! they name).
 
 use super::classes::key_stage_name;
-use super::policy::policy_changed;
+use super::policy_records::policy_changed;
 use super::sql::{params, OptionalExtension};
 use super::{Store, StoreError};
 use crate::device_policy::{default_profile_name, pupil_tile, PolicyPupil};

@@ -1,7 +1,7 @@
 //! Single values: the session rules devices are told, the URL-list salt, when what devices are
 //! told last changed.
 
-use super::policy::policy_changed;
+use super::policy_records::policy_changed;
 use super::sql::{OptionalExtension, Transaction};
 use super::{Store, StoreError};
 use chrono::{DateTime, Utc};

@@ -98,7 +98,7 @@ impl Store {
         )?;
         tx.execute("DELETE FROM staff_sessions WHERE staff_id = $1", [id])?;
         if had_pin {
-            super::policy::policy_changed(&tx, now)?;
+            super::policy_records::policy_changed(&tx, now)?;
         }
         tx.commit()?;
         Ok(id)
@@ -120,7 +120,7 @@ impl Store {
         let Some((id, had_pin)) = row else { return Ok(false) };
         tx.execute("DELETE FROM staff_sessions WHERE staff_id = $1", [id])?;
         if had_pin {
-            super::policy::policy_changed(&tx, now)?;
+            super::policy_records::policy_changed(&tx, now)?;
         }
         tx.commit()?;
         Ok(true)
@@ -148,7 +148,7 @@ impl Store {
             )
             .optional()?;
         let Some(id) = id else { return Ok(None) };
-        super::policy::policy_changed(&tx, now)?;
+        super::policy_records::policy_changed(&tx, now)?;
         tx.commit()?;
         Ok(Some(StaffId::new(id).map_err(|e| StoreError::Corrupt(e.to_string()))?))
     }

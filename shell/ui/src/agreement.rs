@@ -2,7 +2,7 @@
 //! kiosk always has one to show. Owns their format; must not decide when they are shown (that
 //! is [`crate::screen`]).
 
-use crate::policy::KeyStage;
+use slate_protocol::kiosk::KeyStage;
 
 const KS1: &str = include_str!("../../../assets/aup/ks1.txt");
 const KS2: &str = include_str!("../../../assets/aup/ks2.txt");

@@ -5,9 +5,9 @@
 
 use crate::agreement::{self, Agreement};
 use crate::link::{DeviceLink, LinkError};
-use crate::policy::{App, Policy};
 use crate::policy_file::{self, Loaded};
 use crate::screen::{self, AskReason, DeviceState, Effect, Local, Observed, Screen, Tap, UiEvent};
+use slate_protocol::kiosk::{App, Policy};
 use std::time::Instant;
 
 /// Starts an approved app: the only way anything starts on the kiosk. The real one is
@@ -509,7 +509,7 @@ pub fn link_up(class_net: &std::path::Path) -> bool {
 mod tests {
     use super::*;
     use crate::link::FakeDevice;
-    use crate::policy::{parse_policy, SAMPLE_POLICY};
+    use slate_protocol::kiosk::{parse_policy, SAMPLE_POLICY};
 
     #[test]
     fn read_it_to_me_speaks_the_classes_agreement() {
@@ -521,7 +521,7 @@ mod tests {
         assert_eq!(c.screen(), Screen::Agreement);
         c.handle(UiEvent::ReadAloud, true);
         let said = speaker.said.lock().unwrap().clone();
-        let ks1 = agreement::for_key_stage(crate::policy::KeyStage::Ks1);
+        let ks1 = agreement::for_key_stage(slate_protocol::kiosk::KeyStage::Ks1);
         assert_eq!(said, [ks1.spoken()]);
         assert!(said[0].starts_with(&ks1.title) && said[0].contains(&ks1.promises[0]));
         assert_eq!(c.screen(), Screen::Agreement, "reading aloud signs nobody in");
@@ -572,7 +572,7 @@ mod tests {
         c.handle(UiEvent::ChoosePupil(0), true);
         let v = c.view();
         assert_eq!((v.screen, v.pupil.as_str()), (Screen::Agreement, "Amira K."));
-        assert_eq!(v.agreement, agreement::for_key_stage(crate::policy::KeyStage::Ks1));
+        assert_eq!(v.agreement, agreement::for_key_stage(slate_protocol::kiosk::KeyStage::Ks1));
         c.handle(UiEvent::Agree, true);
         assert_eq!(c.screen(), Screen::Home);
         assert_eq!(c.link.pupil.as_ref().map(|p| p.as_str()), Some("p-7f3a9c"));
@@ -610,7 +610,7 @@ mod tests {
     #[test]
     fn the_agreement_is_recorded_with_its_version_once_signed_in() {
         let c = signed_in(1, 2);
-        let ks2 = agreement::for_key_stage(crate::policy::KeyStage::Ks2).version;
+        let ks2 = agreement::for_key_stage(slate_protocol::kiosk::KeyStage::Ks2).version;
         let log: Vec<&str> =
             c.link.log.iter().map(String::as_str).filter(|l| *l != "status").collect();
         assert_eq!(log, ["sign_in p-e0e0e3", &format!("aup_accepted ks2 {ks2}")]);

@@ -7,8 +7,8 @@
 //! device itself, seed 002 for no USB storage or camera unless permitted, and PRODUCT.md for "no
 //! way out" (no other URL, settings, dev tools, downloads, file dialogs, sign-in, extensions).
 
-use crate::policy::{check_https, App, AppKind};
 use serde_json::{json, Value};
+use slate_protocol::kiosk::{check_https, App, AppKind};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
@@ -341,7 +341,7 @@ pub fn kiosk_args(app: &App, profile: &Path, wayland: bool) -> Result<Vec<OsStri
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::policy::{parse_policy, SAMPLE_POLICY};
+    use slate_protocol::kiosk::{parse_policy, SAMPLE_POLICY};
 
     #[test]
     fn the_school_authority_file() {

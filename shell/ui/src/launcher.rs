@@ -22,10 +22,10 @@
 use crate::app::{AppExit, Launcher};
 use crate::browser::{kiosk_args, managed_policy, profile_dir, BrowserError, MANAGED_POLICY_FILE};
 use crate::cdp::{self, Connection, Report};
-use crate::policy::{App, AppKind};
 use serde_json::{json, Value};
 use slate_ipc::cgroup::{AppCgroup, CgroupError};
 use slate_ipc::control::Request;
+use slate_protocol::kiosk::{App, AppKind};
 use slate_protocol::url_lists::{parse_salt, UrlList, UrlLists};
 use slate_protocol::FilterLayer;
 use std::ffi::{CStr, CString, OsString};
@@ -758,7 +758,7 @@ impl Drop for ProcessLauncher {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::policy::{parse_policy, SAMPLE_POLICY};
+    use slate_protocol::kiosk::{parse_policy, SAMPLE_POLICY};
 
     fn config(dir: &Path) -> LaunchConfig {
         LaunchConfig {

@@ -10,7 +10,8 @@
 //! - `ui/*.slint`: the theme, widgets and one file per page. Each page exports a global adapter
 //!   with preview defaults; Rust touches only those globals (as in Slint's energy-monitor demo).
 //! - [`screen`]: which screen, and what a tap means. Pure.
-//! - [`policy`]: the roster and approved apps, parsed and checked (first name + initial only).
+//! - The roster and approved apps are `slate_protocol::kiosk` (a wire type: the school server
+//!   makes it, slated and slate-ui read it), parsed and checked (first name + initial only).
 //! - [`policy_file`]: slated's cached signed policy, checked with the server's key and read again
 //!   when it changes (or a plain file for the demo).
 //! - [`agreement`]: the key stages' acceptable use agreements, embedded from `assets/aup/`.
@@ -37,8 +38,6 @@ pub mod front;
 pub mod keyboard;
 pub mod launcher;
 pub mod link;
-/// The kiosk policy is a wire type: the school server makes it, `slated` and `slate-ui` read it.
-pub use slate_protocol::kiosk as policy;
 pub mod policy_file;
 pub mod screen;
 pub mod speech;

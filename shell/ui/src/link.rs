@@ -3,9 +3,9 @@
 //! ([`FakeDevice`]) for tests and for running the UI without a daemon. Owns nothing but the
 //! translation; the device's rules live in slated.
 
-use crate::policy::KeyStage;
 use crate::screen::DeviceState;
 use slate_ipc::control::{Pictures, Reply, Request};
+use slate_protocol::kiosk::KeyStage;
 use slate_protocol::PupilId;
 use std::path::PathBuf;
 

@@ -5,9 +5,9 @@
 //! is in force; must not decide screens (a refused policy is simply an `Err`, and the screen
 //! machine fails closed on it).
 
-use crate::policy::{parse_policy, Policy};
 use ed25519_dalek::VerifyingKey;
 use slate_protocol::bundle::{verifying_key_from_base64, SignedBundle};
+use slate_protocol::kiosk::{parse_policy, Policy};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -172,8 +172,8 @@ impl PolicyFile {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::policy::SAMPLE_POLICY;
     use ed25519_dalek::SigningKey;
+    use slate_protocol::kiosk::SAMPLE_POLICY;
 
     fn key(seed: u8) -> SigningKey {
         SigningKey::from_bytes(&[seed; 32])

@@ -68,9 +68,9 @@ fn fake_slated(socket: &Path, status: Arc<Mutex<Value>>) -> Arc<Mutex<Vec<Value>
 fn collect(child: &mut Child) -> Arc<Mutex<Vec<String>>> {
     let lines = Arc::new(Mutex::new(Vec::new()));
     let sink = lines.clone();
-    let stdout = child.stdout.take().unwrap();
+    let stderr = child.stderr.take().unwrap();
     std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
             sink.lock().unwrap().push(line);
         }
     });
@@ -158,9 +158,9 @@ fn the_binary_reads_the_signed_policy_follows_it_and_fails_closed() {
         .env_remove("WAYLAND_DISPLAY")
         .env("RUST_LOG", "slate_ui=info")
         .env("NO_COLOR", "1")
-        // tracing's log goes to stdout.
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        // tracing's log goes to stderr, as every Slate binary's does.
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let mut log = Log { lines: collect(&mut child), next: 0 };

@@ -3,9 +3,9 @@
 #![allow(dead_code)]
 
 use i_slint_backend_testing::ElementHandle;
+use slate_protocol::kiosk::{parse_policy, SAMPLE_POLICY};
 use slate_ui::app::{Controller, RecordingLauncher};
 use slate_ui::link::FakeDevice;
-use slate_ui::policy::{parse_policy, SAMPLE_POLICY};
 use slate_ui::AppWindow;
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -19,7 +19,7 @@ pub struct Kiosk {
 }
 
 /// A kiosk for device 12 with the sample policy (or `policy`), connected like the binary does.
-pub fn kiosk(policy: Option<Result<slate_ui::policy::Policy, String>>) -> Kiosk {
+pub fn kiosk(policy: Option<Result<slate_protocol::kiosk::Policy, String>>) -> Kiosk {
     let policy = policy.unwrap_or_else(|| parse_policy(SAMPLE_POLICY).map_err(|e| e.to_string()));
     let window = AppWindow::new().unwrap();
     // The fake slated knows the pupils' picture PINs from the same policy (slated decides).
@@ -62,7 +62,7 @@ impl Kiosk {
 }
 
 /// The sample policy with a picture PIN (moon, star, fish) for Rowan class's Kiran D.
-pub fn with_picture_pin() -> slate_ui::policy::Policy {
+pub fn with_picture_pin() -> slate_protocol::kiosk::Policy {
     let mut policy = parse_policy(SAMPLE_POLICY).unwrap();
     let kiran = policy
         .classes

@@ -7,11 +7,11 @@
 //!
 //! Skipped (with a note) when cage, foot or grim is not installed.
 
+use slate_protocol::kiosk::{parse_policy, SAMPLE_POLICY};
 use slate_ui::app::Controller;
 use slate_ui::front::{Front, SlintWindow};
 use slate_ui::launcher::{LaunchConfig, ProcessLauncher, RecordingReporter, Reporter};
 use slate_ui::link::FakeDevice;
-use slate_ui::policy::{parse_policy, SAMPLE_POLICY};
 use slate_ui::screen::{DeviceState, Screen, UiEvent};
 use slint::ComponentHandle;
 use std::cell::RefCell;

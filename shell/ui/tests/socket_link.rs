@@ -4,9 +4,9 @@
 
 use slate_daemon::control;
 use slate_ipc::control::{Pictures, Reply, Request};
+use slate_protocol::kiosk::KeyStage;
 use slate_protocol::{DeviceNumber, PupilId};
 use slate_ui::link::{DeviceLink, FakeDevice, LinkError, SocketLink};
-use slate_ui::policy::KeyStage;
 use slate_ui::screen::DeviceState;
 
 /// Serves `control` requests from a `FakeDevice`, answering in slated's reply shape. Requests

@@ -5,8 +5,8 @@
 #![allow(dead_code)]
 
 use serde_json::{json, Value};
+use slate_protocol::kiosk::{App, AppKind};
 use slate_ui::launcher::{guard_loop, load_url_lists, web_plan, Browser, LaunchConfig, Reporter};
-use slate_ui::policy::{App, AppKind};
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
