@@ -202,11 +202,14 @@ pub fn routes() -> Routes {
 /// gets.
 pub fn router(state: AppState) -> Router {
     let body_within = state.limits.body;
+    let https = state.secure_cookies;
     routes()
         .into_router(&state)
         .fallback(error::not_found)
         .layer(DefaultBodyLimit::max(slate_protocol::MAX_BODY_BYTES))
-        .layer(middleware::from_fn(security_headers))
+        .layer(middleware::from_fn(move |request: Request, next: Next| {
+            security_headers(request, next, https)
+        }))
         .layer(middleware::from_fn(log_request))
         .layer(middleware::from_fn(move |request: Request, next: Next| {
             let request = request.map(|body| {
@@ -229,9 +232,19 @@ pub fn csv_response(filename: &str, body: Vec<u8>) -> Response {
         .into_response()
 }
 
-async fn security_headers(request: Request, next: Next) -> Response {
+/// Served over HTTPS, browsers are told to use nothing else for a year (HSTS), so a staff
+/// browser never sends its session cookie in the clear to something posing as the server.
+const STRICT_TRANSPORT_SECURITY: &str = "max-age=31536000";
+
+async fn security_headers(request: Request, next: Next, https: bool) -> Response {
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
+    if https {
+        headers.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static(STRICT_TRANSPORT_SECURITY),
+        );
+    }
     headers
         .insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CONTENT_SECURITY_POLICY));
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));

@@ -8,6 +8,12 @@ async fn a_client_trusting_the_generated_certificate_gets_health_over_https() {
     assert!(server.url.starts_with("https://127.0.0.1:"));
     let response = server.client.get(format!("{}/healthz", server.url)).send().await.unwrap();
     assert_eq!(response.status(), 200);
+    // Over HTTPS, browsers are told to keep to HTTPS (HSTS); plain HTTP (loopback only) never
+    // says so (see the plain test below).
+    assert_eq!(
+        response.headers().get("strict-transport-security").map(|v| v.to_str().unwrap()),
+        Some("max-age=31536000")
+    );
     assert_eq!(response.text().await.unwrap(), "ok");
 
     let secret = add_staff(&server.store, "a.dsl", slate_server::auth::Role::Dsl).unwrap();
@@ -17,6 +23,16 @@ async fn a_client_trusting_the_generated_certificate_gets_health_over_https() {
         login.headers().get_all("set-cookie").iter().map(|c| c.to_str().unwrap()).collect();
     let session = cookies.iter().find(|c| c.starts_with("slate_session=")).expect("a session");
     assert!(session.ends_with("; Secure"), "{session}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn plain_http_on_loopback_sends_no_hsts() {
+    let server = TestServer::start().await;
+    assert!(server.url.starts_with("http://127.0.0.1:"));
+    let response = server.client.get(format!("{}/healthz", server.url)).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(response.headers().get("strict-transport-security").is_none());
     server.stop().await;
 }
 
