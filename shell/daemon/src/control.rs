@@ -194,21 +194,13 @@ pub fn admit(peer: &Peer, request: &Request) -> Result<Option<AppProcess>, Strin
 /// Accepts connections until the task is aborted, handing valid requests that the peer may
 /// send to `requests`.
 pub async fn serve(listener: UnixListener, requests: mpsc::Sender<ControlMsg>, users: PeerUsers) {
-    loop {
-        match listener.accept().await {
-            Ok((stream, _)) => match Peer::of(&stream, &users) {
-                Ok(peer) => {
-                    tokio::spawn(handle(stream, peer, requests.clone()));
-                }
-                Err(e) => tracing::warn!(error = %e, "control connection dropped: unknown peer"),
-            },
-            Err(e) => {
-                // Out of file descriptors and the like: wait a moment rather than spin.
-                tracing::warn!(error = %e, "control socket accept failed");
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-            }
+    slate_ipc::listen::accept_each(listener, "control", |stream| match Peer::of(&stream, &users) {
+        Ok(peer) => {
+            tokio::spawn(handle(stream, peer, requests.clone()));
         }
-    }
+        Err(e) => tracing::warn!(error = %e, "control connection dropped: unknown peer"),
+    })
+    .await;
 }
 
 /// Serves one connection: a reply for each request line, in order.

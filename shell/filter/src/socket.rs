@@ -75,18 +75,10 @@ pub async fn answer(request: Request, handle: &FilterHandle, reload: &Arc<dyn Re
 
 /// Accepts connections until the task is dropped.
 pub async fn serve(listener: UnixListener, handle: FilterHandle, reload: Arc<dyn Reload>) {
-    loop {
-        match listener.accept().await {
-            Ok((stream, _)) => {
-                tokio::spawn(connection(stream, handle.clone(), reload.clone()));
-            }
-            Err(e) => {
-                // Out of file descriptors and the like: wait a moment rather than spin.
-                tracing::warn!(error = %e, "dns socket accept failed");
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-            }
-        }
-    }
+    slate_ipc::listen::accept_each(listener, "dns", |stream| {
+        tokio::spawn(connection(stream, handle.clone(), reload.clone()));
+    })
+    .await;
 }
 
 /// Serves one connection: a reply for each request line, in order.

@@ -8,7 +8,7 @@ use std::future::Future;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
-use tokio::net::UnixListener;
+use tokio::net::{UnixListener, UnixStream};
 
 #[derive(Debug, thiserror::Error)]
 pub enum BindError {
@@ -18,6 +18,25 @@ pub enum BindError {
     InUse { owner: &'static str, path: PathBuf },
     #[error("{owner} socket {}: the path exists and is not a socket; not removing it", path.display())]
     NotASocket { owner: &'static str, path: PathBuf },
+}
+
+/// Accepts connections until the task is aborted, handing each to `connection`. An accept that
+/// fails (out of file descriptors and the like) is logged as the `name` socket's, and the loop
+/// waits a moment rather than spin.
+pub async fn accept_each(
+    listener: UnixListener,
+    name: &'static str,
+    mut connection: impl FnMut(UnixStream),
+) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, _)) => connection(stream),
+            Err(e) => {
+                tracing::warn!(error = %e, "{name} socket accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        }
+    }
 }
 
 /// Binds the socket at `path` for `owner` (the program, for messages): creates the directory,
