@@ -1,10 +1,18 @@
-//! A printable PDF of one incident record, written by hand: PDF 1.4, A4, the standard Helvetica
-//! fonts (nothing embedded, so no font files to ship), text only. No images, ever. Pure:
-//! records in, bytes out.
+//! A printable PDF of one incident record: A4, text only, set in Andika, which krilla embeds
+//! (subset to the letters used), so every name a UK class list may hold prints as written
+//! (Łucja, Ștefan, Şükrü, Llŷr). No images, ever. Pure: records in, bytes out.
 
 use crate::incident::category_label;
 use crate::store::{IncidentEntry, IncidentRecord};
 use chrono::{DateTime, Utc};
+use krilla::geom::Point;
+use krilla::metadata::Metadata;
+use krilla::page::PageSettings;
+use krilla::text::{Font, TextDirection};
+use krilla::Document;
+use skrifa::instance::{LocationRef, Size};
+use skrifa::MetadataProvider;
+use std::sync::LazyLock;
 
 /// One line of the document.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,52 +26,65 @@ pub enum Line {
 const PAGE_W: f32 = 595.0;
 const PAGE_H: f32 = 842.0;
 const MARGIN: f32 = 56.0;
-/// Characters per wrapped line of 10-point Helvetica across the text width (a safe average).
-const WRAP: usize = 92;
+const TEXT_WIDTH: f32 = PAGE_W - 2.0 * MARGIN;
 
-/// Text as a PDF string literal in WinAnsi: escapes, and `?` for what the encoding lacks.
-fn literal(text: &str) -> String {
-    let mut out = String::from("(");
-    for c in text.chars() {
-        match c {
-            '(' | ')' | '\\' => {
-                out.push('\\');
-                out.push(c);
-            }
-            ' '..='~' => out.push(c),
-            '\u{a0}'..='\u{ff}' => out.push_str(&format!("\\{:03o}", c as u32)),
-            '\u{2018}' | '\u{2019}' => out.push('\''),
-            '\u{201c}' | '\u{201d}' => out.push('"'),
-            '\u{2013}' | '\u{2014}' => out.push('-'),
-            _ => out.push('?'),
-        }
-    }
-    out.push(')');
-    out
+/// The school's reading font (SIL Open Font License, assets/fonts/OFL.txt), compiled in so the
+/// server needs no font files at run time.
+static REGULAR: &[u8] = include_bytes!("../../assets/fonts/Andika-Regular.ttf");
+static BOLD: &[u8] = include_bytes!("../../assets/fonts/Andika-Bold.ttf");
+
+/// A font as krilla embeds it, and its advance widths for wrapping.
+struct Face {
+    data: &'static [u8],
+    font: Font,
 }
 
-/// Splits text into lines of at most `width` characters, at spaces where it can.
-pub fn wrap(text: &str, width: usize) -> Vec<String> {
+impl Face {
+    fn load(data: &'static [u8]) -> Face {
+        let font = Font::new(data.to_vec().into(), 0).expect("the compiled-in font parses");
+        Face { data, font }
+    }
+
+    /// The width of `text` at `size` points: the sum of its glyphs' advances (no kerning, so
+    /// never narrower than drawn by more than a hair; lines keep a margin anyway).
+    fn width(&self, text: &str, size: f32) -> f32 {
+        let font = skrifa::FontRef::new(self.data).expect("the compiled-in font parses");
+        let charmap = font.charmap();
+        let metrics = font.glyph_metrics(Size::new(size), LocationRef::default());
+        text.chars()
+            .map(|c| {
+                let glyph = charmap.map(c).unwrap_or_default();
+                metrics.advance_width(glyph).unwrap_or(0.0)
+            })
+            .sum()
+    }
+}
+
+static FACES: LazyLock<(Face, Face)> = LazyLock::new(|| (Face::load(REGULAR), Face::load(BOLD)));
+
+/// Splits text into lines no wider than `max` as `width` measures them, at spaces where it can
+/// and inside a word only when the word alone is too wide.
+pub fn wrap(text: &str, max: f32, width: impl Fn(&str) -> f32) -> Vec<String> {
     let mut lines = Vec::new();
     for paragraph in text.lines() {
         let mut line = String::new();
         for word in paragraph.split(' ') {
-            let mut word = word.to_owned();
-            while word.chars().count() > width {
-                if !line.is_empty() {
-                    lines.push(std::mem::take(&mut line));
-                }
-                let head: String = word.chars().take(width).collect();
-                word = word.chars().skip(width).collect();
-                lines.push(head);
-            }
-            if !line.is_empty() && line.chars().count() + 1 + word.chars().count() > width {
-                lines.push(std::mem::take(&mut line));
+            let joined = if line.is_empty() { word.to_owned() } else { format!("{line} {word}") };
+            if width(&joined) <= max {
+                line = joined;
+                continue;
             }
             if !line.is_empty() {
-                line.push(' ');
+                lines.push(std::mem::take(&mut line));
             }
-            line.push_str(&word);
+            // The word starts a line; a word wider than a line is cut where it must be.
+            for c in word.chars() {
+                line.push(c);
+                if width(&line) > max && line.chars().count() > 1 {
+                    let last = line.pop().expect("two letters at least");
+                    lines.push(std::mem::replace(&mut line, last.to_string()));
+                }
+            }
         }
         lines.push(line);
     }
@@ -73,78 +94,71 @@ pub fn wrap(text: &str, width: usize) -> Vec<String> {
     lines
 }
 
-/// Lays `lines` out on A4 pages and writes the PDF.
-pub fn document(lines: &[Line]) -> Vec<u8> {
-    // Each page's content stream.
-    let mut pages: Vec<String> = Vec::new();
-    let mut current = String::new();
-    let mut y = PAGE_H - MARGIN;
+/// One wrapped line on a page: its face, size in points, and baseline from the page's top.
+struct Placed<'a> {
+    face: &'a Face,
+    size: f32,
+    baseline: f32,
+    text: String,
+}
+
+/// Wraps `lines` to the text width and puts them on A4 pages, top to bottom.
+fn layout(lines: &[Line]) -> Vec<Vec<Placed<'static>>> {
+    let (regular, bold) = &*FACES;
+    let mut pages = vec![Vec::new()];
+    // The top of the next line on the current page.
+    let mut y = MARGIN;
     for line in lines {
-        let (font, size, step, texts) = match line {
-            Line::Title(t) => ("F2", 16.0, 24.0, wrap(t, 60)),
-            Line::Heading(t) => ("F2", 12.0, 20.0, wrap(t, 76)),
-            Line::Text(t) => ("F1", 10.0, 14.0, wrap(t, WRAP)),
-            Line::Gap => ("F1", 10.0, 8.0, vec![]),
-        };
-        if texts.is_empty() {
-            y -= step;
-            continue;
-        }
-        for text in texts {
-            if y < MARGIN {
-                pages.push(std::mem::take(&mut current));
-                y = PAGE_H - MARGIN;
+        let (face, size, step, text) = match line {
+            Line::Title(t) => (bold, 16.0, 24.0, t),
+            Line::Heading(t) => (bold, 12.0, 20.0, t),
+            Line::Text(t) => (regular, 10.0, 14.0, t),
+            Line::Gap => {
+                y += 8.0;
+                continue;
             }
-            current.push_str(&format!(
-                "BT /{font} {size} Tf {MARGIN} {y:.1} Td {} Tj ET\n",
-                literal(&text)
-            ));
-            y -= step;
+        };
+        for text in wrap(text, TEXT_WIDTH, |t| face.width(t, size)) {
+            if y + step > PAGE_H - MARGIN {
+                pages.push(Vec::new());
+                y = MARGIN;
+            }
+            y += step;
+            pages.last_mut().expect("a page").push(Placed { face, size, baseline: y, text });
         }
     }
-    pages.push(current);
+    pages
+}
 
-    let mut objects: Vec<String> = vec![
-        "<< /Type /Catalog /Pages 2 0 R >>".into(),
-        String::new(), // the page tree, filled in below
-        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>".into(),
-        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica-Bold /Encoding /WinAnsiEncoding >>"
-            .into(),
-    ];
-    let mut kids = Vec::new();
-    for content in &pages {
-        let content_id = objects.len() + 1;
-        objects.push(format!("<< /Length {} >>\nstream\n{content}endstream", content.len()));
-        let page_id = objects.len() + 1;
-        objects.push(format!(
-            "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 {PAGE_W} {PAGE_H}] \
-             /Resources << /Font << /F1 3 0 R /F2 4 0 R >> >> /Contents {content_id} 0 R >>"
-        ));
-        kids.push(format!("{page_id} 0 R"));
+/// Lays `lines` out on A4 pages and writes the PDF, titled with its first title line.
+pub fn document(lines: &[Line]) -> Vec<u8> {
+    let mut pdf = Document::new();
+    let mut metadata = Metadata::new().language("en-GB".into()).creator("Slate".into());
+    if let Some(title) = lines.iter().find_map(|l| match l {
+        Line::Title(t) => Some(t.clone()),
+        _ => None,
+    }) {
+        metadata = metadata.title(title);
     }
-    objects[1] = format!("<< /Type /Pages /Kids [{}] /Count {} >>", kids.join(" "), kids.len());
-
-    let mut out = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n".to_vec();
-    let mut offsets = Vec::new();
-    for (i, object) in objects.iter().enumerate() {
-        offsets.push(out.len());
-        out.extend_from_slice(format!("{} 0 obj\n{object}\nendobj\n", i + 1).as_bytes());
+    pdf.set_metadata(metadata);
+    for placed in layout(lines) {
+        let mut page =
+            pdf.start_page_with(PageSettings::from_wh(PAGE_W, PAGE_H).expect("A4 is a size"));
+        let mut surface = page.surface();
+        for line in placed {
+            surface.draw_text(
+                Point::from_xy(MARGIN, line.baseline),
+                line.face.font.clone(),
+                line.size,
+                &line.text,
+                false,
+                TextDirection::Auto,
+            );
+        }
+        surface.finish();
+        page.finish();
     }
-    let xref = out.len();
-    out.extend_from_slice(
-        format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes(),
-    );
-    for offset in offsets {
-        out.extend_from_slice(format!("{offset:010} 00000 n \n").as_bytes());
-    }
-    out.extend_from_slice(
-        format!(
-            "trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n",
-            objects.len() + 1
-        )
-        .as_bytes(),
-    );
-    out
+    pdf.finish().expect("krilla writes a document of text in an embedded font")
 }
 
 /// UK time, zone named, as every time a person reads.
@@ -217,41 +231,62 @@ pub fn incident_lines(incident: &IncidentRecord, entries: &[IncidentEntry]) -> V
 mod tests {
     use super::*;
 
-    #[test]
-    fn strings_are_escaped_for_pdf() {
-        assert_eq!(literal("a(b)c\\d"), "(a\\(b\\)c\\\\d)");
-        assert_eq!(literal("café"), "(caf\\351)");
-        assert_eq!(literal("😀"), "(?)");
+    /// One unit per letter: wrapping by count, to read the rule in the table.
+    fn letters(t: &str) -> f32 {
+        t.chars().count() as f32
     }
 
     #[test]
-    fn text_wraps_at_spaces_and_splits_long_words() {
-        assert_eq!(wrap("aaa bbb ccc", 7), ["aaa bbb", "ccc"]);
-        assert_eq!(wrap("abcdefghij", 4), ["abcd", "efgh", "ij"]);
-        assert_eq!(wrap("", 4), [""]);
-        assert_eq!(wrap("one\ntwo", 10), ["one", "two"]);
-    }
-
-    #[test]
-    fn the_document_is_well_formed_with_a_true_xref() {
-        let many: Vec<Line> = (0..120).map(|i| Line::Text(format!("line {i} (x)"))).collect();
-        let pdf = document(&many);
-        let text = String::from_utf8_lossy(&pdf).into_owned();
-        assert!(text.starts_with("%PDF-1.4\n") && text.ends_with("%%EOF\n"));
-        assert!(text.contains("/Count 3"), "120 lines take three pages of 52");
-        assert!(text.contains("(line 0 \\(x\\)) Tj"));
-        let startxref: usize =
-            text.rsplit("startxref\n").next().unwrap().lines().next().unwrap().parse().unwrap();
-        assert!(pdf[startxref..].starts_with(b"xref\n"));
-        // Every object's offset in the table points at that object.
-        let table = &text[text.find("xref\n").unwrap()..];
-        for (i, row) in table.lines().skip(3).take_while(|l| l.ends_with(" n ")).enumerate() {
-            let offset: usize = row[..10].parse().unwrap();
-            assert!(
-                pdf[offset..].starts_with(format!("{} 0 obj", i + 1).as_bytes()),
-                "object {}",
-                i + 1
-            );
+    fn text_wraps_at_spaces_and_cuts_only_words_wider_than_a_line() {
+        let cases: &[(&str, f32, &[&str])] = &[
+            ("aaa bbb ccc", 7.0, &["aaa bbb", "ccc"]),
+            ("abcdefghij", 4.0, &["abcd", "efgh", "ij"]),
+            ("ab abcdefghij", 4.0, &["ab", "abcd", "efgh", "ij"]),
+            ("", 4.0, &[""]),
+            ("one\ntwo", 10.0, &["one", "two"]),
+            ("Łucja Ștefan", 6.0, &["Łucja", "Ștefan"]),
+        ];
+        for (text, max, expected) in cases {
+            assert_eq!(wrap(text, *max, letters), *expected, "{text:?} at {max}");
         }
+    }
+
+    #[test]
+    fn lines_are_measured_in_the_embedded_font() {
+        let (regular, bold) = &*FACES;
+        assert!(regular.width("W", 10.0) > regular.width("i", 10.0), "not a fixed pitch");
+        assert!(regular.width("Łucja", 20.0) > 1.9 * regular.width("Łucja", 10.0));
+        assert!(bold.width("Ştefan", 10.0) > 0.0);
+        // A long line of text fills the width without overrunning it.
+        let long = "word ".repeat(60);
+        let lines = wrap(&long, TEXT_WIDTH, |t| regular.width(t, 10.0));
+        assert!(lines.len() > 2);
+        for line in &lines {
+            assert!(regular.width(line, 10.0) <= TEXT_WIDTH, "{line}");
+        }
+        assert!(regular.width(&format!("{} word", lines[0]), 10.0) > TEXT_WIDTH);
+    }
+
+    #[test]
+    fn every_letter_of_a_uk_class_list_has_a_glyph() {
+        let (regular, bold) = &*FACES;
+        for face in [regular, bold] {
+            let font = skrifa::FontRef::new(face.data).unwrap();
+            for c in "ŁłŚśŻżĆćŃńĘęĄąȘșȚțŞşĞğİıÇçÖöÜüŴŵŶŷÂâÊêÎîÔôÛûËëÏïÿÁáÉéÍíÓóÚúÀàÈèÒòŒœßÑñ€£".chars() {
+                assert!(font.charmap().map(c).is_some(), "no glyph for {c}");
+            }
+        }
+    }
+
+    #[test]
+    fn long_records_run_onto_more_pages() {
+        let many: Vec<Line> = (0..120).map(|i| Line::Text(format!("line {i}"))).collect();
+        let pages = layout(&many);
+        assert_eq!(pages.iter().map(Vec::len).collect::<Vec<_>>(), [52, 52, 16]);
+        for page in &pages {
+            assert!(page.iter().all(|l| l.baseline > MARGIN && l.baseline <= PAGE_H - MARGIN));
+        }
+        let pdf = document(&many);
+        assert!(pdf.starts_with(b"%PDF-") && pdf.trim_ascii_end().ends_with(b"%%EOF"));
     }
 }

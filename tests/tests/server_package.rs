@@ -152,6 +152,7 @@ fn the_server_package_installs_into_a_fresh_debian_and_serves() {
         ("usr/share/zsh/vendor-completions/_slate-server", 0o644),
         ("usr/share/fish/vendor_completions.d/slate-server.fish", 0o644),
         ("usr/share/doc/slate-server/copyright", 0o644),
+        ("usr/share/doc/slate-server/Andika-OFL.txt", 0o644),
     ] {
         let meta = std::fs::metadata(root.join(path)).unwrap_or_else(|e| panic!("{path}: {e}"));
         assert_eq!(meta.permissions().mode() & 0o7777, mode, "{path}");

@@ -385,3 +385,20 @@ impl<'s> Browser<'s> {
         browser
     }
 }
+
+/// The text of a PDF as a reader gets it (poppler's `pdftotext`, installed by scripts/setup):
+/// what the DSL files is what is checked, not the bytes.
+pub fn pdf_text(pdf: &[u8]) -> String {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new("pdftotext")
+        .args(["-layout", "-enc", "UTF-8", "-", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("pdftotext (poppler-utils; scripts/setup installs it)");
+    child.stdin.take().unwrap().write_all(pdf).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "pdftotext read the PDF");
+    String::from_utf8(out.stdout).unwrap()
+}

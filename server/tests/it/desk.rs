@@ -200,18 +200,54 @@ async fn an_incident_goes_from_new_to_actioned_with_notes_and_exports() {
     }
     let pdf = dsl.get(&format!("{path}/export.pdf")).await;
     assert_eq!(pdf.headers()["content-type"], "application/pdf");
-    let pdf = pdf.bytes().await.unwrap();
-    let pdf = String::from_utf8_lossy(&pdf);
+    let pdf = pdf_text(&pdf.bytes().await.unwrap());
     assert!(
-        pdf.starts_with("%PDF-1.4")
-            && pdf.contains("Status: Escalated")
-            && pdf.contains("told the head"),
+        pdf.contains("Status: Escalated")
+            && pdf.contains("Amira K.")
+            && pdf.contains("told the head")
+            && pdf.contains("Class 2, maths"),
         "{pdf}"
     );
     let log = dsl.page("/reports.csv").await;
     assert!(log.starts_with("\u{feff}Incident,Date and time,Device,"), "{log}");
     assert!(log.contains(&format!("\n{id},")), "{log}");
     assert!(log.contains("Upsetting or frightening content"), "{log}");
+    server.stop().await;
+}
+
+/// A record a DSL files prints names as written: Polish, Romanian, Turkish and Welsh letters,
+/// in the pupil's name, the DSL's words and a note, read back from the PDF as a reader gets it.
+#[tokio::test]
+async fn the_pdf_record_prints_every_letter_of_a_uk_class_list() {
+    let server = TestServer::start().await;
+    let credential = server.enroll(12).await;
+    let names = ["Łucja W.", "Ștefan P.", "Şükrü Y.", "Llŷr E."];
+    for (i, name) in names.iter().enumerate() {
+        let pupil = PupilEntry::new(&format!("p-{i}"), name, "Year 5").unwrap();
+        server.store.save_pupil(&pupil).unwrap();
+        let events = batch(vec![report(12, Some(&format!("p-{i}")), "Przygoda")]);
+        assert_eq!(server.post_events(Some(&credential), events).await.status(), 200);
+    }
+    let mut dsl = Browser::signed_in(&server, "a.dsl", Role::Dsl).await;
+    for (i, incident) in server.store.incidents(10).unwrap().iter().enumerate() {
+        let path = format!("/incidents/{}", incident.id);
+        let token = csrf_in(&dsl.page(&path).await);
+        let said = "Gwelodd fideo brawychus; żółć, țară, ığdır, dŵr a ŷd";
+        let form = [("csrf", token.as_str()), ("note", said)];
+        assert_eq!(dsl.post(&format!("{path}/acknowledge"), &form).await.status(), 303);
+        let pdf = dsl.get(&format!("{path}/export.pdf")).await;
+        assert_eq!(pdf.headers()["content-type"], "application/pdf");
+        // Words as read, whatever line the wrapping put them on.
+        let text = pdf_text(&pdf.bytes().await.unwrap());
+        let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        let name = incident.report.pupil_name.clone().unwrap();
+        assert!(names.contains(&name.as_str()), "case {i}: {name}");
+        let pupil = incident.report.pupil_label();
+        for expected in [pupil.as_str(), said, "Przygoda", "GMT"] {
+            assert!(text.contains(expected), "case {i}: {expected} in\n{text}");
+        }
+        assert!(!text.contains('?'), "no letter replaced: {text}");
+    }
     server.stop().await;
 }
 
@@ -440,7 +476,7 @@ async fn times_read_in_uk_time_with_the_right_zone_across_both_clock_changes() {
     let csv = dsl.get(&format!("/incidents/{}/export.csv", summer.id)).await.text().await.unwrap();
     assert!(csv.contains(presses[1].2), "{csv}");
     let pdf = dsl.get(&format!("/incidents/{}/export.pdf", summer.id)).await.bytes().await.unwrap();
-    assert!(String::from_utf8_lossy(&pdf).contains(presses[1].1), "the PDF's time");
+    assert!(pdf_text(&pdf).contains(presses[1].1), "the PDF's time");
 
     let audit = dsl.page("/audit").await;
     assert!(audit.contains("Tue 23 Jun 2026, 10:14:03 BST"), "{audit}");
