@@ -272,7 +272,9 @@ mod tests {
         let (regular, bold) = &*FACES;
         for face in [regular, bold] {
             let font = skrifa::FontRef::new(face.data).unwrap();
-            for c in "ŁłŚśŻżĆćŃńĘęĄąȘșȚțŞşĞğİıÇçÖöÜüŴŵŶŷÂâÊêÎîÔôÛûËëÏïÿÁáÉéÍíÓóÚúÀàÈèÒòŒœßÑñ€£".chars() {
+            for c in
+                "ŁłŚśŻżĆćŃńĘęĄąȘșȚțŞşĞğİıÇçÖöÜüŴŵŶŷÂâÊêÎîÔôÛûËëÏïÿÁáÉéÍíÓóÚúÀàÈèÒòŒœßÑñ€£".chars()
+            {
                 assert!(font.charmap().map(c).is_some(), "no glyph for {c}");
             }
         }

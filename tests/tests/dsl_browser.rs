@@ -229,6 +229,29 @@ fn a_dsl_signs_in_sees_a_report_arrive_live_and_closes_it_as_a_false_alarm() {
         assert!(csv.contains(&expected), "CSV has {expected:?}:\n{csv}");
     }
 
+    // The list searched as a DSL would: the class and state chosen, then Search.
+    let list = runtime.block_on(async {
+        driver.goto(format!("{}/reports", server.url)).await.unwrap();
+        element(&driver, "#class option[value='Year 2']").await.click().await.unwrap();
+        element(&driver, "#state option[value='false_alarm']").await.click().await.unwrap();
+        element(&driver, "#search button[type=submit]").await.click().await.unwrap();
+        let status = element(&driver, "#search-status").await.text().await.unwrap();
+        assert!(status.contains("not added to a search"), "{status}");
+        let url = driver.current_url().await.unwrap();
+        assert!(
+            url.as_str().contains("class=Year+2") && url.as_str().contains("state=false_alarm")
+        );
+        let row = element(&driver, &format!("#incidents tr[data-incident='{incident}']")).await;
+        assert!(row.text().await.unwrap().contains("False alarm"));
+        let chosen = element(&driver, "#class option:checked").await.value().await.unwrap();
+        assert_eq!(chosen.as_deref(), Some("Year 2"), "the form keeps the search");
+        element(&driver, "#state option[value='new']").await.click().await.unwrap();
+        element(&driver, "#search button[type=submit]").await.click().await.unwrap();
+        element(&driver, "#no-incidents").await;
+        driver.screenshot_as_png().await.unwrap()
+    });
+    std::fs::write("/tmp/dsl-search.png", &list).unwrap();
+
     runtime.block_on(driver.quit()).unwrap();
     drop(chromedriver);
 }

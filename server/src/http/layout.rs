@@ -33,6 +33,9 @@ dt { color: var(--muted); }
 dd { margin: 0; }
 form.inline { display: inline; }
 form.stack { display: grid; gap: 0.5rem; max-width: 36rem; margin: 0.5rem 0 1.5rem; }
+form.filters { display: flex; flex-wrap: wrap; gap: 0.75rem; align-items: end; margin: 0 0 1rem; }
+form.filters div { display: grid; gap: 0.2rem; }
+nav.pages { margin: 1rem 0; display: flex; gap: 1rem; }
 label { font-weight: 600; font-size: 0.9rem; }
 label.check { font-weight: 400; display: flex; gap: 0.5rem; align-items: center; }
 input, select, textarea, button { font: inherit; padding: 0.35rem 0.5rem; }

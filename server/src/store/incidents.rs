@@ -2,7 +2,7 @@
 //! workflow are `incident`'s; this module only applies them inside transactions.
 
 use super::queries::{report_row_at, reports_from, ReportRecord, REPORT_COLUMNS};
-use super::sql::OptionalExtension;
+use super::sql::{OptionalExtension, ToSql, Value};
 use super::{db_time, parse_db_time, Store, StoreError};
 use crate::incident::{next_status, Details, Status, Step, WorkflowError};
 use chrono::{DateTime, Utc};
@@ -38,6 +38,64 @@ pub enum StepError {
     Workflow(#[from] WorkflowError),
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// What the DSL's incident list is narrowed to; `None` leaves a field open. Times are instants:
+/// the page turns UK days into them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IncidentFilter {
+    pub pressed_from: Option<DateTime<Utc>>,
+    pub pressed_before: Option<DateTime<Utc>>,
+    pub device: Option<u16>,
+    /// A roster class: the pupil signed in was in it.
+    pub class: Option<String>,
+    pub status: Option<Status>,
+    pub category: Option<String>,
+    pub pupil: Option<String>,
+}
+
+/// The SQL condition for `filter` and its values, numbered from `$3` (`$1` and `$2` are the
+/// page's limit and offset). Only the fields set appear, so each search uses its indexes.
+fn filter_condition(filter: &IncidentFilter) -> (String, Vec<Value>) {
+    let mut parts = vec!["1 = 1".to_owned()];
+    let mut values = Vec::new();
+    let mut bind = |part: &str, value: Value, parts: &mut Vec<String>| {
+        values.push(value);
+        parts.push(part.replace('?', &format!("${}", values.len() + 2)));
+    };
+    if let Some(from) = filter.pressed_from {
+        bind("r.pressed_at >= ?", Value::Text(db_time(from)), &mut parts);
+    }
+    if let Some(before) = filter.pressed_before {
+        bind("r.pressed_at < ?", Value::Text(db_time(before)), &mut parts);
+    }
+    if let Some(device) = filter.device {
+        bind("r.device = ?", Value::Integer(device.into()), &mut parts);
+    }
+    if let Some(class) = &filter.class {
+        bind(
+            "r.pupil IN (SELECT p.id FROM pupils p WHERE p.class_name = ?)",
+            Value::Text(class.clone()),
+            &mut parts,
+        );
+    }
+    match filter.status {
+        None => {}
+        Some(Status::New) => parts.push("i.status = 'new'".into()),
+        Some(Status::Acknowledged) => parts.push("i.status = 'acknowledged'".into()),
+        Some(Status::Actioned(action)) => bind(
+            "i.status = 'actioned' AND i.action = ?",
+            Value::Text(action.name().into()),
+            &mut parts,
+        ),
+    }
+    if let Some(category) = &filter.category {
+        bind("i.category = ?", Value::Text(category.clone()), &mut parts);
+    }
+    if let Some(pupil) = &filter.pupil {
+        bind("r.pupil = ?", Value::Text(pupil.clone()), &mut parts);
+    }
+    (parts.join(" AND "), values)
 }
 
 /// New incidents from the pupils of teacher `$2`'s classes, or from nobody signed in.
@@ -151,15 +209,38 @@ impl Store {
         self.incidents_where("r.device = $2", super::sql::params![limit, device])
     }
 
+    /// One page of the incidents `filter` allows, newest press first: `limit` of them after
+    /// skipping `offset`.
+    pub fn search_incidents(
+        &self,
+        filter: &IncidentFilter,
+        limit: u32,
+        offset: u32,
+    ) -> Result<Vec<IncidentRecord>, StoreError> {
+        let (condition, values) = filter_condition(filter);
+        let mut params: Vec<&dyn ToSql> = vec![&limit, &offset];
+        params.extend(values.iter().map(|v| v as &dyn ToSql));
+        self.incidents_page(&condition, "LIMIT $1 OFFSET $2", &params)
+    }
+
     fn incidents_where(
         &self,
         condition: &str,
-        params: &[&dyn super::sql::ToSql],
+        params: &[&dyn ToSql],
+    ) -> Result<Vec<IncidentRecord>, StoreError> {
+        self.incidents_page(condition, "LIMIT $1", params)
+    }
+
+    fn incidents_page(
+        &self,
+        condition: &str,
+        limit: &str,
+        params: &[&dyn ToSql],
     ) -> Result<Vec<IncidentRecord>, StoreError> {
         let connection = self.lock();
         let mut statement = connection.prepare_cached(&format!(
             "SELECT {INCIDENT_COLUMNS}, {REPORT_COLUMNS} JOIN incidents i ON i.report_id = r.event_id
-             WHERE {condition} ORDER BY r.pressed_at DESC, r.event_id DESC LIMIT $1"
+             WHERE {condition} ORDER BY r.pressed_at DESC, r.event_id DESC {limit}"
         ))?;
         let rows = statement.query_map(params, |r| {
             let incident = incident_row(r)?;
@@ -367,6 +448,101 @@ mod tests {
         assert_eq!(ingested.new_reports.len(), 1);
         let id = ingested.new_reports[0].incident;
         (dir, store, id)
+    }
+
+    #[test]
+    fn a_filter_names_only_the_fields_it_sets_numbered_after_limit_and_offset() {
+        let open = IncidentFilter::default();
+        assert_eq!(filter_condition(&open), ("1 = 1".into(), vec![]));
+        let status_only =
+            IncidentFilter { status: Some(Status::Acknowledged), ..IncidentFilter::default() };
+        assert_eq!(
+            filter_condition(&status_only),
+            ("1 = 1 AND i.status = 'acknowledged'".into(), vec![])
+        );
+        let every = IncidentFilter {
+            pressed_from: Some(at("2026-11-17T00:00:00Z")),
+            pressed_before: Some(at("2026-11-18T00:00:00Z")),
+            device: Some(12),
+            class: Some("Year 5, Kingfishers".into()),
+            status: Some(Status::Actioned(Action::Escalated)),
+            category: Some("bullying".into()),
+            pupil: Some("p-1".into()),
+        };
+        let (condition, values) = filter_condition(&every);
+        assert_eq!(
+            condition,
+            "1 = 1 AND r.pressed_at >= $3 AND r.pressed_at < $4 AND r.device = $5 \
+             AND r.pupil IN (SELECT p.id FROM pupils p WHERE p.class_name = $6) \
+             AND i.status = 'actioned' AND i.action = $7 AND i.category = $8 AND r.pupil = $9"
+        );
+        assert_eq!(
+            values,
+            [
+                Value::Text("2026-11-17T00:00:00.000000Z".into()),
+                Value::Text("2026-11-18T00:00:00.000000Z".into()),
+                Value::Integer(12),
+                Value::Text("Year 5, Kingfishers".into()),
+                Value::Text("escalated".into()),
+                Value::Text("bullying".into()),
+                Value::Text("p-1".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_search_pages_through_the_incidents_it_allows() {
+        let (_dir, store) = store_with_device(12);
+        store
+            .save_pupil(&crate::roster::PupilEntry::new("p-a", "Amira K.", "Oak").unwrap())
+            .unwrap();
+        store.save_pupil(&crate::roster::PupilEntry::new("p-b", "Ben T.", "Ash").unwrap()).unwrap();
+        let presses: Vec<Event> = (0..7)
+            .map(|i| {
+                Event::new(
+                    device(12),
+                    at(&format!("2026-11-1{i}T10:14:00Z")),
+                    EventBody::ReportFiled {
+                        session: None,
+                        pupil: Some(
+                            slate_protocol::PupilId::new(if i % 2 == 0 { "p-a" } else { "p-b" })
+                                .unwrap(),
+                        ),
+                        app: None,
+                        url: None,
+                        page_title: None,
+                        blank_latency_us: None,
+                        recent_names: vec![],
+                        origin: slate_protocol::ReportOrigin::Button,
+                    },
+                )
+            })
+            .collect();
+        store.ingest_reporting(device(12), &presses, at("2026-11-18T10:00:00Z")).unwrap();
+        let days = |found: Vec<IncidentRecord>| -> Vec<u32> {
+            use chrono::Datelike;
+            found.iter().map(|i| i.report.pressed_at.day()).collect()
+        };
+        let oak = IncidentFilter { class: Some("Oak".into()), ..IncidentFilter::default() };
+        assert_eq!(days(store.search_incidents(&oak, 2, 0).unwrap()), [16, 14]);
+        assert_eq!(days(store.search_incidents(&oak, 2, 2).unwrap()), [12, 10]);
+        assert_eq!(days(store.search_incidents(&oak, 2, 4).unwrap()), Vec::<u32>::new());
+        let week = IncidentFilter {
+            pressed_from: Some(at("2026-11-11T00:00:00Z")),
+            pressed_before: Some(at("2026-11-14T00:00:00Z")),
+            pupil: Some("p-b".into()),
+            ..IncidentFilter::default()
+        };
+        assert_eq!(days(store.search_incidents(&week, 10, 0).unwrap()), [13, 11]);
+        let nowhere = IncidentFilter { device: Some(13), ..IncidentFilter::default() };
+        assert!(store.search_incidents(&nowhere, 10, 0).unwrap().is_empty());
+        let new = IncidentFilter { status: Some(Status::New), ..IncidentFilter::default() };
+        assert_eq!(store.search_incidents(&new, 10, 0).unwrap().len(), 7);
+        let escalated = IncidentFilter {
+            status: Some(Status::Actioned(Action::Escalated)),
+            ..IncidentFilter::default()
+        };
+        assert!(store.search_incidents(&escalated, 10, 0).unwrap().is_empty());
     }
 
     #[test]

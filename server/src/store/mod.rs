@@ -34,7 +34,7 @@ pub use bypasses::{BypassDecision, BypassRecord};
 pub use classes::ClassInput;
 pub use commands::CommandRecord;
 pub use devices::{EnrollOutcome, EnrollRefusal};
-pub use incidents::{IncidentEntry, IncidentRecord, StepError};
+pub use incidents::{IncidentEntry, IncidentFilter, IncidentRecord, StepError};
 pub use ingest::{Ingested, NewReport};
 pub use lists::ListRecord;
 pub use postgres::PostgresOptions;

@@ -215,6 +215,64 @@ async fn an_incident_goes_from_new_to_actioned_with_notes_and_exports() {
     server.stop().await;
 }
 
+/// The DSL narrows the incident list by UK day, class, device, state and kind of concern, pages
+/// through it, and is told plainly when a search cannot be read.
+#[tokio::test]
+async fn the_dsl_searches_the_incident_list_and_pages_through_it() {
+    let server = TestServer::start().await;
+    let twelve = server.enroll(12).await;
+    let thirteen = server.enroll(13).await;
+    server.store.save_pupil(&PupilEntry::new("p-oak", "Amira K.", "Oak").unwrap()).unwrap();
+    server.store.save_pupil(&PupilEntry::new("p-ash", "Ben T.", "Ash").unwrap()).unwrap();
+    // 60 presses on device 12 by Amira, one a day at 10:14 UTC from 1 June (BST), and one on
+    // device 13 by Ben on 17 November.
+    let mut presses = Vec::new();
+    for day in 0..60i64 {
+        let mut event = report(12, Some("p-oak"), "t");
+        event.at = at("2026-06-01T09:14:00Z") + chrono::Duration::days(day);
+        presses.push(event);
+    }
+    assert_eq!(server.post_events(Some(&twelve), batch(presses)).await.status(), 200);
+    let ben = batch(vec![report(13, Some("p-ash"), "t")]);
+    assert_eq!(server.post_events(Some(&thirteen), ben).await.status(), 200);
+    let rows = |page: &str| page.matches("<tr data-incident=").count();
+
+    let mut dsl = Browser::signed_in(&server, "a.dsl", Role::Dsl).await;
+    let first = dsl.page("/reports").await;
+    assert_eq!(rows(&first), 50, "a page of 50");
+    assert!(first.contains(r#"id="live-status""#), "the first page is live");
+    assert!(first.contains(r#"href="/reports?page=2""#), "{first}");
+    let second = dsl.page("/reports?page=2").await;
+    assert_eq!(rows(&second), 11);
+    assert!(second.contains("new reports are not added") && !second.contains("next-page"));
+
+    let ash = dsl.page("/reports?class=Ash").await;
+    assert_eq!(rows(&ash), 1);
+    assert!(ash.contains("Ben T.") && !ash.contains("Amira K."), "{ash}");
+    let device = dsl.page("/reports?device=13").await;
+    assert_eq!(rows(&device), 1);
+    // UK days: 1 June 10:14 BST is 09:14 UTC; the week 1 to 7 June holds 7 presses.
+    let week = dsl.page("/reports?from=2026-06-01&to=2026-06-07&class=Oak").await;
+    assert_eq!(rows(&week), 7, "{week}");
+    assert!(week.contains("Mon 1 Jun 2026, 10:14:00 BST"), "{week}");
+    assert!(dsl.page("/reports?state=escalated").await.contains("No incidents match this search."));
+    assert_eq!(rows(&dsl.page("/reports?state=new&device=12&page=2").await), 10);
+
+    // Each problem named; nothing listed that the search did not ask for.
+    let bad = dsl.page("/reports?from=2026-06-08&to=2026-06-01&device=nine").await;
+    assert!(bad.contains("From: 2026-06-08 is after To, 2026-06-01."), "{bad}");
+    assert!(bad.contains("Device: &quot;nine&quot; is not a device number"), "{bad}");
+    assert_eq!(rows(&bad), 0);
+    let twice = dsl.page("/reports?device=12&device=13").await;
+    assert!(twice.contains("The search in the address could not be read"), "{twice}");
+
+    // A teacher has no search: their page is their classes' new reports.
+    let mut teacher = Browser::signed_in(&server, "t.jones", Role::Teacher).await;
+    let theirs = teacher.page("/reports?class=Oak").await;
+    assert!(!theirs.contains(r#"id="search""#), "{theirs}");
+    server.stop().await;
+}
+
 /// A record a DSL files prints names as written: Polish, Romanian, Turkish and Welsh letters,
 /// in the pupil's name, the DSL's words and a note, read back from the PDF as a reader gets it.
 #[tokio::test]

@@ -5,6 +5,7 @@
 //! teacher to their classes and write the audit log; rules live in `incident`, queries in
 //! `store`, CSV in `export`, the PDF in `pdf`.
 
+mod search;
 mod views;
 
 use crate::access::{Gate, Permission};
@@ -31,7 +32,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::Stream;
 use tokio_stream::StreamExt as _;
 
-/// Incidents on the list page; older ones are in the CSV log.
+/// A teacher's new reports on their page.
 const PAGE_REPORTS: u32 = 500;
 const DEFAULT_API_LIMIT: u32 = 100;
 const MAX_API_LIMIT: u32 = 1000;
@@ -65,11 +66,13 @@ pub async fn live_js() -> Response {
     ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], LIVE_JS).into_response()
 }
 
-/// `GET /reports`: for the DSL every incident, newest first, updating live; for a teacher the
-/// new reports from their own classes, to go to the device and acknowledge.
+/// `GET /reports`: for the DSL every incident, newest first, a page at a time, updating live,
+/// or those a search allows (`?from=&to=&class=&device=&state=&category=&pupil=&page=`); for a
+/// teacher the new reports from their own classes, to go to the device and acknowledge.
 pub async fn reports_page(
     staff: Staff,
     State(state): State<AppState>,
+    query: Result<Query<search::SearchForm>, QueryRejection>,
 ) -> Result<Markup, PageError> {
     if !staff.may(Permission::ReadCaseFile) {
         let teacher = staff.actor.clone();
@@ -78,9 +81,43 @@ pub async fn reports_page(
         staff.audit(&state, "viewed own classes' new reports", None).await?;
         return Ok(views::new_reports_page(&staff.viewer(), &reports));
     }
-    let incidents = state.store.run(|store| store.incidents(PAGE_REPORTS)).await?;
-    staff.audit(&state, "viewed incident list", None).await?;
-    Ok(views::reports_page(&staff.viewer(), &incidents, PAGE_REPORTS, Utc::now()))
+    // A query string that is not even a form (a field given twice, say) is said, not guessed at.
+    let (form, checked) = match query {
+        Ok(Query(form)) => {
+            let checked = form.check();
+            (form, checked)
+        }
+        Err(_) => (
+            search::SearchForm::default(),
+            Err(vec!["The search in the address could not be read: search again below.".into()]),
+        ),
+    };
+    let classes = state.store.run(|store| store.classes()).await?;
+    let classes: Vec<String> = classes.into_iter().map(|c| c.name).collect();
+    let (page, incidents) = match &checked {
+        Ok(search) => {
+            let filter = search.filter.clone();
+            let offset = (search.page - 1) * search::PAGE_SIZE;
+            // One more than a page, to know whether a next page exists without counting.
+            let found = state
+                .store
+                .run(move |store| store.search_incidents(&filter, search::PAGE_SIZE + 1, offset))
+                .await?;
+            (search.page, found)
+        }
+        Err(_) => (1, Vec::new()),
+    };
+    let action = if form.narrows() { "searched incident list" } else { "viewed incident list" };
+    staff.audit(&state, action, None).await?;
+    let list = views::IncidentList {
+        form: &form,
+        problems: checked.as_ref().err().map(Vec::as_slice).unwrap_or_default(),
+        classes: &classes,
+        page,
+        has_next: incidents.len() > search::PAGE_SIZE as usize,
+        incidents: &incidents[..incidents.len().min(search::PAGE_SIZE as usize)],
+    };
+    Ok(views::reports_page(&staff.viewer(), &list, Utc::now()))
 }
 
 /// How often an open list hears from the server when nothing else happens: each time keeps

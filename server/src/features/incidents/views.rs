@@ -1,5 +1,6 @@
 //! The incidents' pages: the list and one incident with its workflow's forms.
 
+use super::search::{states, SearchForm};
 use crate::access::Permission;
 use crate::http::layout::{
     clock_warning, csrf, layout, layout_with_script, optional, pupil, status, when, Viewer,
@@ -9,32 +10,56 @@ use crate::store::{IncidentEntry, IncidentRecord};
 use chrono::{DateTime, Utc};
 use maud::{html, Markup};
 
-/// Every incident, newest first, as at `now`; new ones arrive live. `#live-status` says
-/// whether they still do (live.js keeps it true, from `data-as-of` until its first word from
-/// the server).
-pub fn reports_page(
-    viewer: &Viewer,
-    incidents: &[IncidentRecord],
-    shown_limit: u32,
-    now: DateTime<Utc>,
-) -> Markup {
+/// One page of the DSL's incident list, and the search that chose it.
+pub struct IncidentList<'a> {
+    pub form: &'a SearchForm,
+    /// What was wrong with the search, each naming its field; the list is then empty.
+    pub problems: &'a [String],
+    /// The roster's classes, for the class field.
+    pub classes: &'a [String],
+    pub page: u32,
+    pub has_next: bool,
+    pub incidents: &'a [IncidentRecord],
+}
+
+/// The DSL's incident list: the search form, one page of incidents, newest first, and links to
+/// the pages either side. The unsearched first page updates live; a search or a later page
+/// says it does not.
+pub fn reports_page(viewer: &Viewer, list: &IncidentList, now: DateTime<Utc>) -> Markup {
+    let live = !list.form.narrows() && list.page == 1 && list.problems.is_empty();
     layout_with_script(
         Some(viewer),
         "Reports",
         html! {
             h1 { "Reports" }
-            p.live-status.live-down #live-status role="status" data-as-of=(when(now))
-                data-tick-seconds=(super::LIVE_TICK.as_secs()) {
-                "Live updates need JavaScript: this list is as it was at " (when(now)) ". Reload the page to see new reports."
+            @if live {
+                p.live-status.live-down #live-status role="status" data-as-of=(when(now))
+                    data-tick-seconds=(super::LIVE_TICK.as_secs()) {
+                    "Live updates need JavaScript: this list is as it was at " (when(now)) ". Reload the page to see new reports."
+                }
+                p.banner #live-banner hidden { }
+            } @else {
+                p.banner #search-status role="status" {
+                    "This list is as it was at " (when(now)) ": new reports are not added to a search or a later page. "
+                    a href="/reports" { "Back to the live list" }
+                }
             }
-            p.banner #live-banner hidden { }
             @if viewer.may(Permission::ReadCaseFile) {
                 p { a href="/reports.csv" { "Download the incident log (CSV)" } }
             }
-            @if incidents.is_empty() {
-                p.empty #no-incidents { "No reports yet. When a pupil presses the report button, the report appears here." }
-            } @else if incidents.len() as u64 >= u64::from(shown_limit) {
-                p.muted { "Showing the newest " (shown_limit) " reports." }
+            (search_form(list))
+            @if !list.problems.is_empty() {
+                div.error #search-problems role="alert" {
+                    @for problem in list.problems { p { (problem) } }
+                }
+            } @else if list.incidents.is_empty() && list.page == 1 {
+                @if list.form.narrows() {
+                    p.empty #no-incidents { "No incidents match this search." }
+                } @else {
+                    p.empty #no-incidents { "No reports yet. When a pupil presses the report button, the report appears here." }
+                }
+            } @else if list.incidents.is_empty() {
+                p.empty #no-incidents { "No incidents on this page: the search has fewer pages." }
             }
             table {
                 thead {
@@ -45,7 +70,7 @@ pub fn reports_page(
                     }
                 }
                 tbody #incidents {
-                    @for i in incidents {
+                    @for i in list.incidents {
                         @let r = &i.report;
                         tr data-incident=(i.id) {
                             td { a href={ "/incidents/" (i.id) } { "Incident " (i.id) } }
@@ -69,9 +94,66 @@ pub fn reports_page(
                     }
                 }
             }
+            @if list.page > 1 || list.has_next {
+                nav.pages aria-label="Pages of the list" {
+                    @if list.page > 1 {
+                        a #previous-page rel="prev" href={ "/reports?" (list.form.at_page(list.page - 1)) } { "Newer" }
+                    }
+                    span.muted { " Page " (list.page) " " }
+                    @if list.has_next {
+                        a #next-page rel="next" href={ "/reports?" (list.form.at_page(list.page + 1)) } { "Older" }
+                    }
+                }
+            }
         },
-        true,
+        live,
     )
+}
+
+/// The search form: every field keeps what was asked, so a search is refined, not retyped.
+fn search_form(list: &IncidentList) -> Markup {
+    let form = list.form;
+    html! {
+        form.filters #search method="get" action="/reports" {
+            div { label for="from" { "From (UK day)" } input #from type="date" name="from" value=(form.from); }
+            div { label for="to" { "To" } input #to type="date" name="to" value=(form.to); }
+            div {
+                label for="class" { "Class" }
+                select #class name="class" {
+                    option value="" { "Any class" }
+                    @for class in list.classes {
+                        option value=(class) selected[*class == form.class.trim()] { (class) }
+                    }
+                }
+            }
+            div { label for="device" { "Device" } input #device type="number" min="1" max="9999" name="device" value=(form.device) size="5"; }
+            div {
+                label for="state" { "State" }
+                select #state name="state" {
+                    option value="" { "Any state" }
+                    @for (value, label) in states() {
+                        option value=(value) selected[value == form.state.trim()] { (label) }
+                    }
+                }
+            }
+            div {
+                label for="category" { "Kind of concern" }
+                select #category name="category" {
+                    option value="" { "Any kind" }
+                    @for (value, label) in CATEGORIES {
+                        option value=(value) selected[value == form.category.trim()] { (label) }
+                    }
+                }
+            }
+            @if !form.pupil.trim().is_empty() {
+                div {
+                    label for="pupil" { "Pupil" }
+                    input #pupil type="text" name="pupil" value=(form.pupil) size="12";
+                }
+            }
+            div.actions { button type="submit" { "Search" } " " a href="/reports" { "Clear" } }
+        }
+    }
 }
 
 /// A teacher's list: the new reports from their own classes, enough to go to the device and
@@ -313,9 +395,7 @@ mod tests {
 
     #[test]
     fn reports_show_device_pupil_and_escaped_text() {
-        let page =
-            reports_page(&viewer(Role::Dsl), &[incident("<script>alert(1)</script>")], 500, now())
-                .into_string();
+        let page = list_page(&[incident("<script>alert(1)</script>")]).into_string();
         assert!(page.contains(r#"href="/devices/12""#), "{page}");
         assert!(page.contains(r#"href="/incidents/7""#), "{page}");
         assert!(page.contains("Amira K.") && page.contains("p-7f3a9c"), "{page}");
@@ -334,11 +414,66 @@ mod tests {
         for (synchronised, flagged) in [(Some(true), false), (None, false), (Some(false), true)] {
             let mut i = incident("t");
             i.report.clock_synchronised = synchronised;
-            let list = reports_page(&viewer(Role::Dsl), &[i.clone()], 500, now()).into_string();
+            let list = list_page(&[i.clone()]).into_string();
             let page = incident_page(&viewer(Role::Dsl), &i, &[]).into_string();
             assert_eq!(list.contains(flag), flagged, "list, {synchronised:?}: {list}");
             assert_eq!(page.contains(flag), flagged, "page, {synchronised:?}: {page}");
         }
+    }
+
+    /// The unsearched first page of the list, holding `incidents`.
+    fn list_page(incidents: &[IncidentRecord]) -> Markup {
+        let form = SearchForm::default();
+        let list = IncidentList {
+            form: &form,
+            problems: &[],
+            classes: &[],
+            page: 1,
+            has_next: false,
+            incidents,
+        };
+        reports_page(&viewer(Role::Dsl), &list, now())
+    }
+
+    #[test]
+    fn a_search_or_a_later_page_says_it_is_not_live_and_links_its_pages() {
+        let live = list_page(&[incident("t")]).into_string();
+        assert!(live.contains(r#"id="live-status""#) && !live.contains("search-status"), "{live}");
+        let form: SearchForm =
+            serde_urlencoded::from_str("class=Year+5%2C+Kingfishers&state=escalated").unwrap();
+        let classes = ["Oak".to_owned(), "Year 5, Kingfishers".to_owned()];
+        let list = IncidentList {
+            form: &form,
+            problems: &[],
+            classes: &classes,
+            page: 2,
+            has_next: true,
+            incidents: &[incident("t")],
+        };
+        let page = reports_page(&viewer(Role::Dsl), &list, now()).into_string();
+        assert!(!page.contains(r#"id="live-status""#) && !page.contains("live.js"), "{page}");
+        assert!(page.contains("new reports are not added to a search"), "{page}");
+        assert!(
+            page.contains(r#"<option value="Year 5, Kingfishers" selected>"#)
+                && page.contains(r#"<option value="escalated" selected>"#),
+            "the search keeps what was asked: {page}"
+        );
+        assert!(
+            page.contains(
+                r#"href="/reports?class=Year+5%2C+Kingfishers&amp;state=escalated&amp;page=1""#
+            ) && page.contains(
+                r#"href="/reports?class=Year+5%2C+Kingfishers&amp;state=escalated&amp;page=3""#
+            ),
+            "{page}"
+        );
+        let problems = ["Device: \"x\" is not a device number from 1 to 9999.".to_owned()];
+        let list =
+            IncidentList { problems: &problems, page: 1, has_next: false, incidents: &[], ..list };
+        let page = reports_page(&viewer(Role::Dsl), &list, now()).into_string();
+        assert!(
+            page.contains("is not a device number") && !page.contains("No reports yet"),
+            "{page}"
+        );
     }
 
     #[test]
@@ -351,14 +486,12 @@ mod tests {
 
     #[test]
     fn empty_and_anonymous_states_are_said_plainly() {
-        assert!(reports_page(&viewer(Role::Dsl), &[], 500, now())
-            .into_string()
-            .contains("No reports yet"));
+        assert!(list_page(&[]).into_string().contains("No reports yet"));
         let mut anonymous = incident("t");
         anonymous.report.pupil = None;
         anonymous.report.pupil_name = None;
         anonymous.report.blank_latency_us = None;
-        let page = reports_page(&viewer(Role::Dsl), &[anonymous], 500, now()).into_string();
+        let page = list_page(&[anonymous]).into_string();
         assert!(page.contains("nobody signed in") && page.contains("not confirmed"), "{page}");
     }
 
