@@ -126,6 +126,23 @@ pub fn log_csv(incidents: &[IncidentRecord]) -> Vec<u8> {
     finish(w)
 }
 
+/// A pupil's chronology, newest first: `pupil` names them in the first row.
+pub fn chronology_csv(pupil: &str, lines: &[crate::chronology::Line]) -> Vec<u8> {
+    let mut w = csv::WriterBuilder::new().flexible(true).from_writer(marked());
+    let _ = w.write_record(["Pupil", &cell(pupil)]);
+    let _ = w.write_record(["Date and time", "What", "Device", "Incident", "Details"]);
+    for line in lines {
+        let _ = w.write_record([
+            time(line.at),
+            line.kind.label().to_owned(),
+            line.device.map(|d| d.to_string()).unwrap_or_default(),
+            line.incident.map(|i| i.to_string()).unwrap_or_default(),
+            cell(&line.what),
+        ]);
+    }
+    finish(w)
+}
+
 /// The audit log, newest first.
 pub fn audit_csv(log: &[AuditEntry]) -> Vec<u8> {
     let mut w = csv::Writer::from_writer(marked());

@@ -51,6 +51,7 @@
 pub mod access;
 pub mod alert_outbox;
 pub mod auth;
+pub mod chronology;
 pub mod cli;
 pub mod config;
 pub mod data_dir;

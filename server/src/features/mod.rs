@@ -14,6 +14,7 @@ pub mod device_api;
 pub mod devices;
 pub mod governors;
 pub mod incidents;
+pub mod pupils;
 pub mod recovery;
 pub mod setup;
 pub mod sign_in;

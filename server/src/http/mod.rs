@@ -16,7 +16,8 @@ use crate::access::Gate;
 use crate::auth::{HashCost, SignInThrottle};
 use crate::config::Config;
 use crate::features::{
-    audit, bypasses, commands, device_api, devices, governors, incidents, recovery, setup, sign_in,
+    audit, bypasses, commands, device_api, devices, governors, incidents, pupils, recovery, setup,
+    sign_in,
 };
 use crate::notify::Notifier;
 use crate::secrets::Secret;
@@ -190,6 +191,7 @@ pub fn routes() -> Routes {
         .merge(sign_in::routes())
         .merge(recovery::routes())
         .merge(incidents::routes())
+        .merge(pupils::routes())
         .merge(devices::routes())
         .merge(setup::routes())
         .merge(bypasses::routes())

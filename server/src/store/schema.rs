@@ -58,6 +58,8 @@ const MIGRATIONS: &[Migration] = &[
     migration!("0008_recovery_links"),
     // The alerts outbox.
     migration!("0009_alert_outbox"),
+    // Indexes for the DSL's page per pupil (issue 17).
+    migration!("0010_pupil_chronology"),
 ];
 
 pub fn migrations() -> Migrations<'static> {

@@ -120,3 +120,120 @@ async fn who_had_reads_and_shows_uk_time() {
     assert!(before.contains("Nobody is recorded"), "10:14 BST is 09:14 UTC, before the session");
     server.stop().await;
 }
+
+/// A DSL asks "has this child reported before?": one page per pupil with their reports, "tell
+/// my teacher", blocked attempts in harmful categories (not in others), sessions and what staff
+/// wrote, newest first, and the same as a CSV. Nobody else's records; teachers cannot read it.
+#[tokio::test]
+async fn a_pupils_chronology_gathers_everything_recorded_for_them() {
+    let server = TestServer::start().await;
+    let credential = server.enroll(12).await;
+    server
+        .store
+        .save_pupil(&slate_server::roster::PupilEntry::new("p-amira", "Amira K.", "Oak").unwrap())
+        .unwrap();
+    server
+        .store
+        .save_pupil(&slate_server::roster::PupilEntry::new("p-ben", "Ben T.", "Oak").unwrap())
+        .unwrap();
+    let amira = PupilId::new("p-amira").unwrap();
+    let session = SessionId::new();
+    let blocked = |when: &str, target: &str, list: &str, pupil: &PupilId| {
+        Event::new(
+            device(12),
+            at(when),
+            EventBody::FilterBlocked {
+                session: Some(session),
+                pupil: Some(pupil.clone()),
+                layer: FilterLayer::Dns,
+                target: target.into(),
+                rule: format!("exact:{target}"),
+                list: list.into(),
+            },
+        )
+    };
+    let mut button = report(12, Some("p-amira"), "t");
+    button.at = at("2026-11-17T10:14:00Z");
+    let mut told = report(12, Some("p-amira"), "t");
+    told.at = at("2026-11-17T10:20:00Z");
+    if let EventBody::ReportFiled { origin, .. } = &mut told.body {
+        *origin = ReportOrigin::BlockPage;
+    }
+    let mut bens = report(12, Some("p-ben"), "t");
+    bens.at = at("2026-11-17T11:00:00Z");
+    let events = vec![
+        session_started(12, session, "p-amira", "2026-11-17T10:00:00Z"),
+        blocked("2026-11-17T10:13:00Z", "adult.example", "adult", &amira),
+        blocked("2026-11-17T10:13:30Z", "games.example", "games", &amira),
+        blocked(
+            "2026-11-17T10:13:40Z",
+            "ben-adult.example",
+            "adult",
+            &PupilId::new("p-ben").unwrap(),
+        ),
+        button,
+        told,
+        bens,
+    ];
+    assert_eq!(server.post_events(Some(&credential), batch(events)).await.status(), 200);
+
+    let mut dsl = Browser::signed_in(&server, "a.dsl", Role::Dsl).await;
+    let list = dsl.page("/reports").await;
+    assert!(list.contains(r#"href="/pupils/p-amira""#), "the list links the pupil: {list}");
+    let incidents = server.store.incidents(10).unwrap();
+    let first =
+        incidents.iter().find(|i| i.report.pressed_at == at("2026-11-17T10:14:00Z")).unwrap();
+    let path = format!("/incidents/{}", first.id);
+    let token = csrf_in(&dsl.page(&path).await);
+    let ack = [("csrf", token.as_str()), ("note", "spoke to Amira at break")];
+    assert_eq!(dsl.post(&format!("{path}/acknowledge"), &ack).await.status(), 303);
+
+    let page = dsl.page("/pupils/p-amira").await;
+    let order = [
+        "spoke to Amira at break",
+        "Tell my teacher",
+        "Report button",
+        "adult.example",
+        "Signed in",
+    ];
+    let places: Vec<usize> = order
+        .iter()
+        .map(|needle| page.find(needle).unwrap_or_else(|| panic!("{needle} in {page}")))
+        .collect();
+    assert!(places.windows(2).all(|w| w[0] < w[1]), "newest first: {places:?}\n{page}");
+    assert!(
+        page.contains("Chronology: Amira K. (p-amira)") && page.contains("Class Oak."),
+        "{page}"
+    );
+    assert!(
+        page.contains("1 report with the button, 1 &quot;tell my teacher&quot;, 1 blocked attempt"),
+        "{page}"
+    );
+    assert!(!page.contains("games.example"), "not a harmful category: {page}");
+    assert!(
+        !page.contains("ben-adult.example") && !page.contains("Ben T."),
+        "only Amira's: {page}"
+    );
+
+    let csv = dsl.get("/pupils/p-amira/export.csv").await;
+    assert_eq!(csv.status(), 200);
+    let csv = csv.text().await.unwrap();
+    assert!(csv.starts_with("\u{feff}Pupil,\"Amira K. (p-amira), Oak\""), "{csv}");
+    assert!(
+        csv.contains("2026-11-17 10:13:00 GMT,Blocked,12,,adult.example (list adult)"),
+        "{csv}"
+    );
+    assert!(csv.contains("spoke to Amira at break"), "{csv}");
+
+    assert_eq!(dsl.get("/pupils/p-nobody").await.status(), 404);
+    assert_eq!(dsl.get("/pupils/not%20an%20id").await.status(), 404);
+    let audit = server.store.audit_log(50).unwrap();
+    assert!(
+        audit.iter().any(|e| e.action == "viewed pupil chronology"
+            && e.record.as_deref() == Some("pupil p-amira")),
+        "{audit:?}"
+    );
+    let mut teacher = Browser::signed_in(&server, "t.jones", Role::Teacher).await;
+    assert_eq!(teacher.get("/pupils/p-amira").await.status(), 403);
+    server.stop().await;
+}

@@ -80,7 +80,7 @@ pub fn reports_page(viewer: &Viewer, list: &IncidentList, now: DateTime<Utc>) ->
                                 (status(i.status))
                                 @if r.from_block_page { br; span.muted.low-priority { "low priority: from a blocked page" } }
                             }
-                            td { (pupil(r.pupil.as_deref(), r.pupil_name.as_deref())) }
+                            td { (pupil_with_chronology(r.pupil.as_deref(), r.pupil_name.as_deref())) }
                             td { (optional(r.app.as_deref())) }
                             td.url { (optional(r.url.as_deref())) }
                             td { (optional(r.page_title.as_deref())) }
@@ -108,6 +108,16 @@ pub fn reports_page(viewer: &Viewer, list: &IncidentList, now: DateTime<Utc>) ->
         },
         live,
     )
+}
+
+/// A pupil, linked to their chronology (the case file's readers only see these pages).
+fn pupil_with_chronology(id: Option<&str>, name: Option<&str>) -> Markup {
+    html! {
+        @match id {
+            Some(id) => a.pupil href={ "/pupils/" (id) } title="Everything recorded for this pupil" { (pupil(Some(id), name)) },
+            None => (pupil(None, name)),
+        }
+    }
 }
 
 /// The search form: every field keeps what was asked, so a search is refined, not retyped.
@@ -209,7 +219,7 @@ pub fn incident_page(
             dl {
                 dt { "Pressed" } dd { (when(r.pressed_at)) (clock_warning(r.clock_warning())) }
                 dt { "Device" } dd { a href={ "/devices/" (r.device) } { "Device " (r.device) } }
-                dt { "Reported by" } dd { "Pupil, " (r.how_reported()) ": " (pupil(r.pupil.as_deref(), r.pupil_name.as_deref())) }
+                dt { "Reported by" } dd { "Pupil, " (r.how_reported()) ": " (pupil_with_chronology(r.pupil.as_deref(), r.pupil_name.as_deref())) }
                 dt { "App" } dd { (optional(r.app.as_deref())) }
                 dt { "Address" } dd.url { (optional(r.url.as_deref())) }
                 dt { "Page title" } dd { (optional(r.page_title.as_deref())) }
