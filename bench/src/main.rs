@@ -7,6 +7,7 @@ mod backlog;
 mod blank;
 mod boot;
 mod dns;
+mod dsl_pages;
 mod idle_memory;
 mod local_server;
 mod login_storm;
@@ -66,6 +67,13 @@ enum Bench {
         #[arg(long, value_name = "URL")]
         postgres: Option<String>,
     },
+    /// The DSL's pages on a big school's database: the incident list (with searches) and
+    /// pupils' chronologies over HTTP from a real `slate-server` on loopback, p99 in ms.
+    DslPages {
+        /// How many events the SQLite database is filled with (about 1 in 97 a report).
+        #[arg(long, default_value_t = 10_000_000)]
+        events: u64,
+    },
     /// A sign-in storm against a real `slate-server` on loopback (production argon2 and
     /// limits): parallel wrong sign-ins at the DSL's account, slowloris clients, and a device
     /// uploading batches meanwhile. Peak memory and the device's batch p99.
@@ -111,6 +119,7 @@ fn main() -> anyhow::Result<()> {
         Bench::Dns { domains, seconds } => dns::run(domains, seconds),
         Bench::Server { events, postgres } => server::run(events, postgres.as_deref()),
         Bench::LoginStorm { parallel } => login_storm::run(parallel),
+        Bench::DslPages { events } => dsl_pages::run(events),
         Bench::IdleMemory { settle } => idle_memory::run(settle),
         Bench::Boot { runs, kiosk } => boot::run(runs, kiosk),
     }

@@ -277,6 +277,10 @@ fn time_who_had(store: &Store, plan: &SchoolPlan, sessions: u64) -> anyhow::Resu
 pub struct SchoolPlan {
     pub devices: u32,
     first_monday: NaiveDate,
+    /// One session in this many has a report pressed during it.
+    report_every: u64,
+    /// One session in this many has a blocked attempt in the `adult` list (0: none).
+    blocked_every: u64,
 }
 
 /// One planned session and whether a report was pressed during it.
@@ -287,12 +291,24 @@ pub struct PlannedSession {
     pub start: DateTime<Utc>,
     pub end: DateTime<Utc>,
     pub report_at: Option<DateTime<Utc>>,
+    pub blocked_at: Option<DateTime<Utc>>,
     pub reason: SessionEndReason,
 }
 
 impl SchoolPlan {
     pub fn new(devices: u32) -> Self {
-        Self { devices, first_monday: NaiveDate::from_ymd_opt(2024, 9, 2).expect("a date") }
+        Self {
+            devices,
+            first_monday: NaiveDate::from_ymd_opt(2024, 9, 2).expect("a date"),
+            report_every: REPORT_EVERY,
+            blocked_every: 0,
+        }
+    }
+
+    /// The same school with a report in one session of `report_every` and a blocked attempt in
+    /// one of `blocked_every` (the DSL's pages need more of both than who-had does).
+    pub fn with_incidents(devices: u32, report_every: u64, blocked_every: u64) -> Self {
+        Self { report_every, blocked_every, ..Self::new(devices) }
     }
 
     /// Sessions needed for at least `events` events (2 a session, 3 with a report).
@@ -309,7 +325,11 @@ impl SchoolPlan {
 
     /// Events in sessions `0..sessions`.
     pub fn events_in(&self, sessions: u64) -> u64 {
-        2 * sessions + sessions.div_ceil(REPORT_EVERY)
+        let blocked = match self.blocked_every {
+            0 => 0,
+            every => sessions.saturating_sub(1).div_ceil(every).min(sessions),
+        };
+        2 * sessions + sessions.div_ceil(self.report_every) + blocked
     }
 
     /// Session `k` of the plan. Pure: the same `k` always gives the same session.
@@ -325,26 +345,42 @@ impl SchoolPlan {
             + ChronoDuration::minutes(LESSON_STARTS[lesson as usize])
             + ChronoDuration::seconds((mix(&mut h) % 300) as i64);
         let end = start + ChronoDuration::seconds(35 * 60 + (mix(&mut h) % (15 * 60)) as i64);
-        let report_at = k.is_multiple_of(REPORT_EVERY).then(|| start + (end - start) / 2);
+        let report_at = k.is_multiple_of(self.report_every).then(|| start + (end - start) / 2);
+        let blocked_at = (self.blocked_every > 0 && k % self.blocked_every == 1)
+            .then(|| start + ChronoDuration::minutes(5));
         let pupil = PupilId::new(format!("p-{:06x}", mix(&mut h) % 2_000)).expect("a pupil id");
         let reason = if mix(&mut h).is_multiple_of(4) {
             SessionEndReason::SignedOut
         } else {
             SessionEndReason::EndOfLesson
         };
-        PlannedSession { device, pupil, start, end, report_at, reason }
+        PlannedSession { device, pupil, start, end, report_at, blocked_at, reason }
     }
 }
 
 impl PlannedSession {
     /// The session's events as `device` would send them (its own number, not the plan's).
-    fn push_events(&self, device: DeviceNumber, events: &mut Vec<Event>) {
+    pub fn push_events(&self, device: DeviceNumber, events: &mut Vec<Event>) {
         let session = SessionId::new();
         events.push(Event::new(
             device,
             self.start,
             EventBody::SessionStarted { session, pupil: self.pupil.clone() },
         ));
+        if let Some(at) = self.blocked_at {
+            events.push(Event::new(
+                device,
+                at,
+                EventBody::FilterBlocked {
+                    session: Some(session),
+                    pupil: Some(self.pupil.clone()),
+                    layer: slate_protocol::FilterLayer::Dns,
+                    target: "adult.example".into(),
+                    rule: "exact:adult.example".into(),
+                    list: "adult".into(),
+                },
+            ));
+        }
         if let Some(at) = self.report_at {
             events.push(Event::new(
                 device,
@@ -398,10 +434,24 @@ mod tests {
             assert!(!matches!(s.start.weekday(), Weekday::Sat | Weekday::Sun), "{k}");
             assert!((9..16).contains(&s.start.hour()) && s.start < s.end, "{k}");
             assert_eq!(s.report_at.is_some(), (k as u64).is_multiple_of(REPORT_EVERY));
+            assert!(s.blocked_at.is_none(), "who-had's school has no blocks");
         }
         for d in 1..=3 {
             let mine: Vec<_> = sessions.iter().filter(|s| s.device == d).collect();
             assert!(mine.windows(2).all(|w| w[0].end <= w[1].start), "device {d} overlaps");
+        }
+    }
+
+    #[test]
+    fn events_in_counts_what_push_events_pushes() {
+        for plan in [SchoolPlan::new(3), SchoolPlan::with_incidents(3, 48, 20)] {
+            for sessions in [0, 1, 2, 21, 22, 48, 49, 500] {
+                let mut events = Vec::new();
+                for k in 0..sessions {
+                    plan.session(k).push_events(DeviceNumber::new(1).unwrap(), &mut events);
+                }
+                assert_eq!(plan.events_in(sessions), events.len() as u64, "{plan:?} {sessions}");
+            }
         }
     }
 
