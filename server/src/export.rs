@@ -143,6 +143,34 @@ pub fn chronology_csv(pupil: &str, lines: &[crate::chronology::Line]) -> Vec<u8>
     finish(w)
 }
 
+/// The filtering log: one row per refused attempt, newest first.
+pub fn filtering_log_csv(blocks: &[crate::store::LoggedBlock]) -> Vec<u8> {
+    let mut w = csv::Writer::from_writer(marked());
+    let _ = w.write_record([
+        "Date and time",
+        "Device",
+        "Pupil",
+        "Pupil name",
+        "List",
+        "Layer",
+        "Address",
+        "Rule",
+    ]);
+    for b in blocks {
+        let _ = w.write_record([
+            time(b.at),
+            b.device.to_string(),
+            opt(&b.pupil),
+            opt(&b.pupil_name),
+            cell(&b.list),
+            b.layer.clone(),
+            cell(&b.target),
+            cell(&b.rule),
+        ]);
+    }
+    finish(w)
+}
+
 /// The audit log, newest first.
 pub fn audit_csv(log: &[AuditEntry]) -> Vec<u8> {
     let mut w = csv::Writer::from_writer(marked());

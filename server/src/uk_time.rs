@@ -42,6 +42,17 @@ pub fn parse_uk(field: &str, text: &str) -> Result<DateTime<Utc>, String> {
     }
 }
 
+/// The start of a UK day as an instant: a search "from" a day starts at its midnight, one "to"
+/// a day ends at the next midnight (midnight always exists in Europe/London).
+pub fn day_start(day: chrono::NaiveDate) -> DateTime<Utc> {
+    let midnight = day.and_hms_opt(0, 0, 0).expect("midnight is a time");
+    London
+        .from_local_datetime(&midnight)
+        .earliest()
+        .expect("the UK clocks never change at midnight")
+        .with_timezone(&Utc)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

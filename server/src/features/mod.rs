@@ -12,6 +12,7 @@ pub mod bypasses;
 pub mod commands;
 pub mod device_api;
 pub mod devices;
+pub mod filtering_log;
 pub mod governors;
 pub mod incidents;
 pub mod pupils;

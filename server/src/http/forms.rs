@@ -37,6 +37,22 @@ pub fn parse_time(field: &str, text: &str) -> Result<DateTime<Utc>, String> {
     crate::uk_time::parse_uk(field, text)
 }
 
+/// A search form's field, trimmed; `None` when left blank.
+pub fn given(text: &str) -> Option<&str> {
+    Some(text.trim()).filter(|t| !t.is_empty())
+}
+
+/// A field's value, or `None` with its problem noted: a form's every problem is shown at once.
+pub fn keep<T>(problems: &mut Vec<String>, result: Result<T, String>) -> Option<T> {
+    result.map_err(|problem| problems.push(problem)).ok()
+}
+
+/// A day from a `date` input (`2026-11-17`), with a message naming the field.
+pub fn parse_day(field: &str, text: &str) -> Result<chrono::NaiveDate, String> {
+    chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .map_err(|_| format!("{field}: {text:?} is not a date like 2026-11-17."))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

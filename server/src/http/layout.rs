@@ -106,6 +106,7 @@ pub(crate) fn layout_with_script(
                             @if v.may(Permission::SeeBypasses) { a href="/bypasses" { "Filter bypasses" } " " }
                             @if v.may(Permission::ManagePolicy) { a href="/setup" { "School setup" } " " }
                             @if v.may(Permission::ReadAudit) { a href="/audit" { "Audit log" } " " }
+                            @if v.may(Permission::ReadCaseFile) { a href="/filtering-log" { "Filtering log" } " " }
                             @if v.may(Permission::GovernorReport) { a href="/governors" { "Governors' report" } }
                         }
                         span.who {

@@ -16,8 +16,8 @@ use crate::access::Gate;
 use crate::auth::{HashCost, SignInThrottle};
 use crate::config::Config;
 use crate::features::{
-    audit, bypasses, commands, device_api, devices, governors, incidents, pupils, recovery, setup,
-    sign_in,
+    audit, bypasses, commands, device_api, devices, filtering_log, governors, incidents, pupils,
+    recovery, setup, sign_in,
 };
 use crate::notify::Notifier;
 use crate::secrets::Secret;
@@ -192,6 +192,7 @@ pub fn routes() -> Routes {
         .merge(recovery::routes())
         .merge(incidents::routes())
         .merge(pupils::routes())
+        .merge(filtering_log::routes())
         .merge(devices::routes())
         .merge(setup::routes())
         .merge(bypasses::routes())

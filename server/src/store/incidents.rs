@@ -2,7 +2,7 @@
 //! workflow are `incident`'s; this module only applies them inside transactions.
 
 use super::queries::{report_row_at, reports_from, ReportRecord, REPORT_COLUMNS};
-use super::sql::{OptionalExtension, ToSql, Value};
+use super::sql::{Conditions, OptionalExtension, ToSql, Value};
 use super::{db_time, parse_db_time, Store, StoreError};
 use crate::incident::{next_status, Details, Status, Step, WorkflowError};
 use chrono::{DateTime, Utc};
@@ -57,45 +57,37 @@ pub struct IncidentFilter {
 /// The SQL condition for `filter` and its values, numbered from `$3` (`$1` and `$2` are the
 /// page's limit and offset). Only the fields set appear, so each search uses its indexes.
 fn filter_condition(filter: &IncidentFilter) -> (String, Vec<Value>) {
-    let mut parts = vec!["1 = 1".to_owned()];
-    let mut values = Vec::new();
-    let mut bind = |part: &str, value: Value, parts: &mut Vec<String>| {
-        values.push(value);
-        parts.push(part.replace('?', &format!("${}", values.len() + 2)));
-    };
+    let mut c = Conditions::numbered_from(3);
     if let Some(from) = filter.pressed_from {
-        bind("r.pressed_at >= ?", Value::Text(db_time(from)), &mut parts);
+        c.bind("r.pressed_at >= ?", Value::Text(db_time(from)));
     }
     if let Some(before) = filter.pressed_before {
-        bind("r.pressed_at < ?", Value::Text(db_time(before)), &mut parts);
+        c.bind("r.pressed_at < ?", Value::Text(db_time(before)));
     }
     if let Some(device) = filter.device {
-        bind("r.device = ?", Value::Integer(device.into()), &mut parts);
+        c.bind("r.device = ?", Value::Integer(device.into()));
     }
     if let Some(class) = &filter.class {
-        bind(
+        c.bind(
             "r.pupil IN (SELECT p.id FROM pupils p WHERE p.class_name = ?)",
             Value::Text(class.clone()),
-            &mut parts,
         );
     }
     match filter.status {
         None => {}
-        Some(Status::New) => parts.push("i.status = 'new'".into()),
-        Some(Status::Acknowledged) => parts.push("i.status = 'acknowledged'".into()),
-        Some(Status::Actioned(action)) => bind(
-            "i.status = 'actioned' AND i.action = ?",
-            Value::Text(action.name().into()),
-            &mut parts,
-        ),
+        Some(Status::New) => c.fixed("i.status = 'new'"),
+        Some(Status::Acknowledged) => c.fixed("i.status = 'acknowledged'"),
+        Some(Status::Actioned(action)) => {
+            c.bind("i.status = 'actioned' AND i.action = ?", Value::Text(action.name().into()))
+        }
     }
     if let Some(category) = &filter.category {
-        bind("i.category = ?", Value::Text(category.clone()), &mut parts);
+        c.bind("i.category = ?", Value::Text(category.clone()));
     }
     if let Some(pupil) = &filter.pupil {
-        bind("r.pupil = ?", Value::Text(pupil.clone()), &mut parts);
+        c.bind("r.pupil = ?", Value::Text(pupil.clone()));
     }
-    (parts.join(" AND "), values)
+    c.finish()
 }
 
 /// New incidents from the pupils of teacher `$2`'s classes, or from nobody signed in.

@@ -13,6 +13,7 @@ mod chronology;
 mod classes;
 mod commands;
 mod devices;
+mod filtering_log;
 mod incidents;
 mod ingest;
 mod lists;
@@ -36,6 +37,7 @@ pub use chronology::{BlockedAttempt, IncidentHistoryLine, PupilRecord, PupilSess
 pub use classes::ClassInput;
 pub use commands::CommandRecord;
 pub use devices::{EnrollOutcome, EnrollRefusal};
+pub use filtering_log::{BlockFilter, LoggedBlock};
 pub use incidents::{IncidentEntry, IncidentFilter, IncidentRecord, StepError};
 pub use ingest::{Ingested, NewReport};
 pub use lists::ListRecord;

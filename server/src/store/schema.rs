@@ -58,8 +58,8 @@ const MIGRATIONS: &[Migration] = &[
     migration!("0008_recovery_links"),
     // The alerts outbox.
     migration!("0009_alert_outbox"),
-    // Indexes for the DSL's page per pupil (issue 17).
-    migration!("0010_pupil_chronology"),
+    // Indexes for the DSL's pupil chronology and filtering log (issue 17).
+    migration!("0010_search_indexes"),
 ];
 
 pub fn migrations() -> Migrations<'static> {

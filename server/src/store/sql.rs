@@ -49,6 +49,38 @@ pub enum Value {
     Blob(Vec<u8>),
 }
 
+/// A `WHERE` condition built from the fields a search sets: each part's `?` becomes the next
+/// numbered placeholder, so a search names only what it asks for (and each uses its indexes).
+#[derive(Debug)]
+pub(crate) struct Conditions {
+    parts: Vec<String>,
+    values: Vec<Value>,
+    /// The number of the first placeholder (those before are the query's own).
+    first: usize,
+}
+
+impl Conditions {
+    pub(crate) fn numbered_from(first: usize) -> Self {
+        Self { parts: vec!["1 = 1".into()], values: Vec::new(), first }
+    }
+
+    /// A part without a value.
+    pub(crate) fn fixed(&mut self, part: &str) {
+        self.parts.push(part.to_owned());
+    }
+
+    /// A part whose one `?` is `value`.
+    pub(crate) fn bind(&mut self, part: &str, value: Value) {
+        let placeholder = format!("${}", self.first + self.values.len());
+        self.values.push(value);
+        self.parts.push(part.replace('?', &placeholder));
+    }
+
+    pub(crate) fn finish(self) -> (String, Vec<Value>) {
+        (self.parts.join(" AND "), self.values)
+    }
+}
+
 /// A connection to one database. Object-safe: the store holds a `Box<dyn Database>`; the
 /// methods the store's modules call are on `dyn Database` below.
 pub trait Database: Send {

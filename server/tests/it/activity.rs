@@ -237,3 +237,65 @@ async fn a_pupils_chronology_gathers_everything_recorded_for_them() {
     assert_eq!(teacher.get("/pupils/p-amira").await.status(), 403);
     server.stop().await;
 }
+
+/// The school-wide filtering log the DSL reviews: every refused attempt from every device,
+/// newest first, searched by list, class and day, exported as CSV; not for teachers.
+#[tokio::test]
+async fn the_dsl_reviews_the_school_wide_filtering_log() {
+    let server = TestServer::start().await;
+    let twelve = server.enroll(12).await;
+    let thirteen = server.enroll(13).await;
+    server
+        .store
+        .save_pupil(&slate_server::roster::PupilEntry::new("p-amira", "Amira K.", "Oak").unwrap())
+        .unwrap();
+    let blocked = |n: u16, when: &str, target: &str, list: &str, pupil: Option<&str>| {
+        Event::new(
+            device(n),
+            at(when),
+            EventBody::FilterBlocked {
+                session: None,
+                pupil: pupil.map(|p| PupilId::new(p).unwrap()),
+                layer: FilterLayer::Dns,
+                target: target.into(),
+                rule: format!("exact:{target}"),
+                list: list.into(),
+            },
+        )
+    };
+    let on_twelve = vec![
+        blocked(12, "2026-11-16T09:00:00Z", "adult.example", "adult", Some("p-amira")),
+        blocked(12, "2026-11-17T09:00:00Z", "games.example", "games", None),
+    ];
+    let on_thirteen = vec![blocked(13, "2026-11-17T10:00:00Z", "bad.example", "iwf", None)];
+    assert_eq!(server.post_events(Some(&twelve), batch(on_twelve)).await.status(), 200);
+    assert_eq!(server.post_events(Some(&thirteen), batch(on_thirteen)).await.status(), 200);
+
+    let mut dsl = Browser::signed_in(&server, "a.dsl", Role::Dsl).await;
+    let page = dsl.page("/filtering-log").await;
+    let order = ["bad.example", "games.example", "adult.example"];
+    let places: Vec<usize> = order.iter().map(|t| page.find(t).expect(t)).collect();
+    assert!(places.windows(2).all(|w| w[0] < w[1]), "newest first: {page}");
+    assert!(page.contains(r#"href="/pupils/p-amira""#), "{page}");
+    assert!(!page.contains(r#"href="https://"#) && !page.contains("href=\"bad.example"), "{page}");
+    let oak = dsl.page("/filtering-log?class=Oak").await;
+    assert!(oak.contains("adult.example") && !oak.contains("games.example"), "{oak}");
+    let iwf = dsl.page("/filtering-log?list=iwf&from=2026-11-17&to=2026-11-17").await;
+    assert!(iwf.contains("bad.example") && !iwf.contains("games.example"), "{iwf}");
+    let bad = dsl.page("/filtering-log?list=Adult+sites").await;
+    assert!(bad.contains("is not a list name"), "{bad}");
+
+    let csv = dsl.get("/filtering-log.csv?device=12").await;
+    assert_eq!(csv.status(), 200);
+    let csv = csv.text().await.unwrap();
+    assert!(csv.starts_with("\u{feff}Date and time,Device,Pupil"), "{csv}");
+    assert!(
+        csv.contains("2026-11-16 09:00:00 GMT,12,p-amira,Amira K.,adult,dns,adult.example"),
+        "{csv}"
+    );
+    assert!(!csv.contains("bad.example"), "device 12's only: {csv}");
+
+    let mut teacher = Browser::signed_in(&server, "t.jones", Role::Teacher).await;
+    assert_eq!(teacher.get("/filtering-log").await.status(), 403);
+    server.stop().await;
+}

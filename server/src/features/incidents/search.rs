@@ -2,11 +2,11 @@
 //! kind of concern, pupil) and the page number, read from the query string and checked, each
 //! problem named by its field. Pure: text in, a store filter out.
 
-use crate::http::forms::parse_device;
+use crate::http::forms::{given, keep, parse_day, parse_device};
 use crate::incident::{category_label, Action, Status};
 use crate::store::IncidentFilter;
-use chrono::{DateTime, Days, NaiveDate, TimeZone, Utc};
-use chrono_tz::Europe::London;
+use crate::uk_time::day_start;
+use chrono::Days;
 use serde::{Deserialize, Serialize};
 use slate_protocol::PupilId;
 
@@ -52,45 +52,21 @@ fn parse_state(text: &str) -> Option<Status> {
     }
 }
 
-/// The start of a UK day as an instant (midnight always exists in Europe/London).
-fn uk_midnight(day: NaiveDate) -> DateTime<Utc> {
-    let midnight = day.and_hms_opt(0, 0, 0).expect("midnight is a time");
-    London
-        .from_local_datetime(&midnight)
-        .earliest()
-        .expect("the UK clocks never change at midnight")
-        .with_timezone(&Utc)
-}
-
-fn parse_day(field: &str, text: &str) -> Result<NaiveDate, String> {
-    NaiveDate::parse_from_str(text, "%Y-%m-%d")
-        .map_err(|_| format!("{field}: {text:?} is not a date like 2026-11-17."))
-}
-
-/// The value, or `None` with its problem noted.
-fn keep<T>(problems: &mut Vec<String>, result: Result<T, String>) -> Option<T> {
-    result.map_err(|problem| problems.push(problem)).ok()
-}
-
-fn set(text: &str) -> Option<&str> {
-    Some(text.trim()).filter(|t| !t.is_empty())
-}
-
 impl SearchForm {
     /// Checks every field; on failure, every problem, each naming its field.
     pub fn check(&self) -> Result<Search, Vec<String>> {
         let mut problems = Vec::new();
-        let from = set(&self.from).and_then(|t| keep(&mut problems, parse_day("From", t)));
-        let to = set(&self.to).and_then(|t| keep(&mut problems, parse_day("To", t)));
+        let from = given(&self.from).and_then(|t| keep(&mut problems, parse_day("From", t)));
+        let to = given(&self.to).and_then(|t| keep(&mut problems, parse_day("To", t)));
         let device =
-            set(&self.device).and_then(|t| keep(&mut problems, parse_device(t).map(|d| d.get())));
-        let status = set(&self.state).and_then(|t| {
+            given(&self.device).and_then(|t| keep(&mut problems, parse_device(t).map(|d| d.get())));
+        let status = given(&self.state).and_then(|t| {
             keep(
                 &mut problems,
                 parse_state(t).ok_or_else(|| format!("State: {t:?} is not a state on the list.")),
             )
         });
-        let category = set(&self.category).and_then(|t| {
+        let category = given(&self.category).and_then(|t| {
             keep(
                 &mut problems,
                 match category_label(t) {
@@ -99,7 +75,7 @@ impl SearchForm {
                 },
             )
         });
-        let pupil = set(&self.pupil).and_then(|t| {
+        let pupil = given(&self.pupil).and_then(|t| {
             keep(
                 &mut problems,
                 PupilId::new(t).map(|p| p.as_str().to_owned()).map_err(|_| {
@@ -107,7 +83,7 @@ impl SearchForm {
                 }),
             )
         });
-        let class = set(&self.class).and_then(|t| {
+        let class = given(&self.class).and_then(|t| {
             keep(
                 &mut problems,
                 if t.chars().count() <= 100 {
@@ -117,7 +93,7 @@ impl SearchForm {
                 },
             )
         });
-        let page = match set(&self.page) {
+        let page = match given(&self.page) {
             None => Some(1),
             Some(t) => keep(
                 &mut problems,
@@ -137,9 +113,9 @@ impl SearchForm {
         }
         Ok(Search {
             filter: IncidentFilter {
-                pressed_from: from.map(uk_midnight),
+                pressed_from: from.map(day_start),
                 // To is the last day searched, whole.
-                pressed_before: to.and_then(|d| d.checked_add_days(Days::new(1))).map(uk_midnight),
+                pressed_before: to.and_then(|d| d.checked_add_days(Days::new(1))).map(day_start),
                 device,
                 class,
                 status,
@@ -153,7 +129,7 @@ impl SearchForm {
     /// Whether any filter is set (the page number aside): a search, not the live list.
     pub fn narrows(&self) -> bool {
         let SearchForm { from, to, class, device, state, category, pupil, page: _ } = self;
-        [from, to, class, device, state, category, pupil].iter().any(|f| set(f).is_some())
+        [from, to, class, device, state, category, pupil].iter().any(|f| given(f).is_some())
     }
 
     /// The query string of this search at `page`, for the list's page links.
@@ -170,7 +146,7 @@ impl SearchForm {
             ("page", &form.page),
         ]
         .into_iter()
-        .filter_map(|(k, v)| set(v).map(|v| (k, v)))
+        .filter_map(|(k, v)| given(v).map(|v| (k, v)))
         .collect();
         serde_urlencoded::to_string(pairs).expect("text pairs encode")
     }
@@ -179,6 +155,7 @@ impl SearchForm {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::{DateTime, Utc};
 
     fn form(pairs: &[(&str, &str)]) -> SearchForm {
         serde_urlencoded::from_str(&serde_urlencoded::to_string(pairs).unwrap()).unwrap()

@@ -1,0 +1,245 @@
+//! The school-wide filtering log for the DSL (DfE filtering and monitoring standards: filtering
+//! logs regularly reviewed): every attempt a device's filter refused, 50 a page, searchable by UK
+//! day range, class, device, list and pupil, and exportable as CSV. Case-file reading (blocked
+//! addresses include illegal-content ones): DSL and deputy only, audited.
+
+mod views;
+
+use crate::access::{Gate, Permission};
+use crate::export;
+use crate::http::error::PageError;
+use crate::http::forms::{given, keep, parse_day, parse_device};
+use crate::http::routes::Routes;
+use crate::http::staff::Staff;
+use crate::http::{csv_response, AppState};
+use crate::store::BlockFilter;
+use crate::uk_time::day_start;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use axum::response::Response;
+use chrono::{Days, Utc};
+use maud::Markup;
+use serde::{Deserialize, Serialize};
+use slate_protocol::PupilId;
+
+/// Attempts on one page.
+pub const PAGE_SIZE: u32 = 50;
+/// The last page a search may ask for; older attempts are in the export.
+const LAST_PAGE: u32 = 2_000;
+/// Rows in one export.
+const EXPORT_ROWS: u32 = 100_000;
+
+pub fn routes() -> Routes {
+    let case_file = Gate::Needs(Permission::ReadCaseFile);
+    Routes::new().get("/filtering-log", case_file, log_page).get(
+        "/filtering-log.csv",
+        case_file,
+        log_csv,
+    )
+}
+
+/// The search form as the browser sends it: every field text, empty when left blank.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default)]
+pub struct LogForm {
+    pub from: String,
+    pub to: String,
+    pub class: String,
+    pub device: String,
+    pub list: String,
+    pub pupil: String,
+    pub page: String,
+}
+
+impl LogForm {
+    /// The store's filter and the page, or every problem, each naming its field.
+    pub fn check(&self) -> Result<(BlockFilter, u32), Vec<String>> {
+        let mut problems = Vec::new();
+        let from = given(&self.from).and_then(|t| keep(&mut problems, parse_day("From", t)));
+        let to = given(&self.to).and_then(|t| keep(&mut problems, parse_day("To", t)));
+        let device =
+            given(&self.device).and_then(|t| keep(&mut problems, parse_device(t).map(|d| d.get())));
+        let list = given(&self.list).and_then(|t| {
+            let ok = t.len() <= 64
+                && t.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+            keep(
+                &mut problems,
+                if ok { Ok(t.to_owned()) } else { Err(format!("List: {t:?} is not a list name.")) },
+            )
+        });
+        let pupil = given(&self.pupil).and_then(|t| {
+            keep(
+                &mut problems,
+                PupilId::new(t).map(|p| p.as_str().to_owned()).map_err(|_| {
+                    format!("Pupil: {t:?} is not a pupil id from the roster, like p-7f3a9c.")
+                }),
+            )
+        });
+        let class = given(&self.class).and_then(|t| {
+            keep(
+                &mut problems,
+                if t.chars().count() <= 100 {
+                    Ok(t.to_owned())
+                } else {
+                    Err("Class: a class name is at most 100 letters.".to_owned())
+                },
+            )
+        });
+        let page = match given(&self.page) {
+            None => Some(1),
+            Some(t) => keep(
+                &mut problems,
+                t.parse::<u32>()
+                    .ok()
+                    .filter(|p| (1..=LAST_PAGE).contains(p))
+                    .ok_or_else(|| format!("Page: {t:?} is not a page from 1 to {LAST_PAGE}.")),
+            ),
+        };
+        if let (Some(from), Some(to)) = (from, to) {
+            if from > to {
+                problems.push(format!("From: {from} is after To, {to}."));
+            }
+        }
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        let filter = BlockFilter {
+            from: from.map(day_start),
+            before: to.and_then(|d| d.checked_add_days(Days::new(1))).map(day_start),
+            device,
+            class,
+            list,
+            pupil,
+        };
+        Ok((filter, page.unwrap_or(1)))
+    }
+
+    /// The query string of this search at `page`, for page links and the export.
+    pub fn at_page(&self, page: Option<u32>) -> String {
+        let page = page.map(|p| p.to_string()).unwrap_or_default();
+        let pairs: Vec<(&str, &str)> = [
+            ("from", self.from.as_str()),
+            ("to", &self.to),
+            ("class", &self.class),
+            ("device", &self.device),
+            ("list", &self.list),
+            ("pupil", &self.pupil),
+            ("page", &page),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| given(v).map(|v| (k, v)))
+        .collect();
+        serde_urlencoded::to_string(pairs).expect("text pairs encode")
+    }
+}
+
+fn read(
+    query: Result<Query<LogForm>, QueryRejection>,
+) -> (LogForm, Result<(BlockFilter, u32), Vec<String>>) {
+    match query {
+        Ok(Query(form)) => {
+            let checked = form.check();
+            (form, checked)
+        }
+        Err(_) => (
+            LogForm::default(),
+            Err(vec!["The search in the address could not be read: search again below.".into()]),
+        ),
+    }
+}
+
+/// `GET /filtering-log`.
+pub async fn log_page(
+    staff: Staff,
+    State(state): State<AppState>,
+    query: Result<Query<LogForm>, QueryRejection>,
+) -> Result<Markup, PageError> {
+    let (form, checked) = read(query);
+    let classes = state.store.run(|store| store.classes()).await?;
+    let classes: Vec<String> = classes.into_iter().map(|c| c.name).collect();
+    let (page, blocks) = match &checked {
+        Ok((filter, page)) => {
+            let (filter, offset) = (filter.clone(), (page - 1) * PAGE_SIZE);
+            // One more than a page, to know whether a next page exists without counting.
+            let found = state
+                .store
+                .run(move |store| store.filtering_log(&filter, PAGE_SIZE + 1, offset))
+                .await?;
+            (*page, found)
+        }
+        Err(_) => (1, Vec::new()),
+    };
+    staff.audit(&state, "viewed filtering log", None).await?;
+    let shown = &blocks[..blocks.len().min(PAGE_SIZE as usize)];
+    let view = views::LogView {
+        form: &form,
+        problems: checked.as_ref().err().map(Vec::as_slice).unwrap_or_default(),
+        classes: &classes,
+        page,
+        has_next: blocks.len() > PAGE_SIZE as usize,
+        blocks: shown,
+    };
+    Ok(views::log_page(&staff.viewer(), &view, Utc::now()))
+}
+
+/// `GET /filtering-log.csv`: the same search, every page (up to 100,000 attempts).
+pub async fn log_csv(
+    staff: Staff,
+    State(state): State<AppState>,
+    query: Result<Query<LogForm>, QueryRejection>,
+) -> Result<Response, PageError> {
+    let (filter, _) = read(query).1.map_err(|problems| PageError::BadForm(problems.join(" ")))?;
+    let blocks = state.store.run(move |store| store.filtering_log(&filter, EXPORT_ROWS, 0)).await?;
+    staff.audit(&state, "exported filtering log (CSV)", None).await?;
+    Ok(csv_response("filtering-log.csv", export::filtering_log_csv(&blocks)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn form(query: &str) -> LogForm {
+        serde_urlencoded::from_str(query).unwrap()
+    }
+
+    #[test]
+    fn each_field_is_read_and_each_problem_named() {
+        let (filter, page) =
+            form("from=2026-06-23&to=2026-06-23&class=Oak&device=12&list=adult&pupil=p-1&page=2")
+                .check()
+                .unwrap();
+        assert_eq!(page, 2);
+        assert_eq!(
+            filter,
+            BlockFilter {
+                from: Some("2026-06-22T23:00:00Z".parse().unwrap()),
+                before: Some("2026-06-23T23:00:00Z".parse().unwrap()),
+                device: Some(12),
+                class: Some("Oak".into()),
+                list: Some("adult".into()),
+                pupil: Some("p-1".into()),
+            }
+        );
+        assert_eq!(form("").check().unwrap(), (BlockFilter::default(), 1));
+        let cases = [
+            ("list=Adult%20sites", "List: \"Adult sites\" is not a list name."),
+            ("device=0", "Device: \"0\" is not a device number from 1 to 9999."),
+            ("from=2026-06-24&to=2026-06-23", "From: 2026-06-24 is after To, 2026-06-23."),
+            ("page=0", "Page: \"0\" is not a page from 1 to 2000."),
+            (
+                "pupil=Amira+K.",
+                "Pupil: \"Amira K.\" is not a pupil id from the roster, like p-7f3a9c.",
+            ),
+        ];
+        for (query, problem) in cases {
+            assert_eq!(form(query).check().unwrap_err(), [problem], "{query}");
+        }
+    }
+
+    #[test]
+    fn page_links_keep_the_search() {
+        let search = form("list=adult&class=Year+5%2C+Kingfishers&page=4");
+        assert_eq!(search.at_page(Some(5)), "class=Year+5%2C+Kingfishers&list=adult&page=5");
+        assert_eq!(search.at_page(None), "class=Year+5%2C+Kingfishers&list=adult");
+    }
+}
