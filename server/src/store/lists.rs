@@ -66,11 +66,10 @@ impl Store {
 
     /// The manifest entry of the list of this name, if one was uploaded (its file is served).
     pub fn list_file(&self, name: &str) -> Result<Option<ListFile>, StoreError> {
-        Ok(self
-            .lock()
+        self.lock()
             .query_row("SELECT sha256, bytes FROM filter_lists WHERE name = $1", [name], |r| {
                 Ok(ListFile { sha256: r.get::<_, String>(0)?, bytes: r.get::<_, i64>(1)? as u64 })
             })
-            .optional()?)
+            .optional()
     }
 }
