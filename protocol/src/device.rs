@@ -79,6 +79,14 @@ impl ListFile {
         Self { sha256: list_digest(bytes), bytes: bytes.len() as u64 }
     }
 
+    /// The file this list is stored under, on the server and on the device: `<sha256>.txt`,
+    /// named by its content, so writing a new list never overwrites a file that the manifest in
+    /// force names. Only for an entry that passed [`ListFile::validate`] (64 hex digits: the
+    /// name cannot leave its directory).
+    pub fn file_name(&self) -> String {
+        format!("{}{LIST_FILE_SUFFIX}", self.sha256)
+    }
+
     pub fn validate(&self, name: &str) -> Result<(), ProtocolError> {
         check_list_name(name)?;
         let hex = self.sha256.len() == 64
@@ -88,6 +96,40 @@ impl ListFile {
         }
         Ok(())
     }
+}
+
+/// How every list file's name ends, content-addressed ([`ListFile::file_name`]) or not.
+pub const LIST_FILE_SUFFIX: &str = ".txt";
+
+/// How the temporary files that list writers leave after a crash end: `.partial` (the server's
+/// private files) and `.tmp` (the device's atomic writes).
+const LEFTOVER_SUFFIXES: [&str; 2] = [".partial", ".tmp"];
+
+/// The name software before content addressing stored list `name` under (`<name>.txt`). A device
+/// upgraded from it still has such files until its next install collects them; readers fall
+/// back to it when the content-addressed file is absent (the bytes are checked all the same).
+pub fn legacy_list_file_name(name: &str) -> String {
+    format!("{name}{LIST_FILE_SUFFIX}")
+}
+
+/// The files in a list directory to remove once `in_force` is the manifest in force (committed:
+/// the server's database row, the device's `filter.json`): every list file it does not name and
+/// every leftover temporary file. Anything else in `present` is not a list writer's and is left.
+/// Pure.
+pub fn unreferenced_list_files<'a>(
+    in_force: impl IntoIterator<Item = &'a ListFile>,
+    present: &[String],
+) -> Vec<String> {
+    let named: std::collections::BTreeSet<String> =
+        in_force.into_iter().map(ListFile::file_name).collect();
+    let ours = |file: &str| {
+        file.ends_with(LIST_FILE_SUFFIX) || LEFTOVER_SUFFIXES.iter().any(|s| file.ends_with(s))
+    };
+    let mut gone: Vec<String> =
+        present.iter().filter(|f| ours(f) && !named.contains(*f)).cloned().collect();
+    gone.sort();
+    gone.dedup();
+    gone
 }
 
 /// A list's name, as used in URLs and file names: 1 to 64 of `[a-z0-9-]`.
@@ -190,6 +232,75 @@ mod tests {
         assert!(!command.is_live("2026-11-23T10:24:00Z".parse().unwrap()));
         let err = CommandsReply::from_json(br#"{"v":1,"commands":[{"id":1,"issued_at":"2026-11-23T10:14:00Z","expires_at":"2026-11-23T10:24:00Z","action":"format_disk"}],"cursor":1}"#).unwrap_err();
         assert!(err.to_string().contains("unknown variant"), "{err}");
+    }
+
+    #[test]
+    fn a_list_file_is_named_by_its_content() {
+        let file = ListFile::of(b"*.adult.test\n");
+        assert_eq!(file.file_name(), format!("{}.txt", list_digest(b"*.adult.test\n")));
+        assert_eq!(ListFile::of(b"x\n").file_name(), ListFile::of(b"x\n").file_name());
+        assert_ne!(ListFile::of(b"x\n").file_name(), ListFile::of(b"y\n").file_name());
+        assert_eq!(legacy_list_file_name("adult"), "adult.txt");
+    }
+
+    #[test]
+    fn only_files_the_manifest_in_force_does_not_name_are_collected() {
+        let (old, new, kept) =
+            (ListFile::of(b"old\n"), ListFile::of(b"new\n"), ListFile::of(b"k\n"));
+        let names = |files: &[&ListFile]| files.iter().map(|f| f.file_name()).collect::<Vec<_>>();
+        let present = |extra: &[&str], files: &[&ListFile]| {
+            let mut all = names(files);
+            all.extend(extra.iter().map(|s| s.to_string()));
+            all
+        };
+        let cases: Vec<(&str, Vec<&ListFile>, Vec<String>, Vec<String>)> = vec![
+            ("nothing there", vec![&new], vec![], vec![]),
+            (
+                "the new manifest's files stay",
+                vec![&new, &kept],
+                present(&[], &[&new, &kept]),
+                vec![],
+            ),
+            (
+                "the old list goes once the new manifest is in force",
+                vec![&new, &kept],
+                present(&[], &[&old, &new, &kept]),
+                names(&[&old]),
+            ),
+            (
+                "a crash before the switch: the new file is garbage for the old manifest",
+                vec![&old],
+                present(&[], &[&old, &new]),
+                names(&[&new]),
+            ),
+            (
+                "a list dropped from the manifest goes",
+                vec![],
+                present(&[], &[&old]),
+                names(&[&old]),
+            ),
+            (
+                "legacy and leftover files go",
+                vec![&new],
+                present(&["adult.txt", ".x.txt.tmp", "abc.partial"], &[&new]),
+                vec![".x.txt.tmp".into(), "abc.partial".into(), "adult.txt".into()],
+            ),
+            (
+                "other files are not a list writer's",
+                vec![&new],
+                present(&["README", "lost+found"], &[&new]),
+                vec![],
+            ),
+            (
+                "two names for one content keep one file",
+                vec![&new, &new],
+                present(&[], &[&new]),
+                vec![],
+            ),
+        ];
+        for (case, in_force, present, expected) in cases {
+            assert_eq!(unreferenced_list_files(in_force, &present), expected, "{case}");
+        }
     }
 
     #[test]

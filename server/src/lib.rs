@@ -38,7 +38,9 @@
 //!   in each report's own transaction (retried with backoff, across restarts).
 //! - [`store`]: the SQLite database, its migrations and every query. Nothing else touches SQL.
 //! - [`data_dir`], [`tls`], [`listen`], [`secrets`], [`roster`]: the data directory and its
-//!   private files, certificates, where to listen, random secrets and hashes, roster entries.
+//!   private files, certificates, where to listen, random secrets and hashes, roster entries;
+//!   [`list_files`]: the uploaded list files, stored by content hash, old ones removed only
+//!   after the row naming the new one is committed.
 //! - [`cli`]: the command line's shape; [`run_as`]: commands run as the data directory's owner
 //!   (root becomes it, anyone else is refused); [`logging`]: plain lines to stderr.
 //!
@@ -61,6 +63,7 @@ pub mod features;
 pub mod governors;
 pub mod http;
 pub mod incident;
+pub mod list_files;
 pub mod listen;
 pub mod logging;
 pub mod notify;

@@ -90,22 +90,20 @@ fn a_listed_url_gets_the_block_page_and_tell_my_teacher_reports_it() {
     let state = dir.path().join("state");
     std::fs::create_dir_all(state.join("policy/lists")).unwrap();
     let salt = [7u8, 9, 11];
-    let payload = json!({"v": 1, "url_salt": "07090b"}).to_string();
-    std::fs::write(
-        state.join("policy/filter.json"),
-        json!({"v": 1, "key_id": "k", "payload": payload, "signature": "s"}).to_string(),
-    )
-    .unwrap();
     let bad = format!("http://127.0.0.1:{port}/app/bad?x=1");
     let entry = slate_protocol::url_lists::salted_hash(
         &salt,
         &slate_protocol::url_lists::normalise(&bad).unwrap(),
     );
+    let iwf = format!("# test list\nurl-sha256:{entry}\n");
+    let iwf_file = slate_protocol::device::ListFile::of(iwf.as_bytes());
+    let payload = json!({"v": 1, "url_salt": "07090b", "lists": {"iwf": iwf_file}}).to_string();
     std::fs::write(
-        state.join("policy/lists/iwf.txt"),
-        format!("# test list\nurl-sha256:{entry}\n"),
+        state.join("policy/filter.json"),
+        json!({"v": 1, "key_id": "k", "payload": payload, "signature": "s"}).to_string(),
     )
     .unwrap();
+    std::fs::write(state.join("policy/lists").join(iwf_file.file_name()), iwf).unwrap();
 
     let (socket, seen) = fake_slated(dir.path());
     let k = start(port, Some(&state), Box::new(SocketReporter { socket }));

@@ -187,7 +187,8 @@ pub async fn device_policy(
     }))
 }
 
-/// `GET /api/v1/device/lists/{name}`: an uploaded list file, streamed from the data directory.
+/// `GET /api/v1/device/lists/{name}`: the list file its row names, streamed from the data
+/// directory.
 pub async fn device_list(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -195,22 +196,19 @@ pub async fn device_list(
 ) -> Result<Response, ApiError> {
     authenticate_device(&state, &headers).await?;
     check_list_name(&name).map_err(|e| ApiError::BadQuery(e.to_string()))?;
-    let known = {
-        let name = name.clone();
-        state.store.run(move |store| store.list_exists(&name)).await?
-    };
-    let dir = state.lists_dir.as_ref().ok_or(ApiError::NotFound)?;
-    if !known {
-        return Err(ApiError::NotFound);
-    }
-    // The name was checked above ([a-z0-9-] only), so it cannot leave the directory.
-    let file = tokio::fs::File::open(dir.join(format!("{name}.txt"))).await.map_err(|e| {
+    let lists = state.lists.as_ref().ok_or(ApiError::NotFound)?;
+    // An upload may not remove the file between the look-up and the open.
+    let reading = lists.reading().await;
+    let manifest = state.store.run(move |store| store.list_file(&name)).await?;
+    let manifest = manifest.ok_or(ApiError::NotFound)?;
+    let file = tokio::fs::File::open(lists.path(&manifest)).await.map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
             ApiError::NotFound
         } else {
             ApiError::ListFile(e)
         }
     })?;
+    drop(reading);
     let length = file.metadata().await.map_err(ApiError::ListFile)?.len();
     let body = Body::from_stream(tokio_util::io::ReaderStream::new(file));
     Ok((

@@ -787,7 +787,8 @@ pub struct ListForm {
     contents: String,
 }
 
-/// `POST /setup/list`: the file goes to the data directory, its hash and size to the manifest.
+/// `POST /setup/list`: the file goes to the data directory under its content's name, its hash
+/// and size to the manifest (the commit point), then the files no list names any more go.
 pub async fn upload_list(
     staff: Staff,
     State(state): State<AppState>,
@@ -796,16 +797,20 @@ pub async fn upload_list(
     let f = form(body)?;
     staff.check_csrf(&f.csrf)?;
     let (name, bytes, file) = parse_list(&f.name, &f.contents).map_err(PageError::BadForm)?;
-    let dir = state.lists_dir.clone().ok_or_else(|| {
+    let lists = state.lists.clone().ok_or_else(|| {
         PageError::BadForm("This server keeps no list files (no data directory).".into())
     })?;
-    let path = dir.join(format!("{name}.txt"));
-    tokio::task::spawn_blocking(move || crate::data_dir::write_private_file(&path, &bytes))
+    let task_failed = |e: String| PageError::Storage(crate::store::StoreError::TaskFailed(e));
+    // The file goes beside those in force (named by its content); the row is the switch; the
+    // files no row names go only after it. One upload at a time, and no device opening a file.
+    let _changing = lists.changing().await;
+    let (writer, written) = (lists.clone(), file.clone());
+    tokio::task::spawn_blocking(move || writer.write(&written, &bytes))
         .await
-        .map_err(|e| PageError::Storage(crate::store::StoreError::TaskFailed(e.to_string())))?
+        .map_err(|e| task_failed(e.to_string()))?
         .map_err(|e| {
             tracing::error!(error = %e, "cannot save a list file");
-            PageError::Storage(crate::store::StoreError::TaskFailed("list file".into()))
+            task_failed("list file".into())
         })?;
     let by = staff.actor.clone();
     let record = Some(format!("list {name}"));
@@ -813,6 +818,17 @@ pub async fn upload_list(
         store.save_list(&name, &file, &by, Utc::now())
     })
     .await?;
+    let collected = state
+        .store
+        .run(move |store| {
+            lists
+                .collect(&store.lists()?)
+                .map_err(|e| crate::store::StoreError::TaskFailed(e.to_string()))
+        })
+        .await;
+    if let Err(e) = collected {
+        tracing::warn!(error = %e, "old list files not removed; at the next upload or start");
+    }
     Ok(Redirect::to("/setup"))
 }
 

@@ -88,8 +88,8 @@ pub struct AppState {
     pub(crate) dummy_phc: Arc<std::sync::OnceLock<String>>,
     /// Signs what devices are told.
     pub(crate) policy_key: Arc<ed25519_dalek::SigningKey>,
-    /// Uploaded filter list files (`<name>.txt`); `None` serves none.
-    pub(crate) lists_dir: Option<PathBuf>,
+    /// Uploaded filter list files (`<sha256>.txt`); `None` serves none.
+    pub(crate) lists: Option<crate::list_files::ListFiles>,
     /// Moves on whenever a command is queued, waking the devices' long polls.
     pub(crate) commands: Arc<tokio::sync::watch::Sender<u64>>,
     /// Connections and slow requests ([`connections`]).
@@ -125,7 +125,7 @@ impl AppState {
             dummy_phc: Arc::default(),
             // A key for this run only, until `with_policy` gives the data directory's.
             policy_key: Arc::new(ed25519_dalek::SigningKey::from_bytes(&rand::random())),
-            lists_dir: None,
+            lists: None,
             commands: Arc::new(tokio::sync::watch::Sender::new(0)),
             limits: ServeLimits::default(),
         }
@@ -140,7 +140,7 @@ impl AppState {
     /// The data directory's policy key and list files.
     pub fn with_policy(mut self, key: ed25519_dalek::SigningKey, lists_dir: PathBuf) -> Self {
         self.policy_key = Arc::new(key);
-        self.lists_dir = Some(lists_dir);
+        self.lists = Some(crate::list_files::ListFiles::new(lists_dir));
         self
     }
 
@@ -284,6 +284,16 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     state.secure_cookies = tls.is_some();
+    if let Some(lists) = state.lists.clone() {
+        // Whatever a crash left between an upload's file and its row, before any device asks.
+        let store = state.store.clone();
+        let settled = tokio::task::spawn_blocking(move || lists.settle(&store)).await;
+        match settled {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "list files not tidied; next upload"),
+            Err(e) => tracing::error!(error = %e, "list files not tidied; next upload"),
+        }
+    }
     let closing = state.closing.clone();
     // Alerts a restart left in the outbox go first, then each new one as it is stored.
     let alerts = crate::alert_outbox::spawn_worker(

@@ -1,4 +1,5 @@
-//! Filter list files IT uploaded (their bytes live in the data directory's `lists/`).
+//! Filter list files IT uploaded (their bytes live in the data directory's `lists/`, under
+//! their content's name: `crate::list_files`). A row is what puts a list's bytes in force.
 
 use super::policy_records::policy_changed;
 use super::sql::OptionalExtension;
@@ -16,7 +17,8 @@ pub struct ListRecord {
 }
 
 impl Store {
-    /// Records an uploaded list file (its bytes are already in the data directory).
+    /// Records an uploaded list file (its bytes are already in the data directory): the commit
+    /// point that puts them in force.
     pub fn save_list(
         &self,
         name: &str,
@@ -62,12 +64,12 @@ impl Store {
         .collect()
     }
 
-    /// Whether a list of this name was uploaded (so its file may be served).
-    pub fn list_exists(&self, name: &str) -> Result<bool, StoreError> {
-        Ok(self
-            .lock()
-            .query_row("SELECT 1 FROM filter_lists WHERE name = $1", [name], |_| Ok(()))
-            .optional()?
-            .is_some())
+    /// The manifest entry of the list of this name, if one was uploaded (its file is served).
+    pub fn list_file(&self, name: &str) -> Result<Option<ListFile>, StoreError> {
+        self.lock()
+            .query_row("SELECT sha256, bytes FROM filter_lists WHERE name = $1", [name], |r| {
+                Ok(ListFile { sha256: r.get::<_, String>(0)?, bytes: r.get::<_, i64>(1)? as u64 })
+            })
+            .optional()
     }
 }

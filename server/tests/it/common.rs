@@ -152,6 +152,11 @@ impl TestServer {
         }
     }
 
+    /// The data directory's uploaded list files.
+    pub fn lists_dir(&self) -> std::path::PathBuf {
+        self._dir.path().join("data").join("lists")
+    }
+
     /// Asks for a graceful shutdown and waits for the server to finish.
     pub async fn stop(mut self) {
         if let Some(tx) = self.shutdown.take() {

@@ -7,7 +7,7 @@ use chrono::{Duration, Utc};
 use chrono_tz::Europe::London;
 use sha2::{Digest, Sha256};
 use slate_protocol::bundle::{verifying_key_from_base64, SignedBundle};
-use slate_protocol::device::{CommandAction, CommandsReply, PolicyReply};
+use slate_protocol::device::{CommandAction, CommandsReply, ListFile, PolicyReply};
 use slate_protocol::staff::{parse_staff_pins, StaffPins};
 use slate_protocol::{kiosk, ErrorReply, SessionId};
 use slate_server::auth::{self, Role};
@@ -65,6 +65,81 @@ async fn audited(server: &TestServer, actor: &str, action: &str) -> bool {
     let store = server.store.clone();
     let log = store.audit_log(1000).unwrap();
     log.iter().any(|e| e.actor == actor && e.action == action)
+}
+
+/// The files in the server's list directory, sorted.
+fn stored_lists(server: &TestServer) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(server.lists_dir())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    names
+}
+
+/// What a device checks: the list `adult` it is served matches the signed manifest; its bytes.
+async fn served_adult_list(server: &TestServer, credential: &str) -> Vec<u8> {
+    let (_, filter) = policy(server, credential).await;
+    let list = server.device_get(Some(credential), "/api/v1/device/lists/adult").await;
+    assert_eq!(list.status(), 200);
+    let bytes = list.bytes().await.unwrap().to_vec();
+    assert_eq!(filter.lists["adult"], ListFile::of(&bytes), "the file matches the manifest");
+    bytes
+}
+
+#[tokio::test]
+async fn a_list_upload_cut_off_before_its_row_leaves_the_old_list_in_force_and_is_collected() {
+    let mut server = TestServer::start().await;
+    let credential = server.enroll(12).await;
+    let upload = |contents: &'static str| vec![("name", "adult"), ("contents", contents)];
+    let (v1, v2, v3) = ("one.example\n", "two.example\n", "three.example\n");
+    {
+        let mut it = Browser::signed_in(&server, "it.admin", Role::ItAdmin).await;
+        assert_eq!(
+            submit(&mut it, "/setup", "/setup/roster", &[("csv", ROSTER)]).await.status(),
+            200
+        );
+        assert_eq!(submit(&mut it, "/setup", "/setup/list", &upload(v1)).await.status(), 303);
+        assert_eq!(served_adult_list(&server, &credential).await, v1.as_bytes());
+        let v1_file = ListFile::of(v1.as_bytes()).file_name();
+        assert_eq!(
+            stored_lists(&server),
+            std::slice::from_ref(&v1_file),
+            "stored under its content's name"
+        );
+
+        // An upload cut off after writing its file, before its row (a crash, a full disk for
+        // the database): the file is there, named by its content, beside the one in force.
+        let v2_file = ListFile::of(v2.as_bytes()).file_name();
+        std::fs::write(server.lists_dir().join(&v2_file), v2).unwrap();
+        assert_eq!(served_adult_list(&server, &credential).await, v1.as_bytes(), "v1 stays");
+
+        // A write that really fails (its temporary file cannot be made): refused, v1 stays.
+        let v3_temporary = format!("{}.partial", ListFile::of(v3.as_bytes()).sha256);
+        std::fs::create_dir(server.lists_dir().join(&v3_temporary)).unwrap();
+        let refused = submit(&mut it, "/setup", "/setup/list", &upload(v3)).await;
+        assert_eq!(refused.status(), 500);
+        assert_eq!(served_adult_list(&server, &credential).await, v1.as_bytes(), "v1 stays");
+        std::fs::remove_dir(server.lists_dir().join(&v3_temporary)).unwrap();
+        assert_eq!(stored_lists(&server), {
+            let mut both = vec![v1_file.clone(), v2_file];
+            both.sort();
+            both
+        });
+    }
+
+    // The next start collects what no row names, before it answers anyone.
+    server.restart(Default::default(), Default::default()).await;
+    assert_eq!(served_adult_list(&server, &credential).await, v1.as_bytes());
+    assert_eq!(stored_lists(&server), [ListFile::of(v1.as_bytes()).file_name()]);
+
+    // The next upload puts its list in force and removes the old file only after its row.
+    let mut it = Browser::signed_in(&server, "it.second", Role::ItAdmin).await;
+    assert_eq!(submit(&mut it, "/setup", "/setup/list", &upload(v2)).await.status(), 303);
+    assert_eq!(served_adult_list(&server, &credential).await, v2.as_bytes());
+    assert_eq!(stored_lists(&server), [ListFile::of(v2.as_bytes()).file_name()]);
+    drop(it);
+    server.stop().await;
 }
 
 #[tokio::test]

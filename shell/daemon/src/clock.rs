@@ -17,8 +17,12 @@
 //! certificate that starts after the clock. slated's unit grants `CAP_SYS_TIME` for this alone.
 //!
 //! The sources sit behind [`ClockSource`] ([`SystemClock`] on a device, [`FakeClock`] in
-//! tests); the decisions ([`synchronised`], [`record_due`]) are pure.
+//! tests); the decisions ([`synchronised`], [`record_due`]) are pure. The core task reads both
+//! clocks through it ([`ClockWatch::now`], a [`Now`]): the wall clock for what events record,
+//! the time since boot for every span it measures (idle timeout, PIN lockout), so that a clock
+//! stepped backwards or forwards neither stretches nor cuts one.
 
+pub use crate::core::Now;
 use chrono::{DateTime, Utc};
 use slate_protocol::{BootId, ClockEvidence};
 use std::path::{Path, PathBuf};
@@ -48,10 +52,31 @@ pub trait ClockSource: Send + Sync {
     fn boot_id(&self) -> Result<BootId, String>;
     /// Time since boot, counting suspend.
     fn boottime(&self) -> Duration;
+    /// The wall clock (which time sources, and slated itself, may step).
+    fn wall_clock(&self) -> DateTime<Utc>;
     /// Whether a time server has set the clock during this boot.
     fn time_server_set_clock(&self) -> bool;
     /// Sets the wall clock.
     fn set_wall_clock(&self, to: DateTime<Utc>) -> Result<(), String>;
+}
+
+/// A clock shared with whoever steps it (a test keeps one end of a [`FakeClock`]).
+impl<T: ClockSource + ?Sized> ClockSource for std::sync::Arc<T> {
+    fn boot_id(&self) -> Result<BootId, String> {
+        (**self).boot_id()
+    }
+    fn boottime(&self) -> Duration {
+        (**self).boottime()
+    }
+    fn wall_clock(&self) -> DateTime<Utc> {
+        (**self).wall_clock()
+    }
+    fn time_server_set_clock(&self) -> bool {
+        (**self).time_server_set_clock()
+    }
+    fn set_wall_clock(&self, to: DateTime<Utc>) -> Result<(), String> {
+        (**self).set_wall_clock(to)
+    }
 }
 
 /// The device's own clock facts.
@@ -89,6 +114,10 @@ impl ClockSource for SystemClock {
         }
     }
 
+    fn wall_clock(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+
     fn time_server_set_clock(&self) -> bool {
         self.synchronized_file.exists()
     }
@@ -103,6 +132,12 @@ impl ClockSource for SystemClock {
     }
 }
 
+/// The time now on both of the machine's clocks, for a core task with no [`ClockWatch`].
+pub fn system_now() -> Now {
+    let clock = SystemClock::from_env();
+    Now { wall: clock.wall_clock(), since_boot: clock.boottime() }
+}
+
 /// Clock facts set by a test.
 #[derive(Debug)]
 pub struct FakeClock {
@@ -111,6 +146,17 @@ pub struct FakeClock {
     pub synced: std::sync::atomic::AtomicBool,
     /// Every time the wall clock was set to.
     pub set_to: std::sync::Arc<Mutex<Vec<DateTime<Utc>>>>,
+    /// The wall clock as the test steps it; `None`: the machine's.
+    pub wall: Mutex<Option<DateTime<Utc>>>,
+}
+
+impl FakeClock {
+    /// Moves the time since boot on by `by` and sets the wall clock to `wall`: a test jumps the
+    /// wall clock by giving a `wall` that does not move by `by`.
+    pub fn pass(&self, by: Duration, wall: DateTime<Utc>) {
+        *self.boottime.lock().unwrap_or_else(|e| e.into_inner()) += by;
+        *self.wall.lock().unwrap_or_else(|e| e.into_inner()) = Some(wall);
+    }
 }
 
 impl FakeClock {
@@ -120,6 +166,7 @@ impl FakeClock {
             boottime: Mutex::new(Duration::from_secs(30)),
             synced: std::sync::atomic::AtomicBool::new(synced),
             set_to: Default::default(),
+            wall: Mutex::new(None),
         }
     }
 }
@@ -131,6 +178,10 @@ impl ClockSource for FakeClock {
 
     fn boottime(&self) -> Duration {
         *self.boottime.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn wall_clock(&self) -> DateTime<Utc> {
+        self.wall.lock().unwrap_or_else(|e| e.into_inner()).unwrap_or_else(Utc::now)
     }
 
     fn time_server_set_clock(&self) -> bool {
@@ -260,6 +311,11 @@ impl ClockWatch {
             last_good: Mutex::new(last_good),
             set_by_server: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// The time now on both clocks, for the core.
+    pub fn now(&self) -> Now {
+        Now { wall: self.source.wall_clock(), since_boot: self.source.boottime() }
     }
 
     /// Whether a time source has set the clock this boot (and it has not gone back since).

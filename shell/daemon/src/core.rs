@@ -35,6 +35,15 @@
 //! doubles with each lockout ([`Lockout::first`] up to [`Lockout::max`]); a right PIN resets both.
 //! A successful unlock files a `report_resolved` event naming the report, then restores the
 //! screen and resumes (false alarm) or closes (close app, block site) the foreground app.
+//!
+//! # Two clocks
+//!
+//! Each input comes at a [`Now`]: the wall clock, for what is recorded (event times, lesson
+//! ends, the time a lockout ends as shown and kept across a restart), and the time since boot
+//! (`CLOCK_BOOTTIME`, which never jumps), for every span the core measures: the idle timeout,
+//! a PIN lockout, a key held until it is stuck, a blank latency. A device without a real-time
+//! clock has its wall clock stepped backwards and forwards by time sources; none of those spans
+//! stretches, shrinks or ends early for it.
 
 use chrono::{DateTime, FixedOffset, NaiveTime, TimeZone, Utc};
 use slate_protocol::{
@@ -42,6 +51,15 @@ use slate_protocol::{
     ReportOrigin, ResolutionChoice, SessionEndReason, SessionId, StaffId,
 };
 use std::time::Duration;
+
+/// When an input happens, on both clocks (see the module's "Two clocks").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Now {
+    /// What events record; may jump.
+    pub wall: DateTime<Utc>,
+    /// Time since boot (`CLOCK_BOOTTIME`): what spans are measured on.
+    pub since_boot: Duration,
+}
 
 /// Where ids come from. The daemon makes UUIDv7s from the clock; tests make predictable ones.
 pub trait Ids {
@@ -178,8 +196,8 @@ impl Unlock {
 /// The report button's condition, as the core has been told it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 struct ButtonTrack {
-    /// When the key went down, while it is down.
-    down_since: Option<DateTime<Utc>>,
+    /// When the key went down (time since boot), while it is down.
+    down_since: Option<Duration>,
     /// The last key-down that counted (for debouncing).
     last_accepted: Option<DateTime<Utc>>,
     stuck: bool,
@@ -244,6 +262,8 @@ pub struct Session {
 #[derive(Debug, Clone, PartialEq)]
 pub struct PendingReport {
     pub pressed_at: DateTime<Utc>,
+    /// When the core was told of the press (time since boot), to check a blank latency.
+    pub told_since_boot: Duration,
     pub foreground: Option<Foreground>,
     /// The names the device looked up just before (from slate-dns), once the daemon has them.
     pub recent_names: Vec<String>,
@@ -428,8 +448,12 @@ pub struct Core {
     button: ButtonTrack,
     pins: PinTrack,
     sessions: SessionRules,
-    /// The last sign of the pupil (sign-in, a touch, an app opened), for the idle timeout.
-    last_activity: Option<DateTime<Utc>>,
+    /// The last sign of the pupil (sign-in, a touch, an app opened), for the idle timeout
+    /// (time since boot).
+    last_activity: Option<Duration>,
+    /// When the PIN lockout in force ends (time since boot); `pins.locked_until` is the same
+    /// moment on the wall clock, for the record.
+    lock_ends: Option<Duration>,
     /// The teacher's "eyes on me" is in force.
     screens_locked: bool,
 }
@@ -450,6 +474,7 @@ impl Core {
             pins: PinTrack::default(),
             sessions: SessionRules::default(),
             last_activity: None,
+            lock_ends: None,
             screens_locked: false,
         }
     }
@@ -487,48 +512,64 @@ impl Core {
         &self.pins
     }
 
-    /// Carries on with wrong PINs and lockouts recorded before a restart.
-    pub fn restore_pin_track(&mut self, now: DateTime<Utc>, track: PinTrack) {
-        self.pins = track.restored(now, &self.rules.lockout);
+    /// Carries on with wrong PINs and lockouts recorded before a restart. The lockout's end was
+    /// kept on the wall clock (the time since boot starts again at a reboot): what is left of it
+    /// is measured from `now` on, and never more than the longest lockout.
+    pub fn restore_pin_track(&mut self, now: Now, track: PinTrack) {
+        self.pins = track.restored(now.wall, &self.rules.lockout);
+        self.lock_ends = self
+            .pins
+            .locked_until
+            .map(|until| now.since_boot + (until - now.wall).to_std().unwrap_or(Duration::ZERO));
     }
 
-    /// Until when unlocking is locked after wrong PINs, if it is at `now`.
-    pub fn locked_until(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        self.pins.locked_until.filter(|until| *until > now)
+    /// Until when unlocking is locked after wrong PINs, if it is at `now`: the lockout's end
+    /// measured since boot, on the wall clock as it is now. That is the end recorded at the
+    /// lockout unless the wall clock was stepped since (the two clocks are read a moment apart,
+    /// so within a second they agree).
+    pub fn locked_until(&self, now: Now) -> Option<DateTime<Utc>> {
+        let left = self.lock_ends?.checked_sub(now.since_boot).filter(|left| !left.is_zero())?;
+        let by_boot = now.wall + to_chrono(left);
+        let agrees =
+            |recorded: &DateTime<Utc>| (*recorded - by_boot).abs() <= chrono::Duration::seconds(1);
+        Some(self.pins.locked_until.filter(agrees).unwrap_or(by_boot))
     }
 
-    /// When the core next needs an [`Input::Tick`]: the moment a key held down becomes stuck,
-    /// or the open session's idle timeout or lesson end.
-    pub fn next_deadline(&self) -> Option<DateTime<Utc>> {
-        [self.stuck_deadline(), self.session_deadline().map(|(at, _)| at)]
+    /// How long from `now` until the core next needs an [`Input::Tick`]: the moment a key held
+    /// down becomes stuck, or the open session's idle timeout or lesson end.
+    pub fn next_deadline(&self, now: Now) -> Option<Duration> {
+        [self.stuck_in(now), self.session_due(now).map(|(left, _)| left)]
             .into_iter()
             .flatten()
             .min()
     }
 
-    fn stuck_deadline(&self) -> Option<DateTime<Utc>> {
+    fn stuck_in(&self, now: Now) -> Option<Duration> {
         match self.button.down_since {
-            Some(since) if !self.button.stuck => Some(since + to_chrono(self.rules.stuck_after)),
+            Some(since) if !self.button.stuck => {
+                Some((since + self.rules.stuck_after).saturating_sub(now.since_boot))
+            }
             _ => None,
         }
     }
 
-    /// When the open session ends by itself, and why. Only a session on screen ends so: a held
-    /// device waits for staff, and "eyes on me" pauses the idle timer.
-    fn session_deadline(&self) -> Option<(DateTime<Utc>, SessionEndReason)> {
+    /// How long from `now` until the open session ends by itself, and why. Only a session on
+    /// screen ends so: a held device waits for staff, and "eyes on me" pauses the idle timer.
+    /// The idle timeout is measured since boot; a lesson ends when the wall clock says.
+    fn session_due(&self, now: Now) -> Option<(Duration, SessionEndReason)> {
         let State::InSession(session) = &self.state else { return None };
-        let lesson = self
-            .sessions
-            .next_lesson_end(session.started_at)
-            .map(|at| (at, SessionEndReason::EndOfLesson));
+        let lesson = self.sessions.next_lesson_end(session.started_at).map(|at| {
+            ((at - now.wall).to_std().unwrap_or(Duration::ZERO), SessionEndReason::EndOfLesson)
+        });
         let idle = match (self.sessions.idle_timeout, self.last_activity, self.screens_locked) {
-            (Some(timeout), Some(last), false) => {
-                Some((last + to_chrono(timeout), SessionEndReason::IdleTimeout))
-            }
+            (Some(timeout), Some(last), false) => Some((
+                (last + timeout).saturating_sub(now.since_boot),
+                SessionEndReason::IdleTimeout,
+            )),
             _ => None,
         };
         // The lesson end wins a tie: it is the reason a teacher expects.
-        [lesson, idle].into_iter().flatten().min_by_key(|(at, _)| *at)
+        [lesson, idle].into_iter().flatten().min_by_key(|(left, _)| *left)
     }
 
     pub fn device(&self) -> DeviceNumber {
@@ -568,17 +609,21 @@ impl Core {
     /// input was refused (then nothing changed).
     pub fn step(
         &mut self,
-        now: DateTime<Utc>,
+        clocks: Now,
         input: Input,
         ids: &mut impl Ids,
     ) -> Result<Vec<Command>, Refused> {
+        let now = clocks.wall;
+        let since_boot = clocks.since_boot;
         match input {
-            Input::SignIn { pupil } => self.sign_in(now, pupil, ids),
+            Input::SignIn { pupil } => self.sign_in(clocks, pupil, ids),
             Input::SignOut => self.sign_out(now, ids),
             Input::ButtonPressed { pressed_at, foreground } => {
-                Ok(self.press(pressed_at, foreground, ids))
+                Ok(self.press(pressed_at, since_boot, foreground, ids))
             }
-            Input::ButtonDown { at, foreground } => Ok(self.button_down(at, foreground, ids)),
+            Input::ButtonDown { at, foreground } => {
+                Ok(self.button_down(at, since_boot, foreground, ids))
+            }
             Input::ButtonUp { .. } => {
                 self.button.down_since = None;
                 Ok(self.set_button(|b| b.stuck = false))
@@ -591,9 +636,11 @@ impl Core {
                     b.stuck = false;
                 }
             })),
-            Input::Tick => Ok(self.tick(now, ids)),
+            Input::Tick => Ok(self.tick(clocks, ids)),
             Input::ScreenDark { report, confirmed_at } => {
-                let latency = latency_us(self.pending_pressed_at(report), confirmed_at);
+                let latency = self
+                    .pending_press(report)
+                    .and_then(|p| latency_us(p, confirmed_at, since_boot));
                 Ok(self.file_pending(report, latency, true))
             }
             Input::BlankFailed { report } => Ok(self.file_pending(report, None, true)),
@@ -605,11 +652,11 @@ impl Core {
                 }
                 Ok(Vec::new())
             }
-            Input::Unlock(unlock) => self.unlock(now, unlock, ids),
+            Input::Unlock(unlock) => self.unlock(clocks, unlock, ids),
             Input::ShuttingDown => Ok(self.shut_down(now, ids)),
             Input::AppOpened { app } => {
                 let session = self.on_screen_session()?;
-                self.last_activity = Some(now);
+                self.last_activity = Some(since_boot);
                 Ok(vec![self.event(
                     ids,
                     now,
@@ -618,7 +665,7 @@ impl Core {
             }
             Input::AupAccepted { key_stage, text_version } => {
                 let session = self.on_screen_session()?;
-                self.last_activity = Some(now);
+                self.last_activity = Some(since_boot);
                 Ok(vec![self.event(
                     ids,
                     now,
@@ -636,7 +683,7 @@ impl Core {
             },
             Input::Activity => {
                 self.on_screen_session()?;
-                self.last_activity = Some(now);
+                self.last_activity = Some(since_boot);
                 Ok(Vec::new())
             }
             Input::FilterBlocked { layer, target, rule, list } => {
@@ -681,7 +728,7 @@ impl Core {
                 self.screens_locked = locked;
                 if !locked {
                     // The pupil was told to look up, not away: the idle timer starts again.
-                    self.last_activity = self.last_activity.map(|_| now);
+                    self.last_activity = self.last_activity.map(|_| since_boot);
                 }
                 // A held device's app is stopped already and waits for the staff unlock.
                 if matches!(self.state, State::Held { .. }) {
@@ -731,10 +778,11 @@ impl Core {
 
     fn sign_in(
         &mut self,
-        now: DateTime<Utc>,
+        clocks: Now,
         pupil: PupilId,
         ids: &mut impl Ids,
     ) -> Result<Vec<Command>, Refused> {
+        let now = clocks.wall;
         let mut commands = Vec::new();
         match &self.state {
             State::Held { .. } => return Err(Refused::Held),
@@ -753,7 +801,7 @@ impl Core {
             clock: None,
         }));
         self.state = State::InSession(session);
-        self.last_activity = Some(now);
+        self.last_activity = Some(clocks.since_boot);
         Ok(commands)
     }
 
@@ -777,6 +825,7 @@ impl Core {
     fn press(
         &mut self,
         pressed_at: DateTime<Utc>,
+        told_since_boot: Duration,
         foreground: Option<Foreground>,
         ids: &mut impl Ids,
     ) -> Vec<Command> {
@@ -790,7 +839,12 @@ impl Core {
         self.state = State::Held {
             report,
             session,
-            pending: Some(PendingReport { pressed_at, foreground, recent_names: Vec::new() }),
+            pending: Some(PendingReport {
+                pressed_at,
+                told_since_boot,
+                foreground,
+                recent_names: Vec::new(),
+            }),
         };
         vec![Command::BlankScreen { report }, Command::StopForegroundApp]
     }
@@ -798,6 +852,7 @@ impl Core {
     fn button_down(
         &mut self,
         at: DateTime<Utc>,
+        since_boot: Duration,
         foreground: Option<Foreground>,
         ids: &mut impl Ids,
     ) -> Vec<Command> {
@@ -805,7 +860,7 @@ impl Core {
             // Down while down: a lost key-up or a repeat; the press already counted.
             return Vec::new();
         }
-        self.button.down_since = Some(at);
+        self.button.down_since = Some(since_boot);
         let mut commands = self.set_button(|b| b.missing = false);
         let bounce = self
             .button
@@ -813,21 +868,21 @@ impl Core {
             .is_some_and(|last| at >= last && (at - last) < to_chrono(self.rules.debounce));
         if !bounce {
             self.button.last_accepted = Some(at);
-            commands.extend(self.press(at, foreground, ids));
+            commands.extend(self.press(at, since_boot, foreground, ids));
         }
         commands
     }
 
-    fn tick(&mut self, now: DateTime<Utc>, ids: &mut impl Ids) -> Vec<Command> {
-        let mut commands = match self.stuck_deadline() {
-            Some(deadline) if now >= deadline => self.set_button(|b| b.stuck = true),
+    fn tick(&mut self, now: Now, ids: &mut impl Ids) -> Vec<Command> {
+        let mut commands = match self.stuck_in(now) {
+            Some(left) if left.is_zero() => self.set_button(|b| b.stuck = true),
             _ => Vec::new(),
         };
-        if let (Some((deadline, reason)), State::InSession(session)) =
-            (self.session_deadline(), &self.state)
+        if let (Some((left, reason)), State::InSession(session)) =
+            (self.session_due(now), &self.state)
         {
-            if now >= deadline {
-                commands.push(self.session_ended(now, session, reason, ids));
+            if left.is_zero() {
+                commands.push(self.session_ended(now.wall, session, reason, ids));
                 self.state = State::Idle;
                 self.last_activity = None;
             }
@@ -847,11 +902,9 @@ impl Core {
         }
     }
 
-    fn pending_pressed_at(&self, for_report: EventId) -> Option<DateTime<Utc>> {
+    fn pending_press(&self, for_report: EventId) -> Option<&PendingReport> {
         match &self.state {
-            State::Held { report, pending: Some(p), .. } if *report == for_report => {
-                Some(p.pressed_at)
-            }
+            State::Held { report, pending: Some(p), .. } if *report == for_report => Some(p),
             _ => None,
         }
     }
@@ -902,14 +955,15 @@ impl Core {
 
     fn unlock(
         &mut self,
-        now: DateTime<Utc>,
+        clocks: Now,
         unlock: Unlock,
         ids: &mut impl Ids,
     ) -> Result<Vec<Command>, Refused> {
+        let now = clocks.wall;
         let Some(report) = self.held_report() else {
             return Err(Refused::NotHeld);
         };
-        if let Some(until) = self.locked_until(now) {
+        if let Some(until) = self.locked_until(clocks) {
             return Err(Refused::LockedOut { until });
         }
         if !self.rules.pin_in_force {
@@ -917,10 +971,11 @@ impl Core {
         }
         let staff = match unlock.pin {
             PinCheck::Absent => return Err(Refused::PinRequired),
-            PinCheck::Wrong => return Err(self.wrong_pin(now)),
+            PinCheck::Wrong => return Err(self.wrong_pin(clocks)),
             PinCheck::Right(staff) => staff,
         };
         self.pins = PinTrack::default();
+        self.lock_ends = None;
         // Unlocked before the display answered: the report still goes, without a latency.
         let mut commands = self.file_pending(report, None, false);
         commands.push(Command::Spool(Event {
@@ -934,7 +989,7 @@ impl Core {
             unreachable!("held_report() was Some");
         };
         // Back at the screen: the idle timer starts from the unlock, not from before the press.
-        self.last_activity = session.as_ref().map(|_| now);
+        self.last_activity = session.as_ref().map(|_| clocks.since_boot);
         self.state = session.map_or(State::Idle, State::InSession);
         commands.push(Command::RestoreScreen);
         match unlock.choice {
@@ -948,7 +1003,7 @@ impl Core {
         Ok(commands)
     }
 
-    fn wrong_pin(&mut self, now: DateTime<Utc>) -> Refused {
+    fn wrong_pin(&mut self, now: Now) -> Refused {
         let policy = self.rules.lockout;
         self.pins.wrong_in_a_row += 1;
         if self.pins.wrong_in_a_row < policy.wrong_before_lockout {
@@ -958,7 +1013,9 @@ impl Core {
         }
         self.pins.wrong_in_a_row = 0;
         self.pins.lockouts = self.pins.lockouts.saturating_add(1);
-        let until = now + to_chrono(policy.duration(self.pins.lockouts));
+        let lasts = policy.duration(self.pins.lockouts);
+        self.lock_ends = Some(now.since_boot + lasts);
+        let until = now.wall + to_chrono(lasts);
         self.pins.locked_until = Some(until);
         Refused::LockedOut { until }
     }
@@ -1004,10 +1061,20 @@ fn to_chrono(d: Duration) -> chrono::Duration {
     chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
 }
 
-/// Microseconds from press to confirmed darkness; a clock that stepped backwards gives 0.
-fn latency_us(pressed_at: Option<DateTime<Utc>>, confirmed_at: DateTime<Utc>) -> Option<u64> {
-    let us = (confirmed_at - pressed_at?).num_microseconds()?;
-    Some(u64::try_from(us).unwrap_or(0))
+/// Microseconds from the press (the kernel's time) to confirmed darkness, both on the wall
+/// clock, for a darkness that was confirmed (so never `None` for a wall clock stepped in
+/// between). Stepped backwards, the latency is 0; stepped forwards (more than a second past
+/// the time since boot that passed from the core being told of the press to `since_boot`),
+/// it is that time since boot instead, which is not more than the true latency.
+fn latency_us(
+    press: &PendingReport,
+    confirmed_at: DateTime<Utc>,
+    since_boot: Duration,
+) -> Option<u64> {
+    let us = u64::try_from((confirmed_at - press.pressed_at).num_microseconds()?).unwrap_or(0);
+    let passed = since_boot.saturating_sub(press.told_since_boot);
+    let passed_us = u64::try_from(passed.as_micros()).unwrap_or(u64::MAX);
+    Some(if us > passed_us.saturating_add(1_000_000) { passed_us } else { us })
 }
 
 #[cfg(test)]
@@ -1016,6 +1083,15 @@ mod tests {
 
     fn t(s: &str) -> DateTime<Utc> {
         format!("2026-11-17T{s}Z").parse().unwrap()
+    }
+
+    /// `t(s)` on a wall clock that has not jumped since the device booted at midnight.
+    fn n(s: &str) -> Now {
+        Now { wall: t(s), since_boot: (t(s) - t("00:00:00")).to_std().unwrap() }
+    }
+
+    fn secs(s: u64) -> Duration {
+        Duration::from_secs(s)
     }
 
     fn pupil(p: &str) -> PupilId {
@@ -1096,7 +1172,7 @@ mod tests {
                 other => other,
             };
             let got = core
-                .step(t(at), input.clone(), &mut ids)
+                .step(n(at), input.clone(), &mut ids)
                 .map(|cs| cs.iter().map(show).collect::<Vec<_>>());
             let want = expected.map(|cs| cs.iter().map(|s| s.to_string()).collect::<Vec<_>>());
             assert_eq!(got, want, "step {i} ({input:?})");
@@ -1150,13 +1226,13 @@ mod tests {
     fn the_report_records_session_pupil_and_foreground() {
         let mut core = Core::new(device());
         let mut ids = SequentialIds::default();
-        core.step(t("10:00:00"), Input::SignIn { pupil: pupil("p-1") }, &mut ids).unwrap();
+        core.step(n("10:00:00"), Input::SignIn { pupil: pupil("p-1") }, &mut ids).unwrap();
         let session = core.session().unwrap().id;
-        core.step(t("10:01:00"), press("10:01:00", Some(browser())), &mut ids).unwrap();
+        core.step(n("10:01:00"), press("10:01:00", Some(browser())), &mut ids).unwrap();
         let report = core.held_report().unwrap();
         let cs = core
             .step(
-                t("10:01:01"),
+                n("10:01:01"),
                 Input::ScreenDark { report, confirmed_at: t("10:01:00.05") },
                 &mut ids,
             )
@@ -1203,14 +1279,14 @@ mod tests {
     fn a_late_or_repeated_darkness_answer_files_nothing_more() {
         let mut core = Core::new(device());
         let mut ids = SequentialIds::default();
-        core.step(t("10:00:00"), press("10:00:00", None), &mut ids).unwrap();
+        core.step(n("10:00:00"), press("10:00:00", None), &mut ids).unwrap();
         let report = core.held_report().unwrap();
         let dark = Input::ScreenDark { report, confirmed_at: t("10:00:00.02") };
-        assert_eq!(core.step(t("10:00:01"), dark.clone(), &mut ids).unwrap().len(), 2);
-        assert_eq!(core.step(t("10:00:01"), dark, &mut ids), Ok(vec![]));
+        assert_eq!(core.step(n("10:00:01"), dark.clone(), &mut ids).unwrap().len(), 2);
+        assert_eq!(core.step(n("10:00:01"), dark, &mut ids), Ok(vec![]));
         let other = Input::ScreenDark { report: ids.event_id(), confirmed_at: t("10:00:00.02") };
-        assert_eq!(core.step(t("10:00:01"), other, &mut ids), Ok(vec![]));
-        assert_eq!(core.step(t("10:00:01"), Input::BlankFailed { report }, &mut ids), Ok(vec![]));
+        assert_eq!(core.step(n("10:00:01"), other, &mut ids), Ok(vec![]));
+        assert_eq!(core.step(n("10:00:01"), Input::BlankFailed { report }, &mut ids), Ok(vec![]));
     }
 
     #[test]
@@ -1315,8 +1391,8 @@ mod tests {
         let mut core = Core::new(device());
         let mut ids = SequentialIds::default();
         let started =
-            core.step(t("09:00:00"), Input::SignIn { pupil: pupil("p-1") }, &mut ids).unwrap();
-        let ended = core.step(t("09:10:00"), Input::SignOut, &mut ids).unwrap();
+            core.step(n("09:00:00"), Input::SignIn { pupil: pupil("p-1") }, &mut ids).unwrap();
+        let ended = core.step(n("09:10:00"), Input::SignOut, &mut ids).unwrap();
         let (Command::Spool(a), Command::Spool(b)) = (&started[0], &ended[0]) else { panic!() };
         let (
             EventBody::SessionStarted { session: s1, .. },
@@ -1451,7 +1527,7 @@ mod tests {
         let mut ids = SequentialIds::default();
         let mut events = Vec::new();
         let mut run = |core: &mut Core, at: &str, input: Input| {
-            for c in core.step(t(at), input, &mut ids).unwrap() {
+            for c in core.step(n(at), input, &mut ids).unwrap() {
                 if let Command::Spool(e) = c {
                     events.push(e);
                 }
@@ -1566,19 +1642,20 @@ mod tests {
             ],
         );
         assert_eq!(core.button_fault(), None);
-        assert_eq!(core.next_deadline(), None);
+        assert_eq!(core.next_deadline(n("10:00:41")), None);
     }
 
     #[test]
     fn the_stuck_deadline_is_asked_for_and_kept() {
         let mut core = Core::with_rules(device(), rules());
         let mut ids = SequentialIds::default();
-        assert_eq!(core.next_deadline(), None);
-        core.step(t("10:00:00"), down("10:00:00"), &mut ids).unwrap();
-        assert_eq!(core.next_deadline(), Some(t("10:00:10")));
-        core.step(t("10:00:10"), Input::Tick, &mut ids).unwrap();
+        assert_eq!(core.next_deadline(n("10:00:00")), None);
+        core.step(n("10:00:00"), down("10:00:00"), &mut ids).unwrap();
+        assert_eq!(core.next_deadline(n("10:00:00")), Some(secs(10)));
+        assert_eq!(core.next_deadline(n("10:00:04")), Some(secs(6)), "a deadline, not a delay");
+        core.step(n("10:00:10"), Input::Tick, &mut ids).unwrap();
         assert_eq!(core.button_fault(), Some(ButtonFault::Stuck));
-        assert_eq!(core.next_deadline(), None, "stuck is said once, not every tick");
+        assert_eq!(core.next_deadline(n("10:00:10")), None, "stuck is said once, not every tick");
     }
 
     #[test]
@@ -1688,8 +1765,8 @@ mod tests {
                 ),
             ],
         );
-        assert_eq!(core.locked_until(t("10:07:00")), Some(t("10:07:03")));
-        assert_eq!(core.locked_until(t("10:07:03")), None);
+        assert_eq!(core.locked_until(n("10:07:00")), Some(t("10:07:03")));
+        assert_eq!(core.locked_until(n("10:07:03")), None);
     }
 
     #[test]
@@ -1715,11 +1792,11 @@ mod tests {
                 ("10:00:03", pin(PinCheck::Wrong), Err(Refused::NoStaffPin), Held),
             ],
         );
-        assert_eq!(core.locked_until(t("10:00:04")), None, "no PIN to get wrong: no lockout");
+        assert_eq!(core.locked_until(n("10:00:04")), None, "no PIN to get wrong: no lockout");
         let mut pin_arrives = core;
         pin_arrives.set_pin_in_force(true);
         let mut ids = SequentialIds::default();
-        assert!(pin_arrives.step(t("10:00:05"), pin(right()), &mut ids).is_ok());
+        assert!(pin_arrives.step(n("10:00:05"), pin(right()), &mut ids).is_ok());
         assert_eq!(pin_arrives.state_kind(), Idle);
     }
 
@@ -1752,11 +1829,11 @@ mod tests {
     fn the_resolution_names_the_report_it_resolves() {
         let mut core = Core::with_rules(device(), rules());
         let mut ids = SequentialIds::default();
-        core.step(t("10:00:00"), press("10:00:00", None), &mut ids).unwrap();
+        core.step(n("10:00:00"), press("10:00:00", None), &mut ids).unwrap();
         let report = core.held_report().unwrap();
         let cs = core
             .step(
-                t("10:03:00"),
+                n("10:03:00"),
                 unlock_as(
                     PinCheck::Right(StaffId::new("t-04").unwrap()),
                     ResolutionChoice::BlockSite,
@@ -1825,10 +1902,10 @@ mod tests {
     fn pupil_events_name_the_session_and_pupil() {
         let mut core = Core::new(device());
         let mut ids = SequentialIds::default();
-        core.step(t("09:00:00"), Input::SignIn { pupil: pupil("p-1") }, &mut ids).unwrap();
+        core.step(n("09:00:00"), Input::SignIn { pupil: pupil("p-1") }, &mut ids).unwrap();
         let session = core.session().unwrap().id;
         let cs =
-            core.step(t("09:00:05"), Input::AppOpened { app: "maths".into() }, &mut ids).unwrap();
+            core.step(n("09:00:05"), Input::AppOpened { app: "maths".into() }, &mut ids).unwrap();
         let Command::Spool(e) = &cs[0] else { panic!("{cs:?}") };
         assert_eq!(
             e.body,
@@ -1838,7 +1915,7 @@ mod tests {
         e.validate().unwrap();
         let cs = core
             .step(
-                t("09:00:06"),
+                n("09:00:06"),
                 Input::FilterBlocked {
                     layer: FilterLayer::Dns,
                     target: "x.example".into(),
@@ -1899,7 +1976,7 @@ mod tests {
         ]);
         let mut core = Core::new(device());
         let mut ids = SequentialIds::default();
-        let cs = core.step(t("08:00:00"), tell(), &mut ids).unwrap();
+        let cs = core.step(n("08:00:00"), tell(), &mut ids).unwrap();
         let Command::Spool(e) = &cs[0] else { panic!() };
         let EventBody::ReportFiled { origin, recent_names, .. } = &e.body else { panic!() };
         assert_eq!(*origin, ReportOrigin::BlockPage);
@@ -1912,24 +1989,24 @@ mod tests {
     fn the_names_looked_up_before_a_press_go_in_its_report() {
         let mut core = Core::new(device());
         let mut ids = SequentialIds::default();
-        core.step(t("10:00:00"), press("10:00:00", None), &mut ids).unwrap();
+        core.step(n("10:00:00"), press("10:00:00", None), &mut ids).unwrap();
         let report = core.held_report().unwrap();
         let names = vec!["b.example".to_string(), "a.example".to_string()];
         let other = ids.event_id();
         // Names for another report are not this one's.
         core.step(
-            t("10:00:00"),
+            n("10:00:00"),
             Input::RecentNames { report: other, names: vec!["z.example".into()] },
             &mut ids,
         )
         .unwrap();
         assert_eq!(
-            core.step(t("10:00:00"), Input::RecentNames { report, names: names.clone() }, &mut ids),
+            core.step(n("10:00:00"), Input::RecentNames { report, names: names.clone() }, &mut ids),
             Ok(vec![])
         );
         let cs = core
             .step(
-                t("10:00:01"),
+                n("10:00:01"),
                 Input::ScreenDark { report, confirmed_at: t("10:00:00.01") },
                 &mut ids,
             )
@@ -2000,7 +2077,7 @@ mod tests {
         let mut ids = SequentialIds::default();
         for (i, (at, input, expected, state)) in steps.iter().enumerate() {
             let got = core
-                .step(t(at), input.clone(), &mut ids)
+                .step(n(at), input.clone(), &mut ids)
                 .map(|cs| cs.iter().map(show).collect::<Vec<_>>());
             let want = expected.map(|cs| cs.iter().map(|s| s.to_string()).collect::<Vec<_>>());
             assert_eq!(got, want, "step {i} ({input:?})");
@@ -2042,14 +2119,14 @@ mod tests {
         let mut core = Core::new(device());
         core.set_session_rules(idle_rules(10));
         let mut ids = SequentialIds::default();
-        assert_eq!(core.next_deadline(), None);
-        core.step(t("09:00:00"), Input::SignIn { pupil: pupil("p-1") }, &mut ids).unwrap();
-        assert_eq!(core.next_deadline(), Some(t("09:10:00")));
-        core.step(t("09:03:00"), Input::Activity, &mut ids).unwrap();
-        assert_eq!(core.next_deadline(), Some(t("09:13:00")));
-        core.step(t("09:03:30"), down("09:03:30"), &mut ids).unwrap();
+        assert_eq!(core.next_deadline(n("09:00:00")), None);
+        core.step(n("09:00:00"), Input::SignIn { pupil: pupil("p-1") }, &mut ids).unwrap();
+        assert_eq!(core.next_deadline(n("09:00:00")), Some(secs(600)));
+        core.step(n("09:03:00"), Input::Activity, &mut ids).unwrap();
+        assert_eq!(core.next_deadline(n("09:03:00")), Some(secs(600)));
+        core.step(n("09:03:30"), down("09:03:30"), &mut ids).unwrap();
         // Held: only the stuck button is waited for.
-        assert_eq!(core.next_deadline(), Some(t("09:03:40")));
+        assert_eq!(core.next_deadline(n("09:03:30")), Some(secs(10)));
     }
 
     #[test]
@@ -2183,17 +2260,17 @@ mod tests {
         let mut core = Core::with_rules(device(), rules());
         let mut ids = SequentialIds::default();
         core.restore_pin_track(
-            t("10:00:00"),
+            n("10:00:00"),
             PinTrack { wrong_in_a_row: 0, lockouts: 1, locked_until: Some(t("10:01:00")) },
         );
-        core.step(t("10:00:05"), press("10:00:05", None), &mut ids).unwrap();
+        core.step(n("10:00:05"), press("10:00:05", None), &mut ids).unwrap();
         assert_eq!(
-            core.step(t("10:00:10"), pin(right()), &mut ids),
+            core.step(n("10:00:10"), pin(right()), &mut ids),
             Err(Refused::LockedOut { until: t("10:01:00") })
         );
         let mut last = Ok(vec![]);
         for _ in 0..core.rules().lockout.wrong_before_lockout {
-            last = core.step(t("10:01:00"), pin(PinCheck::Wrong), &mut ids);
+            last = core.step(n("10:01:00"), pin(PinCheck::Wrong), &mut ids);
         }
         // The second lockout: twice the first.
         assert_eq!(last, Err(Refused::LockedOut { until: t("10:03:00") }));
@@ -2205,28 +2282,150 @@ mod tests {
         let mut core = Core::with_rules(device(), rules());
         let mut ids = SequentialIds::default();
         let report = ids.event_id();
-        let cs = core.step(t("10:00:00"), Input::RestoreHeld { report }, &mut ids).unwrap();
+        let cs = core.step(n("10:00:00"), Input::RestoreHeld { report }, &mut ids).unwrap();
         assert_eq!(cs.iter().map(show).collect::<Vec<_>>(), ["blank", "reassure"]);
         assert_eq!(core.held_report(), Some(report));
         // The darkness answer files nothing: the report was filed before the restart.
         let cs = core
             .step(
-                t("10:00:00"),
+                n("10:00:00"),
                 Input::ScreenDark { report, confirmed_at: t("10:00:00") },
                 &mut ids,
             )
             .unwrap();
         assert!(cs.is_empty(), "{cs:?}");
         assert_eq!(
-            core.step(t("10:00:01"), Input::RestoreHeld { report }, &mut ids),
+            core.step(n("10:00:01"), Input::RestoreHeld { report }, &mut ids),
             Err(Refused::Held)
         );
         assert_eq!(
-            core.step(t("10:00:02"), pin(PinCheck::Absent), &mut ids),
+            core.step(n("10:00:02"), pin(PinCheck::Absent), &mut ids),
             Err(Refused::PinRequired)
         );
-        let cs = core.step(t("10:00:03"), pin(right()), &mut ids).unwrap();
+        let cs = core.step(n("10:00:03"), pin(right()), &mut ids).unwrap();
         assert_eq!(kinds(&cs), ["report_resolved", "other", "other"]);
         assert_eq!(core.state_kind(), Idle);
+    }
+
+    /// The wall clock saying `wall`, `boot` seconds (and `ms` milliseconds) after boot: a wall
+    /// clock that jumps is one that does not move as the time since boot does.
+    fn jumped(wall: &str, boot: u64, ms: u64) -> Now {
+        Now { wall: t(wall), since_boot: secs(boot) + Duration::from_millis(ms) }
+    }
+
+    /// The reports among `commands`: their time and blank latency.
+    fn reports(commands: &[Command]) -> Vec<(DateTime<Utc>, Option<u64>)> {
+        commands
+            .iter()
+            .filter_map(|c| match c {
+                Command::Spool(Event {
+                    at,
+                    body: EventBody::ReportFiled { blank_latency_us, .. },
+                    ..
+                }) => Some((*at, *blank_latency_us)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_press_while_the_wall_clock_jumps_files_one_report_at_the_press_time() {
+        // Pressed at 10:00:00 by the wall clock; darkness 50 ms later since boot, when the wall
+        // clock says `confirmed`.
+        let cases = [
+            ("steady", "10:00:00.050", 50_000),
+            ("stepped back an hour", "09:00:00.050", 0),
+            ("stepped forward an hour", "11:00:00.050", 50_000),
+        ];
+        for (case, confirmed, latency) in cases {
+            let mut core = Core::with_rules(device(), rules());
+            let mut ids = SequentialIds::default();
+            let mut filed =
+                core.step(jumped("10:00:00", 1000, 0), press("10:00:00", None), &mut ids).unwrap();
+            let report = core.held_report().unwrap();
+            // Pressed again on the jumped clock: the same hold, nothing more.
+            let again = core.step(jumped(confirmed, 1000, 20), press(confirmed, None), &mut ids);
+            assert_eq!(again, Ok(vec![]), "{case}");
+            let dark = Input::ScreenDark { report, confirmed_at: t(confirmed) };
+            filed.extend(core.step(jumped(confirmed, 1000, 50), dark, &mut ids).unwrap());
+            let later = Input::ScreenDark { report, confirmed_at: t(confirmed) };
+            filed.extend(core.step(jumped(confirmed, 1001, 0), later, &mut ids).unwrap());
+            filed.extend(core.step(jumped(confirmed, 1002, 0), unlock(), &mut ids).unwrap());
+            assert_eq!(reports(&filed), [(t("10:00:00"), Some(latency))], "{case}: one report");
+        }
+    }
+
+    #[test]
+    fn a_lockout_lasts_its_time_since_boot_whatever_the_wall_clock_does() {
+        // Three wrong PINs lock unlocking out for 60 s (from 1003 s since boot).
+        let mut core = Core::with_rules(device(), rules());
+        let mut ids = SequentialIds::default();
+        core.step(jumped("10:00:00", 1000, 0), press("10:00:00", None), &mut ids).unwrap();
+        for boot in 1001..=1003 {
+            let _ = core.step(jumped("10:00:00", boot, 0), pin(PinCheck::Wrong), &mut ids);
+        }
+        assert_eq!(core.locked_until(jumped("10:00:03", 1003, 0)), Some(t("10:01:03")));
+        // (wall clock, since boot, what the right PIN gets)
+        let steps: [(&str, u64, Result<(), DateTime<Utc>>); 4] = [
+            ("12:00:10", 1010, Err(t("12:01:03"))),
+            ("08:00:30", 1030, Err(t("08:01:03"))),
+            ("10:01:02", 1062, Err(t("10:01:03"))),
+            ("08:01:03", 1063, Ok(())),
+        ];
+        for (wall, boot, expected) in steps {
+            let got = core.step(jumped(wall, boot, 0), pin(right()), &mut ids).map(|_| ());
+            let expected = expected.map_err(|until| Refused::LockedOut { until });
+            assert_eq!(got, expected, "at {wall}, {boot} s since boot");
+        }
+        assert_eq!(core.state_kind(), Idle);
+        assert_eq!(core.locked_until(jumped("08:01:04", 1064, 0)), None);
+    }
+
+    #[test]
+    fn the_idle_timeout_runs_since_boot_whatever_the_wall_clock_does() {
+        let mut core = Core::new(device());
+        core.set_session_rules(idle_rules(10));
+        let mut ids = SequentialIds::default();
+        core.step(jumped("09:00:00", 1000, 0), Input::SignIn { pupil: pupil("p-1") }, &mut ids)
+            .unwrap();
+        // (wall clock, since boot, the wait left after a tick, whether the session ended)
+        let steps = [
+            ("12:01:00", 1060, Some(secs(540)), false),
+            ("07:05:00", 1300, Some(secs(300)), false),
+            ("07:09:59", 1599, Some(secs(1)), false),
+            ("07:10:00", 1600, None, true),
+        ];
+        for (wall, boot, left, ended) in steps {
+            let now = jumped(wall, boot, 0);
+            let cs = core.step(now, Input::Tick, &mut ids).unwrap();
+            let ends: Vec<_> = cs
+                .iter()
+                .filter_map(|c| match c {
+                    Command::Spool(Event {
+                        at,
+                        body: EventBody::SessionEnded { reason, .. },
+                        ..
+                    }) => Some((*at, *reason)),
+                    _ => None,
+                })
+                .collect();
+            // A wall clock stepped back before the sign-in: the end is not before the start.
+            let expected =
+                if ended { vec![(t("09:00:00"), SessionEndReason::IdleTimeout)] } else { vec![] };
+            assert_eq!(ends, expected, "at {wall}, {boot} s since boot");
+            assert_eq!(core.next_deadline(now), left, "at {wall}, {boot} s since boot");
+        }
+    }
+
+    #[test]
+    fn a_lockout_read_back_after_a_restart_lasts_what_is_left_of_it() {
+        let mut core = Core::with_rules(device(), rules());
+        let track = PinTrack { wrong_in_a_row: 0, lockouts: 1, locked_until: Some(t("10:01:00")) };
+        // slated restarted (a new time since boot) 30 s before the lockout's recorded end.
+        core.restore_pin_track(jumped("10:00:30", 5, 0), track);
+        assert_eq!(core.locked_until(jumped("10:00:30", 5, 0)), Some(t("10:01:00")));
+        // The wall clock is then stepped forward an hour: 20 s are left all the same.
+        assert_eq!(core.locked_until(jumped("11:00:40", 15, 0)), Some(t("11:01:00")));
+        assert_eq!(core.locked_until(jumped("11:00:50", 35, 0)), None);
     }
 }

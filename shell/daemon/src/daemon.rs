@@ -19,7 +19,9 @@ use crate::button::{self, ButtonEvent, EvdevButton, StdinButton};
 use crate::clock::{ClockWatch, SystemClock};
 use crate::config::{ButtonConfig, Config};
 use crate::control::{self, ControlMsg, PeerUsers, Role};
-use crate::core::{Command, Core, Foreground, Ids, Input, PinCheck, PinTrack, Refused, Unlock};
+use crate::core::{
+    Command, Core, Foreground, Ids, Input, Now, PinCheck, PinTrack, Refused, Unlock,
+};
 use crate::credential;
 use crate::display::{Display, SystemDisplay};
 use crate::dns::{DnsSocket, RECENT_TIMEOUT};
@@ -261,7 +263,8 @@ impl<D: Display, A: Apps, I: Ids + Send + 'static> Driver<D, A, I> {
     /// at start).
     pub fn with_pins_file(mut self, path: PathBuf, recorded: Option<PinTrack>) -> Self {
         if let Some(track) = recorded {
-            self.core.restore_pin_track(Utc::now(), track.clone());
+            let now = self.now();
+            self.core.restore_pin_track(now, track.clone());
             self.recorded_pins = track;
         }
         self.pins_file = Some(path);
@@ -288,7 +291,7 @@ impl<D: Display, A: Apps, I: Ids + Send + 'static> Driver<D, A, I> {
     /// Comes up held for `report` (held before a restart): dark and reassuring until the PIN.
     pub async fn restore_held(&mut self, report: EventId) {
         tracing::warn!(%report, "held before the restart: held again until a member of staff unlocks");
-        if let Err(refused) = self.apply(Utc::now(), Input::RestoreHeld { report }).await {
+        if let Err(refused) = self.apply(self.now(), Input::RestoreHeld { report }).await {
             tracing::error!(%refused, "could not restore the hold");
         }
     }
@@ -339,7 +342,7 @@ impl<D: Display, A: Apps, I: Ids + Send + 'static> Driver<D, A, I> {
             // The commands poller wakes the policy fetcher itself.
             Notice::Teacher(CommandAction::RefreshPolicy) => return,
         };
-        if let Err(refused) = self.apply(Utc::now(), input).await {
+        if let Err(refused) = self.apply(self.now(), input).await {
             tracing::warn!(%refused, "teacher command refused");
         } else {
             self.foreground = self.core.session().and(self.foreground.take());
@@ -473,8 +476,8 @@ impl<D: Display, A: Apps, I: Ids + Send + 'static> Driver<D, A, I> {
         retry.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut led_tick = tokio::time::interval(LED_REFRESH);
         led_tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        // The core's stuck-button deadline (wall clock) and when it falls on the monotonic clock.
-        let mut stuck: Option<(DateTime<Utc>, Instant)> = None;
+        // The core's next deadline: when to wake on the monotonic clock, and its time since boot.
+        let mut deadline: Option<(Instant, Duration)> = None;
         let mut notices = self.notices.take();
         let mut activity = self.activity.take();
         // The compositor comes and goes on its own: look again now and then for the heartbeat.
@@ -483,30 +486,32 @@ impl<D: Display, A: Apps, I: Ids + Send + 'static> Driver<D, A, I> {
         loop {
             self.refresh_led();
             self.refresh_display_fault();
-            stuck = match (self.core.next_deadline(), stuck) {
-                (Some(deadline), Some((known, at))) if known == deadline => Some((deadline, at)),
-                (Some(deadline), _) => {
-                    let wait = (deadline - Utc::now()).to_std().unwrap_or(Duration::ZERO);
-                    Some((deadline, Instant::now() + wait))
-                }
-                (None, _) => None,
-            };
+            // The core measures its spans since boot, so the wait does not move with the wall
+            // clock; a deadline already waited for keeps its wake-up (a request that changes
+            // nothing must not push it back).
+            let now = self.now();
+            deadline =
+                match (self.core.next_deadline(now).map(|left| now.since_boot + left), deadline) {
+                    (Some(target), Some((at, known))) if known == target => Some((at, target)),
+                    (Some(target), _) => Some((Instant::now() + (target - now.since_boot), target)),
+                    (None, _) => None,
+                };
             tokio::select! {
                 biased;
                 _ = &mut shutdown => break,
                 Some(event) = presses.recv() => {
                     self.button(event).await;
                 }
-                _ = sleep_until_opt(stuck.map(|(_, at)| at)) => {
-                    // The wait was measured on the monotonic clock: the deadline has passed even
-                    // if the wall clock was stepped back meanwhile.
-                    let deadline = stuck.map_or_else(Utc::now, |(d, _)| d);
+                _ = sleep_until_opt(deadline.map(|(at, _)| at)) => {
                     let mut rules = self.core.session_rules().clone();
                     if rules.utc_offset.is_some() {
                         rules.utc_offset = Some(local_offset());
                         self.core.set_session_rules(rules);
                     }
-                    if let Err(refused) = self.apply(Utc::now().max(deadline), Input::Tick).await {
+                    // The wait was measured on the monotonic clock: that much time has passed.
+                    let mut now = self.now();
+                    now.since_boot = now.since_boot.max(deadline.map_or(now.since_boot, |(_, b)| b));
+                    if let Err(refused) = self.apply(now, Input::Tick).await {
                         tracing::warn!(%refused, "tick refused");
                     }
                 }
@@ -521,7 +526,7 @@ impl<D: Display, A: Apps, I: Ids + Send + 'static> Driver<D, A, I> {
                 }
                 Some(()) = recv_opt(&mut activity) => {
                     // Input with nobody signed in, or under a hold, restarts nothing.
-                    if let Err(refused) = self.apply(Utc::now(), Input::Activity).await {
+                    if let Err(refused) = self.apply(self.now(), Input::Activity).await {
                         tracing::debug!(%refused, "input device activity not applied");
                     }
                 }
@@ -539,7 +544,7 @@ impl<D: Display, A: Apps, I: Ids + Send + 'static> Driver<D, A, I> {
                 _ = display_tick.tick() => {}
             }
         }
-        if let Err(refused) = self.apply(Utc::now(), Input::ShuttingDown).await {
+        if let Err(refused) = self.apply(self.now(), Input::ShuttingDown).await {
             tracing::warn!(%refused, "shutdown input refused");
         }
         let in_memory = self.spool.with(|s| s.in_memory()).await;
@@ -568,14 +573,14 @@ impl<D: Display, A: Apps, I: Ids + Send + 'static> Driver<D, A, I> {
             ButtonEvent::Up { at } => Input::ButtonUp { at },
             ButtonEvent::Present(present) => Input::ButtonPresent(present),
         };
-        if let Err(refused) = self.apply(Utc::now(), input).await {
+        if let Err(refused) = self.apply(self.now(), input).await {
             tracing::warn!(%refused, "button event refused");
         }
     }
 
     async fn press(&mut self, pressed_at: DateTime<Utc>) -> Reply {
         let input = Input::ButtonPressed { pressed_at, foreground: self.foreground.clone() };
-        let filings = match self.apply(Utc::now(), input).await {
+        let filings = match self.apply(self.now(), input).await {
             Ok(filings) => filings,
             Err(refused) => return Reply::error(refused.to_string()),
         };
@@ -601,7 +606,7 @@ impl<D: Display, A: Apps, I: Ids + Send + 'static> Driver<D, A, I> {
         app: Option<AppProcess>,
         received_at: DateTime<Utc>,
     ) -> Reply {
-        let now = Utc::now();
+        let now = self.now();
         match request {
             Request::Press {} => self.press(received_at).await,
             Request::CheckPictures { pupil, pictures } => {
@@ -667,7 +672,7 @@ impl<D: Display, A: Apps, I: Ids + Send + 'static> Driver<D, A, I> {
             Request::TellTeacher { url, app } => {
                 let recent_names = self.dns.recent(RECENT_TIMEOUT).await;
                 let input = Input::TellTeacher { url: Some(url), app, recent_names };
-                match self.apply(Utc::now(), input).await {
+                match self.apply(self.now(), input).await {
                     Ok(filings) => match filings.into_iter().next() {
                         Some((report, Ok(()))) => Reply { report: Some(report), ..Reply::ok() },
                         Some((report, Err(e))) => Reply::error(format!(
@@ -681,7 +686,7 @@ impl<D: Display, A: Apps, I: Ids + Send + 'static> Driver<D, A, I> {
         }
     }
 
-    async fn sign_in(&mut self, now: DateTime<Utc>, pupil: slate_protocol::PupilId) -> Reply {
+    async fn sign_in(&mut self, now: Now, pupil: slate_protocol::PupilId) -> Reply {
         match self.apply(now, Input::SignIn { pupil }).await {
             Ok(_) => {
                 // A new session starts with nothing of the last one on screen.
@@ -693,7 +698,7 @@ impl<D: Display, A: Apps, I: Ids + Send + 'static> Driver<D, A, I> {
     }
 
     /// An input whose answer is only ok or why not.
-    async fn plain(&mut self, now: DateTime<Utc>, input: Input) -> Reply {
+    async fn plain(&mut self, now: Now, input: Input) -> Reply {
         match self.apply(now, input).await {
             Ok(_) => Reply::ok(),
             Err(refused) => Reply::error(refused.to_string()),
@@ -705,7 +710,7 @@ impl<D: Display, A: Apps, I: Ids + Send + 'static> Driver<D, A, I> {
     /// nothing else answers whether a guess was right. The unlock records whose PIN it was.
     async fn unlock(
         &mut self,
-        now: DateTime<Utc>,
+        now: Now,
         pin: Option<Pin>,
         choice: Option<ResolutionChoice>,
     ) -> Reply {
@@ -739,8 +744,11 @@ impl<D: Display, A: Apps, I: Ids + Send + 'static> Driver<D, A, I> {
             }
         };
         let unlock = Unlock { pin: check, choice: choice.unwrap_or(ResolutionChoice::CloseApp) };
-        // The PIN check took time: the core judges it at the time it finished.
-        match self.apply(Utc::now().max(now), Input::Unlock(unlock)).await {
+        // The PIN check took time: the core judges it at the time it finished (on the wall
+        // clock never before it started, for the record's order).
+        let finished = self.now();
+        let finished = Now { wall: finished.wall.max(now.wall), ..finished };
+        match self.apply(finished, Input::Unlock(unlock)).await {
             Ok(_) => Reply::ok(),
             Err(r) => {
                 tracing::warn!(refused = %r, "staff unlock refused");
@@ -753,9 +761,14 @@ impl<D: Display, A: Apps, I: Ids + Send + 'static> Driver<D, A, I> {
         self.core.device()
     }
 
+    /// The time now on both clocks: the [`ClockWatch`]'s, or the machine's without one.
+    fn now(&self) -> Now {
+        self.clock.as_ref().map_or_else(crate::clock::system_now, |clock| clock.now())
+    }
+
     /// Applies an input and every input that its commands bring back (darkness confirmed or
     /// not), to completion. Returns the reports filed on the way.
-    async fn apply(&mut self, now: DateTime<Utc>, input: Input) -> Result<Vec<Filing>, Refused> {
+    async fn apply(&mut self, now: Now, input: Input) -> Result<Vec<Filing>, Refused> {
         // A stop keeps what is recorded: a device held when it stops is held when it starts.
         let stopping = matches!(input, Input::ShuttingDown);
         let result = self.apply_inner(now, input).await;
@@ -766,17 +779,13 @@ impl<D: Display, A: Apps, I: Ids + Send + 'static> Driver<D, A, I> {
         result
     }
 
-    async fn apply_inner(
-        &mut self,
-        now: DateTime<Utc>,
-        input: Input,
-    ) -> Result<Vec<Filing>, Refused> {
+    async fn apply_inner(&mut self, now: Now, input: Input) -> Result<Vec<Filing>, Refused> {
         let mut queue = VecDeque::new();
         let mut filings = Vec::new();
         let commands = self.core.step(now, input, &mut self.ids)?;
         self.execute_all(commands, &mut queue, &mut filings).await;
         while let Some(follow_up) = queue.pop_front() {
-            match self.core.step(Utc::now(), follow_up, &mut self.ids) {
+            match self.core.step(self.now(), follow_up, &mut self.ids) {
                 Ok(commands) => self.execute_all(commands, &mut queue, &mut filings).await,
                 Err(refused) => tracing::warn!(%refused, "a follow-up input was refused"),
             }
@@ -901,7 +910,7 @@ impl<D: Display, A: Apps, I: Ids + Send + 'static> Driver<D, A, I> {
     /// report: once the screen is dark).
     fn stamp(&self, event: &mut Event) {
         if let (None, Some(clock)) = (event.clock, &self.clock) {
-            event.clock = clock.stamp(Utc::now());
+            event.clock = clock.stamp(clock.now().wall);
         }
     }
 

@@ -1,10 +1,15 @@
 //! The school's signed policy, fetched from the server: verified, never older than the one in
 //! force, its list files checked by size and sha256, then written atomically where slate-ui and
-//! slate-dns read them (`<state_dir>/policy/{kiosk,filter}.json`, `policy/lists/<name>.txt`).
+//! slate-dns read them (`<state_dir>/policy/{kiosk,filter}.json`, `policy/lists/<sha256>.txt`).
+//! List files are named by their content, so a new one is written beside those in force, never
+//! over them; `filter.json` is the single commit point; files it no longer names are collected
+//! only after it is written ([`lists_to_fetch`], [`slate_protocol::device::unreferenced_list_files`]).
+//! A crash between leaves files nobody names, which the next fetch collects.
 //! The staff unlock PINs' document is written apart, to `<state_dir>/staff.json` with mode 0600:
 //! `policy/` is readable by the kiosk user and so by every app a pupil runs, and a PIN's hash
 //! must not be (a 6-digit PIN falls to an offline search).
-//! Owns the checks (pure: [`verify_reply`], [`check_list`], [`profile_for`]) and the fetch
+//! Owns the checks (pure: [`verify_reply`], [`check_list`], [`profile_for`], [`lists_to_fetch`])
+//! and the fetch
 //! ([`PolicyFetcher::fetch_once`]) through the [`DeviceApi`] trait ([`HttpDeviceApi`] in the
 //! daemon, a fake in tests). Must never replace a good policy with one that does not check:
 //! any refusal keeps the last good files untouched.
@@ -17,12 +22,12 @@ use serde::Deserialize;
 use slate_ipc::atomic;
 use slate_ipc::state_dir::StateDir;
 use slate_protocol::bundle::SignedBundle;
-use slate_protocol::device::{check_list_name, ListFile, PolicyReply};
+use slate_protocol::device::{check_list_name, unreferenced_list_files, ListFile, PolicyReply};
 use slate_protocol::kiosk::{self, Policy as KioskPolicy};
 use slate_protocol::routes;
 use slate_protocol::staff::{parse_staff_pins, StaffPins};
 use slate_protocol::PupilId;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -50,6 +55,8 @@ pub enum PolicyFetchError {
     List { name: String, reason: String },
     #[error("cannot write {}: {reason}", path.display())]
     Write { path: PathBuf, reason: String },
+    #[error("cannot read {}: {reason}", path.display())]
+    Read { path: PathBuf, reason: String },
 }
 
 /// GET requests to the device API.
@@ -205,6 +212,21 @@ pub fn check_list(name: &str, file: &ListFile, bytes: &[u8]) -> Result<(), Polic
     Ok(())
 }
 
+/// The manifest's lists to fetch: those whose file (by content) is not in `stored`, one per
+/// content (two lists with the same bytes share a file), in name order. Pure.
+pub fn lists_to_fetch(
+    manifest: &BTreeMap<String, ListFile>,
+    stored: &BTreeSet<String>,
+) -> Vec<(String, ListFile)> {
+    let mut wanted = BTreeSet::new();
+    manifest
+        .iter()
+        .filter(|(_, file)| !stored.contains(&file.file_name()))
+        .filter(|(_, file)| wanted.insert(file.file_name()))
+        .map(|(name, file)| (name.clone(), file.clone()))
+        .collect()
+}
+
 /// The filter profile of a signed-in pupil: their class's (see `Class::filter_profile`).
 /// `None`: not on the roster (the policy's default applies). Pure.
 pub fn profile_for(policy: &KioskPolicy, pupil: &PupilId) -> Option<String> {
@@ -243,8 +265,12 @@ impl PolicyFiles {
     pub fn filter(&self) -> PathBuf {
         self.layout.filter_policy()
     }
-    pub fn list(&self, name: &str) -> PathBuf {
-        self.layout.list(name)
+    /// Where the list file a manifest entry describes is stored (named by its content).
+    pub fn list_file(&self, file: &ListFile) -> PathBuf {
+        self.layout.list_file(file)
+    }
+    pub fn lists_dir(&self) -> PathBuf {
+        self.layout.lists_dir()
     }
 
     /// The policy in force from the files, checked again (a file that does not verify is as
@@ -273,13 +299,54 @@ impl PolicyFiles {
         Loaded { in_force, kiosk, staff }
     }
 
-    /// Whether the list file on disk already matches.
-    fn list_is_current(&self, name: &str, file: &ListFile) -> bool {
-        match std::fs::metadata(self.list(name)) {
-            Ok(meta) if meta.len() == file.bytes => std::fs::read(self.list(name))
-                .is_ok_and(|bytes| check_list(name, file, &bytes).is_ok()),
-            _ => false,
+    /// The manifest's list files already stored and matching it, by file name.
+    fn stored_lists(&self, manifest: &BTreeMap<String, ListFile>) -> BTreeSet<String> {
+        manifest
+            .iter()
+            .filter(|(name, file)| {
+                let path = self.list_file(file);
+                std::fs::metadata(&path).is_ok_and(|meta| meta.len() == file.bytes)
+                    && std::fs::read(&path)
+                        .is_ok_and(|bytes| check_list(name, file, &bytes).is_ok())
+            })
+            .map(|(_, file)| file.file_name())
+            .collect()
+    }
+
+    /// The bytes of list `name` as stored before content addressing (`<name>.txt`), if they are
+    /// the file `file` describes: an upgraded device need not fetch a list it has.
+    fn legacy_list(&self, name: &str, file: &ListFile) -> Option<Vec<u8>> {
+        let path = self.lists_dir().join(slate_protocol::device::legacy_list_file_name(name));
+        let bytes = std::fs::read(path).ok()?;
+        check_list(name, file, &bytes).is_ok().then_some(bytes)
+    }
+
+    /// Removes the list files `filter.json` (the manifest in force, read back and verified) does
+    /// not name, and leftovers of interrupted writes. Nothing is removed when `filter.json`
+    /// cannot be read or does not verify: then nobody knows which files are in force.
+    pub fn collect_lists(&self, key: &VerifyingKey) -> Result<Vec<String>, PolicyFetchError> {
+        let read_error = |path: PathBuf| {
+            move |e: std::io::Error| PolicyFetchError::Read { path, reason: e.to_string() }
+        };
+        let bytes = std::fs::read(self.filter()).map_err(read_error(self.filter()))?;
+        let in_force = open_filter(&bytes, key)?;
+        let dir = self.lists_dir();
+        let present: Vec<String> = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries.filter_map(|e| e.ok()?.file_name().into_string().ok()).collect(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(read_error(dir)(e)),
+        };
+        let gone = unreferenced_list_files(in_force.lists.values(), &present);
+        for name in &gone {
+            let path = dir.join(name);
+            match std::fs::remove_file(&path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(write_error(&path)(e))
+                }
+                _ => {}
+            }
         }
+        Ok(gone)
     }
 }
 
@@ -365,10 +432,11 @@ impl<A: DeviceApi> PolicyFetcher<A> {
         Ok(answer.body)
     }
 
-    /// One fetch: verify, fetch the lists that changed, write lists then filter then staff then
-    /// kiosk.
-    /// On any error nothing in force is changed (list files are written only once every list
-    /// has checked, and a list file is only ever replaced by one matching a verified manifest).
+    /// One fetch: verify, fetch the lists not stored yet, then [`install_steps`] (new list files
+    /// beside those in force, `filter.json`, staff, kiosk), then collect the list files
+    /// `filter.json` no longer names.
+    /// On any error nothing in force is changed: list files are written only once every list
+    /// has checked, each under its own content's name, so never over a file in force.
     pub async fn fetch_once(
         &mut self,
         credential: &Credential,
@@ -376,41 +444,95 @@ impl<A: DeviceApi> PolicyFetcher<A> {
         let body = self.get(credential, routes::DEVICE_POLICY, MAX_POLICY_BYTES as u64).await?;
         let verified = verify_reply(&body, &self.key, &self.in_force)?;
         let unchanged = InForce::of(&verified) == self.in_force;
-        let mut fresh = Vec::new();
-        for (name, file) in &verified.lists {
+        for name in verified.lists.keys() {
             check_list_name(name).map_err(|e| PolicyFetchError::List {
                 name: name.clone(),
                 reason: e.to_string(),
             })?;
-            if self.files.list_is_current(name, file) {
-                continue;
-            }
-            let bytes = self.get(credential, &routes::device_list(name), file.bytes).await?;
-            check_list(name, file, &bytes)?;
-            fresh.push((name.clone(), bytes));
         }
-        if unchanged && fresh.is_empty() {
-            return Ok(Fetched::Unchanged);
+        let mut fresh = Vec::new();
+        for (name, file) in
+            lists_to_fetch(&verified.lists, &self.files.stored_lists(&verified.lists))
+        {
+            let bytes = match self.files.legacy_list(&name, &file) {
+                Some(bytes) => bytes,
+                None => self.get(credential, &routes::device_list(&name), file.bytes).await?,
+            };
+            check_list(&name, &file, &bytes)?;
+            fresh.push((file, bytes));
         }
-        let files = self.files.clone();
-        let (kiosk_json, filter_json) = (verified.kiosk_json.clone(), verified.filter_json.clone());
-        let staff_json = verified.staff_json.clone();
-        tokio::task::spawn_blocking(move || {
-            for (name, bytes) in &fresh {
-                write_atomic(&files.list(name), bytes)?;
+        let outcome = if unchanged && fresh.is_empty() {
+            Fetched::Unchanged
+        } else {
+            let steps = install_steps(&self.files, &verified, fresh);
+            self.blocking(move || steps.iter().try_for_each(InstallStep::apply)).await?;
+            self.in_force = InForce::of(&verified);
+            Fetched::Updated(Box::new(Installed { kiosk: verified.kiosk, staff: verified.staff }))
+        };
+        // After the switch (or on a fetch that found nothing new, after a crash that came
+        // before the collection): files `filter.json` does not name are garbage.
+        let (files, key) = (self.files.clone(), self.key);
+        match self.blocking(move || files.collect_lists(&key)).await {
+            Ok(gone) if !gone.is_empty() => {
+                tracing::info!(files = gone.len(), "old list files removed")
             }
-            write_atomic(&files.filter(), &filter_json)?;
-            write_private(&files.staff(), &staff_json)?;
-            write_atomic(&files.kiosk(), &kiosk_json)
-        })
-        .await
-        .map_err(|e| PolicyFetchError::Write {
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "old list files not removed; next time"),
+        }
+        Ok(outcome)
+    }
+
+    async fn blocking<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> Result<T, PolicyFetchError> + Send + 'static,
+    ) -> Result<T, PolicyFetchError> {
+        tokio::task::spawn_blocking(work).await.map_err(|e| PolicyFetchError::Write {
             path: self.files.dir.clone(),
             reason: e.to_string(),
-        })??;
-        self.in_force = InForce::of(&verified);
-        Ok(Fetched::Updated(Box::new(Installed { kiosk: verified.kiosk, staff: verified.staff })))
+        })?
     }
+}
+
+/// One file written by an install.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InstallStep {
+    pub path: PathBuf,
+    pub bytes: Vec<u8>,
+    /// The staff document is slated's alone; the rest is read by slate-ui and slate-dns.
+    pub private: bool,
+}
+
+impl InstallStep {
+    pub fn apply(&self) -> Result<(), PolicyFetchError> {
+        match self.private {
+            true => write_private(&self.path, &self.bytes),
+            false => write_atomic(&self.path, &self.bytes),
+        }
+    }
+}
+
+/// The files an install writes, in order: the new list files (each under its content's name,
+/// beside the files in force), then `filter.json`, the lists' commit point, then the staff and
+/// kiosk documents. A crash after any prefix leaves the policy in force whole. Pure.
+pub fn install_steps(
+    files: &PolicyFiles,
+    verified: &Verified,
+    fresh: Vec<(ListFile, Vec<u8>)>,
+) -> Vec<InstallStep> {
+    let public =
+        |path: PathBuf, bytes: &[u8]| InstallStep { path, bytes: bytes.to_vec(), private: false };
+    let mut steps: Vec<InstallStep> = fresh
+        .into_iter()
+        .map(|(file, bytes)| InstallStep { path: files.list_file(&file), bytes, private: false })
+        .collect();
+    steps.push(public(files.filter(), &verified.filter_json));
+    steps.push(InstallStep {
+        path: files.staff(),
+        bytes: verified.staff_json.clone(),
+        private: true,
+    });
+    steps.push(public(files.kiosk(), &verified.kiosk_json));
+    steps
 }
 
 /// The real device API: reqwest over rustls with the uploader's TLS settings.

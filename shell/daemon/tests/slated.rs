@@ -775,7 +775,9 @@ fn the_signed_policy_and_teacher_commands_reach_the_device() {
     let written: slate_protocol::bundle::SignedBundle =
         serde_json::from_slice(&std::fs::read(policy_dir.join("kiosk.json")).unwrap()).unwrap();
     assert_eq!(written.payload, kiosk.to_string(), "kiosk.json is the bundle as received");
-    assert_eq!(std::fs::read(policy_dir.join("lists").join("adult.txt")).unwrap(), list);
+    // Stored under its content's name, the one the signed manifest gives.
+    let stored = slate_protocol::device::ListFile::of(&list).file_name();
+    assert_eq!(std::fs::read(policy_dir.join("lists").join(stored)).unwrap(), list);
     // The staff PINs: for slated alone, beside the policy the kiosk user reads, not in it.
     let cached: slate_protocol::bundle::SignedBundle =
         serde_json::from_slice(&std::fs::read(state_dir.join("staff.json")).unwrap()).unwrap();

@@ -15,7 +15,7 @@
 //!   [`ParseReport::url_rules`]).
 //!
 //! The file is UTF-8, `\n` or `\r\n` line ends, as served by `GET /api/v1/device/lists/{name}` and
-//! stored as `<state_dir>/policy/lists/<name>.txt`; its size and SHA-256 are in the signed
+//! stored as `<state_dir>/policy/lists/<sha256>.txt`; its size and SHA-256 are in the signed
 //! policy's `lists` manifest, and a file that does not match is not read at all.
 //!
 //! Malformed lines are skipped and counted, not fatal: refusing a whole illegal-content list

@@ -1,6 +1,9 @@
 //! Where the filter's policy and lists come from on a device: the signed policy bundle slated
 //! wrote (`--policy`, `<state_dir>/policy/filter.json`) and the list files beside it (`--lists`,
-//! `<state_dir>/policy/lists/<name>.txt`, format in [`crate::lists`]).
+//! `<state_dir>/policy/lists/<sha256>.txt`, each named by its content as the manifest gives it,
+//! `slate_ipc::state_dir::open_list`; format in [`crate::lists`]). slated writes new list files
+//! beside the ones in force and removes old ones only after `filter.json` is replaced, so the
+//! files a `filter.json` names are there whenever it is.
 //!
 //! The policy's `lists` manifest says which files to load and what each must be (size and
 //! SHA-256); the signature covers the manifest, so a file that does not match was not sent by the
@@ -22,7 +25,7 @@ use slate_protocol::device::ListFile;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// Why a list file was not used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -179,8 +182,8 @@ impl Files {
             .lists
             .iter()
             .map(|(name, manifest)| {
-                let path = self.lists.join(format!("{name}.txt"));
-                (name.clone(), read_list(&path, manifest.bytes))
+                let file = slate_ipc::state_dir::open_list(&self.lists, name, manifest);
+                (name.clone(), read_list(file, manifest.bytes))
             })
             .collect();
         Ok((policy, files))
@@ -189,8 +192,8 @@ impl Files {
 
 /// Reads a list file, but never more than one byte past its expected size (a file that grew is
 /// refused without reading it all).
-fn read_list(path: &Path, expected: u64) -> Result<Vec<u8>, ListRefused> {
-    let file = std::fs::File::open(path).map_err(|e| ListRefused::Unreadable(e.to_string()))?;
+fn read_list(file: std::io::Result<std::fs::File>, expected: u64) -> Result<Vec<u8>, ListRefused> {
+    let file = file.map_err(|e| ListRefused::Unreadable(e.to_string()))?;
     let mut bytes = Vec::with_capacity(usize::try_from(expected).unwrap_or(0).min(64 << 20));
     file.take(expected.saturating_add(1))
         .read_to_end(&mut bytes)

@@ -114,7 +114,9 @@ impl School {
             );
             let written =
                 if tamper.contains(name) { text.replace("*.", "*.x") } else { text.to_string() };
-            std::fs::write(self.lists_dir().join(format!("{name}.txt")), written).unwrap();
+            // Stored as slated stores it: under the name the signed manifest gives.
+            let stored = slate_protocol::device::ListFile::of(text.as_bytes()).file_name();
+            std::fs::write(self.lists_dir().join(stored), written).unwrap();
         }
         let policy = serde_json::json!({
             "v": 1, "issued_at": issued, "default_profile": "ks2",

@@ -25,6 +25,7 @@ use crate::cdp::{self, Connection, Report};
 use serde_json::{json, Value};
 use slate_ipc::cgroup::{AppCgroup, CgroupError};
 use slate_ipc::control::Request;
+use slate_protocol::device::ListFile;
 use slate_protocol::kiosk::{App, AppKind};
 use slate_protocol::url_lists::{parse_salt, UrlList, UrlLists};
 use slate_protocol::FilterLayer;
@@ -235,39 +236,66 @@ pub fn web_plan(app: &App, config: &LaunchConfig, session: &str) -> Result<WebPl
     })
 }
 
-/// Reads the URL salt from a filter bundle's payload and the URL lists present in `lists_dir`.
-/// Pure apart from reading the two kinds of file it is given.
+/// Reads the URL salt and the URL lists (`iwf`, `ctiru`) that slated's `filter.json` names, each
+/// from the file its manifest entry names (`slate_ipc::state_dir::open_list`). slated removes a
+/// list file only after a new `filter.json` is in force: a named file found gone means that
+/// happened between the two reads, and a second read sees the new policy whole. A named list
+/// that is still missing is an error (and then no web app starts).
 pub fn load_url_lists(state_dir: &Path) -> Result<UrlLists, LaunchError> {
+    match read_url_lists(state_dir)? {
+        Ok(lists) => Ok(lists),
+        Err(_replaced) => read_url_lists(state_dir)?.map_err(LaunchError::Lists),
+    }
+}
+
+/// [`load_url_lists`] once: `Ok(Err(why))` when a list `filter.json` names is not there.
+fn read_url_lists(state_dir: &Path) -> Result<Result<UrlLists, String>, LaunchError> {
     let layout = slate_ipc::state_dir::StateDir::new(state_dir);
-    let salt = match std::fs::read(layout.filter_policy()) {
-        Ok(bytes) => salt_from_bundle(&bytes).map_err(LaunchError::Lists)?,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+    let (salt, manifest) = match std::fs::read(layout.filter_policy()) {
+        Ok(bytes) => url_layer_of_bundle(&bytes).map_err(LaunchError::Lists)?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => (Vec::new(), Default::default()),
         Err(e) => return Err(io("reading", &layout.filter_policy())(e)),
     };
     let mut lists = Vec::new();
     for name in URL_LISTS {
-        let path = layout.list(name);
-        match std::fs::read_to_string(&path) {
+        let Some(file) = manifest.get(name) else { continue };
+        let read = slate_ipc::state_dir::open_list(&layout.lists_dir(), name, file)
+            .and_then(std::io::read_to_string);
+        match read {
             Ok(text) => lists
                 .push(UrlList::parse(name, &text).map_err(|e| LaunchError::Lists(e.to_string()))?),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(io("reading", &path)(e)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(Err(format!("list {name} that filter.json names is missing")))
+            }
+            Err(e) => return Err(io("reading", &layout.list_file(file))(e)),
         }
     }
-    Ok(UrlLists { salt, lists })
+    Ok(Ok(UrlLists { salt, lists }))
 }
 
-/// The `url_salt` of a filter policy bundle (slated verified the bundle before writing it).
-fn salt_from_bundle(bytes: &[u8]) -> Result<Vec<u8>, String> {
+/// The `url_salt` and the `lists` manifest of a filter policy bundle (slated verified the
+/// bundle before writing it; each entry is checked again before its name is used as a path).
+fn url_layer_of_bundle(
+    bytes: &[u8],
+) -> Result<(Vec<u8>, std::collections::BTreeMap<String, ListFile>), String> {
     let bundle: Value = serde_json::from_slice(bytes).map_err(|e| format!("filter.json: {e}"))?;
     let payload = bundle["payload"].as_str().ok_or("filter.json: field `payload` is missing")?;
     let payload: Value =
         serde_json::from_str(payload).map_err(|e| format!("filter.json payload: {e}"))?;
-    match &payload["url_salt"] {
-        Value::Null => Ok(Vec::new()),
-        Value::String(s) => parse_salt(s).map_err(|e| format!("filter.json payload: {e}")),
-        _ => Err("filter.json payload: field `url_salt` is not a string".into()),
+    let salt = match &payload["url_salt"] {
+        Value::Null => Vec::new(),
+        Value::String(s) => parse_salt(s).map_err(|e| format!("filter.json payload: {e}"))?,
+        _ => return Err("filter.json payload: field `url_salt` is not a string".into()),
+    };
+    let manifest: std::collections::BTreeMap<String, ListFile> = match &payload["lists"] {
+        Value::Null => Default::default(),
+        lists => serde_json::from_value(lists.clone())
+            .map_err(|e| format!("filter.json payload: field `lists`: {e}"))?,
+    };
+    for (name, file) in &manifest {
+        file.validate(name).map_err(|e| format!("filter.json payload: {e}"))?;
     }
+    Ok((salt, manifest))
 }
 
 /// A fresh unguessable token (session names, block-page nonces).
@@ -815,16 +843,26 @@ mod tests {
         let lists = load_url_lists(state).unwrap();
         assert!(lists.lists.is_empty());
         std::fs::create_dir_all(state.join("policy/lists")).unwrap();
-        let payload = json!({"v": 1, "url_salt": "0a0b"}).to_string();
-        std::fs::write(
-            state.join("policy/filter.json"),
-            json!({"v": 1, "key_id": "k", "payload": payload, "signature": "x"}).to_string(),
-        )
-        .unwrap();
         let entry = slate_protocol::url_lists::salted_hash(&[10, 11], "https://a.example/x");
-        std::fs::write(state.join("policy/lists/iwf.txt"), format!("url-sha256:{entry}\n"))
+        let iwf = format!("url-sha256:{entry}\n");
+        let (adult, ctiru) = ("not.a.url.list\n", "garbage\n");
+        let write_policy = |lists: &[(&str, &str)]| {
+            let manifest: serde_json::Map<String, Value> = lists
+                .iter()
+                .map(|(name, text)| (name.to_string(), json!(ListFile::of(text.as_bytes()))))
+                .collect();
+            let payload = json!({"v": 1, "url_salt": "0a0b", "lists": manifest}).to_string();
+            std::fs::write(
+                state.join("policy/filter.json"),
+                json!({"v": 1, "key_id": "k", "payload": payload, "signature": "x"}).to_string(),
+            )
             .unwrap();
-        std::fs::write(state.join("policy/lists/adult.txt"), "not.a.url.list\n").unwrap();
+            for (_, text) in lists {
+                let stored = ListFile::of(text.as_bytes()).file_name();
+                std::fs::write(state.join("policy/lists").join(stored), text).unwrap();
+            }
+        };
+        write_policy(&[("iwf", &iwf), ("adult", adult)]);
         let lists = load_url_lists(state).unwrap();
         assert_eq!(lists.salt, [10, 11]);
         assert_eq!(lists.lists.len(), 1, "only iwf and ctiru are URL lists");
@@ -833,8 +871,16 @@ mod tests {
             slate_protocol::url_lists::UrlDecision::Block(_)
         ));
         // A broken URL list is refused whole (and then no web app starts).
-        std::fs::write(state.join("policy/lists/ctiru.txt"), "garbage\n").unwrap();
+        write_policy(&[("iwf", &iwf), ("ctiru", ctiru)]);
         assert!(matches!(load_url_lists(state), Err(LaunchError::Lists(m)) if m.contains("ctiru")));
+        // A named list that is not there (twice) is refused too: never read as no list.
+        std::fs::remove_file(
+            state.join("policy/lists").join(ListFile::of(ctiru.as_bytes()).file_name()),
+        )
+        .unwrap();
+        assert!(
+            matches!(load_url_lists(state), Err(LaunchError::Lists(m)) if m.contains("ctiru") && m.contains("missing"))
+        );
         std::fs::write(state.join("policy/filter.json"), "{}").unwrap();
         assert!(
             matches!(load_url_lists(state), Err(LaunchError::Lists(m)) if m.contains("payload"))

@@ -774,17 +774,19 @@ pub fn find_files(dir: &Path, name: &str) -> Vec<PathBuf> {
 pub fn state_listing(dir: &Path, url: &str) -> PathBuf {
     let state = dir.join("state");
     std::fs::create_dir_all(state.join("policy/lists")).unwrap();
-    let payload = json!({"v": 1, "url_salt": "07090b"}).to_string();
+    let entry = slate_protocol::url_lists::salted_hash(
+        &[7, 9, 11],
+        &slate_protocol::url_lists::normalise(url).unwrap(),
+    );
+    let iwf = format!("url-sha256:{entry}\n");
+    let iwf_file = slate_protocol::device::ListFile::of(iwf.as_bytes());
+    let payload = json!({"v": 1, "url_salt": "07090b", "lists": {"iwf": iwf_file}}).to_string();
     std::fs::write(
         state.join("policy/filter.json"),
         json!({"v": 1, "key_id": "k", "payload": payload, "signature": "s"}).to_string(),
     )
     .unwrap();
-    let entry = slate_protocol::url_lists::salted_hash(
-        &[7, 9, 11],
-        &slate_protocol::url_lists::normalise(url).unwrap(),
-    );
-    std::fs::write(state.join("policy/lists/iwf.txt"), format!("url-sha256:{entry}\n")).unwrap();
+    std::fs::write(state.join("policy/lists").join(iwf_file.file_name()), iwf).unwrap();
     state
 }
 

@@ -1018,6 +1018,57 @@ async fn with_no_kiosk_policy_nobody_signs_in() {
 }
 
 #[tokio::test]
+async fn a_press_and_a_lockout_while_the_wall_clock_jumps_back_and_forth() {
+    use crate::clock::{ClockWatch, FakeClock, LAST_GOOD_FILE};
+    let boot = slate_protocol::BootId::parse("4b1c2a9e-6c1e-4f1a-8c53-9d558e2f3b0f").unwrap();
+    let fake = Arc::new(FakeClock::new(boot, true));
+    fake.pass(Duration::ZERO, t("10:00:00"));
+    // A time server set the clock; 10:00 is the last good time seen.
+    let state = tempfile::tempdir().unwrap();
+    std::fs::write(state.path().join(LAST_GOOD_FILE), "2026-11-17T10:00:00Z\n").unwrap();
+    let clock =
+        Arc::new(ClockWatch::open(Box::new(fake.clone()), Some(state.path()), t("10:00:00")));
+    let pin = StaffPin::hash("4321").unwrap();
+    let (h, _) = Harness::start_custom(
+        FakeBlank::DarkAt(t("10:00:00")),
+        pin_rules(),
+        Some(pin),
+        tempfile::tempdir().unwrap(),
+        |d| d.with_clock(clock),
+    );
+    let secs = Duration::from_secs;
+    // The wall clock is stepped back an hour as the button is pressed.
+    fake.pass(secs(1), t("09:00:01"));
+    let report = h.ask_at(Request::Press {}, t("09:00:01")).await.report.unwrap();
+    // Pressed again once it is stepped forward two hours: the same report, held.
+    fake.pass(secs(1), t("11:00:02"));
+    let again = h.ask_at(Request::Press {}, t("11:00:02")).await;
+    assert_eq!((again.report, again.already_held), (Some(report), Some(true)));
+
+    // Two wrong PINs lock unlocking out for 60 s since boot.
+    h.ask(unlock_with("1111", ResolutionChoice::CloseApp, None)).await;
+    let locked = h.ask(unlock_with("2222", ResolutionChoice::CloseApp, None)).await;
+    assert_eq!(locked.locked_until, Some(t("11:01:02")));
+    // Stepped back three hours 30 s later: locked for the 30 s left, not for three hours more.
+    fake.pass(secs(30), t("08:00:32"));
+    let still = h.ask(unlock_with("4321", ResolutionChoice::FalseAlarm, None)).await;
+    assert_eq!(still.locked_until, Some(t("08:01:02")), "{still:?}");
+    // Forward again as the 60 s since boot end: the right PIN unlocks.
+    fake.pass(secs(30), t("10:30:00"));
+    assert_eq!(h.ask(unlock_with("4321", ResolutionChoice::FalseAlarm, None)).await, Reply::ok());
+
+    let events = h.spooled();
+    let reports: Vec<&Event> = events.iter().filter(|e| e.body.kind() == "report_filed").collect();
+    assert_eq!(reports.len(), 1, "one press, one report: {events:?}");
+    let filed = reports[0];
+    assert_eq!((filed.id, filed.at), (report, t("09:00:01")), "the wall time at the press");
+    let evidence = filed.clock.expect("clock evidence");
+    assert!(!evidence.synchronised, "behind the last good time: flagged as not trusted");
+    let EventBody::ReportFiled { blank_latency_us, .. } = &filed.body else { unreachable!() };
+    assert_eq!(*blank_latency_us, Some(0), "not the hour the wall clock moved");
+}
+
+#[tokio::test]
 async fn every_filed_event_carries_the_clock_evidence() {
     use crate::clock::{ClockWatch, FakeClock};
     let boot = slate_protocol::BootId::parse("4b1c2a9e-6c1e-4f1a-8c53-9d558e2f3b0f").unwrap();

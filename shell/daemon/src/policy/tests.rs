@@ -152,8 +152,8 @@ async fn a_good_policy_is_written_with_its_lists_and_fetched_again_only_when_it_
     let (kiosk_json, filter_json) = bundles(&body);
     assert_eq!(std::fs::read(s.files.kiosk()).unwrap(), kiosk_json);
     assert_eq!(std::fs::read(s.files.filter()).unwrap(), filter_json);
-    assert_eq!(std::fs::read(s.files.list("adult")).unwrap(), adult);
-    assert_eq!(std::fs::read(s.files.list("iwf")).unwrap(), iwf);
+    assert_eq!(std::fs::read(s.files.list_file(&ListFile::of(&adult))).unwrap(), adult);
+    assert_eq!(std::fs::read(s.files.list_file(&ListFile::of(&iwf))).unwrap(), iwf);
     // The staff PINs are apart from the policy the kiosk user reads, for slated alone.
     let reply = PolicyReply::from_json(&body).unwrap();
     assert_eq!(std::fs::read(s.files.staff()).unwrap(), serde_json::to_vec(&reply.staff).unwrap());
@@ -180,7 +180,185 @@ async fn a_good_policy_is_written_with_its_lists_and_fetched_again_only_when_it_
     serve_policy(&s, &key(1), T2, &[("adult", &adult2), ("iwf", &iwf)]);
     assert!(matches!(s.fetcher.fetch_once(&credential()).await, Ok(Fetched::Updated(_))));
     assert_eq!(s.api.asked(), [routes::DEVICE_POLICY, "/api/v1/device/lists/adult"]);
-    assert_eq!(std::fs::read(s.files.list("adult")).unwrap(), adult2);
+    assert_eq!(std::fs::read(s.files.list_file(&ListFile::of(&adult2))).unwrap(), adult2);
+    // The old adult list went once the new filter.json was in force.
+    assert_eq!(list_dir(&s), file_names(&[&adult2, &iwf]));
+}
+
+/// The file names in the lists directory, sorted.
+fn list_dir(s: &Setup) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(s.files.lists_dir())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    names
+}
+
+fn file_names(lists: &[&[u8]]) -> Vec<String> {
+    let mut names: Vec<String> = lists.iter().map(|b| ListFile::of(b).file_name()).collect();
+    names.sort();
+    names
+}
+
+/// What slate-dns needs of the files: `filter.json` verifies and every list file it names is
+/// there and matches. Returns its `issued_at`.
+fn filter_in_force_loads(s: &Setup) -> DateTime<Utc> {
+    let bytes = std::fs::read(s.files.filter()).unwrap();
+    let head = open_filter(&bytes, &key(1).verifying_key()).unwrap();
+    for (name, file) in &head.lists {
+        let mut stored = Vec::new();
+        use std::io::Read;
+        slate_ipc::state_dir::open_list(&s.files.lists_dir(), name, file)
+            .unwrap_or_else(|e| panic!("list {name}: {e}"))
+            .read_to_end(&mut stored)
+            .unwrap();
+        check_list(name, file, &stored).unwrap();
+    }
+    head.issued_at
+}
+
+#[test]
+fn lists_to_fetch_are_those_not_stored_by_content() {
+    let (a, b, c) = (ListFile::of(b"a\n"), ListFile::of(b"b\n"), ListFile::of(b"c\n"));
+    let manifest = |entries: &[(&str, &ListFile)]| -> BTreeMap<String, ListFile> {
+        entries.iter().map(|(n, f)| (n.to_string(), (*f).clone())).collect()
+    };
+    let stored =
+        |files: &[&ListFile]| -> BTreeSet<String> { files.iter().map(|f| f.file_name()).collect() };
+    let names = |plan: Vec<(String, ListFile)>| -> Vec<String> {
+        plan.into_iter().map(|(n, _)| n).collect()
+    };
+    let cases: [(&str, BTreeMap<String, ListFile>, BTreeSet<String>, &[&str]); 5] = [
+        ("first install", manifest(&[("adult", &a), ("iwf", &b)]), stored(&[]), &["adult", "iwf"]),
+        ("nothing new", manifest(&[("adult", &a), ("iwf", &b)]), stored(&[&a, &b]), &[]),
+        (
+            "one list changed",
+            manifest(&[("adult", &c), ("iwf", &b)]),
+            stored(&[&a, &b]),
+            &["adult"],
+        ),
+        ("a renamed list is already here", manifest(&[("grown-up", &a)]), stored(&[&a]), &[]),
+        (
+            "one content for two lists is fetched once",
+            manifest(&[("x", &c), ("y", &c)]),
+            stored(&[]),
+            &["x"],
+        ),
+    ];
+    for (case, manifest, stored, expected) in cases {
+        assert_eq!(names(lists_to_fetch(&manifest, &stored)), expected, "{case}");
+    }
+}
+
+#[tokio::test]
+async fn a_crash_after_any_install_step_leaves_the_old_policy_whole_and_the_next_fetch_recovers() {
+    let (adult, iwf, adult2) = (list_bytes("adult"), list_bytes("iwf"), list_bytes("adult2"));
+    let t1: DateTime<Utc> = T1.parse().unwrap();
+    let new_lists = |s: &Setup| {
+        serve_policy(s, &key(1), T2, &[("adult", &adult2), ("iwf", &iwf)]);
+    };
+    // How many steps the install of T2 over T1 has.
+    let steps_of = |s: &Setup, body: &[u8]| {
+        let verified = verify_reply(body, &key(1).verifying_key(), s.fetcher.in_force()).unwrap();
+        install_steps(&s.files, &verified, vec![(ListFile::of(&adult2), adult2.clone())])
+    };
+    let mut crash_points = None;
+    let mut crash_after = 0;
+    loop {
+        let mut s = setup();
+        serve_policy(&s, &key(1), T1, &[("adult", &adult), ("iwf", &iwf)]);
+        s.fetcher.fetch_once(&credential()).await.unwrap();
+        let body = reply(
+            &key(1),
+            kiosk_payload(T2),
+            filter_payload(T2, &[("adult", &adult2), ("iwf", &iwf)]),
+        );
+        let steps = steps_of(&s, &body);
+        let total = *crash_points.get_or_insert(steps.len());
+        assert_eq!(steps.len(), 4, "one new list, filter.json, staff, kiosk");
+        // The power goes after `crash_after` steps.
+        for step in &steps[..crash_after] {
+            step.apply().unwrap();
+        }
+        let issued_at = filter_in_force_loads(&s);
+        // Before the switch the old policy is in force; from it on, the new one; never neither.
+        assert_eq!(
+            issued_at,
+            if crash_after > 1 { T2.parse().unwrap() } else { t1 },
+            "after {crash_after}"
+        );
+        // slated starts again: it reads what is in force and fetches.
+        let loaded = s.files.load(&key(1).verifying_key());
+        let mut again = PolicyFetcher::new(
+            s.api.clone(),
+            key(1).verifying_key(),
+            s.files.clone(),
+            loaded.in_force,
+        );
+        new_lists(&s);
+        again.fetch_once(&credential()).await.unwrap();
+        assert_eq!(filter_in_force_loads(&s), T2.parse::<DateTime<Utc>>().unwrap());
+        assert_eq!(
+            list_dir(&s),
+            file_names(&[&adult2, &iwf]),
+            "after {crash_after}: garbage collected"
+        );
+        crash_after += 1;
+        if crash_after > total {
+            break;
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_failed_filter_write_keeps_the_old_lists_and_the_next_fetch_installs() {
+    let mut s = setup();
+    let (adult, adult2) = (list_bytes("adult"), list_bytes("adult2"));
+    serve_policy(&s, &key(1), T1, &[("adult", &adult)]);
+    s.fetcher.fetch_once(&credential()).await.unwrap();
+    serve_policy(&s, &key(1), T2, &[("adult", &adult2)]);
+    // A real failing write: the temporary file filter.json is written through cannot be made.
+    let blocker = slate_ipc::atomic::temporary_beside(&s.files.filter());
+    std::fs::create_dir(&blocker).unwrap();
+    let err = s.fetcher.fetch_once(&credential()).await.unwrap_err();
+    assert!(
+        matches!(&err, PolicyFetchError::Write { path, .. } if path == &s.files.filter()),
+        "{err:?}"
+    );
+    assert_eq!(
+        filter_in_force_loads(&s),
+        T1.parse::<DateTime<Utc>>().unwrap(),
+        "the old policy loads"
+    );
+    assert_eq!(list_dir(&s), file_names(&[&adult, &adult2]), "the new file waits beside the old");
+    std::fs::remove_dir(&blocker).unwrap();
+    s.api.asked();
+    assert!(matches!(s.fetcher.fetch_once(&credential()).await, Ok(Fetched::Updated(_))));
+    assert_eq!(
+        s.api.asked(),
+        [routes::DEVICE_POLICY],
+        "the list written before is not fetched again"
+    );
+    assert_eq!(filter_in_force_loads(&s), T2.parse::<DateTime<Utc>>().unwrap());
+    assert_eq!(list_dir(&s), file_names(&[&adult2]));
+}
+
+#[tokio::test]
+async fn an_upgraded_device_keeps_its_lists_under_their_old_names_until_it_installs() {
+    let mut s = setup();
+    let adult = list_bytes("adult");
+    let body = serve_policy(&s, &key(1), T1, &[("adult", &adult)]);
+    // What software before content addressing left: filter.json and lists/adult.txt.
+    let (_, filter_json) = bundles(&body);
+    write_atomic(&s.files.filter(), &filter_json).unwrap();
+    write_atomic(&s.files.lists_dir().join("adult.txt"), &adult).unwrap();
+    assert_eq!(filter_in_force_loads(&s), T1.parse::<DateTime<Utc>>().unwrap());
+    // Its first fetch takes the list from the old file, without fetching it, and collects it.
+    assert!(matches!(s.fetcher.fetch_once(&credential()).await, Ok(Fetched::Updated(_))));
+    assert_eq!(s.api.asked(), [routes::DEVICE_POLICY]);
+    assert_eq!(list_dir(&s), file_names(&[&adult]));
+    assert_eq!(filter_in_force_loads(&s), T1.parse::<DateTime<Utc>>().unwrap());
 }
 
 /// Installs T2 then checks that `refusal` is refused and the T2 files stay as they were.
@@ -192,19 +370,28 @@ async fn refused_keeps_the_last_good(
     let adult = list_bytes("adult");
     serve_policy(&s, &key(1), T2, &[("adult", &adult)]);
     s.fetcher.fetch_once(&credential()).await.unwrap();
-    let before: Vec<_> =
-        [s.files.kiosk(), s.files.filter(), s.files.list("adult"), s.files.staff()]
-            .iter()
-            .map(|p| std::fs::read(p).unwrap())
-            .collect();
+    let before: Vec<_> = [
+        s.files.kiosk(),
+        s.files.filter(),
+        s.files.list_file(&ListFile::of(&adult)),
+        s.files.staff(),
+    ]
+    .iter()
+    .map(|p| std::fs::read(p).unwrap())
+    .collect();
     let in_force = s.fetcher.in_force().clone();
     prepare(&s);
     let err = s.fetcher.fetch_once(&credential()).await.unwrap_err();
     assert!(expect(&err), "{err:?}");
-    let after: Vec<_> = [s.files.kiosk(), s.files.filter(), s.files.list("adult"), s.files.staff()]
-        .iter()
-        .map(|p| std::fs::read(p).unwrap())
-        .collect();
+    let after: Vec<_> = [
+        s.files.kiosk(),
+        s.files.filter(),
+        s.files.list_file(&ListFile::of(&adult)),
+        s.files.staff(),
+    ]
+    .iter()
+    .map(|p| std::fs::read(p).unwrap())
+    .collect();
     assert_eq!(before, after, "the last good policy is kept");
     assert_eq!(s.fetcher.in_force(), &in_force);
 }
