@@ -32,7 +32,7 @@
 //!   and the daily purge job that applies it), [`governors`] (the termly anonymised counts
 //!   and their SVG charts), [`device_policy`] (the kiosk and filter documents devices get, built
 //!   from the records), [`roster`] (the roster CSV), [`uk_time`] (Europe/London for pages and
-//!   forms).
+//!   forms), [`who_had`] (who had a device at a time: one pupil, nobody, or a conflict).
 //! - [`config`]: the TOML config file, checked field by field; [`notify`]: email and webhook
 //!   alerts for new reports, sent by [`alert_outbox`]'s worker from the outbox the store fills
 //!   in each report's own transaction (retried with backoff, across restarts).
@@ -72,6 +72,7 @@ pub mod session_end;
 pub mod store;
 pub mod tls;
 pub mod uk_time;
+pub mod who_had;
 
 pub use http::connections::ServeLimits;
 pub use http::{router, serve, AppState, LiveReport, ServeError};
