@@ -9,7 +9,7 @@ mod views;
 
 use crate::access::{Gate, Permission};
 use crate::http::error::{ApiError, PageError};
-use crate::http::forms::{form, parse_device, parse_time};
+use crate::http::forms::{form, page_query, parse_device, parse_time};
 use crate::http::routes::Routes;
 use crate::http::staff::{Staff, StaffApi};
 use crate::http::AppState;
@@ -99,7 +99,7 @@ pub async fn who_had_page(
     State(state): State<AppState>,
     query: Result<Query<WhoHadQuery>, QueryRejection>,
 ) -> Result<Markup, PageError> {
-    let Query(query) = query.map_err(|e| PageError::BadForm(e.body_text()))?;
+    let query = page_query(query)?;
     let device_text = query.device.unwrap_or_default();
     let at_text = query.at.unwrap_or_default();
     let question = views::WhoHadQuestion { device: &device_text, at: &at_text };

@@ -7,7 +7,7 @@
 
 mod views;
 
-use crate::access::Gate;
+use crate::access::{self, Gate};
 use crate::auth::{self, Role};
 use crate::http::error::PageError;
 use crate::http::forms::form;
@@ -74,7 +74,8 @@ pub async fn login_page(
             .await?;
         let cookie = staff_cookie(state.staff_key.expose(), state.secure_cookies);
         // `Redirect::to` is 303 See Other: the browser follows with a GET.
-        return Ok(([(header::SET_COOKIE, cookie)], Redirect::to("/reports")).into_response());
+        return Ok(([(header::SET_COOKIE, cookie)], Redirect::to(access::landing_page(Role::Dsl)))
+            .into_response());
     }
     Ok(login_form(&state, StatusCode::OK, None, ""))
 }
@@ -205,10 +206,8 @@ pub async fn login(
     tracing::info!(role = %account.role, "staff signed in");
     let next = if account.must_change_password {
         "/staff/password"
-    } else if account.role == Role::ItAdmin {
-        "/fleet"
     } else {
-        "/reports"
+        access::landing_page(account.role)
     };
     let mut response = Redirect::to(next).into_response();
     let headers = response.headers_mut();
@@ -308,7 +307,7 @@ pub async fn change_password(
     let keep = staff.session.ok_or(PageError::StaffOnly)?;
     state.store.run(move |store| store.change_password(id, &phc, &keep)).await?;
     staff.audit(&state, "changed password", None).await?;
-    Ok(Redirect::to("/reports").into_response())
+    Ok(Redirect::to(access::landing_page(staff.role)).into_response())
 }
 
 /// The signed-in account itself (the staff key has none).
