@@ -40,7 +40,8 @@
 //! - [`data_dir`], [`tls`], [`listen`], [`secrets`], [`roster`]: the data directory and its
 //!   private files, certificates, where to listen, random secrets and hashes, roster entries.
 //! - [`cli`]: the command line's shape; [`run_as`]: commands run as the data directory's owner
-//!   (root becomes it, anyone else is refused); [`logging`]: plain lines to stderr.
+//!   (root becomes it, anyone else is refused); [`running`]: an admin command on a data
+//!   directory no running server uses says so, naming the one that does; [`logging`]: plain lines to stderr.
 //!
 //! Invariants: secrets are stored only as SHA-256 hashes (the staff key file and TOTP secrets,
 //! which must be readable to check codes, excepted; passwords as argon2id);
@@ -67,6 +68,7 @@ pub mod pdf;
 pub mod retention;
 pub mod roster;
 pub mod run_as;
+pub mod running;
 pub mod secrets;
 pub mod session_end;
 pub mod store;
