@@ -134,11 +134,6 @@ fn layout_with_scripts(
     }
 }
 
-/// A page that says one thing, for nobody signed in.
-pub fn message_page(title: &str, message: &str) -> Markup {
-    layout(None, title, html! { h1 { (title) } p { (message) } })
-}
-
 /// A refused page inside the frame of whoever asked (`None`: nobody signed in). After a form
 /// was sent, a link back to it: `/static/back.js` makes it the browser's Back, which keeps what
 /// was typed; without the script it goes to the page the role starts on.
