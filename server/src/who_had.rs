@@ -109,7 +109,9 @@ mod tests {
                 ),
             }
         };
-        let cases: Vec<(&str, Option<Record>, Vec<Record>, (&str, Vec<&str>))> = vec![
+        // name, the session, the register lines, and the answer as (kind, "pupil source"s).
+        type Case = (&'static str, Option<Record>, Vec<Record>, (&'static str, Vec<&'static str>));
+        let cases: Vec<Case> = vec![
             ("no record", None, vec![], ("nobody", vec![])),
             ("the device's session", session("p-amira"), vec![], ("one", vec!["p-amira session"])),
             (
