@@ -3,14 +3,14 @@
 //! `slated` files a report (it must appear without a reload), acknowledges it, records a false
 //! alarm with a note, and downloads the incident's CSV. Then the register of numbered iPads: two
 //! teachers' lines for one lesson are shown as a conflict naming both pupils, a refused line and
-//! a refused form keep what was typed inside the signed-in frame, and IT's first sign-in lands
-//! on the fleet.
+//! a refused form keep what was typed inside the signed-in frame, a refused sign-in says why an
+//! account may not be known, and IT's first sign-in lands on the fleet.
 //!
 //! Needs `chromium` and `chromedriver` on PATH (Debian: `apt-get install chromium chromium-driver`).
 //! Everything stays on 127.0.0.1.
 
 use slate_e2e::chromium::{
-    element, field, first_sign_in, tool, totp_code, wait_for_path, ChromeDriver, POLL,
+    element, field, first_sign_in, sign_in, tool, totp_code, wait_for_path, ChromeDriver, POLL,
 };
 use slate_e2e::{wait_until, Device, DeviceSetup, Server, PATIENCE};
 use std::path::Path;
@@ -348,10 +348,17 @@ fn conflicting_ipad_register_lines_show_both_names_and_refused_forms_keep_what_w
     });
     runtime.block_on(driver.quit()).unwrap();
 
-    // IT's first sign-in ends on a page IT can use, never "Not for your role".
+    // A wrong password is told more than "not right" where that is safe: the usual reason a
+    // new account is not known. Then IT's first sign-in ends on a page IT can use, never "Not
+    // for your role".
     let driver = runtime.block_on(chromedriver.browser(&dir.path().join("it")));
     runtime.block_on(async {
         let (password, code) = (field(&it, "one-time password:"), field(&it, "totp secret:"));
+        sign_in(&driver, &server.url, "it.patel", "not-the-password", "000000").await;
+        let refused = element(&driver, "p.error").await.text().await.unwrap();
+        assert!(refused.contains("not right") && refused.contains("another data directory"));
+        assert_eq!(element(&driver, "#username").await.value().await.unwrap().unwrap(), "it.patel");
+        screenshot(&driver, dir.path(), "sign-in-refused.png").await;
         let code = totp_code(&code, 0);
         first_sign_in(&driver, &server.url, ("it.patel", "/fleet"), &password, NEW_PASSWORD, &code)
             .await;
