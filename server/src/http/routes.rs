@@ -115,7 +115,8 @@ async fn guard(
         Who::MustChangePassword | Who::Nobody => return PageError::StaffOnly.into_response(),
     };
     let viewer = staff.viewer();
-    let form_sent = parts.method == axum::http::Method::POST;
+    // A form was sent: a POST, or a GET form's fields in the query (who had, the governors' term).
+    let form_sent = parts.method == axum::http::Method::POST || parts.uri.query().is_some();
     let response = match access::verdict(gate, Some(staff.role)) {
         Verdict::Pass => {
             parts.extensions.insert(staff);

@@ -126,6 +126,14 @@ async fn refused_pages_keep_the_signed_in_frame_and_say_in_plain_words_what_happ
     assert_eq!(script.status(), 200);
     assert!(script.text().await.unwrap().contains("history.back()"));
 
+    // A GET form's fields that do not check out: the same frame and way back.
+    let mut dsl = Browser::signed_in(&server, "dsl.jones", Role::Dsl).await;
+    let bad_term = dsl.get("/governors?from=2026-09-01&to=2025-09-01").await;
+    assert_eq!(bad_term.status(), 400);
+    let page = bad_term.text().await.unwrap();
+    assert!(page.contains("To must be after From") && page.contains("Sign out"), "{page}");
+    assert!(page.contains(r#"id="go-back""#), "{page}");
+
     // Nobody signed in: the frame offers "Sign in", not someone else's navigation.
     let nobody = Browser::new(&server).get("/no-such-page").await.text().await.unwrap();
     assert!(nobody.contains(r#"href="/staff/login""#) && !nobody.contains("Sign out"), "{nobody}");
