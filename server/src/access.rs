@@ -133,6 +133,20 @@ pub fn verdict(gate: Gate, role: Option<Role>) -> Verdict {
     }
 }
 
+/// Where each role's pages start, in the order tried: the first the role may open is where it
+/// lands after signing in (or changing its password, or recovering its account).
+const LANDING_PAGES: [(&str, Permission); 3] =
+    [("/reports", SeeNewReports), ("/fleet", ViewFleet), ("/setup", ManagePolicy)];
+
+/// The page `role` lands on after signing in: one it can use, never "Not for your role". A role
+/// with none of those (none today) lands on its own account page, which every role may open.
+pub fn landing_page(role: Role) -> &'static str {
+    LANDING_PAGES
+        .iter()
+        .find(|(_, permission)| may(role, *permission))
+        .map_or("/staff/account", |(path, _)| path)
+}
+
 /// May `decider` approve or refuse a bypass `requester` asked for? Never their own: a bypass is
 /// a safeguarding decision, taken by someone other than whoever wants it (issue 14).
 pub fn may_decide_bypass(requester: &str, decider: &str) -> bool {
@@ -159,6 +173,23 @@ pub fn markdown_table() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_role_lands_on_a_page_it_may_open() {
+        let cases = [
+            (Dsl, "/reports"),
+            (DeputyDsl, "/reports"),
+            (Teacher, "/reports"),
+            (ItAdmin, "/fleet"),
+        ];
+        for (role, page) in cases {
+            assert_eq!(landing_page(role), page, "{role}");
+        }
+        for role in Role::ALL {
+            let (_, needs) = LANDING_PAGES.iter().find(|(p, _)| *p == landing_page(role)).unwrap();
+            assert!(may(role, *needs), "{role} may open where it lands");
+        }
+    }
 
     #[test]
     fn every_permission_has_exactly_one_row() {

@@ -371,6 +371,54 @@ impl SignInThrottle {
     }
 }
 
+/// `text` (an otpauth URI) as a QR code for a terminal, two rows of modules a line: light
+/// modules drawn as blocks and dark ones left as the background, as `qrencode -t UTF8` does, for
+/// the usual dark terminal, with the quiet zone around it that a phone's camera needs.
+pub fn terminal_qr(text: &str) -> Result<String, qrcode::types::QrError> {
+    use qrcode::render::unicode::Dense1x2;
+    let code = qrcode::QrCode::new(text.as_bytes())?;
+    Ok(code
+        .render::<Dense1x2>()
+        .dark_color(Dense1x2::Light)
+        .light_color(Dense1x2::Dark)
+        .quiet_zone(true)
+        .build())
+}
+
+/// What a refused sign-in is told. Never which of username, password or code was wrong (that
+/// would tell a guesser which names exist); but that the server has no account at all is safe to
+/// say, and so is the usual reason a new account is not known here: IT made it with another
+/// data directory than this server's (issue 19).
+pub fn sign_in_refused(server_has_accounts: bool) -> &'static str {
+    if server_has_accounts {
+        "That username, password or code is not right. Check each and use the newest code from \
+         your app. A new account? IT makes it on this server's console (slate-server staff add): \
+         one made for another server, or with another data directory, is not known here."
+    } else {
+        "This server has no staff accounts yet. IT makes the first on this server's console with \
+         slate-server staff add, given this server's data directory (its --data-dir)."
+    }
+}
+
+/// What a sign-in held back by [`SignInThrottle`] is told: when it opens again (UK time, and in
+/// how long), that nothing is locked so nobody needs to unlock it, and who helps with a
+/// forgotten password: IT, with a one-time recovery link.
+pub fn throttled_message(open_at: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    // Whole seconds and minutes, rounded up: never a wait shorter than the real one.
+    let seconds = ((open_at - now).num_milliseconds().max(0) + 999) / 1000;
+    let wait = if seconds < 90 {
+        format!("{seconds} seconds")
+    } else {
+        format!("{} minutes", (seconds + 59) / 60)
+    };
+    format!(
+        "Too many wrong tries from here. You can try again at {} (in {wait}). The account is not \
+         locked and nobody needs to unlock it. Forgotten your password, or lost your phone? IT can \
+         give you a one-time link from the server's console (slate-server staff recover).",
+        crate::uk_time::format_uk_clock(open_at)
+    )
+}
+
 /// A recovery link from the server's console works once, within this time of being made.
 pub const RECOVERY_LINK_LIFETIME: Duration = Duration::minutes(10);
 
@@ -390,6 +438,73 @@ pub fn session_live(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_terminal_qr_code_is_the_uri_with_light_modules_drawn() {
+        let uri = otpauth_uri("Slate", "demo.dsl", &new_totp_secret());
+        let drawn = terminal_qr(&uri).unwrap();
+        // Read the drawing back: each character is two modules, top and bottom; a drawn half is
+        // light.
+        let mut light: Vec<Vec<bool>> = Vec::new();
+        for line in drawn.lines() {
+            let halves: Vec<(bool, bool)> = line
+                .chars()
+                .map(|c| match c {
+                    '█' => (true, true),
+                    '▀' => (true, false),
+                    '▄' => (false, true),
+                    ' ' => (false, false),
+                    other => panic!("unexpected {other:?} in the drawing"),
+                })
+                .collect();
+            light.push(halves.iter().map(|h| h.0).collect());
+            light.push(halves.iter().map(|h| h.1).collect());
+        }
+        let code = qrcode::QrCode::new(uri.as_bytes()).unwrap();
+        let width = code.width();
+        const QUIET: usize = 4;
+        let colours = code.to_colors();
+        // An odd number of rows: the last line's lower halves are past the code.
+        assert_eq!(light.len(), width + 2 * QUIET + (width % 2), "{drawn}");
+        light.truncate(width + 2 * QUIET);
+        for y in 0..width {
+            for x in 0..width {
+                let dark = colours[y * width + x] == qrcode::Color::Dark;
+                assert_eq!(light[y + QUIET][x + QUIET], !dark, "module ({x}, {y})");
+            }
+        }
+        assert!(light[..QUIET].iter().flatten().all(|&l| l), "a light quiet zone above");
+        assert!(light.iter().all(|row| row[..QUIET].iter().all(|&l| l)), "and to the left");
+        assert!(light.iter().all(|row| row.len() == width + 2 * QUIET), "and to the right");
+    }
+
+    #[test]
+    fn a_held_back_sign_in_says_when_it_opens_and_who_helps() {
+        let now: DateTime<Utc> = "2026-11-17T10:14:00Z".parse().unwrap();
+        let cases = [
+            (Duration::seconds(29), "try again at 10:14 GMT (in 29 seconds)"),
+            (Duration::milliseconds(29_200), "(in 30 seconds)"),
+            (Duration::minutes(15), "try again at 10:29 GMT (in 15 minutes)"),
+        ];
+        for (wait, expected) in cases {
+            let told = throttled_message(now + wait, now);
+            assert!(told.contains(expected), "{told}");
+            assert!(told.contains("not locked") && told.contains("slate-server staff recover"));
+        }
+        let summer: DateTime<Utc> = "2026-06-17T10:14:00Z".parse().unwrap();
+        let told = throttled_message(summer + Duration::seconds(30), summer);
+        assert!(told.contains("try again at 11:14 BST"), "{told}");
+    }
+
+    #[test]
+    fn a_refused_sign_in_never_says_which_part_was_wrong() {
+        for has_accounts in [true, false] {
+            let told = sign_in_refused(has_accounts);
+            assert!(!told.contains("password is") && !told.contains("unknown"), "{told}");
+        }
+        assert!(sign_in_refused(true).contains("another data directory"));
+        assert!(sign_in_refused(false).contains("no staff accounts yet"));
+    }
 
     fn at(s: &str) -> DateTime<Utc> {
         s.parse().unwrap()

@@ -14,7 +14,7 @@ use std::path::PathBuf;
 )]
 pub struct Cli {
     /// Where the database, staff key and generated certificate live (created, mode 0700).
-    #[arg(long, global = true, default_value = "/var/lib/slate-server", value_name = "DIR")]
+    #[arg(long, global = true, default_value = crate::running::DEFAULT_DATA_DIR, value_name = "DIR")]
     pub data_dir: PathBuf,
 
     #[command(flatten)]

@@ -32,7 +32,7 @@
 //!   and the daily purge job that applies it), [`governors`] (the termly anonymised counts
 //!   and their SVG charts), [`device_policy`] (the kiosk and filter documents devices get, built
 //!   from the records), [`roster`] (the roster CSV), [`uk_time`] (Europe/London for pages and
-//!   forms).
+//!   forms), [`who_had`] (who had a device at a time: one pupil, nobody, or a conflict).
 //! - [`config`]: the TOML config file, checked field by field; [`notify`]: email and webhook
 //!   alerts for new reports, sent by [`alert_outbox`]'s worker from the outbox the store fills
 //!   in each report's own transaction (retried with backoff, across restarts).
@@ -42,7 +42,8 @@
 //!   [`list_files`]: the uploaded list files, stored by content hash, old ones removed only
 //!   after the row naming the new one is committed.
 //! - [`cli`]: the command line's shape; [`run_as`]: commands run as the data directory's owner
-//!   (root becomes it, anyone else is refused); [`logging`]: plain lines to stderr.
+//!   (root becomes it, anyone else is refused); [`running`]: an admin command on a data
+//!   directory no running server uses says so, naming the one that does; [`logging`]: plain lines to stderr.
 //!
 //! Invariants: secrets are stored only as SHA-256 hashes (the staff key file and TOTP secrets,
 //! which must be readable to check codes, excepted; passwords as argon2id);
@@ -71,11 +72,13 @@ pub mod pdf;
 pub mod retention;
 pub mod roster;
 pub mod run_as;
+pub mod running;
 pub mod secrets;
 pub mod session_end;
 pub mod store;
 pub mod tls;
 pub mod uk_time;
+pub mod who_had;
 
 pub use http::connections::ServeLimits;
 pub use http::{router, serve, AppState, LiveReport, ServeError};

@@ -20,7 +20,7 @@ use slate_server::notify::Notifier;
 use slate_server::roster::PupilEntry;
 use slate_server::secrets::Secret;
 use slate_server::store::PostgresOptions;
-use slate_server::{listen, tls, AppState, Store};
+use slate_server::{listen, running, tls, AppState, Store};
 use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
@@ -84,7 +84,18 @@ fn man(args: ManArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot write the man pages into {}", args.out.display()))
 }
 
+/// Opens the data directory and the database for an admin command, first saying so when no
+/// running server uses this data directory but another runs (`slate_server::running`).
 fn open(data_dir: &Path, database: &DatabaseArgs) -> anyhow::Result<(DataDir, Store)> {
+    let opened = open_for(data_dir, database)?;
+    let ours = std::fs::canonicalize(opened.0.root()).unwrap_or_else(|_| opened.0.root().into());
+    if let Some(notice) = running::notice(&ours, &running::running_servers()) {
+        eprintln!("{notice}");
+    }
+    Ok(opened)
+}
+
+fn open_for(data_dir: &Path, database: &DatabaseArgs) -> anyhow::Result<(DataDir, Store)> {
     // Before anything in the directory is read or made: as its owner, or not at all.
     slate_server::run_as::run_as_owner(data_dir)?;
     let data_dir = DataDir::open(data_dir)?;
@@ -114,7 +125,7 @@ async fn serve(data_dir: &Path, database: &DatabaseArgs, args: ServeArgs) -> any
         None => Config::default(),
     };
     let notifier = Notifier::from_config(&config).context(ConfigRefused)?;
-    let (data_dir, store) = open(data_dir, database)?;
+    let (data_dir, store) = open_for(data_dir, database)?;
     let staff_key = data_dir.staff_key()?;
     let policy_key = data_dir.policy_key()?;
     let lists_dir = data_dir.lists_dir()?;
@@ -282,8 +293,12 @@ fn add_staff(data_dir: &Path, database: &DatabaseArgs, args: StaffAddArgs) -> an
     println!("role: {}", args.role);
     println!("one-time password: {password}");
     if let Some(secret) = totp {
+        let uri = auth::otpauth_uri("Slate", &args.username, &secret);
         println!("totp secret: {secret}");
-        println!("totp uri: {}", auth::otpauth_uri("Slate", &args.username, &secret));
+        println!("totp uri: {uri}");
+        // The same key for an authenticator app's camera; the secret above is for typing in.
+        println!("scan this with the authenticator app (or type the secret above):");
+        println!("{}", auth::terminal_qr(&uri)?);
     }
     Ok(())
 }

@@ -13,6 +13,11 @@ pub fn format_uk(t: DateTime<Utc>) -> String {
     t.with_timezone(&London).format("%Y-%m-%d %H:%M %Z").to_string()
 }
 
+/// `10:14 GMT`: a time later today, when the day goes without saying (a sign-in held back).
+pub fn format_uk_clock(t: DateTime<Utc>) -> String {
+    t.with_timezone(&London).format("%H:%M %Z").to_string()
+}
+
 /// `Tue 17 Nov 2026, 10:14:03 GMT`: a moment on a page or in a document (reports, the audit
 /// log, the incident record's PDF, alerts).
 pub fn format_uk_long(t: DateTime<Utc>) -> String {

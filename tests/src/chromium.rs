@@ -170,11 +170,12 @@ pub async fn sign_in(driver: &WebDriver, base: &str, username: &str, password: &
 }
 
 /// The first sign-in of an account the CLI made: signs in with the one-time password, sets
-/// `new_password`, and arrives on the incident list.
+/// `new_password`, and arrives on the page its role starts on: `lands_on` (the incident list
+/// for the DSL, the fleet for IT).
 pub async fn first_sign_in(
     driver: &WebDriver,
     base: &str,
-    username: &str,
+    (username, lands_on): (&str, &str),
     one_time_password: &str,
     new_password: &str,
     code: &str,
@@ -189,5 +190,5 @@ pub async fn first_sign_in(
         .click()
         .await
         .unwrap();
-    wait_for_path(driver, "/reports").await;
+    wait_for_path(driver, lands_on).await;
 }

@@ -1,12 +1,17 @@
 //! The DSL's side in a real browser: headless Chromium, driven through chromedriver, signs in
 //! with password and TOTP, changes the one-time password, watches the incident list while a real
 //! `slated` files a report (it must appear without a reload), acknowledges it, records a false
-//! alarm with a note, and downloads the incident's CSV.
+//! alarm with a note, and downloads the incident's CSV. Then the register of numbered iPads: two
+//! teachers' lines for one lesson are shown as a conflict naming both pupils, a refused line and
+//! a refused form keep what was typed inside the signed-in frame, a refused sign-in says why an
+//! account may not be known, and IT's first sign-in lands on the fleet.
 //!
 //! Needs `chromium` and `chromedriver` on PATH (Debian: `apt-get install chromium chromium-driver`).
 //! Everything stays on 127.0.0.1.
 
-use slate_e2e::chromium::{element, field, tool, totp_code, wait_for_path, ChromeDriver, POLL};
+use slate_e2e::chromium::{
+    element, field, first_sign_in, sign_in, tool, totp_code, wait_for_path, ChromeDriver, POLL,
+};
 use slate_e2e::{wait_until, Device, DeviceSetup, Server, PATIENCE};
 use std::path::Path;
 use thirtyfour::prelude::*;
@@ -252,6 +257,136 @@ fn a_dsl_signs_in_sees_a_report_arrive_live_and_closes_it_as_a_false_alarm() {
     });
     std::fs::write("/tmp/dsl-search.png", &list).unwrap();
 
+    runtime.block_on(driver.quit()).unwrap();
+    drop(chromedriver);
+}
+
+/// Sets a `datetime-local` field as a browser's picker would (typing into one depends on the
+/// locale's date order).
+async fn set_time(driver: &WebDriver, css: &str, value: &str) {
+    let field = element(driver, css).await;
+    driver
+        .execute("arguments[0].value = arguments[1];", vec![field.to_json().unwrap(), value.into()])
+        .await
+        .unwrap();
+}
+
+/// Records `pupil` (picked by name under `class`) on device 30 from 10:00 to `to`, as a teacher
+/// does on the who-had page.
+async fn record_ipad_lesson(driver: &WebDriver, base: &str, class: &str, pupil: &str, to: &str) {
+    driver.goto(format!("{base}/who-had")).await.unwrap();
+    element(driver, "#reg-device").await.send_keys("30").await.unwrap();
+    let option = format!("#reg-pupil optgroup[label='{class}'] option");
+    let mut picked = false;
+    for choice in driver.find_all(By::Css(&option)).await.unwrap() {
+        if choice.text().await.unwrap() == pupil {
+            choice.click().await.unwrap();
+            picked = true;
+        }
+    }
+    assert!(picked, "{pupil} is listed under {class}");
+    set_time(driver, "#reg-from", "2026-11-17T10:00").await;
+    set_time(driver, "#reg-to", to).await;
+    element(driver, "form[action^='/register'] button[type=submit]").await.click().await.unwrap();
+}
+
+async fn screenshot(driver: &WebDriver, dir: &Path, name: &str) {
+    let png = driver.screenshot_as_png().await.unwrap();
+    assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "a PNG screenshot");
+    std::fs::write(dir.join(name), &png).unwrap();
+    std::fs::write(Path::new("/tmp").join(name), &png).unwrap();
+}
+
+#[test]
+fn conflicting_ipad_register_lines_show_both_names_and_refused_forms_keep_what_was_typed() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("server"), false);
+    let dsl = server.cli(&["staff", "add", "--username", USERNAME, "--role", "dsl", "--totp"]);
+    let it =
+        server.cli(&["staff", "add", "--username", "it.patel", "--role", "it_admin", "--totp"]);
+    server.import_pupil("Year 2", "Amira", "Khan", "ks1");
+    server.import_pupil("Year 2", "Ben", "Taylor", "ks1");
+    let chromedriver = ChromeDriver::start(dir.path());
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+
+    let driver = runtime.block_on(chromedriver.browser(&dir.path().join("dsl")));
+    runtime.block_on(async {
+        let (password, code) = (field(&dsl, "one-time password:"), field(&dsl, "totp secret:"));
+        let code = totp_code(&code, 0);
+        first_sign_in(&driver, &server.url, (USERNAME, "/reports"), &password, NEW_PASSWORD, &code)
+            .await;
+
+        // Two lines for iPad 30 and one lesson, each pupil picked by class and name.
+        record_ipad_lesson(&driver, &server.url, "Year 2", "Ben T.", "2026-11-17T11:00").await;
+        wait_for_path(&driver, "/devices/30").await;
+        record_ipad_lesson(&driver, &server.url, "Year 2", "Amira K.", "2026-11-17T11:00").await;
+        wait_for_path(&driver, "/devices/30").await;
+
+        driver.goto(format!("{}/who-had", server.url)).await.unwrap();
+        element(&driver, "#device").await.send_keys("30").await.unwrap();
+        set_time(&driver, "#at", "2026-11-17T10:45").await;
+        element(&driver, "form[action='/who-had'] button[type=submit]")
+            .await
+            .click()
+            .await
+            .unwrap();
+        let conflict = element(&driver, ".conflict").await.text().await.unwrap();
+        assert!(conflict.contains("The records disagree"), "{conflict}");
+        assert!(conflict.contains("Amira K.") && conflict.contains("Ben T."), "{conflict}");
+        screenshot(&driver, dir.path(), "who-had-conflict.png").await;
+
+        // A line the server refuses comes back with what was typed and why, signed in.
+        record_ipad_lesson(&driver, &server.url, "Year 2", "Ben T.", "2026-11-17T09:00").await;
+        let error = element(&driver, "p.error").await.text().await.unwrap();
+        assert_eq!(error, "To must be after From.");
+        assert_eq!(element(&driver, "#reg-device").await.value().await.unwrap().unwrap(), "30");
+        let chosen = element(&driver, "#reg-pupil option:checked").await.text().await.unwrap();
+        assert_eq!(chosen, "Ben T.");
+        let from = element(&driver, "#reg-from").await.value().await.unwrap().unwrap();
+        assert_eq!(from, "2026-11-17T10:00");
+        assert!(driver.source().await.unwrap().contains("Sign out"));
+        screenshot(&driver, dir.path(), "register-refused.png").await;
+
+        // Any other refused form: an error page in the signed-in frame whose way back keeps
+        // what was typed.
+        driver.goto(format!("{}/commands", server.url)).await.unwrap();
+        let devices = element(&driver, "input[name=devices]").await;
+        devices.clear().await.unwrap();
+        devices.send_keys("12, twelve").await.unwrap();
+        element(&driver, "form[action='/commands'] button[type=submit]")
+            .await
+            .click()
+            .await
+            .unwrap();
+        let heading = wait_for_heading(&driver, "Please check the form").await;
+        assert_eq!(heading, "Please check the form");
+        let page = driver.source().await.unwrap();
+        assert!(page.contains("twelve") && page.contains("Sign out"), "{page}");
+        assert!(!page.contains(">Sign in<"), "{page}");
+        screenshot(&driver, dir.path(), "error-page.png").await;
+        element(&driver, "#go-back").await.click().await.unwrap();
+        wait_for_path(&driver, "/commands").await;
+        let typed = element(&driver, "input[name=devices]").await.value().await.unwrap();
+        assert_eq!(typed.as_deref(), Some("12, twelve"), "the browser kept what was typed");
+    });
+    runtime.block_on(driver.quit()).unwrap();
+
+    // A wrong password is told more than "not right" where that is safe: the usual reason a
+    // new account is not known. Then IT's first sign-in ends on a page IT can use, never "Not
+    // for your role".
+    let driver = runtime.block_on(chromedriver.browser(&dir.path().join("it")));
+    runtime.block_on(async {
+        let (password, code) = (field(&it, "one-time password:"), field(&it, "totp secret:"));
+        sign_in(&driver, &server.url, "it.patel", "not-the-password", "000000").await;
+        let refused = element(&driver, "p.error").await.text().await.unwrap();
+        assert!(refused.contains("not right") && refused.contains("another data directory"));
+        assert_eq!(element(&driver, "#username").await.value().await.unwrap().unwrap(), "it.patel");
+        screenshot(&driver, dir.path(), "sign-in-refused.png").await;
+        let code = totp_code(&code, 0);
+        first_sign_in(&driver, &server.url, ("it.patel", "/fleet"), &password, NEW_PASSWORD, &code)
+            .await;
+        assert_eq!(wait_for_heading(&driver, "Fleet").await, "Fleet");
+    });
     runtime.block_on(driver.quit()).unwrap();
     drop(chromedriver);
 }

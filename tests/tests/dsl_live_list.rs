@@ -112,7 +112,8 @@ fn the_live_list_says_when_it_is_down_and_catches_up_when_it_is_back() {
 
     runtime.block_on(async {
         let code = totp_code(&totp_secret, 0);
-        first_sign_in(&driver, &relay.url, USERNAME, &one_time_password, PASSWORD, &code).await;
+        let dsl = (USERNAME, "/reports");
+        first_sign_in(&driver, &relay.url, dsl, &one_time_password, PASSWORD, &code).await;
         driver.execute("window.slateTestMark = 'not reloaded';", Vec::new()).await.unwrap();
         let live = live_status(&driver, "yes").await;
         assert!(live.starts_with("Live"), "{live}");

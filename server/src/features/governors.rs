@@ -4,6 +4,7 @@
 use crate::access::{Gate, Permission};
 use crate::governors::{bar_chart, week_bars, Summary};
 use crate::http::error::PageError;
+use crate::http::forms::page_query;
 use crate::http::layout::{layout, Viewer};
 use crate::http::routes::Routes;
 use crate::http::staff::Staff;
@@ -37,7 +38,7 @@ pub async fn governors_page(
     State(state): State<AppState>,
     query: Result<Query<TermQuery>, QueryRejection>,
 ) -> Result<Markup, PageError> {
-    let Query(query) = query.map_err(|e| PageError::BadForm(e.body_text()))?;
+    let query = page_query(query)?;
     let today = Utc::now().date_naive();
     let from = match query.from.as_deref().filter(|t| !t.trim().is_empty()) {
         Some(text) => parse_date("From", text).map_err(PageError::BadForm)?,

@@ -173,7 +173,7 @@ pub async fn recover(
         .await?
         .ok_or(PageError::LoginRefused)?;
     tracing::info!(role = %recovered.role, "staff account recovered");
-    let next = if recovered.role == auth::Role::ItAdmin { "/fleet" } else { "/reports" };
+    let next = crate::access::landing_page(recovered.role);
     let mut response = Redirect::to(next).into_response();
     for value in [
         cookie(SESSION_COOKIE, session.expose(), state.secure_cookies),

@@ -1,11 +1,14 @@
 //! How a request fails: [`PageError`] for staff pages (answered with a page), [`ApiError`] for
 //! the JSON APIs (the devices' and the staff's), and the 404 for anything else. Each variant maps
-//! to one status and a short message safe to show; internal causes go to the log only.
+//! to one status and a short message in plain words safe to show; internal causes go to the log
+//! only. A refused page keeps the frame of whoever asked: the route's gate draws it again with
+//! their navigation ([`for_viewer`]), and a refused form offers the way back to what was typed.
 
 use crate::auth::Role;
-use crate::http::layout;
+use crate::http::{layout, staff, AppState};
 use crate::store::StoreError;
-use axum::http::{StatusCode, Uri};
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Json;
 use slate_protocol::{DeviceNumber, ErrorReply, ProtocolError, MAX_BODY_BYTES};
@@ -128,6 +131,8 @@ pub enum PageError {
     Csrf,
     #[error("bad form: {0}")]
     BadForm(String),
+    #[error("form body over the size limit")]
+    TooLarge,
     #[error("refused: {0}")]
     Conflict(String),
     #[error("password change needed first")]
@@ -136,58 +141,135 @@ pub enum PageError {
     Storage(#[from] StoreError),
 }
 
-impl IntoResponse for PageError {
-    fn into_response(self) -> Response {
-        let (status, page) = match &self {
-            PageError::MustChangePassword => return Redirect::to("/staff/password").into_response(),
+impl PageError {
+    fn status(&self) -> StatusCode {
+        match self {
+            PageError::MustChangePassword => StatusCode::SEE_OTHER,
+            PageError::StaffOnly | PageError::LoginRefused => StatusCode::UNAUTHORIZED,
+            PageError::NotFound(_) => StatusCode::NOT_FOUND,
+            PageError::Forbidden(_) | PageError::Csrf => StatusCode::FORBIDDEN,
+            PageError::BadForm(_) => StatusCode::BAD_REQUEST,
+            PageError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            PageError::Conflict(_) => StatusCode::CONFLICT,
+            PageError::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The page's heading and its sentence, in plain words: never a library's message.
+    fn words(&self) -> (&'static str, String) {
+        match self {
+            PageError::MustChangePassword => ("Change your password", String::new()),
             PageError::StaffOnly => (
-                StatusCode::UNAUTHORIZED,
-                layout::message_page(
-                    "Staff only",
-                    "This page is for staff. Sign in at /staff/login. Lost your password or phone? IT can give you a one-time link from the server (slate-server staff recover).",
-                ),
+                "Staff only",
+                "This page is for staff. Sign in at /staff/login. Lost your password or phone? IT can give you a one-time link from the server (slate-server staff recover).".into(),
             ),
             PageError::LoginRefused => (
-                StatusCode::UNAUTHORIZED,
-                layout::message_page(
-                    "Link not valid",
-                    "That link is not valid: it was used, is too old, or is not a link this server made. Sign in at /staff/login, or ask IT for a new one (slate-server staff recover).",
-                ),
+                "Link not valid",
+                "That link is not valid: it was used, is too old, or is not a link this server made. Sign in at /staff/login, or ask IT for a new one (slate-server staff recover).".into(),
             ),
-            PageError::NotFound(what) => (StatusCode::NOT_FOUND, layout::message_page("Not found", what)),
+            PageError::NotFound(what) => ("Not found", what.clone()),
             PageError::Forbidden(role) => (
-                StatusCode::FORBIDDEN,
-                layout::message_page("Not for your role", &format!("Your account's role ({role}) cannot open this. Ask your DSL.")),
+                "Not for your role",
+                format!("Your account's role ({role}) cannot open this. The links above are the pages you can use; ask your DSL if you need this one."),
             ),
             PageError::Csrf => (
-                StatusCode::FORBIDDEN,
-                layout::message_page("Form expired", "That form is out of date or came from another site. Go back, reload the page and try again."),
+                "Form expired",
+                "That form is out of date or came from another site. Go back, reload the page and try again.".into(),
             ),
-            PageError::BadForm(message) => (StatusCode::BAD_REQUEST, layout::message_page("Please check the form", message)),
-            PageError::Conflict(message) => (StatusCode::CONFLICT, layout::message_page("Not recorded", message)),
+            PageError::BadForm(message) => ("Please check the form", message.clone()),
+            PageError::TooLarge => (
+                "Too much at once",
+                "That was more than this form can take in one go, so nothing was saved. Go back, shorten it or send it in parts, and try again.".into(),
+            ),
+            PageError::Conflict(message) => ("Not recorded", message.clone()),
             PageError::Storage(_) => (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                layout::message_page("Something went wrong", "The page could not be loaded. The server's log has details."),
+                "Something went wrong",
+                "The page could not be loaded. The server's log has details.".into(),
             ),
-        };
+        }
+    }
+}
+
+/// A refused staff page, kept on the response so the route's gate can draw it again inside the
+/// signed-in frame (navigation, name, "Sign out") of whoever asked: `PageError` itself does not
+/// know who that is.
+#[derive(Debug, Clone)]
+pub struct ErrorPage {
+    pub title: &'static str,
+    pub message: String,
+}
+
+impl ErrorPage {
+    /// The page for `viewer` (`None`: nobody signed in). `form_sent`: the request sent a form,
+    /// so the page offers the way back to it with what was typed still in it.
+    pub fn render(&self, viewer: Option<&layout::Viewer>, form_sent: bool) -> maud::Markup {
+        layout::error_page(viewer, self.title, &self.message, form_sent)
+    }
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        if let PageError::MustChangePassword = self {
+            return Redirect::to("/staff/password").into_response();
+        }
+        let status = self.status();
+        let (title, message) = self.words();
         if status.is_server_error() {
             tracing::error!(error = %self, "staff page failed");
         } else {
             tracing::warn!(error = %self, status = status.as_u16(), "staff page refused");
         }
-        (status, page).into_response()
+        let error = ErrorPage { title, message };
+        let mut response = (status, error.render(None, false)).into_response();
+        response.extensions_mut().insert(error);
+        response
     }
 }
 
-/// Anything else: 404, as JSON under `/api/`, as a page elsewhere.
-pub async fn not_found(uri: Uri) -> Response {
-    if uri.path().starts_with("/api/") {
-        (StatusCode::NOT_FOUND, Json(ErrorReply { error: "no such endpoint".into() }))
-            .into_response()
-    } else {
-        PageError::NotFound("There is no page at this address.".into()).into_response()
+/// A refused page drawn again for whoever asked (see [`ErrorPage`]); any other answer as it is.
+pub fn for_viewer(
+    response: Response,
+    viewer: Option<&layout::Viewer>,
+    form_sent: bool,
+) -> Response {
+    match response.extensions().get::<ErrorPage>() {
+        Some(error) => {
+            let page = error.render(viewer, form_sent);
+            let mut fresh = (response.status(), page).into_response();
+            fresh.extensions_mut().insert(error.clone());
+            fresh
+        }
+        None => response,
     }
 }
+
+/// Anything else: 404, as JSON under `/api/`, as a page elsewhere (inside the signed-in frame
+/// for staff who are signed in).
+pub async fn not_found(State(state): State<AppState>, request: Request) -> Response {
+    if request.uri().path().starts_with("/api/") {
+        return (StatusCode::NOT_FOUND, Json(ErrorReply { error: "no such endpoint".into() }))
+            .into_response();
+    }
+    let (parts, _) = request.into_parts();
+    let response = PageError::NotFound("There is no page at this address.".into()).into_response();
+    match staff::who(&parts, &state).await {
+        Ok(staff::Who::Staff(staff)) => for_viewer(response, Some(&staff.viewer()), false),
+        _ => response,
+    }
+}
+
+/// `GET /static/back.js`: the error page's "Go back to the form" goes back in the browser's
+/// history, where the browser keeps what was typed (a new visit would start the form empty).
+pub async fn back_js() -> Response {
+    ([(axum::http::header::CONTENT_TYPE, "text/javascript; charset=utf-8")], BACK_JS)
+        .into_response()
+}
+
+const BACK_JS: &str = "\"use strict\";\n\
+document.addEventListener(\"click\", function (event) {\n\
+  var link = event.target.closest(\"a[data-back]\");\n\
+  if (link && window.history.length > 1) { event.preventDefault(); window.history.back(); }\n\
+});\n";
 
 #[cfg(test)]
 mod tests {

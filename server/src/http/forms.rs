@@ -2,14 +2,32 @@
 //! device number, a time in UK time). Each error names its field, for the page to show.
 
 use crate::http::error::PageError;
-use axum::extract::rejection::FormRejection;
-use axum::extract::Form;
+use axum::extract::rejection::{FormRejection, QueryRejection};
+use axum::extract::{Form, Query};
+use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use slate_protocol::DeviceNumber;
 
-/// A form's fields, or the "please check the form" page.
+/// A form's fields, or a page saying in plain words why they could not be read (never the
+/// library's "Failed to buffer the request body").
 pub fn form<T>(form: Result<Form<T>, FormRejection>) -> Result<T, PageError> {
-    form.map(|Form(f)| f).map_err(|e| PageError::BadForm(e.body_text()))
+    form.map(|Form(f)| f).map_err(|e| unreadable(e.status()))
+}
+
+/// A page's query string, or the "please check" page in plain words.
+pub fn page_query<T>(query: Result<Query<T>, QueryRejection>) -> Result<T, PageError> {
+    query.map(|Query(q)| q).map_err(|e| unreadable(e.status()))
+}
+
+/// What a request the server could not read is told, by the status the library gave it.
+fn unreadable(status: StatusCode) -> PageError {
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        PageError::TooLarge
+    } else {
+        PageError::BadForm(
+            "Some of what was sent could not be read, so nothing was saved. Go back, check each field and try again.".into(),
+        )
+    }
 }
 
 /// Starts a message from a rule (lower case) as a sentence on a page.

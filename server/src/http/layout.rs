@@ -1,7 +1,8 @@
 //! The frame every staff page shares, rendered with maud (which escapes every value), and the
 //! small pieces of HTML several features show: a pupil, a time, an incident's status, whether a
 //! device is online. Pure: records in, markup out; no database, no HTTP. Each feature's own
-//! pages are in its module. The only script is the server's own `/static/live.js`. URLs that
+//! pages are in its module. The only scripts are the server's own: `/static/live.js` (the live
+//! list) and `/static/back.js` (an error page's way back to a form). URLs that
 //! devices reported are shown as text, never as links, so nobody opens harmful content by a
 //! stray click (seed 003: "Not view the image").
 
@@ -74,17 +75,28 @@ pub(crate) fn csrf(viewer: &Viewer) -> Markup {
 
 /// The frame every staff page shares.
 pub(crate) fn layout(viewer: Option<&Viewer>, title: &str, content: Markup) -> Markup {
-    layout_with_script(viewer, title, content, false)
+    html! { (DOCTYPE) (layout_with_scripts(viewer, title, content, &[])) }
 }
 
+/// The live incident list's frame: the page with `/static/live.js`.
 pub(crate) fn layout_with_script(
     viewer: Option<&Viewer>,
     title: &str,
     content: Markup,
     live: bool,
 ) -> Markup {
+    let scripts: &[&str] = if live { &["/static/live.js"] } else { &[] };
+    html! { (DOCTYPE) (layout_with_scripts(viewer, title, content, scripts)) }
+}
+
+/// The frame, with the server's own scripts named in `scripts`.
+fn layout_with_scripts(
+    viewer: Option<&Viewer>,
+    title: &str,
+    content: Markup,
+    scripts: &[&str],
+) -> Markup {
     html! {
-        (DOCTYPE)
         html lang="en" {
             head {
                 meta charset="utf-8";
@@ -92,7 +104,7 @@ pub(crate) fn layout_with_script(
                 meta name="robots" content="noindex";
                 title { (title) " · Slate" }
                 style { (PreEscaped(STYLE)) }
-                @if live { script src="/static/live.js" defer {} }
+                @for script in scripts { script src=(script) defer {} }
             }
             body {
                 header {
@@ -126,9 +138,21 @@ pub(crate) fn layout_with_script(
     }
 }
 
-/// A page that says one thing: errors, refusals.
-pub fn message_page(title: &str, message: &str) -> Markup {
-    layout(None, title, html! { h1 { (title) } p { (message) } })
+/// A refused page inside the frame of whoever asked (`None`: nobody signed in). After a form
+/// was sent, a link back to it: `/static/back.js` makes it the browser's Back, which keeps what
+/// was typed; without the script it goes to the page the role starts on.
+pub fn error_page(viewer: Option<&Viewer>, title: &str, message: &str, form_sent: bool) -> Markup {
+    let start = viewer.map_or("/staff/login", |v| access::landing_page(v.role));
+    html! {
+        (DOCTYPE)
+        (layout_with_scripts(viewer, title, html! {
+            h1 { (title) }
+            p.error role="alert" { (message) }
+            @if form_sent {
+                p { a #go-back href=(start) data-back { "Go back to the form" } " (what you typed is still there)." }
+            }
+        }, if form_sent { &["/static/back.js"] } else { &[] }))
+    }
 }
 
 /// An incident's status; a new one stands out.

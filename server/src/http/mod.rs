@@ -199,6 +199,7 @@ pub fn routes() -> Routes {
         .merge(commands::routes())
         .merge(governors::routes())
         .merge(audit::routes())
+        .merge(Routes::new().get("/static/back.js", Gate::Public, error::back_js))
 }
 
 /// The server's router: [`routes()`], each behind its gate, with the headers and log every answer

@@ -4,7 +4,7 @@
 //! router's own.
 
 use crate::access::{self, Gate, Verdict};
-use crate::http::error::{ApiError, PageError};
+use crate::http::error::{self, ApiError, PageError};
 use crate::http::staff::{self, Who};
 use crate::http::AppState;
 use axum::extract::{Request, State};
@@ -91,6 +91,7 @@ impl Routes {
 
 /// Asks who is asking (for gated routes), lets them through or refuses them, and hands the
 /// handler the member of staff in the request's extensions (the `Staff` extractor reads it).
+/// A page refused to someone signed in, by the gate or the handler, is drawn in their frame.
 async fn guard(
     gate: Gate,
     State(state): State<AppState>,
@@ -113,7 +114,10 @@ async fn guard(
         Who::MustChangePassword | Who::Nobody if api => return ApiError::StaffOnly.into_response(),
         Who::MustChangePassword | Who::Nobody => return PageError::StaffOnly.into_response(),
     };
-    match access::verdict(gate, Some(staff.role)) {
+    let viewer = staff.viewer();
+    // A form was sent: a POST, or a GET form's fields in the query (who had, the governors' term).
+    let form_sent = parts.method == axum::http::Method::POST || parts.uri.query().is_some();
+    let response = match access::verdict(gate, Some(staff.role)) {
         Verdict::Pass => {
             parts.extensions.insert(staff);
             next.run(Request::from_parts(parts, body)).await
@@ -121,6 +125,8 @@ async fn guard(
         Verdict::SignIn if api => ApiError::StaffOnly.into_response(),
         Verdict::SignIn => PageError::StaffOnly.into_response(),
         Verdict::Refuse if api => ApiError::Forbidden.into_response(),
-        Verdict::Refuse => PageError::Forbidden(staff.role).into_response(),
-    }
+        Verdict::Refuse => PageError::Forbidden(viewer.role).into_response(),
+    };
+    // A refused page keeps the signed-in frame: navigation, name, "Sign out".
+    error::for_viewer(response, Some(&viewer), form_sent)
 }

@@ -43,9 +43,9 @@ pub use ingest::{Ingested, NewReport};
 pub use lists::ListRecord;
 pub use postgres::PostgresOptions;
 pub use queries::{DeviceRecord, ReportRecord, SessionRecord, WhoHad, CLOCK_NOT_SYNCHRONISED};
-pub use register::{FleetRow, RegisterEntry, WhoHadAnswer};
+pub use register::{FleetRow, RegisterEntry};
 pub use retention::Purged;
-pub use roster::Imported;
+pub use roster::{Imported, RosterName};
 pub use settings::{IDLE_TIMEOUT_MIN, LESSON_ENDS, URL_SALT};
 pub use staff::{AuditEntry, Recovery, StaffAccount, StaffSession, UnlockPinHolder};
 

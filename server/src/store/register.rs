@@ -1,8 +1,9 @@
-//! The manual register of numbered devices that cannot run Slate (iPads), the combined answer to
-//! "who had device N at T", and the fleet's rows.
+//! The manual register of numbered devices that cannot run Slate (iPads), the records that
+//! answer "who had device N at T" (decided by [`crate::who_had`]), and the fleet's rows.
 
 use super::sql::OptionalExtension;
 use super::{db_time, parse_db_time, Store, StoreError};
+use crate::who_had::{self, Answer, Record, Source};
 use chrono::{DateTime, Utc};
 use slate_protocol::{DeviceNumber, PupilId};
 
@@ -15,22 +16,6 @@ pub struct RegisterEntry {
     pub from: DateTime<Utc>,
     pub to: DateTime<Utc>,
     pub recorded_by: String,
-}
-
-/// Who had a device at a time, and how we know.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WhoHadAnswer {
-    pub pupil: String,
-    pub pupil_name: Option<String>,
-    /// `session` (the device recorded a sign-in) or `register` (a teacher recorded it).
-    pub source: &'static str,
-    pub session: Option<String>,
-    pub from: DateTime<Utc>,
-    pub to: Option<DateTime<Utc>>,
-    pub recorded_by: Option<String>,
-    /// Why the session ended, and whether the server inferred it (`to` is then "at least").
-    pub end_reason: Option<String>,
-    pub end_inferred: bool,
 }
 
 /// One enrolled device on the fleet page.
@@ -53,6 +38,10 @@ pub struct FleetRow {
     /// not say).
     pub clock_synchronised: Option<bool>,
 }
+
+/// The most register lines read for one moment: more than any real lesson has, enough to show
+/// every name in a conflict.
+const REGISTER_LINES_AT_ONCE: u32 = 20;
 
 fn time_opt(text: Option<String>) -> Result<Option<DateTime<Utc>>, StoreError> {
     text.as_deref().map(parse_db_time).transpose()
@@ -122,13 +111,14 @@ impl Store {
         .collect()
     }
 
-    /// Who had `device` at `at`: the device's own session record first, else the manual
-    /// register (a lesson from `from` up to, not including, `to`).
+    /// Who had `device` at `at`: the device's own session covering it (the newest, as a device
+    /// has one at a time) and every register line covering it (a lesson from `from` up to, not
+    /// including, `to`), decided by [`who_had::decide`]: a conflict when they disagree.
     pub fn who_had_any(
         &self,
         device: DeviceNumber,
         at: DateTime<Utc>,
-    ) -> Result<Option<WhoHadAnswer>, StoreError> {
+    ) -> Result<Answer, StoreError> {
         let when = db_time(at);
         let connection = self.lock();
         let session = connection
@@ -148,43 +138,37 @@ impl Store {
                 },
             )
             .optional()?;
-        if let Some(((pupil, pupil_name, session), (from, to), (end_reason, inferred))) = session {
-            return Ok(Some(WhoHadAnswer {
-                pupil,
-                pupil_name,
-                source: "session",
-                session: Some(session),
-                from: parse_db_time(&from)?,
-                to: time_opt(to)?,
-                recorded_by: None,
-                end_reason,
-                end_inferred: inferred != 0,
-            }));
-        }
-        let registered = connection
-            .query_row(
-                "SELECT g.pupil, p.display_name, g.from_at, g.to_at, g.recorded_by
-                 FROM device_register g LEFT JOIN pupils p ON p.id = g.pupil
-                 WHERE g.device = $1 AND g.from_at <= $2 AND g.to_at > $2
-                 ORDER BY g.from_at DESC, g.id DESC LIMIT 1",
-                (device.get(), &when),
-                |r| {
-                    Ok((
-                        r.get(0)?,
-                        r.get(1)?,
-                        r.get::<_, String>(2)?,
-                        r.get::<_, String>(3)?,
-                        r.get(4)?,
-                    ))
-                },
-            )
-            .optional()?;
-        registered
-            .map(|(pupil, pupil_name, from, to, recorded_by)| {
-                Ok(WhoHadAnswer {
+        let session = session
+            .map(|((pupil, pupil_name, session), (from, to), (end_reason, inferred))| {
+                Ok::<_, StoreError>(Record {
                     pupil,
                     pupil_name,
-                    source: "register",
+                    source: Source::Session,
+                    session: Some(session),
+                    from: parse_db_time(&from)?,
+                    to: time_opt(to)?,
+                    recorded_by: None,
+                    end_reason,
+                    end_inferred: inferred != 0,
+                })
+            })
+            .transpose()?;
+        let mut statement = connection.prepare_cached(
+            "SELECT g.pupil, p.display_name, g.from_at, g.to_at, g.recorded_by
+             FROM device_register g LEFT JOIN pupils p ON p.id = g.pupil
+             WHERE g.device = $1 AND g.from_at <= $2 AND g.to_at > $2
+             ORDER BY g.from_at DESC, g.id DESC LIMIT $3",
+        )?;
+        let rows = statement.query_map((device.get(), &when, REGISTER_LINES_AT_ONCE), |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?, r.get(4)?))
+        })?;
+        let register = rows
+            .map(|row| {
+                let (pupil, pupil_name, from, to, recorded_by) = row?;
+                Ok(Record {
+                    pupil,
+                    pupil_name,
+                    source: Source::Register,
                     session: None,
                     from: parse_db_time(&from)?,
                     to: Some(parse_db_time(&to)?),
@@ -193,7 +177,8 @@ impl Store {
                     end_inferred: false,
                 })
             })
-            .transpose()
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok(who_had::decide(session, register))
     }
 
     /// Every enrolled device, by number.
@@ -282,15 +267,29 @@ mod tests {
             )
             .unwrap();
 
-        let who = |n, t| store.who_had_any(device(n), at(t)).unwrap().map(|w| (w.pupil, w.source));
-        assert_eq!(who(12, "2026-11-17T09:30:00Z"), Some(("p-amira".into(), "session")));
-        assert_eq!(who(7, "2026-11-17T10:00:00Z"), Some(("p-ben".into(), "register")));
-        assert_eq!(who(7, "2026-11-17T10:59:59Z"), Some(("p-ben".into(), "register")));
+        let who = |n, t| {
+            store.who_had_any(device(n), at(t)).unwrap().into_one().map(|w| (w.pupil, w.source))
+        };
+        assert_eq!(who(12, "2026-11-17T09:30:00Z"), Some(("p-amira".into(), Source::Session)));
+        assert_eq!(who(7, "2026-11-17T10:00:00Z"), Some(("p-ben".into(), Source::Register)));
+        assert_eq!(who(7, "2026-11-17T10:59:59Z"), Some(("p-ben".into(), Source::Register)));
         assert_eq!(who(7, "2026-11-17T11:00:00Z"), None, "the lesson's end belongs to the next");
         assert_eq!(who(7, "2026-11-17T09:59:59Z"), None);
         let entries = store.register_entries(device(7), 10).unwrap();
         assert_eq!((entries.len(), entries[0].recorded_by.as_str()), (1, "t.jones"));
         assert!(!store.pupil_known(&ben).unwrap());
+
+        // A second teacher records another pupil on iPad 7 for part of the same lesson.
+        let cara = PupilId::new("p-cara").unwrap();
+        let (half_past, end) = (at("2026-11-17T10:30:00Z"), at("2026-11-17T11:00:00Z"));
+        store.add_register_entry(device(7), &cara, half_past, end, "t.smith", now).unwrap();
+        assert_eq!(who(7, "2026-11-17T10:15:00Z"), Some(("p-ben".into(), Source::Register)));
+        let Answer::Conflict(records) = store.who_had_any(device(7), half_past).unwrap() else {
+            panic!("two pupils on one iPad at once must be a conflict");
+        };
+        let named: Vec<_> =
+            records.iter().map(|r| (r.pupil.as_str(), r.recorded_by.as_deref())).collect();
+        assert_eq!(named, [("p-cara", Some("t.smith")), ("p-ben", Some("t.jones"))]);
     }
 
     #[test]

@@ -13,6 +13,14 @@ use slate_protocol::PupilId;
 /// Class tile pictures given to classes a roster import creates.
 const CLASS_SYMBOLS: &[&str] = &["tree", "sun", "boat", "flower", "moon", "star"];
 
+/// A pupil as the register form lists them: under their class, by the roster's name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RosterName {
+    pub id: PupilId,
+    pub class_name: String,
+    pub name: String,
+}
+
 /// What a roster import did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Imported {
@@ -31,6 +39,23 @@ impl Store {
             (pupil.id.as_str(), &pupil.display_name, &pupil.class_name),
         )?;
         Ok(())
+    }
+
+    /// Every pupil on the roster by class, then name: what the iPad register picks from.
+    pub fn roster_names(&self) -> Result<Vec<RosterName>, StoreError> {
+        let connection = self.lock();
+        let mut statement = connection.prepare_cached(
+            "SELECT id, class_name, display_name FROM pupils ORDER BY class_name, display_name, id",
+        )?;
+        let rows = statement.query_map([], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?))
+        })?;
+        rows.map(|row| {
+            let (id, class_name, name) = row?;
+            let id = PupilId::new(id).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            Ok(RosterName { id, class_name, name })
+        })
+        .collect()
     }
 
     /// Imports checked roster rows with the ids given, all or nothing. A row naming a pupil

@@ -104,6 +104,15 @@ impl Store {
         Ok(id)
     }
 
+    /// Whether any account can sign in: a server with none says so on its sign-in page.
+    pub fn has_staff_accounts(&self) -> Result<bool, StoreError> {
+        let found: Option<i64> = self
+            .lock()
+            .query_row("SELECT 1 FROM staff WHERE disabled_at IS NULL LIMIT 1", [], |r| r.get(0))
+            .optional()?;
+        Ok(found.is_some())
+    }
+
     /// Disables an account: it cannot sign in, its sessions end and its unlock PIN leaves every
     /// device with the next policy. `Ok(false)` when there is no such enabled account.
     pub fn disable_staff(&self, username: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {

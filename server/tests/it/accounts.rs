@@ -109,6 +109,9 @@ async fn wrong_missing_and_reused_codes_are_refused_alike() {
 #[tokio::test]
 async fn repeated_failures_slow_the_account_down_from_that_address() {
     let server = TestServer::start().await;
+    // A server with no account says so, rather than only "not right".
+    let empty = Browser::new(&server).sign_in("nobody.yet", PASSWORD, "").await;
+    assert!(empty.text().await.unwrap().contains("This server has no staff accounts yet"));
     add_staff(&server.store, "t.jones", Role::Teacher);
     let mut browser = Browser::new(&server);
     for _ in 0..5 {
@@ -116,7 +119,12 @@ async fn repeated_failures_slow_the_account_down_from_that_address() {
     }
     let locked = browser.sign_in("t.jones", PASSWORD, "").await;
     assert_eq!(locked.status(), 429, "even the right password waits");
-    assert!(locked.text().await.unwrap().contains("Too many tries"));
+    let told = locked.text().await.unwrap();
+    assert!(
+        told.contains("Too many wrong tries") && told.contains("You can try again at"),
+        "{told}"
+    );
+    assert!(told.contains("nobody needs to unlock it") && told.contains("staff recover"), "{told}");
     // Another account from the same address is not locked by these five.
     add_staff(&server.store, "t.other", Role::Teacher);
     assert_eq!(browser.sign_in("t.other", PASSWORD, "").await.status(), 303);

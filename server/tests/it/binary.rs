@@ -183,7 +183,7 @@ async fn unloadable_certificate_files_are_named() {
 }
 
 #[tokio::test]
-async fn staff_add_prints_a_one_time_password_and_the_totp_uri() {
+async fn staff_add_prints_a_one_time_password_the_totp_uri_and_its_qr_code() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("data");
     let dir = dir.to_str().unwrap();
@@ -205,6 +205,9 @@ async fn staff_add_prints_a_one_time_password_and_the_totp_uri() {
         field("totp uri").starts_with(&format!("otpauth://totp/Slate:a.dsl?secret={secret}&")),
         "{stdout}"
     );
+    // The same URI as a QR code for the authenticator app: the auth tests read it back.
+    let qr = slate_server::auth::terminal_qr(&field("totp uri")).unwrap();
+    assert!(stdout.contains(&format!("(or type the secret above):\n{qr}\n")), "{stdout}");
 
     let teacher =
         run(&["staff", "add", "--data-dir", dir, "--username", "t.jones", "--role", "teacher"])
@@ -479,4 +482,44 @@ async fn admin_commands_run_as_the_data_directory_owner() {
             && said.contains("not as uid 65533"),
         "{said}"
     );
+}
+
+#[tokio::test]
+async fn an_admin_command_on_another_data_directory_than_the_running_servers_says_so() {
+    let tmp = tempfile::tempdir().unwrap();
+    let served = tmp.path().join("demo-data");
+    let other = tmp.path().join("elsewhere");
+    let running = start(&served, "127.0.0.1:0").await;
+    let served = std::fs::canonicalize(&served).unwrap();
+
+    let add = |dir: &Path| {
+        let dir = dir.to_str().unwrap().to_owned();
+        async move {
+            run(&["staff", "add", "--data-dir", &dir, "--username", "head", "--role", "teacher"])
+                .await
+        }
+    };
+    let elsewhere = add(&other).await;
+    assert!(elsewhere.status.success(), "{elsewhere:?}");
+    let said = String::from_utf8_lossy(&elsewhere.stderr);
+    let other = std::fs::canonicalize(&other).unwrap();
+    assert!(
+        said.contains(&format!(
+            "no running slate-server uses the data directory {}",
+            other.display()
+        )),
+        "{said}"
+    );
+    let pid = running.child.id().unwrap();
+    assert!(
+        said.contains(&format!("slate-server (pid {pid}) uses {}", served.display()))
+            && said.contains(&format!("--data-dir {}", served.display())),
+        "names the running server's directory: {said}"
+    );
+
+    let here = add(&served).await;
+    assert!(here.status.success(), "{here:?}");
+    let said = String::from_utf8_lossy(&here.stderr);
+    assert!(!said.contains("no running slate-server uses"), "the running server's own: {said}");
+    terminate(running).await;
 }

@@ -325,8 +325,14 @@ async fn who_had_a_device_from_sessions_and_the_ipad_register() {
     let page = teacher.page("/who-had?device=twelve&at=2026-11-17T10:14").await;
     assert!(page.contains("Device: &quot;twelve&quot; is not a device number"), "{page}");
 
-    // iPad 30 cannot run Slate: the teacher records the lesson.
-    let token = csrf_in(&teacher.page("/who-had").await);
+    // iPad 30 cannot run Slate: the teacher records the lesson, picking the pupil by class
+    // and name from the roster (never typing an id no page lists).
+    let form_page = teacher.page("/who-had").await;
+    let token = csrf_in(&form_page);
+    assert!(
+        form_page.contains(r#"<optgroup label="Year 2"><option value="p-amira">Amira K.</option><option value="p-ben">Ben T.</option></optgroup>"#),
+        "{form_page}"
+    );
     let lesson = [
         ("csrf", token.as_str()),
         ("device", "30"),
@@ -367,7 +373,11 @@ async fn who_had_a_device_from_sessions_and_the_ipad_register() {
         form.extend_from_slice(fields);
         let refused = teacher.post("/register", &form).await;
         assert_eq!(refused.status(), 400, "{expected}");
-        assert!(refused.text().await.unwrap().contains(expected), "{expected}");
+        let page = refused.text().await.unwrap();
+        assert!(page.contains(expected), "{expected}: {page}");
+        // The form comes back with what was typed, under the signed-in navigation.
+        let typed_from = format!(r#"value="{}""#, fields[2].1);
+        assert!(page.contains(&typed_from) && page.contains("Sign out"), "{expected}: {page}");
     }
 
     let api = |query: &str| {
@@ -390,6 +400,35 @@ async fn who_had_a_device_from_sessions_and_the_ipad_register() {
     let nobody: serde_json::Value =
         api("device=12&at=2026-11-17T08:00:00Z").await.json().await.unwrap();
     assert_eq!(nobody["pupil"], serde_json::Value::Null);
+    assert_eq!(nobody["conflict"], false);
+
+    // A second teacher records Amira on iPad 30 for the same lesson: the answer is a conflict
+    // naming both, on the page and in the API, never one of them silently.
+    let mut other = Browser::signed_in(&server, "t.smith", Role::Teacher).await;
+    let token = csrf_in(&other.page("/who-had").await);
+    let lesson = [
+        ("csrf", token.as_str()),
+        ("device", "30"),
+        ("pupil", "p-amira"),
+        ("from", "2026-11-17T10:00"),
+        ("to", "2026-11-17T11:00"),
+    ];
+    assert_eq!(other.post("/register", &lesson).await.status(), 303);
+    let page = teacher.page("/who-had?device=30&at=2026-11-17T10:45").await;
+    assert!(page.contains("The records disagree"), "{page}");
+    assert!(page.contains("Amira K.") && page.contains("Ben T."), "both names: {page}");
+    assert!(page.contains("t.smith") && page.contains("t.jones"), "who recorded each: {page}");
+    let conflict: serde_json::Value =
+        api("device=30&at=2026-11-17T10:45:00Z").await.json().await.unwrap();
+    assert_eq!(conflict["conflict"], true, "{conflict}");
+    assert_eq!(conflict["pupil"], serde_json::Value::Null, "no single answer: {conflict}");
+    let named: Vec<_> = conflict["conflicting"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["pupil"].as_str().unwrap(), r["recorded_by"].as_str().unwrap()))
+        .collect();
+    assert_eq!(named, [("p-amira", "t.smith"), ("p-ben", "t.jones")], "{conflict}");
     let bad = api("device=12&at=later").await;
     assert_eq!(bad.status(), 400);
     assert!(bad.text().await.unwrap().contains("at:"));

@@ -13,6 +13,7 @@ use slate_server::incident::{Action, Details, Status, Step, WorkflowError};
 use slate_server::roster::PupilEntry;
 use slate_server::secrets::Secret;
 use slate_server::store::{EnrollOutcome, PostgresOptions, StepError};
+use slate_server::who_had::{Answer, Source};
 use slate_server::Store;
 use std::path::Path;
 
@@ -112,7 +113,8 @@ fn a_power_cut(store: &Store) {
     assert_eq!(store.end_silent_sessions(at("2026-11-17T13:09:00Z")).unwrap(), 1);
     assert_eq!(who("2026-11-17T13:04:00Z").as_deref(), Some("p-amira"));
     assert_eq!(who("2026-11-17T13:06:00Z"), None);
-    let answer = store.who_had_any(device(14), at("2026-11-17T13:04:00Z")).unwrap().unwrap();
+    let answer =
+        store.who_had_any(device(14), at("2026-11-17T13:04:00Z")).unwrap().into_one().unwrap();
     assert_eq!((answer.end_reason.as_deref(), answer.end_inferred), (Some("device_silent"), true));
     // Same boot again: it was only offline.
     store
@@ -198,11 +200,12 @@ fn a_term(store: &Store) {
             at("2026-11-17T12:55:00Z"),
         )
         .unwrap();
-    let ipad = store.who_had_any(device(31), at("2026-11-17T13:30:00Z")).unwrap().unwrap();
-    assert_eq!((ipad.pupil.as_str(), ipad.source), ("p-ben", "register"));
+    let ipad =
+        store.who_had_any(device(31), at("2026-11-17T13:30:00Z")).unwrap().into_one().unwrap();
+    assert_eq!((ipad.pupil.as_str(), ipad.source), ("p-ben", Source::Register));
     assert_eq!(ipad.pupil_name.as_deref(), Some("Ben T."));
-    let pi = store.who_had_any(device(12), at("2026-11-17T10:14:00Z")).unwrap().unwrap();
-    assert_eq!((pi.pupil.as_str(), pi.source), ("p-amira", "session"));
+    let pi = store.who_had_any(device(12), at("2026-11-17T10:14:00Z")).unwrap().into_one().unwrap();
+    assert_eq!((pi.pupil.as_str(), pi.source), ("p-amira", Source::Session));
 
     // The DSL works the incident.
     let incidents = store.incidents(10).unwrap();
@@ -294,7 +297,7 @@ fn a_term(store: &Store) {
     assert_eq!((purged.sessions, purged.register, purged.audit), (1, 1, 1));
     assert_eq!(purged.events, 4, "hello, session start and end, Tuesday's report");
     assert_eq!(store.who_had(device(12), at("2026-11-17T10:14:00Z")).unwrap(), None);
-    assert_eq!(store.who_had_any(device(31), at("2026-11-17T13:30:00Z")).unwrap(), None);
+    assert_eq!(store.who_had_any(device(31), at("2026-11-17T13:30:00Z")).unwrap(), Answer::Nobody);
     let kept = store.reports(10).unwrap();
     assert_eq!(kept.len(), 1);
     assert_eq!(kept[0].page_title.as_deref(), Some("Left open"));

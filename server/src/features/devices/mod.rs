@@ -1,6 +1,7 @@
 //! Devices: one device's page (sessions, the iPad register, reports, blocked attempts, apps
-//! opened and agreements), "who had device N at T" (page and staff JSON API), the register
-//! teachers keep for numbered iPads, and the fleet with its refused hardware. Each route's gate
+//! opened and agreements), "who had device N at T" (page and staff JSON API; conflicting records
+//! are shown as a conflict, never as one name), the register teachers keep for numbered iPads
+//! (a pupil picked by class and name), and the fleet with its refused hardware. Each route's gate
 //! checks the role (`access`); a device page's case file (reports, blocked addresses) is read
 //! only for those who may see it; handlers write the audit log; queries are `store`'s.
 
@@ -8,12 +9,15 @@ mod views;
 
 use crate::access::{Gate, Permission};
 use crate::http::error::{ApiError, PageError};
-use crate::http::forms::{form, parse_device, parse_time};
+use crate::http::forms::{form, page_query, parse_device, parse_time};
 use crate::http::routes::Routes;
 use crate::http::staff::{Staff, StaffApi};
 use crate::http::AppState;
+use crate::store::RosterName;
+use crate::who_had::Answer;
 use axum::extract::rejection::{FormRejection, QueryRejection};
 use axum::extract::{Form, Path, Query, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Json;
 use chrono::{DateTime, Utc};
@@ -95,11 +99,13 @@ pub async fn who_had_page(
     State(state): State<AppState>,
     query: Result<Query<WhoHadQuery>, QueryRejection>,
 ) -> Result<Markup, PageError> {
-    let Query(query) = query.map_err(|e| PageError::BadForm(e.body_text()))?;
+    let query = page_query(query)?;
     let device_text = query.device.unwrap_or_default();
     let at_text = query.at.unwrap_or_default();
+    let question = views::WhoHadQuestion { device: &device_text, at: &at_text };
+    let register = views::RegisterForm::blank(register_pupils(&staff, &state).await?);
     if device_text.trim().is_empty() && at_text.trim().is_empty() {
-        return Ok(views::who_had_page(&staff.viewer(), "", "", None));
+        return Ok(views::who_had_page(&staff.viewer(), question, None, &register));
     }
     let parsed = parse_device(&device_text).and_then(|d| Ok((d, parse_time("Time", &at_text)?)));
     let (device, at) = match parsed {
@@ -107,9 +113,9 @@ pub async fn who_had_page(
         Err(message) => {
             return Ok(views::who_had_page(
                 &staff.viewer(),
-                &device_text,
-                &at_text,
+                question,
                 Some(Err(message)),
+                &register,
             ))
         }
     };
@@ -123,10 +129,32 @@ pub async fn who_had_page(
         .await?;
     Ok(views::who_had_page(
         &staff.viewer(),
-        &device_text,
-        &at_text,
+        question,
         Some(Ok((device.get(), at, answer))),
+        &register,
     ))
+}
+
+/// The pupils the register form offers, by class; none for a role that cannot write it.
+async fn register_pupils(staff: &Staff, state: &AppState) -> Result<Vec<RosterName>, PageError> {
+    if !staff.may(Permission::RecordRegister) {
+        return Ok(Vec::new());
+    }
+    Ok(state.store.run(|store| store.roster_names()).await?)
+}
+
+/// One record behind a who-had answer, as the staff API gives it: ids only, no roster names.
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct WhoHadRecordReply {
+    pub pupil: String,
+    /// `session` or `register`.
+    pub source: String,
+    pub session: Option<String>,
+    pub from: DateTime<Utc>,
+    pub to: Option<DateTime<Utc>>,
+    /// Who wrote a register line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recorded_by: Option<String>,
 }
 
 /// The JSON answer: pseudonymous ids only, no roster names.
@@ -134,7 +162,8 @@ pub async fn who_had_page(
 pub struct WhoHadReply {
     pub device: u16,
     pub at: DateTime<Utc>,
-    /// `None` when nobody is recorded as having it.
+    /// The pupil when every record agrees on one; `None` when nobody is recorded as having it,
+    /// and when the records conflict (then `conflict` is true and `conflicting` lists them).
     pub pupil: Option<String>,
     /// `session` or `register`.
     pub source: Option<String>,
@@ -148,6 +177,58 @@ pub struct WhoHadReply {
     /// from the device, so the pupil had it until at least then.
     #[serde(default)]
     pub end_inferred: bool,
+    /// The records name more than one pupil for this moment (e.g. two register lines for one
+    /// iPad and lesson): no single answer is given.
+    #[serde(default)]
+    pub conflict: bool,
+    /// Every record of a conflict, the device's own session first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conflicting: Vec<WhoHadRecordReply>,
+}
+
+impl WhoHadReply {
+    fn new(device: u16, at: DateTime<Utc>, answer: Answer) -> WhoHadReply {
+        let mut reply = WhoHadReply {
+            device,
+            at,
+            pupil: None,
+            source: None,
+            session: None,
+            from: None,
+            to: None,
+            end_reason: None,
+            end_inferred: false,
+            conflict: false,
+            conflicting: Vec::new(),
+        };
+        match answer {
+            Answer::Nobody => {}
+            Answer::One(record) => {
+                reply.pupil = Some(record.pupil);
+                reply.source = Some(record.source.as_str().to_owned());
+                reply.session = record.session;
+                reply.from = Some(record.from);
+                reply.to = record.to;
+                reply.end_reason = record.end_reason;
+                reply.end_inferred = record.end_inferred;
+            }
+            Answer::Conflict(records) => {
+                reply.conflict = true;
+                reply.conflicting = records
+                    .into_iter()
+                    .map(|r| WhoHadRecordReply {
+                        pupil: r.pupil,
+                        source: r.source.as_str().to_owned(),
+                        session: r.session,
+                        from: r.from,
+                        to: r.to,
+                        recorded_by: r.recorded_by,
+                    })
+                    .collect();
+            }
+        }
+        reply
+    }
 }
 
 /// `GET /api/v1/staff/who-had?device=N&at=T`.
@@ -168,17 +249,7 @@ pub async fn who_had_json(
             Some(format!("device {device} at {}", at.to_rfc3339())),
         )
         .await?;
-    Ok(Json(WhoHadReply {
-        device: device.get(),
-        at,
-        pupil: answer.as_ref().map(|a| a.pupil.clone()),
-        source: answer.as_ref().map(|a| a.source.to_owned()),
-        session: answer.as_ref().and_then(|a| a.session.clone()),
-        from: answer.as_ref().map(|a| a.from),
-        to: answer.as_ref().and_then(|a| a.to),
-        end_reason: answer.as_ref().and_then(|a| a.end_reason.clone()),
-        end_inferred: answer.as_ref().is_some_and(|a| a.end_inferred),
-    }))
+    Ok(Json(WhoHadReply::new(device.get(), at, answer)))
 }
 
 #[derive(Deserialize)]
@@ -186,16 +257,35 @@ pub struct RegisterForm {
     #[serde(default)]
     csrf: String,
     #[serde(default)]
-    device: String,
+    pub(crate) device: String,
     #[serde(default)]
-    pupil: String,
+    pub(crate) pupil: String,
     #[serde(default)]
-    from: String,
+    pub(crate) from: String,
     #[serde(default)]
-    to: String,
+    pub(crate) to: String,
 }
 
-/// `POST /register`: a teacher records which pupil had a numbered iPad for a lesson.
+/// A register line's fields, checked; the message names the field that is wrong.
+fn check_register_line(
+    body: &RegisterForm,
+) -> Result<(DeviceNumber, PupilId, DateTime<Utc>, DateTime<Utc>), String> {
+    let device = parse_device(&body.device)?;
+    let pupil = PupilId::new(body.pupil.trim())
+        .map_err(|_| "Pupil: choose a pupil from the list.".to_owned())?;
+    let from = parse_time("From", &body.from)?;
+    let to = parse_time("To", &body.to)?;
+    if to <= from {
+        return Err("To must be after From.".into());
+    }
+    if to - from > chrono::Duration::hours(12) {
+        return Err("A lesson cannot be longer than 12 hours.".into());
+    }
+    Ok((device, pupil, from, to))
+}
+
+/// `POST /register`: a teacher records which pupil had a numbered iPad for a lesson. A line that
+/// does not check out comes back on the same page with what was typed, and says why.
 pub async fn add_register_entry(
     staff: Staff,
     State(state): State<AppState>,
@@ -203,21 +293,19 @@ pub async fn add_register_entry(
 ) -> Result<Response, PageError> {
     let body = form(body)?;
     staff.check_csrf(&body.csrf)?;
-    let device = parse_device(&body.device).map_err(PageError::BadForm)?;
-    let pupil = PupilId::new(body.pupil.trim()).map_err(|_| {
-        PageError::BadForm(format!(
-            "Pupil: {:?} is not a pupil id like p-7f3a9c.",
-            body.pupil.trim()
-        ))
-    })?;
-    let from = parse_time("From", &body.from).map_err(PageError::BadForm)?;
-    let to = parse_time("To", &body.to).map_err(PageError::BadForm)?;
-    if to <= from {
-        return Err(PageError::BadForm("To must be after From.".into()));
-    }
-    if to - from > chrono::Duration::hours(12) {
-        return Err(PageError::BadForm("A lesson cannot be longer than 12 hours.".into()));
-    }
+    let refused = |message: String, pupils: Vec<RosterName>| {
+        let page = views::who_had_page(
+            &staff.viewer(),
+            views::WhoHadQuestion { device: "", at: "" },
+            None,
+            &views::RegisterForm { pupils, values: Some(&body), error: Some(message) },
+        );
+        (StatusCode::BAD_REQUEST, page).into_response()
+    };
+    let (device, pupil, from, to) = match check_register_line(&body) {
+        Ok(line) => line,
+        Err(message) => return Ok(refused(message, register_pupils(&staff, &state).await?)),
+    };
     let actor = staff.actor.clone();
     let check_pupil = pupil.clone();
     let saved = state
@@ -231,9 +319,10 @@ pub async fn add_register_entry(
         })
         .await?;
     if !saved {
-        return Err(PageError::BadForm(format!(
+        let message = format!(
             "Pupil: {pupil} is not on the roster (IT adds pupils with `slate-server pupil add`)."
-        )));
+        );
+        return Ok(refused(message, register_pupils(&staff, &state).await?));
     }
     staff.audit(&state, "recorded device register", Some(format!("device {device}"))).await?;
     Ok(Redirect::to(&format!("/devices/{device}")).into_response())

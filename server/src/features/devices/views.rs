@@ -7,8 +7,9 @@ use crate::http::layout::{
 use crate::session_end::end_label;
 use crate::store::{
     ActivityRecord, DeviceRecord, FleetRow, IncidentRecord, RefusedRecord, RegisterEntry,
-    SessionRecord, WhoHadAnswer, CLOCK_NOT_SYNCHRONISED,
+    RosterName, SessionRecord, CLOCK_NOT_SYNCHRONISED,
 };
+use crate::who_had::{Answer, Record, Source};
 use chrono::{DateTime, Utc};
 
 /// What the fleet page says of a device whose card is full.
@@ -188,16 +189,82 @@ pub fn device_page(
     )
 }
 
-/// The answer shown under the who-had form: the device, the time asked, and who (if anyone).
-pub type WhoHadShown = Result<(u16, DateTime<Utc>, Option<WhoHadAnswer>), String>;
+/// The answer shown under the who-had form: the device, the time asked, and the answer.
+pub type WhoHadShown = Result<(u16, DateTime<Utc>, Answer), String>;
+
+/// What was typed in the who-had form, shown again.
+#[derive(Debug, Clone, Copy)]
+pub struct WhoHadQuestion<'a> {
+    pub device: &'a str,
+    pub at: &'a str,
+}
+
+/// The register form: the pupils to pick from, and after a refused line what was typed and why.
+pub struct RegisterForm<'a> {
+    pub pupils: Vec<RosterName>,
+    pub values: Option<&'a super::RegisterForm>,
+    pub error: Option<String>,
+}
+
+impl RegisterForm<'_> {
+    pub fn blank(pupils: Vec<RosterName>) -> RegisterForm<'static> {
+        RegisterForm { pupils, values: None, error: None }
+    }
+}
+
+/// Where one record says the pupil had the device: the session's span, or the register line.
+fn record_span(record: &Record) -> Markup {
+    html! {
+        @match record.source {
+            Source::Session => {
+                "Signed in on the device from " (when(record.from))
+                @match record.to {
+                    Some(to) if record.end_inferred => { ", " (end_label(&when(to), record.end_reason.as_deref(), true)) }
+                    Some(to) => { " to " (when(to)) },
+                    None => " (still signed in)",
+                }
+                "."
+            }
+            Source::Register => {
+                "From the register: " (when(record.from)) " to "
+                @if let Some(to) = record.to { (when(to)) }
+                ", recorded by " (record.recorded_by.as_deref().unwrap_or("?")) "."
+            }
+        }
+    }
+}
+
+/// The register form's pupil list: one group per class, each pupil by name.
+fn pupil_choice(pupils: &[RosterName], chosen: &str) -> Markup {
+    let mut classes: Vec<(&str, Vec<&RosterName>)> = Vec::new();
+    for p in pupils {
+        match classes.last_mut() {
+            Some((class, members)) if *class == p.class_name => members.push(p),
+            _ => classes.push((&p.class_name, vec![p])),
+        }
+    }
+    html! {
+        select #reg-pupil name="pupil" required {
+            option value="" { "Choose a pupil" }
+            @for (class, members) in &classes {
+                optgroup label=(class) {
+                    @for p in members {
+                        option value=(p.id.as_str()) selected[p.id.as_str() == chosen] { (p.name) }
+                    }
+                }
+            }
+        }
+    }
+}
 
 /// "Who had device N at time T", and the iPad register form.
 pub fn who_had_page(
     viewer: &Viewer,
-    device: &str,
-    at: &str,
+    question: WhoHadQuestion,
     answer: Option<WhoHadShown>,
+    register: &RegisterForm,
 ) -> Markup {
+    let typed = |field: fn(&super::RegisterForm) -> &str| register.values.map_or("", field);
     layout(
         Some(viewer),
         "Who had a device",
@@ -205,53 +272,56 @@ pub fn who_had_page(
             h1 { "Who had a device?" }
             form.stack method="get" action="/who-had" {
                 label for="device" { "Device number" }
-                input #device name="device" value=(device) inputmode="numeric" required;
+                input #device name="device" value=(question.device) inputmode="numeric" required;
                 label for="at" { "Date and time (UK time)" }
-                input #at name="at" type="datetime-local" value=(at) required;
+                input #at name="at" type="datetime-local" value=(question.at) required;
                 button type="submit" { "Look up" }
             }
             @match answer {
                 None => {}
                 Some(Err(message)) => { p.error role="alert" { (message) } }
-                Some(Ok((n, t, None))) => {
+                Some(Ok((n, t, Answer::Nobody))) => {
                     p.empty { "Nobody is recorded as having device " (n) " at " (when(t)) "." }
                 }
-                Some(Ok((n, t, Some(a)))) => {
+                Some(Ok((n, t, Answer::One(a)))) => {
                     p.banner {
                         "Device " (n) " at " (when(t)) ": " (pupil(Some(&a.pupil), a.pupil_name.as_deref()))
                     }
-                    p {
-                        @if a.source == "session" {
-                            "Signed in on the device from " (when(a.from))
-                            @match a.to {
-                                Some(to) if a.end_inferred => { ", " (end_label(&when(to), a.end_reason.as_deref(), true)) }
-                                Some(to) => { " to " (when(to)) },
-                                None => " (still signed in)",
+                    p { (record_span(&a)) " " a href={ "/devices/" (n) } { "Device " (n) "'s page" } }
+                }
+                Some(Ok((n, t, Answer::Conflict(records)))) => {
+                    div.error.conflict role="alert" {
+                        strong { "The records disagree: " (count(records.len(), "record", "records"))
+                            " name different pupils for device " (n) " at " (when(t)) "." }
+                        " Check with whoever recorded them before relying on either."
+                        ul {
+                            @for r in &records {
+                                li { (pupil(Some(&r.pupil), r.pupil_name.as_deref())) ": " (record_span(r)) }
                             }
-                            "."
-                        } @else {
-                            "From the register: " (when(a.from)) " to "
-                            @if let Some(to) = a.to { (when(to)) }
-                            ", recorded by " (a.recorded_by.as_deref().unwrap_or("?")) "."
                         }
-                        " " a href={ "/devices/" (n) } { "Device " (n) "'s page" }
                     }
+                    p { a href={ "/devices/" (n) } { "Device " (n) "'s page" } }
                 }
             }
             @if viewer.may(Permission::RecordRegister) {
-                h2 { "Record a numbered iPad for a lesson" }
+                h2 #register { "Record a numbered iPad for a lesson" }
                 p.muted { "For devices that cannot run Slate. Times in UK time." }
-                form.stack method="post" action="/register" {
-                    (csrf(viewer))
-                    label for="reg-device" { "Device number" }
-                    input #reg-device name="device" inputmode="numeric" required;
-                    label for="reg-pupil" { "Pupil id (from the roster, e.g. p-7f3a9c)" }
-                    input #reg-pupil name="pupil" required;
-                    label for="reg-from" { "From" }
-                    input #reg-from name="from" type="datetime-local" required;
-                    label for="reg-to" { "To" }
-                    input #reg-to name="to" type="datetime-local" required;
-                    button type="submit" { "Record" }
+                @if let Some(message) = &register.error { p.error role="alert" { (message) } }
+                @if register.pupils.is_empty() {
+                    p.empty { "There are no pupils on the roster yet: IT imports it on School setup." }
+                } @else {
+                    form.stack method="post" action="/register#register" {
+                        (csrf(viewer))
+                        label for="reg-device" { "Device number" }
+                        input #reg-device name="device" inputmode="numeric" value=(typed(|f| &f.device)) required;
+                        label for="reg-pupil" { "Pupil (by class)" }
+                        (pupil_choice(&register.pupils, typed(|f| f.pupil.trim())))
+                        label for="reg-from" { "From" }
+                        input #reg-from name="from" type="datetime-local" value=(typed(|f| &f.from)) required;
+                        label for="reg-to" { "To" }
+                        input #reg-to name="to" type="datetime-local" value=(typed(|f| &f.to)) required;
+                        button type="submit" { "Record" }
+                    }
                 }
             }
         },

@@ -11,7 +11,7 @@ mod views;
 use crate::access::{Gate, Permission};
 use crate::export;
 use crate::http::error::{ApiError, PageError};
-use crate::http::forms::{capitalise, form};
+use crate::http::forms::{capitalise, form, page_query};
 use crate::http::layout::when;
 use crate::http::routes::Routes;
 use crate::http::staff::{Staff, StaffApi};
@@ -242,7 +242,7 @@ pub async fn reports_since(
     State(state): State<AppState>,
     query: Result<Query<SinceQuery>, QueryRejection>,
 ) -> Result<Json<Vec<LiveRow>>, PageError> {
-    let Query(query) = query.map_err(|e| PageError::BadForm(e.body_text()))?;
+    let query = page_query(query)?;
     let after = query.after;
     let missed = state.store.run(move |store| store.incidents_after(after, PAGE_REPORTS)).await?;
     Ok(Json(missed.iter().map(LiveRow::of_incident).collect()))

@@ -7,7 +7,7 @@
 
 mod views;
 
-use crate::access::Gate;
+use crate::access::{self, Gate};
 use crate::auth::{self, Role};
 use crate::http::error::PageError;
 use crate::http::forms::form;
@@ -74,7 +74,8 @@ pub async fn login_page(
             .await?;
         let cookie = staff_cookie(state.staff_key.expose(), state.secure_cookies);
         // `Redirect::to` is 303 See Other: the browser follows with a GET.
-        return Ok(([(header::SET_COOKIE, cookie)], Redirect::to("/reports")).into_response());
+        return Ok(([(header::SET_COOKIE, cookie)], Redirect::to(access::landing_page(Role::Dsl)))
+            .into_response());
     }
     Ok(login_form(&state, StatusCode::OK, None, ""))
 }
@@ -91,6 +92,13 @@ fn login_form(
         .into_response()
 }
 
+/// What a refused sign-in is told (`auth::sign_in_refused`): whether this server has any account
+/// at all is safe to say.
+async fn refused_words(state: &AppState) -> Result<&'static str, PageError> {
+    let has_accounts = state.store.run(|store| store.has_staff_accounts()).await?;
+    Ok(auth::sign_in_refused(has_accounts))
+}
+
 #[derive(Deserialize)]
 pub struct LoginForm {
     #[serde(default)]
@@ -102,8 +110,6 @@ pub struct LoginForm {
     #[serde(default)]
     csrf: String,
 }
-
-const SIGN_IN_REFUSED: &str = "That username, password or code is not right.";
 
 /// `POST /staff/login`: password, then TOTP where the account has it (DSL, deputy and IT must).
 pub async fn login(
@@ -120,17 +126,12 @@ pub async fn login(
     let now = Utc::now();
     // Checked before anything else: a malformed name is never looked up, counted or audited.
     let Some(username) = auth::sign_in_username(&form.username) else {
-        return Ok(login_form(&state, StatusCode::UNAUTHORIZED, Some(SIGN_IN_REFUSED), ""));
+        let refused = refused_words(&state).await?;
+        return Ok(login_form(&state, StatusCode::UNAUTHORIZED, Some(refused), ""));
     };
     // Counted before the password is checked, so a parallel burst cannot all get through.
     if let Err(open_at) = state.throttle().admit(&username, peer, now) {
-        let seconds = (open_at - now).num_seconds() + 1;
-        let wait = if seconds < 90 {
-            format!("{seconds} seconds")
-        } else {
-            format!("{} minutes", (seconds + 59) / 60)
-        };
-        let message = format!("Too many tries. Wait {wait} and try again, or ask IT.");
+        let message = auth::throttled_message(open_at, now);
         return Ok(login_form(&state, StatusCode::TOO_MANY_REQUESTS, Some(&message), &username));
     }
     let lookup = username.clone();
@@ -172,12 +173,8 @@ pub async fn login(
                 .store
                 .run(move |store| store.audit(now, &actor, "sign-in refused", None, Some(why)))
                 .await?;
-            return Ok(login_form(
-                &state,
-                StatusCode::UNAUTHORIZED,
-                Some(SIGN_IN_REFUSED),
-                &username,
-            ));
+            let refused = refused_words(&state).await?;
+            return Ok(login_form(&state, StatusCode::UNAUTHORIZED, Some(refused), &username));
         }
     };
     let session = Secret::generate();
@@ -199,16 +196,15 @@ pub async fn login(
         })
         .await?;
     if !fresh {
-        return Ok(login_form(&state, StatusCode::UNAUTHORIZED, Some(SIGN_IN_REFUSED), &username));
+        let refused = refused_words(&state).await?;
+        return Ok(login_form(&state, StatusCode::UNAUTHORIZED, Some(refused), &username));
     }
     state.throttle().succeeded(&username, peer);
     tracing::info!(role = %account.role, "staff signed in");
     let next = if account.must_change_password {
         "/staff/password"
-    } else if account.role == Role::ItAdmin {
-        "/fleet"
     } else {
-        "/reports"
+        access::landing_page(account.role)
     };
     let mut response = Redirect::to(next).into_response();
     let headers = response.headers_mut();
@@ -308,7 +304,7 @@ pub async fn change_password(
     let keep = staff.session.ok_or(PageError::StaffOnly)?;
     state.store.run(move |store| store.change_password(id, &phc, &keep)).await?;
     staff.audit(&state, "changed password", None).await?;
-    Ok(Redirect::to("/reports").into_response())
+    Ok(Redirect::to(access::landing_page(staff.role)).into_response())
 }
 
 /// The signed-in account itself (the staff key has none).
