@@ -81,7 +81,7 @@ impl Permission {
         match self {
             SeeNewReports => "see new reports (teachers: their own classes', no addresses)",
             Acknowledge => "acknowledge a report (teachers: their own classes')",
-            ReadCaseFile => "read the case file: incident, history, notes, addresses, exports, blocked addresses",
+            ReadCaseFile => "read the case file: incident, history, notes, addresses, exports, blocked addresses, pupils' chronologies, the filtering log",
             MoveIncident => "move an incident (action taken, reopen), notes, the incident form",
             LookUpDevice => "device page (sessions, register), who had device N at T",
             RecordRegister => "write the iPad register",

@@ -116,8 +116,8 @@ fn bypass_table(viewer: &Viewer, requests: &[BypassRecord], now: DateTime<Utc>) 
                             && access::may_decide_bypass(&b.requested_by, &viewer.name) {
                             form.inline method="post" action=(format!("/bypasses/{}/decide", b.id)) {
                                 (csrf(viewer))
-                                button type="submit" name="decision" value="approve" { "Approve" } " "
-                                button type="submit" name="decision" value="refuse" { "Refuse" }
+                                button.approve type="submit" name="decision" value="approve" { "Approve" } " "
+                                button.refuse type="submit" name="decision" value="refuse" { "Refuse" }
                             }
                         } @else if b.status == "approved" && b.until <= now {
                             "ended"

@@ -42,6 +42,9 @@ label.check { font-weight: 400; display: flex; gap: 0.5rem; align-items: center;
 input, select, textarea, button { font: inherit; padding: 0.35rem 0.5rem; }
 button { background: var(--accent); color: #fff; border: 0; border-radius: 0.3rem; cursor: pointer; }
 button.link { background: none; color: var(--accent); padding: 0; text-decoration: underline; }
+/* A decision's two answers never look alike: the one that lets something through is filled green, the refusal outlined red. */
+button.approve { background: #0b6e4f; }
+button.refuse { background: #fff; color: #9b1c1c; border: 2px solid #9b1c1c; }
 .error { color: #9b1c1c; background: #fde8e8; padding: 0.75rem 1rem; border-radius: 0.4rem; }
 .banner { background: #fff4ce; padding: 0.75rem 1rem; border-radius: 0.4rem; font-weight: 600; }
 .status-new { color: #9b1c1c; font-weight: 700; }

@@ -395,6 +395,14 @@ async fn a_bypass_is_in_the_filter_policy_only_once_a_dsl_approves_it() {
         submit(&mut teacher, "/bypasses", "/bypasses/1/decide", &[("decision", "approve")]).await;
     assert_eq!(refused.status(), 403);
 
+    // The two answers never look alike (drawn by the page's style: filled green, outlined red).
+    let deciding = dsl.page("/bypasses").await;
+    assert!(
+        deciding.contains(r#"<button class="approve" type="submit" name="decision" value="approve">"#)
+            && deciding.contains(r#"<button class="refuse" type="submit" name="decision" value="refuse">"#)
+            && deciding.contains("button.refuse { background: #fff;"),
+        "{deciding}"
+    );
     let cursor = poll(&server, &credential, 0, 1).await.cursor;
     let approved =
         submit(&mut dsl, "/bypasses", "/bypasses/1/decide", &[("decision", "approve")]).await;
