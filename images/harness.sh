@@ -27,9 +27,15 @@ ensure_image() {
 
 # --- the school server on 127.0.0.1 -------------------------------------------------------------
 start_school_server() { # the server, its certificate (for 10.0.2.100 and 127.0.0.1), the roster, device 12's token
-  echo "$me: building slate-server (host)"
-  cargo build --manifest-path "$repo/Cargo.toml" --release --locked -p slate-server --bin slate-server -q
-  server_bin=$CARGO_TARGET_DIR/release/slate-server
+  # SLATE_SERVER_BIN: a slate-server already built from this tree (the shared target directory's
+  # release lock may be held for many minutes by another build).
+  if [ -n "${SLATE_SERVER_BIN:-}" ]; then
+    server_bin=$SLATE_SERVER_BIN
+  else
+    echo "$me: building slate-server (host)"
+    cargo build --manifest-path "$repo/Cargo.toml" --release --locked -p slate-server --bin slate-server -q
+    server_bin=$CARGO_TARGET_DIR/release/slate-server
+  fi
 
   # A certificate for the address the guest uses (10.0.2.100) and the one the host uses.
   openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj "/CN=Slate test CA" \
