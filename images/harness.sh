@@ -148,6 +148,8 @@ boot() { # boot NAME IMAGE KERNEL_DIR EXTRA_NETDEV BOOT_OFFSET [QEMU_ARG...]: st
   cmdline="$(echo "$cmdline" | sed -e 's/console=serial0,115200/console=ttyAMA0/' -e 's/^ *//') panic=-1"
   # Development: SLATE_TEST_RUST_LOG=slate_ui=debug,info puts every unit's RUST_LOG in the guest.
   [ -z "${SLATE_TEST_RUST_LOG:-}" ] || cmdline="$cmdline systemd.setenv=RUST_LOG=$SLATE_TEST_RUST_LOG"
+  # The caller's own additions (images/powercut: patience for a starved emulator).
+  [ -z "${boot_cmdline_extra:-}" ] || cmdline="$cmdline $boot_cmdline_extra"
   echo "$me: kernel command line: $cmdline"
   # The kiosk plays sound: an HD Audio card whose output QEMU writes to $run/NAME.wav, so the
   # test hears from outside the guest whether anything plays.
