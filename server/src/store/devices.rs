@@ -23,6 +23,34 @@ pub enum EnrollRefusal {
     ForAnotherDevice,
 }
 
+/// What is known of a token at an enrollment.
+#[derive(Debug, Clone, Copy)]
+struct TokenUse {
+    for_this_device: bool,
+    expired: bool,
+    used: bool,
+    /// The token's use enrolled this device, and no event has come from it since.
+    unheard_since_use: bool,
+}
+
+/// Why a token may not enroll, or `None` when it may. A used token enrolls again only the
+/// device it enrolled, before its expiry, while nothing has been heard from that device: the
+/// device never stored its credential (a power cut or a lost reply between the server's commit
+/// and the device's write, found by images/powercut --enroll-cut), and would otherwise wait for
+/// a new token from IT with every report held in its spool. The new credential replaces the
+/// one the device never kept.
+fn enrollment_refusal(token: TokenUse) -> Option<EnrollRefusal> {
+    if !token.for_this_device {
+        Some(EnrollRefusal::ForAnotherDevice)
+    } else if token.expired {
+        Some(EnrollRefusal::Expired)
+    } else if token.used && !token.unheard_since_use {
+        Some(EnrollRefusal::AlreadyUsed)
+    } else {
+        None
+    }
+}
+
 impl Store {
     /// Makes a one-time token that lets device `device` enroll until `now + valid_for`, keeping
     /// only its hash. The token itself is returned once, to be given to the device.
@@ -64,15 +92,26 @@ impl Store {
         let Some((token_device, expires_at, used_at)) = row else {
             return Ok(EnrollOutcome::Refused(EnrollRefusal::UnknownToken));
         };
-        let refusal = if used_at.is_some() {
-            Some(EnrollRefusal::AlreadyUsed)
-        } else if parse_db_time(&expires_at)? <= now {
-            Some(EnrollRefusal::Expired)
-        } else if token_device != u32::from(device) {
-            Some(EnrollRefusal::ForAnotherDevice)
-        } else {
-            None
+        // Whether this token's use enrolled the device and nothing has been heard from it since.
+        let unheard_since_use = match &used_at {
+            None => false,
+            Some(used_at) => {
+                let enrolled: Option<(String, Option<String>)> = tx
+                    .query_row(
+                        "SELECT enrolled_at, last_seen_at FROM devices WHERE number = $1",
+                        [device.get()],
+                        |r| Ok((r.get(0)?, r.get(1)?)),
+                    )
+                    .optional()?;
+                matches!(enrolled, Some((at, None)) if at == *used_at)
+            }
         };
+        let refusal = enrollment_refusal(TokenUse {
+            for_this_device: token_device == u32::from(device),
+            expired: parse_db_time(&expires_at)? <= now,
+            used: used_at.is_some(),
+            unheard_since_use,
+        });
         if let Some(refusal) = refusal {
             return Ok(EnrollOutcome::Refused(refusal));
         }
@@ -128,21 +167,57 @@ mod tests {
     }
 
     #[test]
-    fn a_token_enrolls_its_device_once() {
+    fn a_used_token_enrolls_again_only_until_its_device_is_heard_from() {
         let (_dir, store) = fresh();
         let now = at("2026-11-17T08:00:00Z");
         let token = store.issue_enrollment_token(device(12), Duration::days(7), now).unwrap();
-        let credential = Secret::generate();
-
-        let first =
-            store.enroll(&token.hash(), device(12), &credential.hash(), "0.1.0", now).unwrap();
+        let lost = Secret::generate();
+        let first = store.enroll(&token.hash(), device(12), &lost.hash(), "0.1.0", now).unwrap();
         assert_eq!(first, EnrollOutcome::Enrolled);
-        assert_eq!(store.authenticate(&credential.hash()).unwrap(), Some(device(12)));
+        assert_eq!(store.authenticate(&lost.hash()).unwrap(), Some(device(12)));
 
+        // The answer never reached the card: the device asks again with a new credential.
+        let kept = Secret::generate();
+        let later = now + Duration::minutes(3);
+        let again = store.enroll(&token.hash(), device(12), &kept.hash(), "0.1.0", later).unwrap();
+        assert_eq!(again, EnrollOutcome::Enrolled);
+        assert_eq!(store.authenticate(&lost.hash()).unwrap(), None, "the lost one is gone");
+        assert_eq!(store.authenticate(&kept.hash()).unwrap(), Some(device(12)));
+
+        // Once the device has spoken with its credential, the token is spent for good.
+        let hello = slate_protocol::Event::new(
+            device(12),
+            later,
+            slate_protocol::EventBody::Hello { software_version: "0.1.0".into() },
+        );
+        store.ingest(device(12), &[hello], later).unwrap();
         let other = Secret::generate();
-        let second = store.enroll(&token.hash(), device(12), &other.hash(), "0.1.0", now).unwrap();
-        assert_eq!(second, EnrollOutcome::Refused(EnrollRefusal::AlreadyUsed));
+        let third = store.enroll(&token.hash(), device(12), &other.hash(), "0.1.0", later).unwrap();
+        assert_eq!(third, EnrollOutcome::Refused(EnrollRefusal::AlreadyUsed));
         assert_eq!(store.authenticate(&other.hash()).unwrap(), None);
+        assert_eq!(store.authenticate(&kept.hash()).unwrap(), Some(device(12)));
+    }
+
+    #[test]
+    fn which_token_uses_are_refused() {
+        let use_ = |for_this_device, expired, used, unheard_since_use| TokenUse {
+            for_this_device,
+            expired,
+            used,
+            unheard_since_use,
+        };
+        let cases = [
+            (use_(true, false, false, false), None),
+            (use_(true, false, true, true), None),
+            (use_(true, false, true, false), Some(EnrollRefusal::AlreadyUsed)),
+            (use_(true, true, true, true), Some(EnrollRefusal::Expired)),
+            (use_(true, true, false, false), Some(EnrollRefusal::Expired)),
+            (use_(false, false, false, false), Some(EnrollRefusal::ForAnotherDevice)),
+            (use_(false, false, true, true), Some(EnrollRefusal::ForAnotherDevice)),
+        ];
+        for (token, refusal) in cases {
+            assert_eq!(enrollment_refusal(token), refusal, "{token:?}");
+        }
     }
 
     #[test]

@@ -398,8 +398,11 @@ async fn a_bypass_is_in_the_filter_policy_only_once_a_dsl_approves_it() {
     // The two answers never look alike (drawn by the page's style: filled green, outlined red).
     let deciding = dsl.page("/bypasses").await;
     assert!(
-        deciding.contains(r#"<button class="approve" type="submit" name="decision" value="approve">"#)
-            && deciding.contains(r#"<button class="refuse" type="submit" name="decision" value="refuse">"#)
+        deciding
+            .contains(r#"<button class="approve" type="submit" name="decision" value="approve">"#)
+            && deciding.contains(
+                r#"<button class="refuse" type="submit" name="decision" value="refuse">"#
+            )
             && deciding.contains("button.refuse { background: #fff;"),
         "{deciding}"
     );

@@ -126,12 +126,15 @@ fn a_power_cut(store: &Store) {
 fn a_term(store: &Store) {
     let tuesday = at("2026-11-17T08:00:00Z");
 
-    // IT enrolls device 12; its token works once.
+    // IT enrolls device 12; once the device has spoken, its token is spent.
     let token = store.issue_enrollment_token(device(12), Duration::hours(1), tuesday).unwrap();
     let credential = Secret::generate();
     let enrolled =
         store.enroll(&token.hash(), device(12), &credential.hash(), "0.3.0", tuesday).unwrap();
     assert_eq!(enrolled, EnrollOutcome::Enrolled);
+    let hello =
+        Event::new(device(12), tuesday, EventBody::Hello { software_version: "0.3.0".into() });
+    store.ingest(device(12), &[hello], tuesday).unwrap();
     let again =
         store.enroll(&token.hash(), device(12), &Secret::generate().hash(), "0.3.0", tuesday);
     assert!(matches!(again.unwrap(), EnrollOutcome::Refused(_)), "a token is used once");
@@ -295,7 +298,7 @@ fn a_term(store: &Store) {
     let purged = store.purge_before(at("2027-12-01T00:00:00Z"), 10_000).unwrap();
     assert_eq!((purged.incidents, purged.reports), (1, 1));
     assert_eq!((purged.sessions, purged.register, purged.audit), (1, 1, 1));
-    assert_eq!(purged.events, 4, "hello, session start and end, Tuesday's report");
+    assert_eq!(purged.events, 5, "two hellos, session start and end, Tuesday's report");
     assert_eq!(store.who_had(device(12), at("2026-11-17T10:14:00Z")).unwrap(), None);
     assert_eq!(store.who_had_any(device(31), at("2026-11-17T13:30:00Z")).unwrap(), Answer::Nobody);
     let kept = store.reports(10).unwrap();
