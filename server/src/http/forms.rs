@@ -71,6 +71,77 @@ pub fn parse_day(field: &str, text: &str) -> Result<chrono::NaiveDate, String> {
         .map_err(|_| format!("{field}: {text:?} is not a date like 2026-11-17."))
 }
 
+/// The last page a staff search may ask for (100,000 rows at 50 a page); older rows are in the
+/// exports.
+pub const LAST_SEARCH_PAGE: u32 = 2_000;
+
+/// A search's page number: from 1 when left blank.
+pub fn parse_page(text: &str) -> Result<u32, String> {
+    match given(text) {
+        None => Ok(1),
+        Some(t) => t
+            .parse::<u32>()
+            .ok()
+            .filter(|p| (1..=LAST_SEARCH_PAGE).contains(p))
+            .ok_or_else(|| format!("Page: {t:?} is not a page from 1 to {LAST_SEARCH_PAGE}.")),
+    }
+}
+
+/// A pupil id from the roster, as typed into a search.
+pub fn parse_pupil_id(text: &str) -> Result<String, String> {
+    slate_protocol::PupilId::new(text)
+        .map(|p| p.as_str().to_owned())
+        .map_err(|_| format!("Pupil: {text:?} is not a pupil id from the roster, like p-7f3a9c."))
+}
+
+/// A class name, as chosen in a search.
+pub fn parse_class_name(text: &str) -> Result<String, String> {
+    if text.chars().count() <= 100 {
+        Ok(text.to_owned())
+    } else {
+        Err("Class: a class name is at most 100 letters.".to_owned())
+    }
+}
+
+/// A search's From and To, as UK days.
+#[derive(Debug, Clone, Copy)]
+pub struct DayRange {
+    from: Option<chrono::NaiveDate>,
+    to: Option<chrono::NaiveDate>,
+}
+
+impl DayRange {
+    /// Reads both fields, noting a problem for each that is not a day.
+    pub fn read(problems: &mut Vec<String>, from: &str, to: &str) -> DayRange {
+        DayRange {
+            from: given(from).and_then(|t| keep(problems, parse_day("From", t))),
+            to: given(to).and_then(|t| keep(problems, parse_day("To", t))),
+        }
+    }
+
+    /// The range as instants, from the first day's midnight to the midnight after the last
+    /// (To is searched whole), noting a problem when From is after To.
+    pub fn instants(
+        self,
+        problems: &mut Vec<String>,
+    ) -> (Option<DateTime<Utc>>, Option<DateTime<Utc>>) {
+        if let (Some(from), Some(to)) = (self.from, self.to) {
+            if from > to {
+                problems.push(format!("From: {from} is after To, {to}."));
+            }
+        }
+        let before = self.to.and_then(|d| d.checked_add_days(chrono::Days::new(1)));
+        (self.from.map(crate::uk_time::day_start), before.map(crate::uk_time::day_start))
+    }
+}
+
+/// A search's query string: the fields given, in the order given, encoded.
+pub fn search_query(fields: &[(&str, &str)]) -> String {
+    let given: Vec<(&str, &str)> =
+        fields.iter().filter_map(|(k, v)| given(v).map(|v| (*k, v))).collect();
+    serde_urlencoded::to_string(given).expect("text pairs encode")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

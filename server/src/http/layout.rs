@@ -214,6 +214,52 @@ pub(crate) fn when(t: DateTime<Utc>) -> String {
     crate::uk_time::format_uk_long(t)
 }
 
+/// A search form's UK day range: its From and To date fields, showing what was asked.
+pub(crate) fn day_range_inputs(from: &str, to: &str) -> Markup {
+    html! {
+        div { label for="from" { "From (UK day)" } input #from type="date" name="from" value=(from); }
+        div { label for="to" { "To" } input #to type="date" name="to" value=(to); }
+    }
+}
+
+/// A search form's class field: the roster's classes, `chosen` selected.
+pub(crate) fn class_select(classes: &[String], chosen: &str) -> Markup {
+    html! {
+        div {
+            label for="class" { "Class" }
+            select #class name="class" {
+                option value="" { "Any class" }
+                @for class in classes {
+                    option value=(class) selected[*class == chosen.trim()] { (class) }
+                }
+            }
+        }
+    }
+}
+
+/// Links to the newer and older pages of a search (`href` gives a page's address), when there
+/// are any.
+pub(crate) fn pages_nav(
+    label: &str,
+    page: u32,
+    has_next: bool,
+    href: impl Fn(u32) -> String,
+) -> Markup {
+    html! {
+        @if page > 1 || has_next {
+            nav.pages aria-label=(label) {
+                @if page > 1 {
+                    a #previous-page rel="prev" href=(href(page - 1)) { "Newer" }
+                }
+                span.muted { " Page " (page) " " }
+                @if has_next {
+                    a #next-page rel="next" href=(href(page + 1)) { "Older" }
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,24 +8,22 @@ mod views;
 use crate::access::{Gate, Permission};
 use crate::export;
 use crate::http::error::PageError;
-use crate::http::forms::{given, keep, parse_day, parse_device};
+use crate::http::forms::{
+    given, keep, parse_class_name, parse_device, parse_page, parse_pupil_id, search_query, DayRange,
+};
 use crate::http::routes::Routes;
 use crate::http::staff::Staff;
 use crate::http::{csv_response, AppState};
 use crate::store::BlockFilter;
-use crate::uk_time::day_start;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::response::Response;
-use chrono::{Days, Utc};
+use chrono::Utc;
 use maud::Markup;
 use serde::{Deserialize, Serialize};
-use slate_protocol::PupilId;
 
 /// Attempts on one page.
 pub const PAGE_SIZE: u32 = 50;
-/// The last page a search may ask for; older attempts are in the export.
-const LAST_PAGE: u32 = 2_000;
 /// Rows in one export.
 const EXPORT_ROWS: u32 = 100_000;
 
@@ -55,8 +53,7 @@ impl LogForm {
     /// The store's filter and the page, or every problem, each naming its field.
     pub fn check(&self) -> Result<(BlockFilter, u32), Vec<String>> {
         let mut problems = Vec::new();
-        let from = given(&self.from).and_then(|t| keep(&mut problems, parse_day("From", t)));
-        let to = given(&self.to).and_then(|t| keep(&mut problems, parse_day("To", t)));
+        let days = DayRange::read(&mut problems, &self.from, &self.to);
         let device =
             given(&self.device).and_then(|t| keep(&mut problems, parse_device(t).map(|d| d.get())));
         let list = given(&self.list).and_then(|t| {
@@ -67,69 +64,28 @@ impl LogForm {
                 if ok { Ok(t.to_owned()) } else { Err(format!("List: {t:?} is not a list name.")) },
             )
         });
-        let pupil = given(&self.pupil).and_then(|t| {
-            keep(
-                &mut problems,
-                PupilId::new(t).map(|p| p.as_str().to_owned()).map_err(|_| {
-                    format!("Pupil: {t:?} is not a pupil id from the roster, like p-7f3a9c.")
-                }),
-            )
-        });
-        let class = given(&self.class).and_then(|t| {
-            keep(
-                &mut problems,
-                if t.chars().count() <= 100 {
-                    Ok(t.to_owned())
-                } else {
-                    Err("Class: a class name is at most 100 letters.".to_owned())
-                },
-            )
-        });
-        let page = match given(&self.page) {
-            None => Some(1),
-            Some(t) => keep(
-                &mut problems,
-                t.parse::<u32>()
-                    .ok()
-                    .filter(|p| (1..=LAST_PAGE).contains(p))
-                    .ok_or_else(|| format!("Page: {t:?} is not a page from 1 to {LAST_PAGE}.")),
-            ),
-        };
-        if let (Some(from), Some(to)) = (from, to) {
-            if from > to {
-                problems.push(format!("From: {from} is after To, {to}."));
-            }
-        }
+        let pupil = given(&self.pupil).and_then(|t| keep(&mut problems, parse_pupil_id(t)));
+        let class = given(&self.class).and_then(|t| keep(&mut problems, parse_class_name(t)));
+        let page = keep(&mut problems, parse_page(&self.page));
+        let (from, before) = days.instants(&mut problems);
         if !problems.is_empty() {
             return Err(problems);
         }
-        let filter = BlockFilter {
-            from: from.map(day_start),
-            before: to.and_then(|d| d.checked_add_days(Days::new(1))).map(day_start),
-            device,
-            class,
-            list,
-            pupil,
-        };
-        Ok((filter, page.unwrap_or(1)))
+        Ok((BlockFilter { from, before, device, class, list, pupil }, page.unwrap_or(1)))
     }
 
     /// The query string of this search at `page`, for page links and the export.
     pub fn at_page(&self, page: Option<u32>) -> String {
         let page = page.map(|p| p.to_string()).unwrap_or_default();
-        let pairs: Vec<(&str, &str)> = [
-            ("from", self.from.as_str()),
+        search_query(&[
+            ("from", &self.from),
             ("to", &self.to),
             ("class", &self.class),
             ("device", &self.device),
             ("list", &self.list),
             ("pupil", &self.pupil),
             ("page", &page),
-        ]
-        .into_iter()
-        .filter_map(|(k, v)| given(v).map(|v| (k, v)))
-        .collect();
-        serde_urlencoded::to_string(pairs).expect("text pairs encode")
+        ])
     }
 }
 

@@ -1,7 +1,7 @@
 //! The filtering log's page.
 
 use super::LogForm;
-use crate::http::layout::{layout, pupil, when, Viewer};
+use crate::http::layout::{class_select, day_range_inputs, layout, pages_nav, pupil, when, Viewer};
 use crate::store::LoggedBlock;
 use chrono::{DateTime, Utc};
 use maud::{html, Markup};
@@ -28,17 +28,8 @@ pub fn log_page(viewer: &Viewer, view: &LogView, now: DateTime<Utc>) -> Markup {
                 "Addresses are shown as text, never as links."
             }
             form.filters #search method="get" action="/filtering-log" {
-                div { label for="from" { "From (UK day)" } input #from type="date" name="from" value=(form.from); }
-                div { label for="to" { "To" } input #to type="date" name="to" value=(form.to); }
-                div {
-                    label for="class" { "Class" }
-                    select #class name="class" {
-                        option value="" { "Any class" }
-                        @for class in view.classes {
-                            option value=(class) selected[*class == form.class.trim()] { (class) }
-                        }
-                    }
-                }
+                (day_range_inputs(&form.from, &form.to))
+                (class_select(view.classes, &form.class))
                 div { label for="device" { "Device" } input #device type="number" min="1" max="9999" name="device" value=(form.device) size="5"; }
                 div { label for="list" { "List" } input #list type="text" name="list" value=(form.list) placeholder="e.g. adult, iwf" size="12"; }
                 div { label for="pupil" { "Pupil id" } input #pupil type="text" name="pupil" value=(form.pupil) size="12"; }
@@ -75,17 +66,9 @@ pub fn log_page(viewer: &Viewer, view: &LogView, now: DateTime<Utc>) -> Markup {
                     }
                 }
             }
-            @if view.page > 1 || view.has_next {
-                nav.pages aria-label="Pages of the log" {
-                    @if view.page > 1 {
-                        a #previous-page rel="prev" href={ "/filtering-log?" (form.at_page(Some(view.page - 1))) } { "Newer" }
-                    }
-                    span.muted { " Page " (view.page) " " }
-                    @if view.has_next {
-                        a #next-page rel="next" href={ "/filtering-log?" (form.at_page(Some(view.page + 1))) } { "Older" }
-                    }
-                }
-            }
+            (pages_nav("Pages of the log", view.page, view.has_next, |page| {
+                format!("/filtering-log?{}", form.at_page(Some(page)))
+            }))
         },
     )
 }

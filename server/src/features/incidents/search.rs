@@ -2,18 +2,15 @@
 //! kind of concern, pupil) and the page number, read from the query string and checked, each
 //! problem named by its field. Pure: text in, a store filter out.
 
-use crate::http::forms::{given, keep, parse_day, parse_device};
+use crate::http::forms::{
+    given, keep, parse_class_name, parse_device, parse_page, parse_pupil_id, search_query, DayRange,
+};
 use crate::incident::{category_label, Action, Status};
 use crate::store::IncidentFilter;
-use crate::uk_time::day_start;
-use chrono::Days;
 use serde::{Deserialize, Serialize};
-use slate_protocol::PupilId;
 
 /// Incidents on one page of the list.
 pub const PAGE_SIZE: u32 = 50;
-/// The last page a search may ask for (100,000 incidents); older ones are in the CSV log.
-const LAST_PAGE: u32 = 2_000;
 
 /// The form as the browser sends it: every field text, empty when left blank.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
@@ -56,8 +53,7 @@ impl SearchForm {
     /// Checks every field; on failure, every problem, each naming its field.
     pub fn check(&self) -> Result<Search, Vec<String>> {
         let mut problems = Vec::new();
-        let from = given(&self.from).and_then(|t| keep(&mut problems, parse_day("From", t)));
-        let to = given(&self.to).and_then(|t| keep(&mut problems, parse_day("To", t)));
+        let days = DayRange::read(&mut problems, &self.from, &self.to);
         let device =
             given(&self.device).and_then(|t| keep(&mut problems, parse_device(t).map(|d| d.get())));
         let status = given(&self.state).and_then(|t| {
@@ -75,47 +71,17 @@ impl SearchForm {
                 },
             )
         });
-        let pupil = given(&self.pupil).and_then(|t| {
-            keep(
-                &mut problems,
-                PupilId::new(t).map(|p| p.as_str().to_owned()).map_err(|_| {
-                    format!("Pupil: {t:?} is not a pupil id from the roster, like p-7f3a9c.")
-                }),
-            )
-        });
-        let class = given(&self.class).and_then(|t| {
-            keep(
-                &mut problems,
-                if t.chars().count() <= 100 {
-                    Ok(t.to_owned())
-                } else {
-                    Err("Class: a class name is at most 100 letters.".to_owned())
-                },
-            )
-        });
-        let page = match given(&self.page) {
-            None => Some(1),
-            Some(t) => keep(
-                &mut problems,
-                t.parse::<u32>()
-                    .ok()
-                    .filter(|p| (1..=LAST_PAGE).contains(p))
-                    .ok_or_else(|| format!("Page: {t:?} is not a page from 1 to {LAST_PAGE}.")),
-            ),
-        };
-        if let (Some(from), Some(to)) = (from, to) {
-            if from > to {
-                problems.push(format!("From: {from} is after To, {to}."));
-            }
-        }
+        let pupil = given(&self.pupil).and_then(|t| keep(&mut problems, parse_pupil_id(t)));
+        let class = given(&self.class).and_then(|t| keep(&mut problems, parse_class_name(t)));
+        let page = keep(&mut problems, parse_page(&self.page));
+        let (pressed_from, pressed_before) = days.instants(&mut problems);
         if !problems.is_empty() {
             return Err(problems);
         }
         Ok(Search {
             filter: IncidentFilter {
-                pressed_from: from.map(day_start),
-                // To is the last day searched, whole.
-                pressed_before: to.and_then(|d| d.checked_add_days(Days::new(1))).map(day_start),
+                pressed_from,
+                pressed_before,
                 device,
                 class,
                 status,
@@ -134,21 +100,16 @@ impl SearchForm {
 
     /// The query string of this search at `page`, for the list's page links.
     pub fn at_page(&self, page: u32) -> String {
-        let form = SearchForm { page: page.to_string(), ..self.clone() };
-        let pairs: Vec<(&str, &str)> = [
-            ("from", &form.from),
-            ("to", &form.to),
-            ("class", &form.class),
-            ("device", &form.device),
-            ("state", &form.state),
-            ("category", &form.category),
-            ("pupil", &form.pupil),
-            ("page", &form.page),
-        ]
-        .into_iter()
-        .filter_map(|(k, v)| given(v).map(|v| (k, v)))
-        .collect();
-        serde_urlencoded::to_string(pairs).expect("text pairs encode")
+        search_query(&[
+            ("from", &self.from),
+            ("to", &self.to),
+            ("class", &self.class),
+            ("device", &self.device),
+            ("state", &self.state),
+            ("category", &self.category),
+            ("pupil", &self.pupil),
+            ("page", &page.to_string()),
+        ])
     }
 }
 

@@ -3,7 +3,8 @@
 use super::search::{states, SearchForm};
 use crate::access::Permission;
 use crate::http::layout::{
-    clock_warning, csrf, layout, layout_with_script, optional, pupil, status, when, Viewer,
+    class_select, clock_warning, csrf, day_range_inputs, layout, layout_with_script, optional,
+    pages_nav, pupil, status, when, Viewer,
 };
 use crate::incident::{Action, Status, CATEGORIES};
 use crate::store::{IncidentEntry, IncidentRecord};
@@ -94,17 +95,9 @@ pub fn reports_page(viewer: &Viewer, list: &IncidentList, now: DateTime<Utc>) ->
                     }
                 }
             }
-            @if list.page > 1 || list.has_next {
-                nav.pages aria-label="Pages of the list" {
-                    @if list.page > 1 {
-                        a #previous-page rel="prev" href={ "/reports?" (list.form.at_page(list.page - 1)) } { "Newer" }
-                    }
-                    span.muted { " Page " (list.page) " " }
-                    @if list.has_next {
-                        a #next-page rel="next" href={ "/reports?" (list.form.at_page(list.page + 1)) } { "Older" }
-                    }
-                }
-            }
+            (pages_nav("Pages of the list", list.page, list.has_next, |page| {
+                format!("/reports?{}", list.form.at_page(page))
+            }))
         },
         live,
     )
@@ -125,17 +118,8 @@ fn search_form(list: &IncidentList) -> Markup {
     let form = list.form;
     html! {
         form.filters #search method="get" action="/reports" {
-            div { label for="from" { "From (UK day)" } input #from type="date" name="from" value=(form.from); }
-            div { label for="to" { "To" } input #to type="date" name="to" value=(form.to); }
-            div {
-                label for="class" { "Class" }
-                select #class name="class" {
-                    option value="" { "Any class" }
-                    @for class in list.classes {
-                        option value=(class) selected[*class == form.class.trim()] { (class) }
-                    }
-                }
-            }
+            (day_range_inputs(&form.from, &form.to))
+            (class_select(list.classes, &form.class))
             div { label for="device" { "Device" } input #device type="number" min="1" max="9999" name="device" value=(form.device) size="5"; }
             div {
                 label for="state" { "State" }

@@ -1,6 +1,6 @@
 //! The chronology page.
 
-use crate::chronology::{Line, HARMFUL_LISTS};
+use crate::chronology::{Kind, Line, HARMFUL_LISTS};
 use crate::http::layout::{layout, when, Viewer};
 use crate::store::PupilRecord;
 use maud::{html, Markup};
@@ -15,7 +15,7 @@ pub fn chronology_page(
         Some(p) => format!("{} ({})", p.name, p.id),
         None => id.to_owned(),
     };
-    let count = |label: &str| lines.iter().filter(|l| l.kind.label() == label).count();
+    let count = |kind: Kind| lines.iter().filter(|l| l.kind == kind).count();
     let plural =
         |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
     layout(
@@ -28,10 +28,10 @@ pub fn chronology_page(
                 None => p.banner { "This pupil is no longer on the roster: their records are kept until the retention period ends." },
             }
             p #summary {
-                (plural(count("Report button"), "report", "reports")) " with the button, "
-                (plural(count("Tell my teacher"), "\"tell my teacher\"", "\"tell my teacher\"s")) ", "
-                (plural(count("Blocked"), "blocked attempt", "blocked attempts")) " in harmful categories, "
-                (plural(count("Signed in"), "session", "sessions")) "."
+                (plural(count(Kind::Report), "report", "reports")) " with the button, "
+                (plural(count(Kind::TellMyTeacher), "\"tell my teacher\"", "\"tell my teacher\"s")) ", "
+                (plural(count(Kind::Blocked), "blocked attempt", "blocked attempts")) " in harmful categories, "
+                (plural(count(Kind::Session), "session", "sessions")) "."
             }
             p.muted { "Newest first. Blocked attempts shown are those in the lists " (HARMFUL_LISTS.join(", ")) "; every block is on its device's page." }
             p { a href={ "/pupils/" (id) "/export.csv" } { "Download this chronology (CSV)" } }

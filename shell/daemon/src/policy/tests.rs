@@ -370,28 +370,24 @@ async fn refused_keeps_the_last_good(
     let adult = list_bytes("adult");
     serve_policy(&s, &key(1), T2, &[("adult", &adult)]);
     s.fetcher.fetch_once(&credential()).await.unwrap();
-    let before: Vec<_> = [
-        s.files.kiosk(),
-        s.files.filter(),
-        s.files.list_file(&ListFile::of(&adult)),
-        s.files.staff(),
-    ]
-    .iter()
-    .map(|p| std::fs::read(p).unwrap())
-    .collect();
+    // Every file the policy in force is made of, as it is on disk.
+    let installed = |s: &Setup| -> Vec<Vec<u8>> {
+        [
+            s.files.kiosk(),
+            s.files.filter(),
+            s.files.list_file(&ListFile::of(&adult)),
+            s.files.staff(),
+        ]
+        .iter()
+        .map(|p| std::fs::read(p).unwrap())
+        .collect()
+    };
+    let before = installed(&s);
     let in_force = s.fetcher.in_force().clone();
     prepare(&s);
     let err = s.fetcher.fetch_once(&credential()).await.unwrap_err();
     assert!(expect(&err), "{err:?}");
-    let after: Vec<_> = [
-        s.files.kiosk(),
-        s.files.filter(),
-        s.files.list_file(&ListFile::of(&adult)),
-        s.files.staff(),
-    ]
-    .iter()
-    .map(|p| std::fs::read(p).unwrap())
-    .collect();
+    let after = installed(&s);
     assert_eq!(before, after, "the last good policy is kept");
     assert_eq!(s.fetcher.in_force(), &in_force);
 }
