@@ -761,6 +761,17 @@ pub struct IngestReply {
     pub stored: u32,
     /// Events whose id was already stored (a retry); not stored again.
     pub duplicates: u32,
+    /// IT asked this device to replace its credential: it should ask for a new one at
+    /// [`routes::DEVICE_CREDENTIAL`]. Left out when false, so older devices and servers read
+    /// the answer as before.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub rotate_credential: bool,
+}
+
+impl IngestReply {
+    pub fn new(stored: u32, duplicates: u32) -> Self {
+        Self { stored, duplicates, rotate_credential: false }
+    }
 }
 
 /// A device exchanging its one-time enrollment token for a credential.
@@ -787,6 +798,8 @@ impl EnrollRequest {
 }
 
 /// The credential a device presents as `Authorization: Bearer …` from then on. Shown once.
+/// Also the answer to [`routes::DEVICE_CREDENTIAL`]: the replacement, which the server accepts
+/// beside the old one until the device first uses it.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EnrollReply {
     pub device: DeviceNumber,

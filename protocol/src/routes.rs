@@ -12,6 +12,9 @@ pub const DEVICE_POLICY: &str = "/api/v1/device/policy";
 pub const DEVICE_LISTS: &str = "/api/v1/device/lists/";
 /// The server's route pattern for [`DEVICE_LISTS`].
 pub const DEVICE_LIST_ROUTE: &str = "/api/v1/device/lists/{name}";
+/// `POST`: an enrolled device asks for a replacement credential (when an answer to its events
+/// said `rotate_credential`).
+pub const DEVICE_CREDENTIAL: &str = "/api/v1/device/credential";
 /// `GET`: teacher commands, long-polled.
 pub const DEVICE_COMMANDS: &str = "/api/v1/device/commands";
 

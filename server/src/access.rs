@@ -30,6 +30,8 @@ pub enum Permission {
     RecordRegister,
     /// Devices, versions, last contact, refused hardware: no pupil data.
     ViewFleet,
+    /// Revoking a lost or stolen device, having a device replace its credential.
+    ManageDeviceCredentials,
     /// What devices are told: classes, roster, apps, filter lists and profiles, session rules.
     ManagePolicy,
     /// "Eyes on me", "sign everyone out" (teachers: to devices their classes' pupils are on).
@@ -52,7 +54,7 @@ use Permission::*;
 use Role::{DeputyDsl, Dsl, ItAdmin, Teacher};
 
 /// The one table: each permission and the roles that have it.
-pub const TABLE: [(Permission, &[Role]); 15] = [
+pub const TABLE: [(Permission, &[Role]); 16] = [
     (SeeNewReports, &[Dsl, DeputyDsl, Teacher]),
     (Acknowledge, &[Dsl, DeputyDsl, Teacher]),
     (ReadCaseFile, &[Dsl, DeputyDsl]),
@@ -60,6 +62,7 @@ pub const TABLE: [(Permission, &[Role]); 15] = [
     (LookUpDevice, &[Dsl, DeputyDsl, Teacher]),
     (RecordRegister, &[Dsl, DeputyDsl, Teacher]),
     (ViewFleet, &[Dsl, DeputyDsl, ItAdmin]),
+    (ManageDeviceCredentials, &[Dsl, DeputyDsl, ItAdmin]),
     (ManagePolicy, &[Dsl, DeputyDsl, ItAdmin]),
     (SendCommands, &[Dsl, DeputyDsl, Teacher]),
     (CommandAnyDevice, &[Dsl, DeputyDsl]),
@@ -86,6 +89,7 @@ impl Permission {
             LookUpDevice => "device page (sessions, register), who had device N at T",
             RecordRegister => "write the iPad register",
             ViewFleet => "the fleet (no pupil data)",
+            ManageDeviceCredentials => "revoke a lost or stolen device, have a device replace its credential",
             ManagePolicy => "school setup: classes, roster, apps, filters, session rules",
             SendCommands => "eyes on me, sign everyone out (teachers: devices their classes' pupils are signed in on)",
             CommandAnyDevice => "commands to any device, or all",
@@ -209,6 +213,7 @@ mod tests {
             (SeeNewReports, &[Dsl, DeputyDsl, Teacher]),
             (Acknowledge, &[Dsl, DeputyDsl, Teacher]),
             (ViewFleet, &[Dsl, DeputyDsl, ItAdmin]),
+            (ManageDeviceCredentials, &[Dsl, DeputyDsl, ItAdmin]),
             (ManagePolicy, &[Dsl, DeputyDsl, ItAdmin]),
             (GovernorReport, &[Dsl, DeputyDsl]),
             (ReadAudit, &[Dsl, DeputyDsl]),

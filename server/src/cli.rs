@@ -67,6 +67,10 @@ pub enum Command {
     /// Import the school's roster.
     #[command(subcommand)]
     Roster(RosterCommand),
+    /// A device's credential: revoke a lost or stolen device, or have one replace its
+    /// credential.
+    #[command(subcommand)]
+    Device(DeviceCommand),
     /// Print the shell completion script for bash, zsh or fish (the Debian package installs
     /// them).
     Completions(CompletionsArgs),
@@ -87,6 +91,24 @@ pub struct ManArgs {
     /// The directory to write the pages into (created).
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DeviceCommand {
+    /// Revoke a lost or stolen device in one step: nothing it holds is accepted any more (its
+    /// credential, a replacement it was given, its enrollment tokens) and its session ends.
+    /// Only a new `enrollment-token` brings it back.
+    Revoke(DeviceArgs),
+    /// Have a device replace its credential: its next upload is told to, it fetches a new
+    /// one, and the old one stops working the moment the new one is first used.
+    Rotate(DeviceArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DeviceArgs {
+    /// The number painted on the device, 1 to 9999.
+    #[arg(long, value_parser = parse_device)]
+    pub device: DeviceNumber,
 }
 
 #[derive(Debug, Subcommand)]

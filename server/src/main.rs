@@ -10,9 +10,9 @@ use anyhow::Context;
 use clap::{CommandFactory, Parser};
 use slate_server::auth::{self, HashCost};
 use slate_server::cli::{
-    Cli, Command, CompletionsArgs, DatabaseArgs, EnrollmentTokenArgs, ManArgs, PupilAddArgs,
-    PupilCommand, RosterCommand, RosterImportArgs, ServeArgs, StaffAddArgs, StaffCommand,
-    StaffDisableArgs, StaffRecoverArgs,
+    Cli, Command, CompletionsArgs, DatabaseArgs, DeviceArgs, DeviceCommand, EnrollmentTokenArgs,
+    ManArgs, PupilAddArgs, PupilCommand, RosterCommand, RosterImportArgs, ServeArgs, StaffAddArgs,
+    StaffCommand, StaffDisableArgs, StaffRecoverArgs,
 };
 use slate_server::config::{self, Config};
 use slate_server::data_dir::DataDir;
@@ -54,6 +54,12 @@ async fn main() -> ExitCode {
         Command::Staff(StaffCommand::Add(args)) => add_staff(&cli.data_dir, database, args),
         Command::Staff(StaffCommand::Disable(args)) => disable_staff(&cli.data_dir, database, args),
         Command::Staff(StaffCommand::Recover(args)) => recover_staff(&cli.data_dir, database, args),
+        Command::Device(DeviceCommand::Revoke(args)) => {
+            revoke_device(&cli.data_dir, database, args)
+        }
+        Command::Device(DeviceCommand::Rotate(args)) => {
+            rotate_device(&cli.data_dir, database, args)
+        }
         Command::Completions(args) => completions(args),
         Command::Man(args) => man(args),
     };
@@ -198,6 +204,30 @@ fn enrollment_token(
     let token = store.issue_enrollment_token(args.device, valid_for, chrono::Utc::now())?;
     tracing::info!(device = %args.device, valid_hours = args.valid_hours, "enrollment token issued");
     println!("{}", token.expose());
+    Ok(())
+}
+
+fn revoke_device(data_dir: &Path, database: &DatabaseArgs, args: DeviceArgs) -> anyhow::Result<()> {
+    let (_, store) = open(data_dir, database)?;
+    if !store.revoke_device(args.device, "console", chrono::Utc::now())? {
+        anyhow::bail!("device {} is not enrolled, or is revoked already", args.device);
+    }
+    println!(
+        "revoked: device {}. To use it again, give it a new `slate-server enrollment-token --device {}`.",
+        args.device, args.device
+    );
+    Ok(())
+}
+
+fn rotate_device(data_dir: &Path, database: &DatabaseArgs, args: DeviceArgs) -> anyhow::Result<()> {
+    let (_, store) = open(data_dir, database)?;
+    if !store.request_credential_rotation(args.device, "console", chrono::Utc::now())? {
+        anyhow::bail!("device {} is not enrolled, or is revoked", args.device);
+    }
+    println!(
+        "device {} will replace its credential at its next upload; its page says when it has",
+        args.device
+    );
     Ok(())
 }
 

@@ -29,6 +29,8 @@ pub const CHECK_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 /// `SessionEndReason`; `device_restarted` is also one of those, for a clean shutdown).
 pub const DEVICE_RESTARTED: &str = "device_restarted";
 pub const DEVICE_SILENT: &str = "device_silent";
+/// IT or the DSL revoked the device (lost or stolen): nothing it says is taken after that.
+pub const DEVICE_REVOKED: &str = "device_revoked";
 
 /// Whether a newly stored event shows the device restarted since the last one: slated said
 /// `hello` (it starts every time with one), or the boot id changed. A device that never sent a
@@ -59,6 +61,9 @@ pub fn end_label(time: &str, end_reason: Option<&str>, inferred: bool) -> String
         }
         (true, Some(DEVICE_SILENT)) => {
             format!("until at least {time}, then the device went silent")
+        }
+        (true, Some(DEVICE_REVOKED)) => {
+            format!("until at least {time}, then the device was revoked")
         }
         (true, _) => format!("until at least {time}"),
         (false, _) => time.to_owned(),
@@ -161,6 +166,12 @@ mod tests {
                 Some(DEVICE_SILENT),
                 true,
                 "until at least 10:41, then the device went silent",
+            ),
+            (
+                "revoked",
+                Some(DEVICE_REVOKED),
+                true,
+                "until at least 10:41, then the device was revoked",
             ),
             ("unknown inferred", None, true, "until at least 10:41"),
         ];

@@ -7,7 +7,7 @@ use crate::http::error::ApiError;
 use crate::http::routes::{Method, Route, Routes};
 use crate::http::{AppState, LiveReport};
 use crate::secrets::{Secret, SecretHash};
-use crate::store::EnrollOutcome;
+use crate::store::{AuthenticatedDevice, EnrollOutcome};
 use axum::body::Body;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -35,6 +35,7 @@ pub fn device_routes() -> Vec<(&'static str, &'static str, MethodRouter<AppState
         (routes::DEVICE_POLICY, "get", get(device_policy)),
         (routes::DEVICE_LIST_ROUTE, "get", get(device_list)),
         (routes::DEVICE_COMMANDS, "get", get(device_commands)),
+        (routes::DEVICE_CREDENTIAL, "post", post(replace_credential)),
     ]
 }
 
@@ -111,7 +112,8 @@ pub async fn ingest_events(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<IngestReply>, ApiError> {
-    let device = authenticate_device(&state, &headers).await?;
+    let authenticated = authenticate(&state, &headers).await?;
+    let device = authenticated.device;
     let batch = Batch::from_json(&body_bytes(body)?).map_err(ApiError::Malformed)?;
     check_all_from(device, &batch)?;
     let count = batch.events.len();
@@ -119,7 +121,8 @@ pub async fn ingest_events(
         .store
         .run(move |store| store.ingest_reporting(device, &batch.events, Utc::now()))
         .await?;
-    let reply = ingested.reply;
+    let reply =
+        IngestReply { rotate_credential: authenticated.rotation_requested, ..ingested.reply };
     tracing::info!(%device, events = count, stored = reply.stored, duplicates = reply.duplicates, "batch ingested");
     for report in ingested.new_reports {
         announce(&state, &report);
@@ -282,13 +285,38 @@ async fn authenticate_device(
     state: &AppState,
     headers: &HeaderMap,
 ) -> Result<DeviceNumber, ApiError> {
+    Ok(authenticate(state, headers).await?.device)
+}
+
+async fn authenticate(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<AuthenticatedDevice, ApiError> {
     let credential = bearer_token(headers).ok_or(ApiError::MissingCredential)?;
     let hash = SecretHash::of(credential);
     state
         .store
-        .run(move |store| store.authenticate(&hash))
+        .run(move |store| store.authenticate(&hash, Utc::now()))
         .await?
         .ok_or(ApiError::CredentialRefused)
+}
+
+/// `POST /api/v1/device/credential`: a replacement credential for the device asking. Its current
+/// one keeps working until the device first uses this one, so a lost answer loses nothing.
+pub async fn replace_credential(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<EnrollReply>, ApiError> {
+    let device = authenticate_device(&state, &headers).await?;
+    let credential = Secret::generate();
+    let hash = credential.hash();
+    let replaced = state.store.run(move |store| store.replace_credential(device, &hash)).await?;
+    if !replaced {
+        // Revoked since the check above.
+        return Err(ApiError::CredentialRefused);
+    }
+    tracing::info!(%device, "replacement credential sent");
+    Ok(Json(EnrollReply { device, credential: credential.expose().to_owned() }))
 }
 
 /// The credential in `Authorization: Bearer <credential>`, if well formed.

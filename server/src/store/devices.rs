@@ -1,8 +1,10 @@
 //! Enrollment tokens, device enrollment and device credentials.
 
 use super::sql::OptionalExtension;
+use super::staff::append_audit;
 use super::{db_time, parse_db_time, Store, StoreError};
 use crate::secrets::{Secret, SecretHash};
+use crate::session_end;
 use chrono::{DateTime, Utc};
 use slate_protocol::DeviceNumber;
 
@@ -103,7 +105,15 @@ impl Store {
                         |r| Ok((r.get(0)?, r.get(1)?)),
                     )
                     .optional()?;
-                matches!(enrolled, Some((at, None)) if at == *used_at)
+                // Heard from means an event since this enrollment: an earlier enrollment's
+                // (before a revocation, say) does not count.
+                match enrolled {
+                    Some((at, last_seen)) if at == *used_at => match last_seen {
+                        None => true,
+                        Some(seen) => parse_db_time(&seen)? < parse_db_time(&at)?,
+                    },
+                    _ => false,
+                }
             }
         };
         let refusal = enrollment_refusal(TokenUse {
@@ -115,42 +125,232 @@ impl Store {
         if let Some(refusal) = refusal {
             return Ok(EnrollOutcome::Refused(refusal));
         }
+        let audit_at = now;
         let now = db_time(now);
+        let enrolled_before: bool = tx
+            .query_row("SELECT 1 FROM devices WHERE number = $1", [device.get()], |_| Ok(()))
+            .optional()?
+            .is_some();
         tx.execute(
             "UPDATE enrollment_tokens SET used_at = $2 WHERE token_sha256 = $1",
             (token.as_bytes(), &now),
         )?;
+        let actor = format!("device {device}");
+        let action =
+            if enrolled_before { "enrolled again, replacing its credential" } else { "enrolled" };
+        append_audit(&*tx, audit_at, &actor, action, Some(&actor), None)?;
         tx.execute(
             "INSERT INTO devices (number, credential_sha256, enrolled_at, software_version)
              VALUES ($1, $2, $3, $4)
              ON CONFLICT (number) DO UPDATE SET credential_sha256 = excluded.credential_sha256,
                                                 enrolled_at = excluded.enrolled_at,
-                                                software_version = excluded.software_version",
+                                                software_version = excluded.software_version,
+                                                pending_credential_sha256 = NULL,
+                                                rotation_requested_at = NULL,
+                                                revoked_at = NULL, revoked_by = NULL",
             (device.get(), credential.as_bytes(), &now, software_version),
         )?;
         tx.commit()?;
         Ok(EnrollOutcome::Enrolled)
     }
 
-    /// The device a credential belongs to, if any.
+    /// The device a credential belongs to, if any, and whether IT asked it to replace the
+    /// credential. A revoked device's credentials are refused. The first use of a replacement
+    /// (`replace_credential`) makes it the device's only credential: from then on the old one is
+    /// refused, and the audit log says the credential was replaced.
     ///
     /// Looking up by hash is safe against timing attacks: a guesser controls the credential, not
     /// its hash, so how long the lookup takes says nothing about stored values.
     pub fn authenticate(
         &self,
         credential: &SecretHash,
-    ) -> Result<Option<DeviceNumber>, StoreError> {
-        let number: Option<u32> = self
-            .lock()
+        now: DateTime<Utc>,
+    ) -> Result<Option<AuthenticatedDevice>, StoreError> {
+        let connection = self.lock();
+        let row: Option<(u32, bool, bool)> = connection
             .query_row(
-                "SELECT number FROM devices WHERE credential_sha256 = $1",
+                "SELECT number, credential_sha256 = $1, rotation_requested_at IS NOT NULL
+                 FROM devices
+                 WHERE (credential_sha256 = $1 OR pending_credential_sha256 = $1)
+                   AND revoked_at IS NULL",
                 [credential.as_bytes()],
-                |r| r.get(0),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
             .optional()?;
-        number
-            .map(|n| DeviceNumber::new(n).map_err(|e| StoreError::Corrupt(e.to_string())))
-            .transpose()
+        let Some((number, current, rotation_requested)) = row else {
+            return Ok(None);
+        };
+        let device = DeviceNumber::new(number).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        if current {
+            return Ok(Some(AuthenticatedDevice { device, rotation_requested }));
+        }
+        // The device used its replacement: it has it safely, so the old one goes.
+        let tx = connection.transaction()?;
+        let promoted = tx.execute(
+            "UPDATE devices SET credential_sha256 = pending_credential_sha256,
+                                pending_credential_sha256 = NULL, rotation_requested_at = NULL
+             WHERE number = $1 AND pending_credential_sha256 = $2 AND revoked_at IS NULL",
+            (device.get(), credential.as_bytes()),
+        )?;
+        if promoted == 0 {
+            // Revoked or replaced again between the two statements.
+            return Ok(None);
+        }
+        let actor = format!("device {device}");
+        append_audit(&*tx, now, &actor, "replaced its credential", Some(&actor), None)?;
+        tx.commit()?;
+        Ok(Some(AuthenticatedDevice { device, rotation_requested: false }))
+    }
+
+    /// Gives an authenticated device a replacement credential. Its current one keeps working
+    /// until the device first uses the replacement, so a reply lost on the way changes nothing:
+    /// the device asks again and this replacement is replaced in turn.
+    pub fn replace_credential(
+        &self,
+        device: DeviceNumber,
+        replacement: &SecretHash,
+    ) -> Result<bool, StoreError> {
+        let changed = self.lock().execute(
+            "UPDATE devices SET pending_credential_sha256 = $2
+             WHERE number = $1 AND revoked_at IS NULL",
+            (device.get(), replacement.as_bytes()),
+        )?;
+        Ok(changed == 1)
+    }
+
+    /// Asks the device to replace its credential the next time it uploads (IT's "replace
+    /// credential", e.g. after a card was out of sight). Audited. False when there is no such
+    /// enrolled, unrevoked device.
+    pub fn request_credential_rotation(
+        &self,
+        device: DeviceNumber,
+        by: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let connection = self.lock();
+        let tx = connection.transaction()?;
+        let changed = tx.execute(
+            "UPDATE devices SET rotation_requested_at = $2 WHERE number = $1 AND revoked_at IS NULL",
+            (device.get(), db_time(now)),
+        )?;
+        if changed == 0 {
+            return Ok(false);
+        }
+        let record = format!("device {device}");
+        append_audit(&*tx, now, by, "asked device to replace its credential", Some(&record), None)?;
+        tx.commit()?;
+        Ok(true)
+    }
+
+    /// Revokes a lost or stolen device in one step: every credential it holds is refused, its
+    /// enrollment tokens are void, and its open session ends at the last thing heard (marked as
+    /// ended by the server, `device_revoked`). Only a new token from IT enrolls it again. Audited. False when the device was
+    /// not enrolled or is already revoked.
+    pub fn revoke_device(
+        &self,
+        device: DeviceNumber,
+        by: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let connection = self.lock();
+        let tx = connection.transaction()?;
+        let at = db_time(now);
+        let changed = tx.execute(
+            "UPDATE devices SET revoked_at = $2, revoked_by = $3,
+                                pending_credential_sha256 = NULL, rotation_requested_at = NULL
+             WHERE number = $1 AND revoked_at IS NULL",
+            (device.get(), &at, by),
+        )?;
+        if changed == 0 {
+            return Ok(false);
+        }
+        // Its open session ends at the last thing heard: nothing it says is taken from now on.
+        let open: Vec<(String, String, Option<String>)> = {
+            let mut statement = tx.prepare_cached(
+                "SELECT s.session_id, s.started_at, d.last_event_at
+                 FROM sessions s JOIN devices d ON d.number = s.device
+                 WHERE s.device = $1 AND s.ended_at IS NULL",
+            )?;
+            let rows =
+                statement.query_map([device.get()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+            rows.collect::<Result<_, _>>()?
+        };
+        for (session, started_at, last_event_at) in open {
+            let last_heard = last_event_at.as_deref().map(parse_db_time).transpose()?;
+            let end = session_end::inferred_end(parse_db_time(&started_at)?, last_heard);
+            tx.execute(
+                "UPDATE sessions SET ended_at = $2, end_reason = $3, end_inferred = 1
+                 WHERE session_id = $1 AND ended_at IS NULL",
+                (&session, db_time(end), session_end::DEVICE_REVOKED),
+            )?;
+        }
+        // Every token for it goes: an unused one, and the used one that could enroll the
+        // device again while it had not been heard from.
+        tx.execute("DELETE FROM enrollment_tokens WHERE device = $1", [device.get()])?;
+        let record = format!("device {device}");
+        append_audit(&*tx, now, by, "revoked device", Some(&record), None)?;
+        tx.commit()?;
+        Ok(true)
+    }
+
+    /// Where a device's credential stands, for its page: `None` when it never enrolled.
+    pub fn credential_state(
+        &self,
+        device: DeviceNumber,
+    ) -> Result<Option<CredentialState>, StoreError> {
+        let row: Option<(Option<String>, Option<String>, Option<String>)> = self
+            .lock()
+            .query_row(
+                "SELECT revoked_at, revoked_by, rotation_requested_at FROM devices WHERE number = $1",
+                [device.get()],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?;
+        row.map(|(revoked_at, revoked_by, rotation_requested_at)| {
+            CredentialState::from_columns(revoked_at, revoked_by, rotation_requested_at)
+        })
+        .transpose()
+    }
+}
+
+/// A device whose credential was accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AuthenticatedDevice {
+    pub device: DeviceNumber,
+    /// IT asked this device to replace its credential: its next upload's answer says so.
+    pub rotation_requested: bool,
+}
+
+/// Where a device's credential stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CredentialState {
+    InUse,
+    /// IT asked for a replacement, which the device has not used yet.
+    ReplacementAsked {
+        at: DateTime<Utc>,
+    },
+    /// Lost or stolen: nothing it holds is accepted until it enrolls with a new token.
+    Revoked {
+        at: DateTime<Utc>,
+        by: String,
+    },
+}
+
+impl CredentialState {
+    /// From the `devices` columns `revoked_at`, `revoked_by` and `rotation_requested_at`.
+    pub(super) fn from_columns(
+        revoked_at: Option<String>,
+        revoked_by: Option<String>,
+        rotation_requested_at: Option<String>,
+    ) -> Result<Self, StoreError> {
+        Ok(match (revoked_at, rotation_requested_at) {
+            (Some(at), _) => CredentialState::Revoked {
+                at: parse_db_time(&at)?,
+                by: revoked_by.unwrap_or_default(),
+            },
+            (None, Some(at)) => CredentialState::ReplacementAsked { at: parse_db_time(&at)? },
+            (None, None) => CredentialState::InUse,
+        })
     }
 }
 
@@ -159,6 +359,12 @@ mod tests {
     use super::super::test_support::*;
     use super::*;
     use chrono::Duration;
+
+    /// The device `secret` authenticates as, now.
+    fn who(store: &Store, secret: &Secret) -> Option<DeviceNumber> {
+        let now = at("2026-11-17T09:00:00Z");
+        store.authenticate(&secret.hash(), now).unwrap().map(|a| a.device)
+    }
 
     fn fresh() -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().unwrap();
@@ -174,15 +380,15 @@ mod tests {
         let lost = Secret::generate();
         let first = store.enroll(&token.hash(), device(12), &lost.hash(), "0.1.0", now).unwrap();
         assert_eq!(first, EnrollOutcome::Enrolled);
-        assert_eq!(store.authenticate(&lost.hash()).unwrap(), Some(device(12)));
+        assert_eq!(who(&store, &lost), Some(device(12)));
 
         // The answer never reached the card: the device asks again with a new credential.
         let kept = Secret::generate();
         let later = now + Duration::minutes(3);
         let again = store.enroll(&token.hash(), device(12), &kept.hash(), "0.1.0", later).unwrap();
         assert_eq!(again, EnrollOutcome::Enrolled);
-        assert_eq!(store.authenticate(&lost.hash()).unwrap(), None, "the lost one is gone");
-        assert_eq!(store.authenticate(&kept.hash()).unwrap(), Some(device(12)));
+        assert_eq!(who(&store, &lost), None, "the lost one is gone");
+        assert_eq!(who(&store, &kept), Some(device(12)));
 
         // Once the device has spoken with its credential, the token is spent for good.
         let hello = slate_protocol::Event::new(
@@ -194,8 +400,8 @@ mod tests {
         let other = Secret::generate();
         let third = store.enroll(&token.hash(), device(12), &other.hash(), "0.1.0", later).unwrap();
         assert_eq!(third, EnrollOutcome::Refused(EnrollRefusal::AlreadyUsed));
-        assert_eq!(store.authenticate(&other.hash()).unwrap(), None);
-        assert_eq!(store.authenticate(&kept.hash()).unwrap(), Some(device(12)));
+        assert_eq!(who(&store, &other), None);
+        assert_eq!(who(&store, &kept), Some(device(12)));
     }
 
     #[test]
@@ -240,7 +446,7 @@ mod tests {
         );
         let expiry = now + Duration::hours(1);
         assert_eq!(enroll(&token, 12, expiry), EnrollOutcome::Refused(EnrollRefusal::Expired));
-        assert_eq!(store.authenticate(&credential.hash()).unwrap(), None);
+        assert_eq!(who(&store, &credential), None);
         // The refusals did not use the token up.
         assert_eq!(enroll(&token, 12, expiry - Duration::seconds(1)), EnrollOutcome::Enrolled);
     }
@@ -257,7 +463,137 @@ mod tests {
                 store.enroll(&token.hash(), device(5), &credential.hash(), "0.1.0", now).unwrap();
             assert_eq!(outcome, EnrollOutcome::Enrolled);
         }
-        assert_eq!(store.authenticate(&old.hash()).unwrap(), None);
-        assert_eq!(store.authenticate(&new.hash()).unwrap(), Some(device(5)));
+        assert_eq!(who(&store, &old), None);
+        assert_eq!(who(&store, &new), Some(device(5)));
+    }
+}
+
+#[cfg(test)]
+mod lifecycle_tests {
+    use super::super::test_support::*;
+    use super::*;
+
+    fn who(store: &Store, secret: &Secret, now: DateTime<Utc>) -> Option<AuthenticatedDevice> {
+        store.authenticate(&secret.hash(), now).unwrap()
+    }
+
+    fn audit_actions(store: &Store) -> Vec<(String, String)> {
+        store.audit_log(100).unwrap().into_iter().rev().map(|e| (e.actor, e.action)).collect()
+    }
+
+    #[test]
+    fn a_replacement_takes_over_at_its_first_use_and_a_lost_one_changes_nothing() {
+        let (_dir, store, old) = store_with_device_credential(12);
+        let now = at("2026-11-18T08:00:00Z");
+        assert_eq!(
+            who(&store, &old, now),
+            Some(AuthenticatedDevice { device: device(12), rotation_requested: false })
+        );
+        assert!(store.request_credential_rotation(device(12), "it.jones", now).unwrap());
+        assert_eq!(who(&store, &old, now).unwrap().rotation_requested, true);
+        assert_eq!(
+            store.credential_state(device(12)).unwrap(),
+            Some(CredentialState::ReplacementAsked { at: now })
+        );
+
+        // The first replacement's reply is lost: the old credential still works, still asked.
+        let lost = Secret::generate();
+        assert!(store.replace_credential(device(12), &lost.hash()).unwrap());
+        assert!(who(&store, &old, now).unwrap().rotation_requested);
+        let kept = Secret::generate();
+        assert!(store.replace_credential(device(12), &kept.hash()).unwrap());
+        assert_eq!(who(&store, &lost, now), None, "a replacement replaced in turn is void");
+
+        // The device uses the one it kept: it becomes the only one.
+        let later = now + chrono::Duration::minutes(1);
+        assert_eq!(
+            who(&store, &kept, later),
+            Some(AuthenticatedDevice { device: device(12), rotation_requested: false })
+        );
+        assert_eq!(who(&store, &old, later), None);
+        assert_eq!(store.credential_state(device(12)).unwrap(), Some(CredentialState::InUse));
+        assert_eq!(
+            audit_actions(&store)[1..],
+            [
+                ("it.jones".to_owned(), "asked device to replace its credential".to_owned()),
+                ("device 12".to_owned(), "replaced its credential".to_owned()),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_revoked_device_is_refused_until_a_new_token_enrolls_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("slate.sqlite")).unwrap();
+        let now = at("2026-11-18T08:00:00Z");
+        let days = chrono::Duration::days(7);
+        let used = store.issue_enrollment_token(device(12), days, now).unwrap();
+        let credential = Secret::generate();
+        let enroll = |token: &Secret, credential: &Secret, at_time| {
+            store.enroll(&token.hash(), device(12), &credential.hash(), "0.1.0", at_time).unwrap()
+        };
+        assert_eq!(enroll(&used, &credential, now), EnrollOutcome::Enrolled);
+        let spare = store.issue_enrollment_token(device(12), days, now).unwrap();
+        let pending = Secret::generate();
+        assert!(store.replace_credential(device(12), &pending.hash()).unwrap());
+
+        let session = slate_protocol::SessionId::new();
+        let signed_in = slate_protocol::Event::new(
+            device(12),
+            now - chrono::Duration::minutes(5),
+            slate_protocol::EventBody::SessionStarted { session, pupil: id("p-7f3a9c") },
+        );
+        store.ingest(device(12), &[signed_in], now).unwrap();
+
+        assert!(store.revoke_device(device(12), "h.patel", now).unwrap());
+        assert!(!store.revoke_device(device(12), "h.patel", now).unwrap(), "once only");
+        let sessions = store.device_sessions(device(12), 10).unwrap();
+        assert_eq!(sessions[0].end_reason.as_deref(), Some(session_end::DEVICE_REVOKED));
+        assert!(sessions[0].end_inferred);
+        assert_eq!(sessions[0].ended_at, Some(now - chrono::Duration::minutes(5)), "last heard");
+        assert_eq!(who(&store, &credential, now), None);
+        assert_eq!(who(&store, &pending, now), None, "nor the replacement it was given");
+        assert!(!store.replace_credential(device(12), &pending.hash()).unwrap());
+        assert!(!store.request_credential_rotation(device(12), "h.patel", now).unwrap());
+        assert_eq!(
+            store.credential_state(device(12)).unwrap(),
+            Some(CredentialState::Revoked { at: now, by: "h.patel".into() })
+        );
+        // Neither the spare token nor the used one (which could enroll the unheard device
+        // again) works for whoever has the card.
+        let thief = Secret::generate();
+        for token in [&spare, &used] {
+            assert_eq!(
+                enroll(token, &thief, now),
+                EnrollOutcome::Refused(EnrollRefusal::UnknownToken)
+            );
+        }
+        // IT's new token does.
+        let later = now + chrono::Duration::hours(1);
+        let token = store.issue_enrollment_token(device(12), days, later).unwrap();
+        let fresh = Secret::generate();
+        assert_eq!(enroll(&token, &fresh, later), EnrollOutcome::Enrolled);
+        assert_eq!(who(&store, &fresh, later).map(|a| a.device), Some(device(12)));
+        assert_eq!(who(&store, &credential, later), None);
+        assert_eq!(store.credential_state(device(12)).unwrap(), Some(CredentialState::InUse));
+        let device_12 = || "device 12".to_owned();
+        assert_eq!(
+            audit_actions(&store),
+            [
+                (device_12(), "enrolled".to_owned()),
+                ("h.patel".to_owned(), "revoked device".to_owned()),
+                (device_12(), "enrolled again, replacing its credential".to_owned()),
+            ]
+        );
+    }
+
+    #[test]
+    fn nothing_is_done_to_a_device_that_never_enrolled() {
+        let (_dir, store, _) = store_with_device_credential(12);
+        let now = at("2026-11-18T08:00:00Z");
+        assert!(!store.revoke_device(device(13), "h.patel", now).unwrap());
+        assert!(!store.request_credential_rotation(device(13), "h.patel", now).unwrap());
+        assert_eq!(store.credential_state(device(13)).unwrap(), None);
+        assert_eq!(audit_actions(&store), [("device 12".to_owned(), "enrolled".to_owned())]);
     }
 }

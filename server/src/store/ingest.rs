@@ -53,7 +53,7 @@ impl Store {
         let tx = connection.transaction()?;
         let mut boots = BootTracker::load(&tx, device, received_at)?;
         let received_at = db_time(received_at);
-        let mut reply = IngestReply { stored: 0, duplicates: 0 };
+        let mut reply = IngestReply::new(0, 0);
         let mut new_reports = Vec::new();
         for event in events {
             // ON CONFLICT (id), not INSERT OR IGNORE: only a repeated id is a duplicate; any
@@ -702,15 +702,15 @@ mod tests {
         let now = at("2026-11-17T10:02:00Z");
 
         let first = store.ingest(device(12), &events, now).unwrap();
-        assert_eq!(first, IngestReply { stored: 2, duplicates: 0 });
+        assert_eq!(first, IngestReply::new(2, 0));
         let again = store.ingest(device(12), &events, now).unwrap();
-        assert_eq!(again, IngestReply { stored: 0, duplicates: 2 });
+        assert_eq!(again, IngestReply::new(0, 2));
         assert_eq!((count(&store, "events"), count(&store, "reports")), (2, 2));
 
         let one_id_twice = vec![events[0].clone(), events[0].clone()];
         let store2 = store_with_device(3).1;
         let mixed = store2.ingest(device(3), &one_id_twice, now).unwrap();
-        assert_eq!(mixed, IngestReply { stored: 1, duplicates: 1 }, "a repeat inside one batch");
+        assert_eq!(mixed, IngestReply::new(1, 1), "a repeat inside one batch");
     }
 
     #[test]

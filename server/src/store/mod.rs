@@ -36,7 +36,7 @@ pub use bypasses::{BypassDecision, BypassRecord};
 pub use chronology::{BlockedAttempt, IncidentHistoryLine, PupilRecord, PupilSession};
 pub use classes::ClassInput;
 pub use commands::CommandRecord;
-pub use devices::{EnrollOutcome, EnrollRefusal};
+pub use devices::{AuthenticatedDevice, CredentialState, EnrollOutcome, EnrollRefusal};
 pub use filtering_log::{BlockFilter, LoggedBlock};
 pub use incidents::{IncidentEntry, IncidentFilter, IncidentRecord, StepError};
 pub use ingest::{Ingested, NewReport};
@@ -189,6 +189,15 @@ pub(crate) mod test_support {
 
     /// A store in a fresh file with device `n` enrolled.
     pub fn store_with_device(n: u32) -> (tempfile::TempDir, Store) {
+        let (dir, store, _) = store_with_device_credential(n);
+        (dir, store)
+    }
+
+    /// A store in a fresh file with device `n` enrolled (at 08:00 on 17 November 2026, with a
+    /// token valid for an hour), and the device's credential.
+    pub fn store_with_device_credential(
+        n: u32,
+    ) -> (tempfile::TempDir, Store, crate::secrets::Secret) {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("slate.sqlite")).unwrap();
         let now = at("2026-11-17T08:00:00Z");
@@ -198,7 +207,7 @@ pub(crate) mod test_support {
         let outcome =
             store.enroll(&token.hash(), device(n), &credential.hash(), "0.1.0", now).unwrap();
         assert_eq!(outcome, EnrollOutcome::Enrolled);
-        (dir, store)
+        (dir, store, credential)
     }
 }
 

@@ -37,6 +37,8 @@ pub struct FleetRow {
     /// Whether the device's clock was synchronised at the last thing it sent (`None`: it did
     /// not say).
     pub clock_synchronised: Option<bool>,
+    /// In use, a replacement asked for, or revoked.
+    pub credential: super::CredentialState,
 }
 
 /// The most register lines read for one moment: more than any real lesson has, enough to show
@@ -189,7 +191,8 @@ impl Store {
         let storage_fault = connection.backend().json_text("h.body", "storage_fault");
         let mut statement = connection.prepare_cached(&format!(
             "SELECT d.number, d.software_version, d.enrolled_at, d.last_seen_at,
-                    h.at, {button_fault}, {display_fault}, d.clock_synced, {storage_fault}
+                    h.at, {button_fault}, {display_fault}, d.clock_synced, {storage_fault},
+                    d.revoked_at, d.revoked_by, d.rotation_requested_at
              FROM devices d LEFT JOIN events h ON h.id = (
                  SELECT e.id FROM events e WHERE e.device = d.number AND e.kind = 'heartbeat'
                  ORDER BY e.at DESC LIMIT 1)
@@ -206,6 +209,7 @@ impl Store {
                 r.get(6)?,
                 r.get::<_, Option<i64>>(7)?,
                 r.get::<_, Option<String>>(8)?,
+                (r.get(9)?, r.get(10)?, r.get(11)?),
             ))
         })?;
         rows.map(|row| {
@@ -219,6 +223,7 @@ impl Store {
                 display_fault,
                 clock_synced,
                 storage_fault,
+                (revoked_at, revoked_by, rotation_requested_at),
             ) = row?;
             Ok(FleetRow {
                 number,
@@ -230,6 +235,11 @@ impl Store {
                 display_fault,
                 storage_fault,
                 clock_synchronised: clock_synced.map(|synced| synced != 0),
+                credential: super::CredentialState::from_columns(
+                    revoked_at,
+                    revoked_by,
+                    rotation_requested_at,
+                )?,
             })
         })
         .collect()

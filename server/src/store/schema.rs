@@ -60,6 +60,8 @@ const MIGRATIONS: &[Migration] = &[
     migration!("0009_alert_outbox"),
     // Indexes for the DSL's pupil chronology and filtering log (issue 17).
     migration!("0010_search_indexes"),
+    // A device credential's lifecycle: replaced without losing a reply, and revoked (issue 14).
+    migration!("0011_device_credentials"),
 ];
 
 pub fn migrations() -> Migrations<'static> {

@@ -453,11 +453,7 @@ impl Store {
         record: Option<&str>,
         detail: Option<&str>,
     ) -> Result<(), StoreError> {
-        self.lock().execute(
-            "INSERT INTO audit_log (at, actor, action, record, detail) VALUES ($1, $2, $3, $4, $5)",
-            (db_time(at), actor, action, record, detail),
-        )?;
-        Ok(())
+        append_audit(&**self.lock(), at, actor, action, record, detail)
     }
 
     /// The newest `limit` audit entries, newest first.
@@ -475,6 +471,23 @@ impl Store {
         })
         .collect()
     }
+}
+
+/// Appends to the audit log on `database`, which may be inside a transaction, so that an
+/// action and its audit entry are stored together or not at all.
+pub(super) fn append_audit(
+    database: &(dyn super::sql::Database + '_),
+    at: DateTime<Utc>,
+    actor: &str,
+    action: &str,
+    record: Option<&str>,
+    detail: Option<&str>,
+) -> Result<(), StoreError> {
+    database.execute(
+        "INSERT INTO audit_log (at, actor, action, record, detail) VALUES ($1, $2, $3, $4, $5)",
+        (db_time(at), actor, action, record, detail),
+    )?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -516,7 +529,8 @@ mod tests {
         store.audit(at("2026-11-17T08:00:00Z"), "a", "viewed", Some("incident 1"), None).unwrap();
         store.audit(at("2026-11-17T08:00:00Z"), "b", "acted", None, Some("x")).unwrap();
         let log = store.audit_log(10).unwrap();
-        assert_eq!(log.iter().map(|e| e.actor.as_str()).collect::<Vec<_>>(), ["b", "a"]);
+        let actors: Vec<&str> = log.iter().map(|e| e.actor.as_str()).collect();
+        assert_eq!(actors, ["b", "a", "device 1"], "the device's enrollment came first");
         assert_eq!(log[1].record.as_deref(), Some("incident 1"));
     }
 

@@ -3,6 +3,7 @@
 use crate::common::*;
 use chrono::{Duration, Utc};
 use slate_protocol::{ErrorReply, IngestReply, MAX_BODY_BYTES};
+use slate_server::auth::Role;
 
 async fn error_of(response: reqwest::Response) -> String {
     response.json::<ErrorReply>().await.expect("an ErrorReply body").error
@@ -22,7 +23,7 @@ async fn a_token_enrolls_once_and_the_credential_authorizes_uploads() {
     let response = server.post_events(Some(&credential), batch(vec![report(12, None, "t")])).await;
     assert_eq!(response.status(), 200);
     let reply: IngestReply = response.json().await.unwrap();
-    assert_eq!(reply, IngestReply { stored: 1, duplicates: 0 });
+    assert_eq!(reply, IngestReply::new(1, 0));
 
     let second = server.post_enroll(12, &token).await;
     assert_eq!(second.status(), 401, "a token works once the device has used it");
@@ -114,10 +115,10 @@ async fn the_same_batch_twice_is_stored_once() {
 
     let first: IngestReply =
         server.post_events(Some(&credential), body.clone()).await.json().await.unwrap();
-    assert_eq!(first, IngestReply { stored: 2, duplicates: 0 });
+    assert_eq!(first, IngestReply::new(2, 0));
     let second: IngestReply =
         server.post_events(Some(&credential), body).await.json().await.unwrap();
-    assert_eq!(second, IngestReply { stored: 0, duplicates: 2 });
+    assert_eq!(second, IngestReply::new(0, 2));
 
     let reports = server.reports().await;
     assert_eq!(reports.len(), 2, "{reports:?}");
@@ -162,5 +163,81 @@ async fn health_answers_ok() {
     let response = server.client.get(format!("{}/healthz", server.url)).send().await.unwrap();
     assert_eq!(response.status(), 200);
     assert_eq!(response.text().await.unwrap(), "ok");
+    server.stop().await;
+}
+
+/// IT asks on the fleet page for device 12's credential to be replaced: the next answer to its
+/// events says so, it fetches a replacement (a lost answer changes nothing: the old one still
+/// works), and from its first use the old one is refused. Then the device is stolen: IT revokes
+/// it on the same page, and nothing it holds works.
+#[tokio::test]
+async fn it_replaces_a_device_credential_and_revokes_a_stolen_device_on_the_fleet_page() {
+    let server = TestServer::start().await;
+    let old = server.enroll(12).await;
+    let events = || batch(vec![report(12, None, "t")]);
+    let reply = |response: reqwest::Response| async move {
+        assert_eq!(response.status(), 200);
+        response.json::<IngestReply>().await.unwrap()
+    };
+    assert!(!reply(server.post_events(Some(&old), events()).await).await.rotate_credential);
+
+    let mut it = Browser::signed_in(&server, "it.jones", Role::ItAdmin).await;
+    let fleet = it.page("/fleet").await;
+    assert!(fleet.contains("in use"), "{fleet}");
+    let csrf = csrf_in(&fleet);
+    let asked = it.post("/fleet/replace-credential", &[("csrf", &csrf), ("device", "12")]).await;
+    assert_eq!(asked.status(), 303);
+    assert!(it.page("/fleet").await.contains("not used yet"));
+    assert!(reply(server.post_events(Some(&old), events()).await).await.rotate_credential);
+
+    let replace = || async {
+        let response = server
+            .client
+            .post(format!("{}/api/v1/device/credential", server.url))
+            .bearer_auth(&old)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let reply: slate_protocol::EnrollReply = response.json().await.unwrap();
+        assert_eq!(reply.device.get(), 12);
+        reply.credential
+    };
+    let lost = replace().await;
+    let kept = replace().await;
+    assert_ne!(lost, kept);
+    assert_eq!(server.post_events(Some(&lost), events()).await.status(), 401);
+    assert!(!reply(server.post_events(Some(&kept), events()).await).await.rotate_credential);
+    assert_eq!(server.post_events(Some(&old), events()).await.status(), 401, "the old one is gone");
+    assert!(it.page("/fleet").await.contains("in use"));
+
+    // Stolen. Without "I am sure", nothing happens; with it, the device is revoked.
+    let csrf = csrf_in(&it.page("/fleet").await);
+    let unsure = it.post("/fleet/revoke", &[("csrf", &csrf), ("device", "12")]).await;
+    assert_eq!(unsure.status(), 400);
+    assert!(unsure.text().await.unwrap().contains("I am sure"));
+    assert_eq!(server.post_events(Some(&kept), events()).await.status(), 200);
+    let form = [("csrf", csrf.as_str()), ("device", "12"), ("confirm", "yes")];
+    assert_eq!(it.post("/fleet/revoke", &form).await.status(), 303);
+    assert_eq!(server.post_events(Some(&kept), events()).await.status(), 401);
+    let fleet = it.page("/fleet").await;
+    assert!(fleet.contains("revoked") && fleet.contains("by it.jones"), "{fleet}");
+    let again = it.post("/fleet/revoke", &form).await;
+    assert_eq!(again.status(), 409);
+    let actions: Vec<String> = server
+        .store
+        .audit_log(20)
+        .unwrap()
+        .into_iter()
+        .map(|e| format!("{}: {}", e.actor, e.action))
+        .collect();
+    for expected in [
+        "device 12: enrolled",
+        "it.jones: asked device to replace its credential",
+        "device 12: replaced its credential",
+        "it.jones: revoked device",
+    ] {
+        assert!(actions.iter().any(|a| a == expected), "{expected} in {actions:?}");
+    }
     server.stop().await;
 }

@@ -12,7 +12,7 @@ use slate_server::auth::Role;
 use slate_server::incident::{Action, Details, Status, Step, WorkflowError};
 use slate_server::roster::PupilEntry;
 use slate_server::secrets::Secret;
-use slate_server::store::{EnrollOutcome, PostgresOptions, StepError};
+use slate_server::store::{CredentialState, EnrollOutcome, PostgresOptions, StepError};
 use slate_server::who_had::{Answer, Source};
 use slate_server::Store;
 use std::path::Path;
@@ -138,8 +138,23 @@ fn a_term(store: &Store) {
     let again =
         store.enroll(&token.hash(), device(12), &Secret::generate().hash(), "0.3.0", tuesday);
     assert!(matches!(again.unwrap(), EnrollOutcome::Refused(_)), "a token is used once");
-    assert_eq!(store.authenticate(&credential.hash()).unwrap(), Some(device(12)));
-    assert_eq!(store.authenticate(&Secret::generate().hash()).unwrap(), None);
+    let holder = |secret: &Secret| {
+        store
+            .authenticate(&secret.hash(), tuesday)
+            .unwrap()
+            .map(|a| (a.device, a.rotation_requested))
+    };
+    assert_eq!(holder(&credential), Some((device(12), false)));
+    assert_eq!(holder(&Secret::generate()), None);
+    // IT has the device replace its credential: asked, given, used; the old one then fails.
+    assert!(store.request_credential_rotation(device(12), "it.jones", tuesday).unwrap());
+    assert_eq!(holder(&credential), Some((device(12), true)));
+    let replacement = Secret::generate();
+    assert!(store.replace_credential(device(12), &replacement.hash()).unwrap());
+    assert_eq!(holder(&credential), Some((device(12), true)), "until the new one is used");
+    assert_eq!(holder(&replacement), Some((device(12), false)));
+    assert_eq!(holder(&credential), None);
+    assert_eq!(store.credential_state(device(12)).unwrap(), Some(CredentialState::InUse));
 
     store.save_pupil(&PupilEntry::new("p-amira", "Amira K.", "Year 2").unwrap()).unwrap();
     store.save_pupil(&PupilEntry::new("p-ben", "Ben T.", "Year 2").unwrap()).unwrap();
@@ -297,13 +312,23 @@ fn a_term(store: &Store) {
     // Retention: a year on, everything closed is purged; the DSL's open work never is.
     let purged = store.purge_before(at("2027-12-01T00:00:00Z"), 10_000).unwrap();
     assert_eq!((purged.incidents, purged.reports), (1, 1));
-    assert_eq!((purged.sessions, purged.register, purged.audit), (1, 1, 1));
+    // The audit entries: Tuesday's look-up, and the device enrolling, being asked to replace its
+    // credential and replacing it.
+    assert_eq!((purged.sessions, purged.register, purged.audit), (1, 1, 4));
     assert_eq!(purged.events, 5, "two hellos, session start and end, Tuesday's report");
     assert_eq!(store.who_had(device(12), at("2026-11-17T10:14:00Z")).unwrap(), None);
     assert_eq!(store.who_had_any(device(31), at("2026-11-17T13:30:00Z")).unwrap(), Answer::Nobody);
     let kept = store.reports(10).unwrap();
     assert_eq!(kept.len(), 1);
     assert_eq!(kept[0].page_title.as_deref(), Some("Left open"));
+
+    // The device is stolen: revoked, nothing it holds works.
+    assert!(store.revoke_device(device(12), "h.patel", at("2027-12-01T09:00:00Z")).unwrap());
+    assert_eq!(holder(&replacement), None);
+    assert!(matches!(
+        store.credential_state(device(12)).unwrap(),
+        Some(CredentialState::Revoked { by, .. }) if by == "h.patel"
+    ));
 }
 
 /// Off this machine, PostgreSQL is reached over TLS only, and only when its certificate checks
@@ -447,7 +472,7 @@ fn a_sqlite_database_made_by_earlier_code_opens_unchanged() {
         (version, objects)
     };
     let (old_version, old_objects) = schema(&old);
-    assert_eq!(old_version, 10, "the fixture, at version 9, migrated to the newest");
+    assert_eq!(old_version, 11, "the fixture, at version 9, migrated to the newest");
     assert!(old_objects.len() > 30, "read the schema: {old_objects:?}");
     assert_eq!((old_version, old_objects), schema(&fresh));
 }

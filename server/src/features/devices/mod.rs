@@ -1,7 +1,8 @@
 //! Devices: one device's page (sessions, the iPad register, reports, blocked attempts, apps
 //! opened and agreements), "who had device N at T" (page and staff JSON API; conflicting records
 //! are shown as a conflict, never as one name), the register teachers keep for numbered iPads
-//! (a pupil picked by class and name), and the fleet with its refused hardware. Each route's gate
+//! (a pupil picked by class and name), and the fleet with its refused hardware and each device's
+//! credential (revoke a lost or stolen device; have one replace its credential). Each route's gate
 //! checks the role (`access`); a device page's case file (reports, blocked addresses) is read
 //! only for those who may see it; handlers write the audit log; queries are `store`'s.
 
@@ -35,6 +36,12 @@ pub fn routes() -> Routes {
         .get("/who-had", look_up, who_had_page)
         .post("/register", Gate::Needs(Permission::RecordRegister), add_register_entry)
         .get("/fleet", Gate::Needs(Permission::ViewFleet), fleet_page)
+        .post("/fleet/revoke", Gate::Needs(Permission::ManageDeviceCredentials), revoke_device)
+        .post(
+            "/fleet/replace-credential",
+            Gate::Needs(Permission::ManageDeviceCredentials),
+            replace_credential,
+        )
         .get("/api/v1/staff/who-had", look_up, who_had_json)
 }
 
@@ -335,4 +342,71 @@ pub async fn fleet_page(staff: Staff, State(state): State<AppState>) -> Result<M
         .run(|store| Ok((store.fleet()?, store.refused_devices(DEVICE_PAGE_ROWS)?)))
         .await?;
     Ok(views::fleet_page(&staff.viewer(), &fleet, &refused, Utc::now()))
+}
+
+#[derive(Deserialize)]
+pub struct CredentialForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    device: String,
+    /// "I am sure", ticked: revoking cannot be undone from here (the device needs a new token).
+    #[serde(default)]
+    confirm: Option<String>,
+}
+
+/// The device a credential form names, its CSRF token checked.
+fn credential_form(
+    staff: &Staff,
+    body: Result<Form<CredentialForm>, FormRejection>,
+) -> Result<(DeviceNumber, bool), PageError> {
+    let body = form(body)?;
+    staff.check_csrf(&body.csrf)?;
+    let device = parse_device(&body.device).map_err(PageError::BadForm)?;
+    Ok((device, body.confirm.as_deref() == Some("yes")))
+}
+
+/// `POST /fleet/revoke`: a lost or stolen device, revoked in one step (`Store::revoke_device`).
+pub async fn revoke_device(
+    staff: Staff,
+    State(state): State<AppState>,
+    body: Result<Form<CredentialForm>, FormRejection>,
+) -> Result<Response, PageError> {
+    let (device, sure) = credential_form(&staff, body)?;
+    if !sure {
+        return Err(PageError::BadForm(format!(
+            "Device {device} was not revoked: tick \"I am sure\" first. It will need a new enrollment token from IT to work again."
+        )));
+    }
+    let by = staff.actor.clone();
+    let revoked =
+        state.store.run(move |store| store.revoke_device(device, &by, Utc::now())).await?;
+    if !revoked {
+        return Err(PageError::Conflict(format!(
+            "Device {device} is not enrolled, or is revoked already."
+        )));
+    }
+    tracing::info!(%device, "device revoked");
+    Ok(Redirect::to(&format!("/fleet#device-{device}")).into_response())
+}
+
+/// `POST /fleet/replace-credential`: the device is told at its next upload to fetch a new
+/// credential; the old one stops working once the new one is used.
+pub async fn replace_credential(
+    staff: Staff,
+    State(state): State<AppState>,
+    body: Result<Form<CredentialForm>, FormRejection>,
+) -> Result<Response, PageError> {
+    let (device, _) = credential_form(&staff, body)?;
+    let by = staff.actor.clone();
+    let asked = state
+        .store
+        .run(move |store| store.request_credential_rotation(device, &by, Utc::now()))
+        .await?;
+    if !asked {
+        return Err(PageError::Conflict(format!(
+            "Device {device} is not enrolled, or is revoked."
+        )));
+    }
+    Ok(Redirect::to(&format!("/fleet#device-{device}")).into_response())
 }

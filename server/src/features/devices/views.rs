@@ -6,8 +6,8 @@ use crate::http::layout::{
 };
 use crate::session_end::end_label;
 use crate::store::{
-    ActivityRecord, DeviceRecord, FleetRow, IncidentRecord, RefusedRecord, RegisterEntry,
-    RosterName, SessionRecord, CLOCK_NOT_SYNCHRONISED,
+    ActivityRecord, CredentialState, DeviceRecord, FleetRow, IncidentRecord, RefusedRecord,
+    RegisterEntry, RosterName, SessionRecord, CLOCK_NOT_SYNCHRONISED,
 };
 use crate::who_had::{Answer, Record, Source};
 use chrono::{DateTime, Utc};
@@ -346,10 +346,10 @@ pub fn fleet_page(
                 p.empty { "No device has enrolled yet. Make a token with slate-server enrollment-token --device N." }
             } @else {
                 table {
-                    thead { tr { th { "Device" } th { "State" } th { "Last heard from" } th { "Last heartbeat" } th { "Report button" } th { "Screen darkens" } th { "Storage" } th { "Clock" } th { "Software" } th { "Enrolled" } } }
+                    thead { tr { th { "Device" } th { "State" } th { "Last heard from" } th { "Last heartbeat" } th { "Report button" } th { "Screen darkens" } th { "Storage" } th { "Clock" } th { "Software" } th { "Enrolled" } th { "Credential" } } }
                     tbody {
                         @for d in fleet {
-                            tr {
+                            tr id={ "device-" (d.number) } {
                                 td {
                                     @if viewer.may(Permission::LookUpDevice) {
                                         a href={ "/devices/" (d.number) } { "Device " (d.number) }
@@ -390,8 +390,38 @@ pub fn fleet_page(
                                 }
                                 td { (d.software_version) }
                                 td { (when(d.enrolled_at)) }
+                                td {
+                                    @match &d.credential {
+                                        CredentialState::InUse => "in use",
+                                        CredentialState::ReplacementAsked { at } => span.muted { "replacement asked " (when(*at)) ", not used yet" },
+                                        CredentialState::Revoked { at, by } => strong.status-new { "revoked " (when(*at)) " by " (by) },
+                                    }
+                                }
                             }
                         }
+                    }
+                }
+            }
+            @if viewer.may(Permission::ManageDeviceCredentials) && !fleet.is_empty() {
+                h2 #credentials { "Lost, stolen or out of sight" }
+                div.forms {
+                    form.stack method="post" action="/fleet/revoke" {
+                        (csrf(viewer))
+                        p { "Revoke a lost or stolen device: nothing it holds works any more, its enrollment tokens are void and its pupil's session ends. It needs a new enrollment token to work again." }
+                        label for="revoke-device" { "Device number" }
+                        input #revoke-device name="device" inputmode="numeric" required;
+                        label.check for="revoke-confirm" {
+                            input #revoke-confirm type="checkbox" name="confirm" value="yes";
+                            " I am sure"
+                        }
+                        button.refuse type="submit" { "Revoke device" }
+                    }
+                    form.stack method="post" action="/fleet/replace-credential" {
+                        (csrf(viewer))
+                        p { "Replace a device's credential (say its card was out of sight): the device fetches a new one at its next upload, and the old one stops working once the new one is used." }
+                        label for="replace-device" { "Device number" }
+                        input #replace-device name="device" inputmode="numeric" required;
+                        button type="submit" { "Replace credential" }
                     }
                 }
             }
@@ -503,6 +533,7 @@ mod tests {
                 display_fault: None,
                 storage_fault: None,
                 clock_synchronised: synchronised,
+                credential: CredentialState::InUse,
             };
             let fleet =
                 fleet_page(&viewer(), &[row], &[], at("2026-11-17T10:00:30Z")).into_string();
@@ -526,6 +557,7 @@ mod tests {
             display_fault: None,
             storage_fault: fault.map(str::to_owned),
             clock_synchronised: None,
+            credential: CredentialState::InUse,
         };
         let page = |r: FleetRow| {
             fleet_page(&viewer(), &[r], &[], at("2026-11-17T10:00:30Z")).into_string()
@@ -541,5 +573,49 @@ mod tests {
         }
         let unwritable = page(row(Some("2026-11-17T10:00:00Z"), Some("unwritable")));
         assert!(unwritable.contains("cannot write"), "{unwritable}");
+    }
+
+    #[test]
+    fn each_devices_credential_shows_and_only_those_who_may_get_the_forms() {
+        let row = |number, credential| FleetRow {
+            number,
+            software_version: "0.1.0".into(),
+            enrolled_at: at("2026-11-17T08:00:00Z"),
+            last_seen_at: None,
+            last_heartbeat_at: None,
+            button_fault: None,
+            display_fault: None,
+            storage_fault: None,
+            clock_synchronised: None,
+            credential,
+        };
+        let fleet = [
+            row(11, CredentialState::InUse),
+            row(12, CredentialState::ReplacementAsked { at: at("2026-11-17T09:00:00Z") }),
+            row(
+                13,
+                CredentialState::Revoked { at: at("2026-11-17T09:30:00Z"), by: "it.jones".into() },
+            ),
+        ];
+        let now = at("2026-11-17T10:00:30Z");
+        let page = fleet_page(&viewer(), &fleet, &[], now).into_string();
+        assert!(page.contains("in use"), "{page}");
+        assert!(
+            page.contains("replacement asked Tue 17 Nov 2026, 09:00:00 GMT, not used yet"),
+            "{page}"
+        );
+        assert!(page.contains("revoked Tue 17 Nov 2026, 09:30:00 GMT by it.jones"), "{page}");
+        assert!(
+            page.contains(r#"action="/fleet/revoke""#)
+                && page.contains(r#"action="/fleet/replace-credential""#)
+        );
+
+        let it = Viewer { name: "it.jones".into(), role: Role::ItAdmin, csrf: "tok".into() };
+        assert!(fleet_page(&it, &fleet, &[], now)
+            .into_string()
+            .contains(r#"action="/fleet/revoke""#));
+        // A teacher never reaches the fleet (its gate), but the view would not offer it either.
+        let teacher = Viewer { name: "t.owen".into(), role: Role::Teacher, csrf: "tok".into() };
+        assert!(!fleet_page(&teacher, &fleet, &[], now).into_string().contains("/fleet/revoke"));
     }
 }

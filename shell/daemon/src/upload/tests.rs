@@ -40,7 +40,7 @@ fn what_each_ingest_answer_means() {
     let ok = br#"{"stored":3,"duplicates":1}"#;
     let err = br#"{"error":"invalid field `events[0].url`: is not a URL"}"#;
     let cases: Vec<(u16, &[u8], IngestOutcome)> = vec![
-        (200, ok, IngestOutcome::Stored(IngestReply { stored: 3, duplicates: 1 })),
+        (200, ok, IngestOutcome::Stored(IngestReply::new(3, 1))),
         (200, b"not json", IngestOutcome::Retry("HTTP 200 with an unreadable answer".into())),
         (
             400,
@@ -192,7 +192,7 @@ impl Transport for FakeTransport {
             .unwrap()
             .push(Sent::Events { credential: credential.expose().into(), batch: decoded });
         let n = batch.events.len() as u32;
-        self.answer(HttpAnswer::json(200, &IngestReply { stored: n, duplicates: 0 }))
+        self.answer(HttpAnswer::json(200, &IngestReply::new(n, 0)))
     }
 
     async fn enroll(&self, request: &EnrollRequest) -> Result<HttpAnswer, UploadError> {
@@ -607,7 +607,7 @@ async fn http_transport_speaks_the_protocol() {
     let answer = transport.post_events(&credential, &batch).await.unwrap();
     assert_eq!(
         classify_ingest(answer.status, &answer.body),
-        IngestOutcome::Stored(IngestReply { stored: 1, duplicates: 0 })
+        IngestOutcome::Stored(IngestReply::new(1, 0))
     );
 
     let received = received.lock().unwrap().clone();
