@@ -208,6 +208,10 @@ impl Transport for Counting {
     async fn enroll(&self, request: &EnrollRequest) -> Result<HttpAnswer, UploadError> {
         self.inner.enroll(request).await
     }
+
+    async fn replace_credential(&self, credential: &Credential) -> Result<HttpAnswer, UploadError> {
+        self.inner.replace_credential(credential).await
+    }
 }
 
 /// This process's peak resident memory (`VmHWM`), in MiB.

@@ -63,7 +63,7 @@ impl HttpAnswer {
     }
 }
 
-/// The two requests the device makes.
+/// The requests the uploader makes.
 pub trait Transport: Send + Sync + 'static {
     fn post_events(
         &self,
@@ -73,6 +73,11 @@ pub trait Transport: Send + Sync + 'static {
     fn enroll(
         &self,
         request: &EnrollRequest,
+    ) -> impl Future<Output = Result<HttpAnswer, UploadError>> + Send;
+    /// Asks for a replacement credential (`routes::DEVICE_CREDENTIAL`).
+    fn replace_credential(
+        &self,
+        credential: &Credential,
     ) -> impl Future<Output = Result<HttpAnswer, UploadError>> + Send;
 }
 
@@ -346,6 +351,9 @@ impl<T: Transport> Uploader<T> {
                         let wait = self.next_backoff();
                         tokio::time::sleep(wait).await;
                     }
+                    if reply.rotate_credential {
+                        self.replace_credential(&credential).await;
+                    }
                 }
                 IngestOutcome::Retry(reason) => {
                     online = false;
@@ -444,8 +452,11 @@ impl<T: Transport> Uploader<T> {
         event.clock = self.clock.as_ref().and_then(|clock| clock.stamp(now));
         match self.transport.post_events(credential, &Batch::new(vec![event])).await {
             Ok(answer) => match classify_ingest(answer.status, &answer.body) {
-                IngestOutcome::Stored(_) => {
+                IngestOutcome::Stored(reply) => {
                     tracing::debug!("heartbeat sent");
+                    if reply.rotate_credential {
+                        self.replace_credential(credential).await;
+                    }
                     true
                 }
                 other => {
@@ -456,6 +467,38 @@ impl<T: Transport> Uploader<T> {
             Err(e) => {
                 tracing::warn!(error = %e, "heartbeat failed");
                 false
+            }
+        }
+    }
+
+    /// IT asked for this device's credential to be replaced: fetch a replacement, store it,
+    /// then use it. The server accepts the old one until the new one is first used, so any
+    /// failure here (an answer lost, a write that fails) leaves the device working with the old
+    /// one, and the next answer asks again.
+    async fn replace_credential(&mut self, current: &Credential) {
+        let outcome = match self.transport.replace_credential(current).await {
+            Ok(answer) => classify_enroll(answer.status, &answer.body, self.settings.device),
+            Err(e) => EnrollOutcome::Retry(e.to_string()),
+        };
+        let replacement = match outcome {
+            EnrollOutcome::Enrolled(replacement) => replacement,
+            EnrollOutcome::Refused(reason) | EnrollOutcome::Retry(reason) => {
+                tracing::warn!(%reason, "could not get a replacement credential; asking again later");
+                return;
+            }
+        };
+        let dir = self.settings.state_dir.clone();
+        let stored = replacement.clone();
+        match tokio::task::spawn_blocking(move || credential::store(&dir, &stored)).await {
+            Ok(Ok(())) => {
+                tracing::info!("credential replaced, as the server asked");
+                self.credential = Some(replacement);
+            }
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "could not save the replacement credential; keeping the old one")
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "saving the replacement credential failed; keeping the old one")
             }
         }
     }
@@ -535,6 +578,7 @@ pub struct HttpTransport {
     client: reqwest::Client,
     events_url: String,
     enroll_url: String,
+    credential_url: String,
     /// Told the server's time from each answer over TLS (`None`: tests, or plain HTTP).
     clock: Option<Arc<ClockWatch>>,
 }
@@ -560,6 +604,7 @@ impl HttpTransport {
             client: http_client(server, clock_known)?,
             events_url: server.endpoint(routes::EVENTS),
             enroll_url: server.endpoint(routes::ENROLL),
+            credential_url: server.endpoint(routes::DEVICE_CREDENTIAL),
             clock,
         })
     }
@@ -663,6 +708,11 @@ impl Transport for HttpTransport {
     async fn enroll(&self, request: &EnrollRequest) -> Result<HttpAnswer, UploadError> {
         let body = serde_json::to_vec(request).expect("an enroll request serialises");
         self.send(self.client.post(&self.enroll_url), body).await
+    }
+
+    async fn replace_credential(&self, credential: &Credential) -> Result<HttpAnswer, UploadError> {
+        let request = self.client.post(&self.credential_url).bearer_auth(credential.expose());
+        self.send(request, b"{}".to_vec()).await
     }
 }
 

@@ -141,6 +141,7 @@ fn batches_respect_the_count_and_the_byte_limit() {
 enum Sent {
     Events { credential: String, batch: Batch },
     Enroll(EnrollRequest),
+    ReplaceCredential { credential: String },
 }
 
 /// A scripted server: answers from the script, then "200, all stored".
@@ -165,7 +166,7 @@ impl FakeTransport {
             .into_iter()
             .filter_map(|s| match s {
                 Sent::Events { batch, .. } => Some(batch),
-                Sent::Enroll(_) => None,
+                Sent::Enroll(_) | Sent::ReplaceCredential { .. } => None,
             })
             .collect()
     }
@@ -200,6 +201,15 @@ impl Transport for FakeTransport {
         self.answer(HttpAnswer::json(
             200,
             &EnrollReply { device: request.device, credential: "c-enrolled".into() },
+        ))
+    }
+
+    async fn replace_credential(&self, credential: &Credential) -> Result<HttpAnswer, UploadError> {
+        let asked_with = credential.expose().to_owned();
+        self.sent.lock().unwrap().push(Sent::ReplaceCredential { credential: asked_with });
+        self.answer(HttpAnswer::json(
+            200,
+            &EnrollReply { device: device(), credential: "c-replaced".into() },
         ))
     }
 }
@@ -702,4 +712,66 @@ async fn events_the_card_cannot_take_are_uploaded_from_memory_and_heartbeats_say
         panic!("{last:?}")
     };
     assert_eq!(*storage_fault, Some(slate_protocol::StorageFault::Unwritable));
+}
+
+/// "Stored; and replace your credential": what the server answers once IT asked.
+fn stored_and_rotate(n: u32) -> Result<HttpAnswer, String> {
+    Ok(HttpAnswer::json(200, &IngestReply { rotate_credential: true, ..IngestReply::new(n, 0) }))
+}
+
+fn credentials_used(sent: &[Sent]) -> Vec<String> {
+    sent.iter()
+        .map(|s| match s {
+            Sent::Events { credential, .. } => format!("events with {credential}"),
+            Sent::Enroll(_) => "enroll".to_owned(),
+            Sent::ReplaceCredential { credential } => format!("replace with {credential}"),
+        })
+        .collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn asked_to_replace_its_credential_the_device_stores_the_new_one_then_uses_it() {
+    let transport = FakeTransport::default().then(stored_and_rotate(1));
+    let h = Harness::start(transport, &[heartbeat_event(1)], Some("c-old"), None);
+    h.until("the spool is empty", |h| h.spool.is_empty()).await;
+    h.until("the replacement is fetched", |h| h.transport.sent().len() == 2).await;
+    let stored = crate::credential::load(h.dir.path()).unwrap();
+    assert_eq!(stored, Some(Credential::new("c-replaced").unwrap()), "saved before use");
+
+    let e = heartbeat_event(2);
+    h.spool.with(move |s| s.append(&e)).await.unwrap();
+    h.wake.notify_one();
+    h.until("the next event is uploaded", |h| h.spool.is_empty()).await;
+    assert_eq!(
+        credentials_used(&h.transport.sent()),
+        ["events with c-old", "replace with c-old", "events with c-replaced"]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_lost_replacement_leaves_the_old_credential_in_use_until_the_server_asks_again() {
+    let transport = FakeTransport::default()
+        .then(stored_and_rotate(1))
+        .then(Err("connection reset".into()))
+        .then(stored_and_rotate(1));
+    let h = Harness::start(transport, &[heartbeat_event(1)], Some("c-old"), None);
+    for n in 2..=3 {
+        h.until("the spool is empty", |h| h.spool.is_empty()).await;
+        let e = heartbeat_event(n);
+        h.spool.with(move |s| s.append(&e)).await.unwrap();
+        h.wake.notify_one();
+    }
+    h.until("the spool is empty", |h| h.spool.is_empty()).await;
+    assert_eq!(
+        credentials_used(&h.transport.sent()),
+        [
+            "events with c-old",
+            "replace with c-old",
+            "events with c-old",
+            "replace with c-old",
+            "events with c-replaced",
+        ]
+    );
+    let stored = crate::credential::load(h.dir.path()).unwrap();
+    assert_eq!(stored, Some(Credential::new("c-replaced").unwrap()));
 }

@@ -1,0 +1,102 @@
+//! A device credential's lifecycle with the real parts: the real server's own commands (as IT runs
+//! them on its console), a real slated, real uploads. IT has device 12 replace its credential;
+//! then the device is stolen and revoked; then IT brings it back with a new token, and the
+//! report pressed while it was revoked arrives, once.
+
+use slate_e2e::{wait_until, Device, DeviceSetup, Server};
+
+/// What the device holds as its credential now.
+fn credential_of(device: &Device) -> String {
+    std::fs::read_to_string(device.dir.join("state/credential")).expect("a stored credential")
+}
+
+/// The server's answer to `credential` (a one-second poll for teacher commands: it writes
+/// nothing, so asking does not change what the test checks).
+fn status_with(server: &Server, credential: &str) -> u16 {
+    server
+        .client()
+        .get(format!("{}/api/v1/device/commands?after=0&wait_s=1", server.url))
+        .bearer_auth(credential.trim())
+        .send()
+        .expect("the server answers")
+        .status()
+        .as_u16()
+}
+
+fn report_count(server: &Server, id: &str) -> usize {
+    server.reports().iter().filter(|r| r["id"] == id).count()
+}
+
+#[test]
+fn a_device_replaces_its_credential_is_revoked_when_stolen_and_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("server"), true);
+    let token = server.enrollment_token(12);
+    let mut device = Device::configure(
+        &dir.path().join("device"),
+        &DeviceSetup {
+            number: 12,
+            server_url: &server.url,
+            certificate: server.certificate.as_deref(),
+            enrollment_token: Some(&token),
+        },
+    );
+    device.start();
+    wait_until("the device to enroll", || (device.status()["enrolled"] == true).then_some(()));
+    let first = device.press();
+    device.unlock();
+    wait_until("the first report", || (report_count(&server, &first) == 1).then_some(()));
+    let old = credential_of(&device);
+    assert_eq!(status_with(&server, &old), 200);
+
+    // IT: "replace device 12's credential". The device's next upload is told, it fetches and
+    // stores a replacement and uses it; the old one is then refused.
+    let said = server.cli(&["device", "rotate", "--device", "12"]);
+    assert!(said.contains("will replace its credential"), "{said}");
+    let second = device.press();
+    device.unlock();
+    wait_until("the second report", || (report_count(&server, &second) == 1).then_some(()));
+    let third = device.press();
+    device.unlock();
+    wait_until("the third report", || (report_count(&server, &third) == 1).then_some(()));
+    let replaced = credential_of(&device);
+    assert_ne!(replaced, old, "the device stored a new credential");
+    assert_eq!(status_with(&server, &old), 401, "the old one is refused once the new is used");
+    assert_eq!(status_with(&server, &replaced), 200);
+    assert!(server.staff_page("/fleet").contains("in use"));
+
+    // Stolen: IT revokes it. Nothing it holds works, and a press stays in its spool.
+    let said = server.cli(&["device", "revoke", "--device", "12"]);
+    assert!(said.contains("revoked: device 12"), "{said}");
+    assert_eq!(status_with(&server, &replaced), 401);
+    let while_revoked = device.press();
+    device.unlock();
+    wait_until("the device to be refused", || {
+        let logs = std::fs::read_dir(&device.dir)
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with("slated-"));
+        logs.map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+            .any(|log| log.contains("the server refused this device's credential"))
+            .then_some(())
+    });
+    assert_eq!(report_count(&server, &while_revoked), 0);
+    assert_ne!(device.status()["spool_pending"], 0, "kept on the device");
+    let fleet = server.staff_page("/fleet");
+    assert!(fleet.contains("revoked") && fleet.contains("by console"), "{fleet}");
+
+    // Found again: IT gives it a new token (on its card, so slated reads it at its next start).
+    let token = server.enrollment_token(12);
+    device.add_setting(Some("server"), &format!("enrollment_token = {token:?}"));
+    device.kill();
+    device.start();
+    wait_until("the report pressed while revoked", || {
+        (report_count(&server, &while_revoked) == 1).then_some(())
+    });
+    device.wait_until_drained();
+    for id in [&first, &second, &third, &while_revoked] {
+        assert_eq!(report_count(&server, id), 1, "report {id} once");
+    }
+    assert_eq!(status_with(&server, &replaced), 401, "the revoked credential stays refused");
+    assert_eq!(status_with(&server, &credential_of(&device)), 200);
+}
