@@ -206,7 +206,7 @@ mod tests {
     /// The need-to-know promises, each stated as who has a permission.
     #[test]
     fn need_to_know() {
-        let cases: [(Permission, &[Role]); 9] = [
+        let cases: [(Permission, &[Role]); 10] = [
             (ReadCaseFile, &[Dsl, DeputyDsl]),
             (MoveIncident, &[Dsl, DeputyDsl]),
             (ApproveBypass, &[Dsl, DeputyDsl]),

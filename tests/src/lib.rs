@@ -100,7 +100,8 @@ pub struct Server {
     pub data_dir: PathBuf,
     /// `http://127.0.0.1:PORT` or `https://…`.
     pub url: String,
-    /// `slate_session=…`: a DSL signed in through a console recovery link (`e2e.dsl`).
+    /// The session cookie (`__Host-slate_session=…` over HTTPS): a DSL signed in through a
+    /// console recovery link (`e2e.dsl`).
     pub staff_cookie: String,
     /// The self-signed certificate devices must trust, when serving HTTPS.
     pub certificate: Option<PathBuf>,
@@ -200,7 +201,8 @@ impl Server {
             .get_all("set-cookie")
             .iter()
             .filter_map(|c| c.to_str().ok()?.split(';').next())
-            .find(|c| c.starts_with("slate_session="))
+            // `__Host-slate_session` over HTTPS, `slate_session` over plain HTTP on loopback.
+            .find(|c| c.starts_with("__Host-slate_session=") || c.starts_with("slate_session="))
             .expect("a session cookie")
             .to_string()
     }

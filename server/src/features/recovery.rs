@@ -11,7 +11,7 @@ use crate::http::error::PageError;
 use crate::http::forms::form;
 use crate::http::layout::layout;
 use crate::http::routes::Routes;
-use crate::http::staff::{clear_cookie, cookie, cookie_value, LOGIN_COOKIE, SESSION_COOKIE};
+use crate::http::staff::{clear_cookie, cookie, request_cookie, LOGIN_COOKIE, SESSION_COOKIE};
 use crate::http::AppState;
 use crate::secrets::{Secret, SecretHash};
 use crate::store::{Recovery, StaffAccount};
@@ -121,7 +121,7 @@ pub async fn recover(
     body: Result<Form<RecoverForm>, FormRejection>,
 ) -> Result<Response, PageError> {
     let form = form(body)?;
-    let expected = cookie_value(&headers, LOGIN_COOKIE).unwrap_or("");
+    let expected = request_cookie(&headers, LOGIN_COOKIE, state.secure_cookies).unwrap_or("");
     if expected.is_empty() || !bool::from(expected.as_bytes().ct_eq(form.csrf.as_bytes())) {
         return Err(PageError::Csrf);
     }

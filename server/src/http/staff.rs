@@ -111,7 +111,7 @@ pub(crate) enum Who {
 
 /// Who is asking, from the session cookie (or the staff-key cookie where that is on).
 pub(crate) async fn who(parts: &Parts, state: &AppState) -> Result<Who, StoreError> {
-    if let Some(id) = cookie_value(&parts.headers, SESSION_COOKIE) {
+    if let Some(id) = request_cookie(&parts.headers, SESSION_COOKIE, state.secure_cookies) {
         let id = SecretHash::of(id);
         let now = Utc::now();
         let session = state
@@ -133,7 +133,7 @@ pub(crate) async fn who(parts: &Parts, state: &AppState) -> Result<Who, StoreErr
         }
     }
     let key_ok = state.config.staff_key_login
-        && cookie_value(&parts.headers, COOKIE_NAME)
+        && request_cookie(&parts.headers, COOKIE_NAME, state.secure_cookies)
             .is_some_and(|key| state.staff_key.matches(key));
     if key_ok {
         return Ok(Who::Staff(Staff {
@@ -178,9 +178,27 @@ pub fn cookie_value<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
         .find_map(|(key, value)| (key == name).then_some(value))
 }
 
+/// The name a cookie goes by. Over HTTPS it carries the `__Host-` prefix: browsers then take
+/// it only with `Secure`, `Path=/` and no `Domain`, so another host on the school's domain (or a
+/// plain-HTTP page on the same name) cannot plant or overwrite a session. Plain HTTP, which is
+/// loopback only, cannot use the prefix.
+pub fn cookie_name(name: &str, secure: bool) -> std::borrow::Cow<'_, str> {
+    if secure {
+        format!("__Host-{name}").into()
+    } else {
+        name.into()
+    }
+}
+
+/// The value of the server's cookie `name` in a request (by [`cookie_name`]).
+pub fn request_cookie<'h>(headers: &'h HeaderMap, name: &str, secure: bool) -> Option<&'h str> {
+    cookie_value(headers, &cookie_name(name, secure))
+}
+
 /// A `Set-Cookie` value that lives for this browser session, unreadable by script, never sent
 /// by another site's request, and only over HTTPS when the server serves HTTPS.
 pub fn cookie(name: &str, value: &str, secure: bool) -> String {
+    let name = cookie_name(name, secure);
     let secure = if secure { "; Secure" } else { "" };
     format!("{name}={value}; HttpOnly; SameSite=Strict; Path=/{secure}")
 }
@@ -232,11 +250,22 @@ mod tests {
     #[test]
     fn the_staff_cookie_is_locked_down() {
         assert_eq!(staff_cookie("k", false), "slate_staff=k; HttpOnly; SameSite=Strict; Path=/");
-        assert!(staff_cookie("k", true).ends_with("; Secure"));
+        assert_eq!(
+            staff_cookie("k", true),
+            "__Host-slate_staff=k; HttpOnly; SameSite=Strict; Path=/; Secure"
+        );
         assert_eq!(
             clear_cookie("a", true),
-            "a=; HttpOnly; SameSite=Strict; Path=/; Secure; Max-Age=0"
+            "__Host-a=; HttpOnly; SameSite=Strict; Path=/; Secure; Max-Age=0"
         );
+        // Read back by the same name, and only by it: an unprefixed cookie planted over plain
+        // HTTP or by another host does not count over HTTPS.
+        let mut headers = HeaderMap::new();
+        headers.append(header::COOKIE, HeaderValue::from_static("slate_session=planted"));
+        assert_eq!(request_cookie(&headers, "slate_session", true), None);
+        assert_eq!(request_cookie(&headers, "slate_session", false), Some("planted"));
+        headers.append(header::COOKIE, HeaderValue::from_static("__Host-slate_session=real"));
+        assert_eq!(request_cookie(&headers, "slate_session", true), Some("real"));
     }
 
     #[test]

@@ -410,7 +410,7 @@ async fn a_console_recovery_link_works_once_sets_up_totp_and_is_never_logged() {
         .iter()
         .map(|c| c.to_str().unwrap().split(';').next().unwrap().to_owned())
         .find(|c| c.starts_with("slate_session="))
-        .expect("a session");
+        .expect("a session (plain HTTP on loopback: no `__Host-` prefix)");
     let again = post(code).await.unwrap();
     assert_eq!(again.status(), 401, "the link works once");
     assert_eq!(client.get(link).send().await.unwrap().status(), 401);

@@ -21,8 +21,12 @@ async fn a_client_trusting_the_generated_certificate_gets_health_over_https() {
     assert_eq!(login.status(), 303);
     let cookies: Vec<_> =
         login.headers().get_all("set-cookie").iter().map(|c| c.to_str().unwrap()).collect();
-    let session = cookies.iter().find(|c| c.starts_with("slate_session=")).expect("a session");
-    assert!(session.ends_with("; Secure"), "{session}");
+    // Over HTTPS the session cookie is `__Host-`: browsers take it only as Secure, for `/` and
+    // this host, so no other host on the school's domain can plant one.
+    let session =
+        cookies.iter().find(|c| c.starts_with("__Host-slate_session=")).expect("a session");
+    assert!(session.ends_with("; Path=/; Secure"), "{session}");
+    assert!(!cookies.iter().any(|c| c.starts_with("slate_session=")), "{cookies:?}");
     server.stop().await;
 }
 

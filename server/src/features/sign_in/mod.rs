@@ -13,7 +13,7 @@ use crate::http::error::PageError;
 use crate::http::forms::form;
 use crate::http::routes::Routes;
 use crate::http::staff::{
-    clear_cookie, cookie, cookie_value, staff_cookie, Staff, COOKIE_NAME, LOGIN_COOKIE,
+    clear_cookie, cookie, request_cookie, staff_cookie, Staff, COOKIE_NAME, LOGIN_COOKIE,
     SESSION_COOKIE, STAFF_KEY_ACTOR,
 };
 use crate::http::AppState;
@@ -119,7 +119,7 @@ pub async fn login(
     body: Result<Form<LoginForm>, FormRejection>,
 ) -> Result<Response, PageError> {
     let form = form(body)?;
-    let expected = cookie_value(&headers, LOGIN_COOKIE).unwrap_or("");
+    let expected = request_cookie(&headers, LOGIN_COOKIE, state.secure_cookies).unwrap_or("");
     if expected.is_empty() || !bool::from(expected.as_bytes().ct_eq(form.csrf.as_bytes())) {
         return Err(PageError::Csrf);
     }
