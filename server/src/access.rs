@@ -32,6 +32,8 @@ pub enum Permission {
     ViewFleet,
     /// Revoking a lost or stolen device, having a device replace its credential.
     ManageDeviceCredentials,
+    /// The staff accounts page: disable, enable, reset sign-in (whose: `staff_accounts`).
+    ManageStaffAccounts,
     /// What devices are told: classes, roster, apps, filter lists and profiles, session rules.
     ManagePolicy,
     /// "Eyes on me", "sign everyone out" (teachers: to devices their classes' pupils are on).
@@ -54,7 +56,7 @@ use Permission::*;
 use Role::{DeputyDsl, Dsl, ItAdmin, Teacher};
 
 /// The one table: each permission and the roles that have it.
-pub const TABLE: [(Permission, &[Role]); 16] = [
+pub const TABLE: [(Permission, &[Role]); 17] = [
     (SeeNewReports, &[Dsl, DeputyDsl, Teacher]),
     (Acknowledge, &[Dsl, DeputyDsl, Teacher]),
     (ReadCaseFile, &[Dsl, DeputyDsl]),
@@ -63,6 +65,7 @@ pub const TABLE: [(Permission, &[Role]); 16] = [
     (RecordRegister, &[Dsl, DeputyDsl, Teacher]),
     (ViewFleet, &[Dsl, DeputyDsl, ItAdmin]),
     (ManageDeviceCredentials, &[Dsl, DeputyDsl, ItAdmin]),
+    (ManageStaffAccounts, &[Dsl, DeputyDsl, ItAdmin]),
     (ManagePolicy, &[Dsl, DeputyDsl, ItAdmin]),
     (SendCommands, &[Dsl, DeputyDsl, Teacher]),
     (CommandAnyDevice, &[Dsl, DeputyDsl]),
@@ -90,6 +93,7 @@ impl Permission {
             RecordRegister => "write the iPad register",
             ViewFleet => "the fleet (no pupil data)",
             ManageDeviceCredentials => "revoke a lost or stolen device, have a device replace its credential",
+            ManageStaffAccounts => "staff accounts: disable, enable, reset sign-in (IT: teachers' and IT's, and resets IT's only)",
             ManagePolicy => "school setup: classes, roster, apps, filters, session rules",
             SendCommands => "eyes on me, sign everyone out (teachers: devices their classes' pupils are signed in on)",
             CommandAnyDevice => "commands to any device, or all",

@@ -75,6 +75,7 @@ pub mod run_as;
 pub mod running;
 pub mod secrets;
 pub mod session_end;
+pub mod staff_accounts;
 pub mod store;
 pub mod tls;
 pub mod uk_time;

@@ -19,6 +19,7 @@ pub mod pupils;
 pub mod recovery;
 pub mod setup;
 pub mod sign_in;
+pub mod staff_accounts;
 
 #[cfg(test)]
 mod tests {

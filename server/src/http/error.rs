@@ -127,6 +127,9 @@ pub enum PageError {
     NotFound(String),
     #[error("role {0} may not do this")]
     Forbidden(Role),
+    /// The role may open the page, but not do this to this record; the sentence says why.
+    #[error("not allowed: {0}")]
+    NotAllowed(String),
     #[error("form token missing or wrong")]
     Csrf,
     #[error("bad form: {0}")]
@@ -147,7 +150,9 @@ impl PageError {
             PageError::MustChangePassword => StatusCode::SEE_OTHER,
             PageError::StaffOnly | PageError::LoginRefused => StatusCode::UNAUTHORIZED,
             PageError::NotFound(_) => StatusCode::NOT_FOUND,
-            PageError::Forbidden(_) | PageError::Csrf => StatusCode::FORBIDDEN,
+            PageError::Forbidden(_) | PageError::NotAllowed(_) | PageError::Csrf => {
+                StatusCode::FORBIDDEN
+            }
             PageError::BadForm(_) => StatusCode::BAD_REQUEST,
             PageError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             PageError::Conflict(_) => StatusCode::CONFLICT,
@@ -172,6 +177,7 @@ impl PageError {
                 "Not for your role",
                 format!("Your account's role ({role}) cannot open this. The links above are the pages you can use; ask your DSL if you need this one."),
             ),
+            PageError::NotAllowed(message) => ("Not for your role", message.clone()),
             PageError::Csrf => (
                 "Form expired",
                 "That form is out of date or came from another site. Go back, reload the page and try again.".into(),

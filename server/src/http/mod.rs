@@ -17,7 +17,7 @@ use crate::auth::{HashCost, SignInThrottle};
 use crate::config::Config;
 use crate::features::{
     audit, bypasses, commands, device_api, devices, filtering_log, governors, incidents, pupils,
-    recovery, setup, sign_in,
+    recovery, setup, sign_in, staff_accounts,
 };
 use crate::notify::Notifier;
 use crate::secrets::Secret;
@@ -199,6 +199,7 @@ pub fn routes() -> Routes {
         .merge(commands::routes())
         .merge(governors::routes())
         .merge(audit::routes())
+        .merge(staff_accounts::routes())
         .merge(Routes::new().get("/static/back.js", Gate::Public, error::back_js))
 }
 

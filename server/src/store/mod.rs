@@ -47,7 +47,7 @@ pub use register::{FleetRow, RegisterEntry};
 pub use retention::Purged;
 pub use roster::{Imported, RosterName};
 pub use settings::{IDLE_TIMEOUT_MIN, LESSON_ENDS, URL_SALT};
-pub use staff::{AuditEntry, Recovery, StaffAccount, StaffSession, UnlockPinHolder};
+pub use staff::{AuditEntry, Recovery, StaffAccount, StaffListing, StaffSession, UnlockPinHolder};
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use sql::Database;

@@ -59,6 +59,15 @@ pub struct UnlockPinHolder {
     pub set_at: DateTime<Utc>,
 }
 
+/// One account on the "Staff accounts" page: nothing secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaffListing {
+    pub username: String,
+    pub role: Role,
+    pub totp: bool,
+    pub disabled_at: Option<DateTime<Utc>>,
+}
+
 fn role_of(text: String) -> Result<Role, StoreError> {
     Role::parse(&text).map_err(StoreError::Corrupt)
 }
@@ -133,6 +142,47 @@ impl Store {
         }
         tx.commit()?;
         Ok(true)
+    }
+
+    /// Enables a disabled account again. It signs in with its old password and TOTP, so an
+    /// account disabled because they may be known needs its sign-in reset as well.
+    /// `Ok(false)` when there is no such disabled account.
+    pub fn enable_staff(&self, username: &str) -> Result<bool, StoreError> {
+        let changed = self.lock().execute(
+            "UPDATE staff SET disabled_at = NULL WHERE username = $1 AND disabled_at IS NOT NULL",
+            [username],
+        )?;
+        Ok(changed == 1)
+    }
+
+    /// Ends every session of an account (its sign-in is being reset). Returns how many.
+    pub fn end_staff_sessions(&self, username: &str) -> Result<usize, StoreError> {
+        self.lock().execute(
+            "DELETE FROM staff_sessions WHERE staff_id IN (SELECT id FROM staff WHERE username = $1)",
+            [username],
+        )
+    }
+
+    /// Every account, enabled ones first, by username.
+    pub fn staff_listing(&self) -> Result<Vec<StaffListing>, StoreError> {
+        let connection = self.lock();
+        let mut statement = connection.prepare_cached(
+            "SELECT username, role, totp_secret IS NOT NULL, disabled_at FROM staff
+             ORDER BY disabled_at IS NOT NULL, username",
+        )?;
+        let rows = statement.query_map([], |r| {
+            Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?, r.get::<_, Option<String>>(3)?))
+        })?;
+        rows.map(|row| {
+            let (username, role, totp, disabled_at) = row?;
+            Ok(StaffListing {
+                username,
+                role: role_of(role)?,
+                totp,
+                disabled_at: disabled_at.as_deref().map(parse_db_time).transpose()?,
+            })
+        })
+        .collect()
     }
 
     /// Sets an enabled account's own unlock PIN (its argon2id hash), giving it the pseudonymous

@@ -275,3 +275,74 @@ async fn a_password_change_ends_the_accounts_other_sessions() {
     assert_eq!(someone_else.get("/staff/account").await.status(), 200, "other accounts' stay");
     server.stop().await;
 }
+
+/// The "Staff accounts" page: the DSL disables a leaver (their open session ends at once) and
+/// enables them again; IT may disable a teacher but not reset a teacher's sign-in (the link
+/// would show IT the class's reports), and resets another IT account's, getting a one-time link
+/// that opens the recovery form once; nobody changes their own account here.
+#[tokio::test]
+async fn staff_accounts_are_disabled_enabled_and_reset_by_whom_the_rule_allows() {
+    let server = TestServer::start().await;
+    let mut dsl = Browser::signed_in(&server, "h.patel", Role::Dsl).await;
+    let mut teacher = Browser::signed_in(&server, "t.owen", Role::Teacher).await;
+    let mut it = Browser::signed_in(&server, "it.jones", Role::ItAdmin).await;
+    add_staff(&server.store, "it.spare", Role::ItAdmin);
+    assert_eq!(teacher.get("/staff-accounts").await.status(), 403);
+
+    let page = dsl.page("/staff-accounts").await;
+    assert!(page.contains(r#"id="account-t.owen""#), "{page}");
+    let disable = change(&mut dsl, "disable", "t.owen").await;
+    assert_eq!(disable.status(), 303);
+    assert_eq!(teacher.get("/reports").await.status(), 401, "their session ended at once");
+    assert!(dsl.page("/staff-accounts").await.contains("disabled "));
+    let again = change(&mut dsl, "disable", "t.owen").await;
+    assert_eq!(again.status(), 409);
+    let enable = change(&mut dsl, "enable", "t.owen").await;
+    assert_eq!(enable.status(), 303);
+    let mut teacher = Browser::new(&server);
+    assert_eq!(teacher.sign_in("t.owen", PASSWORD, "").await.status(), 303, "enabled again");
+
+    let own = change(&mut dsl, "disable", "h.patel").await;
+    assert_eq!(own.status(), 403);
+    assert!(own.text().await.unwrap().contains("your own account"));
+
+    let refused = change(&mut it, "reset", "t.owen").await;
+    assert_eq!(refused.status(), 403);
+    assert!(refused.text().await.unwrap().contains("ask the DSL"));
+    let on_dsl = change(&mut it, "disable", "h.patel").await;
+    assert_eq!(on_dsl.status(), 403);
+    assert_eq!(dsl.get("/reports").await.status(), 200, "the DSL is still signed in");
+
+    let reset = change(&mut it, "reset", "it.spare").await;
+    assert_eq!(reset.status(), 200);
+    let shown = reset.text().await.unwrap();
+    let start = shown.find("/staff/recover?token=").expect("the link, shown once");
+    let path: String =
+        shown[start..].chars().take_while(|c| !matches!(c, '<' | '"' | ' ')).collect();
+    assert_eq!(Browser::new(&server).get(&path).await.status(), 200, "the link opens the form");
+    assert!(!it.page("/staff-accounts").await.contains("/staff/recover?token="), "shown once");
+
+    let actions: Vec<String> = server
+        .store
+        .audit_log(50)
+        .unwrap()
+        .into_iter()
+        .map(|e| format!("{} {} {}", e.actor, e.action, e.record.unwrap_or_default()))
+        .collect();
+    for expected in [
+        "h.patel disabled staff account t.owen",
+        "h.patel enabled staff account t.owen",
+        "it.jones made a recovery link it.spare",
+    ] {
+        assert!(actions.iter().any(|a| a == expected), "{expected} in {actions:?}");
+    }
+    server.stop().await;
+}
+
+/// Asks for `what` (disable, enable, reset) on `username`'s account on the Staff accounts page.
+async fn change(browser: &mut Browser<'_>, what: &str, username: &str) -> reqwest::Response {
+    let csrf = csrf_in(&browser.page("/staff/account").await);
+    browser
+        .post(&format!("/staff-accounts/{what}"), &[("csrf", &csrf), ("username", username)])
+        .await
+}
