@@ -83,6 +83,27 @@ impl DataDir {
         }
     }
 
+    /// The key TOTP seeds are sealed with in the database (`totp_seal`): made on first run,
+    /// the same on every run after; kept here, never in the database. Losing it means every
+    /// account with TOTP needs a recovery link.
+    pub fn totp_key(&self) -> Result<[u8; 32], DataDirError> {
+        let path = self.root.join("totp-key");
+        match fs::read_to_string(&path) {
+            Ok(text) => BASE64
+                .decode(text.trim())
+                .ok()
+                .and_then(|raw| raw.try_into().ok())
+                .ok_or(DataDirError::Damaged { path }),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                let key: [u8; 32] = rand::random();
+                write_private_file(&path, format!("{}\n", BASE64.encode(key)).as_bytes())?;
+                tracing::info!(path = %path.display(), "created the key TOTP seeds are sealed with");
+                Ok(key)
+            }
+            Err(source) => Err(DataDirError::Read { path, source }),
+        }
+    }
+
     /// The directory for the generated certificate, created on demand.
     pub fn tls_dir(&self) -> Result<PathBuf, DataDirError> {
         let dir = self.root.join("tls");

@@ -78,6 +78,7 @@ pub mod session_end;
 pub mod staff_accounts;
 pub mod store;
 pub mod tls;
+pub mod totp_seal;
 pub mod uk_time;
 pub mod who_had;
 

@@ -121,6 +121,8 @@ fn open_for(data_dir: &Path, database: &DatabaseArgs) -> anyhow::Result<(DataDir
                 .with_context(|| format!("cannot open the database {}", database.display()))?
         }
     };
+    let seal = slate_server::totp_seal::TotpSeal::new(data_dir.totp_key()?);
+    let store = store.with_totp_seal(seal).context("cannot seal the stored TOTP secrets")?;
     Ok((data_dir, store))
 }
 

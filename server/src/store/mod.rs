@@ -87,6 +87,9 @@ pub enum StoreError {
 #[derive(Clone)]
 pub struct Store {
     connection: Arc<Mutex<Box<dyn Database>>>,
+    /// Seals TOTP seeds before they are stored and opens them when read (`None`: tests of other
+    /// things, which store them as given).
+    totp_seal: Option<Arc<crate::totp_seal::TotpSeal>>,
 }
 
 impl Store {
@@ -103,7 +106,19 @@ impl Store {
     }
 
     fn on(database: impl Database + 'static) -> Self {
-        Self { connection: Arc::new(Mutex::new(Box::new(database))) }
+        Self { connection: Arc::new(Mutex::new(Box::new(database))), totp_seal: None }
+    }
+
+    /// From now on TOTP seeds are sealed with `seal` in the database; seeds stored before
+    /// sealing are sealed now, in one transaction. Every server and admin command opens the
+    /// store this way, with the data directory's key.
+    pub fn with_totp_seal(mut self, seal: crate::totp_seal::TotpSeal) -> Result<Self, StoreError> {
+        self.totp_seal = Some(Arc::new(seal));
+        let sealed = self.seal_stored_totp_secrets()?;
+        if sealed > 0 {
+            tracing::info!(accounts = sealed, "sealed TOTP secrets stored before sealing");
+        }
+        Ok(self)
     }
 
     pub fn backend(&self) -> sql::Backend {

@@ -84,6 +84,7 @@ impl Store {
         totp_secret: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<i64, StoreError> {
+        let totp_secret = totp_secret.map(|secret| self.seal_totp(username, secret));
         let connection = self.lock();
         let tx = connection.transaction()?;
         let had_pin: bool = tx
@@ -161,6 +162,52 @@ impl Store {
             "DELETE FROM staff_sessions WHERE staff_id IN (SELECT id FROM staff WHERE username = $1)",
             [username],
         )
+    }
+
+    /// A TOTP seed as the database keeps it: sealed when the store has the key.
+    fn seal_totp(&self, username: &str, secret: &str) -> String {
+        match &self.totp_seal {
+            Some(seal) => seal.seal(username, secret),
+            None => secret.to_owned(),
+        }
+    }
+
+    /// A TOTP seed as the database keeps it, opened.
+    fn open_totp(&self, username: &str, stored: &str) -> Result<String, StoreError> {
+        match &self.totp_seal {
+            Some(seal) => seal
+                .open(username, stored)
+                .map_err(|e| StoreError::Corrupt(format!("account {username}: {e}"))),
+            None if crate::totp_seal::TotpSeal::is_sealed(stored) => Err(StoreError::Corrupt(
+                format!("account {username}: its TOTP secret is sealed and this store has no key"),
+            )),
+            None => Ok(stored.to_owned()),
+        }
+    }
+
+    /// Seals every TOTP seed stored before sealing. Returns how many.
+    pub(super) fn seal_stored_totp_secrets(&self) -> Result<usize, StoreError> {
+        let Some(seal) = &self.totp_seal else { return Ok(0) };
+        let connection = self.lock();
+        let tx = connection.transaction()?;
+        let plain: Vec<(i64, String, String)> = {
+            let mut statement = tx.prepare_cached(
+                "SELECT id, username, totp_secret FROM staff WHERE totp_secret IS NOT NULL",
+            )?;
+            let rows = statement.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+            rows.collect::<Result<Vec<_>, _>>()?
+        };
+        let mut sealed = 0;
+        for (id, username, secret) in plain {
+            if crate::totp_seal::TotpSeal::is_sealed(&secret) {
+                continue;
+            }
+            let stored = seal.seal(&username, &secret);
+            sealed +=
+                tx.execute("UPDATE staff SET totp_secret = $2 WHERE id = $1", (id, &stored))?;
+        }
+        tx.commit()?;
+        Ok(sealed)
     }
 
     /// Every account, enabled ones first, by username.
@@ -273,7 +320,7 @@ impl Store {
                         r.get::<_, String>(2)?,
                         r.get(3)?,
                         r.get(4)?,
-                        r.get(5)?,
+                        r.get::<_, Option<String>>(5)?,
                         r.get(6)?,
                         r.get(7)?,
                     ))
@@ -291,6 +338,10 @@ impl Store {
                 totp_last_step,
                 disabled,
             )| {
+                let username: String = username;
+                let totp_secret = totp_secret
+                    .map(|stored: String| self.open_totp(&username, &stored))
+                    .transpose()?;
                 Ok(StaffAccount {
                     id,
                     username,
@@ -409,11 +460,14 @@ impl Store {
             )
             .optional()?;
         let Some(staff_id) = staff_id else { return Ok(None) };
+        let username: String =
+            tx.query_row("SELECT username FROM staff WHERE id = $1", [staff_id], |r| r.get(0))?;
+        let totp_secret = self.seal_totp(&username, recovery.totp_secret);
         tx.execute(
             "UPDATE staff SET totp_secret = $2, totp_last_step = $3, password_phc = $4,
                               must_change_password = 0
              WHERE id = $1",
-            (staff_id, recovery.totp_secret, recovery.totp_step, recovery.password_phc),
+            (staff_id, &totp_secret, recovery.totp_step, recovery.password_phc),
         )?;
         tx.execute("DELETE FROM staff_sessions WHERE staff_id = $1", [staff_id])?;
         tx.execute(
@@ -421,8 +475,6 @@ impl Store {
              VALUES ($1, $2, $3, $4, $4)",
             (recovery.session.as_bytes(), staff_id, recovery.csrf_token, db_time(now)),
         )?;
-        let username: String =
-            tx.query_row("SELECT username FROM staff WHERE id = $1", [staff_id], |r| r.get(0))?;
         tx.commit()?;
         drop(connection);
         self.staff_by_username(&username)
@@ -628,5 +680,45 @@ mod tests {
         assert!(store.unlock_pins().unwrap().is_empty());
         assert_eq!(changed(&store), reset_at);
         assert!(store.unlock_pin_holders().unwrap().is_empty());
+    }
+
+    #[test]
+    fn totp_seeds_are_sealed_at_rest_and_old_ones_are_sealed_at_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("slate.sqlite");
+        let now = at("2026-11-17T08:00:00Z");
+        let seed = crate::auth::new_totp_secret();
+        let stored = |store: &Store| -> String {
+            store
+                .lock()
+                .query_row("SELECT totp_secret FROM staff WHERE username = 'old.dsl'", [], |r| {
+                    r.get(0)
+                })
+                .unwrap()
+        };
+        // Stored by a server from before sealing.
+        let unsealed = Store::open(&path).unwrap();
+        unsealed.save_staff("old.dsl", Role::Dsl, "phc", Some(&seed), now).unwrap();
+        assert_eq!(stored(&unsealed), seed);
+        drop(unsealed);
+
+        let seal = crate::totp_seal::TotpSeal::new([3; 32]);
+        let store = Store::open(&path).unwrap().with_totp_seal(seal.clone()).unwrap();
+        assert!(stored(&store).starts_with("sealed1:"), "sealed at start");
+        let account = store.staff_by_username("old.dsl").unwrap().unwrap();
+        assert_eq!(account.totp_secret.as_deref(), Some(seed.as_str()), "opened when read");
+        let new_seed = crate::auth::new_totp_secret();
+        store.save_staff("new.dsl", Role::Dsl, "phc", Some(&new_seed), now).unwrap();
+        let account = store.staff_by_username("new.dsl").unwrap().unwrap();
+        assert_eq!(account.totp_secret, Some(new_seed));
+        assert_eq!(store.seal_stored_totp_secrets().unwrap(), 0, "nothing left to seal");
+
+        // Another key (another server's data directory) cannot read them, and says so.
+        let other = Store::open(&path)
+            .unwrap()
+            .with_totp_seal(crate::totp_seal::TotpSeal::new([4; 32]))
+            .unwrap();
+        let refused = other.staff_by_username("old.dsl").unwrap_err().to_string();
+        assert!(refused.contains("old.dsl") && refused.contains("key"), "{refused}");
     }
 }

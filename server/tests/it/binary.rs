@@ -208,6 +208,23 @@ async fn staff_add_prints_a_one_time_password_the_totp_uri_and_its_qr_code() {
     // The same URI as a QR code for the authenticator app: the auth tests read it back.
     let qr = slate_server::auth::terminal_qr(&field("totp uri")).unwrap();
     assert!(stdout.contains(&format!("(or type the secret above):\n{qr}\n")), "{stdout}");
+    // The database keeps the seed sealed with the data directory's key, which is not in it.
+    let database = std::path::Path::new(dir).join("slate.sqlite");
+    let stored: String = rusqlite::Connection::open(&database)
+        .unwrap()
+        .query_row("SELECT totp_secret FROM staff WHERE username = 'a.dsl'", [], |r| r.get(0))
+        .unwrap();
+    assert!(stored.starts_with("sealed1:") && !stored.contains(&secret), "{stored}");
+    let key = std::fs::read_to_string(std::path::Path::new(dir).join("totp-key")).unwrap();
+    let key_mode = std::fs::metadata(std::path::Path::new(dir).join("totp-key")).unwrap();
+    assert_eq!(std::os::unix::fs::PermissionsExt::mode(&key_mode.permissions()) & 0o777, 0o600);
+    let file = std::fs::read(&database).unwrap();
+    for needle in [secret.as_bytes(), key.trim().as_bytes()] {
+        assert!(
+            !file.windows(needle.len()).any(|w| w == needle),
+            "neither seed nor key in the file"
+        );
+    }
 
     let teacher =
         run(&["staff", "add", "--data-dir", dir, "--username", "t.jones", "--role", "teacher"])

@@ -108,6 +108,9 @@ impl TestServer {
             Some(postgres) => postgres.store(),
             None => Store::open(&data_dir.database_path()).unwrap(),
         };
+        // As the server opens it: TOTP seeds sealed with the data directory's key.
+        let seal = slate_server::totp_seal::TotpSeal::new(data_dir.totp_key().unwrap());
+        let store = store.with_totp_seal(seal).unwrap();
         let staff_key = data_dir.staff_key().unwrap();
         let policy_key = data_dir.policy_key().unwrap();
         let public_key =
