@@ -4,6 +4,7 @@
 //! Figures live here, never as timed assertions in tests.
 
 mod backlog;
+mod backup;
 mod blank;
 mod boot;
 mod dns;
@@ -41,6 +42,12 @@ enum Bench {
     Backlog {
         /// How many events are filed offline.
         #[arg(long, default_value_t = 100_000)]
+        events: u64,
+    },
+    /// A school server's backup and restore (`slate-server backup` / `restore`'s code) with
+    /// `--events` events in its SQLite database.
+    Backup {
+        #[arg(long, default_value_t = 1_000_000)]
         events: u64,
     },
     /// The server half of `backlog` (run by it).
@@ -115,6 +122,7 @@ fn main() -> anyhow::Result<()> {
         Bench::ReportPath { presses } => report_path::run(presses),
         Bench::Backlog { events } => backlog::run(events),
         Bench::BacklogServer { dir } => backlog::serve(&dir),
+        Bench::Backup { events } => backup::run(events),
         Bench::Blank { presses } => blank::run(presses),
         Bench::Dns { domains, seconds } => dns::run(domains, seconds),
         Bench::Server { events, postgres } => server::run(events, postgres.as_deref()),

@@ -71,6 +71,13 @@ pub enum Command {
     /// credential.
     #[command(subcommand)]
     Device(DeviceCommand),
+    /// Back up the database and the data directory's keys, certificate and lists into one file
+    /// encrypted to IT's age public key (`age-keygen` makes the pair; keep the private half off
+    /// this server). Restore it with `restore`, or open it with `age -d`.
+    Backup(BackupArgs),
+    /// Restore a backup into an empty data directory (a fresh machine): every enrolled device
+    /// goes on working, with the same policy key, certificate and credentials.
+    Restore(RestoreArgs),
     /// Print the shell completion script for bash, zsh or fish (the Debian package installs
     /// them).
     Completions(CompletionsArgs),
@@ -91,6 +98,40 @@ pub struct ManArgs {
     /// The directory to write the pages into (created).
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    /// IT's age public key (age1…).
+    #[arg(long, value_name = "AGE1…", required_unless_present = "recipient_file")]
+    pub recipient: Option<String>,
+
+    /// A file holding IT's age public key (what the nightly timer reads).
+    #[arg(long, value_name = "FILE", conflicts_with = "recipient")]
+    pub recipient_file: Option<PathBuf>,
+
+    /// Write the backup to this file.
+    #[arg(long, value_name = "FILE", required_unless_present = "dir", conflicts_with = "dir")]
+    pub out: Option<PathBuf>,
+
+    /// Write `slate-server-<time>.age` into this folder and delete the oldest beyond --keep.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+
+    /// With --dir: how many backups to keep.
+    #[arg(long, default_value_t = 14, value_parser = clap::value_parser!(u16).range(1..))]
+    pub keep: u16,
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// IT's age identity file (AGE-SECRET-KEY-1…), as `age-keygen` wrote it.
+    #[arg(long, value_name = "FILE")]
+    pub identity: PathBuf,
+
+    /// The backup file.
+    #[arg(value_name = "BACKUP")]
+    pub file: PathBuf,
 }
 
 #[derive(Debug, Subcommand)]

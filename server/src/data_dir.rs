@@ -135,7 +135,7 @@ impl DataDir {
     }
 }
 
-fn create_private_dir(path: &Path) -> Result<(), DataDirError> {
+pub fn create_private_dir(path: &Path) -> Result<(), DataDirError> {
     DirBuilder::new()
         .recursive(true)
         .mode(0o700)

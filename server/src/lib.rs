@@ -54,6 +54,7 @@
 pub mod access;
 pub mod alert_outbox;
 pub mod auth;
+pub mod backup;
 pub mod chronology;
 pub mod cli;
 pub mod config;

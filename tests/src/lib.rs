@@ -222,6 +222,14 @@ impl Server {
         *self = Self::start_on(&self.data_dir.clone(), &listen, self.tls);
     }
 
+    /// Starts the stopped server again on the same address, on another data directory (one a
+    /// backup was restored into, on a "new machine").
+    pub fn restart_on(&mut self, data_dir: &Path) {
+        self.stop();
+        let listen = self.url.split("://").nth(1).expect("address").to_string();
+        *self = Self::start_on(data_dir, &listen, self.tls);
+    }
+
     /// Runs a `slate-server` subcommand on this server's data and returns its stdout.
     pub fn cli(&self, args: &[&str]) -> String {
         let mut command = Command::new(binary("slate-server"));

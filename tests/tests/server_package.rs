@@ -19,6 +19,7 @@ const MIRROR: &str = "http://deb.debian.org/debian";
 /// What the root has besides `--variant=apt`: the package depends on systemd.
 const INCLUDE: &str = "systemd";
 const UNIT: &str = "usr/lib/systemd/system/slate-server.service";
+const BACKUP_UNIT: &str = "usr/lib/systemd/system/slate-server-backup.service";
 
 fn is_root() -> bool {
     std::fs::read_to_string("/proc/self/status")
@@ -153,6 +154,8 @@ fn the_server_package_installs_into_a_fresh_debian_and_serves() {
         ("usr/share/fish/vendor_completions.d/slate-server.fish", 0o644),
         ("usr/share/doc/slate-server/copyright", 0o644),
         ("usr/share/doc/slate-server/Andika-OFL.txt", 0o644),
+        (BACKUP_UNIT, 0o644),
+        ("usr/lib/systemd/system/slate-server-backup.timer", 0o644),
     ] {
         let meta = std::fs::metadata(root.join(path)).unwrap_or_else(|e| panic!("{path}: {e}"));
         assert_eq!(meta.permissions().mode() & 0o7777, mode, "{path}");
@@ -180,16 +183,25 @@ fn the_server_package_installs_into_a_fresh_debian_and_serves() {
     let link = std::fs::read_link(&wants).expect("enabled in multi-user.target");
     assert!(link.ends_with("systemd/system/slate-server.service"), "{}", link.display());
 
-    // The unit as installed, checked by systemd against the root's files.
-    let verify = Command::new("systemd-analyze")
-        .arg("verify")
-        .arg(format!("--root={}", root.display()))
-        .arg("slate-server.service")
-        .output()
-        .expect("systemd-analyze (the host's systemd) runs");
-    let said = String::from_utf8_lossy(&verify.stderr).into_owned();
-    assert!(verify.status.success(), "systemd-analyze verify:\n{said}");
-    assert!(!said.contains("slate-server.service"), "warnings about the unit:\n{said}");
+    // The nightly backup's timer, enabled; its directory the service's alone.
+    let timer = root.join("etc/systemd/system/timers.target.wants/slate-server-backup.timer");
+    assert!(std::fs::read_link(&timer).is_ok(), "the backup timer is enabled");
+    let backups = std::fs::metadata(root.join("var/backups/slate-server")).unwrap();
+    assert_eq!((backups.uid(), backups.gid(), backups.mode() & 0o7777), (uid, gid, 0o700));
+
+    // The units as installed, checked by systemd against the root's files.
+    for unit in ["slate-server.service", "slate-server-backup.service", "slate-server-backup.timer"]
+    {
+        let verify = Command::new("systemd-analyze")
+            .arg("verify")
+            .arg(format!("--root={}", root.display()))
+            .arg(unit)
+            .output()
+            .expect("systemd-analyze (the host's systemd) runs");
+        let said = String::from_utf8_lossy(&verify.stderr).into_owned();
+        assert!(verify.status.success(), "systemd-analyze verify {unit}:\n{said}");
+        assert!(!said.contains("slate-server"), "warnings about {unit}:\n{said}");
+    }
     let unit = std::fs::read_to_string(root.join(UNIT)).unwrap();
     assert_eq!(unit_setting(&unit, "User"), "slate-server");
     assert_eq!(unit_setting(&unit, "RestartPreventExitStatus"), "78");
@@ -248,6 +260,42 @@ fn the_server_package_installs_into_a_fresh_debian_and_serves() {
     let _ = child.wait();
     let stderr = std::fs::read_to_string(&log).unwrap();
     assert!(!stderr.contains('\u{1b}'), "plain lines, no colour codes:\n{stderr}");
+
+    // The nightly backup as its unit runs it (its user, its ExecStart), once IT has given the
+    // public key: one encrypted file in /var/backups/slate-server.
+    let backup_unit = std::fs::read_to_string(root.join(BACKUP_UNIT)).unwrap();
+    let condition = unit_setting(&backup_unit, "ConditionPathExists");
+    let key = work.path().join("it.key");
+    run_ok({
+        let mut c = Command::new("age-keygen");
+        c.arg("-o").arg(&key);
+        c
+    });
+    let public = run_ok({
+        let mut c = Command::new("age-keygen");
+        c.arg("-y").arg(&key);
+        c
+    });
+    std::fs::write(root.join(condition.trim_start_matches('/')), public.stdout).unwrap();
+    let argv: Vec<&str> = unit_setting(&backup_unit, "ExecStart").split_whitespace().collect();
+    let mut backup = Command::new("chroot");
+    backup
+        .arg(format!("--userspec=slate-server:{}", unit_setting(&backup_unit, "Group")))
+        .arg(&root)
+        .args(&argv);
+    let said = String::from_utf8(run_ok(backup).stdout).unwrap();
+    assert!(said.starts_with("backup written: /var/backups/slate-server/slate-server-"), "{said}");
+    let written: Vec<_> = std::fs::read_dir(root.join("var/backups/slate-server"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(written.len(), 1, "{written:?}");
+    let opened = run_ok({
+        let mut c = Command::new("sh");
+        c.arg("-c").arg(format!("age -d -i {} {} | tar -t", key.display(), written[0].display()));
+        c
+    });
+    assert!(String::from_utf8(opened.stdout).unwrap().contains("policy-key"));
 
     // Everything in the data directory is the service's.
     let mut pending = vec![root.join("var/lib/slate-server")];

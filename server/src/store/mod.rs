@@ -78,6 +78,8 @@ pub enum StoreError {
     Permissions(std::path::PathBuf, std::io::Error),
     #[error("a database task stopped before finishing: {0}")]
     TaskFailed(String),
+    #[error("{0}")]
+    Unsupported(String),
 }
 
 /// A handle on the database. Cheap to clone; every clone shares one connection.
@@ -123,6 +125,23 @@ impl Store {
 
     pub fn backend(&self) -> sql::Backend {
         self.lock().backend()
+    }
+
+    /// Writes a consistent copy of a SQLite database to `path` (a new file), as of one moment,
+    /// while the server goes on (`VACUUM INTO`: one read transaction; the copy is compacted).
+    /// PostgreSQL is backed up with its own tool, `pg_dump`.
+    pub fn copy_sqlite_to(&self, path: &Path) -> Result<(), StoreError> {
+        let connection = self.lock();
+        if connection.backend() != sql::Backend::Sqlite {
+            return Err(StoreError::Unsupported(
+                "the database is PostgreSQL: back it up with pg_dump".into(),
+            ));
+        }
+        let path = path.to_str().ok_or_else(|| {
+            StoreError::Unsupported(format!("{} is not a UTF-8 path", path.display()))
+        })?;
+        connection.execute("VACUUM INTO $1", [path])?;
+        Ok(())
     }
 
     /// Runs blocking database work off the async runtime's threads.

@@ -1,0 +1,282 @@
+//! Backups of a school server: `slate-server backup` writes one file, encrypted to IT's age key
+//! (the server holds only the public half, `age1…`, so a stolen backup folder reads as noise),
+//! holding a consistent copy of the SQLite database and everything in the data directory a
+//! restored server needs so that every enrolled device goes on working: the policy key devices
+//! trust, the TOTP key, the staff key, the TLS certificate and key devices were given, and the
+//! filter list files. `slate-server restore` brings it back into an empty data directory on a
+//! fresh machine. The file is a tar inside age's format, so IT can also open it with `age -d`.
+
+use crate::data_dir::DataDir;
+use crate::store::Store;
+use anyhow::{bail, Context};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+/// The first entry of every backup: what wrote it, when.
+const MANIFEST: &str = "slate-backup.txt";
+/// The database inside the backup.
+const DATABASE: &str = "slate.sqlite";
+/// Files of the data directory a restored server needs (when they exist).
+const KEY_FILES: [&str; 3] = ["policy-key", "totp-key", "staff-key"];
+/// Folders of the data directory a restored server needs (when they exist).
+const FOLDERS: [&str; 2] = ["tls", "lists"];
+
+/// What a backup holds, for the command's one line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Summary {
+    pub files: usize,
+    pub bytes: u64,
+}
+
+/// IT's public key, `age1…`.
+pub fn parse_recipient(text: &str) -> anyhow::Result<age::x25519::Recipient> {
+    age::x25519::Recipient::from_str(text.trim()).map_err(|e| {
+        anyhow::anyhow!("--recipient {:?} is not an age public key (age1…): {e}", text.trim())
+    })
+}
+
+/// Writes the backup of `data_dir` and `store` to `out`, encrypted to `recipient`.
+pub fn write(
+    data_dir: &DataDir,
+    store: &Store,
+    recipient: &age::x25519::Recipient,
+    out: impl Write,
+) -> anyhow::Result<Summary> {
+    // The database copy goes through a private folder of the data directory: it holds pupil data.
+    let scratch = data_dir.root().join("backup-scratch");
+    if scratch.exists() {
+        std::fs::remove_dir_all(&scratch)
+            .with_context(|| format!("cannot clear {}", scratch.display()))?;
+    }
+    crate::data_dir::create_private_dir(&scratch)?;
+    let copy = scratch.join(DATABASE);
+    let result = (|| {
+        store.copy_sqlite_to(&copy).context("cannot copy the database")?;
+        let encryptor =
+            age::Encryptor::with_recipients(std::iter::once(recipient as &dyn age::Recipient))
+                .context("cannot set up the encryption")?;
+        let mut sealed = encryptor.wrap_output(out).context("cannot start the backup file")?;
+        let summary = write_tar(data_dir.root(), &copy, &mut sealed)?;
+        sealed.finish().context("cannot finish the backup file")?.flush()?;
+        Ok(summary)
+    })();
+    let _ = std::fs::remove_dir_all(&scratch);
+    result
+}
+
+fn write_tar(root: &Path, database: &Path, out: impl Write) -> anyhow::Result<Summary> {
+    let mut tar = tar::Builder::new(out);
+    tar.mode(tar::HeaderMode::Deterministic);
+    let mut summary = Summary { files: 0, bytes: 0 };
+    let manifest = format!(
+        "slate-server {} backup\ncreated {}\n",
+        env!("CARGO_PKG_VERSION"),
+        chrono::Utc::now().to_rfc3339()
+    );
+    let mut add = |name: &str, path: Option<&Path>, bytes: &[u8]| -> anyhow::Result<()> {
+        let mut header = tar::Header::new_gnu();
+        header.set_mode(0o600);
+        match path {
+            Some(path) => {
+                let mut file = std::fs::File::open(path)
+                    .with_context(|| format!("cannot read {}", path.display()))?;
+                let len = file.metadata()?.len();
+                header.set_size(len);
+                tar.append_data(&mut header, name, &mut file)?;
+                summary.bytes += len;
+            }
+            None => {
+                header.set_size(bytes.len() as u64);
+                tar.append_data(&mut header, name, bytes)?;
+                summary.bytes += bytes.len() as u64;
+            }
+        }
+        summary.files += 1;
+        Ok(())
+    };
+    add(MANIFEST, None, manifest.as_bytes())?;
+    add(DATABASE, Some(database), &[])?;
+    for name in KEY_FILES {
+        let path = root.join(name);
+        if path.exists() {
+            add(name, Some(&path), &[])?;
+        }
+    }
+    for folder in FOLDERS {
+        let dir = root.join(folder);
+        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        let mut names: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
+        names.sort();
+        for path in names.into_iter().filter(|p| p.is_file()) {
+            let file_name = path.file_name().and_then(|n| n.to_str()).context("a file name")?;
+            add(&format!("{folder}/{file_name}"), Some(&path), &[])?;
+        }
+    }
+    tar.into_inner()?.flush()?;
+    Ok(summary)
+}
+
+/// Where an entry of a backup may go in the data directory, or why it may not.
+pub fn entry_target(name: &str) -> Result<PathBuf, String> {
+    let path = Path::new(name);
+    let plain = path.components().all(|c| matches!(c, std::path::Component::Normal(_)));
+    let allowed = match path.components().count() {
+        1 => name == MANIFEST || name == DATABASE || KEY_FILES.contains(&name),
+        2 => FOLDERS.iter().any(|folder| path.starts_with(folder)),
+        _ => false,
+    };
+    if plain && allowed {
+        Ok(path.to_owned())
+    } else {
+        Err(format!("the backup holds {name:?}, which is not part of a Slate data directory"))
+    }
+}
+
+/// Restores a backup into `root`, which must hold no database and no keys yet (a fresh machine,
+/// or a directory IT emptied): nothing is overwritten. Returns what was restored.
+pub fn restore(
+    root: &Path,
+    identity: &age::x25519::Identity,
+    input: impl Read,
+) -> anyhow::Result<Summary> {
+    for name in std::iter::once(DATABASE).chain(KEY_FILES) {
+        if root.join(name).exists() {
+            bail!(
+                "{} already has {name}: restore into an empty data directory (nothing is overwritten)",
+                root.display()
+            );
+        }
+    }
+    let decryptor =
+        age::Decryptor::new(input).context("this is not a Slate backup (not an age file)")?;
+    let reader = decryptor
+        .decrypt(std::iter::once(identity as &dyn age::Identity))
+        .context("the backup does not open with this key")?;
+    // Unpacked aside first, then moved in: a damaged backup leaves the directory as it was.
+    crate::data_dir::create_private_dir(root)?;
+    let staging = root.join("restore-staging");
+    if staging.exists() {
+        std::fs::remove_dir_all(&staging)?;
+    }
+    crate::data_dir::create_private_dir(&staging)?;
+    let result = (|| {
+        let mut summary = Summary { files: 0, bytes: 0 };
+        let mut seen_manifest = false;
+        let mut archive = tar::Archive::new(reader);
+        for entry in archive.entries().context("the backup is damaged")? {
+            let mut entry = entry.context("the backup is damaged")?;
+            if entry.header().entry_type() != tar::EntryType::Regular {
+                bail!("the backup holds something that is not a file");
+            }
+            let name = entry.path()?.to_string_lossy().into_owned();
+            let target = staging.join(entry_target(&name).map_err(anyhow::Error::msg)?);
+            seen_manifest |= name == MANIFEST;
+            if let Some(parent) = target.parent() {
+                crate::data_dir::create_private_dir(parent)?;
+            }
+            let mut bytes = Vec::new();
+            entry.read_to_end(&mut bytes).context("the backup is damaged")?;
+            crate::data_dir::write_private_file(&target, &bytes)?;
+            summary.files += 1;
+            summary.bytes += bytes.len() as u64;
+        }
+        if !seen_manifest || !staging.join(DATABASE).exists() {
+            bail!("this is not a Slate backup: it has no {MANIFEST} or no database");
+        }
+        // Opening it checks it and brings an older backup's schema up to date.
+        Store::open(&staging.join(DATABASE)).context("the backup's database cannot be opened")?;
+        for name in std::fs::read_dir(&staging)?.flatten().map(|e| e.file_name()) {
+            if name != MANIFEST {
+                std::fs::rename(staging.join(&name), root.join(&name))?;
+            }
+        }
+        Ok(summary)
+    })();
+    let _ = std::fs::remove_dir_all(&staging);
+    result
+}
+
+/// The backups in `dir` this command wrote (`slate-server-<time>.age`), oldest first.
+fn backups_in(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("cannot read {}", dir.display()))?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("slate-server-") && n.ends_with(".age"))
+        })
+        .collect();
+    found.sort();
+    Ok(found)
+}
+
+/// Which of `backups` (oldest first) to delete to keep the newest `keep`.
+pub fn to_prune(backups: &[PathBuf], keep: usize) -> &[PathBuf] {
+    &backups[..backups.len().saturating_sub(keep)]
+}
+
+/// Writes a new backup into `dir` as `slate-server-<UTC time>.age` (written aside, then renamed,
+/// so a cut leaves no half file under that name) and deletes the oldest beyond `keep`.
+pub fn write_into(
+    data_dir: &DataDir,
+    store: &Store,
+    recipient: &age::x25519::Recipient,
+    dir: &Path,
+    keep: usize,
+) -> anyhow::Result<(PathBuf, Summary)> {
+    crate::data_dir::create_private_dir(dir)?;
+    let name = format!("slate-server-{}.age", chrono::Utc::now().format("%Y%m%dT%H%M%SZ"));
+    let path = dir.join(&name);
+    let partial = dir.join(format!(".{name}.partial"));
+    let file = std::fs::File::create(&partial)
+        .with_context(|| format!("cannot write {}", partial.display()))?;
+    let mut file = std::io::BufWriter::new(file);
+    let summary = write(data_dir, store, recipient, &mut file)?;
+    let file = file.into_inner().map_err(|e| e.into_error())?;
+    file.sync_all()?;
+    std::fs::rename(&partial, &path)?;
+    std::fs::File::open(dir)?.sync_all()?;
+    let all = backups_in(dir)?;
+    for old in to_prune(&all, keep) {
+        std::fs::remove_file(old).with_context(|| format!("cannot delete {}", old.display()))?;
+    }
+    Ok((path, summary))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_data_directorys_own_files_are_restored() {
+        let cases = [
+            ("slate.sqlite", true),
+            ("policy-key", true),
+            ("totp-key", true),
+            ("lists/3f2a.txt", true),
+            ("tls/cert.pem", true),
+            ("slate-backup.txt", true),
+            ("../etc/passwd", false),
+            ("/etc/passwd", false),
+            ("lists/../../x", false),
+            ("tls/a/b", false),
+            ("authorized_keys", false),
+            ("lists", false),
+        ];
+        for (name, allowed) in cases {
+            assert_eq!(entry_target(name).is_ok(), allowed, "{name}");
+        }
+    }
+
+    #[test]
+    fn the_newest_are_kept() {
+        let backups: Vec<PathBuf> = (1..=5).map(|n| PathBuf::from(format!("b{n}"))).collect();
+        assert_eq!(to_prune(&backups, 3), &backups[..2]);
+        assert!(to_prune(&backups, 5).is_empty());
+        assert!(to_prune(&backups, 9).is_empty());
+        assert_eq!(to_prune(&backups, 0), &backups[..]);
+    }
+}
