@@ -133,17 +133,22 @@ pub fn entry_target(name: &str) -> Result<PathBuf, String> {
     }
 }
 
-/// Restores a backup into `root`, which must hold no database and no keys yet (a fresh machine,
-/// or a directory IT emptied): nothing is overwritten. Returns what was restored.
+/// Restores a backup into `root`: an empty data directory, or a just-installed server's (whose
+/// database holds no devices, staff or events; what it made is set aside in
+/// `before-restore-<time>/`). Nothing with data in it is overwritten. Returns what was restored.
 pub fn restore(
     root: &Path,
     identity: &age::x25519::Identity,
     input: impl Read,
 ) -> anyhow::Result<Summary> {
-    for name in std::iter::once(DATABASE).chain(KEY_FILES) {
-        if root.join(name).exists() {
+    // Refused before anything is read or moved.
+    let existing = root.join(DATABASE);
+    if existing.exists() {
+        let store =
+            Store::open(&existing).context("the data directory's database cannot be opened")?;
+        if !store.is_pristine()? {
             bail!(
-                "{} already has {name}: restore into an empty data directory (nothing is overwritten)",
+                "{} holds a database with devices, staff or events: restore into an empty data directory (nothing is overwritten)",
                 root.display()
             );
         }
@@ -153,48 +158,79 @@ pub fn restore(
     let reader = decryptor
         .decrypt(std::iter::once(identity as &dyn age::Identity))
         .context("the backup does not open with this key")?;
-    // Unpacked aside first, then moved in: a damaged backup leaves the directory as it was.
+    // Unpacked aside and checked first, then moved in: a damaged backup changes nothing.
     crate::data_dir::create_private_dir(root)?;
     let staging = root.join("restore-staging");
     if staging.exists() {
         std::fs::remove_dir_all(&staging)?;
     }
     crate::data_dir::create_private_dir(&staging)?;
-    let result = (|| {
-        let mut summary = Summary { files: 0, bytes: 0 };
-        let mut seen_manifest = false;
-        let mut archive = tar::Archive::new(reader);
-        for entry in archive.entries().context("the backup is damaged")? {
-            let mut entry = entry.context("the backup is damaged")?;
-            if entry.header().entry_type() != tar::EntryType::Regular {
-                bail!("the backup holds something that is not a file");
-            }
-            let name = entry.path()?.to_string_lossy().into_owned();
-            let target = staging.join(entry_target(&name).map_err(anyhow::Error::msg)?);
-            seen_manifest |= name == MANIFEST;
-            if let Some(parent) = target.parent() {
-                crate::data_dir::create_private_dir(parent)?;
-            }
-            let mut bytes = Vec::new();
-            entry.read_to_end(&mut bytes).context("the backup is damaged")?;
-            crate::data_dir::write_private_file(&target, &bytes)?;
-            summary.files += 1;
-            summary.bytes += bytes.len() as u64;
-        }
-        if !seen_manifest || !staging.join(DATABASE).exists() {
-            bail!("this is not a Slate backup: it has no {MANIFEST} or no database");
-        }
-        // Opening it checks it and brings an older backup's schema up to date.
-        Store::open(&staging.join(DATABASE)).context("the backup's database cannot be opened")?;
+    let result = unpack(reader, &staging).and_then(|summary| {
+        set_aside_fresh_server(root)?;
         for name in std::fs::read_dir(&staging)?.flatten().map(|e| e.file_name()) {
             if name != MANIFEST {
                 std::fs::rename(staging.join(&name), root.join(&name))?;
             }
         }
         Ok(summary)
-    })();
+    });
     let _ = std::fs::remove_dir_all(&staging);
     result
+}
+
+/// Unpacks a decrypted backup into `staging`, checking every entry and the database.
+fn unpack(reader: impl Read, staging: &Path) -> anyhow::Result<Summary> {
+    let mut summary = Summary { files: 0, bytes: 0 };
+    let mut seen_manifest = false;
+    let mut archive = tar::Archive::new(reader);
+    for entry in archive.entries().context("the backup is damaged")? {
+        let mut entry = entry.context("the backup is damaged")?;
+        if entry.header().entry_type() != tar::EntryType::Regular {
+            bail!("the backup holds something that is not a file");
+        }
+        let name = entry.path()?.to_string_lossy().into_owned();
+        let target = staging.join(entry_target(&name).map_err(anyhow::Error::msg)?);
+        seen_manifest |= name == MANIFEST;
+        if let Some(parent) = target.parent() {
+            crate::data_dir::create_private_dir(parent)?;
+        }
+        let mut bytes = Vec::new();
+        entry.read_to_end(&mut bytes).context("the backup is damaged")?;
+        crate::data_dir::write_private_file(&target, &bytes)?;
+        summary.files += 1;
+        summary.bytes += bytes.len() as u64;
+    }
+    if !seen_manifest || !staging.join(DATABASE).exists() {
+        bail!("this is not a Slate backup: it has no {MANIFEST} or no database");
+    }
+    // Opening it checks it and brings an older backup's schema up to date.
+    Store::open(&staging.join(DATABASE)).context("the backup's database cannot be opened")?;
+    Ok(summary)
+}
+
+/// A server just installed (its service started once) made a database and keys of its own with
+/// nothing in them (checked before): they go to `before-restore-<time>/`, never deleted.
+fn set_aside_fresh_server(root: &Path) -> anyhow::Result<()> {
+    let mut aside = None;
+    for name in std::iter::once(DATABASE).chain(KEY_FILES).chain(FOLDERS) {
+        for file in [name.to_owned(), format!("{name}-wal"), format!("{name}-shm")] {
+            let path = root.join(&file);
+            if path.exists() {
+                let aside = aside.get_or_insert_with(|| {
+                    root.join(format!(
+                        "before-restore-{}",
+                        chrono::Utc::now().format("%Y%m%dT%H%M%SZ")
+                    ))
+                });
+                crate::data_dir::create_private_dir(aside)?;
+                std::fs::rename(&path, aside.join(&file))?;
+            }
+        }
+    }
+    if let Some(aside) = aside {
+        tracing::info!(folder = %aside.display(), "the fresh server's own database and keys were set aside");
+    }
+    Ok(())
 }
 
 /// The backups in `dir` this command wrote (`slate-server-<time>.age`), oldest first.

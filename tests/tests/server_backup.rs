@@ -91,8 +91,15 @@ fn a_restored_server_keeps_every_device_working_and_nothing_is_lost() {
     let during = device.press();
     device.unlock();
 
-    // A wrong key restores nothing.
+    // The new machine's server, just installed: its service made a database and keys of its own
+    // (here by the first admin command), with nothing in them.
     let new_dir = dir.path().join("server-new");
+    let mut fresh = Command::new(slate_e2e::binary("slate-server"));
+    fresh.args(["enrollment-token", "--device", "1", "--data-dir"]).arg(&new_dir);
+    run_ok(fresh);
+    let fresh_key = std::fs::read(new_dir.join("totp-key")).unwrap();
+
+    // A wrong key restores nothing, and moves nothing.
     let (wrong, _) = it_key(dir.path(), "wrong.key");
     let refused = Command::new(slate_e2e::binary("slate-server"))
         .args(["restore", "--data-dir"])
@@ -105,7 +112,7 @@ fn a_restored_server_keeps_every_device_working_and_nothing_is_lost() {
     assert!(!refused.status.success());
     let said = String::from_utf8_lossy(&refused.stderr);
     assert!(said.contains("does not open with this key"), "{said}");
-    assert!(!new_dir.join("slate.sqlite").exists() && !new_dir.join("policy-key").exists());
+    assert_eq!(std::fs::read(new_dir.join("totp-key")).unwrap(), fresh_key, "left as it was");
 
     let restored = run_ok({
         let mut c = Command::new(slate_e2e::binary("slate-server"));
@@ -118,6 +125,14 @@ fn a_restored_server_keeps_every_device_working_and_nothing_is_lost() {
     });
     let said = String::from_utf8(restored.stdout).unwrap();
     assert!(said.starts_with("restored into "), "{said}");
+    let aside: Vec<_> = std::fs::read_dir(&new_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with("before-restore-"))
+        .collect();
+    assert_eq!(aside.len(), 1, "the fresh server's own files were set aside, not deleted");
+    assert_eq!(std::fs::read(new_dir.join(&aside[0]).join("totp-key")).unwrap(), fresh_key);
+    assert_ne!(std::fs::read(new_dir.join("totp-key")).unwrap(), fresh_key, "the backup's key");
     // Restoring twice over it is refused: nothing is overwritten.
     let again = Command::new(slate_e2e::binary("slate-server"))
         .args(["restore", "--data-dir"])

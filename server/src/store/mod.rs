@@ -127,6 +127,19 @@ impl Store {
         self.lock().backend()
     }
 
+    /// Whether nothing has happened here yet: no device, no staff account, no event (a server
+    /// just installed, which a backup may replace).
+    pub fn is_pristine(&self) -> Result<bool, StoreError> {
+        let connection = self.lock();
+        let used: i64 = connection.query_row(
+            "SELECT (SELECT COUNT(*) FROM devices) + (SELECT COUNT(*) FROM staff)
+                    + (SELECT COUNT(*) FROM events)",
+            [],
+            |r| r.get(0),
+        )?;
+        Ok(used == 0)
+    }
+
     /// Writes a consistent copy of a SQLite database to `path` (a new file), as of one moment,
     /// while the server goes on (`VACUUM INTO`: one read transaction; the copy is compacted).
     /// PostgreSQL is backed up with its own tool, `pg_dump`.
