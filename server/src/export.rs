@@ -173,8 +173,21 @@ pub fn filtering_log_csv(blocks: &[crate::store::LoggedBlock]) -> Vec<u8> {
 
 /// The audit log, newest first.
 pub fn audit_csv(log: &[AuditEntry]) -> Vec<u8> {
+    let mut csv = audit_csv_head();
+    csv.extend(audit_csv_rows(log));
+    csv
+}
+
+/// The audit CSV's byte-order mark and header line: the first part of a streamed export.
+pub fn audit_csv_head() -> Vec<u8> {
     let mut w = csv::Writer::from_writer(marked());
     let _ = w.write_record(["When", "Who", "What", "Record", "Detail"]);
+    finish(w)
+}
+
+/// Audit CSV lines for `log`, without the head: one page of a streamed export.
+pub fn audit_csv_rows(log: &[AuditEntry]) -> Vec<u8> {
+    let mut w = csv::Writer::from_writer(Vec::new());
     for e in log {
         let _ = w.write_record([
             time(e.at),

@@ -227,6 +227,11 @@ pub fn router(state: AppState) -> Router {
 
 /// A CSV file to download.
 pub fn csv_response(filename: &str, body: Vec<u8>) -> Response {
+    csv_stream_response(filename, axum::body::Body::from(body))
+}
+
+/// A CSV download whose body is written as it is read (a long export).
+pub fn csv_stream_response(filename: &str, body: axum::body::Body) -> Response {
     (
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),

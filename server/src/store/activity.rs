@@ -31,7 +31,7 @@ impl Store {
         kind: &str,
         limit: u32,
     ) -> Result<Vec<ActivityRecord>, StoreError> {
-        let connection = self.lock();
+        let connection = self.read();
         let pupil = connection.backend().json_text("e.body", "pupil");
         let mut statement = connection.prepare_cached(&format!(
             "SELECT e.at, p.display_name, e.body FROM events e

@@ -55,7 +55,7 @@ impl Store {
 
     /// The pupil's newest `limit` sessions, latest start first.
     pub fn pupil_sessions(&self, pupil: &str, limit: u32) -> Result<Vec<PupilSession>, StoreError> {
-        let connection = self.lock();
+        let connection = self.read();
         let mut statement = connection.prepare_cached(
             "SELECT device, started_at, ended_at, end_reason, end_inferred FROM sessions
              WHERE pupil = $1 ORDER BY started_at DESC, session_id DESC LIMIT $2",
@@ -92,7 +92,7 @@ impl Store {
         if lists.is_empty() {
             return Ok(Vec::new());
         }
-        let connection = self.lock();
+        let connection = self.read();
         let backend = connection.backend();
         // The pupil's expression is the one `events_blocked_by_pupil` indexes.
         let by_pupil = backend.json_text("body", "pupil");
@@ -129,7 +129,7 @@ impl Store {
         pupil: &str,
         limit: u32,
     ) -> Result<Vec<IncidentHistoryLine>, StoreError> {
-        let connection = self.lock();
+        let connection = self.read();
         let mut statement = connection.prepare_cached(
             "SELECT e.incident, e.at, e.staff, e.kind, e.action, e.note FROM incident_entries e
              JOIN incidents i ON i.id = e.incident JOIN reports r ON r.event_id = i.report_id

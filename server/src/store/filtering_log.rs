@@ -42,7 +42,7 @@ impl Store {
         limit: u32,
         offset: u32,
     ) -> Result<Vec<LoggedBlock>, StoreError> {
-        let connection = self.lock();
+        let connection = self.read();
         let backend = connection.backend();
         let pupil = backend.json_text("e.body", "pupil");
         let list = backend.json_text("e.body", "list");

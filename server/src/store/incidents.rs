@@ -229,7 +229,7 @@ impl Store {
         limit: &str,
         params: &[&dyn ToSql],
     ) -> Result<Vec<IncidentRecord>, StoreError> {
-        let connection = self.lock();
+        let connection = self.read();
         let mut statement = connection.prepare_cached(&format!(
             "SELECT {INCIDENT_COLUMNS}, {REPORT_COLUMNS} JOIN incidents i ON i.report_id = r.event_id
              WHERE {condition} ORDER BY r.pressed_at DESC, r.event_id DESC {limit}"

@@ -84,11 +84,15 @@ pub enum StoreError {
 
 /// A handle on the database. Cheap to clone; every clone shares one connection.
 ///
-/// One connection behind a mutex is plenty for a school's devices and keeps every write
-/// serialised; a pool can replace it without changing the methods.
+/// One writing connection behind a mutex keeps every write serialised; long reads go to a
+/// second, read-only one ([`Store::read`]).
 #[derive(Clone)]
 pub struct Store {
     connection: Arc<Mutex<Box<dyn Database>>>,
+    /// A read-only connection for the long reads (staff pages' searches, exports, the audit
+    /// log), so they never wait for, or hold up, device ingest. SQLite only; on PostgreSQL the
+    /// one connection does both.
+    reader: Option<Arc<Mutex<Box<dyn Database>>>>,
     /// Seals TOTP seeds before they are stored and opens them when read (`None`: tests of other
     /// things, which store them as given).
     totp_seal: Option<Arc<crate::totp_seal::TotpSeal>>,
@@ -97,7 +101,10 @@ pub struct Store {
 impl Store {
     /// Opens (creating if missing) the SQLite file and brings its schema up to date.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        Ok(Self::on(sqlite::Sqlite::open(path)?))
+        let mut store = Self::on(sqlite::Sqlite::open(path)?);
+        let reader: Box<dyn Database> = Box::new(sqlite::Sqlite::open_reader(path)?);
+        store.reader = Some(Arc::new(Mutex::new(reader)));
+        Ok(store)
     }
 
     /// Connects to PostgreSQL (`postgresql://user@host/db`, or `host=/run/postgresql dbname=x`)
@@ -108,7 +115,7 @@ impl Store {
     }
 
     fn on(database: impl Database + 'static) -> Self {
-        Self { connection: Arc::new(Mutex::new(Box::new(database))), totp_seal: None }
+        Self { connection: Arc::new(Mutex::new(Box::new(database))), reader: None, totp_seal: None }
     }
 
     /// From now on TOTP seeds are sealed with `seal` in the database; seeds stored before
@@ -167,6 +174,16 @@ impl Store {
         tokio::task::spawn_blocking(move || work(&store))
             .await
             .map_err(|e| StoreError::TaskFailed(e.to_string()))?
+    }
+
+    /// The connection for long reads: the read-only one where there is one. Never for a read
+    /// that must see a write of the same request before it commits (there are none: each
+    /// method commits its own writes).
+    fn read(&self) -> MutexGuard<'_, Box<dyn Database>> {
+        match &self.reader {
+            Some(reader) => reader.lock().unwrap_or_else(|poisoned| poisoned.into_inner()),
+            None => self.lock(),
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, Box<dyn Database>> {
@@ -263,6 +280,32 @@ mod tests {
     use super::test_support::*;
     use super::*;
     use crate::roster::PupilEntry;
+
+    /// A long read (a page, an export) on the reader does not hold up a device's batch on the
+    /// writer: SQLite's WAL gives the reader its snapshot while the writer commits. And the
+    /// reader cannot write.
+    #[test]
+    fn a_long_read_does_not_hold_up_ingest() {
+        let (_dir, store) = store_with_device(12);
+        let reader = store.read();
+        reader.execute_batch("BEGIN").unwrap();
+        let count = |db: &dyn Database| -> i64 {
+            db.query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0)).unwrap()
+        };
+        assert_eq!(count(&**reader), 0);
+        let event = slate_protocol::Event::new(
+            device(12),
+            at("2026-11-17T09:00:00Z"),
+            slate_protocol::EventBody::Hello { software_version: "0.1.0".into() },
+        );
+        // On this thread, while the read is open: it would wait for ever if they shared a lock.
+        store.ingest(device(12), &[event], at("2026-11-17T09:00:01Z")).unwrap();
+        assert_eq!(count(&**reader), 0, "the read keeps its snapshot");
+        reader.execute_batch("COMMIT").unwrap();
+        assert_eq!(count(&**reader), 1, "and sees the batch after");
+        let refused = reader.execute("DELETE FROM events", []).unwrap_err();
+        assert!(refused.to_string().contains("readonly"), "{refused}");
+    }
 
     #[test]
     fn migrations_apply_to_a_fresh_file_and_reopen_cleanly() {

@@ -99,7 +99,7 @@ pub(super) const REPORT_COLUMNS: &str =
 impl Store {
     /// The newest `limit` reports from every device, newest press first.
     pub fn reports(&self, limit: u32) -> Result<Vec<ReportRecord>, StoreError> {
-        let connection = self.lock();
+        let connection = self.read();
         let mut statement = connection.prepare_cached(&format!(
             "SELECT {REPORT_COLUMNS} ORDER BY r.pressed_at DESC, r.event_id DESC LIMIT $1"
         ))?;

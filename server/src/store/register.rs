@@ -185,7 +185,7 @@ impl Store {
 
     /// Every enrolled device, by number.
     pub fn fleet(&self) -> Result<Vec<FleetRow>, StoreError> {
-        let connection = self.lock();
+        let connection = self.read();
         let button_fault = connection.backend().json_text("h.body", "button_fault");
         let display_fault = connection.backend().json_text("h.body", "display_fault");
         let storage_fault = connection.backend().json_text("h.body", "storage_fault");

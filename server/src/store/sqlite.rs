@@ -34,6 +34,19 @@ impl Sqlite {
     }
 }
 
+impl Sqlite {
+    /// A second, read-only connection to a database `open` has brought up to date: WAL lets it
+    /// read while the other writes, so a long page or export never holds up a device's batch.
+    pub fn open_reader(path: &Path) -> Result<Self, StoreError> {
+        use rusqlite::OpenFlags;
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let connection = Connection::open_with_flags(path, flags)?;
+        connection.busy_timeout(BUSY_TIMEOUT)?;
+        connection.pragma_update(None, "query_only", true)?;
+        Ok(Self { connection })
+    }
+}
+
 impl Database for Sqlite {
     fn backend(&self) -> Backend {
         Backend::Sqlite

@@ -560,16 +560,27 @@ impl Store {
 
     /// The newest `limit` audit entries, newest first.
     pub fn audit_log(&self, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
-        let connection = self.lock();
+        Ok(self.audit_page(None, limit)?.into_iter().map(|(_, entry)| entry).collect())
+    }
+
+    /// Up to `limit` audit entries older than entry `before` (the newest when `None`), newest
+    /// first, each with its id: a page of the export, which asks for the next with the last id.
+    pub fn audit_page(
+        &self,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<(i64, AuditEntry)>, StoreError> {
+        let connection = self.read();
         let mut statement = connection.prepare_cached(
-            "SELECT at, actor, action, record, detail FROM audit_log ORDER BY id DESC LIMIT $1",
+            "SELECT id, at, actor, action, record, detail FROM audit_log
+             WHERE id < $1 ORDER BY id DESC LIMIT $2",
         )?;
-        let rows = statement.query_map([limit], |r| {
-            Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        let rows = statement.query_map((before.unwrap_or(i64::MAX), limit), |r| {
+            Ok((r.get(0)?, r.get::<_, String>(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
         })?;
         rows.map(|row| {
-            let (at, actor, action, record, detail) = row?;
-            Ok(AuditEntry { at: parse_db_time(&at)?, actor, action, record, detail })
+            let (id, at, actor, action, record, detail) = row?;
+            Ok((id, AuditEntry { at: parse_db_time(&at)?, actor, action, record, detail }))
         })
         .collect()
     }

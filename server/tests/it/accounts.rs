@@ -346,3 +346,34 @@ async fn change(browser: &mut Browser<'_>, what: &str, username: &str) -> reqwes
         .post(&format!("/staff-accounts/{what}"), &[("csrf", &csrf), ("username", username)])
         .await
 }
+
+/// A long audit log comes out whole, newest first, in pages (the export streams it from the
+/// store's read-only connection: more lines than one page, each once, one byte-order mark).
+#[tokio::test]
+async fn a_long_audit_log_exports_whole_in_pages() {
+    let server = TestServer::start().await;
+    let mut dsl = Browser::signed_in(&server, "h.patel", Role::Dsl).await;
+    let start = chrono::Utc::now() - chrono::Duration::days(1);
+    for n in 0..12_345 {
+        let at = start + chrono::Duration::seconds(n);
+        server
+            .store
+            .audit(at, "t.owen", "viewed device", Some(&format!("device {n}")), None)
+            .unwrap();
+    }
+    let response = dsl.get("/audit.csv").await;
+    assert_eq!(response.status(), 200);
+    let csv = response.text().await.unwrap();
+    assert_eq!(csv.matches('\u{feff}').count(), 1, "one byte-order mark, at the start");
+    let records: Vec<&str> = csv
+        .lines()
+        .filter(|l| l.contains("t.owen"))
+        .map(|l| l.rsplit(',').nth(1).unwrap())
+        .collect();
+    assert_eq!(records.len(), 12_345, "every entry once");
+    assert_eq!(records[0], "device 12344", "newest first");
+    assert_eq!(records[12_344], "device 0");
+    let distinct: std::collections::BTreeSet<&str> = records.iter().copied().collect();
+    assert_eq!(distinct.len(), 12_345);
+    server.stop().await;
+}
