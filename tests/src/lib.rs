@@ -452,9 +452,23 @@ impl Device {
         String::from_utf8(run_ok(command).stdout).expect("utf-8 output")
     }
 
-    /// A member of staff unlocks the held device with [`STAFF_PIN`].
+    /// A member of staff unlocks the held device with [`STAFF_PIN`], given on standard input
+    /// (never on the command line, where other users could read it).
     pub fn unlock(&self) -> String {
-        self.ctl(&["unlock", "--pin", STAFF_PIN])
+        use std::io::Write;
+        let mut child = Command::new(binary("slatectl"))
+            .arg("--socket")
+            .arg(&self.socket)
+            .args(["unlock", "--pin-stdin"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("slatectl unlock");
+        child.stdin.take().unwrap().write_all(format!("{STAFF_PIN}\n").as_bytes()).unwrap();
+        let out = child.wait_with_output().expect("slatectl unlock output");
+        assert!(out.status.success(), "slatectl unlock: {out:?}");
+        String::from_utf8(out.stdout).expect("utf-8 output")
     }
 
     /// Presses the report button and returns the id of the report once it is safely spooled.

@@ -60,9 +60,12 @@ enum Cmd {
     /// Staff unlock of a held device, with the staff PIN and what happens next.
     Unlock {
         /// A staff PIN: a member of staff's own, or IT's `[staff] pin_hash` (the unlock
-        /// records whose it is).
-        #[arg(long)]
+        /// records whose it is). Other users can read a command line: prefer --pin-stdin.
+        #[arg(long, conflicts_with = "pin_stdin")]
         pin: Option<String>,
+        /// Read the staff PIN from standard input (one line), where nobody else can see it.
+        #[arg(long)]
+        pin_stdin: bool,
         /// What happens next.
         #[arg(long, value_enum, default_value_t = Choice::Close)]
         choice: Choice,
@@ -144,7 +147,18 @@ fn main() -> ExitCode {
         },
         Cmd::SignOut => Request::SignOut {},
         Cmd::Foreground { app, url, title, pid } => Request::Foreground { app, url, title, pid },
-        Cmd::Unlock { pin, choice, staff } => {
+        Cmd::Unlock { pin, pin_stdin, choice, staff } => {
+            let pin = if pin_stdin {
+                match read_pin() {
+                    Ok(pin) => Some(pin),
+                    Err(e) => {
+                        eprintln!("slatectl: cannot read the PIN: {e}");
+                        return ExitCode::from(2);
+                    }
+                }
+            } else {
+                pin
+            };
             let staff = match staff.map(StaffId::new).transpose() {
                 Ok(staff) => staff,
                 Err(e) => {
@@ -222,17 +236,23 @@ fn main() -> ExitCode {
     }
 }
 
+/// One line of standard input, trimmed: a PIN nobody else can read off the command line.
+fn read_pin() -> std::io::Result<String> {
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line)?;
+    Ok(line.trim().to_owned())
+}
+
 fn hash_pin(pin: Option<String>) -> ExitCode {
     let pin = match pin {
         Some(pin) => pin,
-        None => {
-            let mut line = String::new();
-            if let Err(e) = std::io::stdin().read_line(&mut line) {
+        None => match read_pin() {
+            Ok(pin) => pin,
+            Err(e) => {
                 eprintln!("slatectl: cannot read the PIN: {e}");
                 return ExitCode::from(2);
             }
-            line.trim().to_owned()
-        }
+        },
     };
     match StaffPin::hash(&pin) {
         Ok(hash) => {
