@@ -185,6 +185,7 @@ fn page(viewer: &Viewer, accounts: &[StaffListing], link: Option<(&str, &str)>) 
                                 }
                             }
                             td {
+                                @if a.username == viewer.name { span.muted { "your account" } }
                                 @let changes = if a.disabled_at.is_some() { [Change::Enable, Change::ResetSignIn] } else { [Change::Disable, Change::ResetSignIn] };
                                 @for change in changes {
                                     @if allowed(a, change) && !(change == Change::ResetSignIn && a.disabled_at.is_some()) {
