@@ -56,7 +56,8 @@ pub struct DatabaseArgs {
 pub enum Command {
     /// Serve the device API and the staff pages.
     Serve(ServeArgs),
-    /// Make a one-time token that lets one device enroll; prints the token alone.
+    /// Make a one-time token that lets one device enroll (or, with --class-set N, up to N new
+    /// devices); prints the token alone.
     EnrollmentToken(EnrollmentTokenArgs),
     /// Manage the roster of pupils.
     #[command(subcommand)]
@@ -241,8 +242,14 @@ pub struct ServeArgs {
 #[derive(Debug, Args)]
 pub struct EnrollmentTokenArgs {
     /// The number painted on the device, 1 to 9999.
-    #[arg(long, value_parser = parse_device)]
-    pub device: DeviceNumber,
+    #[arg(long, value_parser = parse_device, required_unless_present = "class_set")]
+    pub device: Option<DeviceNumber>,
+
+    /// Instead of one device: one token for a class set of up to N devices, the same
+    /// `slate.toml` on every card with only `device_number` changed. Each device number it
+    /// enrolls must not be enrolled yet (it never replaces a device's credential).
+    #[arg(long, value_name = "N", conflicts_with = "device", value_parser = clap::value_parser!(u16).range(1..=9999))]
+    pub class_set: Option<u16>,
 
     /// How long the token may be used, in hours (up to a year).
     #[arg(long, default_value_t = 168, value_parser = clap::value_parser!(u32).range(1..=8760))]

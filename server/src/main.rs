@@ -205,8 +205,24 @@ fn enrollment_token(
 ) -> anyhow::Result<()> {
     let (_, store) = open(data_dir, database)?;
     let valid_for = chrono::Duration::hours(args.valid_hours.into());
-    let token = store.issue_enrollment_token(args.device, valid_for, chrono::Utc::now())?;
-    tracing::info!(device = %args.device, valid_hours = args.valid_hours, "enrollment token issued");
+    let now = chrono::Utc::now();
+    let token = match (args.device, args.class_set) {
+        (Some(device), _) => {
+            let token = store.issue_enrollment_token(device, valid_for, now)?;
+            tracing::info!(%device, valid_hours = args.valid_hours, "enrollment token issued");
+            token
+        }
+        (None, Some(devices)) => {
+            let token = store.issue_class_set_token(devices, valid_for, "console", now)?;
+            tracing::info!(
+                devices,
+                valid_hours = args.valid_hours,
+                "class-set enrollment token issued"
+            );
+            token
+        }
+        (None, None) => anyhow::bail!("give --device N or --class-set N"),
+    };
     println!("{}", token.expose());
     Ok(())
 }

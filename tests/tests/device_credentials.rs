@@ -100,3 +100,61 @@ fn a_device_replaces_its_credential_is_revoked_when_stolen_and_loses_nothing() {
     assert_eq!(status_with(&server, &replaced), 401, "the revoked credential stays refused");
     assert_eq!(status_with(&server, &credential_of(&device)), 200);
 }
+
+/// A class set from one card image: IT makes one token for "up to 2 devices", and the same
+/// `slate.toml` goes on every card with only the device number changed. Two real slated enroll
+/// with it; a third card is refused, and so is a card claiming a number already enrolled.
+#[test]
+fn one_class_set_token_enrolls_each_new_device_of_the_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("server"), true);
+    let token = server.cli(&["enrollment-token", "--class-set", "2", "--valid-hours", "96"]);
+    let token = token.trim();
+    assert_eq!(token.len(), 43, "{token:?}");
+    let card = |number: u16| {
+        Device::configure(
+            &dir.path().join(format!("device-{number}")),
+            &DeviceSetup {
+                number,
+                server_url: &server.url,
+                certificate: server.certificate.as_deref(),
+                enrollment_token: Some(token),
+            },
+        )
+    };
+    let mut first = card(21);
+    let mut second = card(22);
+    // The same file on both cards but for the number.
+    let text = |d: &Device| std::fs::read_to_string(&d.config).unwrap();
+    assert_eq!(
+        text(&first)
+            .replace("device-21", "device-22")
+            .replace("device_number = 21", "device_number = 22"),
+        text(&second)
+    );
+    for device in [&mut first, &mut second] {
+        device.start();
+        wait_until("the device to enroll", || (device.status()["enrolled"] == true).then_some(()));
+    }
+    for device in [&first, &second] {
+        let id = device.press();
+        device.unlock();
+        wait_until("its report", || {
+            (server.reports().iter().filter(|r| r["id"] == id.as_str()).count() == 1).then_some(())
+        });
+    }
+    // A third card, and a card claiming an enrolled number: both refused.
+    let status = |number: u16| {
+        server
+            .client()
+            .post(format!("{}/api/v1/enroll", server.url))
+            .json(&serde_json::json!({"v": 1, "device": number, "token": token, "software_version": "0.1.0"}))
+            .send()
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    assert_eq!(status(23), 401, "used up");
+    assert_eq!(status(21), 401, "an enrolled device that has been heard from is never taken over");
+    assert!(server.staff_page("/fleet").contains("Device 22"));
+}

@@ -103,6 +103,8 @@ fn refusal_name(why: crate::store::EnrollRefusal) -> &'static str {
         Expired => "expired",
         AlreadyUsed => "already used",
         ForAnotherDevice => "issued for another device",
+        DeviceEnrolled => "a class-set token for a device number already enrolled",
+        UsedUp => "a class-set token that has enrolled all its devices",
     }
 }
 

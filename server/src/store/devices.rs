@@ -23,6 +23,10 @@ pub enum EnrollRefusal {
     Expired,
     AlreadyUsed,
     ForAnotherDevice,
+    /// A class-set token, for a number already enrolled: it never replaces a credential.
+    DeviceEnrolled,
+    /// A class-set token that has enrolled as many devices as it was made for.
+    UsedUp,
 }
 
 /// What is known of a token at an enrollment.
@@ -53,6 +57,94 @@ fn enrollment_refusal(token: TokenUse) -> Option<EnrollRefusal> {
     }
 }
 
+/// What is known of a class-set token at an enrollment.
+#[derive(Debug, Clone, Copy)]
+struct ClassSetUse {
+    expired: bool,
+    /// This device number enrolled with this token before.
+    used_by_this_device: bool,
+    /// That use, and nothing has been heard from the device since.
+    unheard_since_use: bool,
+    /// The number is enrolled (by any token).
+    device_enrolled: bool,
+    uses: u32,
+    devices_max: u32,
+}
+
+/// Why a class-set token may not enroll this device, or `None` when it may. It never replaces
+/// an enrolled device's credential (whoever holds a class set's card could otherwise take over
+/// any device number), except the one it enrolled itself that was never heard from (its reply
+/// lost, as with a single token).
+fn class_set_refusal(token: ClassSetUse) -> Option<EnrollRefusal> {
+    if token.expired {
+        Some(EnrollRefusal::Expired)
+    } else if token.used_by_this_device {
+        (!token.unheard_since_use).then_some(EnrollRefusal::AlreadyUsed)
+    } else if token.device_enrolled {
+        Some(EnrollRefusal::DeviceEnrolled)
+    } else if token.uses >= token.devices_max {
+        Some(EnrollRefusal::UsedUp)
+    } else {
+        None
+    }
+}
+
+/// Whether the enrollment at `used_at` is the device's last and nothing has been heard from it
+/// since (an earlier enrollment's events, before a revocation say, do not count).
+fn unheard_since(
+    tx: &super::sql::Transaction<'_>,
+    device: DeviceNumber,
+    used_at: &str,
+) -> Result<bool, StoreError> {
+    let enrolled: Option<(String, Option<String>)> = tx
+        .query_row(
+            "SELECT enrolled_at, last_seen_at FROM devices WHERE number = $1",
+            [device.get()],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    Ok(match enrolled {
+        Some((at, last_seen)) if at == used_at => match last_seen {
+            None => true,
+            Some(seen) => parse_db_time(&seen)? < parse_db_time(&at)?,
+        },
+        _ => false,
+    })
+}
+
+/// Saves an enrollment's device row and its audit entry (`how` after "enrolled").
+fn save_enrollment(
+    tx: &super::sql::Transaction<'_>,
+    device: DeviceNumber,
+    credential: &SecretHash,
+    software_version: &str,
+    now: DateTime<Utc>,
+    how: &str,
+) -> Result<(), StoreError> {
+    let enrolled_before = tx
+        .query_row("SELECT 1 FROM devices WHERE number = $1", [device.get()], |_| Ok(()))
+        .optional()?
+        .is_some();
+    tx.execute(
+        "INSERT INTO devices (number, credential_sha256, enrolled_at, software_version)
+         VALUES ($1, $2, $3, $4)
+         ON CONFLICT (number) DO UPDATE SET credential_sha256 = excluded.credential_sha256,
+                                            enrolled_at = excluded.enrolled_at,
+                                            software_version = excluded.software_version,
+                                            pending_credential_sha256 = NULL,
+                                            rotation_requested_at = NULL,
+                                            revoked_at = NULL, revoked_by = NULL",
+        (device.get(), credential.as_bytes(), db_time(now), software_version),
+    )?;
+    let actor = format!("device {device}");
+    let action = if enrolled_before {
+        format!("enrolled again, replacing its credential{how}")
+    } else {
+        format!("enrolled{how}")
+    };
+    append_audit(&**tx, now, &actor, &action, Some(&actor), None)
+}
+
 impl Store {
     /// Makes a one-time token that lets device `device` enroll until `now + valid_for`, keeping
     /// only its hash. The token itself is returned once, to be given to the device.
@@ -72,7 +164,8 @@ impl Store {
     }
 
     /// Exchanges a token for a device credential in one transaction: the token is used up and
-    /// the device's credential (a new one replaces any old one) saved together, or neither.
+    /// the device's credential (a new one replaces any old one) saved together, or neither. A
+    /// class-set token (`issue_class_set_token`) is used up one device at a time.
     pub fn enroll(
         &self,
         token: &SecretHash,
@@ -92,29 +185,18 @@ impl Store {
             )
             .optional()?;
         let Some((token_device, expires_at, used_at)) = row else {
-            return Ok(EnrollOutcome::Refused(EnrollRefusal::UnknownToken));
+            return self.enroll_from_class_set(
+                tx,
+                token,
+                device,
+                credential,
+                software_version,
+                now,
+            );
         };
-        // Whether this token's use enrolled the device and nothing has been heard from it since.
         let unheard_since_use = match &used_at {
             None => false,
-            Some(used_at) => {
-                let enrolled: Option<(String, Option<String>)> = tx
-                    .query_row(
-                        "SELECT enrolled_at, last_seen_at FROM devices WHERE number = $1",
-                        [device.get()],
-                        |r| Ok((r.get(0)?, r.get(1)?)),
-                    )
-                    .optional()?;
-                // Heard from means an event since this enrollment: an earlier enrollment's
-                // (before a revocation, say) does not count.
-                match enrolled {
-                    Some((at, last_seen)) if at == *used_at => match last_seen {
-                        None => true,
-                        Some(seen) => parse_db_time(&seen)? < parse_db_time(&at)?,
-                    },
-                    _ => false,
-                }
-            }
+            Some(used_at) => unheard_since(&tx, device, used_at)?,
         };
         let refusal = enrollment_refusal(TokenUse {
             for_this_device: token_device == u32::from(device),
@@ -125,33 +207,103 @@ impl Store {
         if let Some(refusal) = refusal {
             return Ok(EnrollOutcome::Refused(refusal));
         }
-        let audit_at = now;
-        let now = db_time(now);
-        let enrolled_before: bool = tx
+        tx.execute(
+            "UPDATE enrollment_tokens SET used_at = $2 WHERE token_sha256 = $1",
+            (token.as_bytes(), db_time(now)),
+        )?;
+        save_enrollment(&tx, device, credential, software_version, now, "")?;
+        tx.commit()?;
+        Ok(EnrollOutcome::Enrolled)
+    }
+
+    /// `enroll` with a class-set token (or none known: `UnknownToken`).
+    fn enroll_from_class_set(
+        &self,
+        tx: super::sql::Transaction<'_>,
+        token: &SecretHash,
+        device: DeviceNumber,
+        credential: &SecretHash,
+        software_version: &str,
+        now: DateTime<Utc>,
+    ) -> Result<EnrollOutcome, StoreError> {
+        let row: Option<(String, u32)> = tx
+            .query_row(
+                "SELECT expires_at, devices_max FROM class_set_tokens WHERE token_sha256 = $1",
+                [token.as_bytes()],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        let Some((expires_at, devices_max)) = row else {
+            return Ok(EnrollOutcome::Refused(EnrollRefusal::UnknownToken));
+        };
+        let used_at: Option<String> = tx
+            .query_row(
+                "SELECT used_at FROM class_set_token_uses WHERE token_sha256 = $1 AND device = $2",
+                (token.as_bytes(), device.get()),
+                |r| r.get(0),
+            )
+            .optional()?;
+        let uses: i64 = tx.query_row(
+            "SELECT COUNT(*) FROM class_set_token_uses WHERE token_sha256 = $1",
+            [token.as_bytes()],
+            |r| r.get(0),
+        )?;
+        let device_enrolled = tx
             .query_row("SELECT 1 FROM devices WHERE number = $1", [device.get()], |_| Ok(()))
             .optional()?
             .is_some();
+        let unheard_since_use = match &used_at {
+            None => false,
+            Some(used_at) => unheard_since(&tx, device, used_at)?,
+        };
+        let refusal = class_set_refusal(ClassSetUse {
+            expired: parse_db_time(&expires_at)? <= now,
+            used_by_this_device: used_at.is_some(),
+            unheard_since_use,
+            device_enrolled,
+            uses: u32::try_from(uses).unwrap_or(u32::MAX),
+            devices_max,
+        });
+        if let Some(refusal) = refusal {
+            return Ok(EnrollOutcome::Refused(refusal));
+        }
         tx.execute(
-            "UPDATE enrollment_tokens SET used_at = $2 WHERE token_sha256 = $1",
-            (token.as_bytes(), &now),
+            "INSERT INTO class_set_token_uses (token_sha256, device, used_at) VALUES ($1, $2, $3)
+             ON CONFLICT (token_sha256, device) DO UPDATE SET used_at = excluded.used_at",
+            (token.as_bytes(), device.get(), db_time(now)),
         )?;
-        let actor = format!("device {device}");
-        let action =
-            if enrolled_before { "enrolled again, replacing its credential" } else { "enrolled" };
-        append_audit(&*tx, audit_at, &actor, action, Some(&actor), None)?;
-        tx.execute(
-            "INSERT INTO devices (number, credential_sha256, enrolled_at, software_version)
-             VALUES ($1, $2, $3, $4)
-             ON CONFLICT (number) DO UPDATE SET credential_sha256 = excluded.credential_sha256,
-                                                enrolled_at = excluded.enrolled_at,
-                                                software_version = excluded.software_version,
-                                                pending_credential_sha256 = NULL,
-                                                rotation_requested_at = NULL,
-                                                revoked_at = NULL, revoked_by = NULL",
-            (device.get(), credential.as_bytes(), &now, software_version),
-        )?;
+        save_enrollment(&tx, device, credential, software_version, now, " (class-set token)")?;
         tx.commit()?;
         Ok(EnrollOutcome::Enrolled)
+    }
+
+    /// Makes one token that enrolls up to `devices_max` devices, each a number not enrolled yet,
+    /// until `now + valid_for`: the same `slate.toml` for a whole class set, only the number
+    /// changed. Audited; only its hash is kept.
+    pub fn issue_class_set_token(
+        &self,
+        devices_max: u16,
+        valid_for: chrono::Duration,
+        by: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Secret, StoreError> {
+        let token = Secret::generate();
+        let connection = self.lock();
+        let tx = connection.transaction()?;
+        tx.execute(
+            "INSERT INTO class_set_tokens (token_sha256, created_at, expires_at, devices_max)
+             VALUES ($1, $2, $3, $4)",
+            (
+                token.hash().as_bytes(),
+                db_time(now),
+                db_time(now + valid_for),
+                u32::from(devices_max),
+            ),
+        )?;
+        let detail = format!("up to {devices_max} devices until {}", db_time(now + valid_for));
+        append_audit(&*tx, now, by, "made a class-set enrollment token", None, Some(&detail))?;
+        tx.commit()?;
+        Ok(token)
     }
 
     /// The device a credential belongs to, if any, and whether IT asked it to replace the
@@ -287,6 +439,9 @@ impl Store {
         // Every token for it goes: an unused one, and the used one that could enroll the
         // device again while it had not been heard from.
         tx.execute("DELETE FROM enrollment_tokens WHERE device = $1", [device.get()])?;
+        // And a class-set token's use for it: with that gone, the class set's card (whoever
+        // holds it) meets "already enrolled".
+        tx.execute("DELETE FROM class_set_token_uses WHERE device = $1", [device.get()])?;
         let record = format!("device {device}");
         append_audit(&*tx, now, by, "revoked device", Some(&record), None)?;
         tx.commit()?;
@@ -595,5 +750,84 @@ mod lifecycle_tests {
         assert!(!store.request_credential_rotation(device(13), "h.patel", now).unwrap());
         assert_eq!(store.credential_state(device(13)).unwrap(), None);
         assert_eq!(audit_actions(&store), [("device 12".to_owned(), "enrolled".to_owned())]);
+    }
+}
+
+#[cfg(test)]
+mod class_set_tests {
+    use super::super::test_support::*;
+    use super::*;
+
+    #[test]
+    fn which_class_set_uses_are_refused() {
+        let token =
+            |expired, used_by_this_device, unheard_since_use, device_enrolled, uses| ClassSetUse {
+                expired,
+                used_by_this_device,
+                unheard_since_use,
+                device_enrolled,
+                uses,
+                devices_max: 3,
+            };
+        let cases = [
+            (token(false, false, false, false, 0), None),
+            (token(false, false, false, false, 2), None),
+            (token(false, false, false, false, 3), Some(EnrollRefusal::UsedUp)),
+            (token(false, false, false, true, 0), Some(EnrollRefusal::DeviceEnrolled)),
+            (token(false, true, true, true, 3), None),
+            (token(false, true, false, true, 1), Some(EnrollRefusal::AlreadyUsed)),
+            (token(true, false, false, false, 0), Some(EnrollRefusal::Expired)),
+            (token(true, true, true, true, 1), Some(EnrollRefusal::Expired)),
+        ];
+        for (use_, refusal) in cases {
+            assert_eq!(class_set_refusal(use_), refusal, "{use_:?}");
+        }
+    }
+
+    #[test]
+    fn a_class_set_token_enrolls_new_numbers_up_to_its_count_and_never_takes_one_over() {
+        let (_dir, store) = store_with_device(7);
+        let now = at("2026-11-18T08:00:00Z");
+        let token =
+            store.issue_class_set_token(2, chrono::Duration::days(4), "it.jones", now).unwrap();
+        let enroll = |n: u32, credential: &Secret| {
+            store.enroll(&token.hash(), device(n), &credential.hash(), "0.1.0", now).unwrap()
+        };
+        let (a, b, c) = (Secret::generate(), Secret::generate(), Secret::generate());
+        assert_eq!(enroll(7, &a), EnrollOutcome::Refused(EnrollRefusal::DeviceEnrolled));
+        assert_eq!(enroll(11, &a), EnrollOutcome::Enrolled);
+        assert_eq!(enroll(12, &b), EnrollOutcome::Enrolled);
+        assert_eq!(enroll(13, &c), EnrollOutcome::Refused(EnrollRefusal::UsedUp));
+        // Device 12's reply was lost: it asks again, unheard, and gets a new credential.
+        let again = Secret::generate();
+        assert_eq!(enroll(12, &again), EnrollOutcome::Enrolled);
+        let who = |s: &Secret| store.authenticate(&s.hash(), now).unwrap().map(|a| a.device);
+        assert_eq!((who(&a), who(&b), who(&again)), (Some(device(11)), None, Some(device(12))));
+        // Revoked before it was ever heard from: the class set's card cannot bring it back.
+        assert!(store.revoke_device(device(11), "it.jones", now).unwrap());
+        let thief = Secret::generate();
+        assert_eq!(enroll(11, &thief), EnrollOutcome::Refused(EnrollRefusal::DeviceEnrolled));
+        // Once heard from, it is spent for that number too.
+        let hello = slate_protocol::Event::new(
+            device(12),
+            now,
+            slate_protocol::EventBody::Hello { software_version: "0.1.0".into() },
+        );
+        store.ingest(device(12), &[hello], now + chrono::Duration::seconds(1)).unwrap();
+        let late = Secret::generate();
+        assert_eq!(enroll(12, &late), EnrollOutcome::Refused(EnrollRefusal::AlreadyUsed));
+        let expired = now + chrono::Duration::days(4);
+        assert_eq!(
+            store.enroll(&token.hash(), device(14), &late.hash(), "0.1.0", expired).unwrap(),
+            EnrollOutcome::Refused(EnrollRefusal::Expired)
+        );
+        let log: Vec<String> = store
+            .audit_log(10)
+            .unwrap()
+            .into_iter()
+            .map(|e| format!("{} {}", e.actor, e.action))
+            .collect();
+        assert!(log.contains(&"it.jones made a class-set enrollment token".to_owned()), "{log:?}");
+        assert!(log.contains(&"device 11 enrolled (class-set token)".to_owned()), "{log:?}");
     }
 }

@@ -62,6 +62,8 @@ const MIGRATIONS: &[Migration] = &[
     migration!("0010_search_indexes"),
     // A device credential's lifecycle: replaced without losing a reply, and revoked (issue 14).
     migration!("0011_device_credentials"),
+    // One enrollment token for a class set of devices, each use one new device (issue 15).
+    migration!("0012_class_set_tokens"),
 ];
 
 pub fn migrations() -> Migrations<'static> {
