@@ -681,7 +681,9 @@ impl Slots {
         .unwrap();
         let new_root = d.join("slot-root/usr/lib/slate/slot-boot");
         fs::create_dir_all(new_root.join("overlays")).unwrap();
-        for (dir, kernel) in [(d.join("boot/slot-a"), "old kernel"), (new_root.clone(), "new kernel")] {
+        for (dir, kernel) in
+            [(d.join("boot/slot-a"), "old kernel"), (new_root.clone(), "new kernel")]
+        {
             fs::write(dir.join("vmlinuz"), kernel).unwrap();
             fs::write(dir.join("initrd.img"), "initrd").unwrap();
             fs::write(dir.join("bcm2711-rpi-4-b.dtb"), "dtb").unwrap();
@@ -712,7 +714,9 @@ impl Slots {
         let part = if slot == "A" { 2 } else { 3 };
         fs::write(
             self.path("cmdline"),
-            format!("console=ttyAMA0 root=PARTUUID=5a7e0012-0{part} rauc.slot={slot} panic=10 ro\n"),
+            format!(
+                "console=ttyAMA0 root=PARTUUID=5a7e0012-0{part} rauc.slot={slot} panic=10 ro\n"
+            ),
         )
         .unwrap();
         let _ = fs::remove_file(self.path("reboot-param"));
@@ -924,7 +928,10 @@ fn a_tried_slot_is_marked_good_only_when_slated_the_server_and_the_screen_are_th
         let s = tried();
         let (ok, out, calls) = mark_good(&s, journal, session, active, "300.2");
         assert!(!ok, "{out}");
-        assert!(out.contains(&format!("missing: {missing}")) && out.contains("rebooting to slot A"), "{out}");
+        assert!(
+            out.contains(&format!("missing: {missing}")) && out.contains("rebooting to slot A"),
+            "{out}"
+        );
         assert!(calls.lines().any(|l| l == "reboot"), "{calls}");
         assert!(!s.path("reboot-param").exists(), "the reboot must not be another trial");
         assert_eq!(s.out(&["committed"]), "A");
@@ -933,7 +940,8 @@ fn a_tried_slot_is_marked_good_only_when_slated_the_server_and_the_screen_are_th
 
     // Kiosk with the screen up -> committed.
     let s = tried();
-    let session = "INFO slate_ui::front: kiosk window mapped=true screen=SignIn app_running=false\n";
+    let session =
+        "INFO slate_ui::front: kiosk window mapped=true screen=SignIn app_running=false\n";
     let (ok, out, _) = mark_good(&s, &format!("{READY}{UPLOADED}"), Some(session), true, "90.0");
     assert!(ok && out.contains("slot B marked good"), "{out}");
 }
