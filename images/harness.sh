@@ -132,9 +132,37 @@ board_dtb() {
     "$run/virt.dts" > "$run/board.dts" || die "no KEY_POWER gpio-key in the virt machine's device tree"
   dtc -q -I dts -O dtb -o "$run/board.dtb" "$run/board.dts"
 }
+# The Pi firmware's choice of kernel, initrd and command line, emulated (images/firmware reads
+# config.txt, slot.txt and the slot directories from the card's boot partition as the firmware
+# would). The firmware's one-shot tryboot flag is the file IMAGE.tryboot: set when the guest's
+# kernel last restarted with a command containing "tryboot" (`reboot '0 tryboot'`; the kernel
+# prints "reboot: Restarting system with command '0 tryboot'", the request a Pi kernel passes to
+# the firmware), consumed by the next boot, as the firmware consumes its flag.
+firmware_load() { # firmware_load NAME IMAGE BOOT_OFFSET: kernel, initrd, cmdline into $run/fw-NAME/
+  local name=$1 image=$2 offset=$3 flag=() line f
+  if [ -e "$image.tryboot" ]; then flag=(--tryboot); rm -f "$image.tryboot"; fi
+  line=$("$here/firmware" "${flag[@]}" "$image@@$offset") || die "the emulated firmware found nothing to boot on $image"
+  echo "$me: firmware${flag[*]:+ (tryboot)}: $line"
+  fw_prefix=$(echo "$line" | sed -n 's/^os_prefix=\([^ ]*\) .*/\1/p')
+  rm -rf "$run/fw-$name"; mkdir -p "$run/fw-$name"
+  for f in kernel initramfs cmdline; do
+    local file; file=$(echo "$line" | tr ' ' '\n' | sed -n "s/^$f=//p")
+    [ -n "$file" ] || die "the emulated firmware names no $f"
+    MTOOLS_SKIP_CHECK=1 mcopy -n -i "$image@@$offset" "::/$file" "$run/fw-$name/$f" || die "cannot read $file from the boot partition"
+  done
+}
+# After QEMU ended (the guest rebooted or powered off): set the firmware's tryboot flag for the
+# card IMAGE if the guest's last restart asked for it (see firmware_load).
+firmware_after() { # firmware_after NAME IMAGE
+  if grep -aqE "reboot: Restarting system with command '[^']*tryboot" "$run/$1.serial" 2>/dev/null; then
+    touch "$2.tryboot"; echo "$me: the guest rebooted with '0 tryboot': the firmware's one-shot flag is set"
+  fi
+}
 boot() { # boot NAME IMAGE KERNEL_DIR EXTRA_NETDEV BOOT_OFFSET [QEMU_ARG...]: starts QEMU in the
-  # background (an xhci controller for the USB stick test; guestfwd/hostfwd rules in EXTRA_NETDEV)
-  local name=$1 image=$2 kdir=$3 netdev=$4 offset=$5 cmdline nic
+  # background (an xhci controller for the USB stick test; guestfwd/hostfwd rules in EXTRA_NETDEV).
+  # Kernel, initrd and command line come from the card's boot partition through the emulated
+  # firmware (firmware_load); KERNEL_DIR is no longer read (kept for callers).
+  local name=$1 image=$2 netdev=$4 offset=$5 cmdline nic
   shift 5
   local extra=("$@")
   # EXTRA_NETDEV "none": no network card at all.
@@ -144,7 +172,8 @@ boot() { # boot NAME IMAGE KERNEL_DIR EXTRA_NETDEV BOOT_OFFSET [QEMU_ARG...]: st
   card_drive "$image" "$name"
   # The image's own kernel command line (cmdline.txt on its boot partition), with the Pi's
   # serial0 as the virt machine's PL011; panic=-1 so a panic ends the run.
-  cmdline=$(MTOOLS_SKIP_CHECK=1 mtype -i "$image@@$offset" ::/cmdline.txt | tr -d '\r\n')
+  firmware_load "$name" "$image" "$offset"
+  cmdline=$(tr -d '\r\n' < "$run/fw-$name/cmdline")
   cmdline="$(echo "$cmdline" | sed -e 's/console=serial0,115200/console=ttyAMA0/' -e 's/^ *//') panic=-1"
   # Development: SLATE_TEST_RUST_LOG=slate_ui=debug,info puts every unit's RUST_LOG in the guest.
   [ -z "${SLATE_TEST_RUST_LOG:-}" ] || cmdline="$cmdline systemd.setenv=RUST_LOG=$SLATE_TEST_RUST_LOG"
@@ -156,7 +185,7 @@ boot() { # boot NAME IMAGE KERNEL_DIR EXTRA_NETDEV BOOT_OFFSET [QEMU_ARG...]: st
   local sound=()
   [ "$profile" != kiosk ] || sound=(-audiodev "wav,id=snd0,path=$run/$name.wav" -device ich9-intel-hda -device hda-output,audiodev=snd0)
   qemu-system-aarch64 "${qemu_machine[@]}" -dtb "$run/board.dtb" "${sound[@]}" \
-    -kernel "$kdir/vmlinuz" -initrd "$kdir/initrd.img" \
+    -kernel "$run/fw-$name/kernel" -initrd "$run/fw-$name/initramfs" \
     -append "$cmdline" \
     "${drive[@]}" \
     "${nic[@]}" \

@@ -652,3 +652,296 @@ fn an_ssh_host_key_left_empty_by_a_power_cut_is_made_again() {
     assert_eq!(fs::read(&key).unwrap(), made, "a good key is kept");
     assert_eq!(fs::read_dir(ssh).unwrap().count(), 2, "nothing is left beside the key pair");
 }
+
+/// A card's boot partition and the target slot's root for `slot-switch` (RAUC's backend) and
+/// `mark-good`, all in a temporary directory.
+struct Slots {
+    dir: tempfile::TempDir,
+}
+
+impl Slots {
+    /// Slot A committed and booted; slot B written (its root has the boot files images/build puts
+    /// in every root file system).
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        fs::create_dir_all(d.join("boot/slot-a")).unwrap();
+        // config.txt as images/build leaves it: fixed kernel names, slot.txt included at the end.
+        fs::write(
+            d.join("boot/config.txt"),
+            "arm_64bit=1\nupstream_kernel=1\nkernel=vmlinuz\ninitramfs initrd.img\n[all]\n\
+             disable_splash=1\n[pi4]\ndtoverlay=slate\n[pi5]\ndtoverlay=slate-pi5\n[all]\n\
+             include slot.txt\n",
+        )
+        .unwrap();
+        fs::write(
+            d.join("boot/slot.txt"),
+            "[all]\nos_prefix=slot-a/\n[tryboot]\nos_prefix=slot-b/\n[all]\n",
+        )
+        .unwrap();
+        let new_root = d.join("slot-root/usr/lib/slate/slot-boot");
+        fs::create_dir_all(new_root.join("overlays")).unwrap();
+        for (dir, kernel) in
+            [(d.join("boot/slot-a"), "old kernel"), (new_root.clone(), "new kernel")]
+        {
+            fs::write(dir.join("vmlinuz"), kernel).unwrap();
+            fs::write(dir.join("initrd.img"), "initrd").unwrap();
+            fs::write(dir.join("bcm2711-rpi-4-b.dtb"), "dtb").unwrap();
+        }
+        fs::write(new_root.join("overlays/slate.dtbo"), "overlay").unwrap();
+        fs::write(
+            new_root.join("cmdline.txt"),
+            "console=serial0,115200 root=PARTUUID=5a7e0012-0@PART@ rauc.slot=@SLOT@ panic=10 ro\n",
+        )
+        .unwrap();
+        fs::write(
+            d.join("boot/slot-a/cmdline.txt"),
+            "console=serial0,115200 root=PARTUUID=5a7e0012-02 rauc.slot=A panic=10 ro\n",
+        )
+        .unwrap();
+        let slots = Slots { dir };
+        slots.booted("A");
+        slots
+    }
+    fn path(&self, p: &str) -> PathBuf {
+        self.dir.path().join(p)
+    }
+    fn read(&self, p: &str) -> Option<String> {
+        fs::read_to_string(self.path(p)).ok()
+    }
+    /// A new boot of slot `slot`: its command line, and /run empty again.
+    fn booted(&self, slot: &str) {
+        let part = if slot == "A" { 2 } else { 3 };
+        fs::write(
+            self.path("cmdline"),
+            format!(
+                "console=ttyAMA0 root=PARTUUID=5a7e0012-0{part} rauc.slot={slot} panic=10 ro\n"
+            ),
+        )
+        .unwrap();
+        let _ = fs::remove_file(self.path("reboot-param"));
+    }
+    fn env(&self) -> Vec<(&'static str, PathBuf)> {
+        vec![
+            ("SLATE_BOOT_DIR", self.path("boot")),
+            ("SLATE_CMDLINE", self.path("cmdline")),
+            ("SLATE_REBOOT_PARAM", self.path("reboot-param")),
+            ("SLATE_SLOT_ROOT", self.path("slot-root")),
+        ]
+    }
+    fn switch(&self, args: &[&str]) -> (bool, String) {
+        let env = self.env();
+        let env: Vec<(&str, &Path)> = env.iter().map(|(k, v)| (*k, v.as_path())).collect();
+        helper("slot-switch", args, &env)
+    }
+    fn out(&self, args: &[&str]) -> String {
+        let (ok, out) = self.switch(args);
+        assert!(ok, "slot-switch {args:?}: {out}");
+        out.trim().to_string()
+    }
+    /// What the emulated firmware (images/firmware) boots from this boot partition.
+    fn firmware(&self, tryboot: bool) -> String {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../images/firmware");
+        let mut cmd = Command::new("bash");
+        cmd.arg(script);
+        if tryboot {
+            cmd.arg("--tryboot");
+        }
+        let out = cmd.arg(self.path("boot")).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+}
+
+#[test]
+fn an_updated_slot_is_tried_once_and_committed_only_from_its_own_good_boot() {
+    let s = Slots::new();
+    let committed_a = s.read("boot/slot.txt").unwrap();
+    assert_eq!(s.out(&["get-current"]), "A");
+    assert_eq!(s.out(&["get-primary"]), "A");
+    assert_eq!(s.out(&["get-state", "A"]), "good");
+    assert_eq!(s.out(&["get-state", "B"]), "bad");
+    assert!(s.firmware(false).starts_with("os_prefix=slot-a/ kernel=slot-a/vmlinuz "));
+    // RAUC marks the slot it is about to write bad: never the committed one.
+    let (ok, out) = s.switch(&["set-state", "A", "bad"]);
+    assert!(!ok && out.contains("the committed slot"), "{out}");
+    s.out(&["set-state", "B", "bad"]);
+
+    // After RAUC wrote slot B: its boot files go to slot-b/, and the next reboot is a trial.
+    s.out(&["set-primary", "B"]);
+    assert_eq!(s.read("boot/slot-b/vmlinuz").unwrap(), "new kernel");
+    assert_eq!(s.read("boot/slot-b/overlays/slate.dtbo").unwrap(), "overlay");
+    let cmdline = s.read("boot/slot-b/cmdline.txt").unwrap();
+    assert!(cmdline.contains(" root=PARTUUID=5a7e0012-03 rauc.slot=B "), "{cmdline}");
+    assert_eq!(s.read("reboot-param").unwrap(), "0 tryboot\n");
+    assert_eq!(s.out(&["get-primary"]), "B");
+    assert_eq!(s.read("boot/slot.txt").unwrap(), committed_a, "nothing committed before B ran");
+    let (ok, out) = s.switch(&["set-state", "B", "good"]);
+    assert!(!ok && out.contains("has not been booted"), "{out}");
+    // The firmware: slot A on any ordinary boot, slot B only with the one-shot flag.
+    assert!(s.firmware(false).starts_with("os_prefix=slot-a/ "));
+    assert!(s.firmware(true).starts_with("os_prefix=slot-b/ kernel=slot-b/vmlinuz "));
+
+    // The trial boot of B: A is still what every other boot starts, and may not be written.
+    s.booted("B");
+    assert_eq!(s.out(&["get-current"]), "B");
+    assert_eq!(s.out(&["get-primary"]), "A");
+    assert_eq!(s.out(&["get-state", "B"]), "bad");
+    let (ok, out) = s.switch(&["set-state", "A", "bad"]);
+    assert!(!ok && out.contains("the committed slot"), "{out}");
+    // Healthy (slate-mark-good -> rauc status mark-good booted): B is committed.
+    s.out(&["set-state", "B", "good"]);
+    assert_eq!(s.out(&["committed"]), "B");
+    assert_eq!(s.out(&["get-state", "B"]), "good");
+    assert_eq!(s.out(&["get-state", "A"]), "bad");
+    assert!(s.firmware(false).starts_with("os_prefix=slot-b/ "));
+    assert!(s.firmware(true).starts_with("os_prefix=slot-a/ "));
+    assert!(!s.path("boot/slot.tmp").exists());
+}
+
+#[test]
+fn a_slot_without_its_boot_files_is_never_tried() {
+    let s = Slots::new();
+    fs::remove_dir_all(s.path("slot-root/usr/lib/slate/slot-boot")).unwrap();
+    let (ok, out) = s.switch(&["set-primary", "B"]);
+    assert!(!ok && out.contains("not bootable"), "{out}");
+    assert!(!s.path("reboot-param").exists());
+    assert!(!s.path("boot/slot-b").exists());
+    assert_eq!(s.out(&["get-primary"]), "A");
+    // Asking for the committed slot drops a trial asked for earlier.
+    fs::write(s.path("reboot-param"), "0 tryboot\n").unwrap();
+    s.out(&["set-primary", "A"]);
+    assert!(!s.path("reboot-param").exists());
+}
+
+/// Runs `mark-good` on a boot of `slot` with the journal lines given, slated active or not, the
+/// kiosk session enabled or not, at `uptime` seconds. Returns (success, output, what systemctl
+/// was asked to do). `rauc status mark-good booted` is a stand-in that does what RAUC does:
+/// calls the backend's set-state for the booted slot.
+fn mark_good(
+    s: &Slots,
+    slated_journal: &str,
+    session_journal: Option<&str>,
+    slated_active: bool,
+    uptime: &str,
+) -> (bool, String, String) {
+    let d = s.path("stubs");
+    fs::create_dir_all(&d).unwrap();
+    fs::write(d.join("slated.journal"), slated_journal).unwrap();
+    let switch =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../images/rootfs/usr/lib/slate/slot-switch");
+    let stubs = [
+        (
+            "journalctl",
+            format!(
+                "case \"$*\" in *slated.service*) cat {0}/slated.journal ;; *slate-session.service*) cat {0}/session.journal ;; esac\n",
+                d.display()
+            ),
+        ),
+        (
+            "systemctl",
+            format!(
+                "echo \"$*\" >> {0}/systemctl.calls\n\
+                 case \"$*\" in *is-active*slated*) {1} ;; *is-enabled*slate-session*) {2} ;; esac\n",
+                d.display(),
+                if slated_active { "exit 0" } else { "exit 3" },
+                if session_journal.is_some() { "exit 0" } else { "exit 1" },
+            ),
+        ),
+        (
+            "rauc",
+            format!(
+                "echo \"$*\" >> {0}/rauc.calls\n\
+                 [ \"$*\" = 'status mark-good booted' ] || exit 2\n\
+                 exec sh {1} set-state \"$(sh {1} get-current)\" good\n",
+                d.display(),
+                switch.display()
+            ),
+        ),
+    ];
+    for (name, body) in stubs {
+        let f = d.join(name);
+        fs::write(&f, format!("#!/bin/sh\n{body}")).unwrap();
+        fs::set_permissions(&f, fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    if let Some(j) = session_journal {
+        fs::write(d.join("session.journal"), j).unwrap();
+    }
+    fs::write(s.path("uptime"), format!("{uptime} 10.00\n")).unwrap();
+    let mut env = s.env();
+    env.extend([
+        ("SLATE_SLOT_SWITCH", switch.clone()),
+        ("SLATE_JOURNALCTL", d.join("journalctl")),
+        ("SLATE_SYSTEMCTL", d.join("systemctl")),
+        ("SLATE_RAUC", d.join("rauc")),
+        ("SLATE_UPTIME", s.path("uptime")),
+        ("SLATE_TRY_DEADLINE_S", PathBuf::from("300")),
+        ("SLATE_TRY_INTERVAL_S", PathBuf::from("0")),
+    ]);
+    let env: Vec<(&str, &Path)> = env.iter().map(|(k, v)| (*k, v.as_path())).collect();
+    let (ok, out) = helper("mark-good", &[], &env);
+    let calls = fs::read_to_string(d.join("systemctl.calls")).unwrap_or_default();
+    let _ = fs::remove_file(d.join("systemctl.calls"));
+    (ok, out, calls)
+}
+
+const READY: &str = "2026-12-06T17:25:25Z  INFO slate_shell::daemon: hello filed device=12\n\
+                     slated ready device=12\n";
+const UPLOADED: &str =
+    "2026-12-06T17:25:31Z  INFO slate_shell::upload: uploaded events=1 stored=1 duplicates=0\n";
+
+#[test]
+fn a_tried_slot_is_marked_good_only_when_slated_the_server_and_the_screen_are_there() {
+    // The committed slot's boot: nothing to confirm, RAUC not asked.
+    let s = Slots::new();
+    let (ok, out, calls) = mark_good(&s, READY, None, true, "40.0");
+    assert!(ok && out.contains("nothing to confirm"), "{out}");
+    assert!(calls.is_empty() && !s.path("stubs/rauc.calls").exists(), "{calls}");
+
+    // The trial boot of B (minimal profile): ready and uploaded -> committed.
+    let tried = || {
+        let s = Slots::new();
+        s.out(&["set-primary", "B"]);
+        s.booted("B");
+        s
+    };
+    let s = tried();
+    let (ok, out, calls) = mark_good(&s, &format!("{READY}{UPLOADED}"), None, true, "80.5");
+    assert!(ok && out.contains("slot B marked good"), "{out}");
+    assert!(!calls.contains("reboot"), "{calls}");
+    assert_eq!(s.out(&["committed"]), "B");
+
+    // Not healthy by the deadline -> a plain reboot (no trial asked), B not committed; what is
+    // missing is named.
+    let healthy = format!("{READY}{UPLOADED}");
+    let cases: [(&str, Option<&str>, bool, &str); 4] = [
+        // the server never reached
+        (READY, None, true, "server-reached"),
+        // a slated that never comes up (the broken bundle)
+        ("slated: error: cannot start\n", None, false, "slated-ready"),
+        // slated said ready once, then died (not active)
+        (&healthy, None, false, "slated-ready"),
+        // kiosk: everything but the screen
+        (&healthy, Some("INFO slate_ui::front: kiosk window mapped=false\n"), true, "kiosk-screen"),
+    ];
+    for (journal, session, active, missing) in cases {
+        let s = tried();
+        let (ok, out, calls) = mark_good(&s, journal, session, active, "300.2");
+        assert!(!ok, "{out}");
+        assert!(
+            out.contains(&format!("missing: {missing}")) && out.contains("rebooting to slot A"),
+            "{out}"
+        );
+        assert!(calls.lines().any(|l| l == "reboot"), "{calls}");
+        assert!(!s.path("reboot-param").exists(), "the reboot must not be another trial");
+        assert_eq!(s.out(&["committed"]), "A");
+        assert!(s.firmware(false).starts_with("os_prefix=slot-a/ "));
+    }
+
+    // Kiosk with the screen up -> committed.
+    let s = tried();
+    let session =
+        "INFO slate_ui::front: kiosk window mapped=true screen=SignIn app_running=false\n";
+    let (ok, out, _) = mark_good(&s, &format!("{READY}{UPLOADED}"), Some(session), true, "90.0");
+    assert!(ok && out.contains("slot B marked good"), "{out}");
+}
