@@ -15,8 +15,13 @@ fuzz_target!(|packet: &[u8]| {
     assert_eq!(full.queries.len(), 1);
     let query = &full.queries[0];
     assert_eq!(u16::from(query.query_type()), question.qtype);
-    let name = query.name().to_ascii().to_ascii_lowercase();
-    assert_eq!(name.trim_end_matches('.'), question.name);
+    // The labels' bytes, not hickory's presentation form (which escapes a leading `-`).
+    let labels: Vec<String> = query
+        .name()
+        .iter()
+        .map(|label| String::from_utf8_lossy(label).to_ascii_lowercase())
+        .collect();
+    assert_eq!(labels.join("."), question.name);
 
     let mut out = Vec::new();
     nxdomain(packet, &question, &mut out);

@@ -92,6 +92,13 @@ pub fn parse_query<'b>(packet: &[u8], buf: &'b mut [u8; MAX_NAME_LEN]) -> Option
         if version != 0 || rest.len() != 11 + rdlen {
             return None;
         }
+        // Its options (code, length, data) must fill its data exactly: a malformed one is
+        // hickory's to answer (FORMERR), not ours to refuse as if the query were sound.
+        let mut options = &rest[11..];
+        while !options.is_empty() {
+            let len = usize::from(u16_at(options, 2)?);
+            options = options.get(4 + len..)?;
+        }
         Some(do_bit)
     } else {
         if packet.len() != question_end {
@@ -193,6 +200,31 @@ mod tests {
         }
         packet.extend_from_slice(&[0, 0, 1, 0, 1]);
         assert_eq!(parse_query(&packet, &mut buf), None, "a name over 253 characters");
+    }
+
+    #[test]
+    fn edns_options_are_read_only_when_they_fill_the_opt_record_exactly() {
+        let mut buf = [0; MAX_NAME_LEN];
+        // A query with an OPT record whose data is `options` (as `dig` sends a cookie).
+        let with_options = |options: &[u8]| {
+            let mut p = query("adult.test.", RecordType::A, false);
+            p[11] = 1; // one additional record
+            p.extend_from_slice(&[0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0]);
+            p.extend_from_slice(&u16::try_from(options.len()).unwrap().to_be_bytes());
+            p.extend_from_slice(options);
+            p
+        };
+        let cookie = with_options(&[0, 10, 0, 8, 1, 2, 3, 4, 5, 6, 7, 8]);
+        assert!(Message::from_vec(&cookie).is_ok());
+        assert_eq!(parse_query(&cookie, &mut buf).unwrap().edns, Some(false));
+        // Found by fuzz/fuzz_targets/dns_wire.rs: option lengths that overrun the record (or
+        // stop short of it) are malformed, and hickory says so.
+        let found = [0x34, 1, 0, 0, 1, 0, 0, 0, 0, 0, 1, 5, b'a', b'd', b'u', b'l', 0, b'-'];
+        for options in [&found[..], &[0, 10, 0, 9, 1, 2, 3], &[0, 10, 0]] {
+            let packet = with_options(options);
+            assert!(Message::from_vec(&packet).is_err(), "{options:?}");
+            assert_eq!(parse_query(&packet, &mut buf), None, "{options:?}");
+        }
     }
 
     #[test]
