@@ -11,6 +11,9 @@ use crate::name::MAX_NAME_LEN;
 const HEADER: usize = 12;
 /// OPT's record type (EDNS).
 const OPT: u16 = 41;
+/// EDNS option codes whose data hickory decodes (RFC 5001, RFC 7871).
+const NSID: u16 = 3;
+const CLIENT_SUBNET: u16 = 8;
 /// UDP payload size this server advertises in EDNS answers (the DNS flag day 2020 figure).
 pub const EDNS_PAYLOAD: u16 = 1232;
 
@@ -94,9 +97,14 @@ pub fn parse_query<'b>(packet: &[u8], buf: &'b mut [u8; MAX_NAME_LEN]) -> Option
         }
         // Its options (code, length, data) must fill its data exactly: a malformed one is
         // hickory's to answer (FORMERR), not ours to refuse as if the query were sound.
+        // NSID and client subnet are the options hickory reads (and refuses when malformed):
+        // a query that carries one is hickory's too.
         let mut options = &rest[11..];
         while !options.is_empty() {
-            let len = usize::from(u16_at(options, 2)?);
+            let (code, len) = (u16_at(options, 0)?, usize::from(u16_at(options, 2)?));
+            if code == NSID || code == CLIENT_SUBNET {
+                return None;
+            }
             options = options.get(4 + len..)?;
         }
         Some(do_bit)
@@ -220,7 +228,9 @@ mod tests {
         // Found by fuzz/fuzz_targets/dns_wire.rs: option lengths that overrun the record (or
         // stop short of it) are malformed, and hickory says so.
         let found = [0x34, 1, 0, 0, 1, 0, 0, 0, 0, 0, 1, 5, b'a', b'd', b'u', b'l', 0, b'-'];
-        for options in [&found[..], &[0, 10, 0, 9, 1, 2, 3], &[0, 10, 0]] {
+        // Found next: a client subnet option too short to hold its address family.
+        let short_subnet = [0x35, 1, 0, 0, 0, 8, 0, 0, 0, 0x80, 0, 6, 0, 0, 0x25, b'-', 0x29, 0];
+        for options in [&found[..], &short_subnet, &[0, 10, 0, 9, 1, 2, 3], &[0, 10, 0]] {
             let packet = with_options(options);
             assert!(Message::from_vec(&packet).is_err(), "{options:?}");
             assert_eq!(parse_query(&packet, &mut buf), None, "{options:?}");
