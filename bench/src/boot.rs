@@ -145,7 +145,9 @@ mod tests {
 
     #[test]
     fn parses_the_test_scripts_last_line() {
-        let cases: &[(&str, Result<(f64, f64), &str>)] = &[
+        // A line, and the (boot, baseline) seconds read from it or a part of the error.
+        type Case<'a> = (&'a str, Result<(f64, f64), &'a str>);
+        let cases: &[Case] = &[
             ("image_boot_to_ready_s=54.1 baseline_login_s=55.1", Ok((54.1, 55.1))),
             ("baseline_login_s=60 image_boot_to_ready_s=72.7", Ok((72.7, 60.0))),
             ("image_boot_to_ready_s=54.1 baseline_login_s=skipped", Err("not a number")),

@@ -253,7 +253,9 @@ mod tests {
             all.extend(extra.iter().map(|s| s.to_string()));
             all
         };
-        let cases: Vec<(&str, Vec<&ListFile>, Vec<String>, Vec<String>)> = vec![
+        // (what, the manifest's files, the files present, the files to remove)
+        type Case<'a> = (&'a str, Vec<&'a ListFile>, Vec<String>, Vec<String>);
+        let cases: Vec<Case> = vec![
             ("nothing there", vec![&new], vec![], vec![]),
             (
                 "the new manifest's files stay",

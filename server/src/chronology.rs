@@ -120,7 +120,7 @@ pub fn lines(
         });
     }
     // Stable: equal times keep the order above (the report first).
-    lines.sort_by(|a, b| b.at.cmp(&a.at));
+    lines.sort_by_key(|line| std::cmp::Reverse(line.at));
     lines
 }
 

@@ -44,13 +44,13 @@ impl Store {
         by: &str,
         now: DateTime<Utc>,
     ) -> Result<i64, StoreError> {
-        Ok(self.lock().query_row(
+        self.lock().query_row(
             "INSERT INTO bypasses (profile, domain, from_at, until_at, reason, requested_by,
                                    requested_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
             params![profile, domain, db_time(from), db_time(until), reason, by, db_time(now)],
             |r| r.get(0),
-        )?)
+        )
     }
 
     /// Approves or refuses a pending request. `Ok(false)` when there is no pending request with

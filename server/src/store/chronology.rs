@@ -45,12 +45,11 @@ pub struct IncidentHistoryLine {
 impl Store {
     /// The roster's entry for `id`, if there is one.
     pub fn pupil(&self, id: &str) -> Result<Option<PupilRecord>, StoreError> {
-        Ok(self
-            .lock()
+        self.lock()
             .query_row("SELECT id, display_name, class_name FROM pupils WHERE id = $1", [id], |r| {
                 Ok(PupilRecord { id: r.get(0)?, name: r.get(1)?, class: r.get(2)? })
             })
-            .optional()?)
+            .optional()
     }
 
     /// The pupil's newest `limit` sessions, latest start first.

@@ -32,12 +32,12 @@ impl Store {
         expires_at: DateTime<Utc>,
         by: &str,
     ) -> Result<i64, StoreError> {
-        Ok(self.lock().query_row(
+        self.lock().query_row(
             "INSERT INTO device_commands (device, action, issued_at, expires_at, issued_by)
              VALUES ($1, $2, $3, $4, $5) RETURNING id",
             (device.map(|d| d.get()), action.as_str(), db_time(issued_at), db_time(expires_at), by),
             |r| r.get(0),
-        )?)
+        )
     }
 
     /// The devices a teacher's commands reach: those with a pupil of one of their classes

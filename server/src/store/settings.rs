@@ -27,10 +27,9 @@ pub(super) fn set_setting_in(
 
 impl Store {
     pub fn setting(&self, key: &str) -> Result<Option<String>, StoreError> {
-        Ok(self
-            .lock()
+        self.lock()
             .query_row("SELECT value FROM settings WHERE key = $1", [key], |r| r.get(0))
-            .optional()?)
+            .optional()
     }
 
     /// Sets a setting devices are told about (session rules).

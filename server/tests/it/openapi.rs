@@ -91,3 +91,35 @@ async fn every_device_route_is_documented_with_examples_that_decode() {
     assert!(errors >= 10, "error answers are documented too ({errors})");
     server.stop().await;
 }
+
+/// schemathesis (`scripts/api-fuzz`) sends every body the document allows: each event kind it
+/// documents must be one the decoder knows, with the fields the decoder requires marked required.
+#[test]
+fn every_documented_event_body_is_a_kind_the_decoder_knows_with_its_required_fields() {
+    let doc: Value = serde_json::from_str(slate_server::features::device_api::OPENAPI).unwrap();
+    let bodies = doc["components"]["schemas"]["Event"]["properties"]["body"]["oneOf"]
+        .as_array()
+        .expect("event bodies are documented one by one");
+    assert!(bodies.len() >= 10, "{} bodies", bodies.len());
+    let event = |body: &Value| {
+        let event = serde_json::json!({"id": "0192f0c4-8e6a-7b3c-9d1e-2f3a4b5c6d7e", "device": 12,
+            "at": "2026-11-17T10:14:03Z", "body": body});
+        Batch::from_json(&bytes(&serde_json::json!({"v": 1, "events": [event]})))
+    };
+    for body in bodies {
+        let kind = body["properties"]["type"]["const"].as_str().expect("a const type");
+        let required: Vec<&str> =
+            body["required"].as_array().unwrap().iter().map(|r| r.as_str().unwrap()).collect();
+        let err = event(&serde_json::json!({"type": kind})).err().map(|e| e.to_string());
+        if required == ["type"] {
+            assert!(
+                err.is_none() || !err.as_ref().unwrap().contains("missing field"),
+                "{kind}: {err:?}"
+            );
+        } else {
+            let err = err.unwrap_or_else(|| panic!("{kind} without its fields was accepted"));
+            assert!(!err.contains("unknown variant"), "{kind} is not a kind: {err}");
+            assert!(err.contains("missing field"), "{kind}: {err}");
+        }
+    }
+}

@@ -2365,8 +2365,9 @@ mod tests {
             let _ = core.step(jumped("10:00:00", boot, 0), pin(PinCheck::Wrong), &mut ids);
         }
         assert_eq!(core.locked_until(jumped("10:00:03", 1003, 0)), Some(t("10:01:03")));
-        // (wall clock, since boot, what the right PIN gets)
-        let steps: [(&str, u64, Result<(), DateTime<Utc>>); 4] = [
+        // (wall clock, since boot, what the right PIN gets: `Err(until)` still locked out)
+        type Step<'a> = (&'a str, u64, Result<(), DateTime<Utc>>);
+        let steps: [Step; 4] = [
             ("12:00:10", 1010, Err(t("12:01:03"))),
             ("08:00:30", 1030, Err(t("08:01:03"))),
             ("10:01:02", 1062, Err(t("10:01:03"))),

@@ -11,6 +11,9 @@ use crate::name::MAX_NAME_LEN;
 const HEADER: usize = 12;
 /// OPT's record type (EDNS).
 const OPT: u16 = 41;
+/// EDNS option codes whose data hickory decodes (RFC 5001, RFC 7871).
+const NSID: u16 = 3;
+const CLIENT_SUBNET: u16 = 8;
 /// UDP payload size this server advertises in EDNS answers (the DNS flag day 2020 figure).
 pub const EDNS_PAYLOAD: u16 = 1232;
 
@@ -91,6 +94,18 @@ pub fn parse_query<'b>(packet: &[u8], buf: &'b mut [u8; MAX_NAME_LEN]) -> Option
         let rdlen = usize::from(u16_at(rest, 9)?);
         if version != 0 || rest.len() != 11 + rdlen {
             return None;
+        }
+        // Its options (code, length, data) must fill its data exactly: a malformed one is
+        // hickory's to answer (FORMERR), not ours to refuse as if the query were sound.
+        // NSID and client subnet are the options hickory reads (and refuses when malformed):
+        // a query that carries one is hickory's too.
+        let mut options = &rest[11..];
+        while !options.is_empty() {
+            let (code, len) = (u16_at(options, 0)?, usize::from(u16_at(options, 2)?));
+            if code == NSID || code == CLIENT_SUBNET {
+                return None;
+            }
+            options = options.get(4 + len..)?;
         }
         Some(do_bit)
     } else {
@@ -193,6 +208,33 @@ mod tests {
         }
         packet.extend_from_slice(&[0, 0, 1, 0, 1]);
         assert_eq!(parse_query(&packet, &mut buf), None, "a name over 253 characters");
+    }
+
+    #[test]
+    fn edns_options_are_read_only_when_they_fill_the_opt_record_exactly() {
+        let mut buf = [0; MAX_NAME_LEN];
+        // A query with an OPT record whose data is `options` (as `dig` sends a cookie).
+        let with_options = |options: &[u8]| {
+            let mut p = query("adult.test.", RecordType::A, false);
+            p[11] = 1; // one additional record
+            p.extend_from_slice(&[0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0]);
+            p.extend_from_slice(&u16::try_from(options.len()).unwrap().to_be_bytes());
+            p.extend_from_slice(options);
+            p
+        };
+        let cookie = with_options(&[0, 10, 0, 8, 1, 2, 3, 4, 5, 6, 7, 8]);
+        assert!(Message::from_vec(&cookie).is_ok());
+        assert_eq!(parse_query(&cookie, &mut buf).unwrap().edns, Some(false));
+        // Found by fuzz/fuzz_targets/dns_wire.rs: option lengths that overrun the record (or
+        // stop short of it) are malformed, and hickory says so.
+        let found = [0x34, 1, 0, 0, 1, 0, 0, 0, 0, 0, 1, 5, b'a', b'd', b'u', b'l', 0, b'-'];
+        // Found next: a client subnet option too short to hold its address family.
+        let short_subnet = [0x35, 1, 0, 0, 0, 8, 0, 0, 0, 0x80, 0, 6, 0, 0, 0x25, b'-', 0x29, 0];
+        for options in [&found[..], &short_subnet, &[0, 10, 0, 9, 1, 2, 3], &[0, 10, 0]] {
+            let packet = with_options(options);
+            assert!(Message::from_vec(&packet).is_err(), "{options:?}");
+            assert_eq!(parse_query(&packet, &mut buf), None, "{options:?}");
+        }
     }
 
     #[test]

@@ -229,7 +229,9 @@ fn lists_to_fetch_are_those_not_stored_by_content() {
     let names = |plan: Vec<(String, ListFile)>| -> Vec<String> {
         plan.into_iter().map(|(n, _)| n).collect()
     };
-    let cases: [(&str, BTreeMap<String, ListFile>, BTreeSet<String>, &[&str]); 5] = [
+    // (what, the manifest, the files stored, the lists to fetch)
+    type Case<'a> = (&'a str, BTreeMap<String, ListFile>, BTreeSet<String>, &'a [&'a str]);
+    let cases: [Case; 5] = [
         ("first install", manifest(&[("adult", &a), ("iwf", &b)]), stored(&[]), &["adult", "iwf"]),
         ("nothing new", manifest(&[("adult", &a), ("iwf", &b)]), stored(&[&a, &b]), &[]),
         (
