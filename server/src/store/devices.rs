@@ -645,7 +645,7 @@ mod lifecycle_tests {
             Some(AuthenticatedDevice { device: device(12), rotation_requested: false })
         );
         assert!(store.request_credential_rotation(device(12), "it.jones", now).unwrap());
-        assert_eq!(who(&store, &old, now).unwrap().rotation_requested, true);
+        assert!(who(&store, &old, now).unwrap().rotation_requested);
         assert_eq!(
             store.credential_state(device(12)).unwrap(),
             Some(CredentialState::ReplacementAsked { at: now })
