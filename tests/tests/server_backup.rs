@@ -77,7 +77,11 @@ fn a_restored_server_keeps_every_device_working_and_nothing_is_lost() {
     // IT can open it by hand with age.
     let listing = run_ok({
         let mut c = Command::new("sh");
-        c.arg("-c").arg(format!("age -d -i {} {} | tar -t", identity.display(), backup.display()));
+        c.arg("-c").arg(format!(
+            "age -d -i {} {} | tar --zstd -t",
+            identity.display(),
+            backup.display()
+        ));
         c
     });
     let listing = String::from_utf8(listing.stdout).unwrap();

@@ -292,7 +292,11 @@ fn the_server_package_installs_into_a_fresh_debian_and_serves() {
     assert_eq!(written.len(), 1, "{written:?}");
     let opened = run_ok({
         let mut c = Command::new("sh");
-        c.arg("-c").arg(format!("age -d -i {} {} | tar -t", key.display(), written[0].display()));
+        c.arg("-c").arg(format!(
+            "age -d -i {} {} | tar --zstd -t",
+            key.display(),
+            written[0].display()
+        ));
         c
     });
     assert!(String::from_utf8(opened.stdout).unwrap().contains("policy-key"));
