@@ -12,7 +12,9 @@ use slate_server::auth::Role;
 use slate_server::incident::{Action, Details, Status, Step, WorkflowError};
 use slate_server::roster::PupilEntry;
 use slate_server::secrets::Secret;
-use slate_server::store::{CredentialState, EnrollOutcome, PostgresOptions, StepError};
+use slate_server::store::{
+    CredentialState, EnrollOutcome, EnrollRefusal, PostgresOptions, StepError,
+};
 use slate_server::who_had::{Answer, Source};
 use slate_server::Store;
 use std::path::Path;
@@ -155,6 +157,14 @@ fn a_term(store: &Store) {
     assert_eq!(holder(&replacement), Some((device(12), false)));
     assert_eq!(holder(&credential), None);
     assert_eq!(store.credential_state(device(12)).unwrap(), Some(CredentialState::InUse));
+    // A class set's one token: one new device, then used up; never an enrolled one.
+    let class_set = store.issue_class_set_token(1, Duration::days(4), "it.jones", tuesday).unwrap();
+    let enroll_with = |n: u16| {
+        store.enroll(&class_set.hash(), device(n), &Secret::generate().hash(), "0.3.0", tuesday)
+    };
+    assert_eq!(enroll_with(12).unwrap(), EnrollOutcome::Refused(EnrollRefusal::DeviceEnrolled));
+    assert_eq!(enroll_with(40).unwrap(), EnrollOutcome::Enrolled);
+    assert_eq!(enroll_with(41).unwrap(), EnrollOutcome::Refused(EnrollRefusal::UsedUp));
 
     store.save_pupil(&PupilEntry::new("p-amira", "Amira K.", "Year 2").unwrap()).unwrap();
     store.save_pupil(&PupilEntry::new("p-ben", "Ben T.", "Year 2").unwrap()).unwrap();
@@ -312,9 +322,9 @@ fn a_term(store: &Store) {
     // Retention: a year on, everything closed is purged; the DSL's open work never is.
     let purged = store.purge_before(at("2027-12-01T00:00:00Z"), 10_000).unwrap();
     assert_eq!((purged.incidents, purged.reports), (1, 1));
-    // The audit entries: Tuesday's look-up, and the device enrolling, being asked to replace its
-    // credential and replacing it.
-    assert_eq!((purged.sessions, purged.register, purged.audit), (1, 1, 4));
+    // The audit entries: Tuesday's look-up; the device enrolling, being asked to replace its
+    // credential and replacing it; the class-set token made, and device 40 enrolled with it.
+    assert_eq!((purged.sessions, purged.register, purged.audit), (1, 1, 6));
     assert_eq!(purged.events, 5, "two hellos, session start and end, Tuesday's report");
     assert_eq!(store.who_had(device(12), at("2026-11-17T10:14:00Z")).unwrap(), None);
     assert_eq!(store.who_had_any(device(31), at("2026-11-17T13:30:00Z")).unwrap(), Answer::Nobody);
