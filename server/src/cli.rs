@@ -56,6 +56,10 @@ pub struct DatabaseArgs {
 pub enum Command {
     /// Serve the device API and the staff pages.
     Serve(ServeArgs),
+    /// Set up the school's server, once (running it again is safe): the school's own CA and a
+    /// server certificate for the names and addresses devices and browsers use, the policy key,
+    /// and the first DSL account. Prints what goes on every card.
+    Init(InitArgs),
     /// Make a one-time token that lets one device enroll (or, with --class-set N, up to N new
     /// devices); prints the token alone.
     EnrollmentToken(EnrollmentTokenArgs),
@@ -99,6 +103,23 @@ pub struct ManArgs {
     /// The directory to write the pages into (created).
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// The school's name, for its CA ("Oakfield Primary").
+    #[arg(long, value_name = "NAME")]
+    pub school: String,
+
+    /// A name or address devices and staff browsers reach the server by (repeat for each),
+    /// e.g. --host slate.oakfield.sch.uk --host 10.20.0.5.
+    #[arg(long = "host", value_name = "NAME", required = true)]
+    pub hosts: Vec<String>,
+
+    /// Make this DSL account too, if it does not exist (its one-time password and TOTP key are
+    /// printed, as `staff add` prints them).
+    #[arg(long, value_name = "USERNAME", value_parser = parse_username)]
+    pub dsl: Option<String>,
 }
 
 #[derive(Debug, Args)]

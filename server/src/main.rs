@@ -11,7 +11,7 @@ use clap::{CommandFactory, Parser};
 use slate_server::auth::{self, HashCost};
 use slate_server::cli::{
     BackupArgs, Cli, Command, CompletionsArgs, DatabaseArgs, DeviceArgs, DeviceCommand,
-    EnrollmentTokenArgs, ManArgs, PupilAddArgs, PupilCommand, RestoreArgs, RosterCommand,
+    EnrollmentTokenArgs, InitArgs, ManArgs, PupilAddArgs, PupilCommand, RestoreArgs, RosterCommand,
     RosterImportArgs, ServeArgs, StaffAddArgs, StaffCommand, StaffDisableArgs, StaffRecoverArgs,
 };
 use slate_server::config::{self, Config};
@@ -60,6 +60,7 @@ async fn main() -> ExitCode {
         Command::Device(DeviceCommand::Rotate(args)) => {
             rotate_device(&cli.data_dir, database, args)
         }
+        Command::Init(args) => init(&cli.data_dir, database, args),
         Command::Backup(args) => backup(&cli.data_dir, database, args),
         Command::Restore(args) => restore(&cli.data_dir, args),
         Command::Completions(args) => completions(args),
@@ -154,7 +155,14 @@ async fn serve(data_dir: &Path, database: &DatabaseArgs, args: ServeArgs) -> any
     let listener =
         listen::bind(args.listen).with_context(|| format!("cannot listen on {}", args.listen))?;
     let local = listener.local_addr()?;
-    let certificate = tls_files.as_ref().map(|f| f.cert.as_path());
+    // What devices trust: the school's CA once `init` made one, else the certificate itself.
+    let school_ca = data_dir.tls_dir()?.join("ca.pem");
+    let trust = match &tls_files {
+        Some(_) if !given_tls_files && school_ca.exists() => Some(school_ca.as_path()),
+        Some(files) => Some(files.cert.as_path()),
+        None => None,
+    };
+    let certificate = trust;
     let mut text = String::new();
     for line in listen::startup_lines(local, certificate) {
         text.push_str(&line);
@@ -224,6 +232,63 @@ fn enrollment_token(
         (None, None) => anyhow::bail!("give --device N or --class-set N"),
     };
     println!("{}", token.expose());
+    Ok(())
+}
+
+fn init(data_dir: &Path, database: &DatabaseArgs, args: InitArgs) -> anyhow::Result<()> {
+    let school = args.school.trim();
+    if school.is_empty() || school.chars().count() > 80 || school.chars().any(char::is_control) {
+        anyhow::bail!("--school must be 1 to 80 characters of text");
+    }
+    for host in &args.hosts {
+        let host = host.trim();
+        let name_like =
+            host.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':'));
+        if host.is_empty() || host.len() > 253 || !name_like {
+            anyhow::bail!("--host {host:?} is not a host name or IP address");
+        }
+    }
+    let (data_dir, store) = open(data_dir, database)?;
+    let tls_dir = data_dir.tls_dir()?;
+    // Enrolled devices trust the certificate they were given: a new CA would cut them off.
+    if !tls_dir.join("ca.pem").exists() && !store.fleet()?.is_empty() {
+        anyhow::bail!(
+            "devices are enrolled and trust this server's current certificate ({}): a new CA would cut them off. Give the server the school's own files with --tls-cert and --tls-key instead",
+            tls_dir.join("cert.pem").display()
+        );
+    }
+    let made = slate_server::tls::school_certificates(&data_dir, school, &args.hosts)?;
+    let policy_key = data_dir.policy_key()?;
+    store.audit(
+        chrono::Utc::now(),
+        "console",
+        "set up the server (init)",
+        None,
+        Some(&made.names.join(", ")),
+    )?;
+    println!(
+        "school CA: {} ({}). Copy it to every card's boot partition as server-ca.pem, and add it to staff browsers' trusted authorities.",
+        made.ca.display(),
+        if made.ca_made { "made now" } else { "kept from before" }
+    );
+    println!("server certificate for: {}", made.names.join(", "));
+    println!(
+        "policy key: {} (slate.toml, [server] public_key)",
+        slate_protocol::bundle::verifying_key_to_base64(&policy_key.verifying_key())
+    );
+    if let Some(username) = args.dsl {
+        if store.staff_by_username(&username)?.is_some() {
+            println!("DSL account {username} exists already: unchanged");
+        } else {
+            drop(store);
+            add_staff(
+                data_dir.root(),
+                database,
+                StaffAddArgs { username, role: auth::Role::Dsl, totp: true },
+            )?;
+        }
+    }
+    println!("Restart the server to serve the new certificate: systemctl restart slate-server");
     Ok(())
 }
 

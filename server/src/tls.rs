@@ -69,6 +69,82 @@ pub fn self_signed(data_dir: &DataDir) -> Result<TlsFiles, TlsError> {
     Ok(files)
 }
 
+/// What `slate-server init` left in the data directory's `tls/`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SchoolCertificates {
+    /// The school's CA certificate: what goes on every card as `server-ca.pem`, and into staff
+    /// browsers' trust.
+    pub ca: PathBuf,
+    /// Whether the CA was made now (else the one made before was kept).
+    pub ca_made: bool,
+    /// The names and addresses the server certificate covers.
+    pub names: Vec<String>,
+}
+
+/// The school's own CA (made once, kept: every card trusts it) and a server certificate it
+/// signs for `hosts` (the names and addresses devices and browsers use) and this machine's own
+/// names, replacing `cert.pem`/`key.pem`. The CA's name is kept beside it, so a later run signs
+/// with the same issuer name (rcgen rebuilds the issuer from its name and key).
+pub fn school_certificates(
+    data_dir: &DataDir,
+    school: &str,
+    hosts: &[String],
+) -> Result<SchoolCertificates, TlsError> {
+    use rcgen::{
+        BasicConstraints, CertificateParams, DistinguishedName, DnType, IsCa, Issuer, KeyPair,
+        KeyUsagePurpose,
+    };
+    let dir = data_dir.tls_dir()?;
+    let (ca_cert, ca_key, ca_name) =
+        (dir.join("ca.pem"), dir.join("ca-key.pem"), dir.join("ca-name.txt"));
+    let ca_params = |name: &str| {
+        let mut params = CertificateParams::default();
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::CommonName, name);
+        params.distinguished_name = dn;
+        params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        params.not_after = rcgen::date_time_ymd(2046, 1, 1);
+        params
+    };
+    let ca_made = !(ca_cert.exists() && ca_key.exists() && ca_name.exists());
+    let (issuer_name, issuer_key) = if ca_made {
+        let name = format!("{school} Slate CA");
+        let key = KeyPair::generate()?;
+        let cert = ca_params(&name).self_signed(&key)?;
+        write_private_file(&ca_key, key.serialize_pem().as_bytes())?;
+        write_private_file(&ca_name, name.as_bytes())?;
+        write_private_file(&ca_cert, cert.pem().as_bytes())?;
+        (name, key)
+    } else {
+        let read = |path: &Path| {
+            std::fs::read_to_string(path).map_err(|source| {
+                TlsError::DataDir(DataDirError::Read { path: path.to_owned(), source })
+            })
+        };
+        let key = KeyPair::from_pem(&read(&ca_key)?)?;
+        (read(&ca_name)?.trim().to_owned(), key)
+    };
+    let issuer = Issuer::new(ca_params(&issuer_name), issuer_key);
+    let mut names: Vec<String> = hosts.iter().map(|h| h.trim().to_owned()).collect();
+    for own in SELF_SIGNED_NAMES {
+        if !names.iter().any(|n| n == own) {
+            names.push(own.to_owned());
+        }
+    }
+    let mut params = CertificateParams::new(names.clone())?;
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::CommonName, names[0].as_str());
+    params.distinguished_name = dn;
+    params.not_after = rcgen::date_time_ymd(2036, 1, 1);
+    let key = KeyPair::generate()?;
+    let cert = params.signed_by(&key, &issuer)?;
+    // The key first, as for the self-signed pair.
+    write_private_file(&dir.join("key.pem"), key.serialize_pem().as_bytes())?;
+    write_private_file(&dir.join("cert.pem"), cert.pem().as_bytes())?;
+    Ok(SchoolCertificates { ca: ca_cert, ca_made, names })
+}
+
 /// Loads and checks a certificate chain and key, naming the file at fault if they do not load.
 pub fn load(files: &TlsFiles) -> Result<TlsConfig, TlsError> {
     let certs = read_certificates(&files.cert)?;

@@ -540,3 +540,90 @@ async fn an_admin_command_on_another_data_directory_than_the_running_servers_say
     assert!(!said.contains("no running slate-server uses"), "the running server's own: {said}");
     terminate(running).await;
 }
+
+/// `slate-server init` as IT runs it once: the school's CA, a server certificate for the names
+/// devices use, the policy key and the first DSL. The served certificate then checks against the
+/// CA alone, by the name given and not by another; a second run keeps the CA; a server whose
+/// devices trust its first certificate is not given a new CA.
+#[tokio::test]
+async fn init_makes_the_school_ca_and_a_certificate_devices_reach_by_name() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data_dir = tmp.path().join("data");
+    let dir = data_dir.to_str().unwrap();
+    let init = |extra: &'static [&'static str]| {
+        let mut args = vec!["init", "--data-dir", dir, "--school", "Oakfield Primary"];
+        args.extend_from_slice(&["--host", "slate.oakfield.test", "--host", "10.20.0.5"]);
+        args.extend_from_slice(extra);
+        async move { run(&args).await }
+    };
+    let first = init(&["--dsl", "head"]).await;
+    assert!(first.status.success(), "{first:?}");
+    let said = String::from_utf8(first.stdout).unwrap();
+    assert!(said.contains("(made now)") && said.contains("server-ca.pem"), "{said}");
+    assert!(
+        said.contains("server certificate for: slate.oakfield.test, 10.20.0.5, localhost"),
+        "{said}"
+    );
+    assert!(said.contains("totp secret: ") && said.contains("policy key: "), "{said}");
+    let ca = std::fs::read(data_dir.join("tls/ca.pem")).unwrap();
+    let again = init(&["--dsl", "head"]).await;
+    let said = String::from_utf8(again.stdout).unwrap();
+    assert!(said.contains("(kept from before)") && said.contains("exists already"), "{said}");
+    assert_eq!(
+        std::fs::read(data_dir.join("tls/ca.pem")).unwrap(),
+        ca,
+        "the CA every card trusts stays"
+    );
+
+    let running = start(&data_dir, "127.0.0.1:0").await;
+    assert_eq!(
+        running.certificate,
+        data_dir.join("tls/ca.pem"),
+        "devices are told to trust the CA"
+    );
+    let port = running.url.rsplit(':').next().unwrap().parse::<u16>().unwrap();
+    let client = |name: &str| {
+        reqwest::Client::builder()
+            .no_proxy()
+            .timeout(PATIENCE)
+            .tls_certs_only([reqwest::Certificate::from_pem(&ca).unwrap()])
+            .resolve(name, std::net::SocketAddr::from(([127, 0, 0, 1], port)))
+            .build()
+            .unwrap()
+    };
+    let by_name =
+        client("slate.oakfield.test").get(format!("https://slate.oakfield.test:{port}/healthz"));
+    assert_eq!(by_name.send().await.expect("trusted by the school CA").status(), 200);
+    let other =
+        client("other.oakfield.test").get(format!("https://other.oakfield.test:{port}/healthz"));
+    assert!(other.send().await.is_err(), "a name the certificate does not cover is refused");
+    terminate(running).await;
+
+    // A server devices already trust by its first (self-signed) certificate: no new CA.
+    let old = tmp.path().join("old");
+    let old_dir = old.to_str().unwrap();
+    let made = run(&["enrollment-token", "--data-dir", old_dir, "--device", "2"]).await;
+    assert!(made.status.success(), "{made:?}");
+    let store = slate_server::Store::open(&old.join("slate.sqlite")).unwrap();
+    let token = store
+        .issue_enrollment_token(
+            slate_protocol::DeviceNumber::new(1).unwrap(),
+            chrono::Duration::hours(1),
+            chrono::Utc::now(),
+        )
+        .unwrap();
+    let credential = slate_server::secrets::Secret::generate();
+    store
+        .enroll(
+            &token.hash(),
+            slate_protocol::DeviceNumber::new(1).unwrap(),
+            &credential.hash(),
+            "0.1.0",
+            chrono::Utc::now(),
+        )
+        .unwrap();
+    drop(store);
+    let refused = run(&["init", "--data-dir", old_dir, "--school", "X", "--host", "a.test"]).await;
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("would cut them off"), "{refused:?}");
+}
