@@ -287,6 +287,36 @@ impl Server {
         serde_json::from_str(&self.staff_page("/api/v1/staff/reports?limit=1000"))
             .expect("reports JSON")
     }
+
+    /// How many of the reports the server holds have event id `id` (exactly once is the
+    /// promise).
+    pub fn report_count(&self, id: &str) -> usize {
+        self.reports().iter().filter(|r| r["id"] == id).count()
+    }
+}
+
+/// IT's age key pair for server backups, made as IT makes it (`age-keygen`): the identity file
+/// `dir/name` and its public key (`age1…`).
+pub fn age_key_pair(dir: &Path, name: &str) -> (PathBuf, String) {
+    let identity = dir.join(name);
+    let mut make = Command::new("age-keygen");
+    make.arg("-o").arg(&identity);
+    run_ok(make);
+    let mut public = Command::new("age-keygen");
+    public.arg("-y").arg(&identity);
+    let public = String::from_utf8(run_ok(public).stdout).expect("utf-8 public key");
+    (identity, public.trim().to_owned())
+}
+
+/// The file names in a server backup, opened by hand as IT would: `age -d | tar --zstd -t`.
+pub fn backup_listing(identity: &Path, backup: &Path) -> String {
+    let mut open = Command::new("sh");
+    open.arg("-c").arg(format!(
+        "age -d -i {} {} | tar --zstd -t",
+        identity.display(),
+        backup.display()
+    ));
+    String::from_utf8(run_ok(open).stdout).expect("utf-8 listing")
 }
 
 impl Drop for Server {

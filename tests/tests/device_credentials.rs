@@ -23,10 +23,6 @@ fn status_with(server: &Server, credential: &str) -> u16 {
         .as_u16()
 }
 
-fn report_count(server: &Server, id: &str) -> usize {
-    server.reports().iter().filter(|r| r["id"] == id).count()
-}
-
 #[test]
 fn a_device_replaces_its_credential_is_revoked_when_stolen_and_loses_nothing() {
     let dir = tempfile::tempdir().unwrap();
@@ -45,7 +41,7 @@ fn a_device_replaces_its_credential_is_revoked_when_stolen_and_loses_nothing() {
     wait_until("the device to enroll", || (device.status()["enrolled"] == true).then_some(()));
     let first = device.press();
     device.unlock();
-    wait_until("the first report", || (report_count(&server, &first) == 1).then_some(()));
+    wait_until("the first report", || (server.report_count(&first) == 1).then_some(()));
     let old = credential_of(&device);
     assert_eq!(status_with(&server, &old), 200);
 
@@ -55,10 +51,10 @@ fn a_device_replaces_its_credential_is_revoked_when_stolen_and_loses_nothing() {
     assert!(said.contains("will replace its credential"), "{said}");
     let second = device.press();
     device.unlock();
-    wait_until("the second report", || (report_count(&server, &second) == 1).then_some(()));
+    wait_until("the second report", || (server.report_count(&second) == 1).then_some(()));
     let third = device.press();
     device.unlock();
-    wait_until("the third report", || (report_count(&server, &third) == 1).then_some(()));
+    wait_until("the third report", || (server.report_count(&third) == 1).then_some(()));
     let replaced = credential_of(&device);
     assert_ne!(replaced, old, "the device stored a new credential");
     assert_eq!(status_with(&server, &old), 401, "the old one is refused once the new is used");
@@ -80,7 +76,7 @@ fn a_device_replaces_its_credential_is_revoked_when_stolen_and_loses_nothing() {
             .any(|log| log.contains("the server refused this device's credential"))
             .then_some(())
     });
-    assert_eq!(report_count(&server, &while_revoked), 0);
+    assert_eq!(server.report_count(&while_revoked), 0);
     assert_ne!(device.status()["spool_pending"], 0, "kept on the device");
     let fleet = server.staff_page("/fleet");
     assert!(fleet.contains("revoked") && fleet.contains("by console"), "{fleet}");
@@ -91,11 +87,11 @@ fn a_device_replaces_its_credential_is_revoked_when_stolen_and_loses_nothing() {
     device.kill();
     device.start();
     wait_until("the report pressed while revoked", || {
-        (report_count(&server, &while_revoked) == 1).then_some(())
+        (server.report_count(&while_revoked) == 1).then_some(())
     });
     device.wait_until_drained();
     for id in [&first, &second, &third, &while_revoked] {
-        assert_eq!(report_count(&server, id), 1, "report {id} once");
+        assert_eq!(server.report_count(id), 1, "report {id} once");
     }
     assert_eq!(status_with(&server, &replaced), 401, "the revoked credential stays refused");
     assert_eq!(status_with(&server, &credential_of(&device)), 200);
@@ -139,9 +135,7 @@ fn one_class_set_token_enrolls_each_new_device_of_the_set() {
     for device in [&first, &second] {
         let id = device.press();
         device.unlock();
-        wait_until("its report", || {
-            (server.reports().iter().filter(|r| r["id"] == id.as_str()).count() == 1).then_some(())
-        });
+        wait_until("its report", || (server.report_count(&id) == 1).then_some(()));
     }
     // A third card, and a card claiming an enrolled number: both refused.
     let status = |number: u16| {

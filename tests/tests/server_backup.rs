@@ -3,29 +3,8 @@
 //! is restored into a new one with `slate-server restore`, and a real, enrolled slated goes on
 //! working against it: same certificate, same credential, same policy key, nothing lost.
 
-use slate_e2e::{run_ok, wait_until, Device, DeviceSetup, Server};
-use std::path::Path;
+use slate_e2e::{age_key_pair, backup_listing, run_ok, wait_until, Device, DeviceSetup, Server};
 use std::process::Command;
-
-/// IT's age key pair: the identity file, and its public key.
-fn it_key(dir: &Path, name: &str) -> (std::path::PathBuf, String) {
-    let identity = dir.join(name);
-    run_ok({
-        let mut c = Command::new("age-keygen");
-        c.arg("-o").arg(&identity);
-        c
-    });
-    let public = run_ok({
-        let mut c = Command::new("age-keygen");
-        c.arg("-y").arg(&identity);
-        c
-    });
-    (identity, String::from_utf8(public.stdout).unwrap().trim().to_owned())
-}
-
-fn report_count(server: &Server, id: &str) -> usize {
-    server.reports().iter().filter(|r| r["id"] == id).count()
-}
 
 #[test]
 fn a_restored_server_keeps_every_device_working_and_nothing_is_lost() {
@@ -58,10 +37,10 @@ fn a_restored_server_keeps_every_device_working_and_nothing_is_lost() {
     });
     let before = device.press();
     device.unlock();
-    wait_until("the report", || (report_count(&server, &before) == 1).then_some(()));
+    wait_until("the report", || (server.report_count(&before) == 1).then_some(()));
 
     // IT's key pair; the server gets only the public half.
-    let (identity, recipient) = it_key(dir.path(), "it.key");
+    let (identity, recipient) = age_key_pair(dir.path(), "it.key");
     assert!(recipient.starts_with("age1"), "{recipient}");
     let backup = dir.path().join("nightly.age");
     let said =
@@ -75,16 +54,7 @@ fn a_restored_server_keeps_every_device_working_and_nothing_is_lost() {
         assert!(!sealed.windows(key.len()).any(|w| w == key), "{secret} is not readable in it");
     }
     // IT can open it by hand with age.
-    let listing = run_ok({
-        let mut c = Command::new("sh");
-        c.arg("-c").arg(format!(
-            "age -d -i {} {} | tar --zstd -t",
-            identity.display(),
-            backup.display()
-        ));
-        c
-    });
-    let listing = String::from_utf8(listing.stdout).unwrap();
+    let listing = backup_listing(&identity, &backup);
     for name in ["slate-backup.txt", "slate.sqlite", "policy-key", "totp-key", "tls/"] {
         assert!(listing.contains(name), "{name} in {listing}");
     }
@@ -104,7 +74,7 @@ fn a_restored_server_keeps_every_device_working_and_nothing_is_lost() {
     let fresh_key = std::fs::read(new_dir.join("totp-key")).unwrap();
 
     // A wrong key restores nothing, and moves nothing.
-    let (wrong, _) = it_key(dir.path(), "wrong.key");
+    let (wrong, _) = age_key_pair(dir.path(), "wrong.key");
     let refused = Command::new(slate_e2e::binary("slate-server"))
         .args(["restore", "--data-dir"])
         .arg(&new_dir)
@@ -154,14 +124,14 @@ fn a_restored_server_keeps_every_device_working_and_nothing_is_lost() {
     server.restart_on(&new_dir);
     assert_eq!(server.policy_key.as_deref(), Some(policy_key.as_str()), "the same policy key");
     wait_until("the press made while the server was away", || {
-        (report_count(&server, &during) == 1).then_some(())
+        (server.report_count(&during) == 1).then_some(())
     });
     let after = device.press();
     device.unlock();
-    wait_until("a new press", || (report_count(&server, &after) == 1).then_some(()));
+    wait_until("a new press", || (server.report_count(&after) == 1).then_some(()));
     device.wait_until_drained();
     for id in [&before, &during, &after] {
-        assert_eq!(report_count(&server, id), 1, "report {id} once");
+        assert_eq!(server.report_count(id), 1, "report {id} once");
     }
     assert!(device.status().get("policy_issued_at").is_some(), "the policy still verifies");
 }

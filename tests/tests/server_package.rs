@@ -10,7 +10,9 @@
 //! either it says why and skips. Prints the package's size and IT's commands from a fresh Debian
 //! to a running server, for the figures.
 
-use slate_e2e::{binary, run_ok, spawn_with_lines, wait_for_line, PATIENCE};
+use slate_e2e::{
+    age_key_pair, backup_listing, binary, run_ok, spawn_with_lines, wait_for_line, PATIENCE,
+};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -265,18 +267,8 @@ fn the_server_package_installs_into_a_fresh_debian_and_serves() {
     // public key: one encrypted file in /var/backups/slate-server.
     let backup_unit = std::fs::read_to_string(root.join(BACKUP_UNIT)).unwrap();
     let condition = unit_setting(&backup_unit, "ConditionPathExists");
-    let key = work.path().join("it.key");
-    run_ok({
-        let mut c = Command::new("age-keygen");
-        c.arg("-o").arg(&key);
-        c
-    });
-    let public = run_ok({
-        let mut c = Command::new("age-keygen");
-        c.arg("-y").arg(&key);
-        c
-    });
-    std::fs::write(root.join(condition.trim_start_matches('/')), public.stdout).unwrap();
+    let (key, public) = age_key_pair(work.path(), "it.key");
+    std::fs::write(root.join(condition.trim_start_matches('/')), public).unwrap();
     let argv: Vec<&str> = unit_setting(&backup_unit, "ExecStart").split_whitespace().collect();
     let mut backup = Command::new("chroot");
     backup
@@ -290,16 +282,7 @@ fn the_server_package_installs_into_a_fresh_debian_and_serves() {
         .map(|e| e.unwrap().path())
         .collect();
     assert_eq!(written.len(), 1, "{written:?}");
-    let opened = run_ok({
-        let mut c = Command::new("sh");
-        c.arg("-c").arg(format!(
-            "age -d -i {} {} | tar --zstd -t",
-            key.display(),
-            written[0].display()
-        ));
-        c
-    });
-    assert!(String::from_utf8(opened.stdout).unwrap().contains("policy-key"));
+    assert!(backup_listing(&key, &written[0]).contains("policy-key"));
 
     // Everything in the data directory is the service's.
     let mut pending = vec![root.join("var/lib/slate-server")];

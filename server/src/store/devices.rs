@@ -429,12 +429,8 @@ impl Store {
         };
         for (session, started_at, last_event_at) in open {
             let last_heard = last_event_at.as_deref().map(parse_db_time).transpose()?;
-            let end = session_end::inferred_end(parse_db_time(&started_at)?, last_heard);
-            tx.execute(
-                "UPDATE sessions SET ended_at = $2, end_reason = $3, end_inferred = 1
-                 WHERE session_id = $1 AND ended_at IS NULL",
-                (&session, db_time(end), session_end::DEVICE_REVOKED),
-            )?;
+            let reason = session_end::DEVICE_REVOKED;
+            super::ingest::end_inferred(&tx, &session, &started_at, last_heard, reason)?;
         }
         // Every token for it goes: an unused one, and the used one that could enroll the
         // device again while it had not been heard from.

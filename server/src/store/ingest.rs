@@ -144,16 +144,30 @@ impl Store {
                 continue;
             }
             let last_heard = last_event_at.as_deref().map(parse_db_time).transpose()?;
-            let end = session_end::inferred_end(parse_db_time(&started_at)?, last_heard);
-            ended += tx.execute(
-                "UPDATE sessions SET ended_at = $2, end_reason = $3, end_inferred = 1
-                 WHERE session_id = $1 AND ended_at IS NULL",
-                (&session, db_time(end), session_end::DEVICE_SILENT),
-            )?;
+            ended +=
+                end_inferred(&tx, &session, &started_at, last_heard, session_end::DEVICE_SILENT)?;
         }
         tx.commit()?;
         Ok(ended)
     }
+}
+
+/// Ends an open session as the server does when the device cannot (`session_end`): at the last
+/// thing heard from the device (never before the session started), with `reason`, marked
+/// inferred. Returns 1, or 0 if it had ended meanwhile.
+pub(super) fn end_inferred(
+    tx: &Transaction<'_>,
+    session: &str,
+    started_at: &str,
+    last_heard: Option<DateTime<Utc>>,
+    reason: &str,
+) -> Result<usize, StoreError> {
+    let end = session_end::inferred_end(parse_db_time(started_at)?, last_heard);
+    tx.execute(
+        "UPDATE sessions SET ended_at = $2, end_reason = $3, end_inferred = 1
+         WHERE session_id = $1 AND ended_at IS NULL",
+        (session, db_time(end), reason),
+    )
 }
 
 /// A device's boot, last word and clock state through one batch: read once, written once at
@@ -221,12 +235,8 @@ impl BootTracker {
                 rows.collect::<Result<_, _>>()?
             };
             for (session, started_at) in &open {
-                let end = session_end::inferred_end(parse_db_time(started_at)?, self.last_event_at);
-                tx.execute(
-                    "UPDATE sessions SET ended_at = $2, end_reason = $3, end_inferred = 1
-                     WHERE session_id = $1",
-                    (session, db_time(end), session_end::DEVICE_RESTARTED),
-                )?;
+                let reason = session_end::DEVICE_RESTARTED;
+                end_inferred(tx, session, started_at, self.last_event_at, reason)?;
             }
             if !open.is_empty() {
                 tracing::info!(%device, sessions = open.len(), "the device restarted: its open sessions ended at its last word");
