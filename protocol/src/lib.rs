@@ -54,13 +54,14 @@
 //!
 //! Anything a device must trust (policy, roster, lists) arrives as a [`bundle::SignedBundle`];
 //! [`device`] has the policy, list and teacher-command endpoints, [`kiosk`] the kiosk policy,
-//! [`staff`] the staff unlock PINs.
+//! [`staff`] the staff unlock PINs, [`update`] the image updates.
 
 pub mod bundle;
 pub mod device;
 pub mod kiosk;
 pub mod routes;
 pub mod staff;
+pub mod update;
 pub mod url_lists;
 
 use chrono::{DateTime, Utc};

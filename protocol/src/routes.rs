@@ -17,10 +17,22 @@ pub const DEVICE_LIST_ROUTE: &str = "/api/v1/device/lists/{name}";
 pub const DEVICE_CREDENTIAL: &str = "/api/v1/device/credential";
 /// `GET`: teacher commands, long-polled.
 pub const DEVICE_COMMANDS: &str = "/api/v1/device/commands";
+/// `POST`: the device's image version and update state; the answer offers a bundle
+/// ([`crate::update`]).
+pub const DEVICE_UPDATE: &str = "/api/v1/device/update";
+/// `GET` + a bundle's SHA-256: the bundle's bytes, resumable with `Range`.
+pub const DEVICE_UPDATE_BUNDLES: &str = "/api/v1/device/update/bundles/";
+/// The server's route pattern for [`DEVICE_UPDATE_BUNDLES`].
+pub const DEVICE_UPDATE_BUNDLE_ROUTE: &str = "/api/v1/device/update/bundles/{sha256}";
 
 /// The path of list `name` (a name the manifest check accepted: `check_list_name`).
 pub fn device_list(name: &str) -> String {
     format!("{DEVICE_LISTS}{name}")
+}
+
+/// The path of the bundle with this SHA-256 (an offer's, which `UpdateReply::from_json` checked).
+pub fn device_update_bundle(sha256: &str) -> String {
+    format!("{DEVICE_UPDATE_BUNDLES}{sha256}")
 }
 
 #[cfg(test)]
@@ -31,5 +43,6 @@ mod tests {
     fn the_list_route_and_the_list_path_agree() {
         assert_eq!(DEVICE_LIST_ROUTE.replace("{name}", "adult"), device_list("adult"));
         assert_eq!(device_list("iwf"), "/api/v1/device/lists/iwf");
+        assert_eq!(DEVICE_UPDATE_BUNDLE_ROUTE.replace("{sha256}", "ab12"), device_update_bundle("ab12"));
     }
 }
