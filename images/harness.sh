@@ -26,7 +26,7 @@ ensure_image() {
 }
 
 # --- the school server on 127.0.0.1 -------------------------------------------------------------
-start_school_server() { # the server, its certificate (for 10.0.2.100 and 127.0.0.1), the roster, device 12's token
+school_server_bin() { # server_bin: the host's slate-server
   # SLATE_SERVER_BIN: a slate-server already built from this tree (the shared target directory's
   # release lock may be held for many minutes by another build).
   if [ -n "${SLATE_SERVER_BIN:-}" ]; then
@@ -36,15 +36,18 @@ start_school_server() { # the server, its certificate (for 10.0.2.100 and 127.0.
     cargo build --manifest-path "$repo/Cargo.toml" --release --locked -p slate-server --bin slate-server -q
     server_bin=$CARGO_TARGET_DIR/release/slate-server
   fi
-
-  # A certificate for the address the guest uses (10.0.2.100) and the one the host uses.
-  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj "/CN=Slate test CA" \
+}
+start_school_server() { # the server, its certificate (for 10.0.2.100 and 127.0.0.1), the roster, device 12's token
+  school_server_bin
+  # A certificate for the address the guest uses (10.0.2.100) and the one the host uses, for two
+  # days (images/powercut --dir keeps its run longer: server_cert_days).
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days "${server_cert_days:-2}" -subj "/CN=Slate test CA" \
     -keyout "$run/ca.key" -out "$run/ca.pem" 2>/dev/null
   openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=slate-server" \
     -keyout "$run/server.key" -out "$run/server.csr" 2>/dev/null
   printf 'subjectAltName=IP:10.0.2.100,IP:127.0.0.1\nbasicConstraints=critical,CA:FALSE\nextendedKeyUsage=serverAuth\n' > "$run/ext"
   openssl x509 -req -in "$run/server.csr" -CA "$run/ca.pem" -CAkey "$run/ca.key" -CAcreateserial \
-    -days 2 -extfile "$run/ext" -out "$run/server.pem" 2>/dev/null
+    -days "${server_cert_days:-2}" -extfile "$run/ext" -out "$run/server.pem" 2>/dev/null
 
   mkdir -p "$run/server-data"
   # Two classes, so the device's signed kiosk policy has a sign-in screen to show.
@@ -53,7 +56,13 @@ start_school_server() { # the server, its certificate (for 10.0.2.100 and 127.0.
     || { cat "$run/roster.out"; die "roster import failed"; }
   token=$("$server_bin" --data-dir "$run/server-data" enrollment-token --device 12 2>"$run/token.err") \
     || { cat "$run/token.err"; die "enrollment-token failed"; }
-  "$server_bin" --data-dir "$run/server-data" serve --listen 127.0.0.1:0 \
+  ssh-keygen -q -t ed25519 -N '' -C "images-$me" -f "$run/it_key"
+  serve_school_server 0
+}
+# serve_school_server PORT: serves $run/server-data on 127.0.0.1:PORT (0: any free port), made by
+# start_school_server (images/powercut --dir starts it again on the port its card was given).
+serve_school_server() {
+  "$server_bin" --data-dir "$run/server-data" serve --listen "127.0.0.1:$1" \
     --tls-cert "$run/server.pem" --tls-key "$run/server.key" > "$run/server.out" 2> "$run/server.log" &
   pids+=($!)
   for _ in $(seq 100); do grep -q '^DSL page:' "$run/server.out" 2>/dev/null && break; sleep 0.2; done
@@ -74,7 +83,6 @@ start_school_server() { # the server, its certificate (for 10.0.2.100 and 127.0.
       "https://127.0.0.1:$server_port/api/v1/staff/reports"
   }
   free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-  ssh-keygen -q -t ed25519 -N '' -C "images-$me" -f "$run/it_key"
   # The only thing the guest can reach: 10.0.2.100:8443, a fresh socat per connection to the
   # test's server on 127.0.0.1 (QEMU's chardev form of guestfwd carries a single connection).
   fwd=",guestfwd=tcp:10.0.2.100:8443-cmd:socat STDIO TCP:127.0.0.1:$server_port"
