@@ -476,7 +476,13 @@ impl<S: UpdateServer, I: Installer, R: Rebooter> Updater<S, I, R> {
     async fn save(&self) {
         let path = self.settings.dir().join(STATE_FILE);
         let json = serde_json::to_vec_pretty(&self.local).expect("the update state serialises");
-        match blocking(move || crate::policy::write_private(&path, &json)).await {
+        let write = move || {
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+            }
+            crate::policy::write_private(&path, &json).map_err(|e| e.to_string())
+        };
+        match blocking(write).await {
             Some(Ok(())) => {}
             Some(Err(e)) => tracing::error!(error = %e, "update: state not saved"),
             None => tracing::error!("update: state not saved"),

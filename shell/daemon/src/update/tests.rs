@@ -434,10 +434,13 @@ async fn the_reboot_is_asked_of_logind() {
 
 // ---- the updater with fakes ------------------------------------------------------------------
 
+/// The offer a fake server makes, with the bundle's bytes.
+type Offered = Option<(UpdateOffer, Vec<u8>)>;
+
 /// A server with one bundle to offer (or none), in memory; records every check.
 #[derive(Clone, Default)]
 pub(crate) struct FakeServer {
-    pub offer: Arc<Mutex<Option<(UpdateOffer, Vec<u8>)>>>,
+    pub offer: Arc<Mutex<Offered>>,
     pub checks: Arc<Mutex<Vec<UpdateCheck>>>,
     /// Answer 404 to checks (a server without updates).
     pub old_server: Arc<Mutex<bool>>,
