@@ -165,6 +165,8 @@ pub struct Updater<S: UpdateServer, I: Installer, R: Rebooter> {
     offer: Option<Option<UpdateOffer>>,
     /// What the server was told last, so a change is told soon.
     told: Option<UpdateCheck>,
+    /// RAUC is writing the other slot (told to the server as `installing`).
+    installing: bool,
     jitter: fastrand::Rng,
 }
 
@@ -188,6 +190,7 @@ impl<S: UpdateServer, I: Installer, R: Rebooter> Updater<S, I, R> {
             local: LocalUpdate::default(),
             offer: None,
             told: None,
+            installing: false,
             jitter: fastrand::Rng::new(),
         }
     }
@@ -434,7 +437,12 @@ impl<S: UpdateServer, I: Installer, R: Rebooter> Updater<S, I, R> {
         let Some(target) = self.local.pending.as_ref().map(|p| p.target.clone()) else { return };
         let bundle = self.settings.dir().join(target.bundle_file());
         tracing::info!(version = %target.version, "update: installing into the other slot");
-        match self.installer.install(&bundle).await {
+        // Best effort: the fleet page shows the install while it takes its minutes.
+        self.installing = true;
+        self.check_in().await;
+        let installed = self.installer.install(&bundle).await;
+        self.installing = false;
+        match installed {
             Ok(()) => {
                 tracing::info!(version = %target.version, "update: installed; rebooting into it when the device is idle");
                 self.local.advance(Phase::Installed { boot: self.settings.boot_id.clone() });
@@ -470,7 +478,11 @@ impl<S: UpdateServer, I: Installer, R: Rebooter> Updater<S, I, R> {
             blocking(move || part.and_then(|p| std::fs::metadata(p).ok()).map_or(0, |m| m.len()))
                 .await
                 .unwrap_or(0);
-        report(&self.running, &self.local, downloaded)
+        let mut check = report(&self.running, &self.local, downloaded);
+        if self.installing {
+            check.state = slate_protocol::update::UpdateState::Installing;
+        }
+        check
     }
 
     async fn save(&self) {

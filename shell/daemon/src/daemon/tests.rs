@@ -1118,6 +1118,9 @@ async fn an_update_installs_only_after_sign_out_and_reboots_only_when_idle_and_u
     assert!(h.ask(Request::SignOut {}).await.ok);
     let signed_out = Instant::now();
     rig.until("installed after sign-out", |r| r.installs() == 1).await;
+    let said_installing =
+        rig.server.checks.lock().unwrap().iter().any(|c| c.state == UpdateState::Installing);
+    assert!(said_installing, "the server heard of the install as it began");
     rig.until("told waiting to reboot", |r| {
         r.last_check().is_some_and(|c| c.state == UpdateState::WaitingToReboot)
     })
