@@ -703,3 +703,31 @@ async fn a_bundle_is_downloaded_checked_and_reported_through_the_real_transport(
         "{ranges:?}"
     );
 }
+
+#[tokio::test]
+async fn a_bundle_whose_digest_is_wrong_is_removed_reported_and_not_fetched_again() {
+    let rig = UpdateRig::new(Duration::ZERO);
+    let offer = rig.offer("2.0", bundle_bytes(5_000));
+    // The server's bytes are not the ones it offered.
+    *rig.server.offer.lock().unwrap() =
+        Some((offer, bundle_bytes(4_000).repeat(2)[..5_000].to_vec()));
+    let (_tx, presence) = watch::channel(Presence::IdleSince(Instant::now()));
+    let task = rig.start(rig.spool(), presence);
+    rig.until("failure reported", |r| {
+        r.last_check().is_some_and(|c| c.state == UpdateState::Failed)
+    })
+    .await;
+    let checks = rig.server.checks.lock().unwrap().len();
+    rig.until("checked twice more", |r| r.server.checks.lock().unwrap().len() > checks + 2).await;
+    task.abort();
+    let check = rig.last_check().unwrap();
+    assert_eq!(check.target.as_deref(), Some("2.0"));
+    assert!(check.error.as_deref().is_some_and(|e| e.contains("SHA-256")), "{check:?}");
+    assert_eq!(rig.server.fetches.lock().unwrap().len(), 1, "not fetched again");
+    assert_eq!(rig.installs(), 0);
+    let left: Vec<_> = std::fs::read_dir(rig.settings.dir())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(left, ["state.json"]);
+}
