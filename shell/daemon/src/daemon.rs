@@ -1020,7 +1020,7 @@ fn start_update(
         },
         |id| id.to_string(),
     );
-    let settings = crate::update::UpdateSettings::new(config.state_dir.clone(), boot_id);
+    let settings = crate::update::UpdateSettings::from_env(config.state_dir.clone(), boot_id);
     let updater = crate::update::Updater::new(
         transport,
         Rauc::system(),

@@ -49,6 +49,10 @@ pub const STATE_FILE: &str = "state.json";
 pub const TRIAL_FAILED_FILE: &str = "trial-failed";
 /// The image's version (`SLATE_VERSION=`), written by `images/build`.
 pub const RELEASE_FILE: &str = "/etc/slate-release";
+/// Read instead of [`RELEASE_FILE`] when set. For tests, as [`crate::clock::BOOT_ID_FILE_ENV`].
+pub const RELEASE_FILE_ENV: &str = "SLATE_RELEASE_FILE";
+/// The first check's delay in seconds (no jitter) when set. For tests: the real one is minutes.
+pub const FIRST_CHECK_ENV: &str = "SLATE_UPDATE_FIRST_CHECK_S";
 /// How often the device checks in.
 pub const CHECK_EVERY: Duration = Duration::from_secs(15 * 60);
 /// The first check after a start comes this long after it, plus up to as much again (jitter: a
@@ -115,6 +119,8 @@ pub struct UpdateSettings {
     pub boot_id: String,
     pub check_every: Duration,
     pub first_check: Duration,
+    /// Whether up to `first_check` more is added at random.
+    pub first_check_jitter: bool,
     pub recheck: Duration,
     pub idle_before_reboot: Duration,
 }
@@ -127,9 +133,24 @@ impl UpdateSettings {
             boot_id,
             check_every: CHECK_EVERY,
             first_check: FIRST_CHECK,
+            first_check_jitter: true,
             recheck: RECHECK,
             idle_before_reboot: decide::IDLE_BEFORE_REBOOT,
         }
+    }
+
+    /// [`UpdateSettings::new`] with the test overrides from the environment
+    /// ([`RELEASE_FILE_ENV`], [`FIRST_CHECK_ENV`]).
+    pub fn from_env(state_dir: PathBuf, boot_id: String) -> Self {
+        let mut settings = Self::new(state_dir, boot_id);
+        if let Some(path) = std::env::var_os(RELEASE_FILE_ENV) {
+            settings.release_file = PathBuf::from(path);
+        }
+        if let Some(seconds) = std::env::var(FIRST_CHECK_ENV).ok().and_then(|s| s.parse().ok()) {
+            settings.first_check = Duration::from_secs(seconds);
+            settings.first_check_jitter = false;
+        }
+        settings
     }
 
     pub fn dir(&self) -> PathBuf {
@@ -199,7 +220,8 @@ impl<S: UpdateServer, I: Installer, R: Rebooter> Updater<S, I, R> {
     pub async fn run(mut self) {
         self.start().await;
         let first = self.settings.first_check;
-        let mut next_check = Instant::now() + first + first.mul_f64(self.jitter.f64());
+        let jitter = if self.settings.first_check_jitter { self.jitter.f64() } else { 0.0 };
+        let mut next_check = Instant::now() + first + first.mul_f64(jitter);
         loop {
             if Instant::now() >= next_check {
                 self.check_in().await;
