@@ -278,9 +278,11 @@ impl<S: UpdateServer, I: Installer, R: Rebooter> Updater<S, I, R> {
         };
         let before = local.clone();
         self.local = on_start(local, &self.running, &self.settings.boot_id, trial.as_ref());
-        if let Some(trial) = &trial {
-            tracing::warn!(version = %trial.version, reason = %trial.reason,
-                "update: the new slot was rolled back; that version is not tried again");
+        if let Some(failure) =
+            self.local.failure.as_ref().filter(|f| Some(*f) != before.failure.as_ref())
+        {
+            tracing::warn!(version = %failure.version, error = %failure.error,
+                "update: the new slot was not kept; that version is not tried again");
         }
         if before.pending.is_some() && self.local.pending.is_none() && self.local.failure.is_none()
         {

@@ -111,6 +111,18 @@ pub struct LocalUpdate {
     pub given_up: Vec<GivenUp>,
     #[serde(default)]
     pub failure: Option<Failure>,
+    /// The new version this device started as an update's end, before anything confirmed it:
+    /// if a later boot runs something else, the slot went back (even when `slate-mark-good` could
+    /// leave no word, or the power was cut during the trial) and the server is told.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_trial: Option<OnTrial>,
+}
+
+/// A version started in boot `boot` after its update, not yet seen in another boot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OnTrial {
+    pub version: String,
+    pub boot: String,
 }
 
 impl LocalUpdate {
@@ -348,7 +360,9 @@ pub fn parse_release(text: &str) -> Option<String> {
 /// What slated's start in boot `boot`, running `running`, makes of the update kept on disk:
 /// - `slate-mark-good` gave up on a trial slot: that version is never tried again, and the
 ///   server is told "rolled back: <reason>";
-/// - it runs the pending target: the update is done;
+/// - it runs the pending target: the update is done (on trial until a later boot runs it too);
+/// - a later boot runs something other than the version on trial: the slot went back without
+///   `slate-mark-good`'s word (its file not written, a power cut during the trial): given up;
 /// - it rebooted to try the new slot but runs something else: the slot never started (given up);
 /// - the slot was written in an earlier boot without the reboot being asked for (a power cut,
 ///   someone else's reboot): the reboot parameter went with that boot, so install again.
@@ -362,11 +376,23 @@ pub fn on_start(
 ) -> LocalUpdate {
     if let Some(trial) = trial_failed {
         local.give_up(&trial.version, None, &format!("rolled back: {}", trial.reason));
+        local.on_trial.take_if(|t| t.version == trial.version);
+    }
+    if let Some(trial) = local.on_trial.take_if(|t| t.boot != boot) {
+        if trial.version != running {
+            let error = format!(
+                "rolled back: the device went back to {running} before {} was confirmed",
+                trial.version
+            );
+            local.give_up(&trial.version, None, &error);
+        }
+        // Else it runs the new version in a later boot: confirmed.
     }
     let Some(pending) = local.pending.clone() else { return local };
     if pending.target.version == running {
         local.pending = None;
         local.failure = None;
+        local.on_trial = Some(OnTrial { version: running.to_owned(), boot: boot.to_owned() });
         return local;
     }
     match &pending.phase {
@@ -736,9 +762,34 @@ mod tests {
         let rolled_back =
             TrialFailed { version: "2.0".into(), reason: "not healthy 304s after boot".into() };
 
-        // The new slot runs: done.
+        // The new slot runs: done, on trial in this boot.
         let done = on_start(rebooting.clone(), "2.0", "boot-2", None);
-        assert_eq!(done, LocalUpdate::default());
+        let on_trial = Some(OnTrial { version: "2.0".into(), boot: "boot-2".into() });
+        assert_eq!(done, LocalUpdate { on_trial: on_trial.clone(), ..LocalUpdate::default() });
+        assert_eq!(report("2.0", &done, 0), UpdateCheck::new("2.0".into(), UpdateState::Current));
+        // slated restarted in that boot: still on trial.
+        assert_eq!(on_start(done.clone(), "2.0", "boot-2", None), done);
+        // A later boot runs it too: confirmed.
+        assert_eq!(on_start(done.clone(), "2.0", "boot-3", None), LocalUpdate::default());
+        // A later boot runs the old version, and mark-good left no word (a power cut in the
+        // trial, its file not written): given up, and the server told.
+        let back = on_start(done.clone(), "1.0", "boot-3", None);
+        assert_eq!(back.on_trial, None);
+        assert!(back.has_given_up(&offer("2.0", SHA_B)));
+        let check = report("1.0", &back, 0);
+        assert_eq!(check.state, UpdateState::Failed);
+        assert_eq!(
+            check.error.as_deref(),
+            Some("rolled back: the device went back to 1.0 before 2.0 was confirmed")
+        );
+        // With mark-good's word, its reason is the one told.
+        let told = on_start(
+            done,
+            "1.0",
+            "boot-3",
+            Some(&TrialFailed { version: "2.0".into(), reason: "not healthy".into() }),
+        );
+        assert_eq!(told.failure.unwrap().error, "rolled back: not healthy");
 
         // mark-good gave up on it: back on 1.0, told, never again.
         let back = on_start(rebooting.clone(), "1.0", "boot-3", Some(&rolled_back));

@@ -661,7 +661,9 @@ async fn starting_on_the_new_version_finishes_the_update() {
     rig.until("checked", |r| r.last_check().is_some()).await;
     task.abort();
     assert_eq!(rig.last_check().unwrap(), UpdateCheck::new("2.0".into(), UpdateState::Current));
-    assert_eq!(rig.state(), LocalUpdate::default());
+    // Done; on trial until a later boot runs it too.
+    let on_trial = Some(decide::OnTrial { version: "2.0".into(), boot: "boot-1".into() });
+    assert_eq!(rig.state(), LocalUpdate { on_trial, ..LocalUpdate::default() });
     assert!(!dir.join(offer.sha256 + ".raucb").exists());
     assert_eq!(rig.installs(), 0);
 }
