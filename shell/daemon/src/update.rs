@@ -188,6 +188,8 @@ pub struct Updater<S: UpdateServer, I: Installer, R: Rebooter> {
     told: Option<UpdateCheck>,
     /// RAUC is writing the other slot (told to the server as `installing`).
     installing: bool,
+    /// Until when this boot may still be a trial of the version it started (no install before).
+    trial_settles_at: Option<Instant>,
     jitter: fastrand::Rng,
 }
 
@@ -212,6 +214,7 @@ impl<S: UpdateServer, I: Installer, R: Rebooter> Updater<S, I, R> {
             offer: None,
             told: None,
             installing: false,
+            trial_settles_at: None,
             jitter: fastrand::Rng::new(),
         }
     }
@@ -287,6 +290,12 @@ impl<S: UpdateServer, I: Installer, R: Rebooter> Updater<S, I, R> {
         if before.pending.is_some() && self.local.pending.is_none() && self.local.failure.is_none()
         {
             tracing::info!(version = %self.running, "update: done, running the new version");
+        }
+        if self.local.on_trial.as_ref().is_some_and(|t| t.boot == self.settings.boot_id) {
+            use crate::clock::ClockSource;
+            let up = crate::clock::SystemClock::from_env().boottime();
+            let left = decide::TRIAL_SETTLES_AFTER.saturating_sub(up);
+            self.trial_settles_at = Some(Instant::now() + left);
         }
         if self.local != before {
             self.save().await;
@@ -400,6 +409,7 @@ impl<S: UpdateServer, I: Installer, R: Rebooter> Updater<S, I, R> {
             now: Utc::now(),
             events_unsent: !self.spool.is_empty(),
             idle_before_reboot: self.settings.idle_before_reboot,
+            trial_unsettled: self.trial_settles_at.is_some_and(|at| Instant::now() < at),
         })
     }
 

@@ -13,6 +13,10 @@ pub const IDLE_BEFORE_REBOOT: Duration = Duration::from_secs(10 * 60);
 /// Room kept free on the data partition beyond the bundle: the spool, the policy and the
 /// credential live there, and a report must always find room.
 pub const KEEP_FREE_BYTES: u64 = 256 * 1024 * 1024;
+/// How long after a boot that started an update's new version slated waits before installing
+/// another: until then slate-mark-good (300 s) may still be deciding, and RAUC refuses to write
+/// the committed slot, the one a trial falls back to.
+pub const TRIAL_SETTLES_AFTER: Duration = Duration::from_secs(10 * 60);
 /// How many given-up versions and bundles are remembered (the oldest forgotten first).
 const MAX_GIVEN_UP: usize = 16;
 /// The longest error sent to the server (the protocol's limit is larger).
@@ -237,6 +241,9 @@ pub struct Situation<'a> {
     pub events_unsent: bool,
     /// [`IDLE_BEFORE_REBOOT`], shorter in tests.
     pub idle_before_reboot: Duration,
+    /// This boot started an update's new version less than [`TRIAL_SETTLES_AFTER`] ago: it may
+    /// still be a trial slate-mark-good has not confirmed.
+    pub trial_unsettled: bool,
 }
 
 /// The next thing to do.
@@ -262,7 +269,7 @@ pub enum Step {
     Reboot,
 }
 
-/// What to do next. Installs only when nobody is signed in; reboots only when nobody has been
+/// What to do next. Installs only when nobody is signed in and not during a trial; reboots only when nobody has been
 /// signed in for `idle_before_reboot`, every event is uploaded, and not before `reboot_after`.
 /// Pure.
 pub fn decide(s: &Situation) -> Step {
@@ -303,7 +310,7 @@ fn carry_on(
     match &p.phase {
         Phase::Downloading if can_fetch => fetch(s, p.target.bytes, s.downloaded),
         Phase::Downloading => Step::Nothing,
-        Phase::Downloaded if s.idle_for.is_some() => Step::Install,
+        Phase::Downloaded if s.idle_for.is_some() && !s.trial_unsettled => Step::Install,
         Phase::Downloaded => Step::Nothing,
         Phase::Installed { boot } if boot == s.boot && may_reboot(s, reboot_after) => Step::Reboot,
         Phase::Installed { .. } | Phase::Rebooting { .. } => Step::Nothing,
@@ -468,6 +475,7 @@ mod tests {
             now: t("12:00:00"),
             events_unsent: false,
             idle_before_reboot: IDLE_BEFORE_REBOOT,
+            trial_unsettled: false,
         }
     }
 
@@ -620,6 +628,20 @@ mod tests {
                 &downloaded,
                 &|s| s.idle_for = None,
                 Step::Nothing,
+            ),
+            (
+                "downloaded, this boot's new version maybe still on trial: wait",
+                Offer::Bundle(&v2),
+                &downloaded,
+                &|s| s.trial_unsettled = true,
+                Step::Nothing,
+            ),
+            (
+                "a trial does not hold up the download",
+                Offer::Bundle(&v2),
+                &none,
+                &|s| s.trial_unsettled = true,
+                Step::Download { from: 0 },
             ),
             (
                 "downloaded, signed out a moment ago: install",
