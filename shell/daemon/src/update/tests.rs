@@ -733,3 +733,24 @@ async fn a_bundle_whose_digest_is_wrong_is_removed_reported_and_not_fetched_agai
         .collect();
     assert_eq!(left, ["state.json"]);
 }
+
+#[tokio::test]
+async fn a_new_offer_replaces_the_downloaded_one_and_its_files() {
+    let rig = UpdateRig::new(Duration::ZERO);
+    let v2 = rig.offer("2.0", bundle_bytes(5_000));
+    // A pupil is signed in: v2 waits, downloaded.
+    let (_tx, presence) = watch::channel(Presence::InUse);
+    let task = rig.start(rig.spool(), presence);
+    let dir = rig.settings.dir();
+    let v2_file = dir.join(Target::of(&v2).bundle_file());
+    rig.until("v2 downloaded", |_| v2_file.exists()).await;
+    let v3 = rig.offer("3.0", bundle_bytes(6_000));
+    let v3_file = dir.join(Target::of(&v3).bundle_file());
+    rig.until("v3 downloaded", |_| v3_file.exists()).await;
+    rig.until("told", |r| r.last_check().is_some_and(|c| c.target.as_deref() == Some("3.0"))).await;
+    task.abort();
+    assert!(!v2_file.exists(), "the old bundle is removed");
+    assert_eq!(rig.installs(), 0);
+    let check = rig.last_check().unwrap();
+    assert_eq!((check.state, check.downloaded), (UpdateState::Downloaded, Some(6_000)));
+}
