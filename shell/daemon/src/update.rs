@@ -297,10 +297,8 @@ impl<S: UpdateServer, I: Installer, R: Rebooter> Updater<S, I, R> {
             let left = decide::TRIAL_SETTLES_AFTER.saturating_sub(up);
             self.trial_settles_at = Some(Instant::now() + left);
         }
-        if self.local != before {
-            self.save().await;
-        }
-        if found_trial {
+        let saved = self.local == before || self.save().await;
+        if found_trial && saved {
             let path = self.settings.dir().join(TRIAL_FAILED_FILE);
             // Kept until the state that records it is written, so a crash loses nothing.
             blocking(move || remove_file(&path)).await;
@@ -519,7 +517,8 @@ impl<S: UpdateServer, I: Installer, R: Rebooter> Updater<S, I, R> {
         check
     }
 
-    async fn save(&self) {
+    /// Writes the state; whether it was written.
+    async fn save(&self) -> bool {
         let path = self.settings.dir().join(STATE_FILE);
         let json = serde_json::to_vec_pretty(&self.local).expect("the update state serialises");
         let write = move || {
@@ -529,10 +528,11 @@ impl<S: UpdateServer, I: Installer, R: Rebooter> Updater<S, I, R> {
             crate::policy::write_private(&path, &json).map_err(|e| e.to_string())
         };
         match blocking(write).await {
-            Some(Ok(())) => {}
+            Some(Ok(())) => return true,
             Some(Err(e)) => tracing::error!(error = %e, "update: state not saved"),
             None => tracing::error!("update: state not saved"),
         }
+        false
     }
 
     /// Removes bundles and partial downloads that are not the pending update's.
