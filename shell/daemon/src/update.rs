@@ -37,7 +37,7 @@ use slate_protocol::update::{UpdateCheck, UpdateOffer, UpdateReply};
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use system::{Installer, Rebooter};
+use system::{InstallError, Installer, Rebooter};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
@@ -188,6 +188,8 @@ pub struct Updater<S: UpdateServer, I: Installer, R: Rebooter> {
     told: Option<UpdateCheck>,
     /// RAUC is writing the other slot (told to the server as `installing`).
     installing: bool,
+    /// When RAUC may be asked again after it could not be reached.
+    install_not_before: Option<Instant>,
     /// Until when this boot may still be a trial of the version it started (no install before).
     trial_settles_at: Option<Instant>,
     jitter: fastrand::Rng,
@@ -215,6 +217,7 @@ impl<S: UpdateServer, I: Installer, R: Rebooter> Updater<S, I, R> {
             told: None,
             installing: false,
             trial_settles_at: None,
+            install_not_before: None,
             jitter: fastrand::Rng::new(),
         }
     }
@@ -369,6 +372,10 @@ impl<S: UpdateServer, I: Installer, R: Rebooter> Updater<S, I, R> {
                         return;
                     }
                 }
+                // RAUC was away or busy a moment ago: not asked again before the next check.
+                Step::Install if self.install_not_before.is_some_and(|at| Instant::now() < at) => {
+                    return
+                }
                 Step::Install => self.install().await,
                 Step::Reboot => {
                     self.reboot().await;
@@ -479,9 +486,14 @@ impl<S: UpdateServer, I: Installer, R: Rebooter> Updater<S, I, R> {
                 tracing::info!(version = %target.version, "update: installed; rebooting into it when the device is idle");
                 self.local.advance(Phase::Installed { boot: self.settings.boot_id.clone() });
             }
-            Err(e) => {
+            Err(InstallError::Refused(e)) => {
                 tracing::error!(version = %target.version, error = %e, "update: RAUC refused the bundle; not tried again");
                 self.local.give_up(&target.version, Some(&target.sha256), &format!("install: {e}"));
+            }
+            Err(InstallError::Unavailable(e)) => {
+                tracing::warn!(version = %target.version, error = %e, "update: RAUC could not install now; trying again later");
+                self.local.fail(&target.version, &format!("install: {e}"));
+                self.install_not_before = Some(Instant::now() + self.settings.check_every);
             }
         }
         self.save().await;

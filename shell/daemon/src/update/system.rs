@@ -12,10 +12,22 @@ use std::time::Duration;
 /// The longest RAUC may take to write a slot (a 1.5 GiB slot on a slow card takes minutes).
 pub const INSTALL_TIMEOUT: Duration = Duration::from_secs(60 * 60);
 
+/// Why a bundle was not installed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InstallError {
+    /// RAUC tried and said no (a signature from another CA, an incompatible bundle): that
+    /// bundle is not tried again.
+    #[error("{0}")]
+    Refused(String),
+    /// RAUC could not be asked, was busy, or did not finish: tried again later.
+    #[error("{0}")]
+    Unavailable(String),
+}
+
 /// Writes a bundle into the other slot (and has the next reboot try it).
 pub trait Installer: Send + Sync + 'static {
-    /// Resolves when RAUC has finished; `Err` says why it did not install, in RAUC's words.
-    fn install(&self, bundle: &Path) -> impl Future<Output = Result<(), String>> + Send;
+    /// Resolves when RAUC has finished.
+    fn install(&self, bundle: &Path) -> impl Future<Output = Result<(), InstallError>> + Send;
 }
 
 /// Reboots the device (the reboot parameter RAUC's backend set makes it a trial of the new slot).
@@ -83,7 +95,7 @@ impl Rauc {
         self
     }
 
-    async fn run(&self, bundle: &Path) -> zbus::Result<Result<(), String>> {
+    async fn run(&self, bundle: &Path) -> zbus::Result<Result<(), InstallError>> {
         use futures_core::Stream;
         let connection = self.bus.connect().await?;
         // Read LastError when asked, not from a cache filled before the install.
@@ -100,9 +112,16 @@ impl Rauc {
         let next = std::future::poll_fn(|cx| std::pin::Pin::new(&mut completed).poll_next(cx));
         let signal = match tokio::time::timeout(self.timeout, next).await {
             Ok(Some(signal)) => signal,
-            Ok(None) => return Ok(Err("RAUC went away during the install".to_owned())),
+            Ok(None) => {
+                return Ok(Err(InstallError::Unavailable(
+                    "RAUC went away during the install".to_owned(),
+                )))
+            }
             Err(_) => {
-                return Ok(Err(format!("RAUC did not finish within {} s", self.timeout.as_secs())))
+                let secs = self.timeout.as_secs();
+                return Ok(Err(InstallError::Unavailable(format!(
+                    "RAUC did not finish within {secs} s"
+                ))));
             }
         };
         let result = signal.args()?.result;
@@ -110,17 +129,20 @@ impl Rauc {
             return Ok(Ok(()));
         }
         let error = proxy.last_error().await.unwrap_or_default();
-        Ok(Err(if error.is_empty() {
+        Ok(Err(InstallError::Refused(if error.is_empty() {
             format!("RAUC failed ({result})")
         } else {
             format!("RAUC failed ({result}): {error}")
-        }))
+        })))
     }
 }
 
 impl Installer for Rauc {
-    async fn install(&self, bundle: &Path) -> Result<(), String> {
-        self.run(bundle).await.unwrap_or_else(|e| Err(format!("RAUC over D-Bus: {e}")))
+    async fn install(&self, bundle: &Path) -> Result<(), InstallError> {
+        // Not there, busy with another install, or the call itself failed: nothing was judged.
+        self.run(bundle)
+            .await
+            .unwrap_or_else(|e| Err(InstallError::Unavailable(format!("RAUC over D-Bus: {e}"))))
     }
 }
 
@@ -165,13 +187,13 @@ impl Rebooter for Logind {
 pub struct FakeInstaller {
     pub installed: Arc<Mutex<Vec<std::path::PathBuf>>>,
     /// `Some`: every install fails with this.
-    pub refuse: Arc<Mutex<Option<String>>>,
+    pub fails: Arc<Mutex<Option<InstallError>>>,
 }
 
 impl Installer for FakeInstaller {
-    async fn install(&self, bundle: &Path) -> Result<(), String> {
+    async fn install(&self, bundle: &Path) -> Result<(), InstallError> {
         self.installed.lock().unwrap().push(bundle.to_owned());
-        match self.refuse.lock().unwrap().clone() {
+        match self.fails.lock().unwrap().clone() {
             Some(error) => Err(error),
             None => Ok(()),
         }

@@ -1,6 +1,6 @@
 use super::decide::{GivenUp, Phase};
 use super::download::{fetch, sha256_of, DownloadError};
-use super::system::{FakeInstaller, FakeRebooter, Installer, Logind, Rauc, Rebooter};
+use super::system::{FakeInstaller, FakeRebooter, InstallError, Installer, Logind, Rauc, Rebooter};
 use super::*;
 use crate::config::ServerConfig;
 use crate::spool::Spool;
@@ -404,6 +404,7 @@ async fn rauc_installs_over_d_bus_and_says_why_not() {
     let rauc = Rauc::at(&bus.address);
     rauc.install(Path::new("/var/lib/slate/update/good.raucb")).await.unwrap();
     let err = rauc.install(Path::new("/var/lib/slate/update/bad.raucb")).await.unwrap_err();
+    let InstallError::Refused(err) = err else { panic!("{err:?}") };
     assert!(err.contains("RAUC failed (1): signature verification failed"), "{err}");
     assert_eq!(
         *sources.lock().unwrap(),
@@ -415,6 +416,7 @@ async fn rauc_installs_over_d_bus_and_says_why_not() {
 async fn without_rauc_on_the_bus_the_install_fails_with_a_reason() {
     let bus = private_bus();
     let err = Rauc::at(&bus.address).install(Path::new("/x.raucb")).await.unwrap_err();
+    let InstallError::Unavailable(err) = err else { panic!("{err:?}") };
     assert!(err.starts_with("RAUC over D-Bus:"), "{err}");
 }
 
@@ -582,7 +584,8 @@ async fn an_older_server_offers_nothing_and_is_asked_again_quietly() {
 async fn a_bundle_that_rauc_refuses_is_reported_and_not_installed_again() {
     let rig = UpdateRig::new(Duration::ZERO);
     rig.offer("2.0", bundle_bytes(5_000));
-    *rig.installer.refuse.lock().unwrap() = Some("signature verification failed".into());
+    *rig.installer.fails.lock().unwrap() =
+        Some(InstallError::Refused("signature verification failed".into()));
     let (_tx, presence) = watch::channel(Presence::IdleSince(Instant::now()));
     let task = rig.start(rig.spool(), presence);
     rig.until("failure reported", |r| {
@@ -753,4 +756,23 @@ async fn a_new_offer_replaces_the_downloaded_one_and_its_files() {
     assert_eq!(rig.installs(), 0);
     let check = rig.last_check().unwrap();
     assert_eq!((check.state, check.downloaded), (UpdateState::Downloaded, Some(6_000)));
+}
+
+#[tokio::test]
+async fn rauc_away_is_tried_again_later_and_the_bundle_kept() {
+    let rig = UpdateRig::new(Duration::ZERO);
+    let offer = rig.offer("2.0", bundle_bytes(5_000));
+    *rig.installer.fails.lock().unwrap() =
+        Some(InstallError::Unavailable("RAUC over D-Bus: not running".into()));
+    let (_tx, presence) = watch::channel(Presence::IdleSince(Instant::now()));
+    let task = rig.start(rig.spool(), presence);
+    rig.until("asked twice", |r| r.installs() >= 2).await;
+    let check = rig.last_check().unwrap();
+    assert_eq!(check.error.as_deref(), Some("install: RAUC over D-Bus: not running"));
+    assert!(rig.state().given_up.is_empty(), "not given up");
+    // RAUC is back: installed and rebooted.
+    *rig.installer.fails.lock().unwrap() = None;
+    rig.until("rebooted", |r| r.reboots() == 1).await;
+    task.abort();
+    assert!(rig.settings.dir().join(Target::of(&offer).bundle_file()).exists());
 }
