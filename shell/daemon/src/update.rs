@@ -188,8 +188,8 @@ pub struct Updater<S: UpdateServer, I: Installer, R: Rebooter> {
     told: Option<UpdateCheck>,
     /// RAUC is writing the other slot (told to the server as `installing`).
     installing: bool,
-    /// When RAUC may be asked again after it could not be reached.
-    install_not_before: Option<Instant>,
+    /// When RAUC or logind may be asked again after one could not be reached or refused.
+    system_not_before: Option<Instant>,
     /// Until when this boot may still be a trial of the version it started (no install before).
     trial_settles_at: Option<Instant>,
     jitter: fastrand::Rng,
@@ -217,7 +217,7 @@ impl<S: UpdateServer, I: Installer, R: Rebooter> Updater<S, I, R> {
             told: None,
             installing: false,
             trial_settles_at: None,
-            install_not_before: None,
+            system_not_before: None,
             jitter: fastrand::Rng::new(),
         }
     }
@@ -372,8 +372,10 @@ impl<S: UpdateServer, I: Installer, R: Rebooter> Updater<S, I, R> {
                         return;
                     }
                 }
-                // RAUC was away or busy a moment ago: not asked again before the next check.
-                Step::Install if self.install_not_before.is_some_and(|at| Instant::now() < at) => {
+                // RAUC or logind failed a moment ago: not asked again before the next check.
+                Step::Install | Step::Reboot
+                    if self.system_not_before.is_some_and(|at| Instant::now() < at) =>
+                {
                     return
                 }
                 Step::Install => self.install().await,
@@ -493,7 +495,7 @@ impl<S: UpdateServer, I: Installer, R: Rebooter> Updater<S, I, R> {
             Err(InstallError::Unavailable(e)) => {
                 tracing::warn!(version = %target.version, error = %e, "update: RAUC could not install now; trying again later");
                 self.local.fail(&target.version, &format!("install: {e}"));
-                self.install_not_before = Some(Instant::now() + self.settings.check_every);
+                self.system_not_before = Some(Instant::now() + self.settings.check_every);
             }
         }
         self.save().await;
@@ -510,6 +512,7 @@ impl<S: UpdateServer, I: Installer, R: Rebooter> Updater<S, I, R> {
         tracing::info!("update: rebooting into {}", target.version);
         if let Err(e) = self.rebooter.reboot().await {
             tracing::error!(error = %e, "update: the reboot was refused; asking again later");
+            self.system_not_before = Some(Instant::now() + self.settings.check_every);
             self.local.advance(Phase::Installed { boot });
             self.save().await;
         }
