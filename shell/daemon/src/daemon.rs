@@ -1009,7 +1009,7 @@ fn start_update(
     config: &Config,
     transport: HttpTransport,
     spool: SharedSpool,
-    presence: watch::Receiver<crate::update::Presence>,
+    presence: watch::Receiver<Presence>,
 ) -> JoinHandle<()> {
     use crate::clock::ClockSource;
     use crate::update::system::{Logind, Rauc};
