@@ -877,7 +877,10 @@ fn mark_good(
         ("SLATE_UPTIME", s.path("uptime")),
         ("SLATE_TRY_DEADLINE_S", PathBuf::from("300")),
         ("SLATE_TRY_INTERVAL_S", PathBuf::from("0")),
+        ("SLATE_RELEASE", s.path("slate-release")),
+        ("SLATE_UPDATE_DIR", s.path("data/slate/update")),
     ]);
+    fs::write(s.path("slate-release"), "SLATE_VERSION=0.2.0+update2\n").unwrap();
     let env: Vec<(&str, &Path)> = env.iter().map(|(k, v)| (*k, v.as_path())).collect();
     let (ok, out) = helper("mark-good", &[], &env);
     let calls = fs::read_to_string(d.join("systemctl.calls")).unwrap_or_default();
@@ -910,6 +913,7 @@ fn a_tried_slot_is_marked_good_only_when_slated_the_server_and_the_screen_are_th
     assert!(ok && out.contains("slot B marked good"), "{out}");
     assert!(!calls.contains("reboot"), "{calls}");
     assert_eq!(s.out(&["committed"]), "B");
+    assert!(!s.path("data/slate/update/trial-failed").exists(), "nothing to tell slated");
 
     // Not healthy by the deadline -> a plain reboot (no trial asked), B not committed; what is
     // missing is named.
@@ -936,6 +940,15 @@ fn a_tried_slot_is_marked_good_only_when_slated_the_server_and_the_screen_are_th
         assert!(!s.path("reboot-param").exists(), "the reboot must not be another trial");
         assert_eq!(s.out(&["committed"]), "A");
         assert!(s.firmware(false).starts_with("os_prefix=slot-a/ "));
+        // slated on slot A reads why, reports it and never installs this version again.
+        let told = fs::read_to_string(s.path("data/slate/update/trial-failed")).unwrap();
+        assert!(
+            told.starts_with(&format!(
+                "version=0.2.0+update2\nreason=not healthy 300s after boot (missing: {missing}"
+            )) && told.ends_with(")\n"),
+            "{told}"
+        );
+        assert!(out.contains("roll-back of 0.2.0+update2 recorded for slated"), "{out}");
     }
 
     // Kiosk with the screen up -> committed.

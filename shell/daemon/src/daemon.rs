@@ -30,6 +30,7 @@ use crate::policy::{profile_for, HttpDeviceApi, PolicyFetcher, PolicyFiles};
 use crate::roster;
 use crate::spool::{SharedSpool, Spool, SpoolError};
 use crate::staff::{StaffPin, UnlockPins};
+use crate::update::Presence;
 use crate::upload::{HttpTransport, UploadSettings, Uploader};
 use chrono::{DateTime, Utc};
 use slate_ipc::control::{Pin, Reply, Request};
@@ -199,6 +200,9 @@ pub struct Driver<D: Display, A: Apps, I: Ids + Send + 'static = ClockIds> {
     activity: Option<mpsc::Receiver<()>>,
     /// Stamps each event with the clock's evidence as it is filed; `None`: events go without.
     clock: Option<Arc<ClockWatch>>,
+    /// Whether a pupil is signed in or a report holds the device, for the update (which
+    /// installs and reboots only when nobody is).
+    presence: watch::Sender<Presence>,
 }
 
 /// The outcome of writing one report.
@@ -242,6 +246,7 @@ impl<D: Display, A: Apps, I: Ids + Send + 'static> Driver<D, A, I> {
             notices: None,
             activity: None,
             clock: None,
+            presence: watch::channel(Presence::IdleSince(Instant::now())).0,
         }
     }
 
@@ -361,6 +366,7 @@ impl<D: Display, A: Apps, I: Ids + Send + 'static> Driver<D, A, I> {
     /// profile.
     async fn sync_outputs(&mut self) {
         self.sync_profile();
+        self.sync_presence();
         self.sync_pins().await;
         let held = self.core.held_report();
         if held == self.recorded_held {
@@ -381,6 +387,27 @@ impl<D: Display, A: Apps, I: Ids + Send + 'static> Driver<D, A, I> {
             Ok(Err(e)) => tracing::error!(error = %e, "the held state could not be recorded"),
             Err(e) => tracing::error!(error = %e, "the held state could not be recorded"),
         }
+    }
+
+    /// Publishes whether the device is in use; idle from the moment the last use ended.
+    fn sync_presence(&self) {
+        let in_use = self.core.session().is_some() || self.core.held_report().is_some();
+        self.presence.send_if_modified(|presence| match (in_use, *presence) {
+            (true, Presence::IdleSince(_)) => {
+                *presence = Presence::InUse;
+                true
+            }
+            (false, Presence::InUse) => {
+                *presence = Presence::IdleSince(Instant::now());
+                true
+            }
+            _ => false,
+        });
+    }
+
+    /// Whether the device is in use, kept up to date (the update waits for nobody).
+    pub fn presence(&self) -> watch::Receiver<Presence> {
+        self.presence.subscribe()
     }
 
     /// Records wrong PINs and lockouts when they changed: written before the unlock is answered,
@@ -976,6 +1003,35 @@ fn open_spool(dir: &std::path::Path) -> Spool {
     }
 }
 
+/// Starts the update as its own task: nothing it does (a server without updates, RAUC away, a
+/// full card) reaches the button or the core task, which it only watches for who is signed in.
+fn start_update(
+    config: &Config,
+    transport: HttpTransport,
+    spool: SharedSpool,
+    presence: watch::Receiver<Presence>,
+) -> JoinHandle<()> {
+    use crate::clock::ClockSource;
+    use crate::update::system::{Logind, Rauc};
+    let boot_id = SystemClock::from_env().boot_id().map_or_else(
+        |e| {
+            tracing::warn!(error = %e, "update: this boot's id is unknown");
+            "unknown".to_owned()
+        },
+        |id| id.to_string(),
+    );
+    let settings = crate::update::UpdateSettings::from_env(config.state_dir.clone(), boot_id);
+    let updater = crate::update::Updater::new(
+        transport,
+        Rauc::system(),
+        Logind::system(),
+        spool,
+        presence,
+        settings,
+    );
+    tokio::spawn(updater.run())
+}
+
 /// Forwards the GPIO button's edges; says it is missing if it cannot be opened (or this build
 /// has no GPIO support), so that the heartbeat shows it.
 async fn gpio_button(pin: u8, active_low: bool, events: mpsc::Sender<ButtonEvent>) {
@@ -1267,6 +1323,7 @@ impl Daemon {
             driver.restore_held(report).await;
         }
 
+        let mut update = None;
         let state_dir = config.state_dir.clone();
         let credential =
             match tokio::task::spawn_blocking(move || credential::load(&state_dir)).await {
@@ -1282,6 +1339,8 @@ impl Daemon {
             };
         let uploader = match HttpTransport::new(&config.server, Some(clock.clone())) {
             Ok(transport) => {
+                update =
+                    Some(start_update(config, transport.clone(), spool.clone(), driver.presence()));
                 let settings = UploadSettings {
                     device,
                     state_dir: config.state_dir.clone(),
@@ -1312,6 +1371,7 @@ impl Daemon {
         );
         let mut inputs = vec![tokio::spawn(control::serve(listener, control_tx.clone(), users))];
         inputs.extend(background);
+        inputs.extend(update);
         inputs.extend(led);
         match &config.button {
             ButtonConfig::Evdev { device, key } => {

@@ -31,6 +31,8 @@
 //! - [`control`]: the control socket's server: peers, roles, the hand-off to the core (the
 //!   messages are `slate_ipc::control`).
 //! - [`daemon`]: wires it together; one task owns the core and carries out its commands.
+//! - [`update`]: the device updating itself: check-in, resumable download, RAUC install while
+//!   nobody is signed in, reboot when idle, a rolled-back slot reported and never tried again.
 //! - [`ctl`]: `slatectl`'s sentences for slated's replies (the client is `slate_ipc::client`).
 
 pub mod activity;
@@ -53,6 +55,7 @@ pub mod roster;
 pub mod server_tls;
 pub mod spool;
 pub mod staff;
+pub mod update;
 pub mod upload;
 
 /// This software's version, as sent in `hello` and enrollment.

@@ -579,6 +579,8 @@ pub struct HttpTransport {
     events_url: String,
     enroll_url: String,
     credential_url: String,
+    /// The server's base URL, for the update's routes.
+    base_url: String,
     /// Told the server's time from each answer over TLS (`None`: tests, or plain HTTP).
     clock: Option<Arc<ClockWatch>>,
 }
@@ -605,6 +607,7 @@ impl HttpTransport {
             events_url: server.endpoint(routes::EVENTS),
             enroll_url: server.endpoint(routes::ENROLL),
             credential_url: server.endpoint(routes::DEVICE_CREDENTIAL),
+            base_url: server.url.clone(),
             clock,
         })
     }
@@ -650,7 +653,17 @@ pub fn http_client(
 }
 
 impl HttpTransport {
-    async fn send(
+    /// The client, for the update's requests (same TLS, same server).
+    pub(crate) fn client(&self) -> &reqwest::Client {
+        &self.client
+    }
+
+    /// The URL of `path` on the server.
+    pub(crate) fn endpoint(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+
+    pub(crate) async fn send(
         &self,
         request: reqwest::RequestBuilder,
         body: Vec<u8>,

@@ -96,9 +96,15 @@ struct Slated {
 impl Slated {
     /// Starts slated and waits for its ready line.
     fn start(config: &Path) -> Slated {
+        Self::start_with_env(config, &[])
+    }
+
+    /// Starts slated with these environment variables too, and waits for its ready line.
+    fn start_with_env(config: &Path, env: &[(&str, &Path)]) -> Slated {
         let mut child = Command::new(SLATED)
             .arg("--config")
             .arg(config)
+            .envs(env.iter().copied())
             .env("RUST_LOG", "error")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -931,4 +937,66 @@ fn the_socket_checks_each_peer_and_a_launched_app_is_frozen_and_killed_by_its_cg
     assert_eq!(child.wait().unwrap().signal(), Some(9), "killed by cgroup.kill");
     app.kill_and_remove().unwrap();
     slated.stop();
+}
+
+/// The update through the real binary: slated checks in soon after start (the test's override of
+/// the first check's minutes) with its credential and its image version, fetches the offered
+/// bundle, and one whose bytes are not the offered SHA-256 is removed, recorded as given up and
+/// reported; nothing is installed.
+#[test]
+fn slated_checks_for_an_update_and_gives_up_a_bundle_that_is_not_the_one_offered() {
+    // Not the SHA-256 of the bytes the server sends.
+    let sha = "e03a505dfd7171d6580c13b14bac63e789dee283984be36654d9e0a4dd88d724";
+    let offer = format!(r#"{{"v":1,"offer":{{"version":"2.0","sha256":"{sha}","bytes":5}}}}"#);
+    let bundle_path = format!("/api/v1/device/update/bundles/{sha}");
+    let (port, requests) = fake_server(move |method, target| match (method, target) {
+        ("POST", "/api/v1/device/update") => (200, offer.clone().into_bytes()),
+        ("GET", t) if t == bundle_path => (200, b"hello".to_vec()),
+        ("POST", "/api/v1/events") => (200, br#"{"stored":1,"duplicates":0}"#.to_vec()),
+        _ => (503, b"{\"error\":\"not here\"}".to_vec()),
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let (config, _socket) = write_config(dir.path(), 15);
+    let text = with_server_port(&std::fs::read_to_string(&config).unwrap(), port);
+    std::fs::write(&config, text).unwrap();
+    let state_dir = dir.path().join("state");
+    std::fs::create_dir_all(&state_dir).unwrap();
+    std::fs::write(state_dir.join("credential"), "c-test\n").unwrap();
+    let release = dir.path().join("slate-release");
+    std::fs::write(&release, "SLATE_VERSION=1.0\n").unwrap();
+
+    let slated = Slated::start_with_env(
+        &config,
+        &[("SLATE_RELEASE_FILE", &release), ("SLATE_UPDATE_FIRST_CHECK_S", Path::new("0"))],
+    );
+    let state_file = state_dir.join("update").join("state.json");
+    let mut state = serde_json::Value::Null;
+    for _ in 0..300 {
+        if let Ok(bytes) = std::fs::read(&state_file) {
+            state = serde_json::from_slice(&bytes).unwrap();
+            if state["failure"].is_object() {
+                break;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        state["given_up"],
+        serde_json::json!([{"version": "2.0", "sha256": sha}]),
+        "{state}"
+    );
+    assert_eq!(state["failure"]["version"], "2.0", "{state}");
+    let error = state["failure"]["error"].as_str().unwrap();
+    assert!(error.contains("SHA-256"), "{error}");
+    assert!(state["pending"].is_null(), "{state}");
+    let left: Vec<String> = std::fs::read_dir(state_dir.join("update"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(left, ["state.json"], "the bundle is removed");
+    let seen = requests.lock().unwrap().clone();
+    assert!(seen.contains(&"POST /api/v1/device/update".to_owned()), "{seen:?}");
+    let fetched = seen.iter().filter(|r| r.contains("/update/bundles/")).count();
+    assert_eq!(fetched, 1, "{seen:?}");
+    assert!(slated.stop().success());
 }

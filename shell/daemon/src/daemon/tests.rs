@@ -1087,3 +1087,62 @@ async fn every_filed_event_carries_the_clock_evidence() {
         assert!(!clock.synchronised, "{}", event.body.kind());
     }
 }
+
+#[tokio::test]
+async fn an_update_installs_only_after_sign_out_and_reboots_only_when_idle_and_uploaded() {
+    use crate::update::decide::Phase;
+    use crate::update::tests::UpdateRig;
+    use slate_protocol::update::UpdateState;
+    let idle = Duration::from_millis(200);
+    let rig = UpdateRig::new(idle);
+    let mut presence = None;
+    let (h, _) = Harness::with_driver(|d| {
+        presence = Some(d.presence());
+        d
+    });
+    assert!(h.ask(sign_in("p-1")).await.ok);
+
+    // Offered while a pupil is signed in: downloaded in the background, not installed.
+    rig.offer("2.0", (0..50_000).map(|i| i as u8).collect());
+    let task = rig.start(h.spool.clone(), presence.unwrap());
+    let downloaded = |r: &UpdateRig| {
+        r.state().pending.is_some_and(|p| p.phase == Phase::Downloaded)
+            && r.last_check().is_some_and(|c| c.state == UpdateState::Downloaded)
+    };
+    rig.until("downloaded while signed in", downloaded).await;
+    let checks = rig.server.checks.lock().unwrap().len();
+    rig.until("a few more checks", |r| r.server.checks.lock().unwrap().len() > checks + 3).await;
+    assert_eq!(rig.installs(), 0, "nothing installed while a pupil is signed in");
+
+    // Signed out: installed at once; the session's events are not uploaded yet: no reboot.
+    assert!(h.ask(Request::SignOut {}).await.ok);
+    let signed_out = Instant::now();
+    rig.until("installed after sign-out", |r| r.installs() == 1).await;
+    let said_installing =
+        rig.server.checks.lock().unwrap().iter().any(|c| c.state == UpdateState::Installing);
+    assert!(said_installing, "the server heard of the install as it began");
+    rig.until("told waiting to reboot", |r| {
+        r.last_check().is_some_and(|c| c.state == UpdateState::WaitingToReboot)
+    })
+    .await;
+    let checks = rig.server.checks.lock().unwrap().len();
+    rig.until("a few more checks", |r| r.server.checks.lock().unwrap().len() > checks + 3).await;
+    assert_eq!(rig.reboots(), 0, "no reboot with events not uploaded");
+
+    // The uploader's part: the server has them.
+    h.spool
+        .with(|s| {
+            let ids: Vec<EventId> = s.pending().iter().map(|e| e.id).collect();
+            s.acknowledge(&ids)
+        })
+        .await
+        .unwrap();
+    rig.until("rebooted", |r| r.reboots() == 1).await;
+    assert!(signed_out.elapsed() >= idle, "not before the device was idle long enough");
+    task.abort();
+    assert_eq!(rig.installs(), 1);
+    assert!(rig
+        .state()
+        .pending
+        .is_some_and(|p| p.phase == Phase::Rebooting { boot: "boot-1".into() }));
+}
