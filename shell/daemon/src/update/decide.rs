@@ -269,9 +269,9 @@ pub enum Step {
     Reboot,
 }
 
-/// What to do next. Installs only when nobody is signed in and not during a trial; reboots only when nobody has been
-/// signed in for `idle_before_reboot`, every event is uploaded, and not before `reboot_after`.
-/// Pure.
+/// What to do next. Installs only when nobody is signed in and not during a trial; reboots only
+/// with every event uploaded and nobody signed in: at or after `reboot_after` when IT set it,
+/// otherwise once nobody has been signed in for `idle_before_reboot`. Pure.
 pub fn decide(s: &Situation) -> Step {
     let pending = s.local.pending.as_ref();
     let offer = match s.offer {
@@ -328,10 +328,14 @@ fn fetch(s: &Situation, bytes: u64, downloaded: u64) -> Step {
     }
 }
 
+/// With a time IT set (after school, say), from then on as soon as nobody is signed in; without
+/// one, once nobody has been signed in for `idle_before_reboot`. Never with events unsent.
 fn may_reboot(s: &Situation, reboot_after: Option<DateTime<Utc>>) -> bool {
-    s.idle_for.is_some_and(|idle| idle >= s.idle_before_reboot)
-        && !s.events_unsent
-        && reboot_after.is_none_or(|at| s.now >= at)
+    let quiet_long_enough = match reboot_after {
+        Some(at) => s.now >= at && s.idle_for.is_some(),
+        None => s.idle_for.is_some_and(|idle| idle >= s.idle_before_reboot),
+    };
+    quiet_long_enough && !s.events_unsent
 }
 
 /// What `slate-mark-good` left when it gave up on a trial slot (`update/trial-failed`).
@@ -706,6 +710,36 @@ mod tests {
                 &written,
                 &|s| s.now = t("18:00:00"),
                 Step::Reboot,
+            ),
+            (
+                "installed, at the time IT set, signed out a moment ago: no idle wait",
+                Offer::Bundle(&v2_later),
+                &written,
+                &|s| {
+                    s.now = t("18:00:00");
+                    s.idle_for = Some(Duration::ZERO)
+                },
+                Step::Reboot,
+            ),
+            (
+                "installed, past the time IT set, a pupil signed in",
+                Offer::Bundle(&v2_later),
+                &written,
+                &|s| {
+                    s.now = t("18:30:00");
+                    s.idle_for = None
+                },
+                Step::Nothing,
+            ),
+            (
+                "installed, past the time IT set, a report not uploaded yet",
+                Offer::Bundle(&v2_later),
+                &written,
+                &|s| {
+                    s.now = t("18:30:00");
+                    s.events_unsent = true
+                },
+                Step::Nothing,
             ),
             (
                 "installed in an earlier boot: nothing here (on_start reinstalls)",
