@@ -43,6 +43,9 @@ mod tests {
     fn the_list_route_and_the_list_path_agree() {
         assert_eq!(DEVICE_LIST_ROUTE.replace("{name}", "adult"), device_list("adult"));
         assert_eq!(device_list("iwf"), "/api/v1/device/lists/iwf");
-        assert_eq!(DEVICE_UPDATE_BUNDLE_ROUTE.replace("{sha256}", "ab12"), device_update_bundle("ab12"));
+        assert_eq!(
+            DEVICE_UPDATE_BUNDLE_ROUTE.replace("{sha256}", "ab12"),
+            device_update_bundle("ab12")
+        );
     }
 }

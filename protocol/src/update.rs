@@ -179,7 +179,9 @@ pub fn check_image_version(field: &str, version: &str) -> Result<(), ProtocolErr
 
 /// A SHA-256 digest as 64 lowercase hex digits.
 pub fn check_sha256(field: &str, digest: &str) -> Result<(), ProtocolError> {
-    if digest.len() == 64 && digest.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+    if digest.len() == 64
+        && digest.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
         Ok(())
     } else {
         Err(invalid(field, "must be 64 lowercase hex digits"))
@@ -214,7 +216,10 @@ mod tests {
             (r#"{"v":1,"running":"","state":"current"}"#, "running"),
             (r#"{"v":1,"running":"1.0 beta","state":"current"}"#, "running"),
             (r#"{"v":1,"running":"1.0","state":"current","target":"x/../y"}"#, "target"),
-            (r#"{"v":1,"running":"1.0","state":"current","downloaded":9999999999999}"#, "downloaded"),
+            (
+                r#"{"v":1,"running":"1.0","state":"current","downloaded":9999999999999}"#,
+                "downloaded",
+            ),
             (r#"{"v":1,"running":"1.0","state":"exploded"}"#, "unknown variant"),
             (r#"{"v":1,"running":"1.0","state":"current","extra":1}"#, "unknown field"),
             (r#"{"v":2,"running":"1.0","state":"current"}"#, "version"),
@@ -247,7 +252,9 @@ mod tests {
 
     #[test]
     fn every_state_has_one_word() {
-        for word in ["current", "downloading", "downloaded", "installing", "waiting_to_reboot", "failed"] {
+        for word in
+            ["current", "downloading", "downloaded", "installing", "waiting_to_reboot", "failed"]
+        {
             let state = UpdateState::parse(word).unwrap();
             assert_eq!(state.as_str(), word);
             assert_eq!(serde_json::to_string(&state).unwrap(), format!("\"{word}\""));
