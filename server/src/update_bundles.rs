@@ -94,6 +94,7 @@ impl UpdateBundles {
     pub fn open(data_dir: &DataDir) -> Result<Self, DataDirError> {
         let dir = data_dir.root().join("updates");
         create_private_dir(&dir)?;
+        remove_stale_uploads(&dir);
         Ok(Self { dir, ca: data_dir.root().join("update-ca.pem"), adding: Arc::default() })
     }
 
@@ -203,6 +204,27 @@ impl UpdateBundles {
     }
 }
 
+/// An upload a crash or power cut left behind (one in progress now is younger than a day).
+const STALE_UPLOAD: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// Removes uploads a crash left half-written; what cannot be read or removed is left for later.
+fn remove_stale_uploads(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        let stale = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|modified| modified.elapsed().ok())
+            .is_some_and(|age| age > STALE_UPLOAD);
+        if name.starts_with(".upload-") && name.ends_with(".partial") && stale {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
 /// An upload being written: hashed as it comes; removed if dropped before [`finish`].
 ///
 /// [`finish`]: IncomingBundle::finish
@@ -308,4 +330,60 @@ async fn rauc_info(ca: &Path, bundle: &Path) -> Result<Vec<u8>, UpdateError> {
         .take(300)
         .collect::<String>();
     Err(UpdateError::Refused(why))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PEM: &[u8] = b"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+
+    fn files(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn only_a_pem_certificate_is_kept_as_the_ca() {
+        let tmp = tempfile::tempdir().unwrap();
+        let updates = UpdateBundles::open(&DataDir::open(tmp.path()).unwrap()).unwrap();
+        for bad in [&b""[..], b"not a certificate", b"-----BEGIN PRIVATE KEY-----\n"] {
+            assert!(matches!(updates.set_ca(bad), Err(UpdateError::BadCa)));
+        }
+        assert!(!updates.has_ca());
+        updates.set_ca(PEM).unwrap();
+        assert!(updates.has_ca());
+        assert_eq!(std::fs::read(updates.ca_path()).unwrap(), PEM);
+    }
+
+    #[tokio::test]
+    async fn an_upload_is_hashed_as_it_comes_and_nothing_is_left_of_one_not_kept() {
+        let tmp = tempfile::tempdir().unwrap();
+        let updates = UpdateBundles::open(&DataDir::open(tmp.path()).unwrap()).unwrap();
+        let dir = tmp.path().join("updates");
+        assert!(matches!(updates.incoming().await, Err(UpdateError::NoCa(_))));
+        updates.set_ca(PEM).unwrap();
+        let mut incoming = updates.incoming().await.unwrap();
+        incoming.write(b"abc").await.unwrap();
+        assert_eq!(files(&dir).len(), 1, "written aside");
+        drop(incoming);
+        assert!(files(&dir).is_empty(), "an upload cut short leaves nothing");
+
+        let mut incoming = updates.incoming().await.unwrap();
+        incoming.write(b"ab").await.unwrap();
+        incoming.write(b"c").await.unwrap();
+        let received = incoming.finish().await.unwrap();
+        let abc = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+        assert_eq!((received.sha256.as_str(), received.bytes), (abc, 3));
+        drop(received);
+        assert!(files(&dir).is_empty(), "a file not kept is removed");
+
+        let empty = updates.incoming().await.unwrap();
+        assert!(matches!(empty.finish().await, Err(UpdateError::Empty)));
+        assert!(files(&dir).is_empty());
+    }
 }
