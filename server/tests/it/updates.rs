@@ -106,8 +106,16 @@ fn signer(dir: &Path, name: &str) {
 fn bundle(dir: &Path, signer: &str, version: &str, compatible: &str) -> PathBuf {
     let content = dir.join(format!("content-{signer}-{version}"));
     std::fs::create_dir_all(&content).unwrap();
-    let rootfs: Vec<u8> =
-        (0..300_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    // A megabyte squashfs cannot shrink (xorshift): the bundle is bigger than any other body.
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    let rootfs: Vec<u8> = (0..1 << 20)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
     std::fs::write(content.join("rootfs.ext4"), rootfs).unwrap();
     std::fs::write(
         content.join("manifest.raucm"),
@@ -279,6 +287,10 @@ async fn it_uploads_a_bundle_on_the_updates_page() {
     signer(work, "stranger");
     let good = std::fs::read(bundle(work, "school", "0.2.0", "slate-test")).unwrap();
     let stranger = std::fs::read(bundle(work, "stranger", "0.3.0", "slate-test")).unwrap();
+    assert!(
+        good.len() > 2 * slate_protocol::MAX_BODY_BYTES,
+        "the upload route takes more than a form"
+    );
     let server = TestServer::start().await;
     let data = server.data_dir();
     let mut it = Browser::signed_in(&server, "it.tech", Role::ItAdmin).await;
