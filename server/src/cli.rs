@@ -238,6 +238,12 @@ pub struct UpdateRolloutArgs {
     /// without it, whenever they are idle.
     #[arg(long, value_name = "HH:MM", value_parser = parse_reboot_at)]
     pub reboot_at: Option<chrono::NaiveTime>,
+
+    /// Offer it again to devices that reported it as failed (once what failed is fixed).
+    /// Without it, a device that failed with a version, or rolled back from it, is not offered
+    /// that version again.
+    #[arg(long)]
+    pub retry_failed: bool,
 }
 
 fn parse_reboot_at(text: &str) -> Result<chrono::NaiveTime, String> {

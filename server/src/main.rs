@@ -545,6 +545,10 @@ fn update_rollout(
         Audience::Devices(devices) => format!("{} devices", devices.len()),
     };
     println!("rollout: version {} is offered to {who} from their next check", args.version);
+    if args.retry_failed {
+        let again = store.forget_update_failures(&args.version, "console", now)?;
+        println!("offered again to {again} devices where it had failed");
+    }
     Ok(())
 }
 

@@ -147,6 +147,9 @@ pub struct RolloutForm {
     /// `16:30`, UK time; empty: restart when idle.
     #[serde(default)]
     reboot_at: String,
+    /// Ticked: offer it again to devices that reported it as failed.
+    #[serde(default)]
+    retry_failed: Option<String>,
 }
 
 /// `POST /updates/rollout`: the rollout in force from now (the one before stops).
@@ -171,9 +174,17 @@ pub async fn start_rollout(
     let version = f.version.trim().to_owned();
     let by = staff.actor.clone();
     let asked = version.clone();
+    let retry_failed = f.retry_failed.as_deref() == Some("yes");
     let started = state
         .store
-        .run(move |store| store.start_rollout(&asked, &audience, reboot_at, &by, Utc::now()))
+        .run(move |store| {
+            let now = Utc::now();
+            let started = store.start_rollout(&asked, &audience, reboot_at, &by, now)?;
+            if started && retry_failed {
+                store.forget_update_failures(&asked, &by, now)?;
+            }
+            Ok(started)
+        })
         .await?;
     if !started {
         return Err(PageError::BadForm(format!(
@@ -266,6 +277,10 @@ fn updates_view(viewer: &Viewer, view: &UpdatesView) -> Markup {
                     }
                     label for="rollout-reboot" { "Restart from (UK time; empty: whenever idle)" }
                     input #rollout-reboot name="reboot_at" type="time";
+                    label.check for="rollout-retry" {
+                        input #rollout-retry type="checkbox" name="retry_failed" value="yes";
+                        " Offer it again to devices where it failed (once the cause is fixed)"
+                    }
                     button type="submit" { "Start rollout" }
                 }
             }

@@ -256,6 +256,32 @@ impl Store {
         tx.commit()
     }
 
+    /// Forgets that devices failed with `version`, so the rollout offers it to them again (IT
+    /// fixed what made a download or an install fail); returns how many devices it was.
+    pub fn forget_update_failures(
+        &self,
+        version: &str,
+        by: &str,
+        now: DateTime<Utc>,
+    ) -> Result<usize, StoreError> {
+        let connection = self.lock();
+        let tx = connection.transaction()?;
+        let forgotten =
+            tx.execute("DELETE FROM device_update_failures WHERE version = $1", [version])?;
+        if forgotten > 0 {
+            append_audit(
+                &*tx,
+                now,
+                by,
+                "offered a failed update again",
+                Some(&format!("version {version}")),
+                Some(&format!("{forgotten} devices")),
+            )?;
+        }
+        tx.commit()?;
+        Ok(forgotten)
+    }
+
     /// The versions `device` reported as failed.
     pub fn failed_versions(&self, device: DeviceNumber) -> Result<Vec<String>, StoreError> {
         let connection = self.lock();
@@ -394,10 +420,14 @@ mod tests {
             .unwrap();
         assert_eq!(store.failed_versions(device(12)).unwrap(), ["0.2.0"]);
         assert!(store.failed_versions(device(13)).unwrap().is_empty());
+        assert_eq!(store.forget_update_failures("0.3.0", "it", now).unwrap(), 0);
         let reports = store.device_update_reports().unwrap();
         assert_eq!(reports.len(), 1);
         assert_eq!((reports[0].state, reports[0].error.as_deref()), (UpdateState::Current, None));
         let failures = store.update_failures().unwrap();
         assert_eq!(failures[0].error.as_deref(), Some("rolled back: not healthy 304s after boot"));
+        assert_eq!(store.forget_update_failures("0.2.0", "it", now).unwrap(), 1);
+        assert!(store.failed_versions(device(12)).unwrap().is_empty());
+        assert_eq!(store.audit_log(1).unwrap()[0].action, "offered a failed update again");
     }
 }

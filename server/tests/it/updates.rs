@@ -243,6 +243,11 @@ fn update_add_keeps_a_bundle_signed_by_its_ca_and_refuses_another() {
     assert!(slate_server(data, &["update", "stop"]).status.success());
     let stopped = slate_server(data, &["update", "stop"]);
     assert!(text(&stopped.stderr).contains("no rollout is in force"));
+    let again = slate_server(
+        data,
+        &["update", "rollout", "--version", "0.2.0", "--everyone", "--retry-failed"],
+    );
+    assert!(text(&again.stdout).contains("offered again to 0 devices"), "{}", text(&again.stdout));
     let bad_time = slate_server(
         data,
         &["update", "rollout", "--version", "0.2.0", "--everyone", "--reboot-at", "4pm"],
@@ -341,6 +346,16 @@ async fn it_uploads_a_bundle_on_the_updates_page() {
         )
         .await;
     assert_eq!(bad.status(), 400);
+    let everyone = [
+        ("csrf", csrf.as_str()),
+        ("version", "0.2.0"),
+        ("audience", "everyone"),
+        ("reboot_at", "16:30"),
+        ("retry_failed", "yes"),
+    ];
+    assert_eq!(it.post("/updates/rollout", &everyone).await.status(), 303);
+    let page = it.page("/updates").await;
+    assert!(page.contains("every device; they restart into it from 16:30 UK time"), "{page}");
     assert_eq!(it.post("/updates/stop", &[("csrf", &csrf)]).await.status(), 303);
     let audit: Vec<String> = server
         .store
@@ -464,6 +479,10 @@ async fn a_pilot_device_is_offered_the_bundle_downloads_it_in_two_parts_and_a_ro
     let fleet = server.staff_page("/fleet").await;
     assert!(fleet.contains("rolled back (0.2.0)"), "{fleet}");
     assert!(fleet.contains("rolled back: not healthy 304s after boot"), "{fleet}");
+    // IT fixed the cause and offers it again on purpose (the page's tick box, --retry-failed).
+    assert_eq!(server.store.forget_update_failures("0.2.0", "it", chrono::Utc::now()).unwrap(), 1);
+    assert!(check(&server, &pilot, &running).await.offer.is_some(), "offered again");
+    assert_eq!(check(&server, &pilot, &rolled_back).await.offer, None);
 
     // A new bundle, to everyone with a restart time: offered to both, the restart time today's.
     let newer: Vec<u8> = bytes.iter().map(|b| b ^ 0x5a).collect();
