@@ -255,6 +255,67 @@ fn update_add_keeps_a_bundle_signed_by_its_ca_and_refuses_another() {
     assert_eq!(bad_time.status.code(), Some(2), "{}", text(&bad_time.stderr));
 }
 
+/// The installed server as IT runs it: the bundle added and rolled out on its console while it
+/// serves, a device enrolled with a console token over HTTPS, offered the bundle and fetching it
+/// in two parts.
+#[tokio::test]
+async fn the_running_server_offers_a_bundle_added_on_its_console() {
+    let tmp = tempfile::tempdir().unwrap();
+    let work = tmp.path();
+    signer(work, "school");
+    let good = bundle(work, "school", "0.2.0", "slate-test");
+    let bytes = std::fs::read(&good).unwrap();
+    let data = work.join("data");
+    let running = crate::binary::start(&data, "127.0.0.1:0").await;
+    let ca = work.join("school-ca.pem");
+    let added = slate_server(
+        &data,
+        &["update", "add", "--ca", ca.to_str().unwrap(), good.to_str().unwrap()],
+    );
+    assert!(added.status.success(), "{}", text(&added.stderr));
+    let token = slate_server(&data, &["enrollment-token", "--device", "12"]);
+    let token = text(&token.stdout).trim().to_owned();
+    let rollout =
+        slate_server(&data, &["update", "rollout", "--version", "0.2.0", "--devices", "12"]);
+    assert!(rollout.status.success(), "{}", text(&rollout.stderr));
+
+    let client = crate::binary::client_trusting(&running.certificate);
+    let enroll =
+        serde_json::json!({"v": 1, "device": 12, "token": token, "software_version": "0.1.0"});
+    let enrolled =
+        client.post(format!("{}/api/v1/enroll", running.url)).json(&enroll).send().await.unwrap();
+    assert_eq!(enrolled.status(), 200);
+    let credential: slate_protocol::EnrollReply = enrolled.json().await.unwrap();
+    let credential = credential.credential;
+    let check = UpdateCheck::new("0.1.0".into(), UpdateState::Current);
+    let reply = client
+        .post(format!("{}{}", running.url, slate_protocol::routes::DEVICE_UPDATE))
+        .bearer_auth(&credential)
+        .json(&check)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), 200);
+    let offer =
+        UpdateReply::from_json(&reply.bytes().await.unwrap()).unwrap().offer.expect("offered");
+    assert_eq!((offer.sha256.clone(), offer.bytes), (sha256_hex(&bytes), bytes.len() as u64));
+    let path = slate_protocol::routes::device_update_bundle(&offer.sha256);
+    let mut downloaded = Vec::new();
+    for range in ["bytes=0-99999", "bytes=100000-"] {
+        let part = client
+            .get(format!("{}{path}", running.url))
+            .bearer_auth(&credential)
+            .header("range", range)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(part.status(), 206, "{range}");
+        downloaded.extend_from_slice(&part.bytes().await.unwrap());
+    }
+    assert_eq!(sha256_hex(&downloaded), offer.sha256);
+    crate::binary::terminate(running).await;
+}
+
 /// A multipart form as a browser sends it: the CSRF token, then the file.
 fn multipart(csrf: &str, file: &[u8]) -> (String, Vec<u8>) {
     let boundary = "----slate-test-boundary-7MA4YWxkTrZu0gW";
