@@ -519,6 +519,7 @@ async fn a_pilot_device_is_offered_the_bundle_downloads_it_in_two_parts_and_a_ro
     assert!(check(&server, &pilot, &downloading).await.offer.is_some());
     let fleet = server.staff_page("/fleet").await;
     assert!(fleet.contains("downloading 40%"), "{fleet}");
+    assert!(fleet.contains("version <strong>0.2.0</strong> to devices 12."), "{fleet}");
     let rest = fetch(&server, &pilot, &sha, Some("bytes=100000-")).await;
     assert_eq!(rest.status(), 206);
     assert_eq!(rest.headers()["content-range"], "bytes 100000-249999/250000");

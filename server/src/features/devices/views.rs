@@ -9,7 +9,7 @@ use crate::store::{
     ActivityRecord, CredentialState, DeviceRecord, FleetRow, IncidentRecord, RefusedRecord,
     RegisterEntry, RosterName, SessionRecord, CLOCK_NOT_SYNCHRONISED,
 };
-use crate::update_rollout::{self, BundleRecord, DeviceReport, Failure, Rollout};
+use crate::update_rollout::{self, Audience, BundleRecord, DeviceReport, Failure, Rollout};
 use crate::who_had::{Answer, Record, Source};
 use chrono::{DateTime, Utc};
 
@@ -354,6 +354,19 @@ pub fn fleet_page(
         html! {
             h1 { "Fleet" }
             p { (count(fleet.len(), "device", "devices")) ", " (up) " online." }
+            @if let Some(r) = &updates.rollout {
+                p #rollout {
+                    "Update in progress: version " strong { (r.bundle.version) } " to "
+                    @match &r.audience {
+                        Audience::Everyone => "every device",
+                        Audience::Devices(devices) => {
+                            "devices " (devices.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", "))
+                        }
+                    }
+                    @if viewer.may(Permission::ManageUpdates) { " (" a href="/updates" { "Updates" } ")" }
+                    "."
+                }
+            }
             @if fleet.is_empty() {
                 p.empty { "No device has enrolled yet. Make a token with slate-server enrollment-token --device N." }
             } @else {
