@@ -50,13 +50,15 @@ pub enum Permission {
     ReadAudit,
     /// The termly governors' report (anonymised counts).
     GovernorReport,
+    /// Update bundles, IT's update CA and rollouts: what software every device runs.
+    ManageUpdates,
 }
 
 use Permission::*;
 use Role::{DeputyDsl, Dsl, ItAdmin, Teacher};
 
 /// The one table: each permission and the roles that have it.
-pub const TABLE: [(Permission, &[Role]); 17] = [
+pub const TABLE: [(Permission, &[Role]); 18] = [
     (SeeNewReports, &[Dsl, DeputyDsl, Teacher]),
     (Acknowledge, &[Dsl, DeputyDsl, Teacher]),
     (ReadCaseFile, &[Dsl, DeputyDsl]),
@@ -74,6 +76,7 @@ pub const TABLE: [(Permission, &[Role]); 17] = [
     (ApproveBypass, &[Dsl, DeputyDsl]),
     (ReadAudit, &[Dsl, DeputyDsl]),
     (GovernorReport, &[Dsl, DeputyDsl]),
+    (ManageUpdates, &[ItAdmin]),
 ];
 
 /// May `role` do `permission`?
@@ -102,6 +105,7 @@ impl Permission {
             ApproveBypass => "approve or refuse a bypass",
             ReadAudit => "the audit log",
             GovernorReport => "the governors' report (anonymised counts)",
+            ManageUpdates => "device updates: upload bundles, roll them out, stop a rollout",
         }
     }
 }
@@ -210,7 +214,8 @@ mod tests {
     /// The need-to-know promises, each stated as who has a permission.
     #[test]
     fn need_to_know() {
-        let cases: [(Permission, &[Role]); 10] = [
+        let cases: [(Permission, &[Role]); 11] = [
+            (ManageUpdates, &[ItAdmin]),
             (ReadCaseFile, &[Dsl, DeputyDsl]),
             (MoveIncident, &[Dsl, DeputyDsl]),
             (ApproveBypass, &[Dsl, DeputyDsl]),

@@ -20,8 +20,10 @@ const ZSTD_LEVEL: i32 = 3;
 const MANIFEST: &str = "slate-backup.txt";
 /// The database inside the backup.
 const DATABASE: &str = "slate.sqlite";
-/// Files of the data directory a restored server needs (when they exist).
-const KEY_FILES: [&str; 3] = ["policy-key", "totp-key", "staff-key"];
+/// Files of the data directory a restored server needs (when they exist). Update bundles are
+/// not kept (hundreds of megabytes each, and IT has them): after a restore, `update add` of the
+/// same file puts it back.
+const KEY_FILES: [&str; 4] = ["policy-key", "totp-key", "staff-key", "update-ca.pem"];
 /// Folders of the data directory a restored server needs (when they exist).
 const FOLDERS: [&str; 2] = ["tls", "lists"];
 
@@ -300,6 +302,8 @@ mod tests {
             ("slate.sqlite", true),
             ("policy-key", true),
             ("totp-key", true),
+            ("update-ca.pem", true),
+            ("updates/3f2a.raucb", false),
             ("lists/3f2a.txt", true),
             ("tls/cert.pem", true),
             ("slate-backup.txt", true),

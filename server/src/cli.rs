@@ -76,6 +76,10 @@ pub enum Command {
     /// credential.
     #[command(subcommand)]
     Device(DeviceCommand),
+    /// Device updates: IT's update CA, the signed RAUC bundles devices install, and who is
+    /// offered which (a few named devices first, then everyone).
+    #[command(subcommand)]
+    Update(UpdateCommand),
     /// Back up the database and the data directory's keys, certificate and lists into one file
     /// encrypted to IT's age public key (`age-keygen` makes the pair; keep the private half off
     /// this server). Restore it with `restore`, or open it with `age -d`.
@@ -172,6 +176,78 @@ pub struct DeviceArgs {
     /// The number painted on the device, 1 to 9999.
     #[arg(long, value_parser = parse_device)]
     pub device: DeviceNumber,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UpdateCommand {
+    /// Keep FILE as IT's update CA (the certificate devices hold as /etc/rauc/keyring.pem):
+    /// every bundle is checked against it before it is kept.
+    Ca(UpdateCaArgs),
+    /// Add a signed RAUC bundle (the .raucb images/build makes): `rauc info` checks its
+    /// signature against IT's update CA, then it is kept under its SHA-256. A refused bundle
+    /// is deleted.
+    Add(UpdateAddArgs),
+    /// The uploaded bundles, the rollout in force and what each device last reported.
+    List,
+    /// Offer a bundle's version to named devices (a pilot) or to everyone, from now on (the
+    /// rollout before it stops).
+    Rollout(UpdateRolloutArgs),
+    /// Stop the rollout in force: devices are offered nothing more (one already installing
+    /// finishes).
+    Stop,
+}
+
+#[derive(Debug, Args)]
+pub struct UpdateCaArgs {
+    /// The CA certificate, PEM.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct UpdateAddArgs {
+    /// The bundle.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+
+    /// Keep this PEM file as IT's update CA first (as `update ca` does).
+    #[arg(long, value_name = "FILE")]
+    pub ca: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct UpdateRolloutArgs {
+    /// The bundle's version, as `update list` shows it.
+    #[arg(long, value_name = "VERSION")]
+    pub version: String,
+
+    /// The pilot: these devices only, e.g. --devices 12,13.
+    #[arg(
+        long,
+        value_name = "N,N",
+        required_unless_present = "everyone",
+        conflicts_with = "everyone"
+    )]
+    pub devices: Option<String>,
+
+    /// Every device.
+    #[arg(long)]
+    pub everyone: bool,
+
+    /// Devices restart into the update no earlier than this time of day (UK time, e.g. 16:30);
+    /// without it, whenever they are idle.
+    #[arg(long, value_name = "HH:MM", value_parser = parse_reboot_at)]
+    pub reboot_at: Option<chrono::NaiveTime>,
+
+    /// Offer it again to devices that reported it as failed (once what failed is fixed).
+    /// Without it, a device that failed with a version, or rolled back from it, is not offered
+    /// that version again.
+    #[arg(long)]
+    pub retry_failed: bool,
+}
+
+fn parse_reboot_at(text: &str) -> Result<chrono::NaiveTime, String> {
+    crate::update_rollout::parse_reboot_time(text)
 }
 
 #[derive(Debug, Subcommand)]

@@ -81,6 +81,8 @@ pub mod store;
 pub mod tls;
 pub mod totp_seal;
 pub mod uk_time;
+pub mod update_bundles;
+pub mod update_rollout;
 pub mod who_had;
 
 pub use http::connections::ServeLimits;

@@ -13,6 +13,7 @@ use slate_server::cli::{
     BackupArgs, Cli, Command, CompletionsArgs, DatabaseArgs, DeviceArgs, DeviceCommand,
     EnrollmentTokenArgs, InitArgs, ManArgs, PupilAddArgs, PupilCommand, RestoreArgs, RosterCommand,
     RosterImportArgs, ServeArgs, StaffAddArgs, StaffCommand, StaffDisableArgs, StaffRecoverArgs,
+    UpdateAddArgs, UpdateCaArgs, UpdateCommand, UpdateRolloutArgs,
 };
 use slate_server::config::{self, Config};
 use slate_server::data_dir::DataDir;
@@ -20,6 +21,8 @@ use slate_server::notify::Notifier;
 use slate_server::roster::PupilEntry;
 use slate_server::secrets::Secret;
 use slate_server::store::PostgresOptions;
+use slate_server::update_bundles::{Added, UpdateBundles};
+use slate_server::update_rollout::{self, Audience};
 use slate_server::{listen, running, tls, AppState, Store};
 use std::io::Write;
 use std::path::Path;
@@ -60,6 +63,15 @@ async fn main() -> ExitCode {
         Command::Device(DeviceCommand::Rotate(args)) => {
             rotate_device(&cli.data_dir, database, args)
         }
+        Command::Update(UpdateCommand::Ca(args)) => update_ca(&cli.data_dir, database, args),
+        Command::Update(UpdateCommand::Add(args)) => {
+            update_add(&cli.data_dir, database, args).await
+        }
+        Command::Update(UpdateCommand::List) => update_list(&cli.data_dir, database),
+        Command::Update(UpdateCommand::Rollout(args)) => {
+            update_rollout(&cli.data_dir, database, args)
+        }
+        Command::Update(UpdateCommand::Stop) => update_stop(&cli.data_dir, database),
         Command::Init(args) => init(&cli.data_dir, database, args),
         Command::Backup(args) => backup(&cli.data_dir, database, args),
         Command::Restore(args) => restore(&cli.data_dir, args),
@@ -181,8 +193,10 @@ async fn serve(data_dir: &Path, database: &DatabaseArgs, args: ServeArgs) -> any
 
     let purge = slate_server::retention::spawn_purge_job(store.clone(), config.retention_days);
     let silence = slate_server::session_end::spawn_silence_job(store.clone());
+    let updates = slate_server::update_bundles::UpdateBundles::open(&data_dir)?;
     let state = AppState::with_config(store, staff_key, config, notifier)
-        .with_policy(policy_key, lists_dir);
+        .with_policy(policy_key, lists_dir)
+        .with_updates(updates);
     slate_server::serve(listener, state, tls_config, shutdown_signal()).await?;
     purge.abort();
     silence.abort();
@@ -384,6 +398,166 @@ fn rotate_device(data_dir: &Path, database: &DatabaseArgs, args: DeviceArgs) -> 
         "device {} will replace its credential at its next upload; its page says when it has",
         args.device
     );
+    Ok(())
+}
+
+/// Reads a CA file as the caller (before the command becomes the data directory's owner, who
+/// may not be able to read IT's copy).
+fn read_ca(file: &Path) -> anyhow::Result<Vec<u8>> {
+    std::fs::read(file).with_context(|| format!("cannot read the update CA {}", file.display()))
+}
+
+fn keep_ca(updates: &UpdateBundles, store: &Store, pem: &[u8]) -> anyhow::Result<()> {
+    updates.set_ca(pem)?;
+    store.audit(chrono::Utc::now(), "console", "set the update CA", None, None)?;
+    println!("update CA kept in {}", updates.ca_path().display());
+    Ok(())
+}
+
+fn update_ca(data_dir: &Path, database: &DatabaseArgs, args: UpdateCaArgs) -> anyhow::Result<()> {
+    let pem = read_ca(&args.file)?;
+    let (data_dir, store) = open(data_dir, database)?;
+    keep_ca(&UpdateBundles::open(&data_dir)?, &store, &pem)
+}
+
+async fn update_add(
+    data_dir: &Path,
+    database: &DatabaseArgs,
+    args: UpdateAddArgs,
+) -> anyhow::Result<()> {
+    use tokio::io::AsyncReadExt;
+    // Opened as the caller: the copy made from it belongs to the data directory's owner.
+    let source = std::fs::File::open(&args.file)
+        .with_context(|| format!("cannot read {}", args.file.display()))?;
+    let pem = args.ca.as_deref().map(read_ca).transpose()?;
+    let (data_dir, store) = open(data_dir, database)?;
+    let updates = UpdateBundles::open(&data_dir)?;
+    if let Some(pem) = pem {
+        keep_ca(&updates, &store, &pem)?;
+    }
+    let mut incoming = updates.incoming().await?;
+    let mut source = tokio::fs::File::from_std(source);
+    let mut buffer = vec![0u8; 1 << 20];
+    loop {
+        let read = source
+            .read(&mut buffer)
+            .await
+            .with_context(|| format!("cannot read {}", args.file.display()))?;
+        if read == 0 {
+            break;
+        }
+        incoming.write(&buffer[..read]).await?;
+    }
+    let received = incoming.finish().await?;
+    match updates.add(&store, received, "console", chrono::Utc::now()).await? {
+        Added::New(bundle) => println!(
+            "added: version {} for {} ({} bytes, sha256 {}). Roll it out to a few devices first: slate-server update rollout --version {} --devices 12,13",
+            bundle.version, bundle.compatible, bundle.bytes, bundle.sha256, bundle.version
+        ),
+        Added::AlreadyUploaded(bundle) => println!(
+            "already uploaded: version {} (sha256 {})",
+            bundle.version, bundle.sha256
+        ),
+    }
+    Ok(())
+}
+
+fn update_list(data_dir: &Path, database: &DatabaseArgs) -> anyhow::Result<()> {
+    let (_, store) = open(data_dir, database)?;
+    let bundles = store.update_bundles()?;
+    let rollout = store.current_rollout()?;
+    let failures = store.update_failures()?;
+    let uk = slate_server::uk_time::format_uk;
+    if bundles.is_empty() {
+        println!("bundles: none (slate-server update add FILE)");
+    } else {
+        println!("bundles:");
+    }
+    for b in &bundles {
+        println!(
+            "  {}  {}  {} bytes  sha256 {}  uploaded {} by {}",
+            b.version,
+            b.compatible,
+            b.bytes,
+            b.sha256,
+            uk(b.uploaded_at),
+            b.uploaded_by
+        );
+    }
+    match &rollout {
+        None => println!("rollout: none"),
+        Some(r) => {
+            let who = match &r.audience {
+                Audience::Everyone => "everyone".to_owned(),
+                Audience::Devices(devices) => {
+                    let numbers: Vec<String> = devices.iter().map(|d| d.to_string()).collect();
+                    format!("devices {}", numbers.join(","))
+                }
+            };
+            let restart = r
+                .reboot_at
+                .map_or("when idle".to_owned(), |t| format!("from {} UK time", t.format("%H:%M")));
+            println!(
+                "rollout: version {} to {who}, restart {restart} (started {} by {})",
+                r.bundle.version,
+                uk(r.started_at),
+                r.started_by
+            );
+        }
+    }
+    for report in store.device_update_reports()? {
+        let words = update_rollout::describe(Some(&report), &bundles, rollout.as_ref(), &failures);
+        let error = update_rollout::shown_error(&report, rollout.as_ref(), &failures)
+            .map(|e| format!("  error: {e}"))
+            .unwrap_or_default();
+        println!(
+            "device {}: runs {}, {} (reported {}){error}",
+            report.device,
+            report.running,
+            words.words,
+            uk(report.reported_at)
+        );
+    }
+    Ok(())
+}
+
+fn update_rollout(
+    data_dir: &Path,
+    database: &DatabaseArgs,
+    args: UpdateRolloutArgs,
+) -> anyhow::Result<()> {
+    let audience = match &args.devices {
+        Some(text) => Audience::Devices(
+            update_rollout::parse_devices(text).map_err(|e| anyhow::anyhow!("--devices: {e}"))?,
+        ),
+        None => Audience::Everyone,
+    };
+    let (_, store) = open(data_dir, database)?;
+    let now = chrono::Utc::now();
+    if !store.start_rollout(&args.version, &audience, args.reboot_at, "console", now)? {
+        anyhow::bail!(
+            "no uploaded bundle has version {:?} (slate-server update list shows them)",
+            args.version
+        );
+    }
+    let who = match audience {
+        Audience::Everyone => "every device".to_owned(),
+        Audience::Devices(devices) => format!("{} devices", devices.len()),
+    };
+    println!("rollout: version {} is offered to {who} from their next check", args.version);
+    if args.retry_failed {
+        let again = store.forget_update_failures(&args.version, "console", now)?;
+        println!("offered again to {again} devices where it had failed");
+    }
+    Ok(())
+}
+
+fn update_stop(data_dir: &Path, database: &DatabaseArgs) -> anyhow::Result<()> {
+    let (_, store) = open(data_dir, database)?;
+    if !store.stop_rollout("console", chrono::Utc::now())? {
+        anyhow::bail!("no rollout is in force");
+    }
+    println!("rollout stopped: devices are offered nothing more");
     Ok(())
 }
 

@@ -18,8 +18,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 const MIRROR: &str = "http://deb.debian.org/debian";
-/// What the root has besides `--variant=apt`: the package depends on systemd.
-const INCLUDE: &str = "systemd";
+/// What the root has besides `--variant=apt`: the package depends on systemd and rauc (which
+/// checks update bundles).
+const INCLUDE: &str = "systemd,rauc";
 const UNIT: &str = "usr/lib/systemd/system/slate-server.service";
 const BACKUP_UNIT: &str = "usr/lib/systemd/system/slate-server-backup.service";
 
@@ -138,7 +139,7 @@ fn the_server_package_installs_into_a_fresh_debian_and_serves() {
     run_ok(untar);
 
     // IT's first command: install the package (`apt install ./slate-server_….deb` on a real
-    // machine, which also fetches systemd if missing; here dpkg, the root has it).
+    // machine, which also fetches systemd and rauc if missing; here dpkg, the root has them).
     let name = deb.file_name().unwrap().to_str().unwrap().to_owned();
     std::fs::copy(&deb, root.join("tmp").join(&name)).unwrap();
     in_root(&root, &format!("dpkg -i /tmp/{name}"));

@@ -1,5 +1,5 @@
-//! The device API: enrollment and event upload, signed policies, list files and the teacher
-//! commands' long poll, speaking `slate_protocol`'s types; documented in `server/openapi.json`.
+//! The device API: enrollment and event upload, signed policies, list files, the teacher
+//! commands' long poll and updates (the check and the offered bundle's resumable download), speaking `slate_protocol`'s types; documented in `server/openapi.json`.
 //! It owns device authentication; failures are `http::error::ApiError`s, storage is `store`'s.
 
 use crate::access::Gate;
@@ -11,9 +11,10 @@ use crate::store::{AuthenticatedDevice, EnrollOutcome};
 use axum::body::Body;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
+use axum::extract::Request;
 use axum::extract::State;
 use axum::extract::{Path, RawQuery};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, MethodRouter};
 use axum::Json;
@@ -21,10 +22,12 @@ use chrono::Utc;
 use slate_protocol::bundle::SignedBundle;
 use slate_protocol::device::{check_list_name, CommandsReply, PolicyReply, MAX_COMMAND_WAIT_S};
 use slate_protocol::routes;
+use slate_protocol::update::{check_sha256, UpdateCheck, UpdateReply};
 use slate_protocol::{
     Batch, DeviceNumber, EnrollReply, EnrollRequest, IngestReply, PROTOCOL_VERSION,
 };
 use std::time::Duration;
+use tower_http::services::ServeFile;
 
 /// The device API: path, method, handler. The routes are built from this table, and a test
 /// checks that `openapi.json` documents each entry, so the two cannot drift apart.
@@ -36,6 +39,8 @@ pub fn device_routes() -> Vec<(&'static str, &'static str, MethodRouter<AppState
         (routes::DEVICE_LIST_ROUTE, "get", get(device_list)),
         (routes::DEVICE_COMMANDS, "get", get(device_commands)),
         (routes::DEVICE_CREDENTIAL, "post", post(replace_credential)),
+        (routes::DEVICE_UPDATE, "post", post(update_check)),
+        (routes::DEVICE_UPDATE_BUNDLE_ROUTE, "get", get(update_bundle)),
     ]
 }
 
@@ -321,6 +326,80 @@ pub async fn replace_credential(
     Ok(Json(EnrollReply { device, credential: credential.expose().to_owned() }))
 }
 
+/// `POST /api/v1/device/update`: the device's image version and update state, kept for the
+/// fleet page; the answer offers the rollout's bundle when this device should run it
+/// (`update_rollout::offer`). 404 on a server that keeps no bundles.
+pub async fn update_check(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<UpdateReply>, ApiError> {
+    let device = authenticate_device(&state, &headers).await?;
+    let check = UpdateCheck::from_json(&body_bytes(body)?).map_err(ApiError::Malformed)?;
+    if state.updates.is_none() {
+        return Err(ApiError::NotFound);
+    }
+    let now = Utc::now();
+    let (running, reported) = (check.running.clone(), check.state);
+    let (rollout, failed) = state
+        .store
+        .run(move |store| {
+            store.record_update_check(device, &check, now)?;
+            Ok((store.current_rollout()?, store.failed_versions(device)?))
+        })
+        .await?;
+    let offer = crate::update_rollout::offer(rollout.as_ref(), device, &running, &failed, now);
+    // Versions and states only: the device's error text is for the fleet page, not the log.
+    tracing::info!(
+        %device,
+        %running,
+        state = reported.as_str(),
+        offered = offer.as_ref().map_or("nothing", |o| o.version.as_str()),
+        "update check"
+    );
+    Ok(Json(UpdateReply::new(offer)))
+}
+
+/// `GET /api/v1/device/update/bundles/{sha256}`: the bundle offered to this device now, and no
+/// other (404), with `Range` requests answered (206) so a download resumes where it stopped.
+pub async fn update_bundle(
+    State(state): State<AppState>,
+    Path(sha256): Path<String>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let device = authenticate_device(&state, request.headers()).await?;
+    check_sha256("sha256", &sha256).map_err(|e| ApiError::BadQuery(e.to_string()))?;
+    let updates = state.updates.clone().ok_or(ApiError::NotFound)?;
+    let now = Utc::now();
+    let (rollout, failed, running) = state
+        .store
+        .run(move |store| {
+            Ok((
+                store.current_rollout()?,
+                store.failed_versions(device)?,
+                store.device_running_version(device)?,
+            ))
+        })
+        .await?;
+    // A device that never said what it runs has not been offered anything.
+    let running = running.ok_or(ApiError::NotFound)?;
+    let offer = crate::update_rollout::offer(rollout.as_ref(), device, &running, &failed, now);
+    if offer.is_none_or(|offer| offer.sha256 != sha256) {
+        return Err(ApiError::NotFound);
+    }
+    let range = request.headers().contains_key(header::RANGE);
+    let served = ServeFile::new(updates.path(&sha256))
+        .try_call(request)
+        .await
+        .map_err(ApiError::BundleFile)?;
+    let mut response = served.map(Body::new);
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
+    tracing::info!(%device, status = response.status().as_u16(), range, "update bundle sent");
+    Ok(response)
+}
+
 /// The credential in `Authorization: Bearer <credential>`, if well formed.
 pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
@@ -332,7 +411,6 @@ pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use axum::http::HeaderValue;
     use slate_protocol::{Event, EventBody};
 
     #[test]

@@ -20,6 +20,7 @@ pub mod recovery;
 pub mod setup;
 pub mod sign_in;
 pub mod staff_accounts;
+pub mod updates;
 
 #[cfg(test)]
 mod tests {

@@ -43,6 +43,8 @@ pub enum ApiError {
     NotReady(String),
     #[error("cannot read a list file: {0}")]
     ListFile(std::io::Error),
+    #[error("cannot read an update bundle: {0}")]
+    BundleFile(std::io::Error),
     #[error("storage failed: {0}")]
     Storage(#[from] StoreError),
 }
@@ -63,7 +65,9 @@ impl ApiError {
             ApiError::OtherDevice { .. } | ApiError::Forbidden => StatusCode::FORBIDDEN,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::Storage(_) | ApiError::ListFile(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Storage(_) | ApiError::ListFile(_) | ApiError::BundleFile(_) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
         }
     }
 
@@ -84,7 +88,7 @@ impl ApiError {
             ApiError::NotFound => self.to_string(),
             // The school's own records, not secrets: tells IT what to add.
             ApiError::NotReady(_) => self.to_string(),
-            ApiError::Storage(_) | ApiError::ListFile(_) => {
+            ApiError::Storage(_) | ApiError::ListFile(_) | ApiError::BundleFile(_) => {
                 "internal error; the server's log has details".into()
             }
         }

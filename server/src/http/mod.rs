@@ -17,7 +17,7 @@ use crate::auth::{HashCost, SignInThrottle};
 use crate::config::Config;
 use crate::features::{
     audit, bypasses, commands, device_api, devices, filtering_log, governors, incidents, pupils,
-    recovery, setup, sign_in, staff_accounts,
+    recovery, setup, sign_in, staff_accounts, updates,
 };
 use crate::notify::Notifier;
 use crate::secrets::Secret;
@@ -94,6 +94,8 @@ pub struct AppState {
     pub(crate) commands: Arc<tokio::sync::watch::Sender<u64>>,
     /// Connections and slow requests ([`connections`]).
     pub(crate) limits: ServeLimits,
+    /// IT's update CA and the uploaded update bundles; `None` serves no updates.
+    pub(crate) updates: Option<crate::update_bundles::UpdateBundles>,
 }
 
 impl AppState {
@@ -128,7 +130,14 @@ impl AppState {
             lists: None,
             commands: Arc::new(tokio::sync::watch::Sender::new(0)),
             limits: ServeLimits::default(),
+            updates: None,
         }
+    }
+
+    /// The data directory's update CA and bundles.
+    pub fn with_updates(mut self, updates: crate::update_bundles::UpdateBundles) -> Self {
+        self.updates = Some(updates);
+        self
     }
 
     /// How the alerts outbox retries (tests retry within moments).
@@ -181,6 +190,12 @@ impl AppState {
     }
 }
 
+/// Where the Updates page uploads a bundle: the one request body allowed to be large
+/// (`slate_protocol::update::MAX_BUNDLE_BYTES`) and slow.
+pub const BUNDLE_UPLOAD_PATH: &str = "/updates/bundle";
+/// How long a bundle's upload may take (2 GiB at 10 Mbit/s is about half an hour).
+const BUNDLE_UPLOAD_WITHIN: std::time::Duration = std::time::Duration::from_secs(60 * 60);
+
 /// Every route the server answers, with the gate each needs: each feature's own, and what
 /// belongs to none. [`router`] is built from it; the role-matrix test walks it.
 pub fn routes() -> Routes {
@@ -200,6 +215,7 @@ pub fn routes() -> Routes {
         .merge(governors::routes())
         .merge(audit::routes())
         .merge(staff_accounts::routes())
+        .merge(updates::routes())
         .merge(Routes::new().get("/static/back.js", Gate::Public, error::back_js))
 }
 
@@ -217,9 +233,14 @@ pub fn router(state: AppState) -> Router {
         }))
         .layer(middleware::from_fn(log_request))
         .layer(middleware::from_fn(move |request: Request, next: Next| {
-            let request = request.map(|body| {
-                axum::body::Body::new(connections::DeadlineBody::new(body, body_within))
-            });
+            // A bundle of hundreds of megabytes from IT's browser takes longer than any form.
+            let within = if request.uri().path() == BUNDLE_UPLOAD_PATH {
+                BUNDLE_UPLOAD_WITHIN.max(body_within)
+            } else {
+                body_within
+            };
+            let request = request
+                .map(|body| axum::body::Body::new(connections::DeadlineBody::new(body, within)));
             next.run(request)
         }))
         .with_state(state)

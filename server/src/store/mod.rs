@@ -29,6 +29,7 @@ mod settings;
 pub mod sql;
 mod sqlite;
 mod staff;
+mod updates;
 
 pub use activity::{ActivityRecord, RefusedRecord};
 pub use alert_outbox::OutboxAlert;

@@ -64,6 +64,9 @@ const MIGRATIONS: &[Migration] = &[
     migration!("0011_device_credentials"),
     // One enrollment token for a class set of devices, each use one new device (issue 15).
     migration!("0012_class_set_tokens"),
+    // Updates: bundles IT uploaded, rollouts, each device's last report and failed versions
+    // (issue 16).
+    migration!("0013_updates"),
 ];
 
 pub fn migrations() -> Migrations<'static> {

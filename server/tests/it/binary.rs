@@ -9,11 +9,11 @@ use tokio::process::{Child, ChildStdout, Command};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_slate-server");
 
-struct Running {
+pub(crate) struct Running {
     child: Child,
-    url: String,
+    pub(crate) url: String,
     dsl: String,
-    certificate: PathBuf,
+    pub(crate) certificate: PathBuf,
     policy_key: String,
 }
 
@@ -25,7 +25,7 @@ async fn next_line(lines: &mut Lines<BufReader<ChildStdout>>) -> String {
         .expect("the server printed its start-up lines before exiting")
 }
 
-async fn start(data_dir: &Path, listen: &str) -> Running {
+pub(crate) async fn start(data_dir: &Path, listen: &str) -> Running {
     let mut child = Command::new(BINARY)
         .args(["serve", "--data-dir"])
         .arg(data_dir)
@@ -50,7 +50,7 @@ async fn start(data_dir: &Path, listen: &str) -> Running {
     Running { child, url, dsl, certificate, policy_key }
 }
 
-async fn terminate(mut running: Running) {
+pub(crate) async fn terminate(mut running: Running) {
     let pid = running.child.id().unwrap().to_string();
     let status = Command::new("kill").args(["-TERM", &pid]).status().await.unwrap();
     assert!(status.success());
@@ -61,7 +61,7 @@ async fn terminate(mut running: Running) {
     assert!(exit.success(), "graceful shutdown exits 0: {exit}");
 }
 
-fn client_trusting(cert: &Path) -> reqwest::Client {
+pub(crate) fn client_trusting(cert: &Path) -> reqwest::Client {
     let pem = std::fs::read(cert).unwrap();
     reqwest::Client::builder()
         .no_proxy()

@@ -8,6 +8,7 @@ use slate_server::auth::{self, HashCost, Role};
 use slate_server::config::Config;
 use slate_server::data_dir::DataDir;
 use slate_server::notify::Notifier;
+use slate_server::update_bundles::UpdateBundles;
 use slate_server::{listen, tls, AppState, Store};
 use std::time::Duration as StdDuration;
 use tokio::sync::oneshot;
@@ -88,6 +89,7 @@ impl TestServer {
         )
         .with_hash_cost(HashCost::Cheap)
         .with_policy(data_dir.policy_key().unwrap(), data_dir.lists_dir().unwrap())
+        .with_updates(UpdateBundles::open(&data_dir).unwrap())
         .with_outbox_timing(timing);
         self.task = Some(tokio::spawn(slate_server::serve(listener, state, None, async {
             let _ = rx.await;
@@ -137,6 +139,7 @@ impl TestServer {
         let state = AppState::with_config(store.clone(), staff_key.clone(), config, notifier)
             .with_hash_cost(HashCost::Cheap)
             .with_policy(policy_key, lists_dir)
+            .with_updates(UpdateBundles::open(&data_dir).unwrap())
             .with_limits(limits);
         let task = tokio::spawn(slate_server::serve(listener, state, tls_config, async {
             let _ = rx.await;
@@ -153,6 +156,11 @@ impl TestServer {
             _dir: dir,
             _postgres: postgres,
         }
+    }
+
+    /// The server's data directory.
+    pub fn data_dir(&self) -> DataDir {
+        DataDir::open(self._dir.path().join("data")).unwrap()
     }
 
     /// The data directory's uploaded list files.

@@ -18,3 +18,4 @@ mod recovery;
 mod role_matrix;
 mod staff;
 mod store_story;
+mod updates;

@@ -6,6 +6,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use slate_protocol::bundle::{verifying_key_from_base64, SignedBundle};
 use slate_protocol::device::{CommandsReply, PolicyReply};
+use slate_protocol::update::{UpdateCheck, UpdateReply};
 use slate_protocol::{kiosk, Batch, EnrollReply, EnrollRequest, ErrorReply, IngestReply};
 
 fn example<'a>(doc: &'a Value, path: &str, method: &str, at: &[&str]) -> &'a Value {
@@ -51,6 +52,10 @@ async fn every_device_route_is_documented_with_examples_that_decode() {
     Batch::from_json(&bytes(&request("/api/v1/events", "post"))).unwrap();
     serde_json::from_value::<IngestReply>(reply("/api/v1/events", "post", "200")).unwrap();
     CommandsReply::from_json(&bytes(&reply("/api/v1/device/commands", "get", "200"))).unwrap();
+    let update = "/api/v1/device/update";
+    UpdateCheck::from_json(&bytes(&request(update, "post"))).unwrap();
+    let offered = UpdateReply::from_json(&bytes(&reply(update, "post", "200"))).unwrap();
+    assert!(offered.offer.is_some(), "the example shows an offer");
 
     let policy =
         PolicyReply::from_json(&bytes(&reply("/api/v1/device/policy", "get", "200"))).unwrap();

@@ -19,6 +19,7 @@ fn concrete(path: &str) -> String {
             "id" => "1",
             "number" => "12",
             "name" => "x",
+            "sha256" => "0000000000000000000000000000000000000000000000000000000000000000",
             other => panic!("give the role matrix a value for {{{other}}} in {path}"),
         };
         rest = &rest[end + 1..];

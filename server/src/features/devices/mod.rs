@@ -335,13 +335,22 @@ pub async fn add_register_entry(
     Ok(Redirect::to(&format!("/devices/{device}")).into_response())
 }
 
-/// `GET /fleet`: every device, online or not, its software and last contact.
+/// `GET /fleet`: every device, online or not, its software and last contact, the image version
+/// it runs and how its update is going.
 pub async fn fleet_page(staff: Staff, State(state): State<AppState>) -> Result<Markup, PageError> {
-    let (fleet, refused) = state
+    let (fleet, refused, updates) = state
         .store
-        .run(|store| Ok((store.fleet()?, store.refused_devices(DEVICE_PAGE_ROWS)?)))
+        .run(|store| {
+            let updates = views::FleetUpdates {
+                reports: store.device_update_reports()?,
+                bundles: store.update_bundles()?,
+                rollout: store.current_rollout()?,
+                failures: store.update_failures()?,
+            };
+            Ok((store.fleet()?, store.refused_devices(DEVICE_PAGE_ROWS)?, updates))
+        })
         .await?;
-    Ok(views::fleet_page(&staff.viewer(), &fleet, &refused, Utc::now()))
+    Ok(views::fleet_page(&staff.viewer(), &fleet, &refused, &updates, Utc::now()))
 }
 
 #[derive(Deserialize)]

@@ -9,6 +9,7 @@ use crate::store::{
     ActivityRecord, CredentialState, DeviceRecord, FleetRow, IncidentRecord, RefusedRecord,
     RegisterEntry, RosterName, SessionRecord, CLOCK_NOT_SYNCHRONISED,
 };
+use crate::update_rollout::{self, Audience, BundleRecord, DeviceReport, Failure, Rollout};
 use crate::who_had::{Answer, Record, Source};
 use chrono::{DateTime, Utc};
 
@@ -16,6 +17,16 @@ use chrono::{DateTime, Utc};
 pub const STORAGE_FULL: &str = "storage full: reports kept in reserve or memory";
 use maud::{html, Markup};
 use slate_protocol::PupilId;
+
+/// What the fleet page shows of updates: each device's last report, the bundles (a download's
+/// share), the rollout in force and the versions devices failed with.
+#[derive(Debug, Clone, Default)]
+pub struct FleetUpdates {
+    pub reports: Vec<DeviceReport>,
+    pub bundles: Vec<BundleRecord>,
+    pub rollout: Option<Rollout>,
+    pub failures: Vec<Failure>,
+}
 
 /// A device's events besides sessions and reports, newest first.
 #[derive(Debug, Clone, Default)]
@@ -333,6 +344,7 @@ pub fn fleet_page(
     viewer: &Viewer,
     fleet: &[FleetRow],
     refused: &[RefusedRecord],
+    updates: &FleetUpdates,
     now: DateTime<Utc>,
 ) -> Markup {
     let up = fleet.iter().filter(|d| online(d.last_seen_at, now)).count();
@@ -342,11 +354,24 @@ pub fn fleet_page(
         html! {
             h1 { "Fleet" }
             p { (count(fleet.len(), "device", "devices")) ", " (up) " online." }
+            @if let Some(r) = &updates.rollout {
+                p #rollout {
+                    "Update in progress: version " strong { (r.bundle.version) } " to "
+                    @match &r.audience {
+                        Audience::Everyone => "every device",
+                        Audience::Devices(devices) => {
+                            "devices " (devices.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", "))
+                        }
+                    }
+                    @if viewer.may(Permission::ManageUpdates) { " (" a href="/updates" { "Updates" } ")" }
+                    "."
+                }
+            }
             @if fleet.is_empty() {
                 p.empty { "No device has enrolled yet. Make a token with slate-server enrollment-token --device N." }
             } @else {
                 table {
-                    thead { tr { th { "Device" } th { "State" } th { "Last heard from" } th { "Last heartbeat" } th { "Report button" } th { "Screen darkens" } th { "Storage" } th { "Clock" } th { "Software" } th { "Enrolled" } th { "Credential" } } }
+                    thead { tr { th { "Device" } th { "State" } th { "Last heard from" } th { "Last heartbeat" } th { "Report button" } th { "Screen darkens" } th { "Storage" } th { "Clock" } th { "Software" } th { "Image version" } th { "Update" } th { "Update error" } th { "Update reported" } th { "Enrolled" } th { "Credential" } } }
                     tbody {
                         @for d in fleet {
                             tr id={ "device-" (d.number) } {
@@ -389,6 +414,16 @@ pub fn fleet_page(
                                     }
                                 }
                                 td { (d.software_version) }
+                                @let report = updates.reports.iter().find(|r| r.device == d.number);
+                                @let words = update_rollout::describe(report, &updates.bundles, updates.rollout.as_ref(), &updates.failures);
+                                td { @match report { Some(r) => (r.running), None => span.muted { "not known" } } }
+                                td.update-state {
+                                    @if words.problem { strong.status-new { (words.words) } }
+                                    @else if report.is_none() { span.muted { (words.words) } }
+                                    @else { (words.words) }
+                                }
+                                td.update-error { @if let Some(r) = report { (update_rollout::shown_error(r, updates.rollout.as_ref(), &updates.failures).unwrap_or("")) } }
+                                td { @if let Some(r) = report { (when(r.reported_at)) } }
                                 td { (when(d.enrolled_at)) }
                                 td {
                                     @match &d.credential {
@@ -535,8 +570,14 @@ mod tests {
                 clock_synchronised: synchronised,
                 credential: CredentialState::InUse,
             };
-            let fleet =
-                fleet_page(&viewer(), &[row], &[], at("2026-11-17T10:00:30Z")).into_string();
+            let fleet = fleet_page(
+                &viewer(),
+                &[row],
+                &[],
+                &FleetUpdates::default(),
+                at("2026-11-17T10:00:30Z"),
+            )
+            .into_string();
             assert_eq!(
                 fleet.contains(CLOCK_NOT_SYNCHRONISED),
                 flagged,
@@ -560,7 +601,8 @@ mod tests {
             credential: CredentialState::InUse,
         };
         let page = |r: FleetRow| {
-            fleet_page(&viewer(), &[r], &[], at("2026-11-17T10:00:30Z")).into_string()
+            fleet_page(&viewer(), &[r], &[], &FleetUpdates::default(), at("2026-11-17T10:00:30Z"))
+                .into_string()
         };
         let cases = [
             (Some("2026-11-17T10:00:00Z"), Some("full"), true),
@@ -598,7 +640,7 @@ mod tests {
             ),
         ];
         let now = at("2026-11-17T10:00:30Z");
-        let page = fleet_page(&viewer(), &fleet, &[], now).into_string();
+        let page = fleet_page(&viewer(), &fleet, &[], &FleetUpdates::default(), now).into_string();
         assert!(page.contains("in use"), "{page}");
         assert!(
             page.contains("replacement asked Tue 17 Nov 2026, 09:00:00 GMT, not used yet"),
@@ -611,11 +653,13 @@ mod tests {
         );
 
         let it = Viewer { name: "it.jones".into(), role: Role::ItAdmin, csrf: "tok".into() };
-        assert!(fleet_page(&it, &fleet, &[], now)
+        assert!(fleet_page(&it, &fleet, &[], &FleetUpdates::default(), now)
             .into_string()
             .contains(r#"action="/fleet/revoke""#));
         // A teacher never reaches the fleet (its gate), but the view would not offer it either.
         let teacher = Viewer { name: "t.owen".into(), role: Role::Teacher, csrf: "tok".into() };
-        assert!(!fleet_page(&teacher, &fleet, &[], now).into_string().contains("/fleet/revoke"));
+        assert!(!fleet_page(&teacher, &fleet, &[], &FleetUpdates::default(), now)
+            .into_string()
+            .contains("/fleet/revoke"));
     }
 }
