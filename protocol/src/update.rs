@@ -152,6 +152,16 @@ pub struct UpdateOffer {
     /// idle after installing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reboot_after: Option<DateTime<Utc>>,
+    /// The server's number for the rollout this offer is part of (each `update rollout` IT
+    /// starts has a higher one; 0, left out: not said). A device that gave up on this version in
+    /// an earlier rollout tries it once more: a server offers a version that failed on a device
+    /// again only when IT asked it to (`update rollout --retry-failed`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub rollout: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl UpdateOffer {
@@ -238,6 +248,7 @@ mod tests {
                 sha256: sha.into(),
                 bytes,
                 reboot_after: None,
+                rollout: 3,
             })))
             .unwrap()
         };

@@ -92,6 +92,8 @@ pub fn offer(
         sha256: bundle.sha256.clone(),
         bytes: bundle.bytes,
         reboot_after: rollout.reboot_at.map(|time| reboot_after(time, now)),
+        // Rollout ids start at 1 and only grow (the store's sequence).
+        rollout: u64::try_from(rollout.id).unwrap_or(0),
     })
 }
 
@@ -350,7 +352,8 @@ mod tests {
                         version: "0.2.0".into(),
                         sha256: SHA.into(),
                         bytes: 1000,
-                        reboot_after: None
+                        reboot_after: None,
+                        rollout: 1,
                     },
                     "{name}"
                 );

@@ -30,6 +30,9 @@ pub struct Target {
     pub bytes: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reboot_after: Option<DateTime<Utc>>,
+    /// The server's rollout it was offered in (0: not said).
+    #[serde(default)]
+    pub rollout: u64,
 }
 
 impl Target {
@@ -39,6 +42,7 @@ impl Target {
             sha256: offer.sha256.clone(),
             bytes: offer.bytes,
             reboot_after: offer.reboot_after,
+            rollout: offer.rollout,
         }
     }
 
@@ -85,17 +89,24 @@ pub struct Pending {
     pub phase: Phase,
 }
 
-/// A version (every bundle of it: `sha256` is `None`) or one bundle never to be tried again.
+/// A version (every bundle of it: `sha256` is `None`) or one bundle not to be tried again, unless
+/// IT offers it again in a later rollout (`update rollout --retry-failed`: the server offers a
+/// version that failed here only then).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GivenUp {
     pub version: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sha256: Option<String>,
+    /// The rollout it failed in (0: not said).
+    #[serde(default)]
+    pub rollout: u64,
 }
 
 impl GivenUp {
     fn covers(&self, offer: &UpdateOffer) -> bool {
-        self.version == offer.version && self.sha256.as_ref().is_none_or(|s| *s == offer.sha256)
+        self.version == offer.version
+            && self.sha256.as_ref().is_none_or(|s| *s == offer.sha256)
+            && offer.rollout <= self.rollout
     }
 }
 
@@ -127,6 +138,9 @@ pub struct LocalUpdate {
 pub struct OnTrial {
     pub version: String,
     pub boot: String,
+    /// The rollout it was offered in (0: not said).
+    #[serde(default)]
+    pub rollout: u64,
 }
 
 impl LocalUpdate {
@@ -138,7 +152,18 @@ impl LocalUpdate {
     /// Never tries `version` again (`sha256: None`) or this one bundle of it; forgets the
     /// pending update if it is the one given up, and reports `error`.
     pub fn give_up(&mut self, version: &str, sha256: Option<&str>, error: &str) {
-        let given = GivenUp { version: version.to_owned(), sha256: sha256.map(str::to_owned) };
+        // The rollout it was offered in: the pending update's, or the trial's.
+        let rollout = match (&self.pending, &self.on_trial) {
+            (Some(p), _) if p.target.version == version => p.target.rollout,
+            (_, Some(t)) if t.version == version => t.rollout,
+            _ => 0,
+        };
+        self.give_up_in(version, sha256, rollout, error);
+    }
+
+    fn give_up_in(&mut self, version: &str, sha256: Option<&str>, rollout: u64, error: &str) {
+        let given =
+            GivenUp { version: version.to_owned(), sha256: sha256.map(str::to_owned), rollout };
         if !self.given_up.contains(&given) {
             self.given_up.push(given);
         }
@@ -395,7 +420,7 @@ pub fn on_start(
                 "rolled back: the device went back to {running} before {} was confirmed",
                 trial.version
             );
-            local.give_up(&trial.version, None, &error);
+            local.give_up_in(&trial.version, None, trial.rollout, &error);
         }
         // Else it runs the new version in a later boot: confirmed.
     }
@@ -403,7 +428,11 @@ pub fn on_start(
     if pending.target.version == running {
         local.pending = None;
         local.failure = None;
-        local.on_trial = Some(OnTrial { version: running.to_owned(), boot: boot.to_owned() });
+        local.on_trial = Some(OnTrial {
+            version: running.to_owned(),
+            boot: boot.to_owned(),
+            rollout: pending.target.rollout,
+        });
         return local;
     }
     match &pending.phase {
@@ -452,6 +481,7 @@ mod tests {
             sha256: sha.into(),
             bytes: 300 * MB,
             reboot_after: None,
+            rollout: 1,
         }
     }
 
@@ -487,6 +517,8 @@ mod tests {
     fn the_next_step_for_each_situation() {
         let v2 = offer("2.0", SHA_A);
         let v2_later = UpdateOffer { reboot_after: Some(t("18:00:00")), ..v2.clone() };
+        let v2_first_rollout = UpdateOffer { rollout: 0, ..v2.clone() };
+        let v2_offered_again = UpdateOffer { rollout: 2, ..v2.clone() };
         let v3 = offer("3.0", SHA_B);
         let v2_rebuilt = offer("2.0", SHA_B);
         let running = offer("1.0", SHA_B);
@@ -496,11 +528,15 @@ mod tests {
         let written = pending("2.0", SHA_A, installed("boot-1"));
         let rebooting = pending("2.0", SHA_A, Phase::Rebooting { boot: "boot-1".into() });
         let rolled_back = LocalUpdate {
-            given_up: vec![GivenUp { version: "2.0".into(), sha256: None }],
+            given_up: vec![GivenUp { version: "2.0".into(), sha256: None, rollout: 1 }],
             ..LocalUpdate::default()
         };
         let bad_bundle = LocalUpdate {
-            given_up: vec![GivenUp { version: "2.0".into(), sha256: Some(SHA_A.into()) }],
+            given_up: vec![GivenUp {
+                version: "2.0".into(),
+                sha256: Some(SHA_A.into()),
+                rollout: 1,
+            }],
             ..LocalUpdate::default()
         };
         type Change<'a> = &'a dyn Fn(&mut Situation);
@@ -568,7 +604,7 @@ mod tests {
                 Step::Discard,
             ),
             (
-                "a version that rolled back is never tried again",
+                "a version that rolled back is not tried again in its rollout",
                 Offer::Bundle(&v2),
                 &rolled_back,
                 same,
@@ -580,6 +616,27 @@ mod tests {
                 &rolled_back,
                 same,
                 Step::Nothing,
+            ),
+            (
+                "nor in an earlier rollout's offer",
+                Offer::Bundle(&v2_first_rollout),
+                &rolled_back,
+                same,
+                Step::Nothing,
+            ),
+            (
+                "but once more when IT offers it again in a later rollout",
+                Offer::Bundle(&v2_offered_again),
+                &rolled_back,
+                same,
+                Step::Download { from: 0 },
+            ),
+            (
+                "a refused bundle offered again in a later rollout",
+                Offer::Bundle(&v2_offered_again),
+                &bad_bundle,
+                same,
+                Step::Download { from: 0 },
             ),
             (
                 "a refused bundle is not fetched again",
@@ -820,7 +877,7 @@ mod tests {
 
         // The new slot runs: done, on trial in this boot.
         let done = on_start(rebooting.clone(), "2.0", "boot-2", None);
-        let on_trial = Some(OnTrial { version: "2.0".into(), boot: "boot-2".into() });
+        let on_trial = Some(OnTrial { version: "2.0".into(), boot: "boot-2".into(), rollout: 1 });
         assert_eq!(done, LocalUpdate { on_trial: on_trial.clone(), ..LocalUpdate::default() });
         assert_eq!(report("2.0", &done, 0), UpdateCheck::new("2.0".into(), UpdateState::Current));
         // slated restarted in that boot: still on trial.
@@ -850,7 +907,10 @@ mod tests {
         // mark-good gave up on it: back on 1.0, told, never again.
         let back = on_start(rebooting.clone(), "1.0", "boot-3", Some(&rolled_back));
         assert_eq!(back.pending, None);
-        assert_eq!(back.given_up, vec![GivenUp { version: "2.0".into(), sha256: None }]);
+        assert_eq!(
+            back.given_up,
+            vec![GivenUp { version: "2.0".into(), sha256: None, rollout: 1 }]
+        );
         let check = report("1.0", &back, 0);
         assert_eq!(check.state, UpdateState::Failed);
         assert_eq!(check.error.as_deref(), Some("rolled back: not healthy 304s after boot"));

@@ -27,6 +27,7 @@ fn target_for(version: &str, bytes: &[u8]) -> Target {
         sha256: digest(bytes),
         bytes: bytes.len() as u64,
         reboot_after: None,
+        rollout: 1,
     }
 }
 
@@ -36,6 +37,7 @@ fn offer_for(version: &str, bytes: &[u8]) -> UpdateOffer {
         sha256: digest(bytes),
         bytes: bytes.len() as u64,
         reboot_after: None,
+        rollout: 1,
     }
 }
 
@@ -638,7 +640,10 @@ async fn a_rolled_back_slot_is_reported_once_slated_starts_and_never_tried_again
     );
     assert_eq!(rig.installs(), 0, "never installed again");
     assert!(rig.server.fetches.lock().unwrap().is_empty(), "never fetched again");
-    assert_eq!(rig.state().given_up, vec![GivenUp { version: "2.0".into(), sha256: None }]);
+    assert_eq!(
+        rig.state().given_up,
+        vec![GivenUp { version: "2.0".into(), sha256: None, rollout: 1 }]
+    );
     assert!(!dir.join(TRIAL_FAILED_FILE).exists(), "taken in");
     assert!(!dir.join(offer.sha256 + ".raucb").exists(), "the bundle is removed");
 }
@@ -665,7 +670,8 @@ async fn starting_on_the_new_version_finishes_the_update() {
     task.abort();
     assert_eq!(rig.last_check().unwrap(), UpdateCheck::new("2.0".into(), UpdateState::Current));
     // Done; on trial until a later boot runs it too.
-    let on_trial = Some(decide::OnTrial { version: "2.0".into(), boot: "boot-1".into() });
+    let on_trial =
+        Some(decide::OnTrial { version: "2.0".into(), boot: "boot-1".into(), rollout: 1 });
     assert_eq!(rig.state(), LocalUpdate { on_trial, ..LocalUpdate::default() });
     assert!(!dir.join(offer.sha256 + ".raucb").exists());
     assert_eq!(rig.installs(), 0);
