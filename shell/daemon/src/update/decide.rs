@@ -31,7 +31,7 @@ pub struct Target {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reboot_after: Option<DateTime<Utc>>,
     /// The server's rollout it was offered in (0: not said).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub rollout: u64,
 }
 
@@ -98,7 +98,7 @@ pub struct GivenUp {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sha256: Option<String>,
     /// The rollout it failed in (0: not said).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub rollout: u64,
 }
 
@@ -139,7 +139,7 @@ pub struct OnTrial {
     pub version: String,
     pub boot: String,
     /// The rollout it was offered in (0: not said).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub rollout: u64,
 }
 
@@ -361,6 +361,10 @@ fn may_reboot(s: &Situation, reboot_after: Option<DateTime<Utc>>) -> bool {
         None => s.idle_for.is_some_and(|idle| idle >= s.idle_before_reboot),
     };
     quiet_long_enough && !s.events_unsent
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// What `slate-mark-good` left when it gave up on a trial slot (`update/trial-failed`).
