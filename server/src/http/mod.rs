@@ -58,7 +58,8 @@ pub enum ServeError {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct LiveReport {
     pub incident: i64,
-    pub device: u16,
+    /// `None`: an incident recorded by hand that names no device.
+    pub device: Option<u16>,
     pub pressed_at: DateTime<Utc>,
 }
 
