@@ -245,21 +245,6 @@ impl Store {
         Ok(incident)
     }
 
-    /// Whether `pupil` is in one of teacher `teacher`'s classes.
-    pub fn teacher_has_pupil(&self, teacher: &str, pupil: &str) -> Result<bool, StoreError> {
-        let connection = self.lock();
-        let found: Option<String> = connection
-            .query_row(
-                &format!(
-                    "SELECT p.id FROM pupils p WHERE p.id = $2 AND p.id IN ({TEACHERS_PUPILS})"
-                ),
-                (teacher, pupil),
-                |r| r.get(0),
-            )
-            .optional()?;
-        Ok(found.is_some())
-    }
-
     /// The newest `limit` incidents, newest press first.
     pub fn incidents(&self, limit: u32) -> Result<Vec<IncidentRecord>, StoreError> {
         self.incidents_where("1 = 1", super::sql::params![limit])
