@@ -153,6 +153,11 @@ async fn a_teacher_records_an_incident_and_the_dsl_takes_it_from_there() {
     let on_twelve: Vec<i64> =
         server.store.device_incidents(12, 10).unwrap().iter().map(|i| i.id).collect();
     assert_eq!(on_twelve, [second]);
+    // Device 12 was never enrolled (an iPad, say): its page shows the DSL the incident, and
+    // tells a teacher, who may not read incidents, nothing more than "no such device".
+    let device_page = dsl.page("/devices/12").await;
+    assert!(device_page.contains(&format!("/incidents/{second}")), "{device_page}");
+    assert_eq!(teacher.get("/devices/12").await.status(), 404);
     let who = dsl.page("/who-had?device=12&at=2026-11-18T09:30").await;
     assert!(who.contains("Nobody is recorded as having device 12"), "no session made up: {who}");
     server.stop().await;
