@@ -132,6 +132,10 @@ async fn a_teacher_records_an_incident_and_the_dsl_takes_it_from_there() {
     assert!(csv.contains("2026-11-17 10:14:00 GMT"), "{csv}");
     assert!(csv.contains("recorded by t.oak, about Amira K."), "{csv}");
     assert!(csv.contains("Device,none") && csv.contains("iPad in Year 5"), "{csv}");
+    let pdf = dsl.get(&format!("/incidents/{id}/export.pdf")).await.bytes().await.unwrap();
+    let pdf = pdf_text(&pdf);
+    assert!(pdf.contains("Reported by: recorded by t.oak, about Amira K."), "{pdf}");
+    assert!(pdf.contains("Device: none") && pdf.contains("Tue 17 Nov 2026, 10:14:00 GMT"), "{pdf}");
     let log = dsl.get("/reports.csv").await.text().await.unwrap();
     assert!(log.contains("2026-11-17 10:14:00 GMT") && log.contains("recorded by t.oak"), "{log}");
 
