@@ -22,6 +22,8 @@ pub enum Permission {
     /// The case file: one incident with its history and notes, the reported address, exports,
     /// the incident log, the reports API, and the blocked addresses and incidents on device pages.
     ReadCaseFile,
+    /// Recording an incident by hand (teachers: about their own classes' pupils).
+    RecordIncident,
     /// Moving an incident through its workflow (action taken, reopening), notes, the form.
     MoveIncident,
     /// A device's sessions and register, and "who had device N at T".
@@ -58,10 +60,11 @@ use Permission::*;
 use Role::{DeputyDsl, Dsl, ItAdmin, Teacher};
 
 /// The one table: each permission and the roles that have it.
-pub const TABLE: [(Permission, &[Role]); 18] = [
+pub const TABLE: [(Permission, &[Role]); 19] = [
     (SeeNewReports, &[Dsl, DeputyDsl, Teacher]),
     (Acknowledge, &[Dsl, DeputyDsl, Teacher]),
     (ReadCaseFile, &[Dsl, DeputyDsl]),
+    (RecordIncident, &[Dsl, DeputyDsl, Teacher]),
     (MoveIncident, &[Dsl, DeputyDsl]),
     (LookUpDevice, &[Dsl, DeputyDsl, Teacher]),
     (RecordRegister, &[Dsl, DeputyDsl, Teacher]),
@@ -91,6 +94,7 @@ impl Permission {
             SeeNewReports => "see new reports (teachers: their own classes', no addresses)",
             Acknowledge => "acknowledge a report (teachers: their own classes')",
             ReadCaseFile => "read the case file: incident, history, notes, addresses, exports, blocked addresses, pupils' chronologies, the filtering log",
+            RecordIncident => "record an incident by hand (teachers: about their own classes' pupils)",
             MoveIncident => "move an incident (action taken, reopen), notes, the incident form",
             LookUpDevice => "device page (sessions, register), who had device N at T",
             RecordRegister => "write the iPad register",
@@ -214,10 +218,11 @@ mod tests {
     /// The need-to-know promises, each stated as who has a permission.
     #[test]
     fn need_to_know() {
-        let cases: [(Permission, &[Role]); 11] = [
+        let cases: [(Permission, &[Role]); 12] = [
             (ManageUpdates, &[ItAdmin]),
             (ReadCaseFile, &[Dsl, DeputyDsl]),
             (MoveIncident, &[Dsl, DeputyDsl]),
+            (RecordIncident, &[Dsl, DeputyDsl, Teacher]),
             (ApproveBypass, &[Dsl, DeputyDsl]),
             (SeeNewReports, &[Dsl, DeputyDsl, Teacher]),
             (Acknowledge, &[Dsl, DeputyDsl, Teacher]),
@@ -232,7 +237,8 @@ mod tests {
                 assert_eq!(may(role, permission), holders.contains(&role), "{role} {permission:?}");
             }
         }
-        let incident_work = [SeeNewReports, Acknowledge, ReadCaseFile, MoveIncident, LookUpDevice];
+        let incident_work =
+            [SeeNewReports, Acknowledge, ReadCaseFile, RecordIncident, MoveIncident, LookUpDevice];
         assert!(incident_work.iter().all(|p| !may(ItAdmin, *p)), "IT sees no incidents or pupils");
     }
 

@@ -100,6 +100,7 @@ pub async fn deliver_due(
             device: queued.device,
             pressed_at: queued.pressed_at,
             from_block_page: queued.from_block_page,
+            recorded_by: queued.recorded_by.clone(),
             also_to: queued.also_to.clone(),
         };
         let email = match queued.email_done {
@@ -185,9 +186,10 @@ mod tests {
         OutboxAlert {
             id: 1,
             incident: 7,
-            device: 12,
+            device: Some(12),
             pressed_at: "2026-11-17T10:00:00Z".parse().unwrap(),
             from_block_page: false,
+            recorded_by: None,
             also_to: vec![],
             email_done,
             webhook_done,

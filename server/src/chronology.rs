@@ -23,6 +23,8 @@ pub const ROWS_PER_KIND: u32 = 500;
 pub enum Kind {
     Report,
     TellMyTeacher,
+    /// An incident a member of staff recorded by hand.
+    Recorded,
     Blocked,
     Session,
     History,
@@ -33,6 +35,7 @@ impl Kind {
         match self {
             Kind::Report => "Report button",
             Kind::TellMyTeacher => "Tell my teacher",
+            Kind::Recorded => "Recorded by staff",
             Kind::Blocked => "Blocked",
             Kind::Session => "Signed in",
             Kind::History => "Incident record",
@@ -62,8 +65,16 @@ pub fn lines(
     let mut lines = Vec::new();
     for i in incidents {
         let r = &i.report;
-        let kind = if r.from_block_page { Kind::TellMyTeacher } else { Kind::Report };
+        let kind = match (&r.recorded_by, r.from_block_page) {
+            (Some(_), _) => Kind::Recorded,
+            (None, true) => Kind::TellMyTeacher,
+            (None, false) => Kind::Report,
+        };
         let place = match (r.app.as_deref(), r.url.as_deref()) {
+            _ if r.recorded_by.is_some() => match &i.details.location {
+                Some(place) => format!(" ({place})"),
+                None => String::new(),
+            },
             (Some(app), Some(url)) => format!(" in {app} at {url}"),
             (Some(app), None) => format!(" in {app}"),
             (None, Some(url)) => format!(" at {url}"),
@@ -72,9 +83,14 @@ pub fn lines(
         lines.push(Line {
             at: r.pressed_at,
             kind,
-            device: Some(r.device),
+            device: r.device,
             incident: Some(i.id),
-            what: format!("Incident {}{place}: {}", i.id, i.status.label()),
+            what: match &r.recorded_by {
+                Some(by) => {
+                    format!("Incident {} recorded by {by}{place}: {}", i.id, i.status.label())
+                }
+                None => format!("Incident {}{place}: {}", i.id, i.status.label()),
+            },
         });
     }
     for b in blocked {
@@ -108,6 +124,7 @@ pub fn lines(
         let e = &h.entry;
         let what = match (e.kind.as_str(), e.action.as_deref()) {
             ("action", Some(action)) => format!("action: {}", action.replace('_', " ")),
+            ("recorded", _) => "recorded, action taken so far".to_owned(),
             (kind, _) => kind.to_owned(),
         };
         let note = e.note.as_deref().map(|n| format!(": {n}")).unwrap_or_default();
@@ -143,7 +160,7 @@ mod tests {
             updated_at: at(pressed),
             report: ReportRecord {
                 id: format!("e-{id}"),
-                device: 12,
+                device: Some(12),
                 pressed_at: at(pressed),
                 received_at: at(pressed),
                 session: None,
@@ -156,6 +173,7 @@ mod tests {
                 from_block_page,
                 recent_names: vec![],
                 clock_synchronised: Some(true),
+                recorded_by: None,
             },
         }
     }

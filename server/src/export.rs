@@ -48,19 +48,28 @@ fn pressed_at(r: &crate::store::ReportRecord) -> String {
     }
 }
 
+/// Who reported: the pupil (with the button or "tell my teacher"), or the member of staff who
+/// recorded it by hand and about whom.
+fn reported_by(r: &crate::store::ReportRecord) -> String {
+    let pupil = r.pupil_label();
+    match &r.recorded_by {
+        Some(_) => cell(&format!("{}, about {pupil}", r.how_reported())),
+        None => format!("pupil, {} ({pupil})", r.how_reported()),
+    }
+}
+
 /// One incident: field/value rows (the record, appendix J), then its history.
 pub fn incident_csv(incident: &IncidentRecord, entries: &[IncidentEntry]) -> Vec<u8> {
     let mut w = csv::WriterBuilder::new().flexible(true).from_writer(marked());
     let r = &incident.report;
     let d = &incident.details;
-    let pupil = r.pupil_label();
     let category = d.category.as_deref().and_then(category_label).unwrap_or("").to_owned();
     let rows: Vec<(&str, String)> = vec![
         ("Incident", incident.id.to_string()),
         ("Status", incident.status.label()),
         ("Date and time", pressed_at(r)),
-        ("Device", r.device.to_string()),
-        ("Reported by", format!("pupil, {} ({pupil})", r.how_reported())),
+        ("Device", r.device_label()),
+        ("Reported by", reported_by(r)),
         ("App", opt(&r.app)),
         ("Address (URL)", opt(&r.url)),
         ("Page title", opt(&r.page_title)),
@@ -106,13 +115,15 @@ pub fn log_csv(incidents: &[IncidentRecord]) -> Vec<u8> {
         "Category",
         "Outcome",
         "Last updated",
+        "Where",
+        "Reported by",
     ]);
     for i in incidents {
         let r = &i.report;
         let _ = w.write_record([
             i.id.to_string(),
             pressed_at(r),
-            r.device.to_string(),
+            r.device_label(),
             opt(&r.pupil),
             opt(&r.app),
             opt(&r.url),
@@ -121,6 +132,8 @@ pub fn log_csv(incidents: &[IncidentRecord]) -> Vec<u8> {
             i.details.category.as_deref().and_then(category_label).unwrap_or("").to_owned(),
             opt(&i.details.outcome),
             time(i.updated_at),
+            opt(&i.details.location),
+            cell(&r.how_reported()),
         ]);
     }
     finish(w)
@@ -214,7 +227,7 @@ mod tests {
             updated_at: "2026-11-17T10:14:04Z".parse().unwrap(),
             report: crate::store::ReportRecord {
                 id: "0192-a".into(),
-                device: 12,
+                device: Some(12),
                 pupil: None,
                 pupil_name: None,
                 session: None,
@@ -227,6 +240,7 @@ mod tests {
                 from_block_page: false,
                 recent_names: vec![],
                 clock_synchronised: synchronised,
+                recorded_by: None,
             },
         };
         let flag = crate::store::CLOCK_NOT_SYNCHRONISED;

@@ -255,6 +255,165 @@ pub fn check_text(field: &str, value: &str, limit: usize) -> Result<Option<Strin
     Ok(Some(value.to_owned()))
 }
 
+/// The "Record an incident" form as typed (seed 002 appendices I and J), for an incident a
+/// member of staff saw or was told of: no report button was pressed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+pub struct RecordFields {
+    /// When it happened: a `datetime-local` value, UK time.
+    #[serde(default)]
+    pub happened_at: String,
+    /// The device's number, if it happened on a numbered device.
+    #[serde(default)]
+    pub device: String,
+    /// Where, in words: "iPad in Year 5", "home".
+    #[serde(default)]
+    pub place: String,
+    /// The pupil's pseudonymous id, chosen from the roster.
+    #[serde(default)]
+    pub pupil: String,
+    /// Anyone else involved, as the school records them.
+    #[serde(default)]
+    pub others: String,
+    /// What was seen or happened.
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub category: String,
+    /// What has been done so far.
+    #[serde(default)]
+    pub action_taken: String,
+}
+
+/// A recorded incident's fields, checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedIncident {
+    pub happened_at: chrono::DateTime<chrono::Utc>,
+    pub device: Option<u16>,
+    pub place: Option<String>,
+    pub pupil: slate_protocol::PupilId,
+    pub others: Option<String>,
+    pub description: String,
+    pub category: String,
+    pub action_taken: Option<String>,
+}
+
+/// One field's problem, shown beside it: `field` is the form field's name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldProblem {
+    pub field: &'static str,
+    pub message: String,
+}
+
+/// Checks the whole "Record an incident" form at once, so every problem is shown together,
+/// each beside its field. `now` bounds the time: an incident cannot have happened later. Pure;
+/// whether this member of staff may record for this pupil is the caller's (their classes).
+pub fn check_recorded(
+    fields: &RecordFields,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<RecordedIncident, Vec<FieldProblem>> {
+    let mut problems = Vec::new();
+    let p = &mut problems;
+    let happened_at = keep(p, "happened_at", check_happened_at(&fields.happened_at, now));
+    let device = keep(p, "device", check_optional_device(&fields.device));
+    let place = keep(p, "place", check_text("Where", &fields.place, 200));
+    let pupil = keep(
+        p,
+        "pupil",
+        slate_protocol::PupilId::new(fields.pupil.trim())
+            .map_err(|_| "Pupil: choose the pupil from the list.".to_owned()),
+    );
+    let others = keep(p, "others", check_text("Others involved", &fields.others, 500));
+    let description = keep(
+        p,
+        "description",
+        check_text("What was seen or happened", &fields.description, MAX_FIELD_CHARS).and_then(
+            |text| text.ok_or_else(|| "What was seen or happened: say what, in words.".to_owned()),
+        ),
+    );
+    let category = keep(p, "category", check_category(&fields.category));
+    let action_taken =
+        keep(p, "action_taken", check_text("Action taken", &fields.action_taken, MAX_FIELD_CHARS));
+    // Somewhere to go back to: a device, or a place in words.
+    if let (Some(None), Some(None)) = (&device, &place) {
+        keep::<()>(
+            p,
+            "place",
+            Err("Where: give the device number or say where (\"iPad in Year 5\", \"home\").".into()),
+        );
+    }
+    match (happened_at, device, place, pupil, others, description, category, action_taken) {
+        (
+            Some(happened_at),
+            Some(device),
+            Some(place),
+            Some(pupil),
+            Some(others),
+            Some(description),
+            Some(category),
+            Some(action_taken),
+        ) if problems.is_empty() => Ok(RecordedIncident {
+            happened_at,
+            device,
+            place,
+            pupil,
+            others,
+            description,
+            category,
+            action_taken,
+        }),
+        _ => Err(problems),
+    }
+}
+
+/// A field's value, or `None` with its problem noted beside it.
+fn keep<T>(
+    problems: &mut Vec<FieldProblem>,
+    field: &'static str,
+    result: Result<T, String>,
+) -> Option<T> {
+    result.map_err(|message| problems.push(FieldProblem { field, message })).ok()
+}
+
+/// When it happened: UK time, not in the future.
+fn check_happened_at(
+    text: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    if text.trim().is_empty() {
+        return Err("When: give the date and time it happened (UK time).".into());
+    }
+    let at = crate::uk_time::parse_uk("When", text)?;
+    if at > now {
+        return Err(format!(
+            "When: {} is in the future; give when it happened.",
+            crate::uk_time::format_uk(at)
+        ));
+    }
+    Ok(at)
+}
+
+/// A device number from 1 to 9999, or none when left empty.
+fn check_optional_device(text: &str) -> Result<Option<u16>, String> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    text.parse::<u16>()
+        .ok()
+        .filter(|n| (1..=9999).contains(n))
+        .map(Some)
+        .ok_or_else(|| format!("Device: {text:?} is not a device number from 1 to 9999."))
+}
+
+fn check_category(text: &str) -> Result<String, String> {
+    let text = text.trim();
+    match category_label(text) {
+        Some(_) => Ok(text.to_owned()),
+        None if text.is_empty() => Err("Kind of concern: choose one from the list.".into()),
+        None => Err(format!("Kind of concern: {text:?} is not one of the listed kinds.")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -340,6 +499,66 @@ mod tests {
         }
         assert_eq!(Status::from_columns("actioned", None), None);
         assert_eq!(Status::from_columns("new", Some("referred")), None);
+    }
+
+    fn filled() -> RecordFields {
+        RecordFields {
+            happened_at: "2026-11-17T10:14".into(),
+            device: "".into(),
+            place: " iPad in Year 5 ".into(),
+            pupil: "p-7f3a9c".into(),
+            others: "".into(),
+            description: "A pop-up with a frightening picture".into(),
+            category: "upsetting_content".into(),
+            action_taken: "Closed the app; told the pupil they did the right thing".into(),
+        }
+    }
+
+    #[test]
+    fn a_recorded_incident_is_checked_field_by_field() {
+        let now: chrono::DateTime<chrono::Utc> = "2026-11-17T12:00:00Z".parse().unwrap();
+        let ok = check_recorded(&filled(), now).unwrap();
+        assert_eq!(ok.happened_at.to_rfc3339(), "2026-11-17T10:14:00+00:00");
+        assert_eq!((ok.device, ok.place.as_deref()), (None, Some("iPad in Year 5")));
+        assert_eq!((ok.others, ok.category.as_str()), (None, "upsetting_content"));
+        // A device alone says where; BST is read as UK time.
+        let summer = RecordFields {
+            happened_at: "2026-06-17T10:14".into(),
+            device: "12".into(),
+            place: "".into(),
+            ..filled()
+        };
+        let summer = check_recorded(&summer, now).unwrap();
+        assert_eq!(summer.device, Some(12));
+        assert_eq!(summer.happened_at.to_rfc3339(), "2026-06-17T09:14:00+00:00");
+
+        type Change = fn(&mut RecordFields);
+        let cases: [(Change, &str, &str); 12] = [
+            (|f| f.happened_at = "".into(), "happened_at", "give the date and time"),
+            (|f| f.happened_at = "yesterday".into(), "happened_at", "not a date and time"),
+            (|f| f.happened_at = "2026-11-17T12:01".into(), "happened_at", "in the future"),
+            (|f| f.happened_at = "2026-03-29T01:30".into(), "happened_at", "clocks went forward"),
+            (|f| f.device = "0".into(), "device", "from 1 to 9999"),
+            (|f| f.device = "12a".into(), "device", "not a device number"),
+            (|f| f.place = "".into(), "place", "give the device number or say where"),
+            (|f| f.pupil = " ".into(), "pupil", "choose the pupil"),
+            (|f| f.description = "  ".into(), "description", "say what"),
+            (|f| f.description = "a\u{7}".into(), "description", "control characters"),
+            (|f| f.category = "".into(), "category", "choose one"),
+            (|f| f.action_taken = "x".repeat(2001), "action_taken", "over the limit"),
+        ];
+        for (change, field, words) in cases {
+            let mut fields = filled();
+            change(&mut fields);
+            let problems = check_recorded(&fields, now).unwrap_err();
+            assert_eq!(problems.len(), 1, "{field}: {problems:?}");
+            assert_eq!(problems[0].field, field);
+            assert!(problems[0].message.contains(words), "{field}: {}", problems[0].message);
+        }
+        // Every problem at once, each beside its field.
+        let empty = check_recorded(&RecordFields::default(), now).unwrap_err();
+        let fields: Vec<_> = empty.iter().map(|p| p.field).collect();
+        assert_eq!(fields, ["happened_at", "pupil", "description", "category", "place"]);
     }
 
     #[test]

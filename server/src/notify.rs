@@ -15,10 +15,13 @@ const SEND_TIMEOUT: Duration = Duration::from_secs(20);
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Alert {
     pub incident: i64,
-    pub device: u16,
+    /// `None`: an incident recorded by hand that names no device.
+    pub device: Option<u16>,
     pub pressed_at: DateTime<Utc>,
     /// "Tell my teacher" on a blocked page: low priority, the device was not held.
     pub from_block_page: bool,
+    /// The account that recorded the incident by hand; `None` for a device's report.
+    pub recorded_by: Option<String>,
     /// The class teachers' addresses, besides the configured ones.
     pub also_to: Vec<String>,
 }
@@ -45,27 +48,39 @@ pub fn alert_email(alert: &Alert, public_url: Option<&str>) -> (String, String) 
         .with_timezone(&chrono_tz::Europe::London)
         .format("%H:%M:%S %Z on %a %-d %b %Y");
     let link = link(public_url, alert.incident);
-    if alert.from_block_page {
-        let subject = format!(
-            "Slate: device {} asked for a teacher at a blocked page (incident {}, low priority)",
-            alert.device, alert.incident
-        );
+    let device = alert.device.map(|d| d.to_string()).unwrap_or_else(|| "?".into());
+    if let Some(account) = &alert.recorded_by {
+        let on_device = alert.device.map(|d| format!(" on device {d}")).unwrap_or_default();
+        let subject =
+            format!("Slate: incident {} recorded by {account}{on_device}", alert.incident);
         let body = format!(
-            "A pupil pressed \"tell my teacher\" on a blocked page on device {} at {when}.\n\
-             Low priority: the device was not held.\n\n\
-             Incident {}: {link}\n",
-            alert.device, alert.incident,
+            "{account} recorded an online safety incident that happened{on_device} at {when}.\n\n\
+             Incident {}: {link}\n\n\
+             Sign in to read it and to record what was done.\n",
+            alert.incident,
         );
         return (subject, body);
     }
-    let subject = format!("Slate: device {} reported (incident {})", alert.device, alert.incident);
+    if alert.from_block_page {
+        let subject = format!(
+            "Slate: device {device} asked for a teacher at a blocked page (incident {}, low priority)",
+            alert.incident
+        );
+        let body = format!(
+            "A pupil pressed \"tell my teacher\" on a blocked page on device {device} at {when}.\n\
+             Low priority: the device was not held.\n\n\
+             Incident {}: {link}\n",
+            alert.incident,
+        );
+        return (subject, body);
+    }
+    let subject = format!("Slate: device {device} reported (incident {})", alert.incident);
     let body = format!(
-        "A pupil pressed the report button on device {} at {when}.\n\
+        "A pupil pressed the report button on device {device} at {when}.\n\
          The screen went dark and the device is held until a member of staff unlocks it.\n\n\
          Incident {}: {link}\n\n\
          Sign in to see what was on screen and to record what was done.\n\
          Class teachers: {}/reports lists your classes' new reports to acknowledge.\n",
-        alert.device,
         alert.incident,
         public_url.unwrap_or(""),
     );
@@ -74,13 +89,25 @@ pub fn alert_email(alert: &Alert, public_url: Option<&str>) -> (String, String) 
 
 /// The webhook's JSON body.
 pub fn webhook_body(alert: &Alert, public_url: Option<&str>) -> serde_json::Value {
+    if let Some(account) = &alert.recorded_by {
+        return serde_json::json!({
+            "kind": "recorded",
+            "incident": alert.incident,
+            "device": alert.device,
+            "happened_at": alert.pressed_at,
+            "recorded_by": account,
+            "link": link(public_url, alert.incident),
+            "text": format!("Incident {} recorded by {account}", alert.incident),
+        });
+    }
+    let device = alert.device.map(|d| d.to_string()).unwrap_or_else(|| "?".into());
     serde_json::json!({
         "kind": "report",
         "incident": alert.incident,
         "device": alert.device,
         "pressed_at": alert.pressed_at,
         "link": link(public_url, alert.incident),
-        "text": format!("Device {} reported: incident {}", alert.device, alert.incident),
+        "text": format!("Device {device} reported: incident {}", alert.incident),
     })
 }
 
@@ -207,9 +234,10 @@ mod tests {
     fn alert() -> Alert {
         Alert {
             incident: 7,
-            device: 12,
+            device: Some(12),
             pressed_at: "2026-11-17T10:14:03Z".parse().unwrap(),
             from_block_page: false,
+            recorded_by: None,
             also_to: vec![],
         }
     }
@@ -232,6 +260,25 @@ mod tests {
         let summer = Alert { pressed_at: "2026-06-23T09:14:03Z".parse().unwrap(), ..alert() };
         let (_, body) = alert_email(&summer, None);
         assert!(body.contains("device 12 at 10:14:03 BST on Tue 23 Jun 2026"), "{body}");
+    }
+
+    #[test]
+    fn a_recorded_incident_says_who_recorded_it_and_its_device_if_any() {
+        let recorded = Alert { recorded_by: Some("j.smith".into()), device: None, ..alert() };
+        let (subject, body) = alert_email(&recorded, None);
+        assert_eq!(subject, "Slate: incident 7 recorded by j.smith");
+        assert!(body.contains("j.smith recorded an online safety incident that happened at 10:14:03 GMT on Tue 17 Nov 2026"), "{body}");
+        let on_device = Alert { device: Some(12), ..recorded.clone() };
+        assert_eq!(
+            alert_email(&on_device, None).0,
+            "Slate: incident 7 recorded by j.smith on device 12"
+        );
+        let hook = webhook_body(&recorded, None);
+        assert_eq!(
+            (hook["kind"].as_str(), hook["recorded_by"].as_str()),
+            (Some("recorded"), Some("j.smith"))
+        );
+        assert!(hook["device"].is_null());
     }
 
     #[test]

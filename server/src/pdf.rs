@@ -181,8 +181,11 @@ pub fn incident_lines(incident: &IncidentRecord, entries: &[IncidentEntry]) -> V
             Some(warning) => format!("Date and time: {} ({warning})", time(r.pressed_at)),
             None => format!("Date and time: {}", time(r.pressed_at)),
         }),
-        Line::Text(format!("Device: {}", r.device)),
-        Line::Text(format!("Reported by: pupil, {}: {pupil}", r.how_reported())),
+        Line::Text(format!("Device: {}", r.device_label())),
+        Line::Text(match &r.recorded_by {
+            Some(_) => format!("Reported by: {}, about {pupil}", r.how_reported()),
+            None => format!("Reported by: pupil, {}: {pupil}", r.how_reported()),
+        }),
         Line::Text(format!("App: {}", or_none(&r.app))),
         Line::Text(format!("Address (URL): {}", or_none(&r.url))),
         Line::Text(format!("Page title: {}", or_none(&r.page_title))),
@@ -214,6 +217,7 @@ pub fn incident_lines(incident: &IncidentRecord, entries: &[IncidentEntry]) -> V
     for e in entries {
         let what = match (e.kind.as_str(), e.action.as_deref()) {
             ("action", Some(a)) => format!("action: {}", a.replace('_', " ")),
+            ("recorded", _) => "recorded, action taken so far".to_owned(),
             (kind, _) => kind.to_owned(),
         };
         let note = e.note.as_deref().map(|n| format!(": {n}")).unwrap_or_default();

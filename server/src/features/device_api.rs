@@ -142,7 +142,7 @@ pub async fn ingest_events(
 fn announce(state: &AppState, report: &crate::store::NewReport) {
     let live = LiveReport {
         incident: report.incident,
-        device: report.device.get(),
+        device: Some(report.device.get()),
         pressed_at: report.pressed_at,
     };
     // No listener is fine: nobody has the list open.

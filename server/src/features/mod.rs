@@ -16,6 +16,7 @@ pub mod filtering_log;
 pub mod governors;
 pub mod incidents;
 pub mod pupils;
+pub mod record_incident;
 pub mod recovery;
 pub mod setup;
 pub mod sign_in;

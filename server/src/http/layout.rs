@@ -115,6 +115,7 @@ fn layout_with_scripts(
                     @if let Some(v) = viewer {
                         nav {
                             @if v.may(Permission::SeeNewReports) { a href="/reports" { "Reports" } " " }
+                            @if v.may(Permission::RecordIncident) { a href="/incidents/record" { "Record an incident" } " " }
                             @if v.may(Permission::LookUpDevice) { a href="/who-had" { "Who had a device" } " " }
                             @if v.may(Permission::ViewFleet) { a href="/fleet" { "Fleet" } " " }
                             @if v.may(Permission::SendCommands) { a href="/commands" { "Eyes on me" } " " }

@@ -17,7 +17,7 @@ use crate::auth::{HashCost, SignInThrottle};
 use crate::config::Config;
 use crate::features::{
     audit, bypasses, commands, device_api, devices, filtering_log, governors, incidents, pupils,
-    recovery, setup, sign_in, staff_accounts, updates,
+    record_incident, recovery, setup, sign_in, staff_accounts, updates,
 };
 use crate::notify::Notifier;
 use crate::secrets::Secret;
@@ -58,7 +58,8 @@ pub enum ServeError {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct LiveReport {
     pub incident: i64,
-    pub device: u16,
+    /// `None`: an incident recorded by hand that names no device.
+    pub device: Option<u16>,
     pub pressed_at: DateTime<Utc>,
 }
 
@@ -207,6 +208,7 @@ pub fn routes() -> Routes {
         .merge(recovery::routes())
         .merge(incidents::routes())
         .merge(pupils::routes())
+        .merge(record_incident::routes())
         .merge(filtering_log::routes())
         .merge(devices::routes())
         .merge(setup::routes())

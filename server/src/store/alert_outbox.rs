@@ -12,9 +12,12 @@ use chrono::{DateTime, Utc};
 pub struct OutboxAlert {
     pub id: i64,
     pub incident: i64,
-    pub device: u16,
+    /// `None`: an incident recorded by hand that names no device.
+    pub device: Option<u16>,
     pub pressed_at: DateTime<Utc>,
     pub from_block_page: bool,
+    /// The account that recorded the incident by hand; `None` for a device's report.
+    pub recorded_by: Option<String>,
     pub also_to: Vec<String>,
     pub email_done: bool,
     pub webhook_done: bool,
@@ -33,17 +36,55 @@ pub(super) fn queue_alert(
         None => Vec::new(),
         Some(pupil) => class_teacher_emails_in(&**tx, pupil.as_str())?,
     };
+    insert_alert(
+        tx,
+        report.incident,
+        Some(report.device.get()),
+        report.pressed_at,
+        report.from_block_page,
+        None,
+        &also_to,
+        received_at,
+    )
+}
+
+/// Queues the alert for an incident a member of staff recorded by hand, in its own
+/// transaction, to the DSL's configured addresses only: the class teacher is not sent for, as
+/// nobody waits at a held device.
+pub(super) fn queue_recorded_alert(
+    tx: &Transaction<'_>,
+    incident: i64,
+    device: Option<u16>,
+    happened_at: DateTime<Utc>,
+    recorded_by: &str,
+    recorded_at: &str,
+) -> Result<(), StoreError> {
+    insert_alert(tx, incident, device, happened_at, false, Some(recorded_by), &[], recorded_at)
+}
+
+#[allow(clippy::too_many_arguments)] // one per column
+fn insert_alert(
+    tx: &Transaction<'_>,
+    incident: i64,
+    device: Option<u16>,
+    pressed_at: DateTime<Utc>,
+    from_block_page: bool,
+    recorded_by: Option<&str>,
+    also_to: &[String],
+    created_at: &str,
+) -> Result<(), StoreError> {
     tx.execute(
         "INSERT INTO alert_outbox (incident, device, pressed_at, from_block_page, also_to,
-                                   created_at, next_attempt_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $6)",
+                                   created_at, next_attempt_at, recorded_by)
+         VALUES ($1, $2, $3, $4, $5, $6, $6, $7)",
         (
-            report.incident,
-            report.device.get(),
-            db_time(report.pressed_at),
-            i64::from(report.from_block_page),
-            serde_json::to_string(&also_to)?,
-            received_at,
+            incident,
+            device,
+            db_time(pressed_at),
+            i64::from(from_block_page),
+            serde_json::to_string(also_to)?,
+            created_at,
+            recorded_by,
         ),
     )?;
     Ok(())
@@ -60,7 +101,7 @@ impl Store {
         let connection = self.lock();
         let mut statement = connection.prepare_cached(
             "SELECT id, incident, device, pressed_at, from_block_page, also_to, email_done,
-                    webhook_done, attempts
+                    webhook_done, attempts, recorded_by
              FROM alert_outbox
              WHERE (email_done = 0 OR webhook_done = 0) AND next_attempt_at <= $1
              ORDER BY next_attempt_at, id LIMIT $2",
@@ -69,23 +110,29 @@ impl Store {
             Ok((
                 r.get::<_, i64>(0)?,
                 r.get::<_, i64>(1)?,
-                r.get::<_, i64>(2)?,
+                r.get::<_, Option<i64>>(2)?,
                 r.get::<_, String>(3)?,
                 r.get::<_, i64>(4)?,
                 r.get::<_, String>(5)?,
                 r.get::<_, i64>(6)?,
                 r.get::<_, i64>(7)?,
                 r.get::<_, i64>(8)?,
+                r.get::<_, Option<String>>(9)?,
             ))
         })?;
         rows.map(|row| {
-            let (id, incident, device, pressed_at, block, also_to, email, webhook, attempts) = row?;
+            let (id, incident, device, pressed_at, block, also_to, email, webhook, attempts, by) =
+                row?;
             Ok(OutboxAlert {
                 id,
                 incident,
-                device: u16::try_from(device).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                device: device
+                    .map(u16::try_from)
+                    .transpose()
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))?,
                 pressed_at: parse_db_time(&pressed_at)?,
                 from_block_page: block != 0,
+                recorded_by: by,
                 also_to: serde_json::from_str(&also_to)
                     .map_err(|e| StoreError::Corrupt(e.to_string()))?,
                 email_done: email != 0,

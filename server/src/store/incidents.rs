@@ -90,8 +90,10 @@ fn filter_condition(filter: &IncidentFilter) -> (String, Vec<Value>) {
     c.finish()
 }
 
-/// New incidents from the pupils of teacher `$2`'s classes, or from nobody signed in.
-const TEACHERS_NEW: &str = "i.status = 'new' AND (r.pupil IS NULL OR r.pupil IN (
+/// New reports from devices, from the pupils of teacher `$2`'s classes or from nobody signed
+/// in: a teacher goes to the device. An incident recorded by hand has no device waiting.
+const TEACHERS_NEW: &str =
+    "i.status = 'new' AND r.origin <> 'recorded' AND (r.pupil IS NULL OR r.pupil IN (
      SELECT p.id FROM pupils p JOIN classes c ON c.name = p.class_name
      JOIN staff_classes sc ON sc.class_id = c.id JOIN staff s ON s.id = sc.staff_id
      WHERE s.username = $2 AND s.disabled_at IS NULL))";
@@ -156,7 +158,93 @@ fn incident_from(raw: RawIncident, report: ReportRecord) -> Result<IncidentRecor
     })
 }
 
+/// The pupils of teacher `$1`'s classes (an account that is not disabled).
+const TEACHERS_PUPILS: &str = "SELECT p.id FROM pupils p JOIN classes c ON c.name = p.class_name
+     JOIN staff_classes sc ON sc.class_id = c.id JOIN staff s ON s.id = sc.staff_id
+     WHERE s.username = $1 AND s.disabled_at IS NULL";
+
 impl Store {
+    /// The pupils of the classes linked to teacher `teacher`'s account, by class then name:
+    /// whom they may record an incident about.
+    pub fn teacher_roster_names(
+        &self,
+        teacher: &str,
+    ) -> Result<Vec<super::roster::RosterName>, StoreError> {
+        let connection = self.lock();
+        let mut statement = connection.prepare_cached(&format!(
+            "SELECT id, class_name, display_name FROM pupils WHERE id IN ({TEACHERS_PUPILS})
+             ORDER BY class_name, display_name, id"
+        ))?;
+        let rows = statement.query_map([teacher], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?))
+        })?;
+        rows.map(|row| {
+            let (id, class_name, name) = row?;
+            let id =
+                slate_protocol::PupilId::new(id).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            Ok(super::roster::RosterName { id, class_name, name })
+        })
+        .collect()
+    }
+
+    /// Stores an incident a member of staff recorded by hand, in one transaction: a report of
+    /// origin `recorded` (no device event behind it, so its id is `recorded-<uuid>`, which no
+    /// device's event id can be), its incident (new, with the form's fields), the action taken
+    /// so far as the first line of its history, and its alert to the DSL in the outbox.
+    pub fn record_incident(
+        &self,
+        recorded: &crate::incident::RecordedIncident,
+        by: &str,
+        now: DateTime<Utc>,
+    ) -> Result<i64, StoreError> {
+        let connection = self.lock();
+        let tx = connection.transaction()?;
+        let report_id = format!("recorded-{}", slate_protocol::EventId::new());
+        let now = db_time(now);
+        tx.execute(
+            "INSERT INTO reports (event_id, device, pupil, pressed_at, received_at, origin,
+                                  recorded_by)
+             VALUES ($1, $2, $3, $4, $5, 'recorded', $6)",
+            (
+                &report_id,
+                recorded.device,
+                recorded.pupil.as_str(),
+                db_time(recorded.happened_at),
+                &now,
+                by,
+            ),
+        )?;
+        let incident: i64 = tx.query_row(
+            "INSERT INTO incidents (report_id, category, location, description, involved,
+                                    created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING id",
+            (
+                &report_id,
+                &recorded.category,
+                &recorded.place,
+                &recorded.description,
+                &recorded.others,
+                &now,
+            ),
+            |r| r.get(0),
+        )?;
+        tx.execute(
+            "INSERT INTO incident_entries (incident, at, staff, kind, note)
+             VALUES ($1, $2, $3, 'recorded', $4)",
+            (incident, &now, by, &recorded.action_taken),
+        )?;
+        super::alert_outbox::queue_recorded_alert(
+            &tx,
+            incident,
+            recorded.device,
+            recorded.happened_at,
+            by,
+            &now,
+        )?;
+        tx.commit()?;
+        Ok(incident)
+    }
+
     /// The newest `limit` incidents, newest press first.
     pub fn incidents(&self, limit: u32) -> Result<Vec<IncidentRecord>, StoreError> {
         self.incidents_where("1 = 1", super::sql::params![limit])
@@ -600,7 +688,10 @@ mod tests {
         let (_dir, store, id) = with_report();
         let list = store.incidents(10).unwrap();
         assert_eq!(list.len(), 1);
-        assert_eq!((list[0].id, list[0].status, list[0].report.device), (id, Status::New, 12));
+        assert_eq!(
+            (list[0].id, list[0].status, list[0].report.device),
+            (id, Status::New, Some(12))
+        );
         assert_eq!(store.device_incidents(12, 10).unwrap().len(), 1);
         assert_eq!(store.device_incidents(13, 10).unwrap().len(), 0);
 

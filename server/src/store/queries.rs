@@ -9,7 +9,8 @@ use slate_protocol::{DeviceNumber, PupilId, SessionId};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReportRecord {
     pub id: String,
-    pub device: u16,
+    /// The device pressed on; for an incident recorded by hand, the device it names, if any.
+    pub device: Option<u16>,
     pub pupil: Option<String>,
     pub pupil_name: Option<String>,
     pub session: Option<String>,
@@ -26,6 +27,8 @@ pub struct ReportRecord {
     /// Whether the device's clock was synchronised at the press: `Some(false)` means the press
     /// time may be wrong; `None`, the device did not say (older software).
     pub clock_synchronised: Option<bool>,
+    /// The account that recorded the incident by hand; `None` for a device's report.
+    pub recorded_by: Option<String>,
 }
 
 /// What staff read beside a time from a device whose clock was not synchronised.
@@ -39,14 +42,23 @@ impl ReportRecord {
 }
 
 impl ReportRecord {
-    /// How the pupil reported: the button (the device held) or "tell my teacher" on a blocked
-    /// page (low priority).
-    pub fn how_reported(&self) -> &'static str {
+    /// How it was reported: the button (the device held), "tell my teacher" on a blocked page
+    /// (low priority), or recorded by hand by a member of staff.
+    pub fn how_reported(&self) -> String {
+        if let Some(account) = &self.recorded_by {
+            return format!("recorded by {account}");
+        }
         if self.from_block_page {
             "with \"tell my teacher\" on a blocked page (low priority; the device was not held)"
+                .into()
         } else {
-            "with the report button"
+            "with the report button".into()
         }
+    }
+
+    /// The device's number in words, or "none" for an incident recorded without one.
+    pub fn device_label(&self) -> String {
+        self.device.map(|d| d.to_string()).unwrap_or_else(|| "none".into())
     }
 
     /// Who reported, for the exports: "Amira K. (p-7f3a9c)", the id alone when the roster has no
@@ -93,7 +105,7 @@ pub struct WhoHad {
 pub(super) const REPORT_COLUMNS: &str =
     "r.event_id, r.device, r.pupil, p.display_name, r.session, r.pressed_at,
      r.received_at, r.app, r.url, r.page_title, r.blank_latency_us, r.origin, r.recent_names,
-     r.clock_synced
+     r.clock_synced, r.recorded_by
      FROM reports r LEFT JOIN pupils p ON p.id = r.pupil";
 
 impl Store {
@@ -214,7 +226,7 @@ impl Store {
 
 pub(super) type RawReport = (
     String,
-    u16,
+    Option<u16>,
     Option<String>,
     Option<String>,
     Option<String>,
@@ -227,6 +239,7 @@ pub(super) type RawReport = (
     String,
     String,
     Option<i64>,
+    Option<String>,
 );
 
 fn report_row(r: &Row) -> Result<RawReport, StoreError> {
@@ -250,6 +263,7 @@ pub(super) fn report_row_at(r: &Row, o: usize) -> Result<RawReport, StoreError> 
         r.get(o + 11)?,
         r.get(o + 12)?,
         r.get(o + 13)?,
+        r.get(o + 14)?,
     ))
 }
 
@@ -272,6 +286,7 @@ pub(super) fn reports_from(
             origin,
             recent_names,
             clock_synced,
+            recorded_by,
         ) = row?;
         let recent_names = serde_json::from_str(&recent_names)
             .map_err(|e| StoreError::Corrupt(format!("report {id}: recent_names: {e}")))?;
@@ -290,6 +305,7 @@ pub(super) fn reports_from(
             from_block_page: origin == "block_page",
             recent_names,
             clock_synchronised: clock_synced.map(|synced| synced != 0),
+            recorded_by,
         })
     })
     .collect()

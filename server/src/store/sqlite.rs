@@ -28,8 +28,11 @@ impl Sqlite {
         // FULL, not NORMAL: a 200 to a device lets it forget the events, so a committed batch
         // must survive a power cut (PRODUCT.md: "nothing is lost").
         connection.pragma_update(None, "synchronous", "FULL")?;
-        connection.pragma_update(None, "foreign_keys", true)?;
+        // Off while migrations run, as SQLite's way to rebuild a table needs (0014 rebuilds
+        // `reports`); each migration checks every foreign key before it commits.
+        connection.pragma_update(None, "foreign_keys", false)?;
         schema::migrations().to_latest(&mut connection)?;
+        connection.pragma_update(None, "foreign_keys", true)?;
         Ok(Self { connection })
     }
 }

@@ -8,7 +8,7 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
 /// Just enough SMTP to accept one message per connection; sends each message's text.
-async fn smtp_sink() -> (u16, mpsc::UnboundedReceiver<String>) {
+pub(crate) async fn smtp_sink() -> (u16, mpsc::UnboundedReceiver<String>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     (port, smtp_sink_on(listener))

@@ -14,6 +14,7 @@ mod https;
 mod openapi;
 mod policy;
 mod postgres;
+mod recorded_incidents;
 mod recovery;
 mod role_matrix;
 mod staff;

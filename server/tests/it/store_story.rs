@@ -482,7 +482,111 @@ fn a_sqlite_database_made_by_earlier_code_opens_unchanged() {
         (version, objects)
     };
     let (old_version, old_objects) = schema(&old);
-    assert_eq!(old_version, 13, "the fixture, at version 9, migrated to the newest");
+    assert_eq!(old_version, 14, "the fixture, at version 9, migrated to the newest");
     assert!(old_objects.len() > 30, "read the schema: {old_objects:?}");
     assert_eq!((old_version, old_objects), schema(&fresh));
+}
+
+#[test]
+fn an_incident_recorded_by_hand_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    a_recorded_incident(&Store::open(&dir.path().join("slate.sqlite")).unwrap());
+}
+
+#[test]
+fn an_incident_recorded_by_hand_on_postgres() {
+    let postgres = TestPostgres::start();
+    a_recorded_incident(&postgres.store());
+}
+
+/// A teacher records an incident about a pupil of their class with no device; the DSL records
+/// one on iPad 7 (in the register, never enrolled). Each is an incident like a device's report:
+/// in the searches, the workflow, the governors' facts, with its alert queued for the DSL.
+fn a_recorded_incident(store: &Store) {
+    use slate_server::incident::{check_recorded, RecordFields};
+    use slate_server::store::IncidentFilter;
+    let now = at("2026-11-17T12:00:00Z");
+    let rows = slate_server::roster::parse_roster_csv(
+        "class,first_name,last_name,key_stage\nOak,Amira,Khan,ks1\nAsh,Ben,Taylor,ks2\n",
+    )
+    .unwrap();
+    let rows: Vec<_> =
+        rows.into_iter().map(|r| (slate_server::roster::new_pupil_id(), r)).collect();
+    store.import_roster(&rows, now).unwrap();
+    let amira = rows.iter().find(|(_, r)| r.class == "Oak").unwrap().0.clone();
+    let ben = rows.iter().find(|(_, r)| r.class == "Ash").unwrap().0.clone();
+    let phc = slate_server::auth::hash_password("x", slate_server::auth::HashCost::Cheap);
+    store.save_staff("t.oak", Role::Teacher, &phc, None, now).unwrap();
+    assert!(store.link_teacher("t.oak", "Oak", None).unwrap());
+    let theirs: Vec<_> =
+        store.teacher_roster_names("t.oak").unwrap().into_iter().map(|p| p.id).collect();
+    assert_eq!(theirs, std::slice::from_ref(&amira), "their own class only");
+
+    let fields = RecordFields {
+        happened_at: "2026-11-17T10:14".into(),
+        pupil: amira.as_str().into(),
+        place: "home".into(),
+        description: "Saw a frightening video on a tablet".into(),
+        category: "upsetting_content".into(),
+        action_taken: "Told the parents".into(),
+        ..RecordFields::default()
+    };
+    let recorded = check_recorded(&fields, now).unwrap();
+    let first = store.record_incident(&recorded, "t.oak", now).unwrap();
+    let on_ipad = RecordFields {
+        pupil: ben.as_str().into(),
+        device: "7".into(),
+        place: "".into(),
+        category: "contact".into(),
+        ..fields
+    };
+    let second =
+        store.record_incident(&check_recorded(&on_ipad, now).unwrap(), "d.lead", now).unwrap();
+
+    let (incident, entries) = store.incident(first).unwrap().unwrap();
+    assert_eq!(incident.status, Status::New);
+    assert_eq!(incident.report.recorded_by.as_deref(), Some("t.oak"));
+    assert_eq!(
+        (incident.report.device, incident.report.pupil_name.as_deref()),
+        (None, Some("Amira K."))
+    );
+    assert_eq!(incident.report.pressed_at, at("2026-11-17T10:14:00Z"));
+    assert_eq!(incident.details.location.as_deref(), Some("home"));
+    let first_line: Vec<_> =
+        entries.iter().map(|e| (e.kind.as_str(), e.staff.as_str(), e.note.as_deref())).collect();
+    assert_eq!(first_line, [("recorded", "t.oak", Some("Told the parents"))]);
+
+    // In the searches the list and the chronology make, and on device 7's record only.
+    let found = |filter: IncidentFilter| -> Vec<i64> {
+        store.search_incidents(&filter, 10, 0).unwrap().iter().map(|i| i.id).collect()
+    };
+    assert_eq!(found(IncidentFilter { class: Some("Oak".into()), ..Default::default() }), [first]);
+    assert_eq!(
+        found(IncidentFilter { pupil: Some(ben.as_str().into()), ..Default::default() }),
+        [second]
+    );
+    assert_eq!(
+        found(IncidentFilter { category: Some("contact".into()), ..Default::default() }),
+        [second]
+    );
+    assert_eq!(found(IncidentFilter { device: Some(7), ..Default::default() }), [second]);
+    let on_seven: Vec<i64> = store.device_incidents(7, 10).unwrap().iter().map(|i| i.id).collect();
+    assert_eq!(on_seven, [second]);
+    assert!(store.teacher_new_reports("t.oak", 10).unwrap().is_empty(), "no device is waiting");
+    let facts =
+        store.incident_facts(at("2026-11-01T00:00:00Z"), at("2026-12-01T00:00:00Z")).unwrap();
+    assert_eq!(facts.len(), 2);
+
+    // Alerts for both, to the DSL alone, queued with them.
+    let alerts = store.due_alerts(now, 10).unwrap();
+    let queued: Vec<_> = alerts
+        .iter()
+        .map(|a| (a.incident, a.device, a.recorded_by.as_deref(), a.also_to.len()))
+        .collect();
+    assert_eq!(queued, [(first, None, Some("t.oak"), 0), (second, Some(7), Some("d.lead"), 0)]);
+
+    // The same workflow as any incident.
+    store.incident_step(first, Step::Acknowledge, "d.lead", None, now).unwrap();
+    let escalated = store.incident_step(first, Step::Act(Action::Escalated), "d.lead", None, now);
+    assert_eq!(escalated.unwrap(), Status::Actioned(Action::Escalated));
 }

@@ -46,7 +46,7 @@ pub fn routes() -> Routes {
 }
 
 /// `GET /devices/{number}`: one device's sessions, register lines and incidents. Numbers with no
-/// enrolled device but register lines (iPads) show the register alone.
+/// enrolled device but register lines (iPads) or incidents recorded by hand show those alone.
 pub async fn device_page(
     staff: Staff,
     State(state): State<AppState>,
@@ -61,13 +61,17 @@ pub async fn device_page(
         .run(move |store| {
             let record = store.device(device)?;
             let register = store.register_entries(device, DEVICE_PAGE_ROWS)?;
-            if record.is_none() && register.is_empty() {
+            // The case file is read only for those who may see it: for them a number named
+            // only by an incident recorded by hand has a page too.
+            let incidents = match case_file {
+                true => store.device_incidents(device.get(), DEVICE_PAGE_ROWS)?,
+                false => Vec::new(),
+            };
+            if record.is_none() && register.is_empty() && incidents.is_empty() {
                 return Ok(None);
             }
             let sessions = store.device_sessions(device, DEVICE_PAGE_ROWS)?;
-            // The case file is read only for those who may see it.
             let case_file = if case_file {
-                let incidents = store.device_incidents(device.get(), DEVICE_PAGE_ROWS)?;
                 let activity = views::DeviceActivity {
                     blocked: store.device_activity(device, "filter_blocked", DEVICE_PAGE_ROWS)?,
                     apps: store.device_activity(device, "app_opened", DEVICE_PAGE_ROWS)?,

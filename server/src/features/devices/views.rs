@@ -516,7 +516,7 @@ mod tests {
             updated_at: at("2026-11-17T10:14:04Z"),
             report: ReportRecord {
                 id: "0192-a".into(),
-                device: 12,
+                device: Some(12),
                 pupil: None,
                 pupil_name: None,
                 session: None,
@@ -529,6 +529,7 @@ mod tests {
                 from_block_page: false,
                 recent_names: vec![],
                 clock_synchronised: synchronised,
+                recorded_by: None,
             },
         }
     }

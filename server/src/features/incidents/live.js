@@ -35,7 +35,8 @@
     var cells = [
       ["a", "Incident " + report.incident, "/incidents/" + Number(report.incident)],
       ["td", report.pressed],
-      ["a", "Device " + report.device, "/devices/" + Number(report.device)],
+      // An incident recorded by hand may name no device.
+      report.device === null ? ["td", "No device"] : ["a", "Device " + report.device, "/devices/" + Number(report.device)],
       ["td", report.status],
       ["td", "Open the incident for details", null, 5]
     ];
@@ -57,7 +58,9 @@
     if (empty) { empty.hidden = true; }
     if (banner) {
       banner.hidden = false;
-      banner.textContent = "New report from device " + report.device + " (incident " + report.incident + ").";
+      banner.textContent = report.device === null
+        ? "New incident recorded (incident " + report.incident + ")."
+        : "New report from device " + report.device + " (incident " + report.incident + ").";
     }
     document.title = "(new) " + document.title.replace(/^\(new\) /, "");
   }

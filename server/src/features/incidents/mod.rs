@@ -130,7 +130,8 @@ pub const LIVE_TICK: std::time::Duration = std::time::Duration::from_secs(15);
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct LiveRow {
     pub incident: i64,
-    pub device: u16,
+    /// `None`: an incident recorded by hand that names no device.
+    pub device: Option<u16>,
     pub pressed: String,
     pub status: String,
 }
@@ -528,7 +529,8 @@ pub struct ReportsQuery {
 #[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct StaffReport {
     pub id: String,
-    pub device: u16,
+    /// `None`: an incident recorded by hand that names no device.
+    pub device: Option<u16>,
     pub pupil: Option<String>,
     pub session: Option<String>,
     pub pressed_at: chrono::DateTime<chrono::Utc>,

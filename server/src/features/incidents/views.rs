@@ -76,7 +76,7 @@ pub fn reports_page(viewer: &Viewer, list: &IncidentList, now: DateTime<Utc>) ->
                         tr data-incident=(i.id) {
                             td { a href={ "/incidents/" (i.id) } { "Incident " (i.id) } }
                             td { (when(r.pressed_at)) (clock_warning(r.clock_warning())) }
-                            td { a href={ "/devices/" (r.device) } { "Device " (r.device) } }
+                            td { (device_or_place(i)) }
                             td {
                                 (status(i.status))
                                 @if r.from_block_page { br; span.muted.low-priority { "low priority: from a blocked page" } }
@@ -86,9 +86,10 @@ pub fn reports_page(viewer: &Viewer, list: &IncidentList, now: DateTime<Utc>) ->
                             td.url { (optional(r.url.as_deref())) }
                             td { (optional(r.page_title.as_deref())) }
                             td {
-                                @match r.blank_latency_us {
-                                    Some(us) => (millis(us)),
-                                    None => span.muted { "not confirmed" },
+                                @match (&r.recorded_by, r.blank_latency_us) {
+                                    (Some(by), _) => span.muted { "recorded by " (by) },
+                                    (None, Some(us)) => (millis(us)),
+                                    (None, None) => span.muted { "not confirmed" },
                                 }
                             }
                         }
@@ -168,12 +169,12 @@ pub fn new_reports_page(viewer: &Viewer, reports: &[IncidentRecord]) -> Markup {
                         @let r = &i.report;
                         tr {
                             td { (when(r.pressed_at)) }
-                            td { "Device " (r.device) }
+                            td { "Device " (r.device_label()) }
                             td { (pupil(r.pupil.as_deref(), r.pupil_name.as_deref())) }
                             td {
                                 form method="post" action={ "/incidents/" (i.id) "/acknowledge" } {
                                     (csrf(viewer))
-                                    button type="submit" { "I am going to device " (r.device) }
+                                    button type="submit" { "I am going to device " (r.device_label()) }
                                 }
                             }
                         }
@@ -201,9 +202,15 @@ pub fn incident_page(
         html! {
             h1 { (title) ": " (status(incident.status)) }
             dl {
-                dt { "Pressed" } dd { (when(r.pressed_at)) (clock_warning(r.clock_warning())) }
-                dt { "Device" } dd { a href={ "/devices/" (r.device) } { "Device " (r.device) } }
-                dt { "Reported by" } dd { "Pupil, " (r.how_reported()) ": " (pupil_with_chronology(r.pupil.as_deref(), r.pupil_name.as_deref())) }
+                @if let Some(by) = &r.recorded_by {
+                    dt { "Happened" } dd { (when(r.pressed_at)) }
+                    dt { "Device" } dd { (device_or_place(incident)) }
+                    dt { "Recorded by" } dd { (by) ", about " (pupil_with_chronology(r.pupil.as_deref(), r.pupil_name.as_deref())) }
+                } @else {
+                    dt { "Pressed" } dd { (when(r.pressed_at)) (clock_warning(r.clock_warning())) }
+                    dt { "Device" } dd { (device_or_place(incident)) }
+                    dt { "Reported by" } dd { "Pupil, " (r.how_reported()) ": " (pupil_with_chronology(r.pupil.as_deref(), r.pupil_name.as_deref())) }
+                }
                 dt { "App" } dd { (optional(r.app.as_deref())) }
                 dt { "Address" } dd.url { (optional(r.url.as_deref())) }
                 dt { "Page title" } dd { (optional(r.page_title.as_deref())) }
@@ -329,6 +336,17 @@ fn reopen_form(viewer: &Viewer, id: i64) -> Markup {
     }
 }
 
+/// The device, linked to its page; for an incident recorded without one, where it happened.
+fn device_or_place(incident: &IncidentRecord) -> Markup {
+    match incident.report.device {
+        Some(device) => html! { a href={ "/devices/" (device) } { "Device " (device) } },
+        None => html! {
+            span.muted { "no device" }
+            @if let Some(place) = &incident.details.location { ": " (place) }
+        },
+    }
+}
+
 fn entry_label(e: &IncidentEntry) -> String {
     match (e.kind.as_str(), e.action.as_deref().and_then(Action::parse)) {
         ("action", Some(a)) => a.label().into(),
@@ -337,6 +355,7 @@ fn entry_label(e: &IncidentEntry) -> String {
         ("note", _) => "Note".into(),
         ("reopened", _) => "Reopened".into(),
         ("device", _) => "On the device".into(),
+        ("recorded", _) => "Recorded; action taken so far".into(),
         (other, _) => other.into(),
     }
 }
@@ -370,7 +389,7 @@ mod tests {
             updated_at: "2026-11-17T10:14:04Z".parse().unwrap(),
             report: ReportRecord {
                 id: "0192-a".into(),
-                device: 12,
+                device: Some(12),
                 pupil: Some("p-7f3a9c".into()),
                 pupil_name: Some("Amira K.".into()),
                 session: None,
@@ -383,6 +402,7 @@ mod tests {
                 from_block_page: false,
                 recent_names: vec!["example.org".into()],
                 clock_synchronised: Some(true),
+                recorded_by: None,
             },
         }
     }
