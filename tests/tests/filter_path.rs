@@ -148,7 +148,12 @@ fn a_press_after_a_lookup_shows_the_name_to_the_dsl() {
     assert_eq!(recent_names(&report).as_deref(), Some(&["blocked.example".to_owned()][..]));
     let incident = wait_until("the incident page", || {
         let page = school.server.staff_page("/reports");
-        page.split("/incidents/").nth(1).and_then(|rest| rest.split('"').next()).map(str::to_owned)
+        // The first link to an incident by number (the navigation links to /incidents/record).
+        page.split("/incidents/")
+            .skip(1)
+            .filter_map(|rest| rest.split('"').next())
+            .find(|id| !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()))
+            .map(str::to_owned)
     });
     let page = school.server.staff_page(&format!("/incidents/{incident}"));
     assert!(page.contains("blocked.example"), "{page}");
