@@ -55,6 +55,8 @@ pub mod roster;
 pub mod server_tls;
 pub mod spool;
 pub mod staff;
+#[cfg(test)]
+mod test_http;
 pub mod update;
 pub mod upload;
 

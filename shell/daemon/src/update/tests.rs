@@ -4,6 +4,7 @@ use super::system::{FakeInstaller, FakeRebooter, InstallError, Installer, Logind
 use super::*;
 use crate::config::ServerConfig;
 use crate::spool::Spool;
+use crate::test_http::read_request;
 use slate_protocol::update::UpdateState;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -94,7 +95,7 @@ async fn bundle_server(
     serve: Serve,
     check_reply: (u16, Vec<u8>),
 ) -> (String, Arc<Mutex<Vec<Asked>>>) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncWriteExt;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let asked = Arc::new(Mutex::new(Vec::<Asked>::new()));
@@ -106,51 +107,21 @@ async fn bundle_server(
             let Ok((mut stream, _)) = listener.accept().await else { return };
             let (log, bundle, check_reply) = (log.clone(), bundle.clone(), check_reply.clone());
             tokio::spawn(async move {
-                let mut buf = Vec::new();
-                let head_end = loop {
-                    let mut chunk = [0u8; 4096];
-                    let n = stream.read(&mut chunk).await.unwrap_or(0);
-                    if n == 0 {
-                        return;
-                    }
-                    buf.extend_from_slice(&chunk[..n]);
-                    if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                        break i + 4;
-                    }
-                };
-                let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
-                let mut lines = head.split("\r\n");
-                let mut first = lines.next().unwrap().split(' ');
-                let (method, path) =
-                    (first.next().unwrap().to_owned(), first.next().unwrap().to_owned());
-                let headers: Vec<(String, String)> = lines
-                    .filter_map(|l| l.split_once(':'))
-                    .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
-                    .collect();
-                let header =
-                    |name: &str| headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
-                let len: usize = header("content-length").map_or(0, |v| v.parse().unwrap());
-                let mut body = buf[head_end..].to_vec();
-                while body.len() < len {
-                    let mut chunk = [0u8; 4096];
-                    let n = stream.read(&mut chunk).await.unwrap();
-                    assert!(n > 0, "short body");
-                    body.extend_from_slice(&chunk[..n]);
-                }
-                let range = header("range");
+                let Some(request) = read_request(&mut stream).await else { return };
+                let range = request.header("range").map(str::to_owned);
                 let first_get = {
                     let mut log = log.lock().unwrap();
                     let first = !log.iter().any(|a| a.method == "GET");
                     log.push(Asked {
-                        method: method.clone(),
-                        path,
+                        method: request.method.clone(),
+                        path: request.path.clone(),
                         range: range.clone(),
-                        authorization: header("authorization"),
-                        body,
+                        authorization: request.header("authorization").map(str::to_owned),
+                        body: request.body.clone(),
                     });
                     first
                 };
-                if method == "POST" {
+                if request.method == "POST" {
                     let (status, answer) = &*check_reply;
                     let head = format!("HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", answer.len());
                     stream.write_all(head.as_bytes()).await.unwrap();

@@ -1,5 +1,6 @@
 use super::*;
 use crate::spool::{Spool, REJECTED_FILE};
+use crate::test_http::{read_request, Received};
 use std::collections::VecDeque;
 use std::sync::Mutex;
 
@@ -510,25 +511,11 @@ async fn no_heartbeats_while_offline() {
 
 // ---- the real HTTP transport, against a tiny server on 127.0.0.1 ---------------------------
 
-#[derive(Debug, Clone)]
-struct Received {
-    method: String,
-    path: String,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl Received {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
-    }
-}
-
 /// Serves HTTP/1.1 on 127.0.0.1:0, one request per connection, answering with `respond`.
 async fn tiny_server(
     respond: impl Fn(&Received) -> (u16, Vec<u8>) + Send + Sync + 'static,
 ) -> (String, Arc<Mutex<Vec<Received>>>) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncWriteExt;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let received = Arc::new(Mutex::new(Vec::new()));
@@ -540,39 +527,7 @@ async fn tiny_server(
             let log = log.clone();
             let respond = respond.clone();
             tokio::spawn(async move {
-                let mut buf = Vec::new();
-                let head_end = loop {
-                    let mut chunk = [0u8; 4096];
-                    let n = stream.read(&mut chunk).await.unwrap();
-                    if n == 0 {
-                        return;
-                    }
-                    buf.extend_from_slice(&chunk[..n]);
-                    if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                        break i + 4;
-                    }
-                };
-                let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
-                let mut lines = head.split("\r\n");
-                let mut first = lines.next().unwrap().split(' ');
-                let (method, path) =
-                    (first.next().unwrap().to_owned(), first.next().unwrap().to_owned());
-                let headers: Vec<(String, String)> = lines
-                    .filter_map(|l| l.split_once(':'))
-                    .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
-                    .collect();
-                let len: usize = headers
-                    .iter()
-                    .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
-                    .map_or(0, |(_, v)| v.parse().unwrap());
-                let mut body = buf[head_end..].to_vec();
-                while body.len() < len {
-                    let mut chunk = [0u8; 4096];
-                    let n = stream.read(&mut chunk).await.unwrap();
-                    assert!(n > 0, "short body");
-                    body.extend_from_slice(&chunk[..n]);
-                }
-                let request = Received { method, path, headers, body };
+                let Some(request) = read_request(&mut stream).await else { return };
                 let (status, answer) = respond(&request);
                 log.lock().unwrap().push(request);
                 let response = format!(
