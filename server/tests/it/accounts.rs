@@ -148,15 +148,7 @@ async fn repeated_failures_slow_the_account_down_from_that_address() {
 async fn roles_limit_what_staff_see_and_posts_need_the_token() {
     let server = TestServer::start().await;
     let credential = server.enroll(12).await;
-    let rows = slate_server::roster::parse_roster_csv(
-        "class,first_name,last_name,key_stage\nOak,Amira,Khan,ks1\nAsh,Ben,Taylor,ks2\n",
-    )
-    .unwrap();
-    let rows: Vec<_> =
-        rows.into_iter().map(|r| (slate_server::roster::new_pupil_id(), r)).collect();
-    server.store.import_roster(&rows, chrono::Utc::now()).unwrap();
-    let pupil_in = |class: &str| rows.iter().find(|(_, r)| r.class == class).unwrap().0.clone();
-    let (amira, ben) = (pupil_in("Oak"), pupil_in("Ash"));
+    let (amira, ben) = two_classes(&server.store, chrono::Utc::now());
     let reports =
         vec![report(12, Some(amira.as_str()), "in Oak"), report(12, Some(ben.as_str()), "in Ash")];
     assert_eq!(server.post_events(Some(&credential), batch(reports)).await.status(), 200);

@@ -137,32 +137,15 @@ async fn a_new_report_is_emailed_and_posted_once() {
 #[tokio::test]
 async fn the_pupils_class_teacher_gets_the_alert_too() {
     let (smtp_port, mut mail) = smtp_sink().await;
-    let config = parse_config(&format!(
-        r#"
-        [email]
-        smtp_host = "127.0.0.1"
-        smtp_port = {smtp_port}
-        security = "none"
-        from = "slate@school.example"
-        to = ["dsl@school.example"]
-        "#
-    ))
-    .unwrap();
+    let config = smtp_config(smtp_port);
     let server = TestServer::start_config(config).await;
     let credential = server.enroll(12).await;
-    let rows = slate_server::roster::parse_roster_csv(
-        "class,first_name,last_name,key_stage\nOak,Amira,Khan,ks1\nAsh,Ben,Taylor,ks2\n",
-    )
-    .unwrap();
-    let rows: Vec<_> =
-        rows.into_iter().map(|r| (slate_server::roster::new_pupil_id(), r)).collect();
-    server.store.import_roster(&rows, chrono::Utc::now()).unwrap();
+    let (amira, _) = two_classes(&server.store, chrono::Utc::now());
     add_staff(&server.store, "t.oak", slate_server::auth::Role::Teacher);
     add_staff(&server.store, "t.ash", slate_server::auth::Role::Teacher);
     assert!(server.store.link_teacher("t.oak", "Oak", Some("oak.teacher@school.example")).unwrap());
     assert!(server.store.link_teacher("t.ash", "Ash", Some("ash.teacher@school.example")).unwrap());
     assert!(!server.store.link_teacher("t.oak", "Elm", None).unwrap(), "no such class");
-    let amira = rows.iter().find(|(_, r)| r.class == "Oak").unwrap().0.clone();
 
     let mut tell = report(12, Some(amira.as_str()), "blocked");
     if let slate_protocol::EventBody::ReportFiled { origin, .. } = &mut tell.body {
@@ -178,7 +161,8 @@ async fn the_pupils_class_teacher_gets_the_alert_too() {
     server.stop().await;
 }
 
-fn smtp_config(port: u16) -> slate_server::config::Config {
+/// Alerts by email to the DSL through the test's SMTP sink on `port`.
+pub(crate) fn smtp_config(port: u16) -> slate_server::config::Config {
     parse_config(&format!(
         r#"
         [email]

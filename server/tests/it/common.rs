@@ -255,6 +255,20 @@ impl TestServer {
     }
 }
 
+/// Two classes of one pupil each, imported at `now`: Amira Khan in Oak (KS1) and Ben Taylor in
+/// Ash (KS2). Returns their pupil ids (Amira's, Ben's).
+pub fn two_classes(store: &Store, now: DateTime<Utc>) -> (PupilId, PupilId) {
+    let rows = slate_server::roster::parse_roster_csv(
+        "class,first_name,last_name,key_stage\nOak,Amira,Khan,ks1\nAsh,Ben,Taylor,ks2\n",
+    )
+    .unwrap();
+    let rows: Vec<_> =
+        rows.into_iter().map(|r| (slate_server::roster::new_pupil_id(), r)).collect();
+    store.import_roster(&rows, now).unwrap();
+    let pupil_in = |class: &str| rows.iter().find(|(_, r)| r.class == class).unwrap().0.clone();
+    (pupil_in("Oak"), pupil_in("Ash"))
+}
+
 pub fn device(n: u16) -> DeviceNumber {
     DeviceNumber::new(n.into()).unwrap()
 }

@@ -3,10 +3,9 @@
 //! in the list and its search, moves it through the workflow, and finds it on the pupil's
 //! chronology and in the exports in UK time.
 
-use crate::alerts::smtp_sink;
+use crate::alerts::{smtp_config, smtp_sink};
 use crate::common::*;
 use slate_server::auth::Role;
-use slate_server::config::parse_config;
 
 type Fields = Vec<(&'static str, String)>;
 
@@ -24,27 +23,9 @@ fn recorded_number(page: &str) -> i64 {
 #[tokio::test]
 async fn a_teacher_records_an_incident_and_the_dsl_takes_it_from_there() {
     let (smtp_port, mut mail) = smtp_sink().await;
-    let config = parse_config(&format!(
-        r#"
-        [email]
-        smtp_host = "127.0.0.1"
-        smtp_port = {smtp_port}
-        security = "none"
-        from = "slate@school.example"
-        to = ["dsl@school.example"]
-        "#
-    ))
-    .unwrap();
+    let config = smtp_config(smtp_port);
     let server = TestServer::start_config(config).await;
-    let rows = slate_server::roster::parse_roster_csv(
-        "class,first_name,last_name,key_stage\nOak,Amira,Khan,ks1\nAsh,Ben,Taylor,ks2\n",
-    )
-    .unwrap();
-    let rows: Vec<_> =
-        rows.into_iter().map(|r| (slate_server::roster::new_pupil_id(), r)).collect();
-    server.store.import_roster(&rows, chrono::Utc::now()).unwrap();
-    let amira = rows.iter().find(|(_, r)| r.class == "Oak").unwrap().0.clone();
-    let ben = rows.iter().find(|(_, r)| r.class == "Ash").unwrap().0.clone();
+    let (amira, ben) = two_classes(&server.store, chrono::Utc::now());
 
     let mut teacher = Browser::signed_in(&server, "t.oak", Role::Teacher).await;
     assert!(server.store.link_teacher("t.oak", "Oak", Some("oak.teacher@school.example")).unwrap());

@@ -1,7 +1,7 @@
 //! One school term told to the store, run on both databases the server supports: a SQLite file
 //! and a private PostgreSQL server. Same calls, same answers.
 
-use crate::common::{at, device, report, session_started};
+use crate::common::{at, device, report, session_started, two_classes};
 use crate::postgres::TestPostgres;
 use chrono::Duration;
 use slate_protocol::device::CommandAction;
@@ -506,15 +506,7 @@ fn a_recorded_incident(store: &Store) {
     use slate_server::incident::{check_recorded, RecordFields};
     use slate_server::store::IncidentFilter;
     let now = at("2026-11-17T12:00:00Z");
-    let rows = slate_server::roster::parse_roster_csv(
-        "class,first_name,last_name,key_stage\nOak,Amira,Khan,ks1\nAsh,Ben,Taylor,ks2\n",
-    )
-    .unwrap();
-    let rows: Vec<_> =
-        rows.into_iter().map(|r| (slate_server::roster::new_pupil_id(), r)).collect();
-    store.import_roster(&rows, now).unwrap();
-    let amira = rows.iter().find(|(_, r)| r.class == "Oak").unwrap().0.clone();
-    let ben = rows.iter().find(|(_, r)| r.class == "Ash").unwrap().0.clone();
+    let (amira, ben) = two_classes(store, now);
     let phc = slate_server::auth::hash_password("x", slate_server::auth::HashCost::Cheap);
     store.save_staff("t.oak", Role::Teacher, &phc, None, now).unwrap();
     assert!(store.link_teacher("t.oak", "Oak", None).unwrap());
