@@ -3,10 +3,10 @@
 
 use super::classes::key_stage_name;
 use super::policy_records::policy_changed;
-use super::sql::{params, OptionalExtension};
+use super::sql::{params, OptionalExtension, Transaction};
 use super::{Store, StoreError};
 use crate::device_policy::{default_profile_name, pupil_tile, PolicyPupil};
-use crate::roster::{PupilEntry, RosterRow};
+use crate::roster::{class_labels, KnownPupil, LabelName, PupilEntry, RosterRow, RowMatch};
 use chrono::{DateTime, Utc};
 use slate_protocol::PupilId;
 
@@ -26,7 +26,59 @@ pub struct RosterName {
 pub struct Imported {
     pub pupils_added: usize,
     pub already_there: usize,
+    /// Recognised by their MIS id in another class than before.
+    pub pupils_moved: usize,
     pub classes_added: usize,
+}
+
+/// Every pupil devices know, as a re-import compares its rows with them.
+fn known_pupils(tx: &Transaction<'_>) -> Result<Vec<KnownPupil>, StoreError> {
+    let mut statement = tx.prepare(
+        "SELECT id, class_name, first_name, initial, family_start, mis_id FROM pupils
+         WHERE first_name IS NOT NULL AND initial IS NOT NULL",
+    )?;
+    let rows = statement.query_map([], |r| {
+        Ok((
+            (r.get::<_, String>(0)?, r.get::<_, String>(1)?),
+            (r.get::<_, String>(2)?, r.get::<_, String>(3)?),
+            (r.get::<_, Option<String>>(4)?, r.get::<_, Option<String>>(5)?),
+        ))
+    })?;
+    rows.map(|row| {
+        let ((id, class), (first_name, initial), (family_start, mis_id)) = row?;
+        let id = PupilId::new(id).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        Ok(KnownPupil { id, class, first_name, initial, family_start, mis_id })
+    })
+    .collect()
+}
+
+/// Decides every class's sign-in labels again ([`class_labels`]) and keeps them as the
+/// pupils' display names, so staff pages and devices name a pupil alike. In a stable order
+/// (by id), so the same roster always gives the same labels.
+pub(super) fn relabel(tx: &Transaction<'_>) -> Result<(), StoreError> {
+    let mut statement = tx.prepare(
+        "SELECT id, class_name, first_name, initial, family_start, display_name FROM pupils
+         WHERE first_name IS NOT NULL AND initial IS NOT NULL
+         ORDER BY class_name, id",
+    )?;
+    let rows = statement.query_map([], |r| {
+        Ok((
+            (r.get::<_, String>(0)?, r.get::<_, String>(1)?),
+            LabelName { first_name: r.get(2)?, initial: r.get(3)?, family_start: r.get(4)? },
+            r.get::<_, String>(5)?,
+        ))
+    })?;
+    let pupils = rows.collect::<Result<Vec<_>, _>>()?;
+    drop(statement);
+    for class in pupils.chunk_by(|a, b| a.0 .1 == b.0 .1) {
+        let names: Vec<LabelName> = class.iter().map(|(_, name, _)| name.clone()).collect();
+        for (((id, _), _, shown), label) in class.iter().zip(class_labels(&names)) {
+            if *shown != label {
+                tx.execute("UPDATE pupils SET display_name = $2 WHERE id = $1", (id, &label))?;
+            }
+        }
+    }
+    Ok(())
 }
 
 impl Store {
@@ -58,21 +110,28 @@ impl Store {
         .collect()
     }
 
-    /// Imports checked roster rows with the ids given, all or nothing. A row naming a pupil
-    /// already in that class (same first name and initial) adds nothing; a class not yet known
-    /// is made with the row's key stage.
+    /// Imports checked roster rows, all or nothing: each row is the pupil
+    /// [`crate::roster::match_rows`] decides (its MIS id, else first name and family name's
+    /// first letters in its class), whose class, names and id it brings up to date, or a new
+    /// pupil with the id given. A row that could be two pupils, or two rows that would be one,
+    /// refuse the file ([`StoreError::RosterRefused`]). A class not yet known is made with the
+    /// row's key stage. Every class's labels are decided again afterwards.
     pub fn import_roster(
         &self,
         rows: &[(PupilId, RosterRow)],
         now: DateTime<Utc>,
     ) -> Result<Imported, StoreError> {
         self.immediate(|tx| {
-            let mut done = Imported { pupils_added: 0, already_there: 0, classes_added: 0 };
-            for (id, row) in rows {
-                let known: Option<i64> = tx
+            let mut done =
+                Imported { pupils_added: 0, already_there: 0, pupils_moved: 0, classes_added: 0 };
+            let known = known_pupils(tx)?;
+            let checked: Vec<RosterRow> = rows.iter().map(|(_, row)| row.clone()).collect();
+            let matches = crate::roster::match_rows(&known, &checked)?;
+            for ((id, row), matched) in rows.iter().zip(matches) {
+                let known_class: Option<i64> = tx
                     .query_row("SELECT id FROM classes WHERE name = $1", [&row.class], |r| r.get(0))
                     .optional()?;
-                if known.is_none() {
+                if known_class.is_none() {
                     let count: i64 =
                         tx.query_row("SELECT count(*) FROM classes", [], |r| r.get(0))?;
                     let symbol = CLASS_SYMBOLS[count as usize % CLASS_SYMBOLS.len()];
@@ -89,14 +148,26 @@ impl Store {
                     )?;
                     done.classes_added += 1;
                 }
-                let same: i64 = tx.query_row(
-                    "SELECT count(*) FROM pupils
-                     WHERE class_name = $1 AND first_name = $2 AND initial = $3",
-                    (&row.class, &row.first_name, &row.initial),
-                    |r| r.get(0),
-                )?;
-                if same > 0 {
-                    done.already_there += 1;
+                if let RowMatch::Existing(existing) = matched {
+                    let moved = known.iter().any(|k| k.id == existing && k.class != row.class);
+                    tx.execute(
+                        "UPDATE pupils SET class_name = $2, first_name = $3, initial = $4,
+                                family_start = $5, mis_id = COALESCE($6, mis_id)
+                         WHERE id = $1",
+                        params![
+                            existing.as_str(),
+                            &row.class,
+                            &row.first_name,
+                            &row.initial,
+                            &row.family_start,
+                            row.mis_id.as_deref(),
+                        ],
+                    )?;
+                    if moved {
+                        done.pupils_moved += 1;
+                    } else {
+                        done.already_there += 1;
+                    }
                     continue;
                 }
                 let in_class: i64 = tx.query_row(
@@ -107,20 +178,23 @@ impl Store {
                 let (symbol, colour) = pupil_tile(in_class as usize);
                 tx.execute(
                     "INSERT INTO pupils (id, display_name, class_name, first_name, initial,
-                                         symbol, colour)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                                         family_start, mis_id, symbol, colour)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
                     params![
                         id.as_str(),
                         format!("{} {}.", row.first_name, row.initial),
                         &row.class,
                         &row.first_name,
                         &row.initial,
+                        &row.family_start,
+                        row.mis_id.as_deref(),
                         symbol,
                         colour,
                     ],
                 )?;
                 done.pupils_added += 1;
             }
+            relabel(tx)?;
             policy_changed(tx, now)?;
             Ok(done)
         })
@@ -129,24 +203,32 @@ impl Store {
     pub(super) fn policy_pupils(&self) -> Result<Vec<PolicyPupil>, StoreError> {
         let connection = self.lock();
         let mut statement = connection.prepare(
-            "SELECT id, class_name, first_name, initial, symbol, colour, picture_pin FROM pupils
+            "SELECT id, class_name, first_name, initial, symbol, colour, picture_pin,
+                    display_name
+             FROM pupils
              WHERE first_name IS NOT NULL AND initial IS NOT NULL AND symbol IS NOT NULL
                    AND colour IS NOT NULL
              ORDER BY class_name, first_name, initial",
         )?;
         let rows = statement.query_map([], |r| {
             Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, String>(3)?,
-                r.get::<_, String>(4)?,
-                r.get::<_, i64>(5)?,
+                (r.get::<_, String>(0)?, r.get::<_, String>(1)?),
+                (r.get::<_, String>(2)?, r.get::<_, String>(3)?),
+                (r.get::<_, String>(4)?, r.get::<_, i64>(5)?),
                 r.get::<_, Option<String>>(6)?,
+                r.get::<_, String>(7)?,
             ))
         })?;
         rows.map(|row| {
-            let (id, class_name, first_name, initial, symbol, colour, picture_pin) = row?;
+            let ((id, class_name), (first_name, initial), (symbol, colour), picture_pin, shown) =
+                row?;
+            // The label decided at the last change, sent only when it differs from the plain
+            // "Amira K." (and only if a device would take it: a name given by hand must not
+            // cost every device its policy).
+            let plain = format!("{first_name} {initial}.");
+            let label = (shown != plain
+                && slate_protocol::kiosk::is_pupil_label(&shown, &first_name, &initial))
+            .then_some(shown);
             Ok(PolicyPupil {
                 id: PupilId::new(id).map_err(|e| StoreError::Corrupt(e.to_string()))?,
                 class_name,
@@ -156,6 +238,7 @@ impl Store {
                 colour: u8::try_from(colour)
                     .map_err(|_| StoreError::Corrupt(format!("colour {colour}")))?,
                 picture_pin: picture_pin.map(|text| serde_json::from_str(&text)).transpose()?,
+                label,
             })
         })
         .collect()
@@ -200,10 +283,16 @@ mod tests {
             (id("p-c"), row(4, "Ash", "Chloe", "W")),
         ];
         let done = store.import_roster(&rows, now).unwrap();
-        assert_eq!(done, Imported { pupils_added: 3, already_there: 0, classes_added: 2 });
+        assert_eq!(
+            done,
+            Imported { pupils_added: 3, already_there: 0, pupils_moved: 0, classes_added: 2 }
+        );
         let again = vec![(id("p-z"), row(2, "Oak", "Amira", "K"))];
         let done = store.import_roster(&again, now).unwrap();
-        assert_eq!(done, Imported { pupils_added: 0, already_there: 1, classes_added: 0 });
+        assert_eq!(
+            done,
+            Imported { pupils_added: 0, already_there: 1, pupils_moved: 0, classes_added: 0 }
+        );
 
         let records = store.policy_records().unwrap();
         assert_eq!(records.classes.len(), 2);

@@ -659,3 +659,62 @@ async fn each_member_of_staff_sets_their_own_unlock_pin_and_devices_get_only_its
     assert_eq!(document.issued_at, disabled_at);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn pupils_with_one_first_name_and_initial_stay_two_and_a_reimport_finds_them_again() {
+    let server = TestServer::start().await;
+    let credential = server.enroll(12).await;
+    let mut it = Browser::signed_in(&server, "it.admin", Role::ItAdmin).await;
+    // A SIMS export, more columns than Slate needs: two Amira Khans and an Amira Kerr in Oak.
+    let sims = "UPN,Adno,Surname,Forename,Reg,Year,DOB\n\
+                A100000000001,1,Khan,Amira,Oak,2,2019-01-01\n\
+                A100000000002,2,Kerr,Amira,Oak,2,2019-02-02\n\
+                A100000000003,3,Khan,Amira,Oak,2,2019-03-03\n\
+                A100000000004,4,Taylor,Ben,Oak,2,2019-04-04\n";
+    let response = submit(&mut it, "/setup", "/setup/roster", &[("csv", sims)]).await;
+    let page = response.text().await.unwrap();
+    assert!(page.contains("4 pupils added, 0 already there, 1 class added"), "{page}");
+    let (kiosk, _) = policy(&server, &credential).await;
+    let oak = kiosk.classes.iter().find(|c| c.name == "Oak").unwrap();
+    let mut labels: Vec<String> = oak.pupils.iter().map(|p| p.display_name()).collect();
+    labels.sort();
+    assert_eq!(labels, ["Amira K.", "Amira K. (2)", "Amira Ke.", "Ben T."]);
+    let ids_before = server.store.roster_names().unwrap();
+    let staff_names: Vec<&str> = ids_before.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(staff_names.len(), 4);
+    for label in &labels {
+        assert!(staff_names.contains(&label.as_str()), "staff pages name {label} as devices do");
+    }
+
+    // Next year's export: the same UPNs in Ash. Nobody is new; the history stays theirs.
+    let next_year = sims.replace(",Oak,2,", ",Ash,3,");
+    let response = submit(&mut it, "/setup", "/setup/roster", &[("csv", &next_year)]).await;
+    let page = response.text().await.unwrap();
+    assert!(page.contains("0 pupils added, 0 already there, 4 moved to another class"), "{page}");
+    let ids_after: Vec<_> =
+        server.store.roster_names().unwrap().into_iter().map(|p| p.id).collect();
+    let mut ids_before: Vec<_> = ids_before.into_iter().map(|p| p.id).collect();
+    ids_before.sort();
+    let mut sorted_after = ids_after.clone();
+    sorted_after.sort();
+    assert_eq!(sorted_after, ids_before);
+
+    // Without an id column the two Amira Khans cannot be told apart: refused, not merged.
+    let plain = "class,first_name,last_name,key_stage\nAsh,Ben,Taylor,ks2\nAsh,Amira,Khan,ks2\nAsh,Amira,Khan,ks2\n";
+    let response = submit(&mut it, "/setup", "/setup/roster", &[("csv", plain)]).await;
+    assert_eq!(response.status(), 400);
+    let page = response.text().await.unwrap();
+    assert!(page.contains("Nothing was imported. Line 3, column first_name: could be any of 2 pupils already in Ash"), "{page}");
+    assert!(page.contains("add a UPN or Adno column"), "{page}");
+    assert_eq!(server.store.roster_names().unwrap().len(), 4, "nothing imported");
+
+    // A file without a column it needs says what it found.
+    let response =
+        submit(&mut it, "/setup", "/setup/roster", &[("csv", "Forename,Surname\nAmira,Khan\n")])
+            .await;
+    assert_eq!(response.status(), 400);
+    let page = response.text().await.unwrap();
+    assert!(page.contains("no class column"), "{page}");
+    assert!(page.contains("found Forename, Surname"), "{page}");
+    server.stop().await;
+}
