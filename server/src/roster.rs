@@ -334,6 +334,8 @@ pub struct KnownPupil {
     /// Unknown for pupils imported before it was kept.
     pub family_start: Option<String>,
     pub mis_id: Option<String>,
+    /// Marked as left: found again by their MIS id only (they came back), never by name.
+    pub left: bool,
 }
 
 /// Which pupil a row is.
@@ -368,7 +370,8 @@ pub fn match_rows(known: &[KnownPupil], rows: &[RosterRow]) -> Result<Vec<RowMat
         let candidates: Vec<&KnownPupil> = known
             .iter()
             .filter(|k| {
-                k.class == row.class
+                !k.left
+                    && k.class == row.class
                     && same(&k.first_name, &row.first_name)
                     && same(&k.initial, &row.initial)
                     && k.family_start.as_deref().is_none_or(|f| same(f, &row.family_start))
@@ -409,6 +412,75 @@ pub fn match_rows(known: &[KnownPupil], rows: &[RosterRow]) -> Result<Vec<RowMat
         }
     }
     Ok(matches)
+}
+
+/// A change to one pupil, from the pupils page, checked with the roster file's rules.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PupilEdit {
+    pub first_name: String,
+    /// The new family name's first letters and initial; `None` keeps the pupil's.
+    pub family: Option<(String, String)>,
+    pub class: String,
+}
+
+impl PupilEdit {
+    /// Checks each field; the refusals name the field, and never echo a name (they may be
+    /// logged).
+    pub fn parse(
+        first_name: &str,
+        family_name: &str,
+        class: &str,
+    ) -> Result<Self, Vec<(&'static str, String)>> {
+        let mut problems = Vec::new();
+        let first_name = first_name.trim();
+        let first_ok = !first_name.is_empty()
+            && first_name.chars().count() <= 16
+            && first_name.chars().all(|c| c.is_alphabetic() || c == '-' || c == '\'');
+        if !first_ok {
+            problems.push((
+                "first name",
+                "must be one first name (letters, - or '), at most 16 characters".to_owned(),
+            ));
+        }
+        let family = if family_name.trim().is_empty() {
+            None
+        } else if family_name.chars().count() > MAX_NAME_CHARS {
+            problems.push(("family name", format!("is over {MAX_NAME_CHARS} characters")));
+            None
+        } else {
+            match family_start(family_name) {
+                Some(start) => {
+                    let initial = start.chars().next().map(String::from).unwrap_or_default();
+                    Some((start, initial))
+                }
+                None => {
+                    problems.push((
+                        "family name",
+                        "has no letter to take the initial from (leave it empty to keep it)"
+                            .to_owned(),
+                    ));
+                    None
+                }
+            }
+        };
+        let class = match checked_name("class", class) {
+            Ok(class) if class.chars().count() <= 20 => Some(class),
+            Ok(_) => {
+                problems.push(("class", "is over 20 characters".to_owned()));
+                None
+            }
+            Err(e) => {
+                problems.push(("class", e.to_string()));
+                None
+            }
+        };
+        match class {
+            Some(class) if problems.is_empty() => {
+                Ok(Self { first_name: first_name.to_owned(), family, class })
+            }
+            _ => Err(problems),
+        }
+    }
 }
 
 /// A pupil's name as their class's labels are decided from.
@@ -744,6 +816,7 @@ mod tests {
             initial: "K".into(),
             family_start: family.map(Into::into),
             mis_id: mis.map(Into::into),
+            left: false,
         };
         let row = |line: usize, class: &str, family: &str, mis: Option<&str>| RosterRow {
             line,
@@ -794,6 +867,17 @@ mod tests {
                 vec![row(2, "Oak", "Kha", Some("upn:B2"))],
                 Ok(vec![New]),
             ),
+            // A pupil marked as left comes back by their MIS id, never by name.
+            (
+                vec![KnownPupil { left: true, ..khan.clone() }],
+                vec![row(2, "Oak", "Kha", None)],
+                Ok(vec![New]),
+            ),
+            (
+                vec![KnownPupil { left: true, ..with_upn.clone() }],
+                vec![row(2, "Oak", "Kha", Some("upn:A1"))],
+                Ok(vec![Existing(id_of("p-4"))]),
+            ),
             (
                 vec![legacy.clone()],
                 vec![row(2, "Oak", "Kha", None), row(5, "Oak", "Ker", None)],
@@ -814,6 +898,30 @@ mod tests {
                     assert!(message.starts_with(start), "{message}");
                     assert!(message.contains("add a UPN or Adno column"), "{message}");
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn a_pupil_edit_is_checked_field_by_field() {
+        let edit = PupilEdit::parse(" Amira ", "khan", "Oak").unwrap();
+        assert_eq!(edit.first_name, "Amira");
+        assert_eq!(edit.family, Some(("Kha".into(), "K".into())));
+        assert_eq!(PupilEdit::parse("Amira", "  ", "Oak").unwrap().family, None, "kept");
+        type Fields<'a> = (&'a str, &'a str, &'a str);
+        let cases: [(Fields, &[&str]); 5] = [
+            (("Amira Jane", "", "Oak"), &["first name"]),
+            (("", "-", "Oak"), &["first name", "family name"]),
+            (("Amira", "", ""), &["class"]),
+            (("Amira", "", "Year 2 Kingfishers and Owls"), &["class"]),
+            (("Amira", &"k".repeat(41), "Oak"), &["family name"]),
+        ];
+        for ((first, family, class), fields) in cases {
+            let problems = PupilEdit::parse(first, family, class).unwrap_err();
+            let named: Vec<&str> = problems.iter().map(|(field, _)| *field).collect();
+            assert_eq!(named, fields, "{first:?} {family:?} {class:?}");
+            for (_, problem) in &problems {
+                assert!(!problem.contains(first) || first.is_empty(), "no name echoed: {problem}");
             }
         }
     }

@@ -46,7 +46,7 @@ pub use postgres::PostgresOptions;
 pub use queries::{DeviceRecord, ReportRecord, SessionRecord, WhoHad, CLOCK_NOT_SYNCHRONISED};
 pub use register::{FleetRow, RegisterEntry};
 pub use retention::Purged;
-pub use roster::{Imported, RosterName};
+pub use roster::{Imported, PupilChange, RosterName, RosterPupil};
 pub use settings::{IDLE_TIMEOUT_MIN, LESSON_ENDS, URL_SALT};
 pub use staff::{AuditEntry, Recovery, StaffAccount, StaffListing, StaffSession, UnlockPinHolder};
 

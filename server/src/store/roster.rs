@@ -4,9 +4,11 @@
 use super::classes::key_stage_name;
 use super::policy_records::policy_changed;
 use super::sql::{params, OptionalExtension, Transaction};
-use super::{Store, StoreError};
+use super::{db_time, Store, StoreError};
 use crate::device_policy::{default_profile_name, pupil_tile, PolicyPupil};
-use crate::roster::{class_labels, KnownPupil, LabelName, PupilEntry, RosterRow, RowMatch};
+use crate::roster::{
+    class_labels, KnownPupil, LabelName, PupilEdit, PupilEntry, RosterRow, RowMatch,
+};
 use chrono::{DateTime, Utc};
 use slate_protocol::PupilId;
 
@@ -31,10 +33,31 @@ pub struct Imported {
     pub classes_added: usize,
 }
 
+/// What [`Store::edit_pupil`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PupilChange {
+    Changed { class_from: String, first_name_changed: bool, family_name_changed: bool },
+    NoSuchPupil,
+    NoSuchClass,
+}
+
+/// A pupil as the pupils page lists them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RosterPupil {
+    pub id: PupilId,
+    pub class_name: String,
+    /// Their label, as devices show it.
+    pub name: String,
+    /// `None` for a pupil entered before first names were kept (not on devices).
+    pub first_name: Option<String>,
+    /// The family name's first letters kept (or the initial alone).
+    pub family_letters: Option<String>,
+}
+
 /// Every pupil devices know, as a re-import compares its rows with them.
 fn known_pupils(tx: &Transaction<'_>) -> Result<Vec<KnownPupil>, StoreError> {
     let mut statement = tx.prepare(
-        "SELECT id, class_name, first_name, initial, family_start, mis_id FROM pupils
+        "SELECT id, class_name, first_name, initial, family_start, mis_id, left_at FROM pupils
          WHERE first_name IS NOT NULL AND initial IS NOT NULL",
     )?;
     let rows = statement.query_map([], |r| {
@@ -42,12 +65,13 @@ fn known_pupils(tx: &Transaction<'_>) -> Result<Vec<KnownPupil>, StoreError> {
             (r.get::<_, String>(0)?, r.get::<_, String>(1)?),
             (r.get::<_, String>(2)?, r.get::<_, String>(3)?),
             (r.get::<_, Option<String>>(4)?, r.get::<_, Option<String>>(5)?),
+            r.get::<_, Option<String>>(6)?.is_some(),
         ))
     })?;
     rows.map(|row| {
-        let ((id, class), (first_name, initial), (family_start, mis_id)) = row?;
+        let ((id, class), (first_name, initial), (family_start, mis_id), left) = row?;
         let id = PupilId::new(id).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        Ok(KnownPupil { id, class, first_name, initial, family_start, mis_id })
+        Ok(KnownPupil { id, class, first_name, initial, family_start, mis_id, left })
     })
     .collect()
 }
@@ -58,7 +82,7 @@ fn known_pupils(tx: &Transaction<'_>) -> Result<Vec<KnownPupil>, StoreError> {
 pub(super) fn relabel(tx: &Transaction<'_>) -> Result<(), StoreError> {
     let mut statement = tx.prepare(
         "SELECT id, class_name, first_name, initial, family_start, display_name FROM pupils
-         WHERE first_name IS NOT NULL AND initial IS NOT NULL
+         WHERE first_name IS NOT NULL AND initial IS NOT NULL AND left_at IS NULL
          ORDER BY class_name, id",
     )?;
     let rows = statement.query_map([], |r| {
@@ -93,11 +117,105 @@ impl Store {
         Ok(())
     }
 
+    /// Changes a pupil's names and class (their key stage is their class's), and decides the
+    /// labels again. Refused, with nothing changed, for a pupil not on the roster (or marked
+    /// as left) and a class that does not exist.
+    pub fn edit_pupil(
+        &self,
+        pupil: &PupilId,
+        edit: &PupilEdit,
+        now: DateTime<Utc>,
+    ) -> Result<PupilChange, StoreError> {
+        self.immediate(|tx| {
+            let before: Option<(String, String, String, Option<String>)> = tx
+                .query_row(
+                    "SELECT class_name, first_name, initial, family_start FROM pupils
+                     WHERE id = $1 AND first_name IS NOT NULL AND left_at IS NULL",
+                    [pupil.as_str()],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                )
+                .optional()?;
+            let Some((class_before, first_before, initial_before, family_before)) = before else {
+                return Ok(PupilChange::NoSuchPupil);
+            };
+            let class: Option<i64> = tx
+                .query_row("SELECT id FROM classes WHERE name = $1", [&edit.class], |r| r.get(0))
+                .optional()?;
+            if class.is_none() {
+                return Ok(PupilChange::NoSuchClass);
+            }
+            let (family_start, initial) = match &edit.family {
+                Some((start, initial)) => (Some(start.clone()), initial.clone()),
+                None => (family_before.clone(), initial_before.clone()),
+            };
+            tx.execute(
+                "UPDATE pupils SET class_name = $2, first_name = $3, initial = $4,
+                        family_start = $5
+                 WHERE id = $1",
+                params![pupil.as_str(), &edit.class, &edit.first_name, &initial, family_start],
+            )?;
+            relabel(tx)?;
+            policy_changed(tx, now)?;
+            Ok(PupilChange::Changed {
+                class_from: class_before,
+                first_name_changed: first_before != edit.first_name,
+                family_name_changed: edit.family.is_some()
+                    && (initial_before != initial || family_before != family_start),
+            })
+        })
+    }
+
+    /// Marks a pupil as left: off every device and the register's list from the next policy;
+    /// their reports, sessions and chronology stay. `Ok(false)` for no such pupil on the roster.
+    pub fn mark_pupil_left(&self, pupil: &PupilId, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        self.immediate(|tx| {
+            let changed = tx.execute(
+                "UPDATE pupils SET left_at = $2 WHERE id = $1 AND left_at IS NULL",
+                (pupil.as_str(), db_time(now)),
+            )?;
+            if changed == 0 {
+                return Ok(false);
+            }
+            relabel(tx)?;
+            policy_changed(tx, now)?;
+            Ok(true)
+        })
+    }
+
+    /// Every pupil on the roster (not marked as left), by class then name, for the pupils page.
+    pub fn roster_pupils(&self) -> Result<Vec<RosterPupil>, StoreError> {
+        let connection = self.lock();
+        let mut statement = connection.prepare_cached(
+            "SELECT id, class_name, display_name, first_name, initial, family_start FROM pupils
+             WHERE left_at IS NULL ORDER BY class_name, display_name, id",
+        )?;
+        let rows = statement.query_map([], |r| {
+            Ok((
+                (r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?),
+                (r.get::<_, Option<String>>(3)?, r.get::<_, Option<String>>(4)?),
+                r.get::<_, Option<String>>(5)?,
+            ))
+        })?;
+        rows.map(|row| {
+            let ((id, class_name, name), (first_name, initial), family_start) = row?;
+            let id = PupilId::new(id).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            Ok(RosterPupil {
+                id,
+                class_name,
+                name,
+                first_name,
+                family_letters: family_start.or(initial),
+            })
+        })
+        .collect()
+    }
+
     /// Every pupil on the roster by class, then name: what the iPad register picks from.
     pub fn roster_names(&self) -> Result<Vec<RosterName>, StoreError> {
         let connection = self.lock();
         let mut statement = connection.prepare_cached(
-            "SELECT id, class_name, display_name FROM pupils ORDER BY class_name, display_name, id",
+            "SELECT id, class_name, display_name FROM pupils WHERE left_at IS NULL
+             ORDER BY class_name, display_name, id",
         )?;
         let rows = statement.query_map([], |r| {
             Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?))
@@ -152,7 +270,8 @@ impl Store {
                     let moved = known.iter().any(|k| k.id == existing && k.class != row.class);
                     tx.execute(
                         "UPDATE pupils SET class_name = $2, first_name = $3, initial = $4,
-                                family_start = $5, mis_id = COALESCE($6, mis_id)
+                                family_start = $5, mis_id = COALESCE($6, mis_id),
+                                left_at = NULL
                          WHERE id = $1",
                         params![
                             existing.as_str(),
@@ -207,7 +326,7 @@ impl Store {
                     display_name
              FROM pupils
              WHERE first_name IS NOT NULL AND initial IS NOT NULL AND symbol IS NOT NULL
-                   AND colour IS NOT NULL
+                   AND colour IS NOT NULL AND left_at IS NULL
              ORDER BY class_name, first_name, initial",
         )?;
         let rows = statement.query_map([], |r| {
@@ -302,5 +421,53 @@ mod tests {
         assert_eq!(records.changed_at, now + Duration::seconds(1));
         let tiles: Vec<_> = records.pupils.iter().map(|p| (p.symbol.as_str(), p.colour)).collect();
         assert!(tiles.contains(&("fish", 1)), "second pupil in Oak: {tiles:?}");
+    }
+
+    #[test]
+    fn a_pupil_edited_or_marked_left_keeps_their_id_and_leaves_devices() {
+        let (_dir, store) = store_with_device(1);
+        let now = at("2026-11-23T08:00:00Z");
+        let rows = vec![
+            (id("p-a"), row(2, "Oak", "Amira", "K")),
+            (id("p-b"), row(3, "Oak", "Ben", "T")),
+            (id("p-c"), row(4, "Ash", "Chloe", "W")),
+        ];
+        store.import_roster(&rows, now).unwrap();
+        let edit = PupilEdit::parse("Amira", "Kerr", "Ash").unwrap();
+        let changed = store.edit_pupil(&id("p-a"), &edit, now).unwrap();
+        assert_eq!(
+            changed,
+            PupilChange::Changed {
+                class_from: "Oak".into(),
+                first_name_changed: false,
+                family_name_changed: true
+            }
+        );
+        let to_nowhere = PupilEdit::parse("Amira", "", "Elm").unwrap();
+        assert_eq!(
+            store.edit_pupil(&id("p-a"), &to_nowhere, now).unwrap(),
+            PupilChange::NoSuchClass
+        );
+        assert_eq!(store.edit_pupil(&id("p-z"), &edit, now).unwrap(), PupilChange::NoSuchPupil);
+
+        assert!(store.mark_pupil_left(&id("p-b"), now).unwrap());
+        assert!(!store.mark_pupil_left(&id("p-b"), now).unwrap(), "once");
+        assert_eq!(store.edit_pupil(&id("p-b"), &edit, now).unwrap(), PupilChange::NoSuchPupil);
+        let on_devices: Vec<_> = store
+            .policy_records()
+            .unwrap()
+            .pupils
+            .iter()
+            .map(|p| (p.id.as_str().to_owned(), p.class_name.clone()))
+            .collect();
+        assert_eq!(
+            on_devices,
+            [("p-a".to_owned(), "Ash".to_owned()), ("p-c".into(), "Ash".into())]
+        );
+        let listed: Vec<_> = store.roster_pupils().unwrap().into_iter().map(|p| p.id).collect();
+        assert_eq!(listed, [id("p-a"), id("p-c")]);
+        assert!(store.roster_names().unwrap().iter().all(|p| p.id != id("p-b")));
+        // The chronology still finds the pupil who left.
+        assert!(store.pupil("p-b").unwrap().is_some());
     }
 }

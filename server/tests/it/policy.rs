@@ -718,3 +718,75 @@ async fn pupils_with_one_first_name_and_initial_stay_two_and_a_reimport_finds_th
     assert!(page.contains("found Forename, Surname"), "{page}");
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_pupil_changed_or_marked_left_on_the_pupils_page_is_audited_and_their_records_stay() {
+    let server = TestServer::start().await;
+    let credential = server.enroll(12).await;
+    let mut it = Browser::signed_in(&server, "it.admin", Role::ItAdmin).await;
+    let response = submit(&mut it, "/setup", "/setup/roster", &[("csv", ROSTER)]).await;
+    assert_eq!(response.status(), 200);
+    let id_of = |name: &str| {
+        let roster = server.store.roster_names().unwrap();
+        roster.iter().find(|p| p.name.starts_with(name)).map(|p| p.id.as_str().to_owned())
+    };
+    let (amira, ben) = (id_of("Amira").unwrap(), id_of("Ben").unwrap());
+    // Ben has a session on record before he leaves.
+    let started = session_started(12, SessionId::new(), &ben, &Utc::now().to_rfc3339());
+    assert_eq!(server.post_events(Some(&credential), batch(vec![started])).await.status(), 200);
+
+    let page = it.page("/pupils").await;
+    assert!(page.contains("not a deletion"), "the page says what leaving means");
+    assert!(!page.contains(&format!("href=\"/pupils/{amira}\"")), "IT gets no chronology link");
+    let edit = format!("/pupils/{amira}/edit");
+    let fields = [("first_name", "Amira"), ("family_name", "Kerr"), ("class", "Ash")];
+    let response = submit(&mut it, "/pupils", &edit, &fields).await;
+    assert_eq!(response.status(), 303, "{}", response.text().await.unwrap());
+    let refused = [("first_name", "Amira Jane"), ("family_name", ""), ("class", "Elm")];
+    let response = submit(&mut it, "/pupils", &edit, &refused).await;
+    assert_eq!(response.status(), 400);
+    let page = response.text().await.unwrap();
+    assert!(page.contains("Nothing was changed. First name: must be one first name"), "{page}");
+    let no_class = [("first_name", "Amira"), ("family_name", ""), ("class", "Elm")];
+    let response = submit(&mut it, "/pupils", &edit, &no_class).await;
+    assert_eq!(response.status(), 400);
+
+    let mut dsl = Browser::signed_in(&server, "dsl.jones", Role::Dsl).await;
+    let leave = format!("/pupils/{ben}/leave");
+    let response = submit(&mut dsl, "/pupils", &leave, &[]).await;
+    assert_eq!(response.status(), 303);
+    let response = submit(&mut dsl, "/pupils", &leave, &[]).await;
+    assert_eq!(response.status(), 404, "once");
+
+    let (kiosk, _) = policy(&server, &credential).await;
+    let on_devices: Vec<(String, String)> = kiosk
+        .classes
+        .iter()
+        .flat_map(|c| c.pupils.iter().map(move |p| (c.name.clone(), p.display_name())))
+        .collect();
+    assert!(on_devices.contains(&("Ash".into(), "Amira K.".into())), "{on_devices:?}");
+    assert!(on_devices.iter().all(|(_, name)| !name.starts_with("Ben")), "{on_devices:?}");
+    let chronology = dsl.page(&format!("/pupils/{ben}")).await;
+    assert!(chronology.contains("This pupil has left"), "{chronology}");
+    assert!(chronology.contains("1 session"), "{chronology}");
+
+    let log = server.store.audit_log(1000).unwrap();
+    let changed = log.iter().find(|e| e.action == "changed pupil").unwrap();
+    assert_eq!(changed.actor, "it.admin");
+    assert_eq!(
+        changed.record.as_deref(),
+        Some(format!("pupil {amira}: class Oak to Ash, family name changed").as_str())
+    );
+    assert!(audited(&server, "dsl.jones", "marked pupil as left").await);
+    assert!(log.iter().all(|e| !format!("{:?}", e.record).contains("Kerr")), "no names");
+    assert_eq!(
+        log.iter().filter(|e| e.action == "changed pupil").count(),
+        1,
+        "refusals change nothing"
+    );
+
+    let mut teacher = Browser::signed_in(&server, "t.smith", Role::Teacher).await;
+    assert_eq!(teacher.get("/pupils").await.status(), 403);
+    assert_eq!(teacher.post(&leave, &[("csrf", "x")]).await.status(), 403);
+    server.stop().await;
+}
