@@ -483,6 +483,61 @@ impl PupilEdit {
     }
 }
 
+/// Where a class's pupils go at the year-end rollover.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NextClass {
+    Stays,
+    MovesTo(String),
+    /// Leavers: marked as left, their records kept.
+    Leaves,
+}
+
+/// A year-end rollover as the form sends it: for each class (`next:<class>`), `stays`,
+/// `leaves` or `class:<next class>`. Checked against the classes there are; every class moves
+/// at once, so "Year 5 to Year 6" and "Year 6 to leavers" do not chain. A class the form does
+/// not name stays. Refusals name the class; nothing to do is refused too.
+pub fn plan_rollover(
+    classes: &[String],
+    fields: &[(String, String)],
+) -> Result<Vec<(String, NextClass)>, Vec<String>> {
+    let mut problems = Vec::new();
+    let mut plan: Vec<(String, NextClass)> =
+        classes.iter().map(|c| (c.clone(), NextClass::Stays)).collect();
+    for (name, value) in fields {
+        let Some(class) = name.strip_prefix("next:") else { continue };
+        let Some(slot) = plan.iter_mut().find(|(c, _)| c == class) else {
+            problems.push(format!("Class {class}: no class has this name any more"));
+            continue;
+        };
+        slot.1 = match value.as_str() {
+            "stays" => NextClass::Stays,
+            "leaves" => NextClass::Leaves,
+            other => match other.strip_prefix("class:") {
+                Some(next) if next == class => NextClass::Stays,
+                Some(next) if classes.iter().any(|c| c == next) => {
+                    NextClass::MovesTo(next.to_owned())
+                }
+                Some(_) => {
+                    problems.push(format!("Class {class}: its next class does not exist"));
+                    continue;
+                }
+                None => {
+                    problems.push(format!("Class {class}: choose a class, stays or leavers"));
+                    continue;
+                }
+            },
+        };
+    }
+    if problems.is_empty() && plan.iter().all(|(_, next)| *next == NextClass::Stays) {
+        problems.push("Nothing to roll over: every class stays".to_owned());
+    }
+    if problems.is_empty() {
+        Ok(plan)
+    } else {
+        Err(problems)
+    }
+}
+
 /// A pupil's name as their class's labels are decided from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LabelName {
@@ -922,6 +977,49 @@ mod tests {
             assert_eq!(named, fields, "{first:?} {family:?} {class:?}");
             for (_, problem) in &problems {
                 assert!(!problem.contains(first) || first.is_empty(), "no name echoed: {problem}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_rollover_moves_every_class_at_once_and_names_what_it_refuses() {
+        let classes: Vec<String> = ["Year 5", "Year 6", "Oak"].map(String::from).to_vec();
+        let field = |class: &str, value: &str| (format!("next:{class}"), value.to_owned());
+        let plan = plan_rollover(
+            &classes,
+            &[
+                ("csrf".into(), "x".into()),
+                field("Year 5", "class:Year 6"),
+                field("Year 6", "leaves"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            plan,
+            [
+                ("Year 5".into(), NextClass::MovesTo("Year 6".into())),
+                ("Year 6".into(), NextClass::Leaves),
+                ("Oak".into(), NextClass::Stays),
+            ]
+        );
+        type Fields = Vec<(String, String)>;
+        let cases: [(Fields, &[&str]); 4] = [
+            (
+                vec![field("Oak", "stays"), field("Year 5", "class:Year 5")],
+                &["Nothing to roll over"],
+            ),
+            (vec![field("Elm", "leaves")], &["Class Elm: no class"]),
+            (vec![field("Oak", "class:Ash")], &["Class Oak: its next class does not exist"]),
+            (
+                vec![field("Oak", "Ash"), field("Year 6", "leaves")],
+                &["Class Oak: choose a class, stays or leavers"],
+            ),
+        ];
+        for (fields, expected) in cases {
+            let problems = plan_rollover(&classes, &fields).unwrap_err();
+            assert_eq!(problems.len(), expected.len(), "{problems:?}");
+            for (problem, start) in problems.iter().zip(expected) {
+                assert!(problem.starts_with(start), "{problem}");
             }
         }
     }

@@ -7,7 +7,7 @@ use super::sql::{params, OptionalExtension, Transaction};
 use super::{db_time, Store, StoreError};
 use crate::device_policy::{default_profile_name, pupil_tile, PolicyPupil};
 use crate::roster::{
-    class_labels, KnownPupil, LabelName, PupilEdit, PupilEntry, RosterRow, RowMatch,
+    class_labels, KnownPupil, LabelName, NextClass, PupilEdit, PupilEntry, RosterRow, RowMatch,
 };
 use chrono::{DateTime, Utc};
 use slate_protocol::PupilId;
@@ -179,6 +179,44 @@ impl Store {
             relabel(tx)?;
             policy_changed(tx, now)?;
             Ok(true)
+        })
+    }
+
+    /// The year-end rollover: every pupil on the roster goes where their class goes, all at
+    /// once in one transaction (so a chain does not carry anyone two years), keeping their id;
+    /// leavers are marked as left. Returns (moved, left).
+    pub fn roll_over(
+        &self,
+        plan: &[(String, NextClass)],
+        now: DateTime<Utc>,
+    ) -> Result<(usize, usize), StoreError> {
+        self.immediate(|tx| {
+            let mut statement =
+                tx.prepare("SELECT id, class_name FROM pupils WHERE left_at IS NULL")?;
+            let pupils = statement
+                .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
+                .collect::<Result<Vec<_>, _>>()?;
+            drop(statement);
+            let (mut moved, mut left) = (0, 0);
+            for (id, class) in pupils {
+                match plan.iter().find(|(from, _)| *from == class).map(|(_, next)| next) {
+                    Some(NextClass::MovesTo(next)) => {
+                        tx.execute("UPDATE pupils SET class_name = $2 WHERE id = $1", (&id, next))?;
+                        moved += 1;
+                    }
+                    Some(NextClass::Leaves) => {
+                        tx.execute(
+                            "UPDATE pupils SET left_at = $2 WHERE id = $1",
+                            (&id, db_time(now)),
+                        )?;
+                        left += 1;
+                    }
+                    Some(NextClass::Stays) | None => {}
+                }
+            }
+            relabel(tx)?;
+            policy_changed(tx, now)?;
+            Ok((moved, left))
         })
     }
 
@@ -469,5 +507,30 @@ mod tests {
         assert!(store.roster_names().unwrap().iter().all(|p| p.id != id("p-b")));
         // The chronology still finds the pupil who left.
         assert!(store.pupil("p-b").unwrap().is_some());
+    }
+
+    #[test]
+    fn a_rollover_moves_each_class_once_and_marks_leavers() {
+        let (_dir, store) = store_with_device(1);
+        let now = at("2026-07-20T15:00:00Z");
+        let rows = vec![
+            (id("p-a"), row(2, "Year 5", "Amira", "K")),
+            (id("p-b"), row(3, "Year 6", "Ben", "T")),
+            (id("p-c"), row(4, "Year 6", "Chloe", "W")),
+        ];
+        store.import_roster(&rows, now).unwrap();
+        let plan = vec![
+            ("Year 5".to_owned(), NextClass::MovesTo("Year 6".into())),
+            ("Year 6".to_owned(), NextClass::Leaves),
+        ];
+        assert_eq!(store.roll_over(&plan, now).unwrap(), (1, 2));
+        let listed: Vec<_> = store
+            .roster_pupils()
+            .unwrap()
+            .into_iter()
+            .map(|p| (p.id.as_str().to_owned(), p.class_name))
+            .collect();
+        assert_eq!(listed, [("p-a".to_owned(), "Year 6".to_owned())], "moved once, not twice");
+        assert!(store.pupil("p-b").unwrap().unwrap().left);
     }
 }

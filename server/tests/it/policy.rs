@@ -790,3 +790,38 @@ async fn a_pupil_changed_or_marked_left_on_the_pupils_page_is_audited_and_their_
     assert_eq!(teacher.post(&leave, &[("csrf", "x")]).await.status(), 403);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn the_year_end_rollover_moves_every_class_up_at_once_and_keeps_pupil_ids() {
+    let server = TestServer::start().await;
+    let credential = server.enroll(12).await;
+    let mut it = Browser::signed_in(&server, "it.admin", Role::ItAdmin).await;
+    let csv =
+        "class,first_name,last_name,key_stage\nYear 5,Amira,Khan,ks2\nYear 6,Ben,Taylor,ks2\n";
+    let response = submit(&mut it, "/setup", "/setup/roster", &[("csv", csv)]).await;
+    assert_eq!(response.status(), 200);
+    let before = server.store.roster_names().unwrap();
+    let amira = before.iter().find(|p| p.name == "Amira K.").unwrap().id.clone();
+    let plan = [("next:Year 5", "class:Year 6"), ("next:Year 6", "leaves")];
+
+    let response = submit(&mut it, "/pupils", "/pupils/rollover", &plan).await;
+    assert_eq!(response.status(), 400, "not without the box ticked");
+    let mut confirmed = plan.to_vec();
+    confirmed.push(("confirm", "yes"));
+    let response = submit(&mut it, "/pupils", "/pupils/rollover", &confirmed).await;
+    assert_eq!(response.status(), 303, "{}", response.text().await.unwrap());
+
+    let after = server.store.roster_names().unwrap();
+    let rows: Vec<_> = after.iter().map(|p| (p.id.clone(), p.class_name.as_str())).collect();
+    assert_eq!(rows, [(amira, "Year 6")], "Amira moved once with her id; Ben left");
+    let (kiosk, _) = policy(&server, &credential).await;
+    let year_six = kiosk.classes.iter().find(|c| c.name == "Year 6").unwrap();
+    assert_eq!(year_six.pupils.len(), 1);
+    let log = server.store.audit_log(1000).unwrap();
+    let rolled = log.iter().find(|e| e.action == "rolled over classes").unwrap();
+    assert_eq!(
+        rolled.record.as_deref(),
+        Some("Year 5 to Year 6, Year 6 to leavers (1 moved, 1 marked as left)")
+    );
+    server.stop().await;
+}

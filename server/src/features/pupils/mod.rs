@@ -18,7 +18,7 @@ use crate::http::forms::{capitalise, form};
 use crate::http::routes::Routes;
 use crate::http::staff::Staff;
 use crate::http::{csv_response, AppState};
-use crate::roster::PupilEdit;
+use crate::roster::{self, NextClass, PupilEdit};
 use crate::store::{IncidentFilter, PupilChange, PupilRecord};
 use axum::extract::rejection::FormRejection;
 use axum::extract::{Form, Path, State};
@@ -33,6 +33,7 @@ pub fn routes() -> Routes {
     let manage = Gate::Needs(Permission::ManagePolicy);
     Routes::new()
         .get("/pupils", manage, roster_page)
+        .post("/pupils/rollover", manage, roll_over)
         .post("/pupils/{id}/edit", manage, edit_pupil)
         .post("/pupils/{id}/leave", manage, mark_left)
         .get("/pupils/{id}", case_file, chronology_page)
@@ -213,6 +214,46 @@ pub async fn chronology_csv(
     Ok(csv_response(&format!("pupil-{}.csv", found.id), body))
 }
 
+/// `POST /pupils/rollover`: the year-end rollover, every class at once; pupils keep their ids.
+pub async fn roll_over(
+    staff: Staff,
+    State(state): State<AppState>,
+    body: Result<Form<Vec<(String, String)>>, FormRejection>,
+) -> Result<Redirect, PageError> {
+    let fields = form(body)?;
+    let field = |name: &str| fields.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str());
+    staff.check_csrf(field("csrf").unwrap_or_default())?;
+    if field("confirm") != Some("yes") {
+        return Err(PageError::BadForm(
+            "Nothing was changed. Tick the box to say every class's next class is checked.".into(),
+        ));
+    }
+    let classes: Vec<String> =
+        state.store.run(|store| Ok(store.classes()?.into_iter().map(|c| c.name).collect())).await?;
+    let plan = roster::plan_rollover(&classes, &fields).map_err(|problems| {
+        PageError::BadForm(format!("Nothing was changed. {}.", problems.join(". ")))
+    })?;
+    let detail = rollover_detail(&plan);
+    let (moved, left) = state.store.run(move |store| store.roll_over(&plan, Utc::now())).await?;
+    let record = format!("{detail} ({moved} moved, {left} marked as left)");
+    staff.audit(&state, "rolled over classes", Some(record)).await?;
+    state.commands_changed();
+    Ok(Redirect::to("/pupils"))
+}
+
+/// The rollover in words for the audit log: "Year 5 to Year 6, Year 6 to leavers".
+fn rollover_detail(plan: &[(String, NextClass)]) -> String {
+    let parts: Vec<String> = plan
+        .iter()
+        .filter_map(|(class, next)| match next {
+            NextClass::Stays => None,
+            NextClass::MovesTo(next) => Some(format!("{class} to {next}")),
+            NextClass::Leaves => Some(format!("{class} to leavers")),
+        })
+        .collect();
+    parts.join(", ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -231,5 +272,11 @@ mod tests {
         for ((from, to, first, family), words) in cases {
             assert_eq!(change_detail(from, to, first, family), words);
         }
+        let plan = [
+            ("Oak".to_owned(), NextClass::Stays),
+            ("Year 5".to_owned(), NextClass::MovesTo("Year 6".into())),
+            ("Year 6".to_owned(), NextClass::Leaves),
+        ];
+        assert_eq!(rollover_detail(&plan), "Year 5 to Year 6, Year 6 to leavers");
     }
 }

@@ -20,6 +20,32 @@ pub fn roster_page(viewer: &Viewer, pupils: &[RosterPupil], classes: &[String]) 
                 "Leave the family name empty to keep it (the server keeps only its first three letters, shown in brackets)." }
             p #left-explained { "Marking a pupil as left is not a deletion: they disappear from every device's sign-in screen and the iPad register at the next policy, "
                 "while their reports, sessions and chronology stay for the DSL until the retention period ends. A roster import with their UPN or Adno brings them back." }
+            @if !classes.is_empty() {
+                section #rollover {
+                    h2 { "Year-end rollover" }
+                    p { "Move every class up at once: choose each class's next class, or leavers (marked as left, their records kept). "
+                        "Pupils keep their ids, so their history follows them. Everything moves together: Year 5 to Year 6 and Year 6 to leavers takes nobody two years." }
+                    form method="post" action="/pupils/rollover" {
+                        (csrf(viewer))
+                        table {
+                            @for c in classes {
+                                tr {
+                                    td { (c) }
+                                    td { select name={ "next:" (c) } {
+                                        option value="stays" selected { "stays" }
+                                        @for other in classes.iter().filter(|o| *o != c) {
+                                            option value={ "class:" (other) } { (other) }
+                                        }
+                                        option value="leaves" { "leavers (marked as left)" }
+                                    } }
+                                }
+                            }
+                        }
+                        label { input type="checkbox" name="confirm" value="yes"; " Every class's next class is checked" } " "
+                        button type="submit" { "Roll over" }
+                    }
+                }
+            }
             @if pupils.is_empty() {
                 p.empty { "No pupils yet: import the roster under School setup." }
             } @else {
