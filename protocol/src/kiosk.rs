@@ -47,6 +47,12 @@ pub struct Pupil {
     /// from staff, so it travels as the symbols themselves.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub picture_pin: Option<Vec<String>>,
+    /// What the sign-in screen shows instead of "Amira K." when a classmate has the same first
+    /// name and initial: "Amira Kh." (the family name's first letters, at most 3) or
+    /// "Amira K. (2)". Absent otherwise, so a school without such classmates sends what
+    /// devices before it understood.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
 }
 
 impl Class {
@@ -63,10 +69,36 @@ pub fn default_profile_name(class_name: &str) -> String {
 }
 
 impl Pupil {
-    /// What the screen shows: "Amira K.".
+    /// What the screen shows: "Amira K.", or the label that tells classmates apart.
     pub fn display_name(&self) -> String {
-        format!("{} {}.", self.first_name, self.initial)
+        self.label.clone().unwrap_or_else(|| format!("{} {}.", self.first_name, self.initial))
     }
+}
+
+/// Whether `label` is a sign-in label for this first name and initial: the first name, then
+/// 1 to 3 letters of the family name starting with the initial and a full stop, then perhaps
+/// " (2)" to " (99)". Never more of a name than that.
+pub fn is_pupil_label(label: &str, first_name: &str, initial: &str) -> bool {
+    let Some(rest) = label.strip_prefix(first_name).and_then(|r| r.strip_prefix(' ')) else {
+        return false;
+    };
+    let (letters, number) = match rest.split_once(". (") {
+        Some((letters, number)) => (letters, Some(number)),
+        None => match rest.strip_suffix('.') {
+            Some(letters) => (letters, None),
+            None => return false,
+        },
+    };
+    let letters_ok = (1..=3).contains(&letters.chars().count())
+        && letters.chars().all(char::is_alphabetic)
+        && letters.starts_with(initial);
+    let number_ok = number.is_none_or(|n| {
+        n.strip_suffix(')')
+            .filter(|digits| !digits.starts_with('0') && digits.chars().all(|c| c.is_ascii_digit()))
+            .and_then(|digits| digits.parse::<u8>().ok())
+            .is_some_and(|n| (2..=99).contains(&n))
+    });
+    letters_ok && number_ok
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -266,6 +298,14 @@ pub fn parse_policy(text: &str) -> Result<Policy, PolicyError> {
             if !(initial.next().is_some_and(char::is_alphabetic) && initial.next().is_none()) {
                 return Err(field(at("initial"), "must be exactly one letter"));
             }
+            if let Some(label) = &pupil.label {
+                if !is_pupil_label(label, &pupil.first_name, &pupil.initial) {
+                    return Err(field(
+                        at("label"),
+                        "must be the first name, 1 to 3 letters of the family name from the initial and a full stop, perhaps then (2) to (99)",
+                    ));
+                }
+            }
             if !pupil_ids.insert(pupil.id.clone()) {
                 return Err(field(at("id"), "repeats another pupil's id"));
             }
@@ -286,6 +326,33 @@ mod tests {
         let policy = parse_policy(SAMPLE_POLICY).unwrap();
         assert_eq!(policy.classes[0].pupils[0].display_name(), "Amira K.");
         assert_eq!(policy.apps_of(&policy.classes[0]).len(), policy.classes[0].apps.len());
+    }
+
+    #[test]
+    fn a_label_tells_classmates_apart_with_no_more_of_a_name() {
+        let cases = [
+            ("Amira K.", true),
+            ("Amira Kh.", true),
+            ("Amira Kha.", true),
+            ("Amira K. (2)", true),
+            ("Amira Kh. (99)", true),
+            ("Amira Khan.", false),
+            ("Amira Khan", false),
+            ("Amira Ba.", false),
+            ("Amira K. (1)", false),
+            ("Amira K. (02)", false),
+            ("Amira K. (100)", false),
+            ("Amira K. (2) x", false),
+            ("Amira K.(2)", false),
+            ("Ben K.", false),
+            ("Amira K-.", false),
+            ("Amira .", false),
+        ];
+        for (label, ok) in cases {
+            assert_eq!(is_pupil_label(label, "Amira", "K"), ok, "{label:?}");
+        }
+        let policy = with(|v| v["classes"][0]["pupils"][0]["label"] = "Amira Kh. (2)".into());
+        assert_eq!(policy.unwrap().classes[0].pupils[0].display_name(), "Amira Kh. (2)");
     }
 
     fn with(edit: impl FnOnce(&mut serde_json::Value)) -> Result<Policy, PolicyError> {
@@ -312,6 +379,10 @@ mod tests {
             (
                 Box::new(|v| v["classes"][0]["pupils"][0]["initial"] = json!("Kh")),
                 "classes[0].pupils[0].initial",
+            ),
+            (
+                Box::new(|v| v["classes"][0]["pupils"][0]["label"] = json!("Amira Khan")),
+                "classes[0].pupils[0].label",
             ),
             (
                 Box::new(|v| {

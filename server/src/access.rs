@@ -101,7 +101,7 @@ impl Permission {
             ViewFleet => "the fleet (no pupil data)",
             ManageDeviceCredentials => "revoke a lost or stolen device, have a device replace its credential",
             ManageStaffAccounts => "staff accounts: disable, enable, reset sign-in (IT: teachers' and IT's, and resets IT's only)",
-            ManagePolicy => "school setup: classes, roster, apps, filters, session rules",
+            ManagePolicy => "school setup: classes, roster, the Pupils page (change, mark as left), apps, filters, session rules",
             SendCommands => "eyes on me, sign everyone out (teachers: devices their classes' pupils are signed in on)",
             CommandAnyDevice => "commands to any device, or all",
             SeeBypasses => "the filter bypass page",

@@ -252,9 +252,11 @@ fn parse_reboot_at(text: &str) -> Result<chrono::NaiveTime, String> {
 
 #[derive(Debug, Subcommand)]
 pub enum RosterCommand {
-    /// Import a CSV file with the columns class,first_name,last_name,key_stage. Ids are made
-    /// here; devices get the first name and the family name's initial only. A bad row refuses
-    /// the whole file, naming its line and column.
+    /// Import a CSV file with the columns class,first_name,last_name,key_stage, or an MIS
+    /// export (SIMS, Arbor, Bromcom column names; UPN or Adno recognise pupils again). Ids are
+    /// made here; devices get the first name and the family name's initial (more letters only
+    /// where classmates share both). A bad row refuses the whole file, naming its line and
+    /// column.
     Import(RosterImportArgs),
 }
 

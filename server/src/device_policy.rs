@@ -71,6 +71,15 @@ pub struct PolicyPupil {
     pub colour: u8,
     /// The pictures to tap after the tile, in order (names from [`PUPIL_SYMBOLS`]).
     pub picture_pin: Option<Vec<String>>,
+    /// "Amira Kh." or "Amira K. (2)" when a classmate has the same first name and initial.
+    pub label: Option<String>,
+}
+
+impl PolicyPupil {
+    /// What the sign-in screen shows: the label, or "Amira K.".
+    pub fn shown_name(&self) -> String {
+        self.label.clone().unwrap_or_else(|| format!("{} {}.", self.first_name, self.initial))
+    }
 }
 
 /// A filter profile as stored.
@@ -135,6 +144,7 @@ pub fn kiosk_payload(records: &PolicyRecords) -> Result<String, BuildError> {
                     symbol: p.symbol.clone(),
                     colour: p.colour,
                     picture_pin: p.picture_pin.clone(),
+                    label: p.label.clone(),
                 })
                 .collect(),
         })
@@ -302,6 +312,7 @@ pub(crate) mod tests {
                     symbol: "star".into(),
                     colour: 0,
                     picture_pin: Some(vec!["moon".into(), "star".into(), "fish".into()]),
+                    label: None,
                 },
                 PolicyPupil {
                     id: PupilId::new("p-2").unwrap(),
@@ -311,6 +322,7 @@ pub(crate) mod tests {
                     symbol: "fish".into(),
                     colour: 1,
                     picture_pin: None,
+                    label: None,
                 },
             ],
             apps: vec![App {

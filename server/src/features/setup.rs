@@ -14,7 +14,7 @@ use crate::http::routes::{Method, Route, Routes};
 use crate::http::staff::{policy_change, Staff};
 use crate::http::AppState;
 use crate::roster;
-use crate::store::{ClassInput, ListRecord, IDLE_TIMEOUT_MIN, LESSON_ENDS};
+use crate::store::{ClassInput, ListRecord, StoreError, IDLE_TIMEOUT_MIN, LESSON_ENDS};
 use axum::extract::rejection::FormRejection;
 use axum::extract::{DefaultBodyLimit, Form, State};
 use axum::response::Redirect;
@@ -353,7 +353,10 @@ pub async fn setup_page(staff: Staff, State(state): State<AppState>) -> Result<M
             }
             section {
                 h2 { "Roster import" }
-                p { "CSV with the columns " code { "class,first_name,last_name,key_stage" } ". Devices get the first name and the family name's initial only. A bad row refuses the whole file." }
+                p { "CSV with the columns " code { "class,first_name,last_name,key_stage" } ", or your MIS's export as it comes (SIMS, Arbor, Bromcom: "
+                    "Reg, Registration Form or Tutor Group; Forename, First Name or Preferred Forename; Surname, Last Name or Legal Surname; Year; UPN, Adno or Student ID). "
+                    "Devices get the first name and the family name's initial, and, only where two classmates share both, as many of its first three letters as tell them apart (\"Amira Kh.\") or a number (\"Amira K. (2)\"). "
+                    "Each row is its own pupil. A re-import finds each pupil again by their UPN or Adno if the file has one (so a pupil who moved class keeps their history), otherwise by class, first name and the family name's first letters; a row that could be two pupils, or two rows that would be one, refuse the file. A bad row refuses the whole file." }
                 form method="post" action="/setup/roster" {
                     (csrf(&viewer))
                     textarea name="csv" rows="8" cols="60" required {}
@@ -389,7 +392,7 @@ pub async fn setup_page(staff: Staff, State(state): State<AppState>) -> Result<M
                 table {
                     tr { th { "Pupil" } th { "Class" } th { "Pictures" } }
                     @for p in records.pupils.iter().filter(|p| p.picture_pin.is_some()) {
-                        tr { td { (p.first_name) " " (p.initial) "." } td { (p.class_name) }
+                        tr { td { (p.shown_name()) } td { (p.class_name) }
                              td { (p.picture_pin.as_deref().unwrap_or_default().join(", ")) } }
                     }
                 }
@@ -397,7 +400,7 @@ pub async fn setup_page(staff: Staff, State(state): State<AppState>) -> Result<M
                     (csrf(&viewer))
                     label { "Pupil " select name="pupil" required {
                         @for p in &records.pupils {
-                            option value=(p.id.as_str()) { (p.first_name) " " (p.initial) ". (" (p.class_name) ")" }
+                            option value=(p.id.as_str()) { (p.shown_name()) " (" (p.class_name) ")" }
                         }
                     } } " "
                     label { "Pictures " input name="pictures" size="30" placeholder="moon, star, fish" autocomplete="off"; } " "
@@ -632,7 +635,15 @@ pub async fn import_roster(
                     .collect();
             Ok((done, without_profile))
         })
-        .await?;
+        .await
+        .map_err(|e| match e {
+            // Two rows that would be one pupil, or one that could be two: IT's file to fix.
+            PageError::Storage(StoreError::RosterRefused(refused)) => PageError::BadForm(format!(
+                "Nothing was imported. {}",
+                capitalise(&refused.to_string())
+            )),
+            other => other,
+        })?;
     Ok(layout(
         Some(&staff.viewer()),
         "Roster imported",

@@ -14,6 +14,8 @@ pub struct PupilRecord {
     pub id: String,
     pub name: String,
     pub class: String,
+    /// Marked as left: on no device, records kept.
+    pub left: bool,
 }
 
 /// One session of the pupil's, on whichever device.
@@ -46,9 +48,18 @@ impl Store {
     /// The roster's entry for `id`, if there is one.
     pub fn pupil(&self, id: &str) -> Result<Option<PupilRecord>, StoreError> {
         self.lock()
-            .query_row("SELECT id, display_name, class_name FROM pupils WHERE id = $1", [id], |r| {
-                Ok(PupilRecord { id: r.get(0)?, name: r.get(1)?, class: r.get(2)? })
-            })
+            .query_row(
+                "SELECT id, display_name, class_name, left_at FROM pupils WHERE id = $1",
+                [id],
+                |r| {
+                    Ok(PupilRecord {
+                        id: r.get(0)?,
+                        name: r.get(1)?,
+                        class: r.get(2)?,
+                        left: r.get::<_, Option<String>>(3)?.is_some(),
+                    })
+                },
+            )
             .optional()
     }
 

@@ -46,7 +46,7 @@ pub use postgres::PostgresOptions;
 pub use queries::{DeviceRecord, ReportRecord, SessionRecord, WhoHad, CLOCK_NOT_SYNCHRONISED};
 pub use register::{FleetRow, RegisterEntry};
 pub use retention::Purged;
-pub use roster::{Imported, RosterName};
+pub use roster::{Imported, PupilChange, RosterName, RosterPupil};
 pub use settings::{IDLE_TIMEOUT_MIN, LESSON_ENDS, URL_SALT};
 pub use staff::{AuditEntry, Recovery, StaffAccount, StaffListing, StaffSession, UnlockPinHolder};
 
@@ -81,6 +81,9 @@ pub enum StoreError {
     TaskFailed(String),
     #[error("{0}")]
     Unsupported(String),
+    /// A roster import refused as a whole (two rows that would be one pupil, say).
+    #[error("{0}")]
+    RosterRefused(#[from] crate::roster::ImportError),
 }
 
 /// A handle on the database. Cheap to clone; every clone shares one connection.
@@ -239,7 +242,9 @@ pub(crate) mod test_support {
             class: class.into(),
             first_name: first.into(),
             initial: initial.into(),
+            family_start: initial.into(),
             key_stage: KeyStage::Ks1,
+            mis_id: None,
         }
     }
 

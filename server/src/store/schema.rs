@@ -70,6 +70,11 @@ const MIGRATIONS: &[Migration] = &[
     // Incidents a teacher or the DSL records by hand: a `reports` row of origin 'recorded'
     // with the account, its device optional (issue 17).
     migration!("0014_recorded_incidents"),
+    // Pupils with the same first name and initial kept apart: the family name's first
+    // letters and the MIS id a re-import recognises them by (issue 17).
+    migration!("0015_pupil_identity"),
+    // A pupil marked as left rather than deleted: their records stay for the DSL (issue 17).
+    migration!("0016_pupils_left"),
 ];
 
 pub fn migrations() -> Migrations<'static> {

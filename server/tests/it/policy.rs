@@ -659,3 +659,169 @@ async fn each_member_of_staff_sets_their_own_unlock_pin_and_devices_get_only_its
     assert_eq!(document.issued_at, disabled_at);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn pupils_with_one_first_name_and_initial_stay_two_and_a_reimport_finds_them_again() {
+    let server = TestServer::start().await;
+    let credential = server.enroll(12).await;
+    let mut it = Browser::signed_in(&server, "it.admin", Role::ItAdmin).await;
+    // A SIMS export, more columns than Slate needs: two Amira Khans and an Amira Kerr in Oak.
+    let sims = "UPN,Adno,Surname,Forename,Reg,Year,DOB\n\
+                A100000000001,1,Khan,Amira,Oak,2,2019-01-01\n\
+                A100000000002,2,Kerr,Amira,Oak,2,2019-02-02\n\
+                A100000000003,3,Khan,Amira,Oak,2,2019-03-03\n\
+                A100000000004,4,Taylor,Ben,Oak,2,2019-04-04\n";
+    let response = submit(&mut it, "/setup", "/setup/roster", &[("csv", sims)]).await;
+    let page = response.text().await.unwrap();
+    assert!(page.contains("4 pupils added, 0 already there, 1 class added"), "{page}");
+    let (kiosk, _) = policy(&server, &credential).await;
+    let oak = kiosk.classes.iter().find(|c| c.name == "Oak").unwrap();
+    let mut labels: Vec<String> = oak.pupils.iter().map(|p| p.display_name()).collect();
+    labels.sort();
+    assert_eq!(labels, ["Amira K.", "Amira K. (2)", "Amira Ke.", "Ben T."]);
+    let ids_before = server.store.roster_names().unwrap();
+    let staff_names: Vec<&str> = ids_before.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(staff_names.len(), 4);
+    for label in &labels {
+        assert!(staff_names.contains(&label.as_str()), "staff pages name {label} as devices do");
+    }
+
+    // Next year's export: the same UPNs in Ash. Nobody is new; the history stays theirs.
+    let next_year = sims.replace(",Oak,2,", ",Ash,3,");
+    let response = submit(&mut it, "/setup", "/setup/roster", &[("csv", &next_year)]).await;
+    let page = response.text().await.unwrap();
+    assert!(page.contains("0 pupils added, 0 already there, 4 moved to another class"), "{page}");
+    let ids_after: Vec<_> =
+        server.store.roster_names().unwrap().into_iter().map(|p| p.id).collect();
+    let mut ids_before: Vec<_> = ids_before.into_iter().map(|p| p.id).collect();
+    ids_before.sort();
+    let mut sorted_after = ids_after.clone();
+    sorted_after.sort();
+    assert_eq!(sorted_after, ids_before);
+
+    // Without an id column the two Amira Khans cannot be told apart: refused, not merged.
+    let plain = "class,first_name,last_name,key_stage\nAsh,Ben,Taylor,ks2\nAsh,Amira,Khan,ks2\nAsh,Amira,Khan,ks2\n";
+    let response = submit(&mut it, "/setup", "/setup/roster", &[("csv", plain)]).await;
+    assert_eq!(response.status(), 400);
+    let page = response.text().await.unwrap();
+    assert!(page.contains("Nothing was imported. Line 3, column first_name: could be any of 2 pupils already in Ash"), "{page}");
+    assert!(page.contains("add a UPN or Adno column"), "{page}");
+    assert_eq!(server.store.roster_names().unwrap().len(), 4, "nothing imported");
+
+    // A file without a column it needs says what it found.
+    let response =
+        submit(&mut it, "/setup", "/setup/roster", &[("csv", "Forename,Surname\nAmira,Khan\n")])
+            .await;
+    assert_eq!(response.status(), 400);
+    let page = response.text().await.unwrap();
+    assert!(page.contains("no class column"), "{page}");
+    assert!(page.contains("found Forename, Surname"), "{page}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_pupil_changed_or_marked_left_on_the_pupils_page_is_audited_and_their_records_stay() {
+    let server = TestServer::start().await;
+    let credential = server.enroll(12).await;
+    let mut it = Browser::signed_in(&server, "it.admin", Role::ItAdmin).await;
+    let response = submit(&mut it, "/setup", "/setup/roster", &[("csv", ROSTER)]).await;
+    assert_eq!(response.status(), 200);
+    let id_of = |name: &str| {
+        let roster = server.store.roster_names().unwrap();
+        roster.iter().find(|p| p.name.starts_with(name)).map(|p| p.id.as_str().to_owned())
+    };
+    let (amira, ben) = (id_of("Amira").unwrap(), id_of("Ben").unwrap());
+    // Ben has a session on record before he leaves.
+    let started = session_started(12, SessionId::new(), &ben, &Utc::now().to_rfc3339());
+    assert_eq!(server.post_events(Some(&credential), batch(vec![started])).await.status(), 200);
+
+    let page = it.page("/pupils").await;
+    assert!(page.contains("not a deletion"), "the page says what leaving means");
+    assert!(!page.contains(&format!("href=\"/pupils/{amira}\"")), "IT gets no chronology link");
+    let edit = format!("/pupils/{amira}/edit");
+    let fields = [("first_name", "Amira"), ("family_name", "Kerr"), ("class", "Ash")];
+    let response = submit(&mut it, "/pupils", &edit, &fields).await;
+    assert_eq!(response.status(), 303, "{}", response.text().await.unwrap());
+    let refused = [("first_name", "Amira Jane"), ("family_name", ""), ("class", "Elm")];
+    let response = submit(&mut it, "/pupils", &edit, &refused).await;
+    assert_eq!(response.status(), 400);
+    let page = response.text().await.unwrap();
+    assert!(page.contains("Nothing was changed. First name: must be one first name"), "{page}");
+    let no_class = [("first_name", "Amira"), ("family_name", ""), ("class", "Elm")];
+    let response = submit(&mut it, "/pupils", &edit, &no_class).await;
+    assert_eq!(response.status(), 400);
+
+    let mut dsl = Browser::signed_in(&server, "dsl.jones", Role::Dsl).await;
+    let leave = format!("/pupils/{ben}/leave");
+    let response = submit(&mut dsl, "/pupils", &leave, &[]).await;
+    assert_eq!(response.status(), 303);
+    let response = submit(&mut dsl, "/pupils", &leave, &[]).await;
+    assert_eq!(response.status(), 404, "once");
+
+    let (kiosk, _) = policy(&server, &credential).await;
+    let on_devices: Vec<(String, String)> = kiosk
+        .classes
+        .iter()
+        .flat_map(|c| c.pupils.iter().map(move |p| (c.name.clone(), p.display_name())))
+        .collect();
+    assert!(on_devices.contains(&("Ash".into(), "Amira K.".into())), "{on_devices:?}");
+    assert!(on_devices.iter().all(|(_, name)| !name.starts_with("Ben")), "{on_devices:?}");
+    let chronology = dsl.page(&format!("/pupils/{ben}")).await;
+    assert!(chronology.contains("This pupil has left"), "{chronology}");
+    assert!(chronology.contains("1 session"), "{chronology}");
+
+    let log = server.store.audit_log(1000).unwrap();
+    let changed = log.iter().find(|e| e.action == "changed pupil").unwrap();
+    assert_eq!(changed.actor, "it.admin");
+    assert_eq!(
+        changed.record.as_deref(),
+        Some(format!("pupil {amira}: class Oak to Ash, family name changed").as_str())
+    );
+    assert!(audited(&server, "dsl.jones", "marked pupil as left").await);
+    assert!(log.iter().all(|e| !format!("{:?}", e.record).contains("Kerr")), "no names");
+    assert_eq!(
+        log.iter().filter(|e| e.action == "changed pupil").count(),
+        1,
+        "refusals change nothing"
+    );
+
+    let mut teacher = Browser::signed_in(&server, "t.smith", Role::Teacher).await;
+    assert_eq!(teacher.get("/pupils").await.status(), 403);
+    assert_eq!(teacher.post(&leave, &[("csrf", "x")]).await.status(), 403);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_year_end_rollover_moves_every_class_up_at_once_and_keeps_pupil_ids() {
+    let server = TestServer::start().await;
+    let credential = server.enroll(12).await;
+    let mut it = Browser::signed_in(&server, "it.admin", Role::ItAdmin).await;
+    let csv =
+        "class,first_name,last_name,key_stage\nYear 5,Amira,Khan,ks2\nYear 6,Ben,Taylor,ks2\n";
+    let response = submit(&mut it, "/setup", "/setup/roster", &[("csv", csv)]).await;
+    assert_eq!(response.status(), 200);
+    let before = server.store.roster_names().unwrap();
+    let amira = before.iter().find(|p| p.name == "Amira K.").unwrap().id.clone();
+    let plan = [("next:Year 5", "class:Year 6"), ("next:Year 6", "leaves")];
+
+    let response = submit(&mut it, "/pupils", "/pupils/rollover", &plan).await;
+    assert_eq!(response.status(), 400, "not without the box ticked");
+    let mut confirmed = plan.to_vec();
+    confirmed.push(("confirm", "yes"));
+    let response = submit(&mut it, "/pupils", "/pupils/rollover", &confirmed).await;
+    assert_eq!(response.status(), 303, "{}", response.text().await.unwrap());
+
+    let after = server.store.roster_names().unwrap();
+    let rows: Vec<_> = after.iter().map(|p| (p.id.clone(), p.class_name.as_str())).collect();
+    assert_eq!(rows, [(amira, "Year 6")], "Amira moved once with her id; Ben left");
+    let (kiosk, _) = policy(&server, &credential).await;
+    let year_six = kiosk.classes.iter().find(|c| c.name == "Year 6").unwrap();
+    assert_eq!(year_six.pupils.len(), 1);
+    let log = server.store.audit_log(1000).unwrap();
+    let rolled = log.iter().find(|e| e.action == "rolled over classes").unwrap();
+    assert_eq!(
+        rolled.record.as_deref(),
+        Some("Year 5 to Year 6, Year 6 to leavers (1 moved, 1 marked as left)")
+    );
+    server.stop().await;
+}
