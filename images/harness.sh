@@ -114,6 +114,18 @@ write_slate_toml() {
   cp "$run/ca.pem" "$run/server-ca.pem"
 }
 
+# add_it_pin: IT's unlock PIN ([staff] pin_hash in $run/slate.toml; the PIN in $staff_pin), to
+# release a device a press holds with `slatectl unlock` over ssh. Hashed by the image's own
+# slatectl (argon2id), run through qemu-user with the image's root file system as its library root.
+add_it_pin() {
+  local rootfs=$out_root/work/rootfs-$profile pin_hash
+  staff_pin=$(( 100000 + RANDOM % 900000 ))
+  [ -x "$rootfs/usr/bin/slatectl" ] || die "no $rootfs/usr/bin/slatectl: run images/build --profile $profile"
+  pin_hash=$(QEMU_LD_PREFIX=$rootfs qemu-aarch64 -L "$rootfs" "$rootfs/usr/bin/slatectl" hash-pin --pin "$staff_pin") ||
+    die "slatectl hash-pin failed under qemu-aarch64"
+  printf '\n[staff]\npin_hash = "%s"\n' "$pin_hash" >> "$run/slate.toml"
+}
+
 # --- QEMU ------------------------------------------------------------------------------------------
 # card_drive IMAGE NAME: the QEMU arguments for the SD card, in the array `drive`. A plain raw
 # file here; images/powercut records every write and flush of it (blklogwrites) instead.
