@@ -30,7 +30,7 @@ use crate::upload::{HttpAnswer, HttpTransport, UploadError};
 use chrono::Utc;
 use decide::{
     decide, files_to_remove, on_start, parse_release, parse_trial_failed, report, LocalUpdate,
-    Offer, Pending, Phase, Situation, Step, Target,
+    Offer, OfferedBundle, Pending, Phase, Situation, Step,
 };
 use slate_protocol::routes;
 use slate_protocol::update::{UpdateCheck, UpdateOffer, UpdateReply};
@@ -425,12 +425,12 @@ impl<S: UpdateServer, I: Installer, R: Rebooter> Updater<S, I, R> {
     async fn download(&mut self, from: u64) -> bool {
         let Some(Some(offer)) = self.offer.clone() else { return false };
         let target = match &mut self.local.pending {
-            Some(p) if p.target.is(&offer) => {
+            Some(p) if p.target.is_same_bundle(&offer) => {
                 p.target.reboot_after = offer.reboot_after;
                 p.target.clone()
             }
             _ => {
-                let target = Target::of(&offer);
+                let target = offer.clone();
                 self.local.pending =
                     Some(Pending { target: target.clone(), phase: Phase::Downloading });
                 self.save().await;

@@ -22,42 +22,27 @@ const MAX_GIVEN_UP: usize = 16;
 /// The longest error sent to the server (the protocol's limit is larger).
 const MAX_ERROR_CHARS: usize = 300;
 
-/// The bundle a device is working on, as it was offered.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Target {
-    pub version: String,
-    pub sha256: String,
-    pub bytes: u64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reboot_after: Option<DateTime<Utc>>,
-    /// The server's rollout it was offered in (0: not said).
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub rollout: u64,
+/// Where slated keeps the bundle of an offer, and whether two offers are the same bundle. The
+/// pending update keeps its offer as the server sent it.
+pub trait OfferedBundle {
+    /// The same bundle (IT may move `reboot_after` without it being another bundle).
+    fn is_same_bundle(&self, offer: &UpdateOffer) -> bool;
+    /// The file being downloaded.
+    fn part_file(&self) -> String;
+    /// The downloaded, checked bundle.
+    fn bundle_file(&self) -> String;
 }
 
-impl Target {
-    pub fn of(offer: &UpdateOffer) -> Self {
-        Self {
-            version: offer.version.clone(),
-            sha256: offer.sha256.clone(),
-            bytes: offer.bytes,
-            reboot_after: offer.reboot_after,
-            rollout: offer.rollout,
-        }
-    }
-
-    /// The same bundle (IT may move `reboot_after` without it being another bundle).
-    pub fn is(&self, offer: &UpdateOffer) -> bool {
+impl OfferedBundle for UpdateOffer {
+    fn is_same_bundle(&self, offer: &UpdateOffer) -> bool {
         self.sha256 == offer.sha256 && self.version == offer.version && self.bytes == offer.bytes
     }
 
-    /// The file being downloaded.
-    pub fn part_file(&self) -> String {
+    fn part_file(&self) -> String {
         format!("{}.part", self.sha256)
     }
 
-    /// The downloaded, checked bundle.
-    pub fn bundle_file(&self) -> String {
+    fn bundle_file(&self) -> String {
         format!("{}.raucb", self.sha256)
     }
 }
@@ -85,7 +70,7 @@ impl Phase {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Pending {
-    pub target: Target,
+    pub target: UpdateOffer,
     pub phase: Phase,
 }
 
@@ -320,7 +305,7 @@ pub fn decide(s: &Situation) -> Step {
         return if pending.is_some() { Step::Discard } else { Step::Nothing };
     }
     match pending {
-        Some(p) if p.target.is(offer) => carry_on(s, p, offer.reboot_after, true),
+        Some(p) if p.target.is_same_bundle(offer) => carry_on(s, p, offer.reboot_after, true),
         Some(_) => Step::Discard,
         None => fetch(s, offer.bytes, 0),
     }
@@ -491,7 +476,7 @@ mod tests {
 
     fn pending(version: &str, sha: &str, phase: Phase) -> LocalUpdate {
         LocalUpdate {
-            pending: Some(Pending { target: Target::of(&offer(version, sha)), phase }),
+            pending: Some(Pending { target: offer(version, sha), phase }),
             ..LocalUpdate::default()
         }
     }

@@ -3,10 +3,11 @@
 //! offered size, then its SHA-256 checked over the whole file, fsynced, and renamed to
 //! `<sha256>.raucb` (the directory fsynced too). A wrong digest removes the part.
 
-use super::decide::Target;
+use super::decide::OfferedBundle;
 use super::UpdateServer;
 use crate::credential::Credential;
 use sha2::{Digest, Sha256};
+use slate_protocol::update::UpdateOffer;
 use std::path::{Path, PathBuf};
 use tokio::io::{AsyncSeekExt, AsyncWriteExt};
 
@@ -44,7 +45,7 @@ pub fn content_range_start(header: &str) -> Option<u64> {
 pub async fn fetch<S: UpdateServer>(
     server: &S,
     credential: &Credential,
-    target: &Target,
+    target: &UpdateOffer,
     dir: &Path,
 ) -> Result<PathBuf, DownloadError> {
     let part = dir.join(target.part_file());

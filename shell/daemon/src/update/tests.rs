@@ -1,4 +1,4 @@
-use super::decide::{GivenUp, Phase};
+use super::decide::{GivenUp, OfferedBundle, Phase};
 use super::download::{fetch, sha256_of, DownloadError};
 use super::system::{FakeInstaller, FakeRebooter, InstallError, Installer, Logind, Rauc, Rebooter};
 use super::*;
@@ -20,16 +20,6 @@ fn bundle_bytes(n: usize) -> Vec<u8> {
 fn digest(bytes: &[u8]) -> String {
     use sha2::{Digest, Sha256};
     Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn target_for(version: &str, bytes: &[u8]) -> Target {
-    Target {
-        version: version.into(),
-        sha256: digest(bytes),
-        bytes: bytes.len() as u64,
-        reboot_after: None,
-        rollout: 1,
-    }
 }
 
 fn offer_for(version: &str, bytes: &[u8]) -> UpdateOffer {
@@ -180,7 +170,7 @@ fn gets(asked: &Arc<Mutex<Vec<Asked>>>) -> Vec<Asked> {
 #[tokio::test]
 async fn a_cut_download_resumes_from_the_part_files_length() {
     let bundle = bundle_bytes(300_000);
-    let target = target_for("2.0", &bundle);
+    let target = offer_for("2.0", &bundle);
     let (url, asked) =
         bundle_server(bundle.clone(), Serve::CutFirstAfter(100_000), (404, vec![])).await;
     let dir = tempfile::tempdir().unwrap();
@@ -208,7 +198,7 @@ async fn a_cut_download_resumes_from_the_part_files_length() {
 #[tokio::test]
 async fn a_server_without_ranges_sends_it_whole_and_the_part_starts_again() {
     let bundle = bundle_bytes(50_000);
-    let target = target_for("2.0", &bundle);
+    let target = offer_for("2.0", &bundle);
     let (url, asked) = bundle_server(bundle.clone(), Serve::Whole, (404, vec![])).await;
     let dir = tempfile::tempdir().unwrap();
     // Half of it from an earlier try.
@@ -221,7 +211,7 @@ async fn a_server_without_ranges_sends_it_whole_and_the_part_starts_again() {
 #[tokio::test]
 async fn a_whole_part_is_only_checked_and_a_longer_one_starts_again() {
     let bundle = bundle_bytes(10_000);
-    let target = target_for("2.0", &bundle);
+    let target = offer_for("2.0", &bundle);
     let (url, asked) = bundle_server(bundle.clone(), Serve::Ranges, (404, vec![])).await;
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join(target.part_file()), &bundle).unwrap();
@@ -240,7 +230,7 @@ async fn a_whole_part_is_only_checked_and_a_longer_one_starts_again() {
 #[tokio::test]
 async fn a_wrong_digest_removes_the_download_and_gives_that_bundle_up() {
     let bundle = bundle_bytes(20_000);
-    let mut target = target_for("2.0", &bundle);
+    let mut target = offer_for("2.0", &bundle);
     target.sha256 = digest(b"something else");
     let (url, _) = bundle_server(bundle, Serve::Ranges, (404, vec![])).await;
     let dir = tempfile::tempdir().unwrap();
@@ -253,7 +243,7 @@ async fn a_wrong_digest_removes_the_download_and_gives_that_bundle_up() {
 #[tokio::test]
 async fn more_than_offered_is_refused_and_removed() {
     let bundle = bundle_bytes(20_000);
-    let mut target = target_for("2.0", &bundle);
+    let mut target = offer_for("2.0", &bundle);
     target.bytes = 10_000;
     let (url, _) = bundle_server(bundle, Serve::Ranges, (404, vec![])).await;
     let dir = tempfile::tempdir().unwrap();
@@ -586,7 +576,7 @@ async fn a_rolled_back_slot_is_reported_once_slated_starts_and_never_tried_again
     std::fs::create_dir_all(&dir).unwrap();
     let state = LocalUpdate {
         pending: Some(decide::Pending {
-            target: Target::of(&offer),
+            target: offer.clone(),
             phase: Phase::Rebooting { boot: "boot-0".into() },
         }),
         ..LocalUpdate::default()
@@ -628,7 +618,7 @@ async fn starting_on_the_new_version_finishes_the_update() {
     std::fs::create_dir_all(&dir).unwrap();
     let state = LocalUpdate {
         pending: Some(decide::Pending {
-            target: Target::of(&offer),
+            target: offer.clone(),
             phase: Phase::Rebooting { boot: "boot-0".into() },
         }),
         ..LocalUpdate::default()
@@ -667,7 +657,7 @@ async fn a_bundle_is_downloaded_checked_and_reported_through_the_real_transport(
         rig.settings.clone(),
     );
     let task = tokio::spawn(updater.run());
-    let bundle_file = rig.settings.dir().join(Target::of(&offer).bundle_file());
+    let bundle_file = rig.settings.dir().join(offer.bundle_file());
     rig.until("downloaded after the cut", |_| bundle_file.exists()).await;
     let told_downloaded = || {
         asked.lock().unwrap().iter().filter(|a| a.method == "POST").any(|a| {
@@ -722,10 +712,10 @@ async fn a_new_offer_replaces_the_downloaded_one_and_its_files() {
     let (_tx, presence) = watch::channel(Presence::InUse);
     let task = rig.start(rig.spool(), presence);
     let dir = rig.settings.dir();
-    let v2_file = dir.join(Target::of(&v2).bundle_file());
+    let v2_file = dir.join(v2.bundle_file());
     rig.until("v2 downloaded", |_| v2_file.exists()).await;
     let v3 = rig.offer("3.0", bundle_bytes(6_000));
-    let v3_file = dir.join(Target::of(&v3).bundle_file());
+    let v3_file = dir.join(v3.bundle_file());
     rig.until("v3 downloaded", |_| v3_file.exists()).await;
     rig.until("told", |r| r.last_check().is_some_and(|c| c.target.as_deref() == Some("3.0"))).await;
     task.abort();
@@ -751,5 +741,5 @@ async fn rauc_away_is_tried_again_later_and_the_bundle_kept() {
     *rig.installer.fails.lock().unwrap() = None;
     rig.until("rebooted", |r| r.reboots() == 1).await;
     task.abort();
-    assert!(rig.settings.dir().join(Target::of(&offer).bundle_file()).exists());
+    assert!(rig.settings.dir().join(offer.bundle_file()).exists());
 }
