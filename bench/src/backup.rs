@@ -26,7 +26,12 @@ pub fn run(events: u64) -> anyhow::Result<()> {
     let file = dir.path().join("backup.age");
     let started = Instant::now();
     let out = std::io::BufWriter::new(std::fs::File::create(&file)?);
-    let summary = slate_server::backup::write(&data_dir, &store, &identity.to_public(), out)?;
+    let summary = slate_server::backup::write(
+        &data_dir,
+        slate_server::backup::DatabaseSource::Sqlite(&store),
+        &identity.to_public(),
+        out,
+    )?;
     let backup_s = started.elapsed().as_secs_f64();
     let file_bytes = std::fs::metadata(&file)?.len();
     println!(
@@ -37,7 +42,7 @@ pub fn run(events: u64) -> anyhow::Result<()> {
     let target = dir.path().join("restored");
     let started = Instant::now();
     let input = std::io::BufReader::new(std::fs::File::open(&file)?);
-    slate_server::backup::restore(&target, &identity, input)?;
+    slate_server::backup::restore(&target, &identity, input, None)?;
     let restore_s = started.elapsed().as_secs_f64();
     let restored = Store::open(&target.join("slate.sqlite"))?;
     drop(restored);

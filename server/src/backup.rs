@@ -5,7 +5,11 @@
 //! trust, the TOTP key, the staff key, the TLS certificate and key devices were given, and the
 //! filter list files. `slate-server restore` brings it back into an empty data directory on a
 //! fresh machine. The file is a zstd-compressed tar inside age's format, so IT can also open it
-//! by hand: `age -d -i KEY FILE | tar --zstd -x`.
+//! by hand: `age -d -i KEY FILE | tar --zstd -x`. A server on PostgreSQL is backed up the same
+//! way, its database dumped by `pg_dump` ([`pg_dump`]).
+
+mod pg_dump;
+pub use pg_dump::PgDatabase;
 
 use crate::data_dir::DataDir;
 use crate::store::Store;
@@ -18,8 +22,9 @@ use std::str::FromStr;
 const ZSTD_LEVEL: i32 = 3;
 /// The first entry of every backup: what wrote it, when.
 const MANIFEST: &str = "slate-backup.txt";
-/// The database inside the backup.
+/// The database inside the backup: a SQLite file, or PostgreSQL's dump of the database.
 const DATABASE: &str = "slate.sqlite";
+const PG_DUMP: &str = "slate.pgdump";
 /// Files of the data directory a restored server needs (when they exist). Update bundles are
 /// not kept (hundreds of megabytes each, and IT has them): after a restore, `update add` of the
 /// same file puts it back.
@@ -41,10 +46,19 @@ pub fn parse_recipient(text: &str) -> anyhow::Result<age::x25519::Recipient> {
     })
 }
 
-/// Writes the backup of `data_dir` and `store` to `out`, encrypted to `recipient`.
+/// Where the server keeps its records, for the copy in a backup.
+#[derive(Clone, Copy)]
+pub enum DatabaseSource<'a> {
+    /// The data directory's SQLite file, copied through the open store.
+    Sqlite(&'a Store),
+    /// PostgreSQL (the school's schema if it has one), dumped by `pg_dump`.
+    Postgres(&'a PgDatabase),
+}
+
+/// Writes the backup of `data_dir` and its database to `out`, encrypted to `recipient`.
 pub fn write(
     data_dir: &DataDir,
-    store: &Store,
+    database: DatabaseSource<'_>,
     recipient: &age::x25519::Recipient,
     out: impl Write,
 ) -> anyhow::Result<Summary> {
@@ -55,9 +69,26 @@ pub fn write(
             .with_context(|| format!("cannot clear {}", scratch.display()))?;
     }
     crate::data_dir::create_private_dir(&scratch)?;
-    let copy = scratch.join(DATABASE);
+    let (copy_name, engine) = match database {
+        DatabaseSource::Sqlite(_) => (DATABASE, "database sqlite\n".to_owned()),
+        DatabaseSource::Postgres(pg) => (
+            PG_DUMP,
+            format!(
+                "database postgresql\n{}",
+                pg.schema.as_ref().map(|s| format!("schema {s}\n")).unwrap_or_default()
+            ),
+        ),
+    };
+    let copy = scratch.join(copy_name);
     let result = (|| {
-        store.copy_sqlite_to(&copy).context("cannot copy the database")?;
+        match database {
+            DatabaseSource::Sqlite(store) => {
+                store.copy_sqlite_to(&copy).context("cannot copy the database")?
+            }
+            DatabaseSource::Postgres(pg) => pg_dump::ToolRun::new(pg, &scratch)?
+                .dump(&copy)
+                .context("cannot dump the PostgreSQL database")?,
+        }
         let encryptor =
             age::Encryptor::with_recipients(std::iter::once(recipient as &dyn age::Recipient))
                 .context("cannot set up the encryption")?;
@@ -65,7 +96,7 @@ pub fn write(
         // Compressed before it is encrypted (encrypted bytes do not compress): a database
         // shrinks several times, which matters with 14 nightly copies kept.
         let mut packed = zstd::stream::write::Encoder::new(sealed, ZSTD_LEVEL)?;
-        let summary = write_tar(data_dir.root(), &copy, &mut packed)?;
+        let summary = write_tar(data_dir.root(), (copy_name, &copy), &engine, &mut packed)?;
         let sealed = packed.finish().context("cannot finish the backup file")?;
         sealed.finish().context("cannot finish the backup file")?.flush()?;
         Ok(summary)
@@ -74,12 +105,17 @@ pub fn write(
     result
 }
 
-fn write_tar(root: &Path, database: &Path, out: impl Write) -> anyhow::Result<Summary> {
+fn write_tar(
+    root: &Path,
+    (database_name, database): (&str, &Path),
+    engine: &str,
+    out: impl Write,
+) -> anyhow::Result<Summary> {
     let mut tar = tar::Builder::new(out);
     tar.mode(tar::HeaderMode::Deterministic);
     let mut summary = Summary { files: 0, bytes: 0 };
     let manifest = format!(
-        "slate-server {} backup\ncreated {}\n",
+        "slate-server {} backup\ncreated {}\n{engine}",
         env!("CARGO_PKG_VERSION"),
         chrono::Utc::now().to_rfc3339()
     );
@@ -105,7 +141,7 @@ fn write_tar(root: &Path, database: &Path, out: impl Write) -> anyhow::Result<Su
         Ok(())
     };
     add(MANIFEST, None, manifest.as_bytes())?;
-    add(DATABASE, Some(database), &[])?;
+    add(database_name, Some(database), &[])?;
     for name in KEY_FILES {
         let path = root.join(name);
         if path.exists() {
@@ -131,7 +167,7 @@ pub fn entry_target(name: &str) -> Result<PathBuf, String> {
     let path = Path::new(name);
     let plain = path.components().all(|c| matches!(c, std::path::Component::Normal(_)));
     let allowed = match path.components().count() {
-        1 => name == MANIFEST || name == DATABASE || KEY_FILES.contains(&name),
+        1 => [MANIFEST, DATABASE, PG_DUMP].contains(&name) || KEY_FILES.contains(&name),
         2 => FOLDERS.iter().any(|folder| path.starts_with(folder)),
         _ => false,
     };
@@ -144,22 +180,37 @@ pub fn entry_target(name: &str) -> Result<PathBuf, String> {
 
 /// Restores a backup into `root`: an empty data directory, or a just-installed server's (whose
 /// database holds no devices, staff or events; what it made is set aside in
-/// `before-restore-<time>/`). Nothing with data in it is overwritten. Returns what was restored.
+/// `before-restore-<time>/`). With `postgres`, the backup's dump goes into that database (or
+/// the school's schema), which must hold no devices, staff or events yet. Nothing with data in
+/// it is overwritten. Returns what was restored.
 pub fn restore(
     root: &Path,
     identity: &age::x25519::Identity,
     input: impl Read,
+    postgres: Option<&PgDatabase>,
 ) -> anyhow::Result<Summary> {
     // Refused before anything is read or moved.
-    let existing = root.join(DATABASE);
-    if existing.exists() {
-        let store =
-            Store::open(&existing).context("the data directory's database cannot be opened")?;
-        if !store.is_pristine()? {
-            bail!(
-                "{} holds a database with devices, staff or events: restore into an empty data directory (nothing is overwritten)",
-                root.display()
-            );
+    match postgres {
+        None => {
+            let existing = root.join(DATABASE);
+            if existing.exists() {
+                let store = Store::open(&existing)
+                    .context("the data directory's database cannot be opened")?;
+                if !store.is_pristine()? {
+                    bail!(
+                        "{} holds a database with devices, staff or events: restore into an empty data directory (nothing is overwritten)",
+                        root.display()
+                    );
+                }
+            }
+        }
+        Some(pg) => {
+            if !connect(pg)?.is_pristine()? {
+                bail!(
+                    "the PostgreSQL database{} holds devices, staff or events: restore into an empty one (nothing is overwritten)",
+                    pg.schema.as_ref().map(|s| format!(" (schema {s})")).unwrap_or_default()
+                );
+            }
         }
     }
     let decryptor =
@@ -174,10 +225,19 @@ pub fn restore(
         std::fs::remove_dir_all(&staging)?;
     }
     crate::data_dir::create_private_dir(&staging)?;
-    let result = unpack(reader, &staging).and_then(|summary| {
+    let result = unpack(reader, &staging).and_then(|(summary, held)| {
+        match (&held, postgres) {
+            (Held::Sqlite, Some(_)) => {
+                bail!("this backup is of a server on SQLite: restore it without --postgres")
+            }
+            (Held::Sqlite, None) => {}
+            (Held::Postgres { schema }, pg) => {
+                restore_postgres(root, &staging, schema.as_deref(), pg)?
+            }
+        }
         set_aside_fresh_server(root)?;
         for name in std::fs::read_dir(&staging)?.flatten().map(|e| e.file_name()) {
-            if name != MANIFEST {
+            if name != MANIFEST && name != PG_DUMP {
                 std::fs::rename(staging.join(&name), root.join(&name))?;
             }
         }
@@ -187,10 +247,74 @@ pub fn restore(
     result
 }
 
+/// The database a backup holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Held {
+    Sqlite,
+    /// A dump, of the school's schema when the manifest names one.
+    Postgres {
+        schema: Option<String>,
+    },
+}
+
+/// The schema a PostgreSQL backup's manifest names (`schema NAME`).
+fn manifest_schema(manifest: &str) -> Option<String> {
+    manifest.lines().find_map(|line| line.strip_prefix("schema ")).map(|s| s.trim().to_owned())
+}
+
+fn connect(pg: &PgDatabase) -> anyhow::Result<Store> {
+    let options = crate::store::PostgresOptions {
+        ca_file: pg.ca_file.as_deref(),
+        schema: pg.schema.as_deref(),
+    };
+    Store::connect_postgres(&pg.url, options).context("cannot open the PostgreSQL database")
+}
+
+/// `pg_restore` of the backup's dump into the database IT named, then the schema brought up to
+/// date (a backup from an older release).
+fn restore_postgres(
+    root: &Path,
+    staging: &Path,
+    schema: Option<&str>,
+    postgres: Option<&PgDatabase>,
+) -> anyhow::Result<()> {
+    let named = schema.map(|s| format!(" (schema {s})")).unwrap_or_default();
+    let Some(pg) = postgres else {
+        bail!(
+            "this backup is of a server on PostgreSQL{named}: give --postgres{} to restore it",
+            if schema.is_some() { " and --postgres-schema" } else { "" }
+        );
+    };
+    if pg.schema.as_deref() != schema {
+        let describe =
+            |s: Option<&str>| s.map_or("no schema".to_owned(), |s| format!("schema {s}"));
+        bail!(
+            "this backup is of PostgreSQL {}, not {}: give --postgres-schema as the backed-up server had it",
+            describe(schema),
+            describe(pg.schema.as_deref())
+        );
+    }
+    // The password file goes in a folder of its own, never into the data directory's files.
+    let tools = root.join("restore-tools");
+    crate::data_dir::create_private_dir(&tools)?;
+    // What a fresh server made goes (it held nothing: checked again in the same transaction);
+    // if pg_restore then fails, the next start of the server makes it again.
+    connect(pg)?
+        .clear_pristine_postgres(schema)
+        .context("the PostgreSQL database cannot be emptied for the backup")?;
+    let restored = pg_dump::ToolRun::new(pg, &tools)
+        .and_then(|run| run.restore(&staging.join(PG_DUMP)))
+        .context("the PostgreSQL database was not restored (pg_restore's transaction changed nothing: the database is left empty)");
+    let _ = std::fs::remove_dir_all(&tools);
+    restored?;
+    connect(pg).context("the restored PostgreSQL database cannot be opened")?;
+    Ok(())
+}
+
 /// Unpacks a decrypted backup into `staging`, checking every entry and the database.
-fn unpack(reader: impl Read, staging: &Path) -> anyhow::Result<Summary> {
+fn unpack(reader: impl Read, staging: &Path) -> anyhow::Result<(Summary, Held)> {
     let mut summary = Summary { files: 0, bytes: 0 };
-    let mut seen_manifest = false;
+    let mut manifest = None;
     let reader = zstd::stream::read::Decoder::new(reader).context("the backup is damaged")?;
     let mut archive = tar::Archive::new(reader);
     for entry in archive.entries().context("the backup is damaged")? {
@@ -200,22 +324,32 @@ fn unpack(reader: impl Read, staging: &Path) -> anyhow::Result<Summary> {
         }
         let name = entry.path()?.to_string_lossy().into_owned();
         let target = staging.join(entry_target(&name).map_err(anyhow::Error::msg)?);
-        seen_manifest |= name == MANIFEST;
+
         if let Some(parent) = target.parent() {
             crate::data_dir::create_private_dir(parent)?;
         }
         let mut bytes = Vec::new();
         entry.read_to_end(&mut bytes).context("the backup is damaged")?;
         crate::data_dir::write_private_file(&target, &bytes)?;
+        if name == MANIFEST {
+            manifest = Some(String::from_utf8_lossy(&bytes).into_owned());
+        }
         summary.files += 1;
         summary.bytes += bytes.len() as u64;
     }
-    if !seen_manifest || !staging.join(DATABASE).exists() {
-        bail!("this is not a Slate backup: it has no {MANIFEST} or no database");
+    let Some(manifest) = manifest else {
+        bail!("this is not a Slate backup: it has no {MANIFEST}");
+    };
+    let held = match (staging.join(DATABASE).exists(), staging.join(PG_DUMP).exists()) {
+        (true, false) => Held::Sqlite,
+        (false, true) => Held::Postgres { schema: manifest_schema(&manifest) },
+        _ => bail!("this is not a Slate backup: it holds no database, or two"),
+    };
+    if held == Held::Sqlite {
+        // Opening it checks it and brings an older backup's schema up to date.
+        Store::open(&staging.join(DATABASE)).context("the backup's database cannot be opened")?;
     }
-    // Opening it checks it and brings an older backup's schema up to date.
-    Store::open(&staging.join(DATABASE)).context("the backup's database cannot be opened")?;
-    Ok(summary)
+    Ok((summary, held))
 }
 
 /// A server just installed (its service started once) made a database and keys of its own with
@@ -268,7 +402,7 @@ pub fn to_prune(backups: &[PathBuf], keep: usize) -> &[PathBuf] {
 /// so a cut leaves no half file under that name) and deletes the oldest beyond `keep`.
 pub fn write_into(
     data_dir: &DataDir,
-    store: &Store,
+    database: DatabaseSource<'_>,
     recipient: &age::x25519::Recipient,
     dir: &Path,
     keep: usize,
@@ -280,7 +414,7 @@ pub fn write_into(
     let file = std::fs::File::create(&partial)
         .with_context(|| format!("cannot write {}", partial.display()))?;
     let mut file = std::io::BufWriter::new(file);
-    let summary = write(data_dir, store, recipient, &mut file)?;
+    let summary = write(data_dir, database, recipient, &mut file)?;
     let file = file.into_inner().map_err(|e| e.into_error())?;
     file.sync_all()?;
     std::fs::rename(&partial, &path)?;
@@ -300,6 +434,7 @@ mod tests {
     fn only_the_data_directorys_own_files_are_restored() {
         let cases = [
             ("slate.sqlite", true),
+            ("slate.pgdump", true),
             ("policy-key", true),
             ("totp-key", true),
             ("update-ca.pem", true),

@@ -74,7 +74,7 @@ async fn main() -> ExitCode {
         Command::Update(UpdateCommand::Stop) => update_stop(&cli.data_dir, database),
         Command::Init(args) => init(&cli.data_dir, database, args),
         Command::Backup(args) => backup(&cli.data_dir, database, args),
-        Command::Restore(args) => restore(&cli.data_dir, args),
+        Command::Restore(args) => restore(&cli.data_dir, database, args),
         Command::Completions(args) => completions(args),
         Command::Man(args) => man(args),
     };
@@ -320,18 +320,23 @@ fn backup(data_dir: &Path, database: &DatabaseArgs, args: BackupArgs) -> anyhow:
     };
     let recipient = slate_server::backup::parse_recipient(&recipient).context(ConfigRefused)?;
     let (data_dir, store) = open(data_dir, database)?;
+    let postgres = postgres_database(database);
+    let source = match &postgres {
+        Some(pg) => slate_server::backup::DatabaseSource::Postgres(pg),
+        None => slate_server::backup::DatabaseSource::Sqlite(&store),
+    };
     let started = std::time::Instant::now();
     let (path, summary) = match (&args.out, &args.dir) {
         (Some(out), _) => {
             let file = std::fs::File::create(out)
                 .with_context(|| format!("cannot write {}", out.display()))?;
             let mut file = std::io::BufWriter::new(file);
-            let summary = slate_server::backup::write(&data_dir, &store, &recipient, &mut file)?;
+            let summary = slate_server::backup::write(&data_dir, source, &recipient, &mut file)?;
             file.into_inner().map_err(|e| e.into_error())?.sync_all()?;
             (out.clone(), summary)
         }
         (None, Some(dir)) => {
-            slate_server::backup::write_into(&data_dir, &store, &recipient, dir, args.keep.into())?
+            slate_server::backup::write_into(&data_dir, source, &recipient, dir, args.keep.into())?
         }
         (None, None) => anyhow::bail!("give --out FILE or --dir DIR"),
     };
@@ -346,7 +351,16 @@ fn backup(data_dir: &Path, database: &DatabaseArgs, args: BackupArgs) -> anyhow:
     Ok(())
 }
 
-fn restore(data_dir: &Path, args: RestoreArgs) -> anyhow::Result<()> {
+/// The PostgreSQL database the server was told to use, for pg_dump and pg_restore.
+fn postgres_database(database: &DatabaseArgs) -> Option<slate_server::backup::PgDatabase> {
+    database.postgres.as_ref().map(|url| slate_server::backup::PgDatabase {
+        url: url.clone(),
+        ca_file: database.postgres_ca.clone(),
+        schema: database.postgres_schema.clone(),
+    })
+}
+
+fn restore(data_dir: &Path, database: &DatabaseArgs, args: RestoreArgs) -> anyhow::Result<()> {
     use std::str::FromStr;
     let text = std::fs::read_to_string(&args.identity)
         .with_context(|| format!("cannot read {}", args.identity.display()))?;
@@ -364,9 +378,13 @@ fn restore(data_dir: &Path, args: RestoreArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot make {}", data_dir.display()))?;
     slate_server::run_as::run_as_owner(data_dir)?;
     let started = std::time::Instant::now();
-    let summary =
-        slate_server::backup::restore(data_dir, &identity, std::io::BufReader::new(input))
-            .with_context(|| format!("{} was not restored", args.file.display()))?;
+    let summary = slate_server::backup::restore(
+        data_dir,
+        &identity,
+        std::io::BufReader::new(input),
+        postgres_database(database).as_ref(),
+    )
+    .with_context(|| format!("{} was not restored", args.file.display()))?;
     println!(
         "restored into {}: {} files, {} bytes ({:.1} s). Start the server: every enrolled device goes on as before.",
         data_dir.display(),

@@ -151,6 +151,43 @@ impl Store {
         Ok(used == 0)
     }
 
+    /// Empties a PostgreSQL database (or the school's schema, which goes too) that holds no
+    /// device, staff account or event, for `pg_restore` to fill from a backup: the tables a
+    /// fresh server made may be a newer release's than the backup's. Refused otherwise, in the
+    /// same transaction as the check.
+    pub fn clear_pristine_postgres(&self, schema: Option<&str>) -> Result<(), StoreError> {
+        let connection = self.lock();
+        if connection.backend() != sql::Backend::Postgres {
+            return Err(StoreError::Unsupported("the database is not PostgreSQL".into()));
+        }
+        let tx = connection.transaction()?;
+        let used: i64 = tx.query_row(
+            "SELECT (SELECT COUNT(*) FROM devices) + (SELECT COUNT(*) FROM staff)
+                    + (SELECT COUNT(*) FROM events)",
+            [],
+            |r| r.get(0),
+        )?;
+        if used != 0 {
+            return Err(StoreError::Unsupported(
+                "the PostgreSQL database holds devices, staff or events".into(),
+            ));
+        }
+        let tables = tx
+            .prepare("SELECT tablename::text FROM pg_tables WHERE schemaname = current_schema()")?
+            .query_map([], |r| r.get::<_, String>(0))?
+            .collect::<Result<Vec<_>, _>>()?;
+        if !tables.is_empty() {
+            let names: Vec<String> =
+                tables.iter().map(|t| format!("\"{}\"", t.replace('"', "\"\""))).collect();
+            tx.execute_batch(&format!("DROP TABLE {} CASCADE", names.join(", ")))?;
+        }
+        if let Some(schema) = schema {
+            // Checked by `connect_postgres`: letters, digits and _ only.
+            tx.execute_batch(&format!("DROP SCHEMA {schema}"))?;
+        }
+        tx.commit()
+    }
+
     /// Writes a consistent copy of a SQLite database to `path` (a new file), as of one moment,
     /// while the server goes on (`VACUUM INTO`: one read transaction; the copy is compacted).
     /// PostgreSQL is backed up with its own tool, `pg_dump`.

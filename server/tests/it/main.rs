@@ -5,6 +5,7 @@ mod abuse;
 mod accounts;
 mod activity;
 mod alerts;
+mod backups;
 mod binary;
 mod common;
 mod desk;
