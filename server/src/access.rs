@@ -54,13 +54,15 @@ pub enum Permission {
     GovernorReport,
     /// Update bundles, IT's update CA and rollouts: what software every device runs.
     ManageUpdates,
+    /// The alert rules (monitoring the filter) and when an unacknowledged incident escalates.
+    ManageAlertRules,
 }
 
 use Permission::*;
 use Role::{DeputyDsl, Dsl, ItAdmin, Teacher};
 
 /// The one table: each permission and the roles that have it.
-pub const TABLE: [(Permission, &[Role]); 19] = [
+pub const TABLE: [(Permission, &[Role]); 20] = [
     (SeeNewReports, &[Dsl, DeputyDsl, Teacher]),
     (Acknowledge, &[Dsl, DeputyDsl, Teacher]),
     (ReadCaseFile, &[Dsl, DeputyDsl]),
@@ -80,6 +82,7 @@ pub const TABLE: [(Permission, &[Role]); 19] = [
     (ReadAudit, &[Dsl, DeputyDsl]),
     (GovernorReport, &[Dsl, DeputyDsl]),
     (ManageUpdates, &[ItAdmin]),
+    (ManageAlertRules, &[Dsl, DeputyDsl]),
 ];
 
 /// May `role` do `permission`?
@@ -110,6 +113,7 @@ impl Permission {
             ReadAudit => "the audit log",
             GovernorReport => "the governors' report (anonymised counts)",
             ManageUpdates => "device updates: upload bundles, roll them out, stop a rollout",
+            ManageAlertRules => "alert rules (illegal content, filter bypass, hardware, faults, silent devices) and escalation",
         }
     }
 }
@@ -218,8 +222,9 @@ mod tests {
     /// The need-to-know promises, each stated as who has a permission.
     #[test]
     fn need_to_know() {
-        let cases: [(Permission, &[Role]); 12] = [
+        let cases: [(Permission, &[Role]); 13] = [
             (ManageUpdates, &[ItAdmin]),
+            (ManageAlertRules, &[Dsl, DeputyDsl]),
             (ReadCaseFile, &[Dsl, DeputyDsl]),
             (MoveIncident, &[Dsl, DeputyDsl]),
             (RecordIncident, &[Dsl, DeputyDsl, Teacher]),

@@ -1,4 +1,5 @@
-//! The alerts outbox's worker: sends the alerts the store queued with their reports, retrying
+//! The alerts outbox's worker: sends the alerts the store queued with their reports (and the
+//! alert rules' alerts and escalations, `alert_rules`), retrying
 //! with backoff until each channel has taken it, across restarts (the queue is in the
 //! database). The retry policy is pure ([`retry_delay`], [`after_try`]); sending is behind
 //! [`AlertChannels`] ([`crate::notify::Notifier`] for real, fakes in tests).
@@ -96,6 +97,7 @@ pub async fn deliver_due(
     let due = store.run(move |store| store.due_alerts(now, 50)).await?;
     for queued in &due {
         let alert = Alert {
+            about: queued.about.clone(),
             incident: queued.incident,
             device: queued.device,
             pressed_at: queued.pressed_at,
@@ -113,8 +115,9 @@ pub async fn deliver_due(
         };
         let tried = after_try(queued, email.as_ref(), webhook.as_ref(), Utc::now(), timing);
         match &tried.error {
-            None => tracing::info!(incident = queued.incident, "alert sent"),
+            None => tracing::info!(alert = queued.id, incident = queued.incident, "alert sent"),
             Some(error) => tracing::warn!(
+                alert = queued.id,
                 incident = queued.incident,
                 attempts = queued.attempts + 1,
                 %error,
@@ -162,6 +165,41 @@ pub fn spawn_worker(
     })
 }
 
+/// How often the monitoring job looks for silent devices and unacknowledged incidents.
+pub const MONITOR_EVERY: Duration = Duration::from_secs(60);
+
+/// Checks once, at `now`: queues the silent devices' alerts and the escalations due
+/// (`alert_rules` decides; the store queues them in this outbox). Returns how many.
+pub fn monitor_once(store: &Store, now: DateTime<Utc>) -> Result<usize, crate::store::StoreError> {
+    Ok(store.check_silent_devices(now)? + store.escalate_unacknowledged(now)?)
+}
+
+/// Runs [`monitor_once`] every `every` until the task is aborted, waking the worker when it
+/// queued an alert.
+pub fn spawn_monitor_job(
+    store: Store,
+    wake: Arc<Notify>,
+    every: Duration,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(every);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            match store.run(|store| monitor_once(store, Utc::now())).await {
+                Ok(0) => {}
+                Ok(queued) => {
+                    tracing::info!(queued, "monitoring alerts queued");
+                    wake.notify_one();
+                }
+                Err(error) => {
+                    tracing::error!(%error, "the monitoring check failed; will try again")
+                }
+            }
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -185,7 +223,8 @@ mod tests {
     fn queued(email_done: bool, webhook_done: bool, attempts: u32) -> OutboxAlert {
         OutboxAlert {
             id: 1,
-            incident: 7,
+            about: crate::notify::AlertAbout::Report,
+            incident: Some(7),
             device: Some(12),
             pressed_at: "2026-11-17T10:00:00Z".parse().unwrap(),
             from_block_page: false,

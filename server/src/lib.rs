@@ -23,7 +23,8 @@
 //!   register, the fleet), `setup` (classes, roster import, apps, picture PINs, unlock PIN
 //!   holders, session rules, filter lists and profiles, the policy key), `bypasses` (filter
 //!   bypass requests and decisions), `commands` ("eyes on me", sign everyone out), `governors`
-//!   (the termly report page), `audit` (the audit log page and CSV).
+//!   (the termly report page), `audit` (the audit log page and CSV), `alert_settings` (the
+//!   DSL's alert rules and escalation).
 //! - [`export`] writes CSV; [`pdf`] writes a printable incident record; `live.js` (in
 //!   `features/incidents/`) is the only script.
 //! - Pure rules: [`access`] (who may do what: one table of permissions by role, each route's
@@ -32,10 +33,14 @@
 //!   and the daily purge job that applies it), [`governors`] (the termly anonymised counts
 //!   and their SVG charts), [`device_policy`] (the kiosk and filter documents devices get, built
 //!   from the records), [`roster`] (the roster CSV), [`uk_time`] (Europe/London for pages and
-//!   forms), [`who_had`] (who had a device at a time: one pupil, nobody, or a conflict).
+//!   forms), [`who_had`] (who had a device at a time: one pupil, nobody, or a conflict),
+//!   [`alert_rules`] (monitoring the filter: the alert rules, their de-duplication, and when an
+//!   unacknowledged incident is escalated).
 //! - [`config`]: the TOML config file, checked field by field; [`notify`]: email and webhook
-//!   alerts for new reports, sent by [`alert_outbox`]'s worker from the outbox the store fills
-//!   in each report's own transaction (retried with backoff, across restarts).
+//!   alerts for new reports, alert rules and escalations, sent by [`alert_outbox`]'s worker
+//!   from the outbox the store fills in each report's own transaction (and each batch's that
+//!   fired a rule; the monitoring job's for silent devices and escalations), retried with
+//!   backoff, across restarts.
 //! - [`store`]: the SQLite database, its migrations and every query. Nothing else touches SQL.
 //! - [`data_dir`], [`tls`], [`listen`], [`secrets`], [`roster`]: the data directory and its
 //!   private files, certificates, where to listen, random secrets and hashes, roster entries;
@@ -53,6 +58,7 @@
 
 pub mod access;
 pub mod alert_outbox;
+pub mod alert_rules;
 pub mod auth;
 pub mod backup;
 pub mod chronology;

@@ -1,8 +1,10 @@
-//! Alerts when a report arrives: email over SMTP and a webhook POST, as configured. What an
-//! alert says is pure ([`alert_email`], [`webhook_body`]); sending is at the edge. An alert
-//! carries the device, the time and a link, never the pupil's name, the URL or the page title:
-//! mail and chat systems are not where safeguarding records live.
+//! Alerts when a report arrives, when an alert rule fires on a device (`alert_rules`) and when an
+//! incident is escalated: email over SMTP and a webhook POST, as configured. What an alert says
+//! is pure ([`alert_email`], [`webhook_body`]); sending is at the edge. An alert carries the
+//! device, the time, a count and a link, never the pupil's name, the URL, the blocked name or
+//! the page title: mail and chat systems are not where safeguarding records live.
 
+use crate::alert_rules::{event_kinds, RuleId};
 use crate::config::{Config, EmailConfig, SmtpSecurity};
 use chrono::{DateTime, Utc};
 use lettre::transport::smtp::authentication::Credentials;
@@ -11,10 +13,13 @@ use std::time::Duration;
 
 const SEND_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// A new report, as alerts describe it.
+/// A new report, a rule's alert or an escalation, as alerts describe it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Alert {
-    pub incident: i64,
+    /// What the alert is about.
+    pub about: AlertAbout,
+    /// The incident; `None` only for a rule's alert.
+    pub incident: Option<i64>,
     /// `None`: an incident recorded by hand that names no device.
     pub device: Option<u16>,
     pub pressed_at: DateTime<Utc>,
@@ -22,8 +27,20 @@ pub struct Alert {
     pub from_block_page: bool,
     /// The account that recorded the incident by hand; `None` for a device's report.
     pub recorded_by: Option<String>,
-    /// The class teachers' addresses, besides the configured ones.
+    /// The class teachers' addresses (an escalation: the deputy DSLs' and those the DSL
+    /// gave), besides the configured ones.
     pub also_to: Vec<String>,
+}
+
+/// The kinds of alert the outbox sends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AlertAbout {
+    /// A device's report, or an incident recorded by hand.
+    Report,
+    /// An alert rule fired on `device`: `count` events from `first_at` to `pressed_at`.
+    Rule { rule: String, count: u32, first_at: DateTime<Utc> },
+    /// An incident nobody acknowledged in time.
+    Escalation,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -40,48 +57,97 @@ fn link(public_url: Option<&str>, incident: i64) -> String {
     format!("{}/incidents/{incident}", public_url.unwrap_or(""))
 }
 
+/// UK time, zone named, as every time a person reads.
+fn uk(at: DateTime<Utc>) -> impl std::fmt::Display {
+    at.with_timezone(&chrono_tz::Europe::London).format("%H:%M:%S %Z on %a %-d %b %Y")
+}
+
+/// Where a rule's alert is looked into: the filtering log for blocks, else the device's page.
+fn rule_link(public_url: Option<&str>, rule: &str, device: Option<u16>) -> String {
+    let base = public_url.unwrap_or("");
+    let device = device.map(|d| d.to_string()).unwrap_or_default();
+    match RuleId::parse(rule) {
+        Some(id) if event_kinds(id) == ["filter_blocked"] => {
+            format!("{base}/filtering-log?device={device}")
+        }
+        _ => format!("{base}/devices/{device}"),
+    }
+}
+
+/// A rule's title, or its stored name from a newer server.
+fn rule_title(rule: &str) -> &str {
+    RuleId::parse(rule).map_or(rule, |id| id.rule().title)
+}
+
 /// Subject and body of the alert email.
 pub fn alert_email(alert: &Alert, public_url: Option<&str>) -> (String, String) {
-    // UK time, zone named, as every time a person reads.
-    let when = alert
-        .pressed_at
-        .with_timezone(&chrono_tz::Europe::London)
-        .format("%H:%M:%S %Z on %a %-d %b %Y");
-    let link = link(public_url, alert.incident);
+    let when = uk(alert.pressed_at);
     let device = alert.device.map(|d| d.to_string()).unwrap_or_else(|| "?".into());
+    let incident = alert.incident.unwrap_or_default();
+    match &alert.about {
+        AlertAbout::Report => {}
+        AlertAbout::Rule { rule, count, first_at } => {
+            let title = rule_title(rule);
+            let link = rule_link(public_url, rule, alert.device);
+            let subject = format!("Slate: {title} on device {device}");
+            let events = if *count == 1 { "1 event".to_owned() } else { format!("{count} events") };
+            let what = if RuleId::parse(rule) == Some(RuleId::DeviceSilent) {
+                format!("not in touch since {when} ({count} days)")
+            } else {
+                format!("{events} from {} to {when}", uk(*first_at))
+            };
+            let body = format!(
+                "Alert rule \"{title}\" on device {device}: {what}.\n\n\
+                 Look into it: {link}\n\n\
+                 Further events on this device within the rule's window raise no more alerts.\n\
+                 The DSL sets the alert rules at {}/alert-rules.\n",
+                public_url.unwrap_or(""),
+            );
+            return (subject, body);
+        }
+        AlertAbout::Escalation => {
+            let link = link(public_url, incident);
+            let subject = format!(
+                "Slate: incident {incident} on device {device} not acknowledged (escalated)"
+            );
+            let body = format!(
+                "The report from device {device} at {when} has not been acknowledged by anyone.\n\
+                 It is escalated to you as the deputy DSL or senior leader.\n\n\
+                 Incident {incident}: {link}\n\n\
+                 Sign in to acknowledge it, or make sure someone is on their way to the device.\n"
+            );
+            return (subject, body);
+        }
+    }
+    let link = link(public_url, incident);
     if let Some(account) = &alert.recorded_by {
         let on_device = alert.device.map(|d| format!(" on device {d}")).unwrap_or_default();
-        let subject =
-            format!("Slate: incident {} recorded by {account}{on_device}", alert.incident);
+        let subject = format!("Slate: incident {incident} recorded by {account}{on_device}");
         let body = format!(
             "{account} recorded an online safety incident that happened{on_device} at {when}.\n\n\
-             Incident {}: {link}\n\n\
+             Incident {incident}: {link}\n\n\
              Sign in to read it and to record what was done.\n",
-            alert.incident,
         );
         return (subject, body);
     }
     if alert.from_block_page {
         let subject = format!(
-            "Slate: device {device} asked for a teacher at a blocked page (incident {}, low priority)",
-            alert.incident
+            "Slate: device {device} asked for a teacher at a blocked page (incident {incident}, low priority)",
         );
         let body = format!(
             "A pupil pressed \"tell my teacher\" on a blocked page on device {device} at {when}.\n\
              Low priority: the device was not held.\n\n\
-             Incident {}: {link}\n",
-            alert.incident,
+             Incident {incident}: {link}\n",
         );
         return (subject, body);
     }
-    let subject = format!("Slate: device {device} reported (incident {})", alert.incident);
+    let subject = format!("Slate: device {device} reported (incident {incident})");
     let body = format!(
         "A pupil pressed the report button on device {device} at {when}.\n\
          The screen went dark and the device is held until a member of staff unlocks it.\n\n\
-         Incident {}: {link}\n\n\
+         Incident {incident}: {link}\n\n\
          Sign in to see what was on screen and to record what was done.\n\
          Class teachers: {}/reports lists your classes' new reports to acknowledge.\n",
-        alert.incident,
         public_url.unwrap_or(""),
     );
     (subject, body)
@@ -89,25 +155,51 @@ pub fn alert_email(alert: &Alert, public_url: Option<&str>) -> (String, String) 
 
 /// The webhook's JSON body.
 pub fn webhook_body(alert: &Alert, public_url: Option<&str>) -> serde_json::Value {
+    let device = alert.device.map(|d| d.to_string()).unwrap_or_else(|| "?".into());
+    let incident = alert.incident.unwrap_or_default();
+    match &alert.about {
+        AlertAbout::Report => {}
+        AlertAbout::Rule { rule, count, first_at } => {
+            return serde_json::json!({
+                "kind": "rule",
+                "rule": rule,
+                "device": alert.device,
+                "count": count,
+                "first_at": first_at,
+                "at": alert.pressed_at,
+                "link": rule_link(public_url, rule, alert.device),
+                "text": format!("{} on device {device}: {count} in the rule's window", rule_title(rule)),
+            });
+        }
+        AlertAbout::Escalation => {
+            return serde_json::json!({
+                "kind": "escalation",
+                "incident": incident,
+                "device": alert.device,
+                "pressed_at": alert.pressed_at,
+                "link": link(public_url, incident),
+                "text": format!("Incident {incident} on device {device} not acknowledged: escalated"),
+            });
+        }
+    }
     if let Some(account) = &alert.recorded_by {
         return serde_json::json!({
             "kind": "recorded",
-            "incident": alert.incident,
+            "incident": incident,
             "device": alert.device,
             "happened_at": alert.pressed_at,
             "recorded_by": account,
-            "link": link(public_url, alert.incident),
-            "text": format!("Incident {} recorded by {account}", alert.incident),
+            "link": link(public_url, incident),
+            "text": format!("Incident {incident} recorded by {account}"),
         });
     }
-    let device = alert.device.map(|d| d.to_string()).unwrap_or_else(|| "?".into());
     serde_json::json!({
         "kind": "report",
-        "incident": alert.incident,
+        "incident": incident,
         "device": alert.device,
         "pressed_at": alert.pressed_at,
-        "link": link(public_url, alert.incident),
-        "text": format!("Device {device} reported: incident {}", alert.incident),
+        "link": link(public_url, incident),
+        "text": format!("Device {device} reported: incident {incident}"),
     })
 }
 
@@ -233,7 +325,8 @@ mod tests {
 
     fn alert() -> Alert {
         Alert {
-            incident: 7,
+            about: AlertAbout::Report,
+            incident: Some(7),
             device: Some(12),
             pressed_at: "2026-11-17T10:14:03Z".parse().unwrap(),
             from_block_page: false,
@@ -279,6 +372,52 @@ mod tests {
             (Some("recorded"), Some("j.smith"))
         );
         assert!(hook["device"].is_null());
+    }
+
+    #[test]
+    fn a_rules_alert_names_the_rule_device_count_and_times_only() {
+        let rule = Alert {
+            about: AlertAbout::Rule {
+                rule: "filter_bypass".into(),
+                count: 3,
+                first_at: "2026-11-17T10:10:00Z".parse().unwrap(),
+            },
+            incident: None,
+            ..alert()
+        };
+        let (subject, body) = alert_email(&rule, Some("https://slate.example"));
+        assert_eq!(subject, "Slate: Attempts to go around the filter on device 12");
+        assert!(
+            body.contains("3 events from 10:10:00 GMT on Tue 17 Nov 2026 to 10:14:03 GMT"),
+            "{body}"
+        );
+        assert!(body.contains("https://slate.example/filtering-log?device=12"), "{body}");
+        let hook = webhook_body(&rule, None);
+        assert_eq!((hook["kind"].as_str(), hook["count"].as_u64()), (Some("rule"), Some(3)));
+        assert_eq!(hook["link"], "/filtering-log?device=12");
+        let silent = Alert {
+            about: AlertAbout::Rule {
+                rule: "device_silent".into(),
+                count: 1,
+                first_at: rule.pressed_at,
+            },
+            ..rule.clone()
+        };
+        let (_, body) = alert_email(&silent, None);
+        assert!(
+            body.contains("not in touch since 10:14:03 GMT on Tue 17 Nov 2026 (1 days)"),
+            "{body}"
+        );
+        assert!(body.contains("Look into it: /devices/12"), "{body}");
+    }
+
+    #[test]
+    fn an_escalation_says_nobody_acknowledged_it() {
+        let escalation = Alert { about: AlertAbout::Escalation, ..alert() };
+        let (subject, body) = alert_email(&escalation, None);
+        assert_eq!(subject, "Slate: incident 7 on device 12 not acknowledged (escalated)");
+        assert!(body.contains("has not been acknowledged") && body.contains("/incidents/7"));
+        assert_eq!(webhook_body(&escalation, None)["kind"], "escalation");
     }
 
     #[test]

@@ -134,6 +134,10 @@ pub async fn ingest_events(
     for report in ingested.new_reports {
         announce(&state, &report);
     }
+    if ingested.new_alerts > 0 {
+        // An alert rule fired: its alert was queued with the events that fired it.
+        state.alerts.notify_one();
+    }
     Ok(Json(reply))
 }
 

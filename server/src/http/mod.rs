@@ -16,8 +16,8 @@ use crate::access::Gate;
 use crate::auth::{HashCost, SignInThrottle};
 use crate::config::Config;
 use crate::features::{
-    audit, bypasses, commands, device_api, devices, filtering_log, governors, incidents, pupils,
-    record_incident, recovery, setup, sign_in, staff_accounts, updates,
+    alert_settings, audit, bypasses, commands, device_api, devices, filtering_log, governors,
+    incidents, pupils, record_incident, recovery, setup, sign_in, staff_accounts, updates,
 };
 use crate::notify::Notifier;
 use crate::secrets::Secret;
@@ -216,6 +216,7 @@ pub fn routes() -> Routes {
         .merge(commands::routes())
         .merge(governors::routes())
         .merge(audit::routes())
+        .merge(alert_settings::routes())
         .merge(staff_accounts::routes())
         .merge(updates::routes())
         .merge(Routes::new().get("/static/back.js", Gate::Public, error::back_js))
@@ -332,6 +333,12 @@ pub async fn serve(
         state.alerts.clone(),
         state.outbox_timing,
     );
+    // Silent devices and unacknowledged incidents, into the same outbox.
+    let monitor = crate::alert_outbox::spawn_monitor_job(
+        state.store.clone(),
+        state.alerts.clone(),
+        crate::alert_outbox::MONITOR_EVERY,
+    );
     let state_limits = state.limits;
     // The peer address feeds sign-in throttling per address.
     let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
@@ -366,5 +373,6 @@ pub async fn serve(
     };
     on_shutdown.abort();
     alerts.abort();
+    monitor.abort();
     Ok(served?)
 }

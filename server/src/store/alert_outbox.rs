@@ -1,17 +1,22 @@
-//! The alerts outbox's rows: queued in the report's own transaction, read when due, marked
-//! per channel. When to try again is `alert_outbox`'s (the worker's) decision.
+//! The alerts outbox's rows: queued in the report's own transaction (a rule's alert in the
+//! transaction of the events that fired it, an escalation in the check's), read when due,
+//! marked per channel. When to try again is `alert_outbox`'s (the worker's) decision.
 
 use super::classes::class_teacher_emails_in;
 use super::ingest::NewReport;
-use super::sql::Transaction;
+use super::sql::{OptionalExtension, Transaction};
 use super::{db_time, parse_db_time, Store, StoreError};
+use crate::alert_rules::{Raised, RuleId};
+use crate::notify::AlertAbout;
 use chrono::{DateTime, Utc};
 
 /// An alert waiting in the outbox.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutboxAlert {
     pub id: i64,
-    pub incident: i64,
+    pub about: AlertAbout,
+    /// `None` only for a rule's alert.
+    pub incident: Option<i64>,
     /// `None`: an incident recorded by hand that names no device.
     pub device: Option<u16>,
     pub pressed_at: DateTime<Utc>,
@@ -62,6 +67,74 @@ pub(super) fn queue_recorded_alert(
     insert_alert(tx, incident, device, happened_at, false, Some(recorded_by), &[], recorded_at)
 }
 
+/// Queues a rule's alert for `device`, in the transaction that stored the events that fired it
+/// (or the silent-device check's).
+pub(super) fn queue_rule_alert(
+    tx: &Transaction<'_>,
+    rule: RuleId,
+    device: u16,
+    raised: &Raised,
+    created_at: &str,
+) -> Result<(), StoreError> {
+    tx.execute(
+        "INSERT INTO alert_outbox (kind, rule, rule_count, rule_first_at, device, pressed_at,
+                                   from_block_page, also_to, created_at, next_attempt_at)
+         VALUES ('rule', $1, $2, $3, $4, $5, 0, '[]', $6, $6)",
+        (
+            rule.name(),
+            i64::from(raised.count),
+            db_time(raised.first_at),
+            device,
+            db_time(raised.at),
+            created_at,
+        ),
+    )?;
+    Ok(())
+}
+
+/// Queues the escalation of `incident` to `also_to` besides the configured addresses. Once per
+/// incident: the outbox's unique index refuses a second, which is skipped.
+pub(super) fn queue_escalation(
+    tx: &Transaction<'_>,
+    incident: i64,
+    device: Option<u16>,
+    pressed_at: DateTime<Utc>,
+    also_to: &[String],
+    created_at: &str,
+) -> Result<usize, StoreError> {
+    let already: Option<i64> = tx
+        .query_row(
+            "SELECT id FROM alert_outbox WHERE kind = 'escalation' AND incident = $1",
+            [incident],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if already.is_some() {
+        return Ok(0);
+    }
+    tx.execute(
+        "INSERT INTO alert_outbox (kind, incident, device, pressed_at, from_block_page, also_to,
+                                   created_at, next_attempt_at)
+         VALUES ('escalation', $1, $2, $3, 0, $4, $5, $5)",
+        (incident, device, db_time(pressed_at), serde_json::to_string(also_to)?, created_at),
+    )
+}
+
+/// The time of the newest alert `rule` raised for `device`.
+pub(super) fn last_rule_alert(
+    tx: &Transaction<'_>,
+    rule: RuleId,
+    device: u16,
+) -> Result<Option<DateTime<Utc>>, StoreError> {
+    let newest: Option<String> = tx.query_row(
+        "SELECT max(pressed_at) FROM alert_outbox
+         WHERE kind = 'rule' AND rule = $1 AND device = $2",
+        (rule.name(), device),
+        |r| r.get(0),
+    )?;
+    newest.as_deref().map(parse_db_time).transpose()
+}
+
 #[allow(clippy::too_many_arguments)] // one per column
 fn insert_alert(
     tx: &Transaction<'_>,
@@ -101,7 +174,7 @@ impl Store {
         let connection = self.lock();
         let mut statement = connection.prepare_cached(
             "SELECT id, incident, device, pressed_at, from_block_page, also_to, email_done,
-                    webhook_done, attempts, recorded_by
+                    webhook_done, attempts, recorded_by, kind, rule, rule_count, rule_first_at
              FROM alert_outbox
              WHERE (email_done = 0 OR webhook_done = 0) AND next_attempt_at <= $1
              ORDER BY next_attempt_at, id LIMIT $2",
@@ -109,7 +182,7 @@ impl Store {
         let rows = statement.query_map((db_time(now), i64::from(limit)), |r| {
             Ok((
                 r.get::<_, i64>(0)?,
-                r.get::<_, i64>(1)?,
+                r.get::<_, Option<i64>>(1)?,
                 r.get::<_, Option<i64>>(2)?,
                 r.get::<_, String>(3)?,
                 r.get::<_, i64>(4)?,
@@ -118,13 +191,41 @@ impl Store {
                 r.get::<_, i64>(7)?,
                 r.get::<_, i64>(8)?,
                 r.get::<_, Option<String>>(9)?,
+                (
+                    r.get::<_, String>(10)?,
+                    r.get::<_, Option<String>>(11)?,
+                    r.get::<_, Option<i64>>(12)?,
+                    r.get::<_, Option<String>>(13)?,
+                ),
             ))
         })?;
         rows.map(|row| {
-            let (id, incident, device, pressed_at, block, also_to, email, webhook, attempts, by) =
-                row?;
+            let (
+                id,
+                incident,
+                device,
+                pressed_at,
+                block,
+                also_to,
+                email,
+                webhook,
+                attempts,
+                by,
+                (kind, rule, count, first_at),
+            ) = row?;
+            let about = match (kind.as_str(), rule, first_at) {
+                ("report", _, _) => AlertAbout::Report,
+                ("escalation", _, _) => AlertAbout::Escalation,
+                ("rule", Some(rule), Some(first_at)) => AlertAbout::Rule {
+                    rule,
+                    count: u32::try_from(count.unwrap_or(0)).unwrap_or(u32::MAX),
+                    first_at: parse_db_time(&first_at)?,
+                },
+                (kind, _, _) => return Err(StoreError::Corrupt(format!("alert kind {kind:?}"))),
+            };
             Ok(OutboxAlert {
                 id,
+                about,
                 incident,
                 device: device
                     .map(u16::try_from)

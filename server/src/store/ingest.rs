@@ -26,6 +26,8 @@ pub struct NewReport {
 pub struct Ingested {
     pub reply: IngestReply,
     pub new_reports: Vec<NewReport>,
+    /// Alerts the alert rules raised on this batch's new events (queued in the outbox).
+    pub new_alerts: usize,
 }
 
 impl Store {
@@ -55,6 +57,7 @@ impl Store {
         let received_at = db_time(received_at);
         let mut reply = IngestReply::new(0, 0);
         let mut new_reports = Vec::new();
+        let mut stored = Vec::new();
         for event in events {
             // ON CONFLICT (id), not INSERT OR IGNORE: only a repeated id is a duplicate; any
             // other constraint failure is an error that must not pass silently.
@@ -81,6 +84,7 @@ impl Store {
                 reply.duplicates += 1;
             } else {
                 reply.stored += 1;
+                stored.push(event);
                 // Before the event's own rows: a restart ends the old boot's session before
                 // the new boot's sign-in starts one.
                 boots.observe(&tx, device, event)?;
@@ -104,6 +108,9 @@ impl Store {
                 }
             }
         }
+        // In this transaction too: the events are stored with the alerts they raise.
+        let new_alerts =
+            super::alert_rules::evaluate_on_ingest(&tx, device, &stored, &received_at)?;
         tx.execute(
             "UPDATE devices SET last_seen_at = $2, boot_id = $3, last_event_at = $4,
                                 clock_synced = $5
@@ -117,7 +124,7 @@ impl Store {
             ),
         )?;
         tx.commit()?;
-        Ok(Ingested { reply, new_reports })
+        Ok(Ingested { reply, new_reports, new_alerts })
     }
 }
 

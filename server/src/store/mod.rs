@@ -7,6 +7,7 @@
 
 mod activity;
 mod alert_outbox;
+mod alert_rules;
 mod apps;
 mod bypasses;
 mod chronology;
@@ -33,6 +34,7 @@ mod updates;
 
 pub use activity::{ActivityRecord, RefusedRecord};
 pub use alert_outbox::OutboxAlert;
+pub use alert_rules::{RuleAlertRecord, ALERT_SETTINGS};
 pub use bypasses::{BypassDecision, BypassRecord};
 pub use chronology::{BlockedAttempt, IncidentHistoryLine, PupilRecord, PupilSession};
 pub use classes::ClassInput;

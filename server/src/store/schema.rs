@@ -75,6 +75,8 @@ const MIGRATIONS: &[Migration] = &[
     migration!("0015_pupil_identity"),
     // A pupil marked as left rather than deleted: their records stay for the DSL (issue 17).
     migration!("0016_pupils_left"),
+    // The alerts outbox also carries alert rules' alerts and escalations (issue 17).
+    migration!("0017_alert_rules"),
 ];
 
 pub fn migrations() -> Migrations<'static> {

@@ -204,7 +204,7 @@ async fn an_alert_waits_while_smtp_is_down_survives_a_restart_and_arrives_once()
     let failed = tokio::time::timeout(PATIENCE, async {
         loop {
             let queued = server.store.due_alerts(far, 10).unwrap();
-            if queued.iter().any(|a| a.incident == incident && a.attempts >= 2) {
+            if queued.iter().any(|a| a.incident == Some(incident) && a.attempts >= 2) {
                 return queued;
             }
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;

@@ -12,6 +12,7 @@ mod desk;
 mod device_api;
 mod forms;
 mod https;
+mod monitoring;
 mod openapi;
 mod policy;
 mod postgres;
