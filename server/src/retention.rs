@@ -49,6 +49,9 @@ pub enum RecordType {
     /// Alerts sent on every channel (the outbox keeps teachers' addresses); one still waiting
     /// to go is kept whatever its age.
     Alerts,
+    /// What stops working at a time: staff sign-ins, recovery links, enrollment tokens and
+    /// teacher commands (hashes, who asked; the audit log keeps what happened).
+    Expired,
     /// The audit log: who saw which pupil's records and who changed what.
     Audit,
     /// A pupil marked as left: everything above about them except safeguarding incidents (and
@@ -68,6 +71,8 @@ pub enum MeasuredFrom {
     When,
     /// When the pupil was marked as left.
     Left,
+    /// When it stopped working (a sign-in's last use).
+    Expiry,
 }
 
 impl MeasuredFrom {
@@ -77,6 +82,7 @@ impl MeasuredFrom {
             MeasuredFrom::End => "its end",
             MeasuredFrom::When => "when it happened",
             MeasuredFrom::Left => "leaving",
+            MeasuredFrom::Expiry => "expiry (a sign-in's last use)",
         }
     }
 }
@@ -100,7 +106,7 @@ const YEARS_25: u32 = 25 * 365 + 6;
 const YEARS_6: u32 = 6 * 365 + 2;
 
 impl RecordType {
-    pub const ALL: [RecordType; 11] = [
+    pub const ALL: [RecordType; 12] = [
         RecordType::Incidents,
         RecordType::FalseAlarms,
         RecordType::TellMyTeacher,
@@ -110,6 +116,7 @@ impl RecordType {
         RecordType::DeviceEvents,
         RecordType::Bypasses,
         RecordType::Alerts,
+        RecordType::Expired,
         RecordType::Audit,
         RecordType::Leavers,
     ];
@@ -126,6 +133,7 @@ impl RecordType {
             RecordType::DeviceEvents => "device_events",
             RecordType::Bypasses => "bypasses",
             RecordType::Alerts => "alerts",
+            RecordType::Expired => "expired",
             RecordType::Audit => "audit",
             RecordType::Leavers => "leavers",
         }
@@ -196,6 +204,14 @@ impl RecordType {
             RecordType::Alerts => {
                 rule(30, 7, "answers whether last week's alerts went", MeasuredFrom::When)
             }
+            // Nothing to keep them for once they stopped working: the audit log says who signed
+            // in, enrolled or sent a command. A teacher's page lists the last commands.
+            RecordType::Expired => rule(
+                30,
+                1,
+                "a teacher's page still lists today's commands",
+                MeasuredFrom::Expiry,
+            ),
             // IRMS keeps most school records for the current year + 6 (the Limitation Act
             // 1980's six years for a claim); the audit log is the evidence of who saw what.
             RecordType::Audit => rule(
@@ -237,6 +253,9 @@ impl RecordType {
             RecordType::Bypasses => "filter bypass requests and the DSL's decisions",
             RecordType::Alerts => {
                 "alerts sent on every channel (they keep teachers' addresses); one still waiting is kept"
+            }
+            RecordType::Expired => {
+                "staff sign-ins, recovery links, enrollment tokens and teacher commands that stopped working"
             }
             RecordType::Audit => "the audit log: who saw and who changed what",
             RecordType::Leavers => {
@@ -511,6 +530,7 @@ mod tests {
             (DeviceEvents, 90, 7, When),
             (Bypasses, 365, 30, End),
             (Alerts, 30, 7, When),
+            (Expired, 30, 1, Expiry),
             (Audit, 2192, 365, When),
             (Leavers, 90, 30, Left),
         ];
@@ -654,6 +674,7 @@ mod tests {
             (DeviceEvents, 30),
             (Bypasses, defaults.days(Bypasses)),
             (Alerts, 30),
+            (Expired, defaults.days(Expired)),
             (Audit, 365),
             (Leavers, defaults.days(Leavers)),
         ];

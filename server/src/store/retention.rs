@@ -191,6 +191,31 @@ impl Store {
             (&cut(Alerts), max),
         )?;
         purged.add(Alerts, alerts, max);
+        let expired = cut(Expired);
+        for sql in [
+            // Idle for 30 minutes a sign-in has ended: one last used before the cut-off has.
+            "DELETE FROM staff_sessions WHERE id_sha256 IN (
+                 SELECT id_sha256 FROM staff_sessions WHERE last_seen_at < $1
+                 ORDER BY last_seen_at LIMIT $2)",
+            "DELETE FROM recovery_links WHERE token_sha256 IN (
+                 SELECT token_sha256 FROM recovery_links WHERE expires_at < $1
+                 ORDER BY expires_at LIMIT $2)",
+            "DELETE FROM enrollment_tokens WHERE token_sha256 IN (
+                 SELECT token_sha256 FROM enrollment_tokens WHERE expires_at < $1
+                 ORDER BY expires_at LIMIT $2)",
+            // Its uses go with it (ON DELETE CASCADE).
+            "DELETE FROM class_set_tokens WHERE token_sha256 IN (
+                 SELECT token_sha256 FROM class_set_tokens WHERE expires_at < $1
+                 ORDER BY expires_at LIMIT $2)",
+            // The newest command stays whatever its age: its id is where devices' cursors are
+            // checked against (`commands_for`), so none goes back and gets a command again.
+            "DELETE FROM device_commands WHERE id IN (
+                 SELECT id FROM device_commands WHERE expires_at < $1
+                 AND id < (SELECT max(id) FROM device_commands) ORDER BY expires_at LIMIT $2)",
+        ] {
+            let rows = tx.execute(sql, (&expired, max))?;
+            purged.add(Expired, rows, max);
+        }
         let audit = tx.execute(
             "DELETE FROM audit_log WHERE id IN (
                  SELECT id FROM audit_log WHERE at < $1 ORDER BY at LIMIT $2)",

@@ -166,7 +166,8 @@ impl Store {
     }
 
     /// Marks a pupil as left: off every device and the register's list from the next policy;
-    /// their reports, sessions and chronology stay. `Ok(false)` for no such pupil on the roster.
+    /// their reports, sessions and chronology stay for the retention schedule's leaver period
+    /// (`Store::purge`). `Ok(false)` for no such pupil on the roster.
     pub fn mark_pupil_left(&self, pupil: &PupilId, now: DateTime<Utc>) -> Result<bool, StoreError> {
         self.immediate(|tx| {
             let changed = tx.execute(

@@ -195,6 +195,10 @@ fn a_schedule(store: &Store) {
         let alert = store.due_alerts(now, 100).unwrap().into_iter().find(|a| a.incident == open);
         store.alert_tried(alert.unwrap().id, true, true, t(Alerts), None).unwrap();
         store.audit(t(Audit), "d.lead", "viewed pupil", Some(b), None).unwrap();
+        // An enrollment token nobody used, for a device IT never set up.
+        let spare = device(if side == "inside" { 20 } else { 21 });
+        let issued = t(Expired) - Duration::hours(1);
+        store.issue_enrollment_token(spare, Duration::hours(1), issued).unwrap();
     }
     // Kept whatever their age: an incident still open, and a "tell my teacher" the DSL
     // escalated (a safeguarding incident, not a message).
@@ -237,6 +241,9 @@ fn a_schedule(store: &Store) {
         (DeviceEvents, 1),
         (Bypasses, 1),
         (Alerts, 1),
+        // The spare token, and the policy refresh queued when Amira left (the one queued when
+        // Cara left stays: it is the newest command).
+        (Expired, 1 + 1),
         (Audit, 1),
     ];
     assert_eq!(first, expected);
@@ -265,6 +272,7 @@ fn a_schedule(store: &Store) {
         (DeviceEvents, 1),
         (Bypasses, 1),
         (Alerts, 1),
+        (Expired, 1),
         (Audit, 1),
         (Leavers, 1),
     ];

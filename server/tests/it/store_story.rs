@@ -324,11 +324,17 @@ fn a_term(store: &Store) {
     // Retention: a year on, everything closed is purged; the DSL's open work never is.
     let purged = store.purge(&Cutoffs::uniform(at("2027-12-01T00:00:00Z")), 10_000).unwrap();
     // Tuesday's incident with its report and event; the session, its start and end and the
-    // register line; two hellos; the audit entries: Tuesday's look-up; the device enrolling,
-    // being asked to replace its credential and replacing it; the class-set token made, and
-    // device 40 enrolled with it.
-    let expected =
-        [(Incidents, 1), (Sessions, 4), (RecordType::DeviceEvents, 2), (RecordType::Audit, 6)];
+    // register line; two hellos; the enrollment and class-set tokens that expired (the "eyes
+    // on me" command stays: it is the newest); the audit entries: Tuesday's look-up; the
+    // device enrolling, being asked to replace its credential and replacing it; the class-set
+    // token made, and device 40 enrolled with it.
+    let expected = [
+        (Incidents, 1),
+        (Sessions, 4),
+        (RecordType::DeviceEvents, 2),
+        (RecordType::Expired, 2),
+        (RecordType::Audit, 6),
+    ];
     assert_eq!(purged.nonzero(), expected);
     assert_eq!(store.who_had(device(12), at("2026-11-17T10:14:00Z")).unwrap(), None);
     assert_eq!(store.who_had_any(device(31), at("2026-11-17T13:30:00Z")).unwrap(), Answer::Nobody);
