@@ -74,8 +74,9 @@ fn incident_class(record: RecordType) -> String {
     format!("i.status = 'actioned' AND ({})", parts.join(" OR "))
 }
 
-/// The ids of pupils marked as left before `$1`.
-const LEAVERS: &str = "SELECT id FROM pupils WHERE left_at IS NOT NULL AND left_at < $1";
+/// The ids of pupils marked as left before `$1` whose records have not been purged yet.
+const LEAVERS: &str =
+    "SELECT id FROM pupils WHERE left_at IS NOT NULL AND left_at < $1 AND leaver_purged = 0";
 
 /// Removes up to `$2` closed incidents of `class` that also meet `and` (with `$1`), oldest
 /// change first, each with its history, report and the press's raw event.
@@ -233,10 +234,12 @@ impl Store {
 /// periods say: closed false alarms and "tell my teacher" messages, sessions, register lines,
 /// and the raw events that name them. Their safeguarding incidents follow their own period and
 /// open ones stay (seed 004's "not for longer than necessary" against the child protection
-/// record, which outlives the pupil's time at the school). The roster row goes once nothing
-/// refers to it; a row kept for a safeguarding incident loses the picture PIN (nothing signs
-/// in with it again) and keeps the name the record shows. Counted under each record's own
-/// type, the roster rows as leavers. Costs a scan of the events only while leavers are due.
+/// record, which outlives the pupil's time at the school). When none of that was at its cap,
+/// the leaver is marked as purged (`leaver_purged`; the picture PIN goes: nothing signs in
+/// with it again), so the raw events are scanned for them once, not daily. A purged leaver's
+/// roster row goes once nothing refers to it (at once, or when their last incident goes); till
+/// then it keeps the name their record shows. Counted under each record's own type, the
+/// roster rows as leavers.
 fn purge_leavers(
     tx: &Transaction<'_>,
     cutoff: &str,
@@ -246,64 +249,63 @@ fn purge_leavers(
     use RecordType::*;
     let due: i64 =
         tx.query_row(&format!("SELECT count(*) FROM ({LEAVERS}) due"), [cutoff], |r| r.get(0))?;
-    if due == 0 {
-        return Ok(());
-    }
     let mut theirs = Purged::default();
-    let of_leaver = format!("r.pupil IN ({LEAVERS})");
-    for record in [FalseAlarms, TellMyTeacher] {
-        let rows = purge_incidents(tx, &incident_class(record), &of_leaver, cutoff, max)?;
-        theirs.add(record, rows, max);
-    }
-    let sessions = tx.execute(
-        &format!(
-            "DELETE FROM sessions WHERE session_id IN (
-                 SELECT session_id FROM sessions WHERE ended_at IS NOT NULL
-                 AND pupil IN ({LEAVERS}) LIMIT $2)"
-        ),
-        (cutoff, max),
-    )?;
-    theirs.add(Sessions, sessions, max);
-    let register = tx.execute(
-        &format!(
-            "DELETE FROM device_register WHERE id IN (
-                 SELECT id FROM device_register WHERE pupil IN ({LEAVERS}) LIMIT $2)"
-        ),
-        (cutoff, max),
-    )?;
-    theirs.add(Sessions, register, max);
-    let pupil = tx.backend().json_text("body", "pupil");
-    for record in [Sessions, FilteringLog, AupAcceptances] {
-        let kinds: Vec<&str> = record
-            .event_kinds()
-            .iter()
-            .copied()
-            .filter(|kind| PUPIL_EVENT_KINDS.contains(kind))
-            .collect();
-        let kinds = format!("kind IN ({})", sql_list(&kinds));
-        let rows = purge_events(tx, &kinds, &format!("{pupil} IN ({LEAVERS})"), cutoff, max)?;
-        theirs.add(record, rows, max);
-    }
-    if !theirs.at_cap {
-        let rows = tx.execute(
+    if due > 0 {
+        let of_leaver = format!("r.pupil IN ({LEAVERS})");
+        for record in [FalseAlarms, TellMyTeacher] {
+            let rows = purge_incidents(tx, &incident_class(record), &of_leaver, cutoff, max)?;
+            theirs.add(record, rows, max);
+        }
+        let sessions = tx.execute(
             &format!(
-                "DELETE FROM pupils WHERE id IN ({LEAVERS}
-                     AND NOT EXISTS (SELECT 1 FROM reports r WHERE r.pupil = pupils.id)
-                     AND NOT EXISTS (SELECT 1 FROM sessions s WHERE s.pupil = pupils.id)
-                     AND NOT EXISTS (SELECT 1 FROM device_register d WHERE d.pupil = pupils.id)
-                     LIMIT $2)"
+                "DELETE FROM sessions WHERE session_id IN (
+                     SELECT session_id FROM sessions WHERE ended_at IS NOT NULL
+                     AND pupil IN ({LEAVERS}) LIMIT $2)"
             ),
             (cutoff, max),
         )?;
-        theirs.add(Leavers, rows, max);
-        tx.execute(
+        theirs.add(Sessions, sessions, max);
+        let register = tx.execute(
             &format!(
-                "UPDATE pupils SET picture_pin = NULL
-                 WHERE picture_pin IS NOT NULL AND id IN ({LEAVERS})"
+                "DELETE FROM device_register WHERE id IN (
+                     SELECT id FROM device_register WHERE pupil IN ({LEAVERS}) LIMIT $2)"
             ),
-            [cutoff],
+            (cutoff, max),
         )?;
+        theirs.add(Sessions, register, max);
+        let pupil = tx.backend().json_text("body", "pupil");
+        for record in [Sessions, FilteringLog, AupAcceptances] {
+            let kinds: Vec<&str> = record
+                .event_kinds()
+                .iter()
+                .copied()
+                .filter(|kind| PUPIL_EVENT_KINDS.contains(kind))
+                .collect();
+            let kinds = format!("kind IN ({})", sql_list(&kinds));
+            let rows = purge_events(tx, &kinds, &format!("{pupil} IN ({LEAVERS})"), cutoff, max)?;
+            theirs.add(record, rows, max);
+        }
+        if !theirs.at_cap {
+            tx.execute(
+                &format!(
+                    "UPDATE pupils SET leaver_purged = 1, picture_pin = NULL
+                     WHERE id IN ({LEAVERS})"
+                ),
+                [cutoff],
+            )?;
+        }
     }
+    let rows = tx.execute(
+        "DELETE FROM pupils WHERE id IN (
+             SELECT id FROM pupils WHERE left_at IS NOT NULL AND left_at < $1
+             AND leaver_purged = 1
+             AND NOT EXISTS (SELECT 1 FROM reports r WHERE r.pupil = pupils.id)
+             AND NOT EXISTS (SELECT 1 FROM sessions s WHERE s.pupil = pupils.id)
+             AND NOT EXISTS (SELECT 1 FROM device_register d WHERE d.pupil = pupils.id)
+             LIMIT $2)",
+        (cutoff, max),
+    )?;
+    theirs.add(Leavers, rows, max);
     for record in RecordType::ALL {
         purged.counts[record.index()] += theirs.count(record);
     }

@@ -171,7 +171,7 @@ impl Store {
     pub fn mark_pupil_left(&self, pupil: &PupilId, now: DateTime<Utc>) -> Result<bool, StoreError> {
         self.immediate(|tx| {
             let changed = tx.execute(
-                "UPDATE pupils SET left_at = $2 WHERE id = $1 AND left_at IS NULL",
+                "UPDATE pupils SET left_at = $2, leaver_purged = 0 WHERE id = $1 AND left_at IS NULL",
                 (pupil.as_str(), db_time(now)),
             )?;
             if changed == 0 {
@@ -207,7 +207,7 @@ impl Store {
                     }
                     Some(NextClass::Leaves) => {
                         tx.execute(
-                            "UPDATE pupils SET left_at = $2 WHERE id = $1",
+                            "UPDATE pupils SET left_at = $2, leaver_purged = 0 WHERE id = $1",
                             (&id, db_time(now)),
                         )?;
                         left += 1;

@@ -298,4 +298,21 @@ fn a_schedule(store: &Store) {
     assert_eq!(store.reports(100).unwrap().len(), expected.len());
     let audited = store.audit_log(1).unwrap();
     assert_eq!(audited[0].action, "refused to purge old records");
+
+    // Devices report 25 years on: Amira's safeguarding incident has had its period, and with it
+    // goes her roster row, nothing being left that names her; the open incidents stay.
+    let far = later + Duration::days(schedule_days(&school, Incidents));
+    school.event(EventBody::Hello { software_version: "9.0.0".into() }, far);
+    let purged = school.purge(far).expect("the clock is right");
+    assert!(purged.contains(&(Leavers, 1)), "{purged:?}");
+    assert!(store.pupil(a).unwrap().is_none());
+    assert!(store.pupil(b).unwrap().is_some(), "on the roll");
+    let mut kept: Vec<String> =
+        store.reports(100).unwrap().into_iter().filter_map(|r| r.page_title).collect();
+    kept.sort();
+    assert_eq!(kept, ["alert inside", "alert outside", "open for ever"]);
+}
+
+fn schedule_days(school: &School<'_>, record: RecordType) -> i64 {
+    school.schedule.days(record).into()
 }
