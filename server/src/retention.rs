@@ -293,9 +293,9 @@ pub const PUPIL_EVENT_KINDS: [&str; 5] =
 pub const REPORT_ORIGINS: [&str; 3] = ["button", "block_page", "recorded"];
 
 /// Which record type a closed incident is, from its report's origin and its action. Pure.
-/// Escalated or referred, it is a safeguarding incident whatever filed it; a false alarm is
-/// one; an unescalated "tell my teacher" is one; any other press or recorded incident is the
-/// safeguarding record.
+/// Escalated or referred, it is a safeguarding incident whatever filed it; otherwise a false
+/// alarm is a false alarm, a "tell my teacher" message is a message, and any other press or
+/// recorded incident is a safeguarding incident.
 pub fn incident_record_type(origin: &str, action: Action) -> RecordType {
     match action {
         Action::Escalated | Action::Referred => RecordType::Incidents,
@@ -320,8 +320,8 @@ impl Default for Schedule {
 }
 
 /// The record types the old single `retention_days` covered, before the schedule: everything
-/// but safeguarding incidents (which that period could purge years too early), bypasses (never
-/// purged then) and leavers (new).
+/// but safeguarding incidents (which that period could purge years too early), bypasses and
+/// expired sign-ins, tokens and commands (never purged then) and leavers (new).
 const SINGLE_PERIOD_COVERS: [RecordType; 8] = [
     RecordType::FalseAlarms,
     RecordType::TellMyTeacher,
@@ -359,7 +359,7 @@ impl Schedule {
 
     /// The old single `retention_days = N` (from 30 to 3650): N days for every type it covered
     /// then ([`SINGLE_PERIOD_COVERS`]), each raised to its minimum where N is shorter (the
-    /// audit log's year, say); safeguarding incidents, bypasses and leavers keep their own.
+    /// audit log's year, say); the other types keep their defaults.
     pub fn from_single_period(days: u32) -> Self {
         let mut schedule = Self::default();
         for record in SINGLE_PERIOD_COVERS {
@@ -399,12 +399,12 @@ impl Cutoffs {
 /// How far the server's clock may be ahead of the newest event before a purge is refused.
 pub const CLOCK_SLACK: Duration = Duration::days(1);
 
-/// How many rows a purge takes from each table at most (the job comes back for the rest).
+/// How many rows one purge statement takes at most (the job comes back for the rest).
 pub const MAX_ROWS_PER_RUN: u32 = 10_000;
 
 /// How often the purge runs.
 pub const PURGE_EVERY: std::time::Duration = std::time::Duration::from_secs(24 * 60 * 60);
-/// How soon it runs again when a table was at its cap.
+/// How soon it runs again when a statement was at its cap.
 pub const PURGE_AGAIN: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Whether to purge, and up to when.
