@@ -77,7 +77,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!("0016_pupils_left"),
     // Whether the retention schedule's purge of a leaver's records has finished for their
     // leaving, so the daily job does not scan the raw events for them again (issue 17).
-    migration!("0017_leavers_purged"),
+    migration!("0018_leavers_purged"),
 ];
 
 pub fn migrations() -> Migrations<'static> {
