@@ -331,8 +331,9 @@ pub struct ServeArgs {
     #[arg(long, requires = "tls_cert", value_name = "PEM")]
     pub tls_key: Option<PathBuf>,
 
-    /// TOML config file: alerts (email, webhook), retention, the staff key. Without it, the
-    /// defaults: no alerts, 1095 days' retention, no staff key. The Debian package's unit passes
+    /// TOML config file: alerts (email, webhook), the retention schedule, the staff key.
+    /// Without it, the defaults: no alerts, the schedule's default periods (README,
+    /// "Retention"), no staff key. The Debian package's unit passes
     /// /etc/slate-server/slate-server.toml (a commented example).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,

@@ -1,10 +1,11 @@
-//! The server's config file (TOML): alerts by email and webhook, retention, the staff key.
+//! The server's config file (TOML): alerts by email and webhook, the retention schedule, the
+//! staff key.
 //! [`parse_config`] is pure and checks every field, naming each bad one; [`load`] reads the file
 //! and puts its path in front of every message. An absent `--config` means the defaults.
 //!
 //! ```toml
 //! public_url = "https://slate.school.example:8443"  # for links in alerts
-//! retention_days = 1095                              # records older than this are purged
+//! retention_days = 1095    # the old single period (see `retention`), still read
 //! staff_key_login = false   # the data directory's staff-key file as a login link: off unless
 //!                           # turned on (`slate-server staff recover` is the way back in)
 //!
@@ -19,33 +20,27 @@
 //!
 //! [webhook]
 //! url = "https://chat.school.example/hooks/abc"
+//!
+//! [retention]               # days per record type (`retention::RecordType::key`)
+//! sessions = 365
+//! filtering_log = 365
 //! ```
 
+use crate::retention::{RecordType, Schedule};
 use serde::Deserialize;
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
-pub const DEFAULT_RETENTION_DAYS: u32 = 1095;
-
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Config {
     pub public_url: Option<String>,
-    pub retention_days: u32,
+    /// How long each record type is kept: the defaults, the old `retention_days` mapped onto
+    /// the types it covered, then each period the `[retention]` table sets.
+    pub retention: Schedule,
     pub staff_key_login: bool,
     pub email: Option<EmailConfig>,
     pub webhook: Option<WebhookConfig>,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Self {
-            public_url: None,
-            retention_days: DEFAULT_RETENTION_DAYS,
-            staff_key_login: false,
-            email: None,
-            webhook: None,
-        }
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,6 +103,8 @@ struct RawConfig {
     staff_key_login: Option<bool>,
     email: Option<RawEmail>,
     webhook: Option<RawWebhook>,
+    /// Days per record type, by key; unknown keys are refused by name in `parse_config`.
+    retention: Option<BTreeMap<String, toml::Value>>,
 }
 
 #[derive(Deserialize)]
@@ -189,8 +186,26 @@ pub fn parse_config(text: &str) -> Result<Config, Vec<String>> {
     }
     if let Some(days) = raw.retention_days {
         match u32::try_from(days) {
-            Ok(days) if (30..=3650).contains(&days) => config.retention_days = days,
+            Ok(days) if (30..=3650).contains(&days) => {
+                config.retention = Schedule::from_single_period(days)
+            }
             _ => errors.push(format!("`retention_days`: {days} is not from 30 to 3650")),
+        }
+    }
+    for (key, value) in raw.retention.unwrap_or_default() {
+        let field = format!("retention.{key}");
+        let Some(record) = RecordType::ALL.into_iter().find(|t| t.key() == key) else {
+            let keys: Vec<&str> = RecordType::ALL.iter().map(|t| t.key()).collect();
+            errors.push(format!("`{field}`: not a record type; they are {}", keys.join(", ")));
+            continue;
+        };
+        match value.as_integer() {
+            Some(days) => {
+                if let Err(problem) = config.retention.set(record, days) {
+                    errors.push(format!("`{field}`: {problem}"));
+                }
+            }
+            None => errors.push(format!("`{field}`: {value} is not a whole number of days")),
         }
     }
     if let Some(login) = raw.staff_key_login {
@@ -292,10 +307,16 @@ mod tests {
             to = ["dsl@school.example", "deputy@school.example"]
             [webhook]
             url = "http://127.0.0.1:9000/hook"
+            [retention]
+            sessions = 200
+            incidents = 10000
         "#;
+        let mut retention = Schedule::from_single_period(400);
+        retention.set(RecordType::Sessions, 200).unwrap();
+        retention.set(RecordType::Incidents, 10_000).unwrap();
         let expected = Config {
             public_url: Some("https://slate.school.example:8443".into()),
-            retention_days: 400,
+            retention,
             staff_key_login: true,
             email: Some(EmailConfig {
                 smtp_host: "127.0.0.1".into(),
@@ -324,6 +345,11 @@ mod tests {
             username = "u"
             [webhook]
             url = "http://example.org/hook"
+            [retention]
+            sessions = 0
+            incidents = 365
+            filtering_log = "a year"
+            everything = 30
         "#;
         let errors = parse_config(text).unwrap_err();
         for field in [
@@ -334,13 +360,19 @@ mod tests {
             "email.to[1]",
             "email.username",
             "webhook.url",
+            "retention.sessions",
+            "retention.incidents",
+            "retention.filtering_log",
+            "retention.everything",
         ] {
             assert!(
                 errors.iter().any(|e| e.starts_with(&format!("`{field}`"))),
                 "{field}: {errors:?}"
             );
         }
-        assert_eq!(errors.len(), 7, "{errors:?}");
+        assert_eq!(errors.len(), 11, "{errors:?}");
+        let sessions = errors.iter().find(|e| e.starts_with("`retention.sessions`")).unwrap();
+        assert!(sessions.contains("0 days is shorter than the minimum, 30 days"), "{sessions}");
         let unknown = parse_config("retention = 5").unwrap_err();
         assert!(unknown[0].contains("retention"), "{unknown:?}");
     }
@@ -361,7 +393,7 @@ mod tests {
             .collect();
         let config = parse_config(&uncommented).expect("every setting in the example is valid");
         assert!(config.email.is_some() && config.webhook.is_some(), "{config:?}");
-        assert_eq!(config.retention_days, DEFAULT_RETENTION_DAYS);
+        assert_eq!(config.retention, Schedule::default(), "the example's periods are the defaults");
     }
 
     #[test]

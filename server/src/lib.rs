@@ -29,8 +29,8 @@
 //!   `features/incidents/`) is the only script.
 //! - Pure rules: [`access`] (who may do what: one table of permissions by role, each route's
 //!   gate), [`auth`] (roles, password and TOTP checks, the sign-in throttle and username check, session and recovery-link
-//!   lifetimes), [`incident`] (the workflow and the incident form), [`retention`] (the cut-off,
-//!   and the daily purge job that applies it), [`governors`] (the termly anonymised counts
+//!   lifetimes), [`incident`] (the workflow and the incident form), [`retention`] (the retention
+//!   schedule per record type, its cut-offs, and the daily purge job that applies it), [`governors`] (the termly anonymised counts
 //!   and their SVG charts), [`device_policy`] (the kiosk and filter documents devices get, built
 //!   from the records), [`roster`] (the roster CSV), [`uk_time`] (Europe/London for pages and
 //!   forms), [`who_had`] (who had a device at a time: one pupil, nobody, or a conflict),

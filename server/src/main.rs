@@ -191,7 +191,7 @@ async fn serve(data_dir: &Path, database: &DatabaseArgs, args: ServeArgs) -> any
     drop(stdout);
     tracing::info!(%local, tls = tls_config.is_some(), "serving");
 
-    let purge = slate_server::retention::spawn_purge_job(store.clone(), config.retention_days);
+    let purge = slate_server::retention::spawn_purge_job(store.clone(), config.retention.clone());
     let silence = slate_server::session_end::spawn_silence_job(store.clone());
     let updates = slate_server::update_bundles::UpdateBundles::open(&data_dir)?;
     let state = AppState::with_config(store, staff_key, config, notifier)

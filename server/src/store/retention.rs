@@ -1,47 +1,125 @@
-//! Purging records older than the retention cut-off. What the cut-off is, is `retention`'s.
+//! Purging what the retention schedule says is past its period: how each record type's rows
+//! are found and removed. What the periods are, and what each is counted from, is
+//! `retention`'s.
 
+use super::sql::Transaction;
 use super::{db_time, Store, StoreError};
+use crate::incident::Action;
+use crate::retention::{
+    incident_record_type, Cutoffs, RecordType, PUPIL_EVENT_KINDS, REPORT_ORIGINS,
+};
 use chrono::{DateTime, Utc};
+use std::fmt;
 
-/// How many rows a purge removed, per table.
+/// How many rows a purge removed, per record type (a type's rows in every table: a session
+/// and its events, an incident and its report, history and event), and whether any one
+/// statement took as many as it was allowed (the job comes back sooner for the rest).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Purged {
-    pub incidents: usize,
-    pub reports: usize,
-    pub sessions: usize,
-    pub register: usize,
-    pub events: usize,
-    pub audit: usize,
-    /// Alerts sent on every channel (the outbox keeps teachers' addresses).
-    pub alerts: usize,
+    counts: [usize; RecordType::ALL.len()],
+    pub at_cap: bool,
 }
 
 impl Purged {
-    pub fn total(&self) -> usize {
-        self.incidents
-            + self.reports
-            + self.sessions
-            + self.register
-            + self.events
-            + self.audit
-            + self.alerts
+    pub fn count(&self, record: RecordType) -> usize {
+        self.counts[record.index()]
     }
 
-    /// The most any one table gave: at the cap, there may be more to purge.
-    pub fn largest(&self) -> usize {
-        [
-            self.incidents,
-            self.reports,
-            self.sessions,
-            self.register,
-            self.events,
-            self.audit,
-            self.alerts,
-        ]
-        .into_iter()
-        .max()
-        .unwrap_or(0)
+    pub fn total(&self) -> usize {
+        self.counts.iter().sum()
     }
+
+    /// The types that lost any rows, with how many, in the schedule's order.
+    pub fn nonzero(&self) -> Vec<(RecordType, usize)> {
+        RecordType::ALL.into_iter().map(|t| (t, self.count(t))).filter(|(_, n)| *n > 0).collect()
+    }
+
+    fn add(&mut self, record: RecordType, rows: usize, max_rows: i64) {
+        self.counts[record.index()] += rows;
+        if i64::try_from(rows).unwrap_or(i64::MAX) >= max_rows {
+            self.at_cap = true;
+        }
+    }
+}
+
+/// `sessions 2, audit 1`: counts only, for logs and the audit log.
+impl fmt::Display for Purged {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let parts: Vec<String> =
+            self.nonzero().into_iter().map(|(t, n)| format!("{} {n}", t.key())).collect();
+        if parts.is_empty() {
+            f.write_str("nothing")
+        } else {
+            f.write_str(&parts.join(", "))
+        }
+    }
+}
+
+/// `'a', 'b'`: constant names for an SQL `IN` list (never input).
+fn sql_list(names: &[&str]) -> String {
+    names.iter().map(|n| format!("'{n}'")).collect::<Vec<_>>().join(", ")
+}
+
+/// The SQL condition on `r` (the report) and `i` (the incident) for a closed incident of this
+/// record type, written out from [`incident_record_type`] so the two cannot disagree.
+fn incident_class(record: RecordType) -> String {
+    let mut parts = Vec::new();
+    for origin in REPORT_ORIGINS {
+        for action in Action::ALL {
+            if incident_record_type(origin, action) == record {
+                parts.push(format!("(r.origin = '{origin}' AND i.action = '{}')", action.name()));
+            }
+        }
+    }
+    format!("i.status = 'actioned' AND ({})", parts.join(" OR "))
+}
+
+/// The ids of pupils marked as left before `$1` whose records have not been purged yet.
+const LEAVERS: &str =
+    "SELECT id FROM pupils WHERE left_at IS NOT NULL AND left_at < $1 AND leaver_purged = 0";
+
+/// Removes up to `$2` closed incidents of `class` that also meet `and` (with `$1`), oldest
+/// change first, each with its history, report and the press's raw event.
+fn purge_incidents(
+    tx: &Transaction<'_>,
+    class: &str,
+    and: &str,
+    cutoff: &str,
+    max_rows: i64,
+) -> Result<usize, StoreError> {
+    let found: Vec<(i64, String)> = {
+        let mut statement = tx.prepare(&format!(
+            "SELECT i.id, i.report_id FROM incidents i JOIN reports r ON r.event_id = i.report_id
+             WHERE {class} AND {and} ORDER BY i.updated_at, i.id LIMIT $2"
+        ))?;
+        let rows = statement.query_map((cutoff, max_rows), |r| Ok((r.get(0)?, r.get(1)?)))?;
+        rows.collect::<Result<_, _>>()?
+    };
+    for (incident, report) in &found {
+        tx.execute("DELETE FROM incident_entries WHERE incident = $1", [*incident])?;
+        tx.execute("DELETE FROM incidents WHERE id = $1", [*incident])?;
+        tx.execute("DELETE FROM reports WHERE event_id = $1", [report.as_str()])?;
+        tx.execute("DELETE FROM events WHERE id = $1", [report.as_str()])?;
+    }
+    Ok(found.len())
+}
+
+/// Removes up to `$2` raw events of these kinds (an SQL condition on `kind`) that also meet
+/// `and` (with `$1`), oldest first.
+fn purge_events(
+    tx: &Transaction<'_>,
+    kinds: &str,
+    and: &str,
+    cutoff: &str,
+    max_rows: i64,
+) -> Result<usize, StoreError> {
+    tx.execute(
+        &format!(
+            "DELETE FROM events WHERE id IN (
+                 SELECT id FROM events WHERE {kinds} AND {and} ORDER BY at LIMIT $2)"
+        ),
+        (cutoff, max_rows),
+    )
 }
 
 impl Store {
@@ -53,67 +131,186 @@ impl Store {
         newest.as_deref().map(super::parse_db_time).transpose()
     }
 
-    /// Deletes, in one transaction, records from before `cutoff`, at most `max_rows` from each
-    /// table (oldest first; the job runs again while a table is at its cap): reports pressed,
-    /// sessions ended, register lessons ended, raw events and audit entries. An incident still
-    /// open (not yet actioned) is kept with its report and event whatever its age: safeguarding
-    /// work in progress is never purged.
-    pub fn purge_before(&self, cutoff: DateTime<Utc>, max_rows: u32) -> Result<Purged, StoreError> {
-        let cutoff = db_time(cutoff);
-        let max_rows = i64::from(max_rows);
+    /// Deletes, in one transaction, each record type's rows from before its cut-off (what a
+    /// type's period counts from is `retention`'s [`RecordType::rule`]), at most `max_rows`
+    /// per statement, oldest first; then leavers' records ([`RecordType::Leavers`]). An
+    /// incident still open (not yet actioned) is kept with its report and event whatever its
+    /// age, and so is an alert still waiting to go: work in progress is never purged.
+    pub fn purge(&self, cutoffs: &Cutoffs, max_rows: u32) -> Result<Purged, StoreError> {
+        use RecordType::*;
+        let max = i64::from(max_rows);
         let connection = self.lock();
         let tx = connection.transaction()?;
-        let old_closed_incidents =
-            "SELECT i.id FROM incidents i JOIN reports r ON r.event_id = i.report_id
-             WHERE r.pressed_at < $1 AND i.status = 'actioned' ORDER BY r.pressed_at LIMIT $2";
-        tx.execute(
-            &format!("DELETE FROM incident_entries WHERE incident IN ({old_closed_incidents})"),
-            (&cutoff, max_rows),
-        )?;
-        let incidents = tx.execute(
-            &format!("DELETE FROM incidents WHERE id IN ({old_closed_incidents})"),
-            (&cutoff, max_rows),
-        )?;
-        let reports = tx.execute(
-            "DELETE FROM reports WHERE event_id IN (
-                 SELECT event_id FROM reports WHERE pressed_at < $1
-                 AND event_id NOT IN (SELECT report_id FROM incidents)
-                 ORDER BY pressed_at LIMIT $2)",
-            (&cutoff, max_rows),
-        )?;
+        let mut purged = Purged::default();
+        let cut = |record: RecordType| db_time(cutoffs.of(record));
+
+        for record in [Incidents, FalseAlarms, TellMyTeacher] {
+            let class = incident_class(record);
+            let rows = purge_incidents(&tx, &class, "i.updated_at < $1", &cut(record), max)?;
+            purged.add(record, rows, max);
+        }
+
         let sessions = tx.execute(
             "DELETE FROM sessions WHERE session_id IN (
                  SELECT session_id FROM sessions WHERE ended_at IS NOT NULL AND ended_at < $1
                  ORDER BY ended_at LIMIT $2)",
-            (&cutoff, max_rows),
+            (&cut(Sessions), max),
         )?;
+        purged.add(Sessions, sessions, max);
         let register = tx.execute(
             "DELETE FROM device_register WHERE id IN (
                  SELECT id FROM device_register WHERE to_at < $1 ORDER BY to_at LIMIT $2)",
-            (&cutoff, max_rows),
+            (&cut(Sessions), max),
         )?;
-        let events = tx.execute(
-            "DELETE FROM events WHERE id IN (
-                 SELECT id FROM events WHERE at < $1
-                 AND id NOT IN (SELECT event_id FROM reports)
-                 ORDER BY at LIMIT $2)",
-            (&cutoff, max_rows),
+        purged.add(Sessions, register, max);
+        for record in [Sessions, FilteringLog, AupAcceptances] {
+            let kinds = format!("kind IN ({})", sql_list(record.event_kinds()));
+            let rows = purge_events(&tx, &kinds, "at < $1", &cut(record), max)?;
+            purged.add(record, rows, max);
+        }
+        // Every other kind but a press (whose event goes with its incident) is a device's own,
+        // a kind added later too.
+        let theirs: Vec<&str> = [Sessions, FilteringLog, AupAcceptances]
+            .iter()
+            .flat_map(|t| t.event_kinds().iter().copied())
+            .chain(["report_filed"])
+            .collect();
+        let kinds = format!("kind NOT IN ({})", sql_list(&theirs));
+        let rows = purge_events(&tx, &kinds, "at < $1", &cut(DeviceEvents), max)?;
+        purged.add(DeviceEvents, rows, max);
+
+        let bypasses = tx.execute(
+            "DELETE FROM bypasses WHERE id IN (
+                 SELECT id FROM bypasses WHERE until_at < $1 ORDER BY until_at LIMIT $2)",
+            (&cut(Bypasses), max),
         )?;
-        let audit = tx.execute(
-            "DELETE FROM audit_log WHERE id IN (
-                 SELECT id FROM audit_log WHERE at < $1 ORDER BY at LIMIT $2)",
-            (&cutoff, max_rows),
-        )?;
-        // Alerts still waiting to go are kept whatever their age.
+        purged.add(Bypasses, bypasses, max);
         let alerts = tx.execute(
             "DELETE FROM alert_outbox WHERE id IN (
                  SELECT id FROM alert_outbox WHERE created_at < $1
                  AND email_done = 1 AND webhook_done = 1 ORDER BY created_at LIMIT $2)",
-            (&cutoff, max_rows),
+            (&cut(Alerts), max),
         )?;
+        purged.add(Alerts, alerts, max);
+        let expired = cut(Expired);
+        for sql in [
+            // Idle for 30 minutes a sign-in has ended: one last used before the cut-off has.
+            "DELETE FROM staff_sessions WHERE id_sha256 IN (
+                 SELECT id_sha256 FROM staff_sessions WHERE last_seen_at < $1
+                 ORDER BY last_seen_at LIMIT $2)",
+            "DELETE FROM recovery_links WHERE token_sha256 IN (
+                 SELECT token_sha256 FROM recovery_links WHERE expires_at < $1
+                 ORDER BY expires_at LIMIT $2)",
+            "DELETE FROM enrollment_tokens WHERE token_sha256 IN (
+                 SELECT token_sha256 FROM enrollment_tokens WHERE expires_at < $1
+                 ORDER BY expires_at LIMIT $2)",
+            // Its uses go with it (ON DELETE CASCADE).
+            "DELETE FROM class_set_tokens WHERE token_sha256 IN (
+                 SELECT token_sha256 FROM class_set_tokens WHERE expires_at < $1
+                 ORDER BY expires_at LIMIT $2)",
+            // The newest command stays whatever its age: its id is where devices' cursors are
+            // checked against (`commands_for`), so none goes back and gets a command again.
+            "DELETE FROM device_commands WHERE id IN (
+                 SELECT id FROM device_commands WHERE expires_at < $1
+                 AND id < (SELECT max(id) FROM device_commands) ORDER BY expires_at LIMIT $2)",
+        ] {
+            let rows = tx.execute(sql, (&expired, max))?;
+            purged.add(Expired, rows, max);
+        }
+        let audit = tx.execute(
+            "DELETE FROM audit_log WHERE id IN (
+                 SELECT id FROM audit_log WHERE at < $1 ORDER BY at LIMIT $2)",
+            (&cut(Audit), max),
+        )?;
+        purged.add(Audit, audit, max);
+
+        purge_leavers(&tx, &cut(Leavers), max, &mut purged)?;
         tx.commit()?;
-        Ok(Purged { incidents, reports, sessions, register, events, audit, alerts })
+        Ok(purged)
     }
+}
+
+/// A leaver's records, once the leaver period has passed since they left, whatever their own
+/// periods say: closed false alarms and "tell my teacher" messages, sessions, register lines,
+/// and the raw events that name them. Their safeguarding incidents follow their own period and
+/// open ones stay (seed 004's "not for longer than necessary" against the child protection
+/// record, which outlives the pupil's time at the school). When none of that was at its cap,
+/// the leaver is marked as purged (`leaver_purged`; the picture PIN goes: nothing signs in
+/// with it again), so the raw events are scanned for them once, not daily. A purged leaver's
+/// roster row goes once nothing refers to it (at once, or when their last incident goes); till
+/// then it keeps the name their record shows. Counted under each record's own type, the
+/// roster rows as leavers.
+fn purge_leavers(
+    tx: &Transaction<'_>,
+    cutoff: &str,
+    max: i64,
+    purged: &mut Purged,
+) -> Result<(), StoreError> {
+    use RecordType::*;
+    let due: i64 =
+        tx.query_row(&format!("SELECT count(*) FROM ({LEAVERS}) due"), [cutoff], |r| r.get(0))?;
+    let mut theirs = Purged::default();
+    if due > 0 {
+        let of_leaver = format!("r.pupil IN ({LEAVERS})");
+        for record in [FalseAlarms, TellMyTeacher] {
+            let rows = purge_incidents(tx, &incident_class(record), &of_leaver, cutoff, max)?;
+            theirs.add(record, rows, max);
+        }
+        let sessions = tx.execute(
+            &format!(
+                "DELETE FROM sessions WHERE session_id IN (
+                     SELECT session_id FROM sessions WHERE ended_at IS NOT NULL
+                     AND pupil IN ({LEAVERS}) LIMIT $2)"
+            ),
+            (cutoff, max),
+        )?;
+        theirs.add(Sessions, sessions, max);
+        let register = tx.execute(
+            &format!(
+                "DELETE FROM device_register WHERE id IN (
+                     SELECT id FROM device_register WHERE pupil IN ({LEAVERS}) LIMIT $2)"
+            ),
+            (cutoff, max),
+        )?;
+        theirs.add(Sessions, register, max);
+        let pupil = tx.backend().json_text("body", "pupil");
+        for record in [Sessions, FilteringLog, AupAcceptances] {
+            let kinds: Vec<&str> = record
+                .event_kinds()
+                .iter()
+                .copied()
+                .filter(|kind| PUPIL_EVENT_KINDS.contains(kind))
+                .collect();
+            let kinds = format!("kind IN ({})", sql_list(&kinds));
+            let rows = purge_events(tx, &kinds, &format!("{pupil} IN ({LEAVERS})"), cutoff, max)?;
+            theirs.add(record, rows, max);
+        }
+        if !theirs.at_cap {
+            tx.execute(
+                &format!(
+                    "UPDATE pupils SET leaver_purged = 1, picture_pin = NULL
+                     WHERE id IN ({LEAVERS})"
+                ),
+                [cutoff],
+            )?;
+        }
+    }
+    let rows = tx.execute(
+        "DELETE FROM pupils WHERE id IN (
+             SELECT id FROM pupils WHERE left_at IS NOT NULL AND left_at < $1
+             AND leaver_purged = 1
+             AND NOT EXISTS (SELECT 1 FROM reports r WHERE r.pupil = pupils.id)
+             AND NOT EXISTS (SELECT 1 FROM sessions s WHERE s.pupil = pupils.id)
+             AND NOT EXISTS (SELECT 1 FROM device_register d WHERE d.pupil = pupils.id)
+             LIMIT $2)",
+        (cutoff, max),
+    )?;
+    theirs.add(Leavers, rows, max);
+    for record in RecordType::ALL {
+        purged.counts[record.index()] += theirs.count(record);
+    }
+    purged.at_cap |= theirs.at_cap;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -121,6 +318,7 @@ mod tests {
     use super::super::test_support::*;
     use super::*;
     use crate::incident::{Action, Step};
+    use crate::retention::RecordType::*;
     use slate_protocol::{Event, EventBody, PupilId, SessionEndReason, SessionId};
 
     fn count(store: &Store, table: &str) -> i64 {
@@ -169,8 +367,12 @@ mod tests {
             store.ingest_reporting(device(12), &events, at("2026-11-17T09:31:00Z")).unwrap();
         let old_closed = ingested.new_reports[0].incident;
         let now = at("2026-11-17T10:00:00Z");
-        store.incident_step(old_closed, Step::Acknowledge, "dsl", None, now).unwrap();
-        store.incident_step(old_closed, Step::Act(Action::FalseAlarm), "dsl", None, now).unwrap();
+        // Closed long ago: its period counts from its closure.
+        let closed = at("2025-01-12T10:00:00Z");
+        store.incident_step(old_closed, Step::Acknowledge, "dsl", None, closed).unwrap();
+        store
+            .incident_step(old_closed, Step::Act(Action::FalseAlarm), "dsl", None, closed)
+            .unwrap();
         store
             .add_register_entry(
                 device(7),
@@ -184,30 +386,19 @@ mod tests {
         store.audit(at("2025-01-10T09:00:00Z"), "dsl", "viewed", None, None).unwrap();
         store.audit(now, "dsl", "viewed", None, None).unwrap();
 
-        let purged = store.purge_before(at("2026-01-01T00:00:00Z"), 1000).unwrap();
-        assert_eq!(
-            purged,
-            Purged {
-                incidents: 1,
-                reports: 1,
-                sessions: 1,
-                register: 1,
-                events: 2,
-                audit: 1,
-                alerts: 0
-            }
-        );
+        let cutoffs = Cutoffs::uniform(at("2026-01-01T00:00:00Z"));
+        let purged = store.purge(&cutoffs, 1000).unwrap();
+        // The false alarm with its report and event; the session, its event and the register
+        // line; the old view.
+        assert_eq!(purged.nonzero(), [(FalseAlarms, 1), (Sessions, 3), (Audit, 1)]);
+        assert!(!purged.at_cap);
         assert_eq!(count(&store, "incidents"), 2);
         assert_eq!(count(&store, "incident_entries"), 0);
         assert_eq!(count(&store, "reports"), 2);
         assert_eq!(count(&store, "events"), 2, "the kept reports' events stay");
         assert_eq!(count(&store, "sessions"), 0);
         assert_eq!(count(&store, "audit_log"), 2, "this year's view and the device's enrollment");
-        assert_eq!(
-            store.purge_before(at("2026-01-01T00:00:00Z"), 1000).unwrap().total(),
-            0,
-            "idempotent"
-        );
+        assert_eq!(store.purge(&cutoffs, 1000).unwrap().total(), 0, "idempotent");
     }
 
     #[test]
@@ -218,14 +409,15 @@ mod tests {
                 .audit(at(&format!("2025-01-{day}T09:00:00Z")), "dsl", "viewed", None, None)
                 .unwrap();
         }
-        let cutoff = at("2026-01-01T00:00:00Z");
-        let first = store.purge_before(cutoff, 2).unwrap();
-        assert_eq!((first.audit, first.largest()), (2, 2));
+        let cutoff = Cutoffs::uniform(at("2026-01-01T00:00:00Z"));
+        let first = store.purge(&cutoff, 2).unwrap();
+        assert_eq!((first.count(Audit), first.at_cap), (2, true));
         let oldest: String =
             store.lock().query_row("SELECT MIN(at) FROM audit_log", [], |r| r.get(0)).unwrap();
         assert!(oldest.starts_with("2025-01-12"), "the oldest went first: {oldest}");
-        assert_eq!(store.purge_before(cutoff, 2).unwrap().audit, 2);
-        assert_eq!(store.purge_before(cutoff, 2).unwrap().audit, 1);
+        assert_eq!(store.purge(&cutoff, 2).unwrap().count(Audit), 2);
+        let last = store.purge(&cutoff, 2).unwrap();
+        assert_eq!((last.count(Audit), last.at_cap), (1, false));
         assert_eq!(count(&store, "audit_log"), 1, "the device's enrollment, this year, stays");
     }
 
@@ -248,8 +440,8 @@ mod tests {
         let later = at("2025-01-11T09:32:00Z");
         store.alert_tried(queued[0].id, true, true, later, None).unwrap();
         store.alert_tried(queued[1].id, false, true, later, Some("email: down")).unwrap();
-        let purged = store.purge_before(at("2026-01-01T00:00:00Z"), 1000).unwrap();
-        assert_eq!(purged.alerts, 1);
+        let purged = store.purge(&Cutoffs::uniform(at("2026-01-01T00:00:00Z")), 1000).unwrap();
+        assert_eq!(purged.count(Alerts), 1);
         let left = store.due_alerts(at("2030-01-01T00:00:00Z"), 10).unwrap();
         assert_eq!(left.iter().map(|a| a.id).collect::<Vec<_>>(), [queued[1].id]);
     }

@@ -166,11 +166,12 @@ impl Store {
     }
 
     /// Marks a pupil as left: off every device and the register's list from the next policy;
-    /// their reports, sessions and chronology stay. `Ok(false)` for no such pupil on the roster.
+    /// their reports, sessions and chronology stay for the retention schedule's leaver period
+    /// (`Store::purge`). `Ok(false)` for no such pupil on the roster.
     pub fn mark_pupil_left(&self, pupil: &PupilId, now: DateTime<Utc>) -> Result<bool, StoreError> {
         self.immediate(|tx| {
             let changed = tx.execute(
-                "UPDATE pupils SET left_at = $2 WHERE id = $1 AND left_at IS NULL",
+                "UPDATE pupils SET left_at = $2, leaver_purged = 0 WHERE id = $1 AND left_at IS NULL",
                 (pupil.as_str(), db_time(now)),
             )?;
             if changed == 0 {
@@ -206,7 +207,7 @@ impl Store {
                     }
                     Some(NextClass::Leaves) => {
                         tx.execute(
-                            "UPDATE pupils SET left_at = $2 WHERE id = $1",
+                            "UPDATE pupils SET left_at = $2, leaver_purged = 0 WHERE id = $1",
                             (&id, db_time(now)),
                         )?;
                         left += 1;

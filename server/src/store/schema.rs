@@ -77,6 +77,9 @@ const MIGRATIONS: &[Migration] = &[
     migration!("0016_pupils_left"),
     // The alerts outbox also carries alert rules' alerts and escalations (issue 17).
     migration!("0017_alert_rules"),
+    // Whether the retention schedule's purge of a leaver's records has finished for their
+    // leaving, so the daily job does not scan the raw events for them again (issue 17).
+    migration!("0018_leavers_purged"),
 ];
 
 pub fn migrations() -> Migrations<'static> {

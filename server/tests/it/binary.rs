@@ -252,7 +252,8 @@ async fn staff_add_prints_a_one_time_password_the_totp_uri_and_its_qr_code() {
 async fn a_bad_config_file_is_named_with_its_field() {
     let tmp = tempfile::tempdir().unwrap();
     let config = tmp.path().join("slate-server.toml");
-    std::fs::write(&config, "retention_days = 2\n[webhook]\nurl = \"ftp://x\"\n").unwrap();
+    let text = "retention_days = 2\n[webhook]\nurl = \"ftp://x\"\n[retention]\nsessions = 0\n";
+    std::fs::write(&config, text).unwrap();
     let dir = tmp.path().join("data");
     let out = run(&[
         "serve",
@@ -267,7 +268,8 @@ async fn a_bad_config_file_is_named_with_its_field() {
     assert_eq!(out.status.code(), Some(78), "EX_CONFIG, which the unit does not restart: {out:?}");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains('\u{1b}'), "plain lines, no colour codes: {stderr}");
-    for expected in ["slate-server.toml", "`retention_days`", "`webhook.url`"] {
+    let sessions = "`retention.sessions`: 0 days is shorter than the minimum, 30 days";
+    for expected in ["slate-server.toml", "`retention_days`", "`webhook.url`", sessions] {
         assert!(stderr.contains(expected), "{expected}: {stderr}");
     }
 }

@@ -18,6 +18,7 @@ mod policy;
 mod postgres;
 mod recorded_incidents;
 mod recovery;
+mod retention;
 mod role_matrix;
 mod staff;
 mod store_story;

@@ -19,7 +19,8 @@ pub fn roster_page(viewer: &Viewer, pupils: &[RosterPupil], classes: &[String]) 
                 "A pupil's key stage is their class's: move them to a class of the other key stage, or change the class under School setup. "
                 "Leave the family name empty to keep it (the server keeps only its first three letters, shown in brackets)." }
             p #left-explained { "Marking a pupil as left is not a deletion: they disappear from every device's sign-in screen and the iPad register at the next policy, "
-                "while their reports, sessions and chronology stay for the DSL until the retention period ends. A roster import with their UPN or Adno brings them back." }
+                "while their reports, sessions and chronology stay for the DSL for the leaver period of the retention schedule (90 days unless IT set another); after it only their safeguarding incidents stay, for their own period. "
+                "Until then a roster import with their UPN or Adno brings them back." }
             @if !classes.is_empty() {
                 section #rollover {
                     h2 { "Year-end rollover" }
@@ -112,9 +113,9 @@ pub fn chronology_page(
         html! {
             h1 { "Chronology: " (title) }
             @match pupil {
-                Some(p) if p.left => p.banner #left { "This pupil has left (marked on the Pupils page): they are on no device; their records are kept until the retention period ends." },
+                Some(p) if p.left => p.banner #left { "This pupil has left (marked on the Pupils page): they are on no device; their records are kept for the leaver period of the retention schedule, their safeguarding incidents for their own period." },
                 Some(p) => p { "Class " (p.class) "." },
-                None => p.banner { "This pupil is no longer on the roster: their records are kept until the retention period ends." },
+                None => p.banner { "This pupil is no longer on the roster: their records are kept as the retention schedule says." },
             }
             p #summary {
                 (plural(count(Kind::Report), "report", "reports")) " with the button, "
