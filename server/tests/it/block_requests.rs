@@ -272,5 +272,17 @@ async fn an_unlock_asking_to_block_a_site_reaches_a_school_list_once_the_dsl_acc
     assert!(www.contains("<td>www.example.org</td>"), "{www}");
     assert!(www.contains("yes, in school-blocks: *.example.org"), "{www}");
     assert!(!audited(&server, "dsl.jones", "viewed site block requests").is_empty());
+
+    // Retention: decided requests and their asks go with the bypasses' period, counted from the
+    // decision; the one still waiting stays whatever its age.
+    let schedule = slate_server::retention::Schedule::default();
+    let later = Utc::now() + Duration::days(400);
+    let purged = server.store.purge(&schedule.cutoffs(later), 10_000).unwrap();
+    assert_eq!(purged.count(slate_server::retention::RecordType::Bypasses), 2 + 3, "{purged}");
+    assert!(server.store.block_request(1).unwrap().is_none());
+    assert!(server.store.block_request(2).unwrap().is_none());
+    let waiting = server.store.pending_block_requests().unwrap();
+    assert_eq!(waiting.len(), 1);
+    assert_eq!((waiting[0].site.as_str(), waiting[0].asks.len()), ("www.example.org", 1));
     server.stop().await;
 }
