@@ -165,7 +165,7 @@ fn pending_row(viewer: &Viewer, p: &Pending, offered: &[(String, Vec<String>)]) 
                                     a href=(format!("/incidents/{incident}")) { "incident " (incident) } ", "
                                 }
                                 "from device " (ask.device) "'s unlock"
-                                @if let Some(by) = &ask.unlocked_by { " (PIN of " (by) ")" }
+                                @if let Some(by) = &ask.unlocked_by { " (" (by) ", as the device says)" }
                                 ", " (format_uk(ask.at))
                             }
                         }
