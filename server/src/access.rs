@@ -56,13 +56,16 @@ pub enum Permission {
     ManageUpdates,
     /// The alert rules (monitoring the filter) and when an unacknowledged incident escalates.
     ManageAlertRules,
+    /// Sites staff asked to block on unlocking a held device: accept into a school block list,
+    /// or decline. Which incident each came from is `ReadCaseFile`'s (IT sees the site only).
+    HandleBlockRequests,
 }
 
 use Permission::*;
 use Role::{DeputyDsl, Dsl, ItAdmin, Teacher};
 
 /// The one table: each permission and the roles that have it.
-pub const TABLE: [(Permission, &[Role]); 20] = [
+pub const TABLE: [(Permission, &[Role]); 21] = [
     (SeeNewReports, &[Dsl, DeputyDsl, Teacher]),
     (Acknowledge, &[Dsl, DeputyDsl, Teacher]),
     (ReadCaseFile, &[Dsl, DeputyDsl]),
@@ -83,6 +86,7 @@ pub const TABLE: [(Permission, &[Role]); 20] = [
     (GovernorReport, &[Dsl, DeputyDsl]),
     (ManageUpdates, &[ItAdmin]),
     (ManageAlertRules, &[Dsl, DeputyDsl]),
+    (HandleBlockRequests, &[Dsl, DeputyDsl, ItAdmin]),
 ];
 
 /// May `role` do `permission`?
@@ -114,6 +118,7 @@ impl Permission {
             GovernorReport => "the governors' report (anonymised counts)",
             ManageUpdates => "device updates: upload bundles, roll them out, stop a rollout",
             ManageAlertRules => "alert rules (illegal content, filter bypass, hardware, faults, silent devices) and escalation",
+            HandleBlockRequests => "site block requests from unlocks: accept into a school block list or decline (the incidents each came from: case file only)",
         }
     }
 }
@@ -222,8 +227,9 @@ mod tests {
     /// The need-to-know promises, each stated as who has a permission.
     #[test]
     fn need_to_know() {
-        let cases: [(Permission, &[Role]); 13] = [
+        let cases: [(Permission, &[Role]); 14] = [
             (ManageUpdates, &[ItAdmin]),
+            (HandleBlockRequests, &[Dsl, DeputyDsl, ItAdmin]),
             (ManageAlertRules, &[Dsl, DeputyDsl]),
             (ReadCaseFile, &[Dsl, DeputyDsl]),
             (MoveIncident, &[Dsl, DeputyDsl]),

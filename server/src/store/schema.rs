@@ -80,6 +80,9 @@ const MIGRATIONS: &[Migration] = &[
     // Whether the retention schedule's purge of a leaver's records has finished for their
     // leaving, so the daily job does not scan the raw events for them again (issue 17).
     migration!("0018_leavers_purged"),
+    // Sites staff asked to block on unlocking a held device, one pending entry per site, and
+    // each unlock that asked, for the DSL or IT to accept into a school list (issue 17).
+    migration!("0019_block_requests"),
 ];
 
 pub fn migrations() -> Migrations<'static> {

@@ -7,6 +7,7 @@ mod activity;
 mod alerts;
 mod backups;
 mod binary;
+mod block_requests;
 mod common;
 mod desk;
 mod device_api;
