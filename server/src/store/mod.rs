@@ -32,6 +32,7 @@ pub mod sql;
 mod sqlite;
 mod staff;
 mod updates;
+pub use updates::BundleRemoval;
 
 pub use activity::{ActivityRecord, RefusedRecord};
 pub use alert_outbox::OutboxAlert;

@@ -253,6 +253,38 @@ fn update_add_keeps_a_bundle_signed_by_its_ca_and_refuses_another() {
         &["update", "rollout", "--version", "0.2.0", "--everyone", "--reboot-at", "4pm"],
     );
     assert_eq!(bad_time.status.code(), Some(2), "{}", text(&bad_time.stderr));
+
+    // IT removes a bundle it no longer needs, but not while the rollout in force offers it.
+    let remove = ["update", "remove", "--version", "0.2.0"];
+    let in_force = slate_server(data, &remove);
+    assert!(!in_force.status.success());
+    assert!(text(&in_force.stderr).contains("stop it first"), "{}", text(&in_force.stderr));
+    assert_eq!(stored(data), [format!("{sha}.raucb")], "kept while offered");
+    assert!(slate_server(data, &["update", "stop"]).status.success());
+    let removed = slate_server(data, &remove);
+    assert!(removed.status.success(), "{}", text(&removed.stderr));
+    assert!(text(&removed.stdout).starts_with("removed: version 0.2.0"));
+    assert!(stored(data).is_empty(), "the file is deleted: {:?}", stored(data));
+    let list = text(&slate_server(data, &["update", "list"]).stdout);
+    assert!(list.contains("bundles: none"), "{list}");
+    let gone = slate_server(data, &["update", "rollout", "--version", "0.2.0", "--everyone"]);
+    assert!(
+        text(&gone.stderr).contains("no uploaded bundle has version"),
+        "{}",
+        text(&gone.stderr)
+    );
+    let twice = slate_server(data, &remove);
+    assert!(text(&twice.stderr).contains("no bundle has the version \"0.2.0\""));
+    let store = slate_server::Store::open(&data.join("slate.sqlite")).unwrap();
+    let audit = store.audit_log(20).unwrap();
+    let entry = audit.iter().find(|e| e.action == "removed update bundle").expect("audited");
+    assert_eq!(entry.actor, "console");
+    // The same file uploaded again brings it back, and it can be rolled out again.
+    let back = slate_server(data, &["update", "add", good.to_str().unwrap()]);
+    assert!(text(&back.stdout).contains("added: version 0.2.0"), "{}", text(&back.stdout));
+    assert_eq!(stored(data), [format!("{sha}.raucb")]);
+    let again = slate_server(data, &["update", "rollout", "--version", "0.2.0", "--everyone"]);
+    assert!(again.status.success(), "{}", text(&again.stderr));
 }
 
 /// The installed server as IT runs it: the bundle added and rolled out on its console while it
