@@ -449,7 +449,14 @@ async fn it_uploads_a_bundle_on_the_updates_page() {
     assert_eq!(it.post("/updates/rollout", &everyone).await.status(), 303);
     let page = it.page("/updates").await;
     assert!(page.contains("every device; they restart into it from 16:30 UK time"), "{page}");
+    let remove = [("csrf", csrf.as_str()), ("version", "0.2.0")];
+    let offered = it.post("/updates/remove", &remove).await;
+    assert_eq!(offered.status(), 409, "not while the rollout in force offers it");
     assert_eq!(it.post("/updates/stop", &[("csrf", &csrf)]).await.status(), 303);
+    assert!(it.page("/updates").await.contains("aria-label=\"Remove 0.2.0\""));
+    assert_eq!(it.post("/updates/remove", &remove).await.status(), 303);
+    let page = it.page("/updates").await;
+    assert!(page.contains("No bundle uploaded yet."), "{page}");
     let audit: Vec<String> = server
         .store
         .audit_log(10)
@@ -460,6 +467,7 @@ async fn it_uploads_a_bundle_on_the_updates_page() {
     assert!(audit.contains(&"it.tech uploaded update bundle".to_owned()), "{audit:?}");
     assert!(audit.contains(&"it.tech started update rollout".to_owned()), "{audit:?}");
     assert!(audit.contains(&"it.tech stopped update rollout".to_owned()), "{audit:?}");
+    assert!(audit.contains(&"it.tech removed update bundle".to_owned()), "{audit:?}");
 }
 
 /// A bundle put in place as an upload leaves it (the signature check is the tests above'):
