@@ -84,7 +84,7 @@ const MIGRATIONS: &[Migration] = &[
     // each unlock that asked, for the DSL or IT to accept into a school list (issue 17).
     migration!("0019_block_requests"),
     // An update bundle IT removed: its file deleted, its row kept for its rollouts (issue 16).
-    migration!("0020_update_bundles_removed"),
+    migration!("0021_update_bundles_removed"),
 ];
 
 pub fn migrations() -> Migrations<'static> {
