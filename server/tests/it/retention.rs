@@ -192,7 +192,8 @@ fn a_schedule(store: &Store) {
             .unwrap();
         // An alert sent on every channel; its incident is still open, so its report stays.
         let open = school.press(b, t(Alerts), &title("alert"), ReportOrigin::Button);
-        let alert = store.due_alerts(now, 100).unwrap().into_iter().find(|a| a.incident == open);
+        let alert =
+            store.due_alerts(now, 100).unwrap().into_iter().find(|a| a.incident == Some(open));
         store.alert_tried(alert.unwrap().id, true, true, t(Alerts), None).unwrap();
         store.audit(t(Audit), "d.lead", "viewed pupil", Some(b), None).unwrap();
         // An enrollment token nobody used, for a device IT never set up.
