@@ -56,13 +56,16 @@ pub enum Permission {
     ManageUpdates,
     /// The alert rules (monitoring the filter) and when an unacknowledged incident escalates.
     ManageAlertRules,
+    /// The school's own acceptable use agreements: edit, preview, save a version, go back to
+    /// the built-in text (a safeguarding document, so the DSL's).
+    ManageAgreements,
 }
 
 use Permission::*;
 use Role::{DeputyDsl, Dsl, ItAdmin, Teacher};
 
 /// The one table: each permission and the roles that have it.
-pub const TABLE: [(Permission, &[Role]); 20] = [
+pub const TABLE: [(Permission, &[Role]); 21] = [
     (SeeNewReports, &[Dsl, DeputyDsl, Teacher]),
     (Acknowledge, &[Dsl, DeputyDsl, Teacher]),
     (ReadCaseFile, &[Dsl, DeputyDsl]),
@@ -83,6 +86,7 @@ pub const TABLE: [(Permission, &[Role]); 20] = [
     (GovernorReport, &[Dsl, DeputyDsl]),
     (ManageUpdates, &[ItAdmin]),
     (ManageAlertRules, &[Dsl, DeputyDsl]),
+    (ManageAgreements, &[Dsl, DeputyDsl]),
 ];
 
 /// May `role` do `permission`?
@@ -114,6 +118,7 @@ impl Permission {
             GovernorReport => "the governors' report (anonymised counts)",
             ManageUpdates => "device updates: upload bundles, roll them out, stop a rollout",
             ManageAlertRules => "alert rules (illegal content, filter bypass, hardware, faults, silent devices) and escalation",
+            ManageAgreements => "the school's own acceptable use agreements (KS1, KS2): edit, preview, save a version, back to the built-in text",
         }
     }
 }
@@ -222,8 +227,9 @@ mod tests {
     /// The need-to-know promises, each stated as who has a permission.
     #[test]
     fn need_to_know() {
-        let cases: [(Permission, &[Role]); 13] = [
+        let cases: [(Permission, &[Role]); 14] = [
             (ManageUpdates, &[ItAdmin]),
+            (ManageAgreements, &[Dsl, DeputyDsl]),
             (ManageAlertRules, &[Dsl, DeputyDsl]),
             (ReadCaseFile, &[Dsl, DeputyDsl]),
             (MoveIncident, &[Dsl, DeputyDsl]),

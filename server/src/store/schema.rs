@@ -80,6 +80,9 @@ const MIGRATIONS: &[Migration] = &[
     // Whether the retention schedule's purge of a leaver's records has finished for their
     // leaving, so the daily job does not scan the raw events for them again (issue 17).
     migration!("0018_leavers_purged"),
+    // 0019 is another change's, in flight.
+    // A school's own acceptable use agreements, every saved version kept (issue 17).
+    migration!("0020_school_agreements"),
 ];
 
 pub fn migrations() -> Migrations<'static> {
