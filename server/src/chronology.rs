@@ -310,7 +310,9 @@ mod tests {
         use slate_protocol::agreement::builtin;
         use slate_protocol::kiosk::KeyStage;
         let ks2 = builtin(KeyStage::Ks2).2;
-        let cases: [(&str, &str, Option<u32>, &str, Option<&str>); 5] = [
+        // (key stage, version name, school's number, label, link)
+        type Case<'a> = (&'a str, &'a str, Option<u32>, &'a str, Option<&'a str>);
+        let cases: [Case; 5] = [
             (
                 "ks1",
                 "ks1-0a1b2c3d",

@@ -197,7 +197,8 @@ mod tests {
         let text =
             |t: &str, p: &[&str]| Some((t.to_owned(), p.iter().map(|s| s.to_string()).collect()));
         assert!(store.agreements_in_force().unwrap().is_empty());
-        let steps: [(KeyStage, Option<(String, Vec<String>)>, Option<u32>, usize); 6] = [
+        type Text = Option<(String, Vec<String>)>;
+        let steps: [(KeyStage, Text, Option<u32>, usize); 6] = [
             // (key stage, text saved, the version it made, texts in force after)
             (KeyStage::Ks1, None, None, 0),
             (KeyStage::Ks1, text("T", &["A."]), Some(1), 1),
