@@ -56,6 +56,9 @@ pub enum Permission {
     ManageUpdates,
     /// The alert rules (monitoring the filter) and when an unacknowledged incident escalates.
     ManageAlertRules,
+    /// Sites staff asked to block on unlocking a held device: accept into a school block list,
+    /// or decline. Which incident each came from is `ReadCaseFile`'s (IT sees the site only).
+    HandleBlockRequests,
     /// The school's own acceptable use agreements: edit, preview, save a version, go back to
     /// the built-in text (a safeguarding document, so the DSL's).
     ManageAgreements,
@@ -65,7 +68,7 @@ use Permission::*;
 use Role::{DeputyDsl, Dsl, ItAdmin, Teacher};
 
 /// The one table: each permission and the roles that have it.
-pub const TABLE: [(Permission, &[Role]); 21] = [
+pub const TABLE: [(Permission, &[Role]); 22] = [
     (SeeNewReports, &[Dsl, DeputyDsl, Teacher]),
     (Acknowledge, &[Dsl, DeputyDsl, Teacher]),
     (ReadCaseFile, &[Dsl, DeputyDsl]),
@@ -86,6 +89,7 @@ pub const TABLE: [(Permission, &[Role]); 21] = [
     (GovernorReport, &[Dsl, DeputyDsl]),
     (ManageUpdates, &[ItAdmin]),
     (ManageAlertRules, &[Dsl, DeputyDsl]),
+    (HandleBlockRequests, &[Dsl, DeputyDsl, ItAdmin]),
     (ManageAgreements, &[Dsl, DeputyDsl]),
 ];
 
@@ -118,6 +122,7 @@ impl Permission {
             GovernorReport => "the governors' report (anonymised counts)",
             ManageUpdates => "device updates: upload bundles, roll them out, stop a rollout",
             ManageAlertRules => "alert rules (illegal content, filter bypass, hardware, faults, silent devices) and escalation",
+            HandleBlockRequests => "site block requests from unlocks: accept into a school block list or decline (the incidents each came from: case file only)",
             ManageAgreements => "the school's own acceptable use agreements (KS1, KS2): edit, preview, save a version, back to the built-in text",
         }
     }
@@ -227,8 +232,9 @@ mod tests {
     /// The need-to-know promises, each stated as who has a permission.
     #[test]
     fn need_to_know() {
-        let cases: [(Permission, &[Role]); 14] = [
+        let cases: [(Permission, &[Role]); 15] = [
             (ManageUpdates, &[ItAdmin]),
+            (HandleBlockRequests, &[Dsl, DeputyDsl, ItAdmin]),
             (ManageAgreements, &[Dsl, DeputyDsl]),
             (ManageAlertRules, &[Dsl, DeputyDsl]),
             (ReadCaseFile, &[Dsl, DeputyDsl]),

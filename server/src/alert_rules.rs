@@ -76,6 +76,10 @@ pub struct Rule {
     /// What triggers it, in the DSL's words.
     pub triggers: &'static str,
     pub concern: Concern,
+    /// A security breach in seed 004's sense ("SLT are alerted with immediate effect"): its
+    /// alert also goes at once to the senior leaders an escalation reaches (deputy DSLs and
+    /// the addresses the DSL gave), not only to the DSL. A fault or a silent device is not.
+    pub breach: bool,
     pub measure: Measure,
     pub default: RuleSetting,
 }
@@ -92,6 +96,7 @@ pub const RULES: [Rule; 6] = [
         title: "Illegal content blocked",
         triggers: "a device's filter refused a site in an illegal-content list (IWF, CTIRU: child abuse, terrorism)",
         concern: Concern::Illegal,
+        breach: true,
         measure: Measure::EventsInWindow,
         default: setting(true, 1, 60),
     },
@@ -101,6 +106,7 @@ pub const RULES: [Rule; 6] = [
         title: "Attempts to go around the filter",
         triggers: "blocks in the dns-bypass list: DNS-over-HTTPS and other resolvers that would go around the filter",
         concern: Concern::Security,
+        breach: true,
         measure: Measure::EventsInWindow,
         default: setting(true, 3, 10),
     },
@@ -110,6 +116,7 @@ pub const RULES: [Rule; 6] = [
         title: "A burst of harmful blocks",
         triggers: "blocks in the harmful categories (adult, violence, drugs, gambling)",
         concern: Concern::Harmful,
+        breach: false,
         measure: Measure::EventsInWindow,
         default: setting(false, 10, 10),
     },
@@ -119,6 +126,7 @@ pub const RULES: [Rule; 6] = [
         title: "Hardware refused",
         triggers: "a USB stick, camera or other USB device the policy does not allow was plugged in",
         concern: Concern::Security,
+        breach: true,
         measure: Measure::EventsInWindow,
         default: setting(true, 1, 60),
     },
@@ -128,6 +136,7 @@ pub const RULES: [Rule; 6] = [
         title: "Report button fault",
         triggers: "the report button is missing or stuck, or a press could not darken the screen",
         concern: Concern::Security,
+        breach: false,
         measure: Measure::EventsInWindow,
         default: setting(true, 1, 24 * 60),
     },
@@ -137,6 +146,7 @@ pub const RULES: [Rule; 6] = [
         title: "Device silent",
         triggers: "an enrolled device has not been in touch for days (off, lost, or its reports cannot reach the server)",
         concern: Concern::Security,
+        breach: false,
         measure: Measure::DaysSilent,
         default: setting(true, 3, 0),
     },
@@ -463,6 +473,18 @@ pub fn escalations(incidents: &[OpenIncident], minutes: u32, now: DateTime<Utc>)
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_illegal_and_security_rules_are_breaches_and_every_breach_is_on_by_default() {
+        for rule in &RULES {
+            if rule.breach {
+                assert_ne!(rule.concern, Concern::Harmful, "{}", rule.name);
+                assert!(rule.default.on, "{}", rule.name);
+            }
+        }
+        let breaches: Vec<&str> = RULES.iter().filter(|r| r.breach).map(|r| r.name).collect();
+        assert_eq!(breaches, ["illegal_content", "filter_bypass", "hardware_refused"]);
+    }
     use slate_protocol::{ButtonFault, FilterLayer, RefusedDevice};
 
     fn at(s: &str) -> DateTime<Utc> {

@@ -195,6 +195,9 @@ pub enum UpdateCommand {
     /// Stop the rollout in force: devices are offered nothing more (one already installing
     /// finishes).
     Stop,
+    /// Remove a bundle no rollout in force offers: its file is deleted (the fleet's history of
+    /// its rollouts stays). Uploading the same file again brings it back.
+    Remove(UpdateRemoveArgs),
 }
 
 #[derive(Debug, Args)]
@@ -213,6 +216,13 @@ pub struct UpdateAddArgs {
     /// Keep this PEM file as IT's update CA first (as `update ca` does).
     #[arg(long, value_name = "FILE")]
     pub ca: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct UpdateRemoveArgs {
+    /// The bundle's version, as `update list` shows it.
+    #[arg(long, value_name = "VERSION")]
+    pub version: String,
 }
 
 #[derive(Debug, Args)]

@@ -238,6 +238,28 @@ pub fn filter_payload(records: &PolicyRecords, now: DateTime<Utc>) -> String {
     document.to_string()
 }
 
+/// Whether a list line means something to a device's filter: blank, a `#` comment, a URL-layer
+/// rule (`url-sha256:…`), or a domain name, `*.` for a wildcard, every label 1 to 63 of
+/// `[A-Za-z0-9_-]`, 253 characters at most. The devices' own parser (`slate_filter::lists`)
+/// skips any other line; a test holds the two to the same answers.
+pub fn list_line_ok(line: &str) -> bool {
+    let line = line.trim();
+    if line.is_empty() || line.starts_with('#') {
+        return true;
+    }
+    if line.split_once(':').is_some_and(|(kind, _)| kind.ends_with("-sha256")) {
+        return true;
+    }
+    let name = line.strip_prefix("*.").unwrap_or(line);
+    let name = name.strip_suffix('.').unwrap_or(name);
+    !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|label| {
+            (1..=63).contains(&label.len())
+                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+}
+
 /// A pupil's tile picture and colour, spread by position in the class so neighbours differ.
 /// The `issued_at` a change to what devices are told gets: the clock's time, but always
 /// later than the one before (by at least a second, which every encoding keeps), so that a

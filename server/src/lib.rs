@@ -24,7 +24,8 @@
 //!   holders, session rules, filter lists and profiles, the policy key), `bypasses` (filter
 //!   bypass requests and decisions), `commands` ("eyes on me", sign everyone out), `governors`
 //!   (the termly report page), `audit` (the audit log page and CSV), `alert_settings` (the
-//!   DSL's alert rules and escalation).
+//!   DSL's alert rules and escalation), `block_requests` (sites staff asked to block on
+//!   unlocking a held device, accepted into a school block list or declined).
 //! - [`export`] writes CSV; [`pdf`] writes a printable incident record; `live.js` (in
 //!   `features/incidents/`) is the only script.
 //! - Pure rules: [`access`] (who may do what: one table of permissions by role, each route's
@@ -35,7 +36,8 @@
 //!   from the records), [`roster`] (the roster CSV), [`uk_time`] (Europe/London for pages and
 //!   forms), [`who_had`] (who had a device at a time: one pupil, nobody, or a conflict),
 //!   [`alert_rules`] (monitoring the filter: the alert rules, their de-duplication, and when an
-//!   unacknowledged incident is escalated).
+//!   unacknowledged incident is escalated), [`block_requests`] (a site block request: the site
+//!   a report's URL names, duplicates merged, what accepting it changes in a list).
 //! - [`config`]: the TOML config file, checked field by field; [`notify`]: email and webhook
 //!   alerts for new reports, alert rules and escalations, sent by [`alert_outbox`]'s worker
 //!   from the outbox the store fills in each report's own transaction (and each batch's that
@@ -61,6 +63,7 @@ pub mod alert_outbox;
 pub mod alert_rules;
 pub mod auth;
 pub mod backup;
+pub mod block_requests;
 pub mod chronology;
 pub mod cli;
 pub mod config;

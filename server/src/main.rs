@@ -13,7 +13,7 @@ use slate_server::cli::{
     BackupArgs, Cli, Command, CompletionsArgs, DatabaseArgs, DeviceArgs, DeviceCommand,
     EnrollmentTokenArgs, InitArgs, ManArgs, PupilAddArgs, PupilCommand, RestoreArgs, RosterCommand,
     RosterImportArgs, ServeArgs, StaffAddArgs, StaffCommand, StaffDisableArgs, StaffRecoverArgs,
-    UpdateAddArgs, UpdateCaArgs, UpdateCommand, UpdateRolloutArgs,
+    UpdateAddArgs, UpdateCaArgs, UpdateCommand, UpdateRemoveArgs, UpdateRolloutArgs,
 };
 use slate_server::config::{self, Config};
 use slate_server::data_dir::DataDir;
@@ -72,6 +72,9 @@ async fn main() -> ExitCode {
             update_rollout(&cli.data_dir, database, args)
         }
         Command::Update(UpdateCommand::Stop) => update_stop(&cli.data_dir, database),
+        Command::Update(UpdateCommand::Remove(args)) => {
+            update_remove(&cli.data_dir, database, args).await
+        }
         Command::Init(args) => init(&cli.data_dir, database, args),
         Command::Backup(args) => backup(&cli.data_dir, database, args),
         Command::Restore(args) => restore(&cli.data_dir, database, args),
@@ -576,6 +579,18 @@ fn update_stop(data_dir: &Path, database: &DatabaseArgs) -> anyhow::Result<()> {
         anyhow::bail!("no rollout is in force");
     }
     println!("rollout stopped: devices are offered nothing more");
+    Ok(())
+}
+
+async fn update_remove(
+    data_dir: &Path,
+    database: &DatabaseArgs,
+    args: UpdateRemoveArgs,
+) -> anyhow::Result<()> {
+    let (data_dir, store) = open(data_dir, database)?;
+    let updates = UpdateBundles::open(&data_dir)?;
+    let sha256 = updates.remove(&store, &args.version, "console", chrono::Utc::now()).await?;
+    println!("removed: version {} (sha256 {sha256}); its file is deleted", args.version);
     Ok(())
 }
 

@@ -44,7 +44,7 @@ pub enum RecordType {
     /// What devices say of themselves: starts, heartbeats, refused USB devices, a staff
     /// member's unlock (its note is kept in the incident's history).
     DeviceEvents,
-    /// Filter bypass requests and the DSL's decisions.
+    /// Filter bypass requests and site block requests, and the decisions on them.
     Bypasses,
     /// Alerts sent on every channel (the outbox keeps teachers' addresses); one still waiting
     /// to go is kept whatever its age.
@@ -65,7 +65,8 @@ pub enum MeasuredFrom {
     /// The last thing done on it (its closure, or a later note): an incident still open is
     /// never purged, whatever its age.
     LastChange,
-    /// Its end (a session's sign-out, a register line's end, a bypass's end).
+    /// Its end (a session's sign-out, a register line's end, a bypass's end, a site block
+    /// request's decision).
     End,
     /// When it happened (or was written).
     When,
@@ -196,7 +197,8 @@ impl RecordType {
             RecordType::DeviceEvents => {
                 rule(90, 7, "IT's fault-finding after a holiday week", MeasuredFrom::When)
             }
-            // Seed 004: a bypass "should be auditable"; the annual filtering review reads them.
+            // Seed 004: a bypass "should be auditable"; the annual filtering review reads them,
+            // and the site block requests ("requests/approvals for filtering changes").
             RecordType::Bypasses => {
                 rule(365, 30, "a concern about last month's bypass can still be checked", MeasuredFrom::End)
             }
@@ -250,7 +252,9 @@ impl RecordType {
             RecordType::DeviceEvents => {
                 "what devices say of themselves: starts, heartbeats, refused USB devices, unlocks"
             }
-            RecordType::Bypasses => "filter bypass requests and the DSL's decisions",
+            RecordType::Bypasses => {
+                "filter bypass requests and site block requests (a waiting one is kept), and the decisions on them"
+            }
             RecordType::Alerts => {
                 "alerts sent on every channel (they keep teachers' addresses); one still waiting is kept"
             }

@@ -6,7 +6,7 @@
 //! a file is served only by the SHA-256 the server computed itself.
 
 use crate::data_dir::{create_private_dir, write_private_file, DataDir, DataDirError};
-use crate::store::{Store, StoreError};
+use crate::store::{BundleRemoval, Store, StoreError};
 use crate::update_rollout::{self, BundleRecord, NewBundle};
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
@@ -188,6 +188,38 @@ impl UpdateBundles {
                         Err(e.into())
                     }
                 }
+            }
+        }
+    }
+
+    /// Removes the bundle with `version` (not one the rollout in force offers): marked removed
+    /// and audited first, then its file deleted. Returns its SHA-256.
+    pub async fn remove(
+        &self,
+        store: &Store,
+        version: &str,
+        by: &str,
+        now: DateTime<Utc>,
+    ) -> Result<String, UpdateError> {
+        let _adding = self.adding.lock().await;
+        let (wanted, by) = (version.to_owned(), by.to_owned());
+        match store.run(move |store| store.remove_update_bundle(&wanted, &by, now)).await? {
+            BundleRemoval::NoSuchVersion => {
+                Err(UpdateError::NotAccepted(format!("no bundle has the version {version:?}")))
+            }
+            BundleRemoval::InForce => Err(UpdateError::NotAccepted(format!(
+                "the rollout in force offers {version}: stop it first (slate-server update stop)"
+            ))),
+            BundleRemoval::Removed { sha256 } => {
+                let path = self.path(&sha256);
+                match std::fs::remove_file(&path) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(source) => {
+                        return Err(UpdateError::Io { what: "cannot delete", path, source })
+                    }
+                }
+                Ok(sha256)
             }
         }
     }

@@ -84,7 +84,10 @@ fn page(
                         @let setting = settings.rule(rule.id);
                         @let (thresholds, windows) = limits(rule.measure);
                         tr {
-                            td { strong { (rule.title) } br; span.muted { (concern(rule.concern)) } }
+                            td {
+                                strong { (rule.title) } br;
+                                span.muted { (concern(rule.concern)) @if rule.breach { ", a breach: also to senior leaders" } }
+                            }
                             td { (rule.triggers) }
                             td {
                                 label.check {
@@ -110,7 +113,7 @@ fn page(
                 }
             }
             h2 { "Escalation" }
-            p { "A report from a device's button that nobody has acknowledged is sent on, once, to the deputy DSL accounts that have an email address and to the addresses below (the head, say), as well as the DSL's." }
+            p { "A report from a device's button that nobody has acknowledged is sent on, once, to the deputy DSL accounts that have an email address and to the addresses below (the head, say), as well as the DSL's. Alerts of the rules marked as a breach (illegal content, going around the filter, refused hardware) go to them at once too: seed 004 asks that senior leaders hear of a security breach with immediate effect." }
             label for="escalate_after" { "Escalate after (minutes)" }
             input #escalate_after type="number" name="escalate_after" value=(settings.escalate_after_minutes) min="5" max="1440" required;
             label for="escalate_to" { "Also escalate to (email addresses, separated by commas)" }

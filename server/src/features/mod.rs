@@ -10,6 +10,7 @@
 pub mod agreements;
 pub mod alert_settings;
 pub mod audit;
+pub mod block_requests;
 pub mod bypasses;
 pub mod commands;
 pub mod device_api;

@@ -6,7 +6,7 @@
 
 use crate::access::{Gate, Permission};
 use crate::device_policy::ClassRecord;
-use crate::device_policy::{default_profile_name, ProfileRecord, PUPIL_SYMBOLS};
+use crate::device_policy::{default_profile_name, list_line_ok, ProfileRecord, PUPIL_SYMBOLS};
 use crate::http::error::PageError;
 use crate::http::forms::{capitalise, form};
 use crate::http::layout::{csrf, layout};
@@ -214,28 +214,6 @@ pub fn parse_profile(
         allow_only: (!allow.is_empty()).then_some(allow),
         safe_search,
     })
-}
-
-/// Whether a list line means something to a device's filter: blank, a `#` comment, a URL-layer
-/// rule (`url-sha256:…`), or a domain name, `*.` for a wildcard, every label 1 to 63 of
-/// `[A-Za-z0-9_-]`, 253 characters at most. The devices' own parser (`slate_filter::lists`)
-/// skips any other line; a test holds the two to the same answers.
-pub fn list_line_ok(line: &str) -> bool {
-    let line = line.trim();
-    if line.is_empty() || line.starts_with('#') {
-        return true;
-    }
-    if line.split_once(':').is_some_and(|(kind, _)| kind.ends_with("-sha256")) {
-        return true;
-    }
-    let name = line.strip_prefix("*.").unwrap_or(line);
-    let name = name.strip_suffix('.').unwrap_or(name);
-    !name.is_empty()
-        && name.len() <= 253
-        && name.split('.').all(|label| {
-            (1..=63).contains(&label.len())
-                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        })
 }
 
 /// Refuses a list with a line that is not a domain name (nor a comment or a URL-layer rule),

@@ -37,6 +37,7 @@ pub fn routes() -> Routes {
         )
         .post("/updates/rollout", manage, start_rollout)
         .post("/updates/stop", manage, stop_rollout)
+        .post("/updates/remove", manage, remove_bundle)
 }
 
 /// What the page shows.
@@ -218,6 +219,36 @@ pub async fn stop_rollout(
     Ok(Redirect::to("/updates").into_response())
 }
 
+#[derive(Deserialize)]
+pub struct RemoveForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    version: String,
+}
+
+/// `POST /updates/remove`: a bundle no rollout in force offers; its file is deleted.
+pub async fn remove_bundle(
+    staff: Staff,
+    State(state): State<AppState>,
+    body: Result<Form<RemoveForm>, FormRejection>,
+) -> Result<Response, PageError> {
+    let f = form(body)?;
+    staff.check_csrf(&f.csrf)?;
+    let updates = state.updates.clone().ok_or_else(|| {
+        PageError::BadForm("This server keeps no update bundles (no data directory).".into())
+    })?;
+    let version = f.version.trim();
+    match updates.remove(&state.store, version, &staff.actor, Utc::now()).await {
+        Ok(_) => tracing::info!(%version, "update bundle removed"),
+        Err(UpdateError::NotAccepted(why)) => {
+            return Err(PageError::Conflict(format!("The bundle was not removed: {why}.")))
+        }
+        Err(e) => return Err(update_error(&e)),
+    }
+    Ok(Redirect::to("/updates").into_response())
+}
+
 fn audience_words(rollout: &Rollout) -> String {
     let who = match &rollout.audience {
         Audience::Everyone => "every device".to_owned(),
@@ -298,13 +329,24 @@ fn updates_view(viewer: &Viewer, view: &UpdatesView) -> Markup {
                 p.empty { "No bundle uploaded yet." }
             } @else {
                 table #bundles {
-                    thead { tr { th { "Version" } th { "For" } th { "Size" } th { "SHA-256" } th { "Uploaded" } th { "By" } } }
+                    thead { tr { th { "Version" } th { "For" } th { "Size" } th { "SHA-256" } th { "Uploaded" } th { "By" } th { "Remove" } } }
                     tbody {
                         @for b in &view.bundles {
                             tr {
                                 td { (b.version) } td { code { (b.compatible) } } td { (megabytes(b.bytes)) }
                                 td { code title=(b.sha256) { (b.sha256[..12]) "…" } }
                                 td { (when(b.uploaded_at)) } td { (b.uploaded_by) }
+                                td {
+                                    @if view.rollout.as_ref().is_some_and(|r| r.bundle.sha256 == b.sha256) {
+                                        span.muted { "offered now" }
+                                    } @else {
+                                        form method="post" action="/updates/remove" {
+                                            (csrf(viewer))
+                                            input type="hidden" name="version" value=(b.version);
+                                            button.refuse type="submit" aria-label=(format!("Remove {}", b.version)) { "Remove" }
+                                        }
+                                    }
+                                }
                             }
                         }
                     }

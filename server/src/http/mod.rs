@@ -16,9 +16,9 @@ use crate::access::Gate;
 use crate::auth::{HashCost, SignInThrottle};
 use crate::config::Config;
 use crate::features::{
-    agreements, alert_settings, audit, bypasses, commands, device_api, devices, filtering_log,
-    governors, incidents, pupils, record_incident, recovery, setup, sign_in, staff_accounts,
-    updates,
+    agreements, alert_settings, audit, block_requests, bypasses, commands, device_api, devices,
+    filtering_log, governors, incidents, pupils, record_incident, recovery, setup, sign_in,
+    staff_accounts, updates,
 };
 use crate::notify::Notifier;
 use crate::secrets::Secret;
@@ -214,6 +214,7 @@ pub fn routes() -> Routes {
         .merge(devices::routes())
         .merge(setup::routes())
         .merge(bypasses::routes())
+        .merge(block_requests::routes())
         .merge(commands::routes())
         .merge(governors::routes())
         .merge(audit::routes())

@@ -67,25 +67,27 @@ pub(super) fn queue_recorded_alert(
     insert_alert(tx, incident, device, happened_at, false, Some(recorded_by), &[], recorded_at)
 }
 
-/// Queues a rule's alert for `device`, in the transaction that stored the events that fired it
-/// (or the silent-device check's).
+/// Queues a rule's alert for `device` to `also_to` besides the configured addresses, in the
+/// transaction that stored the events that fired it (or the silent-device check's).
 pub(super) fn queue_rule_alert(
     tx: &Transaction<'_>,
     rule: RuleId,
     device: u16,
     raised: &Raised,
+    also_to: &[String],
     created_at: &str,
 ) -> Result<(), StoreError> {
     tx.execute(
         "INSERT INTO alert_outbox (kind, rule, rule_count, rule_first_at, device, pressed_at,
                                    from_block_page, also_to, created_at, next_attempt_at)
-         VALUES ('rule', $1, $2, $3, $4, $5, 0, '[]', $6, $6)",
+         VALUES ('rule', $1, $2, $3, $4, $5, 0, $6, $7, $7)",
         (
             rule.name(),
             i64::from(raised.count),
             db_time(raised.first_at),
             device,
             db_time(raised.at),
+            serde_json::to_string(also_to)?,
             created_at,
         ),
     )?;

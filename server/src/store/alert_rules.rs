@@ -46,6 +46,7 @@ pub(super) fn evaluate_on_ingest(
     }
     let settings = settings_in(&**tx)?;
     let mut queued = 0;
+    let mut leaders: Option<Vec<String>> = None;
     for (rule, mut times) in new {
         let setting = settings.rule(rule);
         if !setting.on {
@@ -65,7 +66,14 @@ pub(super) fn evaluate_on_ingest(
             matching_events(tx, rule, device, first - window, newest)?
         };
         for raised in decide_events(&setting, &times, &history, last) {
-            queue_rule_alert(tx, rule, device.get(), &raised, received_at)?;
+            let also_to = match rule.rule().breach {
+                true => match &leaders {
+                    Some(leaders) => leaders.clone(),
+                    None => leaders.insert(senior_leaders(&**tx, &settings)?).clone(),
+                },
+                false => Vec::new(),
+            };
+            queue_rule_alert(tx, rule, device.get(), &raised, &also_to, received_at)?;
             tracing::info!(%device, rule = rule.name(), count = raised.count, "alert rule fired");
             queued += 1;
         }
@@ -209,7 +217,7 @@ impl Store {
                 let days = u32::try_from((now - last_seen).num_days()).unwrap_or(u32::MAX);
                 // The alert is keyed by the last contact: one per silence.
                 let raised = Raised { at: last_seen, first_at: last_seen, count: days };
-                queue_rule_alert(tx, RuleId::DeviceSilent, device, &raised, &created_at)?;
+                queue_rule_alert(tx, RuleId::DeviceSilent, device, &raised, &[], &created_at)?;
                 tracing::info!(device, days, "alert rule fired: device silent");
                 queued += 1;
             }
@@ -254,12 +262,7 @@ impl Store {
             if due.is_empty() {
                 return Ok(0);
             }
-            let mut also_to = escalation_addresses(&**tx)?;
-            for address in &settings.escalate_to {
-                if !also_to.contains(address) {
-                    also_to.push(address.clone());
-                }
-            }
+            let also_to = senior_leaders(&**tx, &settings)?;
             let created_at = db_time(now);
             let mut queued = 0;
             for incident in due {
@@ -274,16 +277,25 @@ impl Store {
     }
 }
 
-/// The addresses of the enabled deputy DSL accounts: whom an escalation goes to, besides the
-/// configured ones (the DSL's).
-fn escalation_addresses(database: &dyn Database) -> Result<Vec<String>, StoreError> {
+/// Whom an escalation, or a breach rule's alert, goes to besides the configured addresses (the
+/// DSL's): the enabled deputy DSL accounts' addresses and those the DSL gave (the head, say).
+fn senior_leaders(
+    database: &dyn Database,
+    settings: &AlertSettings,
+) -> Result<Vec<String>, StoreError> {
     let mut statement = database.prepare_cached(
         "SELECT DISTINCT email FROM staff
          WHERE role = 'deputy_dsl' AND email IS NOT NULL AND disabled_at IS NULL
          ORDER BY email",
     )?;
-    let rows = statement.query_map([], |r| r.get(0))?;
-    rows.collect()
+    let mut addresses: Vec<String> =
+        statement.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
+    for address in &settings.escalate_to {
+        if !addresses.contains(address) {
+            addresses.push(address.clone());
+        }
+    }
+    Ok(addresses)
 }
 
 #[cfg(test)]

@@ -290,10 +290,10 @@ fn derive_rows(
             resolve_on_device(
                 tx,
                 device,
+                event,
                 &report.to_string(),
                 *choice,
                 staff.as_ref().map(|s| s.as_str()),
-                event.at,
             )?;
         }
         // The events of one session can arrive in either order (different batches, or one
@@ -387,39 +387,66 @@ fn derive_rows(
 /// the device, not a signed-in person, vouches for: the entry is the device's, and the
 /// account's username is looked up now, so the note keeps it even after the account goes. A
 /// resolution for a report this server has not stored (or another device's) changes nothing
-/// but the raw event.
+/// but the raw event. "Block the site" also asks for the report's site to be blocked: a
+/// pending site block request (`block_requests`), or, when the report names no site a list
+/// can hold, a log line saying why (never the address).
 fn resolve_on_device(
     tx: &Transaction<'_>,
     device: DeviceNumber,
+    event: &Event,
     report: &str,
     choice: ResolutionChoice,
     staff: Option<&str>,
-    at: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    let incident: Option<i64> = tx
+    let found: Option<(i64, Option<String>)> = tx
         .query_row(
-            "SELECT i.id FROM incidents i JOIN reports r ON r.event_id = i.report_id
+            "SELECT i.id, r.url FROM incidents i JOIN reports r ON r.event_id = i.report_id
              WHERE i.report_id = $1 AND r.device = $2",
             (report, device.get()),
-            |r| r.get(0),
+            |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .optional()?;
-    let Some(incident) = incident else { return Ok(()) };
-    let who = match staff {
-        None => "someone".to_owned(),
-        Some(IT_STAFF_ID) => "IT's own device PIN".to_owned(),
-        Some(id) => tx
-            .query_row("SELECT username FROM staff WHERE unlock_id = $1", [id], |r| r.get(0))
-            .optional()?
-            .unwrap_or_else(|| format!("unknown staff id {id}")),
+    let Some((incident, url)) = found else { return Ok(()) };
+    let username: Option<String> = match staff {
+        None => None,
+        Some(IT_STAFF_ID) => Some("IT's own device PIN".to_owned()),
+        Some(id) => Some(
+            tx.query_row("SELECT username FROM staff WHERE unlock_id = $1", [id], |r| r.get(0))
+                .optional()?
+                .unwrap_or_else(|| format!("unknown staff id {id}")),
+        ),
     };
-    let choice = match choice {
+    let who = username.clone().unwrap_or_else(|| "someone".to_owned());
+    let choice_said = match choice {
         ResolutionChoice::CloseApp => "close the app",
         ResolutionChoice::FalseAlarm => "false alarm",
         ResolutionChoice::BlockSite => "block the site",
     };
-    let note = format!("{who} unlocked device {device}: {choice}");
-    let at = db_time(at);
+    let mut note = format!("{who} unlocked device {device}: {choice_said}");
+    if choice == ResolutionChoice::BlockSite {
+        match crate::block_requests::site_of(url.as_deref()) {
+            Ok(site) => {
+                let ask = super::block_requests::NewAsk {
+                    site: &site,
+                    event_id: &event.id.to_string(),
+                    incident,
+                    device,
+                    unlocked_by: username.as_deref(),
+                    at: event.at,
+                };
+                let request = super::block_requests::record_ask(tx, &ask)?;
+                tracing::info!(%device, incident, request, "site block request recorded from an unlock");
+                note.push_str(&format!(
+                    " (site block request {request}, for the DSL or IT to decide)"
+                ));
+            }
+            Err(refusal) => {
+                tracing::warn!(%device, incident, reason = %refusal, "an unlock asked to block the site, but no block request was recorded");
+                note.push_str(&format!(" (no block request: {refusal})"));
+            }
+        }
+    }
+    let at = db_time(event.at);
     tx.execute("UPDATE incidents SET updated_at = $2 WHERE id = $1", (incident, &at))?;
     tx.execute(
         "INSERT INTO incident_entries (incident, at, staff, kind, note)

@@ -2,7 +2,7 @@
 //! their content's name: `crate::list_files`). A row is what puts a list's bytes in force.
 
 use super::policy_records::policy_changed;
-use super::sql::OptionalExtension;
+use super::sql::{OptionalExtension, Transaction};
 use super::{db_time, parse_db_time, Store, StoreError};
 use chrono::{DateTime, Utc};
 use slate_protocol::device::ListFile;
@@ -26,16 +26,7 @@ impl Store {
         by: &str,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        self.immediate(|tx| {
-            tx.execute(
-                "INSERT INTO filter_lists (name, sha256, bytes, uploaded_at, uploaded_by)
-                 VALUES ($1, $2, $3, $4, $5)
-                 ON CONFLICT (name) DO UPDATE SET sha256 = excluded.sha256, bytes = excluded.bytes,
-                     uploaded_at = excluded.uploaded_at, uploaded_by = excluded.uploaded_by",
-                (name, &file.sha256, file.bytes as i64, db_time(now), by),
-            )?;
-            policy_changed(tx, now)
-        })
+        self.immediate(|tx| put_list(tx, name, file, by, now))
     }
 
     pub fn lists(&self) -> Result<Vec<ListRecord>, StoreError> {
@@ -72,4 +63,23 @@ impl Store {
             })
             .optional()
     }
+}
+
+/// Puts a list's new file in force in `tx` (an upload, or a site block request accepted into
+/// it) and moves the policy on.
+pub(super) fn put_list(
+    tx: &Transaction<'_>,
+    name: &str,
+    file: &ListFile,
+    by: &str,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    tx.execute(
+        "INSERT INTO filter_lists (name, sha256, bytes, uploaded_at, uploaded_by)
+         VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (name) DO UPDATE SET sha256 = excluded.sha256, bytes = excluded.bytes,
+             uploaded_at = excluded.uploaded_at, uploaded_by = excluded.uploaded_by",
+        (name, &file.sha256, file.bytes as i64, db_time(now), by),
+    )?;
+    policy_changed(tx, now)
 }

@@ -10,6 +10,7 @@ mod agreements;
 mod alert_outbox;
 mod alert_rules;
 mod apps;
+mod block_requests;
 mod bypasses;
 mod chronology;
 mod classes;
@@ -32,11 +33,13 @@ pub mod sql;
 mod sqlite;
 mod staff;
 mod updates;
+pub use updates::BundleRemoval;
 
 pub use activity::{ActivityRecord, RefusedRecord};
 pub use agreements::AgreementVersion;
 pub use alert_outbox::OutboxAlert;
 pub use alert_rules::{RuleAlertRecord, ALERT_SETTINGS};
+pub use block_requests::{BlockAsk, BlockDecision, BlockRequestRecord};
 pub use bypasses::{BypassDecision, BypassRecord};
 pub use chronology::{
     AcceptedAgreement, BlockedAttempt, IncidentHistoryLine, PupilRecord, PupilSession,

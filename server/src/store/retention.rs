@@ -185,6 +185,25 @@ impl Store {
             (&cut(Bypasses), max),
         )?;
         purged.add(Bypasses, bypasses, max);
+        // Site block requests are the same kind of record (a filtering change asked for and
+        // decided), counted from the decision; one still waiting is kept whatever its age. The
+        // asks go first (they name the incident, the device and whose PIN), then the requests
+        // left without any.
+        let decided = "SELECT id FROM block_requests WHERE status <> 'pending' AND decided_at < $1
+                       ORDER BY decided_at LIMIT $2";
+        let asks = tx.execute(
+            &format!("DELETE FROM block_request_asks WHERE request IN ({decided})"),
+            (&cut(Bypasses), max),
+        )?;
+        purged.add(Bypasses, asks, max);
+        let block_requests = tx.execute(
+            "DELETE FROM block_requests WHERE id IN (
+                 SELECT id FROM block_requests WHERE status <> 'pending' AND decided_at < $1
+                 AND NOT EXISTS (SELECT 1 FROM block_request_asks a WHERE a.request = block_requests.id)
+                 ORDER BY decided_at LIMIT $2)",
+            (&cut(Bypasses), max),
+        )?;
+        purged.add(Bypasses, block_requests, max);
         let alerts = tx.execute(
             "DELETE FROM alert_outbox WHERE id IN (
                  SELECT id FROM alert_outbox WHERE created_at < $1

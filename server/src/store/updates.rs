@@ -30,16 +30,32 @@ fn device_number(n: i64) -> Result<DeviceNumber, StoreError> {
         .ok_or_else(|| StoreError::Corrupt(format!("update device {n}")))
 }
 
+/// What `remove_update_bundle` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BundleRemoval {
+    /// Marked removed: the file `<sha256>.raucb` may go.
+    Removed {
+        sha256: String,
+    },
+    NoSuchVersion,
+    /// The rollout in force offers it: stop that rollout first.
+    InForce,
+}
+
 impl Store {
-    /// Records a bundle whose file is in place and whose signature was checked; returns false
-    /// when that file was recorded already.
+    /// Records a bundle whose file is in place and whose signature was checked (or brings back
+    /// one IT removed, whose file was uploaded again); returns false when that file was
+    /// recorded already.
     pub fn add_update_bundle(&self, bundle: &BundleRecord) -> Result<bool, StoreError> {
         let connection = self.lock();
         let tx = connection.transaction()?;
         let added = tx.execute(
             &format!(
                 "INSERT INTO update_bundles ({BUNDLE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)
-                 ON CONFLICT (sha256) DO NOTHING"
+                 ON CONFLICT (sha256) DO UPDATE
+                     SET removed_at = NULL, removed_by = NULL,
+                         uploaded_at = excluded.uploaded_at, uploaded_by = excluded.uploaded_by
+                     WHERE update_bundles.removed_at IS NOT NULL"
             ),
             (
                 &bundle.sha256,
@@ -64,11 +80,12 @@ impl Store {
         Ok(added)
     }
 
-    /// Every uploaded bundle, newest first.
+    /// Every uploaded bundle IT has not removed, newest first.
     pub fn update_bundles(&self) -> Result<Vec<BundleRecord>, StoreError> {
         let connection = self.lock();
         let mut statement = connection.prepare(&format!(
-            "SELECT {BUNDLE_COLUMNS} FROM update_bundles ORDER BY uploaded_at DESC, version"
+            "SELECT {BUNDLE_COLUMNS} FROM update_bundles WHERE removed_at IS NULL
+             ORDER BY uploaded_at DESC, version"
         ))?;
         let rows = statement.query_map([], bundle_row)?;
         rows.collect()
@@ -87,9 +104,11 @@ impl Store {
         let connection = self.lock();
         let tx = connection.transaction()?;
         let sha256: Option<String> = tx
-            .query_row("SELECT sha256 FROM update_bundles WHERE version = $1", [version], |r| {
-                r.get(0)
-            })
+            .query_row(
+                "SELECT sha256 FROM update_bundles WHERE version = $1 AND removed_at IS NULL",
+                [version],
+                |r| r.get(0),
+            )
             .optional()?;
         let Some(sha256) = sha256 else {
             return Ok(false);
@@ -132,6 +151,52 @@ impl Store {
         )?;
         tx.commit()?;
         Ok(true)
+    }
+
+    /// Marks the bundle with `version` removed (audited), unless the rollout in force offers
+    /// it; the caller then deletes its file. Its row stays for the rollouts that named it.
+    pub fn remove_update_bundle(
+        &self,
+        version: &str,
+        by: &str,
+        now: DateTime<Utc>,
+    ) -> Result<BundleRemoval, StoreError> {
+        let connection = self.lock();
+        let tx = connection.transaction()?;
+        let sha256: Option<String> = tx
+            .query_row(
+                "SELECT sha256 FROM update_bundles WHERE version = $1 AND removed_at IS NULL",
+                [version],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let Some(sha256) = sha256 else {
+            return Ok(BundleRemoval::NoSuchVersion);
+        };
+        let in_force: Option<i64> = tx
+            .query_row(
+                "SELECT id FROM update_rollouts WHERE bundle = $1 AND stopped_at IS NULL",
+                [&sha256],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if in_force.is_some() {
+            return Ok(BundleRemoval::InForce);
+        }
+        tx.execute(
+            "UPDATE update_bundles SET removed_at = $1, removed_by = $2 WHERE sha256 = $3",
+            (db_time(now), by, &sha256),
+        )?;
+        append_audit(
+            &*tx,
+            now,
+            by,
+            "removed update bundle",
+            Some(&format!("version {version}")),
+            Some(&format!("sha256 {sha256}")),
+        )?;
+        tx.commit()?;
+        Ok(BundleRemoval::Removed { sha256 })
     }
 
     /// Stops the rollout in force (devices are offered nothing more); false when none was.

@@ -8,6 +8,7 @@ mod agreements;
 mod alerts;
 mod backups;
 mod binary;
+mod block_requests;
 mod common;
 mod desk;
 mod device_api;

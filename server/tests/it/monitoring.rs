@@ -199,6 +199,16 @@ async fn a_monitored_morning(store: Store) {
     );
     let escalation = sent.iter().find(|a| a.about == AlertAbout::Escalation).unwrap();
     assert_eq!(escalation.also_to, ["deputy@school.example", "head@school.example"]);
+    // Breaches reach the senior leaders at once (the deputy had no address yet); a fault or a
+    // silent device only the DSL.
+    for alert in &sent {
+        if let AlertAbout::Rule { rule, .. } = &alert.about {
+            let breach =
+                ["filter_bypass", "illegal_content", "hardware_refused"].contains(&&**rule);
+            let expected: &[&str] = if breach { &["head@school.example"] } else { &[] };
+            assert_eq!(alert.also_to, expected, "{rule}");
+        }
+    }
     assert_eq!(escalation.pressed_at, pressed);
     assert!(sent.iter().all(|a| !format!("{a:?}").contains(amira.as_str())), "no pupil");
     deliver_due(&store, &channels, &OutboxTiming::default(), far).await.unwrap();

@@ -492,7 +492,8 @@ fn a_sqlite_database_made_by_earlier_code_opens_unchanged() {
         (version, objects)
     };
     let (old_version, old_objects) = schema(&old);
-    assert_eq!(old_version, 17, "the fixture, at version 9, migrated to the newest");
+    // The newest version is the fresh database's: compared whole below.
+    assert!(old_version > 9, "the fixture, at version 9, migrated forward: {old_version}");
     assert!(old_objects.len() > 30, "read the schema: {old_objects:?}");
     assert_eq!((old_version, old_objects), schema(&fresh));
 }

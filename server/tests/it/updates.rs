@@ -253,6 +253,38 @@ fn update_add_keeps_a_bundle_signed_by_its_ca_and_refuses_another() {
         &["update", "rollout", "--version", "0.2.0", "--everyone", "--reboot-at", "4pm"],
     );
     assert_eq!(bad_time.status.code(), Some(2), "{}", text(&bad_time.stderr));
+
+    // IT removes a bundle it no longer needs, but not while the rollout in force offers it.
+    let remove = ["update", "remove", "--version", "0.2.0"];
+    let in_force = slate_server(data, &remove);
+    assert!(!in_force.status.success());
+    assert!(text(&in_force.stderr).contains("stop it first"), "{}", text(&in_force.stderr));
+    assert_eq!(stored(data), [format!("{sha}.raucb")], "kept while offered");
+    assert!(slate_server(data, &["update", "stop"]).status.success());
+    let removed = slate_server(data, &remove);
+    assert!(removed.status.success(), "{}", text(&removed.stderr));
+    assert!(text(&removed.stdout).starts_with("removed: version 0.2.0"));
+    assert!(stored(data).is_empty(), "the file is deleted: {:?}", stored(data));
+    let list = text(&slate_server(data, &["update", "list"]).stdout);
+    assert!(list.contains("bundles: none"), "{list}");
+    let gone = slate_server(data, &["update", "rollout", "--version", "0.2.0", "--everyone"]);
+    assert!(
+        text(&gone.stderr).contains("no uploaded bundle has version"),
+        "{}",
+        text(&gone.stderr)
+    );
+    let twice = slate_server(data, &remove);
+    assert!(text(&twice.stderr).contains("no bundle has the version \"0.2.0\""));
+    let store = slate_server::Store::open(&data.join("slate.sqlite")).unwrap();
+    let audit = store.audit_log(20).unwrap();
+    let entry = audit.iter().find(|e| e.action == "removed update bundle").expect("audited");
+    assert_eq!(entry.actor, "console");
+    // The same file uploaded again brings it back, and it can be rolled out again.
+    let back = slate_server(data, &["update", "add", good.to_str().unwrap()]);
+    assert!(text(&back.stdout).contains("added: version 0.2.0"), "{}", text(&back.stdout));
+    assert_eq!(stored(data), [format!("{sha}.raucb")]);
+    let again = slate_server(data, &["update", "rollout", "--version", "0.2.0", "--everyone"]);
+    assert!(again.status.success(), "{}", text(&again.stderr));
 }
 
 /// The installed server as IT runs it: the bundle added and rolled out on its console while it
@@ -417,7 +449,14 @@ async fn it_uploads_a_bundle_on_the_updates_page() {
     assert_eq!(it.post("/updates/rollout", &everyone).await.status(), 303);
     let page = it.page("/updates").await;
     assert!(page.contains("every device; they restart into it from 16:30 UK time"), "{page}");
+    let remove = [("csrf", csrf.as_str()), ("version", "0.2.0")];
+    let offered = it.post("/updates/remove", &remove).await;
+    assert_eq!(offered.status(), 409, "not while the rollout in force offers it");
     assert_eq!(it.post("/updates/stop", &[("csrf", &csrf)]).await.status(), 303);
+    assert!(it.page("/updates").await.contains("aria-label=\"Remove 0.2.0\""));
+    assert_eq!(it.post("/updates/remove", &remove).await.status(), 303);
+    let page = it.page("/updates").await;
+    assert!(page.contains("No bundle uploaded yet."), "{page}");
     let audit: Vec<String> = server
         .store
         .audit_log(10)
@@ -428,6 +467,7 @@ async fn it_uploads_a_bundle_on_the_updates_page() {
     assert!(audit.contains(&"it.tech uploaded update bundle".to_owned()), "{audit:?}");
     assert!(audit.contains(&"it.tech started update rollout".to_owned()), "{audit:?}");
     assert!(audit.contains(&"it.tech stopped update rollout".to_owned()), "{audit:?}");
+    assert!(audit.contains(&"it.tech removed update bundle".to_owned()), "{audit:?}");
 }
 
 /// A bundle put in place as an upload leaves it (the signature check is the tests above'):
