@@ -9,6 +9,7 @@
 //!
 //! Anything that does not check means no policy, and the kiosk fails closed ("Ask your teacher").
 
+use crate::agreement::SchoolAgreement;
 use crate::PupilId;
 use chrono::{DateTime, NaiveTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -163,6 +164,11 @@ pub struct Policy {
     pub sessions: SessionRules,
     pub classes: Vec<Class>,
     pub apps: Vec<App>,
+    /// The school's own acceptable use agreements, at most one per key stage; a key stage
+    /// without one gets the device's built-in text. Absent when the school has none, so such a
+    /// school sends what devices before schools' own texts understood.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub agreements: Vec<SchoolAgreement>,
 }
 
 /// When a pupil's session ends without them signing out.
@@ -185,6 +191,11 @@ impl Default for SessionRules {
 impl Policy {
     pub fn app(&self, id: &str) -> Option<&App> {
         self.apps.iter().find(|a| a.id == id)
+    }
+
+    /// The school's own agreement for a key stage, if it has one.
+    pub fn agreement(&self, stage: KeyStage) -> Option<&SchoolAgreement> {
+        self.agreements.iter().find(|a| a.key_stage == stage)
     }
 
     /// The apps of a class, in tile order.
@@ -311,6 +322,12 @@ pub fn parse_policy(text: &str) -> Result<Policy, PolicyError> {
             }
         }
     }
+    for (i, agreement) in policy.agreements.iter().enumerate() {
+        agreement.check().map_err(|(f, problem)| field(format!("agreements[{i}].{f}"), problem))?;
+        if policy.agreements[..i].iter().any(|a| a.key_stage == agreement.key_stage) {
+            return Err(field(format!("agreements[{i}].key_stage"), "repeats a key stage"));
+        }
+    }
     Ok(policy)
 }
 
@@ -434,11 +451,71 @@ mod tests {
                 Box::new(|v| v["classes"][1]["pupils"][0]["picture_pin"] = json!(["star"])),
                 "classes[1].pupils[0].picture_pin",
             ),
+            (
+                Box::new(|v| {
+                    v["agreements"] = json!([agreement("ks1", 1, "T", &[&"x".repeat(73)])])
+                }),
+                "agreements[0].promises` promise 1 is 73 characters",
+            ),
+            (
+                Box::new(|v| v["agreements"] = json!([agreement("ks1", 1, "", &["One."])])),
+                "agreements[0].title` the title is empty",
+            ),
+            (
+                Box::new(|v| {
+                    let mut a = agreement("ks2", 1, "T", &["One."]);
+                    a["promises"] = json!(["Something else."]);
+                    v["agreements"] = json!([a])
+                }),
+                "agreements[0].text_version",
+            ),
+            (
+                Box::new(|v| {
+                    v["agreements"] = json!([
+                        agreement("ks1", 1, "T", &["A."]),
+                        agreement("ks1", 2, "T", &["B."])
+                    ])
+                }),
+                "agreements[1].key_stage` repeats",
+            ),
+            (
+                Box::new(|v| {
+                    let mut a = agreement("ks1", 1, "T", &["One."]);
+                    a["audio"] = json!("x.ogg");
+                    v["agreements"] = json!([a])
+                }),
+                "unknown field `audio`",
+            ),
         ];
         for (edit, expected) in cases {
             let err = with(edit).unwrap_err().to_string();
             assert!(err.contains(expected), "{err:?} should contain {expected:?}");
         }
+    }
+
+    /// A school's agreement as the server writes it.
+    fn agreement(stage: &str, version: u32, title: &str, promises: &[&str]) -> serde_json::Value {
+        let stage_enum = if stage == "ks1" { KeyStage::Ks1 } else { KeyStage::Ks2 };
+        let promises: Vec<String> = promises.iter().map(|p| p.to_string()).collect();
+        let a = SchoolAgreement::new(stage_enum, version, title.into(), promises);
+        serde_json::to_value(a).unwrap()
+    }
+
+    #[test]
+    fn a_schools_own_agreements_are_optional() {
+        // A policy from a server older than schools' own texts (the sample has none) reads,
+        // with no agreements, and is written back without the field.
+        let old = parse_policy(SAMPLE_POLICY).unwrap();
+        assert!(old.agreements.is_empty() && old.agreement(KeyStage::Ks1).is_none());
+        assert!(!serde_json::to_string(&old).unwrap().contains("agreements"));
+        // One with the school's KS2 text reads; KS1 keeps the built-in.
+        let ks2 = agreement("ks2", 4, "We stay safe", &["We ask first.", "We tell an adult."]);
+        let policy = with(|v| v["agreements"] = serde_json::json!([ks2])).unwrap();
+        assert!(policy.agreement(KeyStage::Ks1).is_none());
+        let ours = policy.agreement(KeyStage::Ks2).unwrap();
+        assert_eq!((ours.version, ours.promises.len()), (4, 2));
+        let text = serde_json::to_string(&policy).unwrap();
+        assert_eq!(parse_policy(&text).unwrap(), policy);
     }
 
     #[test]

@@ -53,9 +53,11 @@
 //! Pupils appear only as a pseudonymous [`PupilId`]; names stay on the school server.
 //!
 //! Anything a device must trust (policy, roster, lists) arrives as a [`bundle::SignedBundle`];
-//! [`device`] has the policy, list and teacher-command endpoints, [`kiosk`] the kiosk policy,
+//! [`device`] has the policy, list and teacher-command endpoints, [`kiosk`] the kiosk policy
+//! (with a school's own acceptable use agreements, [`agreement`]),
 //! [`staff`] the staff unlock PINs, [`update`] the image updates.
 
+pub mod agreement;
 pub mod bundle;
 pub mod device;
 pub mod kiosk;
@@ -473,9 +475,14 @@ pub enum EventBody {
         pupil: PupilId,
         /// `ks1` or `ks2`: which agreement was shown.
         key_stage: String,
-        /// Which text of it (the file's version line or hash), so the school can show what
-        /// exactly was agreed.
+        /// Which text of it (`ks1-` and the start of its sha256, see
+        /// [`agreement::text_version`]), so the school can show what exactly was agreed.
         text_version: String,
+        /// The school's number for its own text ([`agreement::SchoolAgreement::version`]), when
+        /// the pupil was shown the school's text; absent for the built-in one and from devices
+        /// older than schools' own texts.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        school_version: Option<u32>,
     },
     /// The pupil opened an approved app from the home screen.
     AppOpened { session: SessionId, pupil: PupilId, app: String },
@@ -910,6 +917,7 @@ mod tests {
                 pupil: PupilId::new("p-1").unwrap(),
                 key_stage: "ks1".into(),
                 text_version: "ks1-2026".into(),
+                school_version: None,
             },
             EventBody::AppOpened {
                 session,
@@ -1068,6 +1076,30 @@ mod tests {
         }
         let text = serde_json::to_string(&plain.body).unwrap();
         assert!(!text.contains("origin") && !text.contains("recent_names"), "{text}");
+    }
+
+    #[test]
+    fn the_school_version_of_an_acceptance_is_optional() {
+        let session = SessionId::new();
+        // What a device older than schools' own texts sends, byte for byte: it still parses.
+        let older = serde_json::json!({
+            "type": "aup_accepted", "session": session, "pupil": "p-1",
+            "key_stage": "ks1", "text_version": "ks1-0a1b2c3d"
+        });
+        let body: EventBody = serde_json::from_value(older.clone()).unwrap();
+        let EventBody::AupAccepted { school_version, .. } = &body else { panic!("{body:?}") };
+        assert_eq!(*school_version, None);
+        // And the built-in text's acceptance is written the same way as before.
+        assert_eq!(serde_json::to_value(&body).unwrap(), older);
+        // The school's text: its number goes with the version name, and comes back.
+        let mut newer = older;
+        newer["school_version"] = serde_json::json!(4);
+        let body: EventBody = serde_json::from_value(newer.clone()).unwrap();
+        let EventBody::AupAccepted { school_version, .. } = &body else { panic!("{body:?}") };
+        assert_eq!(*school_version, Some(4));
+        assert_eq!(serde_json::to_value(&body).unwrap(), newer);
+        newer["school_version"] = serde_json::json!("four");
+        assert!(serde_json::from_value::<EventBody>(newer).is_err());
     }
 
     fn clock() -> ClockEvidence {

@@ -59,13 +59,16 @@ pub enum Permission {
     /// Sites staff asked to block on unlocking a held device: accept into a school block list,
     /// or decline. Which incident each came from is `ReadCaseFile`'s (IT sees the site only).
     HandleBlockRequests,
+    /// The school's own acceptable use agreements: edit, preview, save a version, go back to
+    /// the built-in text (a safeguarding document, so the DSL's).
+    ManageAgreements,
 }
 
 use Permission::*;
 use Role::{DeputyDsl, Dsl, ItAdmin, Teacher};
 
 /// The one table: each permission and the roles that have it.
-pub const TABLE: [(Permission, &[Role]); 21] = [
+pub const TABLE: [(Permission, &[Role]); 22] = [
     (SeeNewReports, &[Dsl, DeputyDsl, Teacher]),
     (Acknowledge, &[Dsl, DeputyDsl, Teacher]),
     (ReadCaseFile, &[Dsl, DeputyDsl]),
@@ -87,6 +90,7 @@ pub const TABLE: [(Permission, &[Role]); 21] = [
     (ManageUpdates, &[ItAdmin]),
     (ManageAlertRules, &[Dsl, DeputyDsl]),
     (HandleBlockRequests, &[Dsl, DeputyDsl, ItAdmin]),
+    (ManageAgreements, &[Dsl, DeputyDsl]),
 ];
 
 /// May `role` do `permission`?
@@ -119,6 +123,7 @@ impl Permission {
             ManageUpdates => "device updates: upload bundles, roll them out, stop a rollout",
             ManageAlertRules => "alert rules (illegal content, filter bypass, hardware, faults, silent devices) and escalation",
             HandleBlockRequests => "site block requests from unlocks: accept into a school block list or decline (the incidents each came from: case file only)",
+            ManageAgreements => "the school's own acceptable use agreements (KS1, KS2): edit, preview, save a version, back to the built-in text",
         }
     }
 }
@@ -227,9 +232,10 @@ mod tests {
     /// The need-to-know promises, each stated as who has a permission.
     #[test]
     fn need_to_know() {
-        let cases: [(Permission, &[Role]); 14] = [
+        let cases: [(Permission, &[Role]); 15] = [
             (ManageUpdates, &[ItAdmin]),
             (HandleBlockRequests, &[Dsl, DeputyDsl, ItAdmin]),
+            (ManageAgreements, &[Dsl, DeputyDsl]),
             (ManageAlertRules, &[Dsl, DeputyDsl]),
             (ReadCaseFile, &[Dsl, DeputyDsl]),
             (MoveIncident, &[Dsl, DeputyDsl]),

@@ -1,10 +1,12 @@
 //! A pupil's chronology for the DSL ("has this child reported before?"): their reports (the
-//! button and "tell my teacher"), their blocked attempts in harmful categories, their sessions and
-//! the history of their incidents, merged into one list, newest first. Pure: records in, lines
+//! button and "tell my teacher"), their blocked attempts in harmful categories, their sessions,
+//! the agreements they accepted (which text, which version) and the history of their incidents, merged into one list, newest first. Pure: records in, lines
 //! out; the page and the CSV are drawn from the same lines.
 
 use crate::session_end::end_label;
-use crate::store::{BlockedAttempt, IncidentHistoryLine, IncidentRecord, PupilSession};
+use crate::store::{
+    AcceptedAgreement, BlockedAttempt, IncidentHistoryLine, IncidentRecord, PupilSession,
+};
 use crate::uk_time::format_uk_long;
 use chrono::{DateTime, Utc};
 
@@ -28,6 +30,8 @@ pub enum Kind {
     Blocked,
     Session,
     History,
+    /// An acceptable use agreement accepted at sign-in.
+    Agreement,
 }
 
 impl Kind {
@@ -39,6 +43,7 @@ impl Kind {
             Kind::Blocked => "Blocked",
             Kind::Session => "Signed in",
             Kind::History => "Incident record",
+            Kind::Agreement => "Agreement accepted",
         }
     }
 }
@@ -61,8 +66,19 @@ pub fn lines(
     blocked: &[BlockedAttempt],
     sessions: &[PupilSession],
     history: &[IncidentHistoryLine],
+    agreements: &[AcceptedAgreement],
 ) -> Vec<Line> {
     let mut lines = Vec::new();
+    for a in agreements {
+        let (label, _) = accepted_text(&a.key_stage, &a.text_version, a.school_version);
+        lines.push(Line {
+            at: a.at,
+            kind: Kind::Agreement,
+            device: Some(a.device),
+            incident: None,
+            what: format!("{}: {label} ({})", a.key_stage.to_uppercase(), a.text_version),
+        });
+    }
     for i in incidents {
         let r = &i.report;
         let kind = match (&r.recorded_by, r.from_block_page) {
@@ -141,6 +157,32 @@ pub fn lines(
     lines
 }
 
+/// Which text an acceptance was of, and where its words are: the school's numbered version, this
+/// server's built-in text (the same version name), or a built-in text of other device software
+/// (older or newer: its words are in that software, not here). Pure.
+pub fn accepted_text(
+    key_stage: &str,
+    text_version: &str,
+    school_version: Option<u32>,
+) -> (String, Option<String>) {
+    use slate_protocol::kiosk::KeyStage;
+    let stage = match key_stage {
+        "ks1" => KeyStage::Ks1,
+        "ks2" => KeyStage::Ks2,
+        _ => return ("an agreement this server does not know".into(), None),
+    };
+    match school_version {
+        Some(n) => (
+            format!("the school's text, version {n}"),
+            Some(format!("/agreements/{key_stage}/{n}")),
+        ),
+        None if slate_protocol::agreement::builtin(stage).2 == text_version => {
+            ("the built-in text".into(), Some(format!("/agreements/{key_stage}/0")))
+        }
+        None => ("a built-in text of other device software".into(), None),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -205,7 +247,14 @@ mod tests {
                 note: Some("closed it".into()),
             },
         }];
-        let lines = lines(&incidents, &blocked, &sessions, &history);
+        let agreements = [AcceptedAgreement {
+            at: at("2026-11-17T10:00:05Z"),
+            device: 12,
+            key_stage: "ks1".into(),
+            text_version: "ks1-0a1b2c3d".into(),
+            school_version: Some(2),
+        }];
+        let lines = lines(&incidents, &blocked, &sessions, &history, &agreements);
         let seen: Vec<(&str, &str)> =
             lines.iter().map(|l| (l.kind.label(), l.what.as_str())).collect();
         assert_eq!(
@@ -215,6 +264,7 @@ mod tests {
                 ("Report button", "Incident 1 in browser at https://example.org/x: New"),
                 ("Incident record", "Incident 1, action: app closed by a.dsl: closed it"),
                 ("Blocked", "bad.example (list adult)"),
+                ("Agreement accepted", "KS1: the school's text, version 2 (ks1-0a1b2c3d)"),
                 (
                     "Signed in",
                     "Until at least Tue 17 Nov 2026, 10:41:00 GMT, then the device restarted (power cut or crash)"
@@ -227,7 +277,7 @@ mod tests {
 
     #[test]
     fn nothing_recorded_is_an_empty_chronology() {
-        assert!(lines(&[], &[], &[], &[]).is_empty());
+        assert!(lines(&[], &[], &[], &[], &[]).is_empty());
     }
 
     /// The harmful lists are the device filter's own names for those categories.
@@ -252,6 +302,32 @@ mod tests {
             assert!(
                 !HARMFUL_LISTS.contains(&other) && !harmful.contains(&Category::of_list(other))
             );
+        }
+    }
+
+    #[test]
+    fn an_acceptance_names_the_text_accepted() {
+        use slate_protocol::agreement::builtin;
+        use slate_protocol::kiosk::KeyStage;
+        let ks2 = builtin(KeyStage::Ks2).2;
+        // (key stage, version name, school's number, label, link)
+        type Case<'a> = (&'a str, &'a str, Option<u32>, &'a str, Option<&'a str>);
+        let cases: [Case; 5] = [
+            (
+                "ks1",
+                "ks1-0a1b2c3d",
+                Some(3),
+                "the school's text, version 3",
+                Some("/agreements/ks1/3"),
+            ),
+            ("ks2", &ks2, None, "the built-in text", Some("/agreements/ks2/0")),
+            ("ks1", &ks2, None, "a built-in text of other device software", None),
+            ("ks1", "ks1-00000000", None, "a built-in text of other device software", None),
+            ("ks3", "ks3-00000000", None, "an agreement this server does not know", None),
+        ];
+        for (stage, version, number, label, link) in cases {
+            let got = accepted_text(stage, version, number);
+            assert_eq!((got.0.as_str(), got.1.as_deref()), (label, link), "{stage} {version}");
         }
     }
 }

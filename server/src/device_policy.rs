@@ -12,6 +12,7 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{json, Map, Value};
+use slate_protocol::agreement::SchoolAgreement;
 use slate_protocol::device::ListFile;
 pub use slate_protocol::kiosk::default_profile_name;
 use slate_protocol::kiosk::{self, App, Class, KeyStage, Pupil, SessionRules};
@@ -119,6 +120,8 @@ pub struct PolicyRecords {
     pub profiles: Vec<ProfileRecord>,
     pub bypasses: Vec<ApprovedBypass>,
     pub url_salt: Option<String>,
+    /// The school's own acceptable use agreements in force (none: the built-in texts).
+    pub agreements: Vec<SchoolAgreement>,
 }
 
 /// The kiosk policy document, checked as a device would check it.
@@ -155,6 +158,7 @@ pub fn kiosk_payload(records: &PolicyRecords) -> Result<String, BuildError> {
         sessions: records.sessions.clone(),
         classes,
         apps: records.apps.clone(),
+        agreements: records.agreements.clone(),
     };
     let text = serde_json::to_string(&policy).expect("a kiosk policy serialises");
     kiosk::parse_policy(&text).map_err(|e| BuildError::Kiosk(e.to_string()))?;
@@ -375,6 +379,7 @@ pub(crate) mod tests {
             }],
             bypasses: vec![],
             url_salt: Some("00ff".into()),
+            agreements: Vec::new(),
         }
     }
 

@@ -7,6 +7,7 @@
 //! `incident`, `device_policy`, ...); what two features need goes into one of those. The test
 //! below reads the sources and fails on any import between features.
 
+pub mod agreements;
 pub mod alert_settings;
 pub mod audit;
 pub mod block_requests;

@@ -133,6 +133,7 @@ pub fn parse_app(
             pupils: vec![],
         }],
         apps: vec![app.clone()],
+        agreements: vec![],
     };
     let text = serde_json::to_string(&probe).expect("a policy serialises");
     kiosk::parse_policy(&text).map_err(|e| format!("App: {e}"))?;

@@ -16,9 +16,9 @@ use crate::access::Gate;
 use crate::auth::{HashCost, SignInThrottle};
 use crate::config::Config;
 use crate::features::{
-    alert_settings, audit, block_requests, bypasses, commands, device_api, devices, filtering_log,
-    governors, incidents, pupils, record_incident, recovery, setup, sign_in, staff_accounts,
-    updates,
+    agreements, alert_settings, audit, block_requests, bypasses, commands, device_api, devices,
+    filtering_log, governors, incidents, pupils, record_incident, recovery, setup, sign_in,
+    staff_accounts, updates,
 };
 use crate::notify::Notifier;
 use crate::secrets::Secret;
@@ -219,6 +219,7 @@ pub fn routes() -> Routes {
         .merge(governors::routes())
         .merge(audit::routes())
         .merge(alert_settings::routes())
+        .merge(agreements::routes())
         .merge(staff_accounts::routes())
         .merge(updates::routes())
         .merge(Routes::new().get("/static/back.js", Gate::Public, error::back_js))

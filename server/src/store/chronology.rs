@@ -37,6 +37,17 @@ pub struct BlockedAttempt {
     pub list: String,
 }
 
+/// One acceptable use agreement the pupil accepted at sign-in: which text, which version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AcceptedAgreement {
+    pub at: DateTime<Utc>,
+    pub device: u16,
+    pub key_stage: String,
+    pub text_version: String,
+    /// The school's number for its own text; `None` for a built-in text.
+    pub school_version: Option<u32>,
+}
+
 /// One line of the history of one of the pupil's incidents.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IncidentHistoryLine {
@@ -128,6 +139,43 @@ impl Store {
                 )));
             };
             Ok(BlockedAttempt { at: parse_db_time(&at)?, device, target, list })
+        })
+        .collect()
+    }
+
+    /// The pupil's newest `limit` acceptances of an agreement.
+    pub fn pupil_agreements(
+        &self,
+        pupil: &str,
+        limit: u32,
+    ) -> Result<Vec<AcceptedAgreement>, StoreError> {
+        let connection = self.read();
+        // The pupil's expression is the one `events_aup_by_pupil` indexes.
+        let by_pupil = connection.backend().json_text("body", "pupil");
+        let mut statement = connection.prepare_cached(&format!(
+            "SELECT device, at, body FROM events
+             WHERE kind = 'aup_accepted' AND {by_pupil} = $1
+             ORDER BY at DESC, id DESC LIMIT $2"
+        ))?;
+        let rows = statement.query_map((pupil, limit), |r| {
+            Ok((r.get::<_, u16>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?))
+        })?;
+        rows.map(|row| {
+            let (device, at, body) = row?;
+            let EventBody::AupAccepted { key_stage, text_version, school_version, .. } =
+                serde_json::from_str(&body)?
+            else {
+                return Err(StoreError::Corrupt(format!(
+                    "aup_accepted event body on device {device}"
+                )));
+            };
+            Ok(AcceptedAgreement {
+                at: parse_db_time(&at)?,
+                device,
+                key_stage,
+                text_version,
+                school_version,
+            })
         })
         .collect()
     }

@@ -6,6 +6,7 @@
 //! them work, and readable by IT in the `sqlite3` shell.
 
 mod activity;
+mod agreements;
 mod alert_outbox;
 mod alert_rules;
 mod apps;
@@ -35,11 +36,14 @@ mod updates;
 pub use updates::BundleRemoval;
 
 pub use activity::{ActivityRecord, RefusedRecord};
+pub use agreements::AgreementVersion;
 pub use alert_outbox::OutboxAlert;
 pub use alert_rules::{RuleAlertRecord, ALERT_SETTINGS};
 pub use block_requests::{BlockAsk, BlockDecision, BlockRequestRecord};
 pub use bypasses::{BypassDecision, BypassRecord};
-pub use chronology::{BlockedAttempt, IncidentHistoryLine, PupilRecord, PupilSession};
+pub use chronology::{
+    AcceptedAgreement, BlockedAttempt, IncidentHistoryLine, PupilRecord, PupilSession,
+};
 pub use classes::ClassInput;
 pub use commands::CommandRecord;
 pub use devices::{AuthenticatedDevice, CredentialState, EnrollOutcome, EnrollRefusal};

@@ -89,6 +89,7 @@ impl Store {
             profiles: self.profiles()?,
             bypasses,
             url_salt: self.setting(URL_SALT)?,
+            agreements: self.agreements_in_force()?,
         })
     }
 }

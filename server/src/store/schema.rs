@@ -83,6 +83,8 @@ const MIGRATIONS: &[Migration] = &[
     // Sites staff asked to block on unlocking a held device, one pending entry per site, and
     // each unlock that asked, for the DSL or IT to accept into a school list (issue 17).
     migration!("0019_block_requests"),
+    // A school's own acceptable use agreements, every saved version kept (issue 17).
+    migration!("0020_school_agreements"),
     // An update bundle IT removed: its file deleted, its row kept for its rollouts (issue 16).
     migration!("0021_update_bundles_removed"),
 ];

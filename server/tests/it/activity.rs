@@ -34,6 +34,7 @@ async fn a_devices_page_shows_what_it_blocked_opened_and_agreed() {
             pupil: pupil.clone(),
             key_stage: "ks1".into(),
             text_version: "ks1-0a1b2c3d".into(),
+            school_version: None,
         }),
         event(EventBody::AppOpened { session, pupil: pupil.clone(), app: "maths".into() }),
         event(EventBody::FilterBlocked {

@@ -4,6 +4,7 @@
 mod abuse;
 mod accounts;
 mod activity;
+mod agreements;
 mod alerts;
 mod backups;
 mod binary;

@@ -110,6 +110,7 @@ impl School<'_> {
             pupil: pupil.clone(),
             key_stage: "ks2".into(),
             text_version: "v1".into(),
+            school_version: None,
         };
         self.event(body, when);
     }

@@ -355,6 +355,7 @@ pub enum Input {
     AupAccepted {
         key_stage: String,
         text_version: String,
+        school_version: Option<u32>,
     },
     /// The pupil touched the screen (the kiosk UI) or used an input device anywhere (the
     /// activity watcher): the idle timer starts again.
@@ -663,7 +664,7 @@ impl Core {
                     EventBody::AppOpened { session: session.id, pupil: session.pupil, app },
                 )])
             }
-            Input::AupAccepted { key_stage, text_version } => {
+            Input::AupAccepted { key_stage, text_version, school_version } => {
                 let session = self.on_screen_session()?;
                 self.last_activity = Some(since_boot);
                 Ok(vec![self.event(
@@ -674,6 +675,7 @@ impl Core {
                         pupil: session.pupil,
                         key_stage,
                         text_version,
+                        school_version,
                     },
                 )])
             }
@@ -1882,8 +1884,11 @@ mod tests {
     #[test]
     fn pupil_events_need_a_pupil_on_screen() {
         let app = || Input::AppOpened { app: "maths".into() };
-        let aup =
-            || Input::AupAccepted { key_stage: "ks1".into(), text_version: "ks1-0123abcd".into() };
+        let aup = || Input::AupAccepted {
+            key_stage: "ks1".into(),
+            text_version: "ks1-0123abcd".into(),
+            school_version: Some(2),
+        };
         check(&[
             ("08:59:00", app(), Err(Refused::NotSignedIn), Idle),
             ("08:59:00", aup(), Err(Refused::NotSignedIn), Idle),

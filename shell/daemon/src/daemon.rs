@@ -685,8 +685,9 @@ impl<D: Display, A: Apps, I: Ids + Send + 'static> Driver<D, A, I> {
                 ..Reply::ok()
             },
             Request::AppOpened { app } => self.plain(now, Input::AppOpened { app }).await,
-            Request::AupAccepted { key_stage, text_version } => {
-                self.plain(now, Input::AupAccepted { key_stage, text_version }).await
+            Request::AupAccepted { key_stage, text_version, school_version } => {
+                let input = Input::AupAccepted { key_stage, text_version, school_version };
+                self.plain(now, input).await
             }
             Request::Activity {} => self.plain(now, Input::Activity).await,
             Request::ReassuranceShown {} => self.plain(now, Input::ReassuranceShown).await,

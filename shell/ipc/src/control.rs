@@ -118,6 +118,10 @@ pub enum Request {
     AupAccepted {
         key_stage: String,
         text_version: String,
+        /// The school's number for its own text, when the policy's text was shown (absent for
+        /// the built-in one, and from a kiosk UI older than schools' own texts).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        school_version: Option<u32>,
     },
     /// The pupil touched the screen (the kiosk UI, at most every 30 s).
     Activity {},
@@ -280,8 +284,11 @@ pub fn parse_request(line: &[u8]) -> Result<Request, String> {
             let (session, pupil) = nobody();
             probe(EventBody::AppOpened { session, pupil, app: app.clone() }, &[])?;
         }
-        Request::AupAccepted { key_stage, text_version } => {
+        Request::AupAccepted { key_stage, text_version, school_version } => {
             check_aup(key_stage, text_version)?;
+            if *school_version == Some(0) {
+                return Err("bad request: `school_version` starts at 1".into());
+            }
         }
         Request::FilterBlocked { layer, target, rule, list } => {
             nonempty("rule", rule)?;
@@ -423,6 +430,15 @@ mod tests {
                 Request::AupAccepted {
                     key_stage: "ks1".into(),
                     text_version: "ks1-0a1b2c3d".into(),
+                    school_version: None,
+                },
+            ),
+            (
+                r#"{"cmd":"aup_accepted","key_stage":"ks2","text_version":"ks2-0a1b2c3d","school_version":3}"#,
+                Request::AupAccepted {
+                    key_stage: "ks2".into(),
+                    text_version: "ks2-0a1b2c3d".into(),
+                    school_version: Some(3),
                 },
             ),
             (r#"{"cmd":"activity"}"#, Request::Activity {}),
@@ -510,6 +526,10 @@ mod tests {
             (br#"{"cmd":"aup_accepted","key_stage":"ks1","text_version":"ks2-0a1b2c3d"}"#, "`text_version`"),
             (br#"{"cmd":"aup_accepted","key_stage":"ks1","text_version":"ks1-0A1B2C3D"}"#, "`text_version`"),
             (br#"{"cmd":"aup_accepted","key_stage":"ks1"}"#, "missing field `text_version`"),
+            (
+                br#"{"cmd":"aup_accepted","key_stage":"ks1","text_version":"ks1-0a1b2c3d","school_version":0}"#,
+                "`school_version`",
+            ),
             (br#"{"cmd":"filter_blocked","layer":"dns","target":"not a name","rule":"r","list":"adult"}"#, "`target`"),
             (br#"{"cmd":"filter_blocked","layer":"url","target":"nope","rule":"r","list":"adult"}"#, "`target`"),
             (br#"{"cmd":"filter_blocked","layer":"http","target":"x.example","rule":"r","list":"adult"}"#, "unknown variant `http`"),

@@ -1,23 +1,44 @@
-//! The acceptable use agreements (`assets/aup/ks1.txt`, `ks2.txt`), embedded at build time so the
-//! kiosk always has one to show. Owns their format; must not decide when they are shown (that
+//! The acceptable use agreement a pupil is shown: the school's own text for their key stage when
+//! the signed kiosk policy has one (issue 17), else the built-in text (`assets/aup/ks1.txt`,
+//! `ks2.txt`, embedded at build time by `slate_protocol::agreement`) so the kiosk always has
+//! one to show. Owns choosing the text and its version; must not decide when it is shown (that
 //! is [`crate::screen`]).
 
-use slate_protocol::kiosk::KeyStage;
-
-const KS1: &str = include_str!("../../../assets/aup/ks1.txt");
-const KS2: &str = include_str!("../../../assets/aup/ks2.txt");
+use slate_protocol::agreement::{self as aup, SchoolAgreement};
+use slate_protocol::kiosk::{KeyStage, Policy};
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Agreement {
     pub title: String,
     pub promises: Vec<String>,
-    /// Which text the pupil saw, for `aup_accepted` (see [`text_version`]); empty when parsed
-    /// without a key stage.
+    /// Which text the pupil saw, for `aup_accepted`: `ks1-` and the start of its sha256
+    /// (see [`aup::text_version`]); empty when parsed without a key stage.
     pub version: String,
+    /// The school's number for its own text; `None` for the built-in one.
+    pub school_version: Option<u32>,
 }
 
+/// Longer than this (a promise, in characters; or the title), and a school's agreement is
+/// drawn [`Agreement::compact`].
+const ROOMY_PROMISE_CHARS: usize = 64;
+const ROOMY_TITLE_CHARS: usize = 28;
+const ROOMY_PROMISES: usize = 7;
+
 impl Agreement {
-    /// The words read aloud: the title, then each promise as a sentence.
+    /// Whether to draw it with smaller letters so that all of it fits on the screen: a school's
+    /// text near the limits it may use (`slate_protocol::agreement`). The built-in texts are
+    /// known to fit (their screenshots) and are never drawn smaller. Pure.
+    pub fn compact(&self) -> bool {
+        let chars = |s: &String| s.chars().count();
+        let long_promises = self.promises.iter().any(|p| chars(p) > ROOMY_PROMISE_CHARS);
+        self.school_version.is_some()
+            && (self.promises.len() > ROOMY_PROMISES
+                || chars(&self.title) > ROOMY_TITLE_CHARS
+                || (long_promises && self.promises.len() >= 5))
+    }
+
+    /// The words read aloud: the title, then each promise as a sentence. The same words as
+    /// on the screen, whichever text that is.
     pub fn spoken(&self) -> String {
         let mut text = format!("{}.", self.title.trim_end_matches('.'));
         for promise in &self.promises {
@@ -28,34 +49,29 @@ impl Agreement {
     }
 }
 
-/// `<key stage>-<first 8 hex digits of the sha256 of the whole file>`: a changed agreement gets a
-/// new version, so the school can tell who accepted which text. Pure.
-pub fn text_version(stage: KeyStage, text: &str) -> String {
-    use sha2::{Digest, Sha256};
-    let digest = Sha256::digest(text.as_bytes());
-    let hex = hex::encode(&digest[..4]);
-    let stage = match stage {
-        KeyStage::Ks1 => "ks1",
-        KeyStage::Ks2 => "ks2",
-    };
-    format!("{stage}-{hex}")
-}
-
-/// Parses the format: `#` lines and blank lines are skipped; the first other line is the title,
-/// each further line one promise. Pure.
-pub fn parse_agreement(text: &str) -> Agreement {
-    let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#'));
-    let title = lines.next().unwrap_or_default().to_owned();
-    Agreement { title, promises: lines.map(str::to_owned).collect(), version: String::new() }
-}
-
-/// The agreement for a key stage.
+/// The built-in agreement for a key stage.
 pub fn for_key_stage(stage: KeyStage) -> Agreement {
-    let text = match stage {
-        KeyStage::Ks1 => KS1,
-        KeyStage::Ks2 => KS2,
-    };
-    Agreement { version: text_version(stage, text), ..parse_agreement(text) }
+    let (title, promises, version) = aup::builtin(stage);
+    Agreement { title, promises, version, school_version: None }
+}
+
+/// What to show for a key stage: the school's text if it has one for that key stage (the
+/// policy checked it, and its version name, when it was read), else the built-in. Pure.
+pub fn to_show(stage: KeyStage, school: &[SchoolAgreement]) -> Agreement {
+    match school.iter().find(|a| a.key_stage == stage) {
+        Some(a) => Agreement {
+            title: a.title.clone(),
+            promises: a.promises.clone(),
+            version: a.text_version.clone(),
+            school_version: Some(a.version),
+        },
+        None => for_key_stage(stage),
+    }
+}
+
+/// What to show for a key stage under `policy` (none: the built-in).
+pub fn for_policy(stage: KeyStage, policy: Option<&Policy>) -> Agreement {
+    to_show(stage, policy.map_or(&[][..], |p| p.agreements.as_slice()))
 }
 
 #[cfg(test)]
@@ -63,28 +79,75 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_format() {
-        let a = parse_agreement("# comment\n\nTitle\n  One.  \n# not shown\nTwo.\n");
-        let expected = Agreement {
-            title: "Title".into(),
-            promises: vec!["One.".into(), "Two.".into()],
-            version: String::new(),
+    fn the_schools_text_is_shown_for_its_key_stage_else_the_built_in() {
+        let ours = |stage, version, title: &str| {
+            SchoolAgreement::new(stage, version, title.into(), vec!["We ask first.".into()])
         };
-        assert_eq!(a, expected);
-        assert_eq!(parse_agreement(""), Agreement::default());
+        let ks1_v2 = ours(KeyStage::Ks1, 2, "Our KS1 promise");
+        let ks2_v5 = ours(KeyStage::Ks2, 5, "Our KS2 promise");
+        let builtin = |stage| for_key_stage(stage);
+        let school = |a: &SchoolAgreement| Agreement {
+            title: a.title.clone(),
+            promises: a.promises.clone(),
+            version: a.text_version.clone(),
+            school_version: Some(a.version),
+        };
+        let cases = [
+            // (the policy's texts, key stage, what is shown)
+            (vec![], KeyStage::Ks1, builtin(KeyStage::Ks1)),
+            (vec![], KeyStage::Ks2, builtin(KeyStage::Ks2)),
+            (vec![ks2_v5.clone()], KeyStage::Ks1, builtin(KeyStage::Ks1)),
+            (vec![ks2_v5.clone()], KeyStage::Ks2, school(&ks2_v5)),
+            (vec![ks1_v2.clone(), ks2_v5.clone()], KeyStage::Ks1, school(&ks1_v2)),
+            (vec![ks2_v5.clone(), ks1_v2.clone()], KeyStage::Ks2, school(&ks2_v5)),
+        ];
+        for (i, (texts, stage, expected)) in cases.into_iter().enumerate() {
+            assert_eq!(to_show(stage, &texts), expected, "case {i}");
+        }
+        assert_eq!(for_policy(KeyStage::Ks1, None), builtin(KeyStage::Ks1));
     }
 
     #[test]
-    fn the_text_version_is_the_start_of_the_texts_sha256() {
-        // sha256("abc") = ba7816bf 8f01cfea ... (FIPS 180-2's example).
-        assert_eq!(text_version(KeyStage::Ks1, "abc"), "ks1-ba7816bf");
-        assert_eq!(text_version(KeyStage::Ks2, ""), "ks2-e3b0c442");
+    fn the_built_in_versions_are_named_from_the_files() {
         let ks1 = for_key_stage(KeyStage::Ks1);
         let ks2 = for_key_stage(KeyStage::Ks2);
-        assert_eq!(ks1.version, text_version(KeyStage::Ks1, KS1));
+        let file = include_str!("../../../assets/aup/ks1.txt");
+        assert_eq!(ks1.version, aup::text_version(KeyStage::Ks1, file));
         assert!(ks2.version.starts_with("ks2-") && ks2.version.len() == 12, "{}", ks2.version);
-        // A changed text is a new version.
-        assert_ne!(text_version(KeyStage::Ks1, &format!("{KS1}\nOne more.")), ks1.version);
+        assert_eq!((ks1.school_version, ks2.school_version), (None, None));
+    }
+
+    #[test]
+    fn a_long_text_is_drawn_smaller() {
+        let text = |title: &str, promises: usize, chars: usize| Agreement {
+            title: title.into(),
+            promises: vec!["a".repeat(chars); promises],
+            school_version: Some(1),
+            ..Agreement::default()
+        };
+        let cases = [
+            (text("I stay safe", 7, 64), false),
+            (text("I stay safe", 4, 72), false),
+            (text("I stay safe", 5, 65), true),
+            (text("I stay safe", 8, 10), true),
+            (text(&"t".repeat(29), 1, 10), true),
+            (for_key_stage(KeyStage::Ks1), false),
+            (for_key_stage(KeyStage::Ks2), false),
+            (Agreement { school_version: None, ..text("I stay safe", 8, 70) }, false),
+        ];
+        for (i, (agreement, compact)) in cases.into_iter().enumerate() {
+            assert_eq!(agreement.compact(), compact, "case {i}");
+        }
+    }
+
+    #[test]
+    fn what_is_read_aloud_is_what_is_shown() {
+        let a = Agreement {
+            title: "We stay safe.".into(),
+            promises: vec!["We ask first.".into(), "We tell an adult.".into()],
+            ..Agreement::default()
+        };
+        assert_eq!(a.spoken(), "We stay safe. We ask first. We tell an adult.");
     }
 
     #[test]

@@ -354,7 +354,8 @@ impl<L: DeviceLink, A: Launcher> Controller<L, A> {
                     .and_then(|p| p.classes.get(class))
                     .map(|c| c.key_stage);
                 if let Some(stage) = stage {
-                    self.link.aup_accepted(stage, &agreement::for_key_stage(stage).version)?;
+                    let shown = agreement::for_policy(stage, self.policy.as_ref().ok());
+                    self.link.aup_accepted(stage, &shown.version, shown.school_version)?;
                 }
                 Ok(())
             }
@@ -375,7 +376,8 @@ impl<L: DeviceLink, A: Launcher> Controller<L, A> {
             Effect::ReadAloud { class } => {
                 let stage = self.policy.as_ref().ok().and_then(|p| p.classes.get(class));
                 if let Some(class) = stage {
-                    let text = agreement::for_key_stage(class.key_stage).spoken();
+                    let policy = self.policy.as_ref().ok();
+                    let text = agreement::for_policy(class.key_stage, policy).spoken();
                     if let Err(e) = self.speaker.say(&text) {
                         tracing::warn!(error = %e, "the agreement was not read aloud");
                     }
@@ -450,7 +452,9 @@ impl<L: DeviceLink, A: Launcher> Controller<L, A> {
                 })
                 .unwrap_or_default(),
             pupil: pupil.map(|p| p.display_name()).unwrap_or_default(),
-            agreement: class.map(|c| agreement::for_key_stage(c.key_stage)).unwrap_or_default(),
+            agreement: class
+                .map(|c| agreement::for_policy(c.key_stage, policy))
+                .unwrap_or_default(),
             waiting: self.local.aup_accepted,
             apps: self
                 .session_apps()
@@ -525,6 +529,38 @@ mod tests {
         assert_eq!(said, [ks1.spoken()]);
         assert!(said[0].starts_with(&ks1.title) && said[0].contains(&ks1.promises[0]));
         assert_eq!(c.screen(), Screen::Agreement, "reading aloud signs nobody in");
+    }
+
+    /// The sample policy with the school's own KS1 agreement, version 3.
+    fn with_school_ks1_text() -> Controller<FakeDevice, RecordingLauncher> {
+        use slate_protocol::agreement::SchoolAgreement;
+        use slate_protocol::kiosk::KeyStage;
+        let mut policy = parse_policy(SAMPLE_POLICY).unwrap();
+        let promises = vec!["We ask before we tap.".into(), "We tell a grown-up.".into()];
+        policy.agreements =
+            vec![SchoolAgreement::new(KeyStage::Ks1, 3, "Oak class promise".into(), promises)];
+        let mut c = Controller::new(FakeDevice::new(12), RecordingLauncher::default(), Ok(policy));
+        c.refresh(true);
+        c
+    }
+
+    #[test]
+    fn the_schools_own_text_is_shown_read_aloud_and_recorded_with_its_version() {
+        let mut c = with_school_ks1_text();
+        let speaker = crate::speech::RecordingSpeaker::default();
+        c.set_speaker(Box::new(speaker.clone()));
+        c.handle(UiEvent::ChooseClass(0), true);
+        c.handle(UiEvent::ChoosePupil(0), true);
+        let shown = c.view().agreement;
+        assert_eq!(shown.title, "Oak class promise");
+        assert_eq!(shown.school_version, Some(3));
+        c.handle(UiEvent::ReadAloud, true);
+        let said = speaker.said.lock().unwrap().clone();
+        assert_eq!(said, ["Oak class promise. We ask before we tap. We tell a grown-up."]);
+        c.handle(UiEvent::Agree, true);
+        assert_eq!(c.screen(), Screen::Home);
+        let accepted = format!("aup_accepted ks1 {} school 3", shown.version);
+        assert!(c.link.log.contains(&accepted), "{:?}", c.link.log);
     }
 
     #[test]

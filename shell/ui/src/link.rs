@@ -42,8 +42,14 @@ pub trait DeviceLink {
     fn sign_out(&mut self) -> Result<(), LinkError>;
     /// Releases a held device with a staff PIN; slated checks it (and locks out guessing).
     fn unlock(&mut self, pin: &str) -> Result<(), LinkError>;
-    /// The pupil accepted the agreement: `text_version` is [`crate::agreement::Agreement::version`].
-    fn aup_accepted(&mut self, key_stage: KeyStage, text_version: &str) -> Result<(), LinkError>;
+    /// The pupil accepted the agreement: `text_version` is [`crate::agreement::Agreement::version`],
+    /// `school_version` its [`crate::agreement::Agreement::school_version`].
+    fn aup_accepted(
+        &mut self,
+        key_stage: KeyStage,
+        text_version: &str,
+        school_version: Option<u32>,
+    ) -> Result<(), LinkError>;
     /// The pupil touched the screen (resets slated's idle timer).
     fn activity(&mut self) -> Result<(), LinkError>;
     /// The reassurance screen is in front of every app while held: slated may light the screen.
@@ -116,10 +122,15 @@ impl DeviceLink for SocketLink {
         self.call(&Request::Unlock { pin, choice: None, staff: None }).map(drop)
     }
 
-    fn aup_accepted(&mut self, key_stage: KeyStage, text_version: &str) -> Result<(), LinkError> {
+    fn aup_accepted(
+        &mut self,
+        key_stage: KeyStage,
+        text_version: &str,
+        school_version: Option<u32>,
+    ) -> Result<(), LinkError> {
         let key_stage = key_stage_name(key_stage).to_owned();
-        self.call(&Request::AupAccepted { key_stage, text_version: text_version.to_owned() })
-            .map(drop)
+        let text_version = text_version.to_owned();
+        self.call(&Request::AupAccepted { key_stage, text_version, school_version }).map(drop)
     }
 
     fn activity(&mut self) -> Result<(), LinkError> {
@@ -252,8 +263,14 @@ impl DeviceLink for FakeDevice {
         }
     }
 
-    fn aup_accepted(&mut self, key_stage: KeyStage, text_version: &str) -> Result<(), LinkError> {
-        self.check(format!("aup_accepted {} {text_version}", key_stage_name(key_stage)))
+    fn aup_accepted(
+        &mut self,
+        key_stage: KeyStage,
+        text_version: &str,
+        school_version: Option<u32>,
+    ) -> Result<(), LinkError> {
+        let school = school_version.map(|n| format!(" school {n}")).unwrap_or_default();
+        self.check(format!("aup_accepted {} {text_version}{school}", key_stage_name(key_stage)))
     }
 
     fn activity(&mut self) -> Result<(), LinkError> {

@@ -78,6 +78,7 @@ pub fn show(window: &AppWindow, view: &View) {
     agreement.set_title(view.agreement.title.as_str().into());
     agreement.set_promises(strings(&view.agreement.promises));
     agreement.set_waiting(view.waiting);
+    agreement.set_compact(view.agreement.compact());
 
     let home = window.global::<HomeAdapter>();
     home.set_pupil(view.pupil.as_str().into());

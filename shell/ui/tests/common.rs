@@ -73,3 +73,17 @@ pub fn with_picture_pin() -> slate_protocol::kiosk::Policy {
     kiran.picture_pin = Some(vec!["moon".into(), "star".into(), "fish".into()]);
     policy
 }
+
+/// The sample policy with the school's own agreement for a key stage (version 2).
+pub fn with_school_agreement(
+    stage: slate_protocol::kiosk::KeyStage,
+    title: &str,
+    promises: &[&str],
+) -> slate_protocol::kiosk::Policy {
+    let mut policy = parse_policy(SAMPLE_POLICY).unwrap();
+    let promises = promises.iter().map(|p| p.to_string()).collect();
+    policy.agreements =
+        vec![slate_protocol::agreement::SchoolAgreement::new(stage, 2, title.into(), promises)];
+    // Checked as a device checks what the server sends.
+    parse_policy(&serde_json::to_string(&policy).unwrap()).unwrap()
+}

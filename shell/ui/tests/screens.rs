@@ -148,6 +148,52 @@ fn agreement_ks2() {
     check("agreement_ks2", &k);
 }
 
+/// A school's own KS2 text (issue 17), from the policy: what the pupil sees instead of the
+/// built-in one.
+#[test]
+fn agreement_school() {
+    init();
+    let policy = common::with_school_agreement(
+        slate_protocol::kiosk::KeyStage::Ks2,
+        "Our Rowan class promise",
+        &[
+            "I use the tablet only for the work my teacher sets.",
+            "I never tell anyone my password, even my best friend.",
+            "If I see something that worries me, I press the report button.",
+            "I ask before I take a photo of anyone.",
+            "I treat people online as kindly as I would in class.",
+        ],
+    );
+    let k = common::kiosk(Some(Ok(policy)));
+    k.press("Rowan class");
+    k.press("Isla R.");
+    assert!(k.has("I ask before I take a photo of anyone."), "the school's text is shown");
+    check("agreement_school", &k);
+}
+
+/// The longest text a school may save: drawn smaller (`Agreement::compact`), every promise is
+/// still on the 800x480 screen without scrolling.
+#[test]
+fn agreement_school_longest() {
+    use slate_protocol::agreement::{MAX_PROMISES, MAX_PROMISE_CHARS, MAX_TITLE_CHARS};
+    init();
+    let cut = |text: &str, n: usize| text.chars().take(n).collect::<String>().trim_end().to_owned();
+    let title = cut("We always stay safe on computers", MAX_TITLE_CHARS);
+    let promise = |n: usize| {
+        let text = format!("{n}. I always tell a trusted adult at once when something online upsets me or feels wrong");
+        cut(&text, MAX_PROMISE_CHARS)
+    };
+    let promises: Vec<String> = (1..=MAX_PROMISES).map(promise).collect();
+    let refs: Vec<&str> = promises.iter().map(String::as_str).collect();
+    let policy = common::with_school_agreement(slate_protocol::kiosk::KeyStage::Ks1, &title, &refs);
+    let k = common::kiosk(Some(Ok(policy)));
+    k.press("Oak class");
+    k.press("Amira K.");
+    assert_eq!(title.chars().count(), MAX_TITLE_CHARS);
+    assert!(promises.iter().all(|p| p.chars().count() == MAX_PROMISE_CHARS));
+    check("agreement_school_longest", &k);
+}
+
 #[test]
 fn home() {
     init();

@@ -113,12 +113,13 @@ fn the_socket_link_speaks_slateds_protocol() {
     assert_eq!(status.pupil.unwrap().as_str(), "p-7f3a9c");
     link.activity().unwrap();
     let version = slate_ui::agreement::for_key_stage(KeyStage::Ks1).version;
-    link.aup_accepted(KeyStage::Ks1, &version).unwrap();
+    link.aup_accepted(KeyStage::Ks1, &version, Some(2)).unwrap();
     let parsed: Vec<Request> = seen.try_iter().collect();
     assert!(
         parsed.contains(&Request::AupAccepted {
             key_stage: "ks1".into(),
-            text_version: version.clone()
+            text_version: version.clone(),
+            school_version: Some(2),
         }),
         "slated's own parser read the request: {parsed:?}"
     );

@@ -85,13 +85,16 @@ fn device_activity(activity: &DeviceActivity) -> Markup {
             p.empty { "No agreement accepted on this device yet." }
         } @else {
             table {
-                thead { tr { th { "Time" } th { "Pupil" } th { "Agreement" } th { "Text version" } } }
+                thead { tr { th { "Time" } th { "Pupil" } th { "Agreement" } th { "Text accepted" } th { "Text version" } } }
                 tbody {
                     @for a in &activity.agreements {
-                        @if let EventBody::AupAccepted { pupil: p, key_stage, text_version, .. } = &a.body {
+                        @if let EventBody::AupAccepted { pupil: p, key_stage, text_version, school_version, .. } = &a.body {
+                            @let (label, link) = crate::chronology::accepted_text(key_stage, text_version, *school_version);
                             tr {
                                 td { (when(a.at)) } td { (activity_pupil(a, Some(p))) }
-                                td { (key_stage.to_uppercase()) } td { code { (text_version) } }
+                                td { (key_stage.to_uppercase()) }
+                                td { @if let Some(href) = link { a href=(href) { (label) } } @else { (label) } }
+                                td { code { (text_version) } }
                             }
                         }
                     }

@@ -168,7 +168,7 @@ async fn load(
         .as_str()
         .to_owned();
     let key = id.clone();
-    let (pupil, incidents, blocked, sessions, history) = state
+    let (pupil, incidents, blocked, sessions, history, agreements) = state
         .store
         .run(move |store| {
             let filter = IncidentFilter { pupil: Some(key.clone()), ..IncidentFilter::default() };
@@ -178,10 +178,11 @@ async fn load(
                 store.pupil_blocked(&key, &HARMFUL_LISTS, ROWS_PER_KIND)?,
                 store.pupil_sessions(&key, ROWS_PER_KIND)?,
                 store.pupil_incident_history(&key, ROWS_PER_KIND)?,
+                store.pupil_agreements(&key, ROWS_PER_KIND)?,
             ))
         })
         .await?;
-    let lines = chronology::lines(&incidents, &blocked, &sessions, &history);
+    let lines = chronology::lines(&incidents, &blocked, &sessions, &history, &agreements);
     if pupil.is_none() && lines.is_empty() {
         return Err(PageError::NotFound("no pupil has this id".into()));
     }

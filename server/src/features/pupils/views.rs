@@ -121,7 +121,8 @@ pub fn chronology_page(
                 (plural(count(Kind::Report), "report", "reports")) " with the button, "
                 (plural(count(Kind::TellMyTeacher), "\"tell my teacher\"", "\"tell my teacher\"s")) ", "
                 (plural(count(Kind::Blocked), "blocked attempt", "blocked attempts")) " in harmful categories, "
-                (plural(count(Kind::Session), "session", "sessions")) "."
+                (plural(count(Kind::Session), "session", "sessions")) ", "
+                (plural(count(Kind::Agreement), "agreement accepted", "agreements accepted")) "."
             }
             p.muted { "Newest first. Blocked attempts shown are those in the lists " (HARMFUL_LISTS.join(", ")) "; every block is on its device's page." }
             p { a href={ "/pupils/" (id) "/export.csv" } { "Download this chronology (CSV)" } }

@@ -90,6 +90,9 @@ enum Cmd {
         /// `<key stage>-<8 hex digits of the agreement text's sha256>`.
         #[arg(long)]
         text_version: String,
+        /// The school's number for its own text, when that was shown.
+        #[arg(long)]
+        school_version: Option<u32>,
     },
     /// Say that the pupil touched the screen (resets the idle timer).
     Activity,
@@ -176,8 +179,8 @@ fn main() -> ExitCode {
         Cmd::HashPin { pin } => return hash_pin(pin),
         Cmd::Status => Request::Status {},
         Cmd::AppOpened { app } => Request::AppOpened { app },
-        Cmd::AupAccepted { key_stage, text_version } => {
-            Request::AupAccepted { key_stage, text_version }
+        Cmd::AupAccepted { key_stage, text_version, school_version } => {
+            Request::AupAccepted { key_stage, text_version, school_version }
         }
         Cmd::Activity => Request::Activity {},
         Cmd::FilterBlocked { layer, target, rule, list } => Request::FilterBlocked {

@@ -589,7 +589,11 @@ async fn pupil_requests_are_filed_with_the_session_or_refused_without_one() {
     assert_eq!(h.ask(Request::Activity {}).await, Reply::error("nobody is signed in"));
     h.ask(sign_in("p-1")).await;
     assert_eq!(h.ask(app()).await, Reply::ok());
-    let aup = Request::AupAccepted { key_stage: "ks2".into(), text_version: "ks2-0a1b2c3d".into() };
+    let aup = Request::AupAccepted {
+        key_stage: "ks2".into(),
+        text_version: "ks2-0a1b2c3d".into(),
+        school_version: None,
+    };
     assert_eq!(h.ask(aup).await, Reply::ok());
     assert_eq!(h.ask(Request::Activity {}).await, Reply::ok());
     let blocked = Request::FilterBlocked {

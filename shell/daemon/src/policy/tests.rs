@@ -602,3 +602,32 @@ fn atomic_writes_replace_whole_files() {
     assert_eq!(mode(&private), 0o600, "slated's alone, whatever the umask");
     assert!(!dir.path().join(".staff.json.tmp").exists());
 }
+
+#[test]
+fn a_schools_own_agreement_rides_in_the_signed_kiosk_policy_and_is_optional() {
+    use slate_protocol::agreement::SchoolAgreement;
+    use slate_protocol::kiosk::KeyStage;
+    let k = key(1);
+    let open = |payload: String| {
+        let bundle = serde_json::to_vec(&SignedBundle::sign(payload, "k1", &k)).unwrap();
+        open_kiosk(&bundle, &k.verifying_key())
+    };
+    // What a server older than schools' own texts sends (or one whose school has none).
+    let older = open(kiosk_payload(T1)).unwrap();
+    assert!(older.agreements.is_empty());
+    // The school's KS2 text, version 3.
+    let ours = SchoolAgreement::new(
+        KeyStage::Ks2,
+        3,
+        "We stay safe".into(),
+        vec!["We ask first.".into(), "We tell an adult.".into()],
+    );
+    let mut v: serde_json::Value = serde_json::from_str(&kiosk_payload(T1)).unwrap();
+    v["agreements"] = serde_json::json!([ours]);
+    let policy = open(v.to_string()).unwrap();
+    assert_eq!(policy.agreement(KeyStage::Ks2), Some(&ours));
+    // Words changed without their version name: refused, naming the field.
+    v["agreements"][0]["promises"][1] = "Something else.".into();
+    let err = open(v.to_string()).unwrap_err();
+    assert!(err.to_string().contains("agreements[0].text_version"), "{err}");
+}
