@@ -42,6 +42,9 @@ pub enum Permission {
     SendCommands,
     /// Commands to any device, or all of them.
     CommandAnyDevice,
+    /// "Test the button": the next press on a device, for five minutes, is a test (no report).
+    /// Teachers: devices their classes' pupils are signed in on, as with their other commands.
+    TestButton,
     /// The filter bypass page: requests and decisions.
     SeeBypasses,
     /// Asking for a time-bound filter bypass.
@@ -65,7 +68,7 @@ use Permission::*;
 use Role::{DeputyDsl, Dsl, ItAdmin, Teacher};
 
 /// The one table: each permission and the roles that have it.
-pub const TABLE: [(Permission, &[Role]); 21] = [
+pub const TABLE: [(Permission, &[Role]); 22] = [
     (SeeNewReports, &[Dsl, DeputyDsl, Teacher]),
     (Acknowledge, &[Dsl, DeputyDsl, Teacher]),
     (ReadCaseFile, &[Dsl, DeputyDsl]),
@@ -79,6 +82,7 @@ pub const TABLE: [(Permission, &[Role]); 21] = [
     (ManagePolicy, &[Dsl, DeputyDsl, ItAdmin]),
     (SendCommands, &[Dsl, DeputyDsl, Teacher]),
     (CommandAnyDevice, &[Dsl, DeputyDsl]),
+    (TestButton, &[Dsl, DeputyDsl, ItAdmin, Teacher]),
     (SeeBypasses, &[Dsl, DeputyDsl, Teacher]),
     (RequestBypass, &[Dsl, DeputyDsl, Teacher]),
     (ApproveBypass, &[Dsl, DeputyDsl]),
@@ -111,6 +115,7 @@ impl Permission {
             ManagePolicy => "school setup: classes, roster, the Pupils page (change, mark as left), apps, filters, session rules",
             SendCommands => "eyes on me, sign everyone out (teachers: devices their classes' pupils are signed in on)",
             CommandAnyDevice => "commands to any device, or all",
+            TestButton => "test a device's report button: its next press is a test, no report (teachers: devices their classes' pupils are signed in on)",
             SeeBypasses => "the filter bypass page",
             RequestBypass => "ask for a filter bypass",
             ApproveBypass => "approve or refuse a bypass",

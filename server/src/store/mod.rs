@@ -41,7 +41,7 @@ pub use block_requests::{BlockAsk, BlockDecision, BlockRequestRecord};
 pub use bypasses::{BypassDecision, BypassRecord};
 pub use chronology::{BlockedAttempt, IncidentHistoryLine, PupilRecord, PupilSession};
 pub use classes::ClassInput;
-pub use commands::CommandRecord;
+pub use commands::{ButtonTestRecord, CommandRecord};
 pub use devices::{AuthenticatedDevice, CredentialState, EnrollOutcome, EnrollRefusal};
 pub use filtering_log::{BlockFilter, LoggedBlock};
 pub use incidents::{IncidentEntry, IncidentFilter, IncidentRecord, StepError};
