@@ -232,8 +232,10 @@ mod tests {
     /// The need-to-know promises, each stated as who has a permission.
     #[test]
     fn need_to_know() {
-        let cases: [(Permission, &[Role]); 14] = [
+        let cases: [(Permission, &[Role]); 15] = [
             (ManageUpdates, &[ItAdmin]),
+            // Testing a button files nothing and shows no pupil: IT tests devices too.
+            (TestButton, &[Dsl, DeputyDsl, Teacher, ItAdmin]),
             (HandleBlockRequests, &[Dsl, DeputyDsl, ItAdmin]),
             (ManageAlertRules, &[Dsl, DeputyDsl]),
             (ReadCaseFile, &[Dsl, DeputyDsl]),

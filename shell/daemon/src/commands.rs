@@ -159,6 +159,50 @@ mod tests {
         }
     }
 
+    /// A server older than the button test: 400 to a poll that says `can`, else one command.
+    #[derive(Clone, Default)]
+    struct OldServer {
+        asked: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    }
+
+    impl DeviceApi for OldServer {
+        async fn get(
+            &self,
+            _credential: &crate::credential::Credential,
+            path: &str,
+            _timeout: Duration,
+            _max_bytes: u64,
+        ) -> Result<crate::upload::HttpAnswer, crate::upload::UploadError> {
+            self.asked.lock().unwrap().push(path.to_owned());
+            if path.contains("can=") {
+                return Ok(crate::upload::HttpAnswer { status: 400, body: b"{}".to_vec() });
+            }
+            let command = DeviceCommand {
+                id: 1,
+                issued_at: Utc::now(),
+                expires_at: Utc::now() + chrono::Duration::minutes(10),
+                action: CommandAction::LockScreens,
+            };
+            let body = serde_json::to_vec(&CommandsReply::new(vec![command], 1)).unwrap();
+            Ok(crate::upload::HttpAnswer { status: 200, body })
+        }
+    }
+
+    #[tokio::test]
+    async fn a_server_older_than_the_button_test_is_polled_without_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let credential = crate::credential::Credential::new("c-test").unwrap();
+        crate::credential::store(dir.path(), &credential).unwrap();
+        let api = OldServer::default();
+        let (tx, mut rx) = mpsc::channel(4);
+        let task = tokio::spawn(run(api.clone(), dir.path().to_owned(), tx, Arc::default()));
+        let command = tokio::time::timeout(Duration::from_secs(10), rx.recv()).await.unwrap();
+        task.abort();
+        assert_eq!(command.unwrap().action, CommandAction::LockScreens);
+        let asked = api.asked.lock().unwrap().clone();
+        assert_eq!(asked[..2], [poll_path(0, true), poll_path(0, false)]);
+    }
+
     #[test]
     fn the_cursor_survives_in_the_state_dir() {
         let dir = tempfile::tempdir().unwrap();
