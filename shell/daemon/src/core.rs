@@ -655,7 +655,11 @@ impl Core {
         let now = clocks.wall;
         let since_boot = clocks.since_boot;
         match input {
-            Input::SignIn { pupil } => self.sign_in(clocks, pupil, ids),
+            Input::SignIn { pupil } => {
+                // A pupil's press is never a test: a sign-in closes any test window.
+                self.button_test = None;
+                self.sign_in(clocks, pupil, ids)
+            }
             Input::SignOut => self.sign_out(now, ids),
             Input::ButtonPressed { pressed_at, foreground } => {
                 Ok(self.press(pressed_at, since_boot, foreground, ids))
@@ -664,9 +668,10 @@ impl Core {
                 // Measured since boot from now on: the wall clock decides only whether the
                 // command is still live, and can shorten the window, never stretch it.
                 let left = (until - now).to_std().unwrap_or(Duration::ZERO).min(MAX_BUTTON_TEST);
-                // A held device waits for staff: no test opens under a hold.
-                let held = matches!(self.state, State::Held { .. });
-                self.button_test = (!left.is_zero() && !held)
+                // Only a device nobody is using is tested: a pupil's press is always a report,
+                // and a held device waits for staff.
+                let idle = matches!(self.state, State::Idle);
+                self.button_test = (!left.is_zero() && idle)
                     .then_some(ButtonTest { command, ends: since_boot + left });
                 Ok(Vec::new())
             }
@@ -917,10 +922,11 @@ impl Core {
             .is_some_and(|last| at >= last && (at - last) < to_chrono(self.rules.debounce));
         if !bounce {
             self.button.last_accepted = Some(at);
-            // The window closes with this press, test or not; a held device is not tested.
+            // The window closes with this press, test or not; only an idle device is tested.
+            let window = self.button_test.take();
             let test = match self.state {
-                State::Held { .. } => None,
-                _ => self.button_test.take().filter(|t| since_boot < t.ends),
+                State::Idle => window.filter(|t| since_boot < t.ends),
+                State::InSession(_) | State::Held { .. } => None,
             };
             commands.extend(match test {
                 Some(t) => vec![
@@ -1681,20 +1687,42 @@ mod tests {
         check_with(
             rules(),
             &[
-                (
-                    "09:58:00",
-                    Input::SignIn { pupil: pupil("p-1") },
-                    Ok(&["spool session_started p-1 at 09:58:00"]),
-                    InSession,
-                ),
-                ("09:59:00", test_until(7, "10:04:00"), Ok(&[]), InSession),
+                ("09:59:00", test_until(7, "10:04:00"), Ok(&[]), Idle),
                 // The test: the LED answers, the event says so; no darkness, no report, no hold.
-                ("10:00:00", down("10:00:00"), Ok(&["button_works", TESTED_AT_10]), InSession),
-                ("10:00:00", up("10:00:00.005"), Ok(&[]), InSession),
+                ("10:00:00", down("10:00:00"), Ok(&["button_works", TESTED_AT_10]), Idle),
+                ("10:00:00", up("10:00:00.005"), Ok(&[]), Idle),
                 // The window closed with that press: the next one is a real report.
                 ("10:00:01", down("10:00:01"), Ok(&["blank", "stop_app"]), Held),
             ],
         );
+    }
+
+    #[test]
+    fn a_pupils_press_is_never_a_test() {
+        let signed_in = Input::SignIn { pupil: pupil("p-1") };
+        // A test asked for while a pupil is signed in opens no window.
+        check_with(
+            rules(),
+            &[
+                (
+                    "09:58:00",
+                    signed_in.clone(),
+                    Ok(&["spool session_started p-1 at 09:58:00"]),
+                    InSession,
+                ),
+                ("09:59:00", test_until(7, "10:04:00"), Ok(&[]), InSession),
+                ("10:00:00", down("10:00:00"), Ok(&["blank", "stop_app"]), Held),
+            ],
+        );
+        // A pupil signing in during a window closes it.
+        let mut core = Core::with_rules(device(), rules());
+        let mut ids = SequentialIds::default();
+        core.step(n("09:59:00"), test_until(7, "10:04:00"), &mut ids).unwrap();
+        assert!(core.button_test_open(n("09:59:30")));
+        core.step(n("09:59:40"), signed_in, &mut ids).unwrap();
+        assert!(!core.button_test_open(n("09:59:50")), "closed by the sign-in");
+        let got = core.step(n("10:00:00"), down("10:00:00"), &mut ids).unwrap();
+        assert_eq!(got.iter().map(show).collect::<Vec<_>>(), ["blank", "stop_app"]);
     }
 
     #[test]

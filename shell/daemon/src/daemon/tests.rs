@@ -702,17 +702,17 @@ async fn the_button_test_answers_one_press_with_the_led_and_files_no_report() {
     use crate::led::LedPattern;
     let (tx, rx) = mpsc::channel(4);
     let (h, _) = Harness::with_driver(|d| d.with_notices(rx));
-    h.ask(sign_in("p-1")).await;
+    // Nobody signed in: only an idle device is tested (a pupil's press is always a report).
     tx.send(teacher(CommandAction::TestButton)).await.unwrap();
     let _ = h.ask(Request::Status {}).await;
     h.presses.send(ButtonEvent::Down { at: Utc::now() }).await.unwrap();
     let status = h.ask(Request::Status {}).await;
-    assert_eq!(status.state.as_deref(), Some("in_session"), "nothing held");
+    assert_eq!(status.state.as_deref(), Some("idle"), "nothing held");
     assert_eq!(*h.led.borrow(), LedPattern::FastBlink, "the LED answers the press");
     assert!(h.display.calls().is_empty(), "the screen stays as it was");
     let kinds: Vec<_> = h.spooled().iter().map(|e| e.body.kind()).collect();
-    assert_eq!(kinds, ["session_started", "button_tested"]);
-    assert!(matches!(h.spooled()[1].body, EventBody::ButtonTested { command: 7 }));
+    assert_eq!(kinds, ["button_tested"]);
+    assert!(matches!(h.spooled()[0].body, EventBody::ButtonTested { command: 7 }));
     // One press only: the next is a real report.
     h.presses.send(ButtonEvent::Up { at: Utc::now() }).await.unwrap();
     h.presses
