@@ -9,7 +9,7 @@
 //!   GET /api/v1/device/lists/{name}           --->
 //!                                             <---   200 the list file (one name a line); its
 //!                                                    sha256 and size are in the signed filter policy
-//!   GET /api/v1/device/commands?after=N&wait_s=25 -->
+//!   GET /api/v1/device/commands?after=N&wait_s=25&can=test_button -->
 //!                                             <---   200 CommandsReply, as soon as there is a
 //!                                                    command after cursor N, or empty after wait_s
 //! ```
@@ -24,7 +24,10 @@
 //! Commands are teacher actions that must reach a device within seconds: the device long-polls.
 //! The cursor is the server's; a device passes back the last one it was given, so a command is
 //! delivered once per device even across reconnects, and a device that was off for the day is
-//! not locked by yesterday's "eyes on me" (each command has an `expires_at`).
+//! not locked by yesterday's "eyes on me" (each command has an `expires_at`). `can` (optional)
+//! names actions newer than the first four that the device understands (only `test_button` so
+//! far): a server sends those to no device that did not say so, since an older device refuses a
+//! reply with an action it does not know.
 
 use crate::bundle::SignedBundle;
 use crate::{check_version, decode, invalid, ProtocolError, PROTOCOL_VERSION};
@@ -199,7 +202,19 @@ pub enum CommandAction {
     SignOutAll,
     /// The policy changed: fetch it now rather than at the next periodic check.
     RefreshPolicy,
+    /// The fleet self-test: the next press of the report button before the command's
+    /// `expires_at` (and within [`MAX_BUTTON_TEST`] of its arrival, whatever the device's clock
+    /// says) is a test: no report, no hold, a `button_tested` event instead. Sent only to a
+    /// device whose poll says it understands it ([`CAN_TEST_BUTTON`]): an older device would
+    /// refuse the whole reply.
+    TestButton,
 }
+
+/// Longest a button test window stays open on a device, however late the command expires.
+pub const MAX_BUTTON_TEST: std::time::Duration = std::time::Duration::from_secs(5 * 60);
+/// The commands poll's `can` value of a device that understands [`CommandAction::TestButton`]
+/// (`?after=N&wait_s=S&can=test_button`). A server hands that action to no other device.
+pub const CAN_TEST_BUTTON: &str = "test_button";
 
 impl CommandAction {
     pub fn as_str(self) -> &'static str {
@@ -208,6 +223,7 @@ impl CommandAction {
             CommandAction::UnlockScreens => "unlock_screens",
             CommandAction::SignOutAll => "sign_out_all",
             CommandAction::RefreshPolicy => "refresh_policy",
+            CommandAction::TestButton => "test_button",
         }
     }
 }
@@ -232,6 +248,18 @@ mod tests {
         assert!(!command.is_live("2026-11-23T10:24:00Z".parse().unwrap()));
         let err = CommandsReply::from_json(br#"{"v":1,"commands":[{"id":1,"issued_at":"2026-11-23T10:14:00Z","expires_at":"2026-11-23T10:24:00Z","action":"format_disk"}],"cursor":1}"#).unwrap_err();
         assert!(err.to_string().contains("unknown variant"), "{err}");
+    }
+
+    #[test]
+    fn a_button_test_is_a_command_and_its_press_an_event() {
+        let wire = br#"{"v":1,"commands":[{"id":3,"issued_at":"2026-11-23T10:14:00Z","expires_at":"2026-11-23T10:19:00Z","action":"test_button"}],"cursor":3}"#;
+        let reply = CommandsReply::from_json(wire).unwrap();
+        assert_eq!(reply.commands[0].action, CommandAction::TestButton);
+        assert_eq!(CommandAction::TestButton.as_str(), CAN_TEST_BUTTON);
+        let event = br#"{"v":1,"events":[{"id":"01936b2e-0000-7000-8000-000000000001","device":12,"at":"2026-11-23T10:15:00Z","body":{"type":"button_tested","command":3}}]}"#;
+        let batch = crate::Batch::from_json(event).unwrap();
+        assert_eq!(batch.events[0].body, crate::EventBody::ButtonTested { command: 3 });
+        assert_eq!(batch.events[0].body.kind(), "button_tested");
     }
 
     #[test]

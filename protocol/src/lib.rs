@@ -42,7 +42,8 @@
 //! `report_filed` (the button, or "tell my teacher" on a blocked page), `report_resolved` (a
 //! member of staff unlocked a held device and chose what happens next; it names the report by
 //! id), `aup_accepted`, `app_opened`, `filter_blocked` (DNS or URL layer, with rule and list) and
-//! `device_refused` (a USB stick or camera plugged in and left unused). A report never carries a picture, page content or keystrokes: there is no
+//! `device_refused` (a USB stick or camera plugged in and left unused) and `button_tested` (a
+//! press during the fleet's button test: no report). A report never carries a picture, page content or keystrokes: there is no
 //! field for them (seed 003: "Not view the image").
 //!
 //! Every event may carry `"clock":{"boot_id":"…","boottime_ms":81234,"synchronised":true}`
@@ -506,6 +507,12 @@ pub enum EventBody {
         /// Vendor and product as the kernel names them, e.g. `0781:5567 SanDisk Cruzer`.
         description: String,
     },
+    /// The report button was pressed during a button test ([`device::CommandAction::TestButton`]):
+    /// it works. No report was filed and nothing was held. The event's `at` is the press.
+    ButtonTested {
+        /// The server's id of the `test_button` command that opened the test.
+        command: u64,
+    },
 }
 
 /// Most names a report carries in `recent_names`.
@@ -699,7 +706,8 @@ impl EventBody {
             EventBody::Heartbeat { .. }
             | EventBody::SessionStarted { .. }
             | EventBody::SessionEnded { .. }
-            | EventBody::ReportResolved { .. } => Ok(()),
+            | EventBody::ReportResolved { .. }
+            | EventBody::ButtonTested { .. } => Ok(()),
         }
     }
 
@@ -716,6 +724,7 @@ impl EventBody {
             EventBody::AppOpened { .. } => "app_opened",
             EventBody::FilterBlocked { .. } => "filter_blocked",
             EventBody::DeviceRefused { .. } => "device_refused",
+            EventBody::ButtonTested { .. } => "button_tested",
         }
     }
 }

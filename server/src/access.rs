@@ -42,6 +42,9 @@ pub enum Permission {
     SendCommands,
     /// Commands to any device, or all of them.
     CommandAnyDevice,
+    /// "Test the button": the next press on a device, for five minutes, is a test (no report).
+    /// Teachers: devices their classes' pupils are signed in on, as with their other commands.
+    TestButton,
     /// The filter bypass page: requests and decisions.
     SeeBypasses,
     /// Asking for a time-bound filter bypass.
@@ -82,6 +85,7 @@ pub const TABLE: [(Permission, &[Role]); 22] = [
     (ManagePolicy, &[Dsl, DeputyDsl, ItAdmin]),
     (SendCommands, &[Dsl, DeputyDsl, Teacher]),
     (CommandAnyDevice, &[Dsl, DeputyDsl]),
+    (TestButton, &[Dsl, DeputyDsl, ItAdmin, Teacher]),
     (SeeBypasses, &[Dsl, DeputyDsl, Teacher]),
     (RequestBypass, &[Dsl, DeputyDsl, Teacher]),
     (ApproveBypass, &[Dsl, DeputyDsl]),
@@ -115,6 +119,7 @@ impl Permission {
             ManagePolicy => "school setup: classes, roster, the Pupils page (change, mark as left), apps, filters, session rules",
             SendCommands => "eyes on me, sign everyone out (teachers: devices their classes' pupils are signed in on)",
             CommandAnyDevice => "commands to any device, or all",
+            TestButton => "test a device's report button: its next press is a test, no report (teachers: devices their classes' pupils are signed in on)",
             SeeBypasses => "the filter bypass page",
             RequestBypass => "ask for a filter bypass",
             ApproveBypass => "approve or refuse a bypass",
@@ -234,6 +239,8 @@ mod tests {
     fn need_to_know() {
         let cases: [(Permission, &[Role]); 15] = [
             (ManageUpdates, &[ItAdmin]),
+            // Testing a button files nothing and shows no pupil: IT tests devices too.
+            (TestButton, &[Dsl, DeputyDsl, Teacher, ItAdmin]),
             (HandleBlockRequests, &[Dsl, DeputyDsl, ItAdmin]),
             (ManageAgreements, &[Dsl, DeputyDsl]),
             (ManageAlertRules, &[Dsl, DeputyDsl]),

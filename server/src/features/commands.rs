@@ -1,6 +1,7 @@
 //! Teacher commands: "eyes on me" (lock every screen), its end, and "sign everyone out", for
-//! all devices or some. Queued with an expiry, audited, and the devices' long polls woken; the
-//! device API hands them out.
+//! all devices or some; and "Test the button" for one device (the fleet self-test: its next
+//! press for [`BUTTON_TEST_FOR`] is a test, not a report). Queued with an expiry, audited, and
+//! the devices' long polls woken; the device API hands them out.
 
 use crate::access::{Gate, Permission};
 use crate::http::error::PageError;
@@ -11,7 +12,7 @@ use crate::http::staff::Staff;
 use crate::http::AppState;
 use crate::store::CommandRecord;
 use axum::extract::rejection::FormRejection;
-use axum::extract::{Form, State};
+use axum::extract::{Form, Path, State};
 use axum::response::Redirect;
 use chrono::{Duration, Utc};
 use maud::{html, Markup};
@@ -25,10 +26,17 @@ pub const LOCK_FOR: Duration = Duration::minutes(30);
 /// lesson's pupils, not the next.
 pub const SIGN_OUT_FOR: Duration = Duration::minutes(10);
 const COMMAND_ROWS: u32 = 50;
+/// How long a button test waits for its press (the device never waits longer, whatever its
+/// clock says).
+pub const BUTTON_TEST_FOR: Duration = Duration::minutes(5);
 
 pub fn routes() -> Routes {
     let send = Gate::Needs(Permission::SendCommands);
-    Routes::new().get("/commands", send, commands_page).post("/commands", send, send_command)
+    Routes::new().get("/commands", send, commands_page).post("/commands", send, send_command).post(
+        "/devices/{number}/test-button",
+        Gate::Needs(Permission::TestButton),
+        test_button,
+    )
 }
 
 /// Which devices: `all`, or numbers separated by commas or spaces.
@@ -133,16 +141,18 @@ pub fn command_label(action: CommandAction) -> &'static str {
         CommandAction::UnlockScreens => "End eyes on me",
         CommandAction::SignOutAll => "Sign everyone out",
         CommandAction::RefreshPolicy => "Fetch the changed policy",
+        CommandAction::TestButton => "Test the button",
     }
 }
 
 /// A stored command's label; one this server does not know stays as stored.
 fn stored_command_label(action: &str) -> &str {
-    const ALL: [CommandAction; 4] = [
+    const ALL: [CommandAction; 5] = [
         CommandAction::LockScreens,
         CommandAction::UnlockScreens,
         CommandAction::SignOutAll,
         CommandAction::RefreshPolicy,
+        CommandAction::TestButton,
     ];
     ALL.into_iter().find(|a| a.as_str() == action).map_or(action, |a| command_label(a))
 }
@@ -211,6 +221,56 @@ pub async fn send_command(
     Ok(Redirect::to("/commands"))
 }
 
+#[derive(Deserialize)]
+pub struct TestButtonForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+/// `POST /devices/{number}/test-button`: the device's next press, for [`BUTTON_TEST_FOR`], is a
+/// test: it lights the LED and says "button works" on the fleet page; no report, no incident.
+/// Whoever sees the fleet may test any device; a teacher, the devices their classes' pupils are
+/// signed in on. Audited.
+pub async fn test_button(
+    staff: Staff,
+    State(state): State<AppState>,
+    Path(number): Path<String>,
+    body: Result<Form<TestButtonForm>, FormRejection>,
+) -> Result<Redirect, PageError> {
+    let f = form(body)?;
+    staff.check_csrf(&f.csrf)?;
+    let device = crate::http::forms::parse_device(&number).map_err(PageError::BadForm)?;
+    let any = staff.may(Permission::CommandAnyDevice) || staff.may(Permission::ViewFleet);
+    if !any {
+        let teacher = staff.actor.clone();
+        let reach = state.store.run(move |store| store.teacher_devices(&teacher)).await?;
+        command_targets(Some(vec![device]), Some(&reach)).map_err(PageError::BadForm)?;
+    }
+    let by = staff.actor.clone();
+    state
+        .store
+        .run(move |store| {
+            let now = Utc::now();
+            store.queue_command(
+                Some(device),
+                CommandAction::TestButton,
+                now,
+                now + BUTTON_TEST_FOR,
+                &by,
+            )
+        })
+        .await?;
+    staff
+        .audit(&state, "started a button test (test_button)", Some(format!("device {device}")))
+        .await?;
+    state.commands_changed();
+    Ok(Redirect::to(&if staff.may(Permission::ViewFleet) {
+        format!("/fleet#device-{device}")
+    } else {
+        format!("/devices/{device}")
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -259,6 +319,7 @@ mod tests {
             ("unlock_screens", "End eyes on me"),
             ("sign_out_all", "Sign everyone out"),
             ("refresh_policy", "Fetch the changed policy"),
+            ("test_button", "Test the button"),
             ("from_a_newer_server", "from_a_newer_server"),
         ];
         for (stored, label) in cases {

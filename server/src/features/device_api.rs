@@ -20,7 +20,9 @@ use axum::routing::{get, post, MethodRouter};
 use axum::Json;
 use chrono::Utc;
 use slate_protocol::bundle::SignedBundle;
-use slate_protocol::device::{check_list_name, CommandsReply, PolicyReply, MAX_COMMAND_WAIT_S};
+use slate_protocol::device::{
+    check_list_name, CommandsReply, PolicyReply, CAN_TEST_BUTTON, MAX_COMMAND_WAIT_S,
+};
 use slate_protocol::routes;
 use slate_protocol::update::{check_sha256, UpdateCheck, UpdateReply};
 use slate_protocol::{
@@ -235,10 +237,13 @@ pub async fn device_list(
         .into_response())
 }
 
-/// The commands long poll's query: `after` (default 0) and `wait_s` (1 to 55, default 25).
-pub fn parse_commands_query(query: Option<&str>) -> Result<(u64, u32), String> {
+/// The commands long poll's query: `after` (default 0), `wait_s` (1 to 55, default 25) and
+/// `can` (newer actions the device understands, comma-separated; names this server does not
+/// know are ignored). Returns whether the device understands `test_button`.
+pub fn parse_commands_query(query: Option<&str>) -> Result<(u64, u32, bool), String> {
     let mut after = 0u64;
     let mut wait_s = 25u32;
+    let mut can_test = false;
     for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
         match key {
@@ -252,10 +257,11 @@ pub fn parse_commands_query(query: Option<&str>) -> Result<(u64, u32), String> {
                     .filter(|w| (1..=MAX_COMMAND_WAIT_S).contains(w))
                     .ok_or_else(|| format!("wait_s must be 1 to {MAX_COMMAND_WAIT_S}"))?
             }
-            _ => return Err("unknown query parameter (after and wait_s only)".to_owned()),
+            "can" => can_test |= value.split(',').any(|c| c == CAN_TEST_BUTTON),
+            _ => return Err("unknown query parameter (after, wait_s and can only)".to_owned()),
         }
     }
-    Ok((after, wait_s))
+    Ok((after, wait_s, can_test))
 }
 
 /// `GET /api/v1/device/commands?after=N&wait_s=S`: answers as soon as there is a live command
@@ -266,14 +272,17 @@ pub async fn device_commands(
     RawQuery(query): RawQuery,
 ) -> Result<Json<CommandsReply>, ApiError> {
     let device = authenticate_device(&state, &headers).await?;
-    let (after, wait_s) = parse_commands_query(query.as_deref()).map_err(ApiError::BadQuery)?;
+    let (after, wait_s, can_test) =
+        parse_commands_query(query.as_deref()).map_err(ApiError::BadQuery)?;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(wait_s.into());
     // Subscribed before the first look, so a command queued in between still wakes us.
     let mut changed = state.commands.subscribe();
     let mut closing = state.closing.subscribe();
     loop {
-        let (commands, cursor) =
-            state.store.run(move |store| store.commands_for(device, after, Utc::now())).await?;
+        let (commands, cursor) = state
+            .store
+            .run(move |store| store.commands_for(device, after, Utc::now(), can_test))
+            .await?;
         if !commands.is_empty() {
             tracing::info!(%device, count = commands.len(), "commands sent");
             return Ok(Json(CommandsReply::new(commands, cursor)));
@@ -455,11 +464,14 @@ mod tests {
 
     #[test]
     fn the_commands_query_is_checked_by_name() {
-        type Case<'a> = (Option<&'a str>, Result<(u64, u32), &'a str>);
-        let cases: [Case; 9] = [
-            (None, Ok((0, 25))),
-            (Some("after=7&wait_s=1"), Ok((7, 1))),
-            (Some("wait_s=55"), Ok((0, 55))),
+        type Case<'a> = (Option<&'a str>, Result<(u64, u32, bool), &'a str>);
+        let cases: [Case; 12] = [
+            (None, Ok((0, 25, false))),
+            (Some("after=7&wait_s=1"), Ok((7, 1, false))),
+            (Some("wait_s=55"), Ok((0, 55, false))),
+            (Some("after=7&wait_s=25&can=test_button"), Ok((7, 25, true))),
+            (Some("can=from_a_newer_device,test_button"), Ok((0, 25, true))),
+            (Some("can=from_a_newer_device"), Ok((0, 25, false))),
             (Some("wait_s=0"), Err("wait_s")),
             (Some("wait_s=56"), Err("wait_s")),
             (Some("wait_s=x"), Err("wait_s")),

@@ -17,6 +17,19 @@ pub struct CommandRecord {
     pub issued_by: String,
 }
 
+/// A device's latest button test, as the fleet page shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ButtonTestRecord {
+    /// The `test_button` command's id.
+    pub command: i64,
+    pub device: DeviceNumber,
+    pub issued_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub issued_by: String,
+    /// The press that answered it (the device's time), if one has arrived.
+    pub pressed_at: Option<DateTime<Utc>>,
+}
+
 fn parse_action(text: &str) -> Result<CommandAction, StoreError> {
     serde_json::from_value(serde_json::Value::String(text.to_owned()))
         .map_err(|_| StoreError::Corrupt(format!("command action {text:?}")))
@@ -64,11 +77,14 @@ impl Store {
 
     /// The live commands for `device` after cursor `after`, and the cursor to pass next time.
     /// A cursor past the newest command (a server restored from a backup) starts over.
+    /// `can_test`: the device said it understands `test_button`; to any other device that
+    /// action is never sent (it would refuse the whole reply).
     pub fn commands_for(
         &self,
         device: DeviceNumber,
         after: u64,
         now: DateTime<Utc>,
+        can_test: bool,
     ) -> Result<(Vec<DeviceCommand>, u64), StoreError> {
         let connection = self.lock();
         let newest: i64 =
@@ -79,10 +95,12 @@ impl Store {
         let mut statement = connection.prepare(
             "SELECT id, issued_at, expires_at, action FROM device_commands
              WHERE id > $1 AND (device IS NULL OR device = $2) AND expires_at > $3
+               AND action <> $5
              ORDER BY id LIMIT $4",
         )?;
+        let unknown = if can_test { "" } else { CommandAction::TestButton.as_str() };
         let rows = statement.query_map(
-            (after as i64, device.get(), db_time(now), MAX_COMMANDS_PER_REPLY as i64),
+            (after as i64, device.get(), db_time(now), MAX_COMMANDS_PER_REPLY as i64, unknown),
             |r| {
                 Ok((
                     r.get::<_, i64>(0)?,
@@ -110,6 +128,68 @@ impl Store {
             newest
         };
         Ok((commands, cursor))
+    }
+
+    /// Each device's latest button test, with the press that answered it if one did (by
+    /// device number).
+    pub fn button_tests(&self) -> Result<Vec<ButtonTestRecord>, StoreError> {
+        let connection = self.lock();
+        let mut statement = connection.prepare(
+            "SELECT id, device, issued_at, expires_at, issued_by FROM device_commands
+             WHERE id IN (SELECT max(id) FROM device_commands
+                          WHERE action = $1 AND device IS NOT NULL GROUP BY device)
+             ORDER BY device",
+        )?;
+        let rows = statement.query_map([CommandAction::TestButton.as_str()], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, u32>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, String>(4)?,
+            ))
+        })?;
+        let mut tests = rows
+            .map(|row| {
+                let (id, device, issued, expires, by) = row?;
+                Ok(ButtonTestRecord {
+                    command: id,
+                    device: DeviceNumber::new(device)
+                        .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                    issued_at: parse_db_time(&issued)?,
+                    expires_at: parse_db_time(&expires)?,
+                    issued_by: by,
+                    pressed_at: None,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        drop(statement);
+        if tests.is_empty() {
+            return Ok(tests);
+        }
+        let oldest = tests.iter().map(|t| t.issued_at).min().unwrap_or_default();
+        // By the time it was received: a device's own clock may be wrong.
+        let mut statement = connection.prepare(
+            "SELECT device, at, body FROM events WHERE kind = 'button_tested' AND received_at >= $1",
+        )?;
+        let rows = statement.query_map([db_time(oldest)], |r| {
+            Ok((r.get::<_, u32>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?))
+        })?;
+        for row in rows {
+            let (device, at, body) = row?;
+            let command = match serde_json::from_str(&body) {
+                Ok(slate_protocol::EventBody::ButtonTested { command }) => command,
+                _ => return Err(StoreError::Corrupt(format!("button_tested body {body:?}"))),
+            };
+            if let Some(t) = tests
+                .iter_mut()
+                .find(|t| t.device.get() == device as u16 && t.command as u64 == command)
+            {
+                let at = parse_db_time(&at)?;
+                t.pressed_at = Some(t.pressed_at.map_or(at, |p| p.min(at)));
+            }
+        }
+        Ok(tests)
     }
 
     /// Recent commands, newest first, for the teacher's page.
@@ -162,14 +242,14 @@ mod tests {
         let two = store
             .queue_command(Some(device(2)), CommandAction::SignOutAll, now, later, "t")
             .unwrap();
-        let (commands, cursor) = store.commands_for(device(1), 0, now).unwrap();
+        let (commands, cursor) = store.commands_for(device(1), 0, now, true).unwrap();
         assert_eq!(commands.iter().map(|c| c.id as i64).collect::<Vec<_>>(), [all]);
         assert_eq!(cursor as i64, two, "the cursor passes commands for other devices");
-        assert!(store.commands_for(device(1), cursor, now).unwrap().0.is_empty());
-        let (for_two, _) = store.commands_for(device(2), 0, now).unwrap();
+        assert!(store.commands_for(device(1), cursor, now, true).unwrap().0.is_empty());
+        let (for_two, _) = store.commands_for(device(2), 0, now, true).unwrap();
         assert_eq!(for_two.len(), 2);
-        assert!(store.commands_for(device(2), 0, later).unwrap().0.is_empty(), "expired");
-        let (restart, _) = store.commands_for(device(1), 999, now).unwrap();
+        assert!(store.commands_for(device(2), 0, later, true).unwrap().0.is_empty(), "expired");
+        let (restart, _) = store.commands_for(device(1), 999, now, true).unwrap();
         assert_eq!(restart.len(), 1, "a cursor from the future starts over");
     }
 }

@@ -286,6 +286,9 @@ fn derive_rows(
         | EventBody::AppOpened { .. }
         | EventBody::FilterBlocked { .. }
         | EventBody::DeviceRefused { .. } => {}
+        // A press during the button test: the fleet page reads it from the events table. It
+        // files no report and opens no incident.
+        EventBody::ButtonTested { .. } => {}
         EventBody::ReportResolved { report, choice, staff } => {
             resolve_on_device(
                 tx,

@@ -45,7 +45,7 @@ pub use chronology::{
     AcceptedAgreement, BlockedAttempt, IncidentHistoryLine, PupilRecord, PupilSession,
 };
 pub use classes::ClassInput;
-pub use commands::CommandRecord;
+pub use commands::{ButtonTestRecord, CommandRecord};
 pub use devices::{AuthenticatedDevice, CredentialState, EnrollOutcome, EnrollRefusal};
 pub use filtering_log::{BlockFilter, LoggedBlock};
 pub use incidents::{IncidentEntry, IncidentFilter, IncidentRecord, StepError};

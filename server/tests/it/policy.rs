@@ -825,3 +825,52 @@ async fn the_year_end_rollover_moves_every_class_up_at_once_and_keeps_pupil_ids(
     );
     server.stop().await;
 }
+
+/// The fleet self-test (issue 17): "Test the button" reaches the device as `test_button` (only a
+/// device that said it understands it), its press comes back as `button_tested`, the fleet page
+/// says the button works, and no incident is opened. Audited.
+#[tokio::test]
+async fn a_button_test_press_says_the_button_works_and_files_no_incident() {
+    let server = TestServer::start().await;
+    let twelve = server.enroll(12).await;
+    let mut it = Browser::signed_in(&server, "it.anna", Role::ItAdmin).await;
+    let sent = submit(&mut it, "/fleet", "/devices/12/test-button", &[]).await;
+    assert_eq!(sent.status(), 303);
+    let fleet = it.page("/fleet").await;
+    assert!(fleet.contains("test waiting: press the button"), "{fleet}");
+
+    // A device older than the test is never sent it (it would refuse the whole reply).
+    let old = poll(&server, &twelve, 0, 1).await;
+    assert!(old.commands.iter().all(|c| c.action != CommandAction::TestButton), "{old:?}");
+    let path = "/api/v1/device/commands?after=0&wait_s=1&can=test_button";
+    let response = server.device_get(Some(&twelve), path).await;
+    assert_eq!(response.status(), 200);
+    let reply = CommandsReply::from_json(&response.bytes().await.unwrap()).unwrap();
+    let test = reply.commands.iter().find(|c| c.action == CommandAction::TestButton).unwrap();
+    assert_eq!(test.expires_at - test.issued_at, Duration::minutes(5));
+
+    let pressed = slate_protocol::Event::new(
+        device(12),
+        Utc::now(),
+        slate_protocol::EventBody::ButtonTested { command: test.id },
+    );
+    assert_eq!(server.post_events(Some(&twelve), batch(vec![pressed])).await.status(), 200);
+    let fleet = it.page("/fleet").await;
+    assert!(fleet.contains("button works (tested "), "{fleet}");
+    assert!(fleet.contains(" by it.anna)"), "{fleet}");
+    assert!(server.reports().await.is_empty(), "a test press opens no incident");
+    let audit = server.store.audit_log(20).unwrap();
+    assert!(
+        audit.iter().any(|a| a.action == "started a button test (test_button)"
+            && a.record.as_deref() == Some("device 12")),
+        "{audit:?}"
+    );
+
+    // A teacher tests only devices their classes' pupils are signed in on.
+    let mut teacher = Browser::signed_in(&server, "t.smith", Role::Teacher).await;
+    let page = teacher.page("/devices/12").await;
+    assert!(page.contains("Test the button") && page.contains("button works"), "{page}");
+    let refused = submit(&mut teacher, "/devices/12", "/devices/12/test-button", &[]).await;
+    assert_eq!(refused.status(), 400);
+    server.stop().await;
+}

@@ -7,7 +7,7 @@
 use crate::credential;
 use crate::policy::{write_atomic, DeviceApi};
 use chrono::{DateTime, Utc};
-use slate_protocol::device::{CommandAction, CommandsReply};
+use slate_protocol::device::{CommandAction, CommandsReply, DeviceCommand, CAN_TEST_BUTTON};
 use slate_protocol::routes;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -19,15 +19,17 @@ pub const WAIT_S: u32 = 25;
 pub const CURSOR_FILE: &str = "commands.cursor";
 const MAX_REPLY_BYTES: u64 = 256 * 1024;
 
-/// The actions to carry out from a reply at `now`, in order: expired ones are dropped (a device
+/// The commands to carry out from a reply at `now`, in order: expired ones are dropped (a device
 /// that was off for the day is not locked by yesterday's "eyes on me"). Pure.
-pub fn live_actions(reply: &CommandsReply, now: DateTime<Utc>) -> Vec<CommandAction> {
-    reply.commands.iter().filter(|c| c.is_live(now)).map(|c| c.action).collect()
+pub fn live_commands(reply: &CommandsReply, now: DateTime<Utc>) -> Vec<DeviceCommand> {
+    reply.commands.iter().filter(|c| c.is_live(now)).cloned().collect()
 }
 
-/// The poll's path and query for `cursor`.
-pub fn poll_path(cursor: u64) -> String {
-    format!("{}?after={cursor}&wait_s={WAIT_S}", routes::DEVICE_COMMANDS)
+/// The poll's path and query for `cursor`; `can_test` says this device understands the button
+/// test (left out for a server older than it, which refuses a query it does not know).
+pub fn poll_path(cursor: u64, can_test: bool) -> String {
+    let can = if can_test { format!("&can={CAN_TEST_BUTTON}") } else { String::new() };
+    format!("{}?after={cursor}&wait_s={WAIT_S}{can}", routes::DEVICE_COMMANDS)
 }
 
 /// The cursor saved last time; 0 when none (or unreadable: the server then sends what is
@@ -39,16 +41,18 @@ pub fn load_cursor(state_dir: &Path) -> u64 {
         .unwrap_or(0)
 }
 
-/// Polls until the task is aborted. Live actions go to `actions`; `refresh_policy` also wakes
-/// the policy fetcher through `refresh`.
+/// Polls until the task is aborted. Live commands go to `actions`; `refresh_policy` wakes the
+/// policy fetcher through `refresh` instead.
 pub async fn run<A: DeviceApi>(
     api: A,
     state_dir: PathBuf,
-    actions: mpsc::Sender<CommandAction>,
+    actions: mpsc::Sender<DeviceCommand>,
     refresh: Arc<Notify>,
 ) {
     let mut cursor = load_cursor(&state_dir);
     let mut failures: u32 = 0;
+    // Until a server refuses the query as it is (400: older than the button test).
+    let mut can_test = true;
     loop {
         let dir = state_dir.clone();
         let credential = match tokio::task::spawn_blocking(move || credential::load(&dir)).await {
@@ -60,7 +64,13 @@ pub async fn run<A: DeviceApi>(
             }
         };
         let timeout = Duration::from_secs(u64::from(WAIT_S) + 15);
-        let answer = api.get(&credential, &poll_path(cursor), timeout, MAX_REPLY_BYTES).await;
+        let answer =
+            api.get(&credential, &poll_path(cursor, can_test), timeout, MAX_REPLY_BYTES).await;
+        if can_test && matches!(&answer, Ok(a) if a.status == 400) {
+            tracing::info!("the server predates the button test: polling without it");
+            can_test = false;
+            continue;
+        }
         let reply = match answer {
             Ok(a) if a.status == 200 => {
                 CommandsReply::from_json(&a.body).map_err(|e| e.to_string())
@@ -71,15 +81,16 @@ pub async fn run<A: DeviceApi>(
         match reply {
             Ok(reply) => {
                 failures = 0;
-                for action in live_actions(&reply, Utc::now()) {
-                    tracing::info!(action = action.as_str(), "teacher command");
-                    if action == CommandAction::RefreshPolicy {
+                let live = live_commands(&reply, Utc::now());
+                let expired = reply.commands.len() - live.len();
+                for command in live {
+                    tracing::info!(action = command.action.as_str(), "teacher command");
+                    if command.action == CommandAction::RefreshPolicy {
                         refresh.notify_one();
-                    } else if actions.send(action).await.is_err() {
+                    } else if actions.send(command).await.is_err() {
                         return;
                     }
                 }
-                let expired = reply.commands.len() - live_actions(&reply, Utc::now()).len();
                 if expired > 0 {
                     tracing::info!(expired, "expired teacher commands ignored");
                 }
@@ -143,8 +154,53 @@ mod tests {
             ("10:20:00", vec![]),
         ];
         for (now, want) in cases {
-            assert_eq!(live_actions(&reply, t(now)), want, "at {now}");
+            let got: Vec<_> = live_commands(&reply, t(now)).iter().map(|c| c.action).collect();
+            assert_eq!(got, want, "at {now}");
         }
+    }
+
+    /// A server older than the button test: 400 to a poll that says `can`, else one command.
+    #[derive(Clone, Default)]
+    struct OldServer {
+        asked: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    }
+
+    impl DeviceApi for OldServer {
+        async fn get(
+            &self,
+            _credential: &crate::credential::Credential,
+            path: &str,
+            _timeout: Duration,
+            _max_bytes: u64,
+        ) -> Result<crate::upload::HttpAnswer, crate::upload::UploadError> {
+            self.asked.lock().unwrap().push(path.to_owned());
+            if path.contains("can=") {
+                return Ok(crate::upload::HttpAnswer { status: 400, body: b"{}".to_vec() });
+            }
+            let command = DeviceCommand {
+                id: 1,
+                issued_at: Utc::now(),
+                expires_at: Utc::now() + chrono::Duration::minutes(10),
+                action: CommandAction::LockScreens,
+            };
+            let body = serde_json::to_vec(&CommandsReply::new(vec![command], 1)).unwrap();
+            Ok(crate::upload::HttpAnswer { status: 200, body })
+        }
+    }
+
+    #[tokio::test]
+    async fn a_server_older_than_the_button_test_is_polled_without_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let credential = crate::credential::Credential::new("c-test").unwrap();
+        crate::credential::store(dir.path(), &credential).unwrap();
+        let api = OldServer::default();
+        let (tx, mut rx) = mpsc::channel(4);
+        let task = tokio::spawn(run(api.clone(), dir.path().to_owned(), tx, Arc::default()));
+        let command = tokio::time::timeout(Duration::from_secs(10), rx.recv()).await.unwrap();
+        task.abort();
+        assert_eq!(command.unwrap().action, CommandAction::LockScreens);
+        let asked = api.asked.lock().unwrap().clone();
+        assert_eq!(asked[..2], [poll_path(0, true), poll_path(0, false)]);
     }
 
     #[test]
@@ -155,6 +211,7 @@ mod tests {
         assert_eq!(load_cursor(dir.path()), 42);
         std::fs::write(dir.path().join(CURSOR_FILE), b"garbage").unwrap();
         assert_eq!(load_cursor(dir.path()), 0);
-        assert_eq!(poll_path(42), "/api/v1/device/commands?after=42&wait_s=25");
+        assert_eq!(poll_path(42, false), "/api/v1/device/commands?after=42&wait_s=25");
+        assert_eq!(poll_path(7, true), "/api/v1/device/commands?after=7&wait_s=25&can=test_button");
     }
 }

@@ -36,6 +36,18 @@
 //! A successful unlock files a `report_resolved` event naming the report, then restores the
 //! screen and resumes (false alarm) or closes (close app, block site) the foreground app.
 //!
+//! # The button test
+//!
+//! The fleet page's "Test the button" reaches the core as [`Input::TestButton`]: a window opens
+//! until the command's `expires_at` by the wall clock, and never longer than
+//! [`MAX_BUTTON_TEST`] measured since boot (a clock far behind, or a command replayed late,
+//! cannot stretch it; one already expired, or one reaching a held device, opens nothing). The
+//! next accepted key-down of the physical button in the window is the test:
+//! [`Command::ButtonWorks`] (the LED answers) and a `button_tested` event; no report, no
+//! darkness, no hold. The window closes after that one press, at its end, or at a restart. Any
+//! press outside it, and any press from software (`slatectl press`), is what it always was: a
+//! report.
+//!
 //! # Two clocks
 //!
 //! Each input comes at a [`Now`]: the wall clock, for what is recorded (event times, lesson
@@ -51,6 +63,8 @@ use slate_protocol::{
     ReportOrigin, ResolutionChoice, SessionEndReason, SessionId, StaffId,
 };
 use std::time::Duration;
+
+pub use slate_protocol::device::MAX_BUTTON_TEST;
 
 /// When an input happens, on both clocks (see the module's "Two clocks").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -391,6 +405,12 @@ pub enum Input {
     },
     /// The daemon is stopping: close what is open so that it is on record.
     ShuttingDown,
+    /// The fleet's button test (command `command`, live until `until` by the wall clock): the
+    /// next press in the window is a test, not a report.
+    TestButton {
+        command: u64,
+        until: DateTime<Utc>,
+    },
 }
 
 /// What the imperative shell must do, in order.
@@ -418,6 +438,8 @@ pub enum Command {
     CloseForegroundApp,
     /// The button's fault changed (`None`: healthy again); the heartbeat says it.
     ButtonHealth(Option<ButtonFault>),
+    /// A press during the button test: show that it was seen (the LED answers); nothing else.
+    ButtonWorks,
 }
 
 /// An input the core refuses in its current state. Nothing changed, except that a wrong PIN
@@ -457,6 +479,17 @@ pub struct Core {
     lock_ends: Option<Duration>,
     /// The teacher's "eyes on me" is in force.
     screens_locked: bool,
+    /// The open button test window, if any.
+    button_test: Option<ButtonTest>,
+}
+
+/// An open button test window: the next press in it is a test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct ButtonTest {
+    /// The server's id of the `test_button` command.
+    command: u64,
+    /// When the window closes (time since boot).
+    ends: Duration,
 }
 
 impl Core {
@@ -477,6 +510,7 @@ impl Core {
             last_activity: None,
             lock_ends: None,
             screens_locked: false,
+            button_test: None,
         }
     }
 
@@ -577,6 +611,11 @@ impl Core {
         self.device
     }
 
+    /// Whether a button test window is open at `now` (the LED and `slatectl status` show it).
+    pub fn button_test_open(&self, now: Now) -> bool {
+        self.button_test.is_some_and(|t| now.since_boot < t.ends)
+    }
+
     pub fn state(&self) -> &State {
         &self.state
     }
@@ -617,10 +656,25 @@ impl Core {
         let now = clocks.wall;
         let since_boot = clocks.since_boot;
         match input {
-            Input::SignIn { pupil } => self.sign_in(clocks, pupil, ids),
+            Input::SignIn { pupil } => {
+                // A pupil's press is never a test: a sign-in closes any test window.
+                self.button_test = None;
+                self.sign_in(clocks, pupil, ids)
+            }
             Input::SignOut => self.sign_out(now, ids),
             Input::ButtonPressed { pressed_at, foreground } => {
                 Ok(self.press(pressed_at, since_boot, foreground, ids))
+            }
+            Input::TestButton { command, until } => {
+                // Measured since boot from now on: the wall clock decides only whether the
+                // command is still live, and can shorten the window, never stretch it.
+                let left = (until - now).to_std().unwrap_or(Duration::ZERO).min(MAX_BUTTON_TEST);
+                // Only a device nobody is using is tested: a pupil's press is always a report,
+                // and a held device waits for staff.
+                let idle = matches!(self.state, State::Idle);
+                self.button_test = (!left.is_zero() && idle)
+                    .then_some(ButtonTest { command, ends: since_boot + left });
+                Ok(Vec::new())
             }
             Input::ButtonDown { at, foreground } => {
                 Ok(self.button_down(at, since_boot, foreground, ids))
@@ -870,7 +924,19 @@ impl Core {
             .is_some_and(|last| at >= last && (at - last) < to_chrono(self.rules.debounce));
         if !bounce {
             self.button.last_accepted = Some(at);
-            commands.extend(self.press(at, since_boot, foreground, ids));
+            // The window closes with this press, test or not; only an idle device is tested.
+            let window = self.button_test.take();
+            let test = match self.state {
+                State::Idle => window.filter(|t| since_boot < t.ends),
+                State::InSession(_) | State::Held { .. } => None,
+            };
+            commands.extend(match test {
+                Some(t) => vec![
+                    Command::ButtonWorks,
+                    self.event(ids, at, EventBody::ButtonTested { command: t.command }),
+                ],
+                None => self.press(at, since_boot, foreground, ids),
+            });
         }
         commands
     }
@@ -1123,7 +1189,11 @@ mod tests {
             Command::ResumeForegroundApp => "resume_app".into(),
             Command::CloseForegroundApp => "close_app".into(),
             Command::ButtonHealth(fault) => format!("button_health {fault:?}"),
+            Command::ButtonWorks => "button_works".into(),
             Command::Spool(e) => match &e.body {
+                EventBody::ButtonTested { command } => {
+                    format!("spool button_tested command={command} at {}", e.at.time())
+                }
                 EventBody::ReportResolved { choice, staff, .. } => format!(
                     "spool report_resolved {} staff={} at {}",
                     choice.as_str(),
@@ -1606,6 +1676,112 @@ mod tests {
                 ("10:00:00.25", down("10:00:00.250"), Ok(&["blank", "stop_app"]), Held),
             ],
         );
+    }
+
+    fn test_until(command: u64, until: &str) -> Input {
+        Input::TestButton { command, until: t(until) }
+    }
+
+    const TESTED_AT_10: &str = "spool button_tested command=7 at 10:00:00";
+
+    #[test]
+    fn the_next_press_in_a_button_test_window_is_a_test_and_the_one_after_a_report() {
+        check_with(
+            rules(),
+            &[
+                ("09:59:00", test_until(7, "10:04:00"), Ok(&[]), Idle),
+                // The test: the LED answers, the event says so; no darkness, no report, no hold.
+                ("10:00:00", down("10:00:00"), Ok(&["button_works", TESTED_AT_10]), Idle),
+                ("10:00:00", up("10:00:00.005"), Ok(&[]), Idle),
+                // The window closed with that press: the next one is a real report.
+                ("10:00:01", down("10:00:01"), Ok(&["blank", "stop_app"]), Held),
+            ],
+        );
+    }
+
+    #[test]
+    fn a_pupils_press_is_never_a_test() {
+        let signed_in = Input::SignIn { pupil: pupil("p-1") };
+        // A test asked for while a pupil is signed in opens no window.
+        check_with(
+            rules(),
+            &[
+                (
+                    "09:58:00",
+                    signed_in.clone(),
+                    Ok(&["spool session_started p-1 at 09:58:00"]),
+                    InSession,
+                ),
+                ("09:59:00", test_until(7, "10:04:00"), Ok(&[]), InSession),
+                ("10:00:00", down("10:00:00"), Ok(&["blank", "stop_app"]), Held),
+            ],
+        );
+        // A pupil signing in during a window closes it.
+        let mut core = Core::with_rules(device(), rules());
+        let mut ids = SequentialIds::default();
+        core.step(n("09:59:00"), test_until(7, "10:04:00"), &mut ids).unwrap();
+        assert!(core.button_test_open(n("09:59:30")));
+        core.step(n("09:59:40"), signed_in, &mut ids).unwrap();
+        assert!(!core.button_test_open(n("09:59:50")), "closed by the sign-in");
+        let got = core.step(n("10:00:00"), down("10:00:00"), &mut ids).unwrap();
+        assert_eq!(got.iter().map(show).collect::<Vec<_>>(), ["blank", "stop_app"]);
+    }
+
+    #[test]
+    fn a_press_is_a_test_only_inside_a_live_window() {
+        type Case<'a> = (&'a str, Input, &'a str, Input, &'a [&'a str]);
+        let report: &[&str] = &["blank", "stop_app"];
+        let test: &[&str] = &["button_works", TESTED_AT_10];
+        let key = down("10:00:00");
+        let cases: [Case; 7] = [
+            ("no test asked for", Input::Tick, "10:00:00", key.clone(), report),
+            ("open", test_until(7, "10:01:00"), "09:59:00", key.clone(), test),
+            (
+                "expired before the press",
+                test_until(7, "09:59:30"),
+                "09:59:00",
+                key.clone(),
+                report,
+            ),
+            // A command replayed after it expired opens nothing.
+            ("expired on arrival", test_until(7, "09:58:59"), "09:59:00", key.clone(), report),
+            // However late it expires, the window lasts MAX_BUTTON_TEST (5 minutes) from arrival.
+            ("past the cap", test_until(7, "23:00:00"), "09:54:59", key.clone(), report),
+            ("inside the cap", test_until(7, "23:00:00"), "09:55:01", key.clone(), test),
+            // Only the physical button is tested: `slatectl press` is a report as always.
+            (
+                "from software",
+                test_until(7, "10:01:00"),
+                "09:59:00",
+                press("10:00:00", None),
+                report,
+            ),
+        ];
+        for (name, open, told_at, pressed, want) in cases {
+            let mut core = Core::with_rules(device(), rules());
+            let mut ids = SequentialIds::default();
+            core.step(n(told_at), open, &mut ids).unwrap();
+            let got = core.step(n("10:00:00"), pressed, &mut ids).unwrap();
+            assert_eq!(got.iter().map(show).collect::<Vec<_>>(), want, "{name}");
+        }
+    }
+
+    #[test]
+    fn a_held_device_is_not_tested_and_a_stepped_clock_cannot_stretch_a_window() {
+        let mut core = Core::with_rules(device(), rules());
+        let mut ids = SequentialIds::default();
+        core.step(n("10:00:00"), down("10:00:00"), &mut ids).unwrap();
+        core.step(n("10:00:01"), up("10:00:01"), &mut ids).unwrap();
+        core.step(n("10:00:02"), test_until(7, "10:05:00"), &mut ids).unwrap();
+        assert!(!core.button_test_open(n("10:00:02")), "no window opens under a hold");
+        let mut core = Core::with_rules(device(), rules());
+        // The wall clock is a day behind (no time server yet): the command looks live for a day.
+        let behind = |s: &str| Now { wall: t(s) - chrono::Duration::days(1), ..n(s) };
+        core.step(behind("10:00:00"), test_until(7, "10:05:00"), &mut ids).unwrap();
+        assert!(core.button_test_open(behind("10:04:59")));
+        assert!(!core.button_test_open(behind("10:05:00")), "5 minutes since boot, not a day");
+        let got = core.step(behind("10:06:00"), down("10:06:00"), &mut ids).unwrap();
+        assert_eq!(got.iter().map(show).collect::<Vec<_>>(), ["blank", "stop_app"]);
     }
 
     #[test]

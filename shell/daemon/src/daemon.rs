@@ -35,7 +35,7 @@ use crate::upload::{HttpTransport, UploadSettings, Uploader};
 use chrono::{DateTime, Utc};
 use slate_ipc::control::{Pin, Reply, Request};
 use slate_ipc::listen::BindError;
-use slate_protocol::device::CommandAction;
+use slate_protocol::device::{CommandAction, DeviceCommand};
 use slate_protocol::kiosk::Policy as KioskPolicy;
 use slate_protocol::staff::StaffPins;
 use slate_protocol::{
@@ -54,6 +54,8 @@ use tokio::time::{Instant, MissedTickBehavior};
 pub const BLANK_TIMEOUT: Duration = Duration::from_millis(500);
 /// How often the LED's pattern is worked out again while the device is held.
 const LED_REFRESH: Duration = Duration::from_millis(500);
+/// How long the LED answers a press during the button test.
+const TESTED_SHOWN: Duration = Duration::from_secs(2);
 /// How often a spool that could not take events (a full card) is tried again.
 const SPOOL_RETRY: Duration = Duration::from_secs(1);
 /// How often the display's fault is looked at again (the compositor comes and goes).
@@ -105,7 +107,7 @@ pub enum Notice {
     /// A newer staff document (who may unlock) was installed.
     StaffPins(Box<StaffPins>),
     /// A teacher's command that is still live.
-    Teacher(CommandAction),
+    Teacher(DeviceCommand),
 }
 
 /// The held report a restart must come back to, from `<state_dir>/held`: the report's id (as
@@ -176,6 +178,8 @@ pub struct Driver<D: Display, A: Apps, I: Ids + Send + 'static = ClockIds> {
     last_blank_failed: bool,
     /// What the status LED shows.
     led: watch::Sender<LedPattern>,
+    /// When a press during the button test was seen: the LED answers it for a moment.
+    button_tested_at: Option<Instant>,
     /// slate-dns: recent names for reports, the signed-in pupil's profile.
     dns: DnsSocket,
     /// When the kiosk policy in force was issued, for `status`.
@@ -234,6 +238,7 @@ impl<D: Display, A: Apps, I: Ids + Send + 'static> Driver<D, A, I> {
             display_fault: watch::channel(None).0,
             last_blank_failed: false,
             led: watch::channel(LedPattern::Steady).0,
+            button_tested_at: None,
             dns: DnsSocket::default(),
             policy_issued_at: None,
             kiosk: None,
@@ -341,11 +346,16 @@ impl<D: Display, A: Apps, I: Ids + Send + 'static> Driver<D, A, I> {
         let input = match notice {
             Notice::Policy(policy) => return self.take_policy(*policy),
             Notice::StaffPins(staff) => return self.take_staff_pins(*staff),
-            Notice::Teacher(CommandAction::LockScreens) => Input::LockScreens(true),
-            Notice::Teacher(CommandAction::UnlockScreens) => Input::LockScreens(false),
-            Notice::Teacher(CommandAction::SignOutAll) => Input::SignOutAll,
-            // The commands poller wakes the policy fetcher itself.
-            Notice::Teacher(CommandAction::RefreshPolicy) => return,
+            Notice::Teacher(command) => match command.action {
+                CommandAction::LockScreens => Input::LockScreens(true),
+                CommandAction::UnlockScreens => Input::LockScreens(false),
+                CommandAction::SignOutAll => Input::SignOutAll,
+                // The commands poller wakes the policy fetcher itself.
+                CommandAction::RefreshPolicy => return,
+                CommandAction::TestButton => {
+                    Input::TestButton { command: command.id, until: command.expires_at }
+                }
+            },
         };
         if let Err(refused) = self.apply(self.now(), input).await {
             tracing::warn!(%refused, "teacher command refused");
@@ -476,6 +486,7 @@ impl<D: Display, A: Apps, I: Ids + Send + 'static> Driver<D, A, I> {
             button_fault: self.core.button_fault().is_some(),
             held,
             report_waiting: held && !self.spool.is_empty(),
+            button_tested: self.button_tested_at.is_some_and(|at| at.elapsed() < TESTED_SHOWN),
         });
         self.led.send_if_modified(|p| std::mem::replace(p, pattern) != pattern);
     }
@@ -567,7 +578,11 @@ impl<D: Display, A: Apps, I: Ids + Send + 'static> Driver<D, A, I> {
                 }
                 // While held, the LED turns from "waiting" to "delivered" when the uploader
                 // empties the spool.
-                _ = led_tick.tick(), if self.core.held_report().is_some() => {}
+                _ = led_tick.tick(), if self.core.held_report().is_some() || self.button_tested_at.is_some() => {
+                    if self.button_tested_at.is_some_and(|at| at.elapsed() >= TESTED_SHOWN) {
+                        self.button_tested_at = None;
+                    }
+                }
                 _ = display_tick.tick() => {}
             }
         }
@@ -898,6 +913,10 @@ impl<D: Display, A: Apps, I: Ids + Send + 'static> Driver<D, A, I> {
                 if let Err(e) = self.apps.close_foreground().await {
                     tracing::error!(error = %e, "foreground app not closed");
                 }
+            }
+            Command::ButtonWorks => {
+                tracing::info!("button test: the press was seen; no report");
+                self.button_tested_at = Some(Instant::now());
             }
             Command::ButtonHealth(fault) => {
                 match fault {
@@ -1280,7 +1299,7 @@ impl Daemon {
             (Some(_), Err(e)) => tracing::error!(error = %e, "policy fetching disabled"),
         }
         if let Ok(api) = &api {
-            let (tx, mut rx) = mpsc::channel::<CommandAction>(16);
+            let (tx, mut rx) = mpsc::channel::<DeviceCommand>(16);
             background.push(tokio::spawn(crate::commands::run(
                 api.clone(),
                 config.state_dir.clone(),

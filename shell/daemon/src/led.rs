@@ -8,6 +8,7 @@
 //! | fast blink (4 Hz) | a report is waiting to upload |
 //! | slow blink (1 Hz) | held, and the report has reached the school server |
 //! | off | fault: the button is missing or stuck (also in the heartbeat) |
+//! | fast blink for 2 s | a press during the fleet's button test: the button works (no report) |
 
 use std::time::Duration;
 
@@ -29,6 +30,8 @@ pub struct LedInputs {
     pub held: bool,
     /// A report is in the spool, not yet acknowledged by the server.
     pub report_waiting: bool,
+    /// A press during the button test was seen a moment ago.
+    pub button_tested: bool,
 }
 
 /// The pattern for a state. A fault wins (a dark LED says "this button cannot be trusted");
@@ -36,7 +39,7 @@ pub struct LedInputs {
 pub fn led_pattern(inputs: LedInputs) -> LedPattern {
     if inputs.button_fault {
         LedPattern::Off
-    } else if inputs.report_waiting {
+    } else if inputs.report_waiting || inputs.button_tested {
         LedPattern::FastBlink
     } else if inputs.held {
         LedPattern::SlowBlink
@@ -66,8 +69,12 @@ mod tests {
 
     #[test]
     fn the_pattern_follows_the_device() {
-        let i =
-            |button_fault, held, report_waiting| LedInputs { button_fault, held, report_waiting };
+        let i = |button_fault, held, report_waiting| LedInputs {
+            button_fault,
+            held,
+            report_waiting,
+            button_tested: false,
+        };
         let cases = [
             (i(false, false, false), LedPattern::Steady),
             (i(false, true, true), LedPattern::FastBlink),
@@ -80,6 +87,8 @@ mod tests {
         for (inputs, expected) in cases {
             assert_eq!(led_pattern(inputs), expected, "{inputs:?}");
         }
+        let tested = LedInputs { button_tested: true, ..i(false, false, false) };
+        assert_eq!(led_pattern(tested), LedPattern::FastBlink, "the LED answers a test press");
     }
 
     #[test]

@@ -81,10 +81,12 @@ pub async fn device_page(
             } else {
                 None
             };
-            Ok(Some((record, sessions, register, case_file)))
+            let test = store.button_tests()?.into_iter().find(|t| t.device == device);
+            Ok(Some((record, sessions, register, case_file, test)))
         })
         .await?;
-    let (record, sessions, register, case_file) = found.ok_or_else(not_found)?;
+    let (record, sessions, register, case_file, test) = found.ok_or_else(not_found)?;
+    let test = test.map(|t| views::button_test_words(&t, Utc::now()));
     staff.audit(&state, "viewed device", Some(format!("device {device}"))).await?;
     Ok(views::device_page(
         &staff.viewer(),
@@ -95,6 +97,7 @@ pub async fn device_page(
         case_file
             .as_ref()
             .map(|(incidents, activity)| views::DeviceCaseFile { incidents, activity }),
+        test.as_deref(),
     ))
 }
 
@@ -342,7 +345,7 @@ pub async fn add_register_entry(
 /// `GET /fleet`: every device, online or not, its software and last contact, the image version
 /// it runs and how its update is going.
 pub async fn fleet_page(staff: Staff, State(state): State<AppState>) -> Result<Markup, PageError> {
-    let (fleet, refused, updates) = state
+    let (fleet, refused, updates, tests) = state
         .store
         .run(|store| {
             let updates = views::FleetUpdates {
@@ -351,10 +354,12 @@ pub async fn fleet_page(staff: Staff, State(state): State<AppState>) -> Result<M
                 rollout: store.current_rollout()?,
                 failures: store.update_failures()?,
             };
-            Ok((store.fleet()?, store.refused_devices(DEVICE_PAGE_ROWS)?, updates))
+            let tests = store.button_tests()?;
+            Ok((store.fleet()?, store.refused_devices(DEVICE_PAGE_ROWS)?, updates, tests))
         })
         .await?;
-    Ok(views::fleet_page(&staff.viewer(), &fleet, &refused, &updates, Utc::now()))
+    let now = Utc::now();
+    Ok(views::fleet_page(&staff.viewer(), &fleet, &refused, &updates, &tests, now))
 }
 
 #[derive(Deserialize)]

@@ -6,8 +6,8 @@ use crate::http::layout::{
 };
 use crate::session_end::end_label;
 use crate::store::{
-    ActivityRecord, CredentialState, DeviceRecord, FleetRow, IncidentRecord, RefusedRecord,
-    RegisterEntry, RosterName, SessionRecord, CLOCK_NOT_SYNCHRONISED,
+    ActivityRecord, ButtonTestRecord, CredentialState, DeviceRecord, FleetRow, IncidentRecord,
+    RefusedRecord, RegisterEntry, RosterName, SessionRecord, CLOCK_NOT_SYNCHRONISED,
 };
 use crate::update_rollout::{self, Audience, BundleRecord, DeviceReport, Failure, Rollout};
 use crate::who_had::{Answer, Record, Source};
@@ -120,6 +120,7 @@ pub fn device_page(
     sessions: &[SessionRecord],
     register: &[RegisterEntry],
     case_file: Option<DeviceCaseFile<'_>>,
+    button_test: Option<&str>,
 ) -> Markup {
     let title = format!("Device {number}");
     layout(
@@ -133,6 +134,11 @@ pub fn device_page(
                     dt { "Software" } dd { (device.software_version) }
                     dt { "Last heard from" }
                     dd { @match device.last_seen_at { Some(t) => (when(t)), None => span.muted { "not yet" } } }
+                    dt { "Report button" }
+                    dd.report-button {
+                        @if let Some(words) = button_test { span.button-test { (words) } " " }
+                        @if viewer.may(Permission::TestButton) { (test_button_form(viewer, number)) }
+                    }
                 }
             } @else {
                 p.muted { "Not a Slate device: the register below is what teachers recorded." }
@@ -343,11 +349,35 @@ pub fn who_had_page(
 }
 
 /// Every device: online or not, software, last contact.
+/// What the fleet page says of a device's latest button test at `now`.
+pub fn button_test_words(test: &ButtonTestRecord, now: DateTime<Utc>) -> String {
+    match test.pressed_at {
+        Some(_) => format!(
+            "button works (tested {} by {})",
+            crate::uk_time::format_uk_clock(test.issued_at),
+            test.issued_by
+        ),
+        None if now < test.expires_at => "test waiting: press the button".to_owned(),
+        None => "no press in the test window".to_owned(),
+    }
+}
+
+/// The "Test the button" form for one device.
+pub fn test_button_form(viewer: &Viewer, device: u16) -> Markup {
+    html! {
+        form.inline method="post" action={ "/devices/" (device) "/test-button" } {
+            (csrf(viewer))
+            button type="submit" title="The next press in 5 minutes only lights the LED: no report" { "Test the button" }
+        }
+    }
+}
+
 pub fn fleet_page(
     viewer: &Viewer,
     fleet: &[FleetRow],
     refused: &[RefusedRecord],
     updates: &FleetUpdates,
+    tests: &[ButtonTestRecord],
     now: DateTime<Utc>,
 ) -> Markup {
     let up = fleet.iter().filter(|d| online(d.last_seen_at, now)).count();
@@ -386,12 +416,16 @@ pub fn fleet_page(
                                 td { @if online(d.last_seen_at, now) { span.online { "online" } } @else { span.muted { "offline" } } }
                                 td { @match d.last_seen_at { Some(t) => (when(t)), None => span.muted { "never" } } }
                                 td { @match d.last_heartbeat_at { Some(t) => (when(t)), None => span.muted { "none yet" } } }
-                                td {
+                                td.report-button {
                                     @match (d.last_heartbeat_at, d.button_fault.as_deref()) {
                                         (None, _) => span.muted { "not known" },
                                         (Some(_), None) => "working",
                                         (Some(_), Some(fault)) => strong.status-new { "fault: " (fault) },
                                     }
+                                    @if let Some(test) = tests.iter().find(|t| t.device.get() == d.number) {
+                                        br; span.button-test { (button_test_words(test, now)) }
+                                    }
+                                    @if viewer.may(Permission::TestButton) { (test_button_form(viewer, d.number)) }
                                 }
                                 td {
                                     @match (d.last_heartbeat_at, d.display_fault.as_deref()) {
@@ -540,7 +574,37 @@ mod tests {
     fn device_page_with(sessions: &[SessionRecord], incidents: &[IncidentRecord]) -> String {
         let activity = DeviceActivity::default();
         let case_file = DeviceCaseFile { incidents, activity: &activity };
-        device_page(&viewer(), 12, None, sessions, &[], Some(case_file)).into_string()
+        device_page(&viewer(), 12, None, sessions, &[], Some(case_file), None).into_string()
+    }
+
+    #[test]
+    fn a_button_test_reads_as_waiting_working_or_unanswered() {
+        let test = |pressed: Option<&str>| ButtonTestRecord {
+            command: 3,
+            device: slate_protocol::DeviceNumber::new(12).unwrap(),
+            issued_at: at("2026-11-17T10:14:00Z"),
+            expires_at: at("2026-11-17T10:19:00Z"),
+            issued_by: "it.anna".into(),
+            pressed_at: pressed.map(at),
+        };
+        let cases = [
+            (None, "2026-11-17T10:18:59Z", "test waiting: press the button"),
+            (None, "2026-11-17T10:19:00Z", "no press in the test window"),
+            (
+                Some("2026-11-17T10:15:00Z"),
+                "2026-11-17T10:16:00Z",
+                "button works (tested 10:14 GMT by it.anna)",
+            ),
+            // The device's clock may be off: a press that came is a press, whatever its time.
+            (
+                Some("2026-11-17T11:15:00Z"),
+                "2026-11-17T12:00:00Z",
+                "button works (tested 10:14 GMT by it.anna)",
+            ),
+        ];
+        for (pressed, now, words) in cases {
+            assert_eq!(button_test_words(&test(pressed), at(now)), words, "{pressed:?} at {now}");
+        }
     }
 
     #[test]
@@ -579,6 +643,7 @@ mod tests {
                 &[row],
                 &[],
                 &FleetUpdates::default(),
+                &[],
                 at("2026-11-17T10:00:30Z"),
             )
             .into_string();
@@ -605,8 +670,15 @@ mod tests {
             credential: CredentialState::InUse,
         };
         let page = |r: FleetRow| {
-            fleet_page(&viewer(), &[r], &[], &FleetUpdates::default(), at("2026-11-17T10:00:30Z"))
-                .into_string()
+            fleet_page(
+                &viewer(),
+                &[r],
+                &[],
+                &FleetUpdates::default(),
+                &[],
+                at("2026-11-17T10:00:30Z"),
+            )
+            .into_string()
         };
         let cases = [
             (Some("2026-11-17T10:00:00Z"), Some("full"), true),
@@ -644,7 +716,8 @@ mod tests {
             ),
         ];
         let now = at("2026-11-17T10:00:30Z");
-        let page = fleet_page(&viewer(), &fleet, &[], &FleetUpdates::default(), now).into_string();
+        let page =
+            fleet_page(&viewer(), &fleet, &[], &FleetUpdates::default(), &[], now).into_string();
         assert!(page.contains("in use"), "{page}");
         assert!(
             page.contains("replacement asked Tue 17 Nov 2026, 09:00:00 GMT, not used yet"),
@@ -657,12 +730,12 @@ mod tests {
         );
 
         let it = Viewer { name: "it.jones".into(), role: Role::ItAdmin, csrf: "tok".into() };
-        assert!(fleet_page(&it, &fleet, &[], &FleetUpdates::default(), now)
+        assert!(fleet_page(&it, &fleet, &[], &FleetUpdates::default(), &[], now)
             .into_string()
             .contains(r#"action="/fleet/revoke""#));
         // A teacher never reaches the fleet (its gate), but the view would not offer it either.
         let teacher = Viewer { name: "t.owen".into(), role: Role::Teacher, csrf: "tok".into() };
-        assert!(!fleet_page(&teacher, &fleet, &[], &FleetUpdates::default(), now)
+        assert!(!fleet_page(&teacher, &fleet, &[], &FleetUpdates::default(), &[], now)
             .into_string()
             .contains("/fleet/revoke"));
     }

@@ -690,20 +690,58 @@ async fn a_press_files_without_names_when_slate_dns_is_away() {
     assert!(recent_names.is_empty());
 }
 
+/// A teacher's command as the poller hands it on: live for ten minutes from now.
+fn teacher(action: CommandAction) -> Notice {
+    let now = Utc::now();
+    Notice::Teacher(DeviceCommand {
+        id: 7,
+        issued_at: now,
+        expires_at: now + chrono::Duration::minutes(10),
+        action,
+    })
+}
+
+#[tokio::test]
+async fn the_button_test_answers_one_press_with_the_led_and_files_no_report() {
+    use crate::led::LedPattern;
+    let (tx, rx) = mpsc::channel(4);
+    let (h, _) = Harness::with_driver(|d| d.with_notices(rx));
+    // Nobody signed in: only an idle device is tested (a pupil's press is always a report).
+    tx.send(teacher(CommandAction::TestButton)).await.unwrap();
+    let _ = h.ask(Request::Status {}).await;
+    h.presses.send(ButtonEvent::Down { at: Utc::now() }).await.unwrap();
+    let status = h.ask(Request::Status {}).await;
+    assert_eq!(status.state.as_deref(), Some("idle"), "nothing held");
+    assert_eq!(*h.led.borrow(), LedPattern::FastBlink, "the LED answers the press");
+    assert!(h.display.calls().is_empty(), "the screen stays as it was");
+    let kinds: Vec<_> = h.spooled().iter().map(|e| e.body.kind()).collect();
+    assert_eq!(kinds, ["button_tested"]);
+    assert!(matches!(h.spooled()[0].body, EventBody::ButtonTested { command: 7 }));
+    // One press only: the next is a real report.
+    h.presses.send(ButtonEvent::Up { at: Utc::now() }).await.unwrap();
+    h.presses
+        .send(ButtonEvent::Down { at: Utc::now() + chrono::Duration::seconds(1) })
+        .await
+        .unwrap();
+    let status = h.ask(Request::Status {}).await;
+    assert_eq!(status.state.as_deref(), Some("held"));
+    assert_eq!(h.spooled().last().unwrap().body.kind(), "report_filed");
+}
+
 #[tokio::test]
 async fn teacher_commands_lock_screens_and_sign_everyone_out() {
     let (tx, rx) = mpsc::channel(4);
     let (h, _) = Harness::with_driver(|d| d.with_notices(rx));
     h.ask(sign_in("p-1")).await;
-    tx.send(Notice::Teacher(CommandAction::LockScreens)).await.unwrap();
+    tx.send(teacher(CommandAction::LockScreens)).await.unwrap();
     // The control channel is served after the notice: status sees it.
     let status = h.ask(Request::Status {}).await;
     assert_eq!(status.screens_locked, Some(true));
     // A report still works under "eyes on me".
     assert!(h.ask(Request::Press {}).await.ok);
     assert!(h.ask(unlock()).await.ok);
-    tx.send(Notice::Teacher(CommandAction::UnlockScreens)).await.unwrap();
-    tx.send(Notice::Teacher(CommandAction::SignOutAll)).await.unwrap();
+    tx.send(teacher(CommandAction::UnlockScreens)).await.unwrap();
+    tx.send(teacher(CommandAction::SignOutAll)).await.unwrap();
     let status = h.ask(Request::Status {}).await;
     assert_eq!(status.screens_locked, Some(false));
     assert_eq!(status.state.as_deref(), Some("idle"));
