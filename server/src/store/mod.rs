@@ -111,6 +111,11 @@ pub struct Store {
     totp_seal: Option<Arc<crate::totp_seal::TotpSeal>>,
 }
 
+/// Devices, staff accounts and events held: none means a server just installed, which a
+/// backup may replace.
+const RECORDS_HELD: &str = "SELECT (SELECT COUNT(*) FROM devices) + (SELECT COUNT(*) FROM staff)
+                                   + (SELECT COUNT(*) FROM events)";
+
 impl Store {
     /// Opens (creating if missing) the SQLite file and brings its schema up to date.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
@@ -151,12 +156,7 @@ impl Store {
     /// just installed, which a backup may replace).
     pub fn is_pristine(&self) -> Result<bool, StoreError> {
         let connection = self.lock();
-        let used: i64 = connection.query_row(
-            "SELECT (SELECT COUNT(*) FROM devices) + (SELECT COUNT(*) FROM staff)
-                    + (SELECT COUNT(*) FROM events)",
-            [],
-            |r| r.get(0),
-        )?;
+        let used: i64 = connection.query_row(RECORDS_HELD, [], |r| r.get(0))?;
         Ok(used == 0)
     }
 
@@ -170,12 +170,7 @@ impl Store {
             return Err(StoreError::Unsupported("the database is not PostgreSQL".into()));
         }
         let tx = connection.transaction()?;
-        let used: i64 = tx.query_row(
-            "SELECT (SELECT COUNT(*) FROM devices) + (SELECT COUNT(*) FROM staff)
-                    + (SELECT COUNT(*) FROM events)",
-            [],
-            |r| r.get(0),
-        )?;
+        let used: i64 = tx.query_row(RECORDS_HELD, [], |r| r.get(0))?;
         if used != 0 {
             return Err(StoreError::Unsupported(
                 "the PostgreSQL database holds devices, staff or events".into(),

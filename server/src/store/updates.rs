@@ -42,6 +42,19 @@ pub enum BundleRemoval {
     InForce,
 }
 
+/// The SHA-256 of the bundle with `version` that IT has not removed.
+fn kept_bundle(
+    tx: &super::sql::Transaction<'_>,
+    version: &str,
+) -> Result<Option<String>, StoreError> {
+    tx.query_row(
+        "SELECT sha256 FROM update_bundles WHERE version = $1 AND removed_at IS NULL",
+        [version],
+        |r| r.get(0),
+    )
+    .optional()
+}
+
 impl Store {
     /// Records a bundle whose file is in place and whose signature was checked (or brings back
     /// one IT removed, whose file was uploaded again); returns false when that file was
@@ -103,13 +116,7 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let connection = self.lock();
         let tx = connection.transaction()?;
-        let sha256: Option<String> = tx
-            .query_row(
-                "SELECT sha256 FROM update_bundles WHERE version = $1 AND removed_at IS NULL",
-                [version],
-                |r| r.get(0),
-            )
-            .optional()?;
+        let sha256 = kept_bundle(&tx, version)?;
         let Some(sha256) = sha256 else {
             return Ok(false);
         };
@@ -163,13 +170,7 @@ impl Store {
     ) -> Result<BundleRemoval, StoreError> {
         let connection = self.lock();
         let tx = connection.transaction()?;
-        let sha256: Option<String> = tx
-            .query_row(
-                "SELECT sha256 FROM update_bundles WHERE version = $1 AND removed_at IS NULL",
-                [version],
-                |r| r.get(0),
-            )
-            .optional()?;
+        let sha256 = kept_bundle(&tx, version)?;
         let Some(sha256) = sha256 else {
             return Ok(BundleRemoval::NoSuchVersion);
         };
