@@ -12,20 +12,6 @@ use slate_server::auth::Role;
 
 const ROSTER: &str = "class,first_name,last_name,key_stage\nOak,Amira,Khan,ks1\n";
 
-/// Posts a form with the page's CSRF token; returns the answer.
-async fn submit(
-    browser: &mut Browser<'_>,
-    page: &str,
-    action: &str,
-    fields: &[(&str, &str)],
-) -> reqwest::Response {
-    let html = browser.page(page).await;
-    let token = csrf_in(&html);
-    let mut form = fields.to_vec();
-    form.push(("csrf", &token));
-    browser.post(action, &form).await
-}
-
 /// A report from device 12 about `url` and its unlock by `staff` with `choice`, in one batch.
 fn report_and_unlock(url: &str, staff: Option<&str>, choice: ResolutionChoice) -> Vec<Event> {
     let now = Utc::now();

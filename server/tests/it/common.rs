@@ -323,6 +323,20 @@ pub fn code(secret: &str) -> String {
     auth::totp_code(secret, auth::totp_step(Utc::now())).unwrap()
 }
 
+/// Posts a form with the page's CSRF token; returns the answer.
+pub async fn submit(
+    browser: &mut Browser<'_>,
+    page: &str,
+    action: &str,
+    fields: &[(&str, &str)],
+) -> reqwest::Response {
+    let html = browser.page(page).await;
+    let token = csrf_in(&html);
+    let mut form = fields.to_vec();
+    form.push(("csrf", &token));
+    browser.post(action, &form).await
+}
+
 /// The value of the first `name="csrf"` field in a page.
 pub fn csrf_in(html: &str) -> String {
     let start = html.find(r#"name="csrf" value=""#).expect("a form with a csrf field") + 19;

@@ -7,20 +7,6 @@ use chrono::{Duration, Utc};
 use chrono_tz::Europe::London;
 use slate_server::auth::Role;
 
-/// Posts a form with the page's CSRF token; returns the answer.
-async fn submit(
-    browser: &mut Browser<'_>,
-    page: &str,
-    action: &str,
-    fields: &[(&str, &str)],
-) -> reqwest::Response {
-    let html = browser.page(page).await;
-    let token = csrf_in(&html);
-    let mut form = fields.to_vec();
-    form.push(("csrf", &token));
-    browser.post(action, &form).await
-}
-
 #[tokio::test]
 async fn a_class_without_a_filter_profile_and_a_list_line_that_is_no_domain_are_reported() {
     let server = TestServer::start().await;

@@ -18,20 +18,6 @@ async fn error_of(response: reqwest::Response) -> String {
     response.json::<ErrorReply>().await.expect("an ErrorReply body").error
 }
 
-/// Posts a form with the page's CSRF token; returns the answer.
-async fn submit(
-    browser: &mut Browser<'_>,
-    page: &str,
-    action: &str,
-    fields: &[(&str, &str)],
-) -> reqwest::Response {
-    let html = browser.page(page).await;
-    let token = csrf_in(&html);
-    let mut form = fields.to_vec();
-    form.push(("csrf", &token));
-    browser.post(action, &form).await
-}
-
 async fn policy(
     server: &TestServer,
     credential: &str,
