@@ -18,13 +18,11 @@ fn pupil_of(server: &TestServer, class: &str) -> PupilId {
 async fn a_devices_page_shows_what_it_blocked_opened_and_agreed() {
     let server = TestServer::start().await;
     let credential = server.enroll(12).await;
-    let rows = slate_server::roster::parse_roster_csv(
+    import_roster_csv(
+        &server.store,
         "class,first_name,last_name,key_stage\nOak,Amira,Khan,ks1\n",
-    )
-    .unwrap();
-    let rows: Vec<_> =
-        rows.into_iter().map(|r| (slate_server::roster::new_pupil_id(), r)).collect();
-    server.store.import_roster(&rows, Utc::now()).unwrap();
+        Utc::now(),
+    );
     let pupil = pupil_of(&server, "Oak");
     let session = SessionId::new();
     let event = |body| Event::new(device(12), at("2026-11-23T10:14:00Z"), body);

@@ -40,13 +40,11 @@ const OURS: &str =
 async fn a_schools_own_text_reaches_devices_and_its_acceptance_shows_the_version() {
     let server = TestServer::start().await;
     let credential = server.enroll(12).await;
-    let rows = slate_server::roster::parse_roster_csv(
+    import_roster_csv(
+        &server.store,
         "class,first_name,last_name,key_stage\nOak,Amira,Khan,ks1\n",
-    )
-    .unwrap();
-    let rows: Vec<_> =
-        rows.into_iter().map(|r| (slate_server::roster::new_pupil_id(), r)).collect();
-    server.store.import_roster(&rows, Utc::now()).unwrap();
+        Utc::now(),
+    );
     // Before any edit: no agreements in the policy, so devices show their built-in texts.
     let before = kiosk_policy(&server, &credential).await;
     assert!(before.agreements.is_empty());

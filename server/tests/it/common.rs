@@ -255,16 +255,27 @@ impl TestServer {
     }
 }
 
-/// Two classes of one pupil each, imported at `now`: Amira Khan in Oak (KS1) and Ben Taylor in
-/// Ash (KS2). Returns their pupil ids (Amira's, Ben's).
-pub fn two_classes(store: &Store, now: DateTime<Utc>) -> (PupilId, PupilId) {
-    let rows = slate_server::roster::parse_roster_csv(
-        "class,first_name,last_name,key_stage\nOak,Amira,Khan,ks1\nAsh,Ben,Taylor,ks2\n",
-    )
-    .unwrap();
+/// Imports a roster CSV at `now`, each pupil with a new id; returns the rows with their ids.
+pub fn import_roster_csv(
+    store: &Store,
+    csv: &str,
+    now: DateTime<Utc>,
+) -> Vec<(PupilId, slate_server::roster::RosterRow)> {
+    let rows = slate_server::roster::parse_roster_csv(csv).unwrap();
     let rows: Vec<_> =
         rows.into_iter().map(|r| (slate_server::roster::new_pupil_id(), r)).collect();
     store.import_roster(&rows, now).unwrap();
+    rows
+}
+
+/// Two classes of one pupil each, imported at `now`: Amira Khan in Oak (KS1) and Ben Taylor in
+/// Ash (KS2). Returns their pupil ids (Amira's, Ben's).
+pub fn two_classes(store: &Store, now: DateTime<Utc>) -> (PupilId, PupilId) {
+    let rows = import_roster_csv(
+        store,
+        "class,first_name,last_name,key_stage\nOak,Amira,Khan,ks1\nAsh,Ben,Taylor,ks2\n",
+        now,
+    );
     let pupil_in = |class: &str| rows.iter().find(|(_, r)| r.class == class).unwrap().0.clone();
     (pupil_in("Oak"), pupil_in("Ash"))
 }

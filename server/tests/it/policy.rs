@@ -250,10 +250,7 @@ async fn teacher_commands_reach_a_waiting_device() {
     let twelve = server.enroll(12).await;
     let thirteen = server.enroll(13).await;
     // Amira (class Oak) is signed in on device 12, Chloe (class Ash) on device 13.
-    let rows = slate_server::roster::parse_roster_csv(ROSTER).unwrap();
-    let rows: Vec<_> =
-        rows.into_iter().map(|r| (slate_server::roster::new_pupil_id(), r)).collect();
-    server.store.import_roster(&rows, Utc::now()).unwrap();
+    let rows = import_roster_csv(&server.store, ROSTER, Utc::now());
     let pupil = |name: &str| rows.iter().find(|(_, r)| r.first_name == name).unwrap().0.clone();
     for (n, credential, name) in [(12, &twelve, "Amira"), (13, &thirteen, "Chloe")] {
         let now = Utc::now().to_rfc3339();
