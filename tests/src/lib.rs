@@ -695,6 +695,16 @@ impl Server {
     /// Submits a staff form as the DSL's browser would: reads `page` for its
     /// CSRF token, posts `fields` to `action` and returns the status (redirects not followed).
     pub fn submit(&self, page: &str, action: &str, fields: &[(&str, &str)]) -> u16 {
+        self.submit_answer(page, action, fields).0
+    }
+
+    /// [`Server::submit`], with the answer's body (a refused form's page says why).
+    pub fn submit_answer(
+        &self,
+        page: &str,
+        action: &str,
+        fields: &[(&str, &str)],
+    ) -> (u16, String) {
         let html = self.staff_page(page);
         let marker = r#"name="csrf" value=""#;
         let start = html.find(marker).unwrap_or_else(|| panic!("no CSRF field on {page}"));
@@ -709,7 +719,8 @@ impl Server {
             .body(form_body(&form))
             .send()
             .unwrap_or_else(|e| panic!("POST {action}: {e}"));
-        response.status().as_u16()
+        let status = response.status().as_u16();
+        (status, response.text().unwrap_or_default())
     }
 }
 

@@ -181,8 +181,11 @@ impl School {
 
     /// A staff form sent, expecting the redirect that means it was taken.
     fn submit(&self, page: &str, action: &str, fields: &[(&str, &str)]) {
-        let status = self.server.submit(page, action, fields);
-        assert_eq!(status, 303, "setting up the school: {action} {fields:?} answered {status}");
+        let (status, body) = self.server.submit_answer(page, action, fields);
+        assert_eq!(
+            status, 303,
+            "setting up the school: {action} {fields:?} answered {status}:\n{body}"
+        );
     }
 }
 
@@ -288,7 +291,7 @@ fn a_device_of_the_previous_release_goes_through_a_school_day_with_this_server()
         ("colour", "2"),
         ("kind", "web"),
         ("start_url", "https://maths.example/start"),
-        ("sites", "maths.example"),
+        ("sites", "https://maths.example/"),
         ("command", ""),
     ];
     school.submit("/setup", "/setup/app", &app);
