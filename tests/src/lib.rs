@@ -3,7 +3,8 @@
 //!
 //! It owns process start-up, shutdown and waiting; it must not reach any address but 127.0.0.1.
 //! The binaries are the ones `cargo build --workspace --bins` put beside the test executable
-//! (scripts/test builds them first).
+//! (scripts/test builds them first), or, for a device of another release, that release's own
+//! `slated` and `slatectl` ([`Device::of_release`]).
 
 pub mod chromium;
 pub mod proxy;
@@ -355,6 +356,13 @@ pub struct Device {
     /// The boot id file slated reads instead of the kernel's, once [`Device::set_boot_id`] was
     /// called.
     boot_id_file: Option<PathBuf>,
+    /// Where this device's `slated` and `slatectl` are: another release's
+    /// ([`Device::of_release`]), or `None` for this workspace's.
+    binaries: Option<PathBuf>,
+    /// Extra environment for `slated` ([`Device::set_env`]).
+    env: Vec<(String, String)>,
+    /// The stderr log of the last `slated` started.
+    log: Option<PathBuf>,
 }
 
 /// The staff PIN of every test device's `slate.toml`.
@@ -404,7 +412,59 @@ impl Device {
         toml += &format!("\n[staff]\npin_hash = {:?}\n", staff_pin_hash());
         let config = dir.join("slate.toml");
         std::fs::write(&config, toml).expect("write config");
-        Device { child: None, dir: dir.to_path_buf(), config, socket, boot_id_file: None }
+        Device::at(dir, None)
+    }
+
+    /// A device in `dir` whose `slate.toml` the caller wrote there (its `control_socket` at
+    /// `dir/control.sock`), run with the `slated` and `slatectl` in `binaries`: another
+    /// release's programs, with that release's own config format.
+    pub fn of_release(dir: &Path, binaries: &Path) -> Device {
+        for name in ["slated", "slatectl"] {
+            let path = binaries.join(name);
+            assert!(
+                path.exists(),
+                "{} is missing (scripts/previous-release builds it)",
+                path.display()
+            );
+        }
+        Device::at(dir, Some(binaries.to_path_buf()))
+    }
+
+    fn at(dir: &Path, binaries: Option<PathBuf>) -> Device {
+        Device {
+            child: None,
+            dir: dir.to_path_buf(),
+            config: dir.join("slate.toml"),
+            socket: dir.join("control.sock"),
+            boot_id_file: None,
+            binaries,
+            env: Vec::new(),
+            log: None,
+        }
+    }
+
+    /// This device's `slated` or `slatectl`.
+    fn program(&self, name: &str) -> PathBuf {
+        match &self.binaries {
+            Some(dir) => dir.join(name),
+            None => binary(name),
+        }
+    }
+
+    /// From the next start, `slated` runs with `key=value` in its environment (a test hook
+    /// such as `SLATE_RELEASE_FILE`).
+    pub fn set_env(&mut self, key: &str, value: &str) {
+        self.env.push((key.to_owned(), value.to_owned()));
+    }
+
+    /// What the last `slated` started wrote to stderr so far (its log), for failure messages.
+    pub fn log_text(&self) -> String {
+        self.log.as_ref().and_then(|p| std::fs::read_to_string(p).ok()).unwrap_or_default()
+    }
+
+    /// Whether the `slated` started last is still running (`false`: it exited, or none runs).
+    pub fn is_running(&mut self) -> bool {
+        self.child.as_mut().is_some_and(|c| c.try_wait().ok().flatten().is_none())
     }
 
     /// Device `number` in `dir`, with a fresh enrollment token from `server` and the server's
@@ -446,8 +506,9 @@ impl Device {
     /// Starts `slated` and waits for it to say it is ready.
     pub fn start(&mut self) {
         assert!(self.child.is_none(), "device already running");
-        let mut command = Command::new(binary("slated"));
+        let mut command = Command::new(self.program("slated"));
         command.arg("--config").arg(&self.config).env("RUST_LOG", "info");
+        command.envs(self.env.iter().map(|(k, v)| (k, v)));
         if let Some(file) = &self.boot_id_file {
             // slate_daemon::clock::BOOT_ID_FILE_ENV: read only in tests.
             command.env("SLATE_BOOT_ID_FILE", file);
@@ -455,6 +516,7 @@ impl Device {
         let log =
             self.dir.join(format!("slated-{}.stderr.log", Instant::now().elapsed().as_nanos()));
         let (child, lines) = spawn_with_lines(command, &log);
+        self.log = Some(log.clone());
         wait_for_line(&lines, "slated ready", &log);
         self.child = Some(child);
     }
@@ -475,9 +537,24 @@ impl Device {
         }
     }
 
+    /// Runs `slatectl` against this device: its stdout, or what went wrong (exit status, stdout
+    /// and stderr), for a test that names the failing step itself.
+    pub fn try_ctl(&self, args: &[&str]) -> Result<String, String> {
+        let mut command = Command::new(self.program("slatectl"));
+        command.arg("--socket").arg(&self.socket).args(args);
+        let output = command.output().map_err(|e| format!("cannot run {command:?}: {e}"))?;
+        let (stdout, stderr) =
+            (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+        if output.status.success() {
+            Ok(stdout.into_owned())
+        } else {
+            Err(format!("slatectl {} failed ({}): {stdout}{stderr}", args.join(" "), output.status))
+        }
+    }
+
     /// Runs `slatectl` against this device and returns its stdout.
     pub fn ctl(&self, args: &[&str]) -> String {
-        let mut command = Command::new(binary("slatectl"));
+        let mut command = Command::new(self.program("slatectl"));
         command.arg("--socket").arg(&self.socket).args(args);
         String::from_utf8(run_ok(command).stdout).expect("utf-8 output")
     }
@@ -485,8 +562,14 @@ impl Device {
     /// A member of staff unlocks the held device with [`STAFF_PIN`], given on standard input
     /// (never on the command line, where other users could read it).
     pub fn unlock(&self) -> String {
+        self.try_unlock(STAFF_PIN).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// A member of staff unlocks the held device with `pin`, given on standard input: slatectl's
+    /// stdout, or what went wrong.
+    pub fn try_unlock(&self, pin: &str) -> Result<String, String> {
         use std::io::Write;
-        let mut child = Command::new(binary("slatectl"))
+        let mut child = Command::new(self.program("slatectl"))
             .arg("--socket")
             .arg(&self.socket)
             .args(["unlock", "--pin-stdin"])
@@ -494,11 +577,18 @@ impl Device {
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .spawn()
-            .expect("slatectl unlock");
-        child.stdin.take().unwrap().write_all(format!("{STAFF_PIN}\n").as_bytes()).unwrap();
-        let out = child.wait_with_output().expect("slatectl unlock output");
-        assert!(out.status.success(), "slatectl unlock: {out:?}");
-        String::from_utf8(out.stdout).expect("utf-8 output")
+            .map_err(|e| format!("slatectl unlock: {e}"))?;
+        let mut stdin = child.stdin.take().expect("piped stdin");
+        stdin.write_all(format!("{pin}\n").as_bytes()).map_err(|e| format!("PIN not sent: {e}"))?;
+        drop(stdin);
+        let out = child.wait_with_output().map_err(|e| format!("slatectl unlock: {e}"))?;
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        if out.status.success() {
+            Ok(stdout)
+        } else {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            Err(format!("slatectl unlock failed ({}): {stdout}{stderr}", out.status))
+        }
     }
 
     /// Presses the report button and returns the id of the report once it is safely spooled.
@@ -605,6 +695,16 @@ impl Server {
     /// Submits a staff form as the DSL's browser would: reads `page` for its
     /// CSRF token, posts `fields` to `action` and returns the status (redirects not followed).
     pub fn submit(&self, page: &str, action: &str, fields: &[(&str, &str)]) -> u16 {
+        self.submit_answer(page, action, fields).0
+    }
+
+    /// [`Server::submit`], with the answer's body (a refused form's page says why).
+    pub fn submit_answer(
+        &self,
+        page: &str,
+        action: &str,
+        fields: &[(&str, &str)],
+    ) -> (u16, String) {
         let html = self.staff_page(page);
         let marker = r#"name="csrf" value=""#;
         let start = html.find(marker).unwrap_or_else(|| panic!("no CSRF field on {page}"));
@@ -619,7 +719,8 @@ impl Server {
             .body(form_body(&form))
             .send()
             .unwrap_or_else(|e| panic!("POST {action}: {e}"));
-        response.status().as_u16()
+        let status = response.status().as_u16();
+        (status, response.text().unwrap_or_default())
     }
 }
 
