@@ -394,7 +394,14 @@ mod tests {
         assert_eq!(policy.language_of(None), "cy");
         assert_eq!(policy.language_of(Some(&policy.classes[0])), "cy");
         assert_eq!(policy.language_of(Some(&policy.classes[1])), "en");
-        for (code, ok) in [("cy", true), ("fil", true), ("c", false), ("CY", false), ("cy-GB", false), ("", false)] {
+        for (code, ok) in [
+            ("cy", true),
+            ("fil", true),
+            ("c", false),
+            ("CY", false),
+            ("cy-GB", false),
+            ("", false),
+        ] {
             assert_eq!(check_language(code).is_ok(), ok, "{code:?}");
         }
         let mut bad = policy.clone();

@@ -150,7 +150,9 @@ mod tests {
             let wav = dir.path().join(format!("{language}.wav"));
             let mut speaker = EspeakNg::new(&program);
             speaker.extra_args = vec!["-w".into(), wav.display().to_string()];
-            speaker.say("Rwyt ti wedi gwneud y peth iawn. Mae dy athro ar y ffordd.", language).unwrap();
+            speaker
+                .say("Rwyt ti wedi gwneud y peth iawn. Mae dy athro ar y ffordd.", language)
+                .unwrap();
             speaker.wait().unwrap();
             std::fs::read(&wav).unwrap()
         };

@@ -96,7 +96,8 @@ pub fn in_welsh(mut policy: slate_protocol::kiosk::Policy) -> slate_protocol::ki
 
 /// The Welsh catalogue's English strings that differ in Welsh, with no `{}` (whole labels).
 pub fn english_that_welsh_replaces() -> Vec<(String, String)> {
-    let po = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("lang/cy/LC_MESSAGES/slate-ui.po");
+    let po =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("lang/cy/LC_MESSAGES/slate-ui.po");
     let po = rspolib::pofile(po.as_path()).unwrap();
     po.entries
         .iter()

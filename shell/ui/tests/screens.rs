@@ -298,7 +298,9 @@ fn config_error_long() {
 // the screen. Look at the images after a change: longer Welsh words must not be cut off.
 
 fn welsh() -> common::Kiosk {
-    let policy = common::in_welsh(slate_protocol::kiosk::parse_policy(slate_protocol::kiosk::SAMPLE_POLICY).unwrap());
+    let policy = common::in_welsh(
+        slate_protocol::kiosk::parse_policy(slate_protocol::kiosk::SAMPLE_POLICY).unwrap(),
+    );
     common::kiosk(Some(Ok(policy)))
 }
 

@@ -92,7 +92,11 @@ fn every_tr_string_is_translated_in_every_catalogue_and_none_is_stale() {
             let text = entry.msgstr.as_deref().unwrap_or("");
             assert!(entry.msgctxt.is_none(), "{language}: no context ({})", entry.msgid);
             assert!(!text.trim().is_empty(), "{language}: {:?} has no translation", entry.msgid);
-            assert!(!entry.flags.iter().any(|f| f == "fuzzy"), "{language}: {} is fuzzy", entry.msgid);
+            assert!(
+                !entry.flags.iter().any(|f| f == "fuzzy"),
+                "{language}: {} is fuzzy",
+                entry.msgid
+            );
             assert_eq!(
                 text.matches("{}").count(),
                 entry.msgid.matches("{}").count(),
@@ -133,14 +137,19 @@ fn no_screen_shows_an_untranslated_literal() {
         for (n, line) in source.lines().enumerate() {
             let code = without_tr_literals(line.trim_start());
             let code = code.as_str();
-            if code.starts_with("//") || code.starts_with("in property") || code.contains("caption:") {
+            if code.starts_with("//")
+                || code.starts_with("in property")
+                || code.contains("caption:")
+            {
                 continue;
             }
             let shown = ["text:", "label:", "accessible-label:"].iter().any(|p| {
                 code.find(p).is_some_and(|at| code[at + p.len()..].trim_start().starts_with('"'))
             });
             let joined = code.contains("\" +") || code.contains("+ \"");
-            let has_words = |s: &str| s.split('"').skip(1).step_by(2).any(|l| l.chars().any(char::is_alphabetic));
+            let has_words = |s: &str| {
+                s.split('"').skip(1).step_by(2).any(|l| l.chars().any(char::is_alphabetic))
+            };
             if (shown || joined) && has_words(code) {
                 bare.push(format!("{}:{}: {code}", file.display(), n + 1));
             }
