@@ -880,7 +880,6 @@ async fn the_language_goes_only_to_devices_that_understand_it() {
     let kiosk_text = |path: &'static str| {
         let server = &server;
         let credential = credential.clone();
-        let key = key;
         async move {
             let response = server.device_get(Some(&credential), path).await;
             assert_eq!(response.status(), 200, "{path}");
