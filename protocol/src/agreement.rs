@@ -167,6 +167,13 @@ impl SchoolAgreement {
 /// The built-in agreements, `assets/aup/` (see its README for the format).
 const BUILTIN_KS1: &str = include_str!("../../assets/aup/ks1.txt");
 const BUILTIN_KS2: &str = include_str!("../../assets/aup/ks2.txt");
+/// The same in Welsh (Cymraeg), for a class whose language is `cy`.
+const BUILTIN_KS1_CY: &str = include_str!("../../assets/aup/cy/ks1.txt");
+const BUILTIN_KS2_CY: &str = include_str!("../../assets/aup/cy/ks2.txt");
+
+/// The languages the built-in agreements are in: English (`assets/aup/`) and each of
+/// `assets/aup/<language>/`.
+pub const BUILTIN_LANGUAGES: &[&str] = &["en", "cy"];
 
 /// The built-in agreement file's `#` lines and blank lines skipped: the first other line is the
 /// title, each further line one promise. Pure.
@@ -179,12 +186,25 @@ pub fn parse_builtin_file(text: &str) -> (String, Vec<String>) {
 /// A key stage's built-in agreement as this software has it: title, promises and version name
 /// (named from the whole file, comments and all, as devices always have).
 pub fn builtin(stage: KeyStage) -> (String, Vec<String>, String) {
-    let file = match stage {
-        KeyStage::Ks1 => BUILTIN_KS1,
-        KeyStage::Ks2 => BUILTIN_KS2,
+    builtin_in(stage, "en")
+}
+
+/// A key stage's built-in agreement in a language (of [`BUILTIN_LANGUAGES`]; English for any
+/// other). Each language's text has its own version name, so an acceptance says which words.
+pub fn builtin_in(stage: KeyStage, language: &str) -> (String, Vec<String>, String) {
+    let file = match (stage, language) {
+        (KeyStage::Ks1, "cy") => BUILTIN_KS1_CY,
+        (KeyStage::Ks2, "cy") => BUILTIN_KS2_CY,
+        (KeyStage::Ks1, _) => BUILTIN_KS1,
+        (KeyStage::Ks2, _) => BUILTIN_KS2,
     };
     let (title, promises) = parse_builtin_file(file);
     (title, promises, text_version(stage, file))
+}
+
+/// The language of the built-in text with this version name, if it is one of this software's.
+pub fn builtin_language(stage: KeyStage, text_version: &str) -> Option<&'static str> {
+    BUILTIN_LANGUAGES.iter().copied().find(|l| builtin_in(stage, l).2 == text_version)
 }
 
 #[cfg(test)]
@@ -199,10 +219,19 @@ mod tests {
         );
         assert_eq!(parse_builtin_file(""), (String::new(), vec![]));
         for stage in [KeyStage::Ks1, KeyStage::Ks2] {
-            let (title, promises, version) = builtin(stage);
-            assert_eq!(check_text(&title, &promises), Ok(()), "{stage:?}");
-            assert!(version.starts_with(stage_name(stage)) && version.len() == 12, "{version}");
+            for language in BUILTIN_LANGUAGES {
+                let (title, promises, version) = builtin_in(stage, language);
+                assert_eq!(check_text(&title, &promises), Ok(()), "{stage:?} {language}");
+                assert!(version.starts_with(stage_name(stage)) && version.len() == 12, "{version}");
+                assert_eq!(builtin_language(stage, &version), Some(*language));
+            }
+            let (english, welsh) = (builtin(stage), builtin_in(stage, "cy"));
+            assert_eq!(builtin_in(stage, "en"), english);
+            assert_eq!(builtin_in(stage, "fr"), english, "English for a language it lacks");
+            assert_ne!(english.2, welsh.2, "each language's text has its own version");
+            assert_eq!(english.1.len(), welsh.1.len(), "the same promises, translated");
         }
+        assert_eq!(builtin_language(KeyStage::Ks1, "ks1-00000000"), None);
     }
 
     fn lines(n: usize, chars: usize) -> Vec<String> {

@@ -215,6 +215,10 @@ pub const MAX_BUTTON_TEST: std::time::Duration = std::time::Duration::from_secs(
 /// The commands poll's `can` value of a device that understands [`CommandAction::TestButton`]
 /// (`?after=N&wait_s=S&can=test_button`). A server hands that action to no other device.
 pub const CAN_TEST_BUTTON: &str = "test_button";
+/// The policy request's `can` value of a device that understands the kiosk policy's languages
+/// (`Policy::language`, `Class::language`): `GET /api/v1/device/policy?can=languages`. A server
+/// sends those fields to no other device, as one before them refuses the whole policy.
+pub const CAN_LANGUAGES: &str = "languages";
 
 impl CommandAction {
     pub fn as_str(self) -> &'static str {

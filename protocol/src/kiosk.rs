@@ -116,6 +116,11 @@ pub struct Class {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub profile: Option<String>,
     pub pupils: Vec<Pupil>,
+    /// The language of this class's screens when it differs from the school's ([`Policy::language`]):
+    /// a Welsh-medium class in an English-medium school. Only sent to a device that said it
+    /// understands languages (`can=languages`); absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -169,6 +174,12 @@ pub struct Policy {
     /// school sends what devices before schools' own texts understood.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub agreements: Vec<SchoolAgreement>,
+    /// The language of the screens for the whole school ([`check_language`]: `"cy"` for
+    /// Welsh); absent is English. Each class may differ ([`Class::language`]). Only sent to a
+    /// device that said it understands languages (`can=languages` on the policy request), as a
+    /// device before languages refuses a policy with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
 }
 
 /// When a pupil's session ends without them signing out.
@@ -198,6 +209,15 @@ impl Policy {
         self.agreements.iter().find(|a| a.key_stage == stage)
     }
 
+    /// The language a class's screens are in: its own, else the school's, else English
+    /// ([`DEFAULT_LANGUAGE`]). `None`: before a class is chosen (the school's).
+    pub fn language_of<'a>(&'a self, class: Option<&'a Class>) -> &'a str {
+        class
+            .and_then(|c| c.language.as_deref())
+            .or(self.language.as_deref())
+            .unwrap_or(DEFAULT_LANGUAGE)
+    }
+
     /// The apps of a class, in tile order.
     pub fn apps_of(&self, class: &Class) -> Vec<&App> {
         class.apps.iter().filter_map(|id| self.app(id)).collect()
@@ -224,6 +244,24 @@ pub fn check_https(url: &str) -> Result<(), String> {
         return Err("contains spaces, wildcards or control characters".into());
     }
     Ok(())
+}
+
+/// The language of screens when the policy names none.
+pub const DEFAULT_LANGUAGE: &str = "en";
+
+/// The languages this release's screens are in (`shell/ui/lang/`), code and own name. The
+/// server offers only these; a device shows English for any other.
+pub const LANGUAGES: &[(&str, &str)] = &[("en", "English"), ("cy", "Cymraeg")];
+
+/// Checks a language: an ISO 639 code of 2 or 3 lowercase letters (`"en"`, `"cy"`). A device
+/// without screens in that language shows English, so a newer server's language never stops
+/// an older device. Pure.
+pub fn check_language(code: &str) -> Result<(), String> {
+    if (2..=3).contains(&code.len()) && code.chars().all(|c| c.is_ascii_lowercase()) {
+        Ok(())
+    } else {
+        Err("must be a language code of 2 or 3 lowercase letters, e.g. \"cy\"".into())
+    }
 }
 
 /// Shortest and longest picture PIN, in pictures.
@@ -272,11 +310,17 @@ pub fn parse_policy(text: &str) -> Result<Policy, PolicyError> {
     if policy.classes.is_empty() {
         return Err(field("classes", "is empty"));
     }
+    if let Some(language) = &policy.language {
+        check_language(language).map_err(|p| field("language", p))?;
+    }
     let mut pupil_ids = std::collections::HashSet::new();
     for (i, class) in policy.classes.iter().enumerate() {
         let at = |f: &str| format!("classes[{i}].{f}");
         if class.name.trim().is_empty() || class.name.chars().count() > 20 {
             return Err(field(at("name"), "must be 1 to 20 characters"));
+        }
+        if let Some(language) = &class.language {
+            check_language(language).map_err(|p| field(at("language"), p))?;
         }
         for (j, id) in class.apps.iter().enumerate() {
             if policy.app(id).is_none() {
@@ -337,6 +381,46 @@ pub const SAMPLE_POLICY: &str = include_str!("../data/sample-kiosk-policy.json")
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_language_is_checked_and_a_class_may_differ_from_the_school() {
+        let mut policy = parse_policy(SAMPLE_POLICY).unwrap();
+        assert_eq!(policy.language_of(None), "en");
+        assert_eq!(policy.language_of(Some(&policy.classes[0])), "en");
+        policy.language = Some("cy".into());
+        policy.classes[1].language = Some("en".into());
+        let text = serde_json::to_string(&policy).unwrap();
+        let policy = parse_policy(&text).unwrap();
+        assert_eq!(policy.language_of(None), "cy");
+        assert_eq!(policy.language_of(Some(&policy.classes[0])), "cy");
+        assert_eq!(policy.language_of(Some(&policy.classes[1])), "en");
+        for (code, ok) in [
+            ("cy", true),
+            ("fil", true),
+            ("c", false),
+            ("CY", false),
+            ("cy-GB", false),
+            ("", false),
+        ] {
+            assert_eq!(check_language(code).is_ok(), ok, "{code:?}");
+        }
+        let mut bad = policy.clone();
+        bad.classes[0].language = Some("Welsh".into());
+        let err = parse_policy(&serde_json::to_string(&bad).unwrap()).unwrap_err();
+        assert!(err.to_string().contains("classes[0].language"), "{err}");
+        bad.classes[0].language = None;
+        bad.language = Some("cymraeg".into());
+        let err = parse_policy(&serde_json::to_string(&bad).unwrap()).unwrap_err();
+        assert!(err.to_string().contains("`language`"), "{err}");
+        assert!(LANGUAGES.iter().all(|(code, _)| check_language(code).is_ok()));
+    }
+
+    #[test]
+    fn a_policy_without_languages_is_what_older_devices_read() {
+        let policy = parse_policy(SAMPLE_POLICY).unwrap();
+        let text = serde_json::to_string(&policy).unwrap();
+        assert!(!text.contains("language"), "{text}");
+    }
 
     #[test]
     fn the_sample_policy_checks() {

@@ -176,11 +176,17 @@ pub fn accepted_text(
             format!("the school's text, version {n}"),
             Some(format!("/agreements/{key_stage}/{n}")),
         ),
-        None if slate_protocol::agreement::builtin(stage).2 == text_version => {
-            ("the built-in text".into(), Some(format!("/agreements/{key_stage}/0")))
-        }
-        None => ("a built-in text of other device software".into(), None),
+        None => match slate_protocol::agreement::builtin_language(stage, text_version) {
+            Some("en") => ("the built-in text".into(), Some(format!("/agreements/{key_stage}/0"))),
+            Some(language) => (format!("the built-in text in {}", language_name(language)), None),
+            None => ("a built-in text of other device software".into(), None),
+        },
     }
+}
+
+/// "Cymraeg" for `cy`: a language's own name.
+fn language_name(code: &str) -> &str {
+    slate_protocol::kiosk::LANGUAGES.iter().find(|(c, _)| *c == code).map_or(code, |(_, n)| n)
 }
 
 #[cfg(test)]
@@ -310,9 +316,10 @@ mod tests {
         use slate_protocol::agreement::builtin;
         use slate_protocol::kiosk::KeyStage;
         let ks2 = builtin(KeyStage::Ks2).2;
+        let ks2_cy = slate_protocol::agreement::builtin_in(KeyStage::Ks2, "cy").2;
         // (key stage, version name, school's number, label, link)
         type Case<'a> = (&'a str, &'a str, Option<u32>, &'a str, Option<&'a str>);
-        let cases: [Case; 5] = [
+        let cases: [Case; 6] = [
             (
                 "ks1",
                 "ks1-0a1b2c3d",
@@ -321,6 +328,7 @@ mod tests {
                 Some("/agreements/ks1/3"),
             ),
             ("ks2", &ks2, None, "the built-in text", Some("/agreements/ks2/0")),
+            ("ks2", &ks2_cy, None, "the built-in text in Cymraeg", None),
             ("ks1", &ks2, None, "a built-in text of other device software", None),
             ("ks1", "ks1-00000000", None, "a built-in text of other device software", None),
             ("ks3", "ks3-00000000", None, "an agreement this server does not know", None),

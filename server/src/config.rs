@@ -24,8 +24,13 @@
 //! [retention]               # days per record type (`retention::RecordType::key`)
 //! sessions = 365
 //! filtering_log = 365
+//!
+//! [languages]               # the pupils' screens (`slate_protocol::kiosk::LANGUAGES`)
+//! school = "cy"             # the whole school; absent is English
+//! classes = { Oak = "en" }  # classes that differ, by class name
 //! ```
 
+pub use crate::device_policy::Languages;
 use crate::retention::{RecordType, Schedule};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -41,6 +46,8 @@ pub struct Config {
     pub staff_key_login: bool,
     pub email: Option<EmailConfig>,
     pub webhook: Option<WebhookConfig>,
+    /// The language of the pupils' screens, for the kiosk policy.
+    pub languages: Languages,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -105,6 +112,25 @@ struct RawConfig {
     webhook: Option<RawWebhook>,
     /// Days per record type, by key; unknown keys are refused by name in `parse_config`.
     retention: Option<BTreeMap<String, toml::Value>>,
+    languages: Option<RawLanguages>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLanguages {
+    school: Option<String>,
+    #[serde(default)]
+    classes: BTreeMap<String, String>,
+}
+
+/// A language of the pupils' screens: one this release has screens in.
+fn check_language(field: &str, code: &str, errors: &mut Vec<String>) {
+    use slate_protocol::kiosk::LANGUAGES;
+    if !LANGUAGES.iter().any(|(known, _)| *known == code) {
+        let known: Vec<String> =
+            LANGUAGES.iter().map(|(code, name)| format!("\"{code}\" ({name})")).collect();
+        errors.push(format!("`{field}`: {code:?} is not one of {}", known.join(", ")));
+    }
 }
 
 #[derive(Deserialize)]
@@ -264,6 +290,21 @@ pub fn parse_config(text: &str) -> Result<Config, Vec<String>> {
         check_url("webhook.url", &webhook.url, &mut errors);
         config.webhook = Some(WebhookConfig { url: webhook.url });
     }
+    if let Some(languages) = raw.languages {
+        if let Some(school) = &languages.school {
+            check_language("languages.school", school, &mut errors);
+        }
+        for (class, code) in &languages.classes {
+            check_language(&format!("languages.classes.{class}"), code, &mut errors);
+        }
+        // English is sent as nothing at all, so a school that keeps it sends what older
+        // devices read.
+        let english = |code: &String| code == slate_protocol::kiosk::DEFAULT_LANGUAGE;
+        let school = languages.school.filter(|c| !english(c));
+        let school_is = |code: &String| school.as_ref().map_or(english(code), |s| s == code);
+        let classes = languages.classes.into_iter().filter(|(_, c)| !school_is(c)).collect();
+        config.languages = Languages { school, classes };
+    }
     if errors.is_empty() {
         Ok(config)
     } else {
@@ -287,6 +328,28 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn languages_are_the_ones_the_screens_have_and_a_class_only_where_it_differs() {
+        let config = parse_config(
+            "[languages]\nschool = \"cy\"\nclasses = { Oak = \"en\", Rowan = \"cy\" }\n",
+        )
+        .unwrap();
+        let want = Languages {
+            school: Some("cy".into()),
+            classes: [("Oak".to_owned(), "en".to_owned())].into(),
+        };
+        assert_eq!(config.languages, want);
+        let english = parse_config("[languages]\nschool = \"en\"\nclasses = { Oak = \"cy\" }\n");
+        let want =
+            Languages { school: None, classes: [("Oak".to_owned(), "cy".to_owned())].into() };
+        assert_eq!(english.unwrap().languages, want);
+        let errors = parse_config("[languages]\nschool = \"Welsh\"\nclasses = { Oak = \"fr\" }\n")
+            .unwrap_err();
+        assert!(errors[0].starts_with("`languages.school`: \"Welsh\" is not one of"), "{errors:?}");
+        assert!(errors[1].starts_with("`languages.classes.Oak`: \"fr\""), "{errors:?}");
+        assert!(parse_config("[languages]\ndefault = \"cy\"\n").is_err(), "unknown field");
+    }
 
     #[test]
     fn an_empty_file_gives_the_defaults() {
@@ -328,6 +391,7 @@ mod tests {
                 to: vec!["dsl@school.example".into(), "deputy@school.example".into()],
             }),
             webhook: Some(WebhookConfig { url: "http://127.0.0.1:9000/hook".into() }),
+            languages: Languages::default(),
         };
         assert_eq!(parse_config(text), Ok(expected));
     }
@@ -394,6 +458,7 @@ mod tests {
         let config = parse_config(&uncommented).expect("every setting in the example is valid");
         assert!(config.email.is_some() && config.webhook.is_some(), "{config:?}");
         assert_eq!(config.retention, Schedule::default(), "the example's periods are the defaults");
+        assert_eq!(config.languages.school.as_deref(), Some("cy"), "{config:?}");
     }
 
     #[test]

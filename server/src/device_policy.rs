@@ -124,8 +124,21 @@ pub struct PolicyRecords {
     pub agreements: Vec<SchoolAgreement>,
 }
 
-/// The kiosk policy document, checked as a device would check it.
-pub fn kiosk_payload(records: &PolicyRecords) -> Result<String, BuildError> {
+/// The language of the pupils' screens: the school's and each class's that differs, by class
+/// name (`[languages]` in the server's config).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Languages {
+    /// `None`: English.
+    pub school: Option<String>,
+    pub classes: BTreeMap<String, String>,
+}
+
+/// The kiosk policy document, checked as a device would check it. `languages` only for a
+/// device that said it understands them (`can=languages`): one before them refuses the field.
+pub fn kiosk_payload(
+    records: &PolicyRecords,
+    languages: Option<&Languages>,
+) -> Result<String, BuildError> {
     let classes = records
         .classes
         .iter()
@@ -136,6 +149,7 @@ pub fn kiosk_payload(records: &PolicyRecords) -> Result<String, BuildError> {
             colour: class.colour,
             apps: class.apps.clone(),
             profile: Some(class.profile.clone()),
+            language: languages.and_then(|l| l.classes.get(&class.name).cloned()),
             pupils: records
                 .pupils
                 .iter()
@@ -159,6 +173,7 @@ pub fn kiosk_payload(records: &PolicyRecords) -> Result<String, BuildError> {
         classes,
         apps: records.apps.clone(),
         agreements: records.agreements.clone(),
+        language: languages.and_then(|l| l.school.clone()),
     };
     let text = serde_json::to_string(&policy).expect("a kiosk policy serialises");
     kiosk::parse_policy(&text).map_err(|e| BuildError::Kiosk(e.to_string()))?;
@@ -385,13 +400,33 @@ pub(crate) mod tests {
 
     #[test]
     fn the_kiosk_document_holds_only_the_classes_pupils_and_checks() {
-        let text = kiosk_payload(&records()).unwrap();
+        let text = kiosk_payload(&records(), None).unwrap();
         let policy = kiosk::parse_policy(&text).unwrap();
         assert_eq!(policy.classes[0].pupils.len(), 1, "a pupil of no known class is left out");
         assert_eq!(policy.classes[0].pupils[0].display_name(), "Amira K.");
         assert_eq!(policy.issued_at, Some(at("2026-11-23T08:00:00Z")));
         assert_eq!(policy.sessions.idle_timeout_min, 15);
         assert!(!text.contains("argon2") && !text.contains("pin_hash"), "no PIN hash: {text}");
+    }
+
+    #[test]
+    fn languages_go_only_to_a_device_that_understands_them() {
+        let r = records();
+        let class = r.classes[0].name.clone();
+        let languages = Languages {
+            school: Some("cy".into()),
+            classes: [(class, "en".into()), ("No such class".into(), "cy".into())].into(),
+        };
+        let text = kiosk_payload(&r, Some(&languages)).unwrap();
+        let policy = kiosk::parse_policy(&text).unwrap();
+        assert_eq!(policy.language.as_deref(), Some("cy"));
+        assert_eq!(policy.language_of(None), "cy");
+        assert_eq!(policy.language_of(Some(&policy.classes[0])), "en");
+        // An older device: not a word of it (it would refuse the whole policy).
+        let older = kiosk_payload(&r, None).unwrap();
+        assert!(!older.contains("language"), "{older}");
+        // A school that keeps English sends the same as before to every device.
+        assert_eq!(kiosk_payload(&r, Some(&Languages::default())).unwrap(), older);
     }
 
     #[test]
@@ -434,7 +469,7 @@ pub(crate) mod tests {
         for (edit, field) in cases {
             let mut r = records();
             edit(&mut r);
-            let err = kiosk_payload(&r).unwrap_err().to_string();
+            let err = kiosk_payload(&r, None).unwrap_err().to_string();
             assert!(err.contains(field), "{err} should name {field}");
         }
     }

@@ -21,7 +21,7 @@ use axum::Json;
 use chrono::Utc;
 use slate_protocol::bundle::SignedBundle;
 use slate_protocol::device::{
-    check_list_name, CommandsReply, PolicyReply, CAN_TEST_BUTTON, MAX_COMMAND_WAIT_S,
+    check_list_name, CommandsReply, PolicyReply, CAN_LANGUAGES, CAN_TEST_BUTTON, MAX_COMMAND_WAIT_S,
 };
 use slate_protocol::routes;
 use slate_protocol::update::{check_sha256, UpdateCheck, UpdateReply};
@@ -170,14 +170,30 @@ fn key_id(state: &AppState) -> String {
     format!("school-{}", hex::encode(&public[..4]))
 }
 
+/// The policy request's query: `can` (newer kiosk policy fields the device understands,
+/// comma-separated; names this server does not know are ignored). Returns whether the device
+/// understands languages.
+pub fn parse_policy_query(query: Option<&str>) -> Result<bool, String> {
+    let mut can_languages = false;
+    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        match pair.split_once('=').unwrap_or((pair, "")) {
+            ("can", value) => can_languages |= value.split(',').any(|c| c == CAN_LANGUAGES),
+            _ => return Err("unknown query parameter (can only)".to_owned()),
+        }
+    }
+    Ok(can_languages)
+}
+
 /// `GET /api/v1/device/policy`: the kiosk and filter policies and the staff unlock PINs, built
 /// from the records now and signed. A kiosk policy a device would refuse (no classes yet) is not
-/// sent: 503.
+/// sent: 503. The languages only to a device that asked with `can=languages`.
 pub async fn device_policy(
     State(state): State<AppState>,
     headers: HeaderMap,
+    RawQuery(query): RawQuery,
 ) -> Result<Json<PolicyReply>, ApiError> {
     let device = authenticate_device(&state, &headers).await?;
+    let can_languages = parse_policy_query(query.as_deref()).map_err(ApiError::BadQuery)?;
     let records = state
         .store
         .run(|store| {
@@ -188,7 +204,8 @@ pub async fn device_policy(
             Ok(records)
         })
         .await?;
-    let kiosk = crate::device_policy::kiosk_payload(&records)
+    let languages = can_languages.then_some(&state.config.languages);
+    let kiosk = crate::device_policy::kiosk_payload(&records, languages)
         .map_err(|e| ApiError::NotReady(e.to_string()))?;
     let filter = crate::device_policy::filter_payload(&records, Utc::now());
     let staff = crate::device_policy::staff_payload(&records)
@@ -460,6 +477,21 @@ mod tests {
         assert!(matches!(check_all_from(d(1), &batch), Err(ApiError::OtherDevice { .. })));
         let own = Batch::new(vec![Event::new(d(1), Utc::now(), body())]);
         assert!(check_all_from(d(1), &own).is_ok());
+    }
+
+    #[test]
+    fn the_policy_query_says_whether_the_device_understands_languages() {
+        let cases = [
+            (None, Ok(false)),
+            (Some(""), Ok(false)),
+            (Some("can=languages"), Ok(true)),
+            (Some("can=from_a_newer_device,languages"), Ok(true)),
+            (Some("can=from_a_newer_device"), Ok(false)),
+        ];
+        for (query, want) in cases {
+            assert_eq!(parse_policy_query(query), want, "{query:?}");
+        }
+        assert!(parse_policy_query(Some("lang=cy")).is_err());
     }
 
     #[test]

@@ -131,9 +131,11 @@ pub fn parse_app(
             apps: vec![],
             profile: None,
             pupils: vec![],
+            language: None,
         }],
         apps: vec![app.clone()],
         agreements: vec![],
+        language: None,
     };
     let text = serde_json::to_string(&probe).expect("a policy serialises");
     kiosk::parse_policy(&text).map_err(|e| format!("App: {e}"))?;
@@ -280,7 +282,7 @@ pub async fn setup_page(staff: Staff, State(state): State<AppState>) -> Result<M
         })
         .await?;
     staff.audit(&state, "viewed school setup", None).await?;
-    let ready = crate::device_policy::kiosk_payload(&records).err().map(|e| e.to_string());
+    let ready = crate::device_policy::kiosk_payload(&records, None).err().map(|e| e.to_string());
     let missing = missing_lists(&profiles, &lists);
     let viewer = staff.viewer();
     Ok(layout(

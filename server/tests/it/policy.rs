@@ -857,3 +857,50 @@ async fn a_button_test_press_says_the_button_works_and_files_no_incident() {
     assert_eq!(refused.status(), 400);
     server.stop().await;
 }
+
+/// Issue 17, languages: the school's language and a class's own, from `[languages]` in the
+/// config, reach a device that asks with `can=languages`; a device before languages (which
+/// would refuse the whole policy with them) gets the policy without them.
+#[tokio::test]
+async fn the_language_goes_only_to_devices_that_understand_it() {
+    let config = slate_server::config::parse_config(
+        "[languages]\nschool = \"cy\"\nclasses = { Ash = \"en\" }\n",
+    )
+    .unwrap();
+    let server = TestServer::start_config(config).await;
+    let credential = server.enroll(12).await;
+    {
+        let mut it = Browser::signed_in(&server, "it.admin", Role::ItAdmin).await;
+        assert_eq!(
+            submit(&mut it, "/setup", "/setup/roster", &[("csv", ROSTER)]).await.status(),
+            200
+        );
+    }
+    let key = verifying_key_from_base64(&server.public_key).unwrap();
+    let kiosk_text = |path: &'static str| {
+        let server = &server;
+        let credential = credential.clone();
+        async move {
+            let response = server.device_get(Some(&credential), path).await;
+            assert_eq!(response.status(), 200, "{path}");
+            let reply = PolicyReply::from_json(&response.bytes().await.unwrap()).unwrap();
+            SignedBundle::open(&serde_json::to_vec(&reply.kiosk).unwrap(), &key).unwrap()
+        }
+    };
+
+    let newer =
+        kiosk::parse_policy(&kiosk_text(slate_protocol::routes::DEVICE_POLICY_REQUEST).await)
+            .unwrap();
+    let class = |name: &str| newer.classes.iter().find(|c| c.name == name).unwrap();
+    assert_eq!(newer.language.as_deref(), Some("cy"));
+    assert_eq!(newer.language_of(Some(class("Oak"))), "cy");
+    assert_eq!(newer.language_of(Some(class("Ash"))), "en");
+
+    let older = kiosk_text("/api/v1/device/policy").await;
+    assert!(!older.contains("language"), "{older}");
+    kiosk::parse_policy(&older).unwrap();
+
+    let refused = server.device_get(Some(&credential), "/api/v1/device/policy?lang=cy").await;
+    assert_eq!(refused.status(), 400);
+    server.stop().await;
+}

@@ -441,7 +441,8 @@ impl<A: DeviceApi> PolicyFetcher<A> {
         &mut self,
         credential: &Credential,
     ) -> Result<Fetched, PolicyFetchError> {
-        let body = self.get(credential, routes::DEVICE_POLICY, MAX_POLICY_BYTES as u64).await?;
+        let body =
+            self.get(credential, routes::DEVICE_POLICY_REQUEST, MAX_POLICY_BYTES as u64).await?;
         let verified = verify_reply(&body, &self.key, &self.in_force)?;
         let unchanged = InForce::of(&verified) == self.in_force;
         for name in verified.lists.keys() {

@@ -744,7 +744,7 @@ fn the_signed_policy_and_teacher_commands_reach_the_device() {
     .to_string();
     let list_body = list.clone();
     let (port, requests) = fake_server(move |method, target| match (method, target) {
-        ("GET", "/api/v1/device/policy") => (200, reply.clone()),
+        ("GET", "/api/v1/device/policy?can=languages") => (200, reply.clone()),
         ("GET", "/api/v1/device/lists/adult") => (200, list_body.clone()),
         ("GET", t) if t.starts_with("/api/v1/device/commands?after=0&") => {
             (200, commands.clone().into_bytes())

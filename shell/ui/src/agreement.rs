@@ -1,7 +1,7 @@
 //! The acceptable use agreement a pupil is shown: the school's own text for their key stage when
 //! the signed kiosk policy has one (issue 17), else the built-in text (`assets/aup/ks1.txt`,
-//! `ks2.txt`, embedded at build time by `slate_protocol::agreement`) so the kiosk always has
-//! one to show. Owns choosing the text and its version; must not decide when it is shown (that
+//! `ks2.txt`, embedded at build time by `slate_protocol::agreement`; in Welsh `assets/aup/cy/`
+//! for a class whose language is `cy`) so the kiosk always has one to show. Owns choosing the text and its version; must not decide when it is shown (that
 //! is [`crate::screen`]).
 
 use slate_protocol::agreement::{self as aup, SchoolAgreement};
@@ -49,15 +49,21 @@ impl Agreement {
     }
 }
 
-/// The built-in agreement for a key stage.
+/// The built-in agreement for a key stage, in English.
 pub fn for_key_stage(stage: KeyStage) -> Agreement {
-    let (title, promises, version) = aup::builtin(stage);
+    builtin_in(stage, slate_protocol::kiosk::DEFAULT_LANGUAGE)
+}
+
+/// The built-in agreement for a key stage in a language (English if it has none in it).
+pub fn builtin_in(stage: KeyStage, language: &str) -> Agreement {
+    let (title, promises, version) = aup::builtin_in(stage, language);
     Agreement { title, promises, version, school_version: None }
 }
 
 /// What to show for a key stage: the school's text if it has one for that key stage (the
-/// policy checked it, and its version name, when it was read), else the built-in. Pure.
-pub fn to_show(stage: KeyStage, school: &[SchoolAgreement]) -> Agreement {
+/// policy checked it, and its version name, when it was read; in whatever language the school
+/// wrote it), else the built-in in the class's language. Pure.
+pub fn to_show(stage: KeyStage, school: &[SchoolAgreement], language: &str) -> Agreement {
     match school.iter().find(|a| a.key_stage == stage) {
         Some(a) => Agreement {
             title: a.title.clone(),
@@ -65,13 +71,13 @@ pub fn to_show(stage: KeyStage, school: &[SchoolAgreement]) -> Agreement {
             version: a.text_version.clone(),
             school_version: Some(a.version),
         },
-        None => for_key_stage(stage),
+        None => builtin_in(stage, language),
     }
 }
 
-/// What to show for a key stage under `policy` (none: the built-in).
-pub fn for_policy(stage: KeyStage, policy: Option<&Policy>) -> Agreement {
-    to_show(stage, policy.map_or(&[][..], |p| p.agreements.as_slice()))
+/// What to show for a key stage under `policy` (none: the built-in) in `language`.
+pub fn for_policy(stage: KeyStage, policy: Option<&Policy>, language: &str) -> Agreement {
+    to_show(stage, policy.map_or(&[][..], |p| p.agreements.as_slice()), language)
 }
 
 #[cfg(test)]
@@ -102,9 +108,18 @@ mod tests {
             (vec![ks2_v5.clone(), ks1_v2.clone()], KeyStage::Ks2, school(&ks2_v5)),
         ];
         for (i, (texts, stage, expected)) in cases.into_iter().enumerate() {
-            assert_eq!(to_show(stage, &texts), expected, "case {i}");
+            assert_eq!(to_show(stage, &texts, "en"), expected.clone(), "case {i}");
+            // In Welsh: the built-in in Welsh, the school's own text as the school wrote it.
+            let welsh = match expected.school_version {
+                Some(_) => expected,
+                None => builtin_in(stage, "cy"),
+            };
+            assert_eq!(to_show(stage, &texts, "cy"), welsh, "case {i} in Welsh");
         }
-        assert_eq!(for_policy(KeyStage::Ks1, None), builtin(KeyStage::Ks1));
+        assert_eq!(for_policy(KeyStage::Ks1, None, "en"), builtin(KeyStage::Ks1));
+        let welsh = for_policy(KeyStage::Ks1, None, "cy");
+        assert_eq!(welsh.title, "Rwy'n ddiogel ar y cyfrifiadur");
+        assert_ne!(welsh.version, builtin(KeyStage::Ks1).version);
     }
 
     #[test]
@@ -163,8 +178,12 @@ mod tests {
             assert!((4..=8).contains(&a.promises.len()), "{a:?}");
             assert!(a.title.len() <= 40, "{}", a.title);
         }
-        // Short enough for children learning to read.
-        assert!(ks1.promises.iter().all(|p| p.split_whitespace().count() <= 12), "{ks1:?}");
-        assert!(ks2.promises.iter().all(|p| p.split_whitespace().count() <= 16), "{ks2:?}");
+        // Short enough for children learning to read, in each language.
+        for language in aup::BUILTIN_LANGUAGES {
+            let ks1 = builtin_in(KeyStage::Ks1, language);
+            let ks2 = builtin_in(KeyStage::Ks2, language);
+            assert!(ks1.promises.iter().all(|p| p.split_whitespace().count() <= 12), "{ks1:?}");
+            assert!(ks2.promises.iter().all(|p| p.split_whitespace().count() <= 16), "{ks2:?}");
+        }
     }
 }

@@ -74,6 +74,9 @@ pub struct Tile {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct View {
     pub screen: Screen,
+    /// The language the screens are in: the chosen class's, else the school's, else English
+    /// (`Policy::language_of`).
+    pub language: String,
     pub device_number: String,
     pub online: bool,
     pub classes: Vec<Tile>,
@@ -127,6 +130,9 @@ pub struct Controller<L, A> {
     status_failing: bool,
     /// The time of the last tap or poll: what the picture PIN's pause is measured against.
     now: Instant,
+    /// The school's language in the last valid policy: "ask your teacher" stays in it when a
+    /// policy is refused later (English after a restart without one).
+    school_language: String,
 }
 
 impl<L: DeviceLink, A: Launcher> Controller<L, A> {
@@ -154,7 +160,16 @@ impl<L: DeviceLink, A: Launcher> Controller<L, A> {
             speaker: Box::new(crate::speech::Silent),
             status_failing: false,
             now: Instant::now(),
+            school_language: slate_protocol::kiosk::DEFAULT_LANGUAGE.into(),
         }
+        .with_school_language()
+    }
+
+    fn with_school_language(mut self) -> Self {
+        if let Ok(policy) = &self.policy {
+            self.school_language = policy.language_of(None).to_owned();
+        }
+        self
     }
 
     /// Takes in a policy just read ([`policy_file::choose`] decides whether it replaces the one
@@ -181,6 +196,9 @@ impl<L: DeviceLink, A: Launcher> Controller<L, A> {
         }
         self.policy = next;
         self.observed.policy_valid = self.policy.is_ok();
+        if let Ok(policy) = &self.policy {
+            self.school_language = policy.language_of(None).to_owned();
+        }
     }
 
     /// What the provisioning unit wrote about slated's refused config (`None`: nothing wrong).
@@ -354,7 +372,9 @@ impl<L: DeviceLink, A: Launcher> Controller<L, A> {
                     .and_then(|p| p.classes.get(class))
                     .map(|c| c.key_stage);
                 if let Some(stage) = stage {
-                    let shown = agreement::for_policy(stage, self.policy.as_ref().ok());
+                    let policy = self.policy.as_ref().ok();
+                    let language = self.language();
+                    let shown = agreement::for_policy(stage, policy, &language);
                     self.link.aup_accepted(stage, &shown.version, shown.school_version)?;
                 }
                 Ok(())
@@ -377,8 +397,9 @@ impl<L: DeviceLink, A: Launcher> Controller<L, A> {
                 let stage = self.policy.as_ref().ok().and_then(|p| p.classes.get(class));
                 if let Some(class) = stage {
                     let policy = self.policy.as_ref().ok();
-                    let text = agreement::for_policy(class.key_stage, policy).spoken();
-                    if let Err(e) = self.speaker.say(&text) {
+                    let language = self.language();
+                    let text = agreement::for_policy(class.key_stage, policy, &language).spoken();
+                    if let Err(e) = self.speaker.say(&text, &language) {
                         tracing::warn!(error = %e, "the agreement was not read aloud");
                     }
                 }
@@ -411,6 +432,23 @@ impl<L: DeviceLink, A: Launcher> Controller<L, A> {
         }
     }
 
+    /// The language of the screens now: the chosen class's, else the school's (with no policy,
+    /// the last one's school language; English if there never was one).
+    pub fn language(&self) -> String {
+        let policy = self.policy.as_ref().ok();
+        let class = policy.zip(self.local.class).and_then(|(p, c)| p.classes.get(c));
+        policy.map_or(self.school_language.as_str(), |p| p.language_of(class)).to_owned()
+    }
+
+    /// "Read it to me" on a screen other than the agreement: `heading` is the screen's own
+    /// words, already in its language (the UI translated them); the names on it follow.
+    pub fn read_screen(&mut self, heading: &str) {
+        let text = spoken_screen(&self.view(), heading);
+        if let Err(e) = self.speaker.say(&text, &self.language()) {
+            tracing::warn!(error = %e, "the screen was not read aloud");
+        }
+    }
+
     /// What to draw now. Pure given the controller's state.
     pub fn view(&self) -> View {
         let screen = self.screen();
@@ -420,6 +458,7 @@ impl<L: DeviceLink, A: Launcher> Controller<L, A> {
         let online = self.observed.online;
         View {
             screen,
+            language: self.language(),
             device_number: self.device.map_or_else(|| "?".into(), |d| d.to_string()),
             online,
             classes: policy
@@ -428,7 +467,8 @@ impl<L: DeviceLink, A: Launcher> Controller<L, A> {
                         .iter()
                         .map(|c| Tile {
                             caption: c.name.clone(),
-                            label: format!("{} class", c.name),
+                            // Worded in the screens' language by the UI ("Oak class").
+                            label: c.name.clone(),
                             symbol: c.symbol.clone(),
                             colour: c.colour,
                             enabled: true,
@@ -453,7 +493,7 @@ impl<L: DeviceLink, A: Launcher> Controller<L, A> {
                 .unwrap_or_default(),
             pupil: pupil.map(|p| p.display_name()).unwrap_or_default(),
             agreement: class
-                .map(|c| agreement::for_policy(c.key_stage, policy))
+                .map(|c| agreement::for_policy(c.key_stage, policy, &self.language()))
                 .unwrap_or_default(),
             waiting: self.local.aup_accepted,
             apps: self
@@ -491,6 +531,23 @@ impl<L: DeviceLink, A: Launcher> Controller<L, A> {
             keyboard: screen::keyboard_wanted(screen, self.app_in_front),
         }
     }
+}
+
+/// The words "Read it to me" says on a screen: its heading, then each class or pupil tile's
+/// name on the sign-in screens (so a child who cannot read hears their own). Pure.
+pub fn spoken_screen(view: &View, heading: &str) -> String {
+    let tiles = match view.screen {
+        Screen::ChooseClass => &view.classes,
+        Screen::ChoosePupil => &view.pupils,
+        _ => return heading.to_owned(),
+    };
+    let mut text = format!("{}.", heading.trim_end_matches(['.', '!']));
+    for tile in tiles {
+        text.push(' ');
+        text.push_str(tile.caption.trim_end_matches('.'));
+        text.push('.');
+    }
+    text
 }
 
 /// The picture PIN of a class's pupil, if they have one.

@@ -8,18 +8,19 @@ use crate::screen::{Screen, UiEvent};
 use crate::{
     AgreementAdapter, AppWindow, AskTeacherAdapter, ConfigErrorAdapter, HomeAdapter, Kiosk,
     OfflineAdapter, PicturePinAdapter, ReportedAdapter, SignInAdapter, TileData, UnlockAdapter,
+    Words,
 };
 use slint::{ComponentHandle, ModelRc, SharedString, VecModel};
 use std::cell::RefCell;
 use std::rc::Rc;
 
-fn tiles(tiles: &[Tile]) -> ModelRc<TileData> {
+fn tiles(tiles: &[Tile], label: impl Fn(&str) -> SharedString) -> ModelRc<TileData> {
     ModelRc::new(VecModel::from(
         tiles
             .iter()
             .map(|t| TileData {
                 caption: t.caption.as_str().into(),
-                label: t.label.as_str().into(),
+                label: label(&t.label),
                 symbol: t.symbol.as_str().into(),
                 colour: i32::from(t.colour),
                 enabled: t.enabled,
@@ -53,17 +54,32 @@ fn index(i: i32) -> usize {
     usize::try_from(i).unwrap_or(usize::MAX)
 }
 
+/// Puts the screens in `language` when they are in another: Slint's bundled catalogue
+/// (`lang/<language>/LC_MESSAGES/slate-ui.po`), English for a language without one.
+fn select_language(kiosk: &Kiosk<'_>, language: &str) {
+    if kiosk.get_language() == language {
+        return;
+    }
+    if let Err(e) = slint::select_bundled_translation(language) {
+        tracing::warn!(language, error = %e, "no screens in this language: English instead");
+        let _ = slint::select_bundled_translation(slate_protocol::kiosk::DEFAULT_LANGUAGE);
+    }
+    kiosk.set_language(language.into());
+}
+
 /// Draws `view`.
 pub fn show(window: &AppWindow, view: &View) {
     let kiosk = window.global::<Kiosk>();
+    select_language(&kiosk, &view.language);
     kiosk.set_screen(slint_screen(view.screen));
     kiosk.set_device_number(view.device_number.as_str().into());
     kiosk.set_online(view.online);
 
+    let words = window.global::<Words>();
     let sign_in = window.global::<SignInAdapter>();
-    sign_in.set_classes(tiles(&view.classes));
+    sign_in.set_classes(tiles(&view.classes, |name| words.invoke_class_label(name.into())));
     sign_in.set_class_name(view.class_name.as_str().into());
-    sign_in.set_pupils(tiles(&view.pupils));
+    sign_in.set_pupils(tiles(&view.pupils, |label| label.into()));
 
     let pin = window.global::<PicturePinAdapter>();
     pin.set_pupil(view.pupil.as_str().into());
@@ -82,7 +98,7 @@ pub fn show(window: &AppWindow, view: &View) {
 
     let home = window.global::<HomeAdapter>();
     home.set_pupil(view.pupil.as_str().into());
-    home.set_apps(tiles(&view.apps));
+    home.set_apps(tiles(&view.apps, |label| label.into()));
 
     let unlock = window.global::<UnlockAdapter>();
     unlock.set_entered(view.pin_entered as i32);
@@ -129,6 +145,11 @@ where
     sign_in.on_choose_class(on(|i| UiEvent::ChooseClass(index(i))));
     sign_in.on_choose_pupil(on(|i| UiEvent::ChoosePupil(index(i))));
     sign_in.on_back(tap(UiEvent::Back));
+    let read = |controller: Rc<RefCell<Controller<L, A>>>| {
+        move |heading: SharedString| controller.borrow_mut().read_screen(&heading)
+    };
+    sign_in.on_read_aloud(read(controller.clone()));
+    window.global::<ReportedAdapter>().on_read_aloud(read(controller.clone()));
 
     let pin = window.global::<PicturePinAdapter>();
     let names: Vec<String> = crate::screen::PICTURES.iter().map(|p| p.to_string()).collect();

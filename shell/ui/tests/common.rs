@@ -87,3 +87,33 @@ pub fn with_school_agreement(
     // Checked as a device checks what the server sends.
     parse_policy(&serde_json::to_string(&policy).unwrap()).unwrap()
 }
+
+/// The sample policy of a Welsh-medium school (`language: "cy"`), checked as a device checks it.
+pub fn in_welsh(mut policy: slate_protocol::kiosk::Policy) -> slate_protocol::kiosk::Policy {
+    policy.language = Some("cy".into());
+    parse_policy(&serde_json::to_string(&policy).unwrap()).unwrap()
+}
+
+/// The Welsh catalogue's English strings that differ in Welsh, with no `{}` (whole labels).
+pub fn english_that_welsh_replaces() -> Vec<(String, String)> {
+    let po =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("lang/cy/LC_MESSAGES/slate-ui.po");
+    let po = rspolib::pofile(po.as_path()).unwrap();
+    po.entries
+        .iter()
+        .filter_map(|e| Some((e.msgid.clone(), e.msgstr.clone()?)))
+        .filter(|(en, cy)| en != cy && !en.contains("{}"))
+        .collect()
+}
+
+impl Kiosk {
+    /// No control or text on the screen is labelled with an English string the Welsh
+    /// catalogue translates, and at least one is in Welsh.
+    pub fn assert_all_welsh(&self) {
+        let pairs = english_that_welsh_replaces();
+        let english: Vec<&str> =
+            pairs.iter().map(|(en, _)| en.as_str()).filter(|en| self.has(en)).collect();
+        assert!(english.is_empty(), "English on a Welsh screen: {english:?}");
+        assert!(pairs.iter().any(|(_, cy)| self.has(cy)), "some Welsh on the screen");
+    }
+}

@@ -61,7 +61,7 @@ fn check(name: &str, k: &common::Kiosk) {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/screens");
     let expected = dir.join(format!("{name}.png"));
     if !expected.exists() || std::env::var_os("SLATE_UPDATE_SCREENS").is_some_and(|v| v == "1") {
-        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::create_dir_all(expected.parent().unwrap()).unwrap();
         write_png(&expected, WIDTH, HEIGHT, actual);
         eprintln!("wrote {}: look at it", expected.display());
         return;
@@ -69,7 +69,8 @@ fn check(name: &str, k: &common::Kiosk) {
     let (w, h, want) = read_png(&expected);
     let share = if (w, h) == (WIDTH, HEIGHT) { differing(actual, &want) } else { 1.0 };
     if share > MAX_DIFFERING {
-        let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}.actual.png"));
+        let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("{}.actual.png", name.replace('/', "_")));
         write_png(&out, WIDTH, HEIGHT, actual);
         panic!(
             "{name}: {:.2}% of pixels differ from {} (actual written to {}; \
@@ -290,4 +291,142 @@ fn config_error_long() {
     }
     k.poll();
     check("config_error_long", &k);
+}
+
+// The same screens in Welsh (Cymraeg), `tests/screens/cy/`: a Welsh-medium school's policy
+// (`language: "cy"`). Each also checks that no English string the catalogue translates is on
+// the screen. Look at the images after a change: longer Welsh words must not be cut off.
+
+fn welsh() -> common::Kiosk {
+    let policy = common::in_welsh(
+        slate_protocol::kiosk::parse_policy(slate_protocol::kiosk::SAMPLE_POLICY).unwrap(),
+    );
+    common::kiosk(Some(Ok(policy)))
+}
+
+fn check_welsh(name: &str, k: &common::Kiosk) {
+    k.assert_all_welsh();
+    check(&format!("cy/{name}"), k);
+}
+
+#[test]
+fn cy_choose_class() {
+    init();
+    let k = welsh();
+    assert!(k.has("Tapia dy ddosbarth"));
+    check_welsh("choose_class", &k);
+}
+
+#[test]
+fn cy_choose_pupil() {
+    init();
+    let k = welsh();
+    k.press("Dosbarth Oak");
+    check_welsh("choose_pupil", &k);
+}
+
+#[test]
+fn cy_picture_pin() {
+    init();
+    let k = common::kiosk(Some(Ok(common::in_welsh(common::with_picture_pin()))));
+    k.press("Dosbarth Rowan");
+    k.press("Kiran D.");
+    k.press("lleuad");
+    check_welsh("picture_pin", &k);
+}
+
+#[test]
+fn cy_picture_pin_paused() {
+    init();
+    let k = common::kiosk(Some(Ok(common::in_welsh(common::with_picture_pin()))));
+    k.press("Dosbarth Rowan");
+    k.press("Kiran D.");
+    for _ in 0..slate_ui::screen::PICTURE_PIN_TRIES * 3 {
+        k.press("cwch");
+    }
+    check_welsh("picture_pin_paused", &k);
+}
+
+#[test]
+fn cy_agreement_ks1() {
+    init();
+    let k = welsh();
+    k.press("Dosbarth Oak");
+    k.press("Amira K.");
+    assert!(k.has("Rwy'n garedig wrth bawb."), "the built-in KS1 text in Welsh");
+    check_welsh("agreement_ks1", &k);
+}
+
+#[test]
+fn cy_agreement_ks2() {
+    init();
+    let k = welsh();
+    k.press("Dosbarth Rowan");
+    k.press("Isla R.");
+    assert!(k.has("Rwy'n cadw fy nghyfrinair a'm manylion personol yn breifat."));
+    check_welsh("agreement_ks2", &k);
+}
+
+#[test]
+fn cy_home_and_offline() {
+    init();
+    let k = welsh();
+    k.press("Dosbarth Oak");
+    k.press("Ben T.");
+    k.press("Rwy'n cytuno");
+    check_welsh("home", &k);
+    k.online.set(false);
+    k.poll();
+    check_welsh("offline", &k);
+    k.press("Iawn");
+    check_welsh("home_offline", &k);
+}
+
+#[test]
+fn cy_reported() {
+    init();
+    let k = welsh();
+    k.controller.borrow_mut().link.press();
+    k.poll();
+    assert!(k.has("Rwyt ti wedi gwneud y peth iawn."));
+    check_welsh("reported", &k);
+}
+
+#[test]
+fn cy_staff_unlock() {
+    init();
+    let k = welsh();
+    k.controller.borrow_mut().link.press();
+    k.poll();
+    k.press("Datgloi gan staff");
+    k.press("Digid 4");
+    k.press("Digid 2");
+    check_welsh("staff_unlock", &k);
+}
+
+#[test]
+fn cy_eyes_on_teacher() {
+    init();
+    let k = welsh();
+    k.press("Dosbarth Oak");
+    k.press("Amira K.");
+    k.press("Rwy'n cytuno");
+    k.controller.borrow_mut().link.screens_locked = true;
+    k.poll();
+    check_welsh("eyes_on_teacher", &k);
+}
+
+#[test]
+fn cy_config_error() {
+    init();
+    let k = welsh();
+    {
+        let mut c = k.controller.borrow_mut();
+        c.link.reachable = false;
+        c.set_config_error(Some(
+            "/boot/firmware/slate.toml: field `server.url` is not an https:// address".into(),
+        ));
+    }
+    k.poll();
+    check_welsh("config_error", &k);
 }

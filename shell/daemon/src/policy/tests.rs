@@ -121,7 +121,7 @@ const T2: &str = "2026-11-18T08:00:00Z";
 
 fn serve_policy(s: &Setup, signer: &SigningKey, at: &str, lists: &[(&str, &[u8])]) -> Vec<u8> {
     let body = reply(signer, kiosk_payload(at), filter_payload(at, lists));
-    s.api.set(routes::DEVICE_POLICY, 200, body.clone());
+    s.api.set(routes::DEVICE_POLICY_REQUEST, 200, body.clone());
     for (name, bytes) in lists {
         s.api.set(&routes::device_list(name), 200, bytes.to_vec());
     }
@@ -147,7 +147,7 @@ async fn a_good_policy_is_written_with_its_lists_and_fetched_again_only_when_it_
     assert_eq!(installed.staff.staff[0].id.as_str(), "s-jones");
     assert_eq!(
         s.api.asked(),
-        [routes::DEVICE_POLICY, "/api/v1/device/lists/adult", "/api/v1/device/lists/iwf"]
+        [routes::DEVICE_POLICY_REQUEST, "/api/v1/device/lists/adult", "/api/v1/device/lists/iwf"]
     );
     let (kiosk_json, filter_json) = bundles(&body);
     assert_eq!(std::fs::read(s.files.kiosk()).unwrap(), kiosk_json);
@@ -173,13 +173,13 @@ async fn a_good_policy_is_written_with_its_lists_and_fetched_again_only_when_it_
 
     // The same policy again: nothing fetched beyond the policy, nothing written.
     assert_eq!(s.fetcher.fetch_once(&credential()).await, Ok(Fetched::Unchanged));
-    assert_eq!(s.api.asked(), [routes::DEVICE_POLICY]);
+    assert_eq!(s.api.asked(), [routes::DEVICE_POLICY_REQUEST]);
 
     // A newer one: only the list that changed is fetched.
     let adult2 = list_bytes("adult2");
     serve_policy(&s, &key(1), T2, &[("adult", &adult2), ("iwf", &iwf)]);
     assert!(matches!(s.fetcher.fetch_once(&credential()).await, Ok(Fetched::Updated(_))));
-    assert_eq!(s.api.asked(), [routes::DEVICE_POLICY, "/api/v1/device/lists/adult"]);
+    assert_eq!(s.api.asked(), [routes::DEVICE_POLICY_REQUEST, "/api/v1/device/lists/adult"]);
     assert_eq!(std::fs::read(s.files.list_file(&ListFile::of(&adult2))).unwrap(), adult2);
     // The old adult list went once the new filter.json was in force.
     assert_eq!(list_dir(&s), file_names(&[&adult2, &iwf]));
@@ -339,7 +339,7 @@ async fn a_failed_filter_write_keeps_the_old_lists_and_the_next_fetch_installs()
     assert!(matches!(s.fetcher.fetch_once(&credential()).await, Ok(Fetched::Updated(_))));
     assert_eq!(
         s.api.asked(),
-        [routes::DEVICE_POLICY],
+        [routes::DEVICE_POLICY_REQUEST],
         "the list written before is not fetched again"
     );
     assert_eq!(filter_in_force_loads(&s), T2.parse::<DateTime<Utc>>().unwrap());
@@ -358,7 +358,7 @@ async fn an_upgraded_device_keeps_its_lists_under_their_old_names_until_it_insta
     assert_eq!(filter_in_force_loads(&s), T1.parse::<DateTime<Utc>>().unwrap());
     // Its first fetch takes the list from the old file, without fetching it, and collects it.
     assert!(matches!(s.fetcher.fetch_once(&credential()).await, Ok(Fetched::Updated(_))));
-    assert_eq!(s.api.asked(), [routes::DEVICE_POLICY]);
+    assert_eq!(s.api.asked(), [routes::DEVICE_POLICY_REQUEST]);
     assert_eq!(list_dir(&s), file_names(&[&adult]));
     assert_eq!(filter_in_force_loads(&s), T1.parse::<DateTime<Utc>>().unwrap());
 }
@@ -400,7 +400,7 @@ async fn a_bad_signature_is_refused() {
         |s| {
             // Signed by another key.
             let body = reply(&key(2), kiosk_payload("2026-11-19T08:00:00Z"), filter_payload("2026-11-19T08:00:00Z", &[]));
-            s.api.set(routes::DEVICE_POLICY, 200, body);
+            s.api.set(routes::DEVICE_POLICY_REQUEST, 200, body);
         },
         |e| matches!(e, PolicyFetchError::Bundle { which: "kiosk", reason } if reason.contains("signature")),
     )
@@ -415,7 +415,7 @@ async fn a_bad_signature_is_refused() {
             ))
             .unwrap();
             reply.filter.payload = reply.filter.payload.replace("adult", "aduls");
-            s.api.set(routes::DEVICE_POLICY, 200, serde_json::to_vec(&reply).unwrap());
+            s.api.set(routes::DEVICE_POLICY_REQUEST, 200, serde_json::to_vec(&reply).unwrap());
         },
         |e| matches!(e, PolicyFetchError::Bundle { which: "filter", .. }),
     )
@@ -434,7 +434,7 @@ async fn an_older_policy_is_refused() {
     refused_keeps_the_last_good(
         |s| {
             let body = reply(&key(1), kiosk_payload(T2), filter_payload(T1, &[]));
-            s.api.set(routes::DEVICE_POLICY, 200, body);
+            s.api.set(routes::DEVICE_POLICY_REQUEST, 200, body);
         },
         |e| matches!(e, PolicyFetchError::Older { which: "filter", .. }),
     )
@@ -447,7 +447,7 @@ async fn an_older_policy_is_refused() {
                 filter_payload(T2, &[]),
                 staff_payload(T1),
             );
-            s.api.set(routes::DEVICE_POLICY, 200, body);
+            s.api.set(routes::DEVICE_POLICY_REQUEST, 200, body);
         },
         |e| matches!(e, PolicyFetchError::Older { which: "staff", .. }),
     )
@@ -474,7 +474,7 @@ async fn a_bad_staff_document_is_refused_by_field() {
                     filter_payload(T2, &[]),
                     staff.to_string(),
                 );
-                s.api.set(routes::DEVICE_POLICY, 200, body);
+                s.api.set(routes::DEVICE_POLICY_REQUEST, 200, body);
             },
             |e| matches!(e, PolicyFetchError::Bundle { which: "staff", reason } if reason.contains(expected)),
         )
@@ -514,12 +514,12 @@ async fn a_list_that_does_not_match_its_hash_or_size_is_refused() {
     )
     .await;
     refused_keeps_the_last_good(
-        |s| s.api.set(routes::DEVICE_POLICY, 503, vec![]),
+        |s| s.api.set(routes::DEVICE_POLICY_REQUEST, 503, vec![]),
         |e| *e == PolicyFetchError::Status(503),
     )
     .await;
     refused_keeps_the_last_good(
-        |s| s.api.set(routes::DEVICE_POLICY, 200, b"{\"v\":1}".to_vec()),
+        |s| s.api.set(routes::DEVICE_POLICY_REQUEST, 200, b"{\"v\":1}".to_vec()),
         |e| matches!(e, PolicyFetchError::Reply(_)),
     )
     .await;
