@@ -373,7 +373,7 @@ pub async fn serve(
         .max_concurrent_streams(connections::H2_MAX_STREAMS)
         .max_send_buf_size(connections::H2_SEND_BUFFER_BYTES)
         .max_header_list_size(connections::H2_MAX_HEADER_LIST_BYTES)
-        .keep_alive_interval(None)
+        .keep_alive_interval(limits.h2_ping_every)
         .keep_alive_timeout(limits.h2_ping_timeout);
     let limited = connections::LimitedAcceptor::new(limits);
     let served = match tls {

@@ -139,7 +139,7 @@ impl Store {
     pub fn connect_postgres(url: &str, options: PostgresOptions<'_>) -> Result<Self, StoreError> {
         let mut store = Self::on(postgres::Postgres::connect(url, options)?);
         let reader: Box<dyn Database> = Box::new(postgres::Postgres::connect_reader(url, options)?);
-        drop(reader);
+        store.reader = Some(Arc::new(Mutex::new(reader)));
         Ok(store)
     }
 
