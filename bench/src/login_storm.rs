@@ -3,7 +3,8 @@
 //! and at once: `--parallel` sign-ins at the DSL's account with wrong passwords, each from its
 //! own loopback address (127.1.x.y, so the per-address throttle lets every one through and the
 //! password checks' semaphore is what bounds them: the worst case for memory), a few slowloris
-//! clients trickling a header byte every second, and device 12 (from 127.0.0.2) uploading
+//! clients trickling a header byte every second (half over HTTP/1.1, half over HTTP/2), and
+//! device 12 (from 127.0.0.2) uploading
 //! batches of 256 events one after another until the storm is over.
 //!
 //! Figures: this process's peak resident memory (`VmHWM`: server and clients together), the
@@ -66,7 +67,12 @@ async fn bench(store: Store, parallel: usize) -> anyhow::Result<()> {
     );
 
     let (cookie, csrf) = sign_in_form(&server.url).await?;
-    let slow: Vec<_> = (0..SLOW_CLIENTS).map(|_| tokio::spawn(slowloris(address))).collect();
+    let slow: Vec<_> = (0..SLOW_CLIENTS)
+        .map(|n| {
+            let speaks = if n % 2 == 0 { Slow::Http1 } else { Slow::Http2 };
+            (speaks, tokio::spawn(slowloris(address, speaks)))
+        })
+        .collect();
     let started = Instant::now();
     let storm: Vec<_> = (0..parallel)
         .map(|n| {
@@ -95,9 +101,10 @@ async fn bench(store: Store, parallel: usize) -> anyhow::Result<()> {
     let storm_seconds = started.elapsed().as_secs_f64();
     STORM_OVER.store(true, std::sync::atomic::Ordering::Relaxed);
     let during = uploading.await??;
-    let mut closed_after = Vec::new();
-    for task in slow {
-        closed_after.push(task.await??);
+    let mut closed_after = std::collections::BTreeMap::<&str, Vec<f64>>::new();
+    for (speaks, task) in slow {
+        let protocol = if speaks == Slow::Http1 { "HTTP/1.1" } else { "HTTP/2" };
+        closed_after.entry(protocol).or_default().push(task.await??);
     }
     let p99 = crate::quantile(&during, 0.99);
     let peak = peak_rss_mb()?;
@@ -107,11 +114,14 @@ async fn bench(store: Store, parallel: usize) -> anyhow::Result<()> {
         crate::quantile(&during, 0.5),
         during.len()
     );
-    println!(
-        "slowloris: {SLOW_CLIENTS} closed by the server after {:.1} to {:.1} s",
-        closed_after.iter().copied().fold(f64::INFINITY, f64::min),
-        closed_after.iter().copied().fold(0.0, f64::max)
-    );
+    for (protocol, after) in &closed_after {
+        println!(
+            "slowloris ({protocol}): {} closed by the server after {:.1} to {:.1} s",
+            after.len(),
+            after.iter().copied().fold(f64::INFINITY, f64::min),
+            after.iter().copied().fold(0.0, f64::max)
+        );
+    }
     server.stop().await?;
     println!("login_storm peak_rss_mb={peak} device_batch_p99_ms={p99:.1} parallel={parallel}");
     Ok(())
@@ -228,14 +238,32 @@ async fn sign_in(
     Ok(std::str::from_utf8(status)?.parse()?)
 }
 
+/// How a slow client speaks: HTTP/1.1, or HTTP/2 with prior knowledge (h2c: the same server
+/// code as h2 by ALPN over TLS, without the TLS).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Slow {
+    Http1,
+    Http2,
+}
+
+/// HTTP/2's connection preface, an empty SETTINGS frame, and the start of a HEADERS frame on
+/// stream 1 that announces 16 KiB of header block: what a slow h2 client sends before trickling
+/// that block for ever.
+const H2_SLOW_START: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\
+    \x00\x00\x00\x04\x00\x00\x00\x00\x00\
+    \x00\x40\x00\x01\x04\x00\x00\x00\x01";
+
 /// A client that sends a request head one byte a second, never finishing it; seconds until
 /// the server closes the connection (at most a minute).
-async fn slowloris(server: SocketAddr) -> anyhow::Result<f64> {
+async fn slowloris(server: SocketAddr, speaks: Slow) -> anyhow::Result<f64> {
     let stream = tokio::net::TcpStream::connect(server).await?;
     let started = Instant::now();
     let (mut reader, mut writer) = stream.into_split();
     let trickle = tokio::spawn(async move {
-        let head = b"POST /staff/login HTTP/1.1\r\nHost: slate\r\nX-Slow: ";
+        let head: &[u8] = match speaks {
+            Slow::Http1 => b"POST /staff/login HTTP/1.1\r\nHost: slate\r\nX-Slow: ",
+            Slow::Http2 => H2_SLOW_START,
+        };
         for byte in head.iter().chain(std::iter::repeat(&b'x')) {
             if writer.write_all(&[*byte]).await.is_err() {
                 return;

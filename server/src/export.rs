@@ -102,6 +102,13 @@ pub fn incident_csv(incident: &IncidentRecord, entries: &[IncidentEntry]) -> Vec
 
 /// The incident log: one row per incident.
 pub fn log_csv(incidents: &[IncidentRecord]) -> Vec<u8> {
+    let mut csv = log_csv_head();
+    csv.extend(log_csv_rows(incidents));
+    csv
+}
+
+/// The incident log's byte-order mark and header line: the first part of a streamed export.
+pub fn log_csv_head() -> Vec<u8> {
     let mut w = csv::Writer::from_writer(marked());
     let _ = w.write_record([
         "Incident",
@@ -118,6 +125,12 @@ pub fn log_csv(incidents: &[IncidentRecord]) -> Vec<u8> {
         "Where",
         "Reported by",
     ]);
+    finish(w)
+}
+
+/// Incident log lines for `incidents`, without the head: one page of a streamed export.
+pub fn log_csv_rows(incidents: &[IncidentRecord]) -> Vec<u8> {
+    let mut w = csv::Writer::from_writer(Vec::new());
     for i in incidents {
         let r = &i.report;
         let _ = w.write_record([
@@ -158,6 +171,13 @@ pub fn chronology_csv(pupil: &str, lines: &[crate::chronology::Line]) -> Vec<u8>
 
 /// The filtering log: one row per refused attempt, newest first.
 pub fn filtering_log_csv(blocks: &[crate::store::LoggedBlock]) -> Vec<u8> {
+    let mut csv = filtering_log_csv_head();
+    csv.extend(filtering_log_csv_rows(blocks));
+    csv
+}
+
+/// The filtering log's byte-order mark and header line: the first part of a streamed export.
+pub fn filtering_log_csv_head() -> Vec<u8> {
     let mut w = csv::Writer::from_writer(marked());
     let _ = w.write_record([
         "Date and time",
@@ -169,6 +189,12 @@ pub fn filtering_log_csv(blocks: &[crate::store::LoggedBlock]) -> Vec<u8> {
         "Address",
         "Rule",
     ]);
+    finish(w)
+}
+
+/// Filtering log lines for `blocks`, without the head: one page of a streamed export.
+pub fn filtering_log_csv_rows(blocks: &[crate::store::LoggedBlock]) -> Vec<u8> {
+    let mut w = csv::Writer::from_writer(Vec::new());
     for b in blocks {
         let _ = w.write_record([
             time(b.at),
@@ -214,12 +240,12 @@ pub fn audit_csv_rows(log: &[AuditEntry]) -> Vec<u8> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    #[test]
-    fn an_unsynchronised_press_time_says_so_in_every_export() {
-        let record = |synchronised| IncidentRecord {
+    /// Incident 7, pressed on device 12, with the clock as `synchronised` says.
+    pub(crate) fn record(synchronised: Option<bool>) -> IncidentRecord {
+        IncidentRecord {
             id: 7,
             status: crate::incident::Status::New,
             details: Default::default(),
@@ -242,7 +268,11 @@ mod tests {
                 clock_synchronised: synchronised,
                 recorded_by: None,
             },
-        };
+        }
+    }
+
+    #[test]
+    fn an_unsynchronised_press_time_says_so_in_every_export() {
         let flag = crate::store::CLOCK_NOT_SYNCHRONISED;
         for (synchronised, flagged) in [(Some(false), true), (Some(true), false), (None, false)] {
             let i = record(synchronised);

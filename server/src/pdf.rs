@@ -166,6 +166,11 @@ fn time(t: DateTime<Utc>) -> String {
     crate::uk_time::format_uk_long(t)
 }
 
+/// History entries a PDF shows at most. krilla writes a document whole, in memory, so the
+/// history is what could make one large (a device's unlocks add notes); 1,000 entries are some
+/// 20 pages. The CSV export has every entry.
+pub const PDF_HISTORY_ENTRIES: usize = 1_000;
+
 /// The incident record (seed 002 appendix J) as a document.
 pub fn incident_lines(incident: &IncidentRecord, entries: &[IncidentEntry]) -> Vec<Line> {
     let r = &incident.report;
@@ -214,7 +219,7 @@ pub fn incident_lines(incident: &IncidentRecord, entries: &[IncidentEntry]) -> V
     if entries.is_empty() {
         lines.push(Line::Text("Nothing recorded yet.".into()));
     }
-    for e in entries {
+    for e in entries.iter().take(PDF_HISTORY_ENTRIES) {
         let what = match (e.kind.as_str(), e.action.as_deref()) {
             ("action", Some(a)) => format!("action: {}", a.replace('_', " ")),
             ("recorded", _) => "recorded, action taken so far".to_owned(),
@@ -222,6 +227,11 @@ pub fn incident_lines(incident: &IncidentRecord, entries: &[IncidentEntry]) -> V
         };
         let note = e.note.as_deref().map(|n| format!(": {n}")).unwrap_or_default();
         lines.push(Line::Text(format!("{} - {} - {what}{note}", time(e.at), e.staff)));
+    }
+    if let Some(more) = entries.len().checked_sub(PDF_HISTORY_ENTRIES).filter(|n| *n > 0) {
+        lines.push(Line::Text(format!(
+            "... and {more} later entries, not printed here: the CSV export has the whole history."
+        )));
     }
     lines.push(Line::Gap);
     lines.push(Line::Text(
@@ -280,6 +290,39 @@ mod tests {
                 "ŁłŚśŻżĆćŃńĘęĄąȘșȚțŞşĞğİıÇçÖöÜüŴŵŶŷÂâÊêÎîÔôÛûËëÏïÿÁáÉéÍíÓóÚúÀàÈèÒòŒœßÑñ€£".chars()
             {
                 assert!(font.charmap().map(c).is_some(), "no glyph for {c}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_pdf_prints_at_most_its_share_of_a_long_history_and_says_so() {
+        let incident = crate::export::tests::record(Some(true));
+        let entry = |n: usize| IncidentEntry {
+            at: "2026-11-17T10:20:00Z".parse().unwrap(),
+            staff: "device 12".into(),
+            kind: "note".into(),
+            action: None,
+            note: Some(format!("unlocked {n}")),
+        };
+        for (entries, printed, more) in [
+            (0, 0, None),
+            (PDF_HISTORY_ENTRIES, PDF_HISTORY_ENTRIES, None),
+            (PDF_HISTORY_ENTRIES + 7, PDF_HISTORY_ENTRIES, Some(7)),
+        ] {
+            let history: Vec<IncidentEntry> = (0..entries).map(entry).collect();
+            let lines = incident_lines(&incident, &history);
+            let text = |l: &Line| match l {
+                Line::Text(t) => t.clone(),
+                _ => String::new(),
+            };
+            let notes = lines.iter().filter(|l| text(l).contains(": unlocked ")).count();
+            assert_eq!(notes, printed, "{entries} entries");
+            let said = lines.iter().find(|l| text(l).contains("later entries, not printed"));
+            match more {
+                Some(n) => {
+                    assert!(text(said.unwrap()).contains(&format!("and {n} later")), "{entries}")
+                }
+                None => assert!(said.is_none(), "{entries}"),
             }
         }
     }

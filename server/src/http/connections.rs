@@ -26,9 +26,23 @@ pub struct ServeLimits {
     pub connections_per_address: usize,
     /// From the connection (after TLS) or the last answer to a request's whole head.
     pub header_read: Duration,
-    /// From a request's head to the end of its body.
+    /// From a request's head to the end of its body (each HTTP/2 stream's own).
     pub body: Duration,
+    /// HTTP/2: how often the server pings a connection, and how long it waits for the answer
+    /// before closing it (a client that stopped reading, or went away without a word).
+    pub h2_ping_every: Duration,
+    pub h2_ping_timeout: Duration,
 }
+
+/// HTTP/2 (browsers over HTTPS, by ALPN): requests one connection may have open at once. A
+/// page and its few assets need far fewer; each open one may hold up to
+/// [`H2_SEND_BUFFER_BYTES`] of answer a client has not read.
+pub const H2_MAX_STREAMS: u32 = 32;
+/// HTTP/2: bytes of one request's answer buffered for a client that does not read it.
+pub const H2_SEND_BUFFER_BYTES: usize = 64 * 1024;
+/// HTTP/2: the largest request head (decoded header names and values) a client may send; a
+/// browser's with its cookies is a few kilobytes.
+pub const H2_MAX_HEADER_LIST_BYTES: u32 = 64 * 1024;
 
 impl Default for ServeLimits {
     fn default() -> Self {
@@ -37,6 +51,8 @@ impl Default for ServeLimits {
             connections_per_address: 256,
             header_read: Duration::from_secs(10),
             body: Duration::from_secs(60),
+            h2_ping_every: Duration::from_secs(20),
+            h2_ping_timeout: Duration::from_secs(20),
         }
     }
 }

@@ -8,6 +8,7 @@ pub mod connections;
 pub mod error;
 pub mod forms;
 pub mod layout;
+pub mod paged_export;
 mod passwords;
 pub mod routes;
 pub mod staff;
@@ -362,6 +363,18 @@ pub async fn serve(
         .first_request_timeout(limits.header_read);
     // axum-server turns hyper's header-read timeout off; it also bounds idle keep-alives.
     server.http_builder().http1().header_read_timeout(limits.header_read);
+    // HTTP/2 has no header-read timeout: the first request's timeout above covers a connection
+    // that never sends one, the body deadline (`router`) each stream's body, and the pings a
+    // client that stops reading or answering. Fewer streams and a smaller send buffer than
+    // hyper's defaults bound what one connection holds.
+    server
+        .http_builder()
+        .http2()
+        .max_concurrent_streams(connections::H2_MAX_STREAMS)
+        .max_send_buf_size(connections::H2_SEND_BUFFER_BYTES)
+        .max_header_list_size(connections::H2_MAX_HEADER_LIST_BYTES)
+        .keep_alive_interval(limits.h2_ping_every)
+        .keep_alive_timeout(limits.h2_ping_timeout);
     let limited = connections::LimitedAcceptor::new(limits);
     let served = match tls {
         Some(TlsConfig(config)) => {

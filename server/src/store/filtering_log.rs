@@ -3,7 +3,7 @@
 //! class, list and pupil. Read from the events table, where every event is kept as it arrived.
 
 use super::sql::{Conditions, ToSql, Value};
-use super::{db_time, parse_db_time, Store, StoreError};
+use super::{db_time, parse_db_time, PageCursor, Store, StoreError};
 use chrono::{DateTime, Utc};
 use slate_protocol::EventBody;
 
@@ -42,6 +42,29 @@ impl Store {
         limit: u32,
         offset: u32,
     ) -> Result<Vec<LoggedBlock>, StoreError> {
+        let found = self.filtering_log_rows(filter, limit, offset, None)?;
+        Ok(found.into_iter().map(|(_, block)| block).collect())
+    }
+
+    /// One page of an export of the log: the `limit` attempts that come after `after` (the
+    /// cursor of the last one already read; `None`: from the newest), newest first, each with
+    /// its cursor. Rows stored meanwhile never shift a page, as an offset would.
+    pub fn filtering_log_after(
+        &self,
+        filter: &BlockFilter,
+        after: Option<PageCursor>,
+        limit: u32,
+    ) -> Result<Vec<(PageCursor, LoggedBlock)>, StoreError> {
+        self.filtering_log_rows(filter, limit, 0, after)
+    }
+
+    fn filtering_log_rows(
+        &self,
+        filter: &BlockFilter,
+        limit: u32,
+        offset: u32,
+        after: Option<PageCursor>,
+    ) -> Result<Vec<(PageCursor, LoggedBlock)>, StoreError> {
         let connection = self.read();
         let backend = connection.backend();
         let pupil = backend.json_text("e.body", "pupil");
@@ -68,9 +91,15 @@ impl Store {
         if let Some(id) = &filter.pupil {
             c.bind(&format!("{pupil} = ?"), Value::Text(id.clone()));
         }
+        if let Some(PageCursor { at, id }) = after {
+            c.bind_each(
+                "(e.at < ? OR (e.at = ? AND e.id < ?))",
+                vec![Value::Text(at.clone()), Value::Text(at), Value::Text(id)],
+            );
+        }
         let (condition, values) = c.finish();
         let mut statement = connection.prepare_cached(&format!(
-            "SELECT e.at, e.device, p.display_name, e.body FROM events e
+            "SELECT e.at, e.device, p.display_name, e.body, e.id FROM events e
              LEFT JOIN pupils p ON p.id = {pupil}
              WHERE e.kind = 'filter_blocked' AND {condition}
              ORDER BY e.at DESC, e.id DESC LIMIT $1 OFFSET $2"
@@ -83,10 +112,11 @@ impl Store {
                 r.get::<_, u16>(1)?,
                 r.get::<_, Option<String>>(2)?,
                 r.get::<_, String>(3)?,
+                r.get::<_, String>(4)?,
             ))
         })?;
         rows.map(|row| {
-            let (at, device, pupil_name, body) = row?;
+            let (at, device, pupil_name, body, id) = row?;
             let EventBody::FilterBlocked { pupil, layer, target, rule, list, .. } =
                 serde_json::from_str(&body)?
             else {
@@ -94,7 +124,7 @@ impl Store {
                     "filter_blocked event body on device {device}"
                 )));
             };
-            Ok(LoggedBlock {
+            let block = LoggedBlock {
                 at: parse_db_time(&at)?,
                 device,
                 pupil: pupil.map(|p| p.as_str().to_owned()),
@@ -103,7 +133,8 @@ impl Store {
                 target,
                 rule,
                 list,
-            })
+            };
+            Ok((PageCursor { at, id }, block))
         })
         .collect()
     }

@@ -250,6 +250,33 @@ impl Store {
         self.incidents_where("1 = 1", super::sql::params![limit])
     }
 
+    /// One page of the incident log's export: the `limit` incidents that come after `after`
+    /// (the cursor of the last one already read; `None`: from the newest), newest press first,
+    /// each with its cursor.
+    pub fn incident_log_after(
+        &self,
+        after: Option<super::PageCursor>,
+        limit: u32,
+    ) -> Result<Vec<(super::PageCursor, IncidentRecord)>, StoreError> {
+        let found = match after {
+            None => self.incidents(limit)?,
+            Some(super::PageCursor { at, id }) => self.incidents_where(
+                "(r.pressed_at < $2 OR (r.pressed_at = $2 AND r.event_id < $3))",
+                super::sql::params![limit, at, id],
+            )?,
+        };
+        Ok(found
+            .into_iter()
+            .map(|incident| {
+                let cursor = super::PageCursor {
+                    at: db_time(incident.report.pressed_at),
+                    id: incident.report.id.clone(),
+                };
+                (cursor, incident)
+            })
+            .collect())
+    }
+
     /// Incidents numbered after `after`, newest press first, at most `limit`: what an open list
     /// missed while its live updates were down.
     pub fn incidents_after(

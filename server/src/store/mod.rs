@@ -95,20 +95,28 @@ pub enum StoreError {
     RosterRefused(#[from] crate::roster::ImportError),
 }
 
-/// A handle on the database. Cheap to clone; every clone shares one connection.
+/// A handle on the database. Cheap to clone; every clone shares its two connections.
 ///
 /// One writing connection behind a mutex keeps every write serialised; long reads go to a
-/// second, read-only one ([`Store::read`]).
+/// second, read-only one ([`Store::read`]), on SQLite and PostgreSQL alike.
 #[derive(Clone)]
 pub struct Store {
     connection: Arc<Mutex<Box<dyn Database>>>,
     /// A read-only connection for the long reads (staff pages' searches, exports, the audit
-    /// log), so they never wait for, or hold up, device ingest. SQLite only; on PostgreSQL the
-    /// one connection does both.
+    /// log), so they never wait for, or hold up, device ingest or sign-ins. Always there once
+    /// opened (`None` only inside the constructors).
     reader: Option<Arc<Mutex<Box<dyn Database>>>>,
     /// Seals TOTP seeds before they are stored and opens them when read (`None`: tests of other
     /// things, which store them as given).
     totp_seal: Option<Arc<crate::totp_seal::TotpSeal>>,
+}
+
+/// Where the next page of a newest-first export starts: the time and id of the last row read
+/// (keyset paging: rows stored while the export runs never shift or repeat a page).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageCursor {
+    at: String,
+    id: String,
 }
 
 /// Devices, staff accounts and events held: none means a server just installed, which a
@@ -129,7 +137,10 @@ impl Store {
     /// and brings its schema up to date. Off this machine the address must say
     /// `sslmode=require`.
     pub fn connect_postgres(url: &str, options: PostgresOptions<'_>) -> Result<Self, StoreError> {
-        Ok(Self::on(postgres::Postgres::connect(url, options)?))
+        let mut store = Self::on(postgres::Postgres::connect(url, options)?);
+        let reader: Box<dyn Database> = Box::new(postgres::Postgres::connect_reader(url, options)?);
+        store.reader = Some(Arc::new(Mutex::new(reader)));
+        Ok(store)
     }
 
     fn on(database: impl Database + 'static) -> Self {

@@ -50,6 +50,20 @@ impl Postgres {
     /// Connects to `url` (`postgresql://user@host/db` or `host=... dbname=...`) and brings the
     /// schema up to date.
     pub fn connect(url: &str, options: PostgresOptions<'_>) -> Result<Self, StoreError> {
+        let database = Self::open(url, options, "")?;
+        database.migrate()?;
+        Ok(database)
+    }
+
+    /// A second connection to a database [`Postgres::connect`] has brought up to date, for the
+    /// long reads: every transaction on it is read-only (PostgreSQL refuses a write), and it has
+    /// its own thread, so a long page or export never holds up a device's batch on the other.
+    pub fn connect_reader(url: &str, options: PostgresOptions<'_>) -> Result<Self, StoreError> {
+        Self::open(url, options, "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+    }
+
+    /// Opens a connection on its own thread; `session` runs first on it and on every reconnect.
+    fn open(url: &str, options: PostgresOptions<'_>, session: &str) -> Result<Self, StoreError> {
         // The address is not repeated in errors: it may hold a password.
         let config: Config = url
             .parse()
@@ -67,6 +81,12 @@ impl Postgres {
             }
             None => String::new(),
         };
+        let setup = [setup.as_str(), session]
+            .iter()
+            .filter(|s| !s.is_empty())
+            .copied()
+            .collect::<Vec<_>>()
+            .join("; ");
         let open: Connect = if config.get_ssl_mode() == SslMode::Require {
             let tls = tls_connector(options.ca_file)?;
             Box::new(move |config| config.connect(tls.clone()))
@@ -105,9 +125,7 @@ impl Postgres {
                 StoreError::TaskFailed(format!("cannot start the PostgreSQL thread: {e}"))
             })?;
         connected.recv().map_err(|_| StoreError::ConnectionGone)??;
-        let database = Self { jobs };
-        database.migrate()?;
-        Ok(database)
+        Ok(Self { jobs })
     }
 
     /// Runs `work` on the connection's thread and waits for its answer.

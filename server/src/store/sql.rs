@@ -76,6 +76,18 @@ impl Conditions {
         self.parts.push(part.replace('?', &placeholder));
     }
 
+    /// A part whose `?`s are `values`, one each, in order.
+    pub(crate) fn bind_each(&mut self, part: &str, values: Vec<Value>) {
+        assert_eq!(part.matches('?').count(), values.len(), "one value for each ? in {part}");
+        let mut pieces = part.split('?');
+        let mut text = pieces.next().unwrap_or_default().to_owned();
+        for (piece, value) in pieces.zip(values) {
+            text.push_str(&format!("${}{piece}", self.first + self.values.len()));
+            self.values.push(value);
+        }
+        self.parts.push(text);
+    }
+
     pub(crate) fn finish(self) -> (String, Vec<Value>) {
         (self.parts.join(" AND "), self.values)
     }
@@ -500,6 +512,20 @@ mod tests {
         assert!(wrong(row.get::<_, u32>(3).unwrap_err()).contains("-1 is out of range for u32"));
         assert!(wrong(row.get::<_, [u8; 3]>(4).unwrap_err()).contains("expected 3 bytes"));
         assert!(wrong(row.get::<_, i64>(9).unwrap_err()).contains("no column 9"));
+    }
+
+    #[test]
+    fn conditions_number_each_placeholder_after_the_querys_own() {
+        let mut c = Conditions::numbered_from(3);
+        c.bind("a = ?", Value::Integer(1));
+        c.bind_each(
+            "(t < ? OR (t = ? AND id < ?))",
+            vec![Value::Integer(2), Value::Integer(3), Value::Integer(4)],
+        );
+        c.bind("b = ?", Value::Integer(5));
+        let (condition, values) = c.finish();
+        assert_eq!(condition, "1 = 1 AND a = $3 AND (t < $4 OR (t = $5 AND id < $6)) AND b = $7");
+        assert_eq!(values, (1..=5).map(Value::Integer).collect::<Vec<_>>());
     }
 
     #[test]

@@ -98,14 +98,35 @@ impl TestServer {
         self.url = format!("http://127.0.0.1:{port}");
     }
 
+    /// Plain HTTP on loopback, on a private PostgreSQL server whatever `SLATE_TEST_DATABASE`
+    /// says (a test of PostgreSQL itself).
+    pub async fn start_postgres() -> Self {
+        let limits = slate_server::ServeLimits::default();
+        Self::start_on(false, Config::default(), limits, Some(TestPostgres::start())).await
+    }
+
+    /// HTTPS (as [`TestServer::start_tls`]) with other limits on connections and slow requests.
+    pub async fn start_tls_limits(limits: slate_server::ServeLimits) -> Self {
+        Self::start_full(true, Config::default(), limits).await
+    }
+
     async fn start_with(use_tls: bool, config: Config) -> Self {
         Self::start_full(use_tls, config, slate_server::ServeLimits::default()).await
     }
 
     async fn start_full(use_tls: bool, config: Config, limits: slate_server::ServeLimits) -> Self {
+        let postgres = crate::postgres::requested().then(TestPostgres::start);
+        Self::start_on(use_tls, config, limits, postgres).await
+    }
+
+    async fn start_on(
+        use_tls: bool,
+        config: Config,
+        limits: slate_server::ServeLimits,
+        postgres: Option<TestPostgres>,
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let data_dir = DataDir::open(dir.path().join("data")).unwrap();
-        let postgres = crate::postgres::requested().then(TestPostgres::start);
         let store = match &postgres {
             Some(postgres) => postgres.store(),
             None => Store::open(&data_dir.database_path()).unwrap(),
@@ -156,6 +177,16 @@ impl TestServer {
             _dir: dir,
             _postgres: postgres,
         }
+    }
+
+    /// The PostgreSQL server's address, if the server runs on one.
+    pub fn postgres_url(&self) -> Option<&str> {
+        self._postgres.as_ref().map(|p| p.url.as_str())
+    }
+
+    /// The PEM of the certificate a TLS server ([`TestServer::start_tls`]) presents.
+    pub fn certificate_pem(&self) -> Vec<u8> {
+        std::fs::read(tls::self_signed(&self.data_dir()).unwrap().cert).unwrap()
     }
 
     /// The server's data directory.

@@ -11,9 +11,10 @@ use crate::http::error::PageError;
 use crate::http::forms::{
     given, keep, parse_class_name, parse_device, parse_page, parse_pupil_id, search_query, DayRange,
 };
+use crate::http::paged_export::{csv_pages, page_of, EXPORT_PAGE_ROWS};
 use crate::http::routes::Routes;
 use crate::http::staff::Staff;
-use crate::http::{csv_response, AppState};
+use crate::http::AppState;
 use crate::store::BlockFilter;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
@@ -24,8 +25,6 @@ use serde::{Deserialize, Serialize};
 
 /// Attempts on one page.
 pub const PAGE_SIZE: u32 = 50;
-/// Rows in one export.
-const EXPORT_ROWS: u32 = 100_000;
 
 pub fn routes() -> Routes {
     let case_file = Gate::Needs(Permission::ReadCaseFile);
@@ -138,16 +137,21 @@ pub async fn log_page(
     Ok(views::log_page(&staff.viewer(), &view, Utc::now()))
 }
 
-/// `GET /filtering-log.csv`: the same search, every page (up to 100,000 attempts).
+/// `GET /filtering-log.csv`: the same search, every attempt, streamed page by page from the
+/// store's read-only connection.
 pub async fn log_csv(
     staff: Staff,
     State(state): State<AppState>,
     query: Result<Query<LogForm>, QueryRejection>,
 ) -> Result<Response, PageError> {
     let (filter, _) = read(query).1.map_err(|problems| PageError::BadForm(problems.join(" ")))?;
-    let blocks = state.store.run(move |store| store.filtering_log(&filter, EXPORT_ROWS, 0)).await?;
     staff.audit(&state, "exported filtering log (CSV)", None).await?;
-    Ok(csv_response("filtering-log.csv", export::filtering_log_csv(&blocks)))
+    let head = export::filtering_log_csv_head();
+    let store = state.store.clone();
+    Ok(csv_pages(store, "filtering-log.csv", "filtering log", head, move |store, after| {
+        let blocks = store.filtering_log_after(&filter, after, EXPORT_PAGE_ROWS)?;
+        Ok(page_of(blocks, export::filtering_log_csv_rows))
+    }))
 }
 
 #[cfg(test)]
