@@ -29,6 +29,15 @@ pub enum EnrollRefusal {
     UsedUp,
 }
 
+/// What IT's list of serials says for a device that asks for its number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SerialLookup {
+    Listed(DeviceNumber),
+    NotListed,
+    /// Not a class-set token, or one that expired.
+    TokenRefused,
+}
+
 /// What is known of a token at an enrollment.
 #[derive(Debug, Clone, Copy)]
 struct TokenUse {
@@ -304,6 +313,60 @@ impl Store {
         append_audit(&*tx, now, by, "made a class-set enrollment token", None, Some(&detail))?;
         tx.commit()?;
         Ok(token)
+    }
+
+    /// Replaces IT's list of which number each device serial gets (`device_serials`), in one
+    /// transaction; audited with the count, never the serials.
+    pub fn replace_device_serials(
+        &self,
+        rows: &[crate::device_serials::SerialNumber],
+        by: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let connection = self.lock();
+        let tx = connection.transaction()?;
+        tx.execute("DELETE FROM device_serials", ())?;
+        for row in rows {
+            tx.execute(
+                "INSERT INTO device_serials (serial, device, added_at) VALUES ($1, $2, $3)",
+                (row.serial.as_str(), row.device.get(), db_time(now)),
+            )?;
+        }
+        let detail = format!("{} devices", rows.len());
+        append_audit(&*tx, now, by, "uploaded the list of device serial numbers", None, Some(&detail))?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The number IT listed for `serial`, asked with a class-set token that has not expired
+    /// (a single device's token names its device already).
+    pub fn device_for_serial(
+        &self,
+        token: &SecretHash,
+        serial: &str,
+        now: DateTime<Utc>,
+    ) -> Result<SerialLookup, StoreError> {
+        let connection = self.lock();
+        let expires_at: Option<String> = connection
+            .query_row(
+                "SELECT expires_at FROM class_set_tokens WHERE token_sha256 = $1",
+                [token.as_bytes()],
+                |r| r.get(0),
+            )
+            .optional()?;
+        match expires_at {
+            Some(at) if parse_db_time(&at)? > now => {}
+            _ => return Ok(SerialLookup::TokenRefused),
+        }
+        let device: Option<u32> = connection
+            .query_row("SELECT device FROM device_serials WHERE serial = $1", [serial], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        Ok(match device.map(DeviceNumber::new) {
+            Some(Ok(device)) => SerialLookup::Listed(device),
+            Some(Err(_)) | None => SerialLookup::NotListed,
+        })
     }
 
     /// The device a credential belongs to, if any, and whether IT asked it to replace the
