@@ -40,12 +40,21 @@ pub fn parse_serials_csv(text: &str) -> Result<Vec<SerialNumber>, SerialsError> 
     let mut serial_lines: HashMap<String, u64> = HashMap::new();
     let mut number_lines: HashMap<DeviceNumber, u64> = HashMap::new();
     let mut header_seen = false;
+    // The file's own line (csv's line count skips blank lines): from the record's byte offset.
+    let line_at = |byte: u64| {
+        let mut end = usize::try_from(byte).unwrap_or(usize::MAX).min(text.len());
+        // A record's position may be the blank lines before it.
+        while matches!(text.as_bytes().get(end), Some(b'\n' | b'\r')) {
+            end += 1;
+        }
+        text.as_bytes()[..end].iter().filter(|b| **b == b'\n').count() as u64 + 1
+    };
     for record in reader.records() {
         let record = record.map_err(|e| SerialsError {
-            line: e.position().map_or(0, |p| p.line()),
+            line: e.position().map_or(0, |p| line_at(p.byte())),
             reason: format!("cannot be read as CSV: {e}"),
         })?;
-        let line = record.position().map_or(0, |p| p.line());
+        let line = record.position().map_or(0, |p| line_at(p.byte()));
         let error = |reason: String| SerialsError { line, reason };
         if record.iter().all(str::is_empty) {
             continue;

@@ -325,7 +325,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let connection = self.lock();
         let tx = connection.transaction()?;
-        tx.execute("DELETE FROM device_serials", ())?;
+        tx.execute("DELETE FROM device_serials", [])?;
         for row in rows {
             tx.execute(
                 "INSERT INTO device_serials (serial, device, added_at) VALUES ($1, $2, $3)",

@@ -179,8 +179,8 @@ impl Enroller<'_> {
         if let Some(input) = classify_setup_enroll(answer.status) {
             return Some(input);
         }
-        let credential = match classify_enroll(answer.status, &answer.body, device) {
-            EnrollOutcome::Enrolled(credential) => credential,
+        let secret = match classify_enroll(answer.status, &answer.body, device) {
+            EnrollOutcome::Enrolled(secret) => secret,
             EnrollOutcome::Refused(why) | EnrollOutcome::Retry(why) => {
                 return Some(Input::Failed(why))
             }
@@ -191,7 +191,7 @@ impl Enroller<'_> {
             // The number first: with it kept and the credential lost, slated enrolls again as
             // that number with the token (a class-set token allows that while unheard).
             store_number(&dir, device).map_err(|e| e.to_string())?;
-            credential::store(&dir, &credential).map_err(|e| e.to_string())?;
+            credential::store(&dir, &secret).map_err(|e| e.to_string())?;
             if let Err(e) = crate::config::remove_enrollment_token(&source) {
                 tracing::warn!(error = %e, "the used enrollment token could not be removed from the configuration");
             }
