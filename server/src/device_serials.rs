@@ -74,13 +74,16 @@ pub fn parse_serials_csv(text: &str) -> Result<Vec<SerialNumber>, SerialsError> 
             )));
         }
         let serial = normalise_serial(&record[0]).map_err(|e| error(format!("serial {e}")))?;
-        let device = record[1]
-            .parse::<u32>()
-            .ok()
-            .and_then(|n| DeviceNumber::new(n).ok())
-            .ok_or_else(|| {
-                error(format!("device `{}` is not a number from 1 to {}", &record[1], DeviceNumber::MAX))
-            })?;
+        let device =
+            record[1].parse::<u32>().ok().and_then(|n| DeviceNumber::new(n).ok()).ok_or_else(
+                || {
+                    error(format!(
+                        "device `{}` is not a number from 1 to {}",
+                        &record[1],
+                        DeviceNumber::MAX
+                    ))
+                },
+            )?;
         if let Some(first) = serial_lines.insert(serial.clone(), line) {
             return Err(error(format!("serial {serial} is already on line {first}")));
         }
@@ -93,7 +96,10 @@ pub fn parse_serials_csv(text: &str) -> Result<Vec<SerialNumber>, SerialsError> 
         rows.push(SerialNumber { serial, device });
     }
     if !header_seen {
-        return Err(SerialsError { line: 1, reason: "is empty: the header `serial,device` and a row per device".into() });
+        return Err(SerialsError {
+            line: 1,
+            reason: "is empty: the header `serial,device` and a row per device".into(),
+        });
     }
     Ok(rows)
 }

@@ -44,10 +44,7 @@ fn one_card_image_enrolls_devices_by_serial_list_and_by_the_setup_screen() {
     assert!(!card.contains("device_number"));
     let mut by_list = Device::from_card(&dir.path().join("a"), &card);
     let mut by_screen = Device::from_card(&dir.path().join("b"), &card);
-    assert_eq!(
-        std::fs::read(&by_list.config).unwrap(),
-        std::fs::read(&by_screen.config).unwrap()
-    );
+    assert_eq!(std::fs::read(&by_list.config).unwrap(), std::fs::read(&by_screen.config).unwrap());
 
     // A listed serial: enrolled as 31 without anyone typing.
     by_list.set_serial("10000000aaaa0001\n");

@@ -333,7 +333,14 @@ impl Store {
             )?;
         }
         let detail = format!("{} devices", rows.len());
-        append_audit(&*tx, now, by, "uploaded the list of device serial numbers", None, Some(&detail))?;
+        append_audit(
+            &*tx,
+            now,
+            by,
+            "uploaded the list of device serial numbers",
+            None,
+            Some(&detail),
+        )?;
         tx.commit()?;
         Ok(())
     }

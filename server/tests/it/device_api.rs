@@ -253,11 +253,13 @@ async fn a_device_finds_its_number_on_its_serial_list_and_a_taken_number_is_told
     let now = Utc::now();
     let class_set = server.store.issue_class_set_token(3, Duration::days(4), "it", now).unwrap();
     let class_set = class_set.expose().to_owned();
-    let list = parse_serials_csv("serial,device\n10000000abcdef01,12\ndc:a6:32:01:02:03,13\n").unwrap();
+    let list =
+        parse_serials_csv("serial,device\n10000000abcdef01,12\ndc:a6:32:01:02:03,13\n").unwrap();
     server.store.replace_device_serials(&list, "it", now).unwrap();
     let ask = |token: String, serial: &str| {
         let body = serde_json::json!({"v": 1, "token": token, "serial": serial});
-        let request = server.client.post(format!("{}/api/v1/enroll/number", server.url)).json(&body);
+        let request =
+            server.client.post(format!("{}/api/v1/enroll/number", server.url)).json(&body);
         async move { request.send().await.unwrap() }
     };
 

@@ -714,7 +714,9 @@ impl<D: Display, A: Apps, I: Ids + Send + 'static> Driver<D, A, I> {
             Request::DeviceRefused { kind, description } => {
                 self.plain(now, Input::DeviceRefused { kind, description }).await
             }
-            Request::SetupCode { .. } | Request::SetupNumber { .. } | Request::SetupConfirm { .. } => {
+            Request::SetupCode { .. }
+            | Request::SetupNumber { .. }
+            | Request::SetupConfirm { .. } => {
                 Reply::error(format!("device {} is set up already", self.device()))
             }
             Request::TellTeacher { url, app } => {

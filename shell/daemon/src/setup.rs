@@ -132,8 +132,7 @@ impl Setup {
                     self.notice = None;
                 }
                 Err(_) => {
-                    self.notice =
-                        Some(format!("Type a number from 1 to {}", DeviceNumber::MAX));
+                    self.notice = Some(format!("Type a number from 1 to {}", DeviceNumber::MAX));
                 }
             },
             (Step::Confirm(device), Input::Confirm(true)) => {
@@ -213,8 +212,12 @@ pub fn classify_setup_enroll(status: u16) -> Option<Input> {
     match status {
         200..=299 => None,
         409 => Some(Input::Taken),
-        400 => Some(Input::Failed("the server refused the request (is it older than this device?)".into())),
-        401 | 403 => Some(Input::Failed("the enrollment token was refused (expired or used up?)".into())),
+        400 => Some(Input::Failed(
+            "the server refused the request (is it older than this device?)".into(),
+        )),
+        401 | 403 => {
+            Some(Input::Failed("the enrollment token was refused (expired or used up?)".into()))
+        }
         _ => Some(Input::Failed(format!("the server answered HTTP {status}; try again"))),
     }
 }

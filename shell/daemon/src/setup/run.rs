@@ -44,12 +44,9 @@ pub fn stored_number(state_dir: &Path) -> Result<Option<DeviceNumber>, SetupErro
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(SetupError::NumberFile { path, reason: e.to_string() }),
     };
-    text.trim()
-        .parse::<u32>()
-        .ok()
-        .and_then(|n| DeviceNumber::new(n).ok())
-        .map(Some)
-        .ok_or(SetupError::NumberFile { path, reason: "is not a device number from 1 to 9999".into() })
+    text.trim().parse::<u32>().ok().and_then(|n| DeviceNumber::new(n).ok()).map(Some).ok_or(
+        SetupError::NumberFile { path, reason: "is not a device number from 1 to 9999".into() },
+    )
 }
 
 /// Keeps the number (temporary file, fsync, rename, fsync of the directory).
@@ -90,8 +87,9 @@ pub fn board_serial() -> Option<String> {
     let read = |path: &str| std::fs::read_to_string(path).ok();
     let text = match std::env::var_os(SERIAL_FILE_ENV) {
         Some(path) => std::fs::read_to_string(path).ok(),
-        None => read("/sys/firmware/devicetree/base/serial-number")
-            .or_else(|| read("/proc/cpuinfo").and_then(|t| serial_from_cpuinfo(&t).map(str::to_owned))),
+        None => read("/sys/firmware/devicetree/base/serial-number").or_else(|| {
+            read("/proc/cpuinfo").and_then(|t| serial_from_cpuinfo(&t).map(str::to_owned))
+        }),
     }?;
     normalise_serial(&text).ok().filter(|s| s != "0")
 }
@@ -133,7 +131,9 @@ pub async fn device_number(
                     tracing::warn!(%device, "IT's list gives a number already enrolled");
                     notice = Some(format!("IT's list says device {device}, which is already enrolled: choose a number"));
                 }
-                Some(other) => tracing::warn!(?other, "enrolling with the number from IT's list failed"),
+                Some(other) => {
+                    tracing::warn!(?other, "enrolling with the number from IT's list failed")
+                }
             },
             NumberAnswer::Unlisted(why) => {
                 tracing::info!(%why, "this serial is not on IT's list (or the server has none): asking IT on the setup screen")
@@ -265,7 +265,8 @@ async fn setup_screen(
                 match effect {
                     Effect::SaveWrongCodes(n) => {
                         let dir = dir.clone();
-                        let _ = tokio::task::spawn_blocking(move || save_wrong_codes(&dir, n)).await;
+                        let _ =
+                            tokio::task::spawn_blocking(move || save_wrong_codes(&dir, n)).await;
                     }
                     Effect::Enroll(device) => {
                         tracing::info!(%device, "IT confirmed the device number: enrolling");

@@ -28,7 +28,9 @@ fn wrong_codes_are_throttled_more_and_more() {
 
 #[test]
 fn codes_compare_whole() {
-    for (typed, ok) in [(CODE, true), ("1234567", false), ("123456789", false), ("", false), ("12345670", false)] {
+    for (typed, ok) in
+        [(CODE, true), ("1234567", false), ("123456789", false), ("", false), ("12345670", false)]
+    {
         assert_eq!(code_matches(CODE, typed), ok, "{typed}");
     }
 }
@@ -42,7 +44,13 @@ fn the_screen_goes_code_number_confirm_enroll() {
     let rows: Vec<Row> = vec![
         ("the right code", vec![(1, code(CODE))], Step::Number, None, vec![]),
         ("the right code with spaces", vec![(1, code(" 12345678 "))], Step::Number, None, vec![]),
-        ("a wrong code", vec![(1, code("1"))], Step::Code, Some("That code is not right"), vec![Effect::SaveWrongCodes(1)]),
+        (
+            "a wrong code",
+            vec![(1, code("1"))],
+            Step::Code,
+            Some("That code is not right"),
+            vec![Effect::SaveWrongCodes(1)],
+        ),
         ("a number before the code", vec![(1, Input::Number(12))], Step::Code, None, vec![]),
         ("a confirm before the code", vec![(1, Input::Confirm(true))], Step::Code, None, vec![]),
         (
@@ -59,9 +67,27 @@ fn the_screen_goes_code_number_confirm_enroll() {
             None,
             vec![Effect::SaveWrongCodes(0)],
         ),
-        ("a number", vec![(1, code(CODE)), (2, Input::Number(12))], Step::Confirm(d(12)), None, vec![]),
-        ("number 0", vec![(1, code(CODE)), (2, Input::Number(0))], Step::Number, Some("Type a number from 1 to 9999"), vec![]),
-        ("number 10000", vec![(1, code(CODE)), (2, Input::Number(10_000))], Step::Number, Some("Type a number"), vec![]),
+        (
+            "a number",
+            vec![(1, code(CODE)), (2, Input::Number(12))],
+            Step::Confirm(d(12)),
+            None,
+            vec![],
+        ),
+        (
+            "number 0",
+            vec![(1, code(CODE)), (2, Input::Number(0))],
+            Step::Number,
+            Some("Type a number from 1 to 9999"),
+            vec![],
+        ),
+        (
+            "number 10000",
+            vec![(1, code(CODE)), (2, Input::Number(10_000))],
+            Step::Number,
+            Some("Type a number"),
+            vec![],
+        ),
         (
             "no: the number again",
             vec![(1, code(CODE)), (2, Input::Number(12)), (3, Input::Confirm(false))],
@@ -78,28 +104,48 @@ fn the_screen_goes_code_number_confirm_enroll() {
         ),
         (
             "a second yes while enrolling does nothing",
-            vec![(1, code(CODE)), (2, Input::Number(12)), (3, Input::Confirm(true)), (4, Input::Confirm(true))],
+            vec![
+                (1, code(CODE)),
+                (2, Input::Number(12)),
+                (3, Input::Confirm(true)),
+                (4, Input::Confirm(true)),
+            ],
             Step::Enrolling(d(12)),
             None,
             vec![],
         ),
         (
             "enrolled",
-            vec![(1, code(CODE)), (2, Input::Number(12)), (3, Input::Confirm(true)), (4, Input::Enrolled)],
+            vec![
+                (1, code(CODE)),
+                (2, Input::Number(12)),
+                (3, Input::Confirm(true)),
+                (4, Input::Enrolled),
+            ],
             Step::Done(d(12)),
             None,
             vec![],
         ),
         (
             "taken: asked again, saying so",
-            vec![(1, code(CODE)), (2, Input::Number(12)), (3, Input::Confirm(true)), (4, Input::Taken)],
+            vec![
+                (1, code(CODE)),
+                (2, Input::Number(12)),
+                (3, Input::Confirm(true)),
+                (4, Input::Taken),
+            ],
             Step::Number,
             Some("Device 12 is already enrolled: choose another number"),
             vec![],
         ),
         (
             "failed: asked again with the reason",
-            vec![(1, code(CODE)), (2, Input::Number(12)), (3, Input::Confirm(true)), (4, Input::Failed("x".into()))],
+            vec![
+                (1, code(CODE)),
+                (2, Input::Number(12)),
+                (3, Input::Confirm(true)),
+                (4, Input::Failed("x".into())),
+            ],
             Step::Number,
             Some("Could not enroll: x"),
             vec![],
