@@ -83,12 +83,15 @@ struct ClassSetUse {
 /// Why a class-set token may not enroll this device, or `None` when it may. It never replaces
 /// an enrolled device's credential (whoever holds a class set's card could otherwise take over
 /// any device number), except the one it enrolled itself that was never heard from (its reply
-/// lost, as with a single token).
+/// lost, as with a single token). A number this token enrolled and that has been heard from
+/// since is refused as enrolled, like any other: another card of the set chose it too.
 fn class_set_refusal(token: ClassSetUse) -> Option<EnrollRefusal> {
     if token.expired {
         Some(EnrollRefusal::Expired)
-    } else if token.used_by_this_device {
-        (!token.unheard_since_use).then_some(EnrollRefusal::AlreadyUsed)
+    } else if token.used_by_this_device && token.unheard_since_use {
+        None
+    } else if token.used_by_this_device && !token.device_enrolled {
+        Some(EnrollRefusal::AlreadyUsed)
     } else if token.device_enrolled {
         Some(EnrollRefusal::DeviceEnrolled)
     } else if token.uses >= token.devices_max {
@@ -841,7 +844,8 @@ mod class_set_tests {
             (token(false, false, false, false, 3), Some(EnrollRefusal::UsedUp)),
             (token(false, false, false, true, 0), Some(EnrollRefusal::DeviceEnrolled)),
             (token(false, true, true, true, 3), None),
-            (token(false, true, false, true, 1), Some(EnrollRefusal::AlreadyUsed)),
+            (token(false, true, false, true, 1), Some(EnrollRefusal::DeviceEnrolled)),
+            (token(false, true, false, false, 1), Some(EnrollRefusal::AlreadyUsed)),
             (token(true, false, false, false, 0), Some(EnrollRefusal::Expired)),
             (token(true, true, true, true, 1), Some(EnrollRefusal::Expired)),
         ];
@@ -881,7 +885,7 @@ mod class_set_tests {
         );
         store.ingest(device(12), &[hello], now + chrono::Duration::seconds(1)).unwrap();
         let late = Secret::generate();
-        assert_eq!(enroll(12, &late), EnrollOutcome::Refused(EnrollRefusal::AlreadyUsed));
+        assert_eq!(enroll(12, &late), EnrollOutcome::Refused(EnrollRefusal::DeviceEnrolled));
         let expired = now + chrono::Duration::days(4);
         assert_eq!(
             store.enroll(&token.hash(), device(14), &late.hash(), "0.1.0", expired).unwrap(),
