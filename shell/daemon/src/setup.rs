@@ -28,7 +28,7 @@ pub const MAX_LOCKOUT: Duration = Duration::from_secs(3600);
 /// How long codes are refused after `wrong` wrong codes in a row: nothing for the first four,
 /// then a minute after the fifth, doubling every five more, up to an hour. Pure.
 pub fn lockout(wrong: u32) -> Option<Duration> {
-    if wrong < FREE_TRIES || wrong % FREE_TRIES != 0 {
+    if wrong < FREE_TRIES || !wrong.is_multiple_of(FREE_TRIES) {
         return None;
     }
     let doublings = (wrong / FREE_TRIES - 1).min(16);

@@ -20,7 +20,7 @@ fn wrong_codes_are_throttled_more_and_more() {
         (10, Some(120)),
         (15, Some(240)),
         (35, Some(3600)),
-        (u32::MAX - u32::MAX % 5, Some(3600)),
+        (u32::MAX, Some(3600)), // a multiple of 5
     ] {
         assert_eq!(lockout(wrong), pause.map(s), "{wrong}");
     }
