@@ -56,10 +56,12 @@
 //! Anything a device must trust (policy, roster, lists) arrives as a [`bundle::SignedBundle`];
 //! [`device`] has the policy, list and teacher-command endpoints, [`kiosk`] the kiosk policy
 //! (with a school's own acceptable use agreements, [`agreement`]),
-//! [`staff`] the staff unlock PINs, [`update`] the image updates.
+//! [`staff`] the staff unlock PINs, [`update`] the image updates, [`class_set`] a device with no
+//! number finding it (IT's list of serials, the setup code).
 
 pub mod agreement;
 pub mod bundle;
+pub mod class_set;
 pub mod device;
 pub mod kiosk;
 pub mod routes;

@@ -4,6 +4,9 @@
 
 /// `POST`: a device enrolls with its one-time token.
 pub const ENROLL: &str = "/api/v1/enroll";
+/// `POST`: a device with no number asks, with its class-set token, which number IT listed for
+/// its serial ([`crate::class_set`]).
+pub const ENROLL_NUMBER: &str = "/api/v1/enroll/number";
 /// `POST`: a batch of events.
 pub const EVENTS: &str = "/api/v1/events";
 /// `GET`: the signed policy bundles.

@@ -169,6 +169,18 @@ pub enum DeviceCommand {
     /// Have a device replace its credential: its next upload is told to, it fetches a new
     /// one, and the old one stops working the moment the new one is first used.
     Rotate(DeviceArgs),
+    /// Replace the list of which device number each Raspberry Pi serial (or MAC address) gets:
+    /// a device whose slate.toml has no number asks with its class-set token and gets its
+    /// number without anyone typing it. The file is CSV with the header `serial,device`; it is
+    /// refused whole, naming the line, if a row is wrong or a serial or number appears twice.
+    Numbers(DeviceNumbersArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DeviceNumbersArgs {
+    /// The CSV file: `serial,device`, then one row per device.
+    #[arg(long, value_name = "CSV")]
+    pub file: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -356,8 +368,10 @@ pub struct EnrollmentTokenArgs {
     pub device: Option<DeviceNumber>,
 
     /// Instead of one device: one token for a class set of up to N devices, the same
-    /// `slate.toml` on every card with only `device_number` changed. Each device number it
-    /// enrolls must not be enrolled yet (it never replaces a device's credential).
+    /// `slate.toml` on every card (with only `device_number` changed, or with none: each device
+    /// then takes its number from `device numbers` or asks IT on its screen for the setup code
+    /// printed with the token). Each device number it enrolls must not be enrolled yet (it
+    /// never replaces a device's credential).
     #[arg(long, value_name = "N", conflicts_with = "device", value_parser = clap::value_parser!(u16).range(1..=9999))]
     pub class_set: Option<u16>,
 

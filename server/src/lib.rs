@@ -69,6 +69,7 @@ pub mod cli;
 pub mod config;
 pub mod data_dir;
 pub mod device_policy;
+pub mod device_serials;
 pub mod export;
 pub mod features;
 pub mod governors;

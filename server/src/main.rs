@@ -63,6 +63,9 @@ async fn main() -> ExitCode {
         Command::Device(DeviceCommand::Rotate(args)) => {
             rotate_device(&cli.data_dir, database, args)
         }
+        Command::Device(DeviceCommand::Numbers(args)) => {
+            device_numbers(&cli.data_dir, database, args)
+        }
         Command::Update(UpdateCommand::Ca(args)) => update_ca(&cli.data_dir, database, args),
         Command::Update(UpdateCommand::Add(args)) => {
             update_add(&cli.data_dir, database, args).await
@@ -249,6 +252,29 @@ fn enrollment_token(
         (None, None) => anyhow::bail!("give --device N or --class-set N"),
     };
     println!("{}", token.expose());
+    if args.class_set.is_some() {
+        // On stderr, so `token=$(slate-server enrollment-token …)` still takes the token alone.
+        eprintln!(
+            "setup code for devices with no number: {} (type it on the device's setup screen)",
+            slate_protocol::class_set::setup_code(token.expose())
+        );
+    }
+    Ok(())
+}
+
+fn device_numbers(
+    data_dir: &Path,
+    database: &DatabaseArgs,
+    args: slate_server::cli::DeviceNumbersArgs,
+) -> anyhow::Result<()> {
+    // Read as the caller, before the command becomes the data directory's owner.
+    let text = std::fs::read_to_string(&args.file)
+        .with_context(|| format!("cannot read {}", args.file.display()))?;
+    let rows = slate_server::device_serials::parse_serials_csv(&text)
+        .with_context(|| format!("{} refused, nothing changed", args.file.display()))?;
+    let (_, store) = open(data_dir, database)?;
+    store.replace_device_serials(&rows, "console", chrono::Utc::now())?;
+    println!("IT's list of device serial numbers: {} devices", rows.len());
     Ok(())
 }
 

@@ -363,6 +363,9 @@ pub struct Device {
     env: Vec<(String, String)>,
     /// The stderr log of the last `slated` started.
     log: Option<PathBuf>,
+    /// The board serial slated reads instead of the board's, once [`Device::set_serial`] was
+    /// called.
+    serial_file: Option<PathBuf>,
 }
 
 /// The staff PIN of every test device's `slate.toml`.
@@ -440,6 +443,7 @@ impl Device {
             binaries,
             env: Vec::new(),
             log: None,
+            serial_file: None,
         }
     }
 
@@ -503,8 +507,43 @@ impl Device {
         std::fs::write(&self.config, text).expect("write config");
     }
 
+    /// A device whose card holds `card` as its `slate.toml` (relative paths: `control_socket`
+    /// must be `control.sock`), in `dir`: a class set's one card image.
+    pub fn from_card(dir: &Path, card: &str) -> Device {
+        std::fs::create_dir_all(dir).expect("device dir");
+        let config = dir.join("slate.toml");
+        std::fs::write(&config, card).expect("write config");
+        Device::at(dir, None)
+    }
+
+    /// The [`DeviceSetup`]'s `slate.toml` text with relative paths and no device number: the
+    /// same for every card of a class set.
+    pub fn class_set_card(server_url: &str, token: &str) -> String {
+        format!(
+            "school = \"Test Primary\"\nstate_dir = \"state\"\ncontrol_socket = \"control.sock\"\n\n\
+             [server]\nurl = {server_url:?}\nenrollment_token = {token:?}\n\n\
+             [upload]\nretry_min_ms = 50\nretry_max_ms = 200\nheartbeat_s = 3600\n\n\
+             [button]\nsource = \"none\"\n\n[staff]\npin_hash = {:?}\n",
+            staff_pin_hash()
+        )
+    }
+
+    /// From the next start, slated reads `serial` as its board's serial number (a test's PC has
+    /// none; slate_daemon::setup::run::SERIAL_FILE_ENV is how tests give one).
+    pub fn set_serial(&mut self, serial: &str) {
+        let file = self.dir.join("serial-number");
+        std::fs::write(&file, serial).expect("write the serial file");
+        self.serial_file = Some(file);
+    }
+
     /// Starts `slated` and waits for it to say it is ready.
     pub fn start(&mut self) {
+        self.start_until("slated ready");
+    }
+
+    /// Starts `slated` and waits for the line starting with `line` (`slated setup`: a device
+    /// with no number showing IT's setup screen). The rest of its output is read until it ends.
+    pub fn start_until(&mut self, line: &str) -> mpsc::Receiver<String> {
         assert!(self.child.is_none(), "device already running");
         let mut command = Command::new(self.program("slated"));
         command.arg("--config").arg(&self.config).env("RUST_LOG", "info");
@@ -513,12 +552,35 @@ impl Device {
             // slate_daemon::clock::BOOT_ID_FILE_ENV: read only in tests.
             command.env("SLATE_BOOT_ID_FILE", file);
         }
+        if let Some(file) = &self.serial_file {
+            command.env("SLATE_SERIAL_FILE", file);
+        }
         let log =
             self.dir.join(format!("slated-{}.stderr.log", Instant::now().elapsed().as_nanos()));
         let (child, lines) = spawn_with_lines(command, &log);
         self.log = Some(log.clone());
-        wait_for_line(&lines, "slated ready", &log);
+        wait_for_line(&lines, line, &log);
         self.child = Some(child);
+        lines
+    }
+
+    /// Runs `slatectl --json` with `args` (and `stdin`) against this device and returns slated's
+    /// reply, whether it said ok or not.
+    pub fn ctl_json(&self, args: &[&str], stdin: &str) -> serde_json::Value {
+        use std::io::Write;
+        let mut child = Command::new(self.program("slatectl"))
+            .arg("--socket")
+            .arg(&self.socket)
+            .arg("--json")
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("slatectl");
+        child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+        let out = child.wait_with_output().expect("slatectl output");
+        serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("slatectl {args:?}: {e}: {out:?}"))
     }
 
     /// From the next start, slated is in the boot `id` (a UUID as the kernel writes it): a test
@@ -604,6 +666,11 @@ impl Device {
     /// Waits until every spooled event has been delivered.
     pub fn wait_until_drained(&self) {
         wait_until("the spool to drain", || (self.status()["spool_pending"] == 0).then_some(()));
+    }
+
+    /// A file in the device's state directory (its data partition).
+    pub fn state_file(&self, name: &str) -> PathBuf {
+        self.dir.join("state").join(name)
     }
 
     pub fn spool_dir(&self) -> PathBuf {

@@ -7,7 +7,7 @@ use crate::http::error::ApiError;
 use crate::http::routes::{Method, Route, Routes};
 use crate::http::{AppState, LiveReport};
 use crate::secrets::{Secret, SecretHash};
-use crate::store::{AuthenticatedDevice, EnrollOutcome};
+use crate::store::{AuthenticatedDevice, EnrollOutcome, SerialLookup};
 use axum::body::Body;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -20,6 +20,7 @@ use axum::routing::{get, post, MethodRouter};
 use axum::Json;
 use chrono::Utc;
 use slate_protocol::bundle::SignedBundle;
+use slate_protocol::class_set::{NumberReply, NumberRequest};
 use slate_protocol::device::{
     check_list_name, CommandsReply, PolicyReply, CAN_LANGUAGES, CAN_TEST_BUTTON, MAX_COMMAND_WAIT_S,
 };
@@ -36,6 +37,7 @@ use tower_http::services::ServeFile;
 pub fn device_routes() -> Vec<(&'static str, &'static str, MethodRouter<AppState>)> {
     vec![
         (routes::ENROLL, "post", post(enroll)),
+        (routes::ENROLL_NUMBER, "post", post(enroll_number)),
         (routes::EVENTS, "post", post(ingest_events)),
         (routes::DEVICE_POLICY, "get", get(device_policy)),
         (routes::DEVICE_LIST_ROUTE, "get", get(device_list)),
@@ -99,7 +101,36 @@ pub async fn enroll(
             tracing::info!(%device, "device enrolled");
             Ok(Json(EnrollReply { device, credential: credential.expose().to_owned() }))
         }
+        // Only a valid class-set token reaches this refusal: its holder may know which
+        // numbers are taken, and the device's setup screen asks IT for another.
+        EnrollOutcome::Refused(crate::store::EnrollRefusal::DeviceEnrolled) => {
+            tracing::info!(%device, "enrollment refused: a class-set token for a number already enrolled");
+            Err(ApiError::DeviceNumberTaken(device))
+        }
         EnrollOutcome::Refused(why) => Err(ApiError::EnrollmentRefused(refusal_name(why))),
+    }
+}
+
+/// `POST /api/v1/enroll/number`: a device with no number asks, with its class-set token, which
+/// number IT's list (`slate-server device numbers`) gives its serial.
+pub async fn enroll_number(
+    State(state): State<AppState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<NumberReply>, ApiError> {
+    let request = NumberRequest::from_json(&body_bytes(body)?).map_err(ApiError::Malformed)?;
+    let lookup = state
+        .store
+        .run(move |store| {
+            store.device_for_serial(&SecretHash::of(&request.token), &request.serial, Utc::now())
+        })
+        .await?;
+    match lookup {
+        SerialLookup::Listed(device) => {
+            tracing::info!(%device, "device number given from IT's list of serials");
+            Ok(Json(NumberReply { device }))
+        }
+        SerialLookup::NotListed => Err(ApiError::SerialNotListed),
+        SerialLookup::TokenRefused => Err(ApiError::EnrollmentRefused("not a class-set token")),
     }
 }
 

@@ -29,6 +29,13 @@ pub enum ApiError {
     CredentialRefused,
     #[error("enrollment token refused ({0})")]
     EnrollmentRefused(&'static str),
+    /// A valid class-set token for a number already enrolled: safe to say to whoever holds the
+    /// token, so the device's setup screen can ask IT for another number.
+    #[error("device {0} is already enrolled")]
+    DeviceNumberTaken(DeviceNumber),
+    /// A serial that is not on IT's list (asked with a valid class-set token).
+    #[error("serial not on IT's list")]
+    SerialNotListed,
     #[error("device {authenticated} sent an event for device {claimed}")]
     OtherDevice { authenticated: DeviceNumber, claimed: DeviceNumber },
     #[error("staff sign-in needed")]
@@ -63,7 +70,8 @@ impl ApiError {
             | ApiError::EnrollmentRefused(_)
             | ApiError::StaffOnly => StatusCode::UNAUTHORIZED,
             ApiError::OtherDevice { .. } | ApiError::Forbidden => StatusCode::FORBIDDEN,
-            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::NotFound | ApiError::SerialNotListed => StatusCode::NOT_FOUND,
+            ApiError::DeviceNumberTaken(_) => StatusCode::CONFLICT,
             ApiError::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Storage(_) | ApiError::ListFile(_) | ApiError::BundleFile(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR
@@ -86,6 +94,10 @@ impl ApiError {
             ApiError::Forbidden => self.to_string(),
             ApiError::BadQuery(e) => e.clone(),
             ApiError::NotFound => self.to_string(),
+            ApiError::DeviceNumberTaken(device) => {
+                format!("device {device} is already enrolled: choose another number")
+            }
+            ApiError::SerialNotListed => "this serial number is not on IT's list".into(),
             // The school's own records, not secrets: tells IT what to add.
             ApiError::NotReady(_) => self.to_string(),
             ApiError::Storage(_) | ApiError::ListFile(_) | ApiError::BundleFile(_) => {

@@ -29,6 +29,15 @@ pub enum EnrollRefusal {
     UsedUp,
 }
 
+/// What IT's list of serials says for a device that asks for its number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SerialLookup {
+    Listed(DeviceNumber),
+    NotListed,
+    /// Not a class-set token, or one that expired.
+    TokenRefused,
+}
+
 /// What is known of a token at an enrollment.
 #[derive(Debug, Clone, Copy)]
 struct TokenUse {
@@ -74,12 +83,15 @@ struct ClassSetUse {
 /// Why a class-set token may not enroll this device, or `None` when it may. It never replaces
 /// an enrolled device's credential (whoever holds a class set's card could otherwise take over
 /// any device number), except the one it enrolled itself that was never heard from (its reply
-/// lost, as with a single token).
+/// lost, as with a single token). A number this token enrolled and that has been heard from
+/// since is refused as enrolled, like any other: another card of the set chose it too.
 fn class_set_refusal(token: ClassSetUse) -> Option<EnrollRefusal> {
     if token.expired {
         Some(EnrollRefusal::Expired)
-    } else if token.used_by_this_device {
-        (!token.unheard_since_use).then_some(EnrollRefusal::AlreadyUsed)
+    } else if token.used_by_this_device && token.unheard_since_use {
+        None
+    } else if token.used_by_this_device && !token.device_enrolled {
+        Some(EnrollRefusal::AlreadyUsed)
     } else if token.device_enrolled {
         Some(EnrollRefusal::DeviceEnrolled)
     } else if token.uses >= token.devices_max {
@@ -304,6 +316,67 @@ impl Store {
         append_audit(&*tx, now, by, "made a class-set enrollment token", None, Some(&detail))?;
         tx.commit()?;
         Ok(token)
+    }
+
+    /// Replaces IT's list of which number each device serial gets (`device_serials`), in one
+    /// transaction; audited with the count, never the serials.
+    pub fn replace_device_serials(
+        &self,
+        rows: &[crate::device_serials::SerialNumber],
+        by: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let connection = self.lock();
+        let tx = connection.transaction()?;
+        tx.execute("DELETE FROM device_serials", [])?;
+        for row in rows {
+            tx.execute(
+                "INSERT INTO device_serials (serial, device, added_at) VALUES ($1, $2, $3)",
+                (row.serial.as_str(), row.device.get(), db_time(now)),
+            )?;
+        }
+        let detail = format!("{} devices", rows.len());
+        append_audit(
+            &*tx,
+            now,
+            by,
+            "uploaded the list of device serial numbers",
+            None,
+            Some(&detail),
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The number IT listed for `serial`, asked with a class-set token that has not expired
+    /// (a single device's token names its device already).
+    pub fn device_for_serial(
+        &self,
+        token: &SecretHash,
+        serial: &str,
+        now: DateTime<Utc>,
+    ) -> Result<SerialLookup, StoreError> {
+        let connection = self.lock();
+        let expires_at: Option<String> = connection
+            .query_row(
+                "SELECT expires_at FROM class_set_tokens WHERE token_sha256 = $1",
+                [token.as_bytes()],
+                |r| r.get(0),
+            )
+            .optional()?;
+        match expires_at {
+            Some(at) if parse_db_time(&at)? > now => {}
+            _ => return Ok(SerialLookup::TokenRefused),
+        }
+        let device: Option<u32> = connection
+            .query_row("SELECT device FROM device_serials WHERE serial = $1", [serial], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        Ok(match device.map(DeviceNumber::new) {
+            Some(Ok(device)) => SerialLookup::Listed(device),
+            Some(Err(_)) | None => SerialLookup::NotListed,
+        })
     }
 
     /// The device a credential belongs to, if any, and whether IT asked it to replace the
@@ -771,7 +844,8 @@ mod class_set_tests {
             (token(false, false, false, false, 3), Some(EnrollRefusal::UsedUp)),
             (token(false, false, false, true, 0), Some(EnrollRefusal::DeviceEnrolled)),
             (token(false, true, true, true, 3), None),
-            (token(false, true, false, true, 1), Some(EnrollRefusal::AlreadyUsed)),
+            (token(false, true, false, true, 1), Some(EnrollRefusal::DeviceEnrolled)),
+            (token(false, true, false, false, 1), Some(EnrollRefusal::AlreadyUsed)),
             (token(true, false, false, false, 0), Some(EnrollRefusal::Expired)),
             (token(true, true, true, true, 1), Some(EnrollRefusal::Expired)),
         ];
@@ -811,7 +885,7 @@ mod class_set_tests {
         );
         store.ingest(device(12), &[hello], now + chrono::Duration::seconds(1)).unwrap();
         let late = Secret::generate();
-        assert_eq!(enroll(12, &late), EnrollOutcome::Refused(EnrollRefusal::AlreadyUsed));
+        assert_eq!(enroll(12, &late), EnrollOutcome::Refused(EnrollRefusal::DeviceEnrolled));
         let expired = now + chrono::Duration::days(4);
         assert_eq!(
             store.enroll(&token.hash(), device(14), &late.hash(), "0.1.0", expired).unwrap(),

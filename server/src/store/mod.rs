@@ -46,7 +46,9 @@ pub use chronology::{
 };
 pub use classes::ClassInput;
 pub use commands::{ButtonTestRecord, CommandRecord};
-pub use devices::{AuthenticatedDevice, CredentialState, EnrollOutcome, EnrollRefusal};
+pub use devices::{
+    AuthenticatedDevice, CredentialState, EnrollOutcome, EnrollRefusal, SerialLookup,
+};
 pub use filtering_log::{BlockFilter, LoggedBlock};
 pub use incidents::{IncidentEntry, IncidentFilter, IncidentRecord, StepError};
 pub use ingest::{Ingested, NewReport};

@@ -241,3 +241,60 @@ async fn it_replaces_a_device_credential_and_revokes_a_stolen_device_on_the_flee
     }
     server.stop().await;
 }
+
+/// A class set from one card image: a device with no number asks with the class-set token and
+/// its serial which number IT listed, then enrolls as it; a number already enrolled is told as
+/// such (409) to a class-set token's holder, and a serial off the list or a single device's
+/// token is refused.
+#[tokio::test]
+async fn a_device_finds_its_number_on_its_serial_list_and_a_taken_number_is_told() {
+    use slate_server::device_serials::parse_serials_csv;
+    let server = TestServer::start().await;
+    let now = Utc::now();
+    let class_set = server.store.issue_class_set_token(3, Duration::days(4), "it", now).unwrap();
+    let class_set = class_set.expose().to_owned();
+    let list =
+        parse_serials_csv("serial,device\n10000000abcdef01,12\ndc:a6:32:01:02:03,13\n").unwrap();
+    server.store.replace_device_serials(&list, "it", now).unwrap();
+    let ask = |token: String, serial: &str| {
+        let body = serde_json::json!({"v": 1, "token": token, "serial": serial});
+        let request =
+            server.client.post(format!("{}/api/v1/enroll/number", server.url)).json(&body);
+        async move { request.send().await.unwrap() }
+    };
+
+    let listed = ask(class_set.clone(), "10000000abcdef01").await;
+    assert_eq!(listed.status(), 200);
+    let listed: serde_json::Value = listed.json().await.unwrap();
+    assert_eq!(listed, serde_json::json!({"device": 12}));
+    let mac = ask(class_set.clone(), "dca632010203").await.json::<serde_json::Value>().await;
+    assert_eq!(mac.unwrap()["device"], 13);
+
+    let unlisted = ask(class_set.clone(), "abc").await;
+    assert_eq!(unlisted.status(), 404);
+    assert_eq!(error_of(unlisted).await, "this serial number is not on IT's list");
+    let single = server.token(14, Duration::days(7), now);
+    assert_eq!(ask(single, "10000000abcdef01").await.status(), 401, "not a class-set token");
+    assert_eq!(ask("nope".into(), "10000000abcdef01").await.status(), 401);
+    let unnormalised = ask(class_set.clone(), "DC:A6:32:01:02:03").await;
+    assert_eq!(unnormalised.status(), 400);
+
+    assert_eq!(server.post_enroll(12, &class_set).await.status(), 200);
+    // Another card of the set typed 12 too: told so, and it may choose another.
+    let events = || batch(vec![report(12, None, "t")]);
+    let credential = server.post_enroll(12, &class_set).await;
+    assert_eq!(credential.status(), 200, "unheard since: its reply may have been lost");
+    let credential: serde_json::Value = credential.json().await.unwrap();
+    let credential = credential["credential"].as_str().unwrap().to_owned();
+    assert_eq!(server.post_events(Some(&credential), events()).await.status(), 200);
+    let taken = server.post_enroll(12, &class_set).await;
+    assert_eq!(taken.status(), 409, "heard from since: another card of the set chose 12 too");
+    let other = server.token(20, Duration::days(7), now);
+    assert_eq!(server.post_enroll(20, &other).await.status(), 200);
+    let taken = server.post_enroll(20, &class_set).await;
+    assert_eq!(taken.status(), 409);
+    assert_eq!(error_of(taken).await, "device 20 is already enrolled: choose another number");
+    // A token nobody issued learns nothing about which numbers are taken.
+    assert_eq!(server.post_enroll(20, "nope").await.status(), 401);
+    server.stop().await;
+}

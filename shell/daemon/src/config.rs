@@ -124,8 +124,10 @@ impl fmt::Debug for Secret {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
-    /// The number painted on the case.
-    pub device_number: DeviceNumber,
+    /// The number painted on the case. Absent on a class set's one card image: the device takes
+    /// its number from IT's list of serials or its setup screen, and keeps it in `state_dir`
+    /// (`crate::setup`).
+    pub device_number: Option<DeviceNumber>,
     /// For people reading the file and the logs; not sent anywhere.
     pub school: Option<String>,
     /// Holds `spool/` and `credential`. Must survive reboots.
@@ -348,7 +350,7 @@ const BUTTON_REQUIRED: &str = "is required (a `source` and, for evdev, a `device
 /// the file, and fields checked against each other.
 fn validate(raw: RawConfig, file: &File) -> Result<Config, ConfigError> {
     let base = file.path.parent().unwrap_or(Path::new(""));
-    let device_number = raw.device_number.ok_or_else(|| file.error("device_number", REQUIRED))?.0;
+    let device_number = raw.device_number.map(|n| n.0);
     let server = raw.server.ok_or_else(|| file.error("server", SERVER_REQUIRED))?.0;
     let url = server.url.ok_or_else(|| file.error("server.url", REQUIRED))?.0;
     let policy = PolicyConfig {
@@ -590,9 +592,6 @@ impl File<'_> {
     /// The first required setting the file lacks, as [`validate`] would name it.
     fn missing_required(&self) -> Option<ConfigError> {
         let top = self.doc.get_ref();
-        if top.get("device_number").is_none() {
-            return Some(self.error("device_number", REQUIRED));
-        }
         match top.get("server").map(Spanned::get_ref) {
             None => return Some(self.error("server", SERVER_REQUIRED)),
             Some(DeValue::Table(server)) if server.get("url").is_none() => {
@@ -703,7 +702,7 @@ key = "KEY_F12"
         assert_eq!(
             config,
             Config {
-                device_number: DeviceNumber::new(12).unwrap(),
+                device_number: Some(DeviceNumber::new(12).unwrap()),
                 school: Some("Hillside Primary".into()),
                 state_dir: "/var/lib/slate".into(),
                 control_socket: "/run/slate/control.sock".into(),
@@ -810,7 +809,7 @@ key = "KEY_F12"
     #[test]
     fn the_example_file_parses() {
         let config = parse_config(EXAMPLE, path()).unwrap();
-        assert_eq!(config.device_number.get(), 12);
+        assert_eq!(config.device_number.map(DeviceNumber::get), Some(12));
         assert_eq!(config.button_timing, ButtonTiming::default());
         assert_eq!(config.staff, StaffConfig::default());
         assert_eq!(
@@ -864,8 +863,7 @@ key = "KEY_F12"
                 "device_number",
                 "expected a whole number, found string",
             ),
-            ("device_number = 12", "", "device_number", "is required"),
-            ("device_number = 12", "device_numbr = 12", "device_number", "is required"),
+            ("device_number = 12", "device_numbr = 12", "device_numbr", "is not a known setting"),
             (
                 "school = \"Hillside Primary\"",
                 "school = \"Hillside Primary\"\nschol = \"x\"",

@@ -130,6 +130,10 @@ pub fn allowed(role: Role, request: &Request) -> bool {
                 | R::ReassuranceShown {}
                 | R::TellTeacher { .. }
                 | R::FilterBlocked { layer: FilterLayer::Url, .. }
+                // The setup screen; slated checks IT's code before anything else.
+                | R::SetupCode { .. }
+                | R::SetupNumber { .. }
+                | R::SetupConfirm { .. }
         ),
         Role::Dns => matches!(request, R::FilterBlocked { layer: FilterLayer::Dns, .. }),
         Role::Refused => matches!(request, R::DeviceRefused { .. }),

@@ -83,6 +83,17 @@ pub fn describe(request: &Request, reply: &Reply) -> String {
             None => "teacher told".into(),
         },
         Request::DeviceRefused { .. } => "refused device filed".into(),
+        Request::SetupCode { .. } | Request::SetupNumber { .. } | Request::SetupConfirm { .. } => {
+            match &reply.setup {
+                Some(view) => format!(
+                    "setup: {}{}{}",
+                    view.step,
+                    view.device.map(|d| format!(" device {d}")).unwrap_or_default(),
+                    view.notice.as_deref().map(|n| format!(" ({n})")).unwrap_or_default()
+                ),
+                None => "setup done".into(),
+            }
+        }
     }
 }
 

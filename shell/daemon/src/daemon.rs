@@ -76,6 +76,8 @@ pub enum DaemonError {
     Spool(#[from] SpoolError),
     #[error(transparent)]
     Control(#[from] BindError),
+    #[error("no device number (`slate_daemon::setup` finds it before the daemon starts)")]
+    NoNumber,
 }
 
 /// Where the held report's id is kept (in the state directory) so that a restart comes up held.
@@ -712,6 +714,11 @@ impl<D: Display, A: Apps, I: Ids + Send + 'static> Driver<D, A, I> {
             Request::DeviceRefused { kind, description } => {
                 self.plain(now, Input::DeviceRefused { kind, description }).await
             }
+            Request::SetupCode { .. }
+            | Request::SetupNumber { .. }
+            | Request::SetupConfirm { .. } => {
+                Reply::error(format!("device {} is set up already", self.device()))
+            }
             Request::TellTeacher { url, app } => {
                 let recent_names = self.dns.recent(RECENT_TIMEOUT).await;
                 let input = Input::TellTeacher { url: Some(url), app, recent_names };
@@ -1167,7 +1174,7 @@ impl Daemon {
     /// again, and a server that cannot be reached never stops it: the button and darkness work
     /// through both.
     pub async fn start(config: &Config) -> Result<Daemon, DaemonError> {
-        let device = config.device_number;
+        let device = config.device_number.ok_or(DaemonError::NoNumber)?;
         let spool_dir = config.state_dir.join("spool");
         let spool = tokio::task::spawn_blocking(move || open_spool(&spool_dir))
             .await

@@ -53,6 +53,7 @@ pub mod led;
 pub mod policy;
 pub mod roster;
 pub mod server_tls;
+pub mod setup;
 pub mod spool;
 pub mod staff;
 #[cfg(test)]

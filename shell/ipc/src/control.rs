@@ -146,6 +146,37 @@ pub enum Request {
         kind: RefusedDevice,
         description: String,
     },
+    /// IT's setup code, typed on the setup screen of a device with no number (a class set's
+    /// one card image). Only while slated is in setup (`Reply::setup`).
+    SetupCode {
+        code: Pin,
+    },
+    /// The device number IT typed on the setup screen, after the code.
+    SetupNumber {
+        number: u32,
+    },
+    /// "This is device N": yes enrolls with it, no asks for the number again.
+    SetupConfirm {
+        yes: bool,
+    },
+}
+
+/// Where the setup of a device with no number is, in `status` while slated is in setup: what
+/// the setup screen shows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SetupView {
+    /// `code`, `number`, `confirm` or `enrolling`.
+    pub step: String,
+    /// The number to confirm or being enrolled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<DeviceNumber>,
+    /// What went wrong last, as the screen says it ("That code is not right", "Device 12 is
+    /// already enrolled: choose another number").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notice: Option<String>,
+    /// Codes are refused for this many more seconds (too many wrong ones).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locked_for_s: Option<u64>,
 }
 
 /// A staff PIN as typed; `Debug` never shows it.
@@ -216,6 +247,10 @@ pub struct Reply {
     /// When the kiosk policy in force was issued, in `status`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy_issued_at: Option<DateTime<Utc>>,
+    /// The device has no number yet and waits for IT (`state` is `setup`), in `status` and the
+    /// answers to the setup requests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub setup: Option<SetupView>,
 }
 
 impl Reply {
@@ -364,6 +399,9 @@ impl Request {
             Request::FilterBlocked { .. } => "filter_blocked",
             Request::TellTeacher { .. } => "tell_teacher",
             Request::DeviceRefused { .. } => "device_refused",
+            Request::SetupCode { .. } => "setup_code",
+            Request::SetupNumber { .. } => "setup_number",
+            Request::SetupConfirm { .. } => "setup_confirm",
         }
     }
 }

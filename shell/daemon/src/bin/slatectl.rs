@@ -81,6 +81,16 @@ enum Cmd {
     },
     /// Show the device's state.
     Status,
+    /// IT's setup code for a device with no number (read from standard input), as typed on its
+    /// setup screen.
+    SetupCode,
+    /// The device number, on a device with no number, after the setup code.
+    SetupNumber { number: u32 },
+    /// Confirm the number typed ("This is device N"): yes enrolls as it, no asks again.
+    SetupConfirm {
+        #[arg(value_parser = ["yes", "no"])]
+        answer: String,
+    },
     /// Say that the pupil opened an app (what the kiosk UI sends).
     AppOpened { app: String },
     /// Say that the pupil accepted the acceptable use agreement (what the kiosk UI sends).
@@ -178,6 +188,15 @@ fn main() -> ExitCode {
         }
         Cmd::HashPin { pin } => return hash_pin(pin),
         Cmd::Status => Request::Status {},
+        Cmd::SetupCode => match read_pin() {
+            Ok(code) => Request::SetupCode { code: Pin(code) },
+            Err(e) => {
+                eprintln!("slatectl: cannot read the setup code: {e}");
+                return ExitCode::from(2);
+            }
+        },
+        Cmd::SetupNumber { number } => Request::SetupNumber { number },
+        Cmd::SetupConfirm { answer } => Request::SetupConfirm { yes: answer == "yes" },
         Cmd::AppOpened { app } => Request::AppOpened { app },
         Cmd::AupAccepted { key_stage, text_version, school_version } => {
             Request::AupAccepted { key_stage, text_version, school_version }

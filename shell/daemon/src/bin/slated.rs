@@ -2,7 +2,8 @@
 //! [`slate_daemon::daemon::Daemon`] until SIGTERM or SIGINT.
 //!
 //! Stdout carries exactly one line, `slated ready device=<N>`, once the control socket accepts
-//! requests; logs go to stderr (`RUST_LOG` filters them, default `info`).
+//! requests (before it, `slated setup` when a device with no number shows IT's setup screen:
+//! `slate_daemon::setup`); logs go to stderr (`RUST_LOG` filters them, default `info`).
 //!
 //! Exit status: 0 after a clean stop; 1 when it cannot start; 78 (`EX_CONFIG`) for a
 //! configuration file that cannot be used (the message names the file, the field and where it
@@ -88,7 +89,11 @@ fn main() -> ExitCode {
     // for it held Ctrl+C until Enter was pressed.
     runtime.shutdown_timeout(STRAGGLERS);
     match outcome {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(None | Some(Early::Stopped)) => ExitCode::SUCCESS,
+        Ok(Some(Early::NoNumber(e))) => {
+            eprintln!("slated: {}: {e}", args.config.display());
+            ExitCode::from(EX_CONFIG)
+        }
         Err(e) => {
             eprintln!("slated: {e:#}");
             ExitCode::FAILURE
@@ -114,7 +119,17 @@ fn check_config(path: &std::path::Path) -> ExitCode {
         eprintln!("slated: {}: field `server.ca_certificate`: {e}", path.display());
         return ExitCode::from(EX_CONFIG);
     }
-    println!("{}: ok (device {})", path.display(), config.device_number);
+    match config.device_number {
+        Some(device) => println!("{}: ok (device {device})", path.display()),
+        None if config.server.enrollment_token.is_some() => println!(
+            "{}: ok (no device number: taken from IT's list of serials or the setup screen)",
+            path.display()
+        ),
+        None => println!(
+            "{}: ok (no device number: this device must have one kept from before)",
+            path.display()
+        ),
+    }
     ExitCode::SUCCESS
 }
 
@@ -148,9 +163,50 @@ fn same_config(card: &std::path::Path, installed: &std::path::Path) -> ExitCode 
     }
 }
 
-async fn run(config: slate_daemon::config::Config) -> anyhow::Result<()> {
+/// How `run` ended before the daemon started.
+enum Early {
+    Stopped,
+    NoNumber(slate_daemon::setup::run::SetupError),
+}
+
+async fn run(mut config: slate_daemon::config::Config) -> anyhow::Result<Option<Early>> {
     let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
     let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    // A class set's card has no number: find it (IT's list, or IT on the setup screen) first.
+    let mut setup_watchdog = None;
+    let on_setup_screen = || {
+        let mut stdout = std::io::stdout().lock();
+        let _ = writeln!(stdout, "slated setup").and_then(|()| stdout.flush());
+        // The control socket answers (the setup screen): ready for systemd, waiting for IT.
+        let _ = sd_notify::notify(&[
+            sd_notify::NotifyState::Ready,
+            sd_notify::NotifyState::Status("waiting for IT to give this device its number"),
+        ]);
+        setup_watchdog = sd_notify::watchdog_enabled().map(|period| {
+            tokio::spawn(async move {
+                loop {
+                    let _ = sd_notify::notify(&[sd_notify::NotifyState::Watchdog]);
+                    tokio::time::sleep(period / 2).await;
+                }
+            })
+        });
+    };
+    let found = tokio::select! {
+        found = slate_daemon::setup::run::device_number(&config, on_setup_screen) => found,
+        _ = term.recv() => return Ok(Some(Early::Stopped)),
+        _ = int.recv() => return Ok(Some(Early::Stopped)),
+    };
+    if let Some(watchdog) = setup_watchdog {
+        watchdog.abort();
+    }
+    match found {
+        Ok(device) => config.device_number = Some(device),
+        Err(e @ slate_daemon::setup::run::SetupError::NoToken)
+        | Err(e @ slate_daemon::setup::run::SetupError::NumberFile { .. }) => {
+            return Ok(Some(Early::NoNumber(e)))
+        }
+        Err(e) => return Err(e).context("finding this device's number"),
+    }
     let daemon = Daemon::start(&config).await.context("starting slated")?;
 
     let mut stdout = std::io::stdout().lock();
@@ -180,5 +236,5 @@ async fn run(config: slate_daemon::config::Config) -> anyhow::Result<()> {
         watchdog.abort();
     }
     daemon.shutdown().await;
-    Ok(())
+    Ok(None)
 }
