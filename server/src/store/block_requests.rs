@@ -81,7 +81,7 @@ pub(super) fn record_ask(tx: &Transaction<'_>, ask: &NewAsk<'_>) -> Result<i64, 
             let it_staff: Vec<String> = {
                 let mut statement = tx.prepare_cached(
                     "SELECT DISTINCT email FROM staff
-                     WHERE role = 'it' AND email IS NOT NULL AND disabled_at IS NULL
+                     WHERE role = 'it_admin' AND email IS NOT NULL AND disabled_at IS NULL
                      ORDER BY email",
                 )?;
                 let rows = statement.query_map([], |r| r.get(0))?;
