@@ -1460,7 +1460,8 @@ mod tests {
         let lockout = EventBody::SecurityBreach {
             breach: Breach::PinLockout { wrong_pins: 5, lockouts: 2, locked_for_s: 120 },
         };
-        let batch = Batch::new(vec![Event::new(DeviceNumber::new(12).unwrap(), Utc::now(), lockout)]);
+        let batch =
+            Batch::new(vec![Event::new(DeviceNumber::new(12).unwrap(), Utc::now(), lockout)]);
         assert!(Batch::from_json(&batch.to_json()).is_ok());
         let long = EventBody::SecurityBreach {
             breach: Breach::PolicyRefused {
@@ -1495,5 +1496,4 @@ mod tests {
             assert_eq!(IngestReply::takes(accepts, kind), takes, "{accepts:?} {kind}");
         }
     }
-
 }

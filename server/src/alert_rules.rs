@@ -242,7 +242,11 @@ pub struct SchoolHours {
 /// Monday to Friday, 08:00 to 16:30.
 impl Default for SchoolHours {
     fn default() -> Self {
-        Self { days: [true, true, true, true, true, false, false], start_minute: 8 * 60, end_minute: 16 * 60 + 30 }
+        Self {
+            days: [true, true, true, true, true, false, false],
+            start_minute: 8 * 60,
+            end_minute: 16 * 60 + 30,
+        }
     }
 }
 
@@ -252,7 +256,9 @@ pub const DAY_NAMES: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun
 impl SchoolHours {
     /// Usable: a day open and a start before the end.
     pub fn is_usable(&self) -> bool {
-        self.days.iter().any(|d| *d) && self.start_minute < self.end_minute && self.end_minute <= 1440
+        self.days.iter().any(|d| *d)
+            && self.start_minute < self.end_minute
+            && self.end_minute <= 1440
     }
 
     /// "mon-fri 08:00-16:30" style words, for the audit log and the page.
@@ -679,7 +685,13 @@ mod tests {
         let breaches: Vec<&str> = RULES.iter().filter(|r| r.breach).map(|r| r.name).collect();
         assert_eq!(
             breaches,
-            ["illegal_content", "filter_bypass", "hardware_refused", "policy_refused", "pin_lockout"]
+            [
+                "illegal_content",
+                "filter_bypass",
+                "hardware_refused",
+                "policy_refused",
+                "pin_lockout"
+            ]
         );
     }
     use slate_protocol::{ButtonFault, FilterLayer, RefusedDevice};
@@ -964,23 +976,72 @@ mod tests {
         let t = |s: &str| -> DateTime<Utc> { s.parse().unwrap() };
         let hours = SchoolHours::default();
         let late = SchoolHours { days: [true; 7], start_minute: 0, end_minute: 1440 };
-        let single_day = SchoolHours { days: [false, false, true, false, false, false, false], ..hours };
+        let single_day =
+            SchoolHours { days: [false, false, true, false, false, false, false], ..hours };
         // (what, stored at, minutes, hours, due at)
         let cases: [(&str, &str, u32, Option<&SchoolHours>, &str); 11] = [
             ("in hours, winter", "2026-11-17T10:00:00Z", 15, Some(&hours), "2026-11-17T10:15:00Z"),
             // 10:00 BST is 09:00 UTC.
             ("in hours, summer", "2026-06-16T09:00:00Z", 15, Some(&hours), "2026-06-16T09:15:00Z"),
-            ("16:25 Friday (GMT) to 08:10 Monday", "2026-11-20T16:25:00Z", 15, Some(&hours), "2026-11-23T08:10:00Z"),
-            ("16:25 Friday (BST) to 08:10 Monday (BST)", "2026-06-19T15:25:00Z", 15, Some(&hours), "2026-06-22T07:10:00Z"),
+            (
+                "16:25 Friday (GMT) to 08:10 Monday",
+                "2026-11-20T16:25:00Z",
+                15,
+                Some(&hours),
+                "2026-11-23T08:10:00Z",
+            ),
+            (
+                "16:25 Friday (BST) to 08:10 Monday (BST)",
+                "2026-06-19T15:25:00Z",
+                15,
+                Some(&hours),
+                "2026-06-22T07:10:00Z",
+            ),
             // Friday 23 October is BST; Monday 26 October is GMT after the change on Sunday.
-            ("across the autumn change", "2026-10-23T15:25:00Z", 15, Some(&hours), "2026-10-26T08:10:00Z"),
+            (
+                "across the autumn change",
+                "2026-10-23T15:25:00Z",
+                15,
+                Some(&hours),
+                "2026-10-26T08:10:00Z",
+            ),
             // Friday 27 March is GMT; Monday 30 March is BST after the change on Sunday.
-            ("across the spring change", "2026-03-27T16:25:00Z", 15, Some(&hours), "2026-03-30T07:10:00Z"),
-            ("before school starts", "2026-11-17T06:30:00Z", 15, Some(&hours), "2026-11-17T08:15:00Z"),
+            (
+                "across the spring change",
+                "2026-03-27T16:25:00Z",
+                15,
+                Some(&hours),
+                "2026-03-30T07:10:00Z",
+            ),
+            (
+                "before school starts",
+                "2026-11-17T06:30:00Z",
+                15,
+                Some(&hours),
+                "2026-11-17T08:15:00Z",
+            ),
             ("on a Saturday", "2026-11-21T11:00:00Z", 15, Some(&hours), "2026-11-23T08:15:00Z"),
-            ("every hour counts when off", "2026-11-20T16:25:00Z", 15, None, "2026-11-20T16:40:00Z"),
-            ("a whole-day school on the spring change day", "2026-03-29T00:50:00Z", 15, Some(&late), "2026-03-29T01:05:00Z"),
-            ("one school day a week", "2026-11-19T09:00:00Z", 30, Some(&single_day), "2026-11-25T08:30:00Z"),
+            (
+                "every hour counts when off",
+                "2026-11-20T16:25:00Z",
+                15,
+                None,
+                "2026-11-20T16:40:00Z",
+            ),
+            (
+                "a whole-day school on the spring change day",
+                "2026-03-29T00:50:00Z",
+                15,
+                Some(&late),
+                "2026-03-29T01:05:00Z",
+            ),
+            (
+                "one school day a week",
+                "2026-11-19T09:00:00Z",
+                30,
+                Some(&single_day),
+                "2026-11-25T08:30:00Z",
+            ),
         ];
         for (what, stored, minutes, hours, due) in cases {
             assert_eq!(escalation_due(t(stored), minutes, hours), t(due), "{what}");
@@ -995,7 +1056,17 @@ mod tests {
 
     #[test]
     fn clock_times_read_and_write() {
-        for (text, minute) in [("08:00", Some(480)), ("8:05", Some(485)), ("16:30", Some(990)), ("24:00", Some(1440)), ("24:01", None), ("12:60", None), ("noon", None), ("1230", None), ("", None)] {
+        for (text, minute) in [
+            ("08:00", Some(480)),
+            ("8:05", Some(485)),
+            ("16:30", Some(990)),
+            ("24:00", Some(1440)),
+            ("24:01", None),
+            ("12:60", None),
+            ("noon", None),
+            ("1230", None),
+            ("", None),
+        ] {
             assert_eq!(parse_clock(text), minute, "{text}");
         }
         assert_eq!(clock(990), "16:30");

@@ -466,7 +466,10 @@ mod tests {
         assert!(body.contains("https://slate.example/block-requests"), "{body}");
         assert!(!body.contains("incident") && !body.contains("device 12"), "{body}");
         let hook = webhook_body(&asked, None);
-        assert_eq!((hook["kind"].as_str(), hook["asks"].as_u64()), (Some("block_request"), Some(2)));
+        assert_eq!(
+            (hook["kind"].as_str(), hook["asks"].as_u64()),
+            (Some("block_request"), Some(2))
+        );
         assert!(hook.get("incident").is_none() && hook.get("device").is_none());
     }
 }

@@ -68,9 +68,9 @@ pub fn at_uk_minute(day: chrono::NaiveDate, minute: u16) -> DateTime<Utc> {
     match London.from_local_datetime(&naive) {
         LocalResult::Single(t) => t.with_timezone(&Utc),
         LocalResult::Ambiguous(earlier, _) => earlier.with_timezone(&Utc),
-        LocalResult::None => (start + chrono::Duration::minutes(i64::from(minute)))
-            .max(start)
-            .with_timezone(&Utc),
+        LocalResult::None => {
+            (start + chrono::Duration::minutes(i64::from(minute))).max(start).with_timezone(&Utc)
+        }
     }
 }
 

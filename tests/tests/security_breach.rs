@@ -128,9 +128,8 @@ fn a_tampered_list_is_refused_by_the_device_and_the_dsl_is_alerted() {
     assert!(message.contains("head@school.example"), "a breach reaches the head at once");
     // Nothing of the list in force changed on the device: the tampered file was never written.
     let lists = device.dir.join("state/policy/lists");
-    let written = std::fs::read_dir(&lists)
-        .map(|files| files.filter_map(Result::ok).count())
-        .unwrap_or(0);
+    let written =
+        std::fs::read_dir(&lists).map(|files| files.filter_map(Result::ok).count()).unwrap_or(0);
     assert_eq!(written, 0, "no list file installed");
     // One alert, however often the device fetches again (every 10 s here): the device files
     // the same refusal once, and the rule raises one alert an hour.

@@ -73,7 +73,9 @@ fn audited(server: &TestServer, actor: &str, action: &str) -> Vec<String> {
 async fn an_unlock_asking_to_block_a_site_reaches_a_school_list_once_the_dsl_accepts_it() {
     let (smtp_port, mut mail) = smtp_sink().await;
     let mut server = TestServer::start().await;
-    server.restart(smtp_config(smtp_port), slate_server::alert_outbox::OutboxTiming::default()).await;
+    server
+        .restart(smtp_config(smtp_port), slate_server::alert_outbox::OutboxTiming::default())
+        .await;
     let credential = server.enroll(12).await;
     let mut it = Browser::signed_in(&server, "it.admin", Role::ItAdmin).await;
     // IT's address, for the new requests' alerts.
@@ -155,7 +157,10 @@ async fn an_unlock_asking_to_block_a_site_reaches_a_school_list_once_the_dsl_acc
     alerts.sort();
     assert_eq!(
         alerts,
-        ["Subject: Slate: site block requested: already.example", "Subject: Slate: site block requested: example.org"]
+        [
+            "Subject: Slate: site block requested: already.example",
+            "Subject: Slate: site block requested: example.org"
+        ]
     );
 
     let mut dsl = Browser::signed_in(&server, "dsl.jones", Role::Dsl).await;

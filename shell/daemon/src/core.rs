@@ -59,8 +59,8 @@
 
 use chrono::{DateTime, FixedOffset, NaiveTime, TimeZone, Utc};
 use slate_protocol::{
-    Breach, ButtonFault, DeviceNumber, Event, EventBody, EventId, FilterLayer, PupilId, RefusedDevice,
-    ReportOrigin, ResolutionChoice, SessionEndReason, SessionId, StaffId,
+    Breach, ButtonFault, DeviceNumber, Event, EventBody, EventId, FilterLayer, PupilId,
+    RefusedDevice, ReportOrigin, ResolutionChoice, SessionEndReason, SessionId, StaffId,
 };
 use std::time::Duration;
 

@@ -39,7 +39,8 @@ use slate_protocol::device::{CommandAction, DeviceCommand};
 use slate_protocol::kiosk::Policy as KioskPolicy;
 use slate_protocol::staff::StaffPins;
 use slate_protocol::{
-    Breach, ButtonFault, DeviceNumber, DisplayFault, Event, EventBody, EventId, ResolutionChoice, SessionId,
+    Breach, ButtonFault, DeviceNumber, DisplayFault, Event, EventBody, EventId, ResolutionChoice,
+    SessionId,
 };
 use std::collections::VecDeque;
 use std::path::PathBuf;

@@ -636,14 +636,18 @@ fn a_schools_own_agreement_rides_in_the_signed_kiosk_policy_and_is_optional() {
 #[test]
 fn refusals_that_are_breaches() {
     use slate_protocol::{Breach, PolicyPart, PolicyRefusal};
-    let refused =
-        |part, list: Option<&str>, reason| Some(Breach::PolicyRefused { part, list: list.map(Into::into), reason });
+    let refused = |part, list: Option<&str>, reason| {
+        Some(Breach::PolicyRefused { part, list: list.map(Into::into), reason })
+    };
     let cases = [
         (PolicyFetchError::Transport("timeout".into()), None),
         (PolicyFetchError::Status(503), None),
         (PolicyFetchError::Write { path: "/x".into(), reason: "full".into() }, None),
         (PolicyFetchError::Read { path: "/x".into(), reason: "gone".into() }, None),
-        (PolicyFetchError::Reply("bad".into()), refused(PolicyPart::Reply, None, PolicyRefusal::Malformed)),
+        (
+            PolicyFetchError::Reply("bad".into()),
+            refused(PolicyPart::Reply, None, PolicyRefusal::Malformed),
+        ),
         (
             PolicyFetchError::Bundle { which: "filter", reason: "signature".into() },
             refused(PolicyPart::Filter, None, PolicyRefusal::Signature),

@@ -736,7 +736,8 @@ async fn a_lost_replacement_leaves_the_old_credential_in_use_until_the_server_as
 #[test]
 fn newer_kinds_go_only_to_a_server_that_takes_them() {
     let device = DeviceNumber::new(12).unwrap();
-    let hello = || Event::new(device, Utc::now(), EventBody::Hello { software_version: "1".into() });
+    let hello =
+        || Event::new(device, Utc::now(), EventBody::Hello { software_version: "1".into() });
     let breach = || {
         Event::new(
             device,
