@@ -1485,7 +1485,8 @@ mod tests {
         let new: IngestReply =
             serde_json::from_str(r#"{"stored":1,"duplicates":0,"accepts":["security_breach"]}"#)
                 .unwrap();
-        let cases: [(Option<&[String]>, &str, Option<bool>); 5] = [
+        type Accepts<'a> = Option<&'a [String]>;
+        let cases: [(Accepts, &str, Option<bool>); 5] = [
             (None, "report_filed", Some(true)),
             (None, "security_breach", None),
             (Some(&old.accepts), "security_breach", Some(false)),

@@ -1910,7 +1910,9 @@ mod tests {
     fn a_pin_lockout_is_a_security_breach_event() {
         let mut core = Core::with_rules(device(), rules());
         let mut ids = SequentialIds::default();
-        let steps: [(&str, Input, Option<(u32, u64)>); 9] = [
+        // (at, input, the lockout event it files: lockouts in a row, seconds locked)
+        type Lockout = Option<(u32, u64)>;
+        let steps: [(&str, Input, Lockout); 9] = [
             ("10:00:00", press("10:00:00", None), None),
             ("10:01:01", pin(PinCheck::Wrong), None),
             ("10:01:02", pin(PinCheck::Wrong), None),

@@ -755,7 +755,8 @@ fn newer_kinds_go_only_to_a_server_that_takes_them() {
     let events = [a.clone(), b.clone(), c.clone()];
     let new_server = vec!["security_breach".to_owned()];
     let old_server: Vec<String> = Vec::new();
-    let cases: [(&str, &[Event], Option<&[String]>, Gate); 6] = [
+    type Accepts<'a> = Option<&'a [String]>;
+    let cases: [(&str, &[Event], Accepts, Gate); 6] = [
         ("not said yet: what comes before", &events, None, Gate::Send(1)),
         ("not said yet, a newer kind first: ask", &events[1..], None, Gate::Ask),
         ("a new server takes all", &events, Some(&new_server), Gate::Send(3)),
