@@ -43,7 +43,9 @@
 //! member of staff unlocked a held device and chose what happens next; it names the report by
 //! id), `aup_accepted`, `app_opened`, `filter_blocked` (DNS or URL layer, with rule and list) and
 //! `device_refused` (a USB stick or camera plugged in and left unused) and `button_tested` (a
-//! press during the fleet's button test: no report). A report never carries a picture, page content or keystrokes: there is no
+//! press during the fleet's button test: no report); and, only to a server whose [`IngestReply`]
+//! `accepts` names it, `security_breach` (a policy or list the device refused, a staff PIN
+//! lockout: [`Breach`]). A report never carries a picture, page content or keystrokes: there is no
 //! field for them (seed 003: "Not view the image").
 //!
 //! Every event may carry `"clock":{"boot_id":"…","boottime_ms":81234,"synchronised":true}`
@@ -515,7 +517,78 @@ pub enum EventBody {
         /// The server's id of the `test_button` command that opened the test.
         command: u64,
     },
+    /// A security breach the device saw: a signed policy or list file that did not verify
+    /// (tampered with on the way, or an older one offered again), or a lockout after wrong
+    /// staff PINs. A newer kind: sent only to a server whose [`IngestReply::accepts`] names it
+    /// (an older server refuses a whole batch with a kind it does not know).
+    SecurityBreach { breach: Breach },
 }
+
+/// What a [`EventBody::SecurityBreach`] says happened. Tagged by `what`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "what", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Breach {
+    /// slated refused a policy from the server, or a list file for it: nothing of it was
+    /// installed and the last good policy stays in force.
+    PolicyRefused {
+        /// Which part was refused.
+        part: PolicyPart,
+        /// The list's name, for a list file.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        list: Option<String>,
+        reason: PolicyRefusal,
+    },
+    /// Wrong staff PINs in a row locked unlocking (the device's own lockout).
+    PinLockout {
+        /// Wrong PINs in a row that started this lockout.
+        wrong_pins: u32,
+        /// Lockouts in a row without a right PIN between (each doubles the next).
+        lockouts: u32,
+        /// How long unlocking is locked, in seconds.
+        locked_for_s: u64,
+    },
+}
+
+/// The part of a signed policy a device refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PolicyPart {
+    /// The policy reply itself (its shape).
+    Reply,
+    Kiosk,
+    Filter,
+    Staff,
+    /// A filter list file the filter policy names.
+    List,
+}
+
+/// Why a device refused a policy or list file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PolicyRefusal {
+    /// The signature did not verify, or the signed document was not one a device accepts.
+    Signature,
+    /// A list file's size or SHA-256 differs from the signed manifest.
+    Digest,
+    /// Issued before the one in force: an old policy offered again.
+    Older,
+    /// Not the shape a policy reply has.
+    Malformed,
+}
+
+impl Breach {
+    /// Its `what` tag, for logs and the server's rules.
+    pub fn what(&self) -> &'static str {
+        match self {
+            Breach::PolicyRefused { .. } => "policy_refused",
+            Breach::PinLockout { .. } => "pin_lockout",
+        }
+    }
+}
+
+/// The event kinds newer than the first release's: a device sends one only to a server whose
+/// [`IngestReply::accepts`] names it.
+pub const NEWER_KINDS: [&str; 1] = ["security_breach"];
 
 /// Most names a report carries in `recent_names`.
 pub const MAX_RECENT_NAMES: usize = 20;
@@ -710,6 +783,13 @@ impl EventBody {
             | EventBody::SessionEnded { .. }
             | EventBody::ReportResolved { .. }
             | EventBody::ButtonTested { .. } => Ok(()),
+            EventBody::SecurityBreach { breach: Breach::PolicyRefused { list, .. } } => {
+                match list {
+                    Some(list) => check_text("list", list, 64),
+                    None => Ok(()),
+                }
+            }
+            EventBody::SecurityBreach { breach: Breach::PinLockout { .. } } => Ok(()),
         }
     }
 
@@ -727,6 +807,7 @@ impl EventBody {
             EventBody::FilterBlocked { .. } => "filter_blocked",
             EventBody::DeviceRefused { .. } => "device_refused",
             EventBody::ButtonTested { .. } => "button_tested",
+            EventBody::SecurityBreach { .. } => "security_breach",
         }
     }
 }
@@ -785,11 +866,24 @@ pub struct IngestReply {
     /// the answer as before.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub rotate_credential: bool,
+    /// The event kinds of [`NEWER_KINDS`] this server takes. Left out by servers older than
+    /// them: a device then sends none of those kinds there (such a server would refuse the
+    /// whole batch for one event it cannot read).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub accepts: Vec<String>,
 }
 
 impl IngestReply {
     pub fn new(stored: u32, duplicates: u32) -> Self {
-        Self { stored, duplicates, rotate_credential: false }
+        Self { stored, duplicates, rotate_credential: false, accepts: Vec::new() }
+    }
+
+    /// Whether the server said it takes events of `kind` (always, for the first release's).
+    pub fn takes(accepts: Option<&[String]>, kind: &str) -> Option<bool> {
+        if !NEWER_KINDS.contains(&kind) {
+            return Some(true);
+        }
+        accepts.map(|a| a.iter().any(|k| k == kind))
     }
 }
 
@@ -1346,5 +1440,63 @@ mod tests {
         let reply =
             EnrollReply { device: DeviceNumber::new(1).unwrap(), credential: "s3cret".into() };
         assert!(!format!("{reply:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn a_security_breach_round_trips_and_is_checked() {
+        let refused = EventBody::SecurityBreach {
+            breach: Breach::PolicyRefused {
+                part: PolicyPart::List,
+                list: Some("iwf".into()),
+                reason: PolicyRefusal::Digest,
+            },
+        };
+        let json = serde_json::to_value(&refused).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"type":"security_breach",
+                "breach":{"what":"policy_refused","part":"list","list":"iwf","reason":"digest"}})
+        );
+        assert_eq!(serde_json::from_value::<EventBody>(json).unwrap(), refused);
+        assert_eq!(refused.kind(), "security_breach");
+        let lockout = EventBody::SecurityBreach {
+            breach: Breach::PinLockout { wrong_pins: 5, lockouts: 2, locked_for_s: 120 },
+        };
+        let batch =
+            Batch::new(vec![Event::new(DeviceNumber::new(12).unwrap(), Utc::now(), lockout)]);
+        assert!(Batch::from_json(&batch.to_json()).is_ok());
+        let long = EventBody::SecurityBreach {
+            breach: Breach::PolicyRefused {
+                part: PolicyPart::List,
+                list: Some("x".repeat(65)),
+                reason: PolicyRefusal::Digest,
+            },
+        };
+        assert!(long.validate().is_err());
+        let extra = serde_json::json!({"type":"security_breach",
+            "breach":{"what":"pin_lockout","wrong_pins":5,"lockouts":1,"locked_for_s":60,"pin":"1234"}});
+        assert!(serde_json::from_value::<EventBody>(extra).is_err(), "no field for a PIN");
+    }
+
+    /// An older server's answer has no `accepts`: a device reads it as "takes none of the newer
+    /// kinds"; the first release's kinds always go.
+    #[test]
+    fn which_kinds_a_server_takes() {
+        let old: IngestReply = serde_json::from_str(r#"{"stored":1,"duplicates":0}"#).unwrap();
+        assert!(old.accepts.is_empty());
+        let new: IngestReply =
+            serde_json::from_str(r#"{"stored":1,"duplicates":0,"accepts":["security_breach"]}"#)
+                .unwrap();
+        type Accepts<'a> = Option<&'a [String]>;
+        let cases: [(Accepts, &str, Option<bool>); 5] = [
+            (None, "report_filed", Some(true)),
+            (None, "security_breach", None),
+            (Some(&old.accepts), "security_breach", Some(false)),
+            (Some(&new.accepts), "security_breach", Some(true)),
+            (Some(&old.accepts), "filter_blocked", Some(true)),
+        ];
+        for (accepts, kind, takes) in cases {
+            assert_eq!(IngestReply::takes(accepts, kind), takes, "{accepts:?} {kind}");
+        }
     }
 }

@@ -13,14 +13,17 @@
 //! and sets its threshold and window. De-duplication: a rule raises at most one alert per
 //! device per window, however many events the burst has.
 //!
-//! What devices do not send yet, so no rule can see it: a list file refused or tampered with
-//! (slated keeps its last good list and says nothing), staff PIN lockouts (kept on the device
-//! only), and lockdown attempts (nftables drops DNS going around the filter without counting).
-//! DoH attempts are seen: they are blocks in the `dns-bypass` list.
+//! Security breaches devices see and send as `security_breach` events: a signed policy or list
+//! file slated refused (a bad signature or digest, an older policy offered again) and a lockout
+//! after wrong staff PINs. DoH attempts are blocks in the `dns-bypass` list. What devices still
+//! do not send: DNS that nftables drops on its way around the filter (dropped without counting).
+//!
+//! Escalation counts only minutes within the school day the DSL sets ([`SchoolHours`]), unless
+//! the DSL turns that off: see [`escalation_due`] for why.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Datelike, Duration, Utc};
 use serde::{Deserialize, Serialize};
-use slate_protocol::EventBody;
+use slate_protocol::{Breach, EventBody};
 use std::collections::BTreeMap;
 
 /// Illegal content, by its publishers' names (IWF, CTIRU) and by the filter's category names.
@@ -39,6 +42,8 @@ pub enum RuleId {
     HardwareRefused,
     ButtonFault,
     DeviceSilent,
+    PolicyRefused,
+    PinLockout,
 }
 
 /// Why the rule matters: illegal and security rules are on by default.
@@ -89,7 +94,7 @@ const fn setting(on: bool, threshold: u32, window_minutes: u32) -> RuleSetting {
 }
 
 /// Every rule. On by default: the illegal and security ones.
-pub const RULES: [Rule; 6] = [
+pub const RULES: [Rule; 8] = [
     Rule {
         id: RuleId::IllegalContent,
         name: "illegal_content",
@@ -150,6 +155,26 @@ pub const RULES: [Rule; 6] = [
         measure: Measure::DaysSilent,
         default: setting(true, 3, 0),
     },
+    Rule {
+        id: RuleId::PolicyRefused,
+        name: "policy_refused",
+        title: "Refused or tampered policy",
+        triggers: "a device refused a filter policy or list from the server: its signature or digest did not verify, or an older one was offered again",
+        concern: Concern::Security,
+        breach: true,
+        measure: Measure::EventsInWindow,
+        default: setting(true, 1, 60),
+    },
+    Rule {
+        id: RuleId::PinLockout,
+        name: "pin_lockout",
+        title: "Staff PIN lockout",
+        triggers: "wrong staff PINs typed on a held device again and again, until unlocking locked",
+        concern: Concern::Security,
+        breach: true,
+        measure: Measure::EventsInWindow,
+        default: setting(true, 1, 60),
+    },
 ];
 
 impl RuleId {
@@ -192,6 +217,113 @@ pub struct AlertSettings {
     pub escalate_after_minutes: u32,
     /// Addresses besides the deputy DSLs' that escalations go to (the head, say).
     pub escalate_to: Vec<String>,
+    /// Count only minutes within [`AlertSettings::school_hours`] towards escalation.
+    #[serde(default = "yes")]
+    pub escalate_in_school_hours: bool,
+    /// The school day (settings stored before it have the default).
+    #[serde(default)]
+    pub school_hours: SchoolHours,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// The school day, UK time: the days it is open (Monday first) and from when to when.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SchoolHours {
+    pub days: [bool; 7],
+    /// Minutes after UK midnight.
+    pub start_minute: u16,
+    /// Minutes after UK midnight, after `start_minute`; at most 1440 (midnight).
+    pub end_minute: u16,
+}
+
+/// Monday to Friday, 08:00 to 16:30.
+impl Default for SchoolHours {
+    fn default() -> Self {
+        Self {
+            days: [true, true, true, true, true, false, false],
+            start_minute: 8 * 60,
+            end_minute: 16 * 60 + 30,
+        }
+    }
+}
+
+/// The days' short names, Monday first: the form's field names and the audit log's words.
+pub const DAY_NAMES: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+
+impl SchoolHours {
+    /// Usable: a day open and a start before the end.
+    pub fn is_usable(&self) -> bool {
+        self.days.iter().any(|d| *d)
+            && self.start_minute < self.end_minute
+            && self.end_minute <= 1440
+    }
+
+    /// "mon-fri 08:00-16:30" style words, for the audit log and the page.
+    pub fn describe(&self) -> String {
+        let days: Vec<&str> =
+            DAY_NAMES.iter().zip(self.days).filter(|(_, on)| *on).map(|(d, _)| *d).collect();
+        format!("{} {}-{}", days.join(","), clock(self.start_minute), clock(self.end_minute))
+    }
+}
+
+/// `HH:MM` for minutes after midnight.
+pub fn clock(minute: u16) -> String {
+    format!("{:02}:{:02}", minute / 60, minute % 60)
+}
+
+/// Reads `HH:MM` (24-hour; `24:00` is midnight at the end of the day).
+pub fn parse_clock(text: &str) -> Option<u16> {
+    let (h, m) = text.trim().split_once(':')?;
+    if h.is_empty() || h.len() > 2 || m.len() != 2 {
+        return None;
+    }
+    let (h, m): (u16, u16) = (h.parse().ok()?, m.parse().ok()?);
+    (h < 24 && m < 60 || h == 24 && m == 0).then_some(h * 60 + m)
+}
+
+/// When an incident stored at `created_at` is due for escalation after `minutes`: with school
+/// hours, only minutes within them count, so a press at 16:25 on a Friday with 15 minutes is
+/// due at 08:10 on Monday, not at 16:40 on Friday.
+///
+/// Why school hours rather than escalating out of hours to someone else: the escalation is for
+/// a held classroom device nobody in school has come to. The report's own alert already reached
+/// the DSL at once, whatever the hour, and breaches go to the senior leaders at once (seed 004,
+/// "with immediate effect"); seeds 000 to 004 name no out-of-hours contact, and send incidents
+/// to "the first available member of staff" and the leadership team in school. Paging a deputy
+/// at home at 16:40 on a Friday about a device in an empty classroom is what a DSL would turn
+/// off; the report waiting at 08:10 on Monday, when the deputy can walk to the classroom, is
+/// what they expect. A DSL who wants every hour to count turns school hours off.
+///
+/// Hours that are not usable ([`SchoolHours::is_usable`]) count every minute. Pure.
+pub fn escalation_due(
+    created_at: DateTime<Utc>,
+    minutes: u32,
+    hours: Option<&SchoolHours>,
+) -> DateTime<Utc> {
+    let mut remaining = Duration::minutes(i64::from(minutes));
+    let Some(hours) = hours.filter(|h| h.is_usable()) else {
+        return created_at + remaining;
+    };
+    let mut day = created_at.with_timezone(&chrono_tz::Europe::London).date_naive();
+    // At least one school day a week: a year of days always finds the time.
+    for _ in 0..=366 {
+        if hours.days[day.weekday().num_days_from_monday() as usize] {
+            let open = crate::uk_time::at_uk_minute(day, hours.start_minute);
+            let close = crate::uk_time::at_uk_minute(day, hours.end_minute);
+            let from = open.max(created_at);
+            if close > from {
+                if close - from >= remaining {
+                    return from + remaining;
+                }
+                remaining -= close - from;
+            }
+        }
+        day = day.succ_opt().expect("a date within chrono's range");
+    }
+    created_at + Duration::minutes(i64::from(minutes))
 }
 
 impl Default for AlertSettings {
@@ -200,6 +332,8 @@ impl Default for AlertSettings {
             rules: RULES.iter().map(|r| (r.name.to_owned(), r.default)).collect(),
             escalate_after_minutes: DEFAULT_ESCALATE_AFTER_MINUTES,
             escalate_to: Vec::new(),
+            escalate_in_school_hours: true,
+            school_hours: SchoolHours::default(),
         }
     }
 }
@@ -218,6 +352,9 @@ impl AlertSettings {
         if !ESCALATE_AFTER_LIMITS.contains(&settings.escalate_after_minutes) {
             settings.escalate_after_minutes = DEFAULT_ESCALATE_AFTER_MINUTES;
         }
+        if !settings.school_hours.is_usable() {
+            settings.school_hours = SchoolHours::default();
+        }
         settings
     }
 
@@ -227,6 +364,11 @@ impl AlertSettings {
 
     pub fn rule(&self, id: RuleId) -> RuleSetting {
         self.rules.get(id.name()).copied().unwrap_or(id.rule().default)
+    }
+
+    /// The hours escalation counts in: `None` when every minute counts.
+    pub fn escalation_hours(&self) -> Option<&SchoolHours> {
+        self.escalate_in_school_hours.then_some(&self.school_hours)
     }
 }
 
@@ -284,6 +426,36 @@ pub fn check_form(fields: &BTreeMap<String, String>) -> Result<AlertSettings, Ve
             ESCALATE_AFTER_LIMITS.end()
         )),
     }
+    settings.escalate_in_school_hours = !text("escalate_in_school_hours").is_empty();
+    let mut days = [false; 7];
+    for (i, day) in DAY_NAMES.iter().enumerate() {
+        days[i] = !text(&format!("school_{day}")).is_empty();
+    }
+    let start = parse_clock(text("school_start"));
+    let end = parse_clock(text("school_end"));
+    match (start, end) {
+        (Some(start_minute), Some(end_minute)) if start_minute < end_minute => {
+            settings.school_hours = SchoolHours { days, start_minute, end_minute };
+            if !days.iter().any(|d| *d) {
+                problems.push("School day: tick at least one day.".into());
+            }
+        }
+        (Some(_), Some(_)) => problems.push("School day: the end must be after the start.".into()),
+        (start, end) => {
+            if start.is_none() {
+                problems.push(format!(
+                    "School day starts: {:?} is not a time such as 08:00.",
+                    text("school_start")
+                ));
+            }
+            if end.is_none() {
+                problems.push(format!(
+                    "School day ends: {:?} is not a time such as 16:30.",
+                    text("school_end")
+                ));
+            }
+        }
+    }
     let addresses: Vec<&str> =
         text("escalate_to").split([',', ' ', '\n', '\r', ';']).filter(|a| !a.is_empty()).collect();
     if addresses.len() > MAX_ESCALATE_TO {
@@ -335,6 +507,21 @@ pub fn describe_changes(before: &AlertSettings, after: &AlertSettings) -> Option
             before.escalate_after_minutes, after.escalate_after_minutes
         ));
     }
+    if before.escalate_in_school_hours != after.escalate_in_school_hours {
+        let words = |on: bool| if on { "school hours only" } else { "every hour" };
+        changes.push(format!(
+            "escalation counts: {} -> {}",
+            words(before.escalate_in_school_hours),
+            words(after.escalate_in_school_hours)
+        ));
+    }
+    if before.school_hours != after.school_hours {
+        changes.push(format!(
+            "school day: {} -> {}",
+            before.school_hours.describe(),
+            after.school_hours.describe()
+        ));
+    }
     if before.escalate_to != after.escalate_to {
         let list = |a: &[String]| if a.is_empty() { "none".to_owned() } else { a.join(", ") };
         changes.push(format!(
@@ -366,6 +553,10 @@ pub fn rule_for(body: &EventBody) -> Option<RuleId> {
         EventBody::Heartbeat { button_fault, display_fault, .. } => {
             (button_fault.is_some() || display_fault.is_some()).then_some(RuleId::ButtonFault)
         }
+        EventBody::SecurityBreach { breach: Breach::PolicyRefused { .. } } => {
+            Some(RuleId::PolicyRefused)
+        }
+        EventBody::SecurityBreach { breach: Breach::PinLockout { .. } } => Some(RuleId::PinLockout),
         _ => None,
     }
 }
@@ -377,6 +568,7 @@ pub fn event_kinds(rule: RuleId) -> &'static [&'static str] {
         RuleId::HardwareRefused => &["device_refused"],
         RuleId::ButtonFault => &["heartbeat"],
         RuleId::DeviceSilent => &[],
+        RuleId::PolicyRefused | RuleId::PinLockout => &["security_breach"],
     }
 }
 
@@ -458,14 +650,22 @@ pub struct OpenIncident {
     pub escalated: bool,
 }
 
-/// The incidents to escalate now: unacknowledged button reports stored `minutes` or more
-/// before `now`, not escalated yet, and no older than [`ESCALATE_NO_OLDER_THAN`]. Once each.
-pub fn escalations(incidents: &[OpenIncident], minutes: u32, now: DateTime<Utc>) -> Vec<i64> {
-    let after = Duration::minutes(i64::from(minutes));
+/// The incidents to escalate now: unacknowledged button reports whose `minutes` (within
+/// `hours`, when given: [`escalation_due`]) have passed by `now`, not escalated yet, and no
+/// older than [`ESCALATE_NO_OLDER_THAN`]. Once each.
+pub fn escalations(
+    incidents: &[OpenIncident],
+    minutes: u32,
+    hours: Option<&SchoolHours>,
+    now: DateTime<Utc>,
+) -> Vec<i64> {
     incidents
         .iter()
         .filter(|i| i.unacknowledged && i.from_button && !i.escalated)
-        .filter(|i| now - i.created_at >= after && now - i.created_at <= ESCALATE_NO_OLDER_THAN)
+        .filter(|i| {
+            now >= escalation_due(i.created_at, minutes, hours)
+                && now - i.created_at <= ESCALATE_NO_OLDER_THAN
+        })
         .map(|i| i.incident)
         .collect()
 }
@@ -483,7 +683,16 @@ mod tests {
             }
         }
         let breaches: Vec<&str> = RULES.iter().filter(|r| r.breach).map(|r| r.name).collect();
-        assert_eq!(breaches, ["illegal_content", "filter_bypass", "hardware_refused"]);
+        assert_eq!(
+            breaches,
+            [
+                "illegal_content",
+                "filter_bypass",
+                "hardware_refused",
+                "policy_refused",
+                "pin_lockout"
+            ]
+        );
     }
     use slate_protocol::{ButtonFault, FilterLayer, RefusedDevice};
 
@@ -558,6 +767,22 @@ mod tests {
             (heartbeat(Some(ButtonFault::Stuck)), Some(RuleId::ButtonFault)),
             (heartbeat(None), None),
             (EventBody::Hello { software_version: "1".into() }, None),
+            (
+                EventBody::SecurityBreach {
+                    breach: Breach::PolicyRefused {
+                        part: slate_protocol::PolicyPart::List,
+                        list: Some("iwf".into()),
+                        reason: slate_protocol::PolicyRefusal::Digest,
+                    },
+                },
+                Some(RuleId::PolicyRefused),
+            ),
+            (
+                EventBody::SecurityBreach {
+                    breach: Breach::PinLockout { wrong_pins: 5, lockouts: 1, locked_for_s: 60 },
+                },
+                Some(RuleId::PinLockout),
+            ),
         ];
         for (body, rule) in cases {
             assert_eq!(rule_for(&body), rule, "{body:?}");
@@ -706,10 +931,13 @@ mod tests {
             ("23:59:00", &[1, 5]),
         ];
         for (now, expected) in cases {
-            assert_eq!(escalations(&all, 15, at(now)), expected, "{now}");
+            assert_eq!(escalations(&all, 15, None, at(now)), expected, "{now}");
+            // 2026-11-17 is a Tuesday: within the default school day the same.
+            let hours = SchoolHours::default();
+            assert_eq!(escalations(&all, 15, Some(&hours), at(now)), expected, "{now}");
         }
         let week_later: DateTime<Utc> = "2026-11-25T10:00:00Z".parse().unwrap();
-        assert!(escalations(&all, 15, week_later).is_empty(), "a backlog is not escalated");
+        assert!(escalations(&all, 15, None, week_later).is_empty(), "a backlog is not escalated");
     }
 
     fn fields(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
@@ -732,7 +960,117 @@ mod tests {
             }
         }
         out.push(("escalate_after".into(), "15".into()));
+        out.push(("escalate_in_school_hours".into(), "on".into()));
+        for day in &DAY_NAMES[..5] {
+            out.push((format!("school_{day}"), "on".into()));
+        }
+        out.push(("school_start".into(), "08:00".into()));
+        out.push(("school_end".into(), "16:30".into()));
         out
+    }
+
+    /// Minutes within the school day, UK time, across both clock changes (2026: BST from
+    /// 29 March, GMT from 25 October) and a weekend.
+    #[test]
+    fn escalation_counts_only_school_minutes() {
+        let t = |s: &str| -> DateTime<Utc> { s.parse().unwrap() };
+        let hours = SchoolHours::default();
+        let late = SchoolHours { days: [true; 7], start_minute: 0, end_minute: 1440 };
+        let single_day =
+            SchoolHours { days: [false, false, true, false, false, false, false], ..hours };
+        // (what, stored at, minutes, hours, due at)
+        let cases: [(&str, &str, u32, Option<&SchoolHours>, &str); 11] = [
+            ("in hours, winter", "2026-11-17T10:00:00Z", 15, Some(&hours), "2026-11-17T10:15:00Z"),
+            // 10:00 BST is 09:00 UTC.
+            ("in hours, summer", "2026-06-16T09:00:00Z", 15, Some(&hours), "2026-06-16T09:15:00Z"),
+            (
+                "16:25 Friday (GMT) to 08:10 Monday",
+                "2026-11-20T16:25:00Z",
+                15,
+                Some(&hours),
+                "2026-11-23T08:10:00Z",
+            ),
+            (
+                "16:25 Friday (BST) to 08:10 Monday (BST)",
+                "2026-06-19T15:25:00Z",
+                15,
+                Some(&hours),
+                "2026-06-22T07:10:00Z",
+            ),
+            // Friday 23 October is BST; Monday 26 October is GMT after the change on Sunday.
+            (
+                "across the autumn change",
+                "2026-10-23T15:25:00Z",
+                15,
+                Some(&hours),
+                "2026-10-26T08:10:00Z",
+            ),
+            // Friday 27 March is GMT; Monday 30 March is BST after the change on Sunday.
+            (
+                "across the spring change",
+                "2026-03-27T16:25:00Z",
+                15,
+                Some(&hours),
+                "2026-03-30T07:10:00Z",
+            ),
+            (
+                "before school starts",
+                "2026-11-17T06:30:00Z",
+                15,
+                Some(&hours),
+                "2026-11-17T08:15:00Z",
+            ),
+            ("on a Saturday", "2026-11-21T11:00:00Z", 15, Some(&hours), "2026-11-23T08:15:00Z"),
+            (
+                "every hour counts when off",
+                "2026-11-20T16:25:00Z",
+                15,
+                None,
+                "2026-11-20T16:40:00Z",
+            ),
+            (
+                "a whole-day school on the spring change day",
+                "2026-03-29T00:50:00Z",
+                15,
+                Some(&late),
+                "2026-03-29T01:05:00Z",
+            ),
+            (
+                "one school day a week",
+                "2026-11-19T09:00:00Z",
+                30,
+                Some(&single_day),
+                "2026-11-25T08:30:00Z",
+            ),
+        ];
+        for (what, stored, minutes, hours, due) in cases {
+            assert_eq!(escalation_due(t(stored), minutes, hours), t(due), "{what}");
+        }
+        let closed = SchoolHours { days: [false; 7], ..hours };
+        assert_eq!(
+            escalation_due(t("2026-11-20T16:25:00Z"), 15, Some(&closed)),
+            t("2026-11-20T16:40:00Z"),
+            "unusable hours count every minute"
+        );
+    }
+
+    #[test]
+    fn clock_times_read_and_write() {
+        for (text, minute) in [
+            ("08:00", Some(480)),
+            ("8:05", Some(485)),
+            ("16:30", Some(990)),
+            ("24:00", Some(1440)),
+            ("24:01", None),
+            ("12:60", None),
+            ("noon", None),
+            ("1230", None),
+            ("", None),
+        ] {
+            assert_eq!(parse_clock(text), minute, "{text}");
+        }
+        assert_eq!(clock(990), "16:30");
+        assert_eq!(SchoolHours::default().describe(), "mon,tue,wed,thu,fri 08:00-16:30");
     }
 
     #[test]
@@ -746,7 +1084,11 @@ mod tests {
         changed.remove("hardware_refused_on");
         changed.insert("escalate_after".into(), "20".into());
         changed.insert("escalate_to".into(), "head@school.example, head@school.example".into());
+        changed.insert("school_end".into(), "15:15".into());
+        changed.remove("escalate_in_school_hours");
         let settings = check_form(&changed).unwrap();
+        assert_eq!(settings.school_hours.end_minute, 15 * 60 + 15);
+        assert_eq!(settings.escalation_hours(), None);
         assert_eq!(
             settings.rule(RuleId::HarmfulBurst),
             RuleSetting { on: true, threshold: 5, window_minutes: 10 }
@@ -757,7 +1099,9 @@ mod tests {
             describe_changes(&AlertSettings::default(), &settings).unwrap(),
             "harmful_burst: off, 10 in 10 min -> on, 5 in 10 min; \
              hardware_refused: on, 1 in 60 min -> off, 1 in 60 min; \
-             escalate after: 15 -> 20 min; also escalate to: none -> head@school.example"
+             escalate after: 15 -> 20 min; escalation counts: school hours only -> every hour; \
+             school day: mon,tue,wed,thu,fri 08:00-16:30 -> mon,tue,wed,thu,fri 08:00-15:15; \
+             also escalate to: none -> head@school.example"
         );
         assert_eq!(describe_changes(&settings, &settings), None);
 
@@ -767,6 +1111,7 @@ mod tests {
         bad.insert("device_silent_threshold".into(), "90".into());
         bad.insert("escalate_after".into(), "1".into());
         bad.insert("escalate_to".into(), "the head".into());
+        bad.insert("school_start".into(), "9am".into());
         let problems = check_form(&bad).unwrap_err();
         assert_eq!(
             problems,
@@ -775,6 +1120,7 @@ mod tests {
                 "Attempts to go around the filter: the number of events \"0\" is not a number from 1 to 1000.",
                 "Device silent: the number of days \"90\" is not a number from 1 to 60.",
                 "Escalate after: \"1\" is not a number of minutes from 5 to 1440.",
+                "School day starts: \"9am\" is not a time such as 08:00.",
                 "Also escalate to: \"the\" is not an email address.",
                 "Also escalate to: \"head\" is not an email address.",
             ]

@@ -41,6 +41,9 @@ pub enum AlertAbout {
     Rule { rule: String, count: u32, first_at: DateTime<Utc> },
     /// An incident nobody acknowledged in time.
     Escalation,
+    /// Staff asked for a site to be blocked (a new pending request): the site and how many
+    /// unlocks asked so far, read when the alert goes. No incident, no device: IT gets it too.
+    BlockRequest { site: String, asks: u32 },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -118,6 +121,16 @@ pub fn alert_email(alert: &Alert, public_url: Option<&str>) -> (String, String) 
             );
             return (subject, body);
         }
+        AlertAbout::BlockRequest { site, asks } => {
+            let base = public_url.unwrap_or("");
+            let times = if *asks == 1 { "once".to_owned() } else { format!("{asks} times") };
+            let subject = format!("Slate: site block requested: {site}");
+            let body = format!(
+                "Staff asked for {site} to be blocked ({times} so far), on unlocking a device.\n\n\
+                 Accept it into a school block list or decline it: {base}/block-requests\n"
+            );
+            return (subject, body);
+        }
     }
     let link = link(public_url, incident);
     if let Some(account) = &alert.recorded_by {
@@ -179,6 +192,15 @@ pub fn webhook_body(alert: &Alert, public_url: Option<&str>) -> serde_json::Valu
                 "pressed_at": alert.pressed_at,
                 "link": link(public_url, incident),
                 "text": format!("Incident {incident} on device {device} not acknowledged: escalated"),
+            });
+        }
+        AlertAbout::BlockRequest { site, asks } => {
+            return serde_json::json!({
+                "kind": "block_request",
+                "site": site,
+                "asks": asks,
+                "link": format!("{}/block-requests", public_url.unwrap_or("")),
+                "text": format!("Site block requested: {site}"),
             });
         }
     }
@@ -427,5 +449,27 @@ mod tests {
         assert_eq!(body["device"], 12);
         assert_eq!(body["link"], "/incidents/7");
         assert_eq!(body["pressed_at"], "2026-11-17T10:14:03Z");
+    }
+
+    /// IT gets it too: the site, how many asked and the page, never the incident or device.
+    #[test]
+    fn a_block_requests_alert_names_the_site_and_count_only() {
+        let asked = Alert {
+            about: AlertAbout::BlockRequest { site: "example.org".into(), asks: 2 },
+            incident: None,
+            device: None,
+            ..alert()
+        };
+        let (subject, body) = alert_email(&asked, Some("https://slate.example"));
+        assert_eq!(subject, "Slate: site block requested: example.org");
+        assert!(body.contains("(2 times so far)"), "{body}");
+        assert!(body.contains("https://slate.example/block-requests"), "{body}");
+        assert!(!body.contains("incident") && !body.contains("device 12"), "{body}");
+        let hook = webhook_body(&asked, None);
+        assert_eq!(
+            (hook["kind"].as_str(), hook["asks"].as_u64()),
+            (Some("block_request"), Some(2))
+        );
+        assert!(hook.get("incident").is_none() && hook.get("device").is_none());
     }
 }

@@ -58,6 +58,22 @@ pub fn day_start(day: chrono::NaiveDate) -> DateTime<Utc> {
         .with_timezone(&Utc)
 }
 
+/// The instant a UK day's clock shows `minute` minutes after midnight (1440: the next
+/// midnight). A time the clocks skipped (01:00 to 02:00 on the spring change) is read as the
+/// moment after the change; a time shown twice (autumn) as its first showing.
+pub fn at_uk_minute(day: chrono::NaiveDate, minute: u16) -> DateTime<Utc> {
+    let start = day_start(day);
+    let naive = day.and_hms_opt(0, 0, 0).expect("midnight is a time")
+        + chrono::Duration::minutes(i64::from(minute));
+    match London.from_local_datetime(&naive) {
+        LocalResult::Single(t) => t.with_timezone(&Utc),
+        LocalResult::Ambiguous(earlier, _) => earlier.with_timezone(&Utc),
+        LocalResult::None => {
+            (start + chrono::Duration::minutes(i64::from(minute))).max(start).with_timezone(&Utc)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -118,9 +118,21 @@ impl Server {
         Self::start_on(data_dir, "127.0.0.1:0", tls)
     }
 
+    /// Starts a server over plain HTTP on loopback with `config` (`--config`: alerts, say).
+    pub fn start_with_config(data_dir: &Path, config: &Path) -> Server {
+        Self::start_with(data_dir, "127.0.0.1:0", false, Some(config))
+    }
+
     fn start_on(data_dir: &Path, listen: &str, tls: bool) -> Server {
+        Self::start_with(data_dir, listen, tls, None)
+    }
+
+    fn start_with(data_dir: &Path, listen: &str, tls: bool, config: Option<&Path>) -> Server {
         let mut command = Command::new(binary("slate-server"));
         command.args(["serve", "--data-dir"]).arg(data_dir).args(["--listen", listen]);
+        if let Some(config) = config {
+            command.arg("--config").arg(config);
+        }
         if !tls {
             command.arg("--plain-http");
         }

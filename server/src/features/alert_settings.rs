@@ -5,7 +5,9 @@
 //! DSL and deputy DSL only (`ManageAlertRules`). No pupil data here: alerts name devices.
 
 use crate::access::{Gate, Permission};
-use crate::alert_rules::{check_form, limits, AlertSettings, Concern, Measure, RULES};
+use crate::alert_rules::{
+    check_form, clock, limits, AlertSettings, Concern, Measure, DAY_NAMES, RULES,
+};
 use crate::http::error::PageError;
 use crate::http::forms::form;
 use crate::http::layout::{csrf, layout, Viewer};
@@ -113,15 +115,34 @@ fn page(
                 }
             }
             h2 { "Escalation" }
-            p { "A report from a device's button that nobody has acknowledged is sent on, once, to the deputy DSL accounts that have an email address and to the addresses below (the head, say), as well as the DSL's. Alerts of the rules marked as a breach (illegal content, going around the filter, refused hardware) go to them at once too: seed 004 asks that senior leaders hear of a security breach with immediate effect." }
+            p { "A report from a device's button that nobody has acknowledged is sent on, once, to the deputy DSL accounts that have an email address and to the addresses below (the head, say), as well as the DSL's. Alerts of the rules marked as a breach (illegal content, going around the filter, refused hardware, a refused or tampered policy, staff PIN lockouts) go to them at once too: seed 004 asks that senior leaders hear of a security breach with immediate effect." }
             label for="escalate_after" { "Escalate after (minutes)" }
             input #escalate_after type="number" name="escalate_after" value=(settings.escalate_after_minutes) min="5" max="1440" required;
             label for="escalate_to" { "Also escalate to (email addresses, separated by commas)" }
             input #escalate_to type="text" name="escalate_to" value=(settings.escalate_to.join(", "));
+            h3 { "The school day" }
+            p { "Escalation counts only minutes within the school day, UK time: a report at 16:25 on a Friday with 15 minutes is escalated at 08:10 on Monday, when a deputy can go to the classroom, not at 16:40 on Friday. The report's own alert and breach alerts go at once, whatever the hour. Untick to count every hour of every day." }
+            label.check {
+                input type="checkbox" name="escalate_in_school_hours" value="on" checked[settings.escalate_in_school_hours];
+                "Count only the school day"
+            }
+            fieldset {
+                legend { "Days" }
+                @for (i, day) in DAY_NAMES.iter().enumerate() {
+                    label.check {
+                        input type="checkbox" name=(format!("school_{day}")) value="on" checked[settings.school_hours.days[i]];
+                        (day)
+                    }
+                }
+            }
+            label for="school_start" { "School day starts (HH:MM)" }
+            input #school_start type="text" name="school_start" value=(clock(settings.school_hours.start_minute)) required;
+            label for="school_end" { "School day ends (HH:MM)" }
+            input #school_end type="text" name="school_end" value=(clock(settings.school_hours.end_minute)) required;
             button type="submit" { "Save the alert rules" }
         }
         h2 { "Not watched yet" }
-        p.muted { "Devices do not report these yet, so no rule can alert on them: a list file refused or tampered with (the device keeps its last good list), staff PIN lockouts, and attempts to go around the device's DNS lockdown. Attempts to use DNS-over-HTTPS are watched: they are blocks in the dns-bypass list." }
+        p.muted { "Devices do not report this yet, so no rule can alert on it: DNS that the device's firewall drops on its way around the filter (dropped without counting). Attempts to use DNS-over-HTTPS are watched: they are blocks in the dns-bypass list. A refused or tampered policy and staff PIN lockouts are watched by their rules above, from devices of this release on." }
         h2 { "Recent alerts from these rules" }
         @if recent.is_empty() {
             p.empty { "None yet." }

@@ -161,8 +161,12 @@ pub async fn ingest_events(
         .store
         .run(move |store| store.ingest_reporting(device, &batch.events, Utc::now()))
         .await?;
-    let reply =
-        IngestReply { rotate_credential: authenticated.rotation_requested, ..ingested.reply };
+    let reply = IngestReply {
+        rotate_credential: authenticated.rotation_requested,
+        // This server stores and reads every newer kind (`alert_rules` raises breaches' alerts).
+        accepts: slate_protocol::NEWER_KINDS.iter().map(|k| (*k).to_owned()).collect(),
+        ..ingested.reply
+    };
     tracing::info!(%device, events = count, stored = reply.stored, duplicates = reply.duplicates, "batch ingested");
     for report in ingested.new_reports {
         announce(&state, &report);

@@ -63,6 +63,8 @@ pub struct Viewer {
     pub name: String,
     pub role: Role,
     pub csrf: String,
+    /// Site block requests waiting, shown beside the link for those who decide them.
+    pub pending_block_requests: Option<u32>,
 }
 
 impl Viewer {
@@ -120,7 +122,7 @@ fn layout_with_scripts(
                             @if v.may(Permission::ViewFleet) { a href="/fleet" { "Fleet" } " " }
                             @if v.may(Permission::SendCommands) { a href="/commands" { "Eyes on me" } " " }
                             @if v.may(Permission::SeeBypasses) { a href="/bypasses" { "Filter bypasses" } " " }
-                            @if v.may(Permission::HandleBlockRequests) { a href="/block-requests" { "Site block requests" } " " }
+                            @if v.may(Permission::HandleBlockRequests) { a href="/block-requests" { "Site block requests" @if let Some(n) = v.pending_block_requests.filter(|n| *n > 0) { " " span.count aria-label=(format!("{n} waiting")) { "(" (n) ")" } } } " " }
                             @if v.may(Permission::ManagePolicy) { a href="/setup" { "School setup" } " " } @if v.may(Permission::ManagePolicy) { a href="/pupils" { "Pupils" } " " }
                             @if v.may(Permission::ManageUpdates) { a href="/updates" { "Updates" } " " }
                             @if v.may(Permission::ManageStaffAccounts) { a href="/staff-accounts" { "Staff accounts" } " " }

@@ -35,6 +35,9 @@ pub struct Staff {
     pub role: Role,
     pub csrf: String,
     pub(crate) session: Option<SecretHash>,
+    /// Site block requests waiting, for the navigation of those who decide them (`None` for
+    /// the rest: they are not counted).
+    pub pending_block_requests: Option<u32>,
 }
 
 impl Staff {
@@ -53,7 +56,12 @@ impl Staff {
     }
 
     pub fn viewer(&self) -> Viewer {
-        Viewer { name: self.actor.clone(), role: self.role, csrf: self.csrf.clone() }
+        Viewer {
+            name: self.actor.clone(),
+            role: self.role,
+            csrf: self.csrf.clone(),
+            pending_block_requests: self.pending_block_requests,
+        }
     }
 
     /// Whether this member of staff is still signed in, keeping the session alive as a request
@@ -116,9 +124,16 @@ pub(crate) async fn who(parts: &Parts, state: &AppState) -> Result<Who, StoreErr
         let now = Utc::now();
         let session = state
             .store
-            .run(move |store| Ok(live_session(store, &id, now)?.map(|session| (session, id))))
+            .run(move |store| {
+                let Some(session) = live_session(store, &id, now)? else { return Ok(None) };
+                let pending = match access::may(session.role, Permission::HandleBlockRequests) {
+                    true => Some(store.pending_block_request_count()?),
+                    false => None,
+                };
+                Ok(Some((session, id, pending)))
+            })
             .await?;
-        if let Some((session, id)) = session {
+        if let Some((session, id, pending_block_requests)) = session {
             let path = parts.uri.path();
             if session.must_change_password && path != "/staff/password" && path != "/staff/logout"
             {
@@ -129,6 +144,7 @@ pub(crate) async fn who(parts: &Parts, state: &AppState) -> Result<Who, StoreErr
                 role: session.role,
                 csrf: session.csrf_token,
                 session: Some(id),
+                pending_block_requests,
             }));
         }
     }
@@ -136,11 +152,13 @@ pub(crate) async fn who(parts: &Parts, state: &AppState) -> Result<Who, StoreErr
         && request_cookie(&parts.headers, COOKIE_NAME, state.secure_cookies)
             .is_some_and(|key| state.staff_key.matches(key));
     if key_ok {
+        let pending = state.store.run(|store| store.pending_block_request_count()).await?;
         return Ok(Who::Staff(Staff {
             actor: STAFF_KEY_ACTOR.into(),
             role: Role::Dsl,
             csrf: staff_key_csrf(&state.staff_key),
             session: None,
+            pending_block_requests: Some(pending),
         }));
     }
     Ok(Who::Nobody)

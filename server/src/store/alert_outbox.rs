@@ -176,7 +176,10 @@ impl Store {
         let connection = self.lock();
         let mut statement = connection.prepare_cached(
             "SELECT id, incident, device, pressed_at, from_block_page, also_to, email_done,
-                    webhook_done, attempts, recorded_by, kind, rule, rule_count, rule_first_at
+                    webhook_done, attempts, recorded_by, kind, rule, rule_count, rule_first_at,
+                    (SELECT b.site FROM block_requests b WHERE b.id = alert_outbox.block_request),
+                    (SELECT count(*) FROM block_request_asks k
+                     WHERE k.request = alert_outbox.block_request)
              FROM alert_outbox
              WHERE (email_done = 0 OR webhook_done = 0) AND next_attempt_at <= $1
              ORDER BY next_attempt_at, id LIMIT $2",
@@ -199,6 +202,7 @@ impl Store {
                     r.get::<_, Option<i64>>(12)?,
                     r.get::<_, Option<String>>(13)?,
                 ),
+                (r.get::<_, Option<String>>(14)?, r.get::<_, i64>(15)?),
             ))
         })?;
         rows.map(|row| {
@@ -214,6 +218,7 @@ impl Store {
                 attempts,
                 by,
                 (kind, rule, count, first_at),
+                (site, asks),
             ) = row?;
             let about = match (kind.as_str(), rule, first_at) {
                 ("report", _, _) => AlertAbout::Report,
@@ -222,6 +227,11 @@ impl Store {
                     rule,
                     count: u32::try_from(count.unwrap_or(0)).unwrap_or(u32::MAX),
                     first_at: parse_db_time(&first_at)?,
+                },
+                // A request purged before its alert went: nothing left to say.
+                ("block_request", _, _) => AlertAbout::BlockRequest {
+                    site: site.unwrap_or_else(|| "(a request since removed)".into()),
+                    asks: u32::try_from(asks).unwrap_or(u32::MAX),
                 },
                 (kind, _, _) => return Err(StoreError::Corrupt(format!("alert kind {kind:?}"))),
             };

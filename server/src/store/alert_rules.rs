@@ -258,7 +258,12 @@ impl Store {
                 });
                 reports.insert(incident, (device, pressed_at));
             }
-            let due = escalations(&candidates, settings.escalate_after_minutes, now);
+            let due = escalations(
+                &candidates,
+                settings.escalate_after_minutes,
+                settings.escalation_hours(),
+                now,
+            );
             if due.is_empty() {
                 return Ok(0);
             }

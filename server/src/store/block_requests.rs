@@ -55,10 +55,13 @@ pub(super) struct NewAsk<'a> {
     pub device: DeviceNumber,
     pub unlocked_by: Option<&'a str>,
     pub at: DateTime<Utc>,
+    /// When the server stored it: a new request's alert is due from then.
+    pub received_at: &'a str,
 }
 
 /// Records an unlock's ask in the device's batch transaction: it joins the site's pending
-/// entry, or opens one. Returns the entry's id.
+/// entry, or opens one and queues its alert (to the configured addresses, the DSL's, and to the
+/// enabled IT accounts with an address: both may decide it). Returns the entry's id.
 pub(super) fn record_ask(tx: &Transaction<'_>, ask: &NewAsk<'_>) -> Result<i64, StoreError> {
     let pending: Vec<(i64, String)> = {
         let mut statement =
@@ -69,11 +72,30 @@ pub(super) fn record_ask(tx: &Transaction<'_>, ask: &NewAsk<'_>) -> Result<i64, 
     let at = db_time(ask.at);
     let request = match crate::block_requests::merge_into(&pending, ask.site) {
         Some(id) => id,
-        None => tx.query_row(
-            "INSERT INTO block_requests (site, created_at) VALUES ($1, $2) RETURNING id",
-            (ask.site, &at),
-            |r| r.get(0),
-        )?,
+        None => {
+            let id: i64 = tx.query_row(
+                "INSERT INTO block_requests (site, created_at) VALUES ($1, $2) RETURNING id",
+                (ask.site, &at),
+                |r| r.get(0),
+            )?;
+            let it_staff: Vec<String> = {
+                let mut statement = tx.prepare_cached(
+                    "SELECT DISTINCT email FROM staff
+                     WHERE role = 'it_admin' AND email IS NOT NULL AND disabled_at IS NULL
+                     ORDER BY email",
+                )?;
+                let rows = statement.query_map([], |r| r.get(0))?;
+                rows.collect::<Result<_, _>>()?
+            };
+            // No incident and no device on the alert: IT reads the site and the count only.
+            tx.execute(
+                "INSERT INTO alert_outbox (kind, block_request, pressed_at, from_block_page,
+                                           also_to, created_at, next_attempt_at)
+                 VALUES ('block_request', $1, $2, 0, $3, $4, $4)",
+                (id, &at, serde_json::to_string(&it_staff)?, ask.received_at),
+            )?;
+            id
+        }
     };
     tx.execute(
         "INSERT INTO block_request_asks (request, event_id, incident, device, unlocked_by, asked_at)
@@ -97,6 +119,16 @@ type RequestRow =
     (i64, String, String, Option<String>, Option<String>, Option<String>, Option<String>);
 
 impl Store {
+    /// How many requests wait for a decision (the navigation's count).
+    pub fn pending_block_request_count(&self) -> Result<u32, StoreError> {
+        let n: i64 = self.read().query_row(
+            "SELECT count(*) FROM block_requests WHERE status = 'pending'",
+            [],
+            |r| r.get(0),
+        )?;
+        Ok(u32::try_from(n).unwrap_or(u32::MAX))
+    }
+
     /// Pending requests, the most asked first (then the longest waiting), each with its asks.
     pub fn pending_block_requests(&self) -> Result<Vec<BlockRequestRecord>, StoreError> {
         let mut requests = self.block_requests_of(Which::Pending)?;

@@ -289,6 +289,9 @@ fn derive_rows(
         // A press during the button test: the fleet page reads it from the events table. It
         // files no report and opens no incident.
         EventBody::ButtonTested { .. } => {}
+        // A refused policy or a PIN lockout: in the events table, for the alert rules and the
+        // device's page.
+        EventBody::SecurityBreach { .. } => {}
         EventBody::ReportResolved { report, choice, staff } => {
             resolve_on_device(
                 tx,
@@ -297,6 +300,7 @@ fn derive_rows(
                 &report.to_string(),
                 *choice,
                 staff.as_ref().map(|s| s.as_str()),
+                received_at,
             )?;
         }
         // The events of one session can arrive in either order (different batches, or one
@@ -400,6 +404,7 @@ fn resolve_on_device(
     report: &str,
     choice: ResolutionChoice,
     staff: Option<&str>,
+    received_at: &str,
 ) -> Result<(), StoreError> {
     let found: Option<(i64, Option<String>)> = tx
         .query_row(
@@ -436,6 +441,7 @@ fn resolve_on_device(
                     device,
                     unlocked_by: username.as_deref(),
                     at: event.at,
+                    received_at,
                 };
                 let request = super::block_requests::record_ask(tx, &ask)?;
                 tracing::info!(%device, incident, request, "site block request recorded from an unlock");

@@ -87,6 +87,8 @@ const MIGRATIONS: &[Migration] = &[
     migration!("0020_school_agreements"),
     // An update bundle IT removed: its file deleted, its row kept for its rollouts (issue 16).
     migration!("0021_update_bundles_removed"),
+    // A new site block request alerts the DSL and IT: a fourth kind of alert (issue 17).
+    migration!("0022_block_request_alerts"),
     // IT's list of which device number each Raspberry Pi serial or MAC address gets, for a
     // class set from one card image (issue 15).
     migration!("0023_device_serials"),

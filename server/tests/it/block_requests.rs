@@ -3,6 +3,7 @@
 //! the site in the list devices fetch (checked in the signed policy and the served file), both
 //! decisions are audited, IT sees no incident, a teacher is refused.
 
+use crate::alerts::{smtp_config, smtp_sink};
 use crate::common::*;
 use chrono::{Duration, Utc};
 use slate_protocol::bundle::verifying_key_from_base64;
@@ -70,9 +71,16 @@ fn audited(server: &TestServer, actor: &str, action: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn an_unlock_asking_to_block_a_site_reaches_a_school_list_once_the_dsl_accepts_it() {
-    let server = TestServer::start().await;
+    let (smtp_port, mut mail) = smtp_sink().await;
+    let mut server = TestServer::start().await;
+    server
+        .restart(smtp_config(smtp_port), slate_server::alert_outbox::OutboxTiming::default())
+        .await;
     let credential = server.enroll(12).await;
     let mut it = Browser::signed_in(&server, "it.admin", Role::ItAdmin).await;
+    // IT's address, for the new requests' alerts.
+    // (Oak is not imported yet: only the address is set.)
+    server.store.link_teacher("it.admin", "Oak", Some("it@school.example")).unwrap();
     for (action, fields, status) in [
         ("/setup/roster", vec![("csv", ROSTER)], 200),
         ("/setup/list", vec![("name", "school-blocks"), ("contents", "already.example\n")], 303),
@@ -132,8 +140,34 @@ async fn an_unlock_asking_to_block_a_site_reaches_a_school_list_once_the_dsl_acc
     let again = server.post_events(Some(&credential), batch(events)).await;
     assert_eq!(again.status(), 200);
 
+    // Each new request alerted the DSL and IT once: the site and how many asked, nothing of
+    // the incident or the device.
+    // The five reports' own alerts come too.
+    let mut alerts = Vec::new();
+    for _ in 0..7 {
+        let message = tokio::time::timeout(PATIENCE, mail.recv()).await.expect("an email").unwrap();
+        let subject = message.lines().find(|l| l.starts_with("Subject: ")).unwrap().to_owned();
+        if !subject.contains("site block requested") {
+            continue;
+        }
+        assert!(message.contains("dsl@school.example") && message.contains("it@school.example"));
+        assert!(!message.contains("incidents/") && !message.contains("device 12"), "{message}");
+        alerts.push(subject);
+    }
+    alerts.sort();
+    assert_eq!(
+        alerts,
+        [
+            "Subject: Slate: site block requested: already.example",
+            "Subject: Slate: site block requested: example.org"
+        ]
+    );
+
     let mut dsl = Browser::signed_in(&server, "dsl.jones", Role::Dsl).await;
     let page = dsl.page("/block-requests").await;
+    // The navigation counts the waiting requests for those who decide them.
+    assert!(page.contains(r#"aria-label="2 waiting""#), "{page}");
+    assert!(it.page("/block-requests").await.contains(r#"aria-label="2 waiting""#));
     let row = |page: &str, id: u32| {
         let start = page.find(&format!("id=\"block-request-{id}\"")).expect("the request's row");
         let end = page[start..].find("</tr>").unwrap() + start;

@@ -7,7 +7,10 @@ use crate::alerts::{smtp_config, smtp_sink};
 use crate::common::*;
 use crate::postgres::TestPostgres;
 use chrono::{DateTime, Duration, Utc};
-use slate_protocol::{ButtonFault, Event, EventBody, FilterLayer, PupilId, RefusedDevice};
+use slate_protocol::{
+    Breach, ButtonFault, Event, EventBody, FilterLayer, PolicyPart, PolicyRefusal, PupilId,
+    RefusedDevice,
+};
 use slate_server::alert_outbox::{deliver_due, monitor_once, AlertChannels, OutboxTiming};
 use slate_server::auth::Role;
 use slate_server::incident::Step;
@@ -53,6 +56,19 @@ fn stuck_button(n: u16, when: DateTime<Utc>) -> Event {
             storage_fault: None,
         },
     )
+}
+
+fn breach(n: u16, when: DateTime<Utc>, breach: Breach) -> Event {
+    Event::new(device(n), when, EventBody::SecurityBreach { breach })
+}
+
+fn tampered_list(n: u16, when: DateTime<Utc>) -> Event {
+    let refused = Breach::PolicyRefused {
+        part: PolicyPart::List,
+        list: Some("iwf".into()),
+        reason: PolicyRefusal::Digest,
+    };
+    breach(n, when, refused)
 }
 
 /// Channels that take every alert and keep it.
@@ -128,9 +144,17 @@ async fn a_monitored_morning(store: Store) {
         blocked(12, nine + Duration::minutes(7), "adult", Some(&amira)),
         blocked(12, nine + Duration::minutes(7), "adult", Some(&amira)),
         blocked(12, nine + Duration::minutes(7), "social-media", Some(&amira)),
+        // A tampered list refused twice (one alert), and a staff PIN lockout.
+        tampered_list(12, nine + Duration::minutes(7)),
+        tampered_list(12, nine + Duration::minutes(8)),
+        breach(
+            12,
+            nine + Duration::minutes(8),
+            Breach::PinLockout { wrong_pins: 5, lockouts: 1, locked_for_s: 60 },
+        ),
     ];
     let ingested = store.ingest_reporting(device(12), &more, nine + Duration::minutes(8)).unwrap();
-    assert_eq!(ingested.new_alerts, 3);
+    assert_eq!(ingested.new_alerts, 5);
 
     // The monitoring check at ten: device 14 silent since Friday.
     assert_eq!(monitor_once(&store, at("2026-11-17T10:00:00Z")).unwrap(), 1);
@@ -181,6 +205,7 @@ async fn a_monitored_morning(store: Store) {
             AlertAbout::Report => format!("report {:?}", a.device),
             AlertAbout::Rule { rule, count, .. } => format!("{rule} {:?} {count}", a.device),
             AlertAbout::Escalation => format!("escalation {:?}", a.incident),
+            AlertAbout::BlockRequest { site, asks } => format!("block request {site} {asks}"),
         })
         .collect();
     kinds.sort();
@@ -193,6 +218,8 @@ async fn a_monitored_morning(store: Store) {
             "filter_bypass Some(12) 3".into(),
             "hardware_refused Some(12) 1".into(),
             "illegal_content Some(12) 1".into(),
+            "pin_lockout Some(12) 1".into(),
+            "policy_refused Some(12) 1".into(),
             "report Some(12)".into(),
             "report Some(14)".into(),
         ]
@@ -203,8 +230,14 @@ async fn a_monitored_morning(store: Store) {
     // silent device only the DSL.
     for alert in &sent {
         if let AlertAbout::Rule { rule, .. } = &alert.about {
-            let breach =
-                ["filter_bypass", "illegal_content", "hardware_refused"].contains(&&**rule);
+            let breach = [
+                "filter_bypass",
+                "illegal_content",
+                "hardware_refused",
+                "policy_refused",
+                "pin_lockout",
+            ]
+            .contains(&&**rule);
             let expected: &[&str] = if breach { &["head@school.example"] } else { &[] };
             assert_eq!(alert.also_to, expected, "{rule}");
         }
@@ -214,7 +247,7 @@ async fn a_monitored_morning(store: Store) {
     deliver_due(&store, &channels, &OutboxTiming::default(), far).await.unwrap();
     assert!(channels.0.lock().unwrap().is_empty(), "nothing is sent twice");
     let recent = store.rule_alerts(10).unwrap();
-    assert_eq!(recent.len(), 5);
+    assert_eq!(recent.len(), 7);
     assert!(recent.iter().all(|r| r.sent));
 }
 
@@ -252,6 +285,11 @@ async fn rules_set_on_the_page_alert_the_dsl_by_email_and_escalate() {
     }
     form.push(("escalate_after".into(), "20".into()));
     form.push(("escalate_to".into(), "head@school.example".into()));
+    // School hours off (every hour counts): this test escalates on the real clock, whatever
+    // the hour it runs at. `escalation_counts_only_school_minutes` tests the school day.
+    form.push(("school_start".into(), "08:00".into()));
+    form.push(("school_end".into(), "16:30".into()));
+    form.push(("school_mon".into(), "on".into()));
     let fields: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     assert_eq!(dsl.post("/alert-rules", &fields).await.status(), 303);
     let settings = server.store.alert_settings().unwrap();

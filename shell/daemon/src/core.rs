@@ -59,8 +59,8 @@
 
 use chrono::{DateTime, FixedOffset, NaiveTime, TimeZone, Utc};
 use slate_protocol::{
-    ButtonFault, DeviceNumber, Event, EventBody, EventId, FilterLayer, PupilId, RefusedDevice,
-    ReportOrigin, ResolutionChoice, SessionEndReason, SessionId, StaffId,
+    Breach, ButtonFault, DeviceNumber, Event, EventBody, EventId, FilterLayer, PupilId,
+    RefusedDevice, ReportOrigin, ResolutionChoice, SessionEndReason, SessionId, StaffId,
 };
 use std::time::Duration;
 
@@ -481,6 +481,9 @@ pub struct Core {
     screens_locked: bool,
     /// The open button test window, if any.
     button_test: Option<ButtonTest>,
+    /// Commands an input refused still brings about (a lockout's `security_breach` event): the
+    /// daemon takes them with [`Core::take_refused_commands`] after a refusal.
+    refused_commands: Vec<Command>,
 }
 
 /// An open button test window: the next press in it is a test.
@@ -511,6 +514,7 @@ impl Core {
             lock_ends: None,
             screens_locked: false,
             button_test: None,
+            refused_commands: Vec::new(),
         }
     }
 
@@ -1039,7 +1043,7 @@ impl Core {
         }
         let staff = match unlock.pin {
             PinCheck::Absent => return Err(Refused::PinRequired),
-            PinCheck::Wrong => return Err(self.wrong_pin(clocks)),
+            PinCheck::Wrong => return Err(self.wrong_pin(clocks, ids)),
             PinCheck::Right(staff) => staff,
         };
         self.pins = PinTrack::default();
@@ -1071,7 +1075,13 @@ impl Core {
         Ok(commands)
     }
 
-    fn wrong_pin(&mut self, now: Now) -> Refused {
+    /// Commands a refused input still brings about, once: the daemon carries them out after
+    /// the refusal (a PIN lockout is refused, and is a security breach the server hears of).
+    pub fn take_refused_commands(&mut self) -> Vec<Command> {
+        std::mem::take(&mut self.refused_commands)
+    }
+
+    fn wrong_pin(&mut self, now: Now, ids: &mut impl Ids) -> Refused {
         let policy = self.rules.lockout;
         self.pins.wrong_in_a_row += 1;
         if self.pins.wrong_in_a_row < policy.wrong_before_lockout {
@@ -1079,9 +1089,17 @@ impl Core {
                 left: policy.wrong_before_lockout - self.pins.wrong_in_a_row,
             };
         }
+        let wrong_pins = self.pins.wrong_in_a_row;
         self.pins.wrong_in_a_row = 0;
         self.pins.lockouts = self.pins.lockouts.saturating_add(1);
         let lasts = policy.duration(self.pins.lockouts);
+        let breach = Breach::PinLockout {
+            wrong_pins,
+            lockouts: self.pins.lockouts,
+            locked_for_s: lasts.as_secs(),
+        };
+        let event = self.event(ids, now.wall, EventBody::SecurityBreach { breach });
+        self.refused_commands.push(event);
         self.lock_ends = Some(now.since_boot + lasts);
         let until = now.wall + to_chrono(lasts);
         self.pins.locked_until = Some(until);
@@ -1884,6 +1902,47 @@ mod tests {
                 ),
             ],
         );
+    }
+
+    /// Each lockout, and only a lockout, is a `security_breach` event for the server, though
+    /// the unlock is refused: a wrong PIN on its own or a try during the lockout is not.
+    #[test]
+    fn a_pin_lockout_is_a_security_breach_event() {
+        let mut core = Core::with_rules(device(), rules());
+        let mut ids = SequentialIds::default();
+        // (at, input, the lockout event it files: lockouts in a row, seconds locked)
+        type Lockout = Option<(u32, u64)>;
+        let steps: [(&str, Input, Lockout); 9] = [
+            ("10:00:00", press("10:00:00", None), None),
+            ("10:01:01", pin(PinCheck::Wrong), None),
+            ("10:01:02", pin(PinCheck::Wrong), None),
+            ("10:01:03", pin(PinCheck::Wrong), Some((1, 60))),
+            ("10:01:30", pin(PinCheck::Wrong), None),
+            ("10:02:03", pin(PinCheck::Wrong), None),
+            ("10:02:04", pin(PinCheck::Wrong), None),
+            ("10:02:05", pin(PinCheck::Wrong), Some((2, 120))),
+            ("10:04:05", pin(right()), None),
+        ];
+        for (at, input, expected) in steps {
+            let _ = core.step(n(at), input, &mut ids);
+            let events: Vec<(u32, u64, DateTime<Utc>)> = core
+                .take_refused_commands()
+                .into_iter()
+                .map(|c| match c {
+                    Command::Spool(Event {
+                        at,
+                        body:
+                            EventBody::SecurityBreach {
+                                breach: Breach::PinLockout { wrong_pins: 3, lockouts, locked_for_s },
+                            },
+                        ..
+                    }) => (lockouts, locked_for_s, at),
+                    other => panic!("{other:?}"),
+                })
+                .collect();
+            let expected: Vec<_> = expected.map(|(l, s)| (l, s, t(at))).into_iter().collect();
+            assert_eq!(events, expected, "{at}");
+        }
     }
 
     #[test]

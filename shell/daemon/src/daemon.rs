@@ -39,7 +39,8 @@ use slate_protocol::device::{CommandAction, DeviceCommand};
 use slate_protocol::kiosk::Policy as KioskPolicy;
 use slate_protocol::staff::StaffPins;
 use slate_protocol::{
-    ButtonFault, DeviceNumber, DisplayFault, Event, EventBody, EventId, ResolutionChoice, SessionId,
+    Breach, ButtonFault, DeviceNumber, DisplayFault, Event, EventBody, EventId, ResolutionChoice,
+    SessionId,
 };
 use std::collections::VecDeque;
 use std::path::PathBuf;
@@ -110,6 +111,8 @@ pub enum Notice {
     StaffPins(Box<StaffPins>),
     /// A teacher's command that is still live.
     Teacher(DeviceCommand),
+    /// A security breach seen outside the core (a policy or list refused): filed as an event.
+    Breach(Breach),
 }
 
 /// The held report a restart must come back to, from `<state_dir>/held`: the report's id (as
@@ -348,6 +351,19 @@ impl<D: Display, A: Apps, I: Ids + Send + 'static> Driver<D, A, I> {
         let input = match notice {
             Notice::Policy(policy) => return self.take_policy(*policy),
             Notice::StaffPins(staff) => return self.take_staff_pins(*staff),
+            Notice::Breach(breach) => {
+                tracing::warn!(what = breach.what(), "security breach filed for the server");
+                let event = Event {
+                    id: self.ids.event_id(),
+                    device: self.device(),
+                    at: self.now().wall,
+                    body: EventBody::SecurityBreach { breach },
+                    clock: None,
+                };
+                // A spool failure keeps it in memory and says so itself.
+                let _ = self.spool_event(event).await;
+                return;
+            }
             Notice::Teacher(command) => match command.action {
                 CommandAction::LockScreens => Input::LockScreens(true),
                 CommandAction::UnlockScreens => Input::LockScreens(false),
@@ -832,7 +848,15 @@ impl<D: Display, A: Apps, I: Ids + Send + 'static> Driver<D, A, I> {
     async fn apply_inner(&mut self, now: Now, input: Input) -> Result<Vec<Filing>, Refused> {
         let mut queue = VecDeque::new();
         let mut filings = Vec::new();
-        let commands = self.core.step(now, input, &mut self.ids)?;
+        let commands = match self.core.step(now, input, &mut self.ids) {
+            Ok(commands) => commands,
+            Err(refused) => {
+                // Refused, yet recorded: a PIN lockout's security_breach event.
+                let recorded = self.core.take_refused_commands();
+                self.execute_all(recorded, &mut queue, &mut filings).await;
+                return Err(refused);
+            }
+        };
         self.execute_all(commands, &mut queue, &mut filings).await;
         while let Some(follow_up) = queue.pop_front() {
             match self.core.step(self.now(), follow_up, &mut self.ids) {
@@ -1283,14 +1307,24 @@ impl Daemon {
                 }
                 let fetcher = PolicyFetcher::new(api.clone(), *key, files, loaded.in_force);
                 let (tx, mut rx) = mpsc::channel::<Box<crate::policy::Installed>>(4);
+                let (breach_tx, mut breach_rx) = mpsc::channel::<Breach>(4);
                 background.push(tokio::spawn(crate::policy::run(
                     fetcher,
                     config.state_dir.clone(),
                     config.policy.refresh,
                     refresh_policy.clone(),
                     tx,
+                    breach_tx,
                     dns.clone(),
                 )));
+                let breach_notices = notice_tx.clone();
+                background.push(tokio::spawn(async move {
+                    while let Some(breach) = breach_rx.recv().await {
+                        if breach_notices.send(Notice::Breach(breach)).await.is_err() {
+                            return;
+                        }
+                    }
+                }));
                 let notices = notice_tx.clone();
                 background.push(tokio::spawn(async move {
                     while let Some(installed) = rx.recv().await {

@@ -26,7 +26,7 @@ use slate_protocol::device::{check_list_name, unreferenced_list_files, ListFile,
 use slate_protocol::kiosk::{self, Policy as KioskPolicy};
 use slate_protocol::routes;
 use slate_protocol::staff::{parse_staff_pins, StaffPins};
-use slate_protocol::PupilId;
+use slate_protocol::{Breach, PolicyPart, PolicyRefusal, PupilId};
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -585,16 +585,53 @@ impl DeviceApi for HttpDeviceApi {
 #[cfg(test)]
 mod tests;
 
+/// The security breach a fetch's error is, if it is one: a policy or list that did not verify
+/// or was older than the one in force. Not reaching the server, a status or the card is not.
+/// Pure.
+pub fn breach_of(error: &PolicyFetchError) -> Option<Breach> {
+    let part = |which: &str| match which {
+        "kiosk" => PolicyPart::Kiosk,
+        "filter" => PolicyPart::Filter,
+        _ => PolicyPart::Staff,
+    };
+    let refused = |part, list, reason| Some(Breach::PolicyRefused { part, list, reason });
+    match error {
+        PolicyFetchError::Reply(_) => refused(PolicyPart::Reply, None, PolicyRefusal::Malformed),
+        PolicyFetchError::Bundle { which, .. } => {
+            refused(part(which), None, PolicyRefusal::Signature)
+        }
+        PolicyFetchError::Older { which, .. } => refused(part(which), None, PolicyRefusal::Older),
+        PolicyFetchError::List { name, .. } => {
+            let name = (name.len() <= 64).then(|| name.clone());
+            refused(PolicyPart::List, name, PolicyRefusal::Digest)
+        }
+        PolicyFetchError::Transport(_)
+        | PolicyFetchError::Status(_)
+        | PolicyFetchError::Write { .. }
+        | PolicyFetchError::Read { .. } => None,
+    }
+}
+
+/// Whether to send `breach` having sent `last` since the last good fetch: once per breach, so
+/// a server offering the same bad list at every refresh is one event, not one every minute.
+/// Pure.
+pub fn breach_is_new(last: Option<&Breach>, breach: &Breach) -> bool {
+    last != Some(breach)
+}
+
 /// Fetches at start, every `refresh` and whenever `wake` is notified, until the task is aborted.
-/// Each newer policy goes to `updates` after slate-dns was told to reload.
+/// Each newer policy goes to `updates` after slate-dns was told to reload; each new refusal
+/// that is a security breach ([`breach_of`], [`breach_is_new`]) to `breaches`.
 pub async fn run<A: DeviceApi>(
     mut fetcher: PolicyFetcher<A>,
     state_dir: PathBuf,
     refresh: Duration,
     wake: std::sync::Arc<tokio::sync::Notify>,
     updates: tokio::sync::mpsc::Sender<Box<Installed>>,
+    breaches: tokio::sync::mpsc::Sender<Breach>,
     dns: crate::dns::DnsSocket,
 ) {
+    let mut last_breach: Option<Breach> = None;
     loop {
         let dir = state_dir.clone();
         let credential =
@@ -608,6 +645,7 @@ pub async fn run<A: DeviceApi>(
             Some(credential) => {
                 match fetcher.fetch_once(&credential).await {
                     Ok(Fetched::Updated(installed)) => {
+                        last_breach = None;
                         let (issued_at, staff) =
                             (installed.kiosk.issued_at, installed.staff.staff.len());
                         tracing::info!(?issued_at, staff, "new policy installed");
@@ -618,9 +656,20 @@ pub async fn run<A: DeviceApi>(
                             return;
                         }
                     }
-                    Ok(Fetched::Unchanged) => tracing::debug!("policy unchanged"),
+                    Ok(Fetched::Unchanged) => {
+                        last_breach = None;
+                        tracing::debug!("policy unchanged")
+                    }
                     Err(e) => {
-                        tracing::warn!(error = %e, "policy not updated; the last good one stays")
+                        tracing::warn!(error = %e, "policy not updated; the last good one stays");
+                        if let Some(breach) = breach_of(&e) {
+                            if breach_is_new(last_breach.as_ref(), &breach) {
+                                if breaches.send(breach.clone()).await.is_err() {
+                                    return;
+                                }
+                                last_breach = Some(breach);
+                            }
+                        }
                     }
                 }
                 refresh

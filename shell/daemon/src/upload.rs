@@ -169,6 +169,38 @@ pub fn backoff(failures: u32, min: Duration, max: Duration, jitter: f64) -> Dura
     delay.clamp(min, max)
 }
 
+/// What to do with the oldest events, given the newer kinds the server said it takes
+/// (`None`: it has not said yet). Pure.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Gate {
+    /// The first `n` may go.
+    Send(usize),
+    /// The oldest is of a newer kind and the server has not said whether it takes it: ask
+    /// first (a heartbeat's answer says), never risking the batch.
+    Ask,
+    /// The server does not take these (an older release, which would refuse the whole batch
+    /// for them): set them aside into `rejected.log`, kept on the card, so the rest go.
+    SetAside(Vec<EventId>),
+}
+
+/// [`Gate`] for the oldest `events`. An older server refuses a whole batch with one event of a
+/// kind it does not know, so a newer kind goes only to a server that named it in its answer.
+pub fn gate_batch(events: &[Event], accepts: Option<&[String]>) -> Gate {
+    let refused: Vec<EventId> = events
+        .iter()
+        .filter(|e| IngestReply::takes(accepts, e.body.kind()) == Some(false))
+        .map(|e| e.id)
+        .collect();
+    if !refused.is_empty() {
+        return Gate::SetAside(refused);
+    }
+    match events.iter().position(|e| IngestReply::takes(accepts, e.body.kind()).is_none()) {
+        Some(0) => Gate::Ask,
+        Some(n) => Gate::Send(n),
+        None => Gate::Send(events.len()),
+    }
+}
+
 /// How many of `events`, from the front, to send in one batch: at most `max_events`, and a body
 /// of at most `max_bytes`. At least one if there is any (a single event over the limit is the
 /// caller's to set aside). Pure.
@@ -228,6 +260,9 @@ pub struct Uploader<T: Transport> {
     enrolled: Arc<AtomicBool>,
     started: Instant,
     failures: u32,
+    /// The newer event kinds the server said it takes in its last answer (`None`: no answer yet
+    /// since start).
+    accepts: Option<Vec<String>>,
     jitter: Jitter,
     /// The report button's fault, as the daemon's core last said it; sent in each heartbeat.
     button_fault: watch::Receiver<Option<ButtonFault>>,
@@ -257,6 +292,7 @@ impl<T: Transport> Uploader<T> {
             enrolled,
             started: Instant::now(),
             failures: 0,
+            accepts: None,
             jitter: Jitter::seeded(),
             button_fault: watch::channel(None).1,
             display_fault: watch::channel(None).1,
@@ -314,7 +350,7 @@ impl<T: Transport> Uploader<T> {
                 continue;
             };
 
-            let batch = self.next_batch(max_batch).await;
+            let batch = self.next_batch(max_batch, &credential).await;
             if batch.is_empty() {
                 tokio::select! {
                     _ = self.wake.notified() => {}
@@ -336,6 +372,7 @@ impl<T: Transport> Uploader<T> {
             match outcome {
                 IngestOutcome::Stored(reply) => {
                     online = true;
+                    self.accepts = Some(reply.accepts.clone());
                     self.failures = 0;
                     max_batch = MAX_EVENTS_PER_BATCH;
                     tracing::info!(
@@ -396,11 +433,29 @@ impl<T: Transport> Uploader<T> {
     /// The next batch to send, oldest first. Events that could never be accepted (they fail the
     /// protocol's own checks) are set aside into `rejected.log` first, so that one bad event
     /// cannot hold back or spoil a batch of good ones.
-    async fn next_batch(&mut self, max_batch: usize) -> Vec<Event> {
+    async fn next_batch(&mut self, max_batch: usize, credential: &Credential) -> Vec<Event> {
         loop {
             // Read on the blocking pool: the records are on the card (or, on a full card,
             // in memory).
-            let candidates = self.spool.with(move |s| s.oldest(max_batch)).await;
+            let mut candidates = self.spool.with(move |s| s.oldest(max_batch)).await;
+            match gate_batch(&candidates, self.accepts.as_deref()) {
+                Gate::Send(n) => candidates.truncate(n),
+                Gate::Ask => {
+                    if !self.send_heartbeat(credential).await {
+                        let wait = self.next_backoff();
+                        tokio::time::sleep(wait).await;
+                    }
+                    continue;
+                }
+                Gate::SetAside(ids) => {
+                    tracing::warn!(
+                        events = ids.len(),
+                        "the server does not take these newer events (an older release); moved to rejected.log"
+                    );
+                    self.reject(ids, "the server does not take this kind of event".into()).await;
+                    continue;
+                }
+            }
             let bad: Vec<(EventId, String)> = candidates
                 .iter()
                 .filter_map(|e| e.validate().err().map(|err| (e.id, err.to_string())))
@@ -454,6 +509,7 @@ impl<T: Transport> Uploader<T> {
             Ok(answer) => match classify_ingest(answer.status, &answer.body) {
                 IngestOutcome::Stored(reply) => {
                     tracing::debug!("heartbeat sent");
+                    self.accepts = Some(reply.accepts.clone());
                     if reply.rotate_credential {
                         self.replace_credential(credential).await;
                     }

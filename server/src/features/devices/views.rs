@@ -525,7 +525,12 @@ mod tests {
     use crate::store::ReportRecord;
 
     fn viewer() -> Viewer {
-        Viewer { name: "j.smith".into(), role: Role::Dsl, csrf: "tok".into() }
+        Viewer {
+            name: "j.smith".into(),
+            role: Role::Dsl,
+            csrf: "tok".into(),
+            pending_block_requests: None,
+        }
     }
 
     fn at(s: &str) -> DateTime<Utc> {
@@ -729,12 +734,22 @@ mod tests {
                 && page.contains(r#"action="/fleet/replace-credential""#)
         );
 
-        let it = Viewer { name: "it.jones".into(), role: Role::ItAdmin, csrf: "tok".into() };
+        let it = Viewer {
+            name: "it.jones".into(),
+            role: Role::ItAdmin,
+            csrf: "tok".into(),
+            pending_block_requests: None,
+        };
         assert!(fleet_page(&it, &fleet, &[], &FleetUpdates::default(), &[], now)
             .into_string()
             .contains(r#"action="/fleet/revoke""#));
         // A teacher never reaches the fleet (its gate), but the view would not offer it either.
-        let teacher = Viewer { name: "t.owen".into(), role: Role::Teacher, csrf: "tok".into() };
+        let teacher = Viewer {
+            name: "t.owen".into(),
+            role: Role::Teacher,
+            csrf: "tok".into(),
+            pending_block_requests: None,
+        };
         assert!(!fleet_page(&teacher, &fleet, &[], &FleetUpdates::default(), &[], now)
             .into_string()
             .contains("/fleet/revoke"));

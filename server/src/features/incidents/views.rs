@@ -377,7 +377,7 @@ mod tests {
     }
 
     fn viewer(role: Role) -> Viewer {
-        Viewer { name: "j.smith".into(), role, csrf: "tok".into() }
+        Viewer { name: "j.smith".into(), role, csrf: "tok".into(), pending_block_requests: None }
     }
 
     fn incident(title: &str) -> IncidentRecord {

@@ -493,7 +493,8 @@ async fn the_staff_pin_unlocks_wrong_ones_lock_out_and_the_choice_is_filed() {
     let status = h.ask(Request::Status {}).await;
     assert_eq!((status.state.as_deref(), status.locked_until), (Some("held"), Some(until)));
     let kinds: Vec<&str> = h.spooled().iter().map(|e| e.body.kind()).collect();
-    assert_eq!(kinds, ["report_filed"], "wrong PINs file nothing");
+    // A wrong PIN files nothing; the lockout, though refused, files its security breach.
+    assert_eq!(kinds, ["report_filed", "security_breach"]);
     assert_eq!(h.apps.calls(), vec![AppsCall::Stop]);
     let _ = report;
 }

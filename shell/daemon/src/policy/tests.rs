@@ -631,3 +631,42 @@ fn a_schools_own_agreement_rides_in_the_signed_kiosk_policy_and_is_optional() {
     let err = open(v.to_string()).unwrap_err();
     assert!(err.to_string().contains("agreements[0].text_version"), "{err}");
 }
+
+/// Which refusals are security breaches the server hears of, and that the same one goes once.
+#[test]
+fn refusals_that_are_breaches() {
+    use slate_protocol::{Breach, PolicyPart, PolicyRefusal};
+    let refused = |part, list: Option<&str>, reason| {
+        Some(Breach::PolicyRefused { part, list: list.map(Into::into), reason })
+    };
+    let cases = [
+        (PolicyFetchError::Transport("timeout".into()), None),
+        (PolicyFetchError::Status(503), None),
+        (PolicyFetchError::Write { path: "/x".into(), reason: "full".into() }, None),
+        (PolicyFetchError::Read { path: "/x".into(), reason: "gone".into() }, None),
+        (
+            PolicyFetchError::Reply("bad".into()),
+            refused(PolicyPart::Reply, None, PolicyRefusal::Malformed),
+        ),
+        (
+            PolicyFetchError::Bundle { which: "filter", reason: "signature".into() },
+            refused(PolicyPart::Filter, None, PolicyRefusal::Signature),
+        ),
+        (
+            PolicyFetchError::Older { which: "staff", offered: None, current: Utc::now() },
+            refused(PolicyPart::Staff, None, PolicyRefusal::Older),
+        ),
+        (
+            PolicyFetchError::List { name: "iwf".into(), reason: "sha256".into() },
+            refused(PolicyPart::List, Some("iwf"), PolicyRefusal::Digest),
+        ),
+    ];
+    for (error, breach) in cases {
+        assert_eq!(breach_of(&error), breach, "{error}");
+    }
+    let a = refused(PolicyPart::List, Some("iwf"), PolicyRefusal::Digest).unwrap();
+    let b = refused(PolicyPart::Filter, None, PolicyRefusal::Signature).unwrap();
+    assert!(breach_is_new(None, &a));
+    assert!(!breach_is_new(Some(&a), &a));
+    assert!(breach_is_new(Some(&a), &b));
+}

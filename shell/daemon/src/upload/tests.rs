@@ -730,3 +730,41 @@ async fn a_lost_replacement_leaves_the_old_credential_in_use_until_the_server_as
     let stored = crate::credential::load(h.dir.path()).unwrap();
     assert_eq!(stored, Some(Credential::new("c-replaced").unwrap()));
 }
+
+/// A newer kind goes only to a server that said it takes it: an older one would refuse the
+/// whole batch, reports and all.
+#[test]
+fn newer_kinds_go_only_to_a_server_that_takes_them() {
+    let device = DeviceNumber::new(12).unwrap();
+    let hello =
+        || Event::new(device, Utc::now(), EventBody::Hello { software_version: "1".into() });
+    let breach = || {
+        Event::new(
+            device,
+            Utc::now(),
+            EventBody::SecurityBreach {
+                breach: slate_protocol::Breach::PinLockout {
+                    wrong_pins: 5,
+                    lockouts: 1,
+                    locked_for_s: 60,
+                },
+            },
+        )
+    };
+    let (a, b, c) = (hello(), breach(), hello());
+    let events = [a.clone(), b.clone(), c.clone()];
+    let new_server = vec!["security_breach".to_owned()];
+    let old_server: Vec<String> = Vec::new();
+    type Accepts<'a> = Option<&'a [String]>;
+    let cases: [(&str, &[Event], Accepts, Gate); 6] = [
+        ("not said yet: what comes before", &events, None, Gate::Send(1)),
+        ("not said yet, a newer kind first: ask", &events[1..], None, Gate::Ask),
+        ("a new server takes all", &events, Some(&new_server), Gate::Send(3)),
+        ("an old server: set aside", &events, Some(&old_server), Gate::SetAside(vec![b.id])),
+        ("only older kinds: all, whoever asks", &[a.clone(), c.clone()], None, Gate::Send(2)),
+        ("nothing", &[], None, Gate::Send(0)),
+    ];
+    for (what, events, accepts, gate) in cases {
+        assert_eq!(gate_batch(events, accepts), gate, "{what}");
+    }
+}
