@@ -44,16 +44,37 @@ pub struct Pupil {
     pub symbol: String,
     pub colour: u8,
     /// An optional picture PIN for older pupils: the pictures (symbol names) to tap, in order,
-    /// after their tile. It keeps classmates from signing in as each other; it is not a secret
-    /// from staff, so it travels as the symbols themselves.
+    /// after their tile. It keeps classmates from signing in as each other. The legacy form,
+    /// sent only to devices that did not say they understand [`Pupil::picture_pin_hash`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub picture_pin: Option<Vec<String>>,
+    /// The picture PIN as a salted, slow hash, which `slated` checks the taps against: what a
+    /// device that says `can=picture_pin_hash` gets instead of `picture_pin`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub picture_pin_hash: Option<PicturePinHash>,
     /// What the sign-in screen shows instead of "Amira K." when a classmate has the same first
     /// name and initial: "Amira Kh." (the family name's first letters, at most 3) or
     /// "Amira K. (2)". Absent otherwise, so a school without such classmates sends what
     /// devices before it understood.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub label: Option<String>,
+}
+
+/// A picture PIN as the device gets it: how many pictures (the sign-in page shows that many
+/// dots) and the argon2id PHC string of [`picture_pin_secret`] with a per-pupil random salt. The
+/// server hashes once, when the PIN is set, so the policy's bytes do not change between fetches.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PicturePinHash {
+    pub pictures: u8,
+    pub phc: String,
+}
+
+/// What a picture PIN's hash is taken of: the picture names in order as a JSON array
+/// (`["moon","star","fish"]`), one encoding on the server and the device, with no two
+/// sequences alike.
+pub fn picture_pin_secret(pictures: &[String]) -> Vec<u8> {
+    serde_json::to_vec(pictures).expect("a list of strings serialises")
 }
 
 impl Class {
@@ -70,6 +91,15 @@ pub fn default_profile_name(class_name: &str) -> String {
 }
 
 impl Pupil {
+    /// How many pictures this pupil's picture PIN has, in either form (`None`: no PIN).
+    pub fn picture_pin_length(&self) -> Option<usize> {
+        match (&self.picture_pin, &self.picture_pin_hash) {
+            (Some(pin), _) => Some(pin.len()),
+            (None, Some(hashed)) => Some(hashed.pictures.into()),
+            (None, None) => None,
+        }
+    }
+
     /// What the screen shows: "Amira K.", or the label that tells classmates apart.
     pub fn display_name(&self) -> String {
         self.label.clone().unwrap_or_else(|| format!("{} {}.", self.first_name, self.initial))
@@ -305,6 +335,19 @@ pub fn parse_policy(text: &str) -> Result<Policy, PolicyError> {
                     ));
                 }
             }
+            if let Some(hashed) = &pupil.picture_pin_hash {
+                if pupil.picture_pin.is_some() {
+                    return Err(field(at("picture_pin_hash"), "comes with a plain picture_pin"));
+                }
+                if !(MIN_PICTURE_PIN..=MAX_PICTURE_PIN).contains(&hashed.pictures.into()) {
+                    return Err(field(
+                        at("picture_pin_hash.pictures"),
+                        format!("must be {MIN_PICTURE_PIN} to {MAX_PICTURE_PIN}"),
+                    ));
+                }
+                crate::staff::check_argon2id_phc(&hashed.phc)
+                    .map_err(|problem| field(at("picture_pin_hash.phc"), problem))?;
+            }
             let mut initial = pupil.initial.chars();
             if !(initial.next().is_some_and(char::is_alphabetic) && initial.next().is_none()) {
                 return Err(field(at("initial"), "must be exactly one letter"));
@@ -453,6 +496,35 @@ mod tests {
             ),
             (
                 Box::new(|v| {
+                    v["classes"][1]["pupils"][0]["picture_pin_hash"] =
+                        json!({"pictures": 3, "phc": PIN_HASH});
+                    v["classes"][1]["pupils"][0]["picture_pin"] = json!(["star", "moon", "sun"]);
+                }),
+                "classes[1].pupils[0].picture_pin_hash` comes with a plain",
+            ),
+            (
+                Box::new(|v| {
+                    v["classes"][1]["pupils"][0]["picture_pin_hash"] =
+                        json!({"pictures": 7, "phc": PIN_HASH})
+                }),
+                "classes[1].pupils[0].picture_pin_hash.pictures",
+            ),
+            (
+                Box::new(|v| {
+                    v["classes"][1]["pupils"][0]["picture_pin_hash"] =
+                        json!({"pictures": 3, "phc": "[\"star\",\"moon\",\"sun\"]"})
+                }),
+                "classes[1].pupils[0].picture_pin_hash.phc",
+            ),
+            (
+                Box::new(|v| {
+                    v["classes"][1]["pupils"][0]["picture_pin_hash"] =
+                        json!({"pictures": 3, "phc": PIN_HASH, "salt": "x"})
+                }),
+                "unknown field `salt`",
+            ),
+            (
+                Box::new(|v| {
                     v["agreements"] = json!([agreement("ks1", 1, "T", &[&"x".repeat(73)])])
                 }),
                 "agreements[0].promises` promise 1 is 73 characters",
@@ -491,6 +563,24 @@ mod tests {
             let err = with(edit).unwrap_err().to_string();
             assert!(err.contains(expected), "{err:?} should contain {expected:?}");
         }
+    }
+
+    const PIN_HASH: &str = "$argon2id$v=19$m=32768,t=3,p=1$c2FsdHNhbHRzYWx0$0mBJ1ltyC3vBj3kP0Zlh3Cz0gCMdWbKTIbwBCaMNEus";
+
+    #[test]
+    fn a_hashed_picture_pin_reads_with_its_length() {
+        let policy = with(|v| {
+            v["classes"][1]["pupils"][0]["picture_pin_hash"] =
+                serde_json::json!({"pictures": 3, "phc": PIN_HASH})
+        })
+        .unwrap();
+        let pupil = &policy.classes[1].pupils[0];
+        assert_eq!(pupil.picture_pin_length(), Some(3));
+        assert_eq!(pupil.picture_pin, None);
+        assert_eq!(parse_policy(&serde_json::to_string(&policy).unwrap()).unwrap(), policy);
+        assert_eq!(policy.classes[0].pupils[1].picture_pin_length(), None);
+        let pictures = ["moon".to_owned(), "star".to_owned()];
+        assert_eq!(picture_pin_secret(&pictures), br#"["moon","star"]"#);
     }
 
     /// A school's agreement as the server writes it.
