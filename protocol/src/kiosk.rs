@@ -45,13 +45,15 @@ pub struct Pupil {
     pub colour: u8,
     /// An optional picture PIN for older pupils: the pictures (symbol names) to tap, in order,
     /// after their tile. It keeps classmates from signing in as each other. The legacy form,
-    /// sent only to devices that did not say they understand [`Pupil::picture_pin_hash`].
+    /// sent only to devices that did not say they understand hashed picture PINs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub picture_pin: Option<Vec<String>>,
-    /// The picture PIN as a salted, slow hash, which `slated` checks the taps against: what a
-    /// device that says `can=picture_pin_hash` gets instead of `picture_pin`.
+    /// How many pictures the pupil's picture PIN has (the sign-in page shows that many dots):
+    /// what a device that says `can=picture_pin_hash` gets instead of `picture_pin`. The PIN
+    /// itself travels only as a salted, slow hash in the staff document
+    /// ([`crate::staff::PicturePinEntry`]), which `slated` alone reads and checks taps against.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub picture_pin_hash: Option<PicturePinHash>,
+    pub picture_pin_length: Option<u8>,
     /// What the sign-in screen shows instead of "Amira K." when a classmate has the same first
     /// name and initial: "Amira Kh." (the family name's first letters, at most 3) or
     /// "Amira K. (2)". Absent otherwise, so a school without such classmates sends what
@@ -60,17 +62,7 @@ pub struct Pupil {
     pub label: Option<String>,
 }
 
-/// A picture PIN as the device gets it: how many pictures (the sign-in page shows that many
-/// dots) and the argon2id PHC string of [`picture_pin_secret`] with a per-pupil random salt. The
-/// server hashes once, when the PIN is set, so the policy's bytes do not change between fetches.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PicturePinHash {
-    pub pictures: u8,
-    pub phc: String,
-}
-
-/// What a picture PIN's hash is taken of: the picture names in order as a JSON array
+/// What a picture PIN's hash ([`crate::staff::PicturePinEntry`]) is taken of: the picture names in order as a JSON array
 /// (`["moon","star","fish"]`), one encoding on the server and the device, with no two
 /// sequences alike.
 pub fn picture_pin_secret(pictures: &[String]) -> Vec<u8> {
@@ -93,10 +85,9 @@ pub fn default_profile_name(class_name: &str) -> String {
 impl Pupil {
     /// How many pictures this pupil's picture PIN has, in either form (`None`: no PIN).
     pub fn picture_pin_length(&self) -> Option<usize> {
-        match (&self.picture_pin, &self.picture_pin_hash) {
+        match (&self.picture_pin, self.picture_pin_length) {
             (Some(pin), _) => Some(pin.len()),
-            (None, Some(hashed)) => Some(hashed.pictures.into()),
-            (None, None) => None,
+            (None, length) => length.map(usize::from),
         }
     }
 
@@ -335,18 +326,16 @@ pub fn parse_policy(text: &str) -> Result<Policy, PolicyError> {
                     ));
                 }
             }
-            if let Some(hashed) = &pupil.picture_pin_hash {
+            if let Some(length) = pupil.picture_pin_length {
                 if pupil.picture_pin.is_some() {
-                    return Err(field(at("picture_pin_hash"), "comes with a plain picture_pin"));
+                    return Err(field(at("picture_pin_length"), "comes with a plain picture_pin"));
                 }
-                if !(MIN_PICTURE_PIN..=MAX_PICTURE_PIN).contains(&hashed.pictures.into()) {
+                if !(MIN_PICTURE_PIN..=MAX_PICTURE_PIN).contains(&length.into()) {
                     return Err(field(
-                        at("picture_pin_hash.pictures"),
+                        at("picture_pin_length"),
                         format!("must be {MIN_PICTURE_PIN} to {MAX_PICTURE_PIN}"),
                     ));
                 }
-                crate::staff::check_argon2id_phc(&hashed.phc)
-                    .map_err(|problem| field(at("picture_pin_hash.phc"), problem))?;
             }
             let mut initial = pupil.initial.chars();
             if !(initial.next().is_some_and(char::is_alphabetic) && initial.next().is_none()) {
@@ -496,32 +485,22 @@ mod tests {
             ),
             (
                 Box::new(|v| {
-                    v["classes"][1]["pupils"][0]["picture_pin_hash"] =
-                        json!({"pictures": 3, "phc": PIN_HASH});
+                    v["classes"][1]["pupils"][0]["picture_pin_length"] = json!(3);
                     v["classes"][1]["pupils"][0]["picture_pin"] = json!(["star", "moon", "sun"]);
                 }),
-                "classes[1].pupils[0].picture_pin_hash` comes with a plain",
+                "classes[1].pupils[0].picture_pin_length` comes with a plain",
             ),
             (
-                Box::new(|v| {
-                    v["classes"][1]["pupils"][0]["picture_pin_hash"] =
-                        json!({"pictures": 7, "phc": PIN_HASH})
-                }),
-                "classes[1].pupils[0].picture_pin_hash.pictures",
+                Box::new(|v| v["classes"][1]["pupils"][0]["picture_pin_length"] = json!(7)),
+                "classes[1].pupils[0].picture_pin_length` must be 2 to 6",
             ),
             (
-                Box::new(|v| {
-                    v["classes"][1]["pupils"][0]["picture_pin_hash"] =
-                        json!({"pictures": 3, "phc": "[\"star\",\"moon\",\"sun\"]"})
-                }),
-                "classes[1].pupils[0].picture_pin_hash.phc",
+                Box::new(|v| v["classes"][1]["pupils"][0]["picture_pin_length"] = json!(1)),
+                "classes[1].pupils[0].picture_pin_length` must be 2 to 6",
             ),
             (
-                Box::new(|v| {
-                    v["classes"][1]["pupils"][0]["picture_pin_hash"] =
-                        json!({"pictures": 3, "phc": PIN_HASH, "salt": "x"})
-                }),
-                "unknown field `salt`",
+                Box::new(|v| v["classes"][1]["pupils"][0]["picture_pin_hash"] = json!("$argon2id$")),
+                "unknown field `picture_pin_hash`",
             ),
             (
                 Box::new(|v| {
@@ -565,15 +544,10 @@ mod tests {
         }
     }
 
-    const PIN_HASH: &str = "$argon2id$v=19$m=32768,t=3,p=1$c2FsdHNhbHRzYWx0$0mBJ1ltyC3vBj3kP0Zlh3Cz0gCMdWbKTIbwBCaMNEus";
-
     #[test]
-    fn a_hashed_picture_pin_reads_with_its_length() {
-        let policy = with(|v| {
-            v["classes"][1]["pupils"][0]["picture_pin_hash"] =
-                serde_json::json!({"pictures": 3, "phc": PIN_HASH})
-        })
-        .unwrap();
+    fn a_hashed_picture_pin_reads_as_its_length() {
+        let policy =
+            with(|v| v["classes"][1]["pupils"][0]["picture_pin_length"] = 3.into()).unwrap();
         let pupil = &policy.classes[1].pupils[0];
         assert_eq!(pupil.picture_pin_length(), Some(3));
         assert_eq!(pupil.picture_pin, None);
