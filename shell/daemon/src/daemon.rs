@@ -332,21 +332,9 @@ impl<D: Display, A: Apps, I: Ids + Send + 'static> Driver<D, A, I> {
     /// `pupil`'s picture PIN as the kiosk policy and staff document in force know it.
     fn expected_pin(
         &self,
-        pupil: &PupilId,
+        pupil: &slate_protocol::PupilId,
     ) -> Result<Option<roster::ExpectedPin>, roster::SignInRefused> {
         roster::expected_pin(self.kiosk.as_ref(), self.staff_doc.as_ref(), pupil)
-    }
-
-    /// Runs a picture PIN check (argon2, slow by design) on a blocking thread, so the button
-    /// and everything else keep being served meanwhile.
-    async fn picture_check(
-        &self,
-        check: impl FnOnce() -> Result<(), roster::SignInRefused> + Send + 'static,
-    ) -> Result<(), roster::SignInRefused> {
-        tokio::task::spawn_blocking(check).await.unwrap_or_else(|e| {
-            tracing::error!(error = %e, "checking a picture PIN failed");
-            Err(roster::SignInRefused::WrongPictures)
-        })
     }
 
     /// Rebuilds the PINs that may unlock from the staff document and IT's PIN.
@@ -674,7 +662,7 @@ impl<D: Display, A: Apps, I: Ids + Send + 'static> Driver<D, A, I> {
             Request::CheckPictures { pupil, pictures } => {
                 let expected = self.expected_pin(&pupil);
                 let check = move || roster::check_pictures(expected, &pictures.0);
-                match self.picture_check(check).await {
+                match picture_check(check).await {
                     Ok(()) => Reply::ok(),
                     Err(refused) => Reply::error(refused.to_string()),
                 }
@@ -684,7 +672,7 @@ impl<D: Display, A: Apps, I: Ids + Send + 'static> Driver<D, A, I> {
                 let check = move || {
                     roster::check_sign_in(expected, from, pictures.as_ref().map(|p| p.0.as_slice()))
                 };
-                if let Err(refused) = self.picture_check(check).await {
+                if let Err(refused) = picture_check(check).await {
                     tracing::info!(%refused, "sign-in refused");
                     return Reply::error(refused.to_string());
                 }
@@ -1489,5 +1477,17 @@ impl Daemon {
     }
 }
 
+/// Runs a picture PIN check (argon2, slow by design) on a blocking thread, so the async threads
+/// are not held up by it.
+async fn picture_check(
+    check: impl FnOnce() -> Result<(), roster::SignInRefused> + Send + 'static,
+) -> Result<(), roster::SignInRefused> {
+    tokio::task::spawn_blocking(check).await.unwrap_or_else(|e| {
+        tracing::error!(error = %e, "checking a picture PIN failed");
+        Err(roster::SignInRefused::WrongPictures)
+    })
+}
+
 #[cfg(test)]
 mod tests;
+

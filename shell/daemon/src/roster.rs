@@ -63,7 +63,7 @@ pub fn picture_pin_matches(expected: &ExpectedPin, tapped: &[String]) -> bool {
             tapped.len() == *length
                 && tapped.len() <= MAX_PICTURE_PIN
                 && tapped.iter().all(|p| !p.is_empty() && p.len() <= 16)
-                && Argon2::default().verify_password(&picture_pin_secret(tapped), phc).is_ok()
+                && Argon2::default().verify_password(&picture_pin_secret(tapped), phc.as_str()).is_ok()
         }
         ExpectedPin::Unknown => false,
     }
