@@ -250,7 +250,8 @@ mod tests {
         for signed in BundleKind::ALL {
             let bundle = SignedBundle::sign_as(signed, r#"{"v":1}"#.into(), "k1", &key(1));
             for other in BundleKind::ALL.into_iter().filter(|k| *k != signed) {
-                let relabelled = SignedBundle { kind: Some(other.as_str().into()), ..bundle.clone() };
+                let relabelled =
+                    SignedBundle { kind: Some(other.as_str().into()), ..bundle.clone() };
                 let wire = serde_json::to_vec(&relabelled).unwrap();
                 let err = SignedBundle::open_as(other, &wire, &public).unwrap_err();
                 assert!(err.to_string().contains("signature"), "{signed} as {other}: {err}");
@@ -273,7 +274,9 @@ mod tests {
         assert!(!String::from_utf8_lossy(&wire).contains("kind"));
         // The previous release's check: the signature over the payload's bytes.
         let raw: [u8; 64] = BASE64.decode(&legacy.signature).unwrap().try_into().unwrap();
-        assert!(public.verify_strict(legacy.payload.as_bytes(), &Signature::from_bytes(&raw)).is_ok());
+        assert!(public
+            .verify_strict(legacy.payload.as_bytes(), &Signature::from_bytes(&raw))
+            .is_ok());
         for kind in BundleKind::ALL {
             let err = SignedBundle::open_as(kind, &wire, &public).unwrap_err();
             assert!(err.to_string().contains("names no kind"), "{err}");
@@ -287,8 +290,12 @@ mod tests {
 
     #[test]
     fn a_tampered_payload_is_refused() {
-        let mut bundle =
-            SignedBundle::sign_as(BundleKind::FilterPolicy, r#"{"bypass":false}"#.into(), "k1", &key(1));
+        let mut bundle = SignedBundle::sign_as(
+            BundleKind::FilterPolicy,
+            r#"{"bypass":false}"#.into(),
+            "k1",
+            &key(1),
+        );
         bundle.payload = r#"{"bypass":true}"#.into();
         assert!(bundle.verify(&key(1).verifying_key()).is_err());
         let mut legacy = SignedBundle::sign_legacy(r#"{"bypass":false}"#.into(), "k1", &key(1));

@@ -499,7 +499,9 @@ mod tests {
                 "classes[1].pupils[0].picture_pin_length` must be 2 to 6",
             ),
             (
-                Box::new(|v| v["classes"][1]["pupils"][0]["picture_pin_hash"] = json!("$argon2id$")),
+                Box::new(|v| {
+                    v["classes"][1]["pupils"][0]["picture_pin_hash"] = json!("$argon2id$")
+                }),
                 "unknown field `picture_pin_hash`",
             ),
             (

@@ -254,11 +254,15 @@ mod tests {
                 "picture_pins[1].pupil` repeats",
             ),
             (
-                Box::new(|v| v["picture_pins"] = json!([{"pupil": "p-1", "phc": "[\"sun\",\"boat\"]"}])),
+                Box::new(|v| {
+                    v["picture_pins"] = json!([{"pupil": "p-1", "phc": "[\"sun\",\"boat\"]"}])
+                }),
                 "picture_pins[0].phc",
             ),
             (
-                Box::new(|v| v["picture_pins"] = json!([{"pupil": "p-1", "phc": HASH, "pictures": ["sun"]}])),
+                Box::new(|v| {
+                    v["picture_pins"] = json!([{"pupil": "p-1", "phc": HASH, "pictures": ["sun"]}])
+                }),
                 "unknown field `pictures`",
             ),
         ];

@@ -436,8 +436,14 @@ pub(crate) mod tests {
             (None, Ok(Form::default())),
             (Some(""), Ok(Form::default())),
             (Some("can=bundle_kind,picture_pin_hash"), Ok(both)),
-            (Some("can=picture_pin_hash"), Ok(Form { hashed_picture_pins: true, ..Form::default() })),
-            (Some("can=from_a_newer_device,bundle_kind"), Ok(Form { bundle_kinds: true, ..Form::default() })),
+            (
+                Some("can=picture_pin_hash"),
+                Ok(Form { hashed_picture_pins: true, ..Form::default() }),
+            ),
+            (
+                Some("can=from_a_newer_device,bundle_kind"),
+                Ok(Form { bundle_kinds: true, ..Form::default() }),
+            ),
             (Some("can=bundle_kind&can=picture_pin_hash"), Ok(both)),
             (Some("after=3"), Err(())),
         ];
@@ -469,7 +475,10 @@ pub(crate) mod tests {
         assert_eq!((amira.picture_pin.as_ref(), amira.picture_pin_length), (None, Some(3)));
         let staff = slate_protocol::staff::parse_staff_pins(&staff_text).unwrap();
         assert_eq!(staff.picture_pins.len(), 1, "Ben has none; a pupil of no class is left out");
-        assert_eq!((staff.picture_pins[0].pupil.as_str(), staff.picture_pins[0].phc.as_str()), ("p-1", PICTURE_PHC));
+        assert_eq!(
+            (staff.picture_pins[0].pupil.as_str(), staff.picture_pins[0].phc.as_str()),
+            ("p-1", PICTURE_PHC)
+        );
         for text in [&kiosk_text, &staff_text] {
             assert!(!text.contains("moon") && !text.contains("fish"), "{text}");
         }
@@ -478,7 +487,10 @@ pub(crate) mod tests {
         // is hashed (never sent without it).
         let mut r = records();
         r.pupils[0].picture_pin_phc = None;
-        assert_eq!(unhashed_picture_pins(&r), vec![(r.pupils[0].id.clone(), r.pupils[0].picture_pin.clone().unwrap())]);
+        assert_eq!(
+            unhashed_picture_pins(&r),
+            vec![(r.pupils[0].id.clone(), r.pupils[0].picture_pin.clone().unwrap())]
+        );
         assert!(staff_payload(&r, old).is_ok());
         let err = staff_payload(&r, NEWEST).unwrap_err().to_string();
         assert!(err.contains("p-1") && err.contains("no hash"), "{err}");
@@ -585,10 +597,12 @@ pub(crate) mod tests {
         assert_eq!(document.staff[0].pin_hash, PHC);
         let mut r = records();
         r.staff_pins.clear();
-        assert!(slate_protocol::staff::parse_staff_pins(&staff_payload(&r, Form::default()).unwrap())
-            .unwrap()
-            .staff
-            .is_empty());
+        assert!(slate_protocol::staff::parse_staff_pins(
+            &staff_payload(&r, Form::default()).unwrap()
+        )
+        .unwrap()
+        .staff
+        .is_empty());
         type Edit = fn(&mut PolicyRecords);
         let cases: [(Edit, &str); 3] = [
             (|r| r.staff_pins[0].pin_phc = "4821".into(), "staff[0].pin_hash"),

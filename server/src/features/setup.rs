@@ -280,7 +280,10 @@ pub async fn setup_page(staff: Staff, State(state): State<AppState>) -> Result<M
         })
         .await?;
     staff.audit(&state, "viewed school setup", None).await?;
-    let ready = crate::device_policy::kiosk_payload(&records, crate::device_policy::Form::default()).err().map(|e| e.to_string());
+    let ready =
+        crate::device_policy::kiosk_payload(&records, crate::device_policy::Form::default())
+            .err()
+            .map(|e| e.to_string());
     let missing = missing_lists(&profiles, &lists);
     let viewer = staff.viewer();
     Ok(layout(

@@ -1490,4 +1490,3 @@ async fn picture_check(
 
 #[cfg(test)]
 mod tests;
-

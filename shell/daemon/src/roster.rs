@@ -63,7 +63,9 @@ pub fn picture_pin_matches(expected: &ExpectedPin, tapped: &[String]) -> bool {
             tapped.len() == *length
                 && tapped.len() <= MAX_PICTURE_PIN
                 && tapped.iter().all(|p| !p.is_empty() && p.len() <= 16)
-                && Argon2::default().verify_password(&picture_pin_secret(tapped), phc.as_str()).is_ok()
+                && Argon2::default()
+                    .verify_password(&picture_pin_secret(tapped), phc.as_str())
+                    .is_ok()
         }
         ExpectedPin::Unknown => false,
     }
@@ -134,7 +136,10 @@ mod tests {
         let params = argon2::Params::new(256, 1, 1, None).unwrap();
         let hasher = Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
         let salt = [7u8; 16];
-        hasher.hash_password_with_salt(&picture_pin_secret(&v(pictures)), &salt).unwrap().to_string()
+        hasher
+            .hash_password_with_salt(&picture_pin_secret(&v(pictures)), &salt)
+            .unwrap()
+            .to_string()
     }
 
     #[test]
@@ -157,7 +162,11 @@ mod tests {
             (&hashed, v(&["sunboat", ""]), false),
             (&liar, v(&["sun", "boat"]), false),
             (&ExpectedPin::Unknown, v(&["sun", "boat"]), false),
-            (&ExpectedPin::Hashed { length: 2, phc: "not a hash".into() }, v(&["sun", "boat"]), false),
+            (
+                &ExpectedPin::Hashed { length: 2, phc: "not a hash".into() },
+                v(&["sun", "boat"]),
+                false,
+            ),
         ];
         for (expected, tapped, matches) in cases {
             assert_eq!(picture_pin_matches(expected, &tapped), matches, "{expected:?} {tapped:?}");
@@ -189,7 +198,10 @@ mod tests {
             v: 1,
             issued_at: "2026-11-23T08:00:00Z".parse().unwrap(),
             staff: Vec::new(),
-            picture_pins: vec![PicturePinEntry { pupil: pinned.clone(), phc: hash(&["sun", "boat"]) }],
+            picture_pins: vec![PicturePinEntry {
+                pupil: pinned.clone(),
+                phc: hash(&["sun", "boat"]),
+            }],
         };
         let no_hashes = StaffPins { picture_pins: Vec::new(), ..staff.clone() };
         let stranger = PupilId::new("p-999999").unwrap();

@@ -243,7 +243,7 @@ mod tests {
                     pin_hash: pin.phc().to_owned(),
                 })
                 .collect(),
-        picture_pins: Vec::new(),
+            picture_pins: Vec::new(),
         }
     }
 

@@ -727,7 +727,8 @@ fn the_signed_policy_and_teacher_commands_reach_the_device() {
     let picture_hash = {
         use argon2::password_hash::PasswordHasher;
         let params = argon2::Params::new(256, 1, 1, None).unwrap();
-        let hasher = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
+        let hasher =
+            argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
         let secret = slate_protocol::kiosk::picture_pin_secret(&["sun".into(), "boat".into()]);
         hasher.hash_password_with_salt(&secret, &[5u8; 16]).unwrap().to_string()
     };
@@ -810,7 +811,10 @@ fn the_signed_policy_and_teacher_commands_reach_the_device() {
     }
     // slated judges the pupil's taps against the hash: the right pictures, then wrong ones.
     let check = |pictures: &str| {
-        ask(&socket, &format!(r#"{{"cmd":"check_pictures","pupil":"{pinned}","pictures":{pictures}}}"#))
+        ask(
+            &socket,
+            &format!(r#"{{"cmd":"check_pictures","pupil":"{pinned}","pictures":{pictures}}}"#),
+        )
     };
     assert_eq!(check(r#"["sun","boat"]"#)["ok"], true, "the right taps");
     for wrong in [r#"["boat","sun"]"#, r#"["sun"]"#, r#"["sun","boat","sun"]"#] {

@@ -504,7 +504,8 @@ mod tests {
         let forger = SigningKey::from_bytes(&[2; 32]);
         let key = school.verifying_key();
         let permissive = EXAMPLE.replace("\"adult\",", "");
-        let forged = serde_json::to_vec(&SignedBundle::sign_as(FILTER, permissive, "k1", &forger)).unwrap();
+        let forged =
+            serde_json::to_vec(&SignedBundle::sign_as(FILTER, permissive, "k1", &forger)).unwrap();
 
         // No last good policy: refused, and the filter stays closed.
         let mut f = Filter::new();
@@ -525,7 +526,9 @@ mod tests {
         assert!(matches!(f.decide("www.adult.test", qtype::A, at(BEFORE)), Decision::Block(_)));
 
         // A good one is taken.
-        let good = serde_json::to_vec(&SignedBundle::sign_as(FILTER, EXAMPLE.into(), "k1", &school)).unwrap();
+        let good =
+            serde_json::to_vec(&SignedBundle::sign_as(FILTER, EXAMPLE.into(), "k1", &school))
+                .unwrap();
         let mut f = Filter::new();
         f.offer_policy(&good, &key).unwrap();
         assert!(f.policy().is_some());

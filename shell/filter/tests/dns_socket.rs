@@ -126,7 +126,8 @@ impl School {
             },
             "lists": manifest,
         });
-        let bundle = SignedBundle::sign_as(BundleKind::FilterPolicy, policy.to_string(), "k1", signer);
+        let bundle =
+            SignedBundle::sign_as(BundleKind::FilterPolicy, policy.to_string(), "k1", signer);
         std::fs::write(self.policy_path(), serde_json::to_vec(&bundle).unwrap()).unwrap();
     }
 

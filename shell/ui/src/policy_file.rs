@@ -187,7 +187,8 @@ mod tests {
     }
 
     fn bundle(payload: &str, seed: u8) -> Vec<u8> {
-        let bundle = SignedBundle::sign_as(BundleKind::KioskPolicy, payload.into(), "k1", &key(seed));
+        let bundle =
+            SignedBundle::sign_as(BundleKind::KioskPolicy, payload.into(), "k1", &key(seed));
         serde_json::to_vec(&bundle).unwrap()
     }
 

@@ -127,7 +127,13 @@ fn the_binary_reads_the_signed_policy_follows_it_and_fails_closed() {
     let kiosk = dir.path().join("state/policy/kiosk.json");
     std::fs::create_dir_all(kiosk.parent().unwrap()).unwrap();
     let signed = |key: &SigningKey| {
-        serde_json::to_vec(&SignedBundle::sign_as(BundleKind::KioskPolicy, SAMPLE_POLICY.into(), "k1", key)).unwrap()
+        serde_json::to_vec(&SignedBundle::sign_as(
+            BundleKind::KioskPolicy,
+            SAMPLE_POLICY.into(),
+            "k1",
+            key,
+        ))
+        .unwrap()
     };
     put(&kiosk, &signed(&school));
 

@@ -679,9 +679,11 @@ async fn legacy_bundles_are_refused_from_the_server_and_replaced_in_the_cache() 
 
     // The files the release before wrote: they load, and say they are the legacy form.
     let s = setup();
-    for (path, bundle) in
-        [(s.files.kiosk(), &old.kiosk), (s.files.filter(), &old.filter), (s.files.staff(), &old.staff)]
-    {
+    for (path, bundle) in [
+        (s.files.kiosk(), &old.kiosk),
+        (s.files.filter(), &old.filter),
+        (s.files.staff(), &old.staff),
+    ] {
         write_atomic(&path, &serde_json::to_vec(bundle).unwrap()).unwrap();
     }
     let loaded = s.files.load(&k.verifying_key());
