@@ -44,23 +44,40 @@ filter_policy = """{"v":1,"issued_at":"2026-11-17T08:00:00Z","default_profile":"
                        "until":"2026-11-17T11:00:00Z","reason":"Year 5 history lesson",
                        "approved_by":"staff-42"}]}}}"""
 staff = '{"v":1,"issued_at":"2026-11-23T08:00:00Z","staff":[{"id":"s-4f2a9c1e7b30","pin_hash":"$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA"}]}'
+# With pupils' picture PINs as hashes, and the kiosk policy that then gives only their length.
+staff_pictures = staff[:-1] + ',"picture_pins":[{"pupil":"p-7f3a9c","phc":"$argon2id$v=19$m=32768,t=3,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA"}]}'
+kiosk_hashed = kiosk.replace('"first_name": "Amira"', '"picture_pin_length": 3, "first_name": "Amira"', 1)
 put("kiosk_policy", "sample.json", kiosk)
+put("kiosk_policy", "hashed-picture-pin.json", kiosk_hashed)
 put("filter_policy", "example.json", filter_policy)
 put("staff_pins", "example.json", staff)
+put("staff_pins", "picture-pins.json", staff_pictures)
 
 try:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
     import base64
     key = Ed25519PrivateKey.from_private_bytes(bytes([42] * 32))
-    def bundle(payload):
+    def legacy(payload):
         sig = base64.b64encode(key.sign(payload.encode())).decode()
         return json.dumps({"v": 1, "key_id": "school-2026", "payload": payload, "signature": sig})
-    put("bundle", "kiosk.json", bundle(kiosk))
-    put("bundle", "staff.json", bundle(staff))
-    put("bundle", "filter.json", bundle(filter_policy))
+    def bundle(kind, payload):
+        # protocol/src/bundle.rs signed_message: context, kind, NUL, payload.
+        message = b"slate signed bundle v1\0" + kind.encode() + b"\0" + payload.encode()
+        sig = base64.b64encode(key.sign(message)).decode()
+        return json.dumps({"v": 1, "key_id": "school-2026", "kind": kind, "payload": payload, "signature": sig})
+    put("bundle", "kiosk.json", bundle("kiosk-policy", kiosk_hashed))
+    put("bundle", "staff.json", bundle("staff-pins", staff_pictures))
+    put("bundle", "filter.json", bundle("filter-policy", filter_policy))
+    put("bundle", "legacy-kiosk.json", legacy(kiosk))
+    put("bundle", "legacy-staff.json", legacy(staff))
+    put("bundle", "legacy-filter.json", legacy(filter_policy))
     put("bundle", "public-key.txt", base64.b64encode(key.public_key().public_bytes_raw()).decode())
-    put("protocol_replies", "policy.json", json.dumps({"v": 1, "kiosk": json.loads(bundle(kiosk)),
-        "filter": json.loads(bundle(filter_policy)), "staff": json.loads(bundle(staff))}))
+    put("protocol_replies", "policy.json", json.dumps({"v": 1,
+        "kiosk": json.loads(bundle("kiosk-policy", kiosk_hashed)),
+        "filter": json.loads(bundle("filter-policy", filter_policy)),
+        "staff": json.loads(bundle("staff-pins", staff_pictures))}))
+    put("protocol_replies", "legacy-policy.json", json.dumps({"v": 1, "kiosk": json.loads(legacy(kiosk)),
+        "filter": json.loads(legacy(filter_policy)), "staff": json.loads(legacy(staff))}))
 except ImportError:
     print("make-seeds: no python3-cryptography; bundle seeds not written")
 put("protocol_replies", "commands.json", '{"v":1,"commands":[{"id":1,"issued_at":"2026-11-23T10:14:00Z","expires_at":"2026-11-23T10:24:00Z","action":"eyes_on_me"}],"cursor":1}')

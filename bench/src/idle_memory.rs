@@ -167,8 +167,12 @@ pub fn run(settle_s: u64) -> anyhow::Result<()> {
     // The sample policy, signed with a throwaway key, in force on the device: slated signs in
     // only pupils on the roster of the policy in force.
     let key = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
-    let bundle =
-        slate_protocol::bundle::SignedBundle::sign(SAMPLE_POLICY.to_owned(), "bench", &key);
+    let bundle = slate_protocol::bundle::SignedBundle::sign_as(
+        slate_protocol::bundle::BundleKind::KioskPolicy,
+        SAMPLE_POLICY.to_owned(),
+        "bench",
+        &key,
+    );
     let policy_dir = dir.path().join("state/policy");
     std::fs::create_dir_all(&policy_dir)?;
     std::fs::write(policy_dir.join("kiosk.json"), serde_json::to_vec(&bundle)?)?;

@@ -3,9 +3,9 @@
 //!
 //! ```text
 //! device                                              server (Authorization: Bearer <credential>)
-//!   GET /api/v1/device/policy                 --->
+//!   GET /api/v1/device/policy?can=bundle_kind,picture_pin_hash -->
 //!                                             <---   200 PolicyReply {kiosk, filter, staff}:
-//!                                                    three SignedBundles
+//!                                                    three SignedBundles, each naming its kind
 //!   GET /api/v1/device/lists/{name}           --->
 //!                                             <---   200 the list file (one name a line); its
 //!                                                    sha256 and size are in the signed filter policy
@@ -19,7 +19,12 @@
 //! `lists` manifest is a map of [`ListFile`]s; the staff bundle's payload is a
 //! [`crate::staff::StaffPins`] (unlock PIN hashes by pseudonymous staff id), which only `slated`
 //! reads and keeps where the kiosk user cannot. A device refuses any bundle that does not verify,
-//! or that is older than the one it has, and keeps its last good one (or fails closed).
+//! that is not of the kind its place in the reply says, or that is older than the one it has,
+//! and keeps its last good one (or fails closed). The policy fetch's `can` (optional) says what
+//! the device understands: `bundle_kind` (bundles naming their kind, signed over it; without
+//! it, the legacy form) and `picture_pin_hash` (picture PINs as hashes; without it, the plain
+//! pictures). A server sends the newer form to no device that did not say so, since an older
+//! device refuses fields it does not know.
 //!
 //! Commands are teacher actions that must reach a device within seconds: the device long-polls.
 //! The cursor is the server's; a device passes back the last one it was given, so a command is
@@ -38,6 +43,22 @@ use serde::{Deserialize, Serialize};
 pub const MAX_COMMAND_WAIT_S: u32 = 55;
 /// Most commands in one reply.
 pub const MAX_COMMANDS_PER_REPLY: usize = 64;
+
+/// What a device says it understands on the policy fetch
+/// (`?can=bundle_kind,picture_pin_hash,languages`): bundles that name their kind ([`crate::bundle::BundleKind`]), signed over it.
+pub const CAN_BUNDLE_KIND: &str = "bundle_kind";
+/// Picture PINs as [`crate::kiosk::PicturePinHash`] instead of the plain pictures.
+pub const CAN_PICTURE_PIN_HASH: &str = "picture_pin_hash";
+
+/// The policy fetch's path for a device that understands kinds, hashed picture PINs and
+/// languages: the one way a device asks. A server before them ignores the query and sends the
+/// legacy forms (and no languages).
+pub fn policy_path() -> String {
+    format!(
+        "{}?can={CAN_BUNDLE_KIND},{CAN_PICTURE_PIN_HASH},{CAN_LANGUAGES}",
+        crate::routes::DEVICE_POLICY
+    )
+}
 
 /// `GET /api/v1/device/policy`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -44,16 +44,29 @@ pub struct Pupil {
     pub symbol: String,
     pub colour: u8,
     /// An optional picture PIN for older pupils: the pictures (symbol names) to tap, in order,
-    /// after their tile. It keeps classmates from signing in as each other; it is not a secret
-    /// from staff, so it travels as the symbols themselves.
+    /// after their tile. It keeps classmates from signing in as each other. The legacy form,
+    /// sent only to devices that did not say they understand hashed picture PINs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub picture_pin: Option<Vec<String>>,
+    /// How many pictures the pupil's picture PIN has (the sign-in page shows that many dots):
+    /// what a device that says `can=picture_pin_hash` gets instead of `picture_pin`. The PIN
+    /// itself travels only as a salted, slow hash in the staff document
+    /// ([`crate::staff::PicturePinEntry`]), which `slated` alone reads and checks taps against.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub picture_pin_length: Option<u8>,
     /// What the sign-in screen shows instead of "Amira K." when a classmate has the same first
     /// name and initial: "Amira Kh." (the family name's first letters, at most 3) or
     /// "Amira K. (2)". Absent otherwise, so a school without such classmates sends what
     /// devices before it understood.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub label: Option<String>,
+}
+
+/// What a picture PIN's hash ([`crate::staff::PicturePinEntry`]) is taken of: the picture names in order as a JSON array
+/// (`["moon","star","fish"]`), one encoding on the server and the device, with no two
+/// sequences alike.
+pub fn picture_pin_secret(pictures: &[String]) -> Vec<u8> {
+    serde_json::to_vec(pictures).expect("a list of strings serialises")
 }
 
 impl Class {
@@ -70,6 +83,14 @@ pub fn default_profile_name(class_name: &str) -> String {
 }
 
 impl Pupil {
+    /// How many pictures this pupil's picture PIN has, in either form (`None`: no PIN).
+    pub fn picture_pin_length(&self) -> Option<usize> {
+        match (&self.picture_pin, self.picture_pin_length) {
+            (Some(pin), _) => Some(pin.len()),
+            (None, length) => length.map(usize::from),
+        }
+    }
+
     /// What the screen shows: "Amira K.", or the label that tells classmates apart.
     pub fn display_name(&self) -> String {
         self.label.clone().unwrap_or_else(|| format!("{} {}.", self.first_name, self.initial))
@@ -349,6 +370,17 @@ pub fn parse_policy(text: &str) -> Result<Policy, PolicyError> {
                     ));
                 }
             }
+            if let Some(length) = pupil.picture_pin_length {
+                if pupil.picture_pin.is_some() {
+                    return Err(field(at("picture_pin_length"), "comes with a plain picture_pin"));
+                }
+                if !(MIN_PICTURE_PIN..=MAX_PICTURE_PIN).contains(&length.into()) {
+                    return Err(field(
+                        at("picture_pin_length"),
+                        format!("must be {MIN_PICTURE_PIN} to {MAX_PICTURE_PIN}"),
+                    ));
+                }
+            }
             let mut initial = pupil.initial.chars();
             if !(initial.next().is_some_and(char::is_alphabetic) && initial.next().is_none()) {
                 return Err(field(at("initial"), "must be exactly one letter"));
@@ -537,6 +569,27 @@ mod tests {
             ),
             (
                 Box::new(|v| {
+                    v["classes"][1]["pupils"][0]["picture_pin_length"] = json!(3);
+                    v["classes"][1]["pupils"][0]["picture_pin"] = json!(["star", "moon", "sun"]);
+                }),
+                "classes[1].pupils[0].picture_pin_length` comes with a plain",
+            ),
+            (
+                Box::new(|v| v["classes"][1]["pupils"][0]["picture_pin_length"] = json!(7)),
+                "classes[1].pupils[0].picture_pin_length` must be 2 to 6",
+            ),
+            (
+                Box::new(|v| v["classes"][1]["pupils"][0]["picture_pin_length"] = json!(1)),
+                "classes[1].pupils[0].picture_pin_length` must be 2 to 6",
+            ),
+            (
+                Box::new(|v| {
+                    v["classes"][1]["pupils"][0]["picture_pin_hash"] = json!("$argon2id$")
+                }),
+                "unknown field `picture_pin_hash`",
+            ),
+            (
+                Box::new(|v| {
                     v["agreements"] = json!([agreement("ks1", 1, "T", &[&"x".repeat(73)])])
                 }),
                 "agreements[0].promises` promise 1 is 73 characters",
@@ -575,6 +628,19 @@ mod tests {
             let err = with(edit).unwrap_err().to_string();
             assert!(err.contains(expected), "{err:?} should contain {expected:?}");
         }
+    }
+
+    #[test]
+    fn a_hashed_picture_pin_reads_as_its_length() {
+        let policy =
+            with(|v| v["classes"][1]["pupils"][0]["picture_pin_length"] = 3.into()).unwrap();
+        let pupil = &policy.classes[1].pupils[0];
+        assert_eq!(pupil.picture_pin_length(), Some(3));
+        assert_eq!(pupil.picture_pin, None);
+        assert_eq!(parse_policy(&serde_json::to_string(&policy).unwrap()).unwrap(), policy);
+        assert_eq!(policy.classes[0].pupils[1].picture_pin_length(), None);
+        let pictures = ["moon".to_owned(), "star".to_owned()];
+        assert_eq!(picture_pin_secret(&pictures), br#"["moon","star"]"#);
     }
 
     /// A school's agreement as the server writes it.

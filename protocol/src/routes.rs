@@ -11,9 +11,6 @@ pub const ENROLL_NUMBER: &str = "/api/v1/enroll/number";
 pub const EVENTS: &str = "/api/v1/events";
 /// `GET`: the signed policy bundles.
 pub const DEVICE_POLICY: &str = "/api/v1/device/policy";
-/// What a device asks for: [`DEVICE_POLICY`] saying it understands the kiosk policy's languages
-/// (`crate::device::CAN_LANGUAGES`). A server before languages ignores the query.
-pub const DEVICE_POLICY_REQUEST: &str = "/api/v1/device/policy?can=languages";
 /// `GET` + a list's name: one list file the filter policy's manifest names.
 pub const DEVICE_LISTS: &str = "/api/v1/device/lists/";
 /// The server's route pattern for [`DEVICE_LISTS`].
@@ -53,11 +50,5 @@ mod tests {
             DEVICE_UPDATE_BUNDLE_ROUTE.replace("{sha256}", "ab12"),
             device_update_bundle("ab12")
         );
-    }
-
-    #[test]
-    fn the_policy_request_says_it_understands_languages() {
-        let query = DEVICE_POLICY_REQUEST.strip_prefix(DEVICE_POLICY).unwrap();
-        assert_eq!(query, format!("?can={}", crate::device::CAN_LANGUAGES));
     }
 }

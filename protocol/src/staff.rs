@@ -8,6 +8,10 @@
 //!  "staff":[{"id":"s-4f2a9c1e7b30","pin_hash":"$argon2id$v=19$m=19456,t=2,p=1$<salt>$<hash>"}]}
 //! ```
 //!
+//! Pupils' picture PINs travel here too, as salted argon2id hashes under the pupil's
+//! pseudonymous id (`picture_pins`, [`PicturePinEntry`]), to devices that say they understand
+//! them (`can=picture_pin_hash`); the kiosk document then carries only each PIN's length.
+//!
 //! It is kept apart from the kiosk document on purpose: `kiosk.json` is readable by the kiosk
 //! UI's user and so by every app a pupil runs, and a 6-digit PIN falls to an offline search of
 //! its hash. `slated` alone reads this one and caches it where only it can read it.
@@ -15,7 +19,7 @@
 //! Pure: parsing and checking only. Every refusal names the field.
 
 use crate::kiosk::PolicyError;
-use crate::StaffId;
+use crate::{PupilId, StaffId};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -27,6 +31,9 @@ pub const MAX_STAFF_PIN_DIGITS: usize = 12;
 /// Most entries in one document: a device checks a typed PIN against each hash in turn, so the
 /// count bounds how long a wrong PIN takes to refuse.
 pub const MAX_STAFF_ENTRIES: usize = 500;
+/// Most pupils' picture PINs in one document (a device checks one per sign-in, so this only
+/// bounds the document's size).
+pub const MAX_PICTURE_PIN_ENTRIES: usize = 5000;
 /// The staff id a device records for an unlock with IT's own PIN from its `slate.toml`
 /// (`[staff] pin_hash`). Reserved: the school server never issues it.
 pub const IT_STAFF_ID: &str = "it";
@@ -45,6 +52,20 @@ pub struct StaffPins {
     /// When the server's records last changed; a device never goes back to an older one.
     pub issued_at: DateTime<Utc>,
     pub staff: Vec<StaffPinEntry>,
+    /// Pupils' picture PINs as hashes. Absent when empty, so a server sends devices before
+    /// hashed picture PINs what they understand.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub picture_pins: Vec<PicturePinEntry>,
+}
+
+/// One pupil's picture PIN: the argon2id PHC string of
+/// [`crate::kiosk::picture_pin_secret`] with a per-pupil random salt. The server hashes it once,
+/// when the PIN is set, so the document's bytes do not change between fetches.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PicturePinEntry {
+    pub pupil: PupilId,
+    pub phc: String,
 }
 
 /// One member of staff who may unlock.
@@ -64,6 +85,15 @@ struct RawPins {
     v: u32,
     issued_at: DateTime<Utc>,
     staff: Vec<RawEntry>,
+    #[serde(default)]
+    picture_pins: Vec<RawPicturePin>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPicturePin {
+    pupil: String,
+    phc: String,
 }
 
 #[derive(Deserialize)]
@@ -108,7 +138,24 @@ pub fn parse_staff_pins(text: &str) -> Result<StaffPins, PolicyError> {
             .map_err(|problem| field(format!("staff[{i}].pin_hash"), problem))?;
         staff.push(StaffPinEntry { id, pin_hash: entry.pin_hash });
     }
-    Ok(StaffPins { v: raw.v, issued_at: raw.issued_at, staff })
+    if raw.picture_pins.len() > MAX_PICTURE_PIN_ENTRIES {
+        return Err(field(
+            "picture_pins",
+            format!("has {} entries, over {MAX_PICTURE_PIN_ENTRIES}", raw.picture_pins.len()),
+        ));
+    }
+    let mut pupils = std::collections::HashSet::new();
+    let mut picture_pins = Vec::with_capacity(raw.picture_pins.len());
+    for (i, entry) in raw.picture_pins.into_iter().enumerate() {
+        let at = |f: &str| format!("picture_pins[{i}].{f}");
+        let pupil = PupilId::new(entry.pupil).map_err(|e| field(at("pupil"), e.to_string()))?;
+        if !pupils.insert(pupil.clone()) {
+            return Err(field(at("pupil"), "repeats another entry's pupil"));
+        }
+        check_argon2id_phc(&entry.phc).map_err(|problem| field(at("phc"), problem))?;
+        picture_pins.push(PicturePinEntry { pupil, phc: entry.phc });
+    }
+    Ok(StaffPins { v: raw.v, issued_at: raw.issued_at, staff, picture_pins })
 }
 
 /// Checks the shape of an argon2id PHC string (`$argon2id$v=19$m=…,t=…,p=…$salt$hash`, salt
@@ -170,6 +217,13 @@ mod tests {
         assert_eq!(parse_staff_pins(&serde_json::to_string(&pins).unwrap()).unwrap(), pins);
         let empty = json!({"v": 1, "issued_at": "2026-11-23T08:00:00Z", "staff": []});
         assert!(parse_staff_pins(&empty.to_string()).unwrap().staff.is_empty());
+        // Without picture PINs the field is left out: what a device before them reads.
+        assert!(!serde_json::to_string(&pins).unwrap().contains("picture_pins"));
+        let mut with_pins = document();
+        with_pins["picture_pins"] = json!([{"pupil": "p-7f3a9c", "phc": HASH}]);
+        let pins = parse_staff_pins(&with_pins.to_string()).unwrap();
+        assert_eq!(pins.picture_pins[0].pupil.as_str(), "p-7f3a9c");
+        assert_eq!(parse_staff_pins(&serde_json::to_string(&pins).unwrap()).unwrap(), pins);
     }
 
     #[test]
@@ -188,6 +242,29 @@ mod tests {
             (Box::new(|v| v["staff"][1]["id"] = v["staff"][0]["id"].clone()), "repeats"),
             (Box::new(|v| v["staff"][0]["pin_hash"] = json!("123456")), "staff[0].pin_hash"),
             (Box::new(move |v| v["staff"] = json!(many)), "over 500"),
+            (
+                Box::new(|v| v["picture_pins"] = json!([{"pupil": "Amira K", "phc": HASH}])),
+                "picture_pins[0].pupil",
+            ),
+            (
+                Box::new(|v| {
+                    v["picture_pins"] =
+                        json!([{"pupil": "p-1", "phc": HASH}, {"pupil": "p-1", "phc": HASH}])
+                }),
+                "picture_pins[1].pupil` repeats",
+            ),
+            (
+                Box::new(|v| {
+                    v["picture_pins"] = json!([{"pupil": "p-1", "phc": "[\"sun\",\"boat\"]"}])
+                }),
+                "picture_pins[0].phc",
+            ),
+            (
+                Box::new(|v| {
+                    v["picture_pins"] = json!([{"pupil": "p-1", "phc": HASH, "pictures": ["sun"]}])
+                }),
+                "unknown field `pictures`",
+            ),
         ];
         for (edit, expected) in cases {
             let mut value = document();

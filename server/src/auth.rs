@@ -73,6 +73,35 @@ pub fn hash_password(password: &str, cost: HashCost) -> String {
         .to_string()
 }
 
+/// The argon2id cost of a pupil's picture PIN hash, which `slated` checks on the device at each
+/// sign-in. Why these: the secret is small (8 pictures, 2 to 6 of them, so at most 8^6 =
+/// 262,144 sequences of a known length), so no cost makes it unguessable to someone holding the
+/// hash; the cost only makes each guess dear. The device must check one hash per sign-in in well
+/// under a second on a Raspberry Pi 4 while the daemon keeps working: 32 MiB and 3 passes is
+/// about 2.5 times the staff PIN's 19 MiB × 2 (50 to 100 ms there), so roughly 150 to 300 ms on
+/// a Pi 4's Cortex-A72, less on a Pi 5; 32 MiB is far within the device's memory and its limit
+/// for any hash (`slate_protocol::staff::MAX_ARGON2_M_KIB`, 64 MiB). One lane: the device checks
+/// one pupil at a time and an attacker gains nothing from lanes we would pay for.
+pub const PICTURE_PIN_M_KIB: u32 = 32 * 1024;
+pub const PICTURE_PIN_T: u32 = 3;
+
+/// A pupil's picture PIN hashed for the staff document: argon2id of
+/// `slate_protocol::kiosk::picture_pin_secret` with a random 16-byte salt, at
+/// [`PICTURE_PIN_M_KIB`] and [`PICTURE_PIN_T`] (or the cheap cost in tests).
+pub fn hash_picture_pin(pictures: &[String], cost: HashCost) -> String {
+    let params = match cost {
+        HashCost::Production => argon2::Params::new(PICTURE_PIN_M_KIB, PICTURE_PIN_T, 1, None),
+        HashCost::Cheap => argon2::Params::new(256, 1, 1, None),
+    }
+    .expect("valid argon2 params");
+    let hasher = Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
+    let salt: [u8; 16] = rand::random();
+    hasher
+        .hash_password_with_salt(&slate_protocol::kiosk::picture_pin_secret(pictures), &salt)
+        .expect("argon2 hashes any secret with a 16-byte salt")
+        .to_string()
+}
+
 /// Whether `password` matches a stored PHC string. A damaged string never matches.
 pub fn verify_password(password: &str, phc: &str) -> bool {
     Argon2::default().verify_password(password.as_bytes(), phc).is_ok()

@@ -7,7 +7,10 @@
 //! The server never signs what a device would refuse: the kiosk and staff documents are checked
 //! with `slate_protocol::kiosk::parse_policy` and `slate_protocol::staff::parse_staff_pins`
 //! before they are returned. No PIN hash is ever in the kiosk document (the kiosk user and its
-//! apps can read it on the device).
+//! apps can read it on the device): to a device that says it understands hashed picture PINs
+//! ([`Form::hashed_picture_pins`]) the kiosk document gives each PIN's length only and the staff
+//! document its hash; a device before them gets the plain pictures in the kiosk document, as
+//! it always did.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -16,7 +19,7 @@ use slate_protocol::agreement::SchoolAgreement;
 use slate_protocol::device::ListFile;
 pub use slate_protocol::kiosk::default_profile_name;
 use slate_protocol::kiosk::{self, App, Class, KeyStage, Pupil, SessionRules};
-use slate_protocol::staff::{self, StaffPinEntry, StaffPins};
+use slate_protocol::staff::{self, PicturePinEntry, StaffPinEntry, StaffPins};
 use slate_protocol::{PupilId, StaffId};
 use std::collections::BTreeMap;
 
@@ -70,8 +73,12 @@ pub struct PolicyPupil {
     pub initial: String,
     pub symbol: String,
     pub colour: u8,
-    /// The pictures to tap after the tile, in order (names from [`PUPIL_SYMBOLS`]).
+    /// The pictures to tap after the tile, in order (names from [`PUPIL_SYMBOLS`]). Kept in
+    /// plain text on the server: the setup page shows it, so staff can tell a pupil theirs.
     pub picture_pin: Option<Vec<String>>,
+    /// Its argon2id hash (`auth::hash_picture_pin`), made once when it was set; `None` for a
+    /// PIN set by a server before hashes until the first policy fetch that needs it.
+    pub picture_pin_phc: Option<String>,
     /// "Amira Kh." or "Amira K. (2)" when a classmate has the same first name and initial.
     pub label: Option<String>,
 }
@@ -133,12 +140,93 @@ pub struct Languages {
     pub classes: BTreeMap<String, String>,
 }
 
-/// The kiosk policy document, checked as a device would check it. `languages` only for a
-/// device that said it understands them (`can=languages`): one before them refuses the field.
+/// What a device said it understands on the policy fetch (`?can=…`); each `false` gets the
+/// form devices before it read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Form {
+    /// `can=bundle_kind`: bundles that name their kind, signed over it.
+    pub bundle_kinds: bool,
+    /// `can=picture_pin_hash`: picture PINs as hashes in the staff document, only their length
+    /// in the kiosk document.
+    pub hashed_picture_pins: bool,
+    /// `can=languages`: the school's and classes' languages in the kiosk document (one before
+    /// them refuses the whole policy for the unknown field).
+    pub languages: bool,
+}
+
+/// The newer forms, what the device of this release asks for.
+pub const NEWEST: Form = Form { bundle_kinds: true, hashed_picture_pins: true, languages: true };
+
+/// The policy fetch's query: `can` (comma-separated; names this server does not know are
+/// ignored, so a newer device can ask for more). Nothing else. Pure.
+pub fn parse_policy_query(query: Option<&str>) -> Result<Form, String> {
+    use slate_protocol::device::{CAN_BUNDLE_KIND, CAN_LANGUAGES, CAN_PICTURE_PIN_HASH};
+    let mut form = Form::default();
+    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        match pair.split_once('=') {
+            Some(("can", value)) => {
+                for can in value.split(',') {
+                    form.bundle_kinds |= can == CAN_BUNDLE_KIND;
+                    form.hashed_picture_pins |= can == CAN_PICTURE_PIN_HASH;
+                    form.languages |= can == CAN_LANGUAGES;
+                }
+            }
+            _ => return Err("unknown query parameter (can only)".to_owned()),
+        }
+    }
+    Ok(form)
+}
+
+/// How a picture PIN is kept in `pupils.picture_pin`: the pictures with their hash, or (set by
+/// a server before hashes) the bare list of pictures. No migration: the column holds JSON
+/// either way, and an old row gets its hash the first time a device needs it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(untagged)]
+pub enum StoredPicturePin {
+    Hashed { pictures: Vec<String>, phc: String },
+    Legacy(Vec<String>),
+}
+
+impl StoredPicturePin {
+    /// Reads the column. Pure.
+    pub fn parse(text: &str) -> Result<(Vec<String>, Option<String>), serde_json::Error> {
+        Ok(match serde_json::from_str(text)? {
+            StoredPicturePin::Hashed { pictures, phc } => (pictures, Some(phc)),
+            StoredPicturePin::Legacy(pictures) => (pictures, None),
+        })
+    }
+
+    /// What a server before hashes wrote for these pictures (to replace it only if unchanged).
+    pub fn legacy_text(pictures: &[String]) -> String {
+        serde_json::to_string(pictures).expect("a list of strings serialises")
+    }
+
+    pub fn hashed_text(pictures: &[String], phc: &str) -> String {
+        let stored = StoredPicturePin::Hashed { pictures: pictures.to_vec(), phc: phc.to_owned() };
+        serde_json::to_string(&stored).expect("a picture PIN serialises")
+    }
+}
+
+/// Pupils whose picture PIN has no hash yet (set by a server before hashes): what must be
+/// hashed before a device that wants hashes can be sent a policy. Pure.
+pub fn unhashed_picture_pins(records: &PolicyRecords) -> Vec<(PupilId, Vec<String>)> {
+    records
+        .pupils
+        .iter()
+        .filter(|p| p.picture_pin_phc.is_none())
+        .filter_map(|p| Some((p.id.clone(), p.picture_pin.clone()?)))
+        .collect()
+}
+
+/// The kiosk policy document, checked as a device would check it: with plain picture PINs for
+/// a device before hashes, with their lengths only for one that understands them; `languages`
+/// only for a device that understands them.
 pub fn kiosk_payload(
     records: &PolicyRecords,
-    languages: Option<&Languages>,
+    form: Form,
+    languages: &Languages,
 ) -> Result<String, BuildError> {
+    let languages = form.languages.then_some(languages);
     let classes = records
         .classes
         .iter()
@@ -160,7 +248,12 @@ pub fn kiosk_payload(
                     initial: p.initial.clone(),
                     symbol: p.symbol.clone(),
                     colour: p.colour,
-                    picture_pin: p.picture_pin.clone(),
+                    picture_pin: p.picture_pin.clone().filter(|_| !form.hashed_picture_pins),
+                    picture_pin_length: p
+                        .picture_pin
+                        .as_ref()
+                        .filter(|_| form.hashed_picture_pins)
+                        .map(|pin| u8::try_from(pin.len()).unwrap_or(u8::MAX)),
                     label: p.label.clone(),
                 })
                 .collect(),
@@ -180,8 +273,30 @@ pub fn kiosk_payload(
     Ok(text)
 }
 
-/// The staff document: who may unlock, checked as a device would check it.
-pub fn staff_payload(records: &PolicyRecords) -> Result<String, BuildError> {
+/// The staff document: who may unlock and, for a device that understands them, the pupils'
+/// picture PIN hashes; checked as a device would check it. A picture PIN without a hash (see
+/// [`unhashed_picture_pins`]) is refused rather than left out, which would let anyone sign in
+/// as that pupil.
+pub fn staff_payload(records: &PolicyRecords, form: Form) -> Result<String, BuildError> {
+    let mut picture_pins = Vec::new();
+    if form.hashed_picture_pins {
+        let classes: std::collections::HashSet<&str> =
+            records.classes.iter().map(|c| c.name.as_str()).collect();
+        for pupil in records.pupils.iter().filter(|p| classes.contains(p.class_name.as_str())) {
+            match (&pupil.picture_pin, &pupil.picture_pin_phc) {
+                (None, _) => {}
+                (Some(_), Some(phc)) => {
+                    picture_pins.push(PicturePinEntry { pupil: pupil.id.clone(), phc: phc.clone() })
+                }
+                (Some(_), None) => {
+                    return Err(BuildError::Staff(format!(
+                        "pupil {}'s picture PIN has no hash yet",
+                        pupil.id.as_str()
+                    )))
+                }
+            }
+        }
+    }
     let document = StaffPins {
         v: 1,
         issued_at: records.changed_at,
@@ -190,6 +305,7 @@ pub fn staff_payload(records: &PolicyRecords) -> Result<String, BuildError> {
             .iter()
             .map(|r| StaffPinEntry { id: r.id.clone(), pin_hash: r.pin_phc.clone() })
             .collect(),
+        picture_pins,
     };
     let text = serde_json::to_string(&document).expect("a staff document serialises");
     staff::parse_staff_pins(&text).map_err(|e| BuildError::Staff(e.to_string()))?;
@@ -331,6 +447,92 @@ pub(crate) mod tests {
     }
 
     const PHC: &str = "$argon2id$v=19$m=256,t=1,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaA";
+    const PICTURE_PHC: &str =
+        "$argon2id$v=19$m=256,t=1,p=1$cGljdHVyZXNhbHQ$cGljdHVyZWhhc2hwaWN0dXJlaGFzaA";
+
+    #[test]
+    fn the_policy_query_says_which_forms_a_device_understands() {
+        let both = Form { bundle_kinds: true, hashed_picture_pins: true, languages: false };
+        let cases: [(Option<&str>, Result<Form, ()>); 10] = [
+            (None, Ok(Form::default())),
+            (Some(""), Ok(Form::default())),
+            (Some("can=bundle_kind,picture_pin_hash"), Ok(both)),
+            (
+                Some("can=picture_pin_hash"),
+                Ok(Form { hashed_picture_pins: true, ..Form::default() }),
+            ),
+            (
+                Some("can=from_a_newer_device,bundle_kind"),
+                Ok(Form { bundle_kinds: true, ..Form::default() }),
+            ),
+            (Some("can=bundle_kind&can=picture_pin_hash"), Ok(both)),
+            (Some("can=languages"), Ok(Form { languages: true, ..Form::default() })),
+            (Some("can=bundle_kind,picture_pin_hash,languages"), Ok(NEWEST)),
+            (Some("after=3"), Err(())),
+            (Some("lang=cy"), Err(())),
+        ];
+        for (query, expected) in cases {
+            assert_eq!(parse_policy_query(query).map_err(|_| ()), expected, "{query:?}");
+        }
+        assert_eq!(NEWEST, Form { languages: true, ..both });
+        let path = slate_protocol::device::policy_path();
+        assert_eq!(parse_policy_query(path.split_once('?').map(|(_, q)| q)), Ok(NEWEST));
+    }
+
+    /// A device before hashes gets the plain pictures in the kiosk document and nothing more
+    /// in the staff one; a device that understands them gets the length and the hash, and no
+    /// picture name anywhere.
+    #[test]
+    fn picture_pins_go_plain_to_old_devices_and_hashed_to_new_ones() {
+        let old = Form::default();
+        let kiosk =
+            kiosk::parse_policy(&kiosk_payload(&records(), old, &Languages::default()).unwrap())
+                .unwrap();
+        let amira = &kiosk.classes[0].pupils[0];
+        assert_eq!(amira.picture_pin.as_deref().unwrap(), ["moon", "star", "fish"]);
+        assert_eq!(amira.picture_pin_length, None);
+        let staff = staff_payload(&records(), old).unwrap();
+        assert!(!staff.contains("picture_pins"), "{staff}");
+
+        let kiosk_text = kiosk_payload(&records(), NEWEST, &Languages::default()).unwrap();
+        let staff_text = staff_payload(&records(), NEWEST).unwrap();
+        let kiosk = kiosk::parse_policy(&kiosk_text).unwrap();
+        let amira = &kiosk.classes[0].pupils[0];
+        assert_eq!((amira.picture_pin.as_ref(), amira.picture_pin_length), (None, Some(3)));
+        let staff = slate_protocol::staff::parse_staff_pins(&staff_text).unwrap();
+        assert_eq!(staff.picture_pins.len(), 1, "Ben has none; a pupil of no class is left out");
+        assert_eq!(
+            (staff.picture_pins[0].pupil.as_str(), staff.picture_pins[0].phc.as_str()),
+            ("p-1", PICTURE_PHC)
+        );
+        for text in [&kiosk_text, &staff_text] {
+            assert!(!text.contains("moon") && !text.contains("fish"), "{text}");
+        }
+
+        // A PIN set before hashes: the old form is made as ever, the new one refused until it
+        // is hashed (never sent without it).
+        let mut r = records();
+        r.pupils[0].picture_pin_phc = None;
+        assert_eq!(
+            unhashed_picture_pins(&r),
+            vec![(r.pupils[0].id.clone(), r.pupils[0].picture_pin.clone().unwrap())]
+        );
+        assert!(staff_payload(&r, old).is_ok());
+        let err = staff_payload(&r, NEWEST).unwrap_err().to_string();
+        assert!(err.contains("p-1") && err.contains("no hash"), "{err}");
+        assert!(unhashed_picture_pins(&records()).is_empty());
+    }
+
+    #[test]
+    fn a_stored_picture_pin_reads_in_either_form() {
+        let pictures = vec!["moon".to_owned(), "star".to_owned()];
+        let legacy = StoredPicturePin::legacy_text(&pictures);
+        assert_eq!(legacy, r#"["moon","star"]"#, "what servers before hashes wrote");
+        assert_eq!(StoredPicturePin::parse(&legacy).unwrap(), (pictures.clone(), None));
+        let hashed = StoredPicturePin::hashed_text(&pictures, PICTURE_PHC);
+        assert_eq!(StoredPicturePin::parse(&hashed).unwrap(), (pictures, Some(PICTURE_PHC.into())));
+        assert!(StoredPicturePin::parse(r#"{"pictures":["moon"]}"#).is_err());
+    }
 
     pub(crate) fn records() -> PolicyRecords {
         PolicyRecords {
@@ -353,6 +555,7 @@ pub(crate) mod tests {
                     symbol: "star".into(),
                     colour: 0,
                     picture_pin: Some(vec!["moon".into(), "star".into(), "fish".into()]),
+                    picture_pin_phc: Some(PICTURE_PHC.into()),
                     label: None,
                 },
                 PolicyPupil {
@@ -363,6 +566,7 @@ pub(crate) mod tests {
                     symbol: "fish".into(),
                     colour: 1,
                     picture_pin: None,
+                    picture_pin_phc: None,
                     label: None,
                 },
             ],
@@ -400,7 +604,7 @@ pub(crate) mod tests {
 
     #[test]
     fn the_kiosk_document_holds_only_the_classes_pupils_and_checks() {
-        let text = kiosk_payload(&records(), None).unwrap();
+        let text = kiosk_payload(&records(), Form::default(), &Languages::default()).unwrap();
         let policy = kiosk::parse_policy(&text).unwrap();
         assert_eq!(policy.classes[0].pupils.len(), 1, "a pupil of no known class is left out");
         assert_eq!(policy.classes[0].pupils[0].display_name(), "Amira K.");
@@ -417,21 +621,21 @@ pub(crate) mod tests {
             school: Some("cy".into()),
             classes: [(class, "en".into()), ("No such class".into(), "cy".into())].into(),
         };
-        let text = kiosk_payload(&r, Some(&languages)).unwrap();
+        let text = kiosk_payload(&r, NEWEST, &languages).unwrap();
         let policy = kiosk::parse_policy(&text).unwrap();
         assert_eq!(policy.language.as_deref(), Some("cy"));
         assert_eq!(policy.language_of(None), "cy");
         assert_eq!(policy.language_of(Some(&policy.classes[0])), "en");
         // An older device: not a word of it (it would refuse the whole policy).
-        let older = kiosk_payload(&r, None).unwrap();
+        let older = kiosk_payload(&r, Form { languages: false, ..NEWEST }, &languages).unwrap();
         assert!(!older.contains("language"), "{older}");
         // A school that keeps English sends the same as before to every device.
-        assert_eq!(kiosk_payload(&r, Some(&Languages::default())).unwrap(), older);
+        assert_eq!(kiosk_payload(&r, NEWEST, &Languages::default()).unwrap(), older);
     }
 
     #[test]
     fn the_staff_document_holds_ids_and_hashes_only_and_checks() {
-        let text = staff_payload(&records()).unwrap();
+        let text = staff_payload(&records(), Form::default()).unwrap();
         let document = slate_protocol::staff::parse_staff_pins(&text).unwrap();
         assert_eq!(document.issued_at, at("2026-11-23T08:00:00Z"));
         assert_eq!(document.staff.len(), 1);
@@ -439,10 +643,12 @@ pub(crate) mod tests {
         assert_eq!(document.staff[0].pin_hash, PHC);
         let mut r = records();
         r.staff_pins.clear();
-        assert!(slate_protocol::staff::parse_staff_pins(&staff_payload(&r).unwrap())
-            .unwrap()
-            .staff
-            .is_empty());
+        assert!(slate_protocol::staff::parse_staff_pins(
+            &staff_payload(&r, Form::default()).unwrap()
+        )
+        .unwrap()
+        .staff
+        .is_empty());
         type Edit = fn(&mut PolicyRecords);
         let cases: [(Edit, &str); 3] = [
             (|r| r.staff_pins[0].pin_phc = "4821".into(), "staff[0].pin_hash"),
@@ -452,7 +658,7 @@ pub(crate) mod tests {
         for (edit, field) in cases {
             let mut r = records();
             edit(&mut r);
-            let err = staff_payload(&r).unwrap_err().to_string();
+            let err = staff_payload(&r, Form::default()).unwrap_err().to_string();
             assert!(err.contains(field), "{err} should name {field}");
         }
     }
@@ -469,7 +675,8 @@ pub(crate) mod tests {
         for (edit, field) in cases {
             let mut r = records();
             edit(&mut r);
-            let err = kiosk_payload(&r, None).unwrap_err().to_string();
+            let err =
+                kiosk_payload(&r, Form::default(), &Languages::default()).unwrap_err().to_string();
             assert!(err.contains(field), "{err} should name {field}");
         }
     }

@@ -19,10 +19,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, MethodRouter};
 use axum::Json;
 use chrono::Utc;
-use slate_protocol::bundle::SignedBundle;
+use slate_protocol::bundle::{BundleKind, SignedBundle};
 use slate_protocol::class_set::{NumberReply, NumberRequest};
 use slate_protocol::device::{
-    check_list_name, CommandsReply, PolicyReply, CAN_LANGUAGES, CAN_TEST_BUTTON, MAX_COMMAND_WAIT_S,
+    check_list_name, CommandsReply, PolicyReply, CAN_TEST_BUTTON, MAX_COMMAND_WAIT_S,
 };
 use slate_protocol::routes;
 use slate_protocol::update::{check_sha256, UpdateCheck, UpdateReply};
@@ -205,53 +205,65 @@ fn key_id(state: &AppState) -> String {
     format!("school-{}", hex::encode(&public[..4]))
 }
 
-/// The policy request's query: `can` (newer kiosk policy fields the device understands,
-/// comma-separated; names this server does not know are ignored). Returns whether the device
-/// understands languages.
-pub fn parse_policy_query(query: Option<&str>) -> Result<bool, String> {
-    let mut can_languages = false;
-    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
-        match pair.split_once('=').unwrap_or((pair, "")) {
-            ("can", value) => can_languages |= value.split(',').any(|c| c == CAN_LANGUAGES),
-            _ => return Err("unknown query parameter (can only)".to_owned()),
-        }
-    }
-    Ok(can_languages)
-}
-
-/// `GET /api/v1/device/policy`: the kiosk and filter policies and the staff unlock PINs, built
-/// from the records now and signed. A kiosk policy a device would refuse (no classes yet) is not
-/// sent: 503. The languages only to a device that asked with `can=languages`.
+/// `GET /api/v1/device/policy?can=…`: the kiosk and filter policies and the staff unlock PINs,
+/// built from the records now and signed, in the forms the device said it understands
+/// (`device_policy::parse_policy_query`): bundles naming their kind, picture PINs as hashes;
+/// the legacy forms to a device that did not say so. A kiosk policy a device would refuse (no
+/// classes yet) is not sent: 503.
 pub async fn device_policy(
     State(state): State<AppState>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Result<Json<PolicyReply>, ApiError> {
+    use crate::device_policy::{parse_policy_query, unhashed_picture_pins};
     let device = authenticate_device(&state, &headers).await?;
-    let can_languages = parse_policy_query(query.as_deref()).map_err(ApiError::BadQuery)?;
-    let records = state
-        .store
-        .run(|store| {
+    let form = parse_policy_query(query.as_deref()).map_err(ApiError::BadQuery)?;
+    let read = || {
+        state.store.run(|store| {
             let mut records = store.policy_records()?;
             if records.url_salt.is_none() {
                 records.url_salt = Some(store.url_salt(crate::secrets::random_hex_16)?);
             }
             Ok(records)
         })
-        .await?;
-    let languages = can_languages.then_some(&state.config.languages);
-    let kiosk = crate::device_policy::kiosk_payload(&records, languages)
+    };
+    let mut records = read().await?;
+    let unhashed = unhashed_picture_pins(&records);
+    if form.hashed_picture_pins && !unhashed.is_empty() {
+        // PINs set by a server before hashes: hashed once, stored, and read back, so two
+        // devices asking at once are sent the same hash.
+        let cost = state.hash_cost;
+        let hashed = state
+            .password_work(move || {
+                unhashed
+                    .into_iter()
+                    .map(|(pupil, pictures)| {
+                        let phc = crate::auth::hash_picture_pin(&pictures, cost);
+                        (pupil, pictures, phc)
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .await?;
+        state.store.run(move |store| store.store_picture_pin_hashes(&hashed)).await?;
+        records = read().await?;
+    }
+    let kiosk = crate::device_policy::kiosk_payload(&records, form, &state.config.languages)
         .map_err(|e| ApiError::NotReady(e.to_string()))?;
     let filter = crate::device_policy::filter_payload(&records, Utc::now());
-    let staff = crate::device_policy::staff_payload(&records)
+    let staff = crate::device_policy::staff_payload(&records, form)
         .map_err(|e| ApiError::NotReady(e.to_string()))?;
     let key_id = key_id(&state);
-    tracing::info!(%device, issued_at = %records.changed_at, "policy sent");
+    tracing::info!(%device, issued_at = %records.changed_at, ?form, "policy sent");
+    let key = &state.policy_key;
+    let sign = |kind: BundleKind, payload: String| match form.bundle_kinds {
+        true => SignedBundle::sign_as(kind, payload, &key_id, key),
+        false => SignedBundle::sign_legacy(payload, &key_id, key),
+    };
     Ok(Json(PolicyReply {
         v: PROTOCOL_VERSION,
-        kiosk: SignedBundle::sign(kiosk, &key_id, &state.policy_key),
-        filter: SignedBundle::sign(filter, &key_id, &state.policy_key),
-        staff: SignedBundle::sign(staff, &key_id, &state.policy_key),
+        kiosk: sign(BundleKind::KioskPolicy, kiosk),
+        filter: sign(BundleKind::FilterPolicy, filter),
+        staff: sign(BundleKind::StaffPins, staff),
     }))
 }
 
@@ -512,21 +524,6 @@ mod tests {
         assert!(matches!(check_all_from(d(1), &batch), Err(ApiError::OtherDevice { .. })));
         let own = Batch::new(vec![Event::new(d(1), Utc::now(), body())]);
         assert!(check_all_from(d(1), &own).is_ok());
-    }
-
-    #[test]
-    fn the_policy_query_says_whether_the_device_understands_languages() {
-        let cases = [
-            (None, Ok(false)),
-            (Some(""), Ok(false)),
-            (Some("can=languages"), Ok(true)),
-            (Some("can=from_a_newer_device,languages"), Ok(true)),
-            (Some("can=from_a_newer_device"), Ok(false)),
-        ];
-        for (query, want) in cases {
-            assert_eq!(parse_policy_query(query), want, "{query:?}");
-        }
-        assert!(parse_policy_query(Some("lang=cy")).is_err());
     }
 
     #[test]

@@ -282,7 +282,10 @@ pub async fn setup_page(staff: Staff, State(state): State<AppState>) -> Result<M
         })
         .await?;
     staff.audit(&state, "viewed school setup", None).await?;
-    let ready = crate::device_policy::kiosk_payload(&records, None).err().map(|e| e.to_string());
+    let ready =
+        crate::device_policy::kiosk_payload(&records, Default::default(), &state.config.languages)
+            .err()
+            .map(|e| e.to_string());
     let missing = missing_lists(&profiles, &lists);
     let viewer = staff.viewer();
     Ok(layout(
@@ -727,9 +730,26 @@ pub async fn set_picture_pin(
     let action = if pictures.is_some() { "set picture PIN" } else { "cleared picture PIN" };
     let record = Some(format!("pupil {}", pupil.as_str()));
     // As `policy_change`, but an unknown pupil changes nothing and so is not audited.
+    // Hashed once, here, with a fresh salt: the staff document devices get stays the same
+    // bytes from one fetch to the next.
+    let cost = state.hash_cost;
+    let hashed = match pictures {
+        Some(pictures) => Some(
+            state
+                .password_work(move || {
+                    let phc = crate::auth::hash_picture_pin(&pictures, cost);
+                    (pictures, phc)
+                })
+                .await?,
+        ),
+        None => None,
+    };
     let changed = state
         .store
-        .run(move |store| store.set_picture_pin(&pupil, pictures.as_deref(), Utc::now()))
+        .run(move |store| {
+            let pin = hashed.as_ref().map(|(pictures, phc)| (pictures.as_slice(), phc.as_str()));
+            store.set_picture_pin(&pupil, pin, Utc::now())
+        })
         .await?;
     if !changed {
         return Err(PageError::BadForm("Pupil: no pupil with this id is on devices.".into()));

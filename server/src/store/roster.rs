@@ -5,7 +5,7 @@ use super::classes::key_stage_name;
 use super::policy_records::policy_changed;
 use super::sql::{params, OptionalExtension, Transaction};
 use super::{db_time, Store, StoreError};
-use crate::device_policy::{default_profile_name, pupil_tile, PolicyPupil};
+use crate::device_policy::{default_profile_name, pupil_tile, PolicyPupil, StoredPicturePin};
 use crate::roster::{
     class_labels, KnownPupil, LabelName, NextClass, PupilEdit, PupilEntry, RosterRow, RowMatch,
 };
@@ -387,6 +387,13 @@ impl Store {
             let label = (shown != plain
                 && slate_protocol::kiosk::is_pupil_label(&shown, &first_name, &initial))
             .then_some(shown);
+            let (picture_pin, picture_pin_phc) = match picture_pin {
+                Some(text) => {
+                    let (pictures, phc) = StoredPicturePin::parse(&text)?;
+                    (Some(pictures), phc)
+                }
+                None => (None, None),
+            };
             Ok(PolicyPupil {
                 id: PupilId::new(id).map_err(|e| StoreError::Corrupt(e.to_string()))?,
                 class_name,
@@ -395,22 +402,23 @@ impl Store {
                 symbol,
                 colour: u8::try_from(colour)
                     .map_err(|_| StoreError::Corrupt(format!("colour {colour}")))?,
-                picture_pin: picture_pin.map(|text| serde_json::from_str(&text)).transpose()?,
+                picture_pin,
+                picture_pin_phc,
                 label,
             })
         })
         .collect()
     }
 
-    /// Sets (or with `None` clears) a pupil's picture PIN. `Ok(false)` when no pupil devices
-    /// know has this id.
+    /// Sets (or with `None` clears) a pupil's picture PIN: the pictures and their hash
+    /// (`auth::hash_picture_pin`). `Ok(false)` when no pupil devices know has this id.
     pub fn set_picture_pin(
         &self,
         pupil: &PupilId,
-        pictures: Option<&[String]>,
+        pin: Option<(&[String], &str)>,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let json = pictures.map(serde_json::to_string).transpose()?;
+        let json = pin.map(|(pictures, phc)| StoredPicturePin::hashed_text(pictures, phc));
         self.immediate(|tx| {
             let changed = tx.execute(
                 "UPDATE pupils SET picture_pin = $2 WHERE id = $1 AND first_name IS NOT NULL",
@@ -421,6 +429,28 @@ impl Store {
             }
             policy_changed(tx, now)?;
             Ok(true)
+        })
+    }
+
+    /// Stores the hashes of picture PINs set by a server before hashes, each only if the PIN is
+    /// still the one hashed. The policy's `issued_at` does not move: what devices before hashes
+    /// are sent is unchanged, and the others could not be sent this PIN without its hash.
+    pub fn store_picture_pin_hashes(
+        &self,
+        hashed: &[(PupilId, Vec<String>, String)],
+    ) -> Result<(), StoreError> {
+        self.immediate(|tx| {
+            for (pupil, pictures, phc) in hashed {
+                tx.execute(
+                    "UPDATE pupils SET picture_pin = $3 WHERE id = $1 AND picture_pin = $2",
+                    (
+                        pupil.as_str(),
+                        StoredPicturePin::legacy_text(pictures),
+                        StoredPicturePin::hashed_text(pictures, phc),
+                    ),
+                )?;
+            }
+            Ok(())
         })
     }
 }

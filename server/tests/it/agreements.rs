@@ -6,7 +6,7 @@
 
 use crate::common::*;
 use chrono::Utc;
-use slate_protocol::bundle::{verifying_key_from_base64, SignedBundle};
+use slate_protocol::bundle::{verifying_key_from_base64, BundleKind, SignedBundle};
 use slate_protocol::device::PolicyReply;
 use slate_protocol::kiosk::{self, KeyStage};
 use slate_protocol::{Event, EventBody, PupilId, SessionId};
@@ -14,11 +14,13 @@ use slate_server::auth::Role;
 
 /// The kiosk policy a device gets, opened and checked as the device does.
 async fn kiosk_policy(server: &TestServer, credential: &str) -> kiosk::Policy {
-    let response = server.device_get(Some(credential), "/api/v1/device/policy").await;
+    let path = slate_protocol::device::policy_path();
+    let response = server.device_get(Some(credential), &path).await;
     assert_eq!(response.status(), 200);
     let reply = PolicyReply::from_json(&response.bytes().await.unwrap()).unwrap();
     let key = verifying_key_from_base64(&server.public_key).unwrap();
-    let text = SignedBundle::open(&serde_json::to_vec(&reply.kiosk).unwrap(), &key).unwrap();
+    let bundle = serde_json::to_vec(&reply.kiosk).unwrap();
+    let text = SignedBundle::open_as(BundleKind::KioskPolicy, &bundle, &key).unwrap();
     kiosk::parse_policy(&text).unwrap()
 }
 

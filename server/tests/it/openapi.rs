@@ -4,7 +4,7 @@
 use crate::common::*;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use slate_protocol::bundle::{verifying_key_from_base64, SignedBundle};
+use slate_protocol::bundle::{verifying_key_from_base64, BundleKind, SignedBundle};
 use slate_protocol::device::{CommandsReply, PolicyReply};
 use slate_protocol::update::{UpdateCheck, UpdateReply};
 use slate_protocol::{kiosk, Batch, EnrollReply, EnrollRequest, ErrorReply, IngestReply};
@@ -60,9 +60,13 @@ async fn every_device_route_is_documented_with_examples_that_decode() {
     let policy =
         PolicyReply::from_json(&bytes(&reply("/api/v1/device/policy", "get", "200"))).unwrap();
     let key = verifying_key_from_base64(doc["x-example-public-key"].as_str().unwrap()).unwrap();
-    let kiosk_text = SignedBundle::open(&serde_json::to_vec(&policy.kiosk).unwrap(), &key).unwrap();
+    // The example is the legacy form (no kind), which a device's cache reading still takes.
+    let open = |kind, bundle: &SignedBundle| {
+        SignedBundle::open_cached_as(kind, &serde_json::to_vec(bundle).unwrap(), &key).unwrap()
+    };
+    let kiosk_text = open(BundleKind::KioskPolicy, &policy.kiosk);
     kiosk::parse_policy(&kiosk_text).unwrap();
-    let staff_text = SignedBundle::open(&serde_json::to_vec(&policy.staff).unwrap(), &key).unwrap();
+    let staff_text = open(BundleKind::StaffPins, &policy.staff);
     assert!(!slate_protocol::staff::parse_staff_pins(&staff_text).unwrap().staff.is_empty());
     let filter =
         slate_filter::policy::Policy::open(&serde_json::to_vec(&policy.filter).unwrap(), &key)

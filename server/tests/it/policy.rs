@@ -6,7 +6,7 @@ use crate::common::*;
 use chrono::{Duration, Utc};
 use chrono_tz::Europe::London;
 use sha2::{Digest, Sha256};
-use slate_protocol::bundle::{verifying_key_from_base64, SignedBundle};
+use slate_protocol::bundle::{verifying_key_from_base64, BundleKind, SignedBundle};
 use slate_protocol::device::{CommandAction, CommandsReply, ListFile, PolicyReply};
 use slate_protocol::staff::{parse_staff_pins, StaffPins};
 use slate_protocol::{kiosk, ErrorReply, SessionId};
@@ -22,11 +22,17 @@ async fn policy(
     server: &TestServer,
     credential: &str,
 ) -> (kiosk::Policy, slate_filter::policy::Policy) {
-    let response = server.device_get(Some(credential), "/api/v1/device/policy").await;
+    let path = slate_protocol::device::policy_path();
+    let response = server.device_get(Some(credential), &path).await;
     assert_eq!(response.status(), 200);
     let reply = PolicyReply::from_json(&response.bytes().await.unwrap()).unwrap();
     let key = verifying_key_from_base64(&server.public_key).unwrap();
-    let kiosk_text = SignedBundle::open(&serde_json::to_vec(&reply.kiosk).unwrap(), &key).unwrap();
+    let kiosk_text = SignedBundle::open_as(
+        BundleKind::KioskPolicy,
+        &serde_json::to_vec(&reply.kiosk).unwrap(),
+        &key,
+    )
+    .unwrap();
     assert!(!kiosk_text.contains("Khan"), "no family names on devices: {kiosk_text}");
     let kiosk = kiosk::parse_policy(&kiosk_text).unwrap();
     let filter =
@@ -38,12 +44,16 @@ async fn policy(
 /// The staff document a device gets, opened and checked as a device would, and the kiosk
 /// document's text.
 async fn staff_document(server: &TestServer, credential: &str) -> (StaffPins, String) {
-    let response = server.device_get(Some(credential), "/api/v1/device/policy").await;
+    let path = slate_protocol::device::policy_path();
+    let response = server.device_get(Some(credential), &path).await;
     assert_eq!(response.status(), 200);
     let reply = PolicyReply::from_json(&response.bytes().await.unwrap()).unwrap();
     let key = verifying_key_from_base64(&server.public_key).unwrap();
-    let staff = SignedBundle::open(&serde_json::to_vec(&reply.staff).unwrap(), &key).unwrap();
-    let kiosk = SignedBundle::open(&serde_json::to_vec(&reply.kiosk).unwrap(), &key).unwrap();
+    let open = |kind, bundle: &SignedBundle| {
+        SignedBundle::open_as(kind, &serde_json::to_vec(bundle).unwrap(), &key).unwrap()
+    };
+    let staff = open(BundleKind::StaffPins, &reply.staff);
+    let kiosk = open(BundleKind::KioskPolicy, &reply.kiosk);
     (parse_staff_pins(&staff).unwrap(), kiosk)
 }
 
@@ -465,10 +475,22 @@ async fn a_picture_pin_set_on_the_setup_page_reaches_the_signed_kiosk_policy() {
     .await;
     assert_eq!(set.status(), 303, "{}", set.text().await.unwrap());
     let (after, _) = policy(&server, &credential).await;
-    assert_eq!(amira_of(&after).unwrap().picture_pin.unwrap(), ["moon", "star", "fish"]);
+    // This release's device: the length in the kiosk policy, the hash in the staff document.
+    let amira_now = amira_of(&after).unwrap();
+    assert_eq!((amira_now.picture_pin, amira_now.picture_pin_length), (None, Some(3)));
     assert!(after.issued_at > before.issued_at, "a change moves issued_at");
     let others = after.classes.iter().flat_map(|c| &c.pupils).filter(|p| p.id != amira.id);
-    assert!(others.into_iter().all(|p| p.picture_pin.is_none()), "only Amira's changed");
+    assert!(others.into_iter().all(|p| p.picture_pin_length.is_none()), "only Amira's changed");
+    let (staff, _) = staff_document(&server, &credential).await;
+    assert_eq!(staff.picture_pins.len(), 1);
+    assert_eq!(staff.picture_pins[0].pupil, amira.id);
+    // A device of the previous release (no `can`) gets the plain pictures, as before.
+    let old = server.device_get(Some(&credential), "/api/v1/device/policy").await;
+    let old = PolicyReply::from_json(&old.bytes().await.unwrap()).unwrap();
+    assert!(old.kiosk.kind.is_none(), "the legacy envelope, which its parser takes");
+    let old_kiosk = kiosk::parse_policy(&old.kiosk.payload).unwrap();
+    assert_eq!(amira_of(&old_kiosk).unwrap().picture_pin.unwrap(), ["moon", "star", "fish"]);
+    assert!(!old.staff.payload.contains("picture_pins"), "{}", old.staff.payload);
     let woken = poll(&server, &credential, cursor, 5).await;
     let actions: Vec<CommandAction> = woken.commands.iter().map(|c| c.action).collect();
     assert_eq!(actions, [CommandAction::RefreshPolicy], "devices are told to fetch it");
@@ -513,7 +535,8 @@ async fn a_picture_pin_set_on_the_setup_page_reaches_the_signed_kiosk_policy() {
         submit(&mut it, "/setup", "/setup/picture-pin", &[("pupil", &id), ("pictures", "")]).await;
     assert_eq!(cleared.status(), 303);
     let (last, _) = policy(&server, &credential).await;
-    assert_eq!(amira_of(&last).unwrap().picture_pin, None);
+    assert_eq!(amira_of(&last).unwrap().picture_pin_length, None);
+    assert!(staff_document(&server, &credential).await.0.picture_pins.is_empty());
     assert!(audited(&server, "it.admin", "cleared picture PIN").await);
     server.stop().await;
 }
@@ -877,30 +900,105 @@ async fn the_language_goes_only_to_devices_that_understand_it() {
         );
     }
     let key = verifying_key_from_base64(&server.public_key).unwrap();
-    let kiosk_text = |path: &'static str| {
+    let kiosk_text = |path: String| {
         let server = &server;
         let credential = credential.clone();
         async move {
-            let response = server.device_get(Some(&credential), path).await;
+            let response = server.device_get(Some(&credential), &path).await;
             assert_eq!(response.status(), 200, "{path}");
             let reply = PolicyReply::from_json(&response.bytes().await.unwrap()).unwrap();
-            SignedBundle::open(&serde_json::to_vec(&reply.kiosk).unwrap(), &key).unwrap()
+            // Both forms: the older path is answered with a legacy bundle (no kind).
+            let bytes = serde_json::to_vec(&reply.kiosk).unwrap();
+            SignedBundle::open_cached_as(BundleKind::KioskPolicy, &bytes, &key).unwrap()
         }
     };
 
     let newer =
-        kiosk::parse_policy(&kiosk_text(slate_protocol::routes::DEVICE_POLICY_REQUEST).await)
-            .unwrap();
+        kiosk::parse_policy(&kiosk_text(slate_protocol::device::policy_path()).await).unwrap();
     let class = |name: &str| newer.classes.iter().find(|c| c.name == name).unwrap();
     assert_eq!(newer.language.as_deref(), Some("cy"));
     assert_eq!(newer.language_of(Some(class("Oak"))), "cy");
     assert_eq!(newer.language_of(Some(class("Ash"))), "en");
 
-    let older = kiosk_text("/api/v1/device/policy").await;
+    let older = kiosk_text("/api/v1/device/policy".to_owned()).await;
     assert!(!older.contains("language"), "{older}");
     kiosk::parse_policy(&older).unwrap();
 
     let refused = server.device_get(Some(&credential), "/api/v1/device/policy?lang=cy").await;
     assert_eq!(refused.status(), 400);
+    server.stop().await;
+}
+
+/// What the real server sends a device of this release, checked by the device's own code: no
+/// plain picture PIN anywhere in the reply's bytes, the hash signs Amira in with the right taps
+/// and refuses wrong ones, the policy's bytes do not change between fetches (the hash was made
+/// once), and a kiosk policy handed to the device in the filter policy's place is refused.
+#[tokio::test]
+async fn a_device_that_understands_hashes_and_kinds_gets_no_plain_pin_and_no_mix_up() {
+    use slate_daemon::control::Role as PeerRole;
+    use slate_daemon::policy::{verify_reply, InForce, PolicyFetchError};
+    use slate_daemon::roster::{check_sign_in, expected_pin, SignInRefused};
+    let server = TestServer::start().await;
+    let credential = server.enroll(12).await;
+    let mut it = Browser::signed_in(&server, "it.admin", Role::ItAdmin).await;
+    assert_eq!(submit(&mut it, "/setup", "/setup/roster", &[("csv", ROSTER)]).await.status(), 200);
+    let (before, _) = policy(&server, &credential).await;
+    let amira = before.classes.iter().flat_map(|c| &c.pupils).find(|p| p.first_name == "Amira");
+    let amira = amira.unwrap().id.clone();
+    let set = submit(
+        &mut it,
+        "/setup",
+        "/setup/picture-pin",
+        &[("pupil", amira.as_str()), ("pictures", "moon heart boat tree")],
+    )
+    .await;
+    assert_eq!(set.status(), 303);
+
+    let path = slate_protocol::device::policy_path();
+    let fetch = || async {
+        let response = server.device_get(Some(&credential), &path).await;
+        assert_eq!(response.status(), 200);
+        response.bytes().await.unwrap().to_vec()
+    };
+    let body = fetch().await;
+    let text = String::from_utf8_lossy(&body);
+    // The pictures are also tiles' symbols, so it is the sequence and the field that must be
+    // absent, in any spelling: inside a payload (escaped) or not.
+    assert!(!text.contains(r#"picture_pin\":"#) && !text.contains(r#""picture_pin":"#), "{text}");
+    for separator in [r#"\",\""#, r#"",""#, ", ", " ", ","] {
+        let sequence = ["moon", "heart", "boat", "tree"].join(separator);
+        assert!(!text.contains(&sequence), "the PIN in the reply: {text}");
+    }
+    assert!(text.contains(r#"picture_pin_length\":4"#), "the length only: {text}");
+    assert_eq!(fetch().await, body, "the same bytes on the next fetch");
+
+    let key = verifying_key_from_base64(&server.public_key).unwrap();
+    let verified = verify_reply(&body, &key, &InForce::default()).expect("the device takes it");
+    let pin = || expected_pin(Some(&verified.kiosk), Some(&verified.staff), &amira);
+    let taps = |p: &[&str]| p.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let right = taps(&["moon", "heart", "boat", "tree"]);
+    assert_eq!(check_sign_in(pin(), PeerRole::Kiosk, Some(&right)), Ok(()));
+    for wrong in [
+        taps(&["heart", "moon", "boat", "tree"]),
+        taps(&["moon", "heart", "boat"]),
+        taps(&["moon", "heart", "boat", "tree", "sun"]),
+    ] {
+        let refused = check_sign_in(pin(), PeerRole::Kiosk, Some(&wrong));
+        assert_eq!(refused, Err(SignInRefused::WrongPictures), "{wrong:?}");
+    }
+    assert_eq!(check_sign_in(pin(), PeerRole::Kiosk, None), Err(SignInRefused::PicturesNeeded));
+
+    // The real server's kiosk policy where the filter policy goes: slated and slate-dns refuse it.
+    let mut reply = PolicyReply::from_json(&body).unwrap();
+    reply.filter = reply.kiosk.clone();
+    let mixed = serde_json::to_vec(&reply).unwrap();
+    let err = verify_reply(&mixed, &key, &InForce::default()).unwrap_err();
+    assert!(
+        matches!(&err, PolicyFetchError::Bundle { which: "filter", reason }
+            if reason.contains("is a kiosk-policy, where a filter-policy was expected")),
+        "{err}"
+    );
+    let dns = slate_filter::policy::Policy::open(&serde_json::to_vec(&reply.filter).unwrap(), &key);
+    assert!(dns.unwrap_err().to_string().contains("kiosk-policy"));
     server.stop().await;
 }

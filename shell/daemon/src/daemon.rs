@@ -334,6 +334,14 @@ impl<D: Display, A: Apps, I: Ids + Send + 'static> Driver<D, A, I> {
         self.sync_unlock_pins();
     }
 
+    /// `pupil`'s picture PIN as the kiosk policy and staff document in force know it.
+    fn expected_pin(
+        &self,
+        pupil: &slate_protocol::PupilId,
+    ) -> Result<Option<roster::ExpectedPin>, roster::SignInRefused> {
+        roster::expected_pin(self.kiosk.as_ref(), self.staff_doc.as_ref(), pupil)
+    }
+
     /// Rebuilds the PINs that may unlock from the staff document and IT's PIN.
     fn sync_unlock_pins(&mut self) {
         let pins = match UnlockPins::new(self.staff_doc.as_ref(), self.config_pin.as_ref()) {
@@ -670,16 +678,19 @@ impl<D: Display, A: Apps, I: Ids + Send + 'static> Driver<D, A, I> {
         match request {
             Request::Press {} => self.press(received_at).await,
             Request::CheckPictures { pupil, pictures } => {
-                match roster::check_pictures(self.kiosk.as_ref(), &pupil, &pictures.0) {
+                let expected = self.expected_pin(&pupil);
+                let check = move || roster::check_pictures(expected, &pictures.0);
+                match picture_check(check).await {
                     Ok(()) => Reply::ok(),
                     Err(refused) => Reply::error(refused.to_string()),
                 }
             }
             Request::SignIn { pupil, pictures } => {
-                let pictures = pictures.as_ref().map(|p| p.0.as_slice());
-                if let Err(refused) =
-                    roster::check_sign_in(self.kiosk.as_ref(), from, &pupil, pictures)
-                {
+                let expected = self.expected_pin(&pupil);
+                let check = move || {
+                    roster::check_sign_in(expected, from, pictures.as_ref().map(|p| p.0.as_slice()))
+                };
+                if let Err(refused) = picture_check(check).await {
                     tracing::info!(%refused, "sign-in refused");
                     return Reply::error(refused.to_string());
                 }
@@ -1505,6 +1516,17 @@ impl Daemon {
         }
         tracing::info!("stopped");
     }
+}
+
+/// Runs a picture PIN check (argon2, slow by design) on a blocking thread, so the async threads
+/// are not held up by it.
+async fn picture_check(
+    check: impl FnOnce() -> Result<(), roster::SignInRefused> + Send + 'static,
+) -> Result<(), roster::SignInRefused> {
+    tokio::task::spawn_blocking(check).await.unwrap_or_else(|e| {
+        tracing::error!(error = %e, "checking a picture PIN failed");
+        Err(roster::SignInRefused::WrongPictures)
+    })
 }
 
 #[cfg(test)]

@@ -21,7 +21,7 @@ use ed25519_dalek::VerifyingKey;
 use serde::Deserialize;
 use slate_ipc::atomic;
 use slate_ipc::state_dir::StateDir;
-use slate_protocol::bundle::SignedBundle;
+use slate_protocol::bundle::{BundleKind, SignedBundle};
 use slate_protocol::device::{check_list_name, unreferenced_list_files, ListFile, PolicyReply};
 use slate_protocol::kiosk::{self, Policy as KioskPolicy};
 use slate_protocol::routes;
@@ -90,6 +90,8 @@ pub struct Verified {
     pub lists: BTreeMap<String, ListFile>,
     pub staff: StaffPins,
     pub staff_json: Vec<u8>,
+    /// The kiosk policy carries plain picture PINs (a server before hashes).
+    pub legacy_form: bool,
 }
 
 /// What is in force on the device (from the files written last time).
@@ -98,6 +100,10 @@ pub struct InForce {
     pub kiosk_issued_at: Option<DateTime<Utc>>,
     pub filter_issued_at: Option<DateTime<Utc>>,
     pub staff_issued_at: Option<DateTime<Utc>>,
+    /// Some file in force is in a legacy form (a bundle without a kind, or plain picture PINs),
+    /// written by the release before: a fetch in the newer form replaces it even when its
+    /// `issued_at` is the same.
+    pub legacy_form: bool,
 }
 
 impl InForce {
@@ -106,23 +112,63 @@ impl InForce {
             kiosk_issued_at: v.kiosk.issued_at,
             filter_issued_at: Some(v.filter_issued_at),
             staff_issued_at: Some(v.staff.issued_at),
+            legacy_form: v.legacy_form,
         }
     }
+}
+
+/// Whether a cached bundle (bytes that opened) or kiosk policy is in a legacy form. Pure.
+fn legacy_bundle(bytes: &[u8]) -> bool {
+    serde_json::from_slice::<SignedBundle>(bytes).map_or(true, |b| b.is_legacy())
+}
+
+fn plain_picture_pins(kiosk: &KioskPolicy) -> bool {
+    kiosk.classes.iter().flat_map(|c| &c.pupils).any(|p| p.picture_pin.is_some())
 }
 
 fn bundle_err(which: &'static str) -> impl Fn(String) -> PolicyFetchError {
     move |reason| PolicyFetchError::Bundle { which, reason }
 }
 
+/// Where a bundle comes from: the network must name the kind expected; the device's own cache
+/// may be in the legacy form its previous release wrote (see `slate_protocol::bundle`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    Server,
+    Cache,
+}
+
+/// Opens a bundle that must be of `kind`. Pure.
+fn open_bundle(
+    kind: BundleKind,
+    source: Source,
+    bytes: &[u8],
+    key: &VerifyingKey,
+) -> Result<String, slate_protocol::ProtocolError> {
+    match source {
+        Source::Server => SignedBundle::open_as(kind, bytes, key),
+        Source::Cache => SignedBundle::open_cached_as(kind, bytes, key),
+    }
+}
+
 /// Opens one kiosk bundle (bytes of a `SignedBundle`). Pure.
-pub fn open_kiosk(bytes: &[u8], key: &VerifyingKey) -> Result<KioskPolicy, PolicyFetchError> {
-    let payload = SignedBundle::open(bytes, key).map_err(|e| bundle_err("kiosk")(e.to_string()))?;
+pub fn open_kiosk(
+    bytes: &[u8],
+    key: &VerifyingKey,
+    source: Source,
+) -> Result<KioskPolicy, PolicyFetchError> {
+    let payload = open_bundle(BundleKind::KioskPolicy, source, bytes, key)
+        .map_err(|e| bundle_err("kiosk")(e.to_string()))?;
     kiosk::parse_policy(&payload).map_err(|e| bundle_err("kiosk")(e.to_string()))
 }
 
-fn open_filter(bytes: &[u8], key: &VerifyingKey) -> Result<FilterHead, PolicyFetchError> {
-    let payload =
-        SignedBundle::open(bytes, key).map_err(|e| bundle_err("filter")(e.to_string()))?;
+fn open_filter(
+    bytes: &[u8],
+    key: &VerifyingKey,
+    source: Source,
+) -> Result<FilterHead, PolicyFetchError> {
+    let payload = open_bundle(BundleKind::FilterPolicy, source, bytes, key)
+        .map_err(|e| bundle_err("filter")(e.to_string()))?;
     let head: FilterHead = serde_json::from_str(&payload)
         .map_err(|e| bundle_err("filter")(format!("not a filter policy: {e}")))?;
     for (name, file) in &head.lists {
@@ -138,15 +184,21 @@ fn open_filter(bytes: &[u8], key: &VerifyingKey) -> Result<FilterHead, PolicyFet
 
 /// Opens one staff bundle: signed by `key`, a valid document whose every hash the device can
 /// check. Pure.
-pub fn open_staff(bytes: &[u8], key: &VerifyingKey) -> Result<StaffPins, PolicyFetchError> {
+pub fn open_staff(
+    bytes: &[u8],
+    key: &VerifyingKey,
+    source: Source,
+) -> Result<StaffPins, PolicyFetchError> {
     let err = bundle_err("staff");
-    let payload = SignedBundle::open(bytes, key).map_err(|e| err(e.to_string()))?;
+    let payload =
+        open_bundle(BundleKind::StaffPins, source, bytes, key).map_err(|e| err(e.to_string()))?;
     let staff = parse_staff_pins(&payload).map_err(|e| err(e.to_string()))?;
     crate::staff::UnlockPins::new(Some(&staff), None).map_err(|e| err(e.to_string()))?;
     Ok(staff)
 }
 
-/// Checks a policy reply: all three bundles signed by `key`, their payloads valid, none older
+/// Checks a policy reply: all three bundles signed by `key`, each of the kind its place says
+/// (a kiosk policy served as the filter policy is refused), their payloads valid, none older
 /// than what is in force (a kiosk policy without `issued_at` counts as older than one with).
 /// Pure.
 pub fn verify_reply(
@@ -158,9 +210,10 @@ pub fn verify_reply(
     let kiosk_json = serde_json::to_vec(&reply.kiosk).expect("a bundle serialises");
     let filter_json = serde_json::to_vec(&reply.filter).expect("a bundle serialises");
     let staff_json = serde_json::to_vec(&reply.staff).expect("a bundle serialises");
-    let kiosk = open_kiosk(&kiosk_json, key)?;
-    let filter = open_filter(&filter_json, key)?;
-    let staff = open_staff(&staff_json, key)?;
+    let kiosk = open_kiosk(&kiosk_json, key, Source::Server)?;
+    let filter = open_filter(&filter_json, key, Source::Server)?;
+    let staff = open_staff(&staff_json, key, Source::Server)?;
+    let legacy_form = plain_picture_pins(&kiosk);
     if let Some(current) = in_force.kiosk_issued_at {
         if kiosk.issued_at.is_none_or(|offered| offered < current) {
             return Err(PolicyFetchError::Older {
@@ -196,6 +249,7 @@ pub fn verify_reply(
         lists: filter.lists,
         staff,
         staff_json,
+        legacy_form,
     })
 }
 
@@ -276,25 +330,35 @@ impl PolicyFiles {
     /// The policy in force from the files, checked again (a file that does not verify is as
     /// good as none), with the kiosk policy and the staff document.
     pub fn load(&self, key: &VerifyingKey) -> Loaded {
-        let kiosk = std::fs::read(self.kiosk()).ok().and_then(|b| match open_kiosk(&b, key) {
+        let mut legacy_form = false;
+        let mut read = |path: PathBuf| {
+            let bytes = std::fs::read(path).ok()?;
+            legacy_form |= legacy_bundle(&bytes);
+            Some(bytes)
+        };
+        let (kiosk_bytes, filter_bytes, staff_bytes) =
+            (read(self.kiosk()), read(self.filter()), read(self.staff()));
+        let kiosk = kiosk_bytes.and_then(|b| match open_kiosk(&b, key, Source::Cache) {
             Ok(p) => Some(p),
             Err(e) => {
                 tracing::error!(error = %e, "ignoring the cached kiosk policy");
                 None
             }
         });
-        let filter = std::fs::read(self.filter()).ok().and_then(|b| open_filter(&b, key).ok());
-        let staff = std::fs::read(self.staff()).ok().and_then(|b| match open_staff(&b, key) {
+        let filter = filter_bytes.and_then(|b| open_filter(&b, key, Source::Cache).ok());
+        let staff = staff_bytes.and_then(|b| match open_staff(&b, key, Source::Cache) {
             Ok(s) => Some(s),
             Err(e) => {
                 tracing::error!(error = %e, "ignoring the cached staff PINs");
                 None
             }
         });
+        legacy_form |= kiosk.as_ref().is_some_and(plain_picture_pins);
         let in_force = InForce {
             kiosk_issued_at: kiosk.as_ref().and_then(|k| k.issued_at),
             filter_issued_at: filter.map(|f| f.issued_at),
             staff_issued_at: staff.as_ref().map(|s| s.issued_at),
+            legacy_form,
         };
         Loaded { in_force, kiosk, staff }
     }
@@ -329,7 +393,7 @@ impl PolicyFiles {
             move |e: std::io::Error| PolicyFetchError::Read { path, reason: e.to_string() }
         };
         let bytes = std::fs::read(self.filter()).map_err(read_error(self.filter()))?;
-        let in_force = open_filter(&bytes, key)?;
+        let in_force = open_filter(&bytes, key, Source::Cache)?;
         let dir = self.lists_dir();
         let present: Vec<String> = match std::fs::read_dir(&dir) {
             Ok(entries) => entries.filter_map(|e| e.ok()?.file_name().into_string().ok()).collect(),
@@ -441,8 +505,8 @@ impl<A: DeviceApi> PolicyFetcher<A> {
         &mut self,
         credential: &Credential,
     ) -> Result<Fetched, PolicyFetchError> {
-        let body =
-            self.get(credential, routes::DEVICE_POLICY_REQUEST, MAX_POLICY_BYTES as u64).await?;
+        let path = slate_protocol::device::policy_path();
+        let body = self.get(credential, &path, MAX_POLICY_BYTES as u64).await?;
         let verified = verify_reply(&body, &self.key, &self.in_force)?;
         let unchanged = InForce::of(&verified) == self.in_force;
         for name in verified.lists.keys() {

@@ -243,6 +243,7 @@ mod tests {
                     pin_hash: pin.phc().to_owned(),
                 })
                 .collect(),
+            picture_pins: Vec::new(),
         }
     }
 

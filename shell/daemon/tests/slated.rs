@@ -65,7 +65,7 @@ fn add_staff_pin(config: &Path, pin: &str, extra: &str) {
 /// policy in force.
 fn with_roster(config: &Path, pupils: &[&str]) {
     use ed25519_dalek::SigningKey;
-    use slate_protocol::bundle::{verifying_key_to_base64, SignedBundle};
+    use slate_protocol::bundle::{verifying_key_to_base64, BundleKind, SignedBundle};
     let key = SigningKey::from_bytes(&[7; 32]);
     let mut kiosk: serde_json::Value =
         serde_json::from_str(slate_protocol::kiosk::SAMPLE_POLICY).unwrap();
@@ -79,7 +79,7 @@ fn with_roster(config: &Path, pupils: &[&str]) {
     }
     let policy_dir = config.parent().unwrap().join("state").join("policy");
     std::fs::create_dir_all(&policy_dir).unwrap();
-    let bundle = SignedBundle::sign(kiosk.to_string(), "k1", &key);
+    let bundle = SignedBundle::sign_as(BundleKind::KioskPolicy, kiosk.to_string(), "k1", &key);
     std::fs::write(policy_dir.join("kiosk.json"), serde_json::to_vec(&bundle).unwrap()).unwrap();
     let text = std::fs::read_to_string(config).unwrap().replace(
         "[upload]",
@@ -711,18 +711,31 @@ fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
 #[test]
 fn the_signed_policy_and_teacher_commands_reach_the_device() {
     use ed25519_dalek::SigningKey;
-    use slate_protocol::bundle::{verifying_key_to_base64, SignedBundle};
+    use slate_protocol::bundle::{verifying_key_to_base64, BundleKind, SignedBundle};
     let key = SigningKey::from_bytes(&[9; 32]);
     let jones = slate_daemon::staff::StaffPin::hash_cheap("246813");
     let patel = slate_daemon::staff::StaffPin::hash_cheap("730418");
-    let staff = serde_json::json!({"v": 1, "issued_at": "2026-11-23T08:00:00Z", "staff": [
-        {"id": "s-jones", "pin_hash": jones.phc()},
-        {"id": "s-patel", "pin_hash": patel.phc()},
-    ]});
     let mut kiosk: serde_json::Value =
         serde_json::from_str(slate_protocol::kiosk::SAMPLE_POLICY).unwrap();
     kiosk["issued_at"] = "2026-11-23T08:00:00Z".into();
     let oak_pupil = kiosk["classes"][0]["pupils"][0]["id"].as_str().unwrap().to_owned();
+    // A picture PIN as a server of this release sends it: the length in the kiosk policy, an
+    // argon2id hash (as the server makes it, at a cheap cost for a debug build) in the staff
+    // document.
+    let pinned = kiosk["classes"][0]["pupils"][1]["id"].as_str().unwrap().to_owned();
+    kiosk["classes"][0]["pupils"][1]["picture_pin_length"] = 2.into();
+    let picture_hash = {
+        use argon2::password_hash::PasswordHasher;
+        let params = argon2::Params::new(256, 1, 1, None).unwrap();
+        let hasher =
+            argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
+        let secret = slate_protocol::kiosk::picture_pin_secret(&["sun".into(), "boat".into()]);
+        hasher.hash_password_with_salt(&secret, &[5u8; 16]).unwrap().to_string()
+    };
+    let staff = serde_json::json!({"v": 1, "issued_at": "2026-11-23T08:00:00Z", "staff": [
+        {"id": "s-jones", "pin_hash": jones.phc()},
+        {"id": "s-patel", "pin_hash": patel.phc()},
+    ], "picture_pins": [{"pupil": pinned, "phc": picture_hash}]});
     let list = b"adult.example\n".to_vec();
     let filter = serde_json::json!({
         "v": 1, "issued_at": "2026-11-23T08:00:00Z", "default_profile": "oak",
@@ -731,9 +744,9 @@ fn the_signed_policy_and_teacher_commands_reach_the_device() {
     });
     let reply = serde_json::to_vec(&slate_protocol::device::PolicyReply {
         v: 1,
-        kiosk: SignedBundle::sign(kiosk.to_string(), "k1", &key),
-        filter: SignedBundle::sign(filter.to_string(), "k1", &key),
-        staff: SignedBundle::sign(staff.to_string(), "k1", &key),
+        kiosk: SignedBundle::sign_as(BundleKind::KioskPolicy, kiosk.to_string(), "k1", &key),
+        filter: SignedBundle::sign_as(BundleKind::FilterPolicy, filter.to_string(), "k1", &key),
+        staff: SignedBundle::sign_as(BundleKind::StaffPins, staff.to_string(), "k1", &key),
     })
     .unwrap();
     let expires = (chrono::Utc::now() + chrono::Duration::minutes(10)).to_rfc3339();
@@ -744,7 +757,8 @@ fn the_signed_policy_and_teacher_commands_reach_the_device() {
     .to_string();
     let list_body = list.clone();
     let (port, requests) = fake_server(move |method, target| match (method, target) {
-        ("GET", "/api/v1/device/policy?can=languages") => (200, reply.clone()),
+        // Only a device that says it understands kinds and hashed PINs gets this form.
+        ("GET", t) if t == slate_protocol::device::policy_path() => (200, reply.clone()),
         ("GET", "/api/v1/device/lists/adult") => (200, list_body.clone()),
         ("GET", t) if t.starts_with("/api/v1/device/commands?after=0&") => {
             (200, commands.clone().into_bytes())
@@ -794,6 +808,19 @@ fn the_signed_policy_and_teacher_commands_reach_the_device() {
     for entry in walk(&policy_dir) {
         let text = String::from_utf8_lossy(&std::fs::read(&entry).unwrap()).into_owned();
         assert!(!text.contains("argon2"), "no PIN hash in {}", entry.display());
+    }
+    // slated judges the pupil's taps against the hash: the right pictures, then wrong ones.
+    let check = |pictures: &str| {
+        ask(
+            &socket,
+            &format!(r#"{{"cmd":"check_pictures","pupil":"{pinned}","pictures":{pictures}}}"#),
+        )
+    };
+    assert_eq!(check(r#"["sun","boat"]"#)["ok"], true, "the right taps");
+    for wrong in [r#"["boat","sun"]"#, r#"["sun"]"#, r#"["sun","boat","sun"]"#] {
+        let reply = check(wrong);
+        assert_eq!(reply["ok"], false, "{wrong}");
+        assert!(reply["error"].as_str().unwrap().contains("wrong pictures"), "{reply}");
     }
     wait_for("slate-dns told to reload", || {
         dns.lock().unwrap().iter().any(|l| l.contains("reload"))

@@ -265,7 +265,8 @@ mod tests {
     use crate::lists::DomainSet;
     use crate::policy::tests::EXAMPLE;
     use ed25519_dalek::SigningKey;
-    use slate_protocol::bundle::SignedBundle;
+    use slate_protocol::bundle::{BundleKind, SignedBundle};
+    const FILTER: BundleKind = BundleKind::FilterPolicy;
 
     const TXT: u16 = 16;
 
@@ -503,7 +504,8 @@ mod tests {
         let forger = SigningKey::from_bytes(&[2; 32]);
         let key = school.verifying_key();
         let permissive = EXAMPLE.replace("\"adult\",", "");
-        let forged = serde_json::to_vec(&SignedBundle::sign(permissive, "k1", &forger)).unwrap();
+        let forged =
+            serde_json::to_vec(&SignedBundle::sign_as(FILTER, permissive, "k1", &forger)).unwrap();
 
         // No last good policy: refused, and the filter stays closed.
         let mut f = Filter::new();
@@ -516,8 +518,17 @@ mod tests {
         assert!(f.offer_policy(&forged, &key).is_err());
         assert!(matches!(f.decide("www.adult.test", qtype::A, at(BEFORE)), Decision::Block(_)));
 
+        // A kiosk policy signed by the school's key, where the filter policy goes: refused.
+        let kiosk = SignedBundle::sign_as(BundleKind::KioskPolicy, EXAMPLE.into(), "k1", &school);
+        let mut f = filter();
+        let err = f.offer_policy(&serde_json::to_vec(&kiosk).unwrap(), &key).unwrap_err();
+        assert!(err.to_string().contains("is a kiosk-policy, where a filter-policy"), "{err}");
+        assert!(matches!(f.decide("www.adult.test", qtype::A, at(BEFORE)), Decision::Block(_)));
+
         // A good one is taken.
-        let good = serde_json::to_vec(&SignedBundle::sign(EXAMPLE.into(), "k1", &school)).unwrap();
+        let good =
+            serde_json::to_vec(&SignedBundle::sign_as(FILTER, EXAMPLE.into(), "k1", &school))
+                .unwrap();
         let mut f = Filter::new();
         f.offer_policy(&good, &key).unwrap();
         assert!(f.policy().is_some());

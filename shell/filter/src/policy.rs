@@ -29,7 +29,7 @@ use crate::safesearch::SafeSearchLevel;
 use chrono::{DateTime, Duration, Utc};
 use ed25519_dalek::VerifyingKey;
 use serde::{Deserialize, Serialize};
-use slate_protocol::bundle::SignedBundle;
+use slate_protocol::bundle::{BundleKind, SignedBundle};
 use slate_protocol::device::ListFile;
 use slate_protocol::ProtocolError;
 use std::collections::BTreeMap;
@@ -123,10 +123,12 @@ impl Bypass {
 }
 
 impl Policy {
-    /// Opens a signed policy bundle: checks the signature against the school server's key, then
-    /// parses and validates the payload. A bad signature is refused before the payload is read.
+    /// Opens a signed policy bundle (slated's `filter.json`): checks that it is a filter policy
+    /// (or the legacy form with no kind that the release before wrote) and the signature against
+    /// the school server's key, then parses and validates the payload. A bad signature or
+    /// another kind of bundle is refused before the payload is read.
     pub fn open(bundle: &[u8], key: &VerifyingKey) -> Result<Self, PolicyError> {
-        let payload = SignedBundle::open(bundle, key)?;
+        let payload = SignedBundle::open_cached_as(BundleKind::FilterPolicy, bundle, key)?;
         Self::from_json(&payload)
     }
 
@@ -381,7 +383,8 @@ pub(crate) mod tests {
     fn a_signed_policy_opens_only_with_the_school_key() {
         let school = SigningKey::from_bytes(&[7; 32]);
         let other = SigningKey::from_bytes(&[8; 32]);
-        let wire = serde_json::to_vec(&SignedBundle::sign(EXAMPLE.into(), "k1", &school)).unwrap();
+        let bundle = SignedBundle::sign_as(BundleKind::FilterPolicy, EXAMPLE.into(), "k1", &school);
+        let wire = serde_json::to_vec(&bundle).unwrap();
         assert!(Policy::open(&wire, &school.verifying_key()).is_ok());
         let err = Policy::open(&wire, &other.verifying_key()).unwrap_err();
         assert!(matches!(err, PolicyError::Bundle(_)), "{err}");

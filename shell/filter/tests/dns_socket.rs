@@ -11,7 +11,7 @@ use slate_filter::server::{Clock, Config, DnsServer, FilterHandle, FixedUpstream
 use slate_filter::socket::{self, Reload};
 use slate_filter::source::Files;
 use slate_filter::Filter;
-use slate_protocol::bundle::SignedBundle;
+use slate_protocol::bundle::{BundleKind, SignedBundle};
 use slate_protocol::device::list_digest;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -126,7 +126,8 @@ impl School {
             },
             "lists": manifest,
         });
-        let bundle = SignedBundle::sign(policy.to_string(), "k1", signer);
+        let bundle =
+            SignedBundle::sign_as(BundleKind::FilterPolicy, policy.to_string(), "k1", signer);
         std::fs::write(self.policy_path(), serde_json::to_vec(&bundle).unwrap()).unwrap();
     }
 

@@ -187,10 +187,10 @@ impl<L: DeviceLink, A: Launcher> Controller<L, A> {
         // The picture PIN follows the pupil into the new policy; a changed one is asked again.
         let pin = match (&next, class, pupil) {
             (Ok(p), Some(c), Some(i)) => picture_pin(p, c, i).unwrap_or_default(),
-            _ => Vec::new(),
+            _ => 0,
         };
-        if pin != self.local.picture_pin.expected {
-            self.local.picture_pin.expected = pin;
+        if pin != self.local.picture_pin.length {
+            self.local.picture_pin.length = pin;
             self.local.picture_pin.entered.clear();
             self.local.picture_pin.passed = false;
         }
@@ -508,7 +508,7 @@ impl<L: DeviceLink, A: Launcher> Controller<L, A> {
                 })
                 .collect(),
             pin_entered: self.local.pin.len(),
-            picture_pin_length: self.local.picture_pin.expected.len(),
+            picture_pin_length: self.local.picture_pin.length,
             picture_pin_entered: self.local.picture_pin.entered.len(),
             picture_pin_wrong: self.local.picture_pin.wrong,
             picture_pin_try_again: self.local.picture_pin.try_again,
@@ -551,8 +551,8 @@ pub fn spoken_screen(view: &View, heading: &str) -> String {
 }
 
 /// The picture PIN of a class's pupil, if they have one.
-fn picture_pin(policy: &Policy, class: usize, pupil: usize) -> Option<Vec<String>> {
-    policy.classes.get(class)?.pupils.get(pupil)?.picture_pin.clone()
+fn picture_pin(policy: &Policy, class: usize, pupil: usize) -> Option<usize> {
+    policy.classes.get(class)?.pupils.get(pupil)?.picture_pin_length()
 }
 
 /// Whether any network interface other than loopback has its link up, read from a sysfs tree
@@ -921,8 +921,9 @@ mod tests {
         c.handle(UiEvent::ChoosePupil(0), true);
         assert_eq!(c.screen(), Screen::Agreement);
         let mut next = parse_policy(SAMPLE_POLICY).unwrap();
-        next.classes[1].pupils[0].picture_pin = Some(vec!["sun".into(), "boat".into()]);
-        // slated decides, from the same policy.
+        // From a server that sends hashes: the UI learns the length only.
+        next.classes[1].pupils[0].picture_pin_length = Some(2);
+        // slated decides, from the same policy and the hash in the staff document.
         c.link.picture_pins =
             vec![(next.classes[1].pupils[0].id.clone(), vec!["sun".into(), "boat".into()])];
         c.set_policy(Ok(next.clone()));

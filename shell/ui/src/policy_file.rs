@@ -6,7 +6,7 @@
 //! machine fails closed on it).
 
 use ed25519_dalek::VerifyingKey;
-use slate_protocol::bundle::{verifying_key_from_base64, SignedBundle};
+use slate_protocol::bundle::{verifying_key_from_base64, BundleKind, SignedBundle};
 use slate_protocol::kiosk::{parse_policy, Policy};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
@@ -54,7 +54,10 @@ impl Source {
         match self {
             Self::Signed { key, .. } => {
                 let key = key.as_ref().map_err(Clone::clone)?;
-                let payload = SignedBundle::open(bytes, key).map_err(|e| format!("{at}: {e}"))?;
+                // slated's cache: a kiosk policy by its kind (or in the legacy form the
+                // release before wrote), never another kind of bundle.
+                let payload = SignedBundle::open_cached_as(BundleKind::KioskPolicy, bytes, key)
+                    .map_err(|e| format!("{at}: {e}"))?;
                 parse_policy(&payload).map_err(|e| format!("{at}: {e}"))
             }
             Self::Unsigned { .. } => {
@@ -184,7 +187,9 @@ mod tests {
     }
 
     fn bundle(payload: &str, seed: u8) -> Vec<u8> {
-        serde_json::to_vec(&SignedBundle::sign(payload.into(), "k1", &key(seed))).unwrap()
+        let bundle =
+            SignedBundle::sign_as(BundleKind::KioskPolicy, payload.into(), "k1", &key(seed));
+        serde_json::to_vec(&bundle).unwrap()
     }
 
     fn with_issued(at: &str) -> Policy {

@@ -96,8 +96,9 @@ pub const PICTURE_PIN_PAUSE: Duration = Duration::from_secs(60);
 /// the pupil chosen, so going back and choosing again does not reset them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PicturePin {
-    /// The chosen pupil's pictures in order; empty when they have no picture PIN.
-    pub expected: Vec<String>,
+    /// How many pictures the chosen pupil's PIN has (the dots); 0 when they have none. The
+    /// UI never knows the pictures: slated checks them against the PIN's hash.
+    pub length: usize,
     /// Indexes into [`PICTURES`] tapped so far (shown only as dots).
     pub entered: Vec<usize>,
     /// The whole sequence was right: on to the agreement.
@@ -115,8 +116,8 @@ pub struct PicturePin {
 }
 
 impl PicturePin {
-    fn choose(&mut self, expected: Option<Vec<String>>) {
-        self.expected = expected.unwrap_or_default();
+    fn choose(&mut self, length: Option<usize>) {
+        self.length = length.unwrap_or_default();
         self.entered.clear();
         self.passed = false;
         self.accepted.clear();
@@ -179,7 +180,7 @@ pub fn screen(o: &Observed, l: &Local) -> Screen {
         DeviceState::Idle => match (l.class, l.pupil) {
             (None, _) => Screen::ChooseClass,
             (Some(_), None) => Screen::ChoosePupil,
-            (Some(_), Some(_)) if !l.picture_pin.expected.is_empty() && !l.picture_pin.passed => {
+            (Some(_), Some(_)) if l.picture_pin.length > 0 && !l.picture_pin.passed => {
                 Screen::PicturePin
             }
             (Some(_), Some(_)) => Screen::Agreement,
@@ -235,7 +236,7 @@ pub enum Effect {
 /// `None`: it could not be asked).
 pub struct Tap<'a> {
     pub now: Instant,
-    pub picture_pin: &'a dyn Fn(usize, usize) -> Option<Vec<String>>,
+    pub picture_pin: &'a dyn Fn(usize, usize) -> Option<usize>,
     pub check_pictures: &'a CheckPictures<'a>,
 }
 
@@ -315,13 +316,13 @@ pub fn update(o: &Observed, l: &mut Local, event: UiEvent, tap: &Tap) -> Vec<Eff
 /// One picture tapped at `now`: the complete sequence (picture names) when this was its last
 /// picture, for slated to check as a whole (the page never says which picture was wrong).
 fn picture_tapped(pin: &mut PicturePin, picture: usize, now: Instant) -> Option<Vec<String>> {
-    if picture >= PICTURES.len() || pin.paused(now) || pin.entered.len() >= pin.expected.len() {
+    if picture >= PICTURES.len() || pin.paused(now) || pin.entered.len() >= pin.length {
         return None;
     }
     pin.paused_until = None;
     pin.try_again = false;
     pin.entered.push(picture);
-    if pin.entered.len() < pin.expected.len() {
+    if pin.entered.len() < pin.length {
         return None;
     }
     let tapped = pin.entered.iter().map(|&i| PICTURES[i].to_owned()).collect();
@@ -414,7 +415,7 @@ mod tests {
         Observed { policy_valid, online, device, screens_locked: false, config_error: false }
     }
 
-    fn none(_: usize, _: usize) -> Option<Vec<String>> {
+    fn none(_: usize, _: usize) -> Option<usize> {
         None
     }
 
@@ -710,13 +711,18 @@ mod tests {
     const SUN: usize = 4;
 
     /// Class 1's pupil 0 has the picture PIN moon, star, fish; nobody else has one.
-    fn pins(class: usize, pupil: usize) -> Option<Vec<String>> {
+    fn pin_pictures(class: usize, pupil: usize) -> Option<Vec<String>> {
         (class == 1 && pupil == 0).then(|| vec!["moon".into(), "star".into(), "fish".into()])
+    }
+
+    /// What the kiosk policy tells the UI: the length only.
+    fn pins(class: usize, pupil: usize) -> Option<usize> {
+        pin_pictures(class, pupil).map(|p| p.len())
     }
 
     /// Stands in for slated, which decides whether the pictures are right.
     fn slated(class: usize, pupil: usize, tapped: &[String]) -> Option<bool> {
-        Some(pins(class, pupil).as_deref() == Some(tapped))
+        Some(pin_pictures(class, pupil).as_deref() == Some(tapped))
     }
 
     #[test]

@@ -6,7 +6,7 @@
 
 use ed25519_dalek::SigningKey;
 use serde_json::{json, Value};
-use slate_protocol::bundle::{verifying_key_to_base64, SignedBundle};
+use slate_protocol::bundle::{verifying_key_to_base64, BundleKind, SignedBundle};
 use slate_protocol::kiosk::SAMPLE_POLICY;
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixListener;
@@ -127,7 +127,13 @@ fn the_binary_reads_the_signed_policy_follows_it_and_fails_closed() {
     let kiosk = dir.path().join("state/policy/kiosk.json");
     std::fs::create_dir_all(kiosk.parent().unwrap()).unwrap();
     let signed = |key: &SigningKey| {
-        serde_json::to_vec(&SignedBundle::sign(SAMPLE_POLICY.into(), "k1", key)).unwrap()
+        serde_json::to_vec(&SignedBundle::sign_as(
+            BundleKind::KioskPolicy,
+            SAMPLE_POLICY.into(),
+            "k1",
+            key,
+        ))
+        .unwrap()
     };
     put(&kiosk, &signed(&school));
 

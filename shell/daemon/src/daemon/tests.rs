@@ -776,6 +776,7 @@ fn staff_pins(at: &str, members: &[(&str, &str)]) -> StaffPins {
                 pin_hash: StaffPin::hash_cheap(pin).phc().to_owned(),
             })
             .collect(),
+        picture_pins: Vec::new(),
     }
 }
 

@@ -1,5 +1,6 @@
 use super::*;
 use ed25519_dalek::SigningKey;
+use slate_protocol::device::policy_path;
 use slate_protocol::routes;
 use std::sync::{Arc, Mutex};
 
@@ -54,9 +55,9 @@ fn reply(signer: &SigningKey, kiosk: String, filter: String) -> Vec<u8> {
 fn reply_with_staff(signer: &SigningKey, kiosk: String, filter: String, staff: String) -> Vec<u8> {
     serde_json::to_vec(&PolicyReply {
         v: 1,
-        kiosk: SignedBundle::sign(kiosk, "k1", signer),
-        filter: SignedBundle::sign(filter, "k1", signer),
-        staff: SignedBundle::sign(staff, "k1", signer),
+        kiosk: SignedBundle::sign_as(BundleKind::KioskPolicy, kiosk, "k1", signer),
+        filter: SignedBundle::sign_as(BundleKind::FilterPolicy, filter, "k1", signer),
+        staff: SignedBundle::sign_as(BundleKind::StaffPins, staff, "k1", signer),
     })
     .unwrap()
 }
@@ -121,7 +122,7 @@ const T2: &str = "2026-11-18T08:00:00Z";
 
 fn serve_policy(s: &Setup, signer: &SigningKey, at: &str, lists: &[(&str, &[u8])]) -> Vec<u8> {
     let body = reply(signer, kiosk_payload(at), filter_payload(at, lists));
-    s.api.set(routes::DEVICE_POLICY_REQUEST, 200, body.clone());
+    s.api.set(policy_path().as_str(), 200, body.clone());
     for (name, bytes) in lists {
         s.api.set(&routes::device_list(name), 200, bytes.to_vec());
     }
@@ -147,7 +148,7 @@ async fn a_good_policy_is_written_with_its_lists_and_fetched_again_only_when_it_
     assert_eq!(installed.staff.staff[0].id.as_str(), "s-jones");
     assert_eq!(
         s.api.asked(),
-        [routes::DEVICE_POLICY_REQUEST, "/api/v1/device/lists/adult", "/api/v1/device/lists/iwf"]
+        [policy_path().as_str(), "/api/v1/device/lists/adult", "/api/v1/device/lists/iwf"]
     );
     let (kiosk_json, filter_json) = bundles(&body);
     assert_eq!(std::fs::read(s.files.kiosk()).unwrap(), kiosk_json);
@@ -173,13 +174,13 @@ async fn a_good_policy_is_written_with_its_lists_and_fetched_again_only_when_it_
 
     // The same policy again: nothing fetched beyond the policy, nothing written.
     assert_eq!(s.fetcher.fetch_once(&credential()).await, Ok(Fetched::Unchanged));
-    assert_eq!(s.api.asked(), [routes::DEVICE_POLICY_REQUEST]);
+    assert_eq!(s.api.asked(), [policy_path().as_str()]);
 
     // A newer one: only the list that changed is fetched.
     let adult2 = list_bytes("adult2");
     serve_policy(&s, &key(1), T2, &[("adult", &adult2), ("iwf", &iwf)]);
     assert!(matches!(s.fetcher.fetch_once(&credential()).await, Ok(Fetched::Updated(_))));
-    assert_eq!(s.api.asked(), [routes::DEVICE_POLICY_REQUEST, "/api/v1/device/lists/adult"]);
+    assert_eq!(s.api.asked(), [policy_path().as_str(), "/api/v1/device/lists/adult"]);
     assert_eq!(std::fs::read(s.files.list_file(&ListFile::of(&adult2))).unwrap(), adult2);
     // The old adult list went once the new filter.json was in force.
     assert_eq!(list_dir(&s), file_names(&[&adult2, &iwf]));
@@ -205,7 +206,7 @@ fn file_names(lists: &[&[u8]]) -> Vec<String> {
 /// there and matches. Returns its `issued_at`.
 fn filter_in_force_loads(s: &Setup) -> DateTime<Utc> {
     let bytes = std::fs::read(s.files.filter()).unwrap();
-    let head = open_filter(&bytes, &key(1).verifying_key()).unwrap();
+    let head = open_filter(&bytes, &key(1).verifying_key(), Source::Cache).unwrap();
     for (name, file) in &head.lists {
         let mut stored = Vec::new();
         use std::io::Read;
@@ -339,7 +340,7 @@ async fn a_failed_filter_write_keeps_the_old_lists_and_the_next_fetch_installs()
     assert!(matches!(s.fetcher.fetch_once(&credential()).await, Ok(Fetched::Updated(_))));
     assert_eq!(
         s.api.asked(),
-        [routes::DEVICE_POLICY_REQUEST],
+        [policy_path().as_str()],
         "the list written before is not fetched again"
     );
     assert_eq!(filter_in_force_loads(&s), T2.parse::<DateTime<Utc>>().unwrap());
@@ -358,7 +359,7 @@ async fn an_upgraded_device_keeps_its_lists_under_their_old_names_until_it_insta
     assert_eq!(filter_in_force_loads(&s), T1.parse::<DateTime<Utc>>().unwrap());
     // Its first fetch takes the list from the old file, without fetching it, and collects it.
     assert!(matches!(s.fetcher.fetch_once(&credential()).await, Ok(Fetched::Updated(_))));
-    assert_eq!(s.api.asked(), [routes::DEVICE_POLICY_REQUEST]);
+    assert_eq!(s.api.asked(), [policy_path().as_str()]);
     assert_eq!(list_dir(&s), file_names(&[&adult]));
     assert_eq!(filter_in_force_loads(&s), T1.parse::<DateTime<Utc>>().unwrap());
 }
@@ -400,7 +401,7 @@ async fn a_bad_signature_is_refused() {
         |s| {
             // Signed by another key.
             let body = reply(&key(2), kiosk_payload("2026-11-19T08:00:00Z"), filter_payload("2026-11-19T08:00:00Z", &[]));
-            s.api.set(routes::DEVICE_POLICY_REQUEST, 200, body);
+            s.api.set(policy_path().as_str(), 200, body);
         },
         |e| matches!(e, PolicyFetchError::Bundle { which: "kiosk", reason } if reason.contains("signature")),
     )
@@ -415,7 +416,7 @@ async fn a_bad_signature_is_refused() {
             ))
             .unwrap();
             reply.filter.payload = reply.filter.payload.replace("adult", "aduls");
-            s.api.set(routes::DEVICE_POLICY_REQUEST, 200, serde_json::to_vec(&reply).unwrap());
+            s.api.set(policy_path().as_str(), 200, serde_json::to_vec(&reply).unwrap());
         },
         |e| matches!(e, PolicyFetchError::Bundle { which: "filter", .. }),
     )
@@ -434,7 +435,7 @@ async fn an_older_policy_is_refused() {
     refused_keeps_the_last_good(
         |s| {
             let body = reply(&key(1), kiosk_payload(T2), filter_payload(T1, &[]));
-            s.api.set(routes::DEVICE_POLICY_REQUEST, 200, body);
+            s.api.set(policy_path().as_str(), 200, body);
         },
         |e| matches!(e, PolicyFetchError::Older { which: "filter", .. }),
     )
@@ -447,7 +448,7 @@ async fn an_older_policy_is_refused() {
                 filter_payload(T2, &[]),
                 staff_payload(T1),
             );
-            s.api.set(routes::DEVICE_POLICY_REQUEST, 200, body);
+            s.api.set(policy_path().as_str(), 200, body);
         },
         |e| matches!(e, PolicyFetchError::Older { which: "staff", .. }),
     )
@@ -474,7 +475,7 @@ async fn a_bad_staff_document_is_refused_by_field() {
                     filter_payload(T2, &[]),
                     staff.to_string(),
                 );
-                s.api.set(routes::DEVICE_POLICY_REQUEST, 200, body);
+                s.api.set(policy_path().as_str(), 200, body);
             },
             |e| matches!(e, PolicyFetchError::Bundle { which: "staff", reason } if reason.contains(expected)),
         )
@@ -514,12 +515,12 @@ async fn a_list_that_does_not_match_its_hash_or_size_is_refused() {
     )
     .await;
     refused_keeps_the_last_good(
-        |s| s.api.set(routes::DEVICE_POLICY_REQUEST, 503, vec![]),
+        |s| s.api.set(policy_path().as_str(), 503, vec![]),
         |e| *e == PolicyFetchError::Status(503),
     )
     .await;
     refused_keeps_the_last_good(
-        |s| s.api.set(routes::DEVICE_POLICY_REQUEST, 200, b"{\"v\":1}".to_vec()),
+        |s| s.api.set(policy_path().as_str(), 200, b"{\"v\":1}".to_vec()),
         |e| matches!(e, PolicyFetchError::Reply(_)),
     )
     .await;
@@ -609,8 +610,8 @@ fn a_schools_own_agreement_rides_in_the_signed_kiosk_policy_and_is_optional() {
     use slate_protocol::kiosk::KeyStage;
     let k = key(1);
     let open = |payload: String| {
-        let bundle = serde_json::to_vec(&SignedBundle::sign(payload, "k1", &k)).unwrap();
-        open_kiosk(&bundle, &k.verifying_key())
+        let bundle = SignedBundle::sign_as(BundleKind::KioskPolicy, payload, "k1", &k);
+        open_kiosk(&serde_json::to_vec(&bundle).unwrap(), &k.verifying_key(), Source::Server)
     };
     // What a server older than schools' own texts sends (or one whose school has none).
     let older = open(kiosk_payload(T1)).unwrap();
@@ -632,41 +633,76 @@ fn a_schools_own_agreement_rides_in_the_signed_kiosk_policy_and_is_optional() {
     assert!(err.to_string().contains("agreements[0].text_version"), "{err}");
 }
 
-/// Which refusals are security breaches the server hears of, and that the same one goes once.
+/// Each bundle in each other's place: refused, naming the kind it is and the one expected.
 #[test]
-fn refusals_that_are_breaches() {
-    use slate_protocol::{Breach, PolicyPart, PolicyRefusal};
-    let refused = |part, list: Option<&str>, reason| {
-        Some(Breach::PolicyRefused { part, list: list.map(Into::into), reason })
-    };
-    let cases = [
-        (PolicyFetchError::Transport("timeout".into()), None),
-        (PolicyFetchError::Status(503), None),
-        (PolicyFetchError::Write { path: "/x".into(), reason: "full".into() }, None),
-        (PolicyFetchError::Read { path: "/x".into(), reason: "gone".into() }, None),
-        (
-            PolicyFetchError::Reply("bad".into()),
-            refused(PolicyPart::Reply, None, PolicyRefusal::Malformed),
-        ),
-        (
-            PolicyFetchError::Bundle { which: "filter", reason: "signature".into() },
-            refused(PolicyPart::Filter, None, PolicyRefusal::Signature),
-        ),
-        (
-            PolicyFetchError::Older { which: "staff", offered: None, current: Utc::now() },
-            refused(PolicyPart::Staff, None, PolicyRefusal::Older),
-        ),
-        (
-            PolicyFetchError::List { name: "iwf".into(), reason: "sha256".into() },
-            refused(PolicyPart::List, Some("iwf"), PolicyRefusal::Digest),
-        ),
+fn a_bundle_in_the_place_of_another_kind_is_refused() {
+    let k = key(1);
+    let good: PolicyReply =
+        serde_json::from_slice(&reply(&k, kiosk_payload(T1), filter_payload(T1, &[]))).unwrap();
+    type Place = fn(&mut PolicyReply) -> &mut SignedBundle;
+    let places: [(&str, BundleKind, Place); 3] = [
+        ("kiosk", BundleKind::KioskPolicy, |r| &mut r.kiosk),
+        ("filter", BundleKind::FilterPolicy, |r| &mut r.filter),
+        ("staff", BundleKind::StaffPins, |r| &mut r.staff),
     ];
-    for (error, breach) in cases {
-        assert_eq!(breach_of(&error), breach, "{error}");
+    for (place, expected, slot) in places {
+        for (_, other, from) in places.iter().filter(|(_, kind, _)| *kind != expected) {
+            let mut mixed = good.clone();
+            *slot(&mut mixed) = from(&mut good.clone()).clone();
+            let body = serde_json::to_vec(&mixed).unwrap();
+            let err = verify_reply(&body, &k.verifying_key(), &InForce::default()).unwrap_err();
+            let PolicyFetchError::Bundle { which, reason } = &err else { panic!("{err}") };
+            assert_eq!(*which, place, "{err}");
+            assert!(
+                reason.contains(&format!("is a {other}, where a {expected} was expected")),
+                "{other} as {expected}: {err}"
+            );
+        }
     }
-    let a = refused(PolicyPart::List, Some("iwf"), PolicyRefusal::Digest).unwrap();
-    let b = refused(PolicyPart::Filter, None, PolicyRefusal::Signature).unwrap();
-    assert!(breach_is_new(None, &a));
-    assert!(!breach_is_new(Some(&a), &a));
-    assert!(breach_is_new(Some(&a), &b));
+}
+
+/// A server before kinds signs the payload alone and names no kind: refused from the network
+/// (it could be any kind), taken from the device's own cache, which the next fetch in the
+/// newer form replaces even with the same `issued_at`.
+#[tokio::test]
+async fn legacy_bundles_are_refused_from_the_server_and_replaced_in_the_cache() {
+    let k = key(1);
+    let legacy = |kiosk: String, filter: String, staff: String| PolicyReply {
+        v: 1,
+        kiosk: SignedBundle::sign_legacy(kiosk, "k1", &k),
+        filter: SignedBundle::sign_legacy(filter, "k1", &k),
+        staff: SignedBundle::sign_legacy(staff, "k1", &k),
+    };
+    let old = legacy(kiosk_payload(T1), filter_payload(T1, &[]), staff_payload(T1));
+    let body = serde_json::to_vec(&old).unwrap();
+    let err = verify_reply(&body, &k.verifying_key(), &InForce::default()).unwrap_err();
+    assert!(err.to_string().contains("names no kind"), "{err}");
+
+    // The files the release before wrote: they load, and say they are the legacy form.
+    let s = setup();
+    for (path, bundle) in [
+        (s.files.kiosk(), &old.kiosk),
+        (s.files.filter(), &old.filter),
+        (s.files.staff(), &old.staff),
+    ] {
+        write_atomic(&path, &serde_json::to_vec(bundle).unwrap()).unwrap();
+    }
+    let loaded = s.files.load(&k.verifying_key());
+    assert!(loaded.kiosk.is_some() && loaded.staff.is_some());
+    assert!(loaded.in_force.legacy_form);
+    assert_eq!(loaded.in_force.kiosk_issued_at, Some(T1.parse().unwrap()));
+    let mut fetcher = PolicyFetcher::new(
+        s.api.clone(),
+        k.verifying_key(),
+        s.files.clone(),
+        loaded.in_force.clone(),
+    );
+    serve_policy(&s, &k, T1, &[]);
+    let fetched = fetcher.fetch_once(&credential()).await.unwrap();
+    assert!(matches!(fetched, Fetched::Updated(_)), "same issued_at, newer form: written");
+    let cached: SignedBundle =
+        serde_json::from_slice(&std::fs::read(s.files.filter()).unwrap()).unwrap();
+    assert_eq!(cached.kind.as_deref(), Some("filter-policy"));
+    assert!(!s.files.load(&k.verifying_key()).in_force.legacy_form);
+    assert_eq!(fetcher.fetch_once(&credential()).await.unwrap(), Fetched::Unchanged);
 }
