@@ -147,7 +147,7 @@ fn the_keyboard_comes_with_a_focused_text_field_and_goes_with_it() {
     k.navigate(&format!("http://127.0.0.1:{port}/app/type")).unwrap();
     k.wait_for(|k| k.title() == "Type", "the page with a text field");
     // slate-ui's loop, for the page in front on the home screen.
-    let mut follow = |keyboard: &mut Wvkbd| {
+    let follow = |keyboard: &mut Wvkbd| {
         let wanted = keyboard_wanted(Screen::Home, true, k.focus.get());
         keyboard.set_visible(wanted);
         wanted
@@ -175,6 +175,12 @@ fn the_keyboard_comes_with_a_focused_text_field_and_goes_with_it() {
 
     // A tap on the field (a real click through the browser's input pipeline).
     k.click(width as f64 / 2.0, (height - 40) as f64, "left", 0);
+    eprintln!(
+        "after the tap: {}",
+        k.browser
+            .eval(&k.session, "typeof slateTextFocus + ' ' + document.activeElement.id")
+            .unwrap()
+    );
     wait_until(|| k.focus.get() == TextFocus::Field, "the page to report the field's focus");
     assert!(follow(&mut keyboard));
     // The page is fitted above the keyboard and the field is in what is left.

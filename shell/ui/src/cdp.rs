@@ -589,6 +589,7 @@ mod tests {
                 "Page.enable",
                 "Page.setInterceptFileChooserDialog",
                 "Inspector.enable",
+                "Runtime.enable",
                 "Runtime.addBinding",
                 "Page.addScriptToEvaluateOnNewDocument",
                 "Runtime.runIfWaitingForDebugger"

@@ -879,6 +879,7 @@ mod tests {
             env: Vec::new(),
             trusted_certificates: Vec::new(),
             hidden: vec![dir.join("state"), "/dev/input".into()],
+            keyboard_height: None,
         }
     }
 

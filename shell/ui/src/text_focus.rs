@@ -83,6 +83,9 @@ impl SharedFocus {
 /// them too.
 pub fn page_requests() -> Vec<(&'static str, Value)> {
     vec![
+        // Chromium installs bindings only where the Runtime domain is enabled. The guard ignores
+        // the events that brings (contexts made, console messages).
+        ("Runtime.enable", json!({})),
         ("Runtime.addBinding", json!({"name": BINDING})),
         ("Page.addScriptToEvaluateOnNewDocument", json!({"source": FOCUS_SCRIPT})),
     ]
@@ -232,9 +235,10 @@ mod tests {
     #[test]
     fn the_binding_is_there_before_the_script() {
         let requests = page_requests();
-        assert_eq!(requests[0].0, "Runtime.addBinding");
-        assert_eq!(requests[0].1["name"], BINDING);
-        assert_eq!(requests[1].1["source"], FOCUS_SCRIPT);
+        assert_eq!(requests[0].0, "Runtime.enable");
+        assert_eq!(requests[1].0, "Runtime.addBinding");
+        assert_eq!(requests[1].1["name"], BINDING);
+        assert_eq!(requests[2].1["source"], FOCUS_SCRIPT);
         assert!(FOCUS_SCRIPT.contains(&format!("globalThis.{BINDING}")));
     }
 }
