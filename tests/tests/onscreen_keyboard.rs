@@ -192,7 +192,10 @@ fn the_keyboard_comes_with_a_focused_text_field_and_goes_with_it() {
         .as_f64()
         .unwrap();
     assert!(field_bottom <= free as f64, "the field ends at {field_bottom}, under the keyboard");
-    // On screen: the keyboard over the bottom ~40%, the field above it.
+    // On screen: the page and its field above the keyboard's rows, nothing of the page under
+    // them. NOT YET PROVEN: that wvkbd itself is drawn there. Under the headless labwc the rows
+    // come out blank (the screenshot shows no keys), so wvkbd's surface is either not mapped over
+    // the full-screen browser or not shown by the signal here; asserting its pixels fails today.
     wait_until(
         || {
             let shot = screenshot(&w, None);
@@ -200,7 +203,7 @@ fn the_keyboard_comes_with_a_focused_text_field_and_goes_with_it() {
                 && shot.share(keyboard_rows.clone(), FIELD) < 0.05
                 && shot.share(0..free, FIELD) > 0.05
         },
-        "the keyboard on screen below the field",
+        "the page and field above the keyboard rows on screen",
     );
     let png = std::env::temp_dir().join("slate-onscreen-keyboard.png");
     screenshot(&w, Some(&png));

@@ -648,7 +648,12 @@ fn fit_page(conn: &Connection, guard: &cdp::Guard, focused: bool, keyboard_heigh
         return;
     };
     let window = conn
-        .call("Browser.getWindowForTarget", json!({"targetId": target}), None, Duration::from_secs(5))
+        .call(
+            "Browser.getWindowForTarget",
+            json!({"targetId": target}),
+            None,
+            Duration::from_secs(5),
+        )
         .ok()
         .and_then(|r| {
             let bounds = &r["bounds"];

@@ -147,7 +147,11 @@ impl FocusTracker {
 /// window's height less the keyboard's (the page is laid out again there, and the script scrolls
 /// the field into it); otherwise the whole window. `window` is the browser window's (width,
 /// height). Pure.
-pub fn viewport_request(focused: bool, window: (u32, u32), keyboard_height: u32) -> (String, Value) {
+pub fn viewport_request(
+    focused: bool,
+    window: (u32, u32),
+    keyboard_height: u32,
+) -> (String, Value) {
     let (width, height) = window;
     if focused && height > keyboard_height {
         (
@@ -226,7 +230,10 @@ mod tests {
             let (m, params) = viewport_request(focused, window, keyboard);
             assert_eq!(m, method, "{focused} {window:?}");
             if let Some((w, h)) = size {
-                assert_eq!((params["width"].as_u64(), params["height"].as_u64()), (Some(w), Some(h)));
+                assert_eq!(
+                    (params["width"].as_u64(), params["height"].as_u64()),
+                    (Some(w), Some(h))
+                );
                 assert_eq!(params["mobile"], false);
             }
         }
