@@ -22,6 +22,11 @@ pub trait Launcher {
     }
     /// Stops the running app and removes its session directory (sign-out, report).
     fn stop(&mut self) {}
+    /// Where typing goes in the running app (for the on-screen keyboard): unknown unless the
+    /// app tells (a web page does).
+    fn text_focus(&self) -> crate::text_focus::TextFocus {
+        crate::text_focus::TextFocus::Unknown
+    }
 }
 
 /// An app that ended. `pid` 0: it never started.
@@ -528,7 +533,7 @@ impl<L: DeviceLink, A: Launcher> Controller<L, A> {
                 _ => String::new(),
             },
             config_error: self.config_error.clone().unwrap_or_default(),
-            keyboard: screen::keyboard_wanted(screen, self.app_in_front),
+            keyboard: screen::keyboard_wanted(screen, self.app_in_front, self.launcher.text_focus()),
         }
     }
 }
@@ -777,6 +782,7 @@ mod tests {
         running: Option<String>,
         exited: Option<AppExit>,
         stops: usize,
+        focus: crate::text_focus::TextFocus,
     }
 
     impl Launcher for ScriptedLauncher {
@@ -789,6 +795,9 @@ mod tests {
         fn stop(&mut self) {
             self.stops += 1;
             self.running = None;
+        }
+        fn text_focus(&self) -> crate::text_focus::TextFocus {
+            self.focus
         }
     }
 
@@ -812,6 +821,11 @@ mod tests {
     fn the_app_goes_with_the_session_and_home_is_back_when_it_ends() {
         let mut c = signed_in_with_paint_open();
         assert_eq!(c.launcher.running.as_deref(), Some("paint"));
+        assert!(c.view().keyboard, "an app that cannot say where typing goes keeps it up");
+        // A web page tells: the keyboard is up only while one of its fields has the focus.
+        c.launcher.focus = crate::text_focus::TextFocus::Elsewhere;
+        assert!(!c.view().keyboard);
+        c.launcher.focus = crate::text_focus::TextFocus::Field;
         assert!(c.view().keyboard);
         // The app exits by itself: the keyboard goes, nothing is stopped.
         c.launcher.exited = Some(AppExit { app: "paint".into(), pid: 7, code: Some(0) });

@@ -251,6 +251,11 @@ impl Guard {
                     Some(sid),
                 ));
                 out.push(send("Inspector.enable", json!({}), Some(sid)));
+                // The page reports when a text field takes or loses the focus (for the
+                // on-screen keyboard); in place before the paused page's first document runs.
+                for (method, params) in crate::text_focus::page_requests() {
+                    out.push(send(method, params, Some(sid)));
+                }
                 out.push(send("Runtime.runIfWaitingForDebugger", json!({}), Some(sid)));
             }
             "Target.targetCreated" => {
@@ -408,6 +413,12 @@ impl Guard {
     /// The page the kiosk shows, once attached.
     pub fn main_target(&self) -> Option<&str> {
         self.main.as_deref()
+    }
+
+    /// The guard's own session with the app's page.
+    pub fn main_session(&self) -> Option<&str> {
+        let main = self.main.as_deref()?;
+        self.sessions.iter().find(|(_, target)| target.as_str() == main).map(|(s, _)| s.as_str())
     }
 
     /// Whether `msg` says the main page's document was parsed or finished loading (then its
@@ -578,6 +589,9 @@ mod tests {
                 "Page.enable",
                 "Page.setInterceptFileChooserDialog",
                 "Inspector.enable",
+                "Runtime.enable",
+                "Runtime.addBinding",
+                "Page.addScriptToEvaluateOnNewDocument",
                 "Runtime.runIfWaitingForDebugger"
             ]
         );

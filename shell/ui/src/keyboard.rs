@@ -1,11 +1,17 @@
 //! The on-screen keyboard of touch devices: Debian's `wvkbd` (`wvkbd-mobintl`), which the kiosk
 //! session starts and which draws over every app through the layer-shell protocol. slate-ui only
 //! shows and hides it, by signal as its manual says: SIGUSR2 shows it, SIGUSR1 hides it. Owns
-//! finding it and signalling it; when it is wanted is [`crate::screen::keyboard_wanted`].
+//! finding it and signalling it; when it is wanted is [`crate::screen::keyboard_wanted`] (a text
+//! field has the focus, see [`crate::text_focus`]).
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use std::path::PathBuf;
+
+/// The keyboard's height in pixels on the device's landscape screen (wvkbd's `-L`, given in
+/// the kiosk's labwc autostart): at most about 40% of an 800x480 screen, so the page above it
+/// keeps room for the field being typed in.
+pub const LANDSCAPE_HEIGHT: u32 = 190;
 
 /// Shows or hides an on-screen keyboard.
 pub trait Keyboard {
@@ -118,6 +124,19 @@ mod tests {
         }
         assert_eq!(signal_for(true), Signal::SIGUSR2);
         assert_eq!(signal_for(false), Signal::SIGUSR1);
+    }
+
+    /// The kiosk's autostart starts wvkbd at the height slate-ui fits pages above.
+    #[test]
+    fn the_autostart_gives_wvkbd_the_height_pages_are_fitted_to() {
+        let autostart = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../images/rootfs/usr/share/slate/labwc/autostart"
+        ))
+        .unwrap();
+        let line = autostart.lines().find(|l| l.contains("wvkbd-mobintl")).unwrap();
+        assert!(line.contains(&format!(" -L {LANDSCAPE_HEIGHT};")), "{line}");
+        assert!(LANDSCAPE_HEIGHT * 100 <= 480 * 41, "at most about 40% of an 800x480 screen");
     }
 
     fn wait_for(path: &std::path::Path, want: &str) -> String {

@@ -22,6 +22,7 @@
 use crate::app::{AppExit, Launcher};
 use crate::browser::{kiosk_args, managed_policy, profile_dir, BrowserError, MANAGED_POLICY_FILE};
 use crate::cdp::{self, Connection, Report};
+use crate::text_focus::{self, FocusTracker, SharedFocus, TextFocus};
 use serde_json::{json, Value};
 use slate_ipc::cgroup::{AppCgroup, CgroupError};
 use slate_ipc::control::Request;
@@ -160,6 +161,9 @@ pub struct LaunchConfig {
     /// kiosk policy) for slate-ui; hiding Slate's files and sockets and the input devices is
     /// what keeps an app from using them. Paths that do not exist are skipped.
     pub hidden: Vec<PathBuf>,
+    /// The on-screen keyboard's height in pixels when there is one (`slate-ui --keyboard`):
+    /// while a text field has the focus the page is fitted above it.
+    pub keyboard_height: Option<u32>,
 }
 
 impl LaunchConfig {
@@ -175,6 +179,7 @@ impl LaunchConfig {
             env: Vec::new(),
             trusted_certificates: Vec::new(),
             hidden,
+            keyboard_height: None,
         }
     }
 }
@@ -542,9 +547,28 @@ pub fn guard_loop(
     lists: UrlLists,
     app: String,
     pid: u32,
+    reporter: Box<dyn Reporter>,
+) {
+    guard_loop_with_focus(conn, events, lists, app, pid, reporter, SharedFocus::default(), None)
+}
+
+/// As [`guard_loop`], also following the page's text focus into `focus` (starting with
+/// nothing focused) and, with a keyboard of `keyboard_height` pixels, fitting the page above it
+/// while a field has the focus.
+#[allow(clippy::too_many_arguments)]
+pub fn guard_loop_with_focus(
+    conn: Arc<Connection>,
+    events: mpsc::Receiver<Value>,
+    lists: UrlLists,
+    app: String,
+    pid: u32,
     mut reporter: Box<dyn Reporter>,
+    focus: SharedFocus,
+    keyboard_height: Option<u32>,
 ) {
     let mut guard = cdp::Guard::new(lists);
+    let mut tracker = FocusTracker::default();
+    focus.set(TextFocus::Elsewhere);
     let started = std::time::Instant::now();
     for s in cdp::start_requests() {
         let _ = conn.post(&s.method, &s.params, s.session.as_deref());
@@ -575,6 +599,12 @@ pub fn guard_loop(
             }
         }
         let mut reports = feed(&conn, &mut guard, &event, started);
+        if let Some(focused) = tracker.on_event(&event, guard.main_session()) {
+            focus.set(if focused { TextFocus::Field } else { TextFocus::Elsewhere });
+            if let Some(height) = keyboard_height {
+                fit_page(&conn, &guard, focused, height);
+            }
+        }
         if !main_before {
             // The app's page, just attached: it may have loaded (and taken its title) before
             // the guard listened, and then says nothing more. Ask once, for a page that has got
@@ -609,6 +639,32 @@ fn feed(
         let _ = conn.post(&s.method, &s.params, s.session.as_deref());
     }
     reports
+}
+
+/// Fits the app's page above the on-screen keyboard while a field has the focus, or gives it
+/// the whole window back.
+fn fit_page(conn: &Connection, guard: &cdp::Guard, focused: bool, keyboard_height: u32) {
+    let (Some(target), Some(session)) = (guard.main_target(), guard.main_session()) else {
+        return;
+    };
+    let window = conn
+        .call(
+            "Browser.getWindowForTarget",
+            json!({"targetId": target}),
+            None,
+            Duration::from_secs(5),
+        )
+        .ok()
+        .and_then(|r| {
+            let bounds = &r["bounds"];
+            Some((bounds["width"].as_u64()? as u32, bounds["height"].as_u64()? as u32))
+        });
+    let Some(window) = window else {
+        tracing::warn!("the browser did not say its window's size: the page is not fitted");
+        return;
+    };
+    let (method, params) = text_focus::viewport_request(focused, window, keyboard_height);
+    let _ = conn.post(&method, &params, Some(session));
 }
 
 /// The app's page's target info (its URL and title, read together), if it is attached and
@@ -657,11 +713,20 @@ pub struct ProcessLauncher {
     make_reporter: Box<dyn Fn() -> Box<dyn Reporter>>,
     running: Option<Running>,
     exits: (mpsc::Sender<AppExit>, mpsc::Receiver<AppExit>),
+    /// Where typing goes in the running app: a web app's guard follows it; a native app's is
+    /// unknown.
+    focus: SharedFocus,
 }
 
 impl ProcessLauncher {
     pub fn new(config: LaunchConfig, make_reporter: Box<dyn Fn() -> Box<dyn Reporter>>) -> Self {
-        Self { config, make_reporter, running: None, exits: mpsc::channel() }
+        Self {
+            config,
+            make_reporter,
+            running: None,
+            exits: mpsc::channel(),
+            focus: SharedFocus::default(),
+        }
     }
 
     fn start(&mut self, app: &App) -> Result<(), LaunchError> {
@@ -691,12 +756,28 @@ impl ProcessLauncher {
                 let conn = browser.conn.clone();
                 let guard_reporter = (self.make_reporter)();
                 let id = app.id.clone();
+                // A fresh value: a guard of an earlier browser, still ending, cannot touch it.
+                self.focus = SharedFocus::default();
+                self.focus.set(TextFocus::Elsewhere);
+                let focus = self.focus.clone();
+                let keyboard_height = self.config.keyboard_height;
                 std::thread::spawn(move || {
-                    guard_loop(conn, events, lists, id, pid, guard_reporter)
+                    guard_loop_with_focus(
+                        conn,
+                        events,
+                        lists,
+                        id,
+                        pid,
+                        guard_reporter,
+                        focus,
+                        keyboard_height,
+                    )
                 });
                 (browser.child, dir, browser.cgroup)
             }
             AppKind::Native { command } => {
+                // A native app cannot say where typing goes (yet): the keyboard stays up.
+                self.focus = SharedFocus::default();
                 let (program, args) =
                     command.split_first().ok_or_else(|| LaunchError::Refused {
                         app: app.id.clone(),
@@ -758,6 +839,10 @@ impl Launcher for ProcessLauncher {
         }
     }
 
+    fn text_focus(&self) -> TextFocus {
+        self.focus.get()
+    }
+
     fn poll_exit(&mut self) -> Option<AppExit> {
         let exit = self.exits.1.try_recv().ok()?;
         if self.running.as_ref().is_some_and(|r| r.pid == exit.pid) {
@@ -799,6 +884,7 @@ mod tests {
             env: Vec::new(),
             trusted_certificates: Vec::new(),
             hidden: vec![dir.join("state"), "/dev/input".into()],
+            keyboard_height: None,
         }
     }
 

@@ -24,6 +24,8 @@
 //! - [`front`]: whether slate-ui's window is mapped in front of a running app (pure) and the
 //!   window adapter that maps and unmaps it.
 //! - [`keyboard`]: shows and hides the on-screen keyboard (wvkbd) by signal.
+//! - [`text_focus`]: whether a text field of the app in front has the focus (a web page reports
+//!   it through CDP), so the keyboard is up only then, and the page fits above it.
 //! - [`app`]: the controller that runs the machine's effects and computes the view.
 //! - [`ui`]: copies the view into the Slint globals and their callbacks into events.
 
@@ -41,4 +43,5 @@ pub mod link;
 pub mod policy_file;
 pub mod screen;
 pub mod speech;
+pub mod text_focus;
 pub mod ui;

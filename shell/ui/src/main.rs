@@ -8,7 +8,7 @@ use anyhow::Context;
 use clap::Parser;
 use slate_ui::app::{link_up, Controller};
 use slate_ui::front::{Front, SlintWindow};
-use slate_ui::keyboard::{Keyboard, Wvkbd};
+use slate_ui::keyboard::{Keyboard, Wvkbd, LANDSCAPE_HEIGHT};
 use slate_ui::launcher::{LaunchConfig, ProcessLauncher, SocketReporter};
 use slate_ui::link::SocketLink;
 use slate_ui::policy_file::{kiosk_bundle_path, PolicyFile, Source};
@@ -38,7 +38,8 @@ struct Args {
     /// Where the provisioning unit writes why slated's config was refused at first boot.
     #[arg(long, default_value = "/run/slate/config-error")]
     config_error: PathBuf,
-    /// Show and hide the on-screen keyboard (wvkbd-mobintl) over apps.
+    /// Show the on-screen keyboard (wvkbd-mobintl, started with `-L` [`LANDSCAPE_HEIGHT`]) while
+    /// a text field of the app in front has the focus, and fit web pages above it.
     #[arg(long)]
     keyboard: bool,
     /// Where network interfaces are listed (for the offline notice).
@@ -90,6 +91,7 @@ fn main() -> anyhow::Result<()> {
     let reporter_socket = args.socket.clone();
     let mut launch_config = LaunchConfig::new(args.runtime_dir.clone(), args.state_dir.clone());
     launch_config.trusted_certificates = school_ca(args.school_ca.as_deref());
+    launch_config.keyboard_height = args.keyboard.then_some(LANDSCAPE_HEIGHT);
     // slated's sockets (control, DNS) and the school CA copy: never for an app.
     if let Some(sockets) = args.socket.parent() {
         launch_config.hidden.push(sockets.to_owned());

@@ -20,6 +20,7 @@
 //! Also pure and here: when to tell slated the pupil is still there ([`activity_due`]) and when
 //! the on-screen keyboard is wanted ([`keyboard_wanted`]).
 
+use crate::text_focus::TextFocus;
 use std::time::{Duration, Instant};
 
 /// The device's state as slated reports it (`status`), or that it could not be asked.
@@ -399,11 +400,11 @@ pub fn activity_due(device: DeviceState, last_sent: Option<Instant>, now: Instan
         && last_sent.is_none_or(|last| now.saturating_duration_since(last) >= ACTIVITY_EVERY)
 }
 
-/// Whether the on-screen keyboard should be up: only while the pupil's app (a web page or a
-/// native program that may want typing) is in front. The kiosk's own screens are all taps, and
-/// the staff PIN has its own pad.
-pub fn keyboard_wanted(screen: Screen, app_in_front: bool) -> bool {
-    app_in_front && matches!(screen, Screen::Home)
+/// Whether the on-screen keyboard should be up: only while the pupil's app is in front and a
+/// text field of it has the focus (a web page says so; a native app cannot yet, so the keyboard
+/// stays up over it). The kiosk's own screens are all taps, and the staff PIN has its own pad.
+pub fn keyboard_wanted(screen: Screen, app_in_front: bool, focus: TextFocus) -> bool {
+    app_in_front && matches!(screen, Screen::Home) && focus != TextFocus::Elsewhere
 }
 
 #[cfg(test)]
@@ -697,8 +698,12 @@ mod tests {
             Screen::ConfigError,
         ];
         for screen in all {
-            assert!(!keyboard_wanted(screen, false), "{screen:?}");
-            assert_eq!(keyboard_wanted(screen, true), screen == Screen::Home, "{screen:?}");
+            for focus in [TextFocus::Field, TextFocus::Elsewhere, TextFocus::Unknown] {
+                assert!(!keyboard_wanted(screen, false, focus), "{screen:?} {focus:?}");
+                // Over an app: only while a field has the focus, or where the app cannot say.
+                let up = screen == Screen::Home && focus != TextFocus::Elsewhere;
+                assert_eq!(keyboard_wanted(screen, true, focus), up, "{screen:?} {focus:?}");
+            }
         }
         // What must come in front of an app's window, and what may stay behind it.
         assert!(Screen::EyesOnTeacher.covers_apps() && Screen::Reported.covers_apps());

@@ -6,7 +6,10 @@
 
 use serde_json::{json, Value};
 use slate_protocol::kiosk::{App, AppKind};
-use slate_ui::launcher::{guard_loop, load_url_lists, web_plan, Browser, LaunchConfig, Reporter};
+use slate_ui::launcher::{
+    guard_loop_with_focus, load_url_lists, web_plan, Browser, LaunchConfig, Reporter,
+};
+use slate_ui::text_focus::SharedFocus;
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -79,6 +82,17 @@ pub fn serve_logged() -> (u16, Requests) {
                         "0123456789".repeat(100),
                     ),
                     "/app/input" => ("", page("Input", "<input id=i autofocus>")),
+                    // The whole screen in one colour, a text field in another along its bottom
+                    // edge (where an on-screen keyboard comes up): see tests/onscreen_keyboard.
+                    "/app/type" => (
+                        "",
+                        page(
+                            "Type",
+                            "<style>html,body{margin:0;height:100%;background:#ffee00}</style>\
+                             <input id=t style='position:fixed;left:0;bottom:10px;width:100%;height:60px;\
+                             border:0;background:#0000ff;color:#fff;font-size:30px'>",
+                        ),
+                    ),
                     // A big button at the top left, where a test clicks (see `Kiosk::click`).
                     "/app/popup" => ("", page("Popup", &button("window.open('/app/page')"))),
                     "/app/dialogs" => (
@@ -298,6 +312,8 @@ pub struct Kiosk {
     pub port: u16,
     /// Every target the browser announced (created or changed), as `targetInfo`s.
     pub targets: Arc<Mutex<Vec<Value>>>,
+    /// Where typing goes in the page, as the guard follows it.
+    pub focus: SharedFocus,
     _dir: tempfile::TempDir,
 }
 
@@ -437,9 +453,10 @@ fn launch_at(
     display: Option<&str>,
     edit: Option<&dyn Fn(&mut Value)>,
 ) -> Kiosk {
-    launch_full(host, port, state_dir, reporter, display, edit, None)
+    launch_full(host, port, state_dir, reporter, display, edit, None, None)
 }
 
+#[allow(clippy::too_many_arguments)]
 fn launch_full(
     host: &str,
     port: u16,
@@ -448,6 +465,7 @@ fn launch_full(
     display: Option<&str>,
     edit: Option<&dyn Fn(&mut Value)>,
     wayland: Option<&Wayland>,
+    keyboard_height: Option<u32>,
 ) -> Kiosk {
     let dir = tempfile::tempdir().unwrap();
     let state: PathBuf = state_dir.map(Path::to_owned).unwrap_or_else(|| dir.path().join("state"));
@@ -532,10 +550,21 @@ fn launch_full(
     });
     let pid = browser.child.id();
     let conn = browser.conn.clone();
+    let focus = SharedFocus::default();
+    let followed = focus.clone();
     match reporter {
         Some(reporter) => {
             std::thread::spawn(move || {
-                guard_loop(conn, events, lists, "reading".into(), pid, reporter)
+                guard_loop_with_focus(
+                    conn,
+                    events,
+                    lists,
+                    "reading".into(),
+                    pid,
+                    reporter,
+                    followed,
+                    keyboard_height,
+                )
             });
         }
         None => {
@@ -544,7 +573,7 @@ fn launch_full(
         }
     }
     let session = browser.attach_page().unwrap();
-    let kiosk = Kiosk { browser, session, start, port, targets, _dir: dir };
+    let kiosk = Kiosk { browser, session, start, port, targets, focus, _dir: dir };
     kiosk.wait_for(|k| k.href() == k.start, "the start page");
     kiosk
 }
@@ -908,6 +937,12 @@ fn installed(program: &str) -> bool {
 impl Wayland {
     /// Starts the compositor, or says why it cannot.
     pub fn start() -> Result<Wayland, String> {
+        Self::start_sized("1280x800")
+    }
+
+    /// As [`Wayland::start`] with an output of `mode` (`800x480`, the device's screen) where
+    /// the compositor can be told (sway here; labwc's headless output keeps its own size).
+    pub fn start_sized(mode: &str) -> Result<Wayland, String> {
         use std::os::unix::fs::PermissionsExt;
         if !nix_is_root() {
             return Err("the sandboxed run needs root (to become the test user)".into());
@@ -944,7 +979,7 @@ impl Wayland {
                 std::fs::write(
                     &config,
                     format!(
-                        "output HEADLESS-1 mode 1280x800\ndefault_border none\n\
+                        "output HEADLESS-1 mode {mode}\ndefault_border none\n\
                      default_floating_border none\nxwayland disable\n\
                      focus_on_window_activation focus\nfor_window [all] fullscreen enable\n{}",
                         sway_bindings(&rc_xml)
@@ -1305,7 +1340,27 @@ pub fn sandbox_works() -> Result<(), String> {
 
 /// Starts Chromium as [`start`] does, but on `wayland` as [`TEST_USER`] with its sandbox on.
 pub fn start_wayland(port: u16, reporter: Box<dyn Reporter>, wayland: &Wayland) -> Kiosk {
-    launch_full("127.0.0.1", port, None, Some(reporter), None, None, Some(wayland))
+    launch_full("127.0.0.1", port, None, Some(reporter), None, None, Some(wayland), None)
+}
+
+/// As [`start_wayland`], with an on-screen keyboard of `keyboard_height` pixels that the guard
+/// fits the page above while a text field has the focus (`slate-ui --keyboard`).
+pub fn start_wayland_with_keyboard(
+    port: u16,
+    reporter: Box<dyn Reporter>,
+    wayland: &Wayland,
+    keyboard_height: u32,
+) -> Kiosk {
+    launch_full(
+        "127.0.0.1",
+        port,
+        None,
+        Some(reporter),
+        None,
+        None,
+        Some(wayland),
+        Some(keyboard_height),
+    )
 }
 
 /// Whether every renderer of the browser `pid` runs in Chromium's sandbox: a user namespace of
