@@ -34,6 +34,7 @@ put("protocol_batch", "empty.json", '{"v":1,"events":[]}')
 
 put("protocol_enroll", "ok.json", '{"v":1,"device":12,"token":"abc","software_version":"0.1.0"}')
 put("protocol_enroll", "old.json", '{"v":0,"device":12,"token":"a","software_version":"0.1.0"}')
+put("protocol_enroll", "number.json", '{"v":1,"token":"tok-class-set","serial":"10000000abcdef01"}')
 
 kiosk = (repo / "protocol/data/sample-kiosk-policy.json").read_text()
 filter_policy = """{"v":1,"issued_at":"2026-11-17T08:00:00Z","default_profile":"ks2",
@@ -127,3 +128,5 @@ source = "stdin"
 put("roster_csv", "tests.csv", "class,first_name,last_name,key_stage\nOak, Amira ,khan,KS1\n\"Year 5\",Ben,O'Neill,ks2\n")
 put("roster_csv", "bom-crlf.csv", "\ufeffclass,first_name,last_name,key_stage\r\nOak,Amira,\"Khan\r\nSmith\",ks1\nOak,Ben,Kerr,ks3\r\n")
 put("roster_csv", "demo.csv", "class,first_name,last_name,key_stage\nYear 2,Amira,Khan,ks1\n")
+put("device_serials_csv", "list.csv", "serial,device\n10000000abcdef01,12\nDC:A6:32:01:02:03,13\n")
+put("device_serials_csv", "duplicate.csv", "serial,device\n\n0xabc,1\nabc,2\n")
