@@ -878,6 +878,12 @@ impl IngestReply {
         Self { stored, duplicates, rotate_credential: false, accepts: Vec::new() }
     }
 
+    /// The same answer from a server that takes every kind of [`NEWER_KINDS`], as this
+    /// release's does.
+    pub fn taking_newer_kinds(self) -> Self {
+        Self { accepts: NEWER_KINDS.iter().map(|k| (*k).to_owned()).collect(), ..self }
+    }
+
     /// Whether the server said it takes events of `kind` (always, for the first release's).
     pub fn takes(accepts: Option<&[String]>, kind: &str) -> Option<bool> {
         if !NEWER_KINDS.contains(&kind) {

@@ -437,6 +437,15 @@ fn try_to_install(
         )
         .unwrap();
     eprintln!("installability errors: {errors}");
+    // An installable page hears `beforeinstallprompt` a moment after Chromium's check answers
+    // (seen on a loaded machine): give the title a few seconds to say so before reading it.
+    let installable = errors["installabilityErrors"].as_array().is_some_and(|e| e.is_empty());
+    for _ in 0..50 {
+        if !installable || k.title() == "installable" {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
     let offered = k.title() == "installable";
     let window_before = k.window();
     // The pupil presses the app's own button...

@@ -161,11 +161,10 @@ pub async fn ingest_events(
         .store
         .run(move |store| store.ingest_reporting(device, &batch.events, Utc::now()))
         .await?;
+    // This server stores and reads every newer kind (`alert_rules` raises breaches' alerts).
     let reply = IngestReply {
         rotate_credential: authenticated.rotation_requested,
-        // This server stores and reads every newer kind (`alert_rules` raises breaches' alerts).
-        accepts: slate_protocol::NEWER_KINDS.iter().map(|k| (*k).to_owned()).collect(),
-        ..ingested.reply
+        ..ingested.reply.taking_newer_kinds()
     };
     tracing::info!(%device, events = count, stored = reply.stored, duplicates = reply.duplicates, "batch ingested");
     for report in ingested.new_reports {

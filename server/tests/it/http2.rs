@@ -110,7 +110,7 @@ async fn a_silent_h2_connection_and_an_endless_h2_body_are_closed_while_a_device
         reply.extend_from_slice(&chunk);
     }
     let reply: IngestReply = serde_json::from_slice(&reply).unwrap();
-    assert_eq!(reply, IngestReply::new(20, 0));
+    assert_eq!(reply, IngestReply::new(20, 0).taking_newer_kinds());
     // The server's SETTINGS bound what one connection may ask at once.
     assert_eq!(
         requests.current_max_send_streams(),
