@@ -208,7 +208,15 @@ async fn a_control_press_is_answered_after_the_report_is_on_disk() {
         }
     );
     assert_eq!(h.display.calls(), vec![DisplayCall::Blank(report), DisplayCall::Reassure]);
-    assert_eq!(h.apps.calls(), vec![AppsCall::Foreground(None), AppsCall::Stop]);
+    assert_eq!(
+        h.apps.calls(),
+        vec![
+            AppsCall::Foreground(None),
+            AppsCall::Muted(true),
+            AppsCall::Stop,
+            AppsCall::Muted(false)
+        ]
+    );
     let status = h.ask(Request::Status {}).await;
     assert_eq!(status.state.as_deref(), Some("held"));
     assert_eq!(status.spool_pending, Some(1));
@@ -281,7 +289,16 @@ async fn held_refuses_sign_in_until_staff_unlock_then_the_session_resumes() {
     let status = h.ask(Request::Status {}).await;
     assert_eq!(status.state.as_deref(), Some("in_session"));
     assert_eq!(h.display.calls().last(), Some(&DisplayCall::Restore));
-    assert_eq!(h.apps.calls(), vec![AppsCall::Stop, AppsCall::Close]);
+    assert_eq!(
+        h.apps.calls(),
+        vec![
+            AppsCall::Muted(true),
+            AppsCall::Stop,
+            AppsCall::Muted(false),
+            AppsCall::Close,
+            AppsCall::Muted(false)
+        ]
+    );
     assert_eq!(h.ask(Request::SignOut {}).await, Reply::ok());
     let kinds: Vec<&str> = h.spooled().iter().map(|e| e.body.kind()).collect();
     assert_eq!(kinds, ["session_started", "report_filed", "report_resolved", "session_ended"]);
@@ -495,7 +512,7 @@ async fn the_staff_pin_unlocks_wrong_ones_lock_out_and_the_choice_is_filed() {
     let kinds: Vec<&str> = h.spooled().iter().map(|e| e.body.kind()).collect();
     // A wrong PIN files nothing; the lockout, though refused, files its security breach.
     assert_eq!(kinds, ["report_filed", "security_breach"]);
-    assert_eq!(h.apps.calls(), vec![AppsCall::Stop]);
+    assert_eq!(h.apps.calls(), vec![AppsCall::Muted(true), AppsCall::Stop, AppsCall::Muted(false)]);
     let _ = report;
 }
 
@@ -528,7 +545,14 @@ async fn the_right_pin_files_the_staff_choice_and_resumes_on_a_false_alarm() {
     );
     assert_eq!(
         h.apps.calls(),
-        vec![AppsCall::Foreground(Some(4242)), AppsCall::Stop, AppsCall::Resume]
+        vec![
+            AppsCall::Foreground(Some(4242)),
+            AppsCall::Muted(true),
+            AppsCall::Stop,
+            AppsCall::Muted(false),
+            AppsCall::Resume,
+            AppsCall::Muted(false)
+        ]
     );
     assert_eq!(h.display.calls().last(), Some(&DisplayCall::Restore));
     assert_eq!(h.ask(Request::Status {}).await.state.as_deref(), Some("idle"));
