@@ -280,6 +280,8 @@ pub enum AppsCall {
 #[derive(Debug, Clone, Default)]
 pub struct FakeApps {
     pub calls: Arc<Mutex<Vec<AppsCall>>>,
+    /// When set, a stop fails (an app that could not be frozen).
+    pub stop_fails: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl FakeApps {
@@ -295,6 +297,9 @@ impl FakeApps {
 impl Apps for FakeApps {
     async fn stop_foreground(&mut self) -> Result<(), AppsError> {
         self.record(AppsCall::Stop);
+        if self.stop_fails.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(AppsError::Stop("not frozen (a test's failure)".into()));
+        }
         Ok(())
     }
 

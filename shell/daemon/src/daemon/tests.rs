@@ -271,6 +271,21 @@ async fn a_failed_blank_still_files() {
     assert!(matches!(h.spooled()[0].body, EventBody::ReportFiled { blank_latency_us: None, .. }));
 }
 
+/// An app that could not be frozen might still play: the sound stays off through the hold, and
+/// comes back on only when the staff close it.
+#[tokio::test]
+async fn a_stop_that_fails_keeps_the_sound_off_until_the_unlock() {
+    let h = Harness::start(FakeBlank::DarkAt(t("10:00:00")));
+    h.apps.stop_fails.store(true, std::sync::atomic::Ordering::SeqCst);
+    assert!(h.ask(Request::Press {}).await.ok);
+    assert_eq!(h.apps.calls(), vec![AppsCall::Muted(true), AppsCall::Stop]);
+    assert_eq!(h.ask(unlock()).await, Reply::ok());
+    assert_eq!(
+        h.apps.calls(),
+        vec![AppsCall::Muted(true), AppsCall::Stop, AppsCall::Close, AppsCall::Muted(false)]
+    );
+}
+
 #[tokio::test]
 async fn held_refuses_sign_in_until_staff_unlock_then_the_session_resumes() {
     let h = Harness::start(FakeBlank::DarkAt(t("10:00:00")));
