@@ -1,6 +1,7 @@
-//! The foreground-app adapter: stop and mute the app on a report, then resume or close it on
-//! unlock. Owns only the app's run state and the audio mute; must not decide when (that is the
-//! core's), and must never freeze `slated`'s own cgroup.
+//! The foreground-app adapter: stop the app on a report, then resume or close it on unlock, and
+//! turn the audio off and on. Owns only the app's run state and the audio mute; must not decide
+//! when or in which order (that is the core's: sound off, app stopped, then sound on again for
+//! the kiosk's spoken reassurance), and must never freeze `slated`'s own cgroup.
 //!
 //! [`CgroupApps`] is the real one: each app runs in its own cgroup (made by the kiosk's launcher,
 //! [`slate_ipc::cgroup::AppCgroup`]); a stop writes 1 to its `cgroup.freeze` and waits (bounded) for
@@ -31,12 +32,15 @@ pub enum AppsError {
 
 /// The app on screen.
 pub trait Apps: Send + 'static {
-    /// Stops and mutes the foreground app (no sound, no more page loads).
+    /// Stops (freezes) the foreground app: no sound, no more page loads. `Ok` only when it is
+    /// frozen (or there is none).
     fn stop_foreground(&mut self) -> impl Future<Output = Result<(), AppsError>> + Send;
-    /// Lets it run again and unmutes (a false alarm).
+    /// Lets it run again (a false alarm).
     fn resume_foreground(&mut self) -> impl Future<Output = Result<(), AppsError>> + Send;
-    /// Ends it and unmutes: the page is not shown again.
+    /// Ends it: the page is not shown again.
     fn close_foreground(&mut self) -> impl Future<Output = Result<(), AppsError>> + Send;
+    /// Turns the device's audio off or on.
+    fn set_muted(&mut self, muted: bool) -> impl Future<Output = Result<(), AppsError>> + Send;
     /// The app now in the foreground (`None`: nothing the shell can stop).
     fn set_foreground(&mut self, _app: Option<AppProcess>) {}
 }
@@ -67,6 +71,11 @@ impl Apps for LoggingApps {
 
     async fn close_foreground(&mut self) -> Result<(), AppsError> {
         tracing::info!("foreground app closed");
+        Ok(())
+    }
+
+    async fn set_muted(&mut self, muted: bool) -> Result<(), AppsError> {
+        tracing::info!(muted, "audio");
         Ok(())
     }
 }
@@ -216,17 +225,15 @@ impl<M: Mute> CgroupApps<M> {
 
 impl<M: Mute> Apps for CgroupApps<M> {
     async fn stop_foreground(&mut self) -> Result<(), AppsError> {
-        // Sound off first: it is the quickest thing a child notices.
-        let muted = self.mute.set_muted(true).await;
         let Some(app) = self.app.clone() else {
-            return muted;
+            return Ok(());
         };
         let dir = self.dir(&app).map_err(AppsError::Stop)?;
         // Recorded before the wait: a freeze that is slow to complete is still undone later.
         self.frozen = Some(app);
         Self::freeze(&dir, true).await.map_err(AppsError::Stop)?;
         tracing::info!("foreground app frozen");
-        muted
+        Ok(())
     }
 
     async fn resume_foreground(&mut self) -> Result<(), AppsError> {
@@ -235,7 +242,7 @@ impl<M: Mute> Apps for CgroupApps<M> {
             Self::freeze(&dir, false).await.map_err(AppsError::Resume)?;
             tracing::info!("foreground app resumed");
         }
-        self.mute.set_muted(false).await
+        Ok(())
     }
 
     async fn close_foreground(&mut self) -> Result<(), AppsError> {
@@ -248,7 +255,11 @@ impl<M: Mute> Apps for CgroupApps<M> {
             let _ = Self::freeze(&dir, false).await;
             tracing::info!("foreground app closed");
         }
-        self.mute.set_muted(false).await
+        Ok(())
+    }
+
+    async fn set_muted(&mut self, muted: bool) -> Result<(), AppsError> {
+        self.mute.set_muted(muted).await
     }
 
     fn set_foreground(&mut self, app: Option<AppProcess>) {
@@ -261,6 +272,7 @@ pub enum AppsCall {
     Stop,
     Resume,
     Close,
+    Muted(bool),
     Foreground(Option<u32>),
 }
 
@@ -268,6 +280,8 @@ pub enum AppsCall {
 #[derive(Debug, Clone, Default)]
 pub struct FakeApps {
     pub calls: Arc<Mutex<Vec<AppsCall>>>,
+    /// When set, a stop fails (an app that could not be frozen).
+    pub stop_fails: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl FakeApps {
@@ -283,6 +297,9 @@ impl FakeApps {
 impl Apps for FakeApps {
     async fn stop_foreground(&mut self) -> Result<(), AppsError> {
         self.record(AppsCall::Stop);
+        if self.stop_fails.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(AppsError::Stop("not frozen (a test's failure)".into()));
+        }
         Ok(())
     }
 
@@ -293,6 +310,11 @@ impl Apps for FakeApps {
 
     async fn close_foreground(&mut self) -> Result<(), AppsError> {
         self.record(AppsCall::Close);
+        Ok(())
+    }
+
+    async fn set_muted(&mut self, muted: bool) -> Result<(), AppsError> {
+        self.record(AppsCall::Muted(muted));
         Ok(())
     }
 
@@ -411,6 +433,7 @@ mod tests {
         let mute = FakeMute::default();
         let mut apps = CgroupApps::new(mute.clone());
         apps.set_foreground(Some(AppProcess { pid: child.id(), cgroup: cg.path.clone() }));
+        apps.set_muted(true).await.unwrap();
         apps.stop_foreground().await.unwrap();
         let events = std::fs::read_to_string(cg.dir.join("cgroup.events")).unwrap();
         assert_eq!(cgroup::events_say(&events, "frozen"), Some(true), "{events}");
@@ -419,6 +442,7 @@ mod tests {
         assert_eq!((count(&a), count(&b)), (frozen_a, frozen_b), "frozen: no progress");
 
         apps.resume_foreground().await.unwrap();
+        apps.set_muted(false).await.unwrap();
         wait_until("counting again", || count(&a) > frozen_a && count(&b) > frozen_b).await;
 
         apps.stop_foreground().await.unwrap();
@@ -429,8 +453,9 @@ mod tests {
         assert_eq!(status.signal(), Some(9), "ended by cgroup.kill: {status:?}");
         let events = std::fs::read_to_string(cg.dir.join("cgroup.events")).unwrap();
         assert_eq!(cgroup::events_say(&events, "frozen"), Some(false), "not left frozen");
-        assert_eq!(*mute.calls.lock().unwrap(), vec![true, false, true, false]);
-        // Nothing left to stop: only the audio.
+        // The audio is the core's to order; stopping and closing leave it alone.
+        assert_eq!(*mute.calls.lock().unwrap(), vec![true, false]);
+        // Nothing left to stop.
         apps.stop_foreground().await.unwrap();
 
         cg.kill_and_remove().unwrap();
@@ -461,13 +486,14 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn with_no_foreground_app_only_the_audio_is_muted() {
+    async fn with_no_foreground_app_stopping_succeeds_and_the_audio_is_left_alone() {
         let mute = FakeMute::default();
         let mut apps = CgroupApps::new(mute.clone());
         apps.stop_foreground().await.unwrap();
         apps.resume_foreground().await.unwrap();
         apps.close_foreground().await.unwrap();
-        assert_eq!(*mute.calls.lock().unwrap(), vec![true, false, false]);
+        apps.set_muted(true).await.unwrap();
+        assert_eq!(*mute.calls.lock().unwrap(), vec![true]);
     }
 
     #[tokio::test]

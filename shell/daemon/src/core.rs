@@ -377,6 +377,11 @@ pub enum Input {
     /// The kiosk UI's reassurance screen is in front of every app window while held: the screen
     /// may light for it (what was on screen stays covered).
     ReassuranceShown,
+    /// The apps adapter answered [`Command::StopForegroundApp`]: `stopped` when the foreground
+    /// app is frozen (or there was none), so that it can make no sound.
+    AppStopped {
+        stopped: bool,
+    },
     /// The filter refused a name or a page.
     FilterBlocked {
         layer: FilterLayer,
@@ -423,8 +428,14 @@ pub enum Command {
     BlankScreen {
         report: EventId,
     },
-    /// Stop and mute the foreground app.
+    /// Stop (freeze) the foreground app, then answer [`Input::AppStopped`].
     StopForegroundApp,
+    /// Turn the device's audio off: before the app is stopped, so that it is not heard while
+    /// it stops.
+    MuteAudio,
+    /// Turn the device's audio on again: once the app is stopped (the kiosk's own voice reads
+    /// the reassurance aloud), or when it runs again or is closed.
+    UnmuteAudio,
     /// Show the "you did the right thing, a grown-up is coming" screen.
     ShowReassurance,
     /// Light the screen for the UI's reassurance screen, now in front (still held).
@@ -432,9 +443,9 @@ pub enum Command {
     /// Append to the durable spool (and so, in time, to the server).
     Spool(Event),
     RestoreScreen,
-    /// Let the stopped foreground app run again (and unmute): a false alarm.
+    /// Let the stopped foreground app run again: a false alarm.
     ResumeForegroundApp,
-    /// End the stopped foreground app (and unmute): its page is not shown again.
+    /// End the stopped foreground app: its page is not shown again.
     CloseForegroundApp,
     /// The button's fault changed (`None`: healthy again); the heartbeat says it.
     ButtonHealth(Option<ButtonFault>),
@@ -741,6 +752,7 @@ impl Core {
                 Some(_) => Ok(vec![Command::RevealUi]),
                 None => Err(Refused::NotHeld),
             },
+            Input::AppStopped { stopped } => Ok(audio_after_stop(&self.state, stopped)),
             Input::Activity => {
                 self.on_screen_session()?;
                 self.last_activity = Some(since_boot);
@@ -794,11 +806,11 @@ impl Core {
                 if matches!(self.state, State::Held { .. }) {
                     return Ok(Vec::new());
                 }
-                Ok(vec![if locked {
-                    Command::StopForegroundApp
+                Ok(if locked {
+                    vec![Command::MuteAudio, Command::StopForegroundApp]
                 } else {
-                    Command::ResumeForegroundApp
-                }])
+                    vec![Command::ResumeForegroundApp, Command::UnmuteAudio]
+                })
             }
             Input::SignOutAll => match &self.state {
                 // The member of staff who comes to a held device unlocks it; nothing ends
@@ -906,7 +918,7 @@ impl Core {
                 recent_names: Vec::new(),
             }),
         };
-        vec![Command::BlankScreen { report }, Command::StopForegroundApp]
+        vec![Command::BlankScreen { report }, Command::MuteAudio, Command::StopForegroundApp]
     }
 
     fn button_down(
@@ -1065,11 +1077,15 @@ impl Core {
         self.state = session.map_or(State::Idle, State::InSession);
         commands.push(Command::RestoreScreen);
         match unlock.choice {
-            // Under "eyes on me" the app stays paused until the teacher ends it.
-            ResolutionChoice::FalseAlarm if self.screens_locked => {}
-            ResolutionChoice::FalseAlarm => commands.push(Command::ResumeForegroundApp),
+            // Under "eyes on me" the app stays paused, and silent, until the teacher ends it.
+            ResolutionChoice::FalseAlarm if self.screens_locked => {
+                commands.push(Command::MuteAudio)
+            }
+            ResolutionChoice::FalseAlarm => {
+                commands.extend([Command::ResumeForegroundApp, Command::UnmuteAudio])
+            }
             ResolutionChoice::CloseApp | ResolutionChoice::BlockSite => {
-                commands.push(Command::CloseForegroundApp)
+                commands.extend([Command::CloseForegroundApp, Command::UnmuteAudio])
             }
         }
         Ok(commands)
@@ -1143,6 +1159,17 @@ impl Core {
     }
 }
 
+/// What the audio does once the foreground app has been told to stop. During a hold the sound
+/// comes back on only when the app is frozen (it cannot be heard again): the kiosk reads the
+/// reassurance aloud. If the stop failed the app may still be playing, so the sound stays off
+/// and the reassurance is silent. Outside a hold ("eyes on me") it stays off, as it was.
+fn audio_after_stop(state: &State, stopped: bool) -> Vec<Command> {
+    match state {
+        State::Held { .. } if stopped => vec![Command::UnmuteAudio],
+        _ => Vec::new(),
+    }
+}
+
 fn to_chrono(d: Duration) -> chrono::Duration {
     chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
 }
@@ -1201,6 +1228,8 @@ mod tests {
         match c {
             Command::BlankScreen { .. } => "blank".into(),
             Command::StopForegroundApp => "stop_app".into(),
+            Command::MuteAudio => "mute".into(),
+            Command::UnmuteAudio => "unmute".into(),
             Command::ShowReassurance => "reassure".into(),
             Command::RestoreScreen => "restore".into(),
             Command::RevealUi => "reveal_ui".into(),
@@ -1283,6 +1312,10 @@ mod tests {
         Input::ScreenDark { report: placeholder(), confirmed_at: t(at) }
     }
 
+    fn stopped(stopped: bool) -> Input {
+        Input::AppStopped { stopped }
+    }
+
     fn unlock() -> Input {
         Input::Unlock(Unlock::with_pin(right()))
     }
@@ -1302,7 +1335,7 @@ mod tests {
     fn press_blanks_first_then_spools_the_report_with_its_latency() {
         check(&[
             ("10:00:00", Input::SignIn { pupil: pupil("p-7f3a9c") }, Ok(&["spool session_started p-7f3a9c at 10:00:00"]), InSession),
-            ("10:14:03.2", press("10:14:03.120", Some(browser())), Ok(&["blank", "stop_app"]), Held),
+            ("10:14:03.2", press("10:14:03.120", Some(browser())), Ok(&["blank", "mute", "stop_app"]), Held),
             (
                 "10:14:03.3",
                 dark("10:14:03.161250"),
@@ -1310,6 +1343,49 @@ mod tests {
                 Held,
             ),
         ]);
+    }
+
+    /// The sound goes off before the app is stopped, so that the app is not heard while it
+    /// stops; it comes back on (for the kiosk's spoken reassurance) only once the app is frozen,
+    /// and never if the stop failed, when the app might still play.
+    #[test]
+    fn the_sound_is_off_before_the_app_stops_and_on_again_only_once_it_is_stopped() {
+        let filed = "spool report_filed pupil=- app=- at 10:00:00 latency=Some(10000)";
+        let filed: &[&str] = &[filed, "reassure"];
+        let cases: [(&str, Vec<Step>); 3] = [
+            (
+                "stopped",
+                vec![
+                    ("10:00:00", press("10:00:00", None), Ok(&["blank", "mute", "stop_app"]), Held),
+                    ("10:00:00", dark("10:00:00.010"), Ok(filed), Held),
+                    ("10:00:00.02", stopped(true), Ok(&["unmute"]), Held),
+                ],
+            ),
+            (
+                "stopped before the darkness answer",
+                vec![
+                    ("10:00:00", press("10:00:00", None), Ok(&["blank", "mute", "stop_app"]), Held),
+                    ("10:00:00", stopped(true), Ok(&["unmute"]), Held),
+                    ("10:00:00", dark("10:00:00.010"), Ok(filed), Held),
+                ],
+            ),
+            (
+                "not stopped",
+                vec![
+                    ("10:00:00", press("10:00:00", None), Ok(&["blank", "mute", "stop_app"]), Held),
+                    ("10:00:00", dark("10:00:00.010"), Ok(filed), Held),
+                    ("10:00:00.02", stopped(false), Ok(&[]), Held),
+                    // A second press while held changes nothing, the sound included.
+                    ("10:00:01", press("10:00:01", None), Ok(&[]), Held),
+                ],
+            ),
+        ];
+        for (name, steps) in cases {
+            eprintln!("case: {name}");
+            check(&steps);
+        }
+        // A late answer after the unlock, or with no hold at all, leaves the sound alone.
+        check(&[("10:00:00", stopped(true), Ok(&[]), Idle)]);
     }
 
     #[test]
@@ -1350,7 +1426,7 @@ mod tests {
     #[test]
     fn a_press_while_held_is_ignored() {
         check(&[
-            ("10:00:00", press("10:00:00", None), Ok(&["blank", "stop_app"]), Held),
+            ("10:00:00", press("10:00:00", None), Ok(&["blank", "mute", "stop_app"]), Held),
             ("10:00:01", press("10:00:01", None), Ok(&[]), Held),
             (
                 "10:00:02",
@@ -1388,7 +1464,7 @@ mod tests {
                 Ok(&["spool session_started p-1 at 09:00:00"]),
                 InSession,
             ),
-            ("09:30:00", press("09:30:00", None), Ok(&["blank", "stop_app"]), Held),
+            ("09:30:00", press("09:30:00", None), Ok(&["blank", "mute", "stop_app"]), Held),
             (
                 "09:30:00",
                 dark("09:30:00.03"),
@@ -1405,6 +1481,7 @@ mod tests {
                     "spool report_resolved false_alarm staff=s-1 at 09:34:00",
                     "restore",
                     "resume_app",
+                    "unmute",
                 ]),
                 InSession,
             ),
@@ -1421,7 +1498,7 @@ mod tests {
     #[test]
     fn unlock_without_a_session_returns_to_idle() {
         check(&[
-            ("09:30:00", press("09:30:00", None), Ok(&["blank", "stop_app"]), Held),
+            ("09:30:00", press("09:30:00", None), Ok(&["blank", "mute", "stop_app"]), Held),
             (
                 "09:30:00",
                 dark("09:30:00.001"),
@@ -1440,6 +1517,7 @@ mod tests {
                     "spool report_resolved close_app staff=s-1 at 09:31:00",
                     "restore",
                     "close_app",
+                    "unmute",
                 ]),
                 Idle,
             ),
@@ -1522,7 +1600,7 @@ mod tests {
                 Ok(&["spool session_started p-1 at 09:00:00"]),
                 InSession,
             ),
-            ("09:01:00", press("09:01:00", None), Ok(&["blank", "stop_app"]), Held),
+            ("09:01:00", press("09:01:00", None), Ok(&["blank", "mute", "stop_app"]), Held),
             ("09:01:01", Input::SignIn { pupil: pupil("p-2") }, Err(Refused::Held), Held),
             ("09:01:02", Input::SignOut, Err(Refused::Held), Held),
         ]);
@@ -1531,7 +1609,12 @@ mod tests {
     #[test]
     fn a_press_with_nobody_signed_in_still_files() {
         check(&[
-            ("07:00:00", press("07:00:00", Some(browser())), Ok(&["blank", "stop_app"]), Held),
+            (
+                "07:00:00",
+                press("07:00:00", Some(browser())),
+                Ok(&["blank", "mute", "stop_app"]),
+                Held,
+            ),
             (
                 "07:00:00",
                 dark("07:00:00.5"),
@@ -1547,7 +1630,7 @@ mod tests {
     #[test]
     fn a_failed_blank_still_files_the_report() {
         check(&[
-            ("07:00:00", press("07:00:00", None), Ok(&["blank", "stop_app"]), Held),
+            ("07:00:00", press("07:00:00", None), Ok(&["blank", "mute", "stop_app"]), Held),
             (
                 "07:00:01",
                 Input::BlankFailed { report: placeholder() },
@@ -1560,7 +1643,7 @@ mod tests {
     #[test]
     fn an_unlock_before_darkness_is_confirmed_still_files_the_report() {
         check(&[
-            ("07:00:00", press("07:00:00", None), Ok(&["blank", "stop_app"]), Held),
+            ("07:00:00", press("07:00:00", None), Ok(&["blank", "mute", "stop_app"]), Held),
             (
                 "07:00:01",
                 unlock(),
@@ -1569,6 +1652,7 @@ mod tests {
                     "spool report_resolved close_app staff=s-1 at 07:00:01",
                     "restore",
                     "close_app",
+                    "unmute",
                 ]),
                 Idle,
             ),
@@ -1578,7 +1662,7 @@ mod tests {
     #[test]
     fn darkness_confirmed_before_the_press_time_counts_as_zero_latency() {
         check(&[
-            ("07:00:00", press("07:00:00", None), Ok(&["blank", "stop_app"]), Held),
+            ("07:00:00", press("07:00:00", None), Ok(&["blank", "mute", "stop_app"]), Held),
             (
                 "07:00:00",
                 dark("06:59:59"),
@@ -1597,7 +1681,7 @@ mod tests {
                 Ok(&["spool session_started p-1 at 09:00:00"]),
                 InSession,
             ),
-            ("09:05:00", press("09:05:00", None), Ok(&["blank", "stop_app"]), Held),
+            ("09:05:00", press("09:05:00", None), Ok(&["blank", "mute", "stop_app"]), Held),
             (
                 "09:05:01",
                 Input::ShuttingDown,
@@ -1674,7 +1758,7 @@ mod tests {
         check_with(
             rules(),
             &[
-                ("10:00:00", down("10:00:00"), Ok(&["blank", "stop_app"]), Held),
+                ("10:00:00", down("10:00:00"), Ok(&["blank", "mute", "stop_app"]), Held),
                 ("10:00:00", up("10:00:00.005"), Ok(&[]), Held),
                 ("10:00:00", dark("10:00:00.010"), Ok(&[FILED_AT_10, "reassure"]), Held),
                 (
@@ -1684,6 +1768,7 @@ mod tests {
                         "spool report_resolved close_app staff=s-1 at 10:00:00.100",
                         "restore",
                         "close_app",
+                        "unmute",
                     ]),
                     Idle,
                 ),
@@ -1691,7 +1776,7 @@ mod tests {
                 ("10:00:00.15", down("10:00:00.150"), Ok(&[]), Idle),
                 ("10:00:00.16", up("10:00:00.160"), Ok(&[]), Idle),
                 // The window runs from the accepted press, not from the bounce.
-                ("10:00:00.25", down("10:00:00.250"), Ok(&["blank", "stop_app"]), Held),
+                ("10:00:00.25", down("10:00:00.250"), Ok(&["blank", "mute", "stop_app"]), Held),
             ],
         );
     }
@@ -1712,7 +1797,7 @@ mod tests {
                 ("10:00:00", down("10:00:00"), Ok(&["button_works", TESTED_AT_10]), Idle),
                 ("10:00:00", up("10:00:00.005"), Ok(&[]), Idle),
                 // The window closed with that press: the next one is a real report.
-                ("10:00:01", down("10:00:01"), Ok(&["blank", "stop_app"]), Held),
+                ("10:00:01", down("10:00:01"), Ok(&["blank", "mute", "stop_app"]), Held),
             ],
         );
     }
@@ -1731,7 +1816,7 @@ mod tests {
                     InSession,
                 ),
                 ("09:59:00", test_until(7, "10:04:00"), Ok(&[]), InSession),
-                ("10:00:00", down("10:00:00"), Ok(&["blank", "stop_app"]), Held),
+                ("10:00:00", down("10:00:00"), Ok(&["blank", "mute", "stop_app"]), Held),
             ],
         );
         // A pupil signing in during a window closes it.
@@ -1742,13 +1827,13 @@ mod tests {
         core.step(n("09:59:40"), signed_in, &mut ids).unwrap();
         assert!(!core.button_test_open(n("09:59:50")), "closed by the sign-in");
         let got = core.step(n("10:00:00"), down("10:00:00"), &mut ids).unwrap();
-        assert_eq!(got.iter().map(show).collect::<Vec<_>>(), ["blank", "stop_app"]);
+        assert_eq!(got.iter().map(show).collect::<Vec<_>>(), ["blank", "mute", "stop_app"]);
     }
 
     #[test]
     fn a_press_is_a_test_only_inside_a_live_window() {
         type Case<'a> = (&'a str, Input, &'a str, Input, &'a [&'a str]);
-        let report: &[&str] = &["blank", "stop_app"];
+        let report: &[&str] = &["blank", "mute", "stop_app"];
         let test: &[&str] = &["button_works", TESTED_AT_10];
         let key = down("10:00:00");
         let cases: [Case; 7] = [
@@ -1799,13 +1884,13 @@ mod tests {
         assert!(core.button_test_open(behind("10:04:59")));
         assert!(!core.button_test_open(behind("10:05:00")), "5 minutes since boot, not a day");
         let got = core.step(behind("10:06:00"), down("10:06:00"), &mut ids).unwrap();
-        assert_eq!(got.iter().map(show).collect::<Vec<_>>(), ["blank", "stop_app"]);
+        assert_eq!(got.iter().map(show).collect::<Vec<_>>(), ["blank", "mute", "stop_app"]);
     }
 
     #[test]
     fn software_presses_are_not_debounced() {
         check(&[
-            ("10:00:00", press("10:00:00", None), Ok(&["blank", "stop_app"]), Held),
+            ("10:00:00", press("10:00:00", None), Ok(&["blank", "mute", "stop_app"]), Held),
             ("10:00:00", dark("10:00:00.01"), Ok(&[FILED_AT_10, "reassure"]), Held),
             (
                 "10:00:00.02",
@@ -1814,10 +1899,11 @@ mod tests {
                     "spool report_resolved close_app staff=s-1 at 10:00:00.020",
                     "restore",
                     "close_app",
+                    "unmute",
                 ]),
                 Idle,
             ),
-            ("10:00:00.03", press("10:00:00.030", None), Ok(&["blank", "stop_app"]), Held),
+            ("10:00:00.03", press("10:00:00.030", None), Ok(&["blank", "mute", "stop_app"]), Held),
         ]);
     }
 
@@ -1826,7 +1912,7 @@ mod tests {
         let core = check_with(
             rules(),
             &[
-                ("10:00:00", down("10:00:00"), Ok(&["blank", "stop_app"]), Held),
+                ("10:00:00", down("10:00:00"), Ok(&["blank", "mute", "stop_app"]), Held),
                 ("10:00:00", dark("10:00:00.010"), Ok(&[FILED_AT_10, "reassure"]), Held),
                 ("10:00:03", Input::Tick, Ok(&[]), Held),
                 // A lost key-up: another key-down without one is not a new press.
@@ -1868,7 +1954,7 @@ mod tests {
                 ),
                 ("09:00:02", Input::ButtonPresent(false), Ok(&[]), Idle),
                 ("09:00:03", Input::ButtonPresent(true), Ok(&["button_health None"]), Idle),
-                ("09:00:04", down("09:00:04"), Ok(&["blank", "stop_app"]), Held),
+                ("09:00:04", down("09:00:04"), Ok(&["blank", "mute", "stop_app"]), Held),
                 ("09:00:14", Input::Tick, Ok(&["button_health Some(Stuck)"]), Held),
                 // Unplugged while stuck: missing now, and not held down any more.
                 (
@@ -1897,7 +1983,7 @@ mod tests {
                 (
                     "09:00:02",
                     down("09:00:02"),
-                    Ok(&["button_health None", "blank", "stop_app"]),
+                    Ok(&["button_health None", "blank", "mute", "stop_app"]),
                     Held,
                 ),
             ],
@@ -1950,7 +2036,7 @@ mod tests {
         let core = check_with(
             rules(),
             &[
-                ("10:00:00", press("10:00:00", None), Ok(&["blank", "stop_app"]), Held),
+                ("10:00:00", press("10:00:00", None), Ok(&["blank", "mute", "stop_app"]), Held),
                 ("10:00:00", dark("10:00:00.010"), Ok(&[FILED_AT_10, "reassure"]), Held),
                 ("10:01:00", pin(PinCheck::Absent), Err(Refused::PinRequired), Held),
                 ("10:01:01", pin(PinCheck::Wrong), Err(Refused::WrongPin { left: 2 }), Held),
@@ -1985,12 +2071,13 @@ mod tests {
                         "spool report_resolved close_app staff=s-1 at 10:04:05",
                         "restore",
                         "close_app",
+                        "unmute",
                     ]),
                     Idle,
                 ),
                 // Not held: a PIN is not even looked at, so it cannot be guessed here.
                 ("10:05:00", pin(PinCheck::Wrong), Err(Refused::NotHeld), Idle),
-                ("10:06:00", press("10:06:00", None), Ok(&["blank", "stop_app"]), Held),
+                ("10:06:00", press("10:06:00", None), Ok(&["blank", "mute", "stop_app"]), Held),
                 // The right PIN reset the count and the escalation.
                 ("10:06:01", pin(PinCheck::Wrong), Err(Refused::WrongPin { left: 2 }), Held),
                 ("10:06:02", pin(PinCheck::Wrong), Err(Refused::WrongPin { left: 1 }), Held),
@@ -2023,7 +2110,7 @@ mod tests {
         let core = check_with(
             no_pin,
             &[
-                ("10:00:00", press("10:00:00", None), Ok(&["blank", "stop_app"]), Held),
+                ("10:00:00", press("10:00:00", None), Ok(&["blank", "mute", "stop_app"]), Held),
                 ("10:00:01", pin(PinCheck::Absent), Err(Refused::NoStaffPin), Held),
                 ("10:00:02", pin(right()), Err(Refused::NoStaffPin), Held),
                 ("10:00:03", pin(PinCheck::Wrong), Err(Refused::NoStaffPin), Held),
@@ -2049,12 +2136,12 @@ mod tests {
             check_with(
                 rules(),
                 &[
-                    ("10:00:00", press("10:00:00", None), Ok(&["blank", "stop_app"]), Held),
+                    ("10:00:00", press("10:00:00", None), Ok(&["blank", "mute", "stop_app"]), Held),
                     ("10:00:00", dark("10:00:00.010"), Ok(&[FILED_AT_10, "reassure"]), Held),
                     (
                         "10:05:00",
                         unlock_as(PinCheck::Right(StaffId::new("t-04").unwrap()), choice),
-                        Ok(&[resolved.as_str(), "restore", app]),
+                        Ok(&[resolved.as_str(), "restore", app, "unmute"]),
                         Idle,
                     ),
                 ],
@@ -2132,7 +2219,7 @@ mod tests {
             ("09:00:01", aup(), Ok(&["spool aup_accepted"]), InSession),
             ("09:00:02", app(), Ok(&["spool app_opened"]), InSession),
             ("09:00:03", Input::Activity, Ok(&[]), InSession),
-            ("09:01:00", press("09:01:00", None), Ok(&["blank", "stop_app"]), Held),
+            ("09:01:00", press("09:01:00", None), Ok(&["blank", "mute", "stop_app"]), Held),
             ("09:01:01", app(), Err(Refused::Held), Held),
             ("09:01:01", Input::Activity, Err(Refused::Held), Held),
         ]);
@@ -2186,7 +2273,7 @@ mod tests {
         check(&[
             ("08:00:00", blocked(), Ok(&["spool filter_blocked"]), Idle),
             ("08:00:01", usb(), Ok(&["spool device_refused"]), Idle),
-            ("08:01:00", press("08:01:00", None), Ok(&["blank", "stop_app"]), Held),
+            ("08:01:00", press("08:01:00", None), Ok(&["blank", "mute", "stop_app"]), Held),
             ("08:01:01", blocked(), Ok(&["spool filter_blocked"]), Held),
             ("08:01:02", usb(), Ok(&["spool device_refused"]), Held),
         ]);
@@ -2269,7 +2356,7 @@ mod tests {
                 Idle,
             ),
             signed_in("09:20:00"),
-            ("09:21:00", press("09:21:00", None), Ok(&["blank", "stop_app"]), Held),
+            ("09:21:00", press("09:21:00", None), Ok(&["blank", "mute", "stop_app"]), Held),
             ("09:22:00", Input::SignOutAll, Err(Refused::Held), Held),
         ]);
     }
@@ -2280,12 +2367,15 @@ mod tests {
         let unlock_screens = || Input::LockScreens(false);
         let core = check(&[
             signed_in("09:00:00"),
-            ("09:01:00", lock(), Ok(&["stop_app"]), InSession),
+            ("09:01:00", lock(), Ok(&["mute", "stop_app"]), InSession),
+            // Not held: the paused app stays silent and so does the kiosk.
+            ("09:01:00.1", stopped(true), Ok(&[]), InSession),
             ("09:01:01", lock(), Ok(&[]), InSession),
-            ("09:02:00", unlock_screens(), Ok(&["resume_app"]), InSession),
+            ("09:02:00", unlock_screens(), Ok(&["resume_app", "unmute"]), InSession),
             ("09:02:01", unlock_screens(), Ok(&[]), InSession),
-            ("09:03:00", lock(), Ok(&["stop_app"]), InSession),
-            ("09:03:01", press("09:03:01", None), Ok(&["blank", "stop_app"]), Held),
+            ("09:03:00", lock(), Ok(&["mute", "stop_app"]), InSession),
+            ("09:03:01", press("09:03:01", None), Ok(&["blank", "mute", "stop_app"]), Held),
+            ("09:03:01.1", stopped(true), Ok(&["unmute"]), Held),
             // Held: the app waits for staff, whatever the teacher's screen lock does.
             ("09:03:02", unlock_screens(), Ok(&[]), Held),
             ("09:03:03", lock(), Ok(&[]), Held),
@@ -2296,10 +2386,12 @@ mod tests {
                     "spool report_filed pupil=p-1 app=- at 09:03:01 latency=None",
                     "spool report_resolved false_alarm staff=s-1 at 09:04:00",
                     "restore",
+                    // Still "eyes on me": silent again, as before the press.
+                    "mute",
                 ]),
                 InSession,
             ),
-            ("09:05:00", unlock_screens(), Ok(&["resume_app"]), InSession),
+            ("09:05:00", unlock_screens(), Ok(&["resume_app", "unmute"]), InSession),
         ]);
         assert!(!core.screens_locked());
     }
@@ -2375,12 +2467,12 @@ mod tests {
             idle_rules(10),
             &[
                 signed_in("09:00:00"),
-                ("09:01:00", Input::LockScreens(true), Ok(&["stop_app"]), InSession),
+                ("09:01:00", Input::LockScreens(true), Ok(&["mute", "stop_app"]), InSession),
                 ("09:30:00", Input::Tick, Ok(&[]), InSession),
                 // The idle timer starts again when eyes on me ends.
-                ("09:31:00", Input::LockScreens(false), Ok(&["resume_app"]), InSession),
+                ("09:31:00", Input::LockScreens(false), Ok(&["resume_app", "unmute"]), InSession),
                 ("09:40:59", Input::Tick, Ok(&[]), InSession),
-                ("09:40:00", press("09:40:00", None), Ok(&["blank", "stop_app"]), Held),
+                ("09:40:00", press("09:40:00", None), Ok(&["blank", "mute", "stop_app"]), Held),
                 ("11:00:00", Input::Tick, Ok(&[]), Held),
                 (
                     "11:00:01",
@@ -2390,6 +2482,7 @@ mod tests {
                         "spool report_resolved close_app staff=s-1 at 11:00:01",
                         "restore",
                         "close_app",
+                        "unmute",
                     ]),
                     InSession,
                 ),
@@ -2543,7 +2636,8 @@ mod tests {
             Err(Refused::PinRequired)
         );
         let cs = core.step(n("10:00:03"), pin(right()), &mut ids).unwrap();
-        assert_eq!(kinds(&cs), ["report_resolved", "other", "other"]);
+        // Restore, close the app, and the sound on again.
+        assert_eq!(kinds(&cs), ["report_resolved", "other", "other", "other"]);
         assert_eq!(core.state_kind(), Idle);
     }
 

@@ -927,8 +927,15 @@ impl<D: Display, A: Apps, I: Ids + Send + 'static> Driver<D, A, I> {
                 queue.push_back(answer);
             }
             Command::StopForegroundApp => {
-                if let Err(e) = self.apps.stop_foreground().await {
-                    tracing::error!(error = %e, "foreground app not stopped");
+                let result = self.apps.stop_foreground().await;
+                if let Err(e) = &result {
+                    tracing::error!(error = %e, "foreground app not stopped; the sound stays off");
+                }
+                queue.push_back(Input::AppStopped { stopped: result.is_ok() });
+            }
+            Command::MuteAudio | Command::UnmuteAudio => {
+                if let Err(e) = self.apps.set_muted(command == Command::MuteAudio).await {
+                    tracing::error!(error = %e, "audio not set");
                 }
             }
             Command::ShowReassurance => {

@@ -966,6 +966,80 @@ fn the_socket_checks_each_peer_and_a_launched_app_is_frozen_and_killed_by_its_cg
     slated.stop();
 }
 
+/// The sound on a press, through the real binary and a real frozen app: slated mutes with
+/// `wpctl` before the app is frozen and unmutes only once it is frozen (so the kiosk's spoken
+/// reassurance is heard and the app is not). `wpctl` here is a script on PATH that notes each
+/// call with the app cgroup's `frozen` state at that moment: the test machine has no PipeWire,
+/// and what matters is when slated calls it, which the script sees exactly.
+#[test]
+fn the_sound_goes_off_before_the_app_is_frozen_and_on_again_only_after() {
+    use slate_ipc::cgroup::{events_say, AppCgroup};
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let (config, socket) = write_config(dir.path(), 16);
+    add_staff_pin(&config, "2468", "");
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text = text.replacen("[server]", "[audio]\nmute = \"wpctl\"\n[server]", 1);
+    std::fs::write(&config, text).unwrap();
+    let app = AppCgroup::create().unwrap_or_else(|e| {
+        panic!("cgroup2 is not writable here, so app cgroups cannot be tested: {e}")
+    });
+    let bin = dir.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let calls = dir.path().join("wpctl-calls");
+    let wpctl = bin.join("wpctl");
+    std::fs::write(
+        &wpctl,
+        format!(
+            "#!/bin/sh\necho \"$* $(grep '^frozen' {})\" >> {}\n",
+            app.dir.join("cgroup.events").display(),
+            calls.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&wpctl, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = std::env::join_paths(
+        std::iter::once(bin.clone())
+            .chain(std::env::split_paths(&std::env::var_os("PATH").unwrap())),
+    )
+    .unwrap();
+    let slated = Slated::start_with_env(&config, &[("PATH", Path::new(&path))]);
+
+    let mut cmd = Command::new("sleep");
+    cmd.arg("300").stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+    app.join_before_exec(&mut cmd);
+    let mut child = cmd.spawn().unwrap();
+    let reply =
+        ask(&socket, &format!(r#"{{"cmd":"foreground","app":"paint","pid":{}}}"#, child.id()));
+    assert_eq!(reply["ok"], true, "{reply}");
+    assert_eq!(ask(&socket, r#"{"cmd":"press"}"#)["ok"], true);
+    let lines = || std::fs::read_to_string(&calls).unwrap_or_default();
+    wait_for("the sound on again", || lines().lines().count() >= 2);
+    let events = std::fs::read_to_string(app.dir.join("cgroup.events")).unwrap();
+    assert_eq!(events_say(&events, "frozen"), Some(true), "{events}");
+    assert_eq!(
+        lines(),
+        "set-mute @DEFAULT_AUDIO_SINK@ 1 frozen 0\nset-mute @DEFAULT_AUDIO_SINK@ 0 frozen 1\n",
+        "off while the app still ran, on once it was frozen"
+    );
+
+    let out = slatectl(&socket, &["unlock", "--pin", "2468", "--choice", "close"]);
+    assert!(out.status.success(), "{out:?}");
+    wait_for("the app's cgroup empty", || {
+        events_say(&std::fs::read_to_string(app.dir.join("cgroup.events")).unwrap(), "populated")
+            == Some(false)
+    });
+    child.wait().unwrap();
+    wait_for("the sound on after the close", || lines().lines().count() >= 3);
+    assert!(
+        lines().lines().nth(2).unwrap().starts_with("set-mute @DEFAULT_AUDIO_SINK@ 0"),
+        "{}",
+        lines()
+    );
+    app.kill_and_remove().unwrap();
+    slated.stop();
+}
+
 /// The update through the real binary: slated checks in soon after start (the test's override of
 /// the first check's minutes) with its credential and its image version, fetches the offered
 /// bundle, and one whose bytes are not the offered SHA-256 is removed, recorded as given up and

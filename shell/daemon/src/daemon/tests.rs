@@ -208,7 +208,15 @@ async fn a_control_press_is_answered_after_the_report_is_on_disk() {
         }
     );
     assert_eq!(h.display.calls(), vec![DisplayCall::Blank(report), DisplayCall::Reassure]);
-    assert_eq!(h.apps.calls(), vec![AppsCall::Foreground(None), AppsCall::Stop]);
+    assert_eq!(
+        h.apps.calls(),
+        vec![
+            AppsCall::Foreground(None),
+            AppsCall::Muted(true),
+            AppsCall::Stop,
+            AppsCall::Muted(false)
+        ]
+    );
     let status = h.ask(Request::Status {}).await;
     assert_eq!(status.state.as_deref(), Some("held"));
     assert_eq!(status.spool_pending, Some(1));
@@ -263,6 +271,21 @@ async fn a_failed_blank_still_files() {
     assert!(matches!(h.spooled()[0].body, EventBody::ReportFiled { blank_latency_us: None, .. }));
 }
 
+/// An app that could not be frozen might still play: the sound stays off through the hold, and
+/// comes back on only when the staff close it.
+#[tokio::test]
+async fn a_stop_that_fails_keeps_the_sound_off_until_the_unlock() {
+    let h = Harness::start(FakeBlank::DarkAt(t("10:00:00")));
+    h.apps.stop_fails.store(true, std::sync::atomic::Ordering::SeqCst);
+    assert!(h.ask(Request::Press {}).await.ok);
+    assert_eq!(h.apps.calls(), vec![AppsCall::Muted(true), AppsCall::Stop]);
+    assert_eq!(h.ask(unlock()).await, Reply::ok());
+    assert_eq!(
+        h.apps.calls(),
+        vec![AppsCall::Muted(true), AppsCall::Stop, AppsCall::Close, AppsCall::Muted(false)]
+    );
+}
+
 #[tokio::test]
 async fn held_refuses_sign_in_until_staff_unlock_then_the_session_resumes() {
     let h = Harness::start(FakeBlank::DarkAt(t("10:00:00")));
@@ -281,7 +304,16 @@ async fn held_refuses_sign_in_until_staff_unlock_then_the_session_resumes() {
     let status = h.ask(Request::Status {}).await;
     assert_eq!(status.state.as_deref(), Some("in_session"));
     assert_eq!(h.display.calls().last(), Some(&DisplayCall::Restore));
-    assert_eq!(h.apps.calls(), vec![AppsCall::Stop, AppsCall::Close]);
+    assert_eq!(
+        h.apps.calls(),
+        vec![
+            AppsCall::Muted(true),
+            AppsCall::Stop,
+            AppsCall::Muted(false),
+            AppsCall::Close,
+            AppsCall::Muted(false)
+        ]
+    );
     assert_eq!(h.ask(Request::SignOut {}).await, Reply::ok());
     let kinds: Vec<&str> = h.spooled().iter().map(|e| e.body.kind()).collect();
     assert_eq!(kinds, ["session_started", "report_filed", "report_resolved", "session_ended"]);
@@ -495,7 +527,7 @@ async fn the_staff_pin_unlocks_wrong_ones_lock_out_and_the_choice_is_filed() {
     let kinds: Vec<&str> = h.spooled().iter().map(|e| e.body.kind()).collect();
     // A wrong PIN files nothing; the lockout, though refused, files its security breach.
     assert_eq!(kinds, ["report_filed", "security_breach"]);
-    assert_eq!(h.apps.calls(), vec![AppsCall::Stop]);
+    assert_eq!(h.apps.calls(), vec![AppsCall::Muted(true), AppsCall::Stop, AppsCall::Muted(false)]);
     let _ = report;
 }
 
@@ -528,7 +560,14 @@ async fn the_right_pin_files_the_staff_choice_and_resumes_on_a_false_alarm() {
     );
     assert_eq!(
         h.apps.calls(),
-        vec![AppsCall::Foreground(Some(4242)), AppsCall::Stop, AppsCall::Resume]
+        vec![
+            AppsCall::Foreground(Some(4242)),
+            AppsCall::Muted(true),
+            AppsCall::Stop,
+            AppsCall::Muted(false),
+            AppsCall::Resume,
+            AppsCall::Muted(false)
+        ]
     );
     assert_eq!(h.display.calls().last(), Some(&DisplayCall::Restore));
     assert_eq!(h.ask(Request::Status {}).await.state.as_deref(), Some("idle"));
