@@ -709,6 +709,62 @@ mod tests {
         assert_eq!(told(&c), 2, "a new hold is told again");
     }
 
+    #[test]
+    fn it_sets_a_new_device_up_on_the_page_and_a_taken_number_is_asked_again() {
+        use setup::Tap::*;
+        let mut device = FakeDevice::in_setup();
+        device.taken = vec![7];
+        let mut c = Controller::new(device, RecordingLauncher::default(), Err("none yet".into()));
+        c.refresh(true);
+        assert_eq!((c.screen(), c.view().setup_step), (Screen::ItSetup, Some(setup::Step::Code)));
+        let taps = |c: &mut Controller<FakeDevice, RecordingLauncher>, taps: &[setup::Tap]| {
+            for t in taps {
+                c.handle(UiEvent::Setup(*t), true);
+            }
+        };
+        let digits = |s: &str| s.bytes().map(|b| Digit(b - b'0')).collect::<Vec<_>>();
+        // Not IT's code: slated's notice comes back.
+        taps(&mut c, &digits("11111111"));
+        assert!(c.view().setup_complete);
+        taps(&mut c, &[Submit]);
+        assert_eq!(c.view().setup_notice, setup::Notice::WrongCode);
+        assert_eq!(c.view().setup_digits, "");
+        taps(&mut c, &digits("12345678"));
+        taps(&mut c, &[Submit]);
+        assert_eq!(c.view().setup_step, Some(setup::Step::Number));
+        taps(&mut c, &digits("7"));
+        taps(&mut c, &[Submit, Confirm(true)]);
+        let v = c.view();
+        assert_eq!(
+            (v.setup_step, v.setup_notice),
+            (Some(setup::Step::Number), setup::Notice::Taken(7))
+        );
+        taps(&mut c, &digits("12"));
+        taps(&mut c, &[Submit]);
+        assert_eq!(c.view().setup_step, Some(setup::Step::Confirm(12)));
+        taps(&mut c, &[Confirm(true)]);
+        let v = c.view();
+        assert_eq!(
+            (v.screen, v.device_number.as_str()),
+            (Screen::AskTeacher(AskReason::NoPolicy), "12")
+        );
+        let sent: Vec<_> = c.link.log.iter().filter(|l| l.starts_with("setup")).collect();
+        assert_eq!(
+            sent,
+            [
+                "setup_code",
+                "setup_code",
+                "setup_number 7",
+                "setup_confirm yes",
+                "setup_number 12",
+                "setup_confirm yes"
+            ]
+        );
+        // Taps after setup reach nothing.
+        taps(&mut c, &[Confirm(true)]);
+        assert_eq!(c.link.log.iter().filter(|l| l.starts_with("setup")).count(), 6);
+    }
+
     fn controller() -> Controller<FakeDevice, RecordingLauncher> {
         let mut c = Controller::new(
             FakeDevice::new(12),

@@ -224,7 +224,10 @@ impl FakeDevice {
 
     /// slated's setup rules in short (`slate_daemon::setup::Setup::step` has them in full):
     /// moves the step on, or sets the notice slated would and refuses.
-    fn setup_step(&mut self, next: impl FnOnce(&SetupView, &Self) -> Result<SetupView, String>) -> Result<(), LinkError> {
+    fn setup_step(
+        &mut self,
+        next: impl FnOnce(&SetupView, &Self) -> Result<SetupView, String>,
+    ) -> Result<(), LinkError> {
         let Some(view) = self.setup.clone() else {
             return Err(LinkError::Refused("this device is set up already".into()));
         };

@@ -246,18 +246,36 @@ mod tests {
         };
         let cases: Vec<(Step, bool, Vec<Tap>, &str, Vec<Send>)> = vec![
             // Eight digits, then OK: the code goes to slated and the pad empties.
-            (Step::Code, false, with(code.clone(), &[Submit]), "", vec![Send::Code("12345678".into())]),
+            (
+                Step::Code,
+                false,
+                with(code.clone(), &[Submit]),
+                "",
+                vec![Send::Code("12345678".into())],
+            ),
             // Seven digits: OK sends nothing.
             (Step::Code, false, with(code[..7].to_vec(), &[Submit]), "1234567", vec![]),
             // A ninth digit is not taken.
             (Step::Code, false, with(code.clone(), &[Digit(9)]), "12345678", vec![]),
             // Delete takes the last digit back.
-            (Step::Code, false, with(code.clone(), &[Delete, Digit(0), Submit]), "", vec![Send::Code("12345670".into())]),
+            (
+                Step::Code,
+                false,
+                with(code.clone(), &[Delete, Digit(0), Submit]),
+                "",
+                vec![Send::Code("12345670".into())],
+            ),
             // Paused: the pad takes nothing.
             (Step::Code, true, with(code.clone(), &[Submit]), "", vec![]),
             // The number pad: up to four digits.
             (Step::Number, false, vec![Digit(1), Digit(2), Submit], "", vec![Send::Number(12)]),
-            (Step::Number, false, vec![Digit(9), Digit(9), Digit(9), Digit(9), Digit(9)], "9999", vec![]),
+            (
+                Step::Number,
+                false,
+                vec![Digit(9), Digit(9), Digit(9), Digit(9), Digit(9)],
+                "9999",
+                vec![],
+            ),
             (Step::Number, false, vec![Digit(0), Submit], "0", vec![]),
             (Step::Number, false, vec![Digit(0), Digit(7), Submit], "", vec![Send::Number(7)]),
             (Step::Number, true, vec![Digit(4), Submit], "", vec![Send::Number(4)]),
@@ -292,15 +310,15 @@ mod tests {
             (Some("That code is not right"), Notice::WrongCode),
             (Some("Too many wrong codes: wait, then try again"), Notice::TooManyCodes),
             (Some("Type a number from 1 to 9999"), Notice::NumberRange),
-            (
-                Some("Device 12 is already enrolled: choose another number"),
-                Notice::Taken(12),
-            ),
+            (Some("Device 12 is already enrolled: choose another number"), Notice::Taken(12)),
             (
                 Some("Could not enroll: the server answered HTTP 503; try again"),
                 Notice::CouldNotEnroll("the server answered HTTP 503; try again".into()),
             ),
-            (Some("Device x is already enrolled"), Notice::Other("Device x is already enrolled".into())),
+            (
+                Some("Device x is already enrolled"),
+                Notice::Other("Device x is already enrolled".into()),
+            ),
             (Some("Something new"), Notice::Other("Something new".into())),
         ];
         for (text, want) in cases {
@@ -310,7 +328,8 @@ mod tests {
 
     #[test]
     fn pauses_are_shown_in_whole_minutes() {
-        let cases = [(None, 0), (Some(0), 0), (Some(1), 1), (Some(60), 1), (Some(61), 2), (Some(3600), 60)];
+        let cases =
+            [(None, 0), (Some(0), 0), (Some(1), 1), (Some(60), 1), (Some(61), 2), (Some(3600), 60)];
         for (secs, minutes) in cases {
             assert_eq!(pause_minutes(secs), minutes, "{secs:?}");
         }

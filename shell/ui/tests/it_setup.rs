@@ -11,7 +11,6 @@ use slate_ui::app::{Controller, RecordingLauncher};
 use slate_ui::link::SocketLink;
 use slate_ui::screen::Screen;
 use slate_ui::AppWindow;
-use slint::ComponentHandle;
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;
@@ -89,9 +88,7 @@ fn press(window: &AppWindow, label: &str) {
 }
 
 fn has(window: &AppWindow, label: &str) -> bool {
-    i_slint_backend_testing::ElementHandle::find_by_accessible_label(window, label)
-        .next()
-        .is_some()
+    i_slint_backend_testing::ElementHandle::find_by_accessible_label(window, label).next().is_some()
 }
 
 fn type_digits(window: &AppWindow, digits: &str) {
@@ -126,7 +123,12 @@ fn the_page_sends_slated_what_it_taps_and_shows_what_slated_says() {
     assert!(has(&window, "8 digits entered"));
     press(&window, "OK");
     let v = controller.borrow().view();
-    assert!(has(&window, "That code is not right. Try again."), "slated's notice, worded: {:?} {:?}", v.setup_step, v.setup_notice);
+    assert!(
+        has(&window, "That code is not right. Try again."),
+        "slated's notice, worded: {:?} {:?}",
+        v.setup_step,
+        v.setup_notice
+    );
     assert!(has(&window, "0 digits entered"), "the pad is empty again");
 
     type_digits(&window, CODE);
@@ -155,8 +157,7 @@ fn the_page_sends_slated_what_it_taps_and_shows_what_slated_says() {
     assert_eq!(screen(), Screen::AskTeacher(slate_ui::screen::AskReason::NoPolicy));
     assert_eq!(controller.borrow().view().device_number, "12");
 
-    let sent: Vec<Request> =
-        seen.try_iter().filter(|r| !matches!(r, Request::Status {})).collect();
+    let sent: Vec<Request> = seen.try_iter().filter(|r| !matches!(r, Request::Status {})).collect();
     let code = |c: &str| Request::SetupCode { code: Pin(c.into()) };
     let number = |n| Request::SetupNumber { number: n };
     let confirm = |yes| Request::SetupConfirm { yes };

@@ -435,7 +435,12 @@ fn cy_config_error() {
 // `status` shows it. A new card has no policy yet, so the page is in English; the Welsh images
 // are of a device set up again under a Welsh-medium school's policy.
 
-fn setup_view(step: &str, device: Option<u32>, notice: Option<&str>, locked_for_s: Option<u64>) -> slate_ipc::control::SetupView {
+fn setup_view(
+    step: &str,
+    device: Option<u32>,
+    notice: Option<&str>,
+    locked_for_s: Option<u64>,
+) -> slate_ipc::control::SetupView {
     slate_ipc::control::SetupView {
         step: step.into(),
         device: device.map(|d| slate_protocol::DeviceNumber::new(d).unwrap()),
@@ -457,7 +462,12 @@ fn setup_steps() -> Vec<(&'static str, slate_ipc::control::SetupView, &'static s
         ("setup_number", setup_view("number", None, None, None), "12"),
         (
             "setup_number_taken",
-            setup_view("number", None, Some("Device 12 is already enrolled: choose another number"), None),
+            setup_view(
+                "number",
+                None,
+                Some("Device 12 is already enrolled: choose another number"),
+                None,
+            ),
             "",
         ),
         (
