@@ -244,7 +244,9 @@ mod tests {
             taps.extend_from_slice(more);
             taps
         };
-        let cases: Vec<(Step, bool, Vec<Tap>, &str, Vec<Send>)> = vec![
+        // The step, paused or not, the taps; the digits left on the pad, what was sent.
+        type Case = (Step, bool, Vec<Tap>, &'static str, Vec<Send>);
+        let cases: Vec<Case> = vec![
             // Eight digits, then OK: the code goes to slated and the pad empties.
             (
                 Step::Code,
