@@ -114,7 +114,7 @@ impl FocusTracker {
         let from_main = session.is_some() && session == main_session;
         match msg["method"].as_str().unwrap_or_default() {
             "Runtime.bindingCalled" if from_main && params["name"] == BINDING => {
-                let Some(context) = params["executionContextId"].as_i64() else { return None };
+                let context = params["executionContextId"].as_i64()?;
                 let key = (session.unwrap_or_default().to_owned(), context);
                 match params["payload"].as_str() {
                     Some("in") => {
