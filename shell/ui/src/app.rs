@@ -7,6 +7,8 @@ use crate::agreement::{self, Agreement};
 use crate::link::{DeviceLink, LinkError};
 use crate::policy_file::{self, Loaded};
 use crate::screen::{self, AskReason, DeviceState, Effect, Local, Observed, Screen, Tap, UiEvent};
+use crate::setup;
+use slate_ipc::control::SetupView;
 use slate_protocol::kiosk::{App, Policy};
 use std::time::Instant;
 
@@ -107,6 +109,16 @@ pub struct View {
     pub config_error: String,
     /// Whether the on-screen keyboard should be up.
     pub keyboard: bool,
+    /// IT's setup page: the step slated is at (`None`: not in setup).
+    pub setup_step: Option<setup::Step>,
+    /// The digits on its pad (the code's shown only as dots).
+    pub setup_digits: String,
+    /// "OK" is offered.
+    pub setup_complete: bool,
+    /// slated's notice, to be worded in the screens' language.
+    pub setup_notice: setup::Notice,
+    /// Codes are refused for this many more minutes (0: not paused).
+    pub setup_pause_minutes: u64,
 }
 
 pub struct Controller<L, A> {
@@ -138,6 +150,10 @@ pub struct Controller<L, A> {
     /// The school's language in the last valid policy: "ask your teacher" stays in it when a
     /// policy is refused later (English after a restart without one).
     school_language: String,
+    /// IT's setup as slated last showed it, while the device has no number.
+    setup: Option<SetupView>,
+    /// The digits typed on the setup page's pad.
+    setup_pad: setup::Pad,
 }
 
 impl<L: DeviceLink, A: Launcher> Controller<L, A> {
@@ -166,6 +182,8 @@ impl<L: DeviceLink, A: Launcher> Controller<L, A> {
             status_failing: false,
             now: Instant::now(),
             school_language: slate_protocol::kiosk::DEFAULT_LANGUAGE.into(),
+            setup: None,
+            setup_pad: setup::Pad::default(),
         }
         .with_school_language()
     }
@@ -242,6 +260,7 @@ impl<L: DeviceLink, A: Launcher> Controller<L, A> {
             Ok(s) => {
                 self.status_failing = false;
                 self.device = s.device.or(self.device);
+                self.setup = s.setup.filter(|_| s.state == DeviceState::Setup);
                 (s.state, s.screens_locked, s.pupil, s.staff_pin)
             }
             Err(e) => {
@@ -250,9 +269,11 @@ impl<L: DeviceLink, A: Launcher> Controller<L, A> {
                     tracing::warn!(error = %e, "slated status failed");
                 }
                 self.status_failing = true;
+                self.setup = None;
                 (DeviceState::Unreachable, false, None, true)
             }
         };
+        self.setup_pad.observe(self.setup.as_ref().map(setup::Step::from_view));
         let next = Observed {
             policy_valid: self.policy.is_ok(),
             online,
@@ -318,6 +339,11 @@ impl<L: DeviceLink, A: Launcher> Controller<L, A> {
 
     /// A tap: runs the machine, carries out its effects, then refreshes what slated says.
     pub fn handle(&mut self, event: UiEvent, online: bool) {
+        if let UiEvent::Setup(tap) = event {
+            self.handle_setup(tap);
+            self.refresh(online);
+            return;
+        }
         self.now = Instant::now();
         self.touched(self.now);
         let policy = self.policy.as_ref().ok();
@@ -346,6 +372,27 @@ impl<L: DeviceLink, A: Launcher> Controller<L, A> {
             }
         }
         self.refresh(online);
+    }
+
+    /// A tap on IT's setup page: what it sends is decided by [`setup::tap`], whether it is right
+    /// by slated (its notice comes back in the next `status`).
+    fn handle_setup(&mut self, tap: setup::Tap) {
+        let Some(view) = self.setup.as_ref().filter(|_| self.screen() == Screen::ItSetup) else {
+            return;
+        };
+        let step = setup::Step::from_view(view);
+        let paused = view.locked_for_s.is_some_and(|s| s > 0);
+        let sent = match setup::tap(step, paused, &mut self.setup_pad, tap) {
+            Some(setup::Send::Code(code)) => self.link.setup_code(&code),
+            Some(setup::Send::Number(n)) => self.link.setup_number(n),
+            Some(setup::Send::Confirm(yes)) => self.link.setup_confirm(yes),
+            None => return,
+        };
+        match sent {
+            // slated's refusal is its notice, shown from the status that follows.
+            Ok(()) | Err(LinkError::Refused(_)) => {}
+            Err(e) => tracing::warn!(error = %e, "setup request to slated failed"),
+        }
     }
 
     fn run(&mut self, effect: Effect) -> Result<(), LinkError> {
@@ -534,6 +581,18 @@ impl<L: DeviceLink, A: Launcher> Controller<L, A> {
             },
             config_error: self.config_error.clone().unwrap_or_default(),
             keyboard: screen::keyboard_wanted(screen, self.app_in_front, self.launcher.text_focus()),
+            setup_step: self.setup.as_ref().map(setup::Step::from_view),
+            setup_digits: self.setup_pad.digits.clone(),
+            setup_complete: self
+                .setup
+                .as_ref()
+                .is_some_and(|v| self.setup_pad.complete(setup::Step::from_view(v))),
+            setup_notice: setup::Notice::from_slated(
+                self.setup.as_ref().and_then(|v| v.notice.as_deref()),
+            ),
+            setup_pause_minutes: setup::pause_minutes(
+                self.setup.as_ref().and_then(|v| v.locked_for_s),
+            ),
         }
     }
 }
@@ -648,6 +707,62 @@ mod tests {
         c.refresh(true);
         c.note_window(true);
         assert_eq!(told(&c), 2, "a new hold is told again");
+    }
+
+    #[test]
+    fn it_sets_a_new_device_up_on_the_page_and_a_taken_number_is_asked_again() {
+        use setup::Tap::*;
+        let mut device = FakeDevice::in_setup();
+        device.taken = vec![7];
+        let mut c = Controller::new(device, RecordingLauncher::default(), Err("none yet".into()));
+        c.refresh(true);
+        assert_eq!((c.screen(), c.view().setup_step), (Screen::ItSetup, Some(setup::Step::Code)));
+        let taps = |c: &mut Controller<FakeDevice, RecordingLauncher>, taps: &[setup::Tap]| {
+            for t in taps {
+                c.handle(UiEvent::Setup(*t), true);
+            }
+        };
+        let digits = |s: &str| s.bytes().map(|b| Digit(b - b'0')).collect::<Vec<_>>();
+        // Not IT's code: slated's notice comes back.
+        taps(&mut c, &digits("11111111"));
+        assert!(c.view().setup_complete);
+        taps(&mut c, &[Submit]);
+        assert_eq!(c.view().setup_notice, setup::Notice::WrongCode);
+        assert_eq!(c.view().setup_digits, "");
+        taps(&mut c, &digits("12345678"));
+        taps(&mut c, &[Submit]);
+        assert_eq!(c.view().setup_step, Some(setup::Step::Number));
+        taps(&mut c, &digits("7"));
+        taps(&mut c, &[Submit, Confirm(true)]);
+        let v = c.view();
+        assert_eq!(
+            (v.setup_step, v.setup_notice),
+            (Some(setup::Step::Number), setup::Notice::Taken(7))
+        );
+        taps(&mut c, &digits("12"));
+        taps(&mut c, &[Submit]);
+        assert_eq!(c.view().setup_step, Some(setup::Step::Confirm(12)));
+        taps(&mut c, &[Confirm(true)]);
+        let v = c.view();
+        assert_eq!(
+            (v.screen, v.device_number.as_str()),
+            (Screen::AskTeacher(AskReason::NoPolicy), "12")
+        );
+        let sent: Vec<_> = c.link.log.iter().filter(|l| l.starts_with("setup")).collect();
+        assert_eq!(
+            sent,
+            [
+                "setup_code",
+                "setup_code",
+                "setup_number 7",
+                "setup_confirm yes",
+                "setup_number 12",
+                "setup_confirm yes"
+            ]
+        );
+        // Taps after setup reach nothing.
+        taps(&mut c, &[Confirm(true)]);
+        assert_eq!(c.link.log.iter().filter(|l| l.starts_with("setup")).count(), 6);
     }
 
     fn controller() -> Controller<FakeDevice, RecordingLauncher> {

@@ -10,6 +10,7 @@
 //! - `ui/*.slint`: the theme, widgets and one file per page. Each page exports a global adapter
 //!   with preview defaults; Rust touches only those globals (as in Slint's energy-monitor demo).
 //! - [`screen`]: which screen, and what a tap means. Pure.
+//! - [`setup`]: IT's setup page of a device with no number: slated's step, what its pads send. Pure.
 //! - The roster and approved apps are `slate_protocol::kiosk` (a wire type: the school server
 //!   makes it, slated and slate-ui read it), parsed and checked (first name + initial only).
 //! - [`policy_file`]: slated's cached signed policy, checked with the server's key and read again
@@ -42,6 +43,7 @@ pub mod launcher;
 pub mod link;
 pub mod policy_file;
 pub mod screen;
+pub mod setup;
 pub mod speech;
 pub mod text_focus;
 pub mod ui;

@@ -4,9 +4,9 @@
 //! translation; the device's rules live in slated.
 
 use crate::screen::DeviceState;
-use slate_ipc::control::{Pictures, Reply, Request};
+use slate_ipc::control::{Pictures, Reply, Request, SetupView};
 use slate_protocol::kiosk::KeyStage;
-use slate_protocol::PupilId;
+use slate_protocol::{DeviceNumber, PupilId};
 use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
@@ -30,6 +30,8 @@ pub struct DeviceStatus {
     pub pupil: Option<PupilId>,
     /// Whether a staff PIN has reached the device (without one a held device stays held).
     pub staff_pin: bool,
+    /// Where IT's setup is, while the device has no number (`state` is `Setup`).
+    pub setup: Option<SetupView>,
 }
 
 pub trait DeviceLink {
@@ -54,6 +56,12 @@ pub trait DeviceLink {
     fn activity(&mut self) -> Result<(), LinkError>;
     /// The reassurance screen is in front of every app while held: slated may light the screen.
     fn reassurance_shown(&mut self) -> Result<(), LinkError>;
+    /// IT's setup code, typed on the setup page (slated checks it and throttles wrong ones).
+    fn setup_code(&mut self, code: &str) -> Result<(), LinkError>;
+    /// The device number IT typed on the setup page.
+    fn setup_number(&mut self, number: u32) -> Result<(), LinkError>;
+    /// "This is device N": yes enrolls with it, no asks for the number again.
+    fn setup_confirm(&mut self, yes: bool) -> Result<(), LinkError>;
 }
 
 fn key_stage_name(stage: KeyStage) -> &'static str {
@@ -95,6 +103,7 @@ impl DeviceLink for SocketLink {
             pupil: reply.pupil,
             // An older slated that does not say: assume it has one (it unlocked without).
             staff_pin: reply.staff_pin.unwrap_or(true),
+            setup: reply.setup,
         })
     }
 
@@ -140,6 +149,19 @@ impl DeviceLink for SocketLink {
     fn reassurance_shown(&mut self) -> Result<(), LinkError> {
         self.call(&Request::ReassuranceShown {}).map(drop)
     }
+
+    fn setup_code(&mut self, code: &str) -> Result<(), LinkError> {
+        let code = slate_ipc::control::Pin(code.to_owned());
+        self.call(&Request::SetupCode { code }).map(drop)
+    }
+
+    fn setup_number(&mut self, number: u32) -> Result<(), LinkError> {
+        self.call(&Request::SetupNumber { number }).map(drop)
+    }
+
+    fn setup_confirm(&mut self, yes: bool) -> Result<(), LinkError> {
+        self.call(&Request::SetupConfirm { yes }).map(drop)
+    }
 }
 
 /// A device in memory that follows slated's rules for these requests (and answers with its
@@ -158,7 +180,13 @@ pub struct FakeDevice {
     pub staff_pin: bool,
     /// Pupils' picture PINs, as slated knows them from the policy (others have none).
     pub picture_pins: Vec<(PupilId, Vec<String>)>,
-    /// Every request made, in order, for assertions (never the PIN).
+    /// IT's setup while the device has no number (`state` is `Setup`): the step slated shows.
+    pub setup: Option<SetupView>,
+    /// The setup code the fake accepts.
+    pub setup_code: String,
+    /// Numbers the server has enrolled already (enrolling as one is refused, as slated says).
+    pub taken: Vec<u16>,
+    /// Every request made, in order, for assertions (never a PIN or a code).
     pub log: Vec<String>,
 }
 
@@ -173,7 +201,64 @@ impl FakeDevice {
             pin: None,
             staff_pin: true,
             picture_pins: Vec::new(),
+            setup: None,
+            setup_code: "12345678".into(),
+            taken: Vec::new(),
             log: Vec::new(),
+        }
+    }
+
+    /// A device with no number yet, waiting for IT's setup code.
+    pub fn in_setup() -> Self {
+        Self {
+            state: DeviceState::Setup,
+            setup: Some(SetupView {
+                step: "code".into(),
+                device: None,
+                notice: None,
+                locked_for_s: None,
+            }),
+            ..Self::new(0)
+        }
+    }
+
+    /// slated's setup rules in short (`slate_daemon::setup::Setup::step` has them in full):
+    /// moves the step on, or sets the notice slated would and refuses.
+    fn setup_step(
+        &mut self,
+        next: impl FnOnce(&SetupView, &Self) -> Result<SetupView, String>,
+    ) -> Result<(), LinkError> {
+        let Some(view) = self.setup.clone() else {
+            return Err(LinkError::Refused("this device is set up already".into()));
+        };
+        match next(&view, self) {
+            Ok(mut next) => {
+                if next.step == "enrolling" {
+                    let device = next.device.map(|d| d.get()).unwrap_or_default();
+                    if self.taken.contains(&device) {
+                        next = SetupView {
+                            step: "number".into(),
+                            device: None,
+                            notice: Some(format!(
+                                "Device {device} is already enrolled: choose another number"
+                            )),
+                            locked_for_s: None,
+                        };
+                    } else {
+                        // Enrolled: slated starts as this device.
+                        self.setup = None;
+                        self.device = device;
+                        self.state = DeviceState::Idle;
+                        return Ok(());
+                    }
+                }
+                self.setup = Some(next);
+                Ok(())
+            }
+            Err(notice) => {
+                self.setup = Some(SetupView { notice: Some(notice.clone()), ..view });
+                Err(LinkError::Refused(notice))
+            }
         }
     }
 
@@ -206,11 +291,12 @@ impl DeviceLink for FakeDevice {
     fn status(&mut self) -> Result<DeviceStatus, LinkError> {
         self.check("status".into())?;
         Ok(DeviceStatus {
-            device: Some(self.device),
+            device: self.setup.is_none().then_some(self.device),
             state: self.state,
             screens_locked: self.screens_locked,
             pupil: self.pupil.clone(),
             staff_pin: self.staff_pin,
+            setup: self.setup.clone(),
         })
     }
 
@@ -287,5 +373,44 @@ impl DeviceLink for FakeDevice {
             DeviceState::Held => Ok(()),
             _ => Err(LinkError::Refused("the device is not held".into())),
         }
+    }
+
+    fn setup_code(&mut self, code: &str) -> Result<(), LinkError> {
+        self.check("setup_code".into())?;
+        self.setup_step(|view, fake| match view.step.as_str() {
+            "code" if code == fake.setup_code => {
+                Ok(SetupView { step: "number".into(), notice: None, ..view.clone() })
+            }
+            "code" => Err("That code is not right".into()),
+            _ => Ok(view.clone()),
+        })
+    }
+
+    fn setup_number(&mut self, number: u32) -> Result<(), LinkError> {
+        self.check(format!("setup_number {number}"))?;
+        self.setup_step(|view, _| match (view.step.as_str(), DeviceNumber::new(number)) {
+            ("number", Ok(device)) => Ok(SetupView {
+                step: "confirm".into(),
+                device: Some(device),
+                notice: None,
+                locked_for_s: None,
+            }),
+            ("number", Err(_)) => Err(format!("Type a number from 1 to {}", DeviceNumber::MAX)),
+            _ => Ok(view.clone()),
+        })
+    }
+
+    fn setup_confirm(&mut self, yes: bool) -> Result<(), LinkError> {
+        self.check(format!("setup_confirm {}", if yes { "yes" } else { "no" }))?;
+        self.setup_step(|view, _| match view.step.as_str() {
+            "confirm" if yes => Ok(SetupView { step: "enrolling".into(), ..view.clone() }),
+            "confirm" => Ok(SetupView {
+                step: "number".into(),
+                device: None,
+                notice: None,
+                locked_for_s: None,
+            }),
+            _ => Ok(view.clone()),
+        })
     }
 }

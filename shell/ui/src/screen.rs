@@ -8,12 +8,13 @@
 //!   1         slated says held, PIN pad open             StaffUnlock
 //!   2         slated says held                           Reported      (even with no policy)
 //!   3         slated's config was refused at first boot  ConfigError   (for IT)
-//!   4         slated unreachable                         AskTeacher(DeviceUnavailable)
-//!   5         the teacher's "eyes on me" is in force     EyesOnTeacher (over home and apps)
-//!   6         no valid policy                            AskTeacher(NoPolicy)   fail closed
-//!   7         in session, offline, notice not yet seen   Offline
-//!   8         in session                                 Home
-//!   9         idle: no class / class / class + pupil     ChooseClass / ChoosePupil / Agreement
+//!   4         slated waits for IT's setup (no number)    ItSetup
+//!   5         slated unreachable                         AskTeacher(DeviceUnavailable)
+//!   6         the teacher's "eyes on me" is in force     EyesOnTeacher (over home and apps)
+//!   7         no valid policy                            AskTeacher(NoPolicy)   fail closed
+//!   8         in session, offline, notice not yet seen   Offline
+//!   9         in session                                 Home
+//!   10        idle: no class / class / class + pupil     ChooseClass / ChoosePupil / Agreement
 //!             (a pupil with a picture PIN not yet tapped) PicturePin, before the agreement
 //! ```
 //!
@@ -32,6 +33,8 @@ pub enum DeviceState {
     InSession,
     /// The report button was pressed; only a member of staff can release the device.
     Held,
+    /// The device has no number yet and waits for IT's setup (a class set's card image).
+    Setup,
 }
 
 impl DeviceState {
@@ -41,6 +44,7 @@ impl DeviceState {
             Some("idle") => Self::Idle,
             Some("in_session") => Self::InSession,
             Some("held") => Self::Held,
+            Some("setup") => Self::Setup,
             _ => Self::Unreachable,
         }
     }
@@ -156,6 +160,8 @@ pub enum Screen {
     EyesOnTeacher,
     /// The device is not set up right; the message is for IT.
     ConfigError,
+    /// The device has no number yet: IT's setup page (`crate::setup`).
+    ItSetup,
 }
 
 impl Screen {
@@ -172,6 +178,7 @@ pub fn screen(o: &Observed, l: &Local) -> Screen {
         DeviceState::Held if l.pin_pad => Screen::StaffUnlock,
         DeviceState::Held => Screen::Reported,
         _ if o.config_error => Screen::ConfigError,
+        DeviceState::Setup => Screen::ItSetup,
         DeviceState::Unreachable => Screen::AskTeacher(AskReason::DeviceUnavailable),
         _ if o.screens_locked => Screen::EyesOnTeacher,
         _ if !o.policy_valid => Screen::AskTeacher(AskReason::NoPolicy),
@@ -210,6 +217,8 @@ pub enum UiEvent {
     OfflineOk,
     /// A tap on "ask your teacher" after an app did not open.
     AskTeacherOk,
+    /// A tap on IT's setup page (the controller runs it through `crate::setup::tap`).
+    Setup(crate::setup::Tap),
 }
 
 /// What the controller must do for a tap.
@@ -495,6 +504,11 @@ mod tests {
             (misconfigured(obs(false, true,  Idle)), &pupil, Screen::ConfigError),
             (misconfigured(locked(obs(true, true, InSession))), &none, Screen::ConfigError),
             (misconfigured(obs(true,  true,  Held)), &none, Screen::Reported),
+            // No number yet: IT's setup page, whatever the policy, network or pupil state.
+            (obs(false, false, Setup), &none, Screen::ItSetup),
+            (obs(true,  true,  Setup), &pupil, Screen::ItSetup),
+            (locked(obs(true, true, Setup)), &pin, Screen::ItSetup),
+            (misconfigured(obs(true, true, Setup)), &none, Screen::ConfigError),
         ];
         for (o, l, expected) in table {
             assert_eq!(screen(&o, l), expected, "{o:?} {l:?}");
@@ -696,6 +710,7 @@ mod tests {
             Screen::Offline,
             Screen::EyesOnTeacher,
             Screen::ConfigError,
+            Screen::ItSetup,
         ];
         for screen in all {
             for focus in [TextFocus::Field, TextFocus::Elsewhere, TextFocus::Unknown] {
@@ -854,6 +869,7 @@ mod tests {
         assert_eq!(DeviceState::from_status(Some("idle")), Idle);
         assert_eq!(DeviceState::from_status(Some("in_session")), InSession);
         assert_eq!(DeviceState::from_status(Some("held")), Held);
+        assert_eq!(DeviceState::from_status(Some("setup")), Setup);
         assert_eq!(DeviceState::from_status(Some("rebooting")), Unreachable);
         assert_eq!(DeviceState::from_status(None), Unreachable);
     }

@@ -5,10 +5,11 @@
 use crate::app::{Controller, Launcher, Tile, View};
 use crate::link::DeviceLink;
 use crate::screen::{Screen, UiEvent};
+use crate::setup::{Step, Tap as SetupTap};
 use crate::{
     AgreementAdapter, AppWindow, AskTeacherAdapter, ConfigErrorAdapter, HomeAdapter, Kiosk,
-    OfflineAdapter, PicturePinAdapter, ReportedAdapter, SignInAdapter, TileData, UnlockAdapter,
-    Words,
+    OfflineAdapter, PicturePinAdapter, ReportedAdapter, SetupAdapter, SignInAdapter, TileData,
+    UnlockAdapter, Words,
 };
 use slint::{ComponentHandle, ModelRc, SharedString, VecModel};
 use std::cell::RefCell;
@@ -46,6 +47,7 @@ fn slint_screen(screen: Screen) -> crate::Screen {
         Screen::Offline => crate::Screen::Offline,
         Screen::EyesOnTeacher => crate::Screen::EyesOnTeacher,
         Screen::ConfigError => crate::Screen::ConfigError,
+        Screen::ItSetup => crate::Screen::ItSetup,
     }
 }
 
@@ -109,6 +111,23 @@ pub fn show(window: &AppWindow, view: &View) {
 
     window.global::<AskTeacherAdapter>().set_reason(view.ask_reason.as_str().into());
     window.global::<ConfigErrorAdapter>().set_message(view.config_error.as_str().into());
+
+    let setup = window.global::<SetupAdapter>();
+    let (step, device) = match view.setup_step {
+        Some(Step::Code) | None => (0, 0),
+        Some(Step::Number) => (1, 0),
+        Some(Step::Confirm(d)) => (2, d),
+        Some(Step::Enrolling(d)) => (3, d),
+    };
+    setup.set_step(step);
+    setup.set_device(device.to_string().into());
+    setup.set_entered(view.setup_digits.len() as i32);
+    setup.set_digits(view.setup_digits.as_str().into());
+    setup.set_code_length(slate_protocol::class_set::SETUP_CODE_DIGITS as i32);
+    setup.set_complete(view.setup_complete);
+    setup.set_notice_kind(view.setup_notice.kind());
+    setup.set_notice_detail(view.setup_notice.detail().into());
+    setup.set_pause_minutes(i32::try_from(view.setup_pause_minutes).unwrap_or(i32::MAX));
 }
 
 /// Something that says whether the device is online (the binary reads sysfs; tests decide).
@@ -176,6 +195,13 @@ where
 
     window.global::<OfflineAdapter>().on_ok(tap(UiEvent::OfflineOk));
     window.global::<AskTeacherAdapter>().on_ok(tap(UiEvent::AskTeacherOk));
+
+    let setup = window.global::<SetupAdapter>();
+    setup.on_digit(on(|d| UiEvent::Setup(SetupTap::Digit(u8::try_from(d).unwrap_or(u8::MAX)))));
+    setup.on_delete(tap(UiEvent::Setup(SetupTap::Delete)));
+    setup.on_submit(tap(UiEvent::Setup(SetupTap::Submit)));
+    let dispatch_confirm = dispatch.clone();
+    setup.on_confirm(move |yes| dispatch_confirm(UiEvent::Setup(SetupTap::Confirm(yes))));
 
     let mut c = controller.borrow_mut();
     c.refresh(online());

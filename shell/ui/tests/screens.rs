@@ -430,3 +430,89 @@ fn cy_config_error() {
     k.poll();
     check_welsh("config_error", &k);
 }
+
+// IT's setup page of a device with no number (a class set's card image), each step as slated's
+// `status` shows it. A new card has no policy yet, so the page is in English; the Welsh images
+// are of a device set up again under a Welsh-medium school's policy.
+
+fn setup_view(
+    step: &str,
+    device: Option<u32>,
+    notice: Option<&str>,
+    locked_for_s: Option<u64>,
+) -> slate_ipc::control::SetupView {
+    slate_ipc::control::SetupView {
+        step: step.into(),
+        device: device.map(|d| slate_protocol::DeviceNumber::new(d).unwrap()),
+        notice: notice.map(str::to_owned),
+        locked_for_s,
+    }
+}
+
+/// The setup steps to look at: name, slated's view, digits tapped.
+fn setup_steps() -> Vec<(&'static str, slate_ipc::control::SetupView, &'static str)> {
+    vec![
+        ("setup_code", setup_view("code", None, None, None), "123"),
+        ("setup_code_wrong", setup_view("code", None, Some("That code is not right"), None), ""),
+        (
+            "setup_code_paused",
+            setup_view("code", None, Some("Too many wrong codes: wait, then try again"), Some(170)),
+            "",
+        ),
+        ("setup_number", setup_view("number", None, None, None), "12"),
+        (
+            "setup_number_taken",
+            setup_view(
+                "number",
+                None,
+                Some("Device 12 is already enrolled: choose another number"),
+                None,
+            ),
+            "",
+        ),
+        (
+            "setup_number_failed",
+            setup_view(
+                "number",
+                None,
+                Some("Could not enroll: the enrollment token was refused (expired or used up?)"),
+                None,
+            ),
+            "",
+        ),
+        ("setup_confirm", setup_view("confirm", Some(12), None, None), ""),
+        ("setup_enrolling", setup_view("enrolling", Some(12), None, None), ""),
+    ]
+}
+
+fn in_setup(k: &common::Kiosk, view: slate_ipc::control::SetupView, digits: &str, digit: &str) {
+    let mut device = slate_ui::link::FakeDevice::in_setup();
+    device.setup = Some(view);
+    k.controller.borrow_mut().link = device;
+    k.poll();
+    for d in digits.chars() {
+        k.press(&format!("{digit} {d}"));
+    }
+    assert_eq!(k.screen(), slate_ui::screen::Screen::ItSetup);
+}
+
+#[test]
+fn it_setup() {
+    init();
+    for (name, view, digits) in setup_steps() {
+        let k = common::kiosk(Some(Err("no policy yet".into())));
+        in_setup(&k, view, digits, "Digit");
+        check(name, &k);
+    }
+}
+
+#[test]
+fn cy_it_setup() {
+    init();
+    for (name, view, digits) in setup_steps() {
+        let k = welsh();
+        in_setup(&k, view, digits, "Digid");
+        assert!(k.has("Gosod gan TG"), "{name}");
+        check_welsh(name, &k);
+    }
+}

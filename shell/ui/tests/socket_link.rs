@@ -40,6 +40,7 @@ fn serve_fake(
                             DeviceState::Idle => "idle",
                             DeviceState::InSession => "in_session",
                             DeviceState::Held => "held",
+                            DeviceState::Setup => "setup",
                             DeviceState::Unreachable => "?",
                         };
                         let _ = msg.reply.send(Reply {
