@@ -117,3 +117,31 @@ impl Kiosk {
         assert!(pairs.iter().any(|(_, cy)| self.has(cy)), "some Welsh on the screen");
     }
 }
+
+/// slated's own control-socket server on `socket` (`slate_daemon::control::serve`, as the
+/// daemon runs it), on a thread of its own, each request handed to `answer`, which replies on the
+/// message's channel. Returns once the socket listens.
+pub fn serve_control_socket(
+    socket: &std::path::Path,
+    mut answer: impl FnMut(slate_daemon::control::ControlMsg) + Send + 'static,
+) -> std::thread::JoinHandle<()> {
+    use slate_daemon::control;
+    let socket = socket.to_owned();
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let handle = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async move {
+            let listener = slate_ipc::listen::bind(&socket, None, "slated").unwrap();
+            let (tx, mut rx) = tokio::sync::mpsc::channel::<control::ControlMsg>(4);
+            // The test runs as root, which may send everything.
+            let users = control::PeerUsers { root: 0, kiosk: None, dns: None, refused: None };
+            tokio::spawn(control::serve(listener, tx, users));
+            ready_tx.send(()).unwrap();
+            while let Some(msg) = rx.recv().await {
+                answer(msg);
+            }
+        });
+    });
+    ready_rx.recv().unwrap();
+    handle
+}

@@ -4,6 +4,8 @@
 //! steps and the words of its notices). Only the school server is played by the test: it says
 //! device 7 is enrolled already and enrolls any other number.
 
+mod common;
+
 use slate_daemon::control;
 use slate_daemon::setup::{Effect, Input, Setup, Step};
 use slate_ipc::control::{Pin, Reply, Request};
@@ -23,61 +25,45 @@ fn serve_setup(
     socket: &std::path::Path,
     seen: std::sync::mpsc::Sender<Request>,
 ) -> std::thread::JoinHandle<()> {
-    let socket = socket.to_owned();
-    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-    let handle = std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        rt.block_on(async move {
-            let listener = slate_ipc::listen::bind(&socket, None, "slated").unwrap();
-            let (tx, mut rx) = tokio::sync::mpsc::channel::<control::ControlMsg>(4);
-            // The test runs as root, which may send everything.
-            let users = control::PeerUsers { root: 0, kiosk: None, dns: None, refused: None };
-            tokio::spawn(control::serve(listener, tx, users));
-            ready_tx.send(()).unwrap();
-            let now = Duration::from_secs(100);
-            let mut setup = Setup::new(0, now);
-            while let Some(msg) = rx.recv().await {
-                let _ = seen.send(msg.request.clone());
-                if let Step::Done(device) = setup.step {
-                    let _ = msg.reply.send(Reply {
-                        device: Some(device),
-                        state: Some("idle".into()),
-                        ..Reply::ok()
-                    });
-                    continue;
+    let now = Duration::from_secs(100);
+    let mut setup = Setup::new(0, now);
+    common::serve_control_socket(socket, move |msg| {
+        let _ = seen.send(msg.request.clone());
+        if let Step::Done(device) = setup.step {
+            let _ = msg.reply.send(Reply {
+                device: Some(device),
+                state: Some("idle".into()),
+                ..Reply::ok()
+            });
+            return;
+        }
+        let input = match msg.request {
+            Request::SetupCode { code } => Some(Input::Code(code.0)),
+            Request::SetupNumber { number } => Some(Input::Number(number)),
+            Request::SetupConfirm { yes } => Some(Input::Confirm(yes)),
+            _ => None,
+        };
+        let was = setup.step;
+        let asked = input.is_some();
+        if let Some(input) = input {
+            let mut effects = setup.step(input, now, CODE);
+            while let Some(effect) = effects.pop() {
+                if let Effect::Enroll(device) = effect {
+                    // The school server: 7 is taken.
+                    let answer = if device.get() == 7 { Input::Taken } else { Input::Enrolled };
+                    effects.extend(setup.step(answer, now, CODE));
                 }
-                let input = match msg.request {
-                    Request::SetupCode { code } => Some(Input::Code(code.0)),
-                    Request::SetupNumber { number } => Some(Input::Number(number)),
-                    Request::SetupConfirm { yes } => Some(Input::Confirm(yes)),
-                    _ => None,
-                };
-                let was = setup.step;
-                let asked = input.is_some();
-                if let Some(input) = input {
-                    let mut effects = setup.step(input, now, CODE);
-                    while let Some(effect) = effects.pop() {
-                        if let Effect::Enroll(device) = effect {
-                            // The school server: 7 is taken.
-                            let answer =
-                                if device.get() == 7 { Input::Taken } else { Input::Enrolled };
-                            effects.extend(setup.step(answer, now, CODE));
-                        }
-                    }
-                }
-                // A request that changed nothing is refused with the notice; `status` never is.
-                let mut reply = match (&setup.notice, asked && setup.step == was) {
-                    (Some(why), true) => Reply::error(why.clone()),
-                    _ => Reply::ok(),
-                };
-                reply.state = Some("setup".into());
-                reply.setup = Some(setup.view(now));
-                let _ = msg.reply.send(reply);
             }
-        });
-    });
-    ready_rx.recv().unwrap();
-    handle
+        }
+        // A request that changed nothing is refused with the notice; `status` never is.
+        let mut reply = match (&setup.notice, asked && setup.step == was) {
+            (Some(why), true) => Reply::error(why.clone()),
+            _ => Reply::ok(),
+        };
+        reply.state = Some("setup".into());
+        reply.setup = Some(setup.view(now));
+        let _ = msg.reply.send(reply);
+    })
 }
 
 fn press(window: &AppWindow, label: &str) {

@@ -2,6 +2,8 @@
 //! with a fake device answering behind it: proves the requests and replies on the wire, and that
 //! the socket link and the fake tell the same story.
 
+mod common;
+
 use slate_daemon::control;
 use slate_ipc::control::{Pictures, Reply, Request};
 use slate_protocol::kiosk::KeyStage;
@@ -16,75 +18,57 @@ fn serve_fake(
     pin: &str,
     seen: std::sync::mpsc::Sender<Request>,
 ) -> std::thread::JoinHandle<()> {
-    let socket = socket.to_owned();
-    let pin = pin.to_owned();
-    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-    let handle = std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        rt.block_on(async move {
-            let listener = slate_ipc::listen::bind(&socket, None, "slated").unwrap();
-            let (tx, mut rx) = tokio::sync::mpsc::channel::<control::ControlMsg>(4);
-            // The test runs as root, which may send everything.
-            let users = control::PeerUsers { root: 0, kiosk: None, dns: None, refused: None };
-            tokio::spawn(control::serve(listener, tx, users));
-            ready_tx.send(()).unwrap();
-            let mut device = FakeDevice::new(12);
-            device.pin = Some(pin);
-            device.picture_pins =
-                vec![(PupilId::new("p-7f3a9c").unwrap(), vec!["sun".into(), "boat".into()])];
-            while let Some(msg) = rx.recv().await {
-                let _ = seen.send(msg.request.clone());
-                let result = match &msg.request {
-                    Request::Status {} => {
-                        let state = match device.state {
-                            DeviceState::Idle => "idle",
-                            DeviceState::InSession => "in_session",
-                            DeviceState::Held => "held",
-                            DeviceState::Setup => "setup",
-                            DeviceState::Unreachable => "?",
-                        };
-                        let _ = msg.reply.send(Reply {
-                            device: Some(DeviceNumber::new(12).unwrap()),
-                            state: Some(state.into()),
-                            // The teacher's "eyes on me" is in force while a pupil is signed in.
-                            screens_locked: Some(device.pupil.is_some()),
-                            pupil: device.pupil.clone(),
-                            ..Reply::ok()
-                        });
-                        continue;
-                    }
-                    Request::SignIn { pupil, pictures } => {
-                        device.sign_in(pupil, pictures.as_ref().map(|p| p.0.as_slice()))
-                    }
-                    Request::CheckPictures { pupil, pictures } => {
-                        match device.check_pictures(pupil, &pictures.0) {
-                            Ok(true) => Ok(()),
-                            Ok(false) => {
-                                Err(LinkError::Refused("wrong pictures: try again".into()))
-                            }
-                            Err(e) => Err(e),
-                        }
-                    }
-                    Request::SignOut {} => device.sign_out(),
-                    Request::Unlock { pin, .. } => {
-                        device.unlock(pin.as_ref().map(|p| p.0.as_str()).unwrap_or(""))
-                    }
-                    Request::Press {} => {
-                        device.press();
-                        Ok(())
-                    }
-                    Request::Activity {} => device.activity(),
-                    _ => Ok(()),
+    let mut device = FakeDevice::new(12);
+    device.pin = Some(pin.to_owned());
+    device.picture_pins =
+        vec![(PupilId::new("p-7f3a9c").unwrap(), vec!["sun".into(), "boat".into()])];
+    common::serve_control_socket(socket, move |msg| {
+        let _ = seen.send(msg.request.clone());
+        let result = match &msg.request {
+            Request::Status {} => {
+                let state = match device.state {
+                    DeviceState::Idle => "idle",
+                    DeviceState::InSession => "in_session",
+                    DeviceState::Held => "held",
+                    DeviceState::Setup => "setup",
+                    DeviceState::Unreachable => "?",
                 };
-                let _ = msg.reply.send(match result {
-                    Ok(()) => Reply::ok(),
-                    Err(e) => Reply::error(e.to_string().trim_start_matches("slated refused: ")),
+                let _ = msg.reply.send(Reply {
+                    device: Some(DeviceNumber::new(12).unwrap()),
+                    state: Some(state.into()),
+                    // The teacher's "eyes on me" is in force while a pupil is signed in.
+                    screens_locked: Some(device.pupil.is_some()),
+                    pupil: device.pupil.clone(),
+                    ..Reply::ok()
                 });
+                return;
             }
+            Request::SignIn { pupil, pictures } => {
+                device.sign_in(pupil, pictures.as_ref().map(|p| p.0.as_slice()))
+            }
+            Request::CheckPictures { pupil, pictures } => {
+                match device.check_pictures(pupil, &pictures.0) {
+                    Ok(true) => Ok(()),
+                    Ok(false) => Err(LinkError::Refused("wrong pictures: try again".into())),
+                    Err(e) => Err(e),
+                }
+            }
+            Request::SignOut {} => device.sign_out(),
+            Request::Unlock { pin, .. } => {
+                device.unlock(pin.as_ref().map(|p| p.0.as_str()).unwrap_or(""))
+            }
+            Request::Press {} => {
+                device.press();
+                Ok(())
+            }
+            Request::Activity {} => device.activity(),
+            _ => Ok(()),
+        };
+        let _ = msg.reply.send(match result {
+            Ok(()) => Reply::ok(),
+            Err(e) => Reply::error(e.to_string().trim_start_matches("slated refused: ")),
         });
-    });
-    ready_rx.recv().unwrap();
-    handle
+    })
 }
 
 #[test]
