@@ -6,7 +6,6 @@
 
 mod common;
 
-use slate_daemon::control;
 use slate_daemon::setup::{Effect, Input, Setup, Step};
 use slate_ipc::control::{Pin, Reply, Request};
 use slate_ui::app::{Controller, RecordingLauncher};

@@ -4,7 +4,6 @@
 
 mod common;
 
-use slate_daemon::control;
 use slate_ipc::control::{Pictures, Reply, Request};
 use slate_protocol::kiosk::KeyStage;
 use slate_protocol::{DeviceNumber, PupilId};
