@@ -14,6 +14,7 @@ pub mod block_requests;
 pub mod bypasses;
 pub mod commands;
 pub mod device_api;
+pub mod device_numbers;
 pub mod devices;
 pub mod filtering_log;
 pub mod governors;

@@ -6,7 +6,7 @@
 
 use crate::access::{Gate, Permission};
 use crate::http::error::PageError;
-use crate::http::forms::form;
+use crate::http::forms::{form, unreadable_upload};
 use crate::http::layout::{count, csrf, layout, when, Viewer};
 use crate::http::routes::{Method, Route, Routes};
 use crate::http::staff::Staff;
@@ -14,10 +14,9 @@ use crate::http::{AppState, BUNDLE_UPLOAD_PATH};
 use crate::store::StoreError;
 use crate::update_bundles::{Added, UpdateError};
 use crate::update_rollout::{self, Audience, BundleRecord, DeviceReport, Failure, Rollout};
-use axum::extract::multipart::{Multipart, MultipartError, MultipartRejection};
+use axum::extract::multipart::{Multipart, MultipartRejection};
 use axum::extract::rejection::FormRejection;
 use axum::extract::{DefaultBodyLimit, Form, State};
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::post;
 use chrono::Utc;
@@ -68,15 +67,6 @@ pub async fn updates_page(
         .await?;
     let view = UpdatesView { has_ca, bundles, rollout, reports, failures };
     Ok(updates_view(&staff.viewer(), &view))
-}
-
-/// A multipart stream that failed: over the size limit, or not a form at all.
-fn unreadable_upload(error: MultipartError) -> PageError {
-    if error.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        PageError::TooLarge
-    } else {
-        PageError::BadForm("The upload did not arrive whole; try again.".into())
-    }
 }
 
 /// `POST /updates/bundle` (multipart: `csrf` first, then `bundle`): the file is written to

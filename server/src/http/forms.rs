@@ -2,6 +2,7 @@
 //! device number, a time in UK time). Each error names its field, for the page to show.
 
 use crate::http::error::PageError;
+use axum::extract::multipart::MultipartError;
 use axum::extract::rejection::{FormRejection, QueryRejection};
 use axum::extract::{Form, Query};
 use axum::http::StatusCode;
@@ -12,6 +13,15 @@ use slate_protocol::DeviceNumber;
 /// library's "Failed to buffer the request body").
 pub fn form<T>(form: Result<Form<T>, FormRejection>) -> Result<T, PageError> {
     form.map(|Form(f)| f).map_err(|e| unreadable(e.status()))
+}
+
+/// A multipart stream that failed: over the size limit, or not a form at all.
+pub fn unreadable_upload(error: MultipartError) -> PageError {
+    if error.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        PageError::TooLarge
+    } else {
+        PageError::BadForm("The upload did not arrive whole; try again.".into())
+    }
 }
 
 /// A page's query string, or the "please check" page in plain words.

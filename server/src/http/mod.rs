@@ -17,9 +17,9 @@ use crate::access::Gate;
 use crate::auth::{HashCost, SignInThrottle};
 use crate::config::Config;
 use crate::features::{
-    agreements, alert_settings, audit, block_requests, bypasses, commands, device_api, devices,
-    filtering_log, governors, incidents, pupils, record_incident, recovery, setup, sign_in,
-    staff_accounts, updates,
+    agreements, alert_settings, audit, block_requests, bypasses, commands, device_api,
+    device_numbers, devices, filtering_log, governors, incidents, pupils, record_incident,
+    recovery, setup, sign_in, staff_accounts, updates,
 };
 use crate::notify::Notifier;
 use crate::secrets::Secret;
@@ -223,6 +223,7 @@ pub fn routes() -> Routes {
         .merge(agreements::routes())
         .merge(staff_accounts::routes())
         .merge(updates::routes())
+        .merge(device_numbers::routes())
         .merge(Routes::new().get("/static/back.js", Gate::Public, error::back_js))
 }
 

@@ -29,6 +29,15 @@ pub enum EnrollRefusal {
     UsedUp,
 }
 
+/// A row of IT's list of serials, as the page shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedSerial {
+    pub serial: String,
+    pub device: DeviceNumber,
+    /// A device with this number is enrolled now (its credential not revoked).
+    pub enrolled: bool,
+}
+
 /// What IT's list of serials says for a device that asks for its number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SerialLookup {
@@ -346,6 +355,27 @@ impl Store {
         )?;
         tx.commit()?;
         Ok(())
+    }
+
+    /// IT's list as it stands, by device number, with whether each number is enrolled now.
+    pub fn device_serials(&self) -> Result<Vec<ListedSerial>, StoreError> {
+        let connection = self.lock();
+        let mut query = connection.prepare(
+            "SELECT s.serial, s.device, d.number IS NOT NULL FROM device_serials s \
+             LEFT JOIN devices d ON d.number = s.device AND d.revoked_at IS NULL \
+             ORDER BY s.device",
+        )?;
+        let rows = query.query_map([], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, u32>(1)?, r.get::<_, bool>(2)?))
+        })?;
+        let mut listed = Vec::new();
+        for row in rows {
+            let (serial, device, enrolled) = row?;
+            let device = DeviceNumber::new(device)
+                .map_err(|_| StoreError::Corrupt(format!("device_serials: device {device}")))?;
+            listed.push(ListedSerial { serial, device, enrolled });
+        }
+        Ok(listed)
     }
 
     /// The number IT listed for `serial`, asked with a class-set token that has not expired

@@ -47,7 +47,7 @@ pub use chronology::{
 pub use classes::ClassInput;
 pub use commands::{ButtonTestRecord, CommandRecord};
 pub use devices::{
-    AuthenticatedDevice, CredentialState, EnrollOutcome, EnrollRefusal, SerialLookup,
+    AuthenticatedDevice, CredentialState, EnrollOutcome, EnrollRefusal, ListedSerial, SerialLookup,
 };
 pub use filtering_log::{BlockFilter, LoggedBlock};
 pub use incidents::{IncidentEntry, IncidentFilter, IncidentRecord, StepError};

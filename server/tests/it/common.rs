@@ -445,6 +445,38 @@ impl<'s> Browser<'s> {
         response
     }
 
+    /// Uploads `file` as a browser sends a page's upload form (multipart: the page's CSRF token
+    /// `csrf` first, then the file in the field `field`).
+    pub async fn upload(
+        &mut self,
+        path: &str,
+        csrf: &str,
+        field: &str,
+        file: &[u8],
+    ) -> reqwest::Response {
+        let boundary = "----slate-test-boundary-7MA4YWxkTrZu0gW";
+        let mut body = format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{csrf}\r\n\
+             --{boundary}\r\nContent-Disposition: form-data; name=\"{field}\"; filename=\"upload\"\r\n\
+             Content-Type: application/octet-stream\r\n\r\n"
+        )
+        .into_bytes();
+        body.extend_from_slice(file);
+        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+        let response = self
+            .server
+            .client
+            .post(format!("{}{path}", self.server.url))
+            .header("cookie", self.cookie_header())
+            .header("content-type", format!("multipart/form-data; boundary={boundary}"))
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        self.keep_cookies(&response);
+        response
+    }
+
     /// Signs in through the form; returns the answer to the POST.
     pub async fn sign_in(
         &mut self,

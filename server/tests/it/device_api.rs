@@ -298,3 +298,59 @@ async fn a_device_finds_its_number_on_its_serial_list_and_a_taken_number_is_told
     assert_eq!(server.post_enroll(20, "nope").await.status(), 401);
     server.stop().await;
 }
+
+/// IT uploads the list of serials on `/fleet/device-numbers`: a bad file is refused naming its
+/// line and changes nothing; a good one replaces the list, the devices get their numbers from
+/// it, the page shows which are enrolled, and the upload is audited with the count only. A
+/// teacher may not see the page.
+#[tokio::test]
+async fn it_uploads_the_serial_list_on_the_fleet_page() {
+    let server = TestServer::start().await;
+    let now = Utc::now();
+    let class_set = server.store.issue_class_set_token(3, Duration::days(4), "it", now).unwrap();
+    let class_set = class_set.expose().to_owned();
+    let mut it = Browser::signed_in(&server, "it.tech", Role::ItAdmin).await;
+    let fleet = it.page("/fleet").await;
+    assert!(fleet.contains("href=\"/fleet/device-numbers\""), "{fleet}");
+    let page = it.page("/fleet/device-numbers").await;
+    assert!(page.contains("No list yet"), "{page}");
+    let csrf = csrf_in(&page);
+
+    let forged = it.upload("/fleet/device-numbers", "wrong", "list", b"serial,device\n").await;
+    assert_eq!(forged.status(), 403);
+    let bad = b"serial,device\n10000000abcdef01,12\n10000000ABCDEF01,13\n";
+    let refused = it.upload("/fleet/device-numbers", &csrf, "list", bad).await;
+    assert_eq!(refused.status(), 400);
+    let said = refused.text().await.unwrap();
+    assert!(said.contains("line 3: serial 10000000abcdef01 is already on line 2"), "{said}");
+    assert!(server.store.device_serials().unwrap().is_empty(), "nothing changed");
+    let not_text = it.upload("/fleet/device-numbers", &csrf, "list", &[0xff, 0xfe, 0x00]).await;
+    assert_eq!(not_text.status(), 400);
+
+    let good = b"\xef\xbb\xbfserial,device\r\n10000000abcdef01,12\r\ndc:a6:32:01:02:03,13\r\n";
+    let saved = it.upload("/fleet/device-numbers", &csrf, "list", good).await;
+    assert_eq!(saved.status(), 303, "{}", saved.text().await.unwrap());
+    let ask = serde_json::json!({"v": 1, "token": class_set, "serial": "dca632010203"});
+    let answer = server
+        .client
+        .post(format!("{}/api/v1/enroll/number", server.url))
+        .json(&ask)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.json::<serde_json::Value>().await.unwrap()["device"], 13);
+    assert_eq!(server.post_enroll(13, &class_set).await.status(), 200);
+    let page = it.page("/fleet/device-numbers").await;
+    assert!(page.contains("2 devices listed, 1 enrolled."), "{page}");
+    assert!(page.contains("dca632010203"), "{page}");
+    let audit = server.store.audit_log(50).unwrap();
+    let upload = audit
+        .iter()
+        .find(|a| a.action == "uploaded the list of device serial numbers")
+        .expect("the upload is audited");
+    assert_eq!((upload.actor.as_str(), upload.detail.as_deref()), ("it.tech", Some("2 devices")));
+
+    let mut teacher = Browser::signed_in(&server, "t.one", Role::Teacher).await;
+    assert_eq!(teacher.get("/fleet/device-numbers").await.status(), 403);
+    server.stop().await;
+}

@@ -348,33 +348,8 @@ async fn the_running_server_offers_a_bundle_added_on_its_console() {
     crate::binary::terminate(running).await;
 }
 
-/// A multipart form as a browser sends it: the CSRF token, then the file.
-fn multipart(csrf: &str, file: &[u8]) -> (String, Vec<u8>) {
-    let boundary = "----slate-test-boundary-7MA4YWxkTrZu0gW";
-    let mut body = format!(
-        "--{boundary}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{csrf}\r\n\
-         --{boundary}\r\nContent-Disposition: form-data; name=\"bundle\"; filename=\"slate.raucb\"\r\n\
-         Content-Type: application/octet-stream\r\n\r\n"
-    )
-    .into_bytes();
-    body.extend_from_slice(file);
-    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-    (format!("multipart/form-data; boundary={boundary}"), body)
-}
-
 async fn upload(browser: &mut Browser<'_>, csrf: &str, file: &[u8]) -> reqwest::Response {
-    let (content_type, body) = multipart(csrf, file);
-    let cookies: Vec<String> = browser.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    browser
-        .server
-        .client
-        .post(format!("{}/updates/bundle", browser.server.url))
-        .header("cookie", cookies.join("; "))
-        .header("content-type", content_type)
-        .body(body)
-        .send()
-        .await
-        .unwrap()
+    browser.upload("/updates/bundle", csrf, "bundle", file).await
 }
 
 #[tokio::test]

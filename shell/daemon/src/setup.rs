@@ -66,6 +66,8 @@ pub enum Input {
     Code(String),
     Number(u32),
     Confirm(bool),
+    /// IT's list at the server, asked again after boot, gives this number.
+    Listed(DeviceNumber),
     /// The server's answer to enrolling as the number confirmed.
     Enrolled,
     Taken,
@@ -140,6 +142,13 @@ impl Setup {
                 self.notice = None;
                 effects.push(Effect::Enroll(device));
             }
+            // IT's list answered a later ask: enroll by it, unless IT has begun typing on the
+            // screen (the person at the device decides then).
+            (Step::Code, Input::Listed(device)) => {
+                self.step = Step::Enrolling(device);
+                self.notice = None;
+                effects.push(Effect::Enroll(device));
+            }
             (Step::Confirm(_), Input::Confirm(false)) => {
                 self.step = Step::Number;
                 self.notice = None;
@@ -204,6 +213,35 @@ pub fn classify_number(status: u16, body: &[u8]) -> NumberAnswer {
         404 | 405 => NumberAnswer::Unlisted(format!("HTTP {status}")),
         400 | 401 | 403 => NumberAnswer::Refused(format!("HTTP {status}")),
         _ => NumberAnswer::Unknown(format!("HTTP {status}")),
+    }
+}
+
+/// The first wait before IT's list is asked again, after an answer that may change (the
+/// server not reached, or this serial not listed yet: IT may upload the list after the cards
+/// boot).
+pub const LIST_RETRY_FIRST: Duration = Duration::from_secs(30);
+/// The longest wait between asks.
+pub const LIST_RETRY_MAX: Duration = Duration::from_secs(600);
+
+/// How long to wait before asking IT's list again, after `asked` asks answered `answer`, while
+/// the screen is at `step`: `None` when asking again cannot help (a number was given, the
+/// token was refused) or IT has begun on the screen. Doubles from `first` up to
+/// [`LIST_RETRY_MAX`]. Pure.
+pub fn list_retry_after(
+    answer: &NumberAnswer,
+    asked: u32,
+    step: Step,
+    first: Duration,
+) -> Option<Duration> {
+    if step != Step::Code {
+        return None;
+    }
+    match answer {
+        NumberAnswer::Unlisted(_) | NumberAnswer::Unknown(_) => {
+            let doublings = asked.saturating_sub(1).min(16);
+            Some(first.saturating_mul(1 << doublings).min(LIST_RETRY_MAX.max(first)))
+        }
+        NumberAnswer::Listed(_) | NumberAnswer::Refused(_) => None,
     }
 }
 

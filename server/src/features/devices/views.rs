@@ -387,6 +387,9 @@ pub fn fleet_page(
         html! {
             h1 { "Fleet" }
             p { (count(fleet.len(), "device", "devices")) ", " (up) " online." }
+            @if viewer.may(Permission::ManageDeviceCredentials) {
+                p { a href="/fleet/device-numbers" { "Device numbers for a class set" } " (IT's list of serial numbers)" }
+            }
             @if let Some(r) = &updates.rollout {
                 p #rollout {
                     "Update in progress: version " strong { (r.bundle.version) } " to "

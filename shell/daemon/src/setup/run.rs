@@ -2,7 +2,10 @@
 //! read from the board, the server asked, and the setup screen served on the control socket
 //! until IT has given the device its number. Holds no rule of its own.
 
-use super::{classify_number, classify_setup_enroll, Effect, Input, NumberAnswer, Setup, Step};
+use super::{
+    classify_number, classify_setup_enroll, list_retry_after, Effect, Input, NumberAnswer, Setup,
+    Step,
+};
 use crate::config::Config;
 use crate::control::{self, ControlMsg, PeerUsers};
 use crate::credential;
@@ -11,10 +14,13 @@ use slate_ipc::atomic;
 use slate_ipc::control::{Reply, Request};
 use slate_protocol::class_set::{normalise_serial, setup_code, NumberRequest};
 use slate_protocol::{routes, DeviceNumber, EnrollRequest, PROTOCOL_VERSION};
+use std::future::Future;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::time::Duration;
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 
 /// The device number IT gave this device, on the data partition.
 pub const NUMBER_FILE: &str = "device-number";
@@ -122,28 +128,52 @@ pub async fn device_number(
     let enroller = Enroller { transport: &transport, token: &token, config };
 
     let mut notice = None;
-    match board_serial() {
+    let serial = board_serial();
+    let mut list = None;
+    match &serial {
         None => tracing::info!("no board serial number: asking IT on the setup screen"),
-        Some(serial) => match enroller.number_for(serial).await {
-            NumberAnswer::Listed(device) => match enroller.enroll(device).await {
-                None => return Ok(device),
-                Some(Input::Taken) => {
-                    tracing::warn!(%device, "IT's list gives a number already enrolled");
-                    notice = Some(format!("IT's list says device {device}, which is already enrolled: choose a number"));
+        Some(serial) => {
+            let answer = enroller.number_for(serial.clone()).await;
+            match &answer {
+                NumberAnswer::Listed(device) => match enroller.enroll(*device).await {
+                    None => return Ok(*device),
+                    Some(Input::Taken) => {
+                        tracing::warn!(%device, "IT's list gives a number already enrolled");
+                        notice = Some(format!("IT's list says device {device}, which is already enrolled: choose a number"));
+                    }
+                    Some(other) => {
+                        tracing::warn!(?other, "enrolling with the number from IT's list failed")
+                    }
+                },
+                NumberAnswer::Unlisted(why) => {
+                    tracing::info!(%why, "this serial is not on IT's list (or the server has none): asking IT on the setup screen, and the list again later")
                 }
-                Some(other) => {
-                    tracing::warn!(?other, "enrolling with the number from IT's list failed")
+                NumberAnswer::Refused(why) | NumberAnswer::Unknown(why) => {
+                    tracing::warn!(%why, "could not ask the server for this device's number: asking IT on the setup screen")
                 }
-            },
-            NumberAnswer::Unlisted(why) => {
-                tracing::info!(%why, "this serial is not on IT's list (or the server has none): asking IT on the setup screen")
             }
-            NumberAnswer::Refused(why) | NumberAnswer::Unknown(why) => {
-                tracing::warn!(%why, "could not ask the server for this device's number: asking IT on the setup screen")
-            }
-        },
+            list = Some(ListAsk { serial: serial.clone(), answer, asked: 1 });
+        }
     }
-    setup_screen(config, &enroller, &setup_code(&token), notice, on_setup_screen).await
+    setup_screen(config, &enroller, &setup_code(&token), notice, list, on_setup_screen).await
+}
+
+/// The board's serial and what IT's list last said of it, for asking again from the setup
+/// screen.
+struct ListAsk {
+    serial: String,
+    answer: NumberAnswer,
+    asked: u32,
+}
+
+/// The first wait before IT's list is asked again: [`super::LIST_RETRY_FIRST`], or, for tests
+/// only, `SLATE_LIST_RETRY_MS` (a test cannot wait half a minute for each ask).
+fn list_retry_first() -> Duration {
+    std::env::var("SLATE_LIST_RETRY_MS")
+        .ok()
+        .and_then(|ms| ms.parse().ok())
+        .map(Duration::from_millis)
+        .unwrap_or(super::LIST_RETRY_FIRST)
 }
 
 struct Enroller<'a> {
@@ -213,11 +243,15 @@ impl Enroller<'_> {
 }
 
 /// Serves the setup screen's requests on the control socket until IT has enrolled the device.
+/// Enrolling runs beside the socket, so the screen is answered at once ("Enrolling as device
+/// N…") and keeps being answered while the server is slow; IT's list is asked again meanwhile
+/// while nobody has begun on the screen ([`list_retry_after`]).
 async fn setup_screen(
     config: &Config,
     enroller: &Enroller<'_>,
     code: &str,
     notice: Option<String>,
+    mut list: Option<ListAsk>,
     on_setup_screen: impl FnOnce(),
 ) -> Result<DeviceNumber, SetupError> {
     let group = config.control_group.as_deref().and_then(|name| {
@@ -236,67 +270,126 @@ async fn setup_screen(
     setup.notice = notice;
     tracing::info!("no device number: showing IT's setup screen");
     on_setup_screen();
+    let first_retry = list_retry_first();
+    // The enrollment and the ask of IT's list in flight, and when the list is asked next.
+    let mut enrolling: Option<Pin<Box<dyn Future<Output = Input> + '_>>> = None;
+    let mut asking: Option<Pin<Box<dyn Future<Output = NumberAnswer> + '_>>> = None;
+    let mut next_ask = list.as_ref().and_then(|l| {
+        list_retry_after(&l.answer, l.asked, setup.step, first_retry).map(|d| Instant::now() + d)
+    });
     let device = loop {
-        let Some(msg) = rx.recv().await else {
-            return Err(SetupError::Client("the control socket stopped".into()));
-        };
-        let input = match msg.request {
-            Request::Status {} => None,
-            Request::SetupCode { code } => Some(Input::Code(code.0)),
-            Request::SetupNumber { number } => Some(Input::Number(number)),
-            Request::SetupConfirm { yes } => Some(Input::Confirm(yes)),
-            other => {
-                let _ = msg.reply.send(Reply {
-                    state: Some("setup".into()),
-                    setup: Some(setup.view(since_boot())),
-                    ..Reply::error(format!(
-                        "{}: this device has no number yet; IT is setting it up",
-                        other.kind()
-                    ))
-                });
+        let input = tokio::select! {
+            msg = rx.recv() => {
+                let Some(msg) = msg else {
+                    return Err(SetupError::Client("the control socket stopped".into()));
+                };
+                let input = match msg.request {
+                    Request::Status {} => None,
+                    Request::SetupCode { code } => Some(Input::Code(code.0)),
+                    Request::SetupNumber { number } => Some(Input::Number(number)),
+                    Request::SetupConfirm { yes } => Some(Input::Confirm(yes)),
+                    other => {
+                        let _ = msg.reply.send(Reply {
+                            state: Some("setup".into()),
+                            setup: Some(setup.view(since_boot())),
+                            ..Reply::error(format!(
+                                "{}: this device has no number yet; IT is setting it up",
+                                other.kind()
+                            ))
+                        });
+                        continue;
+                    }
+                };
+                let mut refused = None;
+                if let Some(input) = input {
+                    let was = setup.step;
+                    let effects = setup.step(input, since_boot(), code);
+                    apply(effects, &dir, enroller, &mut enrolling).await;
+                    if setup.step == was && setup.notice.is_some() {
+                        refused = setup.notice.clone();
+                    }
+                }
+                let mut reply = match refused {
+                    Some(why) => Reply::error(why),
+                    None => Reply::ok(),
+                };
+                reply.state = Some("setup".into());
+                reply.setup = Some(setup.view(since_boot()));
+                let _ = msg.reply.send(reply);
                 continue;
             }
-        };
-        let mut refused = None;
-        if let Some(input) = input {
-            let was = setup.step;
-            let mut effects = setup.step(input, since_boot(), code);
-            while let Some(effect) = effects.pop() {
-                match effect {
-                    Effect::SaveWrongCodes(n) => {
-                        let dir = dir.clone();
-                        let _ =
-                            tokio::task::spawn_blocking(move || save_wrong_codes(&dir, n)).await;
-                    }
-                    Effect::Enroll(device) => {
-                        tracing::info!(%device, "IT confirmed the device number: enrolling");
-                        let answer = enroller.enroll(device).await.unwrap_or(Input::Enrolled);
-                        effects.extend(setup.step(answer, since_boot(), code));
+            answer = async { enrolling.as_mut().expect("guarded").await }, if enrolling.is_some() => {
+                enrolling = None;
+                answer
+            }
+            () = sleep_until_ask(next_ask), if next_ask.is_some() && asking.is_none() => {
+                next_ask = None;
+                let serial = list.as_ref().expect("an ask is planned only with a serial").serial.clone();
+                asking = Some(Box::pin(enroller.number_for(serial)));
+                continue;
+            }
+            answer = async { asking.as_mut().expect("guarded").await }, if asking.is_some() => {
+                asking = None;
+                let ask = list.as_mut().expect("an ask is made only with a serial");
+                ask.asked = ask.asked.saturating_add(1);
+                tracing::info!(answer = ?answer, "asked IT's list again for this device's number");
+                ask.answer = answer;
+                match ask.answer {
+                    // Only while nobody has begun on the screen: taken by the pure step.
+                    NumberAnswer::Listed(device) => Input::Listed(device),
+                    _ => {
+                        next_ask = list_retry_after(&ask.answer, ask.asked, setup.step, first_retry)
+                            .map(|d| Instant::now() + d);
+                        continue;
                     }
                 }
             }
-            if setup.step == was && setup.notice.is_some() {
-                refused = setup.notice.clone();
-            }
-        }
-        let view = setup.view(since_boot());
-        let mut reply = match refused {
-            Some(why) => Reply::error(why),
-            None => Reply::ok(),
         };
-        reply.state = Some("setup".into());
+        let effects = setup.step(input, since_boot(), code);
+        apply(effects, &dir, enroller, &mut enrolling).await;
         if let Step::Done(device) = setup.step {
-            reply.state = Some("enrolled".into());
-            reply.device = Some(device);
-            let _ = msg.reply.send(reply);
             break device;
         }
-        reply.setup = Some(view);
-        let _ = msg.reply.send(reply);
+        // Back at a step IT answers: the list is asked again only while nobody has begun.
+        next_ask = list.as_ref().and_then(|l| {
+            list_retry_after(&l.answer, l.asked, setup.step, first_retry)
+                .map(|d| Instant::now() + d)
+        });
     };
     server.abort();
     let _ = server.await;
     Ok(device)
+}
+
+/// Carries out a step's effects: the count of wrong codes kept, an enrollment started (it runs
+/// beside the control socket, polled by [`setup_screen`]).
+async fn apply<'a>(
+    effects: Vec<Effect>,
+    dir: &Path,
+    enroller: &'a Enroller<'a>,
+    enrolling: &mut Option<Pin<Box<dyn Future<Output = Input> + 'a>>>,
+) {
+    for effect in effects {
+        match effect {
+            Effect::SaveWrongCodes(n) => {
+                let dir = dir.to_owned();
+                let _ = tokio::task::spawn_blocking(move || save_wrong_codes(&dir, n)).await;
+            }
+            Effect::Enroll(device) => {
+                tracing::info!(%device, "enrolling with the server as the number IT gave");
+                *enrolling = Some(Box::pin(async move {
+                    enroller.enroll(device).await.unwrap_or(Input::Enrolled)
+                }));
+            }
+        }
+    }
+}
+
+async fn sleep_until_ask(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
 }
 
 #[cfg(test)]

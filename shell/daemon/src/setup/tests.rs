@@ -150,6 +150,39 @@ fn the_screen_goes_code_number_confirm_enroll() {
             Some("Could not enroll: x"),
             vec![],
         ),
+        (
+            "IT's list answers a later ask: enrolled by it",
+            vec![(1, Input::Listed(d(31)))],
+            Step::Enrolling(d(31)),
+            None,
+            vec![Effect::Enroll(d(31))],
+        ),
+        (
+            "IT's list answers once IT has begun on the screen: the screen goes on",
+            vec![(1, code(CODE)), (2, Input::Listed(d(31)))],
+            Step::Number,
+            None,
+            vec![],
+        ),
+        (
+            "IT's list answers while enrolling: nothing changes",
+            vec![
+                (1, code(CODE)),
+                (2, Input::Number(12)),
+                (3, Input::Confirm(true)),
+                (4, Input::Listed(d(31))),
+            ],
+            Step::Enrolling(d(12)),
+            None,
+            vec![],
+        ),
+        (
+            "a listed number already taken: the screen asks, saying so",
+            vec![(1, Input::Listed(d(31))), (2, Input::Taken)],
+            Step::Number,
+            Some("Device 31 is already enrolled"),
+            vec![],
+        ),
     ];
     for (name, inputs, step, notice, effects) in rows {
         let mut setup = Setup::new(0, s(0));
@@ -202,4 +235,39 @@ fn answers_about_the_number_and_the_enrollment() {
     for status in [400, 401, 500] {
         assert!(matches!(classify_setup_enroll(status), Some(Input::Failed(_))), "{status}");
     }
+}
+
+#[test]
+fn the_list_is_asked_again_while_it_may_help_and_nobody_has_begun() {
+    let unknown = NumberAnswer::Unknown("not reached".into());
+    let unlisted = NumberAnswer::Unlisted("HTTP 404".into());
+    let first = s(30);
+    type Row = (&'static str, NumberAnswer, u32, Step, Option<u64>);
+    let rows: Vec<Row> = vec![
+        ("not reached, asked once", unknown.clone(), 1, Step::Code, Some(30)),
+        ("not listed, asked once", unlisted.clone(), 1, Step::Code, Some(30)),
+        ("asked twice: twice as long", unlisted.clone(), 2, Step::Code, Some(60)),
+        ("asked five times", unknown.clone(), 5, Step::Code, Some(480)),
+        ("asked six times: ten minutes at most", unknown.clone(), 6, Step::Code, Some(600)),
+        ("asked very often: still ten minutes", unknown.clone(), u32::MAX, Step::Code, Some(600)),
+        ("IT typed the code", unknown.clone(), 1, Step::Number, None),
+        ("IT is confirming", unlisted.clone(), 1, Step::Confirm(d(3)), None),
+        ("enrolling", unlisted, 1, Step::Enrolling(d(3)), None),
+        ("listed: nothing to ask", NumberAnswer::Listed(d(3)), 1, Step::Code, None),
+        (
+            "the token refused: asking cannot help",
+            NumberAnswer::Refused("HTTP 401".into()),
+            1,
+            Step::Code,
+            None,
+        ),
+    ];
+    for (name, answer, asked, step, wait) in rows {
+        assert_eq!(list_retry_after(&answer, asked, step, first), wait.map(s), "{name}");
+    }
+    // A test's short first wait still doubles.
+    assert_eq!(
+        list_retry_after(&unknown, 3, Step::Code, Duration::from_millis(200)),
+        Some(Duration::from_millis(800))
+    );
 }
