@@ -288,10 +288,7 @@ mod tests {
         assert_eq!(body.kind(), "button_tested");
         // The first release's shape: it goes to every server.
         assert_eq!(body.gate_kind(), "button_tested");
-        assert_eq!(
-            serde_json::to_string(body).unwrap(),
-            r#"{"type":"button_tested","command":3}"#
-        );
+        assert_eq!(serde_json::to_string(body).unwrap(), r#"{"type":"button_tested","command":3}"#);
     }
 
     /// A test a member of staff started on the device with their PIN names them, not a command:
@@ -299,7 +296,9 @@ mod tests {
     #[test]
     fn a_pin_started_button_test_names_the_staff_member_and_is_gated() {
         let event = |body: &str| {
-            format!(r#"{{"v":1,"events":[{{"id":"01936b2e-0000-7000-8000-000000000001","device":12,"at":"2026-11-23T10:15:00Z","body":{body}}}]}}"#)
+            format!(
+                r#"{{"v":1,"events":[{{"id":"01936b2e-0000-7000-8000-000000000001","device":12,"at":"2026-11-23T10:15:00Z","body":{body}}}]}}"#
+            )
         };
         let by_staff = crate::Batch::from_json(
             event(r#"{"type":"button_tested","staff":"s-4f2a9c1e7b30"}"#).as_bytes(),

@@ -168,8 +168,8 @@ impl Store {
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
         drop(statement);
-        let mut statement =
-            connection.prepare("SELECT device, at, body FROM events WHERE kind = 'button_tested'")?;
+        let mut statement = connection
+            .prepare("SELECT device, at, body FROM events WHERE kind = 'button_tested'")?;
         let rows = statement.query_map([], |r| {
             Ok((r.get::<_, u32>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?))
         })?;
@@ -177,7 +177,8 @@ impl Store {
         let mut by_staff: Vec<(DeviceNumber, DateTime<Utc>, slate_protocol::StaffId)> = Vec::new();
         for row in rows {
             let (device, at, body) = row?;
-            let device = DeviceNumber::new(device).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let device =
+                DeviceNumber::new(device).map_err(|e| StoreError::Corrupt(e.to_string()))?;
             let at = parse_db_time(&at)?;
             match serde_json::from_str(&body) {
                 Ok(slate_protocol::EventBody::ButtonTested { command: Some(command), .. }) => {

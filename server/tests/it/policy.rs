@@ -894,7 +894,8 @@ async fn a_pin_started_button_test_names_the_staff_member_on_the_fleet_page() {
     let teacher = server.store.staff_by_username("t.jones").unwrap().unwrap().id;
     let pin = auth::hash_password("482916", auth::HashCost::Cheap);
     let fresh = slate_protocol::StaffId::new("s-9c1e").unwrap();
-    let unlock_id = server.store.set_unlock_pin(teacher, &pin, &fresh, Utc::now()).unwrap().unwrap();
+    let unlock_id =
+        server.store.set_unlock_pin(teacher, &pin, &fresh, Utc::now()).unwrap().unwrap();
 
     let tested = |device_number: u16, staff: &str| {
         slate_protocol::Event::new(
@@ -906,7 +907,8 @@ async fn a_pin_started_button_test_names_the_staff_member_on_the_fleet_page() {
             },
         )
     };
-    let response = server.post_events(Some(&twelve), batch(vec![tested(12, unlock_id.as_str())])).await;
+    let response =
+        server.post_events(Some(&twelve), batch(vec![tested(12, unlock_id.as_str())])).await;
     assert_eq!(response.status(), 200);
     let reply: slate_protocol::IngestReply = response.json().await.unwrap();
     assert!(reply.accepts.iter().any(|k| k == slate_protocol::BUTTON_TESTED_BY_STAFF), "{reply:?}");
@@ -916,7 +918,11 @@ async fn a_pin_started_button_test_names_the_staff_member_on_the_fleet_page() {
     let mut it = Browser::signed_in(&server, "it.anna", Role::ItAdmin).await;
     let fleet = it.page("/fleet").await;
     assert!(fleet.contains(" by t.jones)"), "{fleet}");
-    assert!(fleet.contains(" by IT&#39;s own device PIN)") || fleet.contains(" by IT's own device PIN)"), "{fleet}");
+    assert!(
+        fleet.contains(" by IT&#39;s own device PIN)")
+            || fleet.contains(" by IT's own device PIN)"),
+        "{fleet}"
+    );
     assert_eq!(fleet.matches("button works (tested ").count(), 2, "{fleet}");
     assert!(server.reports().await.is_empty(), "a test press opens no incident");
 

@@ -532,7 +532,9 @@ impl TestStarter {
             TestStarter::Command(command) => {
                 EventBody::ButtonTested { command: Some(command), staff: None }
             }
-            TestStarter::Staff(staff) => EventBody::ButtonTested { command: None, staff: Some(staff) },
+            TestStarter::Staff(staff) => {
+                EventBody::ButtonTested { command: None, staff: Some(staff) }
+            }
         }
     }
 }
@@ -724,7 +726,9 @@ impl Core {
                 });
                 Ok(Vec::new())
             }
-            Input::StaffButtonTest { pin, start } => self.staff_button_test(clocks, pin, start, ids),
+            Input::StaffButtonTest { pin, start } => {
+                self.staff_button_test(clocks, pin, start, ids)
+            }
             Input::ButtonDown { at, foreground } => {
                 Ok(self.button_down(at, since_boot, foreground, ids))
             }
@@ -981,7 +985,9 @@ impl Core {
                 State::InSession(_) | State::Held { .. } => None,
             };
             commands.extend(match test {
-                Some(t) => vec![Command::ButtonWorks, self.event(ids, at, t.started_by.event_body())],
+                Some(t) => {
+                    vec![Command::ButtonWorks, self.event(ids, at, t.started_by.event_body())]
+                }
                 None => self.press(at, since_boot, foreground, ids),
             });
         }
@@ -2035,15 +2041,30 @@ mod tests {
             (
                 "no PIN, no test",
                 &[
-                    ("09:59:00", staff_test(PinCheck::Absent, true), Err(Refused::PinRequired), Idle),
+                    (
+                        "09:59:00",
+                        staff_test(PinCheck::Absent, true),
+                        Err(Refused::PinRequired),
+                        Idle,
+                    ),
                     ("10:00:00", down("10:00:00"), Ok(report), Held),
                 ],
             ),
             (
                 "wrong PINs count towards the unlock's lockout, which then refuses the right one",
                 &[
-                    ("09:59:01", staff_test(PinCheck::Wrong, false), Err(Refused::WrongPin { left: 2 }), Idle),
-                    ("09:59:02", staff_test(PinCheck::Wrong, true), Err(Refused::WrongPin { left: 1 }), Idle),
+                    (
+                        "09:59:01",
+                        staff_test(PinCheck::Wrong, false),
+                        Err(Refused::WrongPin { left: 2 }),
+                        Idle,
+                    ),
+                    (
+                        "09:59:02",
+                        staff_test(PinCheck::Wrong, true),
+                        Err(Refused::WrongPin { left: 1 }),
+                        Idle,
+                    ),
                     (
                         "09:59:03",
                         staff_test(PinCheck::Wrong, false),

@@ -1580,4 +1580,3 @@ fn refused_reply(refused: Refused) -> Reply {
 
 #[cfg(test)]
 mod tests;
-

@@ -7,9 +7,9 @@ use crate::link::DeviceLink;
 use crate::screen::{Screen, UiEvent};
 use crate::setup::{Step, Tap as SetupTap};
 use crate::{
-    AgreementAdapter, AppWindow, AskTeacherAdapter, ButtonTestAdapter, ConfigErrorAdapter, HomeAdapter, Kiosk,
-    OfflineAdapter, PicturePinAdapter, ReportedAdapter, SetupAdapter, SignInAdapter, TileData,
-    UnlockAdapter, Words,
+    AgreementAdapter, AppWindow, AskTeacherAdapter, ButtonTestAdapter, ConfigErrorAdapter,
+    HomeAdapter, Kiosk, OfflineAdapter, PicturePinAdapter, ReportedAdapter, SetupAdapter,
+    SignInAdapter, TileData, UnlockAdapter, Words,
 };
 use slint::{ComponentHandle, ModelRc, SharedString, VecModel};
 use std::cell::RefCell;
