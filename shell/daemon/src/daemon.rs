@@ -801,7 +801,7 @@ impl<D: Display, A: Apps, I: Ids + Send + 'static> Driver<D, A, I> {
         if let Some(until) = self.core.locked_until(now) {
             return refused_reply(Refused::LockedOut { until });
         }
-        let check = self.check_staff_pin(pin).await;
+        let check = check_staff_pin(self.pins.clone(), pin).await;
         let unlock = Unlock { pin: check, choice: choice.unwrap_or(ResolutionChoice::CloseApp) };
         // The PIN check took time: the core judges it at the time it finished (on the wall
         // clock never before it started, for the record's order).
@@ -812,27 +812,6 @@ impl<D: Display, A: Apps, I: Ids + Send + 'static> Driver<D, A, I> {
             Err(r) => {
                 tracing::warn!(refused = %r, "staff unlock refused");
                 refused_reply(r)
-            }
-        }
-    }
-
-    /// Whose staff PIN `pin` is (slowly, off the async threads, against each PIN in force
-    /// until one matches).
-    async fn check_staff_pin(&self, pin: Option<Pin>) -> PinCheck {
-        match pin {
-            // With no PIN in force the core refuses whatever was typed.
-            Some(_) if self.pins.is_empty() => PinCheck::Absent,
-            None => PinCheck::Absent,
-            Some(Pin(pin)) => {
-                let pins = self.pins.clone();
-                match tokio::task::spawn_blocking(move || pins.check(&pin)).await {
-                    Ok(Some(staff)) => PinCheck::Right(staff),
-                    Ok(None) => PinCheck::Wrong,
-                    Err(e) => {
-                        tracing::error!(error = %e, "checking the staff PIN failed");
-                        PinCheck::Wrong
-                    }
-                }
             }
         }
     }
@@ -850,7 +829,7 @@ impl<D: Display, A: Apps, I: Ids + Send + 'static> Driver<D, A, I> {
         if let Some(until) = self.core.locked_until(now) {
             return refused_reply(Refused::LockedOut { until });
         }
-        let check = self.check_staff_pin(Some(pin)).await;
+        let check = check_staff_pin(self.pins.clone(), Some(pin)).await;
         let finished = self.now();
         let finished = Now { wall: finished.wall.max(now.wall), ..finished };
         match self.apply(finished, Input::StaffButtonTest { pin: check, start }).await {
@@ -1567,6 +1546,24 @@ async fn picture_check(
         tracing::error!(error = %e, "checking a picture PIN failed");
         Err(roster::SignInRefused::WrongPictures)
     })
+}
+
+/// Whose staff PIN `pin` is (slowly, off the async threads, against each PIN in force until
+/// one matches).
+async fn check_staff_pin(pins: Arc<UnlockPins>, pin: Option<Pin>) -> PinCheck {
+    match pin {
+        // With no PIN in force the core refuses whatever was typed.
+        Some(_) if pins.is_empty() => PinCheck::Absent,
+        None => PinCheck::Absent,
+        Some(Pin(pin)) => match tokio::task::spawn_blocking(move || pins.check(&pin)).await {
+            Ok(Some(staff)) => PinCheck::Right(staff),
+            Ok(None) => PinCheck::Wrong,
+            Err(e) => {
+                tracing::error!(error = %e, "checking the staff PIN failed");
+                PinCheck::Wrong
+            }
+        },
+    }
 }
 
 /// The reply to a refused staff PIN: why, and until when unlocking is locked out if it is.
