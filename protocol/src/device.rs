@@ -283,8 +283,40 @@ mod tests {
         assert_eq!(CommandAction::TestButton.as_str(), CAN_TEST_BUTTON);
         let event = br#"{"v":1,"events":[{"id":"01936b2e-0000-7000-8000-000000000001","device":12,"at":"2026-11-23T10:15:00Z","body":{"type":"button_tested","command":3}}]}"#;
         let batch = crate::Batch::from_json(event).unwrap();
-        assert_eq!(batch.events[0].body, crate::EventBody::ButtonTested { command: 3 });
-        assert_eq!(batch.events[0].body.kind(), "button_tested");
+        let body = &batch.events[0].body;
+        assert_eq!(*body, crate::EventBody::ButtonTested { command: Some(3), staff: None });
+        assert_eq!(body.kind(), "button_tested");
+        // The first release's shape: it goes to every server.
+        assert_eq!(body.gate_kind(), "button_tested");
+        assert_eq!(serde_json::to_string(body).unwrap(), r#"{"type":"button_tested","command":3}"#);
+    }
+
+    /// A test a member of staff started on the device with their PIN names them, not a command:
+    /// a newer shape, gated like a newer kind; exactly one of the two is named.
+    #[test]
+    fn a_pin_started_button_test_names_the_staff_member_and_is_gated() {
+        let event = |body: &str| {
+            format!(
+                r#"{{"v":1,"events":[{{"id":"01936b2e-0000-7000-8000-000000000001","device":12,"at":"2026-11-23T10:15:00Z","body":{body}}}]}}"#
+            )
+        };
+        let by_staff = crate::Batch::from_json(
+            event(r#"{"type":"button_tested","staff":"s-4f2a9c1e7b30"}"#).as_bytes(),
+        )
+        .unwrap();
+        let body = &by_staff.events[0].body;
+        let staff = crate::StaffId::new("s-4f2a9c1e7b30").unwrap();
+        assert_eq!(*body, crate::EventBody::ButtonTested { command: None, staff: Some(staff) });
+        assert_eq!(body.kind(), "button_tested");
+        assert_eq!(body.gate_kind(), crate::BUTTON_TESTED_BY_STAFF);
+        assert!(crate::NEWER_KINDS.contains(&body.gate_kind()));
+        for bad in [
+            r#"{"type":"button_tested"}"#,
+            r#"{"type":"button_tested","command":3,"staff":"s-4f2a9c1e7b30"}"#,
+        ] {
+            let err = crate::Batch::from_json(event(bad).as_bytes()).unwrap_err();
+            assert!(err.to_string().contains("either its command or its staff"), "{bad}: {err}");
+        }
     }
 
     #[test]

@@ -45,7 +45,9 @@
 //! `device_refused` (a USB stick or camera plugged in and left unused) and `button_tested` (a
 //! press during the fleet's button test: no report); and, only to a server whose [`IngestReply`]
 //! `accepts` names it, `security_breach` (a policy or list the device refused, a staff PIN
-//! lockout: [`Breach`]). A report never carries a picture, page content or keystrokes: there is no
+//! lockout: [`Breach`]) and a `button_tested` that names the member of staff who started the
+//! test on the device with their PIN (`button_tested_by_staff` in `accepts`, see
+//! [`EventBody::gate_kind`]). A report never carries a picture, page content or keystrokes: there is no
 //! field for them (seed 003: "Not view the image").
 //!
 //! Every event may carry `"clock":{"boot_id":"…","boottime_ms":81234,"synchronised":true}`
@@ -511,11 +513,20 @@ pub enum EventBody {
         /// Vendor and product as the kernel names them, e.g. `0781:5567 SanDisk Cruzer`.
         description: String,
     },
-    /// The report button was pressed during a button test ([`device::CommandAction::TestButton`]):
-    /// it works. No report was filed and nothing was held. The event's `at` is the press.
+    /// The report button was pressed during a button test: it works. No report was filed and
+    /// nothing was held. The event's `at` is the press. The test was started either by the
+    /// fleet page ([`device::CommandAction::TestButton`]: `command`, the first release's shape)
+    /// or on the device by a member of staff with their PIN (`staff`): exactly one of the two.
+    /// The second shape goes only to a server whose [`IngestReply::accepts`] names
+    /// `button_tested_by_staff` (an older one requires `command`).
     ButtonTested {
         /// The server's id of the `test_button` command that opened the test.
-        command: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        command: Option<u64>,
+        /// Whose staff PIN started the test on the device (the id of the PIN's entry in the
+        /// staff document, `it` for IT's own).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        staff: Option<StaffId>,
     },
     /// A security breach the device saw: a signed policy or list file that did not verify
     /// (tampered with on the way, or an older one offered again), or a lockout after wrong
@@ -588,7 +599,11 @@ impl Breach {
 
 /// The event kinds newer than the first release's: a device sends one only to a server whose
 /// [`IngestReply::accepts`] names it.
-pub const NEWER_KINDS: [&str; 1] = ["security_breach"];
+pub const NEWER_KINDS: [&str; 2] = ["security_breach", BUTTON_TESTED_BY_STAFF];
+
+/// The [`NEWER_KINDS`] word for a `button_tested` that names the member of staff who started the
+/// test with their PIN ([`EventBody::gate_kind`]).
+pub const BUTTON_TESTED_BY_STAFF: &str = "button_tested_by_staff";
 
 /// Most names a report carries in `recent_names`.
 pub const MAX_RECENT_NAMES: usize = 20;
@@ -781,8 +796,11 @@ impl EventBody {
             EventBody::Heartbeat { .. }
             | EventBody::SessionStarted { .. }
             | EventBody::SessionEnded { .. }
-            | EventBody::ReportResolved { .. }
-            | EventBody::ButtonTested { .. } => Ok(()),
+            | EventBody::ReportResolved { .. } => Ok(()),
+            EventBody::ButtonTested { command, staff } => match (command, staff) {
+                (Some(_), None) | (None, Some(_)) => Ok(()),
+                _ => Err(invalid("body", "a button test names either its command or its staff")),
+            },
             EventBody::SecurityBreach { breach: Breach::PolicyRefused { list, .. } } => {
                 match list {
                     Some(list) => check_text("list", list, 64),
@@ -808,6 +826,16 @@ impl EventBody {
             EventBody::DeviceRefused { .. } => "device_refused",
             EventBody::ButtonTested { .. } => "button_tested",
             EventBody::SecurityBreach { .. } => "security_breach",
+        }
+    }
+
+    /// The word a server's [`IngestReply::accepts`] must name for this event to go to it: its
+    /// kind, except for a `button_tested` a member of staff started with their PIN, whose
+    /// shape (`staff`, no `command`) the first release's server refuses.
+    pub fn gate_kind(&self) -> &'static str {
+        match self {
+            EventBody::ButtonTested { staff: Some(_), .. } => BUTTON_TESTED_BY_STAFF,
+            other => other.kind(),
         }
     }
 }

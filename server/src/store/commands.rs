@@ -17,14 +17,17 @@ pub struct CommandRecord {
     pub issued_by: String,
 }
 
-/// A device's latest button test, as the fleet page shows it.
+/// A device's latest button test, as the fleet page shows it: one the fleet page started with
+/// `test_button`, or one a member of staff started on the device with their staff PIN (known
+/// only from its press; its times are the press's).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ButtonTestRecord {
-    /// The `test_button` command's id.
-    pub command: i64,
+    /// The `test_button` command's id; `None` for a test started with a staff PIN.
+    pub command: Option<i64>,
     pub device: DeviceNumber,
     pub issued_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
+    /// Who started it: the username on the fleet page, the PIN's owner on the device.
     pub issued_by: String,
     /// The press that answered it (the device's time), if one has arrived.
     pub pressed_at: Option<DateTime<Utc>>,
@@ -131,7 +134,8 @@ impl Store {
     }
 
     /// Each device's latest button test, with the press that answered it if one did (by
-    /// device number).
+    /// device number): the fleet page's latest `test_button`, unless a member of staff tested
+    /// the button with their PIN on the device since.
     pub fn button_tests(&self) -> Result<Vec<ButtonTestRecord>, StoreError> {
         let connection = self.lock();
         let mut statement = connection.prepare(
@@ -153,7 +157,7 @@ impl Store {
             .map(|row| {
                 let (id, device, issued, expires, by) = row?;
                 Ok(ButtonTestRecord {
-                    command: id,
+                    command: Some(id),
                     device: DeviceNumber::new(device)
                         .map_err(|e| StoreError::Corrupt(e.to_string()))?,
                     issued_at: parse_db_time(&issued)?,
@@ -164,31 +168,55 @@ impl Store {
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
         drop(statement);
-        if tests.is_empty() {
-            return Ok(tests);
-        }
-        let oldest = tests.iter().map(|t| t.issued_at).min().unwrap_or_default();
-        // By the time it was received: a device's own clock may be wrong.
-        let mut statement = connection.prepare(
-            "SELECT device, at, body FROM events WHERE kind = 'button_tested' AND received_at >= $1",
-        )?;
-        let rows = statement.query_map([db_time(oldest)], |r| {
+        let mut statement = connection
+            .prepare("SELECT device, at, body FROM events WHERE kind = 'button_tested'")?;
+        let rows = statement.query_map([], |r| {
             Ok((r.get::<_, u32>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?))
         })?;
+        // Each device's latest test started with a staff PIN: (press, staff id).
+        let mut by_staff: Vec<(DeviceNumber, DateTime<Utc>, slate_protocol::StaffId)> = Vec::new();
         for row in rows {
             let (device, at, body) = row?;
-            let command = match serde_json::from_str(&body) {
-                Ok(slate_protocol::EventBody::ButtonTested { command }) => command,
+            let device =
+                DeviceNumber::new(device).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let at = parse_db_time(&at)?;
+            match serde_json::from_str(&body) {
+                Ok(slate_protocol::EventBody::ButtonTested { command: Some(command), .. }) => {
+                    if let Some(t) = tests
+                        .iter_mut()
+                        .find(|t| t.device == device && t.command == Some(command as i64))
+                    {
+                        t.pressed_at = Some(t.pressed_at.map_or(at, |p| p.min(at)));
+                    }
+                }
+                Ok(slate_protocol::EventBody::ButtonTested { staff: Some(staff), .. }) => {
+                    match by_staff.iter_mut().find(|(d, _, _)| *d == device) {
+                        Some(latest) if latest.1 >= at => {}
+                        Some(latest) => *latest = (device, at, staff),
+                        None => by_staff.push((device, at, staff)),
+                    }
+                }
                 _ => return Err(StoreError::Corrupt(format!("button_tested body {body:?}"))),
-            };
-            if let Some(t) = tests
-                .iter_mut()
-                .find(|t| t.device.get() == device as u16 && t.command as u64 == command)
-            {
-                let at = parse_db_time(&at)?;
-                t.pressed_at = Some(t.pressed_at.map_or(at, |p| p.min(at)));
             }
         }
+        drop(statement);
+        for (device, at, staff) in by_staff {
+            let record = ButtonTestRecord {
+                command: None,
+                device,
+                issued_at: at,
+                expires_at: at,
+                issued_by: super::staff::unlock_staff_name(&**connection, staff.as_str())?,
+                pressed_at: Some(at),
+            };
+            match tests.iter_mut().find(|t| t.device == device) {
+                // The later of the two is the device's latest test.
+                Some(t) if t.issued_at >= at => {}
+                Some(t) => *t = record,
+                None => tests.push(record),
+            }
+        }
+        tests.sort_by_key(|t| t.device);
         Ok(tests)
     }
 

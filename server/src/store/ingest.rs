@@ -4,7 +4,6 @@ use super::sql::{OptionalExtension, Transaction};
 use super::{db_time, parse_db_time, Store, StoreError};
 use crate::session_end;
 use chrono::{DateTime, Utc};
-use slate_protocol::staff::IT_STAFF_ID;
 use slate_protocol::{
     BootId, DeviceNumber, Event, EventBody, IngestReply, ResolutionChoice, SessionEndReason,
 };
@@ -417,12 +416,7 @@ fn resolve_on_device(
     let Some((incident, url)) = found else { return Ok(()) };
     let username: Option<String> = match staff {
         None => None,
-        Some(IT_STAFF_ID) => Some("IT's own device PIN".to_owned()),
-        Some(id) => Some(
-            tx.query_row("SELECT username FROM staff WHERE unlock_id = $1", [id], |r| r.get(0))
-                .optional()?
-                .unwrap_or_else(|| format!("unknown staff id {id}")),
-        ),
+        Some(id) => Some(super::staff::unlock_staff_name(&**tx, id)?),
     };
     let who = username.clone().unwrap_or_else(|| "someone".to_owned());
     let choice_said = match choice {

@@ -603,6 +603,22 @@ pub(super) fn append_audit(
     Ok(())
 }
 
+/// The name a device's staff id (the `unlock_id` its staff PIN document carries) stands for, as
+/// staff pages show who unlocked a device or tested its button: the username, "IT's own device
+/// PIN" for slate.toml's own PIN, or the unknown id as it came.
+pub(super) fn unlock_staff_name(
+    db: &dyn super::sql::Database,
+    id: &str,
+) -> Result<String, StoreError> {
+    if id == slate_protocol::staff::IT_STAFF_ID {
+        return Ok("IT's own device PIN".to_owned());
+    }
+    Ok(db
+        .query_row("SELECT username FROM staff WHERE unlock_id = $1", [id], |r| r.get(0))
+        .optional()?
+        .unwrap_or_else(|| format!("unknown staff id {id}")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::test_support::*;

@@ -858,7 +858,7 @@ async fn a_button_test_press_says_the_button_works_and_files_no_incident() {
     let pressed = slate_protocol::Event::new(
         device(12),
         Utc::now(),
-        slate_protocol::EventBody::ButtonTested { command: test.id },
+        slate_protocol::EventBody::ButtonTested { command: Some(test.id), staff: None },
     );
     assert_eq!(server.post_events(Some(&twelve), batch(vec![pressed])).await.status(), 200);
     let fleet = it.page("/fleet").await;
@@ -878,6 +878,60 @@ async fn a_button_test_press_says_the_button_works_and_files_no_incident() {
     assert!(page.contains("Test the button") && page.contains("button works"), "{page}");
     let refused = submit(&mut teacher, "/devices/12", "/devices/12/test-button", &[]).await;
     assert_eq!(refused.status(), 400);
+    server.stop().await;
+}
+
+/// Issue 17, the teacher's way: a member of staff starts the button test on the device with
+/// their staff PIN; its press comes back as `button_tested` naming them (by the pseudonymous id
+/// their PIN carries, a shape this server says it accepts), and the fleet page says the button
+/// works, tested by them, as for a test started from the page. No incident.
+#[tokio::test]
+async fn a_pin_started_button_test_names_the_staff_member_on_the_fleet_page() {
+    let server = TestServer::start().await;
+    let twelve = server.enroll(12).await;
+    let thirteen = server.enroll(13).await;
+    add_staff(&server.store, "t.jones", Role::Teacher);
+    let teacher = server.store.staff_by_username("t.jones").unwrap().unwrap().id;
+    let pin = auth::hash_password("482916", auth::HashCost::Cheap);
+    let fresh = slate_protocol::StaffId::new("s-9c1e").unwrap();
+    let unlock_id =
+        server.store.set_unlock_pin(teacher, &pin, &fresh, Utc::now()).unwrap().unwrap();
+
+    let tested = |device_number: u16, staff: &str| {
+        slate_protocol::Event::new(
+            device(device_number),
+            Utc::now(),
+            slate_protocol::EventBody::ButtonTested {
+                command: None,
+                staff: Some(slate_protocol::StaffId::new(staff).unwrap()),
+            },
+        )
+    };
+    let response =
+        server.post_events(Some(&twelve), batch(vec![tested(12, unlock_id.as_str())])).await;
+    assert_eq!(response.status(), 200);
+    let reply: slate_protocol::IngestReply = response.json().await.unwrap();
+    assert!(reply.accepts.iter().any(|k| k == slate_protocol::BUTTON_TESTED_BY_STAFF), "{reply:?}");
+    let response = server.post_events(Some(&thirteen), batch(vec![tested(13, "it")])).await;
+    assert_eq!(response.status(), 200);
+
+    let mut it = Browser::signed_in(&server, "it.anna", Role::ItAdmin).await;
+    let fleet = it.page("/fleet").await;
+    assert!(fleet.contains(" by t.jones)"), "{fleet}");
+    assert!(
+        fleet.contains(" by IT&#39;s own device PIN)")
+            || fleet.contains(" by IT's own device PIN)"),
+        "{fleet}"
+    );
+    assert_eq!(fleet.matches("button works (tested ").count(), 2, "{fleet}");
+    assert!(server.reports().await.is_empty(), "a test press opens no incident");
+
+    // A later test from the page is the latest: it waits for its press.
+    let sent = submit(&mut it, "/fleet", "/devices/12/test-button", &[]).await;
+    assert_eq!(sent.status(), 303);
+    let fleet = it.page("/fleet").await;
+    assert!(fleet.contains("test waiting: press the button"), "{fleet}");
+    assert!(!fleet.contains(" by t.jones)"), "{fleet}");
     server.stop().await;
 }
 

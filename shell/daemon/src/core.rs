@@ -44,7 +44,10 @@
 //! cannot stretch it; one already expired, or one reaching a held device, opens nothing). The
 //! next accepted key-down of the physical button in the window is the test:
 //! [`Command::ButtonWorks`] (the LED answers) and a `button_tested` event; no report, no
-//! darkness, no hold. The window closes after that one press, at its end, or at a restart. Any
+//! darkness, no hold. A member of staff at an idle device opens the same window with their PIN
+//! ([`Input::StaffButtonTest`]: the sign-in screen's staff PIN pad): [`MAX_BUTTON_TEST`] from
+//! then, and the `button_tested` event names them instead of a command. Its wrong PINs count
+//! towards the unlock's lockout, and while locked out no PIN is checked. The window closes after that one press, at its end, or at a restart. Any
 //! press outside it, and any press from software (`slatectl press`), is what it always was: a
 //! report.
 //!
@@ -416,6 +419,13 @@ pub enum Input {
         command: u64,
         until: DateTime<Utc>,
     },
+    /// A member of staff at the idle device's staff PIN pad (the daemon checked the PIN):
+    /// `start` opens the button test window in their name; without it the PIN is only checked
+    /// (the pad then offers the test).
+    StaffButtonTest {
+        pin: PinCheck,
+        start: bool,
+    },
 }
 
 /// What the imperative shell must do, in order.
@@ -461,6 +471,8 @@ pub enum Refused {
     Held,
     #[error("nobody is signed in")]
     NotSignedIn,
+    #[error("a pupil is signed in: only a device nobody is using is tested")]
+    InUse,
     #[error("the device is not held")]
     NotHeld,
     #[error("the staff PIN is required to unlock")]
@@ -498,12 +510,33 @@ pub struct Core {
 }
 
 /// An open button test window: the next press in it is a test.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 struct ButtonTest {
-    /// The server's id of the `test_button` command.
-    command: u64,
+    started_by: TestStarter,
     /// When the window closes (time since boot).
     ends: Duration,
+}
+
+/// Who opened a button test window: what its `button_tested` event names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum TestStarter {
+    /// The fleet page, with the `test_button` command of this id.
+    Command(u64),
+    /// A member of staff at the device, with their PIN.
+    Staff(StaffId),
+}
+
+impl TestStarter {
+    fn event_body(self) -> EventBody {
+        match self {
+            TestStarter::Command(command) => {
+                EventBody::ButtonTested { command: Some(command), staff: None }
+            }
+            TestStarter::Staff(staff) => {
+                EventBody::ButtonTested { command: None, staff: Some(staff) }
+            }
+        }
+    }
 }
 
 impl Core {
@@ -628,7 +661,7 @@ impl Core {
 
     /// Whether a button test window is open at `now` (the LED and `slatectl status` show it).
     pub fn button_test_open(&self, now: Now) -> bool {
-        self.button_test.is_some_and(|t| now.since_boot < t.ends)
+        self.button_test.as_ref().is_some_and(|t| now.since_boot < t.ends)
     }
 
     pub fn state(&self) -> &State {
@@ -687,9 +720,14 @@ impl Core {
                 // Only a device nobody is using is tested: a pupil's press is always a report,
                 // and a held device waits for staff.
                 let idle = matches!(self.state, State::Idle);
-                self.button_test = (!left.is_zero() && idle)
-                    .then_some(ButtonTest { command, ends: since_boot + left });
+                self.button_test = (!left.is_zero() && idle).then_some(ButtonTest {
+                    started_by: TestStarter::Command(command),
+                    ends: since_boot + left,
+                });
                 Ok(Vec::new())
+            }
+            Input::StaffButtonTest { pin, start } => {
+                self.staff_button_test(clocks, pin, start, ids)
             }
             Input::ButtonDown { at, foreground } => {
                 Ok(self.button_down(at, since_boot, foreground, ids))
@@ -947,10 +985,9 @@ impl Core {
                 State::InSession(_) | State::Held { .. } => None,
             };
             commands.extend(match test {
-                Some(t) => vec![
-                    Command::ButtonWorks,
-                    self.event(ids, at, EventBody::ButtonTested { command: t.command }),
-                ],
+                Some(t) => {
+                    vec![Command::ButtonWorks, self.event(ids, at, t.started_by.event_body())]
+                }
                 None => self.press(at, since_boot, foreground, ids),
             });
         }
@@ -1089,6 +1126,43 @@ impl Core {
             }
         }
         Ok(commands)
+    }
+
+    /// A member of staff's PIN at the idle device's pad: checked as for an unlock (the lockout
+    /// first, then the PIN; a wrong one counts), then with `start` the button test window opens
+    /// in their name, as the fleet page's would. Only a device nobody is using is tested.
+    fn staff_button_test(
+        &mut self,
+        clocks: Now,
+        pin: PinCheck,
+        start: bool,
+        ids: &mut impl Ids,
+    ) -> Result<Vec<Command>, Refused> {
+        match self.state {
+            State::Idle => {}
+            State::InSession(_) => return Err(Refused::InUse),
+            State::Held { .. } => return Err(Refused::Held),
+        }
+        if let Some(until) = self.locked_until(clocks) {
+            return Err(Refused::LockedOut { until });
+        }
+        if !self.rules.pin_in_force {
+            return Err(Refused::NoStaffPin);
+        }
+        let staff = match pin {
+            PinCheck::Absent => return Err(Refused::PinRequired),
+            PinCheck::Wrong => return Err(self.wrong_pin(clocks, ids)),
+            PinCheck::Right(staff) => staff,
+        };
+        self.pins = PinTrack::default();
+        self.lock_ends = None;
+        if start {
+            self.button_test = Some(ButtonTest {
+                started_by: TestStarter::Staff(staff),
+                ends: clocks.since_boot + MAX_BUTTON_TEST,
+            });
+        }
+        Ok(Vec::new())
     }
 
     /// Commands a refused input still brings about, once: the daemon carries them out after
@@ -1238,9 +1312,14 @@ mod tests {
             Command::ButtonHealth(fault) => format!("button_health {fault:?}"),
             Command::ButtonWorks => "button_works".into(),
             Command::Spool(e) => match &e.body {
-                EventBody::ButtonTested { command } => {
+                EventBody::ButtonTested { command: Some(command), .. } => {
                     format!("spool button_tested command={command} at {}", e.at.time())
                 }
+                EventBody::ButtonTested { staff, .. } => format!(
+                    "spool button_tested staff={} at {}",
+                    staff.as_ref().map_or("-", |s| s.as_str()),
+                    e.at.time()
+                ),
                 EventBody::ReportResolved { choice, staff, .. } => format!(
                     "spool report_resolved {} staff={} at {}",
                     choice.as_str(),
@@ -1885,6 +1964,138 @@ mod tests {
         assert!(!core.button_test_open(behind("10:05:00")), "5 minutes since boot, not a day");
         let got = core.step(behind("10:06:00"), down("10:06:00"), &mut ids).unwrap();
         assert_eq!(got.iter().map(show).collect::<Vec<_>>(), ["blank", "mute", "stop_app"]);
+    }
+
+    fn staff_test(pin: PinCheck, start: bool) -> Input {
+        Input::StaffButtonTest { pin, start }
+    }
+
+    const TESTED_BY_S1_AT_10: &str = "spool button_tested staff=s-1 at 10:00:00";
+
+    /// The staff PIN pad on the sign-in screen: a right PIN only checked (the pad then offers
+    /// the test) opens nothing; "Test the report button" opens the same window as the fleet
+    /// page's, and the press in it names the member of staff, not a command.
+    #[test]
+    fn a_staff_pin_opens_the_button_test_in_their_name() {
+        check_with(
+            rules(),
+            &[
+                ("09:59:00", staff_test(right(), false), Ok(&[]), Idle),
+                ("09:59:10", staff_test(right(), true), Ok(&[]), Idle),
+                ("10:00:00", down("10:00:00"), Ok(&["button_works", TESTED_BY_S1_AT_10]), Idle),
+                ("10:00:00", up("10:00:00.005"), Ok(&[]), Idle),
+                // One press: the next is a report.
+                ("10:00:01", down("10:00:01"), Ok(&["blank", "mute", "stop_app"]), Held),
+            ],
+        );
+        // Only checked: no window, a press is a report.
+        let mut core = Core::with_rules(device(), rules());
+        let mut ids = SequentialIds::default();
+        core.step(n("09:59:00"), staff_test(right(), false), &mut ids).unwrap();
+        assert!(!core.button_test_open(n("09:59:01")));
+        // Started: open for MAX_BUTTON_TEST measured since boot.
+        core.step(n("09:59:00"), staff_test(right(), true), &mut ids).unwrap();
+        assert!(core.button_test_open(n("10:03:59")));
+        assert!(!core.button_test_open(n("10:04:00")), "five minutes");
+    }
+
+    #[test]
+    fn a_staff_started_test_is_closed_by_a_sign_in_and_its_pins_count_towards_the_lockout() {
+        let signed_in = Input::SignIn { pupil: pupil("p-1") };
+        type Case<'a> = (&'a str, &'a [Step<'a>]);
+        let report: &[&str] = &["blank", "mute", "stop_app"];
+        let cases: [Case; 5] = [
+            (
+                "a sign-in during the window closes it: the pupil's press is a report",
+                &[
+                    ("09:59:00", staff_test(right(), true), Ok(&[]), Idle),
+                    (
+                        "09:59:30",
+                        signed_in.clone(),
+                        Ok(&["spool session_started p-1 at 09:59:30"]),
+                        InSession,
+                    ),
+                    ("10:00:00", down("10:00:00"), Ok(report), Held),
+                ],
+            ),
+            (
+                "not while a pupil is signed in",
+                &[
+                    (
+                        "09:58:00",
+                        signed_in.clone(),
+                        Ok(&["spool session_started p-1 at 09:58:00"]),
+                        InSession,
+                    ),
+                    ("09:59:00", staff_test(right(), true), Err(Refused::InUse), InSession),
+                    ("10:00:00", down("10:00:00"), Ok(report), Held),
+                ],
+            ),
+            (
+                "not while held",
+                &[
+                    ("09:58:00", down("09:58:00"), Ok(report), Held),
+                    ("09:59:00", staff_test(right(), true), Err(Refused::Held), Held),
+                ],
+            ),
+            (
+                "no PIN, no test",
+                &[
+                    (
+                        "09:59:00",
+                        staff_test(PinCheck::Absent, true),
+                        Err(Refused::PinRequired),
+                        Idle,
+                    ),
+                    ("10:00:00", down("10:00:00"), Ok(report), Held),
+                ],
+            ),
+            (
+                "wrong PINs count towards the unlock's lockout, which then refuses the right one",
+                &[
+                    (
+                        "09:59:01",
+                        staff_test(PinCheck::Wrong, false),
+                        Err(Refused::WrongPin { left: 2 }),
+                        Idle,
+                    ),
+                    (
+                        "09:59:02",
+                        staff_test(PinCheck::Wrong, true),
+                        Err(Refused::WrongPin { left: 1 }),
+                        Idle,
+                    ),
+                    (
+                        "09:59:03",
+                        staff_test(PinCheck::Wrong, false),
+                        Err(Refused::LockedOut { until: t("10:00:03") }),
+                        Idle,
+                    ),
+                    (
+                        "09:59:30",
+                        staff_test(right(), true),
+                        Err(Refused::LockedOut { until: t("10:00:03") }),
+                        Idle,
+                    ),
+                    ("10:00:00", down("10:00:00"), Ok(report), Held),
+                ],
+            ),
+        ];
+        for (what, steps) in cases {
+            eprintln!("case: {what}");
+            check_with(rules(), steps);
+        }
+        // The lockout is the unlock's: a held device's pad is locked too, and a security
+        // breach is recorded.
+        let mut core = Core::with_rules(device(), rules());
+        let mut ids = SequentialIds::default();
+        for at in ["09:59:01", "09:59:02", "09:59:03"] {
+            let _ = core.step(n(at), staff_test(PinCheck::Wrong, false), &mut ids);
+        }
+        let breach = core.take_refused_commands();
+        assert_eq!(breach.iter().map(show).collect::<Vec<_>>(), ["spool security_breach"]);
+        assert_eq!(core.pin_track().lockouts, 1);
+        assert_eq!(core.locked_until(n("09:59:30")), Some(t("10:00:03")));
     }
 
     #[test]

@@ -30,6 +30,10 @@ pub fn describe(request: &Request, reply: &Reply) -> String {
                 }
             }
         }
+        Request::StaffButtonTest { start: true, .. } => {
+            "button test started: the next press of the button only lights its LED".into()
+        }
+        Request::StaffButtonTest { start: false, .. } => "the staff PIN is right".into(),
         Request::Status {} => {
             let mut line = format!(
                 "device={} state={} spool_pending={} enrolled={}",
@@ -64,6 +68,9 @@ pub fn describe(request: &Request, reply: &Reply) -> String {
             }
             if reply.screens_locked == Some(true) {
                 line.push_str(" screens_locked=true");
+            }
+            if reply.button_test == Some(true) {
+                line.push_str(" button_test=open");
             }
             if let Some(pupil) = &reply.pupil {
                 line.push_str(&format!(" pupil={pupil}"));

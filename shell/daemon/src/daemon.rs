@@ -20,7 +20,7 @@ use crate::clock::{ClockWatch, SystemClock};
 use crate::config::{ButtonConfig, Config};
 use crate::control::{self, ControlMsg, PeerUsers, Role};
 use crate::core::{
-    Command, Core, Foreground, Ids, Input, Now, PinCheck, PinTrack, Refused, Unlock,
+    Command, Core, Foreground, Ids, Input, Now, PinCheck, PinTrack, Refused, StateKind, Unlock,
 };
 use crate::credential;
 use crate::display::{Display, SystemDisplay};
@@ -713,6 +713,9 @@ impl<D: Display, A: Apps, I: Ids + Send + 'static> Driver<D, A, I> {
             }
             // Who unlocked is whoever's PIN it is: a `staff` the client names is not trusted.
             Request::Unlock { pin, choice, staff: _ } => self.unlock(now, pin, choice).await,
+            Request::StaffButtonTest { pin, start } => {
+                self.staff_button_test(now, pin, start).await
+            }
             Request::Status {} => Reply {
                 device: Some(self.device()),
                 state: Some(self.core.state_kind().as_str().to_owned()),
@@ -726,6 +729,7 @@ impl<D: Display, A: Apps, I: Ids + Send + 'static> Driver<D, A, I> {
                 screens_locked: Some(self.core.screens_locked()),
                 pupil: self.core.session().map(|s| s.pupil.clone()),
                 policy_issued_at: self.policy_issued_at,
+                button_test: Some(self.core.button_test_open(now)),
                 ..Reply::ok()
             },
             Request::AppOpened { app } => self.plain(now, Input::AppOpened { app }).await,
@@ -791,35 +795,13 @@ impl<D: Display, A: Apps, I: Ids + Send + 'static> Driver<D, A, I> {
         pin: Option<Pin>,
         choice: Option<ResolutionChoice>,
     ) -> Reply {
-        let refused = |refused: Refused| {
-            let locked_until = match refused {
-                Refused::LockedOut { until } => Some(until),
-                _ => None,
-            };
-            Reply { locked_until, ..Reply::error(refused.to_string()) }
-        };
         if self.core.held_report().is_none() {
-            return refused(Refused::NotHeld);
+            return refused_reply(Refused::NotHeld);
         }
         if let Some(until) = self.core.locked_until(now) {
-            return refused(Refused::LockedOut { until });
+            return refused_reply(Refused::LockedOut { until });
         }
-        let check = match pin {
-            // With no PIN in force the core refuses whatever was typed.
-            Some(_) if self.pins.is_empty() => PinCheck::Absent,
-            None => PinCheck::Absent,
-            Some(Pin(pin)) => {
-                let pins = self.pins.clone();
-                match tokio::task::spawn_blocking(move || pins.check(&pin)).await {
-                    Ok(Some(staff)) => PinCheck::Right(staff),
-                    Ok(None) => PinCheck::Wrong,
-                    Err(e) => {
-                        tracing::error!(error = %e, "checking the staff PIN failed");
-                        PinCheck::Wrong
-                    }
-                }
-            }
-        };
+        let check = check_staff_pin(self.pins.clone(), pin).await;
         let unlock = Unlock { pin: check, choice: choice.unwrap_or(ResolutionChoice::CloseApp) };
         // The PIN check took time: the core judges it at the time it finished (on the wall
         // clock never before it started, for the record's order).
@@ -829,7 +811,37 @@ impl<D: Display, A: Apps, I: Ids + Send + 'static> Driver<D, A, I> {
             Ok(_) => Reply::ok(),
             Err(r) => {
                 tracing::warn!(refused = %r, "staff unlock refused");
-                refused(r)
+                refused_reply(r)
+            }
+        }
+    }
+
+    /// The staff PIN pad of an idle device's sign-in screen: the PIN is checked (as for an
+    /// unlock, only when the device is idle and not locked out, so that nothing else answers
+    /// whether a guess was right), then with `start` the core opens the button test in that
+    /// staff member's name.
+    async fn staff_button_test(&mut self, now: Now, pin: Pin, start: bool) -> Reply {
+        match self.core.state_kind() {
+            StateKind::Idle => {}
+            StateKind::InSession => return refused_reply(Refused::InUse),
+            StateKind::Held => return refused_reply(Refused::Held),
+        }
+        if let Some(until) = self.core.locked_until(now) {
+            return refused_reply(Refused::LockedOut { until });
+        }
+        let check = check_staff_pin(self.pins.clone(), Some(pin)).await;
+        let finished = self.now();
+        let finished = Now { wall: finished.wall.max(now.wall), ..finished };
+        match self.apply(finished, Input::StaffButtonTest { pin: check, start }).await {
+            Ok(_) => {
+                if start {
+                    tracing::info!("a member of staff started a button test with their PIN");
+                }
+                Reply::ok()
+            }
+            Err(r) => {
+                tracing::warn!(refused = %r, "staff button test refused");
+                refused_reply(r)
             }
         }
     }
@@ -1534,6 +1546,33 @@ async fn picture_check(
         tracing::error!(error = %e, "checking a picture PIN failed");
         Err(roster::SignInRefused::WrongPictures)
     })
+}
+
+/// Whose staff PIN `pin` is (slowly, off the async threads, against each PIN in force until
+/// one matches).
+async fn check_staff_pin(pins: Arc<UnlockPins>, pin: Option<Pin>) -> PinCheck {
+    match pin {
+        // With no PIN in force the core refuses whatever was typed.
+        Some(_) if pins.is_empty() => PinCheck::Absent,
+        None => PinCheck::Absent,
+        Some(Pin(pin)) => match tokio::task::spawn_blocking(move || pins.check(&pin)).await {
+            Ok(Some(staff)) => PinCheck::Right(staff),
+            Ok(None) => PinCheck::Wrong,
+            Err(e) => {
+                tracing::error!(error = %e, "checking the staff PIN failed");
+                PinCheck::Wrong
+            }
+        },
+    }
+}
+
+/// The reply to a refused staff PIN: why, and until when unlocking is locked out if it is.
+fn refused_reply(refused: Refused) -> Reply {
+    let locked_until = match refused {
+        Refused::LockedOut { until } => Some(until),
+        _ => None,
+    };
+    Reply { locked_until, ..Reply::error(refused.to_string()) }
 }
 
 #[cfg(test)]

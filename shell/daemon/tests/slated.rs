@@ -528,6 +528,49 @@ fn wrong_staff_pins_still_count_after_slated_is_killed() {
     );
 }
 
+/// The sign-in screen's staff PIN pad over the real control socket: a right PIN opens the
+/// button test window (status says so, for the screen), a sign-in closes it, and wrong PINs at
+/// the pad count towards the same lockout as the unlock's. (The test press itself needs the
+/// physical button, which no loopback test has: the driver's tests press it.)
+#[test]
+fn the_staff_pin_pad_opens_the_button_test_and_its_wrong_pins_lock_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, socket) = write_config(dir.path(), 14);
+    with_roster(&config, &["p-1"]);
+    add_staff_pin(&config, "2468", "wrong_pins_before_lockout = 3\nlockout_s = 600\n");
+    let test = |pin: &str, start: bool| {
+        ask(&socket, &format!(r#"{{"cmd":"staff_button_test","pin":"{pin}","start":{start}}}"#))
+    };
+    let status = || ask(&socket, r#"{"cmd":"status"}"#);
+
+    let _slated = Slated::start(&config);
+    assert_eq!(status()["button_test"], false);
+    assert_eq!(test("2468", false)["ok"], true, "the PIN is checked");
+    assert_eq!(status()["button_test"], false, "only checked: no test yet");
+    assert_eq!(test("2468", true)["ok"], true);
+    assert_eq!(status()["button_test"], true, "the next press is a test");
+    let out = slatectl(&socket, &["status"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("button_test=open"), "{out:?}");
+    // A pupil signing in closes it: their press is always a report.
+    assert_eq!(ask(&socket, r#"{"cmd":"sign_in","pupil":"p-1"}"#)["ok"], true);
+    assert_eq!(status()["button_test"], false);
+    let reply = test("2468", true);
+    assert!(reply["error"].as_str().unwrap().contains("a pupil is signed in"), "{reply}");
+    assert_eq!(ask(&socket, r#"{"cmd":"sign_out"}"#)["ok"], true);
+
+    // Wrong PINs at the pad count towards the unlock's lockout.
+    assert!(test("0000", false)["error"].as_str().unwrap().contains("2 more"));
+    assert!(test("0001", true)["error"].as_str().unwrap().contains("1 more"));
+    let until = test("0002", false)["locked_until"].as_str().expect("locked").to_owned();
+    let reply = test("2468", true);
+    assert_eq!(reply["locked_until"], until.as_str(), "even the right PIN waits: {reply}");
+    assert_eq!(status()["button_test"], false);
+    assert_eq!(status()["locked_until"], until.as_str());
+    let kinds: Vec<_> = spooled(&dir.path().join("state")).iter().map(|e| e.body.kind()).collect();
+    assert!(kinds.contains(&"security_breach"), "the lockout is recorded: {kinds:?}");
+    assert!(!kinds.contains(&"report_filed"), "{kinds:?}");
+}
+
 /// Starts slated, asks one thing, stops it.
 fn ask_after_start(config: &Path, socket: &Path, request: &str) -> serde_json::Value {
     let slated = Slated::start(config);

@@ -36,9 +36,16 @@
 //!                                      "locked_until":"2026-11-17T10:02:03Z"}
 //!                                     (all optional; choice defaults to close_app; pin is
 //!                                     required when a PIN hash is configured)
+//! {"cmd":"staff_button_test","pin":"1234","start":true}
+//!                                  -> {"ok":true}     idle only: the staff PIN pad of the sign-in
+//!                                     screen; start false only checks the PIN (the pad then offers
+//!                                     the test), true opens the button test in that staff
+//!                                     member's name. Wrong PINs count towards the unlock's lockout
+//!                                  -> {"ok":false,"error":"wrong staff PIN (…)"} | "locked_until"
 //! {"cmd":"status"}                 -> {"ok":true,"device":12,"state":"idle|in_session|held",
 //!                                      "spool_pending":3,"enrolled":true,"screens_locked":false,
-//!                                      "pupil":"p-7f3a9c","policy_issued_at":"…"}
+//!                                      "pupil":"p-7f3a9c","policy_issued_at":"…",
+//!                                      "button_test":true}  (a test window is open)
 //! {"cmd":"app_opened","app":"maths"}                 -> {"ok":true} (error: nobody signed in)
 //! {"cmd":"aup_accepted","key_stage":"ks1","text_version":"ks1-0123abcd"} -> {"ok":true}
 //! {"cmd":"activity"}               -> {"ok":true}     a touch: the idle timer starts again
@@ -108,6 +115,13 @@ pub enum Request {
         choice: Option<ResolutionChoice>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         staff: Option<StaffId>,
+    },
+    /// A member of staff at the staff PIN pad of an idle device: `start` opens the button test
+    /// in their name (the next press only lights the LED); without it the PIN is only checked.
+    StaffButtonTest {
+        pin: Pin,
+        #[serde(default)]
+        start: bool,
     },
     Status {},
     /// The pupil opened an approved app (the kiosk UI).
@@ -251,6 +265,9 @@ pub struct Reply {
     /// answers to the setup requests.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub setup: Option<SetupView>,
+    /// A button test window is open: the next press of the button is a test, in `status`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub button_test: Option<bool>,
 }
 
 impl Reply {
@@ -391,6 +408,7 @@ impl Request {
             Request::SignOut {} => "sign_out",
             Request::Foreground { .. } => "foreground",
             Request::Unlock { .. } => "unlock",
+            Request::StaffButtonTest { .. } => "staff_button_test",
             Request::Status {} => "status",
             Request::AppOpened { .. } => "app_opened",
             Request::AupAccepted { .. } => "aup_accepted",
@@ -460,6 +478,14 @@ mod tests {
                     choice: Some(ResolutionChoice::FalseAlarm),
                     staff: Some(StaffId::new("t-04").unwrap()),
                 },
+            ),
+            (
+                r#"{"cmd":"staff_button_test","pin":"1234","start":true}"#,
+                Request::StaffButtonTest { pin: Pin("1234".into()), start: true },
+            ),
+            (
+                r#"{"cmd":"staff_button_test","pin":"1234"}"#,
+                Request::StaffButtonTest { pin: Pin("1234".into()), start: false },
             ),
             (r#"  {"cmd":"status"}  "#, Request::Status {}),
             (r#"{"cmd":"app_opened","app":"maths"}"#, Request::AppOpened { app: "maths".into() }),
@@ -556,6 +582,8 @@ mod tests {
             (br#"{"cmd":"unlock","choice":"reboot"}"#, "unknown variant `reboot`"),
             (br#"{"cmd":"unlock","staff":"Mrs Smith"}"#, "staff"),
             (br#"{"cmd":"unlock","pin":1234}"#, "bad request"),
+            (br#"{"cmd":"staff_button_test","start":true}"#, "missing field `pin`"),
+            (br#"{"cmd":"staff_button_test","pin":"1234","staff":"s-1"}"#, "unknown field `staff`"),
             (br#"{"cmd":"app_opened"}"#, "missing field `app`"),
             (br#"{"cmd":"app_opened","app":""}"#, "`app` is empty"),
             (br#"{"cmd":"app_opened","app":"maths","pupil":"p-1"}"#, "unknown field `pupil`"),
@@ -593,6 +621,8 @@ mod tests {
     #[test]
     fn a_pin_is_never_in_debug_output() {
         let request = parse_request(br#"{"cmd":"unlock","pin":"918273"}"#).unwrap();
+        assert!(!format!("{request:?}").contains("918273"));
+        let request = parse_request(br#"{"cmd":"staff_button_test","pin":"918273"}"#).unwrap();
         assert!(!format!("{request:?}").contains("918273"));
         let request =
             parse_request(br#"{"cmd":"sign_in","pupil":"p-1","pictures":["flower"]}"#).unwrap();

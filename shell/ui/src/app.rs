@@ -164,6 +164,7 @@ impl<L: DeviceLink, A: Launcher> Controller<L, A> {
             device: DeviceState::Unreachable,
             screens_locked: false,
             config_error: false,
+            button_test: false,
         };
         Self {
             link,
@@ -256,12 +257,12 @@ impl<L: DeviceLink, A: Launcher> Controller<L, A> {
             self.app_in_front = false;
         }
         let status = self.link.status();
-        let (device, screens_locked, pupil, staff_pin) = match status {
+        let (device, screens_locked, pupil, staff_pin, button_test) = match status {
             Ok(s) => {
                 self.status_failing = false;
                 self.device = s.device.or(self.device);
                 self.setup = s.setup.filter(|_| s.state == DeviceState::Setup);
-                (s.state, s.screens_locked, s.pupil, s.staff_pin)
+                (s.state, s.screens_locked, s.pupil, s.staff_pin, s.button_test)
             }
             Err(e) => {
                 // Once per outage, not twice a second.
@@ -270,7 +271,7 @@ impl<L: DeviceLink, A: Launcher> Controller<L, A> {
                 }
                 self.status_failing = true;
                 self.setup = None;
-                (DeviceState::Unreachable, false, None, true)
+                (DeviceState::Unreachable, false, None, true, false)
             }
         };
         self.setup_pad.observe(self.setup.as_ref().map(setup::Step::from_view));
@@ -280,6 +281,7 @@ impl<L: DeviceLink, A: Launcher> Controller<L, A> {
             device,
             screens_locked,
             config_error: self.config_error.is_some(),
+            button_test,
         };
         screen::observe(&self.observed, &next, &mut self.local);
         // A kiosk restarted mid-session finds the pupil's class (and so their apps) again.
@@ -290,9 +292,10 @@ impl<L: DeviceLink, A: Launcher> Controller<L, A> {
                 }
             }
         }
-        if next.device != DeviceState::Held {
+        // The message belongs to a PIN pad: the held device's, or the sign-in screen's.
+        if next.device != DeviceState::Held && self.local.staff != screen::StaffPad::Pin {
             self.message.clear();
-        } else if !staff_pin {
+        } else if next.device == DeviceState::Held && !staff_pin {
             // Held with no PIN to unlock it: the PIN pad tells the adult why and what IT does.
             self.message = NO_STAFF_PIN.into();
         }
@@ -318,6 +321,14 @@ impl<L: DeviceLink, A: Launcher> Controller<L, A> {
 
     pub fn app_running(&self) -> bool {
         self.app_in_front
+    }
+
+    /// A PIN pad's line for slated's refusal (its own words are safe to show to the adult).
+    fn refusal(what: &str, e: &LinkError) -> String {
+        match e {
+            LinkError::Refused(why) => format!("{what}: {why}"),
+            LinkError::Ctl(_) => format!("{what}: the device service is not answering."),
+        }
     }
 
     /// After the window was mapped or unmapped for the current screen: while held, once the
@@ -442,6 +453,23 @@ impl<L: DeviceLink, A: Launcher> Controller<L, A> {
                             "Not unlocked: the device service is not answering.".into()
                         }
                     };
+                }
+                result
+            }
+            Effect::CheckStaffPin { pin } => {
+                let result = self.link.staff_button_test(&pin, false);
+                screen::staff_pin_checked(&mut self.local, pin, result.is_ok());
+                self.message = match &result {
+                    Ok(()) => String::new(),
+                    Err(e) => Self::refusal("Not accepted", e),
+                };
+                result
+            }
+            Effect::StartButtonTest { pin } => {
+                let result = self.link.staff_button_test(&pin, true);
+                if let Err(e) = &result {
+                    screen::button_test_refused(&mut self.local);
+                    self.message = Self::refusal("The test did not start", e);
                 }
                 result
             }

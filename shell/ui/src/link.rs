@@ -32,6 +32,8 @@ pub struct DeviceStatus {
     pub staff_pin: bool,
     /// Where IT's setup is, while the device has no number (`state` is `Setup`).
     pub setup: Option<SetupView>,
+    /// A button test window is open: the next press of the report button is only a test.
+    pub button_test: bool,
 }
 
 pub trait DeviceLink {
@@ -44,6 +46,9 @@ pub trait DeviceLink {
     fn sign_out(&mut self) -> Result<(), LinkError>;
     /// Releases a held device with a staff PIN; slated checks it (and locks out guessing).
     fn unlock(&mut self, pin: &str) -> Result<(), LinkError>;
+    /// The sign-in screen's staff PIN pad: slated checks the PIN (wrong ones count towards the
+    /// unlock's lockout); `start` opens the button test in that staff member's name.
+    fn staff_button_test(&mut self, pin: &str, start: bool) -> Result<(), LinkError>;
     /// The pupil accepted the agreement: `text_version` is [`crate::agreement::Agreement::version`],
     /// `school_version` its [`crate::agreement::Agreement::school_version`].
     fn aup_accepted(
@@ -104,6 +109,8 @@ impl DeviceLink for SocketLink {
             // An older slated that does not say: assume it has one (it unlocked without).
             staff_pin: reply.staff_pin.unwrap_or(true),
             setup: reply.setup,
+            // An older slated has no button test to show.
+            button_test: reply.button_test.unwrap_or(false),
         })
     }
 
@@ -129,6 +136,11 @@ impl DeviceLink for SocketLink {
     fn unlock(&mut self, pin: &str) -> Result<(), LinkError> {
         let pin = Some(slate_ipc::control::Pin(pin.to_owned()));
         self.call(&Request::Unlock { pin, choice: None, staff: None }).map(drop)
+    }
+
+    fn staff_button_test(&mut self, pin: &str, start: bool) -> Result<(), LinkError> {
+        let pin = slate_ipc::control::Pin(pin.to_owned());
+        self.call(&Request::StaffButtonTest { pin, start }).map(drop)
     }
 
     fn aup_accepted(
@@ -186,6 +198,8 @@ pub struct FakeDevice {
     pub setup_code: String,
     /// Numbers the server has enrolled already (enrolling as one is refused, as slated says).
     pub taken: Vec<u16>,
+    /// A button test window is open (the next press is a test).
+    pub button_test: bool,
     /// Every request made, in order, for assertions (never a PIN or a code).
     pub log: Vec<String>,
 }
@@ -204,6 +218,7 @@ impl FakeDevice {
             setup: None,
             setup_code: "12345678".into(),
             taken: Vec::new(),
+            button_test: false,
             log: Vec::new(),
         }
     }
@@ -262,8 +277,11 @@ impl FakeDevice {
         }
     }
 
-    /// The report button.
+    /// The report button: a test while a button test window is open, else a report.
     pub fn press(&mut self) {
+        if std::mem::take(&mut self.button_test) {
+            return;
+        }
         self.state = DeviceState::Held;
     }
 
@@ -297,6 +315,7 @@ impl DeviceLink for FakeDevice {
             pupil: self.pupil.clone(),
             staff_pin: self.staff_pin,
             setup: self.setup.clone(),
+            button_test: self.button_test,
         })
     }
 
@@ -311,6 +330,8 @@ impl DeviceLink for FakeDevice {
             _ => {
                 self.state = DeviceState::InSession;
                 self.pupil = Some(pupil.clone());
+                // A sign-in closes a button test window.
+                self.button_test = false;
                 Ok(())
             }
         }
@@ -347,6 +368,20 @@ impl DeviceLink for FakeDevice {
             }
             _ => Err(LinkError::Refused("the device is not held".into())),
         }
+    }
+
+    fn staff_button_test(&mut self, pin: &str, start: bool) -> Result<(), LinkError> {
+        self.check(format!("staff_button_test start={start}"))?;
+        match self.state {
+            DeviceState::Idle => {}
+            DeviceState::Held => return Err(LinkError::Refused("the device is held".into())),
+            _ => return Err(LinkError::Refused("a pupil is signed in".into())),
+        }
+        if self.pin.as_deref().is_some_and(|p| p != pin) {
+            return Err(LinkError::Refused("wrong staff PIN".into()));
+        }
+        self.button_test |= start;
+        Ok(())
     }
 
     fn aup_accepted(

@@ -14,9 +14,16 @@
 //!   7         no valid policy                            AskTeacher(NoPolicy)   fail closed
 //!   8         in session, offline, notice not yet seen   Offline
 //!   9         in session                                 Home
-//!   10        idle: no class / class / class + pupil     ChooseClass / ChoosePupil / Agreement
+//!   10        idle, a button test window open            ButtonTest    (the next press is a test)
+//!   11        idle, the staff PIN pad open / PIN right   StaffPin / StaffMenu (the button test)
+//!   12        idle: no class / class / class + pupil     ChooseClass / ChoosePupil / Agreement
 //!             (a pupil with a picture PIN not yet tapped) PicturePin, before the agreement
 //! ```
+//!
+//! The sign-in screen's small "Staff" button, in its bottom corner, opens the staff PIN pad
+//! ([`StaffPad`]): a pupil who taps it finds a PIN pad and Cancel, nothing else. slated checks
+//! the PIN; a right one offers "Test the report button", which asks slated to open the button
+//! test in that staff member's name.
 //!
 //! Also pure and here: when to tell slated the pupil is still there ([`activity_due`]) and when
 //! the on-screen keyboard is wanted ([`keyboard_wanted`]).
@@ -61,6 +68,8 @@ pub struct Observed {
     pub screens_locked: bool,
     /// slated's configuration was refused at first boot (the provisioning unit says why).
     pub config_error: bool,
+    /// A button test window is open on the device: the next press is only a test.
+    pub button_test: bool,
 }
 
 /// The digits a staff PIN may have: what slated accepts (`slatectl hash-pin`, 4 to 12) and so
@@ -77,6 +86,8 @@ pub struct Local {
     /// "I agree" was tapped and the session is being started.
     pub aup_accepted: bool,
     pub pin_pad: bool,
+    /// The sign-in screen's staff PIN pad (the button test), while the device is idle.
+    pub staff: StaffPad,
     /// The digits typed so far (never shown, only counted).
     pub pin: String,
     /// The offline notice was dismissed for this spell offline.
@@ -85,6 +96,28 @@ pub struct Local {
     pub picture_pin: PicturePin,
     /// The app the pupil opened did not start: "ask your teacher" until tapped away.
     pub app_failed: bool,
+}
+
+/// The sign-in screen's staff PIN pad, which offers the button test.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub enum StaffPad {
+    #[default]
+    Closed,
+    /// The PIN pad is open.
+    Pin,
+    /// slated said the PIN was right: "Test the report button" or Cancel. The PIN is kept
+    /// (never shown) to start the test with, since slated checks it again then.
+    Offer(String),
+}
+
+impl std::fmt::Debug for StaffPad {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StaffPad::Closed => f.write_str("Closed"),
+            StaffPad::Pin => f.write_str("Pin"),
+            StaffPad::Offer(_) => f.write_str("Offer(<hidden>)"),
+        }
+    }
 }
 
 /// The pictures of a picture PIN, in the order the PIN page shows them (the pupils' tile
@@ -162,6 +195,13 @@ pub enum Screen {
     ConfigError,
     /// The device has no number yet: IT's setup page (`crate::setup`).
     ItSetup,
+    /// The staff PIN pad opened from the sign-in screen (the page of [`Screen::StaffUnlock`],
+    /// for the button test).
+    StaffPin,
+    /// After a right staff PIN there: "Test the report button" or Cancel.
+    StaffMenu,
+    /// A button test window is open: "press the report button: it is only a test".
+    ButtonTest,
 }
 
 impl Screen {
@@ -185,6 +225,9 @@ pub fn screen(o: &Observed, l: &Local) -> Screen {
         DeviceState::InSession if l.app_failed => Screen::AskTeacher(AskReason::AppDidNotOpen),
         DeviceState::InSession if !o.online && !l.offline_seen => Screen::Offline,
         DeviceState::InSession => Screen::Home,
+        DeviceState::Idle if o.button_test => Screen::ButtonTest,
+        DeviceState::Idle if l.staff == StaffPad::Pin => Screen::StaffPin,
+        DeviceState::Idle if matches!(l.staff, StaffPad::Offer(_)) => Screen::StaffMenu,
         DeviceState::Idle => match (l.class, l.pupil) {
             (None, _) => Screen::ChooseClass,
             (Some(_), None) => Screen::ChoosePupil,
@@ -214,6 +257,8 @@ pub enum UiEvent {
     PinClear,
     PinCancel,
     PinUnlock,
+    /// "Test the report button" after a right staff PIN on the sign-in screen's pad.
+    TestButton,
     OfflineOk,
     /// A tap on "ask your teacher" after an app did not open.
     AskTeacherOk,
@@ -231,6 +276,15 @@ pub enum Effect {
     },
     SignOut,
     Unlock {
+        pin: String,
+    },
+    /// Ask slated whether this is a staff PIN (the sign-in screen's pad); if it is,
+    /// [`staff_pin_checked`] offers the button test.
+    CheckStaffPin {
+        pin: String,
+    },
+    /// Ask slated to open the button test in the name of this PIN's owner.
+    StartButtonTest {
         pin: String,
     },
     OpenApp(usize),
@@ -318,6 +372,26 @@ pub fn update(o: &Observed, l: &mut Local, event: UiEvent, tap: &Tap) -> Vec<Eff
         (Screen::StaffUnlock, UiEvent::PinUnlock) if l.pin.len() >= PIN_MIN_LENGTH => {
             return vec![Effect::Unlock { pin: std::mem::take(&mut l.pin) }];
         }
+        (Screen::ChooseClass, UiEvent::Staff) => {
+            l.staff = StaffPad::Pin;
+            l.pin.clear();
+        }
+        (Screen::StaffPin, UiEvent::PinDigit(d)) if d <= 9 && l.pin.len() < PIN_MAX_LENGTH => {
+            l.pin.push(char::from(b'0' + d));
+        }
+        (Screen::StaffPin, UiEvent::PinClear) => l.pin.clear(),
+        (Screen::StaffPin | Screen::StaffMenu, UiEvent::PinCancel) => {
+            l.staff = StaffPad::Closed;
+            l.pin.clear();
+        }
+        (Screen::StaffPin, UiEvent::PinUnlock) if l.pin.len() >= PIN_MIN_LENGTH => {
+            return vec![Effect::CheckStaffPin { pin: std::mem::take(&mut l.pin) }];
+        }
+        (Screen::StaffMenu, UiEvent::TestButton) => {
+            if let StaffPad::Offer(pin) = std::mem::take(&mut l.staff) {
+                return vec![Effect::StartButtonTest { pin }];
+            }
+        }
         _ => {}
     }
     Vec::new()
@@ -366,6 +440,21 @@ fn pictures_checked(
     }
 }
 
+/// slated's verdict on the PIN typed on the sign-in screen's pad: right offers the button test;
+/// wrong (or no answer) leaves the pad open, empty, for the controller's message.
+pub fn staff_pin_checked(l: &mut Local, pin: String, right: bool) {
+    if l.staff == StaffPad::Pin {
+        l.staff = if right { StaffPad::Offer(pin) } else { StaffPad::Pin };
+    }
+}
+
+/// slated refused to start the button test (the PIN no longer right, a lockout, a pupil signed
+/// in meanwhile): back to the pad, empty, for the controller's message.
+pub fn button_test_refused(l: &mut Local) {
+    l.staff = StaffPad::Pin;
+    l.pin.clear();
+}
+
 /// Takes in a new observation: clears what no longer applies. A session that ended (signed out,
 /// or released with nobody signed in) leaves nothing of the last pupil's choices behind.
 pub fn observe(before: &Observed, after: &Observed, l: &mut Local) {
@@ -383,6 +472,12 @@ pub fn observe(before: &Observed, after: &Observed, l: &mut Local) {
     }
     if after.device != DeviceState::Held {
         l.pin_pad = false;
+    }
+    // The sign-in screen's pad is for an idle device only: a sign-in or a press closes it.
+    if after.device != DeviceState::Idle {
+        l.staff = StaffPad::Closed;
+    }
+    if !l.pin_pad && l.staff != StaffPad::Pin {
         l.pin.clear();
     }
     if after.device == DeviceState::InSession {
@@ -422,7 +517,14 @@ mod tests {
     use DeviceState::*;
 
     fn obs(policy_valid: bool, online: bool, device: DeviceState) -> Observed {
-        Observed { policy_valid, online, device, screens_locked: false, config_error: false }
+        Observed {
+            policy_valid,
+            online,
+            device,
+            screens_locked: false,
+            config_error: false,
+            button_test: false,
+        }
     }
 
     fn none(_: usize, _: usize) -> Option<usize> {
@@ -458,6 +560,9 @@ mod tests {
         let pin = local(None, None, true, false);
         let seen = local(None, None, false, true);
         let failed = Local { app_failed: true, ..local(None, None, false, false) };
+        let staff_pad = Local { staff: StaffPad::Pin, ..Local::default() };
+        let staff_offer = Local { staff: StaffPad::Offer("2468".into()), ..Local::default() };
+        let testing = |o: Observed| Observed { button_test: true, ..o };
         #[rustfmt::skip]
         let table: Vec<(Observed, &Local, Screen)> = vec![
             // The hold comes first, whatever else is true.
@@ -475,6 +580,18 @@ mod tests {
             (obs(false, false, InSession), &seen, Screen::AskTeacher(AskReason::NoPolicy)),
             // A PIN pad left open does not survive the hold.
             (obs(true,  true,  Idle), &pin, Screen::ChooseClass),
+            // The sign-in screen's staff pad, and a button test window over sign-in.
+            (obs(true,  true,  Idle), &staff_pad, Screen::StaffPin),
+            (obs(true,  true,  Idle), &staff_offer, Screen::StaffMenu),
+            (testing(obs(true,  true,  Idle)), &none, Screen::ButtonTest),
+            (testing(obs(true,  true,  Idle)), &pupil, Screen::ButtonTest),
+            (testing(obs(true,  true,  Idle)), &staff_offer, Screen::ButtonTest),
+            // Only on an idle device: a session or a hold comes first.
+            (testing(obs(true,  true,  InSession)), &none, Screen::Home),
+            (testing(obs(true,  true,  Held)), &none, Screen::Reported),
+            (obs(true,  true,  Held), &staff_pad, Screen::Reported),
+            (obs(true,  true,  InSession), &staff_offer, Screen::Home),
+            (locked(obs(true, true, Idle)), &staff_pad, Screen::EyesOnTeacher),
             // Sessions.
             (obs(true,  true,  InSession), &none, Screen::Home),
             (obs(true,  false, InSession), &none, Screen::Offline),
@@ -572,6 +689,70 @@ mod tests {
                 (UiEvent::SignOut, vec![Effect::SignOut], Screen::Home),
             ],
         );
+    }
+
+    /// The sign-in screen's "Staff" button: the PIN pad (slated checks the PIN), then "Test the
+    /// report button" or Cancel. A tap that does not belong (a digit on the offer) does nothing.
+    #[test]
+    fn the_sign_in_screens_staff_pad_offers_the_button_test_after_a_right_pin() {
+        let idle = obs(true, true, Idle);
+        let mut l = check(
+            idle,
+            Local::default(),
+            &[
+                (UiEvent::PinDigit(1), vec![], Screen::ChooseClass),
+                (UiEvent::TestButton, vec![], Screen::ChooseClass),
+                (UiEvent::Staff, vec![], Screen::StaffPin),
+                (UiEvent::PinDigit(2), vec![], Screen::StaffPin),
+                (UiEvent::PinDigit(4), vec![], Screen::StaffPin),
+                (UiEvent::PinDigit(6), vec![], Screen::StaffPin),
+                (UiEvent::PinUnlock, vec![], Screen::StaffPin),
+                (UiEvent::TestButton, vec![], Screen::StaffPin),
+                (UiEvent::PinDigit(8), vec![], Screen::StaffPin),
+                (
+                    UiEvent::PinUnlock,
+                    vec![Effect::CheckStaffPin { pin: "2468".into() }],
+                    Screen::StaffPin,
+                ),
+            ],
+        );
+        assert!(l.pin.is_empty(), "the digits are not kept on the pad");
+        // Wrong: the pad stays, empty.
+        staff_pin_checked(&mut l, "2468".into(), false);
+        assert_eq!(screen(&idle, &l), Screen::StaffPin);
+        // Right: the offer.
+        staff_pin_checked(&mut l, "2468".into(), true);
+        assert_eq!(screen(&idle, &l), Screen::StaffMenu);
+        assert!(!format!("{l:?}").contains("2468"), "the PIN is never in debug output");
+        let mut cancelled = l.clone();
+        assert_eq!(update(&idle, &mut cancelled, UiEvent::PinCancel, &no_pins()), vec![]);
+        assert_eq!(screen(&idle, &cancelled), Screen::ChooseClass);
+        assert_eq!(update(&idle, &mut l, UiEvent::PinDigit(1), &no_pins()), vec![]);
+        assert_eq!(
+            update(&idle, &mut l, UiEvent::TestButton, &no_pins()),
+            vec![Effect::StartButtonTest { pin: "2468".into() }]
+        );
+        assert_eq!(l.staff, StaffPad::Closed, "the PIN goes with the request");
+        let testing = Observed { button_test: true, ..idle };
+        assert_eq!(screen(&testing, &l), Screen::ButtonTest);
+        assert_eq!(update(&testing, &mut l, UiEvent::Staff, &no_pins()), vec![]);
+        assert_eq!(screen(&testing, &l), Screen::ButtonTest, "no pad over the test");
+    }
+
+    #[test]
+    fn a_sign_in_or_a_press_closes_the_sign_in_screens_staff_pad() {
+        let idle = obs(true, true, Idle);
+        for after in [obs(true, true, InSession), obs(true, true, Held)] {
+            let mut l = Local { staff: StaffPad::Offer("2468".into()), ..Local::default() };
+            observe(&idle, &after, &mut l);
+            assert_eq!(l.staff, StaffPad::Closed, "{after:?}");
+            observe(&after, &idle, &mut l);
+            assert_eq!(screen(&idle, &l), Screen::ChooseClass, "{after:?}");
+        }
+        // An idle refresh keeps the digits typed so far.
+        let mut l = Local { staff: StaffPad::Pin, pin: "24".into(), ..Local::default() };
+        observe(&idle, &idle, &mut l);
+        assert_eq!(l.pin, "24");
     }
 
     #[test]

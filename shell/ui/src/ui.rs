@@ -7,9 +7,9 @@ use crate::link::DeviceLink;
 use crate::screen::{Screen, UiEvent};
 use crate::setup::{Step, Tap as SetupTap};
 use crate::{
-    AgreementAdapter, AppWindow, AskTeacherAdapter, ConfigErrorAdapter, HomeAdapter, Kiosk,
-    OfflineAdapter, PicturePinAdapter, ReportedAdapter, SetupAdapter, SignInAdapter, TileData,
-    UnlockAdapter, Words,
+    AgreementAdapter, AppWindow, AskTeacherAdapter, ButtonTestAdapter, ConfigErrorAdapter,
+    HomeAdapter, Kiosk, OfflineAdapter, PicturePinAdapter, ReportedAdapter, SetupAdapter,
+    SignInAdapter, TileData, UnlockAdapter, Words,
 };
 use slint::{ComponentHandle, ModelRc, SharedString, VecModel};
 use std::cell::RefCell;
@@ -48,6 +48,10 @@ fn slint_screen(screen: Screen) -> crate::Screen {
         Screen::EyesOnTeacher => crate::Screen::EyesOnTeacher,
         Screen::ConfigError => crate::Screen::ConfigError,
         Screen::ItSetup => crate::Screen::ItSetup,
+        // The held device's PIN pad, its button saying OK.
+        Screen::StaffPin => crate::Screen::StaffUnlock,
+        Screen::StaffMenu => crate::Screen::StaffMenu,
+        Screen::ButtonTest => crate::Screen::ButtonTest,
     }
 }
 
@@ -108,6 +112,7 @@ pub fn show(window: &AppWindow, view: &View) {
     unlock.set_pin_length(view.pin_entered.max(crate::screen::PIN_MIN_LENGTH) as i32);
     unlock.set_min_length(crate::screen::PIN_MIN_LENGTH as i32);
     unlock.set_message(view.message.as_str().into());
+    unlock.set_for_test(view.screen == Screen::StaffPin);
 
     window.global::<AskTeacherAdapter>().set_reason(view.ask_reason.as_str().into());
     window.global::<ConfigErrorAdapter>().set_message(view.config_error.as_str().into());
@@ -164,6 +169,7 @@ where
     sign_in.on_choose_class(on(|i| UiEvent::ChooseClass(index(i))));
     sign_in.on_choose_pupil(on(|i| UiEvent::ChoosePupil(index(i))));
     sign_in.on_back(tap(UiEvent::Back));
+    sign_in.on_staff(tap(UiEvent::Staff));
     let read = |controller: Rc<RefCell<Controller<L, A>>>| {
         move |heading: SharedString| controller.borrow_mut().read_screen(&heading)
     };
@@ -192,6 +198,10 @@ where
     unlock.on_clear(tap(UiEvent::PinClear));
     unlock.on_cancel(tap(UiEvent::PinCancel));
     unlock.on_unlock(tap(UiEvent::PinUnlock));
+
+    let button_test = window.global::<ButtonTestAdapter>();
+    button_test.on_test(tap(UiEvent::TestButton));
+    button_test.on_cancel(tap(UiEvent::PinCancel));
 
     window.global::<OfflineAdapter>().on_ok(tap(UiEvent::OfflineOk));
     window.global::<AskTeacherAdapter>().on_ok(tap(UiEvent::AskTeacherOk));

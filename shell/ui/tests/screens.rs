@@ -240,6 +240,42 @@ fn staff_unlock() {
     check("staff_unlock", &k);
 }
 
+/// The sign-in screen's "Staff" button: the staff PIN pad (its button says OK), a right PIN's
+/// offer of the button test, and the page while the test window is open.
+fn staff_button_test(k: &common::Kiosk, labels: [&str; 4], shots: impl Fn(&str, &common::Kiosk)) {
+    let [staff, digit, ok, test] = labels;
+    k.press(staff);
+    assert_eq!(k.screen(), slate_ui::screen::Screen::StaffPin);
+    for d in ["2", "4"] {
+        k.press(&format!("{digit} {d}"));
+    }
+    shots("staff_pin_sign_in", k);
+    for d in ["6", "8"] {
+        k.press(&format!("{digit} {d}"));
+    }
+    k.press(ok);
+    assert_eq!(k.screen(), slate_ui::screen::Screen::StaffMenu);
+    shots("staff_button_test_offer", k);
+    k.press(test);
+    assert_eq!(k.screen(), slate_ui::screen::Screen::ButtonTest);
+    let log = k.controller.borrow().link.log.clone();
+    assert!(log.contains(&"staff_button_test start=false".to_owned()), "{log:?}");
+    assert!(log.contains(&"staff_button_test start=true".to_owned()), "{log:?}");
+    shots("button_test", k);
+    // The press is the test: the window closes and the sign-in screen is back.
+    k.controller.borrow_mut().link.press();
+    k.poll();
+    assert_eq!(k.screen(), slate_ui::screen::Screen::ChooseClass);
+}
+
+#[test]
+fn staff_pin_pad_and_button_test() {
+    init();
+    let k = common::kiosk(None);
+    let labels = ["Staff: test the report button", "Digit", "OK", "Test the report button"];
+    staff_button_test(&k, labels, check);
+}
+
 #[test]
 fn ask_teacher() {
     init();
@@ -402,6 +438,14 @@ fn cy_staff_unlock() {
     k.press("Digid 4");
     k.press("Digid 2");
     check_welsh("staff_unlock", &k);
+}
+
+#[test]
+fn cy_staff_pin_pad_and_button_test() {
+    init();
+    let k = welsh();
+    let labels = ["Staff: profi'r botwm adrodd", "Digid", "Iawn", "Profi'r botwm adrodd"];
+    staff_button_test(&k, labels, check_welsh);
 }
 
 #[test]

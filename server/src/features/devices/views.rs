@@ -588,7 +588,7 @@ mod tests {
     #[test]
     fn a_button_test_reads_as_waiting_working_or_unanswered() {
         let test = |pressed: Option<&str>| ButtonTestRecord {
-            command: 3,
+            command: Some(3),
             device: slate_protocol::DeviceNumber::new(12).unwrap(),
             issued_at: at("2026-11-17T10:14:00Z"),
             expires_at: at("2026-11-17T10:19:00Z"),

@@ -756,7 +756,10 @@ async fn the_button_test_answers_one_press_with_the_led_and_files_no_report() {
     assert!(h.display.calls().is_empty(), "the screen stays as it was");
     let kinds: Vec<_> = h.spooled().iter().map(|e| e.body.kind()).collect();
     assert_eq!(kinds, ["button_tested"]);
-    assert!(matches!(h.spooled()[0].body, EventBody::ButtonTested { command: 7 }));
+    assert!(matches!(
+        h.spooled()[0].body,
+        EventBody::ButtonTested { command: Some(7), staff: None }
+    ));
     // One press only: the next is a real report.
     h.presses.send(ButtonEvent::Up { at: Utc::now() }).await.unwrap();
     h.presses
@@ -766,6 +769,56 @@ async fn the_button_test_answers_one_press_with_the_led_and_files_no_report() {
     let status = h.ask(Request::Status {}).await;
     assert_eq!(status.state.as_deref(), Some("held"));
     assert_eq!(h.spooled().last().unwrap().body.kind(), "report_filed");
+}
+
+/// The sign-in screen's staff PIN pad (the kiosk's `staff_button_test`): a wrong PIN opens
+/// nothing and counts, a right one only checked opens nothing, "Test the report button" opens
+/// the window in the staff member's name; the press files no report and its `button_tested`
+/// names them (the staff id of the PIN that matched: `it` for slate.toml's own).
+#[tokio::test]
+async fn a_staff_pin_started_button_test_files_no_report_and_names_the_staff_member() {
+    use crate::led::LedPattern;
+    let h = Harness::start(FakeBlank::DarkAt(t("10:00:00")));
+    let test = |pin: &str, start: bool| Request::StaffButtonTest { pin: Pin(pin.into()), start };
+    let wrong = h.ask_from(test("9999", true), Role::Kiosk, None).await;
+    assert!(!wrong.ok);
+    assert!(wrong.error.as_deref().unwrap_or("").contains("wrong staff PIN"), "{wrong:?}");
+    let checked = h.ask_from(test(TEST_PIN, false), Role::Kiosk, None).await;
+    assert!(checked.ok, "{checked:?}");
+    let status = h.ask(Request::Status {}).await;
+    assert_eq!(status.button_test, Some(false), "a PIN only checked opens no test");
+    let started = h.ask_from(test(TEST_PIN, true), Role::Kiosk, None).await;
+    assert!(started.ok, "{started:?}");
+    let status = h.ask(Request::Status {}).await;
+    assert_eq!(status.button_test, Some(true), "the screen says the next press is a test");
+
+    h.presses.send(ButtonEvent::Down { at: Utc::now() }).await.unwrap();
+    let status = h.ask(Request::Status {}).await;
+    assert_eq!(status.state.as_deref(), Some("idle"), "nothing held");
+    assert_eq!(status.button_test, Some(false), "one press closes the window");
+    assert_eq!(*h.led.borrow(), LedPattern::FastBlink, "the LED answers the press");
+    assert!(h.display.calls().is_empty(), "the screen stays as it was");
+    let spooled = h.spooled();
+    let kinds: Vec<_> = spooled.iter().map(|e| e.body.kind()).collect();
+    assert_eq!(kinds, ["button_tested"], "no report, no incident");
+    let it = StaffId::new(slate_protocol::staff::IT_STAFF_ID).unwrap();
+    assert_eq!(spooled[0].body, EventBody::ButtonTested { command: None, staff: Some(it) });
+}
+
+/// A sign-in during a staff-started window closes it (only a device nobody is using is
+/// tested), and the pad is refused while a pupil is signed in.
+#[tokio::test]
+async fn a_sign_in_closes_a_staff_started_button_test() {
+    let h = Harness::start(FakeBlank::DarkAt(t("10:00:00")));
+    let test = Request::StaffButtonTest { pin: Pin(TEST_PIN.into()), start: true };
+    assert!(h.ask_from(test.clone(), Role::Kiosk, None).await.ok);
+    assert!(h.ask(sign_in("p-1")).await.ok);
+    assert_eq!(h.ask(Request::Status {}).await.button_test, Some(false));
+    let refused = h.ask_from(test, Role::Kiosk, None).await;
+    assert!(refused.error.as_deref().unwrap_or("").contains("a pupil is signed in"), "{refused:?}");
+    h.presses.send(ButtonEvent::Down { at: Utc::now() }).await.unwrap();
+    let status = h.ask(Request::Status {}).await;
+    assert_eq!(status.state.as_deref(), Some("held"), "the pupil's press is a report");
 }
 
 #[tokio::test]

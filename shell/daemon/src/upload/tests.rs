@@ -768,3 +768,30 @@ fn newer_kinds_go_only_to_a_server_that_takes_them() {
         assert_eq!(gate_batch(events, accepts), gate, "{what}");
     }
 }
+
+/// A button test started with a staff PIN names the member of staff: a shape the previous
+/// release's server refuses, so it goes only to a server that says `button_tested_by_staff`;
+/// a test from the fleet page keeps the first release's shape and goes everywhere.
+#[test]
+fn a_pin_started_button_test_goes_only_to_a_server_that_takes_its_shape() {
+    let device = DeviceNumber::new(12).unwrap();
+    let tested = |command: Option<u64>, staff: Option<&str>| {
+        let staff = staff.map(|s| slate_protocol::StaffId::new(s).unwrap());
+        Event::new(device, Utc::now(), EventBody::ButtonTested { command, staff })
+    };
+    let (by_page, by_pin) = (tested(Some(7), None), tested(None, Some("s-1")));
+    let events = [by_page.clone(), by_pin.clone()];
+    let new_server: Vec<String> =
+        slate_protocol::NEWER_KINDS.iter().map(|k| (*k).to_owned()).collect();
+    let breach_only = vec!["security_breach".to_owned()];
+    type Accepts<'a> = Option<&'a [String]>;
+    let cases: [(&str, Accepts, Gate); 4] = [
+        ("not said yet: the page's test goes, then ask", None, Gate::Send(1)),
+        ("this release's server takes both", Some(&new_server), Gate::Send(2)),
+        ("the previous release's: set aside", Some(&[]), Gate::SetAside(vec![by_pin.id])),
+        ("a server with breaches only", Some(&breach_only), Gate::SetAside(vec![by_pin.id])),
+    ];
+    for (what, accepts, gate) in cases {
+        assert_eq!(gate_batch(&events, accepts), gate, "{what}");
+    }
+}
