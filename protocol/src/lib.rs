@@ -45,7 +45,8 @@
 //! `device_refused` (a USB stick or camera plugged in and left unused) and `button_tested` (a
 //! press during the fleet's button test: no report); and, only to a server whose [`IngestReply`]
 //! `accepts` names it, `security_breach` (a policy or list the device refused, a staff PIN
-//! lockout: [`Breach`]). A report never carries a picture, page content or keystrokes: there is no
+//! lockout: [`Breach`]) and `filter_checked` (the answer to a termly filter check: what the
+//! device's own filter said of each name asked). A report never carries a picture, page content or keystrokes: there is no
 //! field for them (seed 003: "Not view the image").
 //!
 //! Every event may carry `"clock":{"boot_id":"…","boottime_ms":81234,"synchronised":true}`
@@ -522,6 +523,27 @@ pub enum EventBody {
     /// staff PINs. A newer kind: sent only to a server whose [`IngestReply::accepts`] names it
     /// (an older server refuses a whole batch with a kind it does not know).
     SecurityBreach { breach: Breach },
+    /// The answer to a filter check ([`device::CommandAction::CheckFilter`]): what the device's
+    /// own filter said of each name. A newer kind: sent only to a server whose
+    /// [`IngestReply::accepts`] names it.
+    FilterChecked {
+        /// The server's id of the `check_filter` command.
+        command: u64,
+        /// One per name asked, in the order asked; empty when the filter did not answer.
+        results: Vec<NameVerdict>,
+        /// Why there are no results (slate-dns away or refusing), if so.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    },
+}
+
+/// What the device's filter said of one name in a filter check.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NameVerdict {
+    pub name: String,
+    /// The list (category) that blocked it; `None`: allowed.
+    pub blocked_by: Option<String>,
 }
 
 /// What a [`EventBody::SecurityBreach`] says happened. Tagged by `what`.
@@ -588,7 +610,7 @@ impl Breach {
 
 /// The event kinds newer than the first release's: a device sends one only to a server whose
 /// [`IngestReply::accepts`] names it.
-pub const NEWER_KINDS: [&str; 1] = ["security_breach"];
+pub const NEWER_KINDS: [&str; 2] = ["security_breach", "filter_checked"];
 
 /// Most names a report carries in `recent_names`.
 pub const MAX_RECENT_NAMES: usize = 20;
@@ -664,6 +686,11 @@ fn check_url(field: &str, url: &str) -> Result<(), ProtocolError> {
         return Err(invalid(field, "is not a URL"));
     }
     Ok(())
+}
+
+/// A well-formed domain name (letters, digits, `-`, `.`, `_`; at most [`MAX_NAME_BYTES`]).
+pub fn check_domain_name(field: &str, name: &str) -> Result<(), ProtocolError> {
+    check_name(field, name)
 }
 
 fn check_name(field: &str, name: &str) -> Result<(), ProtocolError> {
@@ -790,6 +817,21 @@ impl EventBody {
                 }
             }
             EventBody::SecurityBreach { breach: Breach::PinLockout { .. } } => Ok(()),
+            EventBody::FilterChecked { results, error, .. } => {
+                if results.len() > device::MAX_CHECK_NAMES {
+                    return Err(invalid("results", "too many"));
+                }
+                for (i, r) in results.iter().enumerate() {
+                    check_name(&format!("results[{i}].name"), &r.name)?;
+                    if let Some(list) = &r.blocked_by {
+                        check_text(&format!("results[{i}].blocked_by"), list, 64)?;
+                    }
+                }
+                match error {
+                    Some(error) => check_text("error", error, MAX_TEXT_BYTES),
+                    None => Ok(()),
+                }
+            }
         }
     }
 
@@ -808,6 +850,7 @@ impl EventBody {
             EventBody::DeviceRefused { .. } => "device_refused",
             EventBody::ButtonTested { .. } => "button_tested",
             EventBody::SecurityBreach { .. } => "security_breach",
+            EventBody::FilterChecked { .. } => "filter_checked",
         }
     }
 }

@@ -15,6 +15,7 @@ pub mod bypasses;
 pub mod commands;
 pub mod device_api;
 pub mod devices;
+pub mod filter_checks;
 pub mod filtering_log;
 pub mod governors;
 pub mod incidents;
