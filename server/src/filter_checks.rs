@@ -316,9 +316,9 @@ mod tests {
             assert_eq!(got, want, "{text}");
             assert!(own_names(text).unwrap().iter().all(|n| n.category.is_none()));
         }
-        for bad in ["localhost", "a..b", "<script>.test", "x.test/../.."] {
+        for bad in ["localhost", "a..b", "<script>.test"] {
             let err = own_names(bad).unwrap_err();
-            assert!(err.contains("not a site name") || bad.contains('/'), "{bad}: {err}");
+            assert!(err.contains("not a site name"), "{bad}: {err}");
         }
         let too_many: String = (0..11).map(|i| format!("n{i}.test ")).collect();
         assert!(own_names(&too_many).unwrap_err().contains("at most"));

@@ -14,7 +14,7 @@ use crate::filter_checks::{
 };
 use crate::http::error::PageError;
 use crate::http::forms::{form, parse_device};
-use crate::http::layout::{csrf, layout, online, Viewer};
+use crate::http::layout::{csrf, layout, online};
 use crate::http::routes::Routes;
 use crate::http::staff::Staff;
 use crate::http::AppState;
@@ -167,9 +167,9 @@ fn run_table(run: &FilterCheckRun, answers: &HashMap<i64, CheckAnswer>) -> Marku
                     td { (device) }
                     @for c in &columns {
                         td { @match row.get(c) {
-                            Some(Cell::Blocked(lists)) => span.online { "blocked" } " " span.muted { "(" (lists.join(", ")) ")" },
-                            Some(Cell::NotBlocked(names)) => span.status-new { "NOT BLOCKED" } " " (names.join(", ")),
-                            Some(Cell::Failed(why)) => span.status-new { "filter did not answer" } " " span.muted { (why) },
+                            Some(Cell::Blocked(lists)) => { span.online { "blocked" } " " span.muted { "(" (lists.join(", ")) ")" } },
+                            Some(Cell::NotBlocked(names)) => { span.status-new { "NOT BLOCKED" } " " (names.join(", ")) },
+                            Some(Cell::Failed(why)) => { span.status-new { "filter did not answer" } " " span.muted { (why) } },
                             Some(Cell::NoAnswer) | None => span.muted { "no answer yet" },
                         } }
                     }

@@ -144,7 +144,7 @@ mod tests {
             .unwrap();
         assert!(store.policy_records().unwrap().bypasses.is_empty(), "pending is not in force");
         assert!(store
-            .commands_for(device(1), 0, now, super::Understands::ALL)
+            .commands_for(device(1), 0, now, crate::store::Understands::ALL)
             .unwrap()
             .0
             .is_empty());
@@ -155,7 +155,8 @@ mod tests {
         assert_eq!(again, BypassDecision::NotPending, "decided once");
         let records = store.policy_records().unwrap();
         assert_eq!(records.bypasses[0].approved_by, "dsl");
-        let (commands, _) = store.commands_for(device(1), 0, now, super::Understands::ALL).unwrap();
+        let (commands, _) =
+            store.commands_for(device(1), 0, now, crate::store::Understands::ALL).unwrap();
         assert_eq!(commands[0].action, CommandAction::RefreshPolicy);
     }
 }

@@ -105,10 +105,13 @@ async fn the_dsl_records_the_termly_check_and_devices_answer_the_built_in_one() 
     assert!(!page.contains("no answer yet"), "{page}");
 
     // Recording: refused without CSRF, or with a problem and no action; then recorded.
+    let today = Utc::now().with_timezone(&chrono_tz::Europe::London).date_naive();
+    let day = |days: i64| (today + chrono::Duration::days(days)).to_string();
+    let (last_term, overdue_since, yesterday) = (day(-90), day(-1), day(-1));
     let no_csrf = dsl
         .post(
             "/filter-checks",
-            &[("checked_on", "2026-12-01"), ("what_checked", "x"), ("outcome", "passed")],
+            &[("checked_on", yesterday.as_str()), ("what_checked", "x"), ("outcome", "passed")],
         )
         .await;
     assert_eq!(no_csrf.status(), 403);
@@ -117,7 +120,7 @@ async fn the_dsl_records_the_termly_check_and_devices_answer_the_built_in_one() 
         "/filter-checks",
         "/filter-checks",
         &[
-            ("checked_on", "2026-12-01"),
+            ("checked_on", yesterday.as_str()),
             ("what_checked", "device 12"),
             ("outcome", "problems_found"),
         ],
@@ -129,22 +132,23 @@ async fn the_dsl_records_the_termly_check_and_devices_answer_the_built_in_one() 
         "/filter-checks",
         "/filter-checks",
         &[
-            ("checked_on", "2026-09-10"),
+            ("checked_on", last_term.as_str()),
             ("what_checked", "devices 1-30 by hand"),
             ("outcome", "passed"),
-            ("next_due", "2026-12-01"),
+            ("next_due", overdue_since.as_str()),
         ],
     )
     .await;
     assert_eq!(older.status(), 303);
     let page = dsl.page("/filter-checks").await;
-    assert!(page.contains("The next check is overdue: it was due 2026-12-01."), "{page}");
+    let overdue = format!("The next check is overdue: it was due {overdue_since}.");
+    assert!(page.contains(&overdue), "{page}");
     let recorded = submit(
         &mut dsl,
         "/filter-checks",
         "/filter-checks",
         &[
-            ("checked_on", "2026-12-01"),
+            ("checked_on", yesterday.as_str()),
             ("what_checked", "device 12, every category"),
             ("outcome", "problems_found"),
             ("notes", "gambling let through"),
@@ -165,7 +169,7 @@ async fn the_dsl_records_the_termly_check_and_devices_answer_the_built_in_one() 
         "/filter-checks",
         "/filter-checks",
         &[
-            ("checked_on", "2026-12-01"),
+            ("checked_on", yesterday.as_str()),
             ("what_checked", "x"),
             ("outcome", "passed"),
             ("run", "99"),
@@ -192,7 +196,7 @@ async fn the_dsl_records_the_termly_check_and_devices_answer_the_built_in_one() 
         actions.contains(&(
             "a.dsl",
             "recorded a termly filter check",
-            Some("check of 2026-12-01: problems found; next due 2099-01-01")
+            Some(format!("check of {yesterday}: problems found; next due 2099-01-01").as_str())
         )),
         "{actions:?}"
     );
