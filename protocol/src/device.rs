@@ -30,9 +30,9 @@
 //! The cursor is the server's; a device passes back the last one it was given, so a command is
 //! delivered once per device even across reconnects, and a device that was off for the day is
 //! not locked by yesterday's "eyes on me" (each command has an `expires_at`). `can` (optional)
-//! names actions newer than the first four that the device understands (only `test_button` so
-//! far): a server sends those to no device that did not say so, since an older device refuses a
-//! reply with an action it does not know.
+//! names actions newer than the first four that the device understands (`test_button`,
+//! `check_filter`): a server sends those to no device that did not say so, since an older device
+//! refuses a reply with an action it does not know.
 
 use crate::bundle::SignedBundle;
 use crate::{check_version, decode, invalid, ProtocolError, PROTOCOL_VERSION};
@@ -188,6 +188,9 @@ impl CommandsReply {
         if reply.commands.len() > MAX_COMMANDS_PER_REPLY {
             return Err(invalid("commands", "too many"));
         }
+        for command in &reply.commands {
+            command.validate()?;
+        }
         Ok(reply)
     }
 }
@@ -202,9 +205,53 @@ pub struct DeviceCommand {
     /// A device that receives it later ignores it.
     pub expires_at: DateTime<Utc>,
     pub action: CommandAction,
+    /// `check_filter` only: the names to resolve through the device's filter (at most
+    /// [`MAX_CHECK_NAMES`]); left out for every other action.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub check_names: Vec<CheckName>,
 }
 
+/// One name a filter check resolves, with the category (list) the server took it from: the
+/// category is the school's expectation (blocked by that list), `None` for a name of the DSL's
+/// own.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckName {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
+}
+
+/// Most names one filter check carries.
+pub const MAX_CHECK_NAMES: usize = 64;
+
 impl DeviceCommand {
+    /// A command with no check names (every action but `check_filter`).
+    pub fn new(
+        id: u64,
+        issued_at: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+        action: CommandAction,
+    ) -> Self {
+        Self { id, issued_at, expires_at, action, check_names: Vec::new() }
+    }
+
+    /// Checks what a type cannot: a check's names are well-formed domain names, within limits.
+    pub fn validate(&self) -> Result<(), ProtocolError> {
+        if self.check_names.len() > MAX_CHECK_NAMES {
+            return Err(invalid("check_names", "too many"));
+        }
+        for (i, n) in self.check_names.iter().enumerate() {
+            crate::check_domain_name(&format!("check_names[{i}].name"), &n.name)?;
+            if let Some(category) = &n.category {
+                check_list_name(category).map_err(|_| {
+                    invalid(format!("check_names[{i}].category"), "is not a list name")
+                })?;
+            }
+        }
+        Ok(())
+    }
+
     /// Whether the device should still act on it at `now`.
     pub fn is_live(&self, now: DateTime<Utc>) -> bool {
         now < self.expires_at
@@ -229,7 +276,14 @@ pub enum CommandAction {
     /// device whose poll says it understands it ([`CAN_TEST_BUTTON`]): an older device would
     /// refuse the whole reply.
     TestButton,
+    /// The termly filter check: resolve each of the command's `check_names` through the
+    /// device's own filter (slate-dns) and answer with a `filter_checked` event. Sent only to a
+    /// device whose poll says it understands it ([`CAN_CHECK_FILTER`]).
+    CheckFilter,
 }
+
+/// The commands poll's `can` value of a device that understands [`CommandAction::CheckFilter`].
+pub const CAN_CHECK_FILTER: &str = "check_filter";
 
 /// Longest a button test window stays open on a device, however late the command expires.
 pub const MAX_BUTTON_TEST: std::time::Duration = std::time::Duration::from_secs(5 * 60);
@@ -249,6 +303,7 @@ impl CommandAction {
             CommandAction::SignOutAll => "sign_out_all",
             CommandAction::RefreshPolicy => "refresh_policy",
             CommandAction::TestButton => "test_button",
+            CommandAction::CheckFilter => "check_filter",
         }
     }
 }
@@ -264,6 +319,7 @@ mod tests {
             issued_at: "2026-11-23T10:14:00Z".parse().unwrap(),
             expires_at: "2026-11-23T10:24:00Z".parse().unwrap(),
             action: CommandAction::LockScreens,
+            check_names: Vec::new(),
         };
         let reply = CommandsReply::new(vec![command.clone()], 7);
         let wire = serde_json::to_vec(&reply).unwrap();
@@ -317,6 +373,51 @@ mod tests {
             let err = crate::Batch::from_json(event(bad).as_bytes()).unwrap_err();
             assert!(err.to_string().contains("either its command or its staff"), "{bad}: {err}");
         }
+    }
+
+    #[test]
+    fn a_filter_check_carries_its_names_and_its_answer_is_a_newer_event() {
+        let wire = br#"{"v":1,"commands":[{"id":4,"issued_at":"2026-11-23T10:14:00Z","expires_at":"2026-11-23T10:24:00Z","action":"check_filter","check_names":[{"name":"adult.example","category":"adult"},{"name":"test.provider.example"}]}],"cursor":4}"#;
+        let reply = CommandsReply::from_json(wire).unwrap();
+        let command = &reply.commands[0];
+        assert_eq!(command.action, CommandAction::CheckFilter);
+        assert_eq!(command.action.as_str(), CAN_CHECK_FILTER);
+        assert_eq!(
+            command.check_names[1],
+            CheckName { name: "test.provider.example".into(), category: None }
+        );
+        let again = serde_json::to_vec(&reply).unwrap();
+        assert_eq!(CommandsReply::from_json(&again).unwrap(), reply);
+        // Any other command is what it always was on the wire: no `check_names`.
+        let plain = DeviceCommand::new(
+            1,
+            command.issued_at,
+            command.expires_at,
+            CommandAction::LockScreens,
+        );
+        assert!(!String::from_utf8(serde_json::to_vec(&plain).unwrap())
+            .unwrap()
+            .contains("check_names"));
+        let bad = [
+            (r#"[{"name":"not a name"}]"#, "check_names[0].name"),
+            (r#"[{"name":"a.example","category":"../x"}]"#, "check_names[0].category"),
+        ];
+        for (names, field) in bad {
+            let wire = format!(
+                r#"{{"v":1,"commands":[{{"id":4,"issued_at":"2026-11-23T10:14:00Z","expires_at":"2026-11-23T10:24:00Z","action":"check_filter","check_names":{names}}}],"cursor":4}}"#
+            );
+            let err = CommandsReply::from_json(wire.as_bytes()).unwrap_err().to_string();
+            assert!(err.contains(field), "{names}: {err}");
+        }
+        let event = br#"{"v":1,"events":[{"id":"01936b2e-0000-7000-8000-000000000001","device":12,"at":"2026-11-23T10:15:00Z","body":{"type":"filter_checked","command":4,"results":[{"name":"adult.example","blocked_by":"adult"},{"name":"test.provider.example","blocked_by":null}]}}]}"#;
+        let batch = crate::Batch::from_json(event).unwrap();
+        assert_eq!(batch.events[0].body.kind(), "filter_checked");
+        assert!(crate::NEWER_KINDS.contains(&"filter_checked"));
+        let bad_event = br#"{"v":1,"events":[{"id":"01936b2e-0000-7000-8000-000000000001","device":12,"at":"2026-11-23T10:15:00Z","body":{"type":"filter_checked","command":4,"results":[{"name":"a b","blocked_by":null}]}}]}"#;
+        assert!(crate::Batch::from_json(bad_event)
+            .unwrap_err()
+            .to_string()
+            .contains("results[0].name"));
     }
 
     #[test]

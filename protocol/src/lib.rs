@@ -45,9 +45,10 @@
 //! `device_refused` (a USB stick or camera plugged in and left unused) and `button_tested` (a
 //! press during the fleet's button test: no report); and, only to a server whose [`IngestReply`]
 //! `accepts` names it, `security_breach` (a policy or list the device refused, a staff PIN
-//! lockout: [`Breach`]) and a `button_tested` that names the member of staff who started the
-//! test on the device with their PIN (`button_tested_by_staff` in `accepts`, see
-//! [`EventBody::gate_kind`]). A report never carries a picture, page content or keystrokes: there is no
+//! lockout: [`Breach`]), `filter_checked` (the answer to a termly filter check: what the
+//! device's own filter said of each name asked) and a `button_tested` that names the member of
+//! staff who started the test on the device with their PIN (`button_tested_by_staff` in
+//! `accepts`, see [`EventBody::gate_kind`]). A report never carries a picture, page content or keystrokes: there is no
 //! field for them (seed 003: "Not view the image").
 //!
 //! Every event may carry `"clock":{"boot_id":"…","boottime_ms":81234,"synchronised":true}`
@@ -533,6 +534,27 @@ pub enum EventBody {
     /// staff PINs. A newer kind: sent only to a server whose [`IngestReply::accepts`] names it
     /// (an older server refuses a whole batch with a kind it does not know).
     SecurityBreach { breach: Breach },
+    /// The answer to a filter check ([`device::CommandAction::CheckFilter`]): what the device's
+    /// own filter said of each name. A newer kind: sent only to a server whose
+    /// [`IngestReply::accepts`] names it.
+    FilterChecked {
+        /// The server's id of the `check_filter` command.
+        command: u64,
+        /// One per name asked, in the order asked; empty when the filter did not answer.
+        results: Vec<NameVerdict>,
+        /// Why there are no results (slate-dns away or refusing), if so.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    },
+}
+
+/// What the device's filter said of one name in a filter check.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NameVerdict {
+    pub name: String,
+    /// The list (category) that blocked it; `None`: allowed.
+    pub blocked_by: Option<String>,
 }
 
 /// What a [`EventBody::SecurityBreach`] says happened. Tagged by `what`.
@@ -599,7 +621,7 @@ impl Breach {
 
 /// The event kinds newer than the first release's: a device sends one only to a server whose
 /// [`IngestReply::accepts`] names it.
-pub const NEWER_KINDS: [&str; 2] = ["security_breach", BUTTON_TESTED_BY_STAFF];
+pub const NEWER_KINDS: [&str; 3] = ["security_breach", "filter_checked", BUTTON_TESTED_BY_STAFF];
 
 /// The [`NEWER_KINDS`] word for a `button_tested` that names the member of staff who started the
 /// test with their PIN ([`EventBody::gate_kind`]).
@@ -679,6 +701,11 @@ fn check_url(field: &str, url: &str) -> Result<(), ProtocolError> {
         return Err(invalid(field, "is not a URL"));
     }
     Ok(())
+}
+
+/// A well-formed domain name (letters, digits, `-`, `.`, `_`; at most [`MAX_NAME_BYTES`]).
+pub fn check_domain_name(field: &str, name: &str) -> Result<(), ProtocolError> {
+    check_name(field, name)
 }
 
 fn check_name(field: &str, name: &str) -> Result<(), ProtocolError> {
@@ -808,6 +835,21 @@ impl EventBody {
                 }
             }
             EventBody::SecurityBreach { breach: Breach::PinLockout { .. } } => Ok(()),
+            EventBody::FilterChecked { results, error, .. } => {
+                if results.len() > device::MAX_CHECK_NAMES {
+                    return Err(invalid("results", "too many"));
+                }
+                for (i, r) in results.iter().enumerate() {
+                    check_name(&format!("results[{i}].name"), &r.name)?;
+                    if let Some(list) = &r.blocked_by {
+                        check_text(&format!("results[{i}].blocked_by"), list, 64)?;
+                    }
+                }
+                match error {
+                    Some(error) => check_text("error", error, MAX_TEXT_BYTES),
+                    None => Ok(()),
+                }
+            }
         }
     }
 
@@ -826,6 +868,7 @@ impl EventBody {
             EventBody::DeviceRefused { .. } => "device_refused",
             EventBody::ButtonTested { .. } => "button_tested",
             EventBody::SecurityBreach { .. } => "security_breach",
+            EventBody::FilterChecked { .. } => "filter_checked",
         }
     }
 

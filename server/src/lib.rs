@@ -72,6 +72,7 @@ pub mod device_policy;
 pub mod device_serials;
 pub mod export;
 pub mod features;
+pub mod filter_checks;
 pub mod governors;
 pub mod http;
 pub mod incident;

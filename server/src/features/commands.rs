@@ -142,17 +142,19 @@ pub fn command_label(action: CommandAction) -> &'static str {
         CommandAction::SignOutAll => "Sign everyone out",
         CommandAction::RefreshPolicy => "Fetch the changed policy",
         CommandAction::TestButton => "Test the button",
+        CommandAction::CheckFilter => "Filter check",
     }
 }
 
 /// A stored command's label; one this server does not know stays as stored.
 fn stored_command_label(action: &str) -> &str {
-    const ALL: [CommandAction; 5] = [
+    const ALL: [CommandAction; 6] = [
         CommandAction::LockScreens,
         CommandAction::UnlockScreens,
         CommandAction::SignOutAll,
         CommandAction::RefreshPolicy,
         CommandAction::TestButton,
+        CommandAction::CheckFilter,
     ];
     ALL.into_iter().find(|a| a.as_str() == action).map_or(action, |a| command_label(a))
 }
@@ -320,6 +322,7 @@ mod tests {
             ("sign_out_all", "Sign everyone out"),
             ("refresh_policy", "Fetch the changed policy"),
             ("test_button", "Test the button"),
+            ("check_filter", "Filter check"),
             ("from_a_newer_server", "from_a_newer_server"),
         ];
         for (stored, label) in cases {

@@ -7,7 +7,7 @@ use crate::http::error::ApiError;
 use crate::http::routes::{Method, Route, Routes};
 use crate::http::{AppState, LiveReport};
 use crate::secrets::{Secret, SecretHash};
-use crate::store::{AuthenticatedDevice, EnrollOutcome, SerialLookup};
+use crate::store::{AuthenticatedDevice, EnrollOutcome, SerialLookup, Understands};
 use axum::body::Body;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -22,7 +22,8 @@ use chrono::Utc;
 use slate_protocol::bundle::{BundleKind, SignedBundle};
 use slate_protocol::class_set::{NumberReply, NumberRequest};
 use slate_protocol::device::{
-    check_list_name, CommandsReply, PolicyReply, CAN_TEST_BUTTON, MAX_COMMAND_WAIT_S,
+    check_list_name, CommandsReply, PolicyReply, CAN_CHECK_FILTER, CAN_TEST_BUTTON,
+    MAX_COMMAND_WAIT_S,
 };
 use slate_protocol::routes;
 use slate_protocol::update::{check_sha256, UpdateCheck, UpdateReply};
@@ -302,11 +303,12 @@ pub async fn device_list(
 
 /// The commands long poll's query: `after` (default 0), `wait_s` (1 to 55, default 25) and
 /// `can` (newer actions the device understands, comma-separated; names this server does not
-/// know are ignored). Returns whether the device understands `test_button`.
-pub fn parse_commands_query(query: Option<&str>) -> Result<(u64, u32, bool), String> {
+/// know are ignored). Returns which of the newer actions (`test_button`, `check_filter`) the
+/// device understands.
+pub fn parse_commands_query(query: Option<&str>) -> Result<(u64, u32, Understands), String> {
     let mut after = 0u64;
     let mut wait_s = 25u32;
-    let mut can_test = false;
+    let mut can = Understands::default();
     for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
         match key {
@@ -320,11 +322,14 @@ pub fn parse_commands_query(query: Option<&str>) -> Result<(u64, u32, bool), Str
                     .filter(|w| (1..=MAX_COMMAND_WAIT_S).contains(w))
                     .ok_or_else(|| format!("wait_s must be 1 to {MAX_COMMAND_WAIT_S}"))?
             }
-            "can" => can_test |= value.split(',').any(|c| c == CAN_TEST_BUTTON),
+            "can" => {
+                can.test_button |= value.split(',').any(|c| c == CAN_TEST_BUTTON);
+                can.check_filter |= value.split(',').any(|c| c == CAN_CHECK_FILTER);
+            }
             _ => return Err("unknown query parameter (after, wait_s and can only)".to_owned()),
         }
     }
-    Ok((after, wait_s, can_test))
+    Ok((after, wait_s, can))
 }
 
 /// `GET /api/v1/device/commands?after=N&wait_s=S`: answers as soon as there is a live command
@@ -335,7 +340,7 @@ pub async fn device_commands(
     RawQuery(query): RawQuery,
 ) -> Result<Json<CommandsReply>, ApiError> {
     let device = authenticate_device(&state, &headers).await?;
-    let (after, wait_s, can_test) =
+    let (after, wait_s, can) =
         parse_commands_query(query.as_deref()).map_err(ApiError::BadQuery)?;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(wait_s.into());
     // Subscribed before the first look, so a command queued in between still wakes us.
@@ -344,7 +349,7 @@ pub async fn device_commands(
     loop {
         let (commands, cursor) = state
             .store
-            .run(move |store| store.commands_for(device, after, Utc::now(), can_test))
+            .run(move |store| store.commands_for(device, after, Utc::now(), can))
             .await?;
         if !commands.is_empty() {
             tracing::info!(%device, count = commands.len(), "commands sent");
@@ -527,14 +532,21 @@ mod tests {
 
     #[test]
     fn the_commands_query_is_checked_by_name() {
-        type Case<'a> = (Option<&'a str>, Result<(u64, u32, bool), &'a str>);
-        let cases: [Case; 12] = [
-            (None, Ok((0, 25, false))),
-            (Some("after=7&wait_s=1"), Ok((7, 1, false))),
-            (Some("wait_s=55"), Ok((0, 55, false))),
-            (Some("after=7&wait_s=25&can=test_button"), Ok((7, 25, true))),
-            (Some("can=from_a_newer_device,test_button"), Ok((0, 25, true))),
-            (Some("can=from_a_newer_device"), Ok((0, 25, false))),
+        type Case<'a> = (Option<&'a str>, Result<(u64, u32, Understands), &'a str>);
+        let none = Understands::default();
+        let test = Understands { test_button: true, check_filter: false };
+        let cases: [Case; 14] = [
+            (None, Ok((0, 25, none))),
+            (Some("after=7&wait_s=1"), Ok((7, 1, none))),
+            (Some("wait_s=55"), Ok((0, 55, none))),
+            (Some("after=7&wait_s=25&can=test_button"), Ok((7, 25, test))),
+            (Some("can=from_a_newer_device,test_button"), Ok((0, 25, test))),
+            (Some("can=from_a_newer_device"), Ok((0, 25, none))),
+            (Some("can=test_button,check_filter"), Ok((0, 25, Understands::ALL))),
+            (
+                Some("can=check_filter"),
+                Ok((0, 25, Understands { test_button: false, check_filter: true })),
+            ),
             (Some("wait_s=0"), Err("wait_s")),
             (Some("wait_s=56"), Err("wait_s")),
             (Some("wait_s=x"), Err("wait_s")),

@@ -16,6 +16,7 @@ pub mod commands;
 pub mod device_api;
 pub mod device_numbers;
 pub mod devices;
+pub mod filter_checks;
 pub mod filtering_log;
 pub mod governors;
 pub mod incidents;

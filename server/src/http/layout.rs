@@ -129,6 +129,7 @@ fn layout_with_scripts(
                             @if v.may(Permission::ReadAudit) { a href="/audit" { "Audit log" } " " }
                             @if v.may(Permission::ReadCaseFile) { a href="/filtering-log" { "Filtering log" } " " }
                             @if v.may(Permission::ManageAlertRules) { a href="/alert-rules" { "Alert rules" } " " }
+                            @if v.may(Permission::CheckFilter) { a href="/filter-checks" { "Filter checks" } " " }
                             @if v.may(Permission::ManageAgreements) { a href="/agreements" { "Agreements" } " " }
                             @if v.may(Permission::GovernorReport) { a href="/governors" { "Governors' report" } }
                         }

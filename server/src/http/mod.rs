@@ -18,8 +18,8 @@ use crate::auth::{HashCost, SignInThrottle};
 use crate::config::Config;
 use crate::features::{
     agreements, alert_settings, audit, block_requests, bypasses, commands, device_api,
-    device_numbers, devices, filtering_log, governors, incidents, pupils, record_incident,
-    recovery, setup, sign_in, staff_accounts, updates,
+    device_numbers, devices, filter_checks, filtering_log, governors, incidents, pupils,
+    record_incident, recovery, setup, sign_in, staff_accounts, updates,
 };
 use crate::notify::Notifier;
 use crate::secrets::Secret;
@@ -217,6 +217,7 @@ pub fn routes() -> Routes {
         .merge(bypasses::routes())
         .merge(block_requests::routes())
         .merge(commands::routes())
+        .merge(filter_checks::routes())
         .merge(governors::routes())
         .merge(audit::routes())
         .merge(alert_settings::routes())

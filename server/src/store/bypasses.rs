@@ -143,7 +143,11 @@ mod tests {
             .request_bypass("oak", "example.org", now, now + Duration::hours(1), "why", "t", now)
             .unwrap();
         assert!(store.policy_records().unwrap().bypasses.is_empty(), "pending is not in force");
-        assert!(store.commands_for(device(1), 0, now, true).unwrap().0.is_empty());
+        assert!(store
+            .commands_for(device(1), 0, now, crate::store::Understands::ALL)
+            .unwrap()
+            .0
+            .is_empty());
         assert_eq!(store.decide_bypass(id, true, "t", now).unwrap(), BypassDecision::OwnRequest);
         assert!(store.policy_records().unwrap().bypasses.is_empty(), "not by its requester");
         assert_eq!(store.decide_bypass(id, true, "dsl", now).unwrap(), BypassDecision::Decided);
@@ -151,7 +155,8 @@ mod tests {
         assert_eq!(again, BypassDecision::NotPending, "decided once");
         let records = store.policy_records().unwrap();
         assert_eq!(records.bypasses[0].approved_by, "dsl");
-        let (commands, _) = store.commands_for(device(1), 0, now, true).unwrap();
+        let (commands, _) =
+            store.commands_for(device(1), 0, now, crate::store::Understands::ALL).unwrap();
         assert_eq!(commands[0].action, CommandAction::RefreshPolicy);
     }
 }

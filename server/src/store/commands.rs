@@ -33,6 +33,18 @@ pub struct ButtonTestRecord {
     pub pressed_at: Option<DateTime<Utc>>,
 }
 
+/// Which of the actions newer than the first four a device's poll said it understands (its
+/// `can`): to any other device they are never sent, as it would refuse the whole reply.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Understands {
+    pub test_button: bool,
+    pub check_filter: bool,
+}
+
+impl Understands {
+    pub const ALL: Self = Self { test_button: true, check_filter: true };
+}
+
 fn parse_action(text: &str) -> Result<CommandAction, StoreError> {
     serde_json::from_value(serde_json::Value::String(text.to_owned()))
         .map_err(|_| StoreError::Corrupt(format!("command action {text:?}")))
@@ -80,14 +92,14 @@ impl Store {
 
     /// The live commands for `device` after cursor `after`, and the cursor to pass next time.
     /// A cursor past the newest command (a server restored from a backup) starts over.
-    /// `can_test`: the device said it understands `test_button`; to any other device that
-    /// action is never sent (it would refuse the whole reply).
+    /// `can`: the newer actions the device said it understands; the others are never sent to
+    /// it. A `check_filter` carries its check's names.
     pub fn commands_for(
         &self,
         device: DeviceNumber,
         after: u64,
         now: DateTime<Utc>,
-        can_test: bool,
+        can: Understands,
     ) -> Result<(Vec<DeviceCommand>, u64), StoreError> {
         let connection = self.lock();
         let newest: i64 =
@@ -98,12 +110,25 @@ impl Store {
         let mut statement = connection.prepare(
             "SELECT id, issued_at, expires_at, action FROM device_commands
              WHERE id > $1 AND (device IS NULL OR device = $2) AND expires_at > $3
-               AND action <> $5
+               AND action <> $5 AND action <> $6
              ORDER BY id LIMIT $4",
         )?;
-        let unknown = if can_test { "" } else { CommandAction::TestButton.as_str() };
+        let unknown = |understood: bool, action: CommandAction| {
+            if understood {
+                ""
+            } else {
+                action.as_str()
+            }
+        };
         let rows = statement.query_map(
-            (after as i64, device.get(), db_time(now), MAX_COMMANDS_PER_REPLY as i64, unknown),
+            (
+                after as i64,
+                device.get(),
+                db_time(now),
+                MAX_COMMANDS_PER_REPLY as i64,
+                unknown(can.test_button, CommandAction::TestButton),
+                unknown(can.check_filter, CommandAction::CheckFilter),
+            ),
             |r| {
                 Ok((
                     r.get::<_, i64>(0)?,
@@ -113,17 +138,22 @@ impl Store {
                 ))
             },
         )?;
-        let commands = rows
+        let mut commands = rows
             .map(|row| {
                 let (id, issued, expires, action) = row?;
-                Ok(DeviceCommand {
-                    id: id as u64,
-                    issued_at: parse_db_time(&issued)?,
-                    expires_at: parse_db_time(&expires)?,
-                    action: parse_action(&action)?,
-                })
+                Ok(DeviceCommand::new(
+                    id as u64,
+                    parse_db_time(&issued)?,
+                    parse_db_time(&expires)?,
+                    parse_action(&action)?,
+                ))
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
+        drop(statement);
+        for command in commands.iter_mut().filter(|c| c.action == CommandAction::CheckFilter) {
+            command.check_names =
+                super::filter_checks::names_of_command(&**connection, command.id)?;
+        }
         // A full page may have more behind it; otherwise everything up to the newest is seen.
         let cursor = if commands.len() == MAX_COMMANDS_PER_REPLY {
             commands.last().map_or(after, |c| c.id)
@@ -270,14 +300,17 @@ mod tests {
         let two = store
             .queue_command(Some(device(2)), CommandAction::SignOutAll, now, later, "t")
             .unwrap();
-        let (commands, cursor) = store.commands_for(device(1), 0, now, true).unwrap();
+        let (commands, cursor) = store.commands_for(device(1), 0, now, Understands::ALL).unwrap();
         assert_eq!(commands.iter().map(|c| c.id as i64).collect::<Vec<_>>(), [all]);
         assert_eq!(cursor as i64, two, "the cursor passes commands for other devices");
-        assert!(store.commands_for(device(1), cursor, now, true).unwrap().0.is_empty());
-        let (for_two, _) = store.commands_for(device(2), 0, now, true).unwrap();
+        assert!(store.commands_for(device(1), cursor, now, Understands::ALL).unwrap().0.is_empty());
+        let (for_two, _) = store.commands_for(device(2), 0, now, Understands::ALL).unwrap();
         assert_eq!(for_two.len(), 2);
-        assert!(store.commands_for(device(2), 0, later, true).unwrap().0.is_empty(), "expired");
-        let (restart, _) = store.commands_for(device(1), 999, now, true).unwrap();
+        assert!(
+            store.commands_for(device(2), 0, later, Understands::ALL).unwrap().0.is_empty(),
+            "expired"
+        );
+        let (restart, _) = store.commands_for(device(1), 999, now, Understands::ALL).unwrap();
         assert_eq!(restart.len(), 1, "a cursor from the future starts over");
     }
 }

@@ -291,6 +291,8 @@ fn derive_rows(
         // A refused policy or a PIN lockout: in the events table, for the alert rules and the
         // device's page.
         EventBody::SecurityBreach { .. } => {}
+        // A filter check's answer: the filter checks page reads it from the events table.
+        EventBody::FilterChecked { .. } => {}
         EventBody::ReportResolved { report, choice, staff } => {
             resolve_on_device(
                 tx,

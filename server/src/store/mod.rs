@@ -16,6 +16,7 @@ mod chronology;
 mod classes;
 mod commands;
 mod devices;
+mod filter_checks;
 mod filtering_log;
 mod incidents;
 mod ingest;
@@ -45,10 +46,11 @@ pub use chronology::{
     AcceptedAgreement, BlockedAttempt, IncidentHistoryLine, PupilRecord, PupilSession,
 };
 pub use classes::ClassInput;
-pub use commands::{ButtonTestRecord, CommandRecord};
+pub use commands::{ButtonTestRecord, CommandRecord, Understands};
 pub use devices::{
     AuthenticatedDevice, CredentialState, EnrollOutcome, EnrollRefusal, ListedSerial, SerialLookup,
 };
+pub use filter_checks::{CheckAnswer, FilterCheckRecord, FilterCheckRun};
 pub use filtering_log::{BlockFilter, LoggedBlock};
 pub use incidents::{IncidentEntry, IncidentFilter, IncidentRecord, StepError};
 pub use ingest::{Ingested, NewReport};

@@ -92,6 +92,8 @@ const MIGRATIONS: &[Migration] = &[
     // IT's list of which device number each Raspberry Pi serial or MAC address gets, for a
     // class set from one card image (issue 15).
     migration!("0023_device_serials"),
+    // The DSL's termly filter check and the built-in check's runs (issue 17).
+    migration!("0025_filter_checks"),
 ];
 
 pub fn migrations() -> Migrations<'static> {

@@ -13,6 +13,7 @@ mod common;
 mod desk;
 mod device_api;
 mod exports;
+mod filter_checks;
 mod forms;
 mod http2;
 mod https;

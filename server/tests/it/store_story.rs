@@ -309,10 +309,15 @@ fn a_term(store: &Store) {
             "mr.smith",
         )
         .unwrap();
-    let (commands, cursor) = store.commands_for(device(12), 0, issued, true).unwrap();
+    let (commands, cursor) =
+        store.commands_for(device(12), 0, issued, slate_server::store::Understands::ALL).unwrap();
     assert_eq!(commands.len(), 1);
     assert_eq!(cursor, command as u64);
-    assert!(store.commands_for(device(12), cursor, issued, true).unwrap().0.is_empty());
+    assert!(store
+        .commands_for(device(12), cursor, issued, slate_server::store::Understands::ALL)
+        .unwrap()
+        .0
+        .is_empty());
 
     // Wednesday: a press with nobody signed in; nobody has looked at it yet.
     let mut unsigned = report(12, None, "Left open");

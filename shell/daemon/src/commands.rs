@@ -7,7 +7,9 @@
 use crate::credential;
 use crate::policy::{write_atomic, DeviceApi};
 use chrono::{DateTime, Utc};
-use slate_protocol::device::{CommandAction, CommandsReply, DeviceCommand, CAN_TEST_BUTTON};
+use slate_protocol::device::{
+    CommandAction, CommandsReply, DeviceCommand, CAN_CHECK_FILTER, CAN_TEST_BUTTON,
+};
 use slate_protocol::routes;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -25,10 +27,13 @@ pub fn live_commands(reply: &CommandsReply, now: DateTime<Utc>) -> Vec<DeviceCom
     reply.commands.iter().filter(|c| c.is_live(now)).cloned().collect()
 }
 
-/// The poll's path and query for `cursor`; `can_test` says this device understands the button
-/// test (left out for a server older than it, which refuses a query it does not know).
+/// The poll's path and query for `cursor`; `can_test` says this device understands the newer
+/// actions, the button test and the filter check (left out for a server older than the button
+/// test, which refuses a query it does not know; a server that knows only the button test
+/// ignores the name it does not know).
 pub fn poll_path(cursor: u64, can_test: bool) -> String {
-    let can = if can_test { format!("&can={CAN_TEST_BUTTON}") } else { String::new() };
+    let can =
+        if can_test { format!("&can={CAN_TEST_BUTTON},{CAN_CHECK_FILTER}") } else { String::new() };
     format!("{}?after={cursor}&wait_s={WAIT_S}{can}", routes::DEVICE_COMMANDS)
 }
 
@@ -132,7 +137,7 @@ mod tests {
     }
 
     fn cmd(id: u64, expires: &str, action: CommandAction) -> DeviceCommand {
-        DeviceCommand { id, issued_at: t("10:00:00"), expires_at: t(expires), action }
+        DeviceCommand::new(id, t("10:00:00"), t(expires), action)
     }
 
     #[test]
@@ -182,6 +187,7 @@ mod tests {
                 issued_at: Utc::now(),
                 expires_at: Utc::now() + chrono::Duration::minutes(10),
                 action: CommandAction::LockScreens,
+                check_names: Vec::new(),
             };
             let body = serde_json::to_vec(&CommandsReply::new(vec![command], 1)).unwrap();
             Ok(crate::upload::HttpAnswer { status: 200, body })
@@ -212,6 +218,9 @@ mod tests {
         std::fs::write(dir.path().join(CURSOR_FILE), b"garbage").unwrap();
         assert_eq!(load_cursor(dir.path()), 0);
         assert_eq!(poll_path(42, false), "/api/v1/device/commands?after=42&wait_s=25");
-        assert_eq!(poll_path(7, true), "/api/v1/device/commands?after=7&wait_s=25&can=test_button");
+        assert_eq!(
+            poll_path(7, true),
+            "/api/v1/device/commands?after=7&wait_s=25&can=test_button,check_filter"
+        );
     }
 }

@@ -113,6 +113,9 @@ pub enum Notice {
     Teacher(DeviceCommand),
     /// A security breach seen outside the core (a policy or list refused): filed as an event.
     Breach(Breach),
+    /// A filter check's answer ([`crate::filter_check`], always a `filter_checked` body): filed
+    /// as an event.
+    FilterChecked(EventBody),
 }
 
 /// The held report a restart must come back to, from `<state_dir>/held`: the report's id (as
@@ -372,6 +375,17 @@ impl<D: Display, A: Apps, I: Ids + Send + 'static> Driver<D, A, I> {
                 let _ = self.spool_event(event).await;
                 return;
             }
+            Notice::FilterChecked(body) => {
+                let event = Event {
+                    id: self.ids.event_id(),
+                    device: self.device(),
+                    at: self.now().wall,
+                    body,
+                    clock: None,
+                };
+                let _ = self.spool_event(event).await;
+                return;
+            }
             Notice::Teacher(command) => match command.action {
                 CommandAction::LockScreens => Input::LockScreens(true),
                 CommandAction::UnlockScreens => Input::LockScreens(false),
@@ -381,6 +395,8 @@ impl<D: Display, A: Apps, I: Ids + Send + 'static> Driver<D, A, I> {
                 CommandAction::TestButton => {
                     Input::TestButton { command: command.id, until: command.expires_at }
                 }
+                // Carried out beside the core (the commands forwarder); never reaches it.
+                CommandAction::CheckFilter => return,
             },
         };
         if let Err(refused) = self.apply(self.now(), input).await {
@@ -1377,8 +1393,18 @@ impl Daemon {
                 tx,
                 refresh_policy,
             )));
+            let check_dns = dns.clone();
             background.push(tokio::spawn(async move {
                 while let Some(action) = rx.recv().await {
+                    if action.action == CommandAction::CheckFilter {
+                        // Beside the core: a slow slate-dns never holds up a press.
+                        let (dns, notices) = (check_dns.clone(), notice_tx.clone());
+                        tokio::spawn(async move {
+                            let body = crate::filter_check::run(&dns, &action).await;
+                            let _ = notices.send(Notice::FilterChecked(body)).await;
+                        });
+                        continue;
+                    }
                     if notice_tx.send(Notice::Teacher(action)).await.is_err() {
                         return;
                     }

@@ -39,6 +39,26 @@ pub fn parse_recent(line: &[u8]) -> Vec<String> {
     }
 }
 
+/// Reads a `check` reply: the list that blocks the name, or `None` when allowed. A list name is
+/// at most 64 printable characters (what the server takes); anything else is an error. Pure.
+pub fn parse_check(line: &[u8]) -> Result<Option<String>, String> {
+    match serde_json::from_slice::<Reply>(line) {
+        Ok(Reply { ok: true, check: Some(answer), .. }) => match answer.blocked_by {
+            Some(list)
+                if list.is_empty() || list.len() > 64 || list.chars().any(char::is_control) =>
+            {
+                Err("slate-dns named a list that is not a list name".into())
+            }
+            blocked_by => Ok(blocked_by),
+        },
+        Ok(Reply { ok: false, error, .. }) => {
+            Err(format!("slate-dns refused: {}", error.unwrap_or_default()))
+        }
+        Ok(_) => Err("slate-dns sent no check answer".into()),
+        Err(e) => Err(format!("slate-dns sent a reply that is not understood: {e}")),
+    }
+}
+
 /// The client. With no socket configured every request is skipped.
 #[derive(Debug, Clone, Default)]
 pub struct DnsSocket {
@@ -71,6 +91,16 @@ impl DnsSocket {
     /// Asks slate-dns to re-read the policy and lists.
     pub async fn reload(&self) -> Result<(), String> {
         self.command(&Request::Reload {}).await
+    }
+
+    /// The filter check's question for one name: `Ok(Some(list))` blocked by that list,
+    /// `Ok(None)` allowed; `Err` when slate-dns is away, refuses or is not configured.
+    pub async fn check(&self, name: &str) -> Result<Option<String>, String> {
+        let request = Request::Check { name: name.to_owned() };
+        let Some(reply) = self.ask(&request, COMMAND_TIMEOUT).await? else {
+            return Err("no slate-dns socket configured".into());
+        };
+        parse_check(&reply)
     }
 
     async fn command(&self, request: &Request) -> Result<(), String> {
@@ -161,6 +191,25 @@ pub mod fake {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn check_replies_are_checked() {
+        let cases: Vec<(&[u8], Result<Option<&str>, &str>)> = vec![
+            (br#"{"ok":true,"check":{"blocked_by":"adult"}}"#, Ok(Some("adult"))),
+            (br#"{"ok":true,"check":{"blocked_by":null}}"#, Ok(None)),
+            (br#"{"ok":false,"error":"bad request: unknown variant"}"#, Err("refused")),
+            (br#"{"ok":true}"#, Err("no check answer")),
+            (br#"{"ok":true,"check":{"blocked_by":""}}"#, Err("not a list name")),
+            (b"garbage", Err("not understood")),
+        ];
+        for (line, want) in cases {
+            let got = parse_check(line);
+            match want {
+                Ok(list) => assert_eq!(got, Ok(list.map(str::to_owned)), "{line:?}"),
+                Err(part) => assert!(got.unwrap_err().contains(part), "{line:?}"),
+            }
+        }
+    }
 
     #[test]
     fn recent_replies_are_checked() {

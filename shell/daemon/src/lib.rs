@@ -48,6 +48,7 @@ pub mod ctl;
 pub mod daemon;
 pub mod display;
 pub mod dns;
+pub mod filter_check;
 pub mod gpio;
 pub mod led;
 pub mod policy;

@@ -167,6 +167,19 @@ impl FilterHandle {
         look(&self.shared.filter.read().unwrap_or_else(|e| e.into_inner()))
     }
 
+    /// The termly filter check's question: the list that blocks an A query for `name` under the
+    /// profile in force, or `None` when it would be answered (forwarded or rewritten to a safe
+    /// host). The very decision a query gets, but not remembered as a lookup: no recent name
+    /// and no block event (a check is not a pupil's visit).
+    pub fn check(&self, name: &str) -> Option<String> {
+        let now = self.shared.clock.now();
+        let a = u16::from(RecordType::A);
+        match self.read(|f| f.decide(name, a, now)) {
+            Decision::Block(block) => Some(block.list),
+            Decision::Allow | Decision::Rewrite(_) => None,
+        }
+    }
+
     /// Puts `profile` in force at once (`None`: the policy's default). A profile switch is a
     /// session boundary (slated sends it at sign-in and sign-out): the recent names and the
     /// coalescer start afresh, and block events still queued from before are dropped.

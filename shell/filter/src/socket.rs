@@ -10,7 +10,7 @@
 
 use crate::server::FilterHandle;
 use crate::source::Files;
-use slate_ipc::dns::{parse_request, Reply, Request, MAX_REQUEST_BYTES};
+use slate_ipc::dns::{parse_request, CheckAnswer, Reply, Request, MAX_REQUEST_BYTES};
 use std::sync::Arc;
 use tokio::net::{UnixListener, UnixStream};
 
@@ -48,7 +48,11 @@ pub async fn answer(request: Request, handle: &FilterHandle, reload: &Arc<dyn Re
     match request {
         Request::Recent {} => {
             let names = handle.recent_names().into_iter().map(|(n, _)| n).collect();
-            Reply { ok: true, names: Some(names), error: None }
+            Reply { names: Some(names), ..Reply::ok() }
+        }
+        Request::Check { name } => {
+            let blocked_by = handle.check(&name);
+            Reply { check: Some(CheckAnswer { blocked_by }), ..Reply::ok() }
         }
         Request::Profile { profile } => {
             let known = handle.read(|f| match (f.policy(), &profile) {

@@ -240,6 +240,27 @@ async fn the_socket_switches_profiles_and_keeps_recent_names() {
         serde_json::json!({"ok":true,"names":["www.bbc.co.uk","games.test","www.adult.test"]})
     );
 
+    // The termly filter check: the decision a query gets under the profile in force, with the
+    // list that blocks it, and not remembered as a lookup.
+    let checks = [
+        ("www.adult.test", serde_json::json!("adult")),
+        ("WWW.Adult.Test.", serde_json::json!("adult")),
+        ("games.test", serde_json::Value::Null),
+    ];
+    for (name, blocked_by) in checks {
+        let line = format!(r#"{{"cmd":"check","name":"{name}"}}"#);
+        assert_eq!(
+            c.send(&line).await,
+            serde_json::json!({"ok":true,"check":{"blocked_by":blocked_by}}),
+            "{name}"
+        );
+    }
+    assert_eq!(
+        c.send(r#"{"cmd":"recent"}"#).await["names"],
+        serde_json::json!(["www.bbc.co.uk", "games.test", "www.adult.test"]),
+        "a check is not a lookup"
+    );
+
     // The oak class: allow-only, at once.
     assert_eq!(
         c.send(r#"{"cmd":"profile","profile":"oak"}"#).await,

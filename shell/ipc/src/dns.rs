@@ -9,7 +9,13 @@
 //! {"cmd":"profile","profile":"oak"}  -> {"ok":true}   in force at once; a profile the policy
 //! {"cmd":"profile","profile":null}   -> {"ok":true}   lacks (or null) means its default
 //! {"cmd":"reload"}                   -> {"ok":true} | {"ok":false,"error":"…"}
+//! {"cmd":"check","name":"a.example"} -> {"ok":true,"check":{"blocked_by":"adult"}}
+//!                                       | {"ok":true,"check":{"blocked_by":null}}   (allowed)
 //! ```
+//!
+//! `check` is the termly filter check's: the filter's decision for a name under the profile in
+//! force, exactly as a DNS query for it would be decided, but not remembered as a lookup (no
+//! recent name, no block event: a check is not a pupil's visit).
 
 use serde::{Deserialize, Deserializer, Serialize};
 
@@ -29,6 +35,9 @@ pub enum Request {
         profile: Option<String>,
     },
     Reload {},
+    Check {
+        name: String,
+    },
 }
 
 /// `Option` without serde's "missing means None": a request that forgets the field is refused.
@@ -44,14 +53,25 @@ pub struct Reply {
     pub names: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// `check`'s answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check: Option<CheckAnswer>,
+}
+
+/// What the filter decided for a `check`ed name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckAnswer {
+    /// The list that blocks it; `None`: allowed (forwarded, or rewritten to a safe host).
+    pub blocked_by: Option<String>,
 }
 
 impl Reply {
     pub fn ok() -> Self {
-        Self { ok: true, names: None, error: None }
+        Self { ok: true, names: None, error: None, check: None }
     }
     pub fn error(message: impl Into<String>) -> Self {
-        Self { ok: false, names: None, error: Some(message.into()) }
+        Self { ok: false, names: None, error: Some(message.into()), check: None }
     }
     pub fn to_line(&self) -> Vec<u8> {
         let mut line = serde_json::to_vec(self).unwrap_or_else(|_| b"{\"ok\":false}".to_vec());
@@ -77,6 +97,13 @@ pub fn parse_request(line: &[u8]) -> Result<Request, String> {
             return Err("bad request: `profile` is not 1 to 64 of [A-Za-z0-9_-] or null".into());
         }
     }
+    if let Request::Check { name } = &request {
+        let ok = (1..=253).contains(&name.len())
+            && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'));
+        if !ok {
+            return Err("bad request: `name` is not a domain name".into());
+        }
+    }
     Ok(request)
 }
 
@@ -94,6 +121,7 @@ mod tests {
                 Request::Profile { profile: Some("oak".into()) },
             ),
             (r#"{"cmd":"profile","profile":null}"#, Request::Profile { profile: None }),
+            (r#"{"cmd":"check","name":"a.example"}"#, Request::Check { name: "a.example".into() }),
         ];
         for (line, expected) in good {
             assert_eq!(parse_request(line.as_bytes()), Ok(expected), "{line}");
@@ -109,6 +137,9 @@ mod tests {
             (r#"{"cmd":"profile","profile":""}"#, "`profile`"),
             (r#"{"profile":"oak"}"#, "missing field `cmd`"),
             (r#"["recent"]"#, "bad request"),
+            (r#"{"cmd":"check"}"#, "missing field `name`"),
+            (r#"{"cmd":"check","name":"a b"}"#, "`name`"),
+            (r#"{"cmd":"check","name":""}"#, "`name`"),
         ];
         for (line, expected) in bad {
             let err = parse_request(line.as_bytes()).expect_err(line);
@@ -119,8 +150,10 @@ mod tests {
     #[test]
     fn replies_are_one_json_line() {
         assert_eq!(Reply::ok().to_line(), b"{\"ok\":true}\n");
-        let recent = Reply { ok: true, names: Some(vec!["a.test".into()]), error: None };
+        let recent = Reply { names: Some(vec!["a.test".into()]), ..Reply::ok() };
         assert_eq!(recent.to_line(), b"{\"ok\":true,\"names\":[\"a.test\"]}\n");
         assert_eq!(Reply::error("no").to_line(), b"{\"ok\":false,\"error\":\"no\"}\n");
+        let allowed = Reply { check: Some(CheckAnswer { blocked_by: None }), ..Reply::ok() };
+        assert_eq!(allowed.to_line(), b"{\"ok\":true,\"check\":{\"blocked_by\":null}}\n");
     }
 }

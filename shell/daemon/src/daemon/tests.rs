@@ -738,6 +738,7 @@ fn teacher(action: CommandAction) -> Notice {
         issued_at: now,
         expires_at: now + chrono::Duration::minutes(10),
         action,
+        check_names: Vec::new(),
     })
 }
 

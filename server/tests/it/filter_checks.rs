@@ -1,0 +1,210 @@
+//! The termly filter check (issue 17), through the real router on either store: the DSL records
+//! a check (newest first, next check due, audited, CSRF), starts a built-in check whose
+//! `check_filter` command reaches only a device that says it understands it, carrying test
+//! names from each category of the lists in force and the DSL's own; the device's
+//! `filter_checked` answer shows per category; a teacher is refused.
+
+use crate::common::*;
+use chrono::Utc;
+use slate_protocol::device::{CheckName, CommandAction, CommandsReply};
+use slate_protocol::{Event, EventBody, NameVerdict};
+use slate_server::auth::Role;
+
+async fn commands(server: &TestServer, credential: &str, can: &str) -> CommandsReply {
+    let path = format!("/api/v1/device/commands?after=0&wait_s=1{can}");
+    let response = server.device_get(Some(credential), &path).await;
+    assert_eq!(response.status(), 200);
+    CommandsReply::from_json(&response.bytes().await.unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn the_dsl_records_the_termly_check_and_devices_answer_the_built_in_one() {
+    let server = TestServer::start().await;
+    let credential = server.enroll(12).await;
+    let mut dsl = Browser::signed_in(&server, "a.dsl", Role::Dsl).await;
+    for (action, fields) in [
+        (
+            "/setup/list",
+            vec![("name", "adult"), ("contents", "# adult\n*.adult.example\nporn.example\n")],
+        ),
+        ("/setup/list", vec![("name", "gambling"), ("contents", "bet.example\n")]),
+        (
+            "/setup/profile",
+            vec![
+                ("name", "default"),
+                ("block_lists", "adult, gambling"),
+                ("allow_only", ""),
+                ("safe_search", "strict"),
+            ],
+        ),
+    ] {
+        let response = submit(&mut dsl, "/setup", action, &fields).await;
+        assert_eq!(response.status(), 303, "{action}: {}", response.text().await.unwrap());
+    }
+
+    let page = dsl.page("/filter-checks").await;
+    assert!(page.contains("No filter check has been recorded yet."), "{page}");
+    assert!(
+        page.contains("adult.example (adult)") && page.contains("bet.example (gambling)"),
+        "{page}"
+    );
+
+    // The built-in check: device 12 and a test site of the DSL's own.
+    let started = submit(
+        &mut dsl,
+        "/filter-checks",
+        "/filter-checks/run",
+        &[("devices", "12"), ("own_names", "https://test.provider.example/x")],
+    )
+    .await;
+    assert_eq!(started.status(), 303, "{}", started.text().await.unwrap());
+    let page = dsl.page("/filter-checks").await;
+    assert!(page.contains("no answer yet"), "{page}");
+
+    // A device that does not say it understands the check is never sent it.
+    for can in ["", "&can=test_button"] {
+        let old = commands(&server, &credential, can).await;
+        assert!(old.commands.iter().all(|c| c.action != CommandAction::CheckFilter), "{can}");
+    }
+    let reply = commands(&server, &credential, "&can=test_button,check_filter").await;
+    let check = reply.commands.iter().find(|c| c.action == CommandAction::CheckFilter).unwrap();
+    let asked: Vec<CheckName> = check.check_names.clone();
+    let name = |n: &str, c: Option<&str>| CheckName { name: n.into(), category: c.map(Into::into) };
+    assert_eq!(
+        asked,
+        [
+            name("adult.example", Some("adult")),
+            name("porn.example", Some("adult")),
+            name("bet.example", Some("gambling")),
+            name("test.provider.example", None),
+        ]
+    );
+
+    // The device answers: adult blocked, gambling let through, the own name blocked.
+    let verdict =
+        |n: &str, b: Option<&str>| NameVerdict { name: n.into(), blocked_by: b.map(Into::into) };
+    let answer = Event::new(
+        device(12),
+        Utc::now(),
+        EventBody::FilterChecked {
+            command: check.id,
+            results: vec![
+                verdict("adult.example", Some("adult")),
+                verdict("porn.example", Some("adult")),
+                verdict("bet.example", None),
+                verdict("test.provider.example", Some("adult")),
+            ],
+            error: None,
+        },
+    );
+    let posted = server.post_events(Some(&credential), batch(vec![answer])).await;
+    assert_eq!(posted.status(), 200);
+    let page = dsl.page("/filter-checks").await;
+    assert!(page.contains("NOT BLOCKED</span> bet.example"), "{page}");
+    assert!(page.contains("blocked</span> <span class=\"muted\">(adult)"), "{page}");
+    assert!(!page.contains("no answer yet"), "{page}");
+
+    // Recording: refused without CSRF, or with a problem and no action; then recorded.
+    let today = Utc::now().with_timezone(&chrono_tz::Europe::London).date_naive();
+    let day = |days: i64| (today + chrono::Duration::days(days)).to_string();
+    let (last_term, overdue_since, yesterday) = (day(-90), day(-1), day(-1));
+    let no_csrf = dsl
+        .post(
+            "/filter-checks",
+            &[("checked_on", yesterday.as_str()), ("what_checked", "x"), ("outcome", "passed")],
+        )
+        .await;
+    assert_eq!(no_csrf.status(), 403);
+    let no_action = submit(
+        &mut dsl,
+        "/filter-checks",
+        "/filter-checks",
+        &[
+            ("checked_on", yesterday.as_str()),
+            ("what_checked", "device 12"),
+            ("outcome", "problems_found"),
+        ],
+    )
+    .await;
+    assert_eq!(no_action.status(), 400);
+    let older = submit(
+        &mut dsl,
+        "/filter-checks",
+        "/filter-checks",
+        &[
+            ("checked_on", last_term.as_str()),
+            ("what_checked", "devices 1-30 by hand"),
+            ("outcome", "passed"),
+            ("next_due", overdue_since.as_str()),
+        ],
+    )
+    .await;
+    assert_eq!(older.status(), 303);
+    let page = dsl.page("/filter-checks").await;
+    let overdue = format!("The next check is overdue: it was due {overdue_since}.");
+    assert!(page.contains(&overdue), "{page}");
+    let recorded = submit(
+        &mut dsl,
+        "/filter-checks",
+        "/filter-checks",
+        &[
+            ("checked_on", yesterday.as_str()),
+            ("what_checked", "device 12, every category"),
+            ("outcome", "problems_found"),
+            ("notes", "gambling let through"),
+            ("actions_taken", "asked the provider"),
+            ("next_due", "2099-01-01"),
+            ("run", "1"),
+        ],
+    )
+    .await;
+    assert_eq!(recorded.status(), 303, "{}", recorded.text().await.unwrap());
+    let page = dsl.page("/filter-checks").await;
+    assert!(page.contains("Next check due: <strong>2099-01-01"), "{page}");
+    let newest = page.find("device 12, every category").unwrap();
+    assert!(newest < page.find("devices 1-30 by hand").unwrap(), "newest first");
+    assert!(page.contains("<td>a.dsl</td>"), "who: the signed-in account");
+    let unknown_run = submit(
+        &mut dsl,
+        "/filter-checks",
+        "/filter-checks",
+        &[
+            ("checked_on", yesterday.as_str()),
+            ("what_checked", "x"),
+            ("outcome", "passed"),
+            ("run", "99"),
+        ],
+    )
+    .await;
+    assert_eq!(unknown_run.status(), 400);
+
+    let audit = server.store.audit_log(100).unwrap();
+    let actions: Vec<(&str, &str, Option<&str>)> = audit
+        .iter()
+        .map(|a| (a.actor.as_str(), a.action.as_str(), a.record.as_deref()))
+        .filter(|(_, action, _)| action.contains("filter check"))
+        .collect();
+    assert!(
+        actions.contains(&(
+            "a.dsl",
+            "started a filter check (check_filter)",
+            Some("check 1: devices 12; 4 test names")
+        )),
+        "{actions:?}"
+    );
+    assert!(
+        actions.contains(&(
+            "a.dsl",
+            "recorded a termly filter check",
+            Some(format!("check of {yesterday}: problems found; next due 2099-01-01").as_str())
+        )),
+        "{actions:?}"
+    );
+
+    // IT runs it too; a teacher may not see it at all.
+    let mut it = Browser::signed_in(&server, "it.anna", Role::ItAdmin).await;
+    assert!(it.page("/filter-checks").await.contains("Built-in check"));
+    let mut teacher = Browser::signed_in(&server, "t.smith", Role::Teacher).await;
+    assert_eq!(teacher.get("/filter-checks").await.status(), 403);
+    server.stop().await;
+}
