@@ -51,6 +51,7 @@ pub mod dns;
 pub mod gpio;
 pub mod led;
 pub mod policy;
+pub mod provision;
 pub mod roster;
 pub mod server_tls;
 pub mod setup;
