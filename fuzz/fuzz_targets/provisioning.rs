@@ -18,11 +18,19 @@ fuzz_target!(|data: &[u8]| {
             assert!(!(enrolled && source == Source::BeforeEnrollment));
             let lines = settings.to_lines();
             assert!(!lines.chars().any(|c| c.is_control() && c != '\n'));
-            assert_eq!(lines.lines().count(), 2 + settings.ssh_authorized_keys.len()
-                + [&settings.wifi_ssid, &settings.wifi_psk, &settings.timezone, &settings.keyboard]
+            assert_eq!(
+                lines.lines().count(),
+                2 + settings.ssh_authorized_keys.len()
+                    + [
+                        &settings.wifi_ssid,
+                        &settings.wifi_psk,
+                        &settings.timezone,
+                        &settings.keyboard
+                    ]
                     .iter()
                     .filter(|v| v.is_some())
-                    .count());
+                    .count()
+            );
         }
     }
     if let Ok(text) = std::str::from_utf8(data) {

@@ -25,8 +25,15 @@ pub const MAX_FILE_BYTES: usize = 64 * 1024;
 pub const MAX_SSH_KEYS: usize = 20;
 
 /// The known settings, in the order refusals list them.
-pub const SETTINGS: [&str; 7] =
-    ["wifi_ssid", "wifi_psk", "timezone", "keyboard", "ssh_authorized_keys", "usb_storage", "camera"];
+pub const SETTINGS: [&str; 7] = [
+    "wifi_ssid",
+    "wifi_psk",
+    "timezone",
+    "keyboard",
+    "ssh_authorized_keys",
+    "usb_storage",
+    "camera",
+];
 
 /// Key types IT's ssh keys may have.
 const SSH_KEY_TYPES: [&str; 7] = [
@@ -165,8 +172,8 @@ pub fn open(
                 ))
             }
         };
-        let settings = parse(&payload, installed)
-            .map_err(|e| ProvisionError(format!("(signed) {e}")))?;
+        let settings =
+            parse(&payload, installed).map_err(|e| ProvisionError(format!("(signed) {e}")))?;
         return Ok((Source::Signed, settings));
     }
     if trust.enrolled {
@@ -216,13 +223,11 @@ pub fn parse(text: &str, installed: &dyn Installed) -> Result<Provisioning, Prov
                 out.wifi_ssid = Some(one.into());
             }
             "wifi_psk" => {
-                let passphrase =
-                    (8..=63).contains(&one.len()) && one.bytes().all(|b| (b' '..=b'~').contains(&b));
+                let passphrase = (8..=63).contains(&one.len())
+                    && one.bytes().all(|b| (b' '..=b'~').contains(&b));
                 let hex = one.len() == 64 && one.bytes().all(|b| b.is_ascii_hexdigit());
                 if !passphrase && !hex {
-                    return field(
-                        "must be 8 to 63 printable characters (or 64 hex digits)",
-                    );
+                    return field("must be 8 to 63 printable characters (or 64 hex digits)");
                 }
                 out.wifi_psk = Some(one.into());
             }
@@ -232,14 +237,13 @@ pub fn parse(text: &str, installed: &dyn Installed) -> Result<Provisioning, Prov
                         && part.bytes().all(|b| b.is_ascii_alphanumeric() || b"_+-".contains(&b))
                 });
                 if !named || !installed.has_timezone(one) {
-                    return field(&format!(
-                        "\"{one}\" is not a timezone like \"Europe/London\""
-                    ));
+                    return field(&format!("\"{one}\" is not a timezone like \"Europe/London\""));
                 }
                 out.timezone = Some(one.into());
             }
             "keyboard" => {
-                let named = (2..=8).contains(&one.len()) && one.bytes().all(|b| b.is_ascii_lowercase());
+                let named =
+                    (2..=8).contains(&one.len()) && one.bytes().all(|b| b.is_ascii_lowercase());
                 if !named || !installed.has_keyboard(one) {
                     return field(&format!("\"{one}\" is not a keyboard layout like \"gb\""));
                 }

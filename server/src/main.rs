@@ -12,9 +12,9 @@ use slate_server::auth::{self, HashCost};
 use slate_server::cli::{
     BackupArgs, Cli, Command, CompletionsArgs, DatabaseArgs, DeviceArgs, DeviceCommand,
     EnrollmentTokenArgs, InitArgs, ManArgs, ProvisionCommand, ProvisionSignArgs, PupilAddArgs,
-    PupilCommand, RestoreArgs, RosterCommand,
-    RosterImportArgs, ServeArgs, StaffAddArgs, StaffCommand, StaffDisableArgs, StaffRecoverArgs,
-    UpdateAddArgs, UpdateCaArgs, UpdateCommand, UpdateRemoveArgs, UpdateRolloutArgs,
+    PupilCommand, RestoreArgs, RosterCommand, RosterImportArgs, ServeArgs, StaffAddArgs,
+    StaffCommand, StaffDisableArgs, StaffRecoverArgs, UpdateAddArgs, UpdateCaArgs, UpdateCommand,
+    UpdateRemoveArgs, UpdateRolloutArgs,
 };
 use slate_server::config::{self, Config};
 use slate_server::data_dir::DataDir;

@@ -49,7 +49,9 @@ mod tests {
     fn a_signed_file_opens_on_an_enrolled_device_of_this_school_only() {
         let school = SigningKey::from_bytes(&[7; 32]);
         let other = SigningKey::from_bytes(&[8; 32]);
-        let text = format!("wifi_ssid = \"S\"\nwifi_psk = \"a secret pass\"\nssh_authorized_keys = [\"{KEY}\"]\n");
+        let text = format!(
+            "wifi_ssid = \"S\"\nwifi_psk = \"a secret pass\"\nssh_authorized_keys = [\"{KEY}\"]\n"
+        );
         let signed = sign(text.clone(), &school).unwrap();
         assert!(signed.json.ends_with("}\n") && signed.json.contains("\"kind\":\"provisioning\""));
         assert!(signed.summary.ends_with(", 1 ssh key(s)") && !signed.summary.contains("secret"));

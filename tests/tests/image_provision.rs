@@ -1045,7 +1045,8 @@ fn an_enrolled_device_takes_only_a_provisioning_file_signed_by_its_school() {
     let theirs = other.sign(&good());
     let tampered = {
         let mut bundle: serde_json::Value = serde_json::from_slice(&signed).unwrap();
-        let payload = bundle["payload"].as_str().unwrap().replace("camera = \"block\"", "camera = \"allow\"");
+        let payload =
+            bundle["payload"].as_str().unwrap().replace("camera = \"block\"", "camera = \"allow\"");
         bundle["payload"] = payload.into();
         serde_json::to_vec(&bundle).unwrap()
     };
@@ -1076,9 +1077,9 @@ fn an_enrolled_device_takes_only_a_provisioning_file_signed_by_its_school() {
 
     let refusals: Vec<(&str, Option<&[u8]>, &str)> = vec![
         ("plain", None, "is not signed, and this device has enrolled"),
-        ("tampered", Some(&tampered), "is not signed with this school's key"),
-        ("another school's", Some(&theirs), "does not match the school server's key"),
-        ("relabelled", Some(&relabelled), "where a provisioning was expected"),
+        ("tampered", Some(tampered.as_slice()), "is not signed with this school's key"),
+        ("another school's", Some(theirs.as_slice()), "does not match the school server's key"),
+        ("relabelled", Some(relabelled.as_slice()), "where a provisioning was expected"),
     ];
     let attack = format!("ssh_authorized_keys = [\"{ECDSA}\"]\ncamera = \"allow\"\n");
     for (name, file, want) in refusals {

@@ -55,7 +55,10 @@ fn a_good_file_sets_everything() {
         )
     );
     // Nothing set: ssh, USB storage and cameras off; the rest left as it was.
-    assert_eq!(parse("# nothing\n\n", &Device).unwrap().to_lines(), "usb_storage=block\ncamera=block\n");
+    assert_eq!(
+        parse("# nothing\n\n", &Device).unwrap().to_lines(),
+        "usb_storage=block\ncamera=block\n"
+    );
 }
 
 /// Every way a file is refused, with what the message must say.
@@ -158,37 +161,57 @@ fn a_device_takes_a_signed_file_or_a_plain_one_before_enrollment() {
     let before = Trust { school_key: Some(&school), enrolled: false };
     let after = Trust { school_key: Some(&school), enrolled: true };
     let keyless = Trust { school_key: None, enrolled: false };
+    let theirs = signed(BundleKind::Provisioning, &text, &key(2));
+    let kiosk = signed(BundleKind::KioskPolicy, &text, &key(1));
+    let legacy =
+        serde_json::to_vec(&SignedBundle::sign_legacy(text.clone(), "k", &key(1))).unwrap();
+    let too_big = vec![b'#'; MAX_FILE_BYTES + 1];
     let cases: Vec<(&str, &[u8], Trust, Result<Source, &str>)> = vec![
-        ("signed, enrolled", &good_signed, after, Ok(Source::Signed)),
-        ("signed, first boot", &good_signed, before, Ok(Source::Signed)),
+        ("signed, enrolled", &good_signed[..], after, Ok(Source::Signed)),
+        ("signed, first boot", &good_signed[..], before, Ok(Source::Signed)),
         ("plain, first boot", text.as_bytes(), before, Ok(Source::BeforeEnrollment)),
         ("plain, first boot, no key", text.as_bytes(), keyless, Ok(Source::BeforeEnrollment)),
-        ("plain, enrolled", text.as_bytes(), after, Err("is not signed, and this device has enrolled")),
-        ("tampered", &tampered, after, Err("is not signed with this school's key (signature")),
-        ("tampered, first boot", &tampered, before, Err("is not signed with this school's key")),
         (
-            "another school's key",
-            &signed(BundleKind::Provisioning, &text, &key(2)),
+            "plain, enrolled",
+            text.as_bytes(),
             after,
-            Err("does not match the school server's key"),
+            Err("is not signed, and this device has enrolled"),
         ),
         (
+            "tampered",
+            &tampered[..],
+            after,
+            Err("is not signed with this school's key (invalid field `signature`"),
+        ),
+        (
+            "tampered, first boot",
+            &tampered[..],
+            before,
+            Err("is not signed with this school's key"),
+        ),
+        ("another school's key", &theirs[..], after, Err("does not match the school server's key")),
+        (
             "a kiosk policy's signature",
-            &signed(BundleKind::KioskPolicy, &text, &key(1)),
+            &kiosk[..],
             after,
             Err("the bundle is a kiosk-policy, where a provisioning was expected"),
         ),
+        ("legacy form", &legacy[..], after, Err("names no kind")),
+        ("signed, no key", &good_signed[..], keyless, Err("no school key to check it with")),
         (
-            "legacy form",
-            &serde_json::to_vec(&SignedBundle::sign_legacy(text.clone(), "k", &key(1))).unwrap(),
+            "signed, a bad line inside",
+            &bad_inside[..],
             after,
-            Err("names no kind"),
+            Err("(signed) line 1: field `camera`"),
         ),
-        ("signed, no key", &good_signed, keyless, Err("no school key to check it with")),
-        ("signed, a bad line inside", &bad_inside, after, Err("(signed) line 1: field `camera`")),
-        ("not JSON", b"{ camera = \"allow\" }", after, Err("is not signed with this school's key")),
-        ("not text", b"camera = \"allow\xff\"\n", before, Err("is not text")),
-        ("too big", &vec![b'#'; MAX_FILE_BYTES + 1], before, Err("is over 64 KiB")),
+        (
+            "not JSON",
+            &b"{ camera = \"allow\" }"[..],
+            after,
+            Err("is not signed with this school's key"),
+        ),
+        ("not text", &b"camera = \"allow\xff\"\n"[..], before, Err("is not text")),
+        ("too big", &too_big[..], before, Err("is over 64 KiB")),
     ];
     for (name, bytes, trust, want) in cases {
         let got = open(bytes, trust, &Device);

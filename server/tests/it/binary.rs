@@ -643,7 +643,8 @@ async fn provision_sign_signs_a_checked_file_with_the_policy_key() {
     let conf = tmp.path().join("slate-provision.conf");
     let out = tmp.path().join("slate-provision.signed");
     let (conf_arg, out_arg) = (conf.to_str().unwrap(), out.to_str().unwrap());
-    let sign = || run(&["provision", "sign", "--data-dir", dir, "--file", conf_arg, "--out", out_arg]);
+    let sign =
+        || run(&["provision", "sign", "--data-dir", dir, "--file", conf_arg, "--out", out_arg]);
     let text = "wifi_ssid = \"School-Devices\"\nwifi_psk = \"correct horse battery staple\"\n\
                 ssh_authorized_keys = [\"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBseSv9dWqz1f0IbmPlxR8Cz0nTutw3XoB7A2cqbbeB7 it@school\"]\n";
     std::fs::write(&conf, text).unwrap();
@@ -653,7 +654,8 @@ async fn provision_sign_signs_a_checked_file_with_the_policy_key() {
     assert!(String::from_utf8_lossy(&early.stderr).contains("run `slate-server init` first"));
     assert!(!data_dir.join("policy-key").exists(), "no key is made that no device trusts");
 
-    let init = run(&["init", "--data-dir", dir, "--school", "Oakfield", "--host", "slate.test"]).await;
+    let init =
+        run(&["init", "--data-dir", dir, "--school", "Oakfield", "--host", "slate.test"]).await;
     assert!(init.status.success(), "{init:?}");
     let said = String::from_utf8(init.stdout).unwrap();
     let key = said.split("policy key: ").nth(1).unwrap().split(' ').next().unwrap();
@@ -664,7 +666,10 @@ async fn provision_sign_signs_a_checked_file_with_the_policy_key() {
     let bad = sign().await;
     assert!(!bad.status.success(), "{bad:?}");
     let err = String::from_utf8_lossy(&bad.stderr);
-    assert!(err.contains("refused, nothing signed") && err.contains("line 4: field `camera`"), "{err}");
+    assert!(
+        err.contains("refused, nothing signed") && err.contains("line 4: field `camera`"),
+        "{err}"
+    );
     assert_eq!(std::fs::read_to_string(&out).unwrap(), "the last good one");
 
     std::fs::write(&conf, text).unwrap();

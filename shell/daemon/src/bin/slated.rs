@@ -60,7 +60,12 @@ struct Args {
     #[arg(long, value_name = "FILE")]
     check_provision: Option<PathBuf>,
     /// With --check-provision: where the installed timezones are.
-    #[arg(long, value_name = "DIR", default_value = "/usr/share/zoneinfo", requires = "check_provision")]
+    #[arg(
+        long,
+        value_name = "DIR",
+        default_value = "/usr/share/zoneinfo",
+        requires = "check_provision"
+    )]
     zoneinfo: PathBuf,
     /// With --check-provision: where the installed keyboard layouts are.
     #[arg(
