@@ -72,6 +72,10 @@ try:
     put("bundle", "legacy-kiosk.json", legacy(kiosk))
     put("bundle", "legacy-staff.json", legacy(staff))
     put("bundle", "legacy-filter.json", legacy(filter_policy))
+    provision = (repo / "images/slate-provision.conf.example").read_text()
+    put("provisioning", "example.conf", provision)
+    put("provisioning", "signed.json", bundle("provisioning", provision))
+    put("bundle", "provisioning.json", bundle("provisioning", provision))
     put("bundle", "public-key.txt", base64.b64encode(key.public_key().public_bytes_raw()).decode())
     put("protocol_replies", "policy.json", json.dumps({"v": 1,
         "kiosk": json.loads(bundle("kiosk-policy", kiosk_hashed)),

@@ -36,11 +36,18 @@ pub enum BundleKind {
     FilterPolicy,
     /// A [`crate::staff::StaffPins`]: who may unlock, by PIN hash.
     StaffPins,
+    /// A card's provisioning file ([`crate::provisioning`]), signed by IT with `slate-server
+    /// provision sign`. Its payload is the file's text, not JSON.
+    Provisioning,
 }
 
 impl BundleKind {
-    pub const ALL: [BundleKind; 3] =
-        [BundleKind::KioskPolicy, BundleKind::FilterPolicy, BundleKind::StaffPins];
+    pub const ALL: [BundleKind; 4] = [
+        BundleKind::KioskPolicy,
+        BundleKind::FilterPolicy,
+        BundleKind::StaffPins,
+        BundleKind::Provisioning,
+    ];
 
     /// The name in the envelope's `kind` and in the signed message.
     pub fn as_str(self) -> &'static str {
@@ -48,6 +55,7 @@ impl BundleKind {
             BundleKind::KioskPolicy => "kiosk-policy",
             BundleKind::FilterPolicy => "filter-policy",
             BundleKind::StaffPins => "staff-pins",
+            BundleKind::Provisioning => "provisioning",
         }
     }
 }

@@ -69,6 +69,7 @@ pub mod bundle;
 pub mod class_set;
 pub mod device;
 pub mod kiosk;
+pub mod provisioning;
 pub mod routes;
 pub mod staff;
 pub mod update;

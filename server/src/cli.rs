@@ -80,6 +80,11 @@ pub enum Command {
     /// offered which (a few named devices first, then everyone).
     #[command(subcommand)]
     Update(UpdateCommand),
+    /// Provisioning files for the cards (Wi-Fi, timezone, keyboard, IT's ssh keys, USB
+    /// switches): an enrolled device takes one only when it is signed with this server's policy
+    /// key.
+    #[command(subcommand)]
+    Provision(ProvisionCommand),
     /// Back up the database and the data directory's keys, certificate and lists into one file
     /// encrypted to IT's age public key (`age-keygen` makes the pair; keep the private half off
     /// this server). Restore it with `restore`, or open it with `age -d`.
@@ -188,6 +193,24 @@ pub struct DeviceArgs {
     /// The number painted on the device, 1 to 9999.
     #[arg(long, value_parser = parse_device)]
     pub device: DeviceNumber,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProvisionCommand {
+    /// Check a slate-provision.conf and sign it with the policy key, for the boot partition of
+    /// the school's cards (as slate-provision.signed). Every line is checked first; a bad one
+    /// signs nothing. The signing is in the audit log.
+    Sign(ProvisionSignArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ProvisionSignArgs {
+    /// The provisioning file to sign (slate-provision.conf, as images/slate-provision.conf.example).
+    #[arg(long, value_name = "FILE")]
+    pub file: PathBuf,
+    /// Where to write the signed file (for the card: slate-provision.signed).
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
 }
 
 #[derive(Debug, Subcommand)]

@@ -81,6 +81,7 @@ pub mod listen;
 pub mod logging;
 pub mod notify;
 pub mod pdf;
+pub mod provision_sign;
 pub mod retention;
 pub mod roster;
 pub mod run_as;

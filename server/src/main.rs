@@ -11,9 +11,10 @@ use clap::{CommandFactory, Parser};
 use slate_server::auth::{self, HashCost};
 use slate_server::cli::{
     BackupArgs, Cli, Command, CompletionsArgs, DatabaseArgs, DeviceArgs, DeviceCommand,
-    EnrollmentTokenArgs, InitArgs, ManArgs, PupilAddArgs, PupilCommand, RestoreArgs, RosterCommand,
-    RosterImportArgs, ServeArgs, StaffAddArgs, StaffCommand, StaffDisableArgs, StaffRecoverArgs,
-    UpdateAddArgs, UpdateCaArgs, UpdateCommand, UpdateRemoveArgs, UpdateRolloutArgs,
+    EnrollmentTokenArgs, InitArgs, ManArgs, ProvisionCommand, ProvisionSignArgs, PupilAddArgs,
+    PupilCommand, RestoreArgs, RosterCommand, RosterImportArgs, ServeArgs, StaffAddArgs,
+    StaffCommand, StaffDisableArgs, StaffRecoverArgs, UpdateAddArgs, UpdateCaArgs, UpdateCommand,
+    UpdateRemoveArgs, UpdateRolloutArgs,
 };
 use slate_server::config::{self, Config};
 use slate_server::data_dir::DataDir;
@@ -77,6 +78,9 @@ async fn main() -> ExitCode {
         Command::Update(UpdateCommand::Stop) => update_stop(&cli.data_dir, database),
         Command::Update(UpdateCommand::Remove(args)) => {
             update_remove(&cli.data_dir, database, args).await
+        }
+        Command::Provision(ProvisionCommand::Sign(args)) => {
+            provision_sign(&cli.data_dir, database, args)
         }
         Command::Init(args) => init(&cli.data_dir, database, args),
         Command::Backup(args) => backup(&cli.data_dir, database, args),
@@ -275,6 +279,64 @@ fn device_numbers(
     let (_, store) = open(data_dir, database)?;
     store.replace_device_serials(&rows, "console", chrono::Utc::now())?;
     println!("IT's list of device serial numbers: {} devices", rows.len());
+    Ok(())
+}
+
+/// `provision sign`: the file is read and checked, and the signed file opened, as the caller
+/// (IT's own folder); the key is read as the data directory's owner. A file that fails its
+/// check signs nothing and leaves `--out` as it was.
+fn provision_sign(
+    data_dir: &Path,
+    database: &DatabaseArgs,
+    args: ProvisionSignArgs,
+) -> anyhow::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let bytes = std::fs::read(&args.file)
+        .with_context(|| format!("cannot read {}", args.file.display()))?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| anyhow::anyhow!("{}: is not text (UTF-8)", args.file.display()))?;
+    if text.len() > slate_protocol::provisioning::MAX_FILE_BYTES {
+        anyhow::bail!("{}: is over 64 KiB", args.file.display());
+    }
+    // Checked before anything else, with the device's own messages.
+    slate_protocol::provisioning::parse(&text, &slate_protocol::provisioning::AnyInstalled)
+        .with_context(|| format!("{} refused, nothing signed", args.file.display()))?;
+    // It holds the Wi-Fi password: readable by IT only. Not emptied until the signature is made.
+    let mut out = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(&args.out)
+        .with_context(|| format!("cannot write {}", args.out.display()))?;
+    let (data_dir, store) = open(data_dir, database)?;
+    // A key made now would be one no device trusts.
+    if !data_dir.policy_key_path().exists() {
+        anyhow::bail!(
+            "this server has no policy key yet ({}): run `slate-server init` first",
+            data_dir.policy_key_path().display()
+        );
+    }
+    let key = data_dir.policy_key()?;
+    let signed = slate_server::provision_sign::sign(text, &key)
+        .with_context(|| format!("{} refused, nothing signed", args.file.display()))?;
+    out.set_len(0)
+        .and_then(|()| out.write_all(signed.json.as_bytes()))
+        .and_then(|()| out.sync_all())
+        .with_context(|| format!("cannot write {}", args.out.display()))?;
+    store.audit(
+        chrono::Utc::now(),
+        "console",
+        "signed a provisioning file",
+        None,
+        Some(&signed.summary),
+    )?;
+    println!(
+        "{}: signed with the policy key {} ({}). Copy it to the cards' boot partition as slate-provision.signed.",
+        args.out.display(),
+        slate_server::provision_sign::policy_key_id(&key),
+        signed.summary
+    );
     Ok(())
 }
 

@@ -2,7 +2,9 @@
 //! the image: every path it touches is moved into a temporary directory. Proves that a bad
 //! `slate-provision.conf` applies nothing and leaves the message (file, line and field) in
 //! `config-error` for slate-ui, and that a good one sets Wi-Fi, timezone, keyboard, ssh keys and
-//! the USB storage / camera switches.
+//! the USB storage / camera switches. Once the device has enrolled, only a file signed with the
+//! school's key (by the real `slate-server provision sign`) is taken: a plain one, a tampered
+//! one or another school's applies nothing.
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -22,7 +24,7 @@ impl Device {
     fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().to_path_buf();
-        for d in ["boot", "etc", "system", "nm", "run", "zoneinfo/Europe", "xkb"] {
+        for d in ["boot", "etc", "system", "nm", "run", "zoneinfo/Europe", "xkb", "state"] {
             fs::create_dir_all(root.join(d)).unwrap();
         }
         fs::write(root.join("zoneinfo/Europe/London"), "TZif").unwrap();
@@ -49,6 +51,11 @@ impl Device {
                 let _ = fs::remove_file(&file);
             }
         }
+        self.run()
+    }
+
+    /// Runs provisioning with the boot partition as it is.
+    fn run(&self) -> (bool, String) {
         let script =
             Path::new(env!("CARGO_MANIFEST_DIR")).join("../images/rootfs/usr/lib/slate/provision");
         let out = Command::new("bash")
@@ -957,4 +964,166 @@ fn a_tried_slot_is_marked_good_only_when_slated_the_server_and_the_screen_are_th
         "INFO slate_ui::front: kiosk window mapped=true screen=SignIn app_running=false\n";
     let (ok, out, _) = mark_good(&s, &format!("{READY}{UPLOADED}"), Some(session), true, "90.0");
     assert!(ok && out.contains("slot B marked good"), "{out}");
+}
+
+/// The school's key as `slate-server init` printed it, and a provisioning file signed by the
+/// real `slate-server provision sign` in that server's data directory.
+struct School {
+    _dir: tempfile::TempDir,
+    data_dir: PathBuf,
+    key: String,
+}
+
+impl School {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let data_dir = dir.path().join("server");
+        let out = Command::new(slate_e2e::binary("slate-server"))
+            .args(["init", "--school", "Oakfield", "--host", "slate.test", "--data-dir"])
+            .arg(&data_dir)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        let said = String::from_utf8(out.stdout).unwrap();
+        let key = said.split("policy key: ").nth(1).unwrap().split(' ').next().unwrap().into();
+        School { _dir: dir, data_dir, key }
+    }
+
+    /// `text` as IT signs it for the cards.
+    fn sign(&self, text: &str) -> Vec<u8> {
+        let conf = self.data_dir.with_file_name("slate-provision.conf");
+        let signed = self.data_dir.with_file_name("slate-provision.signed");
+        fs::write(&conf, text).unwrap();
+        let out = Command::new(slate_e2e::binary("slate-server"))
+            .args(["provision", "sign", "--data-dir"])
+            .arg(&self.data_dir)
+            .arg("--file")
+            .arg(&conf)
+            .arg("--out")
+            .arg(&signed)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        fs::read(&signed).unwrap()
+    }
+}
+
+impl Device {
+    /// The installed slate.toml trusts `key`; `enrolled`: slated's credential is there.
+    fn trusting(key: &str, enrolled: bool) -> Self {
+        let dev = Device::new();
+        let toml = GOOD_TOML.replace(
+            "[server]\n",
+            &format!(
+                "state_dir = \"{}\"\n\n[server]\npublic_key = \"{key}\"\n",
+                dev.path("state").display()
+            ),
+        );
+        fs::write(dev.path("etc/slate.toml"), toml).unwrap();
+        if enrolled {
+            fs::write(dev.path("state/credential"), "c-0123456789\n").unwrap();
+        }
+        dev
+    }
+
+    /// Puts a signed file on the boot partition beside (or instead of) the plain one, and runs.
+    fn provision_signed(&self, signed: &[u8], conf: Option<&str>) -> (bool, String) {
+        fs::write(self.path("boot/slate-provision.signed"), signed).unwrap();
+        self.provision(conf)
+    }
+}
+
+/// Issue 15: the card is no key to the device. Before enrollment a plain file is taken (IT
+/// flashing the card); after it, only a file IT signed on the school's server. A plain,
+/// tampered or another school's file then applies nothing (ssh keys above all) and says why on
+/// the config-error screen; fixing the card (the signed file back) clears it.
+#[test]
+fn an_enrolled_device_takes_only_a_provisioning_file_signed_by_its_school() {
+    let school = School::new();
+    let other = School::new();
+    let signed = school.sign(&good());
+    let theirs = other.sign(&good());
+    let tampered = {
+        let mut bundle: serde_json::Value = serde_json::from_slice(&signed).unwrap();
+        let payload =
+            bundle["payload"].as_str().unwrap().replace("camera = \"block\"", "camera = \"allow\"");
+        bundle["payload"] = payload.into();
+        serde_json::to_vec(&bundle).unwrap()
+    };
+    // A kiosk-policy's signature by the same key, passed off as a provisioning file.
+    let relabelled = {
+        let mut bundle: serde_json::Value = serde_json::from_slice(&signed).unwrap();
+        bundle["kind"] = "kiosk-policy".into();
+        serde_json::to_vec(&bundle).unwrap()
+    };
+
+    // Before enrollment: the plain file, or the signed one, is taken.
+    let dev = Device::trusting(&school.key, false);
+    let (ok, out) = dev.provision(Some(&good()));
+    assert!(ok && out.contains("taken because this device has not enrolled yet"), "{out}");
+    assert!(dev.read("system/ssh/authorized_keys").unwrap().contains(ED25519));
+    let dev = Device::trusting(&school.key, false);
+    let (ok, out) = dev.provision_signed(&signed, None);
+    assert!(ok && out.contains("signed with the school's key"), "{out}");
+    assert!(dev.read("system/ssh/authorized_keys").unwrap().contains(ED25519));
+
+    // After enrollment: signed by the school, taken (a plain file beside it is not read).
+    let dev = Device::trusting(&school.key, true);
+    let (ok, out) = dev.provision_signed(&signed, Some("camera = \"allow\"\n"));
+    assert!(ok, "{out}");
+    let applied = dev.applied();
+    assert!(dev.read("system/ssh/authorized_keys").unwrap().contains(ED25519));
+    assert!(!dev.path("system/allow/camera").exists(), "the signed file's camera = block");
+
+    let refusals: Vec<(&str, Option<&[u8]>, &str)> = vec![
+        ("plain", None, "is not signed, and this device has enrolled"),
+        ("tampered", Some(tampered.as_slice()), "is not signed with this school's key"),
+        ("another school's", Some(theirs.as_slice()), "does not match the school server's key"),
+        ("relabelled", Some(relabelled.as_slice()), "where a provisioning was expected"),
+    ];
+    let attack = format!("ssh_authorized_keys = [\"{ECDSA}\"]\ncamera = \"allow\"\n");
+    for (name, file, want) in refusals {
+        let _ = fs::remove_file(dev.path("boot/slate-provision.signed"));
+        let (ok, out) = match file {
+            Some(bytes) => dev.provision_signed(bytes, None),
+            None => dev.provision(Some(&attack)),
+        };
+        assert!(!ok, "{name} was taken: {out}");
+        assert!(out.contains(want) && out.contains("nothing from it was applied"), "{name}: {out}");
+        let error = dev.read("run/config-error").unwrap_or_default();
+        assert!(error.contains("slate-provision.") && error.contains(want), "{name}: {error}");
+        assert_eq!(dev.applied(), applied, "{name} changed something");
+        assert!(!dev.read("system/ssh/authorized_keys").unwrap().contains("ecdsa"), "{name}");
+        // Still refused on the next boot: a refusal leaves no stamp.
+        assert!(!dev.run().0, "{name}");
+    }
+
+    // The school's signed file back on the card: taken, the message gone.
+    let (ok, out) = dev.provision_signed(&signed, None);
+    assert!(ok, "{out}");
+    assert!(!dev.path("run/config-error").exists());
+
+    // A device with no key cannot check a signature: refused, nothing applied.
+    let dev = Device::new();
+    fs::write(dev.path("etc/slate.toml"), GOOD_TOML).unwrap();
+    let (ok, out) = dev.provision_signed(&signed, None);
+    assert!(!ok && out.contains("no school key to check it with"), "{out}");
+    assert!(!dev.path("system/ssh/authorized_keys").exists());
+}
+
+/// A plain file taken before enrollment stays applied after it, and is not refused while it is
+/// the same file; changed on the card after enrollment, it is refused.
+#[test]
+fn a_plain_file_from_before_enrollment_is_kept_but_not_changed_after_it() {
+    let school = School::new();
+    let dev = Device::trusting(&school.key, false);
+    assert!(dev.provision(Some(&good())).0);
+    let applied = dev.applied();
+    fs::write(dev.path("state/credential"), "c-0123456789\n").unwrap();
+    let (ok, out) = dev.run();
+    assert!(ok, "the same file, already applied: {out}");
+    assert!(!dev.path("run/config-error").exists());
+    let (ok, out) = dev.provision(Some(&good().replace("ssh_authorized_keys", "# ssh")));
+    assert!(!ok && out.contains("is not signed, and this device has enrolled"), "{out}");
+    assert_eq!(dev.applied(), applied, "ssh stays as IT left it");
 }

@@ -199,10 +199,9 @@ pub fn check_all_from(device: DeviceNumber, batch: &Batch) -> Result<(), ApiErro
     }
 }
 
-/// The signing key's id in bundles: its public half's first bytes, so a rotated key shows.
+/// The signing key's id in bundles.
 fn key_id(state: &AppState) -> String {
-    let public = state.policy_key.verifying_key().to_bytes();
-    format!("school-{}", hex::encode(&public[..4]))
+    crate::provision_sign::policy_key_id(&state.policy_key)
 }
 
 /// `GET /api/v1/device/policy?can=…`: the kiosk and filter policies and the staff unlock PINs,

@@ -629,3 +629,66 @@ async fn init_makes_the_school_ca_and_a_certificate_devices_reach_by_name() {
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("would cut them off"), "{refused:?}");
 }
+
+/// `provision sign` as IT runs it: nothing before `init` made the policy key, a bad line signs
+/// nothing (and leaves `--out` as it was), a good file becomes a provisioning bundle the
+/// school's key opens and no other does, private to IT, and the signing is audited.
+#[tokio::test]
+async fn provision_sign_signs_a_checked_file_with_the_policy_key() {
+    use slate_protocol::bundle::{verifying_key_from_base64, BundleKind, SignedBundle};
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let data_dir = tmp.path().join("data");
+    let dir = data_dir.to_str().unwrap();
+    let conf = tmp.path().join("slate-provision.conf");
+    let out = tmp.path().join("slate-provision.signed");
+    let (conf_arg, out_arg) = (conf.to_str().unwrap(), out.to_str().unwrap());
+    let sign =
+        || run(&["provision", "sign", "--data-dir", dir, "--file", conf_arg, "--out", out_arg]);
+    let text = "wifi_ssid = \"School-Devices\"\nwifi_psk = \"correct horse battery staple\"\n\
+                ssh_authorized_keys = [\"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBseSv9dWqz1f0IbmPlxR8Cz0nTutw3XoB7A2cqbbeB7 it@school\"]\n";
+    std::fs::write(&conf, text).unwrap();
+
+    let early = sign().await;
+    assert!(!early.status.success(), "{early:?}");
+    assert!(String::from_utf8_lossy(&early.stderr).contains("run `slate-server init` first"));
+    assert!(!data_dir.join("policy-key").exists(), "no key is made that no device trusts");
+
+    let init =
+        run(&["init", "--data-dir", dir, "--school", "Oakfield", "--host", "slate.test"]).await;
+    assert!(init.status.success(), "{init:?}");
+    let said = String::from_utf8(init.stdout).unwrap();
+    let key = said.split("policy key: ").nth(1).unwrap().split(' ').next().unwrap();
+    let key = verifying_key_from_base64(key).unwrap();
+
+    std::fs::write(&out, "the last good one").unwrap();
+    std::fs::write(&conf, format!("{text}camera = \"on\"\n")).unwrap();
+    let bad = sign().await;
+    assert!(!bad.status.success(), "{bad:?}");
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        err.contains("refused, nothing signed") && err.contains("line 4: field `camera`"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "the last good one");
+
+    std::fs::write(&conf, text).unwrap();
+    let good = sign().await;
+    assert!(good.status.success(), "{good:?}");
+    let said = String::from_utf8_lossy(&good.stdout);
+    assert!(said.contains("slate-provision.signed") && said.contains("1 ssh key(s)"), "{said}");
+    assert!(!said.contains("correct horse"), "{said}");
+    let signed = std::fs::read(&out).unwrap();
+    assert_eq!(SignedBundle::open_as(BundleKind::Provisioning, &signed, &key).unwrap(), text);
+    let other = ed25519_dalek::SigningKey::from_bytes(&[9; 32]).verifying_key();
+    assert!(SignedBundle::open_as(BundleKind::Provisioning, &signed, &other).is_err());
+    assert!(SignedBundle::open_as(BundleKind::KioskPolicy, &signed, &key).is_err());
+    let mode = std::fs::metadata(&out).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "it holds the Wi-Fi password");
+
+    let store = slate_server::Store::open(&data_dir.join("slate.sqlite")).unwrap();
+    let audit = store.audit_log(10).unwrap();
+    let entry = audit.iter().find(|e| e.action == "signed a provisioning file").expect("audited");
+    assert_eq!(entry.actor, "console");
+    assert!(!format!("{entry:?}").contains("correct horse"), "{entry:?}");
+}

@@ -52,6 +52,7 @@ pub mod filter_check;
 pub mod gpio;
 pub mod led;
 pub mod policy;
+pub mod provision;
 pub mod roster;
 pub mod server_tls;
 pub mod setup;

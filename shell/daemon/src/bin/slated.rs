@@ -10,7 +10,10 @@
 //! is); 2 for a command line it cannot parse. `--check-config PATH`
 //! only checks. slated is the only reader of `slate.toml`'s TOML: the provisioning script asks it
 //! for one value (`--config-value KEY PATH`) and whether the installed file is the card's but for
-//! the used token (`--same-config CARD INSTALLED`).
+//! the used token (`--same-config CARD INSTALLED`). `--check-provision FILE` says whether this
+//! device takes a provisioning file from its boot partition (signed with the school's key, or
+//! plain before it has enrolled: `slate_protocol::provisioning`) and prints what it sets, as
+//! `name=value` lines for the script to apply; 78 and the reason when it refuses it.
 //!
 //! Under systemd (`Type=notify`) it sends `READY=1` once ready and, with `WatchdogSec=`,
 //! `WATCHDOG=1` at half the period while its core task answers.
@@ -28,7 +31,7 @@ use tokio::signal::unix::{signal, SignalKind};
 #[derive(Debug, Parser)]
 #[command(name = "slated", version, about = "The Slate device daemon")]
 #[command(group = clap::ArgGroup::new("only")
-    .args(["example_config", "check_config", "config_value", "same_config"]))]
+    .args(["example_config", "check_config", "config_value", "same_config", "check_provision"]))]
 struct Args {
     /// The configuration file.
     #[arg(long, default_value = "/etc/slate/slate.toml")]
@@ -50,6 +53,28 @@ struct Args {
     /// be read.
     #[arg(long, num_args = 2, value_names = ["CARD", "INSTALLED"])]
     same_config: Option<Vec<PathBuf>>,
+    /// Check a provisioning file from the boot partition as this device (the school's key and
+    /// whether it has enrolled from --config) and exit: 0 printing `source=signed` (or
+    /// `source=unsigned-before-enrollment`) and the settings as `name=value` lines, 78 and the
+    /// reason (line and field) when it is refused.
+    #[arg(long, value_name = "FILE")]
+    check_provision: Option<PathBuf>,
+    /// With --check-provision: where the installed timezones are.
+    #[arg(
+        long,
+        value_name = "DIR",
+        default_value = "/usr/share/zoneinfo",
+        requires = "check_provision"
+    )]
+    zoneinfo: PathBuf,
+    /// With --check-provision: where the installed keyboard layouts are.
+    #[arg(
+        long,
+        value_name = "DIR",
+        default_value = "/usr/share/X11/xkb/symbols",
+        requires = "check_provision"
+    )]
+    xkb_symbols: PathBuf,
 }
 
 fn main() -> ExitCode {
@@ -66,6 +91,13 @@ fn main() -> ExitCode {
     }
     if let Some([card, installed]) = args.same_config.as_deref() {
         return same_config(card, installed);
+    }
+    if let Some(file) = &args.check_provision {
+        let names = slate_daemon::provision::InstalledNames {
+            zoneinfo: args.zoneinfo.clone(),
+            xkb_symbols: args.xkb_symbols.clone(),
+        };
+        return check_provision(file, &args.config, &names);
     }
     slate_ipc::logging::init("info", &[]);
 
@@ -158,6 +190,24 @@ fn same_config(card: &std::path::Path, installed: &std::path::Path) -> ExitCode 
         (Ok(_), Ok(_)) => ExitCode::FAILURE,
         (Err(e), _) | (_, Err(e)) => {
             eprintln!("slated: {e}");
+            ExitCode::from(EX_CONFIG)
+        }
+    }
+}
+
+/// `--check-provision FILE`.
+fn check_provision(
+    file: &std::path::Path,
+    config: &std::path::Path,
+    names: &slate_daemon::provision::InstalledNames,
+) -> ExitCode {
+    match slate_daemon::provision::check(file, config, names) {
+        Ok((source, settings)) => {
+            print!("source={}\n{}", source.as_str(), settings.to_lines());
+            ExitCode::SUCCESS
+        }
+        Err(why) => {
+            eprintln!("slated: {why}");
             ExitCode::from(EX_CONFIG)
         }
     }
