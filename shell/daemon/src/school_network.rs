@@ -128,7 +128,7 @@ pub fn parse(settings: &BTreeMap<String, String>) -> Result<Request, FieldError>
                 return refuse(key, "needs `wifi_eap = \"peap\"` or `wifi_eap = \"tls\"`");
             }
         }
-        Some(method) => request.enterprise = Some(enterprise(method, &get)?),
+        Some(method) => request.enterprise = Some(enterprise(method, settings)?),
     }
 
     if let Some(url) = get("proxy") {
@@ -154,8 +154,9 @@ pub fn parse(settings: &BTreeMap<String, String>) -> Result<Request, FieldError>
 
 fn enterprise(
     method: &str,
-    get: &dyn Fn(&str) -> Option<&str>,
+    settings: &BTreeMap<String, String>,
 ) -> Result<EnterpriseRequest, FieldError> {
+    let get = |key: &str| settings.get(key).map(String::as_str);
     let required = |key: &'static str| {
         get(key).ok_or_else(|| FieldError {
             key,
@@ -189,7 +190,9 @@ fn enterprise(
         other => {
             return refuse(
                 "wifi_eap",
-                format!("must be \"peap\" (PEAP with MSCHAPv2) or \"tls\" (EAP-TLS), not \"{other}\""),
+                format!(
+                    "must be \"peap\" (PEAP with MSCHAPv2) or \"tls\" (EAP-TLS), not \"{other}\""
+                ),
             )
         }
     };
@@ -379,9 +382,7 @@ fn pac_url(url: &str) -> Result<String, FieldError> {
         return refuse("proxy_pac", "a user name or password in the URL is not supported");
     }
     let host_part = match authority.rsplit_once(':') {
-        Some((h, port)) if !h.ends_with(']') || authority.starts_with('[') => {
-            if port.parse::<u16>().is_ok_and(|p| p > 0) { h } else { authority }
-        }
+        Some((h, port)) if port.parse::<u16>().is_ok_and(|p| p > 0) => h,
         _ => authority,
     };
     host(host_part, true).ok_or_else(bad)?;
@@ -616,10 +617,9 @@ fn private_key(pem: &[u8], has_password: bool) -> Result<(), FieldError> {
     let encrypted = keys[0].0 == "ENCRYPTED PRIVATE KEY"
         || sections.iter().any(|(l, _)| l.contains("HEADER Proc-Type: 4,ENCRYPTED"));
     match (encrypted, has_password) {
-        (true, false) => refuse(
-            "wifi_eap_client_key_password",
-            "is required: the client key is encrypted",
-        ),
+        (true, false) => {
+            refuse("wifi_eap_client_key_password", "is required: the client key is encrypted")
+        }
         (false, true) => refuse(
             "wifi_eap_client_key_password",
             "is not needed: the client key is not encrypted (remove the line)",

@@ -55,7 +55,19 @@ fn ca_and_leaf(name: &str, ca_name: &str) -> (String, String, String) {
     let leaf_key = rcgen::KeyPair::generate().unwrap();
     let leaf = rcgen::CertificateParams::new(vec![name.into()]).unwrap();
     let leaf_cert = leaf.signed_by(&leaf_key, &rcgen::Issuer::from_params(&ca, &ca_key)).unwrap();
-    (ca_cert.pem(), leaf_cert.pem(), leaf_key.serialize_pem())
+    (
+        pem("CERTIFICATE", ca_cert.der()),
+        pem("CERTIFICATE", leaf_cert.der()),
+        pem("PRIVATE KEY", &leaf_key.serialize_der()),
+    )
+}
+
+/// PEM of `der` under `label` (rcgen is built without its PEM feature here).
+fn pem(label: &str, der: &[u8]) -> String {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    let lines: Vec<&str> = b64.as_bytes().chunks(64).map(|c| std::str::from_utf8(c).unwrap()).collect();
+    format!("-----BEGIN {label}-----\n{}\n-----END {label}-----\n", lines.join("\n"))
 }
 
 /// NetworkManager's own reading of a keyfile: `nmcli --offline connection modify` parses it
@@ -100,12 +112,17 @@ fn networkmanager_accepts_the_rendered_enterprise_keyfiles() {
         );
         let out = card.run("--apply");
         assert!(out.status.success(), "{method}: {}", text(&out.stderr));
-        assert!(text(&out.stdout).contains("Enterprise Wi-Fi \"School Staff\""), "{}", text(&out.stdout));
+        assert!(
+            text(&out.stdout).contains("Enterprise Wi-Fi \"School Staff\""),
+            "{}",
+            text(&out.stdout)
+        );
         let keyfile = card.nm.join("slate-wifi-eap.nmconnection");
         assert_eq!(mode(&keyfile), 0o600);
         assert_eq!(mode(&card.state.join("certs")), 0o700);
         assert_eq!(std::fs::read_to_string(card.state.join("wifi-country")).unwrap(), "GB\n");
-        let parsed = nmcli_reads(&keyfile).unwrap_or_else(|e| panic!("{method}: NetworkManager refused it: {e}"));
+        let parsed = nmcli_reads(&keyfile)
+            .unwrap_or_else(|e| panic!("{method}: NetworkManager refused it: {e}"));
         for line in [
             format!("eap={method};"),
             "domain-suffix-match=radius.school.example".into(),
@@ -113,10 +130,20 @@ fn networkmanager_accepts_the_rendered_enterprise_keyfiles() {
             "key-mgmt=wpa-eap".into(),
             "ssid=School Staff".into(),
         ] {
-            assert!(parsed.lines().any(|l| l == line), "{method}: NetworkManager's reading lacks {line:?}:\n{parsed}");
+            assert!(
+                parsed.lines().any(|l| l == line),
+                "{method}: NetworkManager's reading lacks {line:?}:\n{parsed}"
+            );
         }
         // Applying again keeps the connection's identity.
-        let uuid = |p: &Path| std::fs::read_to_string(p).unwrap().lines().find(|l| l.starts_with("uuid=")).unwrap().to_owned();
+        let uuid = |p: &Path| {
+            std::fs::read_to_string(p)
+                .unwrap()
+                .lines()
+                .find(|l| l.starts_with("uuid="))
+                .unwrap()
+                .to_owned()
+        };
         let before = uuid(&keyfile);
         assert!(card.run("--apply").status.success());
         assert_eq!(uuid(&keyfile), before);
@@ -157,7 +184,12 @@ fn the_inspection_ca_lands_in_a_trust_store_openssl_verifies_against() {
     let out = card.run("--apply");
     assert!(out.status.success(), "{}", text(&out.stderr));
     let said = text(&out.stdout);
-    assert!(said.contains("SSL-inspection CA \"CN=School SSL Inspection CA\" trusted, SHA-256 fingerprint "), "{said}");
+    assert!(
+        said.contains(
+            "SSL-inspection CA \"CN=School SSL Inspection CA\" trusted, SHA-256 fingerprint "
+        ),
+        "{said}"
+    );
     let v = verify(&bundle);
     assert!(v.status.success(), "openssl verify: {}{}", text(&v.stdout), text(&v.stderr));
     // The system's own authorities are still in it.
@@ -166,7 +198,8 @@ fn the_inspection_ca_lands_in_a_trust_store_openssl_verifies_against() {
     let env = std::fs::read_to_string(card.state.join("network.env")).unwrap();
     assert!(env.contains(&format!("SSL_CERT_FILE={}", bundle.display())), "{env}");
     let policy: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(card.state.join("chromium-policy.json")).unwrap()).unwrap();
+        serde_json::from_slice(&std::fs::read(card.state.join("chromium-policy.json")).unwrap())
+            .unwrap();
     assert_eq!(policy["CACertificates"].as_array().map(Vec::len), Some(1));
 
     // Against the system's store alone the server is not trusted (the test can fail).

@@ -56,7 +56,11 @@ struct Args {
     school_ca: Option<PathBuf>,
     /// The school network's browser settings (proxy, SSL-inspection CA), written by
     /// slate-network from slate-provision.conf. Missing: direct, public authorities only.
-    #[arg(long, env = "SLATE_NETWORK_POLICY", default_value = "/var/lib/slate-system/network/chromium-policy.json")]
+    #[arg(
+        long,
+        env = "SLATE_NETWORK_POLICY",
+        default_value = "/var/lib/slate-system/network/chromium-policy.json"
+    )]
     network_policy: PathBuf,
     /// Run full screen.
     #[arg(long)]

@@ -27,7 +27,11 @@ struct Cli {
     #[arg(long, env = "SLATE_NETWORK_DIR", default_value = "/var/lib/slate-system/network")]
     state_dir: PathBuf,
     /// Debian's update-ca-certificates.
-    #[arg(long, env = "SLATE_UPDATE_CA_CERTIFICATES", default_value = "/usr/sbin/update-ca-certificates")]
+    #[arg(
+        long,
+        env = "SLATE_UPDATE_CA_CERTIFICATES",
+        default_value = "/usr/sbin/update-ca-certificates"
+    )]
     update_ca_certificates: PathBuf,
     /// slate-provision.conf (the certificates it names are read from the same directory).
     conf: PathBuf,

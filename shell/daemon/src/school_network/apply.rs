@@ -34,14 +34,14 @@ pub fn read_settings(text: &str) -> Result<BTreeMap<String, String>, Error> {
     let table: toml::Table =
         toml::from_str(text).map_err(|e| Error::Conf(format!("not readable: {}", e.message())))?;
     let mut settings = BTreeMap::new();
-    for key in KEYS {
-        match table.get(*key) {
+    for &key in KEYS {
+        match table.get(key) {
             None => {}
             Some(toml::Value::String(s)) => {
-                settings.insert((*key).to_owned(), s.clone());
+                settings.insert(key.to_owned(), s.clone());
             }
             Some(_) => {
-                return Err(FieldError { key, message: "takes one \"value\"".into() }.into())
+                return Err(FieldError { key, message: "takes one \"value\"".into() }.into());
             }
         }
     }

@@ -13,7 +13,10 @@ const PEAP: &[(&str, &str)] = &[
     ("wifi_eap_domain", "radius.school.example"),
 ];
 
-fn with(base: &[(&'static str, &'static str)], changes: &[(&'static str, Option<&'static str>)]) -> BTreeMap<String, String> {
+fn with(
+    base: &[(&'static str, &'static str)],
+    changes: &[(&'static str, Option<&'static str>)],
+) -> BTreeMap<String, String> {
     let mut s = settings(base);
     for (k, v) in changes {
         match v {
@@ -40,21 +43,46 @@ fn refusals_name_the_key() {
         (PEAP, &[("wifi_eap_password", Some("a\nidentity=x"))], "wifi_eap_password", "control"),
         (PEAP, &[("wifi_eap_identity", Some("a\\b"))], "wifi_eap_identity", "backslash"),
         (PEAP, &[("wifi_eap_ssid", Some(""))], "wifi_eap_ssid", "1 to 32"),
-        (PEAP, &[("wifi_eap_ssid", Some("a-name-much-longer-than-32-bytes-x"))], "wifi_eap_ssid", "1 to 32"),
+        (
+            PEAP,
+            &[("wifi_eap_ssid", Some("a-name-much-longer-than-32-bytes-x"))],
+            "wifi_eap_ssid",
+            "1 to 32",
+        ),
         (PEAP, &[("wifi_eap_client_cert", Some("c.pem"))], "wifi_eap_client_cert", "PEAP"),
         (PEAP, &[("wifi_eap_ca", Some("../etc/shadow"))], "wifi_eap_ca", "file name"),
         (PEAP, &[("wifi_eap", Some("tls"))], "wifi_eap_password", "certificate"),
-        (PEAP, &[("wifi_eap", Some("tls")), ("wifi_eap_password", None)], "wifi_eap_client_cert", "is required"),
+        (
+            PEAP,
+            &[("wifi_eap", Some("tls")), ("wifi_eap_password", None)],
+            "wifi_eap_client_cert",
+            "is required",
+        ),
         (none, &[("proxy", Some("proxy.school.example:3128"))], "proxy", "not a proxy"),
         (none, &[("proxy", Some("http://proxy.school.example"))], "proxy", "not a proxy"),
         (none, &[("proxy", Some("http://u:p@proxy.school.example:3128"))], "proxy", "password"),
         (none, &[("proxy", Some("http://proxy.school.example:0"))], "proxy", "not a proxy"),
         (none, &[("proxy", Some("socks5://proxy.school.example:1080"))], "proxy", "not a proxy"),
         (none, &[("proxy_bypass", Some("*.school.example"))], "proxy_bypass", "needs `proxy`"),
-        (none, &[("proxy", Some("http://p.example:8080")), ("proxy_bypass", Some("a b;c"))], "proxy_bypass", "\"b;c\""),
-        (none, &[("proxy", Some("http://p.example:8080")), ("proxy_bypass", Some("10.0.0.0/33"))], "proxy_bypass", "10.0.0.0/33"),
+        (
+            none,
+            &[("proxy", Some("http://p.example:8080")), ("proxy_bypass", Some("a b;c"))],
+            "proxy_bypass",
+            "\"b;c\"",
+        ),
+        (
+            none,
+            &[("proxy", Some("http://p.example:8080")), ("proxy_bypass", Some("10.0.0.0/33"))],
+            "proxy_bypass",
+            "10.0.0.0/33",
+        ),
         (none, &[("proxy_pac", Some("wpad.school.example/wpad.dat"))], "proxy_pac", "not a URL"),
-        (none, &[("proxy_pac", Some("http://wpad.school.example/wpad dat"))], "proxy_pac", "not a URL"),
+        (
+            none,
+            &[("proxy_pac", Some("http://wpad.school.example/wpad dat"))],
+            "proxy_pac",
+            "not a URL",
+        ),
         (none, &[("ntp_servers", Some(""))], "ntp_servers", "1 to 8"),
         (none, &[("ntp_servers", Some("ntp.school.example bad_name"))], "ntp_servers", "bad_name"),
         (none, &[("ssl_inspection_ca", Some("/boot/ca.pem"))], "ssl_inspection_ca", "file name"),
@@ -97,7 +125,19 @@ pub(crate) fn ca_and_leaf(name: &str) -> (String, String, String) {
     let leaf_key = rcgen::KeyPair::generate().unwrap();
     let leaf = rcgen::CertificateParams::new(vec![name.into()]).unwrap();
     let leaf_cert = leaf.signed_by(&leaf_key, &rcgen::Issuer::from_params(&ca, &ca_key)).unwrap();
-    (ca_cert.pem(), leaf_cert.pem(), leaf_key.serialize_pem())
+    (
+        pem("CERTIFICATE", ca_cert.der()),
+        pem("CERTIFICATE", leaf_cert.der()),
+        pem("PRIVATE KEY", &leaf_key.serialize_der()),
+    )
+}
+
+/// PEM of `der` under `label` (rcgen is built without its PEM feature here).
+fn pem(label: &str, der: &[u8]) -> String {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    let lines: Vec<&str> = b64.as_bytes().chunks(64).map(|c| std::str::from_utf8(c).unwrap()).collect();
+    format!("-----BEGIN {label}-----\n{}\n-----END {label}-----\n", lines.join("\n"))
 }
 
 fn files(pairs: &[(&'static str, &str)]) -> BTreeMap<&'static str, Vec<u8>> {
@@ -113,7 +153,8 @@ fn certificate_files_are_checked() {
     assert_eq!(checked.subject, "CN=School Inspection CA");
     assert_eq!(checked.fingerprint.len(), 32 * 3 - 1);
 
-    let encrypted = "-----BEGIN ENCRYPTED PRIVATE KEY-----\nAAAA\n-----END ENCRYPTED PRIVATE KEY-----\n";
+    let encrypted =
+        "-----BEGIN ENCRYPTED PRIVATE KEY-----\nAAAA\n-----END ENCRYPTED PRIVATE KEY-----\n";
     let tls = |password: Option<&'static str>| {
         let mut s = with(PEAP, &[("wifi_eap", Some("tls")), ("wifi_eap_password", None)]);
         s.insert("wifi_eap_client_cert".into(), "client.pem".into());
@@ -124,17 +165,88 @@ fn certificate_files_are_checked() {
         parse(&s).unwrap()
     };
     let cases: Vec<(Request, BTreeMap<&'static str, Vec<u8>>, Option<(&str, &str)>)> = vec![
-        (peap.clone(), files(&[("wifi_eap_ca", &leaf)]), Some(("wifi_eap_ca", "not a CA certificate"))),
-        (peap.clone(), files(&[("wifi_eap_ca", "hello")]), Some(("wifi_eap_ca", "no PEM certificate"))),
-        (peap.clone(), files(&[("wifi_eap_ca", &format!("{ca}{key}"))]), Some(("wifi_eap_ca", "PRIVATE KEY"))),
-        (peap.clone(), files(&[("wifi_eap_ca", &ca.replace("-----END CERTIFICATE-----", ""))]), Some(("wifi_eap_ca", "no END"))),
-        (peap, files(&[("wifi_eap_ca", "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")]), Some(("wifi_eap_ca", "does not parse"))),
-        (tls(None), files(&[("wifi_eap_ca", &ca), ("wifi_eap_client_cert", &leaf), ("wifi_eap_client_key", &key)]), None),
-        (tls(None), files(&[("wifi_eap_ca", &ca), ("wifi_eap_client_cert", &ca), ("wifi_eap_client_key", &key)]), Some(("wifi_eap_client_cert", "is a CA"))),
-        (tls(None), files(&[("wifi_eap_ca", &ca), ("wifi_eap_client_cert", &leaf), ("wifi_eap_client_key", &leaf)]), Some(("wifi_eap_client_key", "private key"))),
-        (tls(Some("pw")), files(&[("wifi_eap_ca", &ca), ("wifi_eap_client_cert", &leaf), ("wifi_eap_client_key", &key)]), Some(("wifi_eap_client_key_password", "not encrypted"))),
-        (tls(None), files(&[("wifi_eap_ca", &ca), ("wifi_eap_client_cert", &leaf), ("wifi_eap_client_key", encrypted)]), Some(("wifi_eap_client_key_password", "is required"))),
-        (tls(Some("pw")), files(&[("wifi_eap_ca", &ca), ("wifi_eap_client_cert", &leaf), ("wifi_eap_client_key", encrypted)]), None),
+        (
+            peap.clone(),
+            files(&[("wifi_eap_ca", &leaf)]),
+            Some(("wifi_eap_ca", "not a CA certificate")),
+        ),
+        (
+            peap.clone(),
+            files(&[("wifi_eap_ca", "hello")]),
+            Some(("wifi_eap_ca", "no PEM certificate")),
+        ),
+        (
+            peap.clone(),
+            files(&[("wifi_eap_ca", &format!("{ca}{key}"))]),
+            Some(("wifi_eap_ca", "PRIVATE KEY")),
+        ),
+        (
+            peap.clone(),
+            files(&[("wifi_eap_ca", &ca.replace("-----END CERTIFICATE-----", ""))]),
+            Some(("wifi_eap_ca", "no END")),
+        ),
+        (
+            peap,
+            files(&[(
+                "wifi_eap_ca",
+                "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+            )]),
+            Some(("wifi_eap_ca", "does not parse")),
+        ),
+        (
+            tls(None),
+            files(&[
+                ("wifi_eap_ca", &ca),
+                ("wifi_eap_client_cert", &leaf),
+                ("wifi_eap_client_key", &key),
+            ]),
+            None,
+        ),
+        (
+            tls(None),
+            files(&[
+                ("wifi_eap_ca", &ca),
+                ("wifi_eap_client_cert", &ca),
+                ("wifi_eap_client_key", &key),
+            ]),
+            Some(("wifi_eap_client_cert", "is a CA")),
+        ),
+        (
+            tls(None),
+            files(&[
+                ("wifi_eap_ca", &ca),
+                ("wifi_eap_client_cert", &leaf),
+                ("wifi_eap_client_key", &leaf),
+            ]),
+            Some(("wifi_eap_client_key", "private key")),
+        ),
+        (
+            tls(Some("pw")),
+            files(&[
+                ("wifi_eap_ca", &ca),
+                ("wifi_eap_client_cert", &leaf),
+                ("wifi_eap_client_key", &key),
+            ]),
+            Some(("wifi_eap_client_key_password", "not encrypted")),
+        ),
+        (
+            tls(None),
+            files(&[
+                ("wifi_eap_ca", &ca),
+                ("wifi_eap_client_cert", &leaf),
+                ("wifi_eap_client_key", encrypted),
+            ]),
+            Some(("wifi_eap_client_key_password", "is required")),
+        ),
+        (
+            tls(Some("pw")),
+            files(&[
+                ("wifi_eap_ca", &ca),
+                ("wifi_eap_client_cert", &leaf),
+                ("wifi_eap_client_key", encrypted),
+            ]),
+            None,
+        ),
     ];
     for (i, (request, files, want)) in cases.into_iter().enumerate() {
         match (check(request, &files), want) {
@@ -205,12 +317,20 @@ fn everything_set_renders_each_file() {
         (String::from_utf8(o.contents.clone()).unwrap(), o.mode)
     };
     assert_eq!(get("/state/wifi-country"), ("FR\n".into(), 0o644));
-    for secret in ["/state/certs/eap-ca.pem", "/state/certs/eap-client.pem", "/state/certs/eap-client-key.pem", "/nm/slate-wifi-eap.nmconnection"] {
+    for secret in [
+        "/state/certs/eap-ca.pem",
+        "/state/certs/eap-client.pem",
+        "/state/certs/eap-client-key.pem",
+        "/nm/slate-wifi-eap.nmconnection",
+    ] {
         assert_eq!(get(secret).1, 0o600, "{secret}");
     }
     // The certificates are written before the keyfile that names them.
     let order: Vec<_> = plan.write.iter().map(|o| o.path.clone()).collect();
-    assert!(order.iter().position(|p| p.ends_with("eap-ca.pem")) < order.iter().position(|p| p.ends_with(KEYFILE)));
+    assert!(
+        order.iter().position(|p| p.ends_with("eap-ca.pem"))
+            < order.iter().position(|p| p.ends_with(KEYFILE))
+    );
     let (keyfile, _) = get("/nm/slate-wifi-eap.nmconnection");
     for line in [
         "uuid=0190c9d4-0000-7000-8000-000000000001",
@@ -227,8 +347,12 @@ fn everything_set_renders_each_file() {
         assert!(keyfile.lines().any(|l| l == line), "keyfile lacks {line:?}:\n{keyfile}");
     }
     assert!(!keyfile.contains("password"), "{keyfile}");
-    assert_eq!(get("/state/timesyncd.conf").0.lines().last(), Some("NTP=ntp1.school.example ntp2.school.example"));
-    let policy: serde_json::Value = serde_json::from_str(&get("/state/chromium-policy.json").0).unwrap();
+    assert_eq!(
+        get("/state/timesyncd.conf").0.lines().last(),
+        Some("NTP=ntp1.school.example ntp2.school.example")
+    );
+    let policy: serde_json::Value =
+        serde_json::from_str(&get("/state/chromium-policy.json").0).unwrap();
     assert_eq!(
         policy["ProxySettings"],
         serde_json::json!({
