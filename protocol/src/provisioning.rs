@@ -35,6 +35,24 @@ pub const SETTINGS: [&str; 7] = [
     "camera",
 ];
 
+/// The school network's settings: taken here, checked and applied by `slate-network`
+/// (`slate_daemon::school_network`), which reads them from the text this checked (the signed
+/// payload, [`Provisioning::text`]). `wifi_eap_*` are the Enterprise Wi-Fi fields.
+pub const SCHOOL_NETWORK: [&str; 7] = [
+    "wifi_country",
+    "wifi_eap",
+    "proxy",
+    "proxy_bypass",
+    "proxy_pac",
+    "ntp_servers",
+    "ssl_inspection_ca",
+];
+
+/// Whether `key` is one of the school network's settings ([`SCHOOL_NETWORK`], `wifi_eap_*`).
+pub fn is_school_network(key: &str) -> bool {
+    SCHOOL_NETWORK.contains(&key) || key.starts_with("wifi_eap_")
+}
+
 /// Key types IT's ssh keys may have.
 const SSH_KEY_TYPES: [&str; 7] = [
     "ssh-ed25519",
@@ -58,6 +76,11 @@ pub struct Provisioning {
     pub ssh_authorized_keys: Vec<String>,
     pub usb_storage: bool,
     pub camera: bool,
+    /// Some of the school network's settings are set ([`SCHOOL_NETWORK`]).
+    pub school_network: bool,
+    /// The whole text these came from, as checked (a signed file's payload): what
+    /// `slate-network` reads, so a signed file's network settings are the signed ones.
+    pub text: String,
 }
 
 impl Provisioning {
@@ -88,6 +111,9 @@ impl Provisioning {
         let switch = |allowed: bool| if allowed { "allow" } else { "block" };
         line("usb_storage", switch(self.usb_storage));
         line("camera", switch(self.camera));
+        if self.school_network {
+            line("school_network", "yes");
+        }
         out
     }
 }
@@ -191,7 +217,7 @@ pub fn open(
 
 /// Checks a whole provisioning text; the first bad line refuses it all.
 pub fn parse(text: &str, installed: &dyn Installed) -> Result<Provisioning, ProvisionError> {
-    let mut out = Provisioning::default();
+    let mut out = Provisioning { text: text.to_owned(), ..Provisioning::default() };
     let mut seen: Vec<&str> = Vec::new();
     for (i, line) in text.split('\n').enumerate() {
         let n = i + 1;
@@ -281,10 +307,18 @@ pub fn parse(text: &str, installed: &dyn Installed) -> Result<Provisioning, Prov
                 }
                 out.ssh_authorized_keys = keys.into_iter().map(String::from).collect();
             }
+            // Checked whole by slate-network, before anything is applied.
+            network if is_school_network(network) => {
+                if !printable(one) {
+                    return field("must be printable characters");
+                }
+                out.school_network = true;
+            }
             _ => {
                 return field(&format!(
-                    "is not a known setting here; the known ones are: {}",
-                    SETTINGS.join(", ")
+                    "is not a known setting here; the known ones are: {}, {} (and wifi_eap_*)",
+                    SETTINGS.join(", "),
+                    SCHOOL_NETWORK.join(", ")
                 ))
             }
         }

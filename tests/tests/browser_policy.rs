@@ -195,3 +195,75 @@ fn a_crashed_page_ends_the_browser() {
     }
     panic!("the browser is still running after its page crashed");
 }
+
+/// The school's proxy, as slate-network renders it from `slate-provision.conf` and slate-ui
+/// reads it (`browser::network_policy`), carries the kiosk browser's requests: a site whose
+/// name resolves nowhere loads through a proxy on loopback, and the proxy saw the request.
+#[test]
+fn the_school_proxy_carries_the_browsers_requests() {
+    use std::net::{TcpListener, TcpStream};
+    let port = serve();
+    // A forwarding proxy: records each request line, passes it on to the test site with the
+    // absolute URL made a path, and pipes the answer back.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let proxy_port = listener.local_addr().unwrap().port();
+    let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+    let log = seen.clone();
+    std::thread::spawn(move || {
+        for client in listener.incoming().map_while(Result::ok) {
+            let log = log.clone();
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(client.try_clone().unwrap());
+                let mut first = String::new();
+                if reader.read_line(&mut first).unwrap_or(0) == 0 {
+                    return;
+                }
+                log.lock().unwrap().push(first.trim().to_owned());
+                let mut parts = first.split_whitespace();
+                let (method, url) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+                let path = url.splitn(4, '/').nth(3).map(|p| format!("/{p}")).unwrap_or_default();
+                let mut upstream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+                write!(upstream, "{method} {path} HTTP/1.1\r\n").unwrap();
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    upstream.write_all(line.as_bytes()).unwrap();
+                    if line.trim().is_empty() {
+                        break;
+                    }
+                }
+                let mut back = upstream.try_clone().unwrap();
+                let mut client = client;
+                let _ = std::io::copy(&mut back, &mut client);
+            });
+        }
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(
+        tmp.path().join("slate-provision.conf"),
+        format!("proxy = \"http://127.0.0.1:{proxy_port}\"\nproxy_bypass = \"*.intranet.test\"\n"),
+    )
+    .unwrap();
+    let out = std::process::Command::new(slate_e2e::binary("slate-network"))
+        .arg("--apply")
+        .arg("--nm-dir")
+        .arg(tmp.path().join("nm"))
+        .arg("--state-dir")
+        .arg(tmp.path().join("network"))
+        .arg(tmp.path().join("slate-provision.conf"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let json = std::fs::read(tmp.path().join("network/chromium-policy.json")).unwrap();
+    let (proxy, _) = slate_ui::browser::network_policy(&json).unwrap();
+
+    let k = kiosk_browser::start_proxied("school-app.test", port, proxy.unwrap());
+    k.wait_for(|k| k.title().starts_with("App /app/start"), "the app's start page through the proxy");
+    let seen = seen.lock().unwrap().clone();
+    assert!(
+        seen.iter().any(|l| l == &format!("GET http://school-app.test:{port}/app/start HTTP/1.1")),
+        "the proxy saw {seen:?}"
+    );
+}

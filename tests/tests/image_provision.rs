@@ -565,11 +565,15 @@ fn slate_dns_forwards_to_the_resolvers_dhcp_gave() {
         "[Time]\nNTP=ntp.school.example 192.0.2.123 2001:db8::123\nFallbackNTP=0.debian.pool.ntp.org\n",
     )
     .unwrap();
+    // And the school's, from slate-provision.conf's ntp_servers (slate-network's drop-in).
+    fs::write(dir.path().join("school.conf"), "[Time]\nNTP=ntp2.school.example 10.0.0.1\n")
+        .unwrap();
     let bin = recorder(dir.path());
     let status = Command::new("sh")
         .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../images/rootfs/usr/lib/slate/dns-start"))
         .env("SLATE_NM_RESOLV", dir.path().join("resolv.conf"))
         .env("SLATE_TIMESYNCD_CONF", dir.path().join("timesyncd.conf"))
+        .env("SLATE_SCHOOL_TIMESYNCD_CONF", dir.path().join("school.conf"))
         .env("SLATE_DNS_BIN", &bin)
         .env("SLATE_PUBLIC_KEY", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=")
         .status()
@@ -578,7 +582,8 @@ fn slate_dns_forwards_to_the_resolvers_dhcp_gave() {
     let args = fs::read_to_string(dir.path().join("args")).unwrap();
     assert!(
         args.ends_with(
-            "--always-allow\nntp.school.example\n--always-allow\n0.debian.pool.ntp.org\n"
+            "--always-allow\nntp.school.example\n--always-allow\n0.debian.pool.ntp.org\n\
+             --always-allow\nntp2.school.example\n"
         ),
         "{args}"
     );
@@ -1126,4 +1131,60 @@ fn a_plain_file_from_before_enrollment_is_kept_but_not_changed_after_it() {
     let (ok, out) = dev.provision(Some(&good().replace("ssh_authorized_keys", "# ssh")));
     assert!(!ok && out.contains("is not signed, and this device has enrolled"), "{out}");
     assert_eq!(dev.applied(), applied, "ssh stays as IT left it");
+}
+
+/// The school network's keys through the script: slate-network checks them with the rest (one
+/// bad network key and the timezone does not change either; the message names the field in
+/// `config-error`), and applies them after the rest.
+#[test]
+fn school_network_keys_are_checked_with_the_rest_and_applied_by_slate_network() {
+    let dev = Device::new();
+    let provision = |conf: &str| {
+        fs::write(dev.path("boot/slate-provision.conf"), conf).unwrap();
+        let out = Command::new("bash")
+            .arg(
+                Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("../images/rootfs/usr/lib/slate/provision"),
+            )
+            .env("SLATE_BOOT_DIR", dev.path("boot"))
+            .env("SLATE_ETC_DIR", dev.path("etc"))
+            .env("SLATE_SYSTEM_DIR", dev.path("system"))
+            .env("SLATE_NM_DIR", dev.path("nm"))
+            .env("SLATE_RUN_DIR", dev.path("run"))
+            .env("SLATE_ZONEINFO", dev.path("zoneinfo"))
+            .env("SLATE_XKB_SYMBOLS", dev.path("xkb"))
+            .env("SLATE_SLATED", slate_e2e::binary("slated"))
+            .env("SLATE_NETWORK", slate_e2e::binary("slate-network"))
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).to_string()
+            + &*String::from_utf8_lossy(&out.stderr);
+        (out.status.success(), text)
+    };
+    let (ok, out) = provision(
+        "timezone = \"Europe/Paris\"\nproxy = \"http://proxy.school.example\"\nwifi_country = \"GB\"\n",
+    );
+    assert!(!ok, "{out}");
+    let error = dev.read("run/config-error").unwrap();
+    assert!(error.contains("slate-provision.conf: field `proxy`: "), "{error}");
+    assert!(dev.read("system/timezone").is_none(), "nothing applied: {out}");
+    assert!(!dev.path("system/network").exists(), "nothing applied: {out}");
+
+    let (ok, out) = provision(
+        "timezone = \"Europe/Paris\"\nproxy = \"http://proxy.school.example:3128\"\n\
+         wifi_country = \"GB\"\nntp_servers = \"ntp.school.example\"\n",
+    );
+    assert!(ok, "{out}");
+    assert!(out.contains("slate-provision: proxy http://proxy.school.example:3128"), "{out}");
+    assert!(!dev.path("run/config-error").exists());
+    assert_eq!(dev.read("system/timezone").unwrap(), "Europe/Paris\n");
+    assert_eq!(dev.read("system/network/wifi-country").unwrap(), "GB\n");
+    assert!(dev
+        .read("system/network/network.env")
+        .unwrap()
+        .contains("HTTPS_PROXY=http://proxy.school.example:3128\n"));
+    assert!(dev
+        .read("system/network/timesyncd.conf")
+        .unwrap()
+        .contains("NTP=ntp.school.example\n"));
 }

@@ -33,6 +33,9 @@
 //! - [`daemon`]: wires it together; one task owns the core and carries out its commands.
 //! - [`update`]: the device updating itself: check-in, resumable download, RAUC install while
 //!   nobody is signed in, reboot when idle, a rolled-back slot reported and never tried again.
+//! - [`school_network`]: `slate-network`: the school-network settings of `slate-provision.conf`
+//!   (Wi-Fi country, WPA2/WPA3-Enterprise keyfiles, proxy, time servers, SSL-inspection CA),
+//!   checked purely, then written atomically.
 //! - [`ctl`]: `slatectl`'s sentences for slated's replies (the client is `slate_ipc::client`).
 
 pub mod activity;
@@ -54,6 +57,7 @@ pub mod led;
 pub mod policy;
 pub mod provision;
 pub mod roster;
+pub mod school_network;
 pub mod server_tls;
 pub mod setup;
 pub mod spool;

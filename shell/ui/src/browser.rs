@@ -299,6 +299,47 @@ pub fn trusted_certificates(pem: &[u8]) -> Result<Vec<String>, String> {
     Ok(certificates)
 }
 
+/// The school network's part of the browser policy (slate-network's `chromium-policy.json`):
+/// `ProxySettings` and `CACertificates` (base64 DER), each optional; anything else is refused
+/// (this file must not be a way to change other policies).
+pub fn network_policy(json: &[u8]) -> Result<(Option<Value>, Vec<String>), String> {
+    use base64::Engine as _;
+    let value: Value = serde_json::from_slice(json).map_err(|e| format!("not JSON: {e}"))?;
+    let Value::Object(map) = value else { return Err("not a JSON object".into()) };
+    let mut proxy = None;
+    let mut certificates = Vec::new();
+    for (key, value) in map {
+        match key.as_str() {
+            "ProxySettings" => {
+                let mode = value["ProxyMode"].as_str().unwrap_or_default();
+                let fields: &[&str] = match mode {
+                    "fixed_servers" => &["ProxyMode", "ProxyServer", "ProxyBypassList"],
+                    "pac_script" => &["ProxyMode", "ProxyPacUrl"],
+                    _ => return Err(format!("ProxySettings: ProxyMode {mode:?} is not used here")),
+                };
+                let Value::Object(settings) = &value else { unreachable!("has ProxyMode") };
+                for (field, v) in settings {
+                    if !fields.contains(&field.as_str()) || !v.is_string() {
+                        return Err(format!("ProxySettings: field {field:?} is not expected"));
+                    }
+                }
+                proxy = Some(value);
+            }
+            "CACertificates" => {
+                for c in value.as_array().ok_or("CACertificates: not a list")? {
+                    let c = c.as_str().ok_or("CACertificates: not a string")?;
+                    base64::engine::general_purpose::STANDARD
+                        .decode(c)
+                        .map_err(|_| "CACertificates: not base64")?;
+                    certificates.push(c.to_owned());
+                }
+            }
+            other => return Err(format!("policy {other:?} is not the school network's")),
+        }
+    }
+    Ok((proxy, certificates))
+}
+
 /// Chromium's arguments (without the program) to show `app` full screen in kiosk mode.
 pub fn kiosk_args(app: &App, profile: &Path, wayland: bool) -> Result<Vec<OsString>, BrowserError> {
     let AppKind::Web { start_url, .. } = &app.kind else {
@@ -341,6 +382,27 @@ pub fn kiosk_args(app: &App, profile: &Path, wayland: bool) -> Result<Vec<OsStri
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_network_policy_takes_only_a_proxy_and_certificates() {
+        let fixed = br#"{"ProxySettings": {"ProxyMode": "fixed_servers", "ProxyServer": "http://p.example:3128", "ProxyBypassList": "*.school.example,<local>"}, "CACertificates": ["AQID"]}"#;
+        let (proxy, certs) = network_policy(fixed).unwrap();
+        assert_eq!(proxy.unwrap()["ProxyServer"], "http://p.example:3128");
+        assert_eq!(certs, ["AQID"]);
+        let pac = br#"{"ProxySettings": {"ProxyMode": "pac_script", "ProxyPacUrl": "http://wpad.example/wpad.dat"}}"#;
+        assert!(network_policy(pac).unwrap().0.is_some());
+        assert_eq!(network_policy(b"{}").unwrap(), (None, vec![]));
+        for bad in [
+            &br#"{"URLAllowlist": ["*"]}"#[..],
+            br#"{"ProxySettings": {"ProxyMode": "direct"}}"#,
+            br#"{"ProxySettings": {"ProxyMode": "pac_script", "ProxyServer": "x"}}"#,
+            br#"{"CACertificates": ["not base64!"]}"#,
+            b"[]",
+            b"{",
+        ] {
+            assert!(network_policy(bad).is_err(), "{}", String::from_utf8_lossy(bad));
+        }
+    }
     use slate_protocol::kiosk::{parse_policy, SAMPLE_POLICY};
 
     #[test]

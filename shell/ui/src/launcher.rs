@@ -156,6 +156,9 @@ pub struct LaunchConfig {
     /// Certificates the browser trusts besides the public ones (base64 DER, see
     /// [`crate::browser::trusted_certificates`]).
     pub trusted_certificates: Vec<String>,
+    /// The school's proxy as Chromium's `ProxySettings` policy (slate-network's
+    /// `chromium-policy.json`, see [`crate::browser::network_policy`]); `None`: direct.
+    pub proxy_settings: Option<Value>,
     /// What no app may see: each is covered by an empty read-only tmpfs in the app's own mount
     /// namespace. Apps run as the kiosk user, which needs group `slate` (slated's socket, the
     /// kiosk policy) for slate-ui; hiding Slate's files and sockets and the input devices is
@@ -178,6 +181,7 @@ impl LaunchConfig {
             extra_args: Vec::new(),
             env: Vec::new(),
             trusted_certificates: Vec::new(),
+            proxy_settings: None,
             hidden,
             keyboard_height: None,
         }
@@ -224,6 +228,9 @@ pub fn web_plan(app: &App, config: &LaunchConfig, session: &str) -> Result<WebPl
     let mut policy = managed_policy(app)?;
     if !config.trusted_certificates.is_empty() {
         policy["CACertificates"] = json!(config.trusted_certificates);
+    }
+    if let Some(proxy) = &config.proxy_settings {
+        policy["ProxySettings"] = proxy.clone();
     }
     let session_dir = profile_dir(&config.runtime_dir, session)?;
     let policy_root = session_dir.join("etc-chromium");
@@ -883,6 +890,7 @@ mod tests {
             extra_args: vec!["--headless=new".into()],
             env: Vec::new(),
             trusted_certificates: Vec::new(),
+            proxy_settings: None,
             hidden: vec![dir.join("state"), "/dev/input".into()],
             keyboard_height: None,
         }
@@ -898,6 +906,17 @@ mod tests {
         config.trusted_certificates = vec!["AQID".into()];
         let plan = web_plan(app, &config, "abc123").unwrap();
         assert_eq!(plan.policy["CACertificates"], json!(["AQID"]));
+    }
+
+    #[test]
+    fn the_school_proxy_goes_into_the_policy_only_when_there_is_one() {
+        let sample = parse_policy(SAMPLE_POLICY).unwrap();
+        let app = sample.apps.iter().find(|a| a.needs_internet()).unwrap();
+        let mut config = config(Path::new("/run/user/9"));
+        assert!(web_plan(app, &config, "abc").unwrap().policy.get("ProxySettings").is_none());
+        let proxy = json!({"ProxyMode": "fixed_servers", "ProxyServer": "http://p.example:3128"});
+        config.proxy_settings = Some(proxy.clone());
+        assert_eq!(web_plan(app, &config, "abc").unwrap().policy["ProxySettings"], proxy);
     }
 
     #[test]

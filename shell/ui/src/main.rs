@@ -54,6 +54,14 @@ struct Args {
     /// Missing: only the public authorities are trusted.
     #[arg(long, env = "SLATE_SCHOOL_CA")]
     school_ca: Option<PathBuf>,
+    /// The school network's browser settings (proxy, SSL-inspection CA), written by
+    /// slate-network from slate-provision.conf. Missing: direct, public authorities only.
+    #[arg(
+        long,
+        env = "SLATE_NETWORK_POLICY",
+        default_value = "/var/lib/slate-system/network/chromium-policy.json"
+    )]
+    network_policy: PathBuf,
     /// Run full screen.
     #[arg(long)]
     fullscreen: bool,
@@ -91,6 +99,9 @@ fn main() -> anyhow::Result<()> {
     let reporter_socket = args.socket.clone();
     let mut launch_config = LaunchConfig::new(args.runtime_dir.clone(), args.state_dir.clone());
     launch_config.trusted_certificates = school_ca(args.school_ca.as_deref());
+    let (proxy, inspection_ca) = network_policy(&args.network_policy);
+    launch_config.proxy_settings = proxy;
+    launch_config.trusted_certificates.extend(inspection_ca);
     launch_config.keyboard_height = args.keyboard.then_some(LANDSCAPE_HEIGHT);
     // slated's sockets (control, DNS) and the school CA copy: never for an app.
     if let Some(sockets) = args.socket.parent() {
@@ -163,6 +174,26 @@ fn log_policy(read: &slate_ui::policy_file::Loaded) {
     match read {
         Ok(p) => tracing::info!(issued_at = ?p.issued_at, "kiosk policy read"),
         Err(why) => tracing::warn!(%why, "no valid kiosk policy: failing closed"),
+    }
+}
+
+/// The school network's proxy and SSL-inspection CA for the browser. Missing: none; a file
+/// that cannot be read or is refused is logged and adds nothing (direct connections).
+fn network_policy(path: &std::path::Path) -> (Option<serde_json::Value>, Vec<String>) {
+    let read = match std::fs::read(path) {
+        Ok(json) => slate_ui::browser::network_policy(&json),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return (None, Vec::new()),
+        Err(e) => Err(e.to_string()),
+    };
+    match read {
+        Ok((proxy, certificates)) => {
+            tracing::info!(path = %path.display(), proxy = proxy.is_some(), certificates = certificates.len(), "the school network's browser settings");
+            (proxy, certificates)
+        }
+        Err(why) => {
+            tracing::error!(path = %path.display(), "the school network's browser settings are not used: {why}");
+            (None, Vec::new())
+        }
     }
 }
 

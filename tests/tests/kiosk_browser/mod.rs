@@ -403,6 +403,14 @@ impl Drop for Xvfb {
     }
 }
 
+/// As [`start_at`] (headless), with `proxy` as the managed policy's `ProxySettings`, as
+/// slate-ui puts the school's proxy there.
+pub fn start_proxied(host: &str, port: u16, proxy: Value) -> Kiosk {
+    let edit = move |policy: &mut Value| policy["ProxySettings"] = proxy.clone();
+    let reporter = Box::new(slate_ui::launcher::RecordingReporter::default());
+    launch_at(host, port, None, Some(reporter), None, Some(&edit))
+}
+
 /// As [`start`], with a real window on `display` (X11) instead of headless.
 pub fn start_on(
     port: u16,

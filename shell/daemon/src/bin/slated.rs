@@ -75,6 +75,10 @@ struct Args {
         requires = "check_provision"
     )]
     xkb_symbols: PathBuf,
+    /// With --check-provision: also write the checked text (a signed file's payload) here, mode
+    /// 0600, for `slate-network`, which reads the school network's settings from it.
+    #[arg(long, value_name = "FILE", requires = "check_provision")]
+    payload_out: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -97,7 +101,7 @@ fn main() -> ExitCode {
             zoneinfo: args.zoneinfo.clone(),
             xkb_symbols: args.xkb_symbols.clone(),
         };
-        return check_provision(file, &args.config, &names);
+        return check_provision(file, &args.config, &names, args.payload_out.as_deref());
     }
     slate_ipc::logging::init("info", &[]);
 
@@ -200,9 +204,20 @@ fn check_provision(
     file: &std::path::Path,
     config: &std::path::Path,
     names: &slate_daemon::provision::InstalledNames,
+    payload_out: Option<&std::path::Path>,
 ) -> ExitCode {
     match slate_daemon::provision::check(file, config, names) {
         Ok((source, settings)) => {
+            if let Some(out) = payload_out {
+                // It may hold a Wi-Fi password: private to root from its first byte.
+                let tmp = out.with_extension("tmp");
+                if let Err(e) = slate_ipc::atomic::replace_with(out, &tmp, Some(0o600), |f| {
+                    std::io::Write::write_all(f, settings.text.as_bytes())
+                }) {
+                    eprintln!("slated: cannot write {}: {}", e.path.display(), e.source);
+                    return ExitCode::FAILURE;
+                }
+            }
             print!("source={}\n{}", source.as_str(), settings.to_lines());
             ExitCode::SUCCESS
         }
