@@ -120,7 +120,8 @@ impl TextFieldWatch {
             .bind::<ZwpInputMethodManagerV2, _, _>(&qh, 1..=1, ())
             .map_err(|_| Error::Missing("zwp_input_method_manager_v2"))?;
         let input_method = manager.get_input_method(&seat, &qh, ());
-        let mut state = State { focus: InputMethodFocus::default(), on_change: Box::new(on_change) };
+        let mut state =
+            State { focus: InputMethodFocus::default(), on_change: Box::new(on_change) };
         // A refusal (`unavailable`) is the only event of a refused input method: it is here
         // after one round trip, or never.
         queue.roundtrip(&mut state).map_err(|e| Error::Lost(e.to_string()))?;
@@ -186,8 +187,7 @@ fn serve(
         let Some(guard) = queue.prepare_read() else { continue };
         let socket = {
             let fd = guard.connection_fd();
-            let mut fds =
-                [PollFd::new(&fd, PollFlags::IN), PollFd::new(waker, PollFlags::IN)];
+            let mut fds = [PollFd::new(&fd, PollFlags::IN), PollFd::new(waker, PollFlags::IN)];
             match poll(&mut fds, None) {
                 Ok(_) | Err(rustix::io::Errno::INTR) => {}
                 Err(e) => return Err(Error::Lost(format!("poll: {e}"))),

@@ -929,7 +929,10 @@ pub fn from_labwc_root(program: &str) -> Option<(PathBuf, Vec<String>)> {
     if !program.exists() {
         return None;
     }
-    Some((loader, vec!["--library-path".into(), libs.display().to_string(), program.display().to_string()]))
+    Some((
+        loader,
+        vec!["--library-path".into(), libs.display().to_string(), program.display().to_string()],
+    ))
 }
 
 fn installed(program: &str) -> bool {
