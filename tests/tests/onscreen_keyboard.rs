@@ -2,13 +2,14 @@
 //! Chromium on Wayland as an unprivileged user with its sandbox on, started and guarded as the
 //! launcher does (with the keyboard's height, as `slate-ui --keyboard`), Debian's wvkbd started
 //! hidden as the kiosk's autostart starts it, shown and hidden by slate-ui's own `Wvkbd` on the
-//! decision `keyboard_wanted` makes from the focus the page reports. What is on screen is read
-//! back from the compositor (grim).
+//! decision `keyboard_wanted` makes from the focus the page reports; and a native GTK 4 app
+//! whose focus the compositor tells slate-wayland's input method. What is on screen is read back
+//! from the compositor (grim) and checked from its pixels: wvkbd's key faces and labels.
 
 mod kiosk_browser;
 
 use kiosk_browser::{serve, Wayland, TEST_USER};
-use slate_ui::keyboard::{Keyboard, Wvkbd, LANDSCAPE_HEIGHT};
+use slate_ui::keyboard::{wvkbd_args, Keyboard, Wvkbd, LANDSCAPE_HEIGHT};
 use slate_ui::launcher::RecordingReporter;
 use slate_ui::screen::{keyboard_wanted, Screen};
 use slate_ui::text_focus::TextFocus;
@@ -36,12 +37,22 @@ impl Shot {
     /// The share of pixels in rows `rows` that are `colour` (within a small tolerance).
     fn share(&self, rows: std::ops::Range<usize>, colour: (u8, u8, u8)) -> f64 {
         let close = |a: u8, b: u8| a.abs_diff(b) <= 24;
-        let mut hits = 0;
+        self.share_where(rows, |p| {
+            close(p.0, colour.0) && close(p.1, colour.1) && close(p.2, colour.2)
+        })
+    }
+
+    /// The share of pixels in rows `rows` for which `which` holds.
+    fn share_where(
+        &self,
+        rows: std::ops::Range<usize>,
+        which: impl Fn((u8, u8, u8)) -> bool,
+    ) -> f64 {
         let count = rows.len() * self.width;
+        let mut hits = 0;
         for y in rows {
             for x in 0..self.width {
-                let p = self.pixel(x, y);
-                if close(p.0, colour.0) && close(p.1, colour.1) && close(p.2, colour.2) {
+                if which(self.pixel(x, y)) {
                     hits += 1;
                 }
             }
@@ -106,16 +117,95 @@ fn wait_until(mut ok: impl FnMut() -> bool, what: &str) {
 }
 
 /// wvkbd under a name of this test's own (its `comm` is the name it was started by), so that
-/// `Wvkbd` signals this one and no other on the machine.
-fn keyboard_program(dir: &Path) -> (PathBuf, String) {
+/// `Wvkbd` signals this one and no other on the machine: the program to run and its first
+/// arguments. The device's (Debian trixie's) wvkbd where there is one: the host's when the host
+/// has labwc (trixie on), else the one `scripts/setup` puts in the trixie root the tests run labwc
+/// from, run through that root's loader (a link to the loader under the test's name). Bookworm's
+/// wvkbd (0.12) draws on the layer-shell *top* layer, which labwc (and sway) hide while a window
+/// is full screen, as the kiosk's Chromium is: its keys would never be seen over an app.
+fn keyboard_program(dir: &Path) -> (PathBuf, Vec<String>, String) {
     use std::os::unix::fs::PermissionsExt;
-    let real = Path::new("/usr/bin/wvkbd-mobintl");
-    assert!(real.exists(), "wvkbd is not installed: `sudo apt-get install wvkbd` (scripts/setup)");
     let name = format!("wvkbd-{}", std::process::id() % 100_000_000);
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
     let link = dir.join(&name);
-    std::os::unix::fs::symlink(real, &link).unwrap();
-    (link, name)
+    let host = Path::new("/usr/bin/wvkbd-mobintl");
+    let host_labwc = Command::new("sh").args(["-c", "command -v labwc"]).output();
+    let host_is_device_like = host_labwc.is_ok_and(|o| o.status.success());
+    match kiosk_browser::from_labwc_root("wvkbd-mobintl") {
+        Some((loader, args)) if !host_is_device_like => {
+            std::os::unix::fs::symlink(loader, &link).unwrap();
+            (link, args, name)
+        }
+        _ => {
+            assert!(host.exists(), "wvkbd is not installed: run scripts/setup");
+            std::os::unix::fs::symlink(host, &link).unwrap();
+            (link, Vec::new(), name)
+        }
+    }
+}
+
+/// wvkbd's own colours (its defaults, as the kiosk runs it): key faces are dark grey, their
+/// labels white. Neither the page's yellow, the field's blue nor black.
+fn key_face(p: (u8, u8, u8)) -> bool {
+    let grey = p.0.abs_diff(p.1) < 12 && p.1.abs_diff(p.2) < 12;
+    grey && (0x18..=0x70).contains(&p.0)
+}
+fn key_label(p: (u8, u8, u8)) -> bool {
+    p.0 >= 0xc0 && p.1 >= 0xc0 && p.2 >= 0xc0
+}
+
+/// Starts wvkbd as the kiosk's autostart does (hidden, at the height slate-ui fits pages above)
+/// and the `Wvkbd` that shows and hides it.
+fn start_keyboard(w: &Wayland, dir: &Path) -> (std::process::Child, Wvkbd) {
+    let (program, first_args, name) = keyboard_program(dir);
+    let wvkbd = as_kiosk_user(w, &program)
+        .args(first_args)
+        .args(wvkbd_args())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("wvkbd starts");
+    let keyboard = Wvkbd::new("/proc".into(), &name);
+    wait_until(|| !keyboard.pids().is_empty(), "wvkbd's process");
+    (wvkbd, keyboard)
+}
+
+/// The output's size: the device's under sway (which is told it); labwc's headless output keeps
+/// its own.
+fn output_size(w: &Wayland) -> (usize, usize) {
+    let screen = screenshot(w, None);
+    if w.compositor.starts_with("sway") {
+        assert_eq!((screen.width, screen.height), (WIDTH, HEIGHT));
+    }
+    (screen.width, screen.height)
+}
+
+/// Whether wvkbd's keys are on screen in `rows`: key faces over most of them, white labels on
+/// those, and nothing of the page.
+fn keys_drawn(shot: &Shot, rows: std::ops::Range<usize>) -> bool {
+    shot.share_where(rows.clone(), key_face) > 0.5
+        && shot.share_where(rows.clone(), key_label) > 0.005
+        && shot.share(rows, PAGE) < 0.05
+}
+
+/// Waits (bounded) for wvkbd's keys in `rows`, saving what the screen shows at `png`; Err says
+/// what was there instead.
+fn wait_for_keys(w: &Wayland, rows: std::ops::Range<usize>, png: &Path) -> Result<(), String> {
+    let mut shot = screenshot(w, Some(png));
+    for _ in 0..100 {
+        if keys_drawn(&shot, rows.clone()) {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        shot = screenshot(w, Some(png));
+    }
+    Err(format!(
+        "no keyboard drawn in rows {rows:?} (see {}): key faces {:.3}, labels {:.3}, page {:.3}",
+        png.display(),
+        shot.share_where(rows.clone(), key_face),
+        shot.share_where(rows.clone(), key_label),
+        shot.share(rows.clone(), PAGE),
+    ))
 }
 
 #[test]
@@ -127,16 +217,27 @@ fn the_keyboard_comes_with_a_focused_text_field_and_goes_with_it() {
     let w = Wayland::start_sized(&format!("{WIDTH}x{HEIGHT}")).expect("the compositor starts");
     eprintln!("compositor: {}, Chromium as {TEST_USER}", w.compositor);
     let dir = tempfile::tempdir().unwrap();
-    let (program, name) = keyboard_program(dir.path());
-    // As the kiosk's autostart starts it: hidden, at the height slate-ui fits pages above.
-    let mut wvkbd = as_kiosk_user(&w, &program)
-        .args(["--hidden", "-L", &LANDSCAPE_HEIGHT.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("wvkbd starts");
-    let mut keyboard = Wvkbd::new("/proc".into(), &name);
-    wait_until(|| !keyboard.pids().is_empty(), "wvkbd's process");
+    let (mut wvkbd, mut keyboard) = start_keyboard(&w, dir.path());
+    let (width, height) = output_size(&w);
+    let free = height - LANDSCAPE_HEIGHT as usize;
+    let keyboard_rows = free + 5..height - 5;
+
+    // The keyboard itself, shown and hidden by signal, drawn with its keys and labels (fonts,
+    // its first frame, grim) where slate-ui expects it: here over the empty desktop, with no
+    // app in front.
+    keyboard.set_visible(true);
+    let png = std::env::temp_dir().join("slate-onscreen-keyboard-desktop.png");
+    wait_for_keys(&w, keyboard_rows.clone(), &png).unwrap();
+    eprintln!("the keyboard over the desktop: {}", png.display());
+    assert!(
+        screenshot(&w, None).share_where(free - 20..free - 5, key_face) < 0.05,
+        "the keyboard is higher than LANDSCAPE_HEIGHT, over what pages are fitted to"
+    );
+    keyboard.set_visible(false);
+    wait_until(
+        || screenshot(&w, None).share_where(keyboard_rows.clone(), key_face) < 0.05,
+        "the keyboard hidden",
+    );
 
     let k = kiosk_browser::start_wayland_with_keyboard(
         port,
@@ -152,16 +253,6 @@ fn the_keyboard_comes_with_a_focused_text_field_and_goes_with_it() {
         keyboard.set_visible(wanted);
         wanted
     };
-    let (width, height) = (WIDTH, HEIGHT);
-    let screen = screenshot(&w, None);
-    let (width, height) = if w.compositor.starts_with("sway") {
-        assert_eq!((screen.width, screen.height), (width, height));
-        (width, height)
-    } else {
-        (screen.width, screen.height) // labwc's headless output keeps its own size
-    };
-    let free = height - LANDSCAPE_HEIGHT as usize;
-    let keyboard_rows = free + 5..height - 5;
 
     // Before any field has the focus: no keyboard, the page is the whole screen.
     assert_eq!(k.focus.get(), TextFocus::Elsewhere);
@@ -187,9 +278,10 @@ fn the_keyboard_comes_with_a_focused_text_field_and_goes_with_it() {
         .unwrap();
     assert!(field_bottom <= free as f64, "the field ends at {field_bottom}, under the keyboard");
     // On screen: the page and its field above the keyboard's rows, nothing of the page under
-    // them. NOT YET PROVEN: that wvkbd itself is drawn there. Under the headless labwc the rows
-    // come out blank (the screenshot shows no keys), so wvkbd's surface is either not mapped over
-    // the full-screen browser or not shown by the signal here; asserting its pixels fails today.
+    // them. Not wvkbd's keys: Debian's wvkbd (0.12 in bookworm, 0.15 in trixie and forky) draws
+    // on the layer-shell top layer, and labwc (0.8.3, trixie's) hides the top layer of an output
+    // while a full-screen window is topmost there, as the kiosk's Chromium is. See
+    // `the_keyboard_is_drawn_over_the_full_screen_browser`, ignored until that is solved.
     wait_until(
         || {
             let shot = screenshot(&w, None);
@@ -215,10 +307,133 @@ fn the_keyboard_comes_with_a_focused_text_field_and_goes_with_it() {
     assert!(!follow(&mut keyboard));
     wait_until(|| inner() == height, "the page given the whole screen back");
     wait_until(
-        || screenshot(&w, None).share(keyboard_rows.clone(), PAGE) > 0.5,
+        || {
+            let shot = screenshot(&w, None);
+            shot.share(keyboard_rows.clone(), PAGE) > 0.5
+        },
         "the keyboard gone from the screen",
     );
 
+    let _ = wvkbd.kill();
+    let _ = wvkbd.wait();
+}
+
+/// The keyboard's keys over the full-screen browser with a field focused. Fails today: Debian's
+/// wvkbd maps its surface on the layer-shell *top* layer (upstream moved it to the overlay layer
+/// in 0.16; Debian has 0.15 up to forky), and labwc hides an output's top layer while a
+/// full-screen window is topmost on it (`desktop_update_top_layer_visibility`), as the kiosk's
+/// Chromium (`--kiosk`) always is. Taking Chromium out of full screen is no way round it: a
+/// `--kiosk` window that is not full screen shows its tab strip and address bar.
+#[test]
+#[ignore = "Debian's wvkbd draws on the top layer, which labwc hides under a full-screen window"]
+fn the_keyboard_is_drawn_over_the_full_screen_browser() {
+    if let Err(why) = kiosk_browser::sandbox_works() {
+        panic!("this test needs Chromium's sandbox for {TEST_USER}: {why}");
+    }
+    let port = serve();
+    let w = Wayland::start_sized(&format!("{WIDTH}x{HEIGHT}")).expect("the compositor starts");
+    let dir = tempfile::tempdir().unwrap();
+    let (mut wvkbd, mut keyboard) = start_keyboard(&w, dir.path());
+    let (width, height) = output_size(&w);
+    let free = height - LANDSCAPE_HEIGHT as usize;
+    let k = kiosk_browser::start_wayland_with_keyboard(
+        port,
+        Box::new(RecordingReporter::default()),
+        &w,
+        LANDSCAPE_HEIGHT,
+    );
+    k.navigate(&format!("http://127.0.0.1:{port}/app/type")).unwrap();
+    k.wait_for(|k| k.title() == "Type", "the page with a text field");
+    k.click(width as f64 / 2.0, (height - 40) as f64, "left", 0);
+    wait_until(|| k.focus.get() == TextFocus::Field, "the page to report the field's focus");
+    keyboard.set_visible(keyboard_wanted(Screen::Home, true, k.focus.get()));
+    let png = std::env::temp_dir().join("slate-onscreen-keyboard-fullscreen.png");
+    let drawn = wait_for_keys(&w, free + 5..height - 5, &png);
+    let _ = wvkbd.kill();
+    let _ = wvkbd.wait();
+    drawn.unwrap();
+}
+
+/// A native app (a GTK 4 dialog with a text field, `zenity --entry`, which speaks text-input-v3)
+/// on the kiosk's compositor, its focus told by the compositor to slate-wayland's input method:
+/// no keyboard before a field has the focus, the keyboard drawn once the field has it, gone once
+/// the focus leaves for a button (Tab).
+#[test]
+fn a_native_apps_text_field_brings_the_keyboard_through_the_input_method() {
+    use slate_wayland::input_method::TextFieldWatch;
+    use std::sync::mpsc;
+    let w = Wayland::start_sized(&format!("{WIDTH}x{HEIGHT}")).expect("the compositor starts");
+    eprintln!("compositor: {}", w.compositor);
+    let dir = tempfile::tempdir().unwrap();
+    let (mut wvkbd, mut keyboard) = start_keyboard(&w, dir.path());
+    let (_, height) = output_size(&w);
+    let free = height - LANDSCAPE_HEIGHT as usize;
+    let keyboard_rows = free + 5..height - 5;
+
+    // The compositor's input method: each change of "a field has the focus".
+    let (changes, told) = mpsc::channel();
+    let watch = TextFieldWatch::start(&w.runtime.join(&w.socket), move |focused| {
+        let _ = changes.send(focused);
+    })
+    .expect("the input method registers (labwc 0.8: zwp_input_method_manager_v2)");
+    // A second input method on the same seat is refused, not left silent.
+    assert!(TextFieldWatch::start(&w.runtime.join(&w.socket), |_| {}).is_err());
+    // slate-ui's decision, for a native app in front on the home screen.
+    keyboard.set_visible(keyboard_wanted(Screen::Home, true, TextFocus::Elsewhere));
+    let follow = |keyboard: &mut Wvkbd, what: &str, want: bool| {
+        let focused = told.recv_timeout(Duration::from_secs(30)).unwrap_or_else(|_| {
+            panic!("the input method said nothing when {what}");
+        });
+        assert_eq!(focused, want, "{what}");
+        let focus = if focused { TextFocus::Field } else { TextFocus::Elsewhere };
+        let wanted = keyboard_wanted(Screen::Home, true, focus);
+        keyboard.set_visible(wanted);
+        wanted
+    };
+    wait_until(
+        || screenshot(&w, None).share_where(keyboard_rows.clone(), key_face) < 0.05,
+        "no keyboard before any field has the focus",
+    );
+
+    // The app, as the kiosk user, in the compositor's session.
+    let (program, first_args) = match kiosk_browser::from_labwc_root("zenity") {
+        Some((loader, args)) => (loader, args),
+        None => (PathBuf::from("zenity"), Vec::new()),
+    };
+    let mut app = as_kiosk_user(&w, &program)
+        .args(first_args)
+        .args(["--entry", "--title=Name", "--text=Your name"])
+        .env("HOME", &w.runtime)
+        .env("GDK_BACKEND", "wayland")
+        // The headless compositor has no GPU: GTK draws with cairo.
+        .env("GSK_RENDERER", "cairo")
+        .env("NO_AT_BRIDGE", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("zenity (scripts/setup) starts");
+
+    // The dialog opens with its field focused.
+    assert!(follow(&mut keyboard, "the app's field took the focus", true));
+    let png = std::env::temp_dir().join("slate-onscreen-keyboard-native.png");
+    wait_for_keys(&w, keyboard_rows.clone(), &png).unwrap();
+    eprintln!("the keyboard over the native app: {}", png.display());
+    // Above it, the app (no keys there: the keyboard is no higher than pages are fitted to).
+    assert!(screenshot(&w, None).share_where(0..free - 5, key_face) < 0.05);
+
+    // Tab: the focus leaves the field for the dialog's buttons.
+    w.key("Tab");
+    assert!(!follow(&mut keyboard, "the focus left the field", false));
+    wait_until(
+        || screenshot(&w, None).share_where(keyboard_rows.clone(), key_face) < 0.05,
+        "the keyboard gone once the focus left the field",
+    );
+    let png = std::env::temp_dir().join("slate-onscreen-keyboard-native-gone.png");
+    screenshot(&w, Some(&png));
+
+    let _ = app.kill();
+    let _ = app.wait();
+    drop(watch);
     let _ = wvkbd.kill();
     let _ = wvkbd.wait();
 }

@@ -15,6 +15,15 @@ pub const LANDSCAPE_HEIGHT: u32 = 190;
 // At most about 40% of an 800x480 screen, checked when it compiles.
 const _: () = assert!(LANDSCAPE_HEIGHT * 100 <= 480 * 41);
 
+/// wvkbd's arguments in the kiosk's labwc autostart: started hidden, [`LANDSCAPE_HEIGHT`] high
+/// both as `-L` and as `-H`. wvkbd takes a screen for landscape only when the output reports a
+/// physical size wider than high; one that reports none (some HDMI screens, the tests' headless
+/// output) counts as portrait and would get `-H`'s height, 250 px by default.
+pub fn wvkbd_args() -> Vec<String> {
+    let height = LANDSCAPE_HEIGHT.to_string();
+    ["--hidden", "-H", &height, "-L", &height].map(String::from).into()
+}
+
 /// Shows or hides an on-screen keyboard.
 pub trait Keyboard {
     fn set_visible(&mut self, visible: bool);
@@ -33,6 +42,20 @@ pub fn signal_for(visible: bool) -> Signal {
 /// restarted wvkbd comes up in its own state and must be told again). Pure.
 pub fn needs_signal(last: Option<&(Vec<i32>, bool)>, pids: &[i32], visible: bool) -> bool {
     !pids.is_empty() && last.is_none_or(|(was_pids, was)| *was != visible || was_pids != pids)
+}
+
+/// Whether a process whose `/proc/<pid>/status` is `status` handles SIGUSR1 and SIGUSR2: caught
+/// (`SigCgt`, wvkbd 0.12) or blocked for a signalfd (`SigBlk`, wvkbd 0.15). Pure.
+pub fn takes_show_and_hide(status: &str) -> bool {
+    let mask = |field: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(field))
+            .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+            .unwrap_or(0)
+    };
+    let both = (1u64 << (Signal::SIGUSR1 as u32 - 1)) | (1u64 << (Signal::SIGUSR2 as u32 - 1));
+    (mask("SigCgt:") | mask("SigBlk:")) & both == both
 }
 
 /// wvkbd found through `/proc` by its program name.
@@ -56,7 +79,9 @@ impl Wvkbd {
         Self { proc_root, name: name.into(), last: None }
     }
 
-    /// The processes whose program name is the keyboard's, in pid order.
+    /// The processes whose program name is the keyboard's and that take its two signals, in
+    /// pid order. One still starting is left out: until it handles them, SIGUSR1 and SIGUSR2
+    /// would end it; once it does, the list changes and it is told (see [`needs_signal`]).
     pub fn pids(&self) -> Vec<i32> {
         let Ok(entries) = std::fs::read_dir(&self.proc_root) else { return Vec::new() };
         let mut pids: Vec<i32> = entries
@@ -64,6 +89,8 @@ impl Wvkbd {
             .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok().map(|pid| (pid, e.path())))
             .filter(|(_, dir)| {
                 std::fs::read_to_string(dir.join("comm")).is_ok_and(|c| c.trim_end() == self.name)
+                    && std::fs::read_to_string(dir.join("status"))
+                        .is_ok_and(|s| takes_show_and_hide(&s))
             })
             .map(|(pid, _)| pid)
             .collect();
@@ -128,6 +155,21 @@ mod tests {
         assert_eq!(signal_for(false), Signal::SIGUSR1);
     }
 
+    #[test]
+    fn which_processes_take_the_signals() {
+        let table = [
+            ("SigBlk:\t0000000000000000\nSigCgt:\t0000000000000a00\n", true), // handlers
+            ("SigBlk:\t0000000200001a00\nSigCgt:\t0000000000014002\n", true), // signalfd
+            ("SigBlk:\t0000000000000200\nSigCgt:\t0000000000000000\n", false), // USR1 only
+            ("SigBlk:\t0000000000000000\nSigCgt:\t0000000000014002\n", false), // starting
+            ("SigCgt:\tnot hex\n", false),
+            ("", false),
+        ];
+        for (status, expected) in table {
+            assert_eq!(takes_show_and_hide(status), expected, "{status:?}");
+        }
+    }
+
     /// The kiosk's autostart starts wvkbd at the height slate-ui fits pages above.
     #[test]
     fn the_autostart_gives_wvkbd_the_height_pages_are_fitted_to() {
@@ -137,7 +179,7 @@ mod tests {
         ))
         .unwrap();
         let line = autostart.lines().find(|l| l.contains("wvkbd-mobintl")).unwrap();
-        assert!(line.contains(&format!(" -L {LANDSCAPE_HEIGHT};")), "{line}");
+        assert!(line.contains(&format!("wvkbd-mobintl {};", wvkbd_args().join(" "))), "{line}");
     }
 
     fn wait_for(path: &std::path::Path, want: &str) -> String {
@@ -175,6 +217,12 @@ mod tests {
         std::fs::write(entry.join("comm"), "wvkbd-mobintl\n").unwrap();
         std::fs::create_dir_all(proc_root.join("1")).unwrap();
         std::fs::write(proc_root.join("1/comm"), "systemd\n").unwrap();
+        // Not yet taking the signals (still starting): left alone.
+        std::fs::write(entry.join("status"), "SigBlk:\t0000000000000000\n").unwrap();
+        assert_eq!(Wvkbd::new(proc_root.clone(), "wvkbd-mobintl").pids(), Vec::<i32>::new());
+        // The real one's, which traps both.
+        let status = format!("/proc/{}/status", child.id());
+        std::fs::write(entry.join("status"), std::fs::read_to_string(status).unwrap()).unwrap();
 
         let mut keyboard = Wvkbd::new(proc_root, "wvkbd-mobintl");
         assert_eq!(keyboard.pids(), vec![child.id() as i32]);

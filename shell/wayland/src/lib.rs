@@ -19,11 +19,15 @@
 //! made dark again straight away (fail dark).
 //!
 //! No pixel of any other client is read here: the overlay only draws.
+//!
+//! Also here, as another client of the same compositor: [`input_method`], which tells when a
+//! text field of a native app has the focus (for the on-screen keyboard).
 
 mod session;
 mod worker;
 
 pub mod headless;
+pub mod input_method;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

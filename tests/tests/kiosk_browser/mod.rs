@@ -915,6 +915,13 @@ fn labwc() -> Option<(&'static str, String, Vec<String>)> {
     if installed("labwc") {
         return Some(("labwc", "labwc".into(), Vec::new()));
     }
+    let (loader, args) = from_labwc_root("labwc")?;
+    Some(("labwc (trixie's, from scripts/setup)", loader.display().to_string(), args))
+}
+
+/// `/usr/bin/<program>` of [`LABWC_ROOT`] as the loader to run and its arguments (that root's
+/// libraries, then the program), when the root has it.
+pub fn from_labwc_root(program: &str) -> Option<(PathBuf, Vec<String>)> {
     let root = Path::new(LABWC_ROOT);
     let libs = std::fs::read_dir(root.join("usr/lib"))
         .ok()?
@@ -926,12 +933,14 @@ fn labwc() -> Option<(&'static str, String, Vec<String>)> {
         .flatten()
         .map(|e| e.path())
         .find(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("ld-linux")))?;
-    let labwc = root.join("usr/bin/labwc");
-    if !labwc.exists() {
+    let program = root.join("usr/bin").join(program);
+    if !program.exists() {
         return None;
     }
-    let args = ["--library-path".into(), libs.display().to_string(), labwc.display().to_string()];
-    Some(("labwc (trixie's, from scripts/setup)", loader.display().to_string(), args.into()))
+    Some((
+        loader,
+        vec!["--library-path".into(), libs.display().to_string(), program.display().to_string()],
+    ))
 }
 
 fn installed(program: &str) -> bool {
