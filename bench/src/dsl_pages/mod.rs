@@ -144,15 +144,12 @@ fn work_dir() -> anyhow::Result<tempfile::TempDir> {
     }
 }
 
-/// Copies the closed database (and its write-ahead log, if SQLite left one) into the cache,
-/// under a temporary name first so that a run stopped half-way leaves no half a file.
+/// Copies the filled database into the cache with the store's own consistent copy (what a
+/// backup takes), under a temporary name first so that a stopped run leaves no half a file.
 fn keep(database: &Path, cached: &Path) -> anyhow::Result<()> {
-    let wal = PathBuf::from(format!("{}-wal", database.display()));
-    if wal.exists() && std::fs::metadata(&wal)?.len() > 0 {
-        bail!("the filled database still has a write-ahead log after closing");
-    }
     let partial = cached.with_extension("partial");
-    std::fs::copy(database, &partial).context("copy the filled database to the cache")?;
+    let _ = std::fs::remove_file(&partial);
+    Store::open(database)?.copy_sqlite_to(&partial).context("copy the filled database")?;
     std::fs::rename(&partial, cached)?;
     Ok(())
 }
@@ -463,7 +460,13 @@ async fn sign_in(client: &reqwest::Client, url: &str, totp: &str) -> anyhow::Res
     let answer = client
         .post(format!("{url}/staff/login"))
         .header("cookie", cookie_header(&jar))
-        .form(&[("username", DSL), ("password", DSL_PASSWORD), ("code", &code), ("csrf", &csrf)])
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form_body(&[
+            ("username", DSL),
+            ("password", DSL_PASSWORD),
+            ("code", &code),
+            ("csrf", &csrf),
+        ]))
         .send()
         .await?;
     keep_cookies(&mut jar, &answer);
@@ -471,6 +474,21 @@ async fn sign_in(client: &reqwest::Client, url: &str, totp: &str) -> anyhow::Res
         bail!("signing in as the DSL: HTTP {}", answer.status());
     }
     Ok(cookie_header(&jar))
+}
+
+/// `application/x-www-form-urlencoded`: every byte but letters and digits percent-encoded.
+fn form_body(fields: &[(&str, &str)]) -> String {
+    let encode = |text: &str| {
+        text.bytes()
+            .map(|b| match b.is_ascii_alphanumeric() {
+                true => (b as char).to_string(),
+                false => format!("%{b:02X}"),
+            })
+            .collect::<String>()
+    };
+    let pairs: Vec<String> =
+        fields.iter().map(|(k, v)| format!("{}={}", encode(k), encode(v))).collect();
+    pairs.join("&")
 }
 
 fn keep_cookies(jar: &mut Vec<(String, String)>, response: &reqwest::Response) {

@@ -105,7 +105,6 @@ pub fn postgres_migrations() -> Vec<&'static str> {
     MIGRATIONS.iter().map(|m| m.postgres).collect()
 }
 
-#[cfg(test)]
 pub fn migrations_count() -> i64 {
     MIGRATIONS.len() as i64
 }
