@@ -74,10 +74,14 @@ enum Bench {
         #[arg(long, value_name = "URL")]
         postgres: Option<String>,
     },
-    /// The DSL's pages on a big school's database: the incident list (with searches) and
-    /// pupils' chronologies over HTTP from a real `slate-server` on loopback, p99 in ms.
+    /// The DSL's pages on a big school's SQLite database (filled once, then cached in
+    /// `~/.cache/slate-bench`): the incident list with searches and pupils' chronologies over
+    /// HTTP from a real `slate-server` on loopback, the DSL signed in; p99 in ms.
     DslPages {
-        /// How many events the SQLite database is filled with (about 1 in 97 a report).
+        /// How many incidents (reports pressed on devices) the year holds.
+        #[arg(long, default_value_t = 100_000)]
+        incidents: u64,
+        /// How many events in all (sessions, agreements, apps, blocks, heartbeats, reports).
         #[arg(long, default_value_t = 10_000_000)]
         events: u64,
     },
@@ -127,7 +131,7 @@ fn main() -> anyhow::Result<()> {
         Bench::Dns { domains, seconds } => dns::run(domains, seconds),
         Bench::Server { events, postgres } => server::run(events, postgres.as_deref()),
         Bench::LoginStorm { parallel } => login_storm::run(parallel),
-        Bench::DslPages { events } => dsl_pages::run(events),
+        Bench::DslPages { incidents, events } => dsl_pages::run(incidents, events),
         Bench::IdleMemory { settle } => idle_memory::run(settle),
         Bench::Boot { runs, kiosk } => boot::run(runs, kiosk),
     }

@@ -179,16 +179,7 @@ pub struct Filled {
 /// Bulk path: fills `store` with `plan`'s sessions until at least `target` events are stored
 /// in the fill, through `Store::ingest`, one device's run of lessons per call (one transaction).
 pub fn bulk_fill(store: &Store, plan: &SchoolPlan, target: u64) -> anyhow::Result<Filled> {
-    let now = Utc::now();
-    for n in 1..=plan.devices {
-        let device = DeviceNumber::new(n)?;
-        let token = store.issue_enrollment_token(device, ChronoDuration::hours(1), now)?;
-        let outcome =
-            store.enroll(&token.hash(), device, &Secret::generate().hash(), "bench", now)?;
-        if outcome != EnrollOutcome::Enrolled {
-            bail!("enrolling device {n}: {outcome:?}");
-        }
-    }
+    enroll_devices(store, plan.devices, Utc::now())?;
     // Whole rounds of `LESSONS_PER_CALL` lessons on every device, the last round cut short.
     let sessions = plan.sessions_for(target);
     let (sender, receiver) = std::sync::mpsc::sync_channel::<(DeviceNumber, Vec<Event>)>(4);
@@ -240,6 +231,20 @@ pub fn bulk_fill(store: &Store, plan: &SchoolPlan, target: u64) -> anyhow::Resul
         stored as f64 / secs
     );
     Ok(Filled { events: stored, sessions })
+}
+
+/// Enrolls devices `1..=devices` as an enrollment token does (each with its own credential).
+pub fn enroll_devices(store: &Store, devices: u32, now: DateTime<Utc>) -> anyhow::Result<()> {
+    for n in 1..=devices {
+        let device = DeviceNumber::new(n)?;
+        let token = store.issue_enrollment_token(device, ChronoDuration::hours(1), now)?;
+        let outcome =
+            store.enroll(&token.hash(), device, &Secret::generate().hash(), "bench", now)?;
+        if outcome != EnrollOutcome::Enrolled {
+            bail!("enrolling device {n}: {outcome:?}");
+        }
+    }
+    Ok(())
 }
 
 /// Times `QUERIES` who-had questions at random moments inside random stored sessions, checking

@@ -128,6 +128,12 @@ pub struct PageCursor {
 const RECORDS_HELD: &str = "SELECT (SELECT COUNT(*) FROM devices) + (SELECT COUNT(*) FROM staff)
                                    + (SELECT COUNT(*) FROM events)";
 
+/// How many migrations this build's schema has had: a database file another build made is the
+/// same schema only if this number is the same (slate-bench keys the files it keeps by it).
+pub fn schema_version() -> i64 {
+    schema::migrations_count()
+}
+
 impl Store {
     /// Opens (creating if missing) the SQLite file and brings its schema up to date.
     pub fn open(path: &Path) -> Result<Self, StoreError> {

@@ -107,7 +107,6 @@ pub fn postgres_migrations() -> Vec<&'static str> {
     MIGRATIONS.iter().map(|m| m.postgres).collect()
 }
 
-#[cfg(test)]
 pub fn migrations_count() -> i64 {
     MIGRATIONS.len() as i64
 }
