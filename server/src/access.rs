@@ -65,13 +65,16 @@ pub enum Permission {
     /// The school's own acceptable use agreements: edit, preview, save a version, go back to
     /// the built-in text (a safeguarding document, so the DSL's).
     ManageAgreements,
+    /// The language of the pupils' screens, the school's and each class's: what devices are
+    /// told, like the rest of setup, and no pupil data (so IT's as well as the DSL's).
+    ManageLanguages,
 }
 
 use Permission::*;
 use Role::{DeputyDsl, Dsl, ItAdmin, Teacher};
 
 /// The one table: each permission and the roles that have it.
-pub const TABLE: [(Permission, &[Role]); 23] = [
+pub const TABLE: [(Permission, &[Role]); 24] = [
     (SeeNewReports, &[Dsl, DeputyDsl, Teacher]),
     (Acknowledge, &[Dsl, DeputyDsl, Teacher]),
     (ReadCaseFile, &[Dsl, DeputyDsl]),
@@ -95,6 +98,7 @@ pub const TABLE: [(Permission, &[Role]); 23] = [
     (ManageAlertRules, &[Dsl, DeputyDsl]),
     (HandleBlockRequests, &[Dsl, DeputyDsl, ItAdmin]),
     (ManageAgreements, &[Dsl, DeputyDsl]),
+    (ManageLanguages, &[Dsl, DeputyDsl, ItAdmin]),
 ];
 
 /// May `role` do `permission`?
@@ -129,6 +133,7 @@ impl Permission {
             ManageAlertRules => "alert rules (illegal content, filter bypass, hardware, faults, silent devices) and escalation",
             HandleBlockRequests => "site block requests from unlocks: accept into a school block list or decline (the incidents each came from: case file only)",
             ManageAgreements => "the school's own acceptable use agreements (KS1, KS2): edit, preview, save a version, back to the built-in text",
+            ManageLanguages => "the language of the pupils' screens: the school's and each class's",
         }
     }
 }
@@ -237,8 +242,9 @@ mod tests {
     /// The need-to-know promises, each stated as who has a permission.
     #[test]
     fn need_to_know() {
-        let cases: [(Permission, &[Role]); 16] = [
+        let cases: [(Permission, &[Role]); 17] = [
             (ManageUpdates, &[ItAdmin]),
+            (ManageLanguages, &[Dsl, DeputyDsl, ItAdmin]),
             // Testing a button files nothing and shows no pupil: IT tests devices too.
             (TestButton, &[Dsl, DeputyDsl, Teacher, ItAdmin]),
             (HandleBlockRequests, &[Dsl, DeputyDsl, ItAdmin]),

@@ -18,6 +18,7 @@ pub mod devices;
 pub mod filtering_log;
 pub mod governors;
 pub mod incidents;
+pub mod languages;
 pub mod pupils;
 pub mod record_incident;
 pub mod recovery;

@@ -130,6 +130,7 @@ fn layout_with_scripts(
                             @if v.may(Permission::ReadCaseFile) { a href="/filtering-log" { "Filtering log" } " " }
                             @if v.may(Permission::ManageAlertRules) { a href="/alert-rules" { "Alert rules" } " " }
                             @if v.may(Permission::ManageAgreements) { a href="/agreements" { "Agreements" } " " }
+                            @if v.may(Permission::ManageLanguages) { a href="/languages" { "Languages" } " " }
                             @if v.may(Permission::GovernorReport) { a href="/governors" { "Governors' report" } }
                         }
                         span.who {

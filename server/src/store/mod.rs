@@ -19,6 +19,7 @@ mod devices;
 mod filtering_log;
 mod incidents;
 mod ingest;
+mod languages;
 mod lists;
 mod policy_records;
 mod postgres;

@@ -92,6 +92,9 @@ const MIGRATIONS: &[Migration] = &[
     // IT's list of which device number each Raspberry Pi serial or MAC address gets, for a
     // class set from one card image (issue 15).
     migration!("0023_device_serials"),
+    // The languages page: each class whose screens' language differs from the school's
+    // (issue 17); the school's own is a setting.
+    migration!("0027_class_languages"),
 ];
 
 pub fn migrations() -> Migrations<'static> {

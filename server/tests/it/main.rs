@@ -16,6 +16,7 @@ mod exports;
 mod forms;
 mod http2;
 mod https;
+mod languages;
 mod monitoring;
 mod openapi;
 mod policy;
