@@ -45,17 +45,19 @@ pub const MAX_COMMAND_WAIT_S: u32 = 55;
 pub const MAX_COMMANDS_PER_REPLY: usize = 64;
 
 /// What a device says it understands on the policy fetch
-/// (`?can=bundle_kind,picture_pin_hash,languages`): bundles that name their kind ([`crate::bundle::BundleKind`]), signed over it.
+/// (`?can=bundle_kind,picture_pin_hash,languages,school_agreements`): bundles that name their kind ([`crate::bundle::BundleKind`]), signed over it.
 pub const CAN_BUNDLE_KIND: &str = "bundle_kind";
 /// Picture PINs as [`crate::kiosk::PicturePinHash`] instead of the plain pictures.
 pub const CAN_PICTURE_PIN_HASH: &str = "picture_pin_hash";
 
-/// The policy fetch's path for a device that understands kinds, hashed picture PINs and
-/// languages: the one way a device asks. A server before them ignores the query and sends the
-/// legacy forms (and no languages).
+/// The policy fetch's path for a device that understands kinds, hashed picture PINs,
+/// languages and the school's own agreements: the one way a device asks. A server before them
+/// ignores the query and sends the legacy forms (and no languages; a server before
+/// [`CAN_SCHOOL_AGREEMENTS`] sends a school's own agreement to every device, which this one
+/// reads).
 pub fn policy_path() -> String {
     format!(
-        "{}?can={CAN_BUNDLE_KIND},{CAN_PICTURE_PIN_HASH},{CAN_LANGUAGES}",
+        "{}?can={CAN_BUNDLE_KIND},{CAN_PICTURE_PIN_HASH},{CAN_LANGUAGES},{CAN_SCHOOL_AGREEMENTS}",
         crate::routes::DEVICE_POLICY
     )
 }
@@ -294,6 +296,11 @@ pub const CAN_TEST_BUTTON: &str = "test_button";
 /// (`Policy::language`, `Class::language`): `GET /api/v1/device/policy?can=languages`. A server
 /// sends those fields to no other device, as one before them refuses the whole policy.
 pub const CAN_LANGUAGES: &str = "languages";
+/// The policy request's `can` value of a device that understands a school's own acceptable use
+/// agreements in the kiosk policy (`Policy::agreements`). A server sends them to no other
+/// device: one before them refuses the whole policy for the unknown field and shows "ask your
+/// teacher"; without them it shows its built-in text.
+pub const CAN_SCHOOL_AGREEMENTS: &str = "school_agreements";
 
 impl CommandAction {
     pub fn as_str(self) -> &'static str {

@@ -68,13 +68,16 @@ pub enum Permission {
     /// The termly filter check (DfE filtering standards): record it, and run the built-in check
     /// that asks chosen devices' filters about test names from each category. No pupil data.
     CheckFilter,
+    /// The language of the pupils' screens, the school's and each class's: what devices are
+    /// told, like the rest of setup, and no pupil data (so IT's as well as the DSL's).
+    ManageLanguages,
 }
 
 use Permission::*;
 use Role::{DeputyDsl, Dsl, ItAdmin, Teacher};
 
 /// The one table: each permission and the roles that have it.
-pub const TABLE: [(Permission, &[Role]); 24] = [
+pub const TABLE: [(Permission, &[Role]); 25] = [
     (SeeNewReports, &[Dsl, DeputyDsl, Teacher]),
     (Acknowledge, &[Dsl, DeputyDsl, Teacher]),
     (ReadCaseFile, &[Dsl, DeputyDsl]),
@@ -99,6 +102,7 @@ pub const TABLE: [(Permission, &[Role]); 24] = [
     (HandleBlockRequests, &[Dsl, DeputyDsl, ItAdmin]),
     (ManageAgreements, &[Dsl, DeputyDsl]),
     (CheckFilter, &[Dsl, DeputyDsl, ItAdmin]),
+    (ManageLanguages, &[Dsl, DeputyDsl, ItAdmin]),
 ];
 
 /// May `role` do `permission`?
@@ -134,6 +138,7 @@ impl Permission {
             HandleBlockRequests => "site block requests from unlocks: accept into a school block list or decline (the incidents each came from: case file only)",
             ManageAgreements => "the school's own acceptable use agreements (KS1, KS2): edit, preview, save a version, back to the built-in text",
             CheckFilter => "the termly filter check: record it, and check chosen devices' filters with test names from each category",
+            ManageLanguages => "the language of the pupils' screens: the school's and each class's",
         }
     }
 }
@@ -246,6 +251,7 @@ mod tests {
             (ManageUpdates, &[ItAdmin]),
             // The filter check shows test names and devices, never a pupil: IT runs it too.
             (CheckFilter, &[Dsl, DeputyDsl, ItAdmin]),
+            (ManageLanguages, &[Dsl, DeputyDsl, ItAdmin]),
             // Testing a button files nothing and shows no pupil: IT tests devices too.
             (TestButton, &[Dsl, DeputyDsl, Teacher, ItAdmin]),
             (HandleBlockRequests, &[Dsl, DeputyDsl, ItAdmin]),

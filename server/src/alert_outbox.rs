@@ -7,6 +7,7 @@
 //! An alert is sent at least once per channel and, unless the server stops between a mail
 //! server taking it and the outbox recording that, exactly once.
 
+use crate::clock_guard::{ClockReading, ServerClock};
 use crate::notify::Alert;
 use crate::store::{OutboxAlert, Store};
 use chrono::{DateTime, Utc};
@@ -168,16 +169,21 @@ pub fn spawn_worker(
 /// How often the monitoring job looks for silent devices and unacknowledged incidents.
 pub const MONITOR_EVERY: Duration = Duration::from_secs(60);
 
-/// Checks once, at `now`: queues the silent devices' alerts and the escalations due
-/// (`alert_rules` decides; the store queues them in this outbox). Returns how many.
-pub fn monitor_once(store: &Store, now: DateTime<Utc>) -> Result<usize, crate::store::StoreError> {
-    Ok(store.check_silent_devices(now)? + store.escalate_unacknowledged(now)?)
+/// Checks once, at the `clock`'s reading: queues the silent devices' alerts (none while the
+/// clock is suspect, `clock_guard`) and the escalations due (`alert_rules` decides; the store
+/// queues them in this outbox). Returns how many.
+pub fn monitor_once(
+    store: &Store,
+    clock: &ClockReading,
+) -> Result<usize, crate::store::StoreError> {
+    Ok(store.check_silent_devices(clock)? + store.escalate_unacknowledged(clock.wall)?)
 }
 
-/// Runs [`monitor_once`] every `every` until the task is aborted, waking the worker when it
+/// Runs [`monitor_once`] with the `clock`'s reading every `every` until the task is aborted, waking the worker when it
 /// queued an alert.
 pub fn spawn_monitor_job(
     store: Store,
+    clock: Arc<dyn ServerClock>,
     wake: Arc<Notify>,
     every: Duration,
 ) -> tokio::task::JoinHandle<()> {
@@ -186,7 +192,8 @@ pub fn spawn_monitor_job(
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticks.tick().await;
-            match store.run(|store| monitor_once(store, Utc::now())).await {
+            let reading = clock.read();
+            match store.run(move |store| monitor_once(store, &reading)).await {
                 Ok(0) => {}
                 Ok(queued) => {
                     tracing::info!(queued, "monitoring alerts queued");

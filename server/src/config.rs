@@ -25,7 +25,8 @@
 //! sessions = 365
 //! filtering_log = 365
 //!
-//! [languages]               # the pupils' screens (`slate_protocol::kiosk::LANGUAGES`)
+//! [languages]               # the pupils' screens (`slate_protocol::kiosk::LANGUAGES`): the
+//!                           # defaults until staff first save the languages page, which wins
 //! school = "cy"             # the whole school; absent is English
 //! classes = { Oak = "en" }  # classes that differ, by class name
 //! ```
@@ -297,13 +298,7 @@ pub fn parse_config(text: &str) -> Result<Config, Vec<String>> {
         for (class, code) in &languages.classes {
             check_language(&format!("languages.classes.{class}"), code, &mut errors);
         }
-        // English is sent as nothing at all, so a school that keeps it sends what older
-        // devices read.
-        let english = |code: &String| code == slate_protocol::kiosk::DEFAULT_LANGUAGE;
-        let school = languages.school.filter(|c| !english(c));
-        let school_is = |code: &String| school.as_ref().map_or(english(code), |s| s == code);
-        let classes = languages.classes.into_iter().filter(|(_, c)| !school_is(c)).collect();
-        config.languages = Languages { school, classes };
+        config.languages = Languages::normalised(languages.school, languages.classes);
     }
     if errors.is_empty() {
         Ok(config)

@@ -129,15 +129,53 @@ pub struct PolicyRecords {
     pub url_salt: Option<String>,
     /// The school's own acceptable use agreements in force (none: the built-in texts).
     pub agreements: Vec<SchoolAgreement>,
+    /// The languages staff saved on the languages page; `None` until the first save, when the
+    /// config's `[languages]` are in force ([`PolicyRecords::languages_in_force`]).
+    pub languages: Option<Languages>,
+}
+
+impl PolicyRecords {
+    /// The languages devices are told: the page's once saved there, else the config's (which
+    /// only seeds the defaults). Pure.
+    pub fn languages_in_force<'a>(&'a self, config: &'a Languages) -> &'a Languages {
+        self.languages.as_ref().unwrap_or(config)
+    }
 }
 
 /// The language of the pupils' screens: the school's and each class's that differs, by class
-/// name (`[languages]` in the server's config).
+/// name (the languages page, or `[languages]` in the server's config before its first save).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Languages {
     /// `None`: English.
     pub school: Option<String>,
     pub classes: BTreeMap<String, String>,
+}
+
+impl Languages {
+    /// The school's language and each class's, kept the way devices are sent them: English as
+    /// nothing at all (so a school that keeps it sends what older devices read) and a class
+    /// only where it differs from the school. Codes are the caller's to check. Pure.
+    pub fn normalised(school: Option<String>, classes: BTreeMap<String, String>) -> Languages {
+        let english = |code: &String| code == slate_protocol::kiosk::DEFAULT_LANGUAGE;
+        let school = school.filter(|c| !english(c));
+        let school_is = |code: &String| school.as_ref().map_or(english(code), |s| s == code);
+        let classes = classes.into_iter().filter(|(_, c)| !school_is(c)).collect();
+        Languages { school, classes }
+    }
+
+    /// The school's language code (`en` when none is set).
+    pub fn school_code(&self) -> &str {
+        self.school.as_deref().unwrap_or(slate_protocol::kiosk::DEFAULT_LANGUAGE)
+    }
+
+    /// What the audit log says of them: `school cy; Oak en`.
+    pub fn describe(&self) -> String {
+        let mut text = format!("school {}", self.school_code());
+        for (class, code) in &self.classes {
+            text += &format!("; {class} {code}");
+        }
+        text
+    }
 }
 
 /// What a device said it understands on the policy fetch (`?can=…`); each `false` gets the
@@ -152,15 +190,26 @@ pub struct Form {
     /// `can=languages`: the school's and classes' languages in the kiosk document (one before
     /// them refuses the whole policy for the unknown field).
     pub languages: bool,
+    /// `can=school_agreements`: the school's own acceptable use agreements in the kiosk
+    /// document (one before them refuses the whole policy for the unknown field; without them
+    /// it shows its built-in texts).
+    pub school_agreements: bool,
 }
 
 /// The newer forms, what the device of this release asks for.
-pub const NEWEST: Form = Form { bundle_kinds: true, hashed_picture_pins: true, languages: true };
+pub const NEWEST: Form = Form {
+    bundle_kinds: true,
+    hashed_picture_pins: true,
+    languages: true,
+    school_agreements: true,
+};
 
 /// The policy fetch's query: `can` (comma-separated; names this server does not know are
 /// ignored, so a newer device can ask for more). Nothing else. Pure.
 pub fn parse_policy_query(query: Option<&str>) -> Result<Form, String> {
-    use slate_protocol::device::{CAN_BUNDLE_KIND, CAN_LANGUAGES, CAN_PICTURE_PIN_HASH};
+    use slate_protocol::device::{
+        CAN_BUNDLE_KIND, CAN_LANGUAGES, CAN_PICTURE_PIN_HASH, CAN_SCHOOL_AGREEMENTS,
+    };
     let mut form = Form::default();
     for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
         match pair.split_once('=') {
@@ -169,6 +218,7 @@ pub fn parse_policy_query(query: Option<&str>) -> Result<Form, String> {
                     form.bundle_kinds |= can == CAN_BUNDLE_KIND;
                     form.hashed_picture_pins |= can == CAN_PICTURE_PIN_HASH;
                     form.languages |= can == CAN_LANGUAGES;
+                    form.school_agreements |= can == CAN_SCHOOL_AGREEMENTS;
                 }
             }
             _ => return Err("unknown query parameter (can only)".to_owned()),
@@ -220,7 +270,7 @@ pub fn unhashed_picture_pins(records: &PolicyRecords) -> Vec<(PupilId, Vec<Strin
 
 /// The kiosk policy document, checked as a device would check it: with plain picture PINs for
 /// a device before hashes, with their lengths only for one that understands them; `languages`
-/// only for a device that understands them.
+/// and the school's own agreements only for a device that understands them.
 pub fn kiosk_payload(
     records: &PolicyRecords,
     form: Form,
@@ -265,7 +315,10 @@ pub fn kiosk_payload(
         sessions: records.sessions.clone(),
         classes,
         apps: records.apps.clone(),
-        agreements: records.agreements.clone(),
+        agreements: match form.school_agreements {
+            true => records.agreements.clone(),
+            false => Vec::new(),
+        },
         language: languages.and_then(|l| l.school.clone()),
     };
     let text = serde_json::to_string(&policy).expect("a kiosk policy serialises");
@@ -452,8 +505,13 @@ pub(crate) mod tests {
 
     #[test]
     fn the_policy_query_says_which_forms_a_device_understands() {
-        let both = Form { bundle_kinds: true, hashed_picture_pins: true, languages: false };
-        let cases: [(Option<&str>, Result<Form, ()>); 10] = [
+        let both = Form {
+            bundle_kinds: true,
+            hashed_picture_pins: true,
+            languages: false,
+            school_agreements: false,
+        };
+        let cases: [(Option<&str>, Result<Form, ()>); 12] = [
             (None, Ok(Form::default())),
             (Some(""), Ok(Form::default())),
             (Some("can=bundle_kind,picture_pin_hash"), Ok(both)),
@@ -467,14 +525,22 @@ pub(crate) mod tests {
             ),
             (Some("can=bundle_kind&can=picture_pin_hash"), Ok(both)),
             (Some("can=languages"), Ok(Form { languages: true, ..Form::default() })),
-            (Some("can=bundle_kind,picture_pin_hash,languages"), Ok(NEWEST)),
+            (
+                Some("can=bundle_kind,picture_pin_hash,languages"),
+                Ok(Form { languages: true, ..both }),
+            ),
+            (
+                Some("can=school_agreements"),
+                Ok(Form { school_agreements: true, ..Form::default() }),
+            ),
+            (Some("can=bundle_kind,picture_pin_hash,languages,school_agreements"), Ok(NEWEST)),
             (Some("after=3"), Err(())),
             (Some("lang=cy"), Err(())),
         ];
         for (query, expected) in cases {
             assert_eq!(parse_policy_query(query).map_err(|_| ()), expected, "{query:?}");
         }
-        assert_eq!(NEWEST, Form { languages: true, ..both });
+        assert_eq!(NEWEST, Form { languages: true, school_agreements: true, ..both });
         let path = slate_protocol::device::policy_path();
         assert_eq!(parse_policy_query(path.split_once('?').map(|(_, q)| q)), Ok(NEWEST));
     }
@@ -599,6 +665,7 @@ pub(crate) mod tests {
             bypasses: vec![],
             url_salt: Some("00ff".into()),
             agreements: Vec::new(),
+            languages: None,
         }
     }
 
@@ -631,6 +698,22 @@ pub(crate) mod tests {
         assert!(!older.contains("language"), "{older}");
         // A school that keeps English sends the same as before to every device.
         assert_eq!(kiosk_payload(&r, NEWEST, &Languages::default()).unwrap(), older);
+    }
+
+    #[test]
+    fn a_schools_own_agreement_goes_only_to_a_device_that_understands_it() {
+        let mut r = records();
+        let ours =
+            SchoolAgreement::new(KeyStage::Ks1, 1, "Our promise".into(), vec!["Be kind.".into()]);
+        r.agreements = vec![ours.clone()];
+        let none = Languages::default();
+        let text = kiosk_payload(&r, NEWEST, &none).unwrap();
+        assert_eq!(kiosk::parse_policy(&text).unwrap().agreements, [ours]);
+        // A device before them: not a word of it (it would refuse the whole policy).
+        let older = Form { school_agreements: false, ..NEWEST };
+        let older = kiosk_payload(&r, older, &none).unwrap();
+        assert!(!older.contains("agreements") && !older.contains("Our promise"), "{older}");
+        assert_eq!(older, kiosk_payload(&records(), NEWEST, &none).unwrap(), "as if it had none");
     }
 
     #[test]

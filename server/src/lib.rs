@@ -66,6 +66,7 @@ pub mod backup;
 pub mod block_requests;
 pub mod chronology;
 pub mod cli;
+pub mod clock_guard;
 pub mod config;
 pub mod data_dir;
 pub mod device_policy;

@@ -115,7 +115,14 @@ pub async fn save_agreement(
             ))
         }
     };
-    state.store.run(move |store| store.save_agreement(stage, saved, &actor, Utc::now())).await?;
+    let version = state
+        .store
+        .run(move |store| store.save_agreement(stage, saved, &actor, Utc::now()))
+        .await?;
+    if version.is_some() {
+        // The policy change queued a refresh: wake the devices' long polls to fetch it now.
+        state.commands_changed();
+    }
     Ok(Redirect::to("/agreements").into_response())
 }
 
@@ -178,7 +185,7 @@ fn page(viewer: &Viewer, versions: &[Vec<AgreementVersion>], preview: Option<&Pr
     let content = html! {
         h1 { "Acceptable use agreements" }
         p { "What a pupil sees, and agrees to with \"I agree\", each time they sign in on a Slate device. Each key stage shows the school's own text if it has one, else Slate's built-in text. Write a title on the first line, then one promise a line: at most " (MAX_PROMISES) " promises of " (MAX_PROMISE_CHARS) " characters, and a title of " (MAX_TITLE_CHARS) ", so that all of it fits on the screen and can be read aloud. Each save is a new version; old versions are kept, so the text a pupil accepted can always be shown." }
-        p.banner { "Devices whose software is older than this server's refuse a policy that holds a school's own text, and ask pupils to fetch a teacher: update every device (Updates) before saving one." }
+        p { "Devices whose software is older than this server's do not get the school's own text and keep showing the built-in one (each acceptance says which text it was) until they are updated (Updates)." }
         @for (stage, stage_versions) in STAGES.iter().zip(versions) {
             @let name = stage_name(*stage);
             @let in_force = stage_versions.first().and_then(|v| v.text.as_ref());

@@ -246,7 +246,8 @@ pub async fn device_policy(
         state.store.run(move |store| store.store_picture_pin_hashes(&hashed)).await?;
         records = read().await?;
     }
-    let kiosk = crate::device_policy::kiosk_payload(&records, form, &state.config.languages)
+    let languages = records.languages_in_force(&state.config.languages);
+    let kiosk = crate::device_policy::kiosk_payload(&records, form, languages)
         .map_err(|e| ApiError::NotReady(e.to_string()))?;
     let filter = crate::device_policy::filter_payload(&records, Utc::now());
     let staff = crate::device_policy::staff_payload(&records, form)

@@ -20,6 +20,7 @@ pub mod filter_checks;
 pub mod filtering_log;
 pub mod governors;
 pub mod incidents;
+pub mod languages;
 pub mod pupils;
 pub mod record_incident;
 pub mod recovery;

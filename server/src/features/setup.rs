@@ -282,10 +282,10 @@ pub async fn setup_page(staff: Staff, State(state): State<AppState>) -> Result<M
         })
         .await?;
     staff.audit(&state, "viewed school setup", None).await?;
-    let ready =
-        crate::device_policy::kiosk_payload(&records, Default::default(), &state.config.languages)
-            .err()
-            .map(|e| e.to_string());
+    let languages = records.languages_in_force(&state.config.languages);
+    let ready = crate::device_policy::kiosk_payload(&records, Default::default(), languages)
+        .err()
+        .map(|e| e.to_string());
     let missing = missing_lists(&profiles, &lists);
     let viewer = staff.viewer();
     Ok(layout(

@@ -131,6 +131,7 @@ fn layout_with_scripts(
                             @if v.may(Permission::ManageAlertRules) { a href="/alert-rules" { "Alert rules" } " " }
                             @if v.may(Permission::CheckFilter) { a href="/filter-checks" { "Filter checks" } " " }
                             @if v.may(Permission::ManageAgreements) { a href="/agreements" { "Agreements" } " " }
+                            @if v.may(Permission::ManageLanguages) { a href="/languages" { "Languages" } " " }
                             @if v.may(Permission::GovernorReport) { a href="/governors" { "Governors' report" } }
                         }
                         span.who {

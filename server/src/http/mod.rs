@@ -18,8 +18,8 @@ use crate::auth::{HashCost, SignInThrottle};
 use crate::config::Config;
 use crate::features::{
     agreements, alert_settings, audit, block_requests, bypasses, commands, device_api,
-    device_numbers, devices, filter_checks, filtering_log, governors, incidents, pupils,
-    record_incident, recovery, setup, sign_in, staff_accounts, updates,
+    device_numbers, devices, filter_checks, filtering_log, governors, incidents, languages,
+    pupils, record_incident, recovery, setup, sign_in, staff_accounts, updates,
 };
 use crate::notify::Notifier;
 use crate::secrets::Secret;
@@ -222,6 +222,7 @@ pub fn routes() -> Routes {
         .merge(audit::routes())
         .merge(alert_settings::routes())
         .merge(agreements::routes())
+        .merge(languages::routes())
         .merge(staff_accounts::routes())
         .merge(updates::routes())
         .merge(device_numbers::routes())
@@ -342,6 +343,7 @@ pub async fn serve(
     // Silent devices and unacknowledged incidents, into the same outbox.
     let monitor = crate::alert_outbox::spawn_monitor_job(
         state.store.clone(),
+        Arc::new(crate::clock_guard::SystemClock),
         state.alerts.clone(),
         crate::alert_outbox::MONITOR_EVERY,
     );

@@ -2,7 +2,9 @@
 //! in the settings table, changed with its audit entry in one transaction; the rules run on the
 //! events a batch newly stored, in the batch's own transaction (stored with their alerts or not
 //! at all); the silent-device check and the escalation of unacknowledged incidents, run by the
-//! monitoring job with the time it is given.
+//! monitoring job with the time it is given. The silent-device check first asks
+//! `crate::clock_guard` whether the server's clock may be believed, keeping each check's clock
+//! reading in the settings table (`silence_check_clock`).
 
 use super::alert_outbox::{last_rule_alert, queue_escalation, queue_rule_alert};
 use super::settings::set_setting_in;
@@ -13,12 +15,40 @@ use crate::alert_rules::{
     decide_events, escalations, event_kinds, rule_for, silent_alert_due, AlertSettings,
     OpenIncident, Raised, RuleId, ESCALATE_NO_OLDER_THAN,
 };
+use crate::clock_guard::{self, ClockReading, ClockVerdict, GuardState};
 use chrono::{DateTime, Duration, Utc};
 use slate_protocol::{DeviceNumber, Event, EventBody};
 use std::collections::BTreeMap;
 
 /// The settings key of the DSL's alert settings.
 pub const ALERT_SETTINGS: &str = "alert_rules";
+/// The settings key of the last silence check's clock reading (`clock_guard::GuardState`).
+const SILENCE_CHECK_CLOCK: &str = "silence_check_clock";
+
+/// Judges the server's clock for this silence check from the last one's reading, keeps this
+/// one's, and logs a jump once (times only: nothing about devices or people).
+fn clock_trusted(tx: &Transaction<'_>, clock: &ClockReading) -> Result<bool, StoreError> {
+    let stored: Option<String> = tx
+        .query_row("SELECT value FROM settings WHERE key = $1", [SILENCE_CHECK_CLOCK], |r| r.get(0))
+        .optional()?;
+    // A damaged reading is no evidence: the next check compares with this one.
+    let previous: Option<GuardState> = stored.and_then(|text| serde_json::from_str(&text).ok());
+    let (verdict, kept) = clock_guard::judge(previous.as_ref(), clock);
+    set_setting_in(tx, SILENCE_CHECK_CLOCK, &serde_json::to_string(&kept)?)?;
+    match verdict {
+        ClockVerdict::Jumped { jump, newly_suspect: true } => tracing::warn!(
+            jump_s = jump.seconds,
+            now = %clock.wall,
+            "the server's clock jumped against its boot clock: no silent-device alerts until it \
+             has kept time for two hours"
+        ),
+        ClockVerdict::Settled => {
+            tracing::info!(now = %clock.wall, "the server's clock kept time: silent-device alerts resume")
+        }
+        _ => {}
+    }
+    Ok(verdict.trusted())
+}
 
 fn settings_in(database: &dyn Database) -> Result<AlertSettings, StoreError> {
     let stored: Option<String> = database
@@ -181,9 +211,14 @@ impl Store {
     }
 
     /// Queues a silent-device alert for each enrolled device (not revoked) silent for the
-    /// rule's days by `now` and not alerted for this silence yet. Returns how many.
-    pub fn check_silent_devices(&self, now: DateTime<Utc>) -> Result<usize, StoreError> {
+    /// rule's days by the `clock`'s wall time and not alerted for this silence yet. Returns
+    /// how many: none while the clock is suspect (`clock_guard`).
+    pub fn check_silent_devices(&self, clock: &ClockReading) -> Result<usize, StoreError> {
+        let now = clock.wall;
         self.immediate(|tx| {
+            if !clock_trusted(tx, clock)? {
+                return Ok(0);
+            }
             let settings = settings_in(&**tx)?;
             let setting = settings.rule(RuleId::DeviceSilent);
             if !setting.on {
@@ -417,9 +452,18 @@ mod tests {
                 at("2026-11-13T15:00:00Z"),
             )
             .unwrap();
-        assert_eq!(store.check_silent_devices(at("2026-11-16T14:59:00Z")).unwrap(), 0);
-        assert_eq!(store.check_silent_devices(at("2026-11-16T15:00:00Z")).unwrap(), 1);
-        assert_eq!(store.check_silent_devices(at("2026-11-20T15:00:00Z")).unwrap(), 0);
+        assert_eq!(
+            store.check_silent_devices(&ClockReading::steady(at("2026-11-16T14:59:00Z"))).unwrap(),
+            0
+        );
+        assert_eq!(
+            store.check_silent_devices(&ClockReading::steady(at("2026-11-16T15:00:00Z"))).unwrap(),
+            1
+        );
+        assert_eq!(
+            store.check_silent_devices(&ClockReading::steady(at("2026-11-20T15:00:00Z"))).unwrap(),
+            0
+        );
         // Back, then silent again.
         store
             .ingest_reporting(
@@ -428,8 +472,14 @@ mod tests {
                 at("2026-11-21T08:00:00Z"),
             )
             .unwrap();
-        assert_eq!(store.check_silent_devices(at("2026-11-23T08:00:00Z")).unwrap(), 0);
-        assert_eq!(store.check_silent_devices(at("2026-11-24T08:00:00Z")).unwrap(), 1);
+        assert_eq!(
+            store.check_silent_devices(&ClockReading::steady(at("2026-11-23T08:00:00Z"))).unwrap(),
+            0
+        );
+        assert_eq!(
+            store.check_silent_devices(&ClockReading::steady(at("2026-11-24T08:00:00Z"))).unwrap(),
+            1
+        );
         let rows = rule_rows(&store);
         assert_eq!(rows.len(), 2);
         assert_eq!(rows[0].2, "2026-11-13T15:00:00.000000Z", "keyed by the last contact");

@@ -20,6 +20,7 @@ mod filter_checks;
 mod filtering_log;
 mod incidents;
 mod ingest;
+mod languages;
 mod lists;
 mod policy_records;
 mod postgres;

@@ -90,6 +90,7 @@ impl Store {
             bypasses,
             url_salt: self.setting(URL_SALT)?,
             agreements: self.agreements_in_force()?,
+            languages: self.saved_languages()?,
         })
     }
 }

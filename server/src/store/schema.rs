@@ -93,7 +93,10 @@ const MIGRATIONS: &[Migration] = &[
     // class set from one card image (issue 15).
     migration!("0023_device_serials"),
     // The DSL's termly filter check and the built-in check's runs (issue 17).
-    migration!("0025_filter_checks"),
+    migration!("0024_filter_checks"),
+    // The languages page: each class whose screens' language differs from the school's
+    // (issue 17); the school's own is a setting.
+    migration!("0025_class_languages"),
 ];
 
 pub fn migrations() -> Migrations<'static> {

@@ -12,16 +12,20 @@ use slate_protocol::kiosk::{self, KeyStage};
 use slate_protocol::{Event, EventBody, PupilId, SessionId};
 use slate_server::auth::Role;
 
-/// The kiosk policy a device gets, opened and checked as the device does.
+/// The kiosk policy a device of this release gets, opened and checked as the device does.
 async fn kiosk_policy(server: &TestServer, credential: &str) -> kiosk::Policy {
-    let path = slate_protocol::device::policy_path();
-    let response = server.device_get(Some(credential), &path).await;
+    let text = kiosk_text(server, credential, &slate_protocol::device::policy_path()).await;
+    kiosk::parse_policy(&text).unwrap()
+}
+
+/// The kiosk policy's signed text as a device asking with `path` gets it.
+async fn kiosk_text(server: &TestServer, credential: &str, path: &str) -> String {
+    let response = server.device_get(Some(credential), path).await;
     assert_eq!(response.status(), 200);
     let reply = PolicyReply::from_json(&response.bytes().await.unwrap()).unwrap();
     let key = verifying_key_from_base64(&server.public_key).unwrap();
     let bundle = serde_json::to_vec(&reply.kiosk).unwrap();
-    let text = SignedBundle::open_as(BundleKind::KioskPolicy, &bundle, &key).unwrap();
-    kiosk::parse_policy(&text).unwrap()
+    SignedBundle::open_as(BundleKind::KioskPolicy, &bundle, &key).unwrap()
 }
 
 async fn post_agreement(
@@ -82,6 +86,17 @@ async fn a_schools_own_text_reaches_devices_and_its_acceptance_shows_the_version
     let entry = audit.iter().find(|e| e.action == "changed the acceptable use agreement").unwrap();
     assert_eq!(entry.actor, "a.dsl");
     assert!(entry.detail.as_deref().unwrap_or("").contains(&ours.text_version), "{entry:?}");
+
+    // A device that does not say it understands a school's own text (`can=school_agreements`)
+    // gets the policy without the field, and shows its built-in text; one that says so gets it.
+    let policy = slate_protocol::routes::DEVICE_POLICY;
+    let older = format!("{policy}?can=bundle_kind,picture_pin_hash,languages");
+    let older = kiosk_text(&server, &credential, &older).await;
+    assert!(!older.contains("\"agreements\"") && !older.contains("Oak class promise"), "{older}");
+    assert!(kiosk::parse_policy(&older).unwrap().agreement(KeyStage::Ks1).is_none());
+    let asking = format!("{policy}?can=bundle_kind,school_agreements");
+    let asking = kiosk::parse_policy(&kiosk_text(&server, &credential, &asking).await).unwrap();
+    assert_eq!(asking.agreement(KeyStage::Ks1), Some(&ours));
 
     // The same text again is no new version.
     assert_eq!(post_agreement(&mut dsl, "ks1", "save", OURS).await.status(), 303);

@@ -643,8 +643,8 @@ async fn provision_sign_signs_a_checked_file_with_the_policy_key() {
     let conf = tmp.path().join("slate-provision.conf");
     let out = tmp.path().join("slate-provision.signed");
     let (conf_arg, out_arg) = (conf.to_str().unwrap(), out.to_str().unwrap());
-    let sign =
-        || run(&["provision", "sign", "--data-dir", dir, "--file", conf_arg, "--out", out_arg]);
+    let sign_args = ["provision", "sign", "--data-dir", dir, "--file", conf_arg, "--out", out_arg];
+    let sign = || run(&sign_args);
     let text = "wifi_ssid = \"School-Devices\"\nwifi_psk = \"correct horse battery staple\"\n\
                 ssh_authorized_keys = [\"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBseSv9dWqz1f0IbmPlxR8Cz0nTutw3XoB7A2cqbbeB7 it@school\"]\n";
     std::fs::write(&conf, text).unwrap();

@@ -17,6 +17,7 @@ mod filter_checks;
 mod forms;
 mod http2;
 mod https;
+mod languages;
 mod monitoring;
 mod openapi;
 mod policy;

@@ -13,6 +13,7 @@ use slate_protocol::{
 };
 use slate_server::alert_outbox::{deliver_due, monitor_once, AlertChannels, OutboxTiming};
 use slate_server::auth::Role;
+use slate_server::clock_guard::{ClockReading, FakeClock, ServerClock};
 use slate_server::incident::Step;
 use slate_server::notify::{Alert, AlertAbout};
 use slate_server::Store;
@@ -157,8 +158,12 @@ async fn a_monitored_morning(store: Store) {
     assert_eq!(ingested.new_alerts, 5);
 
     // The monitoring check at ten: device 14 silent since Friday.
-    assert_eq!(monitor_once(&store, at("2026-11-17T10:00:00Z")).unwrap(), 1);
-    assert_eq!(monitor_once(&store, at("2026-11-17T10:01:00Z")).unwrap(), 0, "once per silence");
+    assert_eq!(monitor_once(&store, &ClockReading::steady(at("2026-11-17T10:00:00Z"))).unwrap(), 1);
+    assert_eq!(
+        monitor_once(&store, &ClockReading::steady(at("2026-11-17T10:01:00Z"))).unwrap(),
+        0,
+        "once per silence"
+    );
 
     // A press at 10:14 nobody acknowledges; a deputy DSL with an address; a teacher's report
     // that is acknowledged in time.
@@ -191,7 +196,11 @@ async fn a_monitored_morning(store: Store) {
     // The clock moves on: nothing before the quarter hour, one escalation at it, none after.
     for (minutes, expected) in [(5, 0), (14, 0), (15, 1), (16, 0), (60, 0)] {
         let now = stored + Duration::minutes(minutes);
-        assert_eq!(monitor_once(&store, now).unwrap(), expected, "{minutes} min after");
+        assert_eq!(
+            monitor_once(&store, &ClockReading::steady(now)).unwrap(),
+            expected,
+            "{minutes} min after"
+        );
     }
 
     // Delivered through the outbox, each once.
@@ -348,10 +357,18 @@ async fn rules_set_on_the_page_alert_the_dsl_by_email_and_escalate() {
     })
     .await
     .expect("the report's alert recorded as sent");
-    assert_eq!(monitor_once(&server.store, Utc::now() + Duration::minutes(19)).unwrap(), 0);
+    assert_eq!(
+        monitor_once(&server.store, &ClockReading::steady(Utc::now() + Duration::minutes(19)))
+            .unwrap(),
+        0
+    );
     let moved = Utc::now() + Duration::minutes(21);
-    assert_eq!(monitor_once(&server.store, moved).unwrap(), 1);
-    assert_eq!(monitor_once(&server.store, Utc::now() + Duration::minutes(40)).unwrap(), 0);
+    assert_eq!(monitor_once(&server.store, &ClockReading::steady(moved)).unwrap(), 1);
+    assert_eq!(
+        monitor_once(&server.store, &ClockReading::steady(Utc::now() + Duration::minutes(40)))
+            .unwrap(),
+        0
+    );
     // Queued as due at the moved clock's time, which the server's worker has not reached: sent
     // by the same delivery, at that time, through the real SMTP channel.
     let notifier = slate_server::notify::Notifier::from_config(&smtp_config(smtp_port)).unwrap();
@@ -369,4 +386,65 @@ async fn rules_set_on_the_page_alert_the_dsl_by_email_and_escalate() {
     assert!(mail.try_recv().is_err(), "one email per alert");
     assert!(server.store.due_alerts(far, 10).unwrap().is_empty(), "everything delivered");
     server.stop().await;
+}
+
+#[tokio::test]
+async fn a_clock_jump_raises_no_silent_alerts_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    a_clock_that_jumps(Store::open(&dir.path().join("slate.sqlite")).unwrap());
+}
+
+#[tokio::test]
+async fn a_clock_jump_raises_no_silent_alerts_on_postgres() {
+    let postgres = TestPostgres::start();
+    a_clock_that_jumps(postgres.store());
+}
+
+/// The server's clock jumps a month ahead (bad NTP) while devices 14 and 15 are fine: without
+/// the guard both would look silent for weeks. No alert while the clock is suspect, nor once it
+/// is put right; then a real outage (neither device in touch for days, the clock keeping time
+/// with the boot clock) alerts for both.
+fn a_clock_that_jumps(store: Store) {
+    let monday = at("2026-11-16T08:00:00Z");
+    for (n, seen) in [(14, "2026-11-16T09:00:00Z"), (15, "2026-11-17T09:00:00Z")] {
+        let token = store.issue_enrollment_token(device(n), Duration::hours(1), monday).unwrap();
+        let credential = slate_server::secrets::Secret::generate().hash();
+        store.enroll(&token.hash(), device(n), &credential, "0.3.0", monday).unwrap();
+        let hello =
+            Event::new(device(n), at(seen), EventBody::Hello { software_version: "1".into() });
+        store.ingest_reporting(device(n), &[hello], at(seen)).unwrap();
+    }
+    // (wall clock, minutes since boot) of one boot.
+    let reading = |wall: &str, boot_min: i64| ClockReading {
+        wall: at(wall),
+        since_boot_ms: Some(boot_min * 60_000),
+        boot_id: Some("3f1c2a64-8d7e-4b6a-9c3e-5f1a2b3c4d5e".into()),
+    };
+    let clock = FakeClock::new(reading("2026-11-17T10:00:00Z", 600));
+    let check = |wall: &str, boot_min: i64| {
+        clock.set(reading(wall, boot_min));
+        monitor_once(&store, &clock.read()).unwrap()
+    };
+    let steps = [
+        // (wall clock, boot minutes, alerts queued)
+        ("2026-11-17T10:00:00Z", 600, 0),
+        // A month ahead in a minute of boot time: both devices would look 30 days silent.
+        ("2026-12-17T10:01:00Z", 601, 0),
+        ("2026-12-17T10:02:00Z", 602, 0),
+        // Put right: a jump back, still suspect.
+        ("2026-11-17T10:03:00Z", 603, 0),
+        // Two hours of keeping time: trusted again, and nobody has been silent for days.
+        ("2026-11-17T12:04:00Z", 724, 0),
+        // The school network goes down after Tuesday: on Friday both devices are silent.
+        ("2026-11-20T09:00:00Z", 724 + 4136, 2),
+        ("2026-11-20T09:01:00Z", 724 + 4137, 0),
+    ];
+    for (wall, boot_min, queued) in steps {
+        assert_eq!(check(wall, boot_min), queued, "at {wall}");
+    }
+    let alerts = store.rule_alerts(10).unwrap();
+    let mut silent: Vec<u16> =
+        alerts.iter().filter(|a| a.rule == "device_silent").filter_map(|a| a.device).collect();
+    silent.sort();
+    assert_eq!(silent, [14, 15]);
 }
