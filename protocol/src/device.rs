@@ -350,7 +350,7 @@ mod tests {
         assert_eq!(*body, crate::EventBody::ButtonTested { command: Some(3), staff: None });
         assert_eq!(body.kind(), "button_tested");
         // The first release's shape: it goes to every server.
-        assert_eq!(body.gate_kind(), "button_tested");
+        assert_eq!(body.accepts_word(), "button_tested");
         assert_eq!(serde_json::to_string(body).unwrap(), r#"{"type":"button_tested","command":3}"#);
     }
 
@@ -371,8 +371,8 @@ mod tests {
         let staff = crate::StaffId::new("s-4f2a9c1e7b30").unwrap();
         assert_eq!(*body, crate::EventBody::ButtonTested { command: None, staff: Some(staff) });
         assert_eq!(body.kind(), "button_tested");
-        assert_eq!(body.gate_kind(), crate::BUTTON_TESTED_BY_STAFF);
-        assert!(crate::NEWER_KINDS.contains(&body.gate_kind()));
+        assert_eq!(body.accepts_word(), crate::BUTTON_TESTED_BY_STAFF);
+        assert!(crate::NEWER_KINDS.contains(&body.accepts_word()));
         for bad in [
             r#"{"type":"button_tested"}"#,
             r#"{"type":"button_tested","command":3,"staff":"s-4f2a9c1e7b30"}"#,

@@ -45,10 +45,12 @@
 //! `device_refused` (a USB stick or camera plugged in and left unused) and `button_tested` (a
 //! press during the fleet's button test: no report); and, only to a server whose [`IngestReply`]
 //! `accepts` names it, `security_breach` (a policy or list the device refused, a staff PIN
-//! lockout: [`Breach`]), `filter_checked` (the answer to a termly filter check: what the
-//! device's own filter said of each name asked) and a `button_tested` that names the member of
-//! staff who started the test on the device with their PIN (`button_tested_by_staff` in
-//! `accepts`, see [`EventBody::gate_kind`]). A report never carries a picture, page content or keystrokes: there is no
+//! lockout: [`Breach`]; its newer cases, the filter's own refusals and DNS the firewall refused
+//! around the filter, each only to a server whose `accepts` names the case's own word),
+//! `filter_checked` (the answer to a termly filter check: what the device's own filter said
+//! of each name asked) and a `button_tested` that names the member of staff who started the
+//! test on the device with their PIN (`button_tested_by_staff`); [`EventBody::accepts_word`]
+//! says which word each needs. A report never carries a picture, page content or keystrokes: there is no
 //! field for them (seed 003: "Not view the image").
 //!
 //! Every event may carry `"clock":{"boot_id":"…","boottime_ms":81234,"synchronised":true}`
@@ -572,6 +574,27 @@ pub enum Breach {
         list: Option<String>,
         reason: PolicyRefusal,
     },
+    /// slate-dns refused the signed filter policy or a list file slated had installed on the
+    /// device's card (changed there after slated checked it, or an older one put back): the
+    /// filter keeps its last good policy, or refuses every name. Newer than the first two
+    /// cases: sent only to a server that accepts [`ACCEPTS_FILTER_REFUSED`].
+    FilterRefused {
+        /// [`PolicyPart::Filter`] or [`PolicyPart::List`].
+        part: PolicyPart,
+        /// The list's name, for a list file.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        list: Option<String>,
+        reason: PolicyRefusal,
+    },
+    /// The device's firewall refused DNS, DNS-over-TLS or known DNS-over-HTTPS traffic that
+    /// went around the filter (an app or a user trying another resolver). One event per window
+    /// at most; sent only to a server that accepts [`ACCEPTS_DNS_DROPPED`].
+    DnsDropped {
+        /// Packets refused since the last such event (at least 1).
+        dropped: u64,
+        /// The seconds those packets were counted over.
+        over_s: u64,
+    },
     /// Wrong staff PINs in a row locked unlocking (the device's own lockout).
     PinLockout {
         /// Wrong PINs in a row that started this lockout.
@@ -616,16 +639,31 @@ impl Breach {
         match self {
             Breach::PolicyRefused { .. } => "policy_refused",
             Breach::PinLockout { .. } => "pin_lockout",
+            Breach::FilterRefused { .. } => "filter_refused",
+            Breach::DnsDropped { .. } => "dns_dropped",
         }
     }
 }
 
-/// The event kinds newer than the first release's: a device sends one only to a server whose
+/// The `accepts` word of a server that reads [`Breach::FilterRefused`]: a server that knows
+/// `security_breach` but not this case would refuse the whole batch it came in.
+pub const ACCEPTS_FILTER_REFUSED: &str = "security_breach:filter_refused";
+/// The `accepts` word of a server that reads [`Breach::DnsDropped`].
+pub const ACCEPTS_DNS_DROPPED: &str = "security_breach:dns_dropped";
+
+/// The event kinds newer than the first release's, and the newer cases of one
+/// ([`EventBody::accepts_word`]): a device sends one only to a server whose
 /// [`IngestReply::accepts`] names it.
-pub const NEWER_KINDS: [&str; 3] = ["security_breach", "filter_checked", BUTTON_TESTED_BY_STAFF];
+pub const NEWER_KINDS: [&str; 5] = [
+    "security_breach",
+    "filter_checked",
+    BUTTON_TESTED_BY_STAFF,
+    ACCEPTS_FILTER_REFUSED,
+    ACCEPTS_DNS_DROPPED,
+];
 
 /// The [`NEWER_KINDS`] word for a `button_tested` that names the member of staff who started the
-/// test with their PIN ([`EventBody::gate_kind`]).
+/// test with their PIN ([`EventBody::accepts_word`]).
 pub const BUTTON_TESTED_BY_STAFF: &str = "button_tested_by_staff";
 
 /// Most names a report carries in `recent_names`.
@@ -851,6 +889,36 @@ impl EventBody {
                     None => Ok(()),
                 }
             }
+            EventBody::SecurityBreach { breach: Breach::FilterRefused { part, list, .. } } => {
+                if !matches!(part, PolicyPart::Filter | PolicyPart::List) {
+                    return Err(invalid("part", "is not filter or list"));
+                }
+                match list {
+                    Some(list) => check_text("list", list, 64),
+                    None => Ok(()),
+                }
+            }
+            EventBody::SecurityBreach { breach: Breach::DnsDropped { dropped, .. } } => {
+                if *dropped == 0 {
+                    return Err(invalid("dropped", "is 0"));
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// The word a server's [`IngestReply::accepts`] must name for this event to go to it: its
+    /// [`kind`](Self::kind), or for a newer case of a newer kind that case's own word (a server
+    /// that reads the kind refuses a case it does not know).
+    pub fn accepts_word(&self) -> &'static str {
+        match self {
+            EventBody::SecurityBreach { breach: Breach::FilterRefused { .. } } => {
+                ACCEPTS_FILTER_REFUSED
+            }
+            EventBody::SecurityBreach { breach: Breach::DnsDropped { .. } } => ACCEPTS_DNS_DROPPED,
+            // Its shape (`staff`, no `command`) the first release's server refuses.
+            EventBody::ButtonTested { staff: Some(_), .. } => BUTTON_TESTED_BY_STAFF,
+            body => body.kind(),
         }
     }
 
@@ -873,15 +941,6 @@ impl EventBody {
         }
     }
 
-    /// The word a server's [`IngestReply::accepts`] must name for this event to go to it: its
-    /// kind, except for a `button_tested` a member of staff started with their PIN, whose
-    /// shape (`staff`, no `command`) the first release's server refuses.
-    pub fn gate_kind(&self) -> &'static str {
-        match self {
-            EventBody::ButtonTested { staff: Some(_), .. } => BUTTON_TESTED_BY_STAFF,
-            other => other.kind(),
-        }
-    }
 }
 
 /// What a device uploads: up to [`MAX_EVENTS_PER_BATCH`] events, all its own.
@@ -956,12 +1015,13 @@ impl IngestReply {
         Self { accepts: NEWER_KINDS.iter().map(|k| (*k).to_owned()).collect(), ..self }
     }
 
-    /// Whether the server said it takes events of `kind` (always, for the first release's).
-    pub fn takes(accepts: Option<&[String]>, kind: &str) -> Option<bool> {
-        if !NEWER_KINDS.contains(&kind) {
+    /// Whether the server said it takes events whose [`EventBody::accepts_word`] is `word`
+    /// (always, for the first release's kinds).
+    pub fn takes(accepts: Option<&[String]>, word: &str) -> Option<bool> {
+        if !NEWER_KINDS.contains(&word) {
             return Some(true);
         }
-        accepts.map(|a| a.iter().any(|k| k == kind))
+        accepts.map(|a| a.iter().any(|k| k == word))
     }
 }
 
@@ -1556,6 +1616,75 @@ mod tests {
         assert!(serde_json::from_value::<EventBody>(extra).is_err(), "no field for a PIN");
     }
 
+    /// The newer cases of a security breach: each its own `accepts` word, checked like the rest.
+    #[test]
+    fn the_filters_refusals_and_dropped_dns_are_breaches_with_their_own_word() {
+        let breach = |breach| EventBody::SecurityBreach { breach };
+        let refused = |part, list: Option<&str>, reason| {
+            breach(Breach::FilterRefused { part, list: list.map(Into::into), reason })
+        };
+        let dropped = |dropped| breach(Breach::DnsDropped { dropped, over_s: 60 });
+        let cases = [
+            (
+                refused(PolicyPart::Filter, None, PolicyRefusal::Signature),
+                Ok(
+                    r#"{"type":"security_breach","breach":{"what":"filter_refused","part":"filter","reason":"signature"}}"#,
+                ),
+                ACCEPTS_FILTER_REFUSED,
+            ),
+            (
+                refused(PolicyPart::List, Some("adult"), PolicyRefusal::Digest),
+                Ok(
+                    r#"{"type":"security_breach","breach":{"what":"filter_refused","part":"list","list":"adult","reason":"digest"}}"#,
+                ),
+                ACCEPTS_FILTER_REFUSED,
+            ),
+            (
+                refused(PolicyPart::Kiosk, None, PolicyRefusal::Older),
+                Err("part"),
+                ACCEPTS_FILTER_REFUSED,
+            ),
+            (
+                refused(PolicyPart::List, Some(&"x".repeat(65)), PolicyRefusal::Digest),
+                Err("list"),
+                ACCEPTS_FILTER_REFUSED,
+            ),
+            (
+                dropped(7),
+                Ok(
+                    r#"{"type":"security_breach","breach":{"what":"dns_dropped","dropped":7,"over_s":60}}"#,
+                ),
+                ACCEPTS_DNS_DROPPED,
+            ),
+            (dropped(0), Err("dropped"), ACCEPTS_DNS_DROPPED),
+            (
+                breach(Breach::PinLockout { wrong_pins: 5, lockouts: 1, locked_for_s: 60 }),
+                Ok(
+                    r#"{"type":"security_breach","breach":{"what":"pin_lockout","wrong_pins":5,"lockouts":1,"locked_for_s":60}}"#,
+                ),
+                "security_breach",
+            ),
+        ];
+        for (body, expected, word) in cases {
+            assert_eq!(body.kind(), "security_breach");
+            assert_eq!(body.accepts_word(), word, "{body:?}");
+            assert!(NEWER_KINDS.contains(&word));
+            match expected {
+                Ok(json) => {
+                    assert_eq!(body.validate(), Ok(()), "{body:?}");
+                    assert_eq!(serde_json::to_string(&body).unwrap(), json);
+                    assert_eq!(serde_json::from_str::<EventBody>(json).unwrap(), body);
+                }
+                Err(field) => {
+                    let err = body.validate().unwrap_err();
+                    assert!(err.to_string().contains(field), "{body:?}: {err}");
+                }
+            }
+        }
+        let extra = r#"{"type":"security_breach","breach":{"what":"dns_dropped","dropped":1,"over_s":1,"app":"x"}}"#;
+        assert!(serde_json::from_str::<EventBody>(extra).is_err());
+    }
+
     /// An older server's answer has no `accepts`: a device reads it as "takes none of the newer
     /// kinds"; the first release's kinds always go.
     #[test]
@@ -1565,13 +1694,19 @@ mod tests {
         let new: IngestReply =
             serde_json::from_str(r#"{"stored":1,"duplicates":0,"accepts":["security_breach"]}"#)
                 .unwrap();
+        let newest = IngestReply::new(1, 0).taking_newer_kinds();
         type Accepts<'a> = Option<&'a [String]>;
-        let cases: [(Accepts, &str, Option<bool>); 5] = [
+        let cases: [(Accepts, &str, Option<bool>); 9] = [
             (None, "report_filed", Some(true)),
             (None, "security_breach", None),
             (Some(&old.accepts), "security_breach", Some(false)),
             (Some(&new.accepts), "security_breach", Some(true)),
             (Some(&old.accepts), "filter_blocked", Some(true)),
+            // A server that reads security_breach but not its newer cases.
+            (Some(&new.accepts), ACCEPTS_FILTER_REFUSED, Some(false)),
+            (Some(&new.accepts), ACCEPTS_DNS_DROPPED, Some(false)),
+            (Some(&newest.accepts), ACCEPTS_DNS_DROPPED, Some(true)),
+            (None, ACCEPTS_FILTER_REFUSED, None),
         ];
         for (accepts, kind, takes) in cases {
             assert_eq!(IngestReply::takes(accepts, kind), takes, "{accepts:?} {kind}");

@@ -14,9 +14,11 @@
 //! device per window, however many events the burst has.
 //!
 //! Security breaches devices see and send as `security_breach` events: a signed policy or list
-//! file slated refused (a bad signature or digest, an older policy offered again) and a lockout
-//! after wrong staff PINs. DoH attempts are blocks in the `dns-bypass` list. What devices still
-//! do not send: DNS that nftables drops on its way around the filter (dropped without counting).
+//! file slated refused (a bad signature or digest, an older policy offered again) or slate-dns
+//! refused on the card (`filter_refused`), both the "Refused or tampered policy" rule; a lockout
+//! after wrong staff PINs; and DNS, DoT or known DoH traffic the device's firewall refused on
+//! its way around the filter (`dns_dropped`, counted by the device and sent at most once a
+//! window with the count). DoH attempts by name are blocks in the `dns-bypass` list.
 //!
 //! Escalation counts only minutes within the school day the DSL sets ([`SchoolHours`]), unless
 //! the DSL turns that off: see [`escalation_due`] for why.
@@ -44,6 +46,7 @@ pub enum RuleId {
     DeviceSilent,
     PolicyRefused,
     PinLockout,
+    DnsDropped,
 }
 
 /// Why the rule matters: illegal and security rules are on by default.
@@ -94,7 +97,7 @@ const fn setting(on: bool, threshold: u32, window_minutes: u32) -> RuleSetting {
 }
 
 /// Every rule. On by default: the illegal and security ones.
-pub const RULES: [Rule; 8] = [
+pub const RULES: [Rule; 9] = [
     Rule {
         id: RuleId::IllegalContent,
         name: "illegal_content",
@@ -159,7 +162,7 @@ pub const RULES: [Rule; 8] = [
         id: RuleId::PolicyRefused,
         name: "policy_refused",
         title: "Refused or tampered policy",
-        triggers: "a device refused a filter policy or list from the server: its signature or digest did not verify, or an older one was offered again",
+        triggers: "a device refused a policy or list from the server, or its filter refused the one on its card: its signature or digest did not verify, or an older one was offered again",
         concern: Concern::Security,
         breach: true,
         measure: Measure::EventsInWindow,
@@ -170,6 +173,18 @@ pub const RULES: [Rule; 8] = [
         name: "pin_lockout",
         title: "Staff PIN lockout",
         triggers: "wrong staff PINs typed on a held device again and again, until unlocking locked",
+        concern: Concern::Security,
+        breach: true,
+        measure: Measure::EventsInWindow,
+        default: setting(true, 1, 60),
+    },
+    // Its own rule rather than filter_bypass: that one counts blocked names (3 in 10 minutes),
+    // while a device sends one dns_dropped event per window however many packets it counted.
+    Rule {
+        id: RuleId::DnsDropped,
+        name: "dns_dropped",
+        title: "DNS refused around the filter",
+        triggers: "the device's firewall refused DNS, DNS-over-TLS or a known DNS-over-HTTPS resolver that an app or user tried instead of the filter",
         concern: Concern::Security,
         breach: true,
         measure: Measure::EventsInWindow,
@@ -553,9 +568,10 @@ pub fn rule_for(body: &EventBody) -> Option<RuleId> {
         EventBody::Heartbeat { button_fault, display_fault, .. } => {
             (button_fault.is_some() || display_fault.is_some()).then_some(RuleId::ButtonFault)
         }
-        EventBody::SecurityBreach { breach: Breach::PolicyRefused { .. } } => {
-            Some(RuleId::PolicyRefused)
-        }
+        EventBody::SecurityBreach {
+            breach: Breach::PolicyRefused { .. } | Breach::FilterRefused { .. },
+        } => Some(RuleId::PolicyRefused),
+        EventBody::SecurityBreach { breach: Breach::DnsDropped { .. } } => Some(RuleId::DnsDropped),
         EventBody::SecurityBreach { breach: Breach::PinLockout { .. } } => Some(RuleId::PinLockout),
         _ => None,
     }
@@ -568,7 +584,7 @@ pub fn event_kinds(rule: RuleId) -> &'static [&'static str] {
         RuleId::HardwareRefused => &["device_refused"],
         RuleId::ButtonFault => &["heartbeat"],
         RuleId::DeviceSilent => &[],
-        RuleId::PolicyRefused | RuleId::PinLockout => &["security_breach"],
+        RuleId::PolicyRefused | RuleId::PinLockout | RuleId::DnsDropped => &["security_breach"],
     }
 }
 
@@ -690,7 +706,8 @@ mod tests {
                 "filter_bypass",
                 "hardware_refused",
                 "policy_refused",
-                "pin_lockout"
+                "pin_lockout",
+                "dns_dropped"
             ]
         );
     }
@@ -782,6 +799,20 @@ mod tests {
                     breach: Breach::PinLockout { wrong_pins: 5, lockouts: 1, locked_for_s: 60 },
                 },
                 Some(RuleId::PinLockout),
+            ),
+            (
+                EventBody::SecurityBreach {
+                    breach: Breach::FilterRefused {
+                        part: slate_protocol::PolicyPart::Filter,
+                        list: None,
+                        reason: slate_protocol::PolicyRefusal::Signature,
+                    },
+                },
+                Some(RuleId::PolicyRefused),
+            ),
+            (
+                EventBody::SecurityBreach { breach: Breach::DnsDropped { dropped: 4, over_s: 60 } },
+                Some(RuleId::DnsDropped),
             ),
         ];
         for (body, rule) in cases {

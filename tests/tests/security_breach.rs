@@ -152,7 +152,7 @@ fn a_tampered_list_is_refused_by_the_device_and_the_dsl_is_alerted() {
 
 /// Every rule's name, threshold and window as the page shows them by default: the form posts
 /// them all back (the page refuses a form without every rule).
-const DEFAULT_RULES: [(&str, u32, u32); 8] = [
+const DEFAULT_RULES: [(&str, u32, u32); 9] = [
     ("illegal_content", 1, 60),
     ("filter_bypass", 3, 10),
     ("harmful_burst", 10, 10),
@@ -161,4 +161,5 @@ const DEFAULT_RULES: [(&str, u32, u32); 8] = [
     ("device_silent", 3, 1),
     ("policy_refused", 1, 60),
     ("pin_lockout", 1, 60),
+    ("dns_dropped", 1, 60),
 ];

@@ -153,9 +153,24 @@ async fn a_monitored_morning(store: Store) {
             nine + Duration::minutes(8),
             Breach::PinLockout { wrong_pins: 5, lockouts: 1, locked_for_s: 60 },
         ),
+        // The filter on the card refusing its policy is the same rule: no second alert within
+        // its window.
+        breach(
+            12,
+            nine + Duration::minutes(8),
+            Breach::FilterRefused {
+                part: PolicyPart::Filter,
+                list: None,
+                reason: PolicyRefusal::Signature,
+            },
+        ),
+        // DNS the firewall refused around the filter, twice a window apart on the device: one
+        // alert an hour.
+        breach(12, nine + Duration::minutes(8), Breach::DnsDropped { dropped: 12, over_s: 60 }),
+        breach(12, nine + Duration::minutes(9), Breach::DnsDropped { dropped: 3, over_s: 60 }),
     ];
     let ingested = store.ingest_reporting(device(12), &more, nine + Duration::minutes(8)).unwrap();
-    assert_eq!(ingested.new_alerts, 5);
+    assert_eq!(ingested.new_alerts, 6);
 
     // The monitoring check at ten: device 14 silent since Friday.
     assert_eq!(monitor_once(&store, &ClockReading::steady(at("2026-11-17T10:00:00Z"))).unwrap(), 1);
@@ -223,6 +238,7 @@ async fn a_monitored_morning(store: Store) {
         [
             "button_fault Some(12) 1".to_owned(),
             "device_silent Some(14) 3".into(),
+            "dns_dropped Some(12) 1".into(),
             format!("escalation {:?}", Some(unacknowledged)),
             "filter_bypass Some(12) 3".into(),
             "hardware_refused Some(12) 1".into(),
@@ -245,6 +261,7 @@ async fn a_monitored_morning(store: Store) {
                 "hardware_refused",
                 "policy_refused",
                 "pin_lockout",
+                "dns_dropped",
             ]
             .contains(&&**rule);
             let expected: &[&str] = if breach { &["head@school.example"] } else { &[] };
@@ -256,7 +273,7 @@ async fn a_monitored_morning(store: Store) {
     deliver_due(&store, &channels, &OutboxTiming::default(), far).await.unwrap();
     assert!(channels.0.lock().unwrap().is_empty(), "nothing is sent twice");
     let recent = store.rule_alerts(10).unwrap();
-    assert_eq!(recent.len(), 7);
+    assert_eq!(recent.len(), 8);
     assert!(recent.iter().all(|r| r.sent));
 }
 
@@ -447,4 +464,54 @@ fn a_clock_that_jumps(store: Store) {
         alerts.iter().filter(|a| a.rule == "device_silent").filter_map(|a| a.device).collect();
     silent.sort();
     assert_eq!(silent, [14, 15]);
+/// Seed 004: "if a security breach occurs, SLT are alerted with immediate effect". DNS the
+/// device's firewall refused around the filter, and the filter refusing the policy on its card,
+/// each reach the DSL and the senior leaders by email at once, with the rules' defaults (on).
+/// The server names both newer cases in its answer, so a device sends them.
+#[tokio::test]
+async fn dns_dropped_and_the_filters_refusal_alert_the_dsl_and_senior_leaders_at_once() {
+    let (smtp_port, mut mail) = smtp_sink().await;
+    let mut server = TestServer::start().await;
+    server.restart(smtp_config(smtp_port), quick()).await;
+    let credential = server.enroll(12).await;
+    let mut settings = server.store.alert_settings().unwrap();
+    settings.escalate_to = vec!["head@school.example".into()];
+    server.store.set_alert_settings(&settings, "a.dsl", Utc::now()).unwrap();
+
+    let now = Utc::now();
+    let events = vec![
+        breach(12, now, Breach::DnsDropped { dropped: 9, over_s: 60 }),
+        breach(
+            12,
+            now + Duration::seconds(1),
+            Breach::FilterRefused {
+                part: PolicyPart::List,
+                list: Some("adult".into()),
+                reason: PolicyRefusal::Digest,
+            },
+        ),
+    ];
+    let response = server.post_events(Some(&credential), batch(events)).await;
+    assert_eq!(response.status(), 200);
+    let reply: slate_protocol::IngestReply = response.json().await.unwrap();
+    for word in [slate_protocol::ACCEPTS_DNS_DROPPED, slate_protocol::ACCEPTS_FILTER_REFUSED] {
+        assert!(reply.accepts.iter().any(|a| a == word), "{word} in {:?}", reply.accepts);
+    }
+    let mut subjects = Vec::new();
+    for _ in 0..2 {
+        let message = tokio::time::timeout(PATIENCE, mail.recv()).await.expect("an email").unwrap();
+        assert!(message.contains("dsl@school.example"), "{message}");
+        assert!(message.contains("head@school.example"), "a breach reaches SLT: {message}");
+        let subject = message.lines().find(|l| l.starts_with("Subject: ")).unwrap().to_owned();
+        subjects.push(subject);
+    }
+    subjects.sort();
+    assert_eq!(
+        subjects,
+        [
+            "Subject: Slate: DNS refused around the filter on device 12",
+            "Subject: Slate: Refused or tampered policy on device 12",
+        ]
+    );
+    server.stop().await;
 }

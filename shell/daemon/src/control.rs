@@ -137,7 +137,12 @@ pub fn allowed(role: Role, request: &Request) -> bool {
                 | R::SetupNumber { .. }
                 | R::SetupConfirm { .. }
         ),
-        Role::Dns => matches!(request, R::FilterBlocked { layer: FilterLayer::Dns, .. }),
+        // slate-dns: its blocks, and its own refusals and the drop counter's breaches (the
+        // request itself admits no other breach).
+        Role::Dns => matches!(
+            request,
+            R::FilterBlocked { layer: FilterLayer::Dns, .. } | R::SecurityBreach { .. }
+        ),
         Role::Refused => matches!(request, R::DeviceRefused { .. }),
         Role::App | Role::Other => false,
     }
@@ -320,6 +325,7 @@ mod tests {
             r#"{"cmd":"filter_blocked","layer":"url","target":"https://x.example/","rule":"r","list":"iwf"}"#,
             r#"{"cmd":"tell_teacher","url":"https://x.example/"}"#,
             r#"{"cmd":"device_refused","kind":"camera","description":"x"}"#,
+            r#"{"cmd":"security_breach","breach":{"what":"dns_dropped","dropped":1,"over_s":60}}"#,
         ]
         .iter()
         .map(|l| parse_request(l.as_bytes()).unwrap())
@@ -347,7 +353,8 @@ mod tests {
             let n = name(request);
             assert!(allowed(Role::Root, request), "root: {n}");
             assert_eq!(allowed(Role::Kiosk, request), kiosk.contains(&n.as_str()), "kiosk: {n}");
-            assert_eq!(allowed(Role::Dns, request), n == "filter_blocked/dns", "dns: {n}");
+            let dns = ["filter_blocked/dns", "security_breach"];
+            assert_eq!(allowed(Role::Dns, request), dns.contains(&n.as_str()), "dns: {n}");
             assert_eq!(allowed(Role::Refused, request), n == "device_refused", "refused: {n}");
             assert!(!allowed(Role::App, request), "app: {n}");
             assert!(!allowed(Role::Other, request), "other: {n}");

@@ -90,6 +90,7 @@ pub fn describe(request: &Request, reply: &Reply) -> String {
             None => "teacher told".into(),
         },
         Request::DeviceRefused { .. } => "refused device filed".into(),
+        Request::SecurityBreach { .. } => "security breach filed".into(),
         Request::SetupCode { .. } | Request::SetupNumber { .. } | Request::SetupConfirm { .. } => {
             match &reply.setup {
                 Some(view) => format!(

@@ -358,21 +358,27 @@ impl<D: Display, A: Apps, I: Ids + Send + 'static> Driver<D, A, I> {
         self.pins = Arc::new(pins);
     }
 
+    /// Files a security breach seen outside the core as its event (a policy or list refused,
+    /// by slated or slate-dns; DNS the firewall refused around the filter).
+    async fn file_breach(&mut self, breach: Breach) -> Result<(), String> {
+        tracing::warn!(what = breach.what(), "security breach filed for the server");
+        let event = Event {
+            id: self.ids.event_id(),
+            device: self.device(),
+            at: self.now().wall,
+            body: EventBody::SecurityBreach { breach },
+            clock: None,
+        };
+        self.spool_event(event).await
+    }
+
     async fn notice(&mut self, notice: Notice) {
         let input = match notice {
             Notice::Policy(policy) => return self.take_policy(*policy),
             Notice::StaffPins(staff) => return self.take_staff_pins(*staff),
             Notice::Breach(breach) => {
-                tracing::warn!(what = breach.what(), "security breach filed for the server");
-                let event = Event {
-                    id: self.ids.event_id(),
-                    device: self.device(),
-                    at: self.now().wall,
-                    body: EventBody::SecurityBreach { breach },
-                    clock: None,
-                };
                 // A spool failure keeps it in memory and says so itself.
-                let _ = self.spool_event(event).await;
+                let _ = self.file_breach(breach).await;
                 return;
             }
             Notice::FilterChecked(body) => {
@@ -761,6 +767,13 @@ impl<D: Display, A: Apps, I: Ids + Send + 'static> Driver<D, A, I> {
             Request::DeviceRefused { kind, description } => {
                 self.plain(now, Input::DeviceRefused { kind, description }).await
             }
+            // slate-dns's own refusals and its drop counter (the request admits no other).
+            Request::SecurityBreach { breach } => match self.file_breach(breach).await {
+                Ok(()) => Reply::ok(),
+                Err(e) => Reply::error(format!(
+                    "the breach could not be written to the spool ({e}); it is kept in memory and retried"
+                )),
+            },
             Request::SetupCode { .. }
             | Request::SetupNumber { .. }
             | Request::SetupConfirm { .. } => {

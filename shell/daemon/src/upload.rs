@@ -188,13 +188,13 @@ pub enum Gate {
 pub fn gate_batch(events: &[Event], accepts: Option<&[String]>) -> Gate {
     let refused: Vec<EventId> = events
         .iter()
-        .filter(|e| IngestReply::takes(accepts, e.body.gate_kind()) == Some(false))
+        .filter(|e| IngestReply::takes(accepts, e.body.accepts_word()) == Some(false))
         .map(|e| e.id)
         .collect();
     if !refused.is_empty() {
         return Gate::SetAside(refused);
     }
-    match events.iter().position(|e| IngestReply::takes(accepts, e.body.gate_kind()).is_none()) {
+    match events.iter().position(|e| IngestReply::takes(accepts, e.body.accepts_word()).is_none()) {
         Some(0) => Gate::Ask,
         Some(n) => Gate::Send(n),
         None => Gate::Send(events.len()),

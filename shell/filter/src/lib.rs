@@ -14,6 +14,10 @@
 //! - [`wire`]: the UDP fast path's question reader and in-place refusal.
 //! - [`source`]'s [`source::verify`] and [`source::assemble`]: list files against the manifest.
 //! - [`lockdown`]: the nftables rules and Chromium policy that stop DNS going around the filter.
+//! - [`refusal`]'s [`refusal::outcome_of`] and [`refusal::Filed`]: which of slate-dns's own
+//!   refusals of the policy on the card are security breaches, each filed once.
+//! - [`drops`]' [`drops::DropWatch`]: DNS the firewall refused around the filter, filed at most
+//!   once a window.
 //! - [`bench`]: building a large generated list, for the `slate-bench dns` figure.
 //!
 //! Imperative shell:
@@ -22,9 +26,14 @@
 //! - [`socket`]: slate-dns's own socket for slated (`recent`, `profile`, `reload`).
 //! - [`notify`]: blocked attempts to slated's control socket (`filter_blocked`), from a bounded
 //!   queue that never holds up an answer.
-//! - `bin/slate-dns.rs`: flags, files and signals around the above.
+//! - [`refusal::ReportingFiles`], [`notify::send_breaches`]: those refusals to slated's control
+//!   socket as `security_breach`.
+//! - [`drops::NftCounter`], [`drops::run`]: the lockdown's counter, read with `nft`.
+//! - `bin/slate-dns.rs`: flags, files and signals around the above; `bin/slate-dns-drops.rs`:
+//!   the drop counter's own process (it needs CAP_NET_ADMIN, which slate-dns has not).
 
 pub mod bench;
+pub mod drops;
 pub mod events;
 pub mod filter;
 pub mod lists;
@@ -32,6 +41,7 @@ pub mod lockdown;
 pub mod name;
 pub mod notify;
 pub mod policy;
+pub mod refusal;
 pub mod safesearch;
 pub mod server;
 pub mod socket;

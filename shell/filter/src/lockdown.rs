@@ -1,6 +1,7 @@
 //! Closing the ways around the filter: the nftables ruleset that refuses every DNS, DoT and known
-//! DoH connection except the local resolver's own forwarding, and the Chromium policy that keeps
-//! the browser on the system resolver. Pure: returns text; installing it is the image's job
+//! DoH connection except the local resolver's own forwarding, counting each refused packet in
+//! the named counter `dns_bypass` ([`crate::drops`] reads it and files a security breach), and
+//! the Chromium policy that keeps the browser on the system resolver. Pure: returns text; installing it is the image's job
 //! (`deploy/slate-dns.nft` is this module's output for [`NftParams::default`], checked in and
 //! compared in a test).
 
@@ -115,6 +116,12 @@ pub fn nftables_rules(params: &NftParams) -> String {
     set(&mut out, "doh_v6", "ipv6_addr", &strings(DOH_V6));
     set(&mut out, "upstream_v4", "ipv4_addr", &fmt(up4));
     set(&mut out, "upstream_v6", "ipv6_addr", &fmt(up6));
+    let counter = crate::drops::COUNTER;
+    let _ = write!(
+        out,
+        "\t# Every packet refused below: slate-dns-drops reads it and tells the school server.\n\
+         \tcounter {counter} {{\n\t}}\n\n"
+    );
     out.push_str(
         "\tchain output {\n\
          \t\ttype filter hook output priority filter; policy accept;\n\n\
@@ -132,14 +139,14 @@ pub fn nftables_rules(params: &NftParams) -> String {
         );
     }
     out.push_str(
-        "\n\t\t# Every other DNS and DNS-over-TLS/QUIC leaving the device is refused.\n\
-         \t\ttcp dport { 53, 853 } reject with tcp reset\n\
-         \t\tudp dport { 53, 853 } reject\n\n\
+        "\n\t\t# Every other DNS and DNS-over-TLS/QUIC leaving the device is refused (and counted).\n\
+         \t\ttcp dport { 53, 853 } counter name \"dns_bypass\" reject with tcp reset\n\
+         \t\tudp dport { 53, 853 } counter name \"dns_bypass\" reject\n\n\
          \t\t# Known DNS-over-HTTPS resolvers, reached by address, over TCP and QUIC.\n\
-         \t\tip daddr @doh_v4 tcp dport 443 reject with tcp reset\n\
-         \t\tip daddr @doh_v4 udp dport 443 reject\n\
-         \t\tip6 daddr @doh_v6 tcp dport 443 reject with tcp reset\n\
-         \t\tip6 daddr @doh_v6 udp dport 443 reject\n\
+         \t\tip daddr @doh_v4 tcp dport 443 counter name \"dns_bypass\" reject with tcp reset\n\
+         \t\tip daddr @doh_v4 udp dport 443 counter name \"dns_bypass\" reject\n\
+         \t\tip6 daddr @doh_v6 tcp dport 443 counter name \"dns_bypass\" reject with tcp reset\n\
+         \t\tip6 daddr @doh_v6 udp dport 443 counter name \"dns_bypass\" reject\n\
          \t}\n\
          }\n",
     );
@@ -175,11 +182,12 @@ mod tests {
     fn the_ruleset_refuses_dns_except_from_the_resolver() {
         let rules = nftables_rules(&NftParams::default());
         for needle in [
-            "tcp dport { 53, 853 } reject",
-            "udp dport { 53, 853 } reject",
+            "counter dns_bypass {",
+            "tcp dport { 53, 853 } counter name \"dns_bypass\" reject",
+            "udp dport { 53, 853 } counter name \"dns_bypass\" reject",
             "meta skuid \"slate-dns\" meta l4proto { tcp, udp } th dport 53 accept",
-            "ip daddr @doh_v4 tcp dport 443 reject",
-            "ip6 daddr @doh_v6 udp dport 443 reject",
+            "ip daddr @doh_v4 tcp dport 443 counter name \"dns_bypass\" reject",
+            "ip6 daddr @doh_v6 udp dport 443 counter name \"dns_bypass\" reject",
             "8.8.8.8",
             "2606:4700:4700::1111",
             "delete table inet slate_dns",
@@ -187,7 +195,9 @@ mod tests {
             assert!(rules.contains(needle), "missing {needle:?}");
         }
         // The resolver's exception comes before the refusal.
-        assert!(rules.find("skuid").unwrap() < rules.find("dport { 53, 853 } reject").unwrap());
+        assert!(rules.find("skuid").unwrap() < rules.find("dport { 53, 853 } counter").unwrap());
+        // Every refusal is counted.
+        assert_eq!(rules.matches(" reject").count(), rules.matches("counter name").count());
         let opens = rules.matches('{').count();
         assert_eq!(opens, rules.matches('}').count(), "balanced braces");
     }

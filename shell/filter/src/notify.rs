@@ -1,4 +1,4 @@
-//! Blocked attempts to slated: each block event the server queued (already coalesced to one per
+//! Blocked attempts and security breaches to slated: each block event the server queued (already coalesced to one per
 //! name per minute) becomes a `filter_blocked` request on slated's control socket, which adds
 //! session and pupil and spools the event.
 //!
@@ -12,8 +12,8 @@ use crate::events::BlockEvent;
 use crate::name;
 use crate::server::{FilterHandle, Queued};
 use slate_ipc::control::{Reply, Request};
-use slate_protocol::FilterLayer;
-use std::path::PathBuf;
+use slate_protocol::{Breach, FilterLayer};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -125,6 +125,57 @@ pub async fn forward(
                         break;
                     }
                 }
+            }
+        }
+    }
+}
+
+/// Sends each security breach from `queue` to slated's control socket at `socket` as a
+/// `security_breach` request (slate-dns's own refusals, [`crate::refusal`]; the drop counter's,
+/// [`crate::drops`]), until the queue closes. Unlike a block event, a breach is never given up
+/// while slated is away: it waits, reconnecting with a backoff, and goes when slated is back.
+/// One slated refuses (it never should: the request was checked as slated checks it) is logged
+/// and dropped.
+pub async fn send_breaches(mut queue: mpsc::Receiver<Breach>, socket: PathBuf) {
+    while let Some(breach) = queue.recv().await {
+        send_breach(&socket, breach).await;
+    }
+}
+
+/// Sends one breach, waiting for slated as long as it takes. True when slated filed it.
+pub async fn send_breach(socket: &Path, breach: Breach) -> bool {
+    let what = breach.what();
+    let mut line = match serde_json::to_string(&Request::SecurityBreach { breach }) {
+        Ok(line) => line,
+        Err(_) => return false,
+    };
+    line.push('\n');
+    let mut backoff = RECONNECT_MIN;
+    let mut away_logged = false;
+    loop {
+        let sent = async {
+            let mut stream = BufReader::new(UnixStream::connect(socket).await?);
+            tokio::time::timeout(REPLY_TIMEOUT, exchange(&mut stream, &line))
+                .await
+                .map_err(std::io::Error::other)?
+        };
+        match sent.await {
+            Ok(reply) if reply.ok => {
+                tracing::info!(what, "security breach filed with slated");
+                return true;
+            }
+            Ok(reply) => {
+                tracing::error!(what, error = ?reply.error, "slated refused a security breach");
+                return false;
+            }
+            Err(e) => {
+                if !away_logged {
+                    tracing::warn!(socket = %socket.display(), error = %e,
+                        "slated is not answering; the security breach waits for it");
+                    away_logged = true;
+                }
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(RECONNECT_MAX);
             }
         }
     }

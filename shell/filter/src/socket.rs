@@ -9,7 +9,7 @@
 //! and both answer with an error saying so.
 
 use crate::server::FilterHandle;
-use crate::source::Files;
+use crate::source::{Files, ReloadError, Reloaded};
 use slate_ipc::dns::{parse_request, CheckAnswer, Reply, Request, MAX_REQUEST_BYTES};
 use std::sync::Arc;
 use tokio::net::{UnixListener, UnixStream};
@@ -22,23 +22,28 @@ pub trait Reload: Send + Sync + 'static {
 
 impl Reload for Files {
     fn reload(&self, handle: &FilterHandle) -> Result<(), String> {
-        match Files::reload(self, handle) {
-            Ok(report) if report.refused.is_empty() => {
-                tracing::info!(lists = report.loaded.len(), "policy and lists reloaded");
-                Ok(())
-            }
-            Ok(report) => {
-                tracing::error!(
-                    refused = report.refused.len(),
-                    kept = report.kept.len(),
-                    "list files refused on reload"
-                );
-                Err(report.to_string())
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "reload refused; the policy in force stays");
-                Err(e.to_string())
-            }
+        reload_answer(Files::reload(self, handle))
+    }
+}
+
+/// A reload's answer, logged: `Err` says what was refused.
+pub fn reload_answer(result: Result<Reloaded, ReloadError>) -> Result<(), String> {
+    match result {
+        Ok(report) if report.refused.is_empty() => {
+            tracing::info!(lists = report.loaded.len(), "policy and lists reloaded");
+            Ok(())
+        }
+        Ok(report) => {
+            tracing::error!(
+                refused = report.refused.len(),
+                kept = report.kept.len(),
+                "list files refused on reload"
+            );
+            Err(report.to_string())
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "reload refused; the policy in force stays");
+            Err(e.to_string())
         }
     }
 }

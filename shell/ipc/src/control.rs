@@ -56,13 +56,18 @@
 //! {"cmd":"tell_teacher","url":"https://…","app":"maths"}
 //!                                  -> {"ok":true,"report":"<id>"}   no darkness, nothing held
 //! {"cmd":"device_refused","kind":"usb_storage","description":"0781:5567 SanDisk"} -> {"ok":true}
+//! {"cmd":"security_breach","breach":{"what":"filter_refused","part":"filter","reason":"signature"}}
+//! {"cmd":"security_breach","breach":{"what":"dns_dropped","dropped":4,"over_s":60}}
+//!                                  -> {"ok":true}     spooled as a `security_breach` event
+//!                                     (slate-dns and its drop counter; only these two cases:
+//!                                     slated files the others itself)
 //! ```
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use slate_protocol::{
-    DeviceNumber, Event, EventBody, EventId, FilterLayer, PupilId, RefusedDevice, ResolutionChoice,
-    SessionId, StaffId,
+    Breach, DeviceNumber, Event, EventBody, EventId, FilterLayer, PupilId, RefusedDevice,
+    ResolutionChoice, SessionId, StaffId,
 };
 use std::fmt;
 
@@ -159,6 +164,12 @@ pub enum Request {
     DeviceRefused {
         kind: RefusedDevice,
         description: String,
+    },
+    /// A security breach seen outside slated: slate-dns refused the filter policy or a list on
+    /// the card, or the firewall refused DNS around the filter
+    /// ([`Breach::FilterRefused`], [`Breach::DnsDropped`]).
+    SecurityBreach {
+        breach: Breach,
     },
     /// IT's setup code, typed on the setup screen of a device with no number (a class set's
     /// one card image). Only while slated is in setup (`Reply::setup`).
@@ -365,6 +376,15 @@ pub fn parse_request(line: &[u8]) -> Result<Request, String> {
             nonempty("description", description)?;
             probe(EventBody::DeviceRefused { kind: *kind, description: description.clone() }, &[])?;
         }
+        Request::SecurityBreach { breach } => {
+            if !matches!(breach, Breach::FilterRefused { .. } | Breach::DnsDropped { .. }) {
+                return Err(format!(
+                    "bad request: slated files a `{}` breach itself",
+                    breach.what()
+                ));
+            }
+            probe(EventBody::SecurityBreach { breach: breach.clone() }, &[])?;
+        }
         _ => {}
     }
     Ok(request)
@@ -417,6 +437,7 @@ impl Request {
             Request::FilterBlocked { .. } => "filter_blocked",
             Request::TellTeacher { .. } => "tell_teacher",
             Request::DeviceRefused { .. } => "device_refused",
+            Request::SecurityBreach { .. } => "security_breach",
             Request::SetupCode { .. } => "setup_code",
             Request::SetupNumber { .. } => "setup_number",
             Request::SetupConfirm { .. } => "setup_confirm",
@@ -539,6 +560,20 @@ mod tests {
                     description: "0781:5567 SanDisk".into(),
                 },
             ),
+            (
+                r#"{"cmd":"security_breach","breach":{"what":"filter_refused","part":"list","list":"adult","reason":"digest"}}"#,
+                Request::SecurityBreach {
+                    breach: Breach::FilterRefused {
+                        part: slate_protocol::PolicyPart::List,
+                        list: Some("adult".into()),
+                        reason: slate_protocol::PolicyRefusal::Digest,
+                    },
+                },
+            ),
+            (
+                r#"{"cmd":"security_breach","breach":{"what":"dns_dropped","dropped":4,"over_s":60}}"#,
+                Request::SecurityBreach { breach: Breach::DnsDropped { dropped: 4, over_s: 60 } },
+            ),
         ];
         for (line, expected) in cases {
             assert_eq!(parse_request(line.as_bytes()), Ok(expected.clone()), "{line}");
@@ -605,6 +640,10 @@ mod tests {
             (br#"{"cmd":"tell_teacher","url":"hello world"}"#, "`url`"),
             (br#"{"cmd":"tell_teacher","url":"https://x/","title":"t"}"#, "unknown field `title`"),
             (br#"{"cmd":"device_refused","kind":"floppy","description":"x"}"#, "unknown variant `floppy`"),
+            (br#"{"cmd":"security_breach","breach":{"what":"pin_lockout","wrong_pins":5,"lockouts":1,"locked_for_s":60}}"#, "slated files a `pin_lockout` breach itself"),
+            (br#"{"cmd":"security_breach","breach":{"what":"dns_dropped","dropped":0,"over_s":60}}"#, "`dropped`"),
+            (br#"{"cmd":"security_breach","breach":{"what":"filter_refused","part":"kiosk","reason":"older"}}"#, "`part`"),
+            (br#"{"cmd":"security_breach","breach":{"what":"dns_dropped","dropped":1,"over_s":1,"app":"x"}}"#, "unknown field `app`"),
             (br#"{"cmd":"device_refused","kind":"camera","description":""}"#, "`description` is empty"),
             (br#"{"cmd":"device_refused","kind":"camera","description":"a\u0007b"}"#, "`description`"),
         ];

@@ -751,18 +751,44 @@ fn newer_kinds_go_only_to_a_server_that_takes_them() {
             },
         )
     };
-    let (a, b, c) = (hello(), breach(), hello());
+    let dropped = || {
+        Event::new(
+            device,
+            Utc::now(),
+            EventBody::SecurityBreach {
+                breach: slate_protocol::Breach::DnsDropped { dropped: 3, over_s: 60 },
+            },
+        )
+    };
+    let (a, b, c, d) = (hello(), breach(), hello(), dropped());
     let events = [a.clone(), b.clone(), c.clone()];
+    let with_dropped = [a.clone(), b.clone(), d.clone(), c.clone()];
     let new_server = vec!["security_breach".to_owned()];
+    let newest_server =
+        slate_protocol::NEWER_KINDS.iter().map(|k| (*k).to_owned()).collect::<Vec<_>>();
     let old_server: Vec<String> = Vec::new();
     type Accepts<'a> = Option<&'a [String]>;
-    let cases: [(&str, &[Event], Accepts, Gate); 6] = [
+    let cases: [(&str, &[Event], Accepts, Gate); 9] = [
         ("not said yet: what comes before", &events, None, Gate::Send(1)),
         ("not said yet, a newer kind first: ask", &events[1..], None, Gate::Ask),
         ("a new server takes all", &events, Some(&new_server), Gate::Send(3)),
         ("an old server: set aside", &events, Some(&old_server), Gate::SetAside(vec![b.id])),
         ("only older kinds: all, whoever asks", &[a.clone(), c.clone()], None, Gate::Send(2)),
         ("nothing", &[], None, Gate::Send(0)),
+        // A server that reads security_breach but not its newer case would refuse the batch.
+        (
+            "a newer case to a server without its word: set aside",
+            &with_dropped,
+            Some(&new_server),
+            Gate::SetAside(vec![d.id]),
+        ),
+        ("a server with every word takes all", &with_dropped, Some(&newest_server), Gate::Send(4)),
+        (
+            "an old server: both set aside",
+            &with_dropped,
+            Some(&old_server),
+            Gate::SetAside(vec![b.id, d.id]),
+        ),
     ];
     for (what, events, accepts, gate) in cases {
         assert_eq!(gate_batch(events, accepts), gate, "{what}");

@@ -1,7 +1,9 @@
 //! `slate-dns`: the device's filtering resolver on loopback. Reads the server's public key, the
 //! last good signed filter policy and the list files its manifest names, then serves until
 //! SIGINT/SIGTERM. `{"cmd":"reload"}` on its socket, or SIGHUP, re-reads them (a bad new bundle
-//! keeps the policy in force). Blocked attempts go to slated's control socket.
+//! keeps the policy in force). Blocked attempts go to slated's control socket, and so does a
+//! refused policy or list file on the card, as a `security_breach` filed once
+//! (`slate_filter::refusal`).
 //!
 //! ```text
 //! slate-dns --listen 127.0.0.1:53 --upstream 192.0.2.53:53 --public-key <base64> \
@@ -16,6 +18,7 @@
 use anyhow::{Context, Result};
 use clap::Parser;
 use slate_filter::notify::{self, Counts};
+use slate_filter::refusal::ReportingFiles;
 use slate_filter::server::{Config, DnsServer, SystemClock};
 use slate_filter::socket::{self, Reload};
 use slate_filter::source::Files;
@@ -26,6 +29,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use tokio::signal::unix::{signal, SignalKind};
+
+/// Refusals waiting for slated: more than a handful means something is rewriting the files in
+/// a loop, and the first few already say so.
+const BREACH_QUEUE: usize = 16;
 
 #[derive(Parser)]
 #[command(name = "slate-dns", version, about = "Slate's filtering DNS resolver")]
@@ -92,11 +99,16 @@ fn configure(args: &Args) -> Result<(Arc<Files>, Filter)> {
 }
 
 async fn run(args: Args, files: Arc<Files>, mut filter: Filter) -> Result<()> {
-    match files.load_into(&mut filter) {
+    let (breach_tx, breach_rx) = tokio::sync::mpsc::channel(BREACH_QUEUE);
+    tokio::spawn(notify::send_breaches(breach_rx, args.control_socket.clone()));
+    let files = Arc::new(ReportingFiles::new(files, breach_tx));
+    let loaded = files.files.load_into(&mut filter);
+    match &loaded {
         Ok(report) if report.refused.is_empty() => tracing::info!("policy in force"),
         Ok(report) => tracing::error!(refused = report.refused.len(), "{report}"),
         Err(e) => tracing::error!(error = %e, "no valid policy; refusing every name"),
     }
+    files.note(&loaded);
 
     let config = Config::new(args.listen, args.upstreams.clone());
     let (server, events) = DnsServer::start(&config, filter, Arc::new(SystemClock)).await?;
