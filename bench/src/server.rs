@@ -312,6 +312,7 @@ impl SchoolPlan {
 
     /// The same school with a report in one session of `report_every` and a blocked attempt in
     /// one of `blocked_every` (the DSL's pages need more of both than who-had does).
+    #[cfg(test)]
     pub fn with_incidents(devices: u32, report_every: u64, blocked_every: u64) -> Self {
         Self { report_every, blocked_every, ..Self::new(devices) }
     }

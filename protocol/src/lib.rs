@@ -940,7 +940,6 @@ impl EventBody {
             EventBody::FilterChecked { .. } => "filter_checked",
         }
     }
-
 }
 
 /// What a device uploads: up to [`MAX_EVENTS_PER_BATCH`] events, all its own.

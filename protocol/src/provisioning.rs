@@ -350,11 +350,8 @@ fn split_line(line: &str) -> Option<(Option<&str>, Value<'_>)> {
     }
     if let Some(inner) = rest.strip_prefix('[') {
         // The last `]` followed only by spaces and a comment (as a greedy match would take).
-        let close = inner
-            .match_indices(']')
-            .map(|(i, _)| i)
-            .filter(|&i| ends_line(&inner[i + 1..]))
-            .last()?;
+        let close =
+            inner.rmatch_indices(']').map(|(i, _)| i).find(|&i| ends_line(&inner[i + 1..]))?;
         return Some((Some(key), Value::List(&inner[..close])));
     }
     let inner = rest.strip_prefix('"')?;

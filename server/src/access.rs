@@ -247,7 +247,7 @@ mod tests {
     /// The need-to-know promises, each stated as who has a permission.
     #[test]
     fn need_to_know() {
-        let cases: [(Permission, &[Role]); 17] = [
+        let cases: [(Permission, &[Role]); 18] = [
             (ManageUpdates, &[ItAdmin]),
             // The filter check shows test names and devices, never a pupil: IT runs it too.
             (CheckFilter, &[Dsl, DeputyDsl, ItAdmin]),

@@ -205,24 +205,103 @@ mod tests {
         let jumped = |seconds| ClockVerdict::Jumped { jump: Jump { seconds }, newly_suspect: true };
         let again = |seconds| ClockVerdict::Jumped { jump: Jump { seconds }, newly_suspect: false };
         #[rustfmt::skip]
-        let cases: Vec<(&str, Option<GuardState>, ClockReading, ClockVerdict, Option<i64>)> = vec![
+        type Case<'a> = (&'a str, Option<GuardState>, ClockReading, ClockVerdict, Option<i64>);
+        let cases: Vec<Case> = vec![
             // (name, what the last check left, this reading, verdict, settling since (min))
             ("first check", None, base.clone(), ClockVerdict::Trusted, None),
-            ("a minute on", Some(state(base.clone(), None)), reading("2026-11-17T10:01:00Z", 601, "a"), ClockVerdict::Trusted, None),
-            ("NTP slews 9 minutes", Some(state(base.clone(), None)), reading("2026-11-17T10:10:00Z", 601, "a"), ClockVerdict::Trusted, None),
-            ("suspended an hour", Some(state(base.clone(), None)), reading("2026-11-17T11:00:00Z", 660, "a"), ClockVerdict::Trusted, None),
-            ("jumps 30 days", Some(state(base.clone(), None)), reading("2026-12-17T10:01:00Z", 601, "a"), jumped(30 * 86_400), Some(601)),
-            ("goes back a day", Some(state(base.clone(), None)), reading("2026-11-16T10:01:00Z", 601, "a"), jumped(-86_400), Some(601)),
-            ("jumps again while suspect", Some(state(base.clone(), Some(590))), reading("2026-11-18T10:01:00Z", 601, "a"), again(86_400), Some(601)),
-            ("settling", Some(state(base.clone(), Some(590))), reading("2026-11-17T10:01:00Z", 601, "a"), ClockVerdict::Settling, Some(590)),
-            ("settled after two hours", Some(state(base.clone(), Some(480))), reading("2026-11-17T10:01:00Z", 601, "a"), ClockVerdict::Settled, None),
+            (
+                "a minute on",
+                Some(state(base.clone(), None)),
+                reading("2026-11-17T10:01:00Z", 601, "a"),
+                ClockVerdict::Trusted,
+                None,
+            ),
+            (
+                "NTP slews 9 minutes",
+                Some(state(base.clone(), None)),
+                reading("2026-11-17T10:10:00Z", 601, "a"),
+                ClockVerdict::Trusted,
+                None,
+            ),
+            (
+                "suspended an hour",
+                Some(state(base.clone(), None)),
+                reading("2026-11-17T11:00:00Z", 660, "a"),
+                ClockVerdict::Trusted,
+                None,
+            ),
+            (
+                "jumps 30 days",
+                Some(state(base.clone(), None)),
+                reading("2026-12-17T10:01:00Z", 601, "a"),
+                jumped(30 * 86_400),
+                Some(601),
+            ),
+            (
+                "goes back a day",
+                Some(state(base.clone(), None)),
+                reading("2026-11-16T10:01:00Z", 601, "a"),
+                jumped(-86_400),
+                Some(601),
+            ),
+            (
+                "jumps again while suspect",
+                Some(state(base.clone(), Some(590))),
+                reading("2026-11-18T10:01:00Z", 601, "a"),
+                again(86_400),
+                Some(601),
+            ),
+            (
+                "settling",
+                Some(state(base.clone(), Some(590))),
+                reading("2026-11-17T10:01:00Z", 601, "a"),
+                ClockVerdict::Settling,
+                Some(590),
+            ),
+            (
+                "settled after two hours",
+                Some(state(base.clone(), Some(480))),
+                reading("2026-11-17T10:01:00Z", 601, "a"),
+                ClockVerdict::Settled,
+                None,
+            ),
             // A reboot (or a boot clock that went back) cannot be compared with: trusted,
             // unless a suspect spell was under way, which settles anew.
-            ("another boot", Some(state(base.clone(), None)), reading("2027-01-01T00:00:00Z", 1, "b"), ClockVerdict::Trusted, None),
-            ("another boot while suspect", Some(state(base.clone(), Some(590))), reading("2026-11-17T10:05:00Z", 2, "b"), ClockVerdict::Settling, Some(2)),
-            ("boot clock back", Some(state(base.clone(), None)), reading("2026-12-17T10:00:00Z", 5, "a"), ClockVerdict::Trusted, None),
-            ("no boot id", Some(state(base.clone(), None)), ClockReading { boot_id: None, ..reading("2026-12-17T10:00:00Z", 601, "a") }, ClockVerdict::Trusted, None),
-            ("no boot clock", Some(state(base.clone(), None)), ClockReading { since_boot_ms: None, ..reading("2026-12-17T10:00:00Z", 601, "a") }, ClockVerdict::Trusted, None),
+            (
+                "another boot",
+                Some(state(base.clone(), None)),
+                reading("2027-01-01T00:00:00Z", 1, "b"),
+                ClockVerdict::Trusted,
+                None,
+            ),
+            (
+                "another boot while suspect",
+                Some(state(base.clone(), Some(590))),
+                reading("2026-11-17T10:05:00Z", 2, "b"),
+                ClockVerdict::Settling,
+                Some(2),
+            ),
+            (
+                "boot clock back",
+                Some(state(base.clone(), None)),
+                reading("2026-12-17T10:00:00Z", 5, "a"),
+                ClockVerdict::Trusted,
+                None,
+            ),
+            (
+                "no boot id",
+                Some(state(base.clone(), None)),
+                ClockReading { boot_id: None, ..reading("2026-12-17T10:00:00Z", 601, "a") },
+                ClockVerdict::Trusted,
+                None,
+            ),
+            (
+                "no boot clock",
+                Some(state(base.clone(), None)),
+                ClockReading { since_boot_ms: None, ..reading("2026-12-17T10:00:00Z", 601, "a") },
+                ClockVerdict::Trusted,
+                None,
+            ),
         ];
         for (name, previous, now, verdict, settling) in cases {
             let (got, kept) = judge(previous.as_ref(), &now);

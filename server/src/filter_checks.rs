@@ -262,7 +262,8 @@ mod tests {
         let pairs = |p: &[(&str, &str)]| {
             p.iter().map(|(n, c)| (n.to_string(), Some(c.to_string()))).collect::<Vec<_>>()
         };
-        let cases: Vec<(&str, Vec<(String, String)>, Vec<(String, Option<String>)>)> = vec![
+        type Case<'a> = (&'a str, Vec<(String, String)>, Vec<(String, Option<String>)>);
+        let cases: Vec<Case> = vec![
             ("no lists", vec![], vec![]),
             ("an empty list gives nothing", vec![cat("adult", "# none\n\n")], vec![]),
             (

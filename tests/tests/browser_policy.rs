@@ -260,7 +260,10 @@ fn the_school_proxy_carries_the_browsers_requests() {
     let (proxy, _) = slate_ui::browser::network_policy(&json).unwrap();
 
     let k = kiosk_browser::start_proxied("school-app.test", port, proxy.unwrap());
-    k.wait_for(|k| k.title().starts_with("App /app/start"), "the app's start page through the proxy");
+    k.wait_for(
+        |k| k.title().starts_with("App /app/start"),
+        "the app's start page through the proxy",
+    );
     let seen = seen.lock().unwrap().clone();
     assert!(
         seen.iter().any(|l| l == &format!("GET http://school-app.test:{port}/app/start HTTP/1.1")),

@@ -69,8 +69,9 @@ pub fn run(incidents: u64, events: u64) -> anyhow::Result<()> {
     let cache = PathBuf::from(home).join(".cache/slate-bench");
     let figures = measure(&Options { incidents, events, cache: &cache, queries: QUERIES })?;
     let (list, pupil) = (&figures.list, &figures.pupil);
+    let fill = if figures.reused { "the cached fill" } else { "a new fill" };
     println!(
-        "incident list: p50={:.1} ms p99={:.1} ms n={}; pupil page: p50={:.1} ms p99={:.1} ms n={}",
+        "on {fill}: incident list: p50={:.1} ms p99={:.1} ms n={}; pupil page: p50={:.1} ms p99={:.1} ms n={}",
         crate::quantile(list, 0.5),
         crate::quantile(list, 0.99),
         list.len(),
@@ -256,7 +257,10 @@ fn settle(store: &Store) -> anyhow::Result<()> {
     let started = Instant::now();
     // The monitoring job's check first (escalations of old unacknowledged incidents), so that
     // what it queues is in the outbox the server empties.
-    let escalated = slate_server::alert_outbox::monitor_once(store, Utc::now())?;
+    let escalated = slate_server::alert_outbox::monitor_once(
+        store,
+        &slate_server::clock_guard::ClockReading::steady(Utc::now()),
+    )?;
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
         let server = LocalServer::start(store)?;

@@ -137,6 +137,7 @@ impl YearPlan {
 }
 
 impl PlannedSession {
+    #[cfg(test)]
     pub fn events(&self) -> u64 {
         BASE_EVENTS
             + self.heartbeats

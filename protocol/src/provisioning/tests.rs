@@ -44,6 +44,8 @@ fn a_good_file_sets_everything() {
             ssh_authorized_keys: vec![ED25519.into(), ECDSA.into()],
             usb_storage: true,
             camera: false,
+            school_network: false,
+            text: good(),
         }
     );
     assert_eq!(
@@ -54,6 +56,13 @@ fn a_good_file_sets_everything() {
              ssh_authorized_key={ECDSA}\nusb_storage=allow\ncamera=block\n"
         )
     );
+    // The school network's settings are slate-network's: taken here, said, and in the text.
+    let network = format!("{}wifi_country = \"GB\"\nwifi_eap_identity = \"slate-1\"\n", good());
+    let got = parse(&network, &Device).unwrap();
+    assert!(got.school_network && got.text == network);
+    assert!(got.to_lines().ends_with("camera=block\nschool_network=yes\n"), "{}", got.to_lines());
+    let err = parse("proxy = \"a\u{7}b\"\n", &Device).unwrap_err().to_string();
+    assert!(err.contains("line 1: field `proxy`"), "{err}");
     // Nothing set: ssh, USB storage and cameras off; the rest left as it was.
     assert_eq!(
         parse("# nothing\n\n", &Device).unwrap().to_lines(),
@@ -166,7 +175,8 @@ fn a_device_takes_a_signed_file_or_a_plain_one_before_enrollment() {
     let legacy =
         serde_json::to_vec(&SignedBundle::sign_legacy(text.clone(), "k", &key(1))).unwrap();
     let too_big = vec![b'#'; MAX_FILE_BYTES + 1];
-    let cases: Vec<(&str, &[u8], Trust, Result<Source, &str>)> = vec![
+    type Case<'a> = (&'a str, &'a [u8], Trust<'a>, Result<Source, &'a str>);
+    let cases: Vec<Case> = vec![
         ("signed, enrolled", &good_signed[..], after, Ok(Source::Signed)),
         ("signed, first boot", &good_signed[..], before, Ok(Source::Signed)),
         ("plain, first boot", text.as_bytes(), before, Ok(Source::BeforeEnrollment)),

@@ -178,7 +178,8 @@ mod tests {
             school: school.map(str::to_owned),
             classes: classes.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
         };
-        let cases: [(&[(&str, &str)], Result<Languages, &str>); 8] = [
+        type Case<'a> = (&'a [(&'a str, &'a str)], Result<Languages, &'a str>);
+        let cases: [Case; 8] = [
             (&[("school", "en"), ("csrf", "t")], Ok(Languages::default())),
             (
                 &[("school", "cy"), ("class-1", ""), ("class-2", "en")],

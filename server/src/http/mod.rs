@@ -18,8 +18,8 @@ use crate::auth::{HashCost, SignInThrottle};
 use crate::config::Config;
 use crate::features::{
     agreements, alert_settings, audit, block_requests, bypasses, commands, device_api,
-    device_numbers, devices, filter_checks, filtering_log, governors, incidents, languages,
-    pupils, record_incident, recovery, setup, sign_in, staff_accounts, updates,
+    device_numbers, devices, filter_checks, filtering_log, governors, incidents, languages, pupils,
+    record_incident, recovery, setup, sign_in, staff_accounts, updates,
 };
 use crate::notify::Notifier;
 use crate::secrets::Secret;

@@ -464,6 +464,8 @@ fn a_clock_that_jumps(store: Store) {
         alerts.iter().filter(|a| a.rule == "device_silent").filter_map(|a| a.device).collect();
     silent.sort();
     assert_eq!(silent, [14, 15]);
+}
+
 /// Seed 004: "if a security breach occurs, SLT are alerted with immediate effect". DNS the
 /// device's firewall refused around the filter, and the filter refusing the policy on its card,
 /// each reach the DSL and the senior leaders by email at once, with the rules' defaults (on).

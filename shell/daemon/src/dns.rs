@@ -194,7 +194,8 @@ mod tests {
 
     #[test]
     fn check_replies_are_checked() {
-        let cases: Vec<(&[u8], Result<Option<&str>, &str>)> = vec![
+        type Case<'a> = (&'a [u8], Result<Option<&'a str>, &'a str>);
+        let cases: Vec<Case> = vec![
             (br#"{"ok":true,"check":{"blocked_by":"adult"}}"#, Ok(Some("adult"))),
             (br#"{"ok":true,"check":{"blocked_by":null}}"#, Ok(None)),
             (br#"{"ok":false,"error":"bad request: unknown variant"}"#, Err("refused")),

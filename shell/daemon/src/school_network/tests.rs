@@ -30,7 +30,8 @@ fn with(
 #[test]
 fn refusals_name_the_key() {
     let none: &[(&str, &str)] = &[];
-    let cases: &[(&[(&str, &str)], &[(&str, Option<&str>)], &str, &str)] = &[
+    type Case<'a> = (&'a [(&'a str, &'a str)], &'a [(&'a str, Option<&'a str>)], &'a str, &'a str);
+    let cases: &[Case] = &[
         (none, &[("wifi_country", Some("UK"))], "wifi_country", "\"GB\""),
         (none, &[("wifi_country", Some("XX"))], "wifi_country", "two-letter"),
         (none, &[("wifi_country", Some("GBR"))], "wifi_country", "two-letter"),
@@ -136,7 +137,8 @@ pub(crate) fn ca_and_leaf(name: &str) -> (String, String, String) {
 fn pem(label: &str, der: &[u8]) -> String {
     use base64::Engine as _;
     let b64 = base64::engine::general_purpose::STANDARD.encode(der);
-    let lines: Vec<&str> = b64.as_bytes().chunks(64).map(|c| std::str::from_utf8(c).unwrap()).collect();
+    let lines: Vec<&str> =
+        b64.as_bytes().chunks(64).map(|c| std::str::from_utf8(c).unwrap()).collect();
     format!("-----BEGIN {label}-----\n{}\n-----END {label}-----\n", lines.join("\n"))
 }
 
@@ -164,7 +166,8 @@ fn certificate_files_are_checked() {
         }
         parse(&s).unwrap()
     };
-    let cases: Vec<(Request, BTreeMap<&'static str, Vec<u8>>, Option<(&str, &str)>)> = vec![
+    type Case<'a> = (Request, BTreeMap<&'static str, Vec<u8>>, Option<(&'a str, &'a str)>);
+    let cases: Vec<Case> = vec![
         (
             peap.clone(),
             files(&[("wifi_eap_ca", &leaf)]),
