@@ -76,8 +76,13 @@ fn one_card_image_enrolls_devices_by_serial_list_and_by_the_setup_screen() {
     let typed = by_screen.ctl_json(&["setup-number", "31"], "");
     assert_eq!(typed["setup"]["step"], "confirm", "{typed}");
     assert_eq!(typed["setup"]["device"], 31, "{typed}");
-    let taken = by_screen.ctl_json(&["setup-confirm", "yes"], "");
-    assert_eq!(taken["setup"]["step"], "number", "{taken}");
+    let enrolling = by_screen.ctl_json(&["setup-confirm", "yes"], "");
+    assert_eq!(enrolling["setup"]["step"], "enrolling", "{enrolling}");
+    // The server's answer comes beside the screen: it asks for the number again.
+    let taken = wait_until("the server's refusal on the screen", || {
+        let status = by_screen.ctl_json(&["status"], "");
+        (status["setup"]["step"] == "number").then_some(status)
+    });
     assert_eq!(
         taken["setup"]["notice"], "Device 31 is already enrolled: choose another number",
         "{taken}"

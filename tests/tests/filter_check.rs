@@ -17,6 +17,10 @@ fn a_check_started_on_the_page_comes_back_from_the_devices_own_filter() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     let server = Server::start(&dir.join("server"), false);
+    // A class: devices get no policy without one.
+    let roster = dir.join("roster.csv");
+    std::fs::write(&roster, "class,first_name,last_name,key_stage\nOak,Amira,Khan,ks1\n").unwrap();
+    server.cli(&["roster", "import", roster.to_str().unwrap()]);
     let list = [("name", "adult"), ("contents", "blocked.example\n")];
     assert_eq!(server.submit("/setup", "/setup/list", &list), 303, "list uploaded");
     let profile = [

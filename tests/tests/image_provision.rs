@@ -102,6 +102,9 @@ impl Device {
     }
 }
 
+/// A well-formed key nobody at the school gave.
+const ATTACKER: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8g attacker@laptop";
+
 fn good() -> String {
     format!(
         "# the school's devices\n\
@@ -1086,7 +1089,8 @@ fn an_enrolled_device_takes_only_a_provisioning_file_signed_by_its_school() {
         ("another school's", Some(theirs.as_slice()), "does not match the school server's key"),
         ("relabelled", Some(relabelled.as_slice()), "where a provisioning was expected"),
     ];
-    let attack = format!("ssh_authorized_keys = [\"{ECDSA}\"]\ncamera = \"allow\"\n");
+    // Someone with the card adds their own key (the signed file has IT's two).
+    let attack = format!("ssh_authorized_keys = [\"{ATTACKER}\"]\ncamera = \"allow\"\n");
     for (name, file, want) in refusals {
         let _ = fs::remove_file(dev.path("boot/slate-provision.signed"));
         let (ok, out) = match file {
@@ -1098,9 +1102,11 @@ fn an_enrolled_device_takes_only_a_provisioning_file_signed_by_its_school() {
         let error = dev.read("run/config-error").unwrap_or_default();
         assert!(error.contains("slate-provision.") && error.contains(want), "{name}: {error}");
         assert_eq!(dev.applied(), applied, "{name} changed something");
-        assert!(!dev.read("system/ssh/authorized_keys").unwrap().contains("ecdsa"), "{name}");
+        let keys = dev.read("system/ssh/authorized_keys").unwrap();
+        assert!(!keys.contains("attacker@"), "{name}: {keys}");
         // Still refused on the next boot: a refusal leaves no stamp.
-        assert!(!dev.run().0, "{name}");
+        let (again, out) = dev.run();
+        assert!(!again, "{name} taken on the next boot: {out}");
     }
 
     // The school's signed file back on the card: taken, the message gone.

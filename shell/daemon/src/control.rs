@@ -359,7 +359,7 @@ mod tests {
             assert!(!allowed(Role::App, request), "app: {n}");
             assert!(!allowed(Role::Other, request), "other: {n}");
         }
-        assert_eq!(every.len(), 16, "every kind of request is in the table");
+        assert_eq!(every.len(), 17, "every kind of request is in the table");
     }
 
     #[test]

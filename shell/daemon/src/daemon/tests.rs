@@ -357,6 +357,7 @@ async fn status_reports_the_device() {
             enrolled: Some(false),
             screens_locked: Some(false),
             staff_pin: Some(true),
+            button_test: Some(false),
             ..Reply::default()
         }
     );
