@@ -68,6 +68,7 @@ impl Device {
             .env("SLATE_ZONEINFO", self.path("zoneinfo"))
             .env("SLATE_XKB_SYMBOLS", self.path("xkb"))
             .env("SLATE_SLATED", slate_e2e::binary("slated"))
+            .env("SLATE_NETWORK", slate_e2e::binary("slate-network"))
             .output()
             .unwrap();
         let text = String::from_utf8_lossy(&out.stdout).to_string()
@@ -1114,6 +1115,16 @@ fn an_enrolled_device_takes_only_a_provisioning_file_signed_by_its_school() {
     assert!(ok, "{out}");
     assert!(!dev.path("run/config-error").exists());
 
+    // Someone with the card puts another school's key in slate.toml and signs their own file
+    // with it: the key pinned on the data partition at the first check after enrolling decides.
+    assert!(dev.read("state/school-key").unwrap().contains(&school.key));
+    let toml = dev.read("etc/slate.toml").unwrap().replace(&school.key, &other.key);
+    fs::write(dev.path("etc/slate.toml"), toml).unwrap();
+    let (ok, out) = dev.provision_signed(&theirs, None);
+    assert!(!ok && out.contains("does not match the school server's key"), "{out}");
+    let keys = dev.read("system/ssh/authorized_keys").unwrap();
+    assert!(keys.contains(ED25519), "IT's keys stay: {keys}");
+
     // A device with no key cannot check a signature: refused, nothing applied.
     let dev = Device::new();
     fs::write(dev.path("etc/slate.toml"), GOOD_TOML).unwrap();
@@ -1145,28 +1156,7 @@ fn a_plain_file_from_before_enrollment_is_kept_but_not_changed_after_it() {
 #[test]
 fn school_network_keys_are_checked_with_the_rest_and_applied_by_slate_network() {
     let dev = Device::new();
-    let provision = |conf: &str| {
-        fs::write(dev.path("boot/slate-provision.conf"), conf).unwrap();
-        let out = Command::new("bash")
-            .arg(
-                Path::new(env!("CARGO_MANIFEST_DIR"))
-                    .join("../images/rootfs/usr/lib/slate/provision"),
-            )
-            .env("SLATE_BOOT_DIR", dev.path("boot"))
-            .env("SLATE_ETC_DIR", dev.path("etc"))
-            .env("SLATE_SYSTEM_DIR", dev.path("system"))
-            .env("SLATE_NM_DIR", dev.path("nm"))
-            .env("SLATE_RUN_DIR", dev.path("run"))
-            .env("SLATE_ZONEINFO", dev.path("zoneinfo"))
-            .env("SLATE_XKB_SYMBOLS", dev.path("xkb"))
-            .env("SLATE_SLATED", slate_e2e::binary("slated"))
-            .env("SLATE_NETWORK", slate_e2e::binary("slate-network"))
-            .output()
-            .unwrap();
-        let text = String::from_utf8_lossy(&out.stdout).to_string()
-            + &*String::from_utf8_lossy(&out.stderr);
-        (out.status.success(), text)
-    };
+    let provision = |conf: &str| dev.provision(Some(conf));
     let (ok, out) = provision(
         "timezone = \"Europe/Paris\"\nproxy = \"http://proxy.school.example\"\nwifi_country = \"GB\"\n",
     );

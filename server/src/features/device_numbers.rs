@@ -8,7 +8,7 @@
 use crate::access::{Gate, Permission};
 use crate::device_serials::parse_serials_csv;
 use crate::http::error::PageError;
-use crate::http::forms::unreadable_upload;
+use crate::http::forms::{unreadable_upload, upload_field};
 use crate::http::layout::{count, csrf, layout, Viewer};
 use crate::http::routes::Routes;
 use crate::http::staff::Staff;
@@ -51,17 +51,8 @@ pub async fn upload_device_numbers(
     let mut multipart = multipart.map_err(|_| {
         PageError::BadForm("Send the list with the upload form on the Device numbers page.".into())
     })?;
-    let token = match multipart.next_field().await.map_err(unreadable_upload)? {
-        Some(field) if field.name() == Some("csrf") => {
-            field.text().await.map_err(unreadable_upload)?
-        }
-        _ => return Err(PageError::Csrf),
-    };
-    staff.check_csrf(&token)?;
-    let mut field = match multipart.next_field().await.map_err(unreadable_upload)? {
-        Some(field) if field.name() == Some("list") => field,
-        _ => return Err(PageError::BadForm("List: choose a CSV file to upload.".into())),
-    };
+    let mut field =
+        upload_field(&staff, &mut multipart, "list", "List: choose a CSV file to upload.").await?;
     let mut bytes = Vec::new();
     while let Some(chunk) = field.chunk().await.map_err(unreadable_upload)? {
         if bytes.len() + chunk.len() > MAX_LIST_BYTES {

@@ -6,7 +6,7 @@
 
 use crate::access::{Gate, Permission};
 use crate::http::error::PageError;
-use crate::http::forms::{form, unreadable_upload};
+use crate::http::forms::{form, unreadable_upload, upload_field};
 use crate::http::layout::{count, csrf, layout, when, Viewer};
 use crate::http::routes::{Method, Route, Routes};
 use crate::http::staff::Staff;
@@ -81,17 +81,9 @@ pub async fn upload_bundle(
         PageError::BadForm("Send the bundle with the upload form on the Updates page.".into())
     })?;
     // The token comes before the file, so nothing is written for a forged form.
-    let token = match multipart.next_field().await.map_err(unreadable_upload)? {
-        Some(field) if field.name() == Some("csrf") => {
-            field.text().await.map_err(unreadable_upload)?
-        }
-        _ => return Err(PageError::Csrf),
-    };
-    staff.check_csrf(&token)?;
-    let mut field = match multipart.next_field().await.map_err(unreadable_upload)? {
-        Some(field) if field.name() == Some("bundle") => field,
-        _ => return Err(PageError::BadForm("Bundle: choose a .raucb file to upload.".into())),
-    };
+    let mut field =
+        upload_field(&staff, &mut multipart, "bundle", "Bundle: choose a .raucb file to upload.")
+            .await?;
     let updates = state.updates.clone().ok_or_else(|| {
         PageError::BadForm("This server keeps no update bundles (no data directory).".into())
     })?;

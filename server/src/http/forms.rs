@@ -2,7 +2,7 @@
 //! device number, a time in UK time). Each error names its field, for the page to show.
 
 use crate::http::error::PageError;
-use axum::extract::multipart::MultipartError;
+use axum::extract::multipart::{Field, Multipart, MultipartError};
 use axum::extract::rejection::{FormRejection, QueryRejection};
 use axum::extract::{Form, Query};
 use axum::http::StatusCode;
@@ -21,6 +21,28 @@ pub fn unreadable_upload(error: MultipartError) -> PageError {
         PageError::TooLarge
     } else {
         PageError::BadForm("The upload did not arrive whole; try again.".into())
+    }
+}
+
+/// The file in field `name` of a page's upload form (multipart: the page's CSRF token first, so
+/// nothing of a forged form is read, then the file); `missing` is what the page says when the
+/// file is not there.
+pub async fn upload_field<'m>(
+    staff: &crate::http::staff::Staff,
+    multipart: &'m mut Multipart,
+    name: &str,
+    missing: &str,
+) -> Result<Field<'m>, PageError> {
+    let token = match multipart.next_field().await.map_err(unreadable_upload)? {
+        Some(field) if field.name() == Some("csrf") => {
+            field.text().await.map_err(unreadable_upload)?
+        }
+        _ => return Err(PageError::Csrf),
+    };
+    staff.check_csrf(&token)?;
+    match multipart.next_field().await.map_err(unreadable_upload)? {
+        Some(field) if field.name() == Some(name) => Ok(field),
+        _ => Err(PageError::BadForm(missing.into())),
     }
 }
 

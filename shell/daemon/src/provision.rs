@@ -4,8 +4,14 @@
 //! installed `slate.toml`, whether its credential is there) and the installed timezone and
 //! keyboard names. The image's provisioning script applies what this prints.
 
+use ed25519_dalek::VerifyingKey;
+use slate_protocol::bundle::{verifying_key_from_base64, verifying_key_to_base64};
 use slate_protocol::provisioning::{self, Installed, Provisioning, Source, Trust};
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
+
+/// The school's key pinned on the data partition (in slated's state directory) once enrolled.
+pub const PINNED_KEY_FILE: &str = "school-key";
 
 /// The installed timezones and keyboard layouts, as files in their directories.
 pub struct InstalledNames {
@@ -36,9 +42,38 @@ pub fn check(
         Err(_) if !config.exists() => (None, PathBuf::from(crate::config::DEFAULT_STATE_DIR)),
         Err(e) => return Err(format!("cannot tell whether this device has enrolled: {e}")),
     };
-    let trust = Trust { school_key: key.as_ref(), enrolled: enrolled(&state_dir) };
+    let enrolled = enrolled(&state_dir);
+    // Once enrolled, the key is the one pinned then, not whatever slate.toml the card now has:
+    // a card edited on a laptop with its own key could otherwise sign its own file.
+    let key = if enrolled { pinned_key(&state_dir, key)? } else { key };
+    let trust = Trust { school_key: key.as_ref(), enrolled };
     let bytes = read_limited(file)?;
     provisioning::open(&bytes, trust, names).map_err(|e| e.to_string())
+}
+
+/// The school's key as this device first checked a file after enrolling, kept on the data
+/// partition ([`PINNED_KEY_FILE`]): pinned from `configured` (the installed slate.toml's) the
+/// first time, read back ever after. A pin that cannot be read refuses (fail closed).
+pub fn pinned_key(
+    state_dir: &Path,
+    configured: Option<VerifyingKey>,
+) -> Result<Option<VerifyingKey>, String> {
+    let path = state_dir.join(PINNED_KEY_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => verifying_key_from_base64(text.trim())
+            .map(Some)
+            .map_err(|e| format!("the school's key kept in {} is damaged ({e})", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let Some(key) = configured else { return Ok(None) };
+            let tmp = state_dir.join(format!("{PINNED_KEY_FILE}.tmp"));
+            slate_ipc::atomic::replace_with(&path, &tmp, Some(0o644), |f| {
+                writeln!(f, "{}", verifying_key_to_base64(&key))
+            })
+            .map_err(|e| format!("cannot keep the school's key: {}: {}", e.path.display(), e.source))?;
+            Ok(Some(key))
+        }
+        Err(e) => Err(format!("cannot read the school's key kept in {}: {e}", path.display())),
+    }
 }
 
 /// Whether slated has a credential: it has enrolled. Anything but a clear "not there" counts as
@@ -75,6 +110,22 @@ mod tests {
         // A state "directory" that is a file: not a clear "not there".
         let file = dir.path().join(crate::credential::CREDENTIAL_FILE);
         assert!(enrolled(&file));
+    }
+
+    #[test]
+    fn the_key_is_pinned_at_the_first_check_after_enrolling_and_kept() {
+        use ed25519_dalek::SigningKey;
+        let dir = tempfile::tempdir().unwrap();
+        let school = SigningKey::from_bytes(&[1; 32]).verifying_key();
+        let stranger = SigningKey::from_bytes(&[2; 32]).verifying_key();
+        assert_eq!(pinned_key(dir.path(), None).unwrap(), None, "nothing to pin");
+        assert!(!dir.path().join(PINNED_KEY_FILE).exists());
+        assert_eq!(pinned_key(dir.path(), Some(school)).unwrap(), Some(school), "pinned");
+        // A card given another key later: the pinned one stays.
+        assert_eq!(pinned_key(dir.path(), Some(stranger)).unwrap(), Some(school));
+        assert_eq!(pinned_key(dir.path(), None).unwrap(), Some(school));
+        std::fs::write(dir.path().join(PINNED_KEY_FILE), "not a key\n").unwrap();
+        assert!(pinned_key(dir.path(), Some(school)).unwrap_err().contains("damaged"));
     }
 
     #[test]
