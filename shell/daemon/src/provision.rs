@@ -69,7 +69,9 @@ pub fn pinned_key(
             slate_ipc::atomic::replace_with(&path, &tmp, Some(0o644), |f| {
                 writeln!(f, "{}", verifying_key_to_base64(&key))
             })
-            .map_err(|e| format!("cannot keep the school's key: {}: {}", e.path.display(), e.source))?;
+            .map_err(|e| {
+                format!("cannot keep the school's key: {}: {}", e.path.display(), e.source)
+            })?;
             Ok(Some(key))
         }
         Err(e) => Err(format!("cannot read the school's key kept in {}: {e}", path.display())),
