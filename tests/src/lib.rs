@@ -576,6 +576,16 @@ impl Device {
         lines
     }
 
+    /// Waits until the device holds a signed policy from the server and at least one of its
+    /// lists (what slate-dns then filters with).
+    pub fn wait_for_policy_and_lists(&self) {
+        let lists = self.dir.join("state/policy/lists");
+        wait_until("the policy and its list installed on the device", || {
+            let stored = std::fs::read_dir(&lists).is_ok_and(|mut files| files.any(|f| f.is_ok()));
+            (self.status().get("policy_issued_at").is_some() && stored).then_some(())
+        });
+    }
+
     /// Runs `slatectl --json` with `args` (and `stdin`) against this device and returns slated's
     /// reply, whether it said ok or not.
     pub fn ctl_json(&self, args: &[&str], stdin: &str) -> serde_json::Value {

@@ -41,11 +41,7 @@ fn school(dir: &Path) -> School {
     let dns_socket = device.dir.join("dns.sock");
     device.add_setting(None, &format!("dns_socket = {dns_socket:?}"));
     device.start();
-    let lists = device.dir.join("state/policy/lists");
-    wait_until("the policy and its list installed on the device", || {
-        let stored = std::fs::read_dir(&lists).is_ok_and(|mut files| files.any(|f| f.is_ok()));
-        (device.status().get("policy_issued_at").is_some() && stored).then_some(())
-    });
+    device.wait_for_policy_and_lists();
 
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let upstream = runtime
