@@ -154,17 +154,23 @@ fn key_label(p: (u8, u8, u8)) -> bool {
     p.0 >= 0xc0 && p.1 >= 0xc0 && p.2 >= 0xc0
 }
 
-/// Starts wvkbd as the kiosk's autostart does (hidden, at the height slate-ui fits pages above)
-/// and the `Wvkbd` that shows and hides it.
+/// Starts wvkbd as the kiosk's autostart does (hidden, at the height slate-ui fits pages above,
+/// through `slate-keyboard-layer`, which puts its surface on the overlay layer) and the `Wvkbd`
+/// that shows and hides it. The killable child is `slate-keyboard-layer`; wvkbd ends with it (its
+/// connection closes).
 fn start_keyboard(w: &Wayland, dir: &Path) -> (std::process::Child, Wvkbd) {
     let (program, first_args, name) = keyboard_program(dir);
-    let wvkbd = as_kiosk_user(w, &program)
+    // A copy the test user can run (the build's target dir may be under root's home).
+    let layer = dir.join("slate-keyboard-layer");
+    std::fs::copy(slate_e2e::binary("slate-keyboard-layer"), &layer).unwrap();
+    let wvkbd = as_kiosk_user(w, &layer)
+        .arg(program)
         .args(first_args)
         .args(wvkbd_args())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .expect("wvkbd starts");
+        .expect("slate-keyboard-layer starts");
     let keyboard = Wvkbd::new("/proc".into(), &name);
     wait_until(|| !keyboard.pids().is_empty(), "wvkbd's process");
     (wvkbd, keyboard)
@@ -277,11 +283,12 @@ fn the_keyboard_comes_with_a_focused_text_field_and_goes_with_it() {
         .as_f64()
         .unwrap();
     assert!(field_bottom <= free as f64, "the field ends at {field_bottom}, under the keyboard");
-    // On screen: the page and its field above the keyboard's rows, nothing of the page under
-    // them. Not wvkbd's keys: Debian's wvkbd (0.12 in bookworm, 0.15 in trixie and forky) draws
-    // on the layer-shell top layer, and labwc (0.8.3, trixie's) hides the top layer of an output
-    // while a full-screen window is topmost there, as the kiosk's Chromium is. See
-    // `the_keyboard_is_drawn_over_the_full_screen_browser`, ignored until that is solved.
+    // On screen: wvkbd's keys over the full-screen browser (labwc hides the layer-shell top
+    // layer under a full-screen window, as the kiosk's Chromium always is; slate-keyboard-layer
+    // puts Debian's wvkbd on the overlay layer), the page and its field above them, nothing of
+    // the page under them.
+    let png = std::env::temp_dir().join("slate-onscreen-keyboard.png");
+    wait_for_keys(&w, keyboard_rows.clone(), &png).unwrap();
     wait_until(
         || {
             let shot = screenshot(&w, None);
@@ -291,15 +298,45 @@ fn the_keyboard_comes_with_a_focused_text_field_and_goes_with_it() {
         },
         "the page and field above the keyboard rows on screen",
     );
-    let png = std::env::temp_dir().join("slate-onscreen-keyboard.png");
     screenshot(&w, Some(&png));
-    eprintln!("screenshot with the keyboard up: {}", png.display());
+    eprintln!("screenshot with the keyboard up over the full-screen browser: {}", png.display());
 
     // Keys go to the field, as a keyboard's do (the virtual keyboard protocol, as wvkbd's).
     let status = as_kiosk_user(&w, Path::new("wtype")).arg("hello").status().unwrap();
     assert!(status.success(), "wtype");
     let value = || k.browser.eval(&k.session, "document.getElementById('t').value").unwrap();
     wait_until(|| value() == "hello", "the typed keys in the field");
+
+    // A press of the report button while the keyboard is up: the darkness (slated's overlay)
+    // covers the page at once. The keyboard's surface may be above it (both are on the overlay
+    // layer, the keyboard's made later), showing keys but nothing of the page, until slate-ui,
+    // on the reported screen, hides the keyboard: then every pixel is black.
+    let overlay = slate_wayland::Overlay::spawn(slate_wayland::Settings {
+        socket: w.runtime.join(&w.socket),
+        output_power: false,
+    })
+    .expect("the darkness connects");
+    assert!(overlay.wait_ready(Duration::from_secs(30)), "the darkness ready");
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(overlay.dark()).unwrap().expect("the darkness confirmed");
+    let shot = screenshot(&w, None);
+    assert!(
+        shot.share(0..height, PAGE) < 0.001 && shot.share(0..height, FIELD) < 0.001,
+        "nothing of the reported page around the keyboard"
+    );
+    keyboard.set_visible(keyboard_wanted(Screen::Reported, true, k.focus.get()));
+    wait_until(
+        || screenshot(&w, None).share(0..height, (0, 0, 0)) > 0.999,
+        "every pixel black once slate-ui hid the keyboard",
+    );
+    runtime.block_on(overlay.lift()).unwrap().expect("the darkness lifted");
+    drop(overlay);
+    // (On a device the reported app is stopped; here the page goes on.) The darkness took the
+    // keys, so the field lost the focus: a tap on it again, and the keyboard is back.
+    k.click(width as f64 / 2.0, (free - 30) as f64, "left", 0);
+    wait_until(|| k.focus.get() == TextFocus::Field, "the field's focus again");
+    assert!(follow(&mut keyboard));
+    wait_for_keys(&w, keyboard_rows.clone(), &png).unwrap();
 
     // A tap elsewhere: the focus leaves the field, the keyboard goes, the page has the screen.
     k.click(width as f64 / 2.0, 40.0, "left", 0);
@@ -316,42 +353,6 @@ fn the_keyboard_comes_with_a_focused_text_field_and_goes_with_it() {
 
     let _ = wvkbd.kill();
     let _ = wvkbd.wait();
-}
-
-/// The keyboard's keys over the full-screen browser with a field focused. Fails today: Debian's
-/// wvkbd maps its surface on the layer-shell *top* layer (upstream moved it to the overlay layer
-/// in 0.16; Debian has 0.15 up to forky), and labwc hides an output's top layer while a
-/// full-screen window is topmost on it (`desktop_update_top_layer_visibility`), as the kiosk's
-/// Chromium (`--kiosk`) always is. Taking Chromium out of full screen is no way round it: a
-/// `--kiosk` window that is not full screen shows its tab strip and address bar.
-#[test]
-#[ignore = "Debian's wvkbd draws on the top layer, which labwc hides under a full-screen window"]
-fn the_keyboard_is_drawn_over_the_full_screen_browser() {
-    if let Err(why) = kiosk_browser::sandbox_works() {
-        panic!("this test needs Chromium's sandbox for {TEST_USER}: {why}");
-    }
-    let port = serve();
-    let w = Wayland::start_sized(&format!("{WIDTH}x{HEIGHT}")).expect("the compositor starts");
-    let dir = tempfile::tempdir().unwrap();
-    let (mut wvkbd, mut keyboard) = start_keyboard(&w, dir.path());
-    let (width, height) = output_size(&w);
-    let free = height - LANDSCAPE_HEIGHT as usize;
-    let k = kiosk_browser::start_wayland_with_keyboard(
-        port,
-        Box::new(RecordingReporter::default()),
-        &w,
-        LANDSCAPE_HEIGHT,
-    );
-    k.navigate(&format!("http://127.0.0.1:{port}/app/type")).unwrap();
-    k.wait_for(|k| k.title() == "Type", "the page with a text field");
-    k.click(width as f64 / 2.0, (height - 40) as f64, "left", 0);
-    wait_until(|| k.focus.get() == TextFocus::Field, "the page to report the field's focus");
-    keyboard.set_visible(keyboard_wanted(Screen::Home, true, k.focus.get()));
-    let png = std::env::temp_dir().join("slate-onscreen-keyboard-fullscreen.png");
-    let drawn = wait_for_keys(&w, free + 5..height - 5, &png);
-    let _ = wvkbd.kill();
-    let _ = wvkbd.wait();
-    drawn.unwrap();
 }
 
 /// A native app (a GTK 4 dialog with a text field, `zenity --entry`, which speaks text-input-v3)

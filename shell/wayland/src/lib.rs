@@ -21,13 +21,15 @@
 //! No pixel of any other client is read here: the overlay only draws.
 //!
 //! Also here, as another client of the same compositor: [`input_method`], which tells when a
-//! text field of a native app has the focus (for the on-screen keyboard).
+//! text field of a native app has the focus (for the on-screen keyboard); and
+//! [`keyboard_layer`], which puts the on-screen keyboard above the full-screen app.
 
 mod session;
 mod worker;
 
 pub mod headless;
 pub mod input_method;
+pub mod keyboard_layer;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
