@@ -134,3 +134,16 @@ put("roster_csv", "bom-crlf.csv", "\ufeffclass,first_name,last_name,key_stage\r\
 put("roster_csv", "demo.csv", "class,first_name,last_name,key_stage\nYear 2,Amira,Khan,ks1\n")
 put("device_serials_csv", "list.csv", "serial,device\n10000000abcdef01,12\nDC:A6:32:01:02:03,13\n")
 put("device_serials_csv", "duplicate.csv", "serial,device\n\n0xabc,1\nabc,2\n")
+
+# The on-screen keyboard's requests as wvkbd sends them (slate-keyboard-layer), native-endian.
+def wl(obj, op, payload):
+    return struct.pack("=II", obj, (8 + len(payload)) << 16 | op) + payload
+def wl_string(t):
+    b = t.encode() + b"\0"
+    return struct.pack("=I", len(b)) + b + b"\0" * (-len(b) % 4)
+put("keyboard_layer", "wvkbd-start.bin",
+    wl(1, 1, struct.pack("=I", 2))
+    + wl(2, 0, struct.pack("=I", 7) + wl_string("zwlr_layer_shell_v1") + struct.pack("=II", 4, 3))
+    + wl(3, 0, struct.pack("=IIII", 9, 5, 0, 2) + wl_string("wvkbd"))
+    + wl(9, 8, struct.pack("=I", 2)))
+put("keyboard_layer", "delete-id.bin", wl(1, 1, struct.pack("=I", 9)))
