@@ -94,6 +94,10 @@ pub(super) fn queue_rule_alert(
     Ok(())
 }
 
+/// An incident's escalation alert, if queued (searched by `alert_outbox_by_incident`).
+pub(super) const ALREADY_ESCALATED: &str =
+    "SELECT id FROM alert_outbox WHERE kind = 'escalation' AND incident = $1";
+
 /// Queues the escalation of `incident` to `also_to` besides the configured addresses. Once per
 /// incident: the outbox's unique index refuses a second, which is skipped.
 pub(super) fn queue_escalation(
@@ -104,13 +108,8 @@ pub(super) fn queue_escalation(
     also_to: &[String],
     created_at: &str,
 ) -> Result<usize, StoreError> {
-    let already: Option<i64> = tx
-        .query_row(
-            "SELECT id FROM alert_outbox WHERE kind = 'escalation' AND incident = $1",
-            [incident],
-            |r| r.get(0),
-        )
-        .optional()?;
+    let already: Option<i64> =
+        tx.query_row(ALREADY_ESCALATED, [incident], |r| r.get(0)).optional()?;
     if already.is_some() {
         return Ok(0);
     }
