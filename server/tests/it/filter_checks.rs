@@ -331,3 +331,114 @@ async fn a_checks_answers_outlive_the_device_events_and_go_with_the_check() {
     assert_eq!(dsl.get(&export).await.status(), 404);
     server.stop().await;
 }
+
+#[test]
+fn migration_0026_copies_the_answers_already_in_the_events_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("slate.sqlite");
+    let store = slate_server::Store::open(&path).unwrap();
+    let backfill = |sql: &str| {
+        rusqlite::Connection::open(&path).unwrap().execute_batch(sql).unwrap();
+    };
+    answers_copied_by_migration_0026(
+        &store,
+        &backfill,
+        include_str!("../../migrations/sqlite/0026_filter_check_answers.sql"),
+    );
+}
+
+#[test]
+fn migration_0026_copies_the_answers_already_in_the_events_on_postgres() {
+    let postgres = crate::postgres::TestPostgres::start();
+    let store = postgres.store();
+    let backfill = |sql: &str| {
+        let mut client = postgres::Client::connect(&postgres.url, postgres::NoTls).unwrap();
+        client.batch_execute(sql).unwrap();
+    };
+    answers_copied_by_migration_0026(
+        &store,
+        &backfill,
+        include_str!("../../migrations/postgres/0026_filter_check_answers.sql"),
+    );
+}
+
+/// A database from before migration 0026 had the answers only as `filter_checked` events: the
+/// kept answers are cleared as they were then, and the migration's copy brings back the same
+/// ones: each device's first answer to its own command, the filter's error, none for a device
+/// that did not answer, and nothing from a device answering another's command.
+fn answers_copied_by_migration_0026(
+    store: &slate_server::Store,
+    backfill: &dyn Fn(&str),
+    migration: &str,
+) {
+    let now = Utc::now();
+    for n in [12, 13, 14] {
+        let token = store.issue_enrollment_token(device(n), Duration::hours(1), now).unwrap();
+        let credential = slate_server::secrets::Secret::generate().hash();
+        store.enroll(&token.hash(), device(n), &credential, "0.3.0", now).unwrap();
+    }
+    let names = [
+        CheckName { name: "adult.example".into(), category: Some("adult".into()) },
+        CheckName { name: "bet.example".into(), category: Some("gambling".into()) },
+    ];
+    let devices = [device(12), device(13), device(14)];
+    let run = store
+        .start_filter_check(&devices, &names, "a.dsl", now, now + Duration::minutes(10))
+        .unwrap();
+    let commands: Vec<u64> = store
+        .filter_check_run(run)
+        .unwrap()
+        .unwrap()
+        .devices
+        .iter()
+        .map(|d| d.command as u64)
+        .collect();
+    let verdict =
+        |n: &str, b: Option<&str>| NameVerdict { name: n.into(), blocked_by: b.map(Into::into) };
+    let answer =
+        |n: u16, command: u64, results: Vec<NameVerdict>, error: Option<&str>, after: i64| {
+            let when = now + Duration::seconds(after);
+            let body = EventBody::FilterChecked { command, results, error: error.map(Into::into) };
+            store.ingest(device(n), &[Event::new(device(n), when, body)], when).unwrap();
+        };
+    // Device 13 answers device 12's command first: not counted.
+    answer(13, commands[0], vec![verdict("adult.example", None)], None, 1);
+    answer(
+        12,
+        commands[0],
+        vec![verdict("adult.example", Some("adult")), verdict("bet.example", None)],
+        None,
+        2,
+    );
+    answer(12, commands[0], vec![verdict("bet.example", Some("gambling"))], None, 3);
+    answer(13, commands[1], vec![], Some("slate-dns away"), 4);
+    let kept = store.filter_check_run(run).unwrap().unwrap();
+    let got = |run: &slate_server::store::FilterCheckRun| {
+        run.devices
+            .iter()
+            .map(|d| {
+                (d.device.get(), d.answer.as_ref().map(|a| (a.results.clone(), a.error.clone())))
+            })
+            .collect::<Vec<_>>()
+    };
+    let want = vec![
+        (
+            12,
+            Some((
+                vec![verdict("adult.example", Some("adult")), verdict("bet.example", None)],
+                None,
+            )),
+        ),
+        (13, Some((vec![], Some("slate-dns away".to_owned())))),
+        (14, None),
+    ];
+    assert_eq!(got(&kept), want, "kept as ingested");
+
+    backfill("UPDATE filter_check_commands SET answered_at = NULL, results = NULL, error = NULL");
+    let cleared = store.filter_check_run(run).unwrap().unwrap();
+    assert!(cleared.devices.iter().all(|d| d.answer.is_none()), "as before the migration");
+    let copy = &migration[migration.find("UPDATE filter_check_commands").unwrap()..];
+    backfill(copy);
+    let copied = store.filter_check_run(run).unwrap().unwrap();
+    assert_eq!(copied, kept, "the same answers, with when they came");
+}
