@@ -1,5 +1,5 @@
-//! CSV exports: one incident's record with its history, the incident log (seed 002 appendix K)
-//! and the audit log. Pure: records in, bytes out. Cells that a spreadsheet would run as a
+//! CSV exports: one incident's record with its history, the incident log (seed 002 appendix K),
+//! a termly filter check with its built-in check's answers, and the audit log. Pure: records in, bytes out. Cells that a spreadsheet would run as a
 //! formula (starting `=`, `+`, `-`, `@`) are prefixed with `'`, since URLs and titles come
 //! from devices.
 
@@ -96,6 +96,73 @@ pub fn incident_csv(incident: &IncidentRecord, entries: &[IncidentEntry]) -> Vec
             opt(&e.action),
             opt(&e.note),
         ]);
+    }
+    finish(w)
+}
+
+/// A recorded termly filter check: field/value rows, then its built-in check's answers, a row
+/// per device and test name (blocked, and by which list; not blocked; the filter did not
+/// answer; no answer).
+pub fn filter_check_csv(
+    check: &crate::store::FilterCheckRecord,
+    run: Option<&crate::store::FilterCheckRun>,
+) -> Vec<u8> {
+    let mut w = csv::WriterBuilder::new().flexible(true).from_writer(marked());
+    let outcome = if check.passed { "passed" } else { "problems found" };
+    let built_in = match (check.run, run) {
+        (Some(_), Some(run)) => {
+            format!("check {}, started {} by {}", run.id, time(run.started_at), run.started_by)
+        }
+        (Some(id), None) => format!("check {id} (no longer kept)"),
+        (None, _) => String::new(),
+    };
+    let rows: Vec<(&str, String)> = vec![
+        ("Date of the check", check.checked_on.to_string()),
+        ("Checked by", cell(&check.checked_by)),
+        ("What was checked", cell(&check.what_checked)),
+        ("Outcome", outcome.to_owned()),
+        ("Notes", cell(&check.notes)),
+        ("Actions taken", cell(&check.actions_taken)),
+        ("Next check due", check.next_due.to_string()),
+        ("Recorded", time(check.recorded_at)),
+        ("Built-in check", cell(&built_in)),
+    ];
+    let _ = w.write_record(["Field", "Value"]);
+    for (field, value) in rows {
+        let _ = w.write_record([field, &value]);
+    }
+    if let Some(run) = run {
+        let _ = w.write_record([""; 0]);
+        let _ = w.write_record(["Device", "Test name", "Category", "Result", "List", "Answered"]);
+        for checked in &run.devices {
+            for name in &run.names {
+                let category = name.category.as_deref().unwrap_or(crate::filter_checks::OWN_NAMES);
+                let (result, list, answered) = match &checked.answer {
+                    None => ("no answer".to_owned(), String::new(), String::new()),
+                    Some(answer) => {
+                        let verdict = answer.results.iter().find(|v| v.name == name.name);
+                        let (result, list) = match (&answer.error, verdict) {
+                            (Some(error), _) => {
+                                (cell(&format!("filter did not answer: {error}")), String::new())
+                            }
+                            (None, Some(v)) if v.blocked_by.is_some() => {
+                                ("blocked".to_owned(), opt(&v.blocked_by))
+                            }
+                            (None, _) => ("NOT BLOCKED".to_owned(), String::new()),
+                        };
+                        (result, list, time(answer.answered_at))
+                    }
+                };
+                let _ = w.write_record([
+                    checked.device.to_string(),
+                    cell(&name.name),
+                    cell(category),
+                    result,
+                    list,
+                    answered,
+                ]);
+            }
+        }
     }
     finish(w)
 }
@@ -284,6 +351,87 @@ pub(crate) mod tests {
             assert_eq!(pdf.contains(flag), flagged, "{synchronised:?}: {pdf}");
             assert!(one.contains("2026-11-17 10:14:03 GMT"), "the time itself stays: {one}");
         }
+    }
+
+    #[test]
+    fn a_filter_check_exports_each_devices_answer_name_by_name() {
+        use crate::store::{CheckAnswer, CheckedDevice, FilterCheckRecord, FilterCheckRun};
+        use slate_protocol::device::CheckName;
+        use slate_protocol::{DeviceNumber, NameVerdict};
+        let t = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
+        let check = FilterCheckRecord {
+            id: 3,
+            checked_on: "2026-12-07".parse().unwrap(),
+            checked_by: "a.dsl".into(),
+            what_checked: "=devices 12-14".into(),
+            passed: false,
+            notes: "gambling let through".into(),
+            actions_taken: "asked the provider".into(),
+            next_due: "2027-01-01".parse().unwrap(),
+            run: Some(1),
+            recorded_at: t("2026-12-07T11:00:00Z"),
+        };
+        let name =
+            |n: &str, c: Option<&str>| CheckName { name: n.into(), category: c.map(Into::into) };
+        let answer = |results: Vec<NameVerdict>, error: Option<&str>| CheckAnswer {
+            answered_at: t("2026-12-07T10:01:00Z"),
+            results,
+            error: error.map(Into::into),
+        };
+        let verdict = |n: &str, b: Option<&str>| NameVerdict {
+            name: n.into(),
+            blocked_by: b.map(Into::into),
+        };
+        let device = |n: u16, command: i64, answer: Option<CheckAnswer>| CheckedDevice {
+            command,
+            device: DeviceNumber::new(n.into()).unwrap(),
+            answer,
+        };
+        let run = FilterCheckRun {
+            id: 1,
+            started_at: t("2026-12-07T10:00:00Z"),
+            started_by: "a.dsl".into(),
+            names: vec![
+                name("adult.example", Some("adult")),
+                name("bet.example", Some("gambling")),
+                name("own.test", None),
+            ],
+            devices: vec![
+                device(
+                    12,
+                    5,
+                    Some(answer(
+                        vec![verdict("adult.example", Some("adult")), verdict("bet.example", None)],
+                        None,
+                    )),
+                ),
+                device(13, 6, Some(answer(vec![], Some("slate-dns away")))),
+                device(14, 7, None),
+            ],
+        };
+        let text = String::from_utf8(filter_check_csv(&check, Some(&run))).unwrap();
+        let lines: Vec<&str> = text.trim_start_matches(BYTE_ORDER_MARK).lines().collect();
+        for want in [
+            "What was checked,'=devices 12-14",
+            "Outcome,problems found",
+            "Built-in check,\"check 1, started 2026-12-07 10:00:00 GMT by a.dsl\"",
+            "Device,Test name,Category,Result,List,Answered",
+            "12,adult.example,adult,blocked,adult,2026-12-07 10:01:00 GMT",
+            "12,bet.example,gambling,NOT BLOCKED,,2026-12-07 10:01:00 GMT",
+            "12,own.test,your own names,NOT BLOCKED,,2026-12-07 10:01:00 GMT",
+            "13,bet.example,gambling,filter did not answer: slate-dns away,,2026-12-07 10:01:00 GMT",
+            "14,adult.example,adult,no answer,,",
+        ] {
+            assert!(lines.contains(&want), "{want}\n{text}");
+        }
+        assert_eq!(
+            lines.len(),
+            10 + 1 + 1 + 9,
+            "the record, a blank row, a head, a row per device and name"
+        );
+        let gone = String::from_utf8(filter_check_csv(&check, None)).unwrap();
+        assert!(gone.contains("Built-in check,check 1 (no longer kept)"), "{gone}");
+        assert!(!gone.contains("Test name"), "{gone}");
     }
 
     #[test]

@@ -46,6 +46,9 @@ pub enum RecordType {
     DeviceEvents,
     /// Filter bypass requests and site block requests, and the decisions on them.
     Bypasses,
+    /// The termly filter checks recorded, and the built-in checks: their test names and each
+    /// device's answer (kept with the check; the `filter_checked` event is a device event).
+    FilterChecks,
     /// Alerts sent on every channel (the outbox keeps teachers' addresses); one still waiting
     /// to go is kept whatever its age.
     Alerts,
@@ -105,9 +108,11 @@ pub const MAX_DAYS: u32 = 36_525;
 const YEARS_25: u32 = 25 * 365 + 6;
 /// Six years in days, with two leap days: never shorter than six calendar years.
 const YEARS_6: u32 = 6 * 365 + 2;
+/// Four years in days, with the leap day in any four years.
+const YEARS_4: u32 = 4 * 365 + 1;
 
 impl RecordType {
-    pub const ALL: [RecordType; 12] = [
+    pub const ALL: [RecordType; 13] = [
         RecordType::Incidents,
         RecordType::FalseAlarms,
         RecordType::TellMyTeacher,
@@ -116,6 +121,7 @@ impl RecordType {
         RecordType::AupAcceptances,
         RecordType::DeviceEvents,
         RecordType::Bypasses,
+        RecordType::FilterChecks,
         RecordType::Alerts,
         RecordType::Expired,
         RecordType::Audit,
@@ -133,6 +139,7 @@ impl RecordType {
             RecordType::AupAcceptances => "aup_acceptances",
             RecordType::DeviceEvents => "device_events",
             RecordType::Bypasses => "bypasses",
+            RecordType::FilterChecks => "filter_checks",
             RecordType::Alerts => "alerts",
             RecordType::Expired => "expired",
             RecordType::Audit => "audit",
@@ -202,6 +209,16 @@ impl RecordType {
             RecordType::Bypasses => {
                 rule(365, 30, "a concern about last month's bypass can still be checked", MeasuredFrom::End)
             }
+            // Seed 004 and the DfE filtering and monitoring standards: checks are recorded, and
+            // the record is the school's evidence to governors and inspectors that they were
+            // done; IRMS keeps such records of the school's management for the current year
+            // + 6. An inspection comes about every four years and asks for the checks since.
+            RecordType::FilterChecks => rule(
+                YEARS_6,
+                YEARS_4,
+                "an inspection, about every four years, asks for the checks since the last",
+                MeasuredFrom::When,
+            ),
             // The alert is not the record (the incident is); a month answers "did it go?".
             RecordType::Alerts => {
                 rule(30, 7, "answers whether last week's alerts went", MeasuredFrom::When)
@@ -254,6 +271,9 @@ impl RecordType {
             }
             RecordType::Bypasses => {
                 "filter bypass requests and site block requests (a waiting one is kept), and the decisions on them"
+            }
+            RecordType::FilterChecks => {
+                "the termly filter checks recorded, and the built-in checks' test names and each device's answers"
             }
             RecordType::Alerts => {
                 "alerts sent on every channel (they keep teachers' addresses); one still waiting is kept"
@@ -325,7 +345,7 @@ impl Default for Schedule {
 
 /// The record types the old single `retention_days` covered, before the schedule: everything
 /// but safeguarding incidents (which that period could purge years too early), bypasses and
-/// expired sign-ins, tokens and commands (never purged then) and leavers (new).
+/// expired sign-ins, tokens and commands (never purged then), filter checks and leavers (new).
 const SINGLE_PERIOD_COVERS: [RecordType; 8] = [
     RecordType::FalseAlarms,
     RecordType::TellMyTeacher,
@@ -533,6 +553,7 @@ mod tests {
             (AupAcceptances, 365, 30, When),
             (DeviceEvents, 90, 7, When),
             (Bypasses, 365, 30, End),
+            (FilterChecks, 2192, 1461, When),
             (Alerts, 30, 7, When),
             (Expired, 30, 1, Expiry),
             (Audit, 2192, 365, When),
@@ -677,6 +698,7 @@ mod tests {
             (AupAcceptances, 30),
             (DeviceEvents, 30),
             (Bypasses, defaults.days(Bypasses)),
+            (FilterChecks, defaults.days(FilterChecks)),
             (Alerts, 30),
             (Expired, defaults.days(Expired)),
             (Audit, 365),

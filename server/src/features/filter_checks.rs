@@ -4,8 +4,11 @@
 //! due), see earlier ones newest first and whether the next is overdue; and the built-in check:
 //! chosen devices resolve test names from each category of the lists in force (and names of
 //! the DSL's own) through their own filter, answering per name, shown as a device × category
-//! table. A built-in check can be attached to the recorded check. Starting and recording are
-//! audited. The rules are `crate::filter_checks`'s.
+//! table. A built-in check can be attached to the recorded check; its answers are kept with it
+//! (not only as device events), so the record holds which test names each device blocked and
+//! with which list for as long as the retention schedule keeps filter checks. A recorded check
+//! exports as CSV with its built-in check's answers, name by name. Starting, recording and
+//! exporting are audited. The rules are `crate::filter_checks`'s.
 
 use crate::access::{Gate, Permission};
 use crate::filter_checks::{
@@ -17,20 +20,20 @@ use crate::http::forms::{form, parse_device};
 use crate::http::layout::{csrf, layout, online};
 use crate::http::routes::Routes;
 use crate::http::staff::Staff;
-use crate::http::AppState;
+use crate::http::{csv_response, AppState};
 use crate::list_files::ListFiles;
-use crate::store::{CheckAnswer, FilterCheckRecord, FilterCheckRun, Store, StoreError};
+use crate::store::{FilterCheckRecord, FilterCheckRun, Store, StoreError};
 use crate::uk_time::format_uk;
 use axum::extract::rejection::FormRejection;
-use axum::extract::{Form, State};
-use axum::response::Redirect;
+use axum::extract::{Form, Path, State};
+use axum::response::{Redirect, Response};
 use chrono::{Duration, NaiveDate, Utc};
 use chrono_tz::Europe::London;
 use maud::{html, Markup};
 use serde::Deserialize;
 use slate_protocol::device::CheckName;
 use slate_protocol::DeviceNumber;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
 /// How long a device that was off may still take up a started check.
 pub const CHECK_FOR: Duration = Duration::minutes(10);
@@ -45,6 +48,7 @@ pub fn routes() -> Routes {
         .get("/filter-checks", check, filter_checks_page)
         .post("/filter-checks", check, record_check)
         .post("/filter-checks/run", check, start_check)
+        .get("/filter-checks/{id}/export.csv", check, check_csv)
 }
 
 fn today() -> NaiveDate {
@@ -78,15 +82,13 @@ pub async fn filter_checks_page(
     State(state): State<AppState>,
 ) -> Result<Markup, PageError> {
     let files = state.lists.clone();
-    let (checks, runs, answers, fleet, names) = state
+    let (checks, runs, fleet, names) = state
         .store
         .run(move |store| {
             let checks = store.filter_checks(CHECKS_SHOWN)?;
             let runs = store.filter_check_runs(RUNS_SHOWN)?;
-            let since = runs.iter().map(|r| r.started_at).min().unwrap_or_else(Utc::now);
-            let answers = store.filter_check_answers(since)?;
             let names = choose_test_names(&categories(files.as_ref(), store)?);
-            Ok((checks, runs, answers, store.fleet()?, names))
+            Ok((checks, runs, store.fleet()?, names))
         })
         .await?;
     let now = Utc::now();
@@ -124,7 +126,7 @@ pub async fn filter_checks_page(
                 textarea name="own_names" rows="2" {}
                 button type="submit" { "Start the check" }
             }
-            @for run in &runs { (run_table(run, &answers)) }
+            @for run in &runs { (run_table(run)) }
             h2 { "Record this term's check" }
             form.stack method="post" action="/filter-checks" {
                 (csrf(&viewer))
@@ -150,7 +152,7 @@ pub async fn filter_checks_page(
 }
 
 /// One built-in check's table: a row per device, a column per category.
-fn run_table(run: &FilterCheckRun, answers: &HashMap<i64, CheckAnswer>) -> Markup {
+fn run_table(run: &FilterCheckRun) -> Markup {
     let columns: BTreeSet<String> = run
         .names
         .iter()
@@ -160,11 +162,11 @@ fn run_table(run: &FilterCheckRun, answers: &HashMap<i64, CheckAnswer>) -> Marku
         h2 { "Check " (run.id) " · " (format_uk(run.started_at)) " · " (run.started_by) }
         table.filter-check {
             tr { th { "Device" } @for c in &columns { th { (c) } } }
-            @for (command, device) in &run.commands {
-                @let answer = answers.get(command).map(|(results, error)| Answer { results, error: error.as_deref() });
+            @for checked in &run.devices {
+                @let answer = checked.answer.as_ref().map(|a| Answer { results: &a.results, error: a.error.as_deref() });
                 @let row = judge(&run.names, answer);
                 tr {
-                    td { (device) }
+                    td { (checked.device) }
                     @for c in &columns {
                         td { @match row.get(c) {
                             Some(Cell::Blocked(lists)) => { span.online { "blocked" } " " span.muted { "(" (lists.join(", ")) ")" } },
@@ -183,18 +185,53 @@ fn checks_table(checks: &[FilterCheckRecord]) -> Markup {
     html! {
         @if checks.is_empty() { p.empty { "No check recorded yet." } } @else {
             table {
-                tr { th { "Date" } th { "By" } th { "What was checked" } th { "Outcome" } th { "Notes" } th { "Actions taken" } th { "Next due" } th { "Built-in check" } }
+                tr { th { "Date" } th { "By" } th { "What was checked" } th { "Outcome" } th { "Notes" } th { "Actions taken" } th { "Next due" } th { "Built-in check" } th { "Record" } }
                 @for c in checks {
                     tr {
                         td { (c.checked_on) } td { (c.checked_by) } td { (c.what_checked) }
                         td { @if c.passed { "passed" } @else { span.status-new { "problems found" } } }
                         td { (c.notes) } td { (c.actions_taken) } td { (c.next_due) }
                         td { @match c.run { Some(r) => { "check " (r) }, None => { "" } } }
+                        td { a href={ "/filter-checks/" (c.id) "/export.csv" } { "Download (CSV)" } }
                     }
                 }
             }
         }
     }
+}
+
+/// `GET /filter-checks/{id}/export.csv`: a recorded check with its built-in check's answers,
+/// name by name; audited.
+pub async fn check_csv(
+    staff: Staff,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
+    let not_found = || PageError::NotFound("No such filter check.".into());
+    let id: i64 = id.parse().map_err(|_| not_found())?;
+    let found = state
+        .store
+        .run(move |store| {
+            let Some(check) = store.filter_check(id)? else { return Ok(None) };
+            let run = match check.run {
+                Some(run) => store.filter_check_run(run)?,
+                None => None,
+            };
+            Ok(Some((check, run)))
+        })
+        .await?;
+    let (check, run) = found.ok_or_else(not_found)?;
+    staff
+        .audit(
+            &state,
+            "exported a termly filter check (CSV)",
+            Some(format!("check of {}", check.checked_on)),
+        )
+        .await?;
+    Ok(csv_response(
+        &format!("filter-check-{}-{id}.csv", check.checked_on),
+        crate::export::filter_check_csv(&check, run.as_ref()),
+    ))
 }
 
 #[derive(Deserialize)]

@@ -1,15 +1,16 @@
 //! The termly filter check's records (issue 17): checks the DSL recorded, and built-in checks
-//! started on the page (a run: its names, one `check_filter` command per device). The answers
-//! are `filter_checked` events in the events table, read back by command and device.
+//! started on the page (a run: its names, one `check_filter` command per device, and each
+//! device's answer). A device's first `filter_checked` answer is kept with its command when the
+//! event is ingested ([`keep_answer`]), so the results are part of the check's record and go
+//! with it under the retention schedule's `filter_checks`, not with the device events.
 
-use super::sql::{Database, OptionalExtension};
+use super::sql::{Database, OptionalExtension, Transaction};
 use super::staff::append_audit;
 use super::{db_time, parse_db_time, Store, StoreError};
 use crate::filter_checks::CheckRecord;
 use chrono::{DateTime, NaiveDate, Utc};
 use slate_protocol::device::{CheckName, CommandAction};
-use slate_protocol::{DeviceNumber, EventBody, NameVerdict};
-use std::collections::HashMap;
+use slate_protocol::{DeviceNumber, NameVerdict};
 
 /// A recorded termly check.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,18 +29,34 @@ pub struct FilterCheckRecord {
     pub recorded_at: DateTime<Utc>,
 }
 
-/// A built-in check: what it asked and of which devices (`(command, device)`).
+/// A built-in check: what it asked, of which devices, and what each answered.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FilterCheckRun {
     pub id: i64,
     pub started_at: DateTime<Utc>,
     pub started_by: String,
     pub names: Vec<CheckName>,
-    pub commands: Vec<(i64, DeviceNumber)>,
+    /// By device number.
+    pub devices: Vec<CheckedDevice>,
 }
 
-/// A device's answer to one `check_filter` command.
-pub type CheckAnswer = (Vec<NameVerdict>, Option<String>);
+/// One device of a built-in check: its `check_filter` command and its answer, if one came.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckedDevice {
+    pub command: i64,
+    pub device: DeviceNumber,
+    pub answer: Option<CheckAnswer>,
+}
+
+/// A device's answer to its `check_filter` command, as kept with the check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckAnswer {
+    pub answered_at: DateTime<Utc>,
+    /// One per name asked; empty when the filter did not answer.
+    pub results: Vec<NameVerdict>,
+    /// Why the filter did not answer, if so.
+    pub error: Option<String>,
+}
 
 fn parse_names(text: &str) -> Result<Vec<CheckName>, StoreError> {
     serde_json::from_str(text).map_err(|_| StoreError::Corrupt(format!("check names {text:?}")))
@@ -74,6 +91,75 @@ pub(super) fn names_of_command(
         Some(text) => parse_names(&text),
         None => Err(StoreError::Corrupt(format!("check_filter command {command} has no run"))),
     }
+}
+
+/// Keeps a device's `filter_checked` answer with the `check_filter` command it answers, when
+/// the command went to that device (a device cannot answer another's check) and it has no
+/// answer yet (the first one counts). Called as the event is ingested.
+pub(super) fn keep_answer(
+    tx: &Transaction<'_>,
+    device: DeviceNumber,
+    command: u64,
+    results: &[NameVerdict],
+    error: Option<&str>,
+    received_at: &str,
+) -> Result<(), StoreError> {
+    let Ok(command) = i64::try_from(command) else { return Ok(()) };
+    let results = serde_json::to_string(results).expect("verdicts always serialise");
+    tx.execute(
+        "UPDATE filter_check_commands SET answered_at = $3, results = $4, error = $5
+         WHERE command = $1 AND device = $2 AND answered_at IS NULL",
+        (command, device.get(), received_at, results, error),
+    )?;
+    Ok(())
+}
+
+type RunRow = (i64, String, String, String);
+
+/// The runs of `rows` with their devices and answers.
+fn runs_with_devices(
+    database: &(dyn Database + '_),
+    rows: Vec<RunRow>,
+) -> Result<Vec<FilterCheckRun>, StoreError> {
+    let mut statement = database.prepare(
+        "SELECT command, device, answered_at, results, error FROM filter_check_commands
+         WHERE run = $1 ORDER BY device",
+    )?;
+    let mut runs = Vec::new();
+    for (id, started, by, names) in rows {
+        let mut devices = Vec::new();
+        let rows = statement.query_map([id], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, Option<String>>(2)?,
+                r.get::<_, Option<String>>(3)?,
+                r.get::<_, Option<String>>(4)?,
+            ))
+        })?;
+        for row in rows {
+            let (command, device, answered_at, results, error) = row?;
+            let answer = match answered_at {
+                None => None,
+                Some(at) => Some(CheckAnswer {
+                    answered_at: parse_db_time(&at)?,
+                    results: serde_json::from_str(results.as_deref().unwrap_or("[]")).map_err(
+                        |_| StoreError::Corrupt(format!("check answer of command {command}")),
+                    )?,
+                    error,
+                }),
+            };
+            devices.push(CheckedDevice { command, device: device_number(device)?, answer });
+        }
+        runs.push(FilterCheckRun {
+            id,
+            started_at: parse_db_time(&started)?,
+            started_by: by,
+            names: parse_names(&names)?,
+            devices,
+        });
+    }
+    Ok(runs)
 }
 
 impl Store {
@@ -122,77 +208,32 @@ impl Store {
         Ok(run)
     }
 
-    /// The latest built-in checks, newest first.
+    /// The latest built-in checks, newest first, with their answers.
     pub fn filter_check_runs(&self, limit: u32) -> Result<Vec<FilterCheckRun>, StoreError> {
         let connection = self.lock();
-        let mut statement = connection.prepare(
-            "SELECT id, started_at, started_by, names FROM filter_check_runs
-             ORDER BY id DESC LIMIT $1",
-        )?;
-        let rows = statement.query_map([limit], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, String>(3)?,
-            ))
-        })?;
-        let mut runs = rows
-            .map(|row| {
-                let (id, started, by, names) = row?;
-                Ok(FilterCheckRun {
-                    id,
-                    started_at: parse_db_time(&started)?,
-                    started_by: by,
-                    names: parse_names(&names)?,
-                    commands: Vec::new(),
-                })
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?;
-        drop(statement);
-        let mut statement = connection.prepare(
-            "SELECT command, device FROM filter_check_commands WHERE run = $1 ORDER BY device",
-        )?;
-        for run in &mut runs {
+        let rows: Vec<RunRow> = {
+            let mut statement = connection.prepare(
+                "SELECT id, started_at, started_by, names FROM filter_check_runs
+                 ORDER BY id DESC LIMIT $1",
+            )?;
             let rows = statement
-                .query_map([run.id], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))?;
-            for row in rows {
-                let (command, device) = row?;
-                run.commands.push((command, device_number(device)?));
-            }
-        }
-        Ok(runs)
+                .query_map([limit], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
+            rows.collect::<Result<_, _>>()?
+        };
+        runs_with_devices(&**connection, rows)
     }
 
-    /// The answers to built-in checks started at or after `since`, by command: the first
-    /// `filter_checked` event from the device the command went to (a device cannot answer
-    /// another's check).
-    pub fn filter_check_answers(
-        &self,
-        since: DateTime<Utc>,
-    ) -> Result<HashMap<i64, CheckAnswer>, StoreError> {
+    /// One built-in check with its answers, if it is kept.
+    pub fn filter_check_run(&self, id: i64) -> Result<Option<FilterCheckRun>, StoreError> {
         let connection = self.lock();
-        let mut statement = connection.prepare(
-            "SELECT c.command, e.body FROM events e
-             JOIN filter_check_commands c ON c.device = e.device
-             WHERE e.kind = 'filter_checked' AND e.received_at >= $1
-             ORDER BY e.received_at",
-        )?;
-        let rows = statement
-            .query_map([db_time(since)], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?;
-        let mut answers = HashMap::new();
-        for row in rows {
-            let (command, body) = row?;
-            match serde_json::from_str(&body) {
-                Ok(EventBody::FilterChecked { command: answered, results, error }) => {
-                    if answered as i64 == command {
-                        answers.entry(command).or_insert((results, error));
-                    }
-                }
-                _ => return Err(StoreError::Corrupt(format!("filter_checked body {body:?}"))),
-            }
-        }
-        Ok(answers)
+        let row: Option<RunRow> = connection
+            .query_row(
+                "SELECT id, started_at, started_by, names FROM filter_check_runs WHERE id = $1",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .optional()?;
+        Ok(runs_with_devices(&**connection, row.into_iter().collect())?.pop())
     }
 
     /// Records a termly check by `by`, with the built-in check `run` attached if given;
@@ -248,13 +289,26 @@ impl Store {
 
     /// Recorded checks, newest first (by the date of the check).
     pub fn filter_checks(&self, limit: u32) -> Result<Vec<FilterCheckRecord>, StoreError> {
+        self.query_filter_checks("ORDER BY checked_on DESC, id DESC LIMIT $1", i64::from(limit))
+    }
+
+    /// One recorded check, if it is kept.
+    pub fn filter_check(&self, id: i64) -> Result<Option<FilterCheckRecord>, StoreError> {
+        Ok(self.query_filter_checks("WHERE id = $1", id)?.pop())
+    }
+
+    fn query_filter_checks(
+        &self,
+        rest: &str,
+        param: i64,
+    ) -> Result<Vec<FilterCheckRecord>, StoreError> {
         let connection = self.lock();
-        let mut statement = connection.prepare(
+        let mut statement = connection.prepare(&format!(
             "SELECT id, checked_on, checked_by, what_checked, outcome, notes, actions_taken,
                     next_due, run, recorded_at
-             FROM filter_checks ORDER BY checked_on DESC, id DESC LIMIT $1",
-        )?;
-        let rows = statement.query_map([limit], |r| {
+             FROM filter_checks {rest}"
+        ))?;
+        let rows = statement.query_map([param], |r| {
             Ok((
                 (r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?),
                 (r.get::<_, String>(3)?, r.get::<_, String>(4)?, r.get::<_, String>(5)?),

@@ -291,8 +291,18 @@ fn derive_rows(
         // A refused policy or a PIN lockout: in the events table, for the alert rules and the
         // device's page.
         EventBody::SecurityBreach { .. } => {}
-        // A filter check's answer: the filter checks page reads it from the events table.
-        EventBody::FilterChecked { .. } => {}
+        // A filter check's answer: kept with the check (the event itself is a device event,
+        // purged long before the check).
+        EventBody::FilterChecked { command, results, error } => {
+            super::filter_checks::keep_answer(
+                tx,
+                device,
+                *command,
+                results,
+                error.as_deref(),
+                received_at,
+            )?;
+        }
         EventBody::ReportResolved { report, choice, staff } => {
             resolve_on_device(
                 tx,

@@ -51,7 +51,7 @@ pub use commands::{ButtonTestRecord, CommandRecord, Understands};
 pub use devices::{
     AuthenticatedDevice, CredentialState, EnrollOutcome, EnrollRefusal, ListedSerial, SerialLookup,
 };
-pub use filter_checks::{CheckAnswer, FilterCheckRecord, FilterCheckRun};
+pub use filter_checks::{CheckAnswer, CheckedDevice, FilterCheckRecord, FilterCheckRun};
 pub use filtering_log::{BlockFilter, LoggedBlock};
 pub use incidents::{IncidentEntry, IncidentFilter, IncidentRecord, StepError};
 pub use ingest::{Ingested, NewReport};

@@ -204,6 +204,35 @@ impl Store {
             (&cut(Bypasses), max),
         )?;
         purged.add(Bypasses, block_requests, max);
+        // A recorded check goes with the built-in check attached to it; a built-in check never
+        // attached goes on its own, counted from when it started, its devices' answers first.
+        let checks = tx.execute(
+            "DELETE FROM filter_checks WHERE id IN (
+                 SELECT id FROM filter_checks WHERE recorded_at < $1 ORDER BY recorded_at LIMIT $2)",
+            (&cut(FilterChecks), max),
+        )?;
+        purged.add(FilterChecks, checks, max);
+        let unattached = "SELECT id FROM filter_check_runs r WHERE started_at < $1
+                          AND NOT EXISTS (SELECT 1 FROM filter_checks c WHERE c.run = r.id)";
+        let answers = tx.execute(
+            &format!(
+                "DELETE FROM filter_check_commands WHERE command IN (
+                     SELECT command FROM filter_check_commands WHERE run IN ({unattached})
+                     ORDER BY command LIMIT $2)"
+            ),
+            (&cut(FilterChecks), max),
+        )?;
+        purged.add(FilterChecks, answers, max);
+        let runs = tx.execute(
+            &format!(
+                "DELETE FROM filter_check_runs WHERE id IN (
+                     SELECT id FROM ({unattached}) due
+                     WHERE NOT EXISTS (SELECT 1 FROM filter_check_commands d WHERE d.run = due.id)
+                     ORDER BY id LIMIT $2)"
+            ),
+            (&cut(FilterChecks), max),
+        )?;
+        purged.add(FilterChecks, runs, max);
         let alerts = tx.execute(
             "DELETE FROM alert_outbox WHERE id IN (
                  SELECT id FROM alert_outbox WHERE created_at < $1

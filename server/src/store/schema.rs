@@ -97,6 +97,9 @@ const MIGRATIONS: &[Migration] = &[
     // The languages page: each class whose screens' language differs from the school's
     // (issue 17); the school's own is a setting.
     migration!("0025_class_languages"),
+    // A built-in filter check's answers kept with the check, not only as device events that
+    // the retention schedule purges long before the check (issue 17).
+    migration!("0026_filter_check_answers"),
     // The outbox's rows of one incident by index: the escalation check no longer scans the
     // outbox once per open incident (issue 17).
     migration!("0027_alert_outbox_by_incident"),

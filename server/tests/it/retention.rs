@@ -6,9 +6,12 @@
 use crate::common::{at, device, report, two_classes};
 use crate::postgres::TestPostgres;
 use chrono::{DateTime, Duration, Utc};
+use slate_protocol::device::CheckName;
+use slate_protocol::NameVerdict;
 use slate_protocol::{
     Event, EventBody, FilterLayer, PupilId, ReportOrigin, SessionEndReason, SessionId,
 };
+use slate_server::filter_checks::CheckRecord;
 use slate_server::incident::{Action, Step};
 use slate_server::retention::{purge_once, RecordType, Schedule, MAX_ROWS_PER_RUN};
 use slate_server::roster::PupilEntry;
@@ -120,6 +123,46 @@ impl School<'_> {
         self.store.add_register_entry(device(31), pupil, from, to, "t.oak", to).unwrap();
     }
 
+    /// A termly filter check recorded at `when` with a built-in check device 12 answered then
+    /// (its event a device event), and a built-in check never attached, started then and
+    /// answered too. Returns the two built-in checks.
+    fn filter_checks(&self, when: DateTime<Utc>) -> [i64; 2] {
+        let names = [CheckName { name: "bet.example".into(), category: Some("gambling".into()) }];
+        let until = when + Duration::minutes(10);
+        let runs = [0, 1].map(|_| {
+            let run = self
+                .store
+                .start_filter_check(&[device(12)], &names, "d.lead", when, until)
+                .unwrap();
+            let command = self.store.filter_check_run(run).unwrap().unwrap().devices[0].command;
+            let verdict =
+                NameVerdict { name: "bet.example".into(), blocked_by: Some("gambling".into()) };
+            let answer = EventBody::FilterChecked {
+                command: command as u64,
+                results: vec![verdict],
+                error: None,
+            };
+            self.event(answer, when);
+            run
+        });
+        let check = CheckRecord {
+            checked_on: when.date_naive(),
+            what_checked: "device 12".into(),
+            passed: true,
+            notes: String::new(),
+            actions_taken: String::new(),
+            next_due: when.date_naive() + Duration::days(90),
+        };
+        self.store.record_filter_check(&check, Some(runs[0]), "d.lead", when).unwrap().unwrap();
+        runs
+    }
+
+    /// Whether a built-in check is kept with device 12's answer.
+    fn answer_kept(&self, run: i64) -> bool {
+        let run = self.store.filter_check_run(run).unwrap();
+        run.is_some_and(|r| r.devices[0].answer.as_ref().is_some_and(|a| a.results.len() == 1))
+    }
+
     fn purge(&self, now: DateTime<Utc>) -> Option<Vec<(RecordType, usize)>> {
         let purged = purge_once(self.store, now, &self.schedule, MAX_ROWS_PER_RUN).unwrap();
         purged.map(|p| p.nonzero())
@@ -139,6 +182,7 @@ fn a_schedule(store: &Store) {
 
     // Ben is on the roll: one record of each type inside its period and one outside.
     let b = ben.as_str();
+    let mut filter_checks = Vec::new();
     for side in ["inside", "outside"] {
         let t = |record| match side {
             "inside" => school.inside(record),
@@ -201,7 +245,9 @@ fn a_schedule(store: &Store) {
         let spare = device(if side == "inside" { 20 } else { 21 });
         let issued = t(Expired) - Duration::hours(1);
         store.issue_enrollment_token(spare, Duration::hours(1), issued).unwrap();
+        filter_checks.push(school.filter_checks(t(FilterChecks)));
     }
+    let [inside_checks, outside_checks] = [filter_checks[0], filter_checks[1]];
     // Kept whatever their age: an incident still open, and a "tell my teacher" the DSL
     // escalated (a safeguarding incident, not a message).
     school.press(b, now - Duration::days(40 * 365), "open for ever", ReportOrigin::Button);
@@ -240,15 +286,26 @@ fn a_schedule(store: &Store) {
         (Sessions, 4 + 4),
         (FilteringLog, 1 + 1),
         (AupAcceptances, 1 + 1),
-        (DeviceEvents, 1),
+        // The heartbeat, and the four filter check answers' events (all years old): the
+        // answers themselves are kept with their checks.
+        (DeviceEvents, 1 + 4),
         (Bypasses, 1),
+        // The recorded check outside, and its built-in check's answer and run; the unattached
+        // one's answer and run.
+        (FilterChecks, 1 + 2 + 2),
         (Alerts, 1),
-        // The spare token, and the policy refresh queued when Amira left (the one queued when
-        // Cara left stays: it is the newest command).
-        (Expired, 1 + 1),
-        (Audit, 1),
+        // The spare token, the policy refresh queued when Amira left (the one queued when
+        // Cara left stays: it is the newest command), and the four built-in checks'
+        // `check_filter` commands, long expired.
+        (Expired, 1 + 1 + 4),
+        // The view, and the outside filter checks' three (two started, one recorded): the
+        // audit log's period is the filter checks'.
+        (Audit, 1 + 3),
     ];
     assert_eq!(first, expected);
+    assert!(inside_checks.iter().all(|run| school.answer_kept(*run)), "after the events went");
+    assert!(outside_checks.iter().all(|run| store.filter_check_run(*run).unwrap().is_none()));
+    assert_eq!(store.filter_checks(10).unwrap().len(), 1, "the inside check");
     let amira_row = store.pupil(a).unwrap().expect("her safeguarding incident needs her name");
     assert!(amira_row.left);
     assert!(store.pupil(cara.as_str()).unwrap().is_some());
@@ -273,12 +330,15 @@ fn a_schedule(store: &Store) {
         (AupAcceptances, 1),
         (DeviceEvents, 1),
         (Bypasses, 1),
+        (FilterChecks, 1 + 2 + 2),
         (Alerts, 1),
         (Expired, 1),
-        (Audit, 1),
+        (Audit, 1 + 3),
         (Leavers, 1),
     ];
     assert_eq!(second, expected);
+    assert!(inside_checks.iter().all(|run| store.filter_check_run(*run).unwrap().is_none()));
+    assert!(store.filter_checks(10).unwrap().is_empty());
     assert!(store.pupil(cara.as_str()).unwrap().is_none(), "nothing names her");
     assert!(store.pupil(a).unwrap().is_some());
     assert!(store.pupil(b).unwrap().is_some(), "on the roll");
