@@ -432,10 +432,13 @@ fn split_line(line: &str) -> Option<(Option<&str>, Value<'_>)> {
     if rest.is_empty() || rest.starts_with('#') {
         return Some((None, Value::One("")));
     }
-    let key_end = rest.find(|c: char| !(c.is_ascii_lowercase() || c == '_')).unwrap_or(rest.len());
+    // Letters, `_` and digits (`<key>_sha256`), not starting with a digit.
+    let key_end = rest
+        .find(|c: char| !(c.is_ascii_lowercase() || c == '_' || c.is_ascii_digit()))
+        .unwrap_or(rest.len());
     let (key, rest) = rest.split_at(key_end);
     let rest = rest.trim_start().strip_prefix('=')?.trim_start();
-    if key.is_empty() {
+    if key.is_empty() || key.starts_with(|c: char| c.is_ascii_digit()) {
         return None;
     }
     if let Some(inner) = rest.strip_prefix('[') {

@@ -79,10 +79,8 @@ pub fn sign(
     let settings = parse(&text, &AnyInstalled)?;
     check_signed_files(&settings)?;
     let digest = hex::encode(Sha256::digest(text.as_bytes()));
-    let summary = format!(
-        "sha256 {digest}, {} ssh key(s){files}",
-        settings.ssh_authorized_keys.len()
-    );
+    let summary =
+        format!("sha256 {digest}, {} ssh key(s){files}", settings.ssh_authorized_keys.len());
     let bundle = SignedBundle::sign_as(BundleKind::Provisioning, text, &policy_key_id(key), key);
     let mut json = serde_json::to_string(&bundle).expect("a bundle is always JSON");
     json.push('\n');
@@ -141,9 +139,14 @@ mod tests {
                 )),
             ),
             // Already recorded and right: kept, nothing added.
-            (format!("ssl_inspection_ca = \"ca.pem\"\nssl_inspection_ca_sha256 = \"{ca}\"\n"), Ok(String::new())),
             (
-                format!("ssl_inspection_ca = \"ca.pem\"\nssl_inspection_ca_sha256 = \"{radius}\"\n"),
+                format!("ssl_inspection_ca = \"ca.pem\"\nssl_inspection_ca_sha256 = \"{ca}\"\n"),
+                Ok(String::new()),
+            ),
+            (
+                format!(
+                    "ssl_inspection_ca = \"ca.pem\"\nssl_inspection_ca_sha256 = \"{radius}\"\n"
+                ),
                 Err("field `ssl_inspection_ca`: \"ca.pem\" has SHA-256"),
             ),
             (

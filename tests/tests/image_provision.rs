@@ -1225,7 +1225,10 @@ fn a_certificate_swapped_on_the_card_after_signing_is_refused() {
     let sum = String::from_utf8(sum.unwrap().stdout).unwrap();
     let sha = sum.split(' ').next().unwrap();
     assert!(
-        payload["payload"].as_str().unwrap().contains(&format!("ssl_inspection_ca_sha256 = \"{sha}\"")),
+        payload["payload"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("ssl_inspection_ca_sha256 = \"{sha}\"")),
         "{payload}"
     );
 
@@ -1247,6 +1250,9 @@ fn a_certificate_swapped_on_the_card_after_signing_is_refused() {
     assert!(ok, "{out}");
     assert!(out.contains("SSL-inspection CA \"CN=School Inspection CA\" trusted"), "{out}");
     assert!(!dev.path("run/config-error").exists());
-    assert_eq!(fs::read(dev.path("system/network/local-ca/slate-ssl-inspection.crt")).unwrap(), ours);
+    assert_eq!(
+        fs::read(dev.path("system/network/local-ca/slate-ssl-inspection.crt")).unwrap(),
+        ours
+    );
     assert_eq!(dev.read("system/timezone").unwrap(), "Europe/Paris\n");
 }

@@ -94,6 +94,8 @@ fn a_bad_file_is_refused_naming_the_line_and_field() {
         ("timezone = \"Europe/London\" extra\n".into(), "line 1: expected key = \"value\""),
         ("timezone = \"Europe\\London\"\n".into(), "line 1: expected key = \"value\""),
         ("= \"x\"\n".into(), "line 1: expected key = \"value\""),
+        ("2fa = \"x\"\n".into(), "line 1: expected key = \"value\""),
+        ("camera2 = \"allow\"\n".into(), "line 1: field `camera2`: is not a known setting"),
         ("{\"v\":1}\n".into(), "line 1: expected key = \"value\""),
         ("keyboard = \"gb\"\nkeyboard = \"fr\"\n".into(), "line 2: field `keyboard`: is set twice"),
         ("timezone = [\"Europe/London\"]\n".into(), "line 1: field `timezone`: takes one"),
@@ -305,8 +307,10 @@ fn a_signed_file_naming_a_file_without_its_hash_is_refused() {
         "wifi_eap_ca = \"r.pem\"\nwifi_eap_ca_sha256 = \"{SHA_A}\"\n\
          ssl_inspection_ca = \"ca.pem\"\nssl_inspection_ca_sha256 = \"{SHA_A}\"\n"
     );
-    let one_missing = format!("wifi_eap_ca = \"r.pem\"\nwifi_eap_ca_sha256 = \"{SHA_A}\"\n\
-                               ssl_inspection_ca = \"ca.pem\"\n");
+    let one_missing = format!(
+        "wifi_eap_ca = \"r.pem\"\nwifi_eap_ca_sha256 = \"{SHA_A}\"\n\
+                               ssl_inspection_ca = \"ca.pem\"\n"
+    );
     let before = Trust { school_key: Some(&school), enrolled: false };
     let after = Trust { school_key: Some(&school), enrolled: true };
     let sign = |text: &str| signed(BundleKind::Provisioning, text, &key(1));
@@ -326,7 +330,12 @@ fn a_signed_file_naming_a_file_without_its_hash_is_refused() {
             before,
             Err("carries no `ssl_inspection_ca_sha256`"),
         ),
-        ("plain, first boot, no hash", one_missing.clone().into_bytes(), before, Ok(Source::BeforeEnrollment)),
+        (
+            "plain, first boot, no hash",
+            one_missing.clone().into_bytes(),
+            before,
+            Ok(Source::BeforeEnrollment),
+        ),
     ];
     for (name, bytes, trust, want) in cases {
         match (open(&bytes, trust, &Device), want) {

@@ -158,11 +158,14 @@ pub fn parse(settings: &BTreeMap<String, String>) -> Result<Request, FieldError>
     if let Some(file) = get("ssl_inspection_ca") {
         request.inspection_ca = Some(card_file("ssl_inspection_ca", file)?);
     }
-    let named = files_named(&request);
+    let named: Vec<&str> = files_named(&request).into_iter().map(|(k, _)| k).collect();
     for (key, hash_key) in CARD_FILES {
         let Some(hash) = get(hash_key) else { continue };
-        if !named.iter().any(|(k, _)| *k == key) {
-            return refuse(hash_key, format!("records a file's SHA-256, but `{key}` names no file"));
+        if !named.contains(&key) {
+            return refuse(
+                hash_key,
+                format!("records a file's SHA-256, but `{key}` names no file"),
+            );
         }
         if !is_sha256_hex(hash) {
             return refuse(hash_key, "must be the file's SHA-256, 64 lowercase hex digits");

@@ -258,7 +258,8 @@ fn a_signed_text_takes_only_the_files_it_records() {
     use sha2::Digest as _;
     let (ca, _, _) = ca_and_leaf("www.example.org", "School SSL Inspection CA");
     let (theirs, _, _) = ca_and_leaf("www.example.org", "Attacker CA");
-    let sha: String = sha2::Sha256::digest(ca.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
+    let sha: String =
+        sha2::Sha256::digest(ca.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
     let card = Card::new();
     let hashed = format!("ssl_inspection_ca = \"ca.pem\"\nssl_inspection_ca_sha256 = \"{sha}\"\n");
     let cases: Vec<(&str, String, &str, &[&str], Option<&str>)> = vec![
@@ -294,7 +295,8 @@ fn a_signed_text_takes_only_the_files_it_records() {
         match want {
             None => {
                 assert!(out.status.success(), "{name}: {}", text(&out.stderr));
-                let trusted = std::fs::read_to_string(card.state.join("local-ca/slate-ssl-inspection.crt"));
+                let trusted =
+                    std::fs::read_to_string(card.state.join("local-ca/slate-ssl-inspection.crt"));
                 assert_eq!(trusted.unwrap(), ca, "{name}");
             }
             Some(want) => {

@@ -437,7 +437,10 @@ fn card_files_must_be_the_ones_the_signed_text_records() {
             ca(Some(&ok)),
             swapped,
             true,
-            Some(("ssl_inspection_ca", "\"inspection-ca.pem\" on the boot partition is not the file that was signed")),
+            Some((
+                "ssl_inspection_ca",
+                "\"inspection-ca.pem\" on the boot partition is not the file that was signed",
+            )),
         ),
         (
             ca(Some(&ok)),
@@ -457,12 +460,16 @@ fn card_files_must_be_the_ones_the_signed_text_records() {
             true,
             Some(("wifi_eap_ca", "records no `wifi_eap_ca_sha256`")),
         ),
-        (peap.clone(), swapped, true, Some(("ssl_inspection_ca", "is not the file that was signed"))),
+        (
+            peap.clone(),
+            swapped,
+            true,
+            Some(("ssl_inspection_ca", "is not the file that was signed")),
+        ),
     ];
     for (pairs, card_ca, signed, want) in cases {
         let request = parse(&pairs.iter().cloned().collect()).unwrap();
-        let files =
-            files(&[("ssl_inspection_ca", card_ca), ("wifi_eap_ca", "radius ca")]);
+        let files = files(&[("ssl_inspection_ca", card_ca), ("wifi_eap_ca", "radius ca")]);
         match (verify_files(&request, &files, signed), want) {
             (Ok(()), None) => {}
             (Err(e), Some((key, message))) => {
@@ -485,7 +492,10 @@ fn recorded_hashes_are_well_formed_and_belong_to_a_named_file() {
             "but `ssl_inspection_ca` names no file",
         ),
         (
-            vec![("ssl_inspection_ca", "ca.pem".into()), ("ssl_inspection_ca_sha256", hash.to_uppercase())],
+            vec![
+                ("ssl_inspection_ca", "ca.pem".into()),
+                ("ssl_inspection_ca_sha256", hash.to_uppercase()),
+            ],
             "ssl_inspection_ca_sha256",
             "64 lowercase hex digits",
         ),
