@@ -262,7 +262,9 @@ fn a_signed_text_takes_only_the_files_it_records() {
         sha2::Sha256::digest(ca.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
     let card = Card::new();
     let hashed = format!("ssl_inspection_ca = \"ca.pem\"\nssl_inspection_ca_sha256 = \"{sha}\"\n");
-    let cases: Vec<(&str, String, &str, &[&str], Option<&str>)> = vec![
+    // (case, the text, the card's file, extra arguments, the refusal)
+    type Case<'a> = (&'a str, String, &'a str, &'a [&'a str], Option<&'a str>);
+    let cases: Vec<Case> = vec![
         ("unsigned, no hash", "ssl_inspection_ca = \"ca.pem\"\n".into(), &ca, &[], None),
         (
             "signed, no hash",

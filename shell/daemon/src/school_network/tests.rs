@@ -485,7 +485,9 @@ fn card_files_must_be_the_ones_the_signed_text_records() {
 #[test]
 fn recorded_hashes_are_well_formed_and_belong_to_a_named_file() {
     let hash = sha256_hex(b"x");
-    let cases: Vec<(Vec<(&str, String)>, &str, &str)> = vec![
+    // (settings, the key refused, the message)
+    type Case<'a> = (Vec<(&'a str, String)>, &'a str, &'a str);
+    let cases: Vec<Case> = vec![
         (
             vec![("ssl_inspection_ca_sha256", hash.clone())],
             "ssl_inspection_ca_sha256",
