@@ -11,6 +11,12 @@
 //! boot, IT flashing the card), as plain text too. ssh keys in an accepted file are IT's: the
 //! only way to get root on an enrolled device is a file IT signed on the server.
 //!
+//! The signature covers the text, not the certificate and key files it names on the boot
+//! partition ([`CARD_FILES`]): so `slate-server provision sign` records each named file's
+//! SHA-256 in the text (`<key>_sha256 = "<hex>"`), a signed file that names a file without its
+//! hash is refused here ([`check_signed_files`]), and `slate-network` refuses a file whose bytes
+//! do not match. A plain file (before enrollment) needs no hashes: the card is trusted then.
+//!
 //! The text is a TOML subset: `key = "value"` lines, `ssh_authorized_keys = ["...", "..."]` on
 //! one line, comments. One bad line refuses the whole file; the error names the line and field.
 
@@ -48,6 +54,57 @@ pub const SCHOOL_NETWORK: [&str; 7] = [
     "ssl_inspection_ca",
 ];
 
+/// The settings that name a file on the boot partition, each with the key that records the
+/// file's SHA-256 (64 lowercase hex digits) in a signed text.
+pub const CARD_FILES: [(&str, &str); 4] = [
+    ("wifi_eap_ca", "wifi_eap_ca_sha256"),
+    ("wifi_eap_client_cert", "wifi_eap_client_cert_sha256"),
+    ("wifi_eap_client_key", "wifi_eap_client_key_sha256"),
+    ("ssl_inspection_ca", "ssl_inspection_ca_sha256"),
+];
+
+/// A file the text names on the boot partition, and its SHA-256 if the text records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CardFile {
+    /// The setting naming it (`ssl_inspection_ca`).
+    pub key: &'static str,
+    /// The setting recording its hash (`ssl_inspection_ca_sha256`).
+    pub hash_key: &'static str,
+    /// The file name as written (checked by `slate-network`, and by [`is_card_file_name`]
+    /// before the server reads it).
+    pub name: String,
+    /// Lowercase hex.
+    pub sha256: Option<String>,
+}
+
+/// A file on the boot partition by its plain name: no directories (nothing outside the card),
+/// not hidden, at most 64 characters of letters, digits, `.`, `_` and `-`.
+pub fn is_card_file_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && !name.starts_with('.')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+}
+
+/// Whether `hex` is a SHA-256 as the text records it: 64 lowercase hex digits.
+pub fn is_sha256_hex(hex: &str) -> bool {
+    hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// A signed text must record the SHA-256 of every file it names: the signature reaches the
+/// files only through these. The first file without one refuses the whole text.
+pub fn check_signed_files(settings: &Provisioning) -> Result<(), ProvisionError> {
+    match settings.card_files.iter().find(|f| f.sha256.is_none()) {
+        None => Ok(()),
+        Some(f) => Err(ProvisionError(format!(
+            "field `{}`: names \"{}\" on the boot partition, but carries no `{}`, so that \
+             file is not covered by the signature: sign the file again with `slate-server \
+             provision sign`, which records the SHA-256 of each file it names",
+            f.key, f.name, f.hash_key
+        ))),
+    }
+}
+
 /// Whether `key` is one of the school network's settings ([`SCHOOL_NETWORK`], `wifi_eap_*`).
 pub fn is_school_network(key: &str) -> bool {
     SCHOOL_NETWORK.contains(&key) || key.starts_with("wifi_eap_")
@@ -78,6 +135,8 @@ pub struct Provisioning {
     pub camera: bool,
     /// Some of the school network's settings are set ([`SCHOOL_NETWORK`]).
     pub school_network: bool,
+    /// The files on the boot partition the text names ([`CARD_FILES`]), in that order.
+    pub card_files: Vec<CardFile>,
     /// The whole text these came from, as checked (a signed file's payload): what
     /// `slate-network` reads, so a signed file's network settings are the signed ones.
     pub text: String,
@@ -198,8 +257,9 @@ pub fn open(
                 ))
             }
         };
-        let settings =
-            parse(&payload, installed).map_err(|e| ProvisionError(format!("(signed) {e}")))?;
+        let settings = parse(&payload, installed)
+            .and_then(|settings| check_signed_files(&settings).map(|()| settings))
+            .map_err(|e| ProvisionError(format!("(signed) {e}")))?;
         return Ok((Source::Signed, settings));
     }
     if trust.enrolled {
@@ -219,6 +279,8 @@ pub fn open(
 pub fn parse(text: &str, installed: &dyn Installed) -> Result<Provisioning, ProvisionError> {
     let mut out = Provisioning { text: text.to_owned(), ..Provisioning::default() };
     let mut seen: Vec<&str> = Vec::new();
+    // The values of CARD_FILES' keys (names and hashes), paired up after the last line.
+    let mut file_values: Vec<(&str, &str)> = Vec::new();
     for (i, line) in text.split('\n').enumerate() {
         let n = i + 1;
         let refuse = |why: String| Err(ProvisionError(format!("line {n}: {why}")));
@@ -307,16 +369,27 @@ pub fn parse(text: &str, installed: &dyn Installed) -> Result<Provisioning, Prov
                 }
                 out.ssh_authorized_keys = keys.into_iter().map(String::from).collect();
             }
+            hash if CARD_FILES.iter().any(|(_, h)| *h == hash) => {
+                if !is_sha256_hex(one) {
+                    return field("must be the file's SHA-256, 64 lowercase hex digits");
+                }
+                file_values.push((hash, one));
+                out.school_network = true;
+            }
             // Checked whole by slate-network, before anything is applied.
             network if is_school_network(network) => {
                 if !printable(one) {
                     return field("must be printable characters");
                 }
+                if CARD_FILES.iter().any(|(k, _)| *k == network) {
+                    file_values.push((network, one));
+                }
                 out.school_network = true;
             }
             _ => {
                 return field(&format!(
-                    "is not a known setting here; the known ones are: {}, {} (and wifi_eap_*)",
+                    "is not a known setting here; the known ones are: {}, {} (and wifi_eap_*, \
+                     and <key>_sha256 for a file named)",
                     SETTINGS.join(", "),
                     SCHOOL_NETWORK.join(", ")
                 ))
@@ -325,6 +398,23 @@ pub fn parse(text: &str, installed: &dyn Installed) -> Result<Provisioning, Prov
     }
     if out.wifi_psk.is_some() && out.wifi_ssid.is_none() {
         return Err(ProvisionError("field `wifi_ssid`: is required when `wifi_psk` is set".into()));
+    }
+    let value = |key: &str| file_values.iter().find(|(k, _)| *k == key).map(|(_, v)| *v);
+    for (key, hash_key) in CARD_FILES {
+        match (value(key), value(hash_key)) {
+            (Some(name), sha256) => out.card_files.push(CardFile {
+                key,
+                hash_key,
+                name: name.to_owned(),
+                sha256: sha256.map(str::to_owned),
+            }),
+            (None, Some(_)) => {
+                return Err(ProvisionError(format!(
+                    "field `{hash_key}`: records a file's SHA-256, but `{key}` names no file"
+                )))
+            }
+            (None, None) => {}
+        }
     }
     Ok(out)
 }
@@ -342,10 +432,13 @@ fn split_line(line: &str) -> Option<(Option<&str>, Value<'_>)> {
     if rest.is_empty() || rest.starts_with('#') {
         return Some((None, Value::One("")));
     }
-    let key_end = rest.find(|c: char| !(c.is_ascii_lowercase() || c == '_')).unwrap_or(rest.len());
+    // Letters, `_` and digits (`<key>_sha256`), not starting with a digit.
+    let key_end = rest
+        .find(|c: char| !(c.is_ascii_lowercase() || c == '_' || c.is_ascii_digit()))
+        .unwrap_or(rest.len());
     let (key, rest) = rest.split_at(key_end);
     let rest = rest.trim_start().strip_prefix('=')?.trim_start();
-    if key.is_empty() {
+    if key.is_empty() || key.starts_with(|c: char| c.is_ascii_digit()) {
         return None;
     }
     if let Some(inner) = rest.strip_prefix('[') {

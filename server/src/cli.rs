@@ -211,6 +211,12 @@ pub struct ProvisionSignArgs {
     /// Where to write the signed file (for the card: slate-provision.signed).
     #[arg(long, value_name = "FILE")]
     pub out: PathBuf,
+    /// Where the certificate and key files the file names are (wifi_eap_ca,
+    /// wifi_eap_client_cert, wifi_eap_client_key, ssl_inspection_ca): their SHA-256 is signed
+    /// with the text, so a device refuses a file swapped on the card. By default the directory
+    /// of --file.
+    #[arg(long, value_name = "DIR")]
+    pub files_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

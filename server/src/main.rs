@@ -26,7 +26,7 @@ use slate_server::update_bundles::{Added, UpdateBundles};
 use slate_server::update_rollout::{self, Audience};
 use slate_server::{listen, running, tls, AppState, Store};
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 /// sysexits.h's `EX_CONFIG`: the unit does not restart the server for it
@@ -318,7 +318,12 @@ fn provision_sign(
         );
     }
     let key = data_dir.policy_key()?;
-    let signed = slate_server::provision_sign::sign(text, &key)
+    let files_dir = match &args.files_dir {
+        Some(dir) => dir.clone(),
+        None => args.file.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf),
+    };
+    let read_file = |name: &str| read_card_file(&files_dir.join(name));
+    let signed = slate_server::provision_sign::sign(text, &key, &read_file)
         .with_context(|| format!("{} refused, nothing signed", args.file.display()))?;
     out.set_len(0)
         .and_then(|()| out.write_all(signed.json.as_bytes()))
@@ -338,6 +343,17 @@ fn provision_sign(
         signed.summary
     );
     Ok(())
+}
+
+/// A certificate or key file for the card, as the device will read it (a file of at most
+/// 64 KiB), for `provision sign` to hash.
+fn read_card_file(path: &Path) -> Result<Vec<u8>, String> {
+    let refuse = |why: String| format!("{} {why}", path.display());
+    let meta = std::fs::metadata(path).map_err(|e| refuse(format!("cannot be read: {e}")))?;
+    if !meta.is_file() || meta.len() > slate_protocol::provisioning::MAX_FILE_BYTES as u64 {
+        return Err(refuse("is not a file of at most 64 KiB".into()));
+    }
+    std::fs::read(path).map_err(|e| refuse(format!("cannot be read: {e}")))
 }
 
 fn init(data_dir: &Path, database: &DatabaseArgs, args: InitArgs) -> anyhow::Result<()> {

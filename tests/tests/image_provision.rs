@@ -1000,9 +1000,17 @@ impl School {
 
     /// `text` as IT signs it for the cards.
     fn sign(&self, text: &str) -> Vec<u8> {
+        self.sign_with(text, &[])
+    }
+
+    /// `text` signed with the certificate files it names beside it, as IT keeps them.
+    fn sign_with(&self, text: &str, files: &[(&str, &[u8])]) -> Vec<u8> {
         let conf = self.data_dir.with_file_name("slate-provision.conf");
         let signed = self.data_dir.with_file_name("slate-provision.signed");
         fs::write(&conf, text).unwrap();
+        for (name, bytes) in files {
+            fs::write(self.data_dir.with_file_name(name), bytes).unwrap();
+        }
         let out = Command::new(slate_e2e::binary("slate-server"))
             .args(["provision", "sign", "--data-dir"])
             .arg(&self.data_dir)
@@ -1183,4 +1191,68 @@ fn school_network_keys_are_checked_with_the_rest_and_applied_by_slate_network() 
         .read("system/network/timesyncd.conf")
         .unwrap()
         .contains("NTP=ntp.school.example\n"));
+}
+
+/// A self-signed CA certificate (PEM) named `name`, made by openssl.
+fn openssl_ca(dir: &Path, name: &str) -> Vec<u8> {
+    let (key, cert) = (dir.join(format!("{name}.key")), dir.join(format!("{name}.pem")));
+    let out = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"])
+        .args(["-days", "2", "-subj", &format!("/CN={name}"), "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    fs::read(cert).unwrap()
+}
+
+/// Issue 15 again: the signature covers the certificate files the signed text names, through
+/// the SHA-256 `slate-server provision sign` records. The school's inspection CA swapped on the
+/// card for someone else's: refused by name, nothing of the file applied (not the CA, not the
+/// timezone); the school's file back: applied.
+#[test]
+fn a_certificate_swapped_on_the_card_after_signing_is_refused() {
+    let school = School::new();
+    let dir = tempfile::tempdir().unwrap();
+    let ours = openssl_ca(dir.path(), "School Inspection CA");
+    let theirs = openssl_ca(dir.path(), "Attacker CA");
+    let text = format!("{}ssl_inspection_ca = \"inspection-ca.pem\"\n", good());
+    let signed = school.sign_with(&text, &[("inspection-ca.pem", &ours)]);
+    let payload: serde_json::Value = serde_json::from_slice(&signed).unwrap();
+    let sum = Command::new("sha256sum").arg(dir.path().join("School Inspection CA.pem")).output();
+    let sum = String::from_utf8(sum.unwrap().stdout).unwrap();
+    let sha = sum.split(' ').next().unwrap();
+    assert!(
+        payload["payload"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("ssl_inspection_ca_sha256 = \"{sha}\"")),
+        "{payload}"
+    );
+
+    let dev = Device::trusting(&school.key, true);
+    let before = dev.applied();
+    fs::write(dev.path("boot/inspection-ca.pem"), &theirs).unwrap();
+    let (ok, out) = dev.provision_signed(&signed, None);
+    assert!(!ok, "the swapped CA was taken: {out}");
+    let want = "field `ssl_inspection_ca`: \"inspection-ca.pem\" on the boot partition is not the \
+                file that was signed";
+    assert!(out.contains(want) && out.contains("nothing from it was applied"), "{out}");
+    assert!(dev.read("run/config-error").unwrap().contains(want));
+    assert_eq!(dev.applied(), before, "something of the file was applied");
+    assert!(!dev.path("system/network").exists(), "school network applied: {out}");
+
+    // The school's CA back on the card: the same signed file is taken, the CA trusted.
+    fs::write(dev.path("boot/inspection-ca.pem"), &ours).unwrap();
+    let (ok, out) = dev.run();
+    assert!(ok, "{out}");
+    assert!(out.contains("SSL-inspection CA \"CN=School Inspection CA\" trusted"), "{out}");
+    assert!(!dev.path("run/config-error").exists());
+    assert_eq!(
+        fs::read(dev.path("system/network/local-ca/slate-ssl-inspection.crt")).unwrap(),
+        ours
+    );
+    assert_eq!(dev.read("system/timezone").unwrap(), "Europe/Paris\n");
 }

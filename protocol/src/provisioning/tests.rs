@@ -45,6 +45,7 @@ fn a_good_file_sets_everything() {
             usb_storage: true,
             camera: false,
             school_network: false,
+            card_files: vec![],
             text: good(),
         }
     );
@@ -93,6 +94,8 @@ fn a_bad_file_is_refused_naming_the_line_and_field() {
         ("timezone = \"Europe/London\" extra\n".into(), "line 1: expected key = \"value\""),
         ("timezone = \"Europe\\London\"\n".into(), "line 1: expected key = \"value\""),
         ("= \"x\"\n".into(), "line 1: expected key = \"value\""),
+        ("2fa = \"x\"\n".into(), "line 1: expected key = \"value\""),
+        ("camera2 = \"allow\"\n".into(), "line 1: field `camera2`: is not a known setting"),
         ("{\"v\":1}\n".into(), "line 1: expected key = \"value\""),
         ("keyboard = \"gb\"\nkeyboard = \"fr\"\n".into(), "line 2: field `keyboard`: is set twice"),
         ("timezone = [\"Europe/London\"]\n".into(), "line 1: field `timezone`: takes one"),
@@ -233,5 +236,116 @@ fn a_device_takes_a_signed_file_or_a_plain_one_before_enrollment() {
             (Err(e), Err(want)) => assert!(e.to_string().contains(want), "{name}: {e}"),
             (got, want) => panic!("{name}: got {got:?}, wanted {want:?}"),
         }
+    }
+}
+
+const SHA_A: &str = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+
+/// The files a text names, paired with the hashes it records, whatever the order of lines.
+#[test]
+fn named_files_are_paired_with_their_recorded_hashes() {
+    let file = |key, hash_key, name: &str, sha256: Option<&str>| CardFile {
+        key,
+        hash_key,
+        name: name.into(),
+        sha256: sha256.map(String::from),
+    };
+    let cases: Vec<(String, Result<Vec<CardFile>, &str>)> = vec![
+        ("camera = \"block\"\n".into(), Ok(vec![])),
+        (
+            "ssl_inspection_ca = \"ca.pem\"\n".into(),
+            Ok(vec![file("ssl_inspection_ca", "ssl_inspection_ca_sha256", "ca.pem", None)]),
+        ),
+        (
+            format!(
+                "ssl_inspection_ca_sha256 = \"{SHA_A}\"\nwifi_eap_client_key = \"k.pem\"\n\
+                 ssl_inspection_ca = \"ca.pem\"\nwifi_eap_ca = \"r.pem\"\n\
+                 wifi_eap_ca_sha256 = \"{SHA_A}\"\n"
+            ),
+            Ok(vec![
+                file("wifi_eap_ca", "wifi_eap_ca_sha256", "r.pem", Some(SHA_A)),
+                file("wifi_eap_client_key", "wifi_eap_client_key_sha256", "k.pem", None),
+                file("ssl_inspection_ca", "ssl_inspection_ca_sha256", "ca.pem", Some(SHA_A)),
+            ]),
+        ),
+        (
+            format!("ssl_inspection_ca_sha256 = \"{SHA_A}\"\n"),
+            Err("field `ssl_inspection_ca_sha256`: records a file's SHA-256, but `ssl_inspection_ca` names no file"),
+        ),
+        (
+            format!("ssl_inspection_ca = \"ca.pem\"\nssl_inspection_ca_sha256 = \"{}\"\n", SHA_A.to_uppercase()),
+            Err("line 2: field `ssl_inspection_ca_sha256`: must be the file's SHA-256"),
+        ),
+        (
+            "wifi_eap_ca = \"r.pem\"\nwifi_eap_ca_sha256 = \"abc\"\n".into(),
+            Err("line 2: field `wifi_eap_ca_sha256`: must be the file's SHA-256"),
+        ),
+        (
+            format!("wifi_eap_ca_sha256 = \"{SHA_A}\"\nwifi_eap_ca_sha256 = \"{SHA_A}\"\n"),
+            Err("line 2: field `wifi_eap_ca_sha256`: is set twice"),
+        ),
+        ("proxy_sha256 = \"x\"\n".into(), Err("line 1: field `proxy_sha256`: is not a known")),
+    ];
+    for (text, want) in cases {
+        match (parse(&text, &Device), want) {
+            (Ok(got), Ok(want)) => {
+                assert_eq!(got.card_files, want, "{text}");
+                assert_eq!(got.school_network, !want.is_empty(), "{text}");
+            }
+            (Err(e), Err(want)) => assert!(e.to_string().contains(want), "{text}: {e}"),
+            (got, want) => panic!("{text}: got {got:?}, wanted {want:?}"),
+        }
+    }
+}
+
+/// A signed text must record the hash of every file it names; a plain one (before enrollment)
+/// need not.
+#[test]
+fn a_signed_file_naming_a_file_without_its_hash_is_refused() {
+    let school = key(1).verifying_key();
+    let hashed = format!(
+        "wifi_eap_ca = \"r.pem\"\nwifi_eap_ca_sha256 = \"{SHA_A}\"\n\
+         ssl_inspection_ca = \"ca.pem\"\nssl_inspection_ca_sha256 = \"{SHA_A}\"\n"
+    );
+    let one_missing = format!(
+        "wifi_eap_ca = \"r.pem\"\nwifi_eap_ca_sha256 = \"{SHA_A}\"\n\
+                               ssl_inspection_ca = \"ca.pem\"\n"
+    );
+    let before = Trust { school_key: Some(&school), enrolled: false };
+    let after = Trust { school_key: Some(&school), enrolled: true };
+    let sign = |text: &str| signed(BundleKind::Provisioning, text, &key(1));
+    type Case<'a> = (&'a str, Vec<u8>, Trust<'a>, Result<Source, &'a str>);
+    let cases: Vec<Case> = vec![
+        ("signed, every hash", sign(&hashed), after, Ok(Source::Signed)),
+        (
+            "signed, one hash missing",
+            sign(&one_missing),
+            after,
+            Err("(signed) field `ssl_inspection_ca`: names \"ca.pem\" on the boot partition, \
+                 but carries no `ssl_inspection_ca_sha256`"),
+        ),
+        (
+            "signed, first boot, one hash missing",
+            sign(&one_missing),
+            before,
+            Err("carries no `ssl_inspection_ca_sha256`"),
+        ),
+        (
+            "plain, first boot, no hash",
+            one_missing.clone().into_bytes(),
+            before,
+            Ok(Source::BeforeEnrollment),
+        ),
+    ];
+    for (name, bytes, trust, want) in cases {
+        match (open(&bytes, trust, &Device), want) {
+            (Ok((source, _)), Ok(want)) => assert_eq!(source, want, "{name}"),
+            (Err(e), Err(want)) => assert!(e.to_string().contains(want), "{name}: {e}"),
+            (got, want) => panic!("{name}: got {got:?}, wanted {want:?}"),
+        }
+    }
+    assert!(is_card_file_name("school-ca.pem"));
+    for bad in ["", ".hidden", "../ca.pem", "a/b.pem", "ca pem"] {
+        assert!(!is_card_file_name(bad), "{bad}");
     }
 }

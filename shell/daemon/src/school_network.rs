@@ -4,9 +4,10 @@
 //! systemd-timesyncd drop-in) and an SSL-inspection root CA (the device's trust bundle and
 //! Chromium's `CACertificates` policy).
 //!
-//! Functional core, imperative shell: [`parse`] checks the settings' text, [`check`] the
-//! certificate and key files they name (read from the SD card by the caller), [`render`] turns
-//! the result into the files to write. All three are pure; [`apply`] does the writing. Nothing is
+//! Functional core, imperative shell: [`parse`] checks the settings' text, [`verify_files`] that
+//! the certificate and key files they name (read from the SD card by the caller) are the ones a
+//! signed text records the SHA-256 of, [`check`] those files, [`render`] turns the result into
+//! the files to write. All four are pure; [`apply`] does the writing. Nothing is
 //! written unless everything passed: one bad key and the device stays as it was, with a message
 //! naming the key.
 //!
@@ -23,6 +24,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use sha2::Digest as _;
+use slate_protocol::provisioning::{is_card_file_name, is_sha256_hex, CARD_FILES};
 
 /// The keys of `slate-provision.conf` this module owns (the provisioning script skips them).
 pub const KEYS: &[&str] = &[
@@ -42,6 +44,10 @@ pub const KEYS: &[&str] = &[
     "proxy_pac",
     "ntp_servers",
     "ssl_inspection_ca",
+    "wifi_eap_ca_sha256",
+    "wifi_eap_client_cert_sha256",
+    "wifi_eap_client_key_sha256",
+    "ssl_inspection_ca_sha256",
 ];
 
 /// A refused setting: the key and why. Nothing of the file is applied.
@@ -74,6 +80,9 @@ pub struct Request {
     pub ntp_servers: Vec<String>,
     /// File name on the boot partition.
     pub inspection_ca: Option<String>,
+    /// The SHA-256 (lowercase hex) a signed text records for a named file, by the key naming
+    /// the file (`ssl_inspection_ca`): [`verify_files`].
+    pub file_hashes: BTreeMap<&'static str, String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -149,7 +158,66 @@ pub fn parse(settings: &BTreeMap<String, String>) -> Result<Request, FieldError>
     if let Some(file) = get("ssl_inspection_ca") {
         request.inspection_ca = Some(card_file("ssl_inspection_ca", file)?);
     }
+    let named: Vec<&str> = files_named(&request).into_iter().map(|(k, _)| k).collect();
+    for (key, hash_key) in CARD_FILES {
+        let Some(hash) = get(hash_key) else { continue };
+        if !named.contains(&key) {
+            return refuse(
+                hash_key,
+                format!("records a file's SHA-256, but `{key}` names no file"),
+            );
+        }
+        if !is_sha256_hex(hash) {
+            return refuse(hash_key, "must be the file's SHA-256, 64 lowercase hex digits");
+        }
+        request.file_hashes.insert(key, hash.to_owned());
+    }
     Ok(request)
+}
+
+/// Whether the card's files (`files`: key → bytes, as [`files_named`] lists them) are the ones
+/// the text records: a file whose SHA-256 is not the recorded one is refused; with `signed`
+/// (the text is a signed file's payload) so is a file the text records no hash for, since the
+/// signature covers the text only. Pure.
+pub fn verify_files(
+    request: &Request,
+    files: &BTreeMap<&'static str, Vec<u8>>,
+    signed: bool,
+) -> Result<(), FieldError> {
+    for (key, name) in files_named(request) {
+        let hash_key = CARD_FILES.iter().find(|(k, _)| *k == key).map_or("", |(_, h)| *h);
+        let Some(bytes) = files.get(key) else {
+            return refuse(key, "its file was not read");
+        };
+        match request.file_hashes.get(key) {
+            Some(recorded) => {
+                let actual: String =
+                    sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect();
+                if actual != *recorded {
+                    return refuse(
+                        key,
+                        format!(
+                            "\"{name}\" on the boot partition is not the file that was signed \
+                             (its SHA-256 is {actual}; `{hash_key}` records {recorded}): put \
+                             back the school's file, or sign the text again with \
+                             `slate-server provision sign`"
+                        ),
+                    );
+                }
+            }
+            None if signed => {
+                return refuse(
+                    key,
+                    format!(
+                        "\"{name}\" is not covered by the signature: the signed text records no \
+                         `{hash_key}`; sign it again with `slate-server provision sign`"
+                    ),
+                )
+            }
+            None => {}
+        }
+    }
+    Ok(())
 }
 
 fn enterprise(
@@ -248,11 +316,7 @@ fn text<'a>(key: &'static str, value: &'a str, max: usize) -> Result<&'a str, Fi
 
 /// A file on the boot partition, by its plain name (no directories: nothing outside the card).
 fn card_file(key: &'static str, name: &str) -> Result<String, FieldError> {
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && !name.starts_with('.')
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
-    if !ok {
+    if !is_card_file_name(name) {
         return refuse(
             key,
             format!("\"{name}\" must be a file name on the boot partition like \"school-ca.pem\""),

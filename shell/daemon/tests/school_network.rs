@@ -29,8 +29,11 @@ impl Card {
         std::fs::write(self.boot.join(name), text).unwrap();
     }
     fn run(&self, mode: &str) -> Output {
+        self.run_with(&[mode])
+    }
+    fn run_with(&self, args: &[&str]) -> Output {
         Command::new(env!("CARGO_BIN_EXE_slate-network"))
-            .arg(mode)
+            .args(args)
             .arg("--nm-dir")
             .arg(&self.nm)
             .arg("--state-dir")
@@ -245,4 +248,64 @@ fn one_bad_key_applies_nothing() {
     let out = card.run("--check");
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(!card.state.exists());
+}
+
+/// `--signed` (the provisioning script's, for a signed file's payload): a certificate is taken
+/// only with the SHA-256 the text records, and only if the card's file has it. A swapped file
+/// is refused by name and nothing is written.
+#[test]
+fn a_signed_text_takes_only_the_files_it_records() {
+    use sha2::Digest as _;
+    let (ca, _, _) = ca_and_leaf("www.example.org", "School SSL Inspection CA");
+    let (theirs, _, _) = ca_and_leaf("www.example.org", "Attacker CA");
+    let sha: String =
+        sha2::Sha256::digest(ca.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
+    let card = Card::new();
+    let hashed = format!("ssl_inspection_ca = \"ca.pem\"\nssl_inspection_ca_sha256 = \"{sha}\"\n");
+    // (case, the text, the card's file, extra arguments, the refusal)
+    type Case<'a> = (&'a str, String, &'a str, &'a [&'a str], Option<&'a str>);
+    let cases: Vec<Case> = vec![
+        ("unsigned, no hash", "ssl_inspection_ca = \"ca.pem\"\n".into(), &ca, &[], None),
+        (
+            "signed, no hash",
+            "ssl_inspection_ca = \"ca.pem\"\n".into(),
+            &ca,
+            &["--signed"],
+            Some("field `ssl_inspection_ca`: \"ca.pem\" is not covered by the signature"),
+        ),
+        (
+            "signed, swapped",
+            hashed.clone(),
+            &theirs,
+            &["--signed"],
+            Some("field `ssl_inspection_ca`: \"ca.pem\" on the boot partition is not the file that was signed"),
+        ),
+        (
+            "unsigned, swapped",
+            hashed.clone(),
+            &theirs,
+            &[],
+            Some("is not the file that was signed"),
+        ),
+        ("signed, the school's", hashed.clone(), &ca, &["--signed"], None),
+    ];
+    for (name, conf, file, extra, want) in cases {
+        let _ = std::fs::remove_dir_all(&card.state);
+        card.put("slate-provision.conf", &conf);
+        card.put("ca.pem", file);
+        let out = card.run_with(&[&["--apply"], extra].concat());
+        match want {
+            None => {
+                assert!(out.status.success(), "{name}: {}", text(&out.stderr));
+                let trusted =
+                    std::fs::read_to_string(card.state.join("local-ca/slate-ssl-inspection.crt"));
+                assert_eq!(trusted.unwrap(), ca, "{name}");
+            }
+            Some(want) => {
+                assert!(!out.status.success(), "{name} was applied");
+                assert!(text(&out.stderr).contains(want), "{name}: {}", text(&out.stderr));
+                assert!(!card.state.exists() && !card.nm.exists(), "{name}: something was written");
+            }
+        }
+    }
 }

@@ -38,13 +38,19 @@ struct Cli {
     /// payload) from /run, so it names the boot partition here.
     #[arg(long, value_name = "DIR")]
     files_dir: Option<PathBuf>,
+    /// The text is a signed file's payload (slated said `source=signed`): every certificate or
+    /// key file it names must carry its SHA-256 (`<key>_sha256`, recorded by `slate-server
+    /// provision sign`), since the signature covers the text only. A recorded hash is checked
+    /// with or without this.
+    #[arg(long)]
+    signed: bool,
     /// slate-provision.conf, or the text slated checked of it (`slated --payload-out`).
     conf: PathBuf,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let settings = match apply::load(&cli.conf, cli.files_dir.as_deref()) {
+    let settings = match apply::load(&cli.conf, cli.files_dir.as_deref(), cli.signed) {
         Ok(settings) => settings,
         Err(e) => {
             eprintln!("{e}");

@@ -6,7 +6,10 @@ use std::io::Write as _;
 use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 
-use super::{check, files_named, parse, render, FieldError, Layout, Plan, Settings, KEYFILE, KEYS};
+use super::{
+    check, files_named, parse, render, verify_files, FieldError, Layout, Plan, Settings, KEYFILE,
+    KEYS,
+};
 
 /// Why nothing was applied.
 #[derive(Debug, thiserror::Error)]
@@ -49,8 +52,9 @@ pub fn read_settings(text: &str) -> Result<BTreeMap<String, String>, Error> {
 }
 
 /// Reads and checks everything: the file and every certificate it names (in `files_dir`, the
-/// boot partition; `None`: beside the file). Nothing is written.
-pub fn load(conf: &Path, files_dir: Option<&Path>) -> Result<Settings, Error> {
+/// boot partition; `None`: beside the file), which must be the files the text records the
+/// SHA-256 of (every one of them when `signed`: [`verify_files`]). Nothing is written.
+pub fn load(conf: &Path, files_dir: Option<&Path>, signed: bool) -> Result<Settings, Error> {
     let text = std::fs::read_to_string(conf).map_err(io(conf))?;
     let request = parse(&read_settings(&text)?)?;
     let dir = files_dir.unwrap_or_else(|| conf.parent().unwrap_or(Path::new(".")));
@@ -70,6 +74,7 @@ pub fn load(conf: &Path, files_dir: Option<&Path>) -> Result<Settings, Error> {
         }
         files.insert(key, std::fs::read(&path).map_err(io(&path))?);
     }
+    verify_files(&request, &files, signed)?;
     Ok(check(request, &files)?)
 }
 

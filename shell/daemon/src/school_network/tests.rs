@@ -401,3 +401,119 @@ fn peap_keyfile_and_pac_policy() {
     assert!(summary.contains("slated connects directly"), "{summary}");
     assert!(!summary.contains("s3cret") && !summary.contains("slate-042"), "no secrets: {summary}");
 }
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The card's files against the hashes a (signed) text records: the school's bytes pass, a
+/// swapped file never does, and a signed text must record a hash for every file it names.
+#[test]
+fn card_files_must_be_the_ones_the_signed_text_records() {
+    let school = "the school's inspection CA";
+    let swapped = "someone else's CA";
+    let ok = sha256_hex(school.as_bytes());
+    let radius_ok = sha256_hex(b"radius ca");
+    let ca = |hash: Option<&str>| {
+        let mut s = vec![("ssl_inspection_ca".to_owned(), "inspection-ca.pem".to_owned())];
+        if let Some(h) = hash {
+            s.push(("ssl_inspection_ca_sha256".to_owned(), h.to_owned()));
+        }
+        s
+    };
+    let mut peap: Vec<(String, String)> =
+        PEAP.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    peap.push(("wifi_eap_ca_sha256".into(), radius_ok.clone()));
+    peap.extend(ca(Some(&ok)));
+    // (settings, the card's inspection CA, signed, the refusal)
+    type Case = (Vec<(String, String)>, &'static str, bool, Option<(&'static str, &'static str)>);
+    let cases: Vec<Case> = vec![
+        (ca(Some(&ok)), school, true, None),
+        (ca(Some(&ok)), school, false, None),
+        (ca(None), school, false, None),
+        (vec![], school, true, None),
+        (peap.clone(), school, true, None),
+        (
+            ca(Some(&ok)),
+            swapped,
+            true,
+            Some((
+                "ssl_inspection_ca",
+                "\"inspection-ca.pem\" on the boot partition is not the file that was signed",
+            )),
+        ),
+        (
+            ca(Some(&ok)),
+            swapped,
+            false,
+            Some(("ssl_inspection_ca", "`ssl_inspection_ca_sha256` records")),
+        ),
+        (
+            ca(None),
+            school,
+            true,
+            Some(("ssl_inspection_ca", "\"inspection-ca.pem\" is not covered by the signature")),
+        ),
+        (
+            peap.iter().filter(|(k, _)| k != "wifi_eap_ca_sha256").cloned().collect(),
+            school,
+            true,
+            Some(("wifi_eap_ca", "records no `wifi_eap_ca_sha256`")),
+        ),
+        (
+            peap.clone(),
+            swapped,
+            true,
+            Some(("ssl_inspection_ca", "is not the file that was signed")),
+        ),
+    ];
+    for (pairs, card_ca, signed, want) in cases {
+        let request = parse(&pairs.iter().cloned().collect()).unwrap();
+        let files = files(&[("ssl_inspection_ca", card_ca), ("wifi_eap_ca", "radius ca")]);
+        match (verify_files(&request, &files, signed), want) {
+            (Ok(()), None) => {}
+            (Err(e), Some((key, message))) => {
+                assert_eq!(e.key, key, "{pairs:?}");
+                assert!(e.message.contains(message), "{pairs:?}: {e}");
+            }
+            (got, want) => panic!("{pairs:?} signed={signed}: got {got:?}, wanted {want:?}"),
+        }
+    }
+}
+
+/// A recorded hash is checked as written, and only beside the file it is for.
+#[test]
+fn recorded_hashes_are_well_formed_and_belong_to_a_named_file() {
+    let hash = sha256_hex(b"x");
+    // (settings, the key refused, the message)
+    type Case<'a> = (Vec<(&'a str, String)>, &'a str, &'a str);
+    let cases: Vec<Case> = vec![
+        (
+            vec![("ssl_inspection_ca_sha256", hash.clone())],
+            "ssl_inspection_ca_sha256",
+            "but `ssl_inspection_ca` names no file",
+        ),
+        (
+            vec![
+                ("ssl_inspection_ca", "ca.pem".into()),
+                ("ssl_inspection_ca_sha256", hash.to_uppercase()),
+            ],
+            "ssl_inspection_ca_sha256",
+            "64 lowercase hex digits",
+        ),
+        (
+            PEAP.iter()
+                .map(|(k, v)| (*k, v.to_string()))
+                .chain([("wifi_eap_client_cert_sha256", hash.clone())])
+                .collect(),
+            "wifi_eap_client_cert_sha256",
+            "but `wifi_eap_client_cert` names no file",
+        ),
+    ];
+    for (pairs, key, message) in cases {
+        let s = pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+        let e = parse(&s).unwrap_err();
+        assert_eq!(e.key, key, "{pairs:?}");
+        assert!(e.message.contains(message), "{pairs:?}: {e}");
+    }
+}
