@@ -3,7 +3,8 @@
 //! launcher does (with the keyboard's height, as `slate-ui --keyboard`), Debian's wvkbd started
 //! hidden as the kiosk's autostart starts it, shown and hidden by slate-ui's own `Wvkbd` on the
 //! decision `keyboard_wanted` makes from the focus the page reports; and a native GTK 4 app
-//! whose focus the compositor tells slate-wayland's input method. What is on screen is read back
+//! whose focus the compositor tells slate-wayland's input method, on its own and as slate-ui's
+//! controller and launcher follow it (`slate_ui::native_focus`). What is on screen is read back
 //! from the compositor (grim) and checked from its pixels: wvkbd's key faces and labels.
 
 mod kiosk_browser;
@@ -435,6 +436,121 @@ fn a_native_apps_text_field_brings_the_keyboard_through_the_input_method() {
     let _ = app.kill();
     let _ = app.wait();
     drop(watch);
+    let _ = wvkbd.kill();
+    let _ = wvkbd.wait();
+}
+
+/// slate-ui's own path over a native app: the controller (over a fake slated) opens a GTK 4 app
+/// with a text field (`zenity --entry`) through the real `ProcessLauncher`, whose
+/// `NativeFocus` is registered as the compositor's input method as `slate-ui --keyboard` does,
+/// and the view's `keyboard` shows and hides wvkbd: up while the app's field has the focus,
+/// gone while the app stays open with the focus on a button, up again when the field has it
+/// back. When the input method cannot register (here: another holds the seat) the keyboard is
+/// up while the app is open, as before.
+#[test]
+fn slate_ui_shows_the_keyboard_only_while_a_native_apps_field_has_the_focus() {
+    use slate_protocol::kiosk::{parse_policy, SAMPLE_POLICY};
+    use slate_ui::app::Controller;
+    use slate_ui::launcher::{LaunchConfig, ProcessLauncher, Reporter};
+    use slate_ui::link::FakeDevice;
+    use slate_ui::native_focus::{compositor_socket, NativeFocus};
+    use slate_ui::screen::UiEvent;
+    let w = Wayland::start_sized(&format!("{WIDTH}x{HEIGHT}")).expect("the compositor starts");
+    eprintln!("compositor: {}", w.compositor);
+    let dir = tempfile::tempdir().unwrap();
+    let (mut wvkbd, mut keyboard) = start_keyboard(&w, dir.path());
+    let (_, height) = output_size(&w);
+    let free = height - LANDSCAPE_HEIGHT as usize;
+    let keyboard_rows = free + 5..height - 5;
+    let no_keys = || screenshot(&w, None).share_where(keyboard_rows.clone(), key_face) < 0.05;
+
+    // This process is slate-ui: on the compositor's socket, as its session starts it (the app
+    // it starts inherits that). GTK draws with cairo on the headless output, without AT-SPI.
+    std::env::set_var("XDG_RUNTIME_DIR", &w.runtime);
+    std::env::set_var("WAYLAND_DISPLAY", &w.socket);
+    std::env::set_var("GDK_BACKEND", "wayland");
+    std::env::set_var("GSK_RENDERER", "cairo");
+    std::env::set_var("NO_AT_BRIDGE", "1");
+    let socket = compositor_socket(std::env::var_os("WAYLAND_DISPLAY").as_deref(), &w.runtime);
+    let native = NativeFocus::start(socket.as_deref());
+    let registered = native.get(native.mark()).map(|answer| answer.focus);
+    assert_eq!(registered, Some(TextFocus::Elsewhere), "the input method registers");
+
+    // The first class's first app ("paint") is the GTK dialog.
+    let (program, first_args) = kiosk_browser::from_labwc_root("zenity")
+        .unwrap_or_else(|| (PathBuf::from("/usr/bin/zenity"), Vec::new()));
+    let mut command = vec![program.display().to_string()];
+    command.extend(first_args);
+    command.extend(["--entry", "--title=Name", "--text=Your name"].map(String::from));
+    let mut policy: serde_json::Value = serde_json::from_str(SAMPLE_POLICY).unwrap();
+    let paint =
+        policy["apps"].as_array_mut().unwrap().iter_mut().find(|a| a["id"] == "paint").unwrap();
+    paint["kind"] = serde_json::json!({"native": {"command": command}});
+    let policy = parse_policy(&policy.to_string()).map_err(|e| e.to_string());
+    let reporter = RecordingReporter::default();
+    let mut launcher = ProcessLauncher::new(
+        LaunchConfig::new(dir.path().join("apps"), dir.path().join("state")),
+        Box::new(move || Box::new(reporter.clone()) as Box<dyn Reporter>),
+    );
+    launcher.follow_native_focus(native);
+    let mut c = Controller::new(FakeDevice::new(12), launcher, policy);
+    // slate-ui's loop: refresh, then show or hide the keyboard as the view says.
+    let mut tick = |c: &mut Controller<FakeDevice, ProcessLauncher>| {
+        c.refresh(true);
+        let view = c.view();
+        keyboard.set_visible(view.keyboard);
+        view.keyboard
+    };
+
+    c.refresh(true);
+    for e in [UiEvent::ChooseClass(0), UiEvent::ChoosePupil(0), UiEvent::Agree] {
+        c.handle(e, true);
+    }
+    assert!(!tick(&mut c), "no keyboard on the home screen");
+    assert_eq!(c.screen(), Screen::Home);
+    wait_until(no_keys, "no keyboard on the home screen");
+
+    // The app opens with its field focused: the keyboard comes.
+    c.handle(UiEvent::OpenApp(0), true);
+    assert!(c.app_running(), "the app started");
+    wait_until(|| tick(&mut c), "slate-ui to want the keyboard for the app's focused field");
+    let png = std::env::temp_dir().join("slate-ui-keyboard-native-field.png");
+    wait_for_keys(&w, keyboard_rows.clone(), &png).unwrap();
+    eprintln!("the keyboard over the native app's field: {}", png.display());
+
+    // Tab: the focus leaves the field for the dialog's buttons; the app stays open, the
+    // keyboard goes (before this, it stayed up the whole time a native app was open).
+    w.key("Tab");
+    wait_until(|| !tick(&mut c), "slate-ui to let the keyboard go when the field lost the focus");
+    assert!(c.app_running() && c.screen() == Screen::Home, "the app is still in front");
+    wait_until(no_keys, "the keyboard gone from the screen over the open app");
+    let png = std::env::temp_dir().join("slate-ui-keyboard-native-button.png");
+    screenshot(&w, Some(&png));
+    eprintln!("the open app with the focus on a button: {}", png.display());
+
+    // Tab past the other button, round to the field: it has the focus again, the keyboard is
+    // back.
+    w.key("Tab");
+    w.key("Tab");
+    wait_until(|| tick(&mut c), "slate-ui to want the keyboard when the field has the focus back");
+    wait_for_keys(&w, keyboard_rows.clone(), &png).unwrap();
+
+    // Tab away again (to a button), then slate-ui's input method is replaced by one that cannot register (the
+    // seat is still held by the first, which then goes): the fallback keeps the keyboard up
+    // while the app is open although no field has the focus.
+    w.key("Tab");
+    wait_until(|| !tick(&mut c), "the keyboard let go again");
+    let refused = NativeFocus::start(socket.as_deref());
+    assert_eq!(refused.get(0), None, "a second input method on the seat is refused");
+    c.launcher.follow_native_focus(refused);
+    assert!(tick(&mut c), "without the input method the keyboard is up over the native app");
+    let png = std::env::temp_dir().join("slate-ui-keyboard-native-fallback.png");
+    wait_for_keys(&w, keyboard_rows.clone(), &png).unwrap();
+
+    // Signed out (the app stopped): no keyboard.
+    c.handle(UiEvent::SignOut, true);
+    assert!(!c.app_running());
+    assert!(!tick(&mut c), "no keyboard once the app is gone");
     let _ = wvkbd.kill();
     let _ = wvkbd.wait();
 }

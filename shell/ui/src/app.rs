@@ -25,7 +25,7 @@ pub trait Launcher {
     /// Stops the running app and removes its session directory (sign-out, report).
     fn stop(&mut self) {}
     /// Where typing goes in the running app (for the on-screen keyboard): unknown unless the
-    /// app tells (a web page does).
+    /// app tells (a web page does, a native app through the compositor's input method).
     fn text_focus(&self) -> crate::text_focus::TextFocus {
         crate::text_focus::TextFocus::Unknown
     }

@@ -2,7 +2,7 @@
 //! session starts and which draws over every app through the layer-shell protocol. slate-ui only
 //! shows and hides it, by signal as its manual says: SIGUSR2 shows it, SIGUSR1 hides it. Owns
 //! finding it and signalling it; when it is wanted is [`crate::screen::keyboard_wanted`] (a text
-//! field has the focus, see [`crate::text_focus`]).
+//! field has the focus, see [`crate::text_focus`] and [`crate::native_focus`]).
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;

@@ -22,6 +22,7 @@
 use crate::app::{AppExit, Launcher};
 use crate::browser::{kiosk_args, managed_policy, profile_dir, BrowserError, MANAGED_POLICY_FILE};
 use crate::cdp::{self, Connection, Report};
+use crate::native_focus::{self, AppInFront, NativeFocus};
 use crate::text_focus::{self, FocusTracker, SharedFocus, TextFocus};
 use serde_json::{json, Value};
 use slate_ipc::cgroup::{AppCgroup, CgroupError};
@@ -712,6 +713,10 @@ struct Running {
     pid: u32,
     dir: PathBuf,
     cgroup: Arc<AppCgroup>,
+    /// Which source says where typing goes in it.
+    kind: AppInFront,
+    /// [`NativeFocus::mark`] when it was opened.
+    native_mark: u64,
 }
 
 /// The real launcher.
@@ -720,9 +725,10 @@ pub struct ProcessLauncher {
     make_reporter: Box<dyn Fn() -> Box<dyn Reporter>>,
     running: Option<Running>,
     exits: (mpsc::Sender<AppExit>, mpsc::Receiver<AppExit>),
-    /// Where typing goes in the running app: a web app's guard follows it; a native app's is
-    /// unknown.
+    /// Where typing goes in the running web app, as its guard follows it.
     focus: SharedFocus,
+    /// Where typing goes in a native app, as the compositor's input method tells.
+    native_focus: NativeFocus,
 }
 
 impl ProcessLauncher {
@@ -733,13 +739,22 @@ impl ProcessLauncher {
             running: None,
             exits: mpsc::channel(),
             focus: SharedFocus::default(),
+            native_focus: NativeFocus::unknown(),
         }
+    }
+
+    /// Follows native apps' text focus through `native` (`slate-ui --keyboard`); without it a
+    /// native app's focus is unknown and the keyboard stays up over it.
+    pub fn follow_native_focus(&mut self, native: NativeFocus) {
+        self.native_focus = native;
     }
 
     fn start(&mut self, app: &App) -> Result<(), LaunchError> {
         let session = token();
         let mut reporter = (self.make_reporter)();
-        let (child, dir, cgroup) = match &app.kind {
+        // Before the app starts: a field it focuses at once counts as its own.
+        let native_mark = self.native_focus.mark();
+        let (child, dir, cgroup, kind) = match &app.kind {
             AppKind::Web { start_url, .. } => {
                 // Fail closed: without readable URL lists no web app starts.
                 let lists = load_url_lists(&self.config.state_dir)?;
@@ -780,10 +795,11 @@ impl ProcessLauncher {
                         keyboard_height,
                     )
                 });
-                (browser.child, dir, browser.cgroup)
+                (browser.child, dir, browser.cgroup, AppInFront::Web)
             }
             AppKind::Native { command } => {
-                // A native app cannot say where typing goes (yet): the keyboard stays up.
+                // Its focus comes from the compositor (`native_focus`); a guard of an earlier
+                // browser, still ending, keeps to its own value.
                 self.focus = SharedFocus::default();
                 let (program, args) =
                     command.split_first().ok_or_else(|| LaunchError::Refused {
@@ -805,7 +821,7 @@ impl ProcessLauncher {
                 cgroup.join_before_exec(&mut cmd);
                 prepare_child(&mut cmd, -1, -1, Namespace::new(&self.config, None));
                 match cmd.spawn() {
-                    Ok(child) => (child, dir, Arc::new(cgroup)),
+                    Ok(child) => (child, dir, Arc::new(cgroup), AppInFront::Native),
                     Err(e) => {
                         remove_cgroup(&cgroup);
                         remove_dir(&dir);
@@ -817,8 +833,14 @@ impl ProcessLauncher {
         let pid = child.id();
         reporter.app_opened(&app.id);
         reporter.foreground(&app.id, None, None, pid);
-        self.running =
-            Some(Running { app: app.id.clone(), pid, dir: dir.clone(), cgroup: cgroup.clone() });
+        self.running = Some(Running {
+            app: app.id.clone(),
+            pid,
+            dir: dir.clone(),
+            cgroup: cgroup.clone(),
+            kind,
+            native_mark,
+        });
         let exits = self.exits.0.clone();
         let id = app.id.clone();
         std::thread::spawn(move || {
@@ -847,7 +869,9 @@ impl Launcher for ProcessLauncher {
     }
 
     fn text_focus(&self) -> TextFocus {
-        self.focus.get()
+        let (app, mark) =
+            self.running.as_ref().map_or((AppInFront::Nothing, 0), |r| (r.kind, r.native_mark));
+        native_focus::app_focus(app, self.focus.get(), self.native_focus.get(mark))
     }
 
     fn poll_exit(&mut self) -> Option<AppExit> {

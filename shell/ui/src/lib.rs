@@ -27,6 +27,8 @@
 //! - [`keyboard`]: shows and hides the on-screen keyboard (wvkbd) by signal.
 //! - [`text_focus`]: whether a text field of the app in front has the focus (a web page reports
 //!   it through CDP), so the keyboard is up only then, and the page fits above it.
+//! - [`native_focus`]: the same for a native app, told by the compositor to slate-wayland's input
+//!   method; which source answers for the app in front.
 //! - [`app`]: the controller that runs the machine's effects and computes the view.
 //! - [`ui`]: copies the view into the Slint globals and their callbacks into events.
 
@@ -41,6 +43,7 @@ pub mod front;
 pub mod keyboard;
 pub mod launcher;
 pub mod link;
+pub mod native_focus;
 pub mod policy_file;
 pub mod screen;
 pub mod setup;

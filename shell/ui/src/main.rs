@@ -11,6 +11,7 @@ use slate_ui::front::{Front, SlintWindow};
 use slate_ui::keyboard::{Keyboard, Wvkbd, LANDSCAPE_HEIGHT};
 use slate_ui::launcher::{LaunchConfig, ProcessLauncher, SocketReporter};
 use slate_ui::link::SocketLink;
+use slate_ui::native_focus::{compositor_socket, NativeFocus};
 use slate_ui::policy_file::{kiosk_bundle_path, PolicyFile, Source};
 use slint::ComponentHandle;
 use std::cell::RefCell;
@@ -39,7 +40,8 @@ struct Args {
     #[arg(long, default_value = "/run/slate/config-error")]
     config_error: PathBuf,
     /// Show the on-screen keyboard (wvkbd-mobintl, started with `-L` [`LANDSCAPE_HEIGHT`]) while
-    /// a text field of the app in front has the focus, and fit web pages above it.
+    /// a text field of the app in front has the focus, and fit web pages above it. A native
+    /// app's focus is told by the compositor: slate-ui registers as its seat's input method.
     #[arg(long)]
     keyboard: bool,
     /// Where network interfaces are listed (for the offline notice).
@@ -107,10 +109,16 @@ fn main() -> anyhow::Result<()> {
     if let Some(sockets) = args.socket.parent() {
         launch_config.hidden.push(sockets.to_owned());
     }
-    let launcher = ProcessLauncher::new(
+    let mut launcher = ProcessLauncher::new(
         launch_config,
         Box::new(move || Box::new(SocketReporter { socket: reporter_socket.clone() })),
     );
+    if args.keyboard {
+        // The compositor slate-ui's own window is on.
+        let wayland_display = std::env::var_os("WAYLAND_DISPLAY");
+        let socket = compositor_socket(wayland_display.as_deref(), &args.runtime_dir);
+        launcher.follow_native_focus(NativeFocus::start(socket.as_deref()));
+    }
     let controller = Rc::new(RefCell::new(Controller::new(
         SocketLink { socket: args.socket.clone() },
         launcher,

@@ -505,8 +505,8 @@ pub fn activity_due(device: DeviceState, last_sent: Option<Instant>, now: Instan
 }
 
 /// Whether the on-screen keyboard should be up: only while the pupil's app is in front and a
-/// text field of it has the focus (a web page says so; a native app cannot yet, so the keyboard
-/// stays up over it). The kiosk's own screens are all taps, and the staff PIN has its own pad.
+/// text field of it has the focus (a web page says so, a native app's compositor too; where that
+/// is unknown, the keyboard stays up over the app). The kiosk's own screens are all taps, and the staff PIN has its own pad.
 pub fn keyboard_wanted(screen: Screen, app_in_front: bool, focus: TextFocus) -> bool {
     app_in_front && matches!(screen, Screen::Home) && focus != TextFocus::Elsewhere
 }

@@ -10,8 +10,8 @@
 //! resized to the part of the screen the keyboard leaves free ([`viewport_request`]), and the
 //! script scrolls the field into that part.
 //!
-//! A native app has no such channel yet (it would need the Wayland input-method protocol):
-//! while one is in front its focus is [`TextFocus::Unknown`] and the keyboard stays up as before.
+//! A native app's focus comes from the compositor instead ([`crate::native_focus`]); where that
+//! cannot be told its focus is [`TextFocus::Unknown`] and the keyboard stays up over it.
 //!
 //! Pure: [`FocusTracker`] (CDP events in, "a field has the focus" out) and the request builders.
 //! [`SharedFocus`] carries the answer from the browser's guard thread to the UI's loop.
@@ -55,7 +55,8 @@ pub const FOCUS_SCRIPT: &str = r#"(() => {
 /// Where typing goes in the app in front.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum TextFocus {
-    /// Not known (a native app, which cannot tell yet): the keyboard stays up over it.
+    /// Not known (a native app when the compositor's input method cannot tell): the keyboard
+    /// stays up over it.
     #[default]
     Unknown,
     /// A text field has the focus.
