@@ -187,6 +187,40 @@ fn output_size(w: &Wayland) -> (usize, usize) {
     (screen.width, screen.height)
 }
 
+/// What every test here starts from: the kiosk's compositor on the device's screen size and
+/// the keyboard started hidden ([`start_keyboard`]), with the rows it takes when up.
+struct KeyboardScreen {
+    w: Wayland,
+    dir: tempfile::TempDir,
+    wvkbd: std::process::Child,
+    keyboard: Wvkbd,
+    width: usize,
+    height: usize,
+    /// The rows above the keyboard, where pages are fitted.
+    free: usize,
+    /// The keyboard's rows, a few pixels in from its edges.
+    keyboard_rows: std::ops::Range<usize>,
+}
+
+fn keyboard_screen() -> KeyboardScreen {
+    let w = Wayland::start_sized(&format!("{WIDTH}x{HEIGHT}")).expect("the compositor starts");
+    eprintln!("compositor: {}", w.compositor);
+    let dir = tempfile::tempdir().unwrap();
+    let (wvkbd, keyboard) = start_keyboard(&w, dir.path());
+    let (width, height) = output_size(&w);
+    let free = height - LANDSCAPE_HEIGHT as usize;
+    KeyboardScreen {
+        w,
+        dir,
+        wvkbd,
+        keyboard,
+        width,
+        height,
+        free,
+        keyboard_rows: free + 5..height - 5,
+    }
+}
+
 /// Whether wvkbd's keys are on screen in `rows`: key faces over most of them, white labels on
 /// those, and nothing of the page.
 fn keys_drawn(shot: &Shot, rows: std::ops::Range<usize>) -> bool {
@@ -221,13 +255,17 @@ fn the_keyboard_comes_with_a_focused_text_field_and_goes_with_it() {
         panic!("this test needs Chromium's sandbox for {TEST_USER}: {why}");
     }
     let port = serve();
-    let w = Wayland::start_sized(&format!("{WIDTH}x{HEIGHT}")).expect("the compositor starts");
-    eprintln!("compositor: {}, Chromium as {TEST_USER}", w.compositor);
-    let dir = tempfile::tempdir().unwrap();
-    let (mut wvkbd, mut keyboard) = start_keyboard(&w, dir.path());
-    let (width, height) = output_size(&w);
-    let free = height - LANDSCAPE_HEIGHT as usize;
-    let keyboard_rows = free + 5..height - 5;
+    let KeyboardScreen {
+        w,
+        dir: _dir,
+        mut wvkbd,
+        mut keyboard,
+        width,
+        height,
+        free,
+        keyboard_rows,
+    } = keyboard_screen();
+    eprintln!("Chromium as {TEST_USER}");
 
     // The keyboard itself, shown and hidden by signal, drawn with its keys and labels (fonts,
     // its first frame, grim) where slate-ui expects it: here over the empty desktop, with no
@@ -364,13 +402,8 @@ fn the_keyboard_comes_with_a_focused_text_field_and_goes_with_it() {
 fn a_native_apps_text_field_brings_the_keyboard_through_the_input_method() {
     use slate_wayland::input_method::TextFieldWatch;
     use std::sync::mpsc;
-    let w = Wayland::start_sized(&format!("{WIDTH}x{HEIGHT}")).expect("the compositor starts");
-    eprintln!("compositor: {}", w.compositor);
-    let dir = tempfile::tempdir().unwrap();
-    let (mut wvkbd, mut keyboard) = start_keyboard(&w, dir.path());
-    let (_, height) = output_size(&w);
-    let free = height - LANDSCAPE_HEIGHT as usize;
-    let keyboard_rows = free + 5..height - 5;
+    let KeyboardScreen { w, dir: _dir, mut wvkbd, mut keyboard, free, keyboard_rows, .. } =
+        keyboard_screen();
 
     // The compositor's input method: each change of "a field has the focus".
     let (changes, told) = mpsc::channel();
@@ -455,13 +488,7 @@ fn slate_ui_shows_the_keyboard_only_while_a_native_apps_field_has_the_focus() {
     use slate_ui::link::FakeDevice;
     use slate_ui::native_focus::{compositor_socket, NativeFocus};
     use slate_ui::screen::UiEvent;
-    let w = Wayland::start_sized(&format!("{WIDTH}x{HEIGHT}")).expect("the compositor starts");
-    eprintln!("compositor: {}", w.compositor);
-    let dir = tempfile::tempdir().unwrap();
-    let (mut wvkbd, mut keyboard) = start_keyboard(&w, dir.path());
-    let (_, height) = output_size(&w);
-    let free = height - LANDSCAPE_HEIGHT as usize;
-    let keyboard_rows = free + 5..height - 5;
+    let KeyboardScreen { w, dir, mut wvkbd, mut keyboard, keyboard_rows, .. } = keyboard_screen();
     let no_keys = || screenshot(&w, None).share_where(keyboard_rows.clone(), key_face) < 0.05;
 
     // This process is slate-ui: on the compositor's socket, as its session starts it (the app
