@@ -179,8 +179,8 @@ pub fn monitor_once(
     Ok(store.check_silent_devices(clock)? + store.escalate_unacknowledged(clock.wall)?)
 }
 
-/// Runs [`monitor_once`] with the `clock`'s reading every `every` until the task is aborted, waking the worker when it
-/// queued an alert.
+/// Runs [`monitor_once`] with the `clock`'s reading every `every`, the first one `every` after
+/// start, until the task is aborted, waking the worker when it queued an alert.
 pub fn spawn_monitor_job(
     store: Store,
     clock: Arc<dyn ServerClock>,
@@ -188,7 +188,11 @@ pub fn spawn_monitor_job(
     every: Duration,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let mut ticks = tokio::time::interval(every);
+        // The first check one interval after start, not at once: a silence is days and an
+        // escalation minutes, and a check at start would hold the writing connection while the
+        // server is still starting (a test that locks a table just after start waited on it
+        // forever, behind a check stuck on that lock).
+        let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticks.tick().await;
