@@ -338,7 +338,10 @@ pub fn seal(
     let cipher = Aes256Gcm::new_from_slice(&kek[..]).expect("a 32-byte key");
     let aad = Token::associated_data(&keyslots);
     let ciphertext = cipher
-        .encrypt(&aead::Nonce::<Aes256Gcm>::from(nonce), Payload { msg: &passphrase.0[..], aad: &aad })
+        .encrypt(
+            &aead::Nonce::<Aes256Gcm>::from(nonce),
+            Payload { msg: &passphrase.0[..], aad: &aad },
+        )
         .expect("AES-GCM encrypts 32 bytes");
     let wrapped = ciphertext.try_into().expect("32 bytes and a 16-byte tag");
     Token { keyslots, salt, nonce, wrapped }
@@ -384,7 +387,10 @@ mod tests {
         use BindingPart::*;
         let missing = |part| Some((part, "missing"));
         let malformed = |part| Some((part, "malformed"));
-        let cases: &[(Option<&[u8]>, Option<&[u8]>, Option<(BindingPart, &str)>)] = &[
+        // The CID file, the serial file, and the error: which part, missing or malformed.
+        type Case =
+            (Option<&'static [u8]>, Option<&'static [u8]>, Option<(BindingPart, &'static str)>);
+        let cases: &[Case] = &[
             (Some(CID), Some(SERIAL), None),
             (Some(b"1B534D454230305110A1B2C3D4013B01"), Some(b"10000000ABCDEF01"), None),
             (Some(b"1b534d454230305110a1b2c3d4013b01\n\n"), Some(b"10000000abcdef01\n\0"), None),
@@ -440,6 +446,19 @@ mod tests {
         assert_eq!(unseal(&binding(CID, SERIAL), &back).unwrap(), pass);
     }
 
+    /// The format pinned: a card sealed by this version must open with every later one. The
+    /// `wrapped` value was computed independently (Python's `cryptography`: HKDF-SHA256 with
+    /// this salt, CID ‖ serial and the info, then AESGCM with this nonce and associated data).
+    #[test]
+    fn known_answer() {
+        assert_eq!(
+            sealed().1.to_json(),
+            r#"{"type":"slate-bound","keyslots":["0"],"v":1,"#.to_owned()
+                + r#""salt":"AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=","nonce":"AgICAgICAgICAgIC","#
+                + r#""wrapped":"bBZu9cZEVOPGHvP89SDNnc4VcOhvSre+Q2lfNXvBLkMAHGiXbpS92VwMmNCTRvHi"}"#
+        );
+    }
+
     #[test]
     fn sealing_is_deterministic_in_its_inputs_and_the_salt_matters() {
         let pass = Passphrase::from_bytes([7; 32]);
@@ -461,17 +480,14 @@ mod tests {
             refused(&binding(b"1b534d454230305110a1b2c3d5013b01", SERIAL), &token),
             UnwrapError::NotThisDevice
         );
-        assert_eq!(
-            refused(&binding(CID, b"10000000abcdef00"), &token),
-            UnwrapError::NotThisDevice
-        );
+        assert_eq!(refused(&binding(CID, b"10000000abcdef00"), &token), UnwrapError::NotThisDevice);
         let device = binding(CID, SERIAL);
-        let changes: Vec<Box<dyn Fn(&mut Token)>> = vec![
-            Box::new(|t| t.wrapped[0] ^= 1),
-            Box::new(|t| t.wrapped[47] ^= 0x80),
-            Box::new(|t| t.salt[31] ^= 1),
-            Box::new(|t| t.nonce[0] ^= 1),
-            Box::new(|t| t.keyslots = vec![1]),
+        let changes: [fn(&mut Token); 5] = [
+            |t| t.wrapped[0] ^= 1,
+            |t| t.wrapped[47] ^= 0x80,
+            |t| t.salt[31] ^= 1,
+            |t| t.nonce[0] ^= 1,
+            |t| t.keyslots = vec![1],
         ];
         for (i, change) in changes.iter().enumerate() {
             let mut t = token.clone();
@@ -529,7 +545,10 @@ mod tests {
             }
         }
         // The keyslot "31" is the last there is.
-        assert_eq!(Token::parse(with("keyslots", json!(["31"])).as_bytes()).unwrap().keyslots, [31]);
+        assert_eq!(
+            Token::parse(with("keyslots", json!(["31"])).as_bytes()).unwrap().keyslots,
+            [31]
+        );
     }
 
     #[test]

@@ -142,10 +142,8 @@ fn the_sealed_passphrase_opens_the_luks2_header_only_on_its_card_and_pi() {
     // open | cryptsetup open --test-passphrase
     let test_passphrase =
         || cryptsetup(&["open", "--test-passphrase", "--key-slot", "0", "--key-file=-", disk]);
-    let (open, tested) = pipe(
-        device.key(&["open", "--token", token.to_str().unwrap()]),
-        test_passphrase(),
-    );
+    let (open, tested) =
+        pipe(device.key(&["open", "--token", token.to_str().unwrap()]), test_passphrase());
     assert_ok("open", &open);
     assert_ok("open --test-passphrase with the unwrapped passphrase", &tested);
 
@@ -168,8 +166,7 @@ fn the_sealed_passphrase_opens_the_luks2_header_only_on_its_card_and_pi() {
     let mut wrong = test_passphrase();
     wrong.stdin(Stdio::piped());
     let mut child = wrong.spawn().unwrap();
-    std::io::Write::write_all(&mut child.stdin.take().unwrap(), "0".repeat(64).as_bytes())
-        .unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), "0".repeat(64).as_bytes()).unwrap();
     assert!(!child.wait().unwrap().success(), "a wrong passphrase opened the header");
 
     // A second key for IT's recovery: luksAddKey takes the unwrapped passphrase as the old one.

@@ -122,8 +122,8 @@ fn run(cli: &Cli) -> Result<(), Failure> {
                 Failure::Refused(format!("reading the token {}: {e}", token.display()))
             })?;
             let token = Token::parse(&text).map_err(|e| Failure::Refused(e.to_string()))?;
-            let passphrase = data_key::unseal(&binding, &token)
-                .map_err(|e| Failure::Refused(e.to_string()))?;
+            let passphrase =
+                data_key::unseal(&binding, &token).map_err(|e| Failure::Refused(e.to_string()))?;
             write_passphrase(&passphrase)?;
             tracing::info!("unwrapped the data-partition passphrase");
         }
