@@ -36,6 +36,8 @@
 //! - [`school_network`]: `slate-network`: the school-network settings of `slate-provision.conf`
 //!   (Wi-Fi country, WPA2/WPA3-Enterprise keyfiles, proxy, time servers, SSL-inspection CA),
 //!   checked purely, then written atomically.
+//! - [`data_key`]: `slate-data-key`: the data partition's LUKS2 passphrase wrapped under a key
+//!   derived from the SD card's CID and the Pi's serial, kept as a token in the LUKS2 header.
 //! - [`ctl`]: `slatectl`'s sentences for slated's replies (the client is `slate_ipc::client`).
 
 pub mod activity;
@@ -49,6 +51,7 @@ pub mod core;
 pub mod credential;
 pub mod ctl;
 pub mod daemon;
+pub mod data_key;
 pub mod display;
 pub mod dns;
 pub mod filter_check;
