@@ -86,6 +86,13 @@ pub fn is_card_file_name(name: &str) -> bool {
         && name.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
 }
 
+/// A card file's SHA-256 as the signed text records it (lowercase hex): what `slate-server
+/// provision sign` writes and what the device compares the card's file with.
+pub fn card_file_sha256(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
 /// Whether `hex` is a SHA-256 as the text records it: 64 lowercase hex digits.
 pub fn is_sha256_hex(hex: &str) -> bool {
     hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))

@@ -14,7 +14,7 @@ use ed25519_dalek::SigningKey;
 use sha2::{Digest, Sha256};
 use slate_protocol::bundle::{BundleKind, SignedBundle};
 use slate_protocol::provisioning::{
-    check_signed_files, is_card_file_name, parse, AnyInstalled, ProvisionError,
+    card_file_sha256, check_signed_files, is_card_file_name, parse, AnyInstalled, ProvisionError,
 };
 
 /// The signed file for the card, and what the audit log says about it (nothing secret: not
@@ -54,7 +54,7 @@ pub fn sign(
             )));
         }
         let bytes = read_file(&file.name).map_err(&refuse)?;
-        let digest = hex::encode(Sha256::digest(&bytes));
+        let digest = card_file_sha256(&bytes);
         match &file.sha256 {
             Some(recorded) if *recorded != digest => {
                 return Err(refuse(format!(

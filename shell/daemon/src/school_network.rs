@@ -24,7 +24,9 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use sha2::Digest as _;
-use slate_protocol::provisioning::{is_card_file_name, is_sha256_hex, CARD_FILES};
+use slate_protocol::provisioning::{
+    card_file_sha256, is_card_file_name, is_sha256_hex, CARD_FILES,
+};
 
 /// The keys of `slate-provision.conf` this module owns (the provisioning script skips them).
 pub const KEYS: &[&str] = &[
@@ -191,8 +193,7 @@ pub fn verify_files(
         };
         match request.file_hashes.get(key) {
             Some(recorded) => {
-                let actual: String =
-                    sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect();
+                let actual = card_file_sha256(bytes);
                 if actual != *recorded {
                     return refuse(
                         key,

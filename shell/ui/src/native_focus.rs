@@ -64,8 +64,8 @@ pub fn app_focus(
 /// as it is when absolute, else under `XDG_RUNTIME_DIR`. `None` without `WAYLAND_DISPLAY` (winit
 /// then draws on X11: there is no compositor to ask). Pure.
 pub fn compositor_socket(wayland_display: Option<&OsStr>, runtime_dir: &Path) -> Option<PathBuf> {
-    let display = Path::new(wayland_display.filter(|d| !d.is_empty())?);
-    Some(if display.is_absolute() { display.to_owned() } else { runtime_dir.join(display) })
+    let display = wayland_display.filter(|d| !d.is_empty())?;
+    Some(slate_wayland::Settings::socket_path(runtime_dir, display))
 }
 
 /// A native app's text focus, as the compositor's input method last told it.

@@ -94,8 +94,7 @@ fn set_word(buf: &mut [u8], at: usize, value: u32) {
 
 /// A string argument at `at`: its bytes without the NUL and where the next argument starts.
 fn string(msg: &[u8], at: usize) -> Option<(&[u8], usize)> {
-    let len =
-        *msg.get(at..at + 4).map(|w| u32::from_ne_bytes(w.try_into().unwrap())).as_ref()? as usize;
+    let len = u32::from_ne_bytes(msg.get(at..at + 4)?.try_into().ok()?) as usize;
     let padded = len.div_ceil(4) * 4;
     let bytes = msg.get(at + 4..at + 4 + padded)?;
     let text = bytes.get(..len.saturating_sub(1))?;

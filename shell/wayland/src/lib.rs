@@ -31,6 +31,7 @@ pub mod headless;
 pub mod input_method;
 pub mod keyboard_layer;
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -68,7 +69,10 @@ pub struct Settings {
 impl Settings {
     /// The socket as Wayland clients find it: `$XDG_RUNTIME_DIR/$WAYLAND_DISPLAY`, or
     /// `WAYLAND_DISPLAY` alone when it is an absolute path. Pure.
-    pub fn socket_path(runtime_dir: &Path, wayland_display: &str) -> PathBuf {
+    pub fn socket_path(
+        runtime_dir: &Path,
+        wayland_display: &(impl AsRef<OsStr> + ?Sized),
+    ) -> PathBuf {
         let display = Path::new(wayland_display);
         if display.is_absolute() {
             display.to_owned()
