@@ -823,8 +823,11 @@ pub fn enterprise_keyfile(e: &Enterprise, certs: &Path, uuid: &str) -> String {
             k.push_str(&format!("identity={}\n", r.identity));
             k.push_str(&format!("client-cert={}\n", certs.join("eap-client.pem").display()));
             k.push_str(&format!("private-key={}\n", certs.join("eap-client-key.pem").display()));
-            if let Some(password) = key_password {
-                k.push_str(&format!("private-key-password={password}\n"));
+            match key_password {
+                Some(password) => k.push_str(&format!("private-key-password={password}\n")),
+                // An unencrypted key: without "not required" (4) NetworkManager asks an agent
+                // for its password, and a kiosk has none (found by the handshake test).
+                None => k.push_str("private-key-password-flags=4\n"),
             }
         }
     }

@@ -344,12 +344,13 @@ fn everything_set_renders_each_file() {
         "anonymous-identity=anonymous@school.example",
         "client-cert=/state/certs/eap-client.pem",
         "private-key=/state/certs/eap-client-key.pem",
+        "private-key-password-flags=4",
         "ca-cert=/state/certs/eap-ca.pem",
         "domain-suffix-match=radius.school.example",
     ] {
         assert!(keyfile.lines().any(|l| l == line), "keyfile lacks {line:?}:\n{keyfile}");
     }
-    assert!(!keyfile.contains("password"), "{keyfile}");
+    assert!(!keyfile.contains("password="), "{keyfile}");
     assert_eq!(
         get("/state/timesyncd.conf").0.lines().last(),
         Some("NTP=ntp1.school.example ntp2.school.example")
