@@ -22,7 +22,7 @@ use chrono::Utc;
 use slate_protocol::bundle::{BundleKind, SignedBundle};
 use slate_protocol::class_set::{NumberReply, NumberRequest};
 use slate_protocol::device::{
-    check_list_name, CommandsReply, PolicyReply, CAN_CHECK_FILTER, CAN_TEST_BUTTON,
+    check_list_name, CommandsReply, PolicyReply, CAN_CHECK_FILTER, CAN_SSH_ACCESS, CAN_TEST_BUTTON,
     MAX_COMMAND_WAIT_S,
 };
 use slate_protocol::routes;
@@ -325,6 +325,7 @@ pub fn parse_commands_query(query: Option<&str>) -> Result<(u64, u32, Understand
             "can" => {
                 can.test_button |= value.split(',').any(|c| c == CAN_TEST_BUTTON);
                 can.check_filter |= value.split(',').any(|c| c == CAN_CHECK_FILTER);
+                can.ssh_access |= value.split(',').any(|c| c == CAN_SSH_ACCESS);
             }
             _ => return Err("unknown query parameter (after, wait_s and can only)".to_owned()),
         }

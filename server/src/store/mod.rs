@@ -31,6 +31,7 @@ mod retention;
 mod roster;
 mod schema;
 mod settings;
+mod ssh_access;
 pub mod sql;
 mod sqlite;
 mod staff;
@@ -61,6 +62,7 @@ pub use queries::{DeviceRecord, ReportRecord, SessionRecord, WhoHad, CLOCK_NOT_S
 pub use register::{FleetRow, RegisterEntry};
 pub use retention::Purged;
 pub use roster::{Imported, PupilChange, RosterName, RosterPupil};
+pub use ssh_access::SshAccessState;
 pub use settings::{IDLE_TIMEOUT_MIN, LESSON_ENDS, URL_SALT};
 pub use staff::{AuditEntry, Recovery, StaffAccount, StaffListing, StaffSession, UnlockPinHolder};
 

@@ -429,6 +429,7 @@ pub fn fleet_page(
                                         br; span.button-test { (button_test_words(test, now)) }
                                     }
                                     @if viewer.may(Permission::TestButton) { (test_button_form(viewer, d.number)) }
+                                    @if viewer.may(Permission::OpenSsh) { br; a href={ "/fleet/devices/" (d.number) "/ssh" } { "Root ssh" } }
                                 }
                                 td {
                                     @match (d.last_heartbeat_at, d.display_fault.as_deref()) {
