@@ -918,7 +918,9 @@ impl EventBody {
                 ssh_access::SshOutcome::Refused { reason } => {
                     check_text("reason", reason, MAX_TEXT_BYTES)
                 }
-                ssh_access::SshOutcome::Opened { keys, .. } if *keys as usize > ssh_access::MAX_KEYS => {
+                ssh_access::SshOutcome::Opened { keys, .. }
+                    if *keys as usize > ssh_access::MAX_KEYS =>
+                {
                     Err(invalid("keys", "too many"))
                 }
                 _ => Ok(()),

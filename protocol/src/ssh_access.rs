@@ -61,13 +61,8 @@ pub enum SshDecision {
     Refuse(String),
 }
 
-const KEY_TYPES: [&str; 5] = [
-    "ssh-ed25519",
-    "ecdsa-sha2-nistp256",
-    "ecdsa-sha2-nistp384",
-    "ecdsa-sha2-nistp521",
-    "ssh-rsa",
-];
+const KEY_TYPES: [&str; 5] =
+    ["ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521", "ssh-rsa"];
 
 /// One OpenSSH public key as IT pasted it (`type base64 [comment]`), checked and returned as
 /// `type base64`: the comment is dropped (it often names a person, and nothing else reads it).
@@ -238,11 +233,9 @@ pub fn authorized_keys_lines(keys: &[String], until: DateTime<Utc>) -> String {
 /// `until=<unix seconds>` then the authorized-keys lines. The helper checks every line again.
 pub fn request_file(decision: &SshDecision) -> Option<String> {
     match decision {
-        SshDecision::Open { keys, until } => Some(format!(
-            "until={}\n{}",
-            until.timestamp(),
-            authorized_keys_lines(keys, *until)
-        )),
+        SshDecision::Open { keys, until } => {
+            Some(format!("until={}\n{}", until.timestamp(), authorized_keys_lines(keys, *until)))
+        }
         SshDecision::Close => Some("close\n".into()),
         SshDecision::Refuse(_) => None,
     }
@@ -280,12 +273,8 @@ mod tests {
     fn keys_are_checked_and_their_comments_dropped() {
         let rsa_3072 = rsa(3072);
         let with_comment = format!("{ED25519} it.admin@school-laptop");
-        let ok: [(&str, &str); 4] = [
-            (ED25519, ED25519),
-            (&with_comment, ED25519),
-            (ECDSA, ECDSA),
-            (&rsa_3072, &rsa_3072),
-        ];
+        let ok: [(&str, &str); 4] =
+            [(ED25519, ED25519), (&with_comment, ED25519), (ECDSA, ECDSA), (&rsa_3072, &rsa_3072)];
         for (pasted, want) in ok {
             assert_eq!(check_public_key(pasted).as_deref(), Ok(want), "{pasted}");
         }
@@ -319,7 +308,10 @@ mod tests {
 
     #[test]
     fn pasted_keys_name_the_bad_line() {
-        assert_eq!(parse_keys(&format!("\n{ED25519} a\n\n{ED25519} b\n{ECDSA}\n")).unwrap(), [ED25519, ECDSA]);
+        assert_eq!(
+            parse_keys(&format!("\n{ED25519} a\n\n{ED25519} b\n{ECDSA}\n")).unwrap(),
+            [ED25519, ECDSA]
+        );
         let err = parse_keys(&format!("{ED25519}\ncommand=\"x\" {ECDSA}")).unwrap_err();
         assert!(err.contains("line 2") && err.contains("options"), "{err}");
         assert!(parse_keys("  \n").unwrap_err().contains("one or more"));
@@ -347,21 +339,51 @@ mod tests {
         let open = |until: &str| SshDecision::Open { keys: vec![ED25519.into()], until: t(until) };
         let options = format!("command=\"/bin/sh\" {ED25519}");
         let cases: Vec<(&str, SshAccess, Result<SshDecision, &str>)> = vec![
-            ("an hour", access(&[ED25519], "2026-12-07T11:30:00Z"), Ok(open("2026-12-07T11:30:00Z"))),
-            ("eight hours and the slack", access(&[ED25519], "2026-12-07T18:35:00Z"), Ok(open("2026-12-07T18:35:00Z"))),
+            (
+                "an hour",
+                access(&[ED25519], "2026-12-07T11:30:00Z"),
+                Ok(open("2026-12-07T11:30:00Z")),
+            ),
+            (
+                "eight hours and the slack",
+                access(&[ED25519], "2026-12-07T18:35:00Z"),
+                Ok(open("2026-12-07T18:35:00Z")),
+            ),
             ("no keys closes", access(&[], "2026-12-07T11:30:00Z"), Ok(SshDecision::Close)),
-            ("a past until closes", access(&[ED25519], "2026-12-07T10:29:59Z"), Ok(SshDecision::Close)),
+            (
+                "a past until closes",
+                access(&[ED25519], "2026-12-07T10:29:59Z"),
+                Ok(SshDecision::Close),
+            ),
             ("ten years", access(&[ED25519], "2036-12-07T10:30:00Z"), Err("more than 8 hours")),
-            ("just past eight hours", access(&[ED25519], "2026-12-07T18:35:01Z"), Err("more than 8 hours")),
-            ("options smuggled in", access(&[&options], "2026-12-07T11:30:00Z"), Err("no options")),
-            ("a comment left on", access(&[&format!("{ED25519} x")], "2026-12-07T11:30:00Z"), Err("no options")),
-            ("a newline in a key", access(&[&format!("{ED25519}\nssh-ed25519 AAAA")], "2026-12-07T11:30:00Z"), Err("no options")),
+            (
+                "just past eight hours",
+                access(&[ED25519], "2026-12-07T18:35:01Z"),
+                Err("more than 8 hours"),
+            ),
+            (
+                "options smuggled in",
+                access(&[options.as_str()], "2026-12-07T11:30:00Z"),
+                Err("no options"),
+            ),
+            (
+                "a comment left on",
+                access(&[format!("{ED25519} x").as_str()], "2026-12-07T11:30:00Z"),
+                Err("no options"),
+            ),
+            (
+                "a newline in a key",
+                access(&[format!("{ED25519}\nssh-ed25519 AAAA").as_str()], "2026-12-07T11:30:00Z"),
+                Err("no options"),
+            ),
         ];
         for (name, access, want) in cases {
             let got = decide(Some(&access), now);
             match (got, want) {
                 (got, Ok(want)) => assert_eq!(got, want, "{name}"),
-                (SshDecision::Refuse(why), Err(part)) => assert!(why.contains(part), "{name}: {why}"),
+                (SshDecision::Refuse(why), Err(part)) => {
+                    assert!(why.contains(part), "{name}: {why}")
+                }
                 (got, Err(_)) => panic!("{name}: {got:?}"),
             }
         }

@@ -34,14 +34,16 @@ fn key_pair(dir: &Path, name: &str) -> (PathBuf, String) {
 
 /// Runs the repo's root helper against `root`, systemd replaced by a recorder into `calls`.
 fn run_helper(root: &Path, recorder: &Path) -> String {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../images/rootfs/usr/lib/slate/ssh-access");
+    let script =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../images/rootfs/usr/lib/slate/ssh-access");
     let out = Command::new(&script)
         .env("SLATE_SSH_ACCESS_ROOT", root)
         .env("SLATE_SSH_ACCESS_SYSTEMCTL", format!("{} systemctl", recorder.display()))
         .env("SLATE_SSH_ACCESS_SYSTEMD_RUN", format!("{} systemd-run", recorder.display()))
         .output()
         .expect("the ssh-access helper");
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let text =
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "ssh-access: {text}");
     text
 }
@@ -63,7 +65,8 @@ impl Sshd {
             .unwrap();
         assert!(out.status.success(), "{out:?}");
         let shipped =
-            std::fs::read_to_string(images.join("rootfs/etc/ssh/sshd_config.d/slate.conf")).unwrap();
+            std::fs::read_to_string(images.join("rootfs/etc/ssh/sshd_config.d/slate.conf"))
+                .unwrap();
         assert!(
             shipped.contains("AuthorizedKeysFile /var/lib/slate-system/ssh/authorized_keys /var/lib/slate-system/ssh/timed_authorized_keys"),
             "sshd reads both the card's and the timed keys: {shipped}"
@@ -79,7 +82,8 @@ impl Sshd {
         let config_file = dir.join("sshd_config");
         std::fs::write(&config_file, config).unwrap();
         std::fs::create_dir_all("/run/sshd").unwrap();
-        let test = Command::new("/usr/sbin/sshd").arg("-t").arg("-f").arg(&config_file).output().unwrap();
+        let test =
+            Command::new("/usr/sbin/sshd").arg("-t").arg("-f").arg(&config_file).output().unwrap();
         assert!(test.status.success(), "sshd -t: {}", String::from_utf8_lossy(&test.stderr));
         let log = std::fs::File::create(dir.join("sshd.log")).unwrap();
         let child = Command::new("/usr/sbin/sshd")
@@ -100,9 +104,20 @@ impl Sshd {
             .args(["-p", &self.port.to_string(), "-i"])
             .arg(key)
             .args([
-                "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", "-o", "StrictHostKeyChecking=no",
-                "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "-F", "/dev/null",
-                "root@127.0.0.1", "true",
+                "-o",
+                "BatchMode=yes",
+                "-o",
+                "IdentitiesOnly=yes",
+                "-o",
+                "StrictHostKeyChecking=no",
+                "-o",
+                "UserKnownHostsFile=/dev/null",
+                "-o",
+                "LogLevel=ERROR",
+                "-F",
+                "/dev/null",
+                "root@127.0.0.1",
+                "true",
             ])
             .stdin(Stdio::null())
             .output()
@@ -140,11 +155,22 @@ fn it_opens_root_ssh_for_a_time_and_closes_it_early() {
 
     let page = format!("/fleet/devices/{DEVICE}/ssh");
     // Need to know: the DSL may not (root on a device is IT's alone).
-    let dsl = server.client().get(format!("{}{page}", server.url)).header("Cookie", &server.staff_cookie).send().unwrap();
+    let dsl = server
+        .client()
+        .get(format!("{}{page}", server.url))
+        .header("Cookie", &server.staff_cookie)
+        .send()
+        .unwrap();
     assert_eq!(dsl.status().as_u16(), 403, "the DSL is refused the ssh page");
-    let dsl_cookie = std::mem::replace(&mut server.staff_cookie, server.staff_session("e2e.it", "it_admin"));
+    let it_cookie = server.staff_session("e2e.it", "it_admin");
+    let dsl_cookie = std::mem::replace(&mut server.staff_cookie, it_cookie);
     wait_until("device 12 enrolled", || {
-        let answer = server.client().get(format!("{}{page}", server.url)).header("Cookie", &server.staff_cookie).send().ok()?;
+        let answer = server
+            .client()
+            .get(format!("{}{page}", server.url))
+            .header("Cookie", &server.staff_cookie)
+            .send()
+            .ok()?;
         answer.status().is_success().then_some(())
     });
     assert!(server.staff_page(&page).contains("never opened"));
@@ -158,21 +184,34 @@ fn it_opens_root_ssh_for_a_time_and_closes_it_early() {
         ("ssh-ed25519 notbase64!".to_owned(), "60", "not base64"),
     ];
     for (keys, minutes, why) in &hostile {
-        let (status, body) = server.submit_answer(&page, &page, &[("keys", keys), ("minutes", minutes)]);
+        let (status, body) =
+            server.submit_answer(&page, &page, &[("keys", keys), ("minutes", minutes)]);
         assert_eq!(status, 400, "{keys}: {body}");
         assert!(body.contains(why), "{keys}: {body}");
     }
-    assert!(!device.state_file("ssh-access.request").exists(), "nothing refused reached the device");
+    assert!(
+        !device.state_file("ssh-access.request").exists(),
+        "nothing refused reached the device"
+    );
 
     let pasted = format!("{it_public} it@laptop\n");
-    let (status, body) = server.submit_answer(&page, &page, &[("keys", &pasted), ("minutes", "60")]);
+    let (status, body) =
+        server.submit_answer(&page, &page, &[("keys", &pasted), ("minutes", "60")]);
     assert_eq!(status, 303, "{body}");
     let request = wait_until("slated's request", || {
         std::fs::read_to_string(device.state_file("ssh-access.request")).ok()
     });
-    let until: i64 = request.lines().next().unwrap().strip_prefix("until=").unwrap().parse().unwrap();
+    let until: i64 =
+        request.lines().next().unwrap().strip_prefix("until=").unwrap().parse().unwrap();
     let until = chrono::DateTime::from_timestamp(until, 0).unwrap();
-    assert_eq!(request, format!("until={}\n{}", until.timestamp(), authorized_keys_lines(&[it_public.clone()], until)));
+    assert_eq!(
+        request,
+        format!(
+            "until={}\n{}",
+            until.timestamp(),
+            authorized_keys_lines(std::slice::from_ref(&it_public), until)
+        )
+    );
     assert!(!request.contains("it@laptop"), "the key's comment is not passed on: {request}");
     let state = wait_until("the device's answer on the page", || {
         let page = server.staff_page(&page);
@@ -184,16 +223,27 @@ fn it_opens_root_ssh_for_a_time_and_closes_it_early() {
     assert!(said.contains("ssh open for 1 key(s)"), "{said}");
     assert!(!device.state_file("ssh-access.request").exists(), "the helper took the request");
     let timed = std::fs::read_to_string(ssh_dir.join("timed_authorized_keys")).unwrap();
-    assert_eq!(timed, authorized_keys_lines(&[it_public.clone()], until));
+    assert_eq!(timed, authorized_keys_lines(std::slice::from_ref(&it_public), until));
     let asked = std::fs::read_to_string(&calls).unwrap();
     assert!(asked.contains("systemctl start ssh.service"), "{asked}");
-    assert!(asked.contains("--on-calendar=") && asked.contains("/usr/lib/slate/ssh-access expire"), "{asked}");
+    assert!(
+        asked.contains("--on-calendar=") && asked.contains("/usr/lib/slate/ssh-access expire"),
+        "{asked}"
+    );
 
     // A key whose expiry-time has passed, beside IT's: sshd itself refuses it.
     let past = chrono::Utc::now() - chrono::Duration::minutes(1);
-    std::fs::write(ssh_dir.join("timed_authorized_keys"), format!("{timed}{}", authorized_keys_lines(&[old_public], past))).unwrap();
+    std::fs::write(
+        ssh_dir.join("timed_authorized_keys"),
+        format!("{timed}{}", authorized_keys_lines(&[old_public], past)),
+    )
+    .unwrap();
     let sshd = Sshd::start(dir, &ssh_dir);
-    assert!(sshd.lets_in(&it_key), "IT's key before its time: {}", std::fs::read_to_string(dir.join("sshd.log")).unwrap_or_default());
+    assert!(
+        sshd.lets_in(&it_key),
+        "IT's key before its time: {}",
+        std::fs::read_to_string(dir.join("sshd.log")).unwrap_or_default()
+    );
     assert!(!sshd.lets_in(&old_key), "a key past its expiry-time");
     let log = std::fs::read_to_string(dir.join("sshd.log")).unwrap();
     assert!(log.contains("entry expired at"), "sshd says why: {log}");
@@ -202,7 +252,8 @@ fn it_opens_root_ssh_for_a_time_and_closes_it_early() {
     let close = format!("{page}/close");
     assert_eq!(server.submit(&page, &close, &[]), 303);
     wait_until("slated's close request", || {
-        (std::fs::read_to_string(device.state_file("ssh-access.request")).ok()? == "close\n").then_some(())
+        (std::fs::read_to_string(device.state_file("ssh-access.request")).ok()? == "close\n")
+            .then_some(())
     });
     let said = run_helper(&root, &recorder);
     assert!(said.contains("closed early"), "{said}");
@@ -214,9 +265,12 @@ fn it_opens_root_ssh_for_a_time_and_closes_it_early() {
         server.staff_page(&page).contains("ssh closed (by e2e.it)").then_some(())
     });
     // Both audited, as IT's.
-    let it_cookie = std::mem::replace(&mut server.staff_cookie, dsl_cookie);
+    server.staff_cookie = dsl_cookie;
     let audit = server.staff_page("/audit");
-    assert!(audit.contains("opened root ssh (ssh_access)") && audit.contains("closed root ssh (ssh_access)"), "{audit}");
+    assert!(
+        audit.contains("opened root ssh (ssh_access)")
+            && audit.contains("closed root ssh (ssh_access)"),
+        "{audit}"
+    );
     assert!(audit.contains("e2e.it"), "{audit}");
-    drop(it_cookie);
 }

@@ -41,7 +41,9 @@ pub fn ssh_words(state: Option<&SshAccessState>, now: DateTime<Utc>) -> String {
         (None, _) if now < s.until => {
             format!("opening until {until} (by {}): the device has not answered yet", s.by)
         }
-        (None, _) => format!("ssh closed (the opening until {until} by {} was never answered)", s.by),
+        (None, _) => {
+            format!("ssh closed (the opening until {until} by {} was never answered)", s.by)
+        }
         (Some(SshOutcome::Opened { until, .. }), _) if now < *until => {
             format!("ssh open until {} (by {})", format_uk_clock(*until), s.by)
         }
@@ -69,7 +71,8 @@ pub async fn ssh_page(
             None => Ok(None),
         })
         .await?;
-    let current = found.ok_or_else(|| PageError::NotFound(format!("There is no device {number}.")))?;
+    let current =
+        found.ok_or_else(|| PageError::NotFound(format!("There is no device {number}.")))?;
     let viewer = staff.viewer();
     let title = format!("Root ssh on device {device}");
     Ok(layout(
@@ -117,7 +120,11 @@ pub async fn open_ssh(
     let device = device_of(&number)?;
     let keys = parse_keys(&f.keys).map_err(PageError::BadForm)?;
     let minutes: i64 = f.minutes.trim().parse().map_err(|_| {
-        PageError::BadForm(format!("Open for: a number of minutes, {} to {}.", MIN_OPEN.num_minutes(), MAX_OPEN.num_minutes()))
+        PageError::BadForm(format!(
+            "Open for: a number of minutes, {} to {}.",
+            MIN_OPEN.num_minutes(),
+            MAX_OPEN.num_minutes()
+        ))
     })?;
     let open_for = check_minutes(minutes).map_err(PageError::BadForm)?;
     queue(&staff, &state, device, keys, open_for).await
@@ -195,7 +202,11 @@ mod tests {
             (Some(state(1, opened)), after, "expired at 11:30 GMT"),
             (Some(state(0, Some(SshOutcome::Closed))), before, "ssh closed (by it.admin)"),
             (Some(state(0, None)), before, "closing"),
-            (Some(state(1, Some(SshOutcome::Refused { reason: "clock".into() }))), before, "refused: clock"),
+            (
+                Some(state(1, Some(SshOutcome::Refused { reason: "clock".into() }))),
+                before,
+                "refused: clock",
+            ),
         ];
         for (state, now, part) in cases {
             let words = ssh_words(state.as_ref(), now);

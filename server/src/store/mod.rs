@@ -31,9 +31,9 @@ mod retention;
 mod roster;
 mod schema;
 mod settings;
-mod ssh_access;
 pub mod sql;
 mod sqlite;
+mod ssh_access;
 mod staff;
 mod updates;
 pub use updates::BundleRemoval;
@@ -62,8 +62,8 @@ pub use queries::{DeviceRecord, ReportRecord, SessionRecord, WhoHad, CLOCK_NOT_S
 pub use register::{FleetRow, RegisterEntry};
 pub use retention::Purged;
 pub use roster::{Imported, PupilChange, RosterName, RosterPupil};
-pub use ssh_access::SshAccessState;
 pub use settings::{IDLE_TIMEOUT_MIN, LESSON_ENDS, URL_SALT};
+pub use ssh_access::SshAccessState;
 pub use staff::{AuditEntry, Recovery, StaffAccount, StaffListing, StaffSession, UnlockPinHolder};
 
 use chrono::{DateTime, SecondsFormat, Utc};

@@ -61,7 +61,13 @@ impl Store {
         let command: i64 = tx.query_row(
             "INSERT INTO device_commands (device, action, issued_at, expires_at, issued_by)
              VALUES ($1, $2, $3, $4, $5) RETURNING id",
-            (device.get(), CommandAction::SshAccess.as_str(), db_time(now), db_time(expires_at), by),
+            (
+                device.get(),
+                CommandAction::SshAccess.as_str(),
+                db_time(now),
+                db_time(expires_at),
+                by,
+            ),
             |r| r.get(0),
         )?;
         let keys_json = serde_json::to_string(keys).expect("keys always serialise");
@@ -151,7 +157,10 @@ mod tests {
         let older = Understands { test_button: true, check_filter: true, ssh_access: false };
         assert!(store.commands_for(device(1), 0, now, older).unwrap().0.is_empty());
         let state = store.ssh_access_state(device(1)).unwrap().unwrap();
-        assert_eq!((state.by.as_str(), state.keys, state.until, state.answer), ("it.admin", 1, until, None));
+        assert_eq!(
+            (state.by.as_str(), state.keys, state.until, state.answer),
+            ("it.admin", 1, until, None)
+        );
         assert!(store.ssh_access_state(device(2)).unwrap().is_none());
     }
 }

@@ -32,8 +32,7 @@ pub fn live_commands(reply: &CommandsReply, now: DateTime<Utc>) -> Vec<DeviceCom
 /// test, which refuses a query it does not know; a server that knows only the button test
 /// ignores the name it does not know).
 pub fn poll_path(cursor: u64, can_test: bool) -> String {
-    let can =
-    if can_test {
+    let can = if can_test {
         format!("&can={CAN_TEST_BUTTON},{CAN_CHECK_FILTER},{CAN_SSH_ACCESS}")
     } else {
         String::new()

@@ -78,12 +78,29 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let request = dir.path().join(REQUEST_FILE);
         let opened = carry_out(dir.path(), &command(&[KEY], "2026-12-07T11:30:00Z"), now);
-        assert!(matches!(opened, EventBody::SshAccess { command: 5, outcome: SshOutcome::Opened { keys: 1, .. } }), "{opened:?}");
+        assert!(
+            matches!(
+                opened,
+                EventBody::SshAccess { command: 5, outcome: SshOutcome::Opened { keys: 1, .. } }
+            ),
+            "{opened:?}"
+        );
         let text = std::fs::read_to_string(&request).unwrap();
-        assert!(text.starts_with("until=") && text.contains(&format!("expiry-time=\"20261207113000Z\" {KEY}\n")), "{text}");
+        assert!(
+            text.starts_with("until=")
+                && text.contains(&format!("expiry-time=\"20261207113000Z\" {KEY}\n")),
+            "{text}"
+        );
         let refused = carry_out(dir.path(), &command(&[KEY], "2036-12-07T11:30:00Z"), now);
-        assert!(matches!(refused, EventBody::SshAccess { outcome: SshOutcome::Refused { .. }, .. }));
-        assert_eq!(std::fs::read_to_string(&request).unwrap(), text, "a refusal leaves the request as it was");
+        assert!(matches!(
+            refused,
+            EventBody::SshAccess { outcome: SshOutcome::Refused { .. }, .. }
+        ));
+        assert_eq!(
+            std::fs::read_to_string(&request).unwrap(),
+            text,
+            "a refusal leaves the request as it was"
+        );
         let closed = carry_out(dir.path(), &command(&[], "2026-12-07T10:30:00Z"), now);
         assert!(matches!(closed, EventBody::SshAccess { outcome: SshOutcome::Closed, .. }));
         assert_eq!(std::fs::read_to_string(&request).unwrap(), "close\n");
