@@ -60,8 +60,7 @@ async fn it_opens_ssh_on_one_device_and_closes_it_early() {
     let closed = submit(&mut it, page, &format!("{page}/close"), &[]).await;
     assert_eq!(closed.status(), 303);
     let reply = commands(&server, &credential, "&can=ssh_access").await;
-    let close =
-        reply.commands.iter().filter(|c| c.action == CommandAction::SshAccess).last().unwrap();
+    let close = reply.commands.iter().rfind(|c| c.action == CommandAction::SshAccess).unwrap();
     assert!(close.ssh_access.as_ref().unwrap().keys.is_empty(), "a close carries no keys");
     answer(&server, &credential, close.id, SshOutcome::Closed).await;
     assert!(it.page(page).await.contains("ssh closed (by it.one)"));
