@@ -264,6 +264,26 @@ fn it_opens_root_ssh_for_a_time_and_closes_it_early() {
     wait_until("the close on the page", || {
         server.staff_page(&page).contains("ssh closed (by e2e.it)").then_some(())
     });
+
+    // The same from the server's console: checked, queued, and the device writes its request.
+    let keys_file = dir.join("it_key.pub");
+    let said = server.cli(&[
+        "device",
+        "ssh",
+        "--device",
+        "12",
+        "--keys",
+        keys_file.to_str().unwrap(),
+        "--minutes",
+        "30",
+    ]);
+    assert!(said.contains("root ssh with 1 key(s) until"), "{said}");
+    let request = wait_until("slated's request from the console's opening", || {
+        std::fs::read_to_string(device.state_file("ssh-access.request"))
+            .ok()
+            .filter(|r| r.starts_with("until="))
+    });
+    assert!(request.ends_with(&format!(" {it_public}\n")), "{request}");
     // Both audited, as IT's.
     server.staff_cookie = dsl_cookie;
     let audit = server.staff_page("/audit");
@@ -272,5 +292,5 @@ fn it_opens_root_ssh_for_a_time_and_closes_it_early() {
             && audit.contains("closed root ssh (ssh_access)"),
         "{audit}"
     );
-    assert!(audit.contains("e2e.it"), "{audit}");
+    assert!(audit.contains("e2e.it") && audit.contains("console"), "{audit}");
 }
