@@ -56,6 +56,15 @@ async fn it_opens_ssh_on_one_device_and_closes_it_early() {
         .await;
     let shown = it.page(page).await;
     assert!(shown.contains("ssh open until") && shown.contains("(by it.one)"), "{shown}");
+    // The DSL sees it on the device's page too; a teacher does not.
+    let mut dsl = Browser::signed_in(&server, "b.dsl", Role::Dsl).await;
+    let device_page = dsl.page("/devices/12").await;
+    assert!(
+        device_page.contains("ssh open until") && device_page.contains("(by it.one)"),
+        "{device_page}"
+    );
+    let mut teacher = Browser::signed_in(&server, "b.teacher", Role::Teacher).await;
+    assert!(!teacher.page("/devices/12").await.contains("Root ssh"));
 
     let closed = submit(&mut it, page, &format!("{page}/close"), &[]).await;
     assert_eq!(closed.status(), 303);

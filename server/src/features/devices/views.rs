@@ -121,6 +121,7 @@ pub fn device_page(
     register: &[RegisterEntry],
     case_file: Option<DeviceCaseFile<'_>>,
     button_test: Option<&str>,
+    ssh: Option<&str>,
 ) -> Markup {
     let title = format!("Device {number}");
     layout(
@@ -138,6 +139,10 @@ pub fn device_page(
                     dd.report-button {
                         @if let Some(words) = button_test { span.button-test { (words) } " " }
                         @if viewer.may(Permission::TestButton) { (test_button_form(viewer, number)) }
+                    }
+                    @if let Some(words) = ssh {
+                        dt { "Root ssh" }
+                        dd #ssh-state { (words) }
                     }
                 }
             } @else {
@@ -583,7 +588,7 @@ mod tests {
     fn device_page_with(sessions: &[SessionRecord], incidents: &[IncidentRecord]) -> String {
         let activity = DeviceActivity::default();
         let case_file = DeviceCaseFile { incidents, activity: &activity };
-        device_page(&viewer(), 12, None, sessions, &[], Some(case_file), None).into_string()
+        device_page(&viewer(), 12, None, sessions, &[], Some(case_file), None, None).into_string()
     }
 
     #[test]
