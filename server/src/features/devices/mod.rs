@@ -104,8 +104,7 @@ pub async fn device_page(
         case_file
             .as_ref()
             .map(|(incidents, activity)| views::DeviceCaseFile { incidents, activity }),
-        test.as_deref(),
-        ssh.as_deref(),
+        views::DeviceWords { button_test: test.as_deref(), ssh: ssh.as_deref() },
     ))
 }
 

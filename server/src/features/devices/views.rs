@@ -111,6 +111,13 @@ pub struct DeviceCaseFile<'a> {
     pub activity: &'a DeviceActivity,
 }
 
+/// What a device page says of the device's report button test and its root ssh, when shown.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DeviceWords<'a> {
+    pub button_test: Option<&'a str>,
+    pub ssh: Option<&'a str>,
+}
+
 /// One device: who used it, the iPad register, and for readers of case files its incidents and
 /// what it blocked.
 pub fn device_page(
@@ -120,9 +127,9 @@ pub fn device_page(
     sessions: &[SessionRecord],
     register: &[RegisterEntry],
     case_file: Option<DeviceCaseFile<'_>>,
-    button_test: Option<&str>,
-    ssh: Option<&str>,
+    words: DeviceWords<'_>,
 ) -> Markup {
+    let DeviceWords { button_test, ssh } = words;
     let title = format!("Device {number}");
     layout(
         Some(viewer),
@@ -588,7 +595,8 @@ mod tests {
     fn device_page_with(sessions: &[SessionRecord], incidents: &[IncidentRecord]) -> String {
         let activity = DeviceActivity::default();
         let case_file = DeviceCaseFile { incidents, activity: &activity };
-        device_page(&viewer(), 12, None, sessions, &[], Some(case_file), None, None).into_string()
+        device_page(&viewer(), 12, None, sessions, &[], Some(case_file), DeviceWords::default())
+            .into_string()
     }
 
     #[test]
