@@ -93,7 +93,7 @@ pub async fn device_page(
         .await?;
     let (record, sessions, register, case_file, test, ssh) = found.ok_or_else(not_found)?;
     let test = test.map(|t| views::button_test_words(&t, Utc::now()));
-    let ssh = ssh.map(|s| crate::features::ssh_access::ssh_words(s.as_ref(), Utc::now()));
+    let ssh = ssh.map(|s| crate::ssh_access::ssh_words(s.as_ref(), Utc::now()));
     staff.audit(&state, "viewed device", Some(format!("device {device}"))).await?;
     Ok(views::device_page(
         &staff.viewer(),
