@@ -31,7 +31,7 @@
 //! delivered once per device even across reconnects, and a device that was off for the day is
 //! not locked by yesterday's "eyes on me" (each command has an `expires_at`). `can` (optional)
 //! names actions newer than the first four that the device understands (`test_button`,
-//! `check_filter`): a server sends those to no device that did not say so, since an older device
+//! `check_filter`, `ssh_access`): a server sends those to no device that did not say so, since an older device
 //! refuses a reply with an action it does not know.
 
 use crate::bundle::SignedBundle;
@@ -211,6 +211,10 @@ pub struct DeviceCommand {
     /// [`MAX_CHECK_NAMES`]); left out for every other action.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub check_names: Vec<CheckName>,
+    /// `ssh_access` only: the keys and until when ([`crate::ssh_access`]); left out for every
+    /// other action, so no older device ever sees the field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssh_access: Option<crate::ssh_access::SshAccess>,
 }
 
 /// One name a filter check resolves, with the category (list) the server took it from: the
@@ -235,11 +239,17 @@ impl DeviceCommand {
         expires_at: DateTime<Utc>,
         action: CommandAction,
     ) -> Self {
-        Self { id, issued_at, expires_at, action, check_names: Vec::new() }
+        Self { id, issued_at, expires_at, action, check_names: Vec::new(), ssh_access: None }
     }
 
-    /// Checks what a type cannot: a check's names are well-formed domain names, within limits.
+    /// Checks what a type cannot: a check's names are well-formed domain names, within limits;
+    /// `ssh_access` comes with its action only. Its keys and `until` are the device's to judge
+    /// ([`crate::ssh_access::decide`]): a bad one is refused and said so, not the whole reply.
     pub fn validate(&self) -> Result<(), ProtocolError> {
+        match (&self.ssh_access, self.action) {
+            (Some(_), CommandAction::SshAccess) | (None, _) => {}
+            (Some(_), _) => return Err(invalid("ssh_access", "on another action")),
+        }
         if self.check_names.len() > MAX_CHECK_NAMES {
             return Err(invalid("check_names", "too many"));
         }
@@ -282,7 +292,14 @@ pub enum CommandAction {
     /// device's own filter (slate-dns) and answer with a `filter_checked` event. Sent only to a
     /// device whose poll says it understands it ([`CAN_CHECK_FILTER`]).
     CheckFilter,
+    /// Timed root ssh, opened by IT from the server: the command's `ssh_access` says with which
+    /// keys and until when, or (no keys) closes it early. Sent only to a device whose poll says
+    /// it understands it ([`CAN_SSH_ACCESS`]); answered with an `ssh_access` event.
+    SshAccess,
 }
+
+/// The commands poll's `can` value of a device that understands [`CommandAction::SshAccess`].
+pub const CAN_SSH_ACCESS: &str = "ssh_access";
 
 /// The commands poll's `can` value of a device that understands [`CommandAction::CheckFilter`].
 pub const CAN_CHECK_FILTER: &str = "check_filter";
@@ -311,6 +328,7 @@ impl CommandAction {
             CommandAction::RefreshPolicy => "refresh_policy",
             CommandAction::TestButton => "test_button",
             CommandAction::CheckFilter => "check_filter",
+            CommandAction::SshAccess => "ssh_access",
         }
     }
 }
@@ -327,6 +345,7 @@ mod tests {
             expires_at: "2026-11-23T10:24:00Z".parse().unwrap(),
             action: CommandAction::LockScreens,
             check_names: Vec::new(),
+            ssh_access: None,
         };
         let reply = CommandsReply::new(vec![command.clone()], 7);
         let wire = serde_json::to_vec(&reply).unwrap();

@@ -73,6 +73,7 @@ pub mod device;
 pub mod kiosk;
 pub mod provisioning;
 pub mod routes;
+pub mod ssh_access;
 pub mod staff;
 pub mod update;
 pub mod url_lists;
@@ -549,6 +550,14 @@ pub enum EventBody {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         error: Option<String>,
     },
+    /// The answer to timed root ssh ([`device::CommandAction::SshAccess`]): opened until when,
+    /// closed, or refused and why. A newer kind: sent only to a server whose
+    /// [`IngestReply::accepts`] names it.
+    SshAccess {
+        /// The server's id of the `ssh_access` command.
+        command: u64,
+        outcome: ssh_access::SshOutcome,
+    },
 }
 
 /// What the device's filter said of one name in a filter check.
@@ -654,9 +663,10 @@ pub const ACCEPTS_DNS_DROPPED: &str = "security_breach:dns_dropped";
 /// The event kinds newer than the first release's, and the newer cases of one
 /// ([`EventBody::accepts_word`]): a device sends one only to a server whose
 /// [`IngestReply::accepts`] names it.
-pub const NEWER_KINDS: [&str; 5] = [
+pub const NEWER_KINDS: [&str; 6] = [
     "security_breach",
     "filter_checked",
+    "ssh_access",
     BUTTON_TESTED_BY_STAFF,
     ACCEPTS_FILTER_REFUSED,
     ACCEPTS_DNS_DROPPED,
@@ -904,6 +914,17 @@ impl EventBody {
                 }
                 Ok(())
             }
+            EventBody::SshAccess { outcome, .. } => match outcome {
+                ssh_access::SshOutcome::Refused { reason } => {
+                    check_text("reason", reason, MAX_TEXT_BYTES)
+                }
+                ssh_access::SshOutcome::Opened { keys, .. }
+                    if *keys as usize > ssh_access::MAX_KEYS =>
+                {
+                    Err(invalid("keys", "too many"))
+                }
+                _ => Ok(()),
+            },
         }
     }
 
@@ -938,6 +959,7 @@ impl EventBody {
             EventBody::ButtonTested { .. } => "button_tested",
             EventBody::SecurityBreach { .. } => "security_breach",
             EventBody::FilterChecked { .. } => "filter_checked",
+            EventBody::SshAccess { .. } => "ssh_access",
         }
     }
 }

@@ -71,13 +71,16 @@ pub enum Permission {
     /// The language of the pupils' screens, the school's and each class's: what devices are
     /// told, like the rest of setup, and no pupil data (so IT's as well as the DSL's).
     ManageLanguages,
+    /// Timed root ssh on one device (15 minutes to 8 hours, with IT's own keys), and closing
+    /// it early: the device's whole system, so IT's alone.
+    OpenSsh,
 }
 
 use Permission::*;
 use Role::{DeputyDsl, Dsl, ItAdmin, Teacher};
 
 /// The one table: each permission and the roles that have it.
-pub const TABLE: [(Permission, &[Role]); 25] = [
+pub const TABLE: [(Permission, &[Role]); 26] = [
     (SeeNewReports, &[Dsl, DeputyDsl, Teacher]),
     (Acknowledge, &[Dsl, DeputyDsl, Teacher]),
     (ReadCaseFile, &[Dsl, DeputyDsl]),
@@ -103,6 +106,7 @@ pub const TABLE: [(Permission, &[Role]); 25] = [
     (ManageAgreements, &[Dsl, DeputyDsl]),
     (CheckFilter, &[Dsl, DeputyDsl, ItAdmin]),
     (ManageLanguages, &[Dsl, DeputyDsl, ItAdmin]),
+    (OpenSsh, &[ItAdmin]),
 ];
 
 /// May `role` do `permission`?
@@ -139,6 +143,7 @@ impl Permission {
             ManageAgreements => "the school's own acceptable use agreements (KS1, KS2): edit, preview, save a version, back to the built-in text",
             CheckFilter => "the termly filter check: record it, and check chosen devices' filters with test names from each category",
             ManageLanguages => "the language of the pupils' screens: the school's and each class's",
+            OpenSsh => "root ssh on one device for a limited time (15 minutes to 8 hours) with IT's own keys, and closing it early",
         }
     }
 }
@@ -247,8 +252,10 @@ mod tests {
     /// The need-to-know promises, each stated as who has a permission.
     #[test]
     fn need_to_know() {
-        let cases: [(Permission, &[Role]); 18] = [
+        let cases: [(Permission, &[Role]); 19] = [
             (ManageUpdates, &[ItAdmin]),
+            // Root on a device: IT's alone, not even the DSL's.
+            (OpenSsh, &[ItAdmin]),
             // The filter check shows test names and devices, never a pupil: IT runs it too.
             (CheckFilter, &[Dsl, DeputyDsl, ItAdmin]),
             (ManageLanguages, &[Dsl, DeputyDsl, ItAdmin]),

@@ -179,6 +179,27 @@ pub enum DeviceCommand {
     /// number without anyone typing it. The file is CSV with the header `serial,device`; it is
     /// refused whole, naming the line, if a row is wrong or a serial or number appears twice.
     Numbers(DeviceNumbersArgs),
+    /// Open root ssh on one device for a limited time with IT's own OpenSSH public keys (as
+    /// the Fleet page's "Root ssh" does), or close it early with --close. Audited as the
+    /// console. The device gets it at its next commands poll (within half a minute).
+    Ssh(DeviceSshArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DeviceSshArgs {
+    /// The number painted on the device, 1 to 9999.
+    #[arg(long, value_parser = parse_device)]
+    pub device: DeviceNumber,
+    /// OpenSSH public keys, one a line (ssh-ed25519, ecdsa, or RSA of 3072 bits or more; no
+    /// options).
+    #[arg(long, value_name = "FILE", required_unless_present = "close", conflicts_with = "close")]
+    pub keys: Option<PathBuf>,
+    /// How long the keys work, 15 to 480 minutes.
+    #[arg(long, default_value_t = 60)]
+    pub minutes: i64,
+    /// Close timed ssh on the device now (the card's own keys stay).
+    #[arg(long)]
+    pub close: bool,
 }
 
 #[derive(Debug, Args)]

@@ -89,6 +89,7 @@ pub mod run_as;
 pub mod running;
 pub mod secrets;
 pub mod session_end;
+pub mod ssh_access;
 pub mod staff_accounts;
 pub mod store;
 pub mod tls;

@@ -11,10 +11,10 @@ use clap::{CommandFactory, Parser};
 use slate_server::auth::{self, HashCost};
 use slate_server::cli::{
     BackupArgs, Cli, Command, CompletionsArgs, DatabaseArgs, DeviceArgs, DeviceCommand,
-    EnrollmentTokenArgs, InitArgs, ManArgs, ProvisionCommand, ProvisionSignArgs, PupilAddArgs,
-    PupilCommand, RestoreArgs, RosterCommand, RosterImportArgs, ServeArgs, StaffAddArgs,
-    StaffCommand, StaffDisableArgs, StaffRecoverArgs, UpdateAddArgs, UpdateCaArgs, UpdateCommand,
-    UpdateRemoveArgs, UpdateRolloutArgs,
+    DeviceSshArgs, EnrollmentTokenArgs, InitArgs, ManArgs, ProvisionCommand, ProvisionSignArgs,
+    PupilAddArgs, PupilCommand, RestoreArgs, RosterCommand, RosterImportArgs, ServeArgs,
+    StaffAddArgs, StaffCommand, StaffDisableArgs, StaffRecoverArgs, UpdateAddArgs, UpdateCaArgs,
+    UpdateCommand, UpdateRemoveArgs, UpdateRolloutArgs,
 };
 use slate_server::config::{self, Config};
 use slate_server::data_dir::DataDir;
@@ -64,6 +64,7 @@ async fn main() -> ExitCode {
         Command::Device(DeviceCommand::Rotate(args)) => {
             rotate_device(&cli.data_dir, database, args)
         }
+        Command::Device(DeviceCommand::Ssh(args)) => device_ssh(&cli.data_dir, database, args),
         Command::Device(DeviceCommand::Numbers(args)) => {
             device_numbers(&cli.data_dir, database, args)
         }
@@ -523,6 +524,43 @@ fn rotate_device(data_dir: &Path, database: &DatabaseArgs, args: DeviceArgs) -> 
         "device {} will replace its credential at its next upload; its page says when it has",
         args.device
     );
+    Ok(())
+}
+
+/// `device ssh`: the keys read as the caller (IT's file), checked, then queued and audited as
+/// the console; the running server's devices take it at their next poll.
+fn device_ssh(data_dir: &Path, database: &DatabaseArgs, args: DeviceSshArgs) -> anyhow::Result<()> {
+    use slate_protocol::ssh_access::{check_minutes, parse_keys, MAX_OPEN};
+    let keys = match &args.keys {
+        Some(file) => {
+            let text = std::fs::read_to_string(file)
+                .with_context(|| format!("cannot read the keys {}", file.display()))?;
+            parse_keys(&text).map_err(anyhow::Error::msg)?
+        }
+        None => Vec::new(),
+    };
+    let window = if args.close {
+        MAX_OPEN
+    } else {
+        check_minutes(args.minutes).map_err(anyhow::Error::msg)?
+    };
+    let (_, store) = open(data_dir, database)?;
+    if store.device(args.device)?.is_none() {
+        anyhow::bail!("device {} is not enrolled", args.device);
+    }
+    let now = chrono::Utc::now();
+    let until = if keys.is_empty() { now } else { now + window };
+    store.queue_ssh_access(args.device, &keys, until, now, now + window, "console")?;
+    if keys.is_empty() {
+        println!("device {}: timed ssh closes at its next poll", args.device);
+    } else {
+        println!(
+            "device {}: root ssh with {} key(s) until {}; its Fleet page says when it answers",
+            args.device,
+            keys.len(),
+            slate_server::uk_time::format_uk(until)
+        );
+    }
     Ok(())
 }
 

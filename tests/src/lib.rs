@@ -163,11 +163,17 @@ impl Server {
         server
     }
 
-    /// Signs a DSL in the only way there is without a password: an account made (or reset) on
-    /// the console, a one-time recovery link, TOTP set up with the key the link's page shows.
+    /// Signs a DSL in ([`Server::staff_session`]).
     fn dsl_session(&self) -> String {
-        self.cli(&["staff", "add", "--username", "e2e.dsl", "--role", "dsl"]);
-        let out = self.cli(&["staff", "recover", "--username", "e2e.dsl", "--url", &self.url]);
+        self.staff_session("e2e.dsl", "dsl")
+    }
+
+    /// Signs a member of staff with `role` in the only way there is without a password: an
+    /// account made (or reset) on the console, a one-time recovery link, TOTP set up with the
+    /// key the link's page shows. Returns the session cookie (for [`Server::staff_cookie`]).
+    pub fn staff_session(&self, username: &str, role: &str) -> String {
+        self.cli(&["staff", "add", "--username", username, "--role", role]);
+        let out = self.cli(&["staff", "recover", "--username", username, "--url", &self.url]);
         let link = out.lines().find(|l| l.contains("/staff/recover?token=")).expect("a link");
         let token = link.rsplit('=').next().expect("token");
         let client = self.client_without_redirects();

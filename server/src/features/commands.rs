@@ -143,18 +143,20 @@ pub fn command_label(action: CommandAction) -> &'static str {
         CommandAction::RefreshPolicy => "Fetch the changed policy",
         CommandAction::TestButton => "Test the button",
         CommandAction::CheckFilter => "Filter check",
+        CommandAction::SshAccess => "Root ssh (IT)",
     }
 }
 
 /// A stored command's label; one this server does not know stays as stored.
 fn stored_command_label(action: &str) -> &str {
-    const ALL: [CommandAction; 6] = [
+    const ALL: [CommandAction; 7] = [
         CommandAction::LockScreens,
         CommandAction::UnlockScreens,
         CommandAction::SignOutAll,
         CommandAction::RefreshPolicy,
         CommandAction::TestButton,
         CommandAction::CheckFilter,
+        CommandAction::SshAccess,
     ];
     ALL.into_iter().find(|a| a.as_str() == action).map_or(action, |a| command_label(a))
 }

@@ -22,7 +22,7 @@ use chrono::Utc;
 use slate_protocol::bundle::{BundleKind, SignedBundle};
 use slate_protocol::class_set::{NumberReply, NumberRequest};
 use slate_protocol::device::{
-    check_list_name, CommandsReply, PolicyReply, CAN_CHECK_FILTER, CAN_TEST_BUTTON,
+    check_list_name, CommandsReply, PolicyReply, CAN_CHECK_FILTER, CAN_SSH_ACCESS, CAN_TEST_BUTTON,
     MAX_COMMAND_WAIT_S,
 };
 use slate_protocol::routes;
@@ -325,6 +325,7 @@ pub fn parse_commands_query(query: Option<&str>) -> Result<(u64, u32, Understand
             "can" => {
                 can.test_button |= value.split(',').any(|c| c == CAN_TEST_BUTTON);
                 can.check_filter |= value.split(',').any(|c| c == CAN_CHECK_FILTER);
+                can.ssh_access |= value.split(',').any(|c| c == CAN_SSH_ACCESS);
             }
             _ => return Err("unknown query parameter (after, wait_s and can only)".to_owned()),
         }
@@ -534,18 +535,26 @@ mod tests {
     fn the_commands_query_is_checked_by_name() {
         type Case<'a> = (Option<&'a str>, Result<(u64, u32, Understands), &'a str>);
         let none = Understands::default();
-        let test = Understands { test_button: true, check_filter: false };
-        let cases: [Case; 14] = [
+        let test = Understands { test_button: true, ..Understands::default() };
+        let cases: [Case; 16] = [
             (None, Ok((0, 25, none))),
             (Some("after=7&wait_s=1"), Ok((7, 1, none))),
             (Some("wait_s=55"), Ok((0, 55, none))),
             (Some("after=7&wait_s=25&can=test_button"), Ok((7, 25, test))),
             (Some("can=from_a_newer_device,test_button"), Ok((0, 25, test))),
             (Some("can=from_a_newer_device"), Ok((0, 25, none))),
-            (Some("can=test_button,check_filter"), Ok((0, 25, Understands::ALL))),
+            (Some("can=test_button,check_filter,ssh_access"), Ok((0, 25, Understands::ALL))),
+            (
+                Some("can=test_button,check_filter"),
+                Ok((0, 25, Understands { ssh_access: false, ..Understands::ALL })),
+            ),
+            (
+                Some("can=ssh_access"),
+                Ok((0, 25, Understands { ssh_access: true, ..Understands::default() })),
+            ),
             (
                 Some("can=check_filter"),
-                Ok((0, 25, Understands { test_button: false, check_filter: true })),
+                Ok((0, 25, Understands { check_filter: true, ..Understands::default() })),
             ),
             (Some("wait_s=0"), Err("wait_s")),
             (Some("wait_s=56"), Err("wait_s")),

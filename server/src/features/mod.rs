@@ -26,6 +26,7 @@ pub mod record_incident;
 pub mod recovery;
 pub mod setup;
 pub mod sign_in;
+pub mod ssh_access;
 pub mod staff_accounts;
 pub mod updates;
 

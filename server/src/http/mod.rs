@@ -19,7 +19,7 @@ use crate::config::Config;
 use crate::features::{
     agreements, alert_settings, audit, block_requests, bypasses, commands, device_api,
     device_numbers, devices, filter_checks, filtering_log, governors, incidents, languages, pupils,
-    record_incident, recovery, setup, sign_in, staff_accounts, updates,
+    record_incident, recovery, setup, sign_in, ssh_access, staff_accounts, updates,
 };
 use crate::notify::Notifier;
 use crate::secrets::Secret;
@@ -218,6 +218,7 @@ pub fn routes() -> Routes {
         .merge(block_requests::routes())
         .merge(commands::routes())
         .merge(filter_checks::routes())
+        .merge(ssh_access::routes())
         .merge(governors::routes())
         .merge(audit::routes())
         .merge(alert_settings::routes())

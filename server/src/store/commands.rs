@@ -39,10 +39,11 @@ pub struct ButtonTestRecord {
 pub struct Understands {
     pub test_button: bool,
     pub check_filter: bool,
+    pub ssh_access: bool,
 }
 
 impl Understands {
-    pub const ALL: Self = Self { test_button: true, check_filter: true };
+    pub const ALL: Self = Self { test_button: true, check_filter: true, ssh_access: true };
 }
 
 fn parse_action(text: &str) -> Result<CommandAction, StoreError> {
@@ -93,7 +94,7 @@ impl Store {
     /// The live commands for `device` after cursor `after`, and the cursor to pass next time.
     /// A cursor past the newest command (a server restored from a backup) starts over.
     /// `can`: the newer actions the device said it understands; the others are never sent to
-    /// it. A `check_filter` carries its check's names.
+    /// it. A `check_filter` carries its check's names, an `ssh_access` its keys and until.
     pub fn commands_for(
         &self,
         device: DeviceNumber,
@@ -110,7 +111,7 @@ impl Store {
         let mut statement = connection.prepare(
             "SELECT id, issued_at, expires_at, action FROM device_commands
              WHERE id > $1 AND (device IS NULL OR device = $2) AND expires_at > $3
-               AND action <> $5 AND action <> $6
+               AND action <> $5 AND action <> $6 AND action <> $7
              ORDER BY id LIMIT $4",
         )?;
         let unknown = |understood: bool, action: CommandAction| {
@@ -128,6 +129,7 @@ impl Store {
                 MAX_COMMANDS_PER_REPLY as i64,
                 unknown(can.test_button, CommandAction::TestButton),
                 unknown(can.check_filter, CommandAction::CheckFilter),
+                unknown(can.ssh_access, CommandAction::SshAccess),
             ),
             |r| {
                 Ok((
@@ -153,6 +155,9 @@ impl Store {
         for command in commands.iter_mut().filter(|c| c.action == CommandAction::CheckFilter) {
             command.check_names =
                 super::filter_checks::names_of_command(&**connection, command.id)?;
+        }
+        for command in commands.iter_mut().filter(|c| c.action == CommandAction::SshAccess) {
+            command.ssh_access = super::ssh_access::access_of_command(&**connection, command.id)?;
         }
         // A full page may have more behind it; otherwise everything up to the newest is seen.
         let cursor = if commands.len() == MAX_COMMANDS_PER_REPLY {

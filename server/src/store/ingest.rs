@@ -291,6 +291,8 @@ fn derive_rows(
         // A refused policy or a PIN lockout: in the events table, for the alert rules and the
         // device's page.
         EventBody::SecurityBreach { .. } => {}
+        // Timed ssh's answer: the device's page reads it from the events table.
+        EventBody::SshAccess { .. } => {}
         // A filter check's answer: kept with the check (the event itself is a device event,
         // purged long before the check).
         EventBody::FilterChecked { command, results, error } => {

@@ -33,6 +33,7 @@ mod schema;
 mod settings;
 pub mod sql;
 mod sqlite;
+mod ssh_access;
 mod staff;
 mod updates;
 pub use updates::BundleRemoval;
@@ -62,6 +63,7 @@ pub use register::{FleetRow, RegisterEntry};
 pub use retention::Purged;
 pub use roster::{Imported, PupilChange, RosterName, RosterPupil};
 pub use settings::{IDLE_TIMEOUT_MIN, LESSON_ENDS, URL_SALT};
+pub use ssh_access::SshAccessState;
 pub use staff::{AuditEntry, Recovery, StaffAccount, StaffListing, StaffSession, UnlockPinHolder};
 
 use chrono::{DateTime, SecondsFormat, Utc};

@@ -103,6 +103,9 @@ const MIGRATIONS: &[Migration] = &[
     // The outbox's rows of one incident by index: the escalation check no longer scans the
     // outbox once per open incident (issue 17).
     migration!("0027_alert_outbox_by_incident"),
+    // Timed root ssh on one device, opened by IT from the server: each command's keys and
+    // until when.
+    migration!("0028_ssh_access"),
 ];
 
 pub fn migrations() -> Migrations<'static> {

@@ -26,6 +26,7 @@ mod recorded_incidents;
 mod recovery;
 mod retention;
 mod role_matrix;
+mod ssh_access;
 mod staff;
 mod store_story;
 mod updates;

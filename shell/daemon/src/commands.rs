@@ -8,7 +8,7 @@ use crate::credential;
 use crate::policy::{write_atomic, DeviceApi};
 use chrono::{DateTime, Utc};
 use slate_protocol::device::{
-    CommandAction, CommandsReply, DeviceCommand, CAN_CHECK_FILTER, CAN_TEST_BUTTON,
+    CommandAction, CommandsReply, DeviceCommand, CAN_CHECK_FILTER, CAN_SSH_ACCESS, CAN_TEST_BUTTON,
 };
 use slate_protocol::routes;
 use std::path::{Path, PathBuf};
@@ -28,12 +28,15 @@ pub fn live_commands(reply: &CommandsReply, now: DateTime<Utc>) -> Vec<DeviceCom
 }
 
 /// The poll's path and query for `cursor`; `can_test` says this device understands the newer
-/// actions, the button test and the filter check (left out for a server older than the button
+/// actions, the button test, the filter check and timed root ssh (left out for a server older than the button
 /// test, which refuses a query it does not know; a server that knows only the button test
 /// ignores the name it does not know).
 pub fn poll_path(cursor: u64, can_test: bool) -> String {
-    let can =
-        if can_test { format!("&can={CAN_TEST_BUTTON},{CAN_CHECK_FILTER}") } else { String::new() };
+    let can = if can_test {
+        format!("&can={CAN_TEST_BUTTON},{CAN_CHECK_FILTER},{CAN_SSH_ACCESS}")
+    } else {
+        String::new()
+    };
     format!("{}?after={cursor}&wait_s={WAIT_S}{can}", routes::DEVICE_COMMANDS)
 }
 
@@ -188,6 +191,7 @@ mod tests {
                 expires_at: Utc::now() + chrono::Duration::minutes(10),
                 action: CommandAction::LockScreens,
                 check_names: Vec::new(),
+                ssh_access: None,
             };
             let body = serde_json::to_vec(&CommandsReply::new(vec![command], 1)).unwrap();
             Ok(crate::upload::HttpAnswer { status: 200, body })
@@ -220,7 +224,7 @@ mod tests {
         assert_eq!(poll_path(42, false), "/api/v1/device/commands?after=42&wait_s=25");
         assert_eq!(
             poll_path(7, true),
-            "/api/v1/device/commands?after=7&wait_s=25&can=test_button,check_filter"
+            "/api/v1/device/commands?after=7&wait_s=25&can=test_button,check_filter,ssh_access"
         );
     }
 }

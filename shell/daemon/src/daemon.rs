@@ -116,6 +116,9 @@ pub enum Notice {
     /// A filter check's answer ([`crate::filter_check`], always a `filter_checked` body): filed
     /// as an event.
     FilterChecked(EventBody),
+    /// What slated did with timed root ssh ([`crate::ssh_access`], always an `ssh_access`
+    /// body): filed as an event.
+    SshAccess(EventBody),
 }
 
 /// The held report a restart must come back to, from `<state_dir>/held`: the report's id (as
@@ -381,7 +384,7 @@ impl<D: Display, A: Apps, I: Ids + Send + 'static> Driver<D, A, I> {
                 let _ = self.file_breach(breach).await;
                 return;
             }
-            Notice::FilterChecked(body) => {
+            Notice::FilterChecked(body) | Notice::SshAccess(body) => {
                 let event = Event {
                     id: self.ids.event_id(),
                     device: self.device(),
@@ -402,7 +405,7 @@ impl<D: Display, A: Apps, I: Ids + Send + 'static> Driver<D, A, I> {
                     Input::TestButton { command: command.id, until: command.expires_at }
                 }
                 // Carried out beside the core (the commands forwarder); never reaches it.
-                CommandAction::CheckFilter => return,
+                CommandAction::CheckFilter | CommandAction::SshAccess => return,
             },
         };
         if let Err(refused) = self.apply(self.now(), input).await {
@@ -1407,6 +1410,7 @@ impl Daemon {
                 refresh_policy,
             )));
             let check_dns = dns.clone();
+            let ssh_state_dir = config.state_dir.clone();
             background.push(tokio::spawn(async move {
                 while let Some(action) = rx.recv().await {
                     if action.action == CommandAction::CheckFilter {
@@ -1416,6 +1420,19 @@ impl Daemon {
                             let body = crate::filter_check::run(&dns, &action).await;
                             let _ = notices.send(Notice::FilterChecked(body)).await;
                         });
+                        continue;
+                    }
+                    if action.action == CommandAction::SshAccess {
+                        let dir = ssh_state_dir.clone();
+                        let body = tokio::task::spawn_blocking(move || {
+                            crate::ssh_access::carry_out(&dir, &action, Utc::now())
+                        })
+                        .await;
+                        if let Ok(body) = body {
+                            if notice_tx.send(Notice::SshAccess(body)).await.is_err() {
+                                return;
+                            }
+                        }
                         continue;
                     }
                     if notice_tx.send(Notice::Teacher(action)).await.is_err() {

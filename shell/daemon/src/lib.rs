@@ -64,6 +64,7 @@ pub mod school_network;
 pub mod server_tls;
 pub mod setup;
 pub mod spool;
+pub mod ssh_access;
 pub mod staff;
 #[cfg(test)]
 mod test_http;

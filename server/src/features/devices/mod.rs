@@ -56,6 +56,8 @@ pub async fn device_page(
     let device =
         number.parse::<u32>().ok().and_then(|n| DeviceNumber::new(n).ok()).ok_or_else(not_found)?;
     let case_file = staff.may(Permission::ReadCaseFile);
+    // Whether IT has root on the device: for those who see the fleet (the DSL too), not teachers.
+    let sees_ssh = staff.may(Permission::ViewFleet);
     let found = state
         .store
         .run(move |store| {
@@ -82,11 +84,16 @@ pub async fn device_page(
                 None
             };
             let test = store.button_tests()?.into_iter().find(|t| t.device == device);
-            Ok(Some((record, sessions, register, case_file, test)))
+            let ssh = match sees_ssh && record.is_some() {
+                true => Some(store.ssh_access_state(device)?),
+                false => None,
+            };
+            Ok(Some((record, sessions, register, case_file, test, ssh)))
         })
         .await?;
-    let (record, sessions, register, case_file, test) = found.ok_or_else(not_found)?;
+    let (record, sessions, register, case_file, test, ssh) = found.ok_or_else(not_found)?;
     let test = test.map(|t| views::button_test_words(&t, Utc::now()));
+    let ssh = ssh.map(|s| crate::ssh_access::ssh_words(s.as_ref(), Utc::now()));
     staff.audit(&state, "viewed device", Some(format!("device {device}"))).await?;
     Ok(views::device_page(
         &staff.viewer(),
@@ -97,7 +104,7 @@ pub async fn device_page(
         case_file
             .as_ref()
             .map(|(incidents, activity)| views::DeviceCaseFile { incidents, activity }),
-        test.as_deref(),
+        views::DeviceWords { button_test: test.as_deref(), ssh: ssh.as_deref() },
     ))
 }
 

@@ -111,6 +111,13 @@ pub struct DeviceCaseFile<'a> {
     pub activity: &'a DeviceActivity,
 }
 
+/// What a device page says of the device's report button test and its root ssh, when shown.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DeviceWords<'a> {
+    pub button_test: Option<&'a str>,
+    pub ssh: Option<&'a str>,
+}
+
 /// One device: who used it, the iPad register, and for readers of case files its incidents and
 /// what it blocked.
 pub fn device_page(
@@ -120,8 +127,9 @@ pub fn device_page(
     sessions: &[SessionRecord],
     register: &[RegisterEntry],
     case_file: Option<DeviceCaseFile<'_>>,
-    button_test: Option<&str>,
+    words: DeviceWords<'_>,
 ) -> Markup {
+    let DeviceWords { button_test, ssh } = words;
     let title = format!("Device {number}");
     layout(
         Some(viewer),
@@ -138,6 +146,10 @@ pub fn device_page(
                     dd.report-button {
                         @if let Some(words) = button_test { span.button-test { (words) } " " }
                         @if viewer.may(Permission::TestButton) { (test_button_form(viewer, number)) }
+                    }
+                    @if let Some(words) = ssh {
+                        dt { "Root ssh" }
+                        dd #ssh-state { (words) }
                     }
                 }
             } @else {
@@ -429,6 +441,7 @@ pub fn fleet_page(
                                         br; span.button-test { (button_test_words(test, now)) }
                                     }
                                     @if viewer.may(Permission::TestButton) { (test_button_form(viewer, d.number)) }
+                                    @if viewer.may(Permission::OpenSsh) { br; a href={ "/fleet/devices/" (d.number) "/ssh" } { "Root ssh" } }
                                 }
                                 td {
                                     @match (d.last_heartbeat_at, d.display_fault.as_deref()) {
@@ -582,7 +595,8 @@ mod tests {
     fn device_page_with(sessions: &[SessionRecord], incidents: &[IncidentRecord]) -> String {
         let activity = DeviceActivity::default();
         let case_file = DeviceCaseFile { incidents, activity: &activity };
-        device_page(&viewer(), 12, None, sessions, &[], Some(case_file), None).into_string()
+        device_page(&viewer(), 12, None, sessions, &[], Some(case_file), DeviceWords::default())
+            .into_string()
     }
 
     #[test]

@@ -740,6 +740,7 @@ fn teacher(action: CommandAction) -> Notice {
         expires_at: now + chrono::Duration::minutes(10),
         action,
         check_names: Vec::new(),
+        ssh_access: None,
     })
 }
 

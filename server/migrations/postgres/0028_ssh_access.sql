@@ -1,0 +1,10 @@
+-- Timed root ssh on one device, opened by IT from the server: each `ssh_access` command's
+-- OpenSSH public keys (JSON array of `type base64`; empty: close early) and when they stop
+-- working. The keys are public; the row goes with its command under the retention schedule.
+CREATE TABLE ssh_access_commands (
+    command BIGINT  NOT NULL PRIMARY KEY REFERENCES device_commands (id) ON DELETE CASCADE,
+    device  BIGINT  NOT NULL,
+    keys    TEXT    NOT NULL,
+    until   TEXT    NOT NULL
+);
+CREATE INDEX ssh_access_commands_device ON ssh_access_commands (device, command);
