@@ -129,7 +129,21 @@ add_it_pin() {
 # --- QEMU ------------------------------------------------------------------------------------------
 # card_drive IMAGE NAME: the QEMU arguments for the SD card, in the array `drive`. A plain raw
 # file here; images/powercut records every write and flush of it (blklogwrites) instead.
-card_drive() { drive=(-drive "file=$1,format=raw,if=virtio"); }
+# The card is an SD card on an SDHCI controller, as on a Pi: the guest sees mmcblk0 with a CID
+# register, which the data partition's key is bound to (/usr/lib/slate/data-unlock). QEMU's SD
+# card must be a power of two in size: sd_card_fit grows the file to the next one (sparse; the
+# data partition grows into it on the first boot).
+sd_card_fit() { # sd_card_fit IMAGE
+  local size pow=1048576
+  size=$(stat -c %s "$1")
+  while [ "$pow" -lt "$size" ]; do pow=$((pow * 2)); done
+  [ "$pow" -eq "$size" ] || truncate -s "$pow" "$1"
+}
+sd_card_device=(-device sdhci-pci)
+card_drive() {
+  sd_card_fit "$1"
+  drive=(-drive "if=none,id=card,file=$1,format=raw" "${sd_card_device[@]}" -device sd-card,drive=card)
+}
 qmp() { # qmp SOCK JSON-COMMAND...: runs commands after the capabilities handshake, prints replies
   local sock=$1; shift
   { echo '{"execute":"qmp_capabilities"}'; for c in "$@"; do echo "$c"; sleep 1; done; sleep 1; } |
@@ -142,7 +156,12 @@ qmp() { # qmp SOCK JSON-COMMAND...: runs commands after the capabilities handsha
 # image's defaults (udev's /dev/input/slate-button, key KEY_F12) are tested as they ship.
 qemu_machine=(-M virt -cpu max,pauth-impdef=on -smp 2 -m 1536)
 qemu_devices=(-device virtio-gpu-pci -device virtio-keyboard-pci -device virtio-tablet-pci -device qemu-xhci,id=xhci)
+# The Pi's serial number (the firmware puts it in the device tree's root as `serial-number`;
+# the data partition's key is bound to it): board_dtb [SERIAL [DTB]] writes the tree with SERIAL
+# (default board_serial) to DTB (default $run/board.dtb), as if the card were in that Pi.
+board_serial=100000005a7e0012
 board_dtb() {
+  local serial=${1:-$board_serial} dtb=${2:-$run/board.dtb}
   command -v dtc >/dev/null || die "dtc missing: run images/build once (it installs device-tree-compiler)"
   qemu-system-aarch64 "${qemu_machine[@]/#virt/virt,dumpdtb=$run/virt.dtb}" "${qemu_devices[@]}" -display none -nic none > "$run/dumpdtb.log" 2>&1 \
     || { cat "$run/dumpdtb.log"; die "QEMU could not dump the virt machine's device tree"; }
@@ -150,7 +169,9 @@ board_dtb() {
   # KEY_POWER (116, 0x74) -> KEY_F12 (88, 0x58), in the gpio-keys node only.
   awk '/gpio-keys/ { inkeys = 1 } inkeys && /linux,code = <0x74>/ { sub(/<0x74>/, "<0x58>"); done = 1 } { print } END { exit !done }' \
     "$run/virt.dts" > "$run/board.dts" || die "no KEY_POWER gpio-key in the virt machine's device tree"
-  dtc -q -I dts -O dtb -o "$run/board.dtb" "$run/board.dts"
+  sed -i "0,/^\/ {/s//\/ {\n\tserial-number = \"$serial\";/" "$run/board.dts"
+  grep -q "serial-number = \"$serial\"" "$run/board.dts" || die "could not give the device tree a serial number"
+  dtc -q -I dts -O dtb -o "$dtb" "$run/board.dts"
 }
 # The Pi firmware's choice of kernel, initrd and command line, emulated (images/firmware reads
 # config.txt, slot.txt and the slot directories from the card's boot partition as the firmware
@@ -204,7 +225,8 @@ boot() { # boot NAME IMAGE KERNEL_DIR EXTRA_NETDEV BOOT_OFFSET [QEMU_ARG...]: st
   # test hears from outside the guest whether anything plays.
   local sound=()
   [ "$profile" != kiosk ] || sound=(-audiodev "wav,id=snd0,path=$run/$name.wav" -device ich9-intel-hda -device hda-output,audiodev=snd0)
-  qemu-system-aarch64 "${qemu_machine[@]}" -dtb "$run/board.dtb" "${sound[@]}" \
+  # The Pi the card is in: boot_dtb (board_dtb's output; another serial is another Pi).
+  qemu-system-aarch64 "${qemu_machine[@]}" -dtb "${boot_dtb:-$run/board.dtb}" "${sound[@]}" \
     -kernel "$run/fw-$name/kernel" -initrd "$run/fw-$name/initramfs" \
     -append "$cmdline" \
     "${drive[@]}" \
