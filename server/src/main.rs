@@ -539,18 +539,17 @@ fn device_ssh(data_dir: &Path, database: &DatabaseArgs, args: DeviceSshArgs) -> 
         }
         None => Vec::new(),
     };
-    let window = if args.close {
+    let open_for = if args.close {
         MAX_OPEN
     } else {
         check_minutes(args.minutes).map_err(anyhow::Error::msg)?
     };
     let (_, store) = open(data_dir, database)?;
-    if store.device(args.device)?.is_none() {
+    let now = chrono::Utc::now();
+    if store.queue_ssh_access(args.device, &keys, open_for, now, "console")?.is_none() {
         anyhow::bail!("device {} is not enrolled", args.device);
     }
-    let now = chrono::Utc::now();
-    let until = if keys.is_empty() { now } else { now + window };
-    store.queue_ssh_access(args.device, &keys, until, now, now + window, "console")?;
+    let until = now + open_for;
     if keys.is_empty() {
         println!("device {}: timed ssh closes at its next poll", args.device);
     } else {

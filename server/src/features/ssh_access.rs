@@ -125,26 +125,18 @@ pub async fn close_ssh(
     queue(&staff, &state, device, Vec::new(), MAX_OPEN).await
 }
 
-/// Queues the command for an enrolled device (audited with it), wakes its poll. An opening is
-/// deliverable until it ends; a close for as long as any opening could still be in force.
+/// Queues the command for an enrolled device (audited with it), wakes its poll.
 async fn queue(
     staff: &Staff,
     state: &AppState,
     device: slate_protocol::DeviceNumber,
     keys: Vec<String>,
-    window: chrono::Duration,
+    open_for: chrono::Duration,
 ) -> Result<Redirect, PageError> {
     let by = staff.actor.clone();
     let queued = state
         .store
-        .run(move |store| {
-            if store.device(device)?.is_none() {
-                return Ok(None);
-            }
-            let now = Utc::now();
-            let until = if keys.is_empty() { now } else { now + window };
-            store.queue_ssh_access(device, &keys, until, now, now + window, &by).map(Some)
-        })
+        .run(move |store| store.queue_ssh_access(device, &keys, open_for, Utc::now(), &by))
         .await?;
     queued.ok_or_else(|| PageError::BadForm(format!("Device {device} is not enrolled.")))?;
     state.commands_changed();

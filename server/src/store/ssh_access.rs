@@ -5,9 +5,9 @@
 use super::sql::{Database, OptionalExtension};
 use super::staff::append_audit;
 use super::{db_time, parse_db_time, Store, StoreError};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 use slate_protocol::device::CommandAction;
-use slate_protocol::ssh_access::{SshAccess, SshOutcome};
+use slate_protocol::ssh_access::{SshAccess, SshOutcome, MAX_OPEN};
 use slate_protocol::{DeviceNumber, EventBody};
 
 /// A device's latest timed-ssh command and what the device said of it.
@@ -45,19 +45,29 @@ pub(super) fn access_of_command(
 }
 
 impl Store {
-    /// Queues an `ssh_access` command for one device (no keys: close), deliverable until
-    /// `expires_at`, and audits it, in one transaction; returns the command's id.
+    /// Queues an `ssh_access` command for one enrolled device and audits it, in one
+    /// transaction; returns the command's id, or None when the device is not enrolled. With keys
+    /// it opens until `now + open_for` and is deliverable until then; with none it closes, and is
+    /// deliverable for as long as any opening could still be in force ([`MAX_OPEN`]; `open_for`
+    /// is not used then).
     pub fn queue_ssh_access(
         &self,
         device: DeviceNumber,
         keys: &[String],
-        until: DateTime<Utc>,
+        open_for: Duration,
         now: DateTime<Utc>,
-        expires_at: DateTime<Utc>,
         by: &str,
-    ) -> Result<i64, StoreError> {
+    ) -> Result<Option<i64>, StoreError> {
+        let (until, expires_at) =
+            if keys.is_empty() { (now, now + MAX_OPEN) } else { (now + open_for, now + open_for) };
         let connection = self.lock();
         let tx = connection.transaction()?;
+        let enrolled: Option<i64> = tx
+            .query_row("SELECT 1 FROM devices WHERE number = $1", [device.get()], |r| r.get(0))
+            .optional()?;
+        if enrolled.is_none() {
+            return Ok(None);
+        }
         let command: i64 = tx.query_row(
             "INSERT INTO device_commands (device, action, issued_at, expires_at, issued_by)
              VALUES ($1, $2, $3, $4, $5) RETURNING id",
@@ -89,7 +99,7 @@ impl Store {
         };
         append_audit(&*tx, now, by, action, Some(&detail), None)?;
         tx.commit()?;
-        Ok(command)
+        Ok(Some(command))
     }
 
     /// The device's latest `ssh_access` command and its answer, if any was sent.
@@ -149,7 +159,10 @@ mod tests {
         let now = at("2026-12-07T10:30:00Z");
         let until = now + Duration::hours(1);
         let keys = vec!["ssh-ed25519 AAAA".to_owned()];
-        let id = store.queue_ssh_access(device(1), &keys, until, now, until, "it.admin").unwrap();
+        let id = store
+            .queue_ssh_access(device(1), &keys, Duration::hours(1), now, "it.admin")
+            .unwrap()
+            .expect("device 1 is enrolled");
         let (commands, _) = store.commands_for(device(1), 0, now, Understands::ALL).unwrap();
         assert_eq!(commands.len(), 1);
         assert_eq!(commands[0].id as i64, id);
@@ -162,5 +175,10 @@ mod tests {
             ("it.admin", 1, until, None)
         );
         assert!(store.ssh_access_state(device(2)).unwrap().is_none());
+        // A device that never enrolled gets nothing queued.
+        assert_eq!(
+            store.queue_ssh_access(device(2), &keys, Duration::hours(1), now, "it.admin").unwrap(),
+            None
+        );
     }
 }
